@@ -1,0 +1,278 @@
+/* cli.c - option parsing, messages and help shared by the subcommands */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lib/log.h"
+
+enum {
+    OPT_JSON = 0x1000,
+    OPT_DRY_RUN,
+    OPT_HELP,
+};
+
+static const struct cli_opt global_opts[] = {
+    {"hostfile", required_argument, 'f', "FILE", "hosts and slots from FILE"},
+    {"hosts", required_argument, 'H', "LIST",
+     "comma-separated host[:slots] entries, ranges allowed"},
+    {"np", required_argument, 'n', "N", "number of ranks (default: slots)"},
+    {"launcher", required_argument, 'L', "NAME",
+     "local, ssh, mpi, slurm or auto"},
+    {"verbose", no_argument, 'v', NULL, "say more (repeat for debug)"},
+    {"quiet", no_argument, 'q', NULL, "only errors"},
+    {"json", no_argument, OPT_JSON, NULL, "machine-readable output"},
+    {"dry-run", no_argument, OPT_DRY_RUN, NULL,
+     "print what would run, start nothing"},
+    {"help", no_argument, 'h', NULL, "this help"},
+    {0},
+};
+
+int cli_error (int code, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+
+    va_start (ap, fmt);
+    vsnprintf (buf, sizeof (buf), fmt, ap);
+    va_end (ap);
+    /* "message\nhint: ..." prints as two lines; the first gets the prefix */
+    char *nl = strchr (buf, '\n');
+    if (nl)
+        *nl = '\0';
+    fprintf (stderr, "dcrun: %s\n", buf);
+    if (nl)
+        fprintf (stderr, "%s\n", nl + 1);
+    return code;
+}
+
+int cli_usage_error (const struct cli *cli, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+
+    va_start (ap, fmt);
+    vsnprintf (buf, sizeof (buf), fmt, ap);
+    va_end (ap);
+    if (cli && cli->command) {
+        fprintf (stderr, "dcrun: %s: %s\n", cli->command, buf);
+        fprintf (stderr, "hint: run 'dcrun %s --help' for its options\n",
+                 cli->command);
+    } else {
+        fprintf (stderr, "dcrun: %s\n", buf);
+        fprintf (stderr, "hint: run 'dcrun --help' for the commands\n");
+    }
+    return -1;
+}
+
+int cli_parse_long (const struct cli *cli, const char *opt, const char *s,
+                    long min, long max, long *val)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol (s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return cli_usage_error (cli, "%s '%s': expected a number from %ld "
+                                     "to %ld",
+                                opt, s, min, max);
+    *val = v;
+    return 0;
+}
+
+int cli_parse_double (const struct cli *cli, const char *opt, const char *s,
+                      double min, double max, double *val)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod (s, &end);
+    if (errno || end == s || *end || !isfinite (v) || v < min || v > max)
+        return cli_usage_error (cli, "%s '%s': expected a number from %g "
+                                     "to %g",
+                                opt, s, min, max);
+    *val = v;
+    return 0;
+}
+
+static void print_opts (const struct cli_opt *opts)
+{
+    for (const struct cli_opt *o = opts; o && o->name; o++) {
+        char left[64];
+        if (o->key > 0 && o->key < 128)
+            snprintf (left, sizeof (left), "-%c, --%s%s%s", o->key, o->name,
+                      o->arg ? " " : "", o->arg ? o->arg : "");
+        else
+            snprintf (left, sizeof (left), "    --%s%s%s", o->name,
+                      o->arg ? " " : "", o->arg ? o->arg : "");
+        if (strlen (left) > 24)
+            printf ("  %s\n  %-24s  %s\n", left, "", o->help);
+        else
+            printf ("  %-24s  %s\n", left, o->help);
+    }
+}
+
+void cli_print_help (const struct cli_command *cmd)
+{
+    if (!cmd) {
+        printf ("Usage: dcrun [GLOBAL] COMMAND [OPTIONS] [-- CMD ARGS...]\n\n"
+                "Run work across the GPUs of a cluster from one command.\n\n"
+                "Commands:\n");
+        for (int i = 0; cli_commands[i]; i++)
+            printf ("  %-8s  %s\n", cli_commands[i]->name,
+                    cli_commands[i]->summary);
+        printf ("\nGlobal options (before or after COMMAND):\n");
+        print_opts (global_opts);
+        printf ("      --version             version and back-ends\n");
+        printf ("\nHost list, first that applies: -f, -H, $DCRUN_HOSTFILE, "
+                "the Slurm\nallocation, $PBS_NODEFILE, else this host.\n"
+                "Exit status: 0 ok, 1 job failed, 2 usage, 3 bad input, "
+                "4 launch or\nconnection failure, 5 GPU or compute failure, "
+                "128+N signal N.\n"
+                "See dcrun(1) and dcrun-hostfile(5).\n");
+        return;
+    }
+    printf ("Usage: dcrun %s %s\n\n%s\n", cmd->name,
+            cmd->usage ? cmd->usage : "", cmd->summary);
+    if (cmd->opts && cmd->opts[0].name) {
+        printf ("\nOptions:\n");
+        print_opts (cmd->opts);
+    }
+    printf ("\nGlobal options:\n");
+    print_opts (global_opts);
+}
+
+static int count_opts (const struct cli_opt *o)
+{
+    int n = 0;
+    while (o && o[n].name)
+        n++;
+    return n;
+}
+
+static void add_short (char *s, size_t *len, const struct cli_opt *o)
+{
+    if (o->key > 0 && o->key < 128) {
+        s[(*len)++] = (char)o->key;
+        if (o->has_arg == required_argument)
+            s[(*len)++] = ':';
+    }
+}
+
+int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
+               char **argv, cli_opt_f cb, void *ctx, int *optindp)
+{
+    int ng = count_opts (global_opts);
+    int nc = count_opts (cmd->opts);
+    struct option *lo = calloc ((size_t)(ng + nc + 1), sizeof (*lo));
+    char *shorts = calloc ((size_t)(ng + nc) * 2 + 4, 1);
+    size_t slen = 0;
+    int rc = -1;
+
+    if (!lo || !shorts) {
+        cli_error (EXIT_FAIL, "out of memory");
+        goto out;
+    }
+    shorts[slen++] = '+';
+    shorts[slen++] = ':';
+    for (int i = 0; i < ng; i++) {
+        lo[i] = (struct option){global_opts[i].name, global_opts[i].has_arg,
+                                NULL, global_opts[i].key};
+        add_short (shorts, &slen, &global_opts[i]);
+    }
+    for (int i = 0; i < nc; i++) {
+        lo[ng + i] = (struct option){cmd->opts[i].name, cmd->opts[i].has_arg,
+                                     NULL, cmd->opts[i].key};
+        add_short (shorts, &slen, &cmd->opts[i]);
+    }
+    optind = 0; /* full re-initialisation (GNU) */
+    opterr = 0;
+    for (;;) {
+        int prev = optind ? optind : 1;
+        int c = getopt_long (argc, argv, shorts, lo, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'f':
+            cli->hostfile = optarg;
+            break;
+        case 'H':
+            cli->hosts = optarg;
+            break;
+        case 'n':
+            if (cli_parse_long (cli, "-n", optarg, 1, 1000000, &cli->np) < 0)
+                goto out;
+            break;
+        case 'L':
+            cli->launcher = optarg;
+            break;
+        case 'v':
+            cli->verbose++;
+            break;
+        case 'q':
+            cli->quiet = true;
+            break;
+        case OPT_JSON:
+            cli->json = true;
+            break;
+        case OPT_DRY_RUN:
+            cli->dry_run = true;
+            break;
+        case 'h':
+            cli_print_help (cmd);
+            rc = 1;
+            goto out;
+        case ':':
+            cli_usage_error (cli, "option '%s' needs an argument",
+                             argv[prev < argc ? prev : argc - 1]);
+            goto out;
+        case '?':
+            if (optopt && optopt < 128)
+                cli_usage_error (cli, "unknown option '-%c'", optopt);
+            else
+                cli_usage_error (cli, "unknown option '%s'",
+                                 argv[prev < argc ? prev : argc - 1]);
+            goto out;
+        default:
+            if (!cb || cb (cli, c, optarg, ctx) < 0)
+                goto out;
+            break;
+        }
+    }
+    *optindp = optind;
+    rc = 0;
+out:
+    free (lo);
+    free (shorts);
+    return rc;
+}
+
+static void log_print (enum dc_log_level level, const char *msg, void *arg)
+{
+    (void)arg;
+    const char *tag = level == DC_LOG_ERR    ? "error: "
+                      : level == DC_LOG_WARN ? "warning: "
+                                             : "";
+    fprintf (stderr, "dcrun: %s%s\n", tag, msg);
+}
+
+void cli_log_init (const struct cli *cli)
+{
+    enum dc_log_level level = DC_LOG_WARN;
+
+    if (cli->quiet)
+        level = DC_LOG_ERR;
+    else if (cli->verbose == 1)
+        level = DC_LOG_INFO;
+    else if (cli->verbose > 1)
+        level = DC_LOG_DEBUG;
+    dc_log_set_level (level);
+    dc_log_set_handler (log_print, NULL);
+}

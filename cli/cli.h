@@ -1,0 +1,109 @@
+/* cli.h - shared command-line plumbing: global options, exit codes, output
+ *
+ * cli/ is the only code that prints or picks exit codes.  Each subcommand is
+ * a cmd_NAME.c with `int cmd_NAME (struct cli *cli, int argc, char **argv)`
+ * listed in main.c's table; it declares its own options and calls
+ * cli_parse(), which also accepts the global options anywhere.
+ */
+#ifndef DC_CLI_H
+#define DC_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "lib/error.h"
+
+/* Exit status (DESIGN.md section 2, documented in dcrun(1)). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,   /* a rank or the job failed */
+    EXIT_USAGE = 2,  /* bad command line */
+    EXIT_INPUT = 3,  /* bad input: hostfile, model, array, topology */
+    EXIT_LAUNCH = 4, /* launch or connection failure */
+    EXIT_GPU = 5,    /* GPU or compute failure */
+};
+
+struct cli {
+    const char *prog;    /* "dcrun" */
+    const char *command; /* subcommand name */
+    /* global options */
+    const char *hostfile; /* -f */
+    const char *hosts;    /* -H */
+    long np;              /* -n, 0 when not given */
+    const char *launcher; /* -L, NULL = auto */
+    int verbose;          /* -v count */
+    bool quiet;           /* -q */
+    bool json;            /* --json */
+    bool dry_run;         /* --dry-run */
+};
+
+/* A subcommand option: getopt_long entry plus help text. */
+struct cli_opt {
+    const char *name;  /* long name */
+    int has_arg;       /* no_argument, required_argument */
+    int key;           /* short option char, or a value >= 256 */
+    const char *arg;   /* argument name for help, NULL when none */
+    const char *help;
+};
+
+/* Called for each subcommand option; return -1 after cli_usage_error(). */
+typedef int (*cli_opt_f) (struct cli *cli, int key, const char *arg,
+                          void *ctx);
+
+struct cli_command {
+    const char *name;
+    const char *summary;
+    const char *usage;          /* "[-f FILE|-H LIST] [--json]" */
+    const struct cli_opt *opts; /* terminated by {0} */
+    int (*run) (struct cli *cli, int argc, char **argv);
+};
+
+/* Parse argv (the words after the command name, argv[0] = command name).
+ * Handles the global options and -h/--help (prints help, returns 1 so the
+ * caller exits 0).  Returns 0 and sets *optindp to the first operand, or
+ * -1 after printing a usage error (exit 2). */
+int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
+               char **argv, cli_opt_f cb, void *ctx, int *optindp);
+
+/* Print "dcrun: SUBJECT: message" (and "hint: ..." lines if the text has
+ * them after a newline) to stderr.  Returns code, for `return cli_err ()`. */
+int cli_error (int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/* Print a usage error with a hint to run --help; returns -1. */
+int cli_usage_error (const struct cli *cli, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/* Strict number parsing for option values: -1 (with a usage error printed)
+ * when s is not an integer in [min, max]. */
+int cli_parse_long (const struct cli *cli, const char *opt, const char *s,
+                    long min, long max, long *val);
+int cli_parse_double (const struct cli *cli, const char *opt, const char *s,
+                      double min, double max, double *val);
+
+/* Print the help of a command (or of dcrun with cmd NULL). */
+void cli_print_help (const struct cli_command *cmd);
+
+/* The command table (main.c). */
+extern const struct cli_command *const cli_commands[];
+
+/* Install the log handler that prints lib/ messages per -v/-q. */
+void cli_log_init (const struct cli *cli);
+
+#endif
+
+/* Host list and rank map from the global options, shared by every command
+ * that places ranks.  On failure prints the error and returns NULL with
+ * *exitp set (EXIT_INPUT for bad input, EXIT_USAGE for bad options). */
+struct dc_hosts;
+struct dc_plan;
+struct dc_plan_opts;
+struct dc_hosts *cli_resolve_hosts (const struct cli *cli, int local_gpus,
+                                    int *exitp);
+struct dc_plan *cli_make_plan (const struct cli *cli,
+                               const struct dc_hosts *hosts,
+                               const struct dc_plan_opts *o, int *exitp);
+
+enum dc_map_by;
+int cli_parse_map_by (const struct cli *cli, const char *arg,
+                      enum dc_map_by *map_by);

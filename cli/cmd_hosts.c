@@ -1,0 +1,197 @@
+/* cmd_hosts.c - dcrun hosts: expand the host list into ranks */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "lib/hostlist.h"
+#include "lib/hosts.h"
+#include "lib/plan.h"
+
+enum {
+    OPT_MAP_BY = 0x100,
+    OPT_OVERSUBSCRIBE,
+};
+
+struct hosts_args {
+    struct dc_plan_opts plan;
+};
+
+static const struct cli_opt hosts_opts[] = {
+    {"map-by", required_argument, OPT_MAP_BY, "slot|node",
+     "fill each host's slots first (slot, default) or go round-robin (node)"},
+    {"oversubscribe", no_argument, OPT_OVERSUBSCRIBE, NULL,
+     "allow more ranks than slots"},
+    {0},
+};
+
+struct dc_hosts *cli_resolve_hosts (const struct cli *cli, int local_gpus,
+                                    int *exitp)
+{
+    struct dc_resolve_opts ro = {
+        .hostfile = cli->hostfile,
+        .hosts = cli->hosts,
+        .local_gpus = local_gpus,
+    };
+    dc_error_t err;
+    struct dc_hosts *hosts;
+
+    if (cli->hostfile && cli->hosts) {
+        cli_usage_error (cli, "-f and -H both given: use one");
+        *exitp = EXIT_USAGE;
+        return NULL;
+    }
+    if (!(hosts = dc_hosts_resolve (&ro, &err))) {
+        cli_error (EXIT_INPUT, "%s", err.text);
+        *exitp = EXIT_INPUT;
+    }
+    return hosts;
+}
+
+struct dc_plan *cli_make_plan (const struct cli *cli,
+                               const struct dc_hosts *hosts,
+                               const struct dc_plan_opts *o, int *exitp)
+{
+    struct dc_plan_opts po = *o;
+    dc_error_t err;
+    struct dc_plan *plan;
+
+    po.np = cli->np;
+    if (!(plan = dc_plan_create (hosts, &po, &err))) {
+        cli_error (EXIT_INPUT, "%s: %s", cli->command, err.text);
+        *exitp = EXIT_INPUT;
+    }
+    return plan;
+}
+
+int cli_parse_map_by (const struct cli *cli, const char *arg,
+                      enum dc_map_by *map_by)
+{
+    if (!strcmp (arg, "slot") || !strcmp (arg, "core"))
+        *map_by = DC_MAP_BY_SLOT;
+    else if (!strcmp (arg, "node"))
+        *map_by = DC_MAP_BY_NODE;
+    else
+        return cli_usage_error (cli, "--map-by '%s': expected slot or node",
+                                arg);
+    return 0;
+}
+
+static int hosts_opt (struct cli *cli, int key, const char *arg, void *ctx)
+{
+    struct hosts_args *a = ctx;
+
+    switch (key) {
+    case OPT_MAP_BY:
+        return cli_parse_map_by (cli, arg, &a->plan.map_by);
+    case OPT_OVERSUBSCRIBE:
+        a->plan.oversubscribe = true;
+        return 0;
+    }
+    return -1;
+}
+
+static void print_list (const int *v, int n)
+{
+    if (n == 0) {
+        printf ("-");
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        printf ("%s%d", i ? "," : "", v[i]);
+}
+
+static int print_json (const struct dc_plan *plan)
+{
+    cJSON *o = cJSON_CreateObject ();
+    cJSON *ranks = cJSON_AddArrayToObject (o, "ranks");
+    char *s;
+
+    cJSON_AddNumberToObject (o, "size", plan->size);
+    /* keep "size" first, as the schema in dcrun(1) shows */
+    cJSON_DetachItemViaPointer (o, ranks);
+    cJSON_AddItemToObject (o, "ranks", ranks);
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_rank *rk = &plan->ranks[r];
+        const struct dc_host *h = &plan->hosts->v[rk->host];
+        cJSON *j = cJSON_CreateObject ();
+        cJSON_AddNumberToObject (j, "rank", rk->rank);
+        cJSON_AddStringToObject (j, "host", h->name);
+        cJSON_AddNumberToObject (j, "local_rank", rk->local_rank);
+        cJSON_AddNumberToObject (j, "node_rank", rk->node_rank);
+        cJSON *gpus = cJSON_AddArrayToObject (j, "gpus");
+        for (int i = 0; i < rk->ngpus; i++)
+            cJSON_AddItemToArray (gpus, cJSON_CreateNumber (rk->gpus[i]));
+        if (rk->cpus)
+            cJSON_AddStringToObject (j, "cpus", rk->cpus);
+        cJSON_AddItemToArray (ranks, j);
+    }
+    if (!(s = cJSON_PrintUnformatted (o))) {
+        cJSON_Delete (o);
+        return cli_error (EXIT_FAIL, "hosts: out of memory");
+    }
+    printf ("%s\n", s);
+    free (s);
+    cJSON_Delete (o);
+    return EXIT_OK;
+}
+
+static int print_table (const struct dc_plan *plan)
+{
+    printf ("%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST", "LOCAL", "NODE",
+            "GPUS", "CPUS");
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_rank *rk = &plan->ranks[r];
+        printf ("%-6d %-24s %-6d %-5d ", rk->rank,
+                plan->hosts->v[rk->host].name, rk->local_rank, rk->node_rank);
+        char gpus[64];
+        int n = 0;
+        gpus[0] = '\0';
+        for (int i = 0; i < rk->ngpus && n < (int)sizeof (gpus) - 8; i++)
+            n += snprintf (gpus + n, sizeof (gpus) - (size_t)n, "%s%d",
+                           i ? "," : "", rk->gpus[i]);
+        printf ("%-10s %s\n", rk->ngpus ? gpus : "-",
+                rk->cpus ? rk->cpus : "-");
+    }
+    (void)print_list;
+    return EXIT_OK;
+}
+
+static int hosts_run (struct cli *cli, int argc, char **argv)
+{
+    struct hosts_args a = {0};
+    struct dc_hosts *hosts = NULL;
+    struct dc_plan *plan = NULL;
+    int optindex, rc, exitcode = EXIT_OK;
+
+    if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, hosts_opt, &a,
+                         &optindex))
+        != 0)
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (optindex < argc) {
+        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
+        return EXIT_USAGE;
+    }
+    cli_log_init (cli);
+    if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
+        return exitcode;
+    if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))
+        goto out;
+    exitcode = cli->json ? print_json (plan) : print_table (plan);
+out:
+    dc_plan_destroy (plan);
+    dc_hosts_destroy (hosts);
+    return exitcode;
+}
+
+const struct cli_command cmd_hosts = {
+    .name = "hosts",
+    .summary = "expand the host list into ranks: rank, host, local rank, "
+               "GPUs, CPU set",
+    .usage = "[-f FILE | -H LIST] [-n N] [--map-by slot|node] "
+             "[--oversubscribe] [--json]",
+    .opts = hosts_opts,
+    .run = hosts_run,
+};

@@ -1,0 +1,9 @@
+/* commands.h - the subcommands (one cli/cmd_NAME.c each) */
+#ifndef DC_COMMANDS_H
+#define DC_COMMANDS_H
+
+#include "cli.h"
+
+extern const struct cli_command cmd_hosts;
+
+#endif

@@ -1,0 +1,154 @@
+/* compute.h - compute back-end ops table (DESIGN.md section 5)
+ *
+ * One table per back-end ("cpu": OpenBLAS, "cuda": cuBLAS/cuBLASLt), found
+ * through a static registry.  The API is row-major and float32 on the host
+ * side; a back-end converts to its device dtype internally.  Weights are
+ * stored as PyTorch stores nn.Linear weights: w[out][in].
+ *
+ * Plain C: no CUDA header here.  Functions return -1 (NULL) on failure and
+ * fill errp with a message naming the call and the device.
+ *
+ * Pointers named *_dev are device buffers from ops->alloc (host memory for
+ * the cpu back-end); everything else is host memory.
+ */
+#ifndef DC_COMPUTE_H
+#define DC_COMPUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/error.h"
+
+enum dc_dtype {
+    DC_DTYPE_F32 = 0,
+    DC_DTYPE_TF32,
+    DC_DTYPE_F16,
+    DC_DTYPE_BF16,
+};
+
+enum dc_act {
+    DC_ACT_NONE = 0,
+    DC_ACT_RELU,
+    DC_ACT_GELU, /* tanh approximation, as torch approximate='tanh' */
+    DC_ACT_TANH,
+};
+
+enum dc_loss {
+    DC_LOSS_MSE = 0, /* mean over all elements of (y - t)^2 */
+    DC_LOSS_XENT,    /* softmax cross-entropy, int64 labels, mean over rows */
+};
+
+struct dc_compute_opts {
+    enum dc_dtype dtype;
+    int device;      /* CUDA device ordinal (after CUDA_VISIBLE_DEVICES); 0 */
+    int threads;     /* CPU threads; 0 = back-end default */
+    int streams;     /* CUDA streams for chunk overlap; 0 = default (2) */
+    size_t chunk_rows; /* rows per pipelined chunk in mlp_infer; 0 = auto */
+};
+
+/* Host view of an MLP, borrowed: the back-end copies what it needs. */
+struct dc_layer_view {
+    int in, out;
+    const float *w; /* [out][in] */
+    const float *b; /* [out] */
+    enum dc_act act; /* applied after this layer */
+};
+
+struct dc_mlp_view {
+    int nlayers;
+    const struct dc_layer_view *layers;
+};
+
+struct dc_compute;  /* one back-end instance (opaque) */
+struct dc_mlp_dev;  /* an MLP resident on the device (opaque) */
+
+struct dc_compute_ops {
+    const char *name;
+
+    /* 1 when usable on this host, 0 when not (errp says why). */
+    int (*probe) (dc_error_t *errp);
+
+    struct dc_compute *(*create) (const struct dc_compute_opts *o,
+                                  dc_error_t *errp);
+    void (*destroy) (struct dc_compute *c); /* accepts NULL */
+
+    /* Device memory and copies (synchronous). */
+    void *(*alloc) (struct dc_compute *c, size_t bytes, dc_error_t *errp);
+    void (*free) (struct dc_compute *c, void *p_dev);
+    int (*copy_in) (struct dc_compute *c, void *dst_dev, const void *src,
+                    size_t bytes, dc_error_t *errp);
+    int (*copy_out) (struct dc_compute *c, void *dst, const void *src_dev,
+                     size_t bytes, dc_error_t *errp);
+    int (*sync) (struct dc_compute *c, dc_error_t *errp);
+
+    /* y[m][n] = act (x[m][k] . w[n][k]^T + b[n]).  z (may be NULL) receives
+     * the pre-activation, which linear_bwd needs for relu/gelu/tanh. */
+    int (*linear_fwd) (struct dc_compute *c, int m, int n, int k,
+                       const float *x_dev, const float *w_dev,
+                       const float *b_dev, enum dc_act act, float *y_dev,
+                       float *z_dev, dc_error_t *errp);
+
+    /* Backward of linear_fwd.  dy_dev [m][n] is overwritten with dz (the
+     * gradient at the pre-activation).  dw[n][k] and db[n] are overwritten
+     * (not accumulated).  dx_dev [m][k] may be NULL (first layer). */
+    int (*linear_bwd) (struct dc_compute *c, int m, int n, int k,
+                       const float *x_dev, const float *w_dev,
+                       const float *z_dev, enum dc_act act, float *dy_dev,
+                       float *dx_dev, float *dw_dev, float *db_dev,
+                       dc_error_t *errp);
+
+    /* Loss of y[m][n] against target and its gradient dy = dL/dy (scaled by
+     * 1/scale_rows instead of 1/m, so ranks can share a global batch).
+     * MSE: target_dev float [m][n]; XENT: target_dev int64 [m].
+     * *loss_sum gets the sum over the m rows of the per-row loss (MSE: the
+     * row's sum of squares divided by n). */
+    int (*loss) (struct dc_compute *c, enum dc_loss kind, int m, int n,
+                 const float *y_dev, const void *target_dev, size_t scale_rows,
+                 float *dy_dev, double *loss_sum, dc_error_t *errp);
+
+    /* SGD with momentum: v = momentum*v + g; w -= lr*v (v may be NULL when
+     * momentum is 0).  Same as torch.optim.SGD. */
+    int (*sgd) (struct dc_compute *c, float *w_dev, const float *g_dev,
+                float *v_dev, size_t n, float lr, float momentum,
+                dc_error_t *errp);
+
+    /* Adam, as torch.optim.Adam (bias-corrected, step counts from 1). */
+    int (*adam) (struct dc_compute *c, float *w_dev, const float *g_dev,
+                 float *m_dev, float *v_dev, size_t n, float lr, float beta1,
+                 float beta2, float eps, int64_t step, dc_error_t *errp);
+
+    /* Inference: load an MLP onto the device once, then run host rows
+     * through it; the cuda back-end overlaps copy-in, compute and copy-out
+     * of successive chunks.  y has rows x (last layer out) floats. */
+    struct dc_mlp_dev *(*mlp_load) (struct dc_compute *c,
+                                    const struct dc_mlp_view *net,
+                                    dc_error_t *errp);
+    int (*mlp_infer) (struct dc_compute *c, struct dc_mlp_dev *net,
+                      const float *x, size_t rows, float *y,
+                      dc_error_t *errp);
+    void (*mlp_unload) (struct dc_compute *c, struct dc_mlp_dev *net);
+
+    /* GEMM for `dcrun bench gemm`: C[m][n] = A[m][k] . B[k][n] in the
+     * instance dtype on device buffers of floats (converted inside). */
+    int (*gemm) (struct dc_compute *c, int m, int n, int k, const float *a_dev,
+                 const float *b_dev, float *c_dev, dc_error_t *errp);
+
+    /* Describe the device in one line (name, memory), borrowed string. */
+    const char *(*describe) (struct dc_compute *c);
+};
+
+/* Registry: the back-ends compiled in, NULL-terminated. */
+extern const struct dc_compute_ops *const dc_compute_backends[];
+
+/* "cpu", "cuda" or "auto" (cuda when its probe says usable, else cpu).
+ * Returns NULL with errp naming the back-ends compiled in. */
+const struct dc_compute_ops *dc_compute_find (const char *name,
+                                              dc_error_t *errp);
+
+int dc_dtype_parse (const char *s, enum dc_dtype *dtype);
+const char *dc_dtype_name (enum dc_dtype dtype);
+int dc_act_parse (const char *s, enum dc_act *act);
+const char *dc_act_name (enum dc_act act);
+
+#endif

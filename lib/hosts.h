@@ -1,0 +1,78 @@
+/* hosts.h - the host list of a job and where it comes from
+ *
+ * Resolution order (DESIGN.md section 2), first that applies:
+ *   -f FILE, -H LIST, $DCRUN_HOSTFILE, the Slurm allocation
+ *   (SLURM_JOB_NODELIST + SLURM_TASKS_PER_NODE), $PBS_NODEFILE,
+ *   else this host with one slot per GPU (one slot when it has none).
+ */
+#ifndef DC_HOSTS_H
+#define DC_HOSTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define DC_MAX_SLOTS 1000000
+#define DC_MAX_GPUS 1024
+
+struct dc_host {
+    char *name;      /* host name, ranges expanded */
+    char *user;      /* ssh user, NULL for the default */
+    int port;        /* ssh port, 0 for the default */
+    int slots;       /* >= 1 */
+    int max_slots;   /* 0 when not given */
+    int *gpus;       /* explicit gpus= list, NULL when not given */
+    int ngpus;       /* entries in gpus */
+    int line;        /* hostfile line, 0 when not from a file */
+};
+
+struct dc_hosts {
+    struct dc_host *v;
+    size_t count;
+    size_t cap;
+    char *origin; /* where the list came from: "hostfile FILE", "-H", ... */
+};
+
+struct dc_hosts *dc_hosts_create (const char *origin);
+void dc_hosts_destroy (struct dc_hosts *hosts); /* accepts NULL */
+
+/* Append a copy of h (strings and gpus are duplicated). */
+int dc_hosts_add (struct dc_hosts *hosts, const struct dc_host *h);
+
+/* Index of the host with this name and port, or -1. */
+long dc_hosts_find (const struct dc_hosts *hosts, const char *name, int port);
+
+/* Total slots. */
+long dc_hosts_slots (const struct dc_hosts *hosts);
+
+/* -H LIST: comma-separated [user@]host[:slots] entries with hostlist ranges
+ * ("node[01-04,07]:8,login:2").  A host named twice gets the slots of both
+ * entries, as mpirun -H does. */
+struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp);
+
+/* Slurm allocation: "node[01-03]" and "2(x2),1". tasks may be NULL (one
+ * task per node). */
+struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
+                                      dc_error_t *errp);
+
+/* $PBS_NODEFILE: one line per slot, a host's slots are its lines. */
+struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp);
+
+/* Parse "0-3,6" into a new array (caller frees).  -1 on a bad list. */
+int dc_parse_int_list (const char *s, int max_value, int **listp, int *np,
+                       dc_error_t *errp);
+
+typedef const char *(*dc_getenv_f) (const char *name);
+
+struct dc_resolve_opts {
+    const char *hostfile;  /* -f, NULL when not given */
+    const char *hosts;     /* -H, NULL when not given */
+    int local_gpus;        /* GPUs of this host for the fallback (0: none) */
+    dc_getenv_f getenv;    /* NULL: getenv(3) */
+};
+
+struct dc_hosts *dc_hosts_resolve (const struct dc_resolve_opts *o,
+                                   dc_error_t *errp);
+
+#endif
