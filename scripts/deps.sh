@@ -1,0 +1,24 @@
+#!/bin/sh
+# Install everything dcrun needs to build, run and test on Debian 12 / Ubuntu.
+# Run as root or with sudo.  Installing starts no daemon.
+set -e
+if [ "$(id -u)" -ne 0 ]; then
+    exec sudo sh "$0" "$@"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# One package list per line; add to it, keep it sorted by purpose.
+PKGS="build-essential meson ninja-build pkg-config"
+PKGS="$PKGS check libhwloc-dev hwloc libopenblas-dev libcjson-dev"
+PKGS="$PKGS libssh2-1-dev libopenmpi-dev openmpi-bin"
+PKGS="$PKGS openssh-server openssh-client groff-base man-db python3-numpy"
+PKGS="$PKGS slurm-wlm slurmctld slurmd slurm-client munge pdsh clustershell"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+fi
