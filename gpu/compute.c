@@ -6,8 +6,11 @@
 #include "config.h"
 #include "gpu/compute.h"
 
+extern const struct dc_compute_ops dc_compute_cpu;
+
 /* Registry (curl vtls.c style): the back-ends compiled in, best first. */
 const struct dc_compute_ops *const dc_compute_backends[] = {
+    &dc_compute_cpu,
     NULL,
 };
 

@@ -73,7 +73,8 @@ struct dc_compute_ops {
                                   dc_error_t *errp);
     void (*destroy) (struct dc_compute *c); /* accepts NULL */
 
-    /* Device memory and copies (synchronous). */
+    /* Device memory and copies (synchronous).  alloc returns zeroed
+     * memory (optimizer state can start from it). */
     void *(*alloc) (struct dc_compute *c, size_t bytes, dc_error_t *errp);
     void (*free) (struct dc_compute *c, void *p_dev);
     int (*copy_in) (struct dc_compute *c, void *dst_dev, const void *src,
