@@ -20,5 +20,5 @@ done
 if [ -n "$missing" ]; then
     echo "deps: installing$missing"
     apt-get update -q
-    apt-get install -y -q --no-install-recommends $missing
+    apt-get install -y -q $missing
 fi
