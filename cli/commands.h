@@ -5,5 +5,7 @@
 #include "cli.h"
 
 extern const struct cli_command cmd_hosts;
+extern const struct cli_command cmd_exec;
+extern const struct cli_command cmd_worker;
 
 #endif

@@ -10,6 +10,8 @@
 /* Every subcommand, in the order --help lists them. */
 const struct cli_command *const cli_commands[] = {
     &cmd_hosts,
+    &cmd_exec,
+    &cmd_worker,
     NULL,
 };
 

@@ -1,0 +1,350 @@
+/* cmd_worker.c - dcrun worker (internal): what launchers start on each host
+ *
+ *   dcrun worker [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none]
+ *                -- CMD ARGS...
+ *
+ * Runs CMD in its own process group with the rank's environment, its
+ * output going straight to the worker's stdout/stderr (the launcher's
+ * channel).  The worker's stdin is the control channel: a line
+ * "signal N" sends signal N to the group; EOF (the SSH channel closed, the
+ * launcher gone) kills the group and ends the worker.  The parent going
+ * away (PR_SET_PDEATHSIG), SIGTERM, SIGINT and SIGHUP do the same.  When
+ * CMD ends, what is left of its group is killed and the worker exits with
+ * CMD's status, or dies of CMD's signal.
+ *
+ * Under mpirun (OMPI_COMM_WORLD_*) and srun (SLURM_PROCID...) the rank
+ * environment comes from theirs, and --control none is the default there
+ * (their stdin is /dev/null for most ranks).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "lib/launch.h"
+
+#define KILL_GRACE_S 2
+
+enum {
+    OPT_CPUS = 0x100,
+    OPT_CONTROL,
+};
+
+static const struct cli_opt worker_opts[] = {
+    {"cpus", required_argument, OPT_CPUS, "LIST", "bind CMD to these CPUs"},
+    {"env", required_argument, 'e', "NAME=VALUE", "set in CMD's environment"},
+    {"control", required_argument, OPT_CONTROL, "stdin|none",
+     "read control lines from stdin, EOF ends the job (default stdin; none "
+     "under mpirun/srun)"},
+    {0},
+};
+
+struct worker_args {
+    const char *cpus;
+    int control; /* 1 stdin, 0 none, -1 not given */
+    char **env;
+    int nenv;
+};
+
+static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
+{
+    struct worker_args *a = ctx;
+
+    switch (key) {
+    case OPT_CPUS:
+        a->cpus = arg;
+        return 0;
+    case 'e': {
+        if (!strchr (arg, '=') || *arg == '=')
+            return cli_usage_error (cli, "-e '%s': expected NAME=VALUE", arg);
+        char **v = realloc (a->env, (size_t)(a->nenv + 1) * sizeof (*v));
+        if (!v)
+            return cli_usage_error (cli, "out of memory");
+        a->env = v;
+        a->env[a->nenv++] = (char *)arg;
+        return 0;
+    }
+    case OPT_CONTROL:
+        if (!strcmp (arg, "stdin"))
+            a->control = 1;
+        else if (!strcmp (arg, "none"))
+            a->control = 0;
+        else
+            return cli_usage_error (cli, "--control '%s': expected stdin or "
+                                         "none", arg);
+        return 0;
+    }
+    return -1;
+}
+
+static void set_pair (const char *a, const char *b, const char *value)
+{
+    if (value) {
+        setenv (a, value, 1);
+        if (b)
+            setenv (b, value, 1);
+    }
+}
+
+/* Rank environment from mpirun's or srun's variables.  Returns true when
+ * one of them started us. */
+static bool env_from_launcher (void)
+{
+    char host[256];
+
+    if (gethostname (host, sizeof (host)) < 0)
+        host[0] = '\0';
+    host[sizeof (host) - 1] = '\0';
+    if (getenv ("OMPI_COMM_WORLD_RANK")) {
+        set_pair ("DCRUN_RANK", "RANK", getenv ("OMPI_COMM_WORLD_RANK"));
+        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("OMPI_COMM_WORLD_SIZE"));
+        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK",
+                  getenv ("OMPI_COMM_WORLD_LOCAL_RANK"));
+        set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE",
+                  getenv ("OMPI_COMM_WORLD_LOCAL_SIZE"));
+        set_pair ("DCRUN_NODE_RANK", NULL,
+                  getenv ("OMPI_COMM_WORLD_NODE_RANK"));
+    } else if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")) {
+        set_pair ("DCRUN_RANK", "RANK", getenv ("SLURM_PROCID"));
+        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("SLURM_NTASKS"));
+        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK", getenv ("SLURM_LOCALID"));
+        set_pair ("DCRUN_NODE_RANK", NULL, getenv ("SLURM_NODEID"));
+        /* tasks on this node: SLURM_TASKS_PER_NODE is "2(x3),1"; the step's
+         * count for this node is simpler to get from SLURM_STEP_TASKS_PER_NODE
+         * only for uniform steps; use SLURM_NTASKS / SLURM_NNODES then */
+        const char *tpn = getenv ("SLURM_STEP_TASKS_PER_NODE");
+        const char *nodeid = getenv ("SLURM_NODEID");
+        if (tpn && nodeid) {
+            long want = strtol (nodeid, NULL, 10), idx = 0;
+            const char *p = tpn;
+            while (*p) {
+                char *end;
+                long c = strtol (p, &end, 10), rep = 1;
+                if (end == p)
+                    break;
+                p = end;
+                if (!strncmp (p, "(x", 2)) {
+                    rep = strtol (p + 2, &end, 10);
+                    p = *end == ')' ? end + 1 : end;
+                }
+                if (want < idx + rep) {
+                    char buf[32];
+                    snprintf (buf, sizeof (buf), "%ld", c);
+                    set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE", buf);
+                    break;
+                }
+                idx += rep;
+                if (*p == ',')
+                    p++;
+            }
+        }
+    } else
+        return false;
+    if (host[0])
+        setenv ("DCRUN_HOST", host, 0);
+    return true;
+}
+
+static void kill_group (pid_t pgid, int sig)
+{
+    if (pgid > 0)
+        kill (-pgid, sig);
+}
+
+static double now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Handle complete control lines in buf; returns bytes consumed. */
+static size_t control_lines (char *buf, size_t len, pid_t pgid)
+{
+    size_t used = 0;
+    char *nl;
+
+    while ((nl = memchr (buf + used, '\n', len - used))) {
+        *nl = '\0';
+        const char *line = buf + used;
+        int sig;
+        if (sscanf (line, "signal %d", &sig) == 1 && sig > 0 && sig < NSIG)
+            kill_group (pgid, sig);
+        used = (size_t)(nl - buf) + 1;
+    }
+    return used;
+}
+
+static int worker_run (struct cli *cli, int argc, char **argv)
+{
+    struct worker_args a = {.control = -1};
+    int optindex, rc, pex[2];
+    sigset_t sigs;
+
+    if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
+                         &optindex))
+        != 0) {
+        free (a.env);
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (optindex >= argc) {
+        free (a.env);
+        cli_usage_error (cli, "no command given");
+        return EXIT_USAGE;
+    }
+    char **cmd = argv + optindex;
+    bool by_launcher = env_from_launcher ();
+    if (a.control < 0)
+        a.control = by_launcher ? 0 : 1;
+    for (int i = 0; i < a.nenv; i++)
+        putenv (a.env[i]);
+    free (a.env);
+
+    sigemptyset (&sigs);
+    sigaddset (&sigs, SIGCHLD);
+    sigaddset (&sigs, SIGTERM);
+    sigaddset (&sigs, SIGINT);
+    sigaddset (&sigs, SIGHUP);
+    sigprocmask (SIG_BLOCK, &sigs, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    int sfd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        return cli_error (EXIT_LAUNCH, "worker: signalfd: %s",
+                          strerror (errno));
+    /* our parent (sshd's session, orted, slurmstepd) going away ends us */
+    pid_t parent = getppid ();
+    prctl (PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid () != parent)
+        return cli_error (EXIT_LAUNCH, "worker: launcher gone");
+    if (pipe2 (pex, O_CLOEXEC) < 0)
+        return cli_error (EXIT_LAUNCH, "worker: pipe: %s", strerror (errno));
+
+    pid_t pid = fork ();
+    if (pid < 0)
+        return cli_error (EXIT_LAUNCH, "worker: fork: %s", strerror (errno));
+    if (pid == 0) {
+        sigset_t none;
+        int e;
+        char what = 'x';
+        close (pex[0]);
+        setpgid (0, 0);
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        signal (SIGPIPE, SIG_DFL);
+        int devnull = open ("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2 (devnull, 0);
+            if (devnull > 2)
+                close (devnull);
+        }
+        if (a.cpus && dc_launch_bind_cpus (a.cpus) < 0)
+            what = 'b';
+        else
+            execvp (cmd[0], cmd);
+        e = errno;
+        if (write (pex[1], &what, 1) < 0 || write (pex[1], &e, sizeof (e)) < 0)
+            _exit (127);
+        _exit (127);
+    }
+    setpgid (pid, pid);
+    close (pex[1]);
+    char what;
+    int e;
+    ssize_t n;
+    do
+        n = read (pex[0], &what, 1);
+    while (n < 0 && errno == EINTR);
+    if (n == 1) {
+        if (read (pex[0], &e, sizeof (e)) != (ssize_t)sizeof (e))
+            e = EIO;
+        waitpid (pid, NULL, 0);
+        if (what == 'b')
+            return cli_error (127, "worker: cannot bind to CPUs %s: %s",
+                              a.cpus, strerror (e));
+        return cli_error (127, "worker: %s: %s", cmd[0], strerror (e));
+    }
+    close (pex[0]);
+
+    char ctl[512];
+    size_t ctllen = 0;
+    bool stdin_open = a.control == 1;
+    double kill_at = 0;
+    int status = 0;
+    if (stdin_open)
+        fcntl (0, F_SETFL, fcntl (0, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+        struct pollfd fds[2] = {
+            {.fd = sfd, .events = POLLIN},
+            {.fd = stdin_open ? 0 : -1, .events = POLLIN},
+        };
+        int timeout = -1;
+        if (kill_at > 0) {
+            double left = kill_at - now_s ();
+            timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+        }
+        poll (fds, 2, timeout);
+        bool stop = false;
+        if (fds[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read (sfd, &si, sizeof (si)) == (ssize_t)sizeof (si))
+                if (si.ssi_signo != SIGCHLD)
+                    stop = true;
+        }
+        if (stdin_open && fds[1].revents) {
+            ssize_t r = read (0, ctl + ctllen, sizeof (ctl) - ctllen);
+            if (r > 0) {
+                ctllen += (size_t)r;
+                size_t used = control_lines (ctl, ctllen, pid);
+                memmove (ctl, ctl + used, ctllen - used);
+                ctllen -= used;
+                if (ctllen == sizeof (ctl)) /* an overlong line: drop it */
+                    ctllen = 0;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                stdin_open = false;
+                stop = true;
+            }
+        }
+        if (stop && kill_at == 0) {
+            kill_group (pid, SIGTERM);
+            kill_at = now_s () + KILL_GRACE_S;
+        }
+        if (kill_at > 0 && now_s () >= kill_at)
+            kill_group (pid, SIGKILL);
+        pid_t w = waitpid (pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+    }
+    /* whatever CMD left behind in its group goes with it */
+    kill_group (pid, SIGKILL);
+    if (WIFSIGNALED (status)) {
+        int sig = WTERMSIG (status);
+        signal (sig, SIG_DFL);
+        sigset_t one;
+        sigemptyset (&one);
+        sigaddset (&one, sig);
+        sigprocmask (SIG_UNBLOCK, &one, NULL);
+        prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
+        raise (sig);
+        return 128 + sig;
+    }
+    return WEXITSTATUS (status);
+}
+
+const struct cli_command cmd_worker = {
+    .name = "worker",
+    .summary = "internal: what launchers start on each host",
+    .usage = "[--cpus LIST] [-e NAME=VALUE]... [--control stdin|none] -- CMD "
+             "[ARGS...]",
+    .opts = worker_opts,
+    .run = worker_run,
+};
