@@ -12,6 +12,7 @@ PKGS="$PKGS check libhwloc-dev hwloc libopenblas-dev libcjson-dev"
 PKGS="$PKGS libssh2-1-dev libopenmpi-dev openmpi-bin"
 PKGS="$PKGS openssh-server openssh-client groff-base man-db python3-numpy"
 PKGS="$PKGS slurm-wlm slurmctld slurmd slurm-client munge pdsh clustershell"
+PKGS="$PKGS libssl-dev python3-torch"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
