@@ -6,6 +6,7 @@
 
 extern const struct cli_command cmd_hosts;
 extern const struct cli_command cmd_exec;
+extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_worker;
 
 #endif

@@ -11,6 +11,7 @@
 const struct cli_command *const cli_commands[] = {
     &cmd_hosts,
     &cmd_exec,
+    &cmd_bench,
     &cmd_worker,
     NULL,
 };

@@ -7,9 +7,15 @@
 #include "gpu/compute.h"
 
 extern const struct dc_compute_ops dc_compute_cpu;
+#if HAVE_CUDA
+extern const struct dc_compute_ops dc_compute_cuda;
+#endif
 
 /* Registry (curl vtls.c style): the back-ends compiled in, best first. */
 const struct dc_compute_ops *const dc_compute_backends[] = {
+#if HAVE_CUDA
+    &dc_compute_cuda,
+#endif
     &dc_compute_cpu,
     NULL,
 };

@@ -137,6 +137,10 @@ struct dc_compute_ops {
 
     /* Describe the device in one line (name, memory), borrowed string. */
     const char *(*describe) (struct dc_compute *c);
+
+    /* Theoretical dense peak of the device in TFLOP/s for the instance
+     * dtype, 0 when unknown.  May be NULL. */
+    double (*peak_tflops) (struct dc_compute *c);
 };
 
 /* Registry: the back-ends compiled in, NULL-terminated. */
