@@ -6,17 +6,22 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "gpu/probe.h"
 #include "lib/hostlist.h"
 #include "lib/hosts.h"
+#include "lib/log.h"
 #include "lib/plan.h"
+#include "lib/topo.h"
 
 enum {
     OPT_MAP_BY = 0x100,
     OPT_OVERSUBSCRIBE,
+    OPT_TOPOLOGY,
 };
 
 struct hosts_args {
     struct dc_plan_opts plan;
+    const char *topology; /* --topology FILE.xml */
 };
 
 static const struct cli_opt hosts_opts[] = {
@@ -24,6 +29,8 @@ static const struct cli_opt hosts_opts[] = {
      "fill each host's slots first (slot, default) or go round-robin (node)"},
     {"oversubscribe", no_argument, OPT_OVERSUBSCRIBE, NULL,
      "allow more ranks than slots"},
+    {"topology", required_argument, OPT_TOPOLOGY, "FILE.xml",
+     "place ranks as if every host had this saved hwloc topology"},
     {0},
 };
 
@@ -88,6 +95,9 @@ static int hosts_opt (struct cli *cli, int key, const char *arg, void *ctx)
         return cli_parse_map_by (cli, arg, &a->plan.map_by);
     case OPT_OVERSUBSCRIBE:
         a->plan.oversubscribe = true;
+        return 0;
+    case OPT_TOPOLOGY:
+        a->topology = arg;
         return 0;
     }
     return -1;
@@ -164,6 +174,8 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
     struct hosts_args a = {0};
     struct dc_hosts *hosts = NULL;
     struct dc_plan *plan = NULL;
+    struct dc_topo *topo = NULL;
+    dc_error_t err;
     int optindex, rc, exitcode = EXIT_OK;
 
     if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, hosts_opt, &a,
@@ -175,14 +187,33 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
+    if (a.topology && !(topo = dc_probe_host (a.topology, &err)))
+        return cli_error (EXIT_INPUT, "%s", err.text);
     if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
-        return exitcode;
+        goto out;
+    /* this host: one slot per GPU, placed on its probed topology */
+    if (!strcmp (hosts->origin, "this host")) {
+        if (!topo && !(topo = dc_probe_host (NULL, &err)))
+            dc_info ("hosts: %s", err.text);
+        if (topo && topo->ngpus > 0) {
+            dc_hosts_destroy (hosts);
+            if (!(hosts = cli_resolve_hosts (cli, topo->ngpus, &exitcode)))
+                goto out;
+        }
+    }
     if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))
         goto out;
+    for (size_t h = 0; topo && h < hosts->count; h++) {
+        if (dc_plan_place (plan, h, topo, &err) < 0) {
+            exitcode = cli_error (EXIT_INPUT, "%s", err.text);
+            goto out;
+        }
+    }
     exitcode = cli->json ? print_json (plan) : print_table (plan);
 out:
     dc_plan_destroy (plan);
     dc_hosts_destroy (hosts);
+    dc_topo_destroy (topo);
     return exitcode;
 }
 
@@ -191,7 +222,7 @@ const struct cli_command cmd_hosts = {
     .summary = "expand the host list into ranks: rank, host, local rank, "
                "GPUs, CPU set",
     .usage = "[-f FILE | -H LIST] [-n N] [--map-by slot|node] "
-             "[--oversubscribe] [--json]",
+             "[--oversubscribe] [--topology FILE.xml] [--json]",
     .opts = hosts_opts,
     .run = hosts_run,
 };

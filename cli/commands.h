@@ -5,6 +5,7 @@
 #include "cli.h"
 
 extern const struct cli_command cmd_hosts;
+extern const struct cli_command cmd_probe;
 extern const struct cli_command cmd_exec;
 extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_worker;

@@ -10,6 +10,7 @@
 /* Every subcommand, in the order --help lists them. */
 const struct cli_command *const cli_commands[] = {
     &cmd_hosts,
+    &cmd_probe,
     &cmd_exec,
     &cmd_bench,
     &cmd_worker,

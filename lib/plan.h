@@ -57,4 +57,15 @@ const char *dc_plan_host (const struct dc_plan *plan, int r);
 int dc_plan_set_host_gpus (struct dc_plan *plan, size_t h, int ngpus,
                            dc_error_t *errp);
 
+/* Place the ranks of host h on its probed topology: GPUs from topo as
+ * dc_plan_set_host_gpus() gives them (the hostfile's gpus= wins, and must
+ * name GPUs topo has), and a CPU set for every rank: the cores local to its
+ * GPU(s), divided without overlap among the ranks whose GPUs share that
+ * locality (NUMA node or package), a rank taking whole cores (all their
+ * PUs).  Ranks without a GPU share the host's cores the same way.  More
+ * ranks than cores: ranks share cores round-robin.  topo is only read. */
+struct dc_topo;
+int dc_plan_place (struct dc_plan *plan, size_t h,
+                   const struct dc_topo *topo, dc_error_t *errp);
+
 #endif

@@ -9,6 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 # One package list per line; add to it, keep it sorted by purpose.
 PKGS="build-essential meson ninja-build pkg-config"
 PKGS="$PKGS check libhwloc-dev hwloc libopenblas-dev libcjson-dev"
+PKGS="$PKGS libxml2-dev"  # gpu/probe.c validates topology XML
 PKGS="$PKGS libssh2-1-dev libopenmpi-dev openmpi-bin"
 PKGS="$PKGS openssh-server openssh-client groff-base man-db python3-numpy"
 PKGS="$PKGS slurm-wlm slurmctld slurmd slurm-client munge pdsh clustershell"
