@@ -1,7 +1,7 @@
 /* cmd_exec.c - dcrun exec: run CMD once per rank, tagged output, exit status
  *
- * One event loop: poll() over a signalfd (SIGINT, SIGTERM, SIGHUP, SIGCHLD)
- * and the launcher's descriptors.  Output is cut into lines per rank and
+ * One event loop: poll() over a self-pipe of signals (SIGINT, SIGTERM,
+ * SIGHUP, SIGCHLD) and the launcher's descriptors.  Output is cut into lines per rank and
  * stream and each line is written with one write(2), prefixed "RANK@HOST: ",
  * so no two ranks ever share a line.  A line longer than LINE_MAX bytes is
  * written in pieces of LINE_MAX.
@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -492,7 +491,6 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
     struct dc_launch *l = NULL;
     struct pollfd *fds = NULL;
     const char *lname = cli->launcher;
-    sigset_t sigs, oldmask;
     int sfd = -1, exitcode = EXIT_FAIL, interrupted = 0;
     bool timed_out = false;
     dc_error_t err;
@@ -554,16 +552,11 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
         goto out;
     }
 
-    /* signals arrive on a descriptor from here on; children unblock them */
-    sigemptyset (&sigs);
-    sigaddset (&sigs, SIGINT);
-    sigaddset (&sigs, SIGTERM);
-    sigaddset (&sigs, SIGHUP);
-    sigaddset (&sigs, SIGCHLD);
-    sigprocmask (SIG_BLOCK, &sigs, &oldmask);
+    /* signals arrive on a pipe from here on; children reset them */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
     signal (SIGPIPE, SIG_IGN);
-    if ((sfd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-        exitcode = cli_error (EXIT_FAIL, "exec: signalfd: %s",
+    if ((sfd = dc_sigpipe_create (sigs)) < 0) {
+        exitcode = cli_error (EXIT_FAIL, "exec: signal pipe: %s",
                               strerror (errno));
         goto out;
     }
@@ -579,7 +572,13 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
     }
     double start = now_s ();
     if (dc_launch_spawn (l, lr, plan->size, &err) < 0) {
-        exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
+        int s = errno == EINTR ? dc_sigpipe_read () : 0;
+        if (s > 0 && s != SIGCHLD)
+            exitcode = cli_error (128 + s, "exec: interrupted by SIG%s "
+                                           "while connecting: nothing runs",
+                                  signame (s));
+        else
+            exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
         goto out;
     }
     if (!(fds = calloc (MAX_POLLFDS, sizeof (*fds)))) {
@@ -618,9 +617,8 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
             goto out;
         }
         if (fds[0].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (read (sfd, &si, sizeof (si)) == (ssize_t)sizeof (si)) {
-                int s = (int)si.ssi_signo;
+            int s;
+            while ((s = dc_sigpipe_read ()) > 0) {
                 if (s == SIGCHLD)
                     continue;
                 if (interrupted) {
@@ -664,10 +662,8 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
         exitcode = EXIT_OK;
 out:
     dc_launch_destroy (l);
-    if (sfd >= 0) {
-        close (sfd);
-        sigprocmask (SIG_SETMASK, &oldmask, NULL);
-    }
+    if (sfd >= 0)
+        dc_sigpipe_destroy ();
     free (fds);
     for (int r = 0; lr && r < plan->size; r++)
         free_strv ((char **)lr[r].env);

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,7 +188,6 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 {
     struct worker_args a = {.control = -1};
     int optindex, rc, pex[2];
-    sigset_t sigs;
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
                          &optindex))
@@ -210,16 +208,11 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         putenv (a.env[i]);
     free (a.env);
 
-    sigemptyset (&sigs);
-    sigaddset (&sigs, SIGCHLD);
-    sigaddset (&sigs, SIGTERM);
-    sigaddset (&sigs, SIGINT);
-    sigaddset (&sigs, SIGHUP);
-    sigprocmask (SIG_BLOCK, &sigs, NULL);
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
     signal (SIGPIPE, SIG_IGN);
-    int sfd = signalfd (-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    int sfd = dc_sigpipe_create (sigs);
     if (sfd < 0)
-        return cli_error (EXIT_LAUNCH, "worker: signalfd: %s",
+        return cli_error (EXIT_LAUNCH, "worker: signal pipe: %s",
                           strerror (errno));
     /* our parent (sshd's session, orted, slurmstepd) going away ends us */
     pid_t parent = getppid ();
@@ -233,13 +226,12 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     if (pid < 0)
         return cli_error (EXIT_LAUNCH, "worker: fork: %s", strerror (errno));
     if (pid == 0) {
-        sigset_t none;
         int e;
         char what = 'x';
         close (pex[0]);
         setpgid (0, 0);
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
+        for (int i = 0; sigs[i]; i++)
+            signal (sigs[i], SIG_DFL);
         signal (SIGPIPE, SIG_DFL);
         int devnull = open ("/dev/null", O_RDONLY);
         if (devnull >= 0) {
@@ -295,9 +287,9 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         poll (fds, 2, timeout);
         bool stop = false;
         if (fds[0].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (read (sfd, &si, sizeof (si)) == (ssize_t)sizeof (si))
-                if (si.ssi_signo != SIGCHLD)
+            int s;
+            while ((s = dc_sigpipe_read ()) > 0)
+                if (s != SIGCHLD)
                     stop = true;
         }
         if (stdin_open && fds[1].revents) {
@@ -328,11 +320,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     kill_group (pid, SIGKILL);
     if (WIFSIGNALED (status)) {
         int sig = WTERMSIG (status);
+        dc_sigpipe_destroy ();
         signal (sig, SIG_DFL);
-        sigset_t one;
-        sigemptyset (&one);
-        sigaddset (&one, sig);
-        sigprocmask (SIG_UNBLOCK, &one, NULL);
         prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
         raise (sig);
         return 128 + sig;

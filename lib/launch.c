@@ -1,6 +1,8 @@
 /* launch.c - launcher registry, -L auto, and helpers shared by launchers */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -13,7 +15,7 @@
 #include "launch.h"
 
 /* launchers written so far (flipped to 1 as each lands) */
-#define DC_HAVE_SSH_LAUNCHER 0
+#define DC_HAVE_SSH_LAUNCHER 1
 #define DC_HAVE_MPI_LAUNCHER 0
 #define DC_HAVE_SLURM_LAUNCHER 0
 
@@ -335,4 +337,64 @@ int dc_launch_bind_cpus (const char *cpus)
 bad:
     errno = EINVAL;
     return -1;
+}
+
+static int sigpipe_fd[2] = {-1, -1};
+static int sigpipe_sigs[16];
+
+static void sigpipe_handler (int sig)
+{
+    int e = errno;
+    unsigned char c = (unsigned char)sig;
+    if (write (sigpipe_fd[1], &c, 1) < 0) {
+        /* full: the loop has enough to do */
+    }
+    errno = e;
+}
+
+int dc_sigpipe_create (const int *sigs)
+{
+    struct sigaction sa = {.sa_handler = sigpipe_handler,
+                           .sa_flags = SA_RESTART};
+    int n = 0;
+
+    if (sigpipe_fd[0] >= 0) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (pipe2 (sigpipe_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    sigemptyset (&sa.sa_mask);
+    for (; sigs && sigs[n] && n < 15; n++) {
+        sigpipe_sigs[n] = sigs[n];
+        sigaction (sigs[n], &sa, NULL);
+    }
+    sigpipe_sigs[n] = 0;
+    /* unblock them in this thread, should the caller have blocked them */
+    sigset_t set;
+    sigemptyset (&set);
+    for (int i = 0; i < n; i++)
+        sigaddset (&set, sigs[i]);
+    sigprocmask (SIG_UNBLOCK, &set, NULL);
+    return sigpipe_fd[0];
+}
+
+int dc_sigpipe_read (void)
+{
+    unsigned char c;
+
+    if (sigpipe_fd[0] < 0 || read (sigpipe_fd[0], &c, 1) != 1)
+        return 0;
+    return c;
+}
+
+void dc_sigpipe_destroy (void)
+{
+    if (sigpipe_fd[0] < 0)
+        return;
+    for (int i = 0; sigpipe_sigs[i]; i++)
+        signal (sigpipe_sigs[i], SIG_DFL);
+    close (sigpipe_fd[0]);
+    close (sigpipe_fd[1]);
+    sigpipe_fd[0] = sigpipe_fd[1] = -1;
 }

@@ -174,6 +174,16 @@ int dc_launch_free_port (void);
  * calling process with sched_setaffinity.  -1 with errno on a bad list. */
 int dc_launch_bind_cpus (const char *cpus);
 
+/* Self-pipe for signals: install handlers for the signals in sigs (ended
+ * by 0) that write the signal number as one byte to a non-blocking pipe;
+ * returns its read end.  Handlers, not signalfd, because libraries loaded
+ * with the program (OpenBLAS) start threads that do not block signals.
+ * One per process; dc_sigpipe_destroy() puts SIG_DFL back. */
+int dc_sigpipe_create (const int *sigs);
+/* Next signal number from the pipe, 0 when none is waiting. */
+int dc_sigpipe_read (void);
+void dc_sigpipe_destroy (void);
+
 extern const struct dc_launch_ops dc_launch_local;
 extern const struct dc_launch_ops dc_launch_ssh;
 extern const struct dc_launch_ops dc_launch_mpi;

@@ -1,0 +1,1038 @@
+/* launch_ssh.c - ranks over SSH with libssh2: non-blocking, many hosts at once
+ *
+ * One session per host (its ranks are channels of that session), up to
+ * opts.fanout sessions connecting at once, each bounded by
+ * opts.connect_timeout from connect to the last channel started.  Every
+ * channel runs `dcrun worker ... -- CMD`; the channel's stdin is the worker's
+ * control channel (signals as "signal N" lines, EOF kills the job there).
+ *
+ * Host keys are checked against known_hosts with libssh2_knownhost_*: an
+ * unknown key refuses the host (unless accept_new, which appends it), a
+ * changed key always does, each with the key's SHA256 fingerprint.
+ * Authentication: ssh-agent, then opts.ssh_key, then IdentityFile from the
+ * config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <libssh2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "launch.h"
+
+#if HAVE_SSH
+
+#define MAX_KEYS 16
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define CTL_MAX 256
+
+enum hstate {
+    H_WAIT = 0,  /* not started (fanout) */
+    H_CONNECT,
+    H_HANDSHAKE,
+    H_AUTH,
+    H_CHANNELS,
+    H_READY,
+    H_FAILED,
+    H_DONE,
+};
+
+struct sshrank;
+
+struct sshhost {
+    char *name;     /* as the host list gave it */
+    char *hostname; /* after ~/.ssh/config HostName */
+    char *user;
+    int port;
+    char *keys[MAX_KEYS]; /* key files to try, in order */
+    int nkeys;
+    int sock;
+    LIBSSH2_SESSION *s;
+    LIBSSH2_AGENT *agent;
+    struct libssh2_agent_publickey *ident;
+    int auth_step;  /* 0 agent, then keys[auth_step - 1] */
+    enum hstate state;
+    double deadline;
+    struct sshrank **ranks;
+    int nranks;
+    int nopened;    /* channels started */
+    char err[1400];
+};
+
+struct sshrank {
+    int rank;
+    struct sshhost *h;
+    char *cmdline;
+    LIBSSH2_CHANNEL *ch;
+    bool opened;     /* channel open, exec not yet done */
+    bool started;
+    bool eof;
+    bool closing;
+    bool reported;
+    char ctl[CTL_MAX]; /* control bytes waiting for the channel */
+    size_t ctllen;
+};
+
+struct ssh {
+    struct sshhost *hosts;
+    int nhosts;
+    struct sshrank *ranks;
+    int nranks;
+    char known_hosts[4096];
+    LIBSSH2_KNOWNHOSTS *kh; /* borrowed session of the first host */
+};
+
+static int lib_refs;
+
+static double now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *home_dir (void)
+{
+    const char *h = getenv ("HOME");
+    if (h && *h)
+        return h;
+    struct passwd *pw = getpwuid (getuid ());
+    return pw && pw->pw_dir ? pw->pw_dir : "/";
+}
+
+static char *expand_tilde (const char *p)
+{
+    char *s;
+    if (p[0] == '~' && p[1] == '/') {
+        if (asprintf (&s, "%s/%s", home_dir (), p + 2) < 0)
+            return NULL;
+        return s;
+    }
+    return strdup (p);
+}
+
+/* ---- ~/.ssh/config: Host, HostName, User, Port, IdentityFile ---- */
+
+static bool host_matches (const char *patterns, const char *host)
+{
+    char buf[1024];
+    bool match = false;
+
+    snprintf (buf, sizeof (buf), "%s", patterns);
+    for (char *save, *p = strtok_r (buf, " \t,", &save); p;
+         p = strtok_r (NULL, " \t,", &save)) {
+        bool neg = *p == '!';
+        if (fnmatch (neg ? p + 1 : p, host, FNM_CASEFOLD) == 0) {
+            if (neg)
+                return false;
+            match = true;
+        }
+    }
+    return match;
+}
+
+/* Read the config file and apply the first value of each keyword that
+ * applies to h->name (as OpenSSH does).  A missing file is fine. */
+static int apply_config (struct sshhost *h, const char *path, bool explicit,
+                         dc_error_t *errp)
+{
+    FILE *f = fopen (path, "r");
+    char line[1024];
+    bool active = true, got_hostname = false, got_user = false,
+         got_port = false;
+    int lineno = 0;
+    long total = 0;
+
+    if (!f) {
+        if (errno == ENOENT && !explicit)
+            return 0;
+        return errprintf (errp, "%s: %s", path, strerror (errno));
+    }
+    while (fgets (line, sizeof (line), f)) {
+        lineno++;
+        total += (long)strlen (line);
+        if (total > CONFIG_MAX_BYTES)
+            break;
+        char *p = line + strspn (line, " \t");
+        p[strcspn (p, "\r\n")] = '\0';
+        if (!*p || *p == '#')
+            continue;
+        char *kw = p;
+        size_t kl = strcspn (p, " \t=");
+        p += kl;
+        if (*p)
+            *p++ = '\0';
+        p += strspn (p, " \t=");
+        char *val = p;
+        size_t vl = strlen (val);
+        while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+            val[--vl] = '\0';
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        if (!strcasecmp (kw, "Host")) {
+            active = host_matches (val, h->name);
+            continue;
+        }
+        if (!strcasecmp (kw, "Match")) {
+            active = !strcasecmp (val, "all");
+            continue;
+        }
+        if (!active || !*val)
+            continue;
+        if (!strcasecmp (kw, "HostName") && !got_hostname) {
+            got_hostname = true;
+            free (h->hostname);
+            if (!strcmp (val, "%h"))
+                h->hostname = strdup (h->name);
+            else
+                h->hostname = strdup (val);
+        } else if (!strcasecmp (kw, "User") && !got_user) {
+            got_user = true;
+            if (!h->user)
+                h->user = strdup (val);
+        } else if (!strcasecmp (kw, "Port") && !got_port) {
+            got_port = true;
+            char *end;
+            long v = strtol (val, &end, 10);
+            if (*end || v < 1 || v > 65535) {
+                fclose (f);
+                errno = EINVAL;
+                return errprintf (errp, "%s:%d:1: bad Port '%s'", path,
+                                  lineno, val);
+            }
+            if (!h->port)
+                h->port = (int)v;
+        } else if (!strcasecmp (kw, "IdentityFile") && h->nkeys < MAX_KEYS) {
+            char *k = expand_tilde (val);
+            if (k)
+                h->keys[h->nkeys++] = k;
+        }
+    }
+    fclose (f);
+    return 0;
+}
+
+/* ---- host key check ---- */
+
+static void b64 (const unsigned char *in, size_t n, char *out, size_t outsz)
+{
+    static const char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < outsz; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = t[(v >> 18) & 63];
+        out[o++] = t[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = t[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = t[v & 63];
+    }
+    out[o] = '\0';
+}
+
+static int knownhost_type (int hostkey_type)
+{
+    switch (hostkey_type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA:
+        return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+    case LIBSSH2_HOSTKEY_TYPE_DSS:
+        return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+    case LIBSSH2_HOSTKEY_TYPE_ED25519:
+        return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    }
+    return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+}
+
+static int check_host_key (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    size_t len;
+    int type;
+    const char *key = libssh2_session_hostkey (h->s, &len, &type);
+    const unsigned char *sha =
+        (const unsigned char *)libssh2_hostkey_hash (h->s,
+                                                     LIBSSH2_HOSTKEY_HASH_SHA256);
+    char fp[64] = "?";
+    int port = h->port ? h->port : 22;
+    LIBSSH2_KNOWNHOSTS *kh;
+
+    if (!key) {
+        snprintf (h->err, sizeof (h->err), "no host key from the server");
+        return -1;
+    }
+    if (sha)
+        b64 (sha, 32, fp, sizeof (fp));
+    if (!(kh = libssh2_knownhost_init (h->s))) {
+        snprintf (h->err, sizeof (h->err), "out of memory");
+        return -1;
+    }
+    /* a missing file is an empty one */
+    libssh2_knownhost_readfile (kh, ss->known_hosts,
+                                LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW
+               | knownhost_type (type);
+    struct libssh2_knownhost *found = NULL;
+    int rc = libssh2_knownhost_checkp (kh, h->hostname, port, key, len, mask,
+                                       &found);
+    char hostport[300];
+    if (port == 22)
+        snprintf (hostport, sizeof (hostport), "%s", h->hostname);
+    else
+        snprintf (hostport, sizeof (hostport), "[%s]:%d", h->hostname, port);
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
+        libssh2_knownhost_free (kh);
+        return 0;
+    }
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+        snprintf (h->err, sizeof (h->err),
+                  "host key CHANGED (SHA256:%s), refused: it differs from "
+                  "the one in %.400s\nhint: if the host was reinstalled, remove "
+                  "its line with: ssh-keygen -R '%s' -f %.400s",
+                  fp, ss->known_hosts, hostport, ss->known_hosts);
+        libssh2_knownhost_free (kh);
+        return -1;
+    }
+    if (!l->opts.accept_new) {
+        snprintf (h->err, sizeof (h->err),
+                  "unknown host key SHA256:%s, refused: not in %.400s\nhint: "
+                  "check the fingerprint, then run again with "
+                  "--ssh-accept-new to add it",
+                  fp, ss->known_hosts);
+        libssh2_knownhost_free (kh);
+        return -1;
+    }
+    /* accept-new: append one line (never rewrite the file) */
+    struct libssh2_knownhost *added = NULL;
+    char line[8192];
+    size_t outlen = 0;
+    if (libssh2_knownhost_addc (kh, hostport, NULL, key, len, NULL, 0, mask,
+                                &added)
+            != 0
+        || libssh2_knownhost_writeline (kh, added, line, sizeof (line),
+                                        &outlen,
+                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH)
+               != 0) {
+        snprintf (h->err, sizeof (h->err), "cannot add host key SHA256:%s",
+                  fp);
+        libssh2_knownhost_free (kh);
+        return -1;
+    }
+    libssh2_knownhost_free (kh);
+    int fd = open (ss->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                   0600);
+    if (fd < 0 || write (fd, line, outlen) != (ssize_t)outlen) {
+        snprintf (h->err, sizeof (h->err), "cannot add host key to %.400s: %s",
+                  ss->known_hosts, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    close (fd);
+    return 0;
+}
+
+/* ---- connection state machine ---- */
+
+static const char *ssh_errmsg (LIBSSH2_SESSION *s)
+{
+    char *msg = NULL;
+    libssh2_session_last_error (s, &msg, NULL, 0);
+    return msg && *msg ? msg : "unknown error";
+}
+
+static int host_fail (struct sshhost *h, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+static int host_fail (struct sshhost *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    if (fmt)
+        vsnprintf (h->err, sizeof (h->err), fmt, ap);
+    va_end (ap);
+    h->state = H_FAILED;
+    return -1;
+}
+
+static int start_connect (struct dc_launch *l, struct sshhost *h)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char port[16];
+    int rc;
+
+    h->deadline = now_s () + l->opts.connect_timeout;
+    snprintf (port, sizeof (port), "%d", h->port ? h->port : 22);
+    if ((rc = getaddrinfo (h->hostname, port, &hints, &ai)) != 0)
+        return host_fail (h, "cannot resolve: %s", gai_strerror (rc));
+    h->sock = socket (ai->ai_family,
+                      ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      ai->ai_protocol);
+    if (h->sock < 0) {
+        freeaddrinfo (ai);
+        return host_fail (h, "socket: %s", strerror (errno));
+    }
+    int one = 1;
+    setsockopt (h->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+    rc = connect (h->sock, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo (ai);
+    if (rc < 0 && errno != EINPROGRESS)
+        return host_fail (h, "connect to port %s: %s", port, strerror (errno));
+    h->state = H_CONNECT;
+    return 0;
+}
+
+static int next_auth (struct dc_launch *l, struct sshhost *h)
+{
+    const char *user = h->user;
+    int rc;
+
+    (void)l;
+    /* step 0: the agent, one identity after another */
+    if (h->auth_step == 0) {
+        if (!getenv ("SSH_AUTH_SOCK")) {
+            h->auth_step = 1;
+        } else {
+            if (!h->agent) {
+                if (!(h->agent = libssh2_agent_init (h->s))
+                    || libssh2_agent_connect (h->agent) != 0
+                    || libssh2_agent_list_identities (h->agent) != 0) {
+                    h->auth_step = 1;
+                    return next_auth (l, h);
+                }
+                h->ident = NULL;
+                if (libssh2_agent_get_identity (h->agent, &h->ident, NULL)
+                    != 0) {
+                    h->auth_step = 1;
+                    return next_auth (l, h);
+                }
+            }
+            rc = libssh2_agent_userauth (h->agent, user, h->ident);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (rc == 0)
+                return 1;
+            struct libssh2_agent_publickey *prev = h->ident;
+            if (libssh2_agent_get_identity (h->agent, &h->ident, prev) != 0)
+                h->auth_step = 1;
+            return next_auth (l, h);
+        }
+    }
+    while (h->auth_step - 1 < h->nkeys) {
+        const char *key = h->keys[h->auth_step - 1];
+        if (access (key, R_OK) != 0) {
+            h->auth_step++;
+            continue;
+        }
+        rc = libssh2_userauth_publickey_fromfile_ex (
+            h->s, user, (unsigned)strlen (user), NULL, key, NULL);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (rc == 0)
+            return 1;
+        if (rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND
+            || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT)
+            return host_fail (h, "connection lost during login: %s",
+                              ssh_errmsg (h->s));
+        h->auth_step++;
+    }
+    return host_fail (h, "login as %s refused: no key accepted (tried the "
+                         "ssh-agent%s and %d key file%s)",
+                      user, getenv ("SSH_AUTH_SOCK") ? "" : " (none)",
+                      h->nkeys, h->nkeys == 1 ? "" : "s");
+}
+
+/* Advance a host as far as it goes without blocking.  Returns -1 when it
+ * failed, 0 otherwise. */
+static int host_step (struct dc_launch *l, struct sshhost *h)
+{
+    int rc;
+
+    for (;;) {
+        switch (h->state) {
+        case H_CONNECT: {
+            int err = 0;
+            socklen_t elen = sizeof (err);
+            struct pollfd pf = {.fd = h->sock, .events = POLLOUT};
+            if (poll (&pf, 1, 0) <= 0)
+                return 0;
+            getsockopt (h->sock, SOL_SOCKET, SO_ERROR, &err, &elen);
+            if (err)
+                return host_fail (h, "connect to port %d: %s",
+                                  h->port ? h->port : 22, strerror (err));
+            if (!(h->s = libssh2_session_init ()))
+                return host_fail (h, "out of memory");
+            libssh2_session_set_blocking (h->s, 0);
+            libssh2_session_method_pref (
+                h->s, LIBSSH2_METHOD_KEX,
+                "curve25519-sha256,curve25519-sha256@libssh.org,"
+                "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
+                "diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
+                "diffie-hellman-group-exchange-sha256");
+            libssh2_session_method_pref (
+                h->s, LIBSSH2_METHOD_HOSTKEY,
+                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
+                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+            h->state = H_HANDSHAKE;
+            break;
+        }
+        case H_HANDSHAKE:
+            rc = libssh2_session_handshake (h->s, h->sock);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (rc)
+                return host_fail (h, "ssh handshake failed: %s",
+                                  ssh_errmsg (h->s));
+            if (check_host_key (l, h) < 0)
+                return host_fail (h, NULL);
+            h->state = H_AUTH;
+            break;
+        case H_AUTH:
+            rc = next_auth (l, h);
+            if (rc <= 0)
+                return rc;
+            h->state = H_CHANNELS;
+            break;
+        case H_CHANNELS:
+            while (h->nopened < h->nranks) {
+                struct sshrank *r = h->ranks[h->nopened];
+                if (!r->ch) {
+                    r->ch = libssh2_channel_open_session (h->s);
+                    if (!r->ch) {
+                        if (libssh2_session_last_errno (h->s)
+                            == LIBSSH2_ERROR_EAGAIN)
+                            return 0;
+                        return host_fail (h, "cannot open a channel: %s",
+                                          ssh_errmsg (h->s));
+                    }
+                }
+                rc = libssh2_channel_exec (r->ch, r->cmdline);
+                if (rc == LIBSSH2_ERROR_EAGAIN)
+                    return 0;
+                if (rc)
+                    return host_fail (h, "cannot start dcrun worker: %s",
+                                      ssh_errmsg (h->s));
+                r->started = true;
+                h->nopened++;
+            }
+            h->state = H_READY;
+            return 0;
+        default:
+            return 0;
+        }
+    }
+}
+
+static short host_events (struct sshhost *h)
+{
+    if (h->state == H_CONNECT)
+        return POLLOUT;
+    if (!h->s)
+        return 0;
+    int dir = libssh2_session_block_directions (h->s);
+    short ev = POLLIN;
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        ev |= POLLOUT;
+    return ev;
+}
+
+static void host_close (struct sshhost *h)
+{
+    for (int i = 0; i < h->nranks; i++)
+        if (h->ranks[i]->ch) {
+            libssh2_channel_free (h->ranks[i]->ch);
+            h->ranks[i]->ch = NULL;
+        }
+    if (h->agent) {
+        libssh2_agent_disconnect (h->agent);
+        libssh2_agent_free (h->agent);
+        h->agent = NULL;
+    }
+    if (h->s) {
+        libssh2_session_disconnect (h->s, "dcrun: done");
+        libssh2_session_free (h->s);
+        h->s = NULL;
+    }
+    if (h->sock >= 0) {
+        close (h->sock);
+        h->sock = -1;
+    }
+}
+
+/* ---- ops ---- */
+
+static int ssh_init (struct dc_launch *l, dc_error_t *errp)
+{
+    struct ssh *ss;
+
+    if (lib_refs++ == 0 && libssh2_init (0) != 0) {
+        lib_refs--;
+        errno = EIO;
+        return errprintf (errp, "ssh: libssh2_init failed");
+    }
+    if (!(ss = calloc (1, sizeof (*ss)))) {
+        if (--lib_refs == 0)
+            libssh2_exit ();
+        return errprintf (errp, "out of memory");
+    }
+    if (l->opts.known_hosts)
+        snprintf (ss->known_hosts, sizeof (ss->known_hosts), "%s",
+                  l->opts.known_hosts);
+    else
+        snprintf (ss->known_hosts, sizeof (ss->known_hosts),
+                  "%s/.ssh/known_hosts", home_dir ());
+    l->data = ss;
+    return 0;
+}
+
+static const char *default_user (void)
+{
+    struct passwd *pw = getpwuid (getuid ());
+    if (pw && pw->pw_name)
+        return pw->pw_name;
+    const char *u = getenv ("USER");
+    return u ? u : "root";
+}
+
+static int setup_host (struct dc_launch *l, struct sshhost *h,
+                       const struct dc_launch_rank *r, dc_error_t *errp)
+{
+    char path[4096];
+    static const char *const defaults[] = {"id_ed25519", "id_ecdsa",
+                                           "id_rsa"};
+
+    h->sock = -1;
+    h->name = strdup (r->host);
+    h->hostname = strdup (r->host);
+    h->user = r->user ? strdup (r->user) : NULL;
+    h->port = r->port;
+    if (!h->name || !h->hostname)
+        return errprintf (errp, "out of memory");
+    if (l->opts.ssh_key && h->nkeys < MAX_KEYS)
+        h->keys[h->nkeys++] = strdup (l->opts.ssh_key);
+    if (l->opts.ssh_config)
+        snprintf (path, sizeof (path), "%s", l->opts.ssh_config);
+    else
+        snprintf (path, sizeof (path), "%s/.ssh/config", home_dir ());
+    if (apply_config (h, path, l->opts.ssh_config != NULL, errp) < 0)
+        return -1;
+    for (size_t i = 0; i < 3 && h->nkeys < MAX_KEYS; i++) {
+        snprintf (path, sizeof (path), "%s/.ssh/%s", home_dir (),
+                  defaults[i]);
+        h->keys[h->nkeys++] = strdup (path);
+    }
+    if (!h->user && !(h->user = strdup (default_user ())))
+        return errprintf (errp, "out of memory");
+    if (!h->port)
+        h->port = l->opts.ssh_port ? l->opts.ssh_port : 22;
+    return 0;
+}
+
+static void abort_all (struct ssh *ss)
+{
+    for (int i = 0; i < ss->nhosts; i++)
+        host_close (&ss->hosts[i]);
+}
+
+static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                      int n, dc_error_t *errp)
+{
+    struct ssh *ss = l->data;
+    struct pollfd *fds = NULL;
+    int *idx = NULL;
+
+    if (ss->ranks) {
+        errno = EBUSY;
+        return errprintf (errp, "ranks already started");
+    }
+    if (!(ss->ranks = calloc ((size_t)(n ? n : 1), sizeof (*ss->ranks)))
+        || !(ss->hosts = calloc ((size_t)(n ? n : 1), sizeof (*ss->hosts))))
+        return errprintf (errp, "out of memory");
+    ss->nranks = n;
+    /* one session per distinct (host, user, port) */
+    for (int i = 0; i < n; i++) {
+        struct sshrank *r = &ss->ranks[i];
+        struct sshhost *h = NULL;
+        r->rank = ranks[i].rank;
+        for (int k = 0; k < ss->nhosts; k++) {
+            struct sshhost *c = &ss->hosts[k];
+            if (!strcmp (c->name, ranks[i].host) && c->port
+                && (ranks[i].port ? ranks[i].port : c->port) == c->port
+                && (!ranks[i].user || !strcmp (ranks[i].user, c->user))) {
+                h = c;
+                break;
+            }
+        }
+        if (!h) {
+            h = &ss->hosts[ss->nhosts++];
+            if (setup_host (l, h, &ranks[i], errp) < 0)
+                return -1;
+        }
+        struct sshrank **v = realloc (h->ranks, (size_t)(h->nranks + 1)
+                                                    * sizeof (*v));
+        if (!v)
+            return errprintf (errp, "out of memory");
+        h->ranks = v;
+        h->ranks[h->nranks++] = r;
+        r->h = h;
+        if (!(r->cmdline = dc_launch_worker_cmdline (l->opts.remote_dcrun,
+                                                     &ranks[i])))
+            return errprintf (errp, "rank %d: no command", ranks[i].rank);
+    }
+    if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds)))
+        || !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
+        free (fds);
+        return errprintf (errp, "out of memory");
+    }
+    int next = 0, active = 0, ready = 0;
+    struct sshhost *bad = NULL;
+    while (ready < ss->nhosts && !bad) {
+        while (active < l->opts.fanout && next < ss->nhosts) {
+            struct sshhost *h = &ss->hosts[next++];
+            active++;
+            if (start_connect (l, h) < 0 || host_step (l, h) < 0) {
+                bad = h;
+                break;
+            }
+        }
+        if (bad)
+            break;
+        int k = 0, timeout = -1;
+        double t = now_s ();
+        if (l->opts.cancel_fd >= 0) {
+            fds[k] = (struct pollfd){.fd = l->opts.cancel_fd,
+                                     .events = POLLIN};
+            idx[k++] = -1;
+        }
+        for (int i = 0; i < next; i++) {
+            struct sshhost *h = &ss->hosts[i];
+            if (h->state == H_READY)
+                continue;
+            if (t >= h->deadline) {
+                host_fail (h, "no answer within %g s (connect timeout)",
+                           l->opts.connect_timeout);
+                bad = h;
+                break;
+            }
+            int ms = (int)((h->deadline - t) * 1000) + 1;
+            if (timeout < 0 || ms < timeout)
+                timeout = ms;
+            fds[k] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
+            idx[k++] = i;
+        }
+        if (bad)
+            break;
+        if (k == 0)
+            continue;
+        if (poll (fds, (nfds_t)k, timeout) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < k && !bad; i++) {
+            if (idx[i] < 0) {
+                if (fds[i].revents & POLLIN) {
+                    free (fds);
+                    free (idx);
+                    abort_all (ss);
+                    errno = EINTR;
+                    return errprintf (errp, "ssh: interrupted while "
+                                            "connecting");
+                }
+                continue;
+            }
+            struct sshhost *h = &ss->hosts[idx[i]];
+            if (!fds[i].revents)
+                continue;
+            if (host_step (l, h) < 0)
+                bad = h;
+            else if (h->state == H_READY) {
+                ready++;
+                active--;
+            }
+        }
+    }
+    free (fds);
+    free (idx);
+    if (bad) {
+        char msg[sizeof (bad->err)];
+        /* the reason may carry a hint on a second line: keep it there */
+        memcpy (msg, bad->err, sizeof (msg));
+        abort_all (ss);
+        errno = EHOSTUNREACH;
+        return errprintf (errp, "ssh: %s%s%s: %s", bad->name,
+                          strcmp (bad->name, bad->hostname) ? " " : "",
+                          strcmp (bad->name, bad->hostname) ? bad->hostname
+                                                            : "",
+                          msg);
+    }
+    return 0;
+}
+
+static int ssh_pollfds (struct dc_launch *l, struct pollfd *fds, int max,
+                        int *timeout_ms)
+{
+    struct ssh *ss = l->data;
+    int k = 0;
+
+    (void)timeout_ms;
+    for (int i = 0; i < ss->nhosts && k < max; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        if (h->state != H_READY || h->sock < 0)
+            continue;
+        fds[k++] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
+    }
+    return k;
+}
+
+static int signum (const char *name)
+{
+    for (int s = 1; s < NSIG; s++) {
+        const char *a = sigabbrev_np (s);
+        if (a && !strcmp (a, name))
+            return s;
+    }
+    return SIGKILL;
+}
+
+static void report (struct dc_launch *l, struct sshrank *r, const char *lost)
+{
+    struct dc_launch_status st = {.rank = r->rank};
+    char *sig = NULL;
+    size_t siglen = 0;
+
+    r->reported = true;
+    if (lost) {
+        st.failed_start = true;
+        st.code = 255;
+        snprintf (st.reason, sizeof (st.reason), "%.250s", lost);
+    } else if (r->ch
+               && libssh2_channel_get_exit_signal (r->ch, &sig, &siglen, NULL,
+                                                   NULL, NULL, NULL)
+                      == 0
+               && sig && siglen > 0) {
+        st.signaled = true;
+        st.sig = signum (sig);
+    } else
+        st.code = r->ch ? libssh2_channel_get_exit_status (r->ch) : 255;
+    free (sig);
+    if (l->opts.on_exit)
+        l->opts.on_exit (&st, l->opts.arg);
+}
+
+static void flush_ctl (struct sshrank *r)
+{
+    while (r->ctllen > 0 && r->ch && !r->closing) {
+        ssize_t w = libssh2_channel_write (r->ch, r->ctl, r->ctllen);
+        if (w <= 0)
+            return;
+        memmove (r->ctl, r->ctl + w, r->ctllen - (size_t)w);
+        r->ctllen -= (size_t)w;
+    }
+}
+
+/* Read what a channel has; returns -1 when the session is broken. */
+static int pump (struct dc_launch *l, struct sshrank *r)
+{
+    char buf[32768];
+
+    if (r->reported || !r->ch)
+        return 0;
+    flush_ctl (r);
+    for (int stream = 0; stream <= 1; stream++) {
+        for (int loops = 0; loops < 64; loops++) {
+            ssize_t n = libssh2_channel_read_ex (
+                r->ch, stream ? SSH_EXTENDED_DATA_STDERR : 0, buf,
+                sizeof (buf));
+            if (n > 0) {
+                if (l->opts.on_output)
+                    l->opts.on_output (r->rank,
+                                       stream ? DC_LAUNCH_STDERR
+                                              : DC_LAUNCH_STDOUT,
+                                       buf, (size_t)n, l->opts.arg);
+                continue;
+            }
+            if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+                break;
+            return -1;
+        }
+    }
+    if (!r->closing && libssh2_channel_eof (r->ch))
+        r->closing = true;
+    if (r->closing) {
+        int rc = libssh2_channel_close (r->ch);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        rc = libssh2_channel_wait_closed (r->ch);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        report (l, r, NULL);
+    }
+    return 0;
+}
+
+static int ssh_progress (struct dc_launch *l, const struct pollfd *fds, int n)
+{
+    struct ssh *ss = l->data;
+    int running = 0;
+
+    (void)fds;
+    (void)n;
+    for (int i = 0; i < ss->nhosts; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        if (h->state != H_READY)
+            continue;
+        bool broken = false;
+        for (int k = 0; k < h->nranks; k++)
+            if (pump (l, h->ranks[k]) < 0)
+                broken = true;
+        if (broken) {
+            char why[300];
+            snprintf (why, sizeof (why), "connection to %s lost: %s", h->name,
+                      ssh_errmsg (h->s));
+            for (int k = 0; k < h->nranks; k++)
+                if (!h->ranks[k]->reported)
+                    report (l, h->ranks[k], why);
+        }
+        bool left = false;
+        for (int k = 0; k < h->nranks; k++)
+            if (!h->ranks[k]->reported) {
+                left = true;
+                running++;
+            }
+        if (!left) {
+            host_close (h);
+            h->state = H_DONE;
+        }
+    }
+    return running;
+}
+
+static struct sshrank *find (struct ssh *ss, int rank)
+{
+    for (int i = 0; i < ss->nranks; i++)
+        if (ss->ranks[i].rank == rank)
+            return &ss->ranks[i];
+    return NULL;
+}
+
+static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
+                          size_t len)
+{
+    struct sshrank *r = find (l->data, rank);
+
+    if (!r || !r->ch || r->reported) {
+        errno = r ? EPIPE : ENOENT;
+        return -1;
+    }
+    flush_ctl (r);
+    if (r->ctllen > 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ssize_t w = libssh2_channel_write (r->ch, buf, len);
+    if (w == LIBSSH2_ERROR_EAGAIN) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (w < 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    return w;
+}
+
+static int ssh_close_stdin (struct dc_launch *l, int rank)
+{
+    struct sshrank *r = find (l->data, rank);
+
+    if (!r) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (r->ch && !r->reported)
+        libssh2_channel_send_eof (r->ch);
+    return 0;
+}
+
+static int ssh_signal (struct dc_launch *l, int rank, int sig)
+{
+    struct ssh *ss = l->data;
+    char line[32];
+    int len = snprintf (line, sizeof (line), "signal %d\n", sig);
+
+    for (int i = 0; i < ss->nranks; i++) {
+        struct sshrank *r = &ss->ranks[i];
+        if ((rank >= 0 && r->rank != rank) || r->reported || !r->ch)
+            continue;
+        if (r->ctllen + (size_t)len <= sizeof (r->ctl)) {
+            memcpy (r->ctl + r->ctllen, line, (size_t)len);
+            r->ctllen += (size_t)len;
+        }
+        flush_ctl (r);
+    }
+    return 0;
+}
+
+static void ssh_fini (struct dc_launch *l)
+{
+    struct ssh *ss = l->data;
+
+    if (!ss)
+        return;
+    for (int i = 0; i < ss->nhosts; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        host_close (h);
+        free (h->name);
+        free (h->hostname);
+        free (h->user);
+        for (int k = 0; k < h->nkeys; k++)
+            free (h->keys[k]);
+        free (h->ranks);
+    }
+    for (int i = 0; i < ss->nranks; i++)
+        free (ss->ranks[i].cmdline);
+    free (ss->hosts);
+    free (ss->ranks);
+    free (ss);
+    l->data = NULL;
+    if (--lib_refs == 0)
+        libssh2_exit ();
+}
+
+const struct dc_launch_ops dc_launch_ssh = {
+    .name = "ssh",
+    .summary = "libssh2 sessions to every host, dcrun worker on each",
+    .init = ssh_init,
+    .spawn = ssh_spawn,
+    .pollfds = ssh_pollfds,
+    .progress = ssh_progress,
+    .write = ssh_write,
+    .close_stdin = ssh_close_stdin,
+    .signal = ssh_signal,
+    .fini = ssh_fini,
+};
+
+#endif /* HAVE_SSH */

@@ -1,0 +1,128 @@
+#!/bin/sh
+# sshd.sh up DIR N [PORT] | down DIR
+#
+# A private OpenSSH server for the tests: loopback "hosts" 127.0.0.1..N
+# (one sshd per 16 addresses, OpenSSH's listen limit) on PORT (default: the
+# first free port from 2222), generated ed25519 host and user keys, an
+# authorized_keys, a known_hosts with "[127.0.0.i]:PORT" for every address,
+# an empty ssh client config, and DIR/env.sh exporting TB_PORT TB_KEY
+# TB_KNOWN_HOSTS TB_SSH_CONFIG TB_SSH_OPTS TB_N.  Every session of address i
+# gets TMPDIR=DIR/nodes/127.0.0.i/tmp (the "hosts" share one /tmp and one
+# hostname, which OpenMPI's session directories do not like).  When root's
+# ~/.bashrc exists, sshd runs in a private mount namespace where it is empty
+# (it costs ~100 ms per remote command on some machines).  `down` stops only
+# the daemons whose PID files are in DIR.  Exits 77 (after saying why) when
+# sshd cannot be started here.  Recipe: /work/shared/testbed/sshd-hosts.sh.
+set -u
+cmd=${1:-}; D=${2:-}
+[ -n "$cmd" ] && [ -n "$D" ] || { echo "usage: $0 up DIR N [PORT] | down DIR" >&2; exit 2; }
+SSHD=/usr/sbin/sshd
+PER=16
+
+down () {
+    for f in "$D"/sshd-*.pid; do
+        [ -s "$f" ] || continue
+        pid=$(cat "$f")
+        if kill "$pid" 2>/dev/null; then
+            i=0
+            while kill -0 "$pid" 2>/dev/null && [ $i -lt 30 ]; do
+                sleep 0.1; i=$((i + 1))
+            done
+        fi
+        rm -f "$f"
+    done
+}
+
+port_busy () {
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+case $cmd in
+down) down; exit 0 ;;
+up) ;;
+*) echo "usage: $0 up DIR N [PORT] | down DIR" >&2; exit 2 ;;
+esac
+
+N=${3:-4}
+PORT=${4:-}
+[ -x $SSHD ] || { echo "sshd not installed (openssh-server)"; exit 77; }
+command -v ssh-keygen > /dev/null || { echo "ssh-keygen not installed"; exit 77; }
+mkdir -p "$D" 2>/dev/null && chmod 700 "$D" || { echo "cannot create $D"; exit 77; }
+mkdir -p /run/sshd 2>/dev/null || { echo "cannot create /run/sshd (not root?)"; exit 77; }
+if [ -z "$PORT" ]; then
+    PORT=2222
+    while port_busy $PORT && [ $PORT -lt 2400 ]; do PORT=$((PORT + 1)); done
+fi
+port_busy "$PORT" && { echo "port $PORT is taken"; exit 77; }
+
+[ -f "$D/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C dcrun-test-host -f "$D/ssh_host_ed25519_key"
+[ -f "$D/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dcrun-test-user -f "$D/id_ed25519"
+cp "$D/id_ed25519.pub" "$D/authorized_keys"
+chmod 600 "$D/authorized_keys"
+: > "$D/ssh_config"
+: > "$D/empty-bashrc"
+hostpub=$(cut -d' ' -f1,2 "$D/ssh_host_ed25519_key.pub")
+: > "$D/known_hosts"
+i=1
+while [ $i -le "$N" ]; do
+    mkdir -p "$D/nodes/127.0.0.$i/tmp"
+    echo "[127.0.0.$i]:$PORT $hostpub" >> "$D/known_hosts"
+    i=$((i + 1))
+done
+home=$(getent passwd "$(id -un)" | cut -d: -f6)
+k=0
+while [ $((k * PER)) -lt "$N" ]; do
+    first=$((k * PER + 1))
+    last=$(( (k + 1) * PER < N ? (k + 1) * PER : N ))
+    conf=$D/sshd-$k.conf
+    {
+        echo "Port $PORT"
+        i=$first
+        while [ $i -le $last ]; do echo "ListenAddress 127.0.0.$i"; i=$((i + 1)); done
+        cat <<EOC
+HostKey $D/ssh_host_ed25519_key
+PidFile $D/sshd-$k.pid
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile $D/authorized_keys
+StrictModes no
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 200:30:400
+MaxSessions 100
+LogLevel ERROR
+EOC
+        i=$first
+        while [ $i -le $last ]; do
+            printf 'Match LocalAddress 127.0.0.%d\n  SetEnv TMPDIR=%s TESTBED_NODE=127.0.0.%d\n' \
+                $i "$D/nodes/127.0.0.$i/tmp" $i
+            i=$((i + 1))
+        done
+    } > "$conf"
+    $SSHD -t -f "$conf" 2> "$D/sshd-$k.log" || { echo "sshd rejects its config: $(cat "$D/sshd-$k.log")"; exit 77; }
+    if [ -e "$home/.bashrc" ] && command -v unshare > /dev/null \
+        && unshare -m true 2>/dev/null; then
+        unshare -m --propagation private -- sh -c 'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"' \
+            sh "$D/empty-bashrc" "$home/.bashrc" "$SSHD" "$conf" "$D/sshd-$k.log"
+    else
+        $SSHD -f "$conf" -E "$D/sshd-$k.log"
+    fi
+    i=0
+    while ! [ -s "$D/sshd-$k.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -s "$D/sshd-$k.pid" ] || { echo "sshd did not start: $(cat "$D/sshd-$k.log")"; down; exit 77; }
+    k=$((k + 1))
+done
+cat > "$D/env.sh" <<EOE
+TB_DIR=$D
+TB_N=$N
+TB_PORT=$PORT
+TB_KEY=$D/id_ed25519
+TB_KNOWN_HOSTS=$D/known_hosts
+TB_SSH_CONFIG=$D/ssh_config
+TB_SSH_OPTS="-p $PORT -i $D/id_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=$D/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -o LogLevel=ERROR -F $D/ssh_config"
+EOE
+exit 0
