@@ -103,8 +103,7 @@ static int probe_run (struct cli *cli, int argc, char **argv)
     int optindex, rc;
 
     if ((rc = cli_parse (cli, &cmd_probe, argc, argv, probe_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);

@@ -33,8 +33,7 @@ const char *dc_probe_hwloc_version (void)
 
 static bool is_io_or_misc (const char *type)
 {
-    static const char *const io[] = {"Bridge", "PCIDev", "OSDev", "Misc",
-                                     NULL};
+    static const char *const io[] = {"Bridge", "PCIDev", "OSDev", "Misc", NULL};
     for (int i = 0; io[i]; i++)
         if (!strcmp (type, io[i]))
             return true;
@@ -65,10 +64,9 @@ static int check_objects (xmlNode *n, const char *name, int depth,
             int rc = 0;
             if (!type || !type[0])
                 rc = node_error (errp, name, n,
-                                 "object without a type attribute%s%s", "",
-                                 "");
-            else if (!strcmp ((const char *)type, "Machine")
-                     || !strcmp ((const char *)type, "System"))
+                                 "object without a type attribute%s%s", "", "");
+            else if (!strcmp ((const char *)type, "Machine") ||
+                     !strcmp ((const char *)type, "System"))
                 (*machines)++;
             else if (!strcmp ((const char *)type, "NUMANode"))
                 (*numas)++;
@@ -77,14 +75,12 @@ static int check_objects (xmlNode *n, const char *name, int depth,
                     xmlChar *v = xmlGetProp (n, (const xmlChar *)sets[i]);
                     hwloc_bitmap_t b = hwloc_bitmap_alloc ();
                     if (!v)
-                        rc = node_error (errp, name, n,
-                                         "%s object without %s", 
+                        rc = node_error (errp, name, n, "%s object without %s",
                                          (const char *)type, sets[i]);
-                    else if (!b || hwloc_bitmap_sscanf (b, (const char *)v)
-                                       < 0)
+                    else if (!b || hwloc_bitmap_sscanf (b, (const char *)v) < 0)
                         rc = node_error (errp, name, n,
-                                         "%s: invalid bitmap '%.40s'",
-                                         sets[i], (const char *)v);
+                                         "%s: invalid bitmap '%.40s'", sets[i],
+                                         (const char *)v);
                     hwloc_bitmap_free (b);
                     xmlFree (v);
                 }
@@ -93,11 +89,12 @@ static int check_objects (xmlNode *n, const char *name, int depth,
             if (rc < 0)
                 return -1;
             if (depth > 128)
-                return node_error (errp, name, n, "objects nested too "
-                                   "deep%s%s", "", "");
+                return node_error (errp, name, n,
+                                   "objects nested too "
+                                   "deep%s%s",
+                                   "", "");
             if (check_objects (n->children, name, depth + 1, machines, numas,
-                               errp)
-                < 0)
+                               errp) < 0)
                 return -1;
         }
     }
@@ -124,8 +121,8 @@ int dc_probe_validate_xml (const char *xml, size_t len, const char *name,
     if (!(ctxt = xmlNewParserCtxt ()))
         return errprintf (errp, "out of memory");
     doc = xmlCtxtReadMemory (ctxt, xml, (int)len, name, NULL,
-                             XML_PARSE_NONET | XML_PARSE_NOERROR
-                                 | XML_PARSE_NOWARNING);
+                             XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                 XML_PARSE_NOWARNING);
     if (!doc) {
         const xmlError *e = xmlCtxtGetLastError (ctxt);
         char msg[200] = "not an XML file";
@@ -142,7 +139,8 @@ int dc_probe_validate_xml (const char *xml, size_t len, const char *name,
     if (doc->intSubset && doc->intSubset->children) {
         node_error (errp, name, (xmlNode *)doc->intSubset,
                     "DOCTYPE declarations are not supported in a "
-                    "topology%s%s", "", "");
+                    "topology%s%s",
+                    "", "");
         goto out;
     }
     root = xmlDocGetRootElement (doc);
@@ -157,8 +155,8 @@ int dc_probe_validate_xml (const char *xml, size_t len, const char *name,
     if (version) {
         char *end;
         major = strtol ((const char *)version, &end, 10);
-        if (end == (char *)version || major < 1
-            || major > HWLOC_API_VERSION >> 16) {
+        if (end == (char *)version || major < 1 ||
+            major > HWLOC_API_VERSION >> 16) {
             node_error (errp, name, root,
                         "topology XML version %.20s is not supported "
                         "(hwloc %s reads versions 1.x and 2.x)",
@@ -169,8 +167,7 @@ int dc_probe_validate_xml (const char *xml, size_t len, const char *name,
     if (check_objects (root->children, name, 0, &machines, &numas, errp) < 0)
         goto out;
     if (machines != 1) {
-        node_error (errp, name, root,
-                    "expected one Machine object, found %s%s",
+        node_error (errp, name, root, "expected one Machine object, found %s%s",
                     machines ? "several" : "none", "");
         goto out;
     }
@@ -200,8 +197,8 @@ static const char *osdev_info (hwloc_obj_t pci, const char *key)
 {
     for (hwloc_obj_t c = pci->io_first_child; c; c = c->next_sibling) {
         const char *v;
-        if (c->type == HWLOC_OBJ_OS_DEVICE
-            && (v = hwloc_obj_get_info_by_name (c, key)))
+        if (c->type == HWLOC_OBJ_OS_DEVICE &&
+            (v = hwloc_obj_get_info_by_name (c, key)))
             return v;
     }
     return NULL;
@@ -217,31 +214,33 @@ static bool is_gpu_osdev (hwloc_obj_t o)
 {
     const char *st = o->subtype;
 
-    if (o->attr->osdev.type != HWLOC_OBJ_OSDEV_GPU
-        && o->attr->osdev.type != HWLOC_OBJ_OSDEV_COPROC)
+    if (o->attr->osdev.type != HWLOC_OBJ_OSDEV_GPU &&
+        o->attr->osdev.type != HWLOC_OBJ_OSDEV_COPROC)
         return false;
     if (st)
-        return !strcmp (st, "CUDA") || !strcmp (st, "NVML")
-               || !strcmp (st, "OpenCL");
-    return prefix (o->name, "cuda") || prefix (o->name, "nvml")
-           || prefix (o->name, "opencl");
+        return !strcmp (st, "CUDA") || !strcmp (st, "NVML") ||
+               !strcmp (st, "OpenCL");
+    return prefix (o->name, "cuda") || prefix (o->name, "nvml") ||
+           prefix (o->name, "opencl");
 }
 
 static bool is_nvidia_gpu_pcidev (hwloc_obj_t o)
 {
     unsigned cls = o->attr->pcidev.class_id;
-    return o->attr->pcidev.vendor_id == 0x10de
-           && (cls == 0x0300 || cls == 0x0302);
+    return o->attr->pcidev.vendor_id == 0x10de &&
+           (cls == 0x0300 || cls == 0x0302);
 }
 
 static int cmp_pci (const void *a, const void *b)
 {
-    const struct hwloc_pcidev_attr_s *x = &(*(hwloc_obj_t const *)a)->attr->pcidev;
-    const struct hwloc_pcidev_attr_s *y = &(*(hwloc_obj_t const *)b)->attr->pcidev;
-    unsigned long kx = ((unsigned long)x->domain << 24) | (x->bus << 16)
-                       | (x->dev << 8) | x->func;
-    unsigned long ky = ((unsigned long)y->domain << 24) | (y->bus << 16)
-                       | (y->dev << 8) | y->func;
+    const struct hwloc_pcidev_attr_s *x =
+        &(*(hwloc_obj_t const *)a)->attr->pcidev;
+    const struct hwloc_pcidev_attr_s *y =
+        &(*(hwloc_obj_t const *)b)->attr->pcidev;
+    unsigned long kx = ((unsigned long)x->domain << 24) | (x->bus << 16) |
+                       (x->dev << 8) | x->func;
+    unsigned long ky = ((unsigned long)y->domain << 24) | (y->bus << 16) |
+                       (y->dev << 8) | y->func;
     return kx < ky ? -1 : kx > ky;
 }
 
@@ -260,8 +259,8 @@ static int gpu_from_pci (hwloc_topology_t t, hwloc_obj_t pci, int index,
                          struct dc_topo *topo)
 {
     const struct hwloc_pcidev_attr_s *p = &pci->attr->pcidev;
-    struct dc_topo_gpu g = {.index = index, .cuda_index = -1,
-                            .memory_bytes = -1, .numa_node = -1};
+    struct dc_topo_gpu g = {
+        .index = index, .cuda_index = -1, .memory_bytes = -1, .numa_node = -1};
     char model[128];
     const char *v;
     hwloc_obj_t anc;
@@ -273,11 +272,11 @@ static int gpu_from_pci (hwloc_topology_t t, hwloc_obj_t pci, int index,
         snprintf (model, sizeof (model), "%s", v);
     else
         snprintf (model, sizeof (model), "%s [%04x:%04x]",
-                  p->vendor_id == 0x10de ? "NVIDIA GPU" : "GPU",
-                  p->vendor_id, p->device_id);
+                  p->vendor_id == 0x10de ? "NVIDIA GPU" : "GPU", p->vendor_id,
+                  p->device_id);
     g.model = model;
-    if ((v = osdev_info (pci, "CUDAGlobalMemorySize"))
-        || (v = osdev_info (pci, "OpenCLGlobalMemorySize"))) {
+    if ((v = osdev_info (pci, "CUDAGlobalMemorySize")) ||
+        (v = osdev_info (pci, "OpenCLGlobalMemorySize"))) {
         char *end;
         long long kib = strtoll (v, &end, 10);
         if (end != v && kib > 0 && kib < (1LL << 42))
@@ -309,8 +308,8 @@ static int find_gpus (hwloc_topology_t t, struct dc_topo *topo)
         hwloc_obj_t pci = o->parent;
         if (!is_gpu_osdev (o))
             continue;
-        while (pci && pci->type != HWLOC_OBJ_PCI_DEVICE
-               && pci->type == HWLOC_OBJ_OS_DEVICE)
+        while (pci && pci->type != HWLOC_OBJ_PCI_DEVICE &&
+               pci->type == HWLOC_OBJ_OS_DEVICE)
             pci = pci->parent;
         if (pci && pci->type == HWLOC_OBJ_PCI_DEVICE)
             add_unique (v, &n, pci);
@@ -346,7 +345,8 @@ static int host_facts (hwloc_topology_t t, struct dc_topo *topo)
         return -1;
     topo->numa_nodes = n;
     for (int i = 0; i < n; i++) {
-        hwloc_obj_t o = hwloc_get_obj_by_type (t, HWLOC_OBJ_NUMANODE, (unsigned)i);
+        hwloc_obj_t o =
+            hwloc_get_obj_by_type (t, HWLOC_OBJ_NUMANODE, (unsigned)i);
         topo->numa[i].os_index = (int)o->os_index;
         topo->numa[i].memory_bytes = (long long)o->attr->numanode.local_memory;
         if (!(topo->numa[i].cpus = bitmap_list (o->cpuset)))
@@ -425,8 +425,8 @@ static struct dc_topo *probe (const char *xml, size_t len, const char *name,
                        strerror (errno));
         goto fail;
     }
-    if (!(topo = dc_topo_create ()) || host_facts (t, topo) < 0
-        || find_gpus (t, topo) < 0) {
+    if (!(topo = dc_topo_create ()) || host_facts (t, topo) < 0 ||
+        find_gpus (t, topo) < 0) {
         errprintf (errp, "out of memory");
         goto fail;
     }
@@ -533,8 +533,8 @@ int dc_probe_cuda_count (dc_error_t *errp)
     if (e != cudaSuccess) {
         const char *why = e == cudaErrorInsufficientDriver ? "no CUDA driver"
                           : e == cudaErrorNoDevice         ? "no CUDA device"
-                          : e == cudaErrorStubLibrary ? "CUDA stub library"
-                                                      : "CUDA unavailable";
+                          : e == cudaErrorStubLibrary      ? "CUDA stub library"
+                                                           : "CUDA unavailable";
         errprintf (errp, "cuda: %s (cudaGetDeviceCount: %s, error %d)", why,
                    cudaGetErrorString (e), (int)e);
         return 0;
@@ -559,8 +559,8 @@ static int cuda_enrich (struct dc_topo *topo, int n)
         return -1;
     for (int i = 0; i < n && i < DC_TOPO_MAX_GPUS; i++) {
         struct cudaDeviceProp p;
-        struct dc_topo_gpu g = {.index = i, .cuda_index = i,
-                                .memory_bytes = -1, .numa_node = -1};
+        struct dc_topo_gpu g = {
+            .index = i, .cuda_index = i, .memory_bytes = -1, .numa_node = -1};
         if (cudaGetDeviceProperties (&p, i) != cudaSuccess) {
             dc_info ("cuda: device %d: cannot read its properties", i);
             continue;
@@ -583,7 +583,8 @@ static int cuda_enrich (struct dc_topo *topo, int n)
         }
         if (!g.cpus)
             dc_info ("cuda: device %d (%s): no hwloc PCI device matches, "
-                     "locality unknown", i, g.pci_bus_id);
+                     "locality unknown",
+                     i, g.pci_bus_id);
         if (!dc_topo_add_gpu (c, &g)) {
             dc_topo_destroy (c);
             return -1;
@@ -613,7 +614,8 @@ static int apply_visible (struct dc_topo *topo, const char *vis)
     for (const char *q = vis; *q; q++)
         if (!strchr ("0123456789,- ", *q)) {
             dc_info ("CUDA_VISIBLE_DEVICES=%s: not indices, GPUs not "
-                     "filtered", vis);
+                     "filtered",
+                     vis);
             return 0;
         }
     if (!(v = calloc ((size_t)topo->ngpus + 1, sizeof (*v))))

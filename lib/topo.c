@@ -89,15 +89,14 @@ static bool add_num (cJSON *o, const char *k, double v)
 static bool add_str_or_null (cJSON *o, const char *k, const char *v)
 {
     return (v ? cJSON_AddStringToObject (o, k, v)
-              : cJSON_AddNullToObject (o, k))
-           != NULL;
+              : cJSON_AddNullToObject (o, k)) != NULL;
 }
 
 static cJSON *gpu_json (const struct dc_topo_gpu *g)
 {
     cJSON *j = cJSON_CreateObject ();
-    bool ok = j && add_num (j, "index", g->index)
-              && add_str_or_null (j, "model", g->model);
+    bool ok = j && add_num (j, "index", g->index) &&
+              add_str_or_null (j, "model", g->model);
     if (ok)
         ok = g->memory_bytes >= 0
                  ? add_num (j, "memory_bytes", (double)g->memory_bytes)
@@ -106,17 +105,16 @@ static cJSON *gpu_json (const struct dc_topo_gpu *g)
         ok = add_str_or_null (j, "pci_bus_id",
                               g->pci_bus_id[0] ? g->pci_bus_id : NULL);
     if (ok)
-        ok = g->numa_node >= 0
-                 ? add_num (j, "numa_node", g->numa_node)
-                 : cJSON_AddNullToObject (j, "numa_node") != NULL;
+        ok = g->numa_node >= 0 ? add_num (j, "numa_node", g->numa_node)
+                               : cJSON_AddNullToObject (j, "numa_node") != NULL;
     if (ok)
         ok = add_str_or_null (j, "cpus", g->cpus);
     if (ok && g->cuda_index >= 0) {
         char cc[32];
         snprintf (cc, sizeof (cc), "%d.%d", g->cc_major, g->cc_minor);
-        ok = add_num (j, "cuda_index", g->cuda_index)
-             && cJSON_AddStringToObject (j, "compute_capability", cc)
-             && add_num (j, "multiprocessors", g->multiprocessors);
+        ok = add_num (j, "cuda_index", g->cuda_index) &&
+             cJSON_AddStringToObject (j, "compute_capability", cc) &&
+             add_num (j, "multiprocessors", g->multiprocessors);
     }
     if (!ok) {
         cJSON_Delete (j);
@@ -136,12 +134,12 @@ char *dc_topo_to_json (const struct dc_topo *topo, int flags)
     }
     if (!(o = cJSON_CreateObject ()))
         return NULL;
-    if (!add_str_or_null (o, "host", topo->host)
-        || !add_num (o, "packages", topo->packages)
-        || !add_num (o, "numa_nodes", topo->numa_nodes)
-        || !add_num (o, "cores", topo->cores) || !add_num (o, "pus", topo->pus)
-        || !add_num (o, "memory_bytes", (double)topo->memory_bytes)
-        || !(gpus = cJSON_AddArrayToObject (o, "gpus")))
+    if (!add_str_or_null (o, "host", topo->host) ||
+        !add_num (o, "packages", topo->packages) ||
+        !add_num (o, "numa_nodes", topo->numa_nodes) ||
+        !add_num (o, "cores", topo->cores) || !add_num (o, "pus", topo->pus) ||
+        !add_num (o, "memory_bytes", (double)topo->memory_bytes) ||
+        !(gpus = cJSON_AddArrayToObject (o, "gpus")))
         goto out;
     for (int i = 0; i < topo->ngpus; i++) {
         cJSON *g = gpu_json (&topo->gpus[i]);
@@ -149,9 +147,9 @@ char *dc_topo_to_json (const struct dc_topo *topo, int flags)
             goto out;
         cJSON_AddItemToArray (gpus, g);
     }
-    if (topo->cuda_visible_devices
-        && !cJSON_AddStringToObject (o, "cuda_visible_devices",
-                                     topo->cuda_visible_devices))
+    if (topo->cuda_visible_devices &&
+        !cJSON_AddStringToObject (o, "cuda_visible_devices",
+                                  topo->cuda_visible_devices))
         goto out;
     if (flags & DC_TOPO_JSON_FULL) {
         if (topo->cpus && !cJSON_AddStringToObject (o, "cpus", topo->cpus))
@@ -165,10 +163,10 @@ char *dc_topo_to_json (const struct dc_topo *topo, int flags)
                 if (!n)
                     goto out;
                 cJSON_AddItemToArray (a, n);
-                if (!add_num (n, "os_index", topo->numa[i].os_index)
-                    || !add_num (n, "memory_bytes",
-                                 (double)topo->numa[i].memory_bytes)
-                    || !add_str_or_null (n, "cpus", topo->numa[i].cpus))
+                if (!add_num (n, "os_index", topo->numa[i].os_index) ||
+                    !add_num (n, "memory_bytes",
+                              (double)topo->numa[i].memory_bytes) ||
+                    !add_str_or_null (n, "cpus", topo->numa[i].cpus))
                     goto out;
             }
         }
@@ -203,18 +201,19 @@ static int get_int (const cJSON *o, const char *key, bool nullable,
         *v = -1;
         return 0;
     }
-    if (!cJSON_IsNumber (j) || !isfinite (j->valuedouble)
-        || j->valuedouble != floor (j->valuedouble) || j->valuedouble < min
-        || j->valuedouble > max)
-        return errprintf (errp, "%s: \"%s\": expected an integer from %lld "
-                                "to %lld%s",
+    if (!cJSON_IsNumber (j) || !isfinite (j->valuedouble) ||
+        j->valuedouble != floor (j->valuedouble) || j->valuedouble < min ||
+        j->valuedouble > max)
+        return errprintf (errp,
+                          "%s: \"%s\": expected an integer from %lld "
+                          "to %lld%s",
                           name, key, min, max, nullable ? " or null" : "");
     *v = (long long)j->valuedouble;
     return 0;
 }
 
-static int get_str (const cJSON *o, const char *key, bool nullable,
-                    char **v, const char *name, dc_error_t *errp)
+static int get_str (const cJSON *o, const char *key, bool nullable, char **v,
+                    const char *name, dc_error_t *errp)
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive (o, key);
 
@@ -241,20 +240,19 @@ static int parse_gpu (const cJSON *j, struct dc_topo *topo, const char *name,
 
     if (!cJSON_IsObject (j))
         return errprintf (errp, "%s: \"gpus\": expected objects", name);
-    if (get_int (j, "index", false, 0, DC_TOPO_MAX_GPUS - 1, &v, name, errp)
-        < 0)
+    if (get_int (j, "index", false, 0, DC_TOPO_MAX_GPUS - 1, &v, name, errp) <
+        0)
         goto out;
     g.index = (int)v;
     if (dc_topo_find_gpu (topo, g.index) >= 0) {
         errprintf (errp, "%s: GPU index %d given twice", name, g.index);
         goto out;
     }
-    if (get_str (j, "model", false, &g.model, name, errp) < 0
-        || get_int (j, "memory_bytes", true, 0, MAX_BYTES, &g.memory_bytes,
-                    name, errp)
-               < 0
-        || get_str (j, "pci_bus_id", true, &bus, name, errp) < 0
-        || get_int (j, "numa_node", true, 0, 1 << 20, &v, name, errp) < 0)
+    if (get_str (j, "model", false, &g.model, name, errp) < 0 ||
+        get_int (j, "memory_bytes", true, 0, MAX_BYTES, &g.memory_bytes, name,
+                 errp) < 0 ||
+        get_str (j, "pci_bus_id", true, &bus, name, errp) < 0 ||
+        get_int (j, "numa_node", true, 0, 1 << 20, &v, name, errp) < 0)
         goto out;
     g.numa_node = (int)v;
     if (bus && strlen (bus) >= sizeof (g.pci_bus_id)) {
@@ -266,23 +264,20 @@ static int parse_gpu (const cJSON *j, struct dc_topo *topo, const char *name,
     if (get_str (j, "cpus", true, &g.cpus, name, errp) < 0)
         goto out;
     if (cJSON_HasObjectItem (j, "cuda_index")) {
-        const cJSON *cc = cJSON_GetObjectItemCaseSensitive (
-            j, "compute_capability");
-        if (get_int (j, "cuda_index", false, 0, DC_TOPO_MAX_GPUS - 1, &v,
-                     name, errp)
-            < 0)
+        const cJSON *cc =
+            cJSON_GetObjectItemCaseSensitive (j, "compute_capability");
+        if (get_int (j, "cuda_index", false, 0, DC_TOPO_MAX_GPUS - 1, &v, name,
+                     errp) < 0)
             goto out;
         g.cuda_index = (int)v;
-        if (!cJSON_IsString (cc)
-            || sscanf (cc->valuestring, "%d.%d", &g.cc_major, &g.cc_minor)
-                   != 2) {
+        if (!cJSON_IsString (cc) ||
+            sscanf (cc->valuestring, "%d.%d", &g.cc_major, &g.cc_minor) != 2) {
             errprintf (errp, "%s: \"compute_capability\": expected \"M.m\"",
                        name);
             goto out;
         }
-        if (get_int (j, "multiprocessors", false, 0, 1 << 20, &v, name,
-                     errp)
-            < 0)
+        if (get_int (j, "multiprocessors", false, 0, 1 << 20, &v, name, errp) <
+            0)
             goto out;
         g.multiprocessors = (int)v;
     }
@@ -310,27 +305,24 @@ static int parse_full (const cJSON *o, struct dc_topo *topo, const char *name,
     a = cJSON_GetObjectItemCaseSensitive (o, "numa");
     if (a) {
         if (!cJSON_IsArray (a) || cJSON_GetArraySize (a) != topo->numa_nodes)
-            return errprintf (errp, "%s: \"numa\": expected %d objects",
-                              name, topo->numa_nodes);
-        if (topo->numa_nodes > 0
-            && !(topo->numa = calloc ((size_t)topo->numa_nodes,
-                                      sizeof (*topo->numa))))
+            return errprintf (errp, "%s: \"numa\": expected %d objects", name,
+                              topo->numa_nodes);
+        if (topo->numa_nodes > 0 &&
+            !(topo->numa =
+                  calloc ((size_t)topo->numa_nodes, sizeof (*topo->numa))))
             return errprintf (errp, "out of memory");
         i = 0;
         cJSON_ArrayForEach (e, a)
         {
             struct dc_topo_numa *n = &topo->numa[i++];
             if (!cJSON_IsObject (e))
-                return errprintf (errp, "%s: \"numa\": expected objects",
-                                  name);
-            if (get_int (e, "os_index", false, 0, 1 << 20, &v, name, errp)
-                < 0)
+                return errprintf (errp, "%s: \"numa\": expected objects", name);
+            if (get_int (e, "os_index", false, 0, 1 << 20, &v, name, errp) < 0)
                 return -1;
             n->os_index = (int)v;
             if (get_int (e, "memory_bytes", false, 0, MAX_BYTES,
-                         &n->memory_bytes, name, errp)
-                    < 0
-                || get_str (e, "cpus", true, &n->cpus, name, errp) < 0)
+                         &n->memory_bytes, name, errp) < 0 ||
+                get_str (e, "cpus", true, &n->cpus, name, errp) < 0)
                 return -1;
         }
     }
@@ -339,9 +331,8 @@ static int parse_full (const cJSON *o, struct dc_topo *topo, const char *name,
         if (!cJSON_IsArray (a) || cJSON_GetArraySize (a) != topo->cores)
             return errprintf (errp, "%s: \"core_cpus\": expected %d strings",
                               name, topo->cores);
-        if (topo->cores > 0
-            && !(topo->core_cpus = calloc ((size_t)topo->cores,
-                                           sizeof (char *))))
+        if (topo->cores > 0 &&
+            !(topo->core_cpus = calloc ((size_t)topo->cores, sizeof (char *))))
             return errprintf (errp, "out of memory");
         i = 0;
         cJSON_ArrayForEach (e, a)
@@ -386,8 +377,8 @@ struct dc_topo *dc_topo_from_json (const char *text, size_t len,
     if (get_int (o, "packages", false, 0, 1 << 20, &v, name, errp) < 0)
         goto einval;
     topo->packages = (int)v;
-    if (get_int (o, "numa_nodes", false, 0, DC_TOPO_MAX_NUMA, &v, name, errp)
-        < 0)
+    if (get_int (o, "numa_nodes", false, 0, DC_TOPO_MAX_NUMA, &v, name, errp) <
+        0)
         goto einval;
     topo->numa_nodes = (int)v;
     if (get_int (o, "cores", false, 0, DC_TOPO_MAX_CORES, &v, name, errp) < 0)
@@ -397,8 +388,7 @@ struct dc_topo *dc_topo_from_json (const char *text, size_t len,
         goto einval;
     topo->pus = (int)v;
     if (get_int (o, "memory_bytes", false, 0, MAX_BYTES, &topo->memory_bytes,
-                 name, errp)
-        < 0)
+                 name, errp) < 0)
         goto einval;
     gpus = cJSON_GetObjectItemCaseSensitive (o, "gpus");
     if (!cJSON_IsArray (gpus)) {
@@ -415,9 +405,8 @@ struct dc_topo *dc_topo_from_json (const char *text, size_t len,
             goto einval;
     }
     if (get_str (o, "cuda_visible_devices", true, &topo->cuda_visible_devices,
-                 name, errp)
-            < 0
-        || parse_full (o, topo, name, errp) < 0)
+                 name, errp) < 0 ||
+        parse_full (o, topo, name, errp) < 0)
         goto einval;
     cJSON_Delete (o);
     return topo;

@@ -57,10 +57,10 @@ struct dc_topo {
     int cores;
     int pus;
     long long memory_bytes;
-    char *cpus;                 /* every PU of the host */
-    struct dc_topo_numa *numa;  /* [numa_nodes] (may be NULL: not shipped) */
-    char **core_cpus;           /* [cores] PUs of each core (may be NULL) */
-    struct dc_topo_gpu *gpus;   /* [ngpus] */
+    char *cpus;                /* every PU of the host */
+    struct dc_topo_numa *numa; /* [numa_nodes] (may be NULL: not shipped) */
+    char **core_cpus;          /* [cores] PUs of each core (may be NULL) */
+    struct dc_topo_gpu *gpus;  /* [ngpus] */
     int ngpus;
     char *cuda_visible_devices; /* the variable's value, NULL when unset */
 };

@@ -49,12 +49,11 @@ START_TEST (t_devices)
         ck_assert_int_gt (g->memory_bytes, 1LL << 28);
         ck_assert_int_ge (g->cc_major, 3);
         ck_assert_int_gt (g->multiprocessors, 0);
-        ck_assert_int_eq (sscanf (g->pci_bus_id, "%x:%x:%x.%x", &d, &b, &s,
-                                  &f),
+        ck_assert_int_eq (sscanf (g->pci_bus_id, "%x:%x:%x.%x", &d, &b, &s, &f),
                           4);
         /* matched to hwloc by bus id: the locality is known */
-        ck_assert_msg (g->cpus != NULL, "GPU %d (%s): no hwloc PCI device",
-                       i, g->pci_bus_id);
+        ck_assert_msg (g->cpus != NULL, "GPU %d (%s): no hwloc PCI device", i,
+                       g->pci_bus_id);
         printf ("# GPU %d: %s, %lld MiB, cc %d.%d, %d SMs, %s, NUMA %d, "
                 "cpus %s\n",
                 i, g->model, g->memory_bytes >> 20, g->cc_major, g->cc_minor,

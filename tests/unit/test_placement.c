@@ -70,8 +70,8 @@ static int check_placement (const struct dc_plan *p, const struct dc_topo *t,
         /* whole cores: a core is in or out */
         for (int k = 0; k < t->cores; k++) {
             hwloc_bitmap_t cb = bm (t->core_cpus[k]);
-            ck_assert (!hwloc_bitmap_intersects (c, cb)
-                       || hwloc_bitmap_isincluded (cb, c));
+            ck_assert (!hwloc_bitmap_intersects (c, cb) ||
+                       hwloc_bitmap_isincluded (cb, c));
             hwloc_bitmap_free (cb);
         }
         for (int s = 0; disjoint && s < r; s++) {
@@ -275,7 +275,8 @@ END_TEST
 
 START_TEST (t_real_dgx2)
 {
-    const char *path = dc_srcpath ("../shared/topologies/nvidia-dgx2-16xV100.xml");
+    const char *path =
+        dc_srcpath ("../shared/topologies/nvidia-dgx2-16xV100.xml");
     struct dc_topo *t;
     struct dc_hosts *h;
     struct dc_plan *p;

@@ -146,13 +146,13 @@ START_TEST (t_not_regular)
 }
 END_TEST
 
-#define MACHINE                                                              \
-    "<object type=\"Machine\" os_index=\"0\" cpuset=\"0x1\" "                \
-    "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\">"     \
-    "<object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x1\" "               \
-    "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\" "     \
-    "local_memory=\"1073741824\"/>"                                          \
-    "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" "                     \
+#define MACHINE                                                                \
+    "<object type=\"Machine\" os_index=\"0\" cpuset=\"0x1\" "                  \
+    "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\">"        \
+    "<object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x1\" "                 \
+    "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\" "        \
+    "local_memory=\"1073741824\"/>"                                            \
+    "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" "                       \
     "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\"/>"
 
 static const struct {
@@ -168,8 +168,7 @@ static const struct {
     {"<foo><object type=\"Machine\"/></foo>", 0, "root element <foo>"},
     {"<topology version=\"3.0\">" MACHINE "</object></topology>", 0,
      "version 3.0"},
-    {"<topology version=\"x\">" MACHINE "</object></topology>", 0,
-     "version x"},
+    {"<topology version=\"x\">" MACHINE "</object></topology>", 0, "version x"},
     {"<topology version=\"2.0\">" MACHINE "</object></topology>", 1, NULL},
     {"<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "
      "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
@@ -249,10 +248,11 @@ END_TEST
 START_TEST (t_attribute_removal)
 {
     static const char *const names[] = {
-        "cpuset", "complete_cpuset", "nodeset", "complete_nodeset", "type",
-        "os_index", "gp_index", "local_memory", "pci_busid", "pci_type",
-        "osdev_type", "name", "value", "bridge_type", "bridge_pci", "depth",
-        "version", "subtype", NULL};
+        "cpuset",    "complete_cpuset", "nodeset",    "complete_nodeset",
+        "type",      "os_index",        "gp_index",   "local_memory",
+        "pci_busid", "pci_type",        "osdev_type", "name",
+        "value",     "bridge_type",     "bridge_pci", "depth",
+        "version",   "subtype",         NULL};
     size_t len;
     char *x = slurp (FIX ("topo-2s-8gpu.xml"), &len);
     int tried = 0, refused = 0;
