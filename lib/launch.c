@@ -59,9 +59,10 @@ const struct dc_launch_ops *dc_launch_find (const char *name,
         if (!strcmp (dc_launchers[i]->name, name))
             return dc_launchers[i];
     errno = ENOENT;
-    if (!strcmp (name, "ssh") || !strcmp (name, "mpi"))
-        errprintf (errp, "launcher '%s' is not compiled in (have: %s)", name,
-                   dc_launch_names ());
+    if (!strcmp (name, "ssh") || !strcmp (name, "mpi")
+        || !strcmp (name, "slurm"))
+        errprintf (errp, "launcher '%s' is not available in this build "
+                         "(have: %s)", name, dc_launch_names ());
     else
         errprintf (errp, "unknown launcher '%s' (have: %s, auto)", name,
                    dc_launch_names ());
