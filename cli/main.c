@@ -12,6 +12,8 @@ const struct cli_command *const cli_commands[] = {
     &cmd_hosts,
     &cmd_probe,
     &cmd_exec,
+    &cmd_infer,
+    &cmd_train,
     &cmd_bench,
     &cmd_worker,
     NULL,
