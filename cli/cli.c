@@ -15,6 +15,21 @@ enum {
     OPT_JSON = 0x1000,
     OPT_DRY_RUN,
     OPT_HELP,
+    /* launch options: 0x2000 and up */
+    OPT_L_MAP_BY = 0x2000,
+    OPT_L_OVERSUBSCRIBE,
+    OPT_L_BIND,
+    OPT_L_KILL_GRACE,
+    OPT_L_FANOUT,
+    OPT_L_CONNECT_TIMEOUT,
+    OPT_L_SSH_KEY,
+    OPT_L_KNOWN_HOSTS,
+    OPT_L_SSH_CONFIG,
+    OPT_L_SSH_ACCEPT_NEW,
+    OPT_L_SSH_PORT,
+    OPT_L_REMOTE_DCRUN,
+    OPT_L_MPIRUN_ARGS,
+    OPT_L_EXPORT,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -32,6 +47,109 @@ static const struct cli_opt global_opts[] = {
     {"help", no_argument, 'h', NULL, "this help"},
     {0},
 };
+
+static const struct cli_opt launch_opts[] = {
+    {"map-by", required_argument, OPT_L_MAP_BY, "slot|node",
+     "fill each host's slots first (slot) or go round-robin (node)"},
+    {"oversubscribe", no_argument, OPT_L_OVERSUBSCRIBE, NULL,
+     "allow more ranks than slots"},
+    {"bind", required_argument, OPT_L_BIND, "auto|none",
+     "bind ranks to their CPU set when known (auto) or not (none)"},
+    {"export", required_argument, 'x', "VAR[=VALUE]",
+     "pass VAR (from here, or set to VALUE) to every rank"},
+    {"kill-grace", required_argument, OPT_L_KILL_GRACE, "S",
+     "seconds from SIGTERM to SIGKILL when stopping ranks (default 3)"},
+    {"fanout", required_argument, OPT_L_FANOUT, "N",
+     "ssh: hosts connecting at once (default 64)"},
+    {"connect-timeout", required_argument, OPT_L_CONNECT_TIMEOUT, "S",
+     "ssh: bound on connect + login per host (default 10)"},
+    {"ssh-key", required_argument, OPT_L_SSH_KEY, "FILE",
+     "ssh: private key to try"},
+    {"known-hosts", required_argument, OPT_L_KNOWN_HOSTS, "FILE",
+     "ssh: host keys (default ~/.ssh/known_hosts)"},
+    {"ssh-config", required_argument, OPT_L_SSH_CONFIG, "FILE",
+     "ssh: client config (default ~/.ssh/config)"},
+    {"ssh-accept-new", no_argument, OPT_L_SSH_ACCEPT_NEW, NULL,
+     "ssh: add unknown host keys (a changed key is refused)"},
+    {"ssh-port", required_argument, OPT_L_SSH_PORT, "PORT",
+     "ssh: port when the host list gives none (default 22)"},
+    {"remote-dcrun", required_argument, OPT_L_REMOTE_DCRUN, "PATH",
+     "dcrun on the remote hosts (default: this binary's path)"},
+    {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
+     "mpi: extra words for mpirun"},
+    {0},
+};
+
+static int launch_opt (struct cli *cli, int key, const char *arg)
+{
+    struct cli_launch *l = &cli->launch;
+    long v = 0;
+
+    switch (key) {
+    case OPT_L_MAP_BY:
+        return cli_parse_map_by (cli, arg, &l->plan.map_by);
+    case OPT_L_OVERSUBSCRIBE:
+        l->plan.oversubscribe = true;
+        return 0;
+    case OPT_L_BIND:
+        if (!strcmp (arg, "none"))
+            l->no_bind = true;
+        else if (!strcmp (arg, "auto") || !strcmp (arg, "core"))
+            l->no_bind = false;
+        else
+            return cli_usage_error (cli, "--bind '%s': expected auto or none",
+                                    arg);
+        return 0;
+    case 'x': {
+        if (!*arg || *arg == '=')
+            return cli_usage_error (cli, "-x '%s': expected VAR or "
+                                         "VAR=VALUE",
+                                    arg);
+        char **x = realloc (l->exports,
+                            (size_t)(l->nexports + 1) * sizeof (*x));
+        if (!x)
+            return cli_usage_error (cli, "out of memory");
+        l->exports = x;
+        l->exports[l->nexports++] = (char *)arg;
+        return 0;
+    }
+    case OPT_L_KILL_GRACE:
+        return cli_parse_double (cli, "--kill-grace", arg, 0, 3600,
+                                 &l->kill_grace);
+    case OPT_L_FANOUT:
+        if (cli_parse_long (cli, "--fanout", arg, 1, 4096, &v) < 0)
+            return -1;
+        l->lo.fanout = (int)v;
+        return 0;
+    case OPT_L_CONNECT_TIMEOUT:
+        return cli_parse_double (cli, "--connect-timeout", arg, 0.01, 3600,
+                                 &l->lo.connect_timeout);
+    case OPT_L_SSH_KEY:
+        l->lo.ssh_key = arg;
+        return 0;
+    case OPT_L_KNOWN_HOSTS:
+        l->lo.known_hosts = arg;
+        return 0;
+    case OPT_L_SSH_CONFIG:
+        l->lo.ssh_config = arg;
+        return 0;
+    case OPT_L_SSH_ACCEPT_NEW:
+        l->lo.accept_new = true;
+        return 0;
+    case OPT_L_SSH_PORT:
+        if (cli_parse_long (cli, "--ssh-port", arg, 1, 65535, &v) < 0)
+            return -1;
+        l->lo.ssh_port = (int)v;
+        return 0;
+    case OPT_L_REMOTE_DCRUN:
+        l->lo.remote_dcrun = arg;
+        return 0;
+    case OPT_L_MPIRUN_ARGS:
+        l->lo.mpirun_args = arg;
+        return 0;
+    }
+    return 1; /* not a launch option */
+}
 
 int cli_error (int code, const char *fmt, ...)
 {
@@ -145,6 +263,10 @@ void cli_print_help (const struct cli_command *cmd)
         printf ("\nOptions:\n");
         print_opts (cmd->opts);
     }
+    if (cmd->launch_opts) {
+        printf ("\nLaunch options:\n");
+        print_opts (launch_opts);
+    }
     printf ("\nGlobal options:\n");
     print_opts (global_opts);
 }
@@ -171,8 +293,9 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
 {
     int ng = count_opts (global_opts);
     int nc = count_opts (cmd->opts);
-    struct option *lo = calloc ((size_t)(ng + nc + 1), sizeof (*lo));
-    char *shorts = calloc ((size_t)(ng + nc) * 2 + 4, 1);
+    int nl = cmd->launch_opts ? count_opts (launch_opts) : 0;
+    struct option *lo = calloc ((size_t)(ng + nc + nl + 1), sizeof (*lo));
+    char *shorts = calloc ((size_t)(ng + nc + nl) * 2 + 4, 1);
     size_t slen = 0;
     int rc = -1;
 
@@ -191,6 +314,12 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
         lo[ng + i] = (struct option){cmd->opts[i].name, cmd->opts[i].has_arg,
                                      NULL, cmd->opts[i].key};
         add_short (shorts, &slen, &cmd->opts[i]);
+    }
+    for (int i = 0; i < nl; i++) {
+        lo[ng + nc + i] = (struct option){launch_opts[i].name,
+                                          launch_opts[i].has_arg, NULL,
+                                          launch_opts[i].key};
+        add_short (shorts, &slen, &launch_opts[i]);
     }
     optind = 0; /* full re-initialisation (GNU) */
     opterr = 0;
@@ -241,6 +370,13 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
                                  argv[prev < argc ? prev : argc - 1]);
             goto out;
         default:
+            if (cmd->launch_opts) {
+                int lr = launch_opt (cli, c, optarg);
+                if (lr < 0)
+                    goto out;
+                if (lr == 0)
+                    break;
+            }
             if (!cb || cb (cli, c, optarg, ctx) < 0)
                 goto out;
             break;

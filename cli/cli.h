@@ -12,6 +12,8 @@
 #include <stdbool.h>
 
 #include "lib/error.h"
+#include "lib/launch.h"
+#include "lib/plan.h"
 
 /* Exit status (DESIGN.md section 2, documented in dcrun(1)). */
 enum {
@@ -21,6 +23,17 @@ enum {
     EXIT_INPUT = 3,  /* bad input: hostfile, model, array, topology */
     EXIT_LAUNCH = 4, /* launch or connection failure */
     EXIT_GPU = 5,    /* GPU or compute failure */
+};
+
+/* Options of every command that starts ranks (exec, infer, train, check,
+ * probe -f): placement, binding and the launchers' own (ssh, mpi). */
+struct cli_launch {
+    struct dc_plan_opts plan; /* --map-by, --oversubscribe */
+    struct dc_launch_opts lo; /* ssh and mpi options */
+    bool no_bind;             /* --bind none */
+    double kill_grace;        /* --kill-grace, seconds; 0: 3 */
+    char **exports;           /* -x VAR[=VALUE], in order */
+    int nexports;
 };
 
 struct cli {
@@ -35,6 +48,7 @@ struct cli {
     bool quiet;           /* -q */
     bool json;            /* --json */
     bool dry_run;         /* --dry-run */
+    struct cli_launch launch; /* when the command takes launch options */
 };
 
 /* A subcommand option: getopt_long entry plus help text. */
@@ -55,6 +69,7 @@ struct cli_command {
     const char *summary;
     const char *usage;          /* "[-f FILE|-H LIST] [--json]" */
     const struct cli_opt *opts; /* terminated by {0} */
+    bool launch_opts;           /* also takes the launch options */
     int (*run) (struct cli *cli, int argc, char **argv);
 };
 

@@ -13,6 +13,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "compute_cli.h"
+#include "dist.h"
+#include "job.h"
 #include "lib/model.h"
 #include "lib/npy.h"
 #include "lib/report.h"
@@ -29,6 +31,7 @@ enum {
     OPT_THREADS,
     OPT_REPORT,
     OPT_PROGRESS,
+    OPT_HEARTBEAT_TIMEOUT,
 };
 
 /* host memory per block of rows read, computed and written */
@@ -41,6 +44,7 @@ struct infer_args {
     enum dc_npy_dtype out_dtype;
     long chunk_rows, threads;
     bool progress;
+    double heartbeat_timeout;
 };
 
 static const struct cli_opt infer_opts[] = {
@@ -67,6 +71,8 @@ static const struct cli_opt infer_opts[] = {
      "write a run report (phases, TFLOP/s, output sha256, versions)"},
     {"progress", no_argument, OPT_PROGRESS, NULL,
      "progress line on stderr even when it is not a terminal"},
+    {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
+     "across ranks: a rank silent for S seconds is lost (default 30)"},
     {0},
 };
 
@@ -118,8 +124,36 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_PROGRESS:
         a->progress = true;
         return 0;
+    case OPT_HEARTBEAT_TIMEOUT:
+        return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
+                                 &a->heartbeat_timeout);
     }
     return -1;
+}
+
+/* Across the ranks of a host list: the coordinator runs here. */
+static int infer_distributed (struct cli *cli, const struct infer_args *a)
+{
+    const char *delay = getenv ("DCRUN_TEST_CHUNK_DELAY_MS");
+    struct dc_coord_infer_opts io = {
+        .model_path = a->model,
+        .input_path = a->input,
+        .output_path = a->output,
+        .out_dtype = a->out_dtype,
+        .device = a->device,
+        .dtype = dc_dtype_name (a->dtype),
+        .activation = a->activation,
+        .threads = (int)a->threads,
+        .chunk_rows = (size_t)a->chunk_rows,
+        /* test hook: each rank sleeps this long per chunk */
+        .delay_ms = delay ? atoi (delay) : 0,
+    };
+    struct cli_dist_opts d = {
+        .heartbeat_timeout = a->heartbeat_timeout,
+        .report = a->report,
+        .progress = a->progress,
+    };
+    return cli_dist_infer (cli, &io, &d);
 }
 
 static void add_model_info (struct dc_report *rep, const char *path,
@@ -172,6 +206,8 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
+    if (cli_job_wanted (cli))
+        return infer_distributed (cli, &a);
     double t0 = dc_report_now (), t;
     if (!(rep = dc_report_create ("infer")))
         return cli_error (EXIT_FAIL, "infer: out of memory");
@@ -327,5 +363,6 @@ const struct cli_command cmd_infer = {
              "[--chunk-rows R] [--output-dtype f4|f2] [--activation A] "
              "[--threads N] [--report R.json] [--progress]",
     .opts = infer_opts,
+    .launch_opts = true,
     .run = infer_run,
 };

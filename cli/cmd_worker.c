@@ -37,6 +37,7 @@
 enum {
     OPT_CPUS = 0x100,
     OPT_CONTROL,
+    OPT_EXEC,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -45,10 +46,13 @@ static const struct cli_opt worker_opts[] = {
     {"control", required_argument, OPT_CONTROL, "stdin|none",
      "read control lines from stdin, EOF ends the job (default stdin; none "
      "under mpirun/srun)"},
+    {"exec", no_argument, OPT_EXEC, NULL,
+     "run CMD in place, its stdin and stdout the channel (dcrun serve)"},
     {0},
 };
 
 struct worker_args {
+    bool exec;
     const char *cpus;
     int control; /* 1 stdin, 0 none, -1 not given */
     char **env;
@@ -62,6 +66,9 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     switch (key) {
     case OPT_CPUS:
         a->cpus = arg;
+        return 0;
+    case OPT_EXEC:
+        a->exec = true;
         return 0;
     case 'e': {
         if (!strchr (arg, '=') || *arg == '=')
@@ -208,6 +215,17 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         putenv (a.env[i]);
     free (a.env);
 
+    if (a.exec) {
+        /* the command speaks on our stdin/stdout: become it.  It reads
+         * EOF when the channel closes; our parent dying ends it too. */
+        setpgid (0, 0);
+        prctl (PR_SET_PDEATHSIG, SIGTERM);
+        if (a.cpus && dc_launch_bind_cpus (a.cpus) < 0)
+            return cli_error (127, "worker: cannot bind to CPUs %s: %s",
+                              a.cpus, strerror (errno));
+        execvp (cmd[0], cmd);
+        return cli_error (127, "worker: %s: %s", cmd[0], strerror (errno));
+    }
     static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
     signal (SIGPIPE, SIG_IGN);
     int sfd = dc_sigpipe_create (sigs);
@@ -332,7 +350,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
-    .usage = "[--cpus LIST] [-e NAME=VALUE]... [--control stdin|none] -- CMD "
+    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none] "
+             "-- CMD "
              "[ARGS...]",
     .opts = worker_opts,
     .run = worker_run,

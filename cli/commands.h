@@ -11,5 +11,6 @@ extern const struct cli_command cmd_infer;
 extern const struct cli_command cmd_train;
 extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_worker;
+extern const struct cli_command cmd_serve;
 
 #endif

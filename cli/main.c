@@ -16,6 +16,7 @@ const struct cli_command *const cli_commands[] = {
     &cmd_train,
     &cmd_bench,
     &cmd_worker,
+    &cmd_serve,
     NULL,
 };
 

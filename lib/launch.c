@@ -268,6 +268,8 @@ char *dc_launch_worker_cmdline (const char *dcrun,
         return NULL;
     av[k++] = (char *)(dcrun ? dcrun : "dcrun");
     av[k++] = "worker";
+    if (r->exec_in_place)
+        av[k++] = "--exec";
     if (r->cpus) {
         av[k++] = "--cpus";
         av[k++] = (char *)r->cpus;

@@ -65,6 +65,11 @@ struct dc_launch_rank {
     const char *cpus;   /* CPU list to bind to ("0-3,8"), NULL: no binding */
     char *const *env;   /* "NAME=VALUE" added to the rank's environment */
     char *const *argv;  /* the command, argv[0] looked up on PATH */
+    bool exec_in_place; /* the command itself speaks on the stdin/stdout
+                           channel (dcrun serve): a remote `dcrun worker
+                           --exec` execs it in place instead of keeping
+                           the channel for control lines; signals to such
+                           a rank close its channel, which ends it */
 };
 
 /* Options of every launcher; each reads the ones it knows. */

@@ -85,6 +85,8 @@ struct sshrank {
     bool reported;
     char ctl[CTL_MAX]; /* control bytes waiting for the channel */
     size_t ctllen;
+    bool in_place;     /* exec_in_place: no control lines; signals send EOF */
+    bool want_eof, sent_eof;
 };
 
 struct ssh {
@@ -700,6 +702,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         h->ranks = v;
         h->ranks[h->nranks++] = r;
         r->h = h;
+        r->in_place = ranks[i].exec_in_place;
         if (!(r->cmdline = dc_launch_worker_cmdline (l->opts.remote_dcrun,
                                                      &ranks[i])))
             return errprintf (errp, "rank %d: no command", ranks[i].rank);
@@ -844,6 +847,11 @@ static void report (struct dc_launch *l, struct sshrank *r, const char *lost)
 
 static void flush_ctl (struct sshrank *r)
 {
+    if (r->want_eof && !r->sent_eof && r->ch && !r->closing) {
+        int rc = libssh2_channel_send_eof (r->ch);
+        if (rc != LIBSSH2_ERROR_EAGAIN)
+            r->sent_eof = true;
+    }
     while (r->ctllen > 0 && r->ch && !r->closing) {
         ssize_t w = libssh2_channel_write (r->ch, r->ctl, r->ctllen);
         if (w <= 0)
@@ -987,6 +995,12 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
         struct sshrank *r = &ss->ranks[i];
         if ((rank >= 0 && r->rank != rank) || r->reported || !r->ch)
             continue;
+        if (r->in_place) {
+            /* the command reads the channel itself: EOF ends it */
+            r->want_eof = true;
+            flush_ctl (r);
+            continue;
+        }
         if (r->ctllen + (size_t)len <= sizeof (r->ctl)) {
             memcpy (r->ctl + r->ctllen, line, (size_t)len);
             r->ctllen += (size_t)len;

@@ -1,0 +1,204 @@
+/* job.c - host list, placement, launcher and rank environment of a job */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gpu/probe.h"
+#include "job.h"
+#include "lib/launch.h"
+#include "lib/log.h"
+#include "lib/topo.h"
+
+bool cli_job_wanted (const struct cli *cli)
+{
+    const char *s;
+
+    if (cli->hostfile || cli->hosts || cli->np > 1 || cli->launcher)
+        return true;
+    if (((s = getenv ("DCRUN_HOSTFILE")) && *s)
+        || ((s = getenv ("PBS_NODEFILE")) && *s))
+        return true;
+    /* a Slurm allocation, but not inside one of its job steps */
+    if (((s = getenv ("SLURM_JOB_NODELIST")) && *s) && !getenv ("SLURM_STEP_ID"))
+        return true;
+    return false;
+}
+
+static const char *pick_launcher (const struct cli *cli,
+                                  const struct dc_plan *plan)
+{
+    const char *name = cli->launcher;
+
+    if (name && strcmp (name, "auto") != 0)
+        return name;
+    const char **names = calloc ((size_t)plan->size + 1, sizeof (char *));
+    if (!names)
+        return NULL;
+    for (int r = 0; r < plan->size; r++)
+        names[r] = dc_plan_host (plan, r);
+    name = dc_launch_auto (names, (size_t)plan->size);
+    free (names);
+    return name;
+}
+
+/* Place the ranks of the hosts that are this host on its topology. */
+static int place_local (struct cli_job *job)
+{
+    struct dc_topo *topo = NULL;
+    dc_error_t err;
+
+    for (size_t h = 0; h < job->hosts->count; h++) {
+        if (!dc_launch_is_local_host (job->hosts->v[h].name))
+            continue;
+        if (!topo && !(topo = dc_probe_host (NULL, &err))) {
+            dc_log (DC_LOG_INFO, "cannot probe this host (%s): no placement",
+                    err.text);
+            return 0;
+        }
+        if (dc_plan_place (job->plan, h, topo, &err) < 0) {
+            dc_topo_destroy (topo);
+            return cli_error (-1, "%s", err.text);
+        }
+    }
+    dc_topo_destroy (topo);
+    return 0;
+}
+
+int cli_job_init (struct cli *cli, struct cli_job *job)
+{
+    int exitcode = EXIT_OK;
+    dc_error_t err;
+
+    memset (job, 0, sizeof (*job));
+    if (!(job->hosts = cli_resolve_hosts (cli, 0, &exitcode)))
+        return exitcode;
+    if (!(job->plan = cli_make_plan (cli, job->hosts, &cli->launch.plan,
+                                     &exitcode)))
+        goto fail;
+    if (place_local (job) < 0) {
+        exitcode = EXIT_INPUT;
+        goto fail;
+    }
+    if (!(job->launcher = pick_launcher (cli, job->plan))) {
+        exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+        goto fail;
+    }
+    if (!dc_launch_find (job->launcher, &err)) {
+        cli_usage_error (cli, "%s", err.text);
+        exitcode = EXIT_USAGE;
+        goto fail;
+    }
+    if (!strcmp (job->launcher, "local")) {
+        for (int r = 0; r < job->plan->size; r++)
+            if (!dc_launch_is_local_host (dc_plan_host (job->plan, r))) {
+                cli_usage_error (cli,
+                                 "-L local: host '%s' is not this host (use "
+                                 "-L ssh)",
+                                 dc_plan_host (job->plan, r));
+                exitcode = EXIT_USAGE;
+                goto fail;
+            }
+    }
+    job->master_port = dc_launch_free_port ();
+    return EXIT_OK;
+fail:
+    cli_job_fini (job);
+    return exitcode;
+}
+
+void cli_job_fini (struct cli_job *job)
+{
+    dc_plan_destroy (job->plan);
+    dc_hosts_destroy (job->hosts);
+    job->plan = NULL;
+    job->hosts = NULL;
+}
+
+static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
+static char *fmt (const char *f, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start (ap, f);
+    if (vasprintf (&s, f, ap) < 0)
+        s = NULL;
+    va_end (ap);
+    return s;
+}
+
+void cli_strv_free (char **v)
+{
+    for (int i = 0; v && v[i]; i++)
+        free (v[i]);
+    free (v);
+}
+
+char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
+                         int r)
+{
+    const struct dc_plan *plan = job->plan;
+    const struct dc_rank *rk = &plan->ranks[r];
+    const struct cli_launch *l = &cli->launch;
+    char **env = calloc ((size_t)l->nexports + 16, sizeof (char *));
+    int k = 0;
+
+    if (!env)
+        return NULL;
+    env[k++] = fmt ("DCRUN_RANK=%d", rk->rank);
+    env[k++] = fmt ("DCRUN_SIZE=%d", plan->size);
+    env[k++] = fmt ("DCRUN_LOCAL_RANK=%d", rk->local_rank);
+    env[k++] = fmt ("DCRUN_LOCAL_SIZE=%d", rk->local_size);
+    env[k++] = fmt ("DCRUN_NODE_RANK=%d", rk->node_rank);
+    env[k++] = fmt ("DCRUN_HOST=%s", dc_plan_host (plan, r));
+    env[k++] = fmt ("RANK=%d", rk->rank);
+    env[k++] = fmt ("WORLD_SIZE=%d", plan->size);
+    env[k++] = fmt ("LOCAL_RANK=%d", rk->local_rank);
+    env[k++] = fmt ("LOCAL_WORLD_SIZE=%d", rk->local_size);
+    env[k++] = fmt ("MASTER_ADDR=%s", dc_plan_host (plan, 0));
+    env[k++] = fmt ("MASTER_PORT=%d", job->master_port);
+    if (rk->ngpus > 0) {
+        char gpus[4096];
+        size_t n = 0;
+        gpus[0] = '\0';
+        for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 16; i++)
+            n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
+                                   i ? "," : "", rk->gpus[i]);
+        env[k++] = fmt ("CUDA_VISIBLE_DEVICES=%s", gpus);
+    }
+    for (int i = 0; i < l->nexports; i++) {
+        const char *x = l->exports[i];
+        if (strchr (x, '='))
+            env[k++] = strdup (x);
+        else if (getenv (x))
+            env[k++] = fmt ("%s=%s", x, getenv (x));
+    }
+    for (int i = 0; i < k; i++)
+        if (!env[i]) {
+            cli_strv_free (env);
+            return NULL;
+        }
+    env[k] = NULL;
+    return env;
+}
+
+const char *cli_self_path (void)
+{
+    static char buf[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", buf, sizeof (buf) - 1);
+
+    if (n <= 0)
+        return "dcrun";
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *cli_signame (int sig)
+{
+    const char *s = sigabbrev_np (sig);
+    return s ? s : "?";
+}
