@@ -1,23 +1,47 @@
-/* compute.c - compute back-end registry and name tables */
+/* compute.c - compute back-end registry
+ *
+ * The cpu back-end is linked in (OpenBLAS itself is opened on first use,
+ * see compute_cpu.c); the cuda back-end lives in the module dcrun_cuda.so,
+ * opened on the first lookup of "cuda" or "auto" (module.h), so that
+ * commands that never compute do not map the CUDA libraries.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
 #include "gpu/compute.h"
+#include "gpu/module.h"
+#include "lib/log.h"
 
 extern const struct dc_compute_ops dc_compute_cpu;
+
+static const struct dc_compute_ops *cpu_ops (dc_error_t *errp)
+{
+    (void)errp;
+    return &dc_compute_cpu;
+}
+
 #if HAVE_CUDA
-extern const struct dc_compute_ops dc_compute_cuda;
+static const struct dc_compute_ops *cuda_ops (dc_error_t *errp)
+{
+    const struct dc_cuda_module *m = dc_cuda_module_load (errp);
+
+    return m ? m->ops : NULL;
+}
 #endif
 
-/* Registry (curl vtls.c style): the back-ends compiled in, best first. */
-const struct dc_compute_ops *const dc_compute_backends[] = {
+/* Registry (curl vtls.c style): the back-ends compiled in, best first,
+ * each found by a function that may load it. */
+static const struct {
+    const char *name;
+    const struct dc_compute_ops *(*get) (dc_error_t *errp);
+} backends[] = {
 #if HAVE_CUDA
-    &dc_compute_cuda,
+    {"cuda", cuda_ops},
 #endif
-    &dc_compute_cpu,
-    NULL,
+    {"cpu", cpu_ops},
+    {NULL, NULL},
 };
 
 const struct dc_compute_ops *dc_compute_find (const char *name,
@@ -26,18 +50,21 @@ const struct dc_compute_ops *dc_compute_find (const char *name,
     char names[128] = "";
     size_t n = 0;
 
-    for (int i = 0; dc_compute_backends[i]; i++) {
-        const struct dc_compute_ops *ops = dc_compute_backends[i];
+    for (int i = 0; backends[i].name; i++) {
+        const struct dc_compute_ops *ops;
+        dc_error_t why = {{0}};
         if (name && strcmp (name, "auto") != 0) {
-            if (!strcmp (ops->name, name))
-                return ops;
+            if (!strcmp (backends[i].name, name))
+                return backends[i].get (errp);
+        } else if (!(ops = backends[i].get (&why))) {
+            dc_info ("%s", why.text);
+        } else if (ops->probe (&why) == 1) {
+            return ops;
         } else {
-            dc_error_t why;
-            if (ops->probe (&why) == 1)
-                return ops;
+            dc_info ("%s: %s", ops->name, why.text);
         }
         n += (size_t)snprintf (names + n, sizeof (names) - n, "%s%s",
-                               n ? ", " : "", ops->name);
+                               n ? ", " : "", backends[i].name);
         if (n >= sizeof (names))
             n = sizeof (names) - 1;
     }
@@ -50,55 +77,4 @@ const struct dc_compute_ops *dc_compute_find (const char *name,
     errprintf (errp, "unknown or not compiled-in device '%s' (compiled in: %s)",
                name, n ? names : "none");
     return NULL;
-}
-
-static const char *const dtype_names[] = {
-    [DC_DTYPE_F32] = "f32",
-    [DC_DTYPE_TF32] = "tf32",
-    [DC_DTYPE_F16] = "f16",
-    [DC_DTYPE_BF16] = "bf16",
-};
-
-static const char *const act_names[] = {
-    [DC_ACT_NONE] = "none",
-    [DC_ACT_RELU] = "relu",
-    [DC_ACT_GELU] = "gelu",
-    [DC_ACT_TANH] = "tanh",
-};
-
-int dc_dtype_parse (const char *s, enum dc_dtype *dtype)
-{
-    for (size_t i = 0; s && i < sizeof (dtype_names) / sizeof (*dtype_names);
-         i++)
-        if (!strcmp (s, dtype_names[i])) {
-            *dtype = (enum dc_dtype)i;
-            return 0;
-        }
-    errno = EINVAL;
-    return -1;
-}
-
-const char *dc_dtype_name (enum dc_dtype dtype)
-{
-    if ((unsigned)dtype >= sizeof (dtype_names) / sizeof (*dtype_names))
-        return "?";
-    return dtype_names[dtype];
-}
-
-int dc_act_parse (const char *s, enum dc_act *act)
-{
-    for (size_t i = 0; s && i < sizeof (act_names) / sizeof (*act_names); i++)
-        if (!strcmp (s, act_names[i])) {
-            *act = (enum dc_act)i;
-            return 0;
-        }
-    errno = EINVAL;
-    return -1;
-}
-
-const char *dc_act_name (enum dc_act act)
-{
-    if ((unsigned)act >= sizeof (act_names) / sizeof (*act_names))
-        return "?";
-    return act_names[act];
 }

@@ -143,11 +143,10 @@ struct dc_compute_ops {
     double (*peak_tflops) (struct dc_compute *c);
 };
 
-/* Registry: the back-ends compiled in, NULL-terminated. */
-extern const struct dc_compute_ops *const dc_compute_backends[];
-
 /* "cpu", "cuda" or "auto" (cuda when its probe says usable, else cpu).
- * Returns NULL with errp naming the back-ends compiled in. */
+ * Returns NULL with errp naming the back-ends compiled in, or, for "cuda",
+ * saying why its module (dcrun_cuda.so, gpu/module.h) cannot be loaded.
+ * Looking up "cuda" or "auto" loads that module the first time. */
 const struct dc_compute_ops *dc_compute_find (const char *name,
                                               dc_error_t *errp);
 

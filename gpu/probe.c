@@ -13,12 +13,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gpu/module.h"
 #include "lib/log.h"
 #include "probe.h"
-
-#if HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
 
 const char *dc_probe_hwloc_version (void)
 {
@@ -526,54 +523,34 @@ fail:
 
 int dc_probe_cuda_count (dc_error_t *errp)
 {
-#if HAVE_CUDA
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount (&n);
+    const struct dc_cuda_module *m = dc_cuda_module_load (errp);
 
-    if (e != cudaSuccess) {
-        const char *why = e == cudaErrorInsufficientDriver ? "no CUDA driver"
-                          : e == cudaErrorNoDevice         ? "no CUDA device"
-                          : e == cudaErrorStubLibrary      ? "CUDA stub library"
-                                                           : "CUDA unavailable";
-        errprintf (errp, "cuda: %s (cudaGetDeviceCount: %s, error %d)", why,
-                   cudaGetErrorString (e), (int)e);
-        return 0;
-    }
-    if (n <= 0)
-        errprintf (errp, "cuda: no CUDA device");
-    return n > 0 ? n : 0;
-#else
-    errprintf (errp, "cuda: dcrun was built without the CUDA back-end");
-    return 0;
-#endif
+    return m ? m->device_count (errp) : 0;
 }
 
-#if HAVE_CUDA
-/* Replace the hwloc GPU list by the CUDA runtime's devices, each with the
- * locality of the hwloc GPU of the same PCI bus id. */
-static int cuda_enrich (struct dc_topo *topo, int n)
+/* Replace the hwloc GPU list by the CUDA runtime's devices (from the CUDA
+ * module), each with the locality of the hwloc GPU of the same PCI bus id. */
+static int cuda_enrich (const struct dc_cuda_module *m, struct dc_topo *topo,
+                        int n)
 {
     struct dc_topo *c = dc_topo_create ();
 
     if (!c)
         return -1;
     for (int i = 0; i < n && i < DC_TOPO_MAX_GPUS; i++) {
-        struct cudaDeviceProp p;
+        struct dc_cuda_device p;
         struct dc_topo_gpu g = {
             .index = i, .cuda_index = i, .memory_bytes = -1, .numa_node = -1};
-        if (cudaGetDeviceProperties (&p, i) != cudaSuccess) {
+        if (m->device_info (i, &p, NULL) < 0) {
             dc_info ("cuda: device %d: cannot read its properties", i);
             continue;
         }
-        p.name[sizeof (p.name) - 1] = '\0';
         g.model = p.name;
-        g.memory_bytes = (long long)p.totalGlobalMem;
-        g.cc_major = p.major;
-        g.cc_minor = p.minor;
-        g.multiprocessors = p.multiProcessorCount;
-        snprintf (g.pci_bus_id, sizeof (g.pci_bus_id), "%04x:%02x:%02x.0",
-                  (unsigned)p.pciDomainID, (unsigned)p.pciBusID,
-                  (unsigned)p.pciDeviceID);
+        g.memory_bytes = p.memory_bytes;
+        g.cc_major = p.cc_major;
+        g.cc_minor = p.cc_minor;
+        g.multiprocessors = p.multiprocessors;
+        snprintf (g.pci_bus_id, sizeof (g.pci_bus_id), "%s", p.pci_bus_id);
         for (int j = 0; j < topo->ngpus; j++) {
             if (!strcmp (topo->gpus[j].pci_bus_id, g.pci_bus_id)) {
                 g.numa_node = topo->gpus[j].numa_node;
@@ -600,7 +577,6 @@ static int cuda_enrich (struct dc_topo *topo, int n)
     dc_topo_destroy (c);
     return 0;
 }
-#endif
 
 /* Without a CUDA runtime, keep the GPUs a numeric CUDA_VISIBLE_DEVICES
  * names, in its order, renumbered from 0 (what CUDA does with
@@ -669,11 +645,9 @@ static int enrich_live (struct dc_topo *topo, dc_error_t *errp)
             return errprintf (errp, "out of memory");
         return 0;
     }
-#if HAVE_CUDA
     dc_info ("cuda: %d device%s", n, n == 1 ? "" : "s");
-    if (cuda_enrich (topo, n) < 0)
+    if (cuda_enrich (dc_cuda_module_load (NULL), topo, n) < 0)
         return errprintf (errp, "out of memory");
-#endif
     return 0;
 }
 

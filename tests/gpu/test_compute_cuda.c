@@ -502,7 +502,7 @@ int main (void)
     TCase *tc;
 
     if (!(ops = dc_compute_find ("cuda", &err)))
-        return dc_check_skip ("the cuda back-end is not compiled in");
+        return dc_check_skip (err.text); /* not built, or module not loaded */
     if (ops->probe (&err) != 1)
         return dc_check_skip (err.text);
     s = suite_create ("compute_cuda");

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Lazy loading: dcrun links neither the CUDA libraries nor OpenBLAS; the
+# CUDA module dcrun_cuda.so is opened only when a CUDA device is asked for
+# or probed, OpenBLAS on the first use of the cpu back-end.  A module or
+# library that cannot be loaded is a reason (exit 5), never a crash.
+. "$DCRUN_SRCDIR/tests/cli/lib.sh"
+
+# What dcrun needs at start
+if command -v readelf >/dev/null 2>&1; then
+    readelf -d "$DCRUN" >"$T_TMP/dyn"
+    if grep -Eq 'NEEDED.*lib(cudart|cublas|cublasLt)\.' "$T_TMP/dyn"; then
+        not_ok "dcrun links CUDA libraries"
+    else ok "dcrun does not link libcudart, libcublas, libcublasLt"; fi
+fi
+
+# Commands that never compute load neither the module nor the libraries
+for cmd in "--version" "worker --control none -- true" \
+    "exec -L local -H localhost:2 -- true"; do
+    run env LD_DEBUG=files $DCRUN $cmd
+    if [ "$RC" -ne 0 ]; then
+        not_ok "dcrun $cmd: exit $RC"
+    elif grep -Eq 'file=(.*/)?(dcrun_cuda\.so|libcudart|libcublas)' "$T_TMP/err"; then
+        not_ok "dcrun $cmd loads compute libraries"
+        grep -E 'file=.*(dcrun_cuda|cudart|cublas)' "$T_TMP/err" | head -3 | sed 's/^/#   /'
+    else ok "dcrun $cmd loads no compute library"; fi
+done
+
+if $DCRUN --version | grep -q 'cuda'; then
+    empty=$T_TMP/empty bad=$T_TMP/bad
+    mkdir "$empty" "$bad"
+    printf 'not a shared object\n' >"$bad/dcrun_cuda.so"
+
+    expect_rc 5 "--device cuda, no module in DCRUN_MODULE_DIR" \
+        env DCRUN_MODULE_DIR="$empty" $DCRUN bench gemm --device cuda --m 32 --iters 1
+    expect_err "^dcrun: bench: cuda: not available: dcrun_cuda\.so not found in $empty\$" \
+        "says where the module was looked for"
+    expect_rc 5 "--device cuda, a module that is not one" \
+        env DCRUN_MODULE_DIR="$bad" $DCRUN bench gemm --device cuda --m 32 --iters 1
+    expect_err "^dcrun: bench: cuda: not available: $bad/dcrun_cuda\.so: " \
+        "gives dlopen's reason"
+    expect_rc 0 "--device auto falls back to cpu without the module" \
+        env DCRUN_MODULE_DIR="$bad" $DCRUN -v bench gemm --device auto --m 32 --iters 1 --threads 1
+    expect_out 'OpenBLAS' "the cpu back-end ran"
+    expect_err 'cuda: not available: ' "-v says why cuda was not used"
+    expect_rc 0 "probe without the module" env DCRUN_MODULE_DIR="$bad" $DCRUN -v probe
+    expect_err 'cuda: not available: ' "probe -v says why there is no CUDA runtime"
+
+    # The module of this build tree, found without DCRUN_MODULE_DIR
+    if [ -n "${DCRUN_BUILDDIR:-}" ] && [ -f "$DCRUN_BUILDDIR/gpu/dcrun_cuda.so" ]; then
+        run env -u DCRUN_MODULE_DIR $DCRUN bench gemm --device cuda --m 256 --iters 1
+        if [ "$RC" -eq 0 ] || { [ "$RC" -eq 5 ] && ! grep -q 'not available' "$T_TMP/err"; }; then
+            ok "the build tree's module is found (exit $RC)"
+        else
+            not_ok "the build tree's module: exit $RC"
+            sed 's/^/#   stderr: /' "$T_TMP/err" | head -3
+        fi
+        if command -v nm >/dev/null 2>&1; then
+            syms=$(nm -D --defined-only "$DCRUN_BUILDDIR/gpu/dcrun_cuda.so" | awk '{print $3}')
+            expect_eq "$syms" "dc_compute_cuda_module" "the module exports one symbol"
+        fi
+    fi
+else
+    expect_rc 5 "--device cuda in a build without CUDA" $DCRUN bench gemm --device cuda
+    expect_err 'cuda' "names cuda"
+fi
+
+done_testing
