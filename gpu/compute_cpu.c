@@ -5,15 +5,26 @@
  * bias, keeps the pre-activation when asked and applies the activation.
  * The number of OpenBLAS threads is set from opts.threads when it is > 0;
  * OpenBLAS' own default (OPENBLAS_NUM_THREADS, else all cores) otherwise.
+ *
+ * OpenBLAS is not linked: it starts its thread pool in a constructor, which
+ * would cost every `dcrun worker` tens of milliseconds.  It is opened with
+ * dlopen on the first probe or create of this back-end: $DCRUN_BLAS when
+ * set (a file name or path), else libopenblas.so.0, else libblas.so.3 (the
+ * Debian alternative, which OpenBLAS provides with its CBLAS symbols).
+ * cblas_sgemm is required; the openblas_* calls are used when present.
  */
 #include <cblas.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu/compute.h"
+
+#define BLAS_ENV "DCRUN_BLAS"
 
 struct dc_compute {
     struct dc_compute_opts o;
@@ -37,10 +48,73 @@ struct dc_mlp_dev {
  * sgemm to run at full speed, few enough that the scratch stays small. */
 #define CPU_CHUNK_ROWS 2048
 
+/* The BLAS entry points, resolved once by blas_load(). */
+static struct {
+    __typeof__ (cblas_sgemm) *sgemm;
+    __typeof__ (openblas_set_num_threads) *set_num_threads; /* optional */
+    __typeof__ (openblas_get_num_threads) *get_num_threads; /* optional */
+    __typeof__ (openblas_get_config) *get_config;           /* optional */
+    __typeof__ (openblas_get_corename) *get_corename;       /* optional */
+    char name[128];
+} blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static dc_error_t blas_why;
+
+static void blas_open (void)
+{
+    static const char *const names[] = {"libopenblas.so.0", "libblas.so.3",
+                                        NULL};
+    const char *env = getenv (BLAS_ENV);
+    void *h = NULL;
+    const char *name = NULL;
+    char first[DC_ERROR_SIZE] = "";
+
+    if (env && env[0]) {
+        name = env;
+        if (!(h = dlopen (env, RTLD_NOW | RTLD_LOCAL))) {
+            errprintf (&blas_why, "cpu: cannot load BLAS (%s=%s): %s",
+                       BLAS_ENV, env, dlerror ());
+            return;
+        }
+    }
+    for (int i = 0; !h && names[i]; i++) {
+        name = names[i];
+        if (!(h = dlopen (name, RTLD_NOW | RTLD_LOCAL)) && !first[0])
+            snprintf (first, sizeof (first), "%s", dlerror ());
+    }
+    if (!h) {
+        errprintf (&blas_why, "cpu: cannot load OpenBLAS: %s", first);
+        return;
+    }
+    /* POSIX: a function pointer is stored through a void * */
+    *(void **)&blas.sgemm = dlsym (h, "cblas_sgemm");
+    if (!blas.sgemm) {
+        errprintf (&blas_why, "cpu: %s has no cblas_sgemm (a CBLAS such as "
+                              "OpenBLAS is needed)", name);
+        dlclose (h);
+        return;
+    }
+    *(void **)&blas.set_num_threads = dlsym (h, "openblas_set_num_threads");
+    *(void **)&blas.get_num_threads = dlsym (h, "openblas_get_num_threads");
+    *(void **)&blas.get_config = dlsym (h, "openblas_get_config");
+    *(void **)&blas.get_corename = dlsym (h, "openblas_get_corename");
+    snprintf (blas.name, sizeof (blas.name), "%s", name);
+}
+
+/* 0 when the BLAS is loaded, -1 with errp saying why not (every time). */
+static int blas_load (dc_error_t *errp)
+{
+    pthread_once (&blas_once, blas_open);
+    if (!blas.sgemm) {
+        errno = ENOENT;
+        return errprintf (errp, "%s", blas_why.text);
+    }
+    return 0;
+}
+
 static int cpu_probe (dc_error_t *errp)
 {
-    (void)errp;
-    return 1;
+    return blas_load (errp) == 0 ? 1 : 0;
 }
 
 static int einval (dc_error_t *errp, const char *op, const char *what)
@@ -75,17 +149,22 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
         errprintf (errp, "cpu: bad thread count %d", o->threads);
         return NULL;
     }
+    if (blas_load (errp) < 0)
+        return NULL;
     if (!(c = calloc (1, sizeof (*c)))) {
         errprintf (errp, "cpu: out of memory");
         return NULL;
     }
     if (o)
         c->o = *o;
-    if (c->o.threads > 0)
-        openblas_set_num_threads (c->o.threads);
-    snprintf (c->desc, sizeof (c->desc), "cpu: OpenBLAS (%s, %s), %d threads",
-              openblas_get_config (), openblas_get_corename (),
-              openblas_get_num_threads ());
+    if (c->o.threads > 0 && blas.set_num_threads)
+        blas.set_num_threads (c->o.threads);
+    if (blas.get_config && blas.get_corename && blas.get_num_threads)
+        snprintf (c->desc, sizeof (c->desc),
+                  "cpu: OpenBLAS (%s, %s), %d threads", blas.get_config (),
+                  blas.get_corename (), blas.get_num_threads ());
+    else
+        snprintf (c->desc, sizeof (c->desc), "cpu: CBLAS (%s)", blas.name);
     return c;
 }
 
@@ -190,7 +269,7 @@ static int check_act (dc_error_t *errp, const char *op, enum dc_act act)
 static void linear (int m, int n, int k, const float *x, const float *w,
                     const float *b, enum dc_act act, float *y, float *z)
 {
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k,
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k,
                  w, k, 0.0f, y, n);
     /* one pass over the output: bias, pre-activation, activation */
     for (int i = 0; i < m; i++) {
@@ -259,10 +338,10 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
     }
     /* dx[m][k] = dz[m][n] . w[n][k] */
     if (dx)
-        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f,
+        blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f,
                      dy, n, w, k, 0.0f, dx, k);
     /* dw[n][k] = dz^T . x[m][k] */
-    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, dy, n,
+    blas.sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, dy, n,
                  x, k, 0.0f, dw, k);
     return 0;
 }
@@ -440,13 +519,21 @@ static struct dc_mlp_dev *cpu_mlp_load (struct dc_compute *c,
     return net;
 }
 
+/* Rows are computed in blocks whose size is a multiple of ROW_ALIGN, the
+ * last block padded with zero rows: every row then goes through the same
+ * GEMM kernel path whatever the chunking, so a row's output bytes do not
+ * depend on which rows share its chunk (distributed runs give the bytes of
+ * a single-process run). */
+#define ROW_ALIGN 64
+
 static int cpu_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
                           const float *x, size_t rows, float *y,
                           dc_error_t *errp)
 {
     float *buf[2] = {NULL, NULL};
+    float *xpad = NULL, *ypad = NULL;
     size_t chunk;
-    int in, out;
+    int in, out, rc = -1;
 
     if (!c || !net || (rows && (!x || !y)))
         return einval (errp, "mlp_infer", "NULL argument");
@@ -459,28 +546,47 @@ static int cpu_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
         chunk = rows;
     if (chunk > (size_t)INT32_MAX / 2)
         chunk = (size_t)INT32_MAX / 2;
+    chunk = (chunk + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     if (net->nlayers > 1) {
         size_t bytes = chunk * (size_t)net->maxwidth * sizeof (float);
         for (int i = 0; i < 2; i++)
-            if (!(buf[i] = cpu_alloc (c, bytes, errp))) {
-                free (buf[0]);
-                return -1;
-            }
+            if (!(buf[i] = cpu_alloc (c, bytes, errp)))
+                goto out;
     }
     for (size_t r0 = 0; r0 < rows; r0 += chunk) {
-        int m = (int)(rows - r0 < chunk ? rows - r0 : chunk);
+        size_t m = rows - r0 < chunk ? rows - r0 : chunk;
+        size_t mp = (m + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
         const float *src = x + r0 * (size_t)in;
+        float *last = y + r0 * (size_t)out;
+        if (mp != m) {
+            /* the last, partial block: zero rows after the real ones */
+            if (!xpad && (!(xpad = cpu_alloc (c, mp * (size_t)in * 4, errp))
+                          || !(ypad = cpu_alloc (c, mp * (size_t)out * 4,
+                                                 errp))))
+                goto out;
+            memcpy (xpad, src, m * (size_t)in * sizeof (float));
+            memset (xpad + m * (size_t)in, 0,
+                    (mp - m) * (size_t)in * sizeof (float));
+            src = xpad;
+            last = ypad;
+        }
         for (int i = 0; i < net->nlayers; i++) {
             const struct mlp_layer *l = &net->layers[i];
-            float *dst = i == net->nlayers - 1 ? y + r0 * (size_t)out
-                                               : buf[i % 2];
-            linear (m, l->out, l->in, src, l->w, l->b, l->act, dst, NULL);
+            float *dst = i == net->nlayers - 1 ? last : buf[i % 2];
+            linear ((int)mp, l->out, l->in, src, l->w, l->b, l->act, dst,
+                    NULL);
             src = dst;
         }
+        if (mp != m)
+            memcpy (y + r0 * (size_t)out, ypad, m * (size_t)out * sizeof (float));
     }
+    rc = 0;
+out:
     free (buf[0]);
     free (buf[1]);
-    return 0;
+    free (xpad);
+    free (ypad);
+    return rc;
 }
 
 static int cpu_gemm (struct dc_compute *c, int m, int n, int k, const float *a,
@@ -490,7 +596,7 @@ static int cpu_gemm (struct dc_compute *c, int m, int n, int k, const float *a,
         return einval (errp, "gemm", "NULL argument");
     if (check_dims (errp, "gemm", m, n, k) < 0)
         return -1;
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a,
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a,
                  k, b, n, 0.0f, cc, n);
     return 0;
 }
