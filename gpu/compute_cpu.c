@@ -72,8 +72,8 @@ static void blas_open (void)
     if (env && env[0]) {
         name = env;
         if (!(h = dlopen (env, RTLD_NOW | RTLD_LOCAL))) {
-            errprintf (&blas_why, "cpu: cannot load BLAS (%s=%s): %s",
-                       BLAS_ENV, env, dlerror ());
+            errprintf (&blas_why, "cannot load BLAS (%s=%s): %s", BLAS_ENV,
+                       env, dlerror ());
             return;
         }
     }
@@ -83,14 +83,16 @@ static void blas_open (void)
             snprintf (first, sizeof (first), "%s", dlerror ());
     }
     if (!h) {
-        errprintf (&blas_why, "cpu: cannot load OpenBLAS: %s", first);
+        errprintf (&blas_why, "cannot load OpenBLAS: %s", first);
         return;
     }
     /* POSIX: a function pointer is stored through a void * */
     *(void **)&blas.sgemm = dlsym (h, "cblas_sgemm");
     if (!blas.sgemm) {
-        errprintf (&blas_why, "cpu: %s has no cblas_sgemm (a CBLAS such as "
-                              "OpenBLAS is needed)", name);
+        errprintf (&blas_why,
+                   "%s has no cblas_sgemm (a CBLAS such as OpenBLAS is "
+                   "needed)",
+                   name);
         dlclose (h);
         return;
     }
@@ -101,20 +103,21 @@ static void blas_open (void)
     snprintf (blas.name, sizeof (blas.name), "%s", name);
 }
 
-/* 0 when the BLAS is loaded, -1 with errp saying why not (every time). */
-static int blas_load (dc_error_t *errp)
+/* 0 when the BLAS is loaded, -1 with errp saying why not (every time),
+ * after prefix ("" for probe, whose callers name the back-end). */
+static int blas_load (dc_error_t *errp, const char *prefix)
 {
     pthread_once (&blas_once, blas_open);
     if (!blas.sgemm) {
         errno = ENOENT;
-        return errprintf (errp, "%s", blas_why.text);
+        return errprintf (errp, "%s%s", prefix, blas_why.text);
     }
     return 0;
 }
 
 static int cpu_probe (dc_error_t *errp)
 {
-    return blas_load (errp) == 0 ? 1 : 0;
+    return blas_load (errp, "") == 0 ? 1 : 0;
 }
 
 static int einval (dc_error_t *errp, const char *op, const char *what)
@@ -149,7 +152,7 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
         errprintf (errp, "cpu: bad thread count %d", o->threads);
         return NULL;
     }
-    if (blas_load (errp) < 0)
+    if (blas_load (errp, "cpu: ") < 0)
         return NULL;
     if (!(c = calloc (1, sizeof (*c)))) {
         errprintf (errp, "cpu: out of memory");
@@ -270,7 +273,7 @@ static void linear (int m, int n, int k, const float *x, const float *w,
                     const float *b, enum dc_act act, float *y, float *z)
 {
     blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k,
-                 w, k, 0.0f, y, n);
+                w, k, 0.0f, y, n);
     /* one pass over the output: bias, pre-activation, activation */
     for (int i = 0; i < m; i++) {
         float *yr = y + (size_t)i * (size_t)n;
@@ -339,10 +342,10 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
     /* dx[m][k] = dz[m][n] . w[n][k] */
     if (dx)
         blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f,
-                     dy, n, w, k, 0.0f, dx, k);
+                    dy, n, w, k, 0.0f, dx, k);
     /* dw[n][k] = dz^T . x[m][k] */
     blas.sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, dy, n,
-                 x, k, 0.0f, dw, k);
+                x, k, 0.0f, dw, k);
     return 0;
 }
 
@@ -597,7 +600,7 @@ static int cpu_gemm (struct dc_compute *c, int m, int n, int k, const float *a,
     if (check_dims (errp, "gemm", m, n, k) < 0)
         return -1;
     blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a,
-                 k, b, n, 0.0f, cc, n);
+                k, b, n, 0.0f, cc, n);
     return 0;
 }
 

@@ -19,9 +19,9 @@ for cmd in "--version" "worker --control none -- true" \
     run env LD_DEBUG=files $DCRUN $cmd
     if [ "$RC" -ne 0 ]; then
         not_ok "dcrun $cmd: exit $RC"
-    elif grep -Eq 'file=(.*/)?(dcrun_cuda\.so|libcudart|libcublas)' "$T_TMP/err"; then
+    elif grep -Eq 'file=(.*/)?(dcrun_cuda\.so|libcudart|libcublas|libopenblas|libblas)' "$T_TMP/err"; then
         not_ok "dcrun $cmd loads compute libraries"
-        grep -E 'file=.*(dcrun_cuda|cudart|cublas)' "$T_TMP/err" | head -3 | sed 's/^/#   /'
+        grep -E 'file=.*(dcrun_cuda|cudart|cublas|blas)' "$T_TMP/err" | head -3 | sed 's/^/#   /'
     else ok "dcrun $cmd loads no compute library"; fi
 done
 
@@ -63,5 +63,25 @@ else
     expect_rc 5 "--device cuda in a build without CUDA" $DCRUN bench gemm --device cuda
     expect_err 'cuda' "names cuda"
 fi
+
+# OpenBLAS, opened on the first use of the cpu back-end ($DCRUN_BLAS
+# overrides the library)
+expect_rc 5 "--device cpu, a BLAS that cannot be loaded" \
+    env DCRUN_BLAS="$T_TMP/libnothere.so" $DCRUN bench gemm --device cpu --m 32 --iters 1
+expect_err "^dcrun: bench: cpu: cannot load BLAS \\(DCRUN_BLAS=$T_TMP/libnothere\\.so\\): " \
+    "gives dlopen's reason"
+expect_rc 5 "--device cpu, a library without cblas_sgemm" \
+    env DCRUN_BLAS=libc.so.6 $DCRUN bench gemm --device cpu --m 32 --iters 1
+expect_err "cpu: libc\\.so\\.6 has no cblas_sgemm" "says cblas_sgemm is missing"
+expect_rc 5 "--device auto, no usable back-end" \
+    env DCRUN_MODULE_DIR="$T_TMP" DCRUN_BLAS=libc.so.6 $DCRUN bench gemm --device auto --m 32 --iters 1
+expect_err "no usable compute back-end" "says no back-end is usable"
+expect_rc 0 "--device cpu with the default OpenBLAS" \
+    $DCRUN bench gemm --device cpu --m 32 --iters 1 --threads 1
+expect_out 'OpenBLAS \(.*\), 1 threads' "OpenBLAS found and its threads set"
+run env LD_DEBUG=files $DCRUN bench gemm --device cpu --m 32 --iters 1 --threads 1
+if grep -q 'file=libopenblas.so.0 .*dynamically loaded' "$T_TMP/err"; then
+    ok "OpenBLAS is opened at run time"
+else not_ok "OpenBLAS is not dlopen'ed"; fi
 
 done_testing
