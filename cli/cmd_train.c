@@ -19,6 +19,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "compute_cli.h"
+#include "dist.h"
+#include "lib/atomicfile.h"
 #include "lib/model.h"
 #include "lib/npy.h"
 #include "lib/report.h"
@@ -46,6 +48,7 @@ enum {
     OPT_ACTIVATION,
     OPT_THREADS,
     OPT_PROGRESS,
+    OPT_HEARTBEAT_TIMEOUT,
 };
 
 #define CKPT_NAME "checkpoint.safetensors"
@@ -60,6 +63,7 @@ struct train_args {
     enum dc_optim optim;
     enum dc_loss loss;
     enum dc_dtype dtype;
+    double heartbeat_timeout;
 };
 
 static const struct cli_opt train_opts[] = {
@@ -103,6 +107,8 @@ static const struct cli_opt train_opts[] = {
      "CPU threads for the cpu back-end"},
     {"progress", no_argument, OPT_PROGRESS, NULL,
      "progress line on stderr even when it is not a terminal"},
+    {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
+     "across ranks: a rank silent for S seconds is lost (default 30)"},
     {0},
 };
 
@@ -204,6 +210,9 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_PROGRESS:
         a->progress = true;
         return 0;
+    case OPT_HEARTBEAT_TIMEOUT:
+        return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
+                                 &a->heartbeat_timeout);
     }
     return -1;
 }
@@ -297,6 +306,120 @@ static int check_target (const struct train_args *a, const struct dc_npy *t,
     return EXIT_OK;
 }
 
+/* ---- across ranks ---- */
+
+struct train_dist {
+    struct cli_ranks rk;
+    bool inited;
+    struct dc_coord_train *ct;
+    uint8_t *model, *ckpt;
+};
+
+/* The exit status of a distributed run that failed, after saying why. */
+static int train_dist_error (struct train_dist *dj, const dc_error_t *err)
+{
+    int sig = dj->rk.interrupted;
+
+    if (sig > 0)
+        return cli_error (128 + sig,
+                          "train: interrupted by SIG%s: every rank stopped; "
+                          "--resume continues from the last checkpoint",
+                          cli_signame (sig));
+    if (errno == EHOSTDOWN)
+        return cli_error (EXIT_FAIL, "train: %s", err->text);
+    return cli_error (EXIT_GPU, "train: %s", err->text);
+}
+
+static void train_dist_report (struct train_dist *dj, struct dc_report *rep)
+{
+    cJSON *x = dc_report_extra (rep, "distributed");
+
+    dc_report_set_layout (rep, "data");
+    for (size_t h = 0; h < dj->rk.job.hosts->count; h++)
+        dc_report_add_host (rep, dj->rk.job.hosts->v[h].name);
+    if (x) {
+        cJSON_AddNumberToObject (x, "ranks", dj->rk.job.plan->size);
+        cJSON_AddStringToObject (x, "lost_workers",
+                                 dc_coord_train_lost (dj->ct));
+    }
+}
+
+static void train_dist_fini (struct train_dist *dj, bool failed)
+{
+    if (dj->ct) {
+        dc_coord_train_finish (dj->ct);
+        dj->ct = NULL;
+    }
+    if (dj->inited) {
+        if (failed)
+            cli_ranks_stop (&dj->rk);
+        else {
+            /* the ranks leave after DONE: give them a moment */
+            for (int i = 0; i < 100 && dj->rk.hub
+                            && dc_comm_stream_running (dj->rk.hub) > 0;
+                 i++) {
+                struct dc_comm_msg m;
+                if (dc_comm_recv (dj->rk.hub, &m, 50, NULL) > 0)
+                    free (m.data);
+            }
+        }
+        cli_ranks_fini (&dj->rk);
+    }
+    free (dj->model);
+    free (dj->ckpt);
+}
+
+/* Start the ranks and hand them the job, the model and (when resuming) the
+ * checkpoint; they answer when ready. */
+static int train_launch (struct cli *cli, const struct train_args *a,
+                         const struct dc_model *m,
+                         const struct dc_train_opts *to, const char *ckpt,
+                         bool resumed, struct train_dist *dj)
+{
+    const char *delay = getenv ("DCRUN_TEST_CHUNK_DELAY_MS");
+    size_t mlen = 0, clen = 0;
+    dc_error_t err;
+    int ex;
+
+    if ((ex = cli_ranks_init (cli, &dj->rk)) != EXIT_OK)
+        return ex;
+    dj->inited = true;
+    if (!(dj->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, &err))
+        || (resumed
+            && !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen,
+                                          &err))))
+        return cli_error (EXIT_INPUT, "train: %s", err.text);
+    if (cli->dry_run) {
+        printf ("launcher: %s\n", dj->rk.job.launcher);
+        for (int r = 0; r < dj->rk.job.plan->size; r++)
+            printf ("rank %d on %s: %s serve\n", r, dj->rk.hosts[r],
+                    cli_self_path ());
+        return EXIT_FAIL; /* the caller stops here */
+    }
+    if ((ex = cli_ranks_launch (&dj->rk, a->heartbeat_timeout)) != EXIT_OK)
+        return ex;
+    struct dc_coord_train_opts o = {
+        .device = a->device,
+        .dtype = dc_dtype_name (a->dtype),
+        .activation = a->activation,
+        .threads = (int)a->threads,
+        .delay_ms = delay ? atoi (delay) : 0,
+        .to = to,
+        .inputs = dc_model_inputs (m),
+        .outputs = dc_model_outputs (m),
+        .model = dj->model,
+        .model_len = mlen,
+        .checkpoint = dj->ckpt,
+        .checkpoint_len = clen,
+        .check = cli_ranks_check,
+        .arg = &dj->rk,
+        .hosts = dj->rk.hosts,
+    };
+    if (!(dj->ct = dc_coord_train_start (dj->rk.hub, &o, &err)))
+        return train_dist_error (dj, &err);
+    return EXIT_OK;
+}
+
 static int train_run (struct cli *cli, int argc, char **argv)
 {
     struct train_args a = {
@@ -309,6 +432,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
     struct dc_npy *x = NULL, *tg = NULL;
     struct dc_report *rep = NULL;
     struct train_state st = {.cli = cli};
+    struct train_dist dj = {.ct = NULL};
+    bool dist = false;
     float *hx = NULL;
     void *ht = NULL;
     char *ckpt = NULL;
@@ -392,8 +517,15 @@ static int train_run (struct cli *cli, int argc, char **argv)
             }
         }
 
-    struct dc_compute_opts co = {.dtype = a.dtype, .threads = (int)a.threads};
-    if ((ex = cli_compute_open ("train", a.device, &co, &ops, &c)) != EXIT_OK)
+    /* across ranks, this process keeps a replica of the model on the cpu
+     * back-end: it applies the ranks' summed gradient and writes the
+     * checkpoints and the trained model */
+    dist = cli_job_wanted (cli);
+    struct dc_compute_opts co = {.dtype = dist ? DC_DTYPE_F32 : a.dtype,
+                                 .threads = (int)a.threads};
+    if ((ex = cli_compute_open ("train", dist ? "cpu" : a.device, &co, &ops,
+                                &c))
+        != EXIT_OK)
         goto out;
     struct dc_train_opts to = {
         .loss = a.loss,
@@ -444,6 +576,13 @@ static int train_run (struct cli *cli, int argc, char **argv)
         if (!append)
             fprintf (st.log, "epoch,batch,step,rows,loss\n");
     }
+    if (dist
+        && (ex = train_launch (cli, &a, m, &to, ckpt, pos.step > 0, &dj))
+               != EXIT_OK) {
+        if (cli->dry_run)
+            ex = EXIT_OK;
+        goto out;
+    }
     double t1 = dc_report_now ();
     dc_report_phase_add (rep, DC_PHASE_LOAD, t1 - t0);
 
@@ -461,10 +600,25 @@ static int train_run (struct cli *cli, int argc, char **argv)
         .checkpoint = ckpt,
         .step_cb = step_cb,
         .arg = &st,
+        .grad_fn = dist ? dc_coord_train_grad : NULL,
+        .grad_arg = dj.ct,
     };
     if (dc_trainer_run (tr, &run, &pos, &err) < 0) {
+        if (dist) {
+            ex = train_dist_error (&dj, &err);
+            goto out;
+        }
         ex = cli_error (EXIT_GPU, "train: %s", err.text);
         goto out;
+    }
+    if (dist) {
+        train_dist_report (&dj, rep);
+        if (dc_coord_train_nlost (dj.ct) > 0)
+            cli_error (EXIT_OK, "train: lost on the way (the others redid "
+                                "their steps): %s",
+                       dc_coord_train_lost (dj.ct));
+        dc_coord_train_finish (dj.ct);
+        dj.ct = NULL;
     }
     double t2 = dc_report_now ();
     dc_report_phase_add (rep, DC_PHASE_COMPUTE, t2 - t1);
@@ -518,6 +672,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
         }
     }
 out:
+    if (dist)
+        train_dist_fini (&dj, ex != EXIT_OK);
     if (st.log)
         fclose (st.log);
     free (ckpt);
@@ -543,5 +699,6 @@ const struct cli_command cmd_train = {
              "[--seed S] [--checkpoint-dir D] [--checkpoint-every N] "
              "[--resume] [--log loss.csv] [--report R.json]",
     .opts = train_opts,
+    .launch_opts = true,
     .run = train_run,
 };

@@ -22,17 +22,7 @@
 
 #define LINE_MAX_BYTES 4096
 
-struct dist {
-    struct cli *cli;
-    struct cli_job job;
-    struct cli_progress prog;
-    int interrupted;
-    /* stderr lines of the ranks, tagged */
-    char **line;
-    size_t *linelen;
-};
-
-static void put_line (struct dist *d, int r, const char *s, size_t n)
+static void put_line (struct cli_ranks *d, int r, const char *s, size_t n)
 {
     char tag[300];
     int t = snprintf (tag, sizeof (tag), "%d@%s: ", r,
@@ -51,7 +41,7 @@ static void put_line (struct dist *d, int r, const char *s, size_t n)
 
 static void on_stderr (int r, const char *data, size_t len, void *arg)
 {
-    struct dist *d = arg;
+    struct cli_ranks *d = arg;
     char *lb = d->line[r];
     size_t *ll = &d->linelen[r];
 
@@ -66,9 +56,9 @@ static void on_stderr (int r, const char *data, size_t len, void *arg)
     }
 }
 
-static int check (void *arg)
+int cli_ranks_check (void *arg)
 {
-    struct dist *d = arg;
+    struct cli_ranks *d = arg;
     int s;
 
     while ((s = dc_sigpipe_read ()) > 0)
@@ -79,7 +69,7 @@ static int check (void *arg)
 
 static void progress (size_t done, size_t total, int alive, void *arg)
 {
-    struct dist *d = arg;
+    struct cli_ranks *d = arg;
     char extra[64];
 
     (void)total;
@@ -95,23 +85,127 @@ static double now_s (void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Stop every rank: SIGTERM, then SIGKILL after the grace. */
-static void stop_ranks (struct dc_launch *l, struct dc_comm *hub,
-                        double grace)
+void cli_ranks_stop (struct cli_ranks *rk)
 {
+    double grace = rk->cli->launch.kill_grace > 0 ? rk->cli->launch.kill_grace
+                                                  : 3;
     double until = now_s () + grace;
 
-    dc_launch_signal (l, -1, SIGTERM);
-    while (dc_comm_stream_running (hub) > 0 && now_s () < until) {
+    if (!rk->l)
+        return;
+    dc_launch_signal (rk->l, -1, SIGTERM);
+    while (dc_comm_stream_running (rk->hub) > 0 && now_s () < until) {
         struct dc_comm_msg m;
-        if (dc_comm_recv (hub, &m, 50, NULL) > 0)
+        if (dc_comm_recv (rk->hub, &m, 50, NULL) > 0)
             free (m.data);
     }
-    if (dc_comm_stream_running (hub) > 0)
-        dc_launch_signal (l, -1, SIGKILL);
+    if (dc_comm_stream_running (rk->hub) > 0)
+        dc_launch_signal (rk->l, -1, SIGKILL);
 }
 
-static void dry_run (struct dist *d, const struct dc_coord *co)
+int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
+{
+    int exitcode;
+
+    memset (rk, 0, sizeof (*rk));
+    rk->cli = cli;
+    rk->sfd = -1;
+    if ((exitcode = cli_job_init (cli, &rk->job)) != EXIT_OK)
+        return exitcode;
+    int size = rk->job.plan->size;
+    if (!(rk->hosts = calloc ((size_t)size, sizeof (*rk->hosts)))
+        || !(rk->lr = calloc ((size_t)size, sizeof (*rk->lr)))
+        || !(rk->line = calloc ((size_t)size, sizeof (*rk->line)))
+        || !(rk->linelen = calloc ((size_t)size, sizeof (*rk->linelen))))
+        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    for (int r = 0; r < size; r++) {
+        rk->hosts[r] = dc_plan_host (rk->job.plan, r);
+        if (!(rk->line[r] = malloc (LINE_MAX_BYTES + 1)))
+            return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    }
+    return EXIT_OK;
+}
+
+int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
+{
+    struct cli *cli = rk->cli;
+    int size = rk->job.plan->size;
+    dc_error_t err;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
+
+    signal (SIGPIPE, SIG_IGN);
+    if ((rk->sfd = dc_sigpipe_create (sigs)) < 0)
+        return cli_error (EXIT_FAIL, "%s: signal pipe: %s", cli->command,
+                          strerror (errno));
+    if (!(rk->hub = dc_comm_stream_hub_create (size, on_stderr, rk, rk->sfd,
+                                               &err)))
+        return cli_error (EXIT_FAIL, "%s: %s", cli->command, err.text);
+    struct dc_launch_opts lo = cli->launch.lo;
+    lo.on_output = dc_comm_stream_on_output;
+    lo.on_exit = dc_comm_stream_on_exit;
+    lo.arg = rk->hub;
+    lo.nranks_total = size;
+    lo.cancel_fd = rk->sfd;
+    lo.stdin_null = false;
+    if (!lo.remote_dcrun)
+        lo.remote_dcrun = cli_self_path ();
+    static char *serve_argv[3];
+    serve_argv[0] = (char *)cli_self_path ();
+    serve_argv[1] = "serve";
+    serve_argv[2] = NULL;
+    for (int r = 0; r < size; r++) {
+        const struct dc_host *h = &rk->job.hosts->v[rk->job.plan->ranks[r].host];
+        struct dc_launch_rank *lr = &rk->lr[r];
+        lr->rank = r;
+        lr->host = h->name;
+        lr->user = h->user;
+        lr->port = h->port;
+        lr->cpus = cli->launch.no_bind ? NULL : rk->job.plan->ranks[r].cpus;
+        lr->argv = serve_argv;
+        lr->exec_in_place = true;
+        if (!(lr->env = cli_job_rank_env (cli, &rk->job, r)))
+            return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    }
+    if (!(rk->l = dc_launch_create (rk->job.launcher, &lo, &err)))
+        return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
+    if (dc_launch_spawn (rk->l, rk->lr, size, &err) < 0) {
+        int s = cli_ranks_check (rk);
+        if (s > 0)
+            return cli_error (128 + s,
+                              "%s: interrupted by SIG%s while connecting: "
+                              "nothing runs",
+                              cli->command, cli_signame (s));
+        return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
+    }
+    dc_comm_stream_hub_attach (rk->hub, rk->l);
+    dc_comm_stream_set_heartbeat (rk->hub,
+                                  heartbeat_timeout > 0 ? heartbeat_timeout
+                                                        : 30);
+    return EXIT_OK;
+}
+
+void cli_ranks_fini (struct cli_ranks *rk)
+{
+    int size = rk->job.plan ? rk->job.plan->size : 0;
+
+    dc_launch_destroy (rk->l);
+    dc_comm_destroy (rk->hub);
+    if (rk->sfd >= 0)
+        dc_sigpipe_destroy ();
+    for (int r = 0; rk->lr && r < size; r++)
+        cli_strv_free ((char **)rk->lr[r].env);
+    for (int r = 0; rk->line && r < size; r++)
+        free (rk->line[r]);
+    free (rk->line);
+    free (rk->linelen);
+    free (rk->lr);
+    free (rk->hosts);
+    cli_job_fini (&rk->job);
+    memset (rk, 0, sizeof (*rk));
+    rk->sfd = -1;
+}
+
+static void dry_run (struct cli_ranks *d, const struct dc_coord *co)
 {
     const struct dc_plan *plan = d->job.plan;
 
@@ -133,38 +227,20 @@ static void dry_run (struct dist *d, const struct dc_coord *co)
 int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
                     const struct cli_dist_opts *o)
 {
-    struct dist d = {.cli = cli};
+    struct cli_ranks d;
     struct dc_coord_infer_opts co_opts = *io;
     struct dc_coord *co = NULL;
-    struct dc_comm *hub = NULL;
-    struct dc_launch *l = NULL;
-    struct dc_launch_rank *lr = NULL;
     struct dc_report *rep = NULL;
-    const char **hosts = NULL;
     struct dc_coord_result res;
-    int exitcode, sfd = -1;
+    int exitcode;
     dc_error_t err;
     double t0 = now_s ();
 
-    if ((exitcode = cli_job_init (cli, &d.job)) != EXIT_OK)
-        return exitcode;
-    int size = d.job.plan->size;
-    if (!(hosts = calloc ((size_t)size, sizeof (*hosts)))
-        || !(lr = calloc ((size_t)size, sizeof (*lr)))
-        || !(d.line = calloc ((size_t)size, sizeof (*d.line)))
-        || !(d.linelen = calloc ((size_t)size, sizeof (*d.linelen)))) {
-        exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
+    if ((exitcode = cli_ranks_init (cli, &d)) != EXIT_OK)
         goto out;
-    }
-    for (int r = 0; r < size; r++) {
-        hosts[r] = dc_plan_host (d.job.plan, r);
-        if (!(d.line[r] = malloc (LINE_MAX_BYTES + 1))) {
-            exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
-            goto out;
-        }
-    }
-    co_opts.hosts = hosts;
-    co_opts.check = check;
+    int size = d.job.plan->size;
+    co_opts.hosts = d.hosts;
+    co_opts.check = cli_ranks_check;
     co_opts.progress = progress;
     co_opts.arg = &d;
     if (!(co = dc_coord_infer_create (&co_opts, size, &err))) {
@@ -176,44 +252,6 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
         exitcode = EXIT_OK;
         goto out;
     }
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
-    signal (SIGPIPE, SIG_IGN);
-    if ((sfd = dc_sigpipe_create (sigs)) < 0) {
-        exitcode = cli_error (EXIT_FAIL, "infer: signal pipe: %s",
-                              strerror (errno));
-        goto out;
-    }
-    if (!(hub = dc_comm_stream_hub_create (size, on_stderr, &d, sfd, &err))) {
-        exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
-        goto out;
-    }
-    struct dc_launch_opts lo = cli->launch.lo;
-    lo.on_output = dc_comm_stream_on_output;
-    lo.on_exit = dc_comm_stream_on_exit;
-    lo.arg = hub;
-    lo.nranks_total = size;
-    lo.cancel_fd = sfd;
-    lo.stdin_null = false;
-    if (!lo.remote_dcrun)
-        lo.remote_dcrun = cli_self_path ();
-    static char *serve_argv[3];
-    serve_argv[0] = (char *)cli_self_path ();
-    serve_argv[1] = "serve";
-    serve_argv[2] = NULL;
-    for (int r = 0; r < size; r++) {
-        const struct dc_host *h = &d.job.hosts->v[d.job.plan->ranks[r].host];
-        lr[r].rank = r;
-        lr[r].host = h->name;
-        lr[r].user = h->user;
-        lr[r].port = h->port;
-        lr[r].cpus = cli->launch.no_bind ? NULL : d.job.plan->ranks[r].cpus;
-        lr[r].argv = serve_argv;
-        lr[r].exec_in_place = true;
-        if (!(lr[r].env = cli_job_rank_env (cli, &d.job, r))) {
-            exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
-            goto out;
-        }
-    }
     if (!(rep = dc_report_create ("infer"))) {
         exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
         goto out;
@@ -221,32 +259,14 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     for (size_t h = 0; h < d.job.hosts->count; h++)
         dc_report_add_host (rep, d.job.hosts->v[h].name);
     dc_report_set_layout (rep, "data");
-    if (!(l = dc_launch_create (d.job.launcher, &lo, &err))) {
-        exitcode = cli_error (EXIT_LAUNCH, "infer: %s", err.text);
+    if ((exitcode = cli_ranks_launch (&d, o->heartbeat_timeout)) != EXIT_OK)
         goto out;
-    }
-    if (dc_launch_spawn (l, lr, size, &err) < 0) {
-        int s = check (&d);
-        if (s > 0)
-            exitcode = cli_error (128 + s,
-                                  "infer: interrupted by SIG%s while "
-                                  "connecting: nothing runs",
-                                  cli_signame (s));
-        else
-            exitcode = cli_error (EXIT_LAUNCH, "infer: %s", err.text);
-        goto out;
-    }
-    dc_comm_stream_hub_attach (hub, l);
-    dc_comm_stream_set_heartbeat (hub, o->heartbeat_timeout > 0
-                                           ? o->heartbeat_timeout
-                                           : 30);
     dc_report_phase_add (rep, DC_PHASE_LAUNCH, now_s () - t0);
     cli_progress_init (&d.prog, o->progress, "rows", dc_coord_rows (co));
-    int rc = dc_coord_infer_run (co, hub, rep, &res, &err);
+    int rc = dc_coord_infer_run (co, d.hub, rep, &res, &err);
     cli_progress_done (&d.prog, res.rows);
     if (rc < 0)
-        stop_ranks (l, hub,
-                    cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3);
+        cli_ranks_stop (&d);
     dc_report_set_total_seconds (rep, now_s () - t0);
     if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0) {
         exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
@@ -283,19 +303,7 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     }
 out:
     dc_coord_destroy (co); /* an output not committed is removed */
-    dc_launch_destroy (l);
-    dc_comm_destroy (hub);
-    if (sfd >= 0)
-        dc_sigpipe_destroy ();
+    cli_ranks_fini (&d);
     dc_report_destroy (rep);
-    for (int r = 0; lr && r < d.job.plan->size; r++)
-        cli_strv_free ((char **)lr[r].env);
-    for (int r = 0; d.line && r < d.job.plan->size; r++)
-        free (d.line[r]);
-    free (d.line);
-    free (d.linelen);
-    free (lr);
-    free (hosts);
-    cli_job_fini (&d.job);
     return exitcode;
 }

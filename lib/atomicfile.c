@@ -159,3 +159,48 @@ void dc_atomicfile_destroy (struct dc_atomicfile *f)
     free (f);
     errno = saved;
 }
+
+/* Whole small files (models, checkpoints) read into memory. */
+uint8_t *dc_file_read (const char *path, size_t max, size_t *lenp,
+                       dc_error_t *errp)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t off = 0;
+
+    if (fd < 0) {
+        errprintf (errp, "%s: %s", path, strerror (errno));
+        return NULL;
+    }
+    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+        errprintf (errp, "%s: not a regular file", path);
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > max) {
+        errprintf (errp, "%s: larger than %zu bytes", path, max);
+        goto fail;
+    }
+    if (!(buf = malloc (st.st_size ? (size_t)st.st_size : 1))) {
+        errprintf (errp, "%s: out of memory", path);
+        goto fail;
+    }
+    while (off < (size_t)st.st_size) {
+        ssize_t n = read (fd, buf + off, (size_t)st.st_size - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            errprintf (errp, "%s: %s", path,
+                       n < 0 ? strerror (errno) : "shorter than its size");
+            goto fail;
+        }
+        off += (size_t)n;
+    }
+    close (fd);
+    *lenp = off;
+    return buf;
+fail:
+    free (buf);
+    close (fd);
+    return NULL;
+}

@@ -51,4 +51,9 @@ int dc_atomicfile_commit (struct dc_atomicfile *f, dc_error_t *errp);
 /* Close; unless committed, unlink the temporary file.  Accepts NULL. */
 void dc_atomicfile_destroy (struct dc_atomicfile *f);
 
+/* Read a whole regular file of at most max bytes (caller frees).  NULL with
+ * errp ("FILE: reason"). */
+uint8_t *dc_file_read (const char *path, size_t max, size_t *lenp,
+                       dc_error_t *errp);
+
 #endif

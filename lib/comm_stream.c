@@ -371,11 +371,17 @@ struct hub {
     /* reduction at the hub */
     uint64_t epoch;         /* pending epoch (0: none) */
     uint64_t aborted_upto;  /* epochs <= this are abandoned */
+    uint64_t last_done;     /* the last epoch completed */
     struct pollfd *fds;
 };
 
 static int hub_drop (struct dc_comm *c, int rank, const char *why);
+static void abandon_reduction (struct dc_comm *c);
 
+/* A rank is gone: its part of a reduction will never come.  The pending
+ * reduction is abandoned, or, when none is pending, the next one: a rank
+ * lost between two reductions may have taken work for the next (the
+ * survivors then redo it with the work shared among themselves). */
 static void mark_lost (struct dc_comm *c, int rank, const char *why)
 {
     struct hub *h = c->data;
@@ -395,7 +401,13 @@ static void mark_lost (struct dc_comm *c, int rank, const char *why)
         free (o);
     }
     pr->tail = NULL;
+    free (pr->contrib);
+    pr->contrib = NULL;
     q_push (&h->q, rank, DC_COMM_LOST, NULL, 0);
+    if (h->epoch)
+        abandon_reduction (c);
+    else if (h->aborted_upto < h->last_done + 1)
+        h->aborted_upto = h->last_done + 1;
 }
 
 static int hub_enqueue (struct dc_comm *c, int dst, int type, uint32_t src,
@@ -546,6 +558,7 @@ static void finish_reduction (struct dc_comm *c)
         pr->contrib = NULL;
     }
     free (out);
+    h->last_done = h->epoch;
     h->epoch = 0;
 }
 

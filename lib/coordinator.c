@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/atomicfile.h"
 #include "lib/coordinator.h"
 #include "lib/log.h"
 #include "lib/model.h"
@@ -59,50 +60,6 @@ static double now_s (void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint8_t *read_file (const char *path, size_t max, size_t *lenp,
-                           dc_error_t *errp)
-{
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    uint8_t *buf = NULL;
-    size_t off = 0;
-
-    if (fd < 0) {
-        errprintf (errp, "%s: %s", path, strerror (errno));
-        return NULL;
-    }
-    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-        errprintf (errp, "%s: not a regular file", path);
-        goto fail;
-    }
-    if ((uint64_t)st.st_size > max) {
-        errprintf (errp, "%s: larger than %zu bytes", path, max);
-        goto fail;
-    }
-    if (!(buf = malloc (st.st_size ? (size_t)st.st_size : 1))) {
-        errprintf (errp, "%s: out of memory", path);
-        goto fail;
-    }
-    while (off < (size_t)st.st_size) {
-        ssize_t n = read (fd, buf + off, (size_t)st.st_size - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            errprintf (errp, "%s: %s", path,
-                       n < 0 ? strerror (errno) : "shorter than its size");
-            goto fail;
-        }
-        off += (size_t)n;
-    }
-    close (fd);
-    *lenp = off;
-    return buf;
-fail:
-    free (buf);
-    close (fd);
-    return NULL;
-}
-
 void dc_coord_destroy (struct dc_coord *co)
 {
     if (co) {
@@ -148,7 +105,7 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
     co->outputs = dc_model_outputs (m);
     co->flops_per_row = dc_model_flops_per_row (m);
     dc_model_destroy (m);
-    if (!(co->model = read_file (o->model_path, MAX_MODEL_BYTES,
+    if (!(co->model = dc_file_read (o->model_path, MAX_MODEL_BYTES,
                                  &co->model_len, errp)))
         goto fail;
     if (!(co->in = dc_npy_open (o->input_path, errp)))
@@ -569,4 +526,314 @@ out:
     }
     free (job);
     return rc;
+}
+
+/* ================= training ================= */
+
+struct trank {
+    bool ready, lost;
+    bool replied;
+    char error[DC_ERROR_SIZE];
+};
+
+struct dc_coord_train {
+    struct dc_comm *hub;
+    struct dc_coord_train_opts o;
+    struct trank *r;
+    uint64_t attempt;
+    size_t np;
+    int signal;
+    int nlost;
+    char lost[1024];
+    uint8_t *buf;
+    size_t bufcap;
+};
+
+static int t_alive (const struct dc_coord_train *ct)
+{
+    int n = 0;
+    for (int r = 0; r < ct->hub->size; r++)
+        if (!ct->r[r].lost)
+            n++;
+    return n;
+}
+
+static void t_lose (struct dc_coord_train *ct, int r, const char *why)
+{
+    if (ct->r[r].lost)
+        return;
+    ct->r[r].lost = true;
+    size_t len = strlen (ct->lost);
+    snprintf (ct->lost + len, sizeof (ct->lost) - len, "%srank %d on %s (%s)",
+              len ? ", " : "", r,
+              ct->o.hosts && ct->o.hosts[r] ? ct->o.hosts[r] : "?", why);
+    ct->nlost++;
+    dc_log (DC_LOG_WARN, "rank %d on %s lost (%s): the others go on", r,
+            ct->o.hosts && ct->o.hosts[r] ? ct->o.hosts[r] : "?", why);
+}
+
+/* Handle a message that is not a step result; returns -1 to stop. */
+static int t_other (struct dc_coord_train *ct, struct dc_comm_msg *m)
+{
+    int r = m->src;
+
+    if (r < 0 || r >= ct->hub->size)
+        return 0;
+    if (m->type == DC_MSG_ERROR) {
+        snprintf (ct->r[r].error, sizeof (ct->r[r].error), "%.*s",
+                  (int)(m->len < 400 ? m->len : 400),
+                  m->data ? (const char *)m->data : "");
+        t_lose (ct, r, ct->r[r].error);
+    } else if (m->type == DC_COMM_LOST)
+        t_lose (ct, r, dc_comm_lost_reason (ct->hub, r));
+    return 0;
+}
+
+/* recv with interrupt checks: 1 message, 0 none yet, -1 stop */
+static int t_recv (struct dc_coord_train *ct, struct dc_comm_msg *m,
+                   dc_error_t *errp)
+{
+    int got = dc_comm_recv (ct->hub, m, 200, errp);
+
+    if (got < 0)
+        return -1;
+    if (ct->o.check && (ct->signal = ct->o.check (ct->o.arg)) > 0) {
+        if (got > 0)
+            free (m->data);
+        errno = EINTR;
+        return errprintf (errp, "interrupted");
+    }
+    return got;
+}
+
+static int t_fail_all (struct dc_coord_train *ct, dc_error_t *errp)
+{
+    for (int r = 0; r < ct->hub->size; r++)
+        if (ct->r[r].error[0])
+            return errprintf (errp, "rank %d on %s: %s", r,
+                              ct->o.hosts ? ct->o.hosts[r] : "?",
+                              ct->r[r].error);
+    errno = EHOSTDOWN;
+    return errprintf (errp, "every rank was lost: %s", ct->lost);
+}
+
+struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
+                                             const struct dc_coord_train_opts *o,
+                                             dc_error_t *errp)
+{
+    struct dc_coord_train *ct = calloc (1, sizeof (*ct));
+    cJSON *j = NULL, *t;
+    char *job = NULL;
+
+    if (!ct || !(ct->r = calloc ((size_t)hub->size, sizeof (*ct->r)))) {
+        free (ct);
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    ct->hub = hub;
+    ct->o = *o;
+    j = cJSON_CreateObject ();
+    cJSON_AddStringToObject (j, "mode", "train");
+    cJSON_AddStringToObject (j, "device", o->device ? o->device : "auto");
+    cJSON_AddStringToObject (j, "dtype", o->dtype ? o->dtype : "f32");
+    if (o->activation)
+        cJSON_AddStringToObject (j, "activation", o->activation);
+    cJSON_AddNumberToObject (j, "threads", o->threads);
+    cJSON_AddNumberToObject (j, "delay_ms", o->delay_ms);
+    t = cJSON_AddObjectToObject (j, "train");
+    cJSON_AddStringToObject (t, "loss",
+                             o->to->loss == DC_LOSS_XENT ? "xent" : "mse");
+    cJSON_AddStringToObject (t, "optimizer",
+                             o->to->optim == DC_OPTIM_ADAM ? "adam" : "sgd");
+    cJSON_AddNumberToObject (t, "lr", o->to->lr);
+    cJSON_AddNumberToObject (t, "momentum", o->to->momentum);
+    cJSON_AddNumberToObject (t, "beta1", o->to->beta1);
+    cJSON_AddNumberToObject (t, "beta2", o->to->beta2);
+    cJSON_AddNumberToObject (t, "eps", o->to->eps);
+    cJSON_AddNumberToObject (t, "batch_size", (double)o->to->batch_size);
+    cJSON_AddNumberToObject (t, "seed", (double)o->to->seed);
+    cJSON_AddBoolToObject (t, "resume", o->checkpoint != NULL);
+    job = cJSON_PrintUnformatted (j);
+    cJSON_Delete (j);
+    if (!job) {
+        errprintf (errp, "out of memory");
+        goto fail;
+    }
+    for (int r = 0; r < hub->size; r++)
+        if (dc_comm_send (hub, r, DC_MSG_JOB, job, strlen (job), errp) < 0
+            || dc_comm_send (hub, r, DC_MSG_MODEL, o->model, o->model_len,
+                             errp)
+                   < 0
+            || (o->checkpoint
+                && dc_comm_send (hub, r, DC_MSG_DATA, o->checkpoint,
+                                 o->checkpoint_len, errp)
+                       < 0))
+            goto fail;
+    /* every rank ready (or lost) */
+    for (;;) {
+        int waiting = 0;
+        for (int r = 0; r < hub->size; r++)
+            if (!ct->r[r].ready && !ct->r[r].lost)
+                waiting++;
+        if (waiting == 0)
+            break;
+        struct dc_comm_msg m;
+        int got = t_recv (ct, &m, errp);
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            continue;
+        if (m.type == DC_MSG_READY && m.src >= 0 && m.src < hub->size) {
+            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive (rj, "parameters");
+            if (cJSON_IsNumber (p))
+                ct->np = (size_t)p->valuedouble;
+            cJSON_Delete (rj);
+            ct->r[m.src].ready = true;
+        } else
+            t_other (ct, &m);
+        free (m.data);
+    }
+    if (t_alive (ct) == 0) {
+        t_fail_all (ct, errp);
+        goto fail;
+    }
+    free (job);
+    return ct;
+fail:
+    free (job);
+    dc_coord_train_finish (ct);
+    return NULL;
+}
+
+int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
+                         const void *target, size_t rows, double *loss_sum,
+                         dc_error_t *errp)
+{
+    struct dc_coord_train *ct = arg;
+    int size = ct->hub->size;
+    size_t in = (size_t)ct->o.inputs;
+    size_t tsz = ct->o.to->loss == DC_LOSS_XENT
+                     ? sizeof (int64_t)
+                     : (size_t)ct->o.outputs * sizeof (float);
+
+    for (;;) { /* until a step attempt completes */
+        int alive = t_alive (ct);
+        if (alive == 0)
+            return t_fail_all (ct, errp);
+        ct->attempt++;
+        /* contiguous shares, in rank order */
+        int k = 0;
+        for (int r = 0; r < size; r++) {
+            ct->r[r].replied = ct->r[r].lost;
+            if (ct->r[r].lost)
+                continue;
+            size_t a = rows * (size_t)k / (size_t)alive;
+            size_t b = rows * (size_t)(k + 1) / (size_t)alive;
+            size_t n = b - a;
+            size_t bytes = DC_STEP_HDR + n * (in * 4 + tsz);
+            k++;
+            if (bytes > ct->bufcap) {
+                uint8_t *p = realloc (ct->buf, bytes);
+                if (!p)
+                    return errprintf (errp, "out of memory for a step");
+                ct->buf = p;
+                ct->bufcap = bytes;
+            }
+            dc_put_u64 (ct->buf, ct->attempt);
+            dc_put_u64 (ct->buf + 8, n);
+            dc_put_u64 (ct->buf + 16, rows);
+            dc_put_u64 (ct->buf + 24, 1);
+            memcpy (ct->buf + DC_STEP_HDR, x + a * in, n * in * 4);
+            memcpy (ct->buf + DC_STEP_HDR + n * in * 4,
+                    (const uint8_t *)target + a * tsz, n * tsz);
+            if (dc_comm_send (ct->hub, r, DC_MSG_CHUNK, ct->buf, bytes, errp)
+                < 0)
+                return -1;
+        }
+        bool have_grads = false, redo = false;
+        double ls = 0;
+        for (;;) {
+            int pending = 0;
+            for (int r = 0; r < size; r++)
+                if (!ct->r[r].replied && !ct->r[r].lost)
+                    pending++;
+            if (pending == 0)
+                break;
+            struct dc_comm_msg m;
+            int got = t_recv (ct, &m, errp);
+            if (got < 0)
+                return -1;
+            if (got == 0)
+                continue;
+            int r = m.src;
+            if (m.type == DC_MSG_RESULT && r >= 0 && r < size
+                && m.len >= DC_TRAIN_RESULT_HDR
+                && dc_get_u64 (m.data) == ct->attempt) {
+                uint64_t status = dc_get_u64 (m.data + 8);
+                double part;
+                memcpy (&part, m.data + 16, sizeof (part));
+                ct->r[r].replied = true;
+                if (status != 0)
+                    redo = true;
+                else {
+                    ls += part;
+                    if (!have_grads
+                        && m.len == DC_TRAIN_RESULT_HDR
+                                        + ct->np * sizeof (float)) {
+                        if (dc_trainer_grads_set (
+                                t, (const float *)(m.data
+                                                   + DC_TRAIN_RESULT_HDR),
+                                errp)
+                            < 0) {
+                            free (m.data);
+                            return -1;
+                        }
+                        have_grads = true;
+                    }
+                }
+            } else if (m.type != DC_MSG_RESULT)
+                t_other (ct, &m);
+            free (m.data);
+        }
+        if (have_grads && !redo) {
+            *loss_sum = ls;
+            return 0;
+        }
+        if (have_grads && redo) {
+            /* cannot happen: a reduction completes for all or for none */
+            errno = EPROTO;
+            return errprintf (errp, "ranks disagree about step %llu",
+                              (unsigned long long)ct->attempt);
+        }
+        dc_log (DC_LOG_INFO, "step redone by %d rank%s", t_alive (ct),
+                t_alive (ct) == 1 ? "" : "s");
+    }
+}
+
+const char *dc_coord_train_lost (const struct dc_coord_train *ct)
+{
+    return ct ? ct->lost : "";
+}
+
+int dc_coord_train_nlost (const struct dc_coord_train *ct)
+{
+    return ct ? ct->nlost : 0;
+}
+
+int dc_coord_train_signal (const struct dc_coord_train *ct)
+{
+    return ct ? ct->signal : 0;
+}
+
+void dc_coord_train_finish (struct dc_coord_train *ct)
+{
+    if (!ct)
+        return;
+    for (int r = 0; r < ct->hub->size; r++)
+        if (!ct->r[r].lost)
+            dc_comm_send (ct->hub, r, DC_MSG_DONE, NULL, 0, NULL);
+    free (ct->buf);
+    free (ct->r);
+    free (ct);
 }

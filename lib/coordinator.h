@@ -13,6 +13,7 @@
 
 #include "lib/comm.h"
 #include "lib/error.h"
+#include "lib/model.h"
 #include "lib/npy.h"
 #include "lib/report.h"
 
@@ -74,3 +75,45 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
                         dc_error_t *errp);
 
 #endif
+
+/* ---- training across ranks ---- */
+
+struct dc_coord_train_opts {
+    const char *device, *dtype, *activation;
+    int threads;
+    int delay_ms;                 /* test hook, as for infer */
+    const struct dc_train_opts *to;
+    int inputs, outputs;          /* of the model */
+    const uint8_t *model;         /* the model file's bytes */
+    size_t model_len;
+    const uint8_t *checkpoint;    /* resume: the checkpoint's bytes, or NULL */
+    size_t checkpoint_len;
+    int (*check) (void *arg);     /* as for infer: a signal stops the run */
+    void *arg;
+    const char *const *hosts;     /* host of each rank */
+};
+
+struct dc_coord_train;
+
+/* Send the job to every rank of hub and wait until they are ready. */
+struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
+                                             const struct dc_coord_train_opts *o,
+                                             dc_error_t *errp);
+
+/* The grad_fn of struct dc_train_run (arg: the dc_coord_train): the batch
+ * is split across the live ranks, which sum their gradients among
+ * themselves and apply the update; the summed gradient comes back here
+ * into t so the caller's replica applies the same update.  A rank lost in
+ * the middle of a step: the survivors redo it.  No rank left: -1. */
+int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
+                         const void *target, size_t rows, double *loss_sum,
+                         dc_error_t *errp);
+
+/* Lost ranks so far ("rank 1 on b (killed by signal 9), ..."), borrowed. */
+const char *dc_coord_train_lost (const struct dc_coord_train *ct);
+int dc_coord_train_nlost (const struct dc_coord_train *ct);
+/* The signal that stopped the run, 0 when none. */
+int dc_coord_train_signal (const struct dc_coord_train *ct);
+
+/* Tell the ranks to leave (DONE) and free.  Accepts NULL. */
+void dc_coord_train_finish (struct dc_coord_train *ct);

@@ -892,7 +892,10 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                 memcpy (hx + i * in, r->x + src * in, in * sizeof (float));
                 memcpy (ht + i * tsz, (const char *)r->target + src * tsz, tsz);
             }
-            if (dc_trainer_grad (t, hx, ht, n, n, &ls, errp) < 0
+            if ((r->grad_fn
+                     ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
+                     : dc_trainer_grad (t, hx, ht, n, n, &ls, errp))
+                    < 0
                 || dc_trainer_apply (t, errp) < 0)
                 goto out;
             pos->step = t->step;

@@ -162,6 +162,14 @@ struct dc_train_run {
     const char *checkpoint;   /* path, NULL: no checkpoints */
     dc_train_step_f step_cb;
     void *arg;
+    /* Across ranks: compute the batch's gradient elsewhere (the ranks of a
+     * distributed run) and put the summed gradient into t with
+     * dc_trainer_grads_set; *loss_sum as dc_trainer_grad gives it.  NULL:
+     * t computes it (dc_trainer_grad). */
+    int (*grad_fn) (void *arg, struct dc_trainer *t, const float *x,
+                    const void *target, size_t rows, double *loss_sum,
+                    dc_error_t *errp);
+    void *grad_arg;
 };
 
 /* Train from *pos to the end (or until step_cb stops it); *pos follows.

@@ -22,6 +22,9 @@ struct job {
     int threads;
     int delay_ms;
     size_t chunk_rows;
+    /* train */
+    struct dc_train_opts to;
+    bool resume; /* a DATA message with the checkpoint follows MODEL */
 };
 
 static dc_compute_find_f worker_find;
@@ -99,8 +102,40 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
         && cJSON_IsNumber (v) && v->valuedouble >= 0
         && v->valuedouble < 3600e3)
         j->delay_ms = (int)v->valuedouble;
+    if (!strcmp (j->mode, "train")) {
+        char loss[8] = "", optim[8] = "";
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive (o, "train");
+#define NUM(name, dst)                                                        \
+    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) && cJSON_IsNumber (v)) \
+        dst = v->valuedouble;
+        NUM ("lr", j->to.lr);
+        NUM ("momentum", j->to.momentum);
+        NUM ("beta1", j->to.beta1);
+        NUM ("beta2", j->to.beta2);
+        NUM ("eps", j->to.eps);
+        double bs = 0, seed = 0;
+        NUM ("batch_size", bs);
+        NUM ("seed", seed);
+#undef NUM
+        j->to.batch_size = bs >= 1 && bs < 1e9 ? (size_t)bs : 0;
+        j->to.seed = (uint64_t)seed;
+        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss"))
+            && cJSON_IsString (v))
+            snprintf (loss, sizeof (loss), "%s", v->valuestring);
+        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer"))
+            && cJSON_IsString (v))
+            snprintf (optim, sizeof (optim), "%s", v->valuestring);
+        j->resume = cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (t,
+                                                                    "resume"));
+        j->to.loss = !strcmp (loss, "xent") ? DC_LOSS_XENT : DC_LOSS_MSE;
+        j->to.optim = !strcmp (optim, "adam") ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
+        if (j->to.batch_size == 0) {
+            cJSON_Delete (o);
+            return errprintf (errp, "worker: train job without a batch size");
+        }
+    }
     cJSON_Delete (o);
-    if (strcmp (j->mode, "infer") != 0)
+    if (strcmp (j->mode, "infer") != 0 && strcmp (j->mode, "train") != 0)
         return errprintf (errp, "worker: unknown job mode '%s'", j->mode);
     if (!j->device[0])
         snprintf (j->device, sizeof (j->device), "auto");
@@ -109,23 +144,18 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
     return 0;
 }
 
-/* Write the model bytes to a private file and load it. */
-static struct dc_model *load_model (const uint8_t *data, size_t len,
-                                    const struct job *j,
-                                    const struct dc_worker_opts *o,
-                                    dc_error_t *errp)
+/* Write bytes to a private file (path gets its name). */
+static int write_tmp (const uint8_t *data, size_t len,
+                      const struct dc_worker_opts *o, char *path,
+                      size_t pathlen, dc_error_t *errp)
 {
     const char *dir = o->tmpdir ? o->tmpdir : getenv ("TMPDIR");
-    char path[4096];
-    struct dc_model *m;
     int fd;
 
-    snprintf (path, sizeof (path), "%s/dcrun-model-XXXXXX.safetensors",
+    snprintf (path, pathlen, "%s/dcrun-rank-XXXXXX.safetensors",
               dir && *dir ? dir : "/tmp");
-    if ((fd = mkstemps (path, 12)) < 0) {
-        errprintf (errp, "worker: %s: %s", path, strerror (errno));
-        return NULL;
-    }
+    if ((fd = mkstemps (path, 12)) < 0)
+        return errprintf (errp, "worker: %s: %s", path, strerror (errno));
     size_t off = 0;
     while (off < len) {
         ssize_t n = write (fd, data + off, len - off);
@@ -135,11 +165,24 @@ static struct dc_model *load_model (const uint8_t *data, size_t len,
             errprintf (errp, "worker: %s: %s", path, strerror (errno));
             close (fd);
             unlink (path);
-            return NULL;
+            return -1;
         }
         off += (size_t)n;
     }
     close (fd);
+    return 0;
+}
+
+static struct dc_model *load_model (const uint8_t *data, size_t len,
+                                    const struct job *j,
+                                    const struct dc_worker_opts *o,
+                                    dc_error_t *errp)
+{
+    char path[4096];
+    struct dc_model *m;
+
+    if (write_tmp (data, len, o, path, sizeof (path), errp) < 0)
+        return NULL;
     m = dc_model_load (path, j->activation[0] ? j->activation : NULL, errp);
     unlink (path);
     return m;
@@ -271,6 +314,142 @@ quiet:
     return rc;
 }
 
+static int serve_train (struct dc_comm *c, const struct job *j,
+                        struct dc_model *m, const struct dc_worker_opts *o,
+                        dc_error_t *errp)
+{
+    const struct dc_compute_ops *ops = NULL;
+    struct dc_compute *dev = NULL;
+    struct dc_trainer *t = NULL;
+    float *g = NULL;
+    uint8_t *out = NULL;
+    int rc = -1;
+    size_t nin = (size_t)dc_model_inputs (m);
+    size_t nout = (size_t)dc_model_outputs (m);
+    size_t np = dc_model_nparams (m);
+    size_t tsz = j->to.loss == DC_LOSS_XENT ? sizeof (int64_t)
+                                            : nout * sizeof (float);
+    struct dc_compute_opts co = {.threads = j->threads};
+
+    if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
+        errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
+        return fail (c, errp);
+    }
+    if (!(ops = worker_find (j->device, errp))
+        || !(dev = ops->create (&co, errp)))
+        return fail (c, errp);
+    if (!(t = dc_trainer_create (m, ops, dev, &j->to, errp)))
+        goto done;
+    if (j->resume) {
+        /* the optimizer state and step of the checkpoint */
+        struct dc_comm_msg msg;
+        struct dc_train_pos pos;
+        char path[4096];
+        if (dc_comm_recv (c, &msg, -1, errp) <= 0)
+            goto quiet;
+        if (msg.type != DC_MSG_DATA
+            || write_tmp (msg.data, msg.len, o, path, sizeof (path), errp)
+                   < 0) {
+            free (msg.data);
+            if (msg.type != DC_MSG_DATA)
+                errprintf (errp, "worker: expected the checkpoint");
+            goto done;
+        }
+        free (msg.data);
+        int lr = dc_trainer_checkpoint_load (t, &pos, path, errp);
+        unlink (path);
+        if (lr < 0)
+            goto done;
+    }
+    if (!(g = malloc ((np ? np : 1) * sizeof (float)))
+        || !(out = malloc (DC_TRAIN_RESULT_HDR + np * sizeof (float)))) {
+        errprintf (errp, "worker: out of memory");
+        goto done;
+    }
+    char ready[256];
+    snprintf (ready, sizeof (ready),
+              "{\"device\": \"%s\", \"inputs\": %zu, \"outputs\": %zu, "
+              "\"parameters\": %zu}",
+              ops->name, nin, nout, np);
+    if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
+                      errp)
+        < 0)
+        goto quiet;
+    for (;;) {
+        struct dc_comm_msg msg;
+        double ls = 0;
+        if (dc_comm_recv (c, &msg, -1, errp) < 0)
+            goto quiet;
+        if (msg.type == DC_MSG_DONE) {
+            free (msg.data);
+            rc = 0;
+            break;
+        }
+        if (msg.type != DC_MSG_CHUNK) {
+            free (msg.data);
+            continue;
+        }
+        uint64_t attempt = 0, rows = 0, scale = 0, want_grads = 0;
+        if (msg.len >= DC_STEP_HDR) {
+            attempt = dc_get_u64 (msg.data);
+            rows = dc_get_u64 (msg.data + 8);
+            scale = dc_get_u64 (msg.data + 16);
+            want_grads = dc_get_u64 (msg.data + 24);
+        }
+        if (msg.len < DC_STEP_HDR || rows > j->to.batch_size || scale == 0
+            || msg.len != DC_STEP_HDR + rows * (nin * 4 + tsz)) {
+            free (msg.data);
+            errprintf (errp, "worker: a malformed training step");
+            goto done;
+        }
+        if (j->delay_ms > 0)
+            sleep_ms (j->delay_ms);
+        const float *x = (const float *)(msg.data + DC_STEP_HDR);
+        const void *tg = msg.data + DC_STEP_HDR + rows * nin * 4;
+        int r = 0;
+        if (rows > 0)
+            r = dc_trainer_grad (t, x, tg, (size_t)rows, (size_t)scale, &ls,
+                                 errp) < 0
+                    || dc_trainer_grads_get (t, g, errp) < 0
+                ? -1
+                : 0;
+        else
+            memset (g, 0, np * sizeof (float));
+        free (msg.data);
+        if (r < 0)
+            goto done;
+        /* every live rank sums its gradient with the others' */
+        uint64_t status = 0;
+        if (dc_comm_allreduce (c, g, np, errp) < 0) {
+            if (errno != ECANCELED)
+                goto quiet;
+            status = 1; /* a rank was lost: the step is redone */
+        } else if (dc_trainer_grads_set (t, g, errp) < 0
+                   || dc_trainer_apply (t, errp) < 0)
+            goto done;
+        size_t len = DC_TRAIN_RESULT_HDR;
+        dc_put_u64 (out, attempt);
+        dc_put_u64 (out + 8, status);
+        memcpy (out + 16, &ls, sizeof (ls));
+        if (want_grads && status == 0) {
+            memcpy (out + DC_TRAIN_RESULT_HDR, g, np * sizeof (float));
+            len += np * sizeof (float);
+        }
+        if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, out, len, errp) < 0)
+            goto quiet;
+    }
+done:
+    if (rc < 0)
+        fail (c, errp);
+quiet:
+    dc_trainer_destroy (t);
+    if (ops && dev)
+        ops->destroy (dev);
+    free (g);
+    free (out);
+    return rc;
+}
+
 int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
                      dc_error_t *errp)
 {
@@ -316,7 +495,10 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     }
     free (msg.data);
     msg.data = NULL;
-    rc = serve_infer (c, &j, m, errp);
+    if (!strcmp (j.mode, "train"))
+        rc = serve_train (c, &j, m, o, errp);
+    else
+        rc = serve_infer (c, &j, m, errp);
 out:
     free (msg.data);
     dc_model_destroy (m);

@@ -12,6 +12,18 @@
  *                       rows x outputs f32
  *   ERROR  rank -> hub  text of a fatal error; the rank then exits
  *   DONE   hub -> rank  no more work: exit 0
+ *
+ * Training (JOB "mode": "train", its options under "train"; with
+ * "resume" a DATA message with the checkpoint follows MODEL):
+ *   CHUNK  hub -> rank  a step: u64 attempt, u64 rows, u64 rows of the
+ *                       global batch, u64 1 when the summed gradient is to
+ *                       come back; rows x inputs f32; targets (f32 rows or
+ *                       i64 labels).  The rank computes its gradient, sums
+ *                       it with every rank (comm allreduce) and applies
+ *                       the update.
+ *   RESULT rank -> hub  u64 attempt, u64 status (0 done, 1 abandoned: a
+ *                       rank was lost, nothing applied, redo), f64 loss
+ *                       sum, then the summed gradient when asked
  *   HEARTBEAT rank -> hub, every second, from a thread of its own
  */
 #ifndef DC_WORKER_H
@@ -25,6 +37,8 @@
 
 #define DC_CHUNK_HDR 24  /* id, row0, rows */
 #define DC_RESULT_HDR 32 /* id, row0, rows, seconds */
+#define DC_STEP_HDR 32   /* attempt, rows, scale rows, send gradient back */
+#define DC_TRAIN_RESULT_HDR 24 /* attempt, status (1: redo), f64 loss sum */
 
 /* How a worker finds its compute back-end (gpu/ is linked by the caller). */
 typedef const struct dc_compute_ops *(*dc_compute_find_f) (const char *name,
