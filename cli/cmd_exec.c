@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "lib/hosts.h"
 #include "lib/launch.h"
+#include "lib/launch_io.h"
 #include "lib/log.h"
 #include "lib/plan.h"
 
@@ -46,6 +47,8 @@ enum {
     OPT_SSH_PORT,
     OPT_REMOTE_DCRUN,
     OPT_MPIRUN_ARGS,
+    OPT_SRUN_MPI,
+    OPT_SRUN_ARGS,
 };
 
 static const struct cli_opt exec_opts[] = {
@@ -86,6 +89,10 @@ static const struct cli_opt exec_opts[] = {
      "dcrun on the remote hosts (default: this binary's path)"},
     {"mpirun-args", required_argument, OPT_MPIRUN_ARGS, "ARGS",
      "mpi: extra words for mpirun"},
+    {"srun-mpi", required_argument, OPT_SRUN_MPI, "TYPE",
+     "slurm: srun --mpi=TYPE for MPI programs (pmix)"},
+    {"srun-args", required_argument, OPT_SRUN_ARGS, "ARGS",
+     "slurm: extra words for srun"},
     {0},
 };
 
@@ -188,6 +195,12 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_MPIRUN_ARGS:
         a->lo.mpirun_args = arg;
         return 0;
+    case OPT_SRUN_MPI:
+        a->lo.srun_mpi = arg;
+        return 0;
+    case OPT_SRUN_ARGS:
+        a->lo.srun_args = arg;
+        return 0;
     }
     return -1;
 }
@@ -269,6 +282,11 @@ static void on_output (int rank, enum dc_launch_stream s, const char *data,
 {
     struct job *j = arg;
 
+    if (rank == -1) {
+        /* the launcher's driver itself (mpirun, srun) speaking */
+        write_all (2, data, len);
+        return;
+    }
     if (rank < 0 || rank >= j->size || (s != DC_LAUNCH_STDOUT
                                         && s != DC_LAUNCH_STDERR))
         return;
@@ -451,6 +469,26 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
         printf ("%-6d %-24s %-6d %-5d %-10s %s\n", r, dc_plan_host (plan, r),
                 rk->local_rank, rk->node_rank, gpus,
                 rk->cpus ? rk->cpus : "-");
+    }
+    if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
+        /* one driver command line for every rank */
+        struct dc_launch *l;
+        char **argv = NULL;
+        dc_error_t err;
+        if (!(l = dc_launch_create (lname, &a->lo, &err))
+            || dc_launch_driver_argv (l, lr, plan->size, &argv, &err) < 0) {
+            printf ("(cannot make the %s command line: %s)\n", lname,
+                    err.text);
+        } else {
+            char *line = dc_launch_shell_join (argv);
+            printf ("%s\n", line ? line : "");
+            free (line);
+            for (int i = 0; argv[i]; i++)
+                free (argv[i]);
+            free (argv);
+        }
+        dc_launch_destroy (l);
+        return;
     }
     for (int r = 0; r < plan->size; r++) {
         char *line;
@@ -678,6 +716,59 @@ out:
     return exitcode;
 }
 
+/* dcrun exec started by srun itself (a job step's task): be that one
+ * rank.  The worker takes the rank environment from SLURM_*; MASTER_ADDR
+ * is the step's first node and MASTER_PORT comes from the job and step
+ * ids, the same in every task without talking. */
+static int exec_as_step_task (const struct exec_args *a, char **cmd)
+{
+    int n = 0;
+    for (int i = 0; cmd[i]; i++)
+        n++;
+    char **av = calloc ((size_t)(n + 2 * a->nexports + 8), sizeof (char *));
+    int k = 0;
+
+    if (!av)
+        return cli_error (EXIT_FAIL, "exec: out of memory");
+    const char *nl = getenv ("SLURM_STEP_NODELIST");
+    if (!nl)
+        nl = getenv ("SLURM_JOB_NODELIST");
+    if (nl) {
+        dc_error_t err;
+        struct dc_hosts *h = dc_hosts_from_slurm (nl, NULL, &err);
+        if (h && h->count > 0)
+            setenv ("MASTER_ADDR", h->v[0].name, 0);
+        dc_hosts_destroy (h);
+    }
+    if (!getenv ("MASTER_PORT")) {
+        unsigned long job = strtoul (getenv ("SLURM_JOB_ID") ? getenv (
+                                         "SLURM_JOB_ID") : "0", NULL, 10);
+        unsigned long step = strtoul (getenv ("SLURM_STEP_ID"), NULL, 10);
+        char port[16];
+        snprintf (port, sizeof (port), "%lu", 20000 + (job * 31 + step) % 20000);
+        setenv ("MASTER_PORT", port, 1);
+    }
+    av[k++] = (char *)self_path ();
+    av[k++] = "worker";
+    av[k++] = "--control";
+    av[k++] = "none";
+    for (int i = 0; i < a->nexports; i++) {
+        const char *x = a->exports[i];
+        if (strchr (x, '=')) {
+            av[k++] = "-e";
+            av[k++] = (char *)x;
+        }
+    }
+    av[k++] = "--";
+    for (int i = 0; i < n; i++)
+        av[k++] = cmd[i];
+    av[k] = NULL;
+    execv (av[0], av);
+    int e = errno;
+    free (av);
+    return cli_error (EXIT_LAUNCH, "exec: %s: %s", self_path (), strerror (e));
+}
+
 static int exec_run (struct cli *cli, int argc, char **argv)
 {
     struct exec_args a = {
@@ -703,6 +794,13 @@ static int exec_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
+    if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")
+        && (!cli->launcher || !strcmp (cli->launcher, "auto")
+            || !strcmp (cli->launcher, "slurm"))
+        && !cli->hostfile && !cli->hosts && !cli->dry_run) {
+        exitcode = exec_as_step_task (&a, argv + optindex);
+        goto out;
+    }
     if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         goto out;
     if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))

@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "lib/launch.h"
+#include "lib/launch_io.h"
 
 #define KILL_GRACE_S 2
 
@@ -111,6 +112,10 @@ static bool env_from_launcher (void)
     if (gethostname (host, sizeof (host)) < 0)
         host[0] = '\0';
     host[sizeof (host) - 1] = '\0';
+    /* dcrun started us through mpirun or srun and passed its own rank
+     * environment (its rank map, node ranks and host names): keep it */
+    if (getenv (DC_IO_ENV) && getenv ("DCRUN_RANK"))
+        return true;
     if (getenv ("OMPI_COMM_WORLD_RANK")) {
         set_pair ("DCRUN_RANK", "RANK", getenv ("OMPI_COMM_WORLD_RANK"));
         set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("OMPI_COMM_WORLD_SIZE"));
@@ -191,6 +196,40 @@ static size_t control_lines (char *buf, size_t len, pid_t pgid)
     return used;
 }
 
+/* Under mpirun/srun with $DCRUN_IO: the ctl, out and err connections back
+ * to dcrun (lib/launch_io.h).  The worker's own messages go to err from
+ * here on, so that they reach dcrun as the rank's stderr. */
+static int io_connect (int io[3])
+{
+    static const char *const kinds[3] = {"ctl", "out", "err"};
+    const char *addrs = getenv (DC_IO_ENV);
+    const char *token = getenv (DC_IO_TOKEN_ENV);
+    const char *rank = getenv ("DCRUN_RANK");
+    dc_error_t err;
+
+    for (int k = 0; k < 3; k++)
+        if ((io[k] = dc_io_connect (addrs, token, rank ? atoi (rank) : -1,
+                                    kinds[k], 10, &err)) < 0)
+            return cli_error (-1, "worker: rank %s: %s", rank ? rank : "?",
+                              err.text);
+    unsetenv (DC_IO_ENV);
+    unsetenv (DC_IO_TOKEN_ENV);
+    dup2 (io[2], 2);
+    return 0;
+}
+
+/* Tell dcrun how CMD ended ("exit N" or "signal N" on ctl). */
+static void io_status (int fd, bool signaled, int value)
+{
+    char line[32];
+    int n = snprintf (line, sizeof (line), "%s %d\n",
+                      signaled ? "signal" : "exit", value);
+
+    if (fd >= 0 && write (fd, line, (size_t)n) < 0) {
+        /* dcrun gone: nobody to tell */
+    }
+}
+
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
     struct worker_args a = {.control = -1};
@@ -215,6 +254,9 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         putenv (a.env[i]);
     free (a.env);
 
+    int io[3] = {-1, -1, -1};
+    if (!a.exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
+        return EXIT_LAUNCH;
     if (a.exec) {
         /* the command speaks on our stdin/stdout: become it.  It reads
          * EOF when the channel closes; our parent dying ends it too. */
@@ -251,6 +293,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         for (int i = 0; sigs[i]; i++)
             signal (sigs[i], SIG_DFL);
         signal (SIGPIPE, SIG_DFL);
+        if (io[1] >= 0 && (dup2 (io[1], 1) < 0 || dup2 (io[2], 2) < 0))
+            _exit (127);
         int devnull = open ("/dev/null", O_RDONLY);
         if (devnull >= 0) {
             dup2 (devnull, 0);
@@ -278,6 +322,7 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         if (read (pex[0], &e, sizeof (e)) != (ssize_t)sizeof (e))
             e = EIO;
         waitpid (pid, NULL, 0);
+        io_status (io[0], false, 127);
         if (what == 'b')
             return cli_error (127, "worker: cannot bind to CPUs %s: %s",
                               a.cpus, strerror (e));
@@ -287,15 +332,21 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 
     char ctl[512];
     size_t ctllen = 0;
-    bool stdin_open = a.control == 1;
+    /* the control channel: stdin, or the ctl connection to dcrun */
+    int cfd = io[0] >= 0 ? io[0] : 0;
+    bool stdin_open = a.control == 1 || io[0] >= 0;
     double kill_at = 0;
     int status = 0;
+    if (io[1] >= 0) {
+        close (io[1]); /* CMD holds them now */
+        io[1] = -1;
+    }
     if (stdin_open)
-        fcntl (0, F_SETFL, fcntl (0, F_GETFL) | O_NONBLOCK);
+        fcntl (cfd, F_SETFL, fcntl (cfd, F_GETFL) | O_NONBLOCK);
     for (;;) {
         struct pollfd fds[2] = {
             {.fd = sfd, .events = POLLIN},
-            {.fd = stdin_open ? 0 : -1, .events = POLLIN},
+            {.fd = stdin_open ? cfd : -1, .events = POLLIN},
         };
         int timeout = -1;
         if (kill_at > 0) {
@@ -311,7 +362,7 @@ static int worker_run (struct cli *cli, int argc, char **argv)
                     stop = true;
         }
         if (stdin_open && fds[1].revents) {
-            ssize_t r = read (0, ctl + ctllen, sizeof (ctl) - ctllen);
+            ssize_t r = read (cfd, ctl + ctllen, sizeof (ctl) - ctllen);
             if (r > 0) {
                 ctllen += (size_t)r;
                 size_t used = control_lines (ctl, ctllen, pid);
@@ -336,6 +387,12 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     }
     /* whatever CMD left behind in its group goes with it */
     kill_group (pid, SIGKILL);
+    if (io[0] >= 0) {
+        fcntl (io[0], F_SETFL, fcntl (io[0], F_GETFL) & ~O_NONBLOCK);
+        io_status (io[0], WIFSIGNALED (status),
+                   WIFSIGNALED (status) ? WTERMSIG (status)
+                                        : WEXITSTATUS (status));
+    }
     if (WIFSIGNALED (status)) {
         int sig = WTERMSIG (status);
         dc_sigpipe_destroy ();

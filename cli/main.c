@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "config.h"
 #include "commands.h"
+#include "lib/launch.h"
 
 /* Every subcommand, in the order --help lists them. */
 const struct cli_command *const cli_commands[] = {
@@ -44,8 +45,7 @@ static int takes_arg (const char *s)
 static void print_version (void)
 {
     printf ("dcrun %s\n", DCRUN_VERSION);
-    printf ("launchers: local%s%s%s\n", HAVE_SSH ? " ssh" : "",
-            HAVE_MPI ? " mpi" : "", " slurm");
+    printf ("launchers: %s\n", dc_launch_names ());
     printf ("compute: cpu (OpenBLAS)%s\n",
             HAVE_CUDA ? " cuda (cuBLAS/cuBLASLt)" : "");
     printf ("hwloc %s (compiled against)\n", DCRUN_HWLOC_VERSION);

@@ -16,8 +16,8 @@
 
 /* launchers written so far (flipped to 1 as each lands) */
 #define DC_HAVE_SSH_LAUNCHER 1
-#define DC_HAVE_MPI_LAUNCHER 0
-#define DC_HAVE_SLURM_LAUNCHER 0
+#define DC_HAVE_MPI_LAUNCHER 1
+#define DC_HAVE_SLURM_LAUNCHER 1
 
 /* The launchers compiled in, in the order the help lists them. */
 const struct dc_launch_ops *const dc_launchers[] = {

@@ -93,6 +93,9 @@ struct dc_launch_opts {
     /* mpi */
     const char *mpirun_args;  /* extra words for mpirun */
     const char *workdir;      /* for files the launcher writes; NULL: TMPDIR */
+    /* slurm */
+    const char *srun_mpi;     /* srun --mpi=TYPE (pmix), NULL: none given */
+    const char *srun_args;    /* extra words for srun */
 };
 
 struct dc_launch;

@@ -1,0 +1,41 @@
+#!/bin/sh
+# dcrun exec inside a real one-node Slurm cluster (tests/testbed/slurm.sh):
+# examples/exec.sbatch run with sbatch --wait; ranks 0..3 once each with the
+# rank environment through the slurm launcher and as srun's tasks, tagged
+# lines, the failing rank's status in the last line.
+set -u
+: "${DCRUN:?}" "${DCRUN_SRCDIR:?}" "${DCRUN_BUILDDIR:?}"
+$DCRUN --version | grep -q '^launchers:.* slurm' || {
+    echo "1..0 # SKIP dcrun built without the slurm launcher"; exit 77; }
+TB=$(mktemp -d "$DCRUN_BUILDDIR/tb-slurm.XXXXXX")
+trap 'sh "$DCRUN_SRCDIR/tests/testbed/slurm.sh" down "$TB/slurm"; rm -rf "$TB"' EXIT
+why=$(sh "$DCRUN_SRCDIR/tests/testbed/slurm.sh" up "$TB/slurm" 2>&1)
+case $? in
+0) ;;
+77) echo "1..0 # SKIP cannot start Slurm: $why"; exit 77 ;;
+*) echo "testbed failed: $why"; exit 1 ;;
+esac
+. "$TB/slurm/env.sh"
+unset SLURM_JOB_ID SLURM_STEP_ID SLURM_PROCID
+fails=0
+n=0
+ok () { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok () { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check () { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+NODE=$(hostname -s)
+
+DCRUN=$DCRUN timeout 120 sbatch --wait -o "$TB/job.out" "$DCRUN_SRCDIR/examples/exec.sbatch" > "$TB/sbatch.out" 2>&1
+rc=$?
+check "sbatch --wait examples/exec.sbatch exits 0" '[ $rc -eq 0 ]'
+[ $rc -eq 0 ] || sed 's/^/#   /' "$TB/sbatch.out" "$TB/job.out"
+for r in 0 1 2 3; do
+    check "slurm launcher: rank $r once, tagged, its environment and GPUs" \
+        '[ "$(grep -c "^$r@$NODE: launcher $r 4 $r 4 0 $r 4 $r 4 $NODE port 0,1 bar\$" "$TB/job.out")" = 1 ]'
+    check "srun task: dcrun exec is rank $r with its environment" \
+        '[ "$(grep -c "^step $r 4 $r 4 0 $r 4 $r 4 $NODE port 0,1 bar\$" "$TB/job.out")" = 1 ]'
+done
+check "a failing rank: the last line names it and its status, exit 1" \
+    'grep -q "^dcrun: exec: rank 2 on $NODE exited with status 3\$" "$TB/job.out" && grep -q "^failing job: exit 1\$" "$TB/job.out"'
+
+echo "1..$n"
+[ $fails -eq 0 ]
