@@ -473,8 +473,14 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
  * failed, 0 otherwise. */
 static int host_step (struct dc_launch *l, struct sshhost *h)
 {
-    int rc;
+    int rc, one = 1;
 
+    /* sshd sends with Nagle on: after a small reply it holds the next one
+     * until that is ACKed, and a delayed ACK from here (40 ms) stalls the
+     * login and the channel start.  Ask the kernel to ACK at once; it
+     * leaves quick-ACK mode by itself, so set it again at every step. */
+    if (h->sock >= 0)
+        setsockopt (h->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof (one));
     for (;;) {
         switch (h->state) {
         case H_CONNECT: {
