@@ -6,6 +6,7 @@
 
 extern const struct cli_command cmd_hosts;
 extern const struct cli_command cmd_probe;
+extern const struct cli_command cmd_check;
 extern const struct cli_command cmd_exec;
 extern const struct cli_command cmd_infer;
 extern const struct cli_command cmd_train;

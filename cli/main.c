@@ -12,6 +12,7 @@
 const struct cli_command *const cli_commands[] = {
     &cmd_hosts,
     &cmd_probe,
+    &cmd_check,
     &cmd_exec,
     &cmd_infer,
     &cmd_train,

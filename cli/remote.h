@@ -1,0 +1,45 @@
+/* remote.h - run `dcrun --version` and `dcrun probe --json` on every host
+ * at once through the ssh launcher (dcrun check, dcrun probe -f)
+ *
+ * One thread per host, each with its own ssh launcher (one rank: the host),
+ * so that one bad host fails alone; connect + login are bounded by the
+ * connect timeout, the remote commands by the connect timeout plus
+ * REMOTE_RUN_S.  Hosts that are this host are probed in-process when
+ * local_inproc is true.
+ */
+#ifndef DC_CLI_REMOTE_H
+#define DC_CLI_REMOTE_H
+
+#include <stdbool.h>
+
+#include "lib/hosts.h"
+#include "lib/launch.h"
+#include "lib/topo.h"
+
+#define REMOTE_RUN_S 20
+
+enum remote_stage {
+    REMOTE_OK = 0,
+    REMOTE_CONNECT,   /* unreachable, login or host key refused */
+    REMOTE_NO_DCRUN,  /* dcrun not found there */
+    REMOTE_FAILED,    /* dcrun there failed, or said something unreadable */
+    REMOTE_TIMEOUT,
+};
+
+struct remote_result {
+    const struct dc_host *host; /* borrowed */
+    enum remote_stage stage;
+    char reason[600];
+    char version[64];           /* "0.1.0", "" when unknown */
+    struct dc_topo *topo;       /* NULL unless stage is REMOTE_OK */
+    bool local;                 /* probed in-process */
+};
+
+/* Fill res[hosts->count].  opts: the ssh options (callbacks are set here).
+ * Never fails as a whole: each row says what happened. */
+void remote_probe_all (const struct dc_hosts *hosts,
+                       const struct dc_launch_opts *opts, bool local_inproc,
+                       struct remote_result *res);
+void remote_results_free (struct remote_result *res, size_t n);
+
+#endif
