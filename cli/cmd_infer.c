@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
+#include "dist_pipe.h"
 #include "job.h"
 #include "lib/model.h"
 #include "lib/npy.h"
@@ -32,6 +33,10 @@ enum {
     OPT_REPORT,
     OPT_PROGRESS,
     OPT_HEARTBEAT_TIMEOUT,
+    OPT_SPLIT,
+    OPT_STAGES,
+    OPT_MICRO_ROWS,
+    OPT_MAX_MEM,
 };
 
 /* host memory per block of rows read, computed and written */
@@ -45,6 +50,7 @@ struct infer_args {
     long chunk_rows, threads;
     bool progress;
     double heartbeat_timeout;
+    struct cli_split split; /* dist_pipe.h */
 };
 
 static const struct cli_opt infer_opts[] = {
@@ -73,6 +79,15 @@ static const struct cli_opt infer_opts[] = {
      "progress line on stderr even when it is not a terminal"},
     {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
      "across ranks: a rank silent for S seconds is lost (default 30)"},
+    {"split", required_argument, OPT_SPLIT, "data|layers|hybrid|auto",
+     "across ranks: rows (data, the default), consecutive layers per rank, "
+     "groups of stages, or chosen from the model and device memory"},
+    {"stages", required_argument, OPT_STAGES, "S",
+     "--split hybrid: stages per group (ranks must be a multiple)"},
+    {"micro-batch-rows", required_argument, OPT_MICRO_ROWS, "R",
+     "rows per micro-batch flowing through a pipeline"},
+    {"max-device-memory", required_argument, OPT_MAX_MEM, "BYTES",
+     "cap each rank's device memory (suffixes K, M, G)"},
     {0},
 };
 
@@ -127,6 +142,25 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_HEARTBEAT_TIMEOUT:
         return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
                                  &a->heartbeat_timeout);
+    case OPT_SPLIT:
+        return cli_split_parse (cli, arg, &a->split);
+    case OPT_STAGES: {
+        long v;
+        if (cli_parse_long (cli, "--stages", arg, 1, 4096, &v) < 0)
+            return -1;
+        a->split.stages = (int)v;
+        return 0;
+    }
+    case OPT_MICRO_ROWS: {
+        long v;
+        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v)
+            < 0)
+            return -1;
+        a->split.micro_rows = v;
+        return 0;
+    }
+    case OPT_MAX_MEM:
+        return cli_split_parse_mem (cli, arg, &a->split);
     }
     return -1;
 }
@@ -153,6 +187,8 @@ static int infer_distributed (struct cli *cli, const struct infer_args *a)
         .report = a->report,
         .progress = a->progress,
     };
+    if (cli_split_wanted (&a->split)) /* layouts: cli/dist_pipe.c */
+        return cli_pipe_infer (cli, &io, &d, &a->split);
     return cli_dist_infer (cli, &io, &d);
 }
 
@@ -206,6 +242,12 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
+    if ((a.split.split == DC_SPLIT_LAYERS || a.split.split == DC_SPLIT_HYBRID)
+        && !cli_job_wanted (cli)) {
+        cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
+                         dc_split_name (a.split.split));
+        return EXIT_USAGE;
+    }
     if (cli_job_wanted (cli))
         return infer_distributed (cli, &a);
     double t0 = dc_report_now (), t;

@@ -51,8 +51,8 @@ static int try_dir (const char *dir)
     dc_cuda_module_f get;
     const struct dc_cuda_module *m;
 
-    if (snprintf (path, sizeof (path), "%s/%s", dir, DC_CUDA_MODULE_NAME)
-        >= (int)sizeof (path))
+    if (snprintf (path, sizeof (path), "%s/%s", dir, DC_CUDA_MODULE_NAME) >=
+        (int)sizeof (path))
         return 0;
     if (access (path, F_OK) < 0)
         return 0;
@@ -69,10 +69,10 @@ static int try_dir (const char *dir)
         return -1;
     }
     m = get ();
-    if (!m || !m->version || strcmp (m->version, DCRUN_VERSION) != 0
-        || m->ops_size != sizeof (struct dc_compute_ops)
-        || m->device_size != sizeof (struct dc_cuda_device) || !m->ops
-        || !m->device_count || !m->device_info) {
+    if (!m || !m->version || strcmp (m->version, DCRUN_VERSION) != 0 ||
+        m->ops_size != sizeof (struct dc_compute_ops) ||
+        m->device_size != sizeof (struct dc_cuda_device) || !m->ops ||
+        !m->device_count || !m->device_info) {
         errprintf (&why, "cuda: not available: %s is from dcrun %s, not %s",
                    path, m && m->version ? m->version : "(unknown)",
                    DCRUN_VERSION);

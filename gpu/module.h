@@ -38,9 +38,9 @@ struct dc_cuda_device {
 };
 
 struct dc_cuda_module {
-    const char *version;   /* DCRUN_VERSION the module was built from */
-    size_t ops_size;       /* sizeof (struct dc_compute_ops) there */
-    size_t device_size;    /* sizeof (struct dc_cuda_device) there */
+    const char *version; /* DCRUN_VERSION the module was built from */
+    size_t ops_size;     /* sizeof (struct dc_compute_ops) there */
+    size_t device_size;  /* sizeof (struct dc_cuda_device) there */
     const struct dc_compute_ops *ops; /* the "cuda" back-end */
 
     /* Number of devices the CUDA runtime sees; 0 with errp saying why

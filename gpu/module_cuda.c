@@ -39,8 +39,9 @@ static int device_info (int i, struct dc_cuda_device *d, dc_error_t *errp)
     cudaError_t e = cudaGetDeviceProperties (&p, i);
 
     if (e != cudaSuccess)
-        return errprintf (errp, "cuda: device %d: cudaGetDeviceProperties: "
-                                "%s",
+        return errprintf (errp,
+                          "cuda: device %d: cudaGetDeviceProperties: "
+                          "%s",
                           i, cudaGetErrorString (e));
     memset (d, 0, sizeof (*d));
     p.name[sizeof (p.name) - 1] = '\0';
@@ -64,8 +65,8 @@ static const struct dc_cuda_module cuda_module = {
     .device_info = device_info,
 };
 
-__attribute__ ((visibility ("default")))
-const struct dc_cuda_module *dc_compute_cuda_module (void);
+__attribute__ ((visibility ("default"))) const struct dc_cuda_module *
+dc_compute_cuda_module (void);
 
 const struct dc_cuda_module *dc_compute_cuda_module (void)
 {

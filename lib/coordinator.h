@@ -74,8 +74,6 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
                         struct dc_report *report, struct dc_coord_result *res,
                         dc_error_t *errp);
 
-#endif
-
 /* ---- training across ranks ---- */
 
 struct dc_coord_train_opts {
@@ -117,3 +115,5 @@ int dc_coord_train_signal (const struct dc_coord_train *ct);
 
 /* Tell the ranks to leave (DONE) and free.  Accepts NULL. */
 void dc_coord_train_finish (struct dc_coord_train *ct);
+
+#endif

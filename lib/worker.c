@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/model.h"
 #include "lib/worker.h"
+#include "lib/pipeline.h"
 
 struct job {
     char mode[16];
@@ -473,6 +474,10 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         errprintf (errp, "worker: expected a job, got a %s message",
                    dc_proto_type_name (msg.type));
         fail (c, errp);
+        goto out;
+    }
+    if (dc_worker_pipe_wanted (msg.data, msg.len)) { /* lib/pipeline.h */
+        rc = dc_worker_pipe_serve (c, o, msg.data, msg.len, errp);
         goto out;
     }
     if (parse_job (msg.data, msg.len, &j, errp) < 0) {
