@@ -25,6 +25,8 @@
 #include "lib/launch_io.h"
 #include "lib/log.h"
 #include "lib/plan.h"
+#include "lib/topo.h"
+#include "gpu/probe.h"
 
 #define LINE_MAX_BYTES 16384
 #define MAX_POLLFDS 4096
@@ -769,6 +771,28 @@ static int exec_as_step_task (const struct exec_args *a, char **cmd)
     return cli_error (EXIT_LAUNCH, "exec: %s: %s", self_path (), strerror (e));
 }
 
+/* GPU-aware placement of the ranks on hosts that are this host: probed
+ * in-process (hwloc), so CUDA_VISIBLE_DEVICES and the CPU binding follow
+ * the topology.  A probe that fails leaves the plan as it is. */
+static void place_local (struct dc_plan *plan)
+{
+    struct dc_topo *topo = NULL;
+    dc_error_t err;
+
+    for (size_t h = 0; h < plan->hosts->count; h++) {
+        if (!dc_launch_is_local_host (plan->hosts->v[h].name))
+            continue;
+        if (!topo && !(topo = dc_probe_host (NULL, &err))) {
+            dc_info ("exec: no placement: %s", err.text);
+            return;
+        }
+        if (dc_plan_place (plan, h, topo, &err) < 0)
+            dc_info ("exec: %s: no placement: %s", plan->hosts->v[h].name,
+                     err.text);
+    }
+    dc_topo_destroy (topo);
+}
+
 static int exec_run (struct cli *cli, int argc, char **argv)
 {
     struct exec_args a = {
@@ -805,6 +829,7 @@ static int exec_run (struct cli *cli, int argc, char **argv)
         goto out;
     if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))
         goto out;
+    place_local (plan);
     exitcode = run_job (cli, &a, plan, argv + optindex);
 out:
     dc_plan_destroy (plan);

@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "gpu/probe.h"
 #include "lib/topo.h"
+#include "remote.h"
+#include <cjson/cJSON.h>
 
 enum {
     OPT_TOPOLOGY = 0x100,
@@ -95,6 +97,78 @@ static void print_table (const struct dc_topo *t)
         printf ("  CUDA_VISIBLE_DEVICES=%s\n", t->cuda_visible_devices);
 }
 
+/* -f / -H: every host at once, remote ones through the ssh launcher
+ * (`dcrun probe --json` there), this host in-process; one {"hosts": [...]}
+ * with an entry per host, {"host": NAME, "error": REASON} for those that
+ * could not be probed (exit 4 then). */
+static int probe_hosts (struct cli *cli)
+{
+    int exitcode = EXIT_OK;
+    struct dc_hosts *hosts = cli_resolve_hosts (cli, 0, &exitcode);
+    struct remote_result *res;
+    bool local = cli->launcher && !strcmp (cli->launcher, "local");
+    bool viassh = cli->launcher && !strcmp (cli->launcher, "ssh");
+    int bad = 0;
+
+    if (!hosts)
+        return exitcode;
+    if (!(res = calloc (hosts->count ? hosts->count : 1, sizeof (*res)))) {
+        dc_hosts_destroy (hosts);
+        return cli_error (EXIT_FAIL, "probe: out of memory");
+    }
+    remote_probe_all (hosts, &cli->launch.lo, local || !viassh, res);
+    if (cli->json) {
+        cJSON *o = cJSON_CreateObject ();
+        cJSON *arr = cJSON_AddArrayToObject (o, "hosts");
+        for (size_t i = 0; i < hosts->count; i++) {
+            cJSON *h = NULL;
+            char *text = res[i].topo ? dc_topo_to_json (res[i].topo, 0)
+                                     : NULL;
+            if (text && (h = cJSON_Parse (text)))
+                cJSON_ReplaceItemInObjectCaseSensitive (
+                    h, "host", cJSON_CreateString (hosts->v[i].name));
+            if (!h) {
+                h = cJSON_CreateObject ();
+                cJSON_AddStringToObject (h, "host", hosts->v[i].name);
+                char reason[sizeof (res[i].reason)];
+                snprintf (reason, sizeof (reason), "%s", res[i].reason);
+                reason[strcspn (reason, "\n")] = '\0';
+                cJSON_AddStringToObject (h, "error", reason);
+                bad++;
+            }
+            free (text);
+            cJSON_AddItemToArray (arr, h);
+        }
+        char *s = cJSON_PrintUnformatted (o);
+        if (s)
+            printf ("%s\n", s);
+        free (s);
+        cJSON_Delete (o);
+    } else {
+        for (size_t i = 0; i < hosts->count; i++) {
+            if (i)
+                printf ("\n");
+            if (res[i].topo) {
+                free (res[i].topo->host);
+                res[i].topo->host = strdup (hosts->v[i].name);
+                print_table (res[i].topo);
+            } else {
+                printf ("%s: not probed: %s\n", hosts->v[i].name,
+                        res[i].reason);
+                bad++;
+            }
+        }
+    }
+    if (bad)
+        exitcode = cli_error (EXIT_LAUNCH, "probe: %d of %zu host%s not "
+                                           "probed",
+                              bad, hosts->count,
+                              hosts->count == 1 ? "" : "s");
+    remote_results_free (res, hosts->count);
+    dc_hosts_destroy (hosts);
+    return exitcode;
+}
+
 static int probe_run (struct cli *cli, int argc, char **argv)
 {
     struct probe_args a = {0};
@@ -109,15 +183,9 @@ static int probe_run (struct cli *cli, int argc, char **argv)
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
         return EXIT_USAGE;
     }
-    if (cli->hostfile || cli->hosts) {
-        cli_error (EXIT_USAGE,
-                   "probe: probing the hosts of %s is not yet supported "
-                   "(it comes with the launchers)\nhint: run dcrun probe on "
-                   "each host, or use --topology FILE.xml",
-                   cli->hostfile ? "-f" : "-H");
-        return EXIT_USAGE;
-    }
     cli_log_init (cli);
+    if ((cli->hostfile || cli->hosts) && !a.topology)
+        return probe_hosts (cli);
     if (!(topo = dc_probe_host (a.topology, &err)))
         return cli_error (EXIT_INPUT, "%s", err.text);
     if (cli->json) {
@@ -139,7 +207,9 @@ const struct cli_command cmd_probe = {
     .name = "probe",
     .summary = "GPUs (model, memory, PCI bus id, NUMA node, local CPUs), "
                "NUMA nodes, cores, memory",
-    .usage = "[--topology FILE.xml] [--json]",
+    .usage = "[-f FILE | -H LIST] [--topology FILE.xml] [--json] "
+             "[ssh options]",
     .opts = probe_opts,
+    .launch_opts = true,
     .run = probe_run,
 };

@@ -71,5 +71,18 @@ $DCRUN check $SSH -f "$T/gpus.hosts" > "$T/gpu.out" 2>&1
 check "gpus= naming a GPU the host lacks: BAD" \
     '[ $? -eq 4 ] && grep -q "gpus= names GPU 0 but the host has 0 GPUs" "$T/gpu.out"'
 
+# dcrun probe -H: every host's probe in one {"hosts": [...]}
+$DCRUN probe $SSH --json -H 127.0.0.2,127.0.0.9 > "$T/probe.out" 2> "$T/probe.err"
+rc=$?
+check "probe -H: exit 4 with a host not probed" '[ $rc -eq 4 ]'
+check "probe -H: one entry per host, remote probe read, the bad host's error" \
+    '/usr/bin/python3 -c "
+import json, sys
+h = json.load(open(sys.argv[1]))[\"hosts\"]
+assert [x[\"host\"] for x in h] == [\"127.0.0.2\", \"127.0.0.9\"]
+assert h[0][\"cores\"] >= 1 and \"gpus\" in h[0]
+assert \"Connection refused\" in h[1][\"error\"]
+" "$T/probe.out"'
+
 echo "1..$n"
 [ $fails -eq 0 ]

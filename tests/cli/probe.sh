@@ -1,6 +1,6 @@
 #!/bin/sh
 # dcrun probe and dcrun hosts --topology: fixtures, real topologies, this
-# host, broken files (exit 3, never a crash), -f refused for now.
+# host, broken files (exit 3, never a crash), -H with this host.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
 FIX=$DCRUN_SRCDIR/tests/fixtures
 REAL=$DCRUN_SRCDIR/../shared/topologies
@@ -82,8 +82,10 @@ expect_rc 3 "empty file" $DCRUN probe --topology "$T_TMP/empty.xml"
 DCRUN_HWLOC_XMLFILE=$FIX/topo-bad-version3.xml expect_rc 3 "broken DCRUN_HWLOC_XMLFILE" $DCRUN probe
 
 # usage
-expect_rc 2 "-f refused for now" $DCRUN probe -f "$DCRUN_SRCDIR/hostfiles/cluster.hosts"
-expect_err 'not yet supported' "-f says it is not yet supported"
+# -f: every host probed (tests/cli/check.sh covers remote hosts); this
+# host's entry is probed in-process
+expect_rc 0 "-H localhost probed in-process" $DCRUN probe --json -H localhost
+expect_out '^\{"hosts":\[\{"host":"localhost",' "-H localhost: one entry named after the host"
 expect_rc 2 "unexpected operand" $DCRUN probe extra
 expect_rc 2 "--topology needs a file" $DCRUN probe --topology
 
