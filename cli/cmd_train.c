@@ -20,9 +20,11 @@
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
+#include "dist_pipe.h"
 #include "lib/atomicfile.h"
 #include "lib/model.h"
 #include "lib/npy.h"
+#include "lib/pipeline.h"
 #include "lib/report.h"
 #include "lib/sha256.h"
 
@@ -49,6 +51,10 @@ enum {
     OPT_THREADS,
     OPT_PROGRESS,
     OPT_HEARTBEAT_TIMEOUT,
+    OPT_SPLIT,
+    OPT_STAGES,
+    OPT_MICRO_ROWS,
+    OPT_MAX_MEM,
 };
 
 #define CKPT_NAME "checkpoint.safetensors"
@@ -64,6 +70,7 @@ struct train_args {
     enum dc_loss loss;
     enum dc_dtype dtype;
     double heartbeat_timeout;
+    struct cli_split split; /* dist_pipe.h */
 };
 
 static const struct cli_opt train_opts[] = {
@@ -109,6 +116,15 @@ static const struct cli_opt train_opts[] = {
      "progress line on stderr even when it is not a terminal"},
     {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
      "across ranks: a rank silent for S seconds is lost (default 30)"},
+    {"split", required_argument, OPT_SPLIT, "data|layers|hybrid|auto",
+     "across ranks: rows (data, the default), consecutive layers per rank, "
+     "groups of stages, or chosen from the model and device memory"},
+    {"stages", required_argument, OPT_STAGES, "S",
+     "--split hybrid: stages per group (ranks must be a multiple)"},
+    {"micro-batch-rows", required_argument, OPT_MICRO_ROWS, "R",
+     "rows per micro-batch flowing through a pipeline (default: a group's share of the batch / (2 x stages))"},
+    {"max-device-memory", required_argument, OPT_MAX_MEM, "BYTES",
+     "cap each rank's device memory (suffixes K, M, G)"},
     {0},
 };
 
@@ -213,6 +229,25 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_HEARTBEAT_TIMEOUT:
         return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
                                  &a->heartbeat_timeout);
+    case OPT_SPLIT:
+        return cli_split_parse (cli, arg, &a->split);
+    case OPT_STAGES: {
+        long v;
+        if (cli_parse_long (cli, "--stages", arg, 1, 4096, &v) < 0)
+            return -1;
+        a->split.stages = (int)v;
+        return 0;
+    }
+    case OPT_MICRO_ROWS: {
+        long v;
+        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v)
+            < 0)
+            return -1;
+        a->split.micro_rows = v;
+        return 0;
+    }
+    case OPT_MAX_MEM:
+        return cli_split_parse_mem (cli, arg, &a->split);
     }
     return -1;
 }
@@ -313,6 +348,8 @@ struct train_dist {
     bool inited;
     struct dc_coord_train *ct;
     uint8_t *model, *ckpt;
+    struct dc_layout *lo;     /* --split layers/hybrid: cli/dist_pipe.c */
+    struct dc_pipe_train *pt;
 };
 
 /* The exit status of a distributed run that failed, after saying why. */
@@ -350,6 +387,10 @@ static void train_dist_fini (struct train_dist *dj, bool failed)
         dc_coord_train_finish (dj->ct);
         dj->ct = NULL;
     }
+    dc_pipe_train_finish (dj->pt);
+    dj->pt = NULL;
+    dc_layout_destroy (dj->lo);
+    dj->lo = NULL;
     if (dj->inited) {
         if (failed)
             cli_ranks_stop (&dj->rk);
@@ -368,6 +409,15 @@ static void train_dist_fini (struct train_dist *dj, bool failed)
     free (dj->model);
     free (dj->ckpt);
 }
+
+/* --split: plan the layout; a pipeline gets each rank its stage (and,
+ * when resuming, the checkpoint's weights and optimizer state of its
+ * layers); a layout that is data goes on as data parallel. */
+static int train_pipe_launch (struct cli *cli, const struct train_args *a,
+                              const struct dc_model *m,
+                              const struct dc_train_opts *to,
+                              const char *ckpt, bool resumed,
+                              struct train_dist *dj);
 
 /* Start the ranks and hand them the job, the model and (when resuming) the
  * checkpoint; they answer when ready. */
@@ -389,6 +439,8 @@ static int train_launch (struct cli *cli, const struct train_args *a,
             && !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen,
                                           &err))))
         return cli_error (EXIT_INPUT, "train: %s", err.text);
+    if (cli_split_wanted (&a->split))
+        return train_pipe_launch (cli, a, m, to, ckpt, resumed, dj);
     if (cli->dry_run) {
         printf ("launcher: %s\n", dj->rk.job.launcher);
         for (int r = 0; r < dj->rk.job.plan->size; r++)
@@ -416,6 +468,60 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         .hosts = dj->rk.hosts,
     };
     if (!(dj->ct = dc_coord_train_start (dj->rk.hub, &o, &err)))
+        return train_dist_error (dj, &err);
+    return EXIT_OK;
+}
+
+static int train_pipe_launch (struct cli *cli, const struct train_args *a,
+                              const struct dc_model *m,
+                              const struct dc_train_opts *to,
+                              const char *ckpt, bool resumed,
+                              struct train_dist *dj)
+{
+    const char *delay = getenv ("DCRUN_TEST_CHUNK_DELAY_MS");
+    struct dc_safetensors *ck = NULL;
+    dc_error_t err;
+    int ex;
+
+    /* activations: a group holds its share of a batch at once */
+    if ((ex = cli_split_plan (&dj->rk, m, &a->split, a->device,
+                              (size_t)a->batch_size, &dj->lo))
+        != EXIT_OK)
+        return ex;
+    if (cli->dry_run) {
+        cli_split_print (&dj->rk, dj->lo, m, (size_t)a->split.micro_rows, 0);
+        return EXIT_FAIL; /* the caller stops here */
+    }
+    if (dj->lo->split == DC_SPLIT_DATA) {
+        dc_layout_destroy (dj->lo);
+        dj->lo = NULL;
+        struct train_args b = *a;
+        b.split = (struct cli_split){.split = DC_SPLIT_DATA};
+        return train_launch (cli, &b, m, to, ckpt, resumed, dj);
+    }
+    if (resumed && !(ck = dc_safetensors_load (ckpt, &err)))
+        return cli_error (EXIT_INPUT, "train: %s", err.text);
+    if ((ex = cli_ranks_launch (&dj->rk, a->heartbeat_timeout)) != EXIT_OK) {
+        dc_safetensors_destroy (ck);
+        return ex;
+    }
+    struct dc_pipe_train_opts o = {
+        .device = a->device,
+        .dtype = dc_dtype_name (a->dtype),
+        .threads = (int)a->threads,
+        .delay_ms = delay ? atoi (delay) : 0,
+        .to = to,
+        .lo = dj->lo,
+        .micro_rows = (size_t)a->split.micro_rows,
+        .m = m,
+        .ck = ck,
+        .check = cli_ranks_check,
+        .arg = &dj->rk,
+        .hosts = dj->rk.hosts,
+    };
+    dj->pt = dc_pipe_train_start (dj->rk.hub, &o, &err);
+    dc_safetensors_destroy (ck);
+    if (!dj->pt)
         return train_dist_error (dj, &err);
     return EXIT_OK;
 }
@@ -465,6 +571,12 @@ static int train_run (struct cli *cli, int argc, char **argv)
     if (!a.lr_set)
         a.lr = a.optim == DC_OPTIM_ADAM ? 0.001 : 0.01;
     cli_log_init (cli);
+    if ((a.split.split == DC_SPLIT_LAYERS || a.split.split == DC_SPLIT_HYBRID)
+        && !cli_job_wanted (cli)) {
+        cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
+                         dc_split_name (a.split.split));
+        return EXIT_USAGE;
+    }
     double t0 = dc_report_now ();
     if (!(rep = dc_report_create ("train")))
         return cli_error (EXIT_FAIL, "train: out of memory");
@@ -600,8 +712,10 @@ static int train_run (struct cli *cli, int argc, char **argv)
         .checkpoint = ckpt,
         .step_cb = step_cb,
         .arg = &st,
-        .grad_fn = dist ? dc_coord_train_grad : NULL,
-        .grad_arg = dj.ct,
+        .grad_fn = !dist ? NULL
+                   : dj.pt ? dc_pipe_train_grad
+                           : dc_coord_train_grad,
+        .grad_arg = dj.pt ? (void *)dj.pt : (void *)dj.ct,
     };
     if (dc_trainer_run (tr, &run, &pos, &err) < 0) {
         if (dist) {
@@ -613,6 +727,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
     }
     if (dist) {
         train_dist_report (&dj, rep);
+        if (dj.lo)
+            dc_report_set_layout (rep, dc_split_name (dj.lo->split));
         if (dc_coord_train_nlost (dj.ct) > 0)
             cli_error (EXIT_OK, "train: lost on the way (the others redid "
                                 "their steps): %s",

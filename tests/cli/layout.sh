@@ -91,6 +91,38 @@ expect_eq "$(ranks)" 0 "hybrid, Ctrl-C: no rank left"
 expect_eq "$(ls -a | grep -c Yc)" 0 "hybrid, Ctrl-C: no output"
 unset DCRUN_TEST_CHUNK_DELAY_MS
 
+# training: the pipelines give the model of data-parallel training
+sed -n '/^cat > cmp.py/,/^PYEOF/p' "$DCRUN_SRCDIR/tests/cli/train-dist.sh" | sed '1d;$d' > cmp.py
+TA="--model model.safetensors --input X.npy --target T.npy --device cpu --threads 1 --batch-size 64 --seed 5 --epochs 2 --momentum 0.9"
+expect_rc 0 "train, data parallel, 2 ranks" $D train -H localhost:2 $TA --output Md.safetensors
+expect_rc 0 "train, layers, 3 ranks of 150 KiB" $D train -H localhost:3 $TA --output Ml.safetensors --split layers --max-device-memory 150K --report tl.json
+expect_eq "$($PY cmp.py Md.safetensors Ml.safetensors 1e-5)" close "train layers: the model of data parallel"
+expect_eq "$($PY -c "import json; print(json.load(open('tl.json'))['layout'])")" layers "train report: layers"
+expect_rc 0 "train, hybrid 2x2, 10-row micro-batches" $D train -H localhost:4 $TA --output Mh.safetensors --split hybrid --stages 2 --micro-batch-rows 10
+expect_eq "$($PY cmp.py Md.safetensors Mh.safetensors 1e-5)" close "train hybrid: the model of data parallel"
+expect_rc 0 "train --dry-run" $D train -H localhost:3 $TA --output Mx.safetensors --split auto --max-device-memory 150K --dry-run
+expect_out '^layout: layers, 3 stages' "train: auto picks 3 stages for a batch of 64 rows in 150 KiB"
+XA="--model model.safetensors --input X.npy --target labels.npy --loss xent --optimizer adam --device cpu --threads 1 --batch-size 256 --seed 5"
+expect_rc 0 "train adam+xent, single process" $D train $XA --output A1.safetensors --checkpoint-dir ck1 --checkpoint-every 2
+# a stage lost mid-run: exit 1, no model; --resume (as hybrid) finishes it
+export DCRUN_TEST_CHUNK_DELAY_MS=20
+$D train -H localhost:3 $XA --output Ak.safetensors --split layers --checkpoint-dir ck2 --checkpoint-every 2 2> "$T_TMP/err" &
+P=$!
+wait_ranks 3
+sleep 0.8
+victim=$(pgrep -f "dcrun-$TOKEN serve" | sed -n 3p)
+kill -KILL "$victim"
+wait $P
+expect_eq "$?" 1 "train: a stage killed: exit 1"
+expect_err "train: stage [0-2] of 3 \(rank [0-2] on localhost\) was lost \(killed by signal 9\)" "train: says which stage was lost"
+expect_eq "$(ls Ak.safetensors 2>/dev/null)" "" "train: no model written"
+sleep 0.3
+expect_eq "$(ranks)" 0 "train: no rank left"
+unset DCRUN_TEST_CHUNK_DELAY_MS
+expect_rc 0 "train --resume as hybrid 2x2" $D train -H localhost:4 $XA --output Ak.safetensors --split hybrid --stages 2 --checkpoint-dir ck2 --checkpoint-every 2 --resume
+expect_err "resuming from ck2/checkpoint.safetensors at epoch 1, step [1-9]" "resumed from a checkpoint in the middle"
+expect_eq "$($PY cmp.py A1.safetensors Ak.safetensors 1e-5)" close "resumed: the model of an uninterrupted run"
+
 # over ssh: 3 loopback hosts of the test sshd, one stage each
 if $D --version | grep -q '^launchers:.* ssh'; then
     TB=$T_TMP/tb
