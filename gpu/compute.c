@@ -2,8 +2,9 @@
  *
  * The cpu back-end is linked in (OpenBLAS itself is opened on first use,
  * see compute_cpu.c); the cuda back-end lives in the module dcrun_cuda.so,
- * opened on the first lookup of "cuda" or "auto" (module.h), so that
- * commands that never compute do not map the CUDA libraries.
+ * opened on the first lookup of "cuda", or of "auto" when the runtime
+ * module dcrun_cudart.so counts a device (module.h), so that commands
+ * that never compute do not map the CUDA libraries.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,19 +30,32 @@ static const struct dc_compute_ops *cuda_ops (dc_error_t *errp)
 
     return m ? m->ops : NULL;
 }
+
+/* For "auto": count the devices with the small runtime module first, so
+ * that a host without a usable GPU never maps cuBLAS. */
+static const struct dc_compute_ops *cuda_ops_if_device (dc_error_t *errp)
+{
+    const struct dc_cudart_module *rt = dc_cudart_module_load (errp);
+
+    if (!rt || rt->device_count (errp) == 0)
+        return NULL;
+    return cuda_ops (errp);
+}
 #endif
 
 /* Registry (curl vtls.c style): the back-ends compiled in, best first,
  * each found by a function that may load it. */
 static const struct {
     const char *name;
+    /* by name; for "auto" (NULL when not usable, errp saying why) */
     const struct dc_compute_ops *(*get) (dc_error_t *errp);
+    const struct dc_compute_ops *(*get_auto) (dc_error_t *errp);
 } backends[] = {
 #if HAVE_CUDA
-    {"cuda", cuda_ops},
+    {"cuda", cuda_ops, cuda_ops_if_device},
 #endif
-    {"cpu", cpu_ops},
-    {NULL, NULL},
+    {"cpu", cpu_ops, cpu_ops},
+    {NULL, NULL, NULL},
 };
 
 const struct dc_compute_ops *dc_compute_find (const char *name,
@@ -56,7 +70,7 @@ const struct dc_compute_ops *dc_compute_find (const char *name,
         if (name && strcmp (name, "auto") != 0) {
             if (!strcmp (backends[i].name, name))
                 return backends[i].get (errp);
-        } else if (!(ops = backends[i].get (&why))) {
+        } else if (!(ops = backends[i].get_auto (&why))) {
             dc_info ("%s", why.text);
         } else if (ops->probe (&why) == 1) {
             return ops;

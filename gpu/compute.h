@@ -146,7 +146,8 @@ struct dc_compute_ops {
 /* "cpu", "cuda" or "auto" (cuda when its probe says usable, else cpu).
  * Returns NULL with errp naming the back-ends compiled in, or, for "cuda",
  * saying why its module (dcrun_cuda.so, gpu/module.h) cannot be loaded.
- * Looking up "cuda" or "auto" loads that module the first time. */
+ * Looking up "cuda" loads that module the first time; "auto" loads it only
+ * when the CUDA runtime sees a device. */
 const struct dc_compute_ops *dc_compute_find (const char *name,
                                               dc_error_t *errp);
 

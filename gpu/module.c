@@ -1,4 +1,4 @@
-/* module.c - find and load the CUDA back-end module (see module.h) */
+/* module.c - find and load the CUDA modules (see module.h) */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,10 +13,30 @@
 #include "gpu/module.h"
 #include "lib/log.h"
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static const struct dc_cuda_module *module;
-static dc_error_t why;
-static int why_errno;
+typedef const struct dc_module_head *(*module_entry_f) (void);
+
+struct module {
+    const char *file, *symbol;
+    size_t size;
+    pthread_once_t once;
+    const struct dc_module_head *table;
+    dc_error_t why;
+    int why_errno;
+};
+
+static struct module cuda = {
+    .file = DC_CUDA_MODULE_NAME,
+    .symbol = DC_CUDA_MODULE_SYMBOL,
+    .size = sizeof (struct dc_compute_ops),
+    .once = PTHREAD_ONCE_INIT,
+};
+
+static struct module cudart = {
+    .file = DC_CUDART_MODULE_NAME,
+    .symbol = DC_CUDART_MODULE_SYMBOL,
+    .size = sizeof (struct dc_cuda_device),
+    .once = PTHREAD_ONCE_INIT,
+};
 
 #if HAVE_CUDA
 /* The folder of the running program, or "" when unknown. */
@@ -42,48 +62,46 @@ static bool under (const char *path, const char *dir)
     return n && !strncmp (path, dir, n) && (path[n] == '/' || !path[n]);
 }
 
-/* Open DIR/dcrun_cuda.so and check it.  1 loaded, 0 no such file (try
- * the next folder), -1 it is there but cannot be used (why says so). */
-static int try_dir (const char *dir)
+/* Open DIR/FILE and check it.  1 loaded, 0 no such file (try the next
+ * folder), -1 it is there but cannot be used (m->why says so). */
+static int try_dir (struct module *m, const char *dir)
 {
     char path[PATH_MAX];
     void *h;
-    dc_cuda_module_f get;
-    const struct dc_cuda_module *m;
+    module_entry_f get;
+    const struct dc_module_head *t;
 
-    if (snprintf (path, sizeof (path), "%s/%s", dir, DC_CUDA_MODULE_NAME) >=
+    if (snprintf (path, sizeof (path), "%s/%s", dir, m->file) >=
         (int)sizeof (path))
         return 0;
     if (access (path, F_OK) < 0)
         return 0;
     dc_debug ("cuda: loading %s", path);
     if (!(h = dlopen (path, RTLD_NOW | RTLD_LOCAL))) {
-        errprintf (&why, "cuda: not available: %s", dlerror ());
+        errprintf (&m->why, "cuda: not available: %s", dlerror ());
         return -1;
     }
-    /* POSIX dlsym returns void *; the module's entry point is a function */
-    *(void **)&get = dlsym (h, DC_CUDA_MODULE_SYMBOL);
+    /* POSIX: a function pointer is stored through a void * */
+    *(void **)&get = dlsym (h, m->symbol);
     if (!get) {
-        errprintf (&why, "cuda: not available: %s", dlerror ());
+        errprintf (&m->why, "cuda: not available: %s", dlerror ());
         dlclose (h);
         return -1;
     }
-    m = get ();
-    if (!m || !m->version || strcmp (m->version, DCRUN_VERSION) != 0 ||
-        m->ops_size != sizeof (struct dc_compute_ops) ||
-        m->device_size != sizeof (struct dc_cuda_device) || !m->ops ||
-        !m->device_count || !m->device_info) {
-        errprintf (&why, "cuda: not available: %s is from dcrun %s, not %s",
-                   path, m && m->version ? m->version : "(unknown)",
+    t = get ();
+    if (!t || !t->version || strcmp (t->version, DCRUN_VERSION) != 0 ||
+        t->size != m->size) {
+        errprintf (&m->why, "cuda: not available: %s is from dcrun %s, not %s",
+                   path, t && t->version ? t->version : "(unknown)",
                    DCRUN_VERSION);
         dlclose (h);
         return -1;
     }
-    module = m;
+    m->table = t;
     return 1;
 }
 
-static void load (void)
+static void load (struct module *m)
 {
     const char *env = getenv (DC_MODULE_DIR_ENV);
     char exe[PATH_MAX], dirs[4][PATH_MAX], list[1024] = "";
@@ -101,34 +119,55 @@ static void load (void)
         snprintf (dirs[n++], PATH_MAX, "%s", DCRUN_MODULE_INSTDIR);
     }
     for (int i = 0; i < n && rc == 0; i++) {
-        rc = try_dir (dirs[i]);
+        rc = try_dir (m, dirs[i]);
         len += (size_t)snprintf (list + len, sizeof (list) - len, "%s%s",
                                  i ? ", " : "", dirs[i]);
         if (len >= sizeof (list))
             len = sizeof (list) - 1;
     }
     if (rc == 0) {
-        errprintf (&why, "cuda: not available: %s not found in %s",
-                   DC_CUDA_MODULE_NAME, list);
-        why_errno = ENOENT;
+        errprintf (&m->why, "cuda: not available: %s not found in %s", m->file,
+                   list);
+        m->why_errno = ENOENT;
     } else if (rc < 0) {
-        why_errno = ENOEXEC;
+        m->why_errno = ENOEXEC;
     }
 }
 #else
-static void load (void)
+static void load (struct module *m)
 {
-    errprintf (&why, "cuda: dcrun was built without the CUDA back-end");
-    why_errno = ENOTSUP;
+    errprintf (&m->why, "cuda: dcrun was built without the CUDA back-end");
+    m->why_errno = ENOTSUP;
 }
 #endif
 
+static void load_cuda (void)
+{
+    load (&cuda);
+}
+
+static void load_cudart (void)
+{
+    load (&cudart);
+}
+
+static const void *get (struct module *m, void (*once_fn) (void),
+                        dc_error_t *errp)
+{
+    pthread_once (&m->once, once_fn);
+    if (!m->table) {
+        errno = m->why_errno;
+        errprintf (errp, "%s", m->why.text);
+    }
+    return m->table;
+}
+
 const struct dc_cuda_module *dc_cuda_module_load (dc_error_t *errp)
 {
-    pthread_once (&once, load);
-    if (!module) {
-        errno = why_errno;
-        errprintf (errp, "%s", why.text);
-    }
-    return module;
+    return get (&cuda, load_cuda, errp);
+}
+
+const struct dc_cudart_module *dc_cudart_module_load (dc_error_t *errp)
+{
+    return get (&cudart, load_cudart, errp);
 }

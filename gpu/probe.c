@@ -523,14 +523,14 @@ fail:
 
 int dc_probe_cuda_count (dc_error_t *errp)
 {
-    const struct dc_cuda_module *m = dc_cuda_module_load (errp);
+    const struct dc_cudart_module *m = dc_cudart_module_load (errp);
 
     return m ? m->device_count (errp) : 0;
 }
 
 /* Replace the hwloc GPU list by the CUDA runtime's devices (from the CUDA
  * module), each with the locality of the hwloc GPU of the same PCI bus id. */
-static int cuda_enrich (const struct dc_cuda_module *m, struct dc_topo *topo,
+static int cuda_enrich (const struct dc_cudart_module *m, struct dc_topo *topo,
                         int n)
 {
     struct dc_topo *c = dc_topo_create ();
@@ -646,7 +646,7 @@ static int enrich_live (struct dc_topo *topo, dc_error_t *errp)
         return 0;
     }
     dc_info ("cuda: %d device%s", n, n == 1 ? "" : "s");
-    if (cuda_enrich (dc_cuda_module_load (NULL), topo, n) < 0)
+    if (cuda_enrich (dc_cudart_module_load (NULL), topo, n) < 0)
         return errprintf (errp, "out of memory");
     return 0;
 }

@@ -29,6 +29,7 @@ if $DCRUN --version | grep -q 'cuda'; then
     empty=$T_TMP/empty bad=$T_TMP/bad
     mkdir "$empty" "$bad"
     printf 'not a shared object\n' >"$bad/dcrun_cuda.so"
+    printf 'not a shared object\n' >"$bad/dcrun_cudart.so"
 
     expect_rc 5 "--device cuda, no module in DCRUN_MODULE_DIR" \
         env DCRUN_MODULE_DIR="$empty" $DCRUN bench gemm --device cuda --m 32 --iters 1
@@ -43,7 +44,8 @@ if $DCRUN --version | grep -q 'cuda'; then
     expect_out 'OpenBLAS' "the cpu back-end ran"
     expect_err 'cuda: not available: ' "-v says why cuda was not used"
     expect_rc 0 "probe without the module" env DCRUN_MODULE_DIR="$bad" $DCRUN -v probe
-    expect_err 'cuda: not available: ' "probe -v says why there is no CUDA runtime"
+    expect_err "cuda: not available: $bad/dcrun_cudart\\.so: " \
+        "probe -v says why there is no CUDA runtime"
 
     # The module of this build tree, found without DCRUN_MODULE_DIR
     if [ -n "${DCRUN_BUILDDIR:-}" ] && [ -f "$DCRUN_BUILDDIR/gpu/dcrun_cuda.so" ]; then
@@ -56,7 +58,22 @@ if $DCRUN --version | grep -q 'cuda'; then
         fi
         if command -v nm >/dev/null 2>&1; then
             syms=$(nm -D --defined-only "$DCRUN_BUILDDIR/gpu/dcrun_cuda.so" | awk '{print $3}')
-            expect_eq "$syms" "dc_compute_cuda_module" "the module exports one symbol"
+            expect_eq "$syms" "dc_compute_cuda_module" "dcrun_cuda.so exports one symbol"
+            syms=$(nm -D --defined-only "$DCRUN_BUILDDIR/gpu/dcrun_cudart.so" | awk '{print $3}')
+            expect_eq "$syms" "dc_probe_cudart_module" "dcrun_cudart.so exports one symbol"
+        fi
+        # probing needs the runtime only: cuBLAS is not mapped
+        run env -u DCRUN_MODULE_DIR LD_DEBUG=files $DCRUN -v probe
+        if [ "$RC" -eq 0 ] && grep -q 'file=.*dcrun_cudart\.so' "$T_TMP/err" &&
+            ! grep -q 'file=libcublas' "$T_TMP/err"; then
+            ok "probe opens dcrun_cudart.so, not cuBLAS"
+        else not_ok "probe: exit $RC, or cuBLAS mapped, or no runtime module"; fi
+        if ! grep -q 'cuda: [0-9]* device' "$T_TMP/err"; then
+            # no usable GPU here: auto picks cpu without mapping cuBLAS
+            run env -u DCRUN_MODULE_DIR LD_DEBUG=files $DCRUN bench gemm --device auto --m 32 --iters 1 --threads 1
+            if [ "$RC" -eq 0 ] && ! grep -q 'file=libcublas' "$T_TMP/err"; then
+                ok "--device auto without a GPU does not map cuBLAS"
+            else not_ok "--device auto without a GPU: exit $RC or cuBLAS mapped"; fi
         fi
     fi
 else
