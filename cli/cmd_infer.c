@@ -189,6 +189,8 @@ static int infer_distributed (struct cli *cli, const struct infer_args *a)
     };
     if (cli_split_wanted (&a->split)) /* layouts: cli/dist_pipe.c */
         return cli_pipe_infer (cli, &io, &d, &a->split);
+    if (dc_comm_mpi_wanted ())
+        return cli_mpi_infer (cli, &io, &d);
     return cli_dist_infer (cli, &io, &d);
 }
 
@@ -248,7 +250,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
                          dc_split_name (a.split.split));
         return EXIT_USAGE;
     }
-    if (cli_job_wanted (cli))
+    if (dc_comm_mpi_wanted () || cli_job_wanted (cli))
         return infer_distributed (cli, &a);
     double t0 = dc_report_now (), t;
     if (!(rep = dc_report_create ("infer")))

@@ -346,6 +346,9 @@ static int check_target (const struct train_args *a, const struct dc_npy *t,
 struct train_dist {
     struct cli_ranks rk;
     bool inited;
+    bool mpi;             /* under mpirun/srun: MPI rank 0 */
+    struct cli_mpi m;
+    const char **mpi_hosts;
     struct dc_coord_train *ct;
     uint8_t *model, *ckpt;
     struct dc_layout *lo;     /* --split layers/hybrid: cli/dist_pipe.c */
@@ -355,7 +358,7 @@ struct train_dist {
 /* The exit status of a distributed run that failed, after saying why. */
 static int train_dist_error (struct train_dist *dj, const dc_error_t *err)
 {
-    int sig = dj->rk.interrupted;
+    int sig = dj->mpi ? dj->m.interrupted : dj->rk.interrupted;
 
     if (sig > 0)
         return cli_error (128 + sig,
@@ -372,20 +375,30 @@ static void train_dist_report (struct train_dist *dj, struct dc_report *rep)
     cJSON *x = dc_report_extra (rep, "distributed");
 
     dc_report_set_layout (rep, "data");
-    for (size_t h = 0; h < dj->rk.job.hosts->count; h++)
+    for (size_t h = 0; !dj->mpi && h < dj->rk.job.hosts->count; h++)
         dc_report_add_host (rep, dj->rk.job.hosts->v[h].name);
     if (x) {
-        cJSON_AddNumberToObject (x, "ranks", dj->rk.job.plan->size);
+        cJSON_AddNumberToObject (x, "ranks", dj->mpi ? dj->m.size
+                                                     : dj->rk.job.plan->size);
         cJSON_AddStringToObject (x, "lost_workers",
                                  dc_coord_train_lost (dj->ct));
     }
 }
 
-static void train_dist_fini (struct train_dist *dj, bool failed)
+static int train_dist_fini (struct train_dist *dj, int ex)
 {
+    bool failed = ex != EXIT_OK;
+
     if (dj->ct) {
         dc_coord_train_finish (dj->ct);
         dj->ct = NULL;
+    }
+    free (dj->model);
+    free (dj->ckpt);
+    dj->model = dj->ckpt = NULL;
+    if (dj->mpi) {
+        free (dj->mpi_hosts);
+        return cli_mpi_finish (&dj->m, ex);
     }
     dc_pipe_train_finish (dj->pt);
     dj->pt = NULL;
@@ -406,8 +419,7 @@ static void train_dist_fini (struct train_dist *dj, bool failed)
         }
         cli_ranks_fini (&dj->rk);
     }
-    free (dj->model);
-    free (dj->ckpt);
+    return ex;
 }
 
 /* --split: plan the layout; a pipeline gets each rank its stage (and,
@@ -431,9 +443,11 @@ static int train_launch (struct cli *cli, const struct train_args *a,
     dc_error_t err;
     int ex;
 
-    if ((ex = cli_ranks_init (cli, &dj->rk)) != EXIT_OK)
-        return ex;
-    dj->inited = true;
+    if (!dj->mpi) {
+        if ((ex = cli_ranks_init (cli, &dj->rk)) != EXIT_OK)
+            return ex;
+        dj->inited = true;
+    }
     if (!(dj->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, &err))
         || (resumed
             && !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen,
@@ -441,14 +455,20 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         return cli_error (EXIT_INPUT, "train: %s", err.text);
     if (cli_split_wanted (&a->split))
         return train_pipe_launch (cli, a, m, to, ckpt, resumed, dj);
-    if (cli->dry_run) {
+    if (cli->dry_run && !dj->mpi) {
         printf ("launcher: %s\n", dj->rk.job.launcher);
         for (int r = 0; r < dj->rk.job.plan->size; r++)
             printf ("rank %d on %s: %s serve\n", r, dj->rk.hosts[r],
                     cli_self_path ());
         return EXIT_FAIL; /* the caller stops here */
     }
-    if ((ex = cli_ranks_launch (&dj->rk, a->heartbeat_timeout)) != EXIT_OK)
+    if (dj->mpi) {
+        if (!(dj->mpi_hosts = calloc ((size_t)dj->m.size, sizeof (char *))))
+            return cli_error (EXIT_FAIL, "train: out of memory");
+        for (int r = 0; r < dj->m.size; r++)
+            dj->mpi_hosts[r] = "(mpi)";
+    } else if ((ex = cli_ranks_launch (&dj->rk, a->heartbeat_timeout))
+               != EXIT_OK)
         return ex;
     struct dc_coord_train_opts o = {
         .device = a->device,
@@ -463,11 +483,12 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         .model_len = mlen,
         .checkpoint = dj->ckpt,
         .checkpoint_len = clen,
-        .check = cli_ranks_check,
-        .arg = &dj->rk,
-        .hosts = dj->rk.hosts,
+        .check = dj->mpi ? cli_mpi_check : cli_ranks_check,
+        .arg = dj->mpi ? (void *)&dj->m : (void *)&dj->rk,
+        .hosts = dj->mpi ? dj->mpi_hosts : dj->rk.hosts,
     };
-    if (!(dj->ct = dc_coord_train_start (dj->rk.hub, &o, &err)))
+    if (!(dj->ct = dc_coord_train_start (dj->mpi ? dj->m.hub : dj->rk.hub, &o,
+                                         &err)))
         return train_dist_error (dj, &err);
     return EXIT_OK;
 }
@@ -571,6 +592,13 @@ static int train_run (struct cli *cli, int argc, char **argv)
     if (!a.lr_set)
         a.lr = a.optim == DC_OPTIM_ADAM ? 0.001 : 0.01;
     cli_log_init (cli);
+    if (dc_comm_mpi_wanted ()) {
+        /* under mpirun/srun: ranks other than 0 serve and leave here */
+        int role = cli_mpi_start (cli, &dj.m, &ex);
+        if (role <= 0)
+            return ex;
+        dj.mpi = true;
+    }
     if ((a.split.split == DC_SPLIT_LAYERS || a.split.split == DC_SPLIT_HYBRID)
         && !cli_job_wanted (cli)) {
         cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
@@ -578,8 +606,10 @@ static int train_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     double t0 = dc_report_now ();
-    if (!(rep = dc_report_create ("train")))
-        return cli_error (EXIT_FAIL, "train: out of memory");
+    if (!(rep = dc_report_create ("train"))) {
+        ex = cli_error (EXIT_FAIL, "train: out of memory");
+        goto out;
+    }
 
     /* load: model, inputs and targets (all rows: shuffled access) */
     if (!(m = dc_model_load (a.model, a.activation, &err))
@@ -632,7 +662,7 @@ static int train_run (struct cli *cli, int argc, char **argv)
     /* across ranks, this process keeps a replica of the model on the cpu
      * back-end: it applies the ranks' summed gradient and writes the
      * checkpoints and the trained model */
-    dist = cli_job_wanted (cli);
+    dist = dj.mpi || cli_job_wanted (cli);
     struct dc_compute_opts co = {.dtype = dist ? DC_DTYPE_F32 : a.dtype,
                                  .threads = (int)a.threads};
     if ((ex = cli_compute_open ("train", dist ? "cpu" : a.device, &co, &ops,
@@ -788,8 +818,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
         }
     }
 out:
-    if (dist)
-        train_dist_fini (&dj, ex != EXIT_OK);
+    if (dist || dj.mpi)
+        ex = train_dist_fini (&dj, ex);
     if (st.log)
         fclose (st.log);
     free (ckpt);

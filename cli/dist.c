@@ -6,6 +6,7 @@
  * grace) and leaves no output file.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #include "lib/comm.h"
 #include "lib/launch.h"
 #include "lib/report.h"
+#include "lib/worker.h"
+#include "gpu/compute.h"
 
 #define LINE_MAX_BYTES 4096
 
@@ -306,4 +309,142 @@ out:
     cli_ranks_fini (&d);
     dc_report_destroy (rep);
     return exitcode;
+}
+
+/* ================= under mpirun or srun ================= */
+
+static void *self_serve (void *arg)
+{
+    struct cli_mpi *m = arg;
+    struct dc_worker_opts wo = {.find = dc_compute_find};
+    dc_error_t err;
+
+    if (dc_worker_serve (m->self, &wo, &err) < 0)
+        fprintf (stderr, "dcrun: rank 0: %s\n", err.text);
+    return NULL;
+}
+
+static pthread_t self_thread;
+
+int cli_mpi_check (void *arg)
+{
+    struct cli_mpi *m = arg;
+    int s;
+
+    while ((s = dc_sigpipe_read ()) > 0)
+        if (s != SIGCHLD && !m->interrupted)
+            m->interrupted = s;
+    return m->interrupted;
+}
+
+int cli_mpi_start (struct cli *cli, struct cli_mpi *m, int *exitp)
+{
+    dc_error_t err;
+
+    memset (m, 0, sizeof (*m));
+    m->sfd = -1;
+    if (dc_comm_mpi_init (&m->rank, &m->size, &err) < 0) {
+        *exitp = cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
+        return -1;
+    }
+    if (!(m->self = dc_comm_mpi_rank_create (&err))) {
+        *exitp = cli_error (EXIT_FAIL, "%s: %s", cli->command, err.text);
+        return -1;
+    }
+    if (m->rank != 0) {
+        /* a rank: serve, then leave */
+        struct dc_worker_opts wo = {.find = dc_compute_find};
+        int rc = dc_worker_serve (m->self, &wo, &err);
+        dc_comm_destroy (m->self);
+        dc_comm_mpi_finalize ();
+        *exitp = rc < 0 ? cli_error (EXIT_FAIL, "%s: rank %d: %s",
+                                     cli->command, m->rank, err.text)
+                        : EXIT_OK;
+        return 0;
+    }
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, 0};
+    if ((m->sfd = dc_sigpipe_create (sigs)) < 0
+        || !(m->hub = dc_comm_mpi_hub_create (&err))) {
+        *exitp = cli_error (EXIT_FAIL, "%s: %s", cli->command,
+                            m->sfd < 0 ? strerror (errno) : err.text);
+        return -1;
+    }
+    if (pthread_create (&self_thread, NULL, self_serve, m) != 0) {
+        *exitp = cli_error (EXIT_FAIL, "%s: cannot start rank 0's thread",
+                            cli->command);
+        return -1;
+    }
+    m->thread_started = true;
+    return 1;
+}
+
+int cli_mpi_finish (struct cli_mpi *m, int exitcode)
+{
+    if (exitcode != EXIT_OK) {
+        /* ranks may wait for work that will not come: end the MPI job */
+        fflush (NULL);
+        dc_comm_mpi_abort (exitcode);
+    }
+    if (m->thread_started)
+        pthread_join (self_thread, NULL);
+    dc_comm_destroy (m->self);
+    dc_comm_destroy (m->hub);
+    if (m->sfd >= 0)
+        dc_sigpipe_destroy ();
+    dc_comm_mpi_finalize ();
+    return exitcode;
+}
+
+int cli_mpi_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
+                   const struct cli_dist_opts *o)
+{
+    struct cli_mpi m;
+    struct dc_coord_infer_opts co_opts = *io;
+    struct dc_coord *co = NULL;
+    struct dc_report *rep = NULL;
+    struct dc_coord_result res;
+    const char **hosts = NULL;
+    int exitcode = EXIT_OK;
+    dc_error_t err;
+    double t0 = now_s ();
+
+    int role = cli_mpi_start (cli, &m, &exitcode);
+    if (role <= 0)
+        return exitcode; /* a rank that served, or a failure */
+    if (!(hosts = calloc ((size_t)m.size, sizeof (*hosts)))) {
+        exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
+        goto out;
+    }
+    for (int r = 0; r < m.size; r++)
+        hosts[r] = "(mpi)";
+    co_opts.hosts = hosts;
+    co_opts.check = cli_mpi_check;
+    co_opts.arg = &m;
+    if (!(co = dc_coord_infer_create (&co_opts, m.size, &err))) {
+        exitcode = cli_error (EXIT_INPUT, "infer: %s", err.text);
+        goto out;
+    }
+    if (!(rep = dc_report_create ("infer"))) {
+        exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
+        goto out;
+    }
+    dc_report_set_layout (rep, "data");
+    int rc = dc_coord_infer_run (co, m.hub, rep, &res, &err);
+    dc_report_set_total_seconds (rep, now_s () - t0);
+    if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0)
+        exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
+    else if (rc < 0 && res.status == DC_COORD_INTERRUPTED)
+        exitcode = cli_error (128 + res.signal,
+                              "infer: interrupted by SIG%s: no output "
+                              "written",
+                              cli_signame (res.signal));
+    else if (rc < 0)
+        exitcode = cli_error (res.status == DC_COORD_WORKER_ERROR ? EXIT_GPU
+                                                                  : EXIT_FAIL,
+                              "infer: %s", err.text);
+out:
+    dc_coord_destroy (co); /* before any abort: no partial output */
+    dc_report_destroy (rep);
+    free (hosts);
+    return cli_mpi_finish (&m, exitcode);
 }

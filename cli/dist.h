@@ -51,6 +51,34 @@ struct cli_dist_opts {
     bool progress;            /* --progress */
 };
 
+/* Under mpirun or srun (dc_comm_mpi_wanted): every process is one rank;
+ * MPI rank 0 also runs the coordinator, with its own rank in a thread. */
+struct cli_mpi {
+    int rank, size;
+    struct dc_comm *hub;  /* rank 0 */
+    struct dc_comm *self; /* rank 0's own rank endpoint */
+    bool thread_started;
+    int sfd;
+    int interrupted;
+};
+
+/* Returns 1 when the caller is MPI rank 0 and goes on as the coordinator
+ * (m->hub ready, its own rank serving in a thread); 0 when this process
+ * was a rank and served its part, *exitp its exit status; -1 on error
+ * (*exitp set, printed). */
+int cli_mpi_start (struct cli *cli, struct cli_mpi *m, int *exitp);
+
+/* Rank 0 at the end: wait for its own rank, leave MPI.  A failed run
+ * (exitcode not 0) aborts the MPI job with that code so no rank waits. */
+int cli_mpi_finish (struct cli_mpi *m, int exitcode);
+
+/* The coordinators' check callback under MPI (arg: the cli_mpi). */
+int cli_mpi_check (void *arg);
+
+/* The same under mpirun or srun: every process calls it. */
+int cli_mpi_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
+                   const struct cli_dist_opts *d);
+
 /* Run a distributed inference.  Returns the exit status. */
 int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
                     const struct cli_dist_opts *d);

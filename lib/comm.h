@@ -18,6 +18,7 @@
 #ifndef DC_COMM_H
 #define DC_COMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,9 @@ struct dc_comm;
 
 struct dc_comm_ops {
     const char *name;
+    /* true when a rank's end reaches the hub (DC_COMM_LOST), so the hub can
+     * wait for ranks to leave; MPI ends them all together instead */
+    bool reports_exit;
     /* Send len bytes to dst (a rank, or DC_COMM_HUB from a rank).  May
      * queue; a message to a lost rank is dropped (0). */
     int (*send) (struct dc_comm *c, int dst, int type, const void *buf,
@@ -127,5 +131,26 @@ void dc_comm_stream_set_heartbeat (struct dc_comm *c, double seconds);
 
 /* Number of ranks the launcher still runs (hub). */
 int dc_comm_stream_running (struct dc_comm *c);
+
+/* ---- mpi ---- */
+
+/* True when this process was started as one rank of many by mpirun or srun
+ * (OMPI_COMM_WORLD_SIZE, or SLURM_PROCID in a job step of more than one
+ * task) and MPI is compiled in. */
+bool dc_comm_mpi_wanted (void);
+
+/* MPI_Init_thread (MPI_THREAD_MULTIPLE): every process of the job calls
+ * it.  *rank and *size: this process's rank and the number of ranks. */
+int dc_comm_mpi_init (int *rank, int *size, dc_error_t *errp);
+void dc_comm_mpi_finalize (void);
+/* End every process of the MPI job with code (MPI_Abort). */
+void dc_comm_mpi_abort (int code);
+
+/* The hub endpoint (MPI rank 0 only, one thread) and a rank endpoint (each
+ * rank, rank 0 in another thread): comm over MPI point-to-point on
+ * communicators of their own; allreduce is MPI_Allreduce over every rank.
+ * A lost rank ends the whole job under MPI (OpenMPI aborts it). */
+struct dc_comm *dc_comm_mpi_hub_create (dc_error_t *errp);
+struct dc_comm *dc_comm_mpi_rank_create (dc_error_t *errp);
 
 #endif

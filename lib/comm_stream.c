@@ -775,6 +775,7 @@ static const char *hub_lost_reason (struct dc_comm *c, int rank);
 
 static const struct dc_comm_ops hub_ops = {
     .name = "stream",
+    .reports_exit = true,
     .send = hub_send,
     .recv = hub_recv,
     .allreduce = hub_allreduce,

@@ -461,7 +461,7 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
     t_write += now_s () - tc;
     /* wait (briefly) for the ranks to leave, so nothing is cut short */
     double until = now_s () + 5;
-    while (alive (co) > 0 && now_s () < until) {
+    while (hub->ops->reports_exit && alive (co) > 0 && now_s () < until) {
         struct dc_comm_msg m;
         int got = dc_comm_recv (hub, &m, 100, NULL);
         if (got < 0)
