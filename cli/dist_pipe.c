@@ -171,6 +171,15 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     int ex;
     double t0 = now_s ();
 
+    if (dc_comm_mpi_wanted ()) {
+        /* every MPI process would start ranks of its own */
+        memset (&d, 0, sizeof (d));
+        d.sfd = -1;
+        ex = cli_error (EXIT_USAGE, "infer: --split and --max-device-memory "
+                                    "are not available under mpirun or srun "
+                                    "yet: run dcrun on the head node");
+        goto out;
+    }
     if ((ex = cli_ranks_init (cli, &d)) != EXIT_OK)
         goto out;
     int size = d.job.plan->size;
