@@ -1,4 +1,9 @@
-/* atomicfile.c - temporary file in the target folder, renamed when complete */
+/* atomicfile.c - temporary file in the target folder, renamed when complete
+ *
+ * Where the filesystem has O_TMPFILE the file has no name until commit
+ * links it in: a process killed in the middle (SIGKILL, an MPI job torn
+ * down) leaves nothing behind.  Elsewhere a named ".NAME.XXXXXX" file is
+ * used and removed on destroy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +18,7 @@
 
 struct dc_atomicfile {
     int fd;
+    bool anon; /* O_TMPFILE: no name yet */
     bool committed;
     char *path;
     char *tmp;
@@ -39,7 +45,9 @@ struct dc_atomicfile *dc_atomicfile_create (const char *path,
     if (!(f->tmp = malloc (n)))
         goto nomem;
     snprintf (f->tmp, n, "%s/.%s.XXXXXX", dir, base);
-    if ((f->fd = mkostemp (f->tmp, O_CLOEXEC)) < 0) {
+    if ((f->fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+        f->anon = true;
+    else if ((f->fd = mkostemp (f->tmp, O_CLOEXEC)) < 0) {
         int e = errno;
         errprintf (errp, "%s: cannot create a temporary file in %s: %s",
                    path, dir, strerror (e));
@@ -133,6 +141,25 @@ int dc_atomicfile_commit (struct dc_atomicfile *f, dc_error_t *errp)
     umask (mask);
     if (fchmod (f->fd, 0666 & ~mask) < 0)
         return errprintf (errp, "%s: chmod: %s", f->tmp, strerror (errno));
+    if (f->anon) {
+        /* give the file its temporary name, then rename it over path */
+        char proc[64];
+        size_t n = strlen (f->tmp);
+        snprintf (proc, sizeof (proc), "/proc/self/fd/%d", f->fd);
+        for (int tries = 0;; tries++) {
+            static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+            unsigned long r = (unsigned long)random () ^ (unsigned long)getpid ();
+            for (size_t i = n - 6; i < n; i++, r /= 36)
+                f->tmp[i] = digits[r % 36];
+            if (linkat (AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW)
+                == 0)
+                break;
+            if (errno != EEXIST || tries > 100)
+                return errprintf (errp, "%s: cannot name the file: %s",
+                                  f->path, strerror (errno));
+        }
+        f->anon = false; /* named now: destroy removes it if rename fails */
+    }
     if (close (f->fd) < 0) {
         f->fd = -1;
         return errprintf (errp, "%s: close: %s", f->tmp, strerror (errno));
@@ -152,7 +179,7 @@ void dc_atomicfile_destroy (struct dc_atomicfile *f)
     int saved = errno;
     if (f->fd >= 0)
         close (f->fd);
-    if (!f->committed && f->tmp)
+    if (!f->committed && !f->anon && f->tmp)
         unlink (f->tmp);
     free (f->tmp);
     free (f->path);

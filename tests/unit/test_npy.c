@@ -335,7 +335,8 @@ START_TEST (t_writer_abandoned)
                                                     &err);
     ck_assert_ptr_nonnull (w);
     ck_assert_int_eq (dc_npy_writer_write_f32 (w, 0, 2, rows, &err), 0);
-    ck_assert_int_eq (count_files (), 2);
+    /* the temporary file: unnamed where the filesystem has O_TMPFILE */
+    ck_assert_int_le (count_files (), 2);
     dc_npy_writer_destroy (w);
     ck_assert_int_eq (count_files (), 1);
     struct stat sb;
