@@ -271,6 +271,28 @@ void cli_print_help (const struct cli_command *cmd)
     print_opts (global_opts);
 }
 
+/* Remember a command option as "--name" [value]. */
+static void keep_own (struct cli *cli, const struct cli_command *cmd, int key,
+                      const char *arg)
+{
+    for (const struct cli_opt *o = cmd->opts; o && o->name; o++) {
+        if (o->key != key)
+            continue;
+        char **v = realloc (cli->own_args,
+                            (size_t)(cli->nown + 3) * sizeof (*v));
+        if (!v)
+            return;
+        cli->own_args = v;
+        if (asprintf (&v[cli->nown], "--%s", o->name) < 0)
+            return;
+        cli->nown++;
+        if (o->has_arg && arg && (v[cli->nown] = strdup (arg)))
+            cli->nown++;
+        v[cli->nown] = NULL;
+        return;
+    }
+}
+
 static int count_opts (const struct cli_opt *o)
 {
     int n = 0;
@@ -379,6 +401,7 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
             }
             if (!cb || cb (cli, c, optarg, ctx) < 0)
                 goto out;
+            keep_own (cli, cmd, c, optarg);
             break;
         }
     }

@@ -49,6 +49,9 @@ struct cli {
     bool json;            /* --json */
     bool dry_run;         /* --dry-run */
     struct cli_launch launch; /* when the command takes launch options */
+    char **own_args;      /* the command's own options as given, for
+                             starting the same command on other ranks */
+    int nown;
 };
 
 /* A subcommand option: getopt_long entry plus help text. */

@@ -447,6 +447,10 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         if ((ex = cli_ranks_init (cli, &dj->rk)) != EXIT_OK)
             return ex;
         dj->inited = true;
+        if (cli_dist_via_driver (&dj->rk)) {
+            ex = cli_dist_exec_driver (&dj->rk);
+            return cli->dry_run && ex == EXIT_OK ? EXIT_FAIL : ex;
+        }
     }
     if (!(dj->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, &err))
         || (resumed

@@ -250,6 +250,13 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
         exitcode = cli_error (EXIT_INPUT, "infer: %s", err.text);
         goto out;
     }
+    if (cli_dist_via_driver (&d)) {
+        /* inputs checked here; the ranks themselves run under MPI */
+        dc_coord_destroy (co);
+        co = NULL;
+        exitcode = cli_dist_exec_driver (&d);
+        goto out;
+    }
     if (cli->dry_run) {
         dry_run (&d, co);
         exitcode = EXIT_OK;
@@ -447,4 +454,86 @@ out:
     dc_report_destroy (rep);
     free (hosts);
     return cli_mpi_finish (&m, exitcode);
+}
+
+/* ================= -L mpi, -L slurm from the head ================= */
+
+bool cli_dist_via_driver (const struct cli_ranks *rk)
+{
+    return !strcmp (rk->job.launcher, "mpi")
+           || !strcmp (rk->job.launcher, "slurm");
+}
+
+int cli_dist_exec_driver (struct cli_ranks *rk)
+{
+    struct cli *cli = rk->cli;
+    const struct cli_launch *l = &cli->launch;
+    const char *self = cli_self_path ();
+    char **av = calloc ((size_t)(40 + 2 * l->nexports + cli->nown),
+                        sizeof (char *));
+    char np[32];
+    int k = 0;
+
+    if (!av)
+        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    av[k++] = (char *)self;
+    av[k++] = "exec";
+    av[k++] = "-L";
+    av[k++] = (char *)rk->job.launcher;
+    if (cli->hostfile) {
+        av[k++] = "-f";
+        av[k++] = (char *)cli->hostfile;
+    } else if (cli->hosts) {
+        av[k++] = "-H";
+        av[k++] = (char *)cli->hosts;
+    }
+    if (cli->np > 0) {
+        snprintf (np, sizeof (np), "%ld", cli->np);
+        av[k++] = "-n";
+        av[k++] = np;
+    }
+    if (l->plan.map_by == DC_MAP_BY_NODE) {
+        av[k++] = "--map-by";
+        av[k++] = "node";
+    }
+    if (l->plan.oversubscribe)
+        av[k++] = "--oversubscribe";
+    if (l->no_bind) {
+        av[k++] = "--bind";
+        av[k++] = "none";
+    }
+    if (l->lo.mpirun_args) {
+        av[k++] = "--mpirun-args";
+        av[k++] = (char *)l->lo.mpirun_args;
+    }
+    if (!strcmp (rk->job.launcher, "slurm")) {
+        /* the tasks form one MPI job */
+        av[k++] = "--srun-mpi";
+        av[k++] = "pmix";
+    }
+    for (int i = 0; i < l->nexports; i++) {
+        av[k++] = "-x";
+        av[k++] = l->exports[i];
+    }
+    if (cli->verbose)
+        av[k++] = "-v";
+    av[k++] = "--";
+    av[k++] = (char *)self;
+    av[k++] = (char *)cli->command;
+    for (int i = 0; i < cli->nown; i++)
+        av[k++] = cli->own_args[i];
+    av[k] = NULL;
+    if (cli->dry_run) {
+        for (int i = 0; av[i]; i++)
+            printf ("%s%s", i ? " " : "", av[i]);
+        printf ("\n");
+        free (av);
+        return EXIT_OK;
+    }
+    fflush (NULL);
+    execv (self, av);
+    int e = errno;
+    free (av);
+    return cli_error (EXIT_LAUNCH, "%s: %s: %s", cli->command, self,
+                      strerror (e));
 }

@@ -40,6 +40,14 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout);
  * that arrived, 0 when none. */
 int cli_ranks_check (void *arg);
 
+/* -L mpi and -L slurm: mpirun or srun starts the ranks, each the same
+ * dcrun command, which then finds itself under MPI (cli_mpi_start).  The
+ * driver runs through `dcrun exec` (whole tagged lines, every rank's
+ * status): cli_dist_exec_driver execs it and returns only on failure (or
+ * prints the command line with --dry-run). */
+bool cli_dist_via_driver (const struct cli_ranks *rk);
+int cli_dist_exec_driver (struct cli_ranks *rk);
+
 /* Stop every rank: SIGTERM, SIGKILL after --kill-grace. */
 void cli_ranks_stop (struct cli_ranks *rk);
 

@@ -111,5 +111,9 @@ int main (int argc, char **argv)
     cli.command = cmd->name;
     int rc = cmd->run (&cli, ac, av);
     free (av);
+    for (int i = 0; i < cli.nown; i++)
+        free (cli.own_args[i]);
+    free (cli.own_args);
+    free (cli.launch.exports);
     return rc;
 }

@@ -27,6 +27,15 @@ expect_rc 0 "single-process training" $DCRUN train $T --output M1.safetensors
 expect_rc 0 "mpirun -np 3 dcrun train" timeout 120 $MPI -np 3 $DCRUN train $T --output M3.safetensors
 expect_eq "$($PY "$DCRUN_SRCDIR/tests/cli/cmp_models.py" M1.safetensors M3.safetensors 1e-5)" close "mpirun: the model of single-process training"
 
+# -L mpi from this process: mpirun through dcrun exec, each rank the same
+# dcrun command under MPI
+expect_rc 0 "dcrun infer -L mpi -H localhost:3" $DCRUN infer -L mpi -H localhost:3 $A --output Yl.npy
+expect_eq "$(cmp Y1.npy Yl.npy && echo same)" same "-L mpi: the bytes of the single-process run"
+expect_rc 0 "dcrun train -L mpi -H localhost:2" $DCRUN train -L mpi -H localhost:2 $T --output Ml.safetensors
+expect_eq "$($PY "$DCRUN_SRCDIR/tests/cli/cmp_models.py" M1.safetensors Ml.safetensors 1e-5)" close "-L mpi: the model of single-process training"
+expect_rc 0 "-L mpi --dry-run" $DCRUN infer -L mpi -H localhost:3 $A --output Yd.npy --dry-run
+expect_out "exec -L mpi -H localhost:3 -- .* infer --model model.safetensors" "dry run shows the mpirun job"
+
 # Ctrl-C to mpirun in the middle: no output file
 DCRUN_TEST_CHUNK_DELAY_MS=200 $MPI -x DCRUN_TEST_CHUNK_DELAY_MS -np 3 $DCRUN infer $A --output Yc.npy --chunk-rows 100 > /dev/null 2>&1 &
 P=$!
