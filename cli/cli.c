@@ -30,6 +30,8 @@ enum {
     OPT_L_REMOTE_DCRUN,
     OPT_L_MPIRUN_ARGS,
     OPT_L_EXPORT,
+    OPT_L_SRUN_MPI,
+    OPT_L_SRUN_ARGS,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -63,7 +65,7 @@ static const struct cli_opt launch_opts[] = {
      "ssh: hosts connecting at once (default 64)"},
     {"connect-timeout", required_argument, OPT_L_CONNECT_TIMEOUT, "S",
      "ssh: bound on connect + login per host (default 10)"},
-    {"ssh-key", required_argument, OPT_L_SSH_KEY, "FILE",
+    {"ssh-key", required_argument, 'i', "FILE",
      "ssh: private key to try"},
     {"known-hosts", required_argument, OPT_L_KNOWN_HOSTS, "FILE",
      "ssh: host keys (default ~/.ssh/known_hosts)"},
@@ -77,6 +79,10 @@ static const struct cli_opt launch_opts[] = {
      "dcrun on the remote hosts (default: this binary's path)"},
     {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
      "mpi: extra words for mpirun"},
+    {"srun-mpi", required_argument, OPT_L_SRUN_MPI, "TYPE",
+     "slurm: srun --mpi=TYPE (pmix for MPI programs)"},
+    {"srun-args", required_argument, OPT_L_SRUN_ARGS, "ARGS",
+     "slurm: extra words for srun"},
     {0},
 };
 
@@ -124,7 +130,7 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
     case OPT_L_CONNECT_TIMEOUT:
         return cli_parse_double (cli, "--connect-timeout", arg, 0.01, 3600,
                                  &l->lo.connect_timeout);
-    case OPT_L_SSH_KEY:
+    case 'i':
         l->lo.ssh_key = arg;
         return 0;
     case OPT_L_KNOWN_HOSTS:
@@ -146,6 +152,12 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         return 0;
     case OPT_L_MPIRUN_ARGS:
         l->lo.mpirun_args = arg;
+        return 0;
+    case OPT_L_SRUN_MPI:
+        l->lo.srun_mpi = arg;
+        return 0;
+    case OPT_L_SRUN_ARGS:
+        l->lo.srun_args = arg;
         return 0;
     }
     return 1; /* not a launch option */

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "job.h"
 #include "lib/hosts.h"
 #include "lib/launch.h"
 #include "lib/launch_io.h"
@@ -37,25 +38,11 @@ enum {
     OPT_KILL_ON_BAD_EXIT,
     OPT_NO_KILL_ON_BAD_EXIT,
     OPT_TIMEOUT,
-    OPT_KILL_GRACE,
-    OPT_BIND,
-    OPT_MAP_BY,
-    OPT_OVERSUBSCRIBE,
-    OPT_FANOUT,
-    OPT_CONNECT_TIMEOUT,
-    OPT_KNOWN_HOSTS,
-    OPT_SSH_CONFIG,
-    OPT_SSH_ACCEPT_NEW,
-    OPT_SSH_PORT,
-    OPT_REMOTE_DCRUN,
-    OPT_MPIRUN_ARGS,
-    OPT_SRUN_MPI,
-    OPT_SRUN_ARGS,
 };
 
+/* exec's own options; the launch options (placement, binding, -x, ssh,
+ * mpirun and srun settings) are the shared ones of cli.c */
 static const struct cli_opt exec_opts[] = {
-    {"export", required_argument, 'x', "VAR[=VALUE]",
-     "pass VAR (from here, or set to VALUE) to every rank"},
     {"no-tag", no_argument, OPT_NO_TAG, NULL,
      "do not prefix output lines with RANK@HOST"},
     {"output-dir", required_argument, OPT_OUTPUT_DIR, "DIR",
@@ -66,74 +53,22 @@ static const struct cli_opt exec_opts[] = {
      "let the other ranks run when one fails"},
     {"timeout", required_argument, OPT_TIMEOUT, "S",
      "stop the job after S seconds (exit 1)"},
-    {"kill-grace", required_argument, OPT_KILL_GRACE, "S",
-     "seconds from SIGTERM to SIGKILL (default 3)"},
-    {"bind", required_argument, OPT_BIND, "auto|none",
-     "bind ranks to their CPU set when known (auto) or not (none)"},
-    {"map-by", required_argument, OPT_MAP_BY, "slot|node",
-     "fill each host's slots first (slot) or go round-robin (node)"},
-    {"oversubscribe", no_argument, OPT_OVERSUBSCRIBE, NULL,
-     "allow more ranks than slots"},
-    {"fanout", required_argument, OPT_FANOUT, "N",
-     "ssh: hosts connecting at once (default 64)"},
-    {"connect-timeout", required_argument, OPT_CONNECT_TIMEOUT, "S",
-     "ssh: bound on connect + login per host (default 10)"},
-    {"ssh-key", required_argument, 'i', "FILE", "ssh: private key to try"},
-    {"known-hosts", required_argument, OPT_KNOWN_HOSTS, "FILE",
-     "ssh: host keys (default ~/.ssh/known_hosts)"},
-    {"ssh-config", required_argument, OPT_SSH_CONFIG, "FILE",
-     "ssh: client config (default ~/.ssh/config)"},
-    {"ssh-accept-new", no_argument, OPT_SSH_ACCEPT_NEW, NULL,
-     "ssh: add unknown host keys (a changed key is refused)"},
-    {"ssh-port", required_argument, OPT_SSH_PORT, "PORT",
-     "ssh: port when the host list gives none (default 22)"},
-    {"remote-dcrun", required_argument, OPT_REMOTE_DCRUN, "PATH",
-     "dcrun on the remote hosts (default: this binary's path)"},
-    {"mpirun-args", required_argument, OPT_MPIRUN_ARGS, "ARGS",
-     "mpi: extra words for mpirun"},
-    {"srun-mpi", required_argument, OPT_SRUN_MPI, "TYPE",
-     "slurm: srun --mpi=TYPE for MPI programs (pmix)"},
-    {"srun-args", required_argument, OPT_SRUN_ARGS, "ARGS",
-     "slurm: extra words for srun"},
     {0},
 };
 
 struct exec_args {
-    struct dc_plan_opts plan;
-    struct dc_launch_opts lo;
-    char **exports; /* -x, in order */
-    int nexports;
     bool no_tag;
     const char *output_dir;
     bool kill_on_bad_exit;
     double timeout;
     double kill_grace;
-    bool bind;
 };
-
-static int add_export (struct exec_args *a, const char *arg)
-{
-    char **v = realloc (a->exports, (size_t)(a->nexports + 1) * sizeof (*v));
-    if (!v)
-        return -1;
-    a->exports = v;
-    a->exports[a->nexports++] = (char *)arg;
-    return 0;
-}
 
 static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
 {
     struct exec_args *a = ctx;
-    long v;
 
     switch (key) {
-    case 'x':
-        if (!*arg || *arg == '=')
-            return cli_usage_error (cli, "-x '%s': expected VAR or "
-                                         "VAR=VALUE", arg);
-        if (add_export (a, arg) < 0)
-            return cli_usage_error (cli, "out of memory");
-        return 0;
     case OPT_NO_TAG:
         a->no_tag = true;
         return 0;
@@ -149,60 +84,6 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_TIMEOUT:
         return cli_parse_double (cli, "--timeout", arg, 0.001, 1e9,
                                  &a->timeout);
-    case OPT_KILL_GRACE:
-        return cli_parse_double (cli, "--kill-grace", arg, 0, 3600,
-                                 &a->kill_grace);
-    case OPT_BIND:
-        if (!strcmp (arg, "none"))
-            a->bind = false;
-        else if (!strcmp (arg, "auto") || !strcmp (arg, "core"))
-            a->bind = true;
-        else
-            return cli_usage_error (cli, "--bind '%s': expected auto or none",
-                                    arg);
-        return 0;
-    case OPT_MAP_BY:
-        return cli_parse_map_by (cli, arg, &a->plan.map_by);
-    case OPT_OVERSUBSCRIBE:
-        a->plan.oversubscribe = true;
-        return 0;
-    case OPT_FANOUT:
-        if (cli_parse_long (cli, "--fanout", arg, 1, 4096, &v) < 0)
-            return -1;
-        a->lo.fanout = (int)v;
-        return 0;
-    case OPT_CONNECT_TIMEOUT:
-        return cli_parse_double (cli, "--connect-timeout", arg, 0.01, 3600,
-                                 &a->lo.connect_timeout);
-    case 'i':
-        a->lo.ssh_key = arg;
-        return 0;
-    case OPT_KNOWN_HOSTS:
-        a->lo.known_hosts = arg;
-        return 0;
-    case OPT_SSH_CONFIG:
-        a->lo.ssh_config = arg;
-        return 0;
-    case OPT_SSH_ACCEPT_NEW:
-        a->lo.accept_new = true;
-        return 0;
-    case OPT_SSH_PORT:
-        if (cli_parse_long (cli, "--ssh-port", arg, 1, 65535, &v) < 0)
-            return -1;
-        a->lo.ssh_port = (int)v;
-        return 0;
-    case OPT_REMOTE_DCRUN:
-        a->lo.remote_dcrun = arg;
-        return 0;
-    case OPT_MPIRUN_ARGS:
-        a->lo.mpirun_args = arg;
-        return 0;
-    case OPT_SRUN_MPI:
-        a->lo.srun_mpi = arg;
-        return 0;
-    case OPT_SRUN_ARGS:
-        a->lo.srun_args = arg;
-        return 0;
     }
     return -1;
 }
@@ -354,90 +235,6 @@ static void on_exit_cb (const struct dc_launch_status *st, void *arg)
 
 /* ---- rank environment ---- */
 
-static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
-static char *fmt (const char *f, ...)
-{
-    va_list ap;
-    char *s = NULL;
-
-    va_start (ap, f);
-    if (vasprintf (&s, f, ap) < 0)
-        s = NULL;
-    va_end (ap);
-    return s;
-}
-
-static void free_strv (char **v)
-{
-    for (int i = 0; v && v[i]; i++)
-        free (v[i]);
-    free (v);
-}
-
-static char **rank_env (const struct exec_args *a, const struct dc_plan *plan,
-                        int r, const char *master, int port)
-{
-    const struct dc_rank *rk = &plan->ranks[r];
-    const char *host = dc_plan_host (plan, r);
-    char **env = calloc ((size_t)a->nexports + 16, sizeof (char *));
-    int k = 0;
-
-    if (!env)
-        return NULL;
-    env[k++] = fmt ("DCRUN_RANK=%d", rk->rank);
-    env[k++] = fmt ("DCRUN_SIZE=%d", plan->size);
-    env[k++] = fmt ("DCRUN_LOCAL_RANK=%d", rk->local_rank);
-    env[k++] = fmt ("DCRUN_LOCAL_SIZE=%d", rk->local_size);
-    env[k++] = fmt ("DCRUN_NODE_RANK=%d", rk->node_rank);
-    env[k++] = fmt ("DCRUN_HOST=%s", host);
-    env[k++] = fmt ("RANK=%d", rk->rank);
-    env[k++] = fmt ("WORLD_SIZE=%d", plan->size);
-    env[k++] = fmt ("LOCAL_RANK=%d", rk->local_rank);
-    env[k++] = fmt ("LOCAL_WORLD_SIZE=%d", rk->local_size);
-    env[k++] = fmt ("MASTER_ADDR=%s", master);
-    env[k++] = fmt ("MASTER_PORT=%d", port);
-    if (rk->ngpus > 0) {
-        char gpus[4096];
-        size_t n = 0;
-        gpus[0] = '\0';
-        for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 16; i++)
-            n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
-                                   i ? "," : "", rk->gpus[i]);
-        env[k++] = fmt ("CUDA_VISIBLE_DEVICES=%s", gpus);
-    }
-    for (int i = 0; i < a->nexports; i++) {
-        const char *x = a->exports[i];
-        if (strchr (x, '='))
-            env[k++] = strdup (x);
-        else if (getenv (x))
-            env[k++] = fmt ("%s=%s", x, getenv (x));
-    }
-    for (int i = 0; i < k; i++)
-        if (!env[i]) {
-            free_strv (env);
-            return NULL;
-        }
-    env[k] = NULL;
-    return env;
-}
-
-static const char *signame (int sig)
-{
-    const char *s = sigabbrev_np (sig);
-    return s ? s : "?";
-}
-
-/* Path of this binary, for --remote-dcrun's default (static buffer). */
-static const char *self_path (void)
-{
-    static char buf[PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", buf, sizeof (buf) - 1);
-    if (n <= 0)
-        return "dcrun";
-    buf[n] = '\0';
-    return buf;
-}
-
 static int open_output_files (struct job *j, const char *dir)
 {
     if (mkdir (dir, 0777) < 0 && errno != EEXIST)
@@ -456,7 +253,8 @@ static int open_output_files (struct job *j, const char *dir)
 }
 
 static void dry_run (const char *lname, const struct dc_launch_rank *lr,
-                     const struct dc_plan *plan, const struct exec_args *a)
+                     const struct dc_plan *plan,
+                     const struct dc_launch_opts *lo)
 {
     printf ("launcher: %s\n", lname);
     printf ("%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST", "LOCAL", "NODE",
@@ -477,7 +275,7 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
         struct dc_launch *l;
         char **argv = NULL;
         dc_error_t err;
-        if (!(l = dc_launch_create (lname, &a->lo, &err))
+        if (!(l = dc_launch_create (lname, lo, &err))
             || dc_launch_driver_argv (l, lr, plan->size, &argv, &err) < 0) {
             printf ("(cannot make the %s command line: %s)\n", lname,
                     err.text);
@@ -502,52 +300,27 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
             free (cmd);
             free (env);
         } else {
-            line = dc_launch_worker_cmdline (a->lo.remote_dcrun, &lr[r]);
+            line = dc_launch_worker_cmdline (lo->remote_dcrun, &lr[r]);
             printf ("rank %d on %s: %s\n", r, lr[r].host, line ? line : "");
             free (line);
         }
     }
 }
 
-static int check_local_hosts (const struct dc_plan *plan)
+static int run_job (struct cli *cli, struct exec_args *a,
+                    const struct cli_job *job, char **cmd)
 {
-    for (int r = 0; r < plan->size; r++)
-        if (!dc_launch_is_local_host (dc_plan_host (plan, r))) {
-            cli_error (EXIT_USAGE,
-                       "exec: host '%s' is not this host: the local launcher "
-                       "runs every rank here\nhint: use -L ssh (or -L auto)",
-                       dc_plan_host (plan, r));
-            return -1;
-        }
-    return 0;
-}
-
-static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
-                    char **cmd)
-{
+    const struct dc_plan *plan = job->plan;
     struct job j = {.a = a, .plan = plan, .size = plan->size,
                     .first_fail = -1};
     struct dc_launch_rank *lr = NULL;
     struct dc_launch *l = NULL;
     struct pollfd *fds = NULL;
-    const char *lname = cli->launcher;
+    const char *lname = job->launcher;
+    struct dc_launch_opts lo = cli->launch.lo;
     int sfd = -1, exitcode = EXIT_FAIL, interrupted = 0;
     bool timed_out = false;
     dc_error_t err;
-
-    if (!lname || !strcmp (lname, "auto")) {
-        const char **names = calloc ((size_t)plan->size + 1, sizeof (char *));
-        if (!names)
-            return cli_error (EXIT_FAIL, "exec: out of memory");
-        for (int r = 0; r < plan->size; r++)
-            names[r] = dc_plan_host (plan, r);
-        lname = dc_launch_auto (names, (size_t)plan->size);
-        free (names);
-    }
-    if (!dc_launch_find (lname, &err))
-        return cli_usage_error (cli, "%s", err.text), EXIT_USAGE;
-    if (!strcmp (lname, "local") && check_local_hosts (plan) < 0)
-        return EXIT_USAGE;
 
     if (!(j.io = calloc ((size_t)plan->size, sizeof (*j.io)))
         || !(lr = calloc ((size_t)plan->size, sizeof (*lr)))) {
@@ -565,25 +338,23 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
                 goto out;
             }
     }
-    int port = dc_launch_free_port ();
-    const char *master = plan->size > 0 ? dc_plan_host (plan, 0) : "localhost";
     for (int r = 0; r < plan->size; r++) {
         const struct dc_host *h = &plan->hosts->v[plan->ranks[r].host];
         lr[r].rank = r;
         lr[r].host = h->name;
         lr[r].user = h->user;
         lr[r].port = h->port;
-        lr[r].cpus = a->bind ? plan->ranks[r].cpus : NULL;
+        lr[r].cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
         lr[r].argv = cmd;
-        if (!(lr[r].env = rank_env (a, plan, r, master, port))) {
+        if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
             exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
             goto out;
         }
     }
-    if (!a->lo.remote_dcrun)
-        a->lo.remote_dcrun = self_path ();
+    if (!lo.remote_dcrun)
+        lo.remote_dcrun = cli_self_path ();
     if (cli->dry_run) {
-        dry_run (lname, lr, plan, a);
+        dry_run (lname, lr, plan, &lo);
         exitcode = EXIT_OK;
         goto out;
     }
@@ -600,13 +371,13 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
                               strerror (errno));
         goto out;
     }
-    a->lo.on_output = on_output;
-    a->lo.on_exit = on_exit_cb;
-    a->lo.arg = &j;
-    a->lo.nranks_total = plan->size;
-    a->lo.cancel_fd = sfd;
-    a->lo.stdin_null = true;
-    if (!(l = dc_launch_create (lname, &a->lo, &err))) {
+    lo.on_output = on_output;
+    lo.on_exit = on_exit_cb;
+    lo.arg = &j;
+    lo.nranks_total = plan->size;
+    lo.cancel_fd = sfd;
+    lo.stdin_null = true;
+    if (!(l = dc_launch_create (lname, &lo, &err))) {
         exitcode = cli_error (EXIT_LAUNCH, "exec: %s", err.text);
         goto out;
     }
@@ -616,7 +387,7 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
         if (s > 0 && s != SIGCHLD)
             exitcode = cli_error (128 + s, "exec: interrupted by SIG%s "
                                            "while connecting: nothing runs",
-                                  signame (s));
+                                  cli_signame (s));
         else
             exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
         goto out;
@@ -678,7 +449,7 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
     if (interrupted) {
         exitcode = cli_error (128 + interrupted,
                               "exec: interrupted by SIG%s: every rank stopped",
-                              signame (interrupted));
+                              cli_signame (interrupted));
     } else if (timed_out) {
         exitcode = cli_error (EXIT_FAIL, "exec: timed out after %g s",
                               a->timeout);
@@ -693,7 +464,7 @@ static int run_job (struct cli *cli, struct exec_args *a, struct dc_plan *plan,
             exitcode = cli_error (EXIT_FAIL,
                                   "exec: rank %d on %s killed by signal %d "
                                   "(SIG%s)",
-                                  r, host, st->sig, signame (st->sig));
+                                  r, host, st->sig, cli_signame (st->sig));
         else
             exitcode = cli_error (EXIT_FAIL,
                                   "exec: rank %d on %s exited with status %d",
@@ -706,7 +477,7 @@ out:
         dc_sigpipe_destroy ();
     free (fds);
     for (int r = 0; lr && r < plan->size; r++)
-        free_strv ((char **)lr[r].env);
+        cli_strv_free ((char **)lr[r].env);
     free (lr);
     for (int r = 0; j.io && r < plan->size; r++)
         for (int s = 1; s <= 2; s++) {
@@ -722,7 +493,7 @@ out:
  * rank.  The worker takes the rank environment from SLURM_*; MASTER_ADDR
  * is the step's first node and MASTER_PORT comes from the job and step
  * ids, the same in every task without talking. */
-static int exec_as_step_task (const struct exec_args *a, char **cmd)
+static int exec_as_step_task (const struct cli_launch *a, char **cmd)
 {
     int n = 0;
     for (int i = 0; cmd[i]; i++)
@@ -750,7 +521,7 @@ static int exec_as_step_task (const struct exec_args *a, char **cmd)
         snprintf (port, sizeof (port), "%lu", 20000 + (job * 31 + step) % 20000);
         setenv ("MASTER_PORT", port, 1);
     }
-    av[k++] = (char *)self_path ();
+    av[k++] = (char *)cli_self_path ();
     av[k++] = "worker";
     av[k++] = "--control";
     av[k++] = "none";
@@ -768,73 +539,36 @@ static int exec_as_step_task (const struct exec_args *a, char **cmd)
     execv (av[0], av);
     int e = errno;
     free (av);
-    return cli_error (EXIT_LAUNCH, "exec: %s: %s", self_path (), strerror (e));
-}
-
-/* GPU-aware placement of the ranks on hosts that are this host: probed
- * in-process (hwloc), so CUDA_VISIBLE_DEVICES and the CPU binding follow
- * the topology.  A probe that fails leaves the plan as it is. */
-static void place_local (struct dc_plan *plan)
-{
-    struct dc_topo *topo = NULL;
-    dc_error_t err;
-
-    for (size_t h = 0; h < plan->hosts->count; h++) {
-        if (!dc_launch_is_local_host (plan->hosts->v[h].name))
-            continue;
-        if (!topo && !(topo = dc_probe_host (NULL, &err))) {
-            dc_info ("exec: no placement: %s", err.text);
-            return;
-        }
-        if (dc_plan_place (plan, h, topo, &err) < 0)
-            dc_info ("exec: %s: no placement: %s", plan->hosts->v[h].name,
-                     err.text);
-    }
-    dc_topo_destroy (topo);
+    return cli_error (EXIT_LAUNCH, "exec: %s: %s", cli_self_path (), strerror (e));
 }
 
 static int exec_run (struct cli *cli, int argc, char **argv)
 {
-    struct exec_args a = {
-        .kill_on_bad_exit = true,
-        .kill_grace = 3,
-        .bind = true,
-        .lo = {.cancel_fd = -1},
-    };
-    struct dc_hosts *hosts = NULL;
-    struct dc_plan *plan = NULL;
+    struct exec_args a = {.kill_on_bad_exit = true};
+    struct cli_job job = {0};
     int optindex, rc, exitcode = EXIT_OK;
 
     if ((rc = cli_parse (cli, &cmd_exec, argc, argv, exec_opt, &a,
                          &optindex))
-        != 0) {
-        free (a.exports);
+        != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    }
     if (optindex >= argc) {
-        free (a.exports);
         cli_usage_error (cli, "no command given: dcrun exec [OPTIONS] -- CMD "
                               "ARGS...");
         return EXIT_USAGE;
     }
+    a.kill_grace = cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3;
     cli_log_init (cli);
     if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")
         && (!cli->launcher || !strcmp (cli->launcher, "auto")
             || !strcmp (cli->launcher, "slurm"))
-        && !cli->hostfile && !cli->hosts && !cli->dry_run) {
-        exitcode = exec_as_step_task (&a, argv + optindex);
-        goto out;
-    }
-    if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
-        goto out;
-    if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))
-        goto out;
-    place_local (plan);
-    exitcode = run_job (cli, &a, plan, argv + optindex);
-out:
-    dc_plan_destroy (plan);
-    dc_hosts_destroy (hosts);
-    free (a.exports);
+        && !cli->hostfile && !cli->hosts && !cli->dry_run)
+        return exec_as_step_task (&cli->launch, argv + optindex);
+    /* host list, rank map placed on this host's topology, launcher */
+    if ((exitcode = cli_job_init (cli, &job)) != EXIT_OK)
+        return exitcode;
+    exitcode = run_job (cli, &a, &job, argv + optindex);
+    cli_job_fini (&job);
     return exitcode;
 }
 
@@ -845,5 +579,6 @@ const struct cli_command cmd_exec = {
     .usage = "[-f FILE | -H LIST] [-n N] [-L LAUNCHER] [OPTIONS] -- CMD "
              "[ARGS...]",
     .opts = exec_opts,
+    .launch_opts = true,
     .run = exec_run,
 };

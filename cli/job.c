@@ -59,10 +59,9 @@ static int place_local (struct cli_job *job)
                     err.text);
             return 0;
         }
-        if (dc_plan_place (job->plan, h, topo, &err) < 0) {
-            dc_topo_destroy (topo);
-            return cli_error (-1, "%s", err.text);
-        }
+        if (dc_plan_place (job->plan, h, topo, &err) < 0)
+            dc_log (DC_LOG_INFO, "%s: no placement: %s",
+                    job->hosts->v[h].name, err.text);
     }
     dc_topo_destroy (topo);
     return 0;
@@ -95,10 +94,11 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     if (!strcmp (job->launcher, "local")) {
         for (int r = 0; r < job->plan->size; r++)
             if (!dc_launch_is_local_host (dc_plan_host (job->plan, r))) {
-                cli_usage_error (cli,
-                                 "-L local: host '%s' is not this host (use "
-                                 "-L ssh)",
-                                 dc_plan_host (job->plan, r));
+                cli_error (EXIT_USAGE,
+                           "%s: host '%s' is not this host: the local "
+                           "launcher runs every rank here\nhint: use -L ssh "
+                           "(or -L auto)",
+                           cli->command, dc_plan_host (job->plan, r));
                 exitcode = EXIT_USAGE;
                 goto fail;
             }
