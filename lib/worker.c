@@ -12,6 +12,7 @@
 
 #include "lib/log.h"
 #include "lib/model.h"
+#include "lib/report.h"
 #include "lib/worker.h"
 #include "lib/pipeline.h"
 
@@ -68,8 +69,7 @@ static void *beat_main (void *arg)
     return NULL;
 }
 
-/* Tell the hub why we stop; returns -1. */
-static int fail (struct dc_comm *c, dc_error_t *errp)
+int dc_worker_fail (struct dc_comm *c, dc_error_t *errp)
 {
     dc_comm_send (c, DC_COMM_HUB, DC_MSG_ERROR, errp->text,
                   strlen (errp->text), NULL);
@@ -189,7 +189,7 @@ static struct dc_model *load_model (const uint8_t *data, size_t len,
     return m;
 }
 
-static void sleep_ms (int ms)
+void dc_worker_sleep_ms (int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000,
                           .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -197,12 +197,6 @@ static void sleep_ms (int ms)
         ;
 }
 
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int serve_infer (struct dc_comm *c, const struct job *j,
                         struct dc_model *m, dc_error_t *errp)
@@ -220,11 +214,11 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
 
     if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
         errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     }
     if (!(ops = worker_find (j->device, errp))
         || !(dev = ops->create (&co, errp)))
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     if (!(lv = calloc ((size_t)m->nlayers, sizeof (*lv)))) {
         errprintf (errp, "worker: out of memory");
         goto done;
@@ -285,13 +279,13 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
             out_cap = need;
         }
         if (j->delay_ms > 0) /* test hook: makes lost-worker tests exact */
-            sleep_ms (j->delay_ms);
-        double t0 = now_s ();
+            dc_worker_sleep_ms (j->delay_ms);
+        double t0 = dc_report_now ();
         /* payload offsets are multiples of 8: aligned for floats */
         int r = ops->mlp_infer (dev, net, (const float *)(msg.data + DC_CHUNK_HDR),
                                 (size_t)rows, (float *)(out + DC_RESULT_HDR),
                                 errp);
-        double secs = now_s () - t0;
+        double secs = dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
             goto done;
@@ -304,7 +298,7 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     }
 done:
     if (rc < 0)
-        fail (c, errp);
+        dc_worker_fail (c, errp);
 quiet:
     if (net)
         ops->mlp_unload (dev, net);
@@ -334,11 +328,11 @@ static int serve_train (struct dc_comm *c, const struct job *j,
 
     if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
         errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     }
     if (!(ops = worker_find (j->device, errp))
         || !(dev = ops->create (&co, errp)))
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     if (!(t = dc_trainer_create (m, ops, dev, &j->to, errp)))
         goto done;
     if (j->resume) {
@@ -404,7 +398,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             goto done;
         }
         if (j->delay_ms > 0)
-            sleep_ms (j->delay_ms);
+            dc_worker_sleep_ms (j->delay_ms);
         const float *x = (const float *)(msg.data + DC_STEP_HDR);
         const void *tg = msg.data + DC_STEP_HDR + rows * nin * 4;
         int r = 0;
@@ -441,7 +435,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
     }
 done:
     if (rc < 0)
-        fail (c, errp);
+        dc_worker_fail (c, errp);
 quiet:
     dc_trainer_destroy (t);
     if (ops && dev)
@@ -473,7 +467,7 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     if (msg.type != DC_MSG_JOB) {
         errprintf (errp, "worker: expected a job, got a %s message",
                    dc_proto_type_name (msg.type));
-        fail (c, errp);
+        dc_worker_fail (c, errp);
         goto out;
     }
     if (dc_worker_pipe_wanted (msg.data, msg.len)) { /* lib/pipeline.h */
@@ -481,7 +475,7 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         goto out;
     }
     if (parse_job (msg.data, msg.len, &j, errp) < 0) {
-        fail (c, errp);
+        dc_worker_fail (c, errp);
         goto out;
     }
     free (msg.data);
@@ -491,11 +485,11 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     if (msg.type != DC_MSG_MODEL) {
         errprintf (errp, "worker: expected the model, got a %s message",
                    dc_proto_type_name (msg.type));
-        fail (c, errp);
+        dc_worker_fail (c, errp);
         goto out;
     }
     if (!(m = load_model (msg.data, msg.len, &j, o, errp))) {
-        fail (c, errp);
+        dc_worker_fail (c, errp);
         goto out;
     }
     free (msg.data);

@@ -56,6 +56,12 @@ struct dc_worker_opts {
 int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
                      dc_error_t *errp);
 
+/* Tell the hub why this rank stops (an ERROR message); returns -1. */
+int dc_worker_fail (struct dc_comm *c, dc_error_t *errp);
+
+/* Sleep ms milliseconds (the DCRUN_TEST_CHUNK_DELAY_MS test hook). */
+void dc_worker_sleep_ms (int ms);
+
 /* Little-endian helpers shared with the coordinator. */
 static inline void dc_put_u64 (uint8_t *p, uint64_t v)
 {

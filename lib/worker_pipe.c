@@ -57,28 +57,6 @@ struct micro {
     float **z, **y;  /* device per layer */
 };
 
-static int fail (struct dc_comm *c, dc_error_t *errp)
-{
-    dc_comm_send (c, DC_COMM_HUB, DC_MSG_ERROR, errp->text,
-                  strlen (errp->text), NULL);
-    return -1;
-}
-
-static void sleep_ms (int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000,
-                          .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int dc_worker_pipe_wanted (const uint8_t *job, size_t len)
 {
     cJSON *o = cJSON_ParseWithLength ((const char *)job, len);
@@ -296,13 +274,13 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
             cap = need;
         }
         if (st->j->delay_ms > 0)
-            sleep_ms (st->j->delay_ms);
-        double t0 = now_s ();
+            dc_worker_sleep_ms (st->j->delay_ms);
+        double t0 = dc_report_now ();
         int r = st->ops->mlp_infer (st->dev, net,
                                     (const float *)(msg.data + DC_PIPE_HDR),
                                     (size_t)rows,
                                     (float *)(out + DC_PIPE_HDR), errp);
-        secs += now_s () - t0;
+        secs += dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
             goto done;
@@ -311,7 +289,7 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
     }
 done:
     if (rc < 0)
-        fail (st->c, errp);
+        dc_worker_fail (st->c, errp);
 quiet:
     if (net)
         st->ops->mlp_unload (st->dev, net);
@@ -672,7 +650,7 @@ static int on_train_chunk (struct stage *st, const uint8_t *d, size_t len,
     for (uint64_t k = 0; k < nmicro; k++) {
         uint64_t n = k + 1 < nmicro ? mr : rows - k * mr;
         if (st->j->delay_ms > 0)
-            sleep_ms (st->j->delay_ms);
+            dc_worker_sleep_ms (st->j->delay_ms);
         memcpy (x, d + DC_PIPE_STEP_HDR + k * mr * (size_t)st->nin * 4,
                 n * (size_t)st->nin * 4);
         if (forward (st, k, n, x, errp) < 0
@@ -718,7 +696,7 @@ static int on_train_data (struct stage *st, const uint8_t *d, size_t len,
             goto out;
         }
         if (st->j->delay_ms > 0)
-            sleep_ms (st->j->delay_ms);
+            dc_worker_sleep_ms (st->j->delay_ms);
         if (forward (st, k, rows, v, errp) < 0)
             goto out;
         if (st->last)
@@ -791,7 +769,7 @@ static int serve_train (struct stage *st, dc_error_t *errp)
     }
 done:
     if (rc < 0)
-        fail (st->c, errp);
+        dc_worker_fail (st->c, errp);
 quiet:
     train_teardown (st);
     return rc;
@@ -807,7 +785,7 @@ int dc_worker_pipe_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     int rc = -1;
 
     if (parse_job (job, len, &j, errp) < 0)
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     co.threads = j.threads;
     if (dc_comm_recv (c, &msg, -1, errp) <= 0)
         return -1;
@@ -815,24 +793,24 @@ int dc_worker_pipe_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         free (msg.data);
         errprintf (errp, "worker: expected the model, got a %s message",
                    dc_proto_type_name (msg.type));
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     }
     st.m = load_stage (msg.data, msg.len, o, errp);
     free (msg.data);
     if (!st.m)
-        return fail (c, errp);
+        return dc_worker_fail (c, errp);
     st.nin = dc_model_inputs (st.m);
     st.nout = dc_model_outputs (st.m);
     st.first = j.stage == 0;
     st.last = j.stage == j.stages - 1;
     if (dc_dtype_parse (j.dtype, &co.dtype) < 0) {
         errprintf (errp, "worker: unknown dtype '%s'", j.dtype);
-        fail (c, errp);
+        dc_worker_fail (c, errp);
         goto out;
     }
     if (!o->find || !(st.ops = o->find (j.device, errp))
         || !(st.dev = st.ops->create (&co, errp))) {
-        fail (c, errp);
+        dc_worker_fail (c, errp);
         goto out;
     }
     if (!strcmp (j.task, "train"))
