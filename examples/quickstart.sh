@@ -16,6 +16,14 @@ if $DCRUN --help | grep -q '^  infer '; then
     echo "== dcrun infer --model $out/model.safetensors --input $out/X.npy --output $out/Y.npy --report $out/infer.json"
     $DCRUN infer --model "$out/model.safetensors" --input "$out/X.npy" \
         --output "$out/Y.npy" --report "$out/infer.json"
+    echo "== dcrun infer -H localhost:2 ... --output $out/Y2.npy (the same across 2 local ranks)"
+    $DCRUN infer -H localhost:2 --oversubscribe --device cpu --threads 1 \
+        --model "$out/model.safetensors" --input "$out/X.npy" \
+        --output "$out/Y2.npy" --report "$out/infer2.json"
+    if $DCRUN infer --device cpu --threads 1 --model "$out/model.safetensors" \
+        --input "$out/X.npy" --output "$out/Y1.npy" && cmp -s "$out/Y1.npy" "$out/Y2.npy"; then
+        echo "2 ranks wrote the bytes of 1 process"
+    fi
     echo "== dcrun train --model $out/model.safetensors --input $out/X.npy --target $out/T.npy --output $out/trained.safetensors --epochs 3"
     $DCRUN train --model "$out/model.safetensors" --input "$out/X.npy" \
         --target "$out/T.npy" --output "$out/trained.safetensors" \
