@@ -717,8 +717,6 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
                 return 0;
             wait = (int)(left * 1000) + 1;
         }
-        if (pending && (wait < 0 || wait > 2))
-            wait = 2; /* retry channels that were full */
         if (h->heartbeat > 0 && (wait < 0 || wait > 500))
             wait = 500;
         int nf = 0;
@@ -728,10 +726,23 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
         int base = nf;
         nf += dc_launch_pollfds (h->l, h->fds + base, MAX_POLLFDS - base,
                                  &wait);
+        int nl = nf - base;
+        /* channels that were full: wake when they take bytes again, or
+         * retry on a short timer where the launcher has no descriptor */
+        for (int r = 0; pending && r < c->size; r++) {
+            struct peer *pr = &h->p[r];
+            if (!pr->head || pr->lost)
+                continue;
+            int fd = dc_launch_write_fd (h->l, r);
+            if (fd >= 0 && nf < MAX_POLLFDS)
+                h->fds[nf++] = (struct pollfd){.fd = fd, .events = POLLOUT};
+            else if (wait < 0 || wait > 2)
+                wait = 2;
+        }
         int rc = poll (h->fds, (nfds_t)nf, wait);
         if (rc < 0 && errno != EINTR)
             return errprintf (errp, "comm: poll: %s", strerror (errno));
-        h->running = dc_launch_progress (h->l, h->fds + base, nf - base);
+        h->running = dc_launch_progress (h->l, h->fds + base, nl);
         if (rc < 0 || (h->extra_fd >= 0 && h->fds[0].revents))
             return q_pop (&h->q, 0, msg) ? 1 : 0;
     }

@@ -183,6 +183,11 @@ ssize_t dc_launch_write (struct dc_launch *l, int rank, const void *buf,
     return l->ops->write (l, rank, buf, len);
 }
 
+int dc_launch_write_fd (struct dc_launch *l, int rank)
+{
+    return l->ops->write_fd ? l->ops->write_fd (l, rank) : -1;
+}
+
 int dc_launch_close_stdin (struct dc_launch *l, int rank)
 {
     if (!l->ops->close_stdin) {

@@ -121,6 +121,9 @@ struct dc_launch_ops {
     /* Write to the stdin/control channel of a rank; -1 EAGAIN when full. */
     ssize_t (*write) (struct dc_launch *l, int rank, const void *buf,
                       size_t len);
+    /* Optional: a descriptor that polls POLLOUT when write() to rank takes
+     * bytes again (-1: none; the caller then retries on a timer). */
+    int (*write_fd) (struct dc_launch *l, int rank);
     int (*close_stdin) (struct dc_launch *l, int rank);
     /* Send sig to the process group of a rank (rank -1: every rank). */
     int (*signal) (struct dc_launch *l, int rank, int sig);
@@ -165,6 +168,9 @@ ssize_t dc_launch_write (struct dc_launch *l, int rank, const void *buf,
                          size_t len);
 int dc_launch_close_stdin (struct dc_launch *l, int rank);
 int dc_launch_signal (struct dc_launch *l, int rank, int sig);
+/* The descriptor to poll for POLLOUT after dc_launch_write() said EAGAIN,
+ * or -1 when the launcher has none. */
+int dc_launch_write_fd (struct dc_launch *l, int rank);
 
 /* Shell-quote argv into one command line for sh -c (caller frees). */
 char *dc_launch_shell_join (char *const *argv);

@@ -136,7 +136,8 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
         }
     }
     cJSON_Delete (o);
-    if (strcmp (j->mode, "infer") != 0 && strcmp (j->mode, "train") != 0)
+    if (strcmp (j->mode, "infer") != 0 && strcmp (j->mode, "train") != 0
+        && strcmp (j->mode, "echo") != 0)
         return errprintf (errp, "worker: unknown job mode '%s'", j->mode);
     if (!j->device[0])
         snprintf (j->device, sizeof (j->device), "auto");
@@ -445,6 +446,30 @@ quiet:
     return rc;
 }
 
+/* JOB "echo" (dcrun bench comm): no model; READY, then every DATA frame
+ * goes back to the hub as it came, until DONE. */
+static int serve_echo (struct dc_comm *c, dc_error_t *errp)
+{
+    if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{}", 2, errp) < 0)
+        return -1;
+    for (;;) {
+        struct dc_comm_msg msg;
+        int rc = 0;
+        if (dc_comm_recv (c, &msg, -1, errp) < 0)
+            return -1; /* the coordinator went away */
+        if (msg.type == DC_MSG_DONE) {
+            free (msg.data);
+            return 0;
+        }
+        if (msg.type == DC_MSG_DATA)
+            rc = dc_comm_send (c, DC_COMM_HUB, DC_MSG_DATA, msg.data, msg.len,
+                               errp);
+        free (msg.data);
+        if (rc < 0)
+            return -1;
+    }
+}
+
 int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
                      dc_error_t *errp)
 {
@@ -480,6 +505,10 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     }
     free (msg.data);
     msg.data = NULL;
+    if (!strcmp (j.mode, "echo")) {
+        rc = serve_echo (c, errp);
+        goto out;
+    }
     if (dc_comm_recv (c, &msg, -1, errp) <= 0)
         goto out;
     if (msg.type != DC_MSG_MODEL) {

@@ -2,8 +2,9 @@
  * coordinator over comm, compute it on the rank's back-end, send it back
  *
  * Messages (payloads little-endian, as on x86 and POWER LE):
- *   JOB    hub -> rank  JSON {"mode": "infer"|"train", "device", "dtype",
- *                       "threads", "activation", "chunk_rows", "delay_ms",
+ *   JOB    hub -> rank  JSON {"mode": "infer"|"train"|"echo", "device",
+ *                       "dtype", "threads", "activation", "chunk_rows",
+ *                       "delay_ms",
  *                       train: "loss", "optimizer", "lr", ...}
  *   MODEL  hub -> rank  the model file's bytes (safetensors)
  *   READY  rank -> hub  JSON {"device": "...", "inputs": N, "outputs": M}
@@ -25,6 +26,9 @@
  *                       rank was lost, nothing applied, redo), f64 loss
  *                       sum, then the summed gradient when asked
  *   HEARTBEAT rank -> hub, every second, from a thread of its own
+ *
+ * Echo (JOB "mode": "echo", `dcrun bench comm`): no MODEL; the rank sends
+ * READY, then each DATA frame back to the hub as it came, until DONE.
  */
 #ifndef DC_WORKER_H
 #define DC_WORKER_H

@@ -48,4 +48,46 @@ if $DCRUN --version | grep -q 'cuda'; then
         not_ok "bench gemm --device cuda: exit $RC"
     fi
 fi
+
+# bench comm: the stream comm to 2 local `dcrun serve` ranks in echo mode
+expect_rc 0 "bench comm over 2 local ranks --json" $DCRUN bench comm -n 2 --bytes 4M --frame 256K --iters 2 --json
+if "$py" - "$T_TMP/out" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["benchmark"] == "comm" and j["comm"] == "stream", j
+assert j["launcher"] == "local" and j["ranks"] == 2, j
+assert (j["bytes_per_rank"], j["frame_bytes"], j["iters"]) == (4 << 20, 256 << 10, 2), j
+assert len(j["seconds_all"]) == 2 and j["seconds"] > 0, j
+want = 2 * (4 << 20) / j["seconds"] / 1e9
+assert j["to_ranks_gbps"] > 0 and abs(j["to_ranks_gbps"] - want) < 1e-9 * want, j
+assert abs(j["total_gbps"] - 2 * j["to_ranks_gbps"]) < 1e-9 * j["total_gbps"], j
+PY
+then ok "comm json: 2 ranks, positive GB/s consistent with bytes and seconds"
+else not_ok "comm json fields"; fi
+# a frame size that does not divide the bytes: the last frame is shorter
+expect_rc 0 "bench comm text, uneven frames" $DCRUN bench comm -H localhost:1 --bytes 1000K --frame 300K --iters 1
+expect_out '^to ranks +[0-9.]+ GB/s' "text output has the rate to the ranks"
+expect_out '^total +[0-9.]+ GB/s' "text output has the total"
+expect_rc 2 "comm --bytes 0" $DCRUN bench comm --bytes 0
+expect_err "--bytes '0'" "names the bad --bytes"
+expect_rc 2 "comm --frame not a size" $DCRUN bench comm --frame 1x
+expect_rc 2 "comm --frame above 64M" $DCRUN bench comm --frame 65M
+expect_rc 2 "comm --iters 0" $DCRUN bench comm --iters 0
+expect_rc 3 "comm over a bad host list" $DCRUN bench comm -H 'a[3-1]'
+
+# bench launch: dcrun exec -- true over the host list
+expect_rc 0 "bench launch over 2 local ranks --json" $DCRUN bench launch -H localhost:2 --iters 2 --json
+if "$py" - "$T_TMP/out" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["benchmark"] == "launch" and j["launcher"] == "local", j
+assert (j["hosts"], j["ranks"], j["iters"]) == (1, 2, 2), j
+assert 0 < j["min_seconds"] <= j["seconds"] <= j["max_seconds"] < 60, j
+PY
+then ok "launch json: ranks, hosts, ordered times"
+else not_ok "launch json fields"; fi
+expect_rc 0 "bench launch --dry-run shows the exec command" $DCRUN bench launch -H localhost:2 --iters 3 --dry-run
+expect_out ' exec -H localhost:2 -- true$' "exec gets the host list, not bench's own options"
+expect_rc 2 "launch with an unknown launcher" $DCRUN bench launch -L nosuch
+expect_rc 2 "launch --iters x" $DCRUN bench launch --iters x
 done_testing
