@@ -83,7 +83,7 @@ for y in Yr1 Yr2 Yt2; do
     cmp -s "$dir/Y1.npy" "$dir/$y.npy" || echo "infer-scale: warning: $y.npy differs from the single-process output" >&2
 done
 
-"$py" - "$dir" "$rows" "$runs" "$(nproc)" <<'PY'
+"$py" - "$dir" "$rows" "$runs" "$(getconf _NPROCESSORS_ONLN)" <<'PY'
 import statistics, sys
 import numpy as np
 d, rows, runs, ncpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -115,7 +115,7 @@ print("2 ranks: %.0f%% of the ideal 2x over 1 rank (goal >= 90%%): %s"
       % (100 * e, "met" if e >= 0.9 else "NOT met"))
 print("dcrun output agrees with NumPy to %.1e (relative max)" % err)
 PY
-if "$dcrun" bench comm --help > /dev/null 2>&1; then
+if "$dcrun" bench --help 2>/dev/null | grep -q -- --frame; then
     "$dcrun" bench comm -H localhost:2 --json | "$py" -c '
 import json, sys
 j = json.load(sys.stdin)
