@@ -760,9 +760,8 @@ static int bench_run (struct cli *cli, int argc, char **argv)
 
 const struct cli_command cmd_bench = {
     .name = "bench",
-    .summary = "built-in micro-benchmarks: gemm (TFLOP/s of the compute "
-               "back-end), comm (GB/s of the stream comm between ranks), "
-               "launch (seconds of dcrun exec -- true)",
+    .summary = "micro-benchmarks: gemm (TFLOP/s), comm (GB/s between "
+               "ranks), launch (s)",
     .usage = "gemm [--m M] [--n N] [--k K] [--dtype f32|tf32|f16|bf16] "
              "[--device cpu|cuda|auto] [--iters N] [--threads N] [--json]\n"
              "       dcrun bench comm [-H LIST|-n N] [--bytes B] [--frame B] "
