@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,17 +148,28 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
 }
 
 /* Write bytes to a private file (path gets its name). */
+/* Put bytes where dc_model_load and checkpoint loads can read them: an
+ * in-memory file (memfd, path "/proc/self/fd/N"), else a private file in
+ * the temporary folder.  Returns the memfd to close after loading, -2 for
+ * a named file to unlink, -1 on error. */
 static int write_tmp (const uint8_t *data, size_t len,
                       const struct dc_worker_opts *o, char *path,
                       size_t pathlen, dc_error_t *errp)
 {
     const char *dir = o->tmpdir ? o->tmpdir : getenv ("TMPDIR");
-    int fd;
+    int fd, ret;
 
-    snprintf (path, pathlen, "%s/dcrun-rank-XXXXXX.safetensors",
-              dir && *dir ? dir : "/tmp");
-    if ((fd = mkstemps (path, 12)) < 0)
-        return errprintf (errp, "worker: %s: %s", path, strerror (errno));
+    if ((fd = memfd_create ("dcrun-model", MFD_CLOEXEC)) >= 0) {
+        snprintf (path, pathlen, "/proc/self/fd/%d", fd);
+        ret = fd;
+    } else {
+        snprintf (path, pathlen, "%s/dcrun-rank-XXXXXX.safetensors",
+                  dir && *dir ? dir : "/tmp");
+        if ((fd = mkostemps (path, 12, O_CLOEXEC)) < 0)
+            return errprintf (errp, "worker: %s: %s", path,
+                              strerror (errno));
+        ret = -2;
+    }
     size_t off = 0;
     while (off < len) {
         ssize_t n = write (fd, data + off, len - off);
@@ -166,13 +178,23 @@ static int write_tmp (const uint8_t *data, size_t len,
         if (n <= 0) {
             errprintf (errp, "worker: %s: %s", path, strerror (errno));
             close (fd);
-            unlink (path);
+            if (ret == -2)
+                unlink (path);
             return -1;
         }
         off += (size_t)n;
     }
-    close (fd);
-    return 0;
+    if (ret == -2)
+        close (fd);
+    return ret;
+}
+
+static void drop_tmp (int how, const char *path)
+{
+    if (how >= 0)
+        close (how);
+    else if (how == -2)
+        unlink (path);
 }
 
 static struct dc_model *load_model (const uint8_t *data, size_t len,
@@ -183,10 +205,11 @@ static struct dc_model *load_model (const uint8_t *data, size_t len,
     char path[4096];
     struct dc_model *m;
 
-    if (write_tmp (data, len, o, path, sizeof (path), errp) < 0)
+    int how = write_tmp (data, len, o, path, sizeof (path), errp);
+    if (how == -1)
         return NULL;
     m = dc_model_load (path, j->activation[0] ? j->activation : NULL, errp);
-    unlink (path);
+    drop_tmp (how, path);
     return m;
 }
 
@@ -343,9 +366,11 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         char path[4096];
         if (dc_comm_recv (c, &msg, -1, errp) <= 0)
             goto quiet;
+        int how = -1;
         if (msg.type != DC_MSG_DATA
-            || write_tmp (msg.data, msg.len, o, path, sizeof (path), errp)
-                   < 0) {
+            || (how = write_tmp (msg.data, msg.len, o, path, sizeof (path),
+                                 errp))
+                   == -1) {
             free (msg.data);
             if (msg.type != DC_MSG_DATA)
                 errprintf (errp, "worker: expected the checkpoint");
@@ -353,7 +378,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         }
         free (msg.data);
         int lr = dc_trainer_checkpoint_load (t, &pos, path, errp);
-        unlink (path);
+        drop_tmp (how, path);
         if (lr < 0)
             goto done;
     }
