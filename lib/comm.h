@@ -56,6 +56,10 @@ struct dc_comm_ops {
      * (the hub then says what to do next). */
     int (*allreduce) (struct dc_comm *c, float *buf, size_t n,
                       dc_error_t *errp);
+    /* Hub only, may be NULL: the same message to every live rank (the
+     * stream hub queues one copy for all of them). */
+    int (*bcast) (struct dc_comm *c, int type, const void *buf, size_t len,
+                  dc_error_t *errp);
     /* Hub only: declare a rank lost (no heartbeat, a bad message): stop
      * it and report DC_COMM_LOST for it. */
     int (*drop) (struct dc_comm *c, int rank, const char *why);
@@ -88,6 +92,18 @@ static inline int dc_comm_allreduce (struct dc_comm *c, float *buf, size_t n,
                                      dc_error_t *errp)
 {
     return c->ops->allreduce (c, buf, n, errp);
+}
+
+static inline int dc_comm_bcast (struct dc_comm *c, int type,
+                                 const void *buf, size_t len,
+                                 dc_error_t *errp)
+{
+    if (c->ops->bcast)
+        return c->ops->bcast (c, type, buf, len, errp);
+    for (int r = 0; r < c->size; r++)
+        if (c->ops->send (c, r, type, buf, len, errp) < 0)
+            return -1;
+    return 0;
 }
 
 static inline int dc_comm_drop (struct dc_comm *c, int rank, const char *why)

@@ -343,11 +343,40 @@ struct dc_comm *dc_comm_stream_rank_create (int rank, int size, int fd_in,
 
 /* ================= hub side ================= */
 
+/* A payload queued for one or more ranks (a broadcast shares one copy). */
+struct blob {
+    size_t refs;
+    size_t len;
+    uint8_t data[];
+};
+
 struct outbuf {
-    uint8_t *data;
-    size_t len, off;
+    uint8_t hdr[DC_PROTO_HDR_SIZE];
+    struct blob *blob; /* NULL for an empty payload */
+    size_t len, off;   /* of header + payload */
     struct outbuf *next;
 };
+
+static void ob_free (struct outbuf *o)
+{
+    if (o->blob && --o->blob->refs == 0)
+        free (o->blob);
+    free (o);
+}
+
+static struct blob *blob_create (const void *buf, size_t len)
+{
+    struct blob *b;
+
+    if (len == 0)
+        return NULL;
+    if (!(b = malloc (sizeof (*b) + len)))
+        return NULL;
+    b->refs = 0;
+    b->len = len;
+    memcpy (b->data, buf, len);
+    return b;
+}
 
 struct peer {
     struct dc_proto_decoder *dec;
@@ -397,8 +426,7 @@ static void mark_lost (struct dc_comm *c, int rank, const char *why)
     while (pr->head) {
         struct outbuf *o = pr->head;
         pr->head = o->next;
-        free (o->data);
-        free (o);
+        ob_free (o);
     }
     pr->tail = NULL;
     free (pr->contrib);
@@ -410,12 +438,14 @@ static void mark_lost (struct dc_comm *c, int rank, const char *why)
         h->aborted_upto = h->last_done + 1;
 }
 
-static int hub_enqueue (struct dc_comm *c, int dst, int type, uint32_t src,
-                        const void *buf, size_t len, dc_error_t *errp)
+/* Queue a frame whose payload is blob (shared, may be NULL when empty). */
+static int enqueue_blob (struct dc_comm *c, int dst, int type, uint32_t src,
+                         struct blob *blob, dc_error_t *errp)
 {
     struct hub *h = c->data;
     struct peer *pr;
     struct outbuf *o;
+    size_t len = blob ? blob->len : 0;
 
     if (dst < 0 || dst >= c->size) {
         errno = EINVAL;
@@ -424,16 +454,12 @@ static int hub_enqueue (struct dc_comm *c, int dst, int type, uint32_t src,
     pr = &h->p[dst];
     if (pr->lost)
         return 0;
-    if (!(o = calloc (1, sizeof (*o)))
-        || !(o->data = malloc (DC_PROTO_HDR_SIZE + len))) {
-        free (o);
-        return errprintf (errp, "comm: out of memory for a frame of %zu "
-                                "bytes",
-                          len);
-    }
-    dc_proto_pack (o->data, type, src, (uint32_t)dst, len);
-    if (len)
-        memcpy (o->data + DC_PROTO_HDR_SIZE, buf, len);
+    if (!(o = calloc (1, sizeof (*o))))
+        return errprintf (errp, "comm: out of memory");
+    dc_proto_pack (o->hdr, type, src, (uint32_t)dst, len);
+    o->blob = blob;
+    if (blob)
+        blob->refs++;
     o->len = DC_PROTO_HDR_SIZE + len;
     if (pr->tail)
         pr->tail->next = o;
@@ -453,8 +479,14 @@ static bool hub_flush (struct dc_comm *c)
         struct peer *pr = &h->p[r];
         while (pr->head && !pr->lost) {
             struct outbuf *o = pr->head;
-            ssize_t n = dc_launch_write (h->l, r, o->data + o->off,
-                                         o->len - o->off);
+            bool in_hdr = o->off < DC_PROTO_HDR_SIZE;
+            size_t want = in_hdr ? DC_PROTO_HDR_SIZE - o->off
+                                 : o->len - o->off;
+            ssize_t n = dc_launch_write (
+                h->l, r,
+                in_hdr ? o->hdr + o->off
+                       : o->blob->data + (o->off - DC_PROTO_HDR_SIZE),
+                want);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                     break;
@@ -466,18 +498,34 @@ static bool hub_flush (struct dc_comm *c)
                 break;
             }
             o->off += (size_t)n;
+            if ((size_t)n < want)
+                break; /* the channel is full */
             if (o->off < o->len)
-                break;
+                continue;
             pr->head = o->next;
             if (!pr->head)
                 pr->tail = NULL;
-            free (o->data);
-            free (o);
+            ob_free (o);
         }
         if (pr->head && !pr->lost)
             pending = true;
     }
     return pending;
+}
+
+static int hub_enqueue (struct dc_comm *c, int dst, int type, uint32_t src,
+                        const void *buf, size_t len, dc_error_t *errp)
+{
+    struct blob *b = blob_create (buf, len);
+
+    if (len && !b)
+        return errprintf (errp, "comm: out of memory for a frame of %zu "
+                                "bytes",
+                          len);
+    int rc = enqueue_blob (c, dst, type, src, b, errp);
+    if (b && b->refs == 0)
+        free (b); /* not queued: an error, or the rank is lost */
+    return rc;
 }
 
 static int hub_send (struct dc_comm *c, int dst, int type, const void *buf,
@@ -748,6 +796,25 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
     }
 }
 
+/* One copy of the payload for every live rank. */
+static int hub_bcast (struct dc_comm *c, int type, const void *buf,
+                      size_t len, dc_error_t *errp)
+{
+    struct blob *b = blob_create (buf, len);
+    int rc = 0;
+
+    if (len && !b)
+        return errprintf (errp, "comm: out of memory for a frame of %zu "
+                                "bytes",
+                          len);
+    for (int r = 0; r < c->size && rc == 0; r++)
+        rc = enqueue_blob (c, r, type, DC_PROTO_ANY, b, errp);
+    if (b && b->refs == 0)
+        free (b);
+    hub_flush (c);
+    return rc;
+}
+
 static int hub_allreduce (struct dc_comm *c, float *buf, size_t n,
                           dc_error_t *errp)
 {
@@ -769,8 +836,7 @@ static void hub_destroy (struct dc_comm *c)
             while (pr->head) {
                 struct outbuf *o = pr->head;
                 pr->head = o->next;
-                free (o->data);
-                free (o);
+                ob_free (o);
             }
             free (pr->contrib);
         }
@@ -790,6 +856,7 @@ static const struct dc_comm_ops hub_ops = {
     .send = hub_send,
     .recv = hub_recv,
     .allreduce = hub_allreduce,
+    .bcast = hub_bcast,
     .drop = hub_drop,
     .lost_reason = hub_lost_reason,
     .destroy = hub_destroy,

@@ -324,14 +324,12 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
         res->status = DC_COORD_IO_ERROR;
         return errprintf (errp, "out of memory");
     }
-    for (int r = 0; r < co->size; r++)
-        if (dc_comm_send (hub, r, DC_MSG_JOB, job, strlen (job), errp) < 0
-            || dc_comm_send (hub, r, DC_MSG_MODEL, co->model, co->model_len,
-                             errp)
-                   < 0) {
-            res->status = DC_COORD_IO_ERROR;
-            goto out;
-        }
+    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0
+        || dc_comm_bcast (hub, DC_MSG_MODEL, co->model, co->model_len, errp)
+               < 0) {
+        res->status = DC_COORD_IO_ERROR;
+        goto out;
+    }
     while (done < co->rows) {
         struct dc_comm_msg m;
         if (alive (co) == 0) {
@@ -659,16 +657,13 @@ struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
         errprintf (errp, "out of memory");
         goto fail;
     }
-    for (int r = 0; r < hub->size; r++)
-        if (dc_comm_send (hub, r, DC_MSG_JOB, job, strlen (job), errp) < 0
-            || dc_comm_send (hub, r, DC_MSG_MODEL, o->model, o->model_len,
-                             errp)
-                   < 0
-            || (o->checkpoint
-                && dc_comm_send (hub, r, DC_MSG_DATA, o->checkpoint,
-                                 o->checkpoint_len, errp)
-                       < 0))
-            goto fail;
+    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0
+        || dc_comm_bcast (hub, DC_MSG_MODEL, o->model, o->model_len, errp) < 0
+        || (o->checkpoint
+            && dc_comm_bcast (hub, DC_MSG_DATA, o->checkpoint,
+                              o->checkpoint_len, errp)
+                   < 0))
+        goto fail;
     /* every rank ready (or lost) */
     for (;;) {
         int waiting = 0;
