@@ -274,6 +274,7 @@ void cli_print_help (const struct cli_command *cmd)
     if (cmd->opts && cmd->opts[0].name) {
         printf ("\nOptions:\n");
         print_opts (cmd->opts);
+        print_opts (cmd->opts2);
     }
     if (cmd->launch_opts) {
         printf ("\nLaunch options:\n");
@@ -284,25 +285,35 @@ void cli_print_help (const struct cli_command *cmd)
 }
 
 /* Remember a command option as "--name" [value]. */
+/* The command's option (of opts or opts2) with this key, or NULL. */
+static const struct cli_opt *find_opt (const struct cli_command *cmd, int key)
+{
+    const struct cli_opt *tables[] = {cmd->opts, cmd->opts2};
+
+    for (int t = 0; t < 2; t++)
+        for (const struct cli_opt *o = tables[t]; o && o->name; o++)
+            if (o->key == key)
+                return o;
+    return NULL;
+}
+
+/* Remember a command option as "--name" [value]. */
 static void keep_own (struct cli *cli, const struct cli_command *cmd, int key,
                       const char *arg)
 {
-    for (const struct cli_opt *o = cmd->opts; o && o->name; o++) {
-        if (o->key != key)
-            continue;
-        char **v = realloc (cli->own_args,
-                            (size_t)(cli->nown + 3) * sizeof (*v));
-        if (!v)
-            return;
-        cli->own_args = v;
-        if (asprintf (&v[cli->nown], "--%s", o->name) < 0)
-            return;
-        cli->nown++;
-        if (o->has_arg && arg && (v[cli->nown] = strdup (arg)))
-            cli->nown++;
-        v[cli->nown] = NULL;
+    const struct cli_opt *o = find_opt (cmd, key);
+    char **v;
+
+    if (!o || !(v = realloc (cli->own_args,
+                             (size_t)(cli->nown + 3) * sizeof (*v))))
         return;
-    }
+    cli->own_args = v;
+    if (asprintf (&v[cli->nown], "--%s", o->name) < 0)
+        return;
+    cli->nown++;
+    if (o->has_arg && arg && (v[cli->nown] = strdup (arg)))
+        cli->nown++;
+    v[cli->nown] = NULL;
 }
 
 static int count_opts (const struct cli_opt *o)
@@ -326,7 +337,8 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
                char **argv, cli_opt_f cb, void *ctx, int *optindp)
 {
     int ng = count_opts (global_opts);
-    int nc = count_opts (cmd->opts);
+    int nc1 = count_opts (cmd->opts);
+    int nc = nc1 + count_opts (cmd->opts2);
     int nl = cmd->launch_opts ? count_opts (launch_opts) : 0;
     struct option *lo = calloc ((size_t)(ng + nc + nl + 1), sizeof (*lo));
     char *shorts = calloc ((size_t)(ng + nc + nl) * 2 + 4, 1);
@@ -345,9 +357,10 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
         add_short (shorts, &slen, &global_opts[i]);
     }
     for (int i = 0; i < nc; i++) {
-        lo[ng + i] = (struct option){cmd->opts[i].name, cmd->opts[i].has_arg,
-                                     NULL, cmd->opts[i].key};
-        add_short (shorts, &slen, &cmd->opts[i]);
+        const struct cli_opt *o = i < nc1 ? &cmd->opts[i]
+                                          : &cmd->opts2[i - nc1];
+        lo[ng + i] = (struct option){o->name, o->has_arg, NULL, o->key};
+        add_short (shorts, &slen, o);
     }
     for (int i = 0; i < nl; i++) {
         lo[ng + nc + i] = (struct option){launch_opts[i].name,

@@ -72,6 +72,7 @@ struct cli_command {
     const char *summary;
     const char *usage;          /* "[-f FILE|-H LIST] [--json]" */
     const struct cli_opt *opts; /* terminated by {0} */
+    const struct cli_opt *opts2; /* more, shared with other commands */
     bool launch_opts;           /* also takes the launch options */
     int (*run) (struct cli *cli, int argc, char **argv);
 };

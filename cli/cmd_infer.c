@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
+#include "model_opts.h"
 #include "dist_pipe.h"
 #include "job.h"
 #include "lib/model.h"
@@ -24,33 +25,19 @@ enum {
     OPT_MODEL = 0x100,
     OPT_INPUT,
     OPT_OUTPUT,
-    OPT_DTYPE,
-    OPT_DEVICE,
     OPT_CHUNK_ROWS,
     OPT_OUTPUT_DTYPE,
-    OPT_ACTIVATION,
-    OPT_THREADS,
     OPT_REPORT,
-    OPT_PROGRESS,
-    OPT_HEARTBEAT_TIMEOUT,
-    OPT_SPLIT,
-    OPT_STAGES,
-    OPT_MICRO_ROWS,
-    OPT_MAX_MEM,
 };
 
 /* host memory per block of rows read, computed and written */
 #define BLOCK_BYTES ((size_t)256 << 20)
 
 struct infer_args {
-    const char *model, *input, *output, *report, *activation;
-    const char *device;
-    enum dc_dtype dtype;
+    const char *model, *input, *output, *report;
     enum dc_npy_dtype out_dtype;
-    long chunk_rows, threads;
-    bool progress;
-    double heartbeat_timeout;
-    struct cli_split split; /* dist_pipe.h */
+    long chunk_rows;
+    struct cli_model_opts m; /* shared with train */
 };
 
 static const struct cli_opt infer_opts[] = {
@@ -60,34 +47,12 @@ static const struct cli_opt infer_opts[] = {
      "input rows [rows, inputs] (<f4, <f2 or <f8)"},
     {"output", required_argument, OPT_OUTPUT, "Y.npy",
      "output rows [rows, outputs], written when complete"},
-    {"dtype", required_argument, OPT_DTYPE, "f32|tf32|f16|bf16",
-     "compute type on the GPU, f32 accumulation (default f32)"},
-    {"device", required_argument, OPT_DEVICE, "cpu|cuda|auto",
-     "compute back-end (default auto: cuda when a GPU is usable)"},
     {"chunk-rows", required_argument, OPT_CHUNK_ROWS, "R",
      "rows per pipelined chunk (default: the back-end's)"},
     {"output-dtype", required_argument, OPT_OUTPUT_DTYPE, "f4|f2",
      "output element type (default f4)"},
-    {"activation", required_argument, OPT_ACTIVATION, "A",
-     "relu, gelu (tanh approximation), tanh or none between layers "
-     "(default: the model's metadata, else relu)"},
-    {"threads", required_argument, OPT_THREADS, "N",
-     "CPU threads for the cpu back-end (default: OpenBLAS' own)"},
     {"report", required_argument, OPT_REPORT, "R.json",
      "write a run report (phases, TFLOP/s, output sha256, versions)"},
-    {"progress", no_argument, OPT_PROGRESS, NULL,
-     "progress line on stderr even when it is not a terminal"},
-    {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
-     "across ranks: a rank silent for S seconds is lost (default 30)"},
-    {"split", required_argument, OPT_SPLIT, "data|layers|hybrid|auto",
-     "across ranks: rows (data, the default), consecutive layers per rank, "
-     "groups of stages, or chosen from the model and device memory"},
-    {"stages", required_argument, OPT_STAGES, "S",
-     "--split hybrid: stages per group (ranks must be a multiple)"},
-    {"micro-batch-rows", required_argument, OPT_MICRO_ROWS, "R",
-     "rows per micro-batch flowing through a pipeline"},
-    {"max-device-memory", required_argument, OPT_MAX_MEM, "BYTES",
-     "cap each rank's device memory (suffixes K, M, G)"},
     {0},
 };
 
@@ -105,10 +70,6 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_OUTPUT:
         a->output = arg;
         return 0;
-    case OPT_DTYPE:
-        return cli_parse_dtype (cli, arg, &a->dtype);
-    case OPT_DEVICE:
-        return cli_parse_device (cli, arg, &a->device);
     case OPT_CHUNK_ROWS:
         return cli_parse_long (cli, "--chunk-rows", arg, 1, 1L << 30,
                                &a->chunk_rows);
@@ -122,47 +83,11 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
                                          "or f2",
                                     arg);
         return 0;
-    case OPT_ACTIVATION: {
-        enum dc_act act;
-        if (dc_model_act_parse (arg, &act) < 0)
-            return cli_usage_error (cli, "--activation '%s': expected relu, "
-                                         "gelu, tanh or none",
-                                    arg);
-        a->activation = arg;
-        return 0;
-    }
-    case OPT_THREADS:
-        return cli_parse_long (cli, "--threads", arg, 1, 4096, &a->threads);
     case OPT_REPORT:
         a->report = arg;
         return 0;
-    case OPT_PROGRESS:
-        a->progress = true;
-        return 0;
-    case OPT_HEARTBEAT_TIMEOUT:
-        return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
-                                 &a->heartbeat_timeout);
-    case OPT_SPLIT:
-        return cli_split_parse (cli, arg, &a->split);
-    case OPT_STAGES: {
-        long v;
-        if (cli_parse_long (cli, "--stages", arg, 1, 4096, &v) < 0)
-            return -1;
-        a->split.stages = (int)v;
-        return 0;
     }
-    case OPT_MICRO_ROWS: {
-        long v;
-        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v)
-            < 0)
-            return -1;
-        a->split.micro_rows = v;
-        return 0;
-    }
-    case OPT_MAX_MEM:
-        return cli_split_parse_mem (cli, arg, &a->split);
-    }
-    return -1;
+    return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
 
 /* Across the ranks of a host list: the coordinator runs here. */
@@ -174,21 +99,21 @@ static int infer_distributed (struct cli *cli, const struct infer_args *a)
         .input_path = a->input,
         .output_path = a->output,
         .out_dtype = a->out_dtype,
-        .device = a->device,
-        .dtype = dc_dtype_name (a->dtype),
-        .activation = a->activation,
-        .threads = (int)a->threads,
+        .device = a->m.device,
+        .dtype = dc_dtype_name (a->m.dtype),
+        .activation = a->m.activation,
+        .threads = (int)a->m.threads,
         .chunk_rows = (size_t)a->chunk_rows,
         /* test hook: each rank sleeps this long per chunk */
         .delay_ms = delay ? atoi (delay) : 0,
     };
     struct cli_dist_opts d = {
-        .heartbeat_timeout = a->heartbeat_timeout,
+        .heartbeat_timeout = a->m.heartbeat_timeout,
         .report = a->report,
-        .progress = a->progress,
+        .progress = a->m.progress,
     };
-    if (cli_split_wanted (&a->split)) /* layouts: cli/dist_pipe.c */
-        return cli_pipe_infer (cli, &io, &d, &a->split);
+    if (cli_split_wanted (&a->m.split)) /* layouts: cli/dist_pipe.c */
+        return cli_pipe_infer (cli, &io, &d, &a->m.split);
     if (dc_comm_mpi_wanted ())
         return cli_mpi_infer (cli, &io, &d);
     return cli_dist_infer (cli, &io, &d);
@@ -219,7 +144,7 @@ static void add_model_info (struct dc_report *rep, const char *path,
 
 static int infer_run (struct cli *cli, int argc, char **argv)
 {
-    struct infer_args a = {.device = "auto", .out_dtype = DC_NPY_F4};
+    struct infer_args a = {.m = {.device = "auto"}, .out_dtype = DC_NPY_F4};
     const struct dc_compute_ops *ops = NULL;
     struct dc_compute *c = NULL;
     struct dc_mlp_dev *net = NULL;
@@ -244,10 +169,10 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
-    if ((a.split.split == DC_SPLIT_LAYERS || a.split.split == DC_SPLIT_HYBRID)
+    if ((a.m.split.split == DC_SPLIT_LAYERS || a.m.split.split == DC_SPLIT_HYBRID)
         && !cli_job_wanted (cli)) {
         cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
-                         dc_split_name (a.split.split));
+                         dc_split_name (a.m.split.split));
         return EXIT_USAGE;
     }
     if (dc_comm_mpi_wanted () || cli_job_wanted (cli))
@@ -257,7 +182,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         return cli_error (EXIT_FAIL, "infer: out of memory");
 
     /* load: the model and the input's header */
-    if (!(m = dc_model_load (a.model, a.activation, &err))) {
+    if (!(m = dc_model_load (a.model, a.m.activation, &err))) {
         ex = cli_error (EXIT_INPUT, "%s", err.text);
         goto out;
     }
@@ -281,11 +206,11 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     double flop_row = dc_model_flops_per_row (m);
 
     struct dc_compute_opts co = {
-        .dtype = a.dtype,
-        .threads = (int)a.threads,
+        .dtype = a.m.dtype,
+        .threads = (int)a.m.threads,
         .chunk_rows = (size_t)a.chunk_rows,
     };
-    if ((ex = cli_compute_open ("infer", a.device, &co, &ops, &c)) != EXIT_OK)
+    if ((ex = cli_compute_open ("infer", a.m.device, &co, &ops, &c)) != EXIT_OK)
         goto out;
     {
         struct dc_layer_view *lv = calloc ((size_t)m->nlayers, sizeof (*lv));
@@ -303,7 +228,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         }
     }
     if (a.report)
-        add_model_info (rep, a.model, m, a.dtype);
+        add_model_info (rep, a.model, m, a.m.dtype);
     dc_model_destroy (m); /* the back-end has its own copy */
     m = NULL;
 
@@ -336,7 +261,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     dc_report_phase_add (rep, DC_PHASE_LOAD, t - t0);
 
     struct cli_progress pr;
-    cli_progress_init (&pr, a.progress, "infer", rows);
+    cli_progress_init (&pr, a.m.progress, "infer", rows);
     double tc = 0;
     for (size_t r0 = 0; r0 < rows; r0 += block) {
         size_t n = rows - r0 < block ? rows - r0 : block;
@@ -407,6 +332,7 @@ const struct cli_command cmd_infer = {
              "[--chunk-rows R] [--output-dtype f4|f2] [--activation A] "
              "[--threads N] [--report R.json] [--progress]",
     .opts = infer_opts,
+    .opts2 = cli_model_opts,
     .launch_opts = true,
     .run = infer_run,
 };

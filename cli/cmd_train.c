@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
+#include "model_opts.h"
 #include "dist_pipe.h"
 #include "lib/atomicfile.h"
 #include "lib/model.h"
@@ -45,32 +46,20 @@ enum {
     OPT_RESUME,
     OPT_LOG,
     OPT_REPORT,
-    OPT_DTYPE,
-    OPT_DEVICE,
-    OPT_ACTIVATION,
-    OPT_THREADS,
-    OPT_PROGRESS,
-    OPT_HEARTBEAT_TIMEOUT,
-    OPT_SPLIT,
-    OPT_STAGES,
-    OPT_MICRO_ROWS,
-    OPT_MAX_MEM,
 };
 
 #define CKPT_NAME "checkpoint.safetensors"
 
 struct train_args {
     const char *model, *input, *target, *output, *report, *log;
-    const char *ckpt_dir, *activation, *device;
-    long epochs, batch_size, ckpt_every, threads;
+    const char *ckpt_dir;
+    long epochs, batch_size, ckpt_every;
     double lr, momentum;
-    bool lr_set, resume, progress;
+    bool lr_set, resume;
     unsigned long long seed;
     enum dc_optim optim;
     enum dc_loss loss;
-    enum dc_dtype dtype;
-    double heartbeat_timeout;
-    struct cli_split split; /* dist_pipe.h */
+    struct cli_model_opts m; /* shared with infer */
 };
 
 static const struct cli_opt train_opts[] = {
@@ -104,27 +93,6 @@ static const struct cli_opt train_opts[] = {
     {"log", required_argument, OPT_LOG, "loss.csv",
      "one line per step: epoch,batch,step,rows,loss"},
     {"report", required_argument, OPT_REPORT, "R.json", "write a run report"},
-    {"dtype", required_argument, OPT_DTYPE, "f32|tf32|f16|bf16",
-     "compute type on the GPU (default f32)"},
-    {"device", required_argument, OPT_DEVICE, "cpu|cuda|auto",
-     "compute back-end (default auto)"},
-    {"activation", required_argument, OPT_ACTIVATION, "A",
-     "relu, gelu, tanh or none between layers (default: the model's)"},
-    {"threads", required_argument, OPT_THREADS, "N",
-     "CPU threads for the cpu back-end"},
-    {"progress", no_argument, OPT_PROGRESS, NULL,
-     "progress line on stderr even when it is not a terminal"},
-    {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
-     "across ranks: a rank silent for S seconds is lost (default 30)"},
-    {"split", required_argument, OPT_SPLIT, "data|layers|hybrid|auto",
-     "across ranks: rows (data, the default), consecutive layers per rank, "
-     "groups of stages, or chosen from the model and device memory"},
-    {"stages", required_argument, OPT_STAGES, "S",
-     "--split hybrid: stages per group (ranks must be a multiple)"},
-    {"micro-batch-rows", required_argument, OPT_MICRO_ROWS, "R",
-     "rows per micro-batch flowing through a pipeline (default: a group's share of the batch / (2 x stages))"},
-    {"max-device-memory", required_argument, OPT_MAX_MEM, "BYTES",
-     "cap each rank's device memory (suffixes K, M, G)"},
     {0},
 };
 
@@ -208,48 +176,8 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_REPORT:
         a->report = arg;
         return 0;
-    case OPT_DTYPE:
-        return cli_parse_dtype (cli, arg, &a->dtype);
-    case OPT_DEVICE:
-        return cli_parse_device (cli, arg, &a->device);
-    case OPT_ACTIVATION: {
-        enum dc_act act;
-        if (dc_model_act_parse (arg, &act) < 0)
-            return cli_usage_error (cli, "--activation '%s': expected relu, "
-                                         "gelu, tanh or none",
-                                    arg);
-        a->activation = arg;
-        return 0;
     }
-    case OPT_THREADS:
-        return cli_parse_long (cli, "--threads", arg, 1, 4096, &a->threads);
-    case OPT_PROGRESS:
-        a->progress = true;
-        return 0;
-    case OPT_HEARTBEAT_TIMEOUT:
-        return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
-                                 &a->heartbeat_timeout);
-    case OPT_SPLIT:
-        return cli_split_parse (cli, arg, &a->split);
-    case OPT_STAGES: {
-        long v;
-        if (cli_parse_long (cli, "--stages", arg, 1, 4096, &v) < 0)
-            return -1;
-        a->split.stages = (int)v;
-        return 0;
-    }
-    case OPT_MICRO_ROWS: {
-        long v;
-        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v)
-            < 0)
-            return -1;
-        a->split.micro_rows = v;
-        return 0;
-    }
-    case OPT_MAX_MEM:
-        return cli_split_parse_mem (cli, arg, &a->split);
-    }
-    return -1;
+    return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
 
 /* What the step callback needs. */
@@ -457,7 +385,7 @@ static int train_launch (struct cli *cli, const struct train_args *a,
             && !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen,
                                           &err))))
         return cli_error (EXIT_INPUT, "train: %s", err.text);
-    if (cli_split_wanted (&a->split))
+    if (cli_split_wanted (&a->m.split))
         return train_pipe_launch (cli, a, m, to, ckpt, resumed, dj);
     if (cli->dry_run && !dj->mpi) {
         printf ("launcher: %s\n", dj->rk.job.launcher);
@@ -471,14 +399,14 @@ static int train_launch (struct cli *cli, const struct train_args *a,
             return cli_error (EXIT_FAIL, "train: out of memory");
         for (int r = 0; r < dj->m.size; r++)
             dj->mpi_hosts[r] = "(mpi)";
-    } else if ((ex = cli_ranks_launch (&dj->rk, a->heartbeat_timeout))
+    } else if ((ex = cli_ranks_launch (&dj->rk, a->m.heartbeat_timeout))
                != EXIT_OK)
         return ex;
     struct dc_coord_train_opts o = {
-        .device = a->device,
-        .dtype = dc_dtype_name (a->dtype),
-        .activation = a->activation,
-        .threads = (int)a->threads,
+        .device = a->m.device,
+        .dtype = dc_dtype_name (a->m.dtype),
+        .activation = a->m.activation,
+        .threads = (int)a->m.threads,
         .delay_ms = delay ? atoi (delay) : 0,
         .to = to,
         .inputs = dc_model_inputs (m),
@@ -509,35 +437,35 @@ static int train_pipe_launch (struct cli *cli, const struct train_args *a,
     int ex;
 
     /* activations: a group holds its share of a batch at once */
-    if ((ex = cli_split_plan (&dj->rk, m, &a->split, a->device,
+    if ((ex = cli_split_plan (&dj->rk, m, &a->m.split, a->m.device,
                               (size_t)a->batch_size, &dj->lo))
         != EXIT_OK)
         return ex;
     if (cli->dry_run) {
-        cli_split_print (&dj->rk, dj->lo, m, (size_t)a->split.micro_rows, 0);
+        cli_split_print (&dj->rk, dj->lo, m, (size_t)a->m.split.micro_rows, 0);
         return EXIT_FAIL; /* the caller stops here */
     }
     if (dj->lo->split == DC_SPLIT_DATA) {
         dc_layout_destroy (dj->lo);
         dj->lo = NULL;
         struct train_args b = *a;
-        b.split = (struct cli_split){.split = DC_SPLIT_DATA};
+        b.m.split = (struct cli_split){.split = DC_SPLIT_DATA};
         return train_launch (cli, &b, m, to, ckpt, resumed, dj);
     }
     if (resumed && !(ck = dc_safetensors_load (ckpt, &err)))
         return cli_error (EXIT_INPUT, "train: %s", err.text);
-    if ((ex = cli_ranks_launch (&dj->rk, a->heartbeat_timeout)) != EXIT_OK) {
+    if ((ex = cli_ranks_launch (&dj->rk, a->m.heartbeat_timeout)) != EXIT_OK) {
         dc_safetensors_destroy (ck);
         return ex;
     }
     struct dc_pipe_train_opts o = {
-        .device = a->device,
-        .dtype = dc_dtype_name (a->dtype),
-        .threads = (int)a->threads,
+        .device = a->m.device,
+        .dtype = dc_dtype_name (a->m.dtype),
+        .threads = (int)a->m.threads,
         .delay_ms = delay ? atoi (delay) : 0,
         .to = to,
         .lo = dj->lo,
-        .micro_rows = (size_t)a->split.micro_rows,
+        .micro_rows = (size_t)a->m.split.micro_rows,
         .m = m,
         .ck = ck,
         .check = cli_ranks_check,
@@ -554,7 +482,7 @@ static int train_pipe_launch (struct cli *cli, const struct train_args *a,
 static int train_run (struct cli *cli, int argc, char **argv)
 {
     struct train_args a = {
-        .device = "auto", .epochs = 1, .batch_size = 32,
+        .m = {.device = "auto"}, .epochs = 1, .batch_size = 32,
     };
     const struct dc_compute_ops *ops = NULL;
     struct dc_compute *c = NULL;
@@ -603,10 +531,10 @@ static int train_run (struct cli *cli, int argc, char **argv)
             return ex;
         dj.mpi = true;
     }
-    if ((a.split.split == DC_SPLIT_LAYERS || a.split.split == DC_SPLIT_HYBRID)
+    if ((a.m.split.split == DC_SPLIT_LAYERS || a.m.split.split == DC_SPLIT_HYBRID)
         && !cli_job_wanted (cli)) {
         cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
-                         dc_split_name (a.split.split));
+                         dc_split_name (a.m.split.split));
         return EXIT_USAGE;
     }
     double t0 = dc_report_now ();
@@ -616,7 +544,7 @@ static int train_run (struct cli *cli, int argc, char **argv)
     }
 
     /* load: model, inputs and targets (all rows: shuffled access) */
-    if (!(m = dc_model_load (a.model, a.activation, &err))
+    if (!(m = dc_model_load (a.model, a.m.activation, &err))
         || !(x = dc_npy_open (a.input, &err))
         || !(tg = dc_npy_open (a.target, &err))) {
         ex = cli_error (EXIT_INPUT, "%s", err.text);
@@ -667,9 +595,9 @@ static int train_run (struct cli *cli, int argc, char **argv)
      * back-end: it applies the ranks' summed gradient and writes the
      * checkpoints and the trained model */
     dist = dj.mpi || cli_job_wanted (cli);
-    struct dc_compute_opts co = {.dtype = dist ? DC_DTYPE_F32 : a.dtype,
-                                 .threads = (int)a.threads};
-    if ((ex = cli_compute_open ("train", dist ? "cpu" : a.device, &co, &ops,
+    struct dc_compute_opts co = {.dtype = dist ? DC_DTYPE_F32 : a.m.dtype,
+                                 .threads = (int)a.m.threads};
+    if ((ex = cli_compute_open ("train", dist ? "cpu" : a.m.device, &co, &ops,
                                 &c))
         != EXIT_OK)
         goto out;
@@ -735,7 +663,7 @@ static int train_run (struct cli *cli, int argc, char **argv)
     st.rows = rows;
     st.batch = (size_t)a.batch_size;
     st.epochs = a.epochs;
-    cli_progress_init (&st.pr, a.progress, "train", rows * (size_t)a.epochs);
+    cli_progress_init (&st.pr, a.m.progress, "train", rows * (size_t)a.epochs);
     int64_t step0 = pos.step;
     struct dc_train_run run = {
         .x = hx,
@@ -781,8 +709,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
     st.log = NULL;
 
     /* the trained model: the input's names, dtypes and metadata */
-    if (a.activation)
-        dc_safetensors_meta_set (m->st, "activation", a.activation);
+    if (a.m.activation)
+        dc_safetensors_meta_set (m->st, "activation", a.m.activation);
     if (dc_model_save (m, a.output, &err) < 0) {
         ex = cli_error (EXIT_FAIL, "%s", err.text);
         goto out;
@@ -849,6 +777,7 @@ const struct cli_command cmd_train = {
              "[--seed S] [--checkpoint-dir D] [--checkpoint-every N] "
              "[--resume] [--log loss.csv] [--report R.json]",
     .opts = train_opts,
+    .opts2 = cli_model_opts,
     .launch_opts = true,
     .run = train_run,
 };

@@ -1,0 +1,28 @@
+/* model_opts.h - the options infer and train share: the compute back-end,
+ * the activation, progress and how the work is spread across ranks */
+#ifndef DC_MODEL_OPTS_H
+#define DC_MODEL_OPTS_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "dist_pipe.h"
+#include "gpu/compute.h"
+
+struct cli_model_opts {
+    const char *device;       /* --device cpu|cuda|auto */
+    enum dc_dtype dtype;      /* --dtype */
+    const char *activation;   /* --activation, NULL: the model's */
+    long threads;             /* --threads, 0: the back-end's */
+    bool progress;            /* --progress */
+    double heartbeat_timeout; /* --heartbeat-timeout, 0: 30 s */
+    struct cli_split split;   /* --split, --stages, ... */
+};
+
+/* The table (a struct cli_command's opts2) and its parser: 0 when key was
+ * one of them and good, -1 after a usage error, 1 when not one of them. */
+extern const struct cli_opt cli_model_opts[];
+int cli_model_opt (struct cli *cli, int key, const char *arg,
+                   struct cli_model_opts *m);
+
+#endif
