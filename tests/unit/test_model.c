@@ -17,37 +17,8 @@
 #include "lib/rng.h"
 #include "lib/safetensors.h"
 
-static char tmpdir[256];
-
-static void setup (void)
-{
-    snprintf (tmpdir, sizeof (tmpdir), "/tmp/test_model.XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (tmpdir));
-}
-
-static void teardown (void)
-{
-    DIR *d = opendir (tmpdir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir (d)))
-        if (strcmp (e->d_name, ".") && strcmp (e->d_name, "..")) {
-            snprintf (p, sizeof (p), "%s/%s", tmpdir, e->d_name);
-            unlink (p);
-        }
-    if (d)
-        closedir (d);
-    rmdir (tmpdir);
-}
-
-static const char *tpath (const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf (b, sizeof (buf[0]), "%s/%s", tmpdir, name);
-    return b;
-}
+#define DC_TMP_PREFIX "/tmp/test_model"
+#include "tmpdir.h"
 
 /* deterministic values in [-1, 1) */
 static float frand (uint64_t *s)

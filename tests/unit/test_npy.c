@@ -16,60 +16,8 @@
 #include "lib/npy.h"
 #include "lib/sha256.h"
 
-static char tmpdir[256];
-
-static void setup (void)
-{
-    snprintf (tmpdir, sizeof (tmpdir), "/tmp/test_npy.XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (tmpdir));
-}
-
-static void teardown (void)
-{
-    DIR *d = opendir (tmpdir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir (d)))
-        if (e->d_name[0] != '.' || (strcmp (e->d_name, ".")
-                                    && strcmp (e->d_name, ".."))) {
-            snprintf (p, sizeof (p), "%s/%s", tmpdir, e->d_name);
-            unlink (p);
-        }
-    if (d)
-        closedir (d);
-    rmdir (tmpdir);
-}
-
-static const char *tpath (const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf (b, sizeof (buf[0]), "%s/%s", tmpdir, name);
-    return b;
-}
-
-static int count_files (void)
-{
-    DIR *d = opendir (tmpdir);
-    struct dirent *e;
-    int n = 0;
-    while (d && (e = readdir (d)))
-        if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
-            n++;
-    if (d)
-        closedir (d);
-    return n;
-}
-
-static void write_file (const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen (path, "wb");
-    ck_assert_ptr_nonnull (f);
-    if (n)
-        ck_assert_uint_eq (fwrite (p, 1, n, f), n);
-    fclose (f);
-}
+#define DC_TMP_PREFIX "/tmp/test_npy"
+#include "tmpdir.h"
 
 /* An .npy file with the given version, dictionary text (padded to 64 with
  * a final newline when pad) and data_bytes zero bytes of data. */
