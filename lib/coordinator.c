@@ -60,6 +60,23 @@ static double now_s (void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
+                   int (*check) (void *arg), void *arg, int *sig,
+                   dc_error_t *errp)
+{
+    int got = dc_comm_recv (hub, m, 200, errp);
+
+    if (got < 0)
+        return -1;
+    if (check && (*sig = check (arg)) > 0) {
+        if (got > 0)
+            free (m->data);
+        errno = EINTR;
+        return errprintf (errp, "interrupted");
+    }
+    return got;
+}
+
 void dc_coord_destroy (struct dc_coord *co)
 {
     if (co) {
@@ -352,21 +369,14 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
             }
             goto out;
         }
-        int got = dc_comm_recv (hub, &m, 200, errp);
+        int sig = 0;
+        int got = dc_coord_recv (hub, &m, co->o.check, co->o.arg, &sig, errp);
         if (got < 0) {
-            res->status = DC_COORD_IO_ERROR;
-            goto out;
-        }
-        if (co->o.check) {
-            int sig = co->o.check (co->o.arg);
-            if (sig > 0) {
-                if (got > 0)
-                    free (m.data);
-                res->status = DC_COORD_INTERRUPTED;
-                res->signal = sig;
+            res->status = sig ? DC_COORD_INTERRUPTED : DC_COORD_IO_ERROR;
+            res->signal = sig;
+            if (sig)
                 errprintf (errp, "interrupted: no output written");
-                goto out;
-            }
+            goto out;
         }
         if (co->o.progress)
             co->o.progress (done, co->rows, alive (co), co->o.arg);
@@ -591,17 +601,8 @@ static int t_other (struct dc_coord_train *ct, struct dc_comm_msg *m)
 static int t_recv (struct dc_coord_train *ct, struct dc_comm_msg *m,
                    dc_error_t *errp)
 {
-    int got = dc_comm_recv (ct->hub, m, 200, errp);
-
-    if (got < 0)
-        return -1;
-    if (ct->o.check && (ct->signal = ct->o.check (ct->o.arg)) > 0) {
-        if (got > 0)
-            free (m->data);
-        errno = EINTR;
-        return errprintf (errp, "interrupted");
-    }
-    return got;
+    return dc_coord_recv (ct->hub, m, ct->o.check, ct->o.arg, &ct->signal,
+                          errp);
 }
 
 static int t_fail_all (struct dc_coord_train *ct, dc_error_t *errp)

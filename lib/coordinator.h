@@ -58,6 +58,14 @@ struct dc_coord_result {
 
 struct dc_coord;
 
+/* What every coordinator loop does for its next message: wait up to 200 ms,
+ * then ask check (may be NULL) whether a signal arrived.  1 with *m, 0 when
+ * nothing came, -1 when comm failed or a signal stops the run (*sig set,
+ * errno EINTR, errp "interrupted"). */
+int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
+                   int (*check) (void *arg), void *arg, int *sig,
+                   dc_error_t *errp);
+
 /* Open and check the input, the model and the output folder before any
  * rank is started: NULL with errp ("FILE: reason") on bad input. */
 struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,

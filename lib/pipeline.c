@@ -346,19 +346,15 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
         goto out;
     while (done < pi->rows) {
         struct dc_comm_msg m;
-        int got = dc_comm_recv (hub, &m, 200, errp);
-        if (got < 0)
-            goto out;
-        if (pi->o.check) {
-            int sig = pi->o.check (pi->o.arg);
-            if (sig > 0) {
-                if (got > 0)
-                    free (m.data);
+        int sig = 0;
+        int got = dc_coord_recv (hub, &m, pi->o.check, pi->o.arg, &sig, errp);
+        if (got < 0) {
+            if (sig) {
                 res->status = DC_COORD_INTERRUPTED;
                 res->signal = sig;
                 errprintf (errp, "interrupted: no output written");
-                goto out;
             }
+            goto out;
         }
         if (pi->o.progress)
             pi->o.progress (done, pi->rows, size, pi->o.arg);
@@ -563,17 +559,8 @@ struct dc_pipe_train {
 static int t_recv (struct dc_pipe_train *pt, struct dc_comm_msg *m,
                    dc_error_t *errp)
 {
-    int got = dc_comm_recv (pt->hub, m, 200, errp);
-
-    if (got < 0)
-        return -1;
-    if (pt->o.check && (pt->signal = pt->o.check (pt->o.arg)) > 0) {
-        if (got > 0)
-            free (m->data);
-        errno = EINTR;
-        return errprintf (errp, "interrupted");
-    }
-    return got;
+    return dc_coord_recv (pt->hub, m, pt->o.check, pt->o.arg, &pt->signal,
+                          errp);
 }
 
 /* A message that stops the job (a rank lost or failed): -1 with errp. */
