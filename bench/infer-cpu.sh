@@ -44,26 +44,7 @@ mk.save_safetensors(d + "/model.safetensors", t)
 np.save(d + "/X.npy", rng.standard_normal((rows, sizes[0]), dtype=np.float32))
 PY
 
-# NumPy's side: the same steps, the same file formats
-cat > "$dir/np_infer.py" <<'PY'
-import json, struct, sys
-import numpy as np
-model, xf, yf = sys.argv[1:4]
-raw = open(model, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-hdr = json.loads(raw[8:8 + n]); hdr.pop("__metadata__", None)
-def tensor(k):
-    a, b = hdr[k]["data_offsets"]
-    return np.frombuffer(raw, "<f4", (b - a) // 4, 8 + n + a).reshape(hdr[k]["shape"])
-layers = sorted({int(k.split(".")[0]) for k in hdr})
-h = np.load(xf)
-for i, l in enumerate(layers):
-    h = h @ tensor("%d.weight" % l).T
-    h += tensor("%d.bias" % l)
-    if i + 1 < len(layers):
-        np.maximum(h, 0, out=h)
-np.save(yf, h)
-PY
+# NumPy's side: bench/np_infer.py, the same steps and file formats
 
 now () { date +%s.%N; }
 : > "$dir/times"
@@ -71,7 +52,7 @@ i=0
 while [ "$i" -lt "$repeat" ]; do
     t0=$(now); "$dcrun" infer --device cpu --threads "$threads" --model "$dir/model.safetensors" \
         --input "$dir/X.npy" --output "$dir/Y.npy" --report "$dir/report-$i.json"; t1=$(now)
-    "$py" "$dir/np_infer.py" "$dir/model.safetensors" "$dir/X.npy" "$dir/Ynp.npy"; t2=$(now)
+    "$py" "$here/bench/np_infer.py" "$dir/model.safetensors" "$dir/X.npy" "$dir/Ynp.npy"; t2=$(now)
     echo "$t0 $t1 $t2" >> "$dir/times"
     i=$((i + 1))
 done

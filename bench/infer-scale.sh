@@ -37,26 +37,7 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 "$py" "$here/examples/make-example.py" --out "$dir" --rows "$rows" \
     --sizes 1024,4096,4096,1024 --seed 1 > /dev/null
 
-# NumPy's side: the same steps, the same file formats (as bench/infer-cpu.sh)
-cat > "$dir/np_infer.py" <<'PY'
-import json, struct, sys
-import numpy as np
-model, xf, yf = sys.argv[1:4]
-raw = open(model, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-hdr = json.loads(raw[8:8 + n]); hdr.pop("__metadata__", None)
-def tensor(k):
-    a, b = hdr[k]["data_offsets"]
-    return np.frombuffer(raw, "<f4", (b - a) // 4, 8 + n + a).reshape(hdr[k]["shape"])
-layers = sorted({int(k.split(".")[0]) for k in hdr})
-h = np.load(xf)
-for i, l in enumerate(layers):
-    h = h @ tensor("%d.weight" % l).T
-    h += tensor("%d.bias" % l)
-    if i + 1 < len(layers):
-        np.maximum(h, 0, out=h)
-np.save(yf, h)
-PY
+# NumPy's side: bench/np_infer.py, the same steps and file formats
 
 now () { "$py" -c 'import time; print(time.time())'; }
 M="--model $dir/model.safetensors --input $dir/X.npy"
@@ -72,7 +53,7 @@ for c in numpy single rank1 rank2 threads2; do : > "$dir/$c.t"; done
 i=0
 while [ "$i" -lt "$runs" ]; do
     # interleaved, so a slow moment of the machine hits every config alike
-    one numpy "$py" "$dir/np_infer.py" "$dir/model.safetensors" "$dir/X.npy" "$dir/Ynp.npy"
+    one numpy "$py" "$here/bench/np_infer.py" "$dir/model.safetensors" "$dir/X.npy" "$dir/Ynp.npy"
     one single "$dcrun" infer --device cpu --threads 1 $M --output "$dir/Y1.npy"
     one rank1 "$dcrun" infer -H localhost:1 --device cpu --threads 1 $M --output "$dir/Yr1.npy"
     one rank2 "$dcrun" infer -H localhost:2 --device cpu --threads 1 $M --output "$dir/Yr2.npy"
