@@ -16,6 +16,7 @@
 struct pctx {
     const char *name; /* file name for messages */
     int line;
+    size_t gpu_entries; /* gpus= entries of all hosts so far */
     const char *linestart;
     dc_error_t *errp;
 };
@@ -197,7 +198,19 @@ static int add_entry (struct pctx *p, struct dc_hosts *hosts,
     h.line = p->line;
     if (!(hl = dc_hostlist_decode (e->hostexpr, &err)))
         return perr (p, hostcol, "%s", err.text);
-    for (size_t i = 0; i < dc_hostlist_count (hl); i++) {
+    size_t n = dc_hostlist_count (hl);
+    if (n > DC_HOSTS_MAX - hosts->count) {
+        perr (p, hostcol, "more than %d hosts in the hostfile", DC_HOSTS_MAX);
+        goto out;
+    }
+    /* every host gets its own copy of gpus=: bound the sum */
+    if ((size_t)h.ngpus * n > DC_HOSTFILE_MAX_GPU_ENTRIES - p->gpu_entries) {
+        perr (p, hostcol, "more than %d gpus= entries in the hostfile",
+              DC_HOSTFILE_MAX_GPU_ENTRIES);
+        goto out;
+    }
+    p->gpu_entries += (size_t)h.ngpus * n;
+    for (size_t i = 0; i < n; i++) {
         h.name = (char *)dc_hostlist_nth (hl, i);
         long dup = dc_hosts_find (hosts, h.name, h.port);
         if (dup >= 0) {

@@ -9,7 +9,8 @@
  *
  * host:N is the port when the entry has user@ or slots=, else the slots.
  * Errors read "FILE:LINE:COL: message".  Duplicate hosts (same name and port)
- * are an error naming both lines.
+ * are an error naming both lines.  At most DC_HOSTS_MAX hosts; parsing and
+ * duplicate checks take time linear in the number of hosts.
  */
 #ifndef DC_HOSTFILE_H
 #define DC_HOSTFILE_H
@@ -21,6 +22,9 @@
 
 #define DC_HOSTFILE_MAX_BYTES (64 * 1024 * 1024)
 #define DC_HOSTFILE_MAX_LINE 65536
+/* gpus= lists are copied to every host of a range: at most this many
+ * entries in all (64 MiB of ints) */
+#define DC_HOSTFILE_MAX_GPU_ENTRIES (16 * 1024 * 1024)
 
 struct dc_hosts *dc_hostfile_load (const char *path, dc_error_t *errp);
 

@@ -444,6 +444,7 @@ struct entry {
     char *suffix; /* after it */
     struct range *r;
     size_t nr;
+    size_t rcap; /* allocated ranges: doubling keeps merging linear */
     char *text; /* plain text when not splittable */
 };
 
@@ -532,6 +533,7 @@ static int make_entry (struct entry *e, char *text)
         return -1;
     }
     e->nr = 1;
+    e->rcap = 1;
     e->r[0].width = (int)(t - s);
     e->r[0].lo = strtoull (text + s, NULL, 10);
     e->r[0].hi = e->r[0].lo;
@@ -570,11 +572,15 @@ static long merge_pass (struct entry *e, size_t n, bool *changed)
                 if (continues (last, &cur->r[0])) {
                     last->hi = cur->r[0].lo;
                 } else {
-                    struct range *p =
-                        realloc (prev->r, (prev->nr + 1) * sizeof (*p));
-                    if (!p)
-                        return -1;
-                    prev->r = p;
+                    if (prev->nr == prev->rcap) {
+                        size_t cap = prev->rcap * 2;
+                        struct range *p =
+                            realloc (prev->r, cap * sizeof (*p));
+                        if (!p)
+                            return -1;
+                        prev->r = p;
+                        prev->rcap = cap;
+                    }
                     prev->r[prev->nr++] = cur->r[0];
                 }
                 entry_free (cur);

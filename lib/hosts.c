@@ -2,6 +2,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,82 @@
 #include "hostfile.h"
 #include "hostlist.h"
 #include "hosts.h"
+
+/* ---- the (name, port) index: open addressing, linear probing ---- */
+
+struct dc_hosts_index {
+    size_t *slot; /* position in v + 1, 0 when empty */
+    size_t cap;   /* a power of two, at least twice the entries */
+    size_t n;
+};
+
+static uint64_t host_hash (const char *name, int port)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    h ^= (uint64_t)(unsigned)port;
+    h *= 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static bool same_host (const struct dc_host *h, const char *name, int port)
+{
+    return h->port == port && !strcmp (h->name, name);
+}
+
+/* Where (name, port) is, or the empty slot where it would go. */
+static size_t index_probe (const struct dc_hosts *hosts, const char *name,
+                           int port)
+{
+    const struct dc_hosts_index *x = hosts->index;
+    size_t mask = x->cap - 1;
+    size_t i = (size_t)host_hash (name, port) & mask;
+
+    while (x->slot[i] && !same_host (&hosts->v[x->slot[i] - 1], name, port))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int index_grow (struct dc_hosts *hosts)
+{
+    struct dc_hosts_index *x = hosts->index;
+    struct dc_hosts_index old;
+    size_t cap;
+
+    if (!x) {
+        if (!(x = calloc (1, sizeof (*x))))
+            return -1;
+        hosts->index = x;
+    }
+    if (x->cap >= 2 * (x->n + 1))
+        return 0;
+    cap = x->cap ? x->cap * 2 : 64;
+    old = *x;
+    if (!(x->slot = calloc (cap, sizeof (*x->slot)))) {
+        x->slot = old.slot;
+        return -1;
+    }
+    x->cap = cap;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.slot[i]) {
+            const struct dc_host *h = &hosts->v[old.slot[i] - 1];
+            x->slot[index_probe (hosts, h->name, h->port)] = old.slot[i];
+        }
+    free (old.slot);
+    return 0;
+}
+
+static void index_destroy (struct dc_hosts_index *x)
+{
+    if (x) {
+        free (x->slot);
+        free (x);
+    }
+}
 
 struct dc_hosts *dc_hosts_create (const char *origin)
 {
@@ -35,6 +113,7 @@ void dc_hosts_destroy (struct dc_hosts *hosts)
         }
         free (hosts->v);
         free (hosts->origin);
+        index_destroy (hosts->index);
         free (hosts);
         errno = saved_errno;
     }
@@ -44,6 +123,14 @@ int dc_hosts_add (struct dc_hosts *hosts, const struct dc_host *h)
 {
     struct dc_host c = *h;
 
+    if (!hosts || !h || !h->name) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (hosts->count >= DC_HOSTS_MAX) {
+        errno = E2BIG;
+        return -1;
+    }
     if (hosts->count == hosts->cap) {
         size_t cap = hosts->cap ? hosts->cap * 2 : 16;
         struct dc_host *v = realloc (hosts->v, cap * sizeof (*v));
@@ -52,6 +139,8 @@ int dc_hosts_add (struct dc_hosts *hosts, const struct dc_host *h)
         hosts->v = v;
         hosts->cap = cap;
     }
+    if (index_grow (hosts) < 0)
+        return -1;
     c.name = strdup (h->name);
     c.user = h->user ? strdup (h->user) : NULL;
     c.gpus = NULL;
@@ -67,18 +156,24 @@ int dc_hosts_add (struct dc_hosts *hosts, const struct dc_host *h)
         errno = ENOMEM;
         return -1;
     }
+    /* the first of equal hosts stays the one dc_hosts_find returns */
+    size_t i = index_probe (hosts, c.name, c.port);
     hosts->v[hosts->count++] = c;
+    if (!hosts->index->slot[i]) {
+        hosts->index->slot[i] = hosts->count;
+        hosts->index->n++;
+    }
     return 0;
 }
 
 long dc_hosts_find (const struct dc_hosts *hosts, const char *name, int port)
 {
-    /* linear: host lists are read once; large lists use hostlist ranges
-     * whose duplicates we still must find, so keep it simple but bounded */
-    for (size_t i = 0; i < hosts->count; i++)
-        if (hosts->v[i].port == port && !strcmp (hosts->v[i].name, name))
-            return (long)i;
-    return -1;
+    size_t i;
+
+    if (!hosts || !name || !hosts->index)
+        return -1;
+    i = index_probe (hosts, name, port);
+    return hosts->index->slot[i] ? (long)hosts->index->slot[i] - 1 : -1;
 }
 
 long dc_hosts_slots (const struct dc_hosts *hosts)
@@ -96,11 +191,18 @@ int dc_parse_int_list (const char *s, int max_value, int **listp, int *np,
     int *list = NULL;
     int n = 0, cap = 0;
     const char *p = s;
+    unsigned char *seen; /* a bit per value: duplicates in linear time */
 
     if (!s || !*s) {
         errno = EINVAL;
         return errprintf (errp, "empty list");
     }
+    if (max_value < 0 || max_value > DC_INT_LIST_MAX) {
+        errno = EINVAL;
+        return errprintf (errp, "list values beyond %d", DC_INT_LIST_MAX);
+    }
+    if (!(seen = calloc ((size_t)max_value / 8 + 1, 1)))
+        return errprintf (errp, "out of memory");
     while (*p) {
         long lo, hi;
         char *end;
@@ -121,6 +223,7 @@ int dc_parse_int_list (const char *s, int max_value, int **listp, int *np,
                 goto range;
             if (hi < lo) {
                 free (list);
+                free (seen);
                 errno = EINVAL;
                 return errprintf (errp, "reversed range %ld-%ld", lo, hi);
             }
@@ -134,16 +237,18 @@ int dc_parse_int_list (const char *s, int max_value, int **listp, int *np,
                 int *q = realloc (list, (size_t)cap * sizeof (*q));
                 if (!q) {
                     free (list);
+                    free (seen);
                     return errprintf (errp, "out of memory");
                 }
                 list = q;
             }
-            for (int i = 0; i < n; i++)
-                if (list[i] == v) {
-                    free (list);
-                    errno = EINVAL;
-                    return errprintf (errp, "%ld appears twice", v);
-                }
+            if (seen[v / 8] & (1u << (v % 8))) {
+                free (list);
+                free (seen);
+                errno = EINVAL;
+                return errprintf (errp, "%ld appears twice", v);
+            }
+            seen[v / 8] |= (unsigned char)(1u << (v % 8));
             list[n++] = (int)v;
         }
         if (*p == ',') {
@@ -153,15 +258,18 @@ int dc_parse_int_list (const char *s, int max_value, int **listp, int *np,
         } else if (*p)
             goto bad;
     }
+    free (seen);
     *listp = list;
     *np = n;
     return 0;
 bad:
+    free (seen);
     free (list);
     errno = EINVAL;
     return errprintf (errp, "expected numbers and ranges like 0-3,6 in '%s'",
                       s);
 range:
+    free (seen);
     free (list);
     errno = EINVAL;
     return errprintf (errp, "number out of range (0 to %d) in '%s'", max_value,
@@ -188,8 +296,11 @@ static int add_slots (struct dc_hosts *hosts, const char *name,
         .user = (char *)user,
         .slots = (int)slots,
     };
-    if (dc_hosts_add (hosts, &h) < 0)
+    if (dc_hosts_add (hosts, &h) < 0) {
+        if (errno == E2BIG)
+            return errprintf (errp, "more than %d hosts", DC_HOSTS_MAX);
         return errprintf (errp, "out of memory");
+    }
     return 0;
 }
 

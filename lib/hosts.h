@@ -15,6 +15,7 @@
 
 #define DC_MAX_SLOTS 1000000
 #define DC_MAX_GPUS 1024
+#define DC_HOSTS_MAX 1000000 /* hosts in one list, as DC_HOSTLIST_MAX */
 
 struct dc_host {
     char *name;      /* host name, ranges expanded */
@@ -27,20 +28,28 @@ struct dc_host {
     int line;        /* hostfile line, 0 when not from a file */
 };
 
+struct dc_hosts_index; /* private to hosts.c */
+
 struct dc_hosts {
     struct dc_host *v;
     size_t count;
     size_t cap;
     char *origin; /* where the list came from: "hostfile FILE", "-H", ... */
+    /* Private: a hash of (name, port) kept by dc_hosts_add for
+     * dc_hosts_find.  Do not rename hosts in v after adding them. */
+    struct dc_hosts_index *index;
 };
 
 struct dc_hosts *dc_hosts_create (const char *origin);
 void dc_hosts_destroy (struct dc_hosts *hosts); /* accepts NULL */
 
-/* Append a copy of h (strings and gpus are duplicated). */
+/* Append a copy of h (strings and gpus are duplicated).  -1 with errno
+ * set (ENOMEM, or E2BIG beyond DC_HOSTS_MAX hosts); nothing added then. */
 int dc_hosts_add (struct dc_hosts *hosts, const struct dc_host *h);
 
-/* Index of the host with this name and port, or -1. */
+/* Index of the first host with this name and port, or -1.  Constant time
+ * on average (a hash kept by dc_hosts_add), so that duplicate checks of a
+ * million hosts stay linear. */
 long dc_hosts_find (const struct dc_hosts *hosts, const char *name, int port);
 
 /* Total slots. */
@@ -59,7 +68,10 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
 /* $PBS_NODEFILE: one line per slot, a host's slots are its lines. */
 struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp);
 
-/* Parse "0-3,6" into a new array (caller frees).  -1 on a bad list. */
+/* Parse "0-3,6" into a new array (caller frees).  -1 on a bad list or a
+ * value twice.  max_value is at most DC_INT_LIST_MAX (a bitmap of that
+ * many bits finds duplicates). */
+#define DC_INT_LIST_MAX (1 << 20)
 int dc_parse_int_list (const char *s, int max_value, int **listp, int *np,
                        dc_error_t *errp);
 

@@ -134,12 +134,94 @@ START_TEST (t_hostile)
     big[n] = '\0';
     ck_assert_ptr_null (dc_hostfile_parse (big, n, "f", &err));
     ck_assert_ptr_nonnull (strstr (err.text, "longer than"));
-    /* a range of a million hosts with a duplicate is refused, not slow:
-     * keep to a smaller range here so the linear duplicate check is quick */
     const char *dup = "n[1-2000]\nn1999\n";
     ck_assert_ptr_null (dc_hostfile_parse (dup, strlen (dup), "f", &err));
     ck_assert_ptr_nonnull (strstr (err.text, "f:2:1: duplicate"));
     free (big);
+}
+END_TEST
+
+/* A million hosts, the cap: parsed and checked for duplicates in linear
+ * time (no timing here; the suite's timeout catches a quadratic check). */
+START_TEST (t_million)
+{
+    dc_error_t err = {{0}};
+    struct dc_hosts *h;
+    const char *one = "n[1-1000000]";
+    const char *dup = "n[1-999999]\n# end\nn999999:2\n";
+    const char *two = "n[1-1000000]\nm1\n";
+    const char *gpus = "n[1-100000] gpus=0-1023\n";
+
+    h = dc_hostfile_parse (one, strlen (one), "f", &err);
+    ck_assert_msg (h != NULL, "%s", err.text);
+    ck_assert_uint_eq (h->count, 1000000);
+    ck_assert_str_eq (h->v[999999].name, "n1000000");
+    ck_assert_int_eq (dc_hosts_find (h, "n777777", 0), 777776);
+    ck_assert_int_eq (dc_hosts_find (h, "n777777", 22), -1);
+    ck_assert_int_eq (dc_hosts_find (h, "n0", 0), -1);
+    dc_hosts_destroy (h);
+    /* the duplicate names both lines */
+    ck_assert_ptr_null (dc_hostfile_parse (dup, strlen (dup), "f", &err));
+    ck_assert_msg (strstr (err.text, "f:3:1: duplicate host 'n999999' (first "
+                                     "on line 1)"),
+                   "%s", err.text);
+    /* one more than the cap */
+    ck_assert_ptr_null (dc_hostfile_parse (two, strlen (two), "f", &err));
+    ck_assert_msg (strstr (err.text, "f:2:1: more than 1000000 hosts"), "%s",
+                   err.text);
+    /* gpus= copied to every host is bounded too */
+    ck_assert_ptr_null (dc_hostfile_parse (gpus, strlen (gpus), "f", &err));
+    ck_assert_msg (strstr (err.text, "gpus= entries"), "%s", err.text);
+    /* -H and Slurm lists of a million hosts */
+    h = dc_hosts_parse_list ("n[1-1000000]:2", &err);
+    ck_assert_msg (h != NULL, "%s", err.text);
+    ck_assert_int_eq (dc_hosts_slots (h), 2000000);
+    dc_hosts_destroy (h);
+    h = dc_hosts_parse_list ("n[1-1000000],n[1-1000000]", &err);
+    ck_assert_msg (h != NULL, "%s", err.text);
+    ck_assert_uint_eq (h->count, 1000000);
+    ck_assert_int_eq (dc_hosts_slots (h), 2000000);
+    dc_hosts_destroy (h);
+    ck_assert_ptr_null (dc_hosts_parse_list ("n[1-1000000],m1", &err));
+    ck_assert_msg (strstr (err.text, "more than 1000000 hosts"), "%s",
+                   err.text);
+    h = dc_hosts_from_slurm ("n[000001-999999]", "3(x999998),1", &err);
+    ck_assert_msg (h != NULL, "%s", err.text);
+    ck_assert_int_eq (dc_hosts_slots (h), 3 * 999998 + 1);
+    dc_hosts_destroy (h);
+}
+END_TEST
+
+/* Hostfiles that took minutes with a quadratic duplicate check (found by a
+ * fuzzer; tests/fuzz/corpus/hostfile): each completes, good or bad. */
+START_TEST (t_reproducers)
+{
+    static const char *const files[] = {
+        "slow-unit-b3b8ea456aa628e2235702a4f49fa5da647639ae",
+        "timeout-0a3e5ac0680e86e7b829897ea56cf9536d015ef1",
+        "timeout-3d577dfc783a36b8836d7ac1e586edcd57434b20",
+        "timeout-5c6d3985782007e493b01dff7f1e8fad01e29abb",
+        "timeout-742bb87f18bd93e84d9e239f40706575e98351bf",
+    };
+    char path[512];
+
+    for (size_t i = 0; i < sizeof (files) / sizeof (files[0]); i++) {
+        dc_error_t err = {{0}};
+        snprintf (path, sizeof (path), "tests/fuzz/corpus/hostfile/%s",
+                  files[i]);
+        struct dc_hosts *h = dc_hostfile_load (dc_srcpath (path), &err);
+        /* a host list, or a message with the file and line */
+        if (h) {
+            ck_assert_uint_ge (h->count, 1);
+            dc_hosts_destroy (h);
+            continue;
+        }
+        ck_assert_msg (strstr (err.text, files[i]) && !strstr (err.text,
+                                                               "No such"),
+                       "%s: %s", files[i], err.text);
+        snprintf (path, sizeof (path), "%s:", files[i]);
+        ck_assert_msg (strstr (err.text, path), "%s", err.text);
+    }
 }
 END_TEST
 
@@ -340,6 +422,8 @@ int main (void)
     tcase_add_loop_test (tc, t_bad, 0, sizeof (bad) / sizeof (bad[0]));
     tcase_add_test (tc, t_fields);
     tcase_add_test (tc, t_hostile);
+    tcase_add_test (tc, t_million);
+    tcase_add_test (tc, t_reproducers);
     tcase_add_test (tc, t_load);
     tcase_add_loop_test (tc, t_list, 0, sizeof (lists) / sizeof (lists[0]));
     tcase_add_loop_test (tc, t_slurm, 0, sizeof (slurm) / sizeof (slurm[0]));
