@@ -1,4 +1,5 @@
 /* probe.c - host topology and GPUs from hwloc, enriched by the CUDA runtime */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
@@ -46,7 +47,91 @@ static int node_error (dc_error_t *errp, const char *name, xmlNode *n,
                       msg);
 }
 
-/* Every non-I/O object needs its four bitmaps, each a valid hwloc bitmap. */
+/* A bitmap as hwloc writes it: "0x0000000f,0x00000001" (32-bit chunks,
+ * most significant first), optionally after "0xf...f," (an infinite set),
+ * or "0xf...f" alone.  hwloc_bitmap_sscanf() asserts on a leading comma
+ * and reads past the end of an empty string, so nothing else reaches it. */
+#define MAX_BITMAP_CHUNKS 131072 /* 4 Mi bits */
+
+static bool valid_bitmap (const char *s)
+{
+    size_t chunks = 0;
+
+    if (!strncmp (s, "0xf...f", 7)) {
+        s += 7;
+        if (*s == '\0')
+            return true;
+        if (*s++ != ',')
+            return false;
+    }
+    for (;;) {
+        size_t digits = 0;
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+            s += 2;
+        while (isxdigit ((unsigned char)*s) && digits <= 8) {
+            s++;
+            digits++;
+        }
+        if (digits == 0 || digits > 8 || ++chunks > MAX_BITMAP_CHUNKS)
+            return false;
+        if (*s == '\0')
+            return true;
+        if (*s++ != ',')
+            return false;
+    }
+}
+
+/* Attributes hwloc parses as bitmaps, on any element (objects, cpukind,
+ * memattr values). */
+static const char *const bitmap_attrs[] = {
+    "cpuset",          "complete_cpuset", "allowed_cpuset", "online_cpuset",
+    "nodeset",         "complete_nodeset", "allowed_nodeset",
+    "initiator_cpuset", NULL};
+
+static int check_bitmaps (xmlNode *n, const char *name, dc_error_t *errp)
+{
+    for (xmlAttr *a = n->properties; a; a = a->next) {
+        const char *an = (const char *)a->name;
+        for (int i = 0; bitmap_attrs[i]; i++) {
+            if (strcmp (an, bitmap_attrs[i]))
+                continue;
+            xmlChar *v = xmlGetProp (n, a->name);
+            int rc = 0;
+            if (!v || !valid_bitmap ((const char *)v))
+                rc = node_error (errp, name, n, "%s: invalid bitmap '%.40s'",
+                                 an, v ? (const char *)v : "");
+            xmlFree (v);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* hwloc allocates nbobjs * nbobjs values for a distance matrix */
+#define MAX_DISTANCE_OBJS 4096
+
+static int check_distances (xmlNode *n, const char *name, dc_error_t *errp)
+{
+    xmlChar *v = xmlGetProp (n, (const xmlChar *)"nbobjs");
+    int rc = 0;
+
+    if (v) {
+        char *end;
+        errno = 0;
+        unsigned long k = strtoul ((const char *)v, &end, 10);
+        if (!isdigit (v[0]) || *end || errno || k > MAX_DISTANCE_OBJS)
+            rc = node_error (errp, name, n,
+                             "nbobjs: expected a number of at most 4096, "
+                             "not '%.40s'%s",
+                             (const char *)v, "");
+    }
+    xmlFree (v);
+    return rc;
+}
+
+/* Every non-I/O object needs its four bitmaps; every bitmap attribute of
+ * any element must be one hwloc parses safely. */
 static int check_objects (xmlNode *n, const char *name, int depth,
                           int *machines, int *numas, dc_error_t *errp)
 {
@@ -56,6 +141,14 @@ static int check_objects (xmlNode *n, const char *name, int depth,
     for (; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
+        if (depth > 128)
+            return node_error (errp, name, n,
+                               "elements nested too deep%s%s", "", "");
+        if (check_bitmaps (n, name, errp) < 0)
+            return -1;
+        if (!strncmp ((const char *)n->name, "distances", 9) &&
+            check_distances (n, name, errp) < 0)
+            return -1;
         if (!strcmp ((const char *)n->name, "object")) {
             xmlChar *type = xmlGetProp (n, (const xmlChar *)"type");
             int rc = 0;
@@ -70,32 +163,44 @@ static int check_objects (xmlNode *n, const char *name, int depth,
             if (rc == 0 && !is_io_or_misc ((const char *)type)) {
                 for (int i = 0; sets[i] && rc == 0; i++) {
                     xmlChar *v = xmlGetProp (n, (const xmlChar *)sets[i]);
-                    hwloc_bitmap_t b = hwloc_bitmap_alloc ();
                     if (!v)
                         rc = node_error (errp, name, n, "%s object without %s",
                                          (const char *)type, sets[i]);
-                    else if (!b || hwloc_bitmap_sscanf (b, (const char *)v) < 0)
-                        rc = node_error (errp, name, n,
-                                         "%s: invalid bitmap '%.40s'", sets[i],
-                                         (const char *)v);
-                    hwloc_bitmap_free (b);
                     xmlFree (v);
                 }
             }
             xmlFree (type);
             if (rc < 0)
                 return -1;
-            if (depth > 128)
-                return node_error (errp, name, n,
-                                   "objects nested too "
-                                   "deep%s%s",
-                                   "", "");
-            if (check_objects (n->children, name, depth + 1, machines, numas,
-                               errp) < 0)
-                return -1;
         }
+        if (check_objects (n->children, name, depth + 1, machines, numas,
+                           errp) < 0)
+            return -1;
     }
     return 0;
+}
+
+/* libxml2 keeps one error handler per thread.  hwloc's libxml plugin sets
+ * its own and is unloaded with the topology, leaving the handler pointing
+ * into unmapped code: before and after every parse of ours, install a
+ * handler that lives in this binary (and prints nothing: lib/ never
+ * prints). */
+static void xml_quiet_generic (void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+static void xml_quiet_structured (void *ctx, xmlErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
+static void xml_own_handlers (void)
+{
+    xmlSetGenericErrorFunc (NULL, xml_quiet_generic);
+    xmlSetStructuredErrorFunc (NULL, xml_quiet_structured);
 }
 
 int dc_probe_validate_xml (const char *xml, size_t len, const char *name,
@@ -115,6 +220,7 @@ int dc_probe_validate_xml (const char *xml, size_t len, const char *name,
     if (len > DC_PROBE_MAX_XML || len > INT_MAX)
         return errprintf (errp, "%s: larger than %d bytes", name,
                           DC_PROBE_MAX_XML);
+    xml_own_handlers ();
     if (!(ctxt = xmlNewParserCtxt ()))
         return errprintf (errp, "out of memory");
     doc = xmlCtxtReadMemory (ctxt, xml, (int)len, name, NULL,
@@ -177,6 +283,7 @@ out:
     xmlFree (version);
     xmlFreeDoc (doc);
     xmlFreeParserCtxt (ctxt);
+    xml_own_handlers ();
     return rc;
 }
 
@@ -324,47 +431,105 @@ static int find_gpus (hwloc_topology_t t, struct dc_topo *topo)
     return rc;
 }
 
+/* The objects of a type, wherever they are: hwloc_get_nbobjs_by_type()
+ * says -1 when a hostile topology puts a type at several depths.  Returns
+ * a new array (NULL when there are none) and the count, or -1. */
+static int objs_of_type (hwloc_topology_t t, hwloc_obj_type_t type, int max,
+                         hwloc_obj_t **vp)
+{
+    int depth = hwloc_get_type_depth (t, type);
+    int top = hwloc_topology_get_depth (t);
+    int n = 0;
+    hwloc_obj_t *v;
+
+    *vp = NULL;
+    if (depth == HWLOC_TYPE_DEPTH_UNKNOWN)
+        return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int k = 0;
+        for (int d = 0; d < top || (d == 0 && depth != HWLOC_TYPE_DEPTH_MULTIPLE);
+             d++) {
+            int dd = depth == HWLOC_TYPE_DEPTH_MULTIPLE ? d : depth;
+            if (depth == HWLOC_TYPE_DEPTH_MULTIPLE &&
+                hwloc_get_depth_type (t, dd) != type)
+                continue;
+            int m = hwloc_get_nbobjs_by_depth (t, dd);
+            for (int i = 0; i < m; i++) {
+                if (pass == 1)
+                    (*vp)[k] = hwloc_get_obj_by_depth (t, dd, (unsigned)i);
+                k++;
+            }
+            if (depth != HWLOC_TYPE_DEPTH_MULTIPLE)
+                break;
+        }
+        if (pass == 0) {
+            n = k;
+            if (n > max)
+                return -1;
+            if (n == 0)
+                return 0;
+            if (!(v = calloc ((size_t)n, sizeof (*v))))
+                return -1;
+            *vp = v;
+        }
+    }
+    return n;
+}
+
 static int host_facts (hwloc_topology_t t, struct dc_topo *topo)
 {
     hwloc_obj_t root = hwloc_get_root_obj (t);
+    hwloc_obj_t *v = NULL;
     int n;
 
-    topo->packages = hwloc_get_nbobjs_by_type (t, HWLOC_OBJ_PACKAGE);
-    topo->pus = hwloc_get_nbobjs_by_type (t, HWLOC_OBJ_PU);
+    if ((n = objs_of_type (t, HWLOC_OBJ_PACKAGE, 1 << 20, &v)) < 0)
+        return -1;
+    free (v);
+    topo->packages = n;
+    if ((n = objs_of_type (t, HWLOC_OBJ_PU, 1 << 22, &v)) < 0)
+        return -1;
+    free (v);
+    topo->pus = n;
     topo->memory_bytes = (long long)root->total_memory;
     if (!(topo->cpus = bitmap_list (root->cpuset)))
         return -1;
 
-    n = hwloc_get_nbobjs_by_type (t, HWLOC_OBJ_NUMANODE);
-    if (n < 0 || n > DC_TOPO_MAX_NUMA)
+    if ((n = objs_of_type (t, HWLOC_OBJ_NUMANODE, DC_TOPO_MAX_NUMA, &v)) < 0)
         return -1;
-    if (n > 0 && !(topo->numa = calloc ((size_t)n, sizeof (*topo->numa))))
+    if (n > 0 && !(topo->numa = calloc ((size_t)n, sizeof (*topo->numa)))) {
+        free (v);
         return -1;
+    }
     topo->numa_nodes = n;
     for (int i = 0; i < n; i++) {
-        hwloc_obj_t o =
-            hwloc_get_obj_by_type (t, HWLOC_OBJ_NUMANODE, (unsigned)i);
-        topo->numa[i].os_index = (int)o->os_index;
-        topo->numa[i].memory_bytes = (long long)o->attr->numanode.local_memory;
-        if (!(topo->numa[i].cpus = bitmap_list (o->cpuset)))
+        topo->numa[i].os_index = (int)v[i]->os_index;
+        topo->numa[i].memory_bytes =
+            (long long)v[i]->attr->numanode.local_memory;
+        if (!(topo->numa[i].cpus = bitmap_list (v[i]->cpuset))) {
+            free (v);
             return -1;
+        }
     }
+    free (v);
 
     /* cores; a topology without Core objects counts each PU as one */
-    hwloc_obj_type_t ct = hwloc_get_nbobjs_by_type (t, HWLOC_OBJ_CORE) > 0
-                              ? HWLOC_OBJ_CORE
-                              : HWLOC_OBJ_PU;
-    n = hwloc_get_nbobjs_by_type (t, ct);
-    if (n < 0 || n > DC_TOPO_MAX_CORES)
+    if ((n = objs_of_type (t, HWLOC_OBJ_CORE, DC_TOPO_MAX_CORES, &v)) < 0)
         return -1;
-    if (n > 0 && !(topo->core_cpus = calloc ((size_t)n, sizeof (char *))))
+    if (n == 0 &&
+        (n = objs_of_type (t, HWLOC_OBJ_PU, DC_TOPO_MAX_CORES, &v)) < 0)
         return -1;
+    if (n > 0 && !(topo->core_cpus = calloc ((size_t)n, sizeof (char *)))) {
+        free (v);
+        return -1;
+    }
     topo->cores = n;
     for (int i = 0; i < n; i++) {
-        hwloc_obj_t o = hwloc_get_obj_by_type (t, ct, (unsigned)i);
-        if (!(topo->core_cpus[i] = bitmap_list (o->cpuset)))
+        if (!(topo->core_cpus[i] = bitmap_list (v[i]->cpuset))) {
+            free (v);
             return -1;
+        }
     }
+    free (v);
     return 0;
 }
 
