@@ -69,7 +69,8 @@ DCRUN_HWLOC_XMLFILE=$FIX/topo-pcionly.xml expect_rc 0 "DCRUN_HWLOC_XMLFILE" $DCR
 expect_out '^pcigpu: ' "DCRUN_HWLOC_XMLFILE is read"
 
 # broken files: exit 3 with FILE:LINE:COL, never a signal
-for f in topo-bad-truncated topo-bad-nocompletecpuset topo-bad-notxml topo-bad-version3; do
+for f in topo-bad-truncated topo-bad-nocompletecpuset topo-bad-notxml topo-bad-version3 \
+    topo-comma topo-assert topo-empty-cpuset topo-utf7; do
     expect_rc 3 "$f refused" $DCRUN probe --topology "$FIX/$f.xml"
     expect_err "^dcrun: .*$f\\.xml:[0-9]+:[0-9]+: " "$f: FILE:LINE:COL message"
 done

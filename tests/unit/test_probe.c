@@ -121,6 +121,13 @@ static const struct {
                                       "complete_cpuset"},
     {"topo-bad-notxml.xml", "topo-bad-notxml.xml:1:1:"},
     {"topo-bad-version3.xml", "version 3.0 is not supported"},
+    /* the review's reproducers: hwloc aborted or read past the end */
+    {"topo-comma.xml", "topo-comma.xml:4:1: cpuset: invalid bitmap ',0x1'"},
+    {"topo-assert.xml", "topo-assert.xml:20:1: complete_cpuset: invalid "
+                        "bitmap ',0x20000000'"},
+    {"topo-empty-cpuset.xml", "topo-empty-cpuset.xml:4:1: cpuset: invalid "
+                              "bitmap ''"},
+    {"topo-utf7.xml", "topo-utf7.xml:10:"},
     {"does-not-exist.xml", "No such file or directory"},
 };
 
@@ -154,6 +161,17 @@ END_TEST
     "local_memory=\"1073741824\"/>"                                            \
     "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" "                       \
     "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\"/>"
+
+#define TOPO_SET(attr, value)                                                  \
+    "<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "      \
+    "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "                  \
+    "complete_nodeset=\"0x1\" " attr "=\"" value "\">"                         \
+    "<object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x1\" "                 \
+    "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\" "        \
+    "local_memory=\"1073741824\"/>"                                            \
+    "<object type=\"PU\" os_index=\"0\" cpuset=\"0x1\" "                       \
+    "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\"/>"       \
+    "</object></topology>"
 
 static const struct {
     const char *xml; /* NULL: a NULL buffer */
@@ -201,6 +219,41 @@ static const struct {
      "value=\"&lt;&#65;&gt;\"/></object></topology>",
      0, "hwloc cannot load this topology"},
     {"<topology version=\"2.0\">" MACHINE "</object>", 0, ":1:"},
+    /* bitmaps: what hwloc writes is accepted, nothing else reaches it */
+    {TOPO_SET ("allowed_cpuset", "0x00000001"), 1, NULL},
+    {TOPO_SET ("allowed_cpuset", "0xf...f"), 1, NULL},
+    {TOPO_SET ("allowed_cpuset", "0xf...f,0x1"), 1, NULL},
+    {TOPO_SET ("allowed_nodeset", "0x00000000,0x1"), 1, NULL},
+    /* valid, but node 32 alone: hwloc refuses it without crashing */
+    {TOPO_SET ("allowed_nodeset", "0x1,0x00000000"), 0, "hwloc cannot load"},
+    {TOPO_SET ("allowed_cpuset", ",0x1"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", ""), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", "0x1,"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", "0x1,,0x1"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", "0x"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", "0x123456789"), 0, "invalid bitmap"},
+    {TOPO_SET ("allowed_cpuset", " 0x1"), 0, "invalid bitmap"},
+    {TOPO_SET ("allowed_cpuset", "-1"), 0, "invalid bitmap"},
+    {TOPO_SET ("allowed_cpuset", "0xf...f,"), 0, "invalid bitmap"},
+    {TOPO_SET ("allowed_cpuset", "0xf...fx"), 0, "invalid bitmap"},
+    {TOPO_SET ("allowed_nodeset", "0x1;"), 0, "allowed_nodeset: invalid"},
+    {TOPO_SET ("online_cpuset", ","), 0, "online_cpuset: invalid"},
+    {"<topology version=\"2.0\">" MACHINE "</object><cpukind cpuset=\"\"/>"
+     "</topology>",
+     0, "cpuset: invalid bitmap ''"},
+    {"<topology version=\"2.0\">" MACHINE "</object><memattr name=\"x\" "
+     "flags=\"5\"><memattr_value target_obj_gp_index=\"1\" "
+     "target_obj_type=\"NUMANode\" value=\"1\" initiator_cpuset=\",1\"/>"
+     "</memattr></topology>",
+     0, "initiator_cpuset: invalid"},
+    {"<topology version=\"2.0\">" MACHINE "</object><distances2 "
+     "type=\"NUMANode\" nbobjs=\"4294967295\" kind=\"5\" "
+     "indexing=\"os\"/></topology>",
+     0, "nbobjs"},
+    {"<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "
+     "cpuset=\"\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
+     "complete_nodeset=\"0x1\"/></topology>",
+     0, ":1:1: cpuset: invalid bitmap ''"},
 };
 
 START_TEST (t_buffers)
@@ -285,6 +338,52 @@ START_TEST (t_attribute_removal)
     ck_assert_int_ge (tried, 80);
     ck_assert_int_ge (refused, 24); /* the cpusets, nodesets, types */
     free (x);
+}
+END_TEST
+
+/* A malformed document validated after a topology was loaded: libxml2's
+ * error handler must not point into hwloc's plugin, unloaded with that
+ * topology (SIGSEGV before; Check reports a crash as an error). */
+START_TEST (t_second_document)
+{
+    size_t len;
+    char *utf7 = slurp (FIX ("topo-utf7.xml"), &len);
+    dc_error_t err = {{0}};
+
+    ck_assert_ptr_nonnull (utf7);
+    for (int i = 0; i < 3; i++) {
+        struct dc_topo *t = probe_ok (FIX ("topo-nogpu.xml"));
+        dc_topo_destroy (t);
+        ck_assert_int_eq (dc_probe_validate_xml (utf7, len, "u.xml", &err), -1);
+        ck_assert_msg (strstr (err.text, "u.xml:10:"), "%s", err.text);
+        ck_assert_ptr_null (dc_probe_xml_buffer (utf7, len, "u.xml", &err));
+        ck_assert_ptr_null (dc_probe_host (FIX ("topo-comma.xml"), &err));
+        ck_assert_ptr_nonnull (strstr (err.text, "invalid bitmap"));
+    }
+    free (utf7);
+}
+END_TEST
+
+/* Counts are never negative, whatever depths hwloc puts objects at. */
+START_TEST (t_counts)
+{
+    static const char *const files[] = {"topo-2s-8gpu.xml", "topo-nogpu.xml",
+                                        "topo-pcionly.xml", NULL};
+    for (int f = 0; files[f]; f++) {
+        char path[4096];
+        snprintf (path, sizeof (path), "%s%s", dc_srcpath ("tests/fixtures/"),
+                  files[f]);
+        struct dc_topo *t = probe_ok (path);
+        ck_assert_int_ge (t->packages, 1);
+        ck_assert_int_ge (t->numa_nodes, 1);
+        ck_assert_int_ge (t->cores, 1);
+        ck_assert_int_ge (t->pus, t->cores);
+        ck_assert_int_ge (t->ngpus, 0);
+        char *j = dc_topo_to_json (t, 0);
+        ck_assert_ptr_null (strstr (j, ":-1"));
+        free (j);
+        dc_topo_destroy (t);
+    }
 }
 END_TEST
 
@@ -546,6 +645,8 @@ int main (void)
                          sizeof (buffers) / sizeof (buffers[0]));
     tcase_add_test (tc, t_deeply_nested);
     tcase_add_test (tc, t_attribute_removal);
+    tcase_add_test (tc, t_second_document);
+    tcase_add_test (tc, t_counts);
     tcase_add_test (tc, t_real_dgx2);
     tcase_add_test (tc, t_real_power8);
     tcase_add_test (tc, t_live);
