@@ -2,8 +2,9 @@
 # sshd.sh up DIR N [PORT] | down DIR
 #
 # A private OpenSSH server for the tests: loopback "hosts" 127.0.0.1..N
-# (one sshd per 16 addresses, OpenSSH's listen limit) on PORT (default: the
-# first free port from 2222), generated ed25519 host and user keys, an
+# (one sshd per 16 addresses, OpenSSH's listen limit) on PORT (default: a
+# random free port from 10000 to 31999, another one when sshd cannot bind
+# it: other test beds run on the same machine), generated ed25519 host and user keys, an
 # authorized_keys, a known_hosts with "[127.0.0.i]:PORT" for every address,
 # an empty ssh client config, and DIR/env.sh exporting TB_PORT TB_KEY
 # TB_KNOWN_HOSTS TB_SSH_CONFIG TB_SSH_OPTS TB_N.  Every session of address i
@@ -49,37 +50,31 @@ PORT=${4:-}
 command -v ssh-keygen > /dev/null || { echo "ssh-keygen not installed"; exit 77; }
 mkdir -p "$D" 2>/dev/null && chmod 700 "$D" || { echo "cannot create $D"; exit 77; }
 mkdir -p /run/sshd 2>/dev/null || { echo "cannot create /run/sshd (not root?)"; exit 77; }
-if [ -z "$PORT" ]; then
-    PORT=2222
-    while port_busy $PORT && [ $PORT -lt 2400 ]; do PORT=$((PORT + 1)); done
-fi
-port_busy "$PORT" && { echo "port $PORT is taken"; exit 77; }
+random_port () {
+    r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+    echo $((10000 + r % 22000))
+}
 
-[ -f "$D/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C dcrun-test-host -f "$D/ssh_host_ed25519_key"
-[ -f "$D/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dcrun-test-user -f "$D/id_ed25519"
-cp "$D/id_ed25519.pub" "$D/authorized_keys"
-chmod 600 "$D/authorized_keys"
-: > "$D/ssh_config"
-: > "$D/empty-bashrc"
-hostpub=$(cut -d' ' -f1,2 "$D/ssh_host_ed25519_key.pub")
-: > "$D/known_hosts"
-i=1
-while [ $i -le "$N" ]; do
-    mkdir -p "$D/nodes/127.0.0.$i/tmp"
-    echo "[127.0.0.$i]:$PORT $hostpub" >> "$D/known_hosts"
-    i=$((i + 1))
-done
-home=$(getent passwd "$(id -un)" | cut -d: -f6)
-k=0
-while [ $((k * PER)) -lt "$N" ]; do
-    first=$((k * PER + 1))
-    last=$(( (k + 1) * PER < N ? (k + 1) * PER : N ))
-    conf=$D/sshd-$k.conf
-    {
-        echo "Port $PORT"
-        i=$first
-        while [ $i -le $last ]; do echo "ListenAddress 127.0.0.$i"; i=$((i + 1)); done
-        cat <<EOC
+# Write the configuration for $PORT and start the daemons: 0, or 1 when one
+# could not bind its port (the caller tries another), or exit 77.
+start () {
+    : > "$D/known_hosts"
+    i=1
+    while [ $i -le "$N" ]; do
+        mkdir -p "$D/nodes/127.0.0.$i/tmp"
+        echo "[127.0.0.$i]:$PORT $hostpub" >> "$D/known_hosts"
+        i=$((i + 1))
+    done
+    k=0
+    while [ $((k * PER)) -lt "$N" ]; do
+        first=$((k * PER + 1))
+        last=$(( (k + 1) * PER < N ? (k + 1) * PER : N ))
+        conf=$D/sshd-$k.conf
+        {
+            echo "Port $PORT"
+            i=$first
+            while [ $i -le $last ]; do echo "ListenAddress 127.0.0.$i"; i=$((i + 1)); done
+            cat <<EOC
 HostKey $D/ssh_host_ed25519_key
 PidFile $D/sshd-$k.pid
 PermitRootLogin prohibit-password
@@ -96,26 +91,61 @@ MaxStartups 200:30:400
 MaxSessions 100
 LogLevel ERROR
 EOC
-        i=$first
-        while [ $i -le $last ]; do
-            printf 'Match LocalAddress 127.0.0.%d\n  SetEnv TMPDIR=%s TESTBED_NODE=127.0.0.%d\n' \
-                $i "$D/nodes/127.0.0.$i/tmp" $i
-            i=$((i + 1))
-        done
-    } > "$conf"
-    $SSHD -t -f "$conf" 2> "$D/sshd-$k.log" || { echo "sshd rejects its config: $(cat "$D/sshd-$k.log")"; exit 77; }
-    if [ -e "$home/.bashrc" ] && command -v unshare > /dev/null \
-        && unshare -m true 2>/dev/null; then
-        unshare -m --propagation private -- sh -c 'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"' \
-            sh "$D/empty-bashrc" "$home/.bashrc" "$SSHD" "$conf" "$D/sshd-$k.log"
-    else
-        $SSHD -f "$conf" -E "$D/sshd-$k.log"
-    fi
-    i=0
-    while ! [ -s "$D/sshd-$k.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    [ -s "$D/sshd-$k.pid" ] || { echo "sshd did not start: $(cat "$D/sshd-$k.log")"; down; exit 77; }
-    k=$((k + 1))
-done
+            i=$first
+            while [ $i -le $last ]; do
+                printf 'Match LocalAddress 127.0.0.%d\n  SetEnv TMPDIR=%s TESTBED_NODE=127.0.0.%d\n' \
+                    $i "$D/nodes/127.0.0.$i/tmp" $i
+                i=$((i + 1))
+            done
+        } > "$conf"
+        $SSHD -t -f "$conf" 2> "$D/sshd-$k.log" || { echo "sshd rejects its config: $(cat "$D/sshd-$k.log")"; exit 77; }
+        rm -f "$D/sshd-$k.pid"
+        # sshd binds before it detaches: a taken port fails here
+        if [ -e "$home/.bashrc" ] && command -v unshare > /dev/null \
+            && unshare -m true 2>/dev/null; then
+            unshare -m --propagation private -- sh -c 'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"' \
+                sh "$D/empty-bashrc" "$home/.bashrc" "$SSHD" "$conf" "$D/sshd-$k.log"
+        else
+            $SSHD -f "$conf" -E "$D/sshd-$k.log"
+        fi
+        rc=$?
+        i=0
+        while [ $rc -eq 0 ] && ! [ -s "$D/sshd-$k.pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        if [ $rc -ne 0 ] || ! [ -s "$D/sshd-$k.pid" ] \
+            || grep -qi "bind to port\|cannot bind\|address already in use" "$D/sshd-$k.log"; then
+            if grep -qi "bind\|address already in use" "$D/sshd-$k.log"; then
+                down
+                return 1
+            fi
+            echo "sshd did not start: $(cat "$D/sshd-$k.log")"; down; exit 77
+        fi
+        k=$((k + 1))
+    done
+    return 0
+}
+
+[ -f "$D/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C dcrun-test-host -f "$D/ssh_host_ed25519_key"
+[ -f "$D/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dcrun-test-user -f "$D/id_ed25519"
+cp "$D/id_ed25519.pub" "$D/authorized_keys"
+chmod 600 "$D/authorized_keys"
+: > "$D/ssh_config"
+: > "$D/empty-bashrc"
+hostpub=$(cut -d' ' -f1,2 "$D/ssh_host_ed25519_key.pub")
+home=$(getent passwd "$(id -un)" | cut -d: -f6)
+if [ -n "$PORT" ]; then
+    port_busy "$PORT" && { echo "port $PORT is taken"; exit 77; }
+    start || { echo "sshd cannot bind port $PORT: $(cat "$D"/sshd-*.log)"; exit 77; }
+else
+    tries=0
+    while :; do
+        PORT=$(random_port)
+        if ! port_busy "$PORT" && start; then
+            break
+        fi
+        tries=$((tries + 1))
+        [ $tries -lt 20 ] || { echo "sshd found no free port in 20 tries"; exit 77; }
+    done
+fi
 cat > "$D/env.sh" <<EOE
 TB_DIR=$D
 TB_N=$N
