@@ -93,8 +93,8 @@ LogLevel ERROR
 EOC
             i=$first
             while [ $i -le $last ]; do
-                printf 'Match LocalAddress 127.0.0.%d\n  SetEnv TMPDIR=%s TESTBED_NODE=127.0.0.%d\n' \
-                    $i "$D/nodes/127.0.0.$i/tmp" $i
+                printf 'Match LocalAddress 127.0.0.%d\n  SetEnv TMPDIR=%s TESTBED_NODE=127.0.0.%d%s\n' \
+                    $i "$D/nodes/127.0.0.$i/tmp" $i "$san_env"
                 i=$((i + 1))
             done
         } > "$conf"
@@ -132,6 +132,17 @@ chmod 600 "$D/authorized_keys"
 : > "$D/empty-bashrc"
 hostpub=$(cut -d' ' -f1,2 "$D/ssh_host_ed25519_key.pub")
 home=$(getent passwd "$(id -un)" | cut -d: -f6)
+# a sanitizer build's settings reach the remote ranks too (sshd passes no
+# environment of its own)
+san_env=
+for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS HWLOC_COMPONENTS; do
+    eval "val=\${$v:-}"
+    case $val in
+    '') ;;
+    *[!A-Za-z0-9_./:=,+-]*) echo "sshd.sh: $v has characters SetEnv cannot pass" >&2 ;;
+    *) san_env="$san_env $v=$val" ;;
+    esac
+done
 if [ -n "$PORT" ]; then
     port_busy "$PORT" && { echo "port $PORT is taken"; exit 77; }
     start || { echo "sshd cannot bind port $PORT: $(cat "$D"/sshd-*.log)"; exit 77; }
