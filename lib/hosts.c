@@ -15,9 +15,14 @@
 
 /* ---- the (name, port) index: open addressing, linear probing ---- */
 
+struct index_slot {
+    size_t pos;    /* position in v + 1, 0 when empty */
+    uint64_t hash; /* of the host there: most mismatches need no strcmp */
+};
+
 struct dc_hosts_index {
-    size_t *slot; /* position in v + 1, 0 when empty */
-    size_t cap;   /* a power of two, at least twice the entries */
+    struct index_slot *slot;
+    size_t cap; /* a power of two, at least twice the entries */
     size_t n;
 };
 
@@ -31,7 +36,13 @@ static uint64_t host_hash (const char *name, int port)
     }
     h ^= (uint64_t)(unsigned)port;
     h *= 1099511628211ULL;
-    return h ^ (h >> 29);
+    /* FNV's low bits depend on the low bits of the bytes only: mix
+     * (murmur3's finalizer) before the table takes the low bits */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
 }
 
 static bool same_host (const struct dc_host *h, const char *name, int port)
@@ -39,15 +50,18 @@ static bool same_host (const struct dc_host *h, const char *name, int port)
     return h->port == port && !strcmp (h->name, name);
 }
 
-/* Where (name, port) is, or the empty slot where it would go. */
+/* Where (name, port) of this hash is, or the empty slot where it would
+ * go. */
 static size_t index_probe (const struct dc_hosts *hosts, const char *name,
-                           int port)
+                           int port, uint64_t hash)
 {
     const struct dc_hosts_index *x = hosts->index;
     size_t mask = x->cap - 1;
-    size_t i = (size_t)host_hash (name, port) & mask;
+    size_t i = (size_t)hash & mask;
 
-    while (x->slot[i] && !same_host (&hosts->v[x->slot[i] - 1], name, port))
+    while (x->slot[i].pos
+           && (x->slot[i].hash != hash
+               || !same_host (&hosts->v[x->slot[i].pos - 1], name, port)))
         i = (i + 1) & mask;
     return i;
 }
@@ -73,9 +87,12 @@ static int index_grow (struct dc_hosts *hosts)
     }
     x->cap = cap;
     for (size_t i = 0; i < old.cap; i++)
-        if (old.slot[i]) {
-            const struct dc_host *h = &hosts->v[old.slot[i] - 1];
-            x->slot[index_probe (hosts, h->name, h->port)] = old.slot[i];
+        if (old.slot[i].pos) {
+            /* all different: the first empty slot from the hash */
+            size_t j = (size_t)old.slot[i].hash & (cap - 1);
+            while (x->slot[j].pos)
+                j = (j + 1) & (cap - 1);
+            x->slot[j] = old.slot[i];
         }
     free (old.slot);
     return 0;
@@ -157,10 +174,12 @@ int dc_hosts_add (struct dc_hosts *hosts, const struct dc_host *h)
         return -1;
     }
     /* the first of equal hosts stays the one dc_hosts_find returns */
-    size_t i = index_probe (hosts, c.name, c.port);
+    uint64_t hash = host_hash (c.name, c.port);
+    size_t i = index_probe (hosts, c.name, c.port, hash);
     hosts->v[hosts->count++] = c;
-    if (!hosts->index->slot[i]) {
-        hosts->index->slot[i] = hosts->count;
+    if (!hosts->index->slot[i].pos) {
+        hosts->index->slot[i].pos = hosts->count;
+        hosts->index->slot[i].hash = hash;
         hosts->index->n++;
     }
     return 0;
@@ -172,8 +191,9 @@ long dc_hosts_find (const struct dc_hosts *hosts, const char *name, int port)
 
     if (!hosts || !name || !hosts->index)
         return -1;
-    i = index_probe (hosts, name, port);
-    return hosts->index->slot[i] ? (long)hosts->index->slot[i] - 1 : -1;
+    i = index_probe (hosts, name, port, host_hash (name, port));
+    return hosts->index->slot[i].pos ? (long)hosts->index->slot[i].pos - 1
+                                     : -1;
 }
 
 long dc_hosts_slots (const struct dc_hosts *hosts)

@@ -4,7 +4,7 @@
 # own) and run each over its checked-in corpus, then SECONDS of fuzzing
 # (default $FUZZ_SECONDS, else 30; 0: the corpus only).
 #
-# A crash, a leak, an input slower than 10 s or an allocation over 512 MiB
+# A crash, a leak, an input slower than 25 s or an allocation over 512 MiB
 # fails the run (exit 1) and leaves the input in
 # $FUZZ_BUILD_DIR/artifacts/HARNESS/ (crash-*, leak-*, timeout-*, oom-*).
 # Fix the bug, then add that input to tests/fuzz/corpus/HARNESS/ (under
@@ -50,7 +50,7 @@ ninja -C "$build" $targets >"$build/fuzz-ninja.log" 2>&1 || {
 # UBSan findings are errors; hwloc's plugins are unloaded with each
 # topology, so keep LSan's stacks symbolizable
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:suppressions=$top/tests/asan.supp}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:suppressions=$top/tests/asan.supp}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp}
 
 failed=
@@ -60,7 +60,7 @@ for h in $harnesses; do
     corpus=$top/tests/fuzz/corpus/$h
     art=$build/artifacts/$h
     mkdir -p "$art" "$scratch/$h"
-    opts="-timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048 -max_len=65536
+    opts="-timeout=25 -malloc_limit_mb=512 -rss_limit_mb=2048 -max_len=65536
         -print_final_stats=1 -artifact_prefix=$art/"
     log=$scratch/$h.log
     # the checked-in inputs, each once, then fuzzing from them
