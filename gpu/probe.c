@@ -394,7 +394,9 @@ static int gpu_from_pci (hwloc_topology_t t, hwloc_obj_t pci, int index,
     if (anc && anc->cpuset && !(g.cpus = bitmap_list (anc->cpuset)))
         return -1;
     if (anc && anc->nodeset && hwloc_bitmap_weight (anc->nodeset) == 1)
-        g.numa_node = hwloc_bitmap_first (anc->nodeset);
+        g.numa_node = hwloc_bitmap_first (anc->nodeset) <= 1 << 20
+                          ? hwloc_bitmap_first (anc->nodeset)
+                          : -1;
     if (!dc_topo_add_gpu (topo, &g))
         rc = -1;
     free (g.cpus);
@@ -502,7 +504,9 @@ static int host_facts (hwloc_topology_t t, struct dc_topo *topo)
     }
     topo->numa_nodes = n;
     for (int i = 0; i < n; i++) {
-        topo->numa[i].os_index = (int)v[i]->os_index;
+        topo->numa[i].os_index = v[i]->os_index > 1 << 20
+                                     ? -1 /* unknown: refused by probe () */
+                                     : (int)v[i]->os_index;
         topo->numa[i].memory_bytes =
             (long long)v[i]->attr->numanode.local_memory;
         if (!(topo->numa[i].cpus = bitmap_list (v[i]->cpuset))) {
@@ -592,6 +596,18 @@ static struct dc_topo *probe (const char *xml, size_t len, const char *name,
         errprintf (errp, "out of memory");
         goto fail;
     }
+    /* what dc_topo_from_json reads back (a remote probe ships it) */
+    if (topo->pus < 1) {
+        errno = EINVAL;
+        errprintf (errp, "%s: the topology has no PU object", name);
+        goto fail;
+    }
+    for (int i = 0; i < topo->numa_nodes; i++)
+        if (topo->numa[i].os_index < 0 || topo->numa[i].os_index > 1 << 20) {
+            errno = EINVAL;
+            errprintf (errp, "%s: a NUMA node without a valid os_index", name);
+            goto fail;
+        }
     hn = hwloc_obj_get_info_by_name (hwloc_get_root_obj (t), "HostName");
     if (xml && hn) {
         topo->host = strdup (hn);

@@ -250,6 +250,21 @@ static const struct {
      "type=\"NUMANode\" nbobjs=\"4294967295\" kind=\"5\" "
      "indexing=\"os\"/></topology>",
      0, "nbobjs"},
+    /* what the probe could not ship to the head node (fuzz finds) */
+    {"<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "
+     "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
+     "complete_nodeset=\"0x1\"><object type=\"NUMANode\" os_index=\"0\" "
+     "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
+     "complete_nodeset=\"0x1\" local_memory=\"1\"/></object></topology>",
+     0, "no PU object"},
+    {"<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "
+     "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
+     "complete_nodeset=\"0x1\"><object type=\"NUMANode\" "
+     "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
+     "complete_nodeset=\"0x1\" local_memory=\"1\"/><object type=\"PU\" "
+     "os_index=\"0\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+     "nodeset=\"0x1\" complete_nodeset=\"0x1\"/></object></topology>",
+     0, "NUMA node without a valid os_index"},
     {"<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "
      "cpuset=\"\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
      "complete_nodeset=\"0x1\"/></topology>",
