@@ -440,40 +440,33 @@ static int objs_of_type (hwloc_topology_t t, hwloc_obj_type_t type, int max,
                          hwloc_obj_t **vp)
 {
     int depth = hwloc_get_type_depth (t, type);
-    int top = hwloc_topology_get_depth (t);
-    int n = 0;
-    hwloc_obj_t *v;
+    int depths[64], ndepths = 0, n = 0, k = 0;
 
     *vp = NULL;
     if (depth == HWLOC_TYPE_DEPTH_UNKNOWN)
         return 0;
-    for (int pass = 0; pass < 2; pass++) {
-        int k = 0;
-        for (int d = 0; d < top || (d == 0 && depth != HWLOC_TYPE_DEPTH_MULTIPLE);
-             d++) {
-            int dd = depth == HWLOC_TYPE_DEPTH_MULTIPLE ? d : depth;
-            if (depth == HWLOC_TYPE_DEPTH_MULTIPLE &&
-                hwloc_get_depth_type (t, dd) != type)
-                continue;
-            int m = hwloc_get_nbobjs_by_depth (t, dd);
-            for (int i = 0; i < m; i++) {
-                if (pass == 1)
-                    (*vp)[k] = hwloc_get_obj_by_depth (t, dd, (unsigned)i);
-                k++;
-            }
-            if (depth != HWLOC_TYPE_DEPTH_MULTIPLE)
-                break;
-        }
-        if (pass == 0) {
-            n = k;
-            if (n > max)
-                return -1;
-            if (n == 0)
-                return 0;
-            if (!(v = calloc ((size_t)n, sizeof (*v))))
-                return -1;
-            *vp = v;
-        }
+    if (depth != HWLOC_TYPE_DEPTH_MULTIPLE) {
+        depths[ndepths++] = depth; /* also NUMA's virtual depth */
+    } else {
+        int top = hwloc_topology_get_depth (t);
+        for (int d = 0; d < top && ndepths < 64; d++)
+            if (hwloc_get_depth_type (t, d) == type)
+                depths[ndepths++] = d;
+    }
+    for (int i = 0; i < ndepths; i++) {
+        int m = hwloc_get_nbobjs_by_depth (t, depths[i]);
+        if (m < 0 || m > max - n)
+            return -1;
+        n += m;
+    }
+    if (n == 0)
+        return 0;
+    if (!(*vp = calloc ((size_t)n, sizeof (**vp))))
+        return -1;
+    for (int i = 0; i < ndepths; i++) {
+        int m = hwloc_get_nbobjs_by_depth (t, depths[i]);
+        for (int j = 0; j < m; j++)
+            (*vp)[k++] = hwloc_get_obj_by_depth (t, depths[i], (unsigned)j);
     }
     return n;
 }
