@@ -48,7 +48,8 @@ static int node_error (dc_error_t *errp, const char *name, xmlNode *n,
 }
 
 /* A bitmap as hwloc writes it: "0x0000000f,0x00000001" (32-bit chunks,
- * most significant first), optionally after "0xf...f," (an infinite set),
+ * most significant first; a zero chunk between two others may be empty,
+ * "0x00000303,,0x03030303"), optionally after "0xf...f," (an infinite set),
  * or "0xf...f" alone.  hwloc_bitmap_sscanf() asserts on a leading comma
  * and reads past the end of an empty string, so nothing else reaches it. */
 #define MAX_BITMAP_CHUNKS 131072 /* 4 Mi bits */
@@ -66,13 +67,17 @@ static bool valid_bitmap (const char *s)
     }
     for (;;) {
         size_t digits = 0;
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        bool prefix = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+        if (prefix)
             s += 2;
         while (isxdigit ((unsigned char)*s) && digits <= 8) {
             s++;
             digits++;
         }
-        if (digits == 0 || digits > 8 || ++chunks > MAX_BITMAP_CHUNKS)
+        if (digits > 8 || ++chunks > MAX_BITMAP_CHUNKS)
+            return false;
+        /* empty only between two chunks */
+        if (digits == 0 && (prefix || chunks == 1 || *s != ','))
             return false;
         if (*s == '\0')
             return true;
@@ -107,6 +112,8 @@ static int check_bitmaps (xmlNode *n, const char *name, dc_error_t *errp)
     }
     return 0;
 }
+
+#define MAX_OS_INDEX (1UL << 20)
 
 /* hwloc allocates nbobjs * nbobjs values for a distance matrix */
 #define MAX_DISTANCE_OBJS 4096
@@ -160,6 +167,25 @@ static int check_objects (xmlNode *n, const char *name, int depth,
                 (*machines)++;
             else if (!strcmp ((const char *)type, "NUMANode"))
                 (*numas)++;
+            /* hwloc sets the bit of a NUMA node's or PU's os_index in a
+             * bitmap: an absent one (4294967295) costs it 512 MiB */
+            if (rc == 0 && (!strcmp ((const char *)type, "NUMANode") ||
+                            !strcmp ((const char *)type, "PU"))) {
+                xmlChar *v = xmlGetProp (n, (const xmlChar *)"os_index");
+                char *end = NULL;
+                unsigned long k = 0;
+                if (v && isdigit (v[0])) {
+                    errno = 0;
+                    k = strtoul ((const char *)v, &end, 10);
+                }
+                if (!v || !end || *end || errno || k > MAX_OS_INDEX)
+                    rc = node_error (errp, name, n,
+                                     "%s object without an os_index from 0 "
+                                     "to 1048576 ('%.20s')",
+                                     (const char *)type,
+                                     v ? (const char *)v : "");
+                xmlFree (v);
+            }
             if (rc == 0 && !is_io_or_misc ((const char *)type)) {
                 for (int i = 0; sets[i] && rc == 0; i++) {
                     xmlChar *v = xmlGetProp (n, (const xmlChar *)sets[i]);

@@ -59,6 +59,7 @@ for h in $harnesses; do
     exe=$build/tests/fuzz/fuzz_$h
     corpus=$top/tests/fuzz/corpus/$h
     art=$build/artifacts/$h
+    rm -rf "$art"
     mkdir -p "$art" "$scratch/$h"
     opts="-timeout=25 -malloc_limit_mb=512 -rss_limit_mb=2048 -max_len=65536
         -print_final_stats=1 -artifact_prefix=$art/"

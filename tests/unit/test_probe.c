@@ -229,7 +229,10 @@ static const struct {
     {TOPO_SET ("allowed_cpuset", ",0x1"), 0, "allowed_cpuset: invalid"},
     {TOPO_SET ("allowed_cpuset", ""), 0, "allowed_cpuset: invalid"},
     {TOPO_SET ("allowed_cpuset", "0x1,"), 0, "allowed_cpuset: invalid"},
-    {TOPO_SET ("allowed_cpuset", "0x1,,0x1"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", "0x00000000,,0x1"), 1, NULL}, /* power8 */
+    {TOPO_SET ("allowed_cpuset", "0x1,,"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", ",,0x1"), 0, "allowed_cpuset: invalid"},
+    {TOPO_SET ("allowed_cpuset", "0x1,0x,0x1"), 0, "invalid"},
     {TOPO_SET ("allowed_cpuset", "0x"), 0, "allowed_cpuset: invalid"},
     {TOPO_SET ("allowed_cpuset", "0x123456789"), 0, "invalid bitmap"},
     {TOPO_SET ("allowed_cpuset", " 0x1"), 0, "invalid bitmap"},
@@ -264,7 +267,15 @@ static const struct {
      "complete_nodeset=\"0x1\" local_memory=\"1\"/><object type=\"PU\" "
      "os_index=\"0\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
      "nodeset=\"0x1\" complete_nodeset=\"0x1\"/></object></topology>",
-     0, "NUMA node without a valid os_index"},
+     0, "NUMANode object without an os_index"},
+    {"<topology version=\"2.0\">" MACHINE "<object type=\"PU\" "
+     "os_index=\"4294967295\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+     "nodeset=\"0x1\" complete_nodeset=\"0x1\"/></object></topology>",
+     0, "PU object without an os_index from 0 to 1048576 ('4294967295')"},
+    {"<topology version=\"2.0\">" MACHINE "<object type=\"PU\" "
+     "os_index=\"1x\" cpuset=\"0x1\" complete_cpuset=\"0x1\" "
+     "nodeset=\"0x1\" complete_nodeset=\"0x1\"/></object></topology>",
+     0, "PU object without an os_index"},
     {"<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "
      "cpuset=\"\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "
      "complete_nodeset=\"0x1\"/></topology>",
