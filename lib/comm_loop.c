@@ -288,7 +288,7 @@ static int loop_allreduce (struct dc_comm *c, float *buf, size_t n,
     lp->r[c->rank].contrib = buf;
     lp->ar_arrived++;
     for (int i = 0; i < lp->size; i++)
-        if (lp->r[i].attached && !lp->r[i].lost)
+        if (!lp->r[i].lost) /* every rank of the job takes part */
             live++;
     if (lp->ar_arrived >= live) {
         /* the last one sums in rank order into rank 0's slot... */

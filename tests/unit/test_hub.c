@@ -18,7 +18,9 @@
 #include "gpu/compute.h"
 #include "lib/comm_loop.h"
 #include "lib/coordinator.h"
+#include "lib/layout.h"
 #include "lib/npy.h"
+#include "lib/pipeline.h"
 #include "lib/safetensors.h"
 #include "lib/worker.h"
 
@@ -384,6 +386,91 @@ START_TEST (t_interrupt_leaves_no_output)
 }
 END_TEST
 
+/* ---- pipeline layouts (lib/pipeline.c and the stages of worker_pipe.c) */
+
+/* Run infer with split (layers or hybrid of 2 stages) on size ranks;
+ * kill_rank >= 0: that rank's process dies before it starts. */
+static void run_pipe (struct job *j, int size, enum dc_split split,
+                      int kill_rank)
+{
+    char mp[512], ip[512], op[512];
+    struct dc_coord_infer_opts o = {
+        .model_path = mp, .input_path = ip, .output_path = op,
+        .out_dtype = DC_NPY_F4, .device = "cpu", .dtype = "f32",
+        .threads = 1, .check = check_cb, .hosts = hosts,
+    };
+    struct dc_layout_layer ly[2] = {{"0", IN, HID}, {"2", HID, OUT}};
+    struct dc_layout_opts lopts = {.split = split, .stages = 2, .rows = 64};
+    struct dc_layout *lo;
+    struct dc_pipe_infer *pi;
+    struct dc_comm *hub;
+
+    memset (j, 0, sizeof (*j));
+    j->size = size;
+    checks = 0;
+    make_files ();
+    snprintf (mp, sizeof (mp), "%s", tpath ("m.safetensors"));
+    snprintf (ip, sizeof (ip), "%s", tpath ("x.npy"));
+    snprintf (op, sizeof (op), "%s", tpath ("y.npy"));
+    lo = dc_layout_plan (ly, 2, NULL, size, &lopts, &j->err);
+    ck_assert_msg (lo != NULL, "layout: %s", j->err.text);
+    ck_assert_int_eq (lo->nstages, 2);
+    pi = dc_pipe_infer_create (&o, &j->err);
+    ck_assert_msg (pi != NULL, "create: %s", j->err.text);
+    hub = dc_comm_loop_create (size, &j->err);
+    for (int r = 0; r < size; r++) {
+        j->rt[r].script = r == kill_rank ? DIE_AT_ONCE : REAL;
+        j->rt[r].rc = -2;
+        ck_assert_ptr_nonnull (j->rt[r].c = dc_comm_loop_rank (hub, r, NULL));
+        ck_assert_int_eq (
+            pthread_create (&j->rt[r].t, NULL, rank_main, &j->rt[r]), 0);
+    }
+    j->rc = dc_pipe_infer_run (pi, hub, lo, 23, NULL, &j->res, &j->err);
+    dc_pipe_infer_destroy (pi);
+    dc_layout_destroy (lo);
+    dc_comm_destroy (hub);
+    for (int r = 0; r < size; r++)
+        pthread_join (j->rt[r].t, NULL);
+}
+
+START_TEST (t_pipe_layers)
+{
+    struct job j;
+
+    run_pipe (&j, 2, DC_SPLIT_LAYERS, -1);
+    ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
+    ck_assert_uint_eq (j.res.rows, ROWS);
+    check_output ();
+    for (int r = 0; r < 2; r++)
+        ck_assert_msg (j.rt[r].rc == 0, "rank %d: %s", r, j.rt[r].err);
+}
+END_TEST
+
+START_TEST (t_pipe_hybrid)
+{
+    struct job j;
+
+    run_pipe (&j, 4, DC_SPLIT_HYBRID, -1);
+    ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
+    check_output ();
+    for (int r = 0; r < 4; r++)
+        ck_assert_msg (j.rt[r].rc == 0, "rank %d: %s", r, j.rt[r].err);
+}
+END_TEST
+
+START_TEST (t_pipe_lost_stage_fails)
+{
+    struct job j;
+
+    run_pipe (&j, 2, DC_SPLIT_LAYERS, 1);
+    ck_assert_int_eq (j.rc, -1);
+    ck_assert_int_ne (j.res.status, DC_COORD_OK);
+    ck_assert_ptr_nonnull (strstr (j.res.lost, "rank 1"));
+    ck_assert (!output_exists ());
+    ck_assert_int_eq (count_files (), 2);
+}
+END_TEST
+
 /* ---- the transport itself ---- */
 
 START_TEST (t_loop_lost_after_messages)
@@ -445,8 +532,9 @@ START_TEST (t_loop_allreduce)
         a[r].c = dc_comm_loop_rank (hub, r, NULL);
         for (int k = 0; k < 3; k++)
             a[r].v[k] = (float)(r + 1) * (float)(k + 1);
-        pthread_create (&t[r], NULL, ar_main, &a[r]);
     }
+    for (int r = 0; r < 3; r++)
+        pthread_create (&t[r], NULL, ar_main, &a[r]);
     for (int r = 0; r < 3; r++)
         pthread_join (t[r], NULL);
     for (int r = 0; r < 3; r++) {
@@ -485,6 +573,9 @@ int main (void)
     tcase_add_test (tc, t_duplicate_result_ignored);
     tcase_add_test (tc, t_every_rank_lost);
     tcase_add_test (tc, t_interrupt_leaves_no_output);
+    tcase_add_test (tc, t_pipe_layers);
+    tcase_add_test (tc, t_pipe_hybrid);
+    tcase_add_test (tc, t_pipe_lost_stage_fails);
     suite_add_tcase (s, tc);
     tcase_add_test (tl, t_loop_lost_after_messages);
     tcase_add_test (tl, t_loop_allreduce);
