@@ -58,10 +58,14 @@ struct loop {
     int ar_arrived;
     unsigned ar_gen;       /* bumped when a round ends */
     bool ar_cancelled;     /* how the last round ended */
+    uint64_t ar_epoch;     /* of the round under way (0: none) */
+    uint64_t aborted_upto; /* rounds <= this were cancelled */
+    uint64_t last_done;    /* the last round completed */
 };
 
 struct endpoint {
     struct loop *lp;
+    uint64_t epoch; /* a rank's allreduce calls so far */
 };
 
 static void q_push (struct lqueue *q, struct lmsg *m)
@@ -99,10 +103,18 @@ static struct loop *loop_of (struct dc_comm *c)
     return ((struct endpoint *)c->data)->lp;
 }
 
-/* Cancel a running allreduce round (a rank was lost); mu held. */
+/* A rank was lost: cancel the round under way, or else the next one (the
+ * lost rank may hold a share of it), as the stream hub does; mu held. */
 static void ar_cancel (struct loop *lp)
 {
-    if (lp->ar_arrived > 0) {
+    if (lp->ar_arrived == 0) {
+        if (lp->aborted_upto < lp->last_done + 1)
+            lp->aborted_upto = lp->last_done + 1;
+    } else {
+        /* a rank that comes late to this round is cancelled at once, as
+         * over the stream hub (every rank counts its calls alike) */
+        lp->aborted_upto = lp->ar_epoch;
+        lp->ar_epoch = 0;
         lp->ar_arrived = 0;
         lp->ar_cancelled = true;
         lp->ar_gen++;
@@ -265,6 +277,7 @@ static int loop_allreduce (struct dc_comm *c, float *buf, size_t n,
                            dc_error_t *errp)
 {
     struct loop *lp = loop_of (c);
+    uint64_t epoch = ++((struct endpoint *)c->data)->epoch;
     int live = 0, rc = 0;
 
     if (c->rank == DC_COMM_HUB || (n && !buf)) {
@@ -277,13 +290,21 @@ static int loop_allreduce (struct dc_comm *c, float *buf, size_t n,
         errno = EPIPE;
         return errprintf (errp, "loop: rank %d is lost", c->rank);
     }
-    if (lp->ar_arrived == 0)
+    if (epoch <= lp->aborted_upto) {
+        pthread_mutex_unlock (&lp->mu);
+        errno = ECANCELED;
+        return errprintf (errp, "loop: allreduce: a rank was lost");
+    }
+    if (lp->ar_arrived == 0) {
         lp->ar_n = n;
-    else if (lp->ar_n != n) {
+        lp->ar_epoch = epoch;
+    } else if (lp->ar_n != n || lp->ar_epoch != epoch) {
         pthread_mutex_unlock (&lp->mu);
         errno = EINVAL;
-        return errprintf (errp, "loop: allreduce of %zu floats while the "
-                                "others reduce %zu", n, lp->ar_n);
+        return errprintf (errp, "loop: allreduce %llu of %zu floats while "
+                                "the others are in %llu of %zu",
+                          (unsigned long long)epoch, n,
+                          (unsigned long long)lp->ar_epoch, lp->ar_n);
     }
     lp->r[c->rank].contrib = buf;
     lp->ar_arrived++;
@@ -310,6 +331,8 @@ static int loop_allreduce (struct dc_comm *c, float *buf, size_t n,
             lp->r[i].contrib = NULL;
         }
         lp->ar_arrived = 0;
+        lp->last_done = lp->ar_epoch;
+        lp->ar_epoch = 0;
         lp->ar_cancelled = false;
         lp->ar_gen++;
         pthread_cond_broadcast (&lp->cv);

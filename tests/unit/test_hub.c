@@ -18,7 +18,9 @@
 #include "gpu/compute.h"
 #include "lib/comm_loop.h"
 #include "lib/coordinator.h"
+#include "lib/atomicfile.h"
 #include "lib/layout.h"
+#include "lib/model.h"
 #include "lib/npy.h"
 #include "lib/pipeline.h"
 #include "lib/safetensors.h"
@@ -471,6 +473,132 @@ START_TEST (t_pipe_lost_stage_fails)
 }
 END_TEST
 
+/* ---- data-parallel training (dc_coord_train_*) ---- */
+
+static float tgt[ROWS * OUT];
+
+/* Train one epoch (sgd, mse, batches of 64) on the model file: in this
+ * process (size 0) or over size loop ranks with scripts; the weights end
+ * in w[] (every parameter, layer by layer).  Returns dc_trainer_run's. */
+static int train_once (int size, const enum script *scripts, float *w,
+                       size_t nw, struct job *j)
+{
+    struct dc_train_opts to = {.loss = DC_LOSS_MSE, .optim = DC_OPTIM_SGD,
+                               .lr = 0.05, .batch_size = 64, .seed = 7};
+    const struct dc_compute_ops *ops = dc_compute_find ("cpu", NULL);
+    struct dc_compute_opts copts = {.threads = 1};
+    struct dc_compute *c = ops->create (&copts, NULL);
+    struct dc_model *m = dc_model_load (tpath ("m.safetensors"), NULL, NULL);
+    struct dc_trainer *t;
+    struct dc_coord_train *ct = NULL;
+    struct dc_comm *hub = NULL;
+    struct dc_train_pos pos;
+    uint8_t *bytes;
+    size_t blen;
+    int rc;
+
+    ck_assert_ptr_nonnull (m);
+    ck_assert_uint_eq (dc_model_nparams (m), nw);
+    ck_assert_ptr_nonnull (t = dc_trainer_create (m, ops, c, &to, NULL));
+    dc_train_pos_init (&pos, &to);
+    memset (j, 0, sizeof (*j));
+    if (size > 0) {
+        struct dc_coord_train_opts o = {
+            .device = "cpu", .dtype = "f32", .threads = 1, .to = &to,
+            .inputs = IN, .outputs = OUT, .check = check_cb,
+            .hosts = hosts};
+        ck_assert_ptr_nonnull (bytes = dc_file_read (tpath ("m.safetensors"),
+                                                     1 << 20, &blen, NULL));
+        o.model = bytes;
+        o.model_len = blen;
+        hub = dc_comm_loop_create (size, NULL);
+        for (int r = 0; r < size; r++) {
+            j->rt[r].script = scripts ? scripts[r] : REAL;
+            j->rt[r].c = dc_comm_loop_rank (hub, r, NULL);
+            pthread_create (&j->rt[r].t, NULL, rank_main, &j->rt[r]);
+        }
+        ct = dc_coord_train_start (hub, &o, &j->err);
+        free (bytes);
+        ck_assert_msg (ct != NULL, "start: %s", j->err.text);
+    }
+    struct dc_train_run run = {
+        .x = xin, .target = tgt, .rows = ROWS, .epochs = 1,
+        .grad_fn = ct ? dc_coord_train_grad : NULL, .grad_arg = ct};
+    rc = dc_trainer_run (t, &run, &pos, &j->err);
+    if (ct) {
+        j->res.nlost = dc_coord_train_nlost (ct);
+        snprintf (j->res.lost, sizeof (j->res.lost), "%s",
+                  dc_coord_train_lost (ct));
+        dc_coord_train_finish (ct);
+        dc_comm_destroy (hub);
+        for (int r = 0; r < size; r++)
+            pthread_join (j->rt[r].t, NULL);
+    }
+    ck_assert_int_eq (dc_trainer_sync (t, NULL), 0);
+    /* the weights, in the trainer's gradient layout */
+    size_t k = 0;
+    const char *names[4] = {"0.weight", "0.bias", "2.weight", "2.bias"};
+    struct dc_safetensors *st;
+    ck_assert_int_eq (dc_model_save (m, tpath ("trained.safetensors"), NULL),
+                      0);
+    ck_assert_ptr_nonnull (
+        st = dc_safetensors_load (tpath ("trained.safetensors"), NULL));
+    for (int i = 0; i < 4; i++) {
+        struct dc_tensor *tt = dc_safetensors_find (st, names[i]);
+        ck_assert_ptr_nonnull (tt);
+        memcpy (w + k, tt->data, tt->nelem * sizeof (float));
+        k += tt->nelem;
+    }
+    ck_assert_uint_eq (k, nw);
+    unlink (tpath ("trained.safetensors"));
+    dc_safetensors_destroy (st);
+    dc_trainer_destroy (t);
+    dc_model_destroy (m);
+    ops->destroy (c);
+    return rc;
+}
+
+#define NW (HID * IN + HID + OUT * HID + OUT)
+
+static void train_case (const enum script *scripts, int size, int nlost)
+{
+    static float w1r[NW], w2r[NW];
+    struct job j1, j2;
+    uint64_t s = 9;
+
+    make_files ();
+    for (int i = 0; i < ROWS * OUT; i++)
+        tgt[i] = frand (&s);
+    ck_assert_int_eq (train_once (0, NULL, w1r, NW, &j1), 0);
+    ck_assert_msg (train_once (size, scripts, w2r, NW, &j2) == 0, "train: %s",
+                   j2.err.text);
+    ck_assert_int_eq (j2.res.nlost, nlost);
+    double maxd = 0;
+    for (int i = 0; i < NW; i++) {
+        double d = fabs ((double)w1r[i] - w2r[i]);
+        if (d > maxd)
+            maxd = d;
+    }
+    /* the same training, summed in another order */
+    ck_assert_msg (maxd < 1e-5, "max weight difference %g", maxd);
+    for (int r = 0; r < size; r++)
+        if (!scripts || scripts[r] == REAL)
+            ck_assert_msg (j2.rt[r].rc == 0, "rank %d: %s", r, j2.rt[r].err);
+}
+
+START_TEST (t_train_two_ranks)
+{
+    train_case (NULL, 2, 0);
+}
+END_TEST
+
+START_TEST (t_train_lost_rank_redone)
+{
+    enum script s[3] = {REAL, DIE_HOLDING, REAL};
+    train_case (s, 3, 1);
+}
+END_TEST
+
 /* ---- the transport itself ---- */
 
 START_TEST (t_loop_lost_after_messages)
@@ -573,6 +701,8 @@ int main (void)
     tcase_add_test (tc, t_duplicate_result_ignored);
     tcase_add_test (tc, t_every_rank_lost);
     tcase_add_test (tc, t_interrupt_leaves_no_output);
+    tcase_add_test (tc, t_train_two_ranks);
+    tcase_add_test (tc, t_train_lost_rank_redone);
     tcase_add_test (tc, t_pipe_layers);
     tcase_add_test (tc, t_pipe_hybrid);
     tcase_add_test (tc, t_pipe_lost_stage_fails);
