@@ -8,6 +8,7 @@
  * rank never sent a status.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -62,6 +64,7 @@ struct iodrv {
     char token[33];
     char addrs[MAX_ADDRS * 64];
     char dir[PATH_MAX];
+    int dirlock; /* the folder, flock'd while this job lives; -1 */
     char name[32];
     pid_t pid;
     int dfd[3]; /* driver stdout [1], stderr [2] */
@@ -92,6 +95,47 @@ static void close_fd (int *fd)
 }
 
 static const char *kinds[3] = {"ctl", "out", "err"};
+
+/* ---- the job's folder (hostfile) ---- */
+
+#define OWNER_FILE "owner"
+
+static void rm_dir (const char *dir);
+
+/* Folders dcrun-mpi.XXXXXX / dcrun-slurm.XXXXXX of runs that ended without
+ * removing them (SIGKILL of the head): each is flock'd by its run while it
+ * lives, and has its "owner" file once locked.  A folder of this user that
+ * holds "owner" and whose lock is free is left over: removed. */
+static void sweep_stale (const char *parent)
+{
+    DIR *dp = opendir (parent);
+    struct dirent *e;
+
+    if (!dp)
+        return;
+    while ((e = readdir (dp))) {
+        char path[PATH_MAX], own[PATH_MAX + 16];
+        const char *n = e->d_name, *dot;
+        struct stat st;
+        if (strncmp (n, "dcrun-", 6) || !(dot = strchr (n + 6, '.'))
+            || strlen (dot + 1) != 6
+            || (strncmp (n + 6, "mpi.", 4) && strncmp (n + 6, "slurm.", 6)))
+            continue;
+        if (snprintf (path, sizeof (path), "%s/%s", parent, n)
+                >= (int)sizeof (path)
+            || lstat (path, &st) < 0 || !S_ISDIR (st.st_mode)
+            || st.st_uid != geteuid ())
+            continue;
+        snprintf (own, sizeof (own), "%s/" OWNER_FILE, path);
+        int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock (fd, LOCK_EX | LOCK_NB) == 0 && access (own, F_OK) == 0)
+            rm_dir (path);
+        close (fd); /* releases the lock */
+    }
+    closedir (dp);
+}
 
 /* ---- worker side ---- */
 
@@ -193,7 +237,7 @@ int dc_iodrv_init (struct dc_launch *l, dc_error_t *errp)
 
     if (!d)
         return errprintf (errp, "out of memory");
-    d->lfd = -1;
+    d->lfd = d->dirlock = -1;
     d->dfd[0] = d->dfd[1] = d->dfd[2] = -1;
     l->data = d;
     return 0;
@@ -303,9 +347,10 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
         add_addr (d, me, &count);
     }
     const char *tmp = getenv ("TMPDIR");
-    snprintf (d->dir, sizeof (d->dir), "%s/dcrun-%s.XXXXXX",
-              l->opts.workdir ? l->opts.workdir
-                              : (tmp && *tmp ? tmp : "/tmp"),
+    const char *parent = l->opts.workdir ? l->opts.workdir
+                                         : (tmp && *tmp ? tmp : "/tmp");
+    sweep_stale (parent);
+    snprintf (d->dir, sizeof (d->dir), "%s/dcrun-%s.XXXXXX", parent,
               l->ops->name);
     if (!mkdtemp (d->dir)) {
         int e = errno;
@@ -313,6 +358,18 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
         d->dir[0] = '\0';
         errno = e;
         return -1;
+    }
+    /* held until this process ends, however it ends; then "owner" tells a
+     * later run's sweep that the folder is complete and may go */
+    if ((d->dirlock = open (d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0
+        && flock (d->dirlock, LOCK_EX) == 0) {
+        char path[PATH_MAX + 16];
+        snprintf (path, sizeof (path), "%s/" OWNER_FILE, d->dir);
+        int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dprintf (fd, "%ld\n", (long)getpid ());
+            close (fd);
+        }
     }
     return 0;
 }
@@ -660,7 +717,8 @@ int dc_iodrv_signal (struct dc_launch *l, int rank, int sig)
 static void rm_dir (const char *dir)
 {
     char path[PATH_MAX + 64];
-    static const char *const files[] = {"hostfile", "hostfile.slurm", NULL};
+    static const char *const files[] = {"hostfile", "hostfile.slurm",
+                                        OWNER_FILE, NULL};
 
     if (!*dir)
         return;
@@ -835,6 +893,7 @@ void dc_iodrv_fini (struct dc_launch *l)
     close_fd (&d->dfd[1]);
     close_fd (&d->dfd[2]);
     rm_dir (d->dir);
+    close_fd (&d->dirlock);
     free (d->v);
     free (d->pend);
     free (d);
