@@ -15,8 +15,10 @@
 # Installed as share/bash-completion/completions/dcrun; it works with or
 # without the bash-completion package (`source` this file).
 
+# per "BIN|COMMAND" ("BIN|" for dcrun itself): its options, its
+# sub-commands (dcrun's commands, bench's gemm comm launch); per
+# "BIN|COMMAND|OPTION": the option's metavar ("" for a flag)
 declare -gA _dcrun_cache_opts _dcrun_cache_arg _dcrun_cache_sub
-declare -g _dcrun_cache_cmds
 
 # _dcrun_run BIN ARGS...: BIN's output, bounded in time, no stdin, no errors
 _dcrun_run()
@@ -63,7 +65,7 @@ _dcrun_load()
                 in_cmds=0
             elif ((in_cmds)) && [[ $line =~ ^\ +([a-z][a-z0-9-]*)\ +(.*) ]]; then
                 [[ ${BASH_REMATCH[2]} == internal:* ]] ||
-                    _dcrun_cache_cmds+=" ${BASH_REMATCH[1]}"
+                    subs+=" ${BASH_REMATCH[1]}"
             fi
         elif [[ $line =~ ^(Usage:)?\ +dcrun\ +$cmd\ +([a-z][a-z0-9-]*) ]]; then
             # "dcrun bench gemm ...": sub-commands
@@ -240,7 +242,7 @@ _dcrun()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "${_dcrun_cache_opts[$key]}" -- "$cur"))
     elif [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W "$_dcrun_cache_cmds" -- "$cur"))
+        COMPREPLY=($(compgen -W "${_dcrun_cache_sub[$gkey]}" -- "$cur"))
     elif [[ -z $sub && -n ${_dcrun_cache_sub[$key]} ]]; then
         COMPREPLY=($(compgen -W "${_dcrun_cache_sub[$key]}" -- "$cur"))
     else
