@@ -85,7 +85,8 @@ static long parent_of (const char *pid)
     return v;
 }
 
-int dc_proctree_signal_children (pid_t ppid, int sig)
+/* sig, then sig2 when not 0, to every child of ppid: one walk of /proc */
+static int signal_children (pid_t ppid, int sig, int sig2)
 {
     char buf[8192];
     int count = 0;
@@ -112,12 +113,31 @@ int dc_proctree_signal_children (pid_t ppid, int sig)
             if (pid <= 0 || pid == ppid)
                 continue;
             if (parent_of (d->d_name) == (long)ppid
-                && kill ((pid_t)pid, sig) == 0)
+                && kill ((pid_t)pid, sig) == 0) {
                 count++;
+                if (sig2)
+                    kill ((pid_t)pid, sig2);
+            }
         }
     }
     close (fd);
     return count;
+}
+
+int dc_proctree_signal_children (pid_t ppid, int sig)
+{
+    return signal_children (ppid, sig, 0);
+}
+
+/* Reap every child that has ended, adding them to *count; false when the
+ * caller has no child left. */
+static bool reap (int *count)
+{
+    pid_t w;
+
+    while ((w = waitpid (-1, NULL, WNOHANG | __WALL)) > 0)
+        (*count)++;
+    return !(w < 0 && errno == ECHILD);
 }
 
 static void nap_ms (long ms)
@@ -138,19 +158,15 @@ int dc_proctree_kill (pid_t pgid)
         kill (-pgid, SIGKILL);
     }
     for (int round = 0; round < KILL_ROUNDS;) {
+        if (!reap (&reaped))
+            break; /* no child left: the common case costs no walk */
         /* the children of the caller now: the rank's leftovers, and those
          * reparented to it (setsid, double fork) since the last round */
-        dc_proctree_signal_children (me, SIGCONT);
-        dc_proctree_signal_children (me, SIGKILL);
-        pid_t w;
-        bool any = false;
-        while ((w = waitpid (-1, NULL, WNOHANG | __WALL)) > 0) {
-            reaped++;
-            any = true;
-        }
-        if (w < 0 && errno == ECHILD)
+        signal_children (me, SIGCONT, SIGKILL);
+        int before = reaped;
+        if (!reap (&reaped))
             break;
-        if (!any) {
+        if (reaped == before) {
             nap_ms (10);
             round++;
         }
