@@ -1002,8 +1002,13 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
         if ((rank >= 0 && r->rank != rank) || r->reported || !r->ch)
             continue;
         if (r->in_place) {
-            /* the command reads the channel itself: EOF ends it */
+            /* the command reads the channel itself: EOF ends it.  SIGKILL
+             * closes the channel: the rank's agent there (dcrun worker
+             * --exec) sees it and kills the rank's tree, even a rank that
+             * is stopped or does not read */
             r->want_eof = true;
+            if (sig == SIGKILL)
+                r->closing = true;
             flush_ctl (r);
             continue;
         }
