@@ -32,6 +32,7 @@ enum {
     OPT_L_EXPORT,
     OPT_L_SRUN_MPI,
     OPT_L_SRUN_ARGS,
+    OPT_L_LISTEN_ADDR,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -79,6 +80,10 @@ static const struct cli_opt launch_opts[] = {
      "dcrun on the remote hosts (default: this binary's path)"},
     {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
      "mpi: extra words for mpirun"},
+    {"listen-addr", required_argument, OPT_L_LISTEN_ADDR, "ADDR",
+     "mpi, slurm: the address of this host the ranks connect back to "
+     "(default: loopback when every rank is here, else the one that "
+     "reaches them)"},
     {"srun-mpi", required_argument, OPT_L_SRUN_MPI, "TYPE",
      "slurm: srun --mpi=TYPE (pmix for MPI programs)"},
     {"srun-args", required_argument, OPT_L_SRUN_ARGS, "ARGS",
@@ -158,6 +163,9 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         return 0;
     case OPT_L_SRUN_ARGS:
         l->lo.srun_args = arg;
+        return 0;
+    case OPT_L_LISTEN_ADDR:
+        l->lo.listen_addr = arg;
         return 0;
     }
     return 1; /* not a launch option */
