@@ -121,7 +121,19 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         if (!x)
             return cli_usage_error (cli, "out of memory");
         l->exports = x;
-        l->exports[l->nexports++] = (char *)arg;
+        char *eq = strchr (arg, '=');
+        if (!eq) {
+            l->exports[l->nexports++] = (char *)arg;
+            return 0;
+        }
+        /* keep a copy and blank the value in our own argv: ps and
+         * /proc/PID/cmdline show what argv holds (a value may be a
+         * secret; `-x NAME` takes it from the environment instead) */
+        char *copy = strdup (arg);
+        if (!copy)
+            return cli_usage_error (cli, "out of memory");
+        l->exports[l->nexports++] = copy;
+        memset (eq + 1, '*', strlen (eq + 1));
         return 0;
     }
     case OPT_L_KILL_GRACE:

@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "launch.h"
+#include "launch_io.h"
 
 #if HAVE_SSH
 
@@ -93,6 +94,8 @@ struct sshrank {
     char ctl[CTL_MAX]; /* control bytes waiting for the channel */
     size_t ctllen;
     bool in_place;     /* exec_in_place: no control lines; signals send EOF */
+    char *env;         /* the rank environment for the worker's stdin */
+    size_t envlen, envoff;
     bool want_eof, sent_eof;
 };
 
@@ -704,6 +707,57 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     return 0;
 }
 
+/* ---- the worker's command line, the environment off it ---- */
+
+/* `dcrun worker --env-stdin BYTES ...`: the rank environment goes to the
+ * worker's stdin as NUL-terminated entries (*envp, *lenp), never on the
+ * command line that ps shows on the host. */
+static char *worker_cmdline (struct dc_launch *l,
+                             const struct dc_launch_rank *rank, char **envp,
+                             size_t *lenp)
+{
+    struct dc_launch_rank copy = *rank;
+    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    char *const head_av[] = {(char *)dcrun, "worker", NULL};
+    char *head = NULL, *tail = NULL, *line = NULL, *block = NULL;
+    size_t len = 0;
+
+    *envp = NULL;
+    *lenp = 0;
+    for (int i = 0; rank->env && rank->env[i]; i++)
+        len += strlen (rank->env[i]) + 1;
+    if (len > DC_ENV_BLOCK_MAX) {
+        errno = E2BIG;
+        return NULL;
+    }
+    copy.env = NULL;
+    if (!(tail = dc_launch_worker_cmdline (dcrun, &copy)) || len == 0)
+        return tail;
+    if (!(head = dc_launch_shell_join (head_av))
+        || strncmp (tail, head, strlen (head)) != 0
+        || !(block = malloc (len))
+        || asprintf (&line, "%s --env-stdin %zu%s", head, len,
+                     tail + strlen (head))
+               < 0) {
+        free (head);
+        free (tail);
+        free (block);
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t o = 0;
+    for (int i = 0; rank->env[i]; i++) {
+        size_t k = strlen (rank->env[i]) + 1;
+        memcpy (block + o, rank->env[i], k);
+        o += k;
+    }
+    free (head);
+    free (tail);
+    *envp = block;
+    *lenp = len;
+    return line;
+}
+
 /* ---- connection state machine ---- */
 
 static const char *ssh_errmsg (LIBSSH2_SESSION *s)
@@ -882,13 +936,27 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                                           ssh_errmsg (h->s));
                     }
                 }
-                rc = libssh2_channel_exec (r->ch, r->cmdline);
-                if (rc == LIBSSH2_ERROR_EAGAIN)
-                    return 0;
-                if (rc)
-                    return host_fail (h, "cannot start dcrun worker: %s",
-                                      ssh_errmsg (h->s));
-                r->started = true;
+                if (!r->started) {
+                    rc = libssh2_channel_exec (r->ch, r->cmdline);
+                    if (rc == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                    if (rc)
+                        return host_fail (h, "cannot start dcrun worker: %s",
+                                          ssh_errmsg (h->s));
+                    r->started = true;
+                }
+                /* the environment, before anything else on stdin */
+                while (r->envoff < r->envlen) {
+                    ssize_t w = libssh2_channel_write (
+                        r->ch, r->env + r->envoff, r->envlen - r->envoff);
+                    if (w == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                    if (w < 0)
+                        return host_fail (h, "cannot send the environment "
+                                             "of rank %d: %s",
+                                          r->rank, ssh_errmsg (h->s));
+                    r->envoff += (size_t)w;
+                }
                 h->nopened++;
             }
             h->state = H_READY;
@@ -1059,9 +1127,11 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         h->ranks[h->nranks++] = r;
         r->h = h;
         r->in_place = ranks[i].exec_in_place;
-        if (!(r->cmdline = dc_launch_worker_cmdline (l->opts.remote_dcrun,
-                                                     &ranks[i])))
-            return errprintf (errp, "rank %d: no command", ranks[i].rank);
+        if (!(r->cmdline = worker_cmdline (l, &ranks[i], &r->env,
+                                           &r->envlen)))
+            return errprintf (errp, "rank %d: %s", ranks[i].rank,
+                              errno == E2BIG ? "environment too large"
+                                             : "no command");
     }
     if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds)))
         || !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
@@ -1382,8 +1452,10 @@ static void ssh_fini (struct dc_launch *l)
             free (h->keys[k]);
         free (h->ranks);
     }
-    for (int i = 0; i < ss->nranks; i++)
+    for (int i = 0; i < ss->nranks; i++) {
         free (ss->ranks[i].cmdline);
+        free (ss->ranks[i].env);
+    }
     free (ss->hosts);
     free (ss->ranks);
     kh_free (ss);
