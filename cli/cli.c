@@ -69,7 +69,9 @@ static const struct cli_opt launch_opts[] = {
     {"ssh-key", required_argument, 'i', "FILE",
      "ssh: private key to try"},
     {"known-hosts", required_argument, OPT_L_KNOWN_HOSTS, "FILE",
-     "ssh: host keys (default ~/.ssh/known_hosts)"},
+     "ssh: host keys (default ~/.ssh/known_hosts); a host known only by "
+     "other key types is a changed key, @revoked keys are refused, a line "
+     "that cannot be parsed is an error"},
     {"ssh-config", required_argument, OPT_L_SSH_CONFIG, "FILE",
      "ssh: client config (default ~/.ssh/config)"},
     {"ssh-accept-new", no_argument, OPT_L_SSH_ACCEPT_NEW, NULL,

@@ -421,7 +421,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
-    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none] "
+    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--env-stdin BYTES] "
+             "[--control stdin|none] "
              "-- CMD "
              "[ARGS...]",
     .opts = worker_opts,
