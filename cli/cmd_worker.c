@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "job.h"
 #include "lib/launch.h"
 #include "lib/launch_io.h"
 #include "lib/proctree.h"
@@ -46,6 +47,7 @@ enum {
     OPT_CPUS = 0x100,
     OPT_CONTROL,
     OPT_EXEC,
+    OPT_ENV_STDIN,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -54,6 +56,8 @@ static const struct cli_opt worker_opts[] = {
     {"control", required_argument, OPT_CONTROL, "stdin|none",
      "read control lines from stdin, EOF ends the job (default stdin; none "
      "under mpirun/srun)"},
+    {"env-stdin", required_argument, OPT_ENV_STDIN, "BYTES",
+     "read BYTES of NUL-terminated NAME=VALUE entries from stdin first"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
     {0},
@@ -65,6 +69,7 @@ struct worker_args {
     int control; /* 1 stdin, 0 none, -1 not given */
     char **env;
     int nenv;
+    long env_stdin; /* bytes of environment on stdin, -1 none */
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -78,6 +83,9 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_EXEC:
         a->exec = true;
         return 0;
+    case OPT_ENV_STDIN:
+        return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
+                               &a->env_stdin);
     case 'e': {
         if (!strchr (arg, '=') || *arg == '=')
             return cli_usage_error (cli, "-e '%s': expected NAME=VALUE", arg);
@@ -239,7 +247,7 @@ static void io_status (int fd, bool signaled, int value)
 
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
-    struct worker_args a = {.control = -1};
+    struct worker_args a = {.control = -1, .env_stdin = -1};
     int optindex, rc, pex[2];
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
@@ -254,6 +262,12 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     char **cmd = argv + optindex;
+    /* the environment that stays off command lines (job.c) */
+    cli_env_unwrap ();
+    if (a.env_stdin > 0 && (rc = cli_env_read (0, a.env_stdin)) != EXIT_OK) {
+        free (a.env);
+        return rc;
+    }
     bool by_launcher = env_from_launcher ();
     if (a.control < 0)
         a.control = by_launcher ? 0 : 1;
@@ -430,7 +444,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
-    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none] "
+    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--env-stdin BYTES] "
+             "[--control stdin|none] "
              "-- CMD "
              "[ARGS...]",
     .opts = worker_opts,

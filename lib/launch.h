@@ -96,6 +96,8 @@ struct dc_launch_opts {
     /* mpi */
     const char *mpirun_args;  /* extra words for mpirun */
     const char *workdir;      /* for files the launcher writes; NULL: TMPDIR */
+    const char *listen_addr;  /* mpi, slurm: connect-back address; NULL:
+                                 loopback or the one that reaches the ranks */
     /* slurm */
     const char *srun_mpi;     /* srun --mpi=TYPE (pmix), NULL: none given */
     const char *srun_args;    /* extra words for srun */
