@@ -271,7 +271,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
             goto out;
         }
         double t2 = dc_report_now ();
-        if (ops->mlp_infer (c, net, hx, n, hy, &err) < 0) {
+        if (ops->mlp_infer (c, net, hx, n, r0, hy, &err) < 0) {
             ex = cli_error (EXIT_GPU, "infer: %s", err.text);
             goto out;
         }

@@ -278,7 +278,7 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
         double t0 = dc_report_now ();
         int r = st->ops->mlp_infer (st->dev, net,
                                     (const float *)(msg.data + DC_PIPE_HDR),
-                                    (size_t)rows,
+                                    (size_t)rows, (size_t)row0,
                                     (float *)(out + DC_PIPE_HDR), errp);
         secs += dc_report_now () - t0;
         free (msg.data);

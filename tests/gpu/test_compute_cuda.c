@@ -417,14 +417,14 @@ START_TEST (test_mlp_infer)
     ck_assert_msg (net != NULL, "%s", err.text);
     for (int rep = 0; rep < 2; rep++) { /* staging reused */
         memset (y, 0, rows * 7 * sizeof (float));
-        ck_assert_msg (ops->mlp_infer (cc, net, x, rows, y, &err) == 0, "%s",
+        ck_assert_msg (ops->mlp_infer (cc, net, x, rows, 0, y, &err) == 0, "%s",
                        err.text);
         ck_assert_msg (rel_err (y, a, rows * 7) < 2 * tol (),
                        "%s chunk %zu err %g", dc_dtype_name (dtype),
                        chunks[_i % 4], rel_err (y, a, rows * 7));
     }
     /* fewer rows than before */
-    ck_assert (ops->mlp_infer (cc, net, x, 3, y, &err) == 0);
+    ck_assert (ops->mlp_infer (cc, net, x, 3, 0, y, &err) == 0);
     ck_assert (rel_err (y, a, 3 * 7) < 2 * tol ());
     ops->mlp_unload (cc, net);
     lv[1].in = 5;

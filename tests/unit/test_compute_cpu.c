@@ -424,11 +424,11 @@ START_TEST (test_mlp_infer)
         struct dc_mlp_dev *net = ops->mlp_load (cx, &view, &err);
         ck_assert_msg (net != NULL, "%s", err.text);
         memset (y, 0, sizeof (y));
-        ck_assert_int_eq (ops->mlp_infer (cx, net, x, rows, y, &err), 0);
+        ck_assert_int_eq (ops->mlp_infer (cx, net, x, rows, 0, y, &err), 0);
         ck_assert_msg (rel_err (y, ref, rows * 3) < 1e-5, "chunk %zu err %g",
                        chunks[c], rel_err (y, ref, rows * 3));
         /* no rows: nothing to do */
-        ck_assert_int_eq (ops->mlp_infer (cx, net, x, 0, y, &err), 0);
+        ck_assert_int_eq (ops->mlp_infer (cx, net, x, 0, 0, y, &err), 0);
         ops->mlp_unload (cx, net);
         ops->destroy (cx);
     }
@@ -558,7 +558,7 @@ START_TEST (test_hostile)
     ck_assert_int_eq (ops->gemm (cc, 2, 2, 2, x, NULL, y, &err), -1);
     ck_assert_ptr_null (ops->mlp_load (cc, &empty, &err));
     ck_assert_ptr_null (ops->mlp_load (cc, NULL, &err));
-    ck_assert_int_eq (ops->mlp_infer (cc, NULL, x, 1, y, &err), -1);
+    ck_assert_int_eq (ops->mlp_infer (cc, NULL, x, 1, 0, y, &err), -1);
     /* the cpu back-end computes in f32 only */
     ck_assert_ptr_null (ops->create (&f16, &err));
     ck_assert_ptr_nonnull (strstr (err.text, "f16"));
