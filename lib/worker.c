@@ -253,6 +253,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     cJSON *ready = cJSON_CreateObject ();
     cJSON_AddStringToObject (ready, "device",
                              ops->describe ? ops->describe (dev) : ops->name);
+    if (ops->kernel && ops->kernel (dev))
+        cJSON_AddStringToObject (ready, "kernel", ops->kernel (dev));
     cJSON_AddNumberToObject (ready, "inputs", nin);
     cJSON_AddNumberToObject (ready, "outputs", nout);
     char *rs = cJSON_PrintUnformatted (ready);
