@@ -335,6 +335,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     struct cli_progress pr;
     cli_progress_init (&pr, a.m.progress, "infer", rows);
     double tc = 0;
+    size_t nonfinite = 0;
     for (size_t r0 = 0; r0 < rows; r0 += block) {
         size_t n = rows - r0 < block ? rows - r0 : block;
         double t1 = dc_report_now ();
@@ -343,7 +344,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
             goto out;
         }
         double t2 = dc_report_now ();
-        if (ops->mlp_infer (c, net, hx, n, hy, &err) < 0) {
+        if (ops->mlp_infer (c, net, hx, n, r0, hy, &err) < 0) {
             ex = cli_error (EXIT_GPU, "infer: %s", err.text);
             goto out;
         }
@@ -357,6 +358,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         dc_report_phase_add (rep, DC_PHASE_COMPUTE, t3 - t2);
         dc_report_phase_add (rep, DC_PHASE_WRITE, t4 - t3);
         tc += t3 - t2;
+        nonfinite += dc_nonfinite_rows (hy, n, (size_t)outn);
         cli_progress_update (&pr, r0 + n, NULL);
     }
     t = dc_report_now ();
@@ -366,12 +368,15 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     }
     dc_report_phase_add (rep, DC_PHASE_WRITE, dc_report_now () - t);
     cli_progress_done (&pr, rows);
+    cli_infer_warn (rep, a.output, &nonfinite);
 
     if (a.report) {
         char host[256] = "localhost";
         gethostname (host, sizeof (host) - 1);
         dc_report_add_rank (rep, 0, host, ops->describe (c), rows, tc,
                             flop_row * (double)rows);
+        dc_report_set_rank_kernel (rep, 0, ops->kernel ? ops->kernel (c)
+                                                      : NULL);
         dc_report_set_output (rep, a.output, 2, oshape,
                               dc_npy_descr (a.out_dtype),
                               dc_npy_writer_sha256 (w));
