@@ -32,6 +32,7 @@ enum {
     OPT_L_EXPORT,
     OPT_L_SRUN_MPI,
     OPT_L_SRUN_ARGS,
+    OPT_L_LISTEN_ADDR,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -68,7 +69,9 @@ static const struct cli_opt launch_opts[] = {
     {"ssh-key", required_argument, 'i', "FILE",
      "ssh: private key to try"},
     {"known-hosts", required_argument, OPT_L_KNOWN_HOSTS, "FILE",
-     "ssh: host keys (default ~/.ssh/known_hosts)"},
+     "ssh: host keys (default ~/.ssh/known_hosts); a host known only by "
+     "other key types is a changed key, @revoked keys are refused, a line "
+     "that cannot be parsed is an error"},
     {"ssh-config", required_argument, OPT_L_SSH_CONFIG, "FILE",
      "ssh: client config (default ~/.ssh/config)"},
     {"ssh-accept-new", no_argument, OPT_L_SSH_ACCEPT_NEW, NULL,
@@ -79,6 +82,10 @@ static const struct cli_opt launch_opts[] = {
      "dcrun on the remote hosts (default: this binary's path)"},
     {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
      "mpi: extra words for mpirun"},
+    {"listen-addr", required_argument, OPT_L_LISTEN_ADDR, "ADDR",
+     "mpi, slurm: the address of this host the ranks connect back to "
+     "(default: loopback when every rank is here, else the one that "
+     "reaches them)"},
     {"srun-mpi", required_argument, OPT_L_SRUN_MPI, "TYPE",
      "slurm: srun --mpi=TYPE (pmix for MPI programs)"},
     {"srun-args", required_argument, OPT_L_SRUN_ARGS, "ARGS",
@@ -116,7 +123,19 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         if (!x)
             return cli_usage_error (cli, "out of memory");
         l->exports = x;
-        l->exports[l->nexports++] = (char *)arg;
+        char *eq = strchr (arg, '=');
+        if (!eq) {
+            l->exports[l->nexports++] = (char *)arg;
+            return 0;
+        }
+        /* keep a copy and blank the value in our own argv: ps and
+         * /proc/PID/cmdline show what argv holds (a value may be a
+         * secret; `-x NAME` takes it from the environment instead) */
+        char *copy = strdup (arg);
+        if (!copy)
+            return cli_usage_error (cli, "out of memory");
+        l->exports[l->nexports++] = copy;
+        memset (eq + 1, '*', strlen (eq + 1));
         return 0;
     }
     case OPT_L_KILL_GRACE:
@@ -158,6 +177,9 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         return 0;
     case OPT_L_SRUN_ARGS:
         l->lo.srun_args = arg;
+        return 0;
+    case OPT_L_LISTEN_ADDR:
+        l->lo.listen_addr = arg;
         return 0;
     }
     return 1; /* not a launch option */

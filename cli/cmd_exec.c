@@ -244,8 +244,10 @@ static int open_output_files (struct job *j, const char *dir)
             char path[PATH_MAX];
             snprintf (path, sizeof (path), "%s/rank-%d.%s", dir, r,
                       s == 1 ? "out" : "err");
-            j->io[r].file[s] =
-                open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+            /* O_NOFOLLOW: never created through a link */
+            j->io[r].file[s] = open (path, O_WRONLY | O_CREAT | O_TRUNC
+                                               | O_NOFOLLOW | O_CLOEXEC,
+                                     0666);
             if (j->io[r].file[s] < 0)
                 return cli_error (-1, "exec: %s: %s", path, strerror (errno));
         }

@@ -17,6 +17,7 @@
 #include "model_opts.h"
 #include "dist_pipe.h"
 #include "job.h"
+#include "lib/atomicfile.h"
 #include "lib/model.h"
 #include "lib/npy.h"
 #include "lib/report.h"
@@ -88,6 +89,75 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
         return 0;
     }
     return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
+}
+
+/* Before any work, in every mode: the files (no output is an input, inputs
+ * are regular files, the output's folder takes a file), and a batch of 0
+ * rows gets its (0, outputs) output here, with no rank started.  -1 to go
+ * on, else the exit status. */
+static int infer_preflight (struct cli *cli, const struct infer_args *a)
+{
+    const struct dc_file_use files[] = {
+        {"--model", a->model, DC_FILE_INPUT},
+        {"--input", a->input, DC_FILE_INPUT},
+        {"--output", a->output, DC_FILE_OUTPUT},
+        {"--report", a->report, DC_FILE_OUTPUT},
+    };
+    struct dc_npy *x = NULL;
+    struct dc_model *m = NULL;
+    struct dc_npy_writer *w = NULL;
+    struct dc_report *rep = NULL;
+    dc_error_t err;
+    int ex = -1;
+
+    if (dc_file_check (files, sizeof (files) / sizeof (files[0]), &err) < 0)
+        return cli_error (EXIT_INPUT, "%s", err.text);
+    if (!dc_comm_mpi_wanted () && !cli_job_wanted (cli))
+        return -1; /* one process: 0 rows are a loop of 0 blocks */
+    if (!(x = dc_npy_open (a->input, &err)))
+        return cli_error (EXIT_INPUT, "%s", err.text);
+    if (x->rows > 0 || x->ndim != 2) {
+        dc_npy_close (x); /* the coordinator checks the rest */
+        return -1;
+    }
+    double t0 = dc_report_now ();
+    const char *mr = getenv ("OMPI_COMM_WORLD_RANK");
+    if (!mr)
+        mr = getenv ("SLURM_PROCID");
+    if (!(m = dc_model_load (a->model, a->m.activation, &err)))
+        ex = cli_error (EXIT_INPUT, "%s", err.text);
+    else if (x->row_elems != (size_t)dc_model_inputs (m)
+             || x->dtype == DC_NPY_I8)
+        ex = cli_error (EXIT_INPUT, "%s: shape does not fit the model: "
+                                    "expected float rows (rows, %d)",
+                        a->input, dc_model_inputs (m));
+    else if (cli->dry_run) {
+        printf ("rows: 0: nothing to run\n");
+        ex = EXIT_OK;
+    } else if (dc_comm_mpi_wanted () && mr && atoi (mr) != 0)
+        ex = EXIT_OK; /* under mpirun: rank 0 writes */
+    else {
+        int64_t shape[2] = {0, dc_model_outputs (m)};
+        if (!(w = dc_npy_writer_create (a->output, a->out_dtype, 2, shape,
+                                        a->report != NULL, &err))
+            || dc_npy_writer_commit (w, &err) < 0)
+            ex = cli_error (EXIT_INPUT, "%s", err.text);
+        else if (a->report && (rep = dc_report_create ("infer"))) {
+            dc_report_set_output (rep, a->output, 2, shape,
+                                  dc_npy_descr (a->out_dtype),
+                                  dc_npy_writer_sha256 (w));
+            dc_report_set_total_seconds (rep, dc_report_now () - t0);
+            ex = dc_report_write (rep, a->report, &err) < 0
+                     ? cli_error (EXIT_FAIL, "%s", err.text)
+                     : EXIT_OK;
+        } else
+            ex = EXIT_OK;
+    }
+    dc_report_destroy (rep);
+    dc_npy_writer_destroy (w);
+    dc_model_destroy (m);
+    dc_npy_close (x);
+    return ex;
 }
 
 /* Across the ranks of a host list: the coordinator runs here. */
@@ -175,6 +245,8 @@ static int infer_run (struct cli *cli, int argc, char **argv)
                          dc_split_name (a.m.split.split));
         return EXIT_USAGE;
     }
+    if ((rc = infer_preflight (cli, &a)) >= 0)
+        return rc;
     if (dc_comm_mpi_wanted () || cli_job_wanted (cli))
         return infer_distributed (cli, &a);
     double t0 = dc_report_now (), t;
@@ -235,7 +307,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     int64_t oshape[2] = {(int64_t)rows, outn};
     if (!(w = dc_npy_writer_create (a.output, a.out_dtype, 2, oshape,
                                     a.report != NULL, &err))) {
-        ex = cli_error (EXIT_FAIL, "%s", err.text);
+        ex = cli_error (EXIT_INPUT, "%s", err.text);
         goto out;
     }
     /* blocks: a sixteenth of the batch, at least a few back-end chunks,
@@ -263,6 +335,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     struct cli_progress pr;
     cli_progress_init (&pr, a.m.progress, "infer", rows);
     double tc = 0;
+    size_t nonfinite = 0;
     for (size_t r0 = 0; r0 < rows; r0 += block) {
         size_t n = rows - r0 < block ? rows - r0 : block;
         double t1 = dc_report_now ();
@@ -271,7 +344,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
             goto out;
         }
         double t2 = dc_report_now ();
-        if (ops->mlp_infer (c, net, hx, n, hy, &err) < 0) {
+        if (ops->mlp_infer (c, net, hx, n, r0, hy, &err) < 0) {
             ex = cli_error (EXIT_GPU, "infer: %s", err.text);
             goto out;
         }
@@ -285,6 +358,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         dc_report_phase_add (rep, DC_PHASE_COMPUTE, t3 - t2);
         dc_report_phase_add (rep, DC_PHASE_WRITE, t4 - t3);
         tc += t3 - t2;
+        nonfinite += dc_nonfinite_rows (hy, n, (size_t)outn);
         cli_progress_update (&pr, r0 + n, NULL);
     }
     t = dc_report_now ();
@@ -294,12 +368,15 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     }
     dc_report_phase_add (rep, DC_PHASE_WRITE, dc_report_now () - t);
     cli_progress_done (&pr, rows);
+    cli_infer_warn (rep, a.output, &nonfinite);
 
     if (a.report) {
         char host[256] = "localhost";
         gethostname (host, sizeof (host) - 1);
         dc_report_add_rank (rep, 0, host, ops->describe (c), rows, tc,
                             flop_row * (double)rows);
+        dc_report_set_rank_kernel (rep, 0, ops->kernel ? ops->kernel (c)
+                                                      : NULL);
         dc_report_set_output (rep, a.output, 2, oshape,
                               dc_npy_descr (a.out_dtype),
                               dc_npy_writer_sha256 (w));

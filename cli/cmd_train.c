@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,46 @@ struct train_state {
     bool have_first;
     int64_t steps_run;
     size_t rows_run;
+    int log_errno; /* a --log line could not be written */
 };
+
+/* One line of --log, written at once (line-buffered): a log that cannot
+ * be written stops the run at the first line, not after it.  -1 with
+ * s->log_errno set. */
+static int __attribute__ ((format (printf, 2, 3)))
+log_line (struct train_state *s, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start (ap, fmt);
+    n = vfprintf (s->log, fmt, ap);
+    va_end (ap);
+    if (n < 0 || fflush (s->log) != 0 || ferror (s->log)) {
+        s->log_errno = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* The log, opened before any work: no link followed to create it. */
+static int log_open (struct train_state *s, const char *path, bool append)
+{
+    dc_error_t err;
+    int fd = dc_file_open_log (path, append, &err);
+
+    if (fd < 0)
+        return cli_error (EXIT_INPUT, "%s", err.text);
+    if (!(s->log = fdopen (fd, append ? "a" : "w"))) {
+        close (fd);
+        return cli_error (EXIT_FAIL, "%s: %s", path, strerror (errno));
+    }
+    setvbuf (s->log, NULL, _IOLBF, 0);
+    if (!append && log_line (s, "epoch,batch,step,rows,loss\n") < 0)
+        return cli_error (EXIT_INPUT, "%s: write: %s", path,
+                          strerror (s->log_errno));
+    return EXIT_OK;
+}
 
 static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
                     void *arg)
@@ -206,9 +246,11 @@ static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
 
     s->steps_run++;
     s->rows_run += rows;
-    if (s->log)
-        fprintf (s->log, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%zu,%.9g\n",
-                 epoch + 1, batch, pos->step, rows, loss);
+    if (s->log
+        && log_line (s, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%zu,%.9g\n",
+                     epoch + 1, batch, pos->step, rows, loss)
+               < 0)
+        return 1; /* stop here: the last checkpoint stays */
     s->epoch_loss += loss * (double)rows;
     s->epoch_rows += rows;
     if (epoch_end) {
@@ -479,6 +521,32 @@ static int train_pipe_launch (struct cli *cli, const struct train_args *a,
     return EXIT_OK;
 }
 
+/* Before any work: no output (the model, the log, the report, the
+ * checkpoint) is an input or another output, inputs are regular files,
+ * outputs' folders take files. */
+static int train_check_files (const struct train_args *a)
+{
+    char *ckpt = a->ckpt_dir ? join (a->ckpt_dir, CKPT_NAME) : NULL;
+    const struct dc_file_use files[] = {
+        {"--model", a->model, DC_FILE_INPUT},
+        {"--input", a->input, DC_FILE_INPUT},
+        {"--target", a->target, DC_FILE_INPUT},
+        {"--output", a->output, DC_FILE_OUTPUT},
+        {"--log", a->log, DC_FILE_OUTPUT},
+        {"--report", a->report, DC_FILE_OUTPUT},
+        {"--checkpoint-dir", ckpt, DC_FILE_INOUT},
+    };
+    dc_error_t err;
+    int ex = EXIT_OK;
+
+    if (a->ckpt_dir && !ckpt)
+        return cli_error (EXIT_FAIL, "train: out of memory");
+    if (dc_file_check (files, sizeof (files) / sizeof (files[0]), &err) < 0)
+        ex = cli_error (EXIT_INPUT, "%s", err.text);
+    free (ckpt);
+    return ex;
+}
+
 static int train_run (struct cli *cli, int argc, char **argv)
 {
     struct train_args a = {
@@ -524,6 +592,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
     if (!a.lr_set)
         a.lr = a.optim == DC_OPTIM_ADAM ? 0.001 : 0.01;
     cli_log_init (cli);
+    if ((ex = train_check_files (&a)) != EXIT_OK)
+        return ex;
     if (dc_comm_mpi_wanted ()) {
         /* under mpirun/srun: ranks other than 0 serve and leave here */
         int role = cli_mpi_start (cli, &dj.m, &ex);
@@ -641,15 +711,9 @@ static int train_run (struct cli *cli, int argc, char **argv)
                      ckpt, pos.epoch + 1, pos.step);
         }
     }
-    if (a.log) {
-        bool append = a.resume && pos.step > 0;
-        if (!(st.log = fopen (a.log, append ? "a" : "w"))) {
-            ex = cli_error (EXIT_FAIL, "%s: %s", a.log, strerror (errno));
-            goto out;
-        }
-        if (!append)
-            fprintf (st.log, "epoch,batch,step,rows,loss\n");
-    }
+    if (a.log
+        && (ex = log_open (&st, a.log, a.resume && pos.step > 0)) != EXIT_OK)
+        goto out;
     if (dist
         && (ex = train_launch (cli, &a, m, &to, ckpt, pos.step > 0, &dj))
                != EXIT_OK) {
@@ -679,7 +743,15 @@ static int train_run (struct cli *cli, int argc, char **argv)
                            : dc_coord_train_grad,
         .grad_arg = dj.pt ? (void *)dj.pt : (void *)dj.ct,
     };
-    if (dc_trainer_run (tr, &run, &pos, &err) < 0) {
+    rc = dc_trainer_run (tr, &run, &pos, &err);
+    if (st.log_errno) {
+        ex = cli_error (EXIT_FAIL, "%s: write: %s: stopped at step %" PRId64
+                                   "%s",
+                        a.log, strerror (st.log_errno), pos.step,
+                        ckpt ? "; the last checkpoint stays" : "");
+        goto out;
+    }
+    if (rc < 0) {
         if (dist) {
             ex = train_dist_error (&dj, &err);
             goto out;

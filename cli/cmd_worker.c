@@ -3,14 +3,20 @@
  *   dcrun worker [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none]
  *                -- CMD ARGS...
  *
- * Runs CMD in its own process group with the rank's environment, its
- * output going straight to the worker's stdout/stderr (the launcher's
- * channel).  The worker's stdin is the control channel: a line
- * "signal N" sends signal N to the group; EOF (the SSH channel closed, the
- * launcher gone) kills the group and ends the worker.  The parent going
- * away (PR_SET_PDEATHSIG), SIGTERM, SIGINT and SIGHUP do the same.  When
- * CMD ends, what is left of its group is killed and the worker exits with
- * CMD's status, or dies of CMD's signal.
+ * The rank's agent on its host.  Runs CMD in its own process group with the
+ * rank's environment, its output going straight to the worker's
+ * stdout/stderr (the launcher's channel).  The worker's stdin is the control
+ * channel: a line "signal N" sends signal N to the group; EOF (the SSH
+ * channel closed, the launcher gone) stops the group (SIGTERM and SIGCONT,
+ * SIGKILL after KILL_GRACE_S) and ends the worker.  The parent going away
+ * (PR_SET_PDEATHSIG), SIGTERM, SIGINT and SIGHUP do the same.  With --exec,
+ * CMD's stdin and stdout are the channel itself: the worker reads nothing,
+ * and the channel closing (an error polling its stdout) stops CMD.
+ *
+ * The worker is a child subreaper (lib/proctree.h): when CMD ends or is
+ * stopped, its whole tree goes with it, its group and the descendants that
+ * left it (setsid, daemons), and the worker exits with CMD's status, or
+ * dies of CMD's signal.
  *
  * Under mpirun (OMPI_COMM_WORLD_*) and srun (SLURM_PROCID...) the rank
  * environment comes from theirs, and --control none is the default there
@@ -30,8 +36,10 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "job.h"
 #include "lib/launch.h"
 #include "lib/launch_io.h"
+#include "lib/proctree.h"
 
 #define KILL_GRACE_S 2
 
@@ -39,6 +47,7 @@ enum {
     OPT_CPUS = 0x100,
     OPT_CONTROL,
     OPT_EXEC,
+    OPT_ENV_STDIN,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -47,8 +56,10 @@ static const struct cli_opt worker_opts[] = {
     {"control", required_argument, OPT_CONTROL, "stdin|none",
      "read control lines from stdin, EOF ends the job (default stdin; none "
      "under mpirun/srun)"},
+    {"env-stdin", required_argument, OPT_ENV_STDIN, "BYTES",
+     "read BYTES of NUL-terminated NAME=VALUE entries from stdin first"},
     {"exec", no_argument, OPT_EXEC, NULL,
-     "run CMD in place, its stdin and stdout the channel (dcrun serve)"},
+     "CMD's stdin and stdout are the channel (dcrun serve)"},
     {0},
 };
 
@@ -58,6 +69,7 @@ struct worker_args {
     int control; /* 1 stdin, 0 none, -1 not given */
     char **env;
     int nenv;
+    long env_stdin; /* bytes of environment on stdin, -1 none */
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -71,6 +83,9 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_EXEC:
         a->exec = true;
         return 0;
+    case OPT_ENV_STDIN:
+        return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
+                               &a->env_stdin);
     case 'e': {
         if (!strchr (arg, '=') || *arg == '=')
             return cli_usage_error (cli, "-e '%s': expected NAME=VALUE", arg);
@@ -232,7 +247,7 @@ static void io_status (int fd, bool signaled, int value)
 
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
-    struct worker_args a = {.control = -1};
+    struct worker_args a = {.control = -1, .env_stdin = -1};
     int optindex, rc, pex[2];
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
@@ -247,6 +262,12 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     char **cmd = argv + optindex;
+    /* the environment that stays off command lines (job.c) */
+    cli_env_unwrap ();
+    if (a.env_stdin > 0 && (rc = cli_env_read (0, a.env_stdin)) != EXIT_OK) {
+        free (a.env);
+        return rc;
+    }
     bool by_launcher = env_from_launcher ();
     if (a.control < 0)
         a.control = by_launcher ? 0 : 1;
@@ -257,17 +278,6 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     int io[3] = {-1, -1, -1};
     if (!a.exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
         return EXIT_LAUNCH;
-    if (a.exec) {
-        /* the command speaks on our stdin/stdout: become it.  It reads
-         * EOF when the channel closes; our parent dying ends it too. */
-        setpgid (0, 0);
-        prctl (PR_SET_PDEATHSIG, SIGTERM);
-        if (a.cpus && dc_launch_bind_cpus (a.cpus) < 0)
-            return cli_error (127, "worker: cannot bind to CPUs %s: %s",
-                              a.cpus, strerror (errno));
-        execvp (cmd[0], cmd);
-        return cli_error (127, "worker: %s: %s", cmd[0], strerror (errno));
-    }
     static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
     signal (SIGPIPE, SIG_IGN);
     int sfd = dc_sigpipe_create (sigs);
@@ -279,6 +289,10 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     prctl (PR_SET_PDEATHSIG, SIGTERM);
     if (getppid () != parent)
         return cli_error (EXIT_LAUNCH, "worker: launcher gone");
+    /* descendants that leave CMD's group are reparented here, not to init */
+    if (dc_proctree_subreaper () < 0)
+        return cli_error (EXIT_LAUNCH, "worker: cannot become a subreaper: %s",
+                          strerror (errno));
     if (pipe2 (pex, O_CLOEXEC) < 0)
         return cli_error (EXIT_LAUNCH, "worker: pipe: %s", strerror (errno));
 
@@ -293,9 +307,11 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         for (int i = 0; sigs[i]; i++)
             signal (sigs[i], SIG_DFL);
         signal (SIGPIPE, SIG_DFL);
+        prctl (PR_SET_PDEATHSIG, SIGKILL); /* the agent gone: go too */
         if (io[1] >= 0 && (dup2 (io[1], 1) < 0 || dup2 (io[2], 2) < 0))
             _exit (127);
-        int devnull = open ("/dev/null", O_RDONLY);
+        /* --exec: the channel is CMD's stdin; else it is ours */
+        int devnull = a.exec ? -1 : open ("/dev/null", O_RDONLY);
         if (devnull >= 0) {
             dup2 (devnull, 0);
             if (devnull > 2)
@@ -334,9 +350,10 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     size_t ctllen = 0;
     /* the control channel: stdin, or the ctl connection to dcrun */
     int cfd = io[0] >= 0 ? io[0] : 0;
-    bool stdin_open = a.control == 1 || io[0] >= 0;
+    bool stdin_open = !a.exec && (a.control == 1 || io[0] >= 0);
     double kill_at = 0;
     int status = 0;
+    bool chan_gone = false;
     if (io[1] >= 0) {
         close (io[1]); /* CMD holds them now */
         io[1] = -1;
@@ -344,17 +361,24 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     if (stdin_open)
         fcntl (cfd, F_SETFL, fcntl (cfd, F_GETFL) | O_NONBLOCK);
     for (;;) {
-        struct pollfd fds[2] = {
+        struct pollfd fds[3] = {
             {.fd = sfd, .events = POLLIN},
             {.fd = stdin_open ? cfd : -1, .events = POLLIN},
+            /* --exec: the channel's stdout closed at the other end (the
+             * launcher dropped the rank, the connection is gone) */
+            {.fd = a.exec && !chan_gone ? 1 : -1, .events = 0},
         };
         int timeout = -1;
         if (kill_at > 0) {
             double left = kill_at - now_s ();
             timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
         }
-        poll (fds, 2, timeout);
-        bool stop = false;
+        poll (fds, 3, timeout);
+        bool stop = getppid () != parent;
+        if (fds[2].revents) {
+            chan_gone = true;
+            stop = true;
+        }
         if (fds[0].revents & POLLIN) {
             int s;
             while ((s = dc_sigpipe_read ()) > 0)
@@ -376,17 +400,30 @@ static int worker_run (struct cli *cli, int argc, char **argv)
             }
         }
         if (stop && kill_at == 0) {
+            /* a stopped CMD (SIGSTOP) must wake to take it */
             kill_group (pid, SIGTERM);
+            kill_group (pid, SIGCONT);
             kill_at = now_s () + KILL_GRACE_S;
         }
-        if (kill_at > 0 && now_s () >= kill_at)
+        if (kill_at > 0 && now_s () >= kill_at) {
+            kill_group (pid, SIGCONT);
             kill_group (pid, SIGKILL);
-        pid_t w = waitpid (pid, &status, WNOHANG);
-        if (w == pid)
+        }
+        /* CMD, and the orphans reparented here as they end */
+        pid_t w;
+        int ws;
+        bool done = false;
+        while ((w = waitpid (-1, &ws, WNOHANG)) > 0)
+            if (w == pid) {
+                status = ws;
+                done = true;
+                break;
+            }
+        if (done)
             break;
     }
-    /* whatever CMD left behind in its group goes with it */
-    kill_group (pid, SIGKILL);
+    /* whatever CMD left behind, in its group or not, goes with it */
+    dc_proctree_kill (pid);
     if (io[0] >= 0) {
         fcntl (io[0], F_SETFL, fcntl (io[0], F_GETFL) & ~O_NONBLOCK);
         io_status (io[0], WIFSIGNALED (status),
@@ -407,7 +444,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
-    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none] "
+    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--env-stdin BYTES] "
+             "[--control stdin|none] "
              "-- CMD "
              "[ARGS...]",
     .opts = worker_opts,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "job.h"
 #include "lib/comm.h"
 #include "lib/launch.h"
+#include "lib/log.h"
 #include "lib/report.h"
 #include "lib/worker.h"
 #include "gpu/compute.h"
@@ -227,6 +229,34 @@ static void dry_run (struct cli_ranks *d, const struct dc_coord *co)
     }
 }
 
+void cli_infer_warn (struct dc_report *rep, const char *output,
+                     const size_t *nonfinite)
+{
+    char kernels[512];
+    size_t n = 0;
+    struct stat st;
+    dc_error_t err;
+
+    if (dc_report_kernels_differ (rep, kernels, sizeof (kernels)))
+        dc_warn ("infer: the ranks use different BLAS kernels (%s): the "
+                 "bytes of their rows may differ in the last bits",
+                 kernels);
+    if (nonfinite)
+        n = *nonfinite;
+    else if (!output || stat (output, &st) < 0 || !S_ISREG (st.st_mode))
+        return; /* a device or a FIFO cannot be read back */
+    else if (dc_nonfinite_rows_file (output, &n, &err) < 0) {
+        dc_warn ("infer: cannot check the output for NaN and Inf: %s",
+                 err.text);
+        return;
+    }
+    dc_report_set_nonfinite_rows (rep, n);
+    if (n > 0)
+        dc_warn ("infer: %zu row%s of %s hold%s NaN or Inf", n,
+                 n == 1 ? "" : "s", output ? output : "the output",
+                 n == 1 ? "s" : "");
+}
+
 int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
                     const struct cli_dist_opts *o)
 {
@@ -277,6 +307,8 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     cli_progress_done (&d.prog, res.rows);
     if (rc < 0)
         cli_ranks_stop (&d);
+    else
+        cli_infer_warn (rep, io->output_path, NULL);
     dc_report_set_total_seconds (rep, now_s () - t0);
     if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0) {
         exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
@@ -437,6 +469,8 @@ int cli_mpi_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     }
     dc_report_set_layout (rep, "data");
     int rc = dc_coord_infer_run (co, m.hub, rep, &res, &err);
+    if (rc == 0)
+        cli_infer_warn (rep, io->output_path, NULL);
     dc_report_set_total_seconds (rep, now_s () - t0);
     if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0)
         exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);

@@ -14,6 +14,7 @@
 #include "compute_cli.h"
 #include "job.h"
 #include "lib/comm.h"
+#include "lib/report.h"
 #include "lib/coordinator.h"
 
 struct cli_ranks {
@@ -86,6 +87,14 @@ int cli_mpi_check (void *arg);
 /* The same under mpirun or srun: every process calls it. */
 int cli_mpi_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
                    const struct cli_dist_opts *d);
+
+/* After an inference that wrote its output: one warning line when the
+ * ranks' BLAS kernels differ (the bytes may differ in the last bits), one
+ * when the output holds NaN or Inf, and "nonfinite_rows" in the report.
+ * nonfinite: the count when the caller has it, else NULL to count from
+ * the output (a regular file; not counted otherwise). */
+void cli_infer_warn (struct dc_report *rep, const char *output,
+                     const size_t *nonfinite);
 
 /* Run a distributed inference.  Returns the exit status. */
 int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,

@@ -230,6 +230,8 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     cli_progress_done (&d.prog, res.rows);
     if (rc < 0)
         cli_ranks_stop (&d);
+    else
+        cli_infer_warn (rep, io->output_path, NULL);
     dc_report_set_total_seconds (rep, now_s () - t0);
     if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0) {
         ex = cli_error (EXIT_FAIL, "infer: %s", err.text);

@@ -10,6 +10,7 @@
 #include "gpu/probe.h"
 #include "job.h"
 #include "lib/launch.h"
+#include "lib/launch_io.h"
 #include "lib/log.h"
 #include "lib/topo.h"
 
@@ -184,6 +185,81 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
         }
     env[k] = NULL;
     return env;
+}
+
+int cli_env_read (int fd, long bytes)
+{
+    char *buf;
+    size_t got = 0;
+
+    if (bytes < 0 || bytes > DC_ENV_BLOCK_MAX)
+        return cli_error (EXIT_USAGE, "worker: --env-stdin %ld: expected 0 "
+                                      "to %d bytes",
+                          bytes, DC_ENV_BLOCK_MAX);
+    if (bytes == 0)
+        return EXIT_OK;
+    if (!(buf = malloc ((size_t)bytes + 1)))
+        return cli_error (EXIT_FAIL, "worker: out of memory");
+    while (got < (size_t)bytes) {
+        ssize_t n = read (fd, buf + got, (size_t)bytes - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free (buf);
+            return cli_error (EXIT_LAUNCH, "worker: the rank environment "
+                                           "ended after %zu of %ld bytes",
+                              got, bytes);
+        }
+        got += (size_t)n;
+    }
+    buf[bytes] = '\0';
+    if (buf[bytes - 1] != '\0') {
+        free (buf);
+        return cli_error (EXIT_LAUNCH, "worker: the rank environment does "
+                                       "not end with a NUL byte");
+    }
+    /* every entry first, then the environment: all or nothing */
+    for (char *p = buf; p < buf + bytes; p += strlen (p) + 1) {
+        char *eq = strchr (p, '=');
+        if (!eq || eq == p) {
+            free (buf);
+            return cli_error (EXIT_LAUNCH, "worker: the rank environment "
+                                           "holds an entry without a name");
+        }
+    }
+    for (char *p = buf; p < buf + bytes; p += strlen (p) + 1)
+        putenv (p); /* buf stays: the environment points into it */
+    return EXIT_OK;
+}
+
+void cli_env_unwrap (void)
+{
+    extern char **environ;
+    size_t plen = strlen (DC_XENV_PREFIX), n = 0;
+    char **names;
+
+    for (char **e = environ; e && *e; e++)
+        n += !strncmp (*e, DC_XENV_PREFIX, plen);
+    if (n == 0 || !(names = calloc (n + 1, sizeof (*names))))
+        return;
+    n = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr (*e, '=');
+        if (!strncmp (*e, DC_XENV_PREFIX, plen) && eq
+            && !(names[n] = strndup (*e, (size_t)(eq - *e))))
+            break;
+        n += names[n] != NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *v = getenv (names[i]);
+        const char *eq = v ? strchr (v, '=') : NULL;
+        char *entry = v && eq && eq != v ? strdup (v) : NULL;
+        unsetenv (names[i]);
+        if (entry)
+            putenv (entry);
+        free (names[i]);
+    }
+    free (names);
 }
 
 const char *cli_self_path (void)

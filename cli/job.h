@@ -33,6 +33,14 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                          int r);
 void cli_strv_free (char **v);
 
+/* Worker side of the rank environment that stays off command lines
+ * (lib/launch_io.h): read `bytes` of NUL-terminated NAME=VALUE entries
+ * from fd and put them in the environment (EXIT_OK, or an exit status
+ * after printing why); and turn DCRUN_XENV_<k>=NAME=VALUE variables into
+ * NAME=VALUE. */
+int cli_env_read (int fd, long bytes);
+void cli_env_unwrap (void);
+
 /* Absolute path of this binary (static buffer), "dcrun" when unknown. */
 const char *cli_self_path (void);
 

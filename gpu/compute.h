@@ -60,6 +60,10 @@ struct dc_mlp_view {
     const struct dc_layer_view *layers;
 };
 
+/* Rows of every GEMM of the cpu back-end's forward path: rows are
+ * computed in blocks of this many, aligned to row 0 of the batch. */
+#define DC_CPU_ROW_BLOCK 256
+
 struct dc_compute;  /* one back-end instance (opaque) */
 struct dc_mlp_dev;  /* an MLP resident on the device (opaque) */
 
@@ -121,12 +125,16 @@ struct dc_compute_ops {
 
     /* Inference: load an MLP onto the device once, then run host rows
      * through it; the cuda back-end overlaps copy-in, compute and copy-out
-     * of successive chunks.  y has rows x (last layer out) floats. */
+     * of successive chunks.  y has rows x (last layer out) floats.  row0
+     * is the index of x's first row in the whole batch: the cpu back-end
+     * computes rows in blocks of DC_CPU_ROW_BLOCK aligned to row 0 of the
+     * batch, so the bytes of a row never depend on how the batch was cut
+     * into calls (ranks, chunks, micro-batches) nor on the threads. */
     struct dc_mlp_dev *(*mlp_load) (struct dc_compute *c,
                                     const struct dc_mlp_view *net,
                                     dc_error_t *errp);
     int (*mlp_infer) (struct dc_compute *c, struct dc_mlp_dev *net,
-                      const float *x, size_t rows, float *y,
+                      const float *x, size_t rows, size_t row0, float *y,
                       dc_error_t *errp);
     void (*mlp_unload) (struct dc_compute *c, struct dc_mlp_dev *net);
 
@@ -137,6 +145,11 @@ struct dc_compute_ops {
 
     /* Describe the device in one line (name, memory), borrowed string. */
     const char *(*describe) (struct dc_compute *c);
+
+    /* The math library's kernel, e.g. OpenBLAS' "Haswell" (its bytes can
+     * differ from another kernel's in the last bits), borrowed; NULL (or
+     * a NULL op) when it does not apply. */
+    const char *(*kernel) (struct dc_compute *c);
 
     /* Theoretical dense peak of the device in TFLOP/s for the instance
      * dtype, 0 when unknown.  May be NULL. */

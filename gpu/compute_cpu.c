@@ -1,10 +1,26 @@
 /* compute_cpu.c - the "cpu" compute back-end: OpenBLAS, float32
  *
- * Device buffers are host memory (64-byte aligned, zeroed).  Layer ops are
- * one cblas_sgemm each, followed by one pass over the output that adds the
- * bias, keeps the pre-activation when asked and applies the activation.
- * The number of OpenBLAS threads is set from opts.threads when it is > 0;
- * OpenBLAS' own default (OPENBLAS_NUM_THREADS, else all cores) otherwise.
+ * Device buffers are host memory (64-byte aligned, zeroed).
+ *
+ * Reproducible bytes.  OpenBLAS gives a row of C = X . W^T bytes that
+ * depend on the number of rows M of the call, on the row's position in it
+ * (its x86 kernels treat a row differently by its place in the micro-tile
+ * and in the tail strips) and on the thread split.  So every GEMM of the
+ * forward path (and dx of the backward) runs on exactly ROW_BLOCK rows
+ * with ONE BLAS thread, and the blocks are aligned to row 0 of the whole
+ * batch (mlp_infer's row0): global row r always sits at position
+ * r % ROW_BLOCK of a ROW_BLOCK-row GEMM, next to rows of the batch or to
+ * zero rows.  A row's bytes then depend only on the model, the row and the
+ * BLAS kernel, never on chunks, ranks, layouts or threads.  Parallelism
+ * comes from this back-end's own threads (opts.threads, default the CPUs
+ * of the affinity mask) working on different blocks (mlp_infer: groups of
+ * blocks, one layer at a time, so the threads read the same weights
+ * together: measured faster than each thread running every layer of its
+ * own blocks); OpenBLAS' pthread
+ * build (0.3.21) allows concurrent calls from several threads when its own
+ * thread count is 1 (each call then runs in the caller's thread with a
+ * buffer from its locked memory pool).  dw = dz^T x sums over rows in a
+ * fixed order: blocks in row order, output features in fixed slabs.
  *
  * OpenBLAS is not linked: it starts its thread pool in a constructor, which
  * would cost every `dcrun worker` tens of milliseconds.  It is opened with
@@ -18,6 +34,8 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +46,7 @@
 
 struct dc_compute {
     struct dc_compute_opts o;
+    int threads; /* this back-end's threads (BLAS runs with one each) */
     char desc[256];
 };
 
@@ -41,12 +60,16 @@ struct mlp_layer {
 struct dc_mlp_dev {
     int nlayers;
     struct mlp_layer *layers;
-    int maxwidth; /* widest hidden layer output */
 };
 
-/* Rows per chunk in mlp_infer when opts.chunk_rows is 0: enough rows for
- * sgemm to run at full speed, few enough that the scratch stays small. */
-#define CPU_CHUNK_ROWS 2048
+/* Rows of every GEMM of the forward path (see the top of this file),
+ * chosen by measuring bench/infer-cpu.sh; a multiple of every x86 sgemm
+ * kernel's unroll.  DC_CPU_ROW_BLOCK in compute.h is the same number. */
+#define ROW_BLOCK DC_CPU_ROW_BLOCK
+
+/* Output features per dw slab in linear_bwd (fixed: the bytes of dw must
+ * not depend on the thread count). */
+#define DW_SLAB 64
 
 /* The BLAS entry points, resolved once by blas_load(). */
 static struct {
@@ -136,6 +159,78 @@ static int check_dims (dc_error_t *errp, const char *op, int m, int n, int k)
     return 0;
 }
 
+/* CPUs this process may run on (its affinity mask), at least 1. */
+static int affinity_cpus (void)
+{
+    cpu_set_t set;
+    int n;
+
+    if (sched_getaffinity (0, sizeof (set), &set) == 0
+        && (n = CPU_COUNT (&set)) > 0)
+        return n;
+    return 1;
+}
+
+/* A parallel loop: items 0..n-1, each run once by one of up to `threads`
+ * threads (the caller is one of them), fn (arg, item, thread index).
+ * Which thread runs which item does not matter to the bytes: every item
+ * is computed the same way wherever it runs.  A thread that cannot be
+ * started leaves its share to the others. */
+struct par {
+    void (*fn) (void *arg, size_t item, int tid);
+    void *arg;
+    size_t n;
+    atomic_size_t next;
+};
+
+struct par_thread {
+    struct par *p;
+    int tid;
+};
+
+static void *par_main (void *v)
+{
+    struct par_thread *t = v;
+    size_t i;
+
+    while ((i = atomic_fetch_add (&t->p->next, 1)) < t->p->n)
+        t->p->fn (t->p->arg, i, t->tid);
+    return NULL;
+}
+
+#define MAX_THREADS 256
+
+static void par_run (int threads, size_t n,
+                     void (*fn) (void *arg, size_t item, int tid), void *arg)
+{
+    pthread_t tids[MAX_THREADS];
+    struct par_thread ts[MAX_THREADS];
+    struct par p = {.fn = fn, .arg = arg, .n = n};
+    int started = 0;
+
+    atomic_init (&p.next, 0);
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if ((size_t)threads > n)
+        threads = (int)n;
+    for (int t = 1; t < threads; t++) {
+        ts[t] = (struct par_thread){.p = &p, .tid = t};
+        if (pthread_create (&tids[t], NULL, par_main, &ts[t]) != 0)
+            break;
+        started = t;
+    }
+    ts[0] = (struct par_thread){.p = &p, .tid = 0};
+    par_main (&ts[0]);
+    for (int t = 1; t <= started; t++)
+        pthread_join (tids[t], NULL);
+}
+
+/* Threads a call may use: at most MAX_THREADS (scratch is per thread). */
+static int nthreads (const struct dc_compute *c)
+{
+    return c->threads < MAX_THREADS ? c->threads : MAX_THREADS;
+}
+
 static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
                                       dc_error_t *errp)
 {
@@ -160,14 +255,18 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
     }
     if (o)
         c->o = *o;
-    if (c->o.threads > 0 && blas.set_num_threads)
-        blas.set_num_threads (c->o.threads);
-    if (blas.get_config && blas.get_corename && blas.get_num_threads)
-        snprintf (c->desc, sizeof (c->desc),
-                  "cpu: OpenBLAS (%s, %s), %d threads", blas.get_config (),
-                  blas.get_corename (), blas.get_num_threads ());
+    c->threads = c->o.threads > 0 ? c->o.threads : affinity_cpus ();
+    if (c->threads > MAX_THREADS)
+        c->threads = MAX_THREADS;
+    /* one BLAS thread per call: our threads work on different blocks */
+    if (blas.set_num_threads)
+        blas.set_num_threads (1);
+    if (blas.get_config && blas.get_corename)
+        snprintf (c->desc, sizeof (c->desc), "cpu: OpenBLAS (%s, %s), %d threads",
+                  blas.get_config (), blas.get_corename (), c->threads);
     else
-        snprintf (c->desc, sizeof (c->desc), "cpu: CBLAS (%s)", blas.name);
+        snprintf (c->desc, sizeof (c->desc), "cpu: CBLAS (%s), %d threads",
+                  blas.name, c->threads);
     return c;
 }
 
@@ -224,8 +323,8 @@ static int cpu_sync (struct dc_compute *c, dc_error_t *errp)
 static inline float act_fwd (enum dc_act act, float v)
 {
     switch (act) {
-    case DC_ACT_RELU:
-        return v > 0.0f ? v : 0.0f;
+    case DC_ACT_RELU: /* as torch: NaN stays NaN, -0 stays -0 */
+        return v < 0.0f ? 0.0f : v;
     case DC_ACT_GELU:
         return 0.5f * v * (1.0f + tanhf (GELU_C * (v + GELU_A * v * v * v)));
     case DC_ACT_TANH:
@@ -240,8 +339,8 @@ static inline float act_fwd (enum dc_act act, float v)
 static inline float act_grad (enum dc_act act, float z)
 {
     switch (act) {
-    case DC_ACT_RELU:
-        return z > 0.0f ? 1.0f : 0.0f;
+    case DC_ACT_RELU: /* as torch's threshold_backward: NaN passes */
+        return z <= 0.0f ? 0.0f : 1.0f;
     case DC_ACT_GELU: {
         float t = tanhf (GELU_C * (z + GELU_A * z * z * z));
         return 0.5f * (1.0f + t)
@@ -268,13 +367,10 @@ static int check_act (dc_error_t *errp, const char *op, enum dc_act act)
     return 0;
 }
 
-/* The layer op without argument checks: y = act (x . w^T + b). */
-static void linear (int m, int n, int k, const float *x, const float *w,
-                    const float *b, enum dc_act act, float *y, float *z)
+/* Bias, pre-activation and activation over m rows of y, in place. */
+static void bias_act (int m, int n, const float *b, enum dc_act act, float *y,
+                      float *z)
 {
-    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k,
-                w, k, 0.0f, y, n);
-    /* one pass over the output: bias, pre-activation, activation */
     for (int i = 0; i < m; i++) {
         float *yr = y + (size_t)i * (size_t)n;
         float *zr = z ? z + (size_t)i * (size_t)n : NULL;
@@ -286,7 +382,7 @@ static void linear (int m, int n, int k, const float *x, const float *w,
         switch (act) {
         case DC_ACT_RELU:
             for (int j = 0; j < n; j++)
-                yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+                yr[j] = yr[j] < 0.0f ? 0.0f : yr[j];
             break;
         case DC_ACT_GELU:
         case DC_ACT_TANH:
@@ -299,6 +395,72 @@ static void linear (int m, int n, int k, const float *x, const float *w,
     }
 }
 
+/* The layer op on one block of exactly ROW_BLOCK rows, no checks:
+ * y = act (x . w^T + b); z (may be NULL) gets the pre-activation.  Every
+ * forward GEMM goes through here. */
+static void linear_block (int n, int k, const float *x, const float *w,
+                          const float *b, enum dc_act act, float *y, float *z)
+{
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, ROW_BLOCK, n, k,
+                1.0f, x, k, w, k, 0.0f, y, n);
+    bias_act (ROW_BLOCK, n, b, act, y, z);
+}
+
+/* Rows [lo, hi) of a call's m rows that block j holds when the call's
+ * row 0 sits at position off of block 0. */
+static void block_rows (size_t j, size_t off, size_t m, size_t *lo,
+                        size_t *hi)
+{
+    size_t a = j * ROW_BLOCK, e = a + ROW_BLOCK;
+
+    *lo = a > off ? a - off : 0;
+    *hi = e - off < m ? e - off : m;
+}
+
+/* Copy rows [lo, hi) of src (width w) into a zeroed ROW_BLOCK-row block at
+ * their positions (pos of row lo). */
+static void pad_in (float *blk, const float *src, size_t lo, size_t hi,
+                    size_t pos, int w)
+{
+    memset (blk, 0, (size_t)ROW_BLOCK * (size_t)w * sizeof (float));
+    memcpy (blk + pos * (size_t)w, src + lo * (size_t)w,
+            (hi - lo) * (size_t)w * sizeof (float));
+}
+
+struct fwd_job {
+    int n, k;
+    const float *x, *w, *b;
+    enum dc_act act;
+    float *y, *z;
+    size_t m;
+    float *scratch; /* x, y, z of the padded last block */
+};
+
+static void fwd_item (void *arg, size_t j, int tid)
+{
+    struct fwd_job *f = arg;
+    size_t lo, hi;
+
+    (void)tid;
+    block_rows (j, 0, f->m, &lo, &hi);
+    if (hi - lo == ROW_BLOCK) {
+        linear_block (f->n, f->k, f->x + lo * (size_t)f->k, f->w, f->b,
+                      f->act, f->y + lo * (size_t)f->n,
+                      f->z ? f->z + lo * (size_t)f->n : NULL);
+        return;
+    }
+    float *xb = f->scratch;
+    float *yb = xb + (size_t)ROW_BLOCK * (size_t)f->k;
+    float *zb = yb + (size_t)ROW_BLOCK * (size_t)f->n;
+    pad_in (xb, f->x, lo, hi, 0, f->k);
+    linear_block (f->n, f->k, xb, f->w, f->b, f->act, yb, f->z ? zb : NULL);
+    memcpy (f->y + lo * (size_t)f->n, yb,
+            (hi - lo) * (size_t)f->n * sizeof (float));
+    if (f->z)
+        memcpy (f->z + lo * (size_t)f->n, zb,
+                (hi - lo) * (size_t)f->n * sizeof (float));
+}
+
 static int cpu_linear_fwd (struct dc_compute *c, int m, int n, int k,
                            const float *x, const float *w, const float *b,
                            enum dc_act act, float *y, float *z,
@@ -309,8 +471,85 @@ static int cpu_linear_fwd (struct dc_compute *c, int m, int n, int k,
     if (check_dims (errp, "linear_fwd", m, n, k) < 0
         || check_act (errp, "linear_fwd", act) < 0)
         return -1;
-    linear (m, n, k, x, w, b, act, y, z);
+    struct fwd_job f = {.n = n, .k = k, .x = x, .w = w, .b = b, .act = act,
+                        .y = y, .z = z, .m = (size_t)m};
+    size_t nb = ((size_t)m + ROW_BLOCK - 1) / ROW_BLOCK;
+    size_t part = (size_t)m % ROW_BLOCK;
+    if (part) {
+        size_t per = (size_t)ROW_BLOCK * ((size_t)k + 2 * (size_t)n);
+        if (!(f.scratch = malloc (per * sizeof (float)))) {
+            errno = ENOMEM;
+            return errprintf (errp, "cpu: linear_fwd: out of memory");
+        }
+    }
+    /* the full blocks in parallel, then the partial last one (if any)
+     * here, padded in the scratch */
+    par_run (nthreads (c), part ? nb - 1 : nb, fwd_item, &f);
+    if (part)
+        fwd_item (&f, nb - 1, 0);
+    free (f.scratch);
     return 0;
+}
+
+struct dx_job {
+    int n, k;
+    const float *dz, *w;
+    float *dx;
+    size_t m;
+    float *scratch; /* the padded last block: dz, then dx */
+};
+
+static void dx_item (void *arg, size_t j, int tid)
+{
+    struct dx_job *d = arg;
+    size_t lo, hi;
+
+    (void)tid;
+    block_rows (j, 0, d->m, &lo, &hi);
+    const float *dz = d->dz + lo * (size_t)d->n;
+    float *dx = d->dx + lo * (size_t)d->k;
+    if (hi - lo < ROW_BLOCK) {
+        pad_in (d->scratch, d->dz, lo, hi, 0, d->n);
+        dz = d->scratch;
+        dx = d->scratch + (size_t)ROW_BLOCK * (size_t)d->n;
+    }
+    /* dx[B][k] = dz[B][n] . w[n][k] */
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, ROW_BLOCK, d->k,
+                d->n, 1.0f, dz, d->n, d->w, d->k, 0.0f, dx, d->k);
+    if (hi - lo < ROW_BLOCK)
+        memcpy (d->dx + lo * (size_t)d->k, dx,
+                (hi - lo) * (size_t)d->k * sizeof (float));
+}
+
+struct dw_job {
+    int n, k;
+    const float *dz, *x;     /* [m][n], [m][k] */
+    const float *dzp, *xp;   /* the last block padded (NULL when full) */
+    float *dw;
+    size_t m, nb;
+};
+
+/* dw rows [s*DW_SLAB, ...) = sum over blocks, in row order, of
+ * dz_b[:, slab]^T . x_b: the same sums whatever the thread count. */
+static void dw_item (void *arg, size_t s, int tid)
+{
+    struct dw_job *d = arg;
+    int n0 = (int)s * DW_SLAB;
+    int ns = d->n - n0 < DW_SLAB ? d->n - n0 : DW_SLAB;
+
+    (void)tid;
+    for (size_t j = 0; j < d->nb; j++) {
+        const float *dz = d->dz + j * ROW_BLOCK * (size_t)d->n;
+        const float *x = d->x + j * ROW_BLOCK * (size_t)d->k;
+        if (j == d->nb - 1 && d->dzp) {
+            dz = d->dzp;
+            x = d->xp;
+        }
+        blas.sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, ns, d->k,
+                    ROW_BLOCK, 1.0f, dz + n0, d->n, x, d->k,
+                    j ? 1.0f : 0.0f, d->dw + (size_t)n0 * (size_t)d->k,
+                    d->k);
+    }
 }
 
 static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
@@ -318,6 +557,8 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
                            enum dc_act act, float *dy, float *dx, float *dw,
                            float *db, dc_error_t *errp)
 {
+    float *scratch = NULL;
+
     if (!c || !x || !w || !dy || !dw || !db)
         return einval (errp, "linear_bwd", "NULL argument");
     if (check_dims (errp, "linear_bwd", m, n, k) < 0
@@ -327,7 +568,19 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
         return einval (errp, "linear_bwd",
                        "the pre-activation z is needed for this activation");
 
-    /* dz = dy * act'(z), in place, and db = column sums of dz */
+    size_t nb = ((size_t)m + ROW_BLOCK - 1) / ROW_BLOCK;
+    size_t part = (size_t)m % ROW_BLOCK;
+    if (part) {
+        /* the last block padded: dz and x for dw, then dx (dz, dx) */
+        size_t per = (size_t)ROW_BLOCK * (2 * (size_t)n + 2 * (size_t)k);
+        if (!(scratch = malloc (per * sizeof (float)))) {
+            errno = ENOMEM;
+            return errprintf (errp, "cpu: linear_bwd: out of memory");
+        }
+    }
+
+    /* dz = dy * act'(z), in place, and db = column sums of dz in row
+     * order */
     memset (db, 0, (size_t)n * sizeof (float));
     for (int i = 0; i < m; i++) {
         float *r = dy + (size_t)i * (size_t)n;
@@ -339,13 +592,29 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
         for (int j = 0; j < n; j++)
             db[j] += r[j];
     }
-    /* dx[m][k] = dz[m][n] . w[n][k] */
-    if (dx)
-        blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0f,
-                    dy, n, w, k, 0.0f, dx, k);
-    /* dw[n][k] = dz^T . x[m][k] */
-    blas.sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n, k, m, 1.0f, dy, n,
-                x, k, 0.0f, dw, k);
+    /* dx[m][k] = dz[m][n] . w[n][k], in blocks of ROW_BLOCK rows; the
+     * partial last one after the others, with the scratch */
+    if (dx) {
+        struct dx_job d = {.n = n, .k = k, .dz = dy, .w = w, .dx = dx,
+                           .m = (size_t)m, .scratch = scratch};
+        par_run (nthreads (c), part ? nb - 1 : nb, dx_item, &d);
+        if (part)
+            dx_item (&d, nb - 1, 0);
+    }
+    /* dw[n][k] = dz^T . x */
+    struct dw_job d = {.n = n, .k = k, .dz = dy, .x = x, .dw = dw,
+                       .m = (size_t)m, .nb = nb};
+    if (part) {
+        float *dzp = scratch + (size_t)ROW_BLOCK * ((size_t)n + (size_t)k);
+        float *xp = dzp + (size_t)ROW_BLOCK * (size_t)n;
+        size_t lo = (nb - 1) * ROW_BLOCK;
+        pad_in (dzp, dy, lo, (size_t)m, 0, n);
+        pad_in (xp, x, lo, (size_t)m, 0, k);
+        d.dzp = dzp;
+        d.xp = xp;
+    }
+    par_run (nthreads (c), ((size_t)n + DW_SLAB - 1) / DW_SLAB, dw_item, &d);
+    free (scratch);
     return 0;
 }
 
@@ -516,82 +785,120 @@ static struct dc_mlp_dev *cpu_mlp_load (struct dc_compute *c,
         }
         memcpy (d->w, l->w, wb);
         memcpy (d->b, l->b, bb);
-        if (i < view->nlayers - 1 && l->out > net->maxwidth)
-            net->maxwidth = l->out;
     }
     return net;
 }
 
-/* Rows are computed in blocks whose size is a multiple of ROW_ALIGN, the
- * last block padded with zero rows: every row then goes through the same
- * GEMM kernel path whatever the chunking, so a row's output bytes do not
- * depend on which rows share its chunk (distributed runs give the bytes of
- * a single-process run). */
-#define ROW_ALIGN 64
+struct infer_job {
+    const struct dc_mlp_dev *net;
+    const float *x;
+    float *y;
+    size_t rows, off;
+    size_t width; /* widest of the input and every layer's output */
+    size_t g0;    /* the group's first block */
+    int layer;    /* the layer the threads run now */
+    float *act[2]; /* per block of the group: ROW_BLOCK x width each */
+};
 
+/* One layer of block g0 + i of the group. */
+static void infer_item (void *arg, size_t i, int tid)
+{
+    struct infer_job *f = arg;
+    const struct dc_mlp_dev *net = f->net;
+    const struct mlp_layer *l = &net->layers[f->layer];
+    int in = net->layers[0].in, out = net->layers[net->nlayers - 1].out;
+    size_t blk = (size_t)ROW_BLOCK * f->width, j = f->g0 + i, lo, hi;
+    size_t pos = j == 0 ? f->off : 0;
+    bool last = f->layer == net->nlayers - 1;
+    const float *src;
+    float *dst;
+
+    (void)tid;
+    block_rows (j, f->off, f->rows, &lo, &hi);
+    bool full = hi - lo == ROW_BLOCK;
+    if (f->layer > 0)
+        src = f->act[(f->layer - 1) % 2] + i * blk;
+    else if (full)
+        src = f->x + lo * (size_t)in;
+    else {
+        /* act[1] is free until layer 1 writes it */
+        pad_in (f->act[1] + i * blk, f->x, lo, hi, pos, in);
+        src = f->act[1] + i * blk;
+    }
+    dst = last && full ? f->y + lo * (size_t)out
+                       : f->act[f->layer % 2] + i * blk;
+    linear_block (l->out, l->in, src, l->w, l->b, l->act, dst, NULL);
+    if (last && !full)
+        memcpy (f->y + lo * (size_t)out, dst + pos * (size_t)out,
+                (hi - lo) * (size_t)out * sizeof (float));
+}
+
+/* Blocks per group and thread: the threads run one layer at a time over
+ * a group of blocks, so that they read the same weights together. */
+#define GROUP_PER_THREAD 4
+
+/* Rows in blocks of ROW_BLOCK aligned to row 0 of the batch (row0 is the
+ * batch index of x's first row), in groups of blocks, layer by layer.
+ * opts.chunk_rows does not matter here. */
 static int cpu_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
-                          const float *x, size_t rows, float *y,
+                          const float *x, size_t rows, size_t row0, float *y,
                           dc_error_t *errp)
 {
-    float *buf[2] = {NULL, NULL};
-    float *xpad = NULL, *ypad = NULL;
-    size_t chunk;
-    int in, out, rc = -1;
+    struct infer_job f = {.net = net, .x = x, .y = y, .rows = rows};
+    int threads;
 
     if (!c || !net || (rows && (!x || !y)))
         return einval (errp, "mlp_infer", "NULL argument");
     if (rows == 0)
         return 0;
-    in = net->layers[0].in;
-    out = net->layers[net->nlayers - 1].out;
-    chunk = c->o.chunk_rows ? c->o.chunk_rows : CPU_CHUNK_ROWS;
-    if (chunk > rows)
-        chunk = rows;
-    if (chunk > (size_t)INT32_MAX / 2)
-        chunk = (size_t)INT32_MAX / 2;
-    chunk = (chunk + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
-    if (net->nlayers > 1) {
-        size_t bytes = chunk * (size_t)net->maxwidth * sizeof (float);
-        for (int i = 0; i < 2; i++)
-            if (!(buf[i] = cpu_alloc (c, bytes, errp)))
-                goto out;
+    f.off = row0 % ROW_BLOCK;
+    f.width = (size_t)net->layers[0].in;
+    for (int i = 0; i < net->nlayers; i++)
+        if ((size_t)net->layers[i].out > f.width)
+            f.width = (size_t)net->layers[i].out;
+    size_t nb = (f.off + rows + ROW_BLOCK - 1) / ROW_BLOCK;
+    threads = nthreads (c);
+    size_t group = (size_t)threads * GROUP_PER_THREAD;
+    if (group > nb)
+        group = nb;
+    size_t bytes = group * ROW_BLOCK * f.width * sizeof (float);
+    if (!(f.act[0] = malloc (bytes)) || !(f.act[1] = malloc (bytes))) {
+        free (f.act[0]);
+        errno = ENOMEM;
+        return errprintf (errp, "cpu: mlp_infer: out of memory for %zu "
+                                "bytes of activations", 2 * bytes);
     }
-    for (size_t r0 = 0; r0 < rows; r0 += chunk) {
-        size_t m = rows - r0 < chunk ? rows - r0 : chunk;
-        size_t mp = (m + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
-        const float *src = x + r0 * (size_t)in;
-        float *last = y + r0 * (size_t)out;
-        if (mp != m) {
-            /* the last, partial block: zero rows after the real ones */
-            if (!xpad && (!(xpad = cpu_alloc (c, mp * (size_t)in * 4, errp))
-                          || !(ypad = cpu_alloc (c, mp * (size_t)out * 4,
-                                                 errp))))
-                goto out;
-            memcpy (xpad, src, m * (size_t)in * sizeof (float));
-            memset (xpad + m * (size_t)in, 0,
-                    (mp - m) * (size_t)in * sizeof (float));
-            src = xpad;
-            last = ypad;
-        }
-        for (int i = 0; i < net->nlayers; i++) {
-            const struct mlp_layer *l = &net->layers[i];
-            float *dst = i == net->nlayers - 1 ? last : buf[i % 2];
-            linear ((int)mp, l->out, l->in, src, l->w, l->b, l->act, dst,
-                    NULL);
-            src = dst;
-        }
-        if (mp != m)
-            memcpy (y + r0 * (size_t)out, ypad, m * (size_t)out * sizeof (float));
+    for (f.g0 = 0; f.g0 < nb; f.g0 += group) {
+        size_t n = nb - f.g0 < group ? nb - f.g0 : group;
+        for (f.layer = 0; f.layer < net->nlayers; f.layer++)
+            par_run (threads, n, infer_item, &f);
     }
-    rc = 0;
-out:
-    free (buf[0]);
-    free (buf[1]);
-    free (xpad);
-    free (ypad);
-    return rc;
+    free (f.act[0]);
+    free (f.act[1]);
+    return 0;
 }
 
+struct gemm_job {
+    int m, n, k, parts;
+    const float *a, *b;
+    float *c;
+};
+
+static void gemm_item (void *arg, size_t p, int tid)
+{
+    struct gemm_job *g = arg;
+    int r0 = (int)((long long)g->m * (long long)p / g->parts);
+    int r1 = (int)((long long)g->m * (long long)(p + 1) / g->parts);
+
+    (void)tid;
+    if (r1 > r0)
+        blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, g->n,
+                    g->k, 1.0f, g->a + (size_t)r0 * (size_t)g->k, g->k, g->b,
+                    g->n, 0.0f, g->c + (size_t)r0 * (size_t)g->n, g->n);
+}
+
+/* `dcrun bench gemm`: the rows split across the threads, one BLAS thread
+ * each (a benchmark: its bytes need not be reproducible). */
 static int cpu_gemm (struct dc_compute *c, int m, int n, int k, const float *a,
                      const float *b, float *cc, dc_error_t *errp)
 {
@@ -599,14 +906,21 @@ static int cpu_gemm (struct dc_compute *c, int m, int n, int k, const float *a,
         return einval (errp, "gemm", "NULL argument");
     if (check_dims (errp, "gemm", m, n, k) < 0)
         return -1;
-    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a,
-                k, b, n, 0.0f, cc, n);
+    struct gemm_job g = {.m = m, .n = n, .k = k, .a = a, .b = b, .c = cc};
+    g.parts = nthreads (c) < m ? nthreads (c) : m;
+    par_run (g.parts, (size_t)g.parts, gemm_item, &g);
     return 0;
 }
 
 static const char *cpu_describe (struct dc_compute *c)
 {
     return c ? c->desc : "cpu";
+}
+
+static const char *cpu_kernel (struct dc_compute *c)
+{
+    (void)c;
+    return blas.get_corename ? blas.get_corename () : NULL;
 }
 
 const struct dc_compute_ops dc_compute_cpu = {
@@ -629,4 +943,5 @@ const struct dc_compute_ops dc_compute_cpu = {
     .mlp_unload = cpu_mlp_unload,
     .gemm = cpu_gemm,
     .describe = cpu_describe,
+    .kernel = cpu_kernel,
 };

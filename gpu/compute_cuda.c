@@ -1051,10 +1051,12 @@ static int run_chunk (struct dc_compute *c, struct dc_mlp_dev *net, int s,
 }
 
 static int cuda_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
-                           const float *x, size_t rows, float *y,
+                           const float *x, size_t rows, size_t row0, float *y,
                            dc_error_t *errp)
 {
     size_t chunk, in, out;
+
+    (void)row0; /* cuBLAS: the same bytes for the same chunking */
     size_t pend_r0[MAX_STREAMS], pend_n[MAX_STREAMS];
     int ns, k = 0;
 

@@ -101,6 +101,18 @@ static int try_dir (struct module *m, const char *dir)
     return 1;
 }
 
+/* Append s to buf (size bytes, len used), cut to fit; the new length. */
+static size_t append (char *buf, size_t size, size_t len, const char *s)
+{
+    size_t n = strlen (s);
+
+    if (len + n >= size)
+        n = size - 1 - len;
+    memcpy (buf + len, s, n);
+    buf[len + n] = '\0';
+    return len + n;
+}
+
 static void load (struct module *m)
 {
     const char *env = getenv (DC_MODULE_DIR_ENV);
@@ -120,10 +132,9 @@ static void load (struct module *m)
     }
     for (int i = 0; i < n && rc == 0; i++) {
         rc = try_dir (m, dirs[i]);
-        len += (size_t)snprintf (list + len, sizeof (list) - len, "%s%s",
-                                 i ? ", " : "", dirs[i]);
-        if (len >= sizeof (list))
-            len = sizeof (list) - 1;
+        if (i)
+            len = append (list, sizeof (list), len, ", ");
+        len = append (list, sizeof (list), len, dirs[i]);
     }
     if (rc == 0) {
         errprintf (&m->why, "cuda: not available: %s not found in %s", m->file,

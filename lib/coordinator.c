@@ -34,6 +34,7 @@ struct rank {
     size_t rows, chunks;
     double seconds;
     char device[128];
+    char kernel[64]; /* BLAS kernel, "" when not told */
     char error[DC_ERROR_SIZE];
 };
 
@@ -392,9 +393,13 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
             cJSON *j = cJSON_ParseWithLength ((const char *)m.data, m.len);
             const cJSON *d = cJSON_GetObjectItemCaseSensitive (j, "device");
             const cJSON *no = cJSON_GetObjectItemCaseSensitive (j, "outputs");
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive (j, "kernel");
             if (cJSON_IsString (d))
                 snprintf (co->ranks[r].device, sizeof (co->ranks[r].device),
                           "%s", d->valuestring);
+            if (cJSON_IsString (k))
+                snprintf (co->ranks[r].kernel, sizeof (co->ranks[r].kernel),
+                          "%s", k->valuestring);
             if (!cJSON_IsNumber (no) || (int)no->valuedouble != co->outputs) {
                 snprintf (co->ranks[r].error, sizeof (co->ranks[r].error),
                           "loaded a model of another shape");
@@ -502,6 +507,7 @@ out:
                                 rk->device[0] ? rk->device : "?", rk->rows,
                                 rk->seconds,
                                 (double)rk->rows * co->flops_per_row);
+            dc_report_set_rank_kernel (report, r, rk->kernel);
         }
         cJSON *x = dc_report_extra (report, "distributed");
         if (x) {

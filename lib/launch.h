@@ -21,10 +21,13 @@
  * over these.  When a rank has ended and both its output streams are drained,
  * on_exit reports its status (exit code or signal), exactly once per rank.
  *
- * Remote launchers start `dcrun worker` on each host: it runs the rank's
- * command in its own process group and kills that group when its control
- * channel (its stdin) reaches EOF.  Signals travel as the control line
- * "signal N\n" (dc_launch_signal does that for remote ranks).
+ * Every rank runs under an agent, a child subreaper (lib/proctree.h): the
+ * local launcher's forked agent, `dcrun worker` on other hosts.  It runs
+ * the rank's command in its own process group and, when the command ends or
+ * the launcher is gone (EOF on the control channel, parent death), kills
+ * the rank's whole tree, descendants that left the group included.  Signals
+ * travel as the control line "signal N\n" (dc_launch_signal does that for
+ * remote ranks; SIGKILL of an exec_in_place rank closes its channel).
  */
 #ifndef DC_LAUNCH_H
 #define DC_LAUNCH_H
@@ -93,6 +96,8 @@ struct dc_launch_opts {
     /* mpi */
     const char *mpirun_args;  /* extra words for mpirun */
     const char *workdir;      /* for files the launcher writes; NULL: TMPDIR */
+    const char *listen_addr;  /* mpi, slurm: connect-back address; NULL:
+                                 loopback or the one that reaches the ranks */
     /* slurm */
     const char *srun_mpi;     /* srun --mpi=TYPE (pmix), NULL: none given */
     const char *srun_args;    /* extra words for srun */

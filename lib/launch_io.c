@@ -6,8 +6,19 @@
  * and its output connections are drained (or DRAIN_MS later, should a
  * background grandchild hold them), or when the driver has ended and the
  * rank never sent a status.
+ *
+ * The listener binds to the loopback address when every rank is on this
+ * host, else to the one address of this host that reaches them (or
+ * opts.listen_addr); only when the ranks are reached through several
+ * addresses does it listen on all of them.  A connection counts for a rank
+ * only once its hello carries the job's token (compared in constant
+ * time); until then it waits in a pending list that ranks never queue
+ * behind: connections silent for PENDING_MS are closed, a full list drops
+ * its oldest entry, and once every rank has its three connections the
+ * listener and whatever is still pending are closed.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,6 +45,8 @@
 #define MAX_ADDRS 8
 #define TAIL_MAX 2048
 #define CTL_MAX 128
+#define PENDING_MS 5000 /* a connection must say hello within this */
+#define PENDING_MIN 256 /* room for pending connections beyond 3 per rank */
 
 enum { K_CTL = 0, K_OUT = 1, K_ERR = 2 };
 
@@ -52,6 +66,7 @@ struct iorank {
 
 struct pending {
     int fd;
+    double since; /* accepted at (now_ms) */
     char buf[DC_IO_HELLO_MAX];
     size_t len;
 };
@@ -62,6 +77,7 @@ struct iodrv {
     char token[33];
     char addrs[MAX_ADDRS * 64];
     char dir[PATH_MAX];
+    int dirlock; /* the folder, flock'd while this job lives; -1 */
     char name[32];
     pid_t pid;
     int dfd[3]; /* driver stdout [1], stderr [2] */
@@ -92,6 +108,47 @@ static void close_fd (int *fd)
 }
 
 static const char *kinds[3] = {"ctl", "out", "err"};
+
+/* ---- the job's folder (hostfile) ---- */
+
+#define OWNER_FILE "owner"
+
+static void rm_dir (const char *dir);
+
+/* Folders dcrun-mpi.XXXXXX / dcrun-slurm.XXXXXX of runs that ended without
+ * removing them (SIGKILL of the head): each is flock'd by its run while it
+ * lives, and has its "owner" file once locked.  A folder of this user that
+ * holds "owner" and whose lock is free is left over: removed. */
+static void sweep_stale (const char *parent)
+{
+    DIR *dp = opendir (parent);
+    struct dirent *e;
+
+    if (!dp)
+        return;
+    while ((e = readdir (dp))) {
+        char path[PATH_MAX], own[PATH_MAX + 16];
+        const char *n = e->d_name, *dot;
+        struct stat st;
+        if (strncmp (n, "dcrun-", 6) || !(dot = strchr (n + 6, '.'))
+            || strlen (dot + 1) != 6
+            || (strncmp (n + 6, "mpi.", 4) && strncmp (n + 6, "slurm.", 6)))
+            continue;
+        if (snprintf (path, sizeof (path), "%s/%s", parent, n)
+                >= (int)sizeof (path)
+            || lstat (path, &st) < 0 || !S_ISDIR (st.st_mode)
+            || st.st_uid != geteuid ())
+            continue;
+        snprintf (own, sizeof (own), "%s/" OWNER_FILE, path);
+        int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock (fd, LOCK_EX | LOCK_NB) == 0 && access (own, F_OK) == 0)
+            rm_dir (path);
+        close (fd); /* releases the lock */
+    }
+    closedir (dp);
+}
 
 /* ---- worker side ---- */
 
@@ -193,7 +250,7 @@ int dc_iodrv_init (struct dc_launch *l, dc_error_t *errp)
 
     if (!d)
         return errprintf (errp, "out of memory");
-    d->lfd = -1;
+    d->lfd = d->dirlock = -1;
     d->dfd[0] = d->dfd[1] = d->dfd[2] = -1;
     l->data = d;
     return 0;
@@ -243,14 +300,101 @@ static void add_addr (struct iodrv *d, const char *a, int *count)
     (*count)++;
 }
 
+/* Where the ranks connect back: bind the listener and fill d->addrs.
+ * opts.listen_addr when given; else loopback when every rank is on this
+ * host; else the one source address that reaches every remote host; else
+ * (several, or none found) every address, the ranks trying the list. */
+static int listen_on (struct dc_launch *l, struct iodrv *d,
+                      const struct dc_launch_rank *ranks, int n,
+                      dc_error_t *errp)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof (a);
+    char found[MAX_ADDRS][64];
+    int nfound = 0, count = 0;
+    bool all_local = true;
+    const char *want = l->opts.listen_addr;
+
+    if (want) {
+        struct addrinfo hints = {.ai_family = AF_INET,
+                                 .ai_socktype = SOCK_STREAM},
+                        *ai = NULL;
+        if (!*want || getaddrinfo (want, NULL, &hints, &ai) != 0 || !ai) {
+            errno = EINVAL;
+            return errprintf (errp, "--listen-addr '%s': not an IPv4 "
+                                    "address or a host name that has one",
+                              want);
+        }
+        a.sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+        freeaddrinfo (ai);
+        if (a.sin_addr.s_addr != htonl (INADDR_ANY))
+            inet_ntop (AF_INET, &a.sin_addr, found[nfound++],
+                       sizeof (found[0]));
+    }
+    for (int i = 0; i < n; i++)
+        if (!dc_launch_is_local_host (ranks[i].host))
+            all_local = false;
+    if (!want && all_local) {
+        a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        snprintf (found[nfound++], sizeof (found[0]), "127.0.0.1");
+    } else if (nfound == 0) {
+        /* the source address toward every remote host (local ranks use
+         * it too: it is this host's) */
+        for (int i = 0; i < n && nfound < MAX_ADDRS; i++) {
+            char buf[64];
+            bool dup = false;
+            if (dc_launch_is_local_host (ranks[i].host))
+                continue;
+            for (int k = 0; k < i && !dup; k++)
+                dup = !strcmp (ranks[k].host, ranks[i].host);
+            if (dup || source_addr (ranks[i].host, buf, sizeof (buf)) < 0)
+                continue;
+            for (int k = 0; k < nfound && !dup; k++)
+                dup = !strcmp (found[k], buf);
+            if (!dup)
+                snprintf (found[nfound++], sizeof (found[0]), "%s", buf);
+        }
+        if (!want && nfound == 1)
+            inet_pton (AF_INET, found[0], &a.sin_addr);
+        else
+            a.sin_addr.s_addr = htonl (INADDR_ANY);
+        if (all_local && nfound < MAX_ADDRS)
+            snprintf (found[nfound++], sizeof (found[0]), "127.0.0.1");
+    }
+    d->lfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->lfd < 0)
+        return errprintf (errp, "socket: %s", strerror (errno));
+    if (bind (d->lfd, (struct sockaddr *)&a, sizeof (a)) < 0
+        || listen (d->lfd, 1024) < 0
+        || getsockname (d->lfd, (struct sockaddr *)&a, &alen) < 0) {
+        char ip[64] = "?";
+        inet_ntop (AF_INET, &a.sin_addr, ip, sizeof (ip));
+        return errprintf (errp, "cannot listen on %s: %s%s", ip,
+                          strerror (errno),
+                          errno == EADDRNOTAVAIL
+                              ? "\nhint: --listen-addr takes an address "
+                                "of this host"
+                              : "");
+    }
+    d->port = ntohs (a.sin_port);
+    for (int i = 0; i < nfound; i++)
+        add_addr (d, found[i], &count);
+    if (count == 0) {
+        /* no route found: let the ranks try this host's name */
+        char me[64];
+        if (gethostname (me, sizeof (me)) < 0)
+            snprintf (me, sizeof (me), "localhost");
+        me[sizeof (me) - 1] = '\0';
+        add_addr (d, me, &count);
+    }
+    return 0;
+}
+
 int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
                       int n, dc_error_t *errp)
 {
     struct iodrv *d = l->data;
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t alen = sizeof (a);
     unsigned char rnd[16];
-    int count = 0;
 
     if (d->v) {
         errno = EBUSY;
@@ -261,9 +405,10 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
         return errprintf (errp, "no ranks");
     }
     if (!(d->v = calloc ((size_t)n, sizeof (*d->v)))
-        || !(d->pend = calloc ((size_t)(3 * n + 16), sizeof (*d->pend))))
+        || !(d->pend = calloc ((size_t)(3 * n + PENDING_MIN),
+                               sizeof (*d->pend))))
         return errprintf (errp, "out of memory");
-    d->maxpend = 3 * n + 16;
+    d->maxpend = 3 * n + PENDING_MIN;
     d->n = n;
     for (int i = 0; i < n; i++) {
         d->v[i].rank = ranks[i].rank;
@@ -277,35 +422,13 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
         return errprintf (errp, "getrandom: %s", strerror (errno));
     for (int i = 0; i < 16; i++)
         snprintf (d->token + 2 * i, 3, "%02x", rnd[i]);
-    d->lfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (d->lfd < 0)
-        return errprintf (errp, "socket: %s", strerror (errno));
-    a.sin_addr.s_addr = htonl (INADDR_ANY);
-    if (bind (d->lfd, (struct sockaddr *)&a, sizeof (a)) < 0
-        || listen (d->lfd, 1024) < 0
-        || getsockname (d->lfd, (struct sockaddr *)&a, &alen) < 0)
-        return errprintf (errp, "listen: %s", strerror (errno));
-    d->port = ntohs (a.sin_port);
-    for (int i = 0; i < n; i++) {
-        char buf[64];
-        bool dup = false;
-        for (int k = 0; k < i && !dup; k++)
-            dup = !strcmp (ranks[k].host, ranks[i].host);
-        if (!dup && source_addr (ranks[i].host, buf, sizeof (buf)) == 0)
-            add_addr (d, buf, &count);
-    }
-    if (count == 0) {
-        /* no route found: let the ranks try this host's name */
-        char me[64];
-        if (gethostname (me, sizeof (me)) < 0)
-            snprintf (me, sizeof (me), "localhost");
-        me[sizeof (me) - 1] = '\0';
-        add_addr (d, me, &count);
-    }
+    if (listen_on (l, d, ranks, n, errp) < 0)
+        return -1;
     const char *tmp = getenv ("TMPDIR");
-    snprintf (d->dir, sizeof (d->dir), "%s/dcrun-%s.XXXXXX",
-              l->opts.workdir ? l->opts.workdir
-                              : (tmp && *tmp ? tmp : "/tmp"),
+    const char *parent = l->opts.workdir ? l->opts.workdir
+                                         : (tmp && *tmp ? tmp : "/tmp");
+    sweep_stale (parent);
+    snprintf (d->dir, sizeof (d->dir), "%s/dcrun-%s.XXXXXX", parent,
               l->ops->name);
     if (!mkdtemp (d->dir)) {
         int e = errno;
@@ -313,6 +436,18 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
         d->dir[0] = '\0';
         errno = e;
         return -1;
+    }
+    /* held until this process ends, however it ends; then "owner" tells a
+     * later run's sweep that the folder is complete and may go */
+    if ((d->dirlock = open (d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0
+        && flock (d->dirlock, LOCK_EX) == 0) {
+        char path[PATH_MAX + 16];
+        snprintf (path, sizeof (path), "%s/" OWNER_FILE, d->dir);
+        int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dprintf (fd, "%ld\n", (long)getpid ());
+            close (fd);
+        }
     }
     return 0;
 }
@@ -425,6 +560,19 @@ static struct iorank *find (struct iodrv *d, int rank)
     return NULL;
 }
 
+/* Whether token a is the job's token b (32 hex digits), in time that does
+ * not depend on where they differ. */
+static bool token_eq (const char *a, const char *b)
+{
+    volatile unsigned char diff = 0;
+
+    if (strlen (a) != 32 || strlen (b) != 32)
+        return false;
+    for (size_t i = 0; i < 32; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 /* A complete hello in p: attach the connection to its rank. */
 static void hello (struct iodrv *d, struct pending *p)
 {
@@ -435,7 +583,7 @@ static void hello (struct iodrv *d, struct pending *p)
     if (sscanf (p->buf, "dcrun-io %d %39s %d %7s", &version, token, &rank,
                 kind)
             != 4
-        || version != 1 || strcmp (token, d->token)) {
+        || version != 1 || !token_eq (token, d->token)) {
         close_fd (&p->fd);
         return;
     }
@@ -453,38 +601,77 @@ static void hello (struct iodrv *d, struct pending *p)
     fcntl (r->fd[k], F_SETFL, fcntl (r->fd[k], F_GETFL) | O_NONBLOCK);
 }
 
+/* Read what a pending connection sent; true when it is done with (a
+ * rank's now, or closed). */
+static bool read_hello (struct iodrv *d, struct pending *p)
+{
+    while (p->fd >= 0 && p->len < sizeof (p->buf)) {
+        /* byte by byte: what follows the hello belongs to the rank */
+        ssize_t n = read (p->fd, p->buf + p->len, 1);
+        if (n == 1) {
+            if (p->buf[p->len++] == '\n') {
+                hello (d, p);
+                break;
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        close_fd (&p->fd);
+    }
+    if (p->fd >= 0 && p->len >= sizeof (p->buf))
+        close_fd (&p->fd); /* no newline in a hello's room */
+    return p->fd < 0;
+}
+
+/* Whether every rank has its three connections (or is done). */
+static bool all_connected (struct iodrv *d)
+{
+    for (int i = 0; i < d->n; i++) {
+        struct iorank *r = &d->v[i];
+        if (!r->reported && r->done_at == 0
+            && !(r->seen[0] && r->seen[1] && r->seen[2]))
+            return false;
+    }
+    return true;
+}
+
 static void accept_all (struct iodrv *d)
 {
+    double t = now_ms ();
+
     for (;;) {
         int fd = accept4 (d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             break;
-        if (d->npend >= d->maxpend) {
-            close (fd);
+        struct pending p = {.fd = fd, .since = t};
+        /* a rank sends its hello as it connects: most are done here */
+        if (read_hello (d, &p))
             continue;
+        if (d->npend >= d->maxpend) {
+            /* full: the oldest goes, a newcomer may be a rank */
+            int old = 0;
+            for (int i = 1; i < d->npend; i++)
+                if (d->pend[i].since < d->pend[old].since)
+                    old = i;
+            close_fd (&d->pend[old].fd);
+            d->pend[old] = d->pend[--d->npend];
         }
-        d->pend[d->npend++] = (struct pending){.fd = fd};
+        d->pend[d->npend++] = p;
     }
     for (int i = 0; i < d->npend; i++) {
         struct pending *p = &d->pend[i];
-        while (p->fd >= 0 && p->len < sizeof (p->buf)) {
-            /* byte by byte: what follows the hello belongs to the rank */
-            ssize_t n = read (p->fd, p->buf + p->len, 1);
-            if (n == 1) {
-                if (p->buf[p->len++] == '\n') {
-                    hello (d, p);
-                    break;
-                }
-                continue;
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                break;
-            close_fd (&p->fd);
-        }
-        if (p->fd >= 0 && p->len >= sizeof (p->buf))
-            close_fd (&p->fd); /* no newline in a hello's room */
+        if (!read_hello (d, p) && t - p->since > PENDING_MS)
+            close_fd (&p->fd); /* silent too long: not a rank */
         if (p->fd < 0)
             d->pend[i--] = d->pend[--d->npend];
+    }
+    if (all_connected (d)) {
+        /* nobody else is expected */
+        for (int i = 0; i < d->npend; i++)
+            close_fd (&d->pend[i].fd);
+        d->npend = 0;
+        close_fd (&d->lfd);
     }
 }
 
@@ -587,8 +774,6 @@ int dc_iodrv_pollfds (struct dc_launch *l, struct pollfd *fds, int max,
     for (int s = 1; s <= 2; s++)
         if (d->dfd[s] >= 0 && k < max)
             fds[k++] = (struct pollfd){.fd = d->dfd[s], .events = POLLIN};
-    for (int i = 0; i < d->npend && k < max; i++)
-        fds[k++] = (struct pollfd){.fd = d->pend[i].fd, .events = POLLIN};
     for (int i = 0; i < d->n; i++) {
         struct iorank *r = &d->v[i];
         if (r->reported)
@@ -598,6 +783,11 @@ int dc_iodrv_pollfds (struct dc_launch *l, struct pollfd *fds, int max,
             if (r->fd[j] >= 0 && k < max)
                 fds[k++] = (struct pollfd){.fd = r->fd[j], .events = POLLIN};
     }
+    /* pending connections last: they never push a rank out of fds */
+    for (int i = 0; i < d->npend && k < max; i++)
+        fds[k++] = (struct pollfd){.fd = d->pend[i].fd, .events = POLLIN};
+    if (d->npend > 0)
+        waiting = true; /* their deadline */
     /* the driver is reaped by waitpid, drains have deadlines */
     if (waiting && (*timeout_ms < 0 || *timeout_ms > 100))
         *timeout_ms = 100;
@@ -660,7 +850,8 @@ int dc_iodrv_signal (struct dc_launch *l, int rank, int sig)
 static void rm_dir (const char *dir)
 {
     char path[PATH_MAX + 64];
-    static const char *const files[] = {"hostfile", "hostfile.slurm", NULL};
+    static const char *const files[] = {"hostfile", "hostfile.slurm",
+                                        OWNER_FILE, NULL};
 
     if (!*dir)
         return;
@@ -835,6 +1026,7 @@ void dc_iodrv_fini (struct dc_launch *l)
     close_fd (&d->dfd[1]);
     close_fd (&d->dfd[2]);
     rm_dir (d->dir);
+    close_fd (&d->dirlock);
     free (d->v);
     free (d->pend);
     free (d);

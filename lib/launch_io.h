@@ -36,6 +36,15 @@
 #define DC_IO_TOKEN_ENV "DCRUN_IO_TOKEN"
 #define DC_IO_HELLO_MAX 160
 
+/* The rank environment never travels on a command line (values of -x may
+ * be secrets): over ssh it is written to the worker's stdin before
+ * anything else, as NUL-terminated "NAME=VALUE" entries announced by
+ * `dcrun worker --env-stdin BYTES`; through mpirun, what every rank shares
+ * is in mpirun's environment as DC_XENV_PREFIX<k>=NAME=VALUE, exported
+ * by name (-x DCRUN_XENV_<k>), and the worker unwraps it. */
+#define DC_XENV_PREFIX "DCRUN_XENV_"
+#define DC_ENV_BLOCK_MAX (1024 * 1024)
+
 /* ---- worker side ---- */
 
 /* Connect to the first address of addrs that answers within timeout_s and

@@ -6,7 +6,11 @@
  * : ..."), which keeps dcrun's rank map exactly, whether the plan maps by
  * slot or by node: MPI_COMM_WORLD rank r is dcrun's rank r on its host.
  * The rank environment goes with -x (per context: mpirun's -x belongs to
- * the context it is in); the worker also reads OMPI_COMM_WORLD_*.
+ * the context it is in); the worker also reads OMPI_COMM_WORLD_*.  What
+ * every rank shares (the -x exports among it, which may be secrets) never
+ * stands on mpirun's command line: it is in mpirun's environment as
+ * DCRUN_XENV_<k>=NAME=VALUE, exported by name, and the worker unwraps it
+ * (launch_io.h); only per-rank values (DCRUN_RANK=3, ...) are words.
  *
  * Output and exit status come back over launch_io.c's connect-back channels
  * (whole lines per rank, an exact status for every rank), not through
@@ -90,6 +94,21 @@ static const char *host_spec (const struct dc_launch_rank *r, char *buf,
     else
         snprintf (buf, len, "%s", r->host);
     return buf;
+}
+
+/* Whether env entry k of rank 0 is the same in every rank. */
+static bool shared_env (const struct dc_launch_rank *ranks, int n, int k)
+{
+    const char *e = ranks[0].env[k];
+
+    for (int i = 1; i < n; i++) {
+        bool found = false;
+        for (int j = 0; ranks[i].env && ranks[i].env[j] && !found; j++)
+            found = !strcmp (ranks[i].env[j], e);
+        if (!found)
+            return false;
+    }
+    return true;
 }
 
 static int mpi_init (struct dc_launch *l, dc_error_t *errp)
@@ -207,7 +226,18 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
         push (&b, DC_IO_ENV);
         push (&b, "-x");
         push (&b, DC_IO_TOKEN_ENV);
+        for (int k = 0; ranks[0].env && ranks[0].env[k]; k++)
+            if (shared_env (ranks, n, k)) {
+                push (&b, "-x");
+                pushf (&b, "%s%d", DC_XENV_PREFIX, k);
+            }
         for (int k = 0; r->env && r->env[k]; k++) {
+            bool shared = false;
+            for (int j = 0; ranks[0].env && ranks[0].env[j] && !shared; j++)
+                shared = !strcmp (ranks[0].env[j], r->env[k])
+                         && shared_env (ranks, n, j);
+            if (shared)
+                continue; /* in mpirun's environment */
             push (&b, "-x");
             push (&b, r->env[k]);
         }
@@ -245,14 +275,40 @@ static int mpi_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     snprintf (hostfile, sizeof (hostfile), "%s/hostfile", dc_iodrv_dir (l));
     if (dc_launch_mpi_argv (l, ranks, n, hostfile, &argv, errp) < 0)
         return -1;
-    /* OpenMPI refuses root unless told twice */
-    char *const root_env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1",
-                              "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", NULL};
-    rc = dc_iodrv_start (l, "mpirun", argv,
-                         getuid () == 0 ? root_env : NULL, errp);
+    /* the shared environment, and OpenMPI refuses root unless told twice */
+    int ne = 0;
+    for (int k = 0; ranks[0].env && ranks[0].env[k]; k++)
+        ne++;
+    char **env = calloc ((size_t)ne + 3, sizeof (*env));
+    int k = 0;
+    for (int i = 0; env && i < ne; i++)
+        if (shared_env (ranks, n, i)
+            && asprintf (&env[k++], "%s%d=%s", DC_XENV_PREFIX, i,
+                         ranks[0].env[i])
+                   < 0) {
+            env[--k] = NULL;
+            for (int j = 0; j < k; j++)
+                free (env[j]);
+            free (env);
+            env = NULL;
+        }
+    if (!env) {
+        for (int i = 0; argv[i]; i++)
+            free (argv[i]);
+        free (argv);
+        return errprintf (errp, "out of memory");
+    }
+    if (getuid () == 0) {
+        env[k++] = strdup ("OMPI_ALLOW_RUN_AS_ROOT=1");
+        env[k++] = strdup ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+    }
+    rc = dc_iodrv_start (l, "mpirun", argv, env, errp);
     for (int i = 0; argv[i]; i++)
         free (argv[i]);
     free (argv);
+    for (int i = 0; i < k; i++)
+        free (env[i]);
+    free (env);
     return rc;
 }
 

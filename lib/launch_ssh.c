@@ -6,9 +6,16 @@
  * channel runs `dcrun worker ... -- CMD`; the channel's stdin is the worker's
  * control channel (signals as "signal N" lines, EOF kills the job there).
  *
- * Host keys are checked against known_hosts with libssh2_knownhost_*: an
- * unknown key refuses the host (unless accept_new, which appends it), a
- * changed key always does, each with the key's SHA256 fingerprint.
+ * Host keys are checked as OpenSSH does, against known_hosts read once at
+ * init line by line (a line that cannot be parsed is an error naming the
+ * file and line, never the silent end of the file): a key on an @revoked
+ * line is refused for every host; a key that differs from the one known
+ * for the host, or a host known only with keys of other types, is a
+ * CHANGED key and always refused; an unknown host is refused unless
+ * accept_new, which appends its key.  The handshake asks first for the
+ * host key algorithms known_hosts holds for the host.  @cert-authority
+ * lines are checked for form and otherwise ignored (libssh2 has no host
+ * certificates).  Messages carry the key's SHA256 fingerprint.
  * Authentication: ssh-agent, then opts.ssh_key, then IdentityFile from the
  * config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
  */
@@ -33,6 +40,7 @@
 
 #include "config.h"
 #include "launch.h"
+#include "launch_io.h"
 
 #if HAVE_SSH
 
@@ -86,6 +94,8 @@ struct sshrank {
     char ctl[CTL_MAX]; /* control bytes waiting for the channel */
     size_t ctllen;
     bool in_place;     /* exec_in_place: no control lines; signals send EOF */
+    char *env;         /* the rank environment for the worker's stdin */
+    size_t envlen, envoff;
     bool want_eof, sent_eof;
 };
 
@@ -95,7 +105,10 @@ struct ssh {
     struct sshrank *ranks;
     int nranks;
     char known_hosts[4096];
-    LIBSSH2_KNOWNHOSTS *kh; /* borrowed session of the first host */
+    LIBSSH2_SESSION *khs;   /* an unconnected session that owns kh */
+    LIBSSH2_KNOWNHOSTS *kh; /* the plain lines of known_hosts */
+    struct khkey *revoked;  /* the keys of its @revoked lines */
+    int nrevoked;
 };
 
 static int lib_refs;
@@ -253,23 +266,341 @@ static void b64 (const unsigned char *in, size_t n, char *out, size_t outsz)
     out[o] = '\0';
 }
 
-static int knownhost_type (int hostkey_type)
+/* Host key types: libssh2's two numberings, the name in known_hosts and
+ * the algorithms that ask a server for a key of that type, in the order
+ * the handshake prefers them. */
+static const struct keytype {
+    int hostkey; /* LIBSSH2_HOSTKEY_TYPE_* */
+    int kh;      /* LIBSSH2_KNOWNHOST_KEY_* */
+    const char *name;
+    const char *algs; /* NULL: never asked for */
+} keytypes[] = {
+    {LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
+     "ssh-ed25519", "ssh-ed25519"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+     "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+     "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
+     "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"},
+    {LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "ssh-rsa",
+     "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+    {LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss",
+     NULL},
+};
+#define NKEYTYPES (sizeof (keytypes) / sizeof (keytypes[0]))
+
+static const struct keytype *keytype_by_hostkey (int hostkey_type)
 {
-    switch (hostkey_type) {
-    case LIBSSH2_HOSTKEY_TYPE_RSA:
-        return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-    case LIBSSH2_HOSTKEY_TYPE_DSS:
-        return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
-        return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
-        return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
-        return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-    case LIBSSH2_HOSTKEY_TYPE_ED25519:
-        return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    for (size_t i = 0; i < NKEYTYPES; i++)
+        if (keytypes[i].hostkey == hostkey_type)
+            return &keytypes[i];
+    return NULL;
+}
+
+static const struct keytype *keytype_by_name (const char *name, size_t len)
+{
+    for (size_t i = 0; i < NKEYTYPES; i++)
+        if (strlen (keytypes[i].name) == len
+            && !memcmp (keytypes[i].name, name, len))
+            return &keytypes[i];
+    return NULL;
+}
+
+/* ---- known_hosts, read line by line ---- */
+
+#define KH_LINE_MAX (64 * 1024)
+
+struct khkey {
+    unsigned char *blob;
+    size_t len;
+    int lineno;
+};
+
+/* Decode standard base64 (padding optional).  Returns the length, or -1
+ * on a character or length that is not base64. */
+static long b64_decode (const char *in, size_t n, unsigned char *out)
+{
+    unsigned v = 0;
+    int bits = 0;
+    size_t o = 0, pad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        int d;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad)
+            return -1; /* data after padding */
+        if (c >= 'A' && c <= 'Z')
+            d = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            d = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            d = c - '0' + 52;
+        else if (c == '+')
+            d = 62;
+        else if (c == '/')
+            d = 63;
+        else
+            return -1;
+        v = (v << 6) | (unsigned)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(v >> bits);
+            v &= (1u << bits) - 1;
+        }
     }
-    return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+    if (pad > 2 || (n - pad) % 4 == 1 || (pad && n % 4 != 0) || v != 0)
+        return -1;
+    return (long)o;
+}
+
+/* One line of known_hosts, split in place. */
+struct khline {
+    enum { KH_PLAIN, KH_REVOKED, KH_CA } marker;
+    const char *hosts, *type, *key; /* NUL-terminated fields */
+    const char *rest;               /* "hosts type key [comment]" */
+    unsigned char *blob;            /* the decoded key (caller frees) */
+    size_t bloblen;
+};
+
+static char *next_field (char **p)
+{
+    char *f = *p, *e;
+
+    while (*f == ' ' || *f == '\t')
+        f++;
+    if (!*f)
+        return NULL;
+    e = f;
+    while (*e && *e != ' ' && *e != '\t')
+        e++;
+    *p = *e ? e + 1 : e;
+    *e = '\0';
+    return f;
+}
+
+/* Parse `line` (no newline).  1 with *kl filled, 0 for a line to skip
+ * (blank, comment, an SSH-1 key), -1 with *why on a line that is not one
+ * of known_hosts. */
+static int kh_parse (char *line, char *copy, struct khline *kl,
+                     const char **why)
+{
+    char *p = line, *f;
+
+    memset (kl, 0, sizeof (*kl));
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p || *p == '#')
+        return 0;
+    if (*p == '@') {
+        f = next_field (&p);
+        if (!strcmp (f, "@revoked"))
+            kl->marker = KH_REVOKED;
+        else if (!strcmp (f, "@cert-authority"))
+            kl->marker = KH_CA;
+        else {
+            *why = "unknown marker (expected @revoked or @cert-authority)";
+            return -1;
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+    /* what libssh2 reads: the line from the host names on */
+    kl->rest = copy + (p - line);
+    if (!(kl->hosts = next_field (&p))) {
+        *why = "no host names";
+        return -1;
+    }
+    if (!(kl->type = next_field (&p))) {
+        *why = "no key after the host names";
+        return -1;
+    }
+    if (kl->type[0] >= '0' && kl->type[0] <= '9')
+        return 0; /* SSH-1 "bits e n": no SSH-2 server offers it */
+    if (!(kl->key = next_field (&p))) {
+        *why = "no base64 key after the key type";
+        return -1;
+    }
+    size_t n = strlen (kl->key);
+    if (!(kl->blob = malloc (n / 4 * 3 + 3))) {
+        *why = "out of memory";
+        return -1;
+    }
+    long len = b64_decode (kl->key, n, kl->blob);
+    if (len < 0) {
+        *why = "the key is not valid base64";
+        goto bad;
+    }
+    kl->bloblen = (size_t)len;
+    /* the key blob starts with its own type: string type */
+    uint32_t tl = len >= 4 ? ((uint32_t)kl->blob[0] << 24)
+                                 | ((uint32_t)kl->blob[1] << 16)
+                                 | ((uint32_t)kl->blob[2] << 8)
+                                 | kl->blob[3]
+                           : 0;
+    if (len < 4 || tl > (uint64_t)len - 4 || tl != strlen (kl->type)
+        || memcmp (kl->blob + 4, kl->type, tl) != 0) {
+        *why = "the key does not match its key type";
+        goto bad;
+    }
+    return 1;
+bad:
+    free (kl->blob);
+    kl->blob = NULL;
+    return -1;
+}
+
+static int kh_error (dc_error_t *errp, const char *file, int lineno,
+                     const char *why)
+{
+    errno = EINVAL;
+    return errprintf (errp,
+                      "ssh: %s:%d: cannot parse this known_hosts line: %s\n"
+                      "hint: fix or remove line %d (dcrun reads no host key "
+                      "from a file it cannot read completely)",
+                      file, lineno, why, lineno);
+}
+
+/* Read known_hosts into ss->kh and ss->revoked.  A missing file is an
+ * empty one. */
+static int kh_load (struct ssh *ss, dc_error_t *errp)
+{
+    FILE *f;
+    char *line = NULL, *copy = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, rc = 0;
+
+    if (!(ss->khs = libssh2_session_init ())
+        || !(ss->kh = libssh2_knownhost_init (ss->khs)))
+        return errprintf (errp, "ssh: out of memory");
+    if (!(f = fopen (ss->known_hosts, "re"))) {
+        if (errno == ENOENT)
+            return 0;
+        return errprintf (errp, "ssh: %s: %s", ss->known_hosts,
+                          strerror (errno));
+    }
+    while ((n = getline (&line, &cap, f)) >= 0) {
+        struct khline kl;
+        const char *why = NULL;
+        lineno++;
+        if (n > KH_LINE_MAX) {
+            rc = kh_error (errp, ss->known_hosts, lineno,
+                           "longer than 64 KiB");
+            break;
+        }
+        if (memchr (line, '\0', (size_t)n)) {
+            rc = kh_error (errp, ss->known_hosts, lineno, "a NUL byte");
+            break;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        free (copy);
+        if (!(copy = strdup (line))) {
+            rc = errprintf (errp, "ssh: out of memory");
+            break;
+        }
+        int k = kh_parse (line, copy, &kl, &why);
+        if (k < 0) {
+            rc = kh_error (errp, ss->known_hosts, lineno, why);
+            break;
+        }
+        if (k == 0)
+            continue;
+        if (kl.marker == KH_REVOKED) {
+            struct khkey *v = realloc (ss->revoked, (size_t)(ss->nrevoked + 1)
+                                                        * sizeof (*v));
+            if (!v) {
+                free (kl.blob);
+                rc = errprintf (errp, "ssh: out of memory");
+                break;
+            }
+            ss->revoked = v;
+            v[ss->nrevoked++] = (struct khkey){
+                .blob = kl.blob, .len = kl.bloblen, .lineno = lineno};
+            continue;
+        }
+        free (kl.blob);
+        /* @cert-authority: checked above, unused (no host certificates);
+         * key types libssh2 does not know can never match: skipped */
+        if (kl.marker == KH_CA
+            || !keytype_by_name (kl.type, strlen (kl.type)))
+            continue;
+        if (libssh2_knownhost_readline (ss->kh, kl.rest, strlen (kl.rest),
+                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH)
+            != 0) {
+            char *msg = NULL;
+            libssh2_session_last_error (ss->khs, &msg, NULL, 0);
+            rc = kh_error (errp, ss->known_hosts, lineno,
+                           msg && *msg ? msg : "libssh2 refuses it");
+            break;
+        }
+    }
+    if (rc == 0 && ferror (f))
+        rc = errprintf (errp, "ssh: %s: %s", ss->known_hosts,
+                        strerror (errno));
+    free (line);
+    free (copy);
+    fclose (f);
+    return rc;
+}
+
+static void kh_free (struct ssh *ss)
+{
+    for (int i = 0; i < ss->nrevoked; i++)
+        free (ss->revoked[i].blob);
+    free (ss->revoked);
+    ss->revoked = NULL;
+    ss->nrevoked = 0;
+    if (ss->kh)
+        libssh2_knownhost_free (ss->kh);
+    ss->kh = NULL;
+    if (ss->khs)
+        libssh2_session_free (ss->khs);
+    ss->khs = NULL;
+}
+
+/* Whether known_hosts holds a key of type t for the host (a dummy key
+ * never matches: a host entry of that type answers MISMATCH). */
+static bool kh_has_type (struct ssh *ss, struct sshhost *h,
+                         const struct keytype *t)
+{
+    struct libssh2_knownhost *found = NULL;
+    int rc = libssh2_knownhost_checkp (
+        ss->kh, h->hostname, h->port ? h->port : 22, "\0", 1,
+        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | t->kh,
+        &found);
+    return rc == LIBSSH2_KNOWNHOST_CHECK_MATCH
+           || rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+}
+
+/* The host key algorithms for the handshake: those of the types
+ * known_hosts holds for the host first (as OpenSSH orders them), then the
+ * others. */
+static void hostkey_prefs (struct ssh *ss, struct sshhost *h, char *out,
+                           size_t outsz)
+{
+    bool known[NKEYTYPES];
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYTYPES; i++)
+        known[i] = keytypes[i].algs && kh_has_type (ss, h, &keytypes[i]);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < NKEYTYPES; i++) {
+            if (!keytypes[i].algs || known[i] != (pass == 0))
+                continue;
+            int k = snprintf (out + o, outsz - o, "%s%s", o ? "," : "",
+                              keytypes[i].algs);
+            if (k < 0 || (size_t)k >= outsz - o)
+                return;
+            o += (size_t)k;
+        }
 }
 
 static int check_host_key (struct dc_launch *l, struct sshhost *h)
@@ -283,7 +614,8 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
                                                      LIBSSH2_HOSTKEY_HASH_SHA256);
     char fp[64] = "?";
     int port = h->port ? h->port : 22;
-    LIBSSH2_KNOWNHOSTS *kh;
+    LIBSSH2_KNOWNHOSTS *kh = ss->kh;
+    const struct keytype *kt = keytype_by_hostkey (type);
 
     if (!key) {
         snprintf (h->err, sizeof (h->err), "no host key from the server");
@@ -291,15 +623,22 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     }
     if (sha)
         b64 (sha, 32, fp, sizeof (fp));
-    if (!(kh = libssh2_knownhost_init (h->s))) {
-        snprintf (h->err, sizeof (h->err), "out of memory");
+    if (!kt) {
+        snprintf (h->err, sizeof (h->err),
+                  "host key SHA256:%s of an unknown type, refused", fp);
         return -1;
     }
-    /* a missing file is an empty one */
-    libssh2_knownhost_readfile (kh, ss->known_hosts,
-                                LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+    for (int i = 0; i < ss->nrevoked; i++)
+        if (ss->revoked[i].len == len
+            && !memcmp (ss->revoked[i].blob, key, len)) {
+            snprintf (h->err, sizeof (h->err),
+                      "host key SHA256:%s is REVOKED (@revoked at "
+                      "%.400s:%d), refused",
+                      fp, ss->known_hosts, ss->revoked[i].lineno);
+            return -1;
+        }
     int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW
-               | knownhost_type (type);
+               | kt->kh;
     struct libssh2_knownhost *found = NULL;
     int rc = libssh2_knownhost_checkp (kh, h->hostname, port, key, len, mask,
                                        &found);
@@ -308,17 +647,28 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
         snprintf (hostport, sizeof (hostport), "%s", h->hostname);
     else
         snprintf (hostport, sizeof (hostport), "[%s]:%d", h->hostname, port);
-    if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-        libssh2_knownhost_free (kh);
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH)
         return 0;
-    }
     if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
         snprintf (h->err, sizeof (h->err),
                   "host key CHANGED (SHA256:%s), refused: it differs from "
                   "the one in %.400s\nhint: if the host was reinstalled, remove "
                   "its line with: ssh-keygen -R '%s' -f %.400s",
                   fp, ss->known_hosts, hostport, ss->known_hosts);
-        libssh2_knownhost_free (kh);
+        return -1;
+    }
+    /* no key of the offered type: a key of another type means the host
+     * is known and its keys changed (as OpenSSH decides) */
+    for (size_t i = 0; i < NKEYTYPES; i++) {
+        if (&keytypes[i] == kt || !kh_has_type (ss, h, &keytypes[i]))
+            continue;
+        snprintf (h->err, sizeof (h->err),
+                  "host key CHANGED (SHA256:%s), refused: the server offers "
+                  "a %s key and %.400s holds only keys of other types (%s) "
+                  "for this host\nhint: if the host was reinstalled, remove "
+                  "its lines with: ssh-keygen -R '%s' -f %.400s",
+                  fp, kt->name, ss->known_hosts, keytypes[i].name, hostport,
+                  ss->known_hosts);
         return -1;
     }
     if (!l->opts.accept_new) {
@@ -327,7 +677,6 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
                   "check the fingerprint, then run again with "
                   "--ssh-accept-new to add it",
                   fp, ss->known_hosts);
-        libssh2_knownhost_free (kh);
         return -1;
     }
     /* accept-new: append one line (never rewrite the file) */
@@ -343,10 +692,8 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
                != 0) {
         snprintf (h->err, sizeof (h->err), "cannot add host key SHA256:%s",
                   fp);
-        libssh2_knownhost_free (kh);
         return -1;
     }
-    libssh2_knownhost_free (kh);
     int fd = open (ss->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
                    0600);
     if (fd < 0 || write (fd, line, outlen) != (ssize_t)outlen) {
@@ -358,6 +705,57 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     }
     close (fd);
     return 0;
+}
+
+/* ---- the worker's command line, the environment off it ---- */
+
+/* `dcrun worker --env-stdin BYTES ...`: the rank environment goes to the
+ * worker's stdin as NUL-terminated entries (*envp, *lenp), never on the
+ * command line that ps shows on the host. */
+static char *worker_cmdline (struct dc_launch *l,
+                             const struct dc_launch_rank *rank, char **envp,
+                             size_t *lenp)
+{
+    struct dc_launch_rank copy = *rank;
+    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    char *const head_av[] = {(char *)dcrun, "worker", NULL};
+    char *head = NULL, *tail = NULL, *line = NULL, *block = NULL;
+    size_t len = 0;
+
+    *envp = NULL;
+    *lenp = 0;
+    for (int i = 0; rank->env && rank->env[i]; i++)
+        len += strlen (rank->env[i]) + 1;
+    if (len > DC_ENV_BLOCK_MAX) {
+        errno = E2BIG;
+        return NULL;
+    }
+    copy.env = NULL;
+    if (!(tail = dc_launch_worker_cmdline (dcrun, &copy)) || len == 0)
+        return tail;
+    if (!(head = dc_launch_shell_join (head_av))
+        || strncmp (tail, head, strlen (head)) != 0
+        || !(block = malloc (len))
+        || asprintf (&line, "%s --env-stdin %zu%s", head, len,
+                     tail + strlen (head))
+               < 0) {
+        free (head);
+        free (tail);
+        free (block);
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t o = 0;
+    for (int i = 0; rank->env[i]; i++) {
+        size_t k = strlen (rank->env[i]) + 1;
+        memcpy (block + o, rank->env[i], k);
+        o += k;
+    }
+    free (head);
+    free (tail);
+    *envp = block;
+    *lenp = len;
+    return line;
 }
 
 /* ---- connection state machine ---- */
@@ -502,10 +900,9 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                 "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
                 "diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
                 "diffie-hellman-group-exchange-sha256");
-            libssh2_session_method_pref (
-                h->s, LIBSSH2_METHOD_HOSTKEY,
-                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
-                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+            char prefs[256];
+            hostkey_prefs (l->data, h, prefs, sizeof (prefs));
+            libssh2_session_method_pref (h->s, LIBSSH2_METHOD_HOSTKEY, prefs);
             h->state = H_HANDSHAKE;
             break;
         }
@@ -539,13 +936,27 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                                           ssh_errmsg (h->s));
                     }
                 }
-                rc = libssh2_channel_exec (r->ch, r->cmdline);
-                if (rc == LIBSSH2_ERROR_EAGAIN)
-                    return 0;
-                if (rc)
-                    return host_fail (h, "cannot start dcrun worker: %s",
-                                      ssh_errmsg (h->s));
-                r->started = true;
+                if (!r->started) {
+                    rc = libssh2_channel_exec (r->ch, r->cmdline);
+                    if (rc == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                    if (rc)
+                        return host_fail (h, "cannot start dcrun worker: %s",
+                                          ssh_errmsg (h->s));
+                    r->started = true;
+                }
+                /* the environment, before anything else on stdin */
+                while (r->envoff < r->envlen) {
+                    ssize_t w = libssh2_channel_write (
+                        r->ch, r->env + r->envoff, r->envlen - r->envoff);
+                    if (w == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                    if (w < 0)
+                        return host_fail (h, "cannot send the environment "
+                                             "of rank %d: %s",
+                                          r->rank, ssh_errmsg (h->s));
+                    r->envoff += (size_t)w;
+                }
                 h->nopened++;
             }
             h->state = H_READY;
@@ -614,6 +1025,13 @@ static int ssh_init (struct dc_launch *l, dc_error_t *errp)
     else
         snprintf (ss->known_hosts, sizeof (ss->known_hosts),
                   "%s/.ssh/known_hosts", home_dir ());
+    if (kh_load (ss, errp) < 0) {
+        kh_free (ss);
+        free (ss);
+        if (--lib_refs == 0)
+            libssh2_exit ();
+        return -1;
+    }
     l->data = ss;
     return 0;
 }
@@ -709,9 +1127,11 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         h->ranks[h->nranks++] = r;
         r->h = h;
         r->in_place = ranks[i].exec_in_place;
-        if (!(r->cmdline = dc_launch_worker_cmdline (l->opts.remote_dcrun,
-                                                     &ranks[i])))
-            return errprintf (errp, "rank %d: no command", ranks[i].rank);
+        if (!(r->cmdline = worker_cmdline (l, &ranks[i], &r->env,
+                                           &r->envlen)))
+            return errprintf (errp, "rank %d: %s", ranks[i].rank,
+                              errno == E2BIG ? "environment too large"
+                                             : "no command");
     }
     if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds)))
         || !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
@@ -1002,8 +1422,13 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
         if ((rank >= 0 && r->rank != rank) || r->reported || !r->ch)
             continue;
         if (r->in_place) {
-            /* the command reads the channel itself: EOF ends it */
+            /* the command reads the channel itself: EOF ends it.  SIGKILL
+             * closes the channel: the rank's agent there (dcrun worker
+             * --exec) sees it and kills the rank's tree, even a rank that
+             * is stopped or does not read */
             r->want_eof = true;
+            if (sig == SIGKILL)
+                r->closing = true;
             flush_ctl (r);
             continue;
         }
@@ -1032,10 +1457,13 @@ static void ssh_fini (struct dc_launch *l)
             free (h->keys[k]);
         free (h->ranks);
     }
-    for (int i = 0; i < ss->nranks; i++)
+    for (int i = 0; i < ss->nranks; i++) {
         free (ss->ranks[i].cmdline);
+        free (ss->ranks[i].env);
+    }
     free (ss->hosts);
     free (ss->ranks);
+    kh_free (ss);
     free (ss);
     l->data = NULL;
     if (--lib_refs == 0)

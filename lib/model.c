@@ -1,5 +1,6 @@
 /* model.c - MLP from safetensors tensors; training on a compute back-end */
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -895,8 +896,20 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
             if ((r->grad_fn
                      ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
                      : dc_trainer_grad (t, hx, ht, n, n, &ls, errp))
-                    < 0
-                || dc_trainer_apply (t, errp) < 0)
+                < 0)
+                goto out;
+            if (!isfinite (ls)) {
+                /* stop before the step is applied or saved: the last
+                 * checkpoint stays the last good state */
+                errno = EDOM;
+                BAD ("the loss became %s at epoch %" PRId64 ", step %" PRId64
+                     " (batch %" PRId64 "): training stopped, no model "
+                     "written",
+                     isnan (ls) ? "NaN" : "Inf", pos->epoch + 1,
+                     t->step + 1, b + 1);
+                goto out;
+            }
+            if (dc_trainer_apply (t, errp) < 0)
                 goto out;
             pos->step = t->step;
             pos->batch = b + 1;

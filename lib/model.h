@@ -173,7 +173,9 @@ struct dc_train_run {
 };
 
 /* Train from *pos to the end (or until step_cb stops it); *pos follows.
- * Returns 0, 1 when stopped by step_cb, -1 on error.  The model's
+ * Returns 0, 1 when stopped by step_cb, -1 on error; a batch whose loss is
+ * NaN or Inf stops the run before that step is applied or checkpointed
+ * (-1, errno EDOM, errp naming the epoch and step).  The model's
  * tensors hold the final weights afterwards (dc_trainer_sync). */
 int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                     struct dc_train_pos *pos, dc_error_t *errp);

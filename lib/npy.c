@@ -314,14 +314,14 @@ struct dc_npy *dc_npy_open (const char *path, dc_error_t *errp)
         errprintf (errp, "no array file given");
         return NULL;
     }
-    if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0 || fstat (fd, &st) < 0) {
+    /* a regular file only: a FIFO or device would block or never end */
+    if ((fd = dc_file_open_regular (path, errp)) < 0) {
         e = errno;
-        errprintf (errp, "%s: %s", path, strerror (e));
         goto fail;
     }
-    if (!S_ISREG (st.st_mode)) {
-        e = EINVAL;
-        errprintf (errp, "%s: not a regular file", path);
+    if (fstat (fd, &st) < 0) {
+        e = errno;
+        errprintf (errp, "%s: %s", path, strerror (e));
         goto fail;
     }
     size_t want = (size_t)st.st_size < 12 + DC_NPY_MAXHEADER

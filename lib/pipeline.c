@@ -307,6 +307,7 @@ fail:
 
 struct prank {
     bool ready, lost;
+    char kernel[64]; /* BLAS kernel, "" when not told */
 };
 
 int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
@@ -368,12 +369,19 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
         int g = dc_layout_group (lo, r);
         stage_name (lo, pi->o.hosts, r, who, sizeof (who));
         switch (m.type) {
-        case DC_MSG_READY:
+        case DC_MSG_READY: {
+            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive (rj, "kernel");
+            if (cJSON_IsString (k))
+                snprintf (rk[r].kernel, sizeof (rk[r].kernel), "%s",
+                          k->valuestring);
+            cJSON_Delete (rj);
             if (!rk[r].ready) {
                 rk[r].ready = true;
                 ready[g]++;
             }
             break;
+        }
         case DC_MSG_RESULT: {
             uint64_t id = 0, row0 = 0, rows = 0;
             double secs = 0;
@@ -502,6 +510,8 @@ out:
                                 grows[dc_layout_group (lo, r)], 0,
                                 (double)grows[dc_layout_group (lo, r)]
                                     * lo->flops[dc_layout_stage (lo, r)]);
+        for (int r = 0; r < size && grows; r++)
+            dc_report_set_rank_kernel (report, r, rk[r].kernel);
         cJSON *x = dc_report_extra (report, "pipeline");
         if (x) {
             cJSON_AddNumberToObject (x, "stages", S);

@@ -162,6 +162,7 @@ struct dc_proto_decoder {
     bool have_hdr;
     struct dc_frame_hdr hdr;
     uint8_t *payload;
+    size_t size; /* bytes allocated for payload: grows with got, not len */
     uint64_t got;
     bool ready;
     bool failed;
@@ -193,8 +194,49 @@ static void reset (struct dc_proto_decoder *d)
     d->hdrlen = 0;
     d->have_hdr = false;
     d->payload = NULL;
+    d->size = 0;
     d->got = 0;
     d->ready = false;
+}
+
+/* Make room for `need` payload bytes.  The buffer grows with the bytes
+ * that arrived (doubling, at least DC_PROTO_GROW_MIN), never past the
+ * announced length: a header alone allocates nothing, so a peer must send
+ * the bytes it announces before they cost memory. */
+#define DC_PROTO_GROW_MIN 4096
+
+static int grow (struct dc_proto_decoder *d, size_t need)
+{
+    size_t len = d->hdr.len ? (size_t)d->hdr.len : 1;
+    size_t size;
+    uint8_t *p;
+
+    if (need <= d->size)
+        return 0;
+    size = d->size > need / 2 ? d->size * 2 : need;
+    if (size < DC_PROTO_GROW_MIN)
+        size = DC_PROTO_GROW_MIN;
+    if (size > len)
+        size = len;
+    if (size < need)
+        size = need;
+    if (!(p = realloc (d->payload, size))) {
+        d->failed = true;
+        errno = ENOMEM;
+        return errprintf (&d->error,
+                          "protocol: out of memory for a %s frame of %llu "
+                          "bytes",
+                          dc_proto_type_name (d->hdr.type),
+                          (unsigned long long)d->hdr.len);
+    }
+    d->payload = p;
+    d->size = size;
+    return 0;
+}
+
+size_t dc_proto_decoder_capacity (const struct dc_proto_decoder *d)
+{
+    return d ? d->size : 0;
 }
 
 long dc_proto_feed (struct dc_proto_decoder *d, const void *buf, size_t n,
@@ -231,18 +273,6 @@ long dc_proto_feed (struct dc_proto_decoder *d, const void *buf, size_t n,
                 return -1;
             }
             d->have_hdr = true;
-            /* allocate once the header is checked: the cap bounds it */
-            d->payload = malloc (d->hdr.len ? (size_t)d->hdr.len : 1);
-            if (!d->payload) {
-                d->failed = true;
-                errprintf (&d->error, "protocol: out of memory for a %s "
-                                      "frame of %llu bytes",
-                           dc_proto_type_name (d->hdr.type),
-                           (unsigned long long)d->hdr.len);
-                if (errp)
-                    *errp = d->error;
-                return -1;
-            }
             if (d->hdr.len == 0) {
                 d->ready = true;
                 break;
@@ -251,11 +281,24 @@ long dc_proto_feed (struct dc_proto_decoder *d, const void *buf, size_t n,
         }
         uint64_t want = d->hdr.len - d->got;
         size_t k = (size_t)(want < (uint64_t)(n - used) ? want : n - used);
+        if (grow (d, (size_t)d->got + k) < 0) {
+            if (errp)
+                *errp = d->error;
+            return -1;
+        }
         memcpy (d->payload + d->got, p + used, k);
         d->got += k;
         used += k;
         if (d->got == d->hdr.len)
             d->ready = true;
+    }
+    if (d->ready && !d->payload) {
+        /* an empty payload still hands out a buffer the caller can free */
+        if (grow (d, 1) < 0) {
+            if (errp)
+                *errp = d->error;
+            return -1;
+        }
     }
     return (long)used;
 }

@@ -9,6 +9,10 @@
  * bytes as they arrive (any split) and hands out whole frames; bad magic,
  * another protocol version, an unknown type, an oversized length and a
  * stream that ends inside a frame are errors with a message that says which.
+ *
+ * Memory follows the bytes that arrived, not the length a header announces:
+ * the payload buffer grows (doubling) as payload bytes come in, so a peer
+ * that sends a header announcing 1 GiB and then stalls costs nothing.
  */
 #ifndef DC_PROTO_H
 #define DC_PROTO_H
@@ -88,6 +92,11 @@ uint8_t *dc_proto_take (struct dc_proto_decoder *d);
 
 /* Mark the ready frame consumed (after dc_proto_next). */
 void dc_proto_consume (struct dc_proto_decoder *d);
+
+/* Bytes currently allocated for the payload of the frame being decoded
+ * (0 for NULL).  Never more than max(4096, 2 * payload bytes received),
+ * nor more than the announced length; for tests and reports. */
+size_t dc_proto_decoder_capacity (const struct dc_proto_decoder *d);
 
 /* The stream ended: -1 with errp when it ended inside a frame. */
 int dc_proto_eof (struct dc_proto_decoder *d, dc_error_t *errp);

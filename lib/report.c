@@ -1,6 +1,7 @@
 /* report.c - run report JSON with cJSON */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "config.h"
 #include "lib/atomicfile.h"
+#include "lib/npy.h"
 #include "lib/report.h"
 
 static const char *const phase_names[DC_PHASE_COUNT] = {
@@ -137,6 +139,137 @@ int dc_report_add_rank (struct dc_report *r, int rank, const char *host,
     if (host)
         dc_report_add_host (r, host);
     return 0;
+}
+
+int dc_report_set_rank_kernel (struct dc_report *r, int rank,
+                               const char *kernel)
+{
+    cJSON *e;
+
+    if (!r || !kernel || !kernel[0])
+        return -1;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (cJSON_IsNumber (n) && (int)n->valuedouble == rank) {
+            cJSON_DeleteItemFromObjectCaseSensitive (e, "blas_kernel");
+            return cJSON_AddStringToObject (e, "blas_kernel", kernel) ? 0
+                                                                      : -1;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+int dc_report_kernels_differ (const struct dc_report *r, char *buf,
+                              size_t len)
+{
+    const char *first = NULL;
+    int differ = 0;
+    size_t used = 0;
+    cJSON *e;
+
+    if (buf && len)
+        buf[0] = '\0';
+    if (!r)
+        return 0;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive (e, "blas_kernel");
+        if (!cJSON_IsString (k))
+            continue;
+        if (!first)
+            first = k->valuestring;
+        else if (strcmp (first, k->valuestring))
+            differ = 1;
+    }
+    if (!differ || !buf || !len)
+        return differ;
+    /* name each rank's kernel, one entry per change along the ranks */
+    const char *prev = NULL;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive (e, "blas_kernel");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (!cJSON_IsString (k) || !cJSON_IsNumber (n)
+            || (prev && !strcmp (prev, k->valuestring)))
+            continue;
+        int w = snprintf (buf + used, len - used, "%srank %d: %s",
+                          prev ? ", " : "", (int)n->valuedouble,
+                          k->valuestring);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+        prev = k->valuestring;
+    }
+    return 1;
+}
+
+void dc_report_set_nonfinite_rows (struct dc_report *r, size_t rows)
+{
+    if (!r)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive (r->root, "nonfinite_rows");
+    cJSON_AddNumberToObject (r->root, "nonfinite_rows", (double)rows);
+}
+
+size_t dc_nonfinite_rows (const float *y, size_t rows, size_t cols)
+{
+    size_t n = 0;
+
+    if (!y)
+        return 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *r = y + i * cols;
+        for (size_t j = 0; j < cols; j++)
+            if (!isfinite (r[j])) {
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
+int dc_nonfinite_rows_file (const char *path, size_t *rows, dc_error_t *errp)
+{
+    struct dc_npy *a;
+    float *buf = NULL;
+    size_t n = 0, block;
+    int rc = -1;
+
+    if (!path || !rows) {
+        errno = EINVAL;
+        return errprintf (errp, "nonfinite rows: NULL argument");
+    }
+    if (!(a = dc_npy_open (path, errp)))
+        return -1;
+    size_t cols = a->row_elems;
+    if (cols == 0 || a->ndim == 0) {
+        /* no elements, or a 0-D array: no rows to count */
+        *rows = 0;
+        rc = 0;
+        goto out;
+    }
+    block = ((size_t)4 << 20) / (cols * sizeof (float));
+    if (block == 0)
+        block = 1;
+    if (!(buf = malloc (block * cols * sizeof (float)))) {
+        errno = ENOMEM;
+        errprintf (errp, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t r0 = 0; r0 < a->rows; r0 += block) {
+        size_t m = a->rows - r0 < block ? a->rows - r0 : block;
+        if (dc_npy_read_f32 (a, r0, m, buf, errp) < 0)
+            goto out;
+        n += dc_nonfinite_rows (buf, m, cols);
+    }
+    *rows = n;
+    rc = 0;
+out:
+    free (buf);
+    dc_npy_close (a);
+    return rc;
 }
 
 int dc_report_set_output (struct dc_report *r, const char *path, int ndim,

@@ -57,6 +57,28 @@ int dc_report_set_output (struct dc_report *r, const char *path, int ndim,
                           const int64_t *shape, const char *dtype,
                           const char *sha256);
 
+/* The math library kernel of a rank added before ("Haswell"): its
+ * "blas_kernel".  NULL or "" leaves it out. */
+int dc_report_set_rank_kernel (struct dc_report *r, int rank,
+                               const char *kernel);
+
+/* 1 when the ranks' "blas_kernel"s differ (their bytes may then differ in
+ * the last bits), with buf naming them ("rank 0: Haswell, rank 2: Zen"),
+ * else 0. */
+int dc_report_kernels_differ (const struct dc_report *r, char *buf,
+                              size_t len);
+
+/* "nonfinite_rows": output rows holding a NaN or an Inf. */
+void dc_report_set_nonfinite_rows (struct dc_report *r, size_t rows);
+
+/* Rows of y[rows][cols] holding a NaN or an Inf. */
+size_t dc_nonfinite_rows (const float *y, size_t rows, size_t cols);
+
+/* The same count over a whole .npy file (read in blocks): 0 with *rows,
+ * -1 with errp. */
+int dc_nonfinite_rows_file (const char *path, size_t *rows,
+                            dc_error_t *errp);
+
 /* Totals over the run: wall seconds; flop and rows are summed from the
  * ranks; tflops = flop / compute phase seconds. */
 void dc_report_set_total_seconds (struct dc_report *r, double seconds);

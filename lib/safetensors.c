@@ -487,13 +487,14 @@ struct dc_safetensors *dc_safetensors_load (const char *path,
         errprintf (errp, "no model file given");
         return NULL;
     }
-    if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0 || fstat (fd, &sb) < 0) {
+    /* a regular file only: a FIFO or device would block or never end */
+    if ((fd = dc_file_open_regular (path, errp)) < 0) {
         e = errno;
-        errprintf (errp, "%s: %s", path, strerror (e));
         goto fail;
     }
-    if (!S_ISREG (sb.st_mode)) {
-        errprintf (errp, "%s: not a regular file", path);
+    if (fstat (fd, &sb) < 0) {
+        e = errno;
+        errprintf (errp, "%s: %s", path, strerror (e));
         goto fail;
     }
     uint64_t size = (uint64_t)sb.st_size;

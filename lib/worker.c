@@ -253,6 +253,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     cJSON *ready = cJSON_CreateObject ();
     cJSON_AddStringToObject (ready, "device",
                              ops->describe ? ops->describe (dev) : ops->name);
+    if (ops->kernel && ops->kernel (dev))
+        cJSON_AddStringToObject (ready, "kernel", ops->kernel (dev));
     cJSON_AddNumberToObject (ready, "inputs", nin);
     cJSON_AddNumberToObject (ready, "outputs", nout);
     char *rs = cJSON_PrintUnformatted (ready);
@@ -307,7 +309,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         double t0 = dc_report_now ();
         /* payload offsets are multiples of 8: aligned for floats */
         int r = ops->mlp_infer (dev, net, (const float *)(msg.data + DC_CHUNK_HDR),
-                                (size_t)rows, (float *)(out + DC_RESULT_HDR),
+                                (size_t)rows, (size_t)row0,
+                                (float *)(out + DC_RESULT_HDR),
                                 errp);
         double secs = dc_report_now () - t0;
         free (msg.data);

@@ -225,11 +225,13 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
     /* the device has its copy: the host one can go */
     dc_model_destroy (st->m);
     st->m = NULL;
-    char ready[256];
+    char ready[512];
+    const char *kern = st->ops->kernel ? st->ops->kernel (st->dev) : NULL;
     snprintf (ready, sizeof (ready),
-              "{\"device\": \"%s\", \"inputs\": %d, \"outputs\": %d}",
+              "{\"device\": \"%s\", \"inputs\": %d, \"outputs\": %d, "
+              "\"kernel\": \"%s\"}",
               st->ops->describe ? st->ops->describe (st->dev) : st->ops->name,
-              st->nin, st->nout);
+              st->nin, st->nout, kern ? kern : "");
     if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready,
                       strlen (ready), errp)
         < 0)
@@ -278,7 +280,7 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
         double t0 = dc_report_now ();
         int r = st->ops->mlp_infer (st->dev, net,
                                     (const float *)(msg.data + DC_PIPE_HDR),
-                                    (size_t)rows,
+                                    (size_t)rows, (size_t)row0,
                                     (float *)(out + DC_PIPE_HDR), errp);
         secs += dc_report_now () - t0;
         free (msg.data);

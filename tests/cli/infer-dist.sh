@@ -84,6 +84,8 @@ if $D --version | grep -q '^launchers:.* ssh'; then
         . "$TB/sshd/env.sh"
         unset SSH_AUTH_SOCK
         SSH="-L ssh --ssh-port $TB_PORT --ssh-key $TB_KEY --ssh-config $TB_SSH_CONFIG --known-hosts $TB_KNOWN_HOSTS"
+        # ssh ranks do not inherit the environment: the same BLAS kernel
+        for v in $(env | sed -n 's/^\(OPENBLAS_[A-Z_]*\)=.*/\1/p'); do SSH="$SSH -x $v"; done
         H=127.0.0.1,127.0.0.2,127.0.0.3
         expect_rc 0 "3 ssh hosts" $D infer $SSH -H $H $ARGS --output Ys.npy --chunk-rows 250 --report rs.json
         expect_eq "$(cmp Y1.npy Ys.npy && echo same)" same "3 ssh hosts: the same bytes"

@@ -198,5 +198,5 @@ expect_rc 2 "infer without --output is a usage error" $DCRUN infer --model "$D/m
 expect_rc 2 "unknown --device" $DCRUN infer --device tpu --model "$D/m/model.safetensors" --input "$D/m/X.npy" --output "$D/u.npy"
 expect_rc 2 "unknown --activation" $DCRUN infer --activation swish --model "$D/m/model.safetensors" --input "$D/m/X.npy" --output "$D/u.npy"
 expect_rc 5 "cpu with --dtype bf16 is a compute failure" $DCRUN infer --device cpu --dtype bf16 --model "$D/m/model.safetensors" --input "$D/m/X.npy" --output "$D/u.npy"
-expect_rc 1 "output folder that does not exist" $DCRUN infer --device cpu --model "$D/m/model.safetensors" --input "$D/m/X.npy" --output "$D/no/such/y.npy"
+expect_rc 3 "output folder that does not exist (bad input, as with ranks)" $DCRUN infer --device cpu --model "$D/m/model.safetensors" --input "$D/m/X.npy" --output "$D/no/such/y.npy"
 done_testing

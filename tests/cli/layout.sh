@@ -130,6 +130,8 @@ if $D --version | grep -q '^launchers:.* ssh'; then
         . "$TB/sshd/env.sh"
         unset SSH_AUTH_SOCK
         SSH="-L ssh --ssh-port $TB_PORT --ssh-key $TB_KEY --ssh-config $TB_SSH_CONFIG --known-hosts $TB_KNOWN_HOSTS"
+        # ssh ranks do not inherit the environment: the same BLAS kernel
+        for v in $(env | sed -n 's/^\(OPENBLAS_[A-Z_]*\)=.*/\1/p'); do SSH="$SSH -x $v"; done
         expect_rc 0 "layers over 3 ssh hosts of 150 KiB" $D infer $SSH -H 127.0.0.1,127.0.0.2,127.0.0.3 $A --output Ys.npy --split layers --max-device-memory 150K
         expect_eq "$(cmp Y1.npy Ys.npy && echo same)" same "ssh layers: the bytes of data parallel"
         sh "$DCRUN_SRCDIR/tests/testbed/sshd.sh" down "$TB/sshd" > /dev/null 2>&1

@@ -417,14 +417,14 @@ START_TEST (test_mlp_infer)
     ck_assert_msg (net != NULL, "%s", err.text);
     for (int rep = 0; rep < 2; rep++) { /* staging reused */
         memset (y, 0, rows * 7 * sizeof (float));
-        ck_assert_msg (ops->mlp_infer (cc, net, x, rows, y, &err) == 0, "%s",
+        ck_assert_msg (ops->mlp_infer (cc, net, x, rows, 0, y, &err) == 0, "%s",
                        err.text);
         ck_assert_msg (rel_err (y, a, rows * 7) < 2 * tol (),
                        "%s chunk %zu err %g", dc_dtype_name (dtype),
                        chunks[_i % 4], rel_err (y, a, rows * 7));
     }
     /* fewer rows than before */
-    ck_assert (ops->mlp_infer (cc, net, x, 3, y, &err) == 0);
+    ck_assert (ops->mlp_infer (cc, net, x, 3, 0, y, &err) == 0);
     ck_assert (rel_err (y, a, 3 * 7) < 2 * tol ());
     ops->mlp_unload (cc, net);
     lv[1].in = 5;
@@ -495,6 +495,54 @@ START_TEST (test_hostile)
 }
 END_TEST
 
+/* The cuda back-end's guarantee (README, dcrun(1)): the same bytes for
+ * the same chunking and dtype, in every run, in another instance and
+ * whatever the number of streams. */
+START_TEST (test_determinism)
+{
+    static const int dims[] = {96, 256, 128, 10};
+    enum dc_act acts[] = {DC_ACT_GELU, DC_ACT_RELU, DC_ACT_NONE};
+    const size_t rows = 3000, chunk = 512;
+    struct dc_layer_view lv[3];
+    struct dc_mlp_view view = {.nlayers = 3, .layers = lv};
+    float *x = rand_floats (rows * dims[0], 1.0);
+    float *ref = malloc (rows * 10 * sizeof (float));
+    float *y = malloc (rows * 10 * sizeof (float));
+    dc_error_t err;
+
+    dtype = dtypes[_i];
+    for (int l = 0; l < 3; l++)
+        lv[l] = (struct dc_layer_view){
+            .in = dims[l], .out = dims[l + 1], .act = acts[l],
+            .w = rand_floats ((size_t)dims[l] * dims[l + 1], 0.2),
+            .b = rand_floats ((size_t)dims[l + 1], 0.5)};
+    for (int run = 0; run < 3; run++) {
+        struct dc_compute_opts o = {.dtype = dtype, .chunk_rows = chunk,
+                                    .streams = run == 2 ? 3 : 2};
+        struct dc_compute *c = ops->create (&o, &err);
+        ck_assert_msg (c != NULL, "%s", err.text);
+        struct dc_mlp_dev *net = ops->mlp_load (c, &view, &err);
+        ck_assert_msg (net != NULL, "%s", err.text);
+        for (int rep = 0; rep < 2; rep++) {
+            float *dst = run == 0 && rep == 0 ? ref : y;
+            ck_assert_msg (ops->mlp_infer (c, net, x, rows, 0, dst, &err) == 0,
+                           "%s", err.text);
+            if (dst == y)
+                ck_assert_msg (!memcmp (y, ref, rows * 10 * sizeof (float)),
+                               "%s: run %d, repeat %d: other bytes",
+                               dc_dtype_name (dtype), run, rep);
+        }
+        ops->mlp_unload (c, net);
+        ops->destroy (c);
+    }
+    for (int l = 0; l < 3; l++) {
+        free ((float *)lv[l].w);
+        free ((float *)lv[l].b);
+    }
+    free (x), free (y), free (ref);
+}
+END_TEST
+
 int main (void)
 {
     dc_error_t err;
@@ -513,6 +561,7 @@ int main (void)
     tcase_add_loop_test (tc, test_loss, 0, 4);
     tcase_add_test (tc, test_optimizers);
     tcase_add_loop_test (tc, test_mlp_infer, 0, 16);
+    tcase_add_loop_test (tc, test_determinism, 0, 4);
     tcase_add_loop_test (tc, test_gemm, 0, 4);
     tcase_add_test (tc, test_hostile);
     suite_add_tcase (s, tc);

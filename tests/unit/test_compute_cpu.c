@@ -424,11 +424,11 @@ START_TEST (test_mlp_infer)
         struct dc_mlp_dev *net = ops->mlp_load (cx, &view, &err);
         ck_assert_msg (net != NULL, "%s", err.text);
         memset (y, 0, sizeof (y));
-        ck_assert_int_eq (ops->mlp_infer (cx, net, x, rows, y, &err), 0);
+        ck_assert_int_eq (ops->mlp_infer (cx, net, x, rows, 0, y, &err), 0);
         ck_assert_msg (rel_err (y, ref, rows * 3) < 1e-5, "chunk %zu err %g",
                        chunks[c], rel_err (y, ref, rows * 3));
         /* no rows: nothing to do */
-        ck_assert_int_eq (ops->mlp_infer (cx, net, x, 0, y, &err), 0);
+        ck_assert_int_eq (ops->mlp_infer (cx, net, x, 0, 0, y, &err), 0);
         ops->mlp_unload (cx, net);
         ops->destroy (cx);
     }
@@ -558,7 +558,7 @@ START_TEST (test_hostile)
     ck_assert_int_eq (ops->gemm (cc, 2, 2, 2, x, NULL, y, &err), -1);
     ck_assert_ptr_null (ops->mlp_load (cc, &empty, &err));
     ck_assert_ptr_null (ops->mlp_load (cc, NULL, &err));
-    ck_assert_int_eq (ops->mlp_infer (cc, NULL, x, 1, y, &err), -1);
+    ck_assert_int_eq (ops->mlp_infer (cc, NULL, x, 1, 0, y, &err), -1);
     /* the cpu back-end computes in f32 only */
     ck_assert_ptr_null (ops->create (&f16, &err));
     ck_assert_ptr_nonnull (strstr (err.text, "f16"));
@@ -595,6 +595,158 @@ START_TEST (test_registry)
 }
 END_TEST
 
+/* ---- reproducible bytes: a row's bytes never depend on its neighbours,
+ * the cut of the batch or the threads ---- */
+
+#define RB DC_CPU_ROW_BLOCK
+#define NBIG (3 * RB + 5 + 64)
+
+static struct dc_compute *make_threads (int threads)
+{
+    struct dc_compute_opts o = {.dtype = DC_DTYPE_F32, .threads = threads};
+    dc_error_t err;
+    struct dc_compute *c = ops->create (&o, &err);
+    ck_assert_msg (c != NULL, "%s", err.text);
+    return c;
+}
+
+START_TEST (test_bytes_mlp_infer)
+{
+    static const int dims[] = {37, 50, 29, 11};
+    enum dc_act acts[] = {DC_ACT_RELU, DC_ACT_GELU, DC_ACT_TANH};
+    struct dc_layer_view lv[3];
+    struct dc_mlp_view view = {.nlayers = 3, .layers = lv};
+    struct dc_compute *c1 = make_threads (1), *c2 = make_threads (2);
+    float *x = rand_floats ((size_t)NBIG * dims[0], 1.0);
+    float *ref = malloc ((size_t)NBIG * dims[3] * sizeof (float));
+    float *y = malloc ((size_t)NBIG * dims[3] * sizeof (float));
+    dc_error_t err;
+
+    for (int l = 0; l < 3; l++)
+        lv[l] = (struct dc_layer_view){
+            .in = dims[l], .out = dims[l + 1], .act = acts[l],
+            .w = rand_floats ((size_t)dims[l] * dims[l + 1], 1.0),
+            .b = rand_floats ((size_t)dims[l + 1], 1.0)};
+    struct dc_mlp_dev *n1 = ops->mlp_load (c1, &view, &err);
+    struct dc_mlp_dev *n2 = ops->mlp_load (c2, &view, &err);
+    ck_assert_ptr_nonnull (n1);
+    ck_assert_ptr_nonnull (n2);
+    /* the whole batch in one call, one thread */
+    ck_assert_int_eq (ops->mlp_infer (c1, n1, x, NBIG, 0, ref, &err), 0);
+    /* every count of rows from 1 to 3 blocks + 5, at offsets that cut
+     * blocks anywhere, 1 and 2 threads: the bytes of the whole batch */
+    for (size_t m = 1; m <= 3 * RB + 5; m++) {
+        size_t r0 = (m * 37) % (NBIG - m + 1);
+        struct dc_compute *c = m % 2 ? c1 : c2;
+        struct dc_mlp_dev *n = m % 2 ? n1 : n2;
+        ck_assert_int_eq (ops->mlp_infer (c, n, x + r0 * dims[0], m, r0, y,
+                                          &err), 0);
+        ck_assert_msg (!memcmp (y, ref + r0 * dims[3],
+                                m * dims[3] * sizeof (float)),
+                       "%zu rows from row %zu (%d threads): other bytes", m,
+                       r0, m % 2 ? 1 : 2);
+    }
+    /* the whole batch with 2 threads */
+    ck_assert_int_eq (ops->mlp_infer (c2, n2, x, NBIG, 0, y, &err), 0);
+    ck_assert (!memcmp (y, ref, (size_t)NBIG * dims[3] * sizeof (float)));
+    ops->mlp_unload (c1, n1);
+    ops->mlp_unload (c2, n2);
+    ops->destroy (c1);
+    ops->destroy (c2);
+    for (int l = 0; l < 3; l++) {
+        free ((float *)lv[l].w);
+        free ((float *)lv[l].b);
+    }
+    free (x), free (y), free (ref);
+}
+END_TEST
+
+/* linear_fwd blocks from its own row 0: the first m rows of a call of M
+ * rows have the bytes of a call of m rows, with 1 or 2 threads; its
+ * bytes are mlp_infer's; linear_bwd's dx, dw and db do not depend on the
+ * threads. */
+START_TEST (test_bytes_linear)
+{
+    const int n = 70, k = 45;
+    struct dc_compute *c1 = make_threads (1), *c2 = make_threads (2);
+    float *x = rand_floats ((size_t)NBIG * k, 1.0);
+    float *w = rand_floats ((size_t)n * k, 0.5), *b = rand_floats (n, 0.5);
+    float *ref = malloc ((size_t)NBIG * n * sizeof (float));
+    float *zref = malloc ((size_t)NBIG * n * sizeof (float));
+    float *y = malloc ((size_t)NBIG * n * sizeof (float));
+    float *z = malloc ((size_t)NBIG * n * sizeof (float));
+    dc_error_t err;
+
+    ck_assert_int_eq (ops->linear_fwd (c1, NBIG, n, k, x, w, b, DC_ACT_GELU,
+                                       ref, zref, &err), 0);
+    for (int m = 1; m <= 3 * RB + 5; m++) {
+        struct dc_compute *c = m % 2 ? c2 : c1;
+        ck_assert_int_eq (ops->linear_fwd (c, m, n, k, x, w, b, DC_ACT_GELU,
+                                           y, z, &err), 0);
+        ck_assert_msg (!memcmp (y, ref, (size_t)m * n * sizeof (float))
+                           && !memcmp (z, zref, (size_t)m * n * sizeof (float)),
+                       "linear_fwd of %d rows: other bytes", m);
+    }
+    /* the same layer through mlp_infer */
+    struct dc_layer_view lv = {.in = k, .out = n, .w = w, .b = b,
+                               .act = DC_ACT_GELU};
+    struct dc_mlp_view view = {.nlayers = 1, .layers = &lv};
+    struct dc_mlp_dev *net = ops->mlp_load (c2, &view, &err);
+    ck_assert_ptr_nonnull (net);
+    ck_assert_int_eq (ops->mlp_infer (c2, net, x, NBIG, 0, y, &err), 0);
+    ck_assert (!memcmp (y, ref, (size_t)NBIG * n * sizeof (float)));
+    ops->mlp_unload (c2, net);
+
+    /* backward, 1 and 2 threads, a partial last block */
+    float *dy1 = rand_floats ((size_t)NBIG * n, 1.0);
+    float *dy2 = malloc ((size_t)NBIG * n * sizeof (float));
+    memcpy (dy2, dy1, (size_t)NBIG * n * sizeof (float));
+    float *dx1 = malloc ((size_t)NBIG * k * 4), *dx2 = malloc ((size_t)NBIG * k * 4);
+    float *dw1 = malloc ((size_t)n * k * 4), *dw2 = malloc ((size_t)n * k * 4);
+    float db1[70], db2[70];
+    ck_assert_int_eq (ops->linear_bwd (c1, NBIG, n, k, x, w, zref, DC_ACT_GELU,
+                                       dy1, dx1, dw1, db1, &err), 0);
+    ck_assert_int_eq (ops->linear_bwd (c2, NBIG, n, k, x, w, zref, DC_ACT_GELU,
+                                       dy2, dx2, dw2, db2, &err), 0);
+    ck_assert (!memcmp (dx1, dx2, (size_t)NBIG * k * 4));
+    ck_assert (!memcmp (dw1, dw2, (size_t)n * k * 4));
+    ck_assert (!memcmp (db1, db2, sizeof (db1)));
+    ops->destroy (c1);
+    ops->destroy (c2);
+    free (x), free (w), free (b), free (ref), free (zref), free (y), free (z);
+    free (dy1), free (dy2), free (dx1), free (dx2), free (dw1), free (dw2);
+}
+END_TEST
+
+/* NaN goes through every activation as in PyTorch (relu(NaN) is NaN, not
+ * 0); relu's gradient lets a NaN pre-activation through. */
+START_TEST (test_act_nan)
+{
+    static const enum dc_act acts[] = {DC_ACT_NONE, DC_ACT_RELU, DC_ACT_GELU,
+                                       DC_ACT_TANH};
+    const float nan = NAN;
+    float x[1] = {1.0f}, w[3] = {0.0f, 0.0f, 0.0f};
+    float b[3] = {nan, -0.0f, -2.0f}, y[3], z[3];
+    dc_error_t err;
+
+    for (int a = 0; a < 4; a++) {
+        ck_assert_int_eq (ops->linear_fwd (cc, 1, 3, 1, x, w, b, acts[a], y, z,
+                                           &err), 0);
+        ck_assert_msg (isnan (y[0]), "%s(NaN) = %g", dc_act_name (acts[a]),
+                       y[0]);
+        ck_assert (isnan (z[0]));
+    }
+    ck_assert_int_eq (ops->linear_fwd (cc, 1, 3, 1, x, w, b, DC_ACT_RELU, y,
+                                       z, &err), 0);
+    ck_assert (y[1] == 0.0f && y[2] == 0.0f && !signbit (y[2]));
+    /* backward of relu at z = NaN: the gradient passes, as torch's */
+    float dy[3] = {1.0f, 1.0f, 1.0f}, dw[3], db[3];
+    ck_assert_int_eq (ops->linear_bwd (cc, 1, 3, 1, x, w, z, DC_ACT_RELU, dy,
+                                       NULL, dw, db, &err), 0);
+    ck_assert (dy[0] == 1.0f && dy[1] == 0.0f && dy[2] == 0.0f);
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("compute_cpu");
@@ -613,6 +765,9 @@ int main (void)
     tcase_add_test (tc, test_memory);
     tcase_add_test (tc, test_hostile);
     tcase_add_test (tc, test_registry);
+    tcase_add_test (tc, test_bytes_mlp_infer);
+    tcase_add_test (tc, test_bytes_linear);
+    tcase_add_test (tc, test_act_nan);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }

@@ -201,6 +201,199 @@ START_TEST (test_driver_run)
 }
 END_TEST
 
+/* A TCP connection to addr:port, or -1 with errno. */
+static int tcp_to (const char *addr, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons ((uint16_t)port)};
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (inet_pton (AF_INET, addr, &a.sin_addr), 1);
+    if (connect (fd, (struct sockaddr *)&a, sizeof (a)) < 0) {
+        int e = errno;
+        close (fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int port_of (const char *addrs)
+{
+    return atoi (strrchr (addrs, ':') + 1);
+}
+
+/* Where the listener binds: loopback for local ranks (another loopback
+ * address is refused), --listen-addr when given, everything only when
+ * asked with 0.0.0.0; a bad --listen-addr is an error naming it. */
+static const struct {
+    const char *listen;  /* opts.listen_addr */
+    const char *host;    /* of every rank */
+    const char *addrs;   /* prefix of dc_iodrv_addrs, NULL: prepare fails */
+    const char *open;    /* an address that must connect */
+    const char *closed;  /* one that must be refused (NULL: none) */
+    const char *err;     /* prepare's error */
+} listens[] = {
+    {NULL, "localhost", "127.0.0.1:", "127.0.0.1", "127.0.0.2", NULL},
+    {NULL, "127.0.0.1", "127.0.0.1:", "127.0.0.1", "127.0.0.3", NULL},
+    {"127.0.0.3", "localhost", "127.0.0.3:", "127.0.0.3", "127.0.0.1",
+     NULL},
+    {"0.0.0.0", "localhost", "127.0.0.1:", "127.0.0.2", NULL, NULL},
+    {"", "localhost", NULL, NULL, NULL, "--listen-addr ''"},
+    {"300.1.2.3", "localhost", NULL, NULL, NULL, "--listen-addr '300.1.2.3'"},
+    {"no-such-host.invalid", "localhost", NULL, NULL, NULL,
+     "not an IPv4 address"},
+    {"192.0.2.1", "localhost", NULL, NULL, NULL,
+     "cannot listen on 192.0.2.1"},
+};
+
+START_TEST (test_listen_addr)
+{
+    struct dc_launch_opts o = {.cancel_fd = -1,
+                               .listen_addr = listens[_i].listen};
+    struct dc_launch l = {.ops = NULL, .opts = o};
+    char *argv[] = {"true", NULL};
+    struct dc_launch_rank r[2] = {
+        {.rank = 0, .host = listens[_i].host, .argv = argv},
+        {.rank = 1, .host = listens[_i].host, .argv = argv},
+    };
+    dc_error_t err = {{0}};
+    static const struct dc_launch_ops ops = {.name = "listentest"};
+
+    l.ops = &ops;
+    ck_assert_int_eq (dc_iodrv_init (&l, &err), 0);
+    int rc = dc_iodrv_prepare (&l, r, 2, &err);
+    if (!listens[_i].addrs) {
+        ck_assert_int_eq (rc, -1);
+        ck_assert_msg (strstr (err.text, listens[_i].err), "'%s' lacks '%s'",
+                       err.text, listens[_i].err);
+        dc_iodrv_fini (&l);
+        return;
+    }
+    ck_assert_msg (rc == 0, "%s", err.text);
+    const char *addrs = dc_iodrv_addrs (&l);
+    ck_assert_msg (!strncmp (addrs, listens[_i].addrs,
+                             strlen (listens[_i].addrs)),
+                   "addrs %s", addrs);
+    int fd = tcp_to (listens[_i].open, port_of (addrs));
+    ck_assert_msg (fd >= 0, "%s: %s", listens[_i].open, strerror (errno));
+    close (fd);
+    if (listens[_i].closed) {
+        fd = tcp_to (listens[_i].closed, port_of (addrs));
+        ck_assert_msg (fd < 0 && errno == ECONNREFUSED,
+                       "%s:%d is reachable", listens[_i].closed,
+                       port_of (addrs));
+    }
+    dc_iodrv_fini (&l);
+}
+END_TEST
+
+/* Another user's idle connections (the reproducer's 40, here 3 * 2 + 300:
+ * more than the pending list holds) never keep the ranks out, and are
+ * closed once every rank is connected. */
+START_TEST (test_squatters)
+{
+    char script[2048];
+    const char *b = getenv ("DCRUN_BUILDDIR");
+    struct got g = {0};
+    dc_error_t err;
+    enum { NSQUAT = 300 };
+    int squat[NSQUAT];
+
+    if (!b)
+        return;
+    snprintf (script, sizeof (script),
+              "DCRUN_RANK=0 %1$s/cli/dcrun worker --control none -- "
+              "echo out0 & "
+              "DCRUN_RANK=1 %1$s/cli/dcrun worker --control none -- "
+              "echo out1 & wait",
+              b);
+    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
+                               .arg = &g, .cancel_fd = -1,
+                               .connect_timeout = 20};
+    struct dc_launch l = {.ops = &sh_ops, .opts = o};
+    char *argv[] = {"true", NULL};
+    struct dc_launch_rank r[2] = {
+        {.rank = 0, .host = "localhost", .argv = argv},
+        {.rank = 1, .host = "localhost", .argv = argv},
+    };
+    ck_assert_int_eq (dc_iodrv_init (&l, &err), 0);
+    ck_assert_int_eq (dc_iodrv_prepare (&l, r, 2, &err), 0);
+    int port = port_of (dc_iodrv_addrs (&l));
+    for (int i = 0; i < NSQUAT; i++) {
+        squat[i] = tcp_to ("127.0.0.1", port);
+        ck_assert_int_ge (squat[i], 0);
+    }
+    /* one that starts a hello and never ends it */
+    ck_assert_int_eq (write (squat[0], "dcrun-io 1 ", 11), 11);
+    char *dargv[] = {"sh", "-c", script, NULL};
+    ck_assert_msg (dc_iodrv_start (&l, "sh", dargv, NULL, &err) == 0, "%s",
+                   err.text);
+    ck_assert_int_eq (run_loop (&l), 0);
+    ck_assert_int_eq (g.nexit, 2);
+    ck_assert_str_eq (g.out[0], "out0\n");
+    ck_assert_str_eq (g.out[1], "out1\n");
+    ck_assert (!g.st[0].failed_start && g.st[0].code == 0);
+    ck_assert (!g.st[1].failed_start && g.st[1].code == 0);
+    /* every squatter was closed by dcrun: EOF or reset, never data */
+    for (int i = 0; i < NSQUAT; i++) {
+        char c;
+        ssize_t n = read (squat[i], &c, 1);
+        ck_assert_msg (n == 0 || (n < 0 && errno == ECONNRESET),
+                       "squatter %d: read %zd", i, n);
+        close (squat[i]);
+    }
+    /* and nothing listens any more */
+    ck_assert_int_lt (tcp_to ("127.0.0.1", port), 0);
+    dc_iodrv_fini (&l);
+}
+END_TEST
+
+/* A connection that says nothing is closed after 5 s even while ranks are
+ * still expected: the driver holds one open (python reports whether dcrun
+ * closed it) before it starts the only rank. */
+START_TEST (test_silent_closed)
+{
+    char script[4096];
+    const char *b = getenv ("DCRUN_BUILDDIR");
+    struct got g = {0};
+    dc_error_t err;
+
+    if (!b || access ("/usr/bin/python3", X_OK) != 0)
+        return;
+    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
+                               .arg = &g, .cancel_fd = -1,
+                               .connect_timeout = 30};
+    struct dc_launch l = {.ops = &sh_ops, .opts = o};
+    char *argv[] = {"true", NULL};
+    struct dc_launch_rank r[1] = {
+        {.rank = 0, .host = "localhost", .argv = argv}};
+    ck_assert_int_eq (dc_iodrv_init (&l, &err), 0);
+    ck_assert_int_eq (dc_iodrv_prepare (&l, r, 1, &err), 0);
+    snprintf (script, sizeof (script),
+              "/usr/bin/python3 -c '\n"
+              "import socket\n"
+              "s = socket.create_connection((\"127.0.0.1\", %d))\n"
+              "s.settimeout(20)\n"
+              "try:\n"
+              "    print(\"idle-closed\" if s.recv(1) == b\"\" else \"data\")\n"
+              "except ConnectionResetError:\n"
+              "    print(\"idle-closed\")\n"
+              "except socket.timeout:\n"
+              "    print(\"idle-open\")\n"
+              "'; DCRUN_RANK=0 %s/cli/dcrun worker --control none -- "
+              "echo out0",
+              port_of (dc_iodrv_addrs (&l)), b);
+    char *dargv[] = {"sh", "-c", script, NULL};
+    ck_assert_msg (dc_iodrv_start (&l, "sh", dargv, NULL, &err) == 0, "%s",
+                   err.text);
+    ck_assert_int_eq (run_loop (&l), 0);
+    ck_assert_msg (strstr (g.drv, "idle-closed"), "driver said '%s'", g.drv);
+    ck_assert_str_eq (g.out[0], "out0\n");
+    dc_iodrv_fini (&l);
+}
+END_TEST
+
 START_TEST (test_driver_dies)
 {
     struct got g = {0};
@@ -351,6 +544,10 @@ int main (void)
     tcase_add_test (tc, test_connect_bad);
     tcase_add_test (tc, test_driver_run);
     tcase_add_test (tc, test_driver_dies);
+    tcase_add_loop_test (tc, test_listen_addr, 0,
+                         sizeof (listens) / sizeof (listens[0]));
+    tcase_add_test (tc, test_squatters);
+    tcase_add_test (tc, test_silent_closed);
     tcase_add_test (tc, test_slurm_argv);
 #if HAVE_MPI
     tcase_add_test (tc, test_mpi_argv);

@@ -423,7 +423,7 @@ START_TEST (t_forward)
         dc_model_view (m, lv, &view);
         struct dc_mlp_dev *net = ops->mlp_load (c, &view, &err);
         ck_assert_msg (net != NULL, "%s", err.text);
-        ck_assert_int_eq (ops->mlp_infer (c, net, x, (size_t)rows, y, &err),
+        ck_assert_int_eq (ops->mlp_infer (c, net, x, (size_t)rows, 0, y, &err),
                           0);
         ops->mlp_unload (c, net);
         struct ref r;

@@ -426,7 +426,8 @@ START_TEST (t_reject_raw)
     dc_error_t err;
     struct dc_npy a;
     /* bad magic, truncated preamble, header longer than the file */
-    write_file (tpath ("m.npy"), "PK\x03\x04 this is a zip", 18);
+    static const char zip[] = "PK\x03\x04 this is a zip";
+    write_file (tpath ("m.npy"), zip, sizeof (zip) - 1);
     ck_assert_ptr_null (dc_npy_open (tpath ("m.npy"), &err));
     ck_assert_ptr_nonnull (strstr (err.text, "bad magic"));
     write_file (tpath ("e.npy"), "", 0);
@@ -461,6 +462,23 @@ START_TEST (t_reject_raw)
 }
 END_TEST
 
+/* Not regular files: refused at once, never waited on (a FIFO without a
+ * writer blocked the open forever). */
+START_TEST (t_not_regular)
+{
+    dc_error_t err;
+    const char *paths[] = {tpath ("fifo.npy"), "/dev/zero", "/dev/null",
+                           tmpdir};
+
+    ck_assert_int_eq (mkfifo (paths[0], 0600), 0);
+    for (size_t i = 0; i < sizeof (paths) / sizeof (paths[0]); i++) {
+        ck_assert_ptr_null (dc_npy_open (paths[i], &err));
+        ck_assert_msg (strstr (err.text, "not a regular file"), "%s: %s",
+                       paths[i], err.text);
+    }
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("npy");
@@ -476,6 +494,7 @@ int main (void)
     tcase_add_test (tc, t_atomicfile);
     tcase_add_loop_test (tc, t_reject, 0, sizeof (bad) / sizeof (bad[0]));
     tcase_add_test (tc, t_reject_raw);
+    tcase_add_test (tc, t_not_regular);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }

@@ -1,5 +1,7 @@
 /* test_proto.c - frame decoder: round trips and hostile bytes */
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -197,6 +199,165 @@ START_TEST (t_pipe)
 }
 END_TEST
 
+/* Reproducers from a fuzzer (tests/fixtures/wire/oom-*): headers that
+ * announce up to 1 GiB followed by a few bytes.  Fed from every start
+ * offset and in pieces of several sizes, the decoder's buffer never holds
+ * more than max(4096, 2 * bytes fed): memory follows the bytes received. */
+static const char *const oom_files[] = {
+    "oom-321a1b69fdd934eb581d15b6f84061be5c420859",
+    "oom-65c2bb8055e168ea41f315f607aa4ded04e6a783",
+    "oom-7a216cfdbf27d3b9b6387b7d350ec080281f89bc",
+    "oom-9802f5e58d18fe4a067032466d125a60d1a9d58f",
+    "oom-afca566a83a3bfd1c910914149b9a586fa9dff3e",
+    "oom-bf017ca04e923f96f6fb924edb74e852ce0280a2",
+    "oom-dd73c0aa38aa149776837a72de8ce20125811395",
+    "oom-e052a52f5c04d5dac65e5a9500b9e4326616ce36",
+    "oom-fe7abf030579e076ced4488dcab1002a6defded7",
+};
+
+static size_t bound (size_t fed)
+{
+    return fed * 2 > 4096 ? fed * 2 : 4096;
+}
+
+START_TEST (t_oom_reproducers)
+{
+    static const size_t steps[] = {1, 3, 24, 4096};
+    char rel[256];
+    uint8_t buf[4096];
+    int fd;
+    ssize_t n;
+    int announced_big = 0;
+
+    snprintf (rel, sizeof (rel), "tests/fixtures/wire/%s", oom_files[_i]);
+    fd = open (dc_srcpath (rel), O_RDONLY);
+    ck_assert_msg (fd >= 0, "open %s", rel);
+    n = read (fd, buf, sizeof (buf));
+    close (fd);
+    ck_assert_int_gt (n, DC_PROTO_HDR_SIZE);
+    for (size_t start = 0; start + DC_PROTO_HDR_SIZE <= (size_t)n; start++) {
+        for (size_t s = 0; s < sizeof (steps) / sizeof (steps[0]); s++) {
+            struct dc_proto_decoder *d = dc_proto_decoder_create (0);
+            dc_error_t err;
+            size_t off = start, fed = 0;
+            ck_assert_ptr_nonnull (d);
+            while (off < (size_t)n) {
+                size_t k = (size_t)n - off < steps[s] ? (size_t)n - off
+                                                      : steps[s];
+                long used = dc_proto_feed (d, buf + off, k, &err);
+                if (used < 0)
+                    break; /* a hostile header: an error, not memory */
+                off += (size_t)used;
+                fed += (size_t)used;
+                ck_assert_msg (dc_proto_decoder_capacity (d) <= bound (fed),
+                               "%s from %zu: %zu bytes held after %zu fed",
+                               oom_files[_i], start,
+                               dc_proto_decoder_capacity (d), fed);
+                struct dc_frame_hdr h;
+                if (dc_proto_next (d, &h, NULL)) {
+                    dc_proto_consume (d);
+                    fed = 0;
+                } else if (off == (size_t)n) {
+                    /* the file ends inside a frame */
+                    (void)dc_proto_eof (d, &err);
+                }
+            }
+            dc_proto_decoder_destroy (d);
+        }
+        /* the header at this offset announces a large frame? */
+        struct dc_frame_hdr h;
+        dc_error_t err;
+        if (dc_proto_unpack (buf + start, &h, &err) == 0
+            && h.len >= ((uint64_t)1 << 20))
+            announced_big = 1;
+    }
+    ck_assert_msg (announced_big, "%s holds no header announcing >= 1 MiB",
+                   oom_files[_i]);
+}
+END_TEST
+
+/* Frames that are cut short or announce too much: what feed says, how
+ * many frames come out, what eof says and how much memory was held. */
+static const struct {
+    const char *name;
+    uint64_t cap;       /* decoder cap (0 = default) */
+    uint64_t announce;  /* length in the header */
+    size_t send;        /* payload bytes actually sent */
+    int frames;         /* whole frames expected */
+    const char *feed_err; /* NULL: feed succeeds */
+    const char *eof_err;  /* NULL: eof is clean */
+} frame_cases[] = {
+    {"1 GiB announced, nothing sent", 0, DC_PROTO_MAX_PAYLOAD, 0, 0, NULL,
+     "ended inside a chunk frame (0 of 1073741824 bytes)"},
+    {"1 GiB announced, 10000 sent", 0, DC_PROTO_MAX_PAYLOAD, 10000, 0, NULL,
+     "ended inside a chunk frame (10000 of 1073741824 bytes)"},
+    {"1 GiB + 1 announced", 0, DC_PROTO_MAX_PAYLOAD + 1, 0, 0,
+     "exceeds the limit of 1073741824", "exceeds the limit"},
+    {"at a small cap", 4096, 4096, 4096, 1, NULL, NULL},
+    {"one past a small cap", 4096, 4097, 4097, 0,
+     "4097 bytes exceeds the limit of 4096", "exceeds"},
+    {"empty payload", 0, 0, 0, 1, NULL, NULL},
+    {"one byte short", 0, 100, 99, 0, NULL, "(99 of 100 bytes)"},
+    {"exact", 0, 70000, 70000, 1, NULL, NULL},
+};
+
+START_TEST (t_frames)
+{
+    static uint8_t payload[70000];
+    uint8_t hdr[DC_PROTO_HDR_SIZE];
+    struct dc_proto_decoder *d =
+        dc_proto_decoder_create (frame_cases[_i].cap);
+    dc_error_t err = {{0}};
+    int frames = 0;
+    size_t fed = 0;
+    long used;
+
+    memset (payload, 0xa5, sizeof (payload));
+    ck_assert_uint_le (frame_cases[_i].send, sizeof (payload));
+    dc_proto_pack (hdr, DC_MSG_CHUNK, 0, 1, frame_cases[_i].announce);
+    used = dc_proto_feed (d, hdr, sizeof (hdr), &err);
+    if (frame_cases[_i].feed_err) {
+        ck_assert_int_eq (used, -1);
+        ck_assert_msg (strstr (err.text, frame_cases[_i].feed_err),
+                       "%s: '%s'", frame_cases[_i].name, err.text);
+    } else {
+        ck_assert_int_eq (used, DC_PROTO_HDR_SIZE);
+        /* a header alone costs nothing (1 byte for an empty frame) */
+        ck_assert_uint_le (dc_proto_decoder_capacity (d), 1);
+        /* the payload in pieces of 1000 */
+        while (fed < frame_cases[_i].send || frame_cases[_i].send == 0) {
+            size_t k = frame_cases[_i].send - fed;
+            if (k > 1000)
+                k = 1000;
+            used = dc_proto_feed (d, payload + fed, k, &err);
+            ck_assert_int_eq (used, (long)k);
+            fed += k;
+            ck_assert_uint_le (dc_proto_decoder_capacity (d), bound (fed));
+            if (dc_proto_next (d, NULL, NULL)) {
+                uint8_t *p = dc_proto_take (d);
+                ck_assert_ptr_nonnull (p);
+                ck_assert_int_eq (memcmp (p, payload, fed), 0);
+                free (p);
+                frames++;
+                ck_assert_uint_eq (dc_proto_decoder_capacity (d), 0);
+            }
+            if (frame_cases[_i].send == 0)
+                break;
+        }
+    }
+    ck_assert_int_eq (frames, frame_cases[_i].frames);
+    memset (&err, 0, sizeof (err));
+    if (frame_cases[_i].eof_err) {
+        ck_assert_int_eq (dc_proto_eof (d, &err), -1);
+        ck_assert_msg (strstr (err.text, frame_cases[_i].eof_err),
+                       "%s: '%s'", frame_cases[_i].name, err.text);
+    } else {
+        ck_assert_int_eq (dc_proto_eof (d, &err), 0);
+    }
+    dc_proto_decoder_destroy (d);
+}
+END_TEST
+
 START_TEST (t_null)
 {
     dc_error_t err;
@@ -229,6 +390,10 @@ int main (void)
     tcase_add_test (tc, t_truncated);
     tcase_add_test (tc, t_pipe);
     tcase_add_test (tc, t_null);
+    tcase_add_loop_test (tc, t_oom_reproducers, 0,
+                         sizeof (oom_files) / sizeof (oom_files[0]));
+    tcase_add_loop_test (tc, t_frames, 0,
+                         sizeof (frame_cases) / sizeof (frame_cases[0]));
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
