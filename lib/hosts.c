@@ -408,6 +408,7 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
                 if (add_slots (hosts, dc_hostlist_nth (hl, i), user, slots,
                                errp)
                     < 0) {
+                    errprefix (errp, "-H: ");
                     dc_hostlist_destroy (hl);
                     goto fail;
                 }
@@ -506,8 +507,10 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
         goto fail;
     for (size_t i = 0; i < n; i++)
         if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], errp)
-            < 0)
+            < 0) {
+            errprefix (errp, "Slurm allocation: ");
             goto fail;
+        }
     free (counts);
     dc_hostlist_destroy (hl);
     return hosts;
@@ -563,8 +566,10 @@ struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp)
             errprintf (errp, "%s:%d:1: host name too long", path, lineno);
             goto fail;
         }
-        if (add_slots (hosts, s, NULL, 1, errp) < 0)
+        if (add_slots (hosts, s, NULL, 1, errp) < 0) {
+            errprefix (errp, "%s:%d: ", path, lineno);
             goto fail;
+        }
     }
     if (ferror (f)) {
         errprintf (errp, "%s: %s", path, strerror (errno));

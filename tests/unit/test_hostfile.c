@@ -183,7 +183,7 @@ START_TEST (t_million)
     ck_assert_int_eq (dc_hosts_slots (h), 2000000);
     dc_hosts_destroy (h);
     ck_assert_ptr_null (dc_hosts_parse_list ("n[1-1000000],m1", &err));
-    ck_assert_msg (strstr (err.text, "more than 1000000 hosts"), "%s",
+    ck_assert_msg (strstr (err.text, "-H: more than 1000000 hosts"), "%s",
                    err.text);
     h = dc_hosts_from_slurm ("n[000001-999999]", "3(x999998),1", &err);
     ck_assert_msg (h != NULL, "%s", err.text);
