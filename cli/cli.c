@@ -125,7 +125,10 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         l->exports = x;
         char *eq = strchr (arg, '=');
         if (!eq) {
-            l->exports[l->nexports++] = (char *)arg;
+            /* owned like the copies below (main frees them) */
+            if (!(l->exports[l->nexports] = strdup (arg)))
+                return cli_usage_error (cli, "out of memory");
+            l->nexports++;
             return 0;
         }
         /* keep a copy and blank the value in our own argv: ps and

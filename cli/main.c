@@ -114,6 +114,8 @@ int main (int argc, char **argv)
     for (int i = 0; i < cli.nown; i++)
         free (cli.own_args[i]);
     free (cli.own_args);
+    for (int i = 0; i < cli.launch.nexports; i++)
+        free (cli.launch.exports[i]);
     free (cli.launch.exports);
     return rc;
 }
