@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,10 +433,18 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     }
     if (WIFSIGNALED (status)) {
         int sig = WTERMSIG (status);
+        sigset_t set;
         dc_sigpipe_destroy ();
         signal (sig, SIG_DFL);
+        sigemptyset (&set);
+        sigaddset (&set, sig);
+        pthread_sigmask (SIG_UNBLOCK, &set, NULL);
         prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
         raise (sig);
+        /* still here (a signal that does not end a process): exit with
+         * the shell's code, dumpable again so that exit handlers such as
+         * LeakSanitizer's, which ptrace this process, do not spin */
+        prctl (PR_SET_DUMPABLE, 1);
         return 128 + sig;
     }
     return WEXITSTATUS (status);
