@@ -62,7 +62,7 @@ struct dc_mlp_view {
 
 /* Rows of every GEMM of the cpu back-end's forward path: rows are
  * computed in blocks of this many, aligned to row 0 of the batch. */
-#define DC_CPU_ROW_BLOCK 256
+#define DC_CPU_ROW_BLOCK 1024
 
 struct dc_compute;  /* one back-end instance (opaque) */
 struct dc_mlp_dev;  /* an MLP resident on the device (opaque) */
