@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/log.h"
+#include "lib/util/log.h"
 
 enum {
     OPT_JSON = 0x1000,

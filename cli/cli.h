@@ -11,9 +11,9 @@
 #include <getopt.h>
 #include <stdbool.h>
 
-#include "lib/error.h"
-#include "lib/launch.h"
-#include "lib/plan.h"
+#include "lib/util/error.h"
+#include "lib/launch/launch.h"
+#include "lib/hosts/plan.h"
 
 /* Exit status (DESIGN.md section 2, documented in dcrun(1)). */
 enum {

@@ -24,9 +24,9 @@
 #include "dist.h"
 #include "gpu/compute.h"
 #include "job.h"
-#include "lib/comm.h"
-#include "lib/layout.h"
-#include "lib/worker.h"
+#include "lib/comm/comm.h"
+#include "lib/model/layout.h"
+#include "lib/run/rank.h"
 
 enum {
     OPT_M = 0x100,

@@ -14,8 +14,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "config.h"
-#include "lib/hosts.h"
-#include "lib/launch.h"
+#include "lib/hosts/hosts.h"
+#include "lib/launch/launch.h"
 #include "remote.h"
 
 /* Judge a host whose probe came back: fills r->reason, returns ok. */

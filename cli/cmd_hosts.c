@@ -7,11 +7,12 @@
 #include "cli.h"
 #include "commands.h"
 #include "gpu/probe.h"
-#include "lib/hostlist.h"
-#include "lib/hosts.h"
-#include "lib/log.h"
-#include "lib/plan.h"
-#include "lib/topo.h"
+#include "lib/hosts/hostlist.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/resolve.h"
+#include "lib/util/log.h"
+#include "lib/hosts/plan.h"
+#include "lib/hosts/topo.h"
 
 enum {
     OPT_MAP_BY = 0x100,

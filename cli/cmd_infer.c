@@ -17,10 +17,10 @@
 #include "model_opts.h"
 #include "dist_pipe.h"
 #include "job.h"
-#include "lib/atomicfile.h"
-#include "lib/model.h"
-#include "lib/npy.h"
-#include "lib/report.h"
+#include "lib/util/file.h"
+#include "lib/model/model.h"
+#include "lib/formats/npy.h"
+#include "lib/formats/report.h"
 
 enum {
     OPT_MODEL = 0x100,

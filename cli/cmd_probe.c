@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "gpu/probe.h"
-#include "lib/topo.h"
+#include "lib/hosts/topo.h"
 #include "remote.h"
 #include <cjson/cJSON.h>
 

@@ -12,8 +12,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "gpu/compute.h"
-#include "lib/comm.h"
-#include "lib/worker.h"
+#include "lib/comm/comm.h"
+#include "lib/run/rank.h"
 
 static long env_long (const char *name, long dflt)
 {

@@ -23,12 +23,12 @@
 #include "dist.h"
 #include "model_opts.h"
 #include "dist_pipe.h"
-#include "lib/atomicfile.h"
-#include "lib/model.h"
-#include "lib/npy.h"
-#include "lib/pipeline.h"
-#include "lib/report.h"
-#include "lib/sha256.h"
+#include "lib/util/file.h"
+#include "lib/model/model.h"
+#include "lib/formats/npy.h"
+#include "lib/run/pipeline.h"
+#include "lib/formats/report.h"
+#include "lib/util/sha256.h"
 
 enum {
     OPT_MODEL = 0x100,

@@ -13,7 +13,7 @@
  * CMD's stdin and stdout are the channel itself: the worker reads nothing,
  * and the channel closing (an error polling its stdout) stops CMD.
  *
- * The worker is a child subreaper (lib/proctree.h): when CMD ends or is
+ * The worker is a child subreaper (lib/launch/proctree.h): when CMD ends or is
  * stopped, its whole tree goes with it, its group and the descendants that
  * left it (setsid, daemons), and the worker exits with CMD's status, or
  * dies of CMD's signal.
@@ -38,9 +38,9 @@
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
-#include "lib/launch.h"
-#include "lib/launch_io.h"
-#include "lib/proctree.h"
+#include "lib/launch/launch.h"
+#include "lib/launch/launch_io.h"
+#include "lib/launch/proctree.h"
 
 #define KILL_GRACE_S 2
 
@@ -213,7 +213,7 @@ static size_t control_lines (char *buf, size_t len, pid_t pgid)
 }
 
 /* Under mpirun/srun with $DCRUN_IO: the ctl, out and err connections back
- * to dcrun (lib/launch_io.h).  The worker's own messages go to err from
+ * to dcrun (lib/launch/launch_io.h).  The worker's own messages go to err from
  * here on, so that they reach dcrun as the rank's stderr. */
 static int io_connect (int io[3])
 {

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "compute_cli.h"
-#include "lib/report.h"
+#include "lib/formats/report.h"
 
 int cli_parse_device (const struct cli *cli, const char *arg,
                       const char **device)

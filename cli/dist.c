@@ -18,11 +18,11 @@
 #include "compute_cli.h"
 #include "dist.h"
 #include "job.h"
-#include "lib/comm.h"
-#include "lib/launch.h"
-#include "lib/log.h"
-#include "lib/report.h"
-#include "lib/worker.h"
+#include "lib/comm/comm.h"
+#include "lib/launch/launch.h"
+#include "lib/util/log.h"
+#include "lib/formats/report.h"
+#include "lib/run/rank.h"
 #include "gpu/compute.h"
 
 #define LINE_MAX_BYTES 4096

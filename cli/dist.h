@@ -13,9 +13,9 @@
 #include "cli.h"
 #include "compute_cli.h"
 #include "job.h"
-#include "lib/comm.h"
-#include "lib/report.h"
-#include "lib/coordinator.h"
+#include "lib/comm/comm.h"
+#include "lib/formats/report.h"
+#include "lib/run/coordinator.h"
 
 struct cli_ranks {
     struct cli *cli;

@@ -7,9 +7,9 @@
 
 #include "dist_pipe.h"
 #include "gpu/probe.h"
-#include "lib/pipeline.h"
-#include "lib/report.h"
-#include "lib/topo.h"
+#include "lib/run/pipeline.h"
+#include "lib/formats/report.h"
+#include "lib/hosts/topo.h"
 
 int cli_split_parse (const struct cli *cli, const char *arg,
                      struct cli_split *s)

@@ -9,8 +9,8 @@
 #define DC_DIST_PIPE_H
 
 #include "dist.h"
-#include "lib/layout.h"
-#include "lib/model.h"
+#include "lib/model/layout.h"
+#include "lib/model/model.h"
 
 struct cli_split {
     enum dc_split split; /* default data */

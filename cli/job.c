@@ -9,10 +9,10 @@
 
 #include "gpu/probe.h"
 #include "job.h"
-#include "lib/launch.h"
-#include "lib/launch_io.h"
-#include "lib/log.h"
-#include "lib/topo.h"
+#include "lib/launch/launch.h"
+#include "lib/launch/launch_io.h"
+#include "lib/util/log.h"
+#include "lib/hosts/topo.h"
 
 bool cli_job_wanted (const struct cli *cli)
 {

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 
 #include "cli.h"
-#include "lib/hosts.h"
-#include "lib/plan.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/plan.h"
 
 struct cli_job {
     struct dc_hosts *hosts;
@@ -34,7 +34,7 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
 void cli_strv_free (char **v);
 
 /* Worker side of the rank environment that stays off command lines
- * (lib/launch_io.h): read `bytes` of NUL-terminated NAME=VALUE entries
+ * (lib/launch/launch_io.h): read `bytes` of NUL-terminated NAME=VALUE entries
  * from fd and put them in the environment (EXIT_OK, or an exit status
  * after printing why); and turn DCRUN_XENV_<k>=NAME=VALUE variables into
  * NAME=VALUE. */

@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "config.h"
 #include "commands.h"
-#include "lib/launch.h"
+#include "lib/launch/launch.h"
 
 /* Every subcommand, in the order --help lists them. */
 const struct cli_command *const cli_commands[] = {

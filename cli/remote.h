@@ -12,9 +12,9 @@
 
 #include <stdbool.h>
 
-#include "lib/hosts.h"
-#include "lib/launch.h"
-#include "lib/topo.h"
+#include "lib/hosts/hosts.h"
+#include "lib/launch/launch.h"
+#include "lib/hosts/topo.h"
 
 #define REMOTE_RUN_S 20
 

@@ -13,7 +13,7 @@
 #include "config.h"
 #include "gpu/compute.h"
 #include "gpu/module.h"
-#include "lib/log.h"
+#include "lib/util/log.h"
 
 extern const struct dc_compute_ops dc_compute_cpu;
 
@@ -26,7 +26,7 @@ static const struct dc_compute_ops *cpu_ops (dc_error_t *errp)
 #if HAVE_CUDA
 static const struct dc_compute_ops *cuda_ops (dc_error_t *errp)
 {
-    const struct dc_cuda_module *m = dc_cuda_module_load (errp);
+    const struct dc_cuda_module *m = dc_cuda_module_load (sizeof (struct dc_compute_ops), errp);
 
     return m ? m->ops : NULL;
 }

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/error.h"
+#include "lib/util/error.h"
 
 enum dc_dtype {
     DC_DTYPE_F32 = 0,

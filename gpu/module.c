@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "gpu/module.h"
-#include "lib/log.h"
+#include "lib/util/log.h"
 
 typedef const struct dc_module_head *(*module_entry_f) (void);
 
@@ -27,7 +27,7 @@ struct module {
 static struct module cuda = {
     .file = DC_CUDA_MODULE_NAME,
     .symbol = DC_CUDA_MODULE_SYMBOL,
-    .size = sizeof (struct dc_compute_ops),
+    /* .size: sizeof (struct dc_compute_ops), from the caller */
     .once = PTHREAD_ONCE_INIT,
 };
 
@@ -173,8 +173,10 @@ static const void *get (struct module *m, void (*once_fn) (void),
     return m->table;
 }
 
-const struct dc_cuda_module *dc_cuda_module_load (dc_error_t *errp)
+const struct dc_cuda_module *dc_cuda_module_load (size_t ops_size,
+                                                  dc_error_t *errp)
 {
+    cuda.size = ops_size; /* the same from every caller */
     return get (&cuda, load_cuda, errp);
 }
 

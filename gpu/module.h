@@ -26,8 +26,9 @@
 
 #include <stddef.h>
 
-#include "gpu/compute.h"
-#include "lib/error.h"
+#include "lib/util/error.h"
+
+struct dc_compute_ops; /* gpu/compute.h */
 
 #define DC_CUDA_MODULE_NAME "dcrun_cuda.so"
 #define DC_CUDA_MODULE_SYMBOL "dc_compute_cuda_module"
@@ -74,7 +75,10 @@ struct dc_cudart_module {
  * errp "cuda: not available: REASON" (the dlerror() text, or the folders
  * searched) when it cannot be loaded or dcrun was built without CUDA.
  * Never unloaded. */
-const struct dc_cuda_module *dc_cuda_module_load (dc_error_t *errp);
+/* ops_size: sizeof (struct dc_compute_ops) of the caller, which the
+ * module's table must match. */
+const struct dc_cuda_module *dc_cuda_module_load (size_t ops_size,
+                                                  dc_error_t *errp);
 const struct dc_cudart_module *dc_cudart_module_load (dc_error_t *errp);
 
 #endif

@@ -5,6 +5,7 @@
  * dc_compute_cuda_module().
  */
 #include "config.h"
+#include "gpu/compute.h"
 #include "gpu/module.h"
 
 extern const struct dc_compute_ops dc_compute_cuda;

@@ -15,7 +15,7 @@
 
 #include "config.h"
 #include "gpu/module.h"
-#include "lib/log.h"
+#include "lib/util/log.h"
 #include "probe.h"
 
 const char *dc_probe_hwloc_version (void)

@@ -1,6 +1,6 @@
 /* probe.h - what this host (or a saved topology) has, from hwloc and CUDA
  *
- * The result is a struct dc_topo (lib/topo.h): packages, NUMA nodes with
+ * The result is a struct dc_topo (lib/hosts/topo.h): packages, NUMA nodes with
  * memory, cores with their PUs, and the GPUs with their model, memory, PCI
  * bus id, NUMA node and local CPUs.  Its JSON form, the host object of
  * `dcrun probe --json`, is written and read by dc_topo_to_json() and
@@ -26,8 +26,8 @@
 
 #include <stddef.h>
 
-#include "lib/error.h"
-#include "lib/topo.h"
+#include "lib/util/error.h"
+#include "lib/hosts/topo.h"
 
 #define DC_PROBE_MAX_XML (64 * 1024 * 1024)
 

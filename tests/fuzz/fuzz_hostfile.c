@@ -1,6 +1,6 @@
 /* fuzz_hostfile.c - the hostfile grammar (dc_hostfile_parse) */
 #include "fuzz.h"
-#include "lib/hostfile.h"
+#include "lib/hosts/hostfile.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* fuzz_hostlist.c - hostlist expressions: expand, then compress and expand
  * again (the same hosts must come back). */
 #include "fuzz.h"
-#include "lib/hostlist.h"
+#include "lib/hosts/hostlist.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

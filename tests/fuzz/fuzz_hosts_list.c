@@ -1,6 +1,7 @@
 /* fuzz_hosts_list.c - -H lists ([user@]host[:slots],...) */
 #include "fuzz.h"
-#include "lib/hosts.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/sources.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

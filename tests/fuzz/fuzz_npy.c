@@ -1,7 +1,7 @@
 /* fuzz_npy.c - the .npy reader: open the input as a file, read its first
  * and last rows. */
 #include "fuzz.h"
-#include "lib/npy.h"
+#include "lib/formats/npy.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

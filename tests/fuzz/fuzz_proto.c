@@ -4,7 +4,7 @@
  * taken or consumed in turn.  Run with -malloc_limit_mb: a header alone
  * must not make the decoder allocate the length it announces. */
 #include "fuzz.h"
-#include "lib/proto.h"
+#include "lib/comm/proto.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

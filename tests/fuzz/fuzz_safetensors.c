@@ -1,8 +1,8 @@
 /* fuzz_safetensors.c - the safetensors reader and the model built from its
  * tensors (dc_model_load: shapes, dtypes, metadata). */
 #include "fuzz.h"
-#include "lib/model.h"
-#include "lib/safetensors.h"
+#include "lib/model/model.h"
+#include "lib/formats/safetensors.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

@@ -1,7 +1,8 @@
 /* fuzz_slurm.c - a Slurm allocation: SLURM_JOB_NODELIST, a newline, then
  * SLURM_TASKS_PER_NODE ("2(x3),1"); no newline: no task list. */
 #include "fuzz.h"
-#include "lib/hosts.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/sources.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {

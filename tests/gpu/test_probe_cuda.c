@@ -19,7 +19,7 @@
 #include "check_main.h"
 #include "config.h"
 #include "gpu/probe.h"
-#include "lib/topo.h"
+#include "lib/hosts/topo.h"
 
 static void clear_env (void)
 {

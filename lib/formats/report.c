@@ -1,0 +1,383 @@
+/* report.c - run report JSON with cJSON */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "lib/util/file.h"
+#include "lib/formats/npy.h"
+#include "lib/formats/report.h"
+
+static const char *const phase_names[DC_PHASE_COUNT] = {
+    [DC_PHASE_LAUNCH] = "launch",     [DC_PHASE_LOAD] = "load",
+    [DC_PHASE_COPY_IN] = "copy_in",   [DC_PHASE_COMPUTE] = "compute",
+    [DC_PHASE_COPY_OUT] = "copy_out", [DC_PHASE_GATHER] = "gather",
+    [DC_PHASE_WRITE] = "write",
+};
+
+struct dc_report {
+    cJSON *root;
+    cJSON *hosts, *ranks, *versions;
+    double phase[DC_PHASE_COUNT];
+    double seconds;
+};
+
+double dc_report_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+struct dc_report *dc_report_create (const char *command)
+{
+    struct dc_report *r = calloc (1, sizeof (*r));
+
+    if (!r)
+        return NULL;
+    if (!(r->root = cJSON_CreateObject ())
+        || !cJSON_AddStringToObject (r->root, "command",
+                                     command ? command : "")
+        || !(r->hosts = cJSON_AddArrayToObject (r->root, "hosts"))
+        || !cJSON_AddStringToObject (r->root, "layout", "data")
+        || !(r->ranks = cJSON_AddArrayToObject (r->root, "ranks"))
+        || !(r->versions = cJSON_CreateObject ())) {
+        dc_report_destroy (r);
+        errno = ENOMEM;
+        return NULL;
+    }
+    cJSON_AddStringToObject (r->versions, "dcrun", DCRUN_VERSION);
+#ifdef DCRUN_CUDA_VERSION
+    if (HAVE_CUDA && DCRUN_CUDA_VERSION[0]) {
+        cJSON_AddStringToObject (r->versions, "cuda", DCRUN_CUDA_VERSION);
+        cJSON_AddStringToObject (r->versions, "cublas", DCRUN_CUDA_VERSION);
+    } else
+#endif
+    {
+        cJSON_AddNullToObject (r->versions, "cuda");
+        cJSON_AddNullToObject (r->versions, "cublas");
+    }
+#ifdef DCRUN_MPI_VERSION
+    if (HAVE_MPI && DCRUN_MPI_VERSION[0])
+        cJSON_AddStringToObject (r->versions, "openmpi", DCRUN_MPI_VERSION);
+    else
+#endif
+        cJSON_AddNullToObject (r->versions, "openmpi");
+    cJSON_AddStringToObject (r->versions, "hwloc", DCRUN_HWLOC_VERSION);
+#ifdef DCRUN_OPENBLAS_VERSION
+    cJSON_AddStringToObject (r->versions, "openblas", DCRUN_OPENBLAS_VERSION);
+#endif
+    return r;
+}
+
+void dc_report_destroy (struct dc_report *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete (r->root);
+    cJSON_Delete (r->versions);
+    free (r);
+}
+
+void dc_report_phase_add (struct dc_report *r, enum dc_phase p,
+                          double seconds)
+{
+    if (r && (unsigned)p < DC_PHASE_COUNT)
+        r->phase[p] += seconds;
+}
+
+double dc_report_phase_get (const struct dc_report *r, enum dc_phase p)
+{
+    return r && (unsigned)p < DC_PHASE_COUNT ? r->phase[p] : 0.0;
+}
+
+int dc_report_add_host (struct dc_report *r, const char *host)
+{
+    if (!r || !host)
+        return -1;
+    cJSON *e;
+    cJSON_ArrayForEach (e, r->hosts)
+    {
+        if (!strcmp (e->valuestring, host))
+            return 0;
+    }
+    return cJSON_AddItemToArray (r->hosts, cJSON_CreateString (host)) ? 0
+                                                                      : -1;
+}
+
+int dc_report_set_layout (struct dc_report *r, const char *layout)
+{
+    if (!r || !layout)
+        return -1;
+    return cJSON_ReplaceItemInObjectCaseSensitive (
+               r->root, "layout", cJSON_CreateString (layout))
+               ? 0
+               : -1;
+}
+
+int dc_report_add_rank (struct dc_report *r, int rank, const char *host,
+                        const char *device, size_t rows, double seconds,
+                        double flop)
+{
+    cJSON *o;
+
+    if (!r || !(o = cJSON_CreateObject ()))
+        return -1;
+    cJSON_AddNumberToObject (o, "rank", rank);
+    cJSON_AddStringToObject (o, "host", host ? host : "");
+    cJSON_AddStringToObject (o, "device", device ? device : "");
+    cJSON_AddNumberToObject (o, "rows", (double)rows);
+    cJSON_AddNumberToObject (o, "seconds", seconds);
+    cJSON_AddNumberToObject (o, "flop", flop);
+    cJSON_AddNumberToObject (o, "tflops",
+                             seconds > 0 ? flop / seconds / 1e12 : 0.0);
+    cJSON_AddItemToArray (r->ranks, o);
+    if (host)
+        dc_report_add_host (r, host);
+    return 0;
+}
+
+int dc_report_set_rank_kernel (struct dc_report *r, int rank,
+                               const char *kernel)
+{
+    cJSON *e;
+
+    if (!r || !kernel || !kernel[0])
+        return -1;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (cJSON_IsNumber (n) && (int)n->valuedouble == rank) {
+            cJSON_DeleteItemFromObjectCaseSensitive (e, "blas_kernel");
+            return cJSON_AddStringToObject (e, "blas_kernel", kernel) ? 0
+                                                                      : -1;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+int dc_report_kernels_differ (const struct dc_report *r, char *buf,
+                              size_t len)
+{
+    const char *first = NULL;
+    int differ = 0;
+    size_t used = 0;
+    cJSON *e;
+
+    if (buf && len)
+        buf[0] = '\0';
+    if (!r)
+        return 0;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive (e, "blas_kernel");
+        if (!cJSON_IsString (k))
+            continue;
+        if (!first)
+            first = k->valuestring;
+        else if (strcmp (first, k->valuestring))
+            differ = 1;
+    }
+    if (!differ || !buf || !len)
+        return differ;
+    /* name each rank's kernel, one entry per change along the ranks */
+    const char *prev = NULL;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive (e, "blas_kernel");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (!cJSON_IsString (k) || !cJSON_IsNumber (n)
+            || (prev && !strcmp (prev, k->valuestring)))
+            continue;
+        int w = snprintf (buf + used, len - used, "%srank %d: %s",
+                          prev ? ", " : "", (int)n->valuedouble,
+                          k->valuestring);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+        prev = k->valuestring;
+    }
+    return 1;
+}
+
+void dc_report_set_nonfinite_rows (struct dc_report *r, size_t rows)
+{
+    if (!r)
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive (r->root, "nonfinite_rows");
+    cJSON_AddNumberToObject (r->root, "nonfinite_rows", (double)rows);
+}
+
+size_t dc_nonfinite_rows (const float *y, size_t rows, size_t cols)
+{
+    size_t n = 0;
+
+    if (!y)
+        return 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *r = y + i * cols;
+        for (size_t j = 0; j < cols; j++)
+            if (!isfinite (r[j])) {
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
+int dc_nonfinite_rows_file (const char *path, size_t *rows, dc_error_t *errp)
+{
+    struct dc_npy *a;
+    float *buf = NULL;
+    size_t n = 0, block;
+    int rc = -1;
+
+    if (!path || !rows) {
+        errno = EINVAL;
+        return errprintf (errp, "nonfinite rows: NULL argument");
+    }
+    if (!(a = dc_npy_open (path, errp)))
+        return -1;
+    size_t cols = a->row_elems;
+    if (cols == 0 || a->ndim == 0) {
+        /* no elements, or a 0-D array: no rows to count */
+        *rows = 0;
+        rc = 0;
+        goto out;
+    }
+    block = ((size_t)4 << 20) / (cols * sizeof (float));
+    if (block == 0)
+        block = 1;
+    if (!(buf = malloc (block * cols * sizeof (float)))) {
+        errno = ENOMEM;
+        errprintf (errp, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t r0 = 0; r0 < a->rows; r0 += block) {
+        size_t m = a->rows - r0 < block ? a->rows - r0 : block;
+        if (dc_npy_read_f32 (a, r0, m, buf, errp) < 0)
+            goto out;
+        n += dc_nonfinite_rows (buf, m, cols);
+    }
+    *rows = n;
+    rc = 0;
+out:
+    free (buf);
+    dc_npy_close (a);
+    return rc;
+}
+
+int dc_report_set_output (struct dc_report *r, const char *path, int ndim,
+                          const int64_t *shape, const char *dtype,
+                          const char *sha256)
+{
+    cJSON *o, *s;
+
+    if (!r || !(o = cJSON_CreateObject ()))
+        return -1;
+    cJSON_AddStringToObject (o, "path", path ? path : "");
+    s = cJSON_AddArrayToObject (o, "shape");
+    for (int i = 0; i < ndim; i++)
+        cJSON_AddItemToArray (s, cJSON_CreateNumber ((double)shape[i]));
+    cJSON_AddStringToObject (o, "dtype", dtype ? dtype : "");
+    if (sha256)
+        cJSON_AddStringToObject (o, "sha256", sha256);
+    else
+        cJSON_AddNullToObject (o, "sha256");
+    cJSON_DeleteItemFromObjectCaseSensitive (r->root, "output");
+    cJSON_AddItemToObject (r->root, "output", o);
+    return 0;
+}
+
+void dc_report_set_total_seconds (struct dc_report *r, double seconds)
+{
+    if (r)
+        r->seconds = seconds;
+}
+
+int dc_report_set_version (struct dc_report *r, const char *what,
+                           const char *version)
+{
+    if (!r || !what || !version)
+        return -1;
+    cJSON_DeleteItemFromObjectCaseSensitive (r->versions, what);
+    return cJSON_AddStringToObject (r->versions, what, version) ? 0 : -1;
+}
+
+cJSON *dc_report_extra (struct dc_report *r, const char *name)
+{
+    cJSON *o;
+    if (!r || !name)
+        return NULL;
+    if ((o = cJSON_GetObjectItemCaseSensitive (r->root, name)))
+        return o;
+    return cJSON_AddObjectToObject (r->root, name);
+}
+
+/* Assemble phases, totals and versions (in that order) into a copy. */
+static cJSON *assemble (struct dc_report *r)
+{
+    cJSON *root = cJSON_Duplicate (r->root, 1), *ph, *tot, *e;
+    double rows = 0, flop = 0;
+
+    if (!root)
+        return NULL;
+    ph = cJSON_AddObjectToObject (root, "phases");
+    for (int i = 0; i < DC_PHASE_COUNT; i++)
+        cJSON_AddNumberToObject (ph, phase_names[i], r->phase[i]);
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        rows += cJSON_GetObjectItem (e, "rows")->valuedouble;
+        flop += cJSON_GetObjectItem (e, "flop")->valuedouble;
+    }
+    tot = cJSON_AddObjectToObject (root, "totals");
+    cJSON_AddNumberToObject (tot, "ranks", cJSON_GetArraySize (r->ranks));
+    cJSON_AddNumberToObject (tot, "rows", rows);
+    cJSON_AddNumberToObject (tot, "seconds", r->seconds);
+    cJSON_AddNumberToObject (tot, "flop", flop);
+    double cs = r->phase[DC_PHASE_COMPUTE];
+    cJSON_AddNumberToObject (tot, "tflops", cs > 0 ? flop / cs / 1e12 : 0.0);
+    cJSON_AddNumberToObject (tot, "tflops_end_to_end",
+                             r->seconds > 0 ? flop / r->seconds / 1e12 : 0.0);
+    cJSON_AddItemToObject (root, "versions",
+                           cJSON_Duplicate (r->versions, 1));
+    return root;
+}
+
+char *dc_report_print (struct dc_report *r)
+{
+    cJSON *root;
+    char *s;
+
+    if (!r || !(root = assemble (r)))
+        return NULL;
+    s = cJSON_Print (root);
+    cJSON_Delete (root);
+    return s;
+}
+
+int dc_report_write (struct dc_report *r, const char *path, dc_error_t *errp)
+{
+    struct dc_atomicfile *f;
+    char *s = dc_report_print (r);
+    int rc = -1;
+
+    if (!s) {
+        errno = ENOMEM;
+        return errprintf (errp, "%s: out of memory", path ? path : "report");
+    }
+    size_t n = strlen (s);
+    s[n] = '\n'; /* replaces the NUL; written with its length */
+    if ((f = dc_atomicfile_create (path, errp))
+        && dc_atomicfile_pwrite (f, s, n + 1, 0, errp) == 0
+        && dc_atomicfile_commit (f, errp) == 0)
+        rc = 0;
+    dc_atomicfile_destroy (f);
+    free (s);
+    return rc;
+}

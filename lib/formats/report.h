@@ -1,0 +1,100 @@
+/* report.h - the run report of `--report FILE.json` (DESIGN.md section 4)
+ *
+ *   {"command": "infer", "hosts": [..], "layout": "data",
+ *    "ranks": [{"rank", "host", "device", "rows", "seconds", "tflops"}],
+ *    "phases": {"launch", "load", "copy_in", "compute", "copy_out",
+ *               "gather", "write"}  (seconds),
+ *    "totals": {"rows", "seconds", "flop", "tflops"},
+ *    "output": {"path", "shape", "dtype", "sha256"},
+ *    "versions": {"dcrun", "cuda", "cublas", "openmpi", "hwloc",
+ *                 "openblas"},
+ *    ...command-specific members ("train": {...})}
+ *
+ * Built with cJSON; written atomically.  A version that does not apply
+ * (no CUDA compiled in) is null.
+ */
+#ifndef DC_REPORT_H
+#define DC_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/util/error.h"
+
+enum dc_phase {
+    DC_PHASE_LAUNCH = 0,
+    DC_PHASE_LOAD,
+    DC_PHASE_COPY_IN,
+    DC_PHASE_COMPUTE,
+    DC_PHASE_COPY_OUT,
+    DC_PHASE_GATHER,
+    DC_PHASE_WRITE,
+    DC_PHASE_COUNT,
+};
+
+struct dc_report;
+struct cJSON;
+
+struct dc_report *dc_report_create (const char *command);
+void dc_report_destroy (struct dc_report *r); /* accepts NULL */
+
+/* Seconds since an arbitrary start (CLOCK_MONOTONIC). */
+double dc_report_now (void);
+
+void dc_report_phase_add (struct dc_report *r, enum dc_phase p,
+                          double seconds);
+double dc_report_phase_get (const struct dc_report *r, enum dc_phase p);
+
+int dc_report_add_host (struct dc_report *r, const char *host);
+int dc_report_set_layout (struct dc_report *r, const char *layout);
+
+/* One rank's share: rows, seconds of compute, flop done. */
+int dc_report_add_rank (struct dc_report *r, int rank, const char *host,
+                        const char *device, size_t rows, double seconds,
+                        double flop);
+
+int dc_report_set_output (struct dc_report *r, const char *path, int ndim,
+                          const int64_t *shape, const char *dtype,
+                          const char *sha256);
+
+/* The math library kernel of a rank added before ("Haswell"): its
+ * "blas_kernel".  NULL or "" leaves it out. */
+int dc_report_set_rank_kernel (struct dc_report *r, int rank,
+                               const char *kernel);
+
+/* 1 when the ranks' "blas_kernel"s differ (their bytes may then differ in
+ * the last bits), with buf naming them ("rank 0: Haswell, rank 2: Zen"),
+ * else 0. */
+int dc_report_kernels_differ (const struct dc_report *r, char *buf,
+                              size_t len);
+
+/* "nonfinite_rows": output rows holding a NaN or an Inf. */
+void dc_report_set_nonfinite_rows (struct dc_report *r, size_t rows);
+
+/* Rows of y[rows][cols] holding a NaN or an Inf. */
+size_t dc_nonfinite_rows (const float *y, size_t rows, size_t cols);
+
+/* The same count over a whole .npy file (read in blocks): 0 with *rows,
+ * -1 with errp. */
+int dc_nonfinite_rows_file (const char *path, size_t *rows,
+                            dc_error_t *errp);
+
+/* Totals over the run: wall seconds; flop and rows are summed from the
+ * ranks; tflops = flop / compute phase seconds. */
+void dc_report_set_total_seconds (struct dc_report *r, double seconds);
+
+/* Versions known here (dcrun, hwloc, openblas, and what the build has of
+ * CUDA and OpenMPI); set adds or replaces one ("cuda", "13.0"). */
+int dc_report_set_version (struct dc_report *r, const char *what,
+                           const char *version);
+
+/* The object for command-specific members (borrowed). */
+struct cJSON *dc_report_extra (struct dc_report *r, const char *name);
+
+/* Write the JSON (atomically: temporary file, rename). */
+int dc_report_write (struct dc_report *r, const char *path, dc_error_t *errp);
+
+/* The JSON text (caller frees), for tests. */
+char *dc_report_print (struct dc_report *r);
+
+#endif

@@ -1,0 +1,1486 @@
+/* launch_ssh.c - ranks over SSH with libssh2: non-blocking, many hosts at once
+ *
+ * One session per host (its ranks are channels of that session), up to
+ * opts.fanout sessions connecting at once, each bounded by
+ * opts.connect_timeout from connect to the last channel started.  Every
+ * channel runs `dcrun worker ... -- CMD`; the channel's stdin is the worker's
+ * control channel (signals as "signal N" lines, EOF kills the job there).
+ *
+ * Host keys are checked as OpenSSH does, against known_hosts read once at
+ * init line by line (a line that cannot be parsed is an error naming the
+ * file and line, never the silent end of the file): a key on an @revoked
+ * line is refused for every host; a key that differs from the one known
+ * for the host, or a host known only with keys of other types, is a
+ * CHANGED key and always refused; an unknown host is refused unless
+ * accept_new, which appends its key.  The handshake asks first for the
+ * host key algorithms known_hosts holds for the host.  @cert-authority
+ * lines are checked for form and otherwise ignored (libssh2 has no host
+ * certificates).  Messages carry the key's SHA256 fingerprint.
+ * Authentication: ssh-agent, then opts.ssh_key, then IdentityFile from the
+ * config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <libssh2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "lib/launch/launch.h"
+#include "lib/launch/launch_io.h"
+
+#if HAVE_SSH
+
+#define MAX_KEYS 16
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define CTL_MAX 256
+
+enum hstate {
+    H_WAIT = 0,  /* not started (fanout) */
+    H_CONNECT,
+    H_HANDSHAKE,
+    H_AUTH,
+    H_CHANNELS,
+    H_READY,
+    H_FAILED,
+    H_DONE,
+};
+
+struct sshrank;
+
+struct sshhost {
+    char *name;     /* as the host list gave it */
+    char *hostname; /* after ~/.ssh/config HostName */
+    char *user;
+    int port;
+    char *keys[MAX_KEYS]; /* key files to try, in order */
+    int nkeys;
+    int sock;
+    LIBSSH2_SESSION *s;
+    LIBSSH2_AGENT *agent;
+    struct libssh2_agent_publickey *ident;
+    int auth_step;  /* 0 agent, then keys[auth_step - 1] */
+    enum hstate state;
+    double deadline;
+    struct sshrank **ranks;
+    int nranks;
+    int nopened;    /* channels started */
+    char err[1400];
+};
+
+struct sshrank {
+    int rank;
+    struct sshhost *h;
+    char *cmdline;
+    LIBSSH2_CHANNEL *ch;
+    bool opened;     /* channel open, exec not yet done */
+    bool started;
+    bool eof;
+    bool closing;
+    bool reported;
+    char ctl[CTL_MAX]; /* control bytes waiting for the channel */
+    size_t ctllen;
+    bool in_place;     /* exec_in_place: no control lines; signals send EOF */
+    char *env;         /* the rank environment for the worker's stdin */
+    size_t envlen, envoff;
+    bool want_eof, sent_eof;
+};
+
+struct ssh {
+    struct sshhost *hosts;
+    int nhosts;
+    struct sshrank *ranks;
+    int nranks;
+    char known_hosts[4096];
+    LIBSSH2_SESSION *khs;   /* an unconnected session that owns kh */
+    LIBSSH2_KNOWNHOSTS *kh; /* the plain lines of known_hosts */
+    struct khkey *revoked;  /* the keys of its @revoked lines */
+    int nrevoked;
+};
+
+static int lib_refs;
+
+static double now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *home_dir (void)
+{
+    const char *h = getenv ("HOME");
+    if (h && *h)
+        return h;
+    struct passwd *pw = getpwuid (getuid ());
+    return pw && pw->pw_dir ? pw->pw_dir : "/";
+}
+
+static char *expand_tilde (const char *p)
+{
+    char *s;
+    if (p[0] == '~' && p[1] == '/') {
+        if (asprintf (&s, "%s/%s", home_dir (), p + 2) < 0)
+            return NULL;
+        return s;
+    }
+    return strdup (p);
+}
+
+/* ---- ~/.ssh/config: Host, HostName, User, Port, IdentityFile ---- */
+
+static bool host_matches (const char *patterns, const char *host)
+{
+    char buf[1024];
+    bool match = false;
+
+    snprintf (buf, sizeof (buf), "%s", patterns);
+    for (char *save, *p = strtok_r (buf, " \t,", &save); p;
+         p = strtok_r (NULL, " \t,", &save)) {
+        bool neg = *p == '!';
+        if (fnmatch (neg ? p + 1 : p, host, FNM_CASEFOLD) == 0) {
+            if (neg)
+                return false;
+            match = true;
+        }
+    }
+    return match;
+}
+
+/* Read the config file and apply the first value of each keyword that
+ * applies to h->name (as OpenSSH does).  A missing file is fine. */
+static int apply_config (struct sshhost *h, const char *path, bool explicit,
+                         dc_error_t *errp)
+{
+    FILE *f = fopen (path, "r");
+    char line[1024];
+    bool active = true, got_hostname = false, got_user = false,
+         got_port = false;
+    int lineno = 0;
+    long total = 0;
+
+    if (!f) {
+        if (errno == ENOENT && !explicit)
+            return 0;
+        return errprintf (errp, "%s: %s", path, strerror (errno));
+    }
+    while (fgets (line, sizeof (line), f)) {
+        lineno++;
+        total += (long)strlen (line);
+        if (total > CONFIG_MAX_BYTES)
+            break;
+        char *p = line + strspn (line, " \t");
+        p[strcspn (p, "\r\n")] = '\0';
+        if (!*p || *p == '#')
+            continue;
+        char *kw = p;
+        size_t kl = strcspn (p, " \t=");
+        p += kl;
+        if (*p)
+            *p++ = '\0';
+        p += strspn (p, " \t=");
+        char *val = p;
+        size_t vl = strlen (val);
+        while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
+            val[--vl] = '\0';
+        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+            val[vl - 1] = '\0';
+            val++;
+        }
+        if (!strcasecmp (kw, "Host")) {
+            active = host_matches (val, h->name);
+            continue;
+        }
+        if (!strcasecmp (kw, "Match")) {
+            active = !strcasecmp (val, "all");
+            continue;
+        }
+        if (!active || !*val)
+            continue;
+        if (!strcasecmp (kw, "HostName") && !got_hostname) {
+            got_hostname = true;
+            free (h->hostname);
+            if (!strcmp (val, "%h"))
+                h->hostname = strdup (h->name);
+            else
+                h->hostname = strdup (val);
+        } else if (!strcasecmp (kw, "User") && !got_user) {
+            got_user = true;
+            if (!h->user)
+                h->user = strdup (val);
+        } else if (!strcasecmp (kw, "Port") && !got_port) {
+            got_port = true;
+            char *end;
+            long v = strtol (val, &end, 10);
+            if (*end || v < 1 || v > 65535) {
+                fclose (f);
+                errno = EINVAL;
+                return errprintf (errp, "%s:%d:1: bad Port '%s'", path,
+                                  lineno, val);
+            }
+            if (!h->port)
+                h->port = (int)v;
+        } else if (!strcasecmp (kw, "IdentityFile") && h->nkeys < MAX_KEYS) {
+            char *k = expand_tilde (val);
+            if (k)
+                h->keys[h->nkeys++] = k;
+        }
+    }
+    fclose (f);
+    return 0;
+}
+
+/* ---- host key check ---- */
+
+static void b64 (const unsigned char *in, size_t n, char *out, size_t outsz)
+{
+    static const char t[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < outsz; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = t[(v >> 18) & 63];
+        out[o++] = t[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = t[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = t[v & 63];
+    }
+    out[o] = '\0';
+}
+
+/* Host key types: libssh2's two numberings, the name in known_hosts and
+ * the algorithms that ask a server for a key of that type, in the order
+ * the handshake prefers them. */
+static const struct keytype {
+    int hostkey; /* LIBSSH2_HOSTKEY_TYPE_* */
+    int kh;      /* LIBSSH2_KNOWNHOST_KEY_* */
+    const char *name;
+    const char *algs; /* NULL: never asked for */
+} keytypes[] = {
+    {LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
+     "ssh-ed25519", "ssh-ed25519"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+     "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+     "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
+     "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"},
+    {LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "ssh-rsa",
+     "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+    {LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss",
+     NULL},
+};
+#define NKEYTYPES (sizeof (keytypes) / sizeof (keytypes[0]))
+
+static const struct keytype *keytype_by_hostkey (int hostkey_type)
+{
+    for (size_t i = 0; i < NKEYTYPES; i++)
+        if (keytypes[i].hostkey == hostkey_type)
+            return &keytypes[i];
+    return NULL;
+}
+
+static const struct keytype *keytype_by_name (const char *name, size_t len)
+{
+    for (size_t i = 0; i < NKEYTYPES; i++)
+        if (strlen (keytypes[i].name) == len
+            && !memcmp (keytypes[i].name, name, len))
+            return &keytypes[i];
+    return NULL;
+}
+
+/* ---- known_hosts, read line by line ---- */
+
+#define KH_LINE_MAX (64 * 1024)
+
+struct khkey {
+    unsigned char *blob;
+    size_t len;
+    int lineno;
+};
+
+/* Decode standard base64 (padding optional).  Returns the length, or -1
+ * on a character or length that is not base64. */
+static long b64_decode (const char *in, size_t n, unsigned char *out)
+{
+    unsigned v = 0;
+    int bits = 0;
+    size_t o = 0, pad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        int d;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad)
+            return -1; /* data after padding */
+        if (c >= 'A' && c <= 'Z')
+            d = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            d = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            d = c - '0' + 52;
+        else if (c == '+')
+            d = 62;
+        else if (c == '/')
+            d = 63;
+        else
+            return -1;
+        v = (v << 6) | (unsigned)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(v >> bits);
+            v &= (1u << bits) - 1;
+        }
+    }
+    if (pad > 2 || (n - pad) % 4 == 1 || (pad && n % 4 != 0) || v != 0)
+        return -1;
+    return (long)o;
+}
+
+/* One line of known_hosts, split in place. */
+struct khline {
+    enum { KH_PLAIN, KH_REVOKED, KH_CA } marker;
+    const char *hosts, *type, *key; /* NUL-terminated fields */
+    const char *rest;               /* "hosts type key [comment]" */
+    unsigned char *blob;            /* the decoded key (caller frees) */
+    size_t bloblen;
+};
+
+static char *next_field (char **p)
+{
+    char *f = *p, *e;
+
+    while (*f == ' ' || *f == '\t')
+        f++;
+    if (!*f)
+        return NULL;
+    e = f;
+    while (*e && *e != ' ' && *e != '\t')
+        e++;
+    *p = *e ? e + 1 : e;
+    *e = '\0';
+    return f;
+}
+
+/* Parse `line` (no newline).  1 with *kl filled, 0 for a line to skip
+ * (blank, comment, an SSH-1 key), -1 with *why on a line that is not one
+ * of known_hosts. */
+static int kh_parse (char *line, char *copy, struct khline *kl,
+                     const char **why)
+{
+    char *p = line, *f;
+
+    memset (kl, 0, sizeof (*kl));
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p || *p == '#')
+        return 0;
+    if (*p == '@') {
+        f = next_field (&p);
+        if (!strcmp (f, "@revoked"))
+            kl->marker = KH_REVOKED;
+        else if (!strcmp (f, "@cert-authority"))
+            kl->marker = KH_CA;
+        else {
+            *why = "unknown marker (expected @revoked or @cert-authority)";
+            return -1;
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+    /* what libssh2 reads: the line from the host names on */
+    kl->rest = copy + (p - line);
+    if (!(kl->hosts = next_field (&p))) {
+        *why = "no host names";
+        return -1;
+    }
+    if (!(kl->type = next_field (&p))) {
+        *why = "no key after the host names";
+        return -1;
+    }
+    if (kl->type[0] >= '0' && kl->type[0] <= '9')
+        return 0; /* SSH-1 "bits e n": no SSH-2 server offers it */
+    if (!(kl->key = next_field (&p))) {
+        *why = "no base64 key after the key type";
+        return -1;
+    }
+    size_t n = strlen (kl->key);
+    if (!(kl->blob = malloc (n / 4 * 3 + 3))) {
+        *why = "out of memory";
+        return -1;
+    }
+    long len = b64_decode (kl->key, n, kl->blob);
+    if (len < 0) {
+        *why = "the key is not valid base64";
+        goto bad;
+    }
+    kl->bloblen = (size_t)len;
+    /* the key blob starts with its own type: string type */
+    uint32_t tl = len >= 4 ? ((uint32_t)kl->blob[0] << 24)
+                                 | ((uint32_t)kl->blob[1] << 16)
+                                 | ((uint32_t)kl->blob[2] << 8)
+                                 | kl->blob[3]
+                           : 0;
+    if (len < 4 || tl > (uint64_t)len - 4 || tl != strlen (kl->type)
+        || memcmp (kl->blob + 4, kl->type, tl) != 0) {
+        *why = "the key does not match its key type";
+        goto bad;
+    }
+    return 1;
+bad:
+    free (kl->blob);
+    kl->blob = NULL;
+    return -1;
+}
+
+static int kh_error (dc_error_t *errp, const char *file, int lineno,
+                     const char *why)
+{
+    errno = EINVAL;
+    return errprintf (errp,
+                      "ssh: %s:%d: cannot parse this known_hosts line: %s\n"
+                      "hint: fix or remove line %d (dcrun reads no host key "
+                      "from a file it cannot read completely)",
+                      file, lineno, why, lineno);
+}
+
+/* Read known_hosts into ss->kh and ss->revoked.  A missing file is an
+ * empty one. */
+static int kh_load (struct ssh *ss, dc_error_t *errp)
+{
+    FILE *f;
+    char *line = NULL, *copy = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, rc = 0;
+
+    if (!(ss->khs = libssh2_session_init ())
+        || !(ss->kh = libssh2_knownhost_init (ss->khs)))
+        return errprintf (errp, "ssh: out of memory");
+    if (!(f = fopen (ss->known_hosts, "re"))) {
+        if (errno == ENOENT)
+            return 0;
+        return errprintf (errp, "ssh: %s: %s", ss->known_hosts,
+                          strerror (errno));
+    }
+    while ((n = getline (&line, &cap, f)) >= 0) {
+        struct khline kl;
+        const char *why = NULL;
+        lineno++;
+        if (n > KH_LINE_MAX) {
+            rc = kh_error (errp, ss->known_hosts, lineno,
+                           "longer than 64 KiB");
+            break;
+        }
+        if (memchr (line, '\0', (size_t)n)) {
+            rc = kh_error (errp, ss->known_hosts, lineno, "a NUL byte");
+            break;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        free (copy);
+        if (!(copy = strdup (line))) {
+            rc = errprintf (errp, "ssh: out of memory");
+            break;
+        }
+        int k = kh_parse (line, copy, &kl, &why);
+        if (k < 0) {
+            rc = kh_error (errp, ss->known_hosts, lineno, why);
+            break;
+        }
+        if (k == 0)
+            continue;
+        if (kl.marker == KH_REVOKED) {
+            struct khkey *v = realloc (ss->revoked, (size_t)(ss->nrevoked + 1)
+                                                        * sizeof (*v));
+            if (!v) {
+                free (kl.blob);
+                rc = errprintf (errp, "ssh: out of memory");
+                break;
+            }
+            ss->revoked = v;
+            v[ss->nrevoked++] = (struct khkey){
+                .blob = kl.blob, .len = kl.bloblen, .lineno = lineno};
+            continue;
+        }
+        free (kl.blob);
+        /* @cert-authority: checked above, unused (no host certificates);
+         * key types libssh2 does not know can never match: skipped */
+        if (kl.marker == KH_CA
+            || !keytype_by_name (kl.type, strlen (kl.type)))
+            continue;
+        if (libssh2_knownhost_readline (ss->kh, kl.rest, strlen (kl.rest),
+                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH)
+            != 0) {
+            char *msg = NULL;
+            libssh2_session_last_error (ss->khs, &msg, NULL, 0);
+            rc = kh_error (errp, ss->known_hosts, lineno,
+                           msg && *msg ? msg : "libssh2 refuses it");
+            break;
+        }
+    }
+    if (rc == 0 && ferror (f))
+        rc = errprintf (errp, "ssh: %s: %s", ss->known_hosts,
+                        strerror (errno));
+    free (line);
+    free (copy);
+    fclose (f);
+    return rc;
+}
+
+static void kh_free (struct ssh *ss)
+{
+    for (int i = 0; i < ss->nrevoked; i++)
+        free (ss->revoked[i].blob);
+    free (ss->revoked);
+    ss->revoked = NULL;
+    ss->nrevoked = 0;
+    if (ss->kh)
+        libssh2_knownhost_free (ss->kh);
+    ss->kh = NULL;
+    if (ss->khs)
+        libssh2_session_free (ss->khs);
+    ss->khs = NULL;
+}
+
+/* Whether known_hosts holds a key of type t for the host (a dummy key
+ * never matches: a host entry of that type answers MISMATCH). */
+static bool kh_has_type (struct ssh *ss, struct sshhost *h,
+                         const struct keytype *t)
+{
+    struct libssh2_knownhost *found = NULL;
+    int rc = libssh2_knownhost_checkp (
+        ss->kh, h->hostname, h->port ? h->port : 22, "\0", 1,
+        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | t->kh,
+        &found);
+    return rc == LIBSSH2_KNOWNHOST_CHECK_MATCH
+           || rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+}
+
+/* The host key algorithms for the handshake: those of the types
+ * known_hosts holds for the host first (as OpenSSH orders them), then the
+ * others. */
+static void hostkey_prefs (struct ssh *ss, struct sshhost *h, char *out,
+                           size_t outsz)
+{
+    bool known[NKEYTYPES];
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYTYPES; i++)
+        known[i] = keytypes[i].algs && kh_has_type (ss, h, &keytypes[i]);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < NKEYTYPES; i++) {
+            if (!keytypes[i].algs || known[i] != (pass == 0))
+                continue;
+            int k = snprintf (out + o, outsz - o, "%s%s", o ? "," : "",
+                              keytypes[i].algs);
+            if (k < 0 || (size_t)k >= outsz - o)
+                return;
+            o += (size_t)k;
+        }
+}
+
+static int check_host_key (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    size_t len;
+    int type;
+    const char *key = libssh2_session_hostkey (h->s, &len, &type);
+    const unsigned char *sha =
+        (const unsigned char *)libssh2_hostkey_hash (h->s,
+                                                     LIBSSH2_HOSTKEY_HASH_SHA256);
+    char fp[64] = "?";
+    int port = h->port ? h->port : 22;
+    LIBSSH2_KNOWNHOSTS *kh = ss->kh;
+    const struct keytype *kt = keytype_by_hostkey (type);
+
+    if (!key) {
+        snprintf (h->err, sizeof (h->err), "no host key from the server");
+        return -1;
+    }
+    if (sha)
+        b64 (sha, 32, fp, sizeof (fp));
+    if (!kt) {
+        snprintf (h->err, sizeof (h->err),
+                  "host key SHA256:%s of an unknown type, refused", fp);
+        return -1;
+    }
+    for (int i = 0; i < ss->nrevoked; i++)
+        if (ss->revoked[i].len == len
+            && !memcmp (ss->revoked[i].blob, key, len)) {
+            snprintf (h->err, sizeof (h->err),
+                      "host key SHA256:%s is REVOKED (@revoked at "
+                      "%.400s:%d), refused",
+                      fp, ss->known_hosts, ss->revoked[i].lineno);
+            return -1;
+        }
+    int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW
+               | kt->kh;
+    struct libssh2_knownhost *found = NULL;
+    int rc = libssh2_knownhost_checkp (kh, h->hostname, port, key, len, mask,
+                                       &found);
+    char hostport[300];
+    if (port == 22)
+        snprintf (hostport, sizeof (hostport), "%s", h->hostname);
+    else
+        snprintf (hostport, sizeof (hostport), "[%s]:%d", h->hostname, port);
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+        return 0;
+    if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+        snprintf (h->err, sizeof (h->err),
+                  "host key CHANGED (SHA256:%s), refused: it differs from "
+                  "the one in %.400s\nhint: if the host was reinstalled, remove "
+                  "its line with: ssh-keygen -R '%s' -f %.400s",
+                  fp, ss->known_hosts, hostport, ss->known_hosts);
+        return -1;
+    }
+    /* no key of the offered type: a key of another type means the host
+     * is known and its keys changed (as OpenSSH decides) */
+    for (size_t i = 0; i < NKEYTYPES; i++) {
+        if (&keytypes[i] == kt || !kh_has_type (ss, h, &keytypes[i]))
+            continue;
+        snprintf (h->err, sizeof (h->err),
+                  "host key CHANGED (SHA256:%s), refused: the server offers "
+                  "a %s key and %.400s holds only keys of other types (%s) "
+                  "for this host\nhint: if the host was reinstalled, remove "
+                  "its lines with: ssh-keygen -R '%s' -f %.400s",
+                  fp, kt->name, ss->known_hosts, keytypes[i].name, hostport,
+                  ss->known_hosts);
+        return -1;
+    }
+    if (!l->opts.accept_new) {
+        snprintf (h->err, sizeof (h->err),
+                  "unknown host key SHA256:%s, refused: not in %.400s\nhint: "
+                  "check the fingerprint, then run again with "
+                  "--ssh-accept-new to add it",
+                  fp, ss->known_hosts);
+        return -1;
+    }
+    /* accept-new: append one line (never rewrite the file) */
+    struct libssh2_knownhost *added = NULL;
+    char line[8192];
+    size_t outlen = 0;
+    if (libssh2_knownhost_addc (kh, hostport, NULL, key, len, NULL, 0, mask,
+                                &added)
+            != 0
+        || libssh2_knownhost_writeline (kh, added, line, sizeof (line),
+                                        &outlen,
+                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH)
+               != 0) {
+        snprintf (h->err, sizeof (h->err), "cannot add host key SHA256:%s",
+                  fp);
+        return -1;
+    }
+    int fd = open (ss->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                   0600);
+    if (fd < 0 || write (fd, line, outlen) != (ssize_t)outlen) {
+        snprintf (h->err, sizeof (h->err), "cannot add host key to %.400s: %s",
+                  ss->known_hosts, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    close (fd);
+    return 0;
+}
+
+/* ---- the worker's command line, the environment off it ---- */
+
+/* `dcrun worker --env-stdin BYTES ...`: the rank environment goes to the
+ * worker's stdin as NUL-terminated entries (*envp, *lenp), never on the
+ * command line that ps shows on the host. */
+static char *worker_cmdline (struct dc_launch *l,
+                             const struct dc_launch_rank *rank, char **envp,
+                             size_t *lenp)
+{
+    struct dc_launch_rank copy = *rank;
+    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    char *const head_av[] = {(char *)dcrun, "worker", NULL};
+    char *head = NULL, *tail = NULL, *line = NULL, *block = NULL;
+    size_t len = 0;
+
+    *envp = NULL;
+    *lenp = 0;
+    for (int i = 0; rank->env && rank->env[i]; i++)
+        len += strlen (rank->env[i]) + 1;
+    if (len > DC_ENV_BLOCK_MAX) {
+        errno = E2BIG;
+        return NULL;
+    }
+    copy.env = NULL;
+    if (!(tail = dc_launch_worker_cmdline (dcrun, &copy)) || len == 0)
+        return tail;
+    if (!(head = dc_launch_shell_join (head_av))
+        || strncmp (tail, head, strlen (head)) != 0
+        || !(block = malloc (len))
+        || asprintf (&line, "%s --env-stdin %zu%s", head, len,
+                     tail + strlen (head))
+               < 0) {
+        free (head);
+        free (tail);
+        free (block);
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t o = 0;
+    for (int i = 0; rank->env[i]; i++) {
+        size_t k = strlen (rank->env[i]) + 1;
+        memcpy (block + o, rank->env[i], k);
+        o += k;
+    }
+    free (head);
+    free (tail);
+    *envp = block;
+    *lenp = len;
+    return line;
+}
+
+/* ---- connection state machine ---- */
+
+static const char *ssh_errmsg (LIBSSH2_SESSION *s)
+{
+    char *msg = NULL;
+    libssh2_session_last_error (s, &msg, NULL, 0);
+    return msg && *msg ? msg : "unknown error";
+}
+
+static int host_fail (struct sshhost *h, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+static int host_fail (struct sshhost *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    if (fmt)
+        vsnprintf (h->err, sizeof (h->err), fmt, ap);
+    va_end (ap);
+    h->state = H_FAILED;
+    return -1;
+}
+
+static int start_connect (struct dc_launch *l, struct sshhost *h)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char port[16];
+    int rc;
+
+    h->deadline = now_s () + l->opts.connect_timeout;
+    snprintf (port, sizeof (port), "%d", h->port ? h->port : 22);
+    if ((rc = getaddrinfo (h->hostname, port, &hints, &ai)) != 0)
+        return host_fail (h, "cannot resolve: %s", gai_strerror (rc));
+    h->sock = socket (ai->ai_family,
+                      ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      ai->ai_protocol);
+    if (h->sock < 0) {
+        freeaddrinfo (ai);
+        return host_fail (h, "socket: %s", strerror (errno));
+    }
+    int one = 1;
+    setsockopt (h->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+    rc = connect (h->sock, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo (ai);
+    if (rc < 0 && errno != EINPROGRESS)
+        return host_fail (h, "connect to port %s: %s", port, strerror (errno));
+    h->state = H_CONNECT;
+    return 0;
+}
+
+static int next_auth (struct dc_launch *l, struct sshhost *h)
+{
+    const char *user = h->user;
+    int rc;
+
+    (void)l;
+    /* step 0: the agent, one identity after another */
+    if (h->auth_step == 0) {
+        if (!getenv ("SSH_AUTH_SOCK")) {
+            h->auth_step = 1;
+        } else {
+            if (!h->agent) {
+                if (!(h->agent = libssh2_agent_init (h->s))
+                    || libssh2_agent_connect (h->agent) != 0
+                    || libssh2_agent_list_identities (h->agent) != 0) {
+                    h->auth_step = 1;
+                    return next_auth (l, h);
+                }
+                h->ident = NULL;
+                if (libssh2_agent_get_identity (h->agent, &h->ident, NULL)
+                    != 0) {
+                    h->auth_step = 1;
+                    return next_auth (l, h);
+                }
+            }
+            rc = libssh2_agent_userauth (h->agent, user, h->ident);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (rc == 0)
+                return 1;
+            struct libssh2_agent_publickey *prev = h->ident;
+            if (libssh2_agent_get_identity (h->agent, &h->ident, prev) != 0)
+                h->auth_step = 1;
+            return next_auth (l, h);
+        }
+    }
+    while (h->auth_step - 1 < h->nkeys) {
+        const char *key = h->keys[h->auth_step - 1];
+        if (access (key, R_OK) != 0) {
+            h->auth_step++;
+            continue;
+        }
+        rc = libssh2_userauth_publickey_fromfile_ex (
+            h->s, user, (unsigned)strlen (user), NULL, key, NULL);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (rc == 0)
+            return 1;
+        if (rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND
+            || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT)
+            return host_fail (h, "connection lost during login: %s",
+                              ssh_errmsg (h->s));
+        h->auth_step++;
+    }
+    return host_fail (h, "login as %s refused: no key accepted (tried the "
+                         "ssh-agent%s and %d key file%s)",
+                      user, getenv ("SSH_AUTH_SOCK") ? "" : " (none)",
+                      h->nkeys, h->nkeys == 1 ? "" : "s");
+}
+
+/* Advance a host as far as it goes without blocking.  Returns -1 when it
+ * failed, 0 otherwise. */
+static int host_step (struct dc_launch *l, struct sshhost *h)
+{
+    int rc, one = 1;
+
+    /* sshd sends with Nagle on: after a small reply it holds the next one
+     * until that is ACKed, and a delayed ACK from here (40 ms) stalls the
+     * login and the channel start.  Ask the kernel to ACK at once; it
+     * leaves quick-ACK mode by itself, so set it again at every step. */
+    if (h->sock >= 0)
+        setsockopt (h->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof (one));
+    for (;;) {
+        switch (h->state) {
+        case H_CONNECT: {
+            int err = 0;
+            socklen_t elen = sizeof (err);
+            struct pollfd pf = {.fd = h->sock, .events = POLLOUT};
+            if (poll (&pf, 1, 0) <= 0)
+                return 0;
+            getsockopt (h->sock, SOL_SOCKET, SO_ERROR, &err, &elen);
+            if (err)
+                return host_fail (h, "connect to port %d: %s",
+                                  h->port ? h->port : 22, strerror (err));
+            if (!(h->s = libssh2_session_init ()))
+                return host_fail (h, "out of memory");
+            libssh2_session_set_blocking (h->s, 0);
+            libssh2_session_method_pref (
+                h->s, LIBSSH2_METHOD_KEX,
+                "curve25519-sha256,curve25519-sha256@libssh.org,"
+                "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
+                "diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
+                "diffie-hellman-group-exchange-sha256");
+            char prefs[256];
+            hostkey_prefs (l->data, h, prefs, sizeof (prefs));
+            libssh2_session_method_pref (h->s, LIBSSH2_METHOD_HOSTKEY, prefs);
+            h->state = H_HANDSHAKE;
+            break;
+        }
+        case H_HANDSHAKE:
+            rc = libssh2_session_handshake (h->s, h->sock);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (rc)
+                return host_fail (h, "ssh handshake failed: %s",
+                                  ssh_errmsg (h->s));
+            if (check_host_key (l, h) < 0)
+                return host_fail (h, NULL);
+            h->state = H_AUTH;
+            break;
+        case H_AUTH:
+            rc = next_auth (l, h);
+            if (rc <= 0)
+                return rc;
+            h->state = H_CHANNELS;
+            break;
+        case H_CHANNELS:
+            while (h->nopened < h->nranks) {
+                struct sshrank *r = h->ranks[h->nopened];
+                if (!r->ch) {
+                    r->ch = libssh2_channel_open_session (h->s);
+                    if (!r->ch) {
+                        if (libssh2_session_last_errno (h->s)
+                            == LIBSSH2_ERROR_EAGAIN)
+                            return 0;
+                        return host_fail (h, "cannot open a channel: %s",
+                                          ssh_errmsg (h->s));
+                    }
+                }
+                if (!r->started) {
+                    rc = libssh2_channel_exec (r->ch, r->cmdline);
+                    if (rc == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                    if (rc)
+                        return host_fail (h, "cannot start dcrun worker: %s",
+                                          ssh_errmsg (h->s));
+                    r->started = true;
+                }
+                /* the environment, before anything else on stdin */
+                while (r->envoff < r->envlen) {
+                    ssize_t w = libssh2_channel_write (
+                        r->ch, r->env + r->envoff, r->envlen - r->envoff);
+                    if (w == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                    if (w < 0)
+                        return host_fail (h, "cannot send the environment "
+                                             "of rank %d: %s",
+                                          r->rank, ssh_errmsg (h->s));
+                    r->envoff += (size_t)w;
+                }
+                h->nopened++;
+            }
+            h->state = H_READY;
+            return 0;
+        default:
+            return 0;
+        }
+    }
+}
+
+static short host_events (struct sshhost *h)
+{
+    if (h->state == H_CONNECT)
+        return POLLOUT;
+    if (!h->s)
+        return 0;
+    int dir = libssh2_session_block_directions (h->s);
+    short ev = POLLIN;
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        ev |= POLLOUT;
+    return ev;
+}
+
+static void host_close (struct sshhost *h)
+{
+    for (int i = 0; i < h->nranks; i++)
+        if (h->ranks[i]->ch) {
+            libssh2_channel_free (h->ranks[i]->ch);
+            h->ranks[i]->ch = NULL;
+        }
+    if (h->agent) {
+        libssh2_agent_disconnect (h->agent);
+        libssh2_agent_free (h->agent);
+        h->agent = NULL;
+    }
+    if (h->s) {
+        libssh2_session_disconnect (h->s, "dcrun: done");
+        libssh2_session_free (h->s);
+        h->s = NULL;
+    }
+    if (h->sock >= 0) {
+        close (h->sock);
+        h->sock = -1;
+    }
+}
+
+/* ---- ops ---- */
+
+static int ssh_init (struct dc_launch *l, dc_error_t *errp)
+{
+    struct ssh *ss;
+
+    if (lib_refs++ == 0 && libssh2_init (0) != 0) {
+        lib_refs--;
+        errno = EIO;
+        return errprintf (errp, "ssh: libssh2_init failed");
+    }
+    if (!(ss = calloc (1, sizeof (*ss)))) {
+        if (--lib_refs == 0)
+            libssh2_exit ();
+        return errprintf (errp, "out of memory");
+    }
+    if (l->opts.known_hosts)
+        snprintf (ss->known_hosts, sizeof (ss->known_hosts), "%s",
+                  l->opts.known_hosts);
+    else
+        snprintf (ss->known_hosts, sizeof (ss->known_hosts),
+                  "%s/.ssh/known_hosts", home_dir ());
+    if (kh_load (ss, errp) < 0) {
+        kh_free (ss);
+        free (ss);
+        if (--lib_refs == 0)
+            libssh2_exit ();
+        return -1;
+    }
+    l->data = ss;
+    return 0;
+}
+
+static const char *default_user (void)
+{
+    struct passwd *pw = getpwuid (getuid ());
+    if (pw && pw->pw_name)
+        return pw->pw_name;
+    const char *u = getenv ("USER");
+    return u ? u : "root";
+}
+
+static int setup_host (struct dc_launch *l, struct sshhost *h,
+                       const struct dc_launch_rank *r, dc_error_t *errp)
+{
+    char path[4096];
+    static const char *const defaults[] = {"id_ed25519", "id_ecdsa",
+                                           "id_rsa"};
+
+    h->sock = -1;
+    h->name = strdup (r->host);
+    h->hostname = strdup (r->host);
+    h->user = r->user ? strdup (r->user) : NULL;
+    h->port = r->port;
+    if (!h->name || !h->hostname)
+        return errprintf (errp, "out of memory");
+    if (l->opts.ssh_key && h->nkeys < MAX_KEYS)
+        h->keys[h->nkeys++] = strdup (l->opts.ssh_key);
+    if (l->opts.ssh_config)
+        snprintf (path, sizeof (path), "%s", l->opts.ssh_config);
+    else
+        snprintf (path, sizeof (path), "%s/.ssh/config", home_dir ());
+    if (apply_config (h, path, l->opts.ssh_config != NULL, errp) < 0)
+        return -1;
+    for (size_t i = 0; i < 3 && h->nkeys < MAX_KEYS; i++) {
+        snprintf (path, sizeof (path), "%s/.ssh/%s", home_dir (),
+                  defaults[i]);
+        h->keys[h->nkeys++] = strdup (path);
+    }
+    if (!h->user && !(h->user = strdup (default_user ())))
+        return errprintf (errp, "out of memory");
+    if (!h->port)
+        h->port = l->opts.ssh_port ? l->opts.ssh_port : 22;
+    return 0;
+}
+
+static void abort_all (struct ssh *ss)
+{
+    for (int i = 0; i < ss->nhosts; i++)
+        host_close (&ss->hosts[i]);
+}
+
+static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                      int n, dc_error_t *errp)
+{
+    struct ssh *ss = l->data;
+    struct pollfd *fds = NULL;
+    int *idx = NULL;
+
+    if (ss->ranks) {
+        errno = EBUSY;
+        return errprintf (errp, "ranks already started");
+    }
+    if (!(ss->ranks = calloc ((size_t)(n ? n : 1), sizeof (*ss->ranks)))
+        || !(ss->hosts = calloc ((size_t)(n ? n : 1), sizeof (*ss->hosts))))
+        return errprintf (errp, "out of memory");
+    ss->nranks = n;
+    /* one session per distinct (host, user, port) */
+    for (int i = 0; i < n; i++) {
+        struct sshrank *r = &ss->ranks[i];
+        struct sshhost *h = NULL;
+        r->rank = ranks[i].rank;
+        for (int k = 0; k < ss->nhosts; k++) {
+            struct sshhost *c = &ss->hosts[k];
+            if (!strcmp (c->name, ranks[i].host) && c->port
+                && (ranks[i].port ? ranks[i].port : c->port) == c->port
+                && (!ranks[i].user || !strcmp (ranks[i].user, c->user))) {
+                h = c;
+                break;
+            }
+        }
+        if (!h) {
+            h = &ss->hosts[ss->nhosts++];
+            if (setup_host (l, h, &ranks[i], errp) < 0)
+                return -1;
+        }
+        struct sshrank **v = realloc (h->ranks, (size_t)(h->nranks + 1)
+                                                    * sizeof (*v));
+        if (!v)
+            return errprintf (errp, "out of memory");
+        h->ranks = v;
+        h->ranks[h->nranks++] = r;
+        r->h = h;
+        r->in_place = ranks[i].exec_in_place;
+        if (!(r->cmdline = worker_cmdline (l, &ranks[i], &r->env,
+                                           &r->envlen)))
+            return errprintf (errp, "rank %d: %s", ranks[i].rank,
+                              errno == E2BIG ? "environment too large"
+                                             : "no command");
+    }
+    if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds)))
+        || !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
+        free (fds);
+        return errprintf (errp, "out of memory");
+    }
+    int next = 0, active = 0, ready = 0;
+    struct sshhost *bad = NULL;
+    while (ready < ss->nhosts && !bad) {
+        while (active < l->opts.fanout && next < ss->nhosts) {
+            struct sshhost *h = &ss->hosts[next++];
+            active++;
+            if (start_connect (l, h) < 0 || host_step (l, h) < 0) {
+                bad = h;
+                break;
+            }
+        }
+        if (bad)
+            break;
+        int k = 0, timeout = -1;
+        double t = now_s ();
+        if (l->opts.cancel_fd >= 0) {
+            fds[k] = (struct pollfd){.fd = l->opts.cancel_fd,
+                                     .events = POLLIN};
+            idx[k++] = -1;
+        }
+        for (int i = 0; i < next; i++) {
+            struct sshhost *h = &ss->hosts[i];
+            if (h->state == H_READY)
+                continue;
+            if (t >= h->deadline) {
+                host_fail (h, "no answer within %g s (connect timeout)",
+                           l->opts.connect_timeout);
+                bad = h;
+                break;
+            }
+            int ms = (int)((h->deadline - t) * 1000) + 1;
+            if (timeout < 0 || ms < timeout)
+                timeout = ms;
+            fds[k] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
+            idx[k++] = i;
+        }
+        if (bad)
+            break;
+        if (k == 0)
+            continue;
+        if (poll (fds, (nfds_t)k, timeout) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < k && !bad; i++) {
+            if (idx[i] < 0) {
+                if (fds[i].revents & POLLIN) {
+                    free (fds);
+                    free (idx);
+                    abort_all (ss);
+                    errno = EINTR;
+                    return errprintf (errp, "ssh: interrupted while "
+                                            "connecting");
+                }
+                continue;
+            }
+            struct sshhost *h = &ss->hosts[idx[i]];
+            if (!fds[i].revents)
+                continue;
+            if (host_step (l, h) < 0)
+                bad = h;
+            else if (h->state == H_READY) {
+                ready++;
+                active--;
+            }
+        }
+    }
+    free (fds);
+    free (idx);
+    if (bad) {
+        char msg[sizeof (bad->err)];
+        /* the reason may carry a hint on a second line: keep it there */
+        memcpy (msg, bad->err, sizeof (msg));
+        abort_all (ss);
+        errno = EHOSTUNREACH;
+        return errprintf (errp, "ssh: %s%s%s: %s", bad->name,
+                          strcmp (bad->name, bad->hostname) ? " " : "",
+                          strcmp (bad->name, bad->hostname) ? bad->hostname
+                                                            : "",
+                          msg);
+    }
+    return 0;
+}
+
+static int ssh_pollfds (struct dc_launch *l, struct pollfd *fds, int max,
+                        int *timeout_ms)
+{
+    struct ssh *ss = l->data;
+    int k = 0;
+
+    (void)timeout_ms;
+    for (int i = 0; i < ss->nhosts && k < max; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        if (h->state != H_READY || h->sock < 0)
+            continue;
+        fds[k++] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
+    }
+    return k;
+}
+
+static int signum (const char *name)
+{
+    for (int s = 1; s < NSIG; s++) {
+        const char *a = sigabbrev_np (s);
+        if (a && !strcmp (a, name))
+            return s;
+    }
+    return SIGKILL;
+}
+
+static void report (struct dc_launch *l, struct sshrank *r, const char *lost)
+{
+    struct dc_launch_status st = {.rank = r->rank};
+    char *sig = NULL;
+    size_t siglen = 0;
+
+    r->reported = true;
+    if (lost) {
+        st.failed_start = true;
+        st.code = 255;
+        snprintf (st.reason, sizeof (st.reason), "%.250s", lost);
+    } else if (r->ch
+               && libssh2_channel_get_exit_signal (r->ch, &sig, &siglen, NULL,
+                                                   NULL, NULL, NULL)
+                      == 0
+               && sig && siglen > 0) {
+        st.signaled = true;
+        st.sig = signum (sig);
+    } else
+        st.code = r->ch ? libssh2_channel_get_exit_status (r->ch) : 255;
+    free (sig);
+    if (l->opts.on_exit)
+        l->opts.on_exit (&st, l->opts.arg);
+}
+
+static void flush_ctl (struct sshrank *r)
+{
+    if (r->want_eof && !r->sent_eof && r->ch && !r->closing) {
+        int rc = libssh2_channel_send_eof (r->ch);
+        if (rc != LIBSSH2_ERROR_EAGAIN)
+            r->sent_eof = true;
+    }
+    while (r->ctllen > 0 && r->ch && !r->closing) {
+        ssize_t w = libssh2_channel_write (r->ch, r->ctl, r->ctllen);
+        if (w <= 0)
+            return;
+        memmove (r->ctl, r->ctl + w, r->ctllen - (size_t)w);
+        r->ctllen -= (size_t)w;
+    }
+}
+
+/* Read what a channel has; returns -1 when the session is broken. */
+static int pump (struct dc_launch *l, struct sshrank *r)
+{
+    char buf[32768];
+
+    if (r->reported || !r->ch)
+        return 0;
+    flush_ctl (r);
+    for (int stream = 0; stream <= 1; stream++) {
+        for (int loops = 0; loops < 64; loops++) {
+            ssize_t n = libssh2_channel_read_ex (
+                r->ch, stream ? SSH_EXTENDED_DATA_STDERR : 0, buf,
+                sizeof (buf));
+            if (n > 0) {
+                if (l->opts.on_output)
+                    l->opts.on_output (r->rank,
+                                       stream ? DC_LAUNCH_STDERR
+                                              : DC_LAUNCH_STDOUT,
+                                       buf, (size_t)n, l->opts.arg);
+                continue;
+            }
+            if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+                break;
+            return -1;
+        }
+    }
+    if (!r->closing && libssh2_channel_eof (r->ch))
+        r->closing = true;
+    if (r->closing) {
+        int rc = libssh2_channel_close (r->ch);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        rc = libssh2_channel_wait_closed (r->ch);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        report (l, r, NULL);
+    }
+    return 0;
+}
+
+static int ssh_progress (struct dc_launch *l, const struct pollfd *fds, int n)
+{
+    struct ssh *ss = l->data;
+    int running = 0;
+
+    (void)fds;
+    (void)n;
+    for (int i = 0; i < ss->nhosts; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        if (h->state != H_READY)
+            continue;
+        bool broken = false;
+        for (int k = 0; k < h->nranks; k++)
+            if (pump (l, h->ranks[k]) < 0)
+                broken = true;
+        if (broken) {
+            char why[300];
+            snprintf (why, sizeof (why), "connection to %s lost: %s", h->name,
+                      ssh_errmsg (h->s));
+            for (int k = 0; k < h->nranks; k++)
+                if (!h->ranks[k]->reported)
+                    report (l, h->ranks[k], why);
+        }
+        bool left = false;
+        for (int k = 0; k < h->nranks; k++)
+            if (!h->ranks[k]->reported) {
+                left = true;
+                running++;
+            }
+        if (!left) {
+            host_close (h);
+            h->state = H_DONE;
+        }
+    }
+    return running;
+}
+
+static struct sshrank *find (struct ssh *ss, int rank)
+{
+    for (int i = 0; i < ss->nranks; i++)
+        if (ss->ranks[i].rank == rank)
+            return &ss->ranks[i];
+    return NULL;
+}
+
+static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
+                          size_t len)
+{
+    struct sshrank *r = find (l->data, rank);
+
+    if (!r || !r->ch || r->reported) {
+        errno = r ? EPIPE : ENOENT;
+        return -1;
+    }
+    flush_ctl (r);
+    if (r->ctllen > 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ssize_t w = libssh2_channel_write (r->ch, buf, len);
+    if (w == LIBSSH2_ERROR_EAGAIN) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (w < 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    return w;
+}
+
+static int ssh_close_stdin (struct dc_launch *l, int rank)
+{
+    struct sshrank *r = find (l->data, rank);
+
+    if (!r) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (r->ch && !r->reported)
+        libssh2_channel_send_eof (r->ch);
+    return 0;
+}
+
+static int ssh_signal (struct dc_launch *l, int rank, int sig)
+{
+    struct ssh *ss = l->data;
+    char line[32];
+    int len = snprintf (line, sizeof (line), "signal %d\n", sig);
+
+    for (int i = 0; i < ss->nranks; i++) {
+        struct sshrank *r = &ss->ranks[i];
+        if ((rank >= 0 && r->rank != rank) || r->reported || !r->ch)
+            continue;
+        if (r->in_place) {
+            /* the command reads the channel itself: EOF ends it.  SIGKILL
+             * closes the channel: the rank's agent there (dcrun worker
+             * --exec) sees it and kills the rank's tree, even a rank that
+             * is stopped or does not read */
+            r->want_eof = true;
+            if (sig == SIGKILL)
+                r->closing = true;
+            flush_ctl (r);
+            continue;
+        }
+        if (r->ctllen + (size_t)len <= sizeof (r->ctl)) {
+            memcpy (r->ctl + r->ctllen, line, (size_t)len);
+            r->ctllen += (size_t)len;
+        }
+        flush_ctl (r);
+    }
+    return 0;
+}
+
+static void ssh_fini (struct dc_launch *l)
+{
+    struct ssh *ss = l->data;
+
+    if (!ss)
+        return;
+    for (int i = 0; i < ss->nhosts; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        host_close (h);
+        free (h->name);
+        free (h->hostname);
+        free (h->user);
+        for (int k = 0; k < h->nkeys; k++)
+            free (h->keys[k]);
+        free (h->ranks);
+    }
+    for (int i = 0; i < ss->nranks; i++) {
+        free (ss->ranks[i].cmdline);
+        free (ss->ranks[i].env);
+    }
+    free (ss->hosts);
+    free (ss->ranks);
+    kh_free (ss);
+    free (ss);
+    l->data = NULL;
+    if (--lib_refs == 0)
+        libssh2_exit ();
+}
+
+const struct dc_launch_ops dc_launch_ssh = {
+    .name = "ssh",
+    .summary = "libssh2 sessions to every host, dcrun worker on each",
+    .init = ssh_init,
+    .spawn = ssh_spawn,
+    .pollfds = ssh_pollfds,
+    .progress = ssh_progress,
+    .write = ssh_write,
+    .close_stdin = ssh_close_stdin,
+    .signal = ssh_signal,
+    .fini = ssh_fini,
+};
+
+#endif /* HAVE_SSH */

@@ -1,0 +1,827 @@
+/* pipeline.c - the coordinator side of the layers and hybrid layouts */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/util/file.h"
+#include "lib/util/log.h"
+#include "lib/run/pipeline.h"
+
+#define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
+
+static double now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *act_str (enum dc_act a)
+{
+    switch (a) {
+    case DC_ACT_RELU:
+        return "relu";
+    case DC_ACT_GELU:
+        return "gelu";
+    case DC_ACT_TANH:
+        return "tanh";
+    default:
+        return "none";
+    }
+}
+
+static const char *host_of (const char *const *hosts, int r)
+{
+    return hosts && hosts[r] ? hosts[r] : "?";
+}
+
+/* "stage 1 of 2 (rank 1 on host)" or "stage 1 of 2 in group 0 (...)" */
+static void stage_name (const struct dc_layout *lo, const char *const *hosts,
+                        int r, char *buf, size_t len)
+{
+    if (lo->ngroups > 1)
+        snprintf (buf, len, "stage %d of %d in group %d (rank %d on %s)",
+                  dc_layout_stage (lo, r), lo->nstages, dc_layout_group (lo, r),
+                  r, host_of (hosts, r));
+    else
+        snprintf (buf, len, "stage %d of %d (rank %d on %s)",
+                  dc_layout_stage (lo, r), lo->nstages, r,
+                  host_of (hosts, r));
+}
+
+/* Offsets of each layer's weights in the flat parameter vector. */
+static size_t layer_off (const struct dc_model *m, int l)
+{
+    size_t off = 0;
+    for (int i = 0; i < l; i++)
+        off += (size_t)m->layers[i].out * ((size_t)m->layers[i].in + 1);
+    return off;
+}
+
+int dc_pipe_stage_model (const struct dc_model *m, int l0, int l1,
+                         const struct dc_safetensors *ck, uint8_t **bytes,
+                         size_t *len, dc_error_t *errp)
+{
+    struct dc_safetensors *st = NULL;
+    const char *dir = getenv ("TMPDIR");
+    char path[4096], name[512];
+    int fd, rc = -1;
+
+    if (!m || l0 < 0 || l1 > m->nlayers || l0 >= l1 || !bytes || !len) {
+        errno = EINVAL;
+        return errprintf (errp, "stage model: invalid layers");
+    }
+    if (!(st = dc_safetensors_create ())) {
+        errno = ENOMEM;
+        return errprintf (errp, "out of memory");
+    }
+    for (int i = l0; i < l1; i++) {
+        const struct dc_model_layer *l = &m->layers[i];
+        const struct dc_tensor *src[2] = {l->w, l->b};
+        const char *sfx[2] = {"weight", "bias"};
+        for (int k = 0; k < 2; k++) {
+            const struct dc_tensor *t = src[k];
+            const char *dtype = t->dtype;
+            snprintf (name, sizeof (name), "%s%s%s", l->name,
+                      l->name[0] ? "." : "", sfx[k]);
+            if (ck) {
+                t = dc_safetensors_find (ck, name);
+                dtype = "F32";
+                if (!t || t->nelem != src[k]->nelem || !t->data) {
+                    errprintf (errp, "checkpoint: no tensor %s of %zu values",
+                               name, src[k]->nelem);
+                    goto out;
+                }
+            }
+            if (!dc_safetensors_add (st, name, dtype, src[k]->ndim,
+                                     src[k]->shape, t->data, errp))
+                goto out;
+        }
+    }
+    if (ck) {
+        static const char *const opt[] = {"optimizer.momentum",
+                                          "optimizer.exp_avg",
+                                          "optimizer.exp_avg_sq"};
+        size_t a = layer_off (m, l0), b = layer_off (m, l1);
+        for (int k = 0; k < 3; k++) {
+            const struct dc_tensor *t = dc_safetensors_find (ck, opt[k]);
+            if (!t)
+                continue;
+            if (!t->data || t->nelem != layer_off (m, m->nlayers)) {
+                errprintf (errp, "checkpoint: %s has %zu values", opt[k],
+                           t->nelem);
+                goto out;
+            }
+            int64_t shape[1] = {(int64_t)(b - a)};
+            if (!dc_safetensors_add (st, opt[k], "F32", 1, shape, t->data + a,
+                                     errp))
+                goto out;
+        }
+        const char *step = dc_safetensors_meta_get (ck, "dcrun.step");
+        if (step && dc_safetensors_meta_set (st, "dcrun.step", step) < 0)
+            goto nomem;
+    }
+    if (dc_safetensors_meta_set (st, "activation", act_str (m->act)) < 0
+        || dc_safetensors_meta_set (st, "final_activation",
+                                    act_str (l1 == m->nlayers ? m->final_act
+                                                              : m->act))
+               < 0)
+        goto nomem;
+    snprintf (path, sizeof (path), "%s/dcrun-stage-XXXXXX.safetensors",
+              dir && *dir ? dir : "/tmp");
+    if ((fd = mkstemps (path, 12)) < 0) {
+        errprintf (errp, "%s: %s", path, strerror (errno));
+        goto out;
+    }
+    close (fd);
+    if (dc_safetensors_save (st, path, errp) == 0
+        && (*bytes = dc_file_read (path, MAX_MODEL_BYTES, len, errp)))
+        rc = 0;
+    unlink (path);
+    goto out;
+nomem:
+    errno = ENOMEM;
+    errprintf (errp, "out of memory");
+out:
+    dc_safetensors_destroy (st);
+    return rc;
+}
+
+/* JOB of rank r: its stage and neighbours; train options when to. */
+static char *stage_job (const struct dc_layout *lo, int r, const char *task,
+                        const char *device, const char *dtype, int threads,
+                        int delay_ms, const struct dc_train_opts *to)
+{
+    cJSON *j = cJSON_CreateObject (), *t;
+    int s = dc_layout_stage (lo, r);
+    char *out;
+
+    cJSON_AddStringToObject (j, "mode", "pipeline");
+    cJSON_AddStringToObject (j, "task", task);
+    cJSON_AddStringToObject (j, "device", device ? device : "auto");
+    cJSON_AddStringToObject (j, "dtype", dtype ? dtype : "f32");
+    cJSON_AddNumberToObject (j, "threads", threads);
+    cJSON_AddNumberToObject (j, "delay_ms", delay_ms);
+    cJSON_AddNumberToObject (j, "stage", s);
+    cJSON_AddNumberToObject (j, "stages", lo->nstages);
+    cJSON_AddNumberToObject (j, "group", dc_layout_group (lo, r));
+    cJSON_AddNumberToObject (j, "prev", s > 0 ? r - 1 : -1);
+    cJSON_AddNumberToObject (j, "next", s < lo->nstages - 1 ? r + 1 : -1);
+    if (to) {
+        t = cJSON_AddObjectToObject (j, "train");
+        cJSON_AddStringToObject (t, "loss",
+                                 to->loss == DC_LOSS_XENT ? "xent" : "mse");
+        cJSON_AddStringToObject (t, "optimizer",
+                                 to->optim == DC_OPTIM_ADAM ? "adam" : "sgd");
+        cJSON_AddNumberToObject (t, "lr", to->lr);
+        cJSON_AddNumberToObject (t, "momentum", to->momentum);
+        cJSON_AddNumberToObject (t, "beta1", to->beta1);
+        cJSON_AddNumberToObject (t, "beta2", to->beta2);
+        cJSON_AddNumberToObject (t, "eps", to->eps);
+        cJSON_AddNumberToObject (t, "batch_size", (double)to->batch_size);
+    }
+    out = cJSON_PrintUnformatted (j);
+    cJSON_Delete (j);
+    return out;
+}
+
+/* JOB and MODEL to every rank: each its stage's tensors. */
+static int send_stages (struct dc_comm *hub, const struct dc_layout *lo,
+                        const struct dc_model *m,
+                        const struct dc_safetensors *ck, const char *task,
+                        const char *device, const char *dtype, int threads,
+                        int delay_ms, const struct dc_train_opts *to,
+                        dc_error_t *errp)
+{
+    int rc = -1;
+    uint8_t **bytes = calloc ((size_t)lo->nstages, sizeof (uint8_t *));
+    size_t *lens = calloc ((size_t)lo->nstages, sizeof (size_t));
+
+    if (!bytes || !lens) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    for (int s = 0; s < lo->nstages; s++)
+        if (dc_pipe_stage_model (m, lo->l0[s], lo->l1[s], ck, &bytes[s],
+                                 &lens[s], errp)
+            < 0)
+            goto out;
+    for (int r = 0; r < lo->size; r++) {
+        char *job = stage_job (lo, r, task, device, dtype, threads, delay_ms,
+                               to);
+        int s = dc_layout_stage (lo, r);
+        if (!job) {
+            errprintf (errp, "out of memory");
+            goto out;
+        }
+        int x = dc_comm_send (hub, r, DC_MSG_JOB, job, strlen (job), errp);
+        free (job);
+        if (x < 0
+            || dc_comm_send (hub, r, DC_MSG_MODEL, bytes[s], lens[s], errp)
+                   < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    for (int s = 0; bytes && s < lo->nstages; s++)
+        free (bytes[s]);
+    free (bytes);
+    free (lens);
+    return rc;
+}
+
+/* ================= inference ================= */
+
+struct dc_pipe_infer {
+    struct dc_coord_infer_opts o;
+    struct dc_model *m;
+    struct dc_npy *in;
+    struct dc_npy_writer *out;
+    size_t rows;
+    int inputs, outputs;
+};
+
+void dc_pipe_infer_destroy (struct dc_pipe_infer *pi)
+{
+    if (pi) {
+        dc_model_destroy (pi->m);
+        dc_npy_close (pi->in);
+        dc_npy_writer_destroy (pi->out);
+        free (pi);
+    }
+}
+
+const struct dc_model *dc_pipe_infer_model (const struct dc_pipe_infer *pi)
+{
+    return pi->m;
+}
+
+size_t dc_pipe_infer_rows (const struct dc_pipe_infer *pi)
+{
+    return pi->rows;
+}
+
+struct dc_pipe_infer *dc_pipe_infer_create (const struct dc_coord_infer_opts *o,
+                                            dc_error_t *errp)
+{
+    struct dc_pipe_infer *pi = calloc (1, sizeof (*pi));
+
+    if (!pi) {
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    pi->o = *o;
+    if (!(pi->m = dc_model_load (o->model_path, o->activation, errp))
+        || !(pi->in = dc_npy_open (o->input_path, errp)))
+        goto fail;
+    pi->inputs = dc_model_inputs (pi->m);
+    pi->outputs = dc_model_outputs (pi->m);
+    if (pi->in->dtype == DC_NPY_I8) {
+        errprintf (errp, "%s: int64 array: inference needs floats",
+                   o->input_path);
+        goto fail;
+    }
+    if (pi->in->ndim != 2 || pi->in->row_elems != (size_t)pi->inputs) {
+        errprintf (errp,
+                   "%s: shape does not fit the model: expected (rows, %d)",
+                   o->input_path, pi->inputs);
+        goto fail;
+    }
+    if ((pi->rows = pi->in->rows) == 0) {
+        errprintf (errp, "%s: no rows", o->input_path);
+        goto fail;
+    }
+    int64_t shape[2] = {(int64_t)pi->rows, pi->outputs};
+    if (!(pi->out = dc_npy_writer_create (o->output_path, o->out_dtype, 2,
+                                          shape, true, errp)))
+        goto fail;
+    return pi;
+fail:
+    dc_pipe_infer_destroy (pi);
+    return NULL;
+}
+
+struct prank {
+    bool ready, lost;
+    char kernel[64]; /* BLAS kernel, "" when not told */
+};
+
+int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
+                       const struct dc_layout *lo, size_t micro_rows,
+                       struct dc_report *report, struct dc_coord_result *res,
+                       dc_error_t *errp)
+{
+    int S = lo->nstages, G = lo->ngroups, size = lo->size;
+    size_t nmb = (pi->rows + micro_rows - 1) / micro_rows;
+    struct prank *rk = calloc ((size_t)size, sizeof (*rk));
+    int *outstanding = calloc ((size_t)G, sizeof (int));
+    int *ready = calloc ((size_t)G, sizeof (int));
+    size_t *grows = calloc ((size_t)G, sizeof (size_t));
+    uint8_t *done_mb = calloc (nmb ? nmb : 1, 1);
+    uint8_t *buf = NULL;
+    size_t next = 0, done = 0;
+    double t0 = now_s (), t_first = 0, t_last = 0, busy = 0, t_write = 0;
+    char who[300];
+    int rc = -1;
+
+    memset (res, 0, sizeof (*res));
+    res->status = DC_COORD_IO_ERROR;
+    if (!rk || !outstanding || !ready || !grows || !done_mb
+        || !(buf = malloc (DC_PIPE_HDR
+                           + micro_rows * (size_t)pi->inputs * 4))) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    if (size != hub->size || S < 2) {
+        errprintf (errp, "pipeline: a layout of %d ranks in %d stages",
+                   size, S);
+        goto out;
+    }
+    if (send_stages (hub, lo, pi->m, NULL, "infer", pi->o.device,
+                     pi->o.dtype, pi->o.threads, pi->o.delay_ms, NULL, errp)
+        < 0)
+        goto out;
+    while (done < pi->rows) {
+        struct dc_comm_msg m;
+        int sig = 0;
+        int got = dc_coord_recv (hub, &m, pi->o.check, pi->o.arg, &sig, errp);
+        if (got < 0) {
+            if (sig) {
+                res->status = DC_COORD_INTERRUPTED;
+                res->signal = sig;
+                errprintf (errp, "interrupted: no output written");
+            }
+            goto out;
+        }
+        if (pi->o.progress)
+            pi->o.progress (done, pi->rows, size, pi->o.arg);
+        if (got == 0)
+            continue;
+        int r = m.src;
+        if (r < 0 || r >= size) {
+            free (m.data);
+            continue;
+        }
+        int g = dc_layout_group (lo, r);
+        stage_name (lo, pi->o.hosts, r, who, sizeof (who));
+        switch (m.type) {
+        case DC_MSG_READY: {
+            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive (rj, "kernel");
+            if (cJSON_IsString (k))
+                snprintf (rk[r].kernel, sizeof (rk[r].kernel), "%s",
+                          k->valuestring);
+            cJSON_Delete (rj);
+            if (!rk[r].ready) {
+                rk[r].ready = true;
+                ready[g]++;
+            }
+            break;
+        }
+        case DC_MSG_RESULT: {
+            uint64_t id = 0, row0 = 0, rows = 0;
+            double secs = 0;
+            if (m.len >= DC_PIPE_HDR) {
+                id = dc_get_u64 (m.data);
+                row0 = dc_get_u64 (m.data + 8);
+                rows = dc_get_u64 (m.data + 16);
+                memcpy (&secs, m.data + 24, sizeof (secs));
+            }
+            if (dc_layout_stage (lo, r) != S - 1 || m.len < DC_PIPE_HDR
+                || id >= nmb || done_mb[id] || row0 != id * micro_rows
+                || rows != (id + 1 < nmb ? micro_rows
+                                         : pi->rows - id * micro_rows)
+                || m.len != DC_PIPE_HDR + rows * (size_t)pi->outputs * 4) {
+                free (m.data);
+                res->status = DC_COORD_WORKER_ERROR;
+                errprintf (errp, "%s: a result that matches no micro-batch",
+                           who);
+                goto out;
+            }
+            double tw = now_s ();
+            if (dc_npy_writer_write_f32 (pi->out, row0, rows,
+                                         (const float *)(m.data + DC_PIPE_HDR),
+                                         errp)
+                < 0) {
+                free (m.data);
+                goto out;
+            }
+            t_write += now_s () - tw;
+            t_last = now_s ();
+            done_mb[id] = 1;
+            done += rows;
+            grows[g] += rows;
+            busy += secs;
+            outstanding[g]--;
+            break;
+        }
+        case DC_MSG_ERROR:
+            res->status = DC_COORD_WORKER_ERROR;
+            errprintf (errp, "%s: %.*s", who, (int)(m.len < 400 ? m.len : 400),
+                       m.data ? (const char *)m.data : "");
+            free (m.data);
+            goto out;
+        case DC_COMM_LOST:
+            rk[r].lost = true;
+            res->status = DC_COORD_ALL_LOST;
+            res->nlost = 1;
+            snprintf (res->lost, sizeof (res->lost), "%s was lost (%s)", who,
+                      dc_comm_lost_reason (hub, r));
+            errprintf (errp, "%s", res->lost);
+            free (m.data);
+            goto out;
+        default:
+            break;
+        }
+        free (m.data);
+        /* every group whose stages are all ready takes micro-batches, up
+         * to one per stage and one waiting */
+        for (int q = 0; q < G; q++)
+            while (ready[q] == S && outstanding[q] < S + 1 && next < nmb) {
+                size_t row0 = next * micro_rows;
+                size_t n = next + 1 < nmb ? micro_rows : pi->rows - row0;
+                double zero = 0;
+                dc_put_u64 (buf, next);
+                dc_put_u64 (buf + 8, row0);
+                dc_put_u64 (buf + 16, n);
+                memcpy (buf + 24, &zero, sizeof (zero));
+                if (dc_npy_read_f32 (pi->in, row0, n,
+                                     (float *)(buf + DC_PIPE_HDR), errp)
+                        < 0
+                    || dc_comm_send (hub, dc_layout_rank (lo, q, 0),
+                                     DC_MSG_CHUNK, buf,
+                                     DC_PIPE_HDR + n * (size_t)pi->inputs * 4,
+                                     errp)
+                           < 0)
+                    goto out;
+                if (t_first == 0)
+                    t_first = now_s ();
+                next++;
+                outstanding[q]++;
+            }
+    }
+    if (pi->o.progress)
+        pi->o.progress (done, pi->rows, size, pi->o.arg);
+    for (int r = 0; r < size; r++)
+        dc_comm_send (hub, r, DC_MSG_DONE, NULL, 0, NULL);
+    double tc = now_s ();
+    if (dc_npy_writer_commit (pi->out, errp) < 0)
+        goto out;
+    t_write += now_s () - tc;
+    /* the ranks leave: wait for them briefly so nothing is cut short */
+    double until = now_s () + 5;
+    int left = size;
+    while (left > 0 && now_s () < until) {
+        struct dc_comm_msg m;
+        int got = dc_comm_recv (hub, &m, 100, NULL);
+        if (got < 0)
+            break;
+        if (got > 0) {
+            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < size
+                && !rk[m.src].lost) {
+                rk[m.src].lost = true;
+                left--;
+            }
+            free (m.data);
+        }
+    }
+    const char *sha = dc_npy_writer_sha256 (pi->out);
+    snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
+    res->rows = pi->rows;
+    res->shape[0] = (int64_t)pi->rows;
+    res->shape[1] = pi->outputs;
+    res->status = DC_COORD_OK;
+    rc = 0;
+out:
+    res->seconds = now_s () - t0;
+    if (report) {
+        double wall = t_last > t_first ? t_last - t_first : 0;
+        if (t_first > 0) {
+            dc_report_phase_add (report, DC_PHASE_LOAD, t_first - t0);
+            dc_report_phase_add (report, DC_PHASE_COMPUTE, wall);
+        }
+        dc_report_phase_add (report, DC_PHASE_WRITE, t_write);
+        for (int r = 0; r < size && grows; r++)
+            dc_report_add_rank (report, r, host_of (pi->o.hosts, r), "?",
+                                grows[dc_layout_group (lo, r)], 0,
+                                (double)grows[dc_layout_group (lo, r)]
+                                    * lo->flops[dc_layout_stage (lo, r)]);
+        for (int r = 0; r < size && grows; r++)
+            dc_report_set_rank_kernel (report, r, rk[r].kernel);
+        cJSON *x = dc_report_extra (report, "pipeline");
+        if (x) {
+            cJSON_AddNumberToObject (x, "stages", S);
+            cJSON_AddNumberToObject (x, "groups", G);
+            cJSON_AddNumberToObject (x, "micro_batch_rows",
+                                     (double)micro_rows);
+            cJSON_AddNumberToObject (x, "micro_batches", (double)nmb);
+            cJSON *st = cJSON_AddArrayToObject (x, "stage_layers");
+            for (int s = 0; s < S; s++) {
+                cJSON *e = cJSON_CreateIntArray ((int[]){lo->l0[s], lo->l1[s]},
+                                                 2);
+                cJSON_AddItemToArray (st, e);
+            }
+            cJSON_AddNumberToObject (x, "busy_seconds", busy);
+            cJSON_AddNumberToObject (x, "compute_seconds", wall);
+            /* the share of rank-seconds spent waiting: fill, drain and
+             * imbalance */
+            cJSON_AddNumberToObject (x, "bubble",
+                                     wall > 0 ? 1.0 - busy / (wall * size)
+                                              : 0);
+        }
+        if (rc == 0)
+            dc_report_set_output (report, pi->o.output_path, 2, res->shape,
+                                  pi->o.out_dtype == DC_NPY_F2 ? "<f2"
+                                                               : "<f4",
+                                  res->sha256);
+    }
+    free (rk);
+    free (outstanding);
+    free (ready);
+    free (grows);
+    free (done_mb);
+    free (buf);
+    return rc;
+}
+
+/* ================= training ================= */
+
+struct dc_pipe_train {
+    struct dc_comm *hub;
+    struct dc_pipe_train_opts o;
+    const struct dc_layout *lo;
+    uint64_t attempt;
+    size_t np;
+    size_t *soff;   /* [nstages + 1] offsets of each stage's parameters */
+    float *gsum;    /* [np] */
+    uint8_t **got;  /* [size] each rank's RESULT of the step */
+    size_t *gotlen;
+    uint8_t *buf;
+    size_t bufcap;
+    int signal;
+    double busy, wall;
+};
+
+static int t_recv (struct dc_pipe_train *pt, struct dc_comm_msg *m,
+                   dc_error_t *errp)
+{
+    return dc_coord_recv (pt->hub, m, pt->o.check, pt->o.arg, &pt->signal,
+                          errp);
+}
+
+/* A message that stops the job (a rank lost or failed): -1 with errp. */
+static int t_fatal (struct dc_pipe_train *pt, struct dc_comm_msg *m,
+                    dc_error_t *errp)
+{
+    char who[300];
+    int r = m->src;
+
+    if (r < 0 || r >= pt->lo->size)
+        return 0;
+    stage_name (pt->lo, pt->o.hosts, r, who, sizeof (who));
+    if (m->type == DC_COMM_LOST) {
+        errno = EHOSTDOWN;
+        return errprintf (errp, "%s was lost (%s): the pipeline stops",
+                          who, dc_comm_lost_reason (pt->hub, r));
+    }
+    if (m->type == DC_MSG_ERROR) {
+        errno = EIO;
+        return errprintf (errp, "%s: %.*s", who,
+                          (int)(m->len < 400 ? m->len : 400),
+                          m->data ? (const char *)m->data : "");
+    }
+    return 0;
+}
+
+struct dc_pipe_train *dc_pipe_train_start (struct dc_comm *hub,
+                                           const struct dc_pipe_train_opts *o,
+                                           dc_error_t *errp)
+{
+    struct dc_pipe_train *pt = calloc (1, sizeof (*pt));
+    const struct dc_layout *lo = o->lo;
+    int size = lo->size, waiting = size;
+    bool *ready = NULL;
+
+    if (!pt) {
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    pt->hub = hub;
+    pt->o = *o;
+    pt->lo = lo;
+    pt->np = dc_model_nparams (o->m);
+    if (size != hub->size || lo->nstages < 2) {
+        errprintf (errp, "pipeline: a layout of %d ranks in %d stages", size,
+                   lo->nstages);
+        goto fail;
+    }
+    if (!(pt->soff = calloc ((size_t)lo->nstages + 1, sizeof (size_t)))
+        || !(pt->gsum = calloc (pt->np ? pt->np : 1, sizeof (float)))
+        || !(pt->got = calloc ((size_t)size, sizeof (uint8_t *)))
+        || !(pt->gotlen = calloc ((size_t)size, sizeof (size_t)))
+        || !(ready = calloc ((size_t)size, sizeof (bool)))) {
+        errprintf (errp, "out of memory");
+        goto fail;
+    }
+    for (int s = 0; s <= lo->nstages; s++)
+        pt->soff[s] = layer_off (o->m, s < lo->nstages ? lo->l0[s]
+                                                      : o->m->nlayers);
+    if (send_stages (hub, lo, o->m, o->ck, "train", o->device, o->dtype,
+                     o->threads, o->delay_ms, o->to, errp)
+        < 0)
+        goto fail;
+    while (waiting > 0) {
+        struct dc_comm_msg m;
+        int got = t_recv (pt, &m, errp);
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            continue;
+        if (m.type == DC_MSG_READY && m.src >= 0 && m.src < size) {
+            if (!ready[m.src]) {
+                ready[m.src] = true;
+                waiting--;
+            }
+        } else if (t_fatal (pt, &m, errp) < 0) {
+            free (m.data);
+            goto fail;
+        }
+        free (m.data);
+    }
+    free (ready);
+    return pt;
+fail:
+    free (ready);
+    dc_pipe_train_finish (pt);
+    return NULL;
+}
+
+static int send_step (struct dc_pipe_train *pt, int r, uint64_t rows,
+                      uint64_t batch, uint64_t mr, const void *data,
+                      size_t bytes, dc_error_t *errp)
+{
+    size_t len = DC_PIPE_STEP_HDR + bytes;
+
+    if (len > pt->bufcap) {
+        uint8_t *p = realloc (pt->buf, len);
+        if (!p)
+            return errprintf (errp, "out of memory for a step");
+        pt->buf = p;
+        pt->bufcap = len;
+    }
+    dc_put_u64 (pt->buf, pt->attempt);
+    dc_put_u64 (pt->buf + 8, rows);
+    dc_put_u64 (pt->buf + 16, batch);
+    dc_put_u64 (pt->buf + 24, mr);
+    memcpy (pt->buf + DC_PIPE_STEP_HDR, data, bytes);
+    return dc_comm_send (pt->hub, r, DC_MSG_CHUNK, pt->buf, len, errp);
+}
+
+int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
+                        const void *target, size_t rows, double *loss_sum,
+                        dc_error_t *errp)
+{
+    struct dc_pipe_train *pt = arg;
+    const struct dc_layout *lo = pt->lo;
+    int S = lo->nstages, G = lo->ngroups, size = lo->size;
+    size_t in = (size_t)dc_model_inputs (pt->o.m);
+    size_t tsz = pt->o.to->loss == DC_LOSS_XENT
+                     ? sizeof (int64_t)
+                     : (size_t)dc_model_outputs (pt->o.m) * sizeof (float);
+    int pending = 0, rc = -1;
+    double t0 = now_s ();
+
+    pt->attempt++;
+    for (int g = 0; g < G; g++) {
+        size_t a = rows * (size_t)g / (size_t)G;
+        size_t b = rows * (size_t)(g + 1) / (size_t)G;
+        size_t n = b - a;
+        if (n == 0)
+            continue;
+        size_t mr = pt->o.micro_rows;
+        if (mr == 0)
+            mr = (n + 2 * (size_t)S - 1) / (2 * (size_t)S);
+        if (mr > n)
+            mr = n;
+        if (send_step (pt, dc_layout_rank (lo, g, 0), n, rows, mr, x + a * in,
+                       n * in * sizeof (float), errp)
+                < 0
+            || send_step (pt, dc_layout_rank (lo, g, S - 1), n, rows, mr,
+                          (const uint8_t *)target + a * tsz, n * tsz, errp)
+                   < 0)
+            return -1;
+        pending += S;
+    }
+    while (pending > 0) {
+        struct dc_comm_msg m;
+        int got = t_recv (pt, &m, errp);
+        if (got < 0)
+            goto out;
+        if (got == 0)
+            continue;
+        int r = m.src;
+        if (m.type == DC_MSG_RESULT && r >= 0 && r < size) {
+            int s = dc_layout_stage (lo, r);
+            size_t n = pt->soff[s + 1] - pt->soff[s];
+            if (pt->got[r] || m.len != DC_TRAIN_RESULT_HDR + n * 4
+                || dc_get_u64 (m.data) != pt->attempt
+                || dc_get_u64 (m.data + 8) != 0) {
+                free (m.data);
+                errno = EPROTO;
+                errprintf (errp, "rank %d sent a result of no step", r);
+                goto out;
+            }
+            pt->got[r] = m.data;
+            pt->gotlen[r] = m.len;
+            pending--;
+            continue;
+        }
+        if (t_fatal (pt, &m, errp) < 0) {
+            free (m.data);
+            goto out;
+        }
+        free (m.data);
+    }
+    /* sum each stage over the groups, in group order */
+    double ls = 0;
+    memset (pt->gsum, 0, pt->np * sizeof (float));
+    for (int g = 0; g < G; g++)
+        for (int s = 0; s < S; s++) {
+            int r = dc_layout_rank (lo, g, s);
+            if (!pt->got[r])
+                continue;
+            const float *v = (const float *)(pt->got[r]
+                                             + DC_TRAIN_RESULT_HDR);
+            float *d = pt->gsum + pt->soff[s];
+            size_t n = pt->soff[s + 1] - pt->soff[s];
+            for (size_t i = 0; i < n; i++)
+                d[i] += v[i];
+            if (s == S - 1) {
+                double part;
+                memcpy (&part, pt->got[r] + 16, sizeof (part));
+                ls += part;
+            }
+        }
+    /* every rank applies its stage's sum; the replica the whole */
+    for (int r = 0; r < size; r++) {
+        int s = dc_layout_stage (lo, r);
+        size_t n = pt->soff[s + 1] - pt->soff[s];
+        size_t len = 8 + n * 4;
+        if (len > pt->bufcap) {
+            uint8_t *p = realloc (pt->buf, len);
+            if (!p) {
+                errprintf (errp, "out of memory");
+                goto out;
+            }
+            pt->buf = p;
+            pt->bufcap = len;
+        }
+        dc_put_u64 (pt->buf, pt->attempt);
+        memcpy (pt->buf + 8, pt->gsum + pt->soff[s], n * 4);
+        if (dc_comm_send (pt->hub, r, DC_MSG_REDUCED, pt->buf, len, errp) < 0)
+            goto out;
+    }
+    if (dc_trainer_grads_set (t, pt->gsum, errp) < 0)
+        goto out;
+    *loss_sum = ls;
+    rc = 0;
+out:
+    for (int r = 0; r < size; r++) {
+        free (pt->got[r]);
+        pt->got[r] = NULL;
+    }
+    pt->wall += now_s () - t0;
+    return rc;
+}
+
+int dc_pipe_train_signal (const struct dc_pipe_train *pt)
+{
+    return pt ? pt->signal : 0;
+}
+
+void dc_pipe_train_times (const struct dc_pipe_train *pt, double *busy,
+                          double *wall)
+{
+    *busy = pt ? pt->busy : 0;
+    *wall = pt ? pt->wall : 0;
+}
+
+void dc_pipe_train_finish (struct dc_pipe_train *pt)
+{
+    if (!pt)
+        return;
+    for (int r = 0; r < pt->hub->size; r++)
+        dc_comm_send (pt->hub, r, DC_MSG_DONE, NULL, 0, NULL);
+    for (int r = 0; pt->got && r < pt->lo->size; r++)
+        free (pt->got[r]);
+    free (pt->got);
+    free (pt->gotlen);
+    free (pt->soff);
+    free (pt->gsum);
+    free (pt->buf);
+    free (pt);
+}

@@ -1,0 +1,27 @@
+/* serve.h - what every rank-side server shares: its options, how it finds
+ * its compute back-end, and how it tells the hub that it fails.  The data
+ * parallel rank is lib/run/rank.h, the pipeline stage lib/run/stage.h. */
+#ifndef DC_SERVE_H
+#define DC_SERVE_H
+
+#include "gpu/compute.h"
+#include "lib/comm/comm.h"
+#include "lib/util/error.h"
+
+/* How a worker finds its compute back-end (gpu/ is linked by the caller). */
+typedef const struct dc_compute_ops *(*dc_compute_find_f) (const char *name,
+                                                          dc_error_t *errp);
+
+struct dc_worker_opts {
+    dc_compute_find_f find;
+    const char *tmpdir;   /* for the model file; NULL: $TMPDIR or /tmp */
+    double heartbeat;     /* seconds between heartbeats; 0: 1 */
+};
+
+/* Tell the hub why this rank stops (an ERROR message); returns -1. */
+int dc_worker_fail (struct dc_comm *c, dc_error_t *errp);
+
+/* Sleep ms milliseconds (the DCRUN_TEST_CHUNK_DELAY_MS test hook). */
+void dc_worker_sleep_ms (int ms);
+
+#endif
