@@ -66,8 +66,7 @@ static const struct cli_opt launch_opts[] = {
      "ssh: hosts connecting at once (default 64)"},
     {"connect-timeout", required_argument, OPT_L_CONNECT_TIMEOUT, "S",
      "ssh: bound on connect + login per host (default 10)"},
-    {"ssh-key", required_argument, 'i', "FILE",
-     "ssh: private key to try"},
+    {"ssh-key", required_argument, 'i', "FILE", "ssh: private key to try"},
     {"known-hosts", required_argument, OPT_L_KNOWN_HOSTS, "FILE",
      "ssh: host keys (default ~/.ssh/known_hosts); a host known only by "
      "other key types is a changed key, @revoked keys are refused, a line "
@@ -115,11 +114,12 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         return 0;
     case 'x': {
         if (!*arg || *arg == '=')
-            return cli_usage_error (cli, "-x '%s': expected VAR or "
-                                         "VAR=VALUE",
+            return cli_usage_error (cli,
+                                    "-x '%s': expected VAR or "
+                                    "VAR=VALUE",
                                     arg);
-        char **x = realloc (l->exports,
-                            (size_t)(l->nexports + 1) * sizeof (*x));
+        char **x =
+            realloc (l->exports, (size_t)(l->nexports + 1) * sizeof (*x));
         if (!x)
             return cli_usage_error (cli, "out of memory");
         l->exports = x;
@@ -234,8 +234,9 @@ int cli_parse_long (const struct cli *cli, const char *opt, const char *s,
     errno = 0;
     v = strtol (s, &end, 10);
     if (errno || end == s || *end || v < min || v > max)
-        return cli_usage_error (cli, "%s '%s': expected a number from %ld "
-                                     "to %ld",
+        return cli_usage_error (cli,
+                                "%s '%s': expected a number from %ld "
+                                "to %ld",
                                 opt, s, min, max);
     *val = v;
     return 0;
@@ -250,8 +251,9 @@ int cli_parse_double (const struct cli *cli, const char *opt, const char *s,
     errno = 0;
     v = strtod (s, &end);
     if (errno || end == s || *end || !isfinite (v) || v < min || v > max)
-        return cli_usage_error (cli, "%s '%s': expected a number from %g "
-                                     "to %g",
+        return cli_usage_error (cli,
+                                "%s '%s': expected a number from %g "
+                                "to %g",
                                 opt, s, min, max);
     *val = v;
     return 0;
@@ -329,8 +331,8 @@ static void keep_own (struct cli *cli, const struct cli_command *cmd, int key,
     const struct cli_opt *o = find_opt (cmd, key);
     char **v;
 
-    if (!o || !(v = realloc (cli->own_args,
-                             (size_t)(cli->nown + 3) * sizeof (*v))))
+    if (!o ||
+        !(v = realloc (cli->own_args, (size_t)(cli->nown + 3) * sizeof (*v))))
         return;
     cli->own_args = v;
     if (asprintf (&v[cli->nown], "--%s", o->name) < 0)
@@ -382,15 +384,15 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
         add_short (shorts, &slen, &global_opts[i]);
     }
     for (int i = 0; i < nc; i++) {
-        const struct cli_opt *o = i < nc1 ? &cmd->opts[i]
-                                          : &cmd->opts2[i - nc1];
+        const struct cli_opt *o =
+            i < nc1 ? &cmd->opts[i] : &cmd->opts2[i - nc1];
         lo[ng + i] = (struct option){o->name, o->has_arg, NULL, o->key};
         add_short (shorts, &slen, o);
     }
     for (int i = 0; i < nl; i++) {
-        lo[ng + nc + i] = (struct option){launch_opts[i].name,
-                                          launch_opts[i].has_arg, NULL,
-                                          launch_opts[i].key};
+        lo[ng + nc + i] =
+            (struct option){launch_opts[i].name, launch_opts[i].has_arg, NULL,
+                            launch_opts[i].key};
         add_short (shorts, &slen, &launch_opts[i]);
     }
     optind = 0; /* full re-initialisation (GNU) */

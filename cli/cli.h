@@ -40,40 +40,39 @@ struct cli {
     const char *prog;    /* "dcrun" */
     const char *command; /* subcommand name */
     /* global options */
-    const char *hostfile; /* -f */
-    const char *hosts;    /* -H */
-    long np;              /* -n, 0 when not given */
-    const char *launcher; /* -L, NULL = auto */
-    int verbose;          /* -v count */
-    bool quiet;           /* -q */
-    bool json;            /* --json */
-    bool dry_run;         /* --dry-run */
+    const char *hostfile;     /* -f */
+    const char *hosts;        /* -H */
+    long np;                  /* -n, 0 when not given */
+    const char *launcher;     /* -L, NULL = auto */
+    int verbose;              /* -v count */
+    bool quiet;               /* -q */
+    bool json;                /* --json */
+    bool dry_run;             /* --dry-run */
     struct cli_launch launch; /* when the command takes launch options */
-    char **own_args;      /* the command's own options as given, for
-                             starting the same command on other ranks */
+    char **own_args;          /* the command's own options as given, for
+                                 starting the same command on other ranks */
     int nown;
 };
 
 /* A subcommand option: getopt_long entry plus help text. */
 struct cli_opt {
-    const char *name;  /* long name */
-    int has_arg;       /* no_argument, required_argument */
-    int key;           /* short option char, or a value >= 256 */
-    const char *arg;   /* argument name for help, NULL when none */
+    const char *name; /* long name */
+    int has_arg;      /* no_argument, required_argument */
+    int key;          /* short option char, or a value >= 256 */
+    const char *arg;  /* argument name for help, NULL when none */
     const char *help;
 };
 
 /* Called for each subcommand option; return -1 after cli_usage_error(). */
-typedef int (*cli_opt_f) (struct cli *cli, int key, const char *arg,
-                          void *ctx);
+typedef int (*cli_opt_f) (struct cli *cli, int key, const char *arg, void *ctx);
 
 struct cli_command {
     const char *name;
     const char *summary;
-    const char *usage;          /* "[-f FILE|-H LIST] [--json]" */
-    const struct cli_opt *opts; /* terminated by {0} */
+    const char *usage;           /* "[-f FILE|-H LIST] [--json]" */
+    const struct cli_opt *opts;  /* terminated by {0} */
     const struct cli_opt *opts2; /* more, shared with other commands */
-    bool launch_opts;           /* also takes the launch options */
+    bool launch_opts;            /* also takes the launch options */
     int (*run) (struct cli *cli, int argc, char **argv);
 };
 

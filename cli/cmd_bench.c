@@ -54,8 +54,9 @@ struct bench_args {
 };
 
 static const struct cli_opt bench_opts[] = {
-    {"m", required_argument, OPT_M, "M", "rows of A and C (default 8192 on "
-                                         "cuda, 2048 on cpu)"},
+    {"m", required_argument, OPT_M, "M",
+     "rows of A and C (default 8192 on "
+     "cuda, 2048 on cpu)"},
     {"n", required_argument, OPT_N, "N", "columns of B and C (default: M)"},
     {"k", required_argument, OPT_K, "K", "inner dimension (default: M)"},
     {"dtype", required_argument, OPT_DTYPE, "f32|tf32|f16|bf16",
@@ -92,29 +93,33 @@ static int bench_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_THREADS:
         return cli_parse_long (cli, "--threads", arg, 1, 4096, &a->threads);
     case OPT_BYTES:
-        if (dc_layout_parse_bytes (arg, &a->bytes) < 0
-            || a->bytes > (16LL << 30))
-            return cli_usage_error (cli, "--bytes '%s': expected a size "
-                                         "from 1 to 16G (suffixes K, M, G)",
+        if (dc_layout_parse_bytes (arg, &a->bytes) < 0 ||
+            a->bytes > (16LL << 30))
+            return cli_usage_error (cli,
+                                    "--bytes '%s': expected a size "
+                                    "from 1 to 16G (suffixes K, M, G)",
                                     arg);
         return 0;
     case OPT_FRAME:
-        if (dc_layout_parse_bytes (arg, &a->frame) < 0
-            || a->frame > (64LL << 20))
-            return cli_usage_error (cli, "--frame '%s': expected a size "
-                                         "from 1 to 64M (suffixes K, M)",
+        if (dc_layout_parse_bytes (arg, &a->frame) < 0 ||
+            a->frame > (64LL << 20))
+            return cli_usage_error (cli,
+                                    "--frame '%s': expected a size "
+                                    "from 1 to 64M (suffixes K, M)",
                                     arg);
         return 0;
     case OPT_DTYPE:
         if (dc_dtype_parse (arg, &a->dtype) < 0)
-            return cli_usage_error (cli, "--dtype '%s': expected f32, tf32, "
-                                         "f16 or bf16",
+            return cli_usage_error (cli,
+                                    "--dtype '%s': expected f32, tf32, "
+                                    "f16 or bf16",
                                     arg);
         return 0;
     case OPT_DEVICE:
         if (strcmp (arg, "cpu") && strcmp (arg, "cuda") && strcmp (arg, "auto"))
-            return cli_usage_error (cli, "--device '%s': expected cpu, cuda "
-                                         "or auto",
+            return cli_usage_error (cli,
+                                    "--device '%s': expected cpu, cuda "
+                                    "or auto",
                                     arg);
         a->device = arg;
         return 0;
@@ -143,8 +148,8 @@ static float *dev_random (const struct dc_compute_ops *ops,
         seed = seed * 1664525u + 1013904223u;
         h[i] = (float)((seed >> 9) & 0xffff) / 65536.0f - 0.5f;
     }
-    if ((d = ops->alloc (c, n * sizeof (float), err))
-        && ops->copy_in (c, d, h, n * sizeof (float), err) < 0) {
+    if ((d = ops->alloc (c, n * sizeof (float), err)) &&
+        ops->copy_in (c, d, h, n * sizeof (float), err) < 0) {
         ops->free (c, d);
         d = NULL;
     }
@@ -164,11 +169,11 @@ static int time_gemm (const struct dc_compute_ops *ops, struct dc_compute *c,
     int rc = -1;
     double t0;
 
-    if (!(a = dev_random (ops, c, (size_t)m * k, 1, err))
-        || !(b = dev_random (ops, c, (size_t)k * n, 2, err))
-        || !(w = dev_random (ops, c, (size_t)n * k, 3, err))
-        || !(bias = dev_random (ops, c, (size_t)n, 4, err))
-        || !(out = ops->alloc (c, (size_t)m * n * sizeof (float), err)))
+    if (!(a = dev_random (ops, c, (size_t)m * k, 1, err)) ||
+        !(b = dev_random (ops, c, (size_t)k * n, 2, err)) ||
+        !(w = dev_random (ops, c, (size_t)n * k, 3, err)) ||
+        !(bias = dev_random (ops, c, (size_t)n, 4, err)) ||
+        !(out = ops->alloc (c, (size_t)m * n * sizeof (float), err)))
         goto out;
     /* GEMM: one warm-up (plans, clocks), then the timed loop */
     if (ops->gemm (c, m, n, k, a, b, out, err) < 0 || ops->sync (c, err) < 0)
@@ -181,15 +186,14 @@ static int time_gemm (const struct dc_compute_ops *ops, struct dc_compute *c,
         goto out;
     r->gemm_s = (now () - t0) / (double)iters;
     /* the fused layer op: y = relu (x . w^T + b) */
-    if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL, err)
-            < 0
-        || ops->sync (c, err) < 0)
+    if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL, err) <
+            0 ||
+        ops->sync (c, err) < 0)
         goto out;
     t0 = now ();
     for (long i = 0; i < iters; i++)
         if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL,
-                             err)
-            < 0)
+                             err) < 0)
             goto out;
     if (ops->sync (c, err) < 0)
         goto out;
@@ -285,8 +289,7 @@ static int bench_gemm (struct cli *cli, struct bench_args *a)
     if (!(c = ops->create (&o, &err)))
         return cli_error (EXIT_GPU, "bench: %s", err.text);
     if (time_gemm (ops, c, (int)a->m, (int)a->n, (int)a->k, a->iters, &r,
-                   &err)
-        < 0)
+                   &err) < 0)
         rc = cli_error (EXIT_GPU, "bench: %s", err.text);
     else
         rc = print_gemm (cli, ops, c, a, &r);
@@ -406,14 +409,14 @@ static int comm_round (struct comm_run *c, double *seconds)
         }
         int r = m.src;
         long long i = c->got[r];
-        bool good = i < c->nframes && (long long)m.len == frame_len (c, i)
-                    && (m.len < 16
-                        || (dc_get_u64 (m.data) == (uint64_t)r
-                            && dc_get_u64 (m.data + 8) == (uint64_t)i));
+        bool good = i < c->nframes && (long long)m.len == frame_len (c, i) &&
+                    (m.len < 16 || (dc_get_u64 (m.data) == (uint64_t)r &&
+                                    dc_get_u64 (m.data + 8) == (uint64_t)i));
         free (m.data);
         if (!good)
-            return cli_error (EXIT_FAIL, "bench: rank %d sent back frame %lld "
-                                         "wrong (%zu bytes)",
+            return cli_error (EXIT_FAIL,
+                              "bench: rank %d sent back frame %lld "
+                              "wrong (%zu bytes)",
                               r, i, m.len);
         c->got[r]++;
         left--;
@@ -526,10 +529,10 @@ static int bench_comm (struct cli *cli, struct bench_args *a)
     if ((rc = cli_ranks_init (cli, &rk)) != EXIT_OK)
         goto out;
     size = rk.job.plan->size;
-    if (!(c.buf = malloc ((size_t)a->frame))
-        || !(c.sent = calloc ((size_t)size, sizeof (*c.sent)))
-        || !(c.got = calloc ((size_t)size, sizeof (*c.got)))
-        || !(secs = calloc ((size_t)a->iters, sizeof (*secs)))) {
+    if (!(c.buf = malloc ((size_t)a->frame)) ||
+        !(c.sent = calloc ((size_t)size, sizeof (*c.sent))) ||
+        !(c.got = calloc ((size_t)size, sizeof (*c.got))) ||
+        !(secs = calloc ((size_t)a->iters, sizeof (*secs)))) {
         rc = cli_error (EXIT_FAIL, "bench: out of memory");
         goto out;
     }
@@ -544,8 +547,7 @@ static int bench_comm (struct cli *cli, struct bench_args *a)
     if ((rc = cli_ranks_launch (&rk, 30)) != EXIT_OK)
         goto out;
     for (int r = 0; r < size; r++)
-        if (dc_comm_send (rk.hub, r, DC_MSG_JOB, job, strlen (job), &err)
-            < 0) {
+        if (dc_comm_send (rk.hub, r, DC_MSG_JOB, job, strlen (job), &err) < 0) {
             rc = cli_error (EXIT_FAIL, "bench: %s", err.text);
             goto stop;
         }
@@ -600,8 +602,8 @@ static char **exec_argv (const struct bench_args *a, const char *kind)
             continue;
         for (const struct cli_opt *o = bench_opts; o->name; o++) {
             size_t n = strlen (o->name);
-            if (!strncmp (w, "--", 2) && !strncmp (w + 2, o->name, n)
-                && (w[2 + n] == '\0' || w[2 + n] == '=')) {
+            if (!strncmp (w, "--", 2) && !strncmp (w + 2, o->name, n) &&
+                (w[2 + n] == '\0' || w[2 + n] == '=')) {
                 own = true;
                 takes_arg = w[2 + n] == '\0' && o->has_arg;
             }
@@ -653,8 +655,8 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
     if ((rc = cli_job_init (cli, &job)) != EXIT_OK)
         return rc;
     size = job.plan->size;
-    if (!(av = exec_argv (a, a->kind))
-        || !(secs = calloc ((size_t)a->iters + 1, sizeof (*secs)))) {
+    if (!(av = exec_argv (a, a->kind)) ||
+        !(secs = calloc ((size_t)a->iters + 1, sizeof (*secs)))) {
         rc = cli_error (EXIT_FAIL, "bench: out of memory");
         goto out;
     }
@@ -668,8 +670,8 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
     /* one warm-up (page cache, ssh host keys), then the timed runs */
     for (long i = 0; i <= a->iters; i++) {
         if (run_exec (av, &secs[i], &status) < 0) {
-            rc = cli_error (EXIT_FAIL, "bench: %s: %s", av[0],
-                            strerror (errno));
+            rc =
+                cli_error (EXIT_FAIL, "bench: %s: %s", av[0], strerror (errno));
             goto out;
         }
         if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
@@ -691,8 +693,7 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
         printf ("{\"benchmark\":\"launch\",\"launcher\":\"%s\",\"hosts\":%zu,"
                 "\"ranks\":%d,\"iters\":%ld,\"seconds\":%.6f,"
                 "\"min_seconds\":%.6f,\"max_seconds\":%.6f}\n",
-                job.launcher, job.hosts->count, size, a->iters, med, min,
-                max);
+                job.launcher, job.hosts->count, size, a->iters, med, min, max);
     } else {
         printf ("launch      `dcrun exec -- true`, %d rank%s on %zu host%s "
                 "(%s launcher)\n",
@@ -721,14 +722,13 @@ static const struct {
 
 static int bench_run (struct cli *cli, int argc, char **argv)
 {
-    struct bench_args a = {.dtype = DC_DTYPE_F32, .device = "auto",
-                           .argc = argc, .argv = argv};
+    struct bench_args a = {
+        .dtype = DC_DTYPE_F32, .device = "auto", .argc = argc, .argv = argv};
     int optindex, rc;
     const char *kind;
 
     if ((rc = cli_parse (cli, &cmd_bench, argc, argv, bench_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex >= argc) {
         cli_usage_error (cli, "which benchmark? expected gemm, comm or "
@@ -740,8 +740,7 @@ static int bench_run (struct cli *cli, int argc, char **argv)
     argc -= optindex;
     argv += optindex;
     if ((rc = cli_parse (cli, &cmd_bench, argc, argv, bench_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
@@ -752,8 +751,9 @@ static int bench_run (struct cli *cli, int argc, char **argv)
             cli_log_init (cli);
             return kinds[i].run (cli, &a);
         }
-    cli_usage_error (cli, "unknown benchmark '%s' (expected gemm, comm or "
-                          "launch)",
+    cli_usage_error (cli,
+                     "unknown benchmark '%s' (expected gemm, comm or "
+                     "launch)",
                      kind);
     return EXIT_USAGE;
 }

@@ -74,8 +74,8 @@ static int check_run (struct cli *cli, int argc, char **argv)
     struct remote_result *res = NULL;
     int optindex, rc, exitcode = EXIT_OK;
 
-    if ((rc = cli_parse (cli, &cmd_check, argc, argv, NULL, NULL, &optindex))
-        != 0)
+    if ((rc = cli_parse (cli, &cmd_check, argc, argv, NULL, NULL, &optindex)) !=
+        0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
@@ -161,10 +161,10 @@ static int check_run (struct cli *cli, int argc, char **argv)
         }
     }
     if (bad)
-        exitcode = cli_error (EXIT_LAUNCH, "check: %d of %zu host%s not "
-                                           "ready",
-                              bad, hosts->count,
-                              hosts->count == 1 ? "" : "s");
+        exitcode = cli_error (EXIT_LAUNCH,
+                              "check: %d of %zu host%s not "
+                              "ready",
+                              bad, hosts->count, hosts->count == 1 ? "" : "s");
 out:
     free (ok);
     remote_results_free (res, hosts->count);

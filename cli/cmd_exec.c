@@ -1,10 +1,10 @@
 /* cmd_exec.c - dcrun exec: run CMD once per rank, tagged output, exit status
  *
  * One event loop: poll() over a self-pipe of signals (SIGINT, SIGTERM,
- * SIGHUP, SIGCHLD) and the launcher's descriptors.  Output is cut into lines per rank and
- * stream and each line is written with one write(2), prefixed "RANK@HOST: ",
- * so no two ranks ever share a line.  A line longer than LINE_MAX bytes is
- * written in pieces of LINE_MAX.
+ * SIGHUP, SIGCHLD) and the launcher's descriptors.  Output is cut into lines
+ * per rank and stream and each line is written with one write(2), prefixed
+ * "RANK@HOST: ", so no two ranks ever share a line.  A line longer than
+ * LINE_MAX bytes is written in pieces of LINE_MAX.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,10 +110,10 @@ struct job {
     const struct dc_plan *plan;
     struct rankio *io;
     int size;
-    int first_fail;    /* rank, -1 */
+    int first_fail; /* rank, -1 */
     int nfailed;
     bool terminating;
-    double kill_at;    /* when to send SIGKILL, 0 none */
+    double kill_at; /* when to send SIGKILL, 0 none */
     bool killed;
 };
 
@@ -171,8 +171,8 @@ static void on_output (int rank, enum dc_launch_stream s, const char *data,
         write_all (2, data, len);
         return;
     }
-    if (rank < 0 || rank >= j->size || (s != DC_LAUNCH_STDOUT
-                                        && s != DC_LAUNCH_STDERR))
+    if (rank < 0 || rank >= j->size ||
+        (s != DC_LAUNCH_STDOUT && s != DC_LAUNCH_STDERR))
         return;
     struct rankio *io = &j->io[rank];
     struct linebuf *lb = &io->lb[s];
@@ -246,9 +246,9 @@ static int open_output_files (struct job *j, const char *dir)
             snprintf (path, sizeof (path), "%s/rank-%d.%s", dir, r,
                       s == 1 ? "out" : "err");
             /* O_NOFOLLOW: never created through a link */
-            j->io[r].file[s] = open (path, O_WRONLY | O_CREAT | O_TRUNC
-                                               | O_NOFOLLOW | O_CLOEXEC,
-                                     0666);
+            j->io[r].file[s] = open (
+                path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                0666);
             if (j->io[r].file[s] < 0)
                 return cli_error (-1, "exec: %s: %s", path, strerror (errno));
         }
@@ -270,18 +270,16 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
             n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
                                    i ? "," : "", rk->gpus[i]);
         printf ("%-6d %-24s %-6d %-5d %-10s %s\n", r, dc_plan_host (plan, r),
-                rk->local_rank, rk->node_rank, gpus,
-                rk->cpus ? rk->cpus : "-");
+                rk->local_rank, rk->node_rank, gpus, rk->cpus ? rk->cpus : "-");
     }
     if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
         /* one driver command line for every rank */
         struct dc_launch *l;
         char **argv = NULL;
         dc_error_t err;
-        if (!(l = dc_launch_create (lname, lo, &err))
-            || dc_launch_driver_argv (l, lr, plan->size, &argv, &err) < 0) {
-            printf ("(cannot make the %s command line: %s)\n", lname,
-                    err.text);
+        if (!(l = dc_launch_create (lname, lo, &err)) ||
+            dc_launch_driver_argv (l, lr, plan->size, &argv, &err) < 0) {
+            printf ("(cannot make the %s command line: %s)\n", lname, err.text);
         } else {
             char *line = dc_launch_shell_join (argv);
             printf ("%s\n", line ? line : "");
@@ -298,8 +296,7 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
         if (!strcmp (lname, "local")) {
             char *cmd = dc_launch_shell_join (lr[r].argv);
             char *env = dc_launch_shell_join (lr[r].env);
-            printf ("rank %d: env %s %s\n", r, env ? env : "",
-                    cmd ? cmd : "");
+            printf ("rank %d: env %s %s\n", r, env ? env : "", cmd ? cmd : "");
             free (cmd);
             free (env);
         } else {
@@ -314,8 +311,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
                     const struct cli_job *job, char **cmd)
 {
     const struct dc_plan *plan = job->plan;
-    struct job j = {.a = a, .plan = plan, .size = plan->size,
-                    .first_fail = -1};
+    struct job j = {.a = a, .plan = plan, .size = plan->size, .first_fail = -1};
     struct dc_launch_rank *lr = NULL;
     struct dc_launch *l = NULL;
     struct pollfd *fds = NULL;
@@ -325,8 +321,8 @@ static int run_job (struct cli *cli, struct exec_args *a,
     bool timed_out = false;
     dc_error_t err;
 
-    if (!(j.io = calloc ((size_t)plan->size, sizeof (*j.io)))
-        || !(lr = calloc ((size_t)plan->size, sizeof (*lr)))) {
+    if (!(j.io = calloc ((size_t)plan->size, sizeof (*j.io))) ||
+        !(lr = calloc ((size_t)plan->size, sizeof (*lr)))) {
         exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
         goto out;
     }
@@ -370,8 +366,8 @@ static int run_job (struct cli *cli, struct exec_args *a,
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
     signal (SIGPIPE, SIG_IGN);
     if ((sfd = dc_sigpipe_create (sigs)) < 0) {
-        exitcode = cli_error (EXIT_FAIL, "exec: signal pipe: %s",
-                              strerror (errno));
+        exitcode =
+            cli_error (EXIT_FAIL, "exec: signal pipe: %s", strerror (errno));
         goto out;
     }
     lo.on_output = on_output;
@@ -388,8 +384,9 @@ static int run_job (struct cli *cli, struct exec_args *a,
     if (dc_launch_spawn (l, lr, plan->size, &err) < 0) {
         int s = errno == EINTR ? dc_sigpipe_read () : 0;
         if (s > 0 && s != SIGCHLD)
-            exitcode = cli_error (128 + s, "exec: interrupted by SIG%s "
-                                           "while connecting: nothing runs",
+            exitcode = cli_error (128 + s,
+                                  "exec: interrupted by SIG%s "
+                                  "while connecting: nothing runs",
                                   cli_signame (s));
         else
             exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
@@ -426,8 +423,8 @@ static int run_job (struct cli *cli, struct exec_args *a,
         fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
         int n = dc_launch_pollfds (l, fds + 1, MAX_POLLFDS - 1, &timeout);
         if (poll (fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR) {
-            exitcode = cli_error (EXIT_FAIL, "exec: poll: %s",
-                                  strerror (errno));
+            exitcode =
+                cli_error (EXIT_FAIL, "exec: poll: %s", strerror (errno));
             goto out;
         }
         if (fds[0].revents & POLLIN) {
@@ -454,15 +451,15 @@ static int run_job (struct cli *cli, struct exec_args *a,
                               "exec: interrupted by SIG%s: every rank stopped",
                               cli_signame (interrupted));
     } else if (timed_out) {
-        exitcode = cli_error (EXIT_FAIL, "exec: timed out after %g s",
-                              a->timeout);
+        exitcode =
+            cli_error (EXIT_FAIL, "exec: timed out after %g s", a->timeout);
     } else if (j.first_fail >= 0) {
         int r = j.first_fail;
         const struct dc_launch_status *st = &j.io[r].st;
         const char *host = dc_plan_host (plan, r);
         if (st->failed_start)
-            exitcode = cli_error (EXIT_FAIL, "exec: rank %d on %s: %s", r,
-                                  host, st->reason);
+            exitcode = cli_error (EXIT_FAIL, "exec: rank %d on %s: %s", r, host,
+                                  st->reason);
         else if (st->signaled)
             exitcode = cli_error (EXIT_FAIL,
                                   "exec: rank %d on %s killed by signal %d "
@@ -517,11 +514,12 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
         dc_hosts_destroy (h);
     }
     if (!getenv ("MASTER_PORT")) {
-        unsigned long job = strtoul (getenv ("SLURM_JOB_ID") ? getenv (
-                                         "SLURM_JOB_ID") : "0", NULL, 10);
+        unsigned long job = strtoul (
+            getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0", NULL, 10);
         unsigned long step = strtoul (getenv ("SLURM_STEP_ID"), NULL, 10);
         char port[16];
-        snprintf (port, sizeof (port), "%lu", 20000 + (job * 31 + step) % 20000);
+        snprintf (port, sizeof (port), "%lu",
+                  20000 + (job * 31 + step) % 20000);
         setenv ("MASTER_PORT", port, 1);
     }
     av[k++] = (char *)cli_self_path ();
@@ -542,7 +540,8 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
     execv (av[0], av);
     int e = errno;
     free (av);
-    return cli_error (EXIT_LAUNCH, "exec: %s: %s", cli_self_path (), strerror (e));
+    return cli_error (EXIT_LAUNCH, "exec: %s: %s", cli_self_path (),
+                      strerror (e));
 }
 
 static int exec_run (struct cli *cli, int argc, char **argv)
@@ -552,8 +551,7 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, exitcode = EXIT_OK;
 
     if ((rc = cli_parse (cli, &cmd_exec, argc, argv, exec_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex >= argc) {
         cli_usage_error (cli, "no command given: dcrun exec [OPTIONS] -- CMD "
@@ -562,10 +560,10 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     }
     a.kill_grace = cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3;
     cli_log_init (cli);
-    if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")
-        && (!cli->launcher || !strcmp (cli->launcher, "auto")
-            || !strcmp (cli->launcher, "slurm"))
-        && !cli->hostfile && !cli->hosts && !cli->dry_run)
+    if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID") &&
+        (!cli->launcher || !strcmp (cli->launcher, "auto") ||
+         !strcmp (cli->launcher, "slurm")) &&
+        !cli->hostfile && !cli->hosts && !cli->dry_run)
         return exec_as_step_task (&cli->launch, argv + optindex);
     /* host list, rank map placed on this host's topology, launcher */
     if ((exitcode = cli_job_init (cli, &job)) != EXIT_OK)

@@ -180,8 +180,7 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, exitcode = EXIT_OK;
 
     if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, hosts_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);

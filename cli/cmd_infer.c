@@ -80,8 +80,9 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
         else if (!strcmp (arg, "f2") || !strcmp (arg, "f16"))
             a->out_dtype = DC_NPY_F2;
         else
-            return cli_usage_error (cli, "--output-dtype '%s': expected f4 "
-                                         "or f2",
+            return cli_usage_error (cli,
+                                    "--output-dtype '%s': expected f4 "
+                                    "or f2",
                                     arg);
         return 0;
     case OPT_REPORT:
@@ -126,10 +127,11 @@ static int infer_preflight (struct cli *cli, const struct infer_args *a)
         mr = getenv ("SLURM_PROCID");
     if (!(m = dc_model_load (a->model, a->m.activation, &err)))
         ex = cli_error (EXIT_INPUT, "%s", err.text);
-    else if (x->row_elems != (size_t)dc_model_inputs (m)
-             || x->dtype == DC_NPY_I8)
-        ex = cli_error (EXIT_INPUT, "%s: shape does not fit the model: "
-                                    "expected float rows (rows, %d)",
+    else if (x->row_elems != (size_t)dc_model_inputs (m) ||
+             x->dtype == DC_NPY_I8)
+        ex = cli_error (EXIT_INPUT,
+                        "%s: shape does not fit the model: "
+                        "expected float rows (rows, %d)",
                         a->input, dc_model_inputs (m));
     else if (cli->dry_run) {
         printf ("rows: 0: nothing to run\n");
@@ -139,8 +141,8 @@ static int infer_preflight (struct cli *cli, const struct infer_args *a)
     else {
         int64_t shape[2] = {0, dc_model_outputs (m)};
         if (!(w = dc_npy_writer_create (a->output, a->out_dtype, 2, shape,
-                                        a->report != NULL, &err))
-            || dc_npy_writer_commit (w, &err) < 0)
+                                        a->report != NULL, &err)) ||
+            dc_npy_writer_commit (w, &err) < 0)
             ex = cli_error (EXIT_INPUT, "%s", err.text);
         else if (a->report && (rep = dc_report_create ("infer"))) {
             dc_report_set_output (rep, a->output, 2, shape,
@@ -227,8 +229,7 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, ex = EXIT_OK;
 
     if ((rc = cli_parse (cli, &cmd_infer, argc, argv, infer_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
@@ -239,8 +240,9 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
-    if ((a.m.split.split == DC_SPLIT_LAYERS || a.m.split.split == DC_SPLIT_HYBRID)
-        && !cli_job_wanted (cli)) {
+    if ((a.m.split.split == DC_SPLIT_LAYERS ||
+         a.m.split.split == DC_SPLIT_HYBRID) &&
+        !cli_job_wanted (cli)) {
         cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
                          dc_split_name (a.m.split.split));
         return EXIT_USAGE;
@@ -323,8 +325,8 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         block = 1;
     if (block > rows)
         block = rows ? rows : 1;
-    if (!(hx = malloc (block * (size_t)in * sizeof (float)))
-        || !(hy = malloc (block * (size_t)outn * sizeof (float)))) {
+    if (!(hx = malloc (block * (size_t)in * sizeof (float))) ||
+        !(hy = malloc (block * (size_t)outn * sizeof (float)))) {
         ex = cli_error (EXIT_FAIL, "infer: out of memory for %zu-row blocks",
                         block);
         goto out;
@@ -375,8 +377,8 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         gethostname (host, sizeof (host) - 1);
         dc_report_add_rank (rep, 0, host, ops->describe (c), rows, tc,
                             flop_row * (double)rows);
-        dc_report_set_rank_kernel (rep, 0, ops->kernel ? ops->kernel (c)
-                                                      : NULL);
+        dc_report_set_rank_kernel (rep, 0,
+                                   ops->kernel ? ops->kernel (c) : NULL);
         dc_report_set_output (rep, a.output, 2, oshape,
                               dc_npy_descr (a.out_dtype),
                               dc_npy_writer_sha256 (w));

@@ -122,8 +122,7 @@ static int probe_hosts (struct cli *cli)
         cJSON *arr = cJSON_AddArrayToObject (o, "hosts");
         for (size_t i = 0; i < hosts->count; i++) {
             cJSON *h = NULL;
-            char *text = res[i].topo ? dc_topo_to_json (res[i].topo, 0)
-                                     : NULL;
+            char *text = res[i].topo ? dc_topo_to_json (res[i].topo, 0) : NULL;
             if (text && (h = cJSON_Parse (text)))
                 cJSON_ReplaceItemInObjectCaseSensitive (
                     h, "host", cJSON_CreateString (hosts->v[i].name));
@@ -160,10 +159,10 @@ static int probe_hosts (struct cli *cli)
         }
     }
     if (bad)
-        exitcode = cli_error (EXIT_LAUNCH, "probe: %d of %zu host%s not "
-                                           "probed",
-                              bad, hosts->count,
-                              hosts->count == 1 ? "" : "s");
+        exitcode = cli_error (EXIT_LAUNCH,
+                              "probe: %d of %zu host%s not "
+                              "probed",
+                              bad, hosts->count, hosts->count == 1 ? "" : "s");
     remote_results_free (res, hosts->count);
     dc_hosts_destroy (hosts);
     return exitcode;

@@ -71,8 +71,9 @@ static const struct cli_opt train_opts[] = {
      "targets: [rows, out] floats (mse) or [rows] int64 labels (xent)"},
     {"output", required_argument, OPT_OUTPUT, "M2.safetensors",
      "the trained model (same tensor names and dtypes)"},
-    {"epochs", required_argument, OPT_EPOCHS, "E", "passes over the data "
-                                                   "(default 1)"},
+    {"epochs", required_argument, OPT_EPOCHS, "E",
+     "passes over the data "
+     "(default 1)"},
     {"batch-size", required_argument, OPT_BATCH_SIZE, "B",
      "rows per step (default 32)"},
     {"lr", required_argument, OPT_LR, "LR",
@@ -136,8 +137,9 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
         else if (!strcmp (arg, "adam"))
             a->optim = DC_OPTIM_ADAM;
         else
-            return cli_usage_error (cli, "--optimizer '%s': expected sgd or "
-                                         "adam",
+            return cli_usage_error (cli,
+                                    "--optimizer '%s': expected sgd or "
+                                    "adam",
                                     arg);
         return 0;
     case OPT_LOSS:
@@ -154,8 +156,9 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
         errno = 0;
         a->seed = strtoull (arg, &end, 10);
         if (errno || end == arg || *end || arg[0] == '-')
-            return cli_usage_error (cli, "--seed '%s': expected a "
-                                         "non-negative integer",
+            return cli_usage_error (cli,
+                                    "--seed '%s': expected a "
+                                    "non-negative integer",
                                     arg);
         return 0;
     }
@@ -163,8 +166,8 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
         a->ckpt_dir = arg;
         return 0;
     case OPT_CKPT_EVERY:
-        if (cli_parse_long (cli, "--checkpoint-every", arg, 1, 1L << 40, &v)
-            < 0)
+        if (cli_parse_long (cli, "--checkpoint-every", arg, 1, 1L << 40, &v) <
+            0)
             return -1;
         a->ckpt_every = v;
         return 0;
@@ -241,15 +244,13 @@ static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
     struct train_state *s = arg;
     bool epoch_end = pos->batch == 0;
     int64_t epoch = epoch_end ? pos->epoch - 1 : pos->epoch;
-    int64_t batch = epoch_end ? (int64_t)((s->rows + s->batch - 1) / s->batch)
-                              : pos->batch;
+    int64_t batch =
+        epoch_end ? (int64_t)((s->rows + s->batch - 1) / s->batch) : pos->batch;
 
     s->steps_run++;
     s->rows_run += rows;
-    if (s->log
-        && log_line (s, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%zu,%.9g\n",
-                     epoch + 1, batch, pos->step, rows, loss)
-               < 0)
+    if (s->log && log_line (s, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%zu,%.9g\n",
+                            epoch + 1, batch, pos->step, rows, loss) < 0)
         return 1; /* stop here: the last checkpoint stays */
     s->epoch_loss += loss * (double)rows;
     s->epoch_rows += rows;
@@ -272,8 +273,7 @@ static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
     }
     char extra[64];
     snprintf (extra, sizeof (extra), "loss %.4g", loss);
-    size_t done = (size_t)pos->epoch * s->rows
-                  + (size_t)pos->batch * s->batch;
+    size_t done = (size_t)pos->epoch * s->rows + (size_t)pos->batch * s->batch;
     cli_progress_update (&s->pr, done > s->pr.total ? s->pr.total : done,
                          extra);
     return 0;
@@ -296,13 +296,13 @@ static int check_target (const struct train_args *a, const struct dc_npy *t,
             return cli_error (EXIT_INPUT,
                               "%s: cross-entropy needs int64 labels of shape "
                               "(%zu,), got %s of %d dimensions and %zu rows",
-                              a->target, rows, dc_npy_descr (t->dtype),
-                              t->ndim, t->rows);
+                              a->target, rows, dc_npy_descr (t->dtype), t->ndim,
+                              t->rows);
         return EXIT_OK;
     }
-    if (t->dtype == DC_NPY_I8 || t->rows != rows
-        || t->row_elems != (size_t)outn || t->ndim < 1 || t->ndim > 2
-        || (t->ndim == 1 && outn != 1))
+    if (t->dtype == DC_NPY_I8 || t->rows != rows ||
+        t->row_elems != (size_t)outn || t->ndim < 1 || t->ndim > 2 ||
+        (t->ndim == 1 && outn != 1))
         return cli_error (EXIT_INPUT,
                           "%s: mse needs float targets of shape (%zu, %d), "
                           "got %s of %d dimensions, %zu rows of %zu",
@@ -316,12 +316,12 @@ static int check_target (const struct train_args *a, const struct dc_npy *t,
 struct train_dist {
     struct cli_ranks rk;
     bool inited;
-    bool mpi;             /* under mpirun/srun: MPI rank 0 */
+    bool mpi; /* under mpirun/srun: MPI rank 0 */
     struct cli_mpi m;
     const char **mpi_hosts;
     struct dc_coord_train *ct;
     uint8_t *model, *ckpt;
-    struct dc_layout *lo;     /* --split layers/hybrid: cli/dist_pipe.c */
+    struct dc_layout *lo; /* --split layers/hybrid: cli/dist_pipe.c */
     struct dc_pipe_train *pt;
 };
 
@@ -348,8 +348,8 @@ static void train_dist_report (struct train_dist *dj, struct dc_report *rep)
     for (size_t h = 0; !dj->mpi && h < dj->rk.job.hosts->count; h++)
         dc_report_add_host (rep, dj->rk.job.hosts->v[h].name);
     if (x) {
-        cJSON_AddNumberToObject (x, "ranks", dj->mpi ? dj->m.size
-                                                     : dj->rk.job.plan->size);
+        cJSON_AddNumberToObject (x, "ranks",
+                                 dj->mpi ? dj->m.size : dj->rk.job.plan->size);
         cJSON_AddStringToObject (x, "lost_workers",
                                  dc_coord_train_lost (dj->ct));
     }
@@ -379,8 +379,8 @@ static int train_dist_fini (struct train_dist *dj, int ex)
             cli_ranks_stop (&dj->rk);
         else {
             /* the ranks leave after DONE: give them a moment */
-            for (int i = 0; i < 100 && dj->rk.hub
-                            && dc_comm_stream_running (dj->rk.hub) > 0;
+            for (int i = 0; i < 100 && dj->rk.hub &&
+                            dc_comm_stream_running (dj->rk.hub) > 0;
                  i++) {
                 struct dc_comm_msg m;
                 if (dc_comm_recv (dj->rk.hub, &m, 50, NULL) > 0)
@@ -397,9 +397,8 @@ static int train_dist_fini (struct train_dist *dj, int ex)
  * layers); a layout that is data goes on as data parallel. */
 static int train_pipe_launch (struct cli *cli, const struct train_args *a,
                               const struct dc_model *m,
-                              const struct dc_train_opts *to,
-                              const char *ckpt, bool resumed,
-                              struct train_dist *dj);
+                              const struct dc_train_opts *to, const char *ckpt,
+                              bool resumed, struct train_dist *dj);
 
 /* Start the ranks and hand them the job, the model and (when resuming) the
  * checkpoint; they answer when ready. */
@@ -422,10 +421,9 @@ static int train_launch (struct cli *cli, const struct train_args *a,
             return cli->dry_run && ex == EXIT_OK ? EXIT_FAIL : ex;
         }
     }
-    if (!(dj->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, &err))
-        || (resumed
-            && !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen,
-                                          &err))))
+    if (!(dj->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, &err)) ||
+        (resumed &&
+         !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen, &err))))
         return cli_error (EXIT_INPUT, "train: %s", err.text);
     if (cli_split_wanted (&a->m.split))
         return train_pipe_launch (cli, a, m, to, ckpt, resumed, dj);
@@ -441,8 +439,8 @@ static int train_launch (struct cli *cli, const struct train_args *a,
             return cli_error (EXIT_FAIL, "train: out of memory");
         for (int r = 0; r < dj->m.size; r++)
             dj->mpi_hosts[r] = "(mpi)";
-    } else if ((ex = cli_ranks_launch (&dj->rk, a->m.heartbeat_timeout))
-               != EXIT_OK)
+    } else if ((ex = cli_ranks_launch (&dj->rk, a->m.heartbeat_timeout)) !=
+               EXIT_OK)
         return ex;
     struct dc_coord_train_opts o = {
         .device = a->m.device,
@@ -469,9 +467,8 @@ static int train_launch (struct cli *cli, const struct train_args *a,
 
 static int train_pipe_launch (struct cli *cli, const struct train_args *a,
                               const struct dc_model *m,
-                              const struct dc_train_opts *to,
-                              const char *ckpt, bool resumed,
-                              struct train_dist *dj)
+                              const struct dc_train_opts *to, const char *ckpt,
+                              bool resumed, struct train_dist *dj)
 {
     const char *delay = getenv ("DCRUN_TEST_CHUNK_DELAY_MS");
     struct dc_safetensors *ck = NULL;
@@ -480,8 +477,7 @@ static int train_pipe_launch (struct cli *cli, const struct train_args *a,
 
     /* activations: a group holds its share of a batch at once */
     if ((ex = cli_split_plan (&dj->rk, m, &a->m.split, a->m.device,
-                              (size_t)a->batch_size, &dj->lo))
-        != EXIT_OK)
+                              (size_t)a->batch_size, &dj->lo)) != EXIT_OK)
         return ex;
     if (cli->dry_run) {
         cli_split_print (&dj->rk, dj->lo, m, (size_t)a->m.split.micro_rows, 0);
@@ -550,7 +546,9 @@ static int train_check_files (const struct train_args *a)
 static int train_run (struct cli *cli, int argc, char **argv)
 {
     struct train_args a = {
-        .m = {.device = "auto"}, .epochs = 1, .batch_size = 32,
+        .m = {.device = "auto"},
+        .epochs = 1,
+        .batch_size = 32,
     };
     const struct dc_compute_ops *ops = NULL;
     struct dc_compute *c = NULL;
@@ -568,8 +566,7 @@ static int train_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, ex = EXIT_OK;
 
     if ((rc = cli_parse (cli, &cmd_train, argc, argv, train_opt, &a,
-                         &optindex))
-        != 0)
+                         &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
@@ -601,8 +598,9 @@ static int train_run (struct cli *cli, int argc, char **argv)
             return ex;
         dj.mpi = true;
     }
-    if ((a.m.split.split == DC_SPLIT_LAYERS || a.m.split.split == DC_SPLIT_HYBRID)
-        && !cli_job_wanted (cli)) {
+    if ((a.m.split.split == DC_SPLIT_LAYERS ||
+         a.m.split.split == DC_SPLIT_HYBRID) &&
+        !cli_job_wanted (cli)) {
         cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
                          dc_split_name (a.m.split.split));
         return EXIT_USAGE;
@@ -614,15 +612,15 @@ static int train_run (struct cli *cli, int argc, char **argv)
     }
 
     /* load: model, inputs and targets (all rows: shuffled access) */
-    if (!(m = dc_model_load (a.model, a.m.activation, &err))
-        || !(x = dc_npy_open (a.input, &err))
-        || !(tg = dc_npy_open (a.target, &err))) {
+    if (!(m = dc_model_load (a.model, a.m.activation, &err)) ||
+        !(x = dc_npy_open (a.input, &err)) ||
+        !(tg = dc_npy_open (a.target, &err))) {
         ex = cli_error (EXIT_INPUT, "%s", err.text);
         goto out;
     }
     int in = dc_model_inputs (m), outn = dc_model_outputs (m);
-    if (x->ndim != 2 || x->row_elems != (size_t)in || x->dtype == DC_NPY_I8
-        || x->rows == 0) {
+    if (x->ndim != 2 || x->row_elems != (size_t)in || x->dtype == DC_NPY_I8 ||
+        x->rows == 0) {
         ex = cli_error (EXIT_INPUT,
                         "%s: expected float rows of shape (rows, %d) for "
                         "the model's %d inputs, got %s of %d dimensions, "
@@ -634,18 +632,18 @@ static int train_run (struct cli *cli, int argc, char **argv)
     size_t rows = x->rows;
     if ((ex = check_target (&a, tg, rows, outn)) != EXIT_OK)
         goto out;
-    size_t tbytes = a.loss == DC_LOSS_XENT ? rows * sizeof (int64_t)
-                                           : rows * (size_t)outn * sizeof (float);
-    if (!(hx = malloc (rows * (size_t)in * sizeof (float)))
-        || !(ht = malloc (tbytes))) {
+    size_t tbytes = a.loss == DC_LOSS_XENT
+                        ? rows * sizeof (int64_t)
+                        : rows * (size_t)outn * sizeof (float);
+    if (!(hx = malloc (rows * (size_t)in * sizeof (float))) ||
+        !(ht = malloc (tbytes))) {
         ex = cli_error (EXIT_FAIL, "train: out of memory for %zu rows", rows);
         goto out;
     }
-    if (dc_npy_read_f32 (x, 0, rows, hx, &err) < 0
-        || (a.loss == DC_LOSS_XENT
-                ? dc_npy_read_i64 (tg, 0, rows, ht, &err)
-                : dc_npy_read_f32 (tg, 0, rows, ht, &err))
-               < 0) {
+    if (dc_npy_read_f32 (x, 0, rows, hx, &err) < 0 ||
+        (a.loss == DC_LOSS_XENT
+             ? dc_npy_read_i64 (tg, 0, rows, ht, &err)
+             : dc_npy_read_f32 (tg, 0, rows, ht, &err)) < 0) {
         ex = cli_error (EXIT_INPUT, "%s", err.text);
         goto out;
     }
@@ -668,8 +666,7 @@ static int train_run (struct cli *cli, int argc, char **argv)
     struct dc_compute_opts co = {.dtype = dist ? DC_DTYPE_F32 : a.m.dtype,
                                  .threads = (int)a.m.threads};
     if ((ex = cli_compute_open ("train", dist ? "cpu" : a.m.device, &co, &ops,
-                                &c))
-        != EXIT_OK)
+                                &c)) != EXIT_OK)
         goto out;
     struct dc_train_opts to = {
         .loss = a.loss,
@@ -699,24 +696,25 @@ static int train_run (struct cli *cli, int argc, char **argv)
     if (a.resume) {
         if (access (ckpt, F_OK) < 0) {
             if (!cli->quiet)
-                fprintf (stderr, "dcrun: train: no checkpoint %s: starting "
-                                 "from the beginning\n",
+                fprintf (stderr,
+                         "dcrun: train: no checkpoint %s: starting "
+                         "from the beginning\n",
                          ckpt);
         } else if (dc_trainer_checkpoint_load (tr, &pos, ckpt, &err) < 0) {
             ex = cli_error (EXIT_INPUT, "%s", err.text);
             goto out;
         } else if (!cli->quiet) {
-            fprintf (stderr, "dcrun: train: resuming from %s at epoch %" PRId64
-                             ", step %" PRId64 "\n",
+            fprintf (stderr,
+                     "dcrun: train: resuming from %s at epoch %" PRId64
+                     ", step %" PRId64 "\n",
                      ckpt, pos.epoch + 1, pos.step);
         }
     }
-    if (a.log
-        && (ex = log_open (&st, a.log, a.resume && pos.step > 0)) != EXIT_OK)
+    if (a.log &&
+        (ex = log_open (&st, a.log, a.resume && pos.step > 0)) != EXIT_OK)
         goto out;
-    if (dist
-        && (ex = train_launch (cli, &a, m, &to, ckpt, pos.step > 0, &dj))
-               != EXIT_OK) {
+    if (dist && (ex = train_launch (cli, &a, m, &to, ckpt, pos.step > 0,
+                                    &dj)) != EXIT_OK) {
         if (cli->dry_run)
             ex = EXIT_OK;
         goto out;
@@ -738,16 +736,16 @@ static int train_run (struct cli *cli, int argc, char **argv)
         .checkpoint = ckpt,
         .step_cb = step_cb,
         .arg = &st,
-        .grad_fn = !dist ? NULL
+        .grad_fn = !dist   ? NULL
                    : dj.pt ? dc_pipe_train_grad
                            : dc_coord_train_grad,
         .grad_arg = dj.pt ? (void *)dj.pt : (void *)dj.ct,
     };
     rc = dc_trainer_run (tr, &run, &pos, &err);
     if (st.log_errno) {
-        ex = cli_error (EXIT_FAIL, "%s: write: %s: stopped at step %" PRId64
-                                   "%s",
-                        a.log, strerror (st.log_errno), pos.step,
+        ex = cli_error (EXIT_FAIL,
+                        "%s: write: %s: stopped at step %" PRId64 "%s", a.log,
+                        strerror (st.log_errno), pos.step,
                         ckpt ? "; the last checkpoint stays" : "");
         goto out;
     }
@@ -764,8 +762,9 @@ static int train_run (struct cli *cli, int argc, char **argv)
         if (dj.lo)
             dc_report_set_layout (rep, dc_split_name (dj.lo->split));
         if (dc_coord_train_nlost (dj.ct) > 0)
-            cli_error (EXIT_OK, "train: lost on the way (the others redid "
-                                "their steps): %s",
+            cli_error (EXIT_OK,
+                       "train: lost on the way (the others redid "
+                       "their steps): %s",
                        dc_coord_train_lost (dj.ct));
         dc_coord_train_finish (dj.ct);
         dj.ct = NULL;
@@ -803,7 +802,8 @@ static int train_run (struct cli *cli, int argc, char **argv)
         cJSON *o = dc_report_extra (rep, "train");
         cJSON_AddNumberToObject (o, "epochs", (double)a.epochs);
         cJSON_AddNumberToObject (o, "steps", (double)pos.step);
-        cJSON_AddNumberToObject (o, "steps_this_run", (double)(pos.step - step0));
+        cJSON_AddNumberToObject (o, "steps_this_run",
+                                 (double)(pos.step - step0));
         cJSON_AddNumberToObject (o, "resumed_at_step", (double)step0);
         cJSON_AddNumberToObject (o, "batch_size", (double)a.batch_size);
         cJSON_AddStringToObject (o, "optimizer",

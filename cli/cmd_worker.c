@@ -103,8 +103,10 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
         else if (!strcmp (arg, "none"))
             a->control = 0;
         else
-            return cli_usage_error (cli, "--control '%s': expected stdin or "
-                                         "none", arg);
+            return cli_usage_error (cli,
+                                    "--control '%s': expected stdin or "
+                                    "none",
+                                    arg);
         return 0;
     }
     return -1;
@@ -252,8 +254,7 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, pex[2];
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
-                         &optindex))
-        != 0) {
+                         &optindex)) != 0) {
         free (a.env);
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     }
@@ -341,8 +342,8 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         waitpid (pid, NULL, 0);
         io_status (io[0], false, 127);
         if (what == 'b')
-            return cli_error (127, "worker: cannot bind to CPUs %s: %s",
-                              a.cpus, strerror (e));
+            return cli_error (127, "worker: cannot bind to CPUs %s: %s", a.cpus,
+                              strerror (e));
         return cli_error (127, "worker: %s: %s", cmd[0], strerror (e));
     }
     close (pex[0]);

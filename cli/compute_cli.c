@@ -10,8 +10,9 @@ int cli_parse_device (const struct cli *cli, const char *arg,
                       const char **device)
 {
     if (strcmp (arg, "cpu") && strcmp (arg, "cuda") && strcmp (arg, "auto"))
-        return cli_usage_error (cli, "--device '%s': expected cpu, cuda or "
-                                     "auto",
+        return cli_usage_error (cli,
+                                "--device '%s': expected cpu, cuda or "
+                                "auto",
                                 arg);
     *device = arg;
     return 0;
@@ -21,16 +22,16 @@ int cli_parse_dtype (const struct cli *cli, const char *arg,
                      enum dc_dtype *dtype)
 {
     if (dc_dtype_parse (arg, dtype) < 0)
-        return cli_usage_error (cli, "--dtype '%s': expected f32, tf32, f16 "
-                                     "or bf16",
+        return cli_usage_error (cli,
+                                "--dtype '%s': expected f32, tf32, f16 "
+                                "or bf16",
                                 arg);
     return 0;
 }
 
 int cli_compute_open (const char *command, const char *device,
                       const struct dc_compute_opts *o,
-                      const struct dc_compute_ops **ops,
-                      struct dc_compute **c)
+                      const struct dc_compute_ops **ops, struct dc_compute **c)
 {
     dc_error_t err;
 
@@ -57,8 +58,7 @@ static void fmt_eta (double s, char *buf, size_t size)
     if (s < 0 || s > 1e7)
         snprintf (buf, size, "?");
     else if (s >= 3600)
-        snprintf (buf, size, "%dh%02dm", (int)(s / 3600),
-                  (int)(s / 60) % 60);
+        snprintf (buf, size, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
     else if (s >= 60)
         snprintf (buf, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
     else
@@ -76,12 +76,12 @@ static void draw (struct cli_progress *p, size_t done, const char *extra,
     if (!final) {
         fmt_eta (rate > 0 ? (double)(p->total - done) / rate : -1, eta,
                  sizeof (eta));
-        n = snprintf (line, sizeof (line),
-                      "dcrun: %s: %zu/%zu rows (%.0f%%), %.0f rows/s, ETA %s%s%s",
-                      p->what, done, p->total,
-                      p->total ? 100.0 * (double)done / (double)p->total
-                               : 100.0,
-                      rate, eta, extra ? ", " : "", extra ? extra : "");
+        n = snprintf (
+            line, sizeof (line),
+            "dcrun: %s: %zu/%zu rows (%.0f%%), %.0f rows/s, ETA %s%s%s",
+            p->what, done, p->total,
+            p->total ? 100.0 * (double)done / (double)p->total : 100.0, rate,
+            eta, extra ? ", " : "", extra ? extra : "");
     } else {
         fmt_eta (el, eta, sizeof (eta));
         n = snprintf (line, sizeof (line),

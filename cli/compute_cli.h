@@ -19,8 +19,7 @@ int cli_parse_dtype (const struct cli *cli, const char *arg,
  * printing why (EXIT_GPU: the device cannot be used). */
 int cli_compute_open (const char *command, const char *device,
                       const struct dc_compute_opts *o,
-                      const struct dc_compute_ops **ops,
-                      struct dc_compute **c);
+                      const struct dc_compute_ops **ops, struct dc_compute **c);
 
 /* "rows done, rows/s, ETA" on stderr: redrawn in place on a terminal,
  * one line a second with --progress when stderr is not one, else off. */

@@ -92,8 +92,8 @@ static double now_s (void)
 
 void cli_ranks_stop (struct cli_ranks *rk)
 {
-    double grace = rk->cli->launch.kill_grace > 0 ? rk->cli->launch.kill_grace
-                                                  : 3;
+    double grace =
+        rk->cli->launch.kill_grace > 0 ? rk->cli->launch.kill_grace : 3;
     double until = now_s () + grace;
 
     if (!rk->l)
@@ -118,10 +118,10 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
     if ((exitcode = cli_job_init (cli, &rk->job)) != EXIT_OK)
         return exitcode;
     int size = rk->job.plan->size;
-    if (!(rk->hosts = calloc ((size_t)size, sizeof (*rk->hosts)))
-        || !(rk->lr = calloc ((size_t)size, sizeof (*rk->lr)))
-        || !(rk->line = calloc ((size_t)size, sizeof (*rk->line)))
-        || !(rk->linelen = calloc ((size_t)size, sizeof (*rk->linelen))))
+    if (!(rk->hosts = calloc ((size_t)size, sizeof (*rk->hosts))) ||
+        !(rk->lr = calloc ((size_t)size, sizeof (*rk->lr))) ||
+        !(rk->line = calloc ((size_t)size, sizeof (*rk->line))) ||
+        !(rk->linelen = calloc ((size_t)size, sizeof (*rk->linelen))))
         return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
     for (int r = 0; r < size; r++) {
         rk->hosts[r] = dc_plan_host (rk->job.plan, r);
@@ -142,8 +142,8 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
     if ((rk->sfd = dc_sigpipe_create (sigs)) < 0)
         return cli_error (EXIT_FAIL, "%s: signal pipe: %s", cli->command,
                           strerror (errno));
-    if (!(rk->hub = dc_comm_stream_hub_create (size, on_stderr, rk, rk->sfd,
-                                               &err)))
+    if (!(rk->hub =
+              dc_comm_stream_hub_create (size, on_stderr, rk, rk->sfd, &err)))
         return cli_error (EXIT_FAIL, "%s: %s", cli->command, err.text);
     struct dc_launch_opts lo = cli->launch.lo;
     lo.on_output = dc_comm_stream_on_output;
@@ -159,7 +159,8 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
     serve_argv[1] = "serve";
     serve_argv[2] = NULL;
     for (int r = 0; r < size; r++) {
-        const struct dc_host *h = &rk->job.hosts->v[rk->job.plan->ranks[r].host];
+        const struct dc_host *h =
+            &rk->job.hosts->v[rk->job.plan->ranks[r].host];
         struct dc_launch_rank *lr = &rk->lr[r];
         lr->rank = r;
         lr->host = h->name;
@@ -183,9 +184,8 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
         return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
     }
     dc_comm_stream_hub_attach (rk->hub, rk->l);
-    dc_comm_stream_set_heartbeat (rk->hub,
-                                  heartbeat_timeout > 0 ? heartbeat_timeout
-                                                        : 30);
+    dc_comm_stream_set_heartbeat (
+        rk->hub, heartbeat_timeout > 0 ? heartbeat_timeout : 30);
     return EXIT_OK;
 }
 
@@ -396,14 +396,14 @@ int cli_mpi_start (struct cli *cli, struct cli_mpi *m, int *exitp)
         int rc = dc_worker_serve (m->self, &wo, &err);
         dc_comm_destroy (m->self);
         dc_comm_mpi_finalize ();
-        *exitp = rc < 0 ? cli_error (EXIT_FAIL, "%s: rank %d: %s",
-                                     cli->command, m->rank, err.text)
+        *exitp = rc < 0 ? cli_error (EXIT_FAIL, "%s: rank %d: %s", cli->command,
+                                     m->rank, err.text)
                         : EXIT_OK;
         return 0;
     }
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, 0};
-    if ((m->sfd = dc_sigpipe_create (sigs)) < 0
-        || !(m->hub = dc_comm_mpi_hub_create (&err))) {
+    if ((m->sfd = dc_sigpipe_create (sigs)) < 0 ||
+        !(m->hub = dc_comm_mpi_hub_create (&err))) {
         *exitp = cli_error (EXIT_FAIL, "%s: %s", cli->command,
                             m->sfd < 0 ? strerror (errno) : err.text);
         return -1;
@@ -494,8 +494,8 @@ out:
 
 bool cli_dist_via_driver (const struct cli_ranks *rk)
 {
-    return !strcmp (rk->job.launcher, "mpi")
-           || !strcmp (rk->job.launcher, "slurm");
+    return !strcmp (rk->job.launcher, "mpi") ||
+           !strcmp (rk->job.launcher, "slurm");
 }
 
 int cli_dist_exec_driver (struct cli_ranks *rk)
@@ -503,8 +503,8 @@ int cli_dist_exec_driver (struct cli_ranks *rk)
     struct cli *cli = rk->cli;
     const struct cli_launch *l = &cli->launch;
     const char *self = cli_self_path ();
-    char **av = calloc ((size_t)(40 + 2 * l->nexports + cli->nown),
-                        sizeof (char *));
+    char **av =
+        calloc ((size_t)(40 + 2 * l->nexports + cli->nown), sizeof (char *));
     char np[32];
     int k = 0;
 

@@ -20,14 +20,14 @@
 struct cli_ranks {
     struct cli *cli;
     struct cli_job job;
-    const char **hosts;          /* host of each rank */
+    const char **hosts; /* host of each rank */
     struct dc_comm *hub;
     struct dc_launch *l;
     struct dc_launch_rank *lr;
-    int sfd;                     /* signal pipe, -1 */
-    int interrupted;             /* signal number */
+    int sfd;         /* signal pipe, -1 */
+    int interrupted; /* signal number */
     struct cli_progress prog;
-    char **line;                 /* ranks' stderr, cut into lines */
+    char **line; /* ranks' stderr, cut into lines */
     size_t *linelen;
 };
 

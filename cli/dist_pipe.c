@@ -15,8 +15,9 @@ int cli_split_parse (const struct cli *cli, const char *arg,
                      struct cli_split *s)
 {
     if (dc_split_parse (arg, &s->split) < 0)
-        return cli_usage_error (cli, "--split '%s': expected data, layers, "
-                                     "hybrid or auto",
+        return cli_usage_error (cli,
+                                "--split '%s': expected data, layers, "
+                                "hybrid or auto",
                                 arg);
     return 0;
 }
@@ -25,9 +26,10 @@ int cli_split_parse_mem (const struct cli *cli, const char *arg,
                          struct cli_split *s)
 {
     if (dc_layout_parse_bytes (arg, &s->max_mem) < 0)
-        return cli_usage_error (cli, "--max-device-memory '%s': expected "
-                                     "bytes, with K, M, G or T for powers "
-                                     "of 1024",
+        return cli_usage_error (cli,
+                                "--max-device-memory '%s': expected "
+                                "bytes, with K, M, G or T for powers "
+                                "of 1024",
                                 arg);
     return 0;
 }
@@ -102,9 +104,8 @@ void cli_split_print (const struct cli_ranks *rk, const struct dc_layout *lo,
 
     printf ("launcher: %s\n", rk->job.launcher);
     printf ("layout: %s, %d stage%s x %d group%s, %s of weights",
-            dc_split_name (lo->split), lo->nstages,
-            lo->nstages == 1 ? "" : "s", lo->ngroups,
-            lo->ngroups == 1 ? "" : "s",
+            dc_split_name (lo->split), lo->nstages, lo->nstages == 1 ? "" : "s",
+            lo->ngroups, lo->ngroups == 1 ? "" : "s",
             dc_layout_fmt_bytes (lo->total_bytes, a, sizeof (a)));
     if (micro_rows > 0 && lo->nstages > 1)
         printf (", micro-batches of %zu rows (%zu)", micro_rows,
@@ -120,9 +121,9 @@ void cli_split_print (const struct cli_ranks *rk, const struct dc_layout *lo,
         printf ("), weights %s, activations %s, memory %s, work %.1f%%\n",
                 dc_layout_fmt_bytes (lo->weight_bytes[s], a, sizeof (a)),
                 dc_layout_fmt_bytes (lo->act_bytes[s], b, sizeof (b)),
-                lo->mem[r] > 0 ? dc_layout_fmt_bytes ((double)lo->mem[r], c,
-                                                      sizeof (c))
-                               : "unknown",
+                lo->mem[r] > 0
+                    ? dc_layout_fmt_bytes ((double)lo->mem[r], c, sizeof (c))
+                    : "unknown",
                 100.0 * dc_layout_share (lo, r));
     }
 }

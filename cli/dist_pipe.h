@@ -13,10 +13,10 @@
 #include "lib/model/model.h"
 
 struct cli_split {
-    enum dc_split split; /* default data */
-    int stages;          /* --stages, 0: none */
+    enum dc_split split;  /* default data */
+    int stages;           /* --stages, 0: none */
     long long micro_rows; /* --micro-batch-rows, 0: chosen */
-    long long max_mem;   /* --max-device-memory, 0: no cap */
+    long long max_mem;    /* --max-device-memory, 0: no cap */
 };
 
 /* Option parsers (a usage error printed on failure: -1). */

@@ -20,11 +20,12 @@ bool cli_job_wanted (const struct cli *cli)
 
     if (cli->hostfile || cli->hosts || cli->np > 1 || cli->launcher)
         return true;
-    if (((s = getenv ("DCRUN_HOSTFILE")) && *s)
-        || ((s = getenv ("PBS_NODEFILE")) && *s))
+    if (((s = getenv ("DCRUN_HOSTFILE")) && *s) ||
+        ((s = getenv ("PBS_NODEFILE")) && *s))
         return true;
     /* a Slurm allocation, but not inside one of its job steps */
-    if (((s = getenv ("SLURM_JOB_NODELIST")) && *s) && !getenv ("SLURM_STEP_ID"))
+    if (((s = getenv ("SLURM_JOB_NODELIST")) && *s) &&
+        !getenv ("SLURM_STEP_ID"))
         return true;
     return false;
 }
@@ -61,8 +62,8 @@ static int place_local (struct cli_job *job)
             return 0;
         }
         if (dc_plan_place (job->plan, h, topo, &err) < 0)
-            dc_log (DC_LOG_INFO, "%s: no placement: %s",
-                    job->hosts->v[h].name, err.text);
+            dc_log (DC_LOG_INFO, "%s: no placement: %s", job->hosts->v[h].name,
+                    err.text);
     }
     dc_topo_destroy (topo);
     return 0;
@@ -76,8 +77,8 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     memset (job, 0, sizeof (*job));
     if (!(job->hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;
-    if (!(job->plan = cli_make_plan (cli, job->hosts, &cli->launch.plan,
-                                     &exitcode)))
+    if (!(job->plan =
+              cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
     if (place_local (job) < 0) {
         exitcode = EXIT_INPUT;
@@ -193,8 +194,9 @@ int cli_env_read (int fd, long bytes)
     size_t got = 0;
 
     if (bytes < 0 || bytes > DC_ENV_BLOCK_MAX)
-        return cli_error (EXIT_USAGE, "worker: --env-stdin %ld: expected 0 "
-                                      "to %d bytes",
+        return cli_error (EXIT_USAGE,
+                          "worker: --env-stdin %ld: expected 0 "
+                          "to %d bytes",
                           bytes, DC_ENV_BLOCK_MAX);
     if (bytes == 0)
         return EXIT_OK;
@@ -206,8 +208,9 @@ int cli_env_read (int fd, long bytes)
             continue;
         if (n <= 0) {
             free (buf);
-            return cli_error (EXIT_LAUNCH, "worker: the rank environment "
-                                           "ended after %zu of %ld bytes",
+            return cli_error (EXIT_LAUNCH,
+                              "worker: the rank environment "
+                              "ended after %zu of %ld bytes",
                               got, bytes);
         }
         got += (size_t)n;
@@ -245,8 +248,8 @@ void cli_env_unwrap (void)
     n = 0;
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr (*e, '=');
-        if (!strncmp (*e, DC_XENV_PREFIX, plen) && eq
-            && !(names[n] = strndup (*e, (size_t)(eq - *e))))
+        if (!strncmp (*e, DC_XENV_PREFIX, plen) && eq &&
+            !(names[n] = strndup (*e, (size_t)(eq - *e))))
             break;
         n += names[n] != NULL;
     }

@@ -10,16 +10,8 @@
 
 /* Every subcommand, in the order --help lists them. */
 const struct cli_command *const cli_commands[] = {
-    &cmd_hosts,
-    &cmd_probe,
-    &cmd_check,
-    &cmd_exec,
-    &cmd_infer,
-    &cmd_train,
-    &cmd_bench,
-    &cmd_worker,
-    &cmd_serve,
-    NULL,
+    &cmd_hosts, &cmd_probe, &cmd_check,  &cmd_exec,  &cmd_infer,
+    &cmd_train, &cmd_bench, &cmd_worker, &cmd_serve, NULL,
 };
 
 static const struct cli_command *find_command (const char *name)
@@ -34,8 +26,8 @@ static const struct cli_command *find_command (const char *name)
 static int takes_arg (const char *s)
 {
     static const char *const with_arg[] = {
-        "-f", "-H", "-n", "-L", "--hostfile", "--hosts", "--np", "--launcher",
-        NULL,
+        "-f",      "-H",   "-n",         "-L", "--hostfile",
+        "--hosts", "--np", "--launcher", NULL,
     };
     for (int i = 0; with_arg[i]; i++)
         if (!strcmp (s, with_arg[i]))

@@ -56,8 +56,9 @@ int cli_model_opt (struct cli *cli, int key, const char *arg,
     case OPT_ACTIVATION: {
         enum dc_act act;
         if (dc_model_act_parse (arg, &act) < 0)
-            return cli_usage_error (cli, "--activation '%s': expected relu, "
-                                         "gelu, tanh or none",
+            return cli_usage_error (cli,
+                                    "--activation '%s': expected relu, "
+                                    "gelu, tanh or none",
                                     arg);
         m->activation = arg;
         return 0;
@@ -78,8 +79,8 @@ int cli_model_opt (struct cli *cli, int key, const char *arg,
         m->split.stages = (int)v;
         return 0;
     case OPT_MICRO_ROWS:
-        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v)
-            < 0)
+        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v) <
+            0)
             return -1;
         m->split.micro_rows = v;
         return 0;

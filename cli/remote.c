@@ -98,8 +98,8 @@ static void parse (struct job *j)
 
     if (!j->out || strncmp (j->out, "dcrun ", 6)) {
         r->stage = REMOTE_FAILED;
-        snprintf (r->reason, sizeof (r->reason),
-                  "%s --version said no version", j->dcrun);
+        snprintf (r->reason, sizeof (r->reason), "%s --version said no version",
+                  j->dcrun);
         return;
     }
     size_t vl = strcspn (j->out + 6, " \n");
@@ -115,8 +115,9 @@ static void parse (struct job *j)
     char *text = h0 ? cJSON_PrintUnformatted (h0) : NULL;
     if (!text) {
         r->stage = REMOTE_FAILED;
-        snprintf (r->reason, sizeof (r->reason), "probe: not the JSON of "
-                                                 "dcrun probe --json");
+        snprintf (r->reason, sizeof (r->reason),
+                  "probe: not the JSON of "
+                  "dcrun probe --json");
     } else if (!(r->topo = dc_topo_from_json (text, strlen (text),
                                               r->host->name, &err))) {
         r->stage = REMOTE_FAILED;
@@ -136,8 +137,12 @@ static void *run_host (void *arg)
     char script[PATH_MAX * 2 + 64];
     char *argv[] = {"sh", "-c", script, NULL};
     char *env[] = {NULL};
-    struct dc_launch_rank rk = {.rank = 0, .host = h->name, .user = h->user,
-                                .port = h->port, .argv = argv, .env = env};
+    struct dc_launch_rank rk = {.rank = 0,
+                                .host = h->name,
+                                .user = h->user,
+                                .port = h->port,
+                                .argv = argv,
+                                .env = env};
 
     snprintf (script, sizeof (script),
               "command -v '%s' >/dev/null 2>&1 || { echo 'dcrun-not-found' "
@@ -175,8 +180,8 @@ static void *run_host (void *arg)
     if (j->st.failed_start) {
         r->stage = REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "%s", j->st.reason);
-    } else if (strstr (j->err, "dcrun-not-found")
-               || (j->st.code == 127 && !j->outlen)) {
+    } else if (strstr (j->err, "dcrun-not-found") ||
+               (j->st.code == 127 && !j->outlen)) {
         r->stage = REMOTE_NO_DCRUN;
         snprintf (r->reason, sizeof (r->reason),
                   "dcrun not found there as %s\nhint: install it there or "
@@ -184,11 +189,11 @@ static void *run_host (void *arg)
                   j->dcrun);
     } else if (j->st.signaled || j->st.code != 0) {
         r->stage = REMOTE_FAILED;
-        snprintf (r->reason, sizeof (r->reason), "dcrun there failed (%s %d)%s%s",
-                  j->st.signaled ? "signal" : "status",
-                  j->st.signaled ? j->st.sig : j->st.code,
-                  j->errlen ? ": " : "",
-                  j->errlen ? last_line (j->err, line, sizeof (line)) : "");
+        snprintf (
+            r->reason, sizeof (r->reason), "dcrun there failed (%s %d)%s%s",
+            j->st.signaled ? "signal" : "status",
+            j->st.signaled ? j->st.sig : j->st.code, j->errlen ? ": " : "",
+            j->errlen ? last_line (j->err, line, sizeof (line)) : "");
     } else if (j->overflow) {
         r->stage = REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "probe output too large");
@@ -258,8 +263,8 @@ void remote_probe_all (const struct dc_hosts *hosts,
         o.stdin_null = true;
         j->dcrun = opts->remote_dcrun ? opts->remote_dcrun : self;
         o.remote_dcrun = j->dcrun;
-        j->run_s = (o.connect_timeout > 0 ? o.connect_timeout : 10)
-                   + REMOTE_RUN_S;
+        j->run_s =
+            (o.connect_timeout > 0 ? o.connect_timeout : 10) + REMOTE_RUN_S;
         if (!(j->l = dc_launch_create ("ssh", &o, &err))) {
             res[i].stage = REMOTE_CONNECT;
             snprintf (res[i].reason, sizeof (res[i].reason), "%s", err.text);

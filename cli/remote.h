@@ -20,9 +20,9 @@
 
 enum remote_stage {
     REMOTE_OK = 0,
-    REMOTE_CONNECT,   /* unreachable, login or host key refused */
-    REMOTE_NO_DCRUN,  /* dcrun not found there */
-    REMOTE_FAILED,    /* dcrun there failed, or said something unreadable */
+    REMOTE_CONNECT,  /* unreachable, login or host key refused */
+    REMOTE_NO_DCRUN, /* dcrun not found there */
+    REMOTE_FAILED,   /* dcrun there failed, or said something unreadable */
     REMOTE_TIMEOUT,
 };
 
@@ -30,9 +30,9 @@ struct remote_result {
     const struct dc_host *host; /* borrowed */
     enum remote_stage stage;
     char reason[600];
-    char version[64];           /* "0.1.0", "" when unknown */
-    struct dc_topo *topo;       /* NULL unless stage is REMOTE_OK */
-    bool local;                 /* probed in-process */
+    char version[64];     /* "0.1.0", "" when unknown */
+    struct dc_topo *topo; /* NULL unless stage is REMOTE_OK */
+    bool local;           /* probed in-process */
 };
 
 /* Fill res[hosts->count].  opts: the ssh options (callbacks are set here).

@@ -26,7 +26,8 @@ static const struct dc_compute_ops *cpu_ops (dc_error_t *errp)
 #if HAVE_CUDA
 static const struct dc_compute_ops *cuda_ops (dc_error_t *errp)
 {
-    const struct dc_cuda_module *m = dc_cuda_module_load (sizeof (struct dc_compute_ops), errp);
+    const struct dc_cuda_module *m =
+        dc_cuda_module_load (sizeof (struct dc_compute_ops), errp);
 
     return m ? m->ops : NULL;
 }

@@ -41,17 +41,17 @@ enum dc_loss {
 
 struct dc_compute_opts {
     enum dc_dtype dtype;
-    int device;      /* CUDA device ordinal (after CUDA_VISIBLE_DEVICES); 0 */
-    int threads;     /* CPU threads; 0 = back-end default */
-    int streams;     /* CUDA streams for chunk overlap; 0 = default (2) */
+    int device;        /* CUDA device ordinal (after CUDA_VISIBLE_DEVICES); 0 */
+    int threads;       /* CPU threads; 0 = back-end default */
+    int streams;       /* CUDA streams for chunk overlap; 0 = default (2) */
     size_t chunk_rows; /* rows per pipelined chunk in mlp_infer; 0 = auto */
 };
 
 /* Host view of an MLP, borrowed: the back-end copies what it needs. */
 struct dc_layer_view {
     int in, out;
-    const float *w; /* [out][in] */
-    const float *b; /* [out] */
+    const float *w;  /* [out][in] */
+    const float *b;  /* [out] */
     enum dc_act act; /* applied after this layer */
 };
 
@@ -64,8 +64,8 @@ struct dc_mlp_view {
  * computed in blocks of this many, aligned to row 0 of the batch. */
 #define DC_CPU_ROW_BLOCK 1024
 
-struct dc_compute;  /* one back-end instance (opaque) */
-struct dc_mlp_dev;  /* an MLP resident on the device (opaque) */
+struct dc_compute; /* one back-end instance (opaque) */
+struct dc_mlp_dev; /* an MLP resident on the device (opaque) */
 
 struct dc_compute_ops {
     const char *name;

@@ -95,8 +95,8 @@ static void blas_open (void)
     if (env && env[0]) {
         name = env;
         if (!(h = dlopen (env, RTLD_NOW | RTLD_LOCAL))) {
-            errprintf (&blas_why, "cannot load BLAS (%s=%s): %s", BLAS_ENV,
-                       env, dlerror ());
+            errprintf (&blas_why, "cannot load BLAS (%s=%s): %s", BLAS_ENV, env,
+                       dlerror ());
             return;
         }
     }
@@ -165,8 +165,8 @@ static int affinity_cpus (void)
     cpu_set_t set;
     int n;
 
-    if (sched_getaffinity (0, sizeof (set), &set) == 0
-        && (n = CPU_COUNT (&set)) > 0)
+    if (sched_getaffinity (0, sizeof (set), &set) == 0 &&
+        (n = CPU_COUNT (&set)) > 0)
         return n;
     return 1;
 }
@@ -238,8 +238,10 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
 
     if (o && o->dtype != DC_DTYPE_F32) {
         errno = EINVAL;
-        errprintf (errp, "cpu: dtype %s not supported (the cpu back-end "
-                         "computes in f32)", dc_dtype_name (o->dtype));
+        errprintf (errp,
+                   "cpu: dtype %s not supported (the cpu back-end "
+                   "computes in f32)",
+                   dc_dtype_name (o->dtype));
         return NULL;
     }
     if (o && o->threads < 0) {
@@ -262,8 +264,9 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
     if (blas.set_num_threads)
         blas.set_num_threads (1);
     if (blas.get_config && blas.get_corename)
-        snprintf (c->desc, sizeof (c->desc), "cpu: OpenBLAS (%s, %s), %d threads",
-                  blas.get_config (), blas.get_corename (), c->threads);
+        snprintf (c->desc, sizeof (c->desc),
+                  "cpu: OpenBLAS (%s, %s), %d threads", blas.get_config (),
+                  blas.get_corename (), c->threads);
     else
         snprintf (c->desc, sizeof (c->desc), "cpu: CBLAS (%s), %d threads",
                   blas.name, c->threads);
@@ -343,9 +346,8 @@ static inline float act_grad (enum dc_act act, float z)
         return z <= 0.0f ? 0.0f : 1.0f;
     case DC_ACT_GELU: {
         float t = tanhf (GELU_C * (z + GELU_A * z * z * z));
-        return 0.5f * (1.0f + t)
-               + 0.5f * z * (1.0f - t * t) * GELU_C
-                     * (1.0f + 3.0f * GELU_A * z * z);
+        return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * GELU_C *
+                                       (1.0f + 3.0f * GELU_A * z * z);
     }
     case DC_ACT_TANH: {
         float t = tanhf (z);
@@ -361,8 +363,7 @@ static int check_act (dc_error_t *errp, const char *op, enum dc_act act)
 {
     if ((unsigned)act > DC_ACT_TANH) {
         errno = EINVAL;
-        return errprintf (errp, "cpu: %s: unknown activation %d", op,
-                          (int)act);
+        return errprintf (errp, "cpu: %s: unknown activation %d", op, (int)act);
     }
     return 0;
 }
@@ -401,15 +402,14 @@ static void bias_act (int m, int n, const float *b, enum dc_act act, float *y,
 static void linear_block (int n, int k, const float *x, const float *w,
                           const float *b, enum dc_act act, float *y, float *z)
 {
-    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, ROW_BLOCK, n, k,
-                1.0f, x, k, w, k, 0.0f, y, n);
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, ROW_BLOCK, n, k, 1.0f,
+                x, k, w, k, 0.0f, y, n);
     bias_act (ROW_BLOCK, n, b, act, y, z);
 }
 
 /* Rows [lo, hi) of a call's m rows that block j holds when the call's
  * row 0 sits at position off of block 0. */
-static void block_rows (size_t j, size_t off, size_t m, size_t *lo,
-                        size_t *hi)
+static void block_rows (size_t j, size_t off, size_t m, size_t *lo, size_t *hi)
 {
     size_t a = j * ROW_BLOCK, e = a + ROW_BLOCK;
 
@@ -444,8 +444,8 @@ static void fwd_item (void *arg, size_t j, int tid)
     (void)tid;
     block_rows (j, 0, f->m, &lo, &hi);
     if (hi - lo == ROW_BLOCK) {
-        linear_block (f->n, f->k, f->x + lo * (size_t)f->k, f->w, f->b,
-                      f->act, f->y + lo * (size_t)f->n,
+        linear_block (f->n, f->k, f->x + lo * (size_t)f->k, f->w, f->b, f->act,
+                      f->y + lo * (size_t)f->n,
                       f->z ? f->z + lo * (size_t)f->n : NULL);
         return;
     }
@@ -468,11 +468,18 @@ static int cpu_linear_fwd (struct dc_compute *c, int m, int n, int k,
 {
     if (!c || !x || !w || !y)
         return einval (errp, "linear_fwd", "NULL argument");
-    if (check_dims (errp, "linear_fwd", m, n, k) < 0
-        || check_act (errp, "linear_fwd", act) < 0)
+    if (check_dims (errp, "linear_fwd", m, n, k) < 0 ||
+        check_act (errp, "linear_fwd", act) < 0)
         return -1;
-    struct fwd_job f = {.n = n, .k = k, .x = x, .w = w, .b = b, .act = act,
-                        .y = y, .z = z, .m = (size_t)m};
+    struct fwd_job f = {.n = n,
+                        .k = k,
+                        .x = x,
+                        .w = w,
+                        .b = b,
+                        .act = act,
+                        .y = y,
+                        .z = z,
+                        .m = (size_t)m};
     size_t nb = ((size_t)m + ROW_BLOCK - 1) / ROW_BLOCK;
     size_t part = (size_t)m % ROW_BLOCK;
     if (part) {
@@ -523,8 +530,8 @@ static void dx_item (void *arg, size_t j, int tid)
 
 struct dw_job {
     int n, k;
-    const float *dz, *x;     /* [m][n], [m][k] */
-    const float *dzp, *xp;   /* the last block padded (NULL when full) */
+    const float *dz, *x;   /* [m][n], [m][k] */
+    const float *dzp, *xp; /* the last block padded (NULL when full) */
     float *dw;
     size_t m, nb;
 };
@@ -546,9 +553,8 @@ static void dw_item (void *arg, size_t s, int tid)
             x = d->xp;
         }
         blas.sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, ns, d->k,
-                    ROW_BLOCK, 1.0f, dz + n0, d->n, x, d->k,
-                    j ? 1.0f : 0.0f, d->dw + (size_t)n0 * (size_t)d->k,
-                    d->k);
+                    ROW_BLOCK, 1.0f, dz + n0, d->n, x, d->k, j ? 1.0f : 0.0f,
+                    d->dw + (size_t)n0 * (size_t)d->k, d->k);
     }
 }
 
@@ -561,8 +567,8 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
 
     if (!c || !x || !w || !dy || !dw || !db)
         return einval (errp, "linear_bwd", "NULL argument");
-    if (check_dims (errp, "linear_bwd", m, n, k) < 0
-        || check_act (errp, "linear_bwd", act) < 0)
+    if (check_dims (errp, "linear_bwd", m, n, k) < 0 ||
+        check_act (errp, "linear_bwd", act) < 0)
         return -1;
     if (act != DC_ACT_NONE && !z)
         return einval (errp, "linear_bwd",
@@ -595,15 +601,20 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
     /* dx[m][k] = dz[m][n] . w[n][k], in blocks of ROW_BLOCK rows; the
      * partial last one after the others, with the scratch */
     if (dx) {
-        struct dx_job d = {.n = n, .k = k, .dz = dy, .w = w, .dx = dx,
-                           .m = (size_t)m, .scratch = scratch};
+        struct dx_job d = {.n = n,
+                           .k = k,
+                           .dz = dy,
+                           .w = w,
+                           .dx = dx,
+                           .m = (size_t)m,
+                           .scratch = scratch};
         par_run (nthreads (c), part ? nb - 1 : nb, dx_item, &d);
         if (part)
             dx_item (&d, nb - 1, 0);
     }
     /* dw[n][k] = dz^T . x */
-    struct dw_job d = {.n = n, .k = k, .dz = dy, .x = x, .dw = dw,
-                       .m = (size_t)m, .nb = nb};
+    struct dw_job d = {
+        .n = n, .k = k, .dz = dy, .x = x, .dw = dw, .m = (size_t)m, .nb = nb};
     if (part) {
         float *dzp = scratch + (size_t)ROW_BLOCK * ((size_t)n + (size_t)k);
         float *xp = dzp + (size_t)ROW_BLOCK * (size_t)n;
@@ -746,24 +757,27 @@ static struct dc_mlp_dev *cpu_mlp_load (struct dc_compute *c,
     }
     for (int i = 0; i < view->nlayers; i++) {
         const struct dc_layer_view *l = &view->layers[i];
-        if (l->in <= 0 || l->out <= 0 || !l->w || !l->b
-            || (unsigned)l->act > DC_ACT_TANH) {
+        if (l->in <= 0 || l->out <= 0 || !l->w || !l->b ||
+            (unsigned)l->act > DC_ACT_TANH) {
             errno = EINVAL;
-            errprintf (errp, "cpu: mlp_load: layer %d: bad shape or "
-                             "missing tensor", i);
+            errprintf (errp,
+                       "cpu: mlp_load: layer %d: bad shape or "
+                       "missing tensor",
+                       i);
             return NULL;
         }
         if (i > 0 && l->in != view->layers[i - 1].out) {
             errno = EINVAL;
-            errprintf (errp, "cpu: mlp_load: layer %d has %d inputs but "
-                             "layer %d has %d outputs",
+            errprintf (errp,
+                       "cpu: mlp_load: layer %d has %d inputs but "
+                       "layer %d has %d outputs",
                        i, l->in, i - 1, view->layers[i - 1].out);
             return NULL;
         }
     }
-    if (!(net = calloc (1, sizeof (*net)))
-        || !(net->layers = calloc ((size_t)view->nlayers,
-                                   sizeof (*net->layers)))) {
+    if (!(net = calloc (1, sizeof (*net))) ||
+        !(net->layers =
+              calloc ((size_t)view->nlayers, sizeof (*net->layers)))) {
         free (net);
         errno = ENOMEM;
         errprintf (errp, "cpu: mlp_load: out of memory");
@@ -778,8 +792,8 @@ static struct dc_mlp_dev *cpu_mlp_load (struct dc_compute *c,
         d->in = l->in;
         d->out = l->out;
         d->act = l->act;
-        if (!(d->w = cpu_alloc (c, wb, errp))
-            || !(d->b = cpu_alloc (c, bb, errp))) {
+        if (!(d->w = cpu_alloc (c, wb, errp)) ||
+            !(d->b = cpu_alloc (c, bb, errp))) {
             cpu_mlp_unload (c, net);
             return NULL;
         }
@@ -794,9 +808,9 @@ struct infer_job {
     const float *x;
     float *y;
     size_t rows, off;
-    size_t width; /* widest of the input and every layer's output */
-    size_t g0;    /* the group's first block */
-    int layer;    /* the layer the threads run now */
+    size_t width;  /* widest of the input and every layer's output */
+    size_t g0;     /* the group's first block */
+    int layer;     /* the layer the threads run now */
     float *act[2]; /* per block of the group: ROW_BLOCK x width each */
 };
 
@@ -825,8 +839,8 @@ static void infer_item (void *arg, size_t i, int tid)
         pad_in (f->act[1] + i * blk, f->x, lo, hi, pos, in);
         src = f->act[1] + i * blk;
     }
-    dst = last && full ? f->y + lo * (size_t)out
-                       : f->act[f->layer % 2] + i * blk;
+    dst =
+        last && full ? f->y + lo * (size_t)out : f->act[f->layer % 2] + i * blk;
     linear_block (l->out, l->in, src, l->w, l->b, l->act, dst, NULL);
     if (last && !full)
         memcpy (f->y + lo * (size_t)out, dst + pos * (size_t)out,
@@ -865,8 +879,10 @@ static int cpu_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
     if (!(f.act[0] = malloc (bytes)) || !(f.act[1] = malloc (bytes))) {
         free (f.act[0]);
         errno = ENOMEM;
-        return errprintf (errp, "cpu: mlp_infer: out of memory for %zu "
-                                "bytes of activations", 2 * bytes);
+        return errprintf (errp,
+                          "cpu: mlp_infer: out of memory for %zu "
+                          "bytes of activations",
+                          2 * bytes);
     }
     for (f.g0 = 0; f.g0 < nb; f.g0 += group) {
         size_t n = nb - f.g0 < group ? nb - f.g0 : group;

@@ -80,17 +80,17 @@ struct dc_compute {
 struct mlp_layer {
     int in, out;
     enum dc_act act;
-    void *w;   /* [out][in], abtype */
-    float *b;  /* [out], f32 */
-    void *bh;  /* [out], abtype, half modes only */
+    void *w;  /* [out][in], abtype */
+    float *b; /* [out], f32 */
+    void *bh; /* [out], abtype, half modes only */
 };
 
 struct stage {
-    float *pin_in, *pin_out;   /* pinned host staging */
-    float *d_in, *d_out;       /* f32 device chunk in / out */
-    void *d_inh;               /* converted input (half modes) */
-    void *buf[2];              /* hidden activations (f32 sized) */
-    float *tmp;                /* f32 pre-activation (half modes, tanh) */
+    float *pin_in, *pin_out; /* pinned host staging */
+    float *d_in, *d_out;     /* f32 device chunk in / out */
+    void *d_inh;             /* converted input (half modes) */
+    void *buf[2];            /* hidden activations (f32 sized) */
+    float *tmp;              /* f32 pre-activation (half modes, tanh) */
 };
 
 struct dc_mlp_dev {
@@ -102,24 +102,24 @@ struct dc_mlp_dev {
     struct stage st[MAX_STREAMS];
 };
 
-static int cuda_fail (struct dc_compute *c, dc_error_t *errp,
-                      const char *call, cudaError_t e)
+static int cuda_fail (struct dc_compute *c, dc_error_t *errp, const char *call,
+                      cudaError_t e)
 {
     errno = EIO;
     if (!c)
-        return errprintf (errp, "cuda: %s: %s (%s)", call,
-                          cudaGetErrorName (e), cudaGetErrorString (e));
+        return errprintf (errp, "cuda: %s: %s (%s)", call, cudaGetErrorName (e),
+                          cudaGetErrorString (e));
     return errprintf (errp, "cuda device %d (%s): %s: %s (%s)", c->dev,
                       c->prop.name, call, cudaGetErrorName (e),
                       cudaGetErrorString (e));
 }
 
-static int blas_fail (struct dc_compute *c, dc_error_t *errp,
-                      const char *call, cublasStatus_t s)
+static int blas_fail (struct dc_compute *c, dc_error_t *errp, const char *call,
+                      cublasStatus_t s)
 {
     errno = EIO;
-    return errprintf (errp, "cuda device %d (%s): %s: %s", c->dev,
-                      c->prop.name, call, cublasGetStatusName (s));
+    return errprintf (errp, "cuda device %d (%s): %s: %s", c->dev, c->prop.name,
+                      call, cublasGetStatusName (s));
 }
 
 #define CK(call)                                                               \
@@ -154,8 +154,8 @@ static int check_dims (dc_error_t *errp, const char *op, int m, int n, int k)
 {
     if (m <= 0 || n <= 0 || k <= 0) {
         errno = EINVAL;
-        return errprintf (errp, "cuda: %s: bad shape m=%d n=%d k=%d", op, m,
-                          n, k);
+        return errprintf (errp, "cuda: %s: bad shape m=%d n=%d k=%d", op, m, n,
+                          k);
     }
     return 0;
 }
@@ -171,8 +171,10 @@ static int cuda_probe (dc_error_t *errp)
         return 0;
     }
     if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0)) {
-        errprintf (errp, "no CUDA device (cudaGetDeviceCount: error %d, "
-                         "%d devices)", (int)e, n);
+        errprintf (errp,
+                   "no CUDA device (cudaGetDeviceCount: error %d, "
+                   "%d devices)",
+                   (int)e, n);
         return 0;
     }
     if (e != cudaSuccess) {
@@ -191,8 +193,8 @@ static double peak_per_sm_clock (int major, int minor, enum dc_dtype dt)
         int major, minor;
         double f32, tf32, f16;
     } t[] = {
-        {8, 0, 256, 1024, 2048},  /* A100 */
-        {9, 0, 256, 2048, 4096},  /* H100, H200 */
+        {8, 0, 256, 1024, 2048}, /* A100 */
+        {9, 0, 256, 2048, 4096}, /* H100, H200 */
     };
     for (size_t i = 0; i < sizeof (t) / sizeof (*t); i++)
         if (t[i].major == major && t[i].minor == minor)
@@ -260,8 +262,7 @@ static int setup (struct dc_compute *c, dc_error_t *errp)
                           c->dev, count);
     }
     CKN ("cudaSetDevice", cudaSetDevice (c->dev));
-    CKN ("cudaGetDeviceProperties", cudaGetDeviceProperties (&c->prop,
-                                                             c->dev));
+    CKN ("cudaGetDeviceProperties", cudaGetDeviceProperties (&c->prop, c->dev));
     CKN ("cudaDeviceGetAttribute",
          cudaDeviceGetAttribute (&clock_khz, cudaDevAttrClockRate, c->dev));
     CKB ("cublasLtCreate", cublasLtCreate (&c->lt));
@@ -272,8 +273,8 @@ static int setup (struct dc_compute *c, dc_error_t *errp)
     }
     CKN ("cudaMalloc", cudaMalloc ((void **)&c->d_acc, sizeof (double)));
     CKN ("cudaMalloc", cudaMalloc ((void **)&c->d_bad, sizeof (int)));
-    c->peak = peak_per_sm_clock (c->prop.major, c->prop.minor, c->o.dtype)
-              * c->prop.multiProcessorCount * clock_khz * 1e3 / 1e12;
+    c->peak = peak_per_sm_clock (c->prop.major, c->prop.minor, c->o.dtype) *
+              c->prop.multiProcessorCount * clock_khz * 1e3 / 1e12;
     snprintf (c->desc, sizeof (c->desc),
               "cuda device %d: %s, %.1f GiB, sm_%d%d, %d SMs, cuBLASLt %zu, "
               "%s",
@@ -385,15 +386,13 @@ static int plan_make (struct dc_compute *c, struct lt_plan *p,
          cublasLtMatmulDescCreate (&p->desc, c->compute, CUDA_R_32F));
     p->used = true; /* from here plan_drop cleans up */
     CKB ("cublasLtMatrixLayoutCreate",
-         cublasLtMatrixLayoutCreate (&p->la, k->at,
-                                     k->ta == CUBLAS_OP_N ? k->M : k->K,
-                                     k->ta == CUBLAS_OP_N ? k->K : k->M,
-                                     k->lda));
+         cublasLtMatrixLayoutCreate (
+             &p->la, k->at, k->ta == CUBLAS_OP_N ? k->M : k->K,
+             k->ta == CUBLAS_OP_N ? k->K : k->M, k->lda));
     CKB ("cublasLtMatrixLayoutCreate",
-         cublasLtMatrixLayoutCreate (&p->lb, k->bt,
-                                     k->tb == CUBLAS_OP_N ? k->K : k->N,
-                                     k->tb == CUBLAS_OP_N ? k->N : k->K,
-                                     k->ldb));
+         cublasLtMatrixLayoutCreate (
+             &p->lb, k->bt, k->tb == CUBLAS_OP_N ? k->K : k->N,
+             k->tb == CUBLAS_OP_N ? k->N : k->K, k->ldb));
     CKB ("cublasLtMatrixLayoutCreate",
          cublasLtMatrixLayoutCreate (&p->ld, k->dt, k->M, k->N, k->ldd));
     CKB ("cublasLtMatmulDescSetAttribute",
@@ -403,8 +402,8 @@ static int plan_make (struct dc_compute *c, struct lt_plan *p,
          cublasLtMatmulDescSetAttribute (p->desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                          &k->tb, sizeof (k->tb)));
     CKB ("cublasLtMatmulDescSetAttribute",
-         cublasLtMatmulDescSetAttribute (
-             p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &k->epi, sizeof (k->epi)));
+         cublasLtMatmulDescSetAttribute (p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                         &k->epi, sizeof (k->epi)));
     if (bias)
         CKB ("cublasLtMatmulDescSetAttribute",
              cublasLtMatmulDescSetAttribute (p->desc,
@@ -424,12 +423,11 @@ static int plan_make (struct dc_compute *c, struct lt_plan *p,
         s = cublasLtMatmulPreferenceSetAttribute (pref, alattr[i], &al,
                                                   sizeof (al));
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulAlgoGetHeuristic (c->lt, p->desc, p->la, p->lb,
-                                            p->ld, p->ld, pref, 1, &res,
-                                            &nres);
+        s = cublasLtMatmulAlgoGetHeuristic (c->lt, p->desc, p->la, p->lb, p->ld,
+                                            p->ld, pref, 1, &res, &nres);
     cublasLtMatmulPreferenceDestroy (pref);
-    if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS
-                                             && nres == 0)) {
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED ||
+        (s == CUBLAS_STATUS_SUCCESS && nres == 0)) {
         blas_fail (c, errp, "cublasLtMatmulAlgoGetHeuristic",
                    CUBLAS_STATUS_NOT_SUPPORTED);
         return -2;
@@ -488,10 +486,9 @@ static int lt_matmul (struct dc_compute *c, const struct mm *m, int sidx,
                                              CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                              &m->bias, sizeof (m->bias)));
     }
-    cublasStatus_t s =
-        cublasLtMatmul (c->lt, p->desc, &alpha, m->A, p->la, m->B, p->lb,
-                        &beta, m->D, p->ld, m->D, p->ld, &p->algo,
-                        c->ws[sidx], WORKSPACE_BYTES, c->stream[sidx]);
+    cublasStatus_t s = cublasLtMatmul (
+        c->lt, p->desc, &alpha, m->A, p->la, m->B, p->lb, &beta, m->D, p->ld,
+        m->D, p->ld, &p->algo, c->ws[sidx], WORKSPACE_BYTES, c->stream[sidx]);
     if (s != CUBLAS_STATUS_SUCCESS) {
         blas_fail (c, errp, "cublasLtMatmul", s);
         if (s == CUBLAS_STATUS_NOT_SUPPORTED) {
@@ -532,8 +529,8 @@ static const void *as_ab (struct dc_compute *c, const float *src, size_t n,
         return src;
     if (!(d = scratch (c, i, n * 2, errp)))
         return NULL;
-    if ((e = dk_to_half (d, src, n, c->abtype == CUDA_R_16BF, c->stream[0]))
-        != cudaSuccess) {
+    if ((e = dk_to_half (d, src, n, c->abtype == CUDA_R_16BF, c->stream[0])) !=
+        cudaSuccess) {
         cuda_fail (c, errp, "dk_to_half", e);
         return NULL;
     }
@@ -554,8 +551,8 @@ static void *cuda_alloc (struct dc_compute *c, size_t bytes, dc_error_t *errp)
         cuda_fail (c, errp, "cudaMalloc", e);
         return NULL;
     }
-    if ((e = cudaMemsetAsync (p, 0, bytes, c->stream[0])) != cudaSuccess
-        || (e = cudaStreamSynchronize (c->stream[0])) != cudaSuccess) {
+    if ((e = cudaMemsetAsync (p, 0, bytes, c->stream[0])) != cudaSuccess ||
+        (e = cudaStreamSynchronize (c->stream[0])) != cudaSuccess) {
         cudaFree (p);
         cuda_fail (c, errp, "cudaMemsetAsync", e);
         return NULL;
@@ -571,8 +568,8 @@ static void cuda_free (struct dc_compute *c, void *p)
     }
 }
 
-static int copy (struct dc_compute *c, void *dst, const void *src,
-                 size_t bytes, enum cudaMemcpyKind kind, dc_error_t *errp)
+static int copy (struct dc_compute *c, void *dst, const void *src, size_t bytes,
+                 enum cudaMemcpyKind kind, dc_error_t *errp)
 {
     if (!c || (bytes && (!dst || !src)))
         return einval (errp, "copy", "NULL argument");
@@ -642,18 +639,28 @@ static int cuda_linear_fwd (struct dc_compute *c, int m, int n, int k,
 
     if (!c || !x || !w || !y)
         return einval (errp, "linear_fwd", "NULL argument");
-    if (check_dims (errp, "linear_fwd", m, n, k) < 0
-        || check_act (errp, "linear_fwd", act) < 0)
+    if (check_dims (errp, "linear_fwd", m, n, k) < 0 ||
+        check_act (errp, "linear_fwd", act) < 0)
         return -1;
     CKN ("cudaSetDevice", cudaSetDevice (c->dev));
-    if (!(xa = as_ab (c, x, (size_t)m * k, 0, errp))
-        || !(wa = as_ab (c, w, (size_t)n * k, 1, errp)))
+    if (!(xa = as_ab (c, x, (size_t)m * k, 0, errp)) ||
+        !(wa = as_ab (c, w, (size_t)n * k, 1, errp)))
         return -1;
     struct mm mm = {
-        .ta = CUBLAS_OP_T, .tb = CUBLAS_OP_N, .M = n, .N = m, .K = k,
-        .A = wa, .lda = k, .at = c->abtype,
-        .B = xa, .ldb = k, .bt = c->abtype,
-        .D = z ? z : y, .ldd = n, .dt = CUDA_R_32F,
+        .ta = CUBLAS_OP_T,
+        .tb = CUBLAS_OP_N,
+        .M = n,
+        .N = m,
+        .K = k,
+        .A = wa,
+        .lda = k,
+        .at = c->abtype,
+        .B = xa,
+        .ldb = k,
+        .bt = c->abtype,
+        .D = z ? z : y,
+        .ldd = n,
+        .dt = CUDA_R_32F,
         .epi = z ? fwd_epilogue (DC_ACT_NONE, b != NULL)
                  : fwd_epilogue (act, b != NULL),
         .bias = (void *)b,
@@ -683,8 +690,8 @@ static int cuda_linear_bwd (struct dc_compute *c, int m, int n, int k,
 
     if (!c || !x || !w || !dy || !dw || !db)
         return einval (errp, "linear_bwd", "NULL argument");
-    if (check_dims (errp, "linear_bwd", m, n, k) < 0
-        || check_act (errp, "linear_bwd", act) < 0)
+    if (check_dims (errp, "linear_bwd", m, n, k) < 0 ||
+        check_act (errp, "linear_bwd", act) < 0)
         return -1;
     if (act != DC_ACT_NONE && !z)
         return einval (errp, "linear_bwd",
@@ -694,17 +701,27 @@ static int cuda_linear_bwd (struct dc_compute *c, int m, int n, int k,
     if (act != DC_ACT_NONE)
         CKN ("dk_act_bwd",
              dk_act_bwd (act, z, dy, (size_t)m * n, c->stream[0]));
-    if (!(dza = as_ab (c, dy, (size_t)m * n, 0, errp))
-        || !(xa = as_ab (c, x, (size_t)m * k, 1, errp))
-        || (dx && !(wa = as_ab (c, w, (size_t)n * k, 2, errp))))
+    if (!(dza = as_ab (c, dy, (size_t)m * n, 0, errp)) ||
+        !(xa = as_ab (c, x, (size_t)m * k, 1, errp)) ||
+        (dx && !(wa = as_ab (c, w, (size_t)n * k, 2, errp))))
         return -1;
     /* dx[m][k] = dz . w: column-major dx^T (k x m) = w^T (k x n) . dz^T */
     if (dx) {
         struct mm mm = {
-            .ta = CUBLAS_OP_N, .tb = CUBLAS_OP_N, .M = k, .N = m, .K = n,
-            .A = wa, .lda = k, .at = c->abtype,
-            .B = dza, .ldb = n, .bt = c->abtype,
-            .D = dx, .ldd = k, .dt = CUDA_R_32F,
+            .ta = CUBLAS_OP_N,
+            .tb = CUBLAS_OP_N,
+            .M = k,
+            .N = m,
+            .K = n,
+            .A = wa,
+            .lda = k,
+            .at = c->abtype,
+            .B = dza,
+            .ldb = n,
+            .bt = c->abtype,
+            .D = dx,
+            .ldd = k,
+            .dt = CUDA_R_32F,
             .epi = CUBLASLT_EPILOGUE_DEFAULT,
         };
         if (lt_matmul (c, &mm, 0, errp) < 0)
@@ -713,10 +730,20 @@ static int cuda_linear_bwd (struct dc_compute *c, int m, int n, int k,
     /* dw[n][k] = dz^T . x: column-major dw^T (k x n) = x^T (k x m) . dz
      * (m x n, dz^T transposed); BGRADB sums op(B) = dz over m into db */
     struct mm mm = {
-        .ta = CUBLAS_OP_N, .tb = CUBLAS_OP_T, .M = k, .N = n, .K = m,
-        .A = xa, .lda = k, .at = c->abtype,
-        .B = dza, .ldb = n, .bt = c->abtype,
-        .D = dw, .ldd = k, .dt = CUDA_R_32F,
+        .ta = CUBLAS_OP_N,
+        .tb = CUBLAS_OP_T,
+        .M = k,
+        .N = n,
+        .K = m,
+        .A = xa,
+        .lda = k,
+        .at = c->abtype,
+        .B = dza,
+        .ldb = n,
+        .bt = c->abtype,
+        .D = dw,
+        .ldd = k,
+        .dt = CUDA_R_32F,
         .epi = CUBLASLT_EPILOGUE_BGRADB,
         .bias = db,
     };
@@ -769,8 +796,10 @@ static int cuda_loss (struct dc_compute *c, enum dc_loss kind, int m, int n,
         const int64_t *t = target;
         cudaMemcpy (&lab, t + bad, sizeof (lab), cudaMemcpyDeviceToHost);
         errno = EINVAL;
-        return errprintf (errp, "cuda: loss: label %lld of row %d is outside "
-                                "[0, %d)", (long long)lab, bad, n);
+        return errprintf (errp,
+                          "cuda: loss: label %lld of row %d is outside "
+                          "[0, %d)",
+                          (long long)lab, bad, n);
     }
     *loss_sum = acc;
     return 0;
@@ -784,14 +813,14 @@ static int cuda_sgd (struct dc_compute *c, float *w, const float *g, float *v,
     if (n == 0)
         return 0;
     CKN ("cudaSetDevice", cudaSetDevice (c->dev));
-    CKN ("dk_sgd", dk_sgd (w, g, momentum != 0.0f ? v : NULL, n, lr,
-                           momentum, c->stream[0]));
+    CKN ("dk_sgd", dk_sgd (w, g, momentum != 0.0f ? v : NULL, n, lr, momentum,
+                           c->stream[0]));
     return 0;
 }
 
-static int cuda_adam (struct dc_compute *c, float *w, const float *g,
-                      float *m, float *v, size_t n, float lr, float beta1,
-                      float beta2, float eps, int64_t step, dc_error_t *errp)
+static int cuda_adam (struct dc_compute *c, float *w, const float *g, float *m,
+                      float *v, size_t n, float lr, float beta1, float beta2,
+                      float eps, int64_t step, dc_error_t *errp)
 {
     if (!c || !w || !g || !m || !v)
         return einval (errp, "adam", "NULL argument");
@@ -802,9 +831,9 @@ static int cuda_adam (struct dc_compute *c, float *w, const float *g,
     double bc1 = 1.0 - pow ((double)beta1, (double)step);
     double bc2 = 1.0 - pow ((double)beta2, (double)step);
     CKN ("cudaSetDevice", cudaSetDevice (c->dev));
-    CKN ("dk_adam", dk_adam (w, g, m, v, n, (float)(lr / bc1),
-                             (float)sqrt (bc2), beta1, beta2, eps,
-                             c->stream[0]));
+    CKN ("dk_adam",
+         dk_adam (w, g, m, v, n, (float)(lr / bc1), (float)sqrt (bc2), beta1,
+                  beta2, eps, c->stream[0]));
     return 0;
 }
 
@@ -858,8 +887,8 @@ static void *upload (struct dc_compute *c, const float *h, size_t n,
         return NULL;
     }
     if ((e = cudaMemcpyAsync (d32, h, n * sizeof (float),
-                              cudaMemcpyHostToDevice, c->stream[0]))
-        != cudaSuccess) {
+                              cudaMemcpyHostToDevice, c->stream[0])) !=
+        cudaSuccess) {
         cuda_fail (c, errp, "cudaMemcpyAsync", e);
         goto fail;
     }
@@ -874,9 +903,9 @@ static void *upload (struct dc_compute *c, const float *h, size_t n,
         cuda_fail (c, errp, "cudaMalloc", e);
         goto fail;
     }
-    if ((e = dk_to_half (d, d32, n, t == CUDA_R_16BF, c->stream[0]))
-            != cudaSuccess
-        || (e = cudaStreamSynchronize (c->stream[0])) != cudaSuccess) {
+    if ((e = dk_to_half (d, d32, n, t == CUDA_R_16BF, c->stream[0])) !=
+            cudaSuccess ||
+        (e = cudaStreamSynchronize (c->stream[0])) != cudaSuccess) {
         cuda_fail (c, errp, "dk_to_half", e);
         goto fail;
     }
@@ -900,17 +929,20 @@ static struct dc_mlp_dev *cuda_mlp_load (struct dc_compute *c,
     }
     for (int i = 0; i < view->nlayers; i++) {
         const struct dc_layer_view *l = &view->layers[i];
-        if (l->in <= 0 || l->out <= 0 || !l->w || !l->b
-            || (unsigned)l->act > DC_ACT_TANH) {
+        if (l->in <= 0 || l->out <= 0 || !l->w || !l->b ||
+            (unsigned)l->act > DC_ACT_TANH) {
             errno = EINVAL;
-            errprintf (errp, "cuda: mlp_load: layer %d: bad shape or "
-                             "missing tensor", i);
+            errprintf (errp,
+                       "cuda: mlp_load: layer %d: bad shape or "
+                       "missing tensor",
+                       i);
             return NULL;
         }
         if (i > 0 && l->in != view->layers[i - 1].out) {
             errno = EINVAL;
-            errprintf (errp, "cuda: mlp_load: layer %d has %d inputs but "
-                             "layer %d has %d outputs",
+            errprintf (errp,
+                       "cuda: mlp_load: layer %d has %d inputs but "
+                       "layer %d has %d outputs",
                        i, l->in, i - 1, view->layers[i - 1].out);
             return NULL;
         }
@@ -919,9 +951,9 @@ static struct dc_mlp_dev *cuda_mlp_load (struct dc_compute *c,
         cuda_fail (c, errp, "cudaSetDevice", cudaGetLastError ());
         return NULL;
     }
-    if (!(net = calloc (1, sizeof (*net)))
-        || !(net->layers = calloc ((size_t)view->nlayers,
-                                   sizeof (*net->layers)))) {
+    if (!(net = calloc (1, sizeof (*net))) ||
+        !(net->layers =
+              calloc ((size_t)view->nlayers, sizeof (*net->layers)))) {
         free (net);
         errno = ENOMEM;
         errprintf (errp, "cuda: mlp_load: out of memory");
@@ -934,12 +966,11 @@ static struct dc_mlp_dev *cuda_mlp_load (struct dc_compute *c,
         d->in = l->in;
         d->out = l->out;
         d->act = l->act;
-        if (!(d->w = upload (c, l->w, (size_t)l->out * l->in, c->abtype,
-                             errp))
-            || !(d->b = upload (c, l->b, (size_t)l->out, CUDA_R_32F, errp))
-            || (c->half
-                && !(d->bh = upload (c, l->b, (size_t)l->out, c->abtype,
-                                     errp)))) {
+        if (!(d->w =
+                  upload (c, l->w, (size_t)l->out * l->in, c->abtype, errp)) ||
+            !(d->b = upload (c, l->b, (size_t)l->out, CUDA_R_32F, errp)) ||
+            (c->half &&
+             !(d->bh = upload (c, l->b, (size_t)l->out, c->abtype, errp)))) {
             cuda_mlp_unload (c, net);
             return NULL;
         }
@@ -962,12 +993,12 @@ static int stages_make (struct dc_compute *c, struct dc_mlp_dev *net,
     net->chunk = chunk;
     for (int s = 0; s < net->nstages; s++) {
         struct stage *st = &net->st[s];
-        CKN ("cudaHostAlloc", cudaHostAlloc ((void **)&st->pin_in,
-                                             chunk * in * 4,
-                                             cudaHostAllocDefault));
-        CKN ("cudaHostAlloc", cudaHostAlloc ((void **)&st->pin_out,
-                                             chunk * out * 4,
-                                             cudaHostAllocDefault));
+        CKN ("cudaHostAlloc",
+             cudaHostAlloc ((void **)&st->pin_in, chunk * in * 4,
+                            cudaHostAllocDefault));
+        CKN ("cudaHostAlloc",
+             cudaHostAlloc ((void **)&st->pin_out, chunk * out * 4,
+                            cudaHostAllocDefault));
         CKN ("cudaMalloc", cudaMalloc ((void **)&st->d_in, chunk * in * 4));
         CKN ("cudaMalloc", cudaMalloc ((void **)&st->d_out, chunk * out * 4));
         if (c->half)
@@ -1007,10 +1038,17 @@ static int run_chunk (struct dc_compute *c, struct dc_mlp_dev *net, int s,
         bool half_out = c->half && !last;
         size_t cnt = (size_t)mc * l->out;
         struct mm mm = {
-            .ta = CUBLAS_OP_T, .tb = CUBLAS_OP_N,
-            .M = l->out, .N = mc, .K = l->in,
-            .A = l->w, .lda = l->in, .at = c->abtype,
-            .B = src, .ldb = l->in, .bt = c->abtype,
+            .ta = CUBLAS_OP_T,
+            .tb = CUBLAS_OP_N,
+            .M = l->out,
+            .N = mc,
+            .K = l->in,
+            .A = l->w,
+            .lda = l->in,
+            .at = c->abtype,
+            .B = src,
+            .ldb = l->in,
+            .bt = c->abtype,
             .ldd = l->out,
             .epi = fwd_epilogue (l->act, true),
         };
@@ -1036,11 +1074,10 @@ static int run_chunk (struct dc_compute *c, struct dc_mlp_dev *net, int s,
         if (l->act == DC_ACT_TANH) {
             if (half_out)
                 CKN ("dk_act_to_half",
-                     dk_act_to_half (l->act, st->tmp, st->buf[i % 2], cnt,
-                                     bf16, str));
+                     dk_act_to_half (l->act, st->tmp, st->buf[i % 2], cnt, bf16,
+                                     str));
             else
-                CKN ("dk_act_fwd",
-                     dk_act_fwd (l->act, mm.D, mm.D, cnt, str));
+                CKN ("dk_act_fwd", dk_act_fwd (l->act, mm.D, mm.D, cnt, str));
         }
         src = last ? NULL : st->buf[i % 2];
     }
@@ -1115,9 +1152,8 @@ static int cuda_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
     return 0;
 }
 
-static int cuda_gemm (struct dc_compute *c, int m, int n, int k,
-                      const float *a, const float *b, float *cc,
-                      dc_error_t *errp)
+static int cuda_gemm (struct dc_compute *c, int m, int n, int k, const float *a,
+                      const float *b, float *cc, dc_error_t *errp)
 {
     const void *aa, *ba;
 
@@ -1126,15 +1162,25 @@ static int cuda_gemm (struct dc_compute *c, int m, int n, int k,
     if (check_dims (errp, "gemm", m, n, k) < 0)
         return -1;
     CKN ("cudaSetDevice", cudaSetDevice (c->dev));
-    if (!(aa = as_ab (c, a, (size_t)m * k, 0, errp))
-        || !(ba = as_ab (c, b, (size_t)k * n, 1, errp)))
+    if (!(aa = as_ab (c, a, (size_t)m * k, 0, errp)) ||
+        !(ba = as_ab (c, b, (size_t)k * n, 1, errp)))
         return -1;
     /* column-major C^T (n x m) = B^T (n x k) . A^T (k x m) */
     struct mm mm = {
-        .ta = CUBLAS_OP_N, .tb = CUBLAS_OP_N, .M = n, .N = m, .K = k,
-        .A = ba, .lda = n, .at = c->abtype,
-        .B = aa, .ldb = k, .bt = c->abtype,
-        .D = cc, .ldd = n, .dt = CUDA_R_32F,
+        .ta = CUBLAS_OP_N,
+        .tb = CUBLAS_OP_N,
+        .M = n,
+        .N = m,
+        .K = k,
+        .A = ba,
+        .lda = n,
+        .at = c->abtype,
+        .B = aa,
+        .ldb = k,
+        .bt = c->abtype,
+        .D = cc,
+        .ldd = n,
+        .dt = CUDA_R_32F,
         .epi = CUBLASLT_EPILOGUE_DEFAULT,
     };
     return lt_matmul (c, &mm, 0, errp) < 0 ? -1 : 0;

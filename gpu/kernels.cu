@@ -45,9 +45,8 @@ __device__ __forceinline__ float act_grad (int act, float z)
         return z > 0.0f ? 1.0f : 0.0f;
     case DK_ACT_GELU: {
         float t = tanhf (GELU_C * (z + GELU_A * z * z * z));
-        return 0.5f * (1.0f + t)
-               + 0.5f * z * (1.0f - t * t) * GELU_C
-                     * (1.0f + 3.0f * GELU_A * z * z);
+        return 0.5f * (1.0f + t) + 0.5f * z * (1.0f - t * t) * GELU_C *
+                                       (1.0f + 3.0f * GELU_A * z * z);
     }
     case DK_ACT_TANH: {
         float t = tanhf (z);
@@ -145,8 +144,8 @@ __device__ float block_max (float v, float *sh)
 }
 
 /* one block per row */
-__global__ void k_mse (const float *y, const float *t, int m, int n,
-                       float g, float *dy, double *acc)
+__global__ void k_mse (const float *y, const float *t, int m, int n, float g,
+                       float *dy, double *acc)
 {
     __shared__ double sh[32];
     for (int i = blockIdx.x; i < m; i += gridDim.x) {
@@ -186,8 +185,8 @@ __global__ void k_xent (const float *y, const int64_t *lab, int m, int n,
         se = block_sum (se, sh);
         double lse = log (se) + mx;
         for (int j = threadIdx.x; j < n; j += blockDim.x)
-            dy[r + j] = (float)(exp ((double)y[r + j] - lse) * inv
-                                - (j == l ? inv : 0.0));
+            dy[r + j] = (float)(exp ((double)y[r + j] - lse) * inv -
+                                (j == l ? inv : 0.0));
         if (threadIdx.x == 0)
             atomicAdd (acc, lse - y[r + l]);
     }
@@ -208,9 +207,9 @@ __global__ void k_sgd (float *w, const float *g, float *v, size_t n, float lr,
     }
 }
 
-__global__ void k_adam (float *w, const float *g, float *m, float *v,
-                        size_t n, float step_size, float bc2_sqrt, float b1,
-                        float b2, float eps)
+__global__ void k_adam (float *w, const float *g, float *m, float *v, size_t n,
+                        float step_size, float bc2_sqrt, float b1, float b2,
+                        float eps)
 {
     GRID_STRIDE (i, n)
     {
@@ -232,8 +231,8 @@ cudaError_t dk_to_half (void *dst, const float *src, size_t n, int bf16,
         k_to_bf16<<<blocks_for (n), DK_THREADS, 0, stream>>> (
             (__nv_bfloat16 *)dst, src, n);
     else
-        k_to_f16<<<blocks_for (n), DK_THREADS, 0, stream>>> ((__half *)dst,
-                                                             src, n);
+        k_to_f16<<<blocks_for (n), DK_THREADS, 0, stream>>> ((__half *)dst, src,
+                                                             n);
     return cudaGetLastError ();
 }
 
@@ -270,9 +269,9 @@ cudaError_t dk_colsum (const float *dz, float *db, int m, int n,
     return cudaGetLastError ();
 }
 
-cudaError_t dk_loss (int kind, const float *y, const void *target, int m,
-                     int n, double scale_rows, float *dy, double *acc,
-                     int *bad, cudaStream_t stream)
+cudaError_t dk_loss (int kind, const float *y, const void *target, int m, int n,
+                     double scale_rows, float *dy, double *acc, int *bad,
+                     cudaStream_t stream)
 {
     unsigned grid = m < DK_MAX_BLOCKS ? (unsigned)m : DK_MAX_BLOCKS;
     if (kind == 0)
@@ -288,8 +287,7 @@ cudaError_t dk_loss (int kind, const float *y, const void *target, int m,
 cudaError_t dk_sgd (float *w, const float *g, float *v, size_t n, float lr,
                     float momentum, cudaStream_t stream)
 {
-    k_sgd<<<blocks_for (n), DK_THREADS, 0, stream>>> (w, g, v, n, lr,
-                                                      momentum);
+    k_sgd<<<blocks_for (n), DK_THREADS, 0, stream>>> (w, g, v, n, lr, momentum);
     return cudaGetLastError ();
 }
 

@@ -42,9 +42,9 @@ cudaError_t dk_colsum (const float *dz, float *db, int m, int n,
  * dy = dL/dy scaled by 1/scale_rows; *acc (device double, zeroed by the
  * caller) gets the sum of the per-row losses; *bad (device int, set to
  * INT_MAX by the caller) gets the first row whose label is outside [0, n). */
-cudaError_t dk_loss (int kind, const float *y, const void *target, int m,
-                     int n, double scale_rows, float *dy, double *acc,
-                     int *bad, cudaStream_t stream);
+cudaError_t dk_loss (int kind, const float *y, const void *target, int m, int n,
+                     double scale_rows, float *dy, double *acc, int *bad,
+                     cudaStream_t stream);
 
 /* v = momentum*v + g; w -= lr*v (v NULL when momentum is 0: w -= lr*g) */
 cudaError_t dk_sgd (float *w, const float *g, float *v, size_t n, float lr,

@@ -89,9 +89,9 @@ static bool valid_bitmap (const char *s)
 /* Attributes hwloc parses as bitmaps, on any element (objects, cpukind,
  * memattr values). */
 static const char *const bitmap_attrs[] = {
-    "cpuset",          "complete_cpuset", "allowed_cpuset", "online_cpuset",
-    "nodeset",         "complete_nodeset", "allowed_nodeset",
-    "initiator_cpuset", NULL};
+    "cpuset",          "complete_cpuset",  "allowed_cpuset",
+    "online_cpuset",   "nodeset",          "complete_nodeset",
+    "allowed_nodeset", "initiator_cpuset", NULL};
 
 static int check_bitmaps (xmlNode *n, const char *name, dc_error_t *errp)
 {
@@ -149,8 +149,8 @@ static int check_objects (xmlNode *n, const char *name, int depth,
         if (n->type != XML_ELEMENT_NODE)
             continue;
         if (depth > 128)
-            return node_error (errp, name, n,
-                               "elements nested too deep%s%s", "", "");
+            return node_error (errp, name, n, "elements nested too deep%s%s",
+                               "", "");
         if (check_bitmaps (n, name, errp) < 0)
             return -1;
         if (!strncmp ((const char *)n->name, "distances", 9) &&

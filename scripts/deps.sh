@@ -14,6 +14,7 @@ PKGS="$PKGS libssh2-1-dev libopenmpi-dev openmpi-bin"
 PKGS="$PKGS openssh-server openssh-client groff-base man-db python3-numpy"
 PKGS="$PKGS slurm-wlm slurmctld slurmd slurm-client munge pdsh clustershell"
 PKGS="$PKGS libssl-dev python3-torch"
+PKGS="$PKGS clang-format"  # tests/check_format.sh
 PKGS="$PKGS hyperfine"  # start-up times of dcrun (bench, issue 5)
 PKGS="$PKGS dpkg-dev debhelper bash-completion"  # the Debian package and completion (issue 15)
 # libFuzzer and the sanitizers' runtimes (tests/fuzz/run.sh), symbolized

@@ -94,9 +94,8 @@ static inline int dc_comm_allreduce (struct dc_comm *c, float *buf, size_t n,
     return c->ops->allreduce (c, buf, n, errp);
 }
 
-static inline int dc_comm_bcast (struct dc_comm *c, int type,
-                                 const void *buf, size_t len,
-                                 dc_error_t *errp)
+static inline int dc_comm_bcast (struct dc_comm *c, int type, const void *buf,
+                                 size_t len, dc_error_t *errp)
 {
     if (c->ops->bcast)
         return c->ops->bcast (c, type, buf, len, errp);

@@ -154,14 +154,12 @@ static int loop_send (struct dc_comm *c, int dst, int type, const void *buf,
     struct lmsg *m;
     int rc = 0;
 
-    if ((dst != DC_COMM_HUB && (dst < 0 || dst >= lp->size))
-        || (c->rank == DC_COMM_HUB && dst == DC_COMM_HUB)
-        || (len && !buf)) {
+    if ((dst != DC_COMM_HUB && (dst < 0 || dst >= lp->size)) ||
+        (c->rank == DC_COMM_HUB && dst == DC_COMM_HUB) || (len && !buf)) {
         errno = EINVAL;
         return errprintf (errp, "loop: send to %d: bad argument", dst);
     }
-    if (!(m = calloc (1, sizeof (*m)))
-        || (len && !(m->data = malloc (len)))) {
+    if (!(m = calloc (1, sizeof (*m))) || (len && !(m->data = malloc (len)))) {
         free (m);
         errno = ENOMEM;
         return errprintf (errp, "loop: out of memory");
@@ -301,8 +299,9 @@ static int loop_allreduce (struct dc_comm *c, float *buf, size_t n,
     } else if (lp->ar_n != n || lp->ar_epoch != epoch) {
         pthread_mutex_unlock (&lp->mu);
         errno = EINVAL;
-        return errprintf (errp, "loop: allreduce %llu of %zu floats while "
-                                "the others are in %llu of %zu",
+        return errprintf (errp,
+                          "loop: allreduce %llu of %zu floats while "
+                          "the others are in %llu of %zu",
                           (unsigned long long)epoch, n,
                           (unsigned long long)lp->ar_epoch, lp->ar_n);
     }
@@ -451,8 +450,8 @@ struct dc_comm *dc_comm_loop_create (int size, dc_error_t *errp)
         errprintf (errp, "loop: bad size %d", size);
         return NULL;
     }
-    if (!(lp = calloc (1, sizeof (*lp)))
-        || !(lp->r = calloc ((size_t)size, sizeof (*lp->r)))) {
+    if (!(lp = calloc (1, sizeof (*lp))) ||
+        !(lp->r = calloc ((size_t)size, sizeof (*lp->r)))) {
         free (lp);
         errno = ENOMEM;
         errprintf (errp, "loop: out of memory");

@@ -37,8 +37,8 @@ bool dc_comm_mpi_wanted (void)
 
     if ((s = getenv ("OMPI_COMM_WORLD_SIZE")) && atoi (s) > 1)
         return true;
-    if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")
-        && (s = getenv ("SLURM_STEP_NUM_TASKS")) && atoi (s) > 1)
+    if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID") &&
+        (s = getenv ("SLURM_STEP_NUM_TASKS")) && atoi (s) > 1)
         return true;
     return false;
 }
@@ -54,8 +54,9 @@ int dc_comm_mpi_init (int *rank, int *size, dc_error_t *errp)
             return mpierr (errp, "MPI_Init_thread", rc);
         if (provided < MPI_THREAD_MULTIPLE) {
             errno = ENOTSUP;
-            return errprintf (errp, "comm: this MPI does not support "
-                                    "MPI_THREAD_MULTIPLE (gives %d)",
+            return errprintf (errp,
+                              "comm: this MPI does not support "
+                              "MPI_THREAD_MULTIPLE (gives %d)",
                               provided);
         }
         MPI_Comm_set_errhandler (MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -98,8 +99,9 @@ static int do_send (MPI_Comm comm, int dst, int type, const void *buf,
 {
     if (len > (size_t)INT32_MAX) {
         errno = EMSGSIZE;
-        return errprintf (errp, "comm: a message of %zu bytes is too large "
-                                "for MPI",
+        return errprintf (errp,
+                          "comm: a message of %zu bytes is too large "
+                          "for MPI",
                           len);
     }
     int rc = MPI_Send (len ? buf : NULL, (int)len, MPI_BYTE, dst, type, comm);
@@ -140,8 +142,7 @@ static int do_recv (MPI_Comm comm, struct dc_comm_msg *msg, int timeout_ms,
         MPI_Get_count (&st, MPI_BYTE, &count);
         uint8_t *data = count > 0 ? malloc ((size_t)count) : NULL;
         if (count > 0 && !data)
-            return errprintf (errp, "comm: out of memory for %d bytes",
-                              count);
+            return errprintf (errp, "comm: out of memory for %d bytes", count);
         rc = MPI_Recv (data, count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, comm,
                        MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
@@ -202,8 +203,9 @@ static int hub_send (struct dc_comm *c, int dst, int type, const void *buf,
     }
     if (len > (size_t)INT32_MAX) {
         errno = EMSGSIZE;
-        return errprintf (errp, "comm: a message of %zu bytes is too large "
-                                "for MPI",
+        return errprintf (errp,
+                          "comm: a message of %zu bytes is too large "
+                          "for MPI",
                           len);
     }
     if (!(p = calloc (1, sizeof (*p))) || (len && !(p->buf = malloc (len)))) {
@@ -212,8 +214,7 @@ static int hub_send (struct dc_comm *c, int dst, int type, const void *buf,
     }
     if (len)
         memcpy (p->buf, buf, len);
-    int rc = MPI_Isend (p->buf, (int)len, MPI_BYTE, dst, type, c_down,
-                        &p->req);
+    int rc = MPI_Isend (p->buf, (int)len, MPI_BYTE, dst, type, c_down, &p->req);
     if (rc != MPI_SUCCESS) {
         free (p->buf);
         free (p);
@@ -225,8 +226,8 @@ static int hub_send (struct dc_comm *c, int dst, int type, const void *buf,
     return 0;
 }
 
-static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
-                     int timeout_ms, dc_error_t *errp)
+static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg, int timeout_ms,
+                     dc_error_t *errp)
 {
     (void)c;
     reap_sends (false);

@@ -36,15 +36,14 @@ struct msgq {
     struct qitem *head, *tail;
 };
 
-static int q_push (struct msgq *q, int src, int type, uint8_t *data,
-                   size_t len)
+static int q_push (struct msgq *q, int src, int type, uint8_t *data, size_t len)
 {
     struct qitem *it = malloc (sizeof (*it));
 
     if (!it)
         return -1;
-    it->m = (struct dc_comm_msg){.src = src, .type = type, .data = data,
-                                 .len = len};
+    it->m = (struct dc_comm_msg){
+        .src = src, .type = type, .data = data, .len = len};
     it->next = NULL;
     if (q->tail)
         q->tail->next = it;
@@ -220,8 +219,8 @@ static int rank_wait (struct dc_comm *c, int type, struct dc_comm_msg *msg,
         }
         if (timeout_ms < 0)
             pthread_cond_wait (&rs->cv, &rs->mu);
-        else if (pthread_cond_timedwait (&rs->cv, &rs->mu, &until)
-                 == ETIMEDOUT) {
+        else if (pthread_cond_timedwait (&rs->cv, &rs->mu, &until) ==
+                 ETIMEDOUT) {
             rc = 0;
             break;
         }
@@ -398,9 +397,9 @@ struct hub {
     int running;
     double heartbeat;
     /* reduction at the hub */
-    uint64_t epoch;         /* pending epoch (0: none) */
-    uint64_t aborted_upto;  /* epochs <= this are abandoned */
-    uint64_t last_done;     /* the last epoch completed */
+    uint64_t epoch;        /* pending epoch (0: none) */
+    uint64_t aborted_upto; /* epochs <= this are abandoned */
+    uint64_t last_done;    /* the last epoch completed */
     struct pollfd *fds;
 };
 
@@ -480,8 +479,7 @@ static bool hub_flush (struct dc_comm *c)
         while (pr->head && !pr->lost) {
             struct outbuf *o = pr->head;
             bool in_hdr = o->off < DC_PROTO_HDR_SIZE;
-            size_t want = in_hdr ? DC_PROTO_HDR_SIZE - o->off
-                                 : o->len - o->off;
+            size_t want = in_hdr ? DC_PROTO_HDR_SIZE - o->off : o->len - o->off;
             ssize_t n = dc_launch_write (
                 h->l, r,
                 in_hdr ? o->hdr + o->off
@@ -519,8 +517,9 @@ static int hub_enqueue (struct dc_comm *c, int dst, int type, uint32_t src,
     struct blob *b = blob_create (buf, len);
 
     if (len && !b)
-        return errprintf (errp, "comm: out of memory for a frame of %zu "
-                                "bytes",
+        return errprintf (errp,
+                          "comm: out of memory for a frame of %zu "
+                          "bytes",
                           len);
     int rc = enqueue_blob (c, dst, type, src, b, errp);
     if (b && b->refs == 0)
@@ -626,8 +625,8 @@ static void on_grad (struct dc_comm *c, int rank, uint8_t *data, size_t len)
     epoch = get_u64 (data);
     if (epoch <= h->aborted_upto) {
         /* a reduction already abandoned: tell it at once */
-        hub_enqueue (c, rank, DC_MSG_REDUCED, DC_PROTO_ANY, data,
-                     EPOCH_BYTES, NULL);
+        hub_enqueue (c, rank, DC_MSG_REDUCED, DC_PROTO_ANY, data, EPOCH_BYTES,
+                     NULL);
         free (data);
         return;
     }
@@ -693,9 +692,9 @@ void dc_comm_stream_on_output (int rank, enum dc_launch_stream stream,
             free (p);
         } else if (fh.type == DC_MSG_GRAD) {
             on_grad (c, rank, p, (size_t)fh.len);
-        } else if (fh.dst != DC_PROTO_ANY && fh.dst != (uint32_t)-1
-                   && (int)fh.dst != rank && (int)fh.dst < c->size
-                   && fh.type == DC_MSG_DATA) {
+        } else if (fh.dst != DC_PROTO_ANY && fh.dst != (uint32_t)-1 &&
+                   (int)fh.dst != rank && (int)fh.dst < c->size &&
+                   fh.type == DC_MSG_DATA) {
             /* rank to rank: relay with the sender's rank */
             hub_enqueue (c, (int)fh.dst, fh.type, (uint32_t)rank, p,
                          (size_t)fh.len, NULL);
@@ -729,8 +728,8 @@ void dc_comm_stream_on_exit (const struct dc_launch_status *st, void *arg)
     }
 }
 
-static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
-                     int timeout_ms, dc_error_t *errp)
+static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg, int timeout_ms,
+                     dc_error_t *errp)
 {
     struct hub *h = c->data;
     double deadline = timeout_ms >= 0 ? now_s () + timeout_ms / 1000.0 : 0;
@@ -747,11 +746,11 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
             double t = now_s ();
             for (int r = 0; r < c->size; r++) {
                 struct peer *pr = &h->p[r];
-                if (!pr->lost && pr->last_seen > 0
-                    && t - pr->last_seen > h->heartbeat) {
+                if (!pr->lost && pr->last_seen > 0 &&
+                    t - pr->last_seen > h->heartbeat) {
                     char why[128];
-                    snprintf (why, sizeof (why),
-                              "no heartbeat for %.0f s", h->heartbeat);
+                    snprintf (why, sizeof (why), "no heartbeat for %.0f s",
+                              h->heartbeat);
                     hub_drop (c, r, why);
                 }
             }
@@ -769,11 +768,10 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
             wait = 500;
         int nf = 0;
         if (h->extra_fd >= 0)
-            h->fds[nf++] = (struct pollfd){.fd = h->extra_fd,
-                                           .events = POLLIN};
+            h->fds[nf++] = (struct pollfd){.fd = h->extra_fd, .events = POLLIN};
         int base = nf;
-        nf += dc_launch_pollfds (h->l, h->fds + base, MAX_POLLFDS - base,
-                                 &wait);
+        nf +=
+            dc_launch_pollfds (h->l, h->fds + base, MAX_POLLFDS - base, &wait);
         int nl = nf - base;
         /* channels that were full: wake when they take bytes again, or
          * retry on a short timer where the launcher has no descriptor */
@@ -797,15 +795,16 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg,
 }
 
 /* One copy of the payload for every live rank. */
-static int hub_bcast (struct dc_comm *c, int type, const void *buf,
-                      size_t len, dc_error_t *errp)
+static int hub_bcast (struct dc_comm *c, int type, const void *buf, size_t len,
+                      dc_error_t *errp)
 {
     struct blob *b = blob_create (buf, len);
     int rc = 0;
 
     if (len && !b)
-        return errprintf (errp, "comm: out of memory for a frame of %zu "
-                                "bytes",
+        return errprintf (errp,
+                          "comm: out of memory for a frame of %zu "
+                          "bytes",
                           len);
     for (int r = 0; r < c->size && rc == 0; r++)
         rc = enqueue_blob (c, r, type, DC_PROTO_ANY, b, errp);
@@ -876,8 +875,8 @@ struct dc_comm *dc_comm_stream_hub_create (int size, dc_comm_stderr_f errout,
         errprintf (errp, "comm: no ranks");
         return NULL;
     }
-    if (!c || !h || !(h->p = calloc ((size_t)size, sizeof (*h->p)))
-        || !(h->fds = calloc (MAX_POLLFDS, sizeof (*h->fds))))
+    if (!c || !h || !(h->p = calloc ((size_t)size, sizeof (*h->p))) ||
+        !(h->fds = calloc (MAX_POLLFDS, sizeof (*h->fds))))
         goto nomem;
     c->ops = &hub_ops;
     c->rank = DC_COMM_HUB;

@@ -9,12 +9,12 @@
 #include "lib/comm/proto.h"
 
 static const char *const type_names[] = {
-    [DC_MSG_HELLO] = "hello",       [DC_MSG_JOB] = "job",
-    [DC_MSG_MODEL] = "model",       [DC_MSG_READY] = "ready",
-    [DC_MSG_CHUNK] = "chunk",       [DC_MSG_RESULT] = "result",
-    [DC_MSG_GRAD] = "grad",         [DC_MSG_REDUCED] = "reduced",
+    [DC_MSG_HELLO] = "hello",         [DC_MSG_JOB] = "job",
+    [DC_MSG_MODEL] = "model",         [DC_MSG_READY] = "ready",
+    [DC_MSG_CHUNK] = "chunk",         [DC_MSG_RESULT] = "result",
+    [DC_MSG_GRAD] = "grad",           [DC_MSG_REDUCED] = "reduced",
     [DC_MSG_HEARTBEAT] = "heartbeat", [DC_MSG_ERROR] = "error",
-    [DC_MSG_DONE] = "done",         [DC_MSG_DATA] = "data",
+    [DC_MSG_DONE] = "done",           [DC_MSG_DATA] = "data",
 };
 
 const char *dc_proto_type_name (int type)
@@ -75,8 +75,7 @@ void dc_proto_pack (uint8_t out[DC_PROTO_HDR_SIZE], enum dc_msg_type type,
 }
 
 static int unpack_cap (const uint8_t in[DC_PROTO_HDR_SIZE],
-                       struct dc_frame_hdr *hdr, uint64_t cap,
-                       dc_error_t *errp)
+                       struct dc_frame_hdr *hdr, uint64_t cap, dc_error_t *errp)
 {
     uint32_t magic = get32 (in);
 
@@ -99,8 +98,7 @@ static int unpack_cap (const uint8_t in[DC_PROTO_HDR_SIZE],
                           "same dcrun version on every host",
                           hdr->version, DC_PROTO_VERSION);
     if (hdr->type == 0 || hdr->type >= DC_MSG_TYPE_MAX)
-        return errprintf (errp, "protocol: unknown frame type %u",
-                          hdr->type);
+        return errprintf (errp, "protocol: unknown frame type %u", hdr->type);
     if (hdr->len > cap)
         return errprintf (errp,
                           "protocol: %s frame of %llu bytes exceeds the "
@@ -132,8 +130,8 @@ int dc_proto_send (int fd, enum dc_msg_type type, uint32_t src, uint32_t dst,
     }
     dc_proto_pack (hdr, type, src, dst, len);
     iov[0] = (struct iovec){.iov_base = hdr, .iov_len = sizeof (hdr)};
-    iov[1] = (struct iovec){.iov_base = (void *)payload,
-                            .iov_len = (size_t)len};
+    iov[1] =
+        (struct iovec){.iov_base = (void *)payload, .iov_len = (size_t)len};
     struct iovec *v = iov;
     while (iovcnt > 0) {
         ssize_t n = writev (fd, v, iovcnt);

@@ -29,19 +29,19 @@
 #define DC_PROTO_ANY 0xffffffffu /* dst: the coordinator decides */
 
 enum dc_msg_type {
-    DC_MSG_HELLO = 1,  /* worker -> coordinator: version, rank, device */
-    DC_MSG_JOB,        /* coordinator -> worker: job description (JSON) */
-    DC_MSG_MODEL,      /* coordinator -> worker: model bytes */
-    DC_MSG_READY,      /* worker -> coordinator: loaded, asks for work */
-    DC_MSG_CHUNK,      /* coordinator -> worker: rows to process */
-    DC_MSG_RESULT,     /* worker -> coordinator: output rows of a chunk */
-    DC_MSG_GRAD,       /* gradients for an allreduce */
-    DC_MSG_REDUCED,    /* the reduced sum */
-    DC_MSG_HEARTBEAT,  /* either way: still alive */
-    DC_MSG_ERROR,      /* either way: text of a fatal error */
-    DC_MSG_DONE,       /* coordinator -> worker: no more work, exit */
-    DC_MSG_DATA,       /* rank-to-rank payload relayed by the hub */
-    DC_MSG_TYPE_MAX,   /* one past the last type */
+    DC_MSG_HELLO = 1, /* worker -> coordinator: version, rank, device */
+    DC_MSG_JOB,       /* coordinator -> worker: job description (JSON) */
+    DC_MSG_MODEL,     /* coordinator -> worker: model bytes */
+    DC_MSG_READY,     /* worker -> coordinator: loaded, asks for work */
+    DC_MSG_CHUNK,     /* coordinator -> worker: rows to process */
+    DC_MSG_RESULT,    /* worker -> coordinator: output rows of a chunk */
+    DC_MSG_GRAD,      /* gradients for an allreduce */
+    DC_MSG_REDUCED,   /* the reduced sum */
+    DC_MSG_HEARTBEAT, /* either way: still alive */
+    DC_MSG_ERROR,     /* either way: text of a fatal error */
+    DC_MSG_DONE,      /* coordinator -> worker: no more work, exit */
+    DC_MSG_DATA,      /* rank-to-rank payload relayed by the hub */
+    DC_MSG_TYPE_MAX,  /* one past the last type */
 };
 
 struct dc_frame_hdr {

@@ -45,8 +45,8 @@
 #define DC_RESULT_HDR 32 /* id, row0, rows, seconds */
 #define DC_STEP_HDR 32   /* attempt, rows, scale rows, send gradient back */
 #define DC_TRAIN_RESULT_HDR 24 /* attempt, status (1: redo), f64 loss sum */
-#define DC_PIPE_HDR 32 /* id, row0, rows, seconds */
-#define DC_PIPE_STEP_HDR 32 /* attempt, rows, batch rows, micro rows */
+#define DC_PIPE_HDR 32         /* id, row0, rows, seconds */
+#define DC_PIPE_STEP_HDR 32    /* attempt, rows, batch rows, micro rows */
 
 /* Little-endian helpers shared with the coordinator. */
 static inline void dc_put_u64 (uint8_t *p, uint64_t v)

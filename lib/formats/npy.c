@@ -49,9 +49,9 @@ struct lexer {
 
 static void skip_ws (struct lexer *lx)
 {
-    while (lx->pos < lx->len
-           && (lx->s[lx->pos] == ' ' || lx->s[lx->pos] == '\t'
-               || lx->s[lx->pos] == '\n' || lx->s[lx->pos] == '\r'))
+    while (lx->pos < lx->len &&
+           (lx->s[lx->pos] == ' ' || lx->s[lx->pos] == '\t' ||
+            lx->s[lx->pos] == '\n' || lx->s[lx->pos] == '\r'))
         lx->pos++;
 }
 
@@ -69,8 +69,7 @@ static int accept (struct lexer *lx, char c)
 static int lex_string (struct lexer *lx, char *buf, size_t size)
 {
     skip_ws (lx);
-    if (lx->pos >= lx->len
-        || (lx->s[lx->pos] != '\'' && lx->s[lx->pos] != '"'))
+    if (lx->pos >= lx->len || (lx->s[lx->pos] != '\'' && lx->s[lx->pos] != '"'))
         return -1;
     char q = lx->s[lx->pos++];
     size_t n = 0;
@@ -109,8 +108,8 @@ static int lex_int (struct lexer *lx, int64_t *v, int *overflow)
         *overflow = -1; /* negative */
         return -1;
     }
-    while (lx->pos < lx->len && lx->s[lx->pos] >= '0'
-           && lx->s[lx->pos] <= '9') {
+    while (lx->pos < lx->len && lx->s[lx->pos] >= '0' &&
+           lx->s[lx->pos] <= '9') {
         int d = lx->s[lx->pos++] - '0';
         if (x > (INT64_MAX - d) / 10) {
             *overflow = 1;
@@ -185,8 +184,8 @@ static int parse_dict (const char *s, size_t len, struct dc_npy *a,
             }
             /* (n) without a comma is an int, not a tuple, in Python */
         } else {
-            if (!strcmp (key, "descr") || !strcmp (key, "fortran_order")
-                || !strcmp (key, "shape"))
+            if (!strcmp (key, "descr") || !strcmp (key, "fortran_order") ||
+                !strcmp (key, "shape"))
                 return BAD ("duplicate key '%s' in the header", key);
             return BAD ("unknown key '%s' in the header", key);
         }
@@ -199,7 +198,7 @@ static int parse_dict (const char *s, size_t len, struct dc_npy *a,
     if (lx.pos != lx.len)
         goto garbage;
     if (!have_descr || !have_order || !have_shape)
-        return BAD ("header lacks '%s'", !have_descr  ? "descr"
+        return BAD ("header lacks '%s'", !have_descr   ? "descr"
                                          : !have_order ? "fortran_order"
                                                        : "shape");
     for (size_t i = 0; i < NDTYPES; i++)
@@ -251,13 +250,13 @@ int dc_npy_parse (const void *buf, size_t len, uint64_t file_size,
     } else {
         if (len < 12)
             return BAD ("truncated header (%zu bytes)", len);
-        hlen = (uint64_t)p[8] | (uint64_t)p[9] << 8 | (uint64_t)p[10] << 16
-               | (uint64_t)p[11] << 24;
+        hlen = (uint64_t)p[8] | (uint64_t)p[9] << 8 | (uint64_t)p[10] << 16 |
+               (uint64_t)p[11] << 24;
         start = 12;
     }
     if (hlen > DC_NPY_MAXHEADER)
-        return BAD ("header of %" PRIu64 " bytes is over the limit of %d",
-                    hlen, DC_NPY_MAXHEADER);
+        return BAD ("header of %" PRIu64 " bytes is over the limit of %d", hlen,
+                    DC_NPY_MAXHEADER);
     if (start + hlen > file_size)
         return BAD ("header (%" PRIu64 " bytes) is longer than the file "
                     "(%" PRIu64 " bytes)",
@@ -274,13 +273,13 @@ int dc_npy_parse (const void *buf, size_t len, uint64_t file_size,
     for (int i = 0; i < a->ndim; i++) {
         if (__builtin_mul_overflow (elems, (uint64_t)a->shape[i], &elems))
             return BAD ("shape overflows (more than 2^64 elements)");
-        if (i > 0 && __builtin_mul_overflow (rowe, (uint64_t)a->shape[i],
-                                             &rowe))
+        if (i > 0 &&
+            __builtin_mul_overflow (rowe, (uint64_t)a->shape[i], &rowe))
             return BAD ("shape overflows (more than 2^64 elements)");
     }
     uint64_t bytes;
-    if (__builtin_mul_overflow (elems, (uint64_t)a->itemsize, &bytes)
-        || bytes > (uint64_t)INT64_MAX || elems > SIZE_MAX)
+    if (__builtin_mul_overflow (elems, (uint64_t)a->itemsize, &bytes) ||
+        bytes > (uint64_t)INT64_MAX || elems > SIZE_MAX)
         return BAD ("shape overflows (more than 2^63 bytes)");
     a->rows = a->ndim ? (size_t)a->shape[0] : 1;
     a->row_elems = a->ndim ? (size_t)rowe : 1;
@@ -348,12 +347,12 @@ struct dc_npy *dc_npy_open (const char *path, dc_error_t *errp)
             got += (size_t)r;
         }
         if (pass == 0 && got >= 10) {
-            uint64_t hl = buf[6] == 1 ? (buf[8] | (uint64_t)buf[9] << 8)
-                                      : (got >= 12
-                                             ? (buf[8] | (uint64_t)buf[9] << 8
-                                                | (uint64_t)buf[10] << 16
-                                                | (uint64_t)buf[11] << 24)
-                                             : 0);
+            uint64_t hl = buf[6] == 1
+                              ? (buf[8] | (uint64_t)buf[9] << 8)
+                              : (got >= 12 ? (buf[8] | (uint64_t)buf[9] << 8 |
+                                              (uint64_t)buf[10] << 16 |
+                                              (uint64_t)buf[11] << 24)
+                                           : 0);
             uint64_t end = (buf[6] == 1 ? 10 : 12) + hl;
             need = end < want ? (size_t)end : want;
         }
@@ -439,8 +438,9 @@ int dc_npy_read_f32 (const struct dc_npy *a, size_t row0, size_t nrows,
         return read_at (a, dst, n * 4, off, errp);
     if (a->dtype == DC_NPY_I8) {
         errno = EINVAL;
-        return errprintf (errp, "%s: integer array (<i8) where floats are "
-                                "expected",
+        return errprintf (errp,
+                          "%s: integer array (<i8) where floats are "
+                          "expected",
                           a->path);
     }
     /* f2 and f8: read blocks and convert */
@@ -452,8 +452,8 @@ int dc_npy_read_f32 (const struct dc_npy *a, size_t row0, size_t nrows,
     }
     for (size_t i = 0; i < n; i += block) {
         size_t m = n - i < block ? n - i : block;
-        if (read_at (a, buf, m * a->itemsize, off + i * a->itemsize, errp)
-            < 0) {
+        if (read_at (a, buf, m * a->itemsize, off + i * a->itemsize, errp) <
+            0) {
             free (buf);
             return -1;
         }
@@ -474,8 +474,9 @@ int dc_npy_read_i64 (const struct dc_npy *a, size_t row0, size_t nrows,
         return -1;
     if (a->dtype != DC_NPY_I8) {
         errno = EINVAL;
-        return errprintf (errp, "%s: %s array where int64 (<i8) labels are "
-                                "expected",
+        return errprintf (errp,
+                          "%s: %s array where int64 (<i8) labels are "
+                          "expected",
                           a->path, dtypes[a->dtype].descr);
     }
     return read_at (a, dst, nrows * a->row_elems * 8,
@@ -497,9 +498,8 @@ struct dc_npy_writer {
 };
 
 /* The header exactly as NumPy 1.24's np.save writes it. */
-static int make_header (enum dc_npy_dtype dtype, int ndim,
-                        const int64_t *shape, char *out, size_t outsize,
-                        size_t *outlen)
+static int make_header (enum dc_npy_dtype dtype, int ndim, const int64_t *shape,
+                        char *out, size_t outsize, size_t *outlen)
 {
     char dict[64 + DC_NPY_MAXDIM * 24];
     size_t n = 0;
@@ -547,16 +547,16 @@ struct dc_npy_writer *dc_npy_writer_create (const char *path,
     size_t hlen;
     uint64_t elems = 1;
 
-    if ((unsigned)dtype >= NDTYPES || ndim < 0 || ndim > DC_NPY_MAXDIM
-        || (ndim && !shape)) {
+    if ((unsigned)dtype >= NDTYPES || ndim < 0 || ndim > DC_NPY_MAXDIM ||
+        (ndim && !shape)) {
         errno = EINVAL;
         errprintf (errp, "%s: invalid array description",
                    path ? path : "(null)");
         return NULL;
     }
     for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0
-            || __builtin_mul_overflow (elems, (uint64_t)shape[i], &elems)) {
+        if (shape[i] < 0 ||
+            __builtin_mul_overflow (elems, (uint64_t)shape[i], &elems)) {
             errno = EOVERFLOW;
             errprintf (errp, "%s: invalid or overflowing shape",
                        path ? path : "(null)");
@@ -589,9 +589,9 @@ struct dc_npy_writer *dc_npy_writer_create (const char *path,
         errprintf (errp, "%s: out of memory", path);
         goto fail;
     }
-    if (!(w->f = dc_atomicfile_create (path, errp))
-        || dc_atomicfile_truncate (w->f, w->total, errp) < 0
-        || dc_atomicfile_pwrite (w->f, hdr, hlen, 0, errp) < 0)
+    if (!(w->f = dc_atomicfile_create (path, errp)) ||
+        dc_atomicfile_truncate (w->f, w->total, errp) < 0 ||
+        dc_atomicfile_pwrite (w->f, hdr, hlen, 0, errp) < 0)
         goto fail;
     if (w->hash) {
         dc_sha256_update (w->hash, hdr, hlen);
@@ -645,8 +645,8 @@ static int write_bytes (struct dc_npy_writer *w, const void *p, size_t n,
     return 0;
 }
 
-int dc_npy_writer_write_raw (struct dc_npy_writer *w, size_t row0,
-                             size_t nrows, const void *src, dc_error_t *errp)
+int dc_npy_writer_write_raw (struct dc_npy_writer *w, size_t row0, size_t nrows,
+                             const void *src, dc_error_t *errp)
 {
     if (check_wrange (w, row0, nrows, src, errp) < 0)
         return -1;
@@ -654,8 +654,8 @@ int dc_npy_writer_write_raw (struct dc_npy_writer *w, size_t row0,
     return write_bytes (w, src, nrows * rb, w->data_offset + row0 * rb, errp);
 }
 
-int dc_npy_writer_write_f32 (struct dc_npy_writer *w, size_t row0,
-                             size_t nrows, const float *src, dc_error_t *errp)
+int dc_npy_writer_write_f32 (struct dc_npy_writer *w, size_t row0, size_t nrows,
+                             const float *src, dc_error_t *errp)
 {
     if (check_wrange (w, row0, nrows, src, errp) < 0)
         return -1;
@@ -701,8 +701,7 @@ int dc_npy_writer_commit (struct dc_npy_writer *w, dc_error_t *errp)
             if (dc_sha256_final (w->hash, w->hex) < 0)
                 return errprintf (errp, "sha256 failed");
         } else if (dc_sha256_fd (dc_atomicfile_fd (w->f), w->total, w->hex,
-                                 errp)
-                   < 0)
+                                 errp) < 0)
             return -1;
     }
     if (dc_atomicfile_commit (w->f, errp) < 0)

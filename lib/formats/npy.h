@@ -79,12 +79,12 @@ struct dc_npy_writer *dc_npy_writer_create (const char *path,
 
 /* Write rows [row0, row0 + nrows) from float32 values, converted to the
  * file's float dtype. */
-int dc_npy_writer_write_f32 (struct dc_npy_writer *w, size_t row0,
-                             size_t nrows, const float *src, dc_error_t *errp);
+int dc_npy_writer_write_f32 (struct dc_npy_writer *w, size_t row0, size_t nrows,
+                             const float *src, dc_error_t *errp);
 
 /* Write rows [row0, row0 + nrows) as they are (the file's dtype). */
-int dc_npy_writer_write_raw (struct dc_npy_writer *w, size_t row0,
-                             size_t nrows, const void *src, dc_error_t *errp);
+int dc_npy_writer_write_raw (struct dc_npy_writer *w, size_t row0, size_t nrows,
+                             const void *src, dc_error_t *errp);
 
 /* Offset of the data and bytes per row, for writers of their own. */
 uint64_t dc_npy_writer_data_offset (const struct dc_npy_writer *w);

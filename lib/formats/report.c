@@ -39,13 +39,12 @@ struct dc_report *dc_report_create (const char *command)
 
     if (!r)
         return NULL;
-    if (!(r->root = cJSON_CreateObject ())
-        || !cJSON_AddStringToObject (r->root, "command",
-                                     command ? command : "")
-        || !(r->hosts = cJSON_AddArrayToObject (r->root, "hosts"))
-        || !cJSON_AddStringToObject (r->root, "layout", "data")
-        || !(r->ranks = cJSON_AddArrayToObject (r->root, "ranks"))
-        || !(r->versions = cJSON_CreateObject ())) {
+    if (!(r->root = cJSON_CreateObject ()) ||
+        !cJSON_AddStringToObject (r->root, "command", command ? command : "") ||
+        !(r->hosts = cJSON_AddArrayToObject (r->root, "hosts")) ||
+        !cJSON_AddStringToObject (r->root, "layout", "data") ||
+        !(r->ranks = cJSON_AddArrayToObject (r->root, "ranks")) ||
+        !(r->versions = cJSON_CreateObject ())) {
         dc_report_destroy (r);
         errno = ENOMEM;
         return NULL;
@@ -83,8 +82,7 @@ void dc_report_destroy (struct dc_report *r)
     free (r);
 }
 
-void dc_report_phase_add (struct dc_report *r, enum dc_phase p,
-                          double seconds)
+void dc_report_phase_add (struct dc_report *r, enum dc_phase p, double seconds)
 {
     if (r && (unsigned)p < DC_PHASE_COUNT)
         r->phase[p] += seconds;
@@ -105,16 +103,15 @@ int dc_report_add_host (struct dc_report *r, const char *host)
         if (!strcmp (e->valuestring, host))
             return 0;
     }
-    return cJSON_AddItemToArray (r->hosts, cJSON_CreateString (host)) ? 0
-                                                                      : -1;
+    return cJSON_AddItemToArray (r->hosts, cJSON_CreateString (host)) ? 0 : -1;
 }
 
 int dc_report_set_layout (struct dc_report *r, const char *layout)
 {
     if (!r || !layout)
         return -1;
-    return cJSON_ReplaceItemInObjectCaseSensitive (
-               r->root, "layout", cJSON_CreateString (layout))
+    return cJSON_ReplaceItemInObjectCaseSensitive (r->root, "layout",
+                                                   cJSON_CreateString (layout))
                ? 0
                : -1;
 }
@@ -153,16 +150,14 @@ int dc_report_set_rank_kernel (struct dc_report *r, int rank,
         const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
         if (cJSON_IsNumber (n) && (int)n->valuedouble == rank) {
             cJSON_DeleteItemFromObjectCaseSensitive (e, "blas_kernel");
-            return cJSON_AddStringToObject (e, "blas_kernel", kernel) ? 0
-                                                                      : -1;
+            return cJSON_AddStringToObject (e, "blas_kernel", kernel) ? 0 : -1;
         }
     }
     errno = ENOENT;
     return -1;
 }
 
-int dc_report_kernels_differ (const struct dc_report *r, char *buf,
-                              size_t len)
+int dc_report_kernels_differ (const struct dc_report *r, char *buf, size_t len)
 {
     const char *first = NULL;
     int differ = 0;
@@ -191,12 +186,12 @@ int dc_report_kernels_differ (const struct dc_report *r, char *buf,
     {
         const cJSON *k = cJSON_GetObjectItemCaseSensitive (e, "blas_kernel");
         const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
-        if (!cJSON_IsString (k) || !cJSON_IsNumber (n)
-            || (prev && !strcmp (prev, k->valuestring)))
+        if (!cJSON_IsString (k) || !cJSON_IsNumber (n) ||
+            (prev && !strcmp (prev, k->valuestring)))
             continue;
-        int w = snprintf (buf + used, len - used, "%srank %d: %s",
-                          prev ? ", " : "", (int)n->valuedouble,
-                          k->valuestring);
+        int w =
+            snprintf (buf + used, len - used, "%srank %d: %s", prev ? ", " : "",
+                      (int)n->valuedouble, k->valuestring);
         if (w < 0 || (size_t)w >= len - used)
             break;
         used += (size_t)w;
@@ -344,8 +339,7 @@ static cJSON *assemble (struct dc_report *r)
     cJSON_AddNumberToObject (tot, "tflops", cs > 0 ? flop / cs / 1e12 : 0.0);
     cJSON_AddNumberToObject (tot, "tflops_end_to_end",
                              r->seconds > 0 ? flop / r->seconds / 1e12 : 0.0);
-    cJSON_AddItemToObject (root, "versions",
-                           cJSON_Duplicate (r->versions, 1));
+    cJSON_AddItemToObject (root, "versions", cJSON_Duplicate (r->versions, 1));
     return root;
 }
 
@@ -373,9 +367,9 @@ int dc_report_write (struct dc_report *r, const char *path, dc_error_t *errp)
     }
     size_t n = strlen (s);
     s[n] = '\n'; /* replaces the NUL; written with its length */
-    if ((f = dc_atomicfile_create (path, errp))
-        && dc_atomicfile_pwrite (f, s, n + 1, 0, errp) == 0
-        && dc_atomicfile_commit (f, errp) == 0)
+    if ((f = dc_atomicfile_create (path, errp)) &&
+        dc_atomicfile_pwrite (f, s, n + 1, 0, errp) == 0 &&
+        dc_atomicfile_commit (f, errp) == 0)
         rc = 0;
     dc_atomicfile_destroy (f);
     free (s);

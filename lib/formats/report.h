@@ -41,8 +41,7 @@ void dc_report_destroy (struct dc_report *r); /* accepts NULL */
 /* Seconds since an arbitrary start (CLOCK_MONOTONIC). */
 double dc_report_now (void);
 
-void dc_report_phase_add (struct dc_report *r, enum dc_phase p,
-                          double seconds);
+void dc_report_phase_add (struct dc_report *r, enum dc_phase p, double seconds);
 double dc_report_phase_get (const struct dc_report *r, enum dc_phase p);
 
 int dc_report_add_host (struct dc_report *r, const char *host);
@@ -65,8 +64,7 @@ int dc_report_set_rank_kernel (struct dc_report *r, int rank,
 /* 1 when the ranks' "blas_kernel"s differ (their bytes may then differ in
  * the last bits), with buf naming them ("rank 0: Haswell, rank 2: Zen"),
  * else 0. */
-int dc_report_kernels_differ (const struct dc_report *r, char *buf,
-                              size_t len);
+int dc_report_kernels_differ (const struct dc_report *r, char *buf, size_t len);
 
 /* "nonfinite_rows": output rows holding a NaN or an Inf. */
 void dc_report_set_nonfinite_rows (struct dc_report *r, size_t rows);
@@ -76,8 +74,7 @@ size_t dc_nonfinite_rows (const float *y, size_t rows, size_t cols);
 
 /* The same count over a whole .npy file (read in blocks): 0 with *rows,
  * -1 with errp. */
-int dc_nonfinite_rows_file (const char *path, size_t *rows,
-                            dc_error_t *errp);
+int dc_nonfinite_rows_file (const char *path, size_t *rows, dc_error_t *errp);
 
 /* Totals over the run: wall seconds; flop and rows are summed from the
  * ranks; tflops = flop / compute phase seconds. */

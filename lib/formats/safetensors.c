@@ -24,9 +24,9 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[] = {
-    {"BOOL", 1}, {"U8", 1},   {"I8", 1},   {"F8_E5M2", 1}, {"F8_E4M3", 1},
-    {"I16", 2},  {"U16", 2},  {"F16", 2},  {"BF16", 2},    {"I32", 4},
-    {"U32", 4},  {"F32", 4},  {"F64", 8},  {"I64", 8},     {"U64", 8},
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+    {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8},
 };
 #define NDTYPES (sizeof (dtypes) / sizeof (dtypes[0]))
 
@@ -46,8 +46,8 @@ size_t dc_safetensors_dtype_size (const char *dtype)
 
 static bool is_float (const char *dtype)
 {
-    return !strcmp (dtype, "F32") || !strcmp (dtype, "F16")
-           || !strcmp (dtype, "BF16");
+    return !strcmp (dtype, "F32") || !strcmp (dtype, "F16") ||
+           !strcmp (dtype, "BF16");
 }
 
 struct dc_safetensors *dc_safetensors_create (void)
@@ -136,9 +136,9 @@ static size_t shape_elems (int ndim, const int64_t *shape, bool *ok)
     uint64_t n = 1;
     *ok = true;
     for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0
-            || __builtin_mul_overflow (n, (uint64_t)shape[i], &n)
-            || n > SIZE_MAX / 8) {
+        if (shape[i] < 0 ||
+            __builtin_mul_overflow (n, (uint64_t)shape[i], &n) ||
+            n > SIZE_MAX / 8) {
             *ok = false;
             return 0;
         }
@@ -163,8 +163,8 @@ struct dc_tensor *dc_safetensors_add (struct dc_safetensors *st,
     struct dc_tensor *t;
     bool ok;
 
-    if (!st || !name || !dtype || !is_float (dtype) || ndim < 0
-        || ndim > DC_SAFETENSORS_MAXDIM || (ndim && !shape)) {
+    if (!st || !name || !dtype || !is_float (dtype) || ndim < 0 ||
+        ndim > DC_SAFETENSORS_MAXDIM || (ndim && !shape)) {
         errno = EINVAL;
         errprintf (errp, "invalid tensor '%s'", name ? name : "(null)");
         return NULL;
@@ -187,8 +187,8 @@ struct dc_tensor *dc_safetensors_add (struct dc_safetensors *st,
     for (int i = 0; i < ndim; i++)
         t->shape[i] = shape[i];
     t->nelem = n;
-    if (!(t->name = strdup (name))
-        || !(t->data = calloc (n ? n : 1, sizeof (float)))) {
+    if (!(t->name = strdup (name)) ||
+        !(t->data = calloc (n ? n : 1, sizeof (float)))) {
         tensor_free (t);
         st->n--;
         goto nomem;
@@ -256,8 +256,7 @@ static int cmp_name (const void *a, const void *b)
 #define BAD(...) errprintf (errp, __VA_ARGS__)
 
 static int parse_tensor (const cJSON *j, struct dc_tensor *t,
-                         uint64_t data_size, struct range *r,
-                         dc_error_t *errp)
+                         uint64_t data_size, struct range *r, dc_error_t *errp)
 {
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive (j, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive (j, "shape");
@@ -293,23 +292,22 @@ static int parse_tensor (const cJSON *j, struct dc_tensor *t,
     t->nelem = shape_elems (t->ndim, t->shape, &ok);
     if (!ok)
         return BAD ("tensor '%s': shape overflows", t->name);
-    if (!cJSON_IsArray (of) || cJSON_GetArraySize (of) != 2
-        || get_uint (cJSON_GetArrayItem (of, 0), &b) < 0
-        || get_uint (cJSON_GetArrayItem (of, 1), &en) < 0)
-        return BAD ("tensor '%s': data_offsets is not [begin, end]",
-                    t->name);
+    if (!cJSON_IsArray (of) || cJSON_GetArraySize (of) != 2 ||
+        get_uint (cJSON_GetArrayItem (of, 0), &b) < 0 ||
+        get_uint (cJSON_GetArrayItem (of, 1), &en) < 0)
+        return BAD ("tensor '%s': data_offsets is not [begin, end]", t->name);
     if (b > en || en > data_size)
         return BAD ("tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
                     "] outside the data area (%" PRIu64 " bytes)",
                     t->name, b, en, data_size);
     uint64_t want;
     if (__builtin_mul_overflow ((uint64_t)t->nelem, (uint64_t)dtypes[di].size,
-                                &want)
-        || want != en - b)
+                                &want) ||
+        want != en - b)
         return BAD ("tensor '%s': shape and dtype %s need %" PRIu64
                     " bytes but data_offsets hold %" PRIu64,
-                    t->name, t->dtype,
-                    (uint64_t)t->nelem * dtypes[di].size, en - b);
+                    t->name, t->dtype, (uint64_t)t->nelem * dtypes[di].size,
+                    en - b);
     r->begin = b;
     r->end = en;
     return 0;
@@ -325,8 +323,7 @@ static int parse_meta (const cJSON *j, struct dc_safetensors *st,
     cJSON_ArrayForEach (e, j)
     {
         if (!cJSON_IsString (e))
-            return BAD ("__metadata__ '%s': value is not a string",
-                        e->string);
+            return BAD ("__metadata__ '%s': value is not a string", e->string);
         if (dc_safetensors_meta_get (st, e->string))
             return BAD ("__metadata__: duplicate key '%s'", e->string);
         if (dc_safetensors_meta_set (st, e->string, e->valuestring) < 0)
@@ -352,8 +349,8 @@ static int parse_header (const char *hdr, size_t hlen, uint64_t data_size,
     root = cJSON_ParseWithLengthOpts (hdr, hlen, &end, 0);
     if (!root) {
         const char *at = cJSON_GetErrorPtr ();
-        size_t pos = at && at >= hdr && at <= hdr + hlen ? (size_t)(at - hdr)
-                                                         : 0;
+        size_t pos =
+            at && at >= hdr && at <= hdr + hlen ? (size_t)(at - hdr) : 0;
         return BAD ("malformed JSON header near byte %zu", 8 + pos);
     }
     for (const char *p = end; p && p < hdr + hlen; p++)
@@ -366,8 +363,8 @@ static int parse_header (const char *hdr, size_t hlen, uint64_t data_size,
         goto out;
     }
     size_t count = (size_t)cJSON_GetArraySize (root);
-    if (!(ranges = calloc (count ? count : 1, sizeof (*ranges)))
-        || !(names = calloc (count ? count : 1, sizeof (*names)))) {
+    if (!(ranges = calloc (count ? count : 1, sizeof (*ranges))) ||
+        !(names = calloc (count ? count : 1, sizeof (*names)))) {
         BAD ("out of memory");
         goto out;
     }
@@ -472,8 +469,7 @@ static int load_data (int fd, uint64_t base, struct dc_safetensors *st,
     return 0;
 }
 
-struct dc_safetensors *dc_safetensors_load (const char *path,
-                                            dc_error_t *errp)
+struct dc_safetensors *dc_safetensors_load (const char *path, dc_error_t *errp)
 {
     struct dc_safetensors *st = NULL;
     struct range *ranges = NULL;
@@ -512,14 +508,16 @@ struct dc_safetensors *dc_safetensors_load (const char *path,
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | len8[i];
     if (hlen > DC_SAFETENSORS_MAXHEADER) {
-        errprintf (errp, "%s: header length %" PRIu64 " is over the limit "
-                         "of %d bytes (not a safetensors file?)",
+        errprintf (errp,
+                   "%s: header length %" PRIu64 " is over the limit "
+                   "of %d bytes (not a safetensors file?)",
                    path, hlen, DC_SAFETENSORS_MAXHEADER);
         goto fail;
     }
     if (hlen > size - 8) {
-        errprintf (errp, "%s: header length %" PRIu64 " is longer than the "
-                         "file (%" PRIu64 " bytes)",
+        errprintf (errp,
+                   "%s: header length %" PRIu64 " is longer than the "
+                   "file (%" PRIu64 " bytes)",
                    path, hlen, size);
         goto fail;
     }
@@ -534,9 +532,9 @@ struct dc_safetensors *dc_safetensors_load (const char *path,
         goto fail;
     }
     hdr[hlen] = '\0';
-    if (parse_header (hdr, (size_t)hlen, size - 8 - hlen, st, &ranges, errp)
-            < 0
-        || load_data (fd, 8 + hlen, st, ranges, errp) < 0) {
+    if (parse_header (hdr, (size_t)hlen, size - 8 - hlen, st, &ranges, errp) <
+            0 ||
+        load_data (fd, 8 + hlen, st, ranges, errp) < 0) {
         errprefix (errp, "%s: ", path);
         goto fail;
     }
@@ -596,8 +594,8 @@ int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
         errno = EINVAL;
         return errprintf (errp, "invalid save");
     }
-    if (!(ord = calloc (st->n ? st->n : 1, sizeof (*ord)))
-        || !(root = cJSON_CreateObject ()))
+    if (!(ord = calloc (st->n ? st->n : 1, sizeof (*ord))) ||
+        !(root = cJSON_CreateObject ()))
         goto nomem;
     for (size_t i = 0; i < st->n; i++) {
         const struct dc_tensor *t = &st->v[i];
@@ -626,8 +624,8 @@ int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
         if (!o)
             goto nomem;
         cJSON_AddItemToObject (root, t->name, o);
-        if (!cJSON_AddStringToObject (o, "dtype", t->dtype)
-            || !(sh = cJSON_AddArrayToObject (o, "shape")))
+        if (!cJSON_AddStringToObject (o, "dtype", t->dtype) ||
+            !(sh = cJSON_AddArrayToObject (o, "shape")))
             goto nomem;
         for (int d = 0; d < t->ndim; d++)
             cJSON_AddItemToArray (sh, raw_uint ((uint64_t)t->shape[d]));
@@ -649,8 +647,8 @@ int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
         buf[i] = (char)(((uint64_t)hl >> (8 * i)) & 0xff);
     memcpy (buf + 8, json, jl);
     memset (buf + 8 + jl, ' ', hl - jl);
-    if (!(f = dc_atomicfile_create (path, errp))
-        || dc_atomicfile_pwrite (f, buf, bufsize, 0, errp) < 0)
+    if (!(f = dc_atomicfile_create (path, errp)) ||
+        dc_atomicfile_pwrite (f, buf, bufsize, 0, errp) < 0)
         goto out;
     uint64_t pos = bufsize;
     for (size_t i = 0; i < st->n; i++) {

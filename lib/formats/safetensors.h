@@ -28,12 +28,12 @@
 
 struct dc_tensor {
     char *name;
-    char dtype[12];     /* as in the file: "F32", "F16", "BF16", "I64", ... */
+    char dtype[12]; /* as in the file: "F32", "F16", "BF16", "I64", ... */
     int ndim;
     int64_t shape[DC_SAFETENSORS_MAXDIM];
     size_t nelem;
-    float *data;        /* F32/F16/BF16: values as float32 (owned) */
-    void *raw;          /* other dtypes: the bytes as stored (owned) */
+    float *data; /* F32/F16/BF16: values as float32 (owned) */
+    void *raw;   /* other dtypes: the bytes as stored (owned) */
     size_t raw_bytes;
 };
 
@@ -41,7 +41,7 @@ struct dc_safetensors {
     size_t n;
     struct dc_tensor *v; /* in the file's data order */
     size_t nmeta;
-    char **meta_keys;    /* __metadata__, in file order */
+    char **meta_keys; /* __metadata__, in file order */
     char **meta_vals;
 };
 
@@ -49,8 +49,7 @@ struct dc_safetensors *dc_safetensors_create (void);
 void dc_safetensors_destroy (struct dc_safetensors *st); /* accepts NULL */
 
 /* Load and check a file.  NULL with errp ("FILE: reason"). */
-struct dc_safetensors *dc_safetensors_load (const char *path,
-                                            dc_error_t *errp);
+struct dc_safetensors *dc_safetensors_load (const char *path, dc_error_t *errp);
 
 /* Save (atomically: temporary file, then rename). */
 int dc_safetensors_save (const struct dc_safetensors *st, const char *path,

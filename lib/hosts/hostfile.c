@@ -58,7 +58,7 @@ static int parse_pos_int (const char *s, size_t len, long max, long *val)
 struct entry {
     char hostexpr[4096];
     char user[256];
-    long colon;     /* value after ':' or -1 */
+    long colon; /* value after ':' or -1 */
     const char *colon_at;
     long slots;     /* -1 when not given */
     long max_slots; /* -1 when not given */
@@ -104,8 +104,9 @@ static int parse_host_field (struct pctx *p, const char *tok, size_t len,
         const char *num = colon + 1;
         size_t nlen = hlen - (size_t)(num - host);
         if (parse_pos_int (num, nlen, DC_MAX_SLOTS, &e->colon) < 0)
-            return perr (p, num, "expected a number after ':' "
-                                 "(slots, or the port with user@)");
+            return perr (p, num,
+                         "expected a number after ':' "
+                         "(slots, or the port with user@)");
         e->colon_at = num;
         hlen = (size_t)(colon - host);
     }
@@ -155,14 +156,13 @@ static int parse_key (struct pctx *p, const char *tok, size_t len,
             return perr (p, val, "gpus list too long");
         memcpy (buf, val, vlen);
         buf[vlen] = '\0';
-        if (dc_parse_int_list (buf, DC_MAX_GPUS - 1, &e->gpus, &e->ngpus, &err)
-            < 0)
+        if (dc_parse_int_list (buf, DC_MAX_GPUS - 1, &e->gpus, &e->ngpus,
+                               &err) < 0)
             return perr (p, val, "gpus: %s", err.text);
         e->gpus_given = true;
     } else {
         char key[64];
-        snprintf (key, sizeof (key), "%.*s", (int)(klen < 60 ? klen : 60),
-                  tok);
+        snprintf (key, sizeof (key), "%.*s", (int)(klen < 60 ? klen : 60), tok);
         return perr (p, tok,
                      "unknown key '%s' (expected slots=, max_slots= or gpus=)",
                      key);
@@ -171,8 +171,8 @@ static int parse_key (struct pctx *p, const char *tok, size_t len,
     return 0;
 }
 
-static int add_entry (struct pctx *p, struct dc_hosts *hosts,
-                      struct entry *e, const char *hostcol)
+static int add_entry (struct pctx *p, struct dc_hosts *hosts, struct entry *e,
+                      const char *hostcol)
 {
     struct dc_hostlist *hl;
     dc_error_t err;

@@ -75,8 +75,8 @@ static int grow (struct dc_hostlist *hl, size_t need)
 
 static bool valid_host_char (unsigned char c)
 {
-    return isalnum (c) || c == '-' || c == '.' || c == '_' || c == '@'
-           || c == ':';
+    return isalnum (c) || c == '-' || c == '.' || c == '_' || c == '@' ||
+           c == ':';
 }
 
 static void truncate_rollback (struct dc_hostlist *hl, size_t count)
@@ -445,7 +445,7 @@ struct entry {
     struct range *r;
     size_t nr;
     size_t rcap; /* allocated ranges: doubling keeps merging linear */
-    char *text; /* plain text when not splittable */
+    char *text;  /* plain text when not splittable */
 };
 
 static void entry_free (struct entry *e)
@@ -565,17 +565,16 @@ static long merge_pass (struct entry *e, size_t n, bool *changed)
         struct entry *cur = &e[i];
         if (out > 0) {
             struct entry *prev = &e[out - 1];
-            if (prev->nr > 0 && cur->nr == 1 && cur->r[0].lo == cur->r[0].hi
-                && !strcmp (prev->prefix, cur->prefix)
-                && !strcmp (prev->suffix, cur->suffix)) {
+            if (prev->nr > 0 && cur->nr == 1 && cur->r[0].lo == cur->r[0].hi &&
+                !strcmp (prev->prefix, cur->prefix) &&
+                !strcmp (prev->suffix, cur->suffix)) {
                 struct range *last = &prev->r[prev->nr - 1];
                 if (continues (last, &cur->r[0])) {
                     last->hi = cur->r[0].lo;
                 } else {
                     if (prev->nr == prev->rcap) {
                         size_t cap = prev->rcap * 2;
-                        struct range *p =
-                            realloc (prev->r, cap * sizeof (*p));
+                        struct range *p = realloc (prev->r, cap * sizeof (*p));
                         if (!p)
                             return -1;
                         prev->r = p;

@@ -57,9 +57,9 @@ static size_t index_probe (const struct dc_hosts *hosts, const char *name,
     size_t mask = x->cap - 1;
     size_t i = (size_t)hash & mask;
 
-    while (x->slot[i].pos
-           && (x->slot[i].hash != hash
-               || !same_host (&hosts->v[x->slot[i].pos - 1], name, port)))
+    while (x->slot[i].pos &&
+           (x->slot[i].hash != hash ||
+            !same_host (&hosts->v[x->slot[i].pos - 1], name, port)))
         i = (i + 1) & mask;
     return i;
 }
@@ -190,8 +190,7 @@ long dc_hosts_find (const struct dc_hosts *hosts, const char *name, int port)
     if (!hosts || !name || !hosts->index)
         return -1;
     i = index_probe (hosts, name, port, host_hash (name, port));
-    return hosts->index->slot[i].pos ? (long)hosts->index->slot[i].pos - 1
-                                     : -1;
+    return hosts->index->slot[i].pos ? (long)hosts->index->slot[i].pos - 1 : -1;
 }
 
 long dc_hosts_slots (const struct dc_hosts *hosts)

@@ -18,14 +18,14 @@
 #define DC_HOSTS_MAX 1000000 /* hosts in one list, as DC_HOSTLIST_MAX */
 
 struct dc_host {
-    char *name;      /* host name, ranges expanded */
-    char *user;      /* ssh user, NULL for the default */
-    int port;        /* ssh port, 0 for the default */
-    int slots;       /* >= 1 */
-    int max_slots;   /* 0 when not given */
-    int *gpus;       /* explicit gpus= list, NULL when not given */
-    int ngpus;       /* entries in gpus */
-    int line;        /* hostfile line, 0 when not from a file */
+    char *name;    /* host name, ranges expanded */
+    char *user;    /* ssh user, NULL for the default */
+    int port;      /* ssh port, 0 for the default */
+    int slots;     /* >= 1 */
+    int max_slots; /* 0 when not given */
+    int *gpus;     /* explicit gpus= list, NULL when not given */
+    int ngpus;     /* entries in gpus */
+    int line;      /* hostfile line, 0 when not from a file */
 };
 
 struct dc_hosts_index; /* private to hosts.c */

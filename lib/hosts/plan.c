@@ -29,8 +29,8 @@ const char *dc_plan_host (const struct dc_plan *plan, int r)
 }
 
 /* Assign GPUs from list (n entries) to the ranks of host h. */
-static int assign_gpus (struct dc_plan *plan, size_t h, const int *list,
-                        int n, int slots)
+static int assign_gpus (struct dc_plan *plan, size_t h, const int *list, int n,
+                        int slots)
 {
     int per = (n >= slots && slots > 0) ? n / slots : 1;
 
@@ -80,8 +80,7 @@ int dc_plan_set_host_gpus (struct dc_plan *plan, size_t h, int ngpus,
 }
 
 struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
-                                const struct dc_plan_opts *o,
-                                dc_error_t *errp)
+                                const struct dc_plan_opts *o, dc_error_t *errp)
 {
     struct dc_plan *plan = NULL;
     long slots, np;
@@ -98,8 +97,7 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     np = o->np > 0 ? o->np : slots;
     if (o->np < 0 || np > DC_MAX_SLOTS) {
         errno = EINVAL;
-        errprintf (errp, "-n %ld: expected 1 to %d ranks", o->np,
-                   DC_MAX_SLOTS);
+        errprintf (errp, "-n %ld: expected 1 to %d ranks", o->np, DC_MAX_SLOTS);
         return NULL;
     }
     if (np > slots && !o->oversubscribe) {
@@ -110,9 +108,9 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
                    np, slots, slots == 1 ? "" : "s", hosts->origin);
         return NULL;
     }
-    if (!(plan = calloc (1, sizeof (*plan)))
-        || !(plan->ranks = calloc ((size_t)np, sizeof (struct dc_rank)))
-        || !(used = calloc (nh, sizeof (int)))) {
+    if (!(plan = calloc (1, sizeof (*plan))) ||
+        !(plan->ranks = calloc ((size_t)np, sizeof (struct dc_rank))) ||
+        !(used = calloc (nh, sizeof (int)))) {
         errprintf (errp, "out of memory");
         goto fail;
     }
@@ -187,9 +185,8 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     free (node);
     for (size_t h = 0; h < nh; h++) {
         const struct dc_host *host = &hosts->v[h];
-        if (host->gpus
-            && assign_gpus (plan, h, host->gpus, host->ngpus, host->slots)
-                   < 0) {
+        if (host->gpus &&
+            assign_gpus (plan, h, host->gpus, host->ngpus, host->slots) < 0) {
             errprintf (errp, "out of memory");
             goto fail;
         }
@@ -207,8 +204,8 @@ fail:
 struct place {
     hwloc_bitmap_t *cores; /* PUs of each core */
     int ncores;
-    hwloc_bitmap_t all;    /* every PU of the host */
-    hwloc_bitmap_t *dom;   /* per rank of the host: its GPUs' locality */
+    hwloc_bitmap_t all;  /* every PU of the host */
+    hwloc_bitmap_t *dom; /* per rank of the host: its GPUs' locality */
 };
 
 static hwloc_bitmap_t parse_cpus (const char *s)
@@ -246,9 +243,9 @@ static int place_cores (struct place *p, const struct dc_topo *topo,
             return errprintf (errp, "out of memory");
         for (int i = 0; i < topo->cores; i++) {
             if (!(p->cores[i] = parse_cpus (topo->core_cpus[i])))
-                return errprintf (errp, "%s: topology: bad CPU list '%s'",
-                                  hname, topo->core_cpus[i] ? topo->core_cpus[i]
-                                                            : "(null)");
+                return errprintf (
+                    errp, "%s: topology: bad CPU list '%s'", hname,
+                    topo->core_cpus[i] ? topo->core_cpus[i] : "(null)");
             hwloc_bitmap_or (p->all, p->all, p->cores[i]);
         }
         return 0;
@@ -363,10 +360,10 @@ int dc_plan_place (struct dc_plan *plan, size_t h, const struct dc_topo *topo,
         return -1;
     if (place_cores (&p, topo, hname, errp) < 0)
         goto out;
-    if (!(idx = malloc ((size_t)plan->size * sizeof (int)))
-        || !(group = malloc ((size_t)plan->size * sizeof (int)))
-        || !(done = calloc ((size_t)plan->size, sizeof (int)))
-        || !(p.dom = calloc ((size_t)plan->size, sizeof (*p.dom)))) {
+    if (!(idx = malloc ((size_t)plan->size * sizeof (int))) ||
+        !(group = malloc ((size_t)plan->size * sizeof (int))) ||
+        !(done = calloc ((size_t)plan->size, sizeof (int))) ||
+        !(p.dom = calloc ((size_t)plan->size, sizeof (*p.dom)))) {
         errprintf (errp, "out of memory");
         goto out;
     }

@@ -18,33 +18,32 @@ enum dc_map_by {
 };
 
 struct dc_plan_opts {
-    long np;             /* ranks; 0 = every slot */
+    long np; /* ranks; 0 = every slot */
     enum dc_map_by map_by;
     bool oversubscribe;
 };
 
 struct dc_rank {
     int rank;
-    size_t host;      /* index into the host list */
-    int local_rank;   /* among the ranks of its host */
+    size_t host;    /* index into the host list */
+    int local_rank; /* among the ranks of its host */
     int local_size;
-    int node_rank;    /* index of its host among the hosts with ranks */
-    int *gpus;        /* GPU indices on its host (may be empty) */
+    int node_rank; /* index of its host among the hosts with ranks */
+    int *gpus;     /* GPU indices on its host (may be empty) */
     int ngpus;
-    char *cpus;       /* CPU list such as "0-11", NULL when unknown */
+    char *cpus; /* CPU list such as "0-11", NULL when unknown */
 };
 
 struct dc_plan {
     int size;
-    int nnodes;                  /* hosts with at least one rank */
-    struct dc_rank *ranks;       /* [size], ordered by rank */
+    int nnodes;                   /* hosts with at least one rank */
+    struct dc_rank *ranks;        /* [size], ordered by rank */
     const struct dc_hosts *hosts; /* borrowed: outlive the plan */
 };
 
 /* Build the rank map.  hosts is borrowed for the life of the plan. */
 struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
-                                const struct dc_plan_opts *o,
-                                dc_error_t *errp);
+                                const struct dc_plan_opts *o, dc_error_t *errp);
 void dc_plan_destroy (struct dc_plan *plan); /* accepts NULL */
 
 /* Host name of rank r (borrowed). */
@@ -65,7 +64,7 @@ int dc_plan_set_host_gpus (struct dc_plan *plan, size_t h, int ngpus,
  * PUs).  Ranks without a GPU share the host's cores the same way.  More
  * ranks than cores: ranks share cores round-robin.  topo is only read. */
 struct dc_topo;
-int dc_plan_place (struct dc_plan *plan, size_t h,
-                   const struct dc_topo *topo, dc_error_t *errp);
+int dc_plan_place (struct dc_plan *plan, size_t h, const struct dc_topo *topo,
+                   dc_error_t *errp);
 
 #endif

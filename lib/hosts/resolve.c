@@ -31,8 +31,8 @@ struct dc_hosts *dc_hosts_resolve (const struct dc_resolve_opts *o,
         return dc_hosts_parse_list (o->hosts, errp);
     if ((s = env ("DCRUN_HOSTFILE")) && *s)
         return dc_hostfile_load (s, errp);
-    if (((s = env ("SLURM_JOB_NODELIST")) && *s)
-        || ((s = env ("SLURM_NODELIST")) && *s))
+    if (((s = env ("SLURM_JOB_NODELIST")) && *s) ||
+        ((s = env ("SLURM_NODELIST")) && *s))
         return dc_hosts_from_slurm (s, env ("SLURM_TASKS_PER_NODE"), errp);
     if ((s = env ("PBS_NODEFILE")) && *s)
         return dc_hosts_from_pbs (s, errp);
@@ -46,7 +46,8 @@ struct dc_hosts *dc_hosts_resolve (const struct dc_resolve_opts *o,
         .name = name,
         .slots = o->local_gpus > 0 ? o->local_gpus : 1,
     };
-    if (!(hosts = dc_hosts_create ("this host")) || dc_hosts_add (hosts, &h) < 0) {
+    if (!(hosts = dc_hosts_create ("this host")) ||
+        dc_hosts_add (hosts, &h) < 0) {
         dc_hosts_destroy (hosts);
         errprintf (errp, "out of memory");
         return NULL;

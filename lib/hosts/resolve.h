@@ -11,10 +11,10 @@
 typedef const char *(*dc_getenv_f) (const char *name);
 
 struct dc_resolve_opts {
-    const char *hostfile;  /* -f, NULL when not given */
-    const char *hosts;     /* -H, NULL when not given */
-    int local_gpus;        /* GPUs of this host for the fallback (0: none) */
-    dc_getenv_f getenv;    /* NULL: getenv(3) */
+    const char *hostfile; /* -f, NULL when not given */
+    const char *hosts;    /* -H, NULL when not given */
+    int local_gpus;       /* GPUs of this host for the fallback (0: none) */
+    dc_getenv_f getenv;   /* NULL: getenv(3) */
 };
 
 struct dc_hosts *dc_hosts_resolve (const struct dc_resolve_opts *o,

@@ -123,8 +123,7 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
                 goto fail;
             for (size_t i = 0; i < dc_hostlist_count (hl); i++) {
                 if (add_slots (hosts, dc_hostlist_nth (hl, i), user, slots,
-                               errp)
-                    < 0) {
+                               errp) < 0) {
                     errprefix (errp, "-H: ");
                     dc_hostlist_destroy (hl);
                     goto fail;
@@ -213,8 +212,8 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
         return NULL;
     }
     n = dc_hostlist_count (hl);
-    if (!(counts = calloc (n, sizeof (*counts)))
-        || !(hosts = dc_hosts_create ("Slurm allocation"))) {
+    if (!(counts = calloc (n, sizeof (*counts))) ||
+        !(hosts = dc_hosts_create ("Slurm allocation"))) {
         errprintf (errp, "out of memory");
         goto fail;
     }
@@ -223,8 +222,8 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
     if (tasks && *tasks && slurm_tasks (tasks, n, counts, errp) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
-        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], errp)
-            < 0) {
+        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], errp) <
+            0) {
             errprefix (errp, "Slurm allocation: ");
             goto fail;
         }

@@ -48,8 +48,7 @@ const char *dc_launch_names (void)
     return buf;
 }
 
-const struct dc_launch_ops *dc_launch_find (const char *name,
-                                            dc_error_t *errp)
+const struct dc_launch_ops *dc_launch_find (const char *name, dc_error_t *errp)
 {
     if (!name) {
         errno = EINVAL;
@@ -59,10 +58,12 @@ const struct dc_launch_ops *dc_launch_find (const char *name,
         if (!strcmp (dc_launchers[i]->name, name))
             return dc_launchers[i];
     errno = ENOENT;
-    if (!strcmp (name, "ssh") || !strcmp (name, "mpi")
-        || !strcmp (name, "slurm"))
-        errprintf (errp, "launcher '%s' is not available in this build "
-                         "(have: %s)", name, dc_launch_names ());
+    if (!strcmp (name, "ssh") || !strcmp (name, "mpi") ||
+        !strcmp (name, "slurm"))
+        errprintf (errp,
+                   "launcher '%s' is not available in this build "
+                   "(have: %s)",
+                   name, dc_launch_names ());
     else
         errprintf (errp, "unknown launcher '%s' (have: %s, auto)", name,
                    dc_launch_names ());
@@ -75,8 +76,8 @@ bool dc_launch_is_local_host (const char *name)
 
     if (!name || !*name)
         return false;
-    if (!strcmp (name, "localhost") || !strcmp (name, "::1")
-        || !strncmp (name, "localhost.", 10))
+    if (!strcmp (name, "localhost") || !strcmp (name, "::1") ||
+        !strncmp (name, "localhost.", 10))
         return true;
     struct in_addr a;
     if (inet_pton (AF_INET, name, &a) == 1)
@@ -88,8 +89,8 @@ bool dc_launch_is_local_host (const char *name)
         /* short name against a fully qualified one, either way */
         size_t n = strcspn (me, ".");
         size_t m = strcspn (name, ".");
-        if (n == m && !strncmp (name, me, n)
-            && (me[n] == '\0' || name[m] == '\0'))
+        if (n == m && !strncmp (name, me, n) &&
+            (me[n] == '\0' || name[m] == '\0'))
             return true;
     }
     return false;
@@ -302,8 +303,8 @@ int dc_launch_free_port (void)
     if (fd < 0)
         return -1;
     a.sin_addr.s_addr = htonl (INADDR_ANY);
-    if (bind (fd, (struct sockaddr *)&a, sizeof (a)) == 0
-        && getsockname (fd, (struct sockaddr *)&a, &alen) == 0)
+    if (bind (fd, (struct sockaddr *)&a, sizeof (a)) == 0 &&
+        getsockname (fd, (struct sockaddr *)&a, &alen) == 0)
         port = ntohs (a.sin_port);
     close (fd);
     return port;

@@ -21,8 +21,8 @@
  * over these.  When a rank has ended and both its output streams are drained,
  * on_exit reports its status (exit code or signal), exactly once per rank.
  *
- * Every rank runs under an agent, a child subreaper (lib/launch/proctree.h): the
- * local launcher's forked agent, `dcrun worker` on other hosts.  It runs
+ * Every rank runs under an agent, a child subreaper (lib/launch/proctree.h):
+ * the local launcher's forked agent, `dcrun worker` on other hosts.  It runs
  * the rank's command in its own process group and, when the command ends or
  * the launcher is gone (EOF on the control channel, parent death), kills
  * the rank's whole tree, descendants that left the group included.  Signals
@@ -47,17 +47,16 @@ enum dc_launch_stream {
 /* How a rank ended. */
 struct dc_launch_status {
     int rank;
-    bool signaled; /* true: killed by signal sig; false: exited with code */
-    int code;      /* exit code when !signaled */
-    int sig;       /* signal number when signaled */
+    bool signaled;     /* true: killed by signal sig; false: exited with code */
+    int code;          /* exit code when !signaled */
+    int sig;           /* signal number when signaled */
     bool failed_start; /* never started (exec failed, connection lost) */
     char reason[256];  /* why it failed to start, "" otherwise */
 };
 
 typedef void (*dc_launch_output_f) (int rank, enum dc_launch_stream stream,
                                     const char *data, size_t len, void *arg);
-typedef void (*dc_launch_exit_f) (const struct dc_launch_status *st,
-                                  void *arg);
+typedef void (*dc_launch_exit_f) (const struct dc_launch_status *st, void *arg);
 
 /* What to start for one rank.  Strings are borrowed for the call. */
 struct dc_launch_rank {
@@ -80,7 +79,7 @@ struct dc_launch_opts {
     dc_launch_output_f on_output;
     dc_launch_exit_f on_exit;
     void *arg;
-    int nranks_total;         /* size of the job (for mpi/slurm) */
+    int nranks_total; /* size of the job (for mpi/slurm) */
     /* ssh */
     double connect_timeout;   /* seconds, connect + auth per host; 0: 10 */
     int fanout;               /* hosts connecting at once; 0: 64 */
@@ -94,13 +93,13 @@ struct dc_launch_opts {
     bool stdin_null;          /* local: the command's stdin is /dev/null and
                                  the stdin channel is not used */
     /* mpi */
-    const char *mpirun_args;  /* extra words for mpirun */
-    const char *workdir;      /* for files the launcher writes; NULL: TMPDIR */
-    const char *listen_addr;  /* mpi, slurm: connect-back address; NULL:
-                                 loopback or the one that reaches the ranks */
+    const char *mpirun_args; /* extra words for mpirun */
+    const char *workdir;     /* for files the launcher writes; NULL: TMPDIR */
+    const char *listen_addr; /* mpi, slurm: connect-back address; NULL:
+                                loopback or the one that reaches the ranks */
     /* slurm */
-    const char *srun_mpi;     /* srun --mpi=TYPE (pmix), NULL: none given */
-    const char *srun_args;    /* extra words for srun */
+    const char *srun_mpi;  /* srun --mpi=TYPE (pmix), NULL: none given */
+    const char *srun_args; /* extra words for srun */
 };
 
 struct dc_launch;
@@ -145,8 +144,7 @@ struct dc_launch {
 extern const struct dc_launch_ops *const dc_launchers[];
 
 /* The launcher called name, or NULL with errp listing those compiled in. */
-const struct dc_launch_ops *dc_launch_find (const char *name,
-                                            dc_error_t *errp);
+const struct dc_launch_ops *dc_launch_find (const char *name, dc_error_t *errp);
 
 /* Space-separated names of the launchers compiled in (static string). */
 const char *dc_launch_names (void);

@@ -130,14 +130,14 @@ static void sweep_stale (const char *parent)
         char path[PATH_MAX], own[PATH_MAX + 16];
         const char *n = e->d_name, *dot;
         struct stat st;
-        if (strncmp (n, "dcrun-", 6) || !(dot = strchr (n + 6, '.'))
-            || strlen (dot + 1) != 6
-            || (strncmp (n + 6, "mpi.", 4) && strncmp (n + 6, "slurm.", 6)))
+        if (strncmp (n, "dcrun-", 6) || !(dot = strchr (n + 6, '.')) ||
+            strlen (dot + 1) != 6 ||
+            (strncmp (n + 6, "mpi.", 4) && strncmp (n + 6, "slurm.", 6)))
             continue;
-        if (snprintf (path, sizeof (path), "%s/%s", parent, n)
-                >= (int)sizeof (path)
-            || lstat (path, &st) < 0 || !S_ISDIR (st.st_mode)
-            || st.st_uid != geteuid ())
+        if (snprintf (path, sizeof (path), "%s/%s", parent, n) >=
+                (int)sizeof (path) ||
+            lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) ||
+            st.st_uid != geteuid ())
             continue;
         snprintf (own, sizeof (own), "%s/" OWNER_FILE, path);
         int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -183,8 +183,8 @@ static int connect_one (const char *addr, double timeout_s)
         rc = poll (&p, 1, (int)(timeout_s * 1000));
         if (rc == 0)
             err = ETIMEDOUT;
-        else if (rc < 0
-                 || getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+        else if (rc < 0 ||
+                 getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
             err = errno;
         if (err) {
             close (fd);
@@ -209,8 +209,8 @@ int dc_io_connect (const char *addrs, const char *token, int rank,
     char list[MAX_ADDRS * 64], hello[DC_IO_HELLO_MAX];
     int fd = -1, e = ECONNREFUSED;
 
-    if (!addrs || !*addrs || !token || strlen (token) != 32 || rank < 0
-        || !kind) {
+    if (!addrs || !*addrs || !token || strlen (token) != 32 || rank < 0 ||
+        !kind) {
         errno = EINVAL;
         return errprintf (errp, "bad %s or %s", DC_IO_ENV, DC_IO_TOKEN_ENV);
     }
@@ -229,8 +229,8 @@ int dc_io_connect (const char *addrs, const char *token, int rank,
     }
     if (fd < 0) {
         errno = e;
-        return errprintf (errp, "cannot connect back to dcrun at %s: %s",
-                          addrs, strerror (e));
+        return errprintf (errp, "cannot connect back to dcrun at %s: %s", addrs,
+                          strerror (e));
     }
     if (write (fd, hello, (size_t)hn) != hn) {
         e = errno;
@@ -272,9 +272,9 @@ static int source_addr (const char *host, char *buf, size_t len)
     if (getaddrinfo (host, "9", &hints, &ai) != 0)
         return -1;
     if ((fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
-        if (connect (fd, ai->ai_addr, ai->ai_addrlen) == 0
-            && getsockname (fd, (struct sockaddr *)&me, &mlen) == 0
-            && inet_ntop (AF_INET, &me.sin_addr, buf, (socklen_t)len))
+        if (connect (fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            getsockname (fd, (struct sockaddr *)&me, &mlen) == 0 &&
+            inet_ntop (AF_INET, &me.sin_addr, buf, (socklen_t)len))
             rc = 0;
         close (fd);
     }
@@ -295,8 +295,7 @@ static void add_addr (struct iodrv *d, const char *a, int *count)
         if ((p == d->addrs || p[-1] == ',') && (p[il] == ',' || !p[il]))
             return;
     size_t n = strlen (d->addrs);
-    snprintf (d->addrs + n, sizeof (d->addrs) - n, "%s%s", n ? "," : "",
-              item);
+    snprintf (d->addrs + n, sizeof (d->addrs) - n, "%s%s", n ? "," : "", item);
     (*count)++;
 }
 
@@ -321,8 +320,9 @@ static int listen_on (struct dc_launch *l, struct iodrv *d,
                         *ai = NULL;
         if (!*want || getaddrinfo (want, NULL, &hints, &ai) != 0 || !ai) {
             errno = EINVAL;
-            return errprintf (errp, "--listen-addr '%s': not an IPv4 "
-                                    "address or a host name that has one",
+            return errprintf (errp,
+                              "--listen-addr '%s': not an IPv4 "
+                              "address or a host name that has one",
                               want);
         }
         a.sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
@@ -364,17 +364,16 @@ static int listen_on (struct dc_launch *l, struct iodrv *d,
     d->lfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (d->lfd < 0)
         return errprintf (errp, "socket: %s", strerror (errno));
-    if (bind (d->lfd, (struct sockaddr *)&a, sizeof (a)) < 0
-        || listen (d->lfd, 1024) < 0
-        || getsockname (d->lfd, (struct sockaddr *)&a, &alen) < 0) {
+    if (bind (d->lfd, (struct sockaddr *)&a, sizeof (a)) < 0 ||
+        listen (d->lfd, 1024) < 0 ||
+        getsockname (d->lfd, (struct sockaddr *)&a, &alen) < 0) {
         char ip[64] = "?";
         inet_ntop (AF_INET, &a.sin_addr, ip, sizeof (ip));
-        return errprintf (errp, "cannot listen on %s: %s%s", ip,
-                          strerror (errno),
-                          errno == EADDRNOTAVAIL
-                              ? "\nhint: --listen-addr takes an address "
-                                "of this host"
-                              : "");
+        return errprintf (
+            errp, "cannot listen on %s: %s%s", ip, strerror (errno),
+            errno == EADDRNOTAVAIL ? "\nhint: --listen-addr takes an address "
+                                     "of this host"
+                                   : "");
     }
     d->port = ntohs (a.sin_port);
     for (int i = 0; i < nfound; i++)
@@ -404,9 +403,8 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
         errno = EINVAL;
         return errprintf (errp, "no ranks");
     }
-    if (!(d->v = calloc ((size_t)n, sizeof (*d->v)))
-        || !(d->pend = calloc ((size_t)(3 * n + PENDING_MIN),
-                               sizeof (*d->pend))))
+    if (!(d->v = calloc ((size_t)n, sizeof (*d->v))) ||
+        !(d->pend = calloc ((size_t)(3 * n + PENDING_MIN), sizeof (*d->pend))))
         return errprintf (errp, "out of memory");
     d->maxpend = 3 * n + PENDING_MIN;
     d->n = n;
@@ -425,8 +423,8 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
     if (listen_on (l, d, ranks, n, errp) < 0)
         return -1;
     const char *tmp = getenv ("TMPDIR");
-    const char *parent = l->opts.workdir ? l->opts.workdir
-                                         : (tmp && *tmp ? tmp : "/tmp");
+    const char *parent =
+        l->opts.workdir ? l->opts.workdir : (tmp && *tmp ? tmp : "/tmp");
     sweep_stale (parent);
     snprintf (d->dir, sizeof (d->dir), "%s/dcrun-%s.XXXXXX", parent,
               l->ops->name);
@@ -439,8 +437,8 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
     }
     /* held until this process ends, however it ends; then "owner" tells a
      * later run's sweep that the folder is complete and may go */
-    if ((d->dirlock = open (d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0
-        && flock (d->dirlock, LOCK_EX) == 0) {
+    if ((d->dirlock = open (d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
+        flock (d->dirlock, LOCK_EX) == 0) {
         char path[PATH_MAX + 16];
         snprintf (path, sizeof (path), "%s/" OWNER_FILE, d->dir);
         int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -581,9 +579,8 @@ static void hello (struct iodrv *d, struct pending *p)
 
     p->buf[p->len - 1] = '\0';
     if (sscanf (p->buf, "dcrun-io %d %39s %d %7s", &version, token, &rank,
-                kind)
-            != 4
-        || version != 1 || !token_eq (token, d->token)) {
+                kind) != 4 ||
+        version != 1 || !token_eq (token, d->token)) {
         close_fd (&p->fd);
         return;
     }
@@ -629,8 +626,8 @@ static bool all_connected (struct iodrv *d)
 {
     for (int i = 0; i < d->n; i++) {
         struct iorank *r = &d->v[i];
-        if (!r->reported && r->done_at == 0
-            && !(r->seen[0] && r->seen[1] && r->seen[2]))
+        if (!r->reported && r->done_at == 0 &&
+            !(r->seen[0] && r->seen[1] && r->seen[2]))
             return false;
     }
     return true;
@@ -707,8 +704,7 @@ static void pump (struct dc_launch *l, struct iorank *r)
             ssize_t n = read (r->fd[k], buf, sizeof (buf));
             if (n > 0) {
                 if (l->opts.on_output)
-                    l->opts.on_output (r->rank, k, buf, (size_t)n,
-                                       l->opts.arg);
+                    l->opts.on_output (r->rank, k, buf, (size_t)n, l->opts.arg);
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -827,8 +823,8 @@ static void send_ctl (struct iorank *r, int sig)
     char line[32];
     int len = snprintf (line, sizeof (line), "signal %d\n", sig);
 
-    if (r->fd[K_CTL] >= 0 && !r->reported
-        && write (r->fd[K_CTL], line, (size_t)len) < 0) {
+    if (r->fd[K_CTL] >= 0 && !r->reported &&
+        write (r->fd[K_CTL], line, (size_t)len) < 0) {
         /* a full or broken socket: the driver's signal still goes */
     }
 }
@@ -872,8 +868,8 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
     snprintf (d->name, sizeof (d->name), "%s", driver_name);
     snprintf (ioenv, sizeof (ioenv), "%s=%s", DC_IO_ENV, d->addrs);
     snprintf (tokenv, sizeof (tokenv), "%s=%s", DC_IO_TOKEN_ENV, d->token);
-    if (pipe2 (pout, O_CLOEXEC) < 0 || pipe2 (perr, O_CLOEXEC) < 0
-        || pipe2 (pex, O_CLOEXEC) < 0) {
+    if (pipe2 (pout, O_CLOEXEC) < 0 || pipe2 (perr, O_CLOEXEC) < 0 ||
+        pipe2 (pex, O_CLOEXEC) < 0) {
         int e = errno;
         for (int i = 0; i < 2; i++) {
             close_fd (&pout[i]);
@@ -905,8 +901,8 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
         /* dcrun gone: the driver stops its job */
         prctl (PR_SET_PDEATHSIG, SIGTERM);
         int devnull = open ("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2 (devnull, 0) < 0 || dup2 (pout[1], 1) < 0
-            || dup2 (perr[1], 2) < 0)
+        if (devnull < 0 || dup2 (devnull, 0) < 0 || dup2 (pout[1], 1) < 0 ||
+            dup2 (perr[1], 2) < 0)
             goto fail;
         putenv (ioenv);
         putenv (tokenv);
@@ -943,15 +939,15 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
         d->pid = 0;
         d->reaped = true;
         errno = e;
-        return errprintf (errp, "%s: cannot run %s: %s", l->ops->name,
-                          argv[0], strerror (e));
+        return errprintf (errp, "%s: cannot run %s: %s", l->ops->name, argv[0],
+                          strerror (e));
     }
 
     /* wait for every rank's three connections (or its end) */
     double wait_s = l->opts.connect_timeout + 1.0 + d->n / 16.0;
     double deadline = now_ms () + wait_s * 1000;
-    struct pollfd *fds = calloc ((size_t)(4 * d->n + d->maxpend + 8),
-                                 sizeof (*fds));
+    struct pollfd *fds =
+        calloc ((size_t)(4 * d->n + d->maxpend + 8), sizeof (*fds));
     if (!fds)
         return errprintf (errp, "out of memory");
     int max = 4 * d->n + d->maxpend + 7;
@@ -959,8 +955,8 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
         int left = 0;
         for (int i = 0; i < d->n; i++) {
             struct iorank *rk = &d->v[i];
-            if (!rk->reported && !(rk->seen[0] && rk->seen[1] && rk->seen[2])
-                && rk->done_at == 0)
+            if (!rk->reported && !(rk->seen[0] && rk->seen[1] && rk->seen[2]) &&
+                rk->done_at == 0)
                 left++;
         }
         if (left == 0)
@@ -974,9 +970,11 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
             free (fds);
             errno = EHOSTUNREACH;
             if (timed_out)
-                return errprintf (errp, "%s: %d rank%s did not start within "
-                                  "%g s (%s)", l->ops->name, left,
-                                  left == 1 ? "" : "s", wait_s, why);
+                return errprintf (errp,
+                                  "%s: %d rank%s did not start within "
+                                  "%g s (%s)",
+                                  l->ops->name, left, left == 1 ? "" : "s",
+                                  wait_s, why);
             return errprintf (errp, "%s: %d rank%s never started: %s",
                               l->ops->name, left, left == 1 ? "" : "s", why);
         }

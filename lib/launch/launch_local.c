@@ -1,8 +1,8 @@
 /* launch_local.c - ranks as child processes of this one: fork/exec, pipes
  *
  * Each rank runs under an agent: a forked child of this process (no exec)
- * that is a child subreaper (lib/launch/proctree.h).  The agent forks the rank's
- * command in its own process group, with stdin/stdout/stderr on the
+ * that is a child subreaper (lib/launch/proctree.h).  The agent forks the
+ * rank's command in its own process group, with stdin/stdout/stderr on the
  * launcher's pipes, waits for it, then kills whatever it left behind (its
  * group, and descendants that called setsid or daemonized, reparented to
  * the agent) and exits with the command's status or dies of its signal.
@@ -46,10 +46,10 @@
 
 struct lrank {
     int rank;
-    pid_t pid;          /* the agent, 0 when never started */
-    pid_t pgid;         /* the rank's process group (its command), 0: none */
+    pid_t pid;  /* the agent, 0 when never started */
+    pid_t pgid; /* the rank's process group (its command), 0: none */
     int fd_in, fd_out, fd_err;
-    int fd_life;        /* the agent sees EOF on it when we are gone */
+    int fd_life; /* the agent sees EOF on it when we are gone */
     bool reaped;
     bool reported;
     int wstatus;
@@ -264,8 +264,8 @@ static int start_rank (struct lrank *lr, const struct dc_launch_rank *r,
         errprintf (errp, "pipe: %s", strerror (errno));
         goto error;
     }
-    if (pipe2 (pout, O_CLOEXEC) < 0 || pipe2 (perr, O_CLOEXEC) < 0
-        || pipe2 (pex, O_CLOEXEC) < 0 || pipe2 (plife, O_CLOEXEC) < 0) {
+    if (pipe2 (pout, O_CLOEXEC) < 0 || pipe2 (perr, O_CLOEXEC) < 0 ||
+        pipe2 (pex, O_CLOEXEC) < 0 || pipe2 (plife, O_CLOEXEC) < 0) {
         errprintf (errp, "pipe: %s", strerror (errno));
         goto error;
     }
@@ -322,8 +322,10 @@ static int start_rank (struct lrank *lr, const struct dc_launch_rank *r,
     close_fd (&pex[0]);
     if (!lr->pgid && !lr->failed_start) {
         lr->failed_start = true;
-        snprintf (lr->reason, sizeof (lr->reason), "%s: the rank's agent "
-                  "ended before starting it", r->argv[0]);
+        snprintf (lr->reason, sizeof (lr->reason),
+                  "%s: the rank's agent "
+                  "ended before starting it",
+                  r->argv[0]);
     }
     /* larger pipes for the framed protocol (comm "stream"): fewer wake-ups
      * per MiB; best effort, an unprivileged user's total is capped */
@@ -460,8 +462,7 @@ static void report (struct dc_launch *l, struct lrank *lr)
         l->opts.on_exit (&st, l->opts.arg);
 }
 
-static int local_progress (struct dc_launch *l, const struct pollfd *fds,
-                           int n)
+static int local_progress (struct dc_launch *l, const struct pollfd *fds, int n)
 {
     struct local *lo = l->data;
     int running = 0;
@@ -482,9 +483,8 @@ static int local_progress (struct dc_launch *l, const struct pollfd *fds,
                 lr->reaped_at = t;
             }
         }
-        if (lr->reaped
-            && ((lr->fd_out < 0 && lr->fd_err < 0)
-                || t - lr->reaped_at > DRAIN_MS))
+        if (lr->reaped && ((lr->fd_out < 0 && lr->fd_err < 0) ||
+                           t - lr->reaped_at > DRAIN_MS))
             report (l, lr);
         else
             running++;

@@ -149,8 +149,9 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
                 free (slots);
                 free (first);
                 errno = EINVAL;
-                return errprintf (errp, "mpi: hosts with different ssh "
-                                        "ports (%d, %d): mpirun takes one",
+                return errprintf (errp,
+                                  "mpi: hosts with different ssh "
+                                  "ports (%d, %d): mpirun takes one",
                                   port, p);
             }
             if (p)
@@ -169,8 +170,7 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
         for (int i = 0; i < n; i++)
             if (first[i] == i)
                 fprintf (f, "%s slots=%d\n",
-                         host_spec (&ranks[i], spec, sizeof (spec)),
-                         slots[i]);
+                         host_spec (&ranks[i], spec, sizeof (spec)), slots[i]);
         if (fclose (f) != 0) {
             free (slots);
             free (first);
@@ -192,9 +192,16 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
     if (all_local && !(extra && strstr (extra, "btl"))) {
         /* loopback "hosts" of one machine: no shared memory between
          * them (a name clash), TCP on lo */
-        static const char *const lo[] = {
-            "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
-            "--mca", "oob_tcp_if_include", "lo", NULL};
+        static const char *const lo[] = {"--mca",
+                                         "btl",
+                                         "self,tcp",
+                                         "--mca",
+                                         "btl_tcp_if_include",
+                                         "lo",
+                                         "--mca",
+                                         "oob_tcp_if_include",
+                                         "lo",
+                                         NULL};
         for (int i = 0; lo[i]; i++)
             push (&b, lo[i]);
     }
@@ -205,8 +212,9 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
             free (slots);
             free (first);
             errno = EINVAL;
-            return errprintf (errp, "--mpirun-args '%s': cannot split into "
-                                    "words (unbalanced quotes or $(...)?)",
+            return errprintf (errp,
+                              "--mpirun-args '%s': cannot split into "
+                              "words (unbalanced quotes or $(...)?)",
                               extra);
         }
         for (size_t i = 0; i < we.we_wordc; i++)
@@ -234,8 +242,8 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
         for (int k = 0; r->env && r->env[k]; k++) {
             bool shared = false;
             for (int j = 0; ranks[0].env && ranks[0].env[j] && !shared; j++)
-                shared = !strcmp (ranks[0].env[j], r->env[k])
-                         && shared_env (ranks, n, j);
+                shared = !strcmp (ranks[0].env[j], r->env[k]) &&
+                         shared_env (ranks, n, j);
             if (shared)
                 continue; /* in mpirun's environment */
             push (&b, "-x");
@@ -282,10 +290,9 @@ static int mpi_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     char **env = calloc ((size_t)ne + 3, sizeof (*env));
     int k = 0;
     for (int i = 0; env && i < ne; i++)
-        if (shared_env (ranks, n, i)
-            && asprintf (&env[k++], "%s%d=%s", DC_XENV_PREFIX, i,
-                         ranks[0].env[i])
-                   < 0) {
+        if (shared_env (ranks, n, i) &&
+            asprintf (&env[k++], "%s%d=%s", DC_XENV_PREFIX, i,
+                      ranks[0].env[i]) < 0) {
             env[--k] = NULL;
             for (int j = 0; j < k; j++)
                 free (env[j]);

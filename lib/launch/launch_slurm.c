@@ -25,8 +25,10 @@
 /* Names whose value differs per rank: srun's tasks get them from the
  * worker, not from dcrun. */
 static const char *const per_rank[] = {
-    "DCRUN_RANK", "DCRUN_LOCAL_RANK", "DCRUN_LOCAL_SIZE", "DCRUN_NODE_RANK",
-    "DCRUN_HOST", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
+    "DCRUN_RANK",           "DCRUN_LOCAL_RANK",
+    "DCRUN_LOCAL_SIZE",     "DCRUN_NODE_RANK",
+    "DCRUN_HOST",           "RANK",
+    "LOCAL_RANK",           "LOCAL_WORLD_SIZE",
     "CUDA_VISIBLE_DEVICES", NULL};
 
 static bool is_per_rank (const char *kv)
@@ -52,8 +54,7 @@ static int add (char ***v, int *n, const char *s)
 
 int dc_launch_slurm_argv (struct dc_launch *l,
                           const struct dc_launch_rank *ranks, int n,
-                          const char *hostfile, char ***argvp,
-                          dc_error_t *errp)
+                          const char *hostfile, char ***argvp, dc_error_t *errp)
 {
     char **v = NULL, buf[64];
     int k = 0, rc = 0;
@@ -89,8 +90,10 @@ int dc_launch_slurm_argv (struct dc_launch *l,
                 free (v[i]);
             free (v);
             errno = EINVAL;
-            return errprintf (errp, "--srun-args '%s': cannot split into "
-                                    "words", l->opts.srun_args);
+            return errprintf (errp,
+                              "--srun-args '%s': cannot split into "
+                              "words",
+                              l->opts.srun_args);
         }
         for (size_t i = 0; i < we.we_wordc; i++)
             rc |= add (&v, &k, we.we_wordv[i]);

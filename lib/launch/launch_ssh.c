@@ -49,7 +49,7 @@
 #define CTL_MAX 256
 
 enum hstate {
-    H_WAIT = 0,  /* not started (fanout) */
+    H_WAIT = 0, /* not started (fanout) */
     H_CONNECT,
     H_HANDSHAKE,
     H_AUTH,
@@ -72,12 +72,12 @@ struct sshhost {
     LIBSSH2_SESSION *s;
     LIBSSH2_AGENT *agent;
     struct libssh2_agent_publickey *ident;
-    int auth_step;  /* 0 agent, then keys[auth_step - 1] */
+    int auth_step; /* 0 agent, then keys[auth_step - 1] */
     enum hstate state;
     double deadline;
     struct sshrank **ranks;
     int nranks;
-    int nopened;    /* channels started */
+    int nopened; /* channels started */
     char err[1400];
 };
 
@@ -86,15 +86,15 @@ struct sshrank {
     struct sshhost *h;
     char *cmdline;
     LIBSSH2_CHANNEL *ch;
-    bool opened;     /* channel open, exec not yet done */
+    bool opened; /* channel open, exec not yet done */
     bool started;
     bool eof;
     bool closing;
     bool reported;
     char ctl[CTL_MAX]; /* control bytes waiting for the channel */
     size_t ctllen;
-    bool in_place;     /* exec_in_place: no control lines; signals send EOF */
-    char *env;         /* the rank environment for the worker's stdin */
+    bool in_place; /* exec_in_place: no control lines; signals send EOF */
+    char *env;     /* the rank environment for the worker's stdin */
     size_t envlen, envoff;
     bool want_eof, sent_eof;
 };
@@ -228,8 +228,8 @@ static int apply_config (struct sshhost *h, const char *path, bool explicit,
             if (*end || v < 1 || v > 65535) {
                 fclose (f);
                 errno = EINVAL;
-                return errprintf (errp, "%s:%d:1: bad Port '%s'", path,
-                                  lineno, val);
+                return errprintf (errp, "%s:%d:1: bad Port '%s'", path, lineno,
+                                  val);
             }
             if (!h->port)
                 h->port = (int)v;
@@ -275,8 +275,8 @@ static const struct keytype {
     const char *name;
     const char *algs; /* NULL: never asked for */
 } keytypes[] = {
-    {LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
-     "ssh-ed25519", "ssh-ed25519"},
+    {LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519",
+     "ssh-ed25519"},
     {LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
      "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"},
     {LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
@@ -285,8 +285,7 @@ static const struct keytype {
      "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"},
     {LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "ssh-rsa",
      "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
-    {LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss",
-     NULL},
+    {LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss", NULL},
 };
 #define NKEYTYPES (sizeof (keytypes) / sizeof (keytypes[0]))
 
@@ -301,8 +300,8 @@ static const struct keytype *keytype_by_hostkey (int hostkey_type)
 static const struct keytype *keytype_by_name (const char *name, size_t len)
 {
     for (size_t i = 0; i < NKEYTYPES; i++)
-        if (strlen (keytypes[i].name) == len
-            && !memcmp (keytypes[i].name, name, len))
+        if (strlen (keytypes[i].name) == len &&
+            !memcmp (keytypes[i].name, name, len))
             return &keytypes[i];
     return NULL;
 }
@@ -438,13 +437,12 @@ static int kh_parse (char *line, char *copy, struct khline *kl,
     }
     kl->bloblen = (size_t)len;
     /* the key blob starts with its own type: string type */
-    uint32_t tl = len >= 4 ? ((uint32_t)kl->blob[0] << 24)
-                                 | ((uint32_t)kl->blob[1] << 16)
-                                 | ((uint32_t)kl->blob[2] << 8)
-                                 | kl->blob[3]
+    uint32_t tl = len >= 4 ? ((uint32_t)kl->blob[0] << 24) |
+                                 ((uint32_t)kl->blob[1] << 16) |
+                                 ((uint32_t)kl->blob[2] << 8) | kl->blob[3]
                            : 0;
-    if (len < 4 || tl > (uint64_t)len - 4 || tl != strlen (kl->type)
-        || memcmp (kl->blob + 4, kl->type, tl) != 0) {
+    if (len < 4 || tl > (uint64_t)len - 4 || tl != strlen (kl->type) ||
+        memcmp (kl->blob + 4, kl->type, tl) != 0) {
         *why = "the key does not match its key type";
         goto bad;
     }
@@ -476,8 +474,8 @@ static int kh_load (struct ssh *ss, dc_error_t *errp)
     ssize_t n;
     int lineno = 0, rc = 0;
 
-    if (!(ss->khs = libssh2_session_init ())
-        || !(ss->kh = libssh2_knownhost_init (ss->khs)))
+    if (!(ss->khs = libssh2_session_init ()) ||
+        !(ss->kh = libssh2_knownhost_init (ss->khs)))
         return errprintf (errp, "ssh: out of memory");
     if (!(f = fopen (ss->known_hosts, "re"))) {
         if (errno == ENOENT)
@@ -490,8 +488,7 @@ static int kh_load (struct ssh *ss, dc_error_t *errp)
         const char *why = NULL;
         lineno++;
         if (n > KH_LINE_MAX) {
-            rc = kh_error (errp, ss->known_hosts, lineno,
-                           "longer than 64 KiB");
+            rc = kh_error (errp, ss->known_hosts, lineno, "longer than 64 KiB");
             break;
         }
         if (memchr (line, '\0', (size_t)n)) {
@@ -513,8 +510,8 @@ static int kh_load (struct ssh *ss, dc_error_t *errp)
         if (k == 0)
             continue;
         if (kl.marker == KH_REVOKED) {
-            struct khkey *v = realloc (ss->revoked, (size_t)(ss->nrevoked + 1)
-                                                        * sizeof (*v));
+            struct khkey *v =
+                realloc (ss->revoked, (size_t)(ss->nrevoked + 1) * sizeof (*v));
             if (!v) {
                 free (kl.blob);
                 rc = errprintf (errp, "ssh: out of memory");
@@ -528,12 +525,10 @@ static int kh_load (struct ssh *ss, dc_error_t *errp)
         free (kl.blob);
         /* @cert-authority: checked above, unused (no host certificates);
          * key types libssh2 does not know can never match: skipped */
-        if (kl.marker == KH_CA
-            || !keytype_by_name (kl.type, strlen (kl.type)))
+        if (kl.marker == KH_CA || !keytype_by_name (kl.type, strlen (kl.type)))
             continue;
         if (libssh2_knownhost_readline (ss->kh, kl.rest, strlen (kl.rest),
-                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH)
-            != 0) {
+                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
             char *msg = NULL;
             libssh2_session_last_error (ss->khs, &msg, NULL, 0);
             rc = kh_error (errp, ss->known_hosts, lineno,
@@ -542,8 +537,7 @@ static int kh_load (struct ssh *ss, dc_error_t *errp)
         }
     }
     if (rc == 0 && ferror (f))
-        rc = errprintf (errp, "ssh: %s: %s", ss->known_hosts,
-                        strerror (errno));
+        rc = errprintf (errp, "ssh: %s: %s", ss->known_hosts, strerror (errno));
     free (line);
     free (copy);
     fclose (f);
@@ -575,8 +569,8 @@ static bool kh_has_type (struct ssh *ss, struct sshhost *h,
         ss->kh, h->hostname, h->port ? h->port : 22, "\0", 1,
         LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | t->kh,
         &found);
-    return rc == LIBSSH2_KNOWNHOST_CHECK_MATCH
-           || rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+    return rc == LIBSSH2_KNOWNHOST_CHECK_MATCH ||
+           rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
 }
 
 /* The host key algorithms for the handshake: those of the types
@@ -609,9 +603,8 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     size_t len;
     int type;
     const char *key = libssh2_session_hostkey (h->s, &len, &type);
-    const unsigned char *sha =
-        (const unsigned char *)libssh2_hostkey_hash (h->s,
-                                                     LIBSSH2_HOSTKEY_HASH_SHA256);
+    const unsigned char *sha = (const unsigned char *)libssh2_hostkey_hash (
+        h->s, LIBSSH2_HOSTKEY_HASH_SHA256);
     char fp[64] = "?";
     int port = h->port ? h->port : 22;
     LIBSSH2_KNOWNHOSTS *kh = ss->kh;
@@ -629,16 +622,16 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
         return -1;
     }
     for (int i = 0; i < ss->nrevoked; i++)
-        if (ss->revoked[i].len == len
-            && !memcmp (ss->revoked[i].blob, key, len)) {
+        if (ss->revoked[i].len == len &&
+            !memcmp (ss->revoked[i].blob, key, len)) {
             snprintf (h->err, sizeof (h->err),
                       "host key SHA256:%s is REVOKED (@revoked at "
                       "%.400s:%d), refused",
                       fp, ss->known_hosts, ss->revoked[i].lineno);
             return -1;
         }
-    int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW
-               | kt->kh;
+    int mask =
+        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | kt->kh;
     struct libssh2_knownhost *found = NULL;
     int rc = libssh2_knownhost_checkp (kh, h->hostname, port, key, len, mask,
                                        &found);
@@ -650,11 +643,12 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH)
         return 0;
     if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
-        snprintf (h->err, sizeof (h->err),
-                  "host key CHANGED (SHA256:%s), refused: it differs from "
-                  "the one in %.400s\nhint: if the host was reinstalled, remove "
-                  "its line with: ssh-keygen -R '%s' -f %.400s",
-                  fp, ss->known_hosts, hostport, ss->known_hosts);
+        snprintf (
+            h->err, sizeof (h->err),
+            "host key CHANGED (SHA256:%s), refused: it differs from "
+            "the one in %.400s\nhint: if the host was reinstalled, remove "
+            "its line with: ssh-keygen -R '%s' -f %.400s",
+            fp, ss->known_hosts, hostport, ss->known_hosts);
         return -1;
     }
     /* no key of the offered type: a key of another type means the host
@@ -684,18 +678,14 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     char line[8192];
     size_t outlen = 0;
     if (libssh2_knownhost_addc (kh, hostport, NULL, key, len, NULL, 0, mask,
-                                &added)
-            != 0
-        || libssh2_knownhost_writeline (kh, added, line, sizeof (line),
-                                        &outlen,
-                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH)
-               != 0) {
-        snprintf (h->err, sizeof (h->err), "cannot add host key SHA256:%s",
-                  fp);
+                                &added) != 0 ||
+        libssh2_knownhost_writeline (kh, added, line, sizeof (line), &outlen,
+                                     LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0) {
+        snprintf (h->err, sizeof (h->err), "cannot add host key SHA256:%s", fp);
         return -1;
     }
-    int fd = open (ss->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                   0600);
+    int fd =
+        open (ss->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || write (fd, line, outlen) != (ssize_t)outlen) {
         snprintf (h->err, sizeof (h->err), "cannot add host key to %.400s: %s",
                   ss->known_hosts, strerror (errno));
@@ -733,12 +723,10 @@ static char *worker_cmdline (struct dc_launch *l,
     copy.env = NULL;
     if (!(tail = dc_launch_worker_cmdline (dcrun, &copy)) || len == 0)
         return tail;
-    if (!(head = dc_launch_shell_join (head_av))
-        || strncmp (tail, head, strlen (head)) != 0
-        || !(block = malloc (len))
-        || asprintf (&line, "%s --env-stdin %zu%s", head, len,
-                     tail + strlen (head))
-               < 0) {
+    if (!(head = dc_launch_shell_join (head_av)) ||
+        strncmp (tail, head, strlen (head)) != 0 || !(block = malloc (len)) ||
+        asprintf (&line, "%s --env-stdin %zu%s", head, len,
+                  tail + strlen (head)) < 0) {
         free (head);
         free (tail);
         free (block);
@@ -790,9 +778,9 @@ static int start_connect (struct dc_launch *l, struct sshhost *h)
     snprintf (port, sizeof (port), "%d", h->port ? h->port : 22);
     if ((rc = getaddrinfo (h->hostname, port, &hints, &ai)) != 0)
         return host_fail (h, "cannot resolve: %s", gai_strerror (rc));
-    h->sock = socket (ai->ai_family,
-                      ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                      ai->ai_protocol);
+    h->sock =
+        socket (ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                ai->ai_protocol);
     if (h->sock < 0) {
         freeaddrinfo (ai);
         return host_fail (h, "socket: %s", strerror (errno));
@@ -819,15 +807,15 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
             h->auth_step = 1;
         } else {
             if (!h->agent) {
-                if (!(h->agent = libssh2_agent_init (h->s))
-                    || libssh2_agent_connect (h->agent) != 0
-                    || libssh2_agent_list_identities (h->agent) != 0) {
+                if (!(h->agent = libssh2_agent_init (h->s)) ||
+                    libssh2_agent_connect (h->agent) != 0 ||
+                    libssh2_agent_list_identities (h->agent) != 0) {
                     h->auth_step = 1;
                     return next_auth (l, h);
                 }
                 h->ident = NULL;
-                if (libssh2_agent_get_identity (h->agent, &h->ident, NULL)
-                    != 0) {
+                if (libssh2_agent_get_identity (h->agent, &h->ident, NULL) !=
+                    0) {
                     h->auth_step = 1;
                     return next_auth (l, h);
                 }
@@ -855,16 +843,18 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
             return 0;
         if (rc == 0)
             return 1;
-        if (rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND
-            || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT)
+        if (rc == LIBSSH2_ERROR_SOCKET_RECV ||
+            rc == LIBSSH2_ERROR_SOCKET_SEND ||
+            rc == LIBSSH2_ERROR_SOCKET_DISCONNECT)
             return host_fail (h, "connection lost during login: %s",
                               ssh_errmsg (h->s));
         h->auth_step++;
     }
-    return host_fail (h, "login as %s refused: no key accepted (tried the "
-                         "ssh-agent%s and %d key file%s)",
-                      user, getenv ("SSH_AUTH_SOCK") ? "" : " (none)",
-                      h->nkeys, h->nkeys == 1 ? "" : "s");
+    return host_fail (h,
+                      "login as %s refused: no key accepted (tried the "
+                      "ssh-agent%s and %d key file%s)",
+                      user, getenv ("SSH_AUTH_SOCK") ? "" : " (none)", h->nkeys,
+                      h->nkeys == 1 ? "" : "s");
 }
 
 /* Advance a host as far as it goes without blocking.  Returns -1 when it
@@ -929,8 +919,8 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                 if (!r->ch) {
                     r->ch = libssh2_channel_open_session (h->s);
                     if (!r->ch) {
-                        if (libssh2_session_last_errno (h->s)
-                            == LIBSSH2_ERROR_EAGAIN)
+                        if (libssh2_session_last_errno (h->s) ==
+                            LIBSSH2_ERROR_EAGAIN)
                             return 0;
                         return host_fail (h, "cannot open a channel: %s",
                                           ssh_errmsg (h->s));
@@ -952,8 +942,9 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                     if (w == LIBSSH2_ERROR_EAGAIN)
                         return 0;
                     if (w < 0)
-                        return host_fail (h, "cannot send the environment "
-                                             "of rank %d: %s",
+                        return host_fail (h,
+                                          "cannot send the environment "
+                                          "of rank %d: %s",
                                           r->rank, ssh_errmsg (h->s));
                     r->envoff += (size_t)w;
                 }
@@ -1049,8 +1040,7 @@ static int setup_host (struct dc_launch *l, struct sshhost *h,
                        const struct dc_launch_rank *r, dc_error_t *errp)
 {
     char path[4096];
-    static const char *const defaults[] = {"id_ed25519", "id_ecdsa",
-                                           "id_rsa"};
+    static const char *const defaults[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
 
     h->sock = -1;
     h->name = strdup (r->host);
@@ -1068,8 +1058,7 @@ static int setup_host (struct dc_launch *l, struct sshhost *h,
     if (apply_config (h, path, l->opts.ssh_config != NULL, errp) < 0)
         return -1;
     for (size_t i = 0; i < 3 && h->nkeys < MAX_KEYS; i++) {
-        snprintf (path, sizeof (path), "%s/.ssh/%s", home_dir (),
-                  defaults[i]);
+        snprintf (path, sizeof (path), "%s/.ssh/%s", home_dir (), defaults[i]);
         h->keys[h->nkeys++] = strdup (path);
     }
     if (!h->user && !(h->user = strdup (default_user ())))
@@ -1096,8 +1085,8 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         errno = EBUSY;
         return errprintf (errp, "ranks already started");
     }
-    if (!(ss->ranks = calloc ((size_t)(n ? n : 1), sizeof (*ss->ranks)))
-        || !(ss->hosts = calloc ((size_t)(n ? n : 1), sizeof (*ss->hosts))))
+    if (!(ss->ranks = calloc ((size_t)(n ? n : 1), sizeof (*ss->ranks))) ||
+        !(ss->hosts = calloc ((size_t)(n ? n : 1), sizeof (*ss->hosts))))
         return errprintf (errp, "out of memory");
     ss->nranks = n;
     /* one session per distinct (host, user, port) */
@@ -1107,9 +1096,9 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         r->rank = ranks[i].rank;
         for (int k = 0; k < ss->nhosts; k++) {
             struct sshhost *c = &ss->hosts[k];
-            if (!strcmp (c->name, ranks[i].host) && c->port
-                && (ranks[i].port ? ranks[i].port : c->port) == c->port
-                && (!ranks[i].user || !strcmp (ranks[i].user, c->user))) {
+            if (!strcmp (c->name, ranks[i].host) && c->port &&
+                (ranks[i].port ? ranks[i].port : c->port) == c->port &&
+                (!ranks[i].user || !strcmp (ranks[i].user, c->user))) {
                 h = c;
                 break;
             }
@@ -1119,22 +1108,21 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             if (setup_host (l, h, &ranks[i], errp) < 0)
                 return -1;
         }
-        struct sshrank **v = realloc (h->ranks, (size_t)(h->nranks + 1)
-                                                    * sizeof (*v));
+        struct sshrank **v =
+            realloc (h->ranks, (size_t)(h->nranks + 1) * sizeof (*v));
         if (!v)
             return errprintf (errp, "out of memory");
         h->ranks = v;
         h->ranks[h->nranks++] = r;
         r->h = h;
         r->in_place = ranks[i].exec_in_place;
-        if (!(r->cmdline = worker_cmdline (l, &ranks[i], &r->env,
-                                           &r->envlen)))
+        if (!(r->cmdline = worker_cmdline (l, &ranks[i], &r->env, &r->envlen)))
             return errprintf (errp, "rank %d: %s", ranks[i].rank,
                               errno == E2BIG ? "environment too large"
                                              : "no command");
     }
-    if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds)))
-        || !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
+    if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds))) ||
+        !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
         free (fds);
         return errprintf (errp, "out of memory");
     }
@@ -1154,8 +1142,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         int k = 0, timeout = -1;
         double t = now_s ();
         if (l->opts.cancel_fd >= 0) {
-            fds[k] = (struct pollfd){.fd = l->opts.cancel_fd,
-                                     .events = POLLIN};
+            fds[k] = (struct pollfd){.fd = l->opts.cancel_fd, .events = POLLIN};
             idx[k++] = -1;
         }
         for (int i = 0; i < next; i++) {
@@ -1211,11 +1198,10 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         memcpy (msg, bad->err, sizeof (msg));
         abort_all (ss);
         errno = EHOSTUNREACH;
-        return errprintf (errp, "ssh: %s%s%s: %s", bad->name,
-                          strcmp (bad->name, bad->hostname) ? " " : "",
-                          strcmp (bad->name, bad->hostname) ? bad->hostname
-                                                            : "",
-                          msg);
+        return errprintf (
+            errp, "ssh: %s%s%s: %s", bad->name,
+            strcmp (bad->name, bad->hostname) ? " " : "",
+            strcmp (bad->name, bad->hostname) ? bad->hostname : "", msg);
     }
     return 0;
 }
@@ -1257,11 +1243,10 @@ static void report (struct dc_launch *l, struct sshrank *r, const char *lost)
         st.failed_start = true;
         st.code = 255;
         snprintf (st.reason, sizeof (st.reason), "%.250s", lost);
-    } else if (r->ch
-               && libssh2_channel_get_exit_signal (r->ch, &sig, &siglen, NULL,
-                                                   NULL, NULL, NULL)
-                      == 0
-               && sig && siglen > 0) {
+    } else if (r->ch &&
+               libssh2_channel_get_exit_signal (r->ch, &sig, &siglen, NULL,
+                                                NULL, NULL, NULL) == 0 &&
+               sig && siglen > 0) {
         st.signaled = true;
         st.sig = signum (sig);
     } else
@@ -1302,10 +1287,9 @@ static int pump (struct dc_launch *l, struct sshrank *r)
                 sizeof (buf));
             if (n > 0) {
                 if (l->opts.on_output)
-                    l->opts.on_output (r->rank,
-                                       stream ? DC_LAUNCH_STDERR
-                                              : DC_LAUNCH_STDOUT,
-                                       buf, (size_t)n, l->opts.arg);
+                    l->opts.on_output (
+                        r->rank, stream ? DC_LAUNCH_STDERR : DC_LAUNCH_STDOUT,
+                        buf, (size_t)n, l->opts.arg);
                 continue;
             }
             if (n == LIBSSH2_ERROR_EAGAIN || n == 0)

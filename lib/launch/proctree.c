@@ -112,8 +112,8 @@ static int signal_children (pid_t ppid, int sig, int sig2)
             long pid = parse_pid (d->d_name);
             if (pid <= 0 || pid == ppid)
                 continue;
-            if (parent_of (d->d_name) == (long)ppid
-                && kill ((pid_t)pid, sig) == 0) {
+            if (parent_of (d->d_name) == (long)ppid &&
+                kill ((pid_t)pid, sig) == 0) {
                 count++;
                 if (sig2)
                     kill ((pid_t)pid, sig2);
@@ -192,8 +192,8 @@ void dc_proctree_close_fds (const int *keep, int n)
     unsigned lo = 3;
     for (int i = 0; i <= m; i++) {
         unsigned hi = i < m ? (unsigned)k[i] : ~0U;
-        if (hi > lo
-            && syscall (SYS_close_range, lo, hi == ~0U ? hi : hi - 1, 0) < 0) {
+        if (hi > lo &&
+            syscall (SYS_close_range, lo, hi == ~0U ? hi : hi - 1, 0) < 0) {
             /* no close_range (Linux < 5.9): one by one */
             struct rlimit rl;
             unsigned max = 65536;

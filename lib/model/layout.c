@@ -149,8 +149,8 @@ static double st_flops (const struct sums *p, int i, int j)
 /* Contiguous partition of the layers into S stages, stage s within
  * cap[s] bytes, minimising the largest stage's FLOPs.  Fills l0/l1;
  * -1 when no partition fits. */
-static int partition (const struct sums *p, int S, const double *cap,
-                      int *l0, int *l1)
+static int partition (const struct sums *p, int S, const double *cap, int *l0,
+                      int *l1)
 {
     int L = p->n;
     double *dp = malloc (sizeof (double) * (size_t)(S + 1) * (size_t)(L + 1));
@@ -170,8 +170,8 @@ static int partition (const struct sums *p, int S, const double *cap,
     for (int s = 1; s <= S; s++)
         for (int j = s; j <= L - (S - s); j++)
             for (int i = s - 1; i < j; i++) {
-                if (!isfinite (DP (s - 1, i))
-                    || st_bytes (p, i, j) > cap[s - 1])
+                if (!isfinite (DP (s - 1, i)) ||
+                    st_bytes (p, i, j) > cap[s - 1])
                     continue;
                 double c = fmax (DP (s - 1, i), st_flops (p, i, j));
                 if (c < DP (s, j)) {
@@ -204,8 +204,8 @@ static void stage_caps (const long long *mem, int size, int S, double *cap)
         cap[s] = INFINITY;
         for (int r = s; r < size; r += S)
             if (mem && mem[r] > 0)
-                cap[s] = fmin (cap[s],
-                               (double)mem[r] / (1.0 + DC_LAYOUT_HEADROOM));
+                cap[s] =
+                    fmin (cap[s], (double)mem[r] / (1.0 + DC_LAYOUT_HEADROOM));
     }
 }
 
@@ -213,11 +213,11 @@ static int fill (struct dc_layout *lo, int S)
 {
     lo->nstages = S;
     lo->ngroups = lo->size / S;
-    if (!(lo->l0 = calloc ((size_t)S, sizeof (int)))
-        || !(lo->l1 = calloc ((size_t)S, sizeof (int)))
-        || !(lo->weight_bytes = calloc ((size_t)S, sizeof (double)))
-        || !(lo->act_bytes = calloc ((size_t)S, sizeof (double)))
-        || !(lo->flops = calloc ((size_t)S, sizeof (double)))) {
+    if (!(lo->l0 = calloc ((size_t)S, sizeof (int))) ||
+        !(lo->l1 = calloc ((size_t)S, sizeof (int))) ||
+        !(lo->weight_bytes = calloc ((size_t)S, sizeof (double))) ||
+        !(lo->act_bytes = calloc ((size_t)S, sizeof (double))) ||
+        !(lo->flops = calloc ((size_t)S, sizeof (double)))) {
         errno = ENOMEM;
         return -1;
     }
@@ -255,18 +255,17 @@ static int check_layers (const struct sums *p, const long long *mem, int size,
     for (int i = 0; i < p->n; i++)
         if (st_bytes (p, i, i + 1) > best) {
             errno = EFBIG;
-            return errprintf (errp,
-                              "layer %d ('%s', %d x %d) needs %s for its "
-                              "weights and activations, more than any rank's "
-                              "device memory (%s with %.0f%% headroom)",
-                              i, p->layers[i].name ? p->layers[i].name : "?",
-                              p->layers[i].out, p->layers[i].in,
-                              dc_layout_fmt_bytes (st_bytes (p, i, i + 1), a,
-                                                   sizeof (a)),
-                              dc_layout_fmt_bytes (
-                                  best * (1.0 + DC_LAYOUT_HEADROOM), b,
-                                  sizeof (b)),
-                              DC_LAYOUT_HEADROOM * 100);
+            return errprintf (
+                errp,
+                "layer %d ('%s', %d x %d) needs %s for its "
+                "weights and activations, more than any rank's "
+                "device memory (%s with %.0f%% headroom)",
+                i, p->layers[i].name ? p->layers[i].name : "?",
+                p->layers[i].out, p->layers[i].in,
+                dc_layout_fmt_bytes (st_bytes (p, i, i + 1), a, sizeof (a)),
+                dc_layout_fmt_bytes (best * (1.0 + DC_LAYOUT_HEADROOM), b,
+                                     sizeof (b)),
+                DC_LAYOUT_HEADROOM * 100);
         }
     return 0;
 }
@@ -281,19 +280,19 @@ struct dc_layout *dc_layout_plan (const struct dc_layout_layer *layers,
     double *cap = NULL;
     char a[32], b[32];
 
-    if (!layers || nlayers < 1 || size < 1 || !o
-        || (unsigned)o->split > DC_SPLIT_AUTO) {
+    if (!layers || nlayers < 1 || size < 1 || !o ||
+        (unsigned)o->split > DC_SPLIT_AUTO) {
         errno = EINVAL;
         errprintf (errp, "layout: no layers or no ranks");
         return NULL;
     }
     p.rows = (double)(o->rows ? o->rows : 1);
-    if (!(lo = calloc (1, sizeof (*lo)))
-        || !(lo->mem = calloc ((size_t)size, sizeof (long long)))
-        || !(p.w = calloc ((size_t)nlayers + 1, sizeof (double)))
-        || !(p.o = calloc ((size_t)nlayers + 1, sizeof (double)))
-        || !(p.f = calloc ((size_t)nlayers + 1, sizeof (double)))
-        || !(cap = calloc ((size_t)size, sizeof (double)))) {
+    if (!(lo = calloc (1, sizeof (*lo))) ||
+        !(lo->mem = calloc ((size_t)size, sizeof (long long))) ||
+        !(p.w = calloc ((size_t)nlayers + 1, sizeof (double))) ||
+        !(p.o = calloc ((size_t)nlayers + 1, sizeof (double))) ||
+        !(p.f = calloc ((size_t)nlayers + 1, sizeof (double))) ||
+        !(cap = calloc ((size_t)size, sizeof (double)))) {
         errno = ENOMEM;
         errprintf (errp, "out of memory");
         goto fail;
@@ -321,9 +320,9 @@ struct dc_layout *dc_layout_plan (const struct dc_layout_layer *layers,
         double need = st_bytes (&p, 0, nlayers);
         int worst = -1;
         for (int r = 0; r < size; r++)
-            if (lo->mem[r] > 0
-                && need * (1.0 + DC_LAYOUT_HEADROOM) > (double)lo->mem[r]
-                && (worst < 0 || lo->mem[r] < lo->mem[worst]))
+            if (lo->mem[r] > 0 &&
+                need * (1.0 + DC_LAYOUT_HEADROOM) > (double)lo->mem[r] &&
+                (worst < 0 || lo->mem[r] < lo->mem[worst]))
                 worst = r;
         if (worst < 0) {
             if (fill (lo, 1) < 0) {
@@ -338,14 +337,14 @@ struct dc_layout *dc_layout_plan (const struct dc_layout_layer *layers,
         }
         if (split == DC_SPLIT_DATA) {
             errno = EFBIG;
-            errprintf (errp,
-                       "--split data: the model and a chunk need %s (with "
-                       "%.0f%% headroom) but rank %d has %s of device memory",
-                       dc_layout_fmt_bytes (need * (1.0 + DC_LAYOUT_HEADROOM),
-                                            a, sizeof (a)),
-                       DC_LAYOUT_HEADROOM * 100, worst,
-                       dc_layout_fmt_bytes ((double)lo->mem[worst], b,
-                                            sizeof (b)));
+            errprintf (
+                errp,
+                "--split data: the model and a chunk need %s (with "
+                "%.0f%% headroom) but rank %d has %s of device memory",
+                dc_layout_fmt_bytes (need * (1.0 + DC_LAYOUT_HEADROOM), a,
+                                     sizeof (a)),
+                DC_LAYOUT_HEADROOM * 100, worst,
+                dc_layout_fmt_bytes ((double)lo->mem[worst], b, sizeof (b)));
             goto fail;
         }
     }

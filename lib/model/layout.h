@@ -54,24 +54,24 @@ struct dc_layout_layer {
 
 struct dc_layout_opts {
     enum dc_split split;
-    int stages;      /* hybrid: stages per group (required); layers: 0 or
-                        the number of ranks */
-    size_t rows;     /* rows of a micro-batch (or chunk) held at once */
+    int stages;  /* hybrid: stages per group (required); layers: 0 or
+                    the number of ranks */
+    size_t rows; /* rows of a micro-batch (or chunk) held at once */
 };
 
 struct dc_layout {
-    enum dc_split split;   /* data, layers or hybrid: auto resolved */
-    int size;              /* ranks */
-    int nstages;           /* 1 for data */
-    int ngroups;           /* size / nstages */
+    enum dc_split split; /* data, layers or hybrid: auto resolved */
+    int size;            /* ranks */
+    int nstages;         /* 1 for data */
+    int ngroups;         /* size / nstages */
     int nlayers;
-    int *l0, *l1;          /* [nstages]: layers [l0, l1) of each stage */
-    double *weight_bytes;  /* [nstages] */
-    double *act_bytes;     /* [nstages], for rows rows */
-    double *flops;         /* [nstages] per row */
-    double total_flops;    /* per row, every layer */
-    double total_bytes;    /* weights of every layer */
-    long long *mem;        /* [size] device memory of each rank, -1 unknown */
+    int *l0, *l1;         /* [nstages]: layers [l0, l1) of each stage */
+    double *weight_bytes; /* [nstages] */
+    double *act_bytes;    /* [nstages], for rows rows */
+    double *flops;        /* [nstages] per row */
+    double total_flops;   /* per row, every layer */
+    double total_bytes;   /* weights of every layer */
+    long long *mem;       /* [size] device memory of each rank, -1 unknown */
 };
 
 /* Plan the layout of nlayers layers on size ranks whose device memory is

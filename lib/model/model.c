@@ -16,15 +16,14 @@ static const struct {
     const char *name;
     enum dc_act act;
 } act_names[] = {
-    {"relu", DC_ACT_RELU}, {"gelu", DC_ACT_GELU},     {"gelu_tanh", DC_ACT_GELU},
-    {"tanh", DC_ACT_TANH}, {"none", DC_ACT_NONE},     {"identity", DC_ACT_NONE},
+    {"relu", DC_ACT_RELU},   {"gelu", DC_ACT_GELU}, {"gelu_tanh", DC_ACT_GELU},
+    {"tanh", DC_ACT_TANH},   {"none", DC_ACT_NONE}, {"identity", DC_ACT_NONE},
     {"linear", DC_ACT_NONE},
 };
 
 int dc_model_act_parse (const char *s, enum dc_act *act)
 {
-    for (size_t i = 0; s && i < sizeof (act_names) / sizeof (act_names[0]);
-         i++)
+    for (size_t i = 0; s && i < sizeof (act_names) / sizeof (act_names[0]); i++)
         if (!strcmp (s, act_names[i].name)) {
             *act = act_names[i].act;
             return 0;
@@ -90,8 +89,7 @@ static int layer_name (struct dc_tensor *t, struct cand *c)
 }
 
 static int parse_meta_act (const struct dc_safetensors *st, const char *key,
-                           enum dc_act dflt, enum dc_act *act,
-                           dc_error_t *errp)
+                           enum dc_act dflt, enum dc_act *act, dc_error_t *errp)
 {
     const char *v = dc_safetensors_meta_get (st, key);
     *act = dflt;
@@ -126,8 +124,8 @@ struct dc_model *dc_model_create (struct dc_safetensors *st,
         BAD ("no tensors");
         return NULL;
     }
-    if (!(m = calloc (1, sizeof (*m)))
-        || !(c = calloc (st->n ? st->n : 1, sizeof (*c)))) {
+    if (!(m = calloc (1, sizeof (*m))) ||
+        !(c = calloc (st->n ? st->n : 1, sizeof (*c)))) {
         free (m);
         dc_safetensors_destroy (st);
         errno = ENOMEM;
@@ -136,10 +134,9 @@ struct dc_model *dc_model_create (struct dc_safetensors *st,
     }
     m->st = st;
     errno = EINVAL;
-    if (parse_meta_act (st, "activation", DC_ACT_RELU, &m->act, errp) < 0
-        || parse_meta_act (st, "final_activation", DC_ACT_NONE, &m->final_act,
-                           errp)
-               < 0)
+    if (parse_meta_act (st, "activation", DC_ACT_RELU, &m->act, errp) < 0 ||
+        parse_meta_act (st, "final_activation", DC_ACT_NONE, &m->final_act,
+                        errp) < 0)
         goto fail;
     if (act_override && dc_model_act_parse (act_override, &m->act) < 0) {
         BAD ("unknown activation '%s' (expected relu, gelu, tanh or none)",
@@ -158,8 +155,8 @@ struct dc_model *dc_model_create (struct dc_safetensors *st,
     }
     qsort (c, nc, sizeof (*c), cmp_cand);
     for (size_t i = 1; i < nc; i++) {
-        if (c[i].prefix_len != c[0].prefix_len
-            || memcmp (c[i].w->name, c[0].w->name, c[0].prefix_len) != 0) {
+        if (c[i].prefix_len != c[0].prefix_len ||
+            memcmp (c[i].w->name, c[0].w->name, c[0].prefix_len) != 0) {
             BAD ("tensors '%s' and '%s' belong to different modules: one MLP "
                  "per file, its layers named PREFIX{i}.weight",
                  c[0].w->name, c[i].w->name);
@@ -193,13 +190,13 @@ struct dc_model *dc_model_create (struct dc_safetensors *st,
         snprintf (bname, sizeof (bname), "%s%sbias", l->name,
                   c[i].stem_len ? "." : "");
         if (!w->data) {
-            BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16",
-                 w->name, w->dtype);
+            BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16", w->name,
+                 w->dtype);
             goto fail;
         }
         shape_str (w, s1, sizeof (s1));
-        if (w->ndim != 2 || w->shape[0] <= 0 || w->shape[1] <= 0
-            || w->shape[0] > INT_MAX || w->shape[1] > INT_MAX) {
+        if (w->ndim != 2 || w->shape[0] <= 0 || w->shape[1] <= 0 ||
+            w->shape[0] > INT_MAX || w->shape[1] > INT_MAX) {
             BAD ("tensor '%s' has shape %s: expected [out, in]", w->name, s1);
             goto fail;
         }
@@ -212,8 +209,8 @@ struct dc_model *dc_model_create (struct dc_safetensors *st,
             goto fail;
         }
         if (!l->b->data) {
-            BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16",
-                 bname, l->b->dtype);
+            BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16", bname,
+                 l->b->dtype);
             goto fail;
         }
         shape_str (l->b, s2, sizeof (s2));
@@ -254,8 +251,7 @@ struct dc_model *dc_model_load (const char *path, const char *act_override,
     return m;
 }
 
-int dc_model_save (const struct dc_model *m, const char *path,
-                   dc_error_t *errp)
+int dc_model_save (const struct dc_model *m, const char *path, dc_error_t *errp)
 {
     if (!m) {
         errno = EINVAL;
@@ -364,18 +360,15 @@ static int upload (struct dc_trainer *t, dc_error_t *errp)
         const struct dc_model_layer *l = &t->m->layers[i];
         size_t nw = (size_t)l->out * (size_t)l->in;
         if (t->ops->copy_in (t->c, t->params + t->off[i], l->w->data,
-                             nw * sizeof (float), errp)
-                < 0
-            || t->ops->copy_in (t->c, t->params + t->off[i] + nw, l->b->data,
-                                (size_t)l->out * sizeof (float), errp)
-                   < 0)
+                             nw * sizeof (float), errp) < 0 ||
+            t->ops->copy_in (t->c, t->params + t->off[i] + nw, l->b->data,
+                             (size_t)l->out * sizeof (float), errp) < 0)
             return -1;
     }
     return 0;
 }
 
-static int zero_dev (struct dc_trainer *t, float *p, size_t n,
-                     dc_error_t *errp)
+static int zero_dev (struct dc_trainer *t, float *p, size_t n, dc_error_t *errp)
 {
     float *z = calloc (n ? n : 1, sizeof (float));
     if (!z) {
@@ -395,10 +388,10 @@ struct dc_trainer *dc_trainer_create (struct dc_model *m,
 {
     struct dc_trainer *t;
 
-    if (!m || !ops || !c || !o || o->batch_size == 0
-        || o->batch_size > INT_MAX / 2 || !(o->lr > 0)
-        || (o->optim != DC_OPTIM_SGD && o->optim != DC_OPTIM_ADAM)
-        || (o->loss != DC_LOSS_MSE && o->loss != DC_LOSS_XENT)) {
+    if (!m || !ops || !c || !o || o->batch_size == 0 ||
+        o->batch_size > INT_MAX / 2 || !(o->lr > 0) ||
+        (o->optim != DC_OPTIM_SGD && o->optim != DC_OPTIM_ADAM) ||
+        (o->loss != DC_LOSS_MSE && o->loss != DC_LOSS_XENT)) {
         errno = EINVAL;
         BAD ("invalid training options");
         return NULL;
@@ -421,9 +414,9 @@ struct dc_trainer *dc_trainer_create (struct dc_model *m,
     t->np = dc_model_nparams (m);
     size_t B = o->batch_size, widest = 1;
     int L = m->nlayers;
-    if (!(t->off = calloc ((size_t)L, sizeof (size_t)))
-        || !(t->z = calloc ((size_t)L, sizeof (float *)))
-        || !(t->y = calloc ((size_t)L, sizeof (float *)))) {
+    if (!(t->off = calloc ((size_t)L, sizeof (size_t))) ||
+        !(t->z = calloc ((size_t)L, sizeof (float *))) ||
+        !(t->y = calloc ((size_t)L, sizeof (float *)))) {
         errno = ENOMEM;
         BAD ("out of memory");
         goto fail;
@@ -437,32 +430,31 @@ struct dc_trainer *dc_trainer_create (struct dc_model *m,
             widest = (size_t)l->out;
         if ((size_t)l->in > widest)
             widest = (size_t)l->in;
-        if (!(t->z[i] = dalloc (t, B * (size_t)l->out * sizeof (float), errp))
-            || !(t->y[i] = dalloc (t, B * (size_t)l->out * sizeof (float),
-                                   errp)))
+        if (!(t->z[i] =
+                  dalloc (t, B * (size_t)l->out * sizeof (float), errp)) ||
+            !(t->y[i] = dalloc (t, B * (size_t)l->out * sizeof (float), errp)))
             goto fail;
     }
     size_t out = (size_t)dc_model_outputs (m);
-    if (!(t->params = dalloc (t, t->np * sizeof (float), errp))
-        || !(t->grads = dalloc (t, t->np * sizeof (float), errp))
-        || !(t->x = dalloc (t, B * (size_t)dc_model_inputs (m) * sizeof (float),
-                            errp))
-        || !(t->da = dalloc (t, B * widest * sizeof (float), errp))
-        || !(t->db = dalloc (t, B * widest * sizeof (float), errp))
-        || !(t->target = dalloc (t,
-                                 o->loss == DC_LOSS_MSE
-                                     ? B * out * sizeof (float)
-                                     : B * sizeof (int64_t),
-                                 errp)))
+    if (!(t->params = dalloc (t, t->np * sizeof (float), errp)) ||
+        !(t->grads = dalloc (t, t->np * sizeof (float), errp)) ||
+        !(t->x = dalloc (t, B * (size_t)dc_model_inputs (m) * sizeof (float),
+                         errp)) ||
+        !(t->da = dalloc (t, B * widest * sizeof (float), errp)) ||
+        !(t->db = dalloc (t, B * widest * sizeof (float), errp)) ||
+        !(t->target = dalloc (t,
+                              o->loss == DC_LOSS_MSE ? B * out * sizeof (float)
+                                                     : B * sizeof (int64_t),
+                              errp)))
         goto fail;
     if (o->optim == DC_OPTIM_ADAM || o->momentum != 0) {
-        if (!(t->s1 = dalloc (t, t->np * sizeof (float), errp))
-            || zero_dev (t, t->s1, t->np, errp) < 0)
+        if (!(t->s1 = dalloc (t, t->np * sizeof (float), errp)) ||
+            zero_dev (t, t->s1, t->np, errp) < 0)
             goto fail;
     }
     if (o->optim == DC_OPTIM_ADAM) {
-        if (!(t->s2 = dalloc (t, t->np * sizeof (float), errp))
-            || zero_dev (t, t->s2, t->np, errp) < 0)
+        if (!(t->s2 = dalloc (t, t->np * sizeof (float), errp)) ||
+            zero_dev (t, t->s2, t->np, errp) < 0)
             goto fail;
     }
     if (zero_dev (t, t->grads, t->np, errp) < 0 || upload (t, errp) < 0)
@@ -480,8 +472,8 @@ int dc_trainer_grad (struct dc_trainer *t, const float *x, const void *target,
     const struct dc_compute_ops *ops;
     struct dc_model *m;
 
-    if (!t || !x || !target || !loss_sum || rows == 0
-        || rows > t->o.batch_size || scale_rows < rows) {
+    if (!t || !x || !target || !loss_sum || rows == 0 ||
+        rows > t->o.batch_size || scale_rows < rows) {
         errno = EINVAL;
         return BAD ("invalid gradient step (rows %zu, batch size %zu)", rows,
                     t ? t->o.batch_size : 0);
@@ -490,29 +482,26 @@ int dc_trainer_grad (struct dc_trainer *t, const float *x, const void *target,
     m = t->m;
     int L = m->nlayers, M = (int)rows;
     int in0 = dc_model_inputs (m), out = dc_model_outputs (m);
-    if (ops->copy_in (t->c, t->x, x, rows * (size_t)in0 * sizeof (float), errp)
-            < 0
-        || ops->copy_in (t->c, t->target, target,
-                         t->o.loss == DC_LOSS_MSE
-                             ? rows * (size_t)out * sizeof (float)
-                             : rows * sizeof (int64_t),
-                         errp)
-               < 0)
+    if (ops->copy_in (t->c, t->x, x, rows * (size_t)in0 * sizeof (float),
+                      errp) < 0 ||
+        ops->copy_in (t->c, t->target, target,
+                      t->o.loss == DC_LOSS_MSE
+                          ? rows * (size_t)out * sizeof (float)
+                          : rows * sizeof (int64_t),
+                      errp) < 0)
         return -1;
     const float *in = t->x;
     for (int i = 0; i < L; i++) {
         const struct dc_model_layer *l = &m->layers[i];
         const float *w = t->params + t->off[i];
         const float *b = w + (size_t)l->out * (size_t)l->in;
-        if (ops->linear_fwd (t->c, M, l->out, l->in, in, w, b, l->act,
-                             t->y[i], t->z[i], errp)
-            < 0)
+        if (ops->linear_fwd (t->c, M, l->out, l->in, in, w, b, l->act, t->y[i],
+                             t->z[i], errp) < 0)
             return -1;
         in = t->y[i];
     }
     if (ops->loss (t->c, t->o.loss, M, out, t->y[L - 1], t->target, scale_rows,
-                   t->da, loss_sum, errp)
-        < 0)
+                   t->da, loss_sum, errp) < 0)
         return -1;
     float *cur = t->da, *other = t->db;
     for (int i = L - 1; i >= 0; i--) {
@@ -520,10 +509,9 @@ int dc_trainer_grad (struct dc_trainer *t, const float *x, const void *target,
         const float *w = t->params + t->off[i];
         float *gw = t->grads + t->off[i];
         float *gb = gw + (size_t)l->out * (size_t)l->in;
-        if (ops->linear_bwd (t->c, M, l->out, l->in, i ? t->y[i - 1] : t->x,
-                             w, t->z[i], l->act, cur, i ? other : NULL, gw, gb,
-                             errp)
-            < 0)
+        if (ops->linear_bwd (t->c, M, l->out, l->in, i ? t->y[i - 1] : t->x, w,
+                             t->z[i], l->act, cur, i ? other : NULL, gw, gb,
+                             errp) < 0)
             return -1;
         float *s = cur;
         cur = other;
@@ -549,8 +537,7 @@ int dc_trainer_grads_set (struct dc_trainer *t, const float *host,
         errno = EINVAL;
         return BAD ("invalid argument");
     }
-    return t->ops->copy_in (t->c, t->grads, host, t->np * sizeof (float),
-                            errp);
+    return t->ops->copy_in (t->c, t->grads, host, t->np * sizeof (float), errp);
 }
 
 int dc_trainer_apply (struct dc_trainer *t, dc_error_t *errp)
@@ -563,9 +550,8 @@ int dc_trainer_apply (struct dc_trainer *t, dc_error_t *errp)
     }
     if (t->o.optim == DC_OPTIM_ADAM)
         rc = t->ops->adam (t->c, t->params, t->grads, t->s1, t->s2, t->np,
-                           (float)t->o.lr, (float)t->o.beta1,
-                           (float)t->o.beta2, (float)t->o.eps, t->step + 1,
-                           errp);
+                           (float)t->o.lr, (float)t->o.beta1, (float)t->o.beta2,
+                           (float)t->o.eps, t->step + 1, errp);
     else
         rc = t->ops->sgd (t->c, t->params, t->grads, t->s1, t->np,
                           (float)t->o.lr, (float)t->o.momentum, errp);
@@ -584,11 +570,9 @@ int dc_trainer_sync (struct dc_trainer *t, dc_error_t *errp)
         const struct dc_model_layer *l = &t->m->layers[i];
         size_t nw = (size_t)l->out * (size_t)l->in;
         if (t->ops->copy_out (t->c, l->w->data, t->params + t->off[i],
-                              nw * sizeof (float), errp)
-                < 0
-            || t->ops->copy_out (t->c, l->b->data, t->params + t->off[i] + nw,
-                                 (size_t)l->out * sizeof (float), errp)
-                   < 0)
+                              nw * sizeof (float), errp) < 0 ||
+            t->ops->copy_out (t->c, l->b->data, t->params + t->off[i] + nw,
+                              (size_t)l->out * sizeof (float), errp) < 0)
             return -1;
     }
     return t->ops->sync (t->c, errp);
@@ -607,7 +591,8 @@ static const char *loss_str (enum dc_loss l)
 }
 
 static int meta_fmt (struct dc_safetensors *st, const char *key,
-                     const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+                     const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static int meta_fmt (struct dc_safetensors *st, const char *key,
                      const char *fmt, ...)
@@ -624,8 +609,8 @@ static int add_state (struct dc_trainer *t, struct dc_safetensors *st,
                       const char *name, const float *dev, dc_error_t *errp)
 {
     int64_t shape[1] = {(int64_t)t->np};
-    struct dc_tensor *x = dc_safetensors_add (st, name, "F32", 1, shape, NULL,
-                                              errp);
+    struct dc_tensor *x =
+        dc_safetensors_add (st, name, "F32", 1, shape, NULL, errp);
     if (!x)
         return -1;
     return t->ops->copy_out (t->c, x->data, dev, t->np * sizeof (float), errp);
@@ -651,37 +636,36 @@ int dc_trainer_checkpoint_save (struct dc_trainer *t,
     for (int i = 0; i < t->m->nlayers; i++) {
         const struct dc_model_layer *l = &t->m->layers[i];
         if (!dc_safetensors_add (st, l->w->name, "F32", 2, l->w->shape,
-                                 l->w->data, errp)
-            || !dc_safetensors_add (st, l->b->name, "F32", 1, l->b->shape,
-                                    l->b->data, errp))
+                                 l->w->data, errp) ||
+            !dc_safetensors_add (st, l->b->name, "F32", 1, l->b->shape,
+                                 l->b->data, errp))
             goto out;
     }
     if (t->o.optim == DC_OPTIM_ADAM) {
-        if (add_state (t, st, "optimizer.exp_avg", t->s1, errp) < 0
-            || add_state (t, st, "optimizer.exp_avg_sq", t->s2, errp) < 0)
+        if (add_state (t, st, "optimizer.exp_avg", t->s1, errp) < 0 ||
+            add_state (t, st, "optimizer.exp_avg_sq", t->s2, errp) < 0)
             goto out;
-    } else if (t->s1 && add_state (t, st, "optimizer.momentum", t->s1, errp)
-                            < 0)
+    } else if (t->s1 &&
+               add_state (t, st, "optimizer.momentum", t->s1, errp) < 0)
         goto out;
-    if (meta_fmt (st, "dcrun.checkpoint", "1") < 0
-        || meta_fmt (st, "dcrun.epoch", "%" PRId64, pos->epoch) < 0
-        || meta_fmt (st, "dcrun.batch", "%" PRId64, pos->batch) < 0
-        || meta_fmt (st, "dcrun.step", "%" PRId64, pos->step) < 0
-        || meta_fmt (st, "dcrun.rng",
-                     "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
-                     pos->rng.s[0], pos->rng.s[1], pos->rng.s[2],
-                     pos->rng.s[3])
-               < 0
-        || meta_fmt (st, "dcrun.seed", "%" PRIu64, t->o.seed) < 0
-        || meta_fmt (st, "dcrun.shuffle", "%d", !t->o.no_shuffle) < 0
-        || meta_fmt (st, "dcrun.optimizer", "%s", optim_str (t->o.optim)) < 0
-        || meta_fmt (st, "dcrun.loss", "%s", loss_str (t->o.loss)) < 0
-        || meta_fmt (st, "dcrun.batch_size", "%zu", t->o.batch_size) < 0
-        || meta_fmt (st, "dcrun.lr", "%.17g", t->o.lr) < 0
-        || meta_fmt (st, "dcrun.momentum", "%.17g", t->o.momentum) < 0
-        || meta_fmt (st, "activation", "%s", act_str (t->m->act)) < 0
-        || meta_fmt (st, "final_activation", "%s", act_str (t->m->final_act))
-               < 0) {
+    if (meta_fmt (st, "dcrun.checkpoint", "1") < 0 ||
+        meta_fmt (st, "dcrun.epoch", "%" PRId64, pos->epoch) < 0 ||
+        meta_fmt (st, "dcrun.batch", "%" PRId64, pos->batch) < 0 ||
+        meta_fmt (st, "dcrun.step", "%" PRId64, pos->step) < 0 ||
+        meta_fmt (st, "dcrun.rng",
+                  "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+                  pos->rng.s[0], pos->rng.s[1], pos->rng.s[2],
+                  pos->rng.s[3]) < 0 ||
+        meta_fmt (st, "dcrun.seed", "%" PRIu64, t->o.seed) < 0 ||
+        meta_fmt (st, "dcrun.shuffle", "%d", !t->o.no_shuffle) < 0 ||
+        meta_fmt (st, "dcrun.optimizer", "%s", optim_str (t->o.optim)) < 0 ||
+        meta_fmt (st, "dcrun.loss", "%s", loss_str (t->o.loss)) < 0 ||
+        meta_fmt (st, "dcrun.batch_size", "%zu", t->o.batch_size) < 0 ||
+        meta_fmt (st, "dcrun.lr", "%.17g", t->o.lr) < 0 ||
+        meta_fmt (st, "dcrun.momentum", "%.17g", t->o.momentum) < 0 ||
+        meta_fmt (st, "activation", "%s", act_str (t->m->act)) < 0 ||
+        meta_fmt (st, "final_activation", "%s", act_str (t->m->final_act)) <
+            0) {
         errno = ENOMEM;
         BAD ("out of memory");
         goto out;
@@ -750,10 +734,8 @@ int dc_trainer_checkpoint_load (struct dc_trainer *t, struct dc_train_pos *pos,
         goto out;
     }
     if (check_same (st, "dcrun.optimizer", optim_str (t->o.optim),
-                    "--optimizer", errp)
-            < 0
-        || check_same (st, "dcrun.loss", loss_str (t->o.loss), "--loss", errp)
-               < 0)
+                    "--optimizer", errp) < 0 ||
+        check_same (st, "dcrun.loss", loss_str (t->o.loss), "--loss", errp) < 0)
         goto out;
     snprintf (buf, sizeof (buf), "%zu", t->o.batch_size);
     if (check_same (st, "dcrun.batch_size", buf, "--batch-size", errp) < 0)
@@ -765,10 +747,10 @@ int dc_trainer_checkpoint_load (struct dc_trainer *t, struct dc_train_pos *pos,
     if (check_same (st, "dcrun.shuffle", buf, "shuffling", errp) < 0)
         goto out;
     const char *rng = dc_safetensors_meta_get (st, "dcrun.rng");
-    if (meta_i64 (st, "dcrun.epoch", &p.epoch) < 0
-        || meta_i64 (st, "dcrun.batch", &p.batch) < 0
-        || meta_i64 (st, "dcrun.step", &p.step) < 0 || !rng
-        || strlen (rng) != 64) {
+    if (meta_i64 (st, "dcrun.epoch", &p.epoch) < 0 ||
+        meta_i64 (st, "dcrun.batch", &p.batch) < 0 ||
+        meta_i64 (st, "dcrun.step", &p.step) < 0 || !rng ||
+        strlen (rng) != 64) {
         BAD ("checkpoint position (dcrun.epoch, batch, step, rng) is "
              "missing or malformed");
         goto out;
@@ -789,13 +771,11 @@ int dc_trainer_checkpoint_load (struct dc_trainer *t, struct dc_train_pos *pos,
         const struct dc_model_layer *l = &t->m->layers[i];
         const struct dc_tensor *pair[2] = {l->w, l->b};
         for (int k = 0; k < 2; k++) {
-            const struct dc_tensor *x = dc_safetensors_find (st,
-                                                             pair[k]->name);
-            if (!x || !x->data || x->nelem != pair[k]->nelem
-                || x->ndim != pair[k]->ndim
-                || memcmp (x->shape, pair[k]->shape,
-                           sizeof (int64_t) * (size_t)x->ndim)
-                       != 0) {
+            const struct dc_tensor *x = dc_safetensors_find (st, pair[k]->name);
+            if (!x || !x->data || x->nelem != pair[k]->nelem ||
+                x->ndim != pair[k]->ndim ||
+                memcmp (x->shape, pair[k]->shape,
+                        sizeof (int64_t) * (size_t)x->ndim) != 0) {
                 BAD ("tensor '%s' is missing or has another shape than in "
                      "the model",
                      pair[k]->name);
@@ -805,11 +785,11 @@ int dc_trainer_checkpoint_load (struct dc_trainer *t, struct dc_train_pos *pos,
         }
     }
     if (t->o.optim == DC_OPTIM_ADAM) {
-        if (load_state (t, st, "optimizer.exp_avg", t->s1, errp) < 0
-            || load_state (t, st, "optimizer.exp_avg_sq", t->s2, errp) < 0)
+        if (load_state (t, st, "optimizer.exp_avg", t->s1, errp) < 0 ||
+            load_state (t, st, "optimizer.exp_avg_sq", t->s2, errp) < 0)
             goto out;
-    } else if (t->s1
-               && load_state (t, st, "optimizer.momentum", t->s1, errp) < 0)
+    } else if (t->s1 &&
+               load_state (t, st, "optimizer.momentum", t->s1, errp) < 0)
         goto out;
     if (upload (t, errp) < 0)
         goto out;
@@ -823,8 +803,7 @@ out:
     return rc;
 }
 
-void dc_train_pos_init (struct dc_train_pos *pos,
-                        const struct dc_train_opts *o)
+void dc_train_pos_init (struct dc_train_pos *pos, const struct dc_train_opts *o)
 {
     memset (pos, 0, sizeof (*pos));
     dc_rng_seed (&pos->rng, o ? o->seed : 0);
@@ -838,16 +817,16 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
     char *ht = NULL;
     int rc = -1;
 
-    if (!t || !r || !pos || !r->x || !r->target || r->rows == 0
-        || r->epochs < 0) {
+    if (!t || !r || !pos || !r->x || !r->target || r->rows == 0 ||
+        r->epochs < 0) {
         errno = EINVAL;
         return BAD ("nothing to train on");
     }
     size_t B = t->o.batch_size;
     size_t in = (size_t)dc_model_inputs (t->m);
     size_t out = (size_t)dc_model_outputs (t->m);
-    size_t tsz = t->o.loss == DC_LOSS_MSE ? out * sizeof (float)
-                                          : sizeof (int64_t);
+    size_t tsz =
+        t->o.loss == DC_LOSS_MSE ? out * sizeof (float) : sizeof (int64_t);
     int64_t nb = (int64_t)((r->rows + B - 1) / B);
     if (t->o.loss == DC_LOSS_XENT) {
         const int64_t *lab = r->target;
@@ -865,8 +844,8 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                     "(%" PRId64 " batches per epoch)",
                     pos->batch, nb);
     }
-    if (!(perm = malloc (r->rows * sizeof (size_t)))
-        || !(hx = malloc (B * in * sizeof (float))) || !(ht = malloc (B * tsz))) {
+    if (!(perm = malloc (r->rows * sizeof (size_t))) ||
+        !(hx = malloc (B * in * sizeof (float))) || !(ht = malloc (B * tsz))) {
         errno = ENOMEM;
         BAD ("out of memory");
         goto out;
@@ -893,10 +872,8 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                 memcpy (hx + i * in, r->x + src * in, in * sizeof (float));
                 memcpy (ht + i * tsz, (const char *)r->target + src * tsz, tsz);
             }
-            if ((r->grad_fn
-                     ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
-                     : dc_trainer_grad (t, hx, ht, n, n, &ls, errp))
-                < 0)
+            if ((r->grad_fn ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
+                            : dc_trainer_grad (t, hx, ht, n, n, &ls, errp)) < 0)
                 goto out;
             if (!isfinite (ls)) {
                 /* stop before the step is applied or saved: the last
@@ -905,8 +882,8 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                 BAD ("the loss became %s at epoch %" PRId64 ", step %" PRId64
                      " (batch %" PRId64 "): training stopped, no model "
                      "written",
-                     isnan (ls) ? "NaN" : "Inf", pos->epoch + 1,
-                     t->step + 1, b + 1);
+                     isnan (ls) ? "NaN" : "Inf", pos->epoch + 1, t->step + 1,
+                     b + 1);
                 goto out;
             }
             if (dc_trainer_apply (t, errp) < 0)
@@ -919,12 +896,10 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                 pos->batch = 0;
                 pos->rng = g;
             }
-            if (r->checkpoint
-                && (epoch_end
-                    || (r->checkpoint_every > 0
-                        && pos->step % r->checkpoint_every == 0))
-                && dc_trainer_checkpoint_save (t, pos, r->checkpoint, errp)
-                       < 0)
+            if (r->checkpoint &&
+                (epoch_end || (r->checkpoint_every > 0 &&
+                               pos->step % r->checkpoint_every == 0)) &&
+                dc_trainer_checkpoint_save (t, pos, r->checkpoint, errp) < 0)
                 goto out;
             if (r->step_cb && r->step_cb (pos, n, ls / (double)n, r->arg)) {
                 rc = 1;

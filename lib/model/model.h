@@ -30,11 +30,11 @@
 #include "lib/formats/safetensors.h"
 
 struct dc_model_layer {
-    char *name;           /* tensor name stem: "0", "layers.2" */
+    char *name; /* tensor name stem: "0", "layers.2" */
     int in, out;
-    struct dc_tensor *w;  /* borrowed from the model's tensors */
+    struct dc_tensor *w; /* borrowed from the model's tensors */
     struct dc_tensor *b;
-    enum dc_act act;      /* applied after this layer */
+    enum dc_act act; /* applied after this layer */
 };
 
 struct dc_model {
@@ -154,10 +154,10 @@ typedef int (*dc_train_step_f) (const struct dc_train_pos *pos, size_t rows,
                                 double loss, void *arg);
 
 struct dc_train_run {
-    const float *x;       /* [rows][inputs] */
-    const void *target;   /* [rows][outputs] floats or [rows] int64 */
+    const float *x;     /* [rows][inputs] */
+    const void *target; /* [rows][outputs] floats or [rows] int64 */
     size_t rows;
-    int64_t epochs;       /* run until pos->epoch == epochs */
+    int64_t epochs;           /* run until pos->epoch == epochs */
     int64_t checkpoint_every; /* steps; 0: at the end of each epoch only */
     const char *checkpoint;   /* path, NULL: no checkpoints */
     dc_train_step_f step_cb;

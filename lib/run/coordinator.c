@@ -15,8 +15,9 @@
 #include "lib/model/model.h"
 #include "lib/comm/wire.h"
 
-#define MAX_OUTSTANDING 2          /* chunks a rank holds: one computing,
-                                      one arriving */
+#define MAX_OUTSTANDING                                                        \
+    2                               /* chunks a rank holds: one computing,     \
+                                       one arriving */
 #define MAX_CHUNK_BYTES (32u << 20) /* of input or output per chunk */
 #define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
 
@@ -124,7 +125,7 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
     co->flops_per_row = dc_model_flops_per_row (m);
     dc_model_destroy (m);
     if (!(co->model = dc_file_read (o->model_path, MAX_MODEL_BYTES,
-                                 &co->model_len, errp)))
+                                    &co->model_len, errp)))
         goto fail;
     if (!(co->in = dc_npy_open (o->input_path, errp)))
         goto fail;
@@ -146,8 +147,8 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
     }
     /* chunk size: about 4 chunks per rank so faster ranks take more, but
      * no chunk larger than MAX_CHUNK_BYTES either way */
-    size_t width = (size_t)(co->inputs > co->outputs ? co->inputs
-                                                     : co->outputs);
+    size_t width =
+        (size_t)(co->inputs > co->outputs ? co->inputs : co->outputs);
     size_t cap = MAX_CHUNK_BYTES / (width * sizeof (float));
     size_t cr = o->chunk_rows;
     if (cr == 0) {
@@ -161,9 +162,9 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
         cr = co->rows;
     co->chunk_rows = cr;
     co->nchunks = (co->rows + cr - 1) / cr;
-    if (!(co->chunks = calloc (co->nchunks, sizeof (*co->chunks)))
-        || !(co->pending = calloc (co->nchunks, sizeof (size_t)))
-        || !(co->ranks = calloc ((size_t)size, sizeof (*co->ranks)))) {
+    if (!(co->chunks = calloc (co->nchunks, sizeof (*co->chunks))) ||
+        !(co->pending = calloc (co->nchunks, sizeof (size_t))) ||
+        !(co->ranks = calloc ((size_t)size, sizeof (*co->ranks)))) {
         errprintf (errp, "out of memory");
         goto fail;
     }
@@ -216,9 +217,8 @@ static int send_chunk (struct dc_coord *co, struct dc_comm *hub, int r,
     dc_put_u64 (buf + 8, ch->row0);
     dc_put_u64 (buf + 16, ch->rows);
     if (dc_npy_read_f32 (co->in, ch->row0, ch->rows,
-                         (float *)(buf + DC_CHUNK_HDR), errp)
-        == 0
-        && dc_comm_send (hub, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
+                         (float *)(buf + DC_CHUNK_HDR), errp) == 0 &&
+        dc_comm_send (hub, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
         ch->state = CHUNK_ASSIGNED;
         ch->owner = r;
         co->ranks[r].outstanding++;
@@ -234,8 +234,8 @@ static int dispatch (struct dc_coord *co, struct dc_comm *hub, int r,
     struct rank *rk = &co->ranks[r];
     size_t idx;
 
-    while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING
-           && pop_pending (co, &idx))
+    while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
+           pop_pending (co, &idx))
         if (send_chunk (co, hub, r, idx, errp) < 0)
             return -1;
     return 0;
@@ -306,9 +306,9 @@ static int on_result (struct dc_coord *co, int r, const uint8_t *data,
     uint64_t rows = dc_get_u64 (data + 16);
     double secs;
     memcpy (&secs, data + 24, sizeof (secs));
-    if (idx >= co->nchunks || co->chunks[idx].row0 != row0
-        || co->chunks[idx].rows != rows
-        || len != DC_RESULT_HDR + rows * (uint64_t)co->outputs * 4)
+    if (idx >= co->nchunks || co->chunks[idx].row0 != row0 ||
+        co->chunks[idx].rows != rows ||
+        len != DC_RESULT_HDR + rows * (uint64_t)co->outputs * 4)
         return errprintf (errp, "rank %d: a result that matches no chunk", r);
     struct chunk *ch = &co->chunks[idx];
     if (ch->state == CHUNK_DONE || ch->owner != r) {
@@ -316,8 +316,8 @@ static int on_result (struct dc_coord *co, int r, const uint8_t *data,
         return 0;
     }
     if (dc_npy_writer_write_f32 (co->out, row0, rows,
-                                 (const float *)(data + DC_RESULT_HDR), errp)
-        < 0)
+                                 (const float *)(data + DC_RESULT_HDR),
+                                 errp) < 0)
         return -2;
     ch->state = CHUNK_DONE;
     co->ranks[r].outstanding--;
@@ -342,9 +342,8 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
         res->status = DC_COORD_IO_ERROR;
         return errprintf (errp, "out of memory");
     }
-    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0
-        || dc_comm_bcast (hub, DC_MSG_MODEL, co->model, co->model_len, errp)
-               < 0) {
+    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0 ||
+        dc_comm_bcast (hub, DC_MSG_MODEL, co->model, co->model_len, errp) < 0) {
         res->status = DC_COORD_IO_ERROR;
         goto out;
     }
@@ -502,8 +501,7 @@ out:
         dc_report_phase_add (report, DC_PHASE_WRITE, t_write);
         for (int r = 0; r < co->size; r++) {
             const struct rank *rk = &co->ranks[r];
-            dc_report_add_rank (report, r,
-                                co->o.hosts ? co->o.hosts[r] : "?",
+            dc_report_add_rank (report, r, co->o.hosts ? co->o.hosts[r] : "?",
                                 rk->device[0] ? rk->device : "?", rk->rows,
                                 rk->seconds,
                                 (double)rk->rows * co->flops_per_row);
@@ -516,19 +514,17 @@ out:
             cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
             cJSON *lost = cJSON_AddArrayToObject (x, "lost_workers");
             for (int r = 0; r < co->size; r++) {
-                cJSON_AddItemToArray (chunks, cJSON_CreateNumber (
-                                                  (double)co->ranks[r].chunks));
+                cJSON_AddItemToArray (
+                    chunks, cJSON_CreateNumber ((double)co->ranks[r].chunks));
                 if (co->ranks[r].lost && !co->ranks[r].done_sent) {
                     cJSON *l = cJSON_CreateObject ();
                     cJSON_AddNumberToObject (l, "rank", r);
-                    cJSON_AddStringToObject (l, "host",
-                                             co->o.hosts ? co->o.hosts[r]
-                                                         : "?");
+                    cJSON_AddStringToObject (
+                        l, "host", co->o.hosts ? co->o.hosts[r] : "?");
                     cJSON_AddStringToObject (
                         l, "reason",
-                        co->ranks[r].error[0]
-                            ? co->ranks[r].error
-                            : dc_comm_lost_reason (hub, r));
+                        co->ranks[r].error[0] ? co->ranks[r].error
+                                              : dc_comm_lost_reason (hub, r));
                     cJSON_AddItemToArray (lost, l);
                 }
             }
@@ -622,9 +618,9 @@ static int t_fail_all (struct dc_coord_train *ct, dc_error_t *errp)
     return errprintf (errp, "every rank was lost: %s", ct->lost);
 }
 
-struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
-                                             const struct dc_coord_train_opts *o,
-                                             dc_error_t *errp)
+struct dc_coord_train *
+dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
+                      dc_error_t *errp)
 {
     struct dc_coord_train *ct = calloc (1, sizeof (*ct));
     cJSON *j = NULL, *t;
@@ -664,12 +660,10 @@ struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
         errprintf (errp, "out of memory");
         goto fail;
     }
-    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0
-        || dc_comm_bcast (hub, DC_MSG_MODEL, o->model, o->model_len, errp) < 0
-        || (o->checkpoint
-            && dc_comm_bcast (hub, DC_MSG_DATA, o->checkpoint,
-                              o->checkpoint_len, errp)
-                   < 0))
+    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0 ||
+        dc_comm_bcast (hub, DC_MSG_MODEL, o->model, o->model_len, errp) < 0 ||
+        (o->checkpoint && dc_comm_bcast (hub, DC_MSG_DATA, o->checkpoint,
+                                         o->checkpoint_len, errp) < 0))
         goto fail;
     /* every rank ready (or lost) */
     for (;;) {
@@ -687,7 +681,8 @@ struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
             continue;
         if (m.type == DC_MSG_READY && m.src >= 0 && m.src < hub->size) {
             cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *p = cJSON_GetObjectItemCaseSensitive (rj, "parameters");
+            const cJSON *p =
+                cJSON_GetObjectItemCaseSensitive (rj, "parameters");
             if (cJSON_IsNumber (p))
                 ct->np = (size_t)p->valuedouble;
             cJSON_Delete (rj);
@@ -749,8 +744,8 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             memcpy (ct->buf + DC_STEP_HDR, x + a * in, n * in * 4);
             memcpy (ct->buf + DC_STEP_HDR + n * in * 4,
                     (const uint8_t *)target + a * tsz, n * tsz);
-            if (dc_comm_send (ct->hub, r, DC_MSG_CHUNK, ct->buf, bytes, errp)
-                < 0)
+            if (dc_comm_send (ct->hub, r, DC_MSG_CHUNK, ct->buf, bytes, errp) <
+                0)
                 return -1;
         }
         bool have_grads = false, redo = false;
@@ -769,9 +764,9 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             if (got == 0)
                 continue;
             int r = m.src;
-            if (m.type == DC_MSG_RESULT && r >= 0 && r < size
-                && m.len >= DC_TRAIN_RESULT_HDR
-                && dc_get_u64 (m.data) == ct->attempt) {
+            if (m.type == DC_MSG_RESULT && r >= 0 && r < size &&
+                m.len >= DC_TRAIN_RESULT_HDR &&
+                dc_get_u64 (m.data) == ct->attempt) {
                 uint64_t status = dc_get_u64 (m.data + 8);
                 double part;
                 memcpy (&part, m.data + 16, sizeof (part));
@@ -780,14 +775,12 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                     redo = true;
                 else {
                     ls += part;
-                    if (!have_grads
-                        && m.len == DC_TRAIN_RESULT_HDR
-                                        + ct->np * sizeof (float)) {
+                    if (!have_grads && m.len == DC_TRAIN_RESULT_HDR +
+                                                    ct->np * sizeof (float)) {
                         if (dc_trainer_grads_set (
-                                t, (const float *)(m.data
-                                                   + DC_TRAIN_RESULT_HDR),
-                                errp)
-                            < 0) {
+                                t,
+                                (const float *)(m.data + DC_TRAIN_RESULT_HDR),
+                                errp) < 0) {
                             free (m.data);
                             return -1;
                         }

@@ -39,21 +39,21 @@ struct dc_coord_infer_opts {
 
 enum dc_coord_status {
     DC_COORD_OK = 0,
-    DC_COORD_ALL_LOST,    /* every rank was lost before the end */
+    DC_COORD_ALL_LOST,     /* every rank was lost before the end */
     DC_COORD_WORKER_ERROR, /* ranks failed with errors of their own */
     DC_COORD_INTERRUPTED,
-    DC_COORD_IO_ERROR,    /* reading the input or writing the output */
+    DC_COORD_IO_ERROR, /* reading the input or writing the output */
 };
 
 struct dc_coord_result {
     enum dc_coord_status status;
-    int signal;           /* when interrupted */
-    size_t rows;          /* rows written */
+    int signal;  /* when interrupted */
+    size_t rows; /* rows written */
     int64_t shape[2];
     int nlost;
-    char lost[1024];      /* "rank 1 on host-b (killed by signal 9), ..." */
-    char sha256[65];      /* of the output file */
-    double seconds;       /* wall time of the run (after launch) */
+    char lost[1024]; /* "rank 1 on host-b (killed by signal 9), ..." */
+    char sha256[65]; /* of the output file */
+    double seconds;  /* wall time of the run (after launch) */
 };
 
 struct dc_coord;
@@ -87,24 +87,24 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
 struct dc_coord_train_opts {
     const char *device, *dtype, *activation;
     int threads;
-    int delay_ms;                 /* test hook, as for infer */
+    int delay_ms; /* test hook, as for infer */
     const struct dc_train_opts *to;
-    int inputs, outputs;          /* of the model */
-    const uint8_t *model;         /* the model file's bytes */
+    int inputs, outputs;  /* of the model */
+    const uint8_t *model; /* the model file's bytes */
     size_t model_len;
-    const uint8_t *checkpoint;    /* resume: the checkpoint's bytes, or NULL */
+    const uint8_t *checkpoint; /* resume: the checkpoint's bytes, or NULL */
     size_t checkpoint_len;
-    int (*check) (void *arg);     /* as for infer: a signal stops the run */
+    int (*check) (void *arg); /* as for infer: a signal stops the run */
     void *arg;
-    const char *const *hosts;     /* host of each rank */
+    const char *const *hosts; /* host of each rank */
 };
 
 struct dc_coord_train;
 
 /* Send the job to every rank of hub and wait until they are ready. */
-struct dc_coord_train *dc_coord_train_start (struct dc_comm *hub,
-                                             const struct dc_coord_train_opts *o,
-                                             dc_error_t *errp);
+struct dc_coord_train *
+dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
+                      dc_error_t *errp);
 
 /* The grad_fn of struct dc_train_run (arg: the dc_coord_train): the batch
  * is split across the live ranks, which sum their gradients among

@@ -49,8 +49,7 @@ static void stage_name (const struct dc_layout *lo, const char *const *hosts,
                   r, host_of (hosts, r));
     else
         snprintf (buf, len, "stage %d of %d (rank %d on %s)",
-                  dc_layout_stage (lo, r), lo->nstages, r,
-                  host_of (hosts, r));
+                  dc_layout_stage (lo, r), lo->nstages, r, host_of (hosts, r));
 }
 
 /* Offsets of each layer's weights in the flat parameter vector. */
@@ -103,9 +102,8 @@ int dc_pipe_stage_model (const struct dc_model *m, int l0, int l1,
         }
     }
     if (ck) {
-        static const char *const opt[] = {"optimizer.momentum",
-                                          "optimizer.exp_avg",
-                                          "optimizer.exp_avg_sq"};
+        static const char *const opt[] = {
+            "optimizer.momentum", "optimizer.exp_avg", "optimizer.exp_avg_sq"};
         size_t a = layer_off (m, l0), b = layer_off (m, l1);
         for (int k = 0; k < 3; k++) {
             const struct dc_tensor *t = dc_safetensors_find (ck, opt[k]);
@@ -125,11 +123,10 @@ int dc_pipe_stage_model (const struct dc_model *m, int l0, int l1,
         if (step && dc_safetensors_meta_set (st, "dcrun.step", step) < 0)
             goto nomem;
     }
-    if (dc_safetensors_meta_set (st, "activation", act_str (m->act)) < 0
-        || dc_safetensors_meta_set (st, "final_activation",
-                                    act_str (l1 == m->nlayers ? m->final_act
-                                                              : m->act))
-               < 0)
+    if (dc_safetensors_meta_set (st, "activation", act_str (m->act)) < 0 ||
+        dc_safetensors_meta_set (
+            st, "final_activation",
+            act_str (l1 == m->nlayers ? m->final_act : m->act)) < 0)
         goto nomem;
     snprintf (path, sizeof (path), "%s/dcrun-stage-XXXXXX.safetensors",
               dir && *dir ? dir : "/tmp");
@@ -138,8 +135,8 @@ int dc_pipe_stage_model (const struct dc_model *m, int l0, int l1,
         goto out;
     }
     close (fd);
-    if (dc_safetensors_save (st, path, errp) == 0
-        && (*bytes = dc_file_read (path, MAX_MODEL_BYTES, len, errp)))
+    if (dc_safetensors_save (st, path, errp) == 0 &&
+        (*bytes = dc_file_read (path, MAX_MODEL_BYTES, len, errp)))
         rc = 0;
     unlink (path);
     goto out;
@@ -207,12 +204,11 @@ static int send_stages (struct dc_comm *hub, const struct dc_layout *lo,
     }
     for (int s = 0; s < lo->nstages; s++)
         if (dc_pipe_stage_model (m, lo->l0[s], lo->l1[s], ck, &bytes[s],
-                                 &lens[s], errp)
-            < 0)
+                                 &lens[s], errp) < 0)
             goto out;
     for (int r = 0; r < lo->size; r++) {
-        char *job = stage_job (lo, r, task, device, dtype, threads, delay_ms,
-                               to);
+        char *job =
+            stage_job (lo, r, task, device, dtype, threads, delay_ms, to);
         int s = dc_layout_stage (lo, r);
         if (!job) {
             errprintf (errp, "out of memory");
@@ -220,9 +216,8 @@ static int send_stages (struct dc_comm *hub, const struct dc_layout *lo,
         }
         int x = dc_comm_send (hub, r, DC_MSG_JOB, job, strlen (job), errp);
         free (job);
-        if (x < 0
-            || dc_comm_send (hub, r, DC_MSG_MODEL, bytes[s], lens[s], errp)
-                   < 0)
+        if (x < 0 ||
+            dc_comm_send (hub, r, DC_MSG_MODEL, bytes[s], lens[s], errp) < 0)
             goto out;
     }
     rc = 0;
@@ -275,8 +270,8 @@ struct dc_pipe_infer *dc_pipe_infer_create (const struct dc_coord_infer_opts *o,
         return NULL;
     }
     pi->o = *o;
-    if (!(pi->m = dc_model_load (o->model_path, o->activation, errp))
-        || !(pi->in = dc_npy_open (o->input_path, errp)))
+    if (!(pi->m = dc_model_load (o->model_path, o->activation, errp)) ||
+        !(pi->in = dc_npy_open (o->input_path, errp)))
         goto fail;
     pi->inputs = dc_model_inputs (pi->m);
     pi->outputs = dc_model_outputs (pi->m);
@@ -330,20 +325,18 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
 
     memset (res, 0, sizeof (*res));
     res->status = DC_COORD_IO_ERROR;
-    if (!rk || !outstanding || !ready || !grows || !done_mb
-        || !(buf = malloc (DC_PIPE_HDR
-                           + micro_rows * (size_t)pi->inputs * 4))) {
+    if (!rk || !outstanding || !ready || !grows || !done_mb ||
+        !(buf = malloc (DC_PIPE_HDR + micro_rows * (size_t)pi->inputs * 4))) {
         errprintf (errp, "out of memory");
         goto out;
     }
     if (size != hub->size || S < 2) {
-        errprintf (errp, "pipeline: a layout of %d ranks in %d stages",
-                   size, S);
+        errprintf (errp, "pipeline: a layout of %d ranks in %d stages", size,
+                   S);
         goto out;
     }
-    if (send_stages (hub, lo, pi->m, NULL, "infer", pi->o.device,
-                     pi->o.dtype, pi->o.threads, pi->o.delay_ms, NULL, errp)
-        < 0)
+    if (send_stages (hub, lo, pi->m, NULL, "infer", pi->o.device, pi->o.dtype,
+                     pi->o.threads, pi->o.delay_ms, NULL, errp) < 0)
         goto out;
     while (done < pi->rows) {
         struct dc_comm_msg m;
@@ -391,11 +384,11 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
                 rows = dc_get_u64 (m.data + 16);
                 memcpy (&secs, m.data + 24, sizeof (secs));
             }
-            if (dc_layout_stage (lo, r) != S - 1 || m.len < DC_PIPE_HDR
-                || id >= nmb || done_mb[id] || row0 != id * micro_rows
-                || rows != (id + 1 < nmb ? micro_rows
-                                         : pi->rows - id * micro_rows)
-                || m.len != DC_PIPE_HDR + rows * (size_t)pi->outputs * 4) {
+            if (dc_layout_stage (lo, r) != S - 1 || m.len < DC_PIPE_HDR ||
+                id >= nmb || done_mb[id] || row0 != id * micro_rows ||
+                rows !=
+                    (id + 1 < nmb ? micro_rows : pi->rows - id * micro_rows) ||
+                m.len != DC_PIPE_HDR + rows * (size_t)pi->outputs * 4) {
                 free (m.data);
                 res->status = DC_COORD_WORKER_ERROR;
                 errprintf (errp, "%s: a result that matches no micro-batch",
@@ -405,8 +398,7 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
             double tw = now_s ();
             if (dc_npy_writer_write_f32 (pi->out, row0, rows,
                                          (const float *)(m.data + DC_PIPE_HDR),
-                                         errp)
-                < 0) {
+                                         errp) < 0) {
                 free (m.data);
                 goto out;
             }
@@ -450,13 +442,10 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
                 dc_put_u64 (buf + 16, n);
                 memcpy (buf + 24, &zero, sizeof (zero));
                 if (dc_npy_read_f32 (pi->in, row0, n,
-                                     (float *)(buf + DC_PIPE_HDR), errp)
-                        < 0
-                    || dc_comm_send (hub, dc_layout_rank (lo, q, 0),
-                                     DC_MSG_CHUNK, buf,
-                                     DC_PIPE_HDR + n * (size_t)pi->inputs * 4,
-                                     errp)
-                           < 0)
+                                     (float *)(buf + DC_PIPE_HDR), errp) < 0 ||
+                    dc_comm_send (hub, dc_layout_rank (lo, q, 0), DC_MSG_CHUNK,
+                                  buf, DC_PIPE_HDR + n * (size_t)pi->inputs * 4,
+                                  errp) < 0)
                     goto out;
                 if (t_first == 0)
                     t_first = now_s ();
@@ -481,8 +470,8 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
         if (got < 0)
             break;
         if (got > 0) {
-            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < size
-                && !rk[m.src].lost) {
+            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < size &&
+                !rk[m.src].lost) {
                 rk[m.src].lost = true;
                 left--;
             }
@@ -508,21 +497,20 @@ out:
         for (int r = 0; r < size && grows; r++)
             dc_report_add_rank (report, r, host_of (pi->o.hosts, r), "?",
                                 grows[dc_layout_group (lo, r)], 0,
-                                (double)grows[dc_layout_group (lo, r)]
-                                    * lo->flops[dc_layout_stage (lo, r)]);
+                                (double)grows[dc_layout_group (lo, r)] *
+                                    lo->flops[dc_layout_stage (lo, r)]);
         for (int r = 0; r < size && grows; r++)
             dc_report_set_rank_kernel (report, r, rk[r].kernel);
         cJSON *x = dc_report_extra (report, "pipeline");
         if (x) {
             cJSON_AddNumberToObject (x, "stages", S);
             cJSON_AddNumberToObject (x, "groups", G);
-            cJSON_AddNumberToObject (x, "micro_batch_rows",
-                                     (double)micro_rows);
+            cJSON_AddNumberToObject (x, "micro_batch_rows", (double)micro_rows);
             cJSON_AddNumberToObject (x, "micro_batches", (double)nmb);
             cJSON *st = cJSON_AddArrayToObject (x, "stage_layers");
             for (int s = 0; s < S; s++) {
-                cJSON *e = cJSON_CreateIntArray ((int[]){lo->l0[s], lo->l1[s]},
-                                                 2);
+                cJSON *e =
+                    cJSON_CreateIntArray ((int[]){lo->l0[s], lo->l1[s]}, 2);
                 cJSON_AddItemToArray (st, e);
             }
             cJSON_AddNumberToObject (x, "busy_seconds", busy);
@@ -530,13 +518,11 @@ out:
             /* the share of rank-seconds spent waiting: fill, drain and
              * imbalance */
             cJSON_AddNumberToObject (x, "bubble",
-                                     wall > 0 ? 1.0 - busy / (wall * size)
-                                              : 0);
+                                     wall > 0 ? 1.0 - busy / (wall * size) : 0);
         }
         if (rc == 0)
             dc_report_set_output (report, pi->o.output_path, 2, res->shape,
-                                  pi->o.out_dtype == DC_NPY_F2 ? "<f2"
-                                                               : "<f4",
+                                  pi->o.out_dtype == DC_NPY_F2 ? "<f2" : "<f4",
                                   res->sha256);
     }
     free (rk);
@@ -556,9 +542,9 @@ struct dc_pipe_train {
     const struct dc_layout *lo;
     uint64_t attempt;
     size_t np;
-    size_t *soff;   /* [nstages + 1] offsets of each stage's parameters */
-    float *gsum;    /* [np] */
-    uint8_t **got;  /* [size] each rank's RESULT of the step */
+    size_t *soff;  /* [nstages + 1] offsets of each stage's parameters */
+    float *gsum;   /* [np] */
+    uint8_t **got; /* [size] each rank's RESULT of the step */
     size_t *gotlen;
     uint8_t *buf;
     size_t bufcap;
@@ -585,8 +571,8 @@ static int t_fatal (struct dc_pipe_train *pt, struct dc_comm_msg *m,
     stage_name (pt->lo, pt->o.hosts, r, who, sizeof (who));
     if (m->type == DC_COMM_LOST) {
         errno = EHOSTDOWN;
-        return errprintf (errp, "%s was lost (%s): the pipeline stops",
-                          who, dc_comm_lost_reason (pt->hub, r));
+        return errprintf (errp, "%s was lost (%s): the pipeline stops", who,
+                          dc_comm_lost_reason (pt->hub, r));
     }
     if (m->type == DC_MSG_ERROR) {
         errno = EIO;
@@ -619,20 +605,19 @@ struct dc_pipe_train *dc_pipe_train_start (struct dc_comm *hub,
                    lo->nstages);
         goto fail;
     }
-    if (!(pt->soff = calloc ((size_t)lo->nstages + 1, sizeof (size_t)))
-        || !(pt->gsum = calloc (pt->np ? pt->np : 1, sizeof (float)))
-        || !(pt->got = calloc ((size_t)size, sizeof (uint8_t *)))
-        || !(pt->gotlen = calloc ((size_t)size, sizeof (size_t)))
-        || !(ready = calloc ((size_t)size, sizeof (bool)))) {
+    if (!(pt->soff = calloc ((size_t)lo->nstages + 1, sizeof (size_t))) ||
+        !(pt->gsum = calloc (pt->np ? pt->np : 1, sizeof (float))) ||
+        !(pt->got = calloc ((size_t)size, sizeof (uint8_t *))) ||
+        !(pt->gotlen = calloc ((size_t)size, sizeof (size_t))) ||
+        !(ready = calloc ((size_t)size, sizeof (bool)))) {
         errprintf (errp, "out of memory");
         goto fail;
     }
     for (int s = 0; s <= lo->nstages; s++)
-        pt->soff[s] = layer_off (o->m, s < lo->nstages ? lo->l0[s]
-                                                      : o->m->nlayers);
+        pt->soff[s] =
+            layer_off (o->m, s < lo->nstages ? lo->l0[s] : o->m->nlayers);
     if (send_stages (hub, lo, o->m, o->ck, "train", o->device, o->dtype,
-                     o->threads, o->delay_ms, o->to, errp)
-        < 0)
+                     o->threads, o->delay_ms, o->to, errp) < 0)
         goto fail;
     while (waiting > 0) {
         struct dc_comm_msg m;
@@ -708,11 +693,9 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
         if (mr > n)
             mr = n;
         if (send_step (pt, dc_layout_rank (lo, g, 0), n, rows, mr, x + a * in,
-                       n * in * sizeof (float), errp)
-                < 0
-            || send_step (pt, dc_layout_rank (lo, g, S - 1), n, rows, mr,
-                          (const uint8_t *)target + a * tsz, n * tsz, errp)
-                   < 0)
+                       n * in * sizeof (float), errp) < 0 ||
+            send_step (pt, dc_layout_rank (lo, g, S - 1), n, rows, mr,
+                       (const uint8_t *)target + a * tsz, n * tsz, errp) < 0)
             return -1;
         pending += S;
     }
@@ -727,9 +710,9 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
         if (m.type == DC_MSG_RESULT && r >= 0 && r < size) {
             int s = dc_layout_stage (lo, r);
             size_t n = pt->soff[s + 1] - pt->soff[s];
-            if (pt->got[r] || m.len != DC_TRAIN_RESULT_HDR + n * 4
-                || dc_get_u64 (m.data) != pt->attempt
-                || dc_get_u64 (m.data + 8) != 0) {
+            if (pt->got[r] || m.len != DC_TRAIN_RESULT_HDR + n * 4 ||
+                dc_get_u64 (m.data) != pt->attempt ||
+                dc_get_u64 (m.data + 8) != 0) {
                 free (m.data);
                 errno = EPROTO;
                 errprintf (errp, "rank %d sent a result of no step", r);
@@ -754,8 +737,7 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             int r = dc_layout_rank (lo, g, s);
             if (!pt->got[r])
                 continue;
-            const float *v = (const float *)(pt->got[r]
-                                             + DC_TRAIN_RESULT_HDR);
+            const float *v = (const float *)(pt->got[r] + DC_TRAIN_RESULT_HDR);
             float *d = pt->gsum + pt->soff[s];
             size_t n = pt->soff[s + 1] - pt->soff[s];
             for (size_t i = 0; i < n; i++)

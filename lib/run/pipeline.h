@@ -50,7 +50,6 @@
 #include "lib/formats/report.h"
 #include "lib/comm/wire.h"
 
-
 /* ---- coordinator side (lib/run/pipeline.c) ---- */
 
 /* The safetensors bytes of layers [l0, l1) of m, with the metadata that
@@ -90,8 +89,8 @@ struct dc_pipe_train_opts {
     int delay_ms;
     const struct dc_train_opts *to;
     const struct dc_layout *lo;
-    size_t micro_rows;         /* rows per micro-batch; 0: batch / 4S */
-    const struct dc_model *m;  /* the coordinator's model (names, acts) */
+    size_t micro_rows;               /* rows per micro-batch; 0: batch / 4S */
+    const struct dc_model *m;        /* the coordinator's model (names, acts) */
     const struct dc_safetensors *ck; /* resumed: the checkpoint's tensors
                                         (weights, optimizer state, step) */
     int (*check) (void *arg);

@@ -59,8 +59,8 @@ static void *beat_main (void *arg)
         if (b->stop)
             break;
         pthread_mutex_unlock (&b->mu);
-        if (dc_comm_send (b->c, DC_COMM_HUB, DC_MSG_HEARTBEAT, NULL, 0, NULL)
-            < 0) {
+        if (dc_comm_send (b->c, DC_COMM_HUB, DC_MSG_HEARTBEAT, NULL, 0, NULL) <
+            0) {
             pthread_mutex_lock (&b->mu);
             break;
         }
@@ -69,7 +69,6 @@ static void *beat_main (void *arg)
     pthread_mutex_unlock (&b->mu);
     return NULL;
 }
-
 
 static int parse_job (const uint8_t *data, size_t len, struct job *j,
                       dc_error_t *errp)
@@ -82,27 +81,27 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
         cJSON_Delete (o);
         return errprintf (errp, "worker: the job description is not JSON");
     }
-#define STR(name, dst)                                                        \
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, name))                      \
-        && cJSON_IsString (v))                                                \
+#define STR(name, dst)                                                         \
+    if ((v = cJSON_GetObjectItemCaseSensitive (o, name)) &&                    \
+        cJSON_IsString (v))                                                    \
         snprintf (dst, sizeof (dst), "%s", v->valuestring);
     STR ("mode", j->mode);
     STR ("device", j->device);
     STR ("dtype", j->dtype);
     STR ("activation", j->activation);
 #undef STR
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, "threads"))
-        && cJSON_IsNumber (v) && v->valuedouble >= 0 && v->valuedouble < 4096)
+    if ((v = cJSON_GetObjectItemCaseSensitive (o, "threads")) &&
+        cJSON_IsNumber (v) && v->valuedouble >= 0 && v->valuedouble < 4096)
         j->threads = (int)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, "delay_ms"))
-        && cJSON_IsNumber (v) && v->valuedouble >= 0
-        && v->valuedouble < 3600e3)
+    if ((v = cJSON_GetObjectItemCaseSensitive (o, "delay_ms")) &&
+        cJSON_IsNumber (v) && v->valuedouble >= 0 && v->valuedouble < 3600e3)
         j->delay_ms = (int)v->valuedouble;
     if (!strcmp (j->mode, "train")) {
         char loss[8] = "", optim[8] = "";
         const cJSON *t = cJSON_GetObjectItemCaseSensitive (o, "train");
-#define NUM(name, dst)                                                        \
-    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) && cJSON_IsNumber (v)) \
+#define NUM(name, dst)                                                         \
+    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) &&                    \
+        cJSON_IsNumber (v))                                                    \
         dst = v->valuedouble;
         NUM ("lr", j->to.lr);
         NUM ("momentum", j->to.momentum);
@@ -115,14 +114,14 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
 #undef NUM
         j->to.batch_size = bs >= 1 && bs < 1e9 ? (size_t)bs : 0;
         j->to.seed = (uint64_t)seed;
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss"))
-            && cJSON_IsString (v))
+        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss")) &&
+            cJSON_IsString (v))
             snprintf (loss, sizeof (loss), "%s", v->valuestring);
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer"))
-            && cJSON_IsString (v))
+        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer")) &&
+            cJSON_IsString (v))
             snprintf (optim, sizeof (optim), "%s", v->valuestring);
-        j->resume = cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (t,
-                                                                    "resume"));
+        j->resume =
+            cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (t, "resume"));
         j->to.loss = !strcmp (loss, "xent") ? DC_LOSS_XENT : DC_LOSS_MSE;
         j->to.optim = !strcmp (optim, "adam") ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
         if (j->to.batch_size == 0) {
@@ -131,8 +130,8 @@ static int parse_job (const uint8_t *data, size_t len, struct job *j,
         }
     }
     cJSON_Delete (o);
-    if (strcmp (j->mode, "infer") != 0 && strcmp (j->mode, "train") != 0
-        && strcmp (j->mode, "echo") != 0)
+    if (strcmp (j->mode, "infer") != 0 && strcmp (j->mode, "train") != 0 &&
+        strcmp (j->mode, "echo") != 0)
         return errprintf (errp, "worker: unknown job mode '%s'", j->mode);
     if (!j->device[0])
         snprintf (j->device, sizeof (j->device), "auto");
@@ -160,8 +159,7 @@ static int write_tmp (const uint8_t *data, size_t len,
         snprintf (path, pathlen, "%s/dcrun-rank-XXXXXX.safetensors",
                   dir && *dir ? dir : "/tmp");
         if ((fd = mkostemps (path, 12, O_CLOEXEC)) < 0)
-            return errprintf (errp, "worker: %s: %s", path,
-                              strerror (errno));
+            return errprintf (errp, "worker: %s: %s", path, strerror (errno));
         ret = -2;
     }
     size_t off = 0;
@@ -207,8 +205,6 @@ static struct dc_model *load_model (const uint8_t *data, size_t len,
     return m;
 }
 
-
-
 static int serve_infer (struct dc_comm *c, const struct job *j,
                         struct dc_model *m, dc_error_t *errp)
 {
@@ -227,8 +223,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
         return dc_worker_fail (c, errp);
     }
-    if (!(ops = worker_find (j->device, errp))
-        || !(dev = ops->create (&co, errp)))
+    if (!(ops = worker_find (j->device, errp)) ||
+        !(dev = ops->create (&co, errp)))
         return dc_worker_fail (c, errp);
     if (!(lv = calloc ((size_t)m->nlayers, sizeof (*lv)))) {
         errprintf (errp, "worker: out of memory");
@@ -273,8 +269,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         uint64_t id = dc_get_u64 (msg.data);
         uint64_t row0 = dc_get_u64 (msg.data + 8);
         uint64_t rows = dc_get_u64 (msg.data + 16);
-        if (rows == 0 || rows > (1u << 26)
-            || msg.len != DC_CHUNK_HDR + rows * (uint64_t)nin * 4) {
+        if (rows == 0 || rows > (1u << 26) ||
+            msg.len != DC_CHUNK_HDR + rows * (uint64_t)nin * 4) {
             free (msg.data);
             errprintf (errp, "worker: chunk of %llu rows in %zu bytes",
                        (unsigned long long)rows, msg.len);
@@ -295,10 +291,9 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
             dc_worker_sleep_ms (j->delay_ms);
         double t0 = dc_report_now ();
         /* payload offsets are multiples of 8: aligned for floats */
-        int r = ops->mlp_infer (dev, net, (const float *)(msg.data + DC_CHUNK_HDR),
-                                (size_t)rows, (size_t)row0,
-                                (float *)(out + DC_RESULT_HDR),
-                                errp);
+        int r = ops->mlp_infer (
+            dev, net, (const float *)(msg.data + DC_CHUNK_HDR), (size_t)rows,
+            (size_t)row0, (float *)(out + DC_RESULT_HDR), errp);
         double secs = dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
@@ -336,16 +331,16 @@ static int serve_train (struct dc_comm *c, const struct job *j,
     size_t nin = (size_t)dc_model_inputs (m);
     size_t nout = (size_t)dc_model_outputs (m);
     size_t np = dc_model_nparams (m);
-    size_t tsz = j->to.loss == DC_LOSS_XENT ? sizeof (int64_t)
-                                            : nout * sizeof (float);
+    size_t tsz =
+        j->to.loss == DC_LOSS_XENT ? sizeof (int64_t) : nout * sizeof (float);
     struct dc_compute_opts co = {.threads = j->threads};
 
     if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
         errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
         return dc_worker_fail (c, errp);
     }
-    if (!(ops = worker_find (j->device, errp))
-        || !(dev = ops->create (&co, errp)))
+    if (!(ops = worker_find (j->device, errp)) ||
+        !(dev = ops->create (&co, errp)))
         return dc_worker_fail (c, errp);
     if (!(t = dc_trainer_create (m, ops, dev, &j->to, errp)))
         goto done;
@@ -357,10 +352,9 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         if (dc_comm_recv (c, &msg, -1, errp) <= 0)
             goto quiet;
         int how = -1;
-        if (msg.type != DC_MSG_DATA
-            || (how = write_tmp (msg.data, msg.len, o, path, sizeof (path),
-                                 errp))
-                   == -1) {
+        if (msg.type != DC_MSG_DATA ||
+            (how = write_tmp (msg.data, msg.len, o, path, sizeof (path),
+                              errp)) == -1) {
             free (msg.data);
             if (msg.type != DC_MSG_DATA)
                 errprintf (errp, "worker: expected the checkpoint");
@@ -372,8 +366,8 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         if (lr < 0)
             goto done;
     }
-    if (!(g = malloc ((np ? np : 1) * sizeof (float)))
-        || !(out = malloc (DC_TRAIN_RESULT_HDR + np * sizeof (float)))) {
+    if (!(g = malloc ((np ? np : 1) * sizeof (float))) ||
+        !(out = malloc (DC_TRAIN_RESULT_HDR + np * sizeof (float)))) {
         errprintf (errp, "worker: out of memory");
         goto done;
     }
@@ -383,8 +377,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
               "\"parameters\": %zu}",
               ops->name, nin, nout, np);
     if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
-                      errp)
-        < 0)
+                      errp) < 0)
         goto quiet;
     for (;;) {
         struct dc_comm_msg msg;
@@ -407,8 +400,8 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             scale = dc_get_u64 (msg.data + 16);
             want_grads = dc_get_u64 (msg.data + 24);
         }
-        if (msg.len < DC_STEP_HDR || rows > j->to.batch_size || scale == 0
-            || msg.len != DC_STEP_HDR + rows * (nin * 4 + tsz)) {
+        if (msg.len < DC_STEP_HDR || rows > j->to.batch_size || scale == 0 ||
+            msg.len != DC_STEP_HDR + rows * (nin * 4 + tsz)) {
             free (msg.data);
             errprintf (errp, "worker: a malformed training step");
             goto done;
@@ -420,10 +413,10 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         int r = 0;
         if (rows > 0)
             r = dc_trainer_grad (t, x, tg, (size_t)rows, (size_t)scale, &ls,
-                                 errp) < 0
-                    || dc_trainer_grads_get (t, g, errp) < 0
-                ? -1
-                : 0;
+                                 errp) < 0 ||
+                        dc_trainer_grads_get (t, g, errp) < 0
+                    ? -1
+                    : 0;
         else
             memset (g, 0, np * sizeof (float));
         free (msg.data);
@@ -435,8 +428,8 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             if (errno != ECANCELED)
                 goto quiet;
             status = 1; /* a rank was lost: the step is redone */
-        } else if (dc_trainer_grads_set (t, g, errp) < 0
-                   || dc_trainer_apply (t, errp) < 0)
+        } else if (dc_trainer_grads_set (t, g, errp) < 0 ||
+                   dc_trainer_apply (t, errp) < 0)
             goto done;
         size_t len = DC_TRAIN_RESULT_HDR;
         dc_put_u64 (out, attempt);

@@ -8,8 +8,8 @@
 
 int dc_worker_fail (struct dc_comm *c, dc_error_t *errp)
 {
-    dc_comm_send (c, DC_COMM_HUB, DC_MSG_ERROR, errp->text,
-                  strlen (errp->text), NULL);
+    dc_comm_send (c, DC_COMM_HUB, DC_MSG_ERROR, errp->text, strlen (errp->text),
+                  NULL);
     return -1;
 }
 

@@ -10,12 +10,12 @@
 
 /* How a worker finds its compute back-end (gpu/ is linked by the caller). */
 typedef const struct dc_compute_ops *(*dc_compute_find_f) (const char *name,
-                                                          dc_error_t *errp);
+                                                           dc_error_t *errp);
 
 struct dc_worker_opts {
     dc_compute_find_f find;
-    const char *tmpdir;   /* for the model file; NULL: $TMPDIR or /tmp */
-    double heartbeat;     /* seconds between heartbeats; 0: 1 */
+    const char *tmpdir; /* for the model file; NULL: $TMPDIR or /tmp */
+    double heartbeat;   /* seconds between heartbeats; 0: 1 */
 };
 
 /* Tell the hub why this rank stops (an ERROR message); returns -1. */

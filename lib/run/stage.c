@@ -38,7 +38,7 @@ struct stage {
     bool first, last;
     /* training */
     size_t np;
-    size_t *off;      /* [nlayers] offset of each layer's weight */
+    size_t *off; /* [nlayers] offset of each layer's weight */
     float *params, *grads, *s1, *s2; /* device */
     float *gacc, *gtmp; /* host: gradient summed over micro-batches */
     int64_t step;
@@ -46,7 +46,7 @@ struct stage {
     uint64_t attempt;
     uint64_t batch_rows, micro_rows, nmicro, done_bwd;
     double loss;
-    uint8_t *target;  /* last stage: the group's targets */
+    uint8_t *target; /* last stage: the group's targets */
     size_t tsz;
     struct micro *mb; /* [nmicro] */
     float *da, *db;   /* device [micro_rows][widest] */
@@ -55,8 +55,8 @@ struct stage {
 
 struct micro {
     uint64_t rows;
-    float *x;        /* device [rows][nin] */
-    float **z, **y;  /* device per layer */
+    float *x;       /* device [rows][nin] */
+    float **z, **y; /* device per layer */
 };
 
 int dc_worker_pipe_wanted (const uint8_t *job, size_t len)
@@ -81,14 +81,14 @@ static int parse_job (const uint8_t *data, size_t len, struct pjob *j,
         errprintf (errp, "worker: the job description is not JSON");
         goto out;
     }
-#define STR(name, dst)                                                        \
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, name))                      \
-        && cJSON_IsString (v))                                                \
+#define STR(name, dst)                                                         \
+    if ((v = cJSON_GetObjectItemCaseSensitive (o, name)) &&                    \
+        cJSON_IsString (v))                                                    \
         snprintf (dst, sizeof (dst), "%s", v->valuestring);
-#define INT(obj, name, dst, lo, hi)                                           \
-    if ((v = cJSON_GetObjectItemCaseSensitive (obj, name))                    \
-        && cJSON_IsNumber (v) && v->valuedouble >= (lo)                       \
-        && v->valuedouble <= (hi))                                            \
+#define INT(obj, name, dst, lo, hi)                                            \
+    if ((v = cJSON_GetObjectItemCaseSensitive (obj, name)) &&                  \
+        cJSON_IsNumber (v) && v->valuedouble >= (lo) &&                        \
+        v->valuedouble <= (hi))                                                \
         dst = (int)v->valuedouble;
     STR ("task", j->task);
     STR ("device", j->device);
@@ -101,9 +101,9 @@ static int parse_job (const uint8_t *data, size_t len, struct pjob *j,
     j->prev = j->next = -2;
     INT (o, "prev", j->prev, -1, 1 << 20);
     INT (o, "next", j->next, -1, 1 << 20);
-    if (j->stage < 0 || j->stages < 0 || j->stage >= j->stages
-        || j->prev < -1 || j->next < -1 || (j->stage == 0) != (j->prev < 0)
-        || (j->stage == j->stages - 1) != (j->next < 0)) {
+    if (j->stage < 0 || j->stages < 0 || j->stage >= j->stages ||
+        j->prev < -1 || j->next < -1 || (j->stage == 0) != (j->prev < 0) ||
+        (j->stage == j->stages - 1) != (j->next < 0)) {
         errprintf (errp, "worker: a pipeline job without a valid stage");
         goto out;
     }
@@ -111,8 +111,9 @@ static int parse_job (const uint8_t *data, size_t len, struct pjob *j,
         char loss[8] = "", optim[8] = "";
         double bs = 0;
         t = cJSON_GetObjectItemCaseSensitive (o, "train");
-#define NUM(name, dst)                                                        \
-    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) && cJSON_IsNumber (v)) \
+#define NUM(name, dst)                                                         \
+    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) &&                    \
+        cJSON_IsNumber (v))                                                    \
         dst = v->valuedouble;
         NUM ("lr", j->to.lr);
         NUM ("momentum", j->to.momentum);
@@ -122,11 +123,11 @@ static int parse_job (const uint8_t *data, size_t len, struct pjob *j,
         NUM ("batch_size", bs);
 #undef NUM
         j->to.batch_size = bs >= 1 && bs < 1e9 ? (size_t)bs : 0;
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss"))
-            && cJSON_IsString (v))
+        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss")) &&
+            cJSON_IsString (v))
             snprintf (loss, sizeof (loss), "%s", v->valuestring);
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer"))
-            && cJSON_IsString (v))
+        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer")) &&
+            cJSON_IsString (v))
             snprintf (optim, sizeof (optim), "%s", v->valuestring);
         j->to.loss = !strcmp (loss, "xent") ? DC_LOSS_XENT : DC_LOSS_MSE;
         j->to.optim = !strcmp (optim, "adam") ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
@@ -201,8 +202,7 @@ static int pass_on (struct stage *st, uint8_t *buf, uint64_t id, uint64_t row0,
     memcpy (buf + 24, &secs, sizeof (secs));
     size_t len = DC_PIPE_HDR + rows * (size_t)st->nout * sizeof (float);
     if (st->last)
-        return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len,
-                             errp);
+        return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
     return dc_comm_send (st->c, st->j->next, DC_MSG_DATA, buf, len, errp);
 }
 
@@ -234,9 +234,8 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
               "\"kernel\": \"%s\"}",
               st->ops->describe ? st->ops->describe (st->dev) : st->ops->name,
               st->nin, st->nout, kern ? kern : "");
-    if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready,
-                      strlen (ready), errp)
-        < 0)
+    if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
+                      errp) < 0)
         goto quiet;
     for (;;) {
         struct dc_comm_msg msg;
@@ -259,8 +258,8 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
             rows = dc_get_u64 (msg.data + 16);
             memcpy (&secs, msg.data + 24, sizeof (secs));
         }
-        if (msg.len < DC_PIPE_HDR || rows == 0 || rows > MAX_ROWS
-            || msg.len != DC_PIPE_HDR + rows * (uint64_t)st->nin * 4) {
+        if (msg.len < DC_PIPE_HDR || rows == 0 || rows > MAX_ROWS ||
+            msg.len != DC_PIPE_HDR + rows * (uint64_t)st->nin * 4) {
             free (msg.data);
             errprintf (errp, "worker: stage %d: a malformed micro-batch",
                        st->j->stage);
@@ -280,10 +279,9 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
         if (st->j->delay_ms > 0)
             dc_worker_sleep_ms (st->j->delay_ms);
         double t0 = dc_report_now ();
-        int r = st->ops->mlp_infer (st->dev, net,
-                                    (const float *)(msg.data + DC_PIPE_HDR),
-                                    (size_t)rows, (size_t)row0,
-                                    (float *)(out + DC_PIPE_HDR), errp);
+        int r = st->ops->mlp_infer (
+            st->dev, net, (const float *)(msg.data + DC_PIPE_HDR), (size_t)rows,
+            (size_t)row0, (float *)(out + DC_PIPE_HDR), errp);
         secs += dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
@@ -350,8 +348,8 @@ static int step_begin (struct stage *st, uint64_t attempt, uint64_t nmicro,
     if (st->mb && st->attempt == attempt)
         return 0;
     step_free (st);
-    if (nmicro == 0 || nmicro > MAX_ROWS || micro_rows == 0
-        || micro_rows > MAX_ROWS)
+    if (nmicro == 0 || nmicro > MAX_ROWS || micro_rows == 0 ||
+        micro_rows > MAX_ROWS)
         return errprintf (errp, "worker: a malformed training step");
     st->attempt = attempt;
     st->nmicro = nmicro;
@@ -360,15 +358,15 @@ static int step_begin (struct stage *st, uint64_t attempt, uint64_t nmicro,
     st->done_bwd = 0;
     st->loss = 0;
     memset (st->gacc, 0, st->np * sizeof (float));
-    if (!(st->mb = calloc (nmicro, sizeof (*st->mb)))
-        || !(st->da = dalloc (st, micro_rows * st->widest * 4, errp))
-        || !(st->db = dalloc (st, micro_rows * st->widest * 4, errp)))
+    if (!(st->mb = calloc (nmicro, sizeof (*st->mb))) ||
+        !(st->da = dalloc (st, micro_rows * st->widest * 4, errp)) ||
+        !(st->db = dalloc (st, micro_rows * st->widest * 4, errp)))
         return errprintf (errp, "worker: out of memory for a step");
     return 0;
 }
 
-static int forward (struct stage *st, uint64_t k, uint64_t rows,
-                    const float *x, dc_error_t *errp)
+static int forward (struct stage *st, uint64_t k, uint64_t rows, const float *x,
+                    dc_error_t *errp)
 {
     const struct dc_compute_ops *ops = st->ops;
     struct micro *mb = &st->mb[k];
@@ -377,9 +375,9 @@ static int forward (struct stage *st, uint64_t k, uint64_t rows,
     if (mb->x)
         return errprintf (errp, "worker: micro-batch %" PRIu64 " twice", k);
     mb->rows = rows;
-    if (!(mb->x = dalloc (st, rows * (size_t)st->nin * 4, errp))
-        || !(mb->z = calloc ((size_t)L, sizeof (float *)))
-        || !(mb->y = calloc ((size_t)L, sizeof (float *))))
+    if (!(mb->x = dalloc (st, rows * (size_t)st->nin * 4, errp)) ||
+        !(mb->z = calloc ((size_t)L, sizeof (float *))) ||
+        !(mb->y = calloc ((size_t)L, sizeof (float *))))
         return errprintf (errp, "worker: out of memory");
     if (ops->copy_in (st->dev, mb->x, x, rows * (size_t)st->nin * 4, errp) < 0)
         return -1;
@@ -388,11 +386,10 @@ static int forward (struct stage *st, uint64_t k, uint64_t rows,
         const struct dc_model_layer *l = &st->m->layers[i];
         const float *w = st->params + st->off[i];
         const float *b = w + (size_t)l->out * (size_t)l->in;
-        if (!(mb->z[i] = dalloc (st, rows * (size_t)l->out * 4, errp))
-            || !(mb->y[i] = dalloc (st, rows * (size_t)l->out * 4, errp))
-            || ops->linear_fwd (st->dev, (int)rows, l->out, l->in, in, w, b,
-                                l->act, mb->y[i], mb->z[i], errp)
-                   < 0)
+        if (!(mb->z[i] = dalloc (st, rows * (size_t)l->out * 4, errp)) ||
+            !(mb->y[i] = dalloc (st, rows * (size_t)l->out * 4, errp)) ||
+            ops->linear_fwd (st->dev, (int)rows, l->out, l->in, in, w, b,
+                             l->act, mb->y[i], mb->z[i], errp) < 0)
             return -1;
         in = mb->y[i];
     }
@@ -401,8 +398,7 @@ static int forward (struct stage *st, uint64_t k, uint64_t rows,
 
 /* Backward of micro-batch k from st->da (the gradient at its output);
  * the gradient at its input is left in *dx (device) unless first. */
-static int backward (struct stage *st, uint64_t k, float **dx,
-                     dc_error_t *errp)
+static int backward (struct stage *st, uint64_t k, float **dx, dc_error_t *errp)
 {
     const struct dc_compute_ops *ops = st->ops;
     struct micro *mb = &st->mb[k];
@@ -416,9 +412,8 @@ static int backward (struct stage *st, uint64_t k, float **dx,
         float *gb = gw + (size_t)l->out * (size_t)l->in;
         bool want_dx = i > 0 || !st->first;
         if (ops->linear_bwd (st->dev, (int)mb->rows, l->out, l->in,
-                             i ? mb->y[i - 1] : mb->x, w, mb->z[i], l->act,
-                             cur, want_dx ? other : NULL, gw, gb, errp)
-            < 0)
+                             i ? mb->y[i - 1] : mb->x, w, mb->z[i], l->act, cur,
+                             want_dx ? other : NULL, gw, gb, errp) < 0)
             return -1;
         float *s = cur;
         cur = other;
@@ -480,21 +475,17 @@ static int loss_and_back (struct stage *st, uint64_t k, dc_error_t *errp)
         return -1;
     if (st->ops->copy_in (st->dev, tdev,
                           st->target + k * st->micro_rows * st->tsz,
-                          mb->rows * st->tsz, errp)
-            < 0
-        || st->ops->loss (st->dev, st->j->to.loss, (int)mb->rows, st->nout,
-                          mb->y[L - 1], tdev, (size_t)st->batch_rows, st->da,
-                          &ls, errp)
-               < 0)
+                          mb->rows * st->tsz, errp) < 0 ||
+        st->ops->loss (st->dev, st->j->to.loss, (int)mb->rows, st->nout,
+                       mb->y[L - 1], tdev, (size_t)st->batch_rows, st->da, &ls,
+                       errp) < 0)
         goto out;
     st->loss += ls;
     uint64_t rows = mb->rows;
     if (backward (st, k, &dx, errp) < 0)
         goto out;
-    if (!st->first
-        && send_train (st, st->j->prev, BWD, k, dx, rows, (size_t)st->nin,
-                       errp)
-               < 0)
+    if (!st->first && send_train (st, st->j->prev, BWD, k, dx, rows,
+                                  (size_t)st->nin, errp) < 0)
         goto out;
     rc = 0;
 out:
@@ -534,8 +525,8 @@ static int apply (struct stage *st, const uint8_t *data, size_t len,
     if (j->to.optim == DC_OPTIM_ADAM)
         rc = st->ops->adam (st->dev, st->params, st->grads, st->s1, st->s2,
                             st->np, (float)j->to.lr, (float)j->to.beta1,
-                            (float)j->to.beta2, (float)j->to.eps,
-                            st->step + 1, errp);
+                            (float)j->to.beta2, (float)j->to.eps, st->step + 1,
+                            errp);
     else
         rc = st->ops->sgd (st->dev, st->params, st->grads, st->s1, st->np,
                            (float)j->to.lr, (float)j->to.momentum, errp);
@@ -567,24 +558,22 @@ static int train_setup (struct stage *st, dc_error_t *errp)
     st->tsz = st->j->to.loss == DC_LOSS_XENT ? sizeof (int64_t)
                                              : (size_t)st->nout * 4;
     bool mom = st->j->to.optim == DC_OPTIM_ADAM || st->j->to.momentum != 0;
-    if (!(st->params = dalloc (st, st->np * 4, errp))
-        || !(st->grads = dalloc (st, st->np * 4, errp))
-        || (mom && !(st->s1 = dalloc (st, st->np * 4, errp)))
-        || (st->j->to.optim == DC_OPTIM_ADAM
-            && !(st->s2 = dalloc (st, st->np * 4, errp))))
+    if (!(st->params = dalloc (st, st->np * 4, errp)) ||
+        !(st->grads = dalloc (st, st->np * 4, errp)) ||
+        (mom && !(st->s1 = dalloc (st, st->np * 4, errp))) ||
+        (st->j->to.optim == DC_OPTIM_ADAM &&
+         !(st->s2 = dalloc (st, st->np * 4, errp))))
         return -1;
-    if (!(st->gacc = calloc (st->np ? st->np : 1, 4))
-        || !(st->gtmp = calloc (st->np ? st->np : 1, 4)))
+    if (!(st->gacc = calloc (st->np ? st->np : 1, 4)) ||
+        !(st->gtmp = calloc (st->np ? st->np : 1, 4)))
         return errprintf (errp, "worker: out of memory");
     for (int i = 0; i < L; i++) {
         const struct dc_model_layer *l = &st->m->layers[i];
         size_t nw = (size_t)l->out * (size_t)l->in;
-        if (ops->copy_in (st->dev, st->params + st->off[i], l->w->data,
-                          nw * 4, errp)
-                < 0
-            || ops->copy_in (st->dev, st->params + st->off[i] + nw,
-                             l->b->data, (size_t)l->out * 4, errp)
-                   < 0)
+        if (ops->copy_in (st->dev, st->params + st->off[i], l->w->data, nw * 4,
+                          errp) < 0 ||
+            ops->copy_in (st->dev, st->params + st->off[i] + nw, l->b->data,
+                          (size_t)l->out * 4, errp) < 0)
             return -1;
     }
     /* state carried by the stage model (a resumed run) */
@@ -597,8 +586,8 @@ static int train_setup (struct stage *st, dc_error_t *errp)
     } else if (st->s1)
         names[0] = "optimizer.momentum";
     for (int i = 0; i < 2; i++) {
-        const struct dc_tensor *t = names[i] ? dc_safetensors_find (sf, names[i])
-                                             : NULL;
+        const struct dc_tensor *t =
+            names[i] ? dc_safetensors_find (sf, names[i]) : NULL;
         if (!names[i] || !t)
             continue;
         if (t->nelem != st->np || !t->data)
@@ -634,8 +623,8 @@ static int on_train_chunk (struct stage *st, const uint8_t *d, size_t len,
     uint64_t batch = dc_get_u64 (d + 16);
     uint64_t mr = dc_get_u64 (d + 24);
     size_t width = st->first ? (size_t)st->nin * 4 : st->tsz;
-    if (rows == 0 || rows > MAX_ROWS || mr == 0 || batch < rows
-        || len != DC_PIPE_STEP_HDR + rows * width)
+    if (rows == 0 || rows > MAX_ROWS || mr == 0 || batch < rows ||
+        len != DC_PIPE_STEP_HDR + rows * width)
         return errprintf (errp, "worker: a malformed training step");
     uint64_t nmicro = (rows + mr - 1) / mr;
     if (step_begin (st, attempt, nmicro, mr, batch, errp) < 0)
@@ -657,11 +646,10 @@ static int on_train_chunk (struct stage *st, const uint8_t *d, size_t len,
             dc_worker_sleep_ms (st->j->delay_ms);
         memcpy (x, d + DC_PIPE_STEP_HDR + k * mr * (size_t)st->nin * 4,
                 n * (size_t)st->nin * 4);
-        if (forward (st, k, n, x, errp) < 0
-            || send_train (st, st->j->next, FWD, k,
-                           st->mb[k].y[st->m->nlayers - 1], n,
-                           (size_t)st->nout, errp)
-                   < 0) {
+        if (forward (st, k, n, x, errp) < 0 ||
+            send_train (st, st->j->next, FWD, k,
+                        st->mb[k].y[st->m->nlayers - 1], n, (size_t)st->nout,
+                        errp) < 0) {
             free (x);
             return -1;
         }
@@ -681,8 +669,8 @@ static int on_train_data (struct stage *st, const uint8_t *d, size_t len,
     uint64_t rows = dc_get_u64 (d + 24);
     uint64_t nmicro = dc_get_u64 (d + 32);
     size_t width = kind == FWD ? (size_t)st->nin : (size_t)st->nout;
-    if ((kind != FWD && kind != BWD) || rows == 0 || rows > MAX_ROWS
-        || len != TRAIN_HDR + rows * width * 4)
+    if ((kind != FWD && kind != BWD) || rows == 0 || rows > MAX_ROWS ||
+        len != TRAIN_HDR + rows * width * 4)
         return errprintf (errp, "worker: a malformed micro-batch");
     float *v = malloc (rows * width * 4 + 4);
     int rc = -1;
@@ -693,8 +681,8 @@ static int on_train_data (struct stage *st, const uint8_t *d, size_t len,
         /* the last stage has the step from the targets' CHUNK */
         if (!st->last && step_begin (st, attempt, nmicro, rows, 0, errp) < 0)
             goto out;
-        if (!st->mb || attempt != st->attempt || k >= st->nmicro
-            || nmicro != st->nmicro || rows > st->micro_rows) {
+        if (!st->mb || attempt != st->attempt || k >= st->nmicro ||
+            nmicro != st->nmicro || rows > st->micro_rows) {
             errprintf (errp, "worker: stage %d: a micro-batch of no step",
                        st->j->stage);
             goto out;
@@ -713,18 +701,16 @@ static int on_train_data (struct stage *st, const uint8_t *d, size_t len,
             goto out;
     } else {
         float *dx;
-        if (!st->mb || attempt != st->attempt || k >= st->nmicro
-            || !st->mb[k].x || st->mb[k].rows != rows) {
+        if (!st->mb || attempt != st->attempt || k >= st->nmicro ||
+            !st->mb[k].x || st->mb[k].rows != rows) {
             errprintf (errp, "worker: stage %d: a gradient of no micro-batch",
                        st->j->stage);
             goto out;
         }
-        if (st->ops->copy_in (st->dev, st->da, v, rows * width * 4, errp) < 0
-            || backward (st, k, &dx, errp) < 0
-            || (!st->first
-                && send_train (st, st->j->prev, BWD, k, dx, rows,
-                               (size_t)st->nin, errp)
-                       < 0))
+        if (st->ops->copy_in (st->dev, st->da, v, rows * width * 4, errp) < 0 ||
+            backward (st, k, &dx, errp) < 0 ||
+            (!st->first && send_train (st, st->j->prev, BWD, k, dx, rows,
+                                       (size_t)st->nin, errp) < 0))
             goto out;
     }
     rc = 0;
@@ -744,9 +730,8 @@ static int serve_train (struct stage *st, dc_error_t *errp)
               "{\"device\": \"%s\", \"inputs\": %d, \"outputs\": %d, "
               "\"parameters\": %zu}",
               st->ops->name, st->nin, st->nout, st->np);
-    if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready,
-                      strlen (ready), errp)
-        < 0)
+    if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
+                      errp) < 0)
         goto quiet;
     for (;;) {
         struct dc_comm_msg msg;
@@ -767,8 +752,8 @@ static int serve_train (struct stage *st, dc_error_t *errp)
         free (msg.data);
         if (r < 0)
             goto done;
-        if (st->mb && st->nmicro > 0 && st->done_bwd == st->nmicro
-            && step_result (st, errp) < 0)
+        if (st->mb && st->nmicro > 0 && st->done_bwd == st->nmicro &&
+            step_result (st, errp) < 0)
             goto quiet;
     }
 done:
@@ -812,8 +797,8 @@ int dc_worker_pipe_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         dc_worker_fail (c, errp);
         goto out;
     }
-    if (!o->find || !(st.ops = o->find (j.device, errp))
-        || !(st.dev = st.ops->create (&co, errp))) {
+    if (!o->find || !(st.ops = o->find (j.device, errp)) ||
+        !(st.dev = st.ops->create (&co, errp))) {
         dc_worker_fail (c, errp);
         goto out;
     }

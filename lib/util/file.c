@@ -30,14 +30,14 @@ struct dc_atomicfile {
 /* ---- what a path names ---- */
 
 enum kind {
-    K_REPLACE, /* nothing or a regular file at t->final: rename over it */
+    K_REPLACE,  /* nothing or a regular file at t->final: rename over it */
     K_IN_PLACE, /* a device, FIFO or descriptor: write to it */
 };
 
 struct target {
     enum kind kind;
-    char *final;     /* K_REPLACE: the path to rename over (caller frees) */
-    bool exists;     /* st is the (followed) file's */
+    char *final; /* K_REPLACE: the path to rename over (caller frees) */
+    bool exists; /* st is the (followed) file's */
     struct stat st;
 };
 
@@ -45,10 +45,9 @@ struct target {
  * descriptor holds, whatever it is. */
 static bool fd_alias (const char *path)
 {
-    static const char *const pfx[] = {"/dev/stdout", "/dev/stderr",
-                                      "/dev/stdin", "/dev/fd/",
-                                      "/proc/self/fd/",
-                                      "/proc/thread-self/fd/", NULL};
+    static const char *const pfx[] = {
+        "/dev/stdout",    "/dev/stderr",           "/dev/stdin", "/dev/fd/",
+        "/proc/self/fd/", "/proc/thread-self/fd/", NULL};
     for (int i = 0; pfx[i]; i++)
         if (!strncmp (path, pfx[i], strlen (pfx[i])))
             return true;
@@ -97,9 +96,10 @@ static int resolve (const char *path, struct target *t, dc_error_t *errp)
         int e = errno;
         if (e == ENOENT && S_ISLNK (lst.st_mode)) {
             errno = ENOENT;
-            return errprintf (errp, "%s: a symbolic link to a file that does "
-                                    "not exist (nothing is created through "
-                                    "a link)",
+            return errprintf (errp,
+                              "%s: a symbolic link to a file that does "
+                              "not exist (nothing is created through "
+                              "a link)",
                               path);
         }
         errno = e;
@@ -110,15 +110,16 @@ static int resolve (const char *path, struct target *t, dc_error_t *errp)
         errno = EISDIR;
         return errprintf (errp, "%s: a folder, not a file", path);
     }
-    if (S_ISCHR (t->st.st_mode) || S_ISFIFO (t->st.st_mode)
-        || (fd_alias (path) && S_ISREG (t->st.st_mode))) {
+    if (S_ISCHR (t->st.st_mode) || S_ISFIFO (t->st.st_mode) ||
+        (fd_alias (path) && S_ISREG (t->st.st_mode))) {
         t->kind = K_IN_PLACE;
         return 0;
     }
     if (!S_ISREG (t->st.st_mode)) {
         errno = EINVAL;
-        return errprintf (errp, "%s: not a regular file, character device or "
-                                "FIFO: not written",
+        return errprintf (errp,
+                          "%s: not a regular file, character device or "
+                          "FIFO: not written",
                           path);
     }
     t->kind = K_REPLACE;
@@ -153,9 +154,8 @@ static int anon_tmp (void)
     return fd;
 }
 
-static struct dc_atomicfile *create_in_place (const char *path,
-                                              const struct target *t,
-                                              dc_error_t *errp)
+static struct dc_atomicfile *
+create_in_place (const char *path, const struct target *t, dc_error_t *errp)
 {
     struct dc_atomicfile *f = calloc (1, sizeof (*f));
     struct stat st;
@@ -174,8 +174,8 @@ static struct dc_atomicfile *create_in_place (const char *path,
         errprintf (errp, "%s: %s", path, strerror (e));
         goto fail;
     }
-    if (fstat (f->target, &st) < 0 || st.st_ino != t->st.st_ino
-        || st.st_dev != t->st.st_dev) {
+    if (fstat (f->target, &st) < 0 || st.st_ino != t->st.st_ino ||
+        st.st_dev != t->st.st_dev) {
         e = EAGAIN;
         errprintf (errp, "%s: changed while it was opened", path);
         goto fail;
@@ -184,8 +184,8 @@ static struct dc_atomicfile *create_in_place (const char *path,
         fcntl (f->target, F_SETFL, fcntl (f->target, F_GETFL) | O_APPEND);
     if ((f->fd = anon_tmp ()) < 0) {
         e = errno;
-        errprintf (errp, "%s: cannot create a temporary file in %s: %s",
-                   path, getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp",
+        errprintf (errp, "%s: cannot create a temporary file in %s: %s", path,
+                   getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp",
                    strerror (e));
         goto fail;
     }
@@ -196,8 +196,7 @@ fail:
     return NULL;
 }
 
-struct dc_atomicfile *dc_atomicfile_create (const char *path,
-                                            dc_error_t *errp)
+struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp)
 {
     struct dc_atomicfile *f = NULL;
     struct target t;
@@ -207,8 +206,8 @@ struct dc_atomicfile *dc_atomicfile_create (const char *path,
         return NULL;
     if (t.kind == K_IN_PLACE)
         return create_in_place (path, &t, errp);
-    if (!(f = calloc (1, sizeof (*f))) || !(d = strdup (t.final))
-        || !(b = strdup (t.final)))
+    if (!(f = calloc (1, sizeof (*f))) || !(d = strdup (t.final)) ||
+        !(b = strdup (t.final)))
         goto nomem;
     f->fd = f->target = -1;
     f->path = t.final;
@@ -223,8 +222,8 @@ struct dc_atomicfile *dc_atomicfile_create (const char *path,
         f->anon = true;
     else if ((f->fd = mkostemp (f->tmp, O_CLOEXEC)) < 0) {
         int e = errno;
-        errprintf (errp, "%s: cannot create a temporary file in %s: %s",
-                   path, dir, strerror (e));
+        errprintf (errp, "%s: cannot create a temporary file in %s: %s", path,
+                   dir, strerror (e));
         free (f->tmp);
         f->tmp = NULL;
         dc_atomicfile_destroy (f);
@@ -253,16 +252,14 @@ int dc_atomicfile_pwrite (struct dc_atomicfile *f, const void *buf, size_t n,
 
     if (!f || f->fd < 0 || (n && !buf) || off > (uint64_t)INT64_MAX - n) {
         errno = EINVAL;
-        return errprintf (errp, "%s: invalid write",
-                          f ? f->path : "(null)");
+        return errprintf (errp, "%s: invalid write", f ? f->path : "(null)");
     }
     while (n > 0) {
         ssize_t w = pwrite (f->fd, p, n, (off_t)off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return errprintf (errp, "%s: write: %s", f->path,
-                              strerror (errno));
+            return errprintf (errp, "%s: write: %s", f->path, strerror (errno));
         }
         if (w == 0) {
             errno = EIO;
@@ -284,8 +281,7 @@ int dc_atomicfile_truncate (struct dc_atomicfile *f, uint64_t size,
     }
     if (ftruncate (f->fd, (off_t)size) < 0)
         return errprintf (errp, "%s: cannot size the file to %llu bytes: %s",
-                          f->path, (unsigned long long)size,
-                          strerror (errno));
+                          f->path, (unsigned long long)size, strerror (errno));
     return 0;
 }
 
@@ -312,8 +308,8 @@ bool dc_atomicfile_in_place (const struct dc_atomicfile *f)
 /* fsync where the file system can; EINVAL/EROFS/ENOTSUP mean "cannot". */
 static int sync_fd (int fd)
 {
-    if (fsync (fd) == 0 || errno == EINVAL || errno == EROFS
-        || errno == ENOTSUP)
+    if (fsync (fd) == 0 || errno == EINVAL || errno == EROFS ||
+        errno == ENOTSUP)
         return 0;
     return -1;
 }
@@ -345,8 +341,8 @@ static int commit_in_place (struct dc_atomicfile *f, dc_error_t *errp)
         }
     }
     struct stat st;
-    if (fstat (f->target, &st) == 0 && S_ISREG (st.st_mode)
-        && sync_fd (f->target) < 0)
+    if (fstat (f->target, &st) == 0 && S_ISREG (st.st_mode) &&
+        sync_fd (f->target) < 0)
         return errprintf (errp, "%s: fsync: %s", f->path, strerror (errno));
     if (close (f->target) < 0) {
         f->target = -1;
@@ -383,15 +379,16 @@ int dc_atomicfile_commit (struct dc_atomicfile *f, dc_error_t *errp)
         snprintf (proc, sizeof (proc), "/proc/self/fd/%d", f->fd);
         for (int tries = 0;; tries++) {
             static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-            unsigned long r = (unsigned long)random () ^ (unsigned long)getpid ();
+            unsigned long r =
+                (unsigned long)random () ^ (unsigned long)getpid ();
             for (size_t i = n - 6; i < n; i++, r /= 36)
                 f->tmp[i] = digits[r % 36];
-            if (linkat (AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW)
-                == 0)
+            if (linkat (AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW) ==
+                0)
                 break;
             if (errno != EEXIST || tries > 100)
-                return errprintf (errp, "%s: cannot name the file: %s",
-                                  f->path, strerror (errno));
+                return errprintf (errp, "%s: cannot name the file: %s", f->path,
+                                  strerror (errno));
         }
         f->anon = false; /* named now: destroy removes it if rename fails */
     }
@@ -454,8 +451,8 @@ int dc_file_open_regular (const char *path, dc_error_t *errp)
         return errprintf (errp, "no file given");
     }
     /* O_NONBLOCK: a FIFO without a writer must not block the open */
-    if ((fd = open (path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0
-        || fstat (fd, &st) < 0) {
+    if ((fd = open (path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0 ||
+        fstat (fd, &st) < 0) {
         e = errno;
         if (fd >= 0)
             close (fd);
@@ -538,8 +535,8 @@ int dc_file_open_log (const char *path, bool append, dc_error_t *errp)
     }
     /* a link to a regular file: that file; nothing created through links */
     fd = open (t.final,
-               O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC
-                   | (append ? O_APPEND : O_TRUNC),
+               O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC |
+                   (append ? O_APPEND : O_TRUNC),
                0666);
     if (fd < 0) {
         int e = errno;
@@ -557,12 +554,12 @@ int dc_file_open_log (const char *path, bool append, dc_error_t *errp)
 /* ---- the files of a command, together ---- */
 
 struct ident {
-    bool known;      /* dev/ino of the file, or of its folder + base */
-    bool named;      /* a file that exists */
-    bool shareable;  /* a device or FIFO: several outputs may name it */
+    bool known;     /* dev/ino of the file, or of its folder + base */
+    bool named;     /* a file that exists */
+    bool shareable; /* a device or FIFO: several outputs may name it */
     dev_t dev;
     ino_t ino;
-    char *base;      /* not named: the name in the folder dev/ino */
+    char *base; /* not named: the name in the folder dev/ino */
 };
 
 /* Whether a new file can be made in dir (O_TMPFILE, else a named probe). */
@@ -570,8 +567,8 @@ static int probe_dir (const char *path, const char *dir, dc_error_t *errp)
 {
     int fd = open (dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 
-    if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES
-        && errno != EROFS && errno != ENOSPC && errno != EDQUOT) {
+    if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES &&
+        errno != EROFS && errno != ENOSPC && errno != EDQUOT) {
         /* no O_TMPFILE here: a named file */
         char tmpl[PATH_MAX];
         snprintf (tmpl, sizeof (tmpl), "%s/.dcrun-probe.XXXXXX", dir);
@@ -579,8 +576,8 @@ static int probe_dir (const char *path, const char *dir, dc_error_t *errp)
             unlink (tmpl);
     }
     if (fd < 0)
-        return errprintf (errp, "%s: cannot create a file in %s: %s", path,
-                          dir, strerror (errno));
+        return errprintf (errp, "%s: cannot create a file in %s: %s", path, dir,
+                          strerror (errno));
     close (fd);
     return 0;
 }
@@ -628,8 +625,8 @@ static int check_one (const struct dc_file_use *u, struct ident *id,
         id->ino = t.st.st_ino;
         if (S_ISCHR (t.st.st_mode)) {
             /* FIFOs would block: only devices are opened to try */
-            int fd = open (u->path, O_WRONLY | O_NONBLOCK | O_NOCTTY
-                                        | O_CLOEXEC);
+            int fd =
+                open (u->path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
             if (fd < 0)
                 return errprintf (errp, "%s: %s", u->path, strerror (errno));
             close (fd);
@@ -665,8 +662,8 @@ out:
 
 static bool same (const struct ident *a, const struct ident *b)
 {
-    if (!a->known || !b->known || a->named != b->named || a->dev != b->dev
-        || a->ino != b->ino)
+    if (!a->known || !b->known || a->named != b->named || a->dev != b->dev ||
+        a->ino != b->ino)
         return false;
     return a->named || !strcmp (a->base, b->base);
 }
@@ -687,10 +684,9 @@ int dc_file_check (const struct dc_file_use *v, size_t n, dc_error_t *errp)
             rc = -1;
     for (size_t i = 0; i < n && rc == 0; i++)
         for (size_t j = 0; j < i && rc == 0; j++) {
-            if (!v[i].path || !v[j].path
-                || (v[i].role == DC_FILE_INPUT && v[j].role == DC_FILE_INPUT)
-                || (id[i].shareable && id[j].shareable)
-                || !same (&id[i], &id[j]))
+            if (!v[i].path || !v[j].path ||
+                (v[i].role == DC_FILE_INPUT && v[j].role == DC_FILE_INPUT) ||
+                (id[i].shareable && id[j].shareable) || !same (&id[i], &id[j]))
                 continue;
             /* the one written first in the message */
             size_t o = v[i].role != DC_FILE_INPUT ? i : j, k = o == i ? j : i;

@@ -36,8 +36,7 @@
 struct dc_atomicfile;
 
 /* Create a temporary file next to path (see above).  NULL with errp. */
-struct dc_atomicfile *dc_atomicfile_create (const char *path,
-                                            dc_error_t *errp);
+struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp);
 
 /* Write all n bytes at offset off (retries short writes and EINTR). */
 int dc_atomicfile_pwrite (struct dc_atomicfile *f, const void *buf, size_t n,

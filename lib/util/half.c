@@ -45,7 +45,7 @@ uint16_t dc_half_from_float (float f)
         return sign | 0x7c00 | (a > 0x7f800000 ? 0x200 : 0);
     if (a >= 0x477ff000) /* rounds to >= 65520: overflow to inf */
         return sign | 0x7c00;
-    if (a < 0x38800000) { /* below the smallest normal half, 2^-14 */
+    if (a < 0x38800000) {   /* below the smallest normal half, 2^-14 */
         if (a < 0x33000000) /* below half of the smallest subnormal */
             return sign;
         /* subnormal: shift the 24-bit significand into 10 bits */

@@ -20,8 +20,8 @@ struct dc_sha256 *dc_sha256_create (void)
 
     if (!h)
         return NULL;
-    if (!(h->ctx = EVP_MD_CTX_new ())
-        || EVP_DigestInit_ex (h->ctx, EVP_sha256 (), NULL) != 1) {
+    if (!(h->ctx = EVP_MD_CTX_new ()) ||
+        EVP_DigestInit_ex (h->ctx, EVP_sha256 (), NULL) != 1) {
         dc_sha256_destroy (h);
         errno = ENOMEM;
         return NULL;

@@ -82,8 +82,7 @@ static void *dev (const void *h, size_t bytes)
 static void host (void *h, const void *d, size_t bytes)
 {
     dc_error_t err;
-    ck_assert_msg (ops->copy_out (cc, h, d, bytes, &err) == 0, "%s",
-                   err.text);
+    ck_assert_msg (ops->copy_out (cc, h, d, bytes, &err) == 0, "%s", err.text);
 }
 
 static double ref_act (enum dc_act act, double v)
@@ -92,8 +91,8 @@ static double ref_act (enum dc_act act, double v)
     case DC_ACT_RELU:
         return v > 0 ? v : 0;
     case DC_ACT_GELU:
-        return 0.5 * v
-               * (1.0 + tanh (sqrt (2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+        return 0.5 * v *
+               (1.0 + tanh (sqrt (2.0 / M_PI) * (v + 0.044715 * v * v * v)));
     case DC_ACT_TANH:
         return tanh (v);
     case DC_ACT_NONE:
@@ -165,14 +164,16 @@ START_TEST (test_linear_fwd)
 
     ref_linear (m, n, k, xd, wd, bd, act, yd, zd);
     /* fused epilogue (no z) and the training form (z kept) */
-    ck_assert_msg (ops->linear_fwd (cc, m, n, k, dx, dw, db, act, dy, NULL,
-                                    &err) == 0, "%s", err.text);
+    ck_assert_msg (
+        ops->linear_fwd (cc, m, n, k, dx, dw, db, act, dy, NULL, &err) == 0,
+        "%s", err.text);
     host (y, dy, (size_t)m * n * 4);
     ck_assert_msg (rel_err (y, yd, (size_t)m * n) < tol (), "%s %s err %g",
                    dc_dtype_name (dtype), dc_act_name (act),
                    rel_err (y, yd, (size_t)m * n));
-    ck_assert_msg (ops->linear_fwd (cc, m, n, k, dx, dw, db, act, dy, dz,
-                                    &err) == 0, "%s", err.text);
+    ck_assert_msg (
+        ops->linear_fwd (cc, m, n, k, dx, dw, db, act, dy, dz, &err) == 0, "%s",
+        err.text);
     host (y, dy, (size_t)m * n * 4);
     host (z, dz, (size_t)m * n * 4);
     ck_assert (rel_err (y, yd, (size_t)m * n) < tol ());
@@ -233,10 +234,12 @@ START_TEST (test_linear_bwd)
     float *gw = ops->alloc (cc, sizeof (float) * n * k, &err);
     float *gb = ops->alloc (cc, sizeof (float) * n, &err);
 
-    ck_assert_msg (ops->linear_fwd (cc, m, n, k, dx, dw, db, act, dy, dz,
-                                    &err) == 0, "%s", err.text);
+    ck_assert_msg (
+        ops->linear_fwd (cc, m, n, k, dx, dw, db, act, dy, dz, &err) == 0, "%s",
+        err.text);
     ck_assert_msg (ops->linear_bwd (cc, m, n, k, dx, dw, dz, act, dg, gx, gw,
-                                    gb, &err) == 0, "%s", err.text);
+                                    gb, &err) == 0,
+                   "%s", err.text);
     host (hx, gx, sizeof (hx));
     host (hw, gw, sizeof (hw));
     host (hb, gb, sizeof (hb));
@@ -273,8 +276,8 @@ static double ref_loss (enum dc_loss kind, int m, int n, const double *y,
             const float *tf = t;
             double rs = 0.0;
             for (int j = 0; j < n; j++)
-                rs += (y[i * n + j] - tf[i * n + j])
-                      * (y[i * n + j] - tf[i * n + j]);
+                rs += (y[i * n + j] - tf[i * n + j]) *
+                      (y[i * n + j] - tf[i * n + j]);
             s += rs / n;
         } else {
             const int64_t *lab = t;
@@ -306,8 +309,9 @@ START_TEST (test_loss)
     float *dy = dev (y, sizeof (float) * m * n);
     void *dt = dev (t, tb);
     float *dg = ops->alloc (cc, sizeof (float) * m * n, &err);
-    ck_assert_msg (ops->loss (cc, kind, m, n, dy, dt, scale, dg, &loss, &err)
-                       == 0, "%s", err.text);
+    ck_assert_msg (ops->loss (cc, kind, m, n, dy, dt, scale, dg, &loss, &err) ==
+                       0,
+                   "%s", err.text);
     host (dyh, dg, sizeof (float) * m * n);
     double want = ref_loss (kind, m, n, yd, t);
     ck_assert_msg (fabs (loss - want) < 1e-6 * fabs (want), "loss %g want %g",
@@ -329,8 +333,7 @@ START_TEST (test_loss)
         void *dbad = dev (bad, sizeof (bad));
         ck_assert_int_eq (
             ops->loss (cc, kind, m, n, dy, dbad, scale, dg, &loss, &err), -1);
-        ck_assert_msg (strstr (err.text, "label 300 of row 2"), "%s",
-                       err.text);
+        ck_assert_msg (strstr (err.text, "label 300 of row 2"), "%s", err.text);
         ops->free (cc, dbad);
     }
     ops->free (cc, dy), ops->free (cc, dt), ops->free (cc, dg);
@@ -362,8 +365,8 @@ START_TEST (test_optimizers)
             wr[i] -= 0.05 * vr[i];
             mr[i] = 0.9 * mr[i] + 0.1 * g[i];
             va[i] = 0.999 * va[i] + 0.001 * (double)g[i] * g[i];
-            wa[i] -= 1e-2 * (mr[i] / (1 - pow (0.9, step)))
-                     / (sqrt (va[i] / (1 - pow (0.999, step))) + 1e-8);
+            wa[i] -= 1e-2 * (mr[i] / (1 - pow (0.9, step))) /
+                     (sqrt (va[i] / (1 - pow (0.999, step))) + 1e-8);
         }
         ops->free (cc, dg);
         free (g);
@@ -396,7 +399,9 @@ START_TEST (test_mlp_infer)
     dtype = dtypes[_i / 4];
     for (int l = 0; l < 3; l++)
         lv[l] = (struct dc_layer_view){
-            .in = dims[l], .out = dims[l + 1], .act = acts[l],
+            .in = dims[l],
+            .out = dims[l + 1],
+            .act = acts[l],
             .w = rand_floats ((size_t)dims[l] * dims[l + 1], 0.3),
             .b = rand_floats ((size_t)dims[l + 1], 0.5)};
     for (int l = 0; l < 3; l++) {
@@ -408,7 +413,8 @@ START_TEST (test_mlp_infer)
         free (a), free (wd), free (bd);
         a = o;
     }
-    struct dc_compute_opts o = {.dtype = dtype, .chunk_rows = chunks[_i % 4],
+    struct dc_compute_opts o = {.dtype = dtype,
+                                .chunk_rows = chunks[_i % 4],
                                 .streams = _i % 2 ? 3 : 0};
     cc = ops->create (&o, &err);
     ck_assert_msg (cc != NULL, "%s", err.text);
@@ -475,15 +481,14 @@ START_TEST (test_hostile)
 
     open_dtype (0);
     float *d = dev (h, sizeof (h));
-    ck_assert_int_eq (ops->linear_fwd (cc, 0, 2, 2, d, d, d, DC_ACT_NONE, d,
-                                       NULL, &err),
-                      -1);
+    ck_assert_int_eq (
+        ops->linear_fwd (cc, 0, 2, 2, d, d, d, DC_ACT_NONE, d, NULL, &err), -1);
     ck_assert_ptr_nonnull (strstr (err.text, "bad shape"));
-    ck_assert_int_eq (ops->linear_fwd (cc, 2, 2, 2, NULL, d, d, DC_ACT_NONE,
-                                       d, NULL, &err),
-                      -1);
-    ck_assert_int_eq (ops->linear_bwd (cc, 2, 2, 2, d, d, NULL, DC_ACT_GELU,
-                                       d, NULL, d, d, &err),
+    ck_assert_int_eq (
+        ops->linear_fwd (cc, 2, 2, 2, NULL, d, d, DC_ACT_NONE, d, NULL, &err),
+        -1);
+    ck_assert_int_eq (ops->linear_bwd (cc, 2, 2, 2, d, d, NULL, DC_ACT_GELU, d,
+                                       NULL, d, d, &err),
                       -1);
     ck_assert_int_eq (ops->gemm (cc, 2, 0, 2, d, d, d, &err), -1);
     ck_assert_ptr_null (ops->alloc (cc, 0, &err));
@@ -513,12 +518,14 @@ START_TEST (test_determinism)
     dtype = dtypes[_i];
     for (int l = 0; l < 3; l++)
         lv[l] = (struct dc_layer_view){
-            .in = dims[l], .out = dims[l + 1], .act = acts[l],
+            .in = dims[l],
+            .out = dims[l + 1],
+            .act = acts[l],
             .w = rand_floats ((size_t)dims[l] * dims[l + 1], 0.2),
             .b = rand_floats ((size_t)dims[l + 1], 0.5)};
     for (int run = 0; run < 3; run++) {
-        struct dc_compute_opts o = {.dtype = dtype, .chunk_rows = chunk,
-                                    .streams = run == 2 ? 3 : 2};
+        struct dc_compute_opts o = {
+            .dtype = dtype, .chunk_rows = chunk, .streams = run == 2 ? 3 : 2};
         struct dc_compute *c = ops->create (&o, &err);
         ck_assert_msg (c != NULL, "%s", err.text);
         struct dc_mlp_dev *net = ops->mlp_load (c, &view, &err);

@@ -170,8 +170,8 @@ START_TEST (t_pipe)
     ck_assert_int_eq (pipe (fds), 0);
     if (fork () == 0) {
         close (fds[0]);
-        int rc = dc_proto_send (fds[1], DC_MSG_MODEL, 0, 5, big, sizeof (big),
-                                &err);
+        int rc =
+            dc_proto_send (fds[1], DC_MSG_MODEL, 0, 5, big, sizeof (big), &err);
         _exit (rc == 0 ? 0 : 1);
     }
     close (fds[1]);
@@ -242,8 +242,8 @@ START_TEST (t_oom_reproducers)
             size_t off = start, fed = 0;
             ck_assert_ptr_nonnull (d);
             while (off < (size_t)n) {
-                size_t k = (size_t)n - off < steps[s] ? (size_t)n - off
-                                                      : steps[s];
+                size_t k =
+                    (size_t)n - off < steps[s] ? (size_t)n - off : steps[s];
                 long used = dc_proto_feed (d, buf + off, k, &err);
                 if (used < 0)
                     break; /* a hostile header: an error, not memory */
@@ -267,8 +267,8 @@ START_TEST (t_oom_reproducers)
         /* the header at this offset announces a large frame? */
         struct dc_frame_hdr h;
         dc_error_t err;
-        if (dc_proto_unpack (buf + start, &h, &err) == 0
-            && h.len >= ((uint64_t)1 << 20))
+        if (dc_proto_unpack (buf + start, &h, &err) == 0 &&
+            h.len >= ((uint64_t)1 << 20))
             announced_big = 1;
     }
     ck_assert_msg (announced_big, "%s holds no header announcing >= 1 MiB",
@@ -280,10 +280,10 @@ END_TEST
  * many frames come out, what eof says and how much memory was held. */
 static const struct {
     const char *name;
-    uint64_t cap;       /* decoder cap (0 = default) */
-    uint64_t announce;  /* length in the header */
-    size_t send;        /* payload bytes actually sent */
-    int frames;         /* whole frames expected */
+    uint64_t cap;         /* decoder cap (0 = default) */
+    uint64_t announce;    /* length in the header */
+    size_t send;          /* payload bytes actually sent */
+    int frames;           /* whole frames expected */
     const char *feed_err; /* NULL: feed succeeds */
     const char *eof_err;  /* NULL: eof is clean */
 } frame_cases[] = {
@@ -305,8 +305,7 @@ START_TEST (t_frames)
 {
     static uint8_t payload[70000];
     uint8_t hdr[DC_PROTO_HDR_SIZE];
-    struct dc_proto_decoder *d =
-        dc_proto_decoder_create (frame_cases[_i].cap);
+    struct dc_proto_decoder *d = dc_proto_decoder_create (frame_cases[_i].cap);
     dc_error_t err = {{0}};
     int frames = 0;
     size_t fed = 0;
@@ -318,8 +317,8 @@ START_TEST (t_frames)
     used = dc_proto_feed (d, hdr, sizeof (hdr), &err);
     if (frame_cases[_i].feed_err) {
         ck_assert_int_eq (used, -1);
-        ck_assert_msg (strstr (err.text, frame_cases[_i].feed_err),
-                       "%s: '%s'", frame_cases[_i].name, err.text);
+        ck_assert_msg (strstr (err.text, frame_cases[_i].feed_err), "%s: '%s'",
+                       frame_cases[_i].name, err.text);
     } else {
         ck_assert_int_eq (used, DC_PROTO_HDR_SIZE);
         /* a header alone costs nothing (1 byte for an empty frame) */
@@ -349,8 +348,8 @@ START_TEST (t_frames)
     memset (&err, 0, sizeof (err));
     if (frame_cases[_i].eof_err) {
         ck_assert_int_eq (dc_proto_eof (d, &err), -1);
-        ck_assert_msg (strstr (err.text, frame_cases[_i].eof_err),
-                       "%s: '%s'", frame_cases[_i].name, err.text);
+        ck_assert_msg (strstr (err.text, frame_cases[_i].eof_err), "%s: '%s'",
+                       frame_cases[_i].name, err.text);
     } else {
         ck_assert_int_eq (dc_proto_eof (d, &err), 0);
     }
@@ -368,10 +367,8 @@ START_TEST (t_null)
     ck_assert_int_eq (dc_proto_feed (d, NULL, 0, &err), 0);
     ck_assert_ptr_null (dc_proto_take (d));
     ck_assert_int_eq (dc_proto_next (NULL, NULL, NULL), 0);
-    ck_assert_int_eq (dc_proto_send (-1, DC_MSG_DATA, 0, 0, NULL, 5, &err),
-                      -1);
-    ck_assert_int_eq (dc_proto_send (-1, DC_MSG_DATA, 0, 0, NULL, 0, &err),
-                      -1);
+    ck_assert_int_eq (dc_proto_send (-1, DC_MSG_DATA, 0, 0, NULL, 5, &err), -1);
+    ck_assert_int_eq (dc_proto_send (-1, DC_MSG_DATA, 0, 0, NULL, 0, &err), -1);
     ck_assert_str_eq (dc_proto_type_name (0), "unknown");
     ck_assert_str_eq (dc_proto_type_name (DC_MSG_CHUNK), "chunk");
     dc_proto_decoder_destroy (d);

@@ -21,8 +21,8 @@
 
 /* An .npy file with the given version, dictionary text (padded to 64 with
  * a final newline when pad) and data_bytes zero bytes of data. */
-static void make_npy (const char *path, int version, const char *dict,
-                      int pad, size_t data_bytes)
+static void make_npy (const char *path, int version, const char *dict, int pad,
+                      size_t data_bytes)
 {
     size_t pre = version == 1 ? 10 : 12;
     size_t dl = strlen (dict);
@@ -62,9 +62,8 @@ START_TEST (t_header_as_numpy)
     char buf[256];
 
     mode_t old = umask (027);
-    ck_assert_int_eq (dc_npy_save (tpath ("a.npy"), DC_NPY_F4, 2, shape, z,
-                                   &err),
-                      0);
+    ck_assert_int_eq (
+        dc_npy_save (tpath ("a.npy"), DC_NPY_F4, 2, shape, z, &err), 0);
     umask (old);
     int fd = open (tpath ("a.npy"), O_RDONLY);
     ck_assert_int_ge (fd, 0);
@@ -85,9 +84,11 @@ static const struct {
     int ndim;
     int64_t shape[3];
 } rt_cases[] = {
-    {DC_NPY_F4, 2, {5, 3}},   {DC_NPY_F4, 1, {7}},    {DC_NPY_F4, 0, {0}},
-    {DC_NPY_F4, 3, {2, 3, 4}}, {DC_NPY_F2, 2, {4, 6}}, {DC_NPY_F8, 2, {3, 5}},
-    {DC_NPY_I8, 1, {9}},      {DC_NPY_F4, 2, {0, 8}}, {DC_NPY_F4, 2, {100000, 1}},
+    {DC_NPY_F4, 2, {5, 3}},      {DC_NPY_F4, 1, {7}},
+    {DC_NPY_F4, 0, {0}},         {DC_NPY_F4, 3, {2, 3, 4}},
+    {DC_NPY_F2, 2, {4, 6}},      {DC_NPY_F8, 2, {3, 5}},
+    {DC_NPY_I8, 1, {9}},         {DC_NPY_F4, 2, {0, 8}},
+    {DC_NPY_F4, 2, {100000, 1}},
 };
 
 START_TEST (t_roundtrip)
@@ -186,9 +187,8 @@ END_TEST
 START_TEST (t_conversions)
 {
     /* f2 and f8 are converted on read; f32 rounds to f16 on write */
-    static const float vals[] = {0.0f,     -0.0f,   1.0f,    -2.5f,
-                                 65504.0f, 1e-7f,   6.1e-5f, 3.14159f,
-                                 INFINITY, -INFINITY};
+    static const float vals[] = {0.0f,  -0.0f,   1.0f,     -2.5f,    65504.0f,
+                                 1e-7f, 6.1e-5f, 3.14159f, INFINITY, -INFINITY};
     size_t n = sizeof (vals) / sizeof (vals[0]);
     int64_t shape[1] = {(int64_t)n};
     dc_error_t err;
@@ -196,9 +196,8 @@ START_TEST (t_conversions)
 
     for (int k = 0; k < 2; k++) {
         enum dc_npy_dtype dt = k ? DC_NPY_F8 : DC_NPY_F2;
-        ck_assert_int_eq (dc_npy_save (tpath ("c.npy"), dt, 1, shape, vals,
-                                       &err),
-                          0);
+        ck_assert_int_eq (
+            dc_npy_save (tpath ("c.npy"), dt, 1, shape, vals, &err), 0);
         struct dc_npy *a = dc_npy_open (tpath ("c.npy"), &err);
         ck_assert_ptr_nonnull (a);
         ck_assert_int_eq (dc_npy_read_f32 (a, 0, n, back, &err), 0);
@@ -206,8 +205,8 @@ START_TEST (t_conversions)
             float want = dt == DC_NPY_F8
                              ? vals[i]
                              : dc_half_to_float (dc_half_from_float (vals[i]));
-            ck_assert_msg (memcmp (&want, &back[i], 4) == 0,
-                           "%d %zu: %g != %g", k, i, back[i], want);
+            ck_assert_msg (memcmp (&want, &back[i], 4) == 0, "%d %zu: %g != %g",
+                           k, i, back[i], want);
         }
         dc_npy_close (a);
     }
@@ -241,8 +240,8 @@ START_TEST (t_writer_offsets_hash)
     for (int i = 0; i < 30; i++)
         rows[i] = (float)i;
     /* in order: hash while writing */
-    struct dc_npy_writer *w = dc_npy_writer_create (tpath ("w.npy"), DC_NPY_F4,
-                                                    2, shape, true, &err);
+    struct dc_npy_writer *w =
+        dc_npy_writer_create (tpath ("w.npy"), DC_NPY_F4, 2, shape, true, &err);
     ck_assert_msg (w != NULL, "%s", err.text);
     ck_assert_int_eq (dc_npy_writer_data_offset (w) % 64, 0);
     ck_assert_uint_eq (dc_npy_writer_row_bytes (w), 12);
@@ -256,8 +255,7 @@ START_TEST (t_writer_offsets_hash)
     dc_npy_writer_destroy (w);
 
     /* out of order (chunks from several workers): same file, same hash */
-    w = dc_npy_writer_create (tpath ("x.npy"), DC_NPY_F4, 2, shape, true,
-                              &err);
+    w = dc_npy_writer_create (tpath ("x.npy"), DC_NPY_F4, 2, shape, true, &err);
     ck_assert_ptr_nonnull (w);
     ck_assert_int_eq (dc_npy_writer_write_f32 (w, 7, 3, rows + 21, &err), 0);
     ck_assert_int_eq (dc_npy_writer_write_f32 (w, 0, 7, rows, &err), 0);
@@ -278,9 +276,8 @@ START_TEST (t_writer_abandoned)
 
     /* destroy without commit: nothing under the final name, no temp left */
     write_file (tpath ("keep.npy"), "old", 3);
-    struct dc_npy_writer *w = dc_npy_writer_create (tpath ("keep.npy"),
-                                                    DC_NPY_F4, 2, shape, false,
-                                                    &err);
+    struct dc_npy_writer *w = dc_npy_writer_create (
+        tpath ("keep.npy"), DC_NPY_F4, 2, shape, false, &err);
     ck_assert_ptr_nonnull (w);
     ck_assert_int_eq (dc_npy_writer_write_f32 (w, 0, 2, rows, &err), 0);
     /* the temporary file: unnamed where the filesystem has O_TMPFILE */
@@ -292,20 +289,20 @@ START_TEST (t_writer_abandoned)
     ck_assert_int_eq (sb.st_size, 3); /* the old file is untouched */
 
     /* a folder that does not exist */
-    w = dc_npy_writer_create (tpath ("nope/y.npy"), DC_NPY_F4, 2, shape,
-                              false, &err);
+    w = dc_npy_writer_create (tpath ("nope/y.npy"), DC_NPY_F4, 2, shape, false,
+                              &err);
     ck_assert_ptr_null (w);
     ck_assert_ptr_nonnull (strstr (err.text, "temporary file"));
     /* bad arguments */
     int64_t neg[1] = {-1}, big[2] = {INT64_MAX, 4};
-    ck_assert_ptr_null (dc_npy_writer_create (tpath ("z.npy"), DC_NPY_F4, 1,
-                                              neg, false, &err));
-    ck_assert_ptr_null (dc_npy_writer_create (tpath ("z.npy"), DC_NPY_F4, 2,
-                                              big, false, &err));
-    ck_assert_ptr_null (dc_npy_writer_create (tpath ("z.npy"), 99, 1, shape,
-                                              false, &err));
-    ck_assert_ptr_null (dc_npy_writer_create (NULL, DC_NPY_F4, 1, shape,
-                                              false, &err));
+    ck_assert_ptr_null (
+        dc_npy_writer_create (tpath ("z.npy"), DC_NPY_F4, 1, neg, false, &err));
+    ck_assert_ptr_null (
+        dc_npy_writer_create (tpath ("z.npy"), DC_NPY_F4, 2, big, false, &err));
+    ck_assert_ptr_null (
+        dc_npy_writer_create (tpath ("z.npy"), 99, 1, shape, false, &err));
+    ck_assert_ptr_null (
+        dc_npy_writer_create (NULL, DC_NPY_F4, 1, shape, false, &err));
     ck_assert_int_eq (count_files (), 1);
     dc_npy_writer_destroy (NULL);
     dc_npy_close (NULL);
@@ -358,8 +355,8 @@ static const struct {
      "big-endian"},
     {"int32", 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }",
      1, 24, "unsupported dtype '<i4'"},
-    {"uint8", 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (6,), }",
-     1, 6, "unsupported dtype"},
+    {"uint8", 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (6,), }", 1,
+     6, "unsupported dtype"},
     {"complex", 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }",
      1, 24, "unsupported dtype"},
     {"structured", 1,
@@ -413,11 +410,9 @@ START_TEST (t_reject)
     ck_assert_msg (strstr (err.text, bad[i].want) != NULL,
                    "%s: error '%s' lacks '%s'", bad[i].what, err.text,
                    bad[i].want);
-    ck_assert_msg (strncmp (err.text, tpath ("bad.npy"),
-                            strlen (tpath ("bad.npy")))
-                       == 0,
-                   "%s: error does not name the file: %s", bad[i].what,
-                   err.text);
+    ck_assert_msg (
+        strncmp (err.text, tpath ("bad.npy"), strlen (tpath ("bad.npy"))) == 0,
+        "%s: error does not name the file: %s", bad[i].what, err.text);
 }
 END_TEST
 

@@ -25,7 +25,8 @@ static const struct {
 } kernel_cases[] = {
     {{"Haswell", "Haswell", "Haswell", "Haswell"}, 0, ""},
     {{"Haswell", "Zen", "Zen", NULL}, 1, "rank 0: Haswell, rank 1: Zen"},
-    {{"Zen", NULL, "Sandybridge", "Zen"}, 1,
+    {{"Zen", NULL, "Sandybridge", "Zen"},
+     1,
      "rank 0: Zen, rank 2: Sandybridge, rank 3: Zen"},
     {{NULL, NULL, NULL, NULL}, 0, ""},
     {{"", "Haswell", NULL, "Haswell"}, 0, ""},
@@ -67,7 +68,8 @@ START_TEST (test_kernels_hostile)
     char buf[16] = "junk";
 
     ck_assert_int_eq (dc_report_set_rank_kernel (NULL, 0, "Zen"), -1);
-    ck_assert_int_eq (dc_report_set_rank_kernel (r, 0, "Zen"), -1); /* no rank 0 */
+    ck_assert_int_eq (dc_report_set_rank_kernel (r, 0, "Zen"),
+                      -1); /* no rank 0 */
     ck_assert_int_eq (dc_report_kernels_differ (NULL, buf, sizeof (buf)), 0);
     ck_assert_str_eq (buf, "");
     ck_assert_int_eq (dc_report_kernels_differ (r, NULL, 0), 0);
@@ -87,8 +89,7 @@ END_TEST
 START_TEST (test_nonfinite)
 {
     const float inf = INFINITY, nan = NAN;
-    float y[5 * 3] = {0, 1, 2,  nan, 0, 0,  0, 0, -inf,  3, 4, 5,
-                      nan, inf, nan};
+    float y[5 * 3] = {0, 1, 2, nan, 0, 0, 0, 0, -inf, 3, 4, 5, nan, inf, nan};
     dc_error_t err;
 
     ck_assert_uint_eq (dc_nonfinite_rows (y, 5, 3), 3);

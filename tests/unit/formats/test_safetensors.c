@@ -53,33 +53,33 @@ START_TEST (t_roundtrip)
     float b[3] = {0.1f, 0.2f, 0.3f};
 
     ck_assert_ptr_nonnull (st);
-    ck_assert_ptr_nonnull (dc_safetensors_add (st, "2.weight", "BF16", 2, s2,
-                                               w, &err));
-    ck_assert_ptr_nonnull (dc_safetensors_add (st, "0.weight", "F32", 2, s2, w,
-                                               &err));
-    ck_assert_ptr_nonnull (dc_safetensors_add (st, "0.bias", "F16", 1, s1, b,
-                                               &err));
-    ck_assert_ptr_nonnull (dc_safetensors_add (st, "scalar", "F32", 0, NULL,
-                                               b, &err));
-    ck_assert_ptr_nonnull (dc_safetensors_add (st, "empty", "F32", 1,
-                                               (int64_t[]){0}, NULL, &err));
+    ck_assert_ptr_nonnull (
+        dc_safetensors_add (st, "2.weight", "BF16", 2, s2, w, &err));
+    ck_assert_ptr_nonnull (
+        dc_safetensors_add (st, "0.weight", "F32", 2, s2, w, &err));
+    ck_assert_ptr_nonnull (
+        dc_safetensors_add (st, "0.bias", "F16", 1, s1, b, &err));
+    ck_assert_ptr_nonnull (
+        dc_safetensors_add (st, "scalar", "F32", 0, NULL, b, &err));
+    ck_assert_ptr_nonnull (
+        dc_safetensors_add (st, "empty", "F32", 1, (int64_t[]){0}, NULL, &err));
     ck_assert_int_eq (dc_safetensors_meta_set (st, "activation", "gelu"), 0);
     ck_assert_int_eq (dc_safetensors_meta_set (st, "format", "pt"), 0);
     ck_assert_int_eq (dc_safetensors_meta_set (st, "activation", "relu"), 0);
     /* add rejects duplicates, unknown dtypes and NULL */
-    ck_assert_ptr_null (dc_safetensors_add (st, "0.bias", "F32", 1, s1, b,
-                                            &err));
+    ck_assert_ptr_null (
+        dc_safetensors_add (st, "0.bias", "F32", 1, s1, b, &err));
     ck_assert_ptr_nonnull (strstr (err.text, "duplicate"));
     ck_assert_ptr_null (dc_safetensors_add (st, "x", "I64", 1, s1, b, &err));
     ck_assert_ptr_null (dc_safetensors_add (st, NULL, "F32", 1, s1, b, &err));
     ck_assert_ptr_null (dc_safetensors_add (NULL, "y", "F32", 1, s1, b, &err));
-    ck_assert_ptr_null (dc_safetensors_add (st, "__metadata__", "F32", 1, s1,
-                                            b, &err));
+    ck_assert_ptr_null (
+        dc_safetensors_add (st, "__metadata__", "F32", 1, s1, b, &err));
     ck_assert_int_eq (dc_safetensors_save (st, tpath ("m.safetensors"), &err),
                       0);
 
-    struct dc_safetensors *back = dc_safetensors_load (tpath ("m.safetensors"),
-                                                       &err);
+    struct dc_safetensors *back =
+        dc_safetensors_load (tpath ("m.safetensors"), &err);
     ck_assert_msg (back != NULL, "%s", err.text);
     ck_assert_uint_eq (back->n, 5);
     ck_assert_str_eq (dc_safetensors_meta_get (back, "activation"), "relu");
@@ -110,8 +110,7 @@ START_TEST (t_roundtrip)
     ck_assert_ptr_null (dc_safetensors_find (NULL, "absent"));
 
     /* saving what was loaded gives the same bytes */
-    ck_assert_int_eq (dc_safetensors_save (back, tpath ("n.safetensors"),
-                                           &err),
+    ck_assert_int_eq (dc_safetensors_save (back, tpath ("n.safetensors"), &err),
                       0);
     static char b1[4096], b2[4096];
     size_t n1 = read_file (tpath ("m.safetensors"), b1, sizeof (b1));
@@ -174,8 +173,8 @@ START_TEST (t_other_dtypes_kept)
              "\"w\":{\"dtype\":\"F32\",\"shape\":[1],"
              "\"data_offsets\":[16,20]}}  ",
              0, 20);
-    struct dc_safetensors *st = dc_safetensors_load (tpath ("i.safetensors"),
-                                                     &err);
+    struct dc_safetensors *st =
+        dc_safetensors_load (tpath ("i.safetensors"), &err);
     ck_assert_msg (st != NULL, "%s", err.text);
     const struct dc_tensor *t = dc_safetensors_find (st, "steps");
     ck_assert_ptr_null (t->data);
@@ -183,8 +182,8 @@ START_TEST (t_other_dtypes_kept)
     ck_assert_int_eq (((unsigned char *)t->raw)[15], 15);
     ck_assert_int_eq (dc_safetensors_save (st, tpath ("j.safetensors"), &err),
                       0);
-    struct dc_safetensors *b = dc_safetensors_load (tpath ("j.safetensors"),
-                                                    &err);
+    struct dc_safetensors *b =
+        dc_safetensors_load (tpath ("j.safetensors"), &err);
     ck_assert_ptr_nonnull (b);
     ck_assert_mem_eq (dc_safetensors_find (b, "steps")->raw, t->raw, 16);
     ck_assert_mem_eq (dc_safetensors_find (b, "w")->data,
@@ -200,9 +199,8 @@ START_TEST (t_save_failure)
     dc_error_t err;
     float v[1] = {1};
     dc_safetensors_add (st, "a", "F32", 1, (int64_t[]){1}, v, &err);
-    ck_assert_int_eq (dc_safetensors_save (st, tpath ("no/such.safetensors"),
-                                           &err),
-                      -1);
+    ck_assert_int_eq (
+        dc_safetensors_save (st, tpath ("no/such.safetensors"), &err), -1);
     ck_assert_int_eq (dc_safetensors_save (NULL, tpath ("x"), &err), -1);
     ck_assert_int_eq (dc_safetensors_save (st, NULL, &err), -1);
     ck_assert_int_eq (count_files (), 0);
@@ -222,69 +220,83 @@ static const struct {
 } bad[] = {
     {"header over the limit", "{}", 100000001, 0, "over the limit"},
     {"header length 2^64-1", "{}", UINT64_MAX, 0, "over the limit"},
-    {"header longer than the file", "{" T1 "}", 400, 8,
-     "longer than the file"},
+    {"header longer than the file", "{" T1 "}", 400, 8, "longer than the file"},
     {"not an object", "[1, 2]", 0, 0, "start with '{'"},
     {"empty header", "", 0, 8, "start with '{'"},
     {"malformed json", "{\"a\":{\"dtype\":", 0, 8, "malformed JSON"},
     {"trailing bytes", "{" T1 "} xx", 0, 8, "trailing"},
     {"tensor not object", "{\"a\":[1]}", 0, 8, "not an object"},
-    {"unknown dtype", "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],"
-                      "\"data_offsets\":[0,8]}}",
+    {"unknown dtype",
+     "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "unknown dtype 'F33'"},
     {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8,
      "unknown dtype (missing)"},
-    {"shape not list", "{\"a\":{\"dtype\":\"F32\",\"shape\":2,"
-                       "\"data_offsets\":[0,8]}}",
+    {"shape not list",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":2,"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "shape is not a list"},
-    {"negative shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],"
-                       "\"data_offsets\":[0,8]}}",
+    {"negative shape",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "non-negative integer"},
-    {"fractional shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],"
-                         "\"data_offsets\":[0,8]}}",
+    {"fractional shape",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "non-negative integer"},
-    {"string shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],"
-                     "\"data_offsets\":[0,8]}}",
+    {"string shape",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "non-negative integer"},
-    {"too many dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,"
-                      "1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+    {"too many dims",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,"
+     "1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
      0, 4, "dimensions"},
-    {"shape overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,"
-                       "4294967296,4294967296],\"data_offsets\":[0,8]}}",
+    {"shape overflow",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,"
+     "4294967296,4294967296],\"data_offsets\":[0,8]}}",
      0, 8, "overflows"},
     {"offsets missing", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 0, 8,
      "data_offsets"},
-    {"offsets one value", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                          "\"data_offsets\":[8]}}",
+    {"offsets one value",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+     "\"data_offsets\":[8]}}",
      0, 8, "data_offsets"},
-    {"offsets reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                         "\"data_offsets\":[8,0]}}",
+    {"offsets reversed",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+     "\"data_offsets\":[8,0]}}",
      0, 8, "outside the data area"},
-    {"offsets past the end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                             "\"data_offsets\":[4,12]}}",
+    {"offsets past the end",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+     "\"data_offsets\":[4,12]}}",
      0, 8, "outside the data area"},
-    {"offsets huge", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                     "\"data_offsets\":[0,1e300]}}",
+    {"offsets huge",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+     "\"data_offsets\":[0,1e300]}}",
      0, 8, "data_offsets"},
-    {"size mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],"
-                      "\"data_offsets\":[0,8]}}",
+    {"size mismatch",
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],"
+     "\"data_offsets\":[0,8]}}",
      0, 12, "need 12 bytes but data_offsets hold 8"},
-    {"f16 size mismatch", "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],"
-                          "\"data_offsets\":[0,8]}}",
+    {"f16 size mismatch",
+     "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "need 4 bytes"},
-    {"overlap", "{" T1 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
-                "\"data_offsets\":[4,12]}}",
+    {"overlap",
+     "{" T1 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+     "\"data_offsets\":[4,12]}}",
      0, 12, "overlap"},
-    {"same range", "{" T1 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
-                   "\"data_offsets\":[0,8]}}",
+    {"same range",
+     "{" T1 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+     "\"data_offsets\":[0,8]}}",
      0, 8, "overlap"},
     {"duplicate name", "{" T1 "," T1 "}", 0, 8, "duplicate tensor name 'a'"},
     {"metadata not object", "{\"__metadata__\":[1]," T1 "}", 0, 8,
      "__metadata__ is not an object"},
     {"metadata number", "{\"__metadata__\":{\"k\":1}," T1 "}", 0, 8,
      "not a string"},
-    {"metadata twice", "{\"__metadata__\":{},\"__metadata__\":{}," T1 "}", 0,
-     8, "duplicate __metadata__"},
+    {"metadata twice", "{\"__metadata__\":{},\"__metadata__\":{}," T1 "}", 0, 8,
+     "duplicate __metadata__"},
 };
 
 START_TEST (t_reject)
@@ -292,8 +304,8 @@ START_TEST (t_reject)
     int i = _i;
     dc_error_t err;
     make_st (tpath ("bad.safetensors"), bad[i].json, bad[i].hlen, bad[i].data);
-    struct dc_safetensors *st = dc_safetensors_load (tpath ("bad.safetensors"),
-                                                     &err);
+    struct dc_safetensors *st =
+        dc_safetensors_load (tpath ("bad.safetensors"), &err);
     ck_assert_msg (st == NULL, "%s: accepted", bad[i].what);
     ck_assert_msg (strstr (err.text, bad[i].want) != NULL,
                    "%s: error '%s' lacks '%s'", bad[i].what, err.text,
@@ -332,8 +344,9 @@ START_TEST (t_reject_raw)
     free (deep);
     ck_assert_ptr_null (dc_safetensors_load (tpath ("d"), &err));
     /* an empty model and a zero-length tensor are fine */
-    make_st (tpath ("z"), "{\"z\":{\"dtype\":\"F32\",\"shape\":[0,3],"
-                          "\"data_offsets\":[0,0]}," T1 "}",
+    make_st (tpath ("z"),
+             "{\"z\":{\"dtype\":\"F32\",\"shape\":[0,3],"
+             "\"data_offsets\":[0,0]}," T1 "}",
              0, 8);
     struct dc_safetensors *st = dc_safetensors_load (tpath ("z"), &err);
     ck_assert_msg (st != NULL, "%s", err.text);

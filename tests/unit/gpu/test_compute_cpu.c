@@ -59,8 +59,8 @@ static double ref_act (enum dc_act act, double v)
     case DC_ACT_RELU:
         return v > 0 ? v : 0;
     case DC_ACT_GELU: /* torch approximate='tanh' */
-        return 0.5 * v
-               * (1.0 + tanh (sqrt (2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+        return 0.5 * v *
+               (1.0 + tanh (sqrt (2.0 / M_PI) * (v + 0.044715 * v * v * v)));
     case DC_ACT_TANH:
         return tanh (v);
     case DC_ACT_NONE:
@@ -113,8 +113,8 @@ static const enum dc_act all_acts[] = {DC_ACT_NONE, DC_ACT_RELU, DC_ACT_GELU,
 START_TEST (test_linear_fwd)
 {
     /* shapes: odd sizes, a single row, a single output, wider than 64 */
-    static const int shapes[][3] = {{7, 5, 9}, {1, 3, 4}, {6, 1, 2},
-                                    {33, 70, 65}};
+    static const int shapes[][3] = {
+        {7, 5, 9}, {1, 3, 4}, {6, 1, 2}, {33, 70, 65}};
     enum dc_act act = all_acts[_i % 4];
     const int *s = shapes[_i / 4];
     int m = s[0], n = s[1], k = s[2];
@@ -125,7 +125,8 @@ START_TEST (test_linear_fwd)
     float *b = rand_floats ((size_t)n, 1.0);
     float *y = calloc ((size_t)m * n, sizeof (float));
     float *z = calloc ((size_t)m * n, sizeof (float));
-    double *xd = to_double (x, (size_t)m * k), *wd = to_double (w, (size_t)n * k);
+    double *xd = to_double (x, (size_t)m * k),
+           *wd = to_double (w, (size_t)n * k);
     double *bd = to_double (b, (size_t)n);
     double *yd = calloc ((size_t)m * n, sizeof (double));
     double *zd = calloc ((size_t)m * n, sizeof (double));
@@ -215,9 +216,8 @@ START_TEST (test_linear_bwd)
     memcpy (dy, g, sizeof (dy));
     memset (dw, 0x7f, sizeof (dw)); /* overwritten, not accumulated */
     memset (db, 0x7f, sizeof (db));
-    ck_assert_int_eq (ops->linear_bwd (cc, m, n, k, x, w, z, act, dy, dx, dw,
-                                       db, &err),
-                      0);
+    ck_assert_int_eq (
+        ops->linear_bwd (cc, m, n, k, x, w, z, act, dy, dx, dw, db, &err), 0);
     for (int i = 0; i < m * k; i++)
         rx[i] = fd (m, n, k, xd, wd, bd, act, gd, xd, i);
     for (int i = 0; i < n * k; i++)
@@ -234,9 +234,9 @@ START_TEST (test_linear_bwd)
     /* dx may be NULL (first layer); dw and db are the same */
     float dw2[n * k], db2[n];
     memcpy (dy, g, sizeof (dy));
-    ck_assert_int_eq (ops->linear_bwd (cc, m, n, k, x, w, z, act, dy, NULL,
-                                       dw2, db2, &err),
-                      0);
+    ck_assert_int_eq (
+        ops->linear_bwd (cc, m, n, k, x, w, z, act, dy, NULL, dw2, db2, &err),
+        0);
     ck_assert (memcmp (dw, dw2, sizeof (dw)) == 0);
     ck_assert (memcmp (db, db2, sizeof (db)) == 0);
     free (x), free (w), free (b), free (g);
@@ -255,8 +255,8 @@ static double ref_loss (enum dc_loss kind, int m, int n, const double *y,
             const float *tf = t;
             double rs = 0.0;
             for (int j = 0; j < n; j++)
-                rs += (y[i * n + j] - tf[i * n + j])
-                      * (y[i * n + j] - tf[i * n + j]);
+                rs += (y[i * n + j] - tf[i * n + j]) *
+                      (y[i * n + j] - tf[i * n + j]);
             s += rs / n;
         } else {
             const int64_t *lab = t;
@@ -281,8 +281,8 @@ START_TEST (test_loss)
     double *yd = to_double (y, m * n), loss, rd[m * n];
     dc_error_t err;
 
-    ck_assert_int_eq (
-        ops->loss (cc, kind, m, n, y, t, scale, dy, &loss, &err), 0);
+    ck_assert_int_eq (ops->loss (cc, kind, m, n, y, t, scale, dy, &loss, &err),
+                      0);
     double want = ref_loss (kind, m, n, yd, t);
     ck_assert_msg (fabs (loss - want) < 1e-6 * fabs (want), "loss %g want %g",
                    loss, want);
@@ -311,9 +311,8 @@ START_TEST (test_xent_stable)
     double loss;
     dc_error_t err;
 
-    ck_assert_int_eq (ops->loss (cc, DC_LOSS_XENT, 2, 3, y, lab, 2, dy, &loss,
-                                 &err),
-                      0);
+    ck_assert_int_eq (
+        ops->loss (cc, DC_LOSS_XENT, 2, 3, y, lab, 2, dy, &loss, &err), 0);
     double want = 0.0 + (log (exp (-2.0) + exp (-1.0) + 1.0));
     ck_assert_msg (fabs (loss - want) < 1e-6, "loss %g want %g", loss, want);
     for (int i = 0; i < 6; i++)
@@ -398,7 +397,9 @@ START_TEST (test_mlp_infer)
 
     for (int l = 0; l < 3; l++) {
         lv[l] = (struct dc_layer_view){
-            .in = dims[l], .out = dims[l + 1], .act = acts[l],
+            .in = dims[l],
+            .out = dims[l + 1],
+            .act = acts[l],
             .w = rand_floats ((size_t)dims[l] * dims[l + 1], 1.0),
             .b = rand_floats ((size_t)dims[l + 1], 1.0)};
     }
@@ -513,9 +514,9 @@ START_TEST (test_hostile)
     ck_assert_int_eq (
         ops->linear_fwd (NULL, 2, 2, 2, x, w, b, DC_ACT_NONE, y, NULL, &err),
         -1);
-    ck_assert_int_eq (ops->linear_fwd (cc, 2, 2, 2, x, w, b, (enum dc_act)9, y,
-                                       NULL, &err),
-                      -1);
+    ck_assert_int_eq (
+        ops->linear_fwd (cc, 2, 2, 2, x, w, b, (enum dc_act)9, y, NULL, &err),
+        -1);
     ck_assert_int_eq (ops->linear_fwd (cc, 2, 2, 2, x, w, b, DC_ACT_RELU, y, z,
                                        NULL), /* errp may be NULL */
                       0);
@@ -530,30 +531,24 @@ START_TEST (test_hostile)
                                        NULL, NULL, b, &err),
                       -1);
     /* labels outside [0, n) */
-    ck_assert_int_eq (ops->loss (cc, DC_LOSS_XENT, 2, 2, x, bad, 2, y, &loss,
-                                 &err),
-                      -1);
+    ck_assert_int_eq (
+        ops->loss (cc, DC_LOSS_XENT, 2, 2, x, bad, 2, y, &loss, &err), -1);
     ck_assert_ptr_nonnull (strstr (err.text, "label 2 of row 1"));
-    ck_assert_int_eq (ops->loss (cc, DC_LOSS_XENT, 2, 2, x, neg, 2, y, &loss,
-                                 &err),
-                      -1);
-    ck_assert_int_eq (ops->loss (cc, DC_LOSS_MSE, 2, 2, x, x, 0, y, &loss,
-                                 &err),
-                      -1);
-    ck_assert_int_eq (ops->loss (cc, (enum dc_loss)7, 2, 2, x, x, 2, y, &loss,
-                                 &err),
-                      -1);
-    ck_assert_int_eq (ops->loss (cc, DC_LOSS_MSE, 0, 2, x, x, 2, y, &loss,
-                                 &err),
-                      -1);
+    ck_assert_int_eq (
+        ops->loss (cc, DC_LOSS_XENT, 2, 2, x, neg, 2, y, &loss, &err), -1);
+    ck_assert_int_eq (
+        ops->loss (cc, DC_LOSS_MSE, 2, 2, x, x, 0, y, &loss, &err), -1);
+    ck_assert_int_eq (
+        ops->loss (cc, (enum dc_loss)7, 2, 2, x, x, 2, y, &loss, &err), -1);
+    ck_assert_int_eq (
+        ops->loss (cc, DC_LOSS_MSE, 0, 2, x, x, 2, y, &loss, &err), -1);
     ck_assert_int_eq (ops->sgd (cc, w, g, NULL, 4, 0.1f, 0.9f, &err), -1);
     ck_assert_int_eq (ops->sgd (cc, NULL, g, NULL, 4, 0.1f, 0.0f, &err), -1);
-    ck_assert_int_eq (ops->adam (cc, w, g, z, y, 4, 0.1f, 0.9f, 0.999f, 1e-8f,
-                                 0, &err),
-                      -1);
-    ck_assert_int_eq (ops->adam (cc, w, g, NULL, y, 4, 0.1f, 0.9f, 0.999f,
-                                 1e-8f, 1, &err),
-                      -1);
+    ck_assert_int_eq (
+        ops->adam (cc, w, g, z, y, 4, 0.1f, 0.9f, 0.999f, 1e-8f, 0, &err), -1);
+    ck_assert_int_eq (
+        ops->adam (cc, w, g, NULL, y, 4, 0.1f, 0.9f, 0.999f, 1e-8f, 1, &err),
+        -1);
     ck_assert_int_eq (ops->gemm (cc, 0, 0, 0, x, w, y, &err), -1);
     ck_assert_int_eq (ops->gemm (cc, 2, 2, 2, x, NULL, y, &err), -1);
     ck_assert_ptr_null (ops->mlp_load (cc, &empty, &err));
@@ -637,7 +632,9 @@ START_TEST (test_bytes_mlp_infer)
 
     for (int l = 0; l < 3; l++)
         lv[l] = (struct dc_layer_view){
-            .in = dims[l], .out = dims[l + 1], .act = acts[l],
+            .in = dims[l],
+            .out = dims[l + 1],
+            .act = acts[l],
             .w = rand_floats ((size_t)dims[l] * dims[l + 1], 1.0),
             .b = rand_floats ((size_t)dims[l + 1], 1.0)};
     struct dc_mlp_dev *n1 = ops->mlp_load (c1, &view, &err);
@@ -652,12 +649,12 @@ START_TEST (test_bytes_mlp_infer)
         size_t r0 = (m * 37) % (NBIG - m + 1);
         struct dc_compute *c = m % 2 ? c1 : c2;
         struct dc_mlp_dev *n = m % 2 ? n1 : n2;
-        ck_assert_int_eq (ops->mlp_infer (c, n, x + r0 * dims[0], m, r0, y,
-                                          &err), 0);
-        ck_assert_msg (!memcmp (y, ref + r0 * dims[3],
-                                m * dims[3] * sizeof (float)),
-                       "%zu rows from row %zu (%d threads): other bytes", m,
-                       r0, m % 2 ? 1 : 2);
+        ck_assert_int_eq (
+            ops->mlp_infer (c, n, x + r0 * dims[0], m, r0, y, &err), 0);
+        ck_assert_msg (
+            !memcmp (y, ref + r0 * dims[3], m * dims[3] * sizeof (float)),
+            "%zu rows from row %zu (%d threads): other bytes", m, r0,
+            m % 2 ? 1 : 2);
     }
     /* the whole batch with 2 threads */
     ck_assert_int_eq (ops->mlp_infer (c2, n2, x, NBIG, 0, y, &err), 0);
@@ -690,19 +687,20 @@ START_TEST (test_bytes_linear)
     float *z = malloc ((size_t)NBIG * n * sizeof (float));
     dc_error_t err;
 
-    ck_assert_int_eq (ops->linear_fwd (c1, NBIG, n, k, x, w, b, DC_ACT_GELU,
-                                       ref, zref, &err), 0);
+    ck_assert_int_eq (
+        ops->linear_fwd (c1, NBIG, n, k, x, w, b, DC_ACT_GELU, ref, zref, &err),
+        0);
     for (int m = 1; m <= 3 * RB + 5; m = (int)next_count ((size_t)m)) {
         struct dc_compute *c = m % 2 ? c2 : c1;
-        ck_assert_int_eq (ops->linear_fwd (c, m, n, k, x, w, b, DC_ACT_GELU,
-                                           y, z, &err), 0);
-        ck_assert_msg (!memcmp (y, ref, (size_t)m * n * sizeof (float))
-                           && !memcmp (z, zref, (size_t)m * n * sizeof (float)),
+        ck_assert_int_eq (
+            ops->linear_fwd (c, m, n, k, x, w, b, DC_ACT_GELU, y, z, &err), 0);
+        ck_assert_msg (!memcmp (y, ref, (size_t)m * n * sizeof (float)) &&
+                           !memcmp (z, zref, (size_t)m * n * sizeof (float)),
                        "linear_fwd of %d rows: other bytes", m);
     }
     /* the same layer through mlp_infer */
-    struct dc_layer_view lv = {.in = k, .out = n, .w = w, .b = b,
-                               .act = DC_ACT_GELU};
+    struct dc_layer_view lv = {
+        .in = k, .out = n, .w = w, .b = b, .act = DC_ACT_GELU};
     struct dc_mlp_view view = {.nlayers = 1, .layers = &lv};
     struct dc_mlp_dev *net = ops->mlp_load (c2, &view, &err);
     ck_assert_ptr_nonnull (net);
@@ -714,13 +712,16 @@ START_TEST (test_bytes_linear)
     float *dy1 = rand_floats ((size_t)NBIG * n, 1.0);
     float *dy2 = malloc ((size_t)NBIG * n * sizeof (float));
     memcpy (dy2, dy1, (size_t)NBIG * n * sizeof (float));
-    float *dx1 = malloc ((size_t)NBIG * k * 4), *dx2 = malloc ((size_t)NBIG * k * 4);
+    float *dx1 = malloc ((size_t)NBIG * k * 4),
+          *dx2 = malloc ((size_t)NBIG * k * 4);
     float *dw1 = malloc ((size_t)n * k * 4), *dw2 = malloc ((size_t)n * k * 4);
     float db1[70], db2[70];
     ck_assert_int_eq (ops->linear_bwd (c1, NBIG, n, k, x, w, zref, DC_ACT_GELU,
-                                       dy1, dx1, dw1, db1, &err), 0);
+                                       dy1, dx1, dw1, db1, &err),
+                      0);
     ck_assert_int_eq (ops->linear_bwd (c2, NBIG, n, k, x, w, zref, DC_ACT_GELU,
-                                       dy2, dx2, dw2, db2, &err), 0);
+                                       dy2, dx2, dw2, db2, &err),
+                      0);
     ck_assert (!memcmp (dx1, dx2, (size_t)NBIG * k * 4));
     ck_assert (!memcmp (dw1, dw2, (size_t)n * k * 4));
     ck_assert (!memcmp (db1, db2, sizeof (db1)));
@@ -743,19 +744,20 @@ START_TEST (test_act_nan)
     dc_error_t err;
 
     for (int a = 0; a < 4; a++) {
-        ck_assert_int_eq (ops->linear_fwd (cc, 1, 3, 1, x, w, b, acts[a], y, z,
-                                           &err), 0);
+        ck_assert_int_eq (
+            ops->linear_fwd (cc, 1, 3, 1, x, w, b, acts[a], y, z, &err), 0);
         ck_assert_msg (isnan (y[0]), "%s(NaN) = %g", dc_act_name (acts[a]),
                        y[0]);
         ck_assert (isnan (z[0]));
     }
-    ck_assert_int_eq (ops->linear_fwd (cc, 1, 3, 1, x, w, b, DC_ACT_RELU, y,
-                                       z, &err), 0);
+    ck_assert_int_eq (
+        ops->linear_fwd (cc, 1, 3, 1, x, w, b, DC_ACT_RELU, y, z, &err), 0);
     ck_assert (y[1] == 0.0f && y[2] == 0.0f && !signbit (y[2]));
     /* backward of relu at z = NaN: the gradient passes, as torch's */
     float dy[3] = {1.0f, 1.0f, 1.0f}, dw[3], db[3];
     ck_assert_int_eq (ops->linear_bwd (cc, 1, 3, 1, x, w, z, DC_ACT_RELU, dy,
-                                       NULL, dw, db, &err), 0);
+                                       NULL, dw, db, &err),
+                      0);
     ck_assert (dy[0] == 1.0f && dy[1] == 0.0f && dy[2] == 0.0f);
 }
 END_TEST

@@ -163,7 +163,7 @@ END_TEST
     "complete_cpuset=\"0x1\" nodeset=\"0x1\" complete_nodeset=\"0x1\"/>"
 
 #define TOPO_SET(attr, value)                                                  \
-    "<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "      \
+    "<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\" "       \
     "cpuset=\"0x1\" complete_cpuset=\"0x1\" nodeset=\"0x1\" "                  \
     "complete_nodeset=\"0x1\" " attr "=\"" value "\">"                         \
     "<object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x1\" "                 \

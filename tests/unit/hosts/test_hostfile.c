@@ -59,7 +59,9 @@ static const struct {
     {"node01 gpus=0,0\n", "t.hosts:1:13:", "twice"},
     {"node01 gpus=a\n", "t.hosts:1:13:", "expected numbers"},
     {"node01 gpus=5000\n", "t.hosts:1:13:", "out of range"},
-    {"n\xc3\xb6" "de\n", "t.hosts:1:2:", "invalid byte 0xc3"},
+    {"n\xc3\xb6"
+     "de\n",
+     "t.hosts:1:2:", "invalid byte 0xc3"},
     {"# only a comment\n", "t.hosts:", "no hosts"},
     {"", "t.hosts:", "no hosts"},
     {":4\n", "t.hosts:1:1:", "expected a host name"},
@@ -68,9 +70,8 @@ static const struct {
 START_TEST (t_good)
 {
     dc_error_t err = {{0}};
-    struct dc_hosts *h = dc_hostfile_parse (good[_i].text,
-                                            strlen (good[_i].text), "t.hosts",
-                                            &err);
+    struct dc_hosts *h = dc_hostfile_parse (
+        good[_i].text, strlen (good[_i].text), "t.hosts", &err);
 
     ck_assert_msg (h != NULL, "%s: %s", good[_i].text, err.text);
     ck_assert_uint_eq (h->count, good[_i].count);
@@ -93,8 +94,8 @@ START_TEST (t_bad)
                                             "t.hosts", &err);
 
     ck_assert_msg (h == NULL, "'%s' should fail", bad[_i].text);
-    ck_assert_msg (strncmp (err.text, bad[_i].where, strlen (bad[_i].where))
-                       == 0,
+    ck_assert_msg (strncmp (err.text, bad[_i].where, strlen (bad[_i].where)) ==
+                       0,
                    "'%s': '%s' does not start with '%s'", bad[_i].text,
                    err.text, bad[_i].where);
     ck_assert_msg (strstr (err.text, bad[_i].msg) != NULL,
@@ -218,8 +219,8 @@ START_TEST (t_reproducers)
             dc_hosts_destroy (h);
             continue;
         }
-        ck_assert_msg (strstr (err.text, files[i]) && !strstr (err.text,
-                                                               "No such"),
+        ck_assert_msg (strstr (err.text, files[i]) &&
+                           !strstr (err.text, "No such"),
                        "%s: %s", files[i], err.text);
         snprintf (path, sizeof (path), "%s:", files[i]);
         ck_assert_msg (strstr (err.text, path), "%s", err.text);
@@ -366,9 +367,13 @@ START_TEST (t_resolve)
     dc_error_t err;
     struct dc_resolve_opts o = {.getenv = env_lookup};
     struct dc_hosts *h;
-    static const char *const slurm_env[] = {
-        "SLURM_JOB_NODELIST", "sn[1-3]", "SLURM_TASKS_PER_NODE", "4(x3)",
-        "PBS_NODEFILE", "/nonexistent", NULL};
+    static const char *const slurm_env[] = {"SLURM_JOB_NODELIST",
+                                            "sn[1-3]",
+                                            "SLURM_TASKS_PER_NODE",
+                                            "4(x3)",
+                                            "PBS_NODEFILE",
+                                            "/nonexistent",
+                                            NULL};
 
     /* nothing: this host, one slot, or one per GPU */
     fake_env = NULL;
@@ -399,8 +404,7 @@ START_TEST (t_resolve)
     ck_assert_str_eq (h->v[0].name, "node01");
     dc_hosts_destroy (h);
     /* PBS when there is no Slurm */
-    static const char *const pbs_env[] = {"PBS_NODEFILE", "/nonexistent",
-                                          NULL};
+    static const char *const pbs_env[] = {"PBS_NODEFILE", "/nonexistent", NULL};
     o.hostfile = o.hosts = NULL;
     fake_env = pbs_env;
     ck_assert_ptr_null (dc_hosts_resolve (&o, &err));

@@ -51,12 +51,11 @@ static const struct {
 
 START_TEST (test_is_local)
 {
-    for (size_t i = 0; i < sizeof (local_cases) / sizeof (local_cases[0]);
-         i++)
-        ck_assert_msg (dc_launch_is_local_host (local_cases[i].name)
-                           == local_cases[i].local,
-                       "%s", local_cases[i].name ? local_cases[i].name
-                                                 : "NULL");
+    for (size_t i = 0; i < sizeof (local_cases) / sizeof (local_cases[0]); i++)
+        ck_assert_msg (dc_launch_is_local_host (local_cases[i].name) ==
+                           local_cases[i].local,
+                       "%s",
+                       local_cases[i].name ? local_cases[i].name : "NULL");
     char me[256];
     ck_assert_int_eq (gethostname (me, sizeof (me)), 0);
     ck_assert (dc_launch_is_local_host (me));
@@ -97,8 +96,7 @@ static const struct {
 
 START_TEST (test_shell_join)
 {
-    for (size_t i = 0; i < sizeof (join_cases) / sizeof (join_cases[0]);
-         i++) {
+    for (size_t i = 0; i < sizeof (join_cases) / sizeof (join_cases[0]); i++) {
         char *s = dc_launch_shell_join ((char *const *)join_cases[i].argv);
         ck_assert_ptr_nonnull (s);
         ck_assert_str_eq (s, join_cases[i].joined);
@@ -114,8 +112,8 @@ START_TEST (test_worker_cmdline)
 {
     char *env[] = {"DCRUN_RANK=3", "X=a b", NULL};
     char *argv[] = {"echo", "hi there", NULL};
-    struct dc_launch_rank r = {.rank = 3, .host = "h", .cpus = "0-3",
-                               .env = env, .argv = argv};
+    struct dc_launch_rank r = {
+        .rank = 3, .host = "h", .cpus = "0-3", .env = env, .argv = argv};
     char *s = dc_launch_worker_cmdline ("/opt/dc run/dcrun", &r);
     ck_assert_ptr_nonnull (s);
     ck_assert_str_eq (s, "'/opt/dc run/dcrun' worker --cpus 0-3 -e "
@@ -134,8 +132,8 @@ END_TEST
 
 START_TEST (test_bind_bad)
 {
-    static const char *bad[] = {"", "x", "1-", "-1", "3-1", "0,,1", "0-99999",
-                                "1 2", "0-1x"};
+    static const char *bad[] = {"",     "x",       "1-",  "-1",  "3-1",
+                                "0,,1", "0-99999", "1 2", "0-1x"};
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
         errno = 0;
         ck_assert_int_eq (dc_launch_bind_cpus (bad[i]), -1);
@@ -183,8 +181,10 @@ static void got_exit (const struct dc_launch_status *st, void *arg)
 START_TEST (test_local_run)
 {
     struct got g = {0};
-    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
-                               .arg = &g, .cancel_fd = -1,
+    struct dc_launch_opts o = {.on_output = got_output,
+                               .on_exit = got_exit,
+                               .arg = &g,
+                               .cancel_fd = -1,
                                .stdin_null = true};
     char *a0[] = {"sh", "-c", "echo r$RR", NULL};
     char *a1[] = {"sh", "-c", "exit 7", NULL};

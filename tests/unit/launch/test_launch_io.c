@@ -26,12 +26,9 @@ START_TEST (test_connect_bad)
         int rank;
         const char *kind;
     } bad[] = {
-        {NULL, tok, 0, "out"},
-        {"", tok, 0, "out"},
-        {"127.0.0.1:1", NULL, 0, "out"},
-        {"127.0.0.1:1", "short", 0, "out"},
-        {"127.0.0.1:1", tok, -1, "out"},
-        {"127.0.0.1:1", tok, 0, NULL},
+        {NULL, tok, 0, "out"},           {"", tok, 0, "out"},
+        {"127.0.0.1:1", NULL, 0, "out"}, {"127.0.0.1:1", "short", 0, "out"},
+        {"127.0.0.1:1", tok, -1, "out"}, {"127.0.0.1:1", tok, 0, NULL},
     };
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
         errno = 0;
@@ -41,9 +38,12 @@ START_TEST (test_connect_bad)
         ck_assert_int_eq (errno, EINVAL);
     }
     /* nothing listens on port 1; no colon; a name that does not resolve */
-    static const char *const nowhere[] = {
-        "127.0.0.1:1", "127.0.0.1", "host.invalid:5", ":5",
-        "127.0.0.1:1,127.0.0.1:1", NULL};
+    static const char *const nowhere[] = {"127.0.0.1:1",
+                                          "127.0.0.1",
+                                          "host.invalid:5",
+                                          ":5",
+                                          "127.0.0.1:1,127.0.0.1:1",
+                                          NULL};
     for (int i = 0; nowhere[i]; i++) {
         ck_assert_int_eq (dc_io_connect (nowhere[i], tok, 0, "out", 1, &err),
                           -1);
@@ -132,18 +132,14 @@ static void hostile (const char *addrs)
     int port = atoi (strrchr (addrs, ':') + 1);
     static const char *const hellos[] = {
         "dcrun-io 1 ffffffffffffffffffffffffffffffff 0 out\n",
-        "GET / HTTP/1.0\r\n\r\n",
-        "dcrun-io 2 x 0 out\n",
-        "\n",
-        NULL};
+        "GET / HTTP/1.0\r\n\r\n", "dcrun-io 2 x 0 out\n", "\n", NULL};
     for (int i = 0; hellos[i]; i++) {
         struct sockaddr_in a = {.sin_family = AF_INET,
                                 .sin_port = htons ((uint16_t)port)};
         a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
         int fd = socket (AF_INET, SOCK_STREAM, 0);
         ck_assert_int_ge (fd, 0);
-        ck_assert_int_eq (connect (fd, (struct sockaddr *)&a, sizeof (a)),
-                          0);
+        ck_assert_int_eq (connect (fd, (struct sockaddr *)&a, sizeof (a)), 0);
         ck_assert_int_gt (write (fd, hellos[i], strlen (hellos[i])), 0);
         close (fd);
     }
@@ -170,8 +166,10 @@ START_TEST (test_driver_run)
               "sh -c 'kill -USR1 $$' & wait",
               b);
     sh_script = script;
-    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
-                               .arg = &g, .cancel_fd = -1,
+    struct dc_launch_opts o = {.on_output = got_output,
+                               .on_exit = got_exit,
+                               .arg = &g,
+                               .cancel_fd = -1,
                                .connect_timeout = 10};
     struct dc_launch l = {.ops = &sh_ops, .opts = o};
     char *argv[] = {"true", NULL};
@@ -227,24 +225,22 @@ static int port_of (const char *addrs)
  * address is refused), --listen-addr when given, everything only when
  * asked with 0.0.0.0; a bad --listen-addr is an error naming it. */
 static const struct {
-    const char *listen;  /* opts.listen_addr */
-    const char *host;    /* of every rank */
-    const char *addrs;   /* prefix of dc_iodrv_addrs, NULL: prepare fails */
-    const char *open;    /* an address that must connect */
-    const char *closed;  /* one that must be refused (NULL: none) */
-    const char *err;     /* prepare's error */
+    const char *listen; /* opts.listen_addr */
+    const char *host;   /* of every rank */
+    const char *addrs;  /* prefix of dc_iodrv_addrs, NULL: prepare fails */
+    const char *open;   /* an address that must connect */
+    const char *closed; /* one that must be refused (NULL: none) */
+    const char *err;    /* prepare's error */
 } listens[] = {
     {NULL, "localhost", "127.0.0.1:", "127.0.0.1", "127.0.0.2", NULL},
     {NULL, "127.0.0.1", "127.0.0.1:", "127.0.0.1", "127.0.0.3", NULL},
-    {"127.0.0.3", "localhost", "127.0.0.3:", "127.0.0.3", "127.0.0.1",
-     NULL},
+    {"127.0.0.3", "localhost", "127.0.0.3:", "127.0.0.3", "127.0.0.1", NULL},
     {"0.0.0.0", "localhost", "127.0.0.1:", "127.0.0.2", NULL, NULL},
     {"", "localhost", NULL, NULL, NULL, "--listen-addr ''"},
     {"300.1.2.3", "localhost", NULL, NULL, NULL, "--listen-addr '300.1.2.3'"},
     {"no-such-host.invalid", "localhost", NULL, NULL, NULL,
      "not an IPv4 address"},
-    {"192.0.2.1", "localhost", NULL, NULL, NULL,
-     "cannot listen on 192.0.2.1"},
+    {"192.0.2.1", "localhost", NULL, NULL, NULL, "cannot listen on 192.0.2.1"},
 };
 
 START_TEST (test_listen_addr)
@@ -272,17 +268,16 @@ START_TEST (test_listen_addr)
     }
     ck_assert_msg (rc == 0, "%s", err.text);
     const char *addrs = dc_iodrv_addrs (&l);
-    ck_assert_msg (!strncmp (addrs, listens[_i].addrs,
-                             strlen (listens[_i].addrs)),
-                   "addrs %s", addrs);
+    ck_assert_msg (
+        !strncmp (addrs, listens[_i].addrs, strlen (listens[_i].addrs)),
+        "addrs %s", addrs);
     int fd = tcp_to (listens[_i].open, port_of (addrs));
     ck_assert_msg (fd >= 0, "%s: %s", listens[_i].open, strerror (errno));
     close (fd);
     if (listens[_i].closed) {
         fd = tcp_to (listens[_i].closed, port_of (addrs));
-        ck_assert_msg (fd < 0 && errno == ECONNREFUSED,
-                       "%s:%d is reachable", listens[_i].closed,
-                       port_of (addrs));
+        ck_assert_msg (fd < 0 && errno == ECONNREFUSED, "%s:%d is reachable",
+                       listens[_i].closed, port_of (addrs));
     }
     dc_iodrv_fini (&l);
 }
@@ -308,8 +303,10 @@ START_TEST (test_squatters)
               "DCRUN_RANK=1 %1$s/cli/dcrun worker --control none -- "
               "echo out1 & wait",
               b);
-    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
-                               .arg = &g, .cancel_fd = -1,
+    struct dc_launch_opts o = {.on_output = got_output,
+                               .on_exit = got_exit,
+                               .arg = &g,
+                               .cancel_fd = -1,
                                .connect_timeout = 20};
     struct dc_launch l = {.ops = &sh_ops, .opts = o};
     char *argv[] = {"true", NULL};
@@ -361,8 +358,10 @@ START_TEST (test_silent_closed)
 
     if (!b || access ("/usr/bin/python3", X_OK) != 0)
         return;
-    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
-                               .arg = &g, .cancel_fd = -1,
+    struct dc_launch_opts o = {.on_output = got_output,
+                               .on_exit = got_exit,
+                               .arg = &g,
+                               .cancel_fd = -1,
                                .connect_timeout = 30};
     struct dc_launch l = {.ops = &sh_ops, .opts = o};
     char *argv[] = {"true", NULL};
@@ -398,21 +397,26 @@ START_TEST (test_driver_dies)
 {
     struct got g = {0};
     dc_error_t err;
-    struct dc_launch_opts o = {.on_output = got_output, .on_exit = got_exit,
-                               .arg = &g, .cancel_fd = -1,
+    struct dc_launch_opts o = {.on_output = got_output,
+                               .on_exit = got_exit,
+                               .arg = &g,
+                               .cancel_fd = -1,
                                .connect_timeout = 5};
     struct dc_launch l = {.ops = &sh_ops, .opts = o};
     char *argv[] = {"true", NULL};
-    struct dc_launch_rank r[1] = {{.rank = 0, .host = "localhost",
-                                   .argv = argv}};
-    char *dargv[] = {"sh", "-c", "echo 'ssh: connect to host x: refused' "
-                                 ">&2; exit 255", NULL};
+    struct dc_launch_rank r[1] = {
+        {.rank = 0, .host = "localhost", .argv = argv}};
+    char *dargv[] = {"sh", "-c",
+                     "echo 'ssh: connect to host x: refused' "
+                     ">&2; exit 255",
+                     NULL};
     ck_assert_int_eq (dc_iodrv_init (&l, &err), 0);
     ck_assert_int_eq (dc_iodrv_prepare (&l, r, 1, &err), 0);
     ck_assert_int_eq (dc_iodrv_start (&l, "sh", dargv, NULL, &err), -1);
     ck_assert_msg (strstr (err.text, "1 rank never started: sh exited with "
                                      "status 255: ssh: connect to host x: "
-                                     "refused"), "%s", err.text);
+                                     "refused"),
+                   "%s", err.text);
     dc_iodrv_fini (&l);
     /* a driver that cannot be executed */
     ck_assert_int_eq (dc_iodrv_init (&l, &err), 0);
@@ -474,8 +478,8 @@ START_TEST (test_mpi_argv)
     ck_assert_int_eq (count (v, "btl"), 0); /* not every host is local */
     free_argv (v);
     /* hostile --mpirun-args; hosts on different ports */
-    static const char *const bad_args[] = {"'open", "$(reboot)", "`x`",
-                                           "a\"b", NULL};
+    static const char *const bad_args[] = {"'open", "$(reboot)", "`x`", "a\"b",
+                                           NULL};
     for (int i = 0; bad_args[i]; i++) {
         l->opts.mpirun_args = bad_args[i];
         v = NULL;
@@ -506,8 +510,8 @@ END_TEST
 START_TEST (test_slurm_argv)
 {
     dc_error_t err;
-    struct dc_launch_opts o = {.cancel_fd = -1, .srun_mpi = "pmix",
-                               .srun_args = "--overlap -c 2"};
+    struct dc_launch_opts o = {
+        .cancel_fd = -1, .srun_mpi = "pmix", .srun_args = "--overlap -c 2"};
     unsetenv ("SLURM_JOB_ID");
     ck_assert_ptr_null (dc_launch_create ("slurm", &o, &err));
     ck_assert_ptr_nonnull (strstr (err.text, "not inside a Slurm allocation"));

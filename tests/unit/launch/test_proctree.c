@@ -93,9 +93,9 @@ START_TEST (test_close_fds)
             _exit (2);
         int keep[] = {a[1], 1, -1};
         dc_proctree_close_fds (keep, 3);
-        bool ok = fcntl (a[1], F_GETFD) >= 0 && fcntl (a[0], F_GETFD) < 0
-                  && fcntl (b[0], F_GETFD) < 0 && fcntl (b[1], F_GETFD) < 0
-                  && fcntl (0, F_GETFD) >= 0;
+        bool ok = fcntl (a[1], F_GETFD) >= 0 && fcntl (a[0], F_GETFD) < 0 &&
+                  fcntl (b[0], F_GETFD) < 0 && fcntl (b[1], F_GETFD) < 0 &&
+                  fcntl (0, F_GETFD) >= 0;
         _exit (ok ? 0 : 1);
     }
     ck_assert_int_eq (waitpid (c, &st, 0), c);

@@ -35,16 +35,13 @@ static const struct {
     /* the middle layer alone is too large for any rank */
     {"64-128-128-32", "100000,100000", DC_SPLIT_AUTO, 0, 64,
      "ERR layer 1 ('L1', 128 x 128) needs 128.5 KiB"},
-    {"64-128-128-32", "100000,100000", DC_SPLIT_LAYERS, 0, 64,
-     "ERR layer 1 ("},
+    {"64-128-128-32", "100000,100000", DC_SPLIT_LAYERS, 0, 64, "ERR layer 1 ("},
     /* smaller micro-batches: 2 stages fit 150000 */
     {"64-128-128-32", "150000,150000", DC_SPLIT_AUTO, 0, 16,
      "layers 2:0-1,1-3"},
     /* explicit layouts */
-    {"64-128-128-32", "-,-,-", DC_SPLIT_LAYERS, 0, 64,
-     "layers 3:0-1,1-2,2-3"},
-    {"64-128-128-32", "-,-,-,-", DC_SPLIT_HYBRID, 2, 64,
-     "hybrid 2:0-1,1-3"},
+    {"64-128-128-32", "-,-,-", DC_SPLIT_LAYERS, 0, 64, "layers 3:0-1,1-2,2-3"},
+    {"64-128-128-32", "-,-,-,-", DC_SPLIT_HYBRID, 2, 64, "hybrid 2:0-1,1-3"},
     {"64-128-128-32", "-,-,-,-", DC_SPLIT_LAYERS, 0, 64,
      "ERR model has 3 layers"},
     {"64-128-128-32", "-,-,-", DC_SPLIT_HYBRID, 2, 64, "ERR multiple"},
@@ -137,8 +134,8 @@ START_TEST (t_cases)
     for (int s = 0; s < lo->nstages; s++)
         n += snprintf (got + n, sizeof (got) - (size_t)n, "%s%d-%d",
                        s ? "," : "", lo->l0[s], lo->l1[s]);
-    ck_assert_msg (!strcmp (got, want), "case %d: got '%s', want '%s'", _i,
-                   got, want);
+    ck_assert_msg (!strcmp (got, want), "case %d: got '%s', want '%s'", _i, got,
+                   want);
     ck_assert_int_eq (lo->ngroups * lo->nstages, lo->size);
     /* shares add up to 1 */
     double sum = 0;
@@ -151,8 +148,8 @@ END_TEST
 
 START_TEST (t_stats)
 {
-    struct dc_layout_layer l[3] = {{"a", 64, 128}, {"b", 128, 128},
-                                   {"c", 128, 32}};
+    struct dc_layout_layer l[3] = {
+        {"a", 64, 128}, {"b", 128, 128}, {"c", 128, 32}};
     struct dc_layout_opts o = {.split = DC_SPLIT_LAYERS, .rows = 64};
     struct dc_layout *lo = dc_layout_plan (l, 3, NULL, 3, &o, NULL);
 
@@ -164,7 +161,8 @@ START_TEST (t_stats)
     ck_assert_int_eq (dc_layout_stage (lo, 2), 2);
     ck_assert_int_eq (dc_layout_group (lo, 2), 0);
     ck_assert_int_eq (dc_layout_rank (lo, 0, 1), 1);
-    ck_assert (dc_layout_share (lo, 1) > 0.57 && dc_layout_share (lo, 1) < 0.58);
+    ck_assert (dc_layout_share (lo, 1) > 0.57 &&
+               dc_layout_share (lo, 1) < 0.58);
     ck_assert (dc_layout_share (lo, 7) == 0);
     ck_assert (dc_layout_share (NULL, 0) == 0);
     dc_layout_destroy (lo);
@@ -233,8 +231,7 @@ START_TEST (t_names)
     ck_assert_str_eq (dc_split_name (DC_SPLIT_LAYERS), "layers");
     ck_assert_str_eq (dc_split_name ((enum dc_split)42), "?");
     ck_assert_str_eq (dc_layout_fmt_bytes (512, buf, sizeof (buf)), "512 B");
-    ck_assert_str_eq (dc_layout_fmt_bytes (1536, buf, sizeof (buf)),
-                      "1.5 KiB");
+    ck_assert_str_eq (dc_layout_fmt_bytes (1536, buf, sizeof (buf)), "1.5 KiB");
     ck_assert_str_eq (dc_layout_fmt_bytes (3.0 * (1 << 30), buf, sizeof (buf)),
                       "3.0 GiB");
 }

@@ -64,8 +64,8 @@ static double ref_act (enum dc_act a, double v)
     case DC_ACT_RELU:
         return v > 0 ? v : 0;
     case DC_ACT_GELU:
-        return 0.5 * v
-               * (1 + tanh (sqrt (2 / M_PI) * (v + 0.044715 * v * v * v)));
+        return 0.5 * v *
+               (1 + tanh (sqrt (2 / M_PI) * (v + 0.044715 * v * v * v)));
     case DC_ACT_TANH:
         return tanh (v);
     default:
@@ -81,8 +81,8 @@ static double ref_dact (enum dc_act a, double v)
     case DC_ACT_GELU: {
         double c = sqrt (2 / M_PI), u = c * (v + 0.044715 * v * v * v);
         double t = tanh (u);
-        return 0.5 * (1 + t)
-               + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
+        return 0.5 * (1 + t) +
+               0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
     }
     case DC_ACT_TANH:
         return 1 - tanh (v) * tanh (v);
@@ -310,10 +310,9 @@ START_TEST (t_load_errors)
     case 4:
         ADD ("0.weight", 2, 4, 3);
         ADD ("0.bias", 1, 4);
-        dc_safetensors_meta_set (st,
-                                 bad_models[i].mutate == 3 ? "activation"
-                                                           : "final_activation",
-                                 "swish");
+        dc_safetensors_meta_set (
+            st, bad_models[i].mutate == 3 ? "activation" : "final_activation",
+            "swish");
         break;
     case 10:
         ADD ("0.weight", 2, 4, 3);
@@ -439,8 +438,7 @@ START_TEST (t_forward)
             }
         }
         ck_assert_msg (maxerr <= 1e-5 * (maxv > 1 ? maxv : 1),
-                       "%s: max error %g (max |y| %g)", names[a], maxerr,
-                       maxv);
+                       "%s: max error %g (max |y| %g)", names[a], maxerr, maxv);
         free (r.p);
         dc_model_destroy (m);
     }
@@ -477,8 +475,8 @@ START_TEST (t_backward)
             struct dc_safetensors *st = make_mlp ("", sz, 3, "F32", 20 + a);
             dc_safetensors_meta_set (st, "activation", names[a]);
             struct dc_model *m = dc_model_create (st, NULL, &err);
-            struct dc_train_opts o = {.loss = kind, .lr = 0.1,
-                                      .batch_size = (size_t)rows};
+            struct dc_train_opts o = {
+                .loss = kind, .lr = 0.1, .batch_size = (size_t)rows};
             struct dc_trainer *t = dc_trainer_create (m, ops, c, &o, &err);
             ck_assert_msg (t != NULL, "%s", err.text);
             double ls;
@@ -596,13 +594,13 @@ START_TEST (t_steps)
                 worst = d > worst ? d : worst;
             }
             for (int k = 0; k < r.out[l]; k++) {
-                double d = fabs (m->layers[l].b->data[k]
-                                 - r.p[r.off[l] + nw + (size_t)k]);
+                double d = fabs (m->layers[l].b->data[k] -
+                                 r.p[r.off[l] + nw + (size_t)k]);
                 worst = d > worst ? d : worst;
             }
         }
-        ck_assert_msg (worst < 1e-4, "optimizer %d: weights differ by %g",
-                       opt, worst);
+        ck_assert_msg (worst < 1e-4, "optimizer %d: weights differ by %g", opt,
+                       worst);
         free (g);
         free (v);
         free (v2);
@@ -653,13 +651,13 @@ START_TEST (t_resume)
             .batch_size = 5,
             .seed = 1234,
         };
-        struct dc_train_run run = {.x = x, .target = lab, .rows = rows,
-                                   .epochs = 4};
+        struct dc_train_run run = {
+            .x = x, .target = lab, .rows = rows, .epochs = 4};
         struct dc_train_pos pos;
 
         /* one run from start to end */
-        struct dc_model *m1 = dc_model_create (make_mlp ("", sz, 2, "F32", 60),
-                                               NULL, &err);
+        struct dc_model *m1 =
+            dc_model_create (make_mlp ("", sz, 2, "F32", 60), NULL, &err);
         struct dc_trainer *t1 = dc_trainer_create (m1, ops, c, &o, &err);
         dc_train_pos_init (&pos, &o);
         ck_assert_int_eq (dc_trainer_run (t1, &run, &pos, &err), 0);
@@ -667,8 +665,8 @@ START_TEST (t_resume)
         ck_assert_int_eq (pos.step, 20);
 
         /* interrupted after step 7 (checkpoints every 3 steps: last at 6) */
-        struct dc_model *m2 = dc_model_create (make_mlp ("", sz, 2, "F32", 60),
-                                               NULL, &err);
+        struct dc_model *m2 =
+            dc_model_create (make_mlp ("", sz, 2, "F32", 60), NULL, &err);
         struct dc_trainer *t2 = dc_trainer_create (m2, ops, c, &o, &err);
         struct stop stop = {.at_step = 7};
         run.checkpoint = tpath ("ckpt.safetensors");
@@ -682,12 +680,11 @@ START_TEST (t_resume)
         dc_model_destroy (m2);
 
         /* a fresh process resumes from the checkpoint */
-        struct dc_model *m3 = dc_model_create (make_mlp ("", sz, 2, "F32", 60),
-                                               NULL, &err);
+        struct dc_model *m3 =
+            dc_model_create (make_mlp ("", sz, 2, "F32", 60), NULL, &err);
         struct dc_trainer *t3 = dc_trainer_create (m3, ops, c, &o, &err);
-        ck_assert_int_eq (dc_trainer_checkpoint_load (t3, &pos,
-                                                      run.checkpoint, &err),
-                          0);
+        ck_assert_int_eq (
+            dc_trainer_checkpoint_load (t3, &pos, run.checkpoint, &err), 0);
         ck_assert_int_eq (pos.step, 6);
         ck_assert_int_eq (pos.epoch, 1);
         ck_assert_int_eq (pos.batch, 1);
@@ -704,9 +701,8 @@ START_TEST (t_resume)
         struct dc_train_opts o2 = o;
         o2.batch_size = 6;
         struct dc_trainer *t4 = dc_trainer_create (m3, ops, c, &o2, &err);
-        ck_assert_int_eq (dc_trainer_checkpoint_load (t4, &pos,
-                                                      run.checkpoint, &err),
-                          -1);
+        ck_assert_int_eq (
+            dc_trainer_checkpoint_load (t4, &pos, run.checkpoint, &err), -1);
         ck_assert_ptr_nonnull (strstr (err.text, "--batch-size 5, not 6"));
         dc_trainer_destroy (t4);
         dc_trainer_destroy (t3);
@@ -724,8 +720,8 @@ START_TEST (t_bad_training)
     dc_error_t err;
     struct dc_compute *c;
     const struct dc_compute_ops *ops = cpu_ops (&c);
-    struct dc_model *m = dc_model_create (make_mlp ("", sz, 1, "F32", 1), NULL,
-                                          &err);
+    struct dc_model *m =
+        dc_model_create (make_mlp ("", sz, 1, "F32", 1), NULL, &err);
     struct dc_train_opts o = {.loss = DC_LOSS_XENT, .lr = 0.1, .batch_size = 2};
     struct dc_trainer *t = dc_trainer_create (m, ops, c, &o, &err);
     float x[4] = {0};
@@ -738,15 +734,13 @@ START_TEST (t_bad_training)
     double ls;
     ck_assert_int_eq (dc_trainer_grad (t, x, lab, 3, 3, &ls, &err), -1);
     ck_assert_int_eq (dc_trainer_grad (t, x, lab, 0, 0, &ls, &err), -1);
-    ck_assert_int_eq (dc_trainer_checkpoint_load (t, &pos, tpath ("none"),
-                                                  &err),
-                      -1);
+    ck_assert_int_eq (
+        dc_trainer_checkpoint_load (t, &pos, tpath ("none"), &err), -1);
     /* a model file is not a checkpoint */
     ck_assert_int_eq (dc_model_save (m, tpath ("m.safetensors"), &err), 0);
-    ck_assert_int_eq (dc_trainer_checkpoint_load (t, &pos,
-                                                  tpath ("m.safetensors"),
-                                                  &err),
-                      -1);
+    ck_assert_int_eq (
+        dc_trainer_checkpoint_load (t, &pos, tpath ("m.safetensors"), &err),
+        -1);
     ck_assert_ptr_nonnull (strstr (err.text, "not a dcrun checkpoint"));
     o.batch_size = 0;
     ck_assert_ptr_null (dc_trainer_create (m, ops, c, &o, &err));

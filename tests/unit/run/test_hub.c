@@ -79,14 +79,14 @@ static void make_files (void)
     for (int i = 0; i < ROWS * IN; i++)
         xin[i] = frand (&s);
     ck_assert_ptr_nonnull (st);
-    ck_assert_ptr_nonnull (dc_safetensors_add (
-        st, "0.weight", "F32", 2, (int64_t[]){HID, IN}, w1, &err));
-    ck_assert_ptr_nonnull (
-        dc_safetensors_add (st, "0.bias", "F32", 1, (int64_t[]){HID}, b1, &err));
+    ck_assert_ptr_nonnull (dc_safetensors_add (st, "0.weight", "F32", 2,
+                                               (int64_t[]){HID, IN}, w1, &err));
+    ck_assert_ptr_nonnull (dc_safetensors_add (st, "0.bias", "F32", 1,
+                                               (int64_t[]){HID}, b1, &err));
     ck_assert_ptr_nonnull (dc_safetensors_add (
         st, "2.weight", "F32", 2, (int64_t[]){OUT, HID}, w2, &err));
-    ck_assert_ptr_nonnull (
-        dc_safetensors_add (st, "2.bias", "F32", 1, (int64_t[]){OUT}, b2, &err));
+    ck_assert_ptr_nonnull (dc_safetensors_add (st, "2.bias", "F32", 1,
+                                               (int64_t[]){OUT}, b2, &err));
     ck_assert_int_eq (dc_safetensors_save (st, tpath ("m.safetensors"), &err),
                       0);
     dc_safetensors_destroy (st);
@@ -98,11 +98,11 @@ static void make_files (void)
 /* ---- ranks ---- */
 
 enum script {
-    REAL = 0,      /* dc_worker_serve */
-    DIE_AT_ONCE,   /* its process ends before READY */
-    DIE_HOLDING,   /* takes a chunk, then its process ends */
-    BAD_RESULT,    /* answers with a result of the wrong size */
-    DUP_RESULT,    /* answers every chunk right, twice */
+    REAL = 0,    /* dc_worker_serve */
+    DIE_AT_ONCE, /* its process ends before READY */
+    DIE_HOLDING, /* takes a chunk, then its process ends */
+    BAD_RESULT,  /* answers with a result of the wrong size */
+    DUP_RESULT,  /* answers every chunk right, twice */
 };
 
 struct rank_thread {
@@ -397,9 +397,15 @@ static void run_pipe (struct job *j, int size, enum dc_split split,
 {
     char mp[512], ip[512], op[512];
     struct dc_coord_infer_opts o = {
-        .model_path = mp, .input_path = ip, .output_path = op,
-        .out_dtype = DC_NPY_F4, .device = "cpu", .dtype = "f32",
-        .threads = 1, .check = check_cb, .hosts = hosts,
+        .model_path = mp,
+        .input_path = ip,
+        .output_path = op,
+        .out_dtype = DC_NPY_F4,
+        .device = "cpu",
+        .dtype = "f32",
+        .threads = 1,
+        .check = check_cb,
+        .hosts = hosts,
     };
     struct dc_layout_layer ly[2] = {{"0", IN, HID}, {"2", HID, OUT}};
     struct dc_layout_opts lopts = {.split = split, .stages = 2, .rows = 64};
@@ -483,8 +489,11 @@ static float tgt[ROWS * OUT];
 static int train_once (int size, const enum script *scripts, float *w,
                        size_t nw, struct job *j)
 {
-    struct dc_train_opts to = {.loss = DC_LOSS_MSE, .optim = DC_OPTIM_SGD,
-                               .lr = 0.05, .batch_size = 64, .seed = 7};
+    struct dc_train_opts to = {.loss = DC_LOSS_MSE,
+                               .optim = DC_OPTIM_SGD,
+                               .lr = 0.05,
+                               .batch_size = 64,
+                               .seed = 7};
     const struct dc_compute_ops *ops = dc_compute_find ("cpu", NULL);
     struct dc_compute_opts copts = {.threads = 1};
     struct dc_compute *c = ops->create (&copts, NULL);
@@ -503,10 +512,14 @@ static int train_once (int size, const enum script *scripts, float *w,
     dc_train_pos_init (&pos, &to);
     memset (j, 0, sizeof (*j));
     if (size > 0) {
-        struct dc_coord_train_opts o = {
-            .device = "cpu", .dtype = "f32", .threads = 1, .to = &to,
-            .inputs = IN, .outputs = OUT, .check = check_cb,
-            .hosts = hosts};
+        struct dc_coord_train_opts o = {.device = "cpu",
+                                        .dtype = "f32",
+                                        .threads = 1,
+                                        .to = &to,
+                                        .inputs = IN,
+                                        .outputs = OUT,
+                                        .check = check_cb,
+                                        .hosts = hosts};
         ck_assert_ptr_nonnull (bytes = dc_file_read (tpath ("m.safetensors"),
                                                      1 << 20, &blen, NULL));
         o.model = bytes;
@@ -521,9 +534,12 @@ static int train_once (int size, const enum script *scripts, float *w,
         free (bytes);
         ck_assert_msg (ct != NULL, "start: %s", j->err.text);
     }
-    struct dc_train_run run = {
-        .x = xin, .target = tgt, .rows = ROWS, .epochs = 1,
-        .grad_fn = ct ? dc_coord_train_grad : NULL, .grad_arg = ct};
+    struct dc_train_run run = {.x = xin,
+                               .target = tgt,
+                               .rows = ROWS,
+                               .epochs = 1,
+                               .grad_fn = ct ? dc_coord_train_grad : NULL,
+                               .grad_arg = ct};
     rc = dc_trainer_run (t, &run, &pos, &j->err);
     if (ct) {
         j->res.nlost = dc_coord_train_nlost (ct);
@@ -612,9 +628,8 @@ START_TEST (t_loop_lost_after_messages)
     ck_assert_ptr_null (dc_comm_loop_rank (hub, 0, &err)); /* once */
     ck_assert_ptr_null (dc_comm_loop_rank (hub, 2, &err)); /* range */
     ck_assert_ptr_null (dc_comm_loop_rank (r0, 1, &err));  /* not a hub */
-    ck_assert_int_eq (dc_comm_send (r1, DC_COMM_HUB, DC_MSG_READY, "x", 1,
-                                    NULL),
-                      0);
+    ck_assert_int_eq (
+        dc_comm_send (r1, DC_COMM_HUB, DC_MSG_READY, "x", 1, NULL), 0);
     dc_comm_destroy (r1);
     ck_assert_int_eq (dc_comm_recv (hub, &m, 100, NULL), 1);
     ck_assert_int_eq (m.type, DC_MSG_READY); /* sent before the loss */

@@ -42,8 +42,8 @@ static int put (const char *path, dc_error_t *err)
 
     if (!f)
         return -1;
-    rc = dc_atomicfile_pwrite (f, "hello", 5, 0, err) == 0
-                 && dc_atomicfile_commit (f, err) == 0
+    rc = dc_atomicfile_pwrite (f, "hello", 5, 0, err) == 0 &&
+                 dc_atomicfile_commit (f, err) == 0
              ? 0
              : -1;
     dc_atomicfile_destroy (f);
@@ -334,17 +334,19 @@ static const struct check_case {
       {"--report", "/dev/null", DC_FILE_OUTPUT}},
      NULL},
     {"an input FIFO",
-     {{"--input", "fifo", DC_FILE_INPUT}}, "not a regular file"},
+     {{"--input", "fifo", DC_FILE_INPUT}},
+     "not a regular file"},
     {"an input device",
-     {{"--input", "/dev/zero", DC_FILE_INPUT}}, "not a regular file"},
-    {"a missing input",
-     {{"--input", "none", DC_FILE_INPUT}}, "No such file"},
+     {{"--input", "/dev/zero", DC_FILE_INPUT}},
+     "not a regular file"},
+    {"a missing input", {{"--input", "none", DC_FILE_INPUT}}, "No such file"},
     {"a missing output folder",
-     {{"--output", "nodir/y", DC_FILE_OUTPUT}}, "cannot create a file in"},
+     {{"--output", "nodir/y", DC_FILE_OUTPUT}},
+     "cannot create a file in"},
     {"a dangling output link",
-     {{"--output", "dangling", DC_FILE_OUTPUT}}, "does not exist"},
-    {"an output folder",
-     {{"--output", ".", DC_FILE_OUTPUT}}, "a folder"},
+     {{"--output", "dangling", DC_FILE_OUTPUT}},
+     "does not exist"},
+    {"an output folder", {{"--output", ".", DC_FILE_OUTPUT}}, "a folder"},
     {"unused options skipped",
      {{"--input", "x", DC_FILE_INPUT}, {"--report", NULL, DC_FILE_OUTPUT}},
      NULL},
@@ -380,8 +382,7 @@ START_TEST (t_check)
         ck_assert_msg (rc == 0, "%s: %s", c->what, err.text);
     else {
         ck_assert_msg (rc == -1, "%s: accepted", c->what);
-        ck_assert_msg (strstr (err.text, c->msg), "%s: %s", c->what,
-                       err.text);
+        ck_assert_msg (strstr (err.text, c->msg), "%s: %s", c->what, err.text);
     }
     ck_assert_int_eq (count_files (), 6); /* nothing created */
 }
