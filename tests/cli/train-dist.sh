@@ -60,12 +60,16 @@ mkdir ck
 $D train -H localhost:2 $A --epochs 3 --momentum 0.9 --checkpoint-dir ck --checkpoint-every 20 --output Mr.safetensors 2> "$T_TMP/err" &
 P=$!
 wait_ranks 2
-sleep 1.2
+# interrupt once the first checkpoint is there (not after a fixed time:
+# a loaded machine may not have written it yet)
+i=0
+while [ ! -e ck/checkpoint.safetensors ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
 kill -INT $P
 wait $P
 expect_eq "$?" 130 "Ctrl-C: exit 130"
 expect_eq "$(ls Mr.safetensors 2>/dev/null)" "" "Ctrl-C: no model written"
-sleep 0.2
+i=0
+while [ "$(ranks)" -gt 0 ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
 expect_eq "$(ranks)" 0 "Ctrl-C: no rank left"
 unset DCRUN_TEST_CHUNK_DELAY_MS
 expect_eq "$(ls ck)" "checkpoint.safetensors" "a checkpoint was written before the interrupt"
