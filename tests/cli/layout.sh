@@ -109,14 +109,17 @@ export DCRUN_TEST_CHUNK_DELAY_MS=20
 $D train -H localhost:3 $XA --output Ak.safetensors --split layers --checkpoint-dir ck2 --checkpoint-every 2 2> "$T_TMP/err" &
 P=$!
 wait_ranks 3
-sleep 0.8
+# kill a stage once a checkpoint exists (a loaded machine may be slow)
+i=0
+while [ ! -e ck2/checkpoint.safetensors ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
 victim=$(pgrep -f "dcrun-$TOKEN serve" | sed -n 3p)
 kill -KILL "$victim"
 wait $P
 expect_eq "$?" 1 "train: a stage killed: exit 1"
 expect_err "train: stage [0-2] of 3 \(rank [0-2] on localhost\) was lost \(killed by signal 9\)" "train: says which stage was lost"
 expect_eq "$(ls Ak.safetensors 2>/dev/null)" "" "train: no model written"
-sleep 0.3
+i=0
+while [ "$(ranks)" -gt 0 ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
 expect_eq "$(ranks)" 0 "train: no rank left"
 unset DCRUN_TEST_CHUNK_DELAY_MS
 expect_rc 0 "train --resume as hybrid 2x2" $D train -H localhost:4 $XA --output Ak.safetensors --split hybrid --stages 2 --checkpoint-dir ck2 --checkpoint-every 2 --resume
