@@ -14,6 +14,7 @@
 #include "lib/util/log.h"
 #include "lib/model/model.h"
 #include "lib/comm/wire.h"
+#include "lib/run/serve.h"
 
 #define MAX_OUTSTANDING                                                        \
     2                               /* chunks a rank holds: one computing,     \
@@ -207,15 +208,13 @@ static int send_chunk (struct dc_coord *co, struct dc_comm *hub, int r,
                        size_t idx, dc_error_t *errp)
 {
     struct chunk *ch = &co->chunks[idx];
-    size_t bytes = DC_CHUNK_HDR + ch->rows * (size_t)co->inputs * 4;
-    uint8_t *buf = malloc (bytes);
+    struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
+    size_t bytes;
+    uint8_t *buf = dc_wire_chunk_new (&w, (size_t)co->inputs * 4, &bytes);
     int rc = -1;
 
     if (!buf)
         return errprintf (errp, "out of memory for a chunk");
-    dc_put_u64 (buf, idx);
-    dc_put_u64 (buf + 8, ch->row0);
-    dc_put_u64 (buf + 16, ch->rows);
     if (dc_npy_read_f32 (co->in, ch->row0, ch->rows,
                          (float *)(buf + DC_CHUNK_HDR), errp) == 0 &&
         dc_comm_send (hub, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
@@ -280,43 +279,40 @@ static int alive (const struct dc_coord *co)
 
 static char *job_json (const struct dc_coord *co)
 {
-    cJSON *j = cJSON_CreateObject ();
-    char *s;
+    struct dc_wire_job j = {.mode = DC_WIRE_INFER,
+                            .threads = co->o.threads,
+                            .delay_ms = co->o.delay_ms,
+                            .chunk_rows = co->chunk_rows};
 
-    cJSON_AddStringToObject (j, "mode", "infer");
-    cJSON_AddStringToObject (j, "device", co->o.device ? co->o.device : "auto");
-    cJSON_AddStringToObject (j, "dtype", co->o.dtype ? co->o.dtype : "f32");
-    if (co->o.activation)
-        cJSON_AddStringToObject (j, "activation", co->o.activation);
-    cJSON_AddNumberToObject (j, "threads", co->o.threads);
-    cJSON_AddNumberToObject (j, "chunk_rows", (double)co->chunk_rows);
-    cJSON_AddNumberToObject (j, "delay_ms", co->o.delay_ms);
-    s = cJSON_PrintUnformatted (j);
-    cJSON_Delete (j);
-    return s;
+    snprintf (j.device, sizeof (j.device), "%s",
+              co->o.device ? co->o.device : "auto");
+    snprintf (j.dtype, sizeof (j.dtype), "%s",
+              co->o.dtype ? co->o.dtype : "f32");
+    snprintf (j.activation, sizeof (j.activation), "%s",
+              co->o.activation ? co->o.activation : "");
+    return dc_wire_job_encode (&j);
 }
 
 static int on_result (struct dc_coord *co, int r, const uint8_t *data,
                       size_t len, size_t *done, dc_error_t *errp)
 {
-    if (len < DC_RESULT_HDR)
-        return errprintf (errp, "rank %d: short result of %zu bytes", r, len);
-    uint64_t idx = dc_get_u64 (data);
-    uint64_t row0 = dc_get_u64 (data + 8);
-    uint64_t rows = dc_get_u64 (data + 16);
-    double secs;
-    memcpy (&secs, data + 24, sizeof (secs));
+    struct dc_wire_rows w;
+    dc_error_t e;
+
+    if (dc_wire_rows_get (data, len, (size_t)co->outputs * 4, "RESULT", &w,
+                          &e) < 0)
+        return errprintf (errp, "rank %d: %s", r, e.text);
+    uint64_t idx = w.id, row0 = w.row0, rows = w.rows;
+    double secs = w.seconds;
     if (idx >= co->nchunks || co->chunks[idx].row0 != row0 ||
-        co->chunks[idx].rows != rows ||
-        len != DC_RESULT_HDR + rows * (uint64_t)co->outputs * 4)
+        co->chunks[idx].rows != rows)
         return errprintf (errp, "rank %d: a result that matches no chunk", r);
     struct chunk *ch = &co->chunks[idx];
     if (ch->state == CHUNK_DONE || ch->owner != r) {
         /* a chunk that was given to another rank meanwhile: drop it */
         return 0;
     }
-    if (dc_npy_writer_write_f32 (co->out, row0, rows,
-                                 (const float *)(data + DC_RESULT_HDR),
+    if (dc_npy_writer_write_f32 (co->out, row0, rows, (const float *)w.data,
                                  errp) < 0)
         return -2;
     ch->state = CHUNK_DONE;
@@ -389,23 +385,24 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
         }
         switch (m.type) {
         case DC_MSG_READY: {
-            cJSON *j = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *d = cJSON_GetObjectItemCaseSensitive (j, "device");
-            const cJSON *no = cJSON_GetObjectItemCaseSensitive (j, "outputs");
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive (j, "kernel");
-            if (cJSON_IsString (d))
+            struct dc_wire_ready rd;
+            dc_error_t e;
+            if (dc_wire_ready_decode (m.data, m.len, &rd, &e) < 0) {
+                snprintf (co->ranks[r].error, sizeof (co->ranks[r].error), "%s",
+                          e.text);
+                dc_comm_drop (hub, r, "bad READY");
+            } else {
                 snprintf (co->ranks[r].device, sizeof (co->ranks[r].device),
-                          "%s", d->valuestring);
-            if (cJSON_IsString (k))
+                          "%s", rd.device);
                 snprintf (co->ranks[r].kernel, sizeof (co->ranks[r].kernel),
-                          "%s", k->valuestring);
-            if (!cJSON_IsNumber (no) || (int)no->valuedouble != co->outputs) {
-                snprintf (co->ranks[r].error, sizeof (co->ranks[r].error),
-                          "loaded a model of another shape");
-                dc_comm_drop (hub, r, "model mismatch");
-            } else if (!co->ranks[r].lost)
-                co->ranks[r].ready = true;
-            cJSON_Delete (j);
+                          "%s", rd.kernel);
+                if (rd.outputs != co->outputs) {
+                    snprintf (co->ranks[r].error, sizeof (co->ranks[r].error),
+                              "loaded a model of another shape");
+                    dc_comm_drop (hub, r, "model mismatch");
+                } else if (!co->ranks[r].lost)
+                    co->ranks[r].ready = true;
+            }
             if (t_ready == 0)
                 t_ready = now_s ();
             if (dispatch (co, hub, r, errp) < 0) {
@@ -623,7 +620,6 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
                       dc_error_t *errp)
 {
     struct dc_coord_train *ct = calloc (1, sizeof (*ct));
-    cJSON *j = NULL, *t;
     char *job = NULL;
 
     if (!ct || !(ct->r = calloc ((size_t)hub->size, sizeof (*ct->r)))) {
@@ -633,29 +629,18 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
     }
     ct->hub = hub;
     ct->o = *o;
-    j = cJSON_CreateObject ();
-    cJSON_AddStringToObject (j, "mode", "train");
-    cJSON_AddStringToObject (j, "device", o->device ? o->device : "auto");
-    cJSON_AddStringToObject (j, "dtype", o->dtype ? o->dtype : "f32");
-    if (o->activation)
-        cJSON_AddStringToObject (j, "activation", o->activation);
-    cJSON_AddNumberToObject (j, "threads", o->threads);
-    cJSON_AddNumberToObject (j, "delay_ms", o->delay_ms);
-    t = cJSON_AddObjectToObject (j, "train");
-    cJSON_AddStringToObject (t, "loss",
-                             o->to->loss == DC_LOSS_XENT ? "xent" : "mse");
-    cJSON_AddStringToObject (t, "optimizer",
-                             o->to->optim == DC_OPTIM_ADAM ? "adam" : "sgd");
-    cJSON_AddNumberToObject (t, "lr", o->to->lr);
-    cJSON_AddNumberToObject (t, "momentum", o->to->momentum);
-    cJSON_AddNumberToObject (t, "beta1", o->to->beta1);
-    cJSON_AddNumberToObject (t, "beta2", o->to->beta2);
-    cJSON_AddNumberToObject (t, "eps", o->to->eps);
-    cJSON_AddNumberToObject (t, "batch_size", (double)o->to->batch_size);
-    cJSON_AddNumberToObject (t, "seed", (double)o->to->seed);
-    cJSON_AddBoolToObject (t, "resume", o->checkpoint != NULL);
-    job = cJSON_PrintUnformatted (j);
-    cJSON_Delete (j);
+    struct dc_wire_job wj = {.mode = DC_WIRE_TRAIN,
+                             .threads = o->threads,
+                             .delay_ms = o->delay_ms,
+                             .has_train = true};
+    snprintf (wj.device, sizeof (wj.device), "%s",
+              o->device ? o->device : "auto");
+    snprintf (wj.dtype, sizeof (wj.dtype), "%s", o->dtype ? o->dtype : "f32");
+    snprintf (wj.activation, sizeof (wj.activation), "%s",
+              o->activation ? o->activation : "");
+    dc_serve_train_pack (&wj.train, o->to);
+    wj.train.resume = o->checkpoint != NULL;
+    job = dc_wire_job_encode (&wj);
     if (!job) {
         errprintf (errp, "out of memory");
         goto fail;
@@ -680,12 +665,10 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
         if (got == 0)
             continue;
         if (m.type == DC_MSG_READY && m.src >= 0 && m.src < hub->size) {
-            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *p =
-                cJSON_GetObjectItemCaseSensitive (rj, "parameters");
-            if (cJSON_IsNumber (p))
-                ct->np = (size_t)p->valuedouble;
-            cJSON_Delete (rj);
+            struct dc_wire_ready rd;
+            if (dc_wire_ready_decode (m.data, m.len, &rd, NULL) == 0 &&
+                rd.parameters >= 0)
+                ct->np = (size_t)rd.parameters;
             ct->r[m.src].ready = true;
         } else
             t_other (ct, &m);
@@ -729,6 +712,10 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             size_t b = rows * (size_t)(k + 1) / (size_t)alive;
             size_t n = b - a;
             size_t bytes = DC_STEP_HDR + n * (in * 4 + tsz);
+            struct dc_wire_step w = {.attempt = ct->attempt,
+                                     .rows = n,
+                                     .scale = rows,
+                                     .want_grads = 1};
             k++;
             if (bytes > ct->bufcap) {
                 uint8_t *p = realloc (ct->buf, bytes);
@@ -737,10 +724,7 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                 ct->buf = p;
                 ct->bufcap = bytes;
             }
-            dc_put_u64 (ct->buf, ct->attempt);
-            dc_put_u64 (ct->buf + 8, n);
-            dc_put_u64 (ct->buf + 16, rows);
-            dc_put_u64 (ct->buf + 24, 1);
+            dc_wire_step_put (ct->buf, &w);
             memcpy (ct->buf + DC_STEP_HDR, x + a * in, n * in * 4);
             memcpy (ct->buf + DC_STEP_HDR + n * in * 4,
                     (const uint8_t *)target + a * tsz, n * tsz);
@@ -764,29 +748,31 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             if (got == 0)
                 continue;
             int r = m.src;
+            struct dc_wire_tresult w;
+            dc_error_t e;
             if (m.type == DC_MSG_RESULT && r >= 0 && r < size &&
-                m.len >= DC_TRAIN_RESULT_HDR &&
-                dc_get_u64 (m.data) == ct->attempt) {
-                uint64_t status = dc_get_u64 (m.data + 8);
-                double part;
-                memcpy (&part, m.data + 16, sizeof (part));
+                dc_wire_tresult_get (m.data, m.len, ct->np, true, &w, NULL) ==
+                    0 &&
+                w.attempt == ct->attempt) {
                 ct->r[r].replied = true;
-                if (status != 0)
+                if (w.status != 0)
                     redo = true;
                 else {
-                    ls += part;
-                    if (!have_grads && m.len == DC_TRAIN_RESULT_HDR +
-                                                    ct->np * sizeof (float)) {
-                        if (dc_trainer_grads_set (
-                                t,
-                                (const float *)(m.data + DC_TRAIN_RESULT_HDR),
-                                errp) < 0) {
+                    ls += w.loss;
+                    if (!have_grads && w.grad) {
+                        if (dc_trainer_grads_set (t, (const float *)w.grad,
+                                                  errp) < 0) {
                             free (m.data);
                             return -1;
                         }
                         have_grads = true;
                     }
                 }
+            } else if (m.type == DC_MSG_RESULT && r >= 0 && r < size &&
+                       dc_wire_tresult_get (m.data, m.len, ct->np, true, &w,
+                                            &e) < 0) {
+                dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
+                dc_comm_drop (ct->hub, r, "sent a bad result");
             } else if (m.type != DC_MSG_RESULT)
                 t_other (ct, &m);
             free (m.data);

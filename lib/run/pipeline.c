@@ -10,6 +10,7 @@
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 #include "lib/run/pipeline.h"
+#include "lib/run/serve.h"
 
 #define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
 
@@ -153,37 +154,24 @@ static char *stage_job (const struct dc_layout *lo, int r, const char *task,
                         const char *device, const char *dtype, int threads,
                         int delay_ms, const struct dc_train_opts *to)
 {
-    cJSON *j = cJSON_CreateObject (), *t;
     int s = dc_layout_stage (lo, r);
-    char *out;
+    struct dc_wire_job j = {.mode = DC_WIRE_PIPELINE,
+                            .task = !strcmp (task, "train") ? DC_WIRE_TRAIN
+                                                            : DC_WIRE_INFER,
+                            .threads = threads,
+                            .delay_ms = delay_ms,
+                            .stage = s,
+                            .stages = lo->nstages,
+                            .group = dc_layout_group (lo, r),
+                            .prev = s > 0 ? r - 1 : -1,
+                            .next = s < lo->nstages - 1 ? r + 1 : -1,
+                            .has_train = to != NULL};
 
-    cJSON_AddStringToObject (j, "mode", "pipeline");
-    cJSON_AddStringToObject (j, "task", task);
-    cJSON_AddStringToObject (j, "device", device ? device : "auto");
-    cJSON_AddStringToObject (j, "dtype", dtype ? dtype : "f32");
-    cJSON_AddNumberToObject (j, "threads", threads);
-    cJSON_AddNumberToObject (j, "delay_ms", delay_ms);
-    cJSON_AddNumberToObject (j, "stage", s);
-    cJSON_AddNumberToObject (j, "stages", lo->nstages);
-    cJSON_AddNumberToObject (j, "group", dc_layout_group (lo, r));
-    cJSON_AddNumberToObject (j, "prev", s > 0 ? r - 1 : -1);
-    cJSON_AddNumberToObject (j, "next", s < lo->nstages - 1 ? r + 1 : -1);
-    if (to) {
-        t = cJSON_AddObjectToObject (j, "train");
-        cJSON_AddStringToObject (t, "loss",
-                                 to->loss == DC_LOSS_XENT ? "xent" : "mse");
-        cJSON_AddStringToObject (t, "optimizer",
-                                 to->optim == DC_OPTIM_ADAM ? "adam" : "sgd");
-        cJSON_AddNumberToObject (t, "lr", to->lr);
-        cJSON_AddNumberToObject (t, "momentum", to->momentum);
-        cJSON_AddNumberToObject (t, "beta1", to->beta1);
-        cJSON_AddNumberToObject (t, "beta2", to->beta2);
-        cJSON_AddNumberToObject (t, "eps", to->eps);
-        cJSON_AddNumberToObject (t, "batch_size", (double)to->batch_size);
-    }
-    out = cJSON_PrintUnformatted (j);
-    cJSON_Delete (j);
-    return out;
+    snprintf (j.device, sizeof (j.device), "%s", device ? device : "auto");
+    snprintf (j.dtype, sizeof (j.dtype), "%s", dtype ? dtype : "f32");
+    if (to)
+        dc_serve_train_pack (&j.train, to);
+    return dc_wire_job_encode (&j);
 }
 
 /* JOB and MODEL to every rank: each its stage's tensors. */
@@ -363,12 +351,9 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
         stage_name (lo, pi->o.hosts, r, who, sizeof (who));
         switch (m.type) {
         case DC_MSG_READY: {
-            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive (rj, "kernel");
-            if (cJSON_IsString (k))
-                snprintf (rk[r].kernel, sizeof (rk[r].kernel), "%s",
-                          k->valuestring);
-            cJSON_Delete (rj);
+            struct dc_wire_ready rd;
+            if (dc_wire_ready_decode (m.data, m.len, &rd, NULL) == 0)
+                snprintf (rk[r].kernel, sizeof (rk[r].kernel), "%s", rd.kernel);
             if (!rk[r].ready) {
                 rk[r].ready = true;
                 ready[g]++;
@@ -376,19 +361,21 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
             break;
         }
         case DC_MSG_RESULT: {
-            uint64_t id = 0, row0 = 0, rows = 0;
-            double secs = 0;
-            if (m.len >= DC_PIPE_HDR) {
-                id = dc_get_u64 (m.data);
-                row0 = dc_get_u64 (m.data + 8);
-                rows = dc_get_u64 (m.data + 16);
-                memcpy (&secs, m.data + 24, sizeof (secs));
+            struct dc_wire_rows w;
+            dc_error_t e;
+            if (dc_wire_rows_get (m.data, m.len, (size_t)pi->outputs * 4,
+                                  "RESULT", &w, &e) < 0) {
+                free (m.data);
+                res->status = DC_COORD_WORKER_ERROR;
+                errprintf (errp, "%s: %s", who, e.text);
+                goto out;
             }
-            if (dc_layout_stage (lo, r) != S - 1 || m.len < DC_PIPE_HDR ||
-                id >= nmb || done_mb[id] || row0 != id * micro_rows ||
+            uint64_t id = w.id, row0 = w.row0, rows = w.rows;
+            double secs = w.seconds;
+            if (dc_layout_stage (lo, r) != S - 1 || id >= nmb || done_mb[id] ||
+                row0 != id * micro_rows ||
                 rows !=
-                    (id + 1 < nmb ? micro_rows : pi->rows - id * micro_rows) ||
-                m.len != DC_PIPE_HDR + rows * (size_t)pi->outputs * 4) {
+                    (id + 1 < nmb ? micro_rows : pi->rows - id * micro_rows)) {
                 free (m.data);
                 res->status = DC_COORD_WORKER_ERROR;
                 errprintf (errp, "%s: a result that matches no micro-batch",
@@ -397,8 +384,7 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
             }
             double tw = now_s ();
             if (dc_npy_writer_write_f32 (pi->out, row0, rows,
-                                         (const float *)(m.data + DC_PIPE_HDR),
-                                         errp) < 0) {
+                                         (const float *)w.data, errp) < 0) {
                 free (m.data);
                 goto out;
             }
@@ -436,11 +422,9 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
             while (ready[q] == S && outstanding[q] < S + 1 && next < nmb) {
                 size_t row0 = next * micro_rows;
                 size_t n = next + 1 < nmb ? micro_rows : pi->rows - row0;
-                double zero = 0;
-                dc_put_u64 (buf, next);
-                dc_put_u64 (buf + 8, row0);
-                dc_put_u64 (buf + 16, n);
-                memcpy (buf + 24, &zero, sizeof (zero));
+                dc_wire_rows_put (buf, &(struct dc_wire_rows){.id = next,
+                                                              .row0 = row0,
+                                                              .rows = n});
                 if (dc_npy_read_f32 (pi->in, row0, n,
                                      (float *)(buf + DC_PIPE_HDR), errp) < 0 ||
                     dc_comm_send (hub, dc_layout_rank (lo, q, 0), DC_MSG_CHUNK,
@@ -658,10 +642,10 @@ static int send_step (struct dc_pipe_train *pt, int r, uint64_t rows,
         pt->buf = p;
         pt->bufcap = len;
     }
-    dc_put_u64 (pt->buf, pt->attempt);
-    dc_put_u64 (pt->buf + 8, rows);
-    dc_put_u64 (pt->buf + 16, batch);
-    dc_put_u64 (pt->buf + 24, mr);
+    dc_wire_pstep_put (pt->buf, &(struct dc_wire_pstep){.attempt = pt->attempt,
+                                                        .rows = rows,
+                                                        .batch = batch,
+                                                        .micro = mr});
     memcpy (pt->buf + DC_PIPE_STEP_HDR, data, bytes);
     return dc_comm_send (pt->hub, r, DC_MSG_CHUNK, pt->buf, len, errp);
 }
@@ -710,9 +694,15 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
         if (m.type == DC_MSG_RESULT && r >= 0 && r < size) {
             int s = dc_layout_stage (lo, r);
             size_t n = pt->soff[s + 1] - pt->soff[s];
-            if (pt->got[r] || m.len != DC_TRAIN_RESULT_HDR + n * 4 ||
-                dc_get_u64 (m.data) != pt->attempt ||
-                dc_get_u64 (m.data + 8) != 0) {
+            struct dc_wire_tresult w;
+            dc_error_t e;
+            if (dc_wire_tresult_get (m.data, m.len, n, false, &w, &e) < 0) {
+                free (m.data);
+                errno = EPROTO;
+                errprintf (errp, "rank %d: %s", r, e.text);
+                goto out;
+            }
+            if (pt->got[r] || w.attempt != pt->attempt || w.status != 0) {
                 free (m.data);
                 errno = EPROTO;
                 errprintf (errp, "rank %d sent a result of no step", r);
@@ -737,22 +727,23 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             int r = dc_layout_rank (lo, g, s);
             if (!pt->got[r])
                 continue;
-            const float *v = (const float *)(pt->got[r] + DC_TRAIN_RESULT_HDR);
+            struct dc_wire_tresult w; /* checked when it came */
+            dc_wire_tresult_get (pt->got[r], pt->gotlen[r],
+                                 pt->soff[s + 1] - pt->soff[s], false, &w,
+                                 NULL);
+            const float *v = (const float *)w.grad;
             float *d = pt->gsum + pt->soff[s];
             size_t n = pt->soff[s + 1] - pt->soff[s];
             for (size_t i = 0; i < n; i++)
                 d[i] += v[i];
-            if (s == S - 1) {
-                double part;
-                memcpy (&part, pt->got[r] + 16, sizeof (part));
-                ls += part;
-            }
+            if (s == S - 1)
+                ls += w.loss;
         }
     /* every rank applies its stage's sum; the replica the whole */
     for (int r = 0; r < size; r++) {
         int s = dc_layout_stage (lo, r);
         size_t n = pt->soff[s + 1] - pt->soff[s];
-        size_t len = 8 + n * 4;
+        size_t len = DC_REDUCED_HDR + n * 4;
         if (len > pt->bufcap) {
             uint8_t *p = realloc (pt->buf, len);
             if (!p) {
@@ -762,8 +753,9 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             pt->buf = p;
             pt->bufcap = len;
         }
-        dc_put_u64 (pt->buf, pt->attempt);
-        memcpy (pt->buf + 8, pt->gsum + pt->soff[s], n * 4);
+        dc_wire_reduced_put (pt->buf,
+                             &(struct dc_wire_reduced){.attempt = pt->attempt});
+        memcpy (pt->buf + DC_REDUCED_HDR, pt->gsum + pt->soff[s], n * 4);
         if (dc_comm_send (pt->hub, r, DC_MSG_REDUCED, pt->buf, len, errp) < 0)
             goto out;
     }
