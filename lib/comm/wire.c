@@ -672,7 +672,8 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
     }
     m->threads = (int)threads;
     m->delay_ms = (int)delay;
-    m->chunk_rows = (uint64_t)chunk;
+    if (m->mode == DC_WIRE_INFER) /* the only mode that sends it */
+        m->chunk_rows = (uint64_t)chunk;
     m->stage = m->stages = m->prev = m->next = -1;
     if (m->mode == DC_WIRE_PIPELINE) {
         m->task = mode_of (task);
