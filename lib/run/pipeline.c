@@ -10,6 +10,7 @@
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 #include "lib/run/pipeline.h"
+#include "lib/run/hub.h"
 #include "lib/run/serve.h"
 
 #define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
@@ -288,233 +289,65 @@ fail:
     return NULL;
 }
 
-struct prank {
-    bool ready, lost;
-    char kernel[64]; /* BLAS kernel, "" when not told */
+struct stages_arg {
+    struct dc_pipe_infer *pi;
+    struct dc_comm *hub;
+    const struct dc_layout *lo;
 };
+
+static int infer_stages (void *arg, dc_error_t *errp)
+{
+    struct stages_arg *a = arg;
+
+    return send_stages (a->hub, a->lo, a->pi->m, NULL, "infer", a->pi->o.device,
+                        a->pi->o.dtype, a->pi->o.threads, a->pi->o.delay_ms,
+                        NULL, errp);
+}
 
 int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
                        const struct dc_layout *lo, size_t micro_rows,
                        struct dc_report *report, struct dc_coord_result *res,
                        dc_error_t *errp)
 {
-    int S = lo->nstages, G = lo->ngroups, size = lo->size;
+    int G = lo->ngroups;
     size_t nmb = (pi->rows + micro_rows - 1) / micro_rows;
-    struct prank *rk = calloc ((size_t)size, sizeof (*rk));
-    int *outstanding = calloc ((size_t)G, sizeof (int));
-    int *ready = calloc ((size_t)G, sizeof (int));
-    size_t *grows = calloc ((size_t)G, sizeof (size_t));
-    uint8_t *done_mb = calloc (nmb ? nmb : 1, 1);
-    uint8_t *buf = NULL;
-    size_t next = 0, done = 0;
-    double t0 = now_s (), t_first = 0, t_last = 0, busy = 0, t_write = 0;
-    char who[300];
+    struct stages_arg arg = {.pi = pi, .hub = hub, .lo = lo};
+    struct dc_sched_pipe sp = {
+        .in = pi->in,
+        .inputs = pi->inputs,
+        .lo = lo,
+        .micro_rows = micro_rows,
+        .nmb = nmb,
+        .outstanding = calloc ((size_t)G, sizeof (int)),
+        .ready = calloc ((size_t)G, sizeof (int)),
+        .grows = calloc ((size_t)G, sizeof (size_t)),
+        .done_mb = calloc (nmb ? nmb : 1, 1),
+        .buf = malloc (DC_PIPE_HDR + micro_rows * (size_t)pi->inputs * 4),
+        .send_stages = infer_stages,
+        .arg = &arg};
+    struct dc_hub h = {.comm = hub,
+                       .size = lo->size,
+                       .o = &pi->o,
+                       .out = pi->out,
+                       .rows = pi->rows,
+                       .outputs = pi->outputs,
+                       .res = res};
     int rc = -1;
 
     memset (res, 0, sizeof (*res));
     res->status = DC_COORD_IO_ERROR;
-    if (!rk || !outstanding || !ready || !grows || !done_mb ||
-        !(buf = malloc (DC_PIPE_HDR + micro_rows * (size_t)pi->inputs * 4))) {
+    if (!sp.outstanding || !sp.ready || !sp.grows || !sp.done_mb || !sp.buf)
         errprintf (errp, "out of memory");
-        goto out;
-    }
-    if (size != hub->size || S < 2) {
-        errprintf (errp, "pipeline: a layout of %d ranks in %d stages", size,
-                   S);
-        goto out;
-    }
-    if (send_stages (hub, lo, pi->m, NULL, "infer", pi->o.device, pi->o.dtype,
-                     pi->o.threads, pi->o.delay_ms, NULL, errp) < 0)
-        goto out;
-    while (done < pi->rows) {
-        struct dc_comm_msg m;
-        int sig = 0;
-        int got = dc_coord_recv (hub, &m, pi->o.check, pi->o.arg, &sig, errp);
-        if (got < 0) {
-            if (sig) {
-                res->status = DC_COORD_INTERRUPTED;
-                res->signal = sig;
-                errprintf (errp, "interrupted: no output written");
-            }
-            goto out;
-        }
-        if (pi->o.progress)
-            pi->o.progress (done, pi->rows, size, pi->o.arg);
-        if (got == 0)
-            continue;
-        int r = m.src;
-        if (r < 0 || r >= size) {
-            free (m.data);
-            continue;
-        }
-        int g = dc_layout_group (lo, r);
-        stage_name (lo, pi->o.hosts, r, who, sizeof (who));
-        switch (m.type) {
-        case DC_MSG_READY: {
-            struct dc_wire_ready rd;
-            if (dc_wire_ready_decode (m.data, m.len, &rd, NULL) == 0)
-                snprintf (rk[r].kernel, sizeof (rk[r].kernel), "%s", rd.kernel);
-            if (!rk[r].ready) {
-                rk[r].ready = true;
-                ready[g]++;
-            }
-            break;
-        }
-        case DC_MSG_RESULT: {
-            struct dc_wire_rows w;
-            dc_error_t e;
-            if (dc_wire_rows_get (m.data, m.len, (size_t)pi->outputs * 4,
-                                  "RESULT", &w, &e) < 0) {
-                free (m.data);
-                res->status = DC_COORD_WORKER_ERROR;
-                errprintf (errp, "%s: %s", who, e.text);
-                goto out;
-            }
-            uint64_t id = w.id, row0 = w.row0, rows = w.rows;
-            double secs = w.seconds;
-            if (dc_layout_stage (lo, r) != S - 1 || id >= nmb || done_mb[id] ||
-                row0 != id * micro_rows ||
-                rows !=
-                    (id + 1 < nmb ? micro_rows : pi->rows - id * micro_rows)) {
-                free (m.data);
-                res->status = DC_COORD_WORKER_ERROR;
-                errprintf (errp, "%s: a result that matches no micro-batch",
-                           who);
-                goto out;
-            }
-            double tw = now_s ();
-            if (dc_npy_writer_write_f32 (pi->out, row0, rows,
-                                         (const float *)w.data, errp) < 0) {
-                free (m.data);
-                goto out;
-            }
-            t_write += now_s () - tw;
-            t_last = now_s ();
-            done_mb[id] = 1;
-            done += rows;
-            grows[g] += rows;
-            busy += secs;
-            outstanding[g]--;
-            break;
-        }
-        case DC_MSG_ERROR:
-            res->status = DC_COORD_WORKER_ERROR;
-            errprintf (errp, "%s: %.*s", who, (int)(m.len < 400 ? m.len : 400),
-                       m.data ? (const char *)m.data : "");
-            free (m.data);
-            goto out;
-        case DC_COMM_LOST:
-            rk[r].lost = true;
-            res->status = DC_COORD_ALL_LOST;
-            res->nlost = 1;
-            snprintf (res->lost, sizeof (res->lost), "%s was lost (%s)", who,
-                      dc_comm_lost_reason (hub, r));
-            errprintf (errp, "%s", res->lost);
-            free (m.data);
-            goto out;
-        default:
-            break;
-        }
-        free (m.data);
-        /* every group whose stages are all ready takes micro-batches, up
-         * to one per stage and one waiting */
-        for (int q = 0; q < G; q++)
-            while (ready[q] == S && outstanding[q] < S + 1 && next < nmb) {
-                size_t row0 = next * micro_rows;
-                size_t n = next + 1 < nmb ? micro_rows : pi->rows - row0;
-                dc_wire_rows_put (buf, &(struct dc_wire_rows){.id = next,
-                                                              .row0 = row0,
-                                                              .rows = n});
-                if (dc_npy_read_f32 (pi->in, row0, n,
-                                     (float *)(buf + DC_PIPE_HDR), errp) < 0 ||
-                    dc_comm_send (hub, dc_layout_rank (lo, q, 0), DC_MSG_CHUNK,
-                                  buf, DC_PIPE_HDR + n * (size_t)pi->inputs * 4,
-                                  errp) < 0)
-                    goto out;
-                if (t_first == 0)
-                    t_first = now_s ();
-                next++;
-                outstanding[q]++;
-            }
-    }
-    if (pi->o.progress)
-        pi->o.progress (done, pi->rows, size, pi->o.arg);
-    for (int r = 0; r < size; r++)
-        dc_comm_send (hub, r, DC_MSG_DONE, NULL, 0, NULL);
-    double tc = now_s ();
-    if (dc_npy_writer_commit (pi->out, errp) < 0)
-        goto out;
-    t_write += now_s () - tc;
-    /* the ranks leave: wait for them briefly so nothing is cut short */
-    double until = now_s () + 5;
-    int left = size;
-    while (left > 0 && now_s () < until) {
-        struct dc_comm_msg m;
-        int got = dc_comm_recv (hub, &m, 100, NULL);
-        if (got < 0)
-            break;
-        if (got > 0) {
-            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < size &&
-                !rk[m.src].lost) {
-                rk[m.src].lost = true;
-                left--;
-            }
-            free (m.data);
-        }
-    }
-    const char *sha = dc_npy_writer_sha256 (pi->out);
-    snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
-    res->rows = pi->rows;
-    res->shape[0] = (int64_t)pi->rows;
-    res->shape[1] = pi->outputs;
-    res->status = DC_COORD_OK;
-    rc = 0;
-out:
-    res->seconds = now_s () - t0;
-    if (report) {
-        double wall = t_last > t_first ? t_last - t_first : 0;
-        if (t_first > 0) {
-            dc_report_phase_add (report, DC_PHASE_LOAD, t_first - t0);
-            dc_report_phase_add (report, DC_PHASE_COMPUTE, wall);
-        }
-        dc_report_phase_add (report, DC_PHASE_WRITE, t_write);
-        for (int r = 0; r < size && grows; r++)
-            dc_report_add_rank (report, r, host_of (pi->o.hosts, r), "?",
-                                grows[dc_layout_group (lo, r)], 0,
-                                (double)grows[dc_layout_group (lo, r)] *
-                                    lo->flops[dc_layout_stage (lo, r)]);
-        for (int r = 0; r < size && grows; r++)
-            dc_report_set_rank_kernel (report, r, rk[r].kernel);
-        cJSON *x = dc_report_extra (report, "pipeline");
-        if (x) {
-            cJSON_AddNumberToObject (x, "stages", S);
-            cJSON_AddNumberToObject (x, "groups", G);
-            cJSON_AddNumberToObject (x, "micro_batch_rows", (double)micro_rows);
-            cJSON_AddNumberToObject (x, "micro_batches", (double)nmb);
-            cJSON *st = cJSON_AddArrayToObject (x, "stage_layers");
-            for (int s = 0; s < S; s++) {
-                cJSON *e =
-                    cJSON_CreateIntArray ((int[]){lo->l0[s], lo->l1[s]}, 2);
-                cJSON_AddItemToArray (st, e);
-            }
-            cJSON_AddNumberToObject (x, "busy_seconds", busy);
-            cJSON_AddNumberToObject (x, "compute_seconds", wall);
-            /* the share of rank-seconds spent waiting: fill, drain and
-             * imbalance */
-            cJSON_AddNumberToObject (x, "bubble",
-                                     wall > 0 ? 1.0 - busy / (wall * size) : 0);
-        }
-        if (rc == 0)
-            dc_report_set_output (report, pi->o.output_path, 2, res->shape,
-                                  pi->o.out_dtype == DC_NPY_F2 ? "<f2" : "<f4",
-                                  res->sha256);
-    }
-    free (rk);
-    free (outstanding);
-    free (ready);
-    free (grows);
-    free (done_mb);
-    free (buf);
+    else if (lo->size != hub->size || lo->nstages < 2)
+        errprintf (errp, "pipeline: a layout of %d ranks in %d stages",
+                   lo->size, lo->nstages);
+    else
+        rc = dc_hub_run (&h, &dc_sched_pipe, &sp, report, errp);
+    free (sp.outstanding);
+    free (sp.ready);
+    free (sp.grows);
+    free (sp.done_mb);
+    free (sp.buf);
     return rc;
 }
 
