@@ -1,54 +1,85 @@
-/* wire.h - the payloads of the messages between the hub and the ranks
+/* wire.h - the protocol between the hub and the ranks: every message
+ * payload, and the codec (lib/comm/wire.c) that writes and reads them
  *
  * Frames (type, source, destination, length) are lib/comm/proto.h; this
- * header is what goes inside them.  Payloads are little-endian, as on x86
- * and POWER LE.
+ * header is what goes inside them.  Numbers are little-endian u64 and
+ * f64, as on x86 and POWER LE; rows follow the header as f32 (or i64
+ * labels).  Every decoder checks the length before each read, checks a
+ * count against a maximum and against the bytes that remain (no product
+ * can overflow), and fails with errp naming the message and the field
+ * ("RESULT: rows: 5 rows of 16 bytes need 80 bytes, 72 left").  Decoded
+ * rows point into the caller's payload (no copy); payload offsets of rows
+ * are multiples of 8.
  *
  * Data parallel (lib/run/rank.c, lib/run/coordinator.c):
- *   JOB    hub -> rank  JSON {"mode": "infer"|"train"|"echo", "device",
- *                       "dtype", "threads", "activation", "chunk_rows",
- *                       "delay_ms",
- *                       train: "loss", "optimizer", "lr", ...}
+ *   JOB    hub -> rank  JSON, struct dc_wire_job
  *   MODEL  hub -> rank  the model file's bytes (safetensors)
- *   READY  rank -> hub  JSON {"device": "...", "inputs": N, "outputs": M}
- *   CHUNK  hub -> rank  u64 id, u64 row0, u64 rows, then rows x inputs f32
- *   RESULT rank -> hub  u64 id, u64 row0, u64 rows, f64 seconds, then
- *                       rows x outputs f32
+ *   READY  rank -> hub  JSON, struct dc_wire_ready
+ *   CHUNK  hub -> rank  struct dc_wire_chunk: u64 id, u64 row0, u64 rows,
+ *                       then rows x inputs f32
+ *   RESULT rank -> hub  struct dc_wire_rows: u64 id, u64 row0, u64 rows,
+ *                       f64 seconds, then rows x outputs f32
  *   ERROR  rank -> hub  text of a fatal error; the rank then exits
  *   DONE   hub -> rank  no more work: exit 0
  *
  * Training (JOB "mode": "train", its options under "train"; with
  * "resume" a DATA message with the checkpoint follows MODEL):
- *   CHUNK  hub -> rank  a step: u64 attempt, u64 rows, u64 rows of the
- *                       global batch, u64 1 when the summed gradient is to
- *                       come back; rows x inputs f32; targets (f32 rows or
- *                       i64 labels).  The rank computes its gradient, sums
- *                       it with every rank (comm allreduce) and applies
- *                       the update.
- *   RESULT rank -> hub  u64 attempt, u64 status (0 done, 1 abandoned: a
- *                       rank was lost, nothing applied, redo), f64 loss
- *                       sum, then the summed gradient when asked
+ *   CHUNK  hub -> rank  struct dc_wire_step: u64 attempt, u64 rows, u64
+ *                       rows of the global batch, u64 1 when the summed
+ *                       gradient is to come back; rows x inputs f32;
+ *                       targets (f32 rows or i64 labels).  The rank
+ *                       computes its gradient, sums it with every rank
+ *                       (comm allreduce) and applies the update.
+ *   RESULT rank -> hub  struct dc_wire_tresult: u64 attempt, u64 status
+ *                       (0 done, 1 abandoned: a rank was lost, nothing
+ *                       applied, redo), f64 loss sum, then the summed
+ *                       gradient (parameters f32) when asked
  *   HEARTBEAT rank -> hub, every second, from a thread of its own
  *
  * Echo (JOB "mode": "echo", `dcrun bench comm`): no MODEL; the rank sends
  * READY, then each DATA frame back to the hub as it came, until DONE.
  *
- * Pipeline layouts (lib/run/stage.c, lib/run/pipeline.c): see
- * lib/run/pipeline.h.
+ * Pipeline layouts (lib/run/stage.c, lib/run/pipeline.c; JOB "mode":
+ * "pipeline", "task" infer or train, with the rank's stage):
+ *   CHUNK/DATA/RESULT  inference micro-batches: struct dc_wire_rows, the
+ *                       seconds being the compute time of the stages so far
+ *   CHUNK  hub -> stage 0 and the last stage: struct dc_wire_pstep: u64
+ *                       attempt, u64 rows, u64 batch rows, u64 micro rows,
+ *                       then the inputs (stage 0) or targets (last stage)
+ *   DATA   stage -> stage: struct dc_wire_pdata: u64 kind (1 forward
+ *                       activations, 2 backward gradient), u64 attempt,
+ *                       u64 micro-batch index, u64 rows, u64 micro-batches,
+ *                       then rows x width f32
+ *   RESULT stage -> hub  struct dc_wire_tresult (status 0, the gradient
+ *                       of the stage's layers summed over micro-batches)
+ *   REDUCED hub -> stage struct dc_wire_reduced: u64 attempt, then the
+ *                       stage's summed gradient f32
  */
 #ifndef DC_WIRE_H
 #define DC_WIRE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#define DC_CHUNK_HDR 24  /* id, row0, rows */
-#define DC_RESULT_HDR 32 /* id, row0, rows, seconds */
-#define DC_STEP_HDR 32   /* attempt, rows, scale rows, send gradient back */
+#include "lib/util/error.h"
+
+#define DC_CHUNK_HDR 24        /* id, row0, rows */
+#define DC_RESULT_HDR 32       /* id, row0, rows, seconds */
+#define DC_STEP_HDR 32         /* attempt, rows, scale rows, send gradient */
 #define DC_TRAIN_RESULT_HDR 24 /* attempt, status (1: redo), f64 loss sum */
 #define DC_PIPE_HDR 32         /* id, row0, rows, seconds */
 #define DC_PIPE_STEP_HDR 32    /* attempt, rows, batch rows, micro rows */
+#define DC_PIPE_DATA_HDR 40    /* kind, attempt, micro index, rows, micros */
+#define DC_REDUCED_HDR 8       /* attempt */
 
-/* Little-endian helpers shared with the coordinator. */
+/* Maxima of the counts a decoder accepts. */
+#define DC_WIRE_MAX_ROWS ((uint64_t)1 << 26)
+#define DC_WIRE_MAX_WIDTH ((uint64_t)1 << 24)  /* bytes of one row */
+#define DC_WIRE_MAX_PARAMS ((uint64_t)1 << 28) /* f32: 1 GiB */
+#define DC_WIRE_MAX_SECONDS (86400.0 * 365)
+
+/* Little-endian u64 (also used by lib/run/bench's echo frames). */
 static inline void dc_put_u64 (uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -62,5 +93,162 @@ static inline uint64_t dc_get_u64 (const uint8_t *p)
         v = (v << 8) | p[i];
     return v;
 }
+
+/* ---- binary payloads ----
+ *
+ * dc_wire_X_put (buf, m) writes the header of X (DC_X_HDR bytes) into the
+ * caller's buffer, which has room for the rows after it; the caller puts
+ * the rows at buf + DC_X_HDR (often straight from a file or a device).
+ * dc_wire_X_new (m, ..., &len) allocates header and rows, copying the rows
+ * from m when m's pointer is not NULL: NULL when out of memory.
+ * dc_wire_X_get (buf, len, ..., m, errp) checks and decodes: -1 with errp.
+ */
+
+/* CHUNK (data-parallel infer): rows x width bytes follow. */
+struct dc_wire_chunk {
+    uint64_t id, row0, rows;
+    const uint8_t *data;
+};
+void dc_wire_chunk_put (uint8_t *buf, const struct dc_wire_chunk *m);
+uint8_t *dc_wire_chunk_new (const struct dc_wire_chunk *m, size_t width,
+                            size_t *len);
+int dc_wire_chunk_get (const uint8_t *buf, size_t len, size_t width,
+                       struct dc_wire_chunk *m, dc_error_t *errp);
+
+/* RESULT of infer, and the micro-batches of pipeline inference.  seconds
+ * must be finite, >= 0 and under DC_WIRE_MAX_SECONDS. */
+struct dc_wire_rows {
+    uint64_t id, row0, rows;
+    double seconds;
+    const uint8_t *data;
+};
+void dc_wire_rows_put (uint8_t *buf, const struct dc_wire_rows *m);
+uint8_t *dc_wire_rows_new (const struct dc_wire_rows *m, size_t width,
+                           size_t *len);
+/* what names the message in errors ("RESULT", "micro-batch") */
+int dc_wire_rows_get (const uint8_t *buf, size_t len, size_t width,
+                      const char *what, struct dc_wire_rows *m,
+                      dc_error_t *errp);
+
+/* A data-parallel training step: rows x (in_width + target_width) bytes:
+ * the inputs, then the targets.  rows <= max_rows; scale >= 1. */
+struct dc_wire_step {
+    uint64_t attempt, rows, scale, want_grads;
+    const uint8_t *x, *target;
+};
+void dc_wire_step_put (uint8_t *buf, const struct dc_wire_step *m);
+uint8_t *dc_wire_step_new (const struct dc_wire_step *m, size_t in_width,
+                           size_t target_width, size_t *len);
+int dc_wire_step_get (const uint8_t *buf, size_t len, size_t in_width,
+                      size_t target_width, uint64_t max_rows,
+                      struct dc_wire_step *m, dc_error_t *errp);
+
+/* A training RESULT: nparams f32 follow, or none (grad NULL, nparams 0)
+ * when the decoder allows it (grads_optional).  status is 0 or 1; the
+ * loss may be anything (a diverging model's loss is NaN). */
+struct dc_wire_tresult {
+    uint64_t attempt, status;
+    double loss;
+    const uint8_t *grad; /* nparams f32, or NULL */
+    size_t nparams;
+};
+void dc_wire_tresult_put (uint8_t *buf, const struct dc_wire_tresult *m);
+uint8_t *dc_wire_tresult_new (const struct dc_wire_tresult *m, size_t *len);
+int dc_wire_tresult_get (const uint8_t *buf, size_t len, size_t nparams,
+                         bool grads_optional, struct dc_wire_tresult *m,
+                         dc_error_t *errp);
+
+/* A pipeline training step: rows x width bytes (inputs or targets);
+ * rows and micro >= 1, rows <= batch. */
+struct dc_wire_pstep {
+    uint64_t attempt, rows, batch, micro;
+    const uint8_t *data;
+};
+void dc_wire_pstep_put (uint8_t *buf, const struct dc_wire_pstep *m);
+uint8_t *dc_wire_pstep_new (const struct dc_wire_pstep *m, size_t width,
+                            size_t *len);
+int dc_wire_pstep_get (const uint8_t *buf, size_t len, size_t width,
+                       struct dc_wire_pstep *m, dc_error_t *errp);
+
+/* A pipeline training micro-batch between stages: rows x width bytes,
+ * width picked by kind (fwd_width for DC_WIRE_FWD, bwd_width for
+ * DC_WIRE_BWD). */
+enum { DC_WIRE_FWD = 1, DC_WIRE_BWD = 2 };
+struct dc_wire_pdata {
+    uint64_t kind, attempt, index, rows, nmicro;
+    const uint8_t *data;
+};
+void dc_wire_pdata_put (uint8_t *buf, const struct dc_wire_pdata *m);
+uint8_t *dc_wire_pdata_new (const struct dc_wire_pdata *m, size_t width,
+                            size_t *len);
+int dc_wire_pdata_get (const uint8_t *buf, size_t len, size_t fwd_width,
+                       size_t bwd_width, struct dc_wire_pdata *m,
+                       dc_error_t *errp);
+
+/* REDUCED: the attempt, then exactly nparams f32. */
+struct dc_wire_reduced {
+    uint64_t attempt;
+    const uint8_t *grad;
+    size_t nparams;
+};
+void dc_wire_reduced_put (uint8_t *buf, const struct dc_wire_reduced *m);
+uint8_t *dc_wire_reduced_new (const struct dc_wire_reduced *m, size_t *len);
+int dc_wire_reduced_get (const uint8_t *buf, size_t len, size_t nparams,
+                         struct dc_wire_reduced *m, dc_error_t *errp);
+
+/* ---- JSON payloads ---- */
+
+/* READY: every field optional (echo ranks send "{}"); a field present
+ * must have its type; numbers are whole and in range. */
+struct dc_wire_ready {
+    char device[128];
+    char kernel[64];
+    int64_t inputs, outputs; /* -1 when absent */
+    int64_t parameters;      /* -1 when absent */
+};
+/* A malloc'ed JSON string; NULL when out of memory.  Empty strings and
+ * negative numbers are left out. */
+char *dc_wire_ready_encode (const struct dc_wire_ready *m);
+int dc_wire_ready_decode (const uint8_t *buf, size_t len,
+                          struct dc_wire_ready *m, dc_error_t *errp);
+
+enum dc_wire_mode {
+    DC_WIRE_INFER = 1,
+    DC_WIRE_TRAIN,
+    DC_WIRE_ECHO,
+    DC_WIRE_PIPELINE,
+};
+
+/* Training options as they travel (lib/model's struct dc_train_opts is
+ * above this layer; lib/run converts). */
+struct dc_wire_train {
+    char loss[8];      /* "mse" | "xent" */
+    char optimizer[8]; /* "sgd" | "adam" */
+    double lr, momentum, beta1, beta2, eps;
+    uint64_t batch_size, seed;
+    bool resume; /* a DATA message with the checkpoint follows MODEL */
+};
+
+/* JOB.  Strings empty when absent: device "auto" and dtype "f32" are
+ * filled in by the decoder. */
+struct dc_wire_job {
+    enum dc_wire_mode mode;
+    enum dc_wire_mode task; /* pipeline: DC_WIRE_INFER or DC_WIRE_TRAIN */
+    char device[16], dtype[8], activation[16];
+    int threads;  /* 0..4096 */
+    int delay_ms; /* 0..3600000 */
+    uint64_t chunk_rows;
+    /* pipeline: this rank's stage and its neighbours (-1: none) */
+    int stage, stages, group, prev, next;
+    bool has_train; /* mode train, or pipeline task train */
+    struct dc_wire_train train;
+};
+char *dc_wire_job_encode (const struct dc_wire_job *m);
+/* Checks types, ranges and consistency (a pipeline stage's neighbours;
+ * train: a batch size, lr > 0, a known loss and optimizer). */
+int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
+                        dc_error_t *errp);
+
+const char *dc_wire_mode_name (enum dc_wire_mode mode);
 
 #endif

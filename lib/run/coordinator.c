@@ -11,33 +11,14 @@
 
 #include "lib/util/file.h"
 #include "lib/run/coordinator.h"
+#include "lib/run/hub.h"
 #include "lib/util/log.h"
 #include "lib/model/model.h"
 #include "lib/comm/wire.h"
+#include "lib/run/serve.h"
 
-#define MAX_OUTSTANDING                                                        \
-    2                               /* chunks a rank holds: one computing,     \
-                                       one arriving */
 #define MAX_CHUNK_BYTES (32u << 20) /* of input or output per chunk */
 #define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
-
-enum chunk_state { CHUNK_PENDING = 0, CHUNK_ASSIGNED, CHUNK_DONE };
-
-struct chunk {
-    size_t row0, rows;
-    enum chunk_state state;
-    int owner;
-};
-
-struct rank {
-    bool ready, lost, done_sent;
-    int outstanding;
-    size_t rows, chunks;
-    double seconds;
-    char device[128];
-    char kernel[64]; /* BLAS kernel, "" when not told */
-    char error[DC_ERROR_SIZE];
-};
 
 struct dc_coord {
     struct dc_coord_infer_opts o;
@@ -47,37 +28,9 @@ struct dc_coord {
     uint8_t *model;
     size_t model_len;
     int inputs, outputs;
-    double flops_per_row;
-    size_t rows, chunk_rows, nchunks;
-    struct chunk *chunks;
-    size_t *pending; /* ring of chunk indices */
-    size_t phead, pcount;
-    struct rank *ranks;
+    size_t rows;
+    struct dc_sched_data sd; /* lib/run/sched_data.c */
 };
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
-                   int (*check) (void *arg), void *arg, int *sig,
-                   dc_error_t *errp)
-{
-    int got = dc_comm_recv (hub, m, 200, errp);
-
-    if (got < 0)
-        return -1;
-    if (check && (*sig = check (arg)) > 0) {
-        if (got > 0)
-            free (m->data);
-        errno = EINTR;
-        return errprintf (errp, "interrupted");
-    }
-    return got;
-}
 
 void dc_coord_destroy (struct dc_coord *co)
 {
@@ -85,9 +38,8 @@ void dc_coord_destroy (struct dc_coord *co)
         dc_npy_close (co->in);
         dc_npy_writer_destroy (co->out); /* uncommitted: no file */
         free (co->model);
-        free (co->chunks);
-        free (co->pending);
-        free (co->ranks);
+        free (co->sd.chunks);
+        free (co->sd.pending);
         free (co);
     }
 }
@@ -99,7 +51,7 @@ size_t dc_coord_rows (const struct dc_coord *co)
 
 size_t dc_coord_chunk_rows (const struct dc_coord *co)
 {
-    return co->chunk_rows;
+    return co->sd.chunk_rows;
 }
 
 struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
@@ -122,7 +74,7 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
         goto fail;
     co->inputs = dc_model_inputs (m);
     co->outputs = dc_model_outputs (m);
-    co->flops_per_row = dc_model_flops_per_row (m);
+    co->sd.flops_per_row = dc_model_flops_per_row (m);
     dc_model_destroy (m);
     if (!(co->model = dc_file_read (o->model_path, MAX_MODEL_BYTES,
                                     &co->model_len, errp)))
@@ -160,21 +112,25 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
         cr = cap ? cap : 1;
     if (cr > co->rows)
         cr = co->rows;
-    co->chunk_rows = cr;
-    co->nchunks = (co->rows + cr - 1) / cr;
-    if (!(co->chunks = calloc (co->nchunks, sizeof (*co->chunks))) ||
-        !(co->pending = calloc (co->nchunks, sizeof (size_t))) ||
-        !(co->ranks = calloc ((size_t)size, sizeof (*co->ranks)))) {
+    struct dc_sched_data *sd = &co->sd;
+    sd->chunk_rows = cr;
+    sd->nchunks = (co->rows + cr - 1) / cr;
+    if (!(sd->chunks = calloc (sd->nchunks, sizeof (*sd->chunks))) ||
+        !(sd->pending = calloc (sd->nchunks, sizeof (size_t)))) {
         errprintf (errp, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < co->nchunks; i++) {
-        co->chunks[i].row0 = i * cr;
-        co->chunks[i].rows = i + 1 < co->nchunks ? cr : co->rows - i * cr;
-        co->chunks[i].owner = -1;
-        co->pending[i] = i;
+    for (size_t i = 0; i < sd->nchunks; i++) {
+        sd->chunks[i].row0 = i * cr;
+        sd->chunks[i].rows = i + 1 < sd->nchunks ? cr : co->rows - i * cr;
+        sd->chunks[i].owner = -1;
+        sd->pending[i] = i;
     }
-    co->pcount = co->nchunks;
+    sd->pcount = sd->nchunks;
+    sd->in = co->in;
+    sd->inputs = co->inputs;
+    sd->model = co->model;
+    sd->model_len = co->model_len;
     int64_t shape[2] = {(int64_t)co->rows, co->outputs};
     if (!(co->out = dc_npy_writer_create (o->output_path, o->out_dtype, 2,
                                           shape, true, errp)))
@@ -185,357 +141,19 @@ fail:
     return NULL;
 }
 
-static bool pop_pending (struct dc_coord *co, size_t *idx)
-{
-    if (co->pcount == 0)
-        return false;
-    *idx = co->pending[co->phead];
-    co->phead = (co->phead + 1) % co->nchunks;
-    co->pcount--;
-    return true;
-}
-
-/* Requeued chunks go first: they are the oldest work. */
-static void push_front (struct dc_coord *co, size_t idx)
-{
-    co->phead = (co->phead + co->nchunks - 1) % co->nchunks;
-    co->pending[co->phead] = idx;
-    co->pcount++;
-}
-
-static int send_chunk (struct dc_coord *co, struct dc_comm *hub, int r,
-                       size_t idx, dc_error_t *errp)
-{
-    struct chunk *ch = &co->chunks[idx];
-    size_t bytes = DC_CHUNK_HDR + ch->rows * (size_t)co->inputs * 4;
-    uint8_t *buf = malloc (bytes);
-    int rc = -1;
-
-    if (!buf)
-        return errprintf (errp, "out of memory for a chunk");
-    dc_put_u64 (buf, idx);
-    dc_put_u64 (buf + 8, ch->row0);
-    dc_put_u64 (buf + 16, ch->rows);
-    if (dc_npy_read_f32 (co->in, ch->row0, ch->rows,
-                         (float *)(buf + DC_CHUNK_HDR), errp) == 0 &&
-        dc_comm_send (hub, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
-        ch->state = CHUNK_ASSIGNED;
-        ch->owner = r;
-        co->ranks[r].outstanding++;
-        rc = 0;
-    }
-    free (buf);
-    return rc;
-}
-
-static int dispatch (struct dc_coord *co, struct dc_comm *hub, int r,
-                     dc_error_t *errp)
-{
-    struct rank *rk = &co->ranks[r];
-    size_t idx;
-
-    while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
-           pop_pending (co, &idx))
-        if (send_chunk (co, hub, r, idx, errp) < 0)
-            return -1;
-    return 0;
-}
-
-static void lose (struct dc_coord *co, struct dc_comm *hub, int r,
-                  const char *why, struct dc_coord_result *res)
-{
-    struct rank *rk = &co->ranks[r];
-
-    if (rk->lost)
-        return;
-    rk->lost = true;
-    rk->ready = false;
-    for (size_t i = 0; i < co->nchunks; i++)
-        if (co->chunks[i].state == CHUNK_ASSIGNED && co->chunks[i].owner == r) {
-            co->chunks[i].state = CHUNK_PENDING;
-            co->chunks[i].owner = -1;
-            push_front (co, i);
-        }
-    rk->outstanding = 0;
-    if (rk->done_sent)
-        return; /* it ended after its work: not a loss */
-    size_t len = strlen (res->lost);
-    snprintf (res->lost + len, sizeof (res->lost) - len, "%srank %d on %s (%s)",
-              len ? ", " : "", r,
-              co->o.hosts && co->o.hosts[r] ? co->o.hosts[r] : "?", why);
-    res->nlost++;
-    dc_log (DC_LOG_WARN, "rank %d on %s lost (%s): its chunks go to the others",
-            r, co->o.hosts && co->o.hosts[r] ? co->o.hosts[r] : "?", why);
-    (void)hub;
-}
-
-static int alive (const struct dc_coord *co)
-{
-    int n = 0;
-    for (int r = 0; r < co->size; r++)
-        if (!co->ranks[r].lost)
-            n++;
-    return n;
-}
-
-static char *job_json (const struct dc_coord *co)
-{
-    cJSON *j = cJSON_CreateObject ();
-    char *s;
-
-    cJSON_AddStringToObject (j, "mode", "infer");
-    cJSON_AddStringToObject (j, "device", co->o.device ? co->o.device : "auto");
-    cJSON_AddStringToObject (j, "dtype", co->o.dtype ? co->o.dtype : "f32");
-    if (co->o.activation)
-        cJSON_AddStringToObject (j, "activation", co->o.activation);
-    cJSON_AddNumberToObject (j, "threads", co->o.threads);
-    cJSON_AddNumberToObject (j, "chunk_rows", (double)co->chunk_rows);
-    cJSON_AddNumberToObject (j, "delay_ms", co->o.delay_ms);
-    s = cJSON_PrintUnformatted (j);
-    cJSON_Delete (j);
-    return s;
-}
-
-static int on_result (struct dc_coord *co, int r, const uint8_t *data,
-                      size_t len, size_t *done, dc_error_t *errp)
-{
-    if (len < DC_RESULT_HDR)
-        return errprintf (errp, "rank %d: short result of %zu bytes", r, len);
-    uint64_t idx = dc_get_u64 (data);
-    uint64_t row0 = dc_get_u64 (data + 8);
-    uint64_t rows = dc_get_u64 (data + 16);
-    double secs;
-    memcpy (&secs, data + 24, sizeof (secs));
-    if (idx >= co->nchunks || co->chunks[idx].row0 != row0 ||
-        co->chunks[idx].rows != rows ||
-        len != DC_RESULT_HDR + rows * (uint64_t)co->outputs * 4)
-        return errprintf (errp, "rank %d: a result that matches no chunk", r);
-    struct chunk *ch = &co->chunks[idx];
-    if (ch->state == CHUNK_DONE || ch->owner != r) {
-        /* a chunk that was given to another rank meanwhile: drop it */
-        return 0;
-    }
-    if (dc_npy_writer_write_f32 (co->out, row0, rows,
-                                 (const float *)(data + DC_RESULT_HDR),
-                                 errp) < 0)
-        return -2;
-    ch->state = CHUNK_DONE;
-    co->ranks[r].outstanding--;
-    co->ranks[r].rows += rows;
-    co->ranks[r].chunks++;
-    co->ranks[r].seconds += secs;
-    *done += rows;
-    return 0;
-}
-
 int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
                         struct dc_report *report, struct dc_coord_result *res,
                         dc_error_t *errp)
 {
-    size_t done = 0;
-    char *job = NULL;
-    double t0 = now_s (), t_ready = 0, t_last = t0, t_write = 0;
-    int rc = -1;
+    struct dc_hub h = {.comm = hub,
+                       .size = co->size,
+                       .o = &co->o,
+                       .out = co->out,
+                       .rows = co->rows,
+                       .outputs = co->outputs,
+                       .res = res};
 
-    memset (res, 0, sizeof (*res));
-    if (!(job = job_json (co))) {
-        res->status = DC_COORD_IO_ERROR;
-        return errprintf (errp, "out of memory");
-    }
-    if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0 ||
-        dc_comm_bcast (hub, DC_MSG_MODEL, co->model, co->model_len, errp) < 0) {
-        res->status = DC_COORD_IO_ERROR;
-        goto out;
-    }
-    while (done < co->rows) {
-        struct dc_comm_msg m;
-        if (alive (co) == 0) {
-            bool errors = false;
-            for (int r = 0; r < co->size; r++)
-                if (co->ranks[r].error[0])
-                    errors = true;
-            if (errors) {
-                res->status = DC_COORD_WORKER_ERROR;
-                for (int r = 0; r < co->size; r++)
-                    if (co->ranks[r].error[0]) {
-                        errprintf (errp, "rank %d on %s: %s", r,
-                                   co->o.hosts ? co->o.hosts[r] : "?",
-                                   co->ranks[r].error);
-                        break;
-                    }
-            } else {
-                res->status = DC_COORD_ALL_LOST;
-                errprintf (errp, "every rank was lost: %s", res->lost);
-            }
-            goto out;
-        }
-        int sig = 0;
-        int got = dc_coord_recv (hub, &m, co->o.check, co->o.arg, &sig, errp);
-        if (got < 0) {
-            res->status = sig ? DC_COORD_INTERRUPTED : DC_COORD_IO_ERROR;
-            res->signal = sig;
-            if (sig)
-                errprintf (errp, "interrupted: no output written");
-            goto out;
-        }
-        if (co->o.progress)
-            co->o.progress (done, co->rows, alive (co), co->o.arg);
-        if (got == 0)
-            continue;
-        int r = m.src;
-        if (r < 0 || r >= co->size) {
-            free (m.data);
-            continue;
-        }
-        switch (m.type) {
-        case DC_MSG_READY: {
-            cJSON *j = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *d = cJSON_GetObjectItemCaseSensitive (j, "device");
-            const cJSON *no = cJSON_GetObjectItemCaseSensitive (j, "outputs");
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive (j, "kernel");
-            if (cJSON_IsString (d))
-                snprintf (co->ranks[r].device, sizeof (co->ranks[r].device),
-                          "%s", d->valuestring);
-            if (cJSON_IsString (k))
-                snprintf (co->ranks[r].kernel, sizeof (co->ranks[r].kernel),
-                          "%s", k->valuestring);
-            if (!cJSON_IsNumber (no) || (int)no->valuedouble != co->outputs) {
-                snprintf (co->ranks[r].error, sizeof (co->ranks[r].error),
-                          "loaded a model of another shape");
-                dc_comm_drop (hub, r, "model mismatch");
-            } else if (!co->ranks[r].lost)
-                co->ranks[r].ready = true;
-            cJSON_Delete (j);
-            if (t_ready == 0)
-                t_ready = now_s ();
-            if (dispatch (co, hub, r, errp) < 0) {
-                free (m.data);
-                res->status = DC_COORD_IO_ERROR;
-                goto out;
-            }
-            break;
-        }
-        case DC_MSG_RESULT: {
-            double tw = now_s ();
-            int x = on_result (co, r, m.data, m.len, &done, errp);
-            t_write += now_s () - tw;
-            if (x == -2) {
-                free (m.data);
-                res->status = DC_COORD_IO_ERROR;
-                goto out;
-            }
-            if (x < 0) {
-                dc_log (DC_LOG_WARN, "%s", errp->text);
-                dc_comm_drop (hub, r, "sent a bad result");
-            }
-            t_last = now_s ();
-            if (dispatch (co, hub, r, errp) < 0) {
-                free (m.data);
-                res->status = DC_COORD_IO_ERROR;
-                goto out;
-            }
-            break;
-        }
-        case DC_MSG_ERROR:
-            snprintf (co->ranks[r].error, sizeof (co->ranks[r].error), "%.*s",
-                      (int)(m.len < 400 ? m.len : 400),
-                      m.data ? (const char *)m.data : "");
-            lose (co, hub, r, co->ranks[r].error, res);
-            break;
-        case DC_COMM_LOST:
-            lose (co, hub, r, dc_comm_lost_reason (hub, r), res);
-            break;
-        default:
-            break;
-        }
-        free (m.data);
-        /* a lost rank's chunks go to whoever is ready */
-        if (co->pcount > 0)
-            for (int q = 0; q < co->size; q++)
-                if (dispatch (co, hub, q, errp) < 0) {
-                    res->status = DC_COORD_IO_ERROR;
-                    goto out;
-                }
-    }
-    if (co->o.progress)
-        co->o.progress (done, co->rows, alive (co), co->o.arg);
-    /* every row is in: the ranks may go */
-    for (int r = 0; r < co->size; r++)
-        if (!co->ranks[r].lost) {
-            co->ranks[r].done_sent = true;
-            dc_comm_send (hub, r, DC_MSG_DONE, NULL, 0, NULL);
-        }
-    double tc = now_s ();
-    if (dc_npy_writer_commit (co->out, errp) < 0) {
-        res->status = DC_COORD_IO_ERROR;
-        goto out;
-    }
-    t_write += now_s () - tc;
-    /* wait (briefly) for the ranks to leave, so nothing is cut short */
-    double until = now_s () + 5;
-    while (hub->ops->reports_exit && alive (co) > 0 && now_s () < until) {
-        struct dc_comm_msg m;
-        int got = dc_comm_recv (hub, &m, 100, NULL);
-        if (got < 0)
-            break;
-        if (got > 0) {
-            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < co->size)
-                co->ranks[m.src].lost = true;
-            free (m.data);
-        }
-    }
-    const char *sha = dc_npy_writer_sha256 (co->out);
-    snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
-    res->rows = co->rows;
-    res->shape[0] = (int64_t)co->rows;
-    res->shape[1] = co->outputs;
-    res->status = DC_COORD_OK;
-    rc = 0;
-out:
-    res->seconds = now_s () - t0;
-    if (report) {
-        if (t_ready > 0) {
-            dc_report_phase_add (report, DC_PHASE_LOAD, t_ready - t0);
-            dc_report_phase_add (report, DC_PHASE_COMPUTE, t_last - t_ready);
-        }
-        dc_report_phase_add (report, DC_PHASE_WRITE, t_write);
-        for (int r = 0; r < co->size; r++) {
-            const struct rank *rk = &co->ranks[r];
-            dc_report_add_rank (report, r, co->o.hosts ? co->o.hosts[r] : "?",
-                                rk->device[0] ? rk->device : "?", rk->rows,
-                                rk->seconds,
-                                (double)rk->rows * co->flops_per_row);
-            dc_report_set_rank_kernel (report, r, rk->kernel);
-        }
-        cJSON *x = dc_report_extra (report, "distributed");
-        if (x) {
-            cJSON_AddNumberToObject (x, "chunk_rows", (double)co->chunk_rows);
-            cJSON_AddNumberToObject (x, "chunks", (double)co->nchunks);
-            cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
-            cJSON *lost = cJSON_AddArrayToObject (x, "lost_workers");
-            for (int r = 0; r < co->size; r++) {
-                cJSON_AddItemToArray (
-                    chunks, cJSON_CreateNumber ((double)co->ranks[r].chunks));
-                if (co->ranks[r].lost && !co->ranks[r].done_sent) {
-                    cJSON *l = cJSON_CreateObject ();
-                    cJSON_AddNumberToObject (l, "rank", r);
-                    cJSON_AddStringToObject (
-                        l, "host", co->o.hosts ? co->o.hosts[r] : "?");
-                    cJSON_AddStringToObject (
-                        l, "reason",
-                        co->ranks[r].error[0] ? co->ranks[r].error
-                                              : dc_comm_lost_reason (hub, r));
-                    cJSON_AddItemToArray (lost, l);
-                }
-            }
-        }
-        if (rc == 0)
-            dc_report_set_output (report, co->o.output_path, 2, res->shape,
-                                  co->o.out_dtype == DC_NPY_F2 ? "<f2" : "<f4",
-                                  res->sha256);
-    }
-    free (job);
-    return rc;
+    return dc_hub_run (&h, &dc_sched_data, &co->sd, report, errp);
 }
 
 /* ================= training ================= */
@@ -623,7 +241,6 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
                       dc_error_t *errp)
 {
     struct dc_coord_train *ct = calloc (1, sizeof (*ct));
-    cJSON *j = NULL, *t;
     char *job = NULL;
 
     if (!ct || !(ct->r = calloc ((size_t)hub->size, sizeof (*ct->r)))) {
@@ -633,29 +250,18 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
     }
     ct->hub = hub;
     ct->o = *o;
-    j = cJSON_CreateObject ();
-    cJSON_AddStringToObject (j, "mode", "train");
-    cJSON_AddStringToObject (j, "device", o->device ? o->device : "auto");
-    cJSON_AddStringToObject (j, "dtype", o->dtype ? o->dtype : "f32");
-    if (o->activation)
-        cJSON_AddStringToObject (j, "activation", o->activation);
-    cJSON_AddNumberToObject (j, "threads", o->threads);
-    cJSON_AddNumberToObject (j, "delay_ms", o->delay_ms);
-    t = cJSON_AddObjectToObject (j, "train");
-    cJSON_AddStringToObject (t, "loss",
-                             o->to->loss == DC_LOSS_XENT ? "xent" : "mse");
-    cJSON_AddStringToObject (t, "optimizer",
-                             o->to->optim == DC_OPTIM_ADAM ? "adam" : "sgd");
-    cJSON_AddNumberToObject (t, "lr", o->to->lr);
-    cJSON_AddNumberToObject (t, "momentum", o->to->momentum);
-    cJSON_AddNumberToObject (t, "beta1", o->to->beta1);
-    cJSON_AddNumberToObject (t, "beta2", o->to->beta2);
-    cJSON_AddNumberToObject (t, "eps", o->to->eps);
-    cJSON_AddNumberToObject (t, "batch_size", (double)o->to->batch_size);
-    cJSON_AddNumberToObject (t, "seed", (double)o->to->seed);
-    cJSON_AddBoolToObject (t, "resume", o->checkpoint != NULL);
-    job = cJSON_PrintUnformatted (j);
-    cJSON_Delete (j);
+    struct dc_wire_job wj = {.mode = DC_WIRE_TRAIN,
+                             .threads = o->threads,
+                             .delay_ms = o->delay_ms,
+                             .has_train = true};
+    snprintf (wj.device, sizeof (wj.device), "%s",
+              o->device ? o->device : "auto");
+    snprintf (wj.dtype, sizeof (wj.dtype), "%s", o->dtype ? o->dtype : "f32");
+    snprintf (wj.activation, sizeof (wj.activation), "%s",
+              o->activation ? o->activation : "");
+    dc_serve_train_pack (&wj.train, o->to);
+    wj.train.resume = o->checkpoint != NULL;
+    job = dc_wire_job_encode (&wj);
     if (!job) {
         errprintf (errp, "out of memory");
         goto fail;
@@ -680,12 +286,10 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
         if (got == 0)
             continue;
         if (m.type == DC_MSG_READY && m.src >= 0 && m.src < hub->size) {
-            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *p =
-                cJSON_GetObjectItemCaseSensitive (rj, "parameters");
-            if (cJSON_IsNumber (p))
-                ct->np = (size_t)p->valuedouble;
-            cJSON_Delete (rj);
+            struct dc_wire_ready rd;
+            if (dc_wire_ready_decode (m.data, m.len, &rd, NULL) == 0 &&
+                rd.parameters >= 0)
+                ct->np = (size_t)rd.parameters;
             ct->r[m.src].ready = true;
         } else
             t_other (ct, &m);
@@ -729,6 +333,10 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             size_t b = rows * (size_t)(k + 1) / (size_t)alive;
             size_t n = b - a;
             size_t bytes = DC_STEP_HDR + n * (in * 4 + tsz);
+            struct dc_wire_step w = {.attempt = ct->attempt,
+                                     .rows = n,
+                                     .scale = rows,
+                                     .want_grads = 1};
             k++;
             if (bytes > ct->bufcap) {
                 uint8_t *p = realloc (ct->buf, bytes);
@@ -737,10 +345,7 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                 ct->buf = p;
                 ct->bufcap = bytes;
             }
-            dc_put_u64 (ct->buf, ct->attempt);
-            dc_put_u64 (ct->buf + 8, n);
-            dc_put_u64 (ct->buf + 16, rows);
-            dc_put_u64 (ct->buf + 24, 1);
+            dc_wire_step_put (ct->buf, &w);
             memcpy (ct->buf + DC_STEP_HDR, x + a * in, n * in * 4);
             memcpy (ct->buf + DC_STEP_HDR + n * in * 4,
                     (const uint8_t *)target + a * tsz, n * tsz);
@@ -764,29 +369,31 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             if (got == 0)
                 continue;
             int r = m.src;
+            struct dc_wire_tresult w;
+            dc_error_t e;
             if (m.type == DC_MSG_RESULT && r >= 0 && r < size &&
-                m.len >= DC_TRAIN_RESULT_HDR &&
-                dc_get_u64 (m.data) == ct->attempt) {
-                uint64_t status = dc_get_u64 (m.data + 8);
-                double part;
-                memcpy (&part, m.data + 16, sizeof (part));
+                dc_wire_tresult_get (m.data, m.len, ct->np, true, &w, NULL) ==
+                    0 &&
+                w.attempt == ct->attempt) {
                 ct->r[r].replied = true;
-                if (status != 0)
+                if (w.status != 0)
                     redo = true;
                 else {
-                    ls += part;
-                    if (!have_grads && m.len == DC_TRAIN_RESULT_HDR +
-                                                    ct->np * sizeof (float)) {
-                        if (dc_trainer_grads_set (
-                                t,
-                                (const float *)(m.data + DC_TRAIN_RESULT_HDR),
-                                errp) < 0) {
+                    ls += w.loss;
+                    if (!have_grads && w.grad) {
+                        if (dc_trainer_grads_set (t, (const float *)w.grad,
+                                                  errp) < 0) {
                             free (m.data);
                             return -1;
                         }
                         have_grads = true;
                     }
                 }
+            } else if (m.type == DC_MSG_RESULT && r >= 0 && r < size &&
+                       dc_wire_tresult_get (m.data, m.len, ct->np, true, &w,
+                                            &e) < 0) {
+                dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
+                dc_comm_drop (ct->hub, r, "sent a bad result");
             } else if (m.type != DC_MSG_RESULT)
                 t_other (ct, &m);
             free (m.data);

@@ -12,59 +12,16 @@
 #include <stddef.h>
 
 #include "lib/comm/comm.h"
+#include "lib/run/hub.h"
 #include "lib/util/error.h"
 #include "lib/model/model.h"
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
 
-struct dc_coord_infer_opts {
-    const char *model_path;
-    const char *input_path;
-    const char *output_path;
-    enum dc_npy_dtype out_dtype; /* DC_NPY_F4 or DC_NPY_F2 */
-    const char *device;          /* cpu, cuda, auto */
-    const char *dtype;           /* f32, tf32, f16, bf16 */
-    const char *activation;      /* NULL: the model's metadata */
-    int threads;                 /* per rank; 0: back-end default */
-    size_t chunk_rows;           /* 0: chosen from rows, ranks, model */
-    int delay_ms;                /* test hook: workers sleep per chunk */
-    /* Called when the hub's extra fd is readable or every 200 ms: return a
-     * signal number to stop the job (interrupted), else 0. */
-    int (*check) (void *arg);
-    /* Progress: rows done of total, ranks alive. */
-    void (*progress) (size_t done, size_t total, int alive, void *arg);
-    void *arg;
-    const char *const *hosts; /* host of each rank, for messages */
-};
-
-enum dc_coord_status {
-    DC_COORD_OK = 0,
-    DC_COORD_ALL_LOST,     /* every rank was lost before the end */
-    DC_COORD_WORKER_ERROR, /* ranks failed with errors of their own */
-    DC_COORD_INTERRUPTED,
-    DC_COORD_IO_ERROR, /* reading the input or writing the output */
-};
-
-struct dc_coord_result {
-    enum dc_coord_status status;
-    int signal;  /* when interrupted */
-    size_t rows; /* rows written */
-    int64_t shape[2];
-    int nlost;
-    char lost[1024]; /* "rank 1 on host-b (killed by signal 9), ..." */
-    char sha256[65]; /* of the output file */
-    double seconds;  /* wall time of the run (after launch) */
-};
+/* struct dc_coord_infer_opts, struct dc_coord_result and dc_coord_recv
+ * are in lib/run/hub.h (the loop that both infer layouts run). */
 
 struct dc_coord;
-
-/* What every coordinator loop does for its next message: wait up to 200 ms,
- * then ask check (may be NULL) whether a signal arrived.  1 with *m, 0 when
- * nothing came, -1 when comm failed or a signal stops the run (*sig set,
- * errno EINTR, errp "interrupted"). */
-int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
-                   int (*check) (void *arg), void *arg, int *sig,
-                   dc_error_t *errp);
 
 /* Open and check the input, the model and the output folder before any
  * rank is started: NULL with errp ("FILE: reason") on bad input. */

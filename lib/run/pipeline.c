@@ -10,6 +10,8 @@
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 #include "lib/run/pipeline.h"
+#include "lib/run/hub.h"
+#include "lib/run/serve.h"
 
 #define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
 
@@ -153,37 +155,24 @@ static char *stage_job (const struct dc_layout *lo, int r, const char *task,
                         const char *device, const char *dtype, int threads,
                         int delay_ms, const struct dc_train_opts *to)
 {
-    cJSON *j = cJSON_CreateObject (), *t;
     int s = dc_layout_stage (lo, r);
-    char *out;
+    struct dc_wire_job j = {.mode = DC_WIRE_PIPELINE,
+                            .task = !strcmp (task, "train") ? DC_WIRE_TRAIN
+                                                            : DC_WIRE_INFER,
+                            .threads = threads,
+                            .delay_ms = delay_ms,
+                            .stage = s,
+                            .stages = lo->nstages,
+                            .group = dc_layout_group (lo, r),
+                            .prev = s > 0 ? r - 1 : -1,
+                            .next = s < lo->nstages - 1 ? r + 1 : -1,
+                            .has_train = to != NULL};
 
-    cJSON_AddStringToObject (j, "mode", "pipeline");
-    cJSON_AddStringToObject (j, "task", task);
-    cJSON_AddStringToObject (j, "device", device ? device : "auto");
-    cJSON_AddStringToObject (j, "dtype", dtype ? dtype : "f32");
-    cJSON_AddNumberToObject (j, "threads", threads);
-    cJSON_AddNumberToObject (j, "delay_ms", delay_ms);
-    cJSON_AddNumberToObject (j, "stage", s);
-    cJSON_AddNumberToObject (j, "stages", lo->nstages);
-    cJSON_AddNumberToObject (j, "group", dc_layout_group (lo, r));
-    cJSON_AddNumberToObject (j, "prev", s > 0 ? r - 1 : -1);
-    cJSON_AddNumberToObject (j, "next", s < lo->nstages - 1 ? r + 1 : -1);
-    if (to) {
-        t = cJSON_AddObjectToObject (j, "train");
-        cJSON_AddStringToObject (t, "loss",
-                                 to->loss == DC_LOSS_XENT ? "xent" : "mse");
-        cJSON_AddStringToObject (t, "optimizer",
-                                 to->optim == DC_OPTIM_ADAM ? "adam" : "sgd");
-        cJSON_AddNumberToObject (t, "lr", to->lr);
-        cJSON_AddNumberToObject (t, "momentum", to->momentum);
-        cJSON_AddNumberToObject (t, "beta1", to->beta1);
-        cJSON_AddNumberToObject (t, "beta2", to->beta2);
-        cJSON_AddNumberToObject (t, "eps", to->eps);
-        cJSON_AddNumberToObject (t, "batch_size", (double)to->batch_size);
-    }
-    out = cJSON_PrintUnformatted (j);
-    cJSON_Delete (j);
-    return out;
+    snprintf (j.device, sizeof (j.device), "%s", device ? device : "auto");
+    snprintf (j.dtype, sizeof (j.dtype), "%s", dtype ? dtype : "f32");
+    if (to)
+        dc_serve_train_pack (&j.train, to);
+    return dc_wire_job_encode (&j);
 }
 
 /* JOB and MODEL to every rank: each its stage's tensors. */
@@ -300,237 +289,65 @@ fail:
     return NULL;
 }
 
-struct prank {
-    bool ready, lost;
-    char kernel[64]; /* BLAS kernel, "" when not told */
+struct stages_arg {
+    struct dc_pipe_infer *pi;
+    struct dc_comm *hub;
+    const struct dc_layout *lo;
 };
+
+static int infer_stages (void *arg, dc_error_t *errp)
+{
+    struct stages_arg *a = arg;
+
+    return send_stages (a->hub, a->lo, a->pi->m, NULL, "infer", a->pi->o.device,
+                        a->pi->o.dtype, a->pi->o.threads, a->pi->o.delay_ms,
+                        NULL, errp);
+}
 
 int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
                        const struct dc_layout *lo, size_t micro_rows,
                        struct dc_report *report, struct dc_coord_result *res,
                        dc_error_t *errp)
 {
-    int S = lo->nstages, G = lo->ngroups, size = lo->size;
+    int G = lo->ngroups;
     size_t nmb = (pi->rows + micro_rows - 1) / micro_rows;
-    struct prank *rk = calloc ((size_t)size, sizeof (*rk));
-    int *outstanding = calloc ((size_t)G, sizeof (int));
-    int *ready = calloc ((size_t)G, sizeof (int));
-    size_t *grows = calloc ((size_t)G, sizeof (size_t));
-    uint8_t *done_mb = calloc (nmb ? nmb : 1, 1);
-    uint8_t *buf = NULL;
-    size_t next = 0, done = 0;
-    double t0 = now_s (), t_first = 0, t_last = 0, busy = 0, t_write = 0;
-    char who[300];
+    struct stages_arg arg = {.pi = pi, .hub = hub, .lo = lo};
+    struct dc_sched_pipe sp = {
+        .in = pi->in,
+        .inputs = pi->inputs,
+        .lo = lo,
+        .micro_rows = micro_rows,
+        .nmb = nmb,
+        .outstanding = calloc ((size_t)G, sizeof (int)),
+        .ready = calloc ((size_t)G, sizeof (int)),
+        .grows = calloc ((size_t)G, sizeof (size_t)),
+        .done_mb = calloc (nmb ? nmb : 1, 1),
+        .buf = malloc (DC_PIPE_HDR + micro_rows * (size_t)pi->inputs * 4),
+        .send_stages = infer_stages,
+        .arg = &arg};
+    struct dc_hub h = {.comm = hub,
+                       .size = lo->size,
+                       .o = &pi->o,
+                       .out = pi->out,
+                       .rows = pi->rows,
+                       .outputs = pi->outputs,
+                       .res = res};
     int rc = -1;
 
     memset (res, 0, sizeof (*res));
     res->status = DC_COORD_IO_ERROR;
-    if (!rk || !outstanding || !ready || !grows || !done_mb ||
-        !(buf = malloc (DC_PIPE_HDR + micro_rows * (size_t)pi->inputs * 4))) {
+    if (!sp.outstanding || !sp.ready || !sp.grows || !sp.done_mb || !sp.buf)
         errprintf (errp, "out of memory");
-        goto out;
-    }
-    if (size != hub->size || S < 2) {
-        errprintf (errp, "pipeline: a layout of %d ranks in %d stages", size,
-                   S);
-        goto out;
-    }
-    if (send_stages (hub, lo, pi->m, NULL, "infer", pi->o.device, pi->o.dtype,
-                     pi->o.threads, pi->o.delay_ms, NULL, errp) < 0)
-        goto out;
-    while (done < pi->rows) {
-        struct dc_comm_msg m;
-        int sig = 0;
-        int got = dc_coord_recv (hub, &m, pi->o.check, pi->o.arg, &sig, errp);
-        if (got < 0) {
-            if (sig) {
-                res->status = DC_COORD_INTERRUPTED;
-                res->signal = sig;
-                errprintf (errp, "interrupted: no output written");
-            }
-            goto out;
-        }
-        if (pi->o.progress)
-            pi->o.progress (done, pi->rows, size, pi->o.arg);
-        if (got == 0)
-            continue;
-        int r = m.src;
-        if (r < 0 || r >= size) {
-            free (m.data);
-            continue;
-        }
-        int g = dc_layout_group (lo, r);
-        stage_name (lo, pi->o.hosts, r, who, sizeof (who));
-        switch (m.type) {
-        case DC_MSG_READY: {
-            cJSON *rj = cJSON_ParseWithLength ((const char *)m.data, m.len);
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive (rj, "kernel");
-            if (cJSON_IsString (k))
-                snprintf (rk[r].kernel, sizeof (rk[r].kernel), "%s",
-                          k->valuestring);
-            cJSON_Delete (rj);
-            if (!rk[r].ready) {
-                rk[r].ready = true;
-                ready[g]++;
-            }
-            break;
-        }
-        case DC_MSG_RESULT: {
-            uint64_t id = 0, row0 = 0, rows = 0;
-            double secs = 0;
-            if (m.len >= DC_PIPE_HDR) {
-                id = dc_get_u64 (m.data);
-                row0 = dc_get_u64 (m.data + 8);
-                rows = dc_get_u64 (m.data + 16);
-                memcpy (&secs, m.data + 24, sizeof (secs));
-            }
-            if (dc_layout_stage (lo, r) != S - 1 || m.len < DC_PIPE_HDR ||
-                id >= nmb || done_mb[id] || row0 != id * micro_rows ||
-                rows !=
-                    (id + 1 < nmb ? micro_rows : pi->rows - id * micro_rows) ||
-                m.len != DC_PIPE_HDR + rows * (size_t)pi->outputs * 4) {
-                free (m.data);
-                res->status = DC_COORD_WORKER_ERROR;
-                errprintf (errp, "%s: a result that matches no micro-batch",
-                           who);
-                goto out;
-            }
-            double tw = now_s ();
-            if (dc_npy_writer_write_f32 (pi->out, row0, rows,
-                                         (const float *)(m.data + DC_PIPE_HDR),
-                                         errp) < 0) {
-                free (m.data);
-                goto out;
-            }
-            t_write += now_s () - tw;
-            t_last = now_s ();
-            done_mb[id] = 1;
-            done += rows;
-            grows[g] += rows;
-            busy += secs;
-            outstanding[g]--;
-            break;
-        }
-        case DC_MSG_ERROR:
-            res->status = DC_COORD_WORKER_ERROR;
-            errprintf (errp, "%s: %.*s", who, (int)(m.len < 400 ? m.len : 400),
-                       m.data ? (const char *)m.data : "");
-            free (m.data);
-            goto out;
-        case DC_COMM_LOST:
-            rk[r].lost = true;
-            res->status = DC_COORD_ALL_LOST;
-            res->nlost = 1;
-            snprintf (res->lost, sizeof (res->lost), "%s was lost (%s)", who,
-                      dc_comm_lost_reason (hub, r));
-            errprintf (errp, "%s", res->lost);
-            free (m.data);
-            goto out;
-        default:
-            break;
-        }
-        free (m.data);
-        /* every group whose stages are all ready takes micro-batches, up
-         * to one per stage and one waiting */
-        for (int q = 0; q < G; q++)
-            while (ready[q] == S && outstanding[q] < S + 1 && next < nmb) {
-                size_t row0 = next * micro_rows;
-                size_t n = next + 1 < nmb ? micro_rows : pi->rows - row0;
-                double zero = 0;
-                dc_put_u64 (buf, next);
-                dc_put_u64 (buf + 8, row0);
-                dc_put_u64 (buf + 16, n);
-                memcpy (buf + 24, &zero, sizeof (zero));
-                if (dc_npy_read_f32 (pi->in, row0, n,
-                                     (float *)(buf + DC_PIPE_HDR), errp) < 0 ||
-                    dc_comm_send (hub, dc_layout_rank (lo, q, 0), DC_MSG_CHUNK,
-                                  buf, DC_PIPE_HDR + n * (size_t)pi->inputs * 4,
-                                  errp) < 0)
-                    goto out;
-                if (t_first == 0)
-                    t_first = now_s ();
-                next++;
-                outstanding[q]++;
-            }
-    }
-    if (pi->o.progress)
-        pi->o.progress (done, pi->rows, size, pi->o.arg);
-    for (int r = 0; r < size; r++)
-        dc_comm_send (hub, r, DC_MSG_DONE, NULL, 0, NULL);
-    double tc = now_s ();
-    if (dc_npy_writer_commit (pi->out, errp) < 0)
-        goto out;
-    t_write += now_s () - tc;
-    /* the ranks leave: wait for them briefly so nothing is cut short */
-    double until = now_s () + 5;
-    int left = size;
-    while (left > 0 && now_s () < until) {
-        struct dc_comm_msg m;
-        int got = dc_comm_recv (hub, &m, 100, NULL);
-        if (got < 0)
-            break;
-        if (got > 0) {
-            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < size &&
-                !rk[m.src].lost) {
-                rk[m.src].lost = true;
-                left--;
-            }
-            free (m.data);
-        }
-    }
-    const char *sha = dc_npy_writer_sha256 (pi->out);
-    snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
-    res->rows = pi->rows;
-    res->shape[0] = (int64_t)pi->rows;
-    res->shape[1] = pi->outputs;
-    res->status = DC_COORD_OK;
-    rc = 0;
-out:
-    res->seconds = now_s () - t0;
-    if (report) {
-        double wall = t_last > t_first ? t_last - t_first : 0;
-        if (t_first > 0) {
-            dc_report_phase_add (report, DC_PHASE_LOAD, t_first - t0);
-            dc_report_phase_add (report, DC_PHASE_COMPUTE, wall);
-        }
-        dc_report_phase_add (report, DC_PHASE_WRITE, t_write);
-        for (int r = 0; r < size && grows; r++)
-            dc_report_add_rank (report, r, host_of (pi->o.hosts, r), "?",
-                                grows[dc_layout_group (lo, r)], 0,
-                                (double)grows[dc_layout_group (lo, r)] *
-                                    lo->flops[dc_layout_stage (lo, r)]);
-        for (int r = 0; r < size && grows; r++)
-            dc_report_set_rank_kernel (report, r, rk[r].kernel);
-        cJSON *x = dc_report_extra (report, "pipeline");
-        if (x) {
-            cJSON_AddNumberToObject (x, "stages", S);
-            cJSON_AddNumberToObject (x, "groups", G);
-            cJSON_AddNumberToObject (x, "micro_batch_rows", (double)micro_rows);
-            cJSON_AddNumberToObject (x, "micro_batches", (double)nmb);
-            cJSON *st = cJSON_AddArrayToObject (x, "stage_layers");
-            for (int s = 0; s < S; s++) {
-                cJSON *e =
-                    cJSON_CreateIntArray ((int[]){lo->l0[s], lo->l1[s]}, 2);
-                cJSON_AddItemToArray (st, e);
-            }
-            cJSON_AddNumberToObject (x, "busy_seconds", busy);
-            cJSON_AddNumberToObject (x, "compute_seconds", wall);
-            /* the share of rank-seconds spent waiting: fill, drain and
-             * imbalance */
-            cJSON_AddNumberToObject (x, "bubble",
-                                     wall > 0 ? 1.0 - busy / (wall * size) : 0);
-        }
-        if (rc == 0)
-            dc_report_set_output (report, pi->o.output_path, 2, res->shape,
-                                  pi->o.out_dtype == DC_NPY_F2 ? "<f2" : "<f4",
-                                  res->sha256);
-    }
-    free (rk);
-    free (outstanding);
-    free (ready);
-    free (grows);
-    free (done_mb);
-    free (buf);
+    else if (lo->size != hub->size || lo->nstages < 2)
+        errprintf (errp, "pipeline: a layout of %d ranks in %d stages",
+                   lo->size, lo->nstages);
+    else
+        rc = dc_hub_run (&h, &dc_sched_pipe, &sp, report, errp);
+    free (sp.outstanding);
+    free (sp.ready);
+    free (sp.grows);
+    free (sp.done_mb);
+    free (sp.buf);
     return rc;
 }
 
@@ -658,10 +475,10 @@ static int send_step (struct dc_pipe_train *pt, int r, uint64_t rows,
         pt->buf = p;
         pt->bufcap = len;
     }
-    dc_put_u64 (pt->buf, pt->attempt);
-    dc_put_u64 (pt->buf + 8, rows);
-    dc_put_u64 (pt->buf + 16, batch);
-    dc_put_u64 (pt->buf + 24, mr);
+    dc_wire_pstep_put (pt->buf, &(struct dc_wire_pstep){.attempt = pt->attempt,
+                                                        .rows = rows,
+                                                        .batch = batch,
+                                                        .micro = mr});
     memcpy (pt->buf + DC_PIPE_STEP_HDR, data, bytes);
     return dc_comm_send (pt->hub, r, DC_MSG_CHUNK, pt->buf, len, errp);
 }
@@ -710,9 +527,15 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
         if (m.type == DC_MSG_RESULT && r >= 0 && r < size) {
             int s = dc_layout_stage (lo, r);
             size_t n = pt->soff[s + 1] - pt->soff[s];
-            if (pt->got[r] || m.len != DC_TRAIN_RESULT_HDR + n * 4 ||
-                dc_get_u64 (m.data) != pt->attempt ||
-                dc_get_u64 (m.data + 8) != 0) {
+            struct dc_wire_tresult w;
+            dc_error_t e;
+            if (dc_wire_tresult_get (m.data, m.len, n, false, &w, &e) < 0) {
+                free (m.data);
+                errno = EPROTO;
+                errprintf (errp, "rank %d: %s", r, e.text);
+                goto out;
+            }
+            if (pt->got[r] || w.attempt != pt->attempt || w.status != 0) {
                 free (m.data);
                 errno = EPROTO;
                 errprintf (errp, "rank %d sent a result of no step", r);
@@ -737,22 +560,23 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             int r = dc_layout_rank (lo, g, s);
             if (!pt->got[r])
                 continue;
-            const float *v = (const float *)(pt->got[r] + DC_TRAIN_RESULT_HDR);
+            struct dc_wire_tresult w; /* checked when it came */
+            dc_wire_tresult_get (pt->got[r], pt->gotlen[r],
+                                 pt->soff[s + 1] - pt->soff[s], false, &w,
+                                 NULL);
+            const float *v = (const float *)w.grad;
             float *d = pt->gsum + pt->soff[s];
             size_t n = pt->soff[s + 1] - pt->soff[s];
             for (size_t i = 0; i < n; i++)
                 d[i] += v[i];
-            if (s == S - 1) {
-                double part;
-                memcpy (&part, pt->got[r] + 16, sizeof (part));
-                ls += part;
-            }
+            if (s == S - 1)
+                ls += w.loss;
         }
     /* every rank applies its stage's sum; the replica the whole */
     for (int r = 0; r < size; r++) {
         int s = dc_layout_stage (lo, r);
         size_t n = pt->soff[s + 1] - pt->soff[s];
-        size_t len = 8 + n * 4;
+        size_t len = DC_REDUCED_HDR + n * 4;
         if (len > pt->bufcap) {
             uint8_t *p = realloc (pt->buf, len);
             if (!p) {
@@ -762,8 +586,9 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             pt->buf = p;
             pt->bufcap = len;
         }
-        dc_put_u64 (pt->buf, pt->attempt);
-        memcpy (pt->buf + 8, pt->gsum + pt->soff[s], n * 4);
+        dc_wire_reduced_put (pt->buf,
+                             &(struct dc_wire_reduced){.attempt = pt->attempt});
+        memcpy (pt->buf + DC_REDUCED_HDR, pt->gsum + pt->soff[s], n * 4);
         if (dc_comm_send (pt->hub, r, DC_MSG_REDUCED, pt->buf, len, errp) < 0)
             goto out;
     }

@@ -1,5 +1,4 @@
 /* rank.c - the rank side of the distributed executor */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include "lib/formats/report.h"
 #include "lib/run/rank.h"
 #include "lib/run/stage.h"
+#include "lib/comm/wire.h"
 
 struct job {
     char mode[16];
@@ -70,74 +70,21 @@ static void *beat_main (void *arg)
     return NULL;
 }
 
-static int parse_job (const uint8_t *data, size_t len, struct job *j,
-                      dc_error_t *errp)
+/* The data-parallel rank's view of a decoded JOB. */
+static void job_from_wire (const struct dc_wire_job *w, struct job *j)
 {
-    cJSON *o = cJSON_ParseWithLength ((const char *)data, len);
-    const cJSON *v;
-
     memset (j, 0, sizeof (*j));
-    if (!cJSON_IsObject (o)) {
-        cJSON_Delete (o);
-        return errprintf (errp, "worker: the job description is not JSON");
+    snprintf (j->mode, sizeof (j->mode), "%s", dc_wire_mode_name (w->mode));
+    snprintf (j->device, sizeof (j->device), "%s", w->device);
+    snprintf (j->dtype, sizeof (j->dtype), "%s", w->dtype);
+    snprintf (j->activation, sizeof (j->activation), "%s", w->activation);
+    j->threads = w->threads;
+    j->delay_ms = w->delay_ms;
+    j->chunk_rows = (size_t)w->chunk_rows;
+    if (w->has_train) {
+        dc_serve_train_unpack (&w->train, &j->to);
+        j->resume = w->train.resume;
     }
-#define STR(name, dst)                                                         \
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, name)) &&                    \
-        cJSON_IsString (v))                                                    \
-        snprintf (dst, sizeof (dst), "%s", v->valuestring);
-    STR ("mode", j->mode);
-    STR ("device", j->device);
-    STR ("dtype", j->dtype);
-    STR ("activation", j->activation);
-#undef STR
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, "threads")) &&
-        cJSON_IsNumber (v) && v->valuedouble >= 0 && v->valuedouble < 4096)
-        j->threads = (int)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, "delay_ms")) &&
-        cJSON_IsNumber (v) && v->valuedouble >= 0 && v->valuedouble < 3600e3)
-        j->delay_ms = (int)v->valuedouble;
-    if (!strcmp (j->mode, "train")) {
-        char loss[8] = "", optim[8] = "";
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive (o, "train");
-#define NUM(name, dst)                                                         \
-    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) &&                    \
-        cJSON_IsNumber (v))                                                    \
-        dst = v->valuedouble;
-        NUM ("lr", j->to.lr);
-        NUM ("momentum", j->to.momentum);
-        NUM ("beta1", j->to.beta1);
-        NUM ("beta2", j->to.beta2);
-        NUM ("eps", j->to.eps);
-        double bs = 0, seed = 0;
-        NUM ("batch_size", bs);
-        NUM ("seed", seed);
-#undef NUM
-        j->to.batch_size = bs >= 1 && bs < 1e9 ? (size_t)bs : 0;
-        j->to.seed = (uint64_t)seed;
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss")) &&
-            cJSON_IsString (v))
-            snprintf (loss, sizeof (loss), "%s", v->valuestring);
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer")) &&
-            cJSON_IsString (v))
-            snprintf (optim, sizeof (optim), "%s", v->valuestring);
-        j->resume =
-            cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (t, "resume"));
-        j->to.loss = !strcmp (loss, "xent") ? DC_LOSS_XENT : DC_LOSS_MSE;
-        j->to.optim = !strcmp (optim, "adam") ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
-        if (j->to.batch_size == 0) {
-            cJSON_Delete (o);
-            return errprintf (errp, "worker: train job without a batch size");
-        }
-    }
-    cJSON_Delete (o);
-    if (strcmp (j->mode, "infer") != 0 && strcmp (j->mode, "train") != 0 &&
-        strcmp (j->mode, "echo") != 0)
-        return errprintf (errp, "worker: unknown job mode '%s'", j->mode);
-    if (!j->device[0])
-        snprintf (j->device, sizeof (j->device), "auto");
-    if (!j->dtype[0])
-        snprintf (j->dtype, sizeof (j->dtype), "f32");
-    return 0;
 }
 
 /* Write bytes to a private file (path gets its name). */
@@ -233,15 +180,13 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     dc_model_view (m, lv, &view);
     if (!(net = ops->mlp_load (dev, &view, errp)))
         goto done;
-    cJSON *ready = cJSON_CreateObject ();
-    cJSON_AddStringToObject (ready, "device",
-                             ops->describe ? ops->describe (dev) : ops->name);
-    if (ops->kernel && ops->kernel (dev))
-        cJSON_AddStringToObject (ready, "kernel", ops->kernel (dev));
-    cJSON_AddNumberToObject (ready, "inputs", nin);
-    cJSON_AddNumberToObject (ready, "outputs", nout);
-    char *rs = cJSON_PrintUnformatted (ready);
-    cJSON_Delete (ready);
+    struct dc_wire_ready rd = {
+        .inputs = nin, .outputs = nout, .parameters = -1};
+    snprintf (rd.device, sizeof (rd.device), "%s",
+              ops->describe ? ops->describe (dev) : ops->name);
+    snprintf (rd.kernel, sizeof (rd.kernel), "%s",
+              ops->kernel && ops->kernel (dev) ? ops->kernel (dev) : "");
+    char *rs = dc_wire_ready_encode (&rd);
     if (!rs || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs),
                              errp) < 0) {
         free (rs);
@@ -261,21 +206,15 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
             free (msg.data);
             continue;
         }
-        if (msg.len < DC_CHUNK_HDR) {
+        struct dc_wire_chunk ch;
+        dc_error_t e;
+        if (dc_wire_chunk_get (msg.data, msg.len, (size_t)nin * 4, &ch, &e) <
+            0) {
             free (msg.data);
-            errprintf (errp, "worker: short chunk of %zu bytes", msg.len);
+            errprintf (errp, "worker: %s", e.text);
             goto done;
         }
-        uint64_t id = dc_get_u64 (msg.data);
-        uint64_t row0 = dc_get_u64 (msg.data + 8);
-        uint64_t rows = dc_get_u64 (msg.data + 16);
-        if (rows == 0 || rows > (1u << 26) ||
-            msg.len != DC_CHUNK_HDR + rows * (uint64_t)nin * 4) {
-            free (msg.data);
-            errprintf (errp, "worker: chunk of %llu rows in %zu bytes",
-                       (unsigned long long)rows, msg.len);
-            goto done;
-        }
+        uint64_t id = ch.id, row0 = ch.row0, rows = ch.rows;
         size_t need = DC_RESULT_HDR + (size_t)rows * (size_t)nout * 4;
         if (need > out_cap) {
             uint8_t *p = realloc (out, need);
@@ -291,17 +230,16 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
             dc_worker_sleep_ms (j->delay_ms);
         double t0 = dc_report_now ();
         /* payload offsets are multiples of 8: aligned for floats */
-        int r = ops->mlp_infer (
-            dev, net, (const float *)(msg.data + DC_CHUNK_HDR), (size_t)rows,
-            (size_t)row0, (float *)(out + DC_RESULT_HDR), errp);
+        int r =
+            ops->mlp_infer (dev, net, (const float *)ch.data, (size_t)rows,
+                            (size_t)row0, (float *)(out + DC_RESULT_HDR), errp);
         double secs = dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
             goto done;
-        dc_put_u64 (out, id);
-        dc_put_u64 (out + 8, row0);
-        dc_put_u64 (out + 16, rows);
-        memcpy (out + 24, &secs, sizeof (secs));
+        dc_wire_rows_put (
+            out, &(struct dc_wire_rows){
+                     .id = id, .row0 = row0, .rows = rows, .seconds = secs});
         if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, out, need, errp) < 0)
             goto quiet;
     }
@@ -371,14 +309,17 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         errprintf (errp, "worker: out of memory");
         goto done;
     }
-    char ready[256];
-    snprintf (ready, sizeof (ready),
-              "{\"device\": \"%s\", \"inputs\": %zu, \"outputs\": %zu, "
-              "\"parameters\": %zu}",
-              ops->name, nin, nout, np);
-    if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
-                      errp) < 0)
+    struct dc_wire_ready rd = {.inputs = (int64_t)nin,
+                               .outputs = (int64_t)nout,
+                               .parameters = (int64_t)np};
+    snprintf (rd.device, sizeof (rd.device), "%s", ops->name);
+    char *ready = dc_wire_ready_encode (&rd);
+    if (!ready || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready,
+                                strlen (ready), errp) < 0) {
+        free (ready);
         goto quiet;
+    }
+    free (ready);
     for (;;) {
         struct dc_comm_msg msg;
         double ls = 0;
@@ -393,23 +334,19 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             free (msg.data);
             continue;
         }
-        uint64_t attempt = 0, rows = 0, scale = 0, want_grads = 0;
-        if (msg.len >= DC_STEP_HDR) {
-            attempt = dc_get_u64 (msg.data);
-            rows = dc_get_u64 (msg.data + 8);
-            scale = dc_get_u64 (msg.data + 16);
-            want_grads = dc_get_u64 (msg.data + 24);
-        }
-        if (msg.len < DC_STEP_HDR || rows > j->to.batch_size || scale == 0 ||
-            msg.len != DC_STEP_HDR + rows * (nin * 4 + tsz)) {
+        struct dc_wire_step sp;
+        dc_error_t e;
+        if (dc_wire_step_get (msg.data, msg.len, nin * 4, tsz, j->to.batch_size,
+                              &sp, &e) < 0) {
             free (msg.data);
-            errprintf (errp, "worker: a malformed training step");
+            errprintf (errp, "worker: a malformed training %s", e.text);
             goto done;
         }
+        uint64_t attempt = sp.attempt, rows = sp.rows, scale = sp.scale;
         if (j->delay_ms > 0)
             dc_worker_sleep_ms (j->delay_ms);
-        const float *x = (const float *)(msg.data + DC_STEP_HDR);
-        const void *tg = msg.data + DC_STEP_HDR + rows * nin * 4;
+        const float *x = (const float *)sp.x;
+        const void *tg = sp.target;
         int r = 0;
         if (rows > 0)
             r = dc_trainer_grad (t, x, tg, (size_t)rows, (size_t)scale, &ls,
@@ -432,10 +369,10 @@ static int serve_train (struct dc_comm *c, const struct job *j,
                    dc_trainer_apply (t, errp) < 0)
             goto done;
         size_t len = DC_TRAIN_RESULT_HDR;
-        dc_put_u64 (out, attempt);
-        dc_put_u64 (out + 8, status);
-        memcpy (out + 16, &ls, sizeof (ls));
-        if (want_grads && status == 0) {
+        dc_wire_tresult_put (out, &(struct dc_wire_tresult){.attempt = attempt,
+                                                            .status = status,
+                                                            .loss = ls});
+        if (sp.want_grads && status == 0) {
             memcpy (out + DC_TRAIN_RESULT_HDR, g, np * sizeof (float));
             len += np * sizeof (float);
         }
@@ -503,14 +440,18 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         dc_worker_fail (c, errp);
         goto out;
     }
-    if (dc_worker_pipe_wanted (msg.data, msg.len)) { /* lib/run/stage.h */
-        rc = dc_worker_pipe_serve (c, o, msg.data, msg.len, errp);
-        goto out;
-    }
-    if (parse_job (msg.data, msg.len, &j, errp) < 0) {
+    struct dc_wire_job wj;
+    dc_error_t e;
+    if (dc_wire_job_decode (msg.data, msg.len, &wj, &e) < 0) {
+        errprintf (errp, "worker: %s", e.text);
         dc_worker_fail (c, errp);
         goto out;
     }
+    if (wj.mode == DC_WIRE_PIPELINE) { /* lib/run/stage.h */
+        rc = dc_worker_pipe_serve (c, o, &wj, errp);
+        goto out;
+    }
+    job_from_wire (&wj, &j);
     free (msg.data);
     msg.data = NULL;
     if (!strcmp (j.mode, "echo")) {

@@ -6,6 +6,8 @@
 
 #include "gpu/compute.h"
 #include "lib/comm/comm.h"
+#include "lib/comm/wire.h"
+#include "lib/model/model.h"
 #include "lib/util/error.h"
 
 /* How a worker finds its compute back-end (gpu/ is linked by the caller). */
@@ -23,5 +25,11 @@ int dc_worker_fail (struct dc_comm *c, dc_error_t *errp);
 
 /* Sleep ms milliseconds (the DCRUN_TEST_CHUNK_DELAY_MS test hook). */
 void dc_worker_sleep_ms (int ms);
+
+/* Training options to and from the JOB message (lib/comm/wire.h). */
+void dc_serve_train_pack (struct dc_wire_train *w,
+                          const struct dc_train_opts *to);
+void dc_serve_train_unpack (const struct dc_wire_train *w,
+                            struct dc_train_opts *to);
 
 #endif

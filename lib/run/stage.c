@@ -1,5 +1,4 @@
 /* stage.c - the rank side of a pipeline stage (lib/run/pipeline.h) */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -14,10 +13,9 @@
 #include "lib/run/pipeline.h"
 #include "lib/run/stage.h"
 
-#define TRAIN_HDR 40 /* kind, attempt, micro index, rows, micro-batches */
 #define MAX_ROWS (1u << 26)
 
-enum { FWD = 1, BWD = 2 };
+enum { FWD = DC_WIRE_FWD, BWD = DC_WIRE_BWD };
 
 struct pjob {
     char task[8];
@@ -59,102 +57,34 @@ struct micro {
     float **z, **y; /* device per layer */
 };
 
-int dc_worker_pipe_wanted (const uint8_t *job, size_t len)
+/* The stage's view of a decoded JOB (dc_wire_job_decode checked the
+ * stage, its neighbours and the train options). */
+static int job_from_wire (const struct dc_wire_job *w, struct pjob *j,
+                          dc_error_t *errp)
 {
-    cJSON *o = cJSON_ParseWithLength ((const char *)job, len);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, "mode");
-    int yes = cJSON_IsString (v) && !strcmp (v->valuestring, "pipeline");
-
-    cJSON_Delete (o);
-    return yes;
-}
-
-static int parse_job (const uint8_t *data, size_t len, struct pjob *j,
-                      dc_error_t *errp)
-{
-    cJSON *o = cJSON_ParseWithLength ((const char *)data, len);
-    const cJSON *v, *t;
-    int rc = -1;
-
     memset (j, 0, sizeof (*j));
-    if (!cJSON_IsObject (o)) {
-        errprintf (errp, "worker: the job description is not JSON");
-        goto out;
-    }
-#define STR(name, dst)                                                         \
-    if ((v = cJSON_GetObjectItemCaseSensitive (o, name)) &&                    \
-        cJSON_IsString (v))                                                    \
-        snprintf (dst, sizeof (dst), "%s", v->valuestring);
-#define INT(obj, name, dst, lo, hi)                                            \
-    if ((v = cJSON_GetObjectItemCaseSensitive (obj, name)) &&                  \
-        cJSON_IsNumber (v) && v->valuedouble >= (lo) &&                        \
-        v->valuedouble <= (hi))                                                \
-        dst = (int)v->valuedouble;
-    STR ("task", j->task);
-    STR ("device", j->device);
-    STR ("dtype", j->dtype);
-    j->stage = j->stages = -1;
-    INT (o, "threads", j->threads, 0, 4096);
-    INT (o, "delay_ms", j->delay_ms, 0, 3600e3);
-    INT (o, "stage", j->stage, 0, 1 << 20);
-    INT (o, "stages", j->stages, 1, 1 << 20);
-    j->prev = j->next = -2;
-    INT (o, "prev", j->prev, -1, 1 << 20);
-    INT (o, "next", j->next, -1, 1 << 20);
-    if (j->stage < 0 || j->stages < 0 || j->stage >= j->stages ||
-        j->prev < -1 || j->next < -1 || (j->stage == 0) != (j->prev < 0) ||
-        (j->stage == j->stages - 1) != (j->next < 0)) {
-        errprintf (errp, "worker: a pipeline job without a valid stage");
-        goto out;
-    }
-    if (!strcmp (j->task, "train")) {
-        char loss[8] = "", optim[8] = "";
-        double bs = 0;
-        t = cJSON_GetObjectItemCaseSensitive (o, "train");
-#define NUM(name, dst)                                                         \
-    if ((v = cJSON_GetObjectItemCaseSensitive (t, name)) &&                    \
-        cJSON_IsNumber (v))                                                    \
-        dst = v->valuedouble;
-        NUM ("lr", j->to.lr);
-        NUM ("momentum", j->to.momentum);
-        NUM ("beta1", j->to.beta1);
-        NUM ("beta2", j->to.beta2);
-        NUM ("eps", j->to.eps);
-        NUM ("batch_size", bs);
-#undef NUM
-        j->to.batch_size = bs >= 1 && bs < 1e9 ? (size_t)bs : 0;
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "loss")) &&
-            cJSON_IsString (v))
-            snprintf (loss, sizeof (loss), "%s", v->valuestring);
-        if ((v = cJSON_GetObjectItemCaseSensitive (t, "optimizer")) &&
-            cJSON_IsString (v))
-            snprintf (optim, sizeof (optim), "%s", v->valuestring);
-        j->to.loss = !strcmp (loss, "xent") ? DC_LOSS_XENT : DC_LOSS_MSE;
-        j->to.optim = !strcmp (optim, "adam") ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
+    snprintf (j->task, sizeof (j->task), "%s", dc_wire_mode_name (w->task));
+    snprintf (j->device, sizeof (j->device), "%s", w->device);
+    snprintf (j->dtype, sizeof (j->dtype), "%s", w->dtype);
+    j->threads = w->threads;
+    j->delay_ms = w->delay_ms;
+    j->stage = w->stage;
+    j->stages = w->stages;
+    j->prev = w->prev;
+    j->next = w->next;
+    if (w->has_train) {
+        dc_serve_train_unpack (&w->train, &j->to);
         if (j->to.beta1 == 0)
             j->to.beta1 = 0.9;
         if (j->to.beta2 == 0)
             j->to.beta2 = 0.999;
         if (j->to.eps == 0)
             j->to.eps = 1e-8;
-        if (j->to.batch_size == 0 || !(j->to.lr > 0)) {
-            errprintf (errp, "worker: train job without a batch size or lr");
-            goto out;
-        }
-    } else if (strcmp (j->task, "infer") != 0) {
-        errprintf (errp, "worker: unknown pipeline task '%s'", j->task);
-        goto out;
+        if (!(j->to.lr > 0))
+            return errprintf (errp, "worker: train job without a batch size "
+                                    "or lr");
     }
-#undef STR
-#undef INT
-    if (!j->device[0])
-        snprintf (j->device, sizeof (j->device), "auto");
-    if (!j->dtype[0])
-        snprintf (j->dtype, sizeof (j->dtype), "f32");
-    rc = 0;
-out:
-    cJSON_Delete (o);
-    return rc;
+    return 0;
 }
 
 static struct dc_model *load_stage (const uint8_t *data, size_t len,
@@ -191,15 +121,27 @@ static struct dc_model *load_stage (const uint8_t *data, size_t len,
     return m;
 }
 
+static int send_ready (struct stage *st, const struct dc_wire_ready *rd,
+                       dc_error_t *errp)
+{
+    char *s = dc_wire_ready_encode (rd);
+    int rc;
+
+    if (!s)
+        return errprintf (errp, "worker: out of memory");
+    rc = dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, s, strlen (s), errp);
+    free (s);
+    return rc;
+}
+
 /* Send rows of width w (with a pipeline header) to the next stage or the
  * hub; buf has DC_PIPE_HDR bytes of room before the rows. */
 static int pass_on (struct stage *st, uint8_t *buf, uint64_t id, uint64_t row0,
                     uint64_t rows, double secs, dc_error_t *errp)
 {
-    dc_put_u64 (buf, id);
-    dc_put_u64 (buf + 8, row0);
-    dc_put_u64 (buf + 16, rows);
-    memcpy (buf + 24, &secs, sizeof (secs));
+    dc_wire_rows_put (
+        buf, &(struct dc_wire_rows){
+                 .id = id, .row0 = row0, .rows = rows, .seconds = secs});
     size_t len = DC_PIPE_HDR + rows * (size_t)st->nout * sizeof (float);
     if (st->last)
         return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
@@ -227,15 +169,13 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
     /* the device has its copy: the host one can go */
     dc_model_destroy (st->m);
     st->m = NULL;
-    char ready[512];
     const char *kern = st->ops->kernel ? st->ops->kernel (st->dev) : NULL;
-    snprintf (ready, sizeof (ready),
-              "{\"device\": \"%s\", \"inputs\": %d, \"outputs\": %d, "
-              "\"kernel\": \"%s\"}",
-              st->ops->describe ? st->ops->describe (st->dev) : st->ops->name,
-              st->nin, st->nout, kern ? kern : "");
-    if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
-                      errp) < 0)
+    struct dc_wire_ready rd = {
+        .inputs = st->nin, .outputs = st->nout, .parameters = -1};
+    snprintf (rd.device, sizeof (rd.device), "%s",
+              st->ops->describe ? st->ops->describe (st->dev) : st->ops->name);
+    snprintf (rd.kernel, sizeof (rd.kernel), "%s", kern ? kern : "");
+    if (send_ready (st, &rd, errp) < 0)
         goto quiet;
     for (;;) {
         struct dc_comm_msg msg;
@@ -250,21 +190,16 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
             free (msg.data);
             continue;
         }
-        uint64_t id = 0, row0 = 0, rows = 0;
-        double secs = 0;
-        if (msg.len >= DC_PIPE_HDR) {
-            id = dc_get_u64 (msg.data);
-            row0 = dc_get_u64 (msg.data + 8);
-            rows = dc_get_u64 (msg.data + 16);
-            memcpy (&secs, msg.data + 24, sizeof (secs));
-        }
-        if (msg.len < DC_PIPE_HDR || rows == 0 || rows > MAX_ROWS ||
-            msg.len != DC_PIPE_HDR + rows * (uint64_t)st->nin * 4) {
+        struct dc_wire_rows mb;
+        dc_error_t e;
+        if (dc_wire_rows_get (msg.data, msg.len, (size_t)st->nin * 4,
+                              "micro-batch", &mb, &e) < 0) {
             free (msg.data);
-            errprintf (errp, "worker: stage %d: a malformed micro-batch",
-                       st->j->stage);
+            errprintf (errp, "worker: stage %d: %s", st->j->stage, e.text);
             goto done;
         }
+        uint64_t id = mb.id, row0 = mb.row0, rows = mb.rows;
+        double secs = mb.seconds;
         size_t need = DC_PIPE_HDR + (size_t)rows * (size_t)st->nout * 4;
         if (need > cap) {
             uint8_t *p = realloc (out, need);
@@ -279,9 +214,9 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
         if (st->j->delay_ms > 0)
             dc_worker_sleep_ms (st->j->delay_ms);
         double t0 = dc_report_now ();
-        int r = st->ops->mlp_infer (
-            st->dev, net, (const float *)(msg.data + DC_PIPE_HDR), (size_t)rows,
-            (size_t)row0, (float *)(out + DC_PIPE_HDR), errp);
+        int r = st->ops->mlp_infer (st->dev, net, (const float *)mb.data,
+                                    (size_t)rows, (size_t)row0,
+                                    (float *)(out + DC_PIPE_HDR), errp);
         secs += dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
@@ -434,17 +369,17 @@ static int send_train (struct stage *st, int dst, int kind, uint64_t k,
                        const float *dev, uint64_t rows, size_t width,
                        dc_error_t *errp)
 {
-    size_t len = TRAIN_HDR + rows * width * 4;
-    uint8_t *buf = malloc (len);
+    struct dc_wire_pdata w = {.kind = (uint64_t)kind,
+                              .attempt = st->attempt,
+                              .index = k,
+                              .rows = rows,
+                              .nmicro = st->nmicro};
+    size_t len;
+    uint8_t *buf = dc_wire_pdata_new (&w, width * 4, &len);
     int rc;
 
     if (!buf)
         return errprintf (errp, "worker: out of memory");
-    dc_put_u64 (buf, (uint64_t)kind);
-    dc_put_u64 (buf + 8, st->attempt);
-    dc_put_u64 (buf + 16, k);
-    dc_put_u64 (buf + 24, rows);
-    dc_put_u64 (buf + 32, st->nmicro);
     /* the header is 40 bytes: copy out to an aligned buffer first */
     float *tmp = malloc (rows * width * 4 + 4);
     if (!tmp) {
@@ -453,7 +388,7 @@ static int send_train (struct stage *st, int dst, int kind, uint64_t k,
     }
     rc = st->ops->copy_out (st->dev, tmp, dev, rows * width * 4, errp);
     if (rc == 0) {
-        memcpy (buf + TRAIN_HDR, tmp, rows * width * 4);
+        memcpy (buf + DC_PIPE_DATA_HDR, tmp, rows * width * 4);
         rc = dc_comm_send (st->c, dst, DC_MSG_DATA, buf, len, errp);
     }
     free (tmp);
@@ -495,16 +430,17 @@ out:
 
 static int step_result (struct stage *st, dc_error_t *errp)
 {
-    size_t len = DC_TRAIN_RESULT_HDR + st->np * 4;
-    uint8_t *buf = malloc (len);
+    struct dc_wire_tresult w = {.attempt = st->attempt,
+                                .status = 0,
+                                .loss = st->loss,
+                                .grad = (const uint8_t *)st->gacc,
+                                .nparams = st->np};
+    size_t len;
+    uint8_t *buf = dc_wire_tresult_new (&w, &len);
     int rc;
 
     if (!buf)
         return errprintf (errp, "worker: out of memory");
-    dc_put_u64 (buf, st->attempt);
-    dc_put_u64 (buf + 8, 0);
-    memcpy (buf + 16, &st->loss, sizeof (st->loss));
-    memcpy (buf + DC_TRAIN_RESULT_HDR, st->gacc, st->np * 4);
     rc = dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
     free (buf);
     step_free (st);
@@ -517,9 +453,12 @@ static int apply (struct stage *st, const uint8_t *data, size_t len,
     const struct pjob *j = st->j;
     int rc;
 
-    if (len != 8 + st->np * 4)
-        return errprintf (errp, "worker: a summed gradient of %zu bytes", len);
-    memcpy (st->gtmp, data + 8, st->np * 4);
+    struct dc_wire_reduced w;
+    dc_error_t e;
+
+    if (dc_wire_reduced_get (data, len, st->np, &w, &e) < 0)
+        return errprintf (errp, "worker: %s", e.text);
+    memcpy (st->gtmp, w.grad, st->np * 4);
     if (st->ops->copy_in (st->dev, st->grads, st->gtmp, st->np * 4, errp) < 0)
         return -1;
     if (j->to.optim == DC_OPTIM_ADAM)
@@ -616,23 +555,19 @@ static void train_teardown (struct stage *st)
 static int on_train_chunk (struct stage *st, const uint8_t *d, size_t len,
                            dc_error_t *errp)
 {
-    if (len < DC_PIPE_STEP_HDR)
-        return errprintf (errp, "worker: a malformed training step");
-    uint64_t attempt = dc_get_u64 (d);
-    uint64_t rows = dc_get_u64 (d + 8);
-    uint64_t batch = dc_get_u64 (d + 16);
-    uint64_t mr = dc_get_u64 (d + 24);
     size_t width = st->first ? (size_t)st->nin * 4 : st->tsz;
-    if (rows == 0 || rows > MAX_ROWS || mr == 0 || batch < rows ||
-        len != DC_PIPE_STEP_HDR + rows * width)
-        return errprintf (errp, "worker: a malformed training step");
+    struct dc_wire_pstep w;
+    dc_error_t e;
+    if (dc_wire_pstep_get (d, len, width, &w, &e) < 0)
+        return errprintf (errp, "worker: a malformed training %s", e.text);
+    uint64_t attempt = w.attempt, rows = w.rows, batch = w.batch, mr = w.micro;
     uint64_t nmicro = (rows + mr - 1) / mr;
     if (step_begin (st, attempt, nmicro, mr, batch, errp) < 0)
         return -1;
     if (st->last) {
         if (!(st->target = malloc (rows * st->tsz)))
             return errprintf (errp, "worker: out of memory");
-        memcpy (st->target, d + DC_PIPE_STEP_HDR, rows * st->tsz);
+        memcpy (st->target, w.data, rows * st->tsz);
     }
     if (!st->first)
         return 0;
@@ -644,7 +579,7 @@ static int on_train_chunk (struct stage *st, const uint8_t *d, size_t len,
         uint64_t n = k + 1 < nmicro ? mr : rows - k * mr;
         if (st->j->delay_ms > 0)
             dc_worker_sleep_ms (st->j->delay_ms);
-        memcpy (x, d + DC_PIPE_STEP_HDR + k * mr * (size_t)st->nin * 4,
+        memcpy (x, w.data + k * mr * (size_t)st->nin * 4,
                 n * (size_t)st->nin * 4);
         if (forward (st, k, n, x, errp) < 0 ||
             send_train (st, st->j->next, FWD, k,
@@ -661,22 +596,19 @@ static int on_train_chunk (struct stage *st, const uint8_t *d, size_t len,
 static int on_train_data (struct stage *st, const uint8_t *d, size_t len,
                           dc_error_t *errp)
 {
-    if (len < TRAIN_HDR)
-        return errprintf (errp, "worker: a malformed micro-batch");
-    uint64_t kind = dc_get_u64 (d);
-    uint64_t attempt = dc_get_u64 (d + 8);
-    uint64_t k = dc_get_u64 (d + 16);
-    uint64_t rows = dc_get_u64 (d + 24);
-    uint64_t nmicro = dc_get_u64 (d + 32);
-    size_t width = kind == FWD ? (size_t)st->nin : (size_t)st->nout;
-    if ((kind != FWD && kind != BWD) || rows == 0 || rows > MAX_ROWS ||
-        len != TRAIN_HDR + rows * width * 4)
-        return errprintf (errp, "worker: a malformed micro-batch");
+    struct dc_wire_pdata w;
+    dc_error_t e;
+    if (dc_wire_pdata_get (d, len, (size_t)st->nin * 4, (size_t)st->nout * 4,
+                           &w, &e) < 0)
+        return errprintf (errp, "worker: stage %d: %s", st->j->stage, e.text);
+    uint64_t kind = w.kind, attempt = w.attempt, k = w.index, rows = w.rows,
+             nmicro = w.nmicro;
+    size_t width = kind == DC_WIRE_FWD ? (size_t)st->nin : (size_t)st->nout;
     float *v = malloc (rows * width * 4 + 4);
     int rc = -1;
     if (!v)
         return errprintf (errp, "worker: out of memory");
-    memcpy (v, d + TRAIN_HDR, rows * width * 4);
+    memcpy (v, w.data, rows * width * 4);
     if (kind == FWD) {
         /* the last stage has the step from the targets' CHUNK */
         if (!st->last && step_begin (st, attempt, nmicro, rows, 0, errp) < 0)
@@ -725,13 +657,10 @@ static int serve_train (struct stage *st, dc_error_t *errp)
 
     if (train_setup (st, errp) < 0)
         goto done;
-    char ready[256];
-    snprintf (ready, sizeof (ready),
-              "{\"device\": \"%s\", \"inputs\": %d, \"outputs\": %d, "
-              "\"parameters\": %zu}",
-              st->ops->name, st->nin, st->nout, st->np);
-    if (dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_READY, ready, strlen (ready),
-                      errp) < 0)
+    struct dc_wire_ready rd = {
+        .inputs = st->nin, .outputs = st->nout, .parameters = (int64_t)st->np};
+    snprintf (rd.device, sizeof (rd.device), "%s", st->ops->name);
+    if (send_ready (st, &rd, errp) < 0)
         goto quiet;
     for (;;) {
         struct dc_comm_msg msg;
@@ -765,7 +694,7 @@ quiet:
 }
 
 int dc_worker_pipe_serve (struct dc_comm *c, const struct dc_worker_opts *o,
-                          const uint8_t *job, size_t len, dc_error_t *errp)
+                          const struct dc_wire_job *job, dc_error_t *errp)
 {
     struct pjob j;
     struct stage st = {.c = c, .j = &j};
@@ -773,7 +702,7 @@ int dc_worker_pipe_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     struct dc_compute_opts co = {0};
     int rc = -1;
 
-    if (parse_job (job, len, &j, errp) < 0)
+    if (job_from_wire (job, &j, errp) < 0)
         return dc_worker_fail (c, errp);
     co.threads = j.threads;
     if (dc_comm_recv (c, &msg, -1, errp) <= 0)

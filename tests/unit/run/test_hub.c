@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gpu/compute.h"
 #include "lib/comm/comm_loop.h"
@@ -103,6 +104,9 @@ enum script {
     DIE_HOLDING, /* takes a chunk, then its process ends */
     BAD_RESULT,  /* answers with a result of the wrong size */
     DUP_RESULT,  /* answers every chunk right, twice */
+    BAD_READY,   /* a READY whose "outputs" is a string */
+    NAN_RESULT,  /* a result whose seconds are NaN */
+    SAY_ERROR,   /* sends ERROR "boom" after MODEL, then waits for DONE */
 };
 
 struct rank_thread {
@@ -125,7 +129,7 @@ static void *real_main (struct rank_thread *rt)
 }
 
 static int send_result (struct dc_comm *c, const uint8_t *chunk, size_t len,
-                        bool wrong)
+                        bool wrong, bool nan)
 {
     uint64_t rows = dc_get_u64 (chunk + 16);
     const float *x = (const float *)(chunk + DC_CHUNK_HDR);
@@ -147,6 +151,10 @@ static int send_result (struct dc_comm *c, const uint8_t *chunk, size_t len,
     }
     if (wrong)
         dc_put_u64 (r + 16, rows + 1);
+    if (nan) {
+        secs = NAN;
+        memcpy (r + 24, &secs, 8);
+    }
     rc = dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, r, bytes, NULL);
     free (r);
     return rc;
@@ -164,7 +172,12 @@ static void *scripted_main (struct rank_thread *rt)
               OUT);
     while (dc_comm_recv (rt->c, &m, 5000, NULL) == 1) {
         int type = m.type;
-        if (type == DC_MSG_MODEL)
+        if (type == DC_MSG_MODEL && rt->script == SAY_ERROR)
+            dc_comm_send (rt->c, DC_COMM_HUB, DC_MSG_ERROR, "boom", 4, NULL);
+        else if (type == DC_MSG_MODEL && rt->script == BAD_READY)
+            dc_comm_send (rt->c, DC_COMM_HUB, DC_MSG_READY,
+                          "{\"outputs\": \"4\"}", 16, NULL);
+        else if (type == DC_MSG_MODEL)
             dc_comm_send (rt->c, DC_COMM_HUB, DC_MSG_READY, ready,
                           strlen (ready), NULL);
         else if (type == DC_MSG_CHUNK) {
@@ -173,9 +186,10 @@ static void *scripted_main (struct rank_thread *rt)
                 free (m.data);
                 return NULL;
             }
-            send_result (rt->c, m.data, m.len, rt->script == BAD_RESULT);
+            send_result (rt->c, m.data, m.len, rt->script == BAD_RESULT,
+                         rt->script == NAN_RESULT);
             if (rt->script == DUP_RESULT)
-                send_result (rt->c, m.data, m.len, false);
+                send_result (rt->c, m.data, m.len, false, false);
         }
         free (m.data);
         if (type == DC_MSG_DONE) {
@@ -315,7 +329,7 @@ START_TEST (t_lost_rank_holding_a_chunk)
     struct job j;
     enum script s[3] = {REAL, DIE_HOLDING, REAL};
 
-    run_job (&j, 3, s, 2);
+    run_job (&j, 3, s, 20); /* slow chunks: the scripted rank gets one */
     ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
     ck_assert_int_eq (j.res.nlost, 1);
     ck_assert_ptr_nonnull (strstr (j.res.lost, "rank 1 on b"));
@@ -331,7 +345,7 @@ START_TEST (t_bad_result_drops_the_rank)
     struct job j;
     enum script s[3] = {REAL, REAL, BAD_RESULT};
 
-    run_job (&j, 3, s, 2);
+    run_job (&j, 3, s, 20); /* slow chunks: the scripted rank gets one */
     ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
     ck_assert_int_eq (j.res.nlost, 1);
     ck_assert_ptr_nonnull (strstr (j.res.lost, "rank 2 on c"));
@@ -388,12 +402,64 @@ START_TEST (t_interrupt_leaves_no_output)
 }
 END_TEST
 
+/* A READY of the wrong types: the rank is dropped, its error named. */
+START_TEST (t_bad_ready_drops_the_rank)
+{
+    struct job j;
+    enum script s[2] = {BAD_READY, REAL};
+
+    run_job (&j, 2, s, 0);
+    ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
+    ck_assert_int_eq (j.res.nlost, 1);
+    ck_assert_ptr_nonnull (strstr (j.res.lost, "rank 0 on a"));
+    ck_assert_ptr_nonnull (strstr (j.res.lost, "bad READY"));
+    ck_assert_int_eq (j.rt[0].chunks, 0);
+    check_output ();
+}
+END_TEST
+
+/* NaN seconds in a result: a bad result, the rank dropped. */
+START_TEST (t_nan_seconds_drop_the_rank)
+{
+    struct job j;
+    enum script s[2] = {REAL, NAN_RESULT};
+
+    run_job (&j, 2, s, 20); /* slow chunks: the scripted rank gets one */
+    ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
+    ck_assert_int_eq (j.res.nlost, 1);
+    ck_assert_ptr_nonnull (strstr (j.res.lost, "rank 1 on b"));
+    ck_assert_ptr_nonnull (strstr (j.res.lost, "bad result"));
+    check_output ();
+}
+END_TEST
+
+/* ERROR from one rank: it is lost with its text, the others finish; from
+ * every rank: the job fails with the error, not "every rank was lost". */
+START_TEST (t_error_rank)
+{
+    struct job j;
+    enum script one[2] = {SAY_ERROR, REAL}, all[2] = {SAY_ERROR, SAY_ERROR};
+
+    run_job (&j, 2, one, 0);
+    ck_assert_msg (j.rc == 0, "run: %s", j.err.text);
+    ck_assert_int_eq (j.res.nlost, 1);
+    ck_assert_ptr_nonnull (strstr (j.res.lost, "rank 0 on a (boom)"));
+    check_output ();
+    ck_assert_int_eq (unlink (tpath ("y.npy")), 0);
+    run_job (&j, 2, all, 0);
+    ck_assert_int_eq (j.rc, -1);
+    ck_assert_int_eq (j.res.status, DC_COORD_WORKER_ERROR);
+    ck_assert_ptr_nonnull (strstr (j.err.text, "rank 0 on a: boom"));
+    ck_assert (!output_exists ());
+}
+END_TEST
+
 /* ---- pipeline layouts (lib/run/pipeline.c and the stages of worker_pipe.c) */
 
 /* Run infer with split (layers or hybrid of 2 stages) on size ranks;
  * kill_rank >= 0: that rank's process dies before it starts. */
-static void run_pipe (struct job *j, int size, enum dc_split split,
-                      int kill_rank)
+static void run_pipe_as (struct job *j, int size, enum dc_split split,
+                         int kill_rank, enum script how)
 {
     char mp[512], ip[512], op[512];
     struct dc_coord_infer_opts o = {
@@ -427,7 +493,7 @@ static void run_pipe (struct job *j, int size, enum dc_split split,
     ck_assert_msg (pi != NULL, "create: %s", j->err.text);
     hub = dc_comm_loop_create (size, &j->err);
     for (int r = 0; r < size; r++) {
-        j->rt[r].script = r == kill_rank ? DIE_AT_ONCE : REAL;
+        j->rt[r].script = r == kill_rank ? how : REAL;
         j->rt[r].rc = -2;
         ck_assert_ptr_nonnull (j->rt[r].c = dc_comm_loop_rank (hub, r, NULL));
         ck_assert_int_eq (
@@ -439,6 +505,12 @@ static void run_pipe (struct job *j, int size, enum dc_split split,
     dc_comm_destroy (hub);
     for (int r = 0; r < size; r++)
         pthread_join (j->rt[r].t, NULL);
+}
+
+static void run_pipe (struct job *j, int size, enum dc_split split,
+                      int kill_rank)
+{
+    run_pipe_as (j, size, split, kill_rank, DIE_AT_ONCE);
 }
 
 START_TEST (t_pipe_layers)
@@ -463,6 +535,20 @@ START_TEST (t_pipe_hybrid)
     check_output ();
     for (int r = 0; r < 4; r++)
         ck_assert_msg (j.rt[r].rc == 0, "rank %d: %s", r, j.rt[r].err);
+}
+END_TEST
+
+/* A stage that fails stops the job with its error, the stage named. */
+START_TEST (t_pipe_error_stage_fails)
+{
+    struct job j;
+
+    run_pipe_as (&j, 2, DC_SPLIT_LAYERS, 1, SAY_ERROR);
+    ck_assert_int_eq (j.rc, -1);
+    ck_assert_int_eq (j.res.status, DC_COORD_WORKER_ERROR);
+    ck_assert_ptr_nonnull (
+        strstr (j.err.text, "stage 1 of 2 (rank 1 on b): boom"));
+    ck_assert (!output_exists ());
 }
 END_TEST
 
@@ -716,11 +802,15 @@ int main (void)
     tcase_add_test (tc, t_duplicate_result_ignored);
     tcase_add_test (tc, t_every_rank_lost);
     tcase_add_test (tc, t_interrupt_leaves_no_output);
+    tcase_add_test (tc, t_bad_ready_drops_the_rank);
+    tcase_add_test (tc, t_nan_seconds_drop_the_rank);
+    tcase_add_test (tc, t_error_rank);
     tcase_add_test (tc, t_train_two_ranks);
     tcase_add_test (tc, t_train_lost_rank_redone);
     tcase_add_test (tc, t_pipe_layers);
     tcase_add_test (tc, t_pipe_hybrid);
     tcase_add_test (tc, t_pipe_lost_stage_fails);
+    tcase_add_test (tc, t_pipe_error_stage_fails);
     suite_add_tcase (s, tc);
     tcase_add_test (tl, t_loop_lost_after_messages);
     tcase_add_test (tl, t_loop_allreduce);

@@ -1,0 +1,717 @@
+/* wire.c - encode and decode every payload of lib/comm/wire.h */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/comm/wire.h"
+
+static void put_f64 (uint8_t *p, double v)
+{
+    uint64_t u;
+    memcpy (&u, &v, sizeof (u));
+    dc_put_u64 (p, u);
+}
+
+static double get_f64 (const uint8_t *p)
+{
+    uint64_t u = dc_get_u64 (p);
+    double v;
+    memcpy (&v, &u, sizeof (v));
+    return v;
+}
+
+/* The header is there: at least hdr bytes. */
+static int need_hdr (const char *what, size_t len, size_t hdr, dc_error_t *errp)
+{
+    if (len < hdr)
+        return errprintf (errp,
+                          "%s: %zu bytes, shorter than its %zu-byte header",
+                          what, len, hdr);
+    return 0;
+}
+
+/* rows (<= max) of width bytes are exactly the len - hdr bytes left. */
+static int need_rows (const char *what, const char *field, uint64_t rows,
+                      uint64_t max, size_t width, size_t left, dc_error_t *errp)
+{
+    if (rows > max)
+        return errprintf (errp, "%s: %s: %llu is over the maximum of %llu",
+                          what, field, (unsigned long long)rows,
+                          (unsigned long long)max);
+    if (width == 0 || width > DC_WIRE_MAX_WIDTH)
+        return errprintf (errp, "%s: %s: a row of %zu bytes", what, field,
+                          width);
+    /* rows <= 2^26 and width <= 2^24: the product fits in 64 bits */
+    uint64_t bytes = rows * (uint64_t)width;
+    if (bytes != left)
+        return errprintf (errp,
+                          "%s: %s: %llu rows of %zu bytes need %llu bytes, "
+                          "%zu follow the header",
+                          what, field, (unsigned long long)rows, width,
+                          (unsigned long long)bytes, left);
+    return 0;
+}
+
+static uint8_t *alloc_msg (size_t hdr, size_t body, const void *src,
+                           size_t *len)
+{
+    if (body > SIZE_MAX - hdr)
+        return NULL;
+    uint8_t *buf = malloc (hdr + body ? hdr + body : 1);
+    if (buf && src && body)
+        memcpy (buf + hdr, src, body);
+    if (buf)
+        *len = hdr + body;
+    return buf;
+}
+
+/* ---- CHUNK ---- */
+
+void dc_wire_chunk_put (uint8_t *buf, const struct dc_wire_chunk *m)
+{
+    dc_put_u64 (buf, m->id);
+    dc_put_u64 (buf + 8, m->row0);
+    dc_put_u64 (buf + 16, m->rows);
+}
+
+uint8_t *dc_wire_chunk_new (const struct dc_wire_chunk *m, size_t width,
+                            size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || width > DC_WIRE_MAX_WIDTH)
+        return NULL;
+    uint8_t *buf =
+        alloc_msg (DC_CHUNK_HDR, (size_t)m->rows * width, m->data, len);
+    if (buf)
+        dc_wire_chunk_put (buf, m);
+    return buf;
+}
+
+int dc_wire_chunk_get (const uint8_t *buf, size_t len, size_t width,
+                       struct dc_wire_chunk *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("CHUNK", len, DC_CHUNK_HDR, errp) < 0)
+        return -1;
+    m->id = dc_get_u64 (buf);
+    m->row0 = dc_get_u64 (buf + 8);
+    m->rows = dc_get_u64 (buf + 16);
+    if (m->rows == 0)
+        return errprintf (errp, "CHUNK: rows: 0");
+    if (need_rows ("CHUNK", "rows", m->rows, DC_WIRE_MAX_ROWS, width,
+                   len - DC_CHUNK_HDR, errp) < 0)
+        return -1;
+    if (m->row0 > UINT64_MAX - m->rows)
+        return errprintf (errp, "CHUNK: row0: %llu overflows",
+                          (unsigned long long)m->row0);
+    m->data = buf + DC_CHUNK_HDR;
+    return 0;
+}
+
+/* ---- RESULT, pipeline micro-batches ---- */
+
+void dc_wire_rows_put (uint8_t *buf, const struct dc_wire_rows *m)
+{
+    dc_put_u64 (buf, m->id);
+    dc_put_u64 (buf + 8, m->row0);
+    dc_put_u64 (buf + 16, m->rows);
+    put_f64 (buf + 24, m->seconds);
+}
+
+uint8_t *dc_wire_rows_new (const struct dc_wire_rows *m, size_t width,
+                           size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || width > DC_WIRE_MAX_WIDTH)
+        return NULL;
+    uint8_t *buf =
+        alloc_msg (DC_RESULT_HDR, (size_t)m->rows * width, m->data, len);
+    if (buf)
+        dc_wire_rows_put (buf, m);
+    return buf;
+}
+
+int dc_wire_rows_get (const uint8_t *buf, size_t len, size_t width,
+                      const char *what, struct dc_wire_rows *m,
+                      dc_error_t *errp)
+{
+    if (!what)
+        what = "RESULT";
+    memset (m, 0, sizeof (*m));
+    if (need_hdr (what, len, DC_RESULT_HDR, errp) < 0)
+        return -1;
+    m->id = dc_get_u64 (buf);
+    m->row0 = dc_get_u64 (buf + 8);
+    m->rows = dc_get_u64 (buf + 16);
+    m->seconds = get_f64 (buf + 24);
+    if (m->rows == 0)
+        return errprintf (errp, "%s: rows: 0", what);
+    if (need_rows (what, "rows", m->rows, DC_WIRE_MAX_ROWS, width,
+                   len - DC_RESULT_HDR, errp) < 0)
+        return -1;
+    if (m->row0 > UINT64_MAX - m->rows)
+        return errprintf (errp, "%s: row0: %llu overflows", what,
+                          (unsigned long long)m->row0);
+    if (!isfinite (m->seconds) || m->seconds < 0 ||
+        m->seconds > DC_WIRE_MAX_SECONDS)
+        return errprintf (errp, "%s: seconds: %g is not a duration", what,
+                          m->seconds);
+    m->data = buf + DC_RESULT_HDR;
+    return 0;
+}
+
+/* ---- training step ---- */
+
+void dc_wire_step_put (uint8_t *buf, const struct dc_wire_step *m)
+{
+    dc_put_u64 (buf, m->attempt);
+    dc_put_u64 (buf + 8, m->rows);
+    dc_put_u64 (buf + 16, m->scale);
+    dc_put_u64 (buf + 24, m->want_grads);
+}
+
+uint8_t *dc_wire_step_new (const struct dc_wire_step *m, size_t in_width,
+                           size_t target_width, size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || in_width > DC_WIRE_MAX_WIDTH ||
+        target_width > DC_WIRE_MAX_WIDTH)
+        return NULL;
+    size_t xb = (size_t)m->rows * in_width;
+    size_t tb = (size_t)m->rows * target_width;
+    uint8_t *buf = alloc_msg (DC_STEP_HDR, xb + tb, NULL, len);
+    if (!buf)
+        return NULL;
+    dc_wire_step_put (buf, m);
+    if (m->x && xb)
+        memcpy (buf + DC_STEP_HDR, m->x, xb);
+    if (m->target && tb)
+        memcpy (buf + DC_STEP_HDR + xb, m->target, tb);
+    return buf;
+}
+
+int dc_wire_step_get (const uint8_t *buf, size_t len, size_t in_width,
+                      size_t target_width, uint64_t max_rows,
+                      struct dc_wire_step *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("step", len, DC_STEP_HDR, errp) < 0)
+        return -1;
+    m->attempt = dc_get_u64 (buf);
+    m->rows = dc_get_u64 (buf + 8);
+    m->scale = dc_get_u64 (buf + 16);
+    m->want_grads = dc_get_u64 (buf + 24);
+    if (max_rows > DC_WIRE_MAX_ROWS)
+        max_rows = DC_WIRE_MAX_ROWS;
+    if (in_width > DC_WIRE_MAX_WIDTH || target_width > DC_WIRE_MAX_WIDTH)
+        return errprintf (errp, "step: a row of %zu + %zu bytes", in_width,
+                          target_width);
+    if (m->rows > max_rows)
+        return errprintf (errp, "step: rows: %llu is over the maximum of %llu",
+                          (unsigned long long)m->rows,
+                          (unsigned long long)max_rows);
+    if (m->rows > 0 &&
+        need_rows ("step", "rows", m->rows, max_rows, in_width + target_width,
+                   len - DC_STEP_HDR, errp) < 0)
+        return -1;
+    if (m->rows == 0 && len != DC_STEP_HDR)
+        return errprintf (errp, "step: rows: 0 rows in %zu bytes", len);
+    if (m->scale == 0 || m->scale > 1000000000 || m->scale < m->rows)
+        return errprintf (errp, "step: scale: %llu rows of a batch of %llu",
+                          (unsigned long long)m->rows,
+                          (unsigned long long)m->scale);
+    if (m->want_grads > 1)
+        return errprintf (errp, "step: want_grads: %llu is not 0 or 1",
+                          (unsigned long long)m->want_grads);
+    m->x = buf + DC_STEP_HDR;
+    m->target = buf + DC_STEP_HDR + m->rows * in_width;
+    return 0;
+}
+
+/* ---- training result ---- */
+
+void dc_wire_tresult_put (uint8_t *buf, const struct dc_wire_tresult *m)
+{
+    dc_put_u64 (buf, m->attempt);
+    dc_put_u64 (buf + 8, m->status);
+    put_f64 (buf + 16, m->loss);
+}
+
+uint8_t *dc_wire_tresult_new (const struct dc_wire_tresult *m, size_t *len)
+{
+    size_t n = m->grad ? m->nparams : 0;
+    if (n > DC_WIRE_MAX_PARAMS)
+        return NULL;
+    uint8_t *buf = alloc_msg (DC_TRAIN_RESULT_HDR, n * 4, m->grad, len);
+    if (buf)
+        dc_wire_tresult_put (buf, m);
+    return buf;
+}
+
+int dc_wire_tresult_get (const uint8_t *buf, size_t len, size_t nparams,
+                         bool grads_optional, struct dc_wire_tresult *m,
+                         dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("train RESULT", len, DC_TRAIN_RESULT_HDR, errp) < 0)
+        return -1;
+    m->attempt = dc_get_u64 (buf);
+    m->status = dc_get_u64 (buf + 8);
+    m->loss = get_f64 (buf + 16);
+    if (m->status > 1)
+        return errprintf (errp, "train RESULT: status: %llu is not 0 or 1",
+                          (unsigned long long)m->status);
+    if (nparams > DC_WIRE_MAX_PARAMS)
+        return errprintf (errp,
+                          "train RESULT: parameters: %zu is over the "
+                          "maximum",
+                          nparams);
+    size_t left = len - DC_TRAIN_RESULT_HDR;
+    if (left == 0 && grads_optional)
+        return 0;
+    if (left != nparams * 4)
+        return errprintf (errp,
+                          "train RESULT: gradient: %zu bytes where %zu "
+                          "parameters need %zu",
+                          left, nparams, nparams * 4);
+    m->grad = buf + DC_TRAIN_RESULT_HDR;
+    m->nparams = nparams;
+    return 0;
+}
+
+/* ---- pipeline training step ---- */
+
+void dc_wire_pstep_put (uint8_t *buf, const struct dc_wire_pstep *m)
+{
+    dc_put_u64 (buf, m->attempt);
+    dc_put_u64 (buf + 8, m->rows);
+    dc_put_u64 (buf + 16, m->batch);
+    dc_put_u64 (buf + 24, m->micro);
+}
+
+uint8_t *dc_wire_pstep_new (const struct dc_wire_pstep *m, size_t width,
+                            size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || width > DC_WIRE_MAX_WIDTH)
+        return NULL;
+    uint8_t *buf =
+        alloc_msg (DC_PIPE_STEP_HDR, (size_t)m->rows * width, m->data, len);
+    if (buf)
+        dc_wire_pstep_put (buf, m);
+    return buf;
+}
+
+int dc_wire_pstep_get (const uint8_t *buf, size_t len, size_t width,
+                       struct dc_wire_pstep *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("pipeline step", len, DC_PIPE_STEP_HDR, errp) < 0)
+        return -1;
+    m->attempt = dc_get_u64 (buf);
+    m->rows = dc_get_u64 (buf + 8);
+    m->batch = dc_get_u64 (buf + 16);
+    m->micro = dc_get_u64 (buf + 24);
+    if (m->rows == 0)
+        return errprintf (errp, "pipeline step: rows: 0");
+    if (need_rows ("pipeline step", "rows", m->rows, DC_WIRE_MAX_ROWS, width,
+                   len - DC_PIPE_STEP_HDR, errp) < 0)
+        return -1;
+    if (m->batch < m->rows || m->batch > 1000000000)
+        return errprintf (errp, "pipeline step: batch: %llu rows of %llu",
+                          (unsigned long long)m->rows,
+                          (unsigned long long)m->batch);
+    if (m->micro == 0 || m->micro > m->rows)
+        return errprintf (errp,
+                          "pipeline step: micro: %llu rows in micro-batches "
+                          "of %llu",
+                          (unsigned long long)m->rows,
+                          (unsigned long long)m->micro);
+    m->data = buf + DC_PIPE_STEP_HDR;
+    return 0;
+}
+
+/* ---- pipeline micro-batch between stages ---- */
+
+void dc_wire_pdata_put (uint8_t *buf, const struct dc_wire_pdata *m)
+{
+    dc_put_u64 (buf, m->kind);
+    dc_put_u64 (buf + 8, m->attempt);
+    dc_put_u64 (buf + 16, m->index);
+    dc_put_u64 (buf + 24, m->rows);
+    dc_put_u64 (buf + 32, m->nmicro);
+}
+
+uint8_t *dc_wire_pdata_new (const struct dc_wire_pdata *m, size_t width,
+                            size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || width > DC_WIRE_MAX_WIDTH)
+        return NULL;
+    uint8_t *buf =
+        alloc_msg (DC_PIPE_DATA_HDR, (size_t)m->rows * width, m->data, len);
+    if (buf)
+        dc_wire_pdata_put (buf, m);
+    return buf;
+}
+
+int dc_wire_pdata_get (const uint8_t *buf, size_t len, size_t fwd_width,
+                       size_t bwd_width, struct dc_wire_pdata *m,
+                       dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("micro-batch", len, DC_PIPE_DATA_HDR, errp) < 0)
+        return -1;
+    m->kind = dc_get_u64 (buf);
+    m->attempt = dc_get_u64 (buf + 8);
+    m->index = dc_get_u64 (buf + 16);
+    m->rows = dc_get_u64 (buf + 24);
+    m->nmicro = dc_get_u64 (buf + 32);
+    if (m->kind != DC_WIRE_FWD && m->kind != DC_WIRE_BWD)
+        return errprintf (errp, "micro-batch: kind: %llu is not 1 or 2",
+                          (unsigned long long)m->kind);
+    if (m->rows == 0)
+        return errprintf (errp, "micro-batch: rows: 0");
+    if (need_rows ("micro-batch", "rows", m->rows, DC_WIRE_MAX_ROWS,
+                   m->kind == DC_WIRE_FWD ? fwd_width : bwd_width,
+                   len - DC_PIPE_DATA_HDR, errp) < 0)
+        return -1;
+    if (m->nmicro == 0 || m->nmicro > DC_WIRE_MAX_ROWS || m->index >= m->nmicro)
+        return errprintf (errp, "micro-batch: index: %llu of %llu",
+                          (unsigned long long)m->index,
+                          (unsigned long long)m->nmicro);
+    m->data = buf + DC_PIPE_DATA_HDR;
+    return 0;
+}
+
+/* ---- REDUCED ---- */
+
+void dc_wire_reduced_put (uint8_t *buf, const struct dc_wire_reduced *m)
+{
+    dc_put_u64 (buf, m->attempt);
+}
+
+uint8_t *dc_wire_reduced_new (const struct dc_wire_reduced *m, size_t *len)
+{
+    if (m->nparams > DC_WIRE_MAX_PARAMS)
+        return NULL;
+    uint8_t *buf = alloc_msg (DC_REDUCED_HDR, m->nparams * 4, m->grad, len);
+    if (buf)
+        dc_wire_reduced_put (buf, m);
+    return buf;
+}
+
+int dc_wire_reduced_get (const uint8_t *buf, size_t len, size_t nparams,
+                         struct dc_wire_reduced *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("REDUCED", len, DC_REDUCED_HDR, errp) < 0)
+        return -1;
+    m->attempt = dc_get_u64 (buf);
+    if (nparams > DC_WIRE_MAX_PARAMS)
+        return errprintf (errp, "REDUCED: parameters: %zu is over the maximum",
+                          nparams);
+    if (len - DC_REDUCED_HDR != nparams * 4)
+        return errprintf (errp,
+                          "REDUCED: gradient: %zu bytes where %zu parameters "
+                          "need %zu",
+                          len - DC_REDUCED_HDR, nparams, nparams * 4);
+    m->grad = buf + DC_REDUCED_HDR;
+    m->nparams = nparams;
+    return 0;
+}
+
+/* ---- JSON ---- */
+
+static cJSON *parse_object (const char *what, const uint8_t *buf, size_t len,
+                            dc_error_t *errp)
+{
+    cJSON *o = buf ? cJSON_ParseWithLength ((const char *)buf, len) : NULL;
+
+    if (!cJSON_IsObject (o)) {
+        cJSON_Delete (o);
+        errprintf (errp, "%s: not a JSON object", what);
+        return NULL;
+    }
+    return o;
+}
+
+/* A string field into dst: 0 absent or copied, -1 wrong type or too long. */
+static int get_str (const char *what, const cJSON *o, const char *name,
+                    char *dst, size_t size, dc_error_t *errp)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, name);
+
+    if (!v)
+        return 0;
+    if (!cJSON_IsString (v) || !v->valuestring)
+        return errprintf (errp, "%s: %s: not a string", what, name);
+    if (strlen (v->valuestring) >= size)
+        return errprintf (errp, "%s: %s: longer than %zu characters", what,
+                          name, size - 1);
+    snprintf (dst, size, "%s", v->valuestring);
+    return 0;
+}
+
+/* A whole number in [lo, hi]: 0 absent (dst kept) or read, -1 otherwise. */
+static int get_int (const char *what, const cJSON *o, const char *name,
+                    double lo, double hi, int64_t *dst, dc_error_t *errp)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, name);
+
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber (v))
+        return errprintf (errp, "%s: %s: not a number", what, name);
+    double d = v->valuedouble;
+    if (!(d >= lo && d <= hi) || d != floor (d))
+        return errprintf (errp, "%s: %s: %g is not a whole number in [%g, %g]",
+                          what, name, d, lo, hi);
+    *dst = (int64_t)d;
+    return 0;
+}
+
+/* A finite number >= 0. */
+static int get_num (const char *what, const cJSON *o, const char *name,
+                    double *dst, dc_error_t *errp)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, name);
+
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber (v) || !isfinite (v->valuedouble) || v->valuedouble < 0)
+        return errprintf (errp, "%s: %s: not a number >= 0", what, name);
+    *dst = v->valuedouble;
+    return 0;
+}
+
+static char *print (cJSON *j)
+{
+    char *s = j ? cJSON_PrintUnformatted (j) : NULL;
+    cJSON_Delete (j);
+    return s;
+}
+
+#define MAX_WIDTH_JSON 16777216.0
+#define MAX_PARAMS_JSON ((double)DC_WIRE_MAX_PARAMS)
+
+char *dc_wire_ready_encode (const struct dc_wire_ready *m)
+{
+    cJSON *j = cJSON_CreateObject ();
+
+    if (!j)
+        return NULL;
+    if (m->device[0])
+        cJSON_AddStringToObject (j, "device", m->device);
+    if (m->kernel[0])
+        cJSON_AddStringToObject (j, "kernel", m->kernel);
+    if (m->inputs >= 0)
+        cJSON_AddNumberToObject (j, "inputs", (double)m->inputs);
+    if (m->outputs >= 0)
+        cJSON_AddNumberToObject (j, "outputs", (double)m->outputs);
+    if (m->parameters >= 0)
+        cJSON_AddNumberToObject (j, "parameters", (double)m->parameters);
+    return print (j);
+}
+
+int dc_wire_ready_decode (const uint8_t *buf, size_t len,
+                          struct dc_wire_ready *m, dc_error_t *errp)
+{
+    cJSON *o;
+    int rc = -1;
+
+    memset (m, 0, sizeof (*m));
+    m->inputs = m->outputs = m->parameters = -1;
+    if (!(o = parse_object ("READY", buf, len, errp)))
+        return -1;
+    if (get_str ("READY", o, "device", m->device, sizeof (m->device), errp) <
+            0 ||
+        get_str ("READY", o, "kernel", m->kernel, sizeof (m->kernel), errp) <
+            0 ||
+        get_int ("READY", o, "inputs", 1, MAX_WIDTH_JSON, &m->inputs, errp) <
+            0 ||
+        get_int ("READY", o, "outputs", 1, MAX_WIDTH_JSON, &m->outputs, errp) <
+            0 ||
+        get_int ("READY", o, "parameters", 0, MAX_PARAMS_JSON, &m->parameters,
+                 errp) < 0)
+        goto out;
+    rc = 0;
+out:
+    cJSON_Delete (o);
+    return rc;
+}
+
+const char *dc_wire_mode_name (enum dc_wire_mode mode)
+{
+    switch (mode) {
+    case DC_WIRE_INFER:
+        return "infer";
+    case DC_WIRE_TRAIN:
+        return "train";
+    case DC_WIRE_ECHO:
+        return "echo";
+    case DC_WIRE_PIPELINE:
+        return "pipeline";
+    }
+    return NULL;
+}
+
+static enum dc_wire_mode mode_of (const char *s)
+{
+    for (int i = DC_WIRE_INFER; i <= DC_WIRE_PIPELINE; i++)
+        if (!strcmp (s, dc_wire_mode_name ((enum dc_wire_mode)i)))
+            return (enum dc_wire_mode)i;
+    return 0;
+}
+
+char *dc_wire_job_encode (const struct dc_wire_job *m)
+{
+    const char *mode = dc_wire_mode_name (m->mode);
+    cJSON *j, *t;
+
+    if (!mode || !(j = cJSON_CreateObject ()))
+        return NULL;
+    cJSON_AddStringToObject (j, "mode", mode);
+    if (m->mode == DC_WIRE_PIPELINE) {
+        const char *task = dc_wire_mode_name (m->task);
+        cJSON_AddStringToObject (j, "task", task ? task : "");
+    }
+    cJSON_AddStringToObject (j, "device", m->device[0] ? m->device : "auto");
+    cJSON_AddStringToObject (j, "dtype", m->dtype[0] ? m->dtype : "f32");
+    if (m->activation[0])
+        cJSON_AddStringToObject (j, "activation", m->activation);
+    cJSON_AddNumberToObject (j, "threads", m->threads);
+    cJSON_AddNumberToObject (j, "delay_ms", m->delay_ms);
+    if (m->mode == DC_WIRE_INFER)
+        cJSON_AddNumberToObject (j, "chunk_rows", (double)m->chunk_rows);
+    if (m->mode == DC_WIRE_PIPELINE) {
+        cJSON_AddNumberToObject (j, "stage", m->stage);
+        cJSON_AddNumberToObject (j, "stages", m->stages);
+        cJSON_AddNumberToObject (j, "group", m->group);
+        cJSON_AddNumberToObject (j, "prev", m->prev);
+        cJSON_AddNumberToObject (j, "next", m->next);
+    }
+    if (m->has_train) {
+        const struct dc_wire_train *w = &m->train;
+        t = cJSON_AddObjectToObject (j, "train");
+        cJSON_AddStringToObject (t, "loss", w->loss[0] ? w->loss : "mse");
+        cJSON_AddStringToObject (t, "optimizer",
+                                 w->optimizer[0] ? w->optimizer : "sgd");
+        cJSON_AddNumberToObject (t, "lr", w->lr);
+        cJSON_AddNumberToObject (t, "momentum", w->momentum);
+        cJSON_AddNumberToObject (t, "beta1", w->beta1);
+        cJSON_AddNumberToObject (t, "beta2", w->beta2);
+        cJSON_AddNumberToObject (t, "eps", w->eps);
+        cJSON_AddNumberToObject (t, "batch_size", (double)w->batch_size);
+        cJSON_AddNumberToObject (t, "seed", (double)w->seed);
+        cJSON_AddBoolToObject (t, "resume", w->resume);
+    }
+    return print (j);
+}
+
+static int job_train (const cJSON *o, struct dc_wire_train *w, dc_error_t *errp)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive (o, "train");
+    int64_t bs = 0, seed = 0;
+
+    if (!cJSON_IsObject (t))
+        return errprintf (errp, "JOB: train: not an object");
+    if (get_str ("JOB", t, "loss", w->loss, sizeof (w->loss), errp) < 0 ||
+        get_str ("JOB", t, "optimizer", w->optimizer, sizeof (w->optimizer),
+                 errp) < 0 ||
+        get_num ("JOB", t, "lr", &w->lr, errp) < 0 ||
+        get_num ("JOB", t, "momentum", &w->momentum, errp) < 0 ||
+        get_num ("JOB", t, "beta1", &w->beta1, errp) < 0 ||
+        get_num ("JOB", t, "beta2", &w->beta2, errp) < 0 ||
+        get_num ("JOB", t, "eps", &w->eps, errp) < 0 ||
+        get_int ("JOB", t, "batch_size", 1, 1e9, &bs, errp) < 0 ||
+        get_int ("JOB", t, "seed", 0, 9007199254740992.0, &seed, errp) < 0)
+        return -1;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive (t, "resume");
+    if (r && !cJSON_IsBool (r))
+        return errprintf (errp, "JOB: resume: not true or false");
+    w->resume = cJSON_IsTrue (r);
+    if (bs == 0)
+        return errprintf (errp, "JOB: batch_size: missing");
+    w->batch_size = (uint64_t)bs;
+    w->seed = (uint64_t)seed;
+    if (!w->loss[0])
+        snprintf (w->loss, sizeof (w->loss), "mse");
+    if (!w->optimizer[0])
+        snprintf (w->optimizer, sizeof (w->optimizer), "sgd");
+    if (strcmp (w->loss, "mse") != 0 && strcmp (w->loss, "xent") != 0)
+        return errprintf (errp, "JOB: loss: unknown '%s'", w->loss);
+    if (strcmp (w->optimizer, "sgd") != 0 && strcmp (w->optimizer, "adam") != 0)
+        return errprintf (errp, "JOB: optimizer: unknown '%s'", w->optimizer);
+    return 0;
+}
+
+int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
+                        dc_error_t *errp)
+{
+    char mode[16] = "", task[16] = "";
+    int64_t threads = 0, delay = 0, chunk = 0;
+    int64_t stage = -1, stages = -1, group = 0, prev = -2, next = -2;
+    cJSON *o;
+    int rc = -1;
+
+    memset (m, 0, sizeof (*m));
+    if (!(o = parse_object ("JOB", buf, len, errp)))
+        return -1;
+    if (get_str ("JOB", o, "mode", mode, sizeof (mode), errp) < 0 ||
+        get_str ("JOB", o, "task", task, sizeof (task), errp) < 0 ||
+        get_str ("JOB", o, "device", m->device, sizeof (m->device), errp) < 0 ||
+        get_str ("JOB", o, "dtype", m->dtype, sizeof (m->dtype), errp) < 0 ||
+        get_str ("JOB", o, "activation", m->activation, sizeof (m->activation),
+                 errp) < 0 ||
+        get_int ("JOB", o, "threads", 0, 4096, &threads, errp) < 0 ||
+        get_int ("JOB", o, "delay_ms", 0, 3600e3, &delay, errp) < 0 ||
+        get_int ("JOB", o, "chunk_rows", 0, (double)DC_WIRE_MAX_ROWS, &chunk,
+                 errp) < 0)
+        goto out;
+    if (!(m->mode = mode_of (mode))) {
+        errprintf (errp, "JOB: mode: unknown '%s'", mode);
+        goto out;
+    }
+    m->threads = (int)threads;
+    m->delay_ms = (int)delay;
+    if (m->mode == DC_WIRE_INFER) /* the only mode that sends it */
+        m->chunk_rows = (uint64_t)chunk;
+    m->stage = m->stages = m->prev = m->next = -1;
+    if (m->mode == DC_WIRE_PIPELINE) {
+        m->task = mode_of (task);
+        if (m->task != DC_WIRE_INFER && m->task != DC_WIRE_TRAIN) {
+            errprintf (errp, "JOB: task: unknown pipeline task '%s'", task);
+            goto out;
+        }
+        if (get_int ("JOB", o, "stage", 0, 1 << 20, &stage, errp) < 0 ||
+            get_int ("JOB", o, "stages", 1, 1 << 20, &stages, errp) < 0 ||
+            get_int ("JOB", o, "group", 0, 1 << 20, &group, errp) < 0 ||
+            get_int ("JOB", o, "prev", -1, 1 << 20, &prev, errp) < 0 ||
+            get_int ("JOB", o, "next", -1, 1 << 20, &next, errp) < 0)
+            goto out;
+        if (stage < 0 || stages < 0 || stage >= stages || prev < -1 ||
+            next < -1 || (stage == 0) != (prev < 0) ||
+            (stage == stages - 1) != (next < 0)) {
+            errprintf (errp,
+                       "JOB: stage: %lld of %lld without valid "
+                       "neighbours",
+                       (long long)stage, (long long)stages);
+            goto out;
+        }
+        m->stage = (int)stage;
+        m->stages = (int)stages;
+        m->group = (int)group;
+        m->prev = (int)prev;
+        m->next = (int)next;
+    }
+    m->has_train = m->mode == DC_WIRE_TRAIN ||
+                   (m->mode == DC_WIRE_PIPELINE && m->task == DC_WIRE_TRAIN);
+    if (m->has_train && job_train (o, &m->train, errp) < 0)
+        goto out;
+    if (!m->device[0])
+        snprintf (m->device, sizeof (m->device), "auto");
+    if (!m->dtype[0])
+        snprintf (m->dtype, sizeof (m->dtype), "f32");
+    rc = 0;
+out:
+    cJSON_Delete (o);
+    return rc;
+}

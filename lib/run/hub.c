@@ -1,0 +1,264 @@
+/* hub.c - the one coordinator loop (hub.h) */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/run/hub.h"
+#include "lib/util/log.h"
+
+double dc_hub_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
+                   int (*check) (void *arg), void *arg, int *sig,
+                   dc_error_t *errp)
+{
+    int got = dc_comm_recv (hub, m, 200, errp);
+
+    if (got < 0)
+        return -1;
+    if (check && (*sig = check (arg)) > 0) {
+        if (got > 0)
+            free (m->data);
+        errno = EINTR;
+        return errprintf (errp, "interrupted");
+    }
+    return got;
+}
+
+const char *dc_hub_host (const struct dc_hub *h, int r)
+{
+    return h->o->hosts && h->o->hosts[r] ? h->o->hosts[r] : "?";
+}
+
+int dc_hub_alive (const struct dc_hub *h)
+{
+    int n = 0;
+    for (int r = 0; r < h->size; r++)
+        if (!h->ranks[r].lost)
+            n++;
+    return n;
+}
+
+void dc_hub_sent (struct dc_hub *h)
+{
+    if (h->t_first == 0)
+        h->t_first = dc_hub_now ();
+}
+
+int dc_hub_write (struct dc_hub *h, int r, uint64_t row0, uint64_t rows,
+                  const uint8_t *data, double seconds, dc_error_t *errp)
+{
+    double tw = dc_hub_now ();
+
+    if (dc_npy_writer_write_f32 (h->out, row0, rows, (const float *)data,
+                                 errp) < 0) {
+        h->res->status = DC_COORD_IO_ERROR;
+        return -1;
+    }
+    h->t_last = dc_hub_now ();
+    h->t_write += h->t_last - tw;
+    h->done += rows;
+    h->busy += seconds;
+    h->ranks[r].rows += rows;
+    h->ranks[r].chunks++;
+    h->ranks[r].seconds += seconds;
+    return 0;
+}
+
+/* The one rule for a rank that failed or went away (hub.h). */
+static int lose (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
+                 int r, bool error, const char *why, dc_error_t *errp)
+{
+    struct dc_hub_rank *rk = &h->ranks[r];
+    struct dc_coord_result *res = h->res;
+    char name[300];
+
+    if (rk->lost)
+        return 0;
+    rk->lost = true;
+    rk->ready = false;
+    if (rk->done_sent)
+        return 0; /* it ended after its work: not a loss */
+    ops->name (s, h, r, name, sizeof (name));
+    size_t len = strlen (res->lost);
+    snprintf (res->lost + len, sizeof (res->lost) - len, "%s%s (%s)",
+              len ? ", " : "", name, why);
+    res->nlost++;
+    dc_log (DC_LOG_WARN, "%s lost (%s): %s", name, why, ops->on_loss);
+    return ops->lost (s, h, r, error, why, errp);
+}
+
+static int fail_all_lost (struct dc_hub *h, const struct dc_hub_sched *ops,
+                          void *s, dc_error_t *errp)
+{
+    char name[300];
+
+    for (int r = 0; r < h->size; r++)
+        if (h->ranks[r].error[0]) {
+            h->res->status = DC_COORD_WORKER_ERROR;
+            ops->name (s, h, r, name, sizeof (name));
+            return errprintf (errp, "%s: %s", name, h->ranks[r].error);
+        }
+    h->res->status = DC_COORD_ALL_LOST;
+    return errprintf (errp, "every rank was lost: %s", h->res->lost);
+}
+
+/* One message from rank r: 0 go on, -1 stop (res->status, errp). */
+static int on_message (struct dc_hub *h, const struct dc_hub_sched *ops,
+                       void *s, struct dc_comm_msg *m, dc_error_t *errp)
+{
+    int r = m->src;
+    struct dc_hub_rank *rk = &h->ranks[r];
+
+    switch (m->type) {
+    case DC_MSG_READY: {
+        struct dc_wire_ready rd;
+        dc_error_t e;
+        if (dc_wire_ready_decode (m->data, m->len, &rd, &e) < 0) {
+            snprintf (rk->error, sizeof (rk->error), "%s", e.text);
+            dc_comm_drop (h->comm, r, "sent a bad READY");
+            return 0;
+        }
+        snprintf (rk->device, sizeof (rk->device), "%s", rd.device);
+        snprintf (rk->kernel, sizeof (rk->kernel), "%s", rd.kernel);
+        if (ops->ready (s, h, r, &rd) == 0 && !rk->lost)
+            rk->ready = true;
+        return 0;
+    }
+    case DC_MSG_RESULT:
+        return ops->result (s, h, r, m->data, m->len, errp);
+    case DC_MSG_ERROR:
+        snprintf (rk->error, sizeof (rk->error), "%.*s",
+                  (int)(m->len < 400 ? m->len : 400),
+                  m->data ? (const char *)m->data : "");
+        return lose (h, ops, s, r, true, rk->error, errp);
+    case DC_COMM_LOST:
+        return lose (h, ops, s, r, false, dc_comm_lost_reason (h->comm, r),
+                     errp);
+    default:
+        return 0;
+    }
+}
+
+/* Wait (briefly) for the ranks to leave, so nothing is cut short. */
+static void drain (struct dc_hub *h)
+{
+    double until = dc_hub_now () + 5;
+
+    while (h->comm->ops->reports_exit && dc_hub_alive (h) > 0 &&
+           dc_hub_now () < until) {
+        struct dc_comm_msg m;
+        int got = dc_comm_recv (h->comm, &m, 100, NULL);
+        if (got < 0)
+            break;
+        if (got > 0) {
+            if (m.type == DC_COMM_LOST && m.src >= 0 && m.src < h->size)
+                h->ranks[m.src].lost = true;
+            free (m.data);
+        }
+    }
+}
+
+static void report_run (struct dc_hub *h, const struct dc_hub_sched *ops,
+                        void *s, struct dc_report *report, bool ok)
+{
+    struct dc_coord_result *res = h->res;
+
+    if (h->t_first > 0) {
+        dc_report_phase_add (report, DC_PHASE_LOAD, h->t_first - h->t0);
+        dc_report_phase_add (report, DC_PHASE_COMPUTE,
+                             h->t_last > h->t_first ? h->t_last - h->t_first
+                                                    : 0);
+    }
+    dc_report_phase_add (report, DC_PHASE_WRITE, h->t_write);
+    ops->report (s, h, report);
+    if (ok)
+        dc_report_set_output (report, h->o->output_path, 2, res->shape,
+                              h->o->out_dtype == DC_NPY_F2 ? "<f2" : "<f4",
+                              res->sha256);
+}
+
+int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
+                struct dc_report *report, dc_error_t *errp)
+{
+    struct dc_coord_result *res = h->res;
+    int rc = -1;
+
+    memset (res, 0, sizeof (*res));
+    res->status = DC_COORD_IO_ERROR;
+    h->t0 = dc_hub_now ();
+    h->t_first = h->t_last = h->t_write = h->busy = 0;
+    h->done = 0;
+    if (!(h->ranks = calloc ((size_t)h->size, sizeof (*h->ranks)))) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    if (ops->start (s, h, errp) < 0)
+        goto out;
+    while (h->done < h->rows) {
+        struct dc_comm_msg m;
+        int sig = 0;
+        if (dc_hub_alive (h) == 0) {
+            fail_all_lost (h, ops, s, errp);
+            goto out;
+        }
+        int got =
+            dc_coord_recv (h->comm, &m, h->o->check, h->o->arg, &sig, errp);
+        if (got < 0) {
+            if (sig) {
+                res->status = DC_COORD_INTERRUPTED;
+                res->signal = sig;
+                errprintf (errp, "interrupted: no output written");
+            }
+            goto out;
+        }
+        if (h->o->progress)
+            h->o->progress (h->done, h->rows, dc_hub_alive (h), h->o->arg);
+        if (got == 0)
+            continue;
+        if (m.src < 0 || m.src >= h->size) {
+            free (m.data);
+            continue;
+        }
+        int x = on_message (h, ops, s, &m, errp);
+        free (m.data);
+        if (x < 0 || ops->dispatch (s, h, errp) < 0)
+            goto out;
+    }
+    if (h->o->progress)
+        h->o->progress (h->done, h->rows, dc_hub_alive (h), h->o->arg);
+    /* every row is in: the ranks may go */
+    for (int r = 0; r < h->size; r++)
+        if (!h->ranks[r].lost) {
+            h->ranks[r].done_sent = true;
+            dc_comm_send (h->comm, r, DC_MSG_DONE, NULL, 0, NULL);
+        }
+    double tc = dc_hub_now ();
+    if (dc_npy_writer_commit (h->out, errp) < 0) {
+        res->status = DC_COORD_IO_ERROR;
+        goto out;
+    }
+    h->t_write += dc_hub_now () - tc;
+    drain (h);
+    const char *sha = dc_npy_writer_sha256 (h->out);
+    snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
+    res->rows = h->rows;
+    res->shape[0] = (int64_t)h->rows;
+    res->shape[1] = h->outputs;
+    res->status = DC_COORD_OK;
+    rc = 0;
+out:
+    res->seconds = dc_hub_now () - h->t0;
+    if (report && h->ranks)
+        report_run (h, ops, s, report, rc == 0);
+    free (h->ranks);
+    h->ranks = NULL;
+    return rc;
+}

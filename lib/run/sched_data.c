@@ -1,0 +1,211 @@
+/* sched_data.c - data-parallel scheduling for the hub (hub.h): chunks to
+ * whoever asks, re-queued on loss */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/run/hub.h"
+#include "lib/util/log.h"
+
+#define MAX_OUTSTANDING                                                        \
+    2 /* chunks a rank holds: one computing, one arriving                      \
+       */
+
+static bool pop_pending (struct dc_sched_data *sd, size_t *idx)
+{
+    if (sd->pcount == 0)
+        return false;
+    *idx = sd->pending[sd->phead];
+    sd->phead = (sd->phead + 1) % sd->nchunks;
+    sd->pcount--;
+    return true;
+}
+
+/* Requeued chunks go first: they are the oldest work. */
+static void push_front (struct dc_sched_data *sd, size_t idx)
+{
+    sd->phead = (sd->phead + sd->nchunks - 1) % sd->nchunks;
+    sd->pending[sd->phead] = idx;
+    sd->pcount++;
+}
+
+static int send_chunk (struct dc_sched_data *sd, struct dc_hub *h, int r,
+                       size_t idx, dc_error_t *errp)
+{
+    struct dc_chunk *ch = &sd->chunks[idx];
+    struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
+    size_t bytes;
+    uint8_t *buf = dc_wire_chunk_new (&w, (size_t)sd->inputs * 4, &bytes);
+    int rc = -1;
+
+    if (!buf)
+        return errprintf (errp, "out of memory for a chunk");
+    if (dc_npy_read_f32 (sd->in, ch->row0, ch->rows,
+                         (float *)(buf + DC_CHUNK_HDR), errp) == 0 &&
+        dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
+        ch->state = DC_CHUNK_ASSIGNED;
+        ch->owner = r;
+        h->ranks[r].outstanding++;
+        dc_hub_sent (h);
+        rc = 0;
+    }
+    free (buf);
+    return rc;
+}
+
+static int start (void *s, struct dc_hub *h, dc_error_t *errp)
+{
+    struct dc_sched_data *sd = s;
+    const struct dc_coord_infer_opts *o = h->o;
+    struct dc_wire_job j = {.mode = DC_WIRE_INFER,
+                            .threads = o->threads,
+                            .delay_ms = o->delay_ms,
+                            .chunk_rows = sd->chunk_rows};
+    char *job;
+    int rc;
+
+    snprintf (j.device, sizeof (j.device), "%s",
+              o->device ? o->device : "auto");
+    snprintf (j.dtype, sizeof (j.dtype), "%s", o->dtype ? o->dtype : "f32");
+    snprintf (j.activation, sizeof (j.activation), "%s",
+              o->activation ? o->activation : "");
+    if (!(job = dc_wire_job_encode (&j)))
+        return errprintf (errp, "out of memory");
+    rc = dc_comm_bcast (h->comm, DC_MSG_JOB, job, strlen (job), errp) < 0 ||
+                 dc_comm_bcast (h->comm, DC_MSG_MODEL, sd->model, sd->model_len,
+                                errp) < 0
+             ? -1
+             : 0;
+    free (job);
+    return rc;
+}
+
+static int ready (void *s, struct dc_hub *h, int r,
+                  const struct dc_wire_ready *rd)
+{
+    (void)s;
+    if (rd->outputs != h->outputs) {
+        snprintf (h->ranks[r].error, sizeof (h->ranks[r].error),
+                  "loaded a model of another shape");
+        dc_comm_drop (h->comm, r, "model mismatch");
+        return 1;
+    }
+    return 0;
+}
+
+/* A rank that sends a bad result is dropped (its chunks go to others). */
+static int bad_result (struct dc_hub *h, int r, const char *why)
+{
+    dc_log (DC_LOG_WARN, "rank %d: %s", r, why);
+    dc_comm_drop (h->comm, r, "sent a bad result");
+    return 0;
+}
+
+static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
+                   size_t len, dc_error_t *errp)
+{
+    struct dc_sched_data *sd = s;
+    struct dc_wire_rows w;
+    dc_error_t e;
+
+    if (dc_wire_rows_get (data, len, (size_t)h->outputs * 4, "RESULT", &w, &e) <
+        0)
+        return bad_result (h, r, e.text);
+    if (w.id >= sd->nchunks || sd->chunks[w.id].row0 != w.row0 ||
+        sd->chunks[w.id].rows != w.rows)
+        return bad_result (h, r, "a result that matches no chunk");
+    struct dc_chunk *ch = &sd->chunks[w.id];
+    if (ch->state == DC_CHUNK_DONE || ch->owner != r)
+        return 0; /* a chunk given to another rank meanwhile: drop it */
+    if (dc_hub_write (h, r, w.row0, w.rows, w.data, w.seconds, errp) < 0)
+        return -1;
+    ch->state = DC_CHUNK_DONE;
+    h->ranks[r].outstanding--;
+    return 0;
+}
+
+static int lost (void *s, struct dc_hub *h, int r, bool error, const char *why,
+                 dc_error_t *errp)
+{
+    struct dc_sched_data *sd = s;
+
+    (void)error, (void)why, (void)errp;
+    for (size_t i = 0; i < sd->nchunks; i++)
+        if (sd->chunks[i].state == DC_CHUNK_ASSIGNED &&
+            sd->chunks[i].owner == r) {
+            sd->chunks[i].state = DC_CHUNK_PENDING;
+            sd->chunks[i].owner = -1;
+            push_front (sd, i);
+        }
+    h->ranks[r].outstanding = 0;
+    return 0;
+}
+
+static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
+{
+    struct dc_sched_data *sd = s;
+    size_t idx;
+
+    for (int r = 0; r < h->size && sd->pcount > 0; r++) {
+        struct dc_hub_rank *rk = &h->ranks[r];
+        while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
+               pop_pending (sd, &idx))
+            if (send_chunk (sd, h, r, idx, errp) < 0) {
+                h->res->status = DC_COORD_IO_ERROR;
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
+{
+    (void)s;
+    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
+}
+
+static void report (void *s, struct dc_hub *h, struct dc_report *report)
+{
+    struct dc_sched_data *sd = s;
+
+    for (int r = 0; r < h->size; r++) {
+        const struct dc_hub_rank *rk = &h->ranks[r];
+        dc_report_add_rank (report, r, dc_hub_host (h, r),
+                            rk->device[0] ? rk->device : "?", rk->rows,
+                            rk->seconds, (double)rk->rows * sd->flops_per_row);
+        dc_report_set_rank_kernel (report, r, rk->kernel);
+    }
+    cJSON *x = dc_report_extra (report, "distributed");
+    if (!x)
+        return;
+    cJSON_AddNumberToObject (x, "chunk_rows", (double)sd->chunk_rows);
+    cJSON_AddNumberToObject (x, "chunks", (double)sd->nchunks);
+    cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
+    cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");
+    for (int r = 0; r < h->size; r++) {
+        cJSON_AddItemToArray (chunks,
+                              cJSON_CreateNumber ((double)h->ranks[r].chunks));
+        if (h->ranks[r].lost && !h->ranks[r].done_sent) {
+            cJSON *l = cJSON_CreateObject ();
+            cJSON_AddNumberToObject (l, "rank", r);
+            cJSON_AddStringToObject (l, "host", dc_hub_host (h, r));
+            cJSON_AddStringToObject (l, "reason",
+                                     h->ranks[r].error[0]
+                                         ? h->ranks[r].error
+                                         : dc_comm_lost_reason (h->comm, r));
+            cJSON_AddItemToArray (lostw, l);
+        }
+    }
+}
+
+const struct dc_hub_sched dc_sched_data = {
+    .start = start,
+    .ready = ready,
+    .result = result,
+    .lost = lost,
+    .dispatch = dispatch,
+    .name = name,
+    .report = report,
+    .on_loss = "its chunks go to the others",
+};
