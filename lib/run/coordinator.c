@@ -53,6 +53,7 @@ struct dc_coord {
     size_t *pending; /* ring of chunk indices */
     size_t phead, pcount;
     struct rank *ranks;
+    struct dc_report *report; /* --report's chunk timeline, or NULL */
 };
 
 static double now_s (void)
@@ -213,6 +214,8 @@ static int send_chunk (struct dc_coord *co, struct dc_comm *hub, int r,
 
     if (!buf)
         return errprintf (errp, "out of memory for a chunk");
+    /* timeline: the chunk leaves the hub (read, relay) from now on */
+    dc_report_chunk_sent (co->report, r, idx);
     dc_put_u64 (buf, idx);
     dc_put_u64 (buf + 8, ch->row0);
     dc_put_u64 (buf + 16, ch->rows);
@@ -320,6 +323,8 @@ static int on_result (struct dc_coord *co, int r, const uint8_t *data,
                                  errp) < 0)
         return -2;
     ch->state = CHUNK_DONE;
+    /* timeline: its result is in, with the rank's compute seconds */
+    dc_report_chunk_done (co->report, r, idx, secs);
     co->ranks[r].outstanding--;
     co->ranks[r].rows += rows;
     co->ranks[r].chunks++;
@@ -338,6 +343,7 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
     int rc = -1;
 
     memset (res, 0, sizeof (*res));
+    co->report = report; /* send_chunk and on_result note the timeline */
     if (!(job = job_json (co))) {
         res->status = DC_COORD_IO_ERROR;
         return errprintf (errp, "out of memory");
