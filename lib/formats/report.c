@@ -52,7 +52,7 @@ struct dc_report *dc_report_create (const char *command)
     if (!(r->root = cJSON_CreateObject ()) ||
         !cJSON_AddStringToObject (r->root, "command", command ? command : "") ||
         !(r->hosts = cJSON_AddArrayToObject (r->root, "hosts")) ||
-        !cJSON_AddStringToObject (r->root, "layout", "data") ||
+        (!r->exec && !cJSON_AddStringToObject (r->root, "layout", "data")) ||
         !(r->ranks = cJSON_AddArrayToObject (r->root, "ranks")) ||
         !(r->versions = cJSON_CreateObject ())) {
         dc_report_destroy (r);
@@ -374,8 +374,8 @@ int dc_report_add_exec_rank (struct dc_report *r,
 
     if (!r || !x || !(o = cJSON_CreateObject ()))
         return -1;
-    double start = x->start > 0 ? x->start - r->t0 : 0;
-    double end = x->end > 0 ? x->end - r->t0 : start;
+    double start = x->start > 0 && isfinite (x->start) ? x->start : 0;
+    double end = x->end > start && isfinite (x->end) ? x->end : start;
     cJSON_AddNumberToObject (o, "rank", x->rank);
     cJSON_AddStringToObject (o, "host", x->host ? x->host : "");
     if (x->failed_start)
@@ -451,6 +451,12 @@ static cJSON *assemble (struct dc_report *r)
     }
     tot = cJSON_AddObjectToObject (root, "totals");
     cJSON_AddNumberToObject (tot, "ranks", cJSON_GetArraySize (r->ranks));
+    if (r->exec) {
+        cJSON_AddNumberToObject (tot, "seconds", r->seconds);
+        cJSON_AddItemToObject (root, "versions",
+                               cJSON_Duplicate (r->versions, 1));
+        return root;
+    }
     cJSON_AddNumberToObject (tot, "rows", rows);
     cJSON_AddNumberToObject (tot, "seconds", r->seconds);
     cJSON_AddNumberToObject (tot, "flop", flop);

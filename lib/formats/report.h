@@ -103,10 +103,11 @@ void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
                            double compute_seconds);
 
 /* One rank of `dcrun exec --report`: its host, how it ended (exit code, or
- * signal, or a failed start with reason) and when (dc_report_now() clock).
+ * signal, or a failed start with reason) and when (seconds since the job's
+ * start, the caller's zero).
  * A report of command "exec" holds ranks of
  * {"rank", "host", "status" | "signal" | "failed_start", "start", "end",
- * "seconds"} (times since the report was created) and no phases. */
+ * "seconds"} and no phases. */
 struct dc_report_exec_rank {
     int rank;
     const char *host;
@@ -115,7 +116,7 @@ struct dc_report_exec_rank {
     bool signaled;
     bool failed_start; /* with reason */
     const char *reason;
-    double start, end; /* dc_report_now(); end 0: never ended */
+    double start, end; /* seconds since the job's start */
 };
 int dc_report_add_exec_rank (struct dc_report *r,
                              const struct dc_report_exec_rank *x);
