@@ -685,7 +685,7 @@ char *dc_report_svg (const struct dc_report_view *v)
                     c0 = sp->start;
                 put (&b,
                      "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-                     "height=\"%.1f\" fill=\"%s\"><title>compute %.3f "
+                     "height=\"%.1f\" fill=\"%s\"><title>chunk compute %.3f "
                      "s</title></rect>\n",
                      X (c0), y + 3, fmax (X (sp->end) - X (c0), 0.5), h - 6,
                      phase_colour[DC_PHASE_COMPUTE], sp->compute);
