@@ -42,7 +42,7 @@ enum {
     OPT_KILL_ON_BAD_EXIT,
     OPT_NO_KILL_ON_BAD_EXIT,
     OPT_TIMEOUT,
-    OPT_TRACE,  /* --trace, --report: see exec_record () */
+    OPT_TRACE, /* --trace, --report: see exec_record () */
     OPT_REPORT,
 };
 
@@ -347,8 +347,8 @@ static int exec_record (const struct exec_args *a, const struct job *j,
         const struct dc_launch_status *st = &j->io[r].st;
         const char *host = dc_plan_host (j->plan, r);
         double end = j->io[r].done ? j->io[r].end : now;
-        bool failed = !j->io[r].done || st->failed_start || st->signaled ||
-                      st->code != 0;
+        bool failed =
+            !j->io[r].done || st->failed_start || st->signaled || st->code != 0;
         int pid = 0;
         while (pid < nhosts && strcmp (hosts[pid], host))
             pid++;
@@ -359,8 +359,8 @@ static int exec_record (const struct exec_args *a, const struct job *j,
         char name[32];
         snprintf (name, sizeof (name), "rank %d", r);
         dc_trace_thread_name (t, pid, r + 1, name);
-        cJSON *args = dc_trace_span (t, pid, r + 1, name, "exec", 0,
-                                     (end - start) * 1e6);
+        cJSON *args =
+            dc_trace_span (t, pid, r + 1, name, "exec", 0, (end - start) * 1e6);
         if (st->failed_start)
             cJSON_AddStringToObject (args, "failed_start", st->reason);
         else if (st->signaled)
@@ -368,10 +368,10 @@ static int exec_record (const struct exec_args *a, const struct job *j,
         else if (j->io[r].done)
             cJSON_AddNumberToObject (args, "status", st->code);
         if (failed && t)
-            cJSON_AddStringToObject (
-                dc_trace_instant (t, pid, r + 1, "failed", "exec",
-                                  (end - start) * 1e6),
-                "rank", name);
+            cJSON_AddStringToObject (dc_trace_instant (t, pid, r + 1, "failed",
+                                                       "exec",
+                                                       (end - start) * 1e6),
+                                     "rank", name);
         dc_report_add_exec_rank (
             rep, &(struct dc_report_exec_rank){
                      .rank = r,
@@ -561,8 +561,8 @@ static int run_job (struct cli *cli, struct exec_args *a,
                                   r, host, st->code);
     } else
         exitcode = EXIT_OK;
-    if ((a->trace || a->report) &&
-        exec_record (a, &j, start) < 0 && exitcode == EXIT_OK)
+    if ((a->trace || a->report) && exec_record (a, &j, start) < 0 &&
+        exitcode == EXIT_OK)
         exitcode = EXIT_INPUT;
 out:
     dc_launch_destroy (l);

@@ -74,8 +74,8 @@ static void print_table (const struct dc_report_view *v, const char *path)
             char dev[25];
             cut (dev, sizeof (dev), k->device);
             printf ("%-5d %-20s %-24s %10.0f %9.3f %9.3f %9.4f %5.1f%%%s\n",
-                    k->rank, k->host, dev, k->rows, k->busy, k->idle,
-                    k->tflops, 100 * k->share, k->lost ? "  LOST" : "");
+                    k->rank, k->host, dev, k->rows, k->busy, k->idle, k->tflops,
+                    100 * k->share, k->lost ? "  LOST" : "");
         }
     }
     if (v->has_phases) {

@@ -30,7 +30,7 @@ struct dc_report {
         int rank;
         uint64_t id;
         double start, end, compute; /* end < 0: no result (yet) */
-    } *chunks;
+    } * chunks;
     size_t nchunks, capchunks, dropped;
 };
 

@@ -111,8 +111,8 @@ void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
 struct dc_report_exec_rank {
     int rank;
     const char *host;
-    int code;          /* exit status, when !signaled && !failed_start */
-    int sig;           /* when signaled */
+    int code; /* exit status, when !signaled && !failed_start */
+    int sig;  /* when signaled */
     bool signaled;
     bool failed_start; /* with reason */
     const char *reason;

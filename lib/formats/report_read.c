@@ -35,8 +35,7 @@ void dc_report_view_destroy (struct dc_report_view *v)
 static double num (const cJSON *o, const char *name)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive (o, name);
-    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) ||
-        n->valuedouble < 0)
+    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) || n->valuedouble < 0)
         return -1;
     return n->valuedouble;
 }
@@ -114,7 +113,8 @@ static void analyze (struct dc_report_view *v)
             };
             v->kind = DC_BN_PHASE;
             v->factor = v->phase[best] / W;
-            snprintf (b, bl, "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
+            snprintf (b, bl,
+                      "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
                       phase_names[best], 100 * v->factor, v->phase[best], W,
                       why[best]);
             return;
@@ -125,9 +125,8 @@ static void analyze (struct dc_report_view *v)
             if (v->ranks[i].failed) {
                 v->kind = DC_BN_FAILED;
                 v->culprit = v->ranks[i].rank;
-                snprintf (b, bl, "rank %d on %s failed (%s)",
-                          v->ranks[i].rank, v->ranks[i].host,
-                          v->ranks[i].status);
+                snprintf (b, bl, "rank %d on %s failed (%s)", v->ranks[i].rank,
+                          v->ranks[i].host, v->ranks[i].status);
                 return;
             }
     /* the ranks' speeds: rows per busy second (exec: 1 / seconds) */
@@ -235,15 +234,18 @@ static int parse_spans (struct dc_report_view *v, const cJSON *rank, int r,
         return bad (errp, name, "rank %d: \"chunks\" is not a list", r);
     cJSON_ArrayForEach (c, chunks)
     {
-        double s = num (c, "start"), e = num (c, "end"), cs = num (c, "compute");
+        double s = num (c, "start"), e = num (c, "end"),
+               cs = num (c, "compute");
         if (!cJSON_IsObject (c) || s < 0)
             return bad (errp, name, "rank %d: a chunk without a \"start\"", r);
         if (v->nspans >= DC_REPORT_MAX_CHUNKS)
             return bad (errp, name, "more than %d chunks",
                         DC_REPORT_MAX_CHUNKS);
         if (e >= 0 && e < s)
-            return bad (errp, name, "rank %d: a chunk that ends before it "
-                        "starts", r);
+            return bad (errp, name,
+                        "rank %d: a chunk that ends before it "
+                        "starts",
+                        r);
         if ((v->nspans & (v->nspans - 1)) == 0) {
             size_t cap = v->nspans ? 2 * v->nspans : 1;
             struct dc_report_span *p = realloc (v->spans, cap * sizeof (*p));
@@ -265,8 +267,7 @@ static int parse_spans (struct dc_report_view *v, const cJSON *rank, int r,
 }
 
 struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
-                                             const char *name,
-                                             dc_error_t *errp)
+                                             const char *name, dc_error_t *errp)
 {
     struct dc_report_view *v = NULL;
     cJSON *root = NULL;
@@ -439,10 +440,10 @@ struct dc_report_view *dc_report_view_read (const char *path, dc_error_t *errp)
 /* ---- JSON of the analysis ---- */
 
 static const char *const kind_names[] = {
-    [DC_BN_NONE] = "none",     [DC_BN_RELAY] = "relay",
-    [DC_BN_PHASE] = "phase",   [DC_BN_FAILED] = "failed",
+    [DC_BN_NONE] = "none",           [DC_BN_RELAY] = "relay",
+    [DC_BN_PHASE] = "phase",         [DC_BN_FAILED] = "failed",
     [DC_BN_STRAGGLER] = "straggler", [DC_BN_LOST] = "lost",
-    [DC_BN_IDLE] = "idle",     [DC_BN_EMPTY] = "empty",
+    [DC_BN_IDLE] = "idle",           [DC_BN_EMPTY] = "empty",
 };
 
 char *dc_report_view_json (const struct dc_report_view *v)
@@ -563,8 +564,8 @@ static void put_text (struct buf *b, const char *s)
 
 /* colours of the phases, the chunk spans and the states */
 static const char *const phase_colour[DC_PHASE_COUNT] = {
-    [DC_PHASE_LAUNCH] = "#9e9e9e",  [DC_PHASE_LOAD] = "#f2a900",
-    [DC_PHASE_COPY_IN] = "#8e44ad", [DC_PHASE_COMPUTE] = "#1f77b4",
+    [DC_PHASE_LAUNCH] = "#9e9e9e",   [DC_PHASE_LOAD] = "#f2a900",
+    [DC_PHASE_COPY_IN] = "#8e44ad",  [DC_PHASE_COMPUTE] = "#1f77b4",
     [DC_PHASE_COPY_OUT] = "#16a085", [DC_PHASE_GATHER] = "#d35400",
     [DC_PHASE_WRITE] = "#2ca02c",
 };
@@ -643,8 +644,7 @@ char *dc_report_svg (const struct dc_report_view *v)
     if (v->has_phases) {
         /* the job's phases, one after another, on the hub's row */
         double y = top + 4, t = 0;
-        put (&b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n",
-             y + 14);
+        put (&b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n", y + 14);
         for (int p = 0; p < DC_PHASE_COUNT; p++) {
             if (v->phase[p] <= 0)
                 continue;
@@ -731,7 +731,7 @@ char *dc_report_svg (const struct dc_report_view *v)
                 leg[nl++] = (struct legend){phase_colour[p], phase_names[p]};
         if (v->nspans)
             leg[nl++] = (struct legend){COLOUR_RELAY,
-                                          "chunk away from compute (relay)"};
+                                        "chunk away from compute (relay)"};
         leg[nl++] = (struct legend){COLOUR_LOST, "lost"};
     }
     double lx = 10;
@@ -739,8 +739,7 @@ char *dc_report_svg (const struct dc_report_view *v)
         put (&b,
              "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" "
              "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-             lx, legend_y, leg[i].colour, lx + 18, legend_y + 12,
-             leg[i].name);
+             lx, legend_y, leg[i].colour, lx + 18, legend_y + 12, leg[i].name);
         lx += 30 + 7 * strlen (leg[i].name);
     }
     put (&b, "</svg>\n");

@@ -98,8 +98,7 @@ struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
 
 /* The same from a file (a regular file only: a FIFO or a device is
  * refused). */
-struct dc_report_view *dc_report_view_read (const char *path,
-                                            dc_error_t *errp);
+struct dc_report_view *dc_report_view_read (const char *path, dc_error_t *errp);
 
 void dc_report_view_destroy (struct dc_report_view *v); /* accepts NULL */
 

@@ -120,8 +120,8 @@ cJSON *dc_trace_span (struct dc_trace *t, int pid, int tid, const char *name,
     return cJSON_AddObjectToObject (e, "args");
 }
 
-cJSON *dc_trace_instant (struct dc_trace *t, int pid, int tid,
-                         const char *name, const char *cat, double ts_us)
+cJSON *dc_trace_instant (struct dc_trace *t, int pid, int tid, const char *name,
+                         const char *cat, double ts_us)
 {
     cJSON *e = event (t, "i", name, cat, pid, tid);
 

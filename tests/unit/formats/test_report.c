@@ -126,11 +126,11 @@ END_TEST
 
 /* ---- dcrun report: the bottleneck rules on hand-made reports ---- */
 
-#define PH(l, d, c, g, w)                                                    \
-    "\"phases\":{\"launch\":" #l ",\"load\":" #d ",\"copy_in\":0,"          \
+#define PH(l, d, c, g, w)                                                      \
+    "\"phases\":{\"launch\":" #l ",\"load\":" #d ",\"copy_in\":0,"             \
     "\"compute\":" #c ",\"copy_out\":0,\"gather\":" #g ",\"write\":" #w "}"
-#define RK(n, h, rows, s)                                                    \
-    "{\"rank\":" #n ",\"host\":\"" h "\",\"device\":\"cpu\",\"rows\":" #rows \
+#define RK(n, h, rows, s)                                                      \
+    "{\"rank\":" #n ",\"host\":\"" h "\",\"device\":\"cpu\",\"rows\":" #rows   \
     ",\"seconds\":" #s ",\"tflops\":0.5}"
 
 static const struct {
@@ -141,22 +141,31 @@ static const struct {
 } bn_cases[] = {
     /* four even ranks, compute dominates: no bottleneck */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
-         1, "b", 1000, 9.2) "," RK (2, "c", 1000, 9.1) "," RK (3, "d", 1000,
-                                                              9) "]," PH (0.2, 0.3, 9.4, 0, 0.1) ",\"totals\":{\"seconds\":10}}",
+         1, "b", 1000,
+         9.2) "," RK (2, "c", 1000,
+                      9.1) "," RK (3, "d", 1000,
+                                   9) "]," PH (0.2, 0.3, 9.4, 0,
+                                               0.1) ",\"totals\":{\"seconds\":"
+                                                    "10}}",
      DC_BN_NONE, -1, "no bottleneck: ranks within 10% of each other"},
     /* rank 3 on node07 takes 2.1x the median's time for its rows */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "node01", 1000, 4) "," RK (
-         1, "node02", 1000, 4) "," RK (2, "node03", 1000,
-                                       4) "," RK (3, "node07", 1000,
-                                                  8.4) "]," PH (0.2, 0.3, 8.5, 0, 0.1) ",\"totals\":{\"seconds\":9.1}}",
+         1, "node02", 1000,
+         4) "," RK (2, "node03", 1000,
+                    4) "," RK (3, "node07", 1000,
+                               8.4) "]," PH (0.2, 0.3, 8.5, 0,
+                                             0.1) ",\"totals\":{\"seconds\":9."
+                                                  "1}}",
      DC_BN_STRAGGLER, 3, "rank 3 on node07 was 2.1x slower than the median"},
     /* the hub's relay: ranks compute 1 s of a 10 s compute phase */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 1) "," RK (
-         1, "b", 1000, 1) "]," PH (0.1, 0.1, 9.6, 0, 0.2) ",\"totals\":{\"seconds\":10}}",
+         1, "b", 1000, 1) "]," PH (0.1, 0.1, 9.6, 0,
+                                   0.2) ",\"totals\":{\"seconds\":10}}",
      DC_BN_RELAY, -1, "the coordinator's relay took 86% of the wall time"},
     /* load dominates */
     {"{\"command\":\"train\",\"ranks\":[" RK (0, "a", 10, 1) "," RK (
-         1, "b", 10, 1) "]," PH (0.1, 7, 1.1, 0, 0) ",\"totals\":{\"seconds\":8.2}}",
+         1, "b", 10, 1) "]," PH (0.1, 7, 1.1, 0,
+                                 0) ",\"totals\":{\"seconds\":8.2}}",
      DC_BN_PHASE, -1, "load took 85% of the wall time"},
     /* launch dominates */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 10, 1) "]," PH (
@@ -164,14 +173,18 @@ static const struct {
      DC_BN_PHASE, -1, "launch took 73% of the wall time"},
     /* a lost rank, the others even */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
-         1, "b", 0, 0) "," RK (2, "c", 1000,
-                               9) "]," PH (0.2, 0.3, 9.4, 0, 0.1) ",\"totals\":{\"seconds\":10},"
-                                  "\"distributed\":{\"lost_workers\":[{\"rank\":1,\"host\":\"b\","
-                                  "\"reason\":\"killed by signal 9\"}]}}",
+         1, "b", 0,
+         0) "," RK (2, "c", 1000,
+                    9) "]," PH (0.2, 0.3, 9.4, 0,
+                                0.1) ",\"totals\":{\"seconds\":10},"
+                                     "\"distributed\":{\"lost_workers\":[{"
+                                     "\"rank\":1,\"host\":\"b\","
+                                     "\"reason\":\"killed by signal 9\"}]}}",
      DC_BN_LOST, 1, "rank 1 on b was lost (killed by signal 9)"},
     /* a rank that did nothing */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
-         1, "b", 0, 0) "]," PH (0.2, 0.3, 9.4, 0, 0.1) ",\"totals\":{\"seconds\":10}}",
+         1, "b", 0, 0) "]," PH (0.2, 0.3, 9.4, 0,
+                                0.1) ",\"totals\":{\"seconds\":10}}",
      DC_BN_IDLE, 1, "1 of 2 ranks did no rows (rank 1 on b first)"},
     /* nothing timed */
     {"{\"command\":\"infer\",\"ranks\":[],\"totals\":{\"seconds\":0}}",
@@ -199,8 +212,8 @@ START_TEST (test_bottleneck)
     ck_assert_msg (v->kind == bn_cases[_i].kind, "case %d: kind %d: %s", _i,
                    v->kind, v->bottleneck);
     ck_assert_int_eq (v->culprit, bn_cases[_i].culprit);
-    ck_assert_msg (strstr (v->bottleneck, bn_cases[_i].text), "case %d: %s",
-                   _i, v->bottleneck);
+    ck_assert_msg (strstr (v->bottleneck, bn_cases[_i].text), "case %d: %s", _i,
+                   v->bottleneck);
     /* the JSON and the SVG of every case are well formed */
     char *s = dc_report_view_json (v);
     cJSON *j = cJSON_Parse (s);
@@ -208,9 +221,9 @@ START_TEST (test_bottleneck)
     const cJSON *b = cJSON_GetObjectItemCaseSensitive (j, "bottleneck");
     ck_assert_str_eq (cJSON_GetObjectItemCaseSensitive (b, "text")->valuestring,
                       v->bottleneck);
-    ck_assert_int_eq (cJSON_GetArraySize (
-                          cJSON_GetObjectItemCaseSensitive (j, "ranks")),
-                      v->nranks);
+    ck_assert_int_eq (
+        cJSON_GetArraySize (cJSON_GetObjectItemCaseSensitive (j, "ranks")),
+        v->nranks);
     cJSON_Delete (j);
     free (s);
     s = dc_report_svg (v);
@@ -244,8 +257,9 @@ static const struct {
     {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0,\"host\":\"a\",\"rows\":"
      "1,\"seconds\":\"x\"}],\"totals\":{\"seconds\":1}}",
      "no \"rows\" or \"seconds\""},
-    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1, 1) "],\"totals\":{"
-     "\"seconds\":1},\"phases\":[]}",
+    {"{\"command\":\"infer\",\"ranks\":[" RK (
+         0, "a", 1, 1) "],\"totals\":{"
+                       "\"seconds\":1},\"phases\":[]}",
      "\"phases\" is not an object"},
     {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0,\"host\":\"a\",\"rows\":"
      "1,\"seconds\":1,\"chunks\":3}],\"totals\":{\"seconds\":1}}",
@@ -323,8 +337,8 @@ START_TEST (test_chunks)
     dc_report_set_total_seconds (r, 1);
     char *js = dc_report_print (r);
     cJSON *j = cJSON_Parse (js);
-    const cJSON *r0 = cJSON_GetArrayItem (
-        cJSON_GetObjectItemCaseSensitive (j, "ranks"), 0);
+    const cJSON *r0 =
+        cJSON_GetArrayItem (cJSON_GetObjectItemCaseSensitive (j, "ranks"), 0);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive (r0, "chunks");
     ck_assert_int_eq (cJSON_GetArraySize (c), 2);
     ck_assert (cJSON_IsNull (
@@ -362,8 +376,9 @@ START_TEST (test_exec_report)
     ck_assert_int_eq (dc_report_add_exec_rank (r, NULL), -1);
     ck_assert_int_eq (
         dc_report_add_exec_rank (
-            r, &(struct dc_report_exec_rank){
-                   .rank = 0, .host = "a", .code = 0, .start = 0, .end = 2}),
+            r,
+            &(struct dc_report_exec_rank){
+                .rank = 0, .host = "a", .code = 0, .start = 0, .end = 2}),
         0);
     ck_assert_int_eq (dc_report_add_exec_rank (
                           r, &(struct dc_report_exec_rank){.rank = 1,

@@ -20,8 +20,8 @@
 #include "tmpdir.h"
 
 /* the event of phase ph and name name on (pid, tid), or NULL */
-static const cJSON *find (const cJSON *events, const char *ph,
-                          const char *name, int pid, int tid)
+static const cJSON *find (const cJSON *events, const char *ph, const char *name,
+                          int pid, int tid)
 {
     const cJSON *e;
     cJSON_ArrayForEach (e, events)
@@ -55,8 +55,7 @@ START_TEST (test_events)
     ck_assert_ptr_nonnull (t);
     ck_assert_int_eq (dc_trace_process_name (t, 0, "node01"), 0);
     ck_assert_int_eq (dc_trace_process_name (t, 1, "node\"02\n"), 0);
-    ck_assert_int_eq (dc_trace_thread_name (t, 0, DC_TRACE_HUB_TID, "hub"),
-                      0);
+    ck_assert_int_eq (dc_trace_thread_name (t, 0, DC_TRACE_HUB_TID, "hub"), 0);
     ck_assert_int_eq (dc_trace_thread_name (t, 1, 2, "rank 1"), 0);
     args = dc_trace_span (t, 1, 2, "rank 1", "exec", 1500, 250000);
     ck_assert_ptr_nonnull (args);
