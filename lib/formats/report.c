@@ -394,36 +394,49 @@ int dc_report_add_exec_rank (struct dc_report *r,
     return 0;
 }
 
-/* Each rank's "chunks" timeline, into the copy's rank objects. */
+/* Each rank's "chunks" timeline, into the copy's rank objects: one pass
+ * over the chunks, the rank's list found by its number. */
 static void add_chunks (struct dc_report *r, cJSON *ranks)
 {
-    cJSON *e;
+    cJSON *e, **lists;
+    int max = -1;
 
-    if (r->nchunks == 0 && r->dropped == 0)
+    if (r->nchunks == 0)
         return;
     cJSON_ArrayForEach (e, ranks)
     {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
-        cJSON *a;
-        if (!cJSON_IsNumber (n) || !(a = cJSON_AddArrayToObject (e, "chunks")))
-            continue;
-        for (size_t i = 0; i < r->nchunks; i++) {
-            const struct chunkrec *c = &r->chunks[i];
-            cJSON *o;
-            if (c->rank != (int)n->valuedouble || !(o = cJSON_CreateObject ()))
-                continue;
-            cJSON_AddNumberToObject (o, "id", (double)c->id);
-            cJSON_AddNumberToObject (o, "start", c->start);
-            if (c->end >= 0) {
-                cJSON_AddNumberToObject (o, "end", c->end);
-                cJSON_AddNumberToObject (o, "compute", c->compute);
-            } else {
-                cJSON_AddNullToObject (o, "end");
-                cJSON_AddNullToObject (o, "compute");
-            }
-            cJSON_AddItemToArray (a, o);
-        }
+        if (cJSON_IsNumber (n) && n->valuedouble >= 0 && n->valuedouble < 1e7 &&
+            (int)n->valuedouble > max)
+            max = (int)n->valuedouble;
     }
+    if (max < 0 || !(lists = calloc ((size_t)max + 1, sizeof (*lists))))
+        return;
+    cJSON_ArrayForEach (e, ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (cJSON_IsNumber (n) && n->valuedouble >= 0 && n->valuedouble < 1e7 &&
+            !lists[(int)n->valuedouble])
+            lists[(int)n->valuedouble] = cJSON_AddArrayToObject (e, "chunks");
+    }
+    for (size_t i = 0; i < r->nchunks; i++) {
+        const struct chunkrec *c = &r->chunks[i];
+        cJSON *o;
+        if (c->rank < 0 || c->rank > max || !lists[c->rank] ||
+            !(o = cJSON_CreateObject ()))
+            continue;
+        cJSON_AddNumberToObject (o, "id", (double)c->id);
+        cJSON_AddNumberToObject (o, "start", c->start);
+        if (c->end >= 0) {
+            cJSON_AddNumberToObject (o, "end", c->end);
+            cJSON_AddNumberToObject (o, "compute", c->compute);
+        } else {
+            cJSON_AddNullToObject (o, "end");
+            cJSON_AddNullToObject (o, "compute");
+        }
+        cJSON_AddItemToArray (lists[c->rank], o);
+    }
+    free (lists);
 }
 
 /* Assemble phases, totals and versions (in that order) into a copy. */

@@ -380,8 +380,10 @@ struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
             v->total_rows += rows;
         }
         k->idle = v->wall > k->busy ? v->wall - k->busy : 0;
+        k->span0 = v->nspans;
         if (parse_spans (v, e, k->rank, name, errp) < 0)
             goto fail;
+        k->nspans = v->nspans - k->span0;
         v->nranks++;
     }
     for (int i = 0; i < v->nranks; i++)
@@ -665,12 +667,9 @@ char *dc_report_svg (const struct dc_report_view *v)
              red ? COLOUR_LOST : "#000000", k->rank);
         put_text (&b, k->host);
         put (&b, "</text>\n");
-        size_t nsp = 0;
-        for (size_t s = 0; s < v->nspans; s++) {
+        size_t nsp = k->nspans;
+        for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
             const struct dc_report_span *sp = &v->spans[s];
-            if (sp->rank != k->rank)
-                continue;
-            nsp++;
             double end = sp->unfinished ? T : sp->end;
             put (&b,
                  "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "

@@ -56,8 +56,9 @@ struct dc_report_rank {
     double start, end; /* exec: since the report's start */
     bool lost;
     char lost_reason[256];
-    char status[64]; /* exec: "exit 0", "signal 9", "failed to start" */
-    bool failed;     /* exec: not "exit 0" */
+    char status[64];      /* exec: "exit 0", "signal 9", "failed to start" */
+    bool failed;          /* exec: not "exit 0" */
+    size_t span0, nspans; /* its chunks: spans[span0 .. span0 + nspans) */
 };
 
 struct dc_report_span {
