@@ -668,9 +668,20 @@ char *dc_report_svg (const struct dc_report_view *v)
         put_text (&b, k->host);
         put (&b, "</text>\n");
         size_t nsp = k->nspans;
+        double last = 0; /* its latest result, or chunk sent */
+        for (size_t s = k->span0; s < k->span0 + k->nspans; s++)
+            if (v->spans[s].end > last)
+                last = v->spans[s].end;
         for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
             const struct dc_report_span *sp = &v->spans[s];
-            double end = sp->unfinished ? T : sp->end;
+            /* a chunk without a result: red, up to the rank's last sign
+             * of life (its latest result), at least a sliver */
+            double end = sp->end;
+            if (sp->unfinished) {
+                end = last > sp->start ? last : sp->start + T / 200;
+                if (end > T)
+                    end = T;
+            }
             put (&b,
                  "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
                  "fill=\"%s\" fill-opacity=\"0.6\"><title>chunk %.3f-%.3f "
@@ -711,7 +722,7 @@ char *dc_report_svg (const struct dc_report_view *v)
             put (&b,
                  "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" "
                  "font-weight=\"bold\">&#x2715; lost: ",
-                 left + plotw - 200, y + 14, COLOUR_LOST);
+                 fmin (X (last) + 6, left + plotw - 200), y + 14, COLOUR_LOST);
             put_text (&b, k->lost_reason);
             put (&b, "</text>\n");
         }
@@ -731,7 +742,8 @@ char *dc_report_svg (const struct dc_report_view *v)
         if (v->nspans)
             leg[nl++] = (struct legend){COLOUR_RELAY,
                                         "chunk away from compute (relay)"};
-        leg[nl++] = (struct legend){COLOUR_LOST, "lost"};
+        leg[nl++] =
+            (struct legend){COLOUR_LOST, "lost (a chunk without result)"};
     }
     double lx = 10;
     for (int i = 0; i < nl; i++) {
