@@ -91,6 +91,8 @@ static void print_table (const struct dc_report_view *v, const char *path)
         printf ("chunks: %zu in the timeline\n", v->nspans);
     if (v->nlost == 0)
         printf ("lost: none\n");
+    if (v->lost_text[0])
+        printf ("lost: %s\n", v->lost_text);
     for (int i = 0; i < v->nranks; i++)
         if (v->ranks[i].lost)
             printf ("lost: rank %d on %s (%s)\n", v->ranks[i].rank,

@@ -183,6 +183,14 @@ static void analyze (struct dc_report_view *v)
                       v->ranks[i].lost_reason);
             return;
         }
+    if (v->lost_text[0]) {
+        v->kind = DC_BN_LOST;
+        snprintf (b, bl,
+                  "ranks were lost (%.300s): their work went to the "
+                  "others",
+                  v->lost_text);
+        return;
+    }
     if (!v->exec && v->total_rows > 0) {
         int idle = 0, first = -1;
         for (int i = 0; i < v->nranks; i++)
@@ -395,6 +403,15 @@ struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
         cJSON_GetObjectItemCaseSensitive (root, "distributed"), "lost_workers");
     if (!lost)
         lost = cJSON_GetObjectItemCaseSensitive (root, "lost_workers");
+    if (cJSON_IsString (lost)) {
+        /* data parallel train writes the lost ranks as one text */
+        if (lost->valuestring[0]) {
+            snprintf (v->lost_text, sizeof (v->lost_text), "%s",
+                      lost->valuestring);
+            v->nlost++;
+        }
+        lost = NULL;
+    }
     if (lost && !cJSON_IsArray (lost)) {
         bad (errp, name, "\"lost_workers\" is not a list");
         goto fail;
@@ -488,6 +505,8 @@ char *dc_report_view_json (const struct dc_report_view *v)
         for (int p = 0; p < DC_PHASE_COUNT; p++)
             cJSON_AddNumberToObject (ph, phase_names[p], v->phase[p]);
     cJSON_AddNumberToObject (o, "lost", v->nlost);
+    if (v->lost_text[0])
+        cJSON_AddStringToObject (o, "lost_text", v->lost_text);
     cJSON_AddNumberToObject (o, "chunks", (double)v->nspans);
     if ((bn = cJSON_AddObjectToObject (o, "bottleneck"))) {
         cJSON_AddStringToObject (bn, "kind", kind_names[v->kind]);

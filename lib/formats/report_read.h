@@ -81,6 +81,7 @@ struct dc_report_view {
     size_t nspans;
     struct dc_report_span *spans;
     int nlost;
+    char lost_text[512]; /* a "lost_workers" given as text (train) */
     enum dc_bottleneck kind;
     int culprit;   /* the rank named, -1 none */
     double factor; /* straggler: x slower; relay/phase: fraction of W */

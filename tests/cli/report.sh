@@ -42,6 +42,13 @@ a = json.load(open('$T/out'))
 print(len(a['ranks']), bool(a['bottleneck']['text']), a['chunks'], a['rows'])")" \
     "3 True 10 3000" "--json: the ranks, the bottleneck, the chunks, the rows"
 
+# a distributed train's report reads too
+expect_rc 0 "train on 2 ranks with --report" $D train -H localhost:2 \
+    --model model.safetensors --input X.npy --target T.npy --device cpu \
+    --threads 1 --batch-size 256 --epochs 1 --output M.safetensors --report rt.json
+expect_rc 0 "dcrun report on a train report" $D report rt.json
+expect_out '^bottleneck: [a-z0-9]' "names the train's bottleneck"
+
 # the timeline picture
 expect_rc 0 "--svg after the report" $D report r.json --svg t.svg
 expect_out '^bottleneck:' "--svg still prints the table"

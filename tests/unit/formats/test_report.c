@@ -181,6 +181,12 @@ static const struct {
                                      "\"rank\":1,\"host\":\"b\","
                                      "\"reason\":\"killed by signal 9\"}]}}",
      DC_BN_LOST, 1, "rank 1 on b was lost (killed by signal 9)"},
+    /* train's lost ranks as one text */
+    {"{\"command\":\"train\",\"ranks\":[" RK (0, "a", 1000, 9) "]," PH (
+         0.2, 0.3, 9.4, 0,
+         0.1) ",\"totals\":{\"seconds\":10},"
+              "\"distributed\":{\"lost_workers\":\"rank 1 on b (killed)\"}}",
+     DC_BN_LOST, -1, "ranks were lost (rank 1 on b (killed))"},
     /* a rank that did nothing */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
          1, "b", 0, 0) "]," PH (0.2, 0.3, 9.4, 0,
