@@ -162,8 +162,8 @@ static int report_run (struct cli *cli, int argc, char **argv)
 
 const struct cli_command cmd_report = {
     .name = "report",
-    .summary = "read a --report JSON: table of ranks, phases, lost ranks and "
-               "the bottleneck; --svg draws the timeline",
+    .summary = "read a --report: ranks, phases, the bottleneck, an SVG "
+               "timeline",
     .usage = "[--json] [--svg FILE.svg] REPORT.json",
     .opts = report_opts,
     .run = report_run,
