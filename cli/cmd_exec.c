@@ -26,6 +26,9 @@
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/util/log.h"
+#include "lib/formats/report.h"
+#include "lib/formats/trace.h"
+#include <cjson/cJSON.h>
 #include "lib/hosts/plan.h"
 #include "lib/hosts/topo.h"
 #include "gpu/probe.h"
@@ -39,6 +42,8 @@ enum {
     OPT_KILL_ON_BAD_EXIT,
     OPT_NO_KILL_ON_BAD_EXIT,
     OPT_TIMEOUT,
+    OPT_TRACE, /* --trace, --report: see exec_record () */
+    OPT_REPORT,
 };
 
 /* exec's own options; the launch options (placement, binding, -x, ssh,
@@ -54,6 +59,10 @@ static const struct cli_opt exec_opts[] = {
      "let the other ranks run when one fails"},
     {"timeout", required_argument, OPT_TIMEOUT, "S",
      "stop the job after S seconds (exit 1)"},
+    {"trace", required_argument, OPT_TRACE, "FILE.json",
+     "write a Chrome trace (Perfetto): each rank's run, failures marked"},
+    {"report", required_argument, OPT_REPORT, "FILE.json",
+     "write a report: per rank host, exit status or signal, start, end"},
     {0},
 };
 
@@ -63,6 +72,7 @@ struct exec_args {
     bool kill_on_bad_exit;
     double timeout;
     double kill_grace;
+    const char *trace, *report; /* --trace, --report files, or NULL */
 };
 
 static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -85,6 +95,12 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_TIMEOUT:
         return cli_parse_double (cli, "--timeout", arg, 0.001, 1e9,
                                  &a->timeout);
+    case OPT_TRACE:
+        a->trace = arg;
+        return 0;
+    case OPT_REPORT:
+        a->report = arg;
+        return 0;
     }
     return -1;
 }
@@ -103,6 +119,7 @@ struct rankio {
     int file[3];          /* --output-dir files, -1 when none */
     bool done;
     struct dc_launch_status st;
+    double end; /* when it ended (now_s), for --trace/--report */
 };
 
 struct job {
@@ -227,6 +244,7 @@ static void on_exit_cb (const struct dc_launch_status *st, void *arg)
         }
     io->done = true;
     io->st = *st;
+    io->end = now_s ();
     if (st->failed_start || st->signaled || st->code != 0) {
         if (j->first_fail < 0)
             j->first_fail = st->rank;
@@ -305,6 +323,78 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
             free (line);
         }
     }
+}
+
+/* --trace and --report: each rank from the spawn (start, now_s ()) to its
+ * exit, on this host's clock.  The trace has one process per host
+ * and one thread per rank (tid rank + 1), a failing rank marked by an
+ * instant event.  -1 (printed) when a file cannot be written. */
+static int exec_record (const struct exec_args *a, const struct job *j,
+                        double start)
+{
+    struct dc_trace *t = a->trace ? dc_trace_create () : NULL;
+    struct dc_report *rep = a->report ? dc_report_create ("exec") : NULL;
+    dc_error_t err;
+    int rc = 0, nhosts = 0;
+    const char **hosts = calloc ((size_t)j->size, sizeof (*hosts));
+
+    if ((a->trace && !t) || (a->report && !rep) || !hosts) {
+        rc = cli_error (-1, "exec: out of memory for --trace/--report");
+        goto out;
+    }
+    double now = now_s ();
+    for (int r = 0; r < j->size; r++) {
+        const struct dc_launch_status *st = &j->io[r].st;
+        const char *host = dc_plan_host (j->plan, r);
+        double end = j->io[r].done ? j->io[r].end : now;
+        bool failed =
+            !j->io[r].done || st->failed_start || st->signaled || st->code != 0;
+        int pid = 0;
+        while (pid < nhosts && strcmp (hosts[pid], host))
+            pid++;
+        if (pid == nhosts) {
+            hosts[nhosts++] = host;
+            dc_trace_process_name (t, pid, host);
+        }
+        char name[32];
+        snprintf (name, sizeof (name), "rank %d", r);
+        dc_trace_thread_name (t, pid, r + 1, name);
+        cJSON *args =
+            dc_trace_span (t, pid, r + 1, name, "exec", 0, (end - start) * 1e6);
+        if (st->failed_start)
+            cJSON_AddStringToObject (args, "failed_start", st->reason);
+        else if (st->signaled)
+            cJSON_AddNumberToObject (args, "signal", st->sig);
+        else if (j->io[r].done)
+            cJSON_AddNumberToObject (args, "status", st->code);
+        if (failed && t)
+            cJSON_AddStringToObject (dc_trace_instant (t, pid, r + 1, "failed",
+                                                       "exec",
+                                                       (end - start) * 1e6),
+                                     "rank", name);
+        dc_report_add_exec_rank (
+            rep, &(struct dc_report_exec_rank){
+                     .rank = r,
+                     .host = host,
+                     .code = j->io[r].done ? st->code : -1,
+                     .sig = st->sig,
+                     .signaled = st->signaled,
+                     .failed_start = st->failed_start || !j->io[r].done,
+                     .reason = j->io[r].done ? st->reason : "never ended",
+                     .start = 0,
+                     .end = end - start,
+                 });
+    }
+    if (rep)
+        dc_report_set_total_seconds (rep, now - start);
+    if ((t && dc_trace_write (t, a->trace, &err) < 0) ||
+        (rep && dc_report_write (rep, a->report, &err) < 0))
+        rc = cli_error (-1, "exec: %s", err.text);
+out:
+    free (hosts);
+    dc_trace_destroy (t);
+    dc_report_destroy (rep);
+    return rc;
 }
 
 static int run_job (struct cli *cli, struct exec_args *a,
@@ -471,6 +561,9 @@ static int run_job (struct cli *cli, struct exec_args *a,
                                   r, host, st->code);
     } else
         exitcode = EXIT_OK;
+    if ((a->trace || a->report) && exec_record (a, &j, start) < 0 &&
+        exitcode == EXIT_OK)
+        exitcode = EXIT_INPUT;
 out:
     dc_launch_destroy (l);
     if (sfd >= 0)

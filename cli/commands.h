@@ -13,5 +13,6 @@ extern const struct cli_command cmd_train;
 extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_worker;
 extern const struct cli_command cmd_serve;
+extern const struct cli_command cmd_report;
 
 #endif

@@ -17,6 +17,7 @@ PKGS="$PKGS libssl-dev python3-torch"
 PKGS="$PKGS clang-format"  # tests/check_format.sh
 PKGS="$PKGS hyperfine"  # start-up times of dcrun (bench, issue 5)
 PKGS="$PKGS dpkg-dev debhelper bash-completion"  # the Debian package and completion (issue 15)
+PKGS="$PKGS libxml2-utils chromium python3-pil"  # dcrun report --svg: xmllint, a headless render (issue 15)
 # libFuzzer and the sanitizers' runtimes (tests/fuzz/run.sh), symbolized
 # stacks in sanitizer reports (llvm-symbolizer)
 PKGS="$PKGS clang libclang-rt-14-dev llvm"

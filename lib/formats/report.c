@@ -24,6 +24,14 @@ struct dc_report {
     cJSON *hosts, *ranks, *versions;
     double phase[DC_PHASE_COUNT];
     double seconds;
+    double t0; /* dc_report_now() at create: the timeline's zero */
+    bool exec; /* an exec report: no phases, no rows */
+    struct chunkrec {
+        int rank;
+        uint64_t id;
+        double start, end, compute; /* end < 0: no result (yet) */
+    } * chunks;
+    size_t nchunks, capchunks, dropped;
 };
 
 double dc_report_now (void)
@@ -39,10 +47,12 @@ struct dc_report *dc_report_create (const char *command)
 
     if (!r)
         return NULL;
+    r->t0 = dc_report_now ();
+    r->exec = command && !strcmp (command, "exec");
     if (!(r->root = cJSON_CreateObject ()) ||
         !cJSON_AddStringToObject (r->root, "command", command ? command : "") ||
         !(r->hosts = cJSON_AddArrayToObject (r->root, "hosts")) ||
-        !cJSON_AddStringToObject (r->root, "layout", "data") ||
+        (!r->exec && !cJSON_AddStringToObject (r->root, "layout", "data")) ||
         !(r->ranks = cJSON_AddArrayToObject (r->root, "ranks")) ||
         !(r->versions = cJSON_CreateObject ())) {
         dc_report_destroy (r);
@@ -79,6 +89,7 @@ void dc_report_destroy (struct dc_report *r)
         return;
     cJSON_Delete (r->root);
     cJSON_Delete (r->versions);
+    free (r->chunks);
     free (r);
 }
 
@@ -314,6 +325,120 @@ cJSON *dc_report_extra (struct dc_report *r, const char *name)
     return cJSON_AddObjectToObject (r->root, name);
 }
 
+void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id)
+{
+    if (!r)
+        return;
+    if (r->nchunks == r->capchunks) {
+        size_t cap = r->capchunks ? 2 * r->capchunks : 256;
+        struct chunkrec *c;
+        if (r->nchunks >= DC_REPORT_MAX_CHUNKS ||
+            !(c = realloc (r->chunks, cap * sizeof (*c)))) {
+            r->dropped++;
+            return;
+        }
+        r->chunks = c;
+        r->capchunks = cap;
+    }
+    r->chunks[r->nchunks++] = (struct chunkrec){
+        .rank = rank,
+        .id = id,
+        .start = dc_report_now () - r->t0,
+        .end = -1,
+        .compute = -1,
+    };
+}
+
+void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
+                           double compute_seconds)
+{
+    if (!r)
+        return;
+    /* the latest send of this chunk to this rank (a rank holds few) */
+    for (size_t i = r->nchunks; i-- > 0;) {
+        struct chunkrec *c = &r->chunks[i];
+        if (c->rank == rank && c->id == id && c->end < 0) {
+            c->end = dc_report_now () - r->t0;
+            c->compute = compute_seconds >= 0 && isfinite (compute_seconds)
+                             ? compute_seconds
+                             : 0;
+            return;
+        }
+    }
+}
+
+int dc_report_add_exec_rank (struct dc_report *r,
+                             const struct dc_report_exec_rank *x)
+{
+    cJSON *o;
+
+    if (!r || !x || !(o = cJSON_CreateObject ()))
+        return -1;
+    double start = x->start > 0 && isfinite (x->start) ? x->start : 0;
+    double end = x->end > start && isfinite (x->end) ? x->end : start;
+    cJSON_AddNumberToObject (o, "rank", x->rank);
+    cJSON_AddStringToObject (o, "host", x->host ? x->host : "");
+    if (x->failed_start)
+        cJSON_AddStringToObject (o, "failed_start",
+                                 x->reason ? x->reason : "failed to start");
+    else if (x->signaled)
+        cJSON_AddNumberToObject (o, "signal", x->sig);
+    else
+        cJSON_AddNumberToObject (o, "status", x->code);
+    cJSON_AddNumberToObject (o, "start", start);
+    cJSON_AddNumberToObject (o, "end", end);
+    cJSON_AddNumberToObject (o, "seconds", end - start);
+    cJSON_AddItemToArray (r->ranks, o);
+    if (x->host)
+        dc_report_add_host (r, x->host);
+    return 0;
+}
+
+/* Each rank's "chunks" timeline, into the copy's rank objects: one pass
+ * over the chunks, the rank's list found by its number. */
+static void add_chunks (struct dc_report *r, cJSON *ranks)
+{
+    cJSON *e, **lists;
+    int max = -1;
+
+    if (r->nchunks == 0)
+        return;
+    cJSON_ArrayForEach (e, ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (cJSON_IsNumber (n) && n->valuedouble >= 0 && n->valuedouble < 1e7 &&
+            (int)n->valuedouble > max)
+            max = (int)n->valuedouble;
+    }
+    if (max < 0 || !(lists = calloc ((size_t)max + 1, sizeof (*lists))))
+        return;
+    cJSON_ArrayForEach (e, ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (cJSON_IsNumber (n) && n->valuedouble >= 0 && n->valuedouble < 1e7 &&
+            !lists[(int)n->valuedouble])
+            lists[(int)n->valuedouble] = cJSON_AddArrayToObject (e, "chunks");
+    }
+    for (size_t i = 0; i < r->nchunks; i++) {
+        const struct chunkrec *c = &r->chunks[i];
+        cJSON *o;
+        if (c->rank < 0 || c->rank > max || !lists[c->rank] ||
+            !(o = cJSON_CreateObject ()))
+            continue;
+        cJSON_AddNumberToObject (o, "id", (double)c->id);
+        cJSON_AddNumberToObject (o, "start", c->start);
+        if (c->end >= 0) {
+            cJSON_AddNumberToObject (o, "end", c->end);
+            cJSON_AddNumberToObject (o, "compute", c->compute);
+        } else {
+            cJSON_AddNullToObject (o, "end");
+            cJSON_AddNullToObject (o, "compute");
+        }
+        cJSON_AddItemToArray (lists[c->rank], o);
+    }
+    free (lists);
+}
+
 /* Assemble phases, totals and versions (in that order) into a copy. */
 static cJSON *assemble (struct dc_report *r)
 {
@@ -322,16 +447,29 @@ static cJSON *assemble (struct dc_report *r)
 
     if (!root)
         return NULL;
-    ph = cJSON_AddObjectToObject (root, "phases");
-    for (int i = 0; i < DC_PHASE_COUNT; i++)
-        cJSON_AddNumberToObject (ph, phase_names[i], r->phase[i]);
+    add_chunks (r, cJSON_GetObjectItemCaseSensitive (root, "ranks"));
+    if (r->dropped)
+        cJSON_AddNumberToObject (root, "chunks_dropped", (double)r->dropped);
+    if (!r->exec) {
+        ph = cJSON_AddObjectToObject (root, "phases");
+        for (int i = 0; i < DC_PHASE_COUNT; i++)
+            cJSON_AddNumberToObject (ph, phase_names[i], r->phase[i]);
+    }
     cJSON_ArrayForEach (e, r->ranks)
     {
-        rows += cJSON_GetObjectItem (e, "rows")->valuedouble;
-        flop += cJSON_GetObjectItem (e, "flop")->valuedouble;
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive (e, "rows");
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive (e, "flop");
+        rows += cJSON_IsNumber (x) ? x->valuedouble : 0;
+        flop += cJSON_IsNumber (f) ? f->valuedouble : 0;
     }
     tot = cJSON_AddObjectToObject (root, "totals");
     cJSON_AddNumberToObject (tot, "ranks", cJSON_GetArraySize (r->ranks));
+    if (r->exec) {
+        cJSON_AddNumberToObject (tot, "seconds", r->seconds);
+        cJSON_AddItemToObject (root, "versions",
+                               cJSON_Duplicate (r->versions, 1));
+        return root;
+    }
     cJSON_AddNumberToObject (tot, "rows", rows);
     cJSON_AddNumberToObject (tot, "seconds", r->seconds);
     cJSON_AddNumberToObject (tot, "flop", flop);

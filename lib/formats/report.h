@@ -1,7 +1,8 @@
 /* report.h - the run report of `--report FILE.json` (DESIGN.md section 4)
  *
  *   {"command": "infer", "hosts": [..], "layout": "data",
- *    "ranks": [{"rank", "host", "device", "rows", "seconds", "tflops"}],
+ *    "ranks": [{"rank", "host", "device", "rows", "seconds", "tflops",
+ *               "chunks": [{"id", "start", "end", "compute"}]}],
  *    "phases": {"launch", "load", "copy_in", "compute", "copy_out",
  *               "gather", "write"}  (seconds),
  *    "totals": {"rows", "seconds", "flop", "tflops"},
@@ -16,6 +17,7 @@
 #ifndef DC_REPORT_H
 #define DC_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +89,37 @@ int dc_report_set_version (struct dc_report *r, const char *what,
 
 /* The object for command-specific members (borrowed). */
 struct cJSON *dc_report_extra (struct dc_report *r, const char *name);
+
+/* The chunk timeline, on the hub's clock: seconds since the report was
+ * created (at the start of the command).  chunk_sent notes that chunk id
+ * went to rank; chunk_done that its result came back, with the rank's own
+ * compute seconds.  Written as the rank's "chunks" member:
+ * [{"id", "start", "end", "compute"}], "end" and "compute" null for a chunk
+ * whose result never came (a lost rank).  At most DC_REPORT_MAX_CHUNKS are
+ * kept (later ones are counted in "chunks_dropped"); NULL r is a no-op. */
+#define DC_REPORT_MAX_CHUNKS 1000000
+void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id);
+void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
+                           double compute_seconds);
+
+/* One rank of `dcrun exec --report`: its host, how it ended (exit code, or
+ * signal, or a failed start with reason) and when (seconds since the job's
+ * start, the caller's zero).
+ * A report of command "exec" holds ranks of
+ * {"rank", "host", "status" | "signal" | "failed_start", "start", "end",
+ * "seconds"} and no phases. */
+struct dc_report_exec_rank {
+    int rank;
+    const char *host;
+    int code; /* exit status, when !signaled && !failed_start */
+    int sig;  /* when signaled */
+    bool signaled;
+    bool failed_start; /* with reason */
+    const char *reason;
+    double start, end; /* seconds since the job's start */
+};
+int dc_report_add_exec_rank (struct dc_report *r,
+                             const struct dc_report_exec_rank *x);
 
 /* Write the JSON (atomically: temporary file, rename). */
 int dc_report_write (struct dc_report *r, const char *path, dc_error_t *errp);

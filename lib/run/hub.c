@@ -193,6 +193,7 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
 
     memset (res, 0, sizeof (*res));
     res->status = DC_COORD_IO_ERROR;
+    h->report = report; /* schedulers note the chunk timeline in it */
     h->t0 = dc_hub_now ();
     h->t_first = h->t_last = h->t_write = h->busy = 0;
     h->done = 0;

@@ -102,6 +102,8 @@ struct dc_hub {
     int outputs;
     struct dc_hub_rank *ranks;
     struct dc_coord_result *res;
+    struct dc_report
+        *report; /* the run's (--report's chunk timeline), or NULL */
     double t0, t_first, t_last, t_write, busy;
 };
 

@@ -41,6 +41,8 @@ static int send_chunk (struct dc_sched_data *sd, struct dc_hub *h, int r,
 
     if (!buf)
         return errprintf (errp, "out of memory for a chunk");
+    /* timeline: the chunk leaves the hub (read, relay) from now on */
+    dc_report_chunk_sent (h->report, r, idx);
     if (dc_npy_read_f32 (sd->in, ch->row0, ch->rows,
                          (float *)(buf + DC_CHUNK_HDR), errp) == 0 &&
         dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
@@ -121,6 +123,8 @@ static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
     if (dc_hub_write (h, r, w.row0, w.rows, w.data, w.seconds, errp) < 0)
         return -1;
     ch->state = DC_CHUNK_DONE;
+    /* timeline: its result is in, with the rank's compute seconds */
+    dc_report_chunk_done (h->report, r, w.id, w.seconds);
     h->ranks[r].outstanding--;
     return 0;
 }

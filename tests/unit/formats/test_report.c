@@ -1,4 +1,6 @@
-/* test_report.c - the run report's kernel and NaN/Inf members
+/* test_report.c - the run report's kernel and NaN/Inf members; the
+ * report read back (dcrun report): its checks, the bottleneck rules on
+ * hand-made reports, the chunk timeline, the SVG
  *
  * Tables of cases: the ranks' BLAS kernels (the same, different, missing,
  * NULL and empty names, a rank never added), rows holding NaN or Inf (in
@@ -16,6 +18,8 @@
 #include "check_main.h"
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
+#include "lib/formats/report_read.h"
+#include "lib/util/file.h"
 #include "tmpdir.h"
 
 static const struct {
@@ -120,6 +124,302 @@ START_TEST (test_nonfinite)
 }
 END_TEST
 
+/* ---- dcrun report: the bottleneck rules on hand-made reports ---- */
+
+#define PH(l, d, c, g, w)                                                      \
+    "\"phases\":{\"launch\":" #l ",\"load\":" #d ",\"copy_in\":0,"             \
+    "\"compute\":" #c ",\"copy_out\":0,\"gather\":" #g ",\"write\":" #w "}"
+#define RK(n, h, rows, s)                                                      \
+    "{\"rank\":" #n ",\"host\":\"" h "\",\"device\":\"cpu\",\"rows\":" #rows   \
+    ",\"seconds\":" #s ",\"tflops\":0.5}"
+
+static const struct {
+    const char *json;
+    enum dc_bottleneck kind;
+    int culprit;
+    const char *text; /* a part of the line */
+} bn_cases[] = {
+    /* four even ranks, compute dominates: no bottleneck */
+    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
+         1, "b", 1000,
+         9.2) "," RK (2, "c", 1000,
+                      9.1) "," RK (3, "d", 1000,
+                                   9) "]," PH (0.2, 0.3, 9.4, 0,
+                                               0.1) ",\"totals\":{\"seconds\":"
+                                                    "10}}",
+     DC_BN_NONE, -1, "no bottleneck: ranks within 10% of each other"},
+    /* rank 3 on node07 takes 2.1x the median's time for its rows */
+    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "node01", 1000, 4) "," RK (
+         1, "node02", 1000,
+         4) "," RK (2, "node03", 1000,
+                    4) "," RK (3, "node07", 1000,
+                               8.4) "]," PH (0.2, 0.3, 8.5, 0,
+                                             0.1) ",\"totals\":{\"seconds\":9."
+                                                  "1}}",
+     DC_BN_STRAGGLER, 3, "rank 3 on node07 was 2.1x slower than the median"},
+    /* the hub's relay: ranks compute 1 s of a 10 s compute phase */
+    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 1) "," RK (
+         1, "b", 1000, 1) "]," PH (0.1, 0.1, 9.6, 0,
+                                   0.2) ",\"totals\":{\"seconds\":10}}",
+     DC_BN_RELAY, -1, "the coordinator's relay took 86% of the wall time"},
+    /* load dominates */
+    {"{\"command\":\"train\",\"ranks\":[" RK (0, "a", 10, 1) "," RK (
+         1, "b", 10, 1) "]," PH (0.1, 7, 1.1, 0,
+                                 0) ",\"totals\":{\"seconds\":8.2}}",
+     DC_BN_PHASE, -1, "load took 85% of the wall time"},
+    /* launch dominates */
+    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 10, 1) "]," PH (
+         3, 0.1, 1, 0, 0) ",\"totals\":{\"seconds\":4.1}}",
+     DC_BN_PHASE, -1, "launch took 73% of the wall time"},
+    /* a lost rank, the others even */
+    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
+         1, "b", 0,
+         0) "," RK (2, "c", 1000,
+                    9) "]," PH (0.2, 0.3, 9.4, 0,
+                                0.1) ",\"totals\":{\"seconds\":10},"
+                                     "\"distributed\":{\"lost_workers\":[{"
+                                     "\"rank\":1,\"host\":\"b\","
+                                     "\"reason\":\"killed by signal 9\"}]}}",
+     DC_BN_LOST, 1, "rank 1 on b was lost (killed by signal 9)"},
+    /* train's lost ranks as one text */
+    {"{\"command\":\"train\",\"ranks\":[" RK (0, "a", 1000, 9) "]," PH (
+         0.2, 0.3, 9.4, 0,
+         0.1) ",\"totals\":{\"seconds\":10},"
+              "\"distributed\":{\"lost_workers\":\"rank 1 on b (killed)\"}}",
+     DC_BN_LOST, -1, "ranks were lost (rank 1 on b (killed))"},
+    /* a rank that did nothing */
+    {"{\"command\":\"infer\",\"ranks\":[" RK (0, "a", 1000, 9) "," RK (
+         1, "b", 0, 0) "]," PH (0.2, 0.3, 9.4, 0,
+                                0.1) ",\"totals\":{\"seconds\":10}}",
+     DC_BN_IDLE, 1, "1 of 2 ranks did no rows (rank 1 on b first)"},
+    /* nothing timed */
+    {"{\"command\":\"infer\",\"ranks\":[],\"totals\":{\"seconds\":0}}",
+     DC_BN_EMPTY, -1, "no timed work"},
+    /* exec: a failed rank; then a slow one */
+    {"{\"command\":\"exec\",\"ranks\":[{\"rank\":0,\"host\":\"a\","
+     "\"status\":0,\"start\":0,\"end\":1},{\"rank\":1,\"host\":\"b\","
+     "\"signal\":9,\"start\":0,\"end\":1}],\"totals\":{\"seconds\":1}}",
+     DC_BN_FAILED, 1, "rank 1 on b failed (signal 9)"},
+    {"{\"command\":\"exec\",\"ranks\":[{\"rank\":0,\"host\":\"a\","
+     "\"status\":0,\"start\":0,\"end\":1},{\"rank\":1,\"host\":\"b\","
+     "\"status\":0,\"start\":0,\"end\":1.1},{\"rank\":2,\"host\":\"c\","
+     "\"status\":0,\"start\":0,\"end\":3}],\"totals\":{\"seconds\":3}}",
+     DC_BN_STRAGGLER, 2, "rank 2 on c was 2.7x slower than the median"},
+};
+
+START_TEST (test_bottleneck)
+{
+    dc_error_t err;
+    const char *js = bn_cases[_i].json;
+    struct dc_report_view *v =
+        dc_report_view_parse (js, strlen (js), "R.json", &err);
+
+    ck_assert_msg (v != NULL, "case %d: %s", _i, err.text);
+    ck_assert_msg (v->kind == bn_cases[_i].kind, "case %d: kind %d: %s", _i,
+                   v->kind, v->bottleneck);
+    ck_assert_int_eq (v->culprit, bn_cases[_i].culprit);
+    ck_assert_msg (strstr (v->bottleneck, bn_cases[_i].text), "case %d: %s", _i,
+                   v->bottleneck);
+    /* the JSON and the SVG of every case are well formed */
+    char *s = dc_report_view_json (v);
+    cJSON *j = cJSON_Parse (s);
+    ck_assert_ptr_nonnull (j);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive (j, "bottleneck");
+    ck_assert_str_eq (cJSON_GetObjectItemCaseSensitive (b, "text")->valuestring,
+                      v->bottleneck);
+    ck_assert_int_eq (
+        cJSON_GetArraySize (cJSON_GetObjectItemCaseSensitive (j, "ranks")),
+        v->nranks);
+    cJSON_Delete (j);
+    free (s);
+    s = dc_report_svg (v);
+    ck_assert_ptr_nonnull (s);
+    ck_assert_ptr_nonnull (strstr (s, "<svg "));
+    ck_assert_ptr_nonnull (strstr (s, "</svg>\n"));
+    free (s);
+    dc_report_view_destroy (v);
+}
+END_TEST
+
+/* bad input: each refused with "R.json: reason", never a crash */
+static const struct {
+    const char *json;
+    const char *reason;
+} bad_cases[] = {
+    {"", "not JSON"},
+    {"{\"command\":", "not JSON"},
+    {"[1,2]", "not a dcrun report"},
+    {"{\"ranks\":[]}", "not a dcrun report"},
+    {"{\"command\":\"infer\",\"ranks\":{}}", "not a dcrun report"},
+    {"{\"command\":\"infer\",\"ranks\":[]}", "no \"totals\".\"seconds\""},
+    {"{\"command\":\"infer\",\"ranks\":[],\"totals\":{\"seconds\":-1}}",
+     "no \"totals\""},
+    {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0}],\"totals\":{"
+     "\"seconds\":1}}",
+     "ranks[0]: no \"rank\" or \"host\""},
+    {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0,\"host\":\"a\"}],"
+     "\"totals\":{\"seconds\":1}}",
+     "rank 0: no \"rows\" or \"seconds\""},
+    {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0,\"host\":\"a\",\"rows\":"
+     "1,\"seconds\":\"x\"}],\"totals\":{\"seconds\":1}}",
+     "no \"rows\" or \"seconds\""},
+    {"{\"command\":\"infer\",\"ranks\":[" RK (
+         0, "a", 1, 1) "],\"totals\":{"
+                       "\"seconds\":1},\"phases\":[]}",
+     "\"phases\" is not an object"},
+    {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0,\"host\":\"a\",\"rows\":"
+     "1,\"seconds\":1,\"chunks\":3}],\"totals\":{\"seconds\":1}}",
+     "\"chunks\" is not a list"},
+    {"{\"command\":\"infer\",\"ranks\":[{\"rank\":0,\"host\":\"a\",\"rows\":"
+     "1,\"seconds\":1,\"chunks\":[{\"start\":2,\"end\":1}]}],\"totals\":{"
+     "\"seconds\":1}}",
+     "ends before it starts"},
+    {"{\"command\":\"exec\",\"ranks\":[{\"rank\":0,\"host\":\"a\"}],"
+     "\"totals\":{\"seconds\":1}}",
+     "no \"start\" and \"end\""},
+    {"{\"command\":\"exec\",\"ranks\":[{\"rank\":0,\"host\":\"a\",\"start\":"
+     "0,\"end\":1}],\"totals\":{\"seconds\":1}}",
+     "no \"status\" or \"signal\""},
+    {"{\"command\":\"infer\",\"ranks\":[],\"totals\":{\"seconds\":1},"
+     "\"lost_workers\":5}",
+     "\"lost_workers\" is not a list"},
+};
+
+START_TEST (test_bad_reports)
+{
+    dc_error_t err = {.text = ""};
+    const char *js = bad_cases[_i].json;
+
+    ck_assert_ptr_null (dc_report_view_parse (js, strlen (js), "R.json", &err));
+    ck_assert_msg (!strncmp (err.text, "R.json: ", 8) &&
+                       strstr (err.text, bad_cases[_i].reason),
+                   "case %d: %s", _i, err.text);
+}
+END_TEST
+
+START_TEST (test_read_hostile)
+{
+    dc_error_t err;
+
+    ck_assert_ptr_null (dc_report_view_parse (NULL, 0, "R.json", &err));
+    ck_assert_ptr_null (dc_report_view_read (NULL, &err));
+    ck_assert_ptr_null (dc_report_view_read (tpath ("missing.json"), &err));
+    ck_assert_ptr_nonnull (strstr (err.text, "missing.json"));
+    ck_assert_ptr_null (dc_report_view_json (NULL));
+    ck_assert_ptr_null (dc_report_svg (NULL));
+    ck_assert_int_eq (dc_report_svg_write (NULL, "x", &err), -1);
+    dc_report_view_destroy (NULL);
+    /* markup in a host name is escaped in the SVG */
+    const char *js = "{\"command\":\"infer\",\"ranks\":[" RK (
+        0, "<b>&\\\"x", 1, 1) "],\"totals\":{\"seconds\":1}}";
+    struct dc_report_view *v =
+        dc_report_view_parse (js, strlen (js), "R.json", &err);
+    ck_assert_msg (v != NULL, "%s", err.text);
+    char *s = dc_report_svg (v);
+    ck_assert_ptr_null (strstr (s, "<b>"));
+    ck_assert_ptr_nonnull (strstr (s, "&lt;b&gt;&amp;&quot;x"));
+    free (s);
+    dc_report_view_destroy (v);
+}
+END_TEST
+
+/* the chunk timeline: recorded, written, read back, drawn */
+START_TEST (test_chunks)
+{
+    struct dc_report *r = dc_report_create ("infer");
+    dc_error_t err;
+
+    dc_report_chunk_sent (NULL, 0, 0); /* no-ops */
+    dc_report_chunk_done (NULL, 0, 0, 1);
+    dc_report_chunk_sent (r, 0, 0);
+    dc_report_chunk_sent (r, 1, 1);
+    dc_report_chunk_sent (r, 0, 2);
+    dc_report_chunk_done (r, 0, 0, 0.001);
+    dc_report_chunk_done (r, 1, 1, 0.002);
+    dc_report_chunk_done (r, 1, 7, 0.002); /* never sent: ignored */
+    /* chunk 2 never comes back: an unfinished span */
+    dc_report_add_rank (r, 0, "a", "cpu", 10, 0.001, 1e6);
+    dc_report_add_rank (r, 1, "b", "cpu", 10, 0.002, 1e6);
+    dc_report_set_total_seconds (r, 1);
+    char *js = dc_report_print (r);
+    cJSON *j = cJSON_Parse (js);
+    const cJSON *r0 =
+        cJSON_GetArrayItem (cJSON_GetObjectItemCaseSensitive (j, "ranks"), 0);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive (r0, "chunks");
+    ck_assert_int_eq (cJSON_GetArraySize (c), 2);
+    ck_assert (cJSON_IsNull (
+        cJSON_GetObjectItemCaseSensitive (cJSON_GetArrayItem (c, 1), "end")));
+    cJSON_Delete (j);
+    struct dc_report_view *v =
+        dc_report_view_parse (js, strlen (js), "R.json", &err);
+    ck_assert_msg (v != NULL, "%s", err.text);
+    ck_assert_uint_eq (v->nspans, 3);
+    int unfinished = 0;
+    for (size_t i = 0; i < v->nspans; i++) {
+        ck_assert (v->spans[i].end >= v->spans[i].start);
+        unfinished += v->spans[i].unfinished;
+    }
+    ck_assert_int_eq (unfinished, 1);
+    ck_assert_int_eq (dc_report_svg_write (v, tpath ("t.svg"), &err), 0);
+    size_t len;
+    uint8_t *svg = dc_file_read (tpath ("t.svg"), 1 << 20, &len, &err);
+    ck_assert_ptr_nonnull (svg);
+    ck_assert_ptr_nonnull (strstr ((char *)svg, "no result"));
+    free (svg);
+    dc_report_view_destroy (v);
+    free (js);
+    dc_report_destroy (r);
+}
+END_TEST
+
+/* an exec report: written, read back */
+START_TEST (test_exec_report)
+{
+    struct dc_report *r = dc_report_create ("exec");
+    dc_error_t err;
+
+    ck_assert_int_eq (dc_report_add_exec_rank (NULL, NULL), -1);
+    ck_assert_int_eq (dc_report_add_exec_rank (r, NULL), -1);
+    ck_assert_int_eq (
+        dc_report_add_exec_rank (
+            r,
+            &(struct dc_report_exec_rank){
+                .rank = 0, .host = "a", .code = 0, .start = 0, .end = 2}),
+        0);
+    ck_assert_int_eq (dc_report_add_exec_rank (
+                          r, &(struct dc_report_exec_rank){.rank = 1,
+                                                           .host = "b",
+                                                           .signaled = true,
+                                                           .sig = 9,
+                                                           .start = 0,
+                                                           .end = 1}),
+                      0);
+    ck_assert_int_eq (
+        dc_report_add_exec_rank (
+            r, &(struct dc_report_exec_rank){.rank = 2,
+                                             .host = NULL,
+                                             .failed_start = true,
+                                             .reason = "no such file",
+                                             .start = 0,
+                                             .end = NAN}),
+        0);
+    dc_report_set_total_seconds (r, 2);
+    char *js = dc_report_print (r);
+    ck_assert_ptr_null (strstr (js, "\"phases\""));
+    struct dc_report_view *v =
+        dc_report_view_parse (js, strlen (js), "R.json", &err);
+    ck_assert_msg (v != NULL, "%s", err.text);
+    ck_assert_int_eq (v->nranks, 3);
+    ck_assert_str_eq (v->ranks[1].status, "signal 9");
+    ck_assert_str_eq (v->ranks[2].status, "failed to start: no such file");
+    ck_assert_int_eq (v->kind, DC_BN_FAILED);
+    ck_assert_int_eq (v->culprit, 1);
+    dc_report_view_destroy (v);
+    free (js);
+    dc_report_destroy (r);
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("report");
@@ -129,6 +429,13 @@ int main (void)
                          sizeof (kernel_cases) / sizeof (*kernel_cases));
     tcase_add_test (tc, test_kernels_hostile);
     tcase_add_test (tc, test_nonfinite);
+    tcase_add_loop_test (tc, test_bottleneck, 0,
+                         sizeof (bn_cases) / sizeof (*bn_cases));
+    tcase_add_loop_test (tc, test_bad_reports, 0,
+                         sizeof (bad_cases) / sizeof (*bad_cases));
+    tcase_add_test (tc, test_read_hostile);
+    tcase_add_test (tc, test_chunks);
+    tcase_add_test (tc, test_exec_report);
     tcase_add_checked_fixture (tc, setup, teardown);
     suite_add_tcase (s, tc);
     return dc_check_run (s);

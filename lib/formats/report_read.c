@@ -1,0 +1,807 @@
+/* report_read.c - a `--report` JSON read back: table, bottleneck, SVG */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/formats/report_read.h"
+#include "lib/util/file.h"
+
+static const char *const phase_names[DC_PHASE_COUNT] = {
+    [DC_PHASE_LAUNCH] = "launch",     [DC_PHASE_LOAD] = "load",
+    [DC_PHASE_COPY_IN] = "copy_in",   [DC_PHASE_COMPUTE] = "compute",
+    [DC_PHASE_COPY_OUT] = "copy_out", [DC_PHASE_GATHER] = "gather",
+    [DC_PHASE_WRITE] = "write",
+};
+
+const char *dc_report_phase_name (enum dc_phase p)
+{
+    return (unsigned)p < DC_PHASE_COUNT ? phase_names[p] : NULL;
+}
+
+void dc_report_view_destroy (struct dc_report_view *v)
+{
+    if (!v)
+        return;
+    free (v->ranks);
+    free (v->spans);
+    free (v);
+}
+
+/* a finite number >= 0, or -1 when absent or not one */
+static double num (const cJSON *o, const char *name)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive (o, name);
+    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) || n->valuedouble < 0)
+        return -1;
+    return n->valuedouble;
+}
+
+static const char *str (const cJSON *o, const char *name)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive (o, name);
+    return cJSON_IsString (s) ? s->valuestring : NULL;
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median (double *v, int n)
+{
+    qsort (v, (size_t)n, sizeof (*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- the rules (see report_read.h) ---- */
+
+static void analyze (struct dc_report_view *v)
+{
+    double W = v->wall;
+    char *b = v->bottleneck;
+    size_t bl = sizeof (v->bottleneck);
+    double *rates = NULL;
+    int nr = 0;
+
+    v->kind = DC_BN_NONE;
+    v->culprit = -1;
+    v->factor = 0;
+    if (W <= 0 || v->nranks == 0) {
+        v->kind = DC_BN_EMPTY;
+        snprintf (b, bl, "no bottleneck: the report holds no timed work");
+        return;
+    }
+    if (v->has_phases && !v->exec) {
+        double maxbusy = 0;
+        for (int i = 0; i < v->nranks; i++)
+            if (v->ranks[i].busy > maxbusy)
+                maxbusy = v->ranks[i].busy;
+        double relay = v->phase[DC_PHASE_COMPUTE] - maxbusy;
+        if (relay < 0)
+            relay = 0;
+        relay += v->phase[DC_PHASE_GATHER];
+        if (relay / W >= 0.5) {
+            v->kind = DC_BN_RELAY;
+            v->factor = relay / W;
+            snprintf (b, bl,
+                      "the coordinator's relay took %.0f%% of the wall time "
+                      "(%.3g of %.3g s; the busiest rank computed %.3g s): "
+                      "the ranks wait on the hub (larger --chunk-rows or a "
+                      "faster link help)",
+                      100 * relay / W, relay, W, maxbusy);
+            return;
+        }
+        static const enum dc_phase hub[] = {DC_PHASE_LAUNCH, DC_PHASE_LOAD,
+                                            DC_PHASE_WRITE};
+        enum dc_phase best = DC_PHASE_LAUNCH;
+        for (size_t i = 1; i < sizeof (hub) / sizeof (hub[0]); i++)
+            if (v->phase[hub[i]] > v->phase[best])
+                best = hub[i];
+        if (v->phase[best] / W >= 0.5) {
+            static const char *const why[DC_PHASE_COUNT] = {
+                [DC_PHASE_LAUNCH] = "starting the ranks costs more than "
+                                    "their work (a larger job amortises it)",
+                [DC_PHASE_LOAD] = "loading the model on the ranks costs "
+                                  "more than their work",
+                [DC_PHASE_WRITE] = "the output's storage is slower than "
+                                   "the ranks",
+            };
+            v->kind = DC_BN_PHASE;
+            v->factor = v->phase[best] / W;
+            snprintf (b, bl,
+                      "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
+                      phase_names[best], 100 * v->factor, v->phase[best], W,
+                      why[best]);
+            return;
+        }
+    }
+    if (v->exec)
+        for (int i = 0; i < v->nranks; i++)
+            if (v->ranks[i].failed) {
+                v->kind = DC_BN_FAILED;
+                v->culprit = v->ranks[i].rank;
+                snprintf (b, bl, "rank %d on %s failed (%s)", v->ranks[i].rank,
+                          v->ranks[i].host, v->ranks[i].status);
+                return;
+            }
+    /* the ranks' speeds: rows per busy second (exec: 1 / seconds) */
+    if (!(rates = calloc ((unsigned)v->nranks, sizeof (*rates)))) {
+        snprintf (b, bl, "no analysis: out of memory");
+        return;
+    }
+    int slow = -1;
+    double slowrate = 0, fastrate = 0;
+    for (int i = 0; i < v->nranks; i++) {
+        const struct dc_report_rank *k = &v->ranks[i];
+        double rate;
+        if (v->exec)
+            rate = k->busy > 0 ? 1 / k->busy : 0;
+        else
+            rate = k->rows > 0 && k->busy > 0 ? k->rows / k->busy : 0;
+        if (rate <= 0)
+            continue;
+        rates[nr++] = rate;
+        if (slow < 0 || rate < slowrate) {
+            slow = i;
+            slowrate = rate;
+        }
+        if (rate > fastrate)
+            fastrate = rate;
+    }
+    double med = nr > 0 ? median (rates, nr) : 0;
+    free (rates);
+    if (nr >= 2 && slowrate > 0 && med / slowrate >= 1.5) {
+        const struct dc_report_rank *k = &v->ranks[slow];
+        v->kind = DC_BN_STRAGGLER;
+        v->culprit = k->rank;
+        v->factor = med / slowrate;
+        if (v->exec)
+            snprintf (b, bl,
+                      "rank %d on %s was %.1fx slower than the median "
+                      "(%.3g s vs %.3g s)",
+                      k->rank, k->host, v->factor, k->busy, 1 / med);
+        else
+            snprintf (b, bl,
+                      "rank %d on %s was %.1fx slower than the median "
+                      "(%.0f vs %.0f rows/s)",
+                      k->rank, k->host, v->factor, slowrate, med);
+        return;
+    }
+    for (int i = 0; i < v->nranks; i++)
+        if (v->ranks[i].lost) {
+            v->kind = DC_BN_LOST;
+            v->culprit = v->ranks[i].rank;
+            snprintf (b, bl,
+                      "rank %d on %.200s was lost (%.200s): its chunks went "
+                      "to the others",
+                      v->ranks[i].rank, v->ranks[i].host,
+                      v->ranks[i].lost_reason);
+            return;
+        }
+    if (v->lost_text[0]) {
+        v->kind = DC_BN_LOST;
+        snprintf (b, bl,
+                  "ranks were lost (%.300s): their work went to the "
+                  "others",
+                  v->lost_text);
+        return;
+    }
+    if (!v->exec && v->total_rows > 0) {
+        int idle = 0, first = -1;
+        for (int i = 0; i < v->nranks; i++)
+            if (v->ranks[i].rows <= 0) {
+                idle++;
+                if (first < 0)
+                    first = i;
+            }
+        if (idle > 0) {
+            v->kind = DC_BN_IDLE;
+            v->culprit = v->ranks[first].rank;
+            snprintf (b, bl,
+                      "%d of %d ranks did no rows (rank %d on %s first): too "
+                      "few chunks for the ranks, or they were ready too late",
+                      idle, v->nranks, v->ranks[first].rank,
+                      v->ranks[first].host);
+            return;
+        }
+    }
+    double spread = med > 0 ? (fastrate - slowrate) / med * 100 : 0;
+    snprintf (b, bl, "no bottleneck: ranks within %.0f%% of each other",
+              spread > 10 ? ceil (spread) : 10);
+}
+
+/* ---- parsing ---- */
+
+static int bad (dc_error_t *errp, const char *name, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static int bad (dc_error_t *errp, const char *name, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof (msg), fmt, ap);
+    va_end (ap);
+    errno = EINVAL;
+    return errprintf (errp, "%s: %s", name, msg);
+}
+
+static int parse_spans (struct dc_report_view *v, const cJSON *rank, int r,
+                        const char *name, dc_error_t *errp)
+{
+    const cJSON *chunks = cJSON_GetObjectItemCaseSensitive (rank, "chunks");
+    const cJSON *c;
+
+    if (!chunks)
+        return 0;
+    if (!cJSON_IsArray (chunks))
+        return bad (errp, name, "rank %d: \"chunks\" is not a list", r);
+    cJSON_ArrayForEach (c, chunks)
+    {
+        double s = num (c, "start"), e = num (c, "end"),
+               cs = num (c, "compute");
+        if (!cJSON_IsObject (c) || s < 0)
+            return bad (errp, name, "rank %d: a chunk without a \"start\"", r);
+        if (v->nspans >= DC_REPORT_MAX_CHUNKS)
+            return bad (errp, name, "more than %d chunks",
+                        DC_REPORT_MAX_CHUNKS);
+        if (e >= 0 && e < s)
+            return bad (errp, name,
+                        "rank %d: a chunk that ends before it "
+                        "starts",
+                        r);
+        if ((v->nspans & (v->nspans - 1)) == 0) {
+            size_t cap = v->nspans ? 2 * v->nspans : 1;
+            struct dc_report_span *p = realloc (v->spans, cap * sizeof (*p));
+            if (!p) {
+                errno = ENOMEM;
+                return errprintf (errp, "%s: out of memory", name);
+            }
+            v->spans = p;
+        }
+        v->spans[v->nspans++] = (struct dc_report_span){
+            .rank = r,
+            .start = s,
+            .end = e >= 0 ? e : s,
+            .compute = cs > 0 ? cs : 0,
+            .unfinished = e < 0,
+        };
+    }
+    return 0;
+}
+
+struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
+                                             const char *name, dc_error_t *errp)
+{
+    struct dc_report_view *v = NULL;
+    cJSON *root = NULL;
+    const cJSON *ranks, *e, *phases, *totals;
+    const char *cmd;
+
+    if (!name)
+        name = "report";
+    if (!text) {
+        bad (errp, name, "no text");
+        return NULL;
+    }
+    if (!(root = cJSON_ParseWithLength (text, len))) {
+        bad (errp, name, "not JSON");
+        return NULL;
+    }
+    if (!cJSON_IsObject (root) || !(cmd = str (root, "command")) ||
+        !cJSON_IsArray (ranks =
+                            cJSON_GetObjectItemCaseSensitive (root, "ranks"))) {
+        bad (errp, name, "not a dcrun report (no \"command\" and \"ranks\")");
+        goto fail;
+    }
+    if (!(v = calloc (1, sizeof (*v)))) {
+        errno = ENOMEM;
+        errprintf (errp, "%s: out of memory", name);
+        goto fail;
+    }
+    snprintf (v->command, sizeof (v->command), "%s", cmd);
+    snprintf (v->layout, sizeof (v->layout), "%s",
+              str (root, "layout") ? str (root, "layout") : "");
+    v->exec = !strcmp (cmd, "exec");
+    totals = cJSON_GetObjectItemCaseSensitive (root, "totals");
+    if ((v->wall = num (totals, "seconds")) < 0) {
+        bad (errp, name, "no \"totals\".\"seconds\"");
+        goto fail;
+    }
+    phases = cJSON_GetObjectItemCaseSensitive (root, "phases");
+    if (phases && !cJSON_IsObject (phases)) {
+        bad (errp, name, "\"phases\" is not an object");
+        goto fail;
+    }
+    if (phases) {
+        v->has_phases = true;
+        for (int p = 0; p < DC_PHASE_COUNT; p++) {
+            double s = num (phases, phase_names[p]);
+            v->phase[p] = s > 0 ? s : 0;
+        }
+    }
+    int n = cJSON_GetArraySize (ranks);
+    if (n > DC_REPORT_MAX_RANKS) {
+        bad (errp, name, "more than %d ranks", DC_REPORT_MAX_RANKS);
+        goto fail;
+    }
+    if (n > 0 && !(v->ranks = calloc ((size_t)n, sizeof (*v->ranks)))) {
+        errno = ENOMEM;
+        errprintf (errp, "%s: out of memory", name);
+        goto fail;
+    }
+    cJSON_ArrayForEach (e, ranks)
+    {
+        struct dc_report_rank *k = &v->ranks[v->nranks];
+        const char *host = str (e, "host");
+        double r = num (e, "rank");
+        if (!cJSON_IsObject (e) || r < 0 || r > 1e9 || !host) {
+            bad (errp, name, "ranks[%d]: no \"rank\" or \"host\"", v->nranks);
+            goto fail;
+        }
+        k->rank = (int)r;
+        snprintf (k->host, sizeof (k->host), "%s", host);
+        snprintf (k->device, sizeof (k->device), "%s",
+                  str (e, "device") ? str (e, "device") : "-");
+        if (v->exec) {
+            double s = num (e, "start"), t = num (e, "end");
+            if (s < 0 || t < 0 || t < s) {
+                bad (errp, name, "rank %d: no \"start\" and \"end\"", k->rank);
+                goto fail;
+            }
+            k->start = s;
+            k->end = t;
+            k->busy = t - s;
+            const cJSON *sig = cJSON_GetObjectItemCaseSensitive (e, "signal");
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive (e, "status");
+            const char *fs = str (e, "failed_start");
+            if (fs)
+                snprintf (k->status, sizeof (k->status), "failed to start: %s",
+                          fs);
+            else if (cJSON_IsNumber (sig))
+                snprintf (k->status, sizeof (k->status), "signal %d",
+                          (int)sig->valuedouble);
+            else if (cJSON_IsNumber (st))
+                snprintf (k->status, sizeof (k->status), "exit %d",
+                          (int)st->valuedouble);
+            else {
+                bad (errp, name, "rank %d: no \"status\" or \"signal\"",
+                     k->rank);
+                goto fail;
+            }
+            k->failed = strcmp (k->status, "exit 0") != 0;
+        } else {
+            double rows = num (e, "rows"), secs = num (e, "seconds");
+            if (rows < 0 || secs < 0) {
+                bad (errp, name, "rank %d: no \"rows\" or \"seconds\"",
+                     k->rank);
+                goto fail;
+            }
+            k->rows = rows;
+            k->busy = secs;
+            double tf = num (e, "tflops");
+            k->tflops = tf > 0 ? tf : 0;
+            v->total_rows += rows;
+        }
+        k->idle = v->wall > k->busy ? v->wall - k->busy : 0;
+        k->span0 = v->nspans;
+        if (parse_spans (v, e, k->rank, name, errp) < 0)
+            goto fail;
+        k->nspans = v->nspans - k->span0;
+        v->nranks++;
+    }
+    for (int i = 0; i < v->nranks; i++)
+        v->ranks[i].share =
+            v->total_rows > 0 ? v->ranks[i].rows / v->total_rows : 0;
+    /* lost ranks: "distributed"."lost_workers" (data parallel) or
+     * "lost_workers" (pipeline) */
+    const cJSON *lost = cJSON_GetObjectItemCaseSensitive (
+        cJSON_GetObjectItemCaseSensitive (root, "distributed"), "lost_workers");
+    if (!lost)
+        lost = cJSON_GetObjectItemCaseSensitive (root, "lost_workers");
+    if (cJSON_IsString (lost)) {
+        /* data parallel train writes the lost ranks as one text */
+        if (lost->valuestring[0]) {
+            snprintf (v->lost_text, sizeof (v->lost_text), "%s",
+                      lost->valuestring);
+            v->nlost++;
+        }
+        lost = NULL;
+    }
+    if (lost && !cJSON_IsArray (lost)) {
+        bad (errp, name, "\"lost_workers\" is not a list");
+        goto fail;
+    }
+    cJSON_ArrayForEach (e, lost)
+    {
+        double r = num (e, "rank");
+        const char *why = str (e, "reason");
+        for (int i = 0; r >= 0 && i < v->nranks; i++)
+            if (v->ranks[i].rank == (int)r && !v->ranks[i].lost) {
+                v->ranks[i].lost = true;
+                snprintf (v->ranks[i].lost_reason,
+                          sizeof (v->ranks[i].lost_reason), "%s",
+                          why ? why : "lost");
+                v->nlost++;
+            }
+    }
+    cJSON_Delete (root);
+    analyze (v);
+    return v;
+fail:
+    cJSON_Delete (root);
+    dc_report_view_destroy (v);
+    return NULL;
+}
+
+struct dc_report_view *dc_report_view_read (const char *path, dc_error_t *errp)
+{
+    size_t len;
+    uint8_t *text;
+    struct dc_report_view *v;
+
+    if (!path) {
+        errno = EINVAL;
+        errprintf (errp, "report: no file");
+        return NULL;
+    }
+    if (!(text = dc_file_read (path, DC_REPORT_READ_MAX, &len, errp)))
+        return NULL;
+    v = dc_report_view_parse ((const char *)text, len, path, errp);
+    free (text);
+    return v;
+}
+
+/* ---- JSON of the analysis ---- */
+
+static const char *const kind_names[] = {
+    [DC_BN_NONE] = "none",           [DC_BN_RELAY] = "relay",
+    [DC_BN_PHASE] = "phase",         [DC_BN_FAILED] = "failed",
+    [DC_BN_STRAGGLER] = "straggler", [DC_BN_LOST] = "lost",
+    [DC_BN_IDLE] = "idle",           [DC_BN_EMPTY] = "empty",
+};
+
+char *dc_report_view_json (const struct dc_report_view *v)
+{
+    cJSON *o, *a, *ph, *bn;
+    char *s;
+
+    if (!v || !(o = cJSON_CreateObject ()))
+        return NULL;
+    cJSON_AddStringToObject (o, "command", v->command);
+    cJSON_AddStringToObject (o, "layout", v->layout);
+    cJSON_AddNumberToObject (o, "seconds", v->wall);
+    cJSON_AddNumberToObject (o, "rows", v->total_rows);
+    a = cJSON_AddArrayToObject (o, "ranks");
+    for (int i = 0; a && i < v->nranks; i++) {
+        const struct dc_report_rank *k = &v->ranks[i];
+        cJSON *r = cJSON_CreateObject ();
+        if (!r)
+            break;
+        cJSON_AddNumberToObject (r, "rank", k->rank);
+        cJSON_AddStringToObject (r, "host", k->host);
+        if (v->exec) {
+            cJSON_AddStringToObject (r, "status", k->status);
+            cJSON_AddNumberToObject (r, "start", k->start);
+            cJSON_AddNumberToObject (r, "end", k->end);
+        } else {
+            cJSON_AddStringToObject (r, "device", k->device);
+            cJSON_AddNumberToObject (r, "rows", k->rows);
+            cJSON_AddNumberToObject (r, "tflops", k->tflops);
+            cJSON_AddNumberToObject (r, "share", k->share);
+        }
+        cJSON_AddNumberToObject (r, "busy", k->busy);
+        cJSON_AddNumberToObject (r, "idle", k->idle);
+        cJSON_AddBoolToObject (r, "lost", k->lost);
+        if (k->lost)
+            cJSON_AddStringToObject (r, "lost_reason", k->lost_reason);
+        cJSON_AddItemToArray (a, r);
+    }
+    if (v->has_phases && (ph = cJSON_AddObjectToObject (o, "phases")))
+        for (int p = 0; p < DC_PHASE_COUNT; p++)
+            cJSON_AddNumberToObject (ph, phase_names[p], v->phase[p]);
+    cJSON_AddNumberToObject (o, "lost", v->nlost);
+    if (v->lost_text[0])
+        cJSON_AddStringToObject (o, "lost_text", v->lost_text);
+    cJSON_AddNumberToObject (o, "chunks", (double)v->nspans);
+    if ((bn = cJSON_AddObjectToObject (o, "bottleneck"))) {
+        cJSON_AddStringToObject (bn, "kind", kind_names[v->kind]);
+        if (v->culprit >= 0)
+            cJSON_AddNumberToObject (bn, "rank", v->culprit);
+        else
+            cJSON_AddNullToObject (bn, "rank");
+        cJSON_AddNumberToObject (bn, "factor", v->factor);
+        cJSON_AddStringToObject (bn, "text", v->bottleneck);
+    }
+    s = cJSON_Print (o);
+    cJSON_Delete (o);
+    return s;
+}
+
+/* ---- SVG ---- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void put (struct buf *b, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+static void put (struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    if (b->oom)
+        return;
+    for (;;) {
+        va_start (ap, fmt);
+        int n = vsnprintf (b->p ? b->p + b->len : NULL,
+                           b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end (ap);
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->p && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *q = realloc (b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+/* text with &, <, >, " and control bytes escaped */
+static void put_text (struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '&')
+            put (b, "&amp;");
+        else if (c == '<')
+            put (b, "&lt;");
+        else if (c == '>')
+            put (b, "&gt;");
+        else if (c == '"')
+            put (b, "&quot;");
+        else if (c < 0x20 || c == 0x7f)
+            put (b, "?");
+        else
+            put (b, "%c", c);
+    }
+}
+
+/* colours of the phases, the chunk spans and the states */
+static const char *const phase_colour[DC_PHASE_COUNT] = {
+    [DC_PHASE_LAUNCH] = "#9e9e9e",   [DC_PHASE_LOAD] = "#f2a900",
+    [DC_PHASE_COPY_IN] = "#8e44ad",  [DC_PHASE_COMPUTE] = "#1f77b4",
+    [DC_PHASE_COPY_OUT] = "#16a085", [DC_PHASE_GATHER] = "#d35400",
+    [DC_PHASE_WRITE] = "#2ca02c",
+};
+#define COLOUR_RELAY "#aec7e8" /* a chunk's time away from the rank's GEMM */
+#define COLOUR_LOST "#d62728"
+#define COLOUR_FAILED "#d62728"
+#define COLOUR_OK "#2ca02c"
+
+static double nice_step (double span)
+{
+    double raw = span / 8, p = pow (10, floor (log10 (raw)));
+    if (raw <= p)
+        return p;
+    if (raw <= 2 * p)
+        return 2 * p;
+    if (raw <= 5 * p)
+        return 5 * p;
+    return 10 * p;
+}
+
+char *dc_report_svg (const struct dc_report_view *v)
+{
+    struct buf b = {0};
+    const double left = 220, right = 30, top = 50, rowh = 26, plotw = 900;
+    double T = v ? v->wall : 0;
+
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < v->nspans; i++)
+        if (v->spans[i].end > T)
+            T = v->spans[i].end;
+    for (int i = 0; i < v->nranks; i++)
+        if (v->ranks[i].end > T)
+            T = v->ranks[i].end;
+    if (!(T > 0))
+        T = 1;
+    int rows = v->nranks + (v->has_phases ? 1 : 0);
+    double ploth = rows * rowh;
+    double legend_y = top + ploth + 50;
+    double W = left + plotw + right, H = legend_y + 40;
+#define X(t) (left + (t) / T * plotw)
+
+    put (&b,
+         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+         "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+         "font-family=\"sans-serif\" font-size=\"12\">\n"
+         "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
+         "fill=\"#ffffff\"/>\n",
+         W, H, W, H, W, H);
+    put (&b, "<text x=\"10\" y=\"22\" font-size=\"15\">dcrun ");
+    put_text (&b, v->command);
+    put (&b, ": %d ranks, %.3f s", v->nranks, v->wall);
+    if (v->nlost)
+        put (&b, ", %d lost", v->nlost);
+    put (&b, "</text>\n<text x=\"10\" y=\"40\" fill=\"#444444\">");
+    put_text (&b, v->bottleneck);
+    put (&b, "</text>\n");
+    /* grid and axis */
+    double step = nice_step (T);
+    for (double t = 0; t <= T * 1.0001; t += step) {
+        put (&b,
+             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+             "stroke=\"#dddddd\"/>\n"
+             "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+             X (t), top, X (t), top + ploth, X (t), top + ploth + 16, t);
+    }
+    put (&b,
+         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+         "stroke=\"#000000\"/>\n"
+         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds since "
+         "the start</text>\n",
+         left, top + ploth, left + plotw, top + ploth, left + plotw / 2,
+         top + ploth + 34);
+    int row = 0;
+    if (v->has_phases) {
+        /* the job's phases, one after another, on the hub's row */
+        double y = top + 4, t = 0;
+        put (&b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n", y + 14);
+        for (int p = 0; p < DC_PHASE_COUNT; p++) {
+            if (v->phase[p] <= 0)
+                continue;
+            put (&b,
+                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+                 "fill=\"%s\"><title>%s %.3f s</title></rect>\n",
+                 X (t), y, fmax (X (t + v->phase[p]) - X (t), 0.5), rowh - 8,
+                 phase_colour[p], phase_names[p], v->phase[p]);
+            t += v->phase[p];
+        }
+        row++;
+    }
+    for (int i = 0; i < v->nranks; i++, row++) {
+        const struct dc_report_rank *k = &v->ranks[i];
+        double y = top + row * rowh + 4, h = rowh - 8;
+        bool red = k->lost || k->failed;
+        put (&b, "<text x=\"10\" y=\"%.1f\" fill=\"%s\">rank %d @ ", y + 14,
+             red ? COLOUR_LOST : "#000000", k->rank);
+        put_text (&b, k->host);
+        put (&b, "</text>\n");
+        size_t nsp = k->nspans;
+        double last = 0; /* its latest result, or chunk sent */
+        for (size_t s = k->span0; s < k->span0 + k->nspans; s++)
+            if (v->spans[s].end > last)
+                last = v->spans[s].end;
+        for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
+            const struct dc_report_span *sp = &v->spans[s];
+            /* a chunk without a result: red, up to the rank's last sign
+             * of life (its latest result), at least a sliver */
+            double end = sp->end;
+            if (sp->unfinished) {
+                end = last > sp->start ? last : sp->start + T / 200;
+                if (end > T)
+                    end = T;
+            }
+            put (&b,
+                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+                 "fill=\"%s\" fill-opacity=\"0.6\"><title>chunk %.3f-%.3f "
+                 "s%s</title></rect>\n",
+                 X (sp->start), y, fmax (X (end) - X (sp->start), 0.5), h,
+                 sp->unfinished ? COLOUR_LOST : COLOUR_RELAY, sp->start, end,
+                 sp->unfinished ? ", no result" : "");
+            if (!sp->unfinished && sp->compute > 0) {
+                double c0 = sp->end - sp->compute;
+                if (c0 < sp->start)
+                    c0 = sp->start;
+                put (&b,
+                     "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+                     "height=\"%.1f\" fill=\"%s\"><title>chunk compute %.3f "
+                     "s</title></rect>\n",
+                     X (c0), y + 3, fmax (X (sp->end) - X (c0), 0.5), h - 6,
+                     phase_colour[DC_PHASE_COMPUTE], sp->compute);
+            }
+        }
+        if (nsp == 0 && v->exec)
+            put (&b,
+                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+                 "fill=\"%s\"><title>%s, %.3f s</title></rect>\n",
+                 X (k->start), y, fmax (X (k->end) - X (k->start), 0.5), h,
+                 k->failed ? COLOUR_FAILED : COLOUR_OK, k->status, k->busy);
+        else if (nsp == 0 && k->busy > 0) {
+            /* no chunk list: one bar of the busy time, after launch+load */
+            double t0 = v->phase[DC_PHASE_LAUNCH] + v->phase[DC_PHASE_LOAD];
+            if (t0 + k->busy > T)
+                t0 = T - k->busy > 0 ? T - k->busy : 0;
+            put (&b,
+                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+                 "fill=\"%s\"><title>busy %.3f s</title></rect>\n",
+                 X (t0), y, fmax (X (t0 + k->busy) - X (t0), 0.5), h,
+                 phase_colour[DC_PHASE_COMPUTE], k->busy);
+        }
+        if (k->lost) {
+            put (&b,
+                 "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" "
+                 "font-weight=\"bold\">&#x2715; lost: ",
+                 fmin (X (last) + 6, left + plotw - 200), y + 14, COLOUR_LOST);
+            put_text (&b, k->lost_reason);
+            put (&b, "</text>\n");
+        }
+    }
+    /* legend */
+    struct legend {
+        const char *colour, *name;
+    } leg[DC_PHASE_COUNT + 4];
+    int nl = 0;
+    if (v->exec) {
+        leg[nl++] = (struct legend){COLOUR_OK, "ran, exit 0"};
+        leg[nl++] = (struct legend){COLOUR_FAILED, "failed"};
+    } else {
+        for (int p = 0; p < DC_PHASE_COUNT; p++)
+            if (v->phase[p] > 0 || p == DC_PHASE_COMPUTE)
+                leg[nl++] = (struct legend){phase_colour[p], phase_names[p]};
+        if (v->nspans)
+            leg[nl++] = (struct legend){COLOUR_RELAY,
+                                        "chunk away from compute (relay)"};
+        leg[nl++] =
+            (struct legend){COLOUR_LOST, "lost (a chunk without result)"};
+    }
+    double lx = 10;
+    for (int i = 0; i < nl; i++) {
+        put (&b,
+             "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" "
+             "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+             lx, legend_y, leg[i].colour, lx + 18, legend_y + 12, leg[i].name);
+        lx += 30 + 7 * strlen (leg[i].name);
+    }
+    put (&b, "</svg>\n");
+#undef X
+    if (b.oom) {
+        free (b.p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return b.p;
+}
+
+int dc_report_svg_write (const struct dc_report_view *v, const char *path,
+                         dc_error_t *errp)
+{
+    struct dc_atomicfile *f;
+    char *s;
+    int rc = -1;
+
+    if (!v || !path) {
+        errno = EINVAL;
+        return errprintf (errp, "svg: NULL argument");
+    }
+    if (!(s = dc_report_svg (v))) {
+        errno = ENOMEM;
+        return errprintf (errp, "%s: out of memory", path);
+    }
+    if ((f = dc_atomicfile_create (path, errp)) &&
+        dc_atomicfile_pwrite (f, s, strlen (s), 0, errp) == 0 &&
+        dc_atomicfile_commit (f, errp) == 0)
+        rc = 0;
+    dc_atomicfile_destroy (f);
+    free (s);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/* report_read.h - read a `--report` JSON back, name its bottleneck, draw it
+ *
+ * What `dcrun report R.json` prints.  A view is the report checked and
+ * flattened: per rank its host, device, rows, busy seconds (its own compute
+ * seconds; for exec: start to end), idle seconds (the wall time it was not
+ * busy, launch and load included), TFLOP/s and share of the rows; the job's
+ * phases; the lost ranks; the chunk timeline when the report has one.
+ *
+ * The bottleneck: the first rule that holds, in this order (W = the wall
+ * seconds, "totals"."seconds"):
+ *
+ *  1. DC_BN_RELAY: the coordinator's relay, the part of the compute phase
+ *     in which not even the busiest rank computed (compute phase - max busy)
+ *     plus the gather phase, is >= 50% of W.
+ *  2. DC_BN_PHASE: launch, load or write (the largest) is >= 50% of W.
+ *  3. DC_BN_FAILED (exec): a rank failed; the first one is named.
+ *  4. DC_BN_STRAGGLER: the slowest rank (rows per busy second; exec:
+ *     seconds) is >= 1.5x slower than the median of the ranks that did work
+ *     (at least 2 of them).
+ *  5. DC_BN_LOST: a rank was lost (its chunks went to the others).
+ *  6. DC_BN_IDLE: a rank that was not lost did no rows.
+ *  7. DC_BN_NONE: "no bottleneck: ranks within P% of each other" (P the
+ *     spread of the rates around the median, at least 10).
+ *
+ * Bounded: at most DC_REPORT_READ_MAX bytes, DC_REPORT_MAX_RANKS ranks,
+ * DC_REPORT_MAX_CHUNKS spans.
+ */
+#ifndef DC_REPORT_READ_H
+#define DC_REPORT_READ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/formats/report.h"
+#include "lib/util/error.h"
+
+#define DC_REPORT_READ_MAX ((size_t)256 << 20)
+#define DC_REPORT_MAX_RANKS 100000
+
+enum dc_bottleneck {
+    DC_BN_NONE = 0,
+    DC_BN_RELAY,
+    DC_BN_PHASE,
+    DC_BN_FAILED,
+    DC_BN_STRAGGLER,
+    DC_BN_LOST,
+    DC_BN_IDLE,
+    DC_BN_EMPTY, /* nothing was timed */
+};
+
+struct dc_report_rank {
+    int rank;
+    char host[256];
+    char device[256];
+    double rows, busy, idle, tflops, share;
+    double start, end; /* exec: since the report's start */
+    bool lost;
+    char lost_reason[256];
+    char status[64];      /* exec: "exit 0", "signal 9", "failed to start" */
+    bool failed;          /* exec: not "exit 0" */
+    size_t span0, nspans; /* its chunks: spans[span0 .. span0 + nspans) */
+};
+
+struct dc_report_span {
+    int rank;
+    double start, end; /* seconds since the job's start */
+    double compute;    /* the rank's compute seconds in it */
+    bool unfinished;   /* no result came: drawn to the end, lost */
+};
+
+struct dc_report_view {
+    char command[32];
+    char layout[32];
+    bool exec;
+    double wall;
+    double total_rows;
+    bool has_phases;
+    double phase[DC_PHASE_COUNT];
+    int nranks;
+    struct dc_report_rank *ranks;
+    size_t nspans;
+    struct dc_report_span *spans;
+    int nlost;
+    char lost_text[512]; /* a "lost_workers" given as text (train) */
+    enum dc_bottleneck kind;
+    int culprit;   /* the rank named, -1 none */
+    double factor; /* straggler: x slower; relay/phase: fraction of W */
+    char bottleneck[512];
+};
+
+/* The phase's name ("launch"); NULL out of range. */
+const char *dc_report_phase_name (enum dc_phase p);
+
+/* Check and flatten a report's text (name for messages); NULL with errp
+ * ("NAME: reason") when it is not JSON, not a dcrun report, or misses a
+ * member the table needs.  Runs the analysis. */
+struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
+                                             const char *name,
+                                             dc_error_t *errp);
+
+/* The same from a file (a regular file only: a FIFO or a device is
+ * refused). */
+struct dc_report_view *dc_report_view_read (const char *path, dc_error_t *errp);
+
+void dc_report_view_destroy (struct dc_report_view *v); /* accepts NULL */
+
+/* The view and its analysis as JSON text (caller frees); NULL on ENOMEM. */
+char *dc_report_view_json (const struct dc_report_view *v);
+
+/* The SVG text of the timeline (caller frees): one row per rank (chunks as
+ * bars, the rank's compute inside each, coloured by phase; one bar of its
+ * busy time when the report has no chunk list), a row of the job's phases,
+ * lost ranks marked, a legend, an axis in seconds.  NULL on ENOMEM. */
+char *dc_report_svg (const struct dc_report_view *v);
+
+/* dc_report_svg written atomically; -1 with errp. */
+int dc_report_svg_write (const struct dc_report_view *v, const char *path,
+                         dc_error_t *errp);
+
+#endif
