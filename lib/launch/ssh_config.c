@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/launch/ssh_config.h"
@@ -149,9 +150,29 @@ static int apply (struct reader *r, const char *file, int lineno,
     if (!*val)
         return bad_value (r, file, lineno, kw, val, "no value");
     if (!strcasecmp (kw, "HostName")) {
+        /* %h: the host as given, %%: a percent sign */
+        char buf[1024];
+        size_t o = 0;
+        for (const char *q = val; *q; q++) {
+            const char *add = q;
+            size_t n = 1;
+            if (*q == '%') {
+                if (q[1] == 'h')
+                    add = r->host, n = strlen (r->host);
+                else if (q[1] != '%')
+                    return bad_value (r, file, lineno, "HostName", val,
+                                      "only %h and %% are known");
+                q++;
+            }
+            if (o + n >= sizeof (buf))
+                return bad_value (r, file, lineno, "HostName", val, "too long");
+            memcpy (buf + o, add, n);
+            o += n;
+        }
+        buf[o] = '\0';
         if (c->hostname)
             return 0;
-        return set_str (r, &c->hostname, strcmp (val, "%h") ? val : r->host);
+        return set_str (r, &c->hostname, buf);
     }
     if (!strcasecmp (kw, "User"))
         return set_str (r, &c->user, val);
@@ -236,6 +257,12 @@ static int read_file (struct reader *r, const char *path, bool explicit,
             return 0;
         return errprintf (r->errp, "ssh config: %s: %s", path,
                           strerror (errno));
+    }
+    struct stat st;
+    if (fstat (fileno (f), &st) < 0 || !S_ISREG (st.st_mode)) {
+        fclose (f);
+        errno = EINVAL;
+        return errprintf (r->errp, "ssh config: %s: not a regular file", path);
     }
     while ((n = getline (&line, &cap, f)) >= 0) {
         lineno++;
