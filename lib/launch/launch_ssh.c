@@ -156,7 +156,6 @@ static const char *home_dir (void)
     return pw && pw->pw_dir ? pw->pw_dir : "/";
 }
 
-
 /* ---- host key check ---- */
 
 static void b64 (const unsigned char *in, size_t n, char *out, size_t outsz)
@@ -1657,7 +1656,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
                 continue;
             if (t >= h->deadline) {
                 host_fail (h, "no answer within %g s (connect timeout)",
-                           l->opts.connect_timeout);
+                           h->timeout);
                 bad = h;
                 break;
             }

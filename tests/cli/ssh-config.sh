@@ -120,6 +120,7 @@ rc=$?
 el=$(( $(date +%s) - start ))
 check "ConnectTimeout 1: exit 4 in ${el}s (the default is 10 s)" \
     '[ $rc -eq 4 ] && [ $el -le 4 ] && grep -q "mute 127.0.0.1: no answer within 1 s" "$T/ct.err"'
+[ $rc -eq 4 ] && [ $el -le 4 ] || show "$T/ct.err"
 kill $LPID 2>/dev/null; wait $LPID 2>/dev/null; LPID=
 
 # 4. options dcrun does not understand: listed once with -v, silent without
@@ -157,6 +158,7 @@ check "ProxyJump: the rank runs on the target" \
 [ $rc -eq 0 ] || show "$T/pj.err"
 check "ProxyJump: the target's connection comes from the jump's sshd" \
     'grep -q "users:((\"sshd" "$T/pj.out" && ! grep -q "users:((\"dcrun" "$T/pj.out"'
+show "$T/pj.out"
 # a host-key check for each hop
 grep -v '^\[127.0.0.1\]' "$TB_KNOWN_HOSTS" > "$T/kh-nojump"
 D exec -L ssh --ssh-config "$T/pj.conf" --known-hosts "$T/kh-nojump" -H target -- true 2> "$T/pj1.err"
