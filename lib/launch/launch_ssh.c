@@ -76,6 +76,7 @@ struct sshhost {
     char *proxyjump;      /* NULL: direct */
     char *tmpdir;         /* --copy-dcrun: the folder made there */
     char *dcrun;          /* dcrun there: remote_dcrun or tmpdir/dcrun */
+    char *moddir;         /* "DCRUN_MODULE_DIR=tmpdir/modules" or NULL */
     char *keys[MAX_KEYS]; /* key files to try, in order */
     int nkeys;
     int sock;
@@ -773,6 +774,30 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
                       h->nkeys == 1 ? "" : "s");
 }
 
+/* The worker's command line for a copied dcrun: its path, and
+ * DCRUN_MODULE_DIR for the copied modules unless the rank has one. */
+static char *copied_cmdline (struct sshhost *h, struct sshrank *r)
+{
+    struct dc_launch_rank copy = *r->src;
+    int n = 0;
+    bool has = false;
+    char **env, *line;
+
+    for (; copy.env && copy.env[n]; n++)
+        has |= !strncmp (copy.env[n], "DCRUN_MODULE_DIR=", 17);
+    if (!h->moddir || has)
+        return worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+    if (!(env = calloc ((size_t)n + 2, sizeof (*env))))
+        return NULL;
+    for (int i = 0; i < n; i++)
+        env[i] = copy.env[i];
+    env[n] = h->moddir;
+    copy.env = env;
+    line = worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+    free (env);
+    return line;
+}
+
 /* Advance a host as far as it goes without blocking.  Returns -1 when it
  * failed, 0 otherwise. */
 static int host_step (struct dc_launch *l, struct sshhost *h)
@@ -828,9 +853,7 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                     free (r->cmdline);
                     free (r->env);
                     r->env = NULL;
-                    if (!r->src ||
-                        !(r->cmdline = worker_cmdline (h->dcrun, r->src,
-                                                       &r->env, &r->envlen)))
+                    if (!r->src || !(r->cmdline = copied_cmdline (h, r)))
                         return host_fail (h, "out of memory");
                 }
             h->state = H_CHANNELS;
@@ -1082,6 +1105,7 @@ static void host_free (struct sshhost *h)
     free (h->proxyjump);
     free (h->tmpdir);
     free (h->dcrun);
+    free (h->moddir);
     for (int k = 0; k < h->nkeys; k++)
         free (h->keys[k]);
     free (h->ranks);
@@ -1155,10 +1179,10 @@ static char *quote1 (const char *s)
     return dc_launch_shell_join (av);
 }
 
-/* This program's bytes (the file /proc/self/exe names). */
-static char *read_self (size_t *lenp)
+/* A whole file's bytes (at most 1 GiB). */
+static char *read_whole (const char *path, size_t *lenp)
 {
-    int fd = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     char *buf = NULL;
     size_t o = 0;
@@ -1182,6 +1206,95 @@ static char *read_self (size_t *lenp)
     close (fd);
     *lenp = o;
     return buf;
+}
+
+/* The folder of this program's GPU modules, as gpu/module.c looks for it
+ * (gpu/module.h: DCRUN_MODULE_DIR, the build tree, LIBDIR/dcrun relative
+ * to the program, then under the prefix): the first that holds one.
+ * Empty when there is none. */
+static const char *const module_names[] = {"dcrun_cuda.so", "dcrun_cudart.so"};
+
+static void module_dir (char *out, size_t outsz)
+{
+    char exe[4096], dirs[4][4096 + 64];
+    const char *env = getenv ("DCRUN_MODULE_DIR");
+    int n = 0;
+    ssize_t k = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+
+    out[0] = '\0';
+    exe[k > 0 ? k : 0] = '\0';
+    if (strrchr (exe, '/'))
+        *strrchr (exe, '/') = '\0';
+    if (env && *env)
+        snprintf (dirs[n++], sizeof (dirs[0]), "%s", env);
+    else {
+        size_t rl = strlen (DCRUN_BUILD_ROOT);
+        if (exe[0] && !strncmp (exe, DCRUN_BUILD_ROOT, rl) &&
+            (exe[rl] == '/' || !exe[rl]))
+            snprintf (dirs[n++], sizeof (dirs[0]), "%s",
+                      DCRUN_BUILD_MODULE_DIR);
+        if (exe[0] && DCRUN_MODULE_RELDIR[0])
+            snprintf (dirs[n++], sizeof (dirs[0]), "%s/%s", exe,
+                      DCRUN_MODULE_RELDIR);
+        snprintf (dirs[n++], sizeof (dirs[0]), "%s", DCRUN_MODULE_INSTDIR);
+    }
+    for (int i = 0; i < n; i++)
+        for (size_t m = 0; m < 2; m++) {
+            char *f = NULL;
+            size_t dl = strlen (dirs[i]);
+            if (asprintf (&f, "%s/%s", dirs[i], module_names[m]) < 0)
+                return;
+            bool found = access (f, R_OK) == 0;
+            free (f);
+            if (found && dl < outsz) {
+                memcpy (out, dirs[i], dl + 1);
+                return;
+            }
+        }
+}
+
+/* Copy the GPU modules (those that exist) to h->tmpdir/modules. */
+static int copy_modules (struct sshhost *h)
+{
+    char dir[4096], path[4200], *cmd = NULL, *q;
+    int copied = 0;
+
+    module_dir (dir, sizeof (dir));
+    if (!dir[0])
+        return 0;
+    for (size_t m = 0; m < 2; m++) {
+        size_t len = 0;
+        char *bytes;
+        snprintf (path, sizeof (path), "%s/%s", dir, module_names[m]);
+        if (!(bytes = read_whole (path, &len)))
+            continue;
+        snprintf (path, sizeof (path), "%s/modules/%s", h->tmpdir,
+                  module_names[m]);
+        if (!(q = quote1 (path)) ||
+            asprintf (&cmd,
+                      "umask 077 && mkdir -p \"$(dirname %s)\" && cat > %s "
+                      "&& [ \"$(wc -c < %s)\" -eq %zu ]",
+                      q, q, q, len) < 0) {
+            free (q);
+            free (bytes);
+            return host_fail (h, "out of memory");
+        }
+        free (q);
+        int st = run_remote (h, cmd, bytes, len, NULL, 0, now_s () + 60);
+        free (cmd);
+        free (bytes);
+        if (st != 0)
+            return host_fail (h, "--copy-dcrun: cannot copy %s there%s%.1000s",
+                              module_names[m], st < 0 ? ": " : "",
+                              st < 0 ? h->err : "");
+        copied++;
+    }
+    if (copied &&
+        asprintf (&h->moddir, "DCRUN_MODULE_DIR=%s/modules", h->tmpdir) < 0) {
+        h->moddir = NULL;
+        return host_fail (h, "out of memory");
+    }
+    return 0;
 }
 
 /* Make sure dcrun is there: h->dcrun set.  0, or -1 with h->err. */
@@ -1211,7 +1324,7 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h)
                           "there, or use --copy-dcrun",
                           want);
     size_t len = 0;
-    char *self = read_self (&len);
+    char *self = read_whole ("/proc/self/exe", &len);
     if (!self)
         return host_fail (h, "--copy-dcrun: cannot read this program "
                              "(/proc/self/exe)");
@@ -1244,7 +1357,10 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h)
         h->dcrun = NULL;
         return host_fail (h, "out of memory");
     }
-    dc_log (DC_LOG_INFO, "ssh: %s: dcrun copied to %s", h->name, h->dcrun);
+    if (copy_modules (h) < 0)
+        return -1;
+    dc_log (DC_LOG_INFO, "ssh: %s: dcrun copied to %s%s", h->name, h->dcrun,
+            h->moddir ? " (and its GPU modules)" : "");
     return 0;
 }
 

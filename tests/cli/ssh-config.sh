@@ -189,13 +189,17 @@ check "no dcrun there: the hint" \
 # 7. --copy-dcrun: the binary goes to a private folder under the host's
 # TMPDIR, runs from there, and is removed at the end
 NT=$TB_DIR/nodes/127.0.0.3/tmp
-$DCRUN exec $SSH --remote-dcrun /nonexistent/dcrun --copy-dcrun -H 127.0.0.3,127.0.0.3 -- sh -c 'echo "rank $DCRUN_RANK"; ls -ld "$TMPDIR"/dcrun.* | cut -c1-10; ls "$TMPDIR"/dcrun.*' > "$T/cp.out" 2> "$T/cp.err"
+$DCRUN exec $SSH --remote-dcrun /nonexistent/dcrun --copy-dcrun -H 127.0.0.3,127.0.0.3 -- sh -c 'echo "rank $DCRUN_RANK"; ls -ld "$TMPDIR"/dcrun.* | cut -c1-10; ls "$TMPDIR"/dcrun.*; echo "modules ${DCRUN_MODULE_DIR:-none}: $(ls "${DCRUN_MODULE_DIR:-/nonexistent}" 2>/dev/null | tr "\n" " ")"' > "$T/cp.out" 2> "$T/cp.err"
 rc=$?
 check "--copy-dcrun: both ranks run" \
     '[ $rc -eq 0 ] && grep -q "^0@127.0.0.3: rank 0\$" "$T/cp.out" && grep -q "^1@127.0.0.3: rank 1\$" "$T/cp.out"'
 [ $rc -eq 0 ] || show "$T/cp.err"
 check "--copy-dcrun: one private folder (drwx------) holding dcrun while it runs" \
     '[ "$(grep -c ": drwx------\$" "$T/cp.out")" = 2 ] && [ "$(grep -c ": dcrun\$" "$T/cp.out")" = 2 ]'
+if [ -f "$DCRUN_BUILDDIR/gpu/dcrun_cudart.so" ]; then
+    check "--copy-dcrun: the GPU modules go along (DCRUN_MODULE_DIR)" \
+        '[ "$(grep -c ": modules $NT/dcrun\.[A-Za-z0-9]*/modules: .*dcrun_cudart\.so" "$T/cp.out")" = 2 ]'
+fi
 check "--copy-dcrun: no temporary folder left on the host" '[ -z "$(ls -A "$NT")" ]'
 # interrupted: removed too
 $DCRUN exec $SSH --remote-dcrun /nonexistent/dcrun --copy-dcrun -H 127.0.0.3 -- sleep 30 > /dev/null 2>&1 &
