@@ -57,6 +57,7 @@ enum hstate {
     H_CONNECT,
     H_HANDSHAKE,
     H_AUTH,
+    H_PROBE, /* is dcrun there? */
     H_CHANNELS,
     H_READY,
     H_FAILED,
@@ -72,11 +73,13 @@ struct sshhost {
     int port;
     struct khdb *kh; /* its known_hosts */
     enum dc_ssh_strict strict;
-    double timeout;       /* connect + login, seconds */
-    char *proxyjump;      /* NULL: direct */
-    char *tmpdir;         /* --copy-dcrun: the folder made there */
-    char *dcrun;          /* dcrun there: remote_dcrun or tmpdir/dcrun */
-    char *moddir;         /* "DCRUN_MODULE_DIR=tmpdir/modules" or NULL */
+    double timeout;         /* connect + login, seconds */
+    char *proxyjump;        /* NULL: direct */
+    char *tmpdir;           /* --copy-dcrun: the folder made there */
+    char *dcrun;            /* dcrun there: remote_dcrun or tmpdir/dcrun */
+    char *moddir;           /* "DCRUN_MODULE_DIR=tmpdir/modules" or NULL */
+    LIBSSH2_CHANNEL *probe; /* the command that looks for dcrun */
+    bool probe_started;
     char *keys[MAX_KEYS]; /* key files to try, in order */
     int nkeys;
     int sock;
@@ -137,9 +140,10 @@ static int lib_refs;
 
 static int jump_connect (struct dc_launch *l, struct sshhost *h);
 static void jumps_free (struct ssh *ss);
-static int prepare_dcrun (struct dc_launch *l, struct sshhost *h);
+static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st);
 static void remove_tmpdir (struct sshhost *h);
 static void session_prefs (struct sshhost *h);
+static int probe_step (struct dc_launch *l, struct sshhost *h, int *st);
 
 static double now_s (void)
 {
@@ -844,8 +848,16 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
             rc = next_auth (l, h);
             if (rc <= 0)
                 return rc;
-            /* dcrun there, or copied there: one command (blocking) */
-            if (prepare_dcrun (l, h) < 0)
+            h->state = H_PROBE;
+            break;
+        case H_PROBE: {
+            /* dcrun there (one command, not blocking), or copied there
+             * (--copy-dcrun: blocking) */
+            int st = -1;
+            rc = probe_step (l, h, &st);
+            if (rc <= 0)
+                return rc;
+            if (prepare_dcrun (l, h, st) < 0)
                 return -1;
             if (h->tmpdir)
                 for (int i = 0; i < h->nranks; i++) {
@@ -858,6 +870,7 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                 }
             h->state = H_CHANNELS;
             break;
+        }
         case H_CHANNELS:
             while (h->nopened < h->nranks) {
                 struct sshrank *r = h->ranks[h->nopened];
@@ -918,6 +931,10 @@ static short host_events (struct sshhost *h)
 
 static void host_close (struct sshhost *h)
 {
+    if (h->probe) {
+        libssh2_channel_free (h->probe);
+        h->probe = NULL;
+    }
     for (int i = 0; i < h->nranks; i++)
         if (h->ranks[i]->ch) {
             libssh2_channel_free (h->ranks[i]->ch);
@@ -1297,25 +1314,76 @@ static int copy_modules (struct sshhost *h)
     return 0;
 }
 
-/* Make sure dcrun is there: h->dcrun set.  0, or -1 with h->err. */
-static int prepare_dcrun (struct dc_launch *l, struct sshhost *h)
+/* The command that says whether dcrun is there (exit status 0). */
+static char *probe_cmd (struct dc_launch *l)
 {
     const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
-    char *q = quote1 (want), *cmd = NULL, out[4200];
-    int st;
+    char *q = quote1 (want), *cmd = NULL;
 
-    if (!q || asprintf (&cmd,
-                        want[0] == '/' ? "test -f %s && test -x %s"
-                                       : "command -v %s >/dev/null 2>&1",
-                        q, q) < 0) {
-        free (q);
-        return host_fail (h, "out of memory");
-    }
+    if (q && asprintf (&cmd,
+                       want[0] == '/' ? "test -f %s && test -x %s"
+                                      : "command -v %s >/dev/null 2>&1",
+                       q, q) < 0)
+        cmd = NULL;
     free (q);
-    st = run_remote (h, cmd, NULL, 0, NULL, 0, h->deadline);
-    free (cmd);
-    if (st < 0)
-        return host_fail (h, NULL);
+    return cmd;
+}
+
+/* Run the probe on its own channel without blocking: 1 with its exit
+ * status in *st when done, 0 to be called again, -1 when it failed. */
+static int probe_step (struct dc_launch *l, struct sshhost *h, int *st)
+{
+    char buf[256];
+    int rc;
+
+    if (!h->probe) {
+        if (!(h->probe = libssh2_channel_open_session (h->s))) {
+            if (libssh2_session_last_errno (h->s) == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            return host_fail (h, "cannot open a channel: %s",
+                              ssh_errmsg (h->s));
+        }
+    }
+    if (!h->probe_started) {
+        char *cmd = probe_cmd (l);
+        if (!cmd)
+            return host_fail (h, "out of memory");
+        rc = libssh2_channel_exec (h->probe, cmd);
+        free (cmd);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (rc)
+            return host_fail (h, "cannot run a command: %s", ssh_errmsg (h->s));
+        h->probe_started = true;
+    }
+    for (;;) {
+        ssize_t n = libssh2_channel_read (h->probe, buf, sizeof (buf));
+        if (n > 0)
+            continue;
+        if (n == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (n < 0)
+            return host_fail (h, "connection: %s", ssh_errmsg (h->s));
+        break;
+    }
+    rc = libssh2_channel_close (h->probe);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    rc = libssh2_channel_wait_closed (h->probe);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    *st = libssh2_channel_get_exit_status (h->probe);
+    libssh2_channel_free (h->probe);
+    h->probe = NULL;
+    return 1;
+}
+
+/* Make sure dcrun is there: h->dcrun set.  0, or -1 with h->err. */
+static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st)
+{
+    const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    char *cmd = NULL, out[4200];
+
     if (st == 0)
         return (h->dcrun = strdup (want)) ? 0 : host_fail (h, "out of memory");
     if (!l->opts.copy_dcrun)
