@@ -1518,7 +1518,9 @@ static void *jump_pump (void *arg)
                          (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND ? POLLOUT : 0))},
             {.fd = j->pair, .events = outlen ? 0 : POLLIN},
         };
-        if (poll (pf, 2, 1000) < 0 && errno != EINTR)
+        /* a write that found the window full may have read packets that
+         * libssh2 keeps: look again soon */
+        if (poll (pf, 2, outlen ? 10 : 1000) < 0 && errno != EINTR)
             break;
     }
 done:

@@ -239,6 +239,21 @@ static int apply (struct reader *r, const char *file, int lineno,
             c->connect_timeout = v;
         return 0;
     }
+    if (!strcasecmp (kw, "ProxyCommand")) {
+        /* one of ProxyJump and ProxyCommand: the first given wins */
+        if (c->proxyjump_set)
+            return 0;
+        if (!strcasecmp (val, "none")) {
+            c->proxyjump_set = true;
+            return 0;
+        }
+        /* ignored, the connection would silently go elsewhere */
+        errno = ENOTSUP;
+        return errprintf (r->errp,
+                          "ssh config: %s:%d: ProxyCommand is not supported "
+                          "by dcrun (ProxyJump is)",
+                          file, lineno);
+    }
     return note_unknown (r, file, lineno, kw);
 }
 

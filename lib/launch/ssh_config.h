@@ -13,8 +13,9 @@
  *
  * Keywords used: HostName (%h), User, Port, IdentityFile, ProxyJump,
  * StrictHostKeyChecking, UserKnownHostsFile (its first file),
- * ConnectTimeout.  Every other keyword that applies to the host is listed
- * in `unknown` ("FILE:LINE: Keyword"), for the caller to show with -v.
+ * ConnectTimeout.  ProxyCommand (other than none) is an error: ignoring it
+ * would connect elsewhere.  Every other keyword that applies to the host is
+ * listed in `unknown` ("FILE:LINE: Keyword"), for the caller to show with -v.
  */
 #ifndef DC_SSH_CONFIG_H
 #define DC_SSH_CONFIG_H
