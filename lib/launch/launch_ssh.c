@@ -18,6 +18,19 @@
  * certificates).  Messages carry the key's SHA256 fingerprint.
  * Authentication: ssh-agent, then opts.ssh_key, then IdentityFile from the
  * config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+ *
+ * The client config (ssh_config.c) gives per host: HostName, User, Port,
+ * keys, StrictHostKeyChecking (the host's policy for unknown keys),
+ * UserKnownHostsFile (each file read once, struct khdb) and
+ * ConnectTimeout; the command line wins over it.  ProxyJump: the jump
+ * hosts are connected one after the other (blocking, within the host's
+ * deadline), each with its own host-key check and login, then a
+ * direct-tcpip channel to the next hop; a thread per hop copies between
+ * that channel and a socketpair, whose other end is the next session's
+ * socket.  After login a probe on its own channel looks for dcrun there;
+ * missing, it is a launcher failure naming the path, or with copy_dcrun
+ * this binary (and its GPU modules) is copied over the session into a
+ * mkdtemp folder there, which host_close() removes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
