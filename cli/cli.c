@@ -81,8 +81,9 @@ static const struct cli_opt launch_opts[] = {
     {"remote-dcrun", required_argument, OPT_L_REMOTE_DCRUN, "PATH",
      "dcrun on the remote hosts (default: this binary's path)"},
     {"copy-dcrun", no_argument, OPT_L_COPY_DCRUN, NULL,
-     "ssh: a host without it gets this binary in a private temporary "
-     "folder for the job (it needs the same shared libraries)"},
+     "ssh: a host without --remote-dcrun's dcrun gets this binary (and "
+     "its GPU modules) in a private temporary folder, removed at the end "
+     "(the host needs the same shared libraries)"},
     {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
      "mpi: extra words for mpirun"},
     {"listen-addr", required_argument, OPT_L_LISTEN_ADDR, "ADDR",
