@@ -201,6 +201,10 @@ if [ -f "$DCRUN_BUILDDIR/gpu/dcrun_cudart.so" ]; then
         '[ "$(grep -c ": modules $NT/dcrun\.[A-Za-z0-9]*/modules: .*dcrun_cudart\.so" "$T/cp.out")" = 2 ]'
 fi
 check "--copy-dcrun: no temporary folder left on the host" '[ -z "$(ls -A "$NT")" ]'
+# a host where dcrun is found gets no copy
+$DCRUN exec $SSH --copy-dcrun -H 127.0.0.3 -- sh -c 'echo "tmp: $(ls -A "$TMPDIR") modules: ${DCRUN_MODULE_DIR:-unset}"' > "$T/cp0.out" 2> "$T/cp0.err"
+check "--copy-dcrun: no copy where dcrun is found" \
+    '[ $? -eq 0 ] && grep -q "^0@127.0.0.3: tmp:  modules: unset\$" "$T/cp0.out"'
 # interrupted: removed too
 $DCRUN exec $SSH --remote-dcrun /nonexistent/dcrun --copy-dcrun -H 127.0.0.3 -- sleep 30 > /dev/null 2>&1 &
 pid=$!
