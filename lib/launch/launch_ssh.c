@@ -1621,10 +1621,11 @@ static void session_prefs (struct sshhost *h)
     libssh2_session_method_pref (h->s, LIBSSH2_METHOD_HOSTKEY, prefs);
 }
 
-/* "[user@]host[:port]" into its parts (in place). */
+/* "[user@]host[:port]" into its parts (in place); an IPv6 address in
+ * brackets ("[::1]:22"), or bare without a port. */
 static void split_hop (char *spec, char **user, char **host, int *port)
 {
-    char *at = strrchr (spec, '@'), *colon;
+    char *at = strrchr (spec, '@'), *colon = NULL;
     *user = NULL;
     *port = 0;
     if (at) {
@@ -1633,7 +1634,15 @@ static void split_hop (char *spec, char **user, char **host, int *port)
         spec = at + 1;
     }
     *host = spec;
-    if ((colon = strrchr (spec, ':')) && !strchr (colon + 1, ':')) {
+    if (spec[0] == '[' && strchr (spec, ']')) {
+        char *close = strchr (spec, ']');
+        *close = '\0';
+        *host = spec + 1;
+        if (close[1] == ':')
+            colon = close + 1;
+    } else if ((colon = strchr (spec, ':')) && strchr (colon + 1, ':'))
+        colon = NULL; /* a bare IPv6 address */
+    if (colon) {
         char *end;
         long v = strtol (colon + 1, &end, 10);
         if (!*end && v > 0 && v < 65536) {
