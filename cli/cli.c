@@ -28,6 +28,7 @@ enum {
     OPT_L_SSH_ACCEPT_NEW,
     OPT_L_SSH_PORT,
     OPT_L_REMOTE_DCRUN,
+    OPT_L_COPY_DCRUN,
     OPT_L_MPIRUN_ARGS,
     OPT_L_EXPORT,
     OPT_L_SRUN_MPI,
@@ -79,6 +80,10 @@ static const struct cli_opt launch_opts[] = {
      "ssh: port when the host list gives none (default 22)"},
     {"remote-dcrun", required_argument, OPT_L_REMOTE_DCRUN, "PATH",
      "dcrun on the remote hosts (default: this binary's path)"},
+    {"copy-dcrun", no_argument, OPT_L_COPY_DCRUN, NULL,
+     "ssh: a host without --remote-dcrun's dcrun gets this binary (and "
+     "its GPU modules) in a private temporary folder, removed at the end "
+     "(the host needs the same shared libraries)"},
     {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
      "mpi: extra words for mpirun"},
     {"listen-addr", required_argument, OPT_L_LISTEN_ADDR, "ADDR",
@@ -150,6 +155,7 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         l->lo.fanout = (int)v;
         return 0;
     case OPT_L_CONNECT_TIMEOUT:
+        l->lo.connect_timeout_set = true;
         return cli_parse_double (cli, "--connect-timeout", arg, 0.01, 3600,
                                  &l->lo.connect_timeout);
     case 'i':
@@ -171,6 +177,9 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         return 0;
     case OPT_L_REMOTE_DCRUN:
         l->lo.remote_dcrun = arg;
+        return 0;
+    case OPT_L_COPY_DCRUN:
+        l->lo.copy_dcrun = true;
         return 0;
     case OPT_L_MPIRUN_ARGS:
         l->lo.mpirun_args = arg;

@@ -158,6 +158,14 @@ static void *run_host (void *arg)
         if (!strncmp (why, pre, strlen (pre)))
             why += strlen (pre);
         snprintf (r->reason, sizeof (r->reason), "%s", why);
+        if (!strncmp (why, "no dcrun at '", 13)) {
+            /* the ssh launcher looked for it before starting anything */
+            r->stage = REMOTE_NO_DCRUN;
+            snprintf (r->reason, sizeof (r->reason),
+                      "dcrun not found there as %s\nhint: install it there "
+                      "or give its path with --remote-dcrun",
+                      j->dcrun);
+        }
         return NULL;
     }
     double deadline = now_s () + j->run_s;

@@ -82,6 +82,8 @@ struct dc_launch_opts {
     int nranks_total; /* size of the job (for mpi/slurm) */
     /* ssh */
     double connect_timeout;   /* seconds, connect + auth per host; 0: 10 */
+    bool connect_timeout_set; /* given by the user: wins over the ssh
+                                 config's ConnectTimeout */
     int fanout;               /* hosts connecting at once; 0: 64 */
     const char *ssh_key;      /* -i */
     const char *known_hosts;  /* NULL: ~/.ssh/known_hosts */
@@ -89,6 +91,9 @@ struct dc_launch_opts {
     bool accept_new;          /* add unknown host keys */
     int ssh_port;             /* default port, 0: 22 */
     const char *remote_dcrun; /* dcrun on the hosts; NULL: this binary */
+    bool copy_dcrun;          /* a host without remote_dcrun gets this
+                                 binary in a private temporary folder,
+                                 removed at the end */
     int cancel_fd;            /* readable: abandon a spawn in progress; -1 */
     bool stdin_null;          /* local: the command's stdin is /dev/null and
                                  the stdin channel is not used */

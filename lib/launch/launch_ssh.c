@@ -18,6 +18,19 @@
  * certificates).  Messages carry the key's SHA256 fingerprint.
  * Authentication: ssh-agent, then opts.ssh_key, then IdentityFile from the
  * config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+ *
+ * The client config (ssh_config.c) gives per host: HostName, User, Port,
+ * keys, StrictHostKeyChecking (the host's policy for unknown keys),
+ * UserKnownHostsFile (each file read once, struct khdb) and
+ * ConnectTimeout; the command line wins over it.  ProxyJump: the jump
+ * hosts are connected one after the other (blocking, within the host's
+ * deadline), each with its own host-key check and login, then a
+ * direct-tcpip channel to the next hop; a thread per hop copies between
+ * that channel and a socketpair, whose other end is the next session's
+ * socket.  After login a probe on its own channel looks for dcrun there;
+ * missing, it is a launcher failure naming the path, or with copy_dcrun
+ * this binary (and its GPU modules) is copied over the session into a
+ * mkdtemp folder there, which host_close() removes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +40,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,8 +54,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lib/util/log.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
+#include "lib/launch/ssh_config.h"
 
 #if HAVE_SSH
 
@@ -53,6 +70,7 @@ enum hstate {
     H_CONNECT,
     H_HANDSHAKE,
     H_AUTH,
+    H_PROBE, /* is dcrun there? */
     H_CHANNELS,
     H_READY,
     H_FAILED,
@@ -66,6 +84,15 @@ struct sshhost {
     char *hostname; /* after ~/.ssh/config HostName */
     char *user;
     int port;
+    struct khdb *kh; /* its known_hosts */
+    enum dc_ssh_strict strict;
+    double timeout;         /* connect + login, seconds */
+    char *proxyjump;        /* NULL: direct */
+    char *tmpdir;           /* --copy-dcrun: the folder made there */
+    char *dcrun;            /* dcrun there: remote_dcrun or tmpdir/dcrun */
+    char *moddir;           /* "DCRUN_MODULE_DIR=tmpdir/modules" or NULL */
+    LIBSSH2_CHANNEL *probe; /* the command that looks for dcrun */
+    bool probe_started;
     char *keys[MAX_KEYS]; /* key files to try, in order */
     int nkeys;
     int sock;
@@ -84,6 +111,7 @@ struct sshhost {
 struct sshrank {
     int rank;
     struct sshhost *h;
+    const struct dc_launch_rank *src; /* during spawn */
     char *cmdline;
     LIBSSH2_CHANNEL *ch;
     bool opened; /* channel open, exec not yet done */
@@ -104,6 +132,16 @@ struct ssh {
     int nhosts;
     struct sshrank *ranks;
     int nranks;
+    struct khdb **dbs; /* known_hosts files, [0] the default */
+    int ndbs;
+    struct jump **jumps; /* ProxyJump forwardings, their threads */
+    int njumps;
+    char *notes[64]; /* the config's unknown keywords, reported */
+    int nnotes;
+};
+
+/* One known_hosts file, read once. */
+struct khdb {
     char known_hosts[4096];
     LIBSSH2_SESSION *khs;   /* an unconnected session that owns kh */
     LIBSSH2_KNOWNHOSTS *kh; /* the plain lines of known_hosts */
@@ -112,6 +150,13 @@ struct ssh {
 };
 
 static int lib_refs;
+
+static int jump_connect (struct dc_launch *l, struct sshhost *h);
+static void jumps_free (struct ssh *ss);
+static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st);
+static void remove_tmpdir (struct sshhost *h);
+static void session_prefs (struct sshhost *h);
+static int probe_step (struct dc_launch *l, struct sshhost *h, int *st);
 
 static double now_s (void)
 {
@@ -127,120 +172,6 @@ static const char *home_dir (void)
         return h;
     struct passwd *pw = getpwuid (getuid ());
     return pw && pw->pw_dir ? pw->pw_dir : "/";
-}
-
-static char *expand_tilde (const char *p)
-{
-    char *s;
-    if (p[0] == '~' && p[1] == '/') {
-        if (asprintf (&s, "%s/%s", home_dir (), p + 2) < 0)
-            return NULL;
-        return s;
-    }
-    return strdup (p);
-}
-
-/* ---- ~/.ssh/config: Host, HostName, User, Port, IdentityFile ---- */
-
-static bool host_matches (const char *patterns, const char *host)
-{
-    char buf[1024];
-    bool match = false;
-
-    snprintf (buf, sizeof (buf), "%s", patterns);
-    for (char *save, *p = strtok_r (buf, " \t,", &save); p;
-         p = strtok_r (NULL, " \t,", &save)) {
-        bool neg = *p == '!';
-        if (fnmatch (neg ? p + 1 : p, host, FNM_CASEFOLD) == 0) {
-            if (neg)
-                return false;
-            match = true;
-        }
-    }
-    return match;
-}
-
-/* Read the config file and apply the first value of each keyword that
- * applies to h->name (as OpenSSH does).  A missing file is fine. */
-static int apply_config (struct sshhost *h, const char *path, bool explicit,
-                         dc_error_t *errp)
-{
-    FILE *f = fopen (path, "r");
-    char line[1024];
-    bool active = true, got_hostname = false, got_user = false,
-         got_port = false;
-    int lineno = 0;
-    long total = 0;
-
-    if (!f) {
-        if (errno == ENOENT && !explicit)
-            return 0;
-        return errprintf (errp, "%s: %s", path, strerror (errno));
-    }
-    while (fgets (line, sizeof (line), f)) {
-        lineno++;
-        total += (long)strlen (line);
-        if (total > CONFIG_MAX_BYTES)
-            break;
-        char *p = line + strspn (line, " \t");
-        p[strcspn (p, "\r\n")] = '\0';
-        if (!*p || *p == '#')
-            continue;
-        char *kw = p;
-        size_t kl = strcspn (p, " \t=");
-        p += kl;
-        if (*p)
-            *p++ = '\0';
-        p += strspn (p, " \t=");
-        char *val = p;
-        size_t vl = strlen (val);
-        while (vl > 0 && (val[vl - 1] == ' ' || val[vl - 1] == '\t'))
-            val[--vl] = '\0';
-        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
-            val[vl - 1] = '\0';
-            val++;
-        }
-        if (!strcasecmp (kw, "Host")) {
-            active = host_matches (val, h->name);
-            continue;
-        }
-        if (!strcasecmp (kw, "Match")) {
-            active = !strcasecmp (val, "all");
-            continue;
-        }
-        if (!active || !*val)
-            continue;
-        if (!strcasecmp (kw, "HostName") && !got_hostname) {
-            got_hostname = true;
-            free (h->hostname);
-            if (!strcmp (val, "%h"))
-                h->hostname = strdup (h->name);
-            else
-                h->hostname = strdup (val);
-        } else if (!strcasecmp (kw, "User") && !got_user) {
-            got_user = true;
-            if (!h->user)
-                h->user = strdup (val);
-        } else if (!strcasecmp (kw, "Port") && !got_port) {
-            got_port = true;
-            char *end;
-            long v = strtol (val, &end, 10);
-            if (*end || v < 1 || v > 65535) {
-                fclose (f);
-                errno = EINVAL;
-                return errprintf (errp, "%s:%d:1: bad Port '%s'", path, lineno,
-                                  val);
-            }
-            if (!h->port)
-                h->port = (int)v;
-        } else if (!strcasecmp (kw, "IdentityFile") && h->nkeys < MAX_KEYS) {
-            char *k = expand_tilde (val);
-            if (k)
-                h->keys[h->nkeys++] = k;
-        }
-    }
-    fclose (f);
-    return 0;
 }
 
 /* ---- host key check ---- */
@@ -466,7 +397,7 @@ static int kh_error (dc_error_t *errp, const char *file, int lineno,
 
 /* Read known_hosts into ss->kh and ss->revoked.  A missing file is an
  * empty one. */
-static int kh_load (struct ssh *ss, dc_error_t *errp)
+static int kh_load (struct khdb *ss, dc_error_t *errp)
 {
     FILE *f;
     char *line = NULL, *copy = NULL;
@@ -544,7 +475,7 @@ static int kh_load (struct ssh *ss, dc_error_t *errp)
     return rc;
 }
 
-static void kh_free (struct ssh *ss)
+static void kh_free (struct khdb *ss)
 {
     for (int i = 0; i < ss->nrevoked; i++)
         free (ss->revoked[i].blob);
@@ -561,12 +492,11 @@ static void kh_free (struct ssh *ss)
 
 /* Whether known_hosts holds a key of type t for the host (a dummy key
  * never matches: a host entry of that type answers MISMATCH). */
-static bool kh_has_type (struct ssh *ss, struct sshhost *h,
-                         const struct keytype *t)
+static bool kh_has_type (struct sshhost *h, const struct keytype *t)
 {
     struct libssh2_knownhost *found = NULL;
     int rc = libssh2_knownhost_checkp (
-        ss->kh, h->hostname, h->port ? h->port : 22, "\0", 1,
+        h->kh->kh, h->hostname, h->port ? h->port : 22, "\0", 1,
         LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | t->kh,
         &found);
     return rc == LIBSSH2_KNOWNHOST_CHECK_MATCH ||
@@ -576,15 +506,14 @@ static bool kh_has_type (struct ssh *ss, struct sshhost *h,
 /* The host key algorithms for the handshake: those of the types
  * known_hosts holds for the host first (as OpenSSH orders them), then the
  * others. */
-static void hostkey_prefs (struct ssh *ss, struct sshhost *h, char *out,
-                           size_t outsz)
+static void hostkey_prefs (struct sshhost *h, char *out, size_t outsz)
 {
     bool known[NKEYTYPES];
     size_t o = 0;
 
     out[0] = '\0';
     for (size_t i = 0; i < NKEYTYPES; i++)
-        known[i] = keytypes[i].algs && kh_has_type (ss, h, &keytypes[i]);
+        known[i] = keytypes[i].algs && kh_has_type (h, &keytypes[i]);
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < NKEYTYPES; i++) {
             if (!keytypes[i].algs || known[i] != (pass == 0))
@@ -599,7 +528,7 @@ static void hostkey_prefs (struct ssh *ss, struct sshhost *h, char *out,
 
 static int check_host_key (struct dc_launch *l, struct sshhost *h)
 {
-    struct ssh *ss = l->data;
+    struct khdb *ss = h->kh;
     size_t len;
     int type;
     const char *key = libssh2_session_hostkey (h->s, &len, &type);
@@ -654,7 +583,7 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
     /* no key of the offered type: a key of another type means the host
      * is known and its keys changed (as OpenSSH decides) */
     for (size_t i = 0; i < NKEYTYPES; i++) {
-        if (&keytypes[i] == kt || !kh_has_type (ss, h, &keytypes[i]))
+        if (&keytypes[i] == kt || !kh_has_type (h, &keytypes[i]))
             continue;
         snprintf (h->err, sizeof (h->err),
                   "host key CHANGED (SHA256:%s), refused: the server offers "
@@ -665,11 +594,15 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
                   ss->known_hosts);
         return -1;
     }
-    if (!l->opts.accept_new) {
+    (void)l;
+    if (h->strict == DC_SSH_STRICT_NO)
+        return 0; /* StrictHostKeyChecking no: accepted, not recorded */
+    if (h->strict != DC_SSH_STRICT_ACCEPT_NEW) {
         snprintf (h->err, sizeof (h->err),
                   "unknown host key SHA256:%s, refused: not in %.400s\nhint: "
                   "check the fingerprint, then run again with "
-                  "--ssh-accept-new to add it",
+                  "--ssh-accept-new to add it (or StrictHostKeyChecking "
+                  "accept-new in the ssh config)",
                   fp, ss->known_hosts);
         return -1;
     }
@@ -702,12 +635,11 @@ static int check_host_key (struct dc_launch *l, struct sshhost *h)
 /* `dcrun worker --env-stdin BYTES ...`: the rank environment goes to the
  * worker's stdin as NUL-terminated entries (*envp, *lenp), never on the
  * command line that ps shows on the host. */
-static char *worker_cmdline (struct dc_launch *l,
+static char *worker_cmdline (const char *dcrun,
                              const struct dc_launch_rank *rank, char **envp,
                              size_t *lenp)
 {
     struct dc_launch_rank copy = *rank;
-    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
     char *const head_av[] = {(char *)dcrun, "worker", NULL};
     char *head = NULL, *tail = NULL, *line = NULL, *block = NULL;
     size_t len = 0;
@@ -774,7 +706,9 @@ static int start_connect (struct dc_launch *l, struct sshhost *h)
     char port[16];
     int rc;
 
-    h->deadline = now_s () + l->opts.connect_timeout;
+    h->deadline = now_s () + h->timeout;
+    if (h->proxyjump)
+        return jump_connect (l, h);
     snprintf (port, sizeof (port), "%d", h->port ? h->port : 22);
     if ((rc = getaddrinfo (h->hostname, port, &hints, &ai)) != 0)
         return host_fail (h, "cannot resolve: %s", gai_strerror (rc));
@@ -857,6 +791,30 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
                       h->nkeys == 1 ? "" : "s");
 }
 
+/* The worker's command line for a copied dcrun: its path, and
+ * DCRUN_MODULE_DIR for the copied modules unless the rank has one. */
+static char *copied_cmdline (struct sshhost *h, struct sshrank *r)
+{
+    struct dc_launch_rank copy = *r->src;
+    int n = 0;
+    bool has = false;
+    char **env, *line;
+
+    for (; copy.env && copy.env[n]; n++)
+        has |= !strncmp (copy.env[n], "DCRUN_MODULE_DIR=", 17);
+    if (!h->moddir || has)
+        return worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+    if (!(env = calloc ((size_t)n + 2, sizeof (*env))))
+        return NULL;
+    for (int i = 0; i < n; i++)
+        env[i] = copy.env[i];
+    env[n] = h->moddir;
+    copy.env = env;
+    line = worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+    free (env);
+    return line;
+}
+
 /* Advance a host as far as it goes without blocking.  Returns -1 when it
  * failed, 0 otherwise. */
 static int host_step (struct dc_launch *l, struct sshhost *h)
@@ -884,15 +842,7 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
             if (!(h->s = libssh2_session_init ()))
                 return host_fail (h, "out of memory");
             libssh2_session_set_blocking (h->s, 0);
-            libssh2_session_method_pref (
-                h->s, LIBSSH2_METHOD_KEX,
-                "curve25519-sha256,curve25519-sha256@libssh.org,"
-                "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
-                "diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
-                "diffie-hellman-group-exchange-sha256");
-            char prefs[256];
-            hostkey_prefs (l->data, h, prefs, sizeof (prefs));
-            libssh2_session_method_pref (h->s, LIBSSH2_METHOD_HOSTKEY, prefs);
+            session_prefs (h);
             h->state = H_HANDSHAKE;
             break;
         }
@@ -911,8 +861,29 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
             rc = next_auth (l, h);
             if (rc <= 0)
                 return rc;
+            h->state = H_PROBE;
+            break;
+        case H_PROBE: {
+            /* dcrun there (one command, not blocking), or copied there
+             * (--copy-dcrun: blocking) */
+            int st = -1;
+            rc = probe_step (l, h, &st);
+            if (rc <= 0)
+                return rc;
+            if (prepare_dcrun (l, h, st) < 0)
+                return -1;
+            if (h->tmpdir)
+                for (int i = 0; i < h->nranks; i++) {
+                    struct sshrank *r = h->ranks[i];
+                    free (r->cmdline);
+                    free (r->env);
+                    r->env = NULL;
+                    if (!r->src || !(r->cmdline = copied_cmdline (h, r)))
+                        return host_fail (h, "out of memory");
+                }
             h->state = H_CHANNELS;
             break;
+        }
         case H_CHANNELS:
             while (h->nopened < h->nranks) {
                 struct sshrank *r = h->ranks[h->nopened];
@@ -973,6 +944,10 @@ static short host_events (struct sshhost *h)
 
 static void host_close (struct sshhost *h)
 {
+    if (h->probe) {
+        libssh2_channel_free (h->probe);
+        h->probe = NULL;
+    }
     for (int i = 0; i < h->nranks; i++)
         if (h->ranks[i]->ch) {
             libssh2_channel_free (h->ranks[i]->ch);
@@ -983,6 +958,7 @@ static void host_close (struct sshhost *h)
         libssh2_agent_free (h->agent);
         h->agent = NULL;
     }
+    remove_tmpdir (h);
     if (h->s) {
         libssh2_session_disconnect (h->s, "dcrun: done");
         libssh2_session_free (h->s);
@@ -996,9 +972,50 @@ static void host_close (struct sshhost *h)
 
 /* ---- ops ---- */
 
+/* The known_hosts file at path, read once (NULL: the default one). */
+static struct khdb *kh_get (struct ssh *ss, const char *path, dc_error_t *errp)
+{
+    struct khdb *db, **v;
+
+    if (!path)
+        return ss->ndbs > 0 ? ss->dbs[0] : NULL;
+    for (int i = 0; i < ss->ndbs; i++)
+        if (!strcmp (ss->dbs[i]->known_hosts, path))
+            return ss->dbs[i];
+    if (!(v = realloc (ss->dbs, (size_t)(ss->ndbs + 1) * sizeof (*v)))) {
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    ss->dbs = v;
+    if (!(db = calloc (1, sizeof (*db)))) {
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    snprintf (db->known_hosts, sizeof (db->known_hosts), "%s", path);
+    if (kh_load (db, errp) < 0) {
+        kh_free (db);
+        free (db);
+        return NULL;
+    }
+    ss->dbs[ss->ndbs++] = db;
+    return db;
+}
+
+static void ssh_free_dbs (struct ssh *ss)
+{
+    for (int i = 0; i < ss->ndbs; i++) {
+        kh_free (ss->dbs[i]);
+        free (ss->dbs[i]);
+    }
+    free (ss->dbs);
+    ss->dbs = NULL;
+    ss->ndbs = 0;
+}
+
 static int ssh_init (struct dc_launch *l, dc_error_t *errp)
 {
     struct ssh *ss;
+    char path[4096];
 
     if (lib_refs++ == 0 && libssh2_init (0) != 0) {
         lib_refs--;
@@ -1011,13 +1028,11 @@ static int ssh_init (struct dc_launch *l, dc_error_t *errp)
         return errprintf (errp, "out of memory");
     }
     if (l->opts.known_hosts)
-        snprintf (ss->known_hosts, sizeof (ss->known_hosts), "%s",
-                  l->opts.known_hosts);
+        snprintf (path, sizeof (path), "%s", l->opts.known_hosts);
     else
-        snprintf (ss->known_hosts, sizeof (ss->known_hosts),
-                  "%s/.ssh/known_hosts", home_dir ());
-    if (kh_load (ss, errp) < 0) {
-        kh_free (ss);
+        snprintf (path, sizeof (path), "%s/.ssh/known_hosts", home_dir ());
+    if (!kh_get (ss, path, errp)) {
+        ssh_free_dbs (ss);
         free (ss);
         if (--lib_refs == 0)
             libssh2_exit ();
@@ -1036,18 +1051,38 @@ static const char *default_user (void)
     return u ? u : "root";
 }
 
-static int setup_host (struct dc_launch *l, struct sshhost *h,
-                       const struct dc_launch_rank *r, dc_error_t *errp)
+/* Say once (with -v) what the config holds that dcrun does not use. */
+static void note_unknown (struct ssh *ss, const struct dc_ssh_config *c,
+                          const char *host)
 {
+    for (int i = 0; i < c->nunknown; i++) {
+        bool seen = false;
+        for (int k = 0; k < ss->nnotes && !seen; k++)
+            seen = !strcmp (ss->notes[k], c->unknown[i]);
+        if (seen ||
+            ss->nnotes >= (int)(sizeof (ss->notes) / sizeof (ss->notes[0])))
+            continue;
+        if (!(ss->notes[ss->nnotes] = strdup (c->unknown[i])))
+            return;
+        ss->nnotes++;
+        dc_log (DC_LOG_INFO,
+                "ssh: %s (for %s): not understood by dcrun, ignored",
+                c->unknown[i], host);
+    }
+}
+
+/* Fill h for the host `name` (user and port: NULL/0 unless the host list
+ * gives them, which wins over the config, as ssh's command line does). */
+static int setup_host (struct dc_launch *l, struct sshhost *h, const char *name,
+                       const char *user, int port, dc_error_t *errp)
+{
+    struct ssh *ss = l->data;
     char path[4096];
     static const char *const defaults[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
+    struct dc_ssh_config c = {0};
 
     h->sock = -1;
-    h->name = strdup (r->host);
-    h->hostname = strdup (r->host);
-    h->user = r->user ? strdup (r->user) : NULL;
-    h->port = r->port;
-    if (!h->name || !h->hostname)
+    if (!(h->name = strdup (name)))
         return errprintf (errp, "out of memory");
     if (l->opts.ssh_key && h->nkeys < MAX_KEYS)
         h->keys[h->nkeys++] = strdup (l->opts.ssh_key);
@@ -1055,17 +1090,691 @@ static int setup_host (struct dc_launch *l, struct sshhost *h,
         snprintf (path, sizeof (path), "%s", l->opts.ssh_config);
     else
         snprintf (path, sizeof (path), "%s/.ssh/config", home_dir ());
-    if (apply_config (h, path, l->opts.ssh_config != NULL, errp) < 0)
+    if (dc_ssh_config_read (path, name, l->opts.ssh_config != NULL, NULL, &c,
+                            errp) < 0) {
+        dc_ssh_config_free (&c);
+        return -1;
+    }
+    note_unknown (ss, &c, name);
+    h->hostname = strdup (c.hostname ? c.hostname : name);
+    h->user = user ? strdup (user) : c.user ? strdup (c.user) : NULL;
+    h->port = port ? port : c.port;
+    for (int i = 0; i < c.nkeys && h->nkeys < MAX_KEYS; i++) {
+        h->keys[h->nkeys++] = c.keys[i];
+        c.keys[i] = NULL;
+    }
+    h->proxyjump = c.proxyjump;
+    c.proxyjump = NULL;
+    /* the command line wins over the config */
+    h->strict = l->opts.accept_new ? DC_SSH_STRICT_ACCEPT_NEW
+                : c.strict         ? c.strict
+                                   : DC_SSH_STRICT_YES;
+    h->timeout = l->opts.connect_timeout_set || c.connect_timeout <= 0
+                     ? l->opts.connect_timeout
+                     : c.connect_timeout;
+    h->kh = kh_get (ss, l->opts.known_hosts ? NULL : c.known_hosts, errp);
+    dc_ssh_config_free (&c);
+    if (!h->kh)
         return -1;
     for (size_t i = 0; i < 3 && h->nkeys < MAX_KEYS; i++) {
         snprintf (path, sizeof (path), "%s/.ssh/%s", home_dir (), defaults[i]);
         h->keys[h->nkeys++] = strdup (path);
     }
-    if (!h->user && !(h->user = strdup (default_user ())))
+    if (!h->hostname || (!h->user && !(h->user = strdup (default_user ()))))
         return errprintf (errp, "out of memory");
     if (!h->port)
         h->port = l->opts.ssh_port ? l->opts.ssh_port : 22;
     return 0;
+}
+
+static void host_free (struct sshhost *h)
+{
+    free (h->name);
+    free (h->hostname);
+    free (h->user);
+    free (h->proxyjump);
+    free (h->tmpdir);
+    free (h->dcrun);
+    free (h->moddir);
+    for (int k = 0; k < h->nkeys; k++)
+        free (h->keys[k]);
+    free (h->ranks);
+    memset (h, 0, sizeof (*h));
+    h->sock = -1;
+}
+
+/* ---- dcrun on the host: found, or copied there (--copy-dcrun) ---- */
+
+/* Run cmd on h's session, blocking, bounded by the deadline: stdin from
+ * in (then EOF), the first outsz - 1 bytes of stdout into out.  Returns
+ * the exit status, or -1 with h->err set. */
+static int run_remote (struct sshhost *h, const char *cmd, const char *in,
+                       size_t inlen, char *out, size_t outsz, double deadline)
+{
+    LIBSSH2_CHANNEL *ch;
+    size_t o = 0;
+    int status = -1;
+    long ms = (long)((deadline - now_s ()) * 1000);
+
+    libssh2_session_set_blocking (h->s, 1);
+    libssh2_session_set_timeout (h->s, ms > 1 ? ms : 1);
+    if (!(ch = libssh2_channel_open_session (h->s))) {
+        snprintf (h->err, sizeof (h->err), "cannot open a channel: %s",
+                  ssh_errmsg (h->s));
+        goto out;
+    }
+    if (libssh2_channel_exec (ch, cmd) != 0) {
+        snprintf (h->err, sizeof (h->err), "cannot run a command: %s",
+                  ssh_errmsg (h->s));
+        goto out;
+    }
+    for (size_t off = 0; off < inlen;) {
+        ssize_t w = libssh2_channel_write (ch, in + off, inlen - off);
+        if (w < 0) {
+            snprintf (h->err, sizeof (h->err), "cannot send: %s",
+                      ssh_errmsg (h->s));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    libssh2_channel_send_eof (ch);
+    for (;;) {
+        char buf[4096];
+        ssize_t n = libssh2_channel_read (ch, buf, sizeof (buf));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            snprintf (h->err, sizeof (h->err), "connection: %s",
+                      ssh_errmsg (h->s));
+            goto out;
+        }
+        for (ssize_t i = 0; i < n && out && o + 1 < outsz; i++)
+            out[o++] = buf[i];
+    }
+    libssh2_channel_close (ch);
+    libssh2_channel_wait_closed (ch);
+    status = libssh2_channel_get_exit_status (ch);
+out:
+    if (out && outsz)
+        out[o] = '\0';
+    if (ch)
+        libssh2_channel_free (ch);
+    libssh2_session_set_blocking (h->s, 0);
+    return status;
+}
+
+static char *quote1 (const char *s)
+{
+    char *const av[] = {(char *)s, NULL};
+    return dc_launch_shell_join (av);
+}
+
+/* A whole file's bytes (at most 1 GiB). */
+static char *read_whole (const char *path, size_t *lenp)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *buf = NULL;
+    size_t o = 0;
+
+    if (fd < 0 || fstat (fd, &st) < 0 || st.st_size <= 0 ||
+        st.st_size > 1024L * 1024 * 1024 ||
+        !(buf = malloc ((size_t)st.st_size))) {
+        if (fd >= 0)
+            close (fd);
+        return NULL;
+    }
+    while (o < (size_t)st.st_size) {
+        ssize_t n = read (fd, buf + o, (size_t)st.st_size - o);
+        if (n <= 0) {
+            free (buf);
+            close (fd);
+            return NULL;
+        }
+        o += (size_t)n;
+    }
+    close (fd);
+    *lenp = o;
+    return buf;
+}
+
+/* The folder of this program's GPU modules, as gpu/module.c looks for it
+ * (gpu/module.h: DCRUN_MODULE_DIR, the build tree, LIBDIR/dcrun relative
+ * to the program, then under the prefix): the first that holds one.
+ * Empty when there is none. */
+static const char *const module_names[] = {"dcrun_cuda.so", "dcrun_cudart.so"};
+
+static void module_dir (char *out, size_t outsz)
+{
+    char exe[4096], dirs[4][4096 + 64];
+    const char *env = getenv ("DCRUN_MODULE_DIR");
+    int n = 0;
+    ssize_t k = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+
+    out[0] = '\0';
+    exe[k > 0 ? k : 0] = '\0';
+    if (strrchr (exe, '/'))
+        *strrchr (exe, '/') = '\0';
+    if (env && *env)
+        snprintf (dirs[n++], sizeof (dirs[0]), "%s", env);
+    else {
+        size_t rl = strlen (DCRUN_BUILD_ROOT);
+        if (exe[0] && !strncmp (exe, DCRUN_BUILD_ROOT, rl) &&
+            (exe[rl] == '/' || !exe[rl]))
+            snprintf (dirs[n++], sizeof (dirs[0]), "%s",
+                      DCRUN_BUILD_MODULE_DIR);
+        if (exe[0] && DCRUN_MODULE_RELDIR[0])
+            snprintf (dirs[n++], sizeof (dirs[0]), "%s/%s", exe,
+                      DCRUN_MODULE_RELDIR);
+        snprintf (dirs[n++], sizeof (dirs[0]), "%s", DCRUN_MODULE_INSTDIR);
+    }
+    for (int i = 0; i < n; i++)
+        for (size_t m = 0; m < 2; m++) {
+            char *f = NULL;
+            size_t dl = strlen (dirs[i]);
+            if (asprintf (&f, "%s/%s", dirs[i], module_names[m]) < 0)
+                return;
+            bool found = access (f, R_OK) == 0;
+            free (f);
+            if (found && dl < outsz) {
+                memcpy (out, dirs[i], dl + 1);
+                return;
+            }
+        }
+}
+
+/* Copy the GPU modules (those that exist) to h->tmpdir/modules. */
+static int copy_modules (struct sshhost *h)
+{
+    char dir[4096], path[4200], *cmd = NULL, *q;
+    int copied = 0;
+
+    module_dir (dir, sizeof (dir));
+    if (!dir[0])
+        return 0;
+    for (size_t m = 0; m < 2; m++) {
+        size_t len = 0;
+        char *bytes;
+        snprintf (path, sizeof (path), "%s/%s", dir, module_names[m]);
+        if (!(bytes = read_whole (path, &len)))
+            continue;
+        snprintf (path, sizeof (path), "%s/modules/%s", h->tmpdir,
+                  module_names[m]);
+        if (!(q = quote1 (path)) ||
+            asprintf (&cmd,
+                      "umask 077 && mkdir -p \"$(dirname %s)\" && cat > %s "
+                      "&& [ \"$(wc -c < %s)\" -eq %zu ]",
+                      q, q, q, len) < 0) {
+            free (q);
+            free (bytes);
+            return host_fail (h, "out of memory");
+        }
+        free (q);
+        int st = run_remote (h, cmd, bytes, len, NULL, 0, now_s () + 60);
+        free (cmd);
+        free (bytes);
+        if (st != 0)
+            return host_fail (h, "--copy-dcrun: cannot copy %s there%s%.1000s",
+                              module_names[m], st < 0 ? ": " : "",
+                              st < 0 ? h->err : "");
+        copied++;
+    }
+    if (copied &&
+        asprintf (&h->moddir, "DCRUN_MODULE_DIR=%s/modules", h->tmpdir) < 0) {
+        h->moddir = NULL;
+        return host_fail (h, "out of memory");
+    }
+    return 0;
+}
+
+/* The command that says whether dcrun is there (exit status 0). */
+static char *probe_cmd (struct dc_launch *l)
+{
+    const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    char *q = quote1 (want), *cmd = NULL;
+
+    if (q && asprintf (&cmd,
+                       want[0] == '/' ? "test -f %s && test -x %s"
+                                      : "command -v %s >/dev/null 2>&1",
+                       q, q) < 0)
+        cmd = NULL;
+    free (q);
+    return cmd;
+}
+
+/* Run the probe on its own channel without blocking: 1 with its exit
+ * status in *st when done, 0 to be called again, -1 when it failed. */
+static int probe_step (struct dc_launch *l, struct sshhost *h, int *st)
+{
+    char buf[256];
+    int rc;
+
+    if (!h->probe) {
+        if (!(h->probe = libssh2_channel_open_session (h->s))) {
+            if (libssh2_session_last_errno (h->s) == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            return host_fail (h, "cannot open a channel: %s",
+                              ssh_errmsg (h->s));
+        }
+    }
+    if (!h->probe_started) {
+        char *cmd = probe_cmd (l);
+        if (!cmd)
+            return host_fail (h, "out of memory");
+        rc = libssh2_channel_exec (h->probe, cmd);
+        free (cmd);
+        if (rc == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (rc)
+            return host_fail (h, "cannot run a command: %s", ssh_errmsg (h->s));
+        h->probe_started = true;
+    }
+    for (;;) {
+        ssize_t n = libssh2_channel_read (h->probe, buf, sizeof (buf));
+        if (n > 0)
+            continue;
+        if (n == LIBSSH2_ERROR_EAGAIN)
+            return 0;
+        if (n < 0)
+            return host_fail (h, "connection: %s", ssh_errmsg (h->s));
+        break;
+    }
+    rc = libssh2_channel_close (h->probe);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    rc = libssh2_channel_wait_closed (h->probe);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+        return 0;
+    *st = libssh2_channel_get_exit_status (h->probe);
+    libssh2_channel_free (h->probe);
+    h->probe = NULL;
+    return 1;
+}
+
+/* Make sure dcrun is there: h->dcrun set.  0, or -1 with h->err. */
+static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st)
+{
+    const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    char *cmd = NULL, out[4200];
+
+    if (st == 0)
+        return (h->dcrun = strdup (want)) ? 0 : host_fail (h, "out of memory");
+    if (!l->opts.copy_dcrun)
+        return host_fail (h,
+                          "no dcrun at '%.1000s' there\nhint: install dcrun "
+                          "there, or use --copy-dcrun",
+                          want);
+    size_t len = 0;
+    char *self = read_whole ("/proc/self/exe", &len);
+    if (!self)
+        return host_fail (h, "--copy-dcrun: cannot read this program "
+                             "(/proc/self/exe)");
+    /* a private folder (0700) under the remote TMPDIR; removed again if
+     * the copy is short */
+    if (asprintf (
+            &cmd,
+            "umask 077 && d=$(mktemp -d \"${TMPDIR:-/tmp}/dcrun.XXXXXX\") "
+            "&& { cat > \"$d/dcrun\" && chmod 700 \"$d/dcrun\" && "
+            "[ \"$(wc -c < \"$d/dcrun\")\" -eq %zu ] && echo \"$d\" || "
+            "{ rm -rf \"$d\"; exit 1; }; }",
+            len) < 0) {
+        free (self);
+        return host_fail (h, "out of memory");
+    }
+    /* a copy of a few MB: give it a minute past the connect timeout */
+    st = run_remote (h, cmd, self, len, out, sizeof (out), now_s () + 60);
+    free (cmd);
+    free (self);
+    if (st < 0)
+        return host_fail (h, "--copy-dcrun: %.1000s", h->err);
+    out[strcspn (out, "\n")] = '\0';
+    if (st != 0 || out[0] != '/')
+        return host_fail (h,
+                          "--copy-dcrun: cannot copy dcrun to a temporary "
+                          "folder there (status %d)",
+                          st);
+    if (!(h->tmpdir = strdup (out)) ||
+        asprintf (&h->dcrun, "%s/dcrun", out) < 0) {
+        h->dcrun = NULL;
+        return host_fail (h, "out of memory");
+    }
+    if (copy_modules (h) < 0)
+        return -1;
+    dc_log (DC_LOG_INFO, "ssh: %s: dcrun copied to %s%s", h->name, h->dcrun,
+            h->moddir ? " (and its GPU modules)" : "");
+    return 0;
+}
+
+/* Remove the folder --copy-dcrun made (bounded: 3 s). */
+static void remove_tmpdir (struct sshhost *h)
+{
+    char *q, *cmd = NULL;
+
+    if (!h->tmpdir || !h->s)
+        return;
+    if ((q = quote1 (h->tmpdir)) && asprintf (&cmd, "rm -rf %s", q) >= 0)
+        run_remote (h, cmd, NULL, 0, NULL, 0, now_s () + 3);
+    free (q);
+    free (cmd);
+    free (h->tmpdir);
+    h->tmpdir = NULL;
+}
+
+/* ---- ProxyJump: a session to each jump host, a direct-tcpip channel to
+ * the next, bridged to a socketpair by a thread; the next session runs on
+ * the other end of the pair as if it were a TCP socket ---- */
+
+#define MAX_HOPS 8
+
+struct jump {
+    LIBSSH2_SESSION *s;
+    LIBSSH2_CHANNEL *ch;
+    int sock; /* to the jump host (or the previous hop's pair) */
+    int pair; /* this end of the socketpair */
+    pthread_t th;
+};
+
+static void *jump_pump (void *arg)
+{
+    struct jump *j = arg;
+    char in[32768], out[32768];
+    size_t outlen = 0, outoff = 0;
+
+    libssh2_session_set_blocking (j->s, 0);
+    for (;;) {
+        bool busy = false;
+        ssize_t n = libssh2_channel_read (j->ch, in, sizeof (in));
+        if (n > 0) {
+            busy = true;
+            for (ssize_t o = 0; o < n;) {
+                ssize_t w =
+                    send (j->pair, in + o, (size_t)(n - o), MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    goto done;
+                o += w;
+            }
+        } else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+            break;
+        else if (libssh2_channel_eof (j->ch))
+            break;
+        if (outlen == 0) {
+            ssize_t r = recv (j->pair, out, sizeof (out), MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+                break;
+            if (r > 0) {
+                outlen = (size_t)r;
+                outoff = 0;
+                busy = true;
+            }
+        }
+        while (outoff < outlen) {
+            ssize_t w =
+                libssh2_channel_write (j->ch, out + outoff, outlen - outoff);
+            if (w == LIBSSH2_ERROR_EAGAIN)
+                break;
+            if (w < 0)
+                goto done;
+            outoff += (size_t)w;
+            busy = true;
+        }
+        if (outoff == outlen)
+            outlen = 0;
+        if (busy)
+            continue;
+        int dir = libssh2_session_block_directions (j->s);
+        struct pollfd pf[2] = {
+            {.fd = j->sock,
+             .events =
+                 (short)(POLLIN |
+                         (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND ? POLLOUT : 0))},
+            {.fd = j->pair, .events = outlen ? 0 : POLLIN},
+        };
+        /* a write that found the window full may have read packets that
+         * libssh2 keeps: look again soon */
+        if (poll (pf, 2, outlen ? 10 : 1000) < 0 && errno != EINTR)
+            break;
+    }
+done:
+    shutdown (j->pair, SHUT_RDWR);
+    libssh2_session_set_blocking (j->s, 1);
+    libssh2_session_set_timeout (j->s, 1000);
+    libssh2_channel_free (j->ch);
+    j->ch = NULL;
+    libssh2_session_disconnect (j->s, "dcrun: done");
+    libssh2_session_free (j->s);
+    j->s = NULL;
+    close (j->sock);
+    j->sock = -1;
+    return NULL;
+}
+
+static void jumps_free (struct ssh *ss)
+{
+    /* the last hop first: closing its pair ends the one before */
+    for (int i = ss->njumps - 1; i >= 0; i--) {
+        pthread_join (ss->jumps[i]->th, NULL);
+        close (ss->jumps[i]->pair);
+        free (ss->jumps[i]);
+    }
+    free (ss->jumps);
+    ss->jumps = NULL;
+    ss->njumps = 0;
+}
+
+/* A blocking TCP connection to host:port within the deadline. */
+static int tcp_connect (const char *host, int port, double deadline, char *err,
+                        size_t errsz)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char ps[16];
+    int rc, fd;
+
+    snprintf (ps, sizeof (ps), "%d", port);
+    if ((rc = getaddrinfo (host, ps, &hints, &ai)) != 0) {
+        snprintf (err, errsz, "cannot resolve: %s", gai_strerror (rc));
+        return -1;
+    }
+    fd = socket (ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 ai->ai_protocol);
+    if (fd < 0) {
+        freeaddrinfo (ai);
+        snprintf (err, errsz, "socket: %s", strerror (errno));
+        return -1;
+    }
+    rc = connect (fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo (ai);
+    if (rc < 0 && errno == EINPROGRESS) {
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        int ms = (int)((deadline - now_s ()) * 1000) + 1;
+        int e = 0;
+        socklen_t el = sizeof (e);
+        if (ms <= 0 || poll (&pf, 1, ms) <= 0) {
+            snprintf (err, errsz, "no answer (connect timeout)");
+            close (fd);
+            return -1;
+        }
+        getsockopt (fd, SOL_SOCKET, SO_ERROR, &e, &el);
+        errno = e;
+        rc = e ? -1 : 0;
+    }
+    if (rc < 0) {
+        snprintf (err, errsz, "connect to port %d: %s", port, strerror (errno));
+        close (fd);
+        return -1;
+    }
+    fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+static void session_prefs (struct sshhost *h)
+{
+    char prefs[256];
+    libssh2_session_method_pref (
+        h->s, LIBSSH2_METHOD_KEX,
+        "curve25519-sha256,curve25519-sha256@libssh.org,"
+        "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
+        "diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,"
+        "diffie-hellman-group-exchange-sha256");
+    hostkey_prefs (h, prefs, sizeof (prefs));
+    libssh2_session_method_pref (h->s, LIBSSH2_METHOD_HOSTKEY, prefs);
+}
+
+/* "[user@]host[:port]" into its parts (in place); an IPv6 address in
+ * brackets ("[::1]:22"), or bare without a port. */
+static void split_hop (char *spec, char **user, char **host, int *port)
+{
+    char *at = strrchr (spec, '@'), *colon = NULL;
+    *user = NULL;
+    *port = 0;
+    if (at) {
+        *at = '\0';
+        *user = spec;
+        spec = at + 1;
+    }
+    *host = spec;
+    if (spec[0] == '[' && strchr (spec, ']')) {
+        char *close = strchr (spec, ']');
+        *close = '\0';
+        *host = spec + 1;
+        if (close[1] == ':')
+            colon = close + 1;
+    } else if ((colon = strchr (spec, ':')) && strchr (colon + 1, ':'))
+        colon = NULL; /* a bare IPv6 address */
+    if (colon) {
+        char *end;
+        long v = strtol (colon + 1, &end, 10);
+        if (!*end && v > 0 && v < 65536) {
+            *colon = '\0';
+            *port = (int)v;
+        }
+    }
+}
+
+/* Connect h through its ProxyJump hosts: h->sock becomes the end of the
+ * last hop's forwarding.  Blocking, bounded by h->deadline. */
+static int jump_connect (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    struct sshhost hops[MAX_HOPS];
+    char *list = strdup (h->proxyjump), *save = NULL;
+    int nhops = 0, fd = -1, rc = -1;
+    dc_error_t error;
+
+    memset (hops, 0, sizeof (hops));
+    if (!list)
+        return host_fail (h, "out of memory");
+    for (char *p = strtok_r (list, ",", &save); p;
+         p = strtok_r (NULL, ",", &save)) {
+        char *user, *host;
+        int port;
+        if (nhops == MAX_HOPS) {
+            host_fail (h, "ProxyJump: more than %d jump hosts", MAX_HOPS);
+            goto out;
+        }
+        split_hop (p, &user, &host, &port);
+        if (!*host) {
+            host_fail (h, "ProxyJump '%.200s': no host", h->proxyjump);
+            goto out;
+        }
+        if (setup_host (l, &hops[nhops++], host, user, port, &error) < 0) {
+            host_fail (h, "ProxyJump %.200s: %.1000s", host, error.text);
+            goto out;
+        }
+    }
+    for (int i = 0; i < nhops; i++) {
+        struct sshhost *j = &hops[i];
+        const char *to = i + 1 < nhops ? hops[i + 1].hostname : h->hostname;
+        int toport = i + 1 < nhops ? hops[i + 1].port : h->port;
+        int sp[2];
+        if (fd < 0 && (fd = tcp_connect (j->hostname, j->port, h->deadline,
+                                         j->err, sizeof (j->err))) < 0)
+            goto hopfail;
+        j->sock = fd;
+        if (!(j->s = libssh2_session_init ())) {
+            snprintf (j->err, sizeof (j->err), "out of memory");
+            goto hopfail;
+        }
+        libssh2_session_set_blocking (j->s, 1);
+        long ms = (long)((h->deadline - now_s ()) * 1000);
+        libssh2_session_set_timeout (j->s, ms > 1 ? ms : 1);
+        session_prefs (j);
+        if (libssh2_session_handshake (j->s, fd) != 0) {
+            snprintf (j->err, sizeof (j->err), "ssh handshake failed: %s",
+                      ssh_errmsg (j->s));
+            goto hopfail;
+        }
+        if (check_host_key (l, j) < 0 || next_auth (l, j) != 1)
+            goto hopfail;
+        if (j->agent) {
+            libssh2_agent_disconnect (j->agent);
+            libssh2_agent_free (j->agent);
+            j->agent = NULL;
+        }
+        LIBSSH2_CHANNEL *ch =
+            libssh2_channel_direct_tcpip_ex (j->s, to, toport, "127.0.0.1", 22);
+        if (!ch) {
+            snprintf (j->err, sizeof (j->err),
+                      "cannot forward to %.200s port %d: %s", to, toport,
+                      ssh_errmsg (j->s));
+            goto hopfail;
+        }
+        struct jump *jp = calloc (1, sizeof (*jp));
+        struct jump **v =
+            realloc (ss->jumps, (size_t)(ss->njumps + 1) * sizeof (*v));
+        if (v)
+            ss->jumps = v;
+        if (!jp || !v ||
+            socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+            free (jp);
+            libssh2_channel_free (ch);
+            snprintf (j->err, sizeof (j->err), "socketpair: %s",
+                      strerror (errno));
+            goto hopfail;
+        }
+        *jp = (struct jump){.s = j->s, .ch = ch, .sock = fd, .pair = sp[0]};
+        if (pthread_create (&jp->th, NULL, jump_pump, jp) != 0) {
+            close (sp[0]);
+            close (sp[1]);
+            free (jp);
+            libssh2_channel_free (ch);
+            snprintf (j->err, sizeof (j->err), "cannot start a thread");
+            goto hopfail;
+        }
+        ss->jumps[ss->njumps++] = jp;
+        j->s = NULL; /* the thread's now, with fd */
+        j->sock = -1;
+        fd = sp[1];
+        continue;
+    hopfail:
+        host_fail (h, "ProxyJump %.200s%s%.200s: %.1000s", j->name,
+                   strcmp (j->name, j->hostname) ? " " : "",
+                   strcmp (j->name, j->hostname) ? j->hostname : "", j->err);
+        if (j->s) {
+            libssh2_session_free (j->s);
+            j->s = NULL;
+        }
+        if (fd >= 0)
+            close (fd);
+        fd = -1;
+        j->sock = -1;
+        goto out;
+    }
+    fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK);
+    h->sock = fd;
+    h->state = H_CONNECT;
+    rc = 0;
+out:
+    for (int i = 0; i < nhops; i++) {
+        if (hops[i].agent) {
+            libssh2_agent_disconnect (hops[i].agent);
+            libssh2_agent_free (hops[i].agent);
+        }
+        host_free (&hops[i]);
+    }
+    free (list);
+    return rc;
 }
 
 static void abort_all (struct ssh *ss)
@@ -1105,7 +1814,8 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         }
         if (!h) {
             h = &ss->hosts[ss->nhosts++];
-            if (setup_host (l, h, &ranks[i], errp) < 0)
+            if (setup_host (l, h, ranks[i].host, ranks[i].user, ranks[i].port,
+                            errp) < 0)
                 return -1;
         }
         struct sshrank **v =
@@ -1116,7 +1826,10 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         h->ranks[h->nranks++] = r;
         r->h = h;
         r->in_place = ranks[i].exec_in_place;
-        if (!(r->cmdline = worker_cmdline (l, &ranks[i], &r->env, &r->envlen)))
+        r->src = &ranks[i];
+        if (!(r->cmdline = worker_cmdline (
+                  l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun",
+                  &ranks[i], &r->env, &r->envlen)))
             return errprintf (errp, "rank %d: %s", ranks[i].rank,
                               errno == E2BIG ? "environment too large"
                                              : "no command");
@@ -1151,7 +1864,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
                 continue;
             if (t >= h->deadline) {
                 host_fail (h, "no answer within %g s (connect timeout)",
-                           l->opts.connect_timeout);
+                           h->timeout);
                 bad = h;
                 break;
             }
@@ -1192,6 +1905,8 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     }
     free (fds);
     free (idx);
+    for (int i = 0; i < ss->nranks; i++)
+        ss->ranks[i].src = NULL;
     if (bad) {
         char msg[sizeof (bad->err)];
         /* the reason may carry a hint on a second line: keep it there */
@@ -1434,20 +2149,18 @@ static void ssh_fini (struct dc_launch *l)
     for (int i = 0; i < ss->nhosts; i++) {
         struct sshhost *h = &ss->hosts[i];
         host_close (h);
-        free (h->name);
-        free (h->hostname);
-        free (h->user);
-        for (int k = 0; k < h->nkeys; k++)
-            free (h->keys[k]);
-        free (h->ranks);
+        host_free (h);
     }
+    jumps_free (ss);
+    for (int i = 0; i < ss->nnotes; i++)
+        free (ss->notes[i]);
     for (int i = 0; i < ss->nranks; i++) {
         free (ss->ranks[i].cmdline);
         free (ss->ranks[i].env);
     }
     free (ss->hosts);
     free (ss->ranks);
-    kh_free (ss);
+    ssh_free_dbs (ss);
     free (ss);
     l->data = NULL;
     if (--lib_refs == 0)
