@@ -1467,4 +1467,23 @@ const struct dc_launch_ops dc_launch_ssh = {
     .fini = ssh_fini,
 };
 
+
+int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
+                            char *buf, size_t len, dc_error_t *errp)
+{
+    struct dc_launch l = {.opts = *o};
+    struct dc_launch_rank r = {.host = host};
+    struct sshhost h = {0};
+    int rc;
+
+    if ((rc = setup_host (&l, &h, &r, errp)) == 0)
+        snprintf (buf, len, "%s", h.hostname);
+    free (h.name);
+    free (h.hostname);
+    free (h.user);
+    for (int i = 0; i < h.nkeys; i++)
+        free (h.keys[i]);
+    return rc;
+}
+
 #endif /* HAVE_SSH */
