@@ -187,6 +187,14 @@ static bool env_from_launcher (void)
         return false;
     if (host[0])
         setenv ("DCRUN_HOST", host, 0);
+    /* the rest of torchrun's names (lib/hosts/rankenv.h) */
+    set_pair ("GROUP_RANK", NULL, getenv ("DCRUN_NODE_RANK"));
+    set_pair ("ROLE_RANK", NULL, getenv ("RANK"));
+    set_pair ("ROLE_WORLD_SIZE", NULL, getenv ("WORLD_SIZE"));
+    setenv ("ROLE_NAME", "default", 0);
+    setenv ("TORCHELASTIC_RESTART_COUNT", "0", 0);
+    setenv ("TORCHELASTIC_MAX_RESTARTS", "0", 0);
+    setenv ("TORCHELASTIC_RUN_ID", "dcrun", 0);
     return true;
 }
 

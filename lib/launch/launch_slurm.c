@@ -29,7 +29,9 @@ static const char *const per_rank[] = {
     "DCRUN_LOCAL_SIZE",     "DCRUN_NODE_RANK",
     "DCRUN_HOST",           "RANK",
     "LOCAL_RANK",           "LOCAL_WORLD_SIZE",
-    "CUDA_VISIBLE_DEVICES", NULL};
+    "CUDA_VISIBLE_DEVICES", "GROUP_RANK",
+    "ROLE_RANK",            "DCRUN_GPUS",
+    NULL};
 
 static bool is_per_rank (const char *kv)
 {
