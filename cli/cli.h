@@ -34,10 +34,10 @@ struct cli_launch {
     double kill_grace;        /* --kill-grace, seconds; 0: 3 */
     char **exports;           /* -x VAR[=VALUE] or PATTERN, in order */
     int nexports;
-    bool export_all;          /* --export-all */
-    int gpu_bind;             /* --gpu-bind: enum dc_gpu_bind (rankenv.h) */
-    const char *wdir;         /* --wdir, NULL: the caller's folder */
-    const char *exclude;      /* --exclude LIST (hostlist ranges) */
+    bool export_all;     /* --export-all */
+    int gpu_bind;        /* --gpu-bind: enum dc_gpu_bind (rankenv.h) */
+    const char *wdir;    /* --wdir, NULL: the caller's folder */
+    const char *exclude; /* --exclude LIST (hostlist ranges) */
 };
 
 struct cli {

@@ -5,8 +5,9 @@
  * per rank and stream and each line is written with one write(2), prefixed
  * "RANK@HOST: ", so no two ranks ever share a line.  A line longer than
  * LINE_MAX bytes is written in pieces of LINE_MAX.  A last line without its
- * newline (a prompt) is shown after PARTIAL_MS; whoever writes next on that
- * stream ends it with a newline first.
+ * newline (a prompt) of a rank that reads this terminal is shown after
+ * PARTIAL_MS; whoever writes next on that stream ends it with a newline
+ * first, and the prompt's line comes again whole when it ends.
  *
  * stdin goes to rank 0 (--stdin rank0, the default), to every rank (all) or
  * nowhere (none); the local launcher forwards it, remote ranks read
@@ -173,7 +174,7 @@ struct job {
     bool terminating;
     double kill_at; /* when to send SIGKILL, 0 none */
     bool killed;
-    int open[3];    /* rank with a partial line out on stdout/stderr, -1 */
+    int open[3]; /* rank with a partial line out on stdout/stderr, -1 */
     double start;
 };
 
@@ -226,8 +227,11 @@ static void emit (struct job *j, int rank, int stream, const char *line,
     int fd = stream == DC_LAUNCH_STDERR ? 2 : 1;
     size_t n = 0;
 
-    if (j->open[fd] >= 0 && j->open[fd] != rank)
-        stackbuf[n++] = '\n'; /* end the other rank's prompt */
+    if (j->open[fd] >= 0 && j->open[fd] != rank) {
+        /* end the other rank's prompt; its line comes again whole */
+        stackbuf[n++] = '\n';
+        j->io[j->open[fd]].lb[stream].shown = 0;
+    }
     if (j->open[fd] != rank) {
         if (j->a->timestamps)
             n += stamp (stackbuf + n, 64);
@@ -257,12 +261,13 @@ static void emit_line (struct job *j, int rank, int stream, const char *line,
 }
 
 /* Partial lines that waited PARTIAL_MS: show them; returns the ms until
- * the next one is due (-1 none). */
-static int flush_partial (struct job *j, double t)
+ * the next one is due (-1 none).  Only prompts someone can answer: of the
+ * ranks that get stdin (nranks of them), while a terminal's stdin is open. */
+static int flush_partial (struct job *j, double t, int nranks)
 {
     int next = -1;
 
-    for (int r = 0; r < j->size; r++)
+    for (int r = 0; r < nranks && r < j->size; r++)
         for (int s = 1; s <= 2; s++) {
             struct linebuf *lb = &j->io[r].lb[s];
             if (lb->partial <= 0 || lb->len <= lb->shown)
@@ -598,7 +603,9 @@ static int run_job (struct cli *cli, struct exec_args *a,
     while (running > 0) {
         int timeout = -1;
         double t = now_s ();
-        int pms = flush_partial (&j, t);
+        int pms = in_eof || !isatty (0) ? -1
+                  : flush_partial (&j, t,
+                                   a->stdin_to == STDIN_ALL ? plan->size : 1);
         if (a->timeout > 0 && !j.terminating) {
             double left = start + a->timeout - t;
             if (left <= 0) {
@@ -699,17 +706,17 @@ static int run_job (struct cli *cli, struct exec_args *a,
         if (a->exit_any || code <= 0 || code > 255)
             code = EXIT_FAIL;
         if (st->failed_start)
-            exitcode =
-                cli_error (code, "exec: rank %d on %s: %s", r, host, st->reason);
+            exitcode = cli_error (code, "exec: rank %d on %s: %s", r, host,
+                                  st->reason);
         else if (st->signaled)
             exitcode = cli_error (code,
                                   "exec: rank %d on %s killed by signal %d "
                                   "(SIG%s)",
                                   r, host, st->sig, cli_signame (st->sig));
         else
-            exitcode = cli_error (code,
-                                  "exec: rank %d on %s exited with status %d",
-                                  r, host, st->code);
+            exitcode =
+                cli_error (code, "exec: rank %d on %s exited with status %d", r,
+                           host, st->code);
     } else
         exitcode = EXIT_OK;
     if (cli->json)
@@ -757,8 +764,8 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
         /* a numeric address every task reaches, not a name */
         if (h && h->count > 0)
             setenv ("MASTER_ADDR",
-                    dc_rankenv_host_ip (h->v[0].name, ip, sizeof (ip),
-                                        NULL) == 0
+                    dc_rankenv_host_ip (h->v[0].name, ip, sizeof (ip), NULL) ==
+                            0
                         ? ip
                         : h->v[0].name,
                     0);

@@ -243,8 +243,8 @@ static int env_push (char ***env, int *k, int *cap, char *entry)
     if (!entry)
         return -1;
     if (*k + 1 >= *cap) {
-        char **nv = realloc (*env, (size_t)(*cap = *cap * 2 + 16) *
-                                       sizeof (char *));
+        char **nv =
+            realloc (*env, (size_t)(*cap = *cap * 2 + 16) * sizeof (char *));
         if (!nv) {
             free (entry);
             return -1;

@@ -31,8 +31,8 @@ void cli_job_fini (struct cli_job *job);
 /* The environment of rank r: lib/hosts/rankenv.h's contract (DCRUN_*, the
  * torchrun names, CUDA_VISIBLE_DEVICES by --gpu-bind, OMP_NUM_THREADS),
  * then --export-all and the -x exports (NAME, NAME=VALUE, or a shell
- * pattern over this environment; rank variables never).  NULL-terminated, caller frees
- * with cli_strv_free; NULL when out of memory. */
+ * pattern over this environment; rank variables never).  NULL-terminated,
+ * caller frees with cli_strv_free; NULL when out of memory. */
 char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                          int r);
 void cli_strv_free (char **v);

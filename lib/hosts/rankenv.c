@@ -61,12 +61,10 @@ bool dc_rankenv_is_rank_var (const char *name)
 bool dc_rankenv_export_denied (const char *name)
 {
     static const char *const exact[] = {
-        "DISPLAY", "TERM",   "HOME", "USER",       "LOGNAME",
-        "SHELL",   "PWD",    "OLDPWD", "SHLVL",    "_",
-        "XAUTHORITY", NULL,
+        "DISPLAY", "TERM",   "HOME",  "USER", "LOGNAME",    "SHELL",
+        "PWD",     "OLDPWD", "SHLVL", "_",    "XAUTHORITY", NULL,
     };
-    static const char *const prefix[] = {"SSH_", "DBUS_", "DCRUN_XENV_",
-                                         NULL};
+    static const char *const prefix[] = {"SSH_", "DBUS_", "DCRUN_XENV_", NULL};
 
     if (!name)
         return true;
@@ -150,8 +148,8 @@ static char *id_list (const char *name, const int *ids, int n)
         return NULL;
     len = (size_t)snprintf (s, cap, "%s=", name);
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf (s + len, cap - len, "%s%d", i ? "," : "",
-                                 ids[i]);
+        len +=
+            (size_t)snprintf (s + len, cap - len, "%s%d", i ? "," : "", ids[i]);
     return s;
 }
 
@@ -173,8 +171,8 @@ static int host_gpus (const struct dc_plan *plan, int r, int **out)
                 if (seen)
                     continue;
                 if (n == cap) {
-                    int *nv = realloc (v, (size_t)(cap = cap * 2 + 8) *
-                                              sizeof (int));
+                    int *nv =
+                        realloc (v, (size_t)(cap = cap * 2 + 8) * sizeof (int));
                     if (!nv) {
                         free (v);
                         return -1;
@@ -274,8 +272,8 @@ int dc_rankenv_host_ip (const char *host, char *buf, size_t len,
     if ((rc = getaddrinfo (host, NULL, &hints, &ai)) != 0 || !ai)
         return errprintf (errp, "%s: cannot resolve: %s", host,
                           gai_strerror (rc));
-    rc = getnameinfo (ai->ai_addr, ai->ai_addrlen, buf, (socklen_t)len, NULL,
-                      0, NI_NUMERICHOST);
+    rc = getnameinfo (ai->ai_addr, ai->ai_addrlen, buf, (socklen_t)len, NULL, 0,
+                      NI_NUMERICHOST);
     freeaddrinfo (ai);
     if (rc != 0)
         return errprintf (errp, "%s: %s", host, gai_strerror (rc));

@@ -136,8 +136,8 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
             if (!hl)
                 goto fail;
             for (size_t i = 0; i < dc_hostlist_count (hl); i++) {
-                if (add_slots (hosts, dc_hostlist_nth (hl, i), user, port, slots,
-                               errp) < 0) {
+                if (add_slots (hosts, dc_hostlist_nth (hl, i), user, port,
+                               slots, errp) < 0) {
                     errprefix (errp, "-H: ");
                     dc_hostlist_destroy (hl);
                     goto fail;
@@ -236,8 +236,8 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
     if (tasks && *tasks && slurm_tasks (tasks, n, counts, errp) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
-        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, 0, counts[i], errp) <
-            0) {
+        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, 0, counts[i],
+                       errp) < 0) {
             errprefix (errp, "Slurm allocation: ");
             goto fail;
         }

@@ -1467,7 +1467,6 @@ const struct dc_launch_ops dc_launch_ssh = {
     .fini = ssh_fini,
 };
 
-
 int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
                             char *buf, size_t len, dc_error_t *errp)
 {
