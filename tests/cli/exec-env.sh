@@ -90,12 +90,12 @@ if command -v script > /dev/null; then
     script -qfec "$DCRUN exec $L -H localhost -- sh -c 'printf \"Name? \"; while [ ! -e seen ]; do sleep 0.05; done; echo; echo done'" prompt.out < in.fifo > /dev/null 2>&1 &
     spid=$!
     i=0
-    while [ $i -lt 200 ] && ! grep -q 'Name? ' prompt.out 2> /dev/null; do sleep 0.05; i=$((i + 1)); done
+    while [ $i -lt 200 ] && ! grep -q '^0@localhost: Name? ' prompt.out 2> /dev/null; do sleep 0.05; i=$((i + 1)); done
     if grep -q '^0@localhost: Name? ' prompt.out; then ok "a prompt without newline is shown"
     else not_ok "a prompt without newline is shown: $(cat prompt.out 2>&1)"; fi
     : > seen
     i=0
-    while [ $i -lt 200 ] && ! grep -q 'done' prompt.out; do sleep 0.05; i=$((i + 1)); done
+    while [ $i -lt 200 ] && ! grep -q '^0@localhost: done' prompt.out; do sleep 0.05; i=$((i + 1)); done
     expect_eq "$(tr -d '\r' < prompt.out | grep -c '^0@localhost: done$')" 1 "output goes on after the prompt"
     exec 9>&-
     wait $spid
