@@ -603,9 +603,10 @@ static int run_job (struct cli *cli, struct exec_args *a,
     while (running > 0) {
         int timeout = -1;
         double t = now_s ();
-        int pms = in_eof || !isatty (0) ? -1
-                  : flush_partial (&j, t,
-                                   a->stdin_to == STDIN_ALL ? plan->size : 1);
+        int pms = in_eof || !isatty (0)
+                      ? -1
+                      : flush_partial (
+                            &j, t, a->stdin_to == STDIN_ALL ? plan->size : 1);
         if (a->timeout > 0 && !j.terminating) {
             double left = start + a->timeout - t;
             if (left <= 0) {
