@@ -50,6 +50,15 @@ expect_eq "$(sort -u "$T_TMP/out" | sed 's/^.@localhost: //' | sort -u)" keep \
 expect_rc 2 "--gpu-bind bogus" $DCRUN exec $L --gpu-bind bogus -- true
 expect_err "gpu-bind 'bogus'" "names the bad --gpu-bind"
 
+# no host list: this host with one slot per GPU (one when none)
+expect_rc 0 "no host list, 8 GPUs" env DCRUN_HWLOC_XMLFILE="$DCRUN_SRCDIR/tests/fixtures/topo-2s-8gpu.xml" \
+    $DCRUN exec $L --bind none -- sh -c 'echo "$WORLD_SIZE $LOCAL_RANK $DCRUN_GPUS $CUDA_VISIBLE_DEVICES"'
+expect_eq "$(grep -c ": 8 \([0-7]\) \1 0,1,2,3,4,5,6,7\$" "$T_TMP/out")" 8 \
+    "no host list: 8 ranks, one per GPU, the torchrun GPU contract"
+expect_rc 0 "no host list, no GPU" env DCRUN_HWLOC_XMLFILE="$DCRUN_SRCDIR/tests/fixtures/topo-nogpu.xml" \
+    $DCRUN exec $L -- sh -c 'echo "$WORLD_SIZE ${CUDA_VISIBLE_DEVICES-none}"'
+expect_eq "$(cat "$T_TMP/out")" "0@$(hostname): 1 none" "no host list, no GPU: one rank"
+
 # working folder
 mkdir -p sub
 expect_rc 0 "ranks start in the caller's folder" $DCRUN exec $L -H localhost -- pwd
