@@ -296,6 +296,16 @@ static int env_push (char ***env, int *k, int *cap, char *entry)
     return 0;
 }
 
+/* True when the first n entries of env set the name of entry. */
+static bool in_base (char **env, int n, const char *entry)
+{
+    size_t len = strcspn (entry, "=");
+    for (int i = 0; i < n; i++)
+        if (!strncmp (env[i], entry, len) && env[i][len] == '=')
+            return true;
+    return false;
+}
+
 char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                          int r)
 {
@@ -327,8 +337,12 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
             goto fail;
         }
     free (base);
+    int nbase = k;
+    /* --export-all and patterns never replace what rankenv set
+     * (CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS) */
     for (char **e = environ; l->export_all && e && *e; e++)
         if (strchr (*e, '=') && !dc_rankenv_export_denied (*e) &&
+            !in_base (env, nbase, *e) &&
             env_push (&env, &k, &cap, strdup (*e)) < 0)
             goto fail;
     for (int i = 0; i < l->nexports; i++) {
@@ -348,6 +362,7 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                 name[n] = '\0';
                 if (fnmatch (x, name, 0) == 0 &&
                     !dc_rankenv_is_rank_var (name) &&
+                    !in_base (env, nbase, name) &&
                     strncmp (name, "DCRUN_XENV_", 11) &&
                     env_push (&env, &k, &cap, strdup (*e)) < 0)
                     goto fail;

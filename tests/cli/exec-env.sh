@@ -47,6 +47,10 @@ expect_rc 0 "--gpu-bind none" \
     env CUDA_VISIBLE_DEVICES=keep $DCRUN exec $L -f gpus.hf --gpu-bind none -- sh -c 'echo "$CUDA_VISIBLE_DEVICES"'
 expect_eq "$(sort -u "$T_TMP/out" | sed 's/^.@localhost: //' | sort -u)" keep \
     "--gpu-bind none: CUDA_VISIBLE_DEVICES untouched"
+expect_rc 0 "--export-all with CUDA_VISIBLE_DEVICES here" env CUDA_VISIBLE_DEVICES=9 \
+    $DCRUN exec $L -f gpus.hf --export-all -x 'CUDA_*' -- sh -c 'echo "$CUDA_VISIBLE_DEVICES"'
+expect_eq "$(sed 's/^.@localhost: //' "$T_TMP/out" | sort -u)" "5,7" \
+    "--export-all and patterns do not replace the rank's GPUs"
 expect_rc 2 "--gpu-bind bogus" $DCRUN exec $L --gpu-bind bogus -- true
 expect_err "gpu-bind 'bogus'" "names the bad --gpu-bind"
 
