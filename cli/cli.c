@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lib/hosts/rankenv.h"
 #include "lib/util/log.h"
 
 enum {
@@ -34,6 +35,10 @@ enum {
     OPT_L_SRUN_MPI,
     OPT_L_SRUN_ARGS,
     OPT_L_LISTEN_ADDR,
+    OPT_L_EXPORT_ALL,
+    OPT_L_GPU_BIND,
+    OPT_L_WDIR,
+    OPT_L_EXCLUDE,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -60,7 +65,19 @@ static const struct cli_opt launch_opts[] = {
     {"bind", required_argument, OPT_L_BIND, "auto|none",
      "bind ranks to their CPU set when known (auto) or not (none)"},
     {"export", required_argument, 'x', "VAR[=VALUE]",
-     "pass VAR (from here, or set to VALUE) to every rank"},
+     "pass VAR (from here, or set to VALUE) to every rank; VAR may be a "
+     "shell pattern ('NCCL_*'); never a rank variable (RANK, MASTER_ADDR..)"},
+    {"export-all", no_argument, OPT_L_EXPORT_ALL, NULL,
+     "pass this whole environment but SSH_*, DISPLAY, TERM, HOME, USER, "
+     "LOGNAME, SHELL, PWD, OLDPWD, SHLVL, _, XAUTHORITY, DBUS_* and the rank "
+     "variables"},
+    {"gpu-bind", required_argument, OPT_L_GPU_BIND, "host|rank|none",
+     "CUDA_VISIBLE_DEVICES: the GPUs of the rank's host, cuda:LOCAL_RANK its "
+     "own (host, default); only its own (rank); untouched (none)"},
+    {"wdir", required_argument, OPT_L_WDIR, "DIR",
+     "ranks start in DIR (default: this folder, on every host)"},
+    {"exclude", required_argument, OPT_L_EXCLUDE, "LIST",
+     "leave out these hosts (ranges allowed) of the resolved host list"},
     {"kill-grace", required_argument, OPT_L_KILL_GRACE, "S",
      "seconds from SIGTERM to SIGKILL when stopping ranks (default 3)"},
     {"fanout", required_argument, OPT_L_FANOUT, "N",
@@ -117,7 +134,34 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
             return cli_usage_error (cli, "--bind '%s': expected auto or none",
                                     arg);
         return 0;
+    case OPT_L_EXPORT_ALL:
+        l->export_all = true;
+        return 0;
+    case OPT_L_GPU_BIND: {
+        enum dc_gpu_bind b;
+        if (dc_rankenv_gpu_bind_parse (arg, &b) < 0)
+            return cli_usage_error (cli,
+                                    "--gpu-bind '%s': expected host, rank "
+                                    "or none",
+                                    arg);
+        l->gpu_bind = (int)b;
+        return 0;
+    }
+    case OPT_L_WDIR:
+        if (!*arg)
+            return cli_usage_error (cli, "--wdir: empty folder name");
+        l->wdir = arg;
+        return 0;
+    case OPT_L_EXCLUDE:
+        l->exclude = arg;
+        return 0;
     case 'x': {
+        if (dc_rankenv_is_rank_var (arg))
+            return cli_usage_error (cli,
+                                    "-x '%.*s': a rank variable that dcrun "
+                                    "sets for each rank; it cannot be "
+                                    "exported",
+                                    (int)strcspn (arg, "="), arg);
         if (!*arg || *arg == '=')
             return cli_usage_error (cli,
                                     "-x '%s': expected VAR or "

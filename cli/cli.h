@@ -32,8 +32,12 @@ struct cli_launch {
     struct dc_launch_opts lo; /* ssh and mpi options */
     bool no_bind;             /* --bind none */
     double kill_grace;        /* --kill-grace, seconds; 0: 3 */
-    char **exports;           /* -x VAR[=VALUE], in order */
+    char **exports;           /* -x VAR[=VALUE] or PATTERN, in order */
     int nexports;
+    bool export_all;     /* --export-all */
+    int gpu_bind;        /* --gpu-bind: enum dc_gpu_bind (rankenv.h) */
+    const char *wdir;    /* --wdir, NULL: the caller's folder */
+    const char *exclude; /* --exclude LIST (hostlist ranges) */
 };
 
 struct cli {

@@ -4,7 +4,15 @@
  * SIGHUP, SIGCHLD) and the launcher's descriptors.  Output is cut into lines
  * per rank and stream and each line is written with one write(2), prefixed
  * "RANK@HOST: ", so no two ranks ever share a line.  A line longer than
- * LINE_MAX bytes is written in pieces of LINE_MAX.
+ * LINE_MAX bytes is written in pieces of LINE_MAX.  A last line without its
+ * newline (a prompt) of a rank that reads this terminal is shown after
+ * PARTIAL_MS; whoever writes next on that stream ends it with a newline
+ * first, and the prompt's line comes again whole when it ends.
+ *
+ * stdin goes to rank 0 (--stdin rank0, the default), to every rank (all) or
+ * nowhere (none); the local launcher forwards it, remote ranks read
+ * /dev/null.  The exit status is the first failing rank's (128+N for a
+ * signal), or 1 with --exit-status any.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
 #include "lib/hosts/hosts.h"
+#include "lib/hosts/rankenv.h"
 #include "lib/hosts/sources.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
@@ -35,6 +46,8 @@
 
 #define LINE_MAX_BYTES 16384
 #define MAX_POLLFDS 4096
+#define PARTIAL_MS 100
+#define STDIN_CHUNK 65536
 
 enum {
     OPT_NO_TAG = 0x100,
@@ -44,7 +57,12 @@ enum {
     OPT_TIMEOUT,
     OPT_TRACE, /* --trace, --report: see exec_record () */
     OPT_REPORT,
+    OPT_STDIN,
+    OPT_TIMESTAMP_OUTPUT,
+    OPT_EXIT_STATUS,
 };
+
+enum { STDIN_RANK0 = 0, STDIN_ALL, STDIN_NONE };
 
 /* exec's own options; the launch options (placement, binding, -x, ssh,
  * mpirun and srun settings) are the shared ones of cli.c */
@@ -63,6 +81,14 @@ static const struct cli_opt exec_opts[] = {
      "write a Chrome trace (Perfetto): each rank's run, failures marked"},
     {"report", required_argument, OPT_REPORT, "FILE.json",
      "write a report: per rank host, exit status or signal, start, end"},
+    {"stdin", required_argument, OPT_STDIN, "rank0|all|none",
+     "where this stdin goes (default rank0; local ranks only, remote ranks "
+     "read /dev/null)"},
+    {"timestamp-output", no_argument, OPT_TIMESTAMP_OUTPUT, NULL,
+     "prefix each output line with the time it arrived"},
+    {"exit-status", required_argument, OPT_EXIT_STATUS, "first|any",
+     "exit with the first failing rank's status (first, default; 128+N for "
+     "signal N) or 1 when any rank fails (any)"},
     {0},
 };
 
@@ -73,6 +99,9 @@ struct exec_args {
     double timeout;
     double kill_grace;
     const char *trace, *report; /* --trace, --report files, or NULL */
+    int stdin_to;
+    bool timestamps;
+    bool exit_any;
 };
 
 static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -101,6 +130,33 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_REPORT:
         a->report = arg;
         return 0;
+    case OPT_STDIN:
+        if (!strcmp (arg, "rank0") || !strcmp (arg, "0"))
+            a->stdin_to = STDIN_RANK0;
+        else if (!strcmp (arg, "all"))
+            a->stdin_to = STDIN_ALL;
+        else if (!strcmp (arg, "none"))
+            a->stdin_to = STDIN_NONE;
+        else
+            return cli_usage_error (cli,
+                                    "--stdin '%s': expected rank0, all or "
+                                    "none",
+                                    arg);
+        return 0;
+    case OPT_TIMESTAMP_OUTPUT:
+        a->timestamps = true;
+        return 0;
+    case OPT_EXIT_STATUS:
+        if (!strcmp (arg, "any"))
+            a->exit_any = true;
+        else if (!strcmp (arg, "first"))
+            a->exit_any = false;
+        else
+            return cli_usage_error (cli,
+                                    "--exit-status '%s': expected first or "
+                                    "any",
+                                    arg);
+        return 0;
     }
     return -1;
 }
@@ -110,6 +166,8 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
 struct linebuf {
     char *buf;
     size_t len;
+    size_t shown;   /* bytes of a partial line already written */
+    double partial; /* when the partial line last grew, 0: none */
 };
 
 struct rankio {
@@ -119,7 +177,8 @@ struct rankio {
     int file[3];          /* --output-dir files, -1 when none */
     bool done;
     struct dc_launch_status st;
-    double end; /* when it ended (now_s), for --trace/--report */
+    double end;     /* when it ended (now_s), for --trace/--report */
+    double seconds; /* from the start to its end */
 };
 
 struct job {
@@ -132,6 +191,8 @@ struct job {
     bool terminating;
     double kill_at; /* when to send SIGKILL, 0 none */
     bool killed;
+    int open[3]; /* rank with a partial line out on stdout/stderr, -1 */
+    double start;
 };
 
 static double now_s (void)
@@ -160,22 +221,86 @@ static void write_all (int fd, const char *p, size_t n)
     }
 }
 
-/* Write tag + line + '\n' with one write. */
+static size_t stamp (char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime (CLOCK_REALTIME, &ts);
+    localtime_r (&ts.tv_sec, &tm);
+    size_t n = strftime (buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf (buf + n, cap - n, ".%03ld ",
+                           (long)(ts.tv_nsec / 1000000));
+    return n;
+}
+
+/* Write tag + line[from..len] (+ '\n' when nl) with one write; a partial
+ * line of another rank still open on that stream is ended first. */
+static void emit (struct job *j, int rank, int stream, const char *line,
+                  size_t from, size_t len, bool nl)
+{
+    struct rankio *io = &j->io[rank];
+    char stackbuf[LINE_MAX_BYTES + 400];
+    int fd = stream == DC_LAUNCH_STDERR ? 2 : 1;
+    size_t n = 0;
+
+    if (j->open[fd] >= 0 && j->open[fd] != rank) {
+        /* end the other rank's prompt; its line comes again whole */
+        stackbuf[n++] = '\n';
+        j->io[j->open[fd]].lb[stream].shown = 0;
+    }
+    if (j->open[fd] != rank) {
+        if (j->a->timestamps)
+            n += stamp (stackbuf + n, 64);
+        if (!j->a->no_tag) {
+            memcpy (stackbuf + n, io->tag, io->taglen);
+            n += io->taglen;
+        }
+    }
+    memcpy (stackbuf + n, line + from, len - from);
+    n += len - from;
+    if (nl)
+        stackbuf[n++] = '\n';
+    j->open[fd] = nl ? -1 : rank;
+    write_all (fd, stackbuf, n);
+}
+
+/* A whole line: what was not shown yet of it, and its newline. */
 static void emit_line (struct job *j, int rank, int stream, const char *line,
                        size_t len)
 {
-    struct rankio *io = &j->io[rank];
-    char stackbuf[LINE_MAX_BYTES + 320];
-    size_t n = 0;
+    struct linebuf *lb = &j->io[rank].lb[stream];
+    size_t from = lb->shown <= len ? lb->shown : 0;
 
-    if (!j->a->no_tag) {
-        memcpy (stackbuf, io->tag, io->taglen);
-        n = io->taglen;
-    }
-    memcpy (stackbuf + n, line, len);
-    n += len;
-    stackbuf[n++] = '\n';
-    write_all (stream == DC_LAUNCH_STDERR ? 2 : 1, stackbuf, n);
+    emit (j, rank, stream, line, from, len, true);
+    lb->shown = 0;
+    lb->partial = 0;
+}
+
+/* Partial lines that waited PARTIAL_MS: show them; returns the ms until
+ * the next one is due (-1 none).  Only prompts someone can answer: of the
+ * ranks that get stdin (nranks of them), while a terminal's stdin is open. */
+static int flush_partial (struct job *j, double t, int nranks)
+{
+    int next = -1;
+
+    for (int r = 0; r < nranks && r < j->size; r++)
+        for (int s = 1; s <= 2; s++) {
+            struct linebuf *lb = &j->io[r].lb[s];
+            if (lb->partial <= 0 || lb->len <= lb->shown)
+                continue;
+            double due = lb->partial + PARTIAL_MS / 1000.0;
+            if (t >= due) {
+                emit (j, r, s, lb->buf, lb->shown, lb->len, false);
+                lb->shown = lb->len;
+                lb->partial = 0;
+            } else {
+                int ms = (int)ceil ((due - t) * 1000);
+                if (next < 0 || ms < next)
+                    next = ms;
+            }
+        }
+    return next;
 }
 
 static void on_output (int rank, enum dc_launch_stream s, const char *data,
@@ -219,6 +344,7 @@ static void on_output (int rank, enum dc_launch_stream s, const char *data,
             len--;
         }
     }
+    lb->partial = lb->len > lb->shown ? now_s () : 0;
 }
 
 static void terminate (struct dc_launch *l, struct job *j, int sig)
@@ -245,11 +371,56 @@ static void on_exit_cb (const struct dc_launch_status *st, void *arg)
     io->done = true;
     io->st = *st;
     io->end = now_s ();
+    io->seconds = now_s () - j->start;
     if (st->failed_start || st->signaled || st->code != 0) {
         if (j->first_fail < 0)
             j->first_fail = st->rank;
         j->nfailed++;
     }
+}
+
+/* --json: one object, per rank its host, exit status or signal, seconds */
+static void print_json (const struct job *j, int exitcode, double seconds)
+{
+    cJSON *o = cJSON_CreateObject (), *ranks = cJSON_CreateArray ();
+
+    if (!o || !ranks) {
+        cJSON_Delete (o);
+        cJSON_Delete (ranks);
+        return;
+    }
+    cJSON_AddNumberToObject (o, "exit", exitcode);
+    cJSON_AddNumberToObject (o, "seconds", seconds);
+    for (int r = 0; r < j->size; r++) {
+        const struct rankio *io = &j->io[r];
+        cJSON *x = cJSON_CreateObject ();
+        if (!x)
+            break;
+        cJSON_AddNumberToObject (x, "rank", r);
+        cJSON_AddStringToObject (x, "host", dc_plan_host (j->plan, r));
+        if (!io->done) {
+            cJSON_AddNullToObject (x, "status");
+            cJSON_AddNullToObject (x, "signal");
+        } else if (io->st.signaled) {
+            cJSON_AddNullToObject (x, "status");
+            cJSON_AddNumberToObject (x, "signal", io->st.sig);
+        } else {
+            cJSON_AddNumberToObject (x, "status", io->st.code);
+            cJSON_AddNullToObject (x, "signal");
+        }
+        if (io->st.failed_start)
+            cJSON_AddStringToObject (x, "error", io->st.reason);
+        cJSON_AddNumberToObject (x, "seconds", io->seconds);
+        cJSON_AddItemToArray (ranks, x);
+    }
+    cJSON_AddItemToObject (o, "ranks", ranks);
+    char *text = cJSON_PrintUnformatted (o);
+    if (text) {
+        printf ("%s\n", text);
+        fflush (stdout);
+    }
+    free (text);
+    cJSON_Delete (o);
 }
 
 /* ---- rank environment ---- */
@@ -401,7 +572,21 @@ static int run_job (struct cli *cli, struct exec_args *a,
                     const struct cli_job *job, char **cmd)
 {
     const struct dc_plan *plan = job->plan;
-    struct job j = {.a = a, .plan = plan, .size = plan->size, .first_fail = -1};
+    struct job j = {.a = a,
+                    .plan = plan,
+                    .size = plan->size,
+                    .first_fail = -1,
+                    .open = {-1, -1, -1}};
+    char cwd[PATH_MAX];
+    const char *wdir = cli->launch.wdir;
+    bool ssh = !strcmp (job->launcher, "ssh");
+    /* stdin: forwarded by the local launcher only */
+    bool fwd_stdin = !strcmp (job->launcher, "local") &&
+                     a->stdin_to != STDIN_NONE && !cli->dry_run;
+    char *inbuf = NULL;
+    size_t inlen = 0, inoff = 0;
+    int in_rank = 0; /* STDIN_ALL: the rank being written to */
+    bool in_eof = !fwd_stdin;
     struct dc_launch_rank *lr = NULL;
     struct dc_launch *l = NULL;
     struct pollfd *fds = NULL;
@@ -435,6 +620,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
         lr[r].port = h->port;
         lr[r].cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
         lr[r].argv = cmd;
+        lr[r].wdir = ssh ? wdir : NULL;
         if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
             exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
             goto out;
@@ -442,6 +628,11 @@ static int run_job (struct cli *cli, struct exec_args *a,
     }
     if (!lo.remote_dcrun)
         lo.remote_dcrun = cli_self_path ();
+    /* the working folder: the caller's, on every host (--wdir to choose);
+     * ssh ranks enter it through the worker, the others start here */
+    if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
+        for (int r = 0; r < plan->size; r++)
+            lr[r].wdir = cwd;
     if (cli->dry_run) {
         dry_run (lname, lr, plan, &lo);
         exitcode = EXIT_OK;
@@ -449,6 +640,15 @@ static int run_job (struct cli *cli, struct exec_args *a,
     }
     if (a->output_dir && open_output_files (&j, a->output_dir) < 0) {
         exitcode = EXIT_INPUT;
+        goto out;
+    }
+    if (wdir && !ssh && chdir (wdir) < 0) {
+        exitcode = cli_error (EXIT_LAUNCH, "exec: --wdir %s: %s", wdir,
+                              strerror (errno));
+        goto out;
+    }
+    if (fwd_stdin && !(inbuf = malloc (STDIN_CHUNK))) {
+        exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
         goto out;
     }
 
@@ -465,12 +665,12 @@ static int run_job (struct cli *cli, struct exec_args *a,
     lo.arg = &j;
     lo.nranks_total = plan->size;
     lo.cancel_fd = sfd;
-    lo.stdin_null = true;
+    lo.stdin_null = !fwd_stdin;
     if (!(l = dc_launch_create (lname, &lo, &err))) {
         exitcode = cli_error (EXIT_LAUNCH, "exec: %s", err.text);
         goto out;
     }
-    double start = now_s ();
+    double start = j.start = now_s ();
     if (dc_launch_spawn (l, lr, plan->size, &err) < 0) {
         int s = errno == EINTR ? dc_sigpipe_read () : 0;
         if (s > 0 && s != SIGCHLD)
@@ -486,10 +686,17 @@ static int run_job (struct cli *cli, struct exec_args *a,
         exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
         goto out;
     }
+    if (fwd_stdin)
+        for (int r = 1; r < plan->size && a->stdin_to == STDIN_RANK0; r++)
+            dc_launch_close_stdin (l, r);
     int running = plan->size;
     while (running > 0) {
         int timeout = -1;
         double t = now_s ();
+        int pms = in_eof || !isatty (0)
+                      ? -1
+                      : flush_partial (
+                            &j, t, a->stdin_to == STDIN_ALL ? plan->size : 1);
         if (a->timeout > 0 && !j.terminating) {
             double left = start + a->timeout - t;
             if (left <= 0) {
@@ -510,9 +717,15 @@ static int run_job (struct cli *cli, struct exec_args *a,
             if (timeout < 0 || ms < timeout)
                 timeout = ms;
         }
+        if (pms >= 0 && (timeout < 0 || pms < timeout))
+            timeout = pms;
+        if (!in_eof && inoff < inlen)
+            timeout = timeout < 0 || timeout > 10 ? 10 : timeout;
         fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        int n = dc_launch_pollfds (l, fds + 1, MAX_POLLFDS - 1, &timeout);
-        if (poll (fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR) {
+        fds[1] = (struct pollfd){.fd = !in_eof && inoff >= inlen ? 0 : -1,
+                                 .events = POLLIN};
+        int n = dc_launch_pollfds (l, fds + 2, MAX_POLLFDS - 2, &timeout);
+        if (poll (fds, (nfds_t)n + 2, timeout) < 0 && errno != EINTR) {
             exitcode =
                 cli_error (EXIT_FAIL, "exec: poll: %s", strerror (errno));
             goto out;
@@ -532,7 +745,37 @@ static int run_job (struct cli *cli, struct exec_args *a,
                 terminate (l, &j, SIGTERM);
             }
         }
-        running = dc_launch_progress (l, fds + 1, n);
+        if (!in_eof && inoff >= inlen && fds[1].revents) {
+            ssize_t got = read (0, inbuf, STDIN_CHUNK);
+            if (got > 0) {
+                inlen = (size_t)got;
+                inoff = 0;
+                in_rank = 0;
+            } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+                in_eof = true;
+                for (int r = 0; r < plan->size; r++)
+                    if (r == 0 || a->stdin_to == STDIN_ALL)
+                        dc_launch_close_stdin (l, r);
+            }
+        }
+        while (!in_eof && inoff < inlen) {
+            /* to rank in_rank; with --stdin all, to each in turn */
+            ssize_t w = j.io[in_rank].done
+                            ? (ssize_t)(inlen - inoff)
+                            : dc_launch_write (l, in_rank, inbuf + inoff,
+                                               inlen - inoff);
+            if (w < 0 && errno == EAGAIN)
+                break;
+            if (w < 0)
+                w = (ssize_t)(inlen - inoff); /* the rank is gone: drop */
+            inoff += (size_t)w;
+            if (inoff >= inlen && a->stdin_to == STDIN_ALL &&
+                in_rank + 1 < plan->size) {
+                in_rank++;
+                inoff = 0;
+            }
+        }
+        running = dc_launch_progress (l, fds + 2, n);
         if (j.first_fail >= 0 && a->kill_on_bad_exit && !j.terminating)
             terminate (l, &j, SIGTERM);
     }
@@ -547,24 +790,33 @@ static int run_job (struct cli *cli, struct exec_args *a,
         int r = j.first_fail;
         const struct dc_launch_status *st = &j.io[r].st;
         const char *host = dc_plan_host (plan, r);
+        /* mpirun's way: the first failing rank's status */
+        int code = st->failed_start ? (st->code > 0 ? st->code : EXIT_FAIL)
+                   : st->signaled   ? 128 + st->sig
+                                    : st->code;
+        if (a->exit_any || code <= 0 || code > 255)
+            code = EXIT_FAIL;
         if (st->failed_start)
-            exitcode = cli_error (EXIT_FAIL, "exec: rank %d on %s: %s", r, host,
+            exitcode = cli_error (code, "exec: rank %d on %s: %s", r, host,
                                   st->reason);
         else if (st->signaled)
-            exitcode = cli_error (EXIT_FAIL,
+            exitcode = cli_error (code,
                                   "exec: rank %d on %s killed by signal %d "
                                   "(SIG%s)",
                                   r, host, st->sig, cli_signame (st->sig));
         else
-            exitcode = cli_error (EXIT_FAIL,
-                                  "exec: rank %d on %s exited with status %d",
-                                  r, host, st->code);
+            exitcode =
+                cli_error (code, "exec: rank %d on %s exited with status %d", r,
+                           host, st->code);
     } else
         exitcode = EXIT_OK;
     if ((a->trace || a->report) && exec_record (a, &j, start) < 0 &&
         exitcode == EXIT_OK)
         exitcode = EXIT_INPUT;
+    if (cli->json)
+        print_json (&j, exitcode, now_s () - start);
 out:
+    free (inbuf);
     dc_launch_destroy (l);
     if (sfd >= 0)
         dc_sigpipe_destroy ();
@@ -602,8 +854,15 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
     if (nl) {
         dc_error_t err;
         struct dc_hosts *h = dc_hosts_from_slurm (nl, NULL, &err);
+        char ip[64];
+        /* a numeric address every task reaches, not a name */
         if (h && h->count > 0)
-            setenv ("MASTER_ADDR", h->v[0].name, 0);
+            setenv ("MASTER_ADDR",
+                    dc_rankenv_host_ip (h->v[0].name, ip, sizeof (ip), NULL) ==
+                            0
+                        ? ip
+                        : h->v[0].name,
+                    0);
         dc_hosts_destroy (h);
     }
     if (!getenv ("MASTER_PORT")) {

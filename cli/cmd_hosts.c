@@ -10,6 +10,7 @@
 #include "lib/hosts/hostlist.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/resolve.h"
+#include "lib/hosts/sources.h"
 #include "lib/util/log.h"
 #include "lib/hosts/plan.h"
 #include "lib/hosts/topo.h"
@@ -54,6 +55,16 @@ struct dc_hosts *cli_resolve_hosts (const struct cli *cli, int local_gpus,
     if (!(hosts = dc_hosts_resolve (&ro, &err))) {
         cli_error (EXIT_INPUT, "%s", err.text);
         *exitp = EXIT_INPUT;
+    }
+    if (hosts && cli->launch.exclude) {
+        /* --exclude: from whatever list was resolved */
+        struct dc_hosts *kept =
+            dc_hosts_exclude (hosts, cli->launch.exclude, &err);
+        dc_hosts_destroy (hosts);
+        if (!(hosts = kept)) {
+            cli_error (EXIT_USAGE, "%s", err.text);
+            *exitp = EXIT_USAGE;
+        }
     }
     return hosts;
 }

@@ -49,6 +49,7 @@ enum {
     OPT_CONTROL,
     OPT_EXEC,
     OPT_ENV_STDIN,
+    OPT_WDIR,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -59,6 +60,7 @@ static const struct cli_opt worker_opts[] = {
      "under mpirun/srun)"},
     {"env-stdin", required_argument, OPT_ENV_STDIN, "BYTES",
      "read BYTES of NUL-terminated NAME=VALUE entries from stdin first"},
+    {"wdir", required_argument, OPT_WDIR, "DIR", "run CMD in DIR"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
     {0},
@@ -71,6 +73,7 @@ struct worker_args {
     char **env;
     int nenv;
     long env_stdin; /* bytes of environment on stdin, -1 none */
+    const char *wdir;
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -83,6 +86,9 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
         return 0;
     case OPT_EXEC:
         a->exec = true;
+        return 0;
+    case OPT_WDIR:
+        a->wdir = arg;
         return 0;
     case OPT_ENV_STDIN:
         return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
@@ -181,6 +187,14 @@ static bool env_from_launcher (void)
         return false;
     if (host[0])
         setenv ("DCRUN_HOST", host, 0);
+    /* the rest of torchrun's names (lib/hosts/rankenv.h) */
+    set_pair ("GROUP_RANK", NULL, getenv ("DCRUN_NODE_RANK"));
+    set_pair ("ROLE_RANK", NULL, getenv ("RANK"));
+    set_pair ("ROLE_WORLD_SIZE", NULL, getenv ("WORLD_SIZE"));
+    setenv ("ROLE_NAME", "default", 0);
+    setenv ("TORCHELASTIC_RESTART_COUNT", "0", 0);
+    setenv ("TORCHELASTIC_MAX_RESTARTS", "0", 0);
+    setenv ("TORCHELASTIC_RUN_ID", "dcrun", 0);
     return true;
 }
 
@@ -276,6 +290,20 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     for (int i = 0; i < a.nenv; i++)
         putenv (a.env[i]);
     free (a.env);
+    if (a.wdir) {
+        char host[256] = "";
+        if (chdir (a.wdir) < 0) {
+            if (getenv ("DCRUN_HOST"))
+                snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
+            else if (gethostname (host, sizeof (host) - 1) < 0)
+                snprintf (host, sizeof (host), "?");
+            return cli_error (EXIT_LAUNCH,
+                              "%s: cannot run in folder %s: %s\nhint: "
+                              "--wdir DIR names a folder that exists there",
+                              host, a.wdir, strerror (errno));
+        }
+        setenv ("PWD", a.wdir, 1);
+    }
 
     int io[3] = {-1, -1, -1};
     if (!a.exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
@@ -455,7 +483,7 @@ const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
     .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--env-stdin BYTES] "
-             "[--control stdin|none] "
+             "[--control stdin|none] [--wdir DIR] "
              "-- CMD "
              "[ARGS...]",
     .opts = worker_opts,

@@ -1,5 +1,7 @@
 /* job.c - host list, placement, launcher and rank environment of a job */
+#include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,12 +9,70 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gpu/probe.h"
 #include "job.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/util/log.h"
+#include "lib/hosts/rankenv.h"
 #include "lib/hosts/topo.h"
+
+/* NVIDIA display or 3D controllers on the PCI bus: a cheap look before a
+ * probe (which costs ~0.15 s) for commands that would not probe at all. */
+static int pci_gpus (void)
+{
+    DIR *d = opendir ("/sys/bus/pci/devices");
+    struct dirent *e;
+    int n = 0;
+
+    /* a saved topology, or no /sys: let the probe say */
+    if (getenv ("DCRUN_HWLOC_XMLFILE") || getenv ("HWLOC_XMLFILE") || !d) {
+        if (d)
+            closedir (d);
+        return 2;
+    }
+    while ((e = readdir (d))) {
+        char path[512], vendor[16] = "", class[16] = "";
+        FILE *f;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf (path, sizeof (path), "/sys/bus/pci/devices/%s/vendor",
+                  e->d_name);
+        if ((f = fopen (path, "r"))) {
+            if (!fgets (vendor, sizeof (vendor), f))
+                vendor[0] = '\0';
+            fclose (f);
+        }
+        snprintf (path, sizeof (path), "/sys/bus/pci/devices/%s/class",
+                  e->d_name);
+        if ((f = fopen (path, "r"))) {
+            if (!fgets (class, sizeof (class), f))
+                class[0] = '\0';
+            fclose (f);
+        }
+        n += !strncmp (vendor, "0x10de", 6) && !strncmp (class, "0x03", 4);
+    }
+    closedir (d);
+    return n;
+}
+
+/* GPUs of this host (probed once), 0 when none or unknown. */
+static int this_host_gpus (void)
+{
+    static int ngpus = -1;
+    struct dc_topo *topo;
+    dc_error_t err;
+
+    if (ngpus < 0) {
+        ngpus = 0;
+        if (pci_gpus () > 0 && (topo = dc_probe_host (NULL, &err))) {
+            ngpus = topo->ngpus > 0 ? topo->ngpus : 0;
+            dc_topo_destroy (topo);
+        }
+    }
+    return ngpus;
+}
 
 bool cli_job_wanted (const struct cli *cli)
 {
@@ -27,7 +87,61 @@ bool cli_job_wanted (const struct cli *cli)
     if (((s = getenv ("SLURM_JOB_NODELIST")) && *s) &&
         !getenv ("SLURM_STEP_ID"))
         return true;
-    return false;
+    /* no host list: this host, one rank per GPU */
+    return pci_gpus () > 1 && this_host_gpus () > 1;
+}
+
+/* No host list: this host with one slot per GPU (one when none), as
+ * `dcrun hosts` has it.  0, or -1 with *exitp set. */
+static int cli_job_local_slots (struct cli *cli, struct cli_job *job,
+                                int *exitp)
+{
+    int ngpus;
+
+    if (strcmp (job->hosts->origin, "this host") != 0 ||
+        (ngpus = this_host_gpus ()) < 1)
+        return 0;
+    dc_hosts_destroy (job->hosts);
+    return (job->hosts = cli_resolve_hosts (cli, ngpus, exitp)) ? 0 : -1;
+}
+
+/* MASTER_ADDR: an address of rank 0's host that every rank reaches, never
+ * an ssh-config alias nor "localhost" when a rank is remote.  Every rank
+ * here: 127.0.0.1.  Rank 0 here, others remote: this host's address that
+ * the first remote host's packets come from.  Rank 0 remote: the numeric
+ * address dcrun's own connection goes to (after ssh-config HostName). */
+static void cli_job_master_addr (const struct cli *cli, struct cli_job *job)
+{
+    const struct dc_plan *plan = job->plan;
+    const char *h0 = dc_plan_host (plan, 0), *remote = NULL;
+    char name[1024];
+    dc_error_t err;
+    int rc = 0;
+
+    for (int r = 0; r < plan->size && !remote; r++)
+        if (!dc_launch_is_local_host (dc_plan_host (plan, r)))
+            remote = dc_plan_host (plan, r);
+    snprintf (job->master_addr, sizeof (job->master_addr), "127.0.0.1");
+    if (!remote)
+        return;
+    const char *target = dc_launch_is_local_host (h0) ? remote : h0;
+    snprintf (name, sizeof (name), "%s", target);
+#if HAVE_SSH
+    if (!strcmp (job->launcher, "ssh") &&
+        dc_launch_ssh_hostname (&cli->launch.lo, target, name, sizeof (name),
+                                &err) < 0)
+        snprintf (name, sizeof (name), "%s", target);
+#endif
+    if (dc_launch_is_local_host (h0))
+        rc = dc_rankenv_source_ip (name, job->master_addr,
+                                   sizeof (job->master_addr), &err);
+    else
+        rc = dc_rankenv_host_ip (name, job->master_addr,
+                                 sizeof (job->master_addr), &err);
+    if (rc < 0) {
+        dc_log (DC_LOG_INFO, "MASTER_ADDR: %s: using %s", err.text, h0);
+        snprintf (job->master_addr, sizeof (job->master_addr), "%s", h0);
+    }
 }
 
 static const char *pick_launcher (const struct cli *cli,
@@ -77,6 +191,8 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     memset (job, 0, sizeof (*job));
     if (!(job->hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;
+    if (cli_job_local_slots (cli, job, &exitcode) < 0)
+        return exitcode;
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
@@ -106,6 +222,8 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
             }
     }
     job->master_port = dc_launch_free_port ();
+    cli_job_master_addr (cli, job);
+    cli_job_check_exports (cli);
     return EXIT_OK;
 fail:
     cli_job_fini (job);
@@ -140,52 +258,124 @@ void cli_strv_free (char **v)
     free (v);
 }
 
+static bool has_wildcard (const char *s)
+{
+    return strpbrk (s, "*?[") != NULL;
+}
+
+void cli_job_check_exports (const struct cli *cli)
+{
+    const struct cli_launch *l = &cli->launch;
+
+    for (int i = 0; i < l->nexports; i++) {
+        const char *x = l->exports[i];
+        if (!strchr (x, '=') && !has_wildcard (x) && !getenv (x))
+            fprintf (stderr,
+                     "dcrun: warning: -x %s: not set here, not passed to "
+                     "the ranks\n",
+                     x);
+    }
+}
+
+/* Add entry (owned) to env[*k], growing it. */
+static int env_push (char ***env, int *k, int *cap, char *entry)
+{
+    if (!entry)
+        return -1;
+    if (*k + 1 >= *cap) {
+        char **nv =
+            realloc (*env, (size_t)(*cap = *cap * 2 + 16) * sizeof (char *));
+        if (!nv) {
+            free (entry);
+            return -1;
+        }
+        *env = nv;
+    }
+    (*env)[(*k)++] = entry;
+    (*env)[*k] = NULL;
+    return 0;
+}
+
+/* True when the first n entries of env set the name of entry. */
+static bool in_base (char **env, int n, const char *entry)
+{
+    size_t len = strcspn (entry, "=");
+    for (int i = 0; i < n; i++)
+        if (!strncmp (env[i], entry, len) && env[i][len] == '=')
+            return true;
+    return false;
+}
+
 char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                          int r)
 {
-    const struct dc_plan *plan = job->plan;
-    const struct dc_rank *rk = &plan->ranks[r];
+    extern char **environ;
     const struct cli_launch *l = &cli->launch;
-    char **env = calloc ((size_t)l->nexports + 16, sizeof (char *));
-    int k = 0;
+    bool omp_given = getenv ("OMP_NUM_THREADS") != NULL;
+    dc_error_t err;
 
-    if (!env)
+    for (int i = 0; i < l->nexports; i++)
+        omp_given |= !strncmp (l->exports[i], "OMP_NUM_THREADS", 15);
+    struct dc_rankenv_opts o = {
+        .master_addr = job->master_addr[0] ? job->master_addr : NULL,
+        .master_port = job->master_port,
+        .gpu_bind = (enum dc_gpu_bind)l->gpu_bind,
+        .omp_given = omp_given,
+    };
+    char run_id[64];
+    snprintf (run_id, sizeof (run_id), "dcrun-%d", job->master_port);
+    o.run_id = run_id;
+    char **base = dc_rankenv_create (job->plan, r, &o, &err), **env = NULL;
+    int k = 0, cap = 0;
+    if (!base)
         return NULL;
-    env[k++] = fmt ("DCRUN_RANK=%d", rk->rank);
-    env[k++] = fmt ("DCRUN_SIZE=%d", plan->size);
-    env[k++] = fmt ("DCRUN_LOCAL_RANK=%d", rk->local_rank);
-    env[k++] = fmt ("DCRUN_LOCAL_SIZE=%d", rk->local_size);
-    env[k++] = fmt ("DCRUN_NODE_RANK=%d", rk->node_rank);
-    env[k++] = fmt ("DCRUN_HOST=%s", dc_plan_host (plan, r));
-    env[k++] = fmt ("RANK=%d", rk->rank);
-    env[k++] = fmt ("WORLD_SIZE=%d", plan->size);
-    env[k++] = fmt ("LOCAL_RANK=%d", rk->local_rank);
-    env[k++] = fmt ("LOCAL_WORLD_SIZE=%d", rk->local_size);
-    env[k++] = fmt ("MASTER_ADDR=%s", dc_plan_host (plan, 0));
-    env[k++] = fmt ("MASTER_PORT=%d", job->master_port);
-    if (rk->ngpus > 0) {
-        char gpus[4096];
-        size_t n = 0;
-        gpus[0] = '\0';
-        for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 16; i++)
-            n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
-                                   i ? "," : "", rk->gpus[i]);
-        env[k++] = fmt ("CUDA_VISIBLE_DEVICES=%s", gpus);
-    }
+    for (int i = 0; base[i]; i++)
+        if (env_push (&env, &k, &cap, base[i]) < 0) {
+            for (int j = i + 1; base[j]; j++)
+                free (base[j]);
+            free (base);
+            goto fail;
+        }
+    free (base);
+    int nbase = k;
+    /* --export-all and patterns never replace what rankenv set
+     * (CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS) */
+    for (char **e = environ; l->export_all && e && *e; e++)
+        if (strchr (*e, '=') && !dc_rankenv_export_denied (*e) &&
+            !in_base (env, nbase, *e) &&
+            env_push (&env, &k, &cap, strdup (*e)) < 0)
+            goto fail;
     for (int i = 0; i < l->nexports; i++) {
         const char *x = l->exports[i];
-        if (strchr (x, '='))
-            env[k++] = strdup (x);
-        else if (getenv (x))
-            env[k++] = fmt ("%s=%s", x, getenv (x));
-    }
-    for (int i = 0; i < k; i++)
-        if (!env[i]) {
-            cli_strv_free (env);
-            return NULL;
+        if (strchr (x, '=')) {
+            if (env_push (&env, &k, &cap, strdup (x)) < 0)
+                goto fail;
+        } else if (has_wildcard (x)) {
+            /* a shell pattern over this environment; rank variables and
+             * what the launchers use are never taken */
+            for (char **e = environ; e && *e; e++) {
+                size_t n = strcspn (*e, "=");
+                char name[256];
+                if (!(*e)[n] || n >= sizeof (name))
+                    continue;
+                memcpy (name, *e, n);
+                name[n] = '\0';
+                if (fnmatch (x, name, 0) == 0 &&
+                    !dc_rankenv_is_rank_var (name) &&
+                    !in_base (env, nbase, name) &&
+                    strncmp (name, "DCRUN_XENV_", 11) &&
+                    env_push (&env, &k, &cap, strdup (*e)) < 0)
+                    goto fail;
+            }
+        } else if (getenv (x)) {
+            if (env_push (&env, &k, &cap, fmt ("%s=%s", x, getenv (x))) < 0)
+                goto fail;
         }
-    env[k] = NULL;
+    }
     return env;
+fail:
+    cli_strv_free (env);
+    return NULL;
 }
 
 int cli_env_read (int fd, long bytes)

@@ -15,6 +15,8 @@ struct cli_job {
     struct dc_plan *plan;
     const char *launcher; /* the launcher's name, -L auto resolved */
     int master_port;      /* MASTER_PORT for torchrun-style programs */
+    char master_addr[64]; /* MASTER_ADDR: rank 0's host as a numeric IP that
+                             every rank reaches (cli_job_master_addr) */
 };
 
 /* True when the command line or the environment asks for ranks: -f, -H,
@@ -26,12 +28,18 @@ bool cli_job_wanted (const struct cli *cli);
 int cli_job_init (struct cli *cli, struct cli_job *job);
 void cli_job_fini (struct cli_job *job);
 
-/* The environment of rank r: DCRUN_*, the torchrun names,
- * CUDA_VISIBLE_DEVICES, and the -x exports.  NULL-terminated, caller frees
- * with cli_strv_free; NULL when out of memory. */
+/* The environment of rank r: lib/hosts/rankenv.h's contract (DCRUN_*, the
+ * torchrun names, CUDA_VISIBLE_DEVICES by --gpu-bind, OMP_NUM_THREADS),
+ * then --export-all and the -x exports (NAME, NAME=VALUE, or a shell
+ * pattern over this environment; rank variables never).  NULL-terminated,
+ * caller frees with cli_strv_free; NULL when out of memory. */
 char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                          int r);
 void cli_strv_free (char **v);
+
+/* Check -x against this environment: a warning line for each -x NAME
+ * that is unset here. */
+void cli_job_check_exports (const struct cli *cli);
 
 /* Worker side of the rank environment that stays off command lines
  * (lib/launch/launch_io.h): read `bytes` of NUL-terminated NAME=VALUE entries

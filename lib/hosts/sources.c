@@ -15,9 +15,9 @@
 
 /* Add slots to host name (merging with an earlier entry of the same name). */
 static int add_slots (struct dc_hosts *hosts, const char *name,
-                      const char *user, long slots, dc_error_t *errp)
+                      const char *user, int port, long slots, dc_error_t *errp)
 {
-    long i = dc_hosts_find (hosts, name, 0);
+    long i = dc_hosts_find (hosts, name, port);
 
     if (i >= 0) {
         if (hosts->v[i].slots + slots > DC_MAX_SLOTS) {
@@ -31,6 +31,7 @@ static int add_slots (struct dc_hosts *hosts, const char *name,
     struct dc_host h = {
         .name = (char *)name,
         .user = (char *)user,
+        .port = port,
         .slots = (int)slots,
     };
     if (dc_hosts_add (hosts, &h) < 0) {
@@ -80,7 +81,7 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
             bool last = *p == '\0';
             char *colon = NULL, *user = NULL, *host = start;
             long slots = 1;
-            int d = 0;
+            int d = 0, port = 0;
             *p = '\0';
             depth = 0;
             if (*start == '\0') {
@@ -107,7 +108,20 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
                 else if (*q == ':' && d == 0)
                     colon = q;
             }
-            if (colon) {
+            if (colon && user) {
+                /* user@host:N: N is the port, as in the hostfile */
+                long v;
+                *colon = '\0';
+                if (parse_slots (colon + 1, &v) < 0 || v > 65535) {
+                    errno = EINVAL;
+                    errprintf (errp,
+                               "-H '%s': expected a port from 1 to 65535 "
+                               "after '%s@%s:'",
+                               list, user, host);
+                    goto fail;
+                }
+                port = (int)v;
+            } else if (colon) {
                 *colon = '\0';
                 if (parse_slots (colon + 1, &slots) < 0) {
                     errno = EINVAL;
@@ -122,8 +136,8 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
             if (!hl)
                 goto fail;
             for (size_t i = 0; i < dc_hostlist_count (hl); i++) {
-                if (add_slots (hosts, dc_hostlist_nth (hl, i), user, slots,
-                               errp) < 0) {
+                if (add_slots (hosts, dc_hostlist_nth (hl, i), user, port,
+                               slots, errp) < 0) {
                     errprefix (errp, "-H: ");
                     dc_hostlist_destroy (hl);
                     goto fail;
@@ -222,8 +236,8 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
     if (tasks && *tasks && slurm_tasks (tasks, n, counts, errp) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
-        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], errp) <
-            0) {
+        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, 0, counts[i],
+                       errp) < 0) {
             errprefix (errp, "Slurm allocation: ");
             goto fail;
         }
@@ -282,7 +296,7 @@ struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp)
             errprintf (errp, "%s:%d:1: host name too long", path, lineno);
             goto fail;
         }
-        if (add_slots (hosts, s, NULL, 1, errp) < 0) {
+        if (add_slots (hosts, s, NULL, 0, 1, errp) < 0) {
             errprefix (errp, "%s:%d: ", path, lineno);
             goto fail;
         }
@@ -302,5 +316,48 @@ struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp)
 fail:
     fclose (f);
     dc_hosts_destroy (hosts);
+    return NULL;
+}
+
+struct dc_hosts *dc_hosts_exclude (const struct dc_hosts *hosts,
+                                   const char *list, dc_error_t *errp)
+{
+    struct dc_hostlist *hl;
+    struct dc_hosts *out;
+
+    if (!hosts || !list || !*list) {
+        errno = EINVAL;
+        errprintf (errp, "--exclude: empty host list");
+        return NULL;
+    }
+    if (!(hl = dc_hostlist_decode (list, errp))) {
+        errprefix (errp, "--exclude: ");
+        return NULL;
+    }
+    if (!(out = dc_hosts_create (hosts->origin))) {
+        dc_hostlist_destroy (hl);
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < hosts->count; i++) {
+        bool drop = false;
+        for (size_t k = 0; k < dc_hostlist_count (hl) && !drop; k++)
+            drop = !strcmp (hosts->v[i].name, dc_hostlist_nth (hl, k));
+        if (!drop && dc_hosts_add (out, &hosts->v[i]) < 0) {
+            errprintf (errp, "out of memory");
+            goto fail;
+        }
+    }
+    if (out->count == 0) {
+        errno = EINVAL;
+        errprintf (errp, "--exclude '%s': no host of the list (%s) is left",
+                   list, hosts->origin ? hosts->origin : "?");
+        goto fail;
+    }
+    dc_hostlist_destroy (hl);
+    return out;
+fail:
+    dc_hostlist_destroy (hl);
+    dc_hosts_destroy (out);
     return NULL;
 }

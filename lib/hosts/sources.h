@@ -20,4 +20,9 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
 /* $PBS_NODEFILE: one line per slot, a host's slots are its lines. */
 struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp);
 
+/* A copy of hosts without those named in list (hostlist ranges: node[1-3]);
+ * NULL with errp set on a bad list, or when no host is left. */
+struct dc_hosts *dc_hosts_exclude (const struct dc_hosts *hosts,
+                                   const char *list, dc_error_t *errp);
+
 #endif

@@ -269,7 +269,7 @@ char *dc_launch_worker_cmdline (const char *dcrun,
         n += 2;
     for (int i = 0; r->argv[i]; i++)
         n++;
-    char **av = calloc (n + 8, sizeof (char *));
+    char **av = calloc (n + 10, sizeof (char *));
     if (!av)
         return NULL;
     av[k++] = (char *)(dcrun ? dcrun : "dcrun");
@@ -279,6 +279,10 @@ char *dc_launch_worker_cmdline (const char *dcrun,
     if (r->cpus) {
         av[k++] = "--cpus";
         av[k++] = (char *)r->cpus;
+    }
+    if (r->wdir) {
+        av[k++] = "--wdir";
+        av[k++] = (char *)r->wdir;
     }
     for (int i = 0; r->env && r->env[i]; i++) {
         av[k++] = "-e";

@@ -67,6 +67,8 @@ struct dc_launch_rank {
     const char *cpus;   /* CPU list to bind to ("0-3,8"), NULL: no binding */
     char *const *env;   /* "NAME=VALUE" added to the rank's environment */
     char *const *argv;  /* the command, argv[0] looked up on PATH */
+    const char *wdir;   /* remote ranks start here (worker --wdir); NULL:
+                           the login folder */
     bool exec_in_place; /* the command itself speaks on the stdin/stdout
                            channel (dcrun serve): a remote `dcrun worker
                            --exec` execs it in place instead of keeping
@@ -188,6 +190,11 @@ char *dc_launch_shell_join (char *const *argv);
  * (caller frees).  dcrun NULL: "dcrun". */
 char *dc_launch_worker_cmdline (const char *dcrun,
                                 const struct dc_launch_rank *r);
+
+/* The host name a connection to host goes to after the ssh client config
+ * (HostName), into buf.  Only with the ssh launcher compiled in. */
+int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
+                            char *buf, size_t len, dc_error_t *errp);
 
 /* A free TCP port on this host (bound and released), -1 on error. */
 int dc_launch_free_port (void);

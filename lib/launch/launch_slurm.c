@@ -24,12 +24,19 @@
 
 /* Names whose value differs per rank: srun's tasks get them from the
  * worker, not from dcrun. */
-static const char *const per_rank[] = {
-    "DCRUN_RANK",           "DCRUN_LOCAL_RANK",
-    "DCRUN_LOCAL_SIZE",     "DCRUN_NODE_RANK",
-    "DCRUN_HOST",           "RANK",
-    "LOCAL_RANK",           "LOCAL_WORLD_SIZE",
-    "CUDA_VISIBLE_DEVICES", NULL};
+static const char *const per_rank[] = {"DCRUN_RANK",
+                                       "DCRUN_LOCAL_RANK",
+                                       "DCRUN_LOCAL_SIZE",
+                                       "DCRUN_NODE_RANK",
+                                       "DCRUN_HOST",
+                                       "RANK",
+                                       "LOCAL_RANK",
+                                       "LOCAL_WORLD_SIZE",
+                                       "CUDA_VISIBLE_DEVICES",
+                                       "GROUP_RANK",
+                                       "ROLE_RANK",
+                                       "DCRUN_GPUS",
+                                       NULL};
 
 static bool is_per_rank (const char *kv)
 {

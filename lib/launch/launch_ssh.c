@@ -2180,4 +2180,23 @@ const struct dc_launch_ops dc_launch_ssh = {
     .fini = ssh_fini,
 };
 
+int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
+                            char *buf, size_t len, dc_error_t *errp)
+{
+    char path[4096];
+    struct dc_ssh_config c = {0};
+    int rc;
+
+    if (o->ssh_config)
+        snprintf (path, sizeof (path), "%s", o->ssh_config);
+    else
+        snprintf (path, sizeof (path), "%s/.ssh/config", home_dir ());
+    rc = dc_ssh_config_read (path, host, o->ssh_config != NULL, NULL, &c,
+                             errp);
+    if (rc == 0)
+        snprintf (buf, len, "%s", c.hostname ? c.hostname : host);
+    dc_ssh_config_free (&c);
+    return rc < 0 ? -1 : 0;
+}
+
 #endif /* HAVE_SSH */

@@ -22,7 +22,7 @@ rc=$?
 check "exec exits 0 when every rank does" '[ $rc -eq 0 ]'
 for r in 0 1 2 3; do
     check "rank $r ran once with its environment" \
-        '[ "$(grep -c "^$r@localhost: env $r 4 $r 4 0 localhost $r 4 $r 4 localhost bar\$" "$T/env.out")" = 1 ]'
+        '[ "$(grep -c "^$r@localhost: env $r 4 $r 4 0 localhost $r 4 $r 4 127.0.0.1 bar\$" "$T/env.out")" = 1 ]'
 done
 check "four lines of env" '[ "$(grep -c " env " "$T/env.out")" = 4 ]'
 check "one MASTER_PORT, a number, for all ranks" \
@@ -40,7 +40,7 @@ check "a 40000-byte line comes in pieces no longer than the cap" \
 # 3. a failing rank: status and host on the last stderr line
 $DCRUN exec -H localhost:3 --no-kill-on-bad-exit -- sh -c 'sleep 0.$DCRUN_RANK; [ $DCRUN_RANK = 1 ] && exit 3; echo done' > "$T/fail.out" 2> "$T/fail.err"
 rc=$?
-check "exit 1 when a rank fails" '[ $rc -eq 1 ]'
+check "exit 3, the failing rank's status" '[ $rc -eq 3 ]'
 check "last line names rank 1, its host and status 3" \
     '[ "$(tail -n 1 "$T/fail.err")" = "dcrun: exec: rank 1 on localhost exited with status 3" ]'
 check "--no-kill-on-bad-exit lets rank 2 finish" 'grep -q "^2@localhost: done" "$T/fail.out"'
@@ -54,7 +54,7 @@ start=$(date +%s)
 $DCRUN exec -H localhost:3 -- sh -c "[ \$DCRUN_RANK = 2 ] && exit 5; exec $SLEEP 30" 2> "$T/kob.err"
 rc=$?
 el=$(( $(date +%s) - start ))
-check "kill-on-bad-exit: exit 1 in ${el}s (< 5)" '[ $rc -eq 1 ] && [ $el -lt 5 ]'
+check "kill-on-bad-exit: exit 5 (the failing rank's) in ${el}s (< 5)" '[ $rc -eq 5 ] && [ $el -lt 5 ]'
 check "kill-on-bad-exit: first failure named" \
     'tail -n 1 "$T/kob.err" | grep -q "rank 2 on localhost exited with status 5"'
 check "kill-on-bad-exit: nothing left" '! pgrep -f "$TOKEN" > /dev/null'
@@ -62,8 +62,8 @@ check "kill-on-bad-exit: nothing left" '! pgrep -f "$TOKEN" > /dev/null'
 # 5. exec failure comes back with the reason
 $DCRUN exec -H localhost:1 -- /nonexistent/cmd-$TOKEN 2> "$T/noexec.err"
 rc=$?
-check "a command that cannot run: exit 1 with the reason" \
-    '[ $rc -eq 1 ] && tail -n 1 "$T/noexec.err" | grep -q "rank 0 on localhost: /nonexistent/cmd-$TOKEN: No such file or directory"'
+check "a command that cannot run: exit 127 with the reason" \
+    '[ $rc -eq 127 ] && tail -n 1 "$T/noexec.err" | grep -q "rank 0 on localhost: /nonexistent/cmd-$TOKEN: No such file or directory"'
 
 # 6. timeout
 start=$(date +%s)

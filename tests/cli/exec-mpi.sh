@@ -66,20 +66,20 @@ start=$(date +%s)
 $DCRUN exec -L mpi --mpirun-args "$RSH" -H $H -- sh -c "[ \$DCRUN_RANK = 2 ] && exit 3; exec $SLEEP 30" 2> "$T/fail.err"
 rc=$?
 el=$(( $(date +%s) - start ))
-check "failing rank: exit 1 in ${el}s" '[ $rc -eq 1 ] && [ $el -lt 10 ]'
+check "failing rank: exit 3 (its status) in ${el}s" '[ $rc -eq 3 ] && [ $el -lt 10 ]'
 check "last line names rank 2, 127.0.0.3 and status 3" \
     '[ "$(tail -n 1 "$T/fail.err")" = "dcrun: exec: rank 2 on 127.0.0.3 exited with status 3" ]'
 check "kill-on-bad-exit left nothing running" '[ "$(alive "$TOKEN")" = 0 ]'
 $DCRUN exec -L mpi --mpirun-args "$RSH" -H $H --no-kill-on-bad-exit -- sh -c '[ $DCRUN_RANK = 0 ] && exit 2; sleep 0.5; echo survived' > "$T/nk.out" 2> "$T/nk.err"
 rc=$?
 check "--no-kill-on-bad-exit: the others finish, rank 0's status is the last line" \
-    '[ $rc -eq 1 ] && [ "$(grep -c survived "$T/nk.out")" = 3 ] && [ "$(tail -n 1 "$T/nk.err")" = "dcrun: exec: rank 0 on 127.0.0.1 exited with status 2" ]'
+    '[ $rc -eq 2 ] && [ "$(grep -c survived "$T/nk.out")" = 3 ] && [ "$(tail -n 1 "$T/nk.err")" = "dcrun: exec: rank 0 on 127.0.0.1 exited with status 2" ]'
 $DCRUN exec -L mpi --mpirun-args "$RSH" -H $H -- sh -c '[ $DCRUN_RANK = 3 ] && kill -KILL $$; exit 0' 2> "$T/sig.err"
 check "a rank killed by a signal is named with it" \
     'tail -n 1 "$T/sig.err" | grep -q "rank 3 on 127.0.0.4 killed by signal 9 (SIGKILL)"'
 $DCRUN exec -L mpi --mpirun-args "$RSH" -H $H -- /nonexistent/cmd-$TOKEN 2> "$T/nx.err"
-check "a command that cannot run: exit 1 with the reason" \
-    '[ $? -eq 1 ] && grep -q "nonexistent/cmd-$TOKEN: No such file or directory" "$T/nx.err"'
+check "a command that cannot run: exit 127 with the reason" \
+    '[ $? -eq 127 ] && grep -q "nonexistent/cmd-$TOKEN: No such file or directory" "$T/nx.err"'
 
 # 5. an unreachable host: exit 4 with mpirun's reason
 start=$(date +%s)

@@ -53,7 +53,7 @@ start=$(date +%s)
 $DCRUN exec $SSH -H $H -- sh -c "[ \$DCRUN_RANK = 2 ] && exit 3; exec $SLEEP 30" 2> "$T/fail.err"
 rc=$?
 el=$(( $(date +%s) - start ))
-check "failing rank: exit 1 in ${el}s" '[ $rc -eq 1 ] && [ $el -lt 6 ]'
+check "failing rank: exit 3 (its status) in ${el}s" '[ $rc -eq 3 ] && [ $el -lt 6 ]'
 check "last line names rank 2, 127.0.0.3 and status 3" \
     '[ "$(tail -n 1 "$T/fail.err")" = "dcrun: exec: rank 2 on 127.0.0.3 exited with status 3" ]'
 check "kill-on-bad-exit left nothing running" '[ "$(alive "$TOKEN")" = 0 ]'

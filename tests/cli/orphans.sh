@@ -68,7 +68,7 @@ expect_eq "$(tagged)" 0 "local, SIGKILL of dcrun: nothing left, daemons included
 ps -eo pid=,ppid=,stat=,args= | awk -v t="$TAG" 'index($0, t) && !/awk/' | sed 's/^/#   left: /'
 
 # 4. the same with a command that cannot run: the agent reports it
-expect_rc 1 "local: a missing command" $DCRUN exec -H localhost:2 -- ./no-such-$TAG
+expect_rc 127 "local: a missing command" $DCRUN exec -H localhost:2 -- ./no-such-$TAG
 expect_err "no-such-$TAG: No such file or directory" "local: the exec error comes back"
 
 # over ssh: the test sshd on 127.0.0.1-2

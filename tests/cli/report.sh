@@ -182,7 +182,7 @@ expect_rc 2 "no report given" $D report
 expect_rc 2 "two reports" $D report r.json r.json
 
 # exec --trace and --report
-expect_rc 1 "exec with a failing rank, --trace and --report" \
+expect_rc 3 "exec with a failing rank (its status), --trace and --report" \
     $D exec -H localhost:3 --no-kill-on-bad-exit --trace tr.json --report er.json \
     -- sh -c '[ "$DCRUN_RANK" = 2 ] && exit 3; exit 0'
 expect_eq "$($PY -c "

@@ -257,7 +257,8 @@ static const struct {
     {"node[01-04,07]:8,login:2", 6, 42, NULL},
     {"a,b,c", 3, 3, NULL},
     {"a,a", 1, 2, NULL},
-    {"bob@a:2", 1, 2, NULL},
+    {"bob@a:2", 1, 1, NULL}, /* user@host:N: N is the port */
+    {"bob@a:70000", 0, 0, "expected a port"},
     {"a:0", 0, 0, "expected slots"},
     {"a:", 0, 0, "expected slots"},
     {"a,,b", 0, 0, "empty entry"},
