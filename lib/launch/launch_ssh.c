@@ -2191,8 +2191,7 @@ int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
         snprintf (path, sizeof (path), "%s", o->ssh_config);
     else
         snprintf (path, sizeof (path), "%s/.ssh/config", home_dir ());
-    rc = dc_ssh_config_read (path, host, o->ssh_config != NULL, NULL, &c,
-                             errp);
+    rc = dc_ssh_config_read (path, host, o->ssh_config != NULL, NULL, &c, errp);
     if (rc == 0)
         snprintf (buf, len, "%s", c.hostname ? c.hostname : host);
     dc_ssh_config_free (&c);
