@@ -33,6 +33,7 @@ enum {
     OPT_L_SRUN_MPI,
     OPT_L_SRUN_ARGS,
     OPT_L_LISTEN_ADDR,
+    OPT_L_GPUS_PER_RANK,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -57,7 +58,10 @@ static const struct cli_opt launch_opts[] = {
     {"oversubscribe", no_argument, OPT_L_OVERSUBSCRIBE, NULL,
      "allow more ranks than slots"},
     {"bind", required_argument, OPT_L_BIND, "auto|none",
-     "bind ranks to their CPU set when known (auto) or not (none)"},
+     "bind each rank to the cores next to its GPU, decided on its own host "
+     "(auto), or not (none)"},
+    {"gpus-per-rank", required_argument, OPT_L_GPUS_PER_RANK, "N",
+     "GPUs each rank gets (default: the host's GPUs / slots, at least 1)"},
     {"export", required_argument, 'x', "VAR[=VALUE]",
      "pass VAR (from here, or set to VALUE) to every rank"},
     {"kill-grace", required_argument, OPT_L_KILL_GRACE, "S",
@@ -102,6 +106,11 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
         return cli_parse_map_by (cli, arg, &l->plan.map_by);
     case OPT_L_OVERSUBSCRIBE:
         l->plan.oversubscribe = true;
+        return 0;
+    case OPT_L_GPUS_PER_RANK:
+        if (cli_parse_long (cli, "--gpus-per-rank", arg, 1, 1024, &v) < 0)
+            return -1;
+        l->plan.gpus_per_rank = (int)v;
         return 0;
     case OPT_L_BIND:
         if (!strcmp (arg, "none"))

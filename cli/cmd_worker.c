@@ -18,6 +18,19 @@
  * left it (setsid, daemons), and the worker exits with CMD's status, or
  * dies of CMD's signal.
  *
+ * With --place (what the head asks for remote ranks it could not place),
+ * the worker is the placement agent of its host: it probes the host
+ * (gpu/probe.c; $DCRUN_HWLOC_XMLFILE names an hwloc XML to load instead of
+ * the live topology), places all DCRUN_LOCAL_SIZE ranks of the host with
+ * dc_plan_place_local() (the function the head uses for its own host, so
+ * the ranks of a host never overlap) and binds CMD to the cores of its
+ * local rank (DCRUN_LOCAL_RANK): the cores next to its GPU(s).  It puts
+ * that CPU set in DCRUN_CPUS, binds only to the CPUs of it that exist and
+ * are allowed here (none: unbound, said at -v), and, when the head did not
+ * know the host's GPUs (no --place-gpus), sets DCRUN_GPUS and
+ * CUDA_VISIBLE_DEVICES to the rank's GPUs.  At -v it says what it did on
+ * stderr.
+ *
  * Under mpirun (OMPI_COMM_WORLD_*) and srun (SLURM_PROCID...) the rank
  * environment comes from theirs, and --control none is the default there
  * (their stdin is /dev/null for most ranks).
@@ -26,6 +39,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +51,10 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "gpu/probe.h"
 #include "job.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/plan.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/launch/proctree.h"
@@ -49,6 +66,11 @@ enum {
     OPT_CONTROL,
     OPT_EXEC,
     OPT_ENV_STDIN,
+    OPT_PLACE,
+    OPT_PLACE_SLOTS,
+    OPT_PLACE_NO_BIND,
+    OPT_PLACE_GPUS,
+    OPT_GPUS_PER_RANK,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -59,6 +81,16 @@ static const struct cli_opt worker_opts[] = {
      "under mpirun/srun)"},
     {"env-stdin", required_argument, OPT_ENV_STDIN, "BYTES",
      "read BYTES of NUL-terminated NAME=VALUE entries from stdin first"},
+    {"place", no_argument, OPT_PLACE, NULL,
+     "probe this host and bind CMD next to its GPU (sets DCRUN_CPUS)"},
+    {"place-no-bind", no_argument, OPT_PLACE_NO_BIND, NULL,
+     "--place: set the GPUs only, bind nothing (dcrun --bind none)"},
+    {"place-slots", required_argument, OPT_PLACE_SLOTS, "N",
+     "--place: the host's slots (default DCRUN_LOCAL_SIZE)"},
+    {"place-gpus", required_argument, OPT_PLACE_GPUS, "LIST",
+     "--place: the host's gpus= list (default: the probed GPUs)"},
+    {"gpus-per-rank", required_argument, OPT_GPUS_PER_RANK, "N",
+     "--place: GPUs each rank gets"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
     {0},
@@ -71,6 +103,11 @@ struct worker_args {
     char **env;
     int nenv;
     long env_stdin; /* bytes of environment on stdin, -1 none */
+    bool place;
+    bool place_no_bind;
+    long place_slots;
+    const char *place_gpus;
+    long gpus_per_rank;
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -84,6 +121,21 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_EXEC:
         a->exec = true;
         return 0;
+    case OPT_PLACE:
+        a->place = true;
+        return 0;
+    case OPT_PLACE_NO_BIND:
+        a->place_no_bind = true;
+        return 0;
+    case OPT_PLACE_SLOTS:
+        return cli_parse_long (cli, "--place-slots", arg, 1, DC_MAX_SLOTS,
+                               &a->place_slots);
+    case OPT_PLACE_GPUS:
+        a->place_gpus = arg;
+        return 0;
+    case OPT_GPUS_PER_RANK:
+        return cli_parse_long (cli, "--gpus-per-rank", arg, 1,
+                               DC_TOPO_MAX_GPUS, &a->gpus_per_rank);
     case OPT_ENV_STDIN:
         return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
                                &a->env_stdin);
@@ -248,9 +300,144 @@ static void io_status (int fd, bool signaled, int value)
     }
 }
 
+/* The rank's GPUs, where the head did not know them: DCRUN_GPUS and
+ * CUDA_VISIBLE_DEVICES the same list (none: both left alone). */
+static void set_rank_gpus (const char *gpus)
+{
+    if (!gpus || !*gpus)
+        return;
+    setenv ("DCRUN_GPUS", gpus, 1);
+    setenv ("CUDA_VISIBLE_DEVICES", gpus, 1);
+}
+
+/* The CPUs of list that this process may run on, as a new list ("" when
+ * none), NULL when out of memory or a bad list. */
+static char *cpus_here (const char *list)
+{
+    cpu_set_t allowed;
+    char *out;
+    size_t len, n = 0;
+    long lo, hi;
+    const char *p = list;
+
+    if (sched_getaffinity (0, sizeof (allowed), &allowed) < 0)
+        CPU_ZERO (&allowed);
+    len = strlen (list) + 1;
+    if (!(out = malloc (len * 4 + 16)))
+        return NULL;
+    out[0] = '\0';
+    while (*p) {
+        char *end;
+        lo = strtol (p, &end, 10);
+        if (end == p || lo < 0)
+            goto bad;
+        hi = lo;
+        p = end;
+        if (*p == '-') {
+            hi = strtol (p + 1, &end, 10);
+            if (end == p + 1 || hi < lo)
+                goto bad;
+            p = end;
+        }
+        for (long c = lo; c <= hi && c < CPU_SETSIZE; c++)
+            if (CPU_ISSET ((int)c, &allowed)) {
+                char buf[24];
+                int k = snprintf (buf, sizeof (buf), "%s%ld", n ? "," : "", c);
+                if (n + (size_t)k + 1 > len * 4 + 16)
+                    goto bad;
+                memcpy (out + n, buf, (size_t)k + 1);
+                n += (size_t)k;
+            }
+        if (*p == ',')
+            p++;
+        else if (*p)
+            goto bad;
+    }
+    return out;
+bad:
+    free (out);
+    return NULL;
+}
+
+/* --place: probe this host, place the ranks of the host, pick ours.  Sets
+ * DCRUN_CPUS (and the GPUs, see set_rank_gpus); *bindp is the CPU list to
+ * bind to (NULL: stay unbound).  EXIT_OK or an exit status after printing
+ * why. */
+static int place_here (struct cli *cli, const struct worker_args *a,
+                       char **bindp)
+{
+    const char *lr = getenv ("DCRUN_LOCAL_RANK");
+    const char *ls = getenv ("DCRUN_LOCAL_SIZE");
+    const char *rank = getenv ("DCRUN_RANK");
+    char host[256] = "";
+    long local_rank, local_size;
+    int *hg = NULL, nhg = 0, rc = EXIT_OK;
+    char *cpus = NULL, *gpus = NULL, *end;
+    struct dc_topo *topo = NULL;
+    dc_error_t err;
+
+    *bindp = NULL;
+    gethostname (host, sizeof (host) - 1);
+    if (!lr || !ls || (local_rank = strtol (lr, &end, 10)) < 0 || *end ||
+        (local_size = strtol (ls, &end, 10)) < 1 || *end ||
+        local_size > DC_MAX_SLOTS || local_rank >= local_size)
+        return cli_error (EXIT_LAUNCH,
+                          "worker: --place: DCRUN_LOCAL_RANK and "
+                          "DCRUN_LOCAL_SIZE missing or bad (%s of %s)",
+                          lr ? lr : "unset", ls ? ls : "unset");
+    if (a->place_gpus && *a->place_gpus &&
+        dc_parse_int_list (a->place_gpus, DC_TOPO_MAX_GPUS - 1, &hg, &nhg,
+                           &err) < 0)
+        return cli_error (EXIT_USAGE, "worker: --place-gpus '%s': %s",
+                          a->place_gpus, err.text);
+    if (!(topo = dc_probe_host (NULL, &err))) {
+        /* no topology: run unplaced, as the head does for its own host */
+        if (cli->verbose)
+            fprintf (stderr,
+                     "dcrun: worker: rank %s on %s: cannot probe this "
+                     "host (%s): not bound\n",
+                     rank ? rank : "?", host, err.text);
+        free (hg);
+        return EXIT_OK;
+    }
+    if (dc_plan_place_local (topo, host, (int)local_rank, (int)local_size,
+                             (int)a->place_slots, hg, nhg,
+                             (int)a->gpus_per_rank, &cpus, &gpus, &err) < 0) {
+        rc = cli_error (EXIT_LAUNCH, "worker: %s: placement: %s", host,
+                        err.text);
+        goto out;
+    }
+    if (!a->place_gpus)
+        set_rank_gpus (gpus);
+    if (cpus && !a->place_no_bind) {
+        char *here = cpus_here (cpus);
+        setenv ("DCRUN_CPUS", cpus, 1);
+        if (here && *here)
+            *bindp = here;
+        else
+            free (here);
+    }
+    if (cli->verbose)
+        fprintf (stderr,
+                 "dcrun: worker: rank %s on %s: local rank %ld of %ld, "
+                 "cpus %s, gpus %s, bound to %s\n",
+                 rank ? rank : "?", host, local_rank, local_size,
+                 cpus ? cpus : "-", gpus && *gpus ? gpus : "-",
+                 *bindp              ? *bindp
+                 : a->place_no_bind  ? "nothing (--bind none)"
+                                     : "nothing (none of those CPUs is here)");
+out:
+    free (hg);
+    free (cpus);
+    free (gpus);
+    dc_topo_destroy (topo);
+    return rc;
+}
+
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
     struct worker_args a = {.control = -1, .env_stdin = -1};
+    char *placed = NULL; /* --place: the CPUs to bind to */
     int optindex, rc, pex[2];
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
@@ -276,6 +463,11 @@ static int worker_run (struct cli *cli, int argc, char **argv)
     for (int i = 0; i < a.nenv; i++)
         putenv (a.env[i]);
     free (a.env);
+    if (a.place && !a.cpus) {
+        if ((rc = place_here (cli, &a, &placed)) != EXIT_OK)
+            return rc;
+        a.cpus = placed;
+    }
 
     int io[3] = {-1, -1, -1};
     if (!a.exec && getenv (DC_IO_ENV) && io_connect (io) < 0)

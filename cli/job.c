@@ -14,6 +14,8 @@
 #include "lib/util/log.h"
 #include "lib/hosts/topo.h"
 
+static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
+
 bool cli_job_wanted (const struct cli *cli)
 {
     const char *s;
@@ -69,6 +71,73 @@ static int place_local (struct cli_job *job)
     return 0;
 }
 
+static void worker_args_free (struct cli_job *job)
+{
+    if (job->worker_args && job->plan)
+        for (int r = 0; r < job->plan->size; r++)
+            cli_strv_free (job->worker_args[r]);
+    free (job->worker_args);
+    job->worker_args = NULL;
+}
+
+/* The ranks the head could not place (remote hosts) are placed by their
+ * host's agent: `dcrun worker --place [--place-no-bind] [--place-slots S]
+ * [--place-gpus LIST] [--gpus-per-rank N] [-v]`.  Under Slurm, Slurm
+ * places them. */
+static int make_worker_args (const struct cli *cli, struct cli_job *job)
+{
+    const struct dc_plan *plan = job->plan;
+
+    if (!strcmp (job->launcher, "local") || !strcmp (job->launcher, "slurm"))
+        return 0;
+    if (!(job->worker_args = calloc ((size_t)plan->size, sizeof (char **))))
+        return -1;
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_rank *rk = &plan->ranks[r];
+        const struct dc_host *h = &job->hosts->v[rk->host];
+        char **v, list[4096];
+        int k = 0;
+        size_t n = 0;
+        if (rk->cpus)
+            continue; /* placed here */
+        if (!(v = job->worker_args[r] = calloc (12, sizeof (char *))))
+            return -1;
+        v[k++] = strdup ("--place");
+        if (cli->launch.no_bind)
+            v[k++] = strdup ("--place-no-bind");
+        if (h->slots != rk->local_size) {
+            v[k++] = strdup ("--place-slots");
+            v[k++] = fmt ("%d", h->slots);
+        }
+        if (h->gpus && h->ngpus > 0) {
+            list[0] = '\0';
+            for (int i = 0; i < h->ngpus && n < sizeof (list) - 16; i++)
+                n += (size_t)snprintf (list + n, sizeof (list) - n, "%s%d",
+                                       i ? "," : "", h->gpus[i]);
+            v[k++] = strdup ("--place-gpus");
+            v[k++] = strdup (list);
+        }
+        if (plan->gpus_per_rank > 0) {
+            v[k++] = strdup ("--gpus-per-rank");
+            v[k++] = fmt ("%d", plan->gpus_per_rank);
+        }
+        if (cli->verbose > 0)
+            v[k++] = strdup ("-v");
+        for (int i = 0; i < k; i++)
+            if (!v[i])
+                return -1;
+    }
+    return 0;
+}
+
+char *const *cli_job_worker_args (const struct cli_job *job, int r)
+{
+    if (!job || !job->worker_args || !job->plan || r < 0 ||
+        r >= job->plan->size)
+        return NULL;
+    return job->worker_args[r];
+}
+
 int cli_job_init (struct cli *cli, struct cli_job *job)
 {
     int exitcode = EXIT_OK;
@@ -80,12 +149,15 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
-    if (place_local (job) < 0) {
-        exitcode = EXIT_INPUT;
-        goto fail;
-    }
     if (!(job->launcher = pick_launcher (cli, job->plan))) {
         exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+        goto fail;
+    }
+    /* ssh and mpi start a dcrun worker on every host, this one included:
+     * that agent places the ranks of its host (make_worker_args) */
+    if ((!strcmp (job->launcher, "local") || !strcmp (job->launcher, "slurm")) &&
+        place_local (job) < 0) {
+        exitcode = EXIT_INPUT;
         goto fail;
     }
     if (!dc_launch_find (job->launcher, &err)) {
@@ -105,6 +177,10 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
                 goto fail;
             }
     }
+    if (make_worker_args (cli, job) < 0) {
+        exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+        goto fail;
+    }
     job->master_port = dc_launch_free_port ();
     return EXIT_OK;
 fail:
@@ -114,13 +190,13 @@ fail:
 
 void cli_job_fini (struct cli_job *job)
 {
+    worker_args_free (job);
     dc_plan_destroy (job->plan);
     dc_hosts_destroy (job->hosts);
     job->plan = NULL;
     job->hosts = NULL;
 }
 
-static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
 static char *fmt (const char *f, ...)
 {
     va_list ap;

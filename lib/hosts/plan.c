@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/hosts/plan.h"
+#include <stdio.h>
 #include "lib/hosts/topo.h"
 
 void dc_plan_destroy (struct dc_plan *plan)
@@ -33,6 +34,9 @@ static int assign_gpus (struct dc_plan *plan, size_t h, const int *list, int n,
                         int slots)
 {
     int per = (n >= slots && slots > 0) ? n / slots : 1;
+
+    if (plan->gpus_per_rank > 0)
+        per = plan->gpus_per_rank;
 
     for (int r = 0; r < plan->size; r++) {
         struct dc_rank *rk = &plan->ranks[r];
@@ -95,6 +99,12 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     nh = hosts->count;
     slots = dc_hosts_slots (hosts);
     np = o->np > 0 ? o->np : slots;
+    if (o->gpus_per_rank < 0 || o->gpus_per_rank > DC_TOPO_MAX_GPUS) {
+        errno = EINVAL;
+        errprintf (errp, "--gpus-per-rank %d: expected 1 to %d",
+                   o->gpus_per_rank, DC_TOPO_MAX_GPUS);
+        return NULL;
+    }
     if (o->np < 0 || np > DC_MAX_SLOTS) {
         errno = EINVAL;
         errprintf (errp, "-n %ld: expected 1 to %d ranks", o->np, DC_MAX_SLOTS);
@@ -116,6 +126,7 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     }
     plan->hosts = hosts;
     plan->size = (int)np;
+    plan->gpus_per_rank = o->gpus_per_rank;
 
     /* Place ranks: in rounds; in each round a host takes up to its slots
      * (by slot) or one rank (by node).  Rounds after the first only happen
@@ -417,5 +428,68 @@ out:
     free (idx);
     free (group);
     free (done);
+    return rc;
+}
+
+int dc_plan_place_local (const struct dc_topo *topo, const char *hostname,
+                         int local_rank, int local_size, int slots,
+                         const int *host_gpus, int nhost_gpus,
+                         int gpus_per_rank, char **cpus, char **gpus,
+                         dc_error_t *errp)
+{
+    struct dc_hosts *hosts = NULL;
+    struct dc_plan *plan = NULL;
+    char *g = NULL;
+    int rc = -1;
+
+    if (!topo || !cpus || !gpus || local_size < 1 ||
+        local_size > DC_MAX_SLOTS || local_rank < 0 ||
+        local_rank >= local_size || slots < 0 || slots > DC_MAX_SLOTS ||
+        nhost_gpus < 0 || nhost_gpus > DC_TOPO_MAX_GPUS ||
+        (nhost_gpus > 0 && !host_gpus)) {
+        errno = EINVAL;
+        return errprintf (errp, "plan: invalid local rank %d of %d", local_rank,
+                          local_size);
+    }
+    *cpus = *gpus = NULL;
+    struct dc_plan_opts o = {
+        .np = local_size,
+        .oversubscribe = true,
+        .gpus_per_rank = gpus_per_rank,
+    };
+    struct dc_host h = {
+        .name = (char *)(hostname && *hostname ? hostname : "localhost"),
+        .slots = slots > 0 ? slots : local_size,
+        .gpus = (int *)host_gpus,
+        .ngpus = nhost_gpus,
+    };
+    if (!(hosts = dc_hosts_create ("agent")) || dc_hosts_add (hosts, &h) < 0) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    if (!(plan = dc_plan_create (hosts, &o, errp)) ||
+        dc_plan_place (plan, 0, topo, errp) < 0)
+        goto out;
+    const struct dc_rank *rk = &plan->ranks[local_rank];
+    size_t len = (size_t)rk->ngpus * 12 + 1, n = 0;
+    if (!(g = malloc (len))) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    g[0] = '\0';
+    for (int i = 0; i < rk->ngpus; i++)
+        n += (size_t)snprintf (g + n, len - n, "%s%d", i ? "," : "",
+                               rk->gpus[i]);
+    if (rk->cpus && !(*cpus = strdup (rk->cpus))) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    *gpus = g;
+    g = NULL;
+    rc = 0;
+out:
+    free (g);
+    dc_plan_destroy (plan);
+    dc_hosts_destroy (hosts);
     return rc;
 }

@@ -67,6 +67,8 @@ struct dc_launch_rank {
     const char *cpus;   /* CPU list to bind to ("0-3,8"), NULL: no binding */
     char *const *env;   /* "NAME=VALUE" added to the rank's environment */
     char *const *argv;  /* the command, argv[0] looked up on PATH */
+    char *const *worker_args; /* more words for a remote `dcrun worker`
+                                 (--place ...), NULL-terminated, or NULL */
     bool exec_in_place; /* the command itself speaks on the stdin/stdout
                            channel (dcrun serve): a remote `dcrun worker
                            --exec` execs it in place instead of keeping
@@ -179,7 +181,8 @@ int dc_launch_write_fd (struct dc_launch *l, int rank);
 char *dc_launch_shell_join (char *const *argv);
 
 /* The `dcrun worker` command line a remote launcher runs for rank r:
- * DCRUN worker [--cpus LIST] [-e NAME=VALUE]... -- CMD ARGS, shell-quoted
+ * DCRUN worker [--cpus LIST] [WORKER_ARGS...] [-e NAME=VALUE]... -- CMD ARGS,
+ * shell-quoted
  * (caller frees).  dcrun NULL: "dcrun". */
 char *dc_launch_worker_cmdline (const char *dcrun,
                                 const struct dc_launch_rank *r);
