@@ -377,7 +377,10 @@ static int place_here (struct cli *cli, const struct worker_args *a,
     dc_error_t err;
 
     *bindp = NULL;
-    gethostname (host, sizeof (host) - 1);
+    if (getenv ("DCRUN_HOST")) /* the host as the host list names it */
+        snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
+    else
+        gethostname (host, sizeof (host) - 1);
     if (!lr || !ls || (local_rank = strtol (lr, &end, 10)) < 0 || *end ||
         (local_size = strtol (ls, &end, 10)) < 1 || *end ||
         local_size > DC_MAX_SLOTS || local_rank >= local_size)
