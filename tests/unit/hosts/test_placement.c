@@ -1,6 +1,8 @@
 /* test_placement.c - dc_plan_place: GPUs and CPU sets from a topology */
 #include <errno.h>
 #include <hwloc.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -302,6 +304,222 @@ START_TEST (t_real_dgx2)
 }
 END_TEST
 
+/* True when the GPUs of each rank have one locality (check_placement's
+ * "within its GPU's CPUs" then holds). */
+static bool one_locality (const struct dc_plan *p, const struct dc_topo *t)
+{
+    for (int r = 0; r < p->size; r++)
+        for (int i = 1; i < p->ranks[r].ngpus; i++) {
+            const char *a =
+                t->gpus[dc_topo_find_gpu (t, p->ranks[r].gpus[0])].cpus;
+            const char *b =
+                t->gpus[dc_topo_find_gpu (t, p->ranks[r].gpus[i])].cpus;
+            if (!a || !b || strcmp (a, b) != 0)
+                return false;
+        }
+    return true;
+}
+
+/* A topology of /work/shared/topologies (or ../shared/topologies of the
+ * source tree), NULL when absent. */
+static const char *shared_topo (const char *name)
+{
+    static char buf[4096];
+    const char *p = dc_srcpath (name);
+    if (access (p, R_OK) == 0)
+        return p;
+    snprintf (buf, sizeof (buf), "/work/shared/topologies/%s",
+              strrchr (name, '/') + 1);
+    return access (buf, R_OK) == 0 ? buf : NULL;
+}
+
+/* --gpus-per-rank: local rank l gets GPUs l*N .. l*N+N-1 (mod GPUs) */
+START_TEST (t_gpus_per_rank)
+{
+    static const struct {
+        const char *list;
+        long np;
+        int gpr;
+        const char *want; /* GPUs of each rank, ";" between ranks */
+    } cases[] = {
+        {"a:8", 0, 1, "0;1;2;3;4;5;6;7"},
+        {"a:4", 0, 1, "0;1;2;3"},
+        {"a:4", 0, 2, "0,1;2,3;4,5;6,7"},
+        {"a:2", 0, 4, "0,1,2,3;4,5,6,7"},
+        {"a:2", 0, 3, "0,1,2;3,4,5"},
+        {"a:1", 0, 8, "0,1,2,3,4,5,6,7"},
+        {"a:4,b:4", 0, 1, "0;1;2;3;0;1;2;3"},
+        {"a:3", 0, 3, "0,1,2;3,4,5;6,7,0"}, /* wraps: 9 > 8 GPUs */
+    };
+    struct dc_topo *t = load (FIX ("topo-2s-8gpu.xml"));
+
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        dc_error_t err = {{0}};
+        struct dc_hosts *h = dc_hosts_parse_list (cases[i].list, &err);
+        struct dc_plan_opts o = {.np = cases[i].np,
+                                 .gpus_per_rank = cases[i].gpr};
+        struct dc_plan *p;
+        char got[256] = "";
+        size_t n = 0;
+        ck_assert_ptr_nonnull (h);
+        ck_assert_msg ((p = dc_plan_create (h, &o, &err)) != NULL, "%s",
+                       err.text);
+        for (size_t k = 0; k < h->count; k++)
+            ck_assert_msg (dc_plan_place (p, k, t, &err) == 0, "%s",
+                           err.text);
+        for (int r = 0; r < p->size; r++)
+            for (int g = 0; g < p->ranks[r].ngpus; g++)
+                n += (size_t)snprintf (got + n, sizeof (got) - n, "%s%d",
+                                       g ? "," : (r ? ";" : ""),
+                                       p->ranks[r].gpus[g]);
+        ck_assert_msg (!strcmp (got, cases[i].want), "case %zu: %s, want %s",
+                       i, got, cases[i].want);
+        if (one_locality (p, t))
+            check_placement (p, t, true);
+        dc_plan_destroy (p);
+        dc_hosts_destroy (h);
+    }
+    /* out of range: an error, no plan */
+    static const int bad[] = {-1, DC_TOPO_MAX_GPUS + 1, INT32_MIN};
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        dc_error_t err = {{0}};
+        struct dc_hosts *h = dc_hosts_parse_list ("a:2", &err);
+        struct dc_plan_opts o = {.gpus_per_rank = bad[i]};
+        ck_assert_ptr_null (dc_plan_create (h, &o, &err));
+        ck_assert_ptr_nonnull (strstr (err.text, "--gpus-per-rank"));
+        dc_hosts_destroy (h);
+    }
+    dc_topo_destroy (t);
+}
+END_TEST
+
+/* The agent's placement of one local rank is the head's placement of that
+ * rank, for every local size and rank: the ranks of a host never overlap
+ * whichever side places them. */
+static void agent_matches_head (const struct dc_topo *t, int size, int slots,
+                                const char *gpus, int gpr)
+{
+    char list[128];
+    dc_error_t err = {{0}};
+    struct dc_hosts *h;
+    struct dc_plan_opts o = {.np = size, .oversubscribe = true,
+                             .gpus_per_rank = gpr};
+    struct dc_plan *p;
+    int *hg = NULL, nhg = 0;
+
+    if (gpus)
+        snprintf (list, sizeof (list), "x slots=%d gpus=%s\n",
+                  slots ? slots : size, gpus);
+    else
+        snprintf (list, sizeof (list), "x slots=%d\n", slots ? slots : size);
+    h = dc_hostfile_parse (list, strlen (list), "t", &err);
+    ck_assert_msg (h != NULL, "%s", err.text);
+    if (gpus)
+        ck_assert_int_eq (
+            dc_parse_int_list (gpus, 1023, &hg, &nhg, &err), 0);
+    ck_assert_msg ((p = dc_plan_create (h, &o, &err)) != NULL, "%s",
+                   err.text);
+    ck_assert_msg (dc_plan_place (p, 0, t, &err) == 0, "%s", err.text);
+    for (int r = 0; r < size; r++) {
+        char *cpus = NULL, *g = NULL, want[256] = "";
+        size_t n = 0;
+        ck_assert_msg (dc_plan_place_local (t, "x", r, size, slots, hg, nhg,
+                                            gpr, &cpus, &g, &err) == 0,
+                       "%s", err.text);
+        for (int i = 0; i < p->ranks[r].ngpus; i++)
+            n += (size_t)snprintf (want + n, sizeof (want) - n, "%s%d",
+                                   i ? "," : "", p->ranks[r].gpus[i]);
+        ck_assert_str_eq (g, want);
+        ck_assert_str_eq (cpus, p->ranks[r].cpus);
+        free (cpus);
+        free (g);
+    }
+    /* few ranks for the cores: no two overlap */
+    for (int r = 0; size <= t->cores / 2 && r < size; r++)
+        for (int q = 0; q < r; q++) {
+            hwloc_bitmap_t a = bm (p->ranks[r].cpus),
+                           b = bm (p->ranks[q].cpus);
+            ck_assert_msg (!hwloc_bitmap_intersects (a, b),
+                           "size %d: ranks %d and %d overlap: %s, %s", size,
+                           q, r, p->ranks[q].cpus, p->ranks[r].cpus);
+            hwloc_bitmap_free (a);
+            hwloc_bitmap_free (b);
+        }
+    free (hg);
+    dc_plan_destroy (p);
+    dc_hosts_destroy (h);
+}
+
+START_TEST (t_place_local)
+{
+    static const char *fixtures[] = {
+        "tests/fixtures/topo-2s-8gpu.xml",
+        "tests/fixtures/topo-nogpu.xml",
+        "../shared/topologies/nvidia-dgx2-16xV100.xml",
+        "../shared/topologies/ibm-power8-4xP100.xml",
+    };
+    for (size_t f = 0; f < sizeof (fixtures) / sizeof (fixtures[0]); f++) {
+        const char *path = strncmp (fixtures[f], "../", 3)
+                               ? dc_srcpath (fixtures[f])
+                               : shared_topo (fixtures[f]);
+        struct dc_topo *t;
+        if (!path || access (path, R_OK) != 0) {
+            printf ("# skipped: %s not present\n", fixtures[f]);
+            continue;
+        }
+        t = load (path);
+        for (int size = 1; size <= 17; size++) {
+            agent_matches_head (t, size, 0, NULL, 0);
+            agent_matches_head (t, size, 0, NULL, 1);
+        }
+        /* -n below the slots, and a gpus= list */
+        agent_matches_head (t, 2, 8, NULL, 0);
+        if (t->ngpus >= 4)
+            agent_matches_head (t, 4, 0, "3,2,1,0", 0);
+        dc_topo_destroy (t);
+    }
+}
+END_TEST
+
+START_TEST (t_place_local_bad)
+{
+    struct dc_topo *t = load (FIX ("topo-2s-8gpu.xml"));
+    static const int g9[] = {9};
+    static const struct {
+        int lr, ls, slots, nhg, gpr;
+        const int *hg;
+    } cases[] = {
+        {-1, 4, 0, 0, 0, NULL}, {4, 4, 0, 0, 0, NULL},
+        {0, 0, 0, 0, 0, NULL},  {0, DC_MAX_SLOTS + 1, 0, 0, 0, NULL},
+        {0, 4, -1, 0, 0, NULL}, {0, 4, 0, 2, 0, NULL},
+        {0, 4, 0, -1, 0, NULL}, {0, 1, 0, 1, 0, g9}, /* no GPU 9 */
+        {0, 1, 0, 0, -2, NULL},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        dc_error_t err = {{0}};
+        char *c = (char *)"x", *g = (char *)"x";
+        ck_assert_msg (dc_plan_place_local (t, NULL, cases[i].lr, cases[i].ls,
+                                            cases[i].slots, cases[i].hg,
+                                            cases[i].nhg, cases[i].gpr, &c,
+                                            &g, &err) == -1,
+                       "case %zu", i);
+        ck_assert_msg (err.text[0] != '\0', "case %zu: no message", i);
+        if (c != (char *)"x")
+            ck_assert_ptr_null (c);
+        if (g != (char *)"x")
+            ck_assert_ptr_null (g);
+    }
+    dc_error_t err = {{0}};
+    char *c, *g;
+    ck_assert_int_eq (
+        dc_plan_place_local (NULL, "x", 0, 1, 0, NULL, 0, 0, &c, &g, &err),
+        -1);
+    ck_assert_int_eq (
+        dc_plan_place_local (t, "x", 0, 1, 0, NULL, 0, 0, NULL, &g, &err), -1);
+    dc_topo_destroy (t);
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("placement");
@@ -315,6 +533,9 @@ int main (void)
     tcase_add_test (tc, t_from_json_without_cores);
     tcase_add_test (tc, t_bad_topology);
     tcase_add_test (tc, t_real_dgx2);
+    tcase_add_test (tc, t_gpus_per_rank);
+    tcase_add_test (tc, t_place_local);
+    tcase_add_test (tc, t_place_local_bad);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
