@@ -9,6 +9,7 @@
 
 #include "gpu/probe.h"
 #include "job.h"
+#include "remote.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/util/log.h"
@@ -69,6 +70,77 @@ static int place_local (struct cli_job *job)
     }
     dc_topo_destroy (topo);
     return 0;
+}
+
+/* Hosts without slots= that the ranks reach over ssh (-L ssh: every one;
+ * auto: those that are not this host) get one slot per GPU as their own
+ * `dcrun probe` sees it (one when none), probed over ssh in parallel
+ * before the launch (cli/remote.c: one more connection per such host).
+ * A host that cannot be probed keeps 1 slot: the launch then says why. */
+static void probe_slots (const struct cli *cli, struct dc_hosts *hosts)
+{
+    const char *ln = cli->launcher;
+    bool ssh = ln && !strcmp (ln, "ssh");
+    bool aut = !ln || !strcmp (ln, "auto");
+    struct dc_hosts *sub = NULL;
+    struct remote_result *res = NULL;
+    size_t *idx = NULL, n = 0;
+    char **env = NULL;
+    int k = 0;
+
+    if (!ssh && !aut)
+        return;
+    if (!(idx = calloc (hosts->count + 1, sizeof (*idx))) ||
+        !(sub = dc_hosts_create ("probe")))
+        goto out;
+    for (size_t h = 0; h < hosts->count; h++) {
+        const struct dc_host *host = &hosts->v[h];
+        if (!host->slots_default ||
+            (!ssh && dc_launch_is_local_host (host->name)))
+            continue;
+        if (dc_hosts_add (sub, host) < 0)
+            goto out;
+        idx[n++] = h;
+    }
+    if (n == 0)
+        goto out;
+    /* the -x exports: the probe sees what the ranks will see */
+    if (!(env = calloc ((size_t)cli->launch.nexports + 1, sizeof (*env))) ||
+        !(res = calloc (n, sizeof (*res))))
+        goto out;
+    for (int i = 0; i < cli->launch.nexports; i++) {
+        const char *x = cli->launch.exports[i];
+        if (strchr (x, '='))
+            env[k++] = strdup (x);
+        else if (getenv (x))
+            env[k++] = fmt ("%s=%s", x, getenv (x));
+        if (k > 0 && !env[k - 1])
+            goto out;
+    }
+    dc_log (DC_LOG_INFO, "probing %zu host%s without slots= for their GPUs",
+            n, n == 1 ? "" : "s");
+    remote_probe_all_env (sub, &cli->launch.lo, false, env, res);
+    for (size_t i = 0; i < n; i++) {
+        struct dc_host *host = &hosts->v[idx[i]];
+        if (res[i].stage != REMOTE_OK || !res[i].topo) {
+            dc_log (DC_LOG_INFO, "%s: cannot probe (%s): 1 slot", host->name,
+                    res[i].reason);
+            continue;
+        }
+        int g = res[i].topo->ngpus;
+        host->slots = g > 0 ? (g < DC_MAX_SLOTS ? g : DC_MAX_SLOTS) : 1;
+        if (host->max_slots && host->slots > host->max_slots)
+            host->slots = host->max_slots;
+        dc_log (DC_LOG_INFO, "%s: %d slot%s (%d GPU%s, probed there)",
+                host->name, host->slots, host->slots == 1 ? "" : "s", g,
+                g == 1 ? "" : "s");
+    }
+out:
+    if (res)
+        remote_results_free (res, n);
+    cli_strv_free (env);
+    dc_hosts_destroy (sub);
+    free (idx);
 }
 
 static void worker_args_free (struct cli_job *job)
@@ -146,6 +218,7 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     memset (job, 0, sizeof (*job));
     if (!(job->hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;
+    probe_slots (cli, job->hosts);
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;

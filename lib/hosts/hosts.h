@@ -26,6 +26,8 @@ struct dc_host {
     int *gpus;     /* explicit gpus= list, NULL when not given */
     int ngpus;     /* entries in gpus */
     int line;      /* hostfile line, 0 when not from a file */
+    bool slots_default; /* no slots given (-H host, a hostfile line without
+                           slots=): 1, or the GPUs its agent probes */
 };
 
 struct dc_hosts_index; /* private to hosts.c */

@@ -15,7 +15,8 @@
 
 /* Add slots to host name (merging with an earlier entry of the same name). */
 static int add_slots (struct dc_hosts *hosts, const char *name,
-                      const char *user, long slots, dc_error_t *errp)
+                      const char *user, long slots, bool dflt,
+                      dc_error_t *errp)
 {
     long i = dc_hosts_find (hosts, name, 0);
 
@@ -26,12 +27,14 @@ static int add_slots (struct dc_hosts *hosts, const char *name,
                               DC_MAX_SLOTS);
         }
         hosts->v[i].slots += (int)slots;
+        hosts->v[i].slots_default = false; /* named twice: 2 slots */
         return 0;
     }
     struct dc_host h = {
         .name = (char *)name,
         .user = (char *)user,
         .slots = (int)slots,
+        .slots_default = dflt,
     };
     if (dc_hosts_add (hosts, &h) < 0) {
         if (errno == E2BIG)
@@ -123,7 +126,7 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
                 goto fail;
             for (size_t i = 0; i < dc_hostlist_count (hl); i++) {
                 if (add_slots (hosts, dc_hostlist_nth (hl, i), user, slots,
-                               errp) < 0) {
+                               colon == NULL, errp) < 0) {
                     errprefix (errp, "-H: ");
                     dc_hostlist_destroy (hl);
                     goto fail;
@@ -222,7 +225,8 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
     if (tasks && *tasks && slurm_tasks (tasks, n, counts, errp) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
-        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], errp) <
+        if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], false,
+                       errp) <
             0) {
             errprefix (errp, "Slurm allocation: ");
             goto fail;
@@ -282,7 +286,7 @@ struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp)
             errprintf (errp, "%s:%d:1: host name too long", path, lineno);
             goto fail;
         }
-        if (add_slots (hosts, s, NULL, 1, errp) < 0) {
+        if (add_slots (hosts, s, NULL, 1, false, errp) < 0) {
             errprefix (errp, "%s:%d: ", path, lineno);
             goto fail;
         }

@@ -123,7 +123,18 @@ expect_out '^0 +127\.0\.0\.1 +0 +0 +on-host +on-host$' "dry-run: GPUs and CPUs '
 expect_out '^on-host: .*decided on their host' "dry-run says the host decides"
 expect_out 'worker .*--place' "dry-run: the worker command line asks for --place"
 
-# 5. the agent's bad inputs
+# 5. hosts without slots=: one slot per GPU, as each host's own probe sees them
+run $DCRUN exec $SSH -v -H 127.0.0.1,127.0.0.2 -x DCRUN_HWLOC_XMLFILE="$XML" -- sh -c 'echo "R $DCRUN_LOCAL_SIZE $DCRUN_GPUS"'
+expect_eq "$RC" 0 "-H without slots over ssh exits 0"
+expect_eq "$(grep -c ': R 8 [0-7]$' "$T_TMP/out")" 16 "8 GPUs probed on each host: 8 ranks per host, one GPU each"
+expect_err '127\.0\.0\.2: 8 slots \(8 GPUs, probed there\)' "-v says the slots came from the host's probe"
+run $DCRUN exec $SSH -v -H 127.0.0.1,127.0.0.2:1 -- sh -c 'echo "R $DCRUN_LOCAL_SIZE"'
+expect_eq "$(grep -c ': R 1$' "$T_TMP/out")" 2 "no GPU here: 1 slot per host"
+expect_err 'probing 1 host without slots=' "a host with slots given is not probed"
+run $DCRUN exec $SSH -v -H 127.0.0.1:2,127.0.0.2:1 -- true
+if grep -q 'probing' "$T_TMP/err"; then not_ok "slots given everywhere: no probe"; else ok "slots given everywhere: no probe"; fi
+
+# 6. the agent's bad inputs
 run env -u DCRUN_LOCAL_RANK -u DCRUN_LOCAL_SIZE $DCRUN worker --place --control none -- true
 expect_eq "$RC" 4 "worker --place without DCRUN_LOCAL_RANK: exit 4"
 expect_err 'DCRUN_LOCAL_RANK and DCRUN_LOCAL_SIZE missing or bad' "... saying why"
