@@ -275,7 +275,9 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
             snprintf (gpus, sizeof (gpus), "on-host");
         printf ("%-6d %-24s %-6d %-5d %-10s %s\n", r, dc_plan_host (plan, r),
                 rk->local_rank, rk->node_rank, gpus,
-                rk->cpus ? rk->cpus : on_host ? "on-host" : "-");
+                rk->cpus  ? rk->cpus
+                : on_host ? "on-host"
+                          : "-");
     }
     if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
         /* one driver command line for every rank */

@@ -134,8 +134,8 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
         a->place_gpus = arg;
         return 0;
     case OPT_GPUS_PER_RANK:
-        return cli_parse_long (cli, "--gpus-per-rank", arg, 1,
-                               DC_TOPO_MAX_GPUS, &a->gpus_per_rank);
+        return cli_parse_long (cli, "--gpus-per-rank", arg, 1, DC_TOPO_MAX_GPUS,
+                               &a->gpus_per_rank);
     case OPT_ENV_STDIN:
         return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
                                &a->env_stdin);
@@ -426,9 +426,9 @@ static int place_here (struct cli *cli, const struct worker_args *a,
                  "cpus %s, gpus %s, bound to %s\n",
                  rank ? rank : "?", host, local_rank, local_size,
                  cpus ? cpus : "-", gpus && *gpus ? gpus : "-",
-                 *bindp              ? *bindp
-                 : a->place_no_bind  ? "nothing (--bind none)"
-                                     : "nothing (none of those CPUs is here)");
+                 *bindp             ? *bindp
+                 : a->place_no_bind ? "nothing (--bind none)"
+                                    : "nothing (none of those CPUs is here)");
 out:
     free (hg);
     free (cpus);

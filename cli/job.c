@@ -117,8 +117,8 @@ static void probe_slots (const struct cli *cli, struct dc_hosts *hosts)
         if (k > 0 && !env[k - 1])
             goto out;
     }
-    dc_log (DC_LOG_INFO, "probing %zu host%s without slots= for their GPUs",
-            n, n == 1 ? "" : "s");
+    dc_log (DC_LOG_INFO, "probing %zu host%s without slots= for their GPUs", n,
+            n == 1 ? "" : "s");
     remote_probe_all_env (sub, &cli->launch.lo, false, env, res);
     for (size_t i = 0; i < n; i++) {
         struct dc_host *host = &hosts->v[idx[i]];
@@ -228,7 +228,8 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     }
     /* ssh and mpi start a dcrun worker on every host, this one included:
      * that agent places the ranks of its host (make_worker_args) */
-    if ((!strcmp (job->launcher, "local") || !strcmp (job->launcher, "slurm")) &&
+    if ((!strcmp (job->launcher, "local") ||
+         !strcmp (job->launcher, "slurm")) &&
         place_local (job) < 0) {
         exitcode = EXIT_INPUT;
         goto fail;

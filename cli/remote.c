@@ -227,9 +227,8 @@ void remote_probe_all (const struct dc_hosts *hosts,
 }
 
 void remote_probe_all_env (const struct dc_hosts *hosts,
-                           const struct dc_launch_opts *opts,
-                           bool local_inproc, char *const *env,
-                           struct remote_result *res)
+                           const struct dc_launch_opts *opts, bool local_inproc,
+                           char *const *env, struct remote_result *res)
 {
     size_t n = hosts->count;
     struct job *jobs = calloc (n ? n : 1, sizeof (*jobs));

@@ -15,8 +15,7 @@
 
 /* Add slots to host name (merging with an earlier entry of the same name). */
 static int add_slots (struct dc_hosts *hosts, const char *name,
-                      const char *user, long slots, bool dflt,
-                      dc_error_t *errp)
+                      const char *user, long slots, bool dflt, dc_error_t *errp)
 {
     long i = dc_hosts_find (hosts, name, 0);
 
@@ -226,8 +225,7 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
         goto fail;
     for (size_t i = 0; i < n; i++)
         if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, counts[i], false,
-                       errp) <
-            0) {
+                       errp) < 0) {
             errprefix (errp, "Slurm allocation: ");
             goto fail;
         }

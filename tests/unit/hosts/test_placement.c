@@ -365,15 +365,14 @@ START_TEST (t_gpus_per_rank)
         ck_assert_msg ((p = dc_plan_create (h, &o, &err)) != NULL, "%s",
                        err.text);
         for (size_t k = 0; k < h->count; k++)
-            ck_assert_msg (dc_plan_place (p, k, t, &err) == 0, "%s",
-                           err.text);
+            ck_assert_msg (dc_plan_place (p, k, t, &err) == 0, "%s", err.text);
         for (int r = 0; r < p->size; r++)
             for (int g = 0; g < p->ranks[r].ngpus; g++)
                 n += (size_t)snprintf (got + n, sizeof (got) - n, "%s%d",
                                        g ? "," : (r ? ";" : ""),
                                        p->ranks[r].gpus[g]);
-        ck_assert_msg (!strcmp (got, cases[i].want), "case %zu: %s, want %s",
-                       i, got, cases[i].want);
+        ck_assert_msg (!strcmp (got, cases[i].want), "case %zu: %s, want %s", i,
+                       got, cases[i].want);
         if (one_locality (p, t))
             check_placement (p, t, true);
         dc_plan_destroy (p);
@@ -402,8 +401,8 @@ static void agent_matches_head (const struct dc_topo *t, int size, int slots,
     char list[128];
     dc_error_t err = {{0}};
     struct dc_hosts *h;
-    struct dc_plan_opts o = {.np = size, .oversubscribe = true,
-                             .gpus_per_rank = gpr};
+    struct dc_plan_opts o = {
+        .np = size, .oversubscribe = true, .gpus_per_rank = gpr};
     struct dc_plan *p;
     int *hg = NULL, nhg = 0;
 
@@ -415,10 +414,8 @@ static void agent_matches_head (const struct dc_topo *t, int size, int slots,
     h = dc_hostfile_parse (list, strlen (list), "t", &err);
     ck_assert_msg (h != NULL, "%s", err.text);
     if (gpus)
-        ck_assert_int_eq (
-            dc_parse_int_list (gpus, 1023, &hg, &nhg, &err), 0);
-    ck_assert_msg ((p = dc_plan_create (h, &o, &err)) != NULL, "%s",
-                   err.text);
+        ck_assert_int_eq (dc_parse_int_list (gpus, 1023, &hg, &nhg, &err), 0);
+    ck_assert_msg ((p = dc_plan_create (h, &o, &err)) != NULL, "%s", err.text);
     ck_assert_msg (dc_plan_place (p, 0, t, &err) == 0, "%s", err.text);
     for (int r = 0; r < size; r++) {
         char *cpus = NULL, *g = NULL, want[256] = "";
@@ -437,11 +434,10 @@ static void agent_matches_head (const struct dc_topo *t, int size, int slots,
     /* few ranks for the cores: no two overlap */
     for (int r = 0; size <= t->cores / 2 && r < size; r++)
         for (int q = 0; q < r; q++) {
-            hwloc_bitmap_t a = bm (p->ranks[r].cpus),
-                           b = bm (p->ranks[q].cpus);
+            hwloc_bitmap_t a = bm (p->ranks[r].cpus), b = bm (p->ranks[q].cpus);
             ck_assert_msg (!hwloc_bitmap_intersects (a, b),
-                           "size %d: ranks %d and %d overlap: %s, %s", size,
-                           q, r, p->ranks[q].cpus, p->ranks[r].cpus);
+                           "size %d: ranks %d and %d overlap: %s, %s", size, q,
+                           r, p->ranks[q].cpus, p->ranks[r].cpus);
             hwloc_bitmap_free (a);
             hwloc_bitmap_free (b);
         }
@@ -500,8 +496,8 @@ START_TEST (t_place_local_bad)
         char *c = (char *)"x", *g = (char *)"x";
         ck_assert_msg (dc_plan_place_local (t, NULL, cases[i].lr, cases[i].ls,
                                             cases[i].slots, cases[i].hg,
-                                            cases[i].nhg, cases[i].gpr, &c,
-                                            &g, &err) == -1,
+                                            cases[i].nhg, cases[i].gpr, &c, &g,
+                                            &err) == -1,
                        "case %zu", i);
         ck_assert_msg (err.text[0] != '\0', "case %zu: no message", i);
         if (c != (char *)"x")
@@ -512,8 +508,7 @@ START_TEST (t_place_local_bad)
     dc_error_t err = {{0}};
     char *c, *g;
     ck_assert_int_eq (
-        dc_plan_place_local (NULL, "x", 0, 1, 0, NULL, 0, 0, &c, &g, &err),
-        -1);
+        dc_plan_place_local (NULL, "x", 0, 1, 0, NULL, 0, 0, &c, &g, &err), -1);
     ck_assert_int_eq (
         dc_plan_place_local (t, "x", 0, 1, 0, NULL, 0, 0, NULL, &g, &err), -1);
     dc_topo_destroy (t);
