@@ -61,19 +61,19 @@ typedef void (*dc_launch_exit_f) (const struct dc_launch_status *st, void *arg);
 /* What to start for one rank.  Strings are borrowed for the call. */
 struct dc_launch_rank {
     int rank;
-    const char *host;  /* host name as the hostfile gave it */
-    const char *user;  /* ssh user, NULL: default */
-    int port;          /* ssh port, 0: default */
-    const char *cpus;  /* CPU list to bind to ("0-3,8"), NULL: no binding */
-    char *const *env;  /* "NAME=VALUE" added to the rank's environment */
-    char *const *argv; /* the command, argv[0] looked up on PATH */
-    /* more words for a remote `dcrun worker` (--place ...), or NULL */
-    char *const *worker_args;
+    const char *host;   /* host name as the hostfile gave it */
+    const char *user;   /* ssh user, NULL: default */
+    int port;           /* ssh port, 0: default */
+    const char *cpus;   /* CPU list to bind to ("0-3,8"), NULL: no binding */
+    char *const *env;   /* "NAME=VALUE" added to the rank's environment */
+    char *const *argv;  /* the command, argv[0] looked up on PATH */
     bool exec_in_place; /* the command itself speaks on the stdin/stdout
                            channel (dcrun serve): a remote `dcrun worker
                            --exec` execs it in place instead of keeping
                            the channel for control lines; signals to such
                            a rank close its channel, which ends it */
+    /* more words for a remote `dcrun worker` (--place ...), or NULL */
+    char *const *worker_args;
 };
 
 /* Options of every launcher; each reads the ones it knows. */
