@@ -53,8 +53,10 @@ static const struct cli_opt global_opts[] = {
 };
 
 static const struct cli_opt launch_opts[] = {
-    {"map-by", required_argument, OPT_L_MAP_BY, "slot|node",
-     "fill each host's slots first (slot) or go round-robin (node)"},
+    {"map-by", required_argument, OPT_L_MAP_BY,
+     "slot|node|ppr:N:package|ppr:N:numa",
+     "fill each host's slots first (slot), go round-robin (node), or N ranks "
+     "per package or NUMA node of each host (ppr)"},
     {"oversubscribe", no_argument, OPT_L_OVERSUBSCRIBE, NULL,
      "allow more ranks than slots"},
     {"bind", required_argument, OPT_L_BIND, "auto|none",
@@ -102,8 +104,12 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
     long v = 0;
 
     switch (key) {
-    case OPT_L_MAP_BY:
-        return cli_parse_map_by (cli, arg, &l->plan.map_by);
+    case OPT_L_MAP_BY: {
+        dc_error_t err;
+        if (dc_plan_parse_map_by (arg, &l->plan, &err) < 0)
+            return cli_usage_error (cli, "%s", err.text);
+        return 0;
+    }
     case OPT_L_OVERSUBSCRIBE:
         l->plan.oversubscribe = true;
         return 0;

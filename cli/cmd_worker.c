@@ -71,6 +71,7 @@ enum {
     OPT_PLACE_NO_BIND,
     OPT_PLACE_GPUS,
     OPT_GPUS_PER_RANK,
+    OPT_MAP_BY,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -91,6 +92,8 @@ static const struct cli_opt worker_opts[] = {
      "--place: the host's gpus= list (default: the probed GPUs)"},
     {"gpus-per-rank", required_argument, OPT_GPUS_PER_RANK, "N",
      "--place: GPUs each rank gets"},
+    {"map-by", required_argument, OPT_MAP_BY, "ppr:N:package|ppr:N:numa",
+     "--place: N ranks per package (NUMA node), in local-rank order"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
     {0},
@@ -108,6 +111,7 @@ struct worker_args {
     long place_slots;
     const char *place_gpus;
     long gpus_per_rank;
+    struct dc_plan_opts popts; /* --map-by ppr:... */
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -133,6 +137,12 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_PLACE_GPUS:
         a->place_gpus = arg;
         return 0;
+    case OPT_MAP_BY: {
+        dc_error_t err;
+        if (dc_plan_parse_map_by (arg, &a->popts, &err) < 0)
+            return cli_usage_error (cli, "%s", err.text);
+        return 0;
+    }
     case OPT_GPUS_PER_RANK:
         return cli_parse_long (cli, "--gpus-per-rank", arg, 1, DC_TOPO_MAX_GPUS,
                                &a->gpus_per_rank);
@@ -393,6 +403,8 @@ static int place_here (struct cli *cli, const struct worker_args *a,
                            &err) < 0)
         return cli_error (EXIT_USAGE, "worker: --place-gpus '%s': %s",
                           a->place_gpus, err.text);
+    struct dc_plan_opts o = a->popts;
+    o.gpus_per_rank = (int)a->gpus_per_rank;
     if (!(topo = dc_probe_host (NULL, &err))) {
         /* no topology: run unplaced, as the head does for its own host */
         if (cli->verbose)
@@ -404,8 +416,8 @@ static int place_here (struct cli *cli, const struct worker_args *a,
         return EXIT_OK;
     }
     if (dc_plan_place_local (topo, host, (int)local_rank, (int)local_size,
-                             (int)a->place_slots, hg, nhg,
-                             (int)a->gpus_per_rank, &cpus, &gpus, &err) < 0) {
+                             (int)a->place_slots, hg, nhg, &o, &cpus, &gpus,
+                             &err) < 0) {
         rc = cli_error (EXIT_LAUNCH, "worker: %s: placement: %s", host,
                         err.text);
         goto out;

@@ -88,15 +88,17 @@ static void probe_slots (const struct cli *cli, struct dc_hosts *hosts)
     char **env = NULL;
     int k = 0;
 
-    if (!ssh && !aut)
+    int ppr = cli->launch.plan.ppr_n;
+
+    if (!ssh && !aut && !ppr)
         return;
     if (!(idx = calloc (hosts->count + 1, sizeof (*idx))) ||
         !(sub = dc_hosts_create ("probe")))
         goto out;
     for (size_t h = 0; h < hosts->count; h++) {
         const struct dc_host *host = &hosts->v[h];
-        if (!host->slots_default ||
-            (!ssh && dc_launch_is_local_host (host->name)))
+        if (!ppr && (!host->slots_default ||
+                     (!ssh && dc_launch_is_local_host (host->name))))
             continue;
         if (dc_hosts_add (sub, host) < 0)
             goto out;
@@ -117,11 +119,27 @@ static void probe_slots (const struct cli *cli, struct dc_hosts *hosts)
         if (k > 0 && !env[k - 1])
             goto out;
     }
-    dc_log (DC_LOG_INFO, "probing %zu host%s without slots= for their GPUs", n,
-            n == 1 ? "" : "s");
-    remote_probe_all_env (sub, &cli->launch.lo, false, env, res);
+    dc_log (DC_LOG_INFO, "probing %zu host%s %s", n, n == 1 ? "" : "s",
+            ppr ? "for --map-by ppr" : "without slots= for their GPUs");
+    /* ppr: this host in-process unless the ranks go over ssh */
+    remote_probe_all_env (sub, &cli->launch.lo, ppr && !ssh, env, res);
     for (size_t i = 0; i < n; i++) {
         struct dc_host *host = &hosts->v[idx[i]];
+        if (ppr) {
+            int objs = res[i].stage == REMOTE_OK
+                           ? dc_plan_ppr_objects (res[i].topo,
+                                                  cli->launch.plan.ppr_obj)
+                           : 1;
+            long sl = (long)ppr * objs;
+            host->slots = (int)(sl < DC_MAX_SLOTS ? sl : DC_MAX_SLOTS);
+            host->max_slots = 0;
+            dc_log (DC_LOG_INFO, "%s: %d slots (ppr: %d %s%s)", host->name,
+                    host->slots, objs,
+                    cli->launch.plan.ppr_obj == DC_PPR_NUMA ? "NUMA nodes"
+                                                            : "packages",
+                    res[i].stage == REMOTE_OK ? "" : ", not probed");
+            continue;
+        }
         if (res[i].stage != REMOTE_OK || !res[i].topo) {
             dc_log (DC_LOG_INFO, "%s: cannot probe (%s): 1 slot", host->name,
                     res[i].reason);
@@ -172,7 +190,7 @@ static int make_worker_args (const struct cli *cli, struct cli_job *job)
         size_t n = 0;
         if (rk->cpus)
             continue; /* placed here */
-        if (!(v = job->worker_args[r] = calloc (12, sizeof (char *))))
+        if (!(v = job->worker_args[r] = calloc (14, sizeof (char *))))
             return -1;
         v[k++] = strdup ("--place");
         if (cli->launch.no_bind)
@@ -188,6 +206,11 @@ static int make_worker_args (const struct cli *cli, struct cli_job *job)
                                        i ? "," : "", h->gpus[i]);
             v[k++] = strdup ("--place-gpus");
             v[k++] = strdup (list);
+        }
+        if (plan->ppr_n > 0) {
+            v[k++] = strdup ("--map-by");
+            v[k++] = fmt ("ppr:%d:%s", plan->ppr_n,
+                          plan->ppr_obj == DC_PPR_NUMA ? "numa" : "package");
         }
         if (plan->gpus_per_rank > 0) {
             v[k++] = strdup ("--gpus-per-rank");

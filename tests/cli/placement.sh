@@ -134,7 +134,22 @@ expect_err 'probing 1 host without slots=' "a host with slots given is not probe
 run $DCRUN exec $SSH -v -H 127.0.0.1:2,127.0.0.2:1 -- true
 if grep -q 'probing' "$T_TMP/err"; then not_ok "slots given everywhere: no probe"; else ok "slots given everywhere: no probe"; fi
 
-# 6. the agent's bad inputs
+# 6. --map-by ppr:N:package: N ranks per package of each host, slots from each host's probe
+run $DCRUN exec $SSH -v --map-by ppr:2:package -H 127.0.0.1,127.0.0.2 -x DCRUN_HWLOC_XMLFILE="$XML" -- sh -c 'echo "R $DCRUN_LOCAL_RANK $DCRUN_CPUS $DCRUN_GPUS"'
+expect_eq "$RC" 0 "--map-by ppr:2:package over 2 ssh hosts exits 0"
+got=$(grep ': R ' "$T_TMP/out" | sed 's/^[0-9]*@//' | sort | tr '\n' ' ')
+expect_eq "$got" "127.0.0.1: R 0 0-3,16-19 0 127.0.0.1: R 1 4-7,20-23 1 127.0.0.1: R 2 8-11,24-27 4 127.0.0.1: R 3 12-15,28-31 5 127.0.0.2: R 0 0-3,16-19 0 127.0.0.2: R 1 4-7,20-23 1 127.0.0.2: R 2 8-11,24-27 4 127.0.0.2: R 3 12-15,28-31 5 " \
+    "ppr:2:package: 2 ranks on each package's cores and GPUs, on each host"
+expect_err '127\.0\.0\.2: 4 slots \(ppr: 2 packages\)' "-v: ppr slots from each host's probe"
+run $DCRUN exec $SSH --map-by ppr:1:numa -H 127.0.0.1:7 -x DCRUN_HWLOC_XMLFILE="$XML" -- sh -c 'echo "R $DCRUN_CPUS"'
+expect_eq "$(grep -c ': R ' "$T_TMP/out")" 2 "ppr:1:numa: one rank per NUMA node, whatever slots= says"
+expect_rc 2 "--map-by ppr:0:numa" $DCRUN exec --map-by ppr:0:numa -- true
+expect_err "expected slot, node, ppr:N:package or ppr:N:numa" "... names the forms"
+expect_rc 2 "--map-by ppr:2:core" $DCRUN exec --map-by ppr:2:core -- true
+expect_rc 2 "worker --map-by bad" env DCRUN_LOCAL_RANK=0 DCRUN_LOCAL_SIZE=1 \
+    $DCRUN worker --place --map-by ppr:x --control none -- true
+
+# 7. the agent's bad inputs
 run env -u DCRUN_LOCAL_RANK -u DCRUN_LOCAL_SIZE $DCRUN worker --place --control none -- true
 expect_eq "$RC" 4 "worker --place without DCRUN_LOCAL_RANK: exit 4"
 expect_err 'DCRUN_LOCAL_RANK and DCRUN_LOCAL_SIZE missing or bad' "... saying why"

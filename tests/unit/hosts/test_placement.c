@@ -420,8 +420,8 @@ static void agent_matches_head (const struct dc_topo *t, int size, int slots,
     for (int r = 0; r < size; r++) {
         char *cpus = NULL, *g = NULL, want[256] = "";
         size_t n = 0;
-        ck_assert_msg (dc_plan_place_local (t, "x", r, size, slots, hg, nhg,
-                                            gpr, &cpus, &g, &err) == 0,
+        ck_assert_msg (dc_plan_place_local (t, "x", r, size, slots, hg, nhg, &o,
+                                            &cpus, &g, &err) == 0,
                        "%s", err.text);
         for (int i = 0; i < p->ranks[r].ngpus; i++)
             n += (size_t)snprintf (want + n, sizeof (want) - n, "%s%d",
@@ -494,11 +494,13 @@ START_TEST (t_place_local_bad)
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         dc_error_t err = {{0}};
         char *c = (char *)"x", *g = (char *)"x";
-        ck_assert_msg (dc_plan_place_local (t, NULL, cases[i].lr, cases[i].ls,
-                                            cases[i].slots, cases[i].hg,
-                                            cases[i].nhg, cases[i].gpr, &c, &g,
-                                            &err) == -1,
-                       "case %zu", i);
+        ck_assert_msg (
+            dc_plan_place_local (
+                t, NULL, cases[i].lr, cases[i].ls, cases[i].slots, cases[i].hg,
+                cases[i].nhg,
+                &(struct dc_plan_opts){.gpus_per_rank = cases[i].gpr}, &c, &g,
+                &err) == -1,
+            "case %zu", i);
         ck_assert_msg (err.text[0] != '\0', "case %zu: no message", i);
         if (c != (char *)"x")
             ck_assert_ptr_null (c);
@@ -508,9 +510,115 @@ START_TEST (t_place_local_bad)
     dc_error_t err = {{0}};
     char *c, *g;
     ck_assert_int_eq (
-        dc_plan_place_local (NULL, "x", 0, 1, 0, NULL, 0, 0, &c, &g, &err), -1);
+        dc_plan_place_local (NULL, "x", 0, 1, 0, NULL, 0, NULL, &c, &g, &err),
+        -1);
     ck_assert_int_eq (
-        dc_plan_place_local (t, "x", 0, 1, 0, NULL, 0, 0, NULL, &g, &err), -1);
+        dc_plan_place_local (t, "x", 0, 1, 0, NULL, 0, NULL, NULL, &g, &err),
+        -1);
+    dc_topo_destroy (t);
+}
+END_TEST
+
+START_TEST (t_parse_map_by)
+{
+    static const struct {
+        const char *s;
+        int rc, map_by, n, obj;
+    } cases[] = {
+        {"slot", 0, DC_MAP_BY_SLOT, 0, DC_PPR_NONE},
+        {"core", 0, DC_MAP_BY_SLOT, 0, DC_PPR_NONE},
+        {"node", 0, DC_MAP_BY_NODE, 0, DC_PPR_NONE},
+        {"ppr:1:package", 0, DC_MAP_BY_SLOT, 1, DC_PPR_PACKAGE},
+        {"ppr:4:socket", 0, DC_MAP_BY_SLOT, 4, DC_PPR_PACKAGE},
+        {"ppr:2:numa", 0, DC_MAP_BY_SLOT, 2, DC_PPR_NUMA},
+        {"ppr:0:numa", -1, 0, 0, 0},
+        {"ppr:-1:numa", -1, 0, 0, 0},
+        {"ppr:99999999999999999999:numa", -1, 0, 0, 0},
+        {"ppr:2", -1, 0, 0, 0},
+        {"ppr:2:", -1, 0, 0, 0},
+        {"ppr::numa", -1, 0, 0, 0},
+        {"ppr:2:core", -1, 0, 0, 0},
+        {"ppr:2:numa:x", -1, 0, 0, 0},
+        {"ppr: 2:numa", -1, 0, 0, 0},
+        {"", -1, 0, 0, 0},
+        {"SLOT", -1, 0, 0, 0},
+        {NULL, -1, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        struct dc_plan_opts o = {.map_by = DC_MAP_BY_NODE};
+        dc_error_t err = {{0}};
+        int rc = dc_plan_parse_map_by (cases[i].s, &o, &err);
+        ck_assert_msg (rc == cases[i].rc, "case %zu '%s': %d", i,
+                       cases[i].s ? cases[i].s : "(null)", rc);
+        if (rc < 0) {
+            ck_assert_msg (err.text[0], "case %zu: no message", i);
+            continue;
+        }
+        ck_assert_int_eq (o.map_by, cases[i].map_by);
+        ck_assert_int_eq (o.ppr_n, cases[i].n);
+        ck_assert_int_eq ((int)o.ppr_obj, cases[i].obj);
+    }
+}
+END_TEST
+
+/* ppr:N:package|numa on the 2-package fixture: local rank l on object
+ * l / N, the object's cores split among its N ranks, its GPUs in order */
+START_TEST (t_ppr)
+{
+    static const struct {
+        const char *map_by;
+        int gpr;
+        const char *want; /* "cpus/gpus" per rank, ";" between */
+    } cases[] = {
+        {"ppr:1:package", 0, "0-7,16-23/0;8-15,24-31/4"},
+        {"ppr:2:package", 0,
+         "0-3,16-19/0;4-7,20-23/1;8-11,24-27/4;"
+         "12-15,28-31/5"},
+        {"ppr:2:package", 2,
+         "0-3,16-19/0,1;4-7,20-23/2,3;8-11,24-27/4,5;"
+         "12-15,28-31/6,7"},
+        {"ppr:1:numa", 0, "0-7,16-23/0;8-15,24-31/4"},
+        {"ppr:4:package", 0,
+         "0-1,16-17/0;2-3,18-19/1;4-5,20-21/2;"
+         "6-7,22-23/3;8-9,24-25/4;10-11,26-27/5;"
+         "12-13,28-29/6;14-15,30-31/7"},
+    };
+    struct dc_topo *t = load (FIX ("topo-2s-8gpu.xml"));
+
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        dc_error_t err = {{0}};
+        struct dc_plan_opts o = {.gpus_per_rank = cases[i].gpr};
+        char list[32], got[512] = "";
+        size_t n = 0;
+        ck_assert_int_eq (dc_plan_parse_map_by (cases[i].map_by, &o, &err), 0);
+        snprintf (list, sizeof (list), "a:%d",
+                  o.ppr_n * dc_plan_ppr_objects (t, o.ppr_obj));
+        struct dc_hosts *h = dc_hosts_parse_list (list, &err);
+        struct dc_plan *p = dc_plan_create (h, &o, &err);
+        ck_assert_msg (p != NULL, "%s", err.text);
+        ck_assert_msg (dc_plan_place (p, 0, t, &err) == 0, "%s", err.text);
+        for (int r = 0; r < p->size; r++) {
+            n += (size_t)snprintf (got + n, sizeof (got) - n, "%s%s/",
+                                   r ? ";" : "", p->ranks[r].cpus);
+            for (int g = 0; g < p->ranks[r].ngpus; g++)
+                n += (size_t)snprintf (got + n, sizeof (got) - n, "%s%d",
+                                       g ? "," : "", p->ranks[r].gpus[g]);
+        }
+        ck_assert_msg (!strcmp (got, cases[i].want), "%s: %s, want %s",
+                       cases[i].map_by, got, cases[i].want);
+        /* the agent computes the same, rank by rank */
+        for (int r = 0; r < p->size; r++) {
+            char *c = NULL, *g = NULL;
+            ck_assert_int_eq (dc_plan_place_local (t, "a", r, p->size, 0, NULL,
+                                                   0, &o, &c, &g, &err),
+                              0);
+            ck_assert_str_eq (c, p->ranks[r].cpus);
+            free (c);
+            free (g);
+        }
+        dc_plan_destroy (p);
+        dc_hosts_destroy (h);
+    }
     dc_topo_destroy (t);
 }
 END_TEST
@@ -531,6 +639,8 @@ int main (void)
     tcase_add_test (tc, t_gpus_per_rank);
     tcase_add_test (tc, t_place_local);
     tcase_add_test (tc, t_place_local_bad);
+    tcase_add_test (tc, t_parse_map_by);
+    tcase_add_test (tc, t_ppr);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
