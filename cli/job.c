@@ -92,6 +92,10 @@ static void probe_slots (const struct cli *cli, struct dc_hosts *hosts)
 
     if (!ssh && !aut && !ppr)
         return;
+    if (cli->dry_run) { /* starts nothing, connects nowhere */
+        dc_log (DC_LOG_INFO, "--dry-run: hosts are not probed for slots");
+        return;
+    }
     if (!(idx = calloc (hosts->count + 1, sizeof (*idx))) ||
         !(sub = dc_hosts_create ("probe")))
         goto out;
