@@ -39,6 +39,7 @@ enum {
     OPT_L_GPU_BIND,
     OPT_L_WDIR,
     OPT_L_EXCLUDE,
+    OPT_L_GPUS_PER_RANK,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -58,12 +59,17 @@ static const struct cli_opt global_opts[] = {
 };
 
 static const struct cli_opt launch_opts[] = {
-    {"map-by", required_argument, OPT_L_MAP_BY, "slot|node",
-     "fill each host's slots first (slot) or go round-robin (node)"},
+    {"map-by", required_argument, OPT_L_MAP_BY,
+     "slot|node|ppr:N:package|ppr:N:numa",
+     "fill each host's slots first (slot), go round-robin (node), or N ranks "
+     "per package or NUMA node of each host (ppr)"},
     {"oversubscribe", no_argument, OPT_L_OVERSUBSCRIBE, NULL,
      "allow more ranks than slots"},
     {"bind", required_argument, OPT_L_BIND, "auto|none",
-     "bind ranks to their CPU set when known (auto) or not (none)"},
+     "bind each rank to the cores next to its GPU, decided on its own host "
+     "(auto), or not (none)"},
+    {"gpus-per-rank", required_argument, OPT_L_GPUS_PER_RANK, "N",
+     "GPUs each rank gets (default: the host's GPUs / slots, at least 1)"},
     {"export", required_argument, 'x', "VAR[=VALUE]",
      "pass VAR (from here, or set to VALUE) to every rank; VAR may be a "
      "shell pattern ('NCCL_*'); never a rank variable (RANK, MASTER_ADDR..)"},
@@ -120,10 +126,19 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
     long v = 0;
 
     switch (key) {
-    case OPT_L_MAP_BY:
-        return cli_parse_map_by (cli, arg, &l->plan.map_by);
+    case OPT_L_MAP_BY: {
+        dc_error_t err;
+        if (dc_plan_parse_map_by (arg, &l->plan, &err) < 0)
+            return cli_usage_error (cli, "%s", err.text);
+        return 0;
+    }
     case OPT_L_OVERSUBSCRIBE:
         l->plan.oversubscribe = true;
+        return 0;
+    case OPT_L_GPUS_PER_RANK:
+        if (cli_parse_long (cli, "--gpus-per-rank", arg, 1, 1024, &v) < 0)
+            return -1;
+        l->plan.gpus_per_rank = (int)v;
         return 0;
     case OPT_L_BIND:
         if (!strcmp (arg, "none"))

@@ -458,8 +458,15 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
         for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 12; i++)
             n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
                                    i ? "," : "", rk->gpus[i]);
+        /* ranks placed by their host's agent (dcrun worker --place) */
+        bool on_host = lr[r].worker_args != NULL;
+        if (on_host && rk->ngpus == 0)
+            snprintf (gpus, sizeof (gpus), "on-host");
         printf ("%-6d %-24s %-6d %-5d %-10s %s\n", r, dc_plan_host (plan, r),
-                rk->local_rank, rk->node_rank, gpus, rk->cpus ? rk->cpus : "-");
+                rk->local_rank, rk->node_rank, gpus,
+                rk->cpus  ? rk->cpus
+                : on_host ? "on-host"
+                          : "-");
     }
     if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
         /* one driver command line for every rank */
@@ -480,6 +487,12 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
         dc_launch_destroy (l);
         return;
     }
+    for (int r = 0; r < plan->size; r++)
+        if (lr[r].worker_args) {
+            printf ("on-host: GPUs and CPUs of remote ranks are decided on "
+                    "their host by its dcrun worker (--place)\n");
+            break;
+        }
     for (int r = 0; r < plan->size; r++) {
         char *line;
         if (!strcmp (lname, "local")) {
@@ -619,6 +632,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
         lr[r].user = h->user;
         lr[r].port = h->port;
         lr[r].cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
+        lr[r].worker_args = cli_job_worker_args (job, r);
         lr[r].argv = cmd;
         lr[r].wdir = ssh ? wdir : NULL;
         if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {

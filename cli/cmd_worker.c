@@ -18,6 +18,19 @@
  * left it (setsid, daemons), and the worker exits with CMD's status, or
  * dies of CMD's signal.
  *
+ * With --place (what the head asks for remote ranks it could not place),
+ * the worker is the placement agent of its host: it probes the host
+ * (gpu/probe.c; $DCRUN_HWLOC_XMLFILE names an hwloc XML to load instead of
+ * the live topology), places all DCRUN_LOCAL_SIZE ranks of the host with
+ * dc_plan_place_local() (the function the head uses for its own host, so
+ * the ranks of a host never overlap) and binds CMD to the cores of its
+ * local rank (DCRUN_LOCAL_RANK): the cores next to its GPU(s).  It puts
+ * that CPU set in DCRUN_CPUS, binds only to the CPUs of it that exist and
+ * are allowed here (none: unbound, said at -v), and, when the head did not
+ * know the host's GPUs (no --place-gpus), sets DCRUN_GPUS and
+ * CUDA_VISIBLE_DEVICES to the rank's GPUs.  At -v it says what it did on
+ * stderr.
+ *
  * Under mpirun (OMPI_COMM_WORLD_*) and srun (SLURM_PROCID...) the rank
  * environment comes from theirs, and --control none is the default there
  * (their stdin is /dev/null for most ranks).
@@ -26,6 +39,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +51,13 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "gpu/probe.h"
 #include "job.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/plan.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
+#include "lib/hosts/rankenv.h"
 #include "lib/launch/proctree.h"
 
 #define KILL_GRACE_S 2
@@ -50,6 +68,13 @@ enum {
     OPT_EXEC,
     OPT_ENV_STDIN,
     OPT_WDIR,
+    OPT_PLACE,
+    OPT_PLACE_SLOTS,
+    OPT_PLACE_NO_BIND,
+    OPT_PLACE_GPUS,
+    OPT_GPUS_PER_RANK,
+    OPT_MAP_BY,
+    OPT_PLACE_GPU_BIND,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -61,6 +86,20 @@ static const struct cli_opt worker_opts[] = {
     {"env-stdin", required_argument, OPT_ENV_STDIN, "BYTES",
      "read BYTES of NUL-terminated NAME=VALUE entries from stdin first"},
     {"wdir", required_argument, OPT_WDIR, "DIR", "run CMD in DIR"},
+    {"place", no_argument, OPT_PLACE, NULL,
+     "probe this host and bind CMD next to its GPU (sets DCRUN_CPUS)"},
+    {"place-no-bind", no_argument, OPT_PLACE_NO_BIND, NULL,
+     "--place: set the GPUs only, bind nothing (dcrun --bind none)"},
+    {"place-slots", required_argument, OPT_PLACE_SLOTS, "N",
+     "--place: the host's slots (default DCRUN_LOCAL_SIZE)"},
+    {"place-gpus", required_argument, OPT_PLACE_GPUS, "LIST",
+     "--place: the host's gpus= list (default: the probed GPUs)"},
+    {"gpus-per-rank", required_argument, OPT_GPUS_PER_RANK, "N",
+     "--place: GPUs each rank gets"},
+    {"map-by", required_argument, OPT_MAP_BY, "ppr:N:package|ppr:N:numa",
+     "--place: N ranks per package (NUMA node), in local-rank order"},
+    {"place-gpu-bind", required_argument, OPT_PLACE_GPU_BIND, "host|rank|none",
+     "--place: CUDA_VISIBLE_DEVICES as dcrun --gpu-bind (default host)"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
     {0},
@@ -74,6 +113,13 @@ struct worker_args {
     int nenv;
     long env_stdin; /* bytes of environment on stdin, -1 none */
     const char *wdir;
+    bool place;
+    bool place_no_bind;
+    long place_slots;
+    const char *place_gpus;
+    long gpus_per_rank;
+    struct dc_plan_opts popts; /* --map-by ppr:... */
+    enum dc_gpu_bind gpu_bind; /* --place-gpu-bind */
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -90,6 +136,34 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_WDIR:
         a->wdir = arg;
         return 0;
+    case OPT_PLACE:
+        a->place = true;
+        return 0;
+    case OPT_PLACE_NO_BIND:
+        a->place_no_bind = true;
+        return 0;
+    case OPT_PLACE_SLOTS:
+        return cli_parse_long (cli, "--place-slots", arg, 1, DC_MAX_SLOTS,
+                               &a->place_slots);
+    case OPT_PLACE_GPUS:
+        a->place_gpus = arg;
+        return 0;
+    case OPT_MAP_BY: {
+        dc_error_t err;
+        if (dc_plan_parse_map_by (arg, &a->popts, &err) < 0)
+            return cli_usage_error (cli, "%s", err.text);
+        return 0;
+    }
+    case OPT_PLACE_GPU_BIND:
+        if (dc_rankenv_gpu_bind_parse (arg, &a->gpu_bind) < 0)
+            return cli_usage_error (cli,
+                                    "--place-gpu-bind '%s': expected host, "
+                                    "rank or none",
+                                    arg);
+        return 0;
+    case OPT_GPUS_PER_RANK:
+        return cli_parse_long (cli, "--gpus-per-rank", arg, 1, DC_TOPO_MAX_GPUS,
+                               &a->gpus_per_rank);
     case OPT_ENV_STDIN:
         return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
                                &a->env_stdin);
@@ -262,9 +336,196 @@ static void io_status (int fd, bool signaled, int value)
     }
 }
 
+/* The rank's GPUs, where the head did not know them: DCRUN_GPUS and
+ * CUDA_VISIBLE_DEVICES the same list (none: both left alone). */
+/* The rank's GPUs, found here: DCRUN_GPUS is its own; CUDA_VISIBLE_DEVICES
+ * follows --gpu-bind as lib/hosts/rankenv.h has it (host: the GPUs of
+ * every rank of this host in local-rank order, so that cuda:LOCAL_RANK is
+ * its own; rank: its own; none: untouched). */
+static void set_rank_gpus (const char *own, const char *host_gpus,
+                           enum dc_gpu_bind bind)
+{
+    if (!own || !*own)
+        return;
+    setenv ("DCRUN_GPUS", own, 1);
+    if (bind == DC_GPU_BIND_RANK)
+        setenv ("CUDA_VISIBLE_DEVICES", own, 1);
+    else if (bind == DC_GPU_BIND_HOST)
+        setenv ("CUDA_VISIBLE_DEVICES",
+                host_gpus && *host_gpus ? host_gpus : own, 1);
+}
+
+/* Append the ids of list ("2,3") to out (size len) that it lacks. */
+static void add_gpus (char *out, size_t len, const char *list)
+{
+    char id[16];
+    const char *p = list;
+
+    while (p && *p) {
+        size_t n = strcspn (p, ",");
+        if (n > 0 && n < sizeof (id)) {
+            char pat[20];
+            memcpy (id, p, n);
+            id[n] = '\0';
+            snprintf (pat, sizeof (pat), ",%s,", id);
+            char have[4200];
+            snprintf (have, sizeof (have), ",%s,", out);
+            size_t used = strlen (out);
+            if (!strstr (have, pat) && used + n + 2 < len)
+                snprintf (out + used, len - used, "%s%s", used ? "," : "", id);
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
+/* The CPUs of list that this process may run on, as a new list ("" when
+ * none), NULL when out of memory or a bad list. */
+static char *cpus_here (const char *list)
+{
+    cpu_set_t allowed;
+    char *out;
+    size_t len, n = 0;
+    long lo, hi;
+    const char *p = list;
+
+    if (sched_getaffinity (0, sizeof (allowed), &allowed) < 0)
+        CPU_ZERO (&allowed);
+    len = strlen (list) + 1;
+    if (!(out = malloc (len * 4 + 16)))
+        return NULL;
+    out[0] = '\0';
+    while (*p) {
+        char *end;
+        lo = strtol (p, &end, 10);
+        if (end == p || lo < 0)
+            goto bad;
+        hi = lo;
+        p = end;
+        if (*p == '-') {
+            hi = strtol (p + 1, &end, 10);
+            if (end == p + 1 || hi < lo)
+                goto bad;
+            p = end;
+        }
+        for (long c = lo; c <= hi && c < CPU_SETSIZE; c++)
+            if (CPU_ISSET ((int)c, &allowed)) {
+                char buf[24];
+                int k = snprintf (buf, sizeof (buf), "%s%ld", n ? "," : "", c);
+                if (n + (size_t)k + 1 > len * 4 + 16)
+                    goto bad;
+                memcpy (out + n, buf, (size_t)k + 1);
+                n += (size_t)k;
+            }
+        if (*p == ',')
+            p++;
+        else if (*p)
+            goto bad;
+    }
+    return out;
+bad:
+    free (out);
+    return NULL;
+}
+
+/* --place: probe this host, place the ranks of the host, pick ours.  Sets
+ * DCRUN_CPUS (and the GPUs, see set_rank_gpus); *bindp is the CPU list to
+ * bind to (NULL: stay unbound).  EXIT_OK or an exit status after printing
+ * why. */
+static int place_here (struct cli *cli, const struct worker_args *a,
+                       char **bindp)
+{
+    const char *lr = getenv ("DCRUN_LOCAL_RANK");
+    const char *ls = getenv ("DCRUN_LOCAL_SIZE");
+    const char *rank = getenv ("DCRUN_RANK");
+    char host[256] = "";
+    long local_rank, local_size;
+    int *hg = NULL, nhg = 0, rc = EXIT_OK;
+    char *cpus = NULL, *gpus = NULL, *end;
+    struct dc_topo *topo = NULL;
+    dc_error_t err;
+
+    *bindp = NULL;
+    if (getenv ("DCRUN_HOST")) /* the host as the host list names it */
+        snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
+    else
+        gethostname (host, sizeof (host) - 1);
+    if (!lr || !ls || (local_rank = strtol (lr, &end, 10)) < 0 || *end ||
+        (local_size = strtol (ls, &end, 10)) < 1 || *end ||
+        local_size > DC_MAX_SLOTS || local_rank >= local_size)
+        return cli_error (EXIT_LAUNCH,
+                          "worker: --place: DCRUN_LOCAL_RANK and "
+                          "DCRUN_LOCAL_SIZE missing or bad (%s of %s)",
+                          lr ? lr : "unset", ls ? ls : "unset");
+    if (a->place_gpus && *a->place_gpus &&
+        dc_parse_int_list (a->place_gpus, DC_TOPO_MAX_GPUS - 1, &hg, &nhg,
+                           &err) < 0)
+        return cli_error (EXIT_USAGE, "worker: --place-gpus '%s': %s",
+                          a->place_gpus, err.text);
+    struct dc_plan_opts o = a->popts;
+    o.gpus_per_rank = (int)a->gpus_per_rank;
+    if (!(topo = dc_probe_host (NULL, &err))) {
+        /* no topology: run unplaced, as the head does for its own host */
+        if (cli->verbose)
+            fprintf (stderr,
+                     "dcrun: worker: rank %s on %s: cannot probe this "
+                     "host (%s): not bound\n",
+                     rank ? rank : "?", host, err.text);
+        free (hg);
+        return EXIT_OK;
+    }
+    if (dc_plan_place_local (topo, host, (int)local_rank, (int)local_size,
+                             (int)a->place_slots, hg, nhg, &o, &cpus, &gpus,
+                             &err) < 0) {
+        rc = cli_error (EXIT_LAUNCH, "worker: %s: placement: %s", host,
+                        err.text);
+        goto out;
+    }
+    if (!a->place_gpus) {
+        /* the GPUs of every rank of this host, in local-rank order */
+        char all[4096] = "";
+        for (long l = 0; l < local_size && a->gpu_bind == DC_GPU_BIND_HOST;
+             l++) {
+            char *oc = NULL, *og = NULL;
+            if (dc_plan_place_local (topo, host, (int)l, (int)local_size,
+                                     (int)a->place_slots, hg, nhg, &o, &oc, &og,
+                                     &err) == 0)
+                add_gpus (all, sizeof (all), og);
+            free (oc);
+            free (og);
+        }
+        set_rank_gpus (gpus, all, a->gpu_bind);
+    }
+    if (cpus && !a->place_no_bind) {
+        char *here = cpus_here (cpus);
+        setenv ("DCRUN_CPUS", cpus, 1);
+        if (here && *here)
+            *bindp = here;
+        else
+            free (here);
+    }
+    if (cli->verbose)
+        fprintf (stderr,
+                 "dcrun: worker: rank %s on %s: local rank %ld of %ld, "
+                 "cpus %s, gpus %s, bound to %s\n",
+                 rank ? rank : "?", host, local_rank, local_size,
+                 cpus ? cpus : "-", gpus && *gpus ? gpus : "-",
+                 *bindp             ? *bindp
+                 : a->place_no_bind ? "nothing (--bind none)"
+                                    : "nothing (none of those CPUs is here)");
+out:
+    free (hg);
+    free (cpus);
+    free (gpus);
+    dc_topo_destroy (topo);
+    return rc;
+}
+
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
     struct worker_args a = {.control = -1, .env_stdin = -1};
+    char *placed = NULL; /* --place: the CPUs to bind to */
     int optindex, rc, pex[2];
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
@@ -303,6 +564,11 @@ static int worker_run (struct cli *cli, int argc, char **argv)
                               host, a.wdir, strerror (errno));
         }
         setenv ("PWD", a.wdir, 1);
+    }
+    if (a.place && !a.cpus) {
+        if ((rc = place_here (cli, &a, &placed)) != EXIT_OK)
+            return rc;
+        a.cpus = placed;
     }
 
     int io[3] = {-1, -1, -1};

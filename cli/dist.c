@@ -167,6 +167,7 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
         lr->user = h->user;
         lr->port = h->port;
         lr->cpus = cli->launch.no_bind ? NULL : rk->job.plan->ranks[r].cpus;
+        lr->worker_args = cli_job_worker_args (&rk->job, r);
         lr->argv = serve_argv;
         lr->exec_in_place = true;
         if (!(lr->env = cli_job_rank_env (cli, &rk->job, r)))

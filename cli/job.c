@@ -12,6 +12,7 @@
 #include "config.h"
 #include "gpu/probe.h"
 #include "job.h"
+#include "remote.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/util/log.h"
@@ -73,6 +74,7 @@ static int this_host_gpus (void)
     }
     return ngpus;
 }
+static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
 
 bool cli_job_wanted (const struct cli *cli)
 {
@@ -183,6 +185,176 @@ static int place_local (struct cli_job *job)
     return 0;
 }
 
+/* Hosts without slots= that the ranks reach over ssh (-L ssh: every one;
+ * auto: those that are not this host) get one slot per GPU as their own
+ * `dcrun probe` sees it (one when none), probed over ssh in parallel
+ * before the launch (cli/remote.c: one more connection per such host).
+ * A host that cannot be probed keeps 1 slot: the launch then says why. */
+static void probe_slots (const struct cli *cli, struct dc_hosts *hosts)
+{
+    const char *ln = cli->launcher;
+    bool ssh = ln && !strcmp (ln, "ssh");
+    bool aut = !ln || !strcmp (ln, "auto");
+    struct dc_hosts *sub = NULL;
+    struct remote_result *res = NULL;
+    size_t *idx = NULL, n = 0;
+    char **env = NULL;
+    int k = 0;
+
+    int ppr = cli->launch.plan.ppr_n;
+
+    if (!ssh && !aut && !ppr)
+        return;
+    if (cli->dry_run) { /* starts nothing, connects nowhere */
+        dc_log (DC_LOG_INFO, "--dry-run: hosts are not probed for slots");
+        return;
+    }
+    if (!(idx = calloc (hosts->count + 1, sizeof (*idx))) ||
+        !(sub = dc_hosts_create ("probe")))
+        goto out;
+    for (size_t h = 0; h < hosts->count; h++) {
+        const struct dc_host *host = &hosts->v[h];
+        if (!ppr && (!host->slots_default ||
+                     (!ssh && dc_launch_is_local_host (host->name))))
+            continue;
+        if (dc_hosts_add (sub, host) < 0)
+            goto out;
+        idx[n++] = h;
+    }
+    if (n == 0)
+        goto out;
+    /* the -x exports: the probe sees what the ranks will see */
+    if (!(env = calloc ((size_t)cli->launch.nexports + 1, sizeof (*env))) ||
+        !(res = calloc (n, sizeof (*res))))
+        goto out;
+    for (int i = 0; i < cli->launch.nexports; i++) {
+        const char *x = cli->launch.exports[i];
+        if (strchr (x, '='))
+            env[k++] = strdup (x);
+        else if (getenv (x))
+            env[k++] = fmt ("%s=%s", x, getenv (x));
+        if (k > 0 && !env[k - 1])
+            goto out;
+    }
+    dc_log (DC_LOG_INFO, "probing %zu host%s %s", n, n == 1 ? "" : "s",
+            ppr ? "for --map-by ppr" : "without slots= for their GPUs");
+    /* ppr: this host in-process unless the ranks go over ssh */
+    remote_probe_all_env (sub, &cli->launch.lo, ppr && !ssh, env, res);
+    for (size_t i = 0; i < n; i++) {
+        struct dc_host *host = &hosts->v[idx[i]];
+        if (ppr) {
+            int objs = res[i].stage == REMOTE_OK
+                           ? dc_plan_ppr_objects (res[i].topo,
+                                                  cli->launch.plan.ppr_obj)
+                           : 1;
+            long sl = (long)ppr * objs;
+            host->slots = (int)(sl < DC_MAX_SLOTS ? sl : DC_MAX_SLOTS);
+            host->max_slots = 0;
+            dc_log (DC_LOG_INFO, "%s: %d slots (ppr: %d %s%s)", host->name,
+                    host->slots, objs,
+                    cli->launch.plan.ppr_obj == DC_PPR_NUMA ? "NUMA nodes"
+                                                            : "packages",
+                    res[i].stage == REMOTE_OK ? "" : ", not probed");
+            continue;
+        }
+        if (res[i].stage != REMOTE_OK || !res[i].topo) {
+            dc_log (DC_LOG_INFO, "%s: cannot probe (%s): 1 slot", host->name,
+                    res[i].reason);
+            continue;
+        }
+        int g = res[i].topo->ngpus;
+        host->slots = g > 0 ? (g < DC_MAX_SLOTS ? g : DC_MAX_SLOTS) : 1;
+        if (host->max_slots && host->slots > host->max_slots)
+            host->slots = host->max_slots;
+        dc_log (DC_LOG_INFO, "%s: %d slot%s (%d GPU%s, probed there)",
+                host->name, host->slots, host->slots == 1 ? "" : "s", g,
+                g == 1 ? "" : "s");
+    }
+out:
+    if (res)
+        remote_results_free (res, n);
+    cli_strv_free (env);
+    dc_hosts_destroy (sub);
+    free (idx);
+}
+
+static void worker_args_free (struct cli_job *job)
+{
+    if (job->worker_args && job->plan)
+        for (int r = 0; r < job->plan->size; r++)
+            cli_strv_free (job->worker_args[r]);
+    free (job->worker_args);
+    job->worker_args = NULL;
+}
+
+/* The ranks the head could not place (remote hosts) are placed by their
+ * host's agent: `dcrun worker --place [--place-no-bind] [--place-slots S]
+ * [--place-gpus LIST] [--gpus-per-rank N] [-v]`.  Under Slurm, Slurm
+ * places them. */
+static int make_worker_args (const struct cli *cli, struct cli_job *job)
+{
+    const struct dc_plan *plan = job->plan;
+
+    if (!strcmp (job->launcher, "local") || !strcmp (job->launcher, "slurm"))
+        return 0;
+    if (!(job->worker_args = calloc ((size_t)plan->size, sizeof (char **))))
+        return -1;
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_rank *rk = &plan->ranks[r];
+        const struct dc_host *h = &job->hosts->v[rk->host];
+        char **v, list[4096];
+        int k = 0;
+        size_t n = 0;
+        if (rk->cpus)
+            continue; /* placed here */
+        if (!(v = job->worker_args[r] = calloc (16, sizeof (char *))))
+            return -1;
+        v[k++] = strdup ("--place");
+        if (cli->launch.gpu_bind != DC_GPU_BIND_HOST) {
+            v[k++] = strdup ("--place-gpu-bind");
+            v[k++] = strdup (cli->launch.gpu_bind == DC_GPU_BIND_RANK ? "rank"
+                                                                      : "none");
+        }
+        if (cli->launch.no_bind)
+            v[k++] = strdup ("--place-no-bind");
+        if (h->slots != rk->local_size) {
+            v[k++] = strdup ("--place-slots");
+            v[k++] = fmt ("%d", h->slots);
+        }
+        if (h->gpus && h->ngpus > 0) {
+            list[0] = '\0';
+            for (int i = 0; i < h->ngpus && n < sizeof (list) - 16; i++)
+                n += (size_t)snprintf (list + n, sizeof (list) - n, "%s%d",
+                                       i ? "," : "", h->gpus[i]);
+            v[k++] = strdup ("--place-gpus");
+            v[k++] = strdup (list);
+        }
+        if (plan->ppr_n > 0) {
+            v[k++] = strdup ("--map-by");
+            v[k++] = fmt ("ppr:%d:%s", plan->ppr_n,
+                          plan->ppr_obj == DC_PPR_NUMA ? "numa" : "package");
+        }
+        if (plan->gpus_per_rank > 0) {
+            v[k++] = strdup ("--gpus-per-rank");
+            v[k++] = fmt ("%d", plan->gpus_per_rank);
+        }
+        if (cli->verbose > 0)
+            v[k++] = strdup ("-v");
+        for (int i = 0; i < k; i++)
+            if (!v[i])
+                return -1;
+    }
+    return 0;
+}
+
+char *const *cli_job_worker_args (const struct cli_job *job, int r)
+{
+    if (!job || !job->worker_args || !job->plan || r < 0 ||
+        r >= job->plan->size)
+        return NULL;
+    return job->worker_args[r];
+}
+
 int cli_job_init (struct cli *cli, struct cli_job *job)
 {
     int exitcode = EXIT_OK;
@@ -193,15 +365,20 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
         return exitcode;
     if (cli_job_local_slots (cli, job, &exitcode) < 0)
         return exitcode;
+    probe_slots (cli, job->hosts);
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
-    if (place_local (job) < 0) {
-        exitcode = EXIT_INPUT;
-        goto fail;
-    }
     if (!(job->launcher = pick_launcher (cli, job->plan))) {
         exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+        goto fail;
+    }
+    /* ssh and mpi start a dcrun worker on every host, this one included:
+     * that agent places the ranks of its host (make_worker_args) */
+    if ((!strcmp (job->launcher, "local") ||
+         !strcmp (job->launcher, "slurm")) &&
+        place_local (job) < 0) {
+        exitcode = EXIT_INPUT;
         goto fail;
     }
     if (!dc_launch_find (job->launcher, &err)) {
@@ -221,6 +398,10 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
                 goto fail;
             }
     }
+    if (make_worker_args (cli, job) < 0) {
+        exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+        goto fail;
+    }
     job->master_port = dc_launch_free_port ();
     cli_job_master_addr (cli, job);
     cli_job_check_exports (cli);
@@ -232,13 +413,13 @@ fail:
 
 void cli_job_fini (struct cli_job *job)
 {
+    worker_args_free (job);
     dc_plan_destroy (job->plan);
     dc_hosts_destroy (job->hosts);
     job->plan = NULL;
     job->hosts = NULL;
 }
 
-static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
 static char *fmt (const char *f, ...)
 {
     va_list ap;

@@ -17,6 +17,9 @@ struct cli_job {
     int master_port;      /* MASTER_PORT for torchrun-style programs */
     char master_addr[64]; /* MASTER_ADDR: rank 0's host as a numeric IP that
                              every rank reaches (cli_job_master_addr) */
+    /* per rank: the words that make a remote `dcrun worker` its host's
+     * placement agent (--place ...), NULL for a rank placed here */
+    char ***worker_args;
 };
 
 /* True when the command line or the environment asks for ranks: -f, -H,
@@ -27,6 +30,10 @@ bool cli_job_wanted (const struct cli *cli);
  * this host), launcher.  EXIT_OK, or an exit status after printing why. */
 int cli_job_init (struct cli *cli, struct cli_job *job);
 void cli_job_fini (struct cli_job *job);
+
+/* The `dcrun worker` words of rank r (borrowed from job; NULL when the
+ * head placed it or no agent placement is wanted). */
+char *const *cli_job_worker_args (const struct cli_job *job, int r);
 
 /* The environment of rank r: lib/hosts/rankenv.h's contract (DCRUN_*, the
  * torchrun names, CUDA_VISIBLE_DEVICES by --gpu-bind, OMP_NUM_THREADS),

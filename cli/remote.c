@@ -28,6 +28,7 @@ struct job {
     struct dc_launch_status st;
     double run_s;
     const char *dcrun;
+    char *const *env; /* the probe's environment (-x), NULL: none */
 };
 
 static double now_s (void)
@@ -136,13 +137,13 @@ static void *run_host (void *arg)
     dc_error_t err;
     char script[PATH_MAX * 2 + 64];
     char *argv[] = {"sh", "-c", script, NULL};
-    char *env[] = {NULL};
+    char *noenv[] = {NULL};
     struct dc_launch_rank rk = {.rank = 0,
                                 .host = h->name,
                                 .user = h->user,
                                 .port = h->port,
                                 .argv = argv,
-                                .env = env};
+                                .env = j->env ? j->env : noenv};
 
     snprintf (script, sizeof (script),
               "command -v '%s' >/dev/null 2>&1 || { echo 'dcrun-not-found' "
@@ -230,6 +231,13 @@ void remote_probe_all (const struct dc_hosts *hosts,
                        const struct dc_launch_opts *opts, bool local_inproc,
                        struct remote_result *res)
 {
+    remote_probe_all_env (hosts, opts, local_inproc, NULL, res);
+}
+
+void remote_probe_all_env (const struct dc_hosts *hosts,
+                           const struct dc_launch_opts *opts, bool local_inproc,
+                           char *const *env, struct remote_result *res)
+{
     size_t n = hosts->count;
     struct job *jobs = calloc (n ? n : 1, sizeof (*jobs));
     pthread_t *th = calloc (n ? n : 1, sizeof (*th));
@@ -258,6 +266,7 @@ void remote_probe_all (const struct dc_hosts *hosts,
     for (size_t i = 0; i < n; i++) {
         struct job *j = &jobs[i];
         j->res = &res[i];
+        j->env = env;
         if (local_inproc && dc_launch_is_local_host (hosts->v[i].name)) {
             probe_local (&res[i]);
             continue;

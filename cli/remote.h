@@ -40,6 +40,11 @@ struct remote_result {
 void remote_probe_all (const struct dc_hosts *hosts,
                        const struct dc_launch_opts *opts, bool local_inproc,
                        struct remote_result *res);
+/* The same with env ("NAME=VALUE", NULL-terminated; NULL: none) in the
+ * environment of the remote `dcrun probe` (-x DCRUN_HWLOC_XMLFILE=...). */
+void remote_probe_all_env (const struct dc_hosts *hosts,
+                           const struct dc_launch_opts *opts, bool local_inproc,
+                           char *const *env, struct remote_result *res);
 void remote_results_free (struct remote_result *res, size_t n);
 
 #endif

@@ -505,8 +505,17 @@ static int host_facts (hwloc_topology_t t, struct dc_topo *topo)
 
     if ((n = objs_of_type (t, HWLOC_OBJ_PACKAGE, 1 << 20, &v)) < 0)
         return -1;
-    free (v);
+    if (n > 0 && !(topo->package_cpus = calloc ((size_t)n, sizeof (char *)))) {
+        free (v);
+        return -1;
+    }
     topo->packages = n;
+    for (int i = 0; i < n; i++)
+        if (!(topo->package_cpus[i] = bitmap_list (v[i]->cpuset))) {
+            free (v);
+            return -1;
+        }
+    free (v);
     if ((n = objs_of_type (t, HWLOC_OBJ_PU, 1 << 22, &v)) < 0)
         return -1;
     free (v);

@@ -188,6 +188,7 @@ static int add_entry (struct pctx *p, struct dc_hosts *hosts, struct entry *e,
             e->slots = e->colon;
     }
     h.slots = e->slots == -1 ? 1 : (int)e->slots;
+    h.slots_default = e->slots == -1 && !e->ngpus;
     h.max_slots = e->max_slots == -1 ? 0 : (int)e->max_slots;
     if (h.max_slots && h.max_slots < h.slots)
         return perr (p, hostcol, "max_slots=%d is less than slots=%d",

@@ -26,6 +26,9 @@ struct dc_host {
     int *gpus;     /* explicit gpus= list, NULL when not given */
     int ngpus;     /* entries in gpus */
     int line;      /* hostfile line, 0 when not from a file */
+    /* no slots given (-H host, a hostfile line without slots=): 1, or
+     * one per GPU as the host's own probe sees them */
+    bool slots_default;
 };
 
 struct dc_hosts_index; /* private to hosts.c */

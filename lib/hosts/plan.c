@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/hosts/plan.h"
+#include <stdio.h>
 #include "lib/hosts/topo.h"
 
 void dc_plan_destroy (struct dc_plan *plan)
@@ -33,6 +34,9 @@ static int assign_gpus (struct dc_plan *plan, size_t h, const int *list, int n,
                         int slots)
 {
     int per = (n >= slots && slots > 0) ? n / slots : 1;
+
+    if (plan->gpus_per_rank > 0)
+        per = plan->gpus_per_rank;
 
     for (int r = 0; r < plan->size; r++) {
         struct dc_rank *rk = &plan->ranks[r];
@@ -95,6 +99,19 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     nh = hosts->count;
     slots = dc_hosts_slots (hosts);
     np = o->np > 0 ? o->np : slots;
+    if (o->gpus_per_rank < 0 || o->gpus_per_rank > DC_TOPO_MAX_GPUS) {
+        errno = EINVAL;
+        errprintf (errp, "--gpus-per-rank %d: expected 1 to %d",
+                   o->gpus_per_rank, DC_TOPO_MAX_GPUS);
+        return NULL;
+    }
+    if (o->ppr_n < 0 || o->ppr_n > DC_MAX_SLOTS ||
+        (o->ppr_n > 0 && o->ppr_obj != DC_PPR_PACKAGE &&
+         o->ppr_obj != DC_PPR_NUMA)) {
+        errno = EINVAL;
+        errprintf (errp, "--map-by ppr: invalid count or object");
+        return NULL;
+    }
     if (o->np < 0 || np > DC_MAX_SLOTS) {
         errno = EINVAL;
         errprintf (errp, "-n %ld: expected 1 to %d ranks", o->np, DC_MAX_SLOTS);
@@ -116,6 +133,11 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     }
     plan->hosts = hosts;
     plan->size = (int)np;
+    plan->gpus_per_rank = o->gpus_per_rank;
+    if (o->ppr_n > 0) {
+        plan->ppr_n = o->ppr_n;
+        plan->ppr_obj = o->ppr_obj;
+    }
 
     /* Place ranks: in rounds; in each round a host takes up to its slots
      * (by slot) or one rank (by node).  Rounds after the first only happen
@@ -343,6 +365,133 @@ static int topo_gpu_list (struct dc_plan *plan, size_t h,
     return 0;
 }
 
+int dc_plan_ppr_objects (const struct dc_topo *topo, enum dc_ppr_obj obj)
+{
+    int n = 0;
+
+    if (topo)
+        n = obj == DC_PPR_NUMA ? topo->numa_nodes : topo->packages;
+    return n > 0 ? n : 1;
+}
+
+int dc_plan_parse_map_by (const char *s, struct dc_plan_opts *o,
+                          dc_error_t *errp)
+{
+    char *end;
+    long n;
+
+    if (!s || !o) {
+        errno = EINVAL;
+        return errprintf (errp, "--map-by: missing value");
+    }
+    o->ppr_n = 0;
+    o->ppr_obj = DC_PPR_NONE;
+    if (!strcmp (s, "slot") || !strcmp (s, "core")) {
+        o->map_by = DC_MAP_BY_SLOT;
+        return 0;
+    }
+    if (!strcmp (s, "node")) {
+        o->map_by = DC_MAP_BY_NODE;
+        return 0;
+    }
+    if (!strncmp (s, "ppr:", 4) && s[4] >= '0' && s[4] <= '9') {
+        errno = 0;
+        n = strtol (s + 4, &end, 10);
+        if (end != s + 4 && !errno && n >= 1 && n <= DC_MAX_SLOTS &&
+            *end == ':' &&
+            (!strcmp (end + 1, "package") || !strcmp (end + 1, "socket") ||
+             !strcmp (end + 1, "numa"))) {
+            o->map_by = DC_MAP_BY_SLOT;
+            o->ppr_n = (int)n;
+            o->ppr_obj =
+                strcmp (end + 1, "numa") ? DC_PPR_PACKAGE : DC_PPR_NUMA;
+            return 0;
+        }
+    }
+    errno = EINVAL;
+    return errprintf (errp,
+                      "--map-by '%s': expected slot, node, ppr:N:package or "
+                      "ppr:N:numa (N from 1 to %d)",
+                      s, DC_MAX_SLOTS);
+}
+
+/* ppr: local rank l of host h on object (l / N) mod objects, the N ranks
+ * of an object sharing its cores; without gpus=, its GPUs are those local
+ * to the object, in order (gpus_per_rank each, default 1, mod their
+ * count). */
+static int place_ppr (struct dc_plan *plan, size_t h,
+                      const struct dc_topo *topo, struct place *p, int *idx,
+                      int *group, dc_error_t *errp)
+{
+    int nobj = dc_plan_ppr_objects (topo, plan->ppr_obj);
+    bool by_numa = plan->ppr_obj == DC_PPR_NUMA;
+    const struct dc_host *host = &plan->hosts->v[h];
+    int *gl = malloc (((size_t)topo->ngpus + 1) * sizeof (int));
+    hwloc_bitmap_t ob = NULL;
+    int rc = -1;
+
+    if (!gl) {
+        errprintf (errp, "out of memory");
+        return -1;
+    }
+    for (int o = 0; o < nobj; o++) {
+        const char *oc = NULL;
+        int k = 0, ng = 0;
+        if (by_numa && topo->numa && o < topo->numa_nodes)
+            oc = topo->numa[o].cpus;
+        else if (!by_numa && topo->package_cpus && o < topo->packages)
+            oc = topo->package_cpus[o];
+        hwloc_bitmap_free (ob);
+        if (!(ob = oc ? parse_cpus (oc) : hwloc_bitmap_dup (p->all))) {
+            errprintf (errp, "%s: topology: bad CPU list of %s %d", host->name,
+                       by_numa ? "NUMA node" : "package", o);
+            goto out;
+        }
+        hwloc_bitmap_and (ob, ob, p->all);
+        if (hwloc_bitmap_iszero (ob))
+            hwloc_bitmap_copy (ob, p->all);
+        /* the object's GPUs */
+        for (int g = 0; g < topo->ngpus; g++) {
+            hwloc_bitmap_t gb =
+                topo->gpus[g].cpus ? parse_cpus (topo->gpus[g].cpus) : NULL;
+            if (gb && hwloc_bitmap_intersects (gb, ob))
+                gl[ng++] = topo->gpus[g].index;
+            hwloc_bitmap_free (gb);
+        }
+        for (int r = 0; r < plan->size; r++) {
+            struct dc_rank *rk = &plan->ranks[r];
+            if (rk->host != h || (rk->local_rank / plan->ppr_n) % nobj != o)
+                continue;
+            idx[k] = rk->local_rank % plan->ppr_n;
+            group[k++] = r;
+            if (host->gpus)
+                continue; /* the hostfile's gpus= wins */
+            int per = plan->gpus_per_rank > 0 ? plan->gpus_per_rank : 1;
+            free (rk->gpus);
+            rk->gpus = NULL;
+            rk->ngpus = 0;
+            if (ng == 0)
+                continue;
+            if (!(rk->gpus = malloc ((size_t)per * sizeof (int)))) {
+                errprintf (errp, "out of memory");
+                goto out;
+            }
+            for (int j = 0; j < per; j++)
+                rk->gpus[j] = gl[((long)idx[k - 1] * per + j) % ng];
+            rk->ngpus = per;
+        }
+        if (k > 0 && place_group (plan, p, ob, group, k) < 0) {
+            errprintf (errp, "out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    hwloc_bitmap_free (ob);
+    free (gl);
+    return rc;
+}
+
 int dc_plan_place (struct dc_plan *plan, size_t h, const struct dc_topo *topo,
                    dc_error_t *errp)
 {
@@ -365,6 +514,10 @@ int dc_plan_place (struct dc_plan *plan, size_t h, const struct dc_topo *topo,
         !(done = calloc ((size_t)plan->size, sizeof (int))) ||
         !(p.dom = calloc ((size_t)plan->size, sizeof (*p.dom)))) {
         errprintf (errp, "out of memory");
+        goto out;
+    }
+    if (plan->ppr_n > 0) {
+        rc = place_ppr (plan, h, topo, &p, idx, group, errp);
         goto out;
     }
     /* each rank's locality: the union of its GPUs', else the whole host */
@@ -417,5 +570,70 @@ out:
     free (idx);
     free (group);
     free (done);
+    return rc;
+}
+
+int dc_plan_place_local (const struct dc_topo *topo, const char *hostname,
+                         int local_rank, int local_size, int slots,
+                         const int *host_gpus, int nhost_gpus,
+                         const struct dc_plan_opts *po, char **cpus,
+                         char **gpus, dc_error_t *errp)
+{
+    struct dc_hosts *hosts = NULL;
+    struct dc_plan *plan = NULL;
+    char *g = NULL;
+    int rc = -1;
+
+    if (!topo || !cpus || !gpus || local_size < 1 ||
+        local_size > DC_MAX_SLOTS || local_rank < 0 ||
+        local_rank >= local_size || slots < 0 || slots > DC_MAX_SLOTS ||
+        nhost_gpus < 0 || nhost_gpus > DC_TOPO_MAX_GPUS ||
+        (nhost_gpus > 0 && !host_gpus)) {
+        errno = EINVAL;
+        return errprintf (errp, "plan: invalid local rank %d of %d", local_rank,
+                          local_size);
+    }
+    *cpus = *gpus = NULL;
+    struct dc_plan_opts o = {
+        .np = local_size,
+        .oversubscribe = true,
+        .gpus_per_rank = po ? po->gpus_per_rank : 0,
+        .ppr_n = po ? po->ppr_n : 0,
+        .ppr_obj = po ? po->ppr_obj : DC_PPR_NONE,
+    };
+    struct dc_host h = {
+        .name = (char *)(hostname && *hostname ? hostname : "localhost"),
+        .slots = slots > 0 ? slots : local_size,
+        .gpus = (int *)host_gpus,
+        .ngpus = nhost_gpus,
+    };
+    if (!(hosts = dc_hosts_create ("agent")) || dc_hosts_add (hosts, &h) < 0) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    if (!(plan = dc_plan_create (hosts, &o, errp)) ||
+        dc_plan_place (plan, 0, topo, errp) < 0)
+        goto out;
+    const struct dc_rank *rk = &plan->ranks[local_rank];
+    size_t len = (size_t)rk->ngpus * 12 + 1, n = 0;
+    if (!(g = malloc (len))) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    g[0] = '\0';
+    for (int i = 0; i < rk->ngpus; i++)
+        n += (size_t)snprintf (g + n, len - n, "%s%d", i ? "," : "",
+                               rk->gpus[i]);
+    if (rk->cpus && !(*cpus = strdup (rk->cpus))) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    *gpus = g;
+    g = NULL;
+    rc = 0;
+out:
+    free (g);
+    dc_plan_destroy (plan);
+    dc_hosts_destroy (hosts);
     return rc;
 }

@@ -15,7 +15,8 @@
 
 /* Add slots to host name (merging with an earlier entry of the same name). */
 static int add_slots (struct dc_hosts *hosts, const char *name,
-                      const char *user, int port, long slots, dc_error_t *errp)
+                      const char *user, int port, long slots, bool dflt,
+                      dc_error_t *errp)
 {
     long i = dc_hosts_find (hosts, name, port);
 
@@ -26,6 +27,7 @@ static int add_slots (struct dc_hosts *hosts, const char *name,
                               DC_MAX_SLOTS);
         }
         hosts->v[i].slots += (int)slots;
+        hosts->v[i].slots_default = false; /* named twice: 2 slots */
         return 0;
     }
     struct dc_host h = {
@@ -33,6 +35,7 @@ static int add_slots (struct dc_hosts *hosts, const char *name,
         .user = (char *)user,
         .port = port,
         .slots = (int)slots,
+        .slots_default = dflt,
     };
     if (dc_hosts_add (hosts, &h) < 0) {
         if (errno == E2BIG)
@@ -137,7 +140,7 @@ struct dc_hosts *dc_hosts_parse_list (const char *list, dc_error_t *errp)
                 goto fail;
             for (size_t i = 0; i < dc_hostlist_count (hl); i++) {
                 if (add_slots (hosts, dc_hostlist_nth (hl, i), user, port,
-                               slots, errp) < 0) {
+                               slots, !(colon && !user), errp) < 0) {
                     errprefix (errp, "-H: ");
                     dc_hostlist_destroy (hl);
                     goto fail;
@@ -237,7 +240,7 @@ struct dc_hosts *dc_hosts_from_slurm (const char *nodelist, const char *tasks,
         goto fail;
     for (size_t i = 0; i < n; i++)
         if (add_slots (hosts, dc_hostlist_nth (hl, i), NULL, 0, counts[i],
-                       errp) < 0) {
+                       false, errp) < 0) {
             errprefix (errp, "Slurm allocation: ");
             goto fail;
         }
@@ -296,7 +299,7 @@ struct dc_hosts *dc_hosts_from_pbs (const char *path, dc_error_t *errp)
             errprintf (errp, "%s:%d:1: host name too long", path, lineno);
             goto fail;
         }
-        if (add_slots (hosts, s, NULL, 0, 1, errp) < 0) {
+        if (add_slots (hosts, s, NULL, 0, 1, false, errp) < 0) {
             errprefix (errp, "%s:%d: ", path, lineno);
             goto fail;
         }

@@ -31,6 +31,10 @@ void dc_topo_destroy (struct dc_topo *topo)
         for (int i = 0; i < topo->cores; i++)
             free (topo->core_cpus[i]);
     free (topo->core_cpus);
+    if (topo->package_cpus)
+        for (int i = 0; i < topo->packages; i++)
+            free (topo->package_cpus[i]);
+    free (topo->package_cpus);
     free (topo->host);
     free (topo->cpus);
     free (topo->cuda_visible_devices);

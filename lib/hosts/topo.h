@@ -63,6 +63,8 @@ struct dc_topo {
     struct dc_topo_gpu *gpus;  /* [ngpus] */
     int ngpus;
     char *cuda_visible_devices; /* the variable's value, NULL when unset */
+    /* PUs of each package [packages], NULL when not known (not shipped) */
+    char **package_cpus;
 };
 
 struct dc_topo *dc_topo_create (void);

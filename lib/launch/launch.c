@@ -269,6 +269,8 @@ char *dc_launch_worker_cmdline (const char *dcrun,
         n += 2;
     for (int i = 0; r->argv[i]; i++)
         n++;
+    for (int i = 0; r->worker_args && r->worker_args[i]; i++)
+        n++;
     char **av = calloc (n + 10, sizeof (char *));
     if (!av)
         return NULL;
@@ -284,6 +286,8 @@ char *dc_launch_worker_cmdline (const char *dcrun,
         av[k++] = "--wdir";
         av[k++] = (char *)r->wdir;
     }
+    for (int i = 0; r->worker_args && r->worker_args[i]; i++)
+        av[k++] = r->worker_args[i];
     for (int i = 0; r->env && r->env[i]; i++) {
         av[k++] = "-e";
         av[k++] = r->env[i];

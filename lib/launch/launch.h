@@ -74,6 +74,8 @@ struct dc_launch_rank {
                            --exec` execs it in place instead of keeping
                            the channel for control lines; signals to such
                            a rank close its channel, which ends it */
+    /* more words for a remote `dcrun worker` (--place ...), or NULL */
+    char *const *worker_args;
 };
 
 /* Options of every launcher; each reads the ones it knows. */
@@ -186,7 +188,8 @@ int dc_launch_write_fd (struct dc_launch *l, int rank);
 char *dc_launch_shell_join (char *const *argv);
 
 /* The `dcrun worker` command line a remote launcher runs for rank r:
- * DCRUN worker [--cpus LIST] [-e NAME=VALUE]... -- CMD ARGS, shell-quoted
+ * DCRUN worker [--cpus LIST] [WORKER_ARGS...] [-e NAME=VALUE]... -- CMD ARGS,
+ * shell-quoted
  * (caller frees).  dcrun NULL: "dcrun". */
 char *dc_launch_worker_cmdline (const char *dcrun,
                                 const struct dc_launch_rank *r);

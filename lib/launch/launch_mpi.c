@@ -257,6 +257,8 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
             push (&b, "--cpus");
             push (&b, r->cpus);
         }
+        for (int k = 0; r->worker_args && r->worker_args[k]; k++)
+            push (&b, r->worker_args[k]);
         push (&b, "--");
         for (int k = 0; r->argv[k]; k++)
             push (&b, r->argv[k]);

@@ -146,6 +146,43 @@ START_TEST (t_hostile)
 }
 END_TEST
 
+/* slots_default: which hosts get their slots from a probe */
+START_TEST (t_slots_default)
+{
+    static const struct {
+        const char *text; /* -H list, or a hostfile when it has a newline */
+        const char *want; /* slots_default of each host, '1' or '0' */
+    } cases[] = {
+        {"a", "1"},
+        {"a:1", "0"},
+        {"a,b:2,c", "101"},
+        {"a,a", "0"}, /* named twice: 2 slots, given */
+        {"n[1-3]", "111"},
+        {"u@a", "1"},
+        {"a\n", "1"},
+        {"a slots=1\n", "0"},
+        {"a:4\n", "0"},
+        {"u@a:2222\n", "1"}, /* a port, not slots */
+        {"a gpus=0,1\n", "0"},
+        {"a max_slots=4\nb slots=2\n", "10"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        dc_error_t err = {{0}};
+        const char *t = cases[i].text;
+        struct dc_hosts *h = strchr (t, '\n')
+                                 ? dc_hostfile_parse (t, strlen (t), "t", &err)
+                                 : dc_hosts_parse_list (t, &err);
+        char got[16] = "";
+        ck_assert_msg (h != NULL, "case %zu: %s", i, err.text);
+        for (size_t k = 0; k < h->count && k < sizeof (got) - 1; k++)
+            got[k] = h->v[k].slots_default ? '1' : '0';
+        ck_assert_msg (!strcmp (got, cases[i].want), "case %zu '%s': %s", i, t,
+                       got);
+        dc_hosts_destroy (h);
+    }
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("plan");
@@ -155,6 +192,7 @@ int main (void)
     tcase_add_test (tc, t_local_size);
     tcase_add_test (tc, t_gpus);
     tcase_add_test (tc, t_hostile);
+    tcase_add_test (tc, t_slots_default);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
