@@ -136,8 +136,6 @@ struct ssh {
     int ndbs;
     struct jump **jumps; /* ProxyJump forwardings, their threads */
     int njumps;
-    char *notes[64]; /* the config's unknown keywords, reported */
-    int nnotes;
 };
 
 /* One known_hosts file, read once. */
@@ -1052,23 +1050,30 @@ static const char *default_user (void)
 }
 
 /* Say once (with -v) what the config holds that dcrun does not use. */
-static void note_unknown (struct ssh *ss, const struct dc_ssh_config *c,
-                          const char *host)
+/* The ssh config options dcrun does not understand, each said once per
+ * process (the probe of hosts' slots and the launch read the same config
+ * in launchers of their own, some in threads). */
+static pthread_mutex_t notes_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *notes[64];
+static int nnotes;
+
+static void note_unknown (const struct dc_ssh_config *c, const char *host)
 {
+    pthread_mutex_lock (&notes_mu);
     for (int i = 0; i < c->nunknown; i++) {
         bool seen = false;
-        for (int k = 0; k < ss->nnotes && !seen; k++)
-            seen = !strcmp (ss->notes[k], c->unknown[i]);
-        if (seen ||
-            ss->nnotes >= (int)(sizeof (ss->notes) / sizeof (ss->notes[0])))
+        for (int k = 0; k < nnotes && !seen; k++)
+            seen = !strcmp (notes[k], c->unknown[i]);
+        if (seen || nnotes >= (int)(sizeof (notes) / sizeof (notes[0])))
             continue;
-        if (!(ss->notes[ss->nnotes] = strdup (c->unknown[i])))
-            return;
-        ss->nnotes++;
+        if (!(notes[nnotes] = strdup (c->unknown[i])))
+            break;
+        nnotes++;
         dc_log (DC_LOG_INFO,
                 "ssh: %s (for %s): not understood by dcrun, ignored",
                 c->unknown[i], host);
     }
+    pthread_mutex_unlock (&notes_mu);
 }
 
 /* Fill h for the host `name` (user and port: NULL/0 unless the host list
@@ -1095,7 +1100,7 @@ static int setup_host (struct dc_launch *l, struct sshhost *h, const char *name,
         dc_ssh_config_free (&c);
         return -1;
     }
-    note_unknown (ss, &c, name);
+    note_unknown (&c, name);
     h->hostname = strdup (c.hostname ? c.hostname : name);
     h->user = user ? strdup (user) : c.user ? strdup (c.user) : NULL;
     h->port = port ? port : c.port;
@@ -2152,8 +2157,6 @@ static void ssh_fini (struct dc_launch *l)
         host_free (h);
     }
     jumps_free (ss);
-    for (int i = 0; i < ss->nnotes; i++)
-        free (ss->notes[i]);
     for (int i = 0; i < ss->nranks; i++) {
         free (ss->ranks[i].cmdline);
         free (ss->ranks[i].env);

@@ -2,7 +2,7 @@
 # dcrun exec inside a real one-node Slurm cluster (tests/testbed/slurm.sh):
 # examples/exec.sbatch run with sbatch --wait; ranks 0..3 once each with the
 # rank environment through the slurm launcher and as srun's tasks, tagged
-# lines, the failing rank's status in the last line.
+# lines, the failing rank's status in the last line and as dcrun's own.
 set -u
 : "${DCRUN:?}" "${DCRUN_SRCDIR:?}" "${DCRUN_BUILDDIR:?}"
 $DCRUN --version | grep -q '^launchers:.* slurm' || {
@@ -30,12 +30,12 @@ check "sbatch --wait examples/exec.sbatch exits 0" '[ $rc -eq 0 ]'
 [ $rc -eq 0 ] || sed 's/^/#   /' "$TB/sbatch.out" "$TB/job.out"
 for r in 0 1 2 3; do
     check "slurm launcher: rank $r once, tagged, its environment and GPUs" \
-        '[ "$(grep -c "^$r@$NODE: launcher $r 4 $r 4 0 $r 4 $r 4 $NODE port 0,1 bar\$" "$TB/job.out")" = 1 ]'
+        '[ "$(grep -c "^$r@$NODE: launcher $r 4 $r 4 0 $r 4 $r 4 127.0.0.1 port 0,1 bar\$" "$TB/job.out")" = 1 ]'
     check "srun task: dcrun exec is rank $r with its environment" \
-        '[ "$(grep -c "^step $r 4 $r 4 0 $r 4 $r 4 $NODE port 0,1 bar\$" "$TB/job.out")" = 1 ]'
+        '[ "$(grep -c "^step $r 4 $r 4 0 $r 4 $r 4 127.0.0.1 port 0,1 bar\$" "$TB/job.out")" = 1 ]'
 done
-check "a failing rank: the last line names it and its status, exit 1" \
-    'grep -q "^dcrun: exec: rank 2 on $NODE exited with status 3\$" "$TB/job.out" && grep -q "^failing job: exit 1\$" "$TB/job.out"'
+check "a failing rank: the last line names it and its status, and dcrun exits with it (3)" \
+    'grep -q "^dcrun: exec: rank 2 on $NODE exited with status 3\$" "$TB/job.out" && grep -q "^failing job: exit 3\$" "$TB/job.out"'
 
 echo "1..$n"
 [ $fails -eq 0 ]
