@@ -328,7 +328,7 @@ struct train_dist {
 /* The exit status of a distributed run that failed, after saying why. */
 static int train_dist_error (struct train_dist *dj, const dc_error_t *err)
 {
-    int sig = dj->mpi ? dj->m.interrupted : dj->rk.interrupted;
+    int sig = dj->mpi ? dj->m.interrupted : dj->rk.job.interrupted;
 
     if (sig > 0)
         return cli_error (128 + sig,
@@ -376,18 +376,18 @@ static int train_dist_fini (struct train_dist *dj, int ex)
     dj->lo = NULL;
     if (dj->inited) {
         if (failed)
-            cli_ranks_stop (&dj->rk);
+            dc_job_stop (&dj->rk.job);
         else {
             /* the ranks leave after DONE: give them a moment */
-            for (int i = 0; i < 100 && dj->rk.hub &&
-                            dc_comm_stream_running (dj->rk.hub) > 0;
+            for (int i = 0; i < 100 && dj->rk.job.hub &&
+                            dc_comm_stream_running (dj->rk.job.hub) > 0;
                  i++) {
                 struct dc_comm_msg m;
-                if (dc_comm_recv (dj->rk.hub, &m, 50, NULL) > 0)
+                if (dc_comm_recv (dj->rk.job.hub, &m, 50, NULL) > 0)
                     free (m.data);
             }
         }
-        cli_ranks_fini (&dj->rk);
+        dc_job_fini (&dj->rk.job);
     }
     return ex;
 }
@@ -416,7 +416,7 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         if ((ex = cli_ranks_init (cli, &dj->rk)) != EXIT_OK)
             return ex;
         dj->inited = true;
-        if (cli_dist_via_driver (&dj->rk)) {
+        if (dc_job_via_driver (&dj->rk.job)) {
             ex = cli_dist_exec_driver (&dj->rk);
             return cli->dry_run && ex == EXIT_OK ? EXIT_FAIL : ex;
         }
@@ -430,7 +430,7 @@ static int train_launch (struct cli *cli, const struct train_args *a,
     if (cli->dry_run && !dj->mpi) {
         printf ("launcher: %s\n", dj->rk.job.launcher);
         for (int r = 0; r < dj->rk.job.plan->size; r++)
-            printf ("rank %d on %s: %s serve\n", r, dj->rk.hosts[r],
+            printf ("rank %d on %s: %s serve\n", r, dj->rk.job.host[r],
                     cli_self_path ());
         return EXIT_FAIL; /* the caller stops here */
     }
@@ -457,10 +457,10 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         .checkpoint_len = clen,
         .check = dj->mpi ? cli_mpi_check : cli_ranks_check,
         .arg = dj->mpi ? (void *)&dj->m : (void *)&dj->rk,
-        .hosts = dj->mpi ? dj->mpi_hosts : dj->rk.hosts,
+        .hosts = dj->mpi ? dj->mpi_hosts : dj->rk.job.host,
     };
-    if (!(dj->ct = dc_coord_train_start (dj->mpi ? dj->m.hub : dj->rk.hub, &o,
-                                         &err)))
+    if (!(dj->ct = dc_coord_train_start (dj->mpi ? dj->m.hub : dj->rk.job.hub,
+                                         &o, &err)))
         return train_dist_error (dj, &err);
     return EXIT_OK;
 }
@@ -508,9 +508,9 @@ static int train_pipe_launch (struct cli *cli, const struct train_args *a,
         .ck = ck,
         .check = cli_ranks_check,
         .arg = &dj->rk,
-        .hosts = dj->rk.hosts,
+        .hosts = dj->rk.job.host,
     };
-    dj->pt = dc_pipe_train_start (dj->rk.hub, &o, &err);
+    dj->pt = dc_pipe_train_start (dj->rk.job.hub, &o, &err);
     dc_safetensors_destroy (ck);
     if (!dj->pt)
         return train_dist_error (dj, &err);

@@ -18,6 +18,7 @@
 #include "compute_cli.h"
 #include "dist.h"
 #include "job.h"
+#include "status.h"
 #include "lib/comm/comm.h"
 #include "lib/launch/launch.h"
 #include "lib/util/log.h"
@@ -25,15 +26,14 @@
 #include "lib/run/rank.h"
 #include "gpu/compute.h"
 
-#define LINE_MAX_BYTES 4096
-
-static void put_line (struct cli_ranks *d, int r, const char *s, size_t n)
+static void put_line (int r, const char *host, const char *s, size_t n,
+                      void *arg)
 {
     char tag[300];
-    int t = snprintf (tag, sizeof (tag), "%d@%s: ", r,
-                      dc_plan_host (d->job.plan, r));
+    int t = snprintf (tag, sizeof (tag), "%d@%s: ", r, host);
     char *buf = malloc ((size_t)t + n + 1);
 
+    (void)arg;
     if (!buf)
         return;
     memcpy (buf, tag, (size_t)t);
@@ -44,32 +44,10 @@ static void put_line (struct cli_ranks *d, int r, const char *s, size_t n)
     free (buf);
 }
 
-static void on_stderr (int r, const char *data, size_t len, void *arg)
-{
-    struct cli_ranks *d = arg;
-    char *lb = d->line[r];
-    size_t *ll = &d->linelen[r];
-
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] == '\n' || *ll == LINE_MAX_BYTES) {
-            put_line (d, r, lb, *ll);
-            *ll = 0;
-            if (data[i] == '\n')
-                continue;
-        }
-        lb[(*ll)++] = data[i];
-    }
-}
-
 int cli_ranks_check (void *arg)
 {
     struct cli_ranks *d = arg;
-    int s;
-
-    while ((s = dc_sigpipe_read ()) > 0)
-        if (s != SIGCHLD && !d->interrupted)
-            d->interrupted = s;
-    return d->interrupted;
+    return dc_job_check (&d->job);
 }
 
 static void progress (size_t done, size_t total, int alive, void *arg)
@@ -90,124 +68,58 @@ static double now_s (void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void cli_ranks_stop (struct cli_ranks *rk)
+static char **rank_env (const struct dc_job *job, int r, void *arg)
 {
-    double grace =
-        rk->cli->launch.kill_grace > 0 ? rk->cli->launch.kill_grace : 3;
-    double until = now_s () + grace;
-
-    if (!rk->l)
-        return;
-    dc_launch_signal (rk->l, -1, SIGTERM);
-    while (dc_comm_stream_running (rk->hub) > 0 && now_s () < until) {
-        struct dc_comm_msg m;
-        if (dc_comm_recv (rk->hub, &m, 50, NULL) > 0)
-            free (m.data);
-    }
-    if (dc_comm_stream_running (rk->hub) > 0)
-        dc_launch_signal (rk->l, -1, SIGKILL);
+    struct cli_ranks *rk = arg;
+    struct cli_job j = {.hosts = job->hosts,
+                        .plan = job->plan,
+                        .launcher = job->launcher,
+                        .master_port = job->master_port};
+    return cli_job_rank_env (rk->cli, &j, r);
 }
 
 int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
 {
-    int exitcode;
+    int exitcode = EXIT_OK, st;
+    struct dc_hosts *hosts;
+    struct dc_plan *plan;
+    dc_error_t err;
+    struct dc_job_opts o = {
+        .launcher = cli->launcher,
+        .lo = cli->launch.lo,
+        .no_bind = cli->launch.no_bind,
+        .kill_grace = cli->launch.kill_grace,
+        .self = cli_self_path (),
+        .rank_env = rank_env,
+        .on_line = put_line,
+        .arg = rk,
+    };
 
     memset (rk, 0, sizeof (*rk));
     rk->cli = cli;
-    rk->sfd = -1;
-    if ((exitcode = cli_job_init (cli, &rk->job)) != EXIT_OK)
+    rk->job.sfd = -1;
+    if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;
-    int size = rk->job.plan->size;
-    if (!(rk->hosts = calloc ((size_t)size, sizeof (*rk->hosts))) ||
-        !(rk->lr = calloc ((size_t)size, sizeof (*rk->lr))) ||
-        !(rk->line = calloc ((size_t)size, sizeof (*rk->line))) ||
-        !(rk->linelen = calloc ((size_t)size, sizeof (*rk->linelen))))
-        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    for (int r = 0; r < size; r++) {
-        rk->hosts[r] = dc_plan_host (rk->job.plan, r);
-        if (!(rk->line[r] = malloc (LINE_MAX_BYTES + 1)))
-            return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    if (!(plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode))) {
+        dc_hosts_destroy (hosts);
+        return exitcode;
     }
+    if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK)
+        return cli_status (cli, st, 0, &err);
     return EXIT_OK;
 }
 
 int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
 {
-    struct cli *cli = rk->cli;
-    int size = rk->job.plan->size;
     dc_error_t err;
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
+    int st = dc_job_launch (&rk->job, heartbeat_timeout, &err);
 
-    signal (SIGPIPE, SIG_IGN);
-    if ((rk->sfd = dc_sigpipe_create (sigs)) < 0)
-        return cli_error (EXIT_FAIL, "%s: signal pipe: %s", cli->command,
-                          strerror (errno));
-    if (!(rk->hub =
-              dc_comm_stream_hub_create (size, on_stderr, rk, rk->sfd, &err)))
-        return cli_error (EXIT_FAIL, "%s: %s", cli->command, err.text);
-    struct dc_launch_opts lo = cli->launch.lo;
-    lo.on_output = dc_comm_stream_on_output;
-    lo.on_exit = dc_comm_stream_on_exit;
-    lo.arg = rk->hub;
-    lo.nranks_total = size;
-    lo.cancel_fd = rk->sfd;
-    lo.stdin_null = false;
-    if (!lo.remote_dcrun)
-        lo.remote_dcrun = cli_self_path ();
-    static char *serve_argv[3];
-    serve_argv[0] = (char *)cli_self_path ();
-    serve_argv[1] = "serve";
-    serve_argv[2] = NULL;
-    for (int r = 0; r < size; r++) {
-        const struct dc_host *h =
-            &rk->job.hosts->v[rk->job.plan->ranks[r].host];
-        struct dc_launch_rank *lr = &rk->lr[r];
-        lr->rank = r;
-        lr->host = h->name;
-        lr->user = h->user;
-        lr->port = h->port;
-        lr->cpus = cli->launch.no_bind ? NULL : rk->job.plan->ranks[r].cpus;
-        lr->argv = serve_argv;
-        lr->exec_in_place = true;
-        if (!(lr->env = cli_job_rank_env (cli, &rk->job, r)))
-            return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    }
-    if (!(rk->l = dc_launch_create (rk->job.launcher, &lo, &err)))
-        return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
-    if (dc_launch_spawn (rk->l, rk->lr, size, &err) < 0) {
-        int s = cli_ranks_check (rk);
-        if (s > 0)
-            return cli_error (128 + s,
-                              "%s: interrupted by SIG%s while connecting: "
-                              "nothing runs",
-                              cli->command, cli_signame (s));
-        return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
-    }
-    dc_comm_stream_hub_attach (rk->hub, rk->l);
-    dc_comm_stream_set_heartbeat (
-        rk->hub, heartbeat_timeout > 0 ? heartbeat_timeout : 30);
-    return EXIT_OK;
-}
-
-void cli_ranks_fini (struct cli_ranks *rk)
-{
-    int size = rk->job.plan ? rk->job.plan->size : 0;
-
-    dc_launch_destroy (rk->l);
-    dc_comm_destroy (rk->hub);
-    if (rk->sfd >= 0)
-        dc_sigpipe_destroy ();
-    for (int r = 0; rk->lr && r < size; r++)
-        cli_strv_free ((char **)rk->lr[r].env);
-    for (int r = 0; rk->line && r < size; r++)
-        free (rk->line[r]);
-    free (rk->line);
-    free (rk->linelen);
-    free (rk->lr);
-    free (rk->hosts);
-    cli_job_fini (&rk->job);
-    memset (rk, 0, sizeof (*rk));
-    rk->sfd = -1;
+    if (st == DC_STATUS_SIGNAL)
+        return cli_error (128 + rk->job.interrupted,
+                          "%s: interrupted by SIG%s while connecting: "
+                          "nothing runs",
+                          rk->cli->command, cli_signame (rk->job.interrupted));
+    return cli_status (rk->cli, st, 0, &err);
 }
 
 static void dry_run (struct cli_ranks *d, const struct dc_coord *co)
@@ -272,7 +184,7 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     if ((exitcode = cli_ranks_init (cli, &d)) != EXIT_OK)
         goto out;
     int size = d.job.plan->size;
-    co_opts.hosts = d.hosts;
+    co_opts.hosts = d.job.host;
     co_opts.check = cli_ranks_check;
     co_opts.progress = progress;
     co_opts.arg = &d;
@@ -280,7 +192,7 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
         exitcode = cli_error (EXIT_INPUT, "infer: %s", err.text);
         goto out;
     }
-    if (cli_dist_via_driver (&d)) {
+    if (dc_job_via_driver (&d.job)) {
         /* inputs checked here; the ranks themselves run under MPI */
         dc_coord_destroy (co);
         co = NULL;
@@ -303,10 +215,10 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
         goto out;
     dc_report_phase_add (rep, DC_PHASE_LAUNCH, now_s () - t0);
     cli_progress_init (&d.prog, o->progress, "rows", dc_coord_rows (co));
-    int rc = dc_coord_infer_run (co, d.hub, rep, &res, &err);
+    int rc = dc_coord_infer_run (co, d.job.hub, rep, &res, &err);
     cli_progress_done (&d.prog, res.rows);
     if (rc < 0)
-        cli_ranks_stop (&d);
+        dc_job_stop (&d.job);
     else
         cli_infer_warn (rep, io->output_path, NULL);
     dc_report_set_total_seconds (rep, now_s () - t0);
@@ -345,7 +257,7 @@ int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     }
 out:
     dc_coord_destroy (co); /* an output not committed is removed */
-    cli_ranks_fini (&d);
+    dc_job_fini (&d.job);
     dc_report_destroy (rep);
     return exitcode;
 }
@@ -491,12 +403,6 @@ out:
 }
 
 /* ================= -L mpi, -L slurm from the head ================= */
-
-bool cli_dist_via_driver (const struct cli_ranks *rk)
-{
-    return !strcmp (rk->job.launcher, "mpi") ||
-           !strcmp (rk->job.launcher, "slurm");
-}
 
 int cli_dist_exec_driver (struct cli_ranks *rk)
 {

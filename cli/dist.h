@@ -16,19 +16,12 @@
 #include "lib/comm/comm.h"
 #include "lib/formats/report.h"
 #include "lib/run/coordinator.h"
+#include "lib/run/job.h"
 
 struct cli_ranks {
     struct cli *cli;
-    struct cli_job job;
-    const char **hosts; /* host of each rank */
-    struct dc_comm *hub;
-    struct dc_launch *l;
-    struct dc_launch_rank *lr;
-    int sfd;         /* signal pipe, -1 */
-    int interrupted; /* signal number */
+    struct dc_job job; /* lib/run/job.h */
     struct cli_progress prog;
-    char **line; /* ranks' stderr, cut into lines */
-    size_t *linelen;
 };
 
 /* Host list, rank map, launcher: EXIT_OK or an exit status (printed). */
@@ -46,13 +39,7 @@ int cli_ranks_check (void *arg);
  * driver runs through `dcrun exec` (whole tagged lines, every rank's
  * status): cli_dist_exec_driver execs it and returns only on failure (or
  * prints the command line with --dry-run). */
-bool cli_dist_via_driver (const struct cli_ranks *rk);
 int cli_dist_exec_driver (struct cli_ranks *rk);
-
-/* Stop every rank: SIGTERM, SIGKILL after --kill-grace. */
-void cli_ranks_stop (struct cli_ranks *rk);
-
-void cli_ranks_fini (struct cli_ranks *rk);
 
 struct cli_dist_opts {
     double heartbeat_timeout; /* seconds without a frame: rank lost; 0: 30 */

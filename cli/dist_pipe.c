@@ -114,7 +114,7 @@ void cli_split_print (const struct cli_ranks *rk, const struct dc_layout *lo,
     for (int r = 0; r < lo->size; r++) {
         int s = dc_layout_stage (lo, r);
         printf ("rank %d on %s: stage %d group %d: layers %d-%d (", r,
-                rk->hosts[r], s, dc_layout_group (lo, r), lo->l0[s],
+                rk->job.host[r], s, dc_layout_group (lo, r), lo->l0[s],
                 lo->l1[s] - 1);
         for (int i = lo->l0[s]; i < lo->l1[s]; i++)
             printf ("%s%s", i > lo->l0[s] ? ", " : "", m->layers[i].name);
@@ -175,7 +175,7 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     if (dc_comm_mpi_wanted ()) {
         /* every MPI process would start ranks of its own */
         memset (&d, 0, sizeof (d));
-        d.sfd = -1;
+        d.job.sfd = -1;
         ex = cli_error (EXIT_USAGE, "infer: --split and --max-device-memory "
                                     "are not available under mpirun or srun "
                                     "yet: run dcrun on the head node");
@@ -184,7 +184,7 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
     if ((ex = cli_ranks_init (cli, &d)) != EXIT_OK)
         goto out;
     int size = d.job.plan->size;
-    po.hosts = d.hosts;
+    po.hosts = d.job.host;
     po.check = cli_ranks_check;
     po.progress = progress;
     po.arg = &d;
@@ -212,7 +212,7 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
         /* it fits: the data-parallel executor does the rest */
         dc_pipe_infer_destroy (pi);
         pi = NULL;
-        cli_ranks_fini (&d);
+        dc_job_fini (&d.job);
         dc_layout_destroy (lo);
         return cli_dist_infer (cli, io, o);
     }
@@ -227,10 +227,10 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
         goto out;
     dc_report_phase_add (rep, DC_PHASE_LAUNCH, now_s () - t0);
     cli_progress_init (&d.prog, o->progress, "rows", rows);
-    int rc = dc_pipe_infer_run (pi, d.hub, lo, micro, rep, &res, &err);
+    int rc = dc_pipe_infer_run (pi, d.job.hub, lo, micro, rep, &res, &err);
     cli_progress_done (&d.prog, res.rows);
     if (rc < 0)
-        cli_ranks_stop (&d);
+        dc_job_stop (&d.job);
     else
         cli_infer_warn (rep, io->output_path, NULL);
     dc_report_set_total_seconds (rep, now_s () - t0);
@@ -263,7 +263,7 @@ int cli_pipe_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
 out:
     dc_pipe_infer_destroy (pi); /* an output not committed is removed */
     dc_layout_destroy (lo);
-    cli_ranks_fini (&d);
+    dc_job_fini (&d.job);
     dc_report_destroy (rep);
     return ex;
 }

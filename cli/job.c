@@ -1,4 +1,5 @@
-/* job.c - host list, placement, launcher and rank environment of a job */
+/* job.c - a job from the command line: host list and rank map (placement
+ * and launcher in lib/run/job.c), and the rank environment */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -7,12 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gpu/probe.h"
 #include "job.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
-#include "lib/util/log.h"
-#include "lib/hosts/topo.h"
+#include "lib/run/job.h"
+#include "status.h"
 
 bool cli_job_wanted (const struct cli *cli)
 {
@@ -30,48 +30,9 @@ bool cli_job_wanted (const struct cli *cli)
     return false;
 }
 
-static const char *pick_launcher (const struct cli *cli,
-                                  const struct dc_plan *plan)
-{
-    const char *name = cli->launcher;
-
-    if (name && strcmp (name, "auto") != 0)
-        return name;
-    const char **names = calloc ((size_t)plan->size + 1, sizeof (char *));
-    if (!names)
-        return NULL;
-    for (int r = 0; r < plan->size; r++)
-        names[r] = dc_plan_host (plan, r);
-    name = dc_launch_auto (names, (size_t)plan->size);
-    free (names);
-    return name;
-}
-
-/* Place the ranks of the hosts that are this host on its topology. */
-static int place_local (struct cli_job *job)
-{
-    struct dc_topo *topo = NULL;
-    dc_error_t err;
-
-    for (size_t h = 0; h < job->hosts->count; h++) {
-        if (!dc_launch_is_local_host (job->hosts->v[h].name))
-            continue;
-        if (!topo && !(topo = dc_probe_host (NULL, &err))) {
-            dc_log (DC_LOG_INFO, "cannot probe this host (%s): no placement",
-                    err.text);
-            return 0;
-        }
-        if (dc_plan_place (job->plan, h, topo, &err) < 0)
-            dc_log (DC_LOG_INFO, "%s: no placement: %s", job->hosts->v[h].name,
-                    err.text);
-    }
-    dc_topo_destroy (topo);
-    return 0;
-}
-
 int cli_job_init (struct cli *cli, struct cli_job *job)
 {
-    int exitcode = EXIT_OK;
+    int exitcode = EXIT_OK, st;
     dc_error_t err;
 
     memset (job, 0, sizeof (*job));
@@ -80,30 +41,10 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
-    if (place_local (job) < 0) {
-        exitcode = EXIT_INPUT;
+    if ((st = dc_job_prepare (job->hosts, job->plan, cli->launcher,
+                              &job->launcher, &err)) != DC_STATUS_OK) {
+        exitcode = cli_status (cli, st, 0, &err);
         goto fail;
-    }
-    if (!(job->launcher = pick_launcher (cli, job->plan))) {
-        exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-        goto fail;
-    }
-    if (!dc_launch_find (job->launcher, &err)) {
-        cli_usage_error (cli, "%s", err.text);
-        exitcode = EXIT_USAGE;
-        goto fail;
-    }
-    if (!strcmp (job->launcher, "local")) {
-        for (int r = 0; r < job->plan->size; r++)
-            if (!dc_launch_is_local_host (dc_plan_host (job->plan, r))) {
-                cli_error (EXIT_USAGE,
-                           "%s: host '%s' is not this host: the local "
-                           "launcher runs every rank here\nhint: use -L ssh "
-                           "(or -L auto)",
-                           cli->command, dc_plan_host (job->plan, r));
-                exitcode = EXIT_USAGE;
-                goto fail;
-            }
     }
     job->master_port = dc_launch_free_port ();
     return EXIT_OK;

@@ -1,0 +1,304 @@
+/* bench.c - what `dcrun bench` measures: gemm, the comm echo, launch */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/comm/proto.h"
+#include "lib/comm/wire.h"
+#include "lib/run/bench.h"
+
+static double now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double dc_bench_median (double *v, long n)
+{
+    qsort (v, (size_t)n, sizeof (*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- gemm ---- */
+
+/* device buffer of n floats filled with small pseudo-random values */
+static float *dev_random (const struct dc_compute_ops *ops,
+                          struct dc_compute *c, size_t n, unsigned seed,
+                          dc_error_t *err)
+{
+    float *h = malloc (n * sizeof (float)), *d;
+    if (!h) {
+        errprintf (err, "out of memory (%zu floats)", n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        h[i] = (float)((seed >> 9) & 0xffff) / 65536.0f - 0.5f;
+    }
+    if ((d = ops->alloc (c, n * sizeof (float), err)) &&
+        ops->copy_in (c, d, h, n * sizeof (float), err) < 0) {
+        ops->free (c, d);
+        d = NULL;
+    }
+    free (h);
+    return d;
+}
+
+int dc_bench_gemm (const struct dc_compute_ops *ops, struct dc_compute *c,
+                   int m, int n, int k, long iters, double *gemm_s,
+                   double *fused_s, dc_error_t *err)
+{
+    float *a = NULL, *b = NULL, *w = NULL, *bias = NULL, *out = NULL;
+    int rc = DC_STATUS_GPU;
+    double t0;
+
+    if (!(a = dev_random (ops, c, (size_t)m * k, 1, err)) ||
+        !(b = dev_random (ops, c, (size_t)k * n, 2, err)) ||
+        !(w = dev_random (ops, c, (size_t)n * k, 3, err)) ||
+        !(bias = dev_random (ops, c, (size_t)n, 4, err)) ||
+        !(out = ops->alloc (c, (size_t)m * n * sizeof (float), err)))
+        goto out;
+    /* GEMM: one warm-up (plans, clocks), then the timed loop */
+    if (ops->gemm (c, m, n, k, a, b, out, err) < 0 || ops->sync (c, err) < 0)
+        goto out;
+    t0 = now ();
+    for (long i = 0; i < iters; i++)
+        if (ops->gemm (c, m, n, k, a, b, out, err) < 0)
+            goto out;
+    if (ops->sync (c, err) < 0)
+        goto out;
+    *gemm_s = (now () - t0) / (double)iters;
+    /* the fused layer op: y = relu (x . w^T + b) */
+    if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL, err) <
+            0 ||
+        ops->sync (c, err) < 0)
+        goto out;
+    t0 = now ();
+    for (long i = 0; i < iters; i++)
+        if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL,
+                             err) < 0)
+            goto out;
+    if (ops->sync (c, err) < 0)
+        goto out;
+    *fused_s = (now () - t0) / (double)iters;
+    rc = DC_STATUS_OK;
+out:
+    ops->free (c, a);
+    ops->free (c, b);
+    ops->free (c, w);
+    ops->free (c, bias);
+    ops->free (c, out);
+    return rc;
+}
+
+/* ---- comm: the stream comm between the hub (here) and the ranks ---- */
+
+struct comm_run {
+    struct dc_job *job;
+    uint8_t *buf; /* one frame: the rank and the frame number, then bytes */
+    long long bytes, frame, nframes;
+    long long *sent, *got;
+};
+
+static long long frame_len (const struct comm_run *c, long long i)
+{
+    return i + 1 < c->nframes ? c->frame : c->bytes - c->frame * i;
+}
+
+static int comm_send_next (struct comm_run *c, int r, dc_error_t *err)
+{
+    long long i = c->sent[r];
+    size_t len = (size_t)frame_len (c, i);
+
+    if (len >= 16) {
+        dc_put_u64 (c->buf, (uint64_t)r);
+        dc_put_u64 (c->buf + 8, (uint64_t)i);
+    }
+    if (dc_comm_send (c->job->hub, r, DC_MSG_DATA, c->buf, len, err) < 0)
+        return -1;
+    c->sent[r]++;
+    return 0;
+}
+
+/* Next message from a rank: DC_STATUS_OK with *m, or a status (err set)
+ * when a rank was lost, failed, or a signal came. */
+static int comm_next (struct comm_run *c, struct dc_comm_msg *m,
+                      dc_error_t *err)
+{
+    double until = now () + 60;
+
+    for (;;) {
+        int rc = dc_comm_recv (c->job->hub, m, 1000, err);
+        if (rc < 0)
+            return DC_STATUS_FAIL;
+        int s = dc_job_check (c->job);
+        if (s > 0) {
+            if (rc > 0)
+                free (m->data);
+            const char *name = sigabbrev_np (s);
+            errprintf (err, "interrupted by SIG%s", name ? name : "?");
+            return DC_STATUS_SIGNAL;
+        }
+        if (rc == 0) {
+            if (now () > until) {
+                errprintf (err, "no message from the ranks for 60 s");
+                return DC_STATUS_FAIL;
+            }
+            continue;
+        }
+        if (m->type == DC_COMM_LOST) {
+            errprintf (err, "rank %d on %s was lost: %s", m->src,
+                       c->job->host[m->src],
+                       dc_comm_lost_reason (c->job->hub, m->src));
+            return DC_STATUS_FAIL;
+        }
+        if (m->type == DC_MSG_ERROR) {
+            errprintf (err, "rank %d: %.*s", m->src, (int)m->len,
+                       (const char *)m->data);
+            free (m->data);
+            return DC_STATUS_FAIL;
+        }
+        if (m->src < 0 || m->src >= c->job->plan->size) {
+            free (m->data);
+            continue;
+        }
+        return DC_STATUS_OK;
+    }
+}
+
+/* One timed round: every rank gets bytes in frames and sends them back. */
+static int comm_round (struct comm_run *c, double *seconds, dc_error_t *err)
+{
+    int size = c->job->plan->size, st;
+    long long left = (long long)size * c->nframes;
+    struct dc_comm_msg m;
+    double t0 = now ();
+
+    for (int r = 0; r < size; r++) {
+        c->sent[r] = c->got[r] = 0;
+        while (c->sent[r] < c->nframes && c->sent[r] < DC_BENCH_COMM_WINDOW)
+            if (comm_send_next (c, r, err) < 0)
+                return DC_STATUS_FAIL;
+    }
+    while (left > 0) {
+        if ((st = comm_next (c, &m, err)) != DC_STATUS_OK)
+            return st;
+        if (m.type != DC_MSG_DATA) {
+            free (m.data);
+            continue;
+        }
+        int r = m.src;
+        long long i = c->got[r];
+        bool good = i < c->nframes && (long long)m.len == frame_len (c, i) &&
+                    (m.len < 16 || (dc_get_u64 (m.data) == (uint64_t)r &&
+                                    dc_get_u64 (m.data + 8) == (uint64_t)i));
+        free (m.data);
+        if (!good) {
+            errprintf (err, "rank %d sent back frame %lld wrong (%zu bytes)", r,
+                       i, m.len);
+            return DC_STATUS_FAIL;
+        }
+        c->got[r]++;
+        left--;
+        if (c->sent[r] < c->nframes && comm_send_next (c, r, err) < 0)
+            return DC_STATUS_FAIL;
+    }
+    *seconds = now () - t0;
+    return DC_STATUS_OK;
+}
+
+/* The echo job to every rank; wait for every READY. */
+static int comm_start (struct comm_run *c, dc_error_t *err)
+{
+    static const char job[] = "{\"mode\": \"echo\"}";
+    int size = c->job->plan->size, ready = 0, st;
+    struct dc_comm_msg m;
+
+    for (int r = 0; r < size; r++)
+        if (dc_comm_send (c->job->hub, r, DC_MSG_JOB, job, strlen (job), err) <
+            0)
+            return DC_STATUS_FAIL;
+    while (ready < size) {
+        if ((st = comm_next (c, &m, err)) != DC_STATUS_OK)
+            return st;
+        ready += m.type == DC_MSG_READY;
+        free (m.data);
+    }
+    return DC_STATUS_OK;
+}
+
+int dc_bench_comm (struct dc_job *job, long long bytes, long long frame,
+                   long iters, double *secs, dc_error_t *err)
+{
+    int size = job->plan->size, st;
+    struct comm_run c = {.job = job, .bytes = bytes, .frame = frame};
+    double warm;
+
+    c.nframes = (bytes + frame - 1) / frame;
+    if (!(c.buf = malloc ((size_t)frame)) ||
+        !(c.sent = calloc ((size_t)size, sizeof (*c.sent))) ||
+        !(c.got = calloc ((size_t)size, sizeof (*c.got)))) {
+        errprintf (err, "out of memory");
+        st = DC_STATUS_FAIL;
+        goto out;
+    }
+    for (long long i = 0; i < frame; i++)
+        c.buf[i] = (uint8_t)(i * 131 + 7);
+    /* one warm-up round (page faults, pipe buffers), then the timed ones */
+    if ((st = comm_start (&c, err)) != DC_STATUS_OK ||
+        (st = comm_round (&c, &warm, err)) != DC_STATUS_OK)
+        goto out;
+    for (long i = 0; i < iters; i++)
+        if ((st = comm_round (&c, &secs[i], err)) != DC_STATUS_OK)
+            goto out;
+    /* after DONE: wait for the ranks to leave, then stop what is left */
+    for (int r = 0; r < size; r++)
+        dc_comm_send (job->hub, r, DC_MSG_DONE, NULL, 0, NULL);
+    if (!dc_job_drain (job, 5))
+        dc_job_stop (job);
+out:
+    if (st != DC_STATUS_OK)
+        dc_job_stop (job);
+    free (c.buf);
+    free (c.sent);
+    free (c.got);
+    return st;
+}
+
+/* ---- launch ---- */
+
+int dc_bench_exec (char **argv, double *seconds, int *status)
+{
+    double t0 = now ();
+    pid_t pid;
+
+    fflush (NULL);
+    if ((pid = fork ()) < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open ("/dev/null", O_WRONLY);
+        if (fd >= 0)
+            dup2 (fd, 1); /* `true` prints nothing; exec's errors stay */
+        execv (argv[0], argv);
+        _exit (127);
+    }
+    while (waitpid (pid, status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    *seconds = now () - t0;
+    return 0;
+}

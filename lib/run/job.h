@@ -1,0 +1,94 @@
+/* job.h - the ranks of one job: hosts -> plan -> launcher -> hub
+ *
+ * What every command that starts ranks shares, below the CLI: the ranks
+ * of a host list placed on this host's topology, the launcher picked, one
+ * `dcrun serve` started per rank with comm "stream" over the launcher's
+ * channels and this process as the hub.  Signals arrive on the launcher's
+ * self-pipe; dc_job_check turns them into the job's interrupt.  A rank's
+ * stderr comes back cut into lines through on_line (lib/ never prints).
+ *
+ * Functions return a dc_status (status.h) and fill err.
+ */
+#ifndef DC_RUN_JOB_H
+#define DC_RUN_JOB_H
+
+#include <stdbool.h>
+
+#include "lib/comm/comm.h"
+#include "lib/hosts/hosts.h"
+#include "lib/hosts/plan.h"
+#include "lib/launch/launch.h"
+#include "lib/run/status.h"
+#include "lib/util/error.h"
+
+struct dc_job;
+
+struct dc_job_opts {
+    const char *launcher;     /* -L; NULL or "auto": picked from the hosts */
+    struct dc_launch_opts lo; /* the launch options (callbacks set here) */
+    bool no_bind;             /* --bind none */
+    double kill_grace;        /* seconds from SIGTERM to SIGKILL; 0: 3 */
+    const char *self;         /* this program, started as `SELF serve` */
+    /* The environment of rank r (NULL-terminated, freed with
+     * dc_job_strv_free); NULL when out of memory. */
+    char **(*rank_env) (const struct dc_job *job, int r, void *arg);
+    /* One line of rank r's stderr (without its newline). */
+    void (*on_line) (int r, const char *host, const char *line, size_t len,
+                     void *arg);
+    void *arg;
+};
+
+struct dc_job {
+    struct dc_hosts *hosts;
+    struct dc_plan *plan;
+    const char *launcher; /* the launcher's name, auto resolved */
+    int master_port;      /* MASTER_PORT for torchrun-style programs */
+    const char **host;    /* host of each rank */
+    struct dc_comm *hub;
+    struct dc_launch *l;
+    struct dc_launch_rank *lr;
+    int sfd;         /* signal pipe, -1 */
+    int interrupted; /* signal number */
+    char **line;     /* ranks' stderr, cut into lines */
+    size_t *linelen;
+    struct dc_job_opts o;
+};
+
+/* Place the ranks of the hosts that are this host on its probed topology,
+ * pick the launcher (want: -L, NULL or "auto") and check it can run the
+ * plan: DC_STATUS_USAGE for an unknown launcher or -L local with remote
+ * hosts (the text then holds a "\nhint: " line). */
+int dc_job_prepare (const struct dc_hosts *hosts, struct dc_plan *plan,
+                    const char *want, const char **launcher, dc_error_t *err);
+
+/* Take hosts and plan (freed by dc_job_fini, also on failure), prepare
+ * them and make room for the ranks.  The job is zeroed first. */
+int dc_job_init (struct dc_job *job, struct dc_hosts *hosts,
+                 struct dc_plan *plan, const struct dc_job_opts *o,
+                 dc_error_t *err);
+
+/* Start `SELF serve` on every rank, the hub over their channels.
+ * DC_STATUS_SIGNAL (job->interrupted set) when a signal came while
+ * connecting. */
+int dc_job_launch (struct dc_job *job, double heartbeat_timeout,
+                   dc_error_t *err);
+
+/* For the hubs' check callback (arg: the job): the signal that arrived,
+ * 0 when none. */
+int dc_job_check (void *arg);
+
+/* Stop every rank: SIGTERM, SIGKILL after the grace (once). */
+void dc_job_stop (struct dc_job *job);
+
+/* After DONE: wait up to seconds for the ranks to leave; false when some
+ * still run (or a signal came). */
+bool dc_job_drain (struct dc_job *job, double seconds);
+
+/* -L mpi and -L slurm: mpirun or srun starts the ranks themselves. */
+bool dc_job_via_driver (const struct dc_job *job);
+
+void dc_job_fini (struct dc_job *job);
+
+void dc_job_strv_free (char **v);
+
+#endif
