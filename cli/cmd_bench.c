@@ -309,7 +309,7 @@ static int bench_comm (struct cli *cli, struct bench_args *a)
         goto out;
     rc = dc_bench_comm (&rk.job, a->bytes, a->frame, a->iters, secs, &err);
     if (rc != DC_STATUS_OK)
-        rc = cli_status (cli, rc, rk.job.interrupted, &err);
+        rc = cli_status (cli->command, rc, rk.job.interrupted, &err);
     else
         rc = print_comm (cli, &rk.job, a, secs);
 out:

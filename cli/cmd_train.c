@@ -22,7 +22,7 @@
 #include "compute_cli.h"
 #include "dist.h"
 #include "model_opts.h"
-#include "dist_pipe.h"
+#include "status.h"
 #include "lib/util/file.h"
 #include "lib/model/model.h"
 #include "lib/formats/npy.h"
@@ -317,7 +317,7 @@ struct train_dist {
     struct cli_ranks rk;
     bool inited;
     bool mpi; /* under mpirun/srun: MPI rank 0 */
-    struct cli_mpi m;
+    struct dc_job_mpi m;
     const char **mpi_hosts;
     struct dc_coord_train *ct;
     uint8_t *model, *ckpt;
@@ -368,7 +368,8 @@ static int train_dist_fini (struct train_dist *dj, int ex)
     dj->model = dj->ckpt = NULL;
     if (dj->mpi) {
         free (dj->mpi_hosts);
-        return cli_mpi_finish (&dj->m, ex);
+        dc_job_mpi_finish (&dj->m, ex);
+        return ex;
     }
     dc_pipe_train_finish (dj->pt);
     dj->pt = NULL;
@@ -425,7 +426,7 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         (resumed &&
          !(dj->ckpt = dc_file_read (ckpt, (size_t)1 << 32, &clen, &err))))
         return cli_error (EXIT_INPUT, "train: %s", err.text);
-    if (cli_split_wanted (&a->m.split))
+    if (dc_run_split_wanted (&a->m.split))
         return train_pipe_launch (cli, a, m, to, ckpt, resumed, dj);
     if (cli->dry_run && !dj->mpi) {
         printf ("launcher: %s\n", dj->rk.job.launcher);
@@ -455,7 +456,7 @@ static int train_launch (struct cli *cli, const struct train_args *a,
         .model_len = mlen,
         .checkpoint = dj->ckpt,
         .checkpoint_len = clen,
-        .check = dj->mpi ? cli_mpi_check : cli_ranks_check,
+        .check = dj->mpi ? dc_job_mpi_check : cli_ranks_check,
         .arg = dj->mpi ? (void *)&dj->m : (void *)&dj->rk,
         .hosts = dj->mpi ? dj->mpi_hosts : dj->rk.job.host,
     };
@@ -473,21 +474,23 @@ static int train_pipe_launch (struct cli *cli, const struct train_args *a,
     const char *delay = getenv ("DCRUN_TEST_CHUNK_DELAY_MS");
     struct dc_safetensors *ck = NULL;
     dc_error_t err;
-    int ex;
+    int ex, st;
 
     /* activations: a group holds its share of a batch at once */
-    if ((ex = cli_split_plan (&dj->rk, m, &a->m.split, a->m.device,
-                              (size_t)a->batch_size, &dj->lo)) != EXIT_OK)
-        return ex;
+    if ((st = dc_job_layout (&dj->rk.job, m, &a->m.split, a->m.device,
+                             (size_t)a->batch_size, &dj->lo, &err)) !=
+        DC_STATUS_OK)
+        return cli_status (cli->command, st, 0, &err);
     if (cli->dry_run) {
-        cli_split_print (&dj->rk, dj->lo, m, (size_t)a->m.split.micro_rows, 0);
+        cli_dry_run_layout (&dj->rk.job, dj->lo, m,
+                            (size_t)a->m.split.micro_rows, 0, NULL);
         return EXIT_FAIL; /* the caller stops here */
     }
     if (dj->lo->split == DC_SPLIT_DATA) {
         dc_layout_destroy (dj->lo);
         dj->lo = NULL;
         struct train_args b = *a;
-        b.m.split = (struct cli_split){.split = DC_SPLIT_DATA};
+        b.m.split = (struct dc_run_split){.split = DC_SPLIT_DATA};
         return train_launch (cli, &b, m, to, ckpt, resumed, dj);
     }
     if (resumed && !(ck = dc_safetensors_load (ckpt, &err)))

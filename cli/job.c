@@ -30,6 +30,17 @@ bool cli_job_wanted (const struct cli *cli)
     return false;
 }
 
+bool cli_launcher_ok (const struct cli *cli)
+{
+    dc_error_t err;
+
+    if (!cli->launcher || !strcmp (cli->launcher, "auto") ||
+        dc_launch_find (cli->launcher, &err))
+        return true;
+    cli_usage_error (cli, "%s", err.text);
+    return false;
+}
+
 int cli_job_init (struct cli *cli, struct cli_job *job)
 {
     int exitcode = EXIT_OK, st;
@@ -41,9 +52,13 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
+    if (!cli_launcher_ok (cli)) {
+        exitcode = EXIT_USAGE;
+        goto fail;
+    }
     if ((st = dc_job_prepare (job->hosts, job->plan, cli->launcher,
                               &job->launcher, &err)) != DC_STATUS_OK) {
-        exitcode = cli_status (cli, st, 0, &err);
+        exitcode = cli_status (cli->command, st, 0, &err);
         goto fail;
     }
     job->master_port = dc_launch_free_port ();

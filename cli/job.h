@@ -21,6 +21,10 @@ struct cli_job {
  * -n above 1, -L, $DCRUN_HOSTFILE, a Slurm allocation or $PBS_NODEFILE. */
 bool cli_job_wanted (const struct cli *cli);
 
+/* -L names a launcher (auto, or one of the table); else false after a
+ * usage error. */
+bool cli_launcher_ok (const struct cli *cli);
+
 /* Host list, rank map (placed on the probed topology for hosts that are
  * this host), launcher.  EXIT_OK, or an exit status after printing why. */
 int cli_job_init (struct cli *cli, struct cli_job *job);

@@ -6,17 +6,17 @@
 #include <stdbool.h>
 
 #include "cli.h"
-#include "dist_pipe.h"
+#include "dist.h"
 #include "gpu/compute.h"
 
 struct cli_model_opts {
-    const char *device;       /* --device cpu|cuda|auto */
-    enum dc_dtype dtype;      /* --dtype */
-    const char *activation;   /* --activation, NULL: the model's */
-    long threads;             /* --threads, 0: the back-end's */
-    bool progress;            /* --progress */
-    double heartbeat_timeout; /* --heartbeat-timeout, 0: 30 s */
-    struct cli_split split;   /* --split, --stages, ... */
+    const char *device;        /* --device cpu|cuda|auto */
+    enum dc_dtype dtype;       /* --dtype */
+    const char *activation;    /* --activation, NULL: the model's */
+    long threads;              /* --threads, 0: the back-end's */
+    bool progress;             /* --progress */
+    double heartbeat_timeout;  /* --heartbeat-timeout, 0: 30 s */
+    struct dc_run_split split; /* --split, --stages, ... */
 };
 
 /* The table (a struct cli_command's opts2) and its parser: 0 when key was

@@ -1,6 +1,4 @@
 /* status.c - a lib/run status -> the exit code and its message, once */
-#include <string.h>
-
 #include "status.h"
 
 int cli_status_code (int status, int sig)
@@ -18,17 +16,12 @@ int cli_status_code (int status, int sig)
     return code[status];
 }
 
-int cli_status (const struct cli *cli, int status, int sig,
-                const dc_error_t *err)
+int cli_status (const char *subject, int status, int sig, const dc_error_t *err)
 {
     int code = cli_status_code (status, sig);
-    const char *cmd = cli && cli->command ? cli->command : "dcrun";
-
     if (!err || !err->text[0])
         return code;
-    if (status == DC_STATUS_USAGE && !strstr (err->text, "\nhint: ")) {
-        cli_usage_error (cli, "%s", err->text);
-        return code;
-    }
-    return cli_error (code, "%s: %s", cmd, err->text);
+    if (!subject)
+        return cli_error (code, "%s", err->text);
+    return cli_error (code, "%s: %s", subject, err->text);
 }

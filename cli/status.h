@@ -9,10 +9,11 @@
 /* The exit code of status (sig: the signal of DC_STATUS_SIGNAL). */
 int cli_status_code (int status, int sig);
 
-/* Print err (when it has text) as "dcrun: COMMAND: text" (a usage error
- * without a hint of its own gets the --help hint) and return the exit
- * code of status.  A run that succeeded may still say something. */
-int cli_status (const struct cli *cli, int status, int sig,
+/* Print err (when it has text) as "dcrun: SUBJECT: text", or "dcrun: text"
+ * when subject is NULL ("hint: " lines
+ * after a newline as they are) and return the exit code of status.  A run
+ * that succeeded may still say something. */
+int cli_status (const char *subject, int status, int sig,
                 const dc_error_t *err);
 
 #endif

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "gpu/compute.h"
 #include "gpu/probe.h"
 #include "lib/hosts/topo.h"
 #include "lib/run/job.h"
+#include "lib/run/rank.h"
 #include "lib/util/log.h"
 
 #define LINE_MAX_BYTES 4096
@@ -66,7 +68,7 @@ int dc_job_prepare (const struct dc_hosts *hosts, struct dc_plan *plan,
         return DC_STATUS_FAIL;
     }
     if (!dc_launch_find (*launcher, err))
-        return DC_STATUS_USAGE;
+        return DC_STATUS_FAIL;
     if (!strcmp (*launcher, "local")) {
         for (int r = 0; r < plan->size; r++)
             if (!dc_launch_is_local_host (dc_plan_host (plan, r))) {
@@ -258,4 +260,157 @@ void dc_job_fini (struct dc_job *job)
     dc_hosts_destroy (job->hosts);
     memset (job, 0, sizeof (*job));
     job->sfd = -1;
+}
+
+/* ---- layouts ---- */
+
+bool dc_run_split_wanted (const struct dc_run_split *s)
+{
+    return s->split != DC_SPLIT_DATA || s->max_mem > 0 || s->stages > 0;
+}
+
+/* Device memory of every rank (see job.h). */
+static void rank_memory (const struct dc_plan *plan, const char *device,
+                         long long cap, long long *mem)
+{
+    struct dc_topo *topo = dc_probe_host (NULL, NULL);
+
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_rank *k = &plan->ranks[r];
+        long long m = -1;
+        if (topo && device && strcmp (device, "cpu") != 0)
+            for (int i = 0; i < k->ngpus; i++) {
+                int g = dc_topo_find_gpu (topo, k->gpus[i]);
+                long long gm = g >= 0 ? topo->gpus[g].memory_bytes : -1;
+                if (gm > 0 && (m < 0 || gm < m))
+                    m = gm;
+            }
+        if (m < 0 && topo && topo->memory_bytes > 0)
+            m = topo->memory_bytes / (k->local_size > 0 ? k->local_size : 1);
+        if (cap > 0 && (m < 0 || m > cap))
+            m = cap;
+        mem[r] = m;
+    }
+    dc_topo_destroy (topo);
+}
+
+int dc_job_layout (const struct dc_job *job, const struct dc_model *m,
+                   const struct dc_run_split *s, const char *device,
+                   size_t rows, struct dc_layout **lop, dc_error_t *err)
+{
+    int size = job->plan->size;
+    long long *mem = calloc ((size_t)size, sizeof (long long));
+    struct dc_layout_layer *ly = calloc ((size_t)m->nlayers, sizeof (*ly));
+    struct dc_layout_opts o = {
+        .split = s->split, .stages = s->stages, .rows = rows};
+    int st = DC_STATUS_OK;
+
+    if (!mem || !ly) {
+        errprintf (err, "out of memory");
+        st = DC_STATUS_FAIL;
+        goto out;
+    }
+    rank_memory (job->plan, device, s->max_mem, mem);
+    for (int i = 0; i < m->nlayers; i++) {
+        ly[i].name = m->layers[i].name;
+        ly[i].in = m->layers[i].in;
+        ly[i].out = m->layers[i].out;
+    }
+    if (!(*lop = dc_layout_plan (ly, m->nlayers, mem, size, &o, err)))
+        st = errno == EFBIG ? DC_STATUS_INPUT : DC_STATUS_USAGE;
+out:
+    free (mem);
+    free (ly);
+    return st;
+}
+
+/* ---- under mpirun or srun ---- */
+
+static void *self_serve (void *arg)
+{
+    struct dc_job_mpi *m = arg;
+    struct dc_worker_opts wo = {.find = dc_compute_find};
+    dc_error_t err;
+
+    if (dc_worker_serve (m->self, &wo, &err) < 0 && m->on_error)
+        m->on_error (err.text, m->arg);
+    return NULL;
+}
+
+int dc_job_mpi_check (void *arg)
+{
+    struct dc_job_mpi *m = arg;
+    int s;
+
+    while ((s = dc_sigpipe_read ()) > 0)
+        if (s != SIGCHLD && !m->interrupted)
+            m->interrupted = s;
+    return m->interrupted;
+}
+
+int dc_job_mpi_start (struct dc_job_mpi *m, bool *hub, dc_error_t *err)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, 0};
+    void (*on_error) (const char *, void *) = m->on_error;
+    void *arg = m->arg;
+
+    memset (m, 0, sizeof (*m));
+    m->on_error = on_error;
+    m->arg = arg;
+    m->sfd = -1;
+    *hub = false;
+    if (dc_comm_mpi_init (&m->rank, &m->size, err) < 0)
+        return DC_STATUS_LAUNCH;
+    if (!(m->self = dc_comm_mpi_rank_create (err)))
+        return DC_STATUS_FAIL;
+    if (m->rank != 0) {
+        /* a rank: serve, then leave */
+        struct dc_worker_opts wo = {.find = dc_compute_find};
+        dc_error_t e;
+        int rc = dc_worker_serve (m->self, &wo, &e);
+        dc_comm_destroy (m->self);
+        m->self = NULL;
+        dc_comm_mpi_finalize ();
+        if (rc < 0) {
+            errprintf (err, "rank %d: %s", m->rank, e.text);
+            return DC_STATUS_FAIL;
+        }
+        return DC_STATUS_OK;
+    }
+    *hub = true;
+    if ((m->sfd = dc_sigpipe_create (sigs)) < 0) {
+        errprintf (err, "%s", strerror (errno));
+        return DC_STATUS_FAIL;
+    }
+    if (!(m->hub = dc_comm_mpi_hub_create (err)))
+        return DC_STATUS_FAIL;
+    if (!(m->host = calloc ((size_t)m->size, sizeof (*m->host)))) {
+        errprintf (err, "out of memory");
+        return DC_STATUS_FAIL;
+    }
+    for (int r = 0; r < m->size; r++)
+        m->host[r] = "(mpi)";
+    if (pthread_create (&m->thread, NULL, self_serve, m) != 0) {
+        errprintf (err, "cannot start rank 0's thread");
+        return DC_STATUS_FAIL;
+    }
+    m->thread_started = true;
+    return DC_STATUS_OK;
+}
+
+void dc_job_mpi_finish (struct dc_job_mpi *m, int abort_code)
+{
+    if (abort_code != 0) {
+        /* ranks may wait for work that will not come: end the MPI job */
+        fflush (NULL);
+        dc_comm_mpi_abort (abort_code);
+    }
+    if (m->thread_started)
+        pthread_join (m->thread, NULL);
+    dc_comm_destroy (m->self);
+    dc_comm_destroy (m->hub);
+    free (m->host);
+    if (m->sfd >= 0)
+        dc_sigpipe_destroy ();
+    dc_comm_mpi_finalize ();
 }

@@ -12,12 +12,15 @@
 #ifndef DC_RUN_JOB_H
 #define DC_RUN_JOB_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "lib/comm/comm.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
 #include "lib/launch/launch.h"
+#include "lib/model/layout.h"
+#include "lib/model/model.h"
 #include "lib/run/status.h"
 #include "lib/util/error.h"
 
@@ -55,9 +58,9 @@ struct dc_job {
 };
 
 /* Place the ranks of the hosts that are this host on its probed topology,
- * pick the launcher (want: -L, NULL or "auto") and check it can run the
- * plan: DC_STATUS_USAGE for an unknown launcher or -L local with remote
- * hosts (the text then holds a "\nhint: " line). */
+ * pick the launcher (want: -L, NULL or "auto"; the caller checked that a
+ * named one exists) and check it can run the plan: DC_STATUS_USAGE for -L
+ * local with remote hosts (the text then holds a "\nhint: " line). */
 int dc_job_prepare (const struct dc_hosts *hosts, struct dc_plan *plan,
                     const char *want, const char **launcher, dc_error_t *err);
 
@@ -90,5 +93,56 @@ bool dc_job_via_driver (const struct dc_job *job);
 void dc_job_fini (struct dc_job *job);
 
 void dc_job_strv_free (char **v);
+
+/* --split data|layers|hybrid|auto, --stages, --micro-batch-rows,
+ * --max-device-memory. */
+struct dc_run_split {
+    enum dc_split split;  /* default data */
+    int stages;           /* --stages, 0: none */
+    long long micro_rows; /* --micro-batch-rows, 0: chosen */
+    long long max_mem;    /* --max-device-memory, 0: no cap */
+};
+
+/* True when the split options ask for more than plain data parallelism. */
+bool dc_run_split_wanted (const struct dc_run_split *s);
+
+/* Plan the layout of m on the ranks of job for micro-batches of rows rows.
+ * Each rank's device memory: the smallest of its GPUs' memory when it has
+ * GPUs and device is not "cpu", else this host's memory divided among the
+ * rank's host's ranks (the head's probe stands for every host), capped by
+ * max_mem.  DC_STATUS_INPUT for a model that does not fit, USAGE for a bad
+ * request. */
+int dc_job_layout (const struct dc_job *job, const struct dc_model *m,
+                   const struct dc_run_split *s, const char *device,
+                   size_t rows, struct dc_layout **lop, dc_error_t *err);
+
+/* Under mpirun or srun (dc_comm_mpi_wanted): every process is one rank;
+ * MPI rank 0 also runs the hub, with its own rank served in a thread. */
+struct dc_job_mpi {
+    int rank, size;
+    struct dc_comm *hub;  /* rank 0 */
+    struct dc_comm *self; /* rank 0's own rank endpoint */
+    const char **host;    /* "(mpi)" for each rank (rank 0) */
+    bool thread_started;
+    pthread_t thread;
+    int sfd;
+    int interrupted;
+    /* rank 0's own rank failed (the text of its error) */
+    void (*on_error) (const char *text, void *arg);
+    void *arg;
+};
+
+/* *hub true: this is MPI rank 0 and goes on as the hub (m->hub ready, its
+ * own rank serving in a thread); false: this process was a rank and
+ * served its part (the status says how that went: "rank N: ..." on
+ * failure).  m->on_error and m->arg are kept; the rest is set here. */
+int dc_job_mpi_start (struct dc_job_mpi *m, bool *hub, dc_error_t *err);
+
+/* The hubs' check callback under MPI (arg: the dc_job_mpi). */
+int dc_job_mpi_check (void *arg);
+
+/* Rank 0 at the end: wait for its own rank, leave MPI.  A failed run
+ * (abort_code not 0) aborts the MPI job with that code so no rank waits. */
+void dc_job_mpi_finish (struct dc_job_mpi *m, int abort_code);
 
 #endif

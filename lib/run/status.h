@@ -14,6 +14,8 @@ enum dc_status {
     DC_STATUS_LAUNCH = 4, /* ranks could not be started or reached */
     DC_STATUS_GPU = 5,    /* the compute back-end failed */
     DC_STATUS_SIGNAL = 6, /* interrupted: the signal is given beside it */
+    DC_STATUS_DRIVER = 7, /* not an end: inputs checked, the caller runs
+                             the ranks through mpirun or srun */
 };
 
 #endif
