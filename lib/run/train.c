@@ -67,8 +67,8 @@ static void subject (dc_error_t *err, const char *subj)
     errprintf (err, "%s: %s", subj, text);
 }
 
-static void note (const struct dc_train *t, bool always, const char *fmt,
-                  ...) __attribute__ ((format (printf, 3, 4)));
+static void note (const struct dc_train *t, bool always, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 static void note (const struct dc_train *t, bool always, const char *fmt, ...)
 {
     char buf[1024];
@@ -146,8 +146,8 @@ static int load_data (struct dc_train *t, dc_error_t *err)
     if ((st = check_target (a, t->tg, rows, outn, err)) != DC_STATUS_OK)
         return st;
     bool xent = a->to.loss == DC_LOSS_XENT;
-    size_t tbytes = xent ? rows * sizeof (int64_t)
-                         : rows * (size_t)outn * sizeof (float);
+    size_t tbytes =
+        xent ? rows * sizeof (int64_t) : rows * (size_t)outn * sizeof (float);
     if (!(t->hx = malloc (rows * (size_t)in * sizeof (float))) ||
         !(t->ht = malloc (tbytes))) {
         errprintf (err, "train: out of memory for %zu rows", rows);
@@ -356,9 +356,8 @@ static int launch (struct dc_train *t, bool *planned, dc_error_t *err)
     if (!t->mpi && dc_job_via_driver (t->job))
         return DC_STATUS_DRIVER;
     if (!(t->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, err)) ||
-        (resumed &&
-         !(t->ckpt = dc_file_read (a->checkpoint, (size_t)1 << 32, &clen,
-                                   err)))) {
+        (resumed && !(t->ckpt = dc_file_read (a->checkpoint, (size_t)1 << 32,
+                                              &clen, err)))) {
         subject (err, "train");
         return DC_STATUS_INPUT;
     }
@@ -581,8 +580,7 @@ int dc_train_run (struct dc_train *t, struct dc_job *job,
 
     err->text[0] = '\0';
     t->job = job;
-    if (t->dist && (st = launch (t, &planned, err)) == DC_STATUS_OK &&
-        !planned)
+    if (t->dist && (st = launch (t, &planned, err)) == DC_STATUS_OK && !planned)
         st = train (t, err);
     else if (!t->dist)
         st = train (t, err);

@@ -72,11 +72,11 @@ struct dc_train_cfg {
 };
 
 struct dc_train_res {
-    int signal;     /* of DC_STATUS_SIGNAL */
-    bool served;    /* dc_train_open: an MPI rank that served: done */
-    bool resumed;   /* from a checkpoint at a step above 0 */
-    bool stopped;   /* on_step stopped the run */
-    int64_t step;   /* the position at the end */
+    int signal;   /* of DC_STATUS_SIGNAL */
+    bool served;  /* dc_train_open: an MPI rank that served: done */
+    bool resumed; /* from a checkpoint at a step above 0 */
+    bool stopped; /* on_step stopped the run */
+    int64_t step; /* the position at the end */
 };
 
 struct dc_train;
