@@ -225,13 +225,8 @@ static int infer_run (struct cli *cli, int argc, char **argv)
         return EXIT_USAGE;
     }
     cli_log_init (cli);
-    if ((a.m.split.split == DC_SPLIT_LAYERS ||
-         a.m.split.split == DC_SPLIT_HYBRID) &&
-        !cli_job_wanted (cli)) {
-        cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
-                         dc_split_name (a.m.split.split));
+    if (cli_split_check (cli, &a.m) < 0)
         return EXIT_USAGE;
-    }
     if ((rc = infer_preflight (cli, &a)) >= 0)
         return rc;
     return infer_go (cli, &a);

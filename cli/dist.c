@@ -117,6 +117,14 @@ void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
     }
 }
 
+void cli_dry_run_ranks (const struct dc_job *job, void *arg)
+{
+    (void)arg;
+    printf ("launcher: %s\n", job->launcher);
+    for (int r = 0; r < job->plan->size; r++)
+        printf ("rank %d on %s: %s serve\n", r, job->host[r], cli_self_path ());
+}
+
 void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
                        size_t total, int alive, void *arg)
 {
@@ -134,6 +142,14 @@ void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
                   alive == 1 ? "" : "s");
         cli_progress_update (&d->prog, done, extra);
     }
+}
+
+void cli_note (const char *text, bool always, void *arg)
+{
+    struct cli_ranks *rk = arg;
+
+    if (always || !rk->cli->quiet)
+        fprintf (stderr, "dcrun: %s\n", text);
 }
 
 void cli_rank_error (const char *text, void *arg)

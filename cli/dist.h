@@ -46,12 +46,15 @@ int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp);
  * --dry-run plans on stdout, rank 0's own errors under MPI. */
 void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
                        size_t total, int alive, void *arg);
+void cli_dry_run_ranks (const struct dc_job *job, void *arg);
 void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
                        void *arg);
 void cli_dry_run_layout (const struct dc_job *job, const struct dc_layout *lo,
                          const struct dc_model *m, size_t micro_rows,
                          size_t total_rows, void *arg);
 void cli_rank_error (const char *text, void *arg);
+/* A note of lib/run on stderr; left out with -q unless always. */
+void cli_note (const char *text, bool always, void *arg);
 
 /* --split and --max-device-memory (a usage error printed: -1). */
 int cli_split_parse (const struct cli *cli, const char *arg,

@@ -25,4 +25,7 @@ extern const struct cli_opt cli_model_opts[];
 int cli_model_opt (struct cli *cli, int key, const char *arg,
                    struct cli_model_opts *m);
 
+/* --split layers|hybrid needs ranks: -1 after a usage error, else 0. */
+int cli_split_check (const struct cli *cli, const struct cli_model_opts *m);
+
 #endif

@@ -42,6 +42,8 @@ struct dc_train {
     bool have_first;
     size_t rows_run;
     bool stopped;
+    FILE *log;     /* --log */
+    int log_errno; /* a --log line could not be written */
     /* across ranks */
     bool mpi;
     struct dc_job_mpi mpij;
@@ -89,6 +91,48 @@ static void progress (const struct dc_train *t, enum dc_run_progress ev,
 
     if (t->cfg.progress)
         t->cfg.progress (ev, "train", done, total, -1, t->cfg.arg);
+}
+
+/* One line of --log, written at once (line-buffered): a log that cannot
+ * be written stops the run at the first line, not after it.  -1 with
+ * t->log_errno set. */
+static int __attribute__ ((format (printf, 2, 3)))
+log_line (struct dc_train *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start (ap, fmt);
+    n = vfprintf (t->log, fmt, ap);
+    va_end (ap);
+    if (n < 0 || fflush (t->log) != 0 || ferror (t->log)) {
+        t->log_errno = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* The log, opened before any work: no link followed to create it;
+ * appended to when resuming. */
+static int log_open (struct dc_train *t, dc_error_t *err)
+{
+    const char *path = t->cfg.log;
+    bool append = t->pos.step > 0;
+    int fd = dc_file_open_log (path, append, err);
+
+    if (fd < 0)
+        return DC_STATUS_INPUT;
+    if (!(t->log = fdopen (fd, append ? "a" : "w"))) {
+        errprintf (err, "%s: %s", path, strerror (errno));
+        close (fd);
+        return DC_STATUS_FAIL;
+    }
+    setvbuf (t->log, NULL, _IOLBF, 0);
+    if (!append && log_line (t, "epoch,batch,step,rows,loss\n") < 0) {
+        errprintf (err, "%s: write: %s", path, strerror (t->log_errno));
+        return DC_STATUS_INPUT;
+    }
+    return DC_STATUS_OK;
 }
 
 /* ================= open: load, check, resume ================= */
@@ -206,16 +250,38 @@ static int make_trainer (struct dc_train *t, dc_error_t *err)
     return DC_STATUS_OK;
 }
 
+/* Before any work: no output (the model, the log, the report, the
+ * checkpoint) is an input or another output, inputs are regular files,
+ * outputs' folders take files. */
+static int check_files (const struct dc_train_cfg *a, dc_error_t *err)
+{
+    const struct dc_file_use files[] = {
+        {"--model", a->model, DC_FILE_INPUT},
+        {"--input", a->input, DC_FILE_INPUT},
+        {"--target", a->target, DC_FILE_INPUT},
+        {"--output", a->output, DC_FILE_OUTPUT},
+        {"--log", a->log, DC_FILE_OUTPUT},
+        {"--report", a->report, DC_FILE_OUTPUT},
+        {"--checkpoint-dir", a->checkpoint, DC_FILE_INOUT},
+    };
+
+    if (dc_file_check (files, sizeof (files) / sizeof (files[0]), err) < 0)
+        return DC_STATUS_INPUT;
+    return DC_STATUS_OK;
+}
+
 int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
                    struct dc_train_res *res, dc_error_t *err)
 {
-    struct dc_train *t = calloc (1, sizeof (*t));
+    struct dc_train *t;
     int st;
 
     memset (res, 0, sizeof (*res));
     err->text[0] = '\0';
     *tp = NULL;
-    if (!t) {
+    if ((st = check_files (cfg, err)) != DC_STATUS_OK)
+        return st;
+    if (!(t = calloc (1, sizeof (*t)))) {
         errprintf (err, "train: out of memory");
         return DC_STATUS_FAIL;
     }
@@ -248,6 +314,8 @@ int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
     t->step0 = t->pos.step;
     res->resumed = t->pos.step > 0;
     res->step = t->pos.step;
+    if (cfg->log)
+        return log_open (t, err);
     return DC_STATUS_OK;
 }
 
@@ -452,7 +520,8 @@ static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
 {
     struct dc_train *t = arg;
     size_t bs = t->cfg.to.batch_size;
-    struct dc_train_step s = {.pos = pos, .rows = rows, .loss = loss};
+    struct dc_train_step s = {
+        .pos = pos, .rows = rows, .loss = loss, .epochs = t->cfg.epochs};
     size_t total = t->rows * (size_t)t->cfg.epochs;
 
     s.epoch_end = pos->batch == 0;
@@ -474,10 +543,13 @@ static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
     s.done = (size_t)pos->epoch * t->rows + (size_t)pos->batch * bs;
     if (s.done > total)
         s.done = total;
-    if (t->cfg.on_step && t->cfg.on_step (&s, t->cfg.arg) != 0) {
+    if (t->log && log_line (t, "%" PRId64 ",%" PRId64 ",%" PRId64 ",%zu,%.9g\n",
+                            s.epoch, s.batch, pos->step, rows, loss) < 0) {
         t->stopped = true;
         return 1; /* stop here: the last checkpoint stays */
     }
+    if (t->cfg.on_step)
+        t->cfg.on_step (&s, t->cfg.arg);
     return 0;
 }
 
@@ -541,8 +613,12 @@ static int train (struct dc_train *t, dc_error_t *err)
         .grad_arg = t->pt ? (void *)t->pt : (void *)t->ct,
     };
     int rc = dc_trainer_run (t->tr, &run, &t->pos, err);
-    if (t->stopped)
+    if (t->stopped) {
+        errprintf (err, "%s: write: %s: stopped at step %" PRId64 "%s", a->log,
+                   strerror (t->log_errno), t->pos.step,
+                   a->checkpoint ? "; the last checkpoint stays" : "");
         return DC_STATUS_FAIL;
+    }
     if (rc < 0 && t->dist)
         return dist_error (t, err);
     if (rc < 0) {
@@ -557,8 +633,10 @@ static int train (struct dc_train *t, dc_error_t *err)
     double t2 = dc_report_now ();
     dc_report_phase_add (t->rep, DC_PHASE_COMPUTE, t2 - t1);
     progress (t, DC_PROGRESS_DONE, t->rows * (size_t)a->epochs);
-    if (a->on_trained && a->on_trained (a->arg) != 0) {
-        t->stopped = true;
+    FILE *log = t->log;
+    t->log = NULL;
+    if (log && fclose (log) != 0) {
+        errprintf (err, "%s: %s", a->log, strerror (errno));
         return DC_STATUS_FAIL;
     }
     /* the trained model: the input's names, dtypes and metadata */
@@ -584,7 +662,6 @@ int dc_train_run (struct dc_train *t, struct dc_job *job,
         st = train (t, err);
     else if (!t->dist)
         st = train (t, err);
-    res->stopped = t->stopped;
     res->step = t->pos.step;
     res->signal = t->mpi ? t->mpij.interrupted : job ? job->interrupted : 0;
     if (t->dist)
@@ -609,5 +686,7 @@ void dc_train_close (struct dc_train *t, int abort_code)
     dc_npy_close (t->tg);
     dc_model_destroy (t->m);
     dc_report_destroy (t->rep);
+    if (t->log)
+        fclose (t->log);
     free (t);
 }

@@ -1,8 +1,10 @@
 /* train.h - `dcrun train` below the CLI
  *
- * dc_train_open loads the model, the inputs and the targets, checks them,
- * makes the trainer and resumes from the checkpoint; under mpirun or srun
- * it first starts MPI, and every rank but 0 serves there and is done.
+ * dc_train_open checks the files (no output is an input or another output,
+ * inputs are regular files), loads the model, the inputs and the targets,
+ * checks them, makes the trainer, resumes from the checkpoint and opens
+ * the --log; under mpirun or srun it starts MPI after the file check, and
+ * every rank but 0 serves there and is done.
  * dc_train_run then picks how the gradients are computed: here (one
  * process), by the ranks of a job (data parallel, or a pipeline for
  * --split layers|hybrid|auto), by the ranks under MPI, or not at all
@@ -28,8 +30,9 @@ struct dc_train_step {
     const struct dc_train_pos *pos;
     size_t rows; /* rows of the step */
     double loss;
-    int64_t epoch; /* 1-based, the epoch of the step */
-    int64_t batch; /* 1-based within the epoch */
+    int64_t epoch;  /* 1-based, the epoch of the step */
+    int64_t epochs; /* of the run */
+    int64_t batch;  /* 1-based within the epoch */
     bool epoch_end;
     double epoch_loss; /* the epoch's mean loss when epoch_end */
     size_t done;       /* rows done of epochs x rows */
@@ -37,6 +40,7 @@ struct dc_train_step {
 
 struct dc_train_cfg {
     const char *model, *input, *target, *output, *report;
+    const char *log; /* --log: one line per step, appended when resuming */
     const char *checkpoint;   /* the checkpoint file, NULL: none */
     const char *ckpt_dir;     /* its folder, made when missing */
     bool resume;              /* from checkpoint when it exists */
@@ -51,17 +55,12 @@ struct dc_train_cfg {
     struct dc_run_split split;
     bool dry_run;
     bool distributed; /* the caller will hand dc_train_run a job */
-    /* a non-zero return stops the run at that step (the last checkpoint
-     * stays): DC_STATUS_FAIL with res->stopped */
-    int (*on_step) (const struct dc_train_step *s, void *arg);
+    void (*on_step) (const struct dc_train_step *s, void *arg);
     void (*progress) (enum dc_run_progress ev, const char *what, size_t done,
                       size_t total, int alive, void *arg);
     /* resuming, starting over (quiet: may be left out), ranks lost on
      * the way (always) */
     void (*note) (const char *text, bool always, void *arg);
-    /* after the last step, before the model is written: a non-zero
-     * return stops there (DC_STATUS_FAIL with res->stopped) */
-    int (*on_trained) (void *arg);
     void (*dry_run_ranks) (const struct dc_job *job, void *arg);
     void (*dry_run_layout) (const struct dc_job *job,
                             const struct dc_layout *lo,
