@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "compute_cli.h"
 #include "dist.h"
 #include "gpu/compute.h"
 #include "job.h"
@@ -110,70 +111,40 @@ static int bench_opt (struct cli *cli, int key, const char *arg, void *ctx)
                                     arg);
         return 0;
     case OPT_DTYPE:
-        if (dc_dtype_parse (arg, &a->dtype) < 0)
-            return cli_usage_error (cli,
-                                    "--dtype '%s': expected f32, tf32, "
-                                    "f16 or bf16",
-                                    arg);
-        return 0;
+        return cli_parse_dtype (cli, arg, &a->dtype);
     case OPT_DEVICE:
-        if (strcmp (arg, "cpu") && strcmp (arg, "cuda") && strcmp (arg, "auto"))
-            return cli_usage_error (cli,
-                                    "--device '%s': expected cpu, cuda "
-                                    "or auto",
-                                    arg);
-        a->device = arg;
-        return 0;
+        return cli_parse_device (cli, arg, &a->device);
     }
     return -1;
 }
 
-static int print_gemm (const struct cli *cli, const struct dc_compute_ops *ops,
-                       struct dc_compute *c, const struct bench_args *a,
-                       double gemm_s, double fused_s)
+/* One line of JSON (lib/run/bench.h builds it). */
+static int print_json (char *s)
 {
-    double flop = 2.0 * (double)a->m * (double)a->n * (double)a->k;
-    double g = flop / gemm_s / 1e12, f = flop / fused_s / 1e12;
-    double peak = ops->peak_tflops ? ops->peak_tflops (c) : 0.0;
+    if (!s)
+        return cli_error (EXIT_FAIL, "bench: out of memory");
+    printf ("%s\n", s);
+    free (s);
+    return EXIT_OK;
+}
 
-    if (cli->json) {
-        cJSON *o = cJSON_CreateObject ();
-        char *s;
-        cJSON_AddStringToObject (o, "benchmark", "gemm");
-        cJSON_AddStringToObject (o, "backend", ops->name);
-        cJSON_AddStringToObject (o, "device", ops->describe (c));
-        cJSON_AddStringToObject (o, "dtype", dc_dtype_name (a->dtype));
-        cJSON_AddNumberToObject (o, "m", (double)a->m);
-        cJSON_AddNumberToObject (o, "n", (double)a->n);
-        cJSON_AddNumberToObject (o, "k", (double)a->k);
-        cJSON_AddNumberToObject (o, "iters", (double)a->iters);
-        cJSON_AddNumberToObject (o, "gemm_seconds", gemm_s);
-        cJSON_AddNumberToObject (o, "gemm_tflops", g);
-        cJSON_AddNumberToObject (o, "linear_fwd_seconds", fused_s);
-        cJSON_AddNumberToObject (o, "linear_fwd_tflops", f);
-        if (peak > 0)
-            cJSON_AddNumberToObject (o, "peak_tflops", peak);
-        else
-            cJSON_AddNullToObject (o, "peak_tflops");
-        if (!(s = cJSON_PrintUnformatted (o))) {
-            cJSON_Delete (o);
-            return cli_error (EXIT_FAIL, "bench: out of memory");
-        }
-        printf ("%s\n", s);
-        free (s);
-        cJSON_Delete (o);
-        return EXIT_OK;
-    }
-    printf ("device      %s\n", ops->describe (c));
-    printf ("shape       m=%ld n=%ld k=%ld, %s, %ld iterations\n", a->m, a->n,
-            a->k, dc_dtype_name (a->dtype), a->iters);
-    printf ("gemm        %10.3f TFLOP/s  %10.3f ms\n", g, gemm_s * 1e3);
-    printf ("linear_fwd  %10.3f TFLOP/s  %10.3f ms  (bias + relu fused)\n", f,
-            fused_s * 1e3);
-    if (peak > 0)
+static int print_gemm (const struct cli *cli, const struct dc_bench_gemm_run *r)
+{
+    const char *dtype = dc_dtype_name (r->dtype);
+
+    if (cli->json)
+        return print_json (dc_bench_gemm_json (r));
+    printf ("device      %s\n", r->describe);
+    printf ("shape       m=%ld n=%ld k=%ld, %s, %ld iterations\n", r->m, r->n,
+            r->k, dtype, r->iters);
+    printf ("gemm        %10.3f TFLOP/s  %10.3f ms\n", r->gemm_tflops,
+            r->gemm_s * 1e3);
+    printf ("linear_fwd  %10.3f TFLOP/s  %10.3f ms  (bias + relu fused)\n",
+            r->fused_tflops, r->fused_s * 1e3);
+    if (r->peak > 0)
         printf ("peak        %10.3f TFLOP/s  (theoretical dense, %s); gemm at "
                 "%.0f%%\n",
-                peak, dc_dtype_name (a->dtype), 100.0 * g / peak);
+                r->peak, dtype, 100.0 * r->gemm_tflops / r->peak);
     else
         printf ("peak        unknown for this device\n");
     return EXIT_OK;
@@ -181,40 +152,23 @@ static int print_gemm (const struct cli *cli, const struct dc_compute_ops *ops,
 
 static int bench_gemm (struct cli *cli, struct bench_args *a)
 {
-    const struct dc_compute_ops *ops;
-    struct dc_compute *c;
-    double gemm_s, fused_s;
+    struct dc_bench_gemm_run r = {.device = a->device,
+                                  .dtype = a->dtype,
+                                  .threads = (int)a->threads,
+                                  .m = a->m,
+                                  .n = a->n,
+                                  .k = a->k,
+                                  .iters = a->iters};
     dc_error_t err;
-    int rc;
+    int st = dc_bench_gemm_run (&r, &err);
 
-    if (!(ops = dc_compute_find (a->device, &err)))
-        return cli_error (EXIT_GPU, "bench: %s", err.text);
-    if (ops->probe (&err) != 1)
-        return cli_error (EXIT_GPU, "bench: %s: %s", ops->name, err.text);
-    if (!strcmp (ops->name, "cpu") && a->dtype != DC_DTYPE_F32) {
-        cli_usage_error (cli, "--dtype %s: the cpu back-end computes in f32",
-                         dc_dtype_name (a->dtype));
+    if (st == DC_STATUS_USAGE) {
+        cli_usage_error (cli, "%s", err.text);
         return EXIT_USAGE;
     }
-    bool gpu = strcmp (ops->name, "cpu") != 0;
-    if (!a->m)
-        a->m = gpu ? 8192 : 2048;
-    if (!a->n)
-        a->n = a->m;
-    if (!a->k)
-        a->k = a->m;
-    if (!a->iters)
-        a->iters = gpu ? 20 : 3;
-    struct dc_compute_opts o = {.dtype = a->dtype, .threads = (int)a->threads};
-    if (!(c = ops->create (&o, &err)))
-        return cli_error (EXIT_GPU, "bench: %s", err.text);
-    if (dc_bench_gemm (ops, c, (int)a->m, (int)a->n, (int)a->k, a->iters,
-                       &gemm_s, &fused_s, &err) != DC_STATUS_OK)
-        rc = cli_error (EXIT_GPU, "bench: %s", err.text);
-    else
-        rc = print_gemm (cli, ops, c, a, gemm_s, fused_s);
-    ops->destroy (c);
-    return rc;
+    if (st != DC_STATUS_OK)
+        return cli_status (NULL, st, 0, &err);
+    return print_gemm (cli, &r);
 }
 
 /* ---- comm: the stream comm between the hub (here) and the ranks ---- */
@@ -222,52 +176,29 @@ static int bench_gemm (struct cli *cli, struct bench_args *a)
 static int print_comm (const struct cli *cli, const struct dc_job *job,
                        const struct bench_args *a, double *secs)
 {
-    int size = job->plan->size;
-    double one = (double)a->bytes * size;
-    double med = dc_bench_median (secs, a->iters);
-    double gbps = one / med / 1e9;
+    struct dc_bench_comm_res r = {.launcher = job->launcher,
+                                  .ranks = job->plan->size,
+                                  .bytes = a->bytes,
+                                  .frame = a->frame,
+                                  .iters = a->iters,
+                                  .secs = secs};
     char b1[32], b2[32];
 
-    if (cli->json) {
-        cJSON *o = cJSON_CreateObject ();
-        cJSON *all;
-        char *s;
-        cJSON_AddStringToObject (o, "benchmark", "comm");
-        cJSON_AddStringToObject (o, "comm", "stream");
-        cJSON_AddStringToObject (o, "launcher", job->launcher);
-        cJSON_AddNumberToObject (o, "ranks", size);
-        cJSON_AddNumberToObject (o, "bytes_per_rank", (double)a->bytes);
-        cJSON_AddNumberToObject (o, "frame_bytes", (double)a->frame);
-        cJSON_AddNumberToObject (o, "frames_in_flight", DC_BENCH_COMM_WINDOW);
-        cJSON_AddNumberToObject (o, "iters", (double)a->iters);
-        cJSON_AddNumberToObject (o, "seconds", med);
-        all = cJSON_AddArrayToObject (o, "seconds_all");
-        for (long i = 0; i < a->iters; i++)
-            cJSON_AddItemToArray (all, cJSON_CreateNumber (secs[i]));
-        cJSON_AddNumberToObject (o, "to_ranks_gbps", gbps);
-        cJSON_AddNumberToObject (o, "from_ranks_gbps", gbps);
-        cJSON_AddNumberToObject (o, "total_gbps", 2 * gbps);
-        if (!(s = cJSON_PrintUnformatted (o))) {
-            cJSON_Delete (o);
-            return cli_error (EXIT_FAIL, "bench: out of memory");
-        }
-        printf ("%s\n", s);
-        free (s);
-        cJSON_Delete (o);
-        return EXIT_OK;
-    }
+    dc_bench_comm_rates (&r, secs);
+    if (cli->json)
+        return print_json (dc_bench_comm_json (&r));
     printf ("comm        stream, %d rank%s (%s launcher), this process the "
             "hub\n",
-            size, size == 1 ? "" : "s", job->launcher);
+            r.ranks, r.ranks == 1 ? "" : "s", job->launcher);
     printf ("traffic     %s each way per rank in frames of %s, %d in flight, "
             "both ways at once\n",
             dc_layout_fmt_bytes ((double)a->bytes, b1, sizeof (b1)),
             dc_layout_fmt_bytes ((double)a->frame, b2, sizeof (b2)),
             DC_BENCH_COMM_WINDOW);
-    printf ("time        %10.3f ms  (median of %ld)\n", med * 1e3, a->iters);
-    printf ("to ranks    %10.3f GB/s\n", gbps);
-    printf ("from ranks  %10.3f GB/s\n", gbps);
-    printf ("total       %10.3f GB/s\n", 2 * gbps);
+    printf ("time        %10.3f ms  (median of %ld)\n", r.med * 1e3, a->iters);
+    printf ("to ranks    %10.3f GB/s\n", r.gbps);
+    printf ("from ranks  %10.3f GB/s\n", r.gbps);
+    printf ("total       %10.3f GB/s\n", 2 * r.gbps);
     return EXIT_OK;
 }
 
@@ -278,14 +209,7 @@ static int bench_comm (struct cli *cli, struct bench_args *a)
     dc_error_t err;
     int rc;
 
-    if (!a->bytes)
-        a->bytes = 64LL << 20;
-    if (!a->frame)
-        a->frame = 1LL << 20;
-    if (a->frame > a->bytes)
-        a->frame = a->bytes;
-    if (!a->iters)
-        a->iters = 3;
+    dc_bench_comm_defaults (&a->bytes, &a->frame, &a->iters);
     if (!cli->hostfile && !cli->hosts) {
         /* local ranks: -n of them, 2 by default */
         static char local[32];
@@ -362,7 +286,8 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
 {
     struct cli_job job;
     char **av = NULL;
-    double *secs = NULL;
+    double med, min, max;
+    dc_error_t err;
     int rc, status, size;
 
     if (!a->iters)
@@ -371,8 +296,7 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
     if ((rc = cli_job_init (cli, &job)) != EXIT_OK)
         return rc;
     size = job.plan->size;
-    if (!(av = exec_argv (a, a->kind)) ||
-        !(secs = calloc ((size_t)a->iters + 1, sizeof (*secs)))) {
+    if (!(av = exec_argv (a, a->kind))) {
         rc = cli_error (EXIT_FAIL, "bench: out of memory");
         goto out;
     }
@@ -383,28 +307,19 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
         rc = EXIT_OK;
         goto out;
     }
-    /* one warm-up (page cache, ssh host keys), then the timed runs */
-    for (long i = 0; i <= a->iters; i++) {
-        if (dc_bench_exec (av, &secs[i], &status) < 0) {
-            rc =
-                cli_error (EXIT_FAIL, "bench: %s: %s", av[0], strerror (errno));
+    if (dc_bench_launch (av, a->iters, &med, &min, &max, &status, &err) !=
+        DC_STATUS_OK) {
+        if (!status) {
+            rc = cli_status (NULL, DC_STATUS_FAIL, 0, &err);
             goto out;
         }
-        if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-            rc = WIFEXITED (status) ? WEXITSTATUS (status) : EXIT_FAIL;
-            cli_error (rc, "bench: `dcrun exec -- true` failed (%s %d)",
-                       WIFEXITED (status) ? "exit" : "signal",
-                       WIFEXITED (status) ? WEXITSTATUS (status)
-                                          : WTERMSIG (status));
-            goto out;
-        }
+        rc = WIFEXITED (status) ? WEXITSTATUS (status) : EXIT_FAIL;
+        cli_error (rc, "bench: `dcrun exec -- true` failed (%s %d)",
+                   WIFEXITED (status) ? "exit" : "signal",
+                   WIFEXITED (status) ? WEXITSTATUS (status)
+                                      : WTERMSIG (status));
+        goto out;
     }
-    double min = secs[1], max = secs[1];
-    for (long i = 1; i <= a->iters; i++) {
-        min = secs[i] < min ? secs[i] : min;
-        max = secs[i] > max ? secs[i] : max;
-    }
-    double med = dc_bench_median (secs + 1, a->iters);
     if (cli->json) {
         printf ("{\"benchmark\":\"launch\",\"launcher\":\"%s\",\"hosts\":%zu,"
                 "\"ranks\":%d,\"iters\":%ld,\"seconds\":%.6f,"
@@ -422,7 +337,6 @@ static int bench_launch (struct cli *cli, struct bench_args *a)
 out:
     cli_job_fini (&job);
     free (av);
-    free (secs);
     return rc;
 }
 

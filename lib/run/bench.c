@@ -1,4 +1,5 @@
 /* bench.c - what `dcrun bench` measures: gemm, the comm echo, launch */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -103,6 +104,50 @@ out:
     ops->free (c, bias);
     ops->free (c, out);
     return rc;
+}
+
+int dc_bench_gemm_run (struct dc_bench_gemm_run *g, dc_error_t *err)
+{
+    const struct dc_compute_ops *ops;
+    struct dc_compute *c;
+    char text[sizeof (err->text)];
+    int st;
+
+    if (!(ops = dc_compute_find (g->device, err)))
+        goto gpu;
+    if (ops->probe (err) != 1) {
+        snprintf (text, sizeof (text), "%s", err->text);
+        errprintf (err, "%s: %s", ops->name, text);
+        goto gpu;
+    }
+    if (!strcmp (ops->name, "cpu") && g->dtype != DC_DTYPE_F32) {
+        errprintf (err, "--dtype %s: the cpu back-end computes in f32",
+                   dc_dtype_name (g->dtype));
+        return DC_STATUS_USAGE;
+    }
+    bool gpu = strcmp (ops->name, "cpu") != 0;
+    g->m = g->m ? g->m : gpu ? 8192 : 2048;
+    g->n = g->n ? g->n : g->m;
+    g->k = g->k ? g->k : g->m;
+    g->iters = g->iters ? g->iters : gpu ? 20 : 3;
+    struct dc_compute_opts o = {.dtype = g->dtype, .threads = g->threads};
+    if (!(c = ops->create (&o, err)))
+        goto gpu;
+    g->backend = ops->name;
+    snprintf (g->describe, sizeof (g->describe), "%s", ops->describe (c));
+    g->peak = ops->peak_tflops ? ops->peak_tflops (c) : 0.0;
+    st = dc_bench_gemm (ops, c, (int)g->m, (int)g->n, (int)g->k, g->iters,
+                        &g->gemm_s, &g->fused_s, err);
+    ops->destroy (c);
+    double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
+    g->gemm_tflops = flop / g->gemm_s / 1e12;
+    g->fused_tflops = flop / g->fused_s / 1e12;
+    if (st == DC_STATUS_OK)
+        return st;
+gpu:
+    snprintf (text, sizeof (text), "%s", err->text);
+    errprintf (err, "bench: %s", text);
+    return DC_STATUS_GPU;
 }
 
 /* ---- comm: the stream comm between the hub (here) and the ranks ---- */
@@ -281,7 +326,7 @@ out:
 
 /* ---- launch ---- */
 
-int dc_bench_exec (char **argv, double *seconds, int *status)
+static int bench_exec (char **argv, double *seconds, int *status)
 {
     double t0 = now ();
     pid_t pid;
@@ -301,4 +346,111 @@ int dc_bench_exec (char **argv, double *seconds, int *status)
             return -1;
     *seconds = now () - t0;
     return 0;
+}
+
+int dc_bench_launch (char **argv, long iters, double *med, double *min,
+                     double *max, int *wstatus, dc_error_t *err)
+{
+    double *secs = calloc ((size_t)iters + 1, sizeof (*secs));
+
+    *wstatus = 0;
+    if (!secs) {
+        errprintf (err, "bench: out of memory");
+        return DC_STATUS_FAIL;
+    }
+    /* one warm-up (page cache, ssh host keys), then the timed runs */
+    for (long i = 0; i <= iters; i++) {
+        if (bench_exec (argv, &secs[i], wstatus) < 0) {
+            errprintf (err, "bench: %s: %s", argv[0], strerror (errno));
+            *wstatus = 0;
+            free (secs);
+            return DC_STATUS_FAIL;
+        }
+        if (!WIFEXITED (*wstatus) || WEXITSTATUS (*wstatus) != 0) {
+            free (secs);
+            return DC_STATUS_FAIL;
+        }
+    }
+    *min = *max = secs[1];
+    for (long i = 1; i <= iters; i++) {
+        *min = secs[i] < *min ? secs[i] : *min;
+        *max = secs[i] > *max ? secs[i] : *max;
+    }
+    *med = dc_bench_median (secs + 1, iters);
+    free (secs);
+    return DC_STATUS_OK;
+}
+
+/* ---- results ---- */
+
+void dc_bench_comm_defaults (long long *bytes, long long *frame, long *iters)
+{
+    if (!*bytes)
+        *bytes = 64LL << 20;
+    if (!*frame)
+        *frame = 1LL << 20;
+    if (*frame > *bytes)
+        *frame = *bytes;
+    if (!*iters)
+        *iters = 3;
+}
+
+void dc_bench_comm_rates (struct dc_bench_comm_res *r, double *secs)
+{
+    r->med = dc_bench_median (secs, r->iters);
+    r->gbps = (double)r->bytes * r->ranks / r->med / 1e9;
+}
+
+static char *print_json (cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted (o) : NULL;
+
+    cJSON_Delete (o);
+    return s;
+}
+
+char *dc_bench_gemm_json (const struct dc_bench_gemm_run *g)
+{
+    cJSON *o = cJSON_CreateObject ();
+
+    cJSON_AddStringToObject (o, "benchmark", "gemm");
+    cJSON_AddStringToObject (o, "backend", g->backend);
+    cJSON_AddStringToObject (o, "device", g->describe);
+    cJSON_AddStringToObject (o, "dtype", dc_dtype_name (g->dtype));
+    cJSON_AddNumberToObject (o, "m", (double)g->m);
+    cJSON_AddNumberToObject (o, "n", (double)g->n);
+    cJSON_AddNumberToObject (o, "k", (double)g->k);
+    cJSON_AddNumberToObject (o, "iters", (double)g->iters);
+    cJSON_AddNumberToObject (o, "gemm_seconds", g->gemm_s);
+    cJSON_AddNumberToObject (o, "gemm_tflops", g->gemm_tflops);
+    cJSON_AddNumberToObject (o, "linear_fwd_seconds", g->fused_s);
+    cJSON_AddNumberToObject (o, "linear_fwd_tflops", g->fused_tflops);
+    if (g->peak > 0)
+        cJSON_AddNumberToObject (o, "peak_tflops", g->peak);
+    else
+        cJSON_AddNullToObject (o, "peak_tflops");
+    return print_json (o);
+}
+
+char *dc_bench_comm_json (const struct dc_bench_comm_res *r)
+{
+    cJSON *o = cJSON_CreateObject ();
+    cJSON *all;
+
+    cJSON_AddStringToObject (o, "benchmark", "comm");
+    cJSON_AddStringToObject (o, "comm", "stream");
+    cJSON_AddStringToObject (o, "launcher", r->launcher);
+    cJSON_AddNumberToObject (o, "ranks", r->ranks);
+    cJSON_AddNumberToObject (o, "bytes_per_rank", (double)r->bytes);
+    cJSON_AddNumberToObject (o, "frame_bytes", (double)r->frame);
+    cJSON_AddNumberToObject (o, "frames_in_flight", DC_BENCH_COMM_WINDOW);
+    cJSON_AddNumberToObject (o, "iters", (double)r->iters);
+    cJSON_AddNumberToObject (o, "seconds", r->med);
+    all = cJSON_AddArrayToObject (o, "seconds_all");
+    for (long i = 0; i < r->iters; i++)
+        cJSON_AddItemToArray (all, cJSON_CreateNumber (r->secs[i]));
+    cJSON_AddNumberToObject (o, "to_ranks_gbps", r->gbps);
+    cJSON_AddNumberToObject (o, "from_ranks_gbps", r->gbps);
+    cJSON_AddNumberToObject (o, "total_gbps", 2 * r->gbps);
+    return print_json (o);
 }
