@@ -32,12 +32,6 @@ static void put_line (int r, const char *host, const char *s, size_t n,
     free (buf);
 }
 
-int cli_ranks_check (void *arg)
-{
-    struct cli_ranks *d = arg;
-    return dc_job_check (&d->job);
-}
-
 static char **rank_env (const struct dc_job *job, int r, void *arg)
 {
     struct cli_ranks *rk = arg;
@@ -65,8 +59,11 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
         .arg = rk,
     };
 
+    bool progress = rk->progress;
+
     memset (rk, 0, sizeof (*rk));
     rk->cli = cli;
+    rk->progress = progress;
     rk->job.sfd = -1;
     if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;

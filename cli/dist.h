@@ -21,14 +21,12 @@ struct cli_ranks {
     bool progress; /* --progress */
 };
 
-/* Host list, rank map, launcher: EXIT_OK or an exit status (printed). */
+/* Host list, rank map, launcher: EXIT_OK or an exit status (printed).
+ * rk is cleared first but for rk->progress. */
 int cli_ranks_init (struct cli *cli, struct cli_ranks *rk);
 
 /* Start `dcrun serve` on every rank.  EXIT_OK, or an exit status. */
 int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout);
-
-/* For the coordinators' check callback (arg: the cli_ranks). */
-int cli_ranks_check (void *arg);
 
 /* -L mpi and -L slurm: mpirun or srun starts the ranks, each the same
  * dcrun command, which then finds itself under MPI.  The driver runs

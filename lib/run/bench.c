@@ -110,14 +110,12 @@ int dc_bench_gemm_run (struct dc_bench_gemm_run *g, dc_error_t *err)
 {
     const struct dc_compute_ops *ops;
     struct dc_compute *c;
-    char text[sizeof (err->text)];
     int st;
 
     if (!(ops = dc_compute_find (g->device, err)))
         goto gpu;
     if (ops->probe (err) != 1) {
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "%s: %s", ops->name, text);
+        errprefix (err, "%s: ", ops->name);
         goto gpu;
     }
     if (!strcmp (ops->name, "cpu") && g->dtype != DC_DTYPE_F32) {
@@ -139,14 +137,14 @@ int dc_bench_gemm_run (struct dc_bench_gemm_run *g, dc_error_t *err)
     st = dc_bench_gemm (ops, c, (int)g->m, (int)g->n, (int)g->k, g->iters,
                         &g->gemm_s, &g->fused_s, err);
     ops->destroy (c);
-    double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
-    g->gemm_tflops = flop / g->gemm_s / 1e12;
-    g->fused_tflops = flop / g->fused_s / 1e12;
-    if (st == DC_STATUS_OK)
+    if (st == DC_STATUS_OK) {
+        double flop = 2.0 * (double)g->m * (double)g->n * (double)g->k;
+        g->gemm_tflops = flop / g->gemm_s / 1e12;
+        g->fused_tflops = flop / g->fused_s / 1e12;
         return st;
+    }
 gpu:
-    snprintf (text, sizeof (text), "%s", err->text);
-    errprintf (err, "bench: %s", text);
+    errprefix (err, "bench: ");
     return DC_STATUS_GPU;
 }
 

@@ -131,9 +131,7 @@ static int single_load (const struct dc_infer_opts *o, struct single *s,
     };
     if (!(s->ops = dc_compute_find (io->device ? io->device : "auto", err)) ||
         !(s->c = s->ops->create (&co, err))) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         return DC_STATUS_GPU;
     }
     struct dc_layer_view *lv = calloc ((size_t)s->m->nlayers, sizeof (*lv));
@@ -146,9 +144,7 @@ static int single_load (const struct dc_infer_opts *o, struct single *s,
     s->net = s->ops->mlp_load (s->c, &view, err);
     free (lv);
     if (!s->net) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         return DC_STATUS_GPU;
     }
     if (o->report)
@@ -197,9 +193,7 @@ static int single_loop (const struct dc_infer_opts *o, struct single *s,
             return DC_STATUS_INPUT;
         double t2 = dc_report_now ();
         if (s->ops->mlp_infer (s->c, s->net, s->hx, n, r0, s->hy, err) < 0) {
-            char text[sizeof (err->text)];
-            snprintf (text, sizeof (text), "%s", err->text);
-            errprintf (err, "infer: %s", text);
+            errprefix (err, "infer: ");
             return DC_STATUS_GPU;
         }
         double t3 = dc_report_now ();
@@ -346,9 +340,7 @@ static int dist_launch (const struct dc_infer_opts *o, struct dc_job *job,
                    "nothing runs",
                    signame (job->interrupted));
     } else if (st != DC_STATUS_OK) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
     }
     return st;
 }
@@ -364,9 +356,7 @@ static int dist_after (const struct dc_infer_opts *o, struct dc_job *job,
         dc_infer_warn (rep, o->io.output_path, NULL);
     dc_report_set_total_seconds (rep, dc_report_now () - t0);
     if (rc == 0 && o->report && dc_report_write (rep, o->report, err) < 0) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         return DC_STATUS_FAIL;
     }
     return DC_STATUS_OK;
@@ -389,9 +379,7 @@ static int infer_data (const struct dc_infer_opts *o, struct dc_job *job,
     co_opts.progress = dist_progress;
     co_opts.arg = &d;
     if (!(co = dc_coord_infer_create (&co_opts, job->plan->size, err))) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         return DC_STATUS_INPUT;
     }
     if (dc_job_via_driver (job)) {
@@ -457,9 +445,7 @@ static int pipe_plan (const struct dc_infer_opts *o, struct dc_job *job,
                                 : default_micro (rows, job->plan->size, width);
     if ((st = dc_job_layout (job, m, &o->split, o->io.device, *micro, lo,
                              err)) != DC_STATUS_OK) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
     }
     return st;
 }
@@ -482,9 +468,7 @@ static int infer_pipe (const struct dc_infer_opts *o, struct dc_job *job,
     po.progress = dist_progress;
     po.arg = &d;
     if (!(pi = dc_pipe_infer_create (&po, err))) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         return DC_STATUS_INPUT;
     }
     if ((st = pipe_plan (o, job, pi, &lo, &micro, err)) != DC_STATUS_OK)
@@ -539,9 +523,7 @@ static int infer_mpi (const struct dc_infer_opts *o, int *sig, dc_error_t *err)
     if (!hub || st != DC_STATUS_OK) {
         /* a rank that served, or a failure */
         if (st != DC_STATUS_OK) {
-            char text[sizeof (err->text)];
-            snprintf (text, sizeof (text), "%s", err->text);
-            errprintf (err, "infer: %s", text);
+            errprefix (err, "infer: ");
         }
         return st;
     }
@@ -550,9 +532,7 @@ static int infer_mpi (const struct dc_infer_opts *o, int *sig, dc_error_t *err)
     co_opts.progress = NULL;
     co_opts.arg = &d;
     if (!(co = dc_coord_infer_create (&co_opts, m.size, err))) {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         st = DC_STATUS_INPUT;
         goto out;
     }
@@ -572,9 +552,7 @@ static int infer_mpi (const struct dc_infer_opts *o, int *sig, dc_error_t *err)
                    signame (res.signal));
         st = DC_STATUS_SIGNAL;
     } else {
-        char text[sizeof (err->text)];
-        snprintf (text, sizeof (text), "%s", err->text);
-        errprintf (err, "infer: %s", text);
+        errprefix (err, "infer: ");
         st = res.status == DC_COORD_WORKER_ERROR ? DC_STATUS_GPU
                                                  : DC_STATUS_FAIL;
     }

@@ -60,15 +60,6 @@ static const char *signame (int sig)
     return s ? s : "?";
 }
 
-/* err's text with a subject in front. */
-static void subject (dc_error_t *err, const char *subj)
-{
-    char text[sizeof (err->text)];
-
-    snprintf (text, sizeof (text), "%s", err->text);
-    errprintf (err, "%s: %s", subj, text);
-}
-
 static void note (const struct dc_train *t, bool always, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 static void note (const struct dc_train *t, bool always, const char *fmt, ...)
@@ -226,7 +217,7 @@ static int make_trainer (struct dc_train *t, dc_error_t *err)
     if (!(t->ops = dc_compute_find (device ? device : "auto", err)) ||
         !(t->c = t->ops->create (&co, err)) ||
         !(t->tr = dc_trainer_create (t->m, t->ops, t->c, &a->to, err))) {
-        subject (err, "train");
+        errprefix (err, "train: ");
         return DC_STATUS_GPU;
     }
     dc_train_pos_init (&t->pos, &a->to);
@@ -296,7 +287,7 @@ int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
             res->served = !hub;
             free (t);
             if (st != DC_STATUS_OK)
-                subject (err, "train");
+                errprefix (err, "train: ");
             return st;
         }
         t->mpi = true;
@@ -333,7 +324,7 @@ static int dist_error (struct dc_train *t, dc_error_t *err)
                    signame (sig));
         return DC_STATUS_SIGNAL;
     }
-    subject (err, "train");
+    errprefix (err, "train: ");
     return errno == EHOSTDOWN ? DC_STATUS_FAIL : DC_STATUS_GPU;
 }
 
@@ -347,7 +338,7 @@ static int launch_ranks (struct dc_train *t, dc_error_t *err)
                    "runs",
                    signame (t->job->interrupted));
     else if (st != DC_STATUS_OK)
-        subject (err, "train");
+        errprefix (err, "train: ");
     return st;
 }
 
@@ -365,7 +356,7 @@ static int launch_pipe (struct dc_train *t, bool *data, dc_error_t *err)
     /* activations: a group holds its share of a batch at once */
     if ((st = dc_job_layout (t->job, t->m, &a->split, a->device,
                              a->to.batch_size, &t->lo, err)) != DC_STATUS_OK) {
-        subject (err, "train");
+        errprefix (err, "train: ");
         return st;
     }
     if (a->dry_run) {
@@ -381,7 +372,7 @@ static int launch_pipe (struct dc_train *t, bool *data, dc_error_t *err)
         return DC_STATUS_OK;
     }
     if (t->pos.step > 0 && !(ck = dc_safetensors_load (a->checkpoint, err))) {
-        subject (err, "train");
+        errprefix (err, "train: ");
         return DC_STATUS_INPUT;
     }
     if ((st = launch_ranks (t, err)) != DC_STATUS_OK) {
@@ -426,7 +417,7 @@ static int launch (struct dc_train *t, bool *planned, dc_error_t *err)
     if (!(t->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, err)) ||
         (resumed && !(t->ckpt = dc_file_read (a->checkpoint, (size_t)1 << 32,
                                               &clen, err)))) {
-        subject (err, "train");
+        errprefix (err, "train: ");
         return DC_STATUS_INPUT;
     }
     if (!t->mpi && dc_run_split_wanted (&a->split)) {
@@ -622,7 +613,7 @@ static int train (struct dc_train *t, dc_error_t *err)
     if (rc < 0 && t->dist)
         return dist_error (t, err);
     if (rc < 0) {
-        subject (err, "train");
+        errprefix (err, "train: ");
         return DC_STATUS_GPU;
     }
     if (t->dist) {
