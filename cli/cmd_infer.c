@@ -90,76 +90,6 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
 
-/* Before any work, in every mode: the files (no output is an input, inputs
- * are regular files, the output's folder takes a file), and a batch of 0
- * rows gets its (0, outputs) output here, with no rank started.  -1 to go
- * on, else the exit status. */
-static int infer_preflight (struct cli *cli, const struct infer_args *a)
-{
-    const struct dc_file_use files[] = {
-        {"--model", a->model, DC_FILE_INPUT},
-        {"--input", a->input, DC_FILE_INPUT},
-        {"--output", a->output, DC_FILE_OUTPUT},
-        {"--report", a->report, DC_FILE_OUTPUT},
-    };
-    struct dc_npy *x = NULL;
-    struct dc_model *m = NULL;
-    struct dc_npy_writer *w = NULL;
-    struct dc_report *rep = NULL;
-    dc_error_t err;
-    int ex = -1;
-
-    if (dc_file_check (files, sizeof (files) / sizeof (files[0]), &err) < 0)
-        return cli_error (EXIT_INPUT, "%s", err.text);
-    if (!dc_comm_mpi_wanted () && !cli_job_wanted (cli))
-        return -1; /* one process: 0 rows are a loop of 0 blocks */
-    if (!(x = dc_npy_open (a->input, &err)))
-        return cli_error (EXIT_INPUT, "%s", err.text);
-    if (x->rows > 0 || x->ndim != 2) {
-        dc_npy_close (x); /* the coordinator checks the rest */
-        return -1;
-    }
-    double t0 = dc_report_now ();
-    const char *mr = getenv ("OMPI_COMM_WORLD_RANK");
-    if (!mr)
-        mr = getenv ("SLURM_PROCID");
-    if (!(m = dc_model_load (a->model, a->m.activation, &err)))
-        ex = cli_error (EXIT_INPUT, "%s", err.text);
-    else if (x->row_elems != (size_t)dc_model_inputs (m) ||
-             x->dtype == DC_NPY_I8)
-        ex = cli_error (EXIT_INPUT,
-                        "%s: shape does not fit the model: "
-                        "expected float rows (rows, %d)",
-                        a->input, dc_model_inputs (m));
-    else if (cli->dry_run) {
-        printf ("rows: 0: nothing to run\n");
-        ex = EXIT_OK;
-    } else if (dc_comm_mpi_wanted () && mr && atoi (mr) != 0)
-        ex = EXIT_OK; /* under mpirun: rank 0 writes */
-    else {
-        int64_t shape[2] = {0, dc_model_outputs (m)};
-        if (!(w = dc_npy_writer_create (a->output, a->out_dtype, 2, shape,
-                                        a->report != NULL, &err)) ||
-            dc_npy_writer_commit (w, &err) < 0)
-            ex = cli_error (EXIT_INPUT, "%s", err.text);
-        else if (a->report && (rep = dc_report_create ("infer"))) {
-            dc_report_set_output (rep, a->output, 2, shape,
-                                  dc_npy_descr (a->out_dtype),
-                                  dc_npy_writer_sha256 (w));
-            dc_report_set_total_seconds (rep, dc_report_now () - t0);
-            ex = dc_report_write (rep, a->report, &err) < 0
-                     ? cli_error (EXIT_FAIL, "%s", err.text)
-                     : EXIT_OK;
-        } else
-            ex = EXIT_OK;
-    }
-    dc_report_destroy (rep);
-    dc_npy_writer_destroy (w);
-    dc_model_destroy (m);
-    dc_npy_close (x);
-    return ex;
-}
-
 /* dc_infer_run picks one process, MPI, the driver, a pipeline or data
  * parallel; a job when the command line asks for ranks (not under MPI). */
 static int infer_go (struct cli *cli, const struct infer_args *a)
@@ -194,9 +124,14 @@ static int infer_go (struct cli *cli, const struct infer_args *a)
     };
     bool job = !dc_comm_mpi_wanted () && cli_job_wanted (cli);
     dc_error_t err;
+    bool done;
     int sig, st, ex;
 
     rk.job.sfd = -1;
+    st = dc_infer_prepare (&o, dc_comm_mpi_wanted () || cli_job_wanted (cli),
+                           &done, &err);
+    if (st != DC_STATUS_OK || done)
+        return cli_status (NULL, st, 0, &err);
     if (job && (ex = cli_ranks_init (cli, &rk)) != EXIT_OK)
         return ex;
     st = dc_infer_run (&o, job ? &rk.job : NULL, &sig, &err);
@@ -227,8 +162,6 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     cli_log_init (cli);
     if (cli_split_check (cli, &a.m) < 0)
         return EXIT_USAGE;
-    if ((rc = infer_preflight (cli, &a)) >= 0)
-        return rc;
     return infer_go (cli, &a);
 }
 

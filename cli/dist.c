@@ -100,6 +100,10 @@ void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
     const struct dc_plan *plan = job->plan;
 
     (void)arg;
+    if (!job) {
+        printf ("rows: 0: nothing to run\n");
+        return;
+    }
     printf ("launcher: %s\n", job->launcher);
     printf ("rows: %zu in chunks of %zu\n", rows, chunk_rows);
     for (int r = 0; r < plan->size; r++) {

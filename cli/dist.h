@@ -41,7 +41,8 @@ int cli_dist_exec_driver (struct cli_ranks *rk);
 int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp);
 
 /* The callbacks of lib/run (arg: the cli_ranks): progress on stderr, the
- * --dry-run plans on stdout, rank 0's own errors under MPI. */
+ * --dry-run plans on stdout (job NULL: nothing to run), rank 0's own
+ * errors under MPI. */
 void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
                        size_t total, int alive, void *arg);
 void cli_dry_run_ranks (const struct dc_job *job, void *arg);

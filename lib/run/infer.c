@@ -13,6 +13,7 @@
 #include "lib/formats/report.h"
 #include "lib/run/infer.h"
 #include "lib/run/pipeline.h"
+#include "lib/util/file.h"
 #include "lib/util/log.h"
 
 #define BLOCK_BYTES ((size_t)256 << 20)
@@ -56,6 +57,85 @@ void dc_infer_warn (struct dc_report *rep, const char *output,
         dc_warn ("infer: %zu row%s of %s hold%s NaN or Inf", n,
                  n == 1 ? "" : "s", output ? output : "the output",
                  n == 1 ? "s" : "");
+}
+
+/* A batch of 0 rows across ranks: its (0, outputs) output here. */
+static int empty_output (const struct dc_infer_opts *o, struct dc_npy *x,
+                         dc_error_t *err)
+{
+    const struct dc_coord_infer_opts *io = &o->io;
+    struct dc_model *m = NULL;
+    struct dc_npy_writer *w = NULL;
+    struct dc_report *rep = NULL;
+    double t0 = dc_report_now ();
+    const char *mr = getenv ("OMPI_COMM_WORLD_RANK");
+    int st = DC_STATUS_OK;
+
+    if (!mr)
+        mr = getenv ("SLURM_PROCID");
+    if (!(m = dc_model_load (io->model_path, io->activation, err)))
+        st = DC_STATUS_INPUT;
+    else if (x->row_elems != (size_t)dc_model_inputs (m) ||
+             x->dtype == DC_NPY_I8) {
+        errprintf (err,
+                   "%s: shape does not fit the model: expected float rows "
+                   "(rows, %d)",
+                   io->input_path, dc_model_inputs (m));
+        st = DC_STATUS_INPUT;
+    } else if (o->dry_run) {
+        if (o->dry_run_data)
+            o->dry_run_data (NULL, 0, 0, o->arg);
+    } else if (dc_comm_mpi_wanted () && mr && atoi (mr) != 0)
+        ; /* under mpirun: rank 0 writes */
+    else {
+        int64_t shape[2] = {0, dc_model_outputs (m)};
+        if (!(w = dc_npy_writer_create (io->output_path, io->out_dtype, 2,
+                                        shape, o->report != NULL, err)) ||
+            dc_npy_writer_commit (w, err) < 0)
+            st = DC_STATUS_INPUT;
+        else if (o->report && (rep = dc_report_create ("infer"))) {
+            dc_report_set_output (rep, io->output_path, 2, shape,
+                                  dc_npy_descr (io->out_dtype),
+                                  dc_npy_writer_sha256 (w));
+            dc_report_set_total_seconds (rep, dc_report_now () - t0);
+            if (dc_report_write (rep, o->report, err) < 0)
+                st = DC_STATUS_FAIL;
+        }
+    }
+    dc_report_destroy (rep);
+    dc_npy_writer_destroy (w);
+    dc_model_destroy (m);
+    return st;
+}
+
+int dc_infer_prepare (const struct dc_infer_opts *o, bool distributed,
+                      bool *done, dc_error_t *err)
+{
+    const struct dc_file_use files[] = {
+        {"--model", o->io.model_path, DC_FILE_INPUT},
+        {"--input", o->io.input_path, DC_FILE_INPUT},
+        {"--output", o->io.output_path, DC_FILE_OUTPUT},
+        {"--report", o->report, DC_FILE_OUTPUT},
+    };
+    struct dc_npy *x;
+    int st;
+
+    *done = false;
+    err->text[0] = '\0';
+    if (dc_file_check (files, sizeof (files) / sizeof (files[0]), err) < 0)
+        return DC_STATUS_INPUT;
+    if (!distributed)
+        return DC_STATUS_OK; /* one process: 0 rows are a loop of 0 blocks */
+    if (!(x = dc_npy_open (o->io.input_path, err)))
+        return DC_STATUS_INPUT;
+    if (x->rows > 0 || x->ndim != 2) {
+        dc_npy_close (x); /* the coordinator checks the rest */
+        return DC_STATUS_OK;
+    }
+    *done = true;
+    st = empty_output (o, x, err);
+    dc_npy_close (x);
+    return st;
 }
 
 /* ================= one process ================= */

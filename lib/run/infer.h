@@ -55,6 +55,14 @@ struct dc_infer_opts {
     void *arg;
 };
 
+/* Before any work, in every mode: the files (no output is an input,
+ * inputs are regular files, the output's folder takes a file); across
+ * ranks (distributed), a batch of 0 rows gets its (0, outputs) output
+ * here, with no rank started (*done; --dry-run: dry_run_data with job
+ * NULL and 0 rows). */
+int dc_infer_prepare (const struct dc_infer_opts *o, bool distributed,
+                      bool *done, dc_error_t *err);
+
 /* Run the inference: job NULL for one process or under MPI, else a job
  * from dc_job_init that is not launched yet (launched, stopped here; the
  * caller calls dc_job_fini).  Returns a dc_status; *sig the signal of
