@@ -29,19 +29,6 @@ int cli_parse_dtype (const struct cli *cli, const char *arg,
     return 0;
 }
 
-int cli_compute_open (const char *command, const char *device,
-                      const struct dc_compute_opts *o,
-                      const struct dc_compute_ops **ops, struct dc_compute **c)
-{
-    dc_error_t err;
-
-    if (!(*ops = dc_compute_find (device ? device : "auto", &err)))
-        return cli_error (EXIT_GPU, "%s: %s", command, err.text);
-    if (!(*c = (*ops)->create (o, &err)))
-        return cli_error (EXIT_GPU, "%s: %s", command, err.text);
-    return EXIT_OK;
-}
-
 void cli_progress_init (struct cli_progress *p, bool force, const char *what,
                         size_t total)
 {

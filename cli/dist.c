@@ -1,39 +1,27 @@
-/* dist.c - distributed infer: coordinator here, `dcrun serve` on each rank
- *
- * The job's launcher starts the ranks; comm "stream" runs over its
- * channels with this process as the hub.  Signals arrive on the launcher's
- * self-pipe: Ctrl-C stops every rank (SIGTERM, then SIGKILL after the
- * grace) and leaves no output file.
- */
+/* dist.c - the CLI's side of runs across ranks (see dist.h) */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "compute_cli.h"
 #include "dist.h"
 #include "job.h"
+#include "status.h"
 #include "lib/comm/comm.h"
 #include "lib/launch/launch.h"
-#include "lib/util/log.h"
-#include "lib/formats/report.h"
-#include "lib/run/rank.h"
 #include "gpu/compute.h"
 
-#define LINE_MAX_BYTES 4096
-
-static void put_line (struct cli_ranks *d, int r, const char *s, size_t n)
+static void put_line (int r, const char *host, const char *s, size_t n,
+                      void *arg)
 {
     char tag[300];
-    int t = snprintf (tag, sizeof (tag), "%d@%s: ", r,
-                      dc_plan_host (d->job.plan, r));
+    int t = snprintf (tag, sizeof (tag), "%d@%s: ", r, host);
     char *buf = malloc ((size_t)t + n + 1);
 
+    (void)arg;
     if (!buf)
         return;
     memcpy (buf, tag, (size_t)t);
@@ -44,180 +32,97 @@ static void put_line (struct cli_ranks *d, int r, const char *s, size_t n)
     free (buf);
 }
 
-static void on_stderr (int r, const char *data, size_t len, void *arg)
+static char **rank_env (const struct dc_job *job, int r, void *arg)
 {
-    struct cli_ranks *d = arg;
-    char *lb = d->line[r];
-    size_t *ll = &d->linelen[r];
+    struct cli_ranks *rk = arg;
 
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] == '\n' || *ll == LINE_MAX_BYTES) {
-            put_line (d, r, lb, *ll);
-            *ll = 0;
-            if (data[i] == '\n')
-                continue;
-        }
-        lb[(*ll)++] = data[i];
-    }
+    rk->cj.master_port = job->master_port;
+    return cli_job_rank_env (rk->cli, &rk->cj, r);
 }
 
-int cli_ranks_check (void *arg)
+static char *const *worker_args (const struct dc_job *job, int r, void *arg)
 {
-    struct cli_ranks *d = arg;
-    int s;
+    struct cli_ranks *rk = arg;
 
-    while ((s = dc_sigpipe_read ()) > 0)
-        if (s != SIGCHLD && !d->interrupted)
-            d->interrupted = s;
-    return d->interrupted;
-}
-
-static void progress (size_t done, size_t total, int alive, void *arg)
-{
-    struct cli_ranks *d = arg;
-    char extra[64];
-
-    (void)total;
-    snprintf (extra, sizeof (extra), "%d rank%s alive", alive,
-              alive == 1 ? "" : "s");
-    cli_progress_update (&d->prog, done, extra);
-}
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void cli_ranks_stop (struct cli_ranks *rk)
-{
-    double grace =
-        rk->cli->launch.kill_grace > 0 ? rk->cli->launch.kill_grace : 3;
-    double until = now_s () + grace;
-
-    if (!rk->l)
-        return;
-    dc_launch_signal (rk->l, -1, SIGTERM);
-    while (dc_comm_stream_running (rk->hub) > 0 && now_s () < until) {
-        struct dc_comm_msg m;
-        if (dc_comm_recv (rk->hub, &m, 50, NULL) > 0)
-            free (m.data);
-    }
-    if (dc_comm_stream_running (rk->hub) > 0)
-        dc_launch_signal (rk->l, -1, SIGKILL);
+    (void)job;
+    return cli_job_worker_args (&rk->cj, r);
 }
 
 int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
 {
-    int exitcode;
+    int exitcode = EXIT_OK, st;
+    struct dc_hosts *hosts;
+    struct dc_plan *plan;
+    dc_error_t err;
+    struct dc_job_opts o = {
+        .launcher = cli->launcher,
+        .lo = cli->launch.lo,
+        .no_bind = cli->launch.no_bind,
+        .kill_grace = cli->launch.kill_grace,
+        .self = cli_self_path (),
+        .rank_env = rank_env,
+        .worker_args = worker_args,
+        .on_line = put_line,
+        .arg = rk,
+    };
+
+    bool progress = rk->progress;
 
     memset (rk, 0, sizeof (*rk));
     rk->cli = cli;
-    rk->sfd = -1;
-    if ((exitcode = cli_job_init (cli, &rk->job)) != EXIT_OK)
+    rk->progress = progress;
+    rk->job.sfd = -1;
+    if (!(hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
-    int size = rk->job.plan->size;
-    if (!(rk->hosts = calloc ((size_t)size, sizeof (*rk->hosts))) ||
-        !(rk->lr = calloc ((size_t)size, sizeof (*rk->lr))) ||
-        !(rk->line = calloc ((size_t)size, sizeof (*rk->line))) ||
-        !(rk->linelen = calloc ((size_t)size, sizeof (*rk->linelen))))
-        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    for (int r = 0; r < size; r++) {
-        rk->hosts[r] = dc_plan_host (rk->job.plan, r);
-        if (!(rk->line[r] = malloc (LINE_MAX_BYTES + 1)))
-            return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    if (!(plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode))) {
+        dc_hosts_destroy (hosts);
+        return exitcode;
     }
-    return EXIT_OK;
-}
-
-int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
-{
-    struct cli *cli = rk->cli;
-    int size = rk->job.plan->size;
-    dc_error_t err;
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
-
-    signal (SIGPIPE, SIG_IGN);
-    if ((rk->sfd = dc_sigpipe_create (sigs)) < 0)
-        return cli_error (EXIT_FAIL, "%s: signal pipe: %s", cli->command,
-                          strerror (errno));
-    if (!(rk->hub =
-              dc_comm_stream_hub_create (size, on_stderr, rk, rk->sfd, &err)))
-        return cli_error (EXIT_FAIL, "%s: %s", cli->command, err.text);
-    struct dc_launch_opts lo = cli->launch.lo;
-    lo.on_output = dc_comm_stream_on_output;
-    lo.on_exit = dc_comm_stream_on_exit;
-    lo.arg = rk->hub;
-    lo.nranks_total = size;
-    lo.cancel_fd = rk->sfd;
-    lo.stdin_null = false;
-    if (!lo.remote_dcrun)
-        lo.remote_dcrun = cli_self_path ();
-    static char *serve_argv[3];
-    serve_argv[0] = (char *)cli_self_path ();
-    serve_argv[1] = "serve";
-    serve_argv[2] = NULL;
-    for (int r = 0; r < size; r++) {
-        const struct dc_host *h =
-            &rk->job.hosts->v[rk->job.plan->ranks[r].host];
-        struct dc_launch_rank *lr = &rk->lr[r];
-        lr->rank = r;
-        lr->host = h->name;
-        lr->user = h->user;
-        lr->port = h->port;
-        lr->cpus = cli->launch.no_bind ? NULL : rk->job.plan->ranks[r].cpus;
-        lr->worker_args = cli_job_worker_args (&rk->job, r);
-        lr->argv = serve_argv;
-        lr->exec_in_place = true;
-        if (!(lr->env = cli_job_rank_env (cli, &rk->job, r)))
-            return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    if (!cli_launcher_ok (cli)) {
+        dc_plan_destroy (plan);
+        dc_hosts_destroy (hosts);
+        return EXIT_USAGE;
     }
-    if (!(rk->l = dc_launch_create (rk->job.launcher, &lo, &err)))
-        return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
-    if (dc_launch_spawn (rk->l, rk->lr, size, &err) < 0) {
-        int s = cli_ranks_check (rk);
-        if (s > 0)
-            return cli_error (128 + s,
-                              "%s: interrupted by SIG%s while connecting: "
-                              "nothing runs",
-                              cli->command, cli_signame (s));
-        return cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
-    }
-    dc_comm_stream_hub_attach (rk->hub, rk->l);
-    dc_comm_stream_set_heartbeat (
-        rk->hub, heartbeat_timeout > 0 ? heartbeat_timeout : 30);
-    return EXIT_OK;
+    if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK)
+        return cli_status (cli->command, st, 0, &err);
+    rk->cj.hosts = rk->job.hosts;
+    rk->cj.plan = rk->job.plan;
+    rk->cj.launcher = rk->job.launcher;
+    rk->cj.master_port = rk->job.master_port;
+    return cli_job_attach (cli, &rk->cj);
 }
 
 void cli_ranks_fini (struct cli_ranks *rk)
 {
-    int size = rk->job.plan ? rk->job.plan->size : 0;
-
-    dc_launch_destroy (rk->l);
-    dc_comm_destroy (rk->hub);
-    if (rk->sfd >= 0)
-        dc_sigpipe_destroy ();
-    for (int r = 0; rk->lr && r < size; r++)
-        cli_strv_free ((char **)rk->lr[r].env);
-    for (int r = 0; rk->line && r < size; r++)
-        free (rk->line[r]);
-    free (rk->line);
-    free (rk->linelen);
-    free (rk->lr);
-    free (rk->hosts);
-    cli_job_fini (&rk->job);
-    memset (rk, 0, sizeof (*rk));
-    rk->sfd = -1;
+    cli_job_detach (&rk->cj); /* before the plan it borrows goes */
+    dc_job_fini (&rk->job);
 }
 
-static void dry_run (struct cli_ranks *d, const struct dc_coord *co)
+int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
 {
-    const struct dc_plan *plan = d->job.plan;
+    dc_error_t err;
+    int st = dc_job_launch (&rk->job, heartbeat_timeout, &err);
 
-    printf ("launcher: %s\n", d->job.launcher);
-    printf ("rows: %zu in chunks of %zu\n", dc_coord_rows (co),
-            dc_coord_chunk_rows (co));
+    if (st == DC_STATUS_SIGNAL)
+        return cli_error (128 + rk->job.interrupted,
+                          "%s: interrupted by SIG%s while connecting: "
+                          "nothing runs",
+                          rk->cli->command, cli_signame (rk->job.interrupted));
+    return cli_status (rk->cli->command, st, 0, &err);
+}
+
+void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
+                       void *arg)
+{
+    const struct dc_plan *plan = job->plan;
+
+    (void)arg;
+    if (!job) {
+        printf ("rows: 0: nothing to run\n");
+        return;
+    }
+    printf ("launcher: %s\n", job->launcher);
+    printf ("rows: %zu in chunks of %zu\n", rows, chunk_rows);
     for (int r = 0; r < plan->size; r++) {
         const struct dc_rank *rk = &plan->ranks[r];
         printf ("rank %d on %s: gpus ", r, dc_plan_host (plan, r));
@@ -230,274 +135,62 @@ static void dry_run (struct cli_ranks *d, const struct dc_coord *co)
     }
 }
 
-void cli_infer_warn (struct dc_report *rep, const char *output,
-                     const size_t *nonfinite)
+void cli_dry_run_ranks (const struct dc_job *job, void *arg)
 {
-    char kernels[512];
-    size_t n = 0;
-    struct stat st;
-    dc_error_t err;
-
-    if (dc_report_kernels_differ (rep, kernels, sizeof (kernels)))
-        dc_warn ("infer: the ranks use different BLAS kernels (%s): the "
-                 "bytes of their rows may differ in the last bits",
-                 kernels);
-    if (nonfinite)
-        n = *nonfinite;
-    else if (!output || stat (output, &st) < 0 || !S_ISREG (st.st_mode))
-        return; /* a device or a FIFO cannot be read back */
-    else if (dc_nonfinite_rows_file (output, &n, &err) < 0) {
-        dc_warn ("infer: cannot check the output for NaN and Inf: %s",
-                 err.text);
-        return;
-    }
-    dc_report_set_nonfinite_rows (rep, n);
-    if (n > 0)
-        dc_warn ("infer: %zu row%s of %s hold%s NaN or Inf", n,
-                 n == 1 ? "" : "s", output ? output : "the output",
-                 n == 1 ? "s" : "");
+    (void)arg;
+    printf ("launcher: %s\n", job->launcher);
+    for (int r = 0; r < job->plan->size; r++)
+        printf ("rank %d on %s: %s serve\n", r, job->host[r], cli_self_path ());
 }
 
-int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
-                    const struct cli_dist_opts *o)
+void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
+                       size_t total, int alive, void *arg)
 {
-    struct cli_ranks d;
-    struct dc_coord_infer_opts co_opts = *io;
-    struct dc_coord *co = NULL;
-    struct dc_report *rep = NULL;
-    struct dc_coord_result res;
-    int exitcode;
-    dc_error_t err;
-    double t0 = now_s ();
+    struct cli_ranks *d = arg;
+    char extra[64];
 
-    if ((exitcode = cli_ranks_init (cli, &d)) != EXIT_OK)
-        goto out;
-    int size = d.job.plan->size;
-    co_opts.hosts = d.hosts;
-    co_opts.check = cli_ranks_check;
-    co_opts.progress = progress;
-    co_opts.arg = &d;
-    if (!(co = dc_coord_infer_create (&co_opts, size, &err))) {
-        exitcode = cli_error (EXIT_INPUT, "infer: %s", err.text);
-        goto out;
+    if (ev == DC_PROGRESS_START)
+        cli_progress_init (&d->prog, d->progress, what, total);
+    else if (ev == DC_PROGRESS_DONE)
+        cli_progress_done (&d->prog, done);
+    else if (alive < 0)
+        cli_progress_update (&d->prog, done, NULL);
+    else {
+        snprintf (extra, sizeof (extra), "%d rank%s alive", alive,
+                  alive == 1 ? "" : "s");
+        cli_progress_update (&d->prog, done, extra);
     }
-    if (cli_dist_via_driver (&d)) {
-        /* inputs checked here; the ranks themselves run under MPI */
-        dc_coord_destroy (co);
-        co = NULL;
-        exitcode = cli_dist_exec_driver (&d);
-        goto out;
-    }
-    if (cli->dry_run) {
-        dry_run (&d, co);
-        exitcode = EXIT_OK;
-        goto out;
-    }
-    if (!(rep = dc_report_create ("infer"))) {
-        exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
-        goto out;
-    }
-    for (size_t h = 0; h < d.job.hosts->count; h++)
-        dc_report_add_host (rep, d.job.hosts->v[h].name);
-    dc_report_set_layout (rep, "data");
-    if ((exitcode = cli_ranks_launch (&d, o->heartbeat_timeout)) != EXIT_OK)
-        goto out;
-    dc_report_phase_add (rep, DC_PHASE_LAUNCH, now_s () - t0);
-    cli_progress_init (&d.prog, o->progress, "rows", dc_coord_rows (co));
-    int rc = dc_coord_infer_run (co, d.hub, rep, &res, &err);
-    cli_progress_done (&d.prog, res.rows);
-    if (rc < 0)
-        cli_ranks_stop (&d);
-    else
-        cli_infer_warn (rep, io->output_path, NULL);
-    dc_report_set_total_seconds (rep, now_s () - t0);
-    if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0) {
-        exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
-        goto out;
-    }
-    switch (res.status) {
-    case DC_COORD_OK:
-        if (res.nlost > 0)
-            exitcode = cli_error (EXIT_OK,
-                                  "infer: %zu rows written to %s; lost on "
-                                  "the way: %s",
-                                  res.rows, io->output_path, res.lost);
-        else
-            exitcode = EXIT_OK;
-        break;
-    case DC_COORD_INTERRUPTED:
-        exitcode = cli_error (128 + res.signal,
-                              "infer: interrupted by SIG%s: every rank "
-                              "stopped, no output written",
-                              cli_signame (res.signal));
-        break;
-    case DC_COORD_WORKER_ERROR:
-        exitcode = cli_error (EXIT_GPU, "infer: %s", err.text);
-        break;
-    case DC_COORD_ALL_LOST:
-        exitcode = cli_error (EXIT_FAIL,
-                              "infer: no output written: every rank was "
-                              "lost: %s",
-                              res.lost);
-        break;
-    default:
-        exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
-        break;
-    }
-out:
-    dc_coord_destroy (co); /* an output not committed is removed */
-    cli_ranks_fini (&d);
-    dc_report_destroy (rep);
-    return exitcode;
 }
 
-/* ================= under mpirun or srun ================= */
-
-static void *self_serve (void *arg)
+void cli_note (const char *text, bool always, void *arg)
 {
-    struct cli_mpi *m = arg;
-    struct dc_worker_opts wo = {.find = dc_compute_find};
-    dc_error_t err;
+    struct cli_ranks *rk = arg;
 
-    if (dc_worker_serve (m->self, &wo, &err) < 0)
-        fprintf (stderr, "dcrun: rank 0: %s\n", err.text);
-    return NULL;
+    if (always || !rk->cli->quiet)
+        fprintf (stderr, "dcrun: %s\n", text);
 }
 
-static pthread_t self_thread;
-
-int cli_mpi_check (void *arg)
+void cli_rank_error (const char *text, void *arg)
 {
-    struct cli_mpi *m = arg;
-    int s;
-
-    while ((s = dc_sigpipe_read ()) > 0)
-        if (s != SIGCHLD && !m->interrupted)
-            m->interrupted = s;
-    return m->interrupted;
+    (void)arg;
+    fprintf (stderr, "dcrun: rank 0: %s\n", text);
 }
 
-int cli_mpi_start (struct cli *cli, struct cli_mpi *m, int *exitp)
+int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp)
 {
+    bool hub;
     dc_error_t err;
+    int st;
 
-    memset (m, 0, sizeof (*m));
-    m->sfd = -1;
-    if (dc_comm_mpi_init (&m->rank, &m->size, &err) < 0) {
-        *exitp = cli_error (EXIT_LAUNCH, "%s: %s", cli->command, err.text);
-        return -1;
-    }
-    if (!(m->self = dc_comm_mpi_rank_create (&err))) {
-        *exitp = cli_error (EXIT_FAIL, "%s: %s", cli->command, err.text);
-        return -1;
-    }
-    if (m->rank != 0) {
-        /* a rank: serve, then leave */
-        struct dc_worker_opts wo = {.find = dc_compute_find};
-        int rc = dc_worker_serve (m->self, &wo, &err);
-        dc_comm_destroy (m->self);
-        dc_comm_mpi_finalize ();
-        *exitp = rc < 0 ? cli_error (EXIT_FAIL, "%s: rank %d: %s", cli->command,
-                                     m->rank, err.text)
-                        : EXIT_OK;
+    m->on_error = cli_rank_error;
+    st = dc_job_mpi_start (m, &hub, &err);
+    *exitp = cli_status (cli->command, st, 0, &err);
+    if (!hub)
         return 0;
-    }
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, 0};
-    if ((m->sfd = dc_sigpipe_create (sigs)) < 0 ||
-        !(m->hub = dc_comm_mpi_hub_create (&err))) {
-        *exitp = cli_error (EXIT_FAIL, "%s: %s", cli->command,
-                            m->sfd < 0 ? strerror (errno) : err.text);
-        return -1;
-    }
-    if (pthread_create (&self_thread, NULL, self_serve, m) != 0) {
-        *exitp = cli_error (EXIT_FAIL, "%s: cannot start rank 0's thread",
-                            cli->command);
-        return -1;
-    }
-    m->thread_started = true;
-    return 1;
-}
-
-int cli_mpi_finish (struct cli_mpi *m, int exitcode)
-{
-    if (exitcode != EXIT_OK) {
-        /* ranks may wait for work that will not come: end the MPI job */
-        fflush (NULL);
-        dc_comm_mpi_abort (exitcode);
-    }
-    if (m->thread_started)
-        pthread_join (self_thread, NULL);
-    dc_comm_destroy (m->self);
-    dc_comm_destroy (m->hub);
-    if (m->sfd >= 0)
-        dc_sigpipe_destroy ();
-    dc_comm_mpi_finalize ();
-    return exitcode;
-}
-
-int cli_mpi_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
-                   const struct cli_dist_opts *o)
-{
-    struct cli_mpi m;
-    struct dc_coord_infer_opts co_opts = *io;
-    struct dc_coord *co = NULL;
-    struct dc_report *rep = NULL;
-    struct dc_coord_result res;
-    const char **hosts = NULL;
-    int exitcode = EXIT_OK;
-    dc_error_t err;
-    double t0 = now_s ();
-
-    int role = cli_mpi_start (cli, &m, &exitcode);
-    if (role <= 0)
-        return exitcode; /* a rank that served, or a failure */
-    if (!(hosts = calloc ((size_t)m.size, sizeof (*hosts)))) {
-        exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
-        goto out;
-    }
-    for (int r = 0; r < m.size; r++)
-        hosts[r] = "(mpi)";
-    co_opts.hosts = hosts;
-    co_opts.check = cli_mpi_check;
-    co_opts.arg = &m;
-    if (!(co = dc_coord_infer_create (&co_opts, m.size, &err))) {
-        exitcode = cli_error (EXIT_INPUT, "infer: %s", err.text);
-        goto out;
-    }
-    if (!(rep = dc_report_create ("infer"))) {
-        exitcode = cli_error (EXIT_FAIL, "infer: out of memory");
-        goto out;
-    }
-    dc_report_set_layout (rep, "data");
-    int rc = dc_coord_infer_run (co, m.hub, rep, &res, &err);
-    if (rc == 0)
-        cli_infer_warn (rep, io->output_path, NULL);
-    dc_report_set_total_seconds (rep, now_s () - t0);
-    if (rc == 0 && o->report && dc_report_write (rep, o->report, &err) < 0)
-        exitcode = cli_error (EXIT_FAIL, "infer: %s", err.text);
-    else if (rc < 0 && res.status == DC_COORD_INTERRUPTED)
-        exitcode = cli_error (128 + res.signal,
-                              "infer: interrupted by SIG%s: no output "
-                              "written",
-                              cli_signame (res.signal));
-    else if (rc < 0)
-        exitcode = cli_error (res.status == DC_COORD_WORKER_ERROR ? EXIT_GPU
-                                                                  : EXIT_FAIL,
-                              "infer: %s", err.text);
-out:
-    dc_coord_destroy (co); /* before any abort: no partial output */
-    dc_report_destroy (rep);
-    free (hosts);
-    return cli_mpi_finish (&m, exitcode);
+    return st == DC_STATUS_OK ? 1 : -1;
 }
 
 /* ================= -L mpi, -L slurm from the head ================= */
-
-bool cli_dist_via_driver (const struct cli_ranks *rk)
-{
-    return !strcmp (rk->job.launcher, "mpi") ||
-           !strcmp (rk->job.launcher, "slurm");
-}
 
 int cli_dist_exec_driver (struct cli_ranks *rk)
 {

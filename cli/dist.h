@@ -1,9 +1,7 @@
-/* dist.h - infer and train across the ranks of a host list
- *
- * The coordinator runs in this process; the job's launcher starts one
- * `dcrun serve` per rank and comm "stream" runs over its channels with
- * this process as the hub.  Signals arrive on the launcher's self-pipe:
- * Ctrl-C stops every rank (SIGTERM, then SIGKILL after the grace).
+/* dist.h - the CLI's side of runs across ranks: a job from the command
+ * line (lib/run/job.h does the rest), the rank lines, progress and
+ * --dry-run plans lib/run reports through callbacks, and the driver
+ * command line of -L mpi and -L slurm.
  */
 #ifndef DC_DIST_H
 #define DC_DIST_H
@@ -13,91 +11,60 @@
 #include "cli.h"
 #include "compute_cli.h"
 #include "job.h"
-#include "lib/comm/comm.h"
-#include "lib/formats/report.h"
-#include "lib/run/coordinator.h"
+#include "lib/run/infer.h"
+#include "lib/run/job.h"
 
 struct cli_ranks {
     struct cli *cli;
-    struct cli_job job;
-    const char **hosts; /* host of each rank */
-    struct dc_comm *hub;
-    struct dc_launch *l;
-    struct dc_launch_rank *lr;
-    int sfd;         /* signal pipe, -1 */
-    int interrupted; /* signal number */
+    struct dc_job job; /* lib/run/job.h */
+    /* borrows job's hosts and plan: MASTER_ADDR and the agents' words
+     * (cli_job_attach) */
+    struct cli_job cj;
     struct cli_progress prog;
-    char **line; /* ranks' stderr, cut into lines */
-    size_t *linelen;
+    bool progress; /* --progress */
 };
 
-/* Host list, rank map, launcher: EXIT_OK or an exit status (printed). */
+/* Host list, rank map, launcher: EXIT_OK or an exit status (printed).
+ * rk is cleared first but for rk->progress. */
 int cli_ranks_init (struct cli *cli, struct cli_ranks *rk);
+/* The job's ranks and what cli_ranks_init attached (accepts a cleared or
+ * failed rk). */
+void cli_ranks_fini (struct cli_ranks *rk);
 
 /* Start `dcrun serve` on every rank.  EXIT_OK, or an exit status. */
 int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout);
 
-/* For the coordinators' check callback (arg: the cli_ranks): the signal
- * that arrived, 0 when none. */
-int cli_ranks_check (void *arg);
-
 /* -L mpi and -L slurm: mpirun or srun starts the ranks, each the same
- * dcrun command, which then finds itself under MPI (cli_mpi_start).  The
- * driver runs through `dcrun exec` (whole tagged lines, every rank's
- * status): cli_dist_exec_driver execs it and returns only on failure (or
- * prints the command line with --dry-run). */
-bool cli_dist_via_driver (const struct cli_ranks *rk);
+ * dcrun command, which then finds itself under MPI.  The driver runs
+ * through `dcrun exec` (whole tagged lines, every rank's status): execs it
+ * and returns only on failure (or prints the command line with
+ * --dry-run). */
 int cli_dist_exec_driver (struct cli_ranks *rk);
 
-/* Stop every rank: SIGTERM, SIGKILL after --kill-grace. */
-void cli_ranks_stop (struct cli_ranks *rk);
+/* Under mpirun or srun: 1 when this is MPI rank 0 and goes on as the hub;
+ * 0 when this process was a rank and served its part, *exitp its exit
+ * status; -1 on error (*exitp set, printed). */
+int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp);
 
-void cli_ranks_fini (struct cli_ranks *rk);
+/* The callbacks of lib/run (arg: the cli_ranks): progress on stderr, the
+ * --dry-run plans on stdout (job NULL: nothing to run), rank 0's own
+ * errors under MPI. */
+void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
+                       size_t total, int alive, void *arg);
+void cli_dry_run_ranks (const struct dc_job *job, void *arg);
+void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
+                       void *arg);
+void cli_dry_run_layout (const struct dc_job *job, const struct dc_layout *lo,
+                         const struct dc_model *m, size_t micro_rows,
+                         size_t total_rows, void *arg);
+void cli_rank_error (const char *text, void *arg);
+/* A note of lib/run on stderr; left out with -q unless always. */
+void cli_note (const char *text, bool always, void *arg);
 
-struct cli_dist_opts {
-    double heartbeat_timeout; /* seconds without a frame: rank lost; 0: 30 */
-    const char *report;       /* --report FILE, NULL: none */
-    bool progress;            /* --progress */
-};
-
-/* Under mpirun or srun (dc_comm_mpi_wanted): every process is one rank;
- * MPI rank 0 also runs the coordinator, with its own rank in a thread. */
-struct cli_mpi {
-    int rank, size;
-    struct dc_comm *hub;  /* rank 0 */
-    struct dc_comm *self; /* rank 0's own rank endpoint */
-    bool thread_started;
-    int sfd;
-    int interrupted;
-};
-
-/* Returns 1 when the caller is MPI rank 0 and goes on as the coordinator
- * (m->hub ready, its own rank serving in a thread); 0 when this process
- * was a rank and served its part, *exitp its exit status; -1 on error
- * (*exitp set, printed). */
-int cli_mpi_start (struct cli *cli, struct cli_mpi *m, int *exitp);
-
-/* Rank 0 at the end: wait for its own rank, leave MPI.  A failed run
- * (exitcode not 0) aborts the MPI job with that code so no rank waits. */
-int cli_mpi_finish (struct cli_mpi *m, int exitcode);
-
-/* The coordinators' check callback under MPI (arg: the cli_mpi). */
-int cli_mpi_check (void *arg);
-
-/* The same under mpirun or srun: every process calls it. */
-int cli_mpi_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
-                   const struct cli_dist_opts *d);
-
-/* After an inference that wrote its output: one warning line when the
- * ranks' BLAS kernels differ (the bytes may differ in the last bits), one
- * when the output holds NaN or Inf, and "nonfinite_rows" in the report.
- * nonfinite: the count when the caller has it, else NULL to count from
- * the output (a regular file; not counted otherwise). */
-void cli_infer_warn (struct dc_report *rep, const char *output,
-                     const size_t *nonfinite);
-
-/* Run a distributed inference.  Returns the exit status. */
-int cli_dist_infer (struct cli *cli, const struct dc_coord_infer_opts *io,
-                    const struct cli_dist_opts *d);
+/* --split and --max-device-memory (a usage error printed: -1). */
+int cli_split_parse (const struct cli *cli, const char *arg,
+                     struct dc_run_split *s);
+int cli_split_parse_mem (const struct cli *cli, const char *arg,
+                         struct dc_run_split *s);
 
 #endif

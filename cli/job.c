@@ -1,4 +1,5 @@
-/* job.c - host list, placement, launcher and rank environment of a job */
+/* job.c - a job from the command line: host list and rank map (placement
+ * and launcher in lib/run/job.c), and the rank environment */
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -18,6 +19,8 @@
 #include "lib/util/log.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/hosts/topo.h"
+#include "lib/run/job.h"
+#include "status.h"
 
 /* NVIDIA display or 3D controllers on the PCI bus: a cheap look before a
  * probe (which costs ~0.15 s) for commands that would not probe at all. */
@@ -95,16 +98,16 @@ bool cli_job_wanted (const struct cli *cli)
 
 /* No host list: this host with one slot per GPU (one when none), as
  * `dcrun hosts` has it.  0, or -1 with *exitp set. */
-static int cli_job_local_slots (struct cli *cli, struct cli_job *job,
+static int cli_job_local_slots (struct cli *cli, struct dc_hosts **hostsp,
                                 int *exitp)
 {
     int ngpus;
 
-    if (strcmp (job->hosts->origin, "this host") != 0 ||
+    if (strcmp ((*hostsp)->origin, "this host") != 0 ||
         (ngpus = this_host_gpus ()) < 1)
         return 0;
-    dc_hosts_destroy (job->hosts);
-    return (job->hosts = cli_resolve_hosts (cli, ngpus, exitp)) ? 0 : -1;
+    dc_hosts_destroy (*hostsp);
+    return (*hostsp = cli_resolve_hosts (cli, ngpus, exitp)) ? 0 : -1;
 }
 
 /* MASTER_ADDR: an address of rank 0's host that every rank reaches, never
@@ -146,43 +149,15 @@ static void cli_job_master_addr (const struct cli *cli, struct cli_job *job)
     }
 }
 
-static const char *pick_launcher (const struct cli *cli,
-                                  const struct dc_plan *plan)
+bool cli_launcher_ok (const struct cli *cli)
 {
-    const char *name = cli->launcher;
-
-    if (name && strcmp (name, "auto") != 0)
-        return name;
-    const char **names = calloc ((size_t)plan->size + 1, sizeof (char *));
-    if (!names)
-        return NULL;
-    for (int r = 0; r < plan->size; r++)
-        names[r] = dc_plan_host (plan, r);
-    name = dc_launch_auto (names, (size_t)plan->size);
-    free (names);
-    return name;
-}
-
-/* Place the ranks of the hosts that are this host on its topology. */
-static int place_local (struct cli_job *job)
-{
-    struct dc_topo *topo = NULL;
     dc_error_t err;
 
-    for (size_t h = 0; h < job->hosts->count; h++) {
-        if (!dc_launch_is_local_host (job->hosts->v[h].name))
-            continue;
-        if (!topo && !(topo = dc_probe_host (NULL, &err))) {
-            dc_log (DC_LOG_INFO, "cannot probe this host (%s): no placement",
-                    err.text);
-            return 0;
-        }
-        if (dc_plan_place (job->plan, h, topo, &err) < 0)
-            dc_log (DC_LOG_INFO, "%s: no placement: %s", job->hosts->v[h].name,
-                    err.text);
-    }
-    dc_topo_destroy (topo);
-    return 0;
+    if (!cli->launcher || !strcmp (cli->launcher, "auto") ||
+        dc_launch_find (cli->launcher, &err))
+        return true;
+    cli_usage_error (cli, "%s", err.text);
+    return false;
 }
 
 /* Hosts without slots= that the ranks reach over ssh (-L ssh: every one;
@@ -355,56 +330,53 @@ char *const *cli_job_worker_args (const struct cli_job *job, int r)
     return job->worker_args[r];
 }
 
+struct dc_hosts *cli_job_hosts (struct cli *cli, int *exitp)
+{
+    struct dc_hosts *hosts = cli_resolve_hosts (cli, 0, exitp);
+
+    if (!hosts || cli_job_local_slots (cli, &hosts, exitp) < 0)
+        return NULL;
+    probe_slots (cli, hosts);
+    return hosts;
+}
+
+int cli_job_attach (struct cli *cli, struct cli_job *job)
+{
+    if (make_worker_args (cli, job) < 0)
+        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    cli_job_master_addr (cli, job);
+    cli_job_check_exports (cli);
+    return EXIT_OK;
+}
+
+void cli_job_detach (struct cli_job *job)
+{
+    worker_args_free (job);
+}
+
 int cli_job_init (struct cli *cli, struct cli_job *job)
 {
-    int exitcode = EXIT_OK;
+    int exitcode = EXIT_OK, st;
     dc_error_t err;
 
     memset (job, 0, sizeof (*job));
-    if (!(job->hosts = cli_resolve_hosts (cli, 0, &exitcode)))
+    if (!(job->hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
-    if (cli_job_local_slots (cli, job, &exitcode) < 0)
-        return exitcode;
-    probe_slots (cli, job->hosts);
     if (!(job->plan =
               cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
         goto fail;
-    if (!(job->launcher = pick_launcher (cli, job->plan))) {
-        exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-        goto fail;
-    }
-    /* ssh and mpi start a dcrun worker on every host, this one included:
-     * that agent places the ranks of its host (make_worker_args) */
-    if ((!strcmp (job->launcher, "local") ||
-         !strcmp (job->launcher, "slurm")) &&
-        place_local (job) < 0) {
-        exitcode = EXIT_INPUT;
-        goto fail;
-    }
-    if (!dc_launch_find (job->launcher, &err)) {
-        cli_usage_error (cli, "%s", err.text);
+    if (!cli_launcher_ok (cli)) {
         exitcode = EXIT_USAGE;
         goto fail;
     }
-    if (!strcmp (job->launcher, "local")) {
-        for (int r = 0; r < job->plan->size; r++)
-            if (!dc_launch_is_local_host (dc_plan_host (job->plan, r))) {
-                cli_error (EXIT_USAGE,
-                           "%s: host '%s' is not this host: the local "
-                           "launcher runs every rank here\nhint: use -L ssh "
-                           "(or -L auto)",
-                           cli->command, dc_plan_host (job->plan, r));
-                exitcode = EXIT_USAGE;
-                goto fail;
-            }
-    }
-    if (make_worker_args (cli, job) < 0) {
-        exitcode = cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    if ((st = dc_job_prepare (job->hosts, job->plan, cli->launcher,
+                              &job->launcher, &err)) != DC_STATUS_OK) {
+        exitcode = cli_status (cli->command, st, 0, &err);
         goto fail;
     }
     job->master_port = dc_launch_free_port ();
-    cli_job_master_addr (cli, job);
-    cli_job_check_exports (cli);
+    if ((exitcode = cli_job_attach (cli, job)) != EXIT_OK)
+        goto fail;
     return EXIT_OK;
 fail:
     cli_job_fini (job);

@@ -26,10 +26,26 @@ struct cli_job {
  * -n above 1, -L, $DCRUN_HOSTFILE, a Slurm allocation or $PBS_NODEFILE. */
 bool cli_job_wanted (const struct cli *cli);
 
+/* -L names a launcher (auto, or one of the table); else false after a
+ * usage error. */
+bool cli_launcher_ok (const struct cli *cli);
+
 /* Host list, rank map (placed on the probed topology for hosts that are
  * this host), launcher.  EXIT_OK, or an exit status after printing why. */
 int cli_job_init (struct cli *cli, struct cli_job *job);
 void cli_job_fini (struct cli_job *job);
+
+/* The host list of a command (cli_resolve_hosts), with one slot per GPU
+ * of this host when no list was given and the slots of remote hosts
+ * without slots= probed (caller's; NULL after printing why, *exitp set). */
+struct dc_hosts *cli_job_hosts (struct cli *cli, int *exitp);
+
+/* For a job whose hosts, plan, launcher and master_port are set (by
+ * cli_job_init, or lib/run/job.c for infer and train): the agents' words
+ * (cli_job_worker_args), MASTER_ADDR, the -x checks.  EXIT_OK or an exit
+ * status after printing why.  cli_job_detach frees what it made. */
+int cli_job_attach (struct cli *cli, struct cli_job *job);
+void cli_job_detach (struct cli_job *job);
 
 /* The `dcrun worker` words of rank r (borrowed from job; NULL when the
  * head placed it or no agent placement is wanted). */

@@ -2,6 +2,7 @@
 #include <getopt.h>
 
 #include "compute_cli.h"
+#include "job.h"
 #include "model_opts.h"
 
 enum {
@@ -88,4 +89,14 @@ int cli_model_opt (struct cli *cli, int key, const char *arg,
         return cli_split_parse_mem (cli, arg, &m->split);
     }
     return 1;
+}
+
+int cli_split_check (const struct cli *cli, const struct cli_model_opts *m)
+{
+    if ((m->split.split == DC_SPLIT_LAYERS ||
+         m->split.split == DC_SPLIT_HYBRID) &&
+        !cli_job_wanted (cli))
+        return cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
+                                dc_split_name (m->split.split));
+    return 0;
 }

@@ -6,17 +6,17 @@
 #include <stdbool.h>
 
 #include "cli.h"
-#include "dist_pipe.h"
+#include "dist.h"
 #include "gpu/compute.h"
 
 struct cli_model_opts {
-    const char *device;       /* --device cpu|cuda|auto */
-    enum dc_dtype dtype;      /* --dtype */
-    const char *activation;   /* --activation, NULL: the model's */
-    long threads;             /* --threads, 0: the back-end's */
-    bool progress;            /* --progress */
-    double heartbeat_timeout; /* --heartbeat-timeout, 0: 30 s */
-    struct cli_split split;   /* --split, --stages, ... */
+    const char *device;        /* --device cpu|cuda|auto */
+    enum dc_dtype dtype;       /* --dtype */
+    const char *activation;    /* --activation, NULL: the model's */
+    long threads;              /* --threads, 0: the back-end's */
+    bool progress;             /* --progress */
+    double heartbeat_timeout;  /* --heartbeat-timeout, 0: 30 s */
+    struct dc_run_split split; /* --split, --stages, ... */
 };
 
 /* The table (a struct cli_command's opts2) and its parser: 0 when key was
@@ -24,5 +24,8 @@ struct cli_model_opts {
 extern const struct cli_opt cli_model_opts[];
 int cli_model_opt (struct cli *cli, int key, const char *arg,
                    struct cli_model_opts *m);
+
+/* --split layers|hybrid needs ranks: -1 after a usage error, else 0. */
+int cli_split_check (const struct cli *cli, const struct cli_model_opts *m);
 
 #endif

@@ -206,11 +206,12 @@ $DCRUN exec $SSH --copy-dcrun -H 127.0.0.3 -- sh -c 'echo "tmp: $(ls -A "$TMPDIR
 check "--copy-dcrun: no copy where dcrun is found" \
     '[ $? -eq 0 ] && grep -q "^0@127.0.0.3: tmp:  modules: unset\$" "$T/cp0.out"'
 # interrupted: removed too
-$DCRUN exec $SSH --remote-dcrun /nonexistent/dcrun --copy-dcrun -H 127.0.0.3 -- sleep 30 > /dev/null 2>&1 &
+$DCRUN exec $SSH --remote-dcrun /nonexistent/dcrun --copy-dcrun -H 127.0.0.3 -- sh -c 'echo started; exec sleep 30' > "$T/int.out" 2>&1 &
 pid=$!
+# interrupt once the rank runs from the copy (not after a fixed time: the
+# copy takes longer on a loaded machine)
 i=0
-while [ -z "$(ls -A "$NT")" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 0.5
+while ! grep -q started "$T/int.out" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 kill -INT $pid
 wait $pid
 rc=$?
