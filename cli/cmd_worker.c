@@ -522,10 +522,10 @@ out:
     return rc;
 }
 
-static int worker_run (struct cli *cli, int argc, char **argv)
+static int worker_main (struct cli *cli, int argc, char **argv, char **placedp)
 {
     struct worker_args a = {.control = -1, .env_stdin = -1};
-    char *placed = NULL; /* --place: the CPUs to bind to */
+    char *placed = NULL; /* --place: the CPUs to bind to (*placedp owns) */
     int optindex, rc, pex[2];
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
@@ -566,7 +566,9 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         setenv ("PWD", a.wdir, 1);
     }
     if (a.place && !a.cpus) {
-        if ((rc = place_here (cli, &a, &placed)) != EXIT_OK)
+        rc = place_here (cli, &a, &placed);
+        *placedp = placed;
+        if (rc != EXIT_OK)
             return rc;
         a.cpus = placed;
     }
@@ -743,6 +745,15 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         return 128 + sig;
     }
     return WEXITSTATUS (status);
+}
+
+static int worker_run (struct cli *cli, int argc, char **argv)
+{
+    char *placed = NULL;
+    int rc = worker_main (cli, argc, argv, &placed);
+
+    free (placed);
+    return rc;
 }
 
 const struct cli_command cmd_worker = {
