@@ -60,6 +60,7 @@ enum {
     OPT_STDIN,
     OPT_TIMESTAMP_OUTPUT,
     OPT_EXIT_STATUS,
+    OPT_MAX_RESTARTS,
 };
 
 enum { STDIN_RANK0 = 0, STDIN_ALL, STDIN_NONE };
@@ -86,6 +87,9 @@ static const struct cli_opt exec_opts[] = {
      "read /dev/null)"},
     {"timestamp-output", no_argument, OPT_TIMESTAMP_OUTPUT, NULL,
      "prefix each output line with the time it arrived"},
+    {"max-restarts", required_argument, OPT_MAX_RESTARTS, "N",
+     "when a rank fails, stop the job and start every rank again, up to N "
+     "times (torchrun's --max-restarts; TORCHELASTIC_RESTART_COUNT)"},
     {"exit-status", required_argument, OPT_EXIT_STATUS, "first|any",
      "exit with the first failing rank's status (first, default; 128+N for "
      "signal N) or 1 when any rank fails (any)"},
@@ -102,6 +106,8 @@ struct exec_args {
     int stdin_to;
     bool timestamps;
     bool exit_any;
+    long max_restarts;
+    int interrupted; /* out: the signal that stopped the last run, 0 */
 };
 
 static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -146,6 +152,9 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_TIMESTAMP_OUTPUT:
         a->timestamps = true;
         return 0;
+    case OPT_MAX_RESTARTS:
+        return cli_parse_long (cli, "--max-restarts", arg, 0, 1000,
+                               &a->max_restarts);
     case OPT_EXIT_STATUS:
         if (!strcmp (arg, "any"))
             a->exit_any = true;
@@ -793,6 +802,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
         if (j.first_fail >= 0 && a->kill_on_bad_exit && !j.terminating)
             terminate (l, &j, SIGTERM);
     }
+    a->interrupted = interrupted;
     if (interrupted) {
         exitcode = cli_error (128 + interrupted,
                               "exec: interrupted by SIG%s: every rank stopped",
@@ -934,7 +944,24 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     /* host list, rank map placed on this host's topology, launcher */
     if ((exitcode = cli_job_init (cli, &job)) != EXIT_OK)
         return exitcode;
-    exitcode = run_job (cli, &a, &job, argv + optindex);
+    job.max_restarts = (int)a.max_restarts;
+    for (;;) {
+        a.interrupted = 0;
+        exitcode = run_job (cli, &a, &job, argv + optindex);
+        if (exitcode == EXIT_OK || a.interrupted || cli->dry_run ||
+            job.restart_count >= a.max_restarts)
+            break;
+        /* a rank failed: every rank again, as torchrun does */
+        job.restart_count++;
+        if (!cli->quiet)
+            fprintf (stderr,
+                     "dcrun: exec: restarting every rank (restart %d of "
+                     "%ld)\n",
+                     job.restart_count, a.max_restarts);
+    }
+    if (a.max_restarts > 0 && !cli->quiet && !a.interrupted && !cli->dry_run)
+        fprintf (stderr, "dcrun: exec: %d of %ld restarts used\n",
+                 job.restart_count, a.max_restarts);
     cli_job_fini (&job);
     return exitcode;
 }

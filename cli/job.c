@@ -474,6 +474,8 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
         .master_port = job->master_port,
         .gpu_bind = (enum dc_gpu_bind)l->gpu_bind,
         .omp_given = omp_given,
+        .restart_count = job->restart_count,
+        .max_restarts = job->max_restarts,
     };
     char run_id[64];
     snprintf (run_id, sizeof (run_id), "dcrun-%d", job->master_port);

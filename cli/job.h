@@ -20,6 +20,7 @@ struct cli_job {
     /* per rank: the words that make a remote `dcrun worker` its host's
      * placement agent (--place ...), NULL for a rank placed here */
     char ***worker_args;
+    int restart_count, max_restarts; /* exec --max-restarts */
 };
 
 /* True when the command line or the environment asks for ranks: -f, -H,
