@@ -204,7 +204,7 @@ static int print_comm (const struct cli *cli, const struct dc_job *job,
 
 static int bench_comm (struct cli *cli, struct bench_args *a)
 {
-    struct cli_ranks rk;
+    struct cli_ranks rk = {.cli = cli};
     double *secs = NULL;
     dc_error_t err;
     int rc;

@@ -107,11 +107,16 @@ if $DCRUN --version | grep -q '^launchers:.* ssh'; then
             D=$T_TMP/dcrun-$TAG
             cp "$DCRUN" "$D"
             ARGS="--model model.safetensors --input X.npy --device cpu --threads 1"
-            DCRUN_TEST_CHUNK_DELAY_MS=150 $D infer $SSH -H $H $ARGS --chunk-rows 500 \
+            # 50 chunks of 150 ms: the other rank alone needs 7.5 s, well
+            # past the 3 s heartbeat timeout, however slow the start
+            DCRUN_TEST_CHUNK_DELAY_MS=150 $D infer $SSH -H $H $ARGS --chunk-rows 200 \
                 --heartbeat-timeout 3 --output Ys.npy --report rs.json 2> err.stop &
             P=$!
+            # wait for both `serve` ranks (the hosts' slot probes run the
+            # same binary first)
+            serves () { ps -eo pid=,args= | awk -v p="$D" '$2 == p && $3 == "serve"' | wc -l; }
             i=0
-            while [ "$(count "$D")" -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+            while [ "$(serves)" -lt 2 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
             sleep 0.3
             victim=$(ps -eo pid=,args= | awk -v p="$D" '$2 == p && $3 == "serve" { print $1; exit }')
             kill -STOP "$victim"
@@ -119,6 +124,7 @@ if $DCRUN --version | grep -q '^launchers:.* ssh'; then
             expect_eq "$?" 0 "infer: one worker stopped, the job completes"
             expect_eq "$($PY -c "import json; r=json.load(open('rs.json')); l=r['distributed']['lost_workers']; print(len(l), l[0]['reason'])")" \
                 "1 no heartbeat for 3 s" "infer: the stopped worker is named lost"
+            grep -q "no heartbeat" rs.json || sed 's/^/#   err.stop: /' err.stop | head -20
             wait_gone
             expect_eq "$(stopped)" 0 "infer: no stopped worker left on its host"
             expect_eq "$(tagged)" 0 "infer: no worker left at all"
