@@ -75,7 +75,7 @@ victim=$(pgrep -f "dcrun-$TOKEN serve" | sed -n 2p)
 kill -KILL "$victim"
 wait $P
 expect_eq "$?" 1 "a stage killed: exit 1"
-expect_err "infer: stage [0-2] of 3 \(rank [0-2] on localhost\) was lost \(killed by signal 9\)" "says which stage was lost"
+expect_err "infer: stage [0-2] of 3 \(rank [0-2] on localhost\) was lost \((killed by signal 9|channel closed \(Broken pipe\))\)" "says which stage was lost"
 expect_eq "$(ls -a | grep -c Yk)" 0 "a stage killed: no output, no temporary file"
 sleep 0.3
 expect_eq "$(ranks)" 0 "a stage killed: no rank left"
@@ -116,7 +116,8 @@ victim=$(pgrep -f "dcrun-$TOKEN serve" | sed -n 3p)
 kill -KILL "$victim"
 wait $P
 expect_eq "$?" 1 "train: a stage killed: exit 1"
-expect_err "train: stage [0-2] of 3 \(rank [0-2] on localhost\) was lost \(killed by signal 9\)" "train: says which stage was lost"
+# the hub may see the killed rank's channel close before its exit status
+expect_err "train: stage [0-2] of 3 \(rank [0-2] on localhost\) was lost \((killed by signal 9|channel closed \(Broken pipe\))\)" "train: says which stage was lost"
 expect_eq "$(ls Ak.safetensors 2>/dev/null)" "" "train: no model written"
 i=0
 while [ "$(ranks)" -gt 0 ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
