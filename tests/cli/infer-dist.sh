@@ -43,10 +43,11 @@ kill -KILL "$victim"
 wait $P
 expect_eq "$?" 0 "one of 3 workers killed: the job completes"
 expect_eq "$(cmp Y1.npy Yk.npy && echo same)" same "killed worker: the same bytes"
-expect_eq "$($PY -c "import json; r=json.load(open('rk.json')); l=r['distributed']['lost_workers']; print(len(l), l[0]['reason'])")" \
+# the hub may see the killed rank's channel close before its exit status
+expect_eq "$($PY -c "import json; r=json.load(open('rk.json')); l=r['distributed']['lost_workers']; print(len(l), l[0]['reason'].replace('channel closed (Broken pipe)', 'killed by signal 9'))")" \
     "1 killed by signal 9" "the report names the lost worker"
 RC=0; mv err.k "$T_TMP/err"
-expect_err "lost on the way: rank [0-2] on localhost \(killed by signal 9\)" "the last line names the lost rank"
+expect_err "lost on the way: rank [0-2] on localhost \((killed by signal 9|channel closed \(Broken pipe\))\)" "the last line names the lost rank"
 
 # every worker killed: exit 1 and no output file
 $D infer -H localhost:3 $ARGS --output Ya.npy --chunk-rows 500 2> "$T_TMP/err" &
