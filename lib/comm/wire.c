@@ -489,6 +489,21 @@ static char *print (cJSON *j)
     return s;
 }
 
+/* cJSON prints a double with 15 digits when that reads back within a
+ * relative DBL_EPSILON, which can lose the last bit: a rank would train with
+ * another learning rate than the hub.  17 digits always read back exactly. */
+static void add_f64 (cJSON *o, const char *name, double v)
+{
+    char buf[32];
+
+    if (!isfinite (v)) { /* the decoder refuses it with a clear error */
+        cJSON_AddNullToObject (o, name);
+        return;
+    }
+    snprintf (buf, sizeof (buf), "%.17g", v);
+    cJSON_AddRawToObject (o, name, buf);
+}
+
 #define MAX_WIDTH_JSON 16777216.0
 #define MAX_PARAMS_JSON ((double)DC_WIRE_MAX_PARAMS)
 
@@ -594,11 +609,11 @@ char *dc_wire_job_encode (const struct dc_wire_job *m)
         cJSON_AddStringToObject (t, "loss", w->loss[0] ? w->loss : "mse");
         cJSON_AddStringToObject (t, "optimizer",
                                  w->optimizer[0] ? w->optimizer : "sgd");
-        cJSON_AddNumberToObject (t, "lr", w->lr);
-        cJSON_AddNumberToObject (t, "momentum", w->momentum);
-        cJSON_AddNumberToObject (t, "beta1", w->beta1);
-        cJSON_AddNumberToObject (t, "beta2", w->beta2);
-        cJSON_AddNumberToObject (t, "eps", w->eps);
+        add_f64 (t, "lr", w->lr);
+        add_f64 (t, "momentum", w->momentum);
+        add_f64 (t, "beta1", w->beta1);
+        add_f64 (t, "beta2", w->beta2);
+        add_f64 (t, "eps", w->eps);
         cJSON_AddNumberToObject (t, "batch_size", (double)w->batch_size);
         cJSON_AddNumberToObject (t, "seed", (double)w->seed);
         cJSON_AddBoolToObject (t, "resume", w->resume);
