@@ -28,6 +28,7 @@ enum {
     OPT_CHUNK_ROWS,
     OPT_OUTPUT_DTYPE,
     OPT_REPORT,
+    OPT_IO,
 };
 
 /* host memory per block of rows read, computed and written */
@@ -36,6 +37,7 @@ struct infer_args {
     const char *model, *input, *output, *report;
     enum dc_npy_dtype out_dtype;
     long chunk_rows;
+    enum dc_io_mode io;
     struct cli_model_opts m; /* shared with train */
 };
 
@@ -52,6 +54,10 @@ static const struct cli_opt infer_opts[] = {
      "output element type (default f4)"},
     {"report", required_argument, OPT_REPORT, "R.json",
      "write a run report (phases, TFLOP/s, output sha256, versions)"},
+    {"io", required_argument, OPT_IO, "direct|relay|auto",
+     "ranks read and write their rows themselves (direct), or through "
+     "this process (relay); auto: direct for every rank that sees the "
+     "same files (default)"},
     {0},
 };
 
@@ -86,6 +92,17 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_REPORT:
         a->report = arg;
         return 0;
+    case OPT_IO:
+        if (!strcmp (arg, "direct"))
+            a->io = DC_IO_DIRECT;
+        else if (!strcmp (arg, "relay"))
+            a->io = DC_IO_RELAY;
+        else if (!strcmp (arg, "auto"))
+            a->io = DC_IO_AUTO;
+        else
+            return cli_usage_error (
+                cli, "--io '%s': expected direct, relay or auto", arg);
+        return 0;
     }
     return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
@@ -110,6 +127,7 @@ static int infer_go (struct cli *cli, const struct infer_args *a)
                 .chunk_rows = (size_t)a->chunk_rows,
                 /* test hook: each rank sleeps this long per chunk */
                 .delay_ms = delay ? atoi (delay) : 0,
+                .io_mode = a->io,
             },
         .dtype = a->m.dtype,
         .report = a->report,
@@ -135,6 +153,15 @@ static int infer_go (struct cli *cli, const struct infer_args *a)
     if (job && (ex = cli_ranks_init (cli, &rk)) != EXIT_OK)
         return ex;
     st = dc_infer_run (&o, job ? &rk.job : NULL, &sig, &err);
+    if (cli->dry_run && st == DC_STATUS_OK && job &&
+        !dc_run_split_wanted (&a->m.split))
+        printf ("io: %s%s\n", dc_io_mode_name (a->io),
+                a->io == DC_IO_AUTO ? ": each rank reads and writes its rows "
+                                      "itself when it sees the input and "
+                                      "the output's folder at the same "
+                                      "paths, else they pass through the "
+                                      "head (decided when the ranks start)"
+                                    : "");
     if (st == DC_STATUS_DRIVER)
         ex = cli_dist_exec_driver (&rk);
     else
@@ -172,7 +199,8 @@ const struct cli_command cmd_infer = {
     .usage = "--model M.safetensors --input X.npy --output Y.npy "
              "[--dtype f32|tf32|f16|bf16] [--device cpu|cuda|auto] "
              "[--chunk-rows R] [--output-dtype f4|f2] [--activation A] "
-             "[--threads N] [--report R.json] [--progress]",
+             "[--threads N] [--io direct|relay|auto] [--report R.json] "
+             "[--progress]",
     .opts = infer_opts,
     .opts2 = cli_model_opts,
     .launch_opts = true,

@@ -54,6 +54,26 @@ static int need_rows (const char *what, const char *field, uint64_t rows,
     return 0;
 }
 
+/* need_rows for CHUNK and RESULT, whose width 0 means a header only: the
+ * rank reads and writes the rows itself (direct I/O). */
+static int need_rows_or_none (const char *what, uint64_t rows, size_t width,
+                              size_t left, dc_error_t *errp)
+{
+    if (width)
+        return need_rows (what, "rows", rows, DC_WIRE_MAX_ROWS, width, left,
+                          errp);
+    if (rows > DC_WIRE_MAX_ROWS)
+        return errprintf (errp, "%s: rows: %llu is over the maximum of %llu",
+                          what, (unsigned long long)rows,
+                          (unsigned long long)DC_WIRE_MAX_ROWS);
+    if (left)
+        return errprintf (errp,
+                          "%s: %zu bytes of rows where the rank reads and "
+                          "writes them itself",
+                          what, left);
+    return 0;
+}
+
 static uint8_t *alloc_msg (size_t hdr, size_t body, const void *src,
                            size_t *len)
 {
@@ -99,8 +119,8 @@ int dc_wire_chunk_get (const uint8_t *buf, size_t len, size_t width,
     m->rows = dc_get_u64 (buf + 16);
     if (m->rows == 0)
         return errprintf (errp, "CHUNK: rows: 0");
-    if (need_rows ("CHUNK", "rows", m->rows, DC_WIRE_MAX_ROWS, width,
-                   len - DC_CHUNK_HDR, errp) < 0)
+    if (need_rows_or_none ("CHUNK", m->rows, width, len - DC_CHUNK_HDR, errp) <
+        0)
         return -1;
     if (m->row0 > UINT64_MAX - m->rows)
         return errprintf (errp, "CHUNK: row0: %llu overflows",
@@ -117,6 +137,14 @@ void dc_wire_rows_put (uint8_t *buf, const struct dc_wire_rows *m)
     dc_put_u64 (buf + 8, m->row0);
     dc_put_u64 (buf + 16, m->rows);
     put_f64 (buf + 24, m->seconds);
+    put_f64 (buf + 32, m->read);
+    put_f64 (buf + 40, m->write);
+    put_f64 (buf + 48, m->start);
+}
+
+static bool is_duration (double s)
+{
+    return isfinite (s) && s >= 0 && s <= DC_WIRE_MAX_SECONDS;
 }
 
 uint8_t *dc_wire_rows_new (const struct dc_wire_rows *m, size_t width,
@@ -144,18 +172,22 @@ int dc_wire_rows_get (const uint8_t *buf, size_t len, size_t width,
     m->row0 = dc_get_u64 (buf + 8);
     m->rows = dc_get_u64 (buf + 16);
     m->seconds = get_f64 (buf + 24);
+    m->read = get_f64 (buf + 32);
+    m->write = get_f64 (buf + 40);
+    m->start = get_f64 (buf + 48);
     if (m->rows == 0)
         return errprintf (errp, "%s: rows: 0", what);
-    if (need_rows (what, "rows", m->rows, DC_WIRE_MAX_ROWS, width,
-                   len - DC_RESULT_HDR, errp) < 0)
+    if (need_rows_or_none (what, m->rows, width, len - DC_RESULT_HDR, errp) < 0)
         return -1;
     if (m->row0 > UINT64_MAX - m->rows)
         return errprintf (errp, "%s: row0: %llu overflows", what,
                           (unsigned long long)m->row0);
-    if (!isfinite (m->seconds) || m->seconds < 0 ||
-        m->seconds > DC_WIRE_MAX_SECONDS)
-        return errprintf (errp, "%s: seconds: %g is not a duration", what,
-                          m->seconds);
+    if (!is_duration (m->seconds) || !is_duration (m->read) ||
+        !is_duration (m->write))
+        return errprintf (errp, "%s: seconds: %g, %g, %g are not durations",
+                          what, m->seconds, m->read, m->write);
+    if (!isfinite (m->start) || m->start < 0 || m->start > DC_WIRE_MAX_CLOCK)
+        return errprintf (errp, "%s: start: %g is not a clock", what, m->start);
     m->data = buf + DC_RESULT_HDR;
     return 0;
 }
@@ -523,6 +555,12 @@ char *dc_wire_ready_encode (const struct dc_wire_ready *m)
         cJSON_AddNumberToObject (j, "outputs", (double)m->outputs);
     if (m->parameters >= 0)
         cJSON_AddNumberToObject (j, "parameters", (double)m->parameters);
+    if (m->io[0])
+        cJSON_AddStringToObject (j, "io", m->io);
+    if (m->io_why[0])
+        cJSON_AddStringToObject (j, "io_why", m->io_why);
+    if (m->clock > 0)
+        add_f64 (j, "clock", m->clock);
     return print (j);
 }
 
@@ -545,8 +583,20 @@ int dc_wire_ready_decode (const uint8_t *buf, size_t len,
         get_int ("READY", o, "outputs", 1, MAX_WIDTH_JSON, &m->outputs, errp) <
             0 ||
         get_int ("READY", o, "parameters", 0, MAX_PARAMS_JSON, &m->parameters,
-                 errp) < 0)
+                 errp) < 0 ||
+        get_str ("READY", o, "io", m->io, sizeof (m->io), errp) < 0 ||
+        get_str ("READY", o, "io_why", m->io_why, sizeof (m->io_why), errp) <
+            0 ||
+        get_num ("READY", o, "clock", &m->clock, errp) < 0)
         goto out;
+    if (m->io[0] && strcmp (m->io, "direct") && strcmp (m->io, "relay")) {
+        errprintf (errp, "READY: io: '%s' is neither direct nor relay", m->io);
+        goto out;
+    }
+    if (m->clock > DC_WIRE_MAX_CLOCK) {
+        errprintf (errp, "READY: clock: %g is not a clock", m->clock);
+        goto out;
+    }
     rc = 0;
 out:
     cJSON_Delete (o);
@@ -576,6 +626,24 @@ static enum dc_wire_mode mode_of (const char *s)
     return 0;
 }
 
+static bool job_io_put (cJSON *j, const struct dc_wire_io *io)
+{
+    cJSON *t = cJSON_AddObjectToObject (j, "io");
+
+    return t &&
+           cJSON_AddStringToObject (t, "mode",
+                                    io->required ? "direct" : "auto") &&
+           cJSON_AddStringToObject (t, "input", io->input) &&
+           cJSON_AddStringToObject (t, "output", io->output) &&
+           cJSON_AddStringToObject (t, "probe", io->probe) &&
+           cJSON_AddStringToObject (t, "token", io->token) &&
+           cJSON_AddNumberToObject (t, "input_size", (double)io->input_size) &&
+           cJSON_AddNumberToObject (t, "input_mtime_s",
+                                    (double)io->input_mtime_s) &&
+           cJSON_AddNumberToObject (t, "input_mtime_ns",
+                                    (double)io->input_mtime_ns);
+}
+
 char *dc_wire_job_encode (const struct dc_wire_job *m)
 {
     const char *mode = dc_wire_mode_name (m->mode);
@@ -603,6 +671,10 @@ char *dc_wire_job_encode (const struct dc_wire_job *m)
         cJSON_AddNumberToObject (j, "prev", m->prev);
         cJSON_AddNumberToObject (j, "next", m->next);
     }
+    if (m->mode == DC_WIRE_INFER && m->io.on && !job_io_put (j, &m->io)) {
+        cJSON_Delete (j);
+        return NULL;
+    }
     if (m->has_train) {
         const struct dc_wire_train *w = &m->train;
         t = cJSON_AddObjectToObject (j, "train");
@@ -619,6 +691,44 @@ char *dc_wire_job_encode (const struct dc_wire_job *m)
         cJSON_AddBoolToObject (t, "resume", w->resume);
     }
     return print (j);
+}
+
+/* "io" of an infer JOB: absent (relay), or every field, paths absolute. */
+static int job_io (const cJSON *o, struct dc_wire_io *io, dc_error_t *errp)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive (o, "io");
+    char mode[8] = "";
+    int64_t size = -1, ms = -1, mns = -1;
+
+    if (!t)
+        return 0;
+    if (!cJSON_IsObject (t))
+        return errprintf (errp, "JOB: io: not an object");
+    if (get_str ("JOB", t, "mode", mode, sizeof (mode), errp) < 0 ||
+        get_str ("JOB", t, "input", io->input, sizeof (io->input), errp) < 0 ||
+        get_str ("JOB", t, "output", io->output, sizeof (io->output), errp) <
+            0 ||
+        get_str ("JOB", t, "probe", io->probe, sizeof (io->probe), errp) < 0 ||
+        get_str ("JOB", t, "token", io->token, sizeof (io->token), errp) < 0 ||
+        get_int ("JOB", t, "input_size", 0, 9007199254740992.0, &size, errp) <
+            0 ||
+        get_int ("JOB", t, "input_mtime_s", 0, 9007199254740992.0, &ms, errp) <
+            0 ||
+        get_int ("JOB", t, "input_mtime_ns", 0, 999999999, &mns, errp) < 0)
+        return -1;
+    if (strcmp (mode, "direct") && strcmp (mode, "auto"))
+        return errprintf (errp, "JOB: io: mode '%s' is neither direct nor auto",
+                          mode);
+    if (io->input[0] != '/' || io->output[0] != '/' || io->probe[0] != '/' ||
+        !io->token[0] || size < 0 || ms < 0 || mns < 0)
+        return errprintf (errp, "JOB: io: absolute paths, a token, the "
+                                "input's size and time are required");
+    io->on = true;
+    io->required = !strcmp (mode, "direct");
+    io->input_size = (uint64_t)size;
+    io->input_mtime_s = ms;
+    io->input_mtime_ns = mns;
+    return 0;
 }
 
 static int job_train (const cJSON *o, struct dc_wire_train *w, dc_error_t *errp)
@@ -720,6 +830,8 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
     m->has_train = m->mode == DC_WIRE_TRAIN ||
                    (m->mode == DC_WIRE_PIPELINE && m->task == DC_WIRE_TRAIN);
     if (m->has_train && job_train (o, &m->train, errp) < 0)
+        goto out;
+    if (m->mode == DC_WIRE_INFER && job_io (o, &m->io, errp) < 0)
         goto out;
     if (!m->device[0])
         snprintf (m->device, sizeof (m->device), "auto");

@@ -18,7 +18,11 @@
  *   CHUNK  hub -> rank  struct dc_wire_chunk: u64 id, u64 row0, u64 rows,
  *                       then rows x inputs f32
  *   RESULT rank -> hub  struct dc_wire_rows: u64 id, u64 row0, u64 rows,
- *                       f64 seconds, then rows x outputs f32
+ *                       f64 seconds (compute), f64 read, f64 write, f64
+ *                       start (the rank's clock), then rows x outputs f32
+ *   With direct I/O (JOB "io", READY "io": "direct") the rank reads the
+ *   chunk's rows from the input and writes its results into the output's
+ *   temporary file itself: CHUNK and RESULT carry their headers only.
  *   ERROR  rank -> hub  text of a fatal error; the rank then exits
  *   DONE   hub -> rank  no more work: exit 0
  *
@@ -65,19 +69,20 @@
 #include "lib/util/error.h"
 
 #define DC_CHUNK_HDR 24        /* id, row0, rows */
-#define DC_RESULT_HDR 32       /* id, row0, rows, seconds */
+#define DC_RESULT_HDR 56       /* id, row0, rows, seconds, read, write, start */
 #define DC_STEP_HDR 32         /* attempt, rows, scale rows, send gradient */
 #define DC_TRAIN_RESULT_HDR 24 /* attempt, status (1: redo), f64 loss sum */
-#define DC_PIPE_HDR 32         /* id, row0, rows, seconds */
-#define DC_PIPE_STEP_HDR 32    /* attempt, rows, batch rows, micro rows */
-#define DC_PIPE_DATA_HDR 40    /* kind, attempt, micro index, rows, micros */
-#define DC_REDUCED_HDR 8       /* attempt */
+#define DC_PIPE_HDR DC_RESULT_HDR /* micro-batches are struct dc_wire_rows */
+#define DC_PIPE_STEP_HDR 32       /* attempt, rows, batch rows, micro rows */
+#define DC_PIPE_DATA_HDR 40       /* kind, attempt, micro index, rows, micros */
+#define DC_REDUCED_HDR 8          /* attempt */
 
 /* Maxima of the counts a decoder accepts. */
 #define DC_WIRE_MAX_ROWS ((uint64_t)1 << 26)
 #define DC_WIRE_MAX_WIDTH ((uint64_t)1 << 24)  /* bytes of one row */
 #define DC_WIRE_MAX_PARAMS ((uint64_t)1 << 28) /* f32: 1 GiB */
 #define DC_WIRE_MAX_SECONDS (86400.0 * 365)
+#define DC_WIRE_MAX_CLOCK 1e12 /* seconds of a monotonic clock */
 
 /* Little-endian u64 (also used by lib/run/bench's echo frames). */
 static inline void dc_put_u64 (uint8_t *p, uint64_t v)
@@ -104,7 +109,8 @@ static inline uint64_t dc_get_u64 (const uint8_t *p)
  * dc_wire_X_get (buf, len, ..., m, errp) checks and decodes: -1 with errp.
  */
 
-/* CHUNK (data-parallel infer): rows x width bytes follow. */
+/* CHUNK (data-parallel infer): rows x width bytes follow; width 0: none
+ * (direct I/O), as for RESULT. */
 struct dc_wire_chunk {
     uint64_t id, row0, rows;
     const uint8_t *data;
@@ -116,10 +122,14 @@ int dc_wire_chunk_get (const uint8_t *buf, size_t len, size_t width,
                        struct dc_wire_chunk *m, dc_error_t *errp);
 
 /* RESULT of infer, and the micro-batches of pipeline inference.  seconds
- * must be finite, >= 0 and under DC_WIRE_MAX_SECONDS. */
+ * (compute), read and write (direct I/O) must be finite, >= 0 and under
+ * DC_WIRE_MAX_SECONDS; start (the rank's monotonic clock when the chunk's
+ * first phase began, 0 when not told) finite, >= 0 and under
+ * DC_WIRE_MAX_CLOCK. */
 struct dc_wire_rows {
     uint64_t id, row0, rows;
     double seconds;
+    double read, write, start;
     const uint8_t *data;
 };
 void dc_wire_rows_put (uint8_t *buf, const struct dc_wire_rows *m);
@@ -205,6 +215,9 @@ struct dc_wire_ready {
     char kernel[64];
     int64_t inputs, outputs; /* -1 when absent */
     int64_t parameters;      /* -1 when absent */
+    char io[8];              /* "direct" or "relay"; "" when absent */
+    char io_why[256];        /* why not direct, when the JOB offered it */
+    double clock;            /* the rank's monotonic clock at READY; 0 */
 };
 /* A malloc'ed JSON string; NULL when out of memory.  Empty strings and
  * negative numbers are left out. */
@@ -229,6 +242,21 @@ struct dc_wire_train {
     bool resume; /* a DATA message with the checkpoint follows MODEL */
 };
 
+/* Direct I/O offered by the JOB of a data-parallel infer: the rank opens
+ * the input itself (the file the hub opened: same size and modification
+ * time) and the output's temporary file, after reading back the token the
+ * hub wrote into the probe file next to it (the same folder seen at the
+ * same path).  required: --io direct, a rank that cannot is an error;
+ * else (auto) it asks for relayed rows. */
+#define DC_WIRE_PATH_MAX 4096
+struct dc_wire_io {
+    bool on, required;
+    char input[DC_WIRE_PATH_MAX], output[DC_WIRE_PATH_MAX];
+    char probe[DC_WIRE_PATH_MAX], token[65];
+    uint64_t input_size;
+    int64_t input_mtime_s, input_mtime_ns;
+};
+
 /* JOB.  Strings empty when absent: device "auto" and dtype "f32" are
  * filled in by the decoder. */
 struct dc_wire_job {
@@ -242,6 +270,7 @@ struct dc_wire_job {
     int stage, stages, group, prev, next;
     bool has_train; /* mode train, or pipeline task train */
     struct dc_wire_train train;
+    struct dc_wire_io io; /* mode infer */
 };
 char *dc_wire_job_encode (const struct dc_wire_job *m);
 /* Checks types, ranges and consistency (a pipeline stage's neighbours;

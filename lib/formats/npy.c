@@ -391,6 +391,85 @@ void dc_npy_close (struct dc_npy *a)
     free (a);
 }
 
+struct dc_npy *dc_npy_open_write (const char *path, dc_error_t *errp)
+{
+    struct dc_npy *a = dc_npy_open (path, errp);
+    struct stat s1, s2;
+    int fd, e;
+
+    if (!a)
+        return NULL;
+    if ((fd = open (path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)) < 0 ||
+        fstat (fd, &s2) < 0 || fstat (a->fd, &s1) < 0) {
+        e = errno;
+        errprintf (errp, "%s: %s", path, strerror (e));
+        goto fail;
+    }
+    if (s1.st_dev != s2.st_dev || s1.st_ino != s2.st_ino) {
+        e = EAGAIN;
+        errprintf (errp, "%s: changed while it was opened", path);
+        goto fail;
+    }
+    close (a->fd);
+    a->fd = fd;
+    return a;
+fail:
+    if (fd >= 0)
+        close (fd);
+    dc_npy_close (a);
+    errno = e;
+    return NULL;
+}
+
+static int write_at (const struct dc_npy *a, const void *src, size_t n,
+                     uint64_t off, dc_error_t *errp)
+{
+    const char *p = src;
+    while (n > 0) {
+        ssize_t w = pwrite (a->fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return errprintf (errp, "%s: write: %s", a->path,
+                              w < 0 ? strerror (errno) : "no progress");
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+int dc_npy_write_f32 (struct dc_npy *a, size_t row0, size_t nrows,
+                      const float *src, dc_error_t *errp)
+{
+    if (!a || (nrows && !src) || row0 > a->rows || nrows > a->rows - row0 ||
+        (a->dtype != DC_NPY_F4 && a->dtype != DC_NPY_F2)) {
+        errno = EINVAL;
+        return errprintf (errp, "%s: rows %zu..%zu: not writable as floats",
+                          a ? a->path : "(null)", row0, row0 + nrows);
+    }
+    size_t n = nrows * a->row_elems;
+    uint64_t off = a->data_offset + (uint64_t)row0 * a->row_elems * a->itemsize;
+    if (a->dtype == DC_NPY_F4)
+        return write_at (a, src, n * 4, off, errp);
+    size_t block = 1 << 19;
+    uint16_t *buf = malloc (block * 2);
+    if (!buf) {
+        errno = ENOMEM;
+        return errprintf (errp, "out of memory");
+    }
+    for (size_t i = 0; i < n; i += block) {
+        size_t m = n - i < block ? n - i : block;
+        dc_half_from_float_n (src + i, buf, m);
+        if (write_at (a, buf, m * 2, off + i * 2, errp) < 0) {
+            free (buf);
+            return -1;
+        }
+    }
+    free (buf);
+    return 0;
+}
+
 static int read_at (const struct dc_npy *a, void *dst, size_t n, uint64_t off,
                     dc_error_t *errp)
 {
@@ -537,10 +616,10 @@ static int make_header (enum dc_npy_dtype dtype, int ndim, const int64_t *shape,
     return 0;
 }
 
-struct dc_npy_writer *dc_npy_writer_create (const char *path,
+static struct dc_npy_writer *writer_create (const char *path,
                                             enum dc_npy_dtype dtype, int ndim,
                                             const int64_t *shape, bool hash,
-                                            dc_error_t *errp)
+                                            bool shared, dc_error_t *errp)
 {
     struct dc_npy_writer *w;
     char hdr[64 + 64 + DC_NPY_MAXDIM * 24];
@@ -589,7 +668,8 @@ struct dc_npy_writer *dc_npy_writer_create (const char *path,
         errprintf (errp, "%s: out of memory", path);
         goto fail;
     }
-    if (!(w->f = dc_atomicfile_create (path, errp)) ||
+    if (!(w->f = shared ? dc_atomicfile_create_shared (path, errp)
+                        : dc_atomicfile_create (path, errp)) ||
         dc_atomicfile_truncate (w->f, w->total, errp) < 0 ||
         dc_atomicfile_pwrite (w->f, hdr, hlen, 0, errp) < 0)
         goto fail;
@@ -601,6 +681,32 @@ struct dc_npy_writer *dc_npy_writer_create (const char *path,
 fail:
     dc_npy_writer_destroy (w);
     return NULL;
+}
+
+struct dc_npy_writer *dc_npy_writer_create (const char *path,
+                                            enum dc_npy_dtype dtype, int ndim,
+                                            const int64_t *shape, bool hash,
+                                            dc_error_t *errp)
+{
+    return writer_create (path, dtype, ndim, shape, hash, false, errp);
+}
+
+struct dc_npy_writer *dc_npy_writer_create_shared (const char *path,
+                                                   enum dc_npy_dtype dtype,
+                                                   int ndim,
+                                                   const int64_t *shape,
+                                                   bool hash, dc_error_t *errp)
+{
+    struct dc_npy_writer *w =
+        writer_create (path, dtype, ndim, shape, hash, true, errp);
+    if (w)
+        w->hash_inorder = false; /* others write: hash the file on commit */
+    return w;
+}
+
+const char *dc_npy_writer_tmppath (const struct dc_npy_writer *w)
+{
+    return w ? dc_atomicfile_tmppath (w->f) : NULL;
 }
 
 uint64_t dc_npy_writer_data_offset (const struct dc_npy_writer *w)

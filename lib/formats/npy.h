@@ -49,6 +49,16 @@ struct dc_npy {
 struct dc_npy *dc_npy_open (const char *path, dc_error_t *errp);
 void dc_npy_close (struct dc_npy *a); /* accepts NULL */
 
+/* Open an array file that this process writes rows into (the temporary
+ * output of a run, created by dc_npy_writer_create_shared elsewhere):
+ * checked like dc_npy_open, opened read-write, never through a link. */
+struct dc_npy *dc_npy_open_write (const char *path, dc_error_t *errp);
+
+/* Write rows [row0, row0 + nrows) of floats into an <f4 or <f2 array opened
+ * with dc_npy_open_write (converted to f2 as NumPy rounds). */
+int dc_npy_write_f32 (struct dc_npy *a, size_t row0, size_t nrows,
+                      const float *src, dc_error_t *errp);
+
 /* Parse a header from the first len bytes of a file of file_size bytes
  * into a (fd -1, path NULL).  What dc_npy_open does after reading. */
 int dc_npy_parse (const void *buf, size_t len, uint64_t file_size,
@@ -85,6 +95,17 @@ int dc_npy_writer_write_f32 (struct dc_npy_writer *w, size_t row0, size_t nrows,
 /* Write rows [row0, row0 + nrows) as they are (the file's dtype). */
 int dc_npy_writer_write_raw (struct dc_npy_writer *w, size_t row0, size_t nrows,
                              const void *src, dc_error_t *errp);
+
+/* A writer whose temporary file other processes open by its path
+ * (dc_atomicfile_create_shared) and write with dc_npy_write_f32; its hash
+ * is taken from the file on commit. */
+struct dc_npy_writer *dc_npy_writer_create_shared (const char *path,
+                                                   enum dc_npy_dtype dtype,
+                                                   int ndim,
+                                                   const int64_t *shape,
+                                                   bool hash, dc_error_t *errp);
+/* The temporary path of a shared writer (borrowed); NULL otherwise. */
+const char *dc_npy_writer_tmppath (const struct dc_npy_writer *w);
 
 /* Offset of the data and bytes per row, for writers of their own. */
 uint64_t dc_npy_writer_data_offset (const struct dc_npy_writer *w);

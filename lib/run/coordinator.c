@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +26,8 @@
 
 struct dc_coord {
     struct dc_coord_infer_opts o;
+    int probe_fd; /* the token file of direct I/O, or -1 */
+    char probe[4096];
     int size;
     struct dc_npy *in;
     struct dc_npy_writer *out;
@@ -35,6 +41,10 @@ struct dc_coord {
 void dc_coord_destroy (struct dc_coord *co)
 {
     if (co) {
+        if (co->probe_fd >= 0) {
+            unlink (co->probe);
+            close (co->probe_fd);
+        }
         dc_npy_close (co->in);
         dc_npy_writer_destroy (co->out); /* uncommitted: no file */
         free (co->model);
@@ -54,6 +64,93 @@ size_t dc_coord_chunk_rows (const struct dc_coord *co)
     return co->sd.chunk_rows;
 }
 
+/* An absolute path for what ranks open: the real folder and the name. */
+static int abs_path (const char *path, char *buf, size_t len, dc_error_t *errp)
+{
+    char *d = strdup (path), *b = strdup (path), *rd = NULL;
+    int rc = -1;
+
+    if (d && b && (rd = realpath (dirname (d), NULL))) {
+        if ((size_t)snprintf (buf, len, "%s/%s", rd, basename (b)) < len)
+            rc = 0;
+        else
+            errprintf (errp, "%s: path too long for the ranks", path);
+    } else
+        errprintf (errp, "%s: %s", path, strerror (errno));
+    free (rd);
+    free (d);
+    free (b);
+    return rc;
+}
+
+/* The token file next to the output's temporary file: ranks that read it
+ * back see this folder at the same path.  Named like the temporary file
+ * and locked, so dc_atomicfile_sweep removes one a killed run left. */
+static int make_probe (struct dc_coord *co, const char *tmp, dc_error_t *errp)
+{
+    struct dc_wire_io *io = &co->sd.io;
+    unsigned char rnd[16];
+    size_t n = strlen (tmp);
+
+    if (n < 6 || n >= sizeof (co->probe))
+        return errprintf (errp, "%s: path too long", tmp);
+    memcpy (co->probe, tmp, n + 1);
+    memcpy (co->probe + n - 6, "XXXXXX", 6);
+    if ((co->probe_fd = mkostemp (co->probe, O_CLOEXEC)) < 0)
+        return errprintf (errp, "%s: %s", co->probe, strerror (errno));
+    if (flock (co->probe_fd, LOCK_EX | LOCK_NB) < 0 ||
+        getrandom (rnd, sizeof (rnd), 0) != (ssize_t)sizeof (rnd))
+        return errprintf (errp, "%s: %s", co->probe, strerror (errno));
+    for (size_t i = 0; i < sizeof (rnd); i++)
+        snprintf (io->token + 2 * i, 3, "%02x", rnd[i]);
+    if (write (co->probe_fd, io->token, strlen (io->token)) !=
+            (ssize_t)strlen (io->token) ||
+        abs_path (co->probe, io->probe, sizeof (io->probe), errp) < 0)
+        return errprintf (errp, "%s: cannot write the token", co->probe);
+    return 0;
+}
+
+/* The output: with --io direct|auto a named temporary file the ranks
+ * write (dc_npy_writer_create_shared) and the offer to the ranks; with
+ * relay, or auto where the output is a device or FIFO, the hub's own. */
+static int open_output (struct dc_coord *co, dc_error_t *errp)
+{
+    const struct dc_coord_infer_opts *o = &co->o;
+    struct dc_wire_io *io = &co->sd.io;
+    int64_t shape[2] = {(int64_t)co->rows, co->outputs};
+    struct stat st;
+    char stale[1024];
+    dc_error_t e;
+
+    if (dc_atomicfile_sweep (o->output_path, stale, sizeof (stale)) > 0)
+        dc_log (DC_LOG_WARN,
+                "%s: removed what a killed run left next to it: %s",
+                o->output_path, stale);
+    if (o->io_mode != DC_IO_RELAY &&
+        (co->out = dc_npy_writer_create_shared (o->output_path, o->out_dtype, 2,
+                                                shape, true, &e))) {
+        const char *tmp = dc_npy_writer_tmppath (co->out);
+        if (fstat (co->in->fd, &st) < 0 || !realpath (o->input_path, io->input))
+            return errprintf (errp, "%s: %s", o->input_path, strerror (errno));
+        if (abs_path (tmp, io->output, sizeof (io->output), errp) < 0 ||
+            make_probe (co, tmp, errp) < 0)
+            return -1;
+        io->on = true;
+        io->required = o->io_mode == DC_IO_DIRECT;
+        io->input_size = (uint64_t)st.st_size;
+        io->input_mtime_s = st.st_mtim.tv_sec;
+        io->input_mtime_ns = st.st_mtim.tv_nsec;
+        return 0;
+    }
+    if (o->io_mode == DC_IO_DIRECT)
+        return errprintf (errp, "--io direct: %s", e.text);
+    if (o->io_mode == DC_IO_AUTO && errno != ENOTSUP)
+        return errprintf (errp, "%s", e.text);
+    co->out = dc_npy_writer_create (o->output_path, o->out_dtype, 2, shape,
+                                    true, errp);
+    return co->out ? 0 : -1;
+}
+
 struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
                                         int size, dc_error_t *errp)
 {
@@ -66,6 +163,7 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
     }
     co->o = *o;
     co->size = size;
+    co->probe_fd = -1;
     if (size < 1) {
         errprintf (errp, "no ranks");
         goto fail;
@@ -131,9 +229,7 @@ struct dc_coord *dc_coord_infer_create (const struct dc_coord_infer_opts *o,
     sd->inputs = co->inputs;
     sd->model = co->model;
     sd->model_len = co->model_len;
-    int64_t shape[2] = {(int64_t)co->rows, co->outputs};
-    if (!(co->out = dc_npy_writer_create (o->output_path, o->out_dtype, 2,
-                                          shape, true, errp)))
+    if (open_output (co, errp) < 0)
         goto fail;
     return co;
 fail:

@@ -52,6 +52,11 @@ void dc_hub_sent (struct dc_hub *h)
         h->t_first = dc_hub_now ();
 }
 
+const char *dc_io_mode_name (enum dc_io_mode m)
+{
+    return m == DC_IO_RELAY ? "relay" : m == DC_IO_DIRECT ? "direct" : "auto";
+}
+
 int dc_hub_write (struct dc_hub *h, int r, uint64_t row0, uint64_t rows,
                   const uint8_t *data, double seconds, dc_error_t *errp)
 {
@@ -62,14 +67,20 @@ int dc_hub_write (struct dc_hub *h, int r, uint64_t row0, uint64_t rows,
         h->res->status = DC_COORD_IO_ERROR;
         return -1;
     }
+    h->t_write += dc_hub_now () - tw;
+    h->ranks[r].relayed += rows * (uint64_t)h->outputs * 4;
+    dc_hub_account (h, r, rows, seconds);
+    return 0;
+}
+
+void dc_hub_account (struct dc_hub *h, int r, uint64_t rows, double seconds)
+{
     h->t_last = dc_hub_now ();
-    h->t_write += h->t_last - tw;
     h->done += rows;
     h->busy += seconds;
     h->ranks[r].rows += rows;
     h->ranks[r].chunks++;
     h->ranks[r].seconds += seconds;
-    return 0;
 }
 
 /* The one rule for a rank that failed or went away (hub.h). */
@@ -128,6 +139,11 @@ static int on_message (struct dc_hub *h, const struct dc_hub_sched *ops,
         }
         snprintf (rk->device, sizeof (rk->device), "%s", rd.device);
         snprintf (rk->kernel, sizeof (rk->kernel), "%s", rd.kernel);
+        snprintf (rk->io_why, sizeof (rk->io_why), "%s", rd.io_why);
+        rk->direct = !strcmp (rd.io, "direct");
+        /* the rank's clock to the head's: the READY's transit time is in
+         * the error (below a millisecond on a LAN) */
+        rk->clock_offset = rd.clock > 0 ? dc_hub_now () - rd.clock : 0;
         if (ops->ready (s, h, r, &rd) == 0 && !rk->lost)
             rk->ready = true;
         return 0;

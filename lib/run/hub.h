@@ -36,6 +36,14 @@
 #include "lib/model/layout.h"
 #include "lib/util/error.h"
 
+/* --io: how rows reach the ranks of a data-parallel infer.  relay: through
+ * the hub; direct: each rank reads its chunks' rows from the input and
+ * writes its results into the output's temporary file (a shared
+ * filesystem, or ranks on this host), a rank that cannot is an error;
+ * auto: direct for each rank that sees the same files, relay for others. */
+enum dc_io_mode { DC_IO_AUTO = 0, DC_IO_RELAY, DC_IO_DIRECT };
+const char *dc_io_mode_name (enum dc_io_mode m);
+
 struct dc_coord_infer_opts {
     const char *model_path;
     const char *input_path;
@@ -47,6 +55,7 @@ struct dc_coord_infer_opts {
     int threads;                 /* per rank; 0: back-end default */
     size_t chunk_rows;           /* 0: chosen from rows, ranks, model */
     int delay_ms;                /* test hook: workers sleep per chunk */
+    enum dc_io_mode io_mode;     /* data parallel only */
     /* Called when the hub's extra fd is readable or every 200 ms: return a
      * signal number to stop the job (interrupted), else 0. */
     int (*check) (void *arg);
@@ -85,9 +94,14 @@ int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
 
 struct dc_hub_rank {
     bool ready, lost, done_sent;
+    bool direct;     /* reads and writes rows itself (READY "io") */
     int outstanding; /* work handed out, not back yet (the scheduler's) */
     size_t rows, chunks;
-    double seconds;
+    double seconds;      /* compute, as the rank measured it */
+    double read, write;  /* direct I/O on the rank */
+    double clock_offset; /* head clock - rank clock, at READY */
+    uint64_t relayed;    /* bytes of rows through the hub, both ways */
+    char io_why[256];    /* why not direct, as the rank said */
     char device[128];
     char kernel[64]; /* BLAS kernel, "" when not told */
     char error[DC_ERROR_SIZE];
@@ -142,6 +156,8 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
  * res->status DC_COORD_IO_ERROR) when the output cannot be written. */
 int dc_hub_write (struct dc_hub *h, int r, uint64_t row0, uint64_t rows,
                   const uint8_t *data, double seconds, dc_error_t *errp);
+/* Account for rows that rank r wrote itself (direct I/O). */
+void dc_hub_account (struct dc_hub *h, int r, uint64_t rows, double seconds);
 
 /* Note that work went out (the end of the load phase). */
 void dc_hub_sent (struct dc_hub *h);
@@ -173,6 +189,7 @@ struct dc_sched_data {
     struct dc_chunk *chunks;
     size_t *pending; /* ring of chunk indices */
     size_t phead, pcount;
+    struct dc_wire_io io; /* offered to the ranks in JOB when io.on */
 };
 extern const struct dc_hub_sched dc_sched_data;
 

@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 
 #include "lib/util/log.h"
 #include "lib/model/model.h"
+#include "lib/formats/npy.h"
 #include "lib/formats/report.h"
 #include "lib/run/rank.h"
 #include "lib/run/stage.h"
@@ -27,7 +31,8 @@ struct job {
     size_t chunk_rows;
     /* train */
     struct dc_train_opts to;
-    bool resume; /* a DATA message with the checkpoint follows MODEL */
+    bool resume;          /* a DATA message with the checkpoint follows MODEL */
+    struct dc_wire_io io; /* infer: direct I/O offered */
 };
 
 static dc_compute_find_f worker_find;
@@ -81,6 +86,7 @@ static void job_from_wire (const struct dc_wire_job *w, struct job *j)
     j->threads = w->threads;
     j->delay_ms = w->delay_ms;
     j->chunk_rows = (size_t)w->chunk_rows;
+    j->io = w->io;
     if (w->has_train) {
         dc_serve_train_unpack (&w->train, &j->to);
         j->resume = w->train.resume;
@@ -152,6 +158,149 @@ static struct dc_model *load_model (const uint8_t *data, size_t len,
     return m;
 }
 
+/* ---- direct I/O: the rank reads its rows and writes its results ---- */
+
+struct dio {
+    struct dc_npy *in, *out;
+    bool netfs;  /* flush each chunk before it is acknowledged */
+    float *x;    /* a chunk's input rows */
+    size_t xcap; /* floats */
+};
+
+static void dio_close (struct dio *d)
+{
+    dc_npy_close (d->in);
+    dc_npy_close (d->out);
+    free (d->x);
+    memset (d, 0, sizeof (*d));
+}
+
+/* Filesystems whose writes other hosts see only after a flush. */
+static bool network_fs (int fd)
+{
+    struct statfs sf;
+    static const unsigned long magic[] = {
+        0x6969,     /* NFS */
+        0x0BD00BD0, /* Lustre */
+        0x47504653, /* GPFS */
+        0xFF534D42, /* CIFS */
+        0xFE534D42, /* SMB2 */
+        0x00C36400, /* Ceph */
+        0x19830326, /* BeeGFS */
+        0x65735546, /* FUSE */
+    };
+    if (fstatfs (fd, &sf) < 0)
+        return true;
+    for (size_t i = 0; i < sizeof (magic) / sizeof (magic[0]); i++)
+        if ((unsigned long)sf.f_type == magic[i])
+            return true;
+    return false;
+}
+
+/* why is a short message for READY: truncated without a fuss */
+__attribute__ ((format (printf, 3, 4))) static void say (char *why, size_t len,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (why, len, fmt, ap);
+    va_end (ap);
+}
+
+/* The token the hub wrote next to the output: this rank sees its folder. */
+static int dio_probe (const struct dc_wire_io *io, char *why, size_t len)
+{
+    char tok[80];
+    ssize_t n = -1;
+    int fd = open (io->probe, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd >= 0) {
+        n = pread (fd, tok, sizeof (tok) - 1, 0);
+        close (fd);
+    }
+    if (fd < 0 || n < 0) {
+        say (why, len, "%s: %s (the output's folder is not shared)", io->probe,
+             strerror (errno));
+        return -1;
+    }
+    tok[n] = '\0';
+    if (strcmp (tok, io->token)) {
+        say (why, len,
+             "%s: another file than the head's (the output's folder "
+             "is not shared)",
+             io->probe);
+        return -1;
+    }
+    return 0;
+}
+
+/* Open the input and the output's temporary file the hub offered: 0, or
+ * -1 with why (then relayed rows, or an error under --io direct). */
+static int dio_open (const struct dc_wire_io *io, int nin, int nout,
+                     struct dio *d, char *why, size_t len)
+{
+    struct stat st;
+    dc_error_t e;
+
+    memset (d, 0, sizeof (*d));
+    if (dio_probe (io, why, len) < 0)
+        goto fail;
+    if (!(d->in = dc_npy_open (io->input, &e))) {
+        say (why, len, "%s", e.text);
+        goto fail;
+    }
+    if (fstat (d->in->fd, &st) < 0 || (uint64_t)st.st_size != io->input_size ||
+        st.st_mtim.tv_sec != io->input_mtime_s ||
+        st.st_mtim.tv_nsec != io->input_mtime_ns || d->in->ndim != 2 ||
+        d->in->row_elems != (size_t)nin || d->in->dtype == DC_NPY_I8) {
+        say (why, len,
+             "%s: not the head's file (its size, time or shape differ)",
+             io->input);
+        goto fail;
+    }
+    if (!(d->out = dc_npy_open_write (io->output, &e))) {
+        say (why, len, "%s", e.text);
+        goto fail;
+    }
+    if (d->out->ndim != 2 || d->out->rows != d->in->rows ||
+        d->out->row_elems != (size_t)nout) {
+        say (why, len, "%s: not the head's output (shape differs)", io->output);
+        goto fail;
+    }
+    d->netfs = network_fs (d->out->fd);
+    return 0;
+fail:
+    dio_close (d);
+    return -1;
+}
+
+/* One chunk's rows from the input into d->x; the results into the output
+ * (flushed on a network filesystem, so the head's commit sees them). */
+static int dio_read (struct dio *d, uint64_t row0, uint64_t rows, int nin,
+                     dc_error_t *errp)
+{
+    size_t need = (size_t)rows * (size_t)nin;
+    if (need > d->xcap) {
+        float *p = realloc (d->x, need * sizeof (float));
+        if (!p)
+            return errprintf (errp, "worker: out of memory");
+        d->x = p;
+        d->xcap = need;
+    }
+    return dc_npy_read_f32 (d->in, (size_t)row0, (size_t)rows, d->x, errp);
+}
+
+static int dio_write (struct dio *d, uint64_t row0, uint64_t rows,
+                      const float *y, dc_error_t *errp)
+{
+    if (dc_npy_write_f32 (d->out, (size_t)row0, (size_t)rows, y, errp) < 0)
+        return -1;
+    if (d->netfs && fdatasync (d->out->fd) < 0)
+        return errprintf (errp, "%s: fdatasync: %s", d->out->path,
+                          strerror (errno));
+    return 0;
+}
+
 static int serve_infer (struct dc_comm *c, const struct job *j,
                         struct dc_model *m, dc_error_t *errp)
 {
@@ -164,6 +313,7 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     size_t out_cap = 0;
     int rc = -1;
     int nin = dc_model_inputs (m), nout = dc_model_outputs (m);
+    struct dio d = {0};
     struct dc_compute_opts co = {.threads = j->threads};
 
     if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
@@ -182,6 +332,14 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         goto done;
     struct dc_wire_ready rd = {
         .inputs = nin, .outputs = nout, .parameters = -1};
+    if (j->io.on) {
+        bool ok = dio_open (&j->io, nin, nout, &d, rd.io_why,
+                            sizeof (rd.io_why)) == 0;
+        /* under --io direct the hub refuses a rank that cannot (one
+         * that starts after the end finds no temporary output: quiet) */
+        snprintf (rd.io, sizeof (rd.io), "%s", ok ? "direct" : "relay");
+    }
+    rd.clock = dc_report_now ();
     snprintf (rd.device, sizeof (rd.device), "%s",
               ops->describe ? ops->describe (dev) : ops->name);
     snprintf (rd.kernel, sizeof (rd.kernel), "%s",
@@ -208,8 +366,9 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         }
         struct dc_wire_chunk ch;
         dc_error_t e;
-        if (dc_wire_chunk_get (msg.data, msg.len, (size_t)nin * 4, &ch, &e) <
-            0) {
+        bool direct = d.out != NULL;
+        if (dc_wire_chunk_get (msg.data, msg.len, direct ? 0 : (size_t)nin * 4,
+                               &ch, &e) < 0) {
             free (msg.data);
             errprintf (errp, "worker: %s", e.text);
             goto done;
@@ -228,19 +387,29 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         }
         if (j->delay_ms > 0) /* test hook: makes lost-worker tests exact */
             dc_worker_sleep_ms (j->delay_ms);
-        double t0 = dc_report_now ();
-        /* payload offsets are multiples of 8: aligned for floats */
-        int r =
-            ops->mlp_infer (dev, net, (const float *)ch.data, (size_t)rows,
-                            (size_t)row0, (float *)(out + DC_RESULT_HDR), errp);
-        double secs = dc_report_now () - t0;
-        free (msg.data);
-        if (r < 0)
+        struct dc_wire_rows res = {
+            .id = id, .row0 = row0, .rows = rows, .start = dc_report_now ()};
+        if (direct && dio_read (&d, row0, rows, nin, errp) < 0) {
+            free (msg.data);
             goto done;
-        dc_wire_rows_put (
-            out, &(struct dc_wire_rows){
-                     .id = id, .row0 = row0, .rows = rows, .seconds = secs});
-        if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, out, need, errp) < 0)
+        }
+        double t0 = dc_report_now ();
+        res.read = t0 - res.start;
+        /* payload offsets are multiples of 8: aligned for floats */
+        int r = ops->mlp_infer (dev, net, direct ? d.x : (const float *)ch.data,
+                                (size_t)rows, (size_t)row0,
+                                (float *)(out + DC_RESULT_HDR), errp);
+        double t1 = dc_report_now ();
+        res.seconds = t1 - t0;
+        free (msg.data);
+        if (r < 0 || (direct && dio_write (&d, row0, rows,
+                                           (const float *)(out + DC_RESULT_HDR),
+                                           errp) < 0))
+            goto done;
+        res.write = dc_report_now () - t1;
+        dc_wire_rows_put (out, &res);
+        if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, out,
+                          direct ? DC_RESULT_HDR : need, errp) < 0)
             goto quiet;
     }
 done:
@@ -253,6 +422,7 @@ quiet:
         ops->destroy (dev);
     free (lv);
     free (out);
+    dio_close (&d);
     return rc;
 }
 

@@ -35,16 +35,21 @@ static int send_chunk (struct dc_sched_data *sd, struct dc_hub *h, int r,
 {
     struct dc_chunk *ch = &sd->chunks[idx];
     struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
+    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
     size_t bytes;
-    uint8_t *buf = dc_wire_chunk_new (&w, (size_t)sd->inputs * 4, &bytes);
+    uint8_t *buf =
+        dc_wire_chunk_new (&w, direct ? 0 : (size_t)sd->inputs * 4, &bytes);
     int rc = -1;
 
     if (!buf)
         return errprintf (errp, "out of memory for a chunk");
     /* timeline: the chunk leaves the hub (read, relay) from now on */
     dc_report_chunk_sent (h->report, r, idx);
-    if (dc_npy_read_f32 (sd->in, ch->row0, ch->rows,
-                         (float *)(buf + DC_CHUNK_HDR), errp) == 0 &&
+    if (!direct)
+        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
+    if ((direct ||
+         dc_npy_read_f32 (sd->in, ch->row0, ch->rows,
+                          (float *)(buf + DC_CHUNK_HDR), errp) == 0) &&
         dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
         ch->state = DC_CHUNK_ASSIGNED;
         ch->owner = r;
@@ -63,7 +68,8 @@ static int start (void *s, struct dc_hub *h, dc_error_t *errp)
     struct dc_wire_job j = {.mode = DC_WIRE_INFER,
                             .threads = o->threads,
                             .delay_ms = o->delay_ms,
-                            .chunk_rows = sd->chunk_rows};
+                            .chunk_rows = sd->chunk_rows,
+                            .io = sd->io};
     char *job;
     int rc;
 
@@ -86,7 +92,17 @@ static int start (void *s, struct dc_hub *h, dc_error_t *errp)
 static int ready (void *s, struct dc_hub *h, int r,
                   const struct dc_wire_ready *rd)
 {
-    (void)s;
+    struct dc_sched_data *sd = s;
+
+    if (!sd->io.on) /* direct I/O was not offered */
+        h->ranks[r].direct = false;
+    if (sd->io.required && !h->ranks[r].direct) {
+        snprintf (h->ranks[r].error, sizeof (h->ranks[r].error),
+                  "--io direct: %s",
+                  rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
+        dc_comm_drop (h->comm, r, "no direct I/O");
+        return 1;
+    }
     if (rd->outputs != h->outputs) {
         snprintf (h->ranks[r].error, sizeof (h->ranks[r].error),
                   "loaded a model of another shape");
@@ -111,8 +127,9 @@ static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
     struct dc_wire_rows w;
     dc_error_t e;
 
-    if (dc_wire_rows_get (data, len, (size_t)h->outputs * 4, "RESULT", &w, &e) <
-        0)
+    bool direct = h->ranks[r].direct; /* wrote its rows itself */
+    if (dc_wire_rows_get (data, len, direct ? 0 : (size_t)h->outputs * 4,
+                          "RESULT", &w, &e) < 0)
         return bad_result (h, r, e.text);
     if (w.id >= sd->nchunks || sd->chunks[w.id].row0 != w.row0 ||
         sd->chunks[w.id].rows != w.rows)
@@ -120,8 +137,12 @@ static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
     struct dc_chunk *ch = &sd->chunks[w.id];
     if (ch->state == DC_CHUNK_DONE || ch->owner != r)
         return 0; /* a chunk given to another rank meanwhile: drop it */
-    if (dc_hub_write (h, r, w.row0, w.rows, w.data, w.seconds, errp) < 0)
+    if (direct)
+        dc_hub_account (h, r, w.rows, w.seconds);
+    else if (dc_hub_write (h, r, w.row0, w.rows, w.data, w.seconds, errp) < 0)
         return -1;
+    h->ranks[r].read += w.read;
+    h->ranks[r].write += w.write;
     ch->state = DC_CHUNK_DONE;
     /* timeline: its result is in, with the rank's compute seconds */
     dc_report_chunk_done (h->report, r, w.id, w.seconds);
@@ -169,6 +190,38 @@ static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
     snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
 }
 
+/* How the rows travelled: "io" (direct, relay or mixed) and per rank its
+ * way, why not direct, its read/compute/write seconds and the bytes of its
+ * rows that passed the hub. */
+static void report_io (const struct dc_sched_data *sd, const struct dc_hub *h,
+                       cJSON *x)
+{
+    int direct = 0;
+    cJSON *a = cJSON_CreateArray ();
+
+    for (int r = 0; r < h->size; r++) {
+        const struct dc_hub_rank *rk = &h->ranks[r];
+        cJSON *o = cJSON_CreateObject ();
+        direct += rk->direct;
+        cJSON_AddStringToObject (o, "io", rk->direct ? "direct" : "relay");
+        if (rk->io_why[0])
+            cJSON_AddStringToObject (o, "why", rk->io_why);
+        cJSON_AddNumberToObject (o, "read", rk->read);
+        cJSON_AddNumberToObject (o, "compute", rk->seconds);
+        cJSON_AddNumberToObject (o, "write", rk->write);
+        cJSON_AddNumberToObject (o, "relayed_bytes", (double)rk->relayed);
+        cJSON_AddItemToArray (a, o);
+    }
+    cJSON_AddStringToObject (x, "io_mode",
+                             sd->io.on ? (sd->io.required ? "direct" : "auto")
+                                       : "relay");
+    cJSON_AddStringToObject (x, "io",
+                             direct == h->size ? "direct"
+                             : direct          ? "mixed"
+                                               : "relay");
+    cJSON_AddItemToObject (x, "rank_io", a);
+}
+
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
 {
     struct dc_sched_data *sd = s;
@@ -184,6 +237,7 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
     if (!x)
         return;
     cJSON_AddNumberToObject (x, "chunk_rows", (double)sd->chunk_rows);
+    report_io (sd, h, x);
     cJSON_AddNumberToObject (x, "chunks", (double)sd->nchunks);
     cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
     cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");

@@ -13,10 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/util/file.h"
+
+/* the temporary files of outputs that ranks write themselves */
+#define SHARED_TAG ".dcrun-"
 
 struct dc_atomicfile {
     int fd;
@@ -196,7 +201,8 @@ fail:
     return NULL;
 }
 
-struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp)
+static struct dc_atomicfile *create (const char *path, bool shared,
+                                     dc_error_t *errp)
 {
     struct dc_atomicfile *f = NULL;
     struct target t;
@@ -204,6 +210,14 @@ struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp)
 
     if (resolve (path, &t, errp) < 0)
         return NULL;
+    if (t.kind == K_IN_PLACE && shared) {
+        errno = ENOTSUP;
+        errprintf (errp,
+                   "%s: a device, FIFO or descriptor is written in place by "
+                   "this process: ranks cannot write it",
+                   path);
+        return NULL;
+    }
     if (t.kind == K_IN_PLACE)
         return create_in_place (path, &t, errp);
     if (!(f = calloc (1, sizeof (*f))) || !(d = strdup (t.final)) ||
@@ -214,13 +228,17 @@ struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp)
     t.final = NULL;
     const char *dir = dirname (d);
     const char *base = basename (b);
-    size_t n = strlen (dir) + strlen (base) + 16;
+    size_t n = strlen (dir) + strlen (base) + 24;
     if (!(f->tmp = malloc (n)))
         goto nomem;
-    snprintf (f->tmp, n, "%s/.%s.XXXXXX", dir, base);
-    if ((f->fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+    snprintf (f->tmp, n,
+              shared ? "%s/.%s" SHARED_TAG "XXXXXX" : "%s/.%s.XXXXXX", dir,
+              base);
+    if (!shared &&
+        (f->fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
         f->anon = true;
-    else if ((f->fd = mkostemp (f->tmp, O_CLOEXEC)) < 0) {
+    else if ((f->fd = mkostemp (f->tmp, O_CLOEXEC)) < 0 ||
+             (shared && flock (f->fd, LOCK_EX | LOCK_NB) < 0)) {
         int e = errno;
         errprintf (errp, "%s: cannot create a temporary file in %s: %s", path,
                    dir, strerror (e));
@@ -243,6 +261,64 @@ nomem:
     errno = ENOMEM;
     errprintf (errp, "%s: out of memory", path);
     return NULL;
+}
+
+struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp)
+{
+    return create (path, false, errp);
+}
+
+struct dc_atomicfile *dc_atomicfile_create_shared (const char *path,
+                                                   dc_error_t *errp)
+{
+    return create (path, true, errp);
+}
+
+int dc_atomicfile_sweep (const char *path, char *names, size_t len)
+{
+    struct target t;
+    int removed = 0;
+
+    if (names && len)
+        names[0] = '\0';
+    if (resolve (path, &t, NULL) < 0 || t.kind != K_REPLACE || !t.final)
+        goto out;
+    char *d = strdup (t.final), *b = strdup (t.final), prefix[PATH_MAX];
+    DIR *dir = d ? opendir (dirname (d)) : NULL;
+    if (!dir || !b) {
+        free (d), free (b);
+        if (dir)
+            closedir (dir);
+        goto out;
+    }
+    snprintf (prefix, sizeof (prefix), ".%s" SHARED_TAG, basename (b));
+    size_t pl = strlen (prefix);
+    struct dirent *e;
+    while ((e = readdir (dir))) {
+        struct stat st;
+        if (strncmp (e->d_name, prefix, pl) || strlen (e->d_name) != pl + 6)
+            continue;
+        int fd = openat (dirfd (dir), e->d_name,
+                         O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        /* ours, and no live run holds it */
+        if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) &&
+            st.st_uid == geteuid () && flock (fd, LOCK_EX | LOCK_NB) == 0 &&
+            unlinkat (dirfd (dir), e->d_name, 0) == 0) {
+            size_t l = names ? strlen (names) : 0;
+            if (names && l + 1 < len)
+                snprintf (names + l, len - l, "%s%s", l ? ", " : "", e->d_name);
+            removed++;
+        }
+        close (fd);
+    }
+    closedir (dir);
+    free (d);
+    free (b);
+out:
+    free (t.final);
+    return removed;
 }
 
 int dc_atomicfile_pwrite (struct dc_atomicfile *f, const void *buf, size_t n,

@@ -38,6 +38,19 @@ struct dc_atomicfile;
 /* Create a temporary file next to path (see above).  NULL with errp. */
 struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp);
 
+/* The same, for a file that other processes (ranks, on this or other hosts
+ * through a shared filesystem) open by its temporary path and write: always
+ * a named ".NAME.dcrun-XXXXXX" file (mode 0600) in the target's folder,
+ * locked (flock) while this process holds it.  A device, FIFO or
+ * descriptor target is refused (ENOTSUP). */
+struct dc_atomicfile *dc_atomicfile_create_shared (const char *path,
+                                                   dc_error_t *errp);
+
+/* Remove the ".NAME.dcrun-XXXXXX" files next to path that a killed run left
+ * (regular files of this user that no live process holds locked).  Their
+ * names, ", "-separated, into names (may be NULL); returns how many. */
+int dc_atomicfile_sweep (const char *path, char *names, size_t len);
+
 /* Write all n bytes at offset off (retries short writes and EINTR). */
 int dc_atomicfile_pwrite (struct dc_atomicfile *f, const void *buf, size_t n,
                           uint64_t off, dc_error_t *errp);
