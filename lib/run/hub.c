@@ -113,7 +113,9 @@ static int fail_all_lost (struct dc_hub *h, const struct dc_hub_sched *ops,
 
     for (int r = 0; r < h->size; r++)
         if (h->ranks[r].error[0]) {
-            h->res->status = DC_COORD_WORKER_ERROR;
+            /* files the ranks cannot reach are no compute error */
+            h->res->status = h->ranks[r].io_refused ? DC_COORD_IO_ERROR
+                                                    : DC_COORD_WORKER_ERROR;
             ops->name (s, h, r, name, sizeof (name));
             return errprintf (errp, "%s: %s", name, h->ranks[r].error);
         }

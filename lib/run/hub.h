@@ -95,6 +95,7 @@ int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,
 struct dc_hub_rank {
     bool ready, lost, done_sent;
     bool direct;     /* reads and writes rows itself (READY "io") */
+    bool io_refused; /* --io direct and it cannot: error says why */
     int outstanding; /* work handed out, not back yet (the scheduler's) */
     size_t rows, chunks;
     double seconds;      /* compute, as the rank measured it */

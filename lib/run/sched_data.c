@@ -97,12 +97,17 @@ static int ready (void *s, struct dc_hub *h, int r,
     if (!sd->io.on) /* direct I/O was not offered */
         h->ranks[r].direct = false;
     if (sd->io.required && !h->ranks[r].direct) {
-        snprintf (h->ranks[r].error, sizeof (h->ranks[r].error),
-                  "--io direct: %s",
-                  rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
+        snprintf (
+            h->ranks[r].error, sizeof (h->ranks[r].error), "--io direct: %s",
+            rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
+        h->ranks[r].io_refused = true;
         dc_comm_drop (h->comm, r, "no direct I/O");
         return 1;
     }
+    if (sd->io.on)
+        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
+                h->ranks[r].direct ? "direct" : "relay",
+                rd->io_why[0] ? ": " : "", rd->io_why);
     if (rd->outputs != h->outputs) {
         snprintf (h->ranks[r].error, sizeof (h->ranks[r].error),
                   "loaded a model of another shape");
@@ -196,14 +201,21 @@ static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
 static void report_io (const struct dc_sched_data *sd, const struct dc_hub *h,
                        cJSON *x)
 {
-    int direct = 0;
+    int direct = 0, working = 0; /* ranks that computed chunks */
     cJSON *a = cJSON_CreateArray ();
 
     for (int r = 0; r < h->size; r++) {
         const struct dc_hub_rank *rk = &h->ranks[r];
         cJSON *o = cJSON_CreateObject ();
-        direct += rk->direct;
-        cJSON_AddStringToObject (o, "io", rk->direct ? "direct" : "relay");
+        if (rk->chunks) {
+            working++;
+            direct += rk->direct;
+        }
+        /* no READY (it started after the end): no way at all */
+        cJSON_AddStringToObject (o, "io",
+                                 !rk->device[0] ? "none"
+                                 : rk->direct   ? "direct"
+                                                : "relay");
         if (rk->io_why[0])
             cJSON_AddStringToObject (o, "why", rk->io_why);
         cJSON_AddNumberToObject (o, "read", rk->read);
@@ -216,7 +228,7 @@ static void report_io (const struct dc_sched_data *sd, const struct dc_hub *h,
                              sd->io.on ? (sd->io.required ? "direct" : "auto")
                                        : "relay");
     cJSON_AddStringToObject (x, "io",
-                             direct == h->size ? "direct"
+                             direct == working ? "direct"
                              : direct          ? "mixed"
                                                : "relay");
     cJSON_AddItemToObject (x, "rank_io", a);

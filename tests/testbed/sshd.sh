@@ -12,7 +12,9 @@
 # hostname, which OpenMPI's session directories do not like).  When root's
 # ~/.bashrc exists, sshd runs in a private mount namespace where it is empty
 # (it costs ~100 ms per remote command on some machines).  `down` stops only
-# the daemons whose PID files are in DIR.  Exits 77 (after saying why) when
+# the daemons whose PID files are in DIR.  With TB_HIDE=FOLDER the hosts
+# see an empty tmpfs over FOLDER (hosts that do not share the caller's
+# files); DIR must not be under FOLDER.  Exits 77 (after saying why) when
 # sshd cannot be started here.  Recipe: /work/shared/testbed/sshd-hosts.sh.
 set -u
 cmd=${1:-}; D=${2:-}
@@ -101,7 +103,13 @@ EOC
         $SSHD -t -f "$conf" 2> "$D/sshd-$k.log" || { echo "sshd rejects its config: $(cat "$D/sshd-$k.log")"; exit 77; }
         rm -f "$D/sshd-$k.pid"
         # sshd binds before it detaches: a taken port fails here
-        if [ -e "$home/.bashrc" ] && command -v unshare > /dev/null \
+        if [ -n "${TB_HIDE:-}" ]; then
+            # hosts without the caller's files: an empty tmpfs over TB_HIDE
+            command -v unshare > /dev/null && unshare -m true 2>/dev/null \
+                || { echo "no private mount namespace here (unshare -m) for TB_HIDE"; exit 77; }
+            unshare -m --propagation private -- sh -c 'mount -t tmpfs -o mode=0755 none "$1" && exec "$2" -f "$3" -E "$4"' \
+                sh "$TB_HIDE" "$SSHD" "$conf" "$D/sshd-$k.log"
+        elif [ -e "$home/.bashrc" ] && command -v unshare > /dev/null \
             && unshare -m true 2>/dev/null; then
             unshare -m --propagation private -- sh -c 'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"' \
                 sh "$D/empty-bashrc" "$home/.bashrc" "$SSHD" "$conf" "$D/sshd-$k.log"
