@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "lib/launch/launch.h"
+#include "lib/util/file.h"
 
 /* launchers written so far (flipped to 1 as each lands) */
 #define DC_HAVE_SSH_LAUNCHER 1
@@ -363,6 +364,11 @@ static void sigpipe_handler (int sig)
 {
     int e = errno;
     unsigned char c = (unsigned char)sig;
+
+    /* the run stops: its named temporary files go now, whatever comes
+     * next (mpirun's SIGKILL a second after its SIGTERM) */
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+        dc_file_signal_cleanup ();
     if (write (sigpipe_fd[1], &c, 1) < 0) {
         /* full: the loop has enough to do */
     }

@@ -42,6 +42,7 @@ void dc_coord_destroy (struct dc_coord *co)
 {
     if (co) {
         if (co->probe_fd >= 0) {
+            dc_file_on_signal_forget (co->probe);
             unlink (co->probe);
             close (co->probe_fd);
         }
@@ -98,6 +99,7 @@ static int make_probe (struct dc_coord *co, const char *tmp, dc_error_t *errp)
     memcpy (co->probe + n - 6, "XXXXXX", 6);
     if ((co->probe_fd = mkostemp (co->probe, O_CLOEXEC)) < 0)
         return errprintf (errp, "%s: %s", co->probe, strerror (errno));
+    dc_file_on_signal_unlink (co->probe);
     if (flock (co->probe_fd, LOCK_EX | LOCK_NB) < 0 ||
         getrandom (rnd, sizeof (rnd), 0) != (ssize_t)sizeof (rnd))
         return errprintf (errp, "%s: %s", co->probe, strerror (errno));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ struct dc_atomicfile {
     int fd;
     int target; /* in place: the device, FIFO or descriptor; else -1 */
     bool anon;  /* O_TMPFILE: no name yet */
+    bool sig;   /* its name is removed by dc_file_signal_cleanup */
     bool committed;
     char *path; /* the file replaced (a link's target) */
     char *tmp;
@@ -240,6 +242,8 @@ static struct dc_atomicfile *create (const char *path, bool shared,
     else if ((f->fd = mkostemp (f->tmp, O_CLOEXEC)) < 0 ||
              (shared && flock (f->fd, LOCK_EX | LOCK_NB) < 0)) {
         int e = errno;
+        if (f->fd >= 0)
+            unlink (f->tmp);
         errprintf (errp, "%s: cannot create a temporary file in %s: %s", path,
                    dir, strerror (e));
         free (f->tmp);
@@ -252,6 +256,9 @@ static struct dc_atomicfile *create (const char *path, bool shared,
     }
     free (d);
     free (b);
+    /* named: a signal that stops the process takes the name away */
+    if (!f->anon && dc_file_on_signal_unlink (f->tmp) == 0)
+        f->sig = true;
     return f;
 nomem:
     free (t.final);
@@ -272,6 +279,42 @@ struct dc_atomicfile *dc_atomicfile_create_shared (const char *path,
                                                    dc_error_t *errp)
 {
     return create (path, true, errp);
+}
+
+#define SIGPATHS 4
+static char sig_path[SIGPATHS][PATH_MAX];
+static volatile sig_atomic_t sig_used[SIGPATHS];
+
+int dc_file_on_signal_unlink (const char *path)
+{
+    static bool at_exit;
+
+    /* and at exit: MPI libraries end a process with exit() when a peer
+     * goes away (OpenMPI's abort), before the signal that stops the job */
+    if (!at_exit && atexit (dc_file_signal_cleanup) == 0)
+        at_exit = true;
+    for (int i = 0; i < SIGPATHS; i++)
+        if (!sig_used[i] && path && strlen (path) < PATH_MAX) {
+            memcpy (sig_path[i], path, strlen (path) + 1);
+            __atomic_thread_fence (__ATOMIC_SEQ_CST);
+            sig_used[i] = 1;
+            return 0;
+        }
+    return -1;
+}
+
+void dc_file_on_signal_forget (const char *path)
+{
+    for (int i = 0; i < SIGPATHS; i++)
+        if (sig_used[i] && path && !strcmp (sig_path[i], path))
+            sig_used[i] = 0;
+}
+
+void dc_file_signal_cleanup (void)
+{
+    for (int i = 0; i < SIGPATHS; i++)
+        if (sig_used[i])
+            unlink (sig_path[i]);
 }
 
 int dc_atomicfile_sweep (const char *path, char *names, size_t len)
@@ -485,6 +528,10 @@ int dc_atomicfile_commit (struct dc_atomicfile *f, dc_error_t *errp)
                           f->tmp, strerror (e));
     }
     f->committed = true;
+    if (f->sig) {
+        dc_file_on_signal_forget (f->tmp);
+        f->sig = false;
+    }
     /* the new name on the disk too */
     if (dfd >= 0) {
         int rc = sync_fd (dfd), e = errno;
@@ -507,6 +554,8 @@ void dc_atomicfile_destroy (struct dc_atomicfile *f)
         close (f->fd);
     if (f->target >= 0)
         close (f->target);
+    if (f->sig)
+        dc_file_on_signal_forget (f->tmp);
     if (!f->committed && !f->anon && f->tmp)
         unlink (f->tmp);
     free (f->tmp);

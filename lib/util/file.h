@@ -46,6 +46,16 @@ struct dc_atomicfile *dc_atomicfile_create (const char *path, dc_error_t *errp);
 struct dc_atomicfile *dc_atomicfile_create_shared (const char *path,
                                                    dc_error_t *errp);
 
+/* Files to remove when a signal stops the process (SIGINT, SIGTERM,
+ * SIGHUP: mpirun sends SIGTERM and, a second later, SIGKILL) or it exits
+ * without removing them (OpenMPI ends a process with exit() when a peer
+ * goes away): the named temporary files of a run.  At most 4 at a time; 0, or
+ * -1 when full or too long.  dc_file_signal_cleanup is async-signal-safe: the
+ * signal handler calls it. */
+int dc_file_on_signal_unlink (const char *path);
+void dc_file_on_signal_forget (const char *path);
+void dc_file_signal_cleanup (void);
+
 /* Remove the ".NAME.dcrun-XXXXXX" files next to path that a killed run left
  * (regular files of this user that no live process holds locked).  Their
  * names, ", "-separated, into names (may be NULL); returns how many. */

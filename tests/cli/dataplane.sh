@@ -81,11 +81,13 @@ expect_eq "$(left Yc)" 0 "direct, Ctrl-C: no output, no temporary file"
 sleep 0.3
 expect_eq "$(ranks)" 0 "direct, Ctrl-C: no rank left"
 
-# SIGKILL of the head: its temporary files stay; the next run removes them
+# SIGKILL of the head: its named temporary files (the output and the token)
+# stay; the next run writing that output removes them and says so, but not
+# the temporary file of a live run (locked)
 $D infer -H localhost:3 --io direct $ARGS --output Ys.npy --chunk-rows 300 2> err.s &
 P=$!
 wait_ranks 3
-sleep 0.4
+sleep 0.5
 kill -KILL $P
 wait $P 2> /dev/null
 expect_eq "$(ls -a | grep -c '^\.Ys\.npy\.dcrun-......$')" 2 "SIGKILLed head: its temporary output and token are left"
@@ -94,11 +96,18 @@ i=0
 while [ "$(ranks)" -gt 0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 expect_eq "$(ranks)" 0 "SIGKILLed head: its ranks are gone too"
 unset DCRUN_TEST_CHUNK_DELAY_MS
+echo live > .Ys.npy.dcrun-live00
+flock .Ys.npy.dcrun-live00 sleep 30 &
+F=$!
+sleep 0.2
 RC=0
 $D infer -H localhost:2 --io direct $ARGS --output Ys.npy 2> "$T_TMP/err" || RC=$?
 expect_eq "$RC" 0 "the next run writing the same output"
-expect_err "Ys.npy: removed what a killed run left next to it: \.Ys\.npy\.dcrun-" "says what it removed"
-expect_eq "$(left Ys)" 1 "only the output is left"
+expect_err "Ys.npy: removed what a killed run left next to it: \.Ys\.npy\.dcrun-......, \.Ys\.npy\.dcrun-......$" "says what it removed"
+expect_eq "$(ls -a | grep '^\.Ys' | tr '\n' ' ')" ".Ys.npy.dcrun-live00 " "a live run's temporary file is kept"
+kill $F 2> /dev/null
+wait $F 2> /dev/null
+rm -f .Ys.npy.dcrun-live00
 expect_eq "$(cmp Y1.npy Ys.npy && echo same)" same "the same bytes"
 
 # over ssh: hosts that share the files read them; hosts that do not get rows

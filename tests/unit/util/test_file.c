@@ -221,6 +221,48 @@ START_TEST (t_fsync_durable_names)
 }
 END_TEST
 
+/* A file the ranks write: named ".NAME.dcrun-XXXXXX", 0600, locked; the
+ * sweep removes what a killed run left (unlocked) and keeps a live one; a
+ * device cannot be shared; the signal cleanup takes the name away. */
+START_TEST (t_shared)
+{
+    dc_error_t err;
+    struct stat st;
+    char names[256], left[512];
+    struct dc_atomicfile *f = dc_atomicfile_create_shared (tpath ("o"), &err);
+
+    ck_assert_ptr_nonnull (f);
+    const char *tmp = dc_atomicfile_tmppath (f);
+    ck_assert_ptr_nonnull (tmp);
+    ck_assert_ptr_nonnull (strstr (tmp, "/.o.dcrun-"));
+    ck_assert_int_eq (stat (tmp, &st), 0);
+    ck_assert_int_eq (st.st_mode & 0777, 0600);
+    snprintf (left, sizeof (left), "%s", tpath (".o.dcrun-abc123"));
+    write_file (left, "stale", 5);
+    ck_assert_int_eq (dc_atomicfile_sweep (tpath ("o"), names, sizeof (names)),
+                      1);
+    ck_assert_str_eq (names, ".o.dcrun-abc123");
+    ck_assert_int_eq (stat (tmp, &st), 0); /* held: kept */
+    ck_assert_int_eq (dc_atomicfile_pwrite (f, "hello", 5, 0, &err), 0);
+    ck_assert_int_eq (dc_atomicfile_commit (f, &err), 0);
+    dc_atomicfile_destroy (f);
+    ck_assert_str_eq (slurp (tpath ("o"), NULL), "hello");
+    ck_assert_int_eq (count_files (), 1);
+    /* uncommitted: destroy removes it; a signal's cleanup too */
+    f = dc_atomicfile_create_shared (tpath ("p"), &err);
+    ck_assert_ptr_nonnull (f);
+    ck_assert_int_eq (count_files (), 2);
+    dc_file_signal_cleanup ();
+    ck_assert_int_eq (count_files (), 1);
+    dc_atomicfile_destroy (f);
+    /* a device is written in place by its process: not shareable */
+    ck_assert_ptr_null (dc_atomicfile_create_shared ("/dev/null", &err));
+    ck_assert_int_eq (errno, ENOTSUP);
+    ck_assert_int_eq (dc_atomicfile_sweep ("/dev/null", names, sizeof (names)),
+                      0);
+}
+END_TEST
+
 START_TEST (t_open_regular)
 {
     dc_error_t err;
@@ -410,6 +452,7 @@ int main (void)
     tcase_add_test (tc, t_device_in_place);
     tcase_add_test (tc, t_fifo_in_place);
     tcase_add_test (tc, t_fsync_durable_names);
+    tcase_add_test (tc, t_shared);
     tcase_add_test (tc, t_open_regular);
     tcase_add_test (tc, t_open_log);
     tcase_add_loop_test (tc, t_check, 0, sizeof (checks) / sizeof (checks[0]));
