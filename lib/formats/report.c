@@ -19,6 +19,20 @@ static const char *const phase_names[DC_PHASE_COUNT] = {
     [DC_PHASE_WRITE] = "write",
 };
 
+const char *const dc_chunk_phase_names[DC_CHUNK_NPHASES] = {
+    "read", "copy_in", "compute", "copy_out", "write",
+};
+
+void dc_chunk_phases_get (const struct dc_chunk_phases *p,
+                          double v[DC_CHUNK_NPHASES])
+{
+    v[0] = p->read;
+    v[1] = p->copy_in;
+    v[2] = p->compute;
+    v[3] = p->copy_out;
+    v[4] = p->write;
+}
+
 struct dc_report {
     cJSON *root;
     cJSON *hosts, *ranks, *versions;
@@ -26,11 +40,7 @@ struct dc_report {
     double seconds;
     double t0; /* dc_report_now() at create: the timeline's zero */
     bool exec; /* an exec report: no phases, no rows */
-    struct chunkrec {
-        int rank;
-        uint64_t id;
-        double start, end, compute; /* end < 0: no result (yet) */
-    } * chunks;
+    struct dc_report_chunk *chunks; /* end < 0: no result (yet) */
     size_t nchunks, capchunks, dropped;
 };
 
@@ -325,22 +335,30 @@ cJSON *dc_report_extra (struct dc_report *r, const char *name)
     return cJSON_AddObjectToObject (r->root, name);
 }
 
-void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id)
+/* a new record at the end of the timeline, NULL when full */
+static struct dc_report_chunk *chunk_new (struct dc_report *r)
 {
-    if (!r)
-        return;
     if (r->nchunks == r->capchunks) {
         size_t cap = r->capchunks ? 2 * r->capchunks : 256;
-        struct chunkrec *c;
+        struct dc_report_chunk *c;
         if (r->nchunks >= DC_REPORT_MAX_CHUNKS ||
             !(c = realloc (r->chunks, cap * sizeof (*c)))) {
             r->dropped++;
-            return;
+            return NULL;
         }
         r->chunks = c;
         r->capchunks = cap;
     }
-    r->chunks[r->nchunks++] = (struct chunkrec){
+    return &r->chunks[r->nchunks++];
+}
+
+void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id)
+{
+    struct dc_report_chunk *c;
+
+    if (!r || !(c = chunk_new (r)))
+        return;
+    *c = (struct dc_report_chunk){
         .rank = rank,
         .id = id,
         .start = dc_report_now () - r->t0,
@@ -356,7 +374,7 @@ void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
         return;
     /* the latest send of this chunk to this rank (a rank holds few) */
     for (size_t i = r->nchunks; i-- > 0;) {
-        struct chunkrec *c = &r->chunks[i];
+        struct dc_report_chunk *c = &r->chunks[i];
         if (c->rank == rank && c->id == id && c->end < 0) {
             c->end = dc_report_now () - r->t0;
             c->compute = compute_seconds >= 0 && isfinite (compute_seconds)
@@ -365,6 +383,54 @@ void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
             return;
         }
     }
+}
+
+static double secs (double s)
+{
+    return s > 0 && isfinite (s) ? s : 0;
+}
+
+void dc_report_chunk_phases (struct dc_report *r, int rank, uint64_t id,
+                             const struct dc_chunk_phases *p)
+{
+    struct dc_report_chunk *c = NULL;
+
+    if (!r || !p)
+        return;
+    for (size_t i = r->nchunks; i-- > 0;)
+        if (r->chunks[i].rank == rank && r->chunks[i].id == id) {
+            c = &r->chunks[i];
+            break;
+        }
+    if (!c) {
+        if (!(c = chunk_new (r)))
+            return;
+        *c = (struct dc_report_chunk){
+            .rank = rank, .id = id, .end = -1, .compute = -1};
+        c->start = isfinite (p->start) ? p->start - r->t0 : 0;
+    }
+    c->has_phases = true;
+    c->phases = (struct dc_chunk_phases){
+        .start = isfinite (p->start) ? p->start - r->t0 : c->start,
+        .read = secs (p->read),
+        .copy_in = secs (p->copy_in),
+        .compute = secs (p->compute),
+        .copy_out = secs (p->copy_out),
+        .write = secs (p->write),
+    };
+}
+
+const struct dc_report_chunk *dc_report_chunks (const struct dc_report *r,
+                                                size_t *n)
+{
+    if (n)
+        *n = r ? r->nchunks : 0;
+    return r ? r->chunks : NULL;
+}
+
+double dc_report_t0 (const struct dc_report *r)
+{
+    return r ? r->t0 : 0;
 }
 
 int dc_report_add_exec_rank (struct dc_report *r,
@@ -419,8 +485,10 @@ static void add_chunks (struct dc_report *r, cJSON *ranks)
             !lists[(int)n->valuedouble])
             lists[(int)n->valuedouble] = cJSON_AddArrayToObject (e, "chunks");
     }
+    double (*tot)[DC_CHUNK_NPHASES] = calloc ((size_t)max + 1, sizeof (*tot));
+    bool *has = calloc ((size_t)max + 1, sizeof (*has));
     for (size_t i = 0; i < r->nchunks; i++) {
-        const struct chunkrec *c = &r->chunks[i];
+        const struct dc_report_chunk *c = &r->chunks[i];
         cJSON *o;
         if (c->rank < 0 || c->rank > max || !lists[c->rank] ||
             !(o = cJSON_CreateObject ()))
@@ -434,8 +502,40 @@ static void add_chunks (struct dc_report *r, cJSON *ranks)
             cJSON_AddNullToObject (o, "end");
             cJSON_AddNullToObject (o, "compute");
         }
+        if (c->has_phases) {
+            double v[DC_CHUNK_NPHASES];
+            cJSON *ph = cJSON_AddObjectToObject (o, "phases");
+            dc_chunk_phases_get (&c->phases, v);
+            cJSON_AddNumberToObject (ph, "start", c->phases.start);
+            for (int k = 0; k < DC_CHUNK_NPHASES; k++) {
+                cJSON_AddNumberToObject (ph, dc_chunk_phase_names[k], v[k]);
+                if (tot)
+                    tot[c->rank][k] += v[k];
+            }
+            if (has)
+                has[c->rank] = true;
+        }
         cJSON_AddItemToArray (lists[c->rank], o);
     }
+    /* per rank totals of the measured phases, busy = their sum */
+    cJSON_ArrayForEach (e, ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (!tot || !has || !cJSON_IsNumber (n) || n->valuedouble < 0 ||
+            n->valuedouble > max || !has[(int)n->valuedouble] ||
+            cJSON_GetObjectItemCaseSensitive (e, "phases"))
+            continue;
+        int k = (int)n->valuedouble;
+        double busy = 0;
+        cJSON *ph = cJSON_AddObjectToObject (e, "phases");
+        for (int j = 0; j < DC_CHUNK_NPHASES; j++) {
+            cJSON_AddNumberToObject (ph, dc_chunk_phase_names[j], tot[k][j]);
+            busy += tot[k][j];
+        }
+        cJSON_AddNumberToObject (ph, "busy", busy);
+    }
+    free (tot);
+    free (has);
     free (lists);
 }
 
