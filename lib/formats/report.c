@@ -42,6 +42,13 @@ struct dc_report {
     bool exec; /* an exec report: no phases, no rows */
     struct dc_report_chunk *chunks; /* end < 0: no result (yet) */
     size_t nchunks, capchunks, dropped;
+    struct dc_report_event *events;
+    size_t nevents, capevents;
+    struct rhost {
+        int rank;
+        char host[256];
+    } * rhosts;
+    size_t nrhosts;
 };
 
 double dc_report_now (void)
@@ -100,6 +107,8 @@ void dc_report_destroy (struct dc_report *r)
     cJSON_Delete (r->root);
     cJSON_Delete (r->versions);
     free (r->chunks);
+    free (r->events);
+    free (r->rhosts);
     free (r);
 }
 
@@ -431,6 +440,110 @@ const struct dc_report_chunk *dc_report_chunks (const struct dc_report *r,
 double dc_report_t0 (const struct dc_report *r)
 {
     return r ? r->t0 : 0;
+}
+
+static struct dc_report_event *event_new (struct dc_report *r, int rank,
+                                          char ph, const char *name,
+                                          const char *cat)
+{
+    struct dc_report_event *e;
+
+    if (!r || !name)
+        return NULL;
+    if (r->nevents == r->capevents) {
+        size_t cap = r->capevents ? 2 * r->capevents : 64;
+        if (r->nevents >= DC_REPORT_MAX_EVENTS ||
+            !(e = realloc (r->events, cap * sizeof (*e))))
+            return NULL;
+        r->events = e;
+        r->capevents = cap;
+    }
+    e = &r->events[r->nevents++];
+    memset (e, 0, sizeof (*e));
+    e->rank = rank;
+    e->ph = ph;
+    e->n = NAN;
+    snprintf (e->name, sizeof (e->name), "%s", name);
+    snprintf (e->cat, sizeof (e->cat), "%s", cat ? cat : "");
+    return e;
+}
+
+void dc_report_span (struct dc_report *r, int rank, const char *name,
+                     const char *cat, double start, double end, double n)
+{
+    struct dc_report_event *e = event_new (r, rank, 'X', name, cat);
+
+    if (!e)
+        return;
+    e->start = isfinite (start) ? start - r->t0 : 0;
+    e->end = isfinite (end) && end - r->t0 > e->start ? end - r->t0 : e->start;
+    e->n = n;
+}
+
+void dc_report_instant (struct dc_report *r, int rank, const char *name,
+                        const char *cat, const char *detail)
+{
+    struct dc_report_event *e = event_new (r, rank, 'i', name, cat);
+
+    if (!e)
+        return;
+    e->start = e->end = dc_report_now () - r->t0;
+    snprintf (e->detail, sizeof (e->detail), "%s", detail ? detail : "");
+}
+
+const struct dc_report_event *dc_report_events (const struct dc_report *r,
+                                                size_t *n)
+{
+    if (n)
+        *n = r ? r->nevents : 0;
+    return r ? r->events : NULL;
+}
+
+void dc_report_rank_host (struct dc_report *r, int rank, const char *host)
+{
+    struct rhost *h;
+
+    if (!r || !host)
+        return;
+    for (size_t i = 0; i < r->nrhosts; i++)
+        if (r->rhosts[i].rank == rank) {
+            snprintf (r->rhosts[i].host, sizeof (r->rhosts[i].host), "%s",
+                      host);
+            return;
+        }
+    if (r->nrhosts >= DC_REPORT_MAX_EVENTS ||
+        !(h = realloc (r->rhosts, (r->nrhosts + 1) * sizeof (*h))))
+        return;
+    r->rhosts = h;
+    h[r->nrhosts].rank = rank;
+    snprintf (h[r->nrhosts].host, sizeof (h[r->nrhosts].host), "%s", host);
+    r->nrhosts++;
+}
+
+const char *dc_report_host_of (const struct dc_report *r, int rank)
+{
+    const cJSON *e;
+
+    if (!r)
+        return NULL;
+    /* told first: a training report's rank 0 is the head's trainer */
+    for (size_t i = 0; i < r->nrhosts; i++)
+        if (r->rhosts[i].rank == rank)
+            return r->rhosts[i].host;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive (e, "host");
+        if (cJSON_IsNumber (n) && (int)n->valuedouble == rank &&
+            cJSON_IsString (h) && h->valuestring[0])
+            return h->valuestring;
+    }
+    return NULL;
+}
+
+const cJSON *dc_report_root (const struct dc_report *r)
+{
+    return r ? r->root : NULL;
 }
 
 int dc_report_add_exec_rank (struct dc_report *r,

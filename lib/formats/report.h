@@ -149,6 +149,37 @@ const struct dc_report_chunk *dc_report_chunks (const struct dc_report *r,
 /* dc_report_now() at create: the zero of the report's timeline. */
 double dc_report_t0 (const struct dc_report *r);
 
+/* Spans and instant events of the run for `--trace` (lib/formats/trace.h):
+ * kept in memory, not written in the report's JSON.  Times are head clock
+ * values (dc_report_now ()); stored as seconds since the report's zero.
+ * rank -1 is the hub (the coordinator).  name and cat are cut at 23 and 15
+ * bytes, detail at 159; n is written as the event's "n" argument (a step,
+ * an attempt), NAN for none.  At most DC_REPORT_MAX_EVENTS are kept; NULL
+ * r or name is a no-op. */
+#define DC_REPORT_MAX_EVENTS 1000000
+#define DC_REPORT_HUB (-1)
+struct dc_report_event {
+    int rank;
+    char ph;           /* 'X' a span, 'i' an instant */
+    double start, end; /* seconds since the report's zero; end = start: 'i' */
+    double n;          /* NAN: none */
+    char name[24], cat[16], detail[160];
+};
+void dc_report_span (struct dc_report *r, int rank, const char *name,
+                     const char *cat, double start, double end, double n);
+void dc_report_instant (struct dc_report *r, int rank, const char *name,
+                        const char *cat, const char *detail);
+const struct dc_report_event *dc_report_events (const struct dc_report *r,
+                                                size_t *n);
+
+/* The host of a rank that is not (or not yet) among the report's ranks, for
+ * the trace (training reports name only the head). */
+void dc_report_rank_host (struct dc_report *r, int rank, const char *host);
+/* The host of rank (added or told), NULL when unknown. */
+const char *dc_report_host_of (const struct dc_report *r, int rank);
+/* The "hosts" list, "ranks" and so on as built so far (borrowed). */
+const struct cJSON *dc_report_root (const struct dc_report *r);
+
 /* One rank of `dcrun exec --report`: its host, how it ended (exit code, or
  * signal, or a failed start with reason) and when (seconds since the job's
  * start, the caller's zero).
