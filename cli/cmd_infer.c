@@ -28,12 +28,13 @@ enum {
     OPT_CHUNK_ROWS,
     OPT_OUTPUT_DTYPE,
     OPT_REPORT,
+    OPT_TRACE,
 };
 
 /* host memory per block of rows read, computed and written */
 
 struct infer_args {
-    const char *model, *input, *output, *report;
+    const char *model, *input, *output, *report, *trace;
     enum dc_npy_dtype out_dtype;
     long chunk_rows;
     struct cli_model_opts m; /* shared with train */
@@ -52,6 +53,8 @@ static const struct cli_opt infer_opts[] = {
      "output element type (default f4)"},
     {"report", required_argument, OPT_REPORT, "R.json",
      "write a run report (phases, TFLOP/s, output sha256, versions)"},
+    {"trace", required_argument, OPT_TRACE, "T.json",
+     "write a Chrome trace (Perfetto): launch, load, chunks, lost ranks"},
     {0},
 };
 
@@ -86,6 +89,9 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_REPORT:
         a->report = arg;
         return 0;
+    case OPT_TRACE:
+        a->trace = arg;
+        return 0;
     }
     return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
@@ -113,6 +119,7 @@ static int infer_go (struct cli *cli, const struct infer_args *a)
             },
         .dtype = a->m.dtype,
         .report = a->report,
+        .trace = a->trace,
         .heartbeat_timeout = a->m.heartbeat_timeout,
         .split = a->m.split,
         .dry_run = cli->dry_run,
@@ -172,7 +179,7 @@ const struct cli_command cmd_infer = {
     .usage = "--model M.safetensors --input X.npy --output Y.npy "
              "[--dtype f32|tf32|f16|bf16] [--device cpu|cuda|auto] "
              "[--chunk-rows R] [--output-dtype f4|f2] [--activation A] "
-             "[--threads N] [--report R.json] [--progress]",
+             "[--threads N] [--report R.json] [--trace T.json] [--progress]",
     .opts = infer_opts,
     .opts2 = cli_model_opts,
     .launch_opts = true,

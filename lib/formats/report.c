@@ -475,7 +475,7 @@ void dc_report_span (struct dc_report *r, int rank, const char *name,
 
     if (!e)
         return;
-    e->start = isfinite (start) ? start - r->t0 : 0;
+    e->start = isfinite (start) && start > r->t0 ? start - r->t0 : 0;
     e->end = isfinite (end) && end - r->t0 > e->start ? end - r->t0 : e->start;
     e->n = n;
 }

@@ -541,9 +541,15 @@ struct dc_trace *dc_trace_from_report (const struct dc_report *r,
             !strcmp (e->cat, "load"))
             b.ri[e->rank].has_load = true;
     }
-    for (int i = 0; i < b.npid; i++)
-        dc_trace_process_name (b.t, i, b.pname[i]);
-    dc_trace_thread_name (b.t, b.hubpid, DC_TRACE_HUB_TID, "hub");
+    /* the hosts that hold the hub or a rank */
+    for (int i = 0; i < b.npid; i++) {
+        bool used = i == b.hubpid;
+        for (int k = 0; !used && k <= b.maxrank; k++)
+            used = b.ri[k].seen && b.ri[k].pid == i;
+        if (used)
+            dc_trace_process_name (b.t, i, b.pname[i]);
+    }
+    dc_trace_thread_name (b.t, b.hubpid, DC_TRACE_HUB_TID, "hub (coordinator)");
     build_chunks (&b);
     build_events (&b);
     for (int k = 0; k <= b.maxrank; k++) {

@@ -91,6 +91,7 @@ static int lose (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
     snprintf (res->lost + len, sizeof (res->lost) - len, "%s%s (%s)",
               len ? ", " : "", name, why);
     res->nlost++;
+    dc_report_instant (h->report, r, "lost", "lost", why); /* --trace */
     dc_log (DC_LOG_WARN, "%s lost (%s): %s", name, why, ops->on_loss);
     return ops->lost (s, h, r, error, why, errp);
 }
@@ -247,6 +248,8 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
         goto out;
     }
     h->t_write += dc_hub_now () - tc;
+    dc_report_instant (h->report, DC_REPORT_HUB, "commit", "commit",
+                       h->o->output_path); /* --trace */
     drain (h);
     const char *sha = dc_npy_writer_sha256 (h->out);
     snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
