@@ -1,0 +1,111 @@
+#!/bin/sh
+# --trace T.json on infer and train (Chrome Trace Event Format): the trace
+# parses, names every process and thread, its spans nest per thread, it
+# has the documented events, one chunk span per chunk record of the
+# report, per-rank busy time within 5% of the report's; infer in one
+# process and on 3 local ranks with a killed worker (its "lost" instant),
+# train in one process and on 2 ranks (a "step" span per step per rank);
+# --trace that is an input, the report or in a missing folder: exit 3 at
+# start, nothing written.
+. "$DCRUN_SRCDIR/tests/cli/lib.sh"
+[ -x "$PY" ] && $PY -c 'import numpy' 2>/dev/null \
+    || skip_all "no NumPy for /usr/bin/python3 (apt-get install python3-numpy)"
+TOKEN=trace$$x$(date +%s%N)
+# a copy of dcrun with a unique name: its ranks are easy to find
+D=$T_TMP/dcrun-$TOKEN
+cp "$DCRUN" "$D"
+cd "$T_TMP" || exit 1
+$PY "$DCRUN_SRCDIR/examples/make-example.py" --out . --rows 3000 \
+    --sizes 64,128,32 --seed 7 > /dev/null || skip_all "make-example.py failed"
+XSUM=$(sha256sum X.npy model.safetensors)
+ARGS="--model model.safetensors --input X.npy --device cpu --threads 1"
+TRAIN="--model model.safetensors --input X.npy --target T.npy --device cpu \
+--threads 1 --batch-size 500 --epochs 1"
+check () { $PY "$DCRUN_SRCDIR/tests/cli/trace_check.py" "$@"; }
+# fact WHAT: the line of the last check's facts that starts with WHAT
+fact () { grep "^$1" "$T_TMP/facts" | head -n 1; }
+# common WHAT: the facts every trace has
+common () {
+    expect_eq "$(fact parses)" parses "$1: the trace is JSON with traceEvents"
+    expect_eq "$(fact names)" names "$1: every host and rank named"
+    expect_eq "$(fact nesting)" nesting "$1: the spans of each thread never overlap"
+}
+
+# 1. infer in one process: a chunk per block, its phases measured
+expect_rc 0 "infer, one process, --trace" \
+    $D infer $ARGS --output Y1.npy --chunk-rows 256 --report r1.json --trace t1.json
+check t1.json r1.json > "$T_TMP/facts"
+common "infer, one process"
+expect_eq "$(fact events)" "events chunk,commit,compute,load,read,write" \
+    "infer, one process: load, chunks (read, compute, write), the commit"
+expect_eq "$(fact chunks | awk '{print ($2 == $3 && $2 > 0)}')" 1 \
+    "infer, one process: a chunk span per chunk of the report ($(fact chunks))"
+expect_eq "$(fact busy)" busy "infer, one process: busy agrees with the report"
+
+# 2. infer on 3 local ranks, one killed in the middle
+export DCRUN_TEST_CHUNK_DELAY_MS=150
+$D infer -H localhost:3 $ARGS --output Yk.npy --chunk-rows 150 \
+    --report rk.json --trace tk.json 2> err.k &
+P=$!
+i=0
+while [ "$(pgrep -f "dcrun-$TOKEN serve" | wc -l)" -lt 3 ] && [ $i -lt 200 ]; do
+    sleep 0.05; i=$((i + 1))
+done
+sleep 0.5
+victim=$(pgrep -f "dcrun-$TOKEN serve" | head -n 1)
+kill -KILL "$victim"
+wait $P
+expect_eq "$?" 0 "infer, 3 ranks, one killed: the job completes"
+unset DCRUN_TEST_CHUNK_DELAY_MS
+check tk.json rk.json > "$T_TMP/facts"
+common "infer, 3 ranks"
+expect_eq "$(fact events)" \
+    "events chunk,commit,compute,connect+load,launch,lost,retry" \
+    "infer, 3 ranks: launch, connect+load, chunks, the loss, the retry, the commit"
+expect_eq "$(fact chunks | awk '{print ($2 == $3 && $2 >= 20)}')" 1 \
+    "infer, 3 ranks: a chunk span per chunk of the report ($(fact chunks))"
+expect_eq "$(fact busy)" busy "infer, 3 ranks: each rank's busy agrees with the report"
+expect_eq "$(fact lost)" "lost $($PY -c "
+import json
+print(','.join(str(l['rank']) for l in json.load(open('rk.json'))['distributed']['lost_workers']))")" \
+    "infer, 3 ranks: the lost instant on the rank the report names"
+expect_eq "$($PY -c "
+import json
+t = json.load(open('tk.json'))['traceEvents']
+print(sorted({e['args']['name'] for e in t if e['name'] == 'thread_name'}))")" \
+    "['hub (coordinator)', 'rank 0', 'rank 1', 'rank 2']" \
+    "infer, 3 ranks: a thread per rank and the hub"
+
+# 3. train in one process and on 2 ranks: a step span per step
+expect_rc 0 "train, one process, --trace" \
+    $D train $TRAIN --output M1.safetensors --report rt1.json --trace tt1.json
+check tt1.json > "$T_TMP/facts"
+common "train, one process"
+expect_eq "$(fact events)" "events commit,compute,load,step" \
+    "train, one process: load, steps, the commit"
+expect_eq "$(fact steps)" "steps 0:6" "train, one process: a step span per step (6)"
+expect_rc 0 "train, 2 ranks, --trace" \
+    $D train -H localhost:2 $TRAIN --output M2.safetensors --report rt2.json --trace tt2.json
+check tt2.json > "$T_TMP/facts"
+common "train, 2 ranks"
+expect_eq "$(fact events)" \
+    "events allreduce,commit,compute,connect+load,launch,load,step,wait" \
+    "train, 2 ranks: launch, connect+load, steps (wait, compute, allreduce), the commit"
+expect_eq "$(fact steps)" "steps 0:6,1:6" "train, 2 ranks: a step span per step on each rank"
+
+# 4. bad --trace: exit 3 at start, nothing written
+expect_rc 3 "infer --trace the input" $D infer $ARGS --output Yb.npy --trace X.npy
+expect_err "--trace X.npy and --input X.npy are the same file" "names the trace and the input"
+expect_rc 3 "infer --trace the report" $D infer -H localhost:2 $ARGS --output Yb.npy \
+    --report same.json --trace same.json
+expect_err "same.json.*same file" "names the trace and the report"
+expect_rc 3 "train --trace the model" $D train $TRAIN --output Mb.safetensors \
+    --trace model.safetensors
+expect_err "--trace model.safetensors and --model model.safetensors are the same file" \
+    "names the trace and the model"
+expect_rc 3 "train --trace in a missing folder" $D train $TRAIN --output Mb.safetensors \
+    --trace nodir/t.json
+expect_err "nodir" "names the missing folder"
+expect_eq "$(ls Yb.npy Mb.safetensors same.json 2>/dev/null)" "" "no output written"
+expect_eq "$(sha256sum X.npy model.safetensors)" "$XSUM" "the input and the model are intact"
+done_testing
