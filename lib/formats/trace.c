@@ -490,9 +490,16 @@ static void build_events (struct build *b)
         cJSON *a;
         if (e->rank > b->maxrank)
             continue;
+        double end = e->end;
+        /* a rank's load ends where its first chunk began (that chunk's
+         * start may be laid back from its result's arrival) */
+        if (e->rank >= 0 && !strcmp (e->cat, "load") &&
+            b->ri[e->rank].first >= 0 && end > b->ri[e->rank].first)
+            end = b->ri[e->rank].first > e->start ? b->ri[e->rank].first
+                                                  : e->start;
         if (e->ph == 'X')
             a = span (b, e->rank < 0 ? -1 : e->rank, 0, e->name, e->cat,
-                      e->start, e->end);
+                      e->start, end);
         else
             a = instant (b, e->rank < 0 ? -1 : e->rank, e->name, e->cat,
                          e->start);

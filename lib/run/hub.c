@@ -1,5 +1,6 @@
 /* hub.c - the one coordinator loop (hub.h) */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +130,12 @@ static int on_message (struct dc_hub *h, const struct dc_hub_sched *ops,
         }
         snprintf (rk->device, sizeof (rk->device), "%s", rd.device);
         snprintf (rk->kernel, sizeof (rk->kernel), "%s", rd.kernel);
-        if (ops->ready (s, h, r, &rd) == 0 && !rk->lost)
+        if (ops->ready (s, h, r, &rd) == 0 && !rk->lost) {
             rk->ready = true;
+            /* --trace: from the job's start here to the rank's READY */
+            dc_report_span (h->report, r, "connect+load", "load", h->t0,
+                            dc_hub_now (), NAN);
+        }
         return 0;
     }
     case DC_MSG_RESULT:

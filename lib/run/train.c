@@ -404,6 +404,7 @@ static int launch_pipe (struct dc_train *t, bool *data, dc_error_t *err)
         .check = dc_job_check,
         .arg = t->job,
         .hosts = t->job->host,
+        .report = t->rep,
     };
     t->pt = dc_pipe_train_start (t->job->hub, &o, err);
     dc_safetensors_destroy (ck);

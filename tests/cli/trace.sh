@@ -5,6 +5,7 @@
 # report, per-rank busy time within 5% of the report's; infer in one
 # process and on 3 local ranks with a killed worker (its "lost" instant),
 # train in one process and on 2 ranks (a "step" span per step per rank);
+# --split layers, -L mpi and 3 ssh hosts (a process per host);
 # --trace that is an input, the report or in a missing folder: exit 3 at
 # start, nothing written.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
@@ -93,7 +94,65 @@ expect_eq "$(fact events)" \
     "train, 2 ranks: launch, connect+load, steps (wait, compute, allreduce), the commit"
 expect_eq "$(fact steps)" "steps 0:6,1:6" "train, 2 ranks: a step span per step on each rank"
 
-# 4. bad --trace: exit 3 at start, nothing written
+# 4. --split layers: a connect+load per stage; in training a step span
+# per stage per step
+expect_rc 0 "infer --split layers, --trace" $D infer -H localhost:2 --split layers \
+    $ARGS --output Yp.npy --report rp.json --trace tp.json
+check tp.json rp.json > "$T_TMP/facts"
+common "infer --split layers"
+expect_eq "$(fact events)" "events commit,connect+load,launch" \
+    "infer --split layers: launch, connect+load, the commit"
+expect_eq "$($PY -c "
+import json
+t = json.load(open('tp.json'))['traceEvents']
+print(sorted(e['tid'] for e in t if e['name'] == 'connect+load'))")" "[1, 2]" \
+    "infer --split layers: a connect+load per stage"
+expect_rc 0 "train --split layers, --trace" $D train -H localhost:2 --split layers \
+    $TRAIN --output Mp.safetensors --trace ttp.json
+check ttp.json > "$T_TMP/facts"
+common "train --split layers"
+expect_eq "$(fact steps)" "steps 0:6,1:6" "train --split layers: a step span per stage per step"
+
+# 5. -L mpi (mpirun on this host): the hub is MPI rank 0
+if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+    expect_rc 0 "infer -L mpi, --trace" $D infer -L mpi -H localhost:2 $ARGS \
+        --output Ym.npy --chunk-rows 300 --report rm.json --trace tm.json
+    check tm.json rm.json > "$T_TMP/facts"
+    common "infer -L mpi"
+    expect_eq "$(fact chunks | awk '{print ($2 == $3 && $2 >= 10)}')" 1 \
+        "infer -L mpi: a chunk span per chunk of the report ($(fact chunks))"
+    expect_eq "$(fact busy)" busy "infer -L mpi: each rank's busy agrees with the report"
+else
+    ok "infer -L mpi # SKIP no mpi launcher or no mpirun"
+fi
+
+# 6. over ssh: 3 loopback hosts of the test sshd, a process per host
+if $D --version | grep -q '^launchers:.* ssh'; then
+    TB=$T_TMP/tb
+    if sh "$DCRUN_SRCDIR/tests/testbed/sshd.sh" up "$TB/sshd" 3 > "$T_TMP/tb.log" 2>&1; then
+        . "$TB/sshd/env.sh"
+        unset SSH_AUTH_SOCK
+        SSH="-L ssh --ssh-port $TB_PORT --ssh-key $TB_KEY --ssh-config $TB_SSH_CONFIG --known-hosts $TB_KNOWN_HOSTS"
+        expect_rc 0 "infer on 3 ssh hosts, --trace" $D infer $SSH -H 127.0.0.1,127.0.0.2,127.0.0.3 \
+            $ARGS --output Ys.npy --chunk-rows 300 --report rs.json --trace ts.json
+        check ts.json rs.json > "$T_TMP/facts"
+        common "infer over ssh"
+        expect_eq "$(fact busy)" busy "infer over ssh: each rank's busy agrees with the report"
+        expect_eq "$($PY -c "
+import json
+t = json.load(open('ts.json'))['traceEvents']
+p = {e['pid']: e['args']['name'] for e in t if e['name'] == 'process_name'}
+r = {e['tid']: p[e['pid']] for e in t if e['name'] == 'thread_name'}
+print(sorted(p.values()), r[0], r[1] != r[2] != r[3])")" \
+            "['127.0.0.1', '127.0.0.2', '127.0.0.3'] 127.0.0.1 True" \
+            "infer over ssh: a process per host, the hub on this one"
+        sh "$DCRUN_SRCDIR/tests/testbed/sshd.sh" down "$TB/sshd" > /dev/null 2>&1
+    else
+        ok "infer over ssh # SKIP cannot start the test sshd: $(tail -n 1 "$T_TMP/tb.log")"
+    fi
+fi
+
+# 7. bad --trace: exit 3 at start, nothing written
 expect_rc 3 "infer --trace the input" $D infer $ARGS --output Yb.npy --trace X.npy
 expect_err "--trace X.npy and --input X.npy are the same file" "names the trace and the input"
 expect_rc 3 "infer --trace the report" $D infer -H localhost:2 $ARGS --output Yb.npy \
