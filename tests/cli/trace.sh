@@ -4,7 +4,8 @@
 # has the documented events, one chunk span per chunk record of the
 # report, per-rank busy time within 5% of the report's; infer in one
 # process and on 3 local ranks with a killed worker (its "lost" instant),
-# train in one process and on 2 ranks (a "step" span per step per rank);
+# train in one process and on 2 ranks (a "step" span per step per rank)
+# and on 3 with a killed rank (its lost instant, the redone step);
 # --split layers, -L mpi and 3 ssh hosts (a process per host);
 # --trace that is an input, the report or in a missing folder: exit 3 at
 # start, nothing written.
@@ -93,6 +94,34 @@ expect_eq "$(fact events)" \
     "events allreduce,commit,compute,connect+load,launch,load,step,wait" \
     "train, 2 ranks: launch, connect+load, steps (wait, compute, allreduce), the commit"
 expect_eq "$(fact steps)" "steps 0:6,1:6" "train, 2 ranks: a step span per step on each rank"
+
+# a rank killed in the middle of training: its lost instant, the redone
+# step (retry on the hub), the spans still nest
+export DCRUN_TEST_CHUNK_DELAY_MS=100
+$D train -H localhost:3 $TRAIN --batch-size 100 --output Mk.safetensors \
+    --trace ttk.json 2> err.tk &
+P=$!
+i=0
+while [ "$(pgrep -f "dcrun-$TOKEN serve" | wc -l)" -lt 3 ] && [ $i -lt 200 ]; do
+    sleep 0.05; i=$((i + 1))
+done
+sleep 0.8
+victim=$(pgrep -f "dcrun-$TOKEN serve" | head -n 1)
+kill -KILL "$victim"
+wait $P
+expect_eq "$?" 0 "train, 3 ranks, one killed: the job completes"
+unset DCRUN_TEST_CHUNK_DELAY_MS
+check ttk.json > "$T_TMP/facts"
+common "train, 3 ranks, one killed"
+expect_eq "$(fact lost | awk '{print NF == 2 && $2 ~ /^[0-2]$/}')" 1 \
+    "train, one killed: a lost instant on one rank ($(fact lost))"
+# a rank killed between two steps is dropped before the next: no redo
+expect_eq "$($PY -c "
+import json
+t = json.load(open('ttk.json'))['traceEvents']
+redo = {e['args']['n'] for e in t if e['name'] == 'step (redo)'}
+print(sum(1 for e in t if e['name'] == 'retry' and e['tid'] == 0) == len(redo))")" True \
+    "train, one killed: each redone step attempt marked on the hub"
 
 # 4. --split layers: a connect+load per stage; in training a step span
 # per stage per step
