@@ -29,12 +29,13 @@ enum {
     OPT_OUTPUT_DTYPE,
     OPT_REPORT,
     OPT_IO,
+    OPT_TRACE,
 };
 
 /* host memory per block of rows read, computed and written */
 
 struct infer_args {
-    const char *model, *input, *output, *report;
+    const char *model, *input, *output, *report, *trace;
     enum dc_npy_dtype out_dtype;
     long chunk_rows;
     enum dc_io_mode io;
@@ -58,6 +59,8 @@ static const struct cli_opt infer_opts[] = {
      "ranks read and write their rows themselves (direct), or through "
      "this process (relay); auto: direct for every rank that sees the "
      "same files (default)"},
+    {"trace", required_argument, OPT_TRACE, "T.json",
+     "write a Chrome trace (Perfetto): launch, load, chunks, lost ranks"},
     {0},
 };
 
@@ -103,6 +106,9 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
             return cli_usage_error (
                 cli, "--io '%s': expected direct, relay or auto", arg);
         return 0;
+    case OPT_TRACE:
+        a->trace = arg;
+        return 0;
     }
     return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
@@ -131,6 +137,7 @@ static int infer_go (struct cli *cli, const struct infer_args *a)
             },
         .dtype = a->m.dtype,
         .report = a->report,
+        .trace = a->trace,
         .heartbeat_timeout = a->m.heartbeat_timeout,
         .split = a->m.split,
         .dry_run = cli->dry_run,
@@ -200,7 +207,7 @@ const struct cli_command cmd_infer = {
              "[--dtype f32|tf32|f16|bf16] [--device cpu|cuda|auto] "
              "[--chunk-rows R] [--output-dtype f4|f2] [--activation A] "
              "[--threads N] [--io direct|relay|auto] [--report R.json] "
-             "[--progress]",
+             "[--trace T.json] [--progress]",
     .opts = infer_opts,
     .opts2 = cli_model_opts,
     .launch_opts = true,

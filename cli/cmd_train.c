@@ -39,6 +39,7 @@ enum {
     OPT_RESUME,
     OPT_LOG,
     OPT_REPORT,
+    OPT_TRACE,
 };
 
 #define CKPT_NAME "checkpoint.safetensors"
@@ -82,6 +83,8 @@ static const struct cli_opt train_opts[] = {
     {"log", required_argument, OPT_LOG, "loss.csv",
      "one line per step: epoch,batch,step,rows,loss"},
     {"report", required_argument, OPT_REPORT, "R.json", "write a run report"},
+    {"trace", required_argument, OPT_TRACE, "T.json",
+     "write a Chrome trace (Perfetto): launch, load, steps, lost ranks"},
     {0},
 };
 
@@ -97,6 +100,7 @@ static const struct {
     {OPT_CKPT_DIR, offsetof (struct train_args, c.ckpt_dir)},
     {OPT_LOG, offsetof (struct train_args, c.log)},
     {OPT_REPORT, offsetof (struct train_args, c.report)},
+    {OPT_TRACE, offsetof (struct train_args, c.trace)},
 };
 
 static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -284,7 +288,8 @@ const struct cli_command cmd_train = {
              "--output M2.safetensors [--epochs E] [--batch-size B] [--lr LR] "
              "[--momentum M] [--optimizer sgd|adam] [--loss mse|xent] "
              "[--seed S] [--checkpoint-dir D] [--checkpoint-every N] "
-             "[--resume] [--log loss.csv] [--report R.json]",
+             "[--resume] [--log loss.csv] [--report R.json] "
+             "[--trace T.json]",
     .opts = train_opts,
     .opts2 = cli_model_opts,
     .launch_opts = true,

@@ -266,6 +266,8 @@ void dc_wire_tresult_put (uint8_t *buf, const struct dc_wire_tresult *m)
     dc_put_u64 (buf, m->attempt);
     dc_put_u64 (buf + 8, m->status);
     put_f64 (buf + 16, m->loss);
+    put_f64 (buf + 24, m->compute);
+    put_f64 (buf + 32, m->allreduce);
 }
 
 uint8_t *dc_wire_tresult_new (const struct dc_wire_tresult *m, size_t *len)
@@ -289,6 +291,8 @@ int dc_wire_tresult_get (const uint8_t *buf, size_t len, size_t nparams,
     m->attempt = dc_get_u64 (buf);
     m->status = dc_get_u64 (buf + 8);
     m->loss = get_f64 (buf + 16);
+    m->compute = get_f64 (buf + 24);
+    m->allreduce = get_f64 (buf + 32);
     if (m->status > 1)
         return errprintf (errp, "train RESULT: status: %llu is not 0 or 1",
                           (unsigned long long)m->status);

@@ -36,8 +36,10 @@
  *                       (comm allreduce) and applies the update.
  *   RESULT rank -> hub  struct dc_wire_tresult: u64 attempt, u64 status
  *                       (0 done, 1 abandoned: a rank was lost, nothing
- *                       applied, redo), f64 loss sum, then the summed
- *                       gradient (parameters f32) when asked
+ *                       applied, redo), f64 loss sum, f64 compute and
+ *                       f64 allreduce seconds on the rank (for --trace),
+ *                       then the summed gradient (parameters f32) when
+ *                       asked
  *   HEARTBEAT rank -> hub, every second, from a thread of its own
  *
  * Echo (JOB "mode": "echo", `dcrun bench comm`): no MODEL; the rank sends
@@ -71,7 +73,7 @@
 #define DC_CHUNK_HDR 24        /* id, row0, rows */
 #define DC_RESULT_HDR 56       /* id, row0, rows, seconds, read, write, start */
 #define DC_STEP_HDR 32         /* attempt, rows, scale rows, send gradient */
-#define DC_TRAIN_RESULT_HDR 24 /* attempt, status (1: redo), f64 loss sum */
+#define DC_TRAIN_RESULT_HDR 40 /* attempt, status, loss, compute, allreduce */
 #define DC_PIPE_HDR DC_RESULT_HDR /* micro-batches are struct dc_wire_rows */
 #define DC_PIPE_STEP_HDR 32       /* attempt, rows, batch rows, micro rows */
 #define DC_PIPE_DATA_HDR 40       /* kind, attempt, micro index, rows, micros */
@@ -159,7 +161,8 @@ int dc_wire_step_get (const uint8_t *buf, size_t len, size_t in_width,
 struct dc_wire_tresult {
     uint64_t attempt, status;
     double loss;
-    const uint8_t *grad; /* nparams f32, or NULL */
+    double compute, allreduce; /* the rank's seconds (0: not measured) */
+    const uint8_t *grad;       /* nparams f32, or NULL */
     size_t nparams;
 };
 void dc_wire_tresult_put (uint8_t *buf, const struct dc_wire_tresult *m);

@@ -19,6 +19,20 @@ static const char *const phase_names[DC_PHASE_COUNT] = {
     [DC_PHASE_WRITE] = "write",
 };
 
+const char *const dc_chunk_phase_names[DC_CHUNK_NPHASES] = {
+    "read", "copy_in", "compute", "copy_out", "write",
+};
+
+void dc_chunk_phases_get (const struct dc_chunk_phases *p,
+                          double v[DC_CHUNK_NPHASES])
+{
+    v[0] = p->read;
+    v[1] = p->copy_in;
+    v[2] = p->compute;
+    v[3] = p->copy_out;
+    v[4] = p->write;
+}
+
 struct dc_report {
     cJSON *root;
     cJSON *hosts, *ranks, *versions;
@@ -26,12 +40,15 @@ struct dc_report {
     double seconds;
     double t0; /* dc_report_now() at create: the timeline's zero */
     bool exec; /* an exec report: no phases, no rows */
-    struct chunkrec {
-        int rank;
-        uint64_t id;
-        double start, end, compute; /* end < 0: no result (yet) */
-    } * chunks;
+    struct dc_report_chunk *chunks; /* end < 0: no result (yet) */
     size_t nchunks, capchunks, dropped;
+    struct dc_report_event *events;
+    size_t nevents, capevents;
+    struct rhost {
+        int rank;
+        char host[256];
+    } * rhosts;
+    size_t nrhosts;
 };
 
 double dc_report_now (void)
@@ -90,6 +107,8 @@ void dc_report_destroy (struct dc_report *r)
     cJSON_Delete (r->root);
     cJSON_Delete (r->versions);
     free (r->chunks);
+    free (r->events);
+    free (r->rhosts);
     free (r);
 }
 
@@ -325,22 +344,30 @@ cJSON *dc_report_extra (struct dc_report *r, const char *name)
     return cJSON_AddObjectToObject (r->root, name);
 }
 
-void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id)
+/* a new record at the end of the timeline, NULL when full */
+static struct dc_report_chunk *chunk_new (struct dc_report *r)
 {
-    if (!r)
-        return;
     if (r->nchunks == r->capchunks) {
         size_t cap = r->capchunks ? 2 * r->capchunks : 256;
-        struct chunkrec *c;
+        struct dc_report_chunk *c;
         if (r->nchunks >= DC_REPORT_MAX_CHUNKS ||
             !(c = realloc (r->chunks, cap * sizeof (*c)))) {
             r->dropped++;
-            return;
+            return NULL;
         }
         r->chunks = c;
         r->capchunks = cap;
     }
-    r->chunks[r->nchunks++] = (struct chunkrec){
+    return &r->chunks[r->nchunks++];
+}
+
+void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id)
+{
+    struct dc_report_chunk *c;
+
+    if (!r || !(c = chunk_new (r)))
+        return;
+    *c = (struct dc_report_chunk){
         .rank = rank,
         .id = id,
         .start = dc_report_now () - r->t0,
@@ -356,7 +383,7 @@ void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
         return;
     /* the latest send of this chunk to this rank (a rank holds few) */
     for (size_t i = r->nchunks; i-- > 0;) {
-        struct chunkrec *c = &r->chunks[i];
+        struct dc_report_chunk *c = &r->chunks[i];
         if (c->rank == rank && c->id == id && c->end < 0) {
             c->end = dc_report_now () - r->t0;
             c->compute = compute_seconds >= 0 && isfinite (compute_seconds)
@@ -365,6 +392,158 @@ void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
             return;
         }
     }
+}
+
+static double secs (double s)
+{
+    return s > 0 && isfinite (s) ? s : 0;
+}
+
+void dc_report_chunk_phases (struct dc_report *r, int rank, uint64_t id,
+                             const struct dc_chunk_phases *p)
+{
+    struct dc_report_chunk *c = NULL;
+
+    if (!r || !p)
+        return;
+    for (size_t i = r->nchunks; i-- > 0;)
+        if (r->chunks[i].rank == rank && r->chunks[i].id == id) {
+            c = &r->chunks[i];
+            break;
+        }
+    if (!c) {
+        if (!(c = chunk_new (r)))
+            return;
+        *c = (struct dc_report_chunk){
+            .rank = rank, .id = id, .end = -1, .compute = -1};
+        c->start = isfinite (p->start) ? p->start - r->t0 : 0;
+    }
+    c->has_phases = true;
+    c->phases = (struct dc_chunk_phases){
+        .start = isfinite (p->start) ? p->start - r->t0 : c->start,
+        .read = secs (p->read),
+        .copy_in = secs (p->copy_in),
+        .compute = secs (p->compute),
+        .copy_out = secs (p->copy_out),
+        .write = secs (p->write),
+    };
+}
+
+const struct dc_report_chunk *dc_report_chunks (const struct dc_report *r,
+                                                size_t *n)
+{
+    if (n)
+        *n = r ? r->nchunks : 0;
+    return r ? r->chunks : NULL;
+}
+
+double dc_report_t0 (const struct dc_report *r)
+{
+    return r ? r->t0 : 0;
+}
+
+static struct dc_report_event *event_new (struct dc_report *r, int rank,
+                                          char ph, const char *name,
+                                          const char *cat)
+{
+    struct dc_report_event *e;
+
+    if (!r || !name)
+        return NULL;
+    if (r->nevents == r->capevents) {
+        size_t cap = r->capevents ? 2 * r->capevents : 64;
+        if (r->nevents >= DC_REPORT_MAX_EVENTS ||
+            !(e = realloc (r->events, cap * sizeof (*e))))
+            return NULL;
+        r->events = e;
+        r->capevents = cap;
+    }
+    e = &r->events[r->nevents++];
+    memset (e, 0, sizeof (*e));
+    e->rank = rank;
+    e->ph = ph;
+    e->n = NAN;
+    snprintf (e->name, sizeof (e->name), "%s", name);
+    snprintf (e->cat, sizeof (e->cat), "%s", cat ? cat : "");
+    return e;
+}
+
+void dc_report_span (struct dc_report *r, int rank, const char *name,
+                     const char *cat, double start, double end, double n)
+{
+    struct dc_report_event *e = event_new (r, rank, 'X', name, cat);
+
+    if (!e)
+        return;
+    e->start = isfinite (start) && start > r->t0 ? start - r->t0 : 0;
+    e->end = isfinite (end) && end - r->t0 > e->start ? end - r->t0 : e->start;
+    e->n = n;
+}
+
+void dc_report_instant (struct dc_report *r, int rank, const char *name,
+                        const char *cat, const char *detail)
+{
+    struct dc_report_event *e = event_new (r, rank, 'i', name, cat);
+
+    if (!e)
+        return;
+    e->start = e->end = dc_report_now () - r->t0;
+    snprintf (e->detail, sizeof (e->detail), "%s", detail ? detail : "");
+}
+
+const struct dc_report_event *dc_report_events (const struct dc_report *r,
+                                                size_t *n)
+{
+    if (n)
+        *n = r ? r->nevents : 0;
+    return r ? r->events : NULL;
+}
+
+void dc_report_rank_host (struct dc_report *r, int rank, const char *host)
+{
+    struct rhost *h;
+
+    if (!r || !host)
+        return;
+    for (size_t i = 0; i < r->nrhosts; i++)
+        if (r->rhosts[i].rank == rank) {
+            snprintf (r->rhosts[i].host, sizeof (r->rhosts[i].host), "%s",
+                      host);
+            return;
+        }
+    if (r->nrhosts >= DC_REPORT_MAX_EVENTS ||
+        !(h = realloc (r->rhosts, (r->nrhosts + 1) * sizeof (*h))))
+        return;
+    r->rhosts = h;
+    h[r->nrhosts].rank = rank;
+    snprintf (h[r->nrhosts].host, sizeof (h[r->nrhosts].host), "%s", host);
+    r->nrhosts++;
+}
+
+const char *dc_report_host_of (const struct dc_report *r, int rank)
+{
+    const cJSON *e;
+
+    if (!r)
+        return NULL;
+    /* told first: a training report's rank 0 is the head's trainer */
+    for (size_t i = 0; i < r->nrhosts; i++)
+        if (r->rhosts[i].rank == rank)
+            return r->rhosts[i].host;
+    cJSON_ArrayForEach (e, r->ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive (e, "host");
+        if (cJSON_IsNumber (n) && (int)n->valuedouble == rank &&
+            cJSON_IsString (h) && h->valuestring[0])
+            return h->valuestring;
+    }
+    return NULL;
+}
+
+const cJSON *dc_report_root (const struct dc_report *r)
+{
+    return r ? r->root : NULL;
 }
 
 int dc_report_add_exec_rank (struct dc_report *r,
@@ -419,8 +598,10 @@ static void add_chunks (struct dc_report *r, cJSON *ranks)
             !lists[(int)n->valuedouble])
             lists[(int)n->valuedouble] = cJSON_AddArrayToObject (e, "chunks");
     }
+    double (*tot)[DC_CHUNK_NPHASES] = calloc ((size_t)max + 1, sizeof (*tot));
+    bool *has = calloc ((size_t)max + 1, sizeof (*has));
     for (size_t i = 0; i < r->nchunks; i++) {
-        const struct chunkrec *c = &r->chunks[i];
+        const struct dc_report_chunk *c = &r->chunks[i];
         cJSON *o;
         if (c->rank < 0 || c->rank > max || !lists[c->rank] ||
             !(o = cJSON_CreateObject ()))
@@ -434,8 +615,40 @@ static void add_chunks (struct dc_report *r, cJSON *ranks)
             cJSON_AddNullToObject (o, "end");
             cJSON_AddNullToObject (o, "compute");
         }
+        if (c->has_phases) {
+            double v[DC_CHUNK_NPHASES];
+            cJSON *ph = cJSON_AddObjectToObject (o, "phases");
+            dc_chunk_phases_get (&c->phases, v);
+            cJSON_AddNumberToObject (ph, "start", c->phases.start);
+            for (int k = 0; k < DC_CHUNK_NPHASES; k++) {
+                cJSON_AddNumberToObject (ph, dc_chunk_phase_names[k], v[k]);
+                if (tot)
+                    tot[c->rank][k] += v[k];
+            }
+            if (has)
+                has[c->rank] = true;
+        }
         cJSON_AddItemToArray (lists[c->rank], o);
     }
+    /* per rank totals of the measured phases, busy = their sum */
+    cJSON_ArrayForEach (e, ranks)
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive (e, "rank");
+        if (!tot || !has || !cJSON_IsNumber (n) || n->valuedouble < 0 ||
+            n->valuedouble > max || !has[(int)n->valuedouble] ||
+            cJSON_GetObjectItemCaseSensitive (e, "phases"))
+            continue;
+        int k = (int)n->valuedouble;
+        double busy = 0;
+        cJSON *ph = cJSON_AddObjectToObject (e, "phases");
+        for (int j = 0; j < DC_CHUNK_NPHASES; j++) {
+            cJSON_AddNumberToObject (ph, dc_chunk_phase_names[j], tot[k][j]);
+            busy += tot[k][j];
+        }
+        cJSON_AddNumberToObject (ph, "busy", busy);
+    }
+    free (tot);
+    free (has);
     free (lists);
 }
 

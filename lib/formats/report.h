@@ -2,7 +2,10 @@
  *
  *   {"command": "infer", "hosts": [..], "layout": "data",
  *    "ranks": [{"rank", "host", "device", "rows", "seconds", "tflops",
- *               "chunks": [{"id", "start", "end", "compute"}]}],
+ *               "chunks": [{"id", "start", "end", "compute",
+ *                           "phases"?}],
+ *               "phases"?: {"read", "copy_in", "compute", "copy_out",
+ *                           "write", "busy"}}],
  *    "phases": {"launch", "load", "copy_in", "compute", "copy_out",
  *               "gather", "write"}  (seconds),
  *    "totals": {"rows", "seconds", "flop", "tflops"},
@@ -101,6 +104,81 @@ struct cJSON *dc_report_extra (struct dc_report *r, const char *name);
 void dc_report_chunk_sent (struct dc_report *r, int rank, uint64_t id);
 void dc_report_chunk_done (struct dc_report *r, int rank, uint64_t id,
                            double compute_seconds);
+
+/* Per-chunk phase times measured on the rank (direct I/O, issue 13).
+ * start is on the head's clock (a dc_report_now() value): when the chunk's
+ * first phase began; the others are the rank's own seconds, laid end to end
+ * from start in this order.  A value that is negative or not finite is
+ * taken as 0. */
+struct dc_chunk_phases {
+    double
+        start; /* head clock (dc_report_now), the chunk's first phase began */
+    double read, copy_in, compute, copy_out, write; /* seconds on the rank */
+};
+
+/* The phases in order, by name ("read", "copy_in", "compute", "copy_out",
+ * "write"), and their values in that order. */
+#define DC_CHUNK_NPHASES 5
+extern const char *const dc_chunk_phase_names[DC_CHUNK_NPHASES];
+void dc_chunk_phases_get (const struct dc_chunk_phases *p,
+                          double v[DC_CHUNK_NPHASES]);
+
+/* Attach phases to chunk id of rank (its latest record, made by
+ * dc_report_chunk_sent; one is made when there is none).  Written in the
+ * chunk's object as "phases": {"start", "read", "copy_in", "compute",
+ * "copy_out", "write"} ("start" in seconds since the report's zero, like
+ * the chunk's "start"), summed per rank into the rank's "phases" object
+ * with "busy" = their sum.  NULL r or p is a no-op. */
+void dc_report_chunk_phases (struct dc_report *r, int rank, uint64_t id,
+                             const struct dc_chunk_phases *p);
+
+/* The chunk timeline as recorded, for the trace: n records (borrowed,
+ * valid until the next chunk call or destroy).  start/end are seconds
+ * since the report's zero; end < 0: no result; has_phases with phases
+ * (phases.start then also seconds since the report's zero). */
+struct dc_report_chunk {
+    int rank;
+    uint64_t id;
+    double start, end, compute;
+    bool has_phases;
+    struct dc_chunk_phases phases;
+};
+const struct dc_report_chunk *dc_report_chunks (const struct dc_report *r,
+                                                size_t *n);
+
+/* dc_report_now() at create: the zero of the report's timeline. */
+double dc_report_t0 (const struct dc_report *r);
+
+/* Spans and instant events of the run for `--trace` (lib/formats/trace.h):
+ * kept in memory, not written in the report's JSON.  Times are head clock
+ * values (dc_report_now ()); stored as seconds since the report's zero.
+ * rank -1 is the hub (the coordinator).  name and cat are cut at 23 and 15
+ * bytes, detail at 159; n is written as the event's "n" argument (a step,
+ * an attempt), NAN for none.  At most DC_REPORT_MAX_EVENTS are kept; NULL
+ * r or name is a no-op. */
+#define DC_REPORT_MAX_EVENTS 1000000
+#define DC_REPORT_HUB (-1)
+struct dc_report_event {
+    int rank;
+    char ph;           /* 'X' a span, 'i' an instant */
+    double start, end; /* seconds since the report's zero; end = start: 'i' */
+    double n;          /* NAN: none */
+    char name[24], cat[16], detail[160];
+};
+void dc_report_span (struct dc_report *r, int rank, const char *name,
+                     const char *cat, double start, double end, double n);
+void dc_report_instant (struct dc_report *r, int rank, const char *name,
+                        const char *cat, const char *detail);
+const struct dc_report_event *dc_report_events (const struct dc_report *r,
+                                                size_t *n);
+
+/* The host of a rank that is not (or not yet) among the report's ranks, for
+ * the trace (training reports name only the head). */
+void dc_report_rank_host (struct dc_report *r, int rank, const char *host);
+/* The host of rank (added or told), NULL when unknown. */
+const char *dc_report_host_of (const struct dc_report *r, int rank);
+/* The "hosts" list, "ranks" and so on as built so far (borrowed). */
+const struct cJSON *dc_report_root (const struct dc_report *r);
 
 /* One rank of `dcrun exec --report`: its host, how it ended (exit code, or
  * signal, or a failed start with reason) and when (seconds since the job's

@@ -58,4 +58,23 @@ char *dc_trace_print (const struct dc_trace *t);
 int dc_trace_write (const struct dc_trace *t, const char *path,
                     dc_error_t *errp);
 
+/* The trace of a run from its report (report.h): one process per host (the
+ * hub's is this host), thread "hub" (tid 0) and "rank N" (tid N + 1);
+ * each chunk a span "chunk" (cat "chunk", args id, sent, arrived,
+ * compute), with nested spans "compute" (cat "compute": the rank's own
+ * seconds, placed at the end of its result's arrival) or, when the rank
+ * measured them, "read", "copy_in", "compute", "copy_out", "write" (cat
+ * "phase") laid end to end from their start; "connect+load" (cat "load")
+ * per rank before its first chunk; instants "retry" (a chunk sent again);
+ * then the report's own spans and instants (launch, steps, "lost",
+ * "commit").  All on the head's monotonic clock, microseconds since the
+ * report's zero.  NULL with errp on failure. */
+struct dc_report;
+struct dc_trace *dc_trace_from_report (const struct dc_report *r,
+                                       dc_error_t *errp);
+
+/* dc_trace_from_report, written atomically to path. */
+int dc_trace_write_report (const struct dc_report *r, const char *path,
+                           dc_error_t *errp);
+
 #endif

@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,7 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
 struct trank {
     bool ready, lost;
     bool replied;
+    double sent; /* --trace: when this attempt's share went out */
     char error[DC_ERROR_SIZE];
 };
 
@@ -294,6 +296,7 @@ static void t_lose (struct dc_coord_train *ct, int r, const char *why)
               len ? ", " : "", r,
               ct->o.hosts && ct->o.hosts[r] ? ct->o.hosts[r] : "?", why);
     ct->nlost++;
+    dc_report_instant (ct->o.report, r, "lost", "lost", why); /* --trace */
     dc_log (DC_LOG_WARN, "rank %d on %s lost (%s): the others go on", r,
             ct->o.hosts && ct->o.hosts[r] ? ct->o.hosts[r] : "?", why);
 }
@@ -364,6 +367,7 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
         errprintf (errp, "out of memory");
         goto fail;
     }
+    double t_bcast = dc_report_now ();
     if (dc_comm_bcast (hub, DC_MSG_JOB, job, strlen (job), errp) < 0 ||
         dc_comm_bcast (hub, DC_MSG_MODEL, o->model, o->model_len, errp) < 0 ||
         (o->checkpoint && dc_comm_bcast (hub, DC_MSG_DATA, o->checkpoint,
@@ -389,6 +393,9 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
                 rd.parameters >= 0)
                 ct->np = (size_t)rd.parameters;
             ct->r[m.src].ready = true;
+            /* --trace: from the job's broadcast to its READY */
+            dc_report_span (o->report, m.src, "connect+load", "load", t_bcast,
+                            dc_report_now (), NAN);
         } else
             t_other (ct, &m);
         free (m.data);
@@ -403,6 +410,29 @@ fail:
     free (job);
     dc_coord_train_finish (ct);
     return NULL;
+}
+
+/* --trace: rank r's step attempt, from its share's send to its result's
+ * arrival here; the rank's compute and allreduce seconds at the end of
+ * it, the wait before them (transfer, queueing). */
+static void t_trace_step (struct dc_coord_train *ct, int r,
+                          const struct dc_wire_tresult *w)
+{
+    struct dc_report *rep = ct->o.report;
+    double s = ct->r[r].sent, e = dc_report_now ();
+    double ar = isfinite (w->allreduce) && w->allreduce > 0 ? w->allreduce : 0;
+    double cp = isfinite (w->compute) && w->compute > 0 ? w->compute : 0;
+
+    if (!rep)
+        return;
+    double a0 = e - ar > s ? e - ar : s;   /* allreduce from */
+    double c0 = a0 - cp > s ? a0 - cp : s; /* compute from */
+    dc_report_span (rep, r, w->status ? "step (redo)" : "step", "step", s, e,
+                    (double)ct->attempt);
+    if (c0 > s)
+        dc_report_span (rep, r, "wait", "wait", s, c0, NAN);
+    dc_report_span (rep, r, "compute", "compute", c0, a0, NAN);
+    dc_report_span (rep, r, "allreduce", "allreduce", a0, e, NAN);
 }
 
 int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
@@ -447,6 +477,7 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
             memcpy (ct->buf + DC_STEP_HDR, x + a * in, n * in * 4);
             memcpy (ct->buf + DC_STEP_HDR + n * in * 4,
                     (const uint8_t *)target + a * tsz, n * tsz);
+            ct->r[r].sent = dc_report_now ();
             if (dc_comm_send (ct->hub, r, DC_MSG_CHUNK, ct->buf, bytes, errp) <
                 0)
                 return -1;
@@ -474,6 +505,7 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                     0 &&
                 w.attempt == ct->attempt) {
                 ct->r[r].replied = true;
+                t_trace_step (ct, r, &w);
                 if (w.status != 0)
                     redo = true;
                 else {
@@ -508,6 +540,8 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
         }
         dc_log (DC_LOG_INFO, "step redone by %d rank%s", t_alive (ct),
                 t_alive (ct) == 1 ? "" : "s");
+        dc_report_instant (ct->o.report, DC_REPORT_HUB, "retry", "retry",
+                           "a rank was lost: the step is redone");
     }
 }
 

@@ -54,6 +54,9 @@ struct dc_coord_train_opts {
     int (*check) (void *arg); /* as for infer: a signal stops the run */
     void *arg;
     const char *const *hosts; /* host of each rank */
+    /* --trace: each rank's connect+load and, per step attempt, its span
+     * (wait, compute, allreduce), lost ranks; NULL: none (borrowed) */
+    struct dc_report *report;
 };
 
 struct dc_coord_train;

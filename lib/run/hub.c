@@ -1,5 +1,6 @@
 /* hub.c - the one coordinator loop (hub.h) */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,7 @@ static int lose (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
     snprintf (res->lost + len, sizeof (res->lost) - len, "%s%s (%s)",
               len ? ", " : "", name, why);
     res->nlost++;
+    dc_report_instant (h->report, r, "lost", "lost", why); /* --trace */
     dc_log (DC_LOG_WARN, "%s lost (%s): %s", name, why, ops->on_loss);
     return ops->lost (s, h, r, error, why, errp);
 }
@@ -146,8 +148,12 @@ static int on_message (struct dc_hub *h, const struct dc_hub_sched *ops,
         /* the rank's clock to the head's: the READY's transit time is in
          * the error (below a millisecond on a LAN) */
         rk->clock_offset = rd.clock > 0 ? dc_hub_now () - rd.clock : 0;
-        if (ops->ready (s, h, r, &rd) == 0 && !rk->lost)
+        if (ops->ready (s, h, r, &rd) == 0 && !rk->lost) {
             rk->ready = true;
+            /* --trace: from the job's start here to the rank's READY */
+            dc_report_span (h->report, r, "connect+load", "load", h->t0,
+                            dc_hub_now (), NAN);
+        }
         return 0;
     }
     case DC_MSG_RESULT:
@@ -265,6 +271,8 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
         goto out;
     }
     h->t_write += dc_hub_now () - tc;
+    dc_report_instant (h->report, DC_REPORT_HUB, "commit", "commit",
+                       h->o->output_path); /* --trace */
     drain (h);
     const char *sha = dc_npy_writer_sha256 (h->out);
     snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");

@@ -2,6 +2,7 @@
  * pipeline or data parallel, picked in dc_infer_run */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
+#include "lib/formats/trace.h"
 #include "lib/run/infer.h"
 #include "lib/run/pipeline.h"
 #include "lib/util/file.h"
@@ -29,6 +31,16 @@ static void progress (const struct dc_infer_opts *o, enum dc_run_progress ev,
 {
     if (o->progress)
         o->progress (ev, what, done, total, alive, o->arg);
+}
+
+/* --report and --trace, when asked for: 0, or -1 with err. */
+static int write_outputs (const struct dc_infer_opts *o,
+                          const struct dc_report *rep, dc_error_t *err)
+{
+    if (o->report &&
+        dc_report_write ((struct dc_report *)rep, o->report, err) < 0)
+        return -1;
+    return o->trace ? dc_trace_write_report (rep, o->trace, err) : 0;
 }
 
 void dc_infer_warn (struct dc_report *rep, const char *output,
@@ -93,12 +105,13 @@ static int empty_output (const struct dc_infer_opts *o, struct dc_npy *x,
                                         shape, o->report != NULL, err)) ||
             dc_npy_writer_commit (w, err) < 0)
             st = DC_STATUS_INPUT;
-        else if (o->report && (rep = dc_report_create ("infer"))) {
+        else if ((o->report || o->trace) &&
+                 (rep = dc_report_create ("infer"))) {
             dc_report_set_output (rep, io->output_path, 2, shape,
                                   dc_npy_descr (io->out_dtype),
                                   dc_npy_writer_sha256 (w));
             dc_report_set_total_seconds (rep, dc_report_now () - t0);
-            if (dc_report_write (rep, o->report, err) < 0)
+            if (write_outputs (o, rep, err) < 0)
                 st = DC_STATUS_FAIL;
         }
     }
@@ -116,6 +129,7 @@ int dc_infer_prepare (const struct dc_infer_opts *o, bool distributed,
         {"--input", o->io.input_path, DC_FILE_INPUT},
         {"--output", o->io.output_path, DC_FILE_OUTPUT},
         {"--report", o->report, DC_FILE_OUTPUT},
+        {"--trace", o->trace, DC_FILE_OUTPUT},
     };
     struct dc_npy *x;
     int st;
@@ -283,6 +297,13 @@ static int single_loop (const struct dc_infer_opts *o, struct single *s,
         dc_report_phase_add (s->rep, DC_PHASE_LOAD, t2 - t1);
         dc_report_phase_add (s->rep, DC_PHASE_COMPUTE, t3 - t2);
         dc_report_phase_add (s->rep, DC_PHASE_WRITE, t4 - t3);
+        /* the block as rank 0's chunk, with its phases (--trace) */
+        dc_report_chunk_phases (s->rep, 0, r0 / s->block,
+                                &(struct dc_chunk_phases){.start = t1,
+                                                          .read = t2 - t1,
+                                                          .compute = t3 - t2,
+                                                          .write = t4 - t3});
+        dc_report_chunk_done (s->rep, 0, r0 / s->block, t3 - t2);
         tc += t3 - t2;
         nonfinite += dc_nonfinite_rows (s->hy, n, (size_t)s->outn);
         progress (o, DC_PROGRESS_UPDATE, "infer", r0 + n, s->rows, -1);
@@ -290,10 +311,12 @@ static int single_loop (const struct dc_infer_opts *o, struct single *s,
     t = dc_report_now ();
     if (dc_npy_writer_commit (s->w, err) < 0)
         return DC_STATUS_FAIL;
+    dc_report_instant (s->rep, DC_REPORT_HUB, "commit", "commit",
+                       io->output_path);
     dc_report_phase_add (s->rep, DC_PHASE_WRITE, dc_report_now () - t);
     progress (o, DC_PROGRESS_DONE, "infer", s->rows, s->rows, -1);
     dc_infer_warn (s->rep, io->output_path, &nonfinite);
-    if (!o->report)
+    if (!o->report && !o->trace)
         return DC_STATUS_OK;
     char host[256] = "localhost";
     int64_t oshape[2] = {(int64_t)s->rows, s->outn};
@@ -306,7 +329,7 @@ static int single_loop (const struct dc_infer_opts *o, struct single *s,
                           dc_npy_descr (io->out_dtype),
                           dc_npy_writer_sha256 (s->w));
     dc_report_set_total_seconds (s->rep, dc_report_now () - t0);
-    if (dc_report_write (s->rep, o->report, err) < 0)
+    if (write_outputs (o, s->rep, err) < 0)
         return DC_STATUS_FAIL;
     return DC_STATUS_OK;
 }
@@ -323,6 +346,7 @@ static int infer_single (const struct dc_infer_opts *o, dc_error_t *err)
     }
     if ((st = single_load (o, &s, err)) == DC_STATUS_OK) {
         dc_report_phase_add (s.rep, DC_PHASE_LOAD, dc_report_now () - t0);
+        dc_report_span (s.rep, 0, "load", "load", t0, dc_report_now (), NAN);
         st = single_loop (o, &s, t0, err);
     }
     free (s.hx);
@@ -412,7 +436,10 @@ static int dist_launch (const struct dc_infer_opts *o, struct dc_job *job,
     for (size_t h = 0; h < job->hosts->count; h++)
         dc_report_add_host (rep, job->hosts->v[h].name);
     dc_report_set_layout (rep, layout);
+    double tl = dc_report_now ();
     st = dc_job_launch (job, o->heartbeat_timeout, err);
+    dc_report_span (rep, DC_REPORT_HUB, "launch", "launch", tl,
+                    dc_report_now (), NAN);
     if (st == DC_STATUS_SIGNAL) {
         *sig = job->interrupted;
         errprintf (err,
@@ -435,7 +462,7 @@ static int dist_after (const struct dc_infer_opts *o, struct dc_job *job,
     else if (rc == 0)
         dc_infer_warn (rep, o->io.output_path, NULL);
     dc_report_set_total_seconds (rep, dc_report_now () - t0);
-    if (rc == 0 && o->report && dc_report_write (rep, o->report, err) < 0) {
+    if (rc == 0 && write_outputs (o, rep, err) < 0) {
         errprefix (err, "infer: ");
         return DC_STATUS_FAIL;
     }

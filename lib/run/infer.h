@@ -40,6 +40,7 @@ struct dc_infer_opts {
     struct dc_coord_infer_opts io;
     enum dc_dtype dtype;      /* io.dtype as a value (one process) */
     const char *report;       /* --report FILE, NULL: none */
+    const char *trace;        /* --trace FILE (Chrome trace), NULL: none */
     double heartbeat_timeout; /* seconds without a frame: rank lost; 0: 30 */
     struct dc_run_split split;
     bool dry_run; /* plan only: the dry_run_* callbacks */

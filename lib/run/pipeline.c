@@ -1,6 +1,7 @@
 /* pipeline.c - the coordinator side of the layers and hybrid layouts */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,6 +434,7 @@ struct dc_pipe_train *dc_pipe_train_start (struct dc_comm *hub,
     for (int s = 0; s <= lo->nstages; s++)
         pt->soff[s] =
             layer_off (o->m, s < lo->nstages ? lo->l0[s] : o->m->nlayers);
+    double t_send = dc_report_now (); /* --trace: connect+load from here */
     if (send_stages (hub, lo, o->m, o->ck, "train", o->device, o->dtype,
                      o->threads, o->delay_ms, o->to, errp) < 0)
         goto fail;
@@ -447,6 +449,8 @@ struct dc_pipe_train *dc_pipe_train_start (struct dc_comm *hub,
             if (!ready[m.src]) {
                 ready[m.src] = true;
                 waiting--;
+                dc_report_span (o->report, m.src, "connect+load", "load",
+                                t_send, dc_report_now (), NAN);
             }
         } else if (t_fatal (pt, &m, errp) < 0) {
             free (m.data);
@@ -544,6 +548,9 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             pt->got[r] = m.data;
             pt->gotlen[r] = m.len;
             pending--;
+            /* --trace: the stage's step, until its gradient came */
+            dc_report_span (pt->o.report, r, "step", "step", t0,
+                            dc_report_now (), (double)pt->attempt);
             continue;
         }
         if (t_fatal (pt, &m, errp) < 0) {

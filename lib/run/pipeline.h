@@ -96,6 +96,8 @@ struct dc_pipe_train_opts {
     int (*check) (void *arg);
     void *arg;
     const char *const *hosts;
+    /* --trace: each stage's connect+load and step spans; NULL: none */
+    struct dc_report *report;
 };
 
 struct dc_pipe_train;

@@ -513,6 +513,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             goto done;
         }
         uint64_t attempt = sp.attempt, rows = sp.rows, scale = sp.scale;
+        double tc0 = dc_report_now (), tc1; /* --trace: compute, allreduce */
         if (j->delay_ms > 0)
             dc_worker_sleep_ms (j->delay_ms);
         const float *x = (const float *)sp.x;
@@ -531,6 +532,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             goto done;
         /* every live rank sums its gradient with the others' */
         uint64_t status = 0;
+        tc1 = dc_report_now ();
         if (dc_comm_allreduce (c, g, np, errp) < 0) {
             if (errno != ECANCELED)
                 goto quiet;
@@ -539,9 +541,12 @@ static int serve_train (struct dc_comm *c, const struct job *j,
                    dc_trainer_apply (t, errp) < 0)
             goto done;
         size_t len = DC_TRAIN_RESULT_HDR;
-        dc_wire_tresult_put (out, &(struct dc_wire_tresult){.attempt = attempt,
-                                                            .status = status,
-                                                            .loss = ls});
+        dc_wire_tresult_put (out, &(struct dc_wire_tresult){
+                                      .attempt = attempt,
+                                      .status = status,
+                                      .loss = ls,
+                                      .compute = tc1 - tc0,
+                                      .allreduce = dc_report_now () - tc1});
         if (sp.want_grads && status == 0) {
             memcpy (out + DC_TRAIN_RESULT_HDR, g, np * sizeof (float));
             len += np * sizeof (float);

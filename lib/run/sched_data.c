@@ -151,6 +151,14 @@ static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
     ch->state = DC_CHUNK_DONE;
     /* timeline: its result is in, with the rank's compute seconds */
     dc_report_chunk_done (h->report, r, w.id, w.seconds);
+    /* the rank's phases, on the head's clock (offset measured at READY) */
+    struct dc_chunk_phases p = {
+        .read = w.read, .compute = w.seconds, .write = w.write};
+    double busy = w.read + w.seconds + w.write, now = dc_report_now ();
+    p.start = w.start > 0 ? w.start + h->ranks[r].clock_offset : now - busy;
+    if (p.start + busy > now || p.start < now - 86400) /* clocks disagree */
+        p.start = now - busy;
+    dc_report_chunk_phases (h->report, r, w.id, &p);
     h->ranks[r].outstanding--;
     return 0;
 }

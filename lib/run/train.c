@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
+#include "lib/formats/trace.h"
 #include "lib/formats/safetensors.h"
 #include "lib/run/coordinator.h"
 #include "lib/run/pipeline.h"
@@ -34,6 +36,7 @@ struct dc_train {
     struct dc_train_pos pos;
     int64_t step0;
     double t0;
+    double t_step; /* --trace: when the current step began */
     bool dist;
     /* the step callback's sums */
     double epoch_loss; /* sum of rows x loss in the current epoch */
@@ -253,6 +256,7 @@ static int check_files (const struct dc_train_cfg *a, dc_error_t *err)
         {"--output", a->output, DC_FILE_OUTPUT},
         {"--log", a->log, DC_FILE_OUTPUT},
         {"--report", a->report, DC_FILE_OUTPUT},
+        {"--trace", a->trace, DC_FILE_OUTPUT},
         {"--checkpoint-dir", a->checkpoint, DC_FILE_INOUT},
     };
 
@@ -302,6 +306,9 @@ int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
     if ((st = load_data (t, err)) != DC_STATUS_OK ||
         (st = make_trainer (t, err)) != DC_STATUS_OK)
         return st;
+    /* --trace: the head (the hub, or the one process's rank 0) loads */
+    dc_report_span (t->rep, t->dist ? DC_REPORT_HUB : 0, "load", "load", t->t0,
+                    dc_report_now (), NAN);
     t->step0 = t->pos.step;
     res->resumed = t->pos.step > 0;
     res->step = t->pos.step;
@@ -330,8 +337,13 @@ static int dist_error (struct dc_train *t, dc_error_t *err)
 
 static int launch_ranks (struct dc_train *t, dc_error_t *err)
 {
+    double tl = dc_report_now ();
     int st = dc_job_launch (t->job, t->cfg.heartbeat_timeout, err);
 
+    dc_report_span (t->rep, DC_REPORT_HUB, "launch", "launch", tl,
+                    dc_report_now (), NAN);
+    for (int r = 0; r < t->job->plan->size; r++)
+        dc_report_rank_host (t->rep, r, t->job->host[r]);
     if (st == DC_STATUS_SIGNAL)
         errprintf (err,
                    "train: interrupted by SIG%s while connecting: nothing "
@@ -392,6 +404,7 @@ static int launch_pipe (struct dc_train *t, bool *data, dc_error_t *err)
         .check = dc_job_check,
         .arg = t->job,
         .hosts = t->job->host,
+        .report = t->rep,
     };
     t->pt = dc_pipe_train_start (t->job->hub, &o, err);
     dc_safetensors_destroy (ck);
@@ -451,7 +464,11 @@ static int launch (struct dc_train *t, bool *planned, dc_error_t *err)
         .check = t->mpi ? dc_job_mpi_check : dc_job_check,
         .arg = t->mpi ? (void *)&t->mpij : (void *)t->job,
         .hosts = t->mpi ? t->mpij.host : t->job->host,
+        .report = t->rep,
     };
+    for (int r = 0; t->mpi && r < t->mpij.size; r++)
+        if (t->mpij.host && t->mpij.host[r])
+            dc_report_rank_host (t->rep, r, t->mpij.host[r]);
     if (!(t->ct = dc_coord_train_start (t->mpi ? t->mpij.hub : t->job->hub, &o,
                                         err)))
         return dist_error (t, err);
@@ -531,6 +548,15 @@ static int step_cb (const struct dc_train_pos *pos, size_t rows, double loss,
         t->epoch_loss = 0;
         t->epoch_rows = 0;
     }
+    /* --trace: the step on the head (the hub across ranks, else rank 0 of
+     * one process, where it is all compute) */
+    double now = dc_report_now ();
+    dc_report_span (t->rep, t->dist ? DC_REPORT_HUB : 0, "step",
+                    t->dist ? "coordinator" : "step", t->t_step, now,
+                    (double)pos->step);
+    if (!t->dist)
+        dc_report_span (t->rep, 0, "compute", "compute", t->t_step, now, NAN);
+    t->t_step = now;
     s.done = (size_t)pos->epoch * t->rows + (size_t)pos->batch * bs;
     if (s.done > total)
         s.done = total;
@@ -576,7 +602,8 @@ static int write_report (struct dc_train *t, double t1, double t2,
         cJSON_AddNumberToObject (o, "last_epoch_loss", t->last_loss);
     }
     dc_report_set_total_seconds (t->rep, dc_report_now () - t->t0);
-    if (dc_report_write (t->rep, a->report, err) < 0)
+    if ((a->report && dc_report_write (t->rep, a->report, err) < 0) ||
+        (a->trace && dc_trace_write_report (t->rep, a->trace, err) < 0))
         return DC_STATUS_FAIL;
     return DC_STATUS_OK;
 }
@@ -588,6 +615,7 @@ static int train (struct dc_train *t, dc_error_t *err)
     double t1 = dc_report_now ();
 
     dc_report_phase_add (t->rep, DC_PHASE_LOAD, t1 - t->t0);
+    t->t_step = t1;
     progress (t, DC_PROGRESS_START, 0);
     struct dc_train_run run = {
         .x = t->hx,
@@ -635,8 +663,9 @@ static int train (struct dc_train *t, dc_error_t *err)
         dc_safetensors_meta_set (t->m->st, "activation", a->activation);
     if (dc_model_save (t->m, a->output, err) < 0)
         return DC_STATUS_FAIL;
+    dc_report_instant (t->rep, DC_REPORT_HUB, "commit", "commit", a->output);
     dc_report_phase_add (t->rep, DC_PHASE_WRITE, dc_report_now () - t2);
-    if (a->report)
+    if (a->report || a->trace)
         return write_report (t, t1, t2, err);
     return DC_STATUS_OK;
 }

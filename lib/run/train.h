@@ -40,7 +40,8 @@ struct dc_train_step {
 
 struct dc_train_cfg {
     const char *model, *input, *target, *output, *report;
-    const char *log; /* --log: one line per step, appended when resuming */
+    const char *trace; /* --trace T.json (Chrome trace), NULL: none */
+    const char *log;   /* --log: one line per step, appended when resuming */
     const char *checkpoint;   /* the checkpoint file, NULL: none */
     const char *ckpt_dir;     /* its folder, made when missing */
     bool resume;              /* from checkpoint when it exists */

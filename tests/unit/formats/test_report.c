@@ -372,6 +372,118 @@ START_TEST (test_chunks)
 }
 END_TEST
 
+/* per-chunk phases (dc_report_chunk_phases): a table of chunks, with and
+ * without phases, hostile values (negative, NaN, Inf), chunks never sent */
+static const struct {
+    int rank;
+    uint64_t id;
+    bool sent;
+    double read, copy_in, compute, copy_out, write;
+} phase_cases[] = {
+    {0, 0, true, 0.1, 0.2, 0.3, 0.4, 0.5},
+    {0, 1, true, -1, NAN, 0.5, INFINITY, 0}, /* hostile: taken as 0 */
+    {1, 2, false, 0.25, 0, 0.25, 0, 0},      /* never sent: a record made */
+    {2, 3, true, 0, 0, 0, 0, 0},             /* sent, no phases below */
+};
+
+START_TEST (test_chunk_phases)
+{
+    struct dc_report *r = dc_report_create ("infer");
+    double t0 = dc_report_t0 (r);
+    size_t n;
+    dc_error_t err;
+
+    dc_report_chunk_phases (NULL, 0, 0, &(struct dc_chunk_phases){0});
+    dc_report_chunk_phases (r, 0, 0, NULL); /* no-ops */
+    ck_assert_ptr_null (dc_report_chunks (NULL, &n));
+    ck_assert_uint_eq (n, 0);
+    for (size_t i = 0; i < sizeof (phase_cases) / sizeof (*phase_cases); i++)
+        if (phase_cases[i].sent)
+            dc_report_chunk_sent (r, phase_cases[i].rank, phase_cases[i].id);
+    for (size_t i = 0; i < sizeof (phase_cases) / sizeof (*phase_cases); i++) {
+        if (phase_cases[i].rank == 2)
+            continue;
+        struct dc_chunk_phases p = {
+            /* the made record's start is its phases' start: at t0, so
+             * that its end (now) follows it */
+            .start = phase_cases[i].sent ? t0 + 1.0 + (double)i : t0,
+            .read = phase_cases[i].read,
+            .copy_in = phase_cases[i].copy_in,
+            .compute = phase_cases[i].compute,
+            .copy_out = phase_cases[i].copy_out,
+            .write = phase_cases[i].write,
+        };
+        dc_report_chunk_phases (r, phase_cases[i].rank, phase_cases[i].id, &p);
+        dc_report_chunk_done (r, phase_cases[i].rank, phase_cases[i].id,
+                              phase_cases[i].compute);
+    }
+    dc_report_chunk_done (r, 2, 3, 0.1);
+    const struct dc_report_chunk *c = dc_report_chunks (r, &n);
+    ck_assert_uint_eq (n, 4);
+    ck_assert (c[0].has_phases && c[1].has_phases && c[3].has_phases);
+    ck_assert (!c[2].has_phases); /* rank 2's chunk: the order of sends */
+    ck_assert_double_eq_tol (c[0].phases.start, 1.0, 1e-9);
+    ck_assert_double_eq (c[1].phases.read, 0);
+    ck_assert_double_eq (c[1].phases.copy_in, 0);
+    ck_assert_double_eq (c[1].phases.copy_out, 0);
+    ck_assert_double_eq_tol (c[3].start, 0.0, 1e-9); /* made: its phases' */
+    ck_assert_double_eq_tol (c[3].phases.start, 0.0, 1e-9);
+    ck_assert_double_eq_tol (c[1].phases.start, 2.0, 1e-9);
+    dc_report_add_rank (r, 0, "a", "cpu", 10, 1.0, 1e6);
+    dc_report_add_rank (r, 1, "b", "cpu", 10, 0.5, 1e6);
+    dc_report_add_rank (r, 2, "b", "cpu", 10, 0.1, 1e6);
+    dc_report_set_total_seconds (r, 5);
+    char *js = dc_report_print (r);
+    cJSON *j = cJSON_Parse (js);
+    ck_assert_ptr_nonnull (j);
+    const cJSON *ranks = cJSON_GetObjectItemCaseSensitive (j, "ranks");
+    const struct {
+        int rank;
+        double busy, compute; /* -1: no "phases" */
+        int chunks_with_phases;
+    } want[] = {{0, 2.0, 0.8, 2}, {1, 0.5, 0.25, 1}, {2, -1, -1, 0}};
+    for (int k = 0; k < 3; k++) {
+        const cJSON *o = cJSON_GetArrayItem (ranks, k);
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive (o, "phases");
+        if (want[k].busy < 0) {
+            ck_assert_ptr_null (ph);
+        } else {
+            ck_assert_ptr_nonnull (ph);
+            ck_assert_double_eq_tol (
+                cJSON_GetObjectItemCaseSensitive (ph, "busy")->valuedouble,
+                want[k].busy, 1e-9);
+            ck_assert_double_eq_tol (
+                cJSON_GetObjectItemCaseSensitive (ph, "compute")->valuedouble,
+                want[k].compute, 1e-9);
+        }
+        int with = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive (o, "chunks"))
+        {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive (e, "phases");
+            if (p) {
+                with++;
+                for (int q = 0; q < DC_CHUNK_NPHASES; q++)
+                    ck_assert (
+                        cJSON_IsNumber (cJSON_GetObjectItemCaseSensitive (
+                            p, dc_chunk_phase_names[q])));
+                ck_assert (cJSON_IsNumber (
+                    cJSON_GetObjectItemCaseSensitive (p, "start")));
+            }
+        }
+        ck_assert_int_eq (with, want[k].chunks_with_phases);
+    }
+    cJSON_Delete (j);
+    /* dcrun report still reads it */
+    struct dc_report_view *v =
+        dc_report_view_parse (js, strlen (js), "R.json", &err);
+    ck_assert_msg (v != NULL, "%s", err.text);
+    dc_report_view_destroy (v);
+    free (js);
+    dc_report_destroy (r);
+}
+END_TEST
+
 /* an exec report: written, read back */
 START_TEST (test_exec_report)
 {
@@ -436,6 +548,7 @@ int main (void)
     tcase_add_test (tc, test_read_hostile);
     tcase_add_test (tc, test_chunks);
     tcase_add_test (tc, test_exec_report);
+    tcase_add_test (tc, test_chunk_phases);
     tcase_add_checked_fixture (tc, setup, teardown);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
