@@ -1,13 +1,26 @@
 /* hub.c - the one coordinator loop (hub.h) */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "lib/run/hub.h"
 #include "lib/util/log.h"
+
+/* user + system CPU seconds of this process (every thread) */
+static double cpu_seconds (void)
+{
+    struct rusage ru;
+
+    if (getrusage (RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 double dc_hub_now (void)
 {
@@ -203,6 +216,13 @@ static void report_run (struct dc_hub *h, const struct dc_hub_sched *ops,
     }
     dc_report_phase_add (report, DC_PHASE_WRITE, h->t_write);
     ops->report (s, h, report);
+    /* what the head itself spent: relaying, writing, scheduling */
+    cJSON *x = dc_report_extra (report, "distributed");
+    if (x) {
+        cJSON_DeleteItemFromObject (x, "hub_cpu_seconds");
+        cJSON_AddNumberToObject (x, "hub_cpu_seconds",
+                                 cpu_seconds () - h->cpu0);
+    }
     if (ok)
         dc_report_set_output (report, h->o->output_path, 2, res->shape,
                               h->o->out_dtype == DC_NPY_F2 ? "<f2" : "<f4",
@@ -219,6 +239,7 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
     res->status = DC_COORD_IO_ERROR;
     h->report = report; /* schedulers note the chunk timeline in it */
     h->t0 = dc_hub_now ();
+    h->cpu0 = cpu_seconds ();
     h->t_first = h->t_last = h->t_write = h->busy = 0;
     h->done = 0;
     if (!(h->ranks = calloc ((size_t)h->size, sizeof (*h->ranks)))) {

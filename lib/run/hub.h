@@ -120,6 +120,7 @@ struct dc_hub {
     struct dc_report
         *report; /* the run's (--report's chunk timeline), or NULL */
     double t0, t_first, t_last, t_write, busy;
+    double cpu0; /* this process's CPU seconds at the start */
 };
 
 struct dc_hub_sched {
