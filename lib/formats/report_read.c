@@ -9,6 +9,7 @@
 
 #include "lib/formats/report_read.h"
 #include "lib/util/file.h"
+#include "lib/util/strbuf.h"
 
 static const char *const phase_names[DC_PHASE_COUNT] = {
     [DC_PHASE_LAUNCH] = "launch",     [DC_PHASE_LOAD] = "load",
@@ -59,6 +60,25 @@ static double median (double *v, int n)
 }
 
 /* ---- the rules (see report_read.h) ---- */
+
+/* The bottleneck found: its kind, the rank at index i (-1: none), its text.
+ * Returns true (the rule held). */
+static bool blame (struct dc_report_view *v, enum dc_bottleneck kind, int i,
+                   const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static bool blame (struct dc_report_view *v, enum dc_bottleneck kind, int i,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    v->kind = kind;
+    if (i >= 0)
+        v->culprit = v->ranks[i].rank;
+    va_start (ap, fmt);
+    vsnprintf (v->bottleneck, sizeof (v->bottleneck), fmt, ap);
+    va_end (ap);
+    return true;
+}
 
 /* The hub's own phases: its relay (compute beyond the busiest rank, plus
  * the gather) or launch, load or write taking half the wall time. */
@@ -116,14 +136,10 @@ static bool rule_hub (struct dc_report_view *v)
 static bool rule_failed (struct dc_report_view *v)
 {
     for (int i = 0; i < v->nranks; i++)
-        if (v->ranks[i].failed) {
-            v->kind = DC_BN_FAILED;
-            v->culprit = v->ranks[i].rank;
-            snprintf (v->bottleneck, sizeof (v->bottleneck),
-                      "rank %d on %s failed (%s)", v->ranks[i].rank,
-                      v->ranks[i].host, v->ranks[i].status);
-            return true;
-        }
+        if (v->ranks[i].failed)
+            return blame (v, DC_BN_FAILED, i, "rank %d on %s failed (%s)",
+                          v->ranks[i].rank, v->ranks[i].host,
+                          v->ranks[i].status);
     return false;
 }
 
@@ -166,50 +182,36 @@ static int rank_speeds (const struct dc_report_view *v, struct speeds *sp)
 /* a rank 1.5 times slower than the median */
 static bool rule_straggler (struct dc_report_view *v, const struct speeds *sp)
 {
-    char *b = v->bottleneck;
-    size_t bl = sizeof (v->bottleneck);
-
     if (!(sp->n >= 2 && sp->slowrate > 0 && sp->median / sp->slowrate >= 1.5))
         return false;
     const struct dc_report_rank *k = &v->ranks[sp->slow];
-    v->kind = DC_BN_STRAGGLER;
-    v->culprit = k->rank;
     v->factor = sp->median / sp->slowrate;
     if (v->exec)
-        snprintf (b, bl,
-                  "rank %d on %s was %.1fx slower than the median "
-                  "(%.3g s vs %.3g s)",
-                  k->rank, k->host, v->factor, k->busy, 1 / sp->median);
-    else
-        snprintf (b, bl,
+        return blame (v, DC_BN_STRAGGLER, sp->slow,
+                      "rank %d on %s was %.1fx slower than the median "
+                      "(%.3g s vs %.3g s)",
+                      k->rank, k->host, v->factor, k->busy, 1 / sp->median);
+    return blame (v, DC_BN_STRAGGLER, sp->slow,
                   "rank %d on %s was %.1fx slower than the median "
                   "(%.0f vs %.0f rows/s)",
                   k->rank, k->host, v->factor, sp->slowrate, sp->median);
-    return true;
 }
 
 /* a lost rank, or lost ranks named in one text */
 static bool rule_lost (struct dc_report_view *v)
 {
     for (int i = 0; i < v->nranks; i++)
-        if (v->ranks[i].lost) {
-            v->kind = DC_BN_LOST;
-            v->culprit = v->ranks[i].rank;
-            snprintf (v->bottleneck, sizeof (v->bottleneck),
-                      "rank %d on %.200s was lost (%.200s): its chunks went "
-                      "to the others",
-                      v->ranks[i].rank, v->ranks[i].host,
-                      v->ranks[i].lost_reason);
-            return true;
-        }
-    if (v->lost_text[0]) {
-        v->kind = DC_BN_LOST;
-        snprintf (v->bottleneck, sizeof (v->bottleneck),
-                  "ranks were lost (%.300s): their work went to the "
-                  "others",
-                  v->lost_text);
-        return true;
-    }
+        if (v->ranks[i].lost)
+            return blame (v, DC_BN_LOST, i,
+                          "rank %d on %.200s was lost (%.200s): its chunks "
+                          "went to the others",
+                          v->ranks[i].rank, v->ranks[i].host,
+                          v->ranks[i].lost_reason);
+    if (v->lost_text[0])
+        return blame (v, DC_BN_LOST, -1,
+                      "ranks were lost (%.300s): their work went to the "
+                      "others",
+                      v->lost_text);
     return false;
 }
 
@@ -228,13 +230,10 @@ static bool rule_idle (struct dc_report_view *v)
         }
     if (idle == 0)
         return false;
-    v->kind = DC_BN_IDLE;
-    v->culprit = v->ranks[first].rank;
-    snprintf (v->bottleneck, sizeof (v->bottleneck),
-              "%d of %d ranks did no rows (rank %d on %s first): too "
-              "few chunks for the ranks, or they were ready too late",
-              idle, v->nranks, v->ranks[first].rank, v->ranks[first].host);
-    return true;
+    return blame (v, DC_BN_IDLE, first,
+                  "%d of %d ranks did no rows (rank %d on %s first): too "
+                  "few chunks for the ranks, or they were ready too late",
+                  idle, v->nranks, v->ranks[first].rank, v->ranks[first].host);
 }
 
 /* The rules in their order; the first that holds names the bottleneck. */
@@ -610,62 +609,27 @@ char *dc_report_view_json (const struct dc_report_view *v)
 
 /* ---- SVG ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void put (struct buf *b, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
-static void put (struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->oom)
-        return;
-    for (;;) {
-        va_start (ap, fmt);
-        int n = vsnprintf (b->p ? b->p + b->len : NULL,
-                           b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end (ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *q = realloc (b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
+/* The largest drawing: DC_REPORT_MAX_RANKS rows of escaped names and
+ * DC_REPORT_MAX_CHUNKS chunks take well under this. */
+#define SVG_MAX ((size_t)1 << 30)
 
 /* text with &, <, >, " and control bytes escaped */
-static void put_text (struct buf *b, const char *s)
+static void put_text (struct dc_strbuf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '&')
-            put (b, "&amp;");
+            dc_strbuf_str (b, "&amp;");
         else if (c == '<')
-            put (b, "&lt;");
+            dc_strbuf_str (b, "&lt;");
         else if (c == '>')
-            put (b, "&gt;");
+            dc_strbuf_str (b, "&gt;");
         else if (c == '"')
-            put (b, "&quot;");
+            dc_strbuf_str (b, "&quot;");
         else if (c < 0x20 || c == 0x7f)
-            put (b, "?");
+            dc_strbuf_str (b, "?");
         else
-            put (b, "%c", c);
+            dc_strbuf_add (b, s, 1);
     }
 }
 
@@ -695,7 +659,7 @@ static double nice_step (double span)
 
 /* The drawing's geometry: a time axis of T seconds over plotw pixels. */
 struct svg {
-    struct buf b;
+    struct dc_strbuf b;
     const struct dc_report_view *v;
     double left, right, top, rowh, plotw;
     double T, ploth, legend_y;
@@ -720,52 +684,56 @@ static void svg_bar (struct svg *g, double t0, double t1, double y, double h,
     va_start (ap, fmt);
     vsnprintf (title, sizeof (title), fmt, ap);
     va_end (ap);
-    put (&g->b,
-         "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-         "fill=\"%s\"%s><title>",
-         svg_x (g, t0), y, fmax (svg_x (g, t1) - svg_x (g, t0), 0.5), h, fill,
-         opacity);
-    put (&g->b, "%s</title></rect>\n", title);
+    dc_strbuf_printf (
+        &g->b,
+        "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+        "fill=\"%s\"%s><title>",
+        svg_x (g, t0), y, fmax (svg_x (g, t1) - svg_x (g, t0), 0.5), h, fill,
+        opacity);
+    dc_strbuf_printf (&g->b, "%s</title></rect>\n", title);
 }
 
 /* the title, the bottleneck, the grid and the time axis */
 static void svg_head (struct svg *g, double W, double H)
 {
     const struct dc_report_view *v = g->v;
-    struct buf *b = &g->b;
+    struct dc_strbuf *b = &g->b;
 
-    put (b,
-         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
-         "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-         "font-family=\"sans-serif\" font-size=\"12\">\n"
-         "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
-         "fill=\"#ffffff\"/>\n",
-         W, H, W, H, W, H);
-    put (b, "<text x=\"10\" y=\"22\" font-size=\"15\">dcrun ");
+    dc_strbuf_printf (
+        b,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+        "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+        "font-family=\"sans-serif\" font-size=\"12\">\n"
+        "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
+        "fill=\"#ffffff\"/>\n",
+        W, H, W, H, W, H);
+    dc_strbuf_printf (b, "<text x=\"10\" y=\"22\" font-size=\"15\">dcrun ");
     put_text (b, v->command);
-    put (b, ": %d ranks, %.3f s", v->nranks, v->wall);
+    dc_strbuf_printf (b, ": %d ranks, %.3f s", v->nranks, v->wall);
     if (v->nlost)
-        put (b, ", %d lost", v->nlost);
-    put (b, "</text>\n<text x=\"10\" y=\"40\" fill=\"#444444\">");
+        dc_strbuf_printf (b, ", %d lost", v->nlost);
+    dc_strbuf_printf (b, "</text>\n<text x=\"10\" y=\"40\" fill=\"#444444\">");
     put_text (b, v->bottleneck);
-    put (b, "</text>\n");
+    dc_strbuf_printf (b, "</text>\n");
     double step = nice_step (g->T), top = g->top, ploth = g->ploth;
     for (double t = 0; t <= g->T * 1.0001; t += step) {
         double x = svg_x (g, t);
-        put (b,
-             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-             "stroke=\"#dddddd\"/>\n"
-             "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-             x, top, x, top + ploth, x, top + ploth + 16, t);
+        dc_strbuf_printf (
+            b,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+            "stroke=\"#dddddd\"/>\n"
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+            x, top, x, top + ploth, x, top + ploth + 16, t);
     }
-    put (b,
-         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-         "stroke=\"#000000\"/>\n"
-         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds since "
-         "the start</text>\n",
-         g->left, top + ploth, g->left + g->plotw, top + ploth,
-         g->left + g->plotw / 2, top + ploth + 34);
+    dc_strbuf_printf (
+        b,
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+        "stroke=\"#000000\"/>\n"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds since "
+        "the start</text>\n",
+        g->left, top + ploth, g->left + g->plotw, top + ploth,
+        g->left + g->plotw / 2, top + ploth + 34);
 }
 
 /* the job's phases, one after another, on the hub's row */
@@ -774,7 +742,8 @@ static void svg_phases (struct svg *g)
     const struct dc_report_view *v = g->v;
     double y = g->top + 4, t = 0;
 
-    put (&g->b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n", y + 14);
+    dc_strbuf_printf (
+        &g->b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n", y + 14);
     for (int p = 0; p < DC_PHASE_COUNT; p++) {
         if (v->phase[p] <= 0)
             continue;
@@ -828,10 +797,10 @@ static void svg_rank (struct svg *g, const struct dc_report_rank *k, int row)
     double y = g->top + row * g->rowh + 4, h = g->rowh - 8;
     bool red = k->lost || k->failed;
 
-    put (&g->b, "<text x=\"10\" y=\"%.1f\" fill=\"%s\">rank %d @ ", y + 14,
-         red ? COLOUR_LOST : "#000000", k->rank);
+    dc_strbuf_printf (&g->b, "<text x=\"10\" y=\"%.1f\" fill=\"%s\">rank %d @ ",
+                      y + 14, red ? COLOUR_LOST : "#000000", k->rank);
     put_text (&g->b, k->host);
-    put (&g->b, "</text>\n");
+    dc_strbuf_printf (&g->b, "</text>\n");
     double last = svg_chunks (g, k, y, h);
     if (k->nspans == 0 && v->exec)
         svg_bar (g, k->start, k->end, y, h,
@@ -846,13 +815,13 @@ static void svg_rank (struct svg *g, const struct dc_report_rank *k, int row)
                  "busy %.3f s", k->busy);
     }
     if (k->lost) {
-        put (&g->b,
-             "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" "
-             "font-weight=\"bold\">&#x2715; lost: ",
-             fmin (svg_x (g, last) + 6, g->left + g->plotw - 200), y + 14,
-             COLOUR_LOST);
+        dc_strbuf_printf (&g->b,
+                          "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" "
+                          "font-weight=\"bold\">&#x2715; lost: ",
+                          fmin (svg_x (g, last) + 6, g->left + g->plotw - 200),
+                          y + 14, COLOUR_LOST);
         put_text (&g->b, k->lost_reason);
-        put (&g->b, "</text>\n");
+        dc_strbuf_printf (&g->b, "</text>\n");
     }
 }
 
@@ -879,11 +848,12 @@ static void svg_legend (struct svg *g)
     }
     double lx = 10;
     for (int i = 0; i < nl; i++) {
-        put (&g->b,
-             "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" "
-             "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-             lx, g->legend_y, leg[i].colour, lx + 18, g->legend_y + 12,
-             leg[i].name);
+        dc_strbuf_printf (
+            &g->b,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" "
+            "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+            lx, g->legend_y, leg[i].colour, lx + 18, g->legend_y + 12,
+            leg[i].name);
         lx += 30 + 7 * strlen (leg[i].name);
     }
 }
@@ -907,6 +877,7 @@ char *dc_report_svg (const struct dc_report_view *v)
     if (!v)
         return NULL;
     struct svg g = {
+        .b = DC_STRBUF_INIT (SVG_MAX),
         .v = v,
         .left = 220,
         .right = 30,
@@ -927,13 +898,8 @@ char *dc_report_svg (const struct dc_report_view *v)
     for (int i = 0; i < v->nranks; i++, row++)
         svg_rank (&g, &v->ranks[i], row);
     svg_legend (&g);
-    put (&g.b, "</svg>\n");
-    if (g.b.oom) {
-        free (g.b.p);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return g.b.p;
+    dc_strbuf_printf (&g.b, "</svg>\n");
+    return dc_strbuf_take (&g.b); /* NULL with errno when it failed */
 }
 
 int dc_report_svg_write (const struct dc_report_view *v, const char *path,

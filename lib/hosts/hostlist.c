@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/hosts/hostlist.h"
+#include "lib/util/strbuf.h"
 
 #define MAX_DIGITS 18 /* keeps every value below 10^18 < UINT64_MAX */
 #define MAX_GROUPS 16 /* bracket groups in one term */
@@ -441,38 +442,8 @@ struct dc_hostlist *dc_hostlist_decode (const char *expr, dc_error_t *errp)
 
 /* ---- compression ---- */
 
-/* A growable string with a cap (curl dynbuf style). */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    bool failed;
-};
-
-static void sb_add (struct sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc (b->s, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy (b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str (struct sbuf *b, const char *s)
-{
-    sb_add (b, s, strlen (s));
-}
+/* The longest compressed list: every host apart. */
+#define ENCODE_MAX ((size_t)DC_HOSTLIST_MAX * (DC_HOSTNAME_MAX + 1))
 
 /* An entry during compression: prefix + [ranges] + suffix, or a plain name
  * (nr == 0).  The "split point" is the last digit run outside brackets. */
@@ -522,35 +493,29 @@ static bool split_last_number (const char *s, size_t *start, size_t *end)
 
 static char *render (const struct entry *e)
 {
-    struct sbuf b = {0};
+    struct dc_strbuf b = DC_STRBUF_INIT (ENCODE_MAX);
 
     if (e->nr == 0)
         return strdup (e->text);
-    sb_str (&b, e->prefix);
+    dc_strbuf_str (&b, e->prefix);
     bool bracket = e->nr > 1 || e->r[0].lo != e->r[0].hi;
     if (bracket)
-        sb_str (&b, "[");
+        dc_strbuf_str (&b, "[");
     for (size_t i = 0; i < e->nr; i++) {
-        char num[64];
         if (i > 0)
-            sb_str (&b, ",");
+            dc_strbuf_str (&b, ",");
         if (e->r[i].lo == e->r[i].hi)
-            snprintf (num, sizeof (num), "%0*llu", e->r[i].width,
-                      (unsigned long long)e->r[i].lo);
+            dc_strbuf_printf (&b, "%0*llu", e->r[i].width,
+                              (unsigned long long)e->r[i].lo);
         else
-            snprintf (num, sizeof (num), "%0*llu-%0*llu", e->r[i].width,
-                      (unsigned long long)e->r[i].lo, e->r[i].width,
-                      (unsigned long long)e->r[i].hi);
-        sb_str (&b, num);
+            dc_strbuf_printf (&b, "%0*llu-%0*llu", e->r[i].width,
+                              (unsigned long long)e->r[i].lo, e->r[i].width,
+                              (unsigned long long)e->r[i].hi);
     }
     if (bracket)
-        sb_str (&b, "]");
-    sb_str (&b, e->suffix);
-    if (b.failed) {
-        free (b.s);
-        return NULL;
-    }
-    return b.s;
+        dc_strbuf_str (&b, "]");
+    dc_strbuf_str (&b, e->suffix);
+    return dc_strbuf_take (&b);
 }
 
 static int make_entry (struct entry *e, char *text)
@@ -635,7 +600,7 @@ char *dc_hostlist_encode (const struct dc_hostlist *hl)
 {
     struct entry *e;
     size_t n;
-    struct sbuf b = {0};
+    struct dc_strbuf b = DC_STRBUF_INIT (ENCODE_MAX);
     bool changed = true;
 
     if (!hl) {
@@ -678,24 +643,19 @@ char *dc_hostlist_encode (const struct dc_hostlist *hl)
         if (!t)
             goto fail;
         if (i > 0)
-            sb_str (&b, ",");
-        sb_str (&b, t);
+            dc_strbuf_str (&b, ",");
+        dc_strbuf_str (&b, t);
         free (t);
     }
     for (size_t i = 0; i < n; i++)
         entry_free (&e[i]);
     free (e);
-    if (b.failed) {
-        free (b.s);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return b.s;
+    return dc_strbuf_take (&b); /* NULL with errno when an append failed */
 fail:
     for (size_t i = 0; i < n; i++)
         entry_free (&e[i]);
     free (e);
-    free (b.s);
+    dc_strbuf_free (&b);
     errno = ENOMEM;
     return NULL;
 }

@@ -13,6 +13,7 @@
 
 #include "lib/comm/proto.h"
 #include "lib/model/layout.h"
+#include "lib/util/strbuf.h"
 #include "lib/comm/wire.h"
 #include "lib/run/bench.h"
 
@@ -540,84 +541,68 @@ char *dc_bench_launch_json (const struct dc_bench_launch_res *r)
     return s;
 }
 
-/* The text of f (open_memstream onto *s), or NULL when writing it failed
- * (*s is only set when f is closed). */
-static char *text_end (FILE *f, char **s)
-{
-    if (fclose (f) != 0) {
-        free (*s);
-        return NULL;
-    }
-    return *s;
-}
+#define TEXT_MAX 4096 /* the longest text of a result */
 
 char *dc_bench_gemm_text (const struct dc_bench_gemm_run *r)
 {
     const char *dtype = dc_dtype_name (r->dtype);
-    char *s = NULL;
-    size_t len;
-    FILE *f = open_memstream (&s, &len);
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
 
-    if (!f)
-        return NULL;
-    fprintf (f, "device      %s\n", r->describe);
-    fprintf (f, "shape       m=%ld n=%ld k=%ld, %s, %ld iterations\n", r->m,
-             r->n, r->k, dtype, r->iters);
-    fprintf (f, "gemm        %10.3f TFLOP/s  %10.3f ms\n", r->gemm_tflops,
-             r->gemm_s * 1e3);
-    fprintf (f, "linear_fwd  %10.3f TFLOP/s  %10.3f ms  (bias + relu fused)\n",
-             r->fused_tflops, r->fused_s * 1e3);
+    dc_strbuf_printf (&b, "device      %s\n", r->describe);
+    dc_strbuf_printf (&b, "shape       m=%ld n=%ld k=%ld, %s, %ld iterations\n",
+                      r->m, r->n, r->k, dtype, r->iters);
+    dc_strbuf_printf (&b, "gemm        %10.3f TFLOP/s  %10.3f ms\n",
+                      r->gemm_tflops, r->gemm_s * 1e3);
+    dc_strbuf_printf (
+        &b, "linear_fwd  %10.3f TFLOP/s  %10.3f ms  (bias + relu fused)\n",
+        r->fused_tflops, r->fused_s * 1e3);
     if (r->peak > 0)
-        fprintf (f,
-                 "peak        %10.3f TFLOP/s  (theoretical dense, %s); gemm "
-                 "at %.0f%%",
-                 r->peak, dtype, 100.0 * r->gemm_tflops / r->peak);
+        dc_strbuf_printf (
+            &b,
+            "peak        %10.3f TFLOP/s  (theoretical dense, %s); gemm "
+            "at %.0f%%",
+            r->peak, dtype, 100.0 * r->gemm_tflops / r->peak);
     else
-        fprintf (f, "peak        unknown for this device");
-    return text_end (f, &s);
+        dc_strbuf_printf (&b, "peak        unknown for this device");
+    return dc_strbuf_take (&b);
 }
 
 char *dc_bench_comm_text (const struct dc_bench_comm_res *r)
 {
     char b1[32], b2[32];
-    char *s = NULL;
-    size_t len;
-    FILE *f = open_memstream (&s, &len);
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
 
-    if (!f)
-        return NULL;
-    fprintf (f,
-             "comm        stream, %d rank%s (%s launcher), this process the "
-             "hub\n",
-             r->ranks, r->ranks == 1 ? "" : "s", r->launcher);
-    fprintf (f,
-             "traffic     %s each way per rank in frames of %s, %d in "
-             "flight, both ways at once\n",
-             dc_layout_fmt_bytes ((double)r->bytes, b1, sizeof (b1)),
-             dc_layout_fmt_bytes ((double)r->frame, b2, sizeof (b2)),
-             DC_BENCH_COMM_WINDOW);
-    fprintf (f, "time        %10.3f ms  (median of %ld)\n", r->med * 1e3,
-             r->iters);
-    fprintf (f, "to ranks    %10.3f GB/s\n", r->gbps);
-    fprintf (f, "from ranks  %10.3f GB/s\n", r->gbps);
-    fprintf (f, "total       %10.3f GB/s", 2 * r->gbps);
-    return text_end (f, &s);
+    dc_strbuf_printf (
+        &b,
+        "comm        stream, %d rank%s (%s launcher), this process the "
+        "hub\n",
+        r->ranks, r->ranks == 1 ? "" : "s", r->launcher);
+    dc_strbuf_printf (&b,
+                      "traffic     %s each way per rank in frames of %s, %d in "
+                      "flight, both ways at once\n",
+                      dc_layout_fmt_bytes ((double)r->bytes, b1, sizeof (b1)),
+                      dc_layout_fmt_bytes ((double)r->frame, b2, sizeof (b2)),
+                      DC_BENCH_COMM_WINDOW);
+    dc_strbuf_printf (&b, "time        %10.3f ms  (median of %ld)\n",
+                      r->med * 1e3, r->iters);
+    dc_strbuf_printf (&b, "to ranks    %10.3f GB/s\n", r->gbps);
+    dc_strbuf_printf (&b, "from ranks  %10.3f GB/s\n", r->gbps);
+    dc_strbuf_printf (&b, "total       %10.3f GB/s", 2 * r->gbps);
+    return dc_strbuf_take (&b);
 }
 
 char *dc_bench_launch_text (const struct dc_bench_launch_res *r)
 {
-    char *s = NULL;
-    size_t len;
-    FILE *f = open_memstream (&s, &len);
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
 
-    if (!f)
-        return NULL;
-    fprintf (f,
-             "launch      `dcrun exec -- true`, %d rank%s on %zu host%s "
-             "(%s launcher)\n",
-             r->ranks, r->ranks == 1 ? "" : "s", r->hosts,
-             r->hosts == 1 ? "" : "s", r->launcher);
-    fprintf (f, "time        %10.3f s median of %ld  (min %.3f, max %.3f)",
-             r->med, r->iters, r->min, r->max);
-    return text_end (f, &s);
+    dc_strbuf_printf (
+        &b,
+        "launch      `dcrun exec -- true`, %d rank%s on %zu host%s "
+        "(%s launcher)\n",
+        r->ranks, r->ranks == 1 ? "" : "s", r->hosts, r->hosts == 1 ? "" : "s",
+        r->launcher);
+    dc_strbuf_printf (
+        &b, "time        %10.3f s median of %ld  (min %.3f, max %.3f)", r->med,
+        r->iters, r->min, r->max);
+    return dc_strbuf_take (&b);
 }
