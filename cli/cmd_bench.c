@@ -8,24 +8,16 @@
  * launch: seconds of `dcrun exec -- true` over the host list.
  * Kinds are a table; add a row for a new one.
  */
-#include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
-#include "gpu/compute.h"
 #include "job.h"
-#include "lib/comm/comm.h"
 #include "lib/model/layout.h"
 #include "lib/run/bench.h"
 #include "status.h"
@@ -43,14 +35,11 @@ enum {
 };
 
 struct bench_args {
-    long m, n, k; /* 0: the default for the device */
-    long iters;   /* 0: the default for the device */
+    struct dc_bench_gemm_run gemm; /* m, n, k, dtype, device (0: defaults) */
+    struct dc_bench_comm_res comm; /* bytes, frame (0: defaults) */
+    long iters;                    /* 0: the default of the benchmark */
     long threads;
-    enum dc_dtype dtype;
-    const char *device;
-    long long bytes; /* comm: per rank each way; 0: 64 MiB */
-    long long frame; /* comm: frame payload; 0: 1 MiB */
-    int argc;        /* bench's own command line, for launch */
+    int argc; /* bench's own command line, for launch */
     char **argv;
     const char *kind; /* the word naming the benchmark */
 };
@@ -78,6 +67,19 @@ static const struct cli_opt bench_opts[] = {
     {0},
 };
 
+/* A size from 1 to max bytes with suffixes. */
+static int parse_size (struct cli *cli, const char *opt, const char *arg,
+                       long long max, const char *maxs, const char *suffixes,
+                       long long *v)
+{
+    if (dc_layout_parse_bytes (arg, v) < 0 || *v > max)
+        return cli_usage_error (cli,
+                                "%s '%s': expected a size from 1 to %s "
+                                "(suffixes %s)",
+                                opt, arg, maxs, suffixes);
+    return 0;
+}
+
 static int bench_opt (struct cli *cli, int key, const char *arg, void *ctx)
 {
     struct bench_args *a = ctx;
@@ -85,82 +87,48 @@ static int bench_opt (struct cli *cli, int key, const char *arg, void *ctx)
 
     switch (key) {
     case OPT_M:
-        return cli_parse_long (cli, "--m", arg, 1, maxdim, &a->m);
+        return cli_parse_long (cli, "--m", arg, 1, maxdim, &a->gemm.m);
     case OPT_N:
-        return cli_parse_long (cli, "--n", arg, 1, maxdim, &a->n);
+        return cli_parse_long (cli, "--n", arg, 1, maxdim, &a->gemm.n);
     case OPT_K:
-        return cli_parse_long (cli, "--k", arg, 1, maxdim, &a->k);
+        return cli_parse_long (cli, "--k", arg, 1, maxdim, &a->gemm.k);
     case OPT_ITERS:
         return cli_parse_long (cli, "--iters", arg, 1, 100000, &a->iters);
     case OPT_THREADS:
         return cli_parse_long (cli, "--threads", arg, 1, 4096, &a->threads);
     case OPT_BYTES:
-        if (dc_layout_parse_bytes (arg, &a->bytes) < 0 ||
-            a->bytes > (16LL << 30))
-            return cli_usage_error (cli,
-                                    "--bytes '%s': expected a size "
-                                    "from 1 to 16G (suffixes K, M, G)",
-                                    arg);
-        return 0;
+        return parse_size (cli, "--bytes", arg, 16LL << 30, "16G", "K, M, G",
+                           &a->comm.bytes);
     case OPT_FRAME:
-        if (dc_layout_parse_bytes (arg, &a->frame) < 0 ||
-            a->frame > (64LL << 20))
-            return cli_usage_error (cli,
-                                    "--frame '%s': expected a size "
-                                    "from 1 to 64M (suffixes K, M)",
-                                    arg);
-        return 0;
+        return parse_size (cli, "--frame", arg, 64LL << 20, "64M", "K, M",
+                           &a->comm.frame);
     case OPT_DTYPE:
-        return cli_parse_dtype (cli, arg, &a->dtype);
+        return cli_parse_dtype (cli, arg, &a->gemm.dtype);
     case OPT_DEVICE:
-        return cli_parse_device (cli, arg, &a->device);
+        return cli_parse_device (cli, arg, &a->gemm.device);
     }
     return -1;
 }
 
-/* One line of JSON (lib/run/bench.h builds it). */
-static int print_json (char *s)
+/* The results as JSON or text (lib/run/bench.h builds them). */
+static int print_result (char *s)
 {
     if (!s)
         return cli_error (EXIT_FAIL, "bench: out of memory");
-    printf ("%s\n", s);
+    puts (s);
     free (s);
-    return EXIT_OK;
-}
-
-static int print_gemm (const struct cli *cli, const struct dc_bench_gemm_run *r)
-{
-    const char *dtype = dc_dtype_name (r->dtype);
-
-    if (cli->json)
-        return print_json (dc_bench_gemm_json (r));
-    printf ("device      %s\n", r->describe);
-    printf ("shape       m=%ld n=%ld k=%ld, %s, %ld iterations\n", r->m, r->n,
-            r->k, dtype, r->iters);
-    printf ("gemm        %10.3f TFLOP/s  %10.3f ms\n", r->gemm_tflops,
-            r->gemm_s * 1e3);
-    printf ("linear_fwd  %10.3f TFLOP/s  %10.3f ms  (bias + relu fused)\n",
-            r->fused_tflops, r->fused_s * 1e3);
-    if (r->peak > 0)
-        printf ("peak        %10.3f TFLOP/s  (theoretical dense, %s); gemm at "
-                "%.0f%%\n",
-                r->peak, dtype, 100.0 * r->gemm_tflops / r->peak);
-    else
-        printf ("peak        unknown for this device\n");
     return EXIT_OK;
 }
 
 static int bench_gemm (struct cli *cli, struct bench_args *a)
 {
-    struct dc_bench_gemm_run r = {.device = a->device,
-                                  .dtype = a->dtype,
-                                  .threads = (int)a->threads,
-                                  .m = a->m,
-                                  .n = a->n,
-                                  .k = a->k,
-                                  .iters = a->iters};
+    struct dc_bench_gemm_run *r = &a->gemm;
     dc_error_t err;
-    int st = dc_bench_gemm_run (&r, &err);
+    int st;
+
+    r->threads = (int)a->threads;
+    r->iters = a->iters;
+    st = dc_bench_gemm_run (r, &err);
 
     if (st == DC_STATUS_USAGE) {
         cli_usage_error (cli, "%s", err.text);
@@ -168,48 +136,20 @@ static int bench_gemm (struct cli *cli, struct bench_args *a)
     }
     if (st != DC_STATUS_OK)
         return cli_status (NULL, st, 0, &err);
-    return print_gemm (cli, &r);
+    return print_result (cli->json ? dc_bench_gemm_json (r)
+                                   : dc_bench_gemm_text (r));
 }
 
 /* ---- comm: the stream comm between the hub (here) and the ranks ---- */
 
-static int print_comm (const struct cli *cli, const struct dc_job *job,
-                       const struct bench_args *a, double *secs)
-{
-    struct dc_bench_comm_res r = {.launcher = job->launcher,
-                                  .ranks = job->plan->size,
-                                  .bytes = a->bytes,
-                                  .frame = a->frame,
-                                  .iters = a->iters,
-                                  .secs = secs};
-    char b1[32], b2[32];
-
-    dc_bench_comm_rates (&r, secs);
-    if (cli->json)
-        return print_json (dc_bench_comm_json (&r));
-    printf ("comm        stream, %d rank%s (%s launcher), this process the "
-            "hub\n",
-            r.ranks, r.ranks == 1 ? "" : "s", job->launcher);
-    printf ("traffic     %s each way per rank in frames of %s, %d in flight, "
-            "both ways at once\n",
-            dc_layout_fmt_bytes ((double)a->bytes, b1, sizeof (b1)),
-            dc_layout_fmt_bytes ((double)a->frame, b2, sizeof (b2)),
-            DC_BENCH_COMM_WINDOW);
-    printf ("time        %10.3f ms  (median of %ld)\n", r.med * 1e3, a->iters);
-    printf ("to ranks    %10.3f GB/s\n", r.gbps);
-    printf ("from ranks  %10.3f GB/s\n", r.gbps);
-    printf ("total       %10.3f GB/s\n", 2 * r.gbps);
-    return EXIT_OK;
-}
-
 static int bench_comm (struct cli *cli, struct bench_args *a)
 {
     struct cli_ranks rk = {.cli = cli};
-    double *secs = NULL;
+    struct dc_bench_comm_res *r = &a->comm;
     dc_error_t err;
     int rc;
 
-    dc_bench_comm_defaults (&a->bytes, &a->frame, &a->iters);
+    r->iters = a->iters;
     if (!cli->hostfile && !cli->hosts) {
         /* local ranks: -n of them, 2 by default */
         static char local[32];
@@ -219,10 +159,6 @@ static int bench_comm (struct cli *cli, struct bench_args *a)
     }
     if ((rc = cli_ranks_init (cli, &rk)) != EXIT_OK)
         goto out;
-    if (!(secs = calloc ((size_t)a->iters, sizeof (*secs)))) {
-        rc = cli_error (EXIT_FAIL, "bench: out of memory");
-        goto out;
-    }
     if (cli->dry_run) {
         printf ("launcher: %s\nranks: %d, each `%s serve` in echo mode\n",
                 rk.job.launcher, rk.job.plan->size, cli_self_path ());
@@ -231,109 +167,66 @@ static int bench_comm (struct cli *cli, struct bench_args *a)
     }
     if ((rc = cli_ranks_launch (&rk, 30)) != EXIT_OK)
         goto out;
-    rc = dc_bench_comm (&rk.job, a->bytes, a->frame, a->iters, secs, &err);
-    if (rc != DC_STATUS_OK)
+    if ((rc = dc_bench_comm_run (&rk.job, r, &err)) != DC_STATUS_OK)
         rc = cli_status (cli->command, rc, rk.job.interrupted, &err);
     else
-        rc = print_comm (cli, &rk.job, a, secs);
+        rc = print_result (cli->json ? dc_bench_comm_json (r)
+                                     : dc_bench_comm_text (r));
 out:
     cli_ranks_fini (&rk);
-    free (secs);
+    free (r->secs);
     return rc;
 }
 
 /* ---- launch: `dcrun exec -- true` over the host list ---- */
 
-/* bench's command line without the kind and bench's own options: the
- * global and launch options, for exec */
-static char **exec_argv (const struct bench_args *a, const char *kind)
+/* Whether word is one of the options of the table opts (bench's own). */
+static bool own_opt (const char *w, bool *takes_arg, void *opts)
 {
-    char **av = calloc ((size_t)a->argc + 5, sizeof (*av));
-    int k = 0;
-
-    if (!av)
-        return NULL;
-    av[k++] = (char *)cli_self_path ();
-    av[k++] = "exec";
-    for (int i = 1; i < a->argc; i++) {
-        const char *w = a->argv[i];
-        bool own = false, takes_arg = false;
-        if (!strcmp (w, "--")) /* nothing of bench's follows */
-            break;
-        if (w == kind || !strcmp (w, "--json") || !strcmp (w, "--dry-run"))
-            continue;
-        for (const struct cli_opt *o = bench_opts; o->name; o++) {
-            size_t n = strlen (o->name);
-            if (!strncmp (w, "--", 2) && !strncmp (w + 2, o->name, n) &&
-                (w[2 + n] == '\0' || w[2 + n] == '=')) {
-                own = true;
-                takes_arg = w[2 + n] == '\0' && o->has_arg;
-            }
+    for (const struct cli_opt *o = opts; o->name; o++) {
+        size_t n = strlen (o->name);
+        if (!strncmp (w, "--", 2) && !strncmp (w + 2, o->name, n) &&
+            (w[2 + n] == '\0' || w[2 + n] == '=')) {
+            *takes_arg = w[2 + n] == '\0' && o->has_arg;
+            return true;
         }
-        if (own) {
-            i += takes_arg;
-            continue;
-        }
-        av[k++] = a->argv[i];
     }
-    av[k++] = "--";
-    av[k++] = "true";
-    av[k] = NULL;
-    return av;
+    return false;
 }
 
 static int bench_launch (struct cli *cli, struct bench_args *a)
 {
     struct cli_job job;
     char **av = NULL;
-    double med, min, max;
+    struct dc_bench_launch_res r = {.iters = a->iters};
     dc_error_t err;
-    int rc, status, size;
+    int rc, status;
 
-    if (!a->iters)
-        a->iters = 5;
     /* the host list and launcher as exec will see them; bad input here */
     if ((rc = cli_job_init (cli, &job)) != EXIT_OK)
         return rc;
-    size = job.plan->size;
-    if (!(av = exec_argv (a, a->kind))) {
+    r.launcher = job.launcher;
+    r.hosts = job.hosts->count;
+    r.ranks = job.plan->size;
+    if (!(av = dc_bench_exec_argv (cli_self_path (), a->argc, a->argv, a->kind,
+                                   own_opt, (void *)bench_opts))) {
         rc = cli_error (EXIT_FAIL, "bench: out of memory");
         goto out;
     }
     if (cli->dry_run) {
         for (int i = 0; av[i]; i++)
-            printf ("%s%s", i ? " " : "", av[i]);
-        printf ("\n");
+            printf ("%s%s", av[i], av[i + 1] ? " " : "\n");
         rc = EXIT_OK;
         goto out;
     }
-    if (dc_bench_launch (av, a->iters, &med, &min, &max, &status, &err) !=
-        DC_STATUS_OK) {
-        if (!status) {
-            rc = cli_status (NULL, DC_STATUS_FAIL, 0, &err);
-            goto out;
-        }
-        rc = WIFEXITED (status) ? WEXITSTATUS (status) : EXIT_FAIL;
-        cli_error (rc, "bench: `dcrun exec -- true` failed (%s %d)",
-                   WIFEXITED (status) ? "exit" : "signal",
-                   WIFEXITED (status) ? WEXITSTATUS (status)
-                                      : WTERMSIG (status));
+    if ((rc = dc_bench_launch_run (av, &r, &status, &err)) != DC_STATUS_OK) {
+        rc = cli_status (NULL, rc, 0, &err);
+        if (status && WIFEXITED (status))
+            rc = WEXITSTATUS (status); /* exec's own exit code */
         goto out;
     }
-    if (cli->json) {
-        printf ("{\"benchmark\":\"launch\",\"launcher\":\"%s\",\"hosts\":%zu,"
-                "\"ranks\":%d,\"iters\":%ld,\"seconds\":%.6f,"
-                "\"min_seconds\":%.6f,\"max_seconds\":%.6f}\n",
-                job.launcher, job.hosts->count, size, a->iters, med, min, max);
-    } else {
-        printf ("launch      `dcrun exec -- true`, %d rank%s on %zu host%s "
-                "(%s launcher)\n",
-                size, size == 1 ? "" : "s", job.hosts->count,
-                job.hosts->count == 1 ? "" : "s", job.launcher);
-        printf ("time        %10.3f s median of %ld  (min %.3f, max %.3f)\n",
-                med, a->iters, min, max);
-    }
-    rc = EXIT_OK;
+    rc = print_result (cli->json ? dc_bench_launch_json (&r)
+                                 : dc_bench_launch_text (&r));
 out:
     cli_job_fini (&job);
     free (av);
@@ -352,8 +245,9 @@ static const struct {
 
 static int bench_run (struct cli *cli, int argc, char **argv)
 {
-    struct bench_args a = {
-        .dtype = DC_DTYPE_F32, .device = "auto", .argc = argc, .argv = argv};
+    struct bench_args a = {.gemm = {.dtype = DC_DTYPE_F32, .device = "auto"},
+                           .argc = argc,
+                           .argv = argv};
     int optindex, rc;
     const char *kind;
 

@@ -68,6 +68,79 @@ static const char *stage_name (enum remote_stage s)
     return "?";
 }
 
+/* -L local: probe here; auto: here when every host is this host */
+static bool probe_here (const struct cli *cli, const struct dc_hosts *hosts)
+{
+    const char *ln = cli->launcher;
+
+    if (ln && !strcmp (ln, "local"))
+        return true;
+    if (ln && strcmp (ln, "auto"))
+        return false;
+    for (size_t i = 0; i < hosts->count; i++)
+        if (!dc_launch_is_local_host (hosts->v[i].name))
+            return false;
+    return true;
+}
+
+static void print_json (const struct dc_hosts *hosts,
+                        const struct remote_result *res, const bool *ok,
+                        int bad)
+{
+    cJSON *o = cJSON_CreateObject ();
+    cJSON_AddBoolToObject (o, "ok", bad == 0);
+    cJSON *arr = cJSON_AddArrayToObject (o, "hosts");
+    for (size_t i = 0; i < hosts->count; i++) {
+        const struct remote_result *r = &res[i];
+        cJSON *j = cJSON_CreateObject ();
+        cJSON_AddStringToObject (j, "host", r->host->name);
+        cJSON_AddBoolToObject (j, "ok", ok[i]);
+        cJSON_AddStringToObject (j, "stage",
+                                 ok[i] ? "ok"
+                                 : r->stage == REMOTE_OK
+                                     ? "mismatch"
+                                     : stage_name (r->stage));
+        /* the reason without its hint line */
+        char reason[sizeof (r->reason)];
+        snprintf (reason, sizeof (reason), "%s", r->reason);
+        reason[strcspn (reason, "\n")] = '\0';
+        cJSON_AddStringToObject (j, "reason", reason);
+        if (r->version[0])
+            cJSON_AddStringToObject (j, "version", r->version);
+        else
+            cJSON_AddNullToObject (j, "version");
+        cJSON_AddNumberToObject (j, "slots", r->host->slots);
+        if (r->topo)
+            cJSON_AddNumberToObject (j, "gpus", r->topo->ngpus);
+        else
+            cJSON_AddNullToObject (j, "gpus");
+        cJSON_AddBoolToObject (j, "local", r->local);
+        cJSON_AddItemToArray (arr, j);
+    }
+    char *text = cJSON_PrintUnformatted (o);
+    if (text)
+        printf ("%s\n", text);
+    free (text);
+    cJSON_Delete (o);
+}
+
+static void print_table (const struct dc_hosts *hosts,
+                         const struct remote_result *res, const bool *ok)
+{
+    printf ("%-24s %-6s %s\n", "HOST", "STATUS", "DETAIL");
+    for (size_t i = 0; i < hosts->count; i++) {
+        const struct remote_result *r = &res[i];
+        char reason[sizeof (r->reason)];
+        snprintf (reason, sizeof (reason), "%s", r->reason);
+        char *hint = strchr (reason, '\n');
+        if (hint)
+            *hint++ = '\0';
+        printf ("%-24s %-6s %s\n", r->host->name, ok[i] ? "OK" : "BAD", reason);
+        if (hint)
+            printf ("%-24s %-6s %s\n", "", "", hint);
+    }
+}
+
 static int check_run (struct cli *cli, int argc, char **argv)
 {
     struct dc_hosts *hosts = NULL;
@@ -84,22 +157,11 @@ static int check_run (struct cli *cli, int argc, char **argv)
     cli_log_init (cli);
     if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;
-    /* -L local: probe here; auto: here when every host is this host */
-    bool inproc = false;
-    const char *ln = cli->launcher;
-    if (ln && !strcmp (ln, "local"))
-        inproc = true;
-    else if (!ln || !strcmp (ln, "auto")) {
-        inproc = true;
-        for (size_t i = 0; i < hosts->count; i++)
-            if (!dc_launch_is_local_host (hosts->v[i].name))
-                inproc = false;
-    }
     if (!(res = calloc (hosts->count ? hosts->count : 1, sizeof (*res)))) {
         dc_hosts_destroy (hosts);
         return cli_error (EXIT_FAIL, "check: out of memory");
     }
-    remote_probe_all (hosts, &cli->launch.lo, inproc, res);
+    remote_probe_all (hosts, &cli->launch.lo, probe_here (cli, hosts), res);
     bool *ok = calloc (hosts->count ? hosts->count : 1, sizeof (bool));
     int bad = 0;
     for (size_t i = 0; ok && i < hosts->count; i++)
@@ -109,57 +171,10 @@ static int check_run (struct cli *cli, int argc, char **argv)
         exitcode = cli_error (EXIT_FAIL, "check: out of memory");
         goto out;
     }
-    if (cli->json) {
-        cJSON *o = cJSON_CreateObject ();
-        cJSON_AddBoolToObject (o, "ok", bad == 0);
-        cJSON *arr = cJSON_AddArrayToObject (o, "hosts");
-        for (size_t i = 0; i < hosts->count; i++) {
-            struct remote_result *r = &res[i];
-            cJSON *j = cJSON_CreateObject ();
-            cJSON_AddStringToObject (j, "host", r->host->name);
-            cJSON_AddBoolToObject (j, "ok", ok[i]);
-            cJSON_AddStringToObject (j, "stage",
-                                     ok[i] ? "ok"
-                                     : r->stage == REMOTE_OK
-                                         ? "mismatch"
-                                         : stage_name (r->stage));
-            /* the reason without its hint line */
-            char reason[sizeof (r->reason)];
-            snprintf (reason, sizeof (reason), "%s", r->reason);
-            reason[strcspn (reason, "\n")] = '\0';
-            cJSON_AddStringToObject (j, "reason", reason);
-            if (r->version[0])
-                cJSON_AddStringToObject (j, "version", r->version);
-            else
-                cJSON_AddNullToObject (j, "version");
-            cJSON_AddNumberToObject (j, "slots", r->host->slots);
-            if (r->topo)
-                cJSON_AddNumberToObject (j, "gpus", r->topo->ngpus);
-            else
-                cJSON_AddNullToObject (j, "gpus");
-            cJSON_AddBoolToObject (j, "local", r->local);
-            cJSON_AddItemToArray (arr, j);
-        }
-        char *text = cJSON_PrintUnformatted (o);
-        if (text)
-            printf ("%s\n", text);
-        free (text);
-        cJSON_Delete (o);
-    } else {
-        printf ("%-24s %-6s %s\n", "HOST", "STATUS", "DETAIL");
-        for (size_t i = 0; i < hosts->count; i++) {
-            struct remote_result *r = &res[i];
-            char reason[sizeof (r->reason)];
-            snprintf (reason, sizeof (reason), "%s", r->reason);
-            char *hint = strchr (reason, '\n');
-            if (hint)
-                *hint++ = '\0';
-            printf ("%-24s %-6s %s\n", r->host->name, ok[i] ? "OK" : "BAD",
-                    reason);
-            if (hint)
-                printf ("%-24s %-6s %s\n", "", "", hint);
-        }
-    }
+    if (cli->json)
+        print_json (hosts, res, ok, bad);
+    else
+        print_table (hosts, res, ok);
     if (bad)
         exitcode = cli_error (EXIT_LAUNCH,
                               "check: %d of %zu host%s not "

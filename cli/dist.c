@@ -100,7 +100,7 @@ void cli_ranks_fini (struct cli_ranks *rk)
 
 int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
 {
-    dc_error_t err;
+    dc_error_t err = {.text = ""}; /* printed on success too when set */
     int st = dc_job_launch (&rk->job, heartbeat_timeout, &err);
 
     if (st == DC_STATUS_SIGNAL)

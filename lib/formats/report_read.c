@@ -9,6 +9,7 @@
 
 #include "lib/formats/report_read.h"
 #include "lib/util/file.h"
+#include "lib/util/strbuf.h"
 
 static const char *const phase_names[DC_PHASE_COUNT] = {
     [DC_PHASE_LAUNCH] = "launch",     [DC_PHASE_LOAD] = "load",
@@ -60,82 +61,102 @@ static double median (double *v, int n)
 
 /* ---- the rules (see report_read.h) ---- */
 
-static void analyze (struct dc_report_view *v)
+/* The bottleneck found: its kind, the rank at index i (-1: none), its text.
+ * Returns true (the rule held). */
+static bool blame (struct dc_report_view *v, enum dc_bottleneck kind, int i,
+                   const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static bool blame (struct dc_report_view *v, enum dc_bottleneck kind, int i,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    v->kind = kind;
+    if (i >= 0)
+        v->culprit = v->ranks[i].rank;
+    va_start (ap, fmt);
+    vsnprintf (v->bottleneck, sizeof (v->bottleneck), fmt, ap);
+    va_end (ap);
+    return true;
+}
+
+/* The hub's own phases: its relay (compute beyond the busiest rank, plus
+ * the gather) or launch, load or write taking half the wall time. */
+static bool rule_hub (struct dc_report_view *v)
 {
     double W = v->wall;
     char *b = v->bottleneck;
     size_t bl = sizeof (v->bottleneck);
-    double *rates = NULL;
-    int nr = 0;
+    double maxbusy = 0;
 
-    v->kind = DC_BN_NONE;
-    v->culprit = -1;
-    v->factor = 0;
-    if (W <= 0 || v->nranks == 0) {
-        v->kind = DC_BN_EMPTY;
-        snprintf (b, bl, "no bottleneck: the report holds no timed work");
-        return;
+    for (int i = 0; i < v->nranks; i++)
+        if (v->ranks[i].busy > maxbusy)
+            maxbusy = v->ranks[i].busy;
+    double relay = v->phase[DC_PHASE_COMPUTE] - maxbusy;
+    if (relay < 0)
+        relay = 0;
+    relay += v->phase[DC_PHASE_GATHER];
+    if (relay / W >= 0.5) {
+        v->kind = DC_BN_RELAY;
+        v->factor = relay / W;
+        snprintf (b, bl,
+                  "the coordinator's relay took %.0f%% of the wall time "
+                  "(%.3g of %.3g s; the busiest rank computed %.3g s): "
+                  "the ranks wait on the hub (larger --chunk-rows or a "
+                  "faster link help)",
+                  100 * relay / W, relay, W, maxbusy);
+        return true;
     }
-    if (v->has_phases && !v->exec) {
-        double maxbusy = 0;
-        for (int i = 0; i < v->nranks; i++)
-            if (v->ranks[i].busy > maxbusy)
-                maxbusy = v->ranks[i].busy;
-        double relay = v->phase[DC_PHASE_COMPUTE] - maxbusy;
-        if (relay < 0)
-            relay = 0;
-        relay += v->phase[DC_PHASE_GATHER];
-        if (relay / W >= 0.5) {
-            v->kind = DC_BN_RELAY;
-            v->factor = relay / W;
-            snprintf (b, bl,
-                      "the coordinator's relay took %.0f%% of the wall time "
-                      "(%.3g of %.3g s; the busiest rank computed %.3g s): "
-                      "the ranks wait on the hub (larger --chunk-rows or a "
-                      "faster link help)",
-                      100 * relay / W, relay, W, maxbusy);
-            return;
-        }
-        static const enum dc_phase hub[] = {DC_PHASE_LAUNCH, DC_PHASE_LOAD,
-                                            DC_PHASE_WRITE};
-        enum dc_phase best = DC_PHASE_LAUNCH;
-        for (size_t i = 1; i < sizeof (hub) / sizeof (hub[0]); i++)
-            if (v->phase[hub[i]] > v->phase[best])
-                best = hub[i];
-        if (v->phase[best] / W >= 0.5) {
-            static const char *const why[DC_PHASE_COUNT] = {
-                [DC_PHASE_LAUNCH] = "starting the ranks costs more than "
-                                    "their work (a larger job amortises it)",
-                [DC_PHASE_LOAD] = "loading the model on the ranks costs "
-                                  "more than their work",
-                [DC_PHASE_WRITE] = "the output's storage is slower than "
-                                   "the ranks",
-            };
-            v->kind = DC_BN_PHASE;
-            v->factor = v->phase[best] / W;
-            snprintf (b, bl,
-                      "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
-                      phase_names[best], 100 * v->factor, v->phase[best], W,
-                      why[best]);
-            return;
-        }
+    static const enum dc_phase hub[] = {DC_PHASE_LAUNCH, DC_PHASE_LOAD,
+                                        DC_PHASE_WRITE};
+    enum dc_phase best = DC_PHASE_LAUNCH;
+    for (size_t i = 1; i < sizeof (hub) / sizeof (hub[0]); i++)
+        if (v->phase[hub[i]] > v->phase[best])
+            best = hub[i];
+    if (v->phase[best] / W >= 0.5) {
+        static const char *const why[DC_PHASE_COUNT] = {
+            [DC_PHASE_LAUNCH] = "starting the ranks costs more than "
+                                "their work (a larger job amortises it)",
+            [DC_PHASE_LOAD] = "loading the model on the ranks costs "
+                              "more than their work",
+            [DC_PHASE_WRITE] = "the output's storage is slower than "
+                               "the ranks",
+        };
+        v->kind = DC_BN_PHASE;
+        v->factor = v->phase[best] / W;
+        snprintf (b, bl, "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
+                  phase_names[best], 100 * v->factor, v->phase[best], W,
+                  why[best]);
+        return true;
     }
-    if (v->exec)
-        for (int i = 0; i < v->nranks; i++)
-            if (v->ranks[i].failed) {
-                v->kind = DC_BN_FAILED;
-                v->culprit = v->ranks[i].rank;
-                snprintf (b, bl, "rank %d on %s failed (%s)", v->ranks[i].rank,
-                          v->ranks[i].host, v->ranks[i].status);
-                return;
-            }
-    /* the ranks' speeds: rows per busy second (exec: 1 / seconds) */
-    if (!(rates = calloc ((unsigned)v->nranks, sizeof (*rates)))) {
-        snprintf (b, bl, "no analysis: out of memory");
-        return;
-    }
-    int slow = -1;
-    double slowrate = 0, fastrate = 0;
+    return false;
+}
+
+/* exec: the first rank that failed */
+static bool rule_failed (struct dc_report_view *v)
+{
+    for (int i = 0; i < v->nranks; i++)
+        if (v->ranks[i].failed)
+            return blame (v, DC_BN_FAILED, i, "rank %d on %s failed (%s)",
+                          v->ranks[i].rank, v->ranks[i].host,
+                          v->ranks[i].status);
+    return false;
+}
+
+/* The ranks' speeds: rows per busy second (exec: 1 / seconds). */
+struct speeds {
+    int n;    /* ranks with a speed */
+    int slow; /* index of the slowest, or -1 */
+    double slowrate, fastrate, median;
+};
+
+static int rank_speeds (const struct dc_report_view *v, struct speeds *sp)
+{
+    double *rates = calloc ((unsigned)v->nranks, sizeof (*rates));
+
+    *sp = (struct speeds){.slow = -1};
+    if (!rates)
+        return -1;
     for (int i = 0; i < v->nranks; i++) {
         const struct dc_report_rank *k = &v->ranks[i];
         double rate;
@@ -145,73 +166,105 @@ static void analyze (struct dc_report_view *v)
             rate = k->rows > 0 && k->busy > 0 ? k->rows / k->busy : 0;
         if (rate <= 0)
             continue;
-        rates[nr++] = rate;
-        if (slow < 0 || rate < slowrate) {
-            slow = i;
-            slowrate = rate;
+        rates[sp->n++] = rate;
+        if (sp->slow < 0 || rate < sp->slowrate) {
+            sp->slow = i;
+            sp->slowrate = rate;
         }
-        if (rate > fastrate)
-            fastrate = rate;
+        if (rate > sp->fastrate)
+            sp->fastrate = rate;
     }
-    double med = nr > 0 ? median (rates, nr) : 0;
+    sp->median = sp->n > 0 ? median (rates, sp->n) : 0;
     free (rates);
-    if (nr >= 2 && slowrate > 0 && med / slowrate >= 1.5) {
-        const struct dc_report_rank *k = &v->ranks[slow];
-        v->kind = DC_BN_STRAGGLER;
-        v->culprit = k->rank;
-        v->factor = med / slowrate;
-        if (v->exec)
-            snprintf (b, bl,
+    return 0;
+}
+
+/* a rank 1.5 times slower than the median */
+static bool rule_straggler (struct dc_report_view *v, const struct speeds *sp)
+{
+    if (!(sp->n >= 2 && sp->slowrate > 0 && sp->median / sp->slowrate >= 1.5))
+        return false;
+    const struct dc_report_rank *k = &v->ranks[sp->slow];
+    v->factor = sp->median / sp->slowrate;
+    if (v->exec)
+        return blame (v, DC_BN_STRAGGLER, sp->slow,
                       "rank %d on %s was %.1fx slower than the median "
                       "(%.3g s vs %.3g s)",
-                      k->rank, k->host, v->factor, k->busy, 1 / med);
-        else
-            snprintf (b, bl,
-                      "rank %d on %s was %.1fx slower than the median "
-                      "(%.0f vs %.0f rows/s)",
-                      k->rank, k->host, v->factor, slowrate, med);
-        return;
-    }
+                      k->rank, k->host, v->factor, k->busy, 1 / sp->median);
+    return blame (v, DC_BN_STRAGGLER, sp->slow,
+                  "rank %d on %s was %.1fx slower than the median "
+                  "(%.0f vs %.0f rows/s)",
+                  k->rank, k->host, v->factor, sp->slowrate, sp->median);
+}
+
+/* a lost rank, or lost ranks named in one text */
+static bool rule_lost (struct dc_report_view *v)
+{
     for (int i = 0; i < v->nranks; i++)
-        if (v->ranks[i].lost) {
-            v->kind = DC_BN_LOST;
-            v->culprit = v->ranks[i].rank;
-            snprintf (b, bl,
-                      "rank %d on %.200s was lost (%.200s): its chunks went "
-                      "to the others",
-                      v->ranks[i].rank, v->ranks[i].host,
-                      v->ranks[i].lost_reason);
-            return;
+        if (v->ranks[i].lost)
+            return blame (v, DC_BN_LOST, i,
+                          "rank %d on %.200s was lost (%.200s): its chunks "
+                          "went to the others",
+                          v->ranks[i].rank, v->ranks[i].host,
+                          v->ranks[i].lost_reason);
+    if (v->lost_text[0])
+        return blame (v, DC_BN_LOST, -1,
+                      "ranks were lost (%.300s): their work went to the "
+                      "others",
+                      v->lost_text);
+    return false;
+}
+
+/* ranks that did no rows while others did */
+static bool rule_idle (struct dc_report_view *v)
+{
+    int idle = 0, first = -1;
+
+    if (v->exec || v->total_rows <= 0)
+        return false;
+    for (int i = 0; i < v->nranks; i++)
+        if (v->ranks[i].rows <= 0) {
+            idle++;
+            if (first < 0)
+                first = i;
         }
-    if (v->lost_text[0]) {
-        v->kind = DC_BN_LOST;
-        snprintf (b, bl,
-                  "ranks were lost (%.300s): their work went to the "
-                  "others",
-                  v->lost_text);
+    if (idle == 0)
+        return false;
+    return blame (v, DC_BN_IDLE, first,
+                  "%d of %d ranks did no rows (rank %d on %s first): too "
+                  "few chunks for the ranks, or they were ready too late",
+                  idle, v->nranks, v->ranks[first].rank, v->ranks[first].host);
+}
+
+/* The rules in their order; the first that holds names the bottleneck. */
+static void analyze (struct dc_report_view *v)
+{
+    struct speeds sp;
+
+    v->kind = DC_BN_NONE;
+    v->culprit = -1;
+    v->factor = 0;
+    if (v->wall <= 0 || v->nranks == 0) {
+        v->kind = DC_BN_EMPTY;
+        snprintf (v->bottleneck, sizeof (v->bottleneck),
+                  "no bottleneck: the report holds no timed work");
         return;
     }
-    if (!v->exec && v->total_rows > 0) {
-        int idle = 0, first = -1;
-        for (int i = 0; i < v->nranks; i++)
-            if (v->ranks[i].rows <= 0) {
-                idle++;
-                if (first < 0)
-                    first = i;
-            }
-        if (idle > 0) {
-            v->kind = DC_BN_IDLE;
-            v->culprit = v->ranks[first].rank;
-            snprintf (b, bl,
-                      "%d of %d ranks did no rows (rank %d on %s first): too "
-                      "few chunks for the ranks, or they were ready too late",
-                      idle, v->nranks, v->ranks[first].rank,
-                      v->ranks[first].host);
-            return;
-        }
+    if (v->has_phases && !v->exec && rule_hub (v))
+        return;
+    if (v->exec && rule_failed (v))
+        return;
+    if (rank_speeds (v, &sp) < 0) {
+        snprintf (v->bottleneck, sizeof (v->bottleneck),
+                  "no analysis: out of memory");
+        return;
     }
-    double spread = med > 0 ? (fastrate - slowrate) / med * 100 : 0;
-    snprintf (b, bl, "no bottleneck: ranks within %.0f%% of each other",
+    if (rule_straggler (v, &sp) || rule_lost (v) || rule_idle (v))
+        return;
+    double spread =
+        sp.median > 0 ? (sp.fastrate - sp.slowrate) / sp.median * 100 : 0;
+    snprintf (v->bottleneck, sizeof (v->bottleneck),
+              "no bottleneck: ranks within %.0f%% of each other",
               spread > 10 ? ceil (spread) : 10);
 }
 
@@ -274,12 +327,162 @@ static int parse_spans (struct dc_report_view *v, const cJSON *rank, int r,
     return 0;
 }
 
+/* exec: a rank's start, end and how it ended */
+static int parse_exec_rank (struct dc_report_rank *k, const cJSON *e,
+                            const char *name, dc_error_t *errp)
+{
+    double s = num (e, "start"), t = num (e, "end");
+
+    if (s < 0 || t < 0 || t < s)
+        return bad (errp, name, "rank %d: no \"start\" and \"end\"", k->rank);
+    k->start = s;
+    k->end = t;
+    k->busy = t - s;
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive (e, "signal");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive (e, "status");
+    const char *fs = str (e, "failed_start");
+    if (fs)
+        snprintf (k->status, sizeof (k->status), "failed to start: %s", fs);
+    else if (cJSON_IsNumber (sig))
+        snprintf (k->status, sizeof (k->status), "signal %d",
+                  (int)sig->valuedouble);
+    else if (cJSON_IsNumber (st))
+        snprintf (k->status, sizeof (k->status), "exit %d",
+                  (int)st->valuedouble);
+    else
+        return bad (errp, name, "rank %d: no \"status\" or \"signal\"",
+                    k->rank);
+    k->failed = strcmp (k->status, "exit 0") != 0;
+    return 0;
+}
+
+/* ranks[v->nranks]: one rank of the report, with its chunks */
+static int parse_rank (struct dc_report_view *v, const cJSON *e,
+                       const char *name, dc_error_t *errp)
+{
+    struct dc_report_rank *k = &v->ranks[v->nranks];
+    const char *host = str (e, "host");
+    double r = num (e, "rank");
+
+    if (!cJSON_IsObject (e) || r < 0 || r > 1e9 || !host)
+        return bad (errp, name, "ranks[%d]: no \"rank\" or \"host\"",
+                    v->nranks);
+    k->rank = (int)r;
+    snprintf (k->host, sizeof (k->host), "%s", host);
+    snprintf (k->device, sizeof (k->device), "%s",
+              str (e, "device") ? str (e, "device") : "-");
+    if (v->exec) {
+        if (parse_exec_rank (k, e, name, errp) < 0)
+            return -1;
+    } else {
+        double rows = num (e, "rows"), secs = num (e, "seconds");
+        if (rows < 0 || secs < 0)
+            return bad (errp, name, "rank %d: no \"rows\" or \"seconds\"",
+                        k->rank);
+        k->rows = rows;
+        k->busy = secs;
+        double tf = num (e, "tflops");
+        k->tflops = tf > 0 ? tf : 0;
+        v->total_rows += rows;
+    }
+    k->idle = v->wall > k->busy ? v->wall - k->busy : 0;
+    k->span0 = v->nspans;
+    if (parse_spans (v, e, k->rank, name, errp) < 0)
+        return -1;
+    k->nspans = v->nspans - k->span0;
+    v->nranks++;
+    return 0;
+}
+
+/* "ranks": every rank, then their shares of the rows */
+static int parse_ranks (struct dc_report_view *v, const cJSON *ranks,
+                        const char *name, dc_error_t *errp)
+{
+    const cJSON *e;
+    int n = cJSON_GetArraySize (ranks);
+
+    if (n > DC_REPORT_MAX_RANKS)
+        return bad (errp, name, "more than %d ranks", DC_REPORT_MAX_RANKS);
+    if (n > 0 && !(v->ranks = calloc ((size_t)n, sizeof (*v->ranks)))) {
+        errno = ENOMEM;
+        return errprintf (errp, "%s: out of memory", name);
+    }
+    cJSON_ArrayForEach (e, ranks)
+    {
+        if (parse_rank (v, e, name, errp) < 0)
+            return -1;
+    }
+    for (int i = 0; i < v->nranks; i++)
+        v->ranks[i].share =
+            v->total_rows > 0 ? v->ranks[i].rows / v->total_rows : 0;
+    return 0;
+}
+
+/* lost ranks: "distributed"."lost_workers" (data parallel) or
+ * "lost_workers" (pipeline) */
+static int parse_lost (struct dc_report_view *v, const cJSON *root,
+                       const char *name, dc_error_t *errp)
+{
+    const cJSON *e;
+    const cJSON *lost = cJSON_GetObjectItemCaseSensitive (
+        cJSON_GetObjectItemCaseSensitive (root, "distributed"), "lost_workers");
+
+    if (!lost)
+        lost = cJSON_GetObjectItemCaseSensitive (root, "lost_workers");
+    if (cJSON_IsString (lost)) {
+        /* data parallel train writes the lost ranks as one text */
+        if (lost->valuestring[0]) {
+            snprintf (v->lost_text, sizeof (v->lost_text), "%s",
+                      lost->valuestring);
+            v->nlost++;
+        }
+        return 0;
+    }
+    if (lost && !cJSON_IsArray (lost))
+        return bad (errp, name, "\"lost_workers\" is not a list");
+    cJSON_ArrayForEach (e, lost)
+    {
+        double r = num (e, "rank");
+        const char *why = str (e, "reason");
+        for (int i = 0; r >= 0 && i < v->nranks; i++)
+            if (v->ranks[i].rank == (int)r && !v->ranks[i].lost) {
+                v->ranks[i].lost = true;
+                snprintf (v->ranks[i].lost_reason,
+                          sizeof (v->ranks[i].lost_reason), "%s",
+                          why ? why : "lost");
+                v->nlost++;
+            }
+    }
+    return 0;
+}
+
+/* "totals"."seconds" and the optional "phases" */
+static int parse_times (struct dc_report_view *v, const cJSON *root,
+                        const char *name, dc_error_t *errp)
+{
+    const cJSON *totals = cJSON_GetObjectItemCaseSensitive (root, "totals");
+    const cJSON *phases = cJSON_GetObjectItemCaseSensitive (root, "phases");
+
+    if ((v->wall = num (totals, "seconds")) < 0)
+        return bad (errp, name, "no \"totals\".\"seconds\"");
+    if (phases && !cJSON_IsObject (phases))
+        return bad (errp, name, "\"phases\" is not an object");
+    if (phases) {
+        v->has_phases = true;
+        for (int p = 0; p < DC_PHASE_COUNT; p++) {
+            double s = num (phases, phase_names[p]);
+            v->phase[p] = s > 0 ? s : 0;
+        }
+    }
+    return 0;
+}
+
 struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
                                              const char *name, dc_error_t *errp)
 {
     struct dc_report_view *v = NULL;
     cJSON *root = NULL;
-    const cJSON *ranks, *e, *phases, *totals;
+    const cJSON *ranks;
     const char *cmd;
 
     if (!name)
@@ -307,128 +510,10 @@ struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
     snprintf (v->layout, sizeof (v->layout), "%s",
               str (root, "layout") ? str (root, "layout") : "");
     v->exec = !strcmp (cmd, "exec");
-    totals = cJSON_GetObjectItemCaseSensitive (root, "totals");
-    if ((v->wall = num (totals, "seconds")) < 0) {
-        bad (errp, name, "no \"totals\".\"seconds\"");
+    if (parse_times (v, root, name, errp) < 0 ||
+        parse_ranks (v, ranks, name, errp) < 0 ||
+        parse_lost (v, root, name, errp) < 0)
         goto fail;
-    }
-    phases = cJSON_GetObjectItemCaseSensitive (root, "phases");
-    if (phases && !cJSON_IsObject (phases)) {
-        bad (errp, name, "\"phases\" is not an object");
-        goto fail;
-    }
-    if (phases) {
-        v->has_phases = true;
-        for (int p = 0; p < DC_PHASE_COUNT; p++) {
-            double s = num (phases, phase_names[p]);
-            v->phase[p] = s > 0 ? s : 0;
-        }
-    }
-    int n = cJSON_GetArraySize (ranks);
-    if (n > DC_REPORT_MAX_RANKS) {
-        bad (errp, name, "more than %d ranks", DC_REPORT_MAX_RANKS);
-        goto fail;
-    }
-    if (n > 0 && !(v->ranks = calloc ((size_t)n, sizeof (*v->ranks)))) {
-        errno = ENOMEM;
-        errprintf (errp, "%s: out of memory", name);
-        goto fail;
-    }
-    cJSON_ArrayForEach (e, ranks)
-    {
-        struct dc_report_rank *k = &v->ranks[v->nranks];
-        const char *host = str (e, "host");
-        double r = num (e, "rank");
-        if (!cJSON_IsObject (e) || r < 0 || r > 1e9 || !host) {
-            bad (errp, name, "ranks[%d]: no \"rank\" or \"host\"", v->nranks);
-            goto fail;
-        }
-        k->rank = (int)r;
-        snprintf (k->host, sizeof (k->host), "%s", host);
-        snprintf (k->device, sizeof (k->device), "%s",
-                  str (e, "device") ? str (e, "device") : "-");
-        if (v->exec) {
-            double s = num (e, "start"), t = num (e, "end");
-            if (s < 0 || t < 0 || t < s) {
-                bad (errp, name, "rank %d: no \"start\" and \"end\"", k->rank);
-                goto fail;
-            }
-            k->start = s;
-            k->end = t;
-            k->busy = t - s;
-            const cJSON *sig = cJSON_GetObjectItemCaseSensitive (e, "signal");
-            const cJSON *st = cJSON_GetObjectItemCaseSensitive (e, "status");
-            const char *fs = str (e, "failed_start");
-            if (fs)
-                snprintf (k->status, sizeof (k->status), "failed to start: %s",
-                          fs);
-            else if (cJSON_IsNumber (sig))
-                snprintf (k->status, sizeof (k->status), "signal %d",
-                          (int)sig->valuedouble);
-            else if (cJSON_IsNumber (st))
-                snprintf (k->status, sizeof (k->status), "exit %d",
-                          (int)st->valuedouble);
-            else {
-                bad (errp, name, "rank %d: no \"status\" or \"signal\"",
-                     k->rank);
-                goto fail;
-            }
-            k->failed = strcmp (k->status, "exit 0") != 0;
-        } else {
-            double rows = num (e, "rows"), secs = num (e, "seconds");
-            if (rows < 0 || secs < 0) {
-                bad (errp, name, "rank %d: no \"rows\" or \"seconds\"",
-                     k->rank);
-                goto fail;
-            }
-            k->rows = rows;
-            k->busy = secs;
-            double tf = num (e, "tflops");
-            k->tflops = tf > 0 ? tf : 0;
-            v->total_rows += rows;
-        }
-        k->idle = v->wall > k->busy ? v->wall - k->busy : 0;
-        k->span0 = v->nspans;
-        if (parse_spans (v, e, k->rank, name, errp) < 0)
-            goto fail;
-        k->nspans = v->nspans - k->span0;
-        v->nranks++;
-    }
-    for (int i = 0; i < v->nranks; i++)
-        v->ranks[i].share =
-            v->total_rows > 0 ? v->ranks[i].rows / v->total_rows : 0;
-    /* lost ranks: "distributed"."lost_workers" (data parallel) or
-     * "lost_workers" (pipeline) */
-    const cJSON *lost = cJSON_GetObjectItemCaseSensitive (
-        cJSON_GetObjectItemCaseSensitive (root, "distributed"), "lost_workers");
-    if (!lost)
-        lost = cJSON_GetObjectItemCaseSensitive (root, "lost_workers");
-    if (cJSON_IsString (lost)) {
-        /* data parallel train writes the lost ranks as one text */
-        if (lost->valuestring[0]) {
-            snprintf (v->lost_text, sizeof (v->lost_text), "%s",
-                      lost->valuestring);
-            v->nlost++;
-        }
-        lost = NULL;
-    }
-    if (lost && !cJSON_IsArray (lost)) {
-        bad (errp, name, "\"lost_workers\" is not a list");
-        goto fail;
-    }
-    cJSON_ArrayForEach (e, lost)
-    {
-        double r = num (e, "rank");
-        const char *why = str (e, "reason");
-        for (int i = 0; r >= 0 && i < v->nranks; i++)
-            if (v->ranks[i].rank == (int)r && !v->ranks[i].lost) {
-                v->ranks[i].lost = true;
-                snprintf (v->ranks[i].lost_reason,
-                          sizeof (v->ranks[i].lost_reason), "%s",
-                          why ? why : "lost");
-                v->nlost++;
-            }
-    }
     cJSON_Delete (root);
     analyze (v);
     return v;
@@ -524,62 +609,27 @@ char *dc_report_view_json (const struct dc_report_view *v)
 
 /* ---- SVG ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void put (struct buf *b, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
-static void put (struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->oom)
-        return;
-    for (;;) {
-        va_start (ap, fmt);
-        int n = vsnprintf (b->p ? b->p + b->len : NULL,
-                           b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end (ap);
-        if (n < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *q = realloc (b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
+/* The largest drawing: DC_REPORT_MAX_RANKS rows of escaped names and
+ * DC_REPORT_MAX_CHUNKS chunks take well under this. */
+#define SVG_MAX ((size_t)1 << 30)
 
 /* text with &, <, >, " and control bytes escaped */
-static void put_text (struct buf *b, const char *s)
+static void put_text (struct dc_strbuf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '&')
-            put (b, "&amp;");
+            dc_strbuf_str (b, "&amp;");
         else if (c == '<')
-            put (b, "&lt;");
+            dc_strbuf_str (b, "&lt;");
         else if (c == '>')
-            put (b, "&gt;");
+            dc_strbuf_str (b, "&gt;");
         else if (c == '"')
-            put (b, "&quot;");
+            dc_strbuf_str (b, "&quot;");
         else if (c < 0x20 || c == 0x7f)
-            put (b, "?");
+            dc_strbuf_str (b, "?");
         else
-            put (b, "%c", c);
+            dc_strbuf_add (b, s, 1);
     }
 }
 
@@ -607,150 +657,182 @@ static double nice_step (double span)
     return 10 * p;
 }
 
-char *dc_report_svg (const struct dc_report_view *v)
+/* The drawing's geometry: a time axis of T seconds over plotw pixels. */
+struct svg {
+    struct dc_strbuf b;
+    const struct dc_report_view *v;
+    double left, right, top, rowh, plotw;
+    double T, ploth, legend_y;
+};
+
+static double svg_x (const struct svg *g, double t)
 {
-    struct buf b = {0};
-    const double left = 220, right = 30, top = 50, rowh = 26, plotw = 900;
-    double T = v ? v->wall : 0;
+    return g->left + t / g->T * g->plotw;
+}
 
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < v->nspans; i++)
-        if (v->spans[i].end > T)
-            T = v->spans[i].end;
-    for (int i = 0; i < v->nranks; i++)
-        if (v->ranks[i].end > T)
-            T = v->ranks[i].end;
-    if (!(T > 0))
-        T = 1;
-    int rows = v->nranks + (v->has_phases ? 1 : 0);
-    double ploth = rows * rowh;
-    double legend_y = top + ploth + 50;
-    double W = left + plotw + right, H = legend_y + 40;
-#define X(t) (left + (t) / T * plotw)
+/* a bar from t0 to t1 (at least half a pixel wide) with a tooltip */
+static void svg_bar (struct svg *g, double t0, double t1, double y, double h,
+                     const char *fill, const char *opacity, const char *fmt,
+                     ...) __attribute__ ((format (printf, 8, 9)));
+static void svg_bar (struct svg *g, double t0, double t1, double y, double h,
+                     const char *fill, const char *opacity, const char *fmt,
+                     ...)
+{
+    char title[512];
+    va_list ap;
 
-    put (&b,
-         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
-         "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-         "font-family=\"sans-serif\" font-size=\"12\">\n"
-         "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
-         "fill=\"#ffffff\"/>\n",
-         W, H, W, H, W, H);
-    put (&b, "<text x=\"10\" y=\"22\" font-size=\"15\">dcrun ");
-    put_text (&b, v->command);
-    put (&b, ": %d ranks, %.3f s", v->nranks, v->wall);
+    va_start (ap, fmt);
+    vsnprintf (title, sizeof (title), fmt, ap);
+    va_end (ap);
+    dc_strbuf_printf (
+        &g->b,
+        "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+        "fill=\"%s\"%s><title>",
+        svg_x (g, t0), y, fmax (svg_x (g, t1) - svg_x (g, t0), 0.5), h, fill,
+        opacity);
+    dc_strbuf_printf (&g->b, "%s</title></rect>\n", title);
+}
+
+/* the title, the bottleneck, the grid and the time axis */
+static void svg_head (struct svg *g, double W, double H)
+{
+    const struct dc_report_view *v = g->v;
+    struct dc_strbuf *b = &g->b;
+
+    dc_strbuf_printf (
+        b,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+        "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+        "font-family=\"sans-serif\" font-size=\"12\">\n"
+        "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" "
+        "fill=\"#ffffff\"/>\n",
+        W, H, W, H, W, H);
+    dc_strbuf_printf (b, "<text x=\"10\" y=\"22\" font-size=\"15\">dcrun ");
+    put_text (b, v->command);
+    dc_strbuf_printf (b, ": %d ranks, %.3f s", v->nranks, v->wall);
     if (v->nlost)
-        put (&b, ", %d lost", v->nlost);
-    put (&b, "</text>\n<text x=\"10\" y=\"40\" fill=\"#444444\">");
-    put_text (&b, v->bottleneck);
-    put (&b, "</text>\n");
-    /* grid and axis */
-    double step = nice_step (T);
-    for (double t = 0; t <= T * 1.0001; t += step) {
-        put (&b,
-             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-             "stroke=\"#dddddd\"/>\n"
-             "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-             X (t), top, X (t), top + ploth, X (t), top + ploth + 16, t);
+        dc_strbuf_printf (b, ", %d lost", v->nlost);
+    dc_strbuf_printf (b, "</text>\n<text x=\"10\" y=\"40\" fill=\"#444444\">");
+    put_text (b, v->bottleneck);
+    dc_strbuf_printf (b, "</text>\n");
+    double step = nice_step (g->T), top = g->top, ploth = g->ploth;
+    for (double t = 0; t <= g->T * 1.0001; t += step) {
+        double x = svg_x (g, t);
+        dc_strbuf_printf (
+            b,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+            "stroke=\"#dddddd\"/>\n"
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+            x, top, x, top + ploth, x, top + ploth + 16, t);
     }
-    put (&b,
-         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-         "stroke=\"#000000\"/>\n"
-         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds since "
-         "the start</text>\n",
-         left, top + ploth, left + plotw, top + ploth, left + plotw / 2,
-         top + ploth + 34);
-    int row = 0;
-    if (v->has_phases) {
-        /* the job's phases, one after another, on the hub's row */
-        double y = top + 4, t = 0;
-        put (&b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n", y + 14);
-        for (int p = 0; p < DC_PHASE_COUNT; p++) {
-            if (v->phase[p] <= 0)
-                continue;
-            put (&b,
-                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-                 "fill=\"%s\"><title>%s %.3f s</title></rect>\n",
-                 X (t), y, fmax (X (t + v->phase[p]) - X (t), 0.5), rowh - 8,
-                 phase_colour[p], phase_names[p], v->phase[p]);
-            t += v->phase[p];
+    dc_strbuf_printf (
+        b,
+        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+        "stroke=\"#000000\"/>\n"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds since "
+        "the start</text>\n",
+        g->left, top + ploth, g->left + g->plotw, top + ploth,
+        g->left + g->plotw / 2, top + ploth + 34);
+}
+
+/* the job's phases, one after another, on the hub's row */
+static void svg_phases (struct svg *g)
+{
+    const struct dc_report_view *v = g->v;
+    double y = g->top + 4, t = 0;
+
+    dc_strbuf_printf (
+        &g->b, "<text x=\"10\" y=\"%.1f\">job (hub) phases</text>\n", y + 14);
+    for (int p = 0; p < DC_PHASE_COUNT; p++) {
+        if (v->phase[p] <= 0)
+            continue;
+        svg_bar (g, t, t + v->phase[p], y, g->rowh - 8, phase_colour[p], "",
+                 "%s %.3f s", phase_names[p], v->phase[p]);
+        t += v->phase[p];
+    }
+}
+
+/* a rank's chunks: the span in the relay colour (red without a result)
+ * and its compute inside; returns the rank's last sign of life */
+static double svg_chunks (struct svg *g, const struct dc_report_rank *k,
+                          double y, double h)
+{
+    const struct dc_report_view *v = g->v;
+    double last = 0; /* its latest result, or chunk sent */
+
+    for (size_t s = k->span0; s < k->span0 + k->nspans; s++)
+        if (v->spans[s].end > last)
+            last = v->spans[s].end;
+    for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
+        const struct dc_report_span *sp = &v->spans[s];
+        /* a chunk without a result: red, up to the rank's last sign
+         * of life (its latest result), at least a sliver */
+        double end = sp->end;
+        if (sp->unfinished) {
+            end = last > sp->start ? last : sp->start + g->T / 200;
+            if (end > g->T)
+                end = g->T;
         }
-        row++;
-    }
-    for (int i = 0; i < v->nranks; i++, row++) {
-        const struct dc_report_rank *k = &v->ranks[i];
-        double y = top + row * rowh + 4, h = rowh - 8;
-        bool red = k->lost || k->failed;
-        put (&b, "<text x=\"10\" y=\"%.1f\" fill=\"%s\">rank %d @ ", y + 14,
-             red ? COLOUR_LOST : "#000000", k->rank);
-        put_text (&b, k->host);
-        put (&b, "</text>\n");
-        size_t nsp = k->nspans;
-        double last = 0; /* its latest result, or chunk sent */
-        for (size_t s = k->span0; s < k->span0 + k->nspans; s++)
-            if (v->spans[s].end > last)
-                last = v->spans[s].end;
-        for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
-            const struct dc_report_span *sp = &v->spans[s];
-            /* a chunk without a result: red, up to the rank's last sign
-             * of life (its latest result), at least a sliver */
-            double end = sp->end;
-            if (sp->unfinished) {
-                end = last > sp->start ? last : sp->start + T / 200;
-                if (end > T)
-                    end = T;
-            }
-            put (&b,
-                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-                 "fill=\"%s\" fill-opacity=\"0.6\"><title>chunk %.3f-%.3f "
-                 "s%s</title></rect>\n",
-                 X (sp->start), y, fmax (X (end) - X (sp->start), 0.5), h,
-                 sp->unfinished ? COLOUR_LOST : COLOUR_RELAY, sp->start, end,
+        svg_bar (g, sp->start, end, y, h,
+                 sp->unfinished ? COLOUR_LOST : COLOUR_RELAY,
+                 " fill-opacity=\"0.6\"", "chunk %.3f-%.3f s%s", sp->start, end,
                  sp->unfinished ? ", no result" : "");
-            if (!sp->unfinished && sp->compute > 0) {
-                double c0 = sp->end - sp->compute;
-                if (c0 < sp->start)
-                    c0 = sp->start;
-                put (&b,
-                     "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-                     "height=\"%.1f\" fill=\"%s\"><title>chunk compute %.3f "
-                     "s</title></rect>\n",
-                     X (c0), y + 3, fmax (X (sp->end) - X (c0), 0.5), h - 6,
-                     phase_colour[DC_PHASE_COMPUTE], sp->compute);
-            }
-        }
-        if (nsp == 0 && v->exec)
-            put (&b,
-                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-                 "fill=\"%s\"><title>%s, %.3f s</title></rect>\n",
-                 X (k->start), y, fmax (X (k->end) - X (k->start), 0.5), h,
-                 k->failed ? COLOUR_FAILED : COLOUR_OK, k->status, k->busy);
-        else if (nsp == 0 && k->busy > 0) {
-            /* no chunk list: one bar of the busy time, after launch+load */
-            double t0 = v->phase[DC_PHASE_LAUNCH] + v->phase[DC_PHASE_LOAD];
-            if (t0 + k->busy > T)
-                t0 = T - k->busy > 0 ? T - k->busy : 0;
-            put (&b,
-                 "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-                 "fill=\"%s\"><title>busy %.3f s</title></rect>\n",
-                 X (t0), y, fmax (X (t0 + k->busy) - X (t0), 0.5), h,
-                 phase_colour[DC_PHASE_COMPUTE], k->busy);
-        }
-        if (k->lost) {
-            put (&b,
-                 "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" "
-                 "font-weight=\"bold\">&#x2715; lost: ",
-                 fmin (X (last) + 6, left + plotw - 200), y + 14, COLOUR_LOST);
-            put_text (&b, k->lost_reason);
-            put (&b, "</text>\n");
+        if (!sp->unfinished && sp->compute > 0) {
+            double c0 = sp->end - sp->compute;
+            if (c0 < sp->start)
+                c0 = sp->start;
+            svg_bar (g, c0, sp->end, y + 3, h - 6,
+                     phase_colour[DC_PHASE_COMPUTE], "", "chunk compute %.3f s",
+                     sp->compute);
         }
     }
-    /* legend */
+    return last;
+}
+
+/* one rank's row: its label, chunks (or one bar), and a lost mark */
+static void svg_rank (struct svg *g, const struct dc_report_rank *k, int row)
+{
+    const struct dc_report_view *v = g->v;
+    double y = g->top + row * g->rowh + 4, h = g->rowh - 8;
+    bool red = k->lost || k->failed;
+
+    dc_strbuf_printf (&g->b, "<text x=\"10\" y=\"%.1f\" fill=\"%s\">rank %d @ ",
+                      y + 14, red ? COLOUR_LOST : "#000000", k->rank);
+    put_text (&g->b, k->host);
+    dc_strbuf_printf (&g->b, "</text>\n");
+    double last = svg_chunks (g, k, y, h);
+    if (k->nspans == 0 && v->exec)
+        svg_bar (g, k->start, k->end, y, h,
+                 k->failed ? COLOUR_FAILED : COLOUR_OK, "", "%s, %.3f s",
+                 k->status, k->busy);
+    else if (k->nspans == 0 && k->busy > 0) {
+        /* no chunk list: one bar of the busy time, after launch+load */
+        double t0 = v->phase[DC_PHASE_LAUNCH] + v->phase[DC_PHASE_LOAD];
+        if (t0 + k->busy > g->T)
+            t0 = g->T - k->busy > 0 ? g->T - k->busy : 0;
+        svg_bar (g, t0, t0 + k->busy, y, h, phase_colour[DC_PHASE_COMPUTE], "",
+                 "busy %.3f s", k->busy);
+    }
+    if (k->lost) {
+        dc_strbuf_printf (&g->b,
+                          "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" "
+                          "font-weight=\"bold\">&#x2715; lost: ",
+                          fmin (svg_x (g, last) + 6, g->left + g->plotw - 200),
+                          y + 14, COLOUR_LOST);
+        put_text (&g->b, k->lost_reason);
+        dc_strbuf_printf (&g->b, "</text>\n");
+    }
+}
+
+static void svg_legend (struct svg *g)
+{
+    const struct dc_report_view *v = g->v;
     struct legend {
         const char *colour, *name;
     } leg[DC_PHASE_COUNT + 4];
     int nl = 0;
+
     if (v->exec) {
         leg[nl++] = (struct legend){COLOUR_OK, "ran, exit 0"};
         leg[nl++] = (struct legend){COLOUR_FAILED, "failed"};
@@ -766,20 +848,58 @@ char *dc_report_svg (const struct dc_report_view *v)
     }
     double lx = 10;
     for (int i = 0; i < nl; i++) {
-        put (&b,
-             "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" "
-             "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-             lx, legend_y, leg[i].colour, lx + 18, legend_y + 12, leg[i].name);
+        dc_strbuf_printf (
+            &g->b,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" "
+            "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+            lx, g->legend_y, leg[i].colour, lx + 18, g->legend_y + 12,
+            leg[i].name);
         lx += 30 + 7 * strlen (leg[i].name);
     }
-    put (&b, "</svg>\n");
-#undef X
-    if (b.oom) {
-        free (b.p);
-        errno = ENOMEM;
+}
+
+/* the time the drawing spans: the wall time, or the latest end seen */
+static double svg_span (const struct dc_report_view *v)
+{
+    double T = v->wall;
+
+    for (size_t i = 0; i < v->nspans; i++)
+        if (v->spans[i].end > T)
+            T = v->spans[i].end;
+    for (int i = 0; i < v->nranks; i++)
+        if (v->ranks[i].end > T)
+            T = v->ranks[i].end;
+    return T > 0 ? T : 1;
+}
+
+char *dc_report_svg (const struct dc_report_view *v)
+{
+    if (!v)
         return NULL;
+    struct svg g = {
+        .b = DC_STRBUF_INIT (SVG_MAX),
+        .v = v,
+        .left = 220,
+        .right = 30,
+        .top = 50,
+        .rowh = 26,
+        .plotw = 900,
+        .T = svg_span (v),
+    };
+    int rows = v->nranks + (v->has_phases ? 1 : 0);
+    g.ploth = rows * g.rowh;
+    g.legend_y = g.top + g.ploth + 50;
+    svg_head (&g, g.left + g.plotw + g.right, g.legend_y + 40);
+    int row = 0;
+    if (v->has_phases) {
+        svg_phases (&g);
+        row++;
     }
-    return b.p;
+    for (int i = 0; i < v->nranks; i++, row++)
+        svg_rank (&g, &v->ranks[i], row);
+    svg_legend (&g);
+    dc_strbuf_printf (&g.b, "</svg>\n");
+    return dc_strbuf_take (&g.b); /* NULL with errno when it failed */
 }
 
 int dc_report_svg_write (const struct dc_report_view *v, const char *path,

@@ -581,33 +581,16 @@ static cJSON *raw_uint (uint64_t v)
     return cJSON_CreateRaw (s);
 }
 
-int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
-                         dc_error_t *errp)
+/* The header of the tensors in the order ord: metadata, then each
+ * tensor's dtype, shape and data offsets.  NULL when out of memory. */
+static cJSON *header_json (const struct dc_safetensors *st,
+                           const struct order *ord)
 {
-    struct dc_atomicfile *f = NULL;
-    struct order *ord = NULL;
-    cJSON *root = NULL;
-    char *json = NULL, *buf = NULL;
-    int rc = -1;
+    cJSON *root = cJSON_CreateObject ();
+    uint64_t off = 0;
 
-    if (!st || !path) {
-        errno = EINVAL;
-        return errprintf (errp, "invalid save");
-    }
-    if (!(ord = calloc (st->n ? st->n : 1, sizeof (*ord))) ||
-        !(root = cJSON_CreateObject ()))
-        goto nomem;
-    for (size_t i = 0; i < st->n; i++) {
-        const struct dc_tensor *t = &st->v[i];
-        ord[i].t = t;
-        ord[i].dt = dtype_index (t->dtype);
-        if (ord[i].dt < 0 || (!t->raw && !t->data && t->nelem)) {
-            errno = EINVAL;
-            errprintf (errp, "%s: tensor '%s' has no data", path, t->name);
-            goto out;
-        }
-    }
-    qsort (ord, st->n, sizeof (*ord), cmp_order);
+    if (!root)
+        return NULL;
     if (st->nmeta) {
         cJSON *m = cJSON_AddObjectToObject (root, "__metadata__");
         if (!m)
@@ -617,7 +600,6 @@ int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
                                           st->meta_vals[i]))
                 goto nomem;
     }
-    uint64_t off = 0;
     for (size_t i = 0; i < st->n; i++) {
         const struct dc_tensor *t = ord[i].t;
         cJSON *o = cJSON_CreateObject (), *sh, *of;
@@ -636,40 +618,94 @@ int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
         cJSON_AddItemToArray (of, raw_uint (off + nb));
         off += nb;
     }
-    if (!(json = cJSON_PrintUnformatted (root)))
-        goto nomem;
+    return root;
+nomem:
+    cJSON_Delete (root);
+    return NULL;
+}
+
+/* The 8-byte length and the header padded with spaces to 8 bytes, in a
+ * new buffer of *sizep bytes.  NULL when out of memory. */
+static char *header_bytes (const char *json, size_t *sizep)
+{
     size_t jl = strlen (json);
     size_t hl = (jl + 7) / 8 * 8;
     size_t bufsize = 8 + hl;
-    if (!(buf = malloc (bufsize)))
-        goto nomem;
+    char *buf = malloc (bufsize);
+
+    if (!buf)
+        return NULL;
     for (int i = 0; i < 8; i++)
         buf[i] = (char)(((uint64_t)hl >> (8 * i)) & 0xff);
     memcpy (buf + 8, json, jl);
     memset (buf + 8 + jl, ' ', hl - jl);
+    *sizep = bufsize;
+    return buf;
+}
+
+/* Tensor t's bytes at pos of f (F16 and BF16 converted from its floats). */
+static int write_tensor (struct dc_atomicfile *f, const struct dc_tensor *t,
+                         uint64_t pos, const char *path, dc_error_t *errp)
+{
+    size_t nb = tensor_bytes (t);
+    const void *src = t->raw ? t->raw : (const void *)t->data;
+    void *conv = NULL;
+
+    if (!t->raw && strcmp (t->dtype, "F32") != 0) {
+        if (!(conv = malloc (nb ? nb : 1))) {
+            errno = ENOMEM;
+            return errprintf (errp, "%s: out of memory", path);
+        }
+        if (!strcmp (t->dtype, "F16"))
+            dc_half_from_float_n (t->data, conv, t->nelem);
+        else
+            dc_bfloat_from_float_n (t->data, conv, t->nelem);
+        src = conv;
+    }
+    int w = dc_atomicfile_pwrite (f, src, nb, pos, errp);
+    free (conv);
+    return w < 0 ? -1 : 0;
+}
+
+int dc_safetensors_save (const struct dc_safetensors *st, const char *path,
+                         dc_error_t *errp)
+{
+    struct dc_atomicfile *f = NULL;
+    struct order *ord = NULL;
+    cJSON *root = NULL;
+    char *json = NULL, *buf = NULL;
+    size_t bufsize;
+    int rc = -1;
+
+    if (!st || !path) {
+        errno = EINVAL;
+        return errprintf (errp, "invalid save");
+    }
+    if (!(ord = calloc (st->n ? st->n : 1, sizeof (*ord))))
+        goto nomem;
+    for (size_t i = 0; i < st->n; i++) {
+        const struct dc_tensor *t = &st->v[i];
+        ord[i].t = t;
+        ord[i].dt = dtype_index (t->dtype);
+        if (ord[i].dt < 0 || (!t->raw && !t->data && t->nelem)) {
+            errno = EINVAL;
+            errprintf (errp, "%s: tensor '%s' has no data", path, t->name);
+            goto out;
+        }
+    }
+    qsort (ord, st->n, sizeof (*ord), cmp_order);
+    if (!(root = header_json (st, ord)) ||
+        !(json = cJSON_PrintUnformatted (root)) ||
+        !(buf = header_bytes (json, &bufsize)))
+        goto nomem;
     if (!(f = dc_atomicfile_create (path, errp)) ||
         dc_atomicfile_pwrite (f, buf, bufsize, 0, errp) < 0)
         goto out;
     uint64_t pos = bufsize;
     for (size_t i = 0; i < st->n; i++) {
-        const struct dc_tensor *t = ord[i].t;
-        size_t nb = tensor_bytes (t);
-        const void *src = t->raw ? t->raw : (const void *)t->data;
-        void *conv = NULL;
-        if (!t->raw && strcmp (t->dtype, "F32") != 0) {
-            if (!(conv = malloc (nb ? nb : 1)))
-                goto nomem;
-            if (!strcmp (t->dtype, "F16"))
-                dc_half_from_float_n (t->data, conv, t->nelem);
-            else
-                dc_bfloat_from_float_n (t->data, conv, t->nelem);
-            src = conv;
-        }
-        int w = dc_atomicfile_pwrite (f, src, nb, pos, errp);
-        free (conv);
-        if (w < 0)
+        if (write_tensor (f, ord[i].t, pos, path, errp) < 0)
             goto out;
-        pos += nb;
+        pos += tensor_bytes (ord[i].t);
     }
     if (dc_atomicfile_commit (f, errp) < 0)
         goto out;

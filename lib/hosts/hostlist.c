@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/hosts/hostlist.h"
+#include "lib/util/strbuf.h"
 
 #define MAX_DIGITS 18 /* keeps every value below 10^18 < UINT64_MAX */
 #define MAX_GROUPS 16 /* bracket groups in one term */
@@ -106,225 +107,262 @@ static int parse_num (const char *s, size_t *pos, uint64_t *val, int *width)
     return 0;
 }
 
+/* One term while it is parsed: literal pieces around bracket groups. */
+struct term {
+    const char *expr; /* the whole expression, for messages */
+    const char *s;    /* the term */
+    size_t len;
+    size_t col0; /* column of s[0] in expr, from 1 */
+    struct range *ranges;
+    size_t nranges, rcap;
+    struct group groups[MAX_GROUPS];
+    const char *lit[MAX_GROUPS + 1];
+    size_t litlen[MAX_GROUPS + 1];
+    int ngroups;
+    uint64_t total; /* hosts the term expands to */
+};
+
+static int term_push_range (struct term *t, const struct range *r,
+                            dc_error_t *errp)
+{
+    if (t->nranges == t->rcap) {
+        size_t ncap = t->rcap ? t->rcap * 2 : 8;
+        struct range *p = realloc (t->ranges, ncap * sizeof (*p));
+        if (!p)
+            return errprintf (errp, "hostlist: out of memory");
+        t->ranges = p;
+        t->rcap = ncap;
+    }
+    t->ranges[t->nranges++] = *r;
+    return 0;
+}
+
+/* Parse one number or lo-hi range inside brackets at t->s[*i]. */
+static int parse_range (struct term *t, size_t *i, struct range *r,
+                        dc_error_t *errp)
+{
+    const char *expr = t->expr;
+    int w2;
+
+    if (*i >= t->len)
+        return errprintf (errp, "hostlist '%s': unbalanced '[' at column %zu",
+                          expr, t->col0 + *i);
+    if (parse_num (t->s, i, &r->lo, &r->width) < 0) {
+        if (isdigit ((unsigned char)t->s[*i]))
+            return errprintf (errp,
+                              "hostlist '%s': number too long at column %zu",
+                              expr, t->col0 + *i);
+        return errprintf (errp,
+                          "hostlist '%s': expected a number at column %zu",
+                          expr, t->col0 + *i);
+    }
+    r->hi = r->lo;
+    if (*i < t->len && t->s[*i] == '-') {
+        (*i)++;
+        if (parse_num (t->s, i, &r->hi, &w2) < 0)
+            return errprintf (errp,
+                              "hostlist '%s': expected the end of a range at "
+                              "column %zu",
+                              expr, t->col0 + *i);
+        if (r->hi < r->lo)
+            return errprintf (errp, "hostlist '%s': reversed range %llu-%llu",
+                              expr, (unsigned long long)r->lo,
+                              (unsigned long long)r->hi);
+    }
+    return 0;
+}
+
+/* Parse the bracket group opening at t->s[*i] == '['. */
+static int parse_group (struct term *t, size_t *i, dc_error_t *errp)
+{
+    const char *expr = t->expr;
+
+    if (t->ngroups == MAX_GROUPS)
+        return errprintf (errp,
+                          "hostlist '%s': more than %d bracket groups in one "
+                          "name",
+                          expr, MAX_GROUPS);
+    struct group *g = &t->groups[t->ngroups];
+    g->first = t->nranges;
+    g->nranges = 0;
+    g->count = 0;
+    (*i)++;
+    for (;;) {
+        struct range r;
+        if (parse_range (t, i, &r, errp) < 0 ||
+            term_push_range (t, &r, errp) < 0)
+            return -1;
+        g->nranges++;
+        g->count += r.hi - r.lo + 1;
+        if (g->count > DC_HOSTLIST_MAX)
+            return errprintf (errp,
+                              "hostlist '%s': expands to more than %d hosts",
+                              expr, DC_HOSTLIST_MAX);
+        if (*i < t->len && t->s[*i] == ',') {
+            (*i)++;
+            continue;
+        }
+        if (*i < t->len && t->s[*i] == ']') {
+            (*i)++;
+            break;
+        }
+        if (*i >= t->len)
+            return errprintf (
+                errp, "hostlist '%s': unbalanced '[' (missing ']')", expr);
+        return errprintf (errp,
+                          "hostlist '%s': expected ',' or ']' at column %zu",
+                          expr, t->col0 + *i);
+    }
+    t->total *= g->count;
+    if (t->total > DC_HOSTLIST_MAX)
+        return errprintf (errp, "hostlist '%s': expands to more than %d hosts",
+                          expr, DC_HOSTLIST_MAX);
+    t->ngroups++;
+    t->lit[t->ngroups] = t->s + *i;
+    t->litlen[t->ngroups] = 0;
+    return 0;
+}
+
+/* A byte of a literal piece at column col: a host name character or an error.
+ */
+static int check_literal (const struct term *t, unsigned char c, size_t col,
+                          dc_error_t *errp)
+{
+    if (c == ']')
+        return errprintf (errp, "hostlist '%s': unbalanced ']' at column %zu",
+                          t->expr, col);
+    if (valid_host_char (c))
+        return 0;
+    if (c >= 0x80 || !isprint (c))
+        return errprintf (errp,
+                          "hostlist '%s': invalid byte 0x%02x in host name at "
+                          "column %zu",
+                          t->expr, c, col);
+    return errprintf (errp,
+                      "hostlist '%s': invalid character '%c' in host name at "
+                      "column %zu",
+                      t->expr, c, col);
+}
+
+/* Split t->s into literal pieces and bracket groups. */
+static int parse_term (struct term *t, dc_error_t *errp)
+{
+    size_t i = 0;
+
+    if (t->len == 0)
+        return errprintf (errp, "hostlist '%s': empty host name at column %zu",
+                          t->expr, t->col0);
+    t->lit[0] = t->s;
+    t->litlen[0] = 0;
+    t->total = 1;
+    while (i < t->len) {
+        unsigned char c = (unsigned char)t->s[i];
+        if (c == '[') {
+            if (parse_group (t, &i, errp) < 0)
+                return -1;
+            continue;
+        }
+        if (check_literal (t, c, t->col0 + i, errp) < 0)
+            return -1;
+        t->litlen[t->ngroups]++;
+        i++;
+    }
+    return 0;
+}
+
+/* Write the name at the odometer position (ridx, val) into name; -1 when
+ * it would be longer than DC_HOSTNAME_MAX. */
+static int term_name (const struct term *t, const size_t *ridx,
+                      const uint64_t *val, char name[DC_HOSTNAME_MAX + 2])
+{
+    size_t n = 0;
+
+    for (int g = 0; g <= t->ngroups; g++) {
+        if (n + t->litlen[g] > DC_HOSTNAME_MAX)
+            return -1;
+        memcpy (name + n, t->lit[g], t->litlen[g]);
+        n += t->litlen[g];
+        if (g < t->ngroups) {
+            char num[32];
+            const struct range *r = &t->ranges[t->groups[g].first + ridx[g]];
+            int k = snprintf (num, sizeof (num), "%0*llu", r->width,
+                              (unsigned long long)val[g]);
+            if (n + (size_t)k > DC_HOSTNAME_MAX)
+                return -1;
+            memcpy (name + n, num, (size_t)k);
+            n += (size_t)k;
+        }
+    }
+    name[n] = '\0';
+    return 0;
+}
+
+/* Advance the odometer over the groups, last group fastest. */
+static void term_advance (const struct term *t, size_t *ridx, uint64_t *val)
+{
+    for (int g = t->ngroups - 1; g >= 0; g--) {
+        const struct group *gr = &t->groups[g];
+        const struct range *r = &t->ranges[gr->first + ridx[g]];
+        if (val[g] < r->hi) {
+            val[g]++;
+            return;
+        }
+        if (ridx[g] + 1 < gr->nranges) {
+            ridx[g]++;
+            val[g] = t->ranges[gr->first + ridx[g]].lo;
+            return;
+        }
+        ridx[g] = 0;
+        val[g] = t->ranges[gr->first].lo;
+    }
+}
+
+/* Append every name of the parsed term t to hl. */
+static int term_expand (struct dc_hostlist *hl, const struct term *t,
+                        dc_error_t *errp)
+{
+    const char *expr = t->expr;
+
+    if (hl->count + t->total > DC_HOSTLIST_MAX)
+        return errprintf (errp, "hostlist '%s': more than %d hosts in all",
+                          expr, DC_HOSTLIST_MAX);
+    if (grow (hl, hl->count + (size_t)t->total) < 0)
+        return errprintf (errp, "hostlist: out of memory");
+    /* Odometer over the groups, first group outermost. */
+    size_t ridx[MAX_GROUPS] = {0};
+    uint64_t val[MAX_GROUPS];
+    for (int g = 0; g < t->ngroups; g++)
+        val[g] = t->ranges[t->groups[g].first].lo;
+    for (uint64_t h = 0; h < t->total; h++) {
+        char name[DC_HOSTNAME_MAX + 2];
+        if (term_name (t, ridx, val, name) < 0)
+            return errprintf (errp,
+                              "hostlist '%s': host name longer than %d "
+                              "characters",
+                              expr, DC_HOSTNAME_MAX);
+        if (!(hl->hosts[hl->count] = strdup (name)))
+            return errprintf (errp, "hostlist: out of memory");
+        hl->count++;
+        term_advance (t, ridx, val);
+    }
+    return 0;
+}
+
 /* Expand one term (no top-level comma) of length len into hl. */
 static int expand_term (struct dc_hostlist *hl, const char *expr,
                         const char *term, size_t len, dc_error_t *errp)
 {
-    /* Split term into literal pieces and bracket groups. */
-    struct range *ranges = NULL;
-    size_t nranges = 0, rcap = 0;
-    struct group groups[MAX_GROUPS];
-    const char *lit[MAX_GROUPS + 1];
-    size_t litlen[MAX_GROUPS + 1];
-    int ngroups = 0;
-    size_t i = 0;
-    size_t col0 = (size_t)(term - expr) + 1;
-    uint64_t total = 1;
-    size_t fixed_len = 0;
+    struct term t = {
+        .expr = expr,
+        .s = term,
+        .len = len,
+        .col0 = (size_t)(term - expr) + 1,
+    };
     int rc = -1;
 
-    if (len == 0) {
-        errprintf (errp, "hostlist '%s': empty host name at column %zu", expr,
-                   col0);
-        goto out;
-    }
-    lit[0] = term;
-    litlen[0] = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)term[i];
-        if (c == '[') {
-            if (ngroups == MAX_GROUPS) {
-                errprintf (errp,
-                           "hostlist '%s': more than %d bracket groups in "
-                           "one name",
-                           expr, MAX_GROUPS);
-                goto out;
-            }
-            struct group *g = &groups[ngroups];
-            g->first = nranges;
-            g->nranges = 0;
-            g->count = 0;
-            i++;
-            for (;;) {
-                struct range r;
-                int w2;
-                if (i >= len) {
-                    errprintf (errp,
-                               "hostlist '%s': unbalanced '[' at column %zu",
-                               expr, col0 + i);
-                    goto out;
-                }
-                if (parse_num (term, &i, &r.lo, &r.width) < 0) {
-                    if (isdigit ((unsigned char)term[i]))
-                        errprintf (errp,
-                                   "hostlist '%s': number too long at "
-                                   "column %zu",
-                                   expr, col0 + i);
-                    else
-                        errprintf (errp,
-                                   "hostlist '%s': expected a number at "
-                                   "column %zu",
-                                   expr, col0 + i);
-                    goto out;
-                }
-                r.hi = r.lo;
-                if (i < len && term[i] == '-') {
-                    i++;
-                    if (parse_num (term, &i, &r.hi, &w2) < 0) {
-                        errprintf (errp,
-                                   "hostlist '%s': expected the end of a "
-                                   "range at column %zu",
-                                   expr, col0 + i);
-                        goto out;
-                    }
-                    if (r.hi < r.lo) {
-                        errprintf (errp,
-                                   "hostlist '%s': reversed range %llu-%llu",
-                                   expr, (unsigned long long)r.lo,
-                                   (unsigned long long)r.hi);
-                        goto out;
-                    }
-                }
-                if (nranges == rcap) {
-                    size_t ncap = rcap ? rcap * 2 : 8;
-                    struct range *p = realloc (ranges, ncap * sizeof (*p));
-                    if (!p) {
-                        errprintf (errp, "hostlist: out of memory");
-                        goto out;
-                    }
-                    ranges = p;
-                    rcap = ncap;
-                }
-                ranges[nranges++] = r;
-                g->nranges++;
-                g->count += r.hi - r.lo + 1;
-                if (g->count > DC_HOSTLIST_MAX) {
-                    errprintf (errp,
-                               "hostlist '%s': expands to more than %d hosts",
-                               expr, DC_HOSTLIST_MAX);
-                    goto out;
-                }
-                if (i < len && term[i] == ',') {
-                    i++;
-                    continue;
-                }
-                if (i < len && term[i] == ']') {
-                    i++;
-                    break;
-                }
-                if (i >= len)
-                    errprintf (errp,
-                               "hostlist '%s': unbalanced '[' (missing ']')",
-                               expr);
-                else
-                    errprintf (errp,
-                               "hostlist '%s': expected ',' or ']' at column "
-                               "%zu",
-                               expr, col0 + i);
-                goto out;
-            }
-            total *= g->count;
-            if (total > DC_HOSTLIST_MAX) {
-                errprintf (errp, "hostlist '%s': expands to more than %d hosts",
-                           expr, DC_HOSTLIST_MAX);
-                goto out;
-            }
-            ngroups++;
-            lit[ngroups] = term + i;
-            litlen[ngroups] = 0;
-            continue;
-        }
-        if (c == ']') {
-            errprintf (errp, "hostlist '%s': unbalanced ']' at column %zu",
-                       expr, col0 + i);
-            goto out;
-        }
-        if (!valid_host_char (c)) {
-            if (c >= 0x80 || !isprint (c))
-                errprintf (errp,
-                           "hostlist '%s': invalid byte 0x%02x in host name "
-                           "at column %zu",
-                           expr, c, col0 + i);
-            else
-                errprintf (errp,
-                           "hostlist '%s': invalid character '%c' in host "
-                           "name at column %zu",
-                           expr, c, col0 + i);
-            goto out;
-        }
-        litlen[ngroups]++;
-        fixed_len++;
-        i++;
-    }
-    if (hl->count + total > DC_HOSTLIST_MAX) {
-        errprintf (errp, "hostlist '%s': more than %d hosts in all", expr,
-                   DC_HOSTLIST_MAX);
-        goto out;
-    }
-    if (grow (hl, hl->count + (size_t)total) < 0) {
-        errprintf (errp, "hostlist: out of memory");
-        goto out;
-    }
-    /* Odometer over the groups, first group outermost. */
-    size_t ridx[MAX_GROUPS] = {0};
-    uint64_t val[MAX_GROUPS];
-    for (int g = 0; g < ngroups; g++)
-        val[g] = ranges[groups[g].first].lo;
-    for (uint64_t h = 0; h < total; h++) {
-        char name[DC_HOSTNAME_MAX + 2];
-        size_t n = 0;
-        bool toolong = false;
-        for (int g = 0; g <= ngroups && !toolong; g++) {
-            if (n + litlen[g] > DC_HOSTNAME_MAX) {
-                toolong = true;
-                break;
-            }
-            memcpy (name + n, lit[g], litlen[g]);
-            n += litlen[g];
-            if (g < ngroups) {
-                char num[32];
-                const struct range *r = &ranges[groups[g].first + ridx[g]];
-                int k = snprintf (num, sizeof (num), "%0*llu", r->width,
-                                  (unsigned long long)val[g]);
-                if (n + (size_t)k > DC_HOSTNAME_MAX) {
-                    toolong = true;
-                    break;
-                }
-                memcpy (name + n, num, (size_t)k);
-                n += (size_t)k;
-            }
-        }
-        if (toolong) {
-            errprintf (errp,
-                       "hostlist '%s': host name longer than %d characters",
-                       expr, DC_HOSTNAME_MAX);
-            goto out;
-        }
-        name[n] = '\0';
-        if (!(hl->hosts[hl->count] = strdup (name))) {
-            errprintf (errp, "hostlist: out of memory");
-            goto out;
-        }
-        hl->count++;
-        /* advance the odometer, last group fastest */
-        for (int g = ngroups - 1; g >= 0; g--) {
-            const struct range *r = &ranges[groups[g].first + ridx[g]];
-            if (val[g] < r->hi) {
-                val[g]++;
-                break;
-            }
-            if (ridx[g] + 1 < groups[g].nranges) {
-                ridx[g]++;
-                val[g] = ranges[groups[g].first + ridx[g]].lo;
-                break;
-            }
-            ridx[g] = 0;
-            val[g] = ranges[groups[g].first].lo;
-        }
-    }
-    rc = 0;
-out:
-    free (ranges);
+    if (parse_term (&t, errp) == 0 && term_expand (hl, &t, errp) == 0)
+        rc = 0;
+    free (t.ranges);
     return rc;
 }
 
@@ -404,38 +442,8 @@ struct dc_hostlist *dc_hostlist_decode (const char *expr, dc_error_t *errp)
 
 /* ---- compression ---- */
 
-/* A growable string with a cap (curl dynbuf style). */
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    bool failed;
-};
-
-static void sb_add (struct sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc (b->s, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy (b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str (struct sbuf *b, const char *s)
-{
-    sb_add (b, s, strlen (s));
-}
+/* The longest compressed list: every host apart. */
+#define ENCODE_MAX ((size_t)DC_HOSTLIST_MAX * (DC_HOSTNAME_MAX + 1))
 
 /* An entry during compression: prefix + [ranges] + suffix, or a plain name
  * (nr == 0).  The "split point" is the last digit run outside brackets. */
@@ -485,35 +493,29 @@ static bool split_last_number (const char *s, size_t *start, size_t *end)
 
 static char *render (const struct entry *e)
 {
-    struct sbuf b = {0};
+    struct dc_strbuf b = DC_STRBUF_INIT (ENCODE_MAX);
 
     if (e->nr == 0)
         return strdup (e->text);
-    sb_str (&b, e->prefix);
+    dc_strbuf_str (&b, e->prefix);
     bool bracket = e->nr > 1 || e->r[0].lo != e->r[0].hi;
     if (bracket)
-        sb_str (&b, "[");
+        dc_strbuf_str (&b, "[");
     for (size_t i = 0; i < e->nr; i++) {
-        char num[64];
         if (i > 0)
-            sb_str (&b, ",");
+            dc_strbuf_str (&b, ",");
         if (e->r[i].lo == e->r[i].hi)
-            snprintf (num, sizeof (num), "%0*llu", e->r[i].width,
-                      (unsigned long long)e->r[i].lo);
+            dc_strbuf_printf (&b, "%0*llu", e->r[i].width,
+                              (unsigned long long)e->r[i].lo);
         else
-            snprintf (num, sizeof (num), "%0*llu-%0*llu", e->r[i].width,
-                      (unsigned long long)e->r[i].lo, e->r[i].width,
-                      (unsigned long long)e->r[i].hi);
-        sb_str (&b, num);
+            dc_strbuf_printf (&b, "%0*llu-%0*llu", e->r[i].width,
+                              (unsigned long long)e->r[i].lo, e->r[i].width,
+                              (unsigned long long)e->r[i].hi);
     }
     if (bracket)
-        sb_str (&b, "]");
-    sb_str (&b, e->suffix);
-    if (b.failed) {
-        free (b.s);
-        return NULL;
-    }
-    return b.s;
+        dc_strbuf_str (&b, "]");
+    dc_strbuf_str (&b, e->suffix);
+    return dc_strbuf_take (&b);
 }
 
 static int make_entry (struct entry *e, char *text)
@@ -598,7 +600,7 @@ char *dc_hostlist_encode (const struct dc_hostlist *hl)
 {
     struct entry *e;
     size_t n;
-    struct sbuf b = {0};
+    struct dc_strbuf b = DC_STRBUF_INIT (ENCODE_MAX);
     bool changed = true;
 
     if (!hl) {
@@ -641,24 +643,19 @@ char *dc_hostlist_encode (const struct dc_hostlist *hl)
         if (!t)
             goto fail;
         if (i > 0)
-            sb_str (&b, ",");
-        sb_str (&b, t);
+            dc_strbuf_str (&b, ",");
+        dc_strbuf_str (&b, t);
         free (t);
     }
     for (size_t i = 0; i < n; i++)
         entry_free (&e[i]);
     free (e);
-    if (b.failed) {
-        free (b.s);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return b.s;
+    return dc_strbuf_take (&b); /* NULL with errno when an append failed */
 fail:
     for (size_t i = 0; i < n; i++)
         entry_free (&e[i]);
     free (e);
-    free (b.s);
+    dc_strbuf_free (&b);
     errno = ENOMEM;
     return NULL;
 }

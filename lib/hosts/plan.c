@@ -83,6 +83,135 @@ int dc_plan_set_host_gpus (struct dc_plan *plan, size_t h, int ngpus,
     return 0;
 }
 
+/* The options against the host list's np (ranks) and slots. */
+static int check_opts (const struct dc_hosts *hosts,
+                       const struct dc_plan_opts *o, long np, long slots,
+                       dc_error_t *errp)
+{
+    int saved_errno = errno;
+
+    errno = EINVAL; /* for every refusal below */
+    if (o->gpus_per_rank < 0 || o->gpus_per_rank > DC_TOPO_MAX_GPUS)
+        return errprintf (errp, "--gpus-per-rank %d: expected 1 to %d",
+                          o->gpus_per_rank, DC_TOPO_MAX_GPUS);
+    if (o->ppr_n < 0 || o->ppr_n > DC_MAX_SLOTS ||
+        (o->ppr_n > 0 && o->ppr_obj != DC_PPR_PACKAGE &&
+         o->ppr_obj != DC_PPR_NUMA))
+        return errprintf (errp, "--map-by ppr: invalid count or object");
+    if (o->np < 0 || np > DC_MAX_SLOTS)
+        return errprintf (errp, "-n %ld: expected 1 to %d ranks", o->np,
+                          DC_MAX_SLOTS);
+    if (np > slots && !o->oversubscribe)
+        return errprintf (errp,
+                          "-n %ld is more than the %ld slot%s of the host "
+                          "list (%s)\nhint: add slots, or allow it with "
+                          "--oversubscribe",
+                          np, slots, slots == 1 ? "" : "s", hosts->origin);
+    errno = saved_errno;
+    return 0;
+}
+
+static void place (struct dc_plan *plan, long *r, size_t h, int *used,
+                   long *placed)
+{
+    plan->ranks[*r].rank = (int)*r;
+    plan->ranks[*r].host = h;
+    used[h]++;
+    (*r)++;
+    (*placed)++;
+}
+
+/* One round of --map-by node: one rank a host (within its slots in the
+ * first round, its max_slots always). */
+static long round_by_node (struct dc_plan *plan, long *r, long np, int *used,
+                           bool first)
+{
+    const struct dc_hosts *hosts = plan->hosts;
+    long placed = 0;
+
+    for (size_t h = 0; h < hosts->count && *r < np; h++) {
+        const struct dc_host *host = &hosts->v[h];
+        if (first && used[h] >= host->slots)
+            continue;
+        if (host->max_slots && used[h] >= host->max_slots)
+            continue;
+        place (plan, r, h, used, &placed);
+    }
+    return placed;
+}
+
+/* One round of --map-by slot: a host takes up to its slots. */
+static long round_by_slot (struct dc_plan *plan, long *r, long np, int *used)
+{
+    const struct dc_hosts *hosts = plan->hosts;
+    long placed = 0;
+
+    for (size_t h = 0; h < hosts->count && *r < np; h++) {
+        const struct dc_host *host = &hosts->v[h];
+        for (int s = 0; s < host->slots && *r < np; s++) {
+            if (host->max_slots && used[h] >= host->max_slots)
+                break;
+            place (plan, r, h, used, &placed);
+        }
+    }
+    return placed;
+}
+
+/* Place ranks: in rounds; in each round a host takes up to its slots
+ * (by slot) or one rank (by node).  Rounds after the first only happen
+ * with oversubscribe. */
+static int place_ranks (struct dc_plan *plan, const struct dc_plan_opts *o,
+                        long np, int *used, dc_error_t *errp)
+{
+    long r = 0;
+    bool first = true;
+
+    while (r < np) {
+        long placed;
+        if (o->map_by == DC_MAP_BY_NODE) {
+            /* one rank per host per pass, until every slot is used */
+            placed = round_by_node (plan, &r, np, used, first);
+            if (placed == 0 && first) {
+                first = false;
+                continue;
+            }
+        } else {
+            placed = round_by_slot (plan, &r, np, used);
+            first = false;
+        }
+        if (placed == 0) {
+            errno = EINVAL;
+            return errprintf (errp,
+                              "-n %ld does not fit: every host is at its "
+                              "max_slots",
+                              np);
+        }
+    }
+    return 0;
+}
+
+/* Local ranks and sizes, node ranks (used: ranks on each host, zeroed). */
+static int number_ranks (struct dc_plan *plan, int *used, dc_error_t *errp)
+{
+    size_t nh = plan->hosts->count;
+    int *node = calloc (nh, sizeof (int));
+    int nn = 0;
+
+    if (!node)
+        return errprintf (errp, "out of memory");
+    for (int i = 0; i < plan->size; i++)
+        plan->ranks[i].local_rank = used[plan->ranks[i].host]++;
+    for (size_t h = 0; h < nh; h++)
+        node[h] = used[h] > 0 ? nn++ : -1;
+    plan->nnodes = nn;
+    for (int i = 0; i < plan->size; i++) {
+        plan->ranks[i].local_size = used[plan->ranks[i].host];
+        plan->ranks[i].node_rank = node[plan->ranks[i].host];
+    }
+    free (node);
+    return 0;
+}
+
 struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
                                 const struct dc_plan_opts *o, dc_error_t *errp)
 {
@@ -99,32 +228,8 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
     nh = hosts->count;
     slots = dc_hosts_slots (hosts);
     np = o->np > 0 ? o->np : slots;
-    if (o->gpus_per_rank < 0 || o->gpus_per_rank > DC_TOPO_MAX_GPUS) {
-        errno = EINVAL;
-        errprintf (errp, "--gpus-per-rank %d: expected 1 to %d",
-                   o->gpus_per_rank, DC_TOPO_MAX_GPUS);
+    if (check_opts (hosts, o, np, slots, errp) < 0)
         return NULL;
-    }
-    if (o->ppr_n < 0 || o->ppr_n > DC_MAX_SLOTS ||
-        (o->ppr_n > 0 && o->ppr_obj != DC_PPR_PACKAGE &&
-         o->ppr_obj != DC_PPR_NUMA)) {
-        errno = EINVAL;
-        errprintf (errp, "--map-by ppr: invalid count or object");
-        return NULL;
-    }
-    if (o->np < 0 || np > DC_MAX_SLOTS) {
-        errno = EINVAL;
-        errprintf (errp, "-n %ld: expected 1 to %d ranks", o->np, DC_MAX_SLOTS);
-        return NULL;
-    }
-    if (np > slots && !o->oversubscribe) {
-        errno = EINVAL;
-        errprintf (errp,
-                   "-n %ld is more than the %ld slot%s of the host list "
-                   "(%s)\nhint: add slots, or allow it with --oversubscribe",
-                   np, slots, slots == 1 ? "" : "s", hosts->origin);
-        return NULL;
-    }
     if (!(plan = calloc (1, sizeof (*plan))) ||
         !(plan->ranks = calloc ((size_t)np, sizeof (struct dc_rank))) ||
         !(used = calloc (nh, sizeof (int)))) {
@@ -138,73 +243,11 @@ struct dc_plan *dc_plan_create (const struct dc_hosts *hosts,
         plan->ppr_n = o->ppr_n;
         plan->ppr_obj = o->ppr_obj;
     }
-
-    /* Place ranks: in rounds; in each round a host takes up to its slots
-     * (by slot) or one rank (by node).  Rounds after the first only happen
-     * with oversubscribe. */
-    long r = 0;
-    bool first = true;
-    while (r < np) {
-        long placed = 0;
-        if (o->map_by == DC_MAP_BY_NODE) {
-            /* one rank per host per pass, until every slot is used */
-            for (size_t h = 0; h < nh && r < np; h++) {
-                const struct dc_host *host = &hosts->v[h];
-                if (first && used[h] >= host->slots)
-                    continue;
-                if (host->max_slots && used[h] >= host->max_slots)
-                    continue;
-                plan->ranks[r].rank = (int)r;
-                plan->ranks[r].host = h;
-                used[h]++;
-                r++;
-                placed++;
-            }
-            if (placed == 0 && first) {
-                first = false;
-                continue;
-            }
-        } else {
-            for (size_t h = 0; h < nh && r < np; h++) {
-                const struct dc_host *host = &hosts->v[h];
-                for (int s = 0; s < host->slots && r < np; s++) {
-                    if (host->max_slots && used[h] >= host->max_slots)
-                        break;
-                    plan->ranks[r].rank = (int)r;
-                    plan->ranks[r].host = h;
-                    used[h]++;
-                    r++;
-                    placed++;
-                }
-            }
-            first = false;
-        }
-        if (placed == 0) {
-            errno = EINVAL;
-            errprintf (errp,
-                       "-n %ld does not fit: every host is at its max_slots",
-                       np);
-            goto fail;
-        }
-    }
-    /* local ranks, node ranks */
-    memset (used, 0, nh * sizeof (int));
-    for (long i = 0; i < np; i++)
-        plan->ranks[i].local_rank = used[plan->ranks[i].host]++;
-    int *node = calloc (nh, sizeof (int));
-    if (!node) {
-        errprintf (errp, "out of memory");
+    if (place_ranks (plan, o, np, used, errp) < 0)
         goto fail;
-    }
-    int nn = 0;
-    for (size_t h = 0; h < nh; h++)
-        node[h] = used[h] > 0 ? nn++ : -1;
-    plan->nnodes = nn;
-    for (long i = 0; i < np; i++) {
-        plan->ranks[i].local_size = used[plan->ranks[i].host];
-        plan->ranks[i].node_rank = node[plan->ranks[i].host];
-    }
-    free (node);
+    memset (used, 0, nh * sizeof (int));
+    if (number_ranks (plan, used, errp) < 0)
+        goto fail;
     for (size_t h = 0; h < nh; h++) {
         const struct dc_host *host = &hosts->v[h];
         if (host->gpus &&

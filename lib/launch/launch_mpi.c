@@ -116,80 +116,96 @@ static int mpi_init (struct dc_launch *l, dc_error_t *errp)
     return dc_iodrv_init (l, errp);
 }
 
-int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
-                        int n, const char *hostfile, char ***argvp,
-                        dc_error_t *errp)
-{
-    struct argv_buf b = {0};
-    const char *extra = l->opts.mpirun_args;
-    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
-    int *slots = calloc ((size_t)n, sizeof (int)); /* per first rank */
-    int *first = calloc ((size_t)n, sizeof (int)); /* rank -> first index */
-    int port = 0;
-    bool all_local = true;
-    char spec[512];
+/* The hosts of the ranks: each rank's first index on its host, the
+ * ranks (slots) a host has, and the one ssh port mpirun will use. */
+struct host_slots {
+    int *slots; /* [n] by first index */
+    int *first; /* [n] rank -> first index of its host */
+    int port;
+    bool all_local;
+};
 
-    if (!slots || !first) {
-        free (slots);
-        free (first);
+static void host_slots_free (struct host_slots *h)
+{
+    free (h->slots);
+    free (h->first);
+}
+
+static int host_slots_count (struct dc_launch *l,
+                             const struct dc_launch_rank *ranks, int n,
+                             struct host_slots *h, dc_error_t *errp)
+{
+    *h = (struct host_slots){
+        .slots = calloc ((size_t)n, sizeof (int)),
+        .first = calloc ((size_t)n, sizeof (int)),
+        .all_local = true,
+    };
+    if (!h->slots || !h->first)
         return errprintf (errp, "out of memory");
-    }
     for (int i = 0; i < n; i++) {
         int p = ranks[i].port ? ranks[i].port : l->opts.ssh_port;
-        first[i] = i;
+        h->first[i] = i;
         for (int k = 0; k < i; k++)
             if (!strcmp (ranks[k].host, ranks[i].host)) {
-                first[i] = first[k];
+                h->first[i] = h->first[k];
                 break;
             }
-        slots[first[i]]++;
+        h->slots[h->first[i]]++;
         if (!dc_launch_is_local_host (ranks[i].host)) {
-            all_local = false;
-            if (p && port && p != port) {
-                free (slots);
-                free (first);
+            h->all_local = false;
+            if (p && h->port && p != h->port) {
                 errno = EINVAL;
                 return errprintf (errp,
                                   "mpi: hosts with different ssh "
                                   "ports (%d, %d): mpirun takes one",
-                                  port, p);
+                                  h->port, p);
             }
             if (p)
-                port = p;
+                h->port = p;
         }
     }
-    if (hostfile) {
-        FILE *f = fopen (hostfile, "w");
-        if (!f) {
-            free (slots);
-            free (first);
-            return errprintf (errp, "%s: %s", hostfile, strerror (errno));
-        }
-        fprintf (f, "# written by dcrun: one line per host, its ranks as "
-                    "slots\n");
-        for (int i = 0; i < n; i++)
-            if (first[i] == i)
-                fprintf (f, "%s slots=%d\n",
-                         host_spec (&ranks[i], spec, sizeof (spec)), slots[i]);
-        if (fclose (f) != 0) {
-            free (slots);
-            free (first);
-            return errprintf (errp, "%s: %s", hostfile, strerror (errno));
-        }
-    }
-    push (&b, "mpirun");
-    push (&b, "--hostfile");
-    push (&b, hostfile ? hostfile : "HOSTFILE");
+    return 0;
+}
+
+static int write_hostfile (const char *hostfile,
+                           const struct dc_launch_rank *ranks, int n,
+                           const struct host_slots *h, dc_error_t *errp)
+{
+    char spec[512];
+    FILE *f = fopen (hostfile, "w");
+
+    if (!f)
+        return errprintf (errp, "%s: %s", hostfile, strerror (errno));
+    fprintf (f, "# written by dcrun: one line per host, its ranks as "
+                "slots\n");
+    for (int i = 0; i < n; i++)
+        if (h->first[i] == i)
+            fprintf (f, "%s slots=%d\n",
+                     host_spec (&ranks[i], spec, sizeof (spec)), h->slots[i]);
+    if (fclose (f) != 0)
+        return errprintf (errp, "%s: %s", hostfile, strerror (errno));
+    return 0;
+}
+
+/* mpirun and its options: the hostfile, the ssh port, loopback TCP for
+ * hosts of one machine, then --mpirun-args split into words. */
+static int push_mpirun (struct argv_buf *b, const char *hostfile,
+                        const char *extra, const struct host_slots *h,
+                        dc_error_t *errp)
+{
+    push (b, "mpirun");
+    push (b, "--hostfile");
+    push (b, hostfile ? hostfile : "HOSTFILE");
     /* dcrun decides what a failing rank does to the others */
-    push (&b, "--mca");
-    push (&b, "orte_abort_on_non_zero_status");
-    push (&b, "0");
-    if (port && port != 22 && !(extra && strstr (extra, "plm_rsh"))) {
-        push (&b, "--mca");
-        push (&b, "plm_rsh_args");
-        pushf (&b, "-p %d", port);
+    push (b, "--mca");
+    push (b, "orte_abort_on_non_zero_status");
+    push (b, "0");
+    if (h->port && h->port != 22 && !(extra && strstr (extra, "plm_rsh"))) {
+        push (b, "--mca");
+        push (b, "plm_rsh_args");
+        pushf (b, "-p %d", h->port);
     }
-    if (all_local && !(extra && strstr (extra, "btl"))) {
+    if (h->all_local && !(extra && strstr (extra, "btl"))) {
         /* loopback "hosts" of one machine: no shared memory between
          * them (a name clash), TCP on lo */
         static const char *const lo[] = {"--mca",
@@ -203,14 +219,11 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
                                          "lo",
                                          NULL};
         for (int i = 0; lo[i]; i++)
-            push (&b, lo[i]);
+            push (b, lo[i]);
     }
     if (extra && *extra) {
         wordexp_t we;
         if (wordexp (extra, &we, WRDE_NOCMD | WRDE_UNDEF) != 0) {
-            argv_free (&b);
-            free (slots);
-            free (first);
             errno = EINVAL;
             return errprintf (errp,
                               "--mpirun-args '%s': cannot split into "
@@ -218,53 +231,90 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
                               extra);
         }
         for (size_t i = 0; i < we.we_wordc; i++)
-            push (&b, we.we_wordv[i]);
+            push (b, we.we_wordv[i]);
         wordfree (&we);
     }
-    for (int i = 0; i < n; i++) {
-        const struct dc_launch_rank *r = &ranks[i];
-        if (i)
-            push (&b, ":");
-        push (&b, "-np");
-        push (&b, "1");
-        push (&b, "--host");
-        pushf (&b, "%s:%d", host_spec (r, spec, sizeof (spec)),
-               slots[first[i]]);
-        push (&b, "-x");
-        push (&b, DC_IO_ENV);
-        push (&b, "-x");
-        push (&b, DC_IO_TOKEN_ENV);
-        for (int k = 0; ranks[0].env && ranks[0].env[k]; k++)
-            if (shared_env (ranks, n, k)) {
-                push (&b, "-x");
-                pushf (&b, "%s%d", DC_XENV_PREFIX, k);
-            }
-        for (int k = 0; r->env && r->env[k]; k++) {
-            bool shared = false;
-            for (int j = 0; ranks[0].env && ranks[0].env[j] && !shared; j++)
-                shared = !strcmp (ranks[0].env[j], r->env[k]) &&
-                         shared_env (ranks, n, j);
-            if (shared)
-                continue; /* in mpirun's environment */
-            push (&b, "-x");
-            push (&b, r->env[k]);
+    return 0;
+}
+
+/* Rank i's environment: the shared entries by name (their values are in
+ * mpirun's environment), the others as words. */
+static void push_env (struct argv_buf *b, const struct dc_launch_rank *ranks,
+                      int n, int i)
+{
+    const struct dc_launch_rank *r = &ranks[i];
+
+    push (b, "-x");
+    push (b, DC_IO_ENV);
+    push (b, "-x");
+    push (b, DC_IO_TOKEN_ENV);
+    for (int k = 0; ranks[0].env && ranks[0].env[k]; k++)
+        if (shared_env (ranks, n, k)) {
+            push (b, "-x");
+            pushf (b, "%s%d", DC_XENV_PREFIX, k);
         }
-        push (&b, dcrun);
-        push (&b, "worker");
-        push (&b, "--control");
-        push (&b, "none");
-        if (r->cpus) {
-            push (&b, "--cpus");
-            push (&b, r->cpus);
-        }
-        for (int k = 0; r->worker_args && r->worker_args[k]; k++)
-            push (&b, r->worker_args[k]);
-        push (&b, "--");
-        for (int k = 0; r->argv[k]; k++)
-            push (&b, r->argv[k]);
+    for (int k = 0; r->env && r->env[k]; k++) {
+        bool shared = false;
+        for (int j = 0; ranks[0].env && ranks[0].env[j] && !shared; j++)
+            shared = !strcmp (ranks[0].env[j], r->env[k]) &&
+                     shared_env (ranks, n, j);
+        if (shared)
+            continue; /* in mpirun's environment */
+        push (b, "-x");
+        push (b, r->env[k]);
     }
-    free (slots);
-    free (first);
+}
+
+/* Rank i's application context: "-np 1 --host H:SLOTS -x ... dcrun
+ * worker ... -- ARGV". */
+static void push_context (struct argv_buf *b,
+                          const struct dc_launch_rank *ranks, int n, int i,
+                          const struct host_slots *h, const char *dcrun)
+{
+    const struct dc_launch_rank *r = &ranks[i];
+    char spec[512];
+
+    if (i)
+        push (b, ":");
+    push (b, "-np");
+    push (b, "1");
+    push (b, "--host");
+    pushf (b, "%s:%d", host_spec (r, spec, sizeof (spec)),
+           h->slots[h->first[i]]);
+    push_env (b, ranks, n, i);
+    push (b, dcrun);
+    push (b, "worker");
+    push (b, "--control");
+    push (b, "none");
+    if (r->cpus) {
+        push (b, "--cpus");
+        push (b, r->cpus);
+    }
+    for (int k = 0; r->worker_args && r->worker_args[k]; k++)
+        push (b, r->worker_args[k]);
+    push (b, "--");
+    for (int k = 0; r->argv[k]; k++)
+        push (b, r->argv[k]);
+}
+
+int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                        int n, const char *hostfile, char ***argvp,
+                        dc_error_t *errp)
+{
+    struct argv_buf b = {0};
+    struct host_slots h;
+    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+
+    if (host_slots_count (l, ranks, n, &h, errp) < 0 ||
+        (hostfile && write_hostfile (hostfile, ranks, n, &h, errp) < 0) ||
+        push_mpirun (&b, hostfile, l->opts.mpirun_args, &h, errp) < 0) {
+        argv_free (&b);
+        host_slots_free (&h);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        push_context (&b, ranks, n, i, &h, dcrun);
+    host_slots_free (&h);
     if (b.failed) {
         argv_free (&b);
         return errprintf (errp, "out of memory");

@@ -95,19 +95,6 @@ const char *dc_layout_fmt_bytes (double bytes, char *buf, size_t len)
     return buf;
 }
 
-void dc_layout_destroy (struct dc_layout *lo)
-{
-    if (lo) {
-        free (lo->l0);
-        free (lo->l1);
-        free (lo->weight_bytes);
-        free (lo->act_bytes);
-        free (lo->flops);
-        free (lo->mem);
-        free (lo);
-    }
-}
-
 double dc_layout_share (const struct dc_layout *lo, int r)
 {
     if (!lo || r < 0 || r >= lo->size || lo->ngroups < 1)
@@ -209,6 +196,27 @@ static void stage_caps (const long long *mem, int size, int S, double *cap)
     }
 }
 
+/* Free the per-stage arrays (fill makes them). */
+static void unfill (struct dc_layout *lo)
+{
+    free (lo->l0);
+    free (lo->l1);
+    free (lo->weight_bytes);
+    free (lo->act_bytes);
+    free (lo->flops);
+    lo->l0 = lo->l1 = NULL;
+    lo->weight_bytes = lo->act_bytes = lo->flops = NULL;
+}
+
+void dc_layout_destroy (struct dc_layout *lo)
+{
+    if (lo) {
+        unfill (lo);
+        free (lo->mem);
+        free (lo);
+    }
+}
+
 static int fill (struct dc_layout *lo, int S)
 {
     lo->nstages = S;
@@ -270,6 +278,163 @@ static int check_layers (const struct sums *p, const long long *mem, int size,
     return 0;
 }
 
+/* The prefix sums of the layers (p->w, p->o, p->f allocated). */
+static void sums_fill (struct sums *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        double in = p->layers[i].in, out = p->layers[i].out;
+        p->w[i + 1] = p->w[i] + 4.0 * (in * out + out);
+        p->o[i + 1] = p->o[i] + out;
+        p->f[i + 1] = p->f[i] + 2.0 * in * out;
+    }
+}
+
+/* Data parallel: the whole model on every rank.  1 when it fits (lo
+ * planned), 0 when it does not and split is auto, -1 with errp. */
+static int plan_data (struct dc_layout *lo, const struct sums *p,
+                      enum dc_split split, dc_error_t *errp)
+{
+    double need = st_bytes (p, 0, p->n);
+    int worst = -1;
+    char a[32], b[32];
+
+    for (int r = 0; r < lo->size; r++)
+        if (lo->mem[r] > 0 &&
+            need * (1.0 + DC_LAYOUT_HEADROOM) > (double)lo->mem[r] &&
+            (worst < 0 || lo->mem[r] < lo->mem[worst]))
+            worst = r;
+    if (worst < 0) {
+        if (fill (lo, 1) < 0)
+            return errprintf (errp, "out of memory");
+        lo->split = DC_SPLIT_DATA;
+        lo->l0[0] = 0;
+        lo->l1[0] = p->n;
+        fill_stats (lo, p);
+        return 1;
+    }
+    if (split != DC_SPLIT_DATA)
+        return 0;
+    errno = EFBIG;
+    return errprintf (
+        errp,
+        "--split data: the model and a chunk need %s (with "
+        "%.0f%% headroom) but rank %d has %s of device memory",
+        dc_layout_fmt_bytes (need * (1.0 + DC_LAYOUT_HEADROOM), a, sizeof (a)),
+        DC_LAYOUT_HEADROOM * 100, worst,
+        dc_layout_fmt_bytes ((double)lo->mem[worst], b, sizeof (b)));
+}
+
+/* Auto: the fewest stages (a divisor of the ranks) that fit. */
+static int plan_auto (struct dc_layout *lo, const struct sums *p, double *cap,
+                      dc_error_t *errp)
+{
+    int size = lo->size, nlayers = p->n;
+    char a[32];
+
+    for (int S = 2; S <= size && S <= nlayers; S++) {
+        if (size % S)
+            continue;
+        stage_caps (lo->mem, size, S, cap);
+        if (fill (lo, S) < 0)
+            return errprintf (errp, "out of memory");
+        if (partition (p, S, cap, lo->l0, lo->l1) == 0) {
+            lo->split = S == size ? DC_SPLIT_LAYERS : DC_SPLIT_HYBRID;
+            fill_stats (lo, p);
+            return 0;
+        }
+        unfill (lo);
+    }
+    errno = EFBIG;
+    return errprintf (errp,
+                      "the model (%s of weights, %d layers) does not fit %d "
+                      "rank%s in any layout",
+                      dc_layout_fmt_bytes (lo->total_bytes, a, sizeof (a)),
+                      nlayers, size, size == 1 ? "" : "s");
+}
+
+/* The stages of --split layers (one a rank) or hybrid (--stages). */
+static int stage_count (enum dc_split split, const struct dc_layout_opts *o,
+                        int size, int nlayers, int *Sp, dc_error_t *errp)
+{
+    int S = split == DC_SPLIT_LAYERS ? size : o->stages;
+
+    if (split == DC_SPLIT_LAYERS && o->stages > 0 && o->stages != size) {
+        errno = EINVAL;
+        return errprintf (errp,
+                          "--split layers: --stages %d differs from the %d "
+                          "ranks (use --split hybrid for groups of stages)",
+                          o->stages, size);
+    }
+    if (S < 1) {
+        errno = EINVAL;
+        return errprintf (errp, "--split hybrid needs --stages S");
+    }
+    if (size % S != 0) {
+        errno = EINVAL;
+        return errprintf (errp,
+                          "--split %s: %d rank%s do not form groups of %d "
+                          "stages (the number of ranks must be a multiple of "
+                          "--stages)",
+                          dc_split_name (split), size, size == 1 ? "" : "s", S);
+    }
+    if (S > nlayers) {
+        errno = EINVAL;
+        return errprintf (errp,
+                          "--split %s: %d stage%s but the model has %d "
+                          "layer%s (use fewer ranks or --stages)",
+                          dc_split_name (split), S, S == 1 ? "" : "s", nlayers,
+                          nlayers == 1 ? "" : "s");
+    }
+    *Sp = S;
+    return 0;
+}
+
+/* --split layers or hybrid with S stages a group. */
+static int plan_stages (struct dc_layout *lo, const struct sums *p,
+                        enum dc_split split, int S, double *cap,
+                        dc_error_t *errp)
+{
+    char a[32];
+
+    stage_caps (lo->mem, lo->size, S, cap);
+    if (fill (lo, S) < 0)
+        return errprintf (errp, "out of memory");
+    if (partition (p, S, cap, lo->l0, lo->l1) < 0) {
+        errno = EFBIG;
+        return errprintf (errp,
+                          "--split %s: the model (%s of weights, %d layers) "
+                          "does not fit %d stage%s of these ranks' device "
+                          "memory",
+                          dc_split_name (split),
+                          dc_layout_fmt_bytes (lo->total_bytes, a, sizeof (a)),
+                          p->n, S, S == 1 ? "" : "s");
+    }
+    lo->split = S == 1 ? DC_SPLIT_DATA : split;
+    fill_stats (lo, p);
+    return 0;
+}
+
+/* Resolve o->split on lo (sums and memory known). */
+static int plan_split (struct dc_layout *lo, const struct sums *p,
+                       const struct dc_layout_opts *o, double *cap,
+                       dc_error_t *errp)
+{
+    enum dc_split split = o->split;
+    int S = 0, rc;
+
+    if (split == DC_SPLIT_DATA || split == DC_SPLIT_AUTO) {
+        if ((rc = plan_data (lo, p, split, errp)) != 0)
+            return rc < 0 ? -1 : 0;
+    }
+    if (check_layers (p, lo->mem, lo->size, errp) < 0)
+        return -1;
+    if (split == DC_SPLIT_AUTO)
+        return plan_auto (lo, p, cap, errp);
+    if (stage_count (split, o, lo->size, p->n, &S, errp) < 0)
+        return -1;
+    return plan_stages (lo, p, split, S, cap, errp);
+}
+
 struct dc_layout *dc_layout_plan (const struct dc_layout_layer *layers,
                                   int nlayers, const long long *mem, int size,
                                   const struct dc_layout_opts *o,
@@ -278,7 +443,7 @@ struct dc_layout *dc_layout_plan (const struct dc_layout_layer *layers,
     struct dc_layout *lo = NULL;
     struct sums p = {.n = nlayers, .layers = layers};
     double *cap = NULL;
-    char a[32], b[32];
+    int rc = -1;
 
     if (!layers || nlayers < 1 || size < 1 || !o ||
         (unsigned)o->split > DC_SPLIT_AUTO) {
@@ -295,150 +460,30 @@ struct dc_layout *dc_layout_plan (const struct dc_layout_layer *layers,
         !(cap = calloc ((size_t)size, sizeof (double)))) {
         errno = ENOMEM;
         errprintf (errp, "out of memory");
-        goto fail;
+        goto out;
     }
     lo->size = size;
     lo->nlayers = nlayers;
     for (int r = 0; r < size; r++)
         lo->mem[r] = mem && mem[r] > 0 ? mem[r] : -1;
-    for (int i = 0; i < nlayers; i++) {
+    for (int i = 0; i < nlayers; i++)
         if (layers[i].in < 1 || layers[i].out < 1) {
             errno = EINVAL;
             errprintf (errp, "layout: layer %d has no size", i);
-            goto fail;
+            goto out;
         }
-        double in = layers[i].in, out = layers[i].out;
-        p.w[i + 1] = p.w[i] + 4.0 * (in * out + out);
-        p.o[i + 1] = p.o[i] + out;
-        p.f[i + 1] = p.f[i] + 2.0 * in * out;
-    }
+    sums_fill (&p);
     lo->total_flops = p.f[nlayers];
     lo->total_bytes = p.w[nlayers];
-
-    enum dc_split split = o->split;
-    if (split == DC_SPLIT_DATA || split == DC_SPLIT_AUTO) {
-        double need = st_bytes (&p, 0, nlayers);
-        int worst = -1;
-        for (int r = 0; r < size; r++)
-            if (lo->mem[r] > 0 &&
-                need * (1.0 + DC_LAYOUT_HEADROOM) > (double)lo->mem[r] &&
-                (worst < 0 || lo->mem[r] < lo->mem[worst]))
-                worst = r;
-        if (worst < 0) {
-            if (fill (lo, 1) < 0) {
-                errprintf (errp, "out of memory");
-                goto fail;
-            }
-            lo->split = DC_SPLIT_DATA;
-            lo->l0[0] = 0;
-            lo->l1[0] = nlayers;
-            fill_stats (lo, &p);
-            goto done;
-        }
-        if (split == DC_SPLIT_DATA) {
-            errno = EFBIG;
-            errprintf (
-                errp,
-                "--split data: the model and a chunk need %s (with "
-                "%.0f%% headroom) but rank %d has %s of device memory",
-                dc_layout_fmt_bytes (need * (1.0 + DC_LAYOUT_HEADROOM), a,
-                                     sizeof (a)),
-                DC_LAYOUT_HEADROOM * 100, worst,
-                dc_layout_fmt_bytes ((double)lo->mem[worst], b, sizeof (b)));
-            goto fail;
-        }
-    }
-    if (check_layers (&p, lo->mem, size, errp) < 0)
-        goto fail;
-    if (split == DC_SPLIT_AUTO) {
-        for (int S = 2; S <= size && S <= nlayers; S++) {
-            if (size % S)
-                continue;
-            stage_caps (lo->mem, size, S, cap);
-            if (fill (lo, S) < 0) {
-                errprintf (errp, "out of memory");
-                goto fail;
-            }
-            if (partition (&p, S, cap, lo->l0, lo->l1) == 0) {
-                lo->split = S == size ? DC_SPLIT_LAYERS : DC_SPLIT_HYBRID;
-                fill_stats (lo, &p);
-                goto done;
-            }
-            free (lo->l0);
-            free (lo->l1);
-            free (lo->weight_bytes);
-            free (lo->act_bytes);
-            free (lo->flops);
-            lo->l0 = lo->l1 = NULL;
-            lo->weight_bytes = lo->act_bytes = lo->flops = NULL;
-        }
-        errno = EFBIG;
-        errprintf (errp,
-                   "the model (%s of weights, %d layers) does not fit %d "
-                   "rank%s in any layout",
-                   dc_layout_fmt_bytes (lo->total_bytes, a, sizeof (a)),
-                   nlayers, size, size == 1 ? "" : "s");
-        goto fail;
-    }
-    int S = split == DC_SPLIT_LAYERS ? size : o->stages;
-    if (split == DC_SPLIT_LAYERS && o->stages > 0 && o->stages != size) {
-        errno = EINVAL;
-        errprintf (errp,
-                   "--split layers: --stages %d differs from the %d ranks "
-                   "(use --split hybrid for groups of stages)",
-                   o->stages, size);
-        goto fail;
-    }
-    if (S < 1) {
-        errno = EINVAL;
-        errprintf (errp, "--split hybrid needs --stages S");
-        goto fail;
-    }
-    if (size % S != 0) {
-        errno = EINVAL;
-        errprintf (errp,
-                   "--split %s: %d rank%s do not form groups of %d stages "
-                   "(the number of ranks must be a multiple of --stages)",
-                   dc_split_name (split), size, size == 1 ? "" : "s", S);
-        goto fail;
-    }
-    if (S > nlayers) {
-        errno = EINVAL;
-        errprintf (errp,
-                   "--split %s: %d stage%s but the model has %d layer%s "
-                   "(use fewer ranks or --stages)",
-                   dc_split_name (split), S, S == 1 ? "" : "s", nlayers,
-                   nlayers == 1 ? "" : "s");
-        goto fail;
-    }
-    stage_caps (lo->mem, size, S, cap);
-    if (fill (lo, S) < 0) {
-        errprintf (errp, "out of memory");
-        goto fail;
-    }
-    if (partition (&p, S, cap, lo->l0, lo->l1) < 0) {
-        errno = EFBIG;
-        errprintf (errp,
-                   "--split %s: the model (%s of weights, %d layers) does "
-                   "not fit %d stage%s of these ranks' device memory",
-                   dc_split_name (split),
-                   dc_layout_fmt_bytes (lo->total_bytes, a, sizeof (a)),
-                   nlayers, S, S == 1 ? "" : "s");
-        goto fail;
-    }
-    lo->split = S == 1 ? DC_SPLIT_DATA : split;
-    fill_stats (lo, &p);
-done:
+    rc = plan_split (lo, &p, o, cap, errp);
+out:
     free (p.w);
     free (p.o);
     free (p.f);
     free (cap);
+    if (rc < 0) {
+        dc_layout_destroy (lo);
+        return NULL;
+    }
     return lo;
-fail:
-    free (p.w);
-    free (p.o);
-    free (p.f);
-    free (cap);
-    dc_layout_destroy (lo);
-    return NULL;
 }

@@ -111,13 +111,93 @@ static void shape_str (const struct dc_tensor *t, char *buf, size_t size)
         snprintf (buf + n, size - n, "]");
 }
 
+/* The weight tensors of st that name layers, sorted by index into c
+ * (st->n entries); their count in *ncp.  -1 (errno EINVAL) when there are
+ * none, or they are not the layers of one MLP. */
+static int find_layers (const struct dc_safetensors *st, struct cand *c,
+                        size_t *ncp, dc_error_t *errp)
+{
+    size_t nc = 0;
+
+    for (size_t i = 0; i < st->n; i++)
+        if (layer_name (&st->v[i], &c[nc]))
+            nc++;
+    if (nc == 0)
+        return BAD ("no layers: expected tensors named like 0.weight and "
+                    "0.bias (nn.Sequential) or layers.0.weight\n"
+                    "hint: save the model with safetensors.torch.save_file "
+                    "(model.state_dict(), FILE)");
+    qsort (c, nc, sizeof (*c), cmp_cand);
+    for (size_t i = 1; i < nc; i++) {
+        if (c[i].prefix_len != c[0].prefix_len ||
+            memcmp (c[i].w->name, c[0].w->name, c[0].prefix_len) != 0)
+            return BAD ("tensors '%s' and '%s' belong to different modules: "
+                        "one MLP per file, its layers named PREFIX{i}.weight",
+                        c[0].w->name, c[i].w->name);
+        if (c[i].idx == c[i - 1].idx)
+            return BAD ("tensors '%s' and '%s' have the same layer number",
+                        c[i - 1].w->name, c[i].w->name);
+    }
+    if (nc > 4096)
+        return BAD ("%zu layers: more than 4096", nc);
+    *ncp = nc;
+    return 0;
+}
+
+/* Layer i of m from candidate c: its name, weight [out, in], bias [out],
+ * activation, and its chaining to layer i - 1. */
+static int make_layer (struct dc_model *m, size_t i, const struct cand *c,
+                       size_t nc, dc_error_t *errp)
+{
+    struct dc_model_layer *l = &m->layers[i];
+    struct dc_tensor *w = c->w;
+    char bname[512], s1[128], s2[128];
+
+    if (!(l->name = strndup (w->name, c->stem_len))) {
+        errno = ENOMEM;
+        return BAD ("out of memory");
+    }
+    snprintf (bname, sizeof (bname), "%s%sbias", l->name,
+              c->stem_len ? "." : "");
+    if (!w->data)
+        return BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16",
+                    w->name, w->dtype);
+    shape_str (w, s1, sizeof (s1));
+    if (w->ndim != 2 || w->shape[0] <= 0 || w->shape[1] <= 0 ||
+        w->shape[0] > INT_MAX || w->shape[1] > INT_MAX)
+        return BAD ("tensor '%s' has shape %s: expected [out, in]", w->name,
+                    s1);
+    l->out = (int)w->shape[0];
+    l->in = (int)w->shape[1];
+    l->w = w;
+    if (!(l->b = dc_safetensors_find (m->st, bname)))
+        return BAD ("layer '%s': tensor '%s' is missing (layers need a bias)",
+                    l->name, bname);
+    if (!l->b->data)
+        return BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16",
+                    bname, l->b->dtype);
+    shape_str (l->b, s2, sizeof (s2));
+    if (l->b->ndim != 1 || l->b->shape[0] != l->out)
+        return BAD ("tensor '%s' has shape %s but '%s' is %s: expected [%d]",
+                    bname, s2, w->name, s1, l->out);
+    l->act = i + 1 < nc ? m->act : m->final_act;
+    if (i > 0 && l->in != m->layers[i - 1].out) {
+        const struct dc_model_layer *prev = &m->layers[i - 1];
+        shape_str (prev->w, s2, sizeof (s2));
+        return BAD ("layers '%s' and '%s' do not chain: '%s' is %s (%d "
+                    "outputs) but '%s' is %s (%d inputs)",
+                    prev->name, l->name, prev->w->name, s2, prev->out, w->name,
+                    s1, l->in);
+    }
+    return 0;
+}
+
 struct dc_model *dc_model_create (struct dc_safetensors *st,
                                   const char *act_override, dc_error_t *errp)
 {
     struct dc_model *m = NULL;
     struct cand *c = NULL;
     size_t nc = 0;
-    char s1[128], s2[128];
 
     if (!st) {
         errno = EINVAL;
@@ -143,92 +223,17 @@ struct dc_model *dc_model_create (struct dc_safetensors *st,
              act_override);
         goto fail;
     }
-    for (size_t i = 0; i < st->n; i++)
-        if (layer_name (&st->v[i], &c[nc]))
-            nc++;
-    if (nc == 0) {
-        BAD ("no layers: expected tensors named like 0.weight and 0.bias "
-             "(nn.Sequential) or layers.0.weight\n"
-             "hint: save the model with safetensors.torch.save_file "
-             "(model.state_dict(), FILE)");
+    if (find_layers (st, c, &nc, errp) < 0)
         goto fail;
-    }
-    qsort (c, nc, sizeof (*c), cmp_cand);
-    for (size_t i = 1; i < nc; i++) {
-        if (c[i].prefix_len != c[0].prefix_len ||
-            memcmp (c[i].w->name, c[0].w->name, c[0].prefix_len) != 0) {
-            BAD ("tensors '%s' and '%s' belong to different modules: one MLP "
-                 "per file, its layers named PREFIX{i}.weight",
-                 c[0].w->name, c[i].w->name);
-            goto fail;
-        }
-        if (c[i].idx == c[i - 1].idx) {
-            BAD ("tensors '%s' and '%s' have the same layer number",
-                 c[i - 1].w->name, c[i].w->name);
-            goto fail;
-        }
-    }
-    if (nc > 4096) {
-        BAD ("%zu layers: more than 4096", nc);
-        goto fail;
-    }
     if (!(m->layers = calloc (nc, sizeof (*m->layers)))) {
         errno = ENOMEM;
         BAD ("out of memory");
         goto fail;
     }
     m->nlayers = (int)nc;
-    for (size_t i = 0; i < nc; i++) {
-        struct dc_model_layer *l = &m->layers[i];
-        struct dc_tensor *w = c[i].w;
-        char bname[512];
-        if (!(l->name = strndup (w->name, c[i].stem_len))) {
-            errno = ENOMEM;
-            BAD ("out of memory");
+    for (size_t i = 0; i < nc; i++)
+        if (make_layer (m, i, &c[i], nc, errp) < 0)
             goto fail;
-        }
-        snprintf (bname, sizeof (bname), "%s%sbias", l->name,
-                  c[i].stem_len ? "." : "");
-        if (!w->data) {
-            BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16", w->name,
-                 w->dtype);
-            goto fail;
-        }
-        shape_str (w, s1, sizeof (s1));
-        if (w->ndim != 2 || w->shape[0] <= 0 || w->shape[1] <= 0 ||
-            w->shape[0] > INT_MAX || w->shape[1] > INT_MAX) {
-            BAD ("tensor '%s' has shape %s: expected [out, in]", w->name, s1);
-            goto fail;
-        }
-        l->out = (int)w->shape[0];
-        l->in = (int)w->shape[1];
-        l->w = w;
-        if (!(l->b = dc_safetensors_find (st, bname))) {
-            BAD ("layer '%s': tensor '%s' is missing (layers need a bias)",
-                 l->name, bname);
-            goto fail;
-        }
-        if (!l->b->data) {
-            BAD ("tensor '%s' has dtype %s: expected F32, F16 or BF16", bname,
-                 l->b->dtype);
-            goto fail;
-        }
-        shape_str (l->b, s2, sizeof (s2));
-        if (l->b->ndim != 1 || l->b->shape[0] != l->out) {
-            BAD ("tensor '%s' has shape %s but '%s' is %s: expected [%d]",
-                 bname, s2, w->name, s1, l->out);
-            goto fail;
-        }
-        l->act = i + 1 < nc ? m->act : m->final_act;
-        if (i > 0 && l->in != m->layers[i - 1].out) {
-            shape_str (m->layers[i - 1].w, s2, sizeof (s2));
-            BAD ("layers '%s' and '%s' do not chain: '%s' is %s (%d outputs) "
-                 "but '%s' is %s (%d inputs)",
-                 m->layers[i - 1].name, l->name, m->layers[i - 1].w->name, s2,
-                 m->layers[i - 1].out, w->name, s1, l->in);
-            goto fail;
-        }
-    }
     free (c);
     errno = 0;
     return m;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "lib/comm/proto.h"
+#include "lib/model/layout.h"
+#include "lib/util/strbuf.h"
 #include "lib/comm/wire.h"
 #include "lib/run/bench.h"
 
@@ -322,6 +324,25 @@ out:
     return st;
 }
 
+int dc_bench_comm_run (struct dc_job *job, struct dc_bench_comm_res *r,
+                       dc_error_t *err)
+{
+    int st;
+
+    dc_bench_comm_defaults (&r->bytes, &r->frame, &r->iters);
+    r->launcher = job->launcher;
+    r->ranks = job->plan->size;
+    if (!(r->secs = calloc ((size_t)r->iters, sizeof (*r->secs)))) {
+        dc_job_stop (job);
+        errprintf (err, "out of memory");
+        return DC_STATUS_FAIL;
+    }
+    st = dc_bench_comm (job, r->bytes, r->frame, r->iters, r->secs, err);
+    if (st == DC_STATUS_OK)
+        dc_bench_comm_rates (r, r->secs);
+    return st;
+}
+
 /* ---- launch ---- */
 
 static int bench_exec (char **argv, double *seconds, int *status)
@@ -377,6 +398,59 @@ int dc_bench_launch (char **argv, long iters, double *med, double *min,
     *med = dc_bench_median (secs + 1, iters);
     free (secs);
     return DC_STATUS_OK;
+}
+
+void dc_bench_launch_defaults (long *iters)
+{
+    if (!*iters)
+        *iters = 5;
+}
+
+int dc_bench_launch_run (char **argv, struct dc_bench_launch_res *r,
+                         int *wstatus, dc_error_t *err)
+{
+    int st;
+
+    dc_bench_launch_defaults (&r->iters);
+    st = dc_bench_launch (argv, r->iters, &r->med, &r->min, &r->max, wstatus,
+                          err);
+    if (st != DC_STATUS_OK && *wstatus)
+        errprintf (err, "bench: `dcrun exec -- true` failed (%s %d)",
+                   WIFEXITED (*wstatus) ? "exit" : "signal",
+                   WIFEXITED (*wstatus) ? WEXITSTATUS (*wstatus)
+                                        : WTERMSIG (*wstatus));
+    return st;
+}
+
+char **
+dc_bench_exec_argv (const char *self, int argc, char **argv, const char *kind,
+                    bool (*own) (const char *word, bool *takes_arg, void *arg),
+                    void *arg)
+{
+    char **av = calloc ((size_t)(argc > 0 ? argc : 0) + 5, sizeof (*av));
+    int k = 0;
+
+    if (!av)
+        return NULL;
+    av[k++] = (char *)self;
+    av[k++] = "exec";
+    for (int i = 1; i < argc; i++) {
+        const char *w = argv[i];
+        bool takes_arg = false;
+        if (!strcmp (w, "--")) /* nothing of bench's follows */
+            break;
+        if (w == kind || !strcmp (w, "--json") || !strcmp (w, "--dry-run"))
+            continue;
+        if (own (w, &takes_arg, arg)) {
+            i += takes_arg;
+            continue;
+        }
+        av[k++] = argv[i];
+    }
+    av[k++] = "--";
+    av[k++] = "true";
+    av[k] = NULL;
+    return av;
 }
 
 /* ---- results ---- */
@@ -451,4 +525,84 @@ char *dc_bench_comm_json (const struct dc_bench_comm_res *r)
     cJSON_AddNumberToObject (o, "from_ranks_gbps", r->gbps);
     cJSON_AddNumberToObject (o, "total_gbps", 2 * r->gbps);
     return print_json (o);
+}
+
+char *dc_bench_launch_json (const struct dc_bench_launch_res *r)
+{
+    char *s;
+
+    if (asprintf (&s,
+                  "{\"benchmark\":\"launch\",\"launcher\":\"%s\",\"hosts\":%zu,"
+                  "\"ranks\":%d,\"iters\":%ld,\"seconds\":%.6f,"
+                  "\"min_seconds\":%.6f,\"max_seconds\":%.6f}",
+                  r->launcher, r->hosts, r->ranks, r->iters, r->med, r->min,
+                  r->max) < 0)
+        return NULL;
+    return s;
+}
+
+#define TEXT_MAX 4096 /* the longest text of a result */
+
+char *dc_bench_gemm_text (const struct dc_bench_gemm_run *r)
+{
+    const char *dtype = dc_dtype_name (r->dtype);
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
+
+    dc_strbuf_printf (&b, "device      %s\n", r->describe);
+    dc_strbuf_printf (&b, "shape       m=%ld n=%ld k=%ld, %s, %ld iterations\n",
+                      r->m, r->n, r->k, dtype, r->iters);
+    dc_strbuf_printf (&b, "gemm        %10.3f TFLOP/s  %10.3f ms\n",
+                      r->gemm_tflops, r->gemm_s * 1e3);
+    dc_strbuf_printf (
+        &b, "linear_fwd  %10.3f TFLOP/s  %10.3f ms  (bias + relu fused)\n",
+        r->fused_tflops, r->fused_s * 1e3);
+    if (r->peak > 0)
+        dc_strbuf_printf (
+            &b,
+            "peak        %10.3f TFLOP/s  (theoretical dense, %s); gemm "
+            "at %.0f%%",
+            r->peak, dtype, 100.0 * r->gemm_tflops / r->peak);
+    else
+        dc_strbuf_printf (&b, "peak        unknown for this device");
+    return dc_strbuf_take (&b);
+}
+
+char *dc_bench_comm_text (const struct dc_bench_comm_res *r)
+{
+    char b1[32], b2[32];
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
+
+    dc_strbuf_printf (
+        &b,
+        "comm        stream, %d rank%s (%s launcher), this process the "
+        "hub\n",
+        r->ranks, r->ranks == 1 ? "" : "s", r->launcher);
+    dc_strbuf_printf (&b,
+                      "traffic     %s each way per rank in frames of %s, %d in "
+                      "flight, both ways at once\n",
+                      dc_layout_fmt_bytes ((double)r->bytes, b1, sizeof (b1)),
+                      dc_layout_fmt_bytes ((double)r->frame, b2, sizeof (b2)),
+                      DC_BENCH_COMM_WINDOW);
+    dc_strbuf_printf (&b, "time        %10.3f ms  (median of %ld)\n",
+                      r->med * 1e3, r->iters);
+    dc_strbuf_printf (&b, "to ranks    %10.3f GB/s\n", r->gbps);
+    dc_strbuf_printf (&b, "from ranks  %10.3f GB/s\n", r->gbps);
+    dc_strbuf_printf (&b, "total       %10.3f GB/s", 2 * r->gbps);
+    return dc_strbuf_take (&b);
+}
+
+char *dc_bench_launch_text (const struct dc_bench_launch_res *r)
+{
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
+
+    dc_strbuf_printf (
+        &b,
+        "launch      `dcrun exec -- true`, %d rank%s on %zu host%s "
+        "(%s launcher)\n",
+        r->ranks, r->ranks == 1 ? "" : "s", r->hosts, r->hosts == 1 ? "" : "s",
+        r->launcher);
+    dc_strbuf_printf (
+        &b, "time        %10.3f s median of %ld  (min %.3f, max %.3f)", r->med,
+        r->iters, r->min, r->max);
+    return dc_strbuf_take (&b);
 }

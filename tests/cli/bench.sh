@@ -51,6 +51,9 @@ fi
 
 # bench comm: the stream comm to 2 local `dcrun serve` ranks in echo mode
 expect_rc 0 "bench comm over 2 local ranks --json" $DCRUN bench comm -n 2 --bytes 4M --frame 256K --iters 2 --json
+# the launch's error text was printed uninitialised on success ("dcrun: bench: <bytes>")
+if [ -s "$T_TMP/err" ]; then not_ok "comm: nothing on stderr when it works"; sed 's/^/#   /' "$T_TMP/err" | head -3
+else ok "comm: nothing on stderr when it works"; fi
 if "$py" - "$T_TMP/out" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
