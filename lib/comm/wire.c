@@ -563,6 +563,8 @@ char *dc_wire_ready_encode (const struct dc_wire_ready *m)
         cJSON_AddStringToObject (j, "io", m->io);
     if (m->io_why[0])
         cJSON_AddStringToObject (j, "io_why", m->io_why);
+    if (m->io_engine[0])
+        cJSON_AddStringToObject (j, "io_engine", m->io_engine);
     if (m->clock > 0)
         add_f64 (j, "clock", m->clock);
     return print (j);
@@ -591,6 +593,8 @@ int dc_wire_ready_decode (const uint8_t *buf, size_t len,
         get_str ("READY", o, "io", m->io, sizeof (m->io), errp) < 0 ||
         get_str ("READY", o, "io_why", m->io_why, sizeof (m->io_why), errp) <
             0 ||
+        get_str ("READY", o, "io_engine", m->io_engine, sizeof (m->io_engine),
+                 errp) < 0 ||
         get_num ("READY", o, "clock", &m->clock, errp) < 0)
         goto out;
     if (m->io[0] && strcmp (m->io, "direct") && strcmp (m->io, "relay")) {

@@ -220,6 +220,7 @@ struct dc_wire_ready {
     int64_t parameters;      /* -1 when absent */
     char io[8];              /* "direct" or "relay"; "" when absent */
     char io_why[256];        /* why not direct, when the JOB offered it */
+    char io_engine[8];       /* direct: "mmap", "pread" or "mpi-io" */
     double clock;            /* the rank's monotonic clock at READY; 0 */
 };
 /* A malloc'ed JSON string; NULL when out of memory.  Empty strings and

@@ -11,12 +11,13 @@
 #include "lib/run/hub.h"
 #include "lib/util/log.h"
 
-/* user + system CPU seconds of this process (every thread) */
+/* user + system CPU seconds of the hub's thread: the loop, the relay and
+ * the launcher's channels run here; not rank 0's own work under MPI */
 static double cpu_seconds (void)
 {
     struct rusage ru;
 
-    if (getrusage (RUSAGE_SELF, &ru) < 0)
+    if (getrusage (RUSAGE_THREAD, &ru) < 0)
         return 0;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
@@ -157,6 +158,7 @@ static int on_message (struct dc_hub *h, const struct dc_hub_sched *ops,
         snprintf (rk->device, sizeof (rk->device), "%s", rd.device);
         snprintf (rk->kernel, sizeof (rk->kernel), "%s", rd.kernel);
         snprintf (rk->io_why, sizeof (rk->io_why), "%s", rd.io_why);
+        snprintf (rk->io_engine, sizeof (rk->io_engine), "%s", rd.io_engine);
         rk->direct = !strcmp (rd.io, "direct");
         /* the rank's clock to the head's: the READY's transit time is in
          * the error (below a millisecond on a LAN) */

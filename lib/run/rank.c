@@ -13,12 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/half.h"
 #include "lib/util/log.h"
 #include "lib/model/model.h"
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
 #include "lib/run/rank.h"
 #include "lib/run/stage.h"
+#include "lib/comm/mpi_file.h"
 #include "lib/comm/wire.h"
 
 struct job {
@@ -162,6 +164,8 @@ static struct dc_model *load_model (const uint8_t *data, size_t len,
 
 struct dio {
     struct dc_npy *in, *out;
+    struct dc_mpi_file *min, *mout; /* MPI-IO under mpirun/srun */
+    const char *engine;             /* "mmap", "pread" or "mpi-io" */
     const uint8_t *map; /* <f4 input mapped: rows computed in place */
     size_t maplen;
     bool netfs;  /* flush each chunk before it is acknowledged */
@@ -171,6 +175,8 @@ struct dio {
 
 static void dio_close (struct dio *d)
 {
+    dc_mpi_file_close (d->min);
+    dc_mpi_file_close (d->mout);
     if (d->map)
         munmap ((void *)d->map, d->maplen);
     dc_npy_close (d->in);
@@ -240,7 +246,7 @@ static int dio_probe (const struct dc_wire_io *io, char *why, size_t len)
 
 /* Open the input and the output's temporary file the hub offered: 0, or
  * -1 with why (then relayed rows, or an error under --io direct). */
-static int dio_open (const struct dc_wire_io *io, int nin, int nout,
+static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
                      struct dio *d, char *why, size_t len)
 {
     struct stat st;
@@ -272,6 +278,18 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout,
         goto fail;
     }
     d->netfs = network_fs (d->out->fd);
+    d->engine = "pread";
+    if (mpi && d->in->dtype == DC_NPY_F4) {
+        /* a rank of mpirun or srun: the cluster's parallel I/O engine */
+        dc_error_t e;
+        if (!(d->min = dc_mpi_file_open (io->input, false, &e)) ||
+            !(d->mout = dc_mpi_file_open (io->output, true, &e))) {
+            say (why, len, "%s", e.text);
+            goto fail;
+        }
+        d->engine = "mpi-io";
+        return 0;
+    }
     /* float32 rows are computed where the page cache has them: no copy */
     if (d->in->dtype == DC_NPY_F4 && st.st_size > 0) {
         void *p = mmap (NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED,
@@ -279,6 +297,7 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout,
         if (p != MAP_FAILED) {
             d->map = p;
             d->maplen = (size_t)st.st_size;
+            d->engine = "mmap";
         }
     }
     return 0;
@@ -310,12 +329,39 @@ static int dio_read (struct dio *d, uint64_t row0, uint64_t rows, int nin,
         d->xcap = need;
     }
     *x = d->x;
+    if (d->min) /* <f4 rows as they are on the disk */
+        return dc_mpi_file_read_at (
+            d->min, d->in->data_offset + row0 * (uint64_t)nin * 4, d->x,
+            need * sizeof (float), errp);
     return dc_npy_read_f32 (d->in, (size_t)row0, (size_t)rows, d->x, errp);
+}
+
+/* MPI-IO: the results as the output's dtype (<f4 or <f2) at their rows */
+static int dio_write_mpi (struct dio *d, uint64_t row0, uint64_t rows,
+                          const float *y, dc_error_t *errp)
+{
+    size_t n = (size_t)rows * d->out->row_elems;
+    uint64_t off = d->out->data_offset +
+                   row0 * d->out->row_elems * (uint64_t)d->out->itemsize;
+    if (d->out->dtype == DC_NPY_F4)
+        return dc_mpi_file_write_at (d->mout, off, y, n * 4, errp);
+    uint16_t *h = malloc (n * 2 + 2);
+    if (!h)
+        return errprintf (errp, "worker: out of memory");
+    dc_half_from_float_n (y, h, n);
+    int rc = dc_mpi_file_write_at (d->mout, off, h, n * 2, errp);
+    free (h);
+    return rc;
 }
 
 static int dio_write (struct dio *d, uint64_t row0, uint64_t rows,
                       const float *y, dc_error_t *errp)
 {
+    if (d->mout)
+        return dio_write_mpi (d, row0, rows, y, errp) < 0 ||
+                       (d->netfs && dc_mpi_file_sync (d->mout, errp) < 0)
+                   ? -1
+                   : 0;
     if (dc_npy_write_f32 (d->out, (size_t)row0, (size_t)rows, y, errp) < 0)
         return -1;
     if (d->netfs && fdatasync (d->out->fd) < 0)
@@ -356,8 +402,10 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     struct dc_wire_ready rd = {
         .inputs = nin, .outputs = nout, .parameters = -1};
     if (j->io.on) {
-        bool ok = dio_open (&j->io, nin, nout, &d, rd.io_why,
-                            sizeof (rd.io_why)) == 0;
+        bool ok = dio_open (&j->io, nin, nout, dc_mpi_file_usable (c), &d,
+                            rd.io_why, sizeof (rd.io_why)) == 0;
+        if (ok)
+            snprintf (rd.io_engine, sizeof (rd.io_engine), "%s", d.engine);
         /* under --io direct the hub refuses a rank that cannot (one
          * that starts after the end finds no temporary output: quiet) */
         snprintf (rd.io, sizeof (rd.io), "%s", ok ? "direct" : "relay");

@@ -226,6 +226,8 @@ static void report_io (const struct dc_sched_data *sd, const struct dc_hub *h,
                                                 : "relay");
         if (rk->io_why[0])
             cJSON_AddStringToObject (o, "why", rk->io_why);
+        if (rk->direct && rk->io_engine[0])
+            cJSON_AddStringToObject (o, "engine", rk->io_engine);
         cJSON_AddNumberToObject (o, "read", rk->read);
         cJSON_AddNumberToObject (o, "compute", rk->seconds);
         cJSON_AddNumberToObject (o, "write", rk->write);

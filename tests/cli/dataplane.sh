@@ -110,6 +110,23 @@ wait $F 2> /dev/null
 rm -f .Ys.npy.dcrun-live00
 expect_eq "$(cmp Y1.npy Ys.npy && echo same)" same "the same bytes"
 
+# ranks of mpirun read and write through MPI-IO
+if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    MPI="mpirun --oversubscribe --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
+    expect_rc 0 "mpirun -np 3, --io direct" timeout 120 $MPI -np 3 $D infer --io direct $ARGS \
+        --chunk-rows 333 --output Ym.npy --report rm.json
+    expect_eq "$(cmp Y1.npy Ym.npy && echo same)" same "MPI-IO: the bytes of 1 process"
+    expect_eq "$(q rm.json "d=r['distributed']; print(d['io'], sorted(set(x.get('engine', '-') for x, n in zip(d['rank_io'], d['rank_chunks']) if n)))")" \
+        "direct ['mpi-io']" "the ranks of mpirun use MPI-IO"
+    expect_rc 0 "-L mpi, f2 output through MPI-IO" $D infer -L mpi -H localhost:2 --io direct $ARGS \
+        --output-dtype f2 --output Hm.npy
+    expect_eq "$(cmp H1.npy Hm.npy && echo same)" same "MPI-IO f2 output: the same bytes"
+    expect_eq "$(ls -a | grep -c 'dcrun-')" 0 "MPI: no temporary or token file left"
+else
+    echo "# MPI part skipped: dcrun built without MPI or no mpirun"
+fi
+
 # over ssh: hosts that share the files read them; hosts that do not get rows
 if $D --version | grep -q '^launchers:.* ssh'; then
     for hide in no yes; do
