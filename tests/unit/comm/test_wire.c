@@ -834,6 +834,71 @@ START_TEST (t_job_doubles_exact)
 }
 END_TEST
 
+/* Direct I/O in JOB and READY: round trips; hostile values refused. */
+START_TEST (t_direct_io)
+{
+    struct dc_wire_job j = {.mode = DC_WIRE_INFER}, k;
+    struct dc_wire_ready r = {.inputs = 4, .outputs = 2, .parameters = -1}, q;
+    dc_error_t e;
+
+    j.io.on = j.io.required = true;
+    snprintf (j.io.input, sizeof (j.io.input), "/data/x.npy");
+    snprintf (j.io.output, sizeof (j.io.output), "/data/.y.npy.dcrun-abc123");
+    snprintf (j.io.probe, sizeof (j.io.probe), "/data/.y.npy.dcrun-def456");
+    snprintf (j.io.token, sizeof (j.io.token), "0123456789abcdef");
+    j.io.input_size = 1 << 20;
+    j.io.input_mtime_s = 1700000000;
+    j.io.input_mtime_ns = 999999999;
+    char *s = dc_wire_job_encode (&j);
+    ck_assert_ptr_nonnull (s);
+    ck_assert_int_eq (
+        dc_wire_job_decode ((const uint8_t *)s, strlen (s), &k, &e), 0);
+    ck_assert (k.io.on && k.io.required);
+    ck_assert_str_eq (k.io.output, j.io.output);
+    ck_assert_str_eq (k.io.token, j.io.token);
+    ck_assert_uint_eq (k.io.input_size, 1 << 20);
+    ck_assert_int_eq (k.io.input_mtime_ns, 999999999);
+    free (s);
+    snprintf (r.io, sizeof (r.io), "direct");
+    snprintf (r.io_engine, sizeof (r.io_engine), "mpi-io");
+    snprintf (r.io_why, sizeof (r.io_why), "because");
+    r.clock = 12345.678901234567;
+    s = dc_wire_ready_encode (&r);
+    ck_assert_int_eq (
+        dc_wire_ready_decode ((const uint8_t *)s, strlen (s), &q, &e), 0);
+    ck_assert_str_eq (q.io, "direct");
+    ck_assert_str_eq (q.io_engine, "mpi-io");
+    ck_assert (q.clock == r.clock);
+    free (s);
+    static const struct {
+        const char *json, *err;
+    } bad[] = {
+        {"{\"mode\":\"infer\",\"io\":[]}", "io: not an object"},
+        {"{\"mode\":\"infer\",\"io\":{\"mode\":\"side\"}}",
+         "neither direct nor auto"},
+        {"{\"mode\":\"infer\",\"io\":{\"mode\":\"auto\",\"input\":"
+         "\"x.npy\",\"output\":\"/o\",\"probe\":\"/p\",\"token\":\"t\","
+         "\"input_size\":1,\"input_mtime_s\":1,\"input_mtime_ns\":1}}",
+         "absolute paths"},
+        {"{\"mode\":\"infer\",\"io\":{\"mode\":\"auto\",\"input_mtime_ns\":"
+         "1e9}}",
+         "input_mtime_ns"},
+        {"{\"io\":\"side\"}", "neither direct nor relay"},
+        {"{\"clock\":1e13}", "not a clock"},
+        {"{\"clock\":-1}", "clock: not a number"},
+        {"{\"io_engine\":\"much-too-long\"}", "io_engine: longer"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        const uint8_t *b = (const uint8_t *)bad[i].json;
+        int rc = bad[i].json[2] == 'm'
+                     ? dc_wire_job_decode (b, strlen (bad[i].json), &k, &e)
+                     : dc_wire_ready_decode (b, strlen (bad[i].json), &q, &e);
+        ck_assert_msg (rc == -1 && strstr (e.text, bad[i].err),
+                       "%s: rc %d, '%s'", bad[i].json, rc, e.text);
+    }
+}
+END_TEST
+
 /* NULL and hostile arguments: no crash, a refusal. */
 START_TEST (t_null)
 {
@@ -868,6 +933,7 @@ int main (void)
                          (int)(sizeof (jcases) / sizeof (jcases[0])));
     tcase_add_test (tc, t_job_fields);
     tcase_add_test (tc, t_job_doubles_exact);
+    tcase_add_test (tc, t_direct_io);
     tcase_add_test (tc, t_null);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
