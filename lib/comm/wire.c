@@ -649,7 +649,15 @@ static bool job_io_put (cJSON *j, const struct dc_wire_io *io)
            cJSON_AddNumberToObject (t, "input_mtime_s",
                                     (double)io->input_mtime_s) &&
            cJSON_AddNumberToObject (t, "input_mtime_ns",
-                                    (double)io->input_mtime_ns);
+                                    (double)io->input_mtime_ns) &&
+           (!io->model[0] ||
+            (cJSON_AddStringToObject (t, "model", io->model) &&
+             cJSON_AddNumberToObject (t, "model_size",
+                                      (double)io->model_size) &&
+             cJSON_AddNumberToObject (t, "model_mtime_s",
+                                      (double)io->model_mtime_s) &&
+             cJSON_AddNumberToObject (t, "model_mtime_ns",
+                                      (double)io->model_mtime_ns)));
 }
 
 char *dc_wire_job_encode (const struct dc_wire_job *m)
@@ -701,6 +709,30 @@ char *dc_wire_job_encode (const struct dc_wire_job *m)
     return print (j);
 }
 
+/* The model's path under --io direct: absent, or whole and absolute. */
+static int job_io_model (const cJSON *t, struct dc_wire_io *io,
+                         dc_error_t *errp)
+{
+    int64_t size = -1, ms = -1, mns = -1;
+
+    if (get_str ("JOB", t, "model", io->model, sizeof (io->model), errp) < 0 ||
+        get_int ("JOB", t, "model_size", 0, 9007199254740992.0, &size, errp) <
+            0 ||
+        get_int ("JOB", t, "model_mtime_s", 0, 9007199254740992.0, &ms, errp) <
+            0 ||
+        get_int ("JOB", t, "model_mtime_ns", 0, 999999999, &mns, errp) < 0)
+        return -1;
+    if (!io->model[0])
+        return 0;
+    if (io->model[0] != '/' || !io->required || size < 0 || ms < 0 || mns < 0)
+        return errprintf (errp, "JOB: io: model: an absolute path, with its "
+                                "size and time, under --io direct only");
+    io->model_size = (uint64_t)size;
+    io->model_mtime_s = ms;
+    io->model_mtime_ns = mns;
+    return 0;
+}
+
 /* "io" of an infer JOB: absent (relay), or every field, paths absolute. */
 static int job_io (const cJSON *o, struct dc_wire_io *io, dc_error_t *errp)
 {
@@ -736,7 +768,7 @@ static int job_io (const cJSON *o, struct dc_wire_io *io, dc_error_t *errp)
     io->input_size = (uint64_t)size;
     io->input_mtime_s = ms;
     io->input_mtime_ns = mns;
-    return 0;
+    return job_io_model (t, io, errp);
 }
 
 static int job_train (const cJSON *o, struct dc_wire_train *w, dc_error_t *errp)

@@ -259,6 +259,11 @@ struct dc_wire_io {
     char probe[DC_WIRE_PATH_MAX], token[65];
     uint64_t input_size;
     int64_t input_mtime_s, input_mtime_ns;
+    /* required only: the rank loads the model from here (no MODEL
+     * message), the file the hub read (same size and time); "" none */
+    char model[DC_WIRE_PATH_MAX];
+    uint64_t model_size;
+    int64_t model_mtime_s, model_mtime_ns;
 };
 
 /* JOB.  Strings empty when absent: device "auto" and dtype "f32" are

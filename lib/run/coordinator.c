@@ -143,6 +143,14 @@ static int open_output (struct dc_coord *co, dc_error_t *errp)
         io->input_size = (uint64_t)st.st_size;
         io->input_mtime_s = st.st_mtim.tv_sec;
         io->input_mtime_ns = st.st_mtim.tv_nsec;
+        /* --io direct: the ranks load the model themselves too */
+        if (io->required && stat (o->model_path, &st) == 0 &&
+            realpath (o->model_path, io->model)) {
+            io->model_size = (uint64_t)st.st_size;
+            io->model_mtime_s = st.st_mtim.tv_sec;
+            io->model_mtime_ns = st.st_mtim.tv_nsec;
+        } else
+            io->model[0] = '\0';
         return 0;
     }
     if (o->io_mode == DC_IO_DIRECT)

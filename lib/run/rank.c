@@ -370,6 +370,55 @@ static int dio_write (struct dio *d, uint64_t row0, uint64_t rows,
     return 0;
 }
 
+/* --io direct: the model from its path, if it is the hub's file. */
+static struct dc_model *dio_model (const struct job *j, char *why, size_t len)
+{
+    const struct dc_wire_io *io = &j->io;
+    struct stat st;
+    struct dc_model *m;
+    dc_error_t e;
+
+    if (stat (io->model, &st) < 0) {
+        say (why, len, "%s: %s (the model is not shared)", io->model,
+             strerror (errno));
+        return NULL;
+    }
+    if ((uint64_t)st.st_size != io->model_size ||
+        st.st_mtim.tv_sec != io->model_mtime_s ||
+        st.st_mtim.tv_nsec != io->model_mtime_ns) {
+        say (why, len, "%s: not the head's file (its size or time differ)",
+             io->model);
+        return NULL;
+    }
+    if (!(m = dc_model_load (io->model, j->activation[0] ? j->activation : NULL,
+                             &e)))
+        say (why, len, "%s", e.text);
+    return m;
+}
+
+/* A rank that cannot do what --io direct needs: READY says why (the hub
+ * refuses it), then wait for the end. */
+static int serve_refused (struct dc_comm *c, const char *why, dc_error_t *errp)
+{
+    struct dc_wire_ready rd = {.inputs = -1, .outputs = -1, .parameters = -1};
+    struct dc_comm_msg msg;
+
+    snprintf (rd.io, sizeof (rd.io), "relay");
+    snprintf (rd.io_why, sizeof (rd.io_why), "%s", why);
+    char *rs = dc_wire_ready_encode (&rd);
+    int rc =
+        rs ? dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs), errp)
+           : errprintf (errp, "worker: out of memory");
+    free (rs);
+    while (rc == 0 && dc_comm_recv (c, &msg, -1, NULL) > 0) {
+        int type = msg.type;
+        free (msg.data);
+        if (type == DC_MSG_DONE)
+            break;
+    }
+    return rc;
+}
+
 static int serve_infer (struct dc_comm *c, const struct job *j,
                         struct dc_model *m, dc_error_t *errp)
 {
@@ -704,20 +753,28 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         rc = serve_echo (c, errp);
         goto out;
     }
-    if (dc_comm_recv (c, &msg, -1, errp) <= 0)
-        goto out;
-    if (msg.type != DC_MSG_MODEL) {
-        errprintf (errp, "worker: expected the model, got a %s message",
-                   dc_proto_type_name (msg.type));
-        dc_worker_fail (c, errp);
-        goto out;
+    if (j.io.model[0]) { /* --io direct: no MODEL comes */
+        char why[256];
+        if (!(m = dio_model (&j, why, sizeof (why)))) {
+            rc = serve_refused (c, why, errp);
+            goto out;
+        }
+    } else {
+        if (dc_comm_recv (c, &msg, -1, errp) <= 0)
+            goto out;
+        if (msg.type != DC_MSG_MODEL) {
+            errprintf (errp, "worker: expected the model, got a %s message",
+                       dc_proto_type_name (msg.type));
+            dc_worker_fail (c, errp);
+            goto out;
+        }
+        if (!(m = load_model (msg.data, msg.len, &j, o, errp))) {
+            dc_worker_fail (c, errp);
+            goto out;
+        }
+        free (msg.data);
+        msg.data = NULL;
     }
-    if (!(m = load_model (msg.data, msg.len, &j, o, errp))) {
-        dc_worker_fail (c, errp);
-        goto out;
-    }
-    free (msg.data);
-    msg.data = NULL;
     if (!strcmp (j.mode, "train"))
         rc = serve_train (c, &j, m, o, errp);
     else

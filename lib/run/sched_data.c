@@ -80,9 +80,11 @@ static int start (void *s, struct dc_hub *h, dc_error_t *errp)
               o->activation ? o->activation : "");
     if (!(job = dc_wire_job_encode (&j)))
         return errprintf (errp, "out of memory");
+    /* --io direct: the ranks read the model from its path, no MODEL */
     rc = dc_comm_bcast (h->comm, DC_MSG_JOB, job, strlen (job), errp) < 0 ||
-                 dc_comm_bcast (h->comm, DC_MSG_MODEL, sd->model, sd->model_len,
-                                errp) < 0
+                 (!sd->io.model[0] &&
+                  dc_comm_bcast (h->comm, DC_MSG_MODEL, sd->model,
+                                 sd->model_len, errp) < 0)
              ? -1
              : 0;
     free (job);
