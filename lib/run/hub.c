@@ -163,6 +163,7 @@ static int on_message (struct dc_hub *h, const struct dc_hub_sched *ops,
         /* the rank's clock to the head's: the READY's transit time is in
          * the error (below a millisecond on a LAN) */
         rk->clock_offset = rd.clock > 0 ? dc_hub_now () - rd.clock : 0;
+        rk->ready_clock = rk->last_end = rd.clock;
         if (ops->ready (s, h, r, &rd) == 0 && !rk->lost) {
             rk->ready = true;
             /* --trace: from the job's start here to the rank's READY */

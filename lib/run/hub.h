@@ -101,9 +101,12 @@ struct dc_hub_rank {
     double seconds;      /* compute, as the rank measured it */
     double read, write;  /* direct I/O on the rank */
     double clock_offset; /* head clock - rank clock, at READY */
-    uint64_t relayed;    /* bytes of rows through the hub, both ways */
-    char io_why[256];    /* why not direct, as the rank said */
-    char io_engine[8];   /* direct: mmap, pread or mpi-io */
+    /* on the rank's clock: READY, the end of its last chunk, and the time
+     * it waited for work in between (gaps between its chunks) */
+    double ready_clock, last_end, wait;
+    uint64_t relayed;  /* bytes of rows through the hub, both ways */
+    char io_why[256];  /* why not direct, as the rank said */
+    char io_engine[8]; /* direct: mmap, pread or mpi-io */
     char device[128];
     char kernel[64]; /* BLAS kernel, "" when not told */
     char error[DC_ERROR_SIZE];

@@ -148,8 +148,16 @@ static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
         dc_hub_account (h, r, w.rows, w.seconds);
     else if (dc_hub_write (h, r, w.row0, w.rows, w.data, w.seconds, errp) < 0)
         return -1;
-    h->ranks[r].read += w.read;
-    h->ranks[r].write += w.write;
+    struct dc_hub_rank *rk = &h->ranks[r];
+    rk->read += w.read;
+    rk->write += w.write;
+    /* idle: from the end of its previous chunk (or READY) to this one's
+     * start, on the rank's own clock */
+    if (w.start > 0 && rk->last_end > 0) {
+        if (w.start > rk->last_end)
+            rk->wait += w.start - rk->last_end;
+        rk->last_end = w.start + w.read + w.seconds + w.write;
+    }
     ch->state = DC_CHUNK_DONE;
     /* timeline: its result is in, with the rank's compute seconds */
     dc_report_chunk_done (h->report, r, w.id, w.seconds);
@@ -233,6 +241,12 @@ static void report_io (const struct dc_sched_data *sd, const struct dc_hub *h,
         cJSON_AddNumberToObject (o, "read", rk->read);
         cJSON_AddNumberToObject (o, "compute", rk->seconds);
         cJSON_AddNumberToObject (o, "write", rk->write);
+        /* READY to the end of its last chunk = read + compute + write +
+         * wait + what sending results took (the rest) */
+        if (rk->last_end > rk->ready_clock) {
+            cJSON_AddNumberToObject (o, "wait", rk->wait);
+            cJSON_AddNumberToObject (o, "wall", rk->last_end - rk->ready_clock);
+        }
         cJSON_AddNumberToObject (o, "relayed_bytes", (double)rk->relayed);
         cJSON_AddItemToArray (a, o);
     }

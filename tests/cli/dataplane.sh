@@ -41,6 +41,10 @@ expect_eq "$(q r-relay.json "d=r['distributed']; print(d['io'], sum(x['relayed_b
 expect_eq "$(q r-direct.json "print(all(x['read'] > 0 and x['write'] > 0 for x, n in zip(r['distributed']['rank_io'], r['distributed']['rank_chunks']) if n))")" \
     True "direct: the ranks that worked measured their reads and writes"
 expect_eq "$(ls -a | grep -c 'dcrun-')" 0 "no temporary or token file left"
+for io in relay direct; do
+    expect_eq "$(q r-$io.json "print(all(abs(x['read'] + x['compute'] + x['write'] + x['wait'] - x['wall']) <= 0.05 * x['wall'] for x, n in zip(r['distributed']['rank_io'], r['distributed']['rank_chunks']) if n))")" \
+        True "--io $io: each rank's read, compute, write and wait make its wall time (5%)"
+done
 
 # f2 output written by the ranks
 expect_rc 0 "f2 output, 1 process" $D infer $ARGS --output-dtype f2 --output H1.npy
