@@ -144,7 +144,7 @@ static void human_bytes (char *buf, size_t len, double n)
 }
 
 /* The head's relay: the compute phase beyond the busiest rank, plus the
- * gather, >= half the wall time.  How it reads depends on the I/O way. */
+ * gather, dominating the wall time.  How it reads depends on the I/O way. */
 static bool rule_relay (struct dc_report_view *v)
 {
     double W = v->wall, maxbusy = 0;
@@ -154,7 +154,14 @@ static bool rule_relay (struct dc_report_view *v)
             maxbusy = v->ranks[i].busy;
     v->relay =
         pos0 (v->phase[DC_PHASE_COMPUTE] - maxbusy) + v->phase[DC_PHASE_GATHER];
-    if (v->relay / W < 0.5)
+    /* it dominates: half the wall time, or a third and more than any
+     * other part (launch, load, write, the busiest rank's busy time) */
+    double other = maxbusy;
+    for (int p = 0; p < DC_PHASE_COUNT; p++)
+        if (p != DC_PHASE_COMPUTE && p != DC_PHASE_GATHER &&
+            v->phase[p] > other)
+            other = v->phase[p];
+    if (!(v->relay / W >= 0.5 || (v->relay / W >= 1.0 / 3 && v->relay > other)))
         return false;
     v->factor = v->relay / W;
     if (!strcmp (v->io, "direct"))

@@ -17,7 +17,9 @@
  * phase in which not even the busiest rank was busy (compute phase - max
  * busy) plus the gather phase):
  *
- *  1. DC_BN_RELAY: the head's relay is >= 50% of W and the rows went
+ *  1. DC_BN_RELAY: the head's relay dominates (>= 50% of W, or >= 1/3 of
+ *     W and longer than launch, load, write and the busiest rank's busy
+ *     time each) and the rows went
  *     through the head ("io" relay or mixed, or a report without "io"):
  *     "the head relayed N GiB of rows: the relay took X% of the wall time:
  *     use --io direct (the ranks see the same files)".
