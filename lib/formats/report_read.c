@@ -1105,6 +1105,8 @@ static double svg_chunks (struct svg *g, const struct dc_report_rank *k,
     for (size_t s = k->span0; s < k->span0 + k->nspans; s++)
         if (v->spans[s].end > last)
             last = v->spans[s].end;
+    /* the chunks' spans first, so that the next chunk's span (a rank
+     * holds two at a time) never covers this one's phases */
     for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
         const struct dc_report_span *sp = &v->spans[s];
         /* a chunk without a result: red, up to the rank's last sign
@@ -1119,6 +1121,9 @@ static double svg_chunks (struct svg *g, const struct dc_report_rank *k,
                  sp->unfinished ? COLOUR_LOST : COLOUR_RELAY,
                  " fill-opacity=\"0.6\"", "chunk %.3f-%.3f s%s", sp->start, end,
                  sp->unfinished ? ", no result" : "");
+    }
+    for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
+        const struct dc_report_span *sp = &v->spans[s];
         if (sp->has_phases) {
             /* the rank's phases of the chunk, end to end from pstart */
             double t = sp->pstart;
@@ -1234,7 +1239,13 @@ static void svg_legend (struct svg *g)
 /* the time the drawing spans: the wall time, or the latest end seen */
 static double svg_span (const struct dc_report_view *v)
 {
-    double T = v->wall;
+    double T = v->wall, sum = 0;
+
+    /* the job's phases, drawn one after another (they may overlap) */
+    for (int p = 0; p < DC_PHASE_COUNT; p++)
+        sum += v->phase[p];
+    if (sum > T)
+        T = sum;
 
     for (size_t i = 0; i < v->nspans; i++) {
         const struct dc_report_span *sp = &v->spans[i];
