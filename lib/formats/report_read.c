@@ -32,11 +32,13 @@ void dc_report_view_destroy (struct dc_report_view *v)
     free (v);
 }
 
-/* a finite number >= 0, or -1 when absent or not one */
+/* a number from 0 to 1e18 (no count or time of a run is larger, and sums
+ * of them stay finite), or -1 when absent or not one */
 static double num (const cJSON *o, const char *name)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive (o, name);
-    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) || n->valuedouble < 0)
+    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) ||
+        n->valuedouble < 0 || n->valuedouble > 1e18)
         return -1;
     return n->valuedouble;
 }

@@ -1,10 +1,11 @@
 /* report_read.h - read a `--report` JSON back, name its bottleneck, draw it
  *
  * What `dcrun report R.json` prints.  A view is the report checked and
- * flattened: per rank its host, device, rows, busy seconds (its own compute
- * seconds; for exec: start to end), idle seconds (the wall time it was not
- * busy, launch and load included), TFLOP/s and share of the rows; the job's
- * phases; the lost ranks; the chunk timeline when the report has one.
+ * flattened: per rank its host, device, rows, busy seconds (for exec: start
+ * to end), idle seconds (the wall time it was not busy, launch and load
+ * included), TFLOP/s, share of the rows, I/O way and read/compute/write
+ * split; the job's phases; the head's relayed bytes and CPU seconds; the
+ * lost ranks; the chunk timeline when the report has one.
  *
  * The rank's busy seconds are its "phases"."busy" when the report has it
  * (the read, copies, compute and write of its chunks), else its "seconds"
@@ -19,8 +20,8 @@
  *
  *  1. DC_BN_RELAY: the head's relay dominates (>= 50% of W, or >= 1/3 of
  *     W and longer than launch, load, write and the busiest rank's busy
- *     time each) and the rows went
- *     through the head ("io" relay or mixed, or a report without "io"):
+ *     time each) and the rows went through the head ("io" relay or mixed,
+ *     or a report without "io", written before --io):
  *     "the head relayed N GiB of rows: the relay took X% of the wall time:
  *     use --io direct (the ranks see the same files)".
  *     DC_BN_WAIT: the same with "io" direct (the ranks waited on the head's

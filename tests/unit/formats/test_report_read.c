@@ -345,6 +345,10 @@ static const struct {
     {INFER "{'rank':0,'host':'a','rows':1,'seconds':1,'chunks':[{'start':0,"
            "'end':1,'phases':{'read':1}}]}]," TOT (1) "}",
      "rank 0: a chunk's \"phases\" without a \"start\""},
+    /* numbers no run has: refused, so that sums stay finite */
+    {INFER RK (0, "a", 1e300, 1) "]," TOT (1) "}",
+     "rank 0: no \"rows\" or \"seconds\""},
+    {INFER RK (0, "a", 1, 1) "]," TOT (1e19) "}", "no \"totals\".\"seconds\""},
 };
 
 START_TEST (test_bad)
