@@ -384,9 +384,12 @@ static bool rule_idle (struct dc_report_view *v)
     if (idle == 0)
         return false;
     return blame (v, DC_BN_IDLE, first,
-                  "%d of %d ranks did no rows (rank %d on %s first): too "
+                  "%d of %d ranks did no rows (rank %d on %s first%s): too "
                   "few chunks for the ranks, or they were ready too late",
-                  idle, v->nranks, v->ranks[first].rank, v->ranks[first].host);
+                  idle, v->nranks, v->ranks[first].rank, v->ranks[first].host,
+                  !strcmp (v->ranks[first].io, "none")
+                      ? ", not ready before the work ended"
+                      : "");
 }
 
 /* The rules in their order; the first that holds names the bottleneck. */

@@ -34,7 +34,8 @@
  *  5. DC_BN_READ / DC_BN_WRITE: reading the input (writing the output) took
  *     >= 50% of the ranks' busy time, summed over the ranks.
  *  6. DC_BN_LOST: a rank was lost (its chunks went to the others).
- *  7. DC_BN_IDLE: a rank that was not lost did no rows.
+ *  7. DC_BN_IDLE: a rank that was not lost did no rows (one that never
+ *     became ready, "io" none, is said so).
  *  8. DC_BN_COMPUTE: the compute phase is the job's largest (or the report
  *     has no phases) and the ranks computed: "compute-bound: ...".
  *  9. DC_BN_NONE: "no bottleneck: ranks within P% of each other" (P the

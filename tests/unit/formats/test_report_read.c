@@ -192,7 +192,9 @@ static const struct {
               "'none','read':0,'compute':0,'write':0}]}," TOT (5) "}",
      DC_BN_IDLE,
      1,
-     {"1 of 2 ranks did no rows (rank 1 on b first)", NULL}},
+     {"1 of 2 ranks did no rows (rank 1 on b first, not ready before the "
+      "work ended)",
+      NULL}},
     /* 14: exec: no compute, no bottleneck */
     {"{'command':'exec','ranks':[{'rank':0,'host':'a','status':0,'start':0,"
      "'end':1},{'rank':1,'host':'b','status':0,'start':0,'end':1.05}],"
