@@ -32,11 +32,13 @@ void dc_report_view_destroy (struct dc_report_view *v)
     free (v);
 }
 
-/* a finite number >= 0, or -1 when absent or not one */
+/* a number from 0 to 1e18 (no count or time of a run is larger, and sums
+ * of them stay finite), or -1 when absent or not one */
 static double num (const cJSON *o, const char *name)
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive (o, name);
-    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) || n->valuedouble < 0)
+    if (!cJSON_IsNumber (n) || !isfinite (n->valuedouble) ||
+        n->valuedouble < 0 || n->valuedouble > 1e18)
         return -1;
     return n->valuedouble;
 }
@@ -45,6 +47,56 @@ static const char *str (const cJSON *o, const char *name)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive (o, name);
     return cJSON_IsString (s) ? s->valuestring : NULL;
+}
+
+/* Make s printable in place: control bytes (C0, DEL, C1) and bytes that are
+ * not well-formed UTF-8 (overlong, surrogates, past U+10FFFF, U+FFFE/F, a
+ * sequence cut by a field's end) become '?'. */
+static void printable (char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p, n, cp, min;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                *p = '?';
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1, cp = c & 0x1f, min = 0x80;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2, cp = c & 0x0f, min = 0x800;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3, cp = c & 0x07, min = 0x10000;
+        else {
+            *p++ = '?';
+            continue;
+        }
+        unsigned i;
+        for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++)
+            cp = cp << 6 | (p[i] & 0x3f);
+        if (i <= n || cp < min || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff ||
+            (cp >= 0x80 && cp <= 0x9f)) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
+/* src (NULL: dflt) cut to n bytes and made printable */
+static void copy_text (char *dst, size_t n, const char *src, const char *dflt)
+{
+    snprintf (dst, n, "%s", src ? src : dflt);
+    printable (dst);
+}
+
+static double pos0 (double x)
+{
+    return x > 0 ? x : 0;
 }
 
 static int cmp_double (const void *a, const void *b)
@@ -80,56 +132,103 @@ static bool blame (struct dc_report_view *v, enum dc_bottleneck kind, int i,
     return true;
 }
 
-/* The hub's own phases: its relay (compute beyond the busiest rank, plus
- * the gather) or launch, load or write taking half the wall time. */
-static bool rule_hub (struct dc_report_view *v)
+/* n bytes in a unit a person reads ("1.8 MiB", "3.20 GiB") */
+static void human_bytes (char *buf, size_t len, double n)
 {
-    double W = v->wall;
-    char *b = v->bottleneck;
-    size_t bl = sizeof (v->bottleneck);
-    double maxbusy = 0;
+    if (n >= 1024.0 * 1024 * 1024)
+        snprintf (buf, len, "%.2f GiB", n / (1024.0 * 1024 * 1024));
+    else if (n >= 1024.0 * 1024)
+        snprintf (buf, len, "%.1f MiB", n / (1024.0 * 1024));
+    else if (n >= 1024)
+        snprintf (buf, len, "%.1f KiB", n / 1024);
+    else
+        snprintf (buf, len, "%.0f bytes", n);
+}
+
+/* The head's relay: the compute phase beyond the busiest rank, plus the
+ * gather, dominating the wall time.  How it reads depends on the I/O way. */
+static bool rule_relay (struct dc_report_view *v)
+{
+    double W = v->wall, maxbusy = 0;
 
     for (int i = 0; i < v->nranks; i++)
         if (v->ranks[i].busy > maxbusy)
             maxbusy = v->ranks[i].busy;
-    double relay = v->phase[DC_PHASE_COMPUTE] - maxbusy;
-    if (relay < 0)
-        relay = 0;
-    relay += v->phase[DC_PHASE_GATHER];
-    if (relay / W >= 0.5) {
-        v->kind = DC_BN_RELAY;
-        v->factor = relay / W;
-        snprintf (b, bl,
-                  "the coordinator's relay took %.0f%% of the wall time "
-                  "(%.3g of %.3g s; the busiest rank computed %.3g s): "
-                  "the ranks wait on the hub (larger --chunk-rows or a "
-                  "faster link help)",
-                  100 * relay / W, relay, W, maxbusy);
-        return true;
+    v->relay =
+        pos0 (v->phase[DC_PHASE_COMPUTE] - maxbusy) + v->phase[DC_PHASE_GATHER];
+    /* it dominates: half the wall time, or a third and more than any
+     * other part (launch, load, write, the busiest rank's busy time) */
+    double other = maxbusy;
+    for (int p = 0; p < DC_PHASE_COUNT; p++)
+        if (p != DC_PHASE_COMPUTE && p != DC_PHASE_GATHER &&
+            v->phase[p] > other)
+            other = v->phase[p];
+    if (!(v->relay / W >= 0.5 || (v->relay / W >= 1.0 / 3 && v->relay > other)))
+        return false;
+    v->factor = v->relay / W;
+    if (!strcmp (v->io, "direct"))
+        return blame (v, DC_BN_WAIT, -1,
+                      "the ranks waited on the head %.0f%% of the wall time "
+                      "(%.3g of %.3g s in which not even the busiest rank, "
+                      "busy %.3g s, worked): the head schedules too slowly "
+                      "(larger --chunk-rows help)",
+                      100 * v->factor, v->relay, W, maxbusy);
+    if ((!strcmp (v->io, "relay") || !strcmp (v->io, "mixed")) &&
+        v->relayed_bytes >= 0) {
+        char bytes[32], who[400] = "";
+        human_bytes (bytes, sizeof (bytes), v->relayed_bytes);
+        for (int i = 0; i < v->nranks; i++)
+            if (!strcmp (v->io, "mixed") && !strcmp (v->ranks[i].io, "relay")) {
+                snprintf (who, sizeof (who),
+                          "; rank %d on %.100s was relayed%s%.200s",
+                          v->ranks[i].rank, v->ranks[i].host,
+                          v->ranks[i].io_why[0] ? ": " : "",
+                          v->ranks[i].io_why);
+                break;
+            }
+        return blame (v, DC_BN_RELAY, -1,
+                      "the head relayed %s of rows: the relay took %.0f%% of "
+                      "the wall time (%.3g of %.3g s; the busiest rank was "
+                      "busy %.3g s): use --io direct (the ranks see the same "
+                      "files)%s",
+                      bytes, 100 * v->factor, v->relay, W, maxbusy, who);
     }
+    /* a report that does not say how the rows travelled: they were
+     * relayed (reports before --io) */
+    return blame (v, DC_BN_RELAY, -1,
+                  "the coordinator's relay took %.0f%% of the wall time "
+                  "(%.3g of %.3g s; the busiest rank computed %.3g s): the "
+                  "ranks wait on the hub: use --io direct (the ranks see the "
+                  "same files), or larger --chunk-rows",
+                  100 * v->factor, v->relay, W, maxbusy);
+}
+
+/* launch, load or write taking half the wall time */
+static bool rule_phase (struct dc_report_view *v)
+{
+    double W = v->wall;
     static const enum dc_phase hub[] = {DC_PHASE_LAUNCH, DC_PHASE_LOAD,
                                         DC_PHASE_WRITE};
     enum dc_phase best = DC_PHASE_LAUNCH;
+
     for (size_t i = 1; i < sizeof (hub) / sizeof (hub[0]); i++)
         if (v->phase[hub[i]] > v->phase[best])
             best = hub[i];
-    if (v->phase[best] / W >= 0.5) {
-        static const char *const why[DC_PHASE_COUNT] = {
-            [DC_PHASE_LAUNCH] = "starting the ranks costs more than "
-                                "their work (a larger job amortises it)",
-            [DC_PHASE_LOAD] = "loading the model on the ranks costs "
-                              "more than their work",
-            [DC_PHASE_WRITE] = "the output's storage is slower than "
-                               "the ranks",
-        };
-        v->kind = DC_BN_PHASE;
-        v->factor = v->phase[best] / W;
-        snprintf (b, bl, "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
+    if (v->phase[best] / W < 0.5)
+        return false;
+    static const char *const why[DC_PHASE_COUNT] = {
+        [DC_PHASE_LAUNCH] = "starting the ranks costs more than "
+                            "their work (a larger job amortises it)",
+        [DC_PHASE_LOAD] = "loading the model on the ranks costs "
+                          "more than their work",
+        [DC_PHASE_WRITE] = "the output's storage is slower than "
+                           "the ranks",
+    };
+    v->factor = v->phase[best] / W;
+    return blame (v, DC_BN_PHASE, -1,
+                  "%s took %.0f%% of the wall time (%.3g of %.3g s): %s",
                   phase_names[best], 100 * v->factor, v->phase[best], W,
                   why[best]);
-        return true;
-    }
-    return false;
 }
 
 /* exec: the first rank that failed */
@@ -197,6 +296,60 @@ static bool rule_straggler (struct dc_report_view *v, const struct speeds *sp)
                   k->rank, k->host, v->factor, sp->slowrate, sp->median);
 }
 
+/* the ranks' reads (or writes) taking half their busy time */
+static bool rule_storage (struct dc_report_view *v)
+{
+    double b = v->busy_sum;
+
+    if (v->exec || !v->has_split || b <= 0)
+        return false;
+    if (v->read_sum >= v->write_sum && v->read_sum / b >= 0.5) {
+        v->factor = v->read_sum / b;
+        return blame (v, DC_BN_READ, -1,
+                      "reading the input took %.0f%% of the ranks' busy time "
+                      "(%.3g of %.3g s): the storage is the limit",
+                      100 * v->factor, v->read_sum, b);
+    }
+    if (v->write_sum / b >= 0.5) {
+        v->factor = v->write_sum / b;
+        return blame (v, DC_BN_WRITE, -1,
+                      "writing the output took %.0f%% of the ranks' busy "
+                      "time (%.3g of %.3g s): the output's storage is the "
+                      "limit",
+                      100 * v->factor, v->write_sum, b);
+    }
+    return false;
+}
+
+/* The ranks computed, and computing is the job's largest phase. */
+static bool rule_compute (struct dc_report_view *v, double spread, int nrates)
+{
+    char part[160] = "";
+
+    if (v->exec || v->compute_sum <= 0)
+        return false;
+    if (v->has_phases) {
+        for (int p = 0; p < DC_PHASE_COUNT; p++)
+            if (v->phase[p] > v->phase[DC_PHASE_COMPUTE])
+                return false;
+        snprintf (part, sizeof (part),
+                  "the compute phase took %.0f%% of the wall time",
+                  100 * v->phase[DC_PHASE_COMPUTE] / v->wall);
+    }
+    if (v->has_split && v->busy_sum > 0)
+        snprintf (part + strlen (part), sizeof (part) - strlen (part),
+                  "%scomputing was %.0f%% of the ranks' busy time",
+                  part[0] ? ", " : "", 100 * v->compute_sum / v->busy_sum);
+    v->factor = v->busy_sum > 0 ? v->compute_sum / v->busy_sum : 1;
+    if (nrates >= 2)
+        snprintf (part + strlen (part), sizeof (part) - strlen (part),
+                  "%sthe ranks within %.0f%% of each other",
+                  part[0] ? ", " : "", spread);
+    return blame (v, DC_BN_COMPUTE, -1,
+                  "compute-bound: %s%s(faster devices or more ranks help)",
+                  part, part[0] ? " " : "");
+}
+
 /* a lost rank, or lost ranks named in one text */
 static bool rule_lost (struct dc_report_view *v)
 {
@@ -231,9 +384,12 @@ static bool rule_idle (struct dc_report_view *v)
     if (idle == 0)
         return false;
     return blame (v, DC_BN_IDLE, first,
-                  "%d of %d ranks did no rows (rank %d on %s first): too "
+                  "%d of %d ranks did no rows (rank %d on %s first%s): too "
                   "few chunks for the ranks, or they were ready too late",
-                  idle, v->nranks, v->ranks[first].rank, v->ranks[first].host);
+                  idle, v->nranks, v->ranks[first].rank, v->ranks[first].host,
+                  !strcmp (v->ranks[first].io, "none")
+                      ? ", not ready before the work ended"
+                      : "");
 }
 
 /* The rules in their order; the first that holds names the bottleneck. */
@@ -250,7 +406,7 @@ static void analyze (struct dc_report_view *v)
                   "no bottleneck: the report holds no timed work");
         return;
     }
-    if (v->has_phases && !v->exec && rule_hub (v))
+    if (v->has_phases && !v->exec && (rule_relay (v) || rule_phase (v)))
         return;
     if (v->exec && rule_failed (v))
         return;
@@ -259,13 +415,16 @@ static void analyze (struct dc_report_view *v)
                   "no analysis: out of memory");
         return;
     }
-    if (rule_straggler (v, &sp) || rule_lost (v) || rule_idle (v))
+    if (rule_straggler (v, &sp) || rule_storage (v) || rule_lost (v) ||
+        rule_idle (v))
         return;
     double spread =
         sp.median > 0 ? (sp.fastrate - sp.slowrate) / sp.median * 100 : 0;
+    spread = spread > 10 ? ceil (spread) : 10;
+    if (rule_compute (v, spread, sp.n))
+        return;
     snprintf (v->bottleneck, sizeof (v->bottleneck),
-              "no bottleneck: ranks within %.0f%% of each other",
-              spread > 10 ? ceil (spread) : 10);
+              "no bottleneck: ranks within %.0f%% of each other", spread);
 }
 
 /* ---- parsing ---- */
@@ -281,6 +440,26 @@ static int bad (dc_error_t *errp, const char *name, const char *fmt, ...)
     va_end (ap);
     errno = EINVAL;
     return errprintf (errp, "%s: %s", name, msg);
+}
+
+/* a chunk's "phases" (optional): its start and the rank's seconds */
+static int parse_chunk_phases (struct dc_report_span *sp, const cJSON *c, int r,
+                               const char *name, dc_error_t *errp)
+{
+    const cJSON *ph = cJSON_GetObjectItemCaseSensitive (c, "phases");
+
+    if (!ph || cJSON_IsNull (ph))
+        return 0;
+    if (!cJSON_IsObject (ph))
+        return bad (errp, name,
+                    "rank %d: a chunk's \"phases\" is not an object", r);
+    if ((sp->pstart = num (ph, "start")) < 0)
+        return bad (errp, name,
+                    "rank %d: a chunk's \"phases\" without a \"start\"", r);
+    for (int k = 0; k < DC_CHUNK_NPHASES; k++)
+        sp->ph[k] = pos0 (num (ph, dc_chunk_phase_names[k]));
+    sp->has_phases = true;
+    return 0;
 }
 
 static int parse_spans (struct dc_report_view *v, const cJSON *rank, int r,
@@ -316,13 +495,16 @@ static int parse_spans (struct dc_report_view *v, const cJSON *rank, int r,
             }
             v->spans = p;
         }
-        v->spans[v->nspans++] = (struct dc_report_span){
+        struct dc_report_span *sp = &v->spans[v->nspans++];
+        *sp = (struct dc_report_span){
             .rank = r,
             .start = s,
             .end = e >= 0 ? e : s,
             .compute = cs > 0 ? cs : 0,
             .unfinished = e < 0,
         };
+        if (parse_chunk_phases (sp, c, r, name, errp) < 0)
+            return -1;
     }
     return 0;
 }
@@ -352,7 +534,35 @@ static int parse_exec_rank (struct dc_report_rank *k, const cJSON *e,
     else
         return bad (errp, name, "rank %d: no \"status\" or \"signal\"",
                     k->rank);
+    printable (k->status);
     k->failed = strcmp (k->status, "exit 0") != 0;
+    return 0;
+}
+
+/* a rank's "phases" (optional): the totals of its chunks' phases; its busy
+ * time and its read/compute/write split (the copies counted as compute) */
+static int parse_rank_phases (struct dc_report_rank *k, const cJSON *e,
+                              const char *name, dc_error_t *errp)
+{
+    const cJSON *ph = cJSON_GetObjectItemCaseSensitive (e, "phases");
+
+    if (!ph)
+        return 0;
+    if (!cJSON_IsObject (ph))
+        return bad (errp, name, "rank %d: \"phases\" is not an object",
+                    k->rank);
+    double rd = num (ph, "read"), c = num (ph, "compute"),
+           w = num (ph, "write"), b = num (ph, "busy");
+    if (rd < 0 || c < 0 || w < 0)
+        return bad (errp, name,
+                    "rank %d: \"phases\" without \"read\", \"compute\" "
+                    "and \"write\"",
+                    k->rank);
+    k->has_split = true;
+    k->read = rd;
+    k->compute = c + pos0 (num (ph, "copy_in")) + pos0 (num (ph, "copy_out"));
+    k->write = w;
+    k->busy = b >= 0 ? b : rd + k->compute + w;
     return 0;
 }
 
@@ -368,9 +578,9 @@ static int parse_rank (struct dc_report_view *v, const cJSON *e,
         return bad (errp, name, "ranks[%d]: no \"rank\" or \"host\"",
                     v->nranks);
     k->rank = (int)r;
-    snprintf (k->host, sizeof (k->host), "%s", host);
-    snprintf (k->device, sizeof (k->device), "%s",
-              str (e, "device") ? str (e, "device") : "-");
+    copy_text (k->host, sizeof (k->host), host, "");
+    copy_text (k->device, sizeof (k->device), str (e, "device"), "-");
+    k->relayed_bytes = -1;
     if (v->exec) {
         if (parse_exec_rank (k, e, name, errp) < 0)
             return -1;
@@ -384,8 +594,9 @@ static int parse_rank (struct dc_report_view *v, const cJSON *e,
         double tf = num (e, "tflops");
         k->tflops = tf > 0 ? tf : 0;
         v->total_rows += rows;
+        if (parse_rank_phases (k, e, name, errp) < 0)
+            return -1;
     }
-    k->idle = v->wall > k->busy ? v->wall - k->busy : 0;
     k->span0 = v->nspans;
     if (parse_spans (v, e, k->rank, name, errp) < 0)
         return -1;
@@ -432,8 +643,8 @@ static int parse_lost (struct dc_report_view *v, const cJSON *root,
     if (cJSON_IsString (lost)) {
         /* data parallel train writes the lost ranks as one text */
         if (lost->valuestring[0]) {
-            snprintf (v->lost_text, sizeof (v->lost_text), "%s",
-                      lost->valuestring);
+            copy_text (v->lost_text, sizeof (v->lost_text), lost->valuestring,
+                       "");
             v->nlost++;
         }
         return 0;
@@ -447,13 +658,108 @@ static int parse_lost (struct dc_report_view *v, const cJSON *root,
         for (int i = 0; r >= 0 && i < v->nranks; i++)
             if (v->ranks[i].rank == (int)r && !v->ranks[i].lost) {
                 v->ranks[i].lost = true;
-                snprintf (v->ranks[i].lost_reason,
-                          sizeof (v->ranks[i].lost_reason), "%s",
-                          why ? why : "lost");
+                copy_text (v->ranks[i].lost_reason,
+                           sizeof (v->ranks[i].lost_reason), why, "lost");
                 v->nlost++;
             }
     }
     return 0;
+}
+
+/* one entry of "rank_io" for rank k: its way, why, split and bytes */
+static int parse_rank_io (struct dc_report_view *v, struct dc_report_rank *k,
+                          const cJSON *o, int j, const char *name,
+                          dc_error_t *errp)
+{
+    if (!cJSON_IsObject (o))
+        return bad (errp, name, "\"rank_io\"[%d] is not an object", j);
+    copy_text (k->io, sizeof (k->io), str (o, "io"), "");
+    copy_text (k->io_why, sizeof (k->io_why), str (o, "why"), "");
+    double rd = num (o, "read"), w = num (o, "write"),
+           b = num (o, "relayed_bytes");
+    if (b >= 0) {
+        k->relayed_bytes = b;
+        v->relayed_bytes = (v->relayed_bytes > 0 ? v->relayed_bytes : 0) + b;
+    }
+    if (!k->has_split && rd >= 0 && w >= 0) {
+        /* no chunk phases: the compute seconds and the hub's measure of
+         * the rank's reads and writes */
+        k->has_split = true;
+        k->read = rd;
+        k->compute = k->busy;
+        k->write = w;
+        k->busy += rd + w;
+    }
+    return 0;
+}
+
+/* "distributed" (optional): the I/O way, the head's CPU, the job's ranks,
+ * "rank_io" (one entry per rank, in rank order) */
+static int parse_distributed (struct dc_report_view *v, const cJSON *root,
+                              const char *name, dc_error_t *errp)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive (root, "distributed");
+    const cJSON *a, *o;
+    int *at = NULL, j = 0;
+
+    v->relayed_bytes = -1;
+    v->hub_cpu = -1;
+    v->job_ranks = v->nranks;
+    if (!d)
+        return 0;
+    if (!cJSON_IsObject (d))
+        return bad (errp, name, "\"distributed\" is not an object");
+    copy_text (v->io, sizeof (v->io), str (d, "io"), "");
+    copy_text (v->io_mode, sizeof (v->io_mode), str (d, "io_mode"), "");
+    v->hub_cpu = num (d, "hub_cpu_seconds");
+    double n = num (d, "ranks");
+    if (n > v->nranks && n <= DC_REPORT_MAX_RANKS)
+        v->job_ranks = (int)n;
+    if (!(a = cJSON_GetObjectItemCaseSensitive (d, "rank_io")))
+        return 0;
+    if (!cJSON_IsArray (a))
+        return bad (errp, name, "\"rank_io\" is not a list");
+    if (v->nranks == 0)
+        return 0;
+    /* the index of rank r in ranks[] (rank numbers below nranks) */
+    if (!(at = malloc ((size_t)v->nranks * sizeof (*at)))) {
+        errno = ENOMEM;
+        return errprintf (errp, "%s: out of memory", name);
+    }
+    for (int i = 0; i < v->nranks; i++)
+        at[i] = -1;
+    for (int i = v->nranks; i-- > 0;)
+        if (v->ranks[i].rank < v->nranks)
+            at[v->ranks[i].rank] = i;
+    cJSON_ArrayForEach (o, a)
+    {
+        if (j < v->nranks && at[j] >= 0 &&
+            parse_rank_io (v, &v->ranks[at[j]], o, j, name, errp) < 0) {
+            free (at);
+            return -1;
+        }
+        if (++j >= v->nranks)
+            break;
+    }
+    free (at);
+    return 0;
+}
+
+/* the ranks' idle time and the sums of their busy time and its split */
+static void sum_up (struct dc_report_view *v)
+{
+    for (int i = 0; i < v->nranks; i++) {
+        struct dc_report_rank *k = &v->ranks[i];
+        k->idle = v->wall > k->busy ? v->wall - k->busy : 0;
+        v->busy_sum += k->busy;
+        if (k->has_split) {
+            v->has_split = true;
+            v->read_sum += k->read;
+            v->compute_sum += k->compute;
+            v->write_sum += k->write;
+        } else
+            v->compute_sum += v->exec ? 0 : k->busy;
+    }
 }
 
 /* "totals"."seconds" and the optional "phases" */
@@ -506,15 +812,16 @@ struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
         errprintf (errp, "%s: out of memory", name);
         goto fail;
     }
-    snprintf (v->command, sizeof (v->command), "%s", cmd);
-    snprintf (v->layout, sizeof (v->layout), "%s",
-              str (root, "layout") ? str (root, "layout") : "");
+    copy_text (v->command, sizeof (v->command), cmd, "");
+    copy_text (v->layout, sizeof (v->layout), str (root, "layout"), "");
     v->exec = !strcmp (cmd, "exec");
     if (parse_times (v, root, name, errp) < 0 ||
         parse_ranks (v, ranks, name, errp) < 0 ||
-        parse_lost (v, root, name, errp) < 0)
+        parse_lost (v, root, name, errp) < 0 ||
+        parse_distributed (v, root, name, errp) < 0)
         goto fail;
     cJSON_Delete (root);
+    sum_up (v);
     analyze (v);
     return v;
 fail:
@@ -548,6 +855,8 @@ static const char *const kind_names[] = {
     [DC_BN_PHASE] = "phase",         [DC_BN_FAILED] = "failed",
     [DC_BN_STRAGGLER] = "straggler", [DC_BN_LOST] = "lost",
     [DC_BN_IDLE] = "idle",           [DC_BN_EMPTY] = "empty",
+    [DC_BN_WAIT] = "wait",           [DC_BN_READ] = "read",
+    [DC_BN_WRITE] = "write",         [DC_BN_COMPUTE] = "compute",
 };
 
 char *dc_report_view_json (const struct dc_report_view *v)
@@ -581,6 +890,17 @@ char *dc_report_view_json (const struct dc_report_view *v)
         }
         cJSON_AddNumberToObject (r, "busy", k->busy);
         cJSON_AddNumberToObject (r, "idle", k->idle);
+        if (k->io[0])
+            cJSON_AddStringToObject (r, "io", k->io);
+        if (k->io_why[0])
+            cJSON_AddStringToObject (r, "why", k->io_why);
+        if (k->has_split) {
+            cJSON_AddNumberToObject (r, "read", k->read);
+            cJSON_AddNumberToObject (r, "compute", k->compute);
+            cJSON_AddNumberToObject (r, "write", k->write);
+        }
+        if (k->relayed_bytes >= 0)
+            cJSON_AddNumberToObject (r, "relayed_bytes", k->relayed_bytes);
         cJSON_AddBoolToObject (r, "lost", k->lost);
         if (k->lost)
             cJSON_AddStringToObject (r, "lost_reason", k->lost_reason);
@@ -589,6 +909,22 @@ char *dc_report_view_json (const struct dc_report_view *v)
     if (v->has_phases && (ph = cJSON_AddObjectToObject (o, "phases")))
         for (int p = 0; p < DC_PHASE_COUNT; p++)
             cJSON_AddNumberToObject (ph, phase_names[p], v->phase[p]);
+    if (v->job_ranks != v->nranks)
+        cJSON_AddNumberToObject (o, "job_ranks", v->job_ranks);
+    if (v->io[0])
+        cJSON_AddStringToObject (o, "io", v->io);
+    if (v->io_mode[0])
+        cJSON_AddStringToObject (o, "io_mode", v->io_mode);
+    if (v->relayed_bytes >= 0)
+        cJSON_AddNumberToObject (o, "relayed_bytes", v->relayed_bytes);
+    if (v->hub_cpu >= 0)
+        cJSON_AddNumberToObject (o, "hub_cpu_seconds", v->hub_cpu);
+    if (v->has_split && (ph = cJSON_AddObjectToObject (o, "ranks_busy"))) {
+        cJSON_AddNumberToObject (ph, "busy", v->busy_sum);
+        cJSON_AddNumberToObject (ph, "read", v->read_sum);
+        cJSON_AddNumberToObject (ph, "compute", v->compute_sum);
+        cJSON_AddNumberToObject (ph, "write", v->write_sum);
+    }
     cJSON_AddNumberToObject (o, "lost", v->nlost);
     if (v->lost_text[0])
         cJSON_AddStringToObject (o, "lost_text", v->lost_text);
@@ -641,6 +977,14 @@ static const char *const phase_colour[DC_PHASE_COUNT] = {
     [DC_PHASE_WRITE] = "#2ca02c",
 };
 #define COLOUR_RELAY "#aec7e8" /* a chunk's time away from the rank's GEMM */
+#define COLOUR_READ "#17becf"  /* a chunk's read on the rank */
+/* a chunk's phases on the rank, in dc_chunk_phase_names' order */
+static const char *const chunk_colour[DC_CHUNK_NPHASES] = {
+    COLOUR_READ, "#8e44ad", /* copy_in */
+    "#1f77b4",              /* compute */
+    "#16a085",              /* copy_out */
+    "#2ca02c",              /* write */
+};
 #define COLOUR_LOST "#d62728"
 #define COLOUR_FAILED "#d62728"
 #define COLOUR_OK "#2ca02c"
@@ -690,7 +1034,9 @@ static void svg_bar (struct svg *g, double t0, double t1, double y, double h,
         "fill=\"%s\"%s><title>",
         svg_x (g, t0), y, fmax (svg_x (g, t1) - svg_x (g, t0), 0.5), h, fill,
         opacity);
-    dc_strbuf_printf (&g->b, "%s</title></rect>\n", title);
+    printable (title); /* a cut may end inside a character */
+    put_text (&g->b, title);
+    dc_strbuf_printf (&g->b, "</title></rect>\n");
 }
 
 /* the title, the bottleneck, the grid and the time axis */
@@ -764,6 +1110,8 @@ static double svg_chunks (struct svg *g, const struct dc_report_rank *k,
     for (size_t s = k->span0; s < k->span0 + k->nspans; s++)
         if (v->spans[s].end > last)
             last = v->spans[s].end;
+    /* the chunks' spans first, so that the next chunk's span (a rank
+     * holds two at a time) never covers this one's phases */
     for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
         const struct dc_report_span *sp = &v->spans[s];
         /* a chunk without a result: red, up to the rank's last sign
@@ -778,7 +1126,20 @@ static double svg_chunks (struct svg *g, const struct dc_report_rank *k,
                  sp->unfinished ? COLOUR_LOST : COLOUR_RELAY,
                  " fill-opacity=\"0.6\"", "chunk %.3f-%.3f s%s", sp->start, end,
                  sp->unfinished ? ", no result" : "");
-        if (!sp->unfinished && sp->compute > 0) {
+    }
+    for (size_t s = k->span0; s < k->span0 + k->nspans; s++) {
+        const struct dc_report_span *sp = &v->spans[s];
+        if (sp->has_phases) {
+            /* the rank's phases of the chunk, end to end from pstart */
+            double t = sp->pstart;
+            for (int p = 0; p < DC_CHUNK_NPHASES; p++) {
+                if (sp->ph[p] <= 0)
+                    continue;
+                svg_bar (g, t, t + sp->ph[p], y + 3, h - 6, chunk_colour[p], "",
+                         "chunk %s %.3f s", dc_chunk_phase_names[p], sp->ph[p]);
+                t += sp->ph[p];
+            }
+        } else if (!sp->unfinished && sp->compute > 0) {
             double c0 = sp->end - sp->compute;
             if (c0 < sp->start)
                 c0 = sp->start;
@@ -799,7 +1160,21 @@ static void svg_rank (struct svg *g, const struct dc_report_rank *k, int row)
 
     dc_strbuf_printf (&g->b, "<text x=\"10\" y=\"%.1f\" fill=\"%s\">rank %d @ ",
                       y + 14, red ? COLOUR_LOST : "#000000", k->rank);
-    put_text (&g->b, k->host);
+    char host[40];
+    size_t hl = strlen (k->host);
+    if (hl < sizeof (host))
+        memcpy (host, k->host, hl + 1);
+    else {
+        memcpy (host, k->host, sizeof (host) - 4);
+        memcpy (host + sizeof (host) - 4, "...", 4);
+    }
+    printable (host);
+    put_text (&g->b, host);
+    if (k->io[0]) {
+        dc_strbuf_str (&g->b, " (");
+        put_text (&g->b, k->io);
+        dc_strbuf_str (&g->b, ")");
+    }
     dc_strbuf_printf (&g->b, "</text>\n");
     double last = svg_chunks (g, k, y, h);
     if (k->nspans == 0 && v->exec)
@@ -830,7 +1205,7 @@ static void svg_legend (struct svg *g)
     const struct dc_report_view *v = g->v;
     struct legend {
         const char *colour, *name;
-    } leg[DC_PHASE_COUNT + 4];
+    } leg[DC_PHASE_COUNT + 6];
     int nl = 0;
 
     if (v->exec) {
@@ -840,9 +1215,17 @@ static void svg_legend (struct svg *g)
         for (int p = 0; p < DC_PHASE_COUNT; p++)
             if (v->phase[p] > 0 || p == DC_PHASE_COMPUTE)
                 leg[nl++] = (struct legend){phase_colour[p], phase_names[p]};
+        bool phases = false;
+        for (size_t i = 0; i < v->nspans && !phases; i++)
+            phases = v->spans[i].has_phases;
+        if (phases) {
+            leg[nl++] = (struct legend){COLOUR_READ, "read (rank)"};
+            leg[nl++] = (struct legend){chunk_colour[4], "write (rank)"};
+        }
         if (v->nspans)
             leg[nl++] = (struct legend){COLOUR_RELAY,
-                                        "chunk away from compute (relay)"};
+                                        "chunk away from the rank (relay, "
+                                        "waits)"};
         leg[nl++] =
             (struct legend){COLOUR_LOST, "lost (a chunk without result)"};
     }
@@ -861,11 +1244,24 @@ static void svg_legend (struct svg *g)
 /* the time the drawing spans: the wall time, or the latest end seen */
 static double svg_span (const struct dc_report_view *v)
 {
-    double T = v->wall;
+    double T = v->wall, sum = 0;
 
-    for (size_t i = 0; i < v->nspans; i++)
-        if (v->spans[i].end > T)
-            T = v->spans[i].end;
+    /* the job's phases, drawn one after another (they may overlap) */
+    for (int p = 0; p < DC_PHASE_COUNT; p++)
+        sum += v->phase[p];
+    if (sum > T)
+        T = sum;
+
+    for (size_t i = 0; i < v->nspans; i++) {
+        const struct dc_report_span *sp = &v->spans[i];
+        double e = sp->pstart;
+        for (int p = 0; sp->has_phases && p < DC_CHUNK_NPHASES; p++)
+            e += sp->ph[p];
+        if (sp->end > T)
+            T = sp->end;
+        if (sp->has_phases && e > T)
+            T = e;
+    }
     for (int i = 0; i < v->nranks; i++)
         if (v->ranks[i].end > T)
             T = v->ranks[i].end;

@@ -1,11 +1,15 @@
 #!/bin/sh
-# dcrun report: the table of a real 3-rank infer report (every rank, the
-# phases, a bottleneck line), --json, the chunk timeline agrees with the
-# report's chunk count; --svg is valid XML and renders in headless Chromium
-# to a PNG that is not blank; hand-made reports for the straggler, relay,
-# lost and no-chunk-list cases; bad input exits 3 naming the file; exec
-# --trace (Chrome trace: one thread per rank, a failure marked) and exec
-# --report read back by dcrun report.
+# dcrun report: the table of a real 3-rank infer report (every rank, its
+# I/O way and read/compute/write split, the phases, a bottleneck line),
+# --json, the chunk timeline agrees with the report's chunk count; real
+# runs with --io relay and --io direct, one process, train; --svg is valid
+# XML (chunks as read/compute/write segments) and renders in headless
+# Chromium to a PNG that is not blank; hand-made reports (old ones without
+# the I/O members, new ones) for the straggler, relay, read, lost and
+# no-chunk-list cases; hostile texts escaped in the SVG and made printable
+# in the table; bad input exits 3 naming the file; exec --trace (Chrome
+# trace: one thread per rank, a failure marked) and exec --report read back
+# by dcrun report.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
 [ -x "$PY" ] && $PY -c 'import numpy' 2>/dev/null \
     || skip_all "no NumPy for /usr/bin/python3 (apt-get install python3-numpy)"
@@ -22,8 +26,10 @@ expect_rc 0 "dcrun report R.json" $D report r.json
 for r in 0 1 2; do
     expect_out "^$r +localhost +" "the table has rank $r"
 done
-expect_out '^RANK +HOST +DEVICE +ROWS +BUSY_S +IDLE_S +TFLOP/S +SHARE$' \
-    "the table's columns"
+expect_out '^RANK +HOST +DEVICE +ROWS +BUSY_S +IDLE_S +TFLOP/S +SHARE +IO +READ_S +COMPUTE_S +WRITE_S$' \
+    "the table's columns: the I/O way and the read/compute/write split"
+expect_out "^ranks' busy time: [0-9.]+ s: read [0-9.]+ s \([0-9]+%\), compute" \
+    "the ranks' busy time split"
 expect_out '^phases: launch [0-9.]+ s \([0-9]+%\)' "the job's phases"
 expect_out '^lost: none$' "no rank lost"
 expect_out '^bottleneck: [a-z0-9]' "one line names the bottleneck"
@@ -42,11 +48,80 @@ a = json.load(open('$T/out'))
 print(len(a['ranks']), bool(a['bottleneck']['text']), a['chunks'], a['rows'])")" \
     "3 True 10 3000" "--json: the ranks, the bottleneck, the chunks, the rows"
 
+# --io relay and --io direct: the table says how each rank's rows went
+for io in relay direct; do
+    expect_rc 0 "infer --io $io --report" $D infer -H localhost:3 --io $io $ARGS \
+        --output Y-$io.npy --chunk-rows 300 --report r-$io.json
+    expect_rc 0 "dcrun report on the --io $io report" $D report r-$io.json
+    expect_out "^io: $io \(--io $io\), [0-9.]+ [KMG]iB of rows through the head \([0-9]+ bytes\), the head's CPU" \
+        "--io $io: the way, the bytes relayed, the head's CPU"
+    # every rank that did rows: its way, and read + compute + write = busy
+    $PY - r-$io.json "$T/out" $io > "$T/check" << 'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rows = {}
+for line in open(sys.argv[2]):
+    f = line.split()
+    if f and f[0].isdigit() and len(f) >= 12:
+        rows[int(f[0])] = f
+ok = True
+for k in r['ranks']:
+    f = rows.get(k['rank'])
+    if f is None:
+        ok = False
+        continue
+    busy, rd, comp, wr = float(f[-8]), float(f[-3]), float(f[-2]), float(f[-1])
+    if k['rows'] > 0 and (f[-4] != sys.argv[3] or abs(rd + comp + wr - busy) > 0.003):
+        ok = False
+    if k['rows'] > 0 and busy + 0.0005 < k['seconds']:
+        ok = False
+print(ok, len(rows) == len(r['ranks']))
+EOF
+    expect_eq "$(cat "$T/check")" "True True" \
+        "--io $io: each working rank's way, its split adds up to its busy time"
+    expect_eq "$(grep -c '^bottleneck:' "$T/out")" 1 "--io $io: one bottleneck line"
+    expect_rc 0 "--json on the --io $io report" $D report --json r-$io.json
+    expect_eq "$($PY -c "
+import json
+a = json.load(open('$T/out')); r = json.load(open('r-$io.json'))
+d = r['distributed']
+print(a['io'] == d['io'], a['relayed_bytes'] == sum(x['relayed_bytes'] for x in d['rank_io']),
+      a['hub_cpu_seconds'] == d['hub_cpu_seconds'], 'ranks_busy' in a)")" \
+        "True True True True" "--io $io: --json carries the way, the bytes, the head's CPU"
+done
+expect_eq "$($PY -c "
+import json
+print(json.load(open('r-relay.json'))['distributed']['io'], json.load(open('r-direct.json'))['distributed']['io'])")" \
+    "relay direct" "the two runs went the two ways"
+
+# one process: its chunks' phases give the split
+expect_rc 0 "infer in one process with --report" $D infer $ARGS --output Y1.npy --report r1.json
+expect_rc 0 "dcrun report on a one-process report" $D report r1.json
+expect_out '^0 +[^ ]+ +cpu: .* 100\.0% +- +[0-9.]+ +[0-9.]+ +[0-9.]+$' \
+    "one rank, all the rows, no I/O way, its split"
+expect_out '^bottleneck: [a-z]' "one process: a bottleneck line"
+expect_rc 0 "--svg of a one-process report" $D report r1.json --svg one.svg
+expect_eq "$(grep -c '<title>chunk read ' one.svg) $(grep -c '<title>chunk compute ' one.svg)" \
+    "$($PY -c "
+import json
+c = json.load(open('r1.json'))['ranks'][0]['chunks']
+print(sum(x['phases']['read'] > 0 for x in c), sum(x['phases']['compute'] > 0 for x in c))")" \
+    "one process: a read and a compute segment per chunk that had them"
+
+# a train in one process reads too
+expect_rc 0 "train in one process with --report" $D train \
+    --model model.safetensors --input X.npy --target T.npy --device cpu \
+    --threads 1 --batch-size 256 --epochs 1 --output M1.safetensors --report rt1.json
+expect_rc 0 "dcrun report on a one-process train report" $D report rt1.json
+expect_out '^0 +[^ ]+ +cpu: .* +3000 +[0-9.]+ +[0-9.]+ ' "the trainer's rows and busy time"
+expect_out '^bottleneck: [a-z]' "names the train's bottleneck"
+
 # a distributed train's report reads too
 expect_rc 0 "train on 2 ranks with --report" $D train -H localhost:2 \
     --model model.safetensors --input X.npy --target T.npy --device cpu \
     --threads 1 --batch-size 256 --epochs 1 --output M.safetensors --report rt.json
 expect_rc 0 "dcrun report on a train report" $D report rt.json
+expect_out '^report: rt\.json \(train, layout data, 2 ranks' "the job's ranks"
 expect_out '^bottleneck: [a-z0-9]' "names the train's bottleneck"
 
 # the timeline picture
@@ -59,7 +134,20 @@ else
     ok "xmllint # SKIP no xmllint (apt-get install libxml2-utils)"
 fi
 expect_eq "$(grep -c '<title>chunk compute' t.svg)" 10 "one compute bar per chunk"
-expect_eq "$(grep -c '>rank [0-2] @ localhost<' t.svg)" 3 "one row per rank"
+expect_eq "$(grep -cE '>rank [0-2] @ localhost \((direct|relay|none)\)<' t.svg)" 3 \
+    "one row per rank, labelled with its I/O way"
+expect_eq "$(grep -c '<title>chunk read ' t.svg)" \
+    "$($PY -c "
+import json
+r = json.load(open('r.json'))
+print(sum(c['phases']['read'] > 0 for k in r['ranks'] for c in k.get('chunks', []) if 'phases' in c))")" \
+    "a read segment per chunk that read"
+expect_rc 0 "--svg of the relay run" $D report r-relay.json --svg relay.svg
+if command -v xmllint > /dev/null; then
+    if xmllint --noout relay.svg 2> "$T/xml.err"; then ok "the relay run's SVG is well-formed XML"
+    else not_ok "xmllint: $(head -3 "$T/xml.err")"; fi
+fi
+expect_eq "$(grep -c '<title>chunk compute' relay.svg)" 10 "relay: one compute segment per chunk"
 
 # the number of distinct colours of a PNG (PIL, or zlib by hand)
 colours () {
@@ -152,8 +240,46 @@ expect_eq "$(grep -c 'lost: killed by signal 9' l.svg)" 1 "the SVG marks it"
 printf '{"command":"infer","ranks":[%s,%s],%s,"totals":{"seconds":10}}\n' \
     "$(rk 0 a 1000 9)" "$(rk 1 b 1000 9.1)" "$(ph 0.2 0.3 9.4 0 0.1)" > even.json
 expect_rc 0 "an even report" $D report even.json
-expect_out '^bottleneck: no bottleneck: ranks within 10% of each other$' \
-    "says there is no bottleneck"
+expect_out '^bottleneck: compute-bound: the compute phase took 94% of the wall time, the ranks within 10% of each other' \
+    "says the job is compute-bound, the ranks even"
+
+# new reports: the head's relay with the bytes, reads that dominate
+rp () { # rank host rows seconds read compute write
+    printf '{"rank":%s,"host":"%s","device":"cpu","rows":%s,"seconds":%s,"tflops":0.1,"phases":{"read":%s,"copy_in":0,"compute":%s,"copy_out":0,"write":%s}}' "$@"
+}
+rio () { # io relayed_bytes
+    printf '{"io":"%s","read":0,"compute":1,"write":0,"relayed_bytes":%s}' "$@"
+}
+printf '{"command":"infer","ranks":[%s,%s],%s,"totals":{"seconds":10},"distributed":{"io":"relay","io_mode":"relay","hub_cpu_seconds":7.5,"rank_io":[%s,%s]}}\n' \
+    "$(rp 0 a 1000 1 0 1 0)" "$(rp 1 b 1000 1 0 1 0)" "$(ph 0.1 0.1 9.6 0 0.2)" \
+    "$(rio relay 805306368)" "$(rio relay 805306368)" > relay-new.json
+expect_rc 0 "a relay-bound report with the I/O members" $D report relay-new.json
+expect_out "^bottleneck: the head relayed 1\.50 GiB of rows: the relay took 86% of the wall time .*: use --io direct \(the ranks see the same files\)$" \
+    "names the bytes relayed and says --io direct"
+expect_out "^io: relay \(--io relay\), 1\.50 GiB of rows through the head \(1610612736 bytes\), the head's CPU 7\.500 s \(75% of the wall time\)$" \
+    "the I/O line"
+expect_out '^1 +b +cpu .* +relay +0\.000 +1\.000 +0\.000$' "the rank's way and split"
+printf '{"command":"infer","ranks":[%s,%s,%s],%s,"totals":{"seconds":5}}\n' \
+    "$(rp 0 a 1000 1 3 1 0)" "$(rp 1 b 1000 1 3 1 0)" "$(rp 2 c 1000 1 3 1 0)" \
+    "$(ph 0.2 0.3 4.2 0 0.1)" > read.json
+expect_rc 0 "a read-bound report" $D report read.json
+expect_out "^bottleneck: reading the input took 75% of the ranks' busy time \(9 of 12 s\): the storage is the limit$" \
+    "says the storage is the limit"
+expect_out '^0 +a +cpu .* +4\.000 +1\.000 .* +- +3\.000 +1\.000 +0\.000$' \
+    "busy is the rank's read + compute + write, idle the rest"
+
+# hostile texts: markup escaped in the SVG (tooltips too), control bytes
+# not printed to the terminal
+printf '{"command":"exec","ranks":[{"rank":0,"host":"n\\u001b[31m<i>","failed_start":"<b>&\\"x</b>","start":0,"end":1},{"rank":1,"host":"ok","status":0,"start":0,"end":1}],"totals":{"seconds":1}}\n' > hostile.json
+expect_rc 0 "a report with hostile texts" $D report hostile.json --svg h.svg
+expect_out '^0 +n\?\[31m<i> +failed to start: <b>&' "the table prints them made printable"
+expect_eq "$(grep -c "$(printf '\033')" "$T/out")" 0 "no escape byte reaches the terminal"
+expect_eq "$(grep -c '<b>\|<i>' h.svg)" 0 "no markup from the report in the SVG"
+expect_eq "$(grep -c '<title>failed to start: &lt;b&gt;&amp;&quot;x' h.svg)" 1 "the tooltip escapes the reason"
+if command -v xmllint > /dev/null; then
+    if xmllint --noout h.svg 2> "$T/xml.err"; then ok "the hostile report's SVG is well-formed XML"
+    else not_ok "xmllint: $(head -3 "$T/xml.err")"; fi
+fi
 
 # bad input: exit 3, "dcrun: FILE: reason", no SVG written or clobbered
 echo 'keep' > keep.svg

@@ -147,7 +147,7 @@ static const struct {
                                    9) "]," PH (0.2, 0.3, 9.4, 0,
                                                0.1) ",\"totals\":{\"seconds\":"
                                                     "10}}",
-     DC_BN_NONE, -1, "no bottleneck: ranks within 10% of each other"},
+     DC_BN_COMPUTE, -1, "compute-bound: the compute phase took 94%"},
     /* rank 3 on node07 takes 2.1x the median's time for its rows */
     {"{\"command\":\"infer\",\"ranks\":[" RK (0, "node01", 1000, 4) "," RK (
          1, "node02", 1000,
