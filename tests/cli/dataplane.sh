@@ -115,7 +115,7 @@ rm -f .Ys.npy.dcrun-live00
 expect_eq "$(cmp Y1.npy Ys.npy && echo same)" same "the same bytes"
 
 # ranks of mpirun read and write through MPI-IO
-if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+if mpi_ok; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     MPI="mpirun --oversubscribe --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
     expect_rc 0 "mpirun -np 3, --io direct" timeout 120 $MPI -np 3 $D infer --io direct $ARGS \
@@ -128,7 +128,7 @@ if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; 
     expect_eq "$(cmp H1.npy Hm.npy && echo same)" same "MPI-IO f2 output: the same bytes"
     expect_eq "$(ls -a | grep -c 'dcrun-')" 0 "MPI: no temporary or token file left"
 else
-    echo "# MPI part skipped: dcrun built without MPI or no mpirun"
+    echo "# MPI part skipped: $MPI_WHY"
 fi
 
 # over ssh: hosts that share the files read them; hosts that do not get rows

@@ -66,3 +66,16 @@ done_testing () {
     [ "$T_FAILED" -eq 0 ] || { echo "# $T_FAILED of $T_N failed"; exit 1; }
     exit 0
 }
+
+# mpi_ok: true when dcrun has the mpi launcher, mpirun exists and dcrun is
+# not built with AddressSanitizer (OpenMPI leaks from components it
+# unloads, which LeakSanitizer cannot suppress by name); else false with
+# the reason in $MPI_WHY
+mpi_ok () {
+    MPI_WHY=
+    if ! $DCRUN --version | grep -q '^launchers:.* mpi'; then MPI_WHY="dcrun built without MPI"
+    elif ! command -v mpirun > /dev/null; then MPI_WHY="no mpirun"
+    elif nm -D "$DCRUN" 2>/dev/null | grep -q __asan_init; then MPI_WHY="AddressSanitizer build (OpenMPI's leaks)"
+    fi
+    [ -z "$MPI_WHY" ]
+}

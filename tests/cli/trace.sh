@@ -143,7 +143,7 @@ common "train --split layers"
 expect_eq "$(fact steps)" "steps 0:6,1:6" "train --split layers: a step span per stage per step"
 
 # 5. -L mpi (mpirun on this host): the hub is MPI rank 0
-if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+if mpi_ok; then
     expect_rc 0 "infer -L mpi, --trace" $D infer -L mpi -H localhost:2 $ARGS \
         --output Ym.npy --chunk-rows 300 --report rm.json --trace tm.json
     check tm.json rm.json > "$T_TMP/facts"
@@ -152,7 +152,7 @@ if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; 
         "infer -L mpi: a chunk span per chunk of the report ($(fact chunks))"
     expect_eq "$(fact busy)" busy "infer -L mpi: each rank's busy agrees with the report"
 else
-    ok "infer -L mpi # SKIP no mpi launcher or no mpirun"
+    ok "infer -L mpi # SKIP $MPI_WHY"
 fi
 
 # 6. over ssh: 3 loopback hosts of the test sshd, a process per host

@@ -29,7 +29,7 @@ static const size_t hdr_of[] = {
 struct bcase {
     const char *name;
     enum kind k;
-    uint64_t f[5];
+    uint64_t f[8]; /* header words: the longest header has 7 */
     int dslot;
     double d;
     size_t body;
