@@ -9,12 +9,13 @@
 #                        or CUDA's (libcjson, libopenblas.so.0 as dcrun
 #                        opens it, libhwloc, libssh2, libmpi, libxml2 and
 #                        their own needs)
-#   gpu-bundle/lib/dcrun/  dcrun_cuda.so, dcrun_cudart.so ($DCRUN_MODULE_DIR)
+#   gpu-bundle/lib/x86_64-linux-gnu/dcrun/  dcrun_cuda.so, dcrun_cudart.so,
+#                        where bin/dcrun looks for them (DCRUN_MODULE_RELDIR)
 #   gpu-bundle/tests/    the tests/gpu programs (Check is linked in)
 #   gpu-bundle/glibc/    this machine's ld.so, libc, libm, libpthread, libdl,
 #                        librt: used by bench/gpu-check.sh only where the GPU
 #                        machine's C library is older than GLIBC_NEEDED
-#   gpu-bundle/GLIBC_NEEDED, gpu-bundle/MANIFEST
+#   gpu-bundle/GLIBC_NEEDED, MODULE_DIR, MANIFEST
 # and gpu-bundle.tar.xz, the same tree packed (about a third of its size):
 # what travels to the GPU machine (bench/gpu-check.sh unpacks it when
 # gpu-bundle/ is not there).  CUDA's libcudart, libcublas, libcublasLt and
@@ -29,7 +30,7 @@ with_cudart=0
 for a in "$@"; do
     case $a in
     --with-cudart) with_cudart=1 ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "gpu-bundle: unknown argument $a (--with-cudart)" >&2; exit 2 ;;
     esac
 done
@@ -48,17 +49,21 @@ grep -q '#define HAVE_CUDA 1' "$build/config.h" \
 ninja -C "$build" cli/dcrun gpu/dcrun_cuda.so gpu/dcrun_cudart.so \
     tests/gpu/test_compute_cuda tests/gpu/test_probe_cuda >/dev/null
 
+# the modules where a moved install looks: bin/ + DCRUN_MODULE_RELDIR
+reldir=$(sed -n 's/^#define DCRUN_MODULE_RELDIR "\(.*\)"$/\1/p' "$build/config.h")
+case $reldir in ../lib/*) mods=$out/${reldir#../} ;; *) mods=$out/lib/dcrun ;; esac
 rm -rf "$out" "$out.tar.xz"
-mkdir -p "$out/bin" "$out/lib/dcrun" "$out/tests" "$out/glibc"
+mkdir -p "$out/bin" "$mods" "$out/tests" "$out/glibc"
 cp "$build/cli/dcrun" "$out/bin/"
-cp "$build/gpu/dcrun_cuda.so" "$build/gpu/dcrun_cudart.so" "$out/lib/dcrun/"
+cp "$build/gpu/dcrun_cuda.so" "$build/gpu/dcrun_cudart.so" "$mods/"
+echo "${mods#$out/}" >"$out/MODULE_DIR"
 cp "$build/tests/gpu/test_compute_cuda" "$build/tests/gpu/test_probe_cuda" "$out/tests/"
-for p in cublaslt_gemm h2d; do
-    gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$cuda/include" -o "$out/bin/$p" \
-        "bench/gpu/$p.c" -L"$cuda/lib64" -lcudart $([ $p = h2d ] || echo -lcublasLt)
-done
+gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$cuda/include" -o "$out/bin/cublaslt_gemm" \
+    bench/gpu/cublaslt_gemm.c -L"$cuda/lib64" -lcublasLt -lcudart
+gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$cuda/include" -o "$out/bin/h2d" \
+    bench/gpu/h2d.c -L"$cuda/lib64" -lcudart
 gcc -O2 -std=c99 -Wall -Wextra -Werror -o "$out/bin/npytool" bench/gpu/npytool.c -lm
-strip --strip-debug "$out"/bin/* "$out"/lib/dcrun/*.so "$out"/tests/*
+strip --strip-debug "$out"/bin/* "$mods"/*.so "$out"/tests/*
 
 # The C library and CUDA stay the GPU machine's: never in lib/.
 system='^(linux-vdso|libc|libm|libpthread|libdl|librt|ld-linux-x86-64|libcuda|libcudart|libcublas|libcublasLt)\.so'
@@ -66,7 +71,7 @@ openblas=$(ldconfig -p | awk '$1 == "libopenblas.so.0" { print $NF; exit }')
 [ -n "$openblas" ] || { echo "gpu-bundle: no libopenblas.so.0 here (apt-get install libopenblas0)" >&2; exit 2; }
 cp -L "$openblas" "$out/lib/libopenblas.so.0"
 # ldd lists every library a file needs, its needs' needs too
-for f in "$out"/bin/* "$out"/lib/dcrun/*.so "$out"/tests/* "$out/lib/libopenblas.so.0"; do
+for f in "$out"/bin/* "$mods"/*.so "$out"/tests/* "$out/lib/libopenblas.so.0"; do
     ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }'
 done | sort -u | while read -r name path; do
     if echo "$name" | grep -Eq "$system"; then
@@ -91,7 +96,7 @@ done | sort -t. -k2,2n -u | tail -1 | sed 's/GLIBC_//' >"$out/GLIBC_NEEDED"
 # C library or CUDA's), with nothing in the environment but the path.
 lib=$here/$out/lib
 bad=0
-for f in "$out"/bin/* "$out"/lib/*.so* "$out"/lib/dcrun/*.so "$out"/tests/*; do
+for f in "$out"/bin/* "$out"/lib/*.so* "$mods"/*.so "$out"/tests/*; do
     env -i LD_LIBRARY_PATH="$lib" ldd "$f" >"$out/.ldd" 2>&1 || true
     if grep -q 'not found' "$out/.ldd"; then
         case $f in */libcudart*|*/libcublas*) ;; *) echo "gpu-bundle: $f: $(grep 'not found' "$out/.ldd" | tr '\n' ' ')" >&2; bad=1 ;; esac
@@ -106,6 +111,9 @@ rm -f "$out/.ldd"
 ver=$(env -i LD_LIBRARY_PATH="$lib" "$out/bin/dcrun" --version) \
     || { echo "gpu-bundle: $out/bin/dcrun --version fails with only LD_LIBRARY_PATH=$lib" >&2; exit 1; }
 echo "$ver" | grep -q 'cuda (cuBLAS' || { echo "gpu-bundle: dcrun has no cuda back-end: $ver" >&2; exit 1; }
+# the cuda module and libcudart load (here: "no CUDA driver"; there: a GPU)
+msg=$(env -i LD_LIBRARY_PATH="$lib" "$out/bin/dcrun" bench gemm --device cuda --m 64 --iters 1 2>&1) || true
+case $msg in *"not available"*) echo "gpu-bundle: the bundled dcrun cannot load its cuda module: $msg" >&2; bad=1 ;; esac
 [ $bad = 0 ] || exit 1
 
 (cd "$out" && find . -type f | sort | xargs ls -l | awk '{ print $5, $NF }') >"$out/MANIFEST"
