@@ -19,12 +19,14 @@
 # cannot run says SKIP and why (no GPU, no bundle, out of time); the JSON
 # is written however the script ends (even on SIGINT/SIGTERM).
 #
-# The binaries, first found: gpu-bundle/ (bench/gpu-bundle.sh), or
-# gpu-bundle.tar.xz unpacked into a temporary folder (what travels to a GPU
-# machine without Debian's packages), or the build tree ($DCRUN, default
-# build/cli/dcrun, with bench/gpu's peers compiled here against $CUDA_HOME).
+# The binaries, first found: $DCRUN and its build tree when set; gpu-bundle/
+# (bench/gpu-bundle.sh); gpu-bundle.tar.xz unpacked into a temporary folder
+# (what travels to a GPU machine without Debian's packages); build/cli/dcrun.
+# With a build tree, bench/gpu's peers are compiled against $CUDA_HOME.
 # Inputs are made by the bundle's npytool (bench/gpu/npytool.c: seeded, no
-# NumPy).  GPU_CHECK_BUDGET: seconds after which the remaining parts are
+# NumPy).  GPU_CHECK_DEVICE=cpu rehearses the GPU path on the cpu back-end
+# (f32 only, small sizes, no peers: the figures mean nothing; the script's
+# paths, the report parsing and the comparisons run).  GPU_CHECK_BUDGET: seconds after which the remaining parts are
 # skipped (default 420).  TMPDIR: the scratch folder (it needs about 2 GiB
 # on a GPU machine; removed at the end).
 # Exit status: 0 the JSON is written and nothing failed (skips included),
@@ -39,6 +41,12 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX") || exit 2
 t_start=$(date +%s)
 budget=${GPU_CHECK_BUDGET:-420}
 json=$outdir/gpu-check.json
+dev=${GPU_CHECK_DEVICE:-cuda}
+case $dev in
+cuda) rehearsal=0 gemm_n=8192 gemm_iters=20 gemm_dts="f32 tf32 bf16 f16" ;;
+cpu) rehearsal=1 gemm_n=256 gemm_iters=1 gemm_dts=f32 ;;
+*) echo "gpu-check: GPU_CHECK_DEVICE=$dev: not cuda or cpu" >&2; exit 2 ;;
+esac
 : >"$W/parts"
 : >"$W/table"
 failed=0
@@ -50,8 +58,9 @@ esc () { # a JSON string's inside: no quotes, backslashes or control bytes
 # part NAME ok|fail|skip REASON [JSON-FIELDS]
 part () {
     [ "$2" = fail ] && failed=1
-    printf '"%s":{"status":"%s","reason":"%s","at_seconds":%d%s}\n' "$1" "$2" "$(esc "$3")" \
-        $(($(date +%s) - t_start)) "${4:+,$4}" >>"$W/parts"
+    # one line a part (the JSON of dcrun's reports spans many)
+    { printf '"%s":{"status":"%s","reason":"%s","at_seconds":%d%s}' "$1" "$2" "$(esc "$3")" \
+        $(($(date +%s) - t_start)) "${4:+,$4}" | tr '\n\t' '  '; echo; } >>"$W/parts"
     printf '%-18s %-5s %s\n' "$1" "$(echo "$2" | tr a-z A-Z)" "$3" >>"$W/table"
 }
 finish () {
@@ -61,6 +70,7 @@ finish () {
         printf '{"script":"bench/gpu-check.sh","format":1,"date":"%s",' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
         printf '"host":"%s","seconds":%d,"failed":%s,' "$(esc "$(uname -n)")" \
             $((now - t_start)) "$([ $failed = 1 ] && echo true || echo false)"
+        printf '"device":"%s",' "$([ $rehearsal = 1 ] && echo 'cpu (rehearsal: the figures mean nothing)' || echo cuda)"
         printf '"binaries":"%s","parts":{' "$(esc "${how:-none}")"
         sed '$!s/$/,/' "$W/parts"
         printf '}}\n'
@@ -89,7 +99,13 @@ num () {
     v=$(grep -o "\"$2\":[[:space:]]*-\?[0-9][0-9.eE+-]*" "$1" 2>/dev/null | tail -1 | sed 's/.*:[[:space:]]*//')
     echo "${v:-null}"
 }
-calc () { awk "BEGIN { x = $1; if (x != x) print \"null\"; else printf \"%.4g\", x }" 2>/dev/null || echo null; }
+calc () { # an awk expression, or null (never inf or nan: not JSON)
+    awk "BEGIN { x = $1; if (x != x || x == x + 1 && x != 0) print \"null\"; else printf \"%.4g\", x }" 2>/dev/null || echo null
+}
+div () { # A / B, or null when either is missing or B is 0
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "null" || b == "" || b == "null" || b + 0 == 0) print "null"; else printf "%.4g", a / b }'
+}
+f4 () { case $1 in '' | null) echo '?' ;; *) calc "$1" ;; esac; } # for the table
 now_s () { date +%s.%N; }
 lastline () { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1; }
 to () { timeout "$@"; } # timeout SECONDS CMD...
@@ -101,7 +117,9 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/loc
 done
 loader=
 bundle=
-if [ -x gpu-bundle/bin/dcrun ]; then
+if [ -n "${DCRUN:-}" ]; then
+    : # that binary and its build tree
+elif [ -x gpu-bundle/bin/dcrun ]; then
     bundle=$here/gpu-bundle
 elif [ -f gpu-bundle.tar.xz ]; then
     mkdir -p "$W/bundle"
@@ -168,15 +186,17 @@ X () { "$W/x" "$@"; }
 gpu=0
 why_nogpu="no dcrun"
 if [ -n "$dcrun" ]; then
-    if X "$dcrun" bench gemm --device cuda --m 256 --iters 1 --json >"$W/g0" 2>"$W/g0.err"; then
+    if X "$dcrun" bench gemm --device $dev --m 256 --iters 1 --json >"$W/g0" 2>"$W/g0.err"; then
         gpu=1
     else
         why_nogpu=$(lastline "$W/g0.err")
-        [ -n "$why_nogpu" ] || why_nogpu="dcrun bench gemm --device cuda failed"
+        [ -n "$why_nogpu" ] || why_nogpu="dcrun bench gemm --device $dev failed"
     fi
 fi
 h2d_gbs=
-if [ $gpu = 1 ] && [ -x "$B/h2d" ]; then
+if [ $rehearsal = 1 ]; then
+    part device skip "cpu rehearsal: no GPU to look at"
+elif [ $gpu = 1 ] && [ -x "$B/h2d" ]; then
     if X "$B/h2d" 256 10 >"$W/h2d" 2>"$W/h2d.err"; then
         h2d_gbs=$(num "$W/h2d" h2d_pinned_gbs)
         part device ok "$(sed -n 's/.*"device":"\([^"]*\)".*/\1/p' "$W/h2d"); pinned H2D $h2d_gbs GB/s" \
@@ -216,6 +236,7 @@ else
         cp "$W/t_$t" "$outdir/test_$t.log" 2>/dev/null
     done
     [ $st = ok ] && why="every test passed"
+    why=${why# }
     part gpu_tests $st "$why" "\"tests\":{$res}"
 fi
 
@@ -224,11 +245,11 @@ fi
 peak_table () {
     case $1 in f32) echo 66.9 ;; tf32) echo 494.7 ;; *) echo 989.4 ;; esac
 }
-for dt in f32 tf32 bf16 f16; do
+for dt in $gemm_dts; do
     eval "gemm_$dt="
     if [ $gpu = 0 ]; then part gemm_$dt skip "no usable GPU: $why_nogpu"; continue; fi
     if [ "$(left)" -lt 30 ]; then part gemm_$dt skip "out of time (GPU_CHECK_BUDGET=$budget s)"; continue; fi
-    if ! X "$dcrun" bench gemm --device cuda --dtype $dt --m 8192 --n 8192 --k 8192 --iters 20 --json \
+    if ! X "$dcrun" bench gemm --device $dev --dtype $dt --m $gemm_n --n $gemm_n --k $gemm_n --iters $gemm_iters --json \
         >"$W/gemm_$dt" 2>"$W/gemm_$dt.err"; then
         part gemm_$dt fail "dcrun bench gemm: $(lastline "$W/gemm_$dt.err")"
         continue
@@ -242,11 +263,11 @@ for dt in f32 tf32 bf16 f16; do
         case $devname in *H200*|*H100*) pk=$(peak_table $dt); src="H200 table" ;; esac
     fi
     raw=null
-    if [ -x "$B/cublaslt_gemm" ] && X "$B/cublaslt_gemm" 8192 8192 8192 $dt 20 >"$W/lt_$dt" 2>"$W/lt_$dt.err"; then
+    if [ $rehearsal = 0 ] && [ -x "$B/cublaslt_gemm" ] && X "$B/cublaslt_gemm" $gemm_n $gemm_n $gemm_n $dt $gemm_iters >"$W/lt_$dt" 2>"$W/lt_$dt.err"; then
         raw=$(num "$W/lt_$dt" gemm_tflops)
     fi
-    part gemm_$dt ok "dcrun $tf TFLOP/s, cuBLASLt ${raw} TFLOP/s, peak ${pk:-?} ($src)" \
-        "\"dcrun_tflops\":${tf:-null},\"cublaslt_tflops\":${raw:-null},\"peak_tflops\":${pk:-null},\"peak_source\":\"$src\",\"of_peak\":$(calc "$tf / ${pk:-0}"),\"of_cublaslt\":$(calc "$tf / $raw"),\"dcrun\":$(cat "$W/gemm_$dt"),\"cublaslt_error\":\"$(esc "$(lastline "$W/lt_$dt.err")")\""
+    part gemm_$dt ok "dcrun $(f4 "$tf") TFLOP/s, cuBLASLt $(f4 "$raw") TFLOP/s, peak $(f4 "$pk") ($src)" \
+        "\"dcrun_tflops\":${tf:-null},\"cublaslt_tflops\":${raw:-null},\"peak_tflops\":${pk:-null},\"peak_source\":\"$src\",\"of_peak\":$(div "$tf" "${pk:-}"),\"of_cublaslt\":$(div "$tf" "$raw"),\"dcrun\":$(cat "$W/gemm_$dt"),\"cublaslt_error\":\"$(esc "$(lastline "$W/lt_$dt.err")")\""
 done
 
 # ---------------------------------------------------------------- inputs
@@ -263,6 +284,7 @@ else
     heavy_rows=32768 light_rows=262144 small_rows=2048 train_rows=8192
     # no GPU: no big inputs, and a short cpu training (only its path is shown)
     [ $gpu = 1 ] || { heavy_rows=0 light_rows=0 train_rows=512; }
+    [ $rehearsal = 0 ] || { heavy_rows=256 light_rows=8192 train_rows=512; }
     if X "$B/npytool" mlp "$D/heavy.safetensors" 1024,4096,4096,1024 1 2>"$W/gen.err" &&
         X "$B/npytool" mlp "$D/light.safetensors" 1024,16 2 2>>"$W/gen.err" &&
         X "$B/npytool" rows "$D/small.npy" $small_rows 1024 3 2>>"$W/gen.err" &&
@@ -298,11 +320,12 @@ for m in heavy light; do
     fi
     dts="f32 tf32 bf16 f16"
     [ $m = light ] && dts="f32 bf16"
+    [ $rehearsal = 0 ] || dts=f32
     for dt in $dts; do
         name=infer_${m}_$dt
         if [ "$(left)" -lt 40 ]; then part $name skip "out of time (GPU_CHECK_BUDGET=$budget s)"; continue; fi
         t0=$(now_s)
-        if ! to 150 "$W/x" "$dcrun" infer --device cuda --dtype $dt --model "$D/$m.safetensors" \
+        if ! to 150 "$W/x" "$dcrun" infer --device $dev --dtype $dt --model "$D/$m.safetensors" \
             --input "$D/$m.npy" --output "$D/y.npy" --report "$D/r_$name.json" >/dev/null 2>"$W/$name.err"; then
             part $name fail "dcrun infer --device cuda: $(lastline "$W/$name.err")"
             continue
@@ -314,13 +337,13 @@ for m in heavy light; do
         tfe=$(num "$r" tflops_end_to_end)
         tot=$(num "$r" seconds)
         comp=$(awk -v RS='"phases"' 'END { if (match($0, /"compute":[[:space:]]*[0-9.eE+-]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*:[[:space:]]*/, "", s); print s } }' "$r")
-        bytes=$(calc "$rows * 1024 * 4")
-        gbs=$(calc "$bytes / ${comp:-0} / 1e9")
-        gbs_e=$(calc "$bytes / ${tot:-0} / 1e9")
+        gb=$(calc "$rows * 1024 * 4 / 1e9")
+        gbs=$(div "$gb" "$comp")
+        gbs_e=$(div "$gb" "$tot")
         eval "g=\${gemm_$dt:-}"
         # the first rows again, against the cpu back-end
         cmpj=null st=ok why=
-        if to 60 "$W/x" "$dcrun" infer --device cuda --dtype $dt --model "$D/$m.safetensors" \
+        if to 60 "$W/x" "$dcrun" infer --device $dev --dtype $dt --model "$D/$m.safetensors" \
             --input "$D/small.npy" --output "$D/yc.npy" >/dev/null 2>"$W/$name.c.err"; then
             cmpj=$(X "$B/npytool" cmp "$D/yc.npy" "$D/ref_$m.npy" "$(tol $dt)" 2>"$W/$name.cmp.err")
             case $? in 0) ;; 1) st=fail; why="output differs from the cpu back-end's over $(tol $dt): " ;;
@@ -329,8 +352,8 @@ for m in heavy light; do
             st=fail
             why="dcrun infer --device cuda on $small_rows rows: $(lastline "$W/$name.c.err"): "
         fi
-        part $name $st "${why}$tf TFLOP/s compute ($(calc "$tf / ${g:-0}") of bench gemm), $gbs GB/s input ($(calc "$gbs / ${h2d_gbs:-0}") of pinned H2D)" \
-            "\"rows\":$rows,\"wall_seconds\":$wall,\"seconds\":$tot,\"compute_seconds\":${comp:-null},\"tflops\":${tf:-null},\"tflops_end_to_end\":${tfe:-null},\"gbs_input_compute\":$gbs,\"gbs_input_end_to_end\":$gbs_e,\"of_bench_gemm\":$(calc "$tf / ${g:-0}"),\"of_h2d_pinned\":$(calc "$gbs / ${h2d_gbs:-0}"),\"vs_cpu\":${cmpj:-null},\"report\":$(cat "$r")"
+        part $name $st "${why}$(f4 "$tf") TFLOP/s compute ($(div "$tf" "${g:-}") of bench gemm), $gbs GB/s input ($(div "$gbs" "${h2d_gbs:-}") of pinned H2D)" \
+            "\"rows\":$rows,\"wall_seconds\":$wall,\"seconds\":$tot,\"compute_seconds\":${comp:-null},\"tflops\":${tf:-null},\"tflops_end_to_end\":${tfe:-null},\"gbs_input_compute\":$gbs,\"gbs_input_end_to_end\":$gbs_e,\"of_bench_gemm\":$(div "$tf" "${g:-}"),\"of_h2d_pinned\":$(div "$gbs" "${h2d_gbs:-}"),\"vs_cpu\":${cmpj:-null},\"report\":$(cat "$r")"
     done
 done
 
@@ -353,14 +376,14 @@ else
         else
             t0=$(now_s)
             # shellcheck disable=SC2086
-            if to 120 "$W/x" "$dcrun" train --device cuda $targs --output "$D/gpu.safetensors" --report "$D/tgpu.json" \
+            if to 120 "$W/x" "$dcrun" train --device $dev $targs --output "$D/gpu.safetensors" --report "$D/tgpu.json" \
                 >/dev/null 2>"$W/tgpu.err"; then
                 tg=$(calc "$(now_s) - $t0")
                 cmpj=$(X "$B/npytool" cmp "$D/gpu.safetensors" "$D/cpu.safetensors" 1e-3 2>"$W/tcmp.err")
                 case $? in 0) st=ok why= ;; 1) st=fail why="weights differ over 1e-3: " ;;
                     *) st=fail why="npytool cmp: $(lastline "$W/tcmp.err"): " cmpj=null ;; esac
-                part train $st "${why}512-2048-2048-512, $train_rows rows, batch 256: cuda ${tg} s, cpu ${tc} s ($(calc "$tc / $tg")x)" \
-                    "\"cpu_wall_seconds\":$tc,\"cuda_wall_seconds\":$tg,\"speedup\":$(calc "$tc / $tg"),\"weights_vs_cpu\":${cmpj:-null}"
+                part train $st "${why}512-2048-2048-512, $train_rows rows, batch 256: $dev ${tg} s, cpu ${tc} s ($(div "$tc" "$tg")x)" \
+                    "\"cpu_wall_seconds\":$tc,\"device_wall_seconds\":$tg,\"speedup\":$(div "$tc" "$tg"),\"weights_vs_cpu\":${cmpj:-null}"
             else
                 part train fail "dcrun train --device cuda: $(lastline "$W/tgpu.err")" "\"cpu_wall_seconds\":$tc"
             fi
