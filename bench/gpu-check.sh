@@ -283,8 +283,8 @@ else
     t0=$(now_s)
     heavy_rows=32768 light_rows=262144 small_rows=2048 train_rows=8192
     # no GPU: no big inputs, and a short cpu training (only its path is shown)
-    [ $gpu = 1 ] || { heavy_rows=0 light_rows=0 train_rows=512; }
-    [ $rehearsal = 0 ] || { heavy_rows=256 light_rows=8192 train_rows=512; }
+    [ $gpu = 1 ] || { heavy_rows=0 light_rows=0 train_rows=512 small_rows=256; }
+    [ $rehearsal = 0 ] || { heavy_rows=256 light_rows=8192 train_rows=512 small_rows=256; }
     if X "$B/npytool" mlp "$D/heavy.safetensors" 1024,4096,4096,1024 1 2>"$W/gen.err" &&
         X "$B/npytool" mlp "$D/light.safetensors" 1024,16 2 2>>"$W/gen.err" &&
         X "$B/npytool" rows "$D/small.npy" $small_rows 1024 3 2>>"$W/gen.err" &&
