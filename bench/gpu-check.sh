@@ -27,7 +27,8 @@
 # NumPy).  GPU_CHECK_DEVICE=cpu rehearses the GPU path on the cpu back-end
 # (f32 only, small sizes, no peers: the figures mean nothing; the script's
 # paths, the report parsing and the comparisons run).  GPU_CHECK_BUDGET: seconds after which the remaining parts are
-# skipped (default 420).  TMPDIR: the scratch folder (it needs about 2 GiB
+# skipped (default 420).  GPU_CHECK_LOADER=1 runs the bundle through its own
+# ld.so and C library even where the machine's would do (to test that path).  TMPDIR: the scratch folder (it needs about 2 GiB
 # on a GPU machine; removed at the end).
 # Exit status: 0 the JSON is written and nothing failed (skips included),
 # 1 a part failed, 2 usage.
@@ -139,7 +140,7 @@ if [ -n "$bundle" ]; then
     DCRUN_MODULE_DIR="$bundle/$(cat "$bundle/MODULE_DIR" 2>/dev/null || echo lib/dcrun)"
     export DCRUN_MODULE_DIR
     how="bundle $bundle"
-    if ! "$dcrun" --version >"$W/ver" 2>&1; then
+    if [ "${GPU_CHECK_LOADER:-0}" = 1 ] || ! "$dcrun" --version >"$W/ver" 2>&1; then
         # an older C library than the bundle's (GLIBC_NEEDED): its own
         if [ -x "$bundle/glibc/ld-linux-x86-64.so.2" ] &&
             "$bundle/glibc/ld-linux-x86-64.so.2" --library-path "$bundle/lib:$bundle/glibc$cudalibs" \
