@@ -146,7 +146,7 @@ if [ -n "$bundle" ]; then
             "$bundle/glibc/ld-linux-x86-64.so.2" --library-path "$bundle/lib:$bundle/glibc$cudalibs" \
                 "$dcrun" --version >"$W/ver" 2>&1; then
             loader=$bundle/glibc/ld-linux-x86-64.so.2
-            how="$how with its own C library ($(lastline "$W/ver" | cut -c1-80))"
+            how="$how with its own ld.so and C library (it needs glibc $(cat "$bundle/GLIBC_NEEDED" 2>/dev/null); this machine has $(getconf GNU_LIBC_VERSION 2>/dev/null || echo '?'))"
         else
             part setup fail "the bundled dcrun does not run: $(head -1 "$W/ver")"
             dcrun=
