@@ -15,21 +15,28 @@
 #   train        `dcrun train --device cuda` against `--device cpu`: time
 #                and the trained weights within tolerance
 # It writes OUTDIR/gpu-check.json (every part with "status": "ok", "fail"
-# or "skip" and its "reason") and prints a short table.  A part that
-# cannot run says SKIP and why (no GPU, no bundle, out of time); the JSON
-# is written however the script ends (even on SIGINT/SIGTERM).
+# or "skip" and its "reason") and prints a short table (also in
+# OUTDIR/gpu-check.txt; the gpu tests' output in OUTDIR/test_*.log).  A
+# part that cannot run says SKIP and why (no GPU, no bundle, out of time);
+# the JSON is written however the script ends (even on SIGINT/SIGTERM).
 #
-# The binaries, first found: $DCRUN and its build tree when set; gpu-bundle/
-# (bench/gpu-bundle.sh); gpu-bundle.tar.xz unpacked into a temporary folder
-# (what travels to a GPU machine without Debian's packages); build/cli/dcrun.
-# With a build tree, bench/gpu's peers are compiled against $CUDA_HOME.
-# Inputs are made by the bundle's npytool (bench/gpu/npytool.c: seeded, no
-# NumPy).  GPU_CHECK_DEVICE=cpu rehearses the GPU path on the cpu back-end
-# (f32 only, small sizes, no peers: the figures mean nothing; the script's
-# paths, the report parsing and the comparisons run).  GPU_CHECK_BUDGET: seconds after which the remaining parts are
-# skipped (default 420).  GPU_CHECK_LOADER=1 runs the bundle through its own
-# ld.so and C library even where the machine's would do (to test that path).  TMPDIR: the scratch folder (it needs about 2 GiB
-# on a GPU machine; removed at the end).
+# The binaries, first found: $DCRUN and its build tree when set;
+# gpu-bundle/ (bench/gpu-bundle.sh); gpu-bundle.tar.xz unpacked into a
+# temporary folder (what travels to a GPU machine without Debian's
+# packages); build/cli/dcrun.  With a build tree, bench/gpu's peers are
+# compiled against $CUDA_HOME.  Inputs are made by npytool
+# (bench/gpu/npytool.c: seeded, no NumPy).  On a lent GPU machine, after
+# `sh bench/gpu-bundle.sh` here: `sh bench/gpu-check.sh $OUT` with
+# gpu-bundle.tar.xz carried.
+#
+# Environment: GPU_CHECK_DEVICE=cpu rehearses the GPU path on the cpu
+# back-end (f32 only, small sizes, no peers: the figures mean nothing; the
+# script's paths, the report parsing and the comparisons run).
+# GPU_CHECK_BUDGET: seconds after which the remaining parts are skipped
+# (default 420).  GPU_CHECK_LOADER=1 runs the bundle through its own ld.so
+# and C library even where the machine's would do (to test that path).
+# TMPDIR: the scratch folder (about 1.5 GiB on a GPU machine; removed at
+# the end).
 # Exit status: 0 the JSON is written and nothing failed (skips included),
 # 1 a part failed, 2 usage.
 set -u
@@ -85,8 +92,8 @@ finish () {
         echo "bench/gpu-check.sh: the JSON came out invalid: see $outdir/gpu-check.invalid.json" >&2
     fi
     mv "$json.tmp" "$json"
-    echo "bench/gpu-check.sh: $((now - t_start)) s, binaries: ${how:-none}"
-    cat "$W/table"
+    { echo "bench/gpu-check.sh: $((now - t_start)) s, binaries: ${how:-none}"
+        cat "$W/table"; } | tee "$outdir/gpu-check.txt"
     echo "JSON: $json"
     rm -rf "$W"
     exit $failed
@@ -200,8 +207,11 @@ if [ $rehearsal = 1 ]; then
 elif [ $gpu = 1 ] && [ -x "$B/h2d" ]; then
     if X "$B/h2d" 256 10 >"$W/h2d" 2>"$W/h2d.err"; then
         h2d_gbs=$(num "$W/h2d" h2d_pinned_gbs)
+        smi=
+        command -v nvidia-smi >/dev/null 2>&1 &&
+            smi=$(to 20 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv,noheader 2>&1 | head -1)
         part device ok "$(sed -n 's/.*"device":"\([^"]*\)".*/\1/p' "$W/h2d"); pinned H2D $h2d_gbs GB/s" \
-            "\"h2d\":$(cat "$W/h2d")"
+            "\"h2d\":$(cat "$W/h2d"),\"nvidia_smi\":\"$(esc "$smi")\""
     else
         part device fail "h2d: $(lastline "$W/h2d.err")"
     fi
