@@ -273,12 +273,14 @@ for dt in $gemm_dts; do
     if [ -z "$pk" ]; then
         case $devname in *H200*|*H100*) pk=$(peak_table $dt); src="H200 table" ;; esac
     fi
+    tab=null
+    case $devname in *H200*|*H100*) tab=$(peak_table $dt) ;; esac
     raw=null
     if [ $rehearsal = 0 ] && [ -x "$B/cublaslt_gemm" ] && X "$B/cublaslt_gemm" $gemm_n $gemm_n $gemm_n $dt $gemm_iters >"$W/lt_$dt" 2>"$W/lt_$dt.err"; then
         raw=$(num "$W/lt_$dt" gemm_tflops)
     fi
     part gemm_$dt ok "dcrun $(f4 "$tf") TFLOP/s, cuBLASLt $(f4 "$raw") TFLOP/s, peak $(f4 "$pk") ($src)" \
-        "\"dcrun_tflops\":${tf:-null},\"cublaslt_tflops\":${raw:-null},\"peak_tflops\":${pk:-null},\"peak_source\":\"$src\",\"of_peak\":$(div "$tf" "${pk:-}"),\"of_cublaslt\":$(div "$tf" "$raw"),\"dcrun\":$(cat "$W/gemm_$dt"),\"cublaslt_error\":\"$(esc "$(lastline "$W/lt_$dt.err")")\""
+        "\"dcrun_tflops\":${tf:-null},\"cublaslt_tflops\":${raw:-null},\"peak_tflops\":${pk:-null},\"peak_source\":\"$src\",\"peak_datasheet_tflops\":$tab,\"of_peak\":$(div "$tf" "${pk:-}"),\"of_cublaslt\":$(div "$tf" "$raw"),\"dcrun\":$(cat "$W/gemm_$dt"),\"cublaslt_error\":\"$(esc "$(lastline "$W/lt_$dt.err")")\""
 done
 
 # ---------------------------------------------------------------- inputs
