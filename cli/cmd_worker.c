@@ -55,12 +55,14 @@
 #include "job.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
+#include "lib/launch/control.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/launch/proctree.h"
 
 #define KILL_GRACE_S 2
+#define STDIN_QUEUE_MAX (256 * 1024) /* stdin bytes held for CMD */
 
 enum {
     OPT_CPUS = 0x100,
@@ -75,6 +77,8 @@ enum {
     OPT_GPUS_PER_RANK,
     OPT_MAP_BY,
     OPT_PLACE_GPU_BIND,
+    OPT_STDIN,
+    OPT_PORT_CHECK,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -102,6 +106,12 @@ static const struct cli_opt worker_opts[] = {
      "--place: CUDA_VISIBLE_DEVICES as dcrun --gpu-bind (default host)"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
+    {"stdin", no_argument, OPT_STDIN, NULL,
+     "CMD's stdin is what the control channel's stdin frames carry "
+     "(default /dev/null)"},
+    {"port-check", required_argument, OPT_PORT_CHECK, "PORT",
+     "print 'port PORT' when a TCP port PORT is free on this host, 'busy "
+     "PORT' when not (0: 'port N' for a free one) and exit"},
     {0},
 };
 
@@ -120,6 +130,8 @@ struct worker_args {
     long gpus_per_rank;
     struct dc_plan_opts popts; /* --map-by ppr:... */
     enum dc_gpu_bind gpu_bind; /* --place-gpu-bind */
+    bool stdin_data;           /* --stdin */
+    long port_check;           /* --port-check, -1 not given */
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -133,6 +145,12 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_EXEC:
         a->exec = true;
         return 0;
+    case OPT_STDIN:
+        a->stdin_data = true;
+        return 0;
+    case OPT_PORT_CHECK:
+        return cli_parse_long (cli, "--port-check", arg, 0, 65535,
+                               &a->port_check);
     case OPT_WDIR:
         a->wdir = arg;
         return 0;
@@ -283,23 +301,6 @@ static double now_s (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Handle complete control lines in buf; returns bytes consumed. */
-static size_t control_lines (char *buf, size_t len, pid_t pgid)
-{
-    size_t used = 0;
-    char *nl;
-
-    while ((nl = memchr (buf + used, '\n', len - used))) {
-        *nl = '\0';
-        const char *line = buf + used;
-        int sig;
-        if (sscanf (line, "signal %d", &sig) == 1 && sig > 0 && sig < NSIG)
-            kill_group (pgid, sig);
-        used = (size_t)(nl - buf) + 1;
-    }
-    return used;
 }
 
 /* Under mpirun/srun with $DCRUN_IO: the ctl, out and err connections back
@@ -522,110 +523,178 @@ out:
     return rc;
 }
 
-static int worker_main (struct cli *cli, int argc, char **argv, char **placedp)
+/* --port-check: MASTER_PORT as rank 0's host sees it (launch_ssh.c asks
+ * before any rank starts). */
+static int port_check (long port)
 {
-    struct worker_args a = {.control = -1, .env_stdin = -1};
-    char *placed = NULL; /* --place: the CPUs to bind to (*placedp owns) */
-    int optindex, rc, pex[2];
+    int p = port > 0 ? (dc_launch_port_free ((int)port) ? (int)port : -1)
+                     : dc_launch_free_port ();
 
-    if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
-                         &optindex)) != 0) {
-        free (a.env);
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (port > 0 && p < 0)
+        printf ("busy %ld\n", port);
+    else if (p > 0)
+        printf ("port %d\n", p);
+    else
+        return cli_error (EXIT_LAUNCH, "worker: no free TCP port: %s",
+                          strerror (errno));
+    return fflush (stdout) == 0 ? EXIT_OK : EXIT_LAUNCH;
+}
+
+/* The worker's state while CMD runs. */
+struct wrun {
+    struct worker_args *a;
+    char **cmd;
+    pid_t pid, parent;
+    int sfd;
+    int io[3];       /* under mpirun/srun: ctl, out, err to dcrun; -1 */
+    int cfd;         /* the control channel: stdin, or io[0] */
+    bool ctl_open;   /* still reading it */
+    bool watch_chan; /* the channel's stdout hanging up ends the job */
+    double kill_at;  /* when SIGKILL goes, 0: not stopping */
+    int status;
+    struct dc_ctl_parser parser;
+    int in_fd; /* --stdin: the pipe to CMD's stdin, -1 */
+    char *inq; /* bytes for it not written yet */
+    size_t inqlen, inqcap;
+    bool in_eof; /* close in_fd once inq is out */
+};
+
+/* --wdir: enter it, or say which host lacks it. */
+static int enter_wdir (const char *wdir)
+{
+    char host[256] = "";
+
+    if (chdir (wdir) == 0) {
+        setenv ("PWD", wdir, 1);
+        return EXIT_OK;
     }
+    int e = errno;
+    if (getenv ("DCRUN_HOST"))
+        snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
+    else if (gethostname (host, sizeof (host) - 1) < 0)
+        snprintf (host, sizeof (host), "?");
+    return cli_error (EXIT_LAUNCH,
+                      "%s: cannot run in folder %s: %s\nhint: "
+                      "--wdir DIR names a folder that exists there",
+                      host, wdir, strerror (e));
+}
+
+/* Options, the rank environment, the folder, the placement.  EXIT_OK with
+ * w->cmd set to go on; otherwise the exit status (w->cmd NULL after
+ * --help). */
+static int worker_prepare (struct cli *cli, int argc, char **argv,
+                           struct wrun *w, char **placedp)
+{
+    struct worker_args *a = w->a;
+    int optindex, rc;
+
+    if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, a,
+                         &optindex)) != 0)
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (a->port_check >= 0)
+        return port_check (a->port_check);
     if (optindex >= argc) {
-        free (a.env);
         cli_usage_error (cli, "no command given");
         return EXIT_USAGE;
     }
-    char **cmd = argv + optindex;
     /* the environment that stays off command lines (job.c) */
     cli_env_unwrap ();
-    if (a.env_stdin > 0 && (rc = cli_env_read (0, a.env_stdin)) != EXIT_OK) {
-        free (a.env);
+    if (a->env_stdin > 0 && (rc = cli_env_read (0, a->env_stdin)) != EXIT_OK)
         return rc;
-    }
     bool by_launcher = env_from_launcher ();
-    if (a.control < 0)
-        a.control = by_launcher ? 0 : 1;
-    for (int i = 0; i < a.nenv; i++)
-        putenv (a.env[i]);
-    free (a.env);
-    if (a.wdir) {
-        char host[256] = "";
-        if (chdir (a.wdir) < 0) {
-            if (getenv ("DCRUN_HOST"))
-                snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
-            else if (gethostname (host, sizeof (host) - 1) < 0)
-                snprintf (host, sizeof (host), "?");
-            return cli_error (EXIT_LAUNCH,
-                              "%s: cannot run in folder %s: %s\nhint: "
-                              "--wdir DIR names a folder that exists there",
-                              host, a.wdir, strerror (errno));
-        }
-        setenv ("PWD", a.wdir, 1);
-    }
-    if (a.place && !a.cpus) {
-        rc = place_here (cli, &a, &placed);
-        *placedp = placed;
+    if (a->control < 0)
+        a->control = by_launcher ? 0 : 1;
+    for (int i = 0; i < a->nenv; i++)
+        putenv (a->env[i]);
+    if (a->wdir && (rc = enter_wdir (a->wdir)) != EXIT_OK)
+        return rc;
+    if (a->place && !a->cpus) {
+        rc = place_here (cli, a, placedp);
         if (rc != EXIT_OK)
             return rc;
-        a.cpus = placed;
+        a->cpus = *placedp;
     }
+    w->cmd = argv + optindex;
+    return EXIT_OK;
+}
 
-    int io[3] = {-1, -1, -1};
-    if (!a.exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
-        return EXIT_LAUNCH;
+/* Signals on a pipe, the parent's death, the subreaper.  EXIT_OK or an
+ * exit status after printing why. */
+static int agent_init (struct wrun *w)
+{
     static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
+
+    if (!w->a->exec && getenv (DC_IO_ENV) && io_connect (w->io) < 0)
+        return EXIT_LAUNCH;
     signal (SIGPIPE, SIG_IGN);
-    int sfd = dc_sigpipe_create (sigs);
-    if (sfd < 0)
+    if ((w->sfd = dc_sigpipe_create (sigs)) < 0)
         return cli_error (EXIT_LAUNCH, "worker: signal pipe: %s",
                           strerror (errno));
     /* our parent (sshd's session, orted, slurmstepd) going away ends us */
-    pid_t parent = getppid ();
+    w->parent = getppid ();
     prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid () != parent)
+    if (getppid () != w->parent)
         return cli_error (EXIT_LAUNCH, "worker: launcher gone");
     /* descendants that leave CMD's group are reparented here, not to init */
     if (dc_proctree_subreaper () < 0)
         return cli_error (EXIT_LAUNCH, "worker: cannot become a subreaper: %s",
                           strerror (errno));
-    if (pipe2 (pex, O_CLOEXEC) < 0)
-        return cli_error (EXIT_LAUNCH, "worker: pipe: %s", strerror (errno));
+    return EXIT_OK;
+}
 
-    pid_t pid = fork ();
-    if (pid < 0)
-        return cli_error (EXIT_LAUNCH, "worker: fork: %s", strerror (errno));
-    if (pid == 0) {
-        int e;
-        char what = 'x';
-        close (pex[0]);
-        setpgid (0, 0);
-        for (int i = 0; sigs[i]; i++)
-            signal (sigs[i], SIG_DFL);
-        signal (SIGPIPE, SIG_DFL);
-        prctl (PR_SET_PDEATHSIG, SIGKILL); /* the agent gone: go too */
-        if (io[1] >= 0 && (dup2 (io[1], 1) < 0 || dup2 (io[2], 2) < 0))
-            _exit (127);
-        /* --exec: the channel is CMD's stdin; else it is ours */
-        int devnull = a.exec ? -1 : open ("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            dup2 (devnull, 0);
-            if (devnull > 2)
-                close (devnull);
-        }
-        if (a.cpus && dc_launch_bind_cpus (a.cpus) < 0)
-            what = 'b';
-        else
-            execvp (cmd[0], cmd);
-        e = errno;
-        if (write (pex[1], &what, 1) < 0 || write (pex[1], &e, sizeof (e)) < 0)
-            _exit (127);
+/* The child: its own group, stdin from pin (--stdin), /dev/null, or the
+ * channel (--exec), bound, CMD.  On failure a record on pex: 'b' (bind)
+ * or 'x' (exec) and errno. */
+static void child_exec (const struct wrun *w, int pin, int pex)
+{
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, 0};
+    char what = 'x';
+    int e;
+
+    setpgid (0, 0);
+    for (int i = 0; sigs[i]; i++)
+        signal (sigs[i], SIG_DFL);
+    prctl (PR_SET_PDEATHSIG, SIGKILL); /* the agent gone: go too */
+    if (w->io[1] >= 0 && (dup2 (w->io[1], 1) < 0 || dup2 (w->io[2], 2) < 0))
         _exit (127);
+    /* --exec: the channel is CMD's stdin; else ours, or /dev/null */
+    int in = w->a->exec ? -1 : pin >= 0 ? pin : open ("/dev/null", O_RDONLY);
+    if (in >= 0) {
+        dup2 (in, 0);
+        if (in > 2)
+            close (in);
     }
-    setpgid (pid, pid);
+    if (w->a->cpus && dc_launch_bind_cpus (w->a->cpus) < 0)
+        what = 'b';
+    else
+        execvp (w->cmd[0], w->cmd);
+    e = errno;
+    if (write (pex, &what, 1) < 0 || write (pex, &e, sizeof (e)) < 0)
+        _exit (127);
+    _exit (127);
+}
+
+/* Fork and exec CMD; EXIT_OK when it runs, else 127 after printing why. */
+static int spawn_cmd (struct wrun *w)
+{
+    int pex[2], pin[2] = {-1, -1};
+
+    if (pipe2 (pex, O_CLOEXEC) < 0 ||
+        (w->a->stdin_data && pipe2 (pin, O_CLOEXEC) < 0))
+        return cli_error (EXIT_LAUNCH, "worker: pipe: %s", strerror (errno));
+    if ((w->pid = fork ()) < 0)
+        return cli_error (EXIT_LAUNCH, "worker: fork: %s", strerror (errno));
+    if (w->pid == 0) {
+        close (pex[0]);
+        child_exec (w, pin[0], pex[1]);
+    }
+    setpgid (w->pid, w->pid);
     close (pex[1]);
+    if (pin[0] >= 0) {
+        close (pin[0]);
+        w->in_fd = pin[1];
+        fcntl (w->in_fd, F_SETFL, O_NONBLOCK);
+    }
     char what;
     int e;
     ssize_t n;
@@ -635,124 +704,233 @@ static int worker_main (struct cli *cli, int argc, char **argv, char **placedp)
     if (n == 1) {
         if (read (pex[0], &e, sizeof (e)) != (ssize_t)sizeof (e))
             e = EIO;
-        waitpid (pid, NULL, 0);
-        io_status (io[0], false, 127);
+        waitpid (w->pid, NULL, 0);
+        io_status (w->io[0], false, 127);
         if (what == 'b')
-            return cli_error (127, "worker: cannot bind to CPUs %s: %s", a.cpus,
-                              strerror (e));
-        return cli_error (127, "worker: %s: %s", cmd[0], strerror (e));
+            return cli_error (127, "worker: cannot bind to CPUs %s: %s",
+                              w->a->cpus, strerror (e));
+        return cli_error (127, "worker: %s: %s", w->cmd[0], strerror (e));
     }
     close (pex[0]);
+    return EXIT_OK;
+}
 
-    char ctl[512];
-    size_t ctllen = 0;
-    /* the control channel: stdin, or the ctl connection to dcrun */
-    int cfd = io[0] >= 0 ? io[0] : 0;
-    bool stdin_open = !a.exec && (a.control == 1 || io[0] >= 0);
-    double kill_at = 0;
-    int status = 0;
-    bool chan_gone = false;
-    if (io[1] >= 0) {
-        close (io[1]); /* CMD holds them now */
-        io[1] = -1;
+static void stdin_close (struct wrun *w)
+{
+    if (w->in_fd >= 0)
+        close (w->in_fd);
+    w->in_fd = -1;
+    w->inqlen = 0;
+}
+
+/* Stdin bytes of a frame: queued for CMD (dropped when it has no stdin
+ * pipe or closed it). */
+static void stdin_queue (struct wrun *w, const char *data, size_t len)
+{
+    if (w->in_fd < 0 || w->in_eof)
+        return;
+    if (w->inqlen + len > w->inqcap) {
+        size_t cap = (w->inqlen + len) * 2;
+        char *q = realloc (w->inq, cap);
+        if (!q) {
+            stdin_close (w); /* out of memory: CMD sees EOF */
+            return;
+        }
+        w->inq = q;
+        w->inqcap = cap;
     }
-    if (stdin_open)
-        fcntl (cfd, F_SETFL, fcntl (cfd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-        struct pollfd fds[3] = {
-            {.fd = sfd, .events = POLLIN},
-            {.fd = stdin_open ? cfd : -1, .events = POLLIN},
-            /* --exec: the channel's stdout closed at the other end (the
-             * launcher dropped the rank, the connection is gone) */
-            {.fd = a.exec && !chan_gone ? 1 : -1, .events = 0},
-        };
-        int timeout = -1;
-        if (kill_at > 0) {
-            double left = kill_at - now_s ();
-            timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
+    memcpy (w->inq + w->inqlen, data, len);
+    w->inqlen += len;
+}
+
+/* Write what CMD's stdin takes; EOF after the last byte when asked. */
+static void stdin_flush (struct wrun *w)
+{
+    while (w->in_fd >= 0 && w->inqlen > 0) {
+        ssize_t n = write (w->in_fd, w->inq, w->inqlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) { /* CMD closed its stdin: the rest is dropped */
+            stdin_close (w);
+            return;
         }
-        poll (fds, 3, timeout);
-        bool stop = getppid () != parent;
-        if (fds[2].revents) {
-            chan_gone = true;
-            stop = true;
+        memmove (w->inq, w->inq + n, w->inqlen - (size_t)n);
+        w->inqlen -= (size_t)n;
+    }
+    if (w->in_eof && w->inqlen == 0)
+        stdin_close (w);
+}
+
+/* Read the control channel (lib/launch/control.h).  True when the job must
+ * stop: EOF (the launcher gone) or a stream that cannot be trusted. */
+static bool control_read (struct wrun *w)
+{
+    char buf[65536];
+    ssize_t r = read (w->cfd, buf, sizeof (buf));
+    size_t off = 0;
+    dc_error_t err;
+
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return false;
+    if (r <= 0) {
+        w->ctl_open = false;
+        return true;
+    }
+    while (off < (size_t)r) {
+        struct dc_ctl_msg m;
+        ssize_t u =
+            dc_ctl_parse (&w->parser, buf + off, (size_t)r - off, &m, &err);
+        if (u < 0) {
+            cli_error (0, "worker: %s", err.text);
+            w->ctl_open = false;
+            return true;
         }
-        if (fds[0].revents & POLLIN) {
-            int s;
-            while ((s = dc_sigpipe_read ()) > 0)
-                if (s != SIGCHLD)
-                    stop = true;
-        }
-        if (stdin_open && fds[1].revents) {
-            ssize_t r = read (cfd, ctl + ctllen, sizeof (ctl) - ctllen);
-            if (r > 0) {
-                ctllen += (size_t)r;
-                size_t used = control_lines (ctl, ctllen, pid);
-                memmove (ctl, ctl + used, ctllen - used);
-                ctllen -= used;
-                if (ctllen == sizeof (ctl)) /* an overlong line: drop it */
-                    ctllen = 0;
-            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                stdin_open = false;
+        off += (size_t)u;
+        if (m.type == DC_CTL_SIGNAL)
+            kill_group (w->pid, m.sig);
+        else if (m.type == DC_CTL_STDIN)
+            stdin_queue (w, m.data, m.len);
+        else if (m.type == DC_CTL_STDIN_EOF)
+            w->in_eof = true;
+    }
+    stdin_flush (w);
+    return false;
+}
+
+/* The ms until the SIGKILL is due, -1 when none is. */
+static int kill_timeout (const struct wrun *w)
+{
+    if (w->kill_at <= 0)
+        return -1;
+    double left = w->kill_at - now_s ();
+    return left > 0 ? (int)(left * 1000) + 1 : 0;
+}
+
+/* One round: poll, control, stdin, signals, the grace, the reaping.
+ * True when CMD has ended (w->status). */
+static bool worker_round (struct wrun *w)
+{
+    struct pollfd fds[4] = {
+        {.fd = w->sfd, .events = POLLIN},
+        /* stdin that CMD does not read holds back the channel (and the
+         * head's writes): flow control end to end */
+        {.fd = w->ctl_open && w->inqlen < STDIN_QUEUE_MAX ? w->cfd : -1,
+         .events = POLLIN},
+        /* the channel's stdout closed at the other end (the launcher
+         * dropped the rank, the connection is gone) */
+        {.fd = w->watch_chan ? 1 : -1, .events = 0},
+        {.fd = w->inqlen > 0 ? w->in_fd : -1, .events = POLLOUT},
+    };
+    poll (fds, 4, kill_timeout (w));
+    bool stop = getppid () != w->parent;
+    if (fds[2].revents) {
+        w->watch_chan = false;
+        stop = true;
+    }
+    if (fds[0].revents & POLLIN) {
+        int s;
+        while ((s = dc_sigpipe_read ()) > 0)
+            if (s != SIGCHLD)
                 stop = true;
-            }
-        }
-        if (stop && kill_at == 0) {
-            /* a stopped CMD (SIGSTOP) must wake to take it */
-            kill_group (pid, SIGTERM);
-            kill_group (pid, SIGCONT);
-            kill_at = now_s () + KILL_GRACE_S;
-        }
-        if (kill_at > 0 && now_s () >= kill_at) {
-            kill_group (pid, SIGCONT);
-            kill_group (pid, SIGKILL);
-        }
-        /* CMD, and the orphans reparented here as they end */
-        pid_t w;
-        int ws;
-        bool done = false;
-        while ((w = waitpid (-1, &ws, WNOHANG)) > 0)
-            if (w == pid) {
-                status = ws;
-                done = true;
-                break;
-            }
-        if (done)
-            break;
     }
+    if (fds[1].revents && control_read (w))
+        stop = true;
+    if (fds[3].revents)
+        stdin_flush (w);
+    if (stop && w->kill_at == 0) {
+        /* a stopped CMD (SIGSTOP) must wake to take it */
+        kill_group (w->pid, SIGTERM);
+        kill_group (w->pid, SIGCONT);
+        w->kill_at = now_s () + KILL_GRACE_S;
+    }
+    if (w->kill_at > 0 && now_s () >= w->kill_at) {
+        kill_group (w->pid, SIGCONT);
+        kill_group (w->pid, SIGKILL);
+    }
+    /* CMD, and the orphans reparented here as they end */
+    pid_t p;
+    int ws;
+    while ((p = waitpid (-1, &ws, WNOHANG)) > 0)
+        if (p == w->pid) {
+            w->status = ws;
+            return true;
+        }
+    return false;
+}
+
+/* CMD ended: its tree goes, dcrun hears how (mpirun/srun), and the worker
+ * ends the same way: CMD's exit status, or its signal. */
+static int worker_finish (struct wrun *w)
+{
+    int status = w->status;
+
     /* whatever CMD left behind, in its group or not, goes with it */
-    dc_proctree_kill (pid);
-    if (io[0] >= 0) {
-        fcntl (io[0], F_SETFL, fcntl (io[0], F_GETFL) & ~O_NONBLOCK);
-        io_status (io[0], WIFSIGNALED (status),
+    dc_proctree_kill (w->pid);
+    if (w->io[0] >= 0) {
+        fcntl (w->io[0], F_SETFL, fcntl (w->io[0], F_GETFL) & ~O_NONBLOCK);
+        io_status (w->io[0], WIFSIGNALED (status),
                    WIFSIGNALED (status) ? WTERMSIG (status)
                                         : WEXITSTATUS (status));
     }
-    if (WIFSIGNALED (status)) {
-        int sig = WTERMSIG (status);
-        sigset_t set;
-        dc_sigpipe_destroy ();
-        signal (sig, SIG_DFL);
-        sigemptyset (&set);
-        sigaddset (&set, sig);
-        pthread_sigmask (SIG_UNBLOCK, &set, NULL);
-        prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
-        raise (sig);
-        /* still here (a signal that does not end a process): exit with
-         * the shell's code, dumpable again so that exit handlers such as
-         * LeakSanitizer's, which ptrace this process, do not spin */
-        prctl (PR_SET_DUMPABLE, 1);
-        return 128 + sig;
+    if (!WIFSIGNALED (status))
+        return WEXITSTATUS (status);
+    int sig = WTERMSIG (status);
+    sigset_t set;
+    dc_sigpipe_destroy ();
+    signal (sig, SIG_DFL);
+    sigemptyset (&set);
+    sigaddset (&set, sig);
+    pthread_sigmask (SIG_UNBLOCK, &set, NULL);
+    prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
+    raise (sig);
+    /* still here (a signal that does not end a process): exit with the
+     * shell's code, dumpable again so that exit handlers such as
+     * LeakSanitizer's, which ptrace this process, do not spin */
+    prctl (PR_SET_DUMPABLE, 1);
+    return 128 + sig;
+}
+
+static int worker_main (struct cli *cli, struct wrun *w, int argc, char **argv,
+                        char **placedp)
+{
+    int rc;
+
+    if ((rc = worker_prepare (cli, argc, argv, w, placedp)) != EXIT_OK ||
+        !w->cmd)
+        return rc;
+    if ((rc = agent_init (w)) != EXIT_OK || (rc = spawn_cmd (w)) != EXIT_OK)
+        return rc;
+    /* the control channel: stdin, or the ctl connection to dcrun */
+    w->cfd = w->io[0] >= 0 ? w->io[0] : 0;
+    w->ctl_open = !w->a->exec && (w->a->control == 1 || w->io[0] >= 0);
+    /* ssh: the session's stdout hangs up when the head closes the channel
+     * (what it does to a rank whose control channel is stuck) */
+    w->watch_chan = w->a->exec || (w->ctl_open && w->io[0] < 0);
+    if (w->io[1] >= 0) {
+        close (w->io[1]); /* CMD holds them now */
+        w->io[1] = -1;
     }
-    return WEXITSTATUS (status);
+    if (w->ctl_open)
+        fcntl (w->cfd, F_SETFL, fcntl (w->cfd, F_GETFL) | O_NONBLOCK);
+    while (!worker_round (w))
+        ;
+    return worker_finish (w);
 }
 
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
-    char *placed = NULL;
-    int rc = worker_main (cli, argc, argv, &placed);
+    struct worker_args a = {.control = -1, .env_stdin = -1, .port_check = -1};
+    struct wrun w = {.a = &a, .io = {-1, -1, -1}, .sfd = -1, .in_fd = -1};
+    char *placed = NULL; /* --place: the CPUs to bind to */
+    int rc = worker_main (cli, &w, argc, argv, &placed);
 
     free (placed);
+    free (a.env);
+    free (w.inq);
+    if (w.in_fd >= 0)
+        close (w.in_fd);
     return rc;
 }
 

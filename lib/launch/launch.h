@@ -76,6 +76,10 @@ struct dc_launch_rank {
                            a rank close its channel, which ends it */
     /* more words for a remote `dcrun worker` (--place ...), or NULL */
     char *const *worker_args;
+    /* a remote rank's stdin is what dc_launch_write() sends, framed on its
+     * control channel (worker --stdin, control.h); false: /dev/null.  The
+     * local launcher has opts.stdin_null instead. */
+    bool stdin_data;
 };
 
 /* Options of every launcher; each reads the ones it knows. */
@@ -201,6 +205,11 @@ int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
 
 /* A free TCP port on this host (bound and released), -1 on error. */
 int dc_launch_free_port (void);
+
+/* True when TCP port can be bound on every IPv4 address of this host
+ * (with SO_REUSEADDR, as servers bind: a port in TIME_WAIT is free, one
+ * that a process listens on, on any address, is not). */
+bool dc_launch_port_free (int port);
 
 /* Parse a CPU list "0-3,8" into a cpu_set_t-sized mask and apply it to the
  * calling process with sched_setaffinity.  -1 with errno on a bad list. */

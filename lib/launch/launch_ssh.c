@@ -55,6 +55,7 @@
 
 #include "config.h"
 #include "lib/util/log.h"
+#include "lib/launch/control.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/launch/ssh_config.h"
@@ -63,7 +64,7 @@
 
 #define MAX_KEYS 16
 #define CONFIG_MAX_BYTES (1024 * 1024)
-#define CTL_MAX 256
+#define CTL_MAX (DC_CTL_STDIN_MAX + 1024) /* one stdin frame + signals */
 
 enum hstate {
     H_WAIT = 0, /* not started (fanout) */
@@ -119,10 +120,12 @@ struct sshrank {
     bool eof;
     bool closing;
     bool reported;
-    char ctl[CTL_MAX]; /* control bytes waiting for the channel */
+    char *ctl; /* control bytes waiting for the channel (CTL_MAX) */
     size_t ctllen;
-    bool in_place; /* exec_in_place: no control lines; signals send EOF */
-    char *env;     /* the rank environment for the worker's stdin */
+    bool stdin_data; /* its stdin is framed on the control channel */
+    bool stdin_eof;  /* "stdin-eof" queued */
+    bool in_place;   /* exec_in_place: no control lines; signals send EOF */
+    char *env;       /* the rank environment for the worker's stdin */
     size_t envlen, envoff;
     bool want_eof, sent_eof;
 };
@@ -1831,6 +1834,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         h->ranks[h->nranks++] = r;
         r->h = h;
         r->in_place = ranks[i].exec_in_place;
+        r->stdin_data = ranks[i].stdin_data && !r->in_place;
         r->src = &ranks[i];
         if (!(r->cmdline = worker_cmdline (
                   l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun",
@@ -2076,12 +2080,28 @@ static struct sshrank *find (struct ssh *ss, int rank)
     return NULL;
 }
 
+/* Queue control bytes (a message is queued whole or not at all). */
+static bool ctl_queue (struct sshrank *r, const char *data, size_t len)
+{
+    if (!r->ctl && !(r->ctl = malloc (CTL_MAX)))
+        return false;
+    if (r->ctllen + len > CTL_MAX)
+        return false;
+    memcpy (r->ctl + r->ctllen, data, len);
+    r->ctllen += len;
+    return true;
+}
+
+/* A rank that runs under `dcrun worker --exec` reads the channel raw; the
+ * others get their stdin framed on the control channel (control.h). */
 static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
                           size_t len)
 {
     struct sshrank *r = find (l->data, rank);
+    char hdr[32];
 
-    if (!r || !r->ch || r->reported) {
+    if (!r || !r->ch || r->reported || (!r->in_place && !r->stdin_data) ||
+        r->stdin_eof) {
         errno = r ? EPIPE : ENOENT;
         return -1;
     }
@@ -2089,6 +2109,16 @@ static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
     if (r->ctllen > 0) {
         errno = EAGAIN;
         return -1;
+    }
+    if (!r->in_place) {
+        size_t n = len < DC_CTL_STDIN_MAX ? len : DC_CTL_STDIN_MAX;
+        int h = dc_ctl_stdin_header (hdr, sizeof (hdr), n);
+        if (h < 0 || !ctl_queue (r, hdr, (size_t)h) || !ctl_queue (r, buf, n)) {
+            errno = h < 0 ? EINVAL : ENOMEM;
+            return -1;
+        }
+        flush_ctl (r);
+        return (ssize_t)n;
     }
     ssize_t w = libssh2_channel_write (r->ch, buf, len);
     if (w == LIBSSH2_ERROR_EAGAIN) {
@@ -2102,16 +2132,26 @@ static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
     return w;
 }
 
+/* --exec ranks: EOF on the channel; the others: "stdin-eof" for a rank
+ * that reads stdin, nothing for one that reads /dev/null. */
 static int ssh_close_stdin (struct dc_launch *l, int rank)
 {
     struct sshrank *r = find (l->data, rank);
+    char msg[32];
 
     if (!r) {
         errno = ENOENT;
         return -1;
     }
-    if (r->ch && !r->reported)
+    if (!r->ch || r->reported)
+        return 0;
+    if (r->in_place)
         libssh2_channel_send_eof (r->ch);
+    else if (r->stdin_data && !r->stdin_eof) {
+        int n = dc_ctl_stdin_eof (msg, sizeof (msg));
+        r->stdin_eof = n > 0 && ctl_queue (r, msg, (size_t)n);
+        flush_ctl (r);
+    }
     return 0;
 }
 
@@ -2119,7 +2159,7 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
 {
     struct ssh *ss = l->data;
     char line[32];
-    int len = snprintf (line, sizeof (line), "signal %d\n", sig);
+    int len = dc_ctl_signal (line, sizeof (line), sig);
 
     for (int i = 0; i < ss->nranks; i++) {
         struct sshrank *r = &ss->ranks[i];
@@ -2136,11 +2176,14 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
             flush_ctl (r);
             continue;
         }
-        if (r->ctllen + (size_t)len <= sizeof (r->ctl)) {
-            memcpy (r->ctl + r->ctllen, line, (size_t)len);
-            r->ctllen += (size_t)len;
-        }
+        if (len > 0)
+            ctl_queue (r, line, (size_t)len);
         flush_ctl (r);
+        /* SIGKILL that cannot get through (the channel full of stdin that
+         * the rank does not read): close the channel, the worker sees its
+         * stdout hang up and kills the rank's tree */
+        if (sig == SIGKILL && r->ctllen > 0)
+            r->closing = true;
     }
     return 0;
 }
@@ -2160,6 +2203,7 @@ static void ssh_fini (struct dc_launch *l)
     for (int i = 0; i < ss->nranks; i++) {
         free (ss->ranks[i].cmdline);
         free (ss->ranks[i].env);
+        free (ss->ranks[i].ctl);
     }
     free (ss->hosts);
     free (ss->ranks);

@@ -190,8 +190,9 @@ else
     ok "# SKIP gloo all_reduce: /usr/bin/python3 cannot import torch.distributed"
 fi
 # --max-restarts: a failing rank restarts every rank, TORCHELASTIC_RESTART_COUNT counts
+# (--no-kill-on-bad-exit: rank 0 always gets to say it started)
 expect_rc 0 "--max-restarts 2: rank 1 fails twice, the third start succeeds" \
-    $DCRUN exec -L local -H localhost:2 --max-restarts 2 -- sh -c \
+    $DCRUN exec -L local -H localhost:2 --max-restarts 2 --no-kill-on-bad-exit -- sh -c \
     'echo "start $TORCHELASTIC_RESTART_COUNT of $TORCHELASTIC_MAX_RESTARTS"; [ "$DCRUN_RANK" = 1 ] && [ "$TORCHELASTIC_RESTART_COUNT" -lt 2 ] && exit 3; exit 0'
 expect_eq "$(grep -c '^[01]@localhost: start [012] of 2$' "$T_TMP/out")" 6 "every rank started 3 times, the count in its environment"
 expect_err 'restarting every rank \(restart 2 of 2\)' "says each restart"

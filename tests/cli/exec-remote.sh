@@ -1,0 +1,83 @@
+#!/bin/sh
+# What remote ranks get over the test sshd (tests/testbed/sshd.sh), beyond
+# exec-ssh.sh and exec-env.sh: stdin framed on the worker's control channel
+# (--stdin rank0|all|none, EOF, binary bytes, a rank that does not read),
+# a prompt without newline shown after 100 ms, MASTER_PORT checked on rank
+# 0's host, and the caller's folder or --wdir for infer and train ranks.
+. "$DCRUN_SRCDIR/tests/cli/lib.sh"
+$DCRUN --version | grep -q '^launchers:.* ssh' || skip_all "dcrun built without libssh2"
+cd "$T_TMP" || exit 1
+TB=$(mktemp -d "$T_TMP/tb.XXXXXX")
+why=$(sh "$DCRUN_SRCDIR/tests/testbed/sshd.sh" up "$TB/sshd" 3 2>&1)
+case $? in
+0) ;;
+77) skip_all "cannot start sshd: $why" ;;
+*) echo "testbed failed: $why"; exit 1 ;;
+esac
+trap 'sh "$DCRUN_SRCDIR/tests/testbed/sshd.sh" down "$TB/sshd"; rm -rf "$T_TMP"' EXIT
+. "$TB/sshd/env.sh"
+unset SSH_AUTH_SOCK
+SSH="-L ssh --ssh-port $TB_PORT -i $TB_KEY --ssh-config $TB_SSH_CONFIG --known-hosts $TB_KNOWN_HOSTS"
+H2=127.0.0.2,127.0.0.3
+# processes (not zombies) whose command line holds $1
+alive () { ps -eo stat=,args= | awk -v t="$1" '$1 !~ /^Z/ && index($0, t) && !/awk/' | wc -l; }
+
+# ---- stdin ----
+printf 'hello\nworld\n' > in.txt
+expect_rc 0 "stdin over ssh" $DCRUN exec $SSH -H $H2 -- sh -c 'read x; read y; echo "got:${x:-none}:${y:-none}"; wc -c' < in.txt
+expect_eq "$(sort "$T_TMP/out" | tr '\n' '|')" \
+    "0@127.0.0.2: 0|0@127.0.0.2: got:hello:world|1@127.0.0.3: 0|1@127.0.0.3: got:none:none|" \
+    "stdin goes to remote rank 0 only, then EOF; rank 1 reads nothing"
+expect_rc 0 "--stdin all over ssh" $DCRUN exec $SSH -H $H2 --stdin all -- sh -c 'read x; echo "got:${x:-none}"' < in.txt
+expect_eq "$(sort "$T_TMP/out" | tr '\n' '|')" "0@127.0.0.2: got:hello|1@127.0.0.3: got:hello|" \
+    "--stdin all: every remote rank"
+expect_rc 0 "--stdin none over ssh" $DCRUN exec $SSH -H $H2 --stdin none -- sh -c 'read x; echo "got:${x:-none}"' < in.txt
+expect_eq "$(sort "$T_TMP/out" | tr '\n' '|')" "0@127.0.0.2: got:none|1@127.0.0.3: got:none|" \
+    "--stdin none: no rank reads it"
+# 3 MB of every byte value, framed in 32 KiB pieces: the same bytes arrive
+head -c 3000000 /dev/urandom > big.bin
+sum=$(sha256sum < big.bin | cut -c1-64)
+expect_rc 0 "3 MB of binary stdin" $DCRUN exec $SSH -H $H2 --stdin all -- sh -c 'sha256sum | cut -c1-64' < big.bin
+expect_eq "$(sort "$T_TMP/out" | tr '\n' '|')" "0@127.0.0.2: $sum|1@127.0.0.3: $sum|" \
+    "both ranks got every byte, in order"
+# a rank that never reads its stdin: the channel fills, and the job still
+# stops (the head closes the channel when SIGKILL cannot get through)
+TOKEN=dcrun-stdin-$$-$(date +%s%N)
+cp "$(command -v sleep)" "$T_TMP/sleep-$TOKEN"
+head -c 20000000 /dev/zero > zero.bin
+expect_rc 1 "a rank that does not read 20 MB of stdin: --timeout stops it" \
+    $DCRUN exec $SSH -H $H2 --stdin all --timeout 1 --kill-grace 1 -- "$T_TMP/sleep-$TOKEN" 30 < zero.bin
+expect_err "timed out after 1 s" "says it timed out"
+i=0
+while [ "$(alive "sleep-$TOKEN")" != 0 ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+expect_eq "$(alive "sleep-$TOKEN")" 0 "nothing left on the hosts"
+# the rank ends without reading: the rest of this stdin is dropped
+expect_rc 0 "a rank that ends without reading its stdin" $DCRUN exec $SSH -H 127.0.0.2 -- head -c 3 < zero.bin
+expect_eq "$(wc -c < "$T_TMP/out")" 17 "its 3 bytes, tagged, and the job ends"
+
+# a prompt without newline of remote rank 0 is out before it reads its
+# answer: the rank waits for a file that the test makes only once the
+# prompt is seen; then the answer typed on the terminal reaches it.
+# script(1) gives dcrun a terminal; its input is a FIFO this shell holds.
+if command -v script > /dev/null; then
+    rm -f seen prompt.out
+    mkfifo in.fifo
+    exec 9<> in.fifo
+    script -qfec "$DCRUN exec $SSH -H 127.0.0.2 -- sh -c 'printf \"Name? \"; while [ ! -e seen ]; do sleep 0.05; done; read n; echo \"hi \$n\"'" prompt.out < in.fifo > /dev/null 2>&1 &
+    spid=$!
+    i=0
+    while [ $i -lt 200 ] && ! grep -q '^0@127.0.0.2: Name? ' prompt.out 2> /dev/null; do sleep 0.05; i=$((i + 1)); done
+    if grep -q '^0@127.0.0.2: Name? ' prompt.out; then ok "a remote prompt without newline is shown"
+    else not_ok "a remote prompt without newline is shown: $(cat prompt.out 2>&1)"; fi
+    : > seen
+    echo ada >&9
+    i=0
+    # the terminal echoes "ada"; the rank's line goes on after its prompt
+    while [ $i -lt 200 ] && ! grep -q 'hi ada' prompt.out; do sleep 0.05; i=$((i + 1)); done
+    expect_eq "$(tr -d '\r' < prompt.out | grep -c '^hi ada$')" 1 "the answer typed on this terminal reaches the remote rank"
+    exec 9>&-
+    wait $spid
+else
+    ok "# SKIP prompt: no script(1) to give dcrun a terminal"
+fi
+done_testing
