@@ -40,6 +40,7 @@ enum {
     OPT_L_WDIR,
     OPT_L_EXCLUDE,
     OPT_L_GPUS_PER_RANK,
+    OPT_L_MASTER_PORT,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -80,6 +81,9 @@ static const struct cli_opt launch_opts[] = {
     {"gpu-bind", required_argument, OPT_L_GPU_BIND, "host|rank|none",
      "CUDA_VISIBLE_DEVICES: the GPUs of the rank's host, cuda:LOCAL_RANK its "
      "own (host, default); only its own (rank); untouched (none)"},
+    {"master-port", required_argument, OPT_L_MASTER_PORT, "PORT",
+     "MASTER_PORT for every rank (default: a port free on rank 0's host, "
+     "checked there); in use on rank 0's host: exit 4"},
     {"wdir", required_argument, OPT_L_WDIR, "DIR",
      "ranks start in DIR (default: this folder, on every host)"},
     {"exclude", required_argument, OPT_L_EXCLUDE, "LIST",
@@ -134,6 +138,11 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
     }
     case OPT_L_OVERSUBSCRIBE:
         l->plan.oversubscribe = true;
+        return 0;
+    case OPT_L_MASTER_PORT:
+        if (cli_parse_long (cli, "--master-port", arg, 1, 65535, &v) < 0)
+            return -1;
+        l->master_port = (int)v;
         return 0;
     case OPT_L_GPUS_PER_RANK:
         if (cli_parse_long (cli, "--gpus-per-rank", arg, 1, 1024, &v) < 0)

@@ -905,6 +905,21 @@ static int run_job (struct cli *cli, struct exec_args *a,
                               strerror (errno));
         goto out;
     }
+    /* MASTER_PORT is checked on rank 0's host: ssh asks that host's
+     * dcrun before any rank starts; here, for a rank 0 on this host */
+    if (j.ssh) {
+        lo.port_var = "MASTER_PORT";
+        lo.port_fixed = cli->launch.master_port > 0;
+    } else if (cli->launch.master_port > 0 &&
+               dc_launch_is_local_host (dc_plan_host (j.plan, 0)) &&
+               !dc_launch_port_free (cli->launch.master_port)) {
+        exitcode = cli_error (EXIT_LAUNCH,
+                              "exec: MASTER_PORT %d is in use on this host "
+                              "(rank 0's)\nhint: choose a free port, or let "
+                              "dcrun pick one",
+                              cli->launch.master_port);
+        goto out;
+    }
     if (j.fwd_stdin && !(j.inbuf = malloc (STDIN_CHUNK))) {
         exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
         goto out;

@@ -99,12 +99,20 @@ struct dc_launch_opts {
     bool accept_new;          /* add unknown host keys */
     int ssh_port;             /* default port, 0: 22 */
     const char *remote_dcrun; /* dcrun on the hosts; NULL: this binary */
-    bool copy_dcrun;          /* a host without remote_dcrun gets this
-                                 binary in a private temporary folder,
-                                 removed at the end */
-    int cancel_fd;            /* readable: abandon a spawn in progress; -1 */
-    bool stdin_null;          /* local: the command's stdin is /dev/null and
-                                 the stdin channel is not used */
+    /* ssh: the variable of the ranks' environment that holds a TCP port
+     * for rank 0's host (MASTER_PORT), or NULL.  Before any rank starts,
+     * rank 0's host is asked (`dcrun worker --port-check`): with
+     * port_fixed, is the value given free there (busy: a launch failure
+     * naming the host); else which port is free there, and every rank
+     * gets that one (dc_launch.port says which). */
+    const char *port_var;
+    bool port_fixed;
+    bool copy_dcrun; /* a host without remote_dcrun gets this
+                        binary in a private temporary folder,
+                        removed at the end */
+    int cancel_fd;   /* readable: abandon a spawn in progress; -1 */
+    bool stdin_null; /* local: the command's stdin is /dev/null and
+                        the stdin channel is not used */
     /* mpi */
     const char *mpirun_args; /* extra words for mpirun */
     const char *workdir;     /* for files the launcher writes; NULL: TMPDIR */
@@ -151,6 +159,7 @@ struct dc_launch {
     const struct dc_launch_ops *ops;
     struct dc_launch_opts opts;
     void *data; /* the launcher's own */
+    int port;   /* opts.port_var: the port rank 0's host agreed to, 0 */
 };
 
 /* Registry: the launchers compiled in, NULL-terminated. */

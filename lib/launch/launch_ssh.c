@@ -106,6 +106,7 @@ struct sshhost {
     struct sshrank **ranks;
     int nranks;
     int nopened; /* channels started */
+    bool final;  /* the ranks' command lines made for the start */
     char err[1400];
 };
 
@@ -139,6 +140,9 @@ struct ssh {
     int ndbs;
     struct jump **jumps; /* ProxyJump forwardings, their threads */
     int njumps;
+    /* opts.port_var: rank 0's host, the port asked for, the one agreed */
+    struct sshhost *porthost;
+    int port_want, port;
 };
 
 /* One known_hosts file, read once. */
@@ -158,6 +162,9 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st);
 static void remove_tmpdir (struct sshhost *h);
 static void session_prefs (struct sshhost *h);
 static int probe_step (struct dc_launch *l, struct sshhost *h, int *st);
+static int run_remote (struct sshhost *h, const char *cmd, const char *in,
+                       size_t inlen, char *out, size_t outsz, double deadline);
+static char *quote1 (const char *s);
 
 static double now_s (void)
 {
@@ -794,32 +801,85 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
 
 /* The worker's command line for a copied dcrun: its path, and
  * DCRUN_MODULE_DIR for the copied modules unless the rank has one. */
-static char *copied_cmdline (struct sshhost *h, struct sshrank *r)
+/* The command line of r as it starts: its environment with opts.port_var
+ * set to the port rank 0's host agreed to, and DCRUN_MODULE_DIR for a
+ * copied dcrun.  NULL when out of memory. */
+static char *final_cmdline (struct dc_launch *l, struct sshhost *h,
+                            struct sshrank *r)
 {
+    struct ssh *ss = l->data;
     struct dc_launch_rank copy = *r->src;
-    int n = 0;
-    bool has = false;
-    char **env, *line;
+    const char *var = l->opts.port_var;
+    size_t vlen = var ? strlen (var) : 0;
+    char portenv[160] = "";
+    int n = 0, k = 0;
+    bool has_mod = false;
+    char **env;
 
     for (; copy.env && copy.env[n]; n++)
-        has |= !strncmp (copy.env[n], "DCRUN_MODULE_DIR=", 17);
-    if (!h->moddir || has)
-        return worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+        has_mod |= !strncmp (copy.env[n], "DCRUN_MODULE_DIR=", 17);
     if (!(env = calloc ((size_t)n + 2, sizeof (*env))))
         return NULL;
+    if (var && ss->port > 0)
+        snprintf (portenv, sizeof (portenv), "%.100s=%d", var, ss->port);
     for (int i = 0; i < n; i++)
-        env[i] = copy.env[i];
-    env[n] = h->moddir;
+        env[k++] = portenv[0] && !strncmp (copy.env[i], var, vlen) &&
+                           copy.env[i][vlen] == '='
+                       ? portenv
+                       : copy.env[i];
+    if (h->moddir && !has_mod)
+        env[k++] = h->moddir;
     copy.env = env;
-    line = worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+    free (r->cmdline);
+    free (r->env);
+    r->env = NULL;
+    r->envlen = 0;
+    r->cmdline = worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
     free (env);
-    return line;
+    return r->cmdline;
+}
+
+/* Rank 0's host: is opts.port_var's port free there (port_fixed), or
+ * which port is (`dcrun worker --port-check`, blocking, within the host's
+ * deadline).  0 with ss->port set, or -1 with h->err. */
+static int port_check (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    const char *var = l->opts.port_var;
+    char *q = quote1 (h->dcrun), *cmd = NULL, out[256];
+    int got = 0;
+
+    if (!q || asprintf (&cmd, "%s worker --port-check %d", q,
+                        l->opts.port_fixed ? ss->port_want : 0) < 0) {
+        free (q);
+        return host_fail (h, "out of memory");
+    }
+    free (q);
+    int st = run_remote (h, cmd, NULL, 0, out, sizeof (out), h->deadline);
+    free (cmd);
+    if (st < 0)
+        return host_fail (h, "checking %s: %.1000s", var, h->err);
+    if (sscanf (out, "port %d", &got) == 1 && got > 0 && got < 65536) {
+        ss->port = got;
+        dc_log (DC_LOG_INFO, "ssh: %s: %s %d, free there (rank 0's host)",
+                h->name, var, got);
+        return 0;
+    }
+    if (sscanf (out, "busy %d", &got) == 1)
+        return host_fail (h,
+                          "%s %d is in use there (rank 0's host)\nhint: "
+                          "choose a free port, or let dcrun pick one",
+                          var, got);
+    out[strcspn (out, "\n")] = '\0';
+    return host_fail (h, "cannot check %s there (status %d%s%.200s)", var, st,
+                      out[0] ? ": " : "", out);
 }
 
 /* Advance a host as far as it goes without blocking.  Returns -1 when it
  * failed, 0 otherwise. */
 static int host_step (struct dc_launch *l, struct sshhost *h)
 {
+    struct ssh *ss = l->data;
     int rc, one = 1;
 
     /* sshd sends with Nagle on: after a small reply it holds the next one
@@ -873,19 +933,22 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                 return rc;
             if (prepare_dcrun (l, h, st) < 0)
                 return -1;
-            if (h->tmpdir)
-                for (int i = 0; i < h->nranks; i++) {
-                    struct sshrank *r = h->ranks[i];
-                    free (r->cmdline);
-                    free (r->env);
-                    r->env = NULL;
-                    if (!r->src || !(r->cmdline = copied_cmdline (h, r)))
-                        return host_fail (h, "out of memory");
-                }
+            if (h == ss->porthost && port_check (l, h) < 0)
+                return -1;
             h->state = H_CHANNELS;
             break;
         }
         case H_CHANNELS:
+            if (!h->final) {
+                /* every rank's MASTER_PORT is the one rank 0's host
+                 * agreed to: wait for it (ssh_spawn steps us again) */
+                if (ss->porthost && ss->port == 0)
+                    return 0;
+                for (int i = 0; i < h->nranks; i++)
+                    if (!h->ranks[i]->src || !final_cmdline (l, h, h->ranks[i]))
+                        return host_fail (h, "out of memory");
+                h->final = true;
+            }
             while (h->nopened < h->nranks) {
                 struct sshrank *r = h->ranks[h->nopened];
                 if (!r->ch) {
@@ -1843,6 +1906,17 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
                               errno == E2BIG ? "environment too large"
                                              : "no command");
     }
+    /* MASTER_PORT: agreed with rank 0's host before any rank starts */
+    for (int i = 0; i < n && l->opts.port_var; i++) {
+        size_t vlen = strlen (l->opts.port_var);
+        if (ranks[i].rank != 0)
+            continue;
+        ss->porthost = ss->ranks[i].h;
+        for (int e = 0; ranks[i].env && ranks[i].env[e]; e++)
+            if (!strncmp (ranks[i].env[e], l->opts.port_var, vlen) &&
+                ranks[i].env[e][vlen] == '=')
+                ss->port_want = atoi (ranks[i].env[e] + vlen + 1);
+    }
     if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds))) ||
         !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
         free (fds);
@@ -1889,6 +1963,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             continue;
         if (poll (fds, (nfds_t)k, timeout) < 0 && errno != EINTR)
             break;
+        bool port_known = ss->port > 0;
         for (int i = 0; i < k && !bad; i++) {
             if (idx[i] < 0) {
                 if (fds[i].revents & POLLIN) {
@@ -1903,6 +1978,18 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             }
             struct sshhost *h = &ss->hosts[idx[i]];
             if (!fds[i].revents)
+                continue;
+            if (host_step (l, h) < 0)
+                bad = h;
+            else if (h->state == H_READY) {
+                ready++;
+                active--;
+            }
+        }
+        /* the port just agreed: the hosts that waited for it go on */
+        for (int i = 0; i < next && !bad && !port_known && ss->port > 0; i++) {
+            struct sshhost *h = &ss->hosts[i];
+            if (h->state != H_CHANNELS || h->final)
                 continue;
             if (host_step (l, h) < 0)
                 bad = h;
@@ -1927,6 +2014,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             strcmp (bad->name, bad->hostname) ? " " : "",
             strcmp (bad->name, bad->hostname) ? bad->hostname : "", msg);
     }
+    l->port = ss->port;
     return 0;
 }
 

@@ -80,4 +80,29 @@ if command -v script > /dev/null; then
 else
     ok "# SKIP prompt: no script(1) to give dcrun a terminal"
 fi
+
+# ---- MASTER_PORT on rank 0's host ----
+mkfifo in.fifo2
+exec 8<> in.fifo2
+expect_rc 0 "MASTER_PORT picked on rank 0's host" $DCRUN exec -v $SSH -H $H2 -- sh -c 'echo "port $MASTER_PORT"'
+port=$(sed -n 's/^0@127.0.0.2: port \([0-9]*\)$/\1/p' "$T_TMP/out")
+expect_eq "$(grep -c "^[01]@127.0.0.[23]: port $port\$" "$T_TMP/out")" 2 "every rank has the same MASTER_PORT ($port)"
+expect_err "127.0.0.2: MASTER_PORT $port, free there \\(rank 0's host\\)" "-v says rank 0's host chose it"
+# a port that a process listens on at rank 0's address is never handed out
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.2", 0)); s.listen()
+print(s.getsockname()[1], flush=True); sys.stdin.read()' > busy.port < in.fifo2 2> /dev/null &
+lpid=$!
+i=0
+while [ ! -s busy.port ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+busy=$(cat busy.port)
+expect_rc 4 "--master-port in use on rank 0's host: exit 4" $DCRUN exec $SSH -H $H2 --master-port "$busy" -- true
+expect_err "127.0.0.2: MASTER_PORT $busy is in use there" "names rank 0's host and the port"
+expect_rc 4 "--master-port in use on this host, rank 0 here: exit 4" $DCRUN exec -L local -H localhost --master-port "$busy" -- true
+expect_err "MASTER_PORT $busy is in use on this host" "says so"
+kill $lpid 2> /dev/null
+wait $lpid 2> /dev/null
+expect_rc 0 "--master-port free on rank 0's host" $DCRUN exec $SSH -H $H2 --master-port "$busy" -- sh -c 'echo "port $MASTER_PORT"'
+expect_eq "$(grep -c "^[01]@127.0.0.[23]: port $busy\$" "$T_TMP/out")" 2 "every rank has the port given"
 done_testing
