@@ -72,6 +72,10 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
     rk->cli = cli;
     rk->progress = progress;
     rk->job.sfd = -1;
+    /* the ranks start in the caller's folder on every host (--wdir) */
+    o.wdir = cli->launch.wdir;
+    if (!o.wdir && getcwd (rk->cwd, sizeof (rk->cwd)))
+        o.wdir = rk->cwd;
     if (!(hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
     if (!(plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode))) {
@@ -85,6 +89,12 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
     }
     if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK)
         return cli_status (cli->command, st, 0, &err);
+    /* local ranks: a --wdir that is not here fails before any starts (ssh
+     * checks each host's before its ranks start) */
+    if (cli->launch.wdir && !strcmp (rk->job.launcher, "local") &&
+        access (cli->launch.wdir, X_OK) < 0)
+        return cli_error (EXIT_LAUNCH, "%s: --wdir %s: %s", cli->command,
+                          cli->launch.wdir, strerror (errno));
     rk->cj.hosts = rk->job.hosts;
     rk->cj.plan = rk->job.plan;
     rk->cj.launcher = rk->job.launcher;

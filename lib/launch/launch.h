@@ -67,8 +67,9 @@ struct dc_launch_rank {
     const char *cpus;   /* CPU list to bind to ("0-3,8"), NULL: no binding */
     char *const *env;   /* "NAME=VALUE" added to the rank's environment */
     char *const *argv;  /* the command, argv[0] looked up on PATH */
-    const char *wdir;   /* remote ranks start here (worker --wdir); NULL:
-                           the login folder */
+    const char *wdir;   /* the rank starts here (remote: worker --wdir; ssh
+                           checks it exists before any rank starts); NULL:
+                           the login folder, or this process's folder */
     bool exec_in_place; /* the command itself speaks on the stdin/stdout
                            channel (dcrun serve): a remote `dcrun worker
                            --exec` execs it in place instead of keeping

@@ -165,6 +165,9 @@ static int probe_step (struct dc_launch *l, struct sshhost *h, int *st);
 static int run_remote (struct sshhost *h, const char *cmd, const char *in,
                        size_t inlen, char *out, size_t outsz, double deadline);
 static char *quote1 (const char *s);
+static int wdir_check (struct sshhost *h);
+static const char *host_wdir (const struct sshhost *h);
+static int no_wdir (struct sshhost *h);
 
 static double now_s (void)
 {
@@ -931,7 +934,11 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
             rc = probe_step (l, h, &st);
             if (rc <= 0)
                 return rc;
+            if (st == 4)
+                return no_wdir (h);
             if (prepare_dcrun (l, h, st) < 0)
+                return -1;
+            if (h->tmpdir && host_wdir (h) && wdir_check (h) < 0)
                 return -1;
             if (h == ss->porthost && port_check (l, h) < 0)
                 return -1;
@@ -1399,18 +1406,42 @@ static int copy_modules (struct sshhost *h)
 }
 
 /* The command that says whether dcrun is there (exit status 0). */
-static char *probe_cmd (struct dc_launch *l)
+/* The folder the ranks of h start in (they share it), NULL: the login
+ * folder. */
+static const char *host_wdir (const struct sshhost *h)
+{
+    return h->nranks > 0 && h->ranks[0]->src ? h->ranks[0]->src->wdir : NULL;
+}
+
+/* Is dcrun there (status 3 when not), and the ranks' folder (status 4
+ * when it is missing)? */
+static char *probe_cmd (struct dc_launch *l, struct sshhost *h)
 {
     const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
-    char *q = quote1 (want), *cmd = NULL;
+    const char *wdir = host_wdir (h);
+    char *q = quote1 (want), *qw = wdir ? quote1 (wdir) : NULL, *cmd = NULL;
 
-    if (q && asprintf (&cmd,
-                       want[0] == '/' ? "test -f %s && test -x %s"
-                                      : "command -v %s >/dev/null 2>&1",
-                       q, q) < 0)
+    if (q && (!wdir || qw) &&
+        asprintf (&cmd,
+                  want[0] == '/'
+                      ? "{ test -f %s && test -x %s; } || exit 3%s%s%s"
+                      : "command -v %s >/dev/null 2>&1 || exit 3%.0s%s%s%s",
+                  q, q, wdir ? "; cd -- " : "", wdir ? qw : "",
+                  wdir ? " 2>/dev/null || exit 4" : "") < 0)
         cmd = NULL;
     free (q);
+    free (qw);
     return cmd;
+}
+
+/* The ranks' folder is missing there: a launch failure naming it. */
+static int no_wdir (struct sshhost *h)
+{
+    return host_fail (h,
+                      "no folder '%.1000s' there to start the ranks in\nhint: "
+                      "ranks start in the caller's folder on every host; "
+                      "--wdir DIR names one that exists there",
+                      host_wdir (h));
 }
 
 /* Run the probe on its own channel without blocking: 1 with its exit
@@ -1429,7 +1460,7 @@ static int probe_step (struct dc_launch *l, struct sshhost *h, int *st)
         }
     }
     if (!h->probe_started) {
-        char *cmd = probe_cmd (l);
+        char *cmd = probe_cmd (l, h);
         if (!cmd)
             return host_fail (h, "out of memory");
         rc = libssh2_channel_exec (h->probe, cmd);
@@ -1514,6 +1545,24 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st)
     dc_log (DC_LOG_INFO, "ssh: %s: dcrun copied to %s%s", h->name, h->dcrun,
             h->moddir ? " (and its GPU modules)" : "");
     return 0;
+}
+
+/* After --copy-dcrun (the probe stopped at dcrun): the ranks' folder. */
+static int wdir_check (struct sshhost *h)
+{
+    char *q = quote1 (host_wdir (h)), *cmd = NULL;
+    int st;
+
+    if (!q || asprintf (&cmd, "cd -- %s", q) < 0) {
+        free (q);
+        return host_fail (h, "out of memory");
+    }
+    st = run_remote (h, cmd, NULL, 0, NULL, 0, h->deadline);
+    free (q);
+    free (cmd);
+    if (st < 0)
+        return host_fail (h, NULL);
+    return st == 0 ? 0 : no_wdir (h);
 }
 
 /* Remove the folder --copy-dcrun made (bounded: 3 s). */

@@ -105,4 +105,39 @@ kill $lpid 2> /dev/null
 wait $lpid 2> /dev/null
 expect_rc 0 "--master-port free on rank 0's host" $DCRUN exec $SSH -H $H2 --master-port "$busy" -- sh -c 'echo "port $MASTER_PORT"'
 expect_eq "$(grep -c "^[01]@127.0.0.[23]: port $busy\$" "$T_TMP/out")" 2 "every rank has the port given"
+
+# ---- the ranks' folder for infer and train over ssh ----
+PY=/usr/bin/python3
+if [ -x $PY ] && $PY -c 'import numpy' 2> /dev/null &&
+    $PY "$DCRUN_SRCDIR/examples/make-example.py" --out . --rows 2000 --sizes 16,32,8 --seed 3 > /dev/null; then
+    A="--model $T_TMP/model.safetensors --input $T_TMP/X.npy --device cpu --threads 1"
+    TA="$A --target $T_TMP/T.npy --batch-size 64 --seed 5"
+    mkdir -p sub
+    expect_rc 0 "infer, 1 process" $DCRUN infer $A --output Y1.npy
+    expect_rc 0 "infer over ssh from the caller's folder" $DCRUN infer $SSH -H $H2 $A --output Ys.npy
+    expect_eq "$(cmp Y1.npy Ys.npy && echo same)" same "the same bytes"
+    expect_rc 0 "infer over ssh --wdir" $DCRUN infer $SSH -H $H2 $A --wdir "$T_TMP/sub" --output Yw.npy
+    expect_eq "$(cmp Y1.npy Yw.npy && echo same)" same "--wdir: the same bytes"
+    expect_rc 4 "infer --wdir missing on the hosts: exit 4" $DCRUN infer $SSH -H $H2 $A --wdir "$T_TMP/nope" --output Yn.npy
+    expect_err "ssh: 127.0.0.[23]: no folder '$T_TMP/nope' there" "names a host and the folder"
+    expect_eq "$(ls Yn.npy 2> /dev/null | wc -l)" 0 "no output"
+    expect_rc 4 "infer --wdir missing, local ranks: exit 4" $DCRUN infer -L local -H localhost:2 $A --wdir "$T_TMP/nope" --output Yn.npy
+    expect_err "infer: --wdir $T_TMP/nope: No such file" "names the folder"
+    expect_rc 4 "train --wdir missing on the hosts: exit 4" $DCRUN train $SSH -H $H2 $TA --wdir "$T_TMP/nope" --output Mn.safetensors
+    expect_err "ssh: 127.0.0.[23]: no folder '$T_TMP/nope' there" "names a host and the folder"
+    expect_rc 0 "train over ssh from the caller's folder" $DCRUN train $SSH -H $H2 $TA --output Ms.safetensors
+    # the caller's folder exists here but not on the hosts: a folder in a
+    # private mount namespace of dcrun (sshd does not see it)
+    if unshare -m true 2> /dev/null; then
+        mkdir -p priv
+        unshare -m sh -c "mount -t tmpfs t '$T_TMP/priv' && mkdir '$T_TMP/priv/here' && cd '$T_TMP/priv/here' &&
+            { $DCRUN infer $SSH -H $H2 $A --output '$T_TMP/Yp.npy'; echo \"rc \$?\"; $DCRUN train $SSH -H $H2 $TA --output '$T_TMP/Mp.safetensors'; echo \"rc \$?\"; }" > priv.out 2>&1
+        expect_eq "$(grep -c '^rc 4$' priv.out)" 2 "infer and train from a folder the hosts lack: exit 4"
+        expect_eq "$(grep -c "ssh: 127.0.0.[23]: no folder '$T_TMP/priv/here' there" priv.out)" 2 "names the host and the caller's folder"
+    else
+        ok "# SKIP caller's folder missing on the hosts: no unshare -m here"
+    fi
+else
+    ok "# SKIP infer and train folders: no NumPy for /usr/bin/python3"
+fi
 done_testing
