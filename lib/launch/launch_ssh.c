@@ -878,11 +878,86 @@ static int port_check (struct dc_launch *l, struct sshhost *h)
                       out[0] ? ": " : "", out);
 }
 
+/* H_PROBE: dcrun there (one command, not blocking), or copied there
+ * (--copy-dcrun: blocking); the ranks' folder; on rank 0's host the port.
+ * 1 when done, 0 to be called again, -1 when the host failed. */
+static int probe_done (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    int st = -1, rc = probe_step (l, h, &st);
+
+    if (rc <= 0)
+        return rc;
+    if (st == 4)
+        return no_wdir (h);
+    if (prepare_dcrun (l, h, st) < 0)
+        return -1;
+    if (h->tmpdir && host_wdir (h) && wdir_check (h) < 0)
+        return -1;
+    if (h == ss->porthost && port_check (l, h) < 0)
+        return -1;
+    return 1;
+}
+
+/* H_CHANNELS: every rank's channel opened, its worker started and its
+ * environment sent.  1 when done, 0 to be called again, -1 failed. */
+static int channels_step (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    int rc;
+
+    if (!h->final) {
+        /* every rank's MASTER_PORT is the one rank 0's host agreed to:
+         * wait for it (ssh_spawn steps us again) */
+        if (ss->porthost && ss->port == 0)
+            return 0;
+        for (int i = 0; i < h->nranks; i++)
+            if (!h->ranks[i]->src || !final_cmdline (l, h, h->ranks[i]))
+                return host_fail (h, "out of memory");
+        h->final = true;
+    }
+    while (h->nopened < h->nranks) {
+        struct sshrank *r = h->ranks[h->nopened];
+        if (!r->ch) {
+            r->ch = libssh2_channel_open_session (h->s);
+            if (!r->ch) {
+                if (libssh2_session_last_errno (h->s) == LIBSSH2_ERROR_EAGAIN)
+                    return 0;
+                return host_fail (h, "cannot open a channel: %s",
+                                  ssh_errmsg (h->s));
+            }
+        }
+        if (!r->started) {
+            rc = libssh2_channel_exec (r->ch, r->cmdline);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (rc)
+                return host_fail (h, "cannot start dcrun worker: %s",
+                                  ssh_errmsg (h->s));
+            r->started = true;
+        }
+        /* the environment, before anything else on stdin */
+        while (r->envoff < r->envlen) {
+            ssize_t w = libssh2_channel_write (r->ch, r->env + r->envoff,
+                                               r->envlen - r->envoff);
+            if (w == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (w < 0)
+                return host_fail (h,
+                                  "cannot send the environment of rank %d: "
+                                  "%s",
+                                  r->rank, ssh_errmsg (h->s));
+            r->envoff += (size_t)w;
+        }
+        h->nopened++;
+    }
+    return 1;
+}
+
 /* Advance a host as far as it goes without blocking.  Returns -1 when it
  * failed, 0 otherwise. */
 static int host_step (struct dc_launch *l, struct sshhost *h)
 {
-    struct ssh *ss = l->data;
     int rc, one = 1;
 
     /* sshd sends with Nagle on: after a small reply it holds the next one
@@ -927,71 +1002,14 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                 return rc;
             h->state = H_PROBE;
             break;
-        case H_PROBE: {
-            /* dcrun there (one command, not blocking), or copied there
-             * (--copy-dcrun: blocking) */
-            int st = -1;
-            rc = probe_step (l, h, &st);
-            if (rc <= 0)
+        case H_PROBE:
+            if ((rc = probe_done (l, h)) <= 0)
                 return rc;
-            if (st == 4)
-                return no_wdir (h);
-            if (prepare_dcrun (l, h, st) < 0)
-                return -1;
-            if (h->tmpdir && host_wdir (h) && wdir_check (h) < 0)
-                return -1;
-            if (h == ss->porthost && port_check (l, h) < 0)
-                return -1;
             h->state = H_CHANNELS;
             break;
-        }
         case H_CHANNELS:
-            if (!h->final) {
-                /* every rank's MASTER_PORT is the one rank 0's host
-                 * agreed to: wait for it (ssh_spawn steps us again) */
-                if (ss->porthost && ss->port == 0)
-                    return 0;
-                for (int i = 0; i < h->nranks; i++)
-                    if (!h->ranks[i]->src || !final_cmdline (l, h, h->ranks[i]))
-                        return host_fail (h, "out of memory");
-                h->final = true;
-            }
-            while (h->nopened < h->nranks) {
-                struct sshrank *r = h->ranks[h->nopened];
-                if (!r->ch) {
-                    r->ch = libssh2_channel_open_session (h->s);
-                    if (!r->ch) {
-                        if (libssh2_session_last_errno (h->s) ==
-                            LIBSSH2_ERROR_EAGAIN)
-                            return 0;
-                        return host_fail (h, "cannot open a channel: %s",
-                                          ssh_errmsg (h->s));
-                    }
-                }
-                if (!r->started) {
-                    rc = libssh2_channel_exec (r->ch, r->cmdline);
-                    if (rc == LIBSSH2_ERROR_EAGAIN)
-                        return 0;
-                    if (rc)
-                        return host_fail (h, "cannot start dcrun worker: %s",
-                                          ssh_errmsg (h->s));
-                    r->started = true;
-                }
-                /* the environment, before anything else on stdin */
-                while (r->envoff < r->envlen) {
-                    ssize_t w = libssh2_channel_write (
-                        r->ch, r->env + r->envoff, r->envlen - r->envoff);
-                    if (w == LIBSSH2_ERROR_EAGAIN)
-                        return 0;
-                    if (w < 0)
-                        return host_fail (h,
-                                          "cannot send the environment "
-                                          "of rank %d: %s",
-                                          r->rank, ssh_errmsg (h->s));
-                    r->envoff += (size_t)w;
-                }
-                h->nopened++;
-            }
+            if ((rc = channels_step (l, h)) <= 0)
+                return rc;
             h->state = H_READY;
             return 0;
         default:
@@ -1903,34 +1921,27 @@ static void abort_all (struct ssh *ss)
         host_close (&ss->hosts[i]);
 }
 
-static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
-                      int n, dc_error_t *errp)
+/* One session per distinct (host, user, port), each rank a channel of its
+ * host's; the port_var of rank 0 noted.  0, or -1 with errp. */
+static int spawn_hosts (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                        int n, dc_error_t *errp)
 {
     struct ssh *ss = l->data;
-    struct pollfd *fds = NULL;
-    int *idx = NULL;
 
-    if (ss->ranks) {
-        errno = EBUSY;
-        return errprintf (errp, "ranks already started");
-    }
     if (!(ss->ranks = calloc ((size_t)(n ? n : 1), sizeof (*ss->ranks))) ||
         !(ss->hosts = calloc ((size_t)(n ? n : 1), sizeof (*ss->hosts))))
         return errprintf (errp, "out of memory");
     ss->nranks = n;
-    /* one session per distinct (host, user, port) */
     for (int i = 0; i < n; i++) {
         struct sshrank *r = &ss->ranks[i];
         struct sshhost *h = NULL;
         r->rank = ranks[i].rank;
-        for (int k = 0; k < ss->nhosts; k++) {
+        for (int k = 0; k < ss->nhosts && !h; k++) {
             struct sshhost *c = &ss->hosts[k];
             if (!strcmp (c->name, ranks[i].host) && c->port &&
                 (ranks[i].port ? ranks[i].port : c->port) == c->port &&
-                (!ranks[i].user || !strcmp (ranks[i].user, c->user))) {
+                (!ranks[i].user || !strcmp (ranks[i].user, c->user)))
                 h = c;
-                break;
-            }
         }
         if (!h) {
             h = &ss->hosts[ss->nhosts++];
@@ -1954,105 +1965,120 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             return errprintf (errp, "rank %d: %s", ranks[i].rank,
                               errno == E2BIG ? "environment too large"
                                              : "no command");
-    }
-    /* MASTER_PORT: agreed with rank 0's host before any rank starts */
-    for (int i = 0; i < n && l->opts.port_var; i++) {
-        size_t vlen = strlen (l->opts.port_var);
-        if (ranks[i].rank != 0)
+        /* MASTER_PORT: agreed with rank 0's host before any rank starts */
+        size_t vlen = l->opts.port_var ? strlen (l->opts.port_var) : 0;
+        if (ranks[i].rank != 0 || !vlen)
             continue;
-        ss->porthost = ss->ranks[i].h;
+        ss->porthost = h;
         for (int e = 0; ranks[i].env && ranks[i].env[e]; e++)
             if (!strncmp (ranks[i].env[e], l->opts.port_var, vlen) &&
                 ranks[i].env[e][vlen] == '=')
                 ss->port_want = atoi (ranks[i].env[e] + vlen + 1);
     }
-    if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds))) ||
-        !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
-        free (fds);
+    return 0;
+}
+
+/* The hosts connecting at once (fanout) and how far they are. */
+struct conn {
+    struct pollfd *fds;
+    int *idx; /* the host of each fds entry, -1 for cancel_fd */
+    int next, active, ready;
+    struct sshhost *bad; /* the host that failed */
+    bool interrupted;    /* cancel_fd was readable */
+};
+
+/* Step h; count it when it is ready, note it when it failed. */
+static void conn_step (struct dc_launch *l, struct conn *c, struct sshhost *h)
+{
+    if (host_step (l, h) < 0)
+        c->bad = h;
+    else if (h->state == H_READY) {
+        c->ready++;
+        c->active--;
+    }
+}
+
+/* One round: start hosts up to the fanout, poll, step those with news,
+ * and the ones that waited for rank 0's port once it is known. */
+static void conn_round (struct dc_launch *l, struct conn *c)
+{
+    struct ssh *ss = l->data;
+    int k = 0, timeout = -1;
+    double t = now_s ();
+
+    while (c->active < l->opts.fanout && c->next < ss->nhosts && !c->bad) {
+        struct sshhost *h = &ss->hosts[c->next++];
+        c->active++;
+        if (start_connect (l, h) < 0)
+            c->bad = h;
+        else
+            conn_step (l, c, h);
+    }
+    if (l->opts.cancel_fd >= 0) {
+        c->fds[k] = (struct pollfd){.fd = l->opts.cancel_fd, .events = POLLIN};
+        c->idx[k++] = -1;
+    }
+    for (int i = 0; i < c->next && !c->bad; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        if (h->state == H_READY)
+            continue;
+        if (t >= h->deadline) {
+            host_fail (h, "no answer within %g s (connect timeout)",
+                       h->timeout);
+            c->bad = h;
+        }
+        int ms = (int)((h->deadline - t) * 1000) + 1;
+        if (timeout < 0 || ms < timeout)
+            timeout = ms;
+        c->fds[k] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
+        c->idx[k++] = i;
+    }
+    if (c->bad || k == 0 ||
+        (poll (c->fds, (nfds_t)k, timeout) < 0 && errno != EINTR))
+        return;
+    bool port_known = ss->port > 0;
+    for (int i = 0; i < k && !c->bad && !c->interrupted; i++) {
+        if (c->idx[i] < 0)
+            c->interrupted = (c->fds[i].revents & POLLIN) != 0;
+        else if (c->fds[i].revents)
+            conn_step (l, c, &ss->hosts[c->idx[i]]);
+    }
+    /* the port just agreed: the hosts that waited for it go on */
+    for (int i = 0; i < c->next && !c->bad && !port_known && ss->port > 0; i++)
+        if (ss->hosts[i].state == H_CHANNELS && !ss->hosts[i].final)
+            conn_step (l, c, &ss->hosts[i]);
+}
+
+static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                      int n, dc_error_t *errp)
+{
+    struct ssh *ss = l->data;
+    struct conn c = {0};
+
+    if (ss->ranks) {
+        errno = EBUSY;
+        return errprintf (errp, "ranks already started");
+    }
+    if (spawn_hosts (l, ranks, n, errp) < 0)
+        return -1;
+    if (!(c.fds = calloc ((size_t)ss->nhosts + 1, sizeof (*c.fds))) ||
+        !(c.idx = calloc ((size_t)ss->nhosts + 1, sizeof (*c.idx)))) {
+        free (c.fds);
         return errprintf (errp, "out of memory");
     }
-    int next = 0, active = 0, ready = 0;
-    struct sshhost *bad = NULL;
-    while (ready < ss->nhosts && !bad) {
-        while (active < l->opts.fanout && next < ss->nhosts) {
-            struct sshhost *h = &ss->hosts[next++];
-            active++;
-            if (start_connect (l, h) < 0 || host_step (l, h) < 0) {
-                bad = h;
-                break;
-            }
-        }
-        if (bad)
-            break;
-        int k = 0, timeout = -1;
-        double t = now_s ();
-        if (l->opts.cancel_fd >= 0) {
-            fds[k] = (struct pollfd){.fd = l->opts.cancel_fd, .events = POLLIN};
-            idx[k++] = -1;
-        }
-        for (int i = 0; i < next; i++) {
-            struct sshhost *h = &ss->hosts[i];
-            if (h->state == H_READY)
-                continue;
-            if (t >= h->deadline) {
-                host_fail (h, "no answer within %g s (connect timeout)",
-                           h->timeout);
-                bad = h;
-                break;
-            }
-            int ms = (int)((h->deadline - t) * 1000) + 1;
-            if (timeout < 0 || ms < timeout)
-                timeout = ms;
-            fds[k] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
-            idx[k++] = i;
-        }
-        if (bad)
-            break;
-        if (k == 0)
-            continue;
-        if (poll (fds, (nfds_t)k, timeout) < 0 && errno != EINTR)
-            break;
-        bool port_known = ss->port > 0;
-        for (int i = 0; i < k && !bad; i++) {
-            if (idx[i] < 0) {
-                if (fds[i].revents & POLLIN) {
-                    free (fds);
-                    free (idx);
-                    abort_all (ss);
-                    errno = EINTR;
-                    return errprintf (errp, "ssh: interrupted while "
-                                            "connecting");
-                }
-                continue;
-            }
-            struct sshhost *h = &ss->hosts[idx[i]];
-            if (!fds[i].revents)
-                continue;
-            if (host_step (l, h) < 0)
-                bad = h;
-            else if (h->state == H_READY) {
-                ready++;
-                active--;
-            }
-        }
-        /* the port just agreed: the hosts that waited for it go on */
-        for (int i = 0; i < next && !bad && !port_known && ss->port > 0; i++) {
-            struct sshhost *h = &ss->hosts[i];
-            if (h->state != H_CHANNELS || h->final)
-                continue;
-            if (host_step (l, h) < 0)
-                bad = h;
-            else if (h->state == H_READY) {
-                ready++;
-                active--;
-            }
-        }
-    }
-    free (fds);
-    free (idx);
+    while (c.ready < ss->nhosts && !c.bad && !c.interrupted)
+        conn_round (l, &c);
+    free (c.fds);
+    free (c.idx);
     for (int i = 0; i < ss->nranks; i++)
         ss->ranks[i].src = NULL;
-    if (bad) {
+    if (c.interrupted) {
+        abort_all (ss);
+        errno = EINTR;
+        return errprintf (errp, "ssh: interrupted while connecting");
+    }
+    if (c.bad) {
+        struct sshhost *bad = c.bad;
         char msg[sizeof (bad->err)];
         /* the reason may carry a hint on a second line: keep it there */
         memcpy (msg, bad->err, sizeof (msg));
