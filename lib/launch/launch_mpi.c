@@ -116,24 +116,15 @@ static int mpi_init (struct dc_launch *l, dc_error_t *errp)
     return dc_iodrv_init (l, errp);
 }
 
-int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
-                        int n, const char *hostfile, char ***argvp,
-                        dc_error_t *errp)
+/* Ranks per host (slots[first[i]], first[i] the first rank of rank i's
+ * host) and the one ssh port of the remote hosts (*port, 0: default).
+ * -1 (errp) when remote hosts want different ports. */
+static int mpi_hosts (const struct dc_launch *l,
+                      const struct dc_launch_rank *ranks, int n, int *slots,
+                      int *first, int *port, bool *all_local, dc_error_t *errp)
 {
-    struct argv_buf b = {0};
-    const char *extra = l->opts.mpirun_args;
-    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
-    int *slots = calloc ((size_t)n, sizeof (int)); /* per first rank */
-    int *first = calloc ((size_t)n, sizeof (int)); /* rank -> first index */
-    int port = 0;
-    bool all_local = true;
-    char spec[512];
-
-    if (!slots || !first) {
-        free (slots);
-        free (first);
-        return errprintf (errp, "out of memory");
-    }
+    *port = 0;
+    *all_local = true;
     for (int i = 0; i < n; i++) {
         int p = ranks[i].port ? ranks[i].port : l->opts.ssh_port;
         first[i] = i;
@@ -143,39 +134,115 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
                 break;
             }
         slots[first[i]]++;
-        if (!dc_launch_is_local_host (ranks[i].host)) {
-            all_local = false;
-            if (p && port && p != port) {
-                free (slots);
-                free (first);
-                errno = EINVAL;
-                return errprintf (errp,
-                                  "mpi: hosts with different ssh "
-                                  "ports (%d, %d): mpirun takes one",
-                                  port, p);
-            }
-            if (p)
-                port = p;
+        if (dc_launch_is_local_host (ranks[i].host))
+            continue;
+        *all_local = false;
+        if (p && *port && p != *port) {
+            errno = EINVAL;
+            return errprintf (errp,
+                              "mpi: hosts with different ssh "
+                              "ports (%d, %d): mpirun takes one",
+                              *port, p);
         }
+        if (p)
+            *port = p;
     }
-    if (hostfile) {
-        FILE *f = fopen (hostfile, "w");
-        if (!f) {
-            free (slots);
-            free (first);
-            return errprintf (errp, "%s: %s", hostfile, strerror (errno));
+    return 0;
+}
+
+/* mpirun's hostfile: one line per host, its ranks as slots. */
+static int write_hostfile (const char *hostfile,
+                           const struct dc_launch_rank *ranks, int n,
+                           const int *slots, const int *first, dc_error_t *errp)
+{
+    char spec[512];
+    FILE *f = fopen (hostfile, "w");
+
+    if (!f)
+        return errprintf (errp, "%s: %s", hostfile, strerror (errno));
+    fprintf (f, "# written by dcrun: one line per host, its ranks as "
+                "slots\n");
+    for (int i = 0; i < n; i++)
+        if (first[i] == i)
+            fprintf (f, "%s slots=%d\n",
+                     host_spec (&ranks[i], spec, sizeof (spec)), slots[i]);
+    if (fclose (f) != 0)
+        return errprintf (errp, "%s: %s", hostfile, strerror (errno));
+    return 0;
+}
+
+/* The app context of rank i: -np 1 --host HOST:SLOTS, its environment,
+ * dcrun worker ... -- CMD. */
+static void push_rank (struct argv_buf *b, const char *dcrun,
+                       const struct dc_launch_rank *ranks, int n, int i,
+                       int slots)
+{
+    const struct dc_launch_rank *r = &ranks[i];
+    char spec[512];
+
+    if (i)
+        push (b, ":");
+    push (b, "-np");
+    push (b, "1");
+    push (b, "--host");
+    pushf (b, "%s:%d", host_spec (r, spec, sizeof (spec)), slots);
+    push (b, "-x");
+    push (b, DC_IO_ENV);
+    push (b, "-x");
+    push (b, DC_IO_TOKEN_ENV);
+    for (int k = 0; ranks[0].env && ranks[0].env[k]; k++)
+        if (shared_env (ranks, n, k)) {
+            push (b, "-x");
+            pushf (b, "%s%d", DC_XENV_PREFIX, k);
         }
-        fprintf (f, "# written by dcrun: one line per host, its ranks as "
-                    "slots\n");
-        for (int i = 0; i < n; i++)
-            if (first[i] == i)
-                fprintf (f, "%s slots=%d\n",
-                         host_spec (&ranks[i], spec, sizeof (spec)), slots[i]);
-        if (fclose (f) != 0) {
-            free (slots);
-            free (first);
-            return errprintf (errp, "%s: %s", hostfile, strerror (errno));
-        }
+    for (int k = 0; r->env && r->env[k]; k++) {
+        bool shared = false;
+        for (int j = 0; ranks[0].env && ranks[0].env[j] && !shared; j++)
+            shared = !strcmp (ranks[0].env[j], r->env[k]) &&
+                     shared_env (ranks, n, j);
+        if (shared)
+            continue; /* in mpirun's environment */
+        push (b, "-x");
+        push (b, r->env[k]);
+    }
+    push (b, dcrun);
+    push (b, "worker");
+    push (b, "--control");
+    push (b, "none");
+    if (r->cpus) {
+        push (b, "--cpus");
+        push (b, r->cpus);
+    }
+    for (int k = 0; r->worker_args && r->worker_args[k]; k++)
+        push (b, r->worker_args[k]);
+    push (b, "--");
+    for (int k = 0; r->argv[k]; k++)
+        push (b, r->argv[k]);
+}
+
+int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                        int n, const char *hostfile, char ***argvp,
+                        dc_error_t *errp)
+{
+    struct argv_buf b = {0};
+    const char *extra = l->opts.mpirun_args;
+    const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    int *slots = calloc ((size_t)n + 1, sizeof (int)); /* per first rank */
+    int *first = calloc ((size_t)n + 1, sizeof (int)); /* rank -> first */
+    int port = 0;
+    bool all_local = true;
+
+    if (!slots || !first) {
+        free (slots);
+        free (first);
+        return errprintf (errp, "out of memory");
+    }
+    if (mpi_hosts (l, ranks, n, slots, first, &port, &all_local, errp) < 0 ||
+        (hostfile &&
+         write_hostfile (hostfile, ranks, n, slots, first, errp) < 0)) {
+        free (slots);
+        free (first);
+        return -1;
     }
     push (&b, "mpirun");
     push (&b, "--hostfile");
@@ -221,48 +288,8 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
             push (&b, we.we_wordv[i]);
         wordfree (&we);
     }
-    for (int i = 0; i < n; i++) {
-        const struct dc_launch_rank *r = &ranks[i];
-        if (i)
-            push (&b, ":");
-        push (&b, "-np");
-        push (&b, "1");
-        push (&b, "--host");
-        pushf (&b, "%s:%d", host_spec (r, spec, sizeof (spec)),
-               slots[first[i]]);
-        push (&b, "-x");
-        push (&b, DC_IO_ENV);
-        push (&b, "-x");
-        push (&b, DC_IO_TOKEN_ENV);
-        for (int k = 0; ranks[0].env && ranks[0].env[k]; k++)
-            if (shared_env (ranks, n, k)) {
-                push (&b, "-x");
-                pushf (&b, "%s%d", DC_XENV_PREFIX, k);
-            }
-        for (int k = 0; r->env && r->env[k]; k++) {
-            bool shared = false;
-            for (int j = 0; ranks[0].env && ranks[0].env[j] && !shared; j++)
-                shared = !strcmp (ranks[0].env[j], r->env[k]) &&
-                         shared_env (ranks, n, j);
-            if (shared)
-                continue; /* in mpirun's environment */
-            push (&b, "-x");
-            push (&b, r->env[k]);
-        }
-        push (&b, dcrun);
-        push (&b, "worker");
-        push (&b, "--control");
-        push (&b, "none");
-        if (r->cpus) {
-            push (&b, "--cpus");
-            push (&b, r->cpus);
-        }
-        for (int k = 0; r->worker_args && r->worker_args[k]; k++)
-            push (&b, r->worker_args[k]);
-        push (&b, "--");
-        for (int k = 0; r->argv[k]; k++)
-            push (&b, r->argv[k]);
-    }
+    for (int i = 0; i < n; i++)
+        push_rank (&b, dcrun, ranks, n, i, slots[first[i]]);
     free (slots);
     free (first);
     if (b.failed) {
