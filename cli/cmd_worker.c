@@ -3,20 +3,21 @@
  *   dcrun worker [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none]
  *                -- CMD ARGS...
  *
- * The rank's agent on its host.  Runs CMD in its own process group with the
- * rank's environment, its output going straight to the worker's
- * stdout/stderr (the launcher's channel).  The worker's stdin is the control
- * channel: a line "signal N" sends signal N to the group; EOF (the SSH
- * channel closed, the launcher gone) stops the group (SIGTERM and SIGCONT,
- * SIGKILL after KILL_GRACE_S) and ends the worker.  The parent going away
- * (PR_SET_PDEATHSIG), SIGTERM, SIGINT and SIGHUP do the same.  With --exec,
- * CMD's stdin and stdout are the channel itself: the worker reads nothing,
- * and the channel closing (an error polling its stdout) stops CMD.
- *
- * The worker is a child subreaper (lib/launch/proctree.h): when CMD ends or is
- * stopped, its whole tree goes with it, its group and the descendants that
- * left it (setsid, daemons), and the worker exits with CMD's status, or
- * dies of CMD's signal.
+ * The rank's agent on its host (lib/launch/agent.h does the work): runs
+ * CMD in its own process group with the rank's environment, its output
+ * going straight to the worker's stdout/stderr (the launcher's channel).
+ * The worker's stdin is the control channel (lib/launch/control.h):
+ * signals for the group, with --stdin the bytes of CMD's stdin and their
+ * EOF; EOF of the channel (the SSH channel closed, the launcher gone)
+ * stops the group (SIGTERM and SIGCONT, SIGKILL after KILL_GRACE_S) and
+ * ends the worker.  The parent going away (PR_SET_PDEATHSIG), SIGTERM,
+ * SIGINT and SIGHUP do the same.  With --exec, CMD's stdin and stdout are
+ * the channel itself: the worker reads nothing, and the channel closing
+ * (an error polling its stdout) stops CMD.  The worker is a child
+ * subreaper (lib/launch/proctree.h): when CMD ends or is stopped, its
+ * whole tree goes with it, and the worker exits with CMD's status, or
+ * dies of CMD's signal.  --port-check PORT answers for MASTER_PORT on
+ * rank 0's host and exits.
  *
  * With --place (what the head asks for remote ranks it could not place),
  * the worker is the placement agent of its host: it probes the host
@@ -55,14 +56,14 @@
 #include "job.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
-#include "lib/launch/control.h"
+#include "lib/launch/agent.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/launch/proctree.h"
+#include "lib/util/log.h"
 
 #define KILL_GRACE_S 2
-#define STDIN_QUEUE_MAX (256 * 1024) /* stdin bytes held for CMD */
 
 enum {
     OPT_CPUS = 0x100,
@@ -290,19 +291,6 @@ static bool env_from_launcher (void)
     return true;
 }
 
-static void kill_group (pid_t pgid, int sig)
-{
-    if (pgid > 0)
-        kill (-pgid, sig);
-}
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Under mpirun/srun with $DCRUN_IO: the ctl, out and err connections back
  * to dcrun (lib/launch/launch_io.h).  The worker's own messages go to err from
  * here on, so that they reach dcrun as the rank's stderr. */
@@ -323,18 +311,6 @@ static int io_connect (int io[3])
     unsetenv (DC_IO_TOKEN_ENV);
     dup2 (io[2], 2);
     return 0;
-}
-
-/* Tell dcrun how CMD ended ("exit N" or "signal N" on ctl). */
-static void io_status (int fd, bool signaled, int value)
-{
-    char line[32];
-    int n = snprintf (line, sizeof (line), "%s %d\n",
-                      signaled ? "signal" : "exit", value);
-
-    if (fd >= 0 && write (fd, line, (size_t)n) < 0) {
-        /* dcrun gone: nobody to tell */
-    }
 }
 
 /* The rank's GPUs, where the head did not know them: DCRUN_GPUS and
@@ -540,25 +516,6 @@ static int port_check (long port)
     return fflush (stdout) == 0 ? EXIT_OK : EXIT_LAUNCH;
 }
 
-/* The worker's state while CMD runs. */
-struct wrun {
-    struct worker_args *a;
-    char **cmd;
-    pid_t pid, parent;
-    int sfd;
-    int io[3];       /* under mpirun/srun: ctl, out, err to dcrun; -1 */
-    int cfd;         /* the control channel: stdin, or io[0] */
-    bool ctl_open;   /* still reading it */
-    bool watch_chan; /* the channel's stdout hanging up ends the job */
-    double kill_at;  /* when SIGKILL goes, 0: not stopping */
-    int status;
-    struct dc_ctl_parser parser;
-    int in_fd; /* --stdin: the pipe to CMD's stdin, -1 */
-    char *inq; /* bytes for it not written yet */
-    size_t inqlen, inqcap;
-    bool in_eof; /* close in_fd once inq is out */
-};
-
 /* --wdir: enter it, or say which host lacks it. */
 static int enter_wdir (const char *wdir)
 {
@@ -583,9 +540,8 @@ static int enter_wdir (const char *wdir)
  * w->cmd set to go on; otherwise the exit status (w->cmd NULL after
  * --help). */
 static int worker_prepare (struct cli *cli, int argc, char **argv,
-                           struct wrun *w, char **placedp)
+                           struct worker_args *a, char ***cmdp, char **placedp)
 {
-    struct worker_args *a = w->a;
     int optindex, rc;
 
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, a,
@@ -614,266 +570,13 @@ static int worker_prepare (struct cli *cli, int argc, char **argv,
             return rc;
         a->cpus = *placedp;
     }
-    w->cmd = argv + optindex;
+    *cmdp = argv + optindex;
     return EXIT_OK;
 }
 
-/* Signals on a pipe, the parent's death, the subreaper.  EXIT_OK or an
- * exit status after printing why. */
-static int agent_init (struct wrun *w)
+/* The worker's own end: CMD's exit status, or it dies of CMD's signal. */
+static int worker_finish (int status)
 {
-    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
-
-    if (!w->a->exec && getenv (DC_IO_ENV) && io_connect (w->io) < 0)
-        return EXIT_LAUNCH;
-    signal (SIGPIPE, SIG_IGN);
-    if ((w->sfd = dc_sigpipe_create (sigs)) < 0)
-        return cli_error (EXIT_LAUNCH, "worker: signal pipe: %s",
-                          strerror (errno));
-    /* our parent (sshd's session, orted, slurmstepd) going away ends us */
-    w->parent = getppid ();
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid () != w->parent)
-        return cli_error (EXIT_LAUNCH, "worker: launcher gone");
-    /* descendants that leave CMD's group are reparented here, not to init */
-    if (dc_proctree_subreaper () < 0)
-        return cli_error (EXIT_LAUNCH, "worker: cannot become a subreaper: %s",
-                          strerror (errno));
-    return EXIT_OK;
-}
-
-/* The child: its own group, stdin from pin (--stdin), /dev/null, or the
- * channel (--exec), bound, CMD.  On failure a record on pex: 'b' (bind)
- * or 'x' (exec) and errno. */
-static void child_exec (const struct wrun *w, int pin, int pex)
-{
-    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, 0};
-    char what = 'x';
-    int e;
-
-    setpgid (0, 0);
-    for (int i = 0; sigs[i]; i++)
-        signal (sigs[i], SIG_DFL);
-    prctl (PR_SET_PDEATHSIG, SIGKILL); /* the agent gone: go too */
-    if (w->io[1] >= 0 && (dup2 (w->io[1], 1) < 0 || dup2 (w->io[2], 2) < 0))
-        _exit (127);
-    /* --exec: the channel is CMD's stdin; else ours, or /dev/null */
-    int in = w->a->exec ? -1 : pin >= 0 ? pin : open ("/dev/null", O_RDONLY);
-    if (in >= 0) {
-        dup2 (in, 0);
-        if (in > 2)
-            close (in);
-    }
-    if (w->a->cpus && dc_launch_bind_cpus (w->a->cpus) < 0)
-        what = 'b';
-    else
-        execvp (w->cmd[0], w->cmd);
-    e = errno;
-    if (write (pex, &what, 1) < 0 || write (pex, &e, sizeof (e)) < 0)
-        _exit (127);
-    _exit (127);
-}
-
-/* Fork and exec CMD; EXIT_OK when it runs, else 127 after printing why. */
-static int spawn_cmd (struct wrun *w)
-{
-    int pex[2], pin[2] = {-1, -1};
-
-    if (pipe2 (pex, O_CLOEXEC) < 0 ||
-        (w->a->stdin_data && pipe2 (pin, O_CLOEXEC) < 0))
-        return cli_error (EXIT_LAUNCH, "worker: pipe: %s", strerror (errno));
-    if ((w->pid = fork ()) < 0)
-        return cli_error (EXIT_LAUNCH, "worker: fork: %s", strerror (errno));
-    if (w->pid == 0) {
-        close (pex[0]);
-        child_exec (w, pin[0], pex[1]);
-    }
-    setpgid (w->pid, w->pid);
-    close (pex[1]);
-    if (pin[0] >= 0) {
-        close (pin[0]);
-        w->in_fd = pin[1];
-        fcntl (w->in_fd, F_SETFL, O_NONBLOCK);
-    }
-    char what;
-    int e;
-    ssize_t n;
-    do
-        n = read (pex[0], &what, 1);
-    while (n < 0 && errno == EINTR);
-    if (n == 1) {
-        if (read (pex[0], &e, sizeof (e)) != (ssize_t)sizeof (e))
-            e = EIO;
-        waitpid (w->pid, NULL, 0);
-        io_status (w->io[0], false, 127);
-        if (what == 'b')
-            return cli_error (127, "worker: cannot bind to CPUs %s: %s",
-                              w->a->cpus, strerror (e));
-        return cli_error (127, "worker: %s: %s", w->cmd[0], strerror (e));
-    }
-    close (pex[0]);
-    return EXIT_OK;
-}
-
-static void stdin_close (struct wrun *w)
-{
-    if (w->in_fd >= 0)
-        close (w->in_fd);
-    w->in_fd = -1;
-    w->inqlen = 0;
-}
-
-/* Stdin bytes of a frame: queued for CMD (dropped when it has no stdin
- * pipe or closed it). */
-static void stdin_queue (struct wrun *w, const char *data, size_t len)
-{
-    if (w->in_fd < 0 || w->in_eof)
-        return;
-    if (w->inqlen + len > w->inqcap) {
-        size_t cap = (w->inqlen + len) * 2;
-        char *q = realloc (w->inq, cap);
-        if (!q) {
-            stdin_close (w); /* out of memory: CMD sees EOF */
-            return;
-        }
-        w->inq = q;
-        w->inqcap = cap;
-    }
-    memcpy (w->inq + w->inqlen, data, len);
-    w->inqlen += len;
-}
-
-/* Write what CMD's stdin takes; EOF after the last byte when asked. */
-static void stdin_flush (struct wrun *w)
-{
-    while (w->in_fd >= 0 && w->inqlen > 0) {
-        ssize_t n = write (w->in_fd, w->inq, w->inqlen);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0) { /* CMD closed its stdin: the rest is dropped */
-            stdin_close (w);
-            return;
-        }
-        memmove (w->inq, w->inq + n, w->inqlen - (size_t)n);
-        w->inqlen -= (size_t)n;
-    }
-    if (w->in_eof && w->inqlen == 0)
-        stdin_close (w);
-}
-
-/* Read the control channel (lib/launch/control.h).  True when the job must
- * stop: EOF (the launcher gone) or a stream that cannot be trusted. */
-static bool control_read (struct wrun *w)
-{
-    char buf[65536];
-    ssize_t r = read (w->cfd, buf, sizeof (buf));
-    size_t off = 0;
-    dc_error_t err;
-
-    if (r < 0 && (errno == EAGAIN || errno == EINTR))
-        return false;
-    if (r <= 0) {
-        w->ctl_open = false;
-        return true;
-    }
-    while (off < (size_t)r) {
-        struct dc_ctl_msg m;
-        ssize_t u =
-            dc_ctl_parse (&w->parser, buf + off, (size_t)r - off, &m, &err);
-        if (u < 0) {
-            cli_error (0, "worker: %s", err.text);
-            w->ctl_open = false;
-            return true;
-        }
-        off += (size_t)u;
-        if (m.type == DC_CTL_SIGNAL)
-            kill_group (w->pid, m.sig);
-        else if (m.type == DC_CTL_STDIN)
-            stdin_queue (w, m.data, m.len);
-        else if (m.type == DC_CTL_STDIN_EOF)
-            w->in_eof = true;
-    }
-    stdin_flush (w);
-    return false;
-}
-
-/* The ms until the SIGKILL is due, -1 when none is. */
-static int kill_timeout (const struct wrun *w)
-{
-    if (w->kill_at <= 0)
-        return -1;
-    double left = w->kill_at - now_s ();
-    return left > 0 ? (int)(left * 1000) + 1 : 0;
-}
-
-/* One round: poll, control, stdin, signals, the grace, the reaping.
- * True when CMD has ended (w->status). */
-static bool worker_round (struct wrun *w)
-{
-    struct pollfd fds[4] = {
-        {.fd = w->sfd, .events = POLLIN},
-        /* stdin that CMD does not read holds back the channel (and the
-         * head's writes): flow control end to end */
-        {.fd = w->ctl_open && w->inqlen < STDIN_QUEUE_MAX ? w->cfd : -1,
-         .events = POLLIN},
-        /* the channel's stdout closed at the other end (the launcher
-         * dropped the rank, the connection is gone) */
-        {.fd = w->watch_chan ? 1 : -1, .events = 0},
-        {.fd = w->inqlen > 0 ? w->in_fd : -1, .events = POLLOUT},
-    };
-    poll (fds, 4, kill_timeout (w));
-    bool stop = getppid () != w->parent;
-    if (fds[2].revents) {
-        w->watch_chan = false;
-        stop = true;
-    }
-    if (fds[0].revents & POLLIN) {
-        int s;
-        while ((s = dc_sigpipe_read ()) > 0)
-            if (s != SIGCHLD)
-                stop = true;
-    }
-    if (fds[1].revents && control_read (w))
-        stop = true;
-    if (fds[3].revents)
-        stdin_flush (w);
-    if (stop && w->kill_at == 0) {
-        /* a stopped CMD (SIGSTOP) must wake to take it */
-        kill_group (w->pid, SIGTERM);
-        kill_group (w->pid, SIGCONT);
-        w->kill_at = now_s () + KILL_GRACE_S;
-    }
-    if (w->kill_at > 0 && now_s () >= w->kill_at) {
-        kill_group (w->pid, SIGCONT);
-        kill_group (w->pid, SIGKILL);
-    }
-    /* CMD, and the orphans reparented here as they end */
-    pid_t p;
-    int ws;
-    while ((p = waitpid (-1, &ws, WNOHANG)) > 0)
-        if (p == w->pid) {
-            w->status = ws;
-            return true;
-        }
-    return false;
-}
-
-/* CMD ended: its tree goes, dcrun hears how (mpirun/srun), and the worker
- * ends the same way: CMD's exit status, or its signal. */
-static int worker_finish (struct wrun *w)
-{
-    int status = w->status;
-
-    /* whatever CMD left behind, in its group or not, goes with it */
-    dc_proctree_kill (w->pid);
-    if (w->io[0] >= 0) {
-        fcntl (w->io[0], F_SETFL, fcntl (w->io[0], F_GETFL) & ~O_NONBLOCK);
-        io_status (w->io[0], WIFSIGNALED (status),
-                   WIFSIGNALED (status) ? WTERMSIG (status)
-                                        : WEXITSTATUS (status));
-    }
     if (!WIFSIGNALED (status))
         return WEXITSTATUS (status);
     int sig = WTERMSIG (status);
@@ -892,45 +595,56 @@ static int worker_finish (struct wrun *w)
     return 128 + sig;
 }
 
-static int worker_main (struct cli *cli, struct wrun *w, int argc, char **argv,
-                        char **placedp)
+static int worker_main (struct cli *cli, struct worker_args *a, int argc,
+                        char **argv, char **placedp)
 {
-    int rc;
+    int io[3] = {-1, -1, -1}, rc, status = 0;
+    char **cmd = NULL;
+    dc_error_t err;
 
-    if ((rc = worker_prepare (cli, argc, argv, w, placedp)) != EXIT_OK ||
-        !w->cmd)
+    if ((rc = worker_prepare (cli, argc, argv, a, &cmd, placedp)) != EXIT_OK ||
+        !cmd)
         return rc;
-    if ((rc = agent_init (w)) != EXIT_OK || (rc = spawn_cmd (w)) != EXIT_OK)
-        return rc;
-    /* the control channel: stdin, or the ctl connection to dcrun */
-    w->cfd = w->io[0] >= 0 ? w->io[0] : 0;
-    w->ctl_open = !w->a->exec && (w->a->control == 1 || w->io[0] >= 0);
-    /* ssh: the session's stdout hangs up when the head closes the channel
+    if (!a->exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
+        return EXIT_LAUNCH;
+    /* the control channel: stdin, or the ctl connection to dcrun; over
+     * ssh the session's stdout hangs up when the head closes the channel
      * (what it does to a rank whose control channel is stuck) */
-    w->watch_chan = w->a->exec || (w->ctl_open && w->io[0] < 0);
-    if (w->io[1] >= 0) {
-        close (w->io[1]); /* CMD holds them now */
-        w->io[1] = -1;
-    }
-    if (w->ctl_open)
-        fcntl (w->cfd, F_SETFL, fcntl (w->cfd, F_GETFL) | O_NONBLOCK);
-    while (!worker_round (w))
-        ;
-    return worker_finish (w);
+    bool ctl_stdin = io[0] < 0 && a->control == 1;
+    struct dc_agent_opts o = {
+        .cmd = cmd,
+        .cpus = a->cpus,
+        .exec = a->exec,
+        .stdin_data = a->stdin_data,
+        .ctl_fd = io[0] >= 0  ? io[0]
+                  : ctl_stdin ? 0
+                              : -1,
+        .watch_fd = a->exec || ctl_stdin ? 1 : -1,
+        .out_fd = io[1],
+        .err_fd = io[2],
+        .status_fd = io[0],
+        .kill_grace = KILL_GRACE_S,
+    };
+    rc = dc_agent_run (&o, &status, &err);
+    if (rc == DC_AGENT_NOEXEC)
+        return cli_error (127, "worker: %s", err.text);
+    if (rc != DC_AGENT_OK)
+        return cli_error (EXIT_LAUNCH, "worker: %s", err.text);
+    return worker_finish (status);
 }
 
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
     struct worker_args a = {.control = -1, .env_stdin = -1, .port_check = -1};
-    struct wrun w = {.a = &a, .io = {-1, -1, -1}, .sfd = -1, .in_fd = -1};
     char *placed = NULL; /* --place: the CPUs to bind to */
-    int rc = worker_main (cli, &w, argc, argv, &placed);
+    int rc;
 
+    cli_log_init (cli); /* lib's errors; its notes at -v only */
+    if (!cli->verbose)
+        dc_log_set_level (DC_LOG_ERR);
+    rc = worker_main (cli, &a, argc, argv, &placed);
     free (placed);
     free (a.env);
-    free (w.inq);
-    if (w.in_fd >= 0)
-        close (w.in_fd);
     return rc;
 }
 
