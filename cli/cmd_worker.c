@@ -211,84 +211,15 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
-static void set_pair (const char *a, const char *b, const char *value)
-{
-    if (value) {
-        setenv (a, value, 1);
-        if (b)
-            setenv (b, value, 1);
-    }
-}
-
-/* Rank environment from mpirun's or srun's variables.  Returns true when
- * one of them started us. */
+/* Rank environment from mpirun's or srun's variables (rankenv.h).
+ * Returns true when one of them started us. */
 static bool env_from_launcher (void)
 {
-    char host[256];
-
-    if (gethostname (host, sizeof (host)) < 0)
-        host[0] = '\0';
-    host[sizeof (host) - 1] = '\0';
     /* dcrun started us through mpirun or srun and passed its own rank
      * environment (its rank map, node ranks and host names): keep it */
     if (getenv (DC_IO_ENV) && getenv ("DCRUN_RANK"))
         return true;
-    if (getenv ("OMPI_COMM_WORLD_RANK")) {
-        set_pair ("DCRUN_RANK", "RANK", getenv ("OMPI_COMM_WORLD_RANK"));
-        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("OMPI_COMM_WORLD_SIZE"));
-        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK",
-                  getenv ("OMPI_COMM_WORLD_LOCAL_RANK"));
-        set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE",
-                  getenv ("OMPI_COMM_WORLD_LOCAL_SIZE"));
-        set_pair ("DCRUN_NODE_RANK", NULL,
-                  getenv ("OMPI_COMM_WORLD_NODE_RANK"));
-    } else if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")) {
-        set_pair ("DCRUN_RANK", "RANK", getenv ("SLURM_PROCID"));
-        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("SLURM_NTASKS"));
-        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK", getenv ("SLURM_LOCALID"));
-        set_pair ("DCRUN_NODE_RANK", NULL, getenv ("SLURM_NODEID"));
-        /* tasks on this node: SLURM_TASKS_PER_NODE is "2(x3),1"; the step's
-         * count for this node is simpler to get from SLURM_STEP_TASKS_PER_NODE
-         * only for uniform steps; use SLURM_NTASKS / SLURM_NNODES then */
-        const char *tpn = getenv ("SLURM_STEP_TASKS_PER_NODE");
-        const char *nodeid = getenv ("SLURM_NODEID");
-        if (tpn && nodeid) {
-            long want = strtol (nodeid, NULL, 10), idx = 0;
-            const char *p = tpn;
-            while (*p) {
-                char *end;
-                long c = strtol (p, &end, 10), rep = 1;
-                if (end == p)
-                    break;
-                p = end;
-                if (!strncmp (p, "(x", 2)) {
-                    rep = strtol (p + 2, &end, 10);
-                    p = *end == ')' ? end + 1 : end;
-                }
-                if (want < idx + rep) {
-                    char buf[32];
-                    snprintf (buf, sizeof (buf), "%ld", c);
-                    set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE", buf);
-                    break;
-                }
-                idx += rep;
-                if (*p == ',')
-                    p++;
-            }
-        }
-    } else
-        return false;
-    if (host[0])
-        setenv ("DCRUN_HOST", host, 0);
-    /* the rest of torchrun's names (lib/hosts/rankenv.h) */
-    set_pair ("GROUP_RANK", NULL, getenv ("DCRUN_NODE_RANK"));
-    set_pair ("ROLE_RANK", NULL, getenv ("RANK"));
-    set_pair ("ROLE_WORLD_SIZE", NULL, getenv ("WORLD_SIZE"));
-    setenv ("ROLE_NAME", "default", 0);
-    setenv ("TORCHELASTIC_RESTART_COUNT", "0", 0);
-    setenv ("TORCHELASTIC_MAX_RESTARTS", "0", 0);
-    setenv ("TORCHELASTIC_RUN_ID", "dcrun", 0);
-    return true;
+    return dc_rankenv_from_launcher ();
 }
 
 /* Under mpirun/srun with $DCRUN_IO: the ctl, out and err connections back
