@@ -122,7 +122,7 @@ struct sshrank {
     bool closing;
     bool reported;
     char *ctl; /* control bytes waiting for the channel (CTL_MAX) */
-    size_t ctllen;
+    size_t ctllen, ctlcap;
     bool stdin_data; /* its stdin is framed on the control channel */
     bool stdin_eof;  /* "stdin-eof" queued */
     bool in_place;   /* exec_in_place: no control lines; signals send EOF */
@@ -2243,13 +2243,22 @@ static struct sshrank *find (struct ssh *ss, int rank)
     return NULL;
 }
 
-/* Queue control bytes (a message is queued whole or not at all). */
+/* Queue control bytes (a message is queued whole or not at all); the
+ * buffer grows as needed, to CTL_MAX. */
 static bool ctl_queue (struct sshrank *r, const char *data, size_t len)
 {
-    if (!r->ctl && !(r->ctl = malloc (CTL_MAX)))
+    size_t need = r->ctllen + len;
+
+    if (need > CTL_MAX)
         return false;
-    if (r->ctllen + len > CTL_MAX)
-        return false;
+    if (need > r->ctlcap) {
+        size_t cap = need < 64 ? 64 : need;
+        char *b = realloc (r->ctl, cap);
+        if (!b)
+            return false;
+        r->ctl = b;
+        r->ctlcap = cap;
+    }
     memcpy (r->ctl + r->ctllen, data, len);
     r->ctllen += len;
     return true;
