@@ -272,8 +272,19 @@ static int driver_launch_args (const struct cli *cli, const char *launcher,
         av[k++] = l->lo.srun_mpi ? (char *)l->lo.srun_mpi : "pmix";
     }
     for (int i = 0; i < l->nexports; i++) {
+        char *x = l->exports[i], *eq = strchr (x, '=');
         av[k++] = "-x";
-        av[k++] = l->exports[i];
+        if (!eq) {
+            av[k++] = x;
+            continue;
+        }
+        /* NAME=VALUE: the value goes through the environment, never on
+         * the inner exec's command line (ps shows those); the name only
+         * (freed by execv, or at exit) */
+        if (!(av[k++] = strndup (x, (size_t)(eq - x))))
+            return -1;
+        if (!cli->dry_run)
+            putenv (x);
     }
     return k;
 }
@@ -305,7 +316,10 @@ int cli_dist_exec_driver (struct cli_ranks *rk)
         av[k++] = "-n";
         av[k++] = np;
     }
-    k = driver_launch_args (cli, rk->job.launcher, av, k, nums);
+    if ((k = driver_launch_args (cli, rk->job.launcher, av, k, nums)) < 0) {
+        free (av);
+        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
+    }
     if (cli->verbose)
         av[k++] = "-v";
     av[k++] = "--";

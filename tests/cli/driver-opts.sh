@@ -16,19 +16,20 @@ $PY "$DCRUN_SRCDIR/examples/make-example.py" --out . --rows 3000 \
     --sizes 24,48,8 --seed 5 > /dev/null || skip_all "make-example.py failed"
 A="--model model.safetensors --input X.npy --device cpu --threads 1"
 T="--model model.safetensors --input X.npy --target T.npy --device cpu --threads 1 --epochs 1 --batch-size 50 --seed 9"
-OPTS="--gpu-bind rank --export-all --wdir /tmp --exclude node9 -x FOO_* -x BAR=1 --gpus-per-rank 1 --master-port 4321 --kill-grace 2 --map-by node --oversubscribe --bind none"
+OPTS="--gpu-bind rank --export-all --wdir /tmp --exclude node9 -x FOO_* -x BAR=secret1 --gpus-per-rank 1 --master-port 4321 --kill-grace 2 --map-by node --oversubscribe --bind none"
 
 # 1. every option on the inner exec's command line
 for cmd in infer train; do
     if [ $cmd = infer ]; then args="$A --output Yd.npy"; else args="$T --output Md.safetensors"; fi
     expect_rc 0 "$cmd -L mpi --dry-run" $DCRUN $cmd -L mpi -H localhost:2,node9 $OPTS $args --dry-run
     line=$(grep " exec -L mpi " "$T_TMP/out")
-    for o in "--gpu-bind rank" "--export-all" "--wdir /tmp" "--exclude node9" "-x 'FOO_\*'" "-x BAR=1" \
+    for o in "--gpu-bind rank" "--export-all" "--wdir /tmp" "--exclude node9" "-x 'FOO_\*'" "-x BAR " \
         "--gpus-per-rank 1" "--master-port 4321" "--kill-grace 2" "--map-by node" "--oversubscribe" "--bind none"; do
         if echo "$line" | grep -q -- "$o"; then ok "$cmd: $o reaches the inner exec"
         else not_ok "$cmd: $o reaches the inner exec: $line"; fi
     done
     expect_eq "$(echo "$line" | grep -c -- "-- .*/dcrun $cmd ")" 1 "$cmd: each rank runs dcrun $cmd"
+    expect_eq "$(grep -c secret1 "$T_TMP/out")" 0 "$cmd: the value of -x BAR=... stays off the command line"
 done
 
 # 2. for real, with mpirun
