@@ -216,6 +216,7 @@ struct job {
     size_t inlen, inoff; /* its bytes, the next one to write */
     int in_rank;         /* --stdin all: the rank being written to */
     bool in_eof;         /* nothing more from this stdin */
+    int master_port;     /* MASTER_PORT the ranks got */
 };
 
 /* True when rank r gets this stdin (--stdin rank0: rank 0 only). */
@@ -421,6 +422,7 @@ static void print_json (const struct job *j, int exitcode, double seconds)
     }
     cJSON_AddNumberToObject (o, "exit", exitcode);
     cJSON_AddNumberToObject (o, "seconds", seconds);
+    cJSON_AddNumberToObject (o, "master_port", j->master_port);
     for (int r = 0; r < j->size; r++) {
         const struct rankio *io = &j->io[r];
         cJSON *x = cJSON_CreateObject ();
@@ -523,6 +525,10 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
                     "their host by its dcrun worker (--place)\n");
             break;
         }
+    if (!strcmp (lname, "ssh"))
+        printf ("MASTER_PORT: %s on rank 0's host (%s) before any rank "
+                "starts\n",
+                lo->port_fixed ? "checked" : "chosen", lr[0].host);
     for (int r = 0; r < plan->size; r++) {
         char *line;
         if (!strcmp (lname, "local")) {
@@ -891,6 +897,21 @@ static int run_job (struct cli *cli, struct exec_args *a,
         goto out;
     if (!lo.remote_dcrun)
         lo.remote_dcrun = cli_self_path ();
+    /* MASTER_PORT is checked on rank 0's host: ssh asks that host's
+     * dcrun before any rank starts; here, for a rank 0 on this host */
+    if (j.ssh) {
+        lo.port_var = "MASTER_PORT";
+        lo.port_fixed = cli->launch.master_port > 0;
+    } else if (cli->launch.master_port > 0 && !cli->dry_run &&
+               dc_launch_is_local_host (dc_plan_host (j.plan, 0)) &&
+               !dc_launch_port_free (cli->launch.master_port)) {
+        exitcode = cli_error (EXIT_LAUNCH,
+                              "exec: MASTER_PORT %d is in use on this host "
+                              "(rank 0's)\nhint: choose a free port, or let "
+                              "dcrun pick one",
+                              cli->launch.master_port);
+        goto out;
+    }
     if (cli->dry_run) {
         dry_run (job->launcher, j.lr, j.plan, &lo);
         exitcode = EXIT_OK;
@@ -905,27 +926,16 @@ static int run_job (struct cli *cli, struct exec_args *a,
                               strerror (errno));
         goto out;
     }
-    /* MASTER_PORT is checked on rank 0's host: ssh asks that host's
-     * dcrun before any rank starts; here, for a rank 0 on this host */
-    if (j.ssh) {
-        lo.port_var = "MASTER_PORT";
-        lo.port_fixed = cli->launch.master_port > 0;
-    } else if (cli->launch.master_port > 0 &&
-               dc_launch_is_local_host (dc_plan_host (j.plan, 0)) &&
-               !dc_launch_port_free (cli->launch.master_port)) {
-        exitcode = cli_error (EXIT_LAUNCH,
-                              "exec: MASTER_PORT %d is in use on this host "
-                              "(rank 0's)\nhint: choose a free port, or let "
-                              "dcrun pick one",
-                              cli->launch.master_port);
-        goto out;
-    }
     if (j.fwd_stdin && !(j.inbuf = malloc (STDIN_CHUNK))) {
         exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
         goto out;
     }
-    if ((exitcode = job_start (&j, job->launcher, &lo)) != EXIT_OK ||
-        (exitcode = job_loop (&j)) != EXIT_OK)
+    j.master_port = job->master_port;
+    if ((exitcode = job_start (&j, job->launcher, &lo)) != EXIT_OK)
+        goto out;
+    if (j.l->port > 0) /* the one rank 0's host agreed to */
+        j.master_port = j.l->port;
+    if ((exitcode = job_loop (&j)) != EXIT_OK)
         goto out;
     a->interrupted = j.interrupted;
     exitcode = job_result (&j);

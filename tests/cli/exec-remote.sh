@@ -88,6 +88,10 @@ expect_rc 0 "MASTER_PORT picked on rank 0's host" $DCRUN exec -v $SSH -H $H2 -- 
 port=$(sed -n 's/^0@127.0.0.2: port \([0-9]*\)$/\1/p' "$T_TMP/out")
 expect_eq "$(grep -c "^[01]@127.0.0.[23]: port $port\$" "$T_TMP/out")" 2 "every rank has the same MASTER_PORT ($port)"
 expect_err "127.0.0.2: MASTER_PORT $port, free there \\(rank 0's host\\)" "-v says rank 0's host chose it"
+expect_rc 0 "--json names MASTER_PORT" $DCRUN exec --json $SSH -H $H2 -- true
+expect_eq "$(tail -n 1 "$T_TMP/out" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["master_port"] > 0)')" True "--json: master_port"
+expect_rc 0 "--dry-run" $DCRUN exec --dry-run $SSH -H $H2 -- true
+expect_out "^MASTER_PORT: chosen on rank 0's host \\(127.0.0.2\\) before any rank starts\$" "--dry-run says where MASTER_PORT is decided"
 # a port that a process listens on at rank 0's address is never handed out
 /usr/bin/python3 -c '
 import socket, sys, time
