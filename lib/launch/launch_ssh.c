@@ -94,6 +94,8 @@ struct sshhost {
     char *moddir;           /* "DCRUN_MODULE_DIR=tmpdir/modules" or NULL */
     LIBSSH2_CHANNEL *probe; /* the command that looks for dcrun */
     bool probe_started;
+    char probe_out[256]; /* what it said (rank 0's host: the port) */
+    size_t probe_outlen;
     char *keys[MAX_KEYS]; /* key files to try, in order */
     int nkeys;
     int sock;
@@ -166,6 +168,7 @@ static int run_remote (struct sshhost *h, const char *cmd, const char *in,
                        size_t inlen, char *out, size_t outsz, double deadline);
 static char *quote1 (const char *s);
 static int wdir_check (struct sshhost *h);
+static char *port_cmd (struct dc_launch *l, const char *dcrun);
 static const char *host_wdir (const struct sshhost *h);
 static int no_wdir (struct sshhost *h);
 
@@ -842,33 +845,23 @@ static char *final_cmdline (struct dc_launch *l, struct sshhost *h,
     return r->cmdline;
 }
 
-/* Rank 0's host: is opts.port_var's port free there (port_fixed), or
- * which port is (`dcrun worker --port-check`, blocking, within the host's
- * deadline).  0 with ss->port set, or -1 with h->err. */
-static int port_check (struct dc_launch *l, struct sshhost *h)
+/* What `dcrun worker --port-check` said on rank 0's host (out, its exit
+ * status st): 0 with ss->port set, or -1 with h->err. */
+static int port_answer (struct dc_launch *l, struct sshhost *h, char *out,
+                        int st)
 {
     struct ssh *ss = l->data;
     const char *var = l->opts.port_var;
-    char *q = quote1 (h->dcrun), *cmd = NULL, out[256];
     int got = 0;
 
-    if (!q || asprintf (&cmd, "%s worker --port-check %d", q,
-                        l->opts.port_fixed ? ss->port_want : 0) < 0) {
-        free (q);
-        return host_fail (h, "out of memory");
-    }
-    free (q);
-    int st = run_remote (h, cmd, NULL, 0, out, sizeof (out), h->deadline);
-    free (cmd);
-    if (st < 0)
-        return host_fail (h, "checking %s: %.1000s", var, h->err);
-    if (sscanf (out, "port %d", &got) == 1 && got > 0 && got < 65536) {
+    if (st == 0 && sscanf (out, "port %d", &got) == 1 && got > 0 &&
+        got < 65536) {
         ss->port = got;
         dc_log (DC_LOG_INFO, "ssh: %s: %s %d, free there (rank 0's host)",
                 h->name, var, got);
         return 0;
     }
-    if (sscanf (out, "busy %d", &got) == 1)
+    if (st == 0 && sscanf (out, "busy %d", &got) == 1)
         return host_fail (h,
                           "%s %d is in use there (rank 0's host)\nhint: "
                           "choose a free port, or let dcrun pick one",
@@ -876,6 +869,36 @@ static int port_check (struct dc_launch *l, struct sshhost *h)
     out[strcspn (out, "\n")] = '\0';
     return host_fail (h, "cannot check %s there (status %d%s%.200s)", var, st,
                       out[0] ? ": " : "", out);
+}
+
+/* The port check as a command: "DCRUN worker --port-check N" (NULL when
+ * out of memory). */
+static char *port_cmd (struct dc_launch *l, const char *dcrun)
+{
+    struct ssh *ss = l->data;
+    char *q = quote1 (dcrun), *cmd = NULL;
+
+    if (q && asprintf (&cmd, "%s worker --port-check %d", q,
+                       l->opts.port_fixed ? ss->port_want : 0) < 0)
+        cmd = NULL;
+    free (q);
+    return cmd;
+}
+
+/* Rank 0's host after --copy-dcrun (the probe asked it otherwise): which
+ * port is free there, or is the one given (blocking, within the host's
+ * deadline).  0 with ss->port set, or -1 with h->err. */
+static int port_check (struct dc_launch *l, struct sshhost *h)
+{
+    char *cmd = port_cmd (l, h->dcrun), out[256];
+
+    if (!cmd)
+        return host_fail (h, "out of memory");
+    int st = run_remote (h, cmd, NULL, 0, out, sizeof (out), h->deadline);
+    free (cmd);
+    if (st < 0)
+        return host_fail (h, "checking %s: %.1000s", l->opts.port_var, h->err);
+    return port_answer (l, h, out, st);
 }
 
 /* H_PROBE: dcrun there (one command, not blocking), or copied there
@@ -890,11 +913,16 @@ static int probe_done (struct dc_launch *l, struct sshhost *h)
         return rc;
     if (st == 4)
         return no_wdir (h);
-    if (prepare_dcrun (l, h, st) < 0)
+    /* rank 0's host: the probe asked for the port too (status 5: that
+     * failed), unless dcrun was missing */
+    if (h == ss->porthost && st != 3 &&
+        port_answer (l, h, h->probe_out, st == 5 ? 5 : 0) < 0)
+        return -1;
+    if (prepare_dcrun (l, h, st == 5 ? 0 : st) < 0)
         return -1;
     if (h->tmpdir && host_wdir (h) && wdir_check (h) < 0)
         return -1;
-    if (h == ss->porthost && port_check (l, h) < 0)
+    if (h == ss->porthost && st == 3 && port_check (l, h) < 0)
         return -1;
     return 1;
 }
@@ -1431,24 +1459,30 @@ static const char *host_wdir (const struct sshhost *h)
     return h->nranks > 0 && h->ranks[0]->src ? h->ranks[0]->src->wdir : NULL;
 }
 
-/* Is dcrun there (status 3 when not), and the ranks' folder (status 4
- * when it is missing)? */
+/* Is dcrun there (status 3 when not), the ranks' folder (status 4 when
+ * it is missing), and on rank 0's host, which port (the output; status 5
+ * when the check failed)? */
 static char *probe_cmd (struct dc_launch *l, struct sshhost *h)
 {
+    struct ssh *ss = l->data;
     const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
     const char *wdir = host_wdir (h);
     char *q = quote1 (want), *qw = wdir ? quote1 (wdir) : NULL, *cmd = NULL;
+    char *port = h == ss->porthost ? port_cmd (l, want) : NULL;
 
-    if (q && (!wdir || qw) &&
+    if (q && (!wdir || qw) && (h != ss->porthost || port) &&
         asprintf (&cmd,
                   want[0] == '/'
-                      ? "{ test -f %s && test -x %s; } || exit 3%s%s%s"
-                      : "command -v %s >/dev/null 2>&1 || exit 3%.0s%s%s%s",
+                      ? "{ test -f %s && test -x %s; } || exit 3%s%s%s%s%s%s"
+                      : "command -v %s >/dev/null 2>&1 || exit "
+                        "3%.0s%s%s%s%s%s%s",
                   q, q, wdir ? "; cd -- " : "", wdir ? qw : "",
-                  wdir ? " 2>/dev/null || exit 4" : "") < 0)
+                  wdir ? " 2>/dev/null || exit 4" : "", port ? "; " : "",
+                  port ? port : "", port ? " || exit 5" : "") < 0)
         cmd = NULL;
     free (q);
     free (qw);
+    free (port);
     return cmd;
 }
 
@@ -1491,6 +1525,9 @@ static int probe_step (struct dc_launch *l, struct sshhost *h, int *st)
     }
     for (;;) {
         ssize_t n = libssh2_channel_read (h->probe, buf, sizeof (buf));
+        for (ssize_t i = 0;
+             i < n && h->probe_outlen + 1 < sizeof (h->probe_out); i++)
+            h->probe_out[h->probe_outlen++] = buf[i];
         if (n > 0)
             continue;
         if (n == LIBSSH2_ERROR_EAGAIN)
