@@ -700,6 +700,8 @@ static int job_start (struct job *j, const char *lname,
     if (dc_launch_spawn (j->l, j->lr, j->size, &err) < 0) {
         int s = errno == EINTR ? dc_sigpipe_read () : 0;
         if (s > 0 && s != SIGCHLD)
+            j->interrupted = s; /* never restarted */
+        if (s > 0 && s != SIGCHLD)
             return cli_error (128 + s,
                               "exec: interrupted by SIG%s "
                               "while connecting: nothing runs",
@@ -921,6 +923,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
         exitcode = EXIT_INPUT;
         goto out;
     }
+    /* ranks that are not ssh's start in this process's folder */
     if (j.wdir && !j.ssh && chdir (j.wdir) < 0) {
         exitcode = cli_error (EXIT_LAUNCH, "exec: --wdir %s: %s", j.wdir,
                               strerror (errno));
@@ -937,7 +940,6 @@ static int run_job (struct cli *cli, struct exec_args *a,
         j.master_port = j.l->port;
     if ((exitcode = job_loop (&j)) != EXIT_OK)
         goto out;
-    a->interrupted = j.interrupted;
     exitcode = job_result (&j);
     if ((a->trace || a->report) && exec_record (a, &j, j.start) < 0 &&
         exitcode == EXIT_OK)
@@ -945,6 +947,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
     if (cli->json)
         print_json (&j, exitcode, now_s () - j.start);
 out:
+    a->interrupted = j.interrupted;
     job_free (&j);
     return exitcode;
 }
@@ -1036,6 +1039,12 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     if ((exitcode = cli_job_init (cli, &job)) != EXIT_OK)
         return exitcode;
     job.max_restarts = (int)a.max_restarts;
+    /* --wdir by its full name (not for ssh: there it is relative to the
+     * login folder), so that a restart, run from there, finds it again */
+    char wabs[PATH_MAX];
+    if (cli->launch.wdir && strcmp (job.launcher, "ssh") &&
+        realpath (cli->launch.wdir, wabs))
+        cli->launch.wdir = wabs;
     for (;;) {
         a.interrupted = 0;
         exitcode = run_job (cli, &a, &job, argv + optindex);

@@ -200,5 +200,8 @@ expect_eq "$(tail -n 1 "$T_TMP/err")" "dcrun: exec: 2 of 2 restarts used" "the l
 expect_rc 4 "--max-restarts 1 used up: the failing rank's status" \
     $DCRUN exec -L local -H localhost:2 --max-restarts 1 -- sh -c 'exit 4'
 expect_eq "$(grep -c 'restarting every rank' "$T_TMP/err")" 1 "one restart, then it stops"
+expect_rc 3 "--max-restarts 1 with a relative --wdir" \
+    $DCRUN exec -L local -H localhost --wdir sub --max-restarts 1 -- sh -c 'pwd; exit 3'
+expect_eq "$(grep -c "^0@localhost: $T_TMP/sub\$" "$T_TMP/out")" 2 "the restart starts in --wdir too"
 expect_rc 2 "--max-restarts -1 is a usage error" $DCRUN exec -H localhost:1 --max-restarts -1 -- true
 done_testing
