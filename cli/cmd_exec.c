@@ -996,6 +996,10 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
     av[k++] = "worker";
     av[k++] = "--control";
     av[k++] = "none";
+    if (a->wdir) {
+        av[k++] = "--wdir";
+        av[k++] = (char *)a->wdir;
+    }
     for (int i = 0; i < a->nexports; i++) {
         const char *x = a->exports[i];
         if (strchr (x, '=')) {

@@ -4,7 +4,8 @@
 # launcher (`dcrun exec` in the batch script: one srun for the ranks) and
 # as srun's tasks (`srun dcrun exec`: each task is its rank, MASTER_ADDR
 # the step's first node, MASTER_PORT from the job and step ids); the rank
-# environment as TorchElasticEnvironment checks it.  Run alone: the Slurm
+# environment as TorchElasticEnvironment checks it; --wdir for srun's
+# tasks (there, missing: exit 4).  Run alone: the Slurm
 # tests share the testbed.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
 $DCRUN --version | grep -q '^launchers:.* slurm' || skip_all "dcrun built without the slurm launcher"
@@ -46,7 +47,11 @@ cat > job.sh <<EOF2
 #SBATCH --overcommit
 "$DCRUN" exec -- $PY "$T_TMP/ar.py" launcher || exit \$?
 srun "$DCRUN" exec -- $PY "$T_TMP/ar.py" step || exit \$?
+srun -n 1 "$DCRUN" exec --wdir "$T_TMP/sub" -- sh -c 'echo "wdir \$(pwd)"' || exit \$?
+srun -n 1 "$DCRUN" exec --wdir "$T_TMP/nope" -- pwd
+echo "missing wdir: exit \$?"
 EOF2
+mkdir -p sub
 timeout 240 sbatch --wait -o "$T_TMP/job.out" job.sh > sbatch.out 2>&1
 rc=$?
 expect_eq "$rc" 0 "sbatch --wait: both all_reduce runs exit 0"
@@ -57,4 +62,7 @@ for r in 0 1 2; do
     expect_eq "$(grep -c "^step rank $r of 3 sum 6 local $r of 3 missing \[\] addr-numeric True\$" job.out)" 1 \
         "srun dcrun exec: task $r all_reduces with the others"
 done
+expect_eq "$(grep -c "^wdir $T_TMP/sub\$" job.out)" 1 "srun dcrun exec --wdir: the task starts there"
+expect_eq "$(grep -c '^missing wdir: exit 4$' job.out)" 1 "srun dcrun exec --wdir missing: exit 4"
+expect_eq "$(grep -c "cannot run in folder $T_TMP/nope" job.out)" 1 "names the folder"
 done_testing
