@@ -10,9 +10,10 @@
  * first, and the prompt's line comes again whole when it ends.
  *
  * stdin goes to rank 0 (--stdin rank0, the default), to every rank (all) or
- * nowhere (none): the local launcher forwards it on a pipe, ssh ranks get
- * it framed on their worker's control channel (lib/launch/control.h); mpi
- * and slurm ranks read /dev/null.  The exit status is the first failing rank's
+ * nowhere (none): the local launcher forwards it on a pipe, the others'
+ * ranks get it framed on their worker's control channel
+ * (lib/launch/control.h: the ssh channel, or the ctl connection back from
+ * mpi and slurm ranks).  The exit status is the first failing rank's
  * (128+N for a signal), or 1 with --exit-status any.
  */
 #include <errno.h>
@@ -84,8 +85,7 @@ static const struct cli_opt exec_opts[] = {
     {"report", required_argument, OPT_REPORT, "FILE.json",
      "write a report: per rank host, exit status or signal, start, end"},
     {"stdin", required_argument, OPT_STDIN, "rank0|all|none",
-     "where this stdin goes (default rank0; local and ssh ranks, mpi and "
-     "slurm ranks read /dev/null)"},
+     "where this stdin goes (default rank0, as mpirun and srun)"},
     {"timestamp-output", no_argument, OPT_TIMESTAMP_OUTPUT, NULL,
      "prefix each output line with the time it arrived"},
     {"max-restarts", required_argument, OPT_MAX_RESTARTS, "N",
@@ -210,6 +210,7 @@ struct job {
     int interrupted; /* the signal that stopped the job, 0 */
     bool timed_out;
     bool ssh;            /* the ssh launcher */
+    bool local;          /* the local launcher */
     const char *wdir;    /* where the ranks start, NULL: here */
     bool fwd_stdin;      /* this stdin goes to ranks */
     char *inbuf;         /* a chunk of it */
@@ -649,7 +650,10 @@ static int job_ranks (struct cli *cli, struct job *j, const struct cli_job *job,
         /* ssh ranks enter the folder through the worker, the others
          * start in this one */
         lr->wdir = j->ssh ? j->wdir : NULL;
-        lr->stdin_data = j->ssh && j->fwd_stdin && stdin_wanted (j, r);
+        /* mpi, slurm: every rank reads its frames (one srun command for
+         * all); those without stdin get its EOF at the start */
+        lr->stdin_data =
+            j->fwd_stdin && !j->local && (stdin_wanted (j, r) || !j->ssh);
         if (!(lr->env = cli_job_rank_env (cli, job, r)))
             return cli_error (-1, "exec: out of memory");
     }
@@ -693,7 +697,7 @@ static int job_start (struct job *j, const char *lname,
     lo.arg = j;
     lo.nranks_total = j->size;
     lo.cancel_fd = j->sfd;
-    lo.stdin_null = !j->fwd_stdin || j->ssh;
+    lo.stdin_null = !j->fwd_stdin || !j->local;
     if (!(j->l = dc_launch_create (lname, &lo, &err)))
         return cli_error (EXIT_LAUNCH, "exec: %s", err.text);
     j->start = now_s ();
@@ -888,9 +892,9 @@ static int run_job (struct cli *cli, struct exec_args *a,
     int exitcode = EXIT_FAIL;
 
     /* stdin: forwarded by the local launcher, framed on the control
-     * channel of ssh ranks */
-    j.fwd_stdin = (j.ssh || !strcmp (job->launcher, "local")) &&
-                  a->stdin_to != STDIN_NONE && !cli->dry_run;
+     * channel of the others' workers */
+    j.local = !strcmp (job->launcher, "local");
+    j.fwd_stdin = a->stdin_to != STDIN_NONE && !cli->dry_run;
     j.in_eof = !j.fwd_stdin;
     /* the working folder: the caller's, on every host (--wdir to choose) */
     if (j.ssh && !j.wdir && getcwd (cwd, sizeof (cwd)))

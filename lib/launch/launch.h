@@ -78,8 +78,10 @@ struct dc_launch_rank {
     /* more words for a remote `dcrun worker` (--place ...), or NULL */
     char *const *worker_args;
     /* a remote rank's stdin is what dc_launch_write() sends, framed on its
-     * control channel (worker --stdin, control.h); false: /dev/null.  The
-     * local launcher has opts.stdin_null instead. */
+     * control channel (worker --stdin, control.h: the ssh channel, or the
+     * connect-back ctl connection of mpi and slurm ranks) until
+     * dc_launch_close_stdin(); false: /dev/null.  slurm: the same for
+     * every rank.  The local launcher has opts.stdin_null instead. */
     bool stdin_data;
 };
 

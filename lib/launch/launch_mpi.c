@@ -209,6 +209,8 @@ static void push_rank (struct argv_buf *b, const char *dcrun,
     push (b, "worker");
     push (b, "--control");
     push (b, "none");
+    if (r->stdin_data)
+        push (b, "--stdin");
     if (r->cpus) {
         push (b, "--cpus");
         push (b, r->cpus);
@@ -356,6 +358,8 @@ const struct dc_launch_ops dc_launch_mpi = {
     .pollfds = dc_iodrv_pollfds,
     .progress = dc_iodrv_progress,
     .signal = dc_iodrv_signal,
+    .write = dc_iodrv_write,
+    .close_stdin = dc_iodrv_close_stdin,
     .fini = dc_iodrv_fini,
 };
 

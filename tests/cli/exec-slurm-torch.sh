@@ -4,7 +4,8 @@
 # launcher (`dcrun exec` in the batch script: one srun for the ranks) and
 # as srun's tasks (`srun dcrun exec`: each task is its rank, MASTER_ADDR
 # the step's first node, MASTER_PORT from the job and step ids); the rank
-# environment as TorchElasticEnvironment checks it; --wdir for srun's
+# environment as TorchElasticEnvironment checks it; stdin to rank 0 through
+# the slurm launcher; --wdir for srun's
 # tasks (there, missing: exit 4).  Run alone: the Slurm
 # tests share the testbed.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
@@ -47,6 +48,7 @@ cat > job.sh <<EOF2
 #SBATCH --overcommit
 "$DCRUN" exec -- $PY "$T_TMP/ar.py" launcher || exit \$?
 srun "$DCRUN" exec -- $PY "$T_TMP/ar.py" step || exit \$?
+echo hi | "$DCRUN" exec -- sh -c 'read x; echo "stdin \${x:-none}"' || exit \$?
 srun -n 1 "$DCRUN" exec --wdir "$T_TMP/sub" -- sh -c 'echo "wdir \$(pwd)"' || exit \$?
 srun -n 1 "$DCRUN" exec --wdir "$T_TMP/nope" -- pwd
 echo "missing wdir: exit \$?"
@@ -62,6 +64,8 @@ for r in 0 1 2; do
     expect_eq "$(grep -c "^step rank $r of 3 sum 6 local $r of 3 missing \[\] addr-numeric True\$" job.out)" 1 \
         "srun dcrun exec: task $r all_reduces with the others"
 done
+expect_eq "$(grep -c "^0@$NODE: stdin hi\$" job.out) $(grep -c "^[12]@$NODE: stdin none\$" job.out)" "1 2" \
+    "slurm launcher: stdin goes to rank 0 (frames on its connect-back channel), EOF to the others"
 expect_eq "$(grep -c "^wdir $T_TMP/sub\$" job.out)" 1 "srun dcrun exec --wdir: the task starts there"
 expect_eq "$(grep -c '^missing wdir: exit 4$' job.out)" 1 "srun dcrun exec --wdir missing: exit 4"
 expect_eq "$(grep -c "cannot run in folder $T_TMP/nope" job.out)" 1 "names the folder"
