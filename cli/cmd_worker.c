@@ -582,10 +582,9 @@ static int worker_run (struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
-    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--env-stdin BYTES] "
-             "[--control stdin|none] [--wdir DIR] "
-             "-- CMD "
-             "[ARGS...]",
+    .usage = "[--exec | --stdin] [--cpus LIST] [-e NAME=VALUE]... "
+             "[--env-stdin BYTES] [--control stdin|none] [--wdir DIR] "
+             "[--place ...] -- CMD [ARGS...] | --port-check PORT",
     .opts = worker_opts,
     .run = worker_run,
 };
