@@ -40,6 +40,7 @@ enum {
     OPT_L_WDIR,
     OPT_L_EXCLUDE,
     OPT_L_GPUS_PER_RANK,
+    OPT_L_MASTER_PORT,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -80,6 +81,9 @@ static const struct cli_opt launch_opts[] = {
     {"gpu-bind", required_argument, OPT_L_GPU_BIND, "host|rank|none",
      "CUDA_VISIBLE_DEVICES: the GPUs of the rank's host, cuda:LOCAL_RANK its "
      "own (host, default); only its own (rank); untouched (none)"},
+    {"master-port", required_argument, OPT_L_MASTER_PORT, "PORT",
+     "MASTER_PORT for every rank (default: a port free on rank 0's host, "
+     "checked there); in use on rank 0's host: exit 4"},
     {"wdir", required_argument, OPT_L_WDIR, "DIR",
      "ranks start in DIR (default: this folder, on every host)"},
     {"exclude", required_argument, OPT_L_EXCLUDE, "LIST",
@@ -120,6 +124,46 @@ static const struct cli_opt launch_opts[] = {
     {0},
 };
 
+/* -x VAR[=VALUE] or PATTERN: never a rank variable; a value is kept off
+ * this process's command line. */
+static int export_opt (struct cli *cli, const char *arg)
+{
+    struct cli_launch *l = &cli->launch;
+
+    if (dc_rankenv_is_rank_var (arg))
+        return cli_usage_error (cli,
+                                "-x '%.*s': a rank variable that dcrun "
+                                "sets for each rank; it cannot be "
+                                "exported",
+                                (int)strcspn (arg, "="), arg);
+    if (!*arg || *arg == '=')
+        return cli_usage_error (cli,
+                                "-x '%s': expected VAR or "
+                                "VAR=VALUE",
+                                arg);
+    char **x = realloc (l->exports, (size_t)(l->nexports + 1) * sizeof (*x));
+    if (!x)
+        return cli_usage_error (cli, "out of memory");
+    l->exports = x;
+    char *eq = strchr (arg, '=');
+    if (!eq) {
+        /* owned like the copies below (main frees them) */
+        if (!(l->exports[l->nexports] = strdup (arg)))
+            return cli_usage_error (cli, "out of memory");
+        l->nexports++;
+        return 0;
+    }
+    /* keep a copy and blank the value in our own argv: ps and
+     * /proc/PID/cmdline show what argv holds (a value may be a
+     * secret; `-x NAME` takes it from the environment instead) */
+    char *copy = strdup (arg);
+    if (!copy)
+        return cli_usage_error (cli, "out of memory");
+    l->exports[l->nexports++] = copy;
+    memset (eq + 1, '*', strlen (eq + 1));
+    return 0;
+}
+
 static int launch_opt (struct cli *cli, int key, const char *arg)
 {
     struct cli_launch *l = &cli->launch;
@@ -134,6 +178,11 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
     }
     case OPT_L_OVERSUBSCRIBE:
         l->plan.oversubscribe = true;
+        return 0;
+    case OPT_L_MASTER_PORT:
+        if (cli_parse_long (cli, "--master-port", arg, 1, 65535, &v) < 0)
+            return -1;
+        l->master_port = (int)v;
         return 0;
     case OPT_L_GPUS_PER_RANK:
         if (cli_parse_long (cli, "--gpus-per-rank", arg, 1, 1024, &v) < 0)
@@ -170,41 +219,8 @@ static int launch_opt (struct cli *cli, int key, const char *arg)
     case OPT_L_EXCLUDE:
         l->exclude = arg;
         return 0;
-    case 'x': {
-        if (dc_rankenv_is_rank_var (arg))
-            return cli_usage_error (cli,
-                                    "-x '%.*s': a rank variable that dcrun "
-                                    "sets for each rank; it cannot be "
-                                    "exported",
-                                    (int)strcspn (arg, "="), arg);
-        if (!*arg || *arg == '=')
-            return cli_usage_error (cli,
-                                    "-x '%s': expected VAR or "
-                                    "VAR=VALUE",
-                                    arg);
-        char **x =
-            realloc (l->exports, (size_t)(l->nexports + 1) * sizeof (*x));
-        if (!x)
-            return cli_usage_error (cli, "out of memory");
-        l->exports = x;
-        char *eq = strchr (arg, '=');
-        if (!eq) {
-            /* owned like the copies below (main frees them) */
-            if (!(l->exports[l->nexports] = strdup (arg)))
-                return cli_usage_error (cli, "out of memory");
-            l->nexports++;
-            return 0;
-        }
-        /* keep a copy and blank the value in our own argv: ps and
-         * /proc/PID/cmdline show what argv holds (a value may be a
-         * secret; `-x NAME` takes it from the environment instead) */
-        char *copy = strdup (arg);
-        if (!copy)
-            return cli_usage_error (cli, "out of memory");
-        l->exports[l->nexports++] = copy;
-        memset (eq + 1, '*', strlen (eq + 1));
-        return 0;
-    }
+    case 'x':
+        return export_opt (cli, arg);
     case OPT_L_KILL_GRACE:
         return cli_parse_double (cli, "--kill-grace", arg, 0, 3600,
                                  &l->kill_grace);

@@ -38,6 +38,7 @@ struct cli_launch {
     int gpu_bind;        /* --gpu-bind: enum dc_gpu_bind (rankenv.h) */
     const char *wdir;    /* --wdir, NULL: the caller's folder */
     const char *exclude; /* --exclude LIST (hostlist ranges) */
+    int master_port;     /* --master-port, 0: a free one */
 };
 
 struct cli {

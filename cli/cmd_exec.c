@@ -10,9 +10,11 @@
  * first, and the prompt's line comes again whole when it ends.
  *
  * stdin goes to rank 0 (--stdin rank0, the default), to every rank (all) or
- * nowhere (none); the local launcher forwards it, remote ranks read
- * /dev/null.  The exit status is the first failing rank's (128+N for a
- * signal), or 1 with --exit-status any.
+ * nowhere (none): the local launcher forwards it on a pipe, the others'
+ * ranks get it framed on their worker's control channel
+ * (lib/launch/control.h: the ssh channel, or the ctl connection back from
+ * mpi and slurm ranks).  The exit status is the first failing rank's
+ * (128+N for a signal), or 1 with --exit-status any.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,8 +85,7 @@ static const struct cli_opt exec_opts[] = {
     {"report", required_argument, OPT_REPORT, "FILE.json",
      "write a report: per rank host, exit status or signal, start, end"},
     {"stdin", required_argument, OPT_STDIN, "rank0|all|none",
-     "where this stdin goes (default rank0; local ranks only, remote ranks "
-     "read /dev/null)"},
+     "where this stdin goes (default rank0, as mpirun and srun)"},
     {"timestamp-output", no_argument, OPT_TIMESTAMP_OUTPUT, NULL,
      "prefix each output line with the time it arrived"},
     {"max-restarts", required_argument, OPT_MAX_RESTARTS, "N",
@@ -202,7 +203,29 @@ struct job {
     bool killed;
     int open[3]; /* rank with a partial line out on stdout/stderr, -1 */
     double start;
+    struct dc_launch *l;
+    struct dc_launch_rank *lr;
+    struct pollfd *fds;
+    int sfd;         /* the signal pipe, -1 */
+    int interrupted; /* the signal that stopped the job, 0 */
+    bool timed_out;
+    bool ssh;            /* the ssh launcher */
+    bool local;          /* the local launcher */
+    const char *wdir;    /* where the ranks start, NULL: here */
+    bool fwd_stdin;      /* this stdin goes to ranks */
+    char *inbuf;         /* a chunk of it */
+    size_t inlen, inoff; /* its bytes, the next one to write */
+    int in_rank;         /* --stdin all: the rank being written to */
+    bool in_eof;         /* nothing more from this stdin */
+    int master_port;     /* MASTER_PORT the ranks got */
 };
+
+/* True when rank r gets this stdin (--stdin rank0: rank 0 only). */
+static bool stdin_wanted (const struct job *j, int r)
+{
+    return j->a->stdin_to == STDIN_ALL ||
+           (j->a->stdin_to == STDIN_RANK0 && r == 0);
+}
 
 static double now_s (void)
 {
@@ -400,6 +423,7 @@ static void print_json (const struct job *j, int exitcode, double seconds)
     }
     cJSON_AddNumberToObject (o, "exit", exitcode);
     cJSON_AddNumberToObject (o, "seconds", seconds);
+    cJSON_AddNumberToObject (o, "master_port", j->master_port);
     for (int r = 0; r < j->size; r++) {
         const struct rankio *io = &j->io[r];
         cJSON *x = cJSON_CreateObject ();
@@ -502,6 +526,10 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
                     "their host by its dcrun worker (--place)\n");
             break;
         }
+    if (!strcmp (lname, "ssh"))
+        printf ("MASTER_PORT: %s on rank 0's host (%s) before any rank "
+                "starts\n",
+                lo->port_fixed ? "checked" : "chosen", lr[0].host);
     for (int r = 0; r < plan->size; r++) {
         char *line;
         if (!strcmp (lname, "local")) {
@@ -590,74 +618,308 @@ out:
     return rc;
 }
 
-static int run_job (struct cli *cli, struct exec_args *a,
-                    const struct cli_job *job, char **cmd)
+/* Per rank: its output buffers and tag, and what the launcher starts. */
+static int job_ranks (struct cli *cli, struct job *j, const struct cli_job *job,
+                      char **cmd)
 {
-    const struct dc_plan *plan = job->plan;
-    struct job j = {.a = a,
-                    .plan = plan,
-                    .size = plan->size,
-                    .first_fail = -1,
-                    .open = {-1, -1, -1}};
-    char cwd[PATH_MAX];
-    const char *wdir = cli->launch.wdir;
-    bool ssh = !strcmp (job->launcher, "ssh");
-    /* stdin: forwarded by the local launcher only */
-    bool fwd_stdin = !strcmp (job->launcher, "local") &&
-                     a->stdin_to != STDIN_NONE && !cli->dry_run;
-    char *inbuf = NULL;
-    size_t inlen = 0, inoff = 0;
-    int in_rank = 0; /* STDIN_ALL: the rank being written to */
-    bool in_eof = !fwd_stdin;
-    struct dc_launch_rank *lr = NULL;
-    struct dc_launch *l = NULL;
-    struct pollfd *fds = NULL;
-    const char *lname = job->launcher;
-    struct dc_launch_opts lo = cli->launch.lo;
-    int sfd = -1, exitcode = EXIT_FAIL, interrupted = 0;
-    bool timed_out = false;
-    dc_error_t err;
+    const struct dc_plan *plan = j->plan;
 
-    if (!(j.io = calloc ((size_t)plan->size, sizeof (*j.io))) ||
-        !(lr = calloc ((size_t)plan->size, sizeof (*lr)))) {
-        exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-        goto out;
-    }
+    if (!(j->io = calloc ((size_t)plan->size, sizeof (*j->io))) ||
+        !(j->lr = calloc ((size_t)plan->size, sizeof (*j->lr))))
+        return cli_error (-1, "exec: out of memory");
     for (int r = 0; r < plan->size; r++) {
-        j.io[r].file[1] = j.io[r].file[2] = -1;
-        snprintf (j.io[r].tag, sizeof (j.io[r].tag), "%d@%s: ", r,
+        struct rankio *io = &j->io[r];
+        io->file[1] = io->file[2] = -1;
+        snprintf (io->tag, sizeof (io->tag), "%d@%s: ", r,
                   dc_plan_host (plan, r));
-        j.io[r].taglen = strlen (j.io[r].tag);
+        io->taglen = strlen (io->tag);
         for (int s = 1; s <= 2; s++)
-            if (!(j.io[r].lb[s].buf = malloc (LINE_MAX_BYTES + 1))) {
-                exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-                goto out;
-            }
+            if (!(io->lb[s].buf = malloc (LINE_MAX_BYTES + 1)))
+                return cli_error (-1, "exec: out of memory");
     }
     for (int r = 0; r < plan->size; r++) {
         const struct dc_host *h = &plan->hosts->v[plan->ranks[r].host];
-        lr[r].rank = r;
-        lr[r].host = h->name;
-        lr[r].user = h->user;
-        lr[r].port = h->port;
-        lr[r].cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
-        lr[r].worker_args = cli_job_worker_args (job, r);
-        lr[r].argv = cmd;
-        lr[r].wdir = ssh ? wdir : NULL;
-        if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
-            exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-            goto out;
+        struct dc_launch_rank *lr = &j->lr[r];
+        lr->rank = r;
+        lr->host = h->name;
+        lr->user = h->user;
+        lr->port = h->port;
+        lr->cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
+        lr->worker_args = cli_job_worker_args (job, r);
+        lr->argv = cmd;
+        /* ssh ranks enter the folder through the worker, the others
+         * start in this one */
+        lr->wdir = j->ssh ? j->wdir : NULL;
+        /* mpi, slurm: every rank reads its frames (one srun command for
+         * all); those without stdin get its EOF at the start */
+        lr->stdin_data =
+            j->fwd_stdin && !j->local && (stdin_wanted (j, r) || !j->ssh);
+        if (!(lr->env = cli_job_rank_env (cli, job, r)))
+            return cli_error (-1, "exec: out of memory");
+    }
+    return 0;
+}
+
+static void job_free (struct job *j)
+{
+    free (j->inbuf);
+    dc_launch_destroy (j->l);
+    if (j->sfd >= 0)
+        dc_sigpipe_destroy ();
+    free (j->fds);
+    for (int r = 0; j->lr && r < j->size; r++)
+        cli_strv_free ((char **)j->lr[r].env);
+    free (j->lr);
+    for (int r = 0; j->io && r < j->size; r++)
+        for (int s = 1; s <= 2; s++) {
+            free (j->io[r].lb[s].buf);
+            if (j->io[r].file[s] >= 0)
+                close (j->io[r].file[s]);
+        }
+    free (j->io);
+}
+
+/* The signal pipe, the launcher, every rank started.  EXIT_OK or an exit
+ * status after printing why. */
+static int job_start (struct job *j, const char *lname,
+                      const struct dc_launch_opts *base)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
+    struct dc_launch_opts lo = *base;
+    dc_error_t err;
+
+    /* signals arrive on a pipe from here on; children reset them */
+    signal (SIGPIPE, SIG_IGN);
+    if ((j->sfd = dc_sigpipe_create (sigs)) < 0)
+        return cli_error (EXIT_FAIL, "exec: signal pipe: %s", strerror (errno));
+    lo.on_output = on_output;
+    lo.on_exit = on_exit_cb;
+    lo.arg = j;
+    lo.nranks_total = j->size;
+    lo.cancel_fd = j->sfd;
+    lo.stdin_null = !j->fwd_stdin || !j->local;
+    if (!(j->l = dc_launch_create (lname, &lo, &err)))
+        return cli_error (EXIT_LAUNCH, "exec: %s", err.text);
+    j->start = now_s ();
+    if (dc_launch_spawn (j->l, j->lr, j->size, &err) < 0) {
+        int s = errno == EINTR ? dc_sigpipe_read () : 0;
+        if (s > 0 && s != SIGCHLD)
+            j->interrupted = s; /* never restarted */
+        if (s > 0 && s != SIGCHLD)
+            return cli_error (128 + s,
+                              "exec: interrupted by SIG%s "
+                              "while connecting: nothing runs",
+                              cli_signame (s));
+        return cli_error (EXIT_LAUNCH, "%s", err.text);
+    }
+    if (!(j->fds = calloc (MAX_POLLFDS, sizeof (*j->fds))))
+        return cli_error (EXIT_FAIL, "exec: out of memory");
+    if (j->fwd_stdin)
+        for (int r = 0; r < j->size; r++)
+            if (!stdin_wanted (j, r))
+                dc_launch_close_stdin (j->l, r);
+    return EXIT_OK;
+}
+
+/* This stdin: read a chunk when the last one is out; at EOF close the
+ * ranks' stdin.  Then write what the ranks take: to rank 0, or with
+ * --stdin all to each in turn (a rank that ended drops its share). */
+static void stdin_pump (struct job *j, bool readable)
+{
+    if (j->in_eof)
+        return;
+    if (readable && j->inoff >= j->inlen) {
+        ssize_t got = read (0, j->inbuf, STDIN_CHUNK);
+        if (got > 0) {
+            j->inlen = (size_t)got;
+            j->inoff = 0;
+            j->in_rank = 0;
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+            j->in_eof = true;
+            for (int r = 0; r < j->size; r++)
+                if (stdin_wanted (j, r))
+                    dc_launch_close_stdin (j->l, r);
+            return;
         }
     }
+    while (j->inoff < j->inlen) {
+        ssize_t w =
+            j->io[j->in_rank].done
+                ? (ssize_t)(j->inlen - j->inoff)
+                : dc_launch_write (j->l, j->in_rank, j->inbuf + j->inoff,
+                                   j->inlen - j->inoff);
+        if (w < 0 && errno == EAGAIN)
+            break;
+        if (w < 0)
+            w = (ssize_t)(j->inlen - j->inoff); /* the rank is gone: drop */
+        j->inoff += (size_t)w;
+        if (j->inoff >= j->inlen && j->a->stdin_to == STDIN_ALL &&
+            j->in_rank + 1 < j->size) {
+            j->in_rank++;
+            j->inoff = 0;
+        }
+    }
+}
+
+/* Signals from the pipe: the first stops every rank with grace, the
+ * second kills them. */
+static void job_signals (struct job *j)
+{
+    int s;
+
+    while ((s = dc_sigpipe_read ()) > 0) {
+        if (s == SIGCHLD)
+            continue;
+        if (j->interrupted) {
+            /* a second interrupt: no more grace */
+            dc_launch_signal (j->l, -1, SIGKILL);
+            j->killed = true;
+            continue;
+        }
+        j->interrupted = s;
+        terminate (j->l, j, SIGTERM);
+    }
+}
+
+/* The poll timeout: --timeout, the kill grace, prompts due, stdin that
+ * waits for room.  -2 when the loop must go round at once. */
+static int job_timeout (struct job *j)
+{
+    double t = now_s ();
+    int timeout = -1;
+    int pms =
+        j->in_eof || !isatty (0)
+            ? -1
+            : flush_partial (j, t, j->a->stdin_to == STDIN_ALL ? j->size : 1);
+
+    if (j->a->timeout > 0 && !j->terminating) {
+        double left = j->start + j->a->timeout - t;
+        if (left <= 0) {
+            j->timed_out = true;
+            terminate (j->l, j, SIGTERM);
+            return -2;
+        }
+        timeout = (int)ceil (left * 1000);
+    }
+    if (j->terminating && !j->killed) {
+        double left = j->kill_at - t;
+        if (left <= 0) {
+            dc_launch_signal (j->l, -1, SIGKILL);
+            j->killed = true;
+            return -2;
+        }
+        int ms = (int)ceil (left * 1000);
+        if (timeout < 0 || ms < timeout)
+            timeout = ms;
+    }
+    if (pms >= 0 && (timeout < 0 || pms < timeout))
+        timeout = pms;
+    if (!j->in_eof && j->inoff < j->inlen)
+        timeout = timeout < 0 || timeout > 10 ? 10 : timeout;
+    return timeout;
+}
+
+/* Until every rank has ended.  EXIT_OK, or an exit status (printed). */
+static int job_loop (struct job *j)
+{
+    int running = j->size;
+
+    while (running > 0) {
+        int timeout = job_timeout (j);
+        if (timeout == -2)
+            continue;
+        j->fds[0] = (struct pollfd){.fd = j->sfd, .events = POLLIN};
+        j->fds[1] =
+            (struct pollfd){.fd = !j->in_eof && j->inoff >= j->inlen ? 0 : -1,
+                            .events = POLLIN};
+        int n = dc_launch_pollfds (j->l, j->fds + 2, MAX_POLLFDS - 2, &timeout);
+        if (poll (j->fds, (nfds_t)n + 2, timeout) < 0 && errno != EINTR)
+            return cli_error (EXIT_FAIL, "exec: poll: %s", strerror (errno));
+        if (j->fds[0].revents & POLLIN)
+            job_signals (j);
+        stdin_pump (j, j->fds[1].revents != 0);
+        running = dc_launch_progress (j->l, j->fds + 2, n);
+        if (j->first_fail >= 0 && j->a->kill_on_bad_exit && !j->terminating)
+            terminate (j->l, j, SIGTERM);
+    }
+    return EXIT_OK;
+}
+
+/* How the job ended, as an exit status, with its last line printed. */
+static int job_result (const struct job *j)
+{
+    if (j->interrupted)
+        return cli_error (128 + j->interrupted,
+                          "exec: interrupted by SIG%s: every rank stopped",
+                          cli_signame (j->interrupted));
+    if (j->timed_out)
+        return cli_error (EXIT_FAIL, "exec: timed out after %g s",
+                          j->a->timeout);
+    if (j->first_fail < 0)
+        return EXIT_OK;
+    int r = j->first_fail;
+    const struct dc_launch_status *st = &j->io[r].st;
+    const char *host = dc_plan_host (j->plan, r);
+    /* mpirun's way: the first failing rank's status */
+    int code = st->failed_start ? (st->code > 0 ? st->code : EXIT_FAIL)
+               : st->signaled   ? 128 + st->sig
+                                : st->code;
+    if (j->a->exit_any || code <= 0 || code > 255)
+        code = EXIT_FAIL;
+    if (st->failed_start)
+        return cli_error (code, "exec: rank %d on %s: %s", r, host, st->reason);
+    if (st->signaled)
+        return cli_error (code,
+                          "exec: rank %d on %s killed by signal %d (SIG%s)", r,
+                          host, st->sig, cli_signame (st->sig));
+    return cli_error (code, "exec: rank %d on %s exited with status %d", r,
+                      host, st->code);
+}
+
+static int run_job (struct cli *cli, struct exec_args *a,
+                    const struct cli_job *job, char **cmd)
+{
+    struct job j = {.a = a,
+                    .plan = job->plan,
+                    .size = job->plan->size,
+                    .first_fail = -1,
+                    .open = {-1, -1, -1},
+                    .sfd = -1,
+                    .wdir = cli->launch.wdir,
+                    .ssh = !strcmp (job->launcher, "ssh")};
+    struct dc_launch_opts lo = cli->launch.lo;
+    char cwd[PATH_MAX];
+    int exitcode = EXIT_FAIL;
+
+    /* stdin: forwarded by the local launcher, framed on the control
+     * channel of the others' workers */
+    j.local = !strcmp (job->launcher, "local");
+    j.fwd_stdin = a->stdin_to != STDIN_NONE && !cli->dry_run;
+    j.in_eof = !j.fwd_stdin;
+    /* the working folder: the caller's, on every host (--wdir to choose) */
+    if (j.ssh && !j.wdir && getcwd (cwd, sizeof (cwd)))
+        j.wdir = cwd;
+    if (job_ranks (cli, &j, job, cmd) < 0)
+        goto out;
     if (!lo.remote_dcrun)
         lo.remote_dcrun = cli_self_path ();
-    /* the working folder: the caller's, on every host (--wdir to choose);
-     * ssh ranks enter it through the worker, the others start here */
-    if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
-        for (int r = 0; r < plan->size; r++)
-            lr[r].wdir = cwd;
+    /* MASTER_PORT is checked on rank 0's host: ssh asks that host's
+     * dcrun before any rank starts; here, for a rank 0 on this host */
+    if (j.ssh) {
+        lo.port_var = "MASTER_PORT";
+        lo.port_fixed = cli->launch.master_port > 0;
+    } else if (cli->launch.master_port > 0 && !cli->dry_run &&
+               dc_launch_is_local_host (dc_plan_host (j.plan, 0)) &&
+               !dc_launch_port_free (cli->launch.master_port)) {
+        exitcode = cli_error (EXIT_LAUNCH,
+                              "exec: MASTER_PORT %d is in use on this host "
+                              "(rank 0's)\nhint: choose a free port, or let "
+                              "dcrun pick one",
+                              cli->launch.master_port);
+        goto out;
+    }
     if (cli->dry_run) {
-        dry_run (lname, lr, plan, &lo);
+        dry_run (job->launcher, j.lr, j.plan, &lo);
         exitcode = EXIT_OK;
         goto out;
     }
@@ -665,196 +927,32 @@ static int run_job (struct cli *cli, struct exec_args *a,
         exitcode = EXIT_INPUT;
         goto out;
     }
-    if (wdir && !ssh && chdir (wdir) < 0) {
-        exitcode = cli_error (EXIT_LAUNCH, "exec: --wdir %s: %s", wdir,
+    /* ranks that are not ssh's start in this process's folder */
+    if (j.wdir && !j.ssh && chdir (j.wdir) < 0) {
+        exitcode = cli_error (EXIT_LAUNCH, "exec: --wdir %s: %s", j.wdir,
                               strerror (errno));
         goto out;
     }
-    if (fwd_stdin && !(inbuf = malloc (STDIN_CHUNK))) {
+    if (j.fwd_stdin && !(j.inbuf = malloc (STDIN_CHUNK))) {
         exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
         goto out;
     }
-
-    /* signals arrive on a pipe from here on; children reset them */
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
-    signal (SIGPIPE, SIG_IGN);
-    if ((sfd = dc_sigpipe_create (sigs)) < 0) {
-        exitcode =
-            cli_error (EXIT_FAIL, "exec: signal pipe: %s", strerror (errno));
+    j.master_port = job->master_port;
+    if ((exitcode = job_start (&j, job->launcher, &lo)) != EXIT_OK)
         goto out;
-    }
-    lo.on_output = on_output;
-    lo.on_exit = on_exit_cb;
-    lo.arg = &j;
-    lo.nranks_total = plan->size;
-    lo.cancel_fd = sfd;
-    lo.stdin_null = !fwd_stdin;
-    if (!(l = dc_launch_create (lname, &lo, &err))) {
-        exitcode = cli_error (EXIT_LAUNCH, "exec: %s", err.text);
+    if (j.l->port > 0) /* the one rank 0's host agreed to */
+        j.master_port = j.l->port;
+    if ((exitcode = job_loop (&j)) != EXIT_OK)
         goto out;
-    }
-    double start = j.start = now_s ();
-    if (dc_launch_spawn (l, lr, plan->size, &err) < 0) {
-        int s = errno == EINTR ? dc_sigpipe_read () : 0;
-        if (s > 0 && s != SIGCHLD)
-            exitcode = cli_error (128 + s,
-                                  "exec: interrupted by SIG%s "
-                                  "while connecting: nothing runs",
-                                  cli_signame (s));
-        else
-            exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
-        goto out;
-    }
-    if (!(fds = calloc (MAX_POLLFDS, sizeof (*fds)))) {
-        exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-        goto out;
-    }
-    if (fwd_stdin)
-        for (int r = 1; r < plan->size && a->stdin_to == STDIN_RANK0; r++)
-            dc_launch_close_stdin (l, r);
-    int running = plan->size;
-    while (running > 0) {
-        int timeout = -1;
-        double t = now_s ();
-        int pms = in_eof || !isatty (0)
-                      ? -1
-                      : flush_partial (
-                            &j, t, a->stdin_to == STDIN_ALL ? plan->size : 1);
-        if (a->timeout > 0 && !j.terminating) {
-            double left = start + a->timeout - t;
-            if (left <= 0) {
-                timed_out = true;
-                terminate (l, &j, SIGTERM);
-                continue;
-            }
-            timeout = (int)ceil (left * 1000);
-        }
-        if (j.terminating && !j.killed) {
-            double left = j.kill_at - t;
-            if (left <= 0) {
-                dc_launch_signal (l, -1, SIGKILL);
-                j.killed = true;
-                continue;
-            }
-            int ms = (int)ceil (left * 1000);
-            if (timeout < 0 || ms < timeout)
-                timeout = ms;
-        }
-        if (pms >= 0 && (timeout < 0 || pms < timeout))
-            timeout = pms;
-        if (!in_eof && inoff < inlen)
-            timeout = timeout < 0 || timeout > 10 ? 10 : timeout;
-        fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        fds[1] = (struct pollfd){.fd = !in_eof && inoff >= inlen ? 0 : -1,
-                                 .events = POLLIN};
-        int n = dc_launch_pollfds (l, fds + 2, MAX_POLLFDS - 2, &timeout);
-        if (poll (fds, (nfds_t)n + 2, timeout) < 0 && errno != EINTR) {
-            exitcode =
-                cli_error (EXIT_FAIL, "exec: poll: %s", strerror (errno));
-            goto out;
-        }
-        if (fds[0].revents & POLLIN) {
-            int s;
-            while ((s = dc_sigpipe_read ()) > 0) {
-                if (s == SIGCHLD)
-                    continue;
-                if (interrupted) {
-                    /* a second interrupt: no more grace */
-                    dc_launch_signal (l, -1, SIGKILL);
-                    j.killed = true;
-                    continue;
-                }
-                interrupted = s;
-                terminate (l, &j, SIGTERM);
-            }
-        }
-        if (!in_eof && inoff >= inlen && fds[1].revents) {
-            ssize_t got = read (0, inbuf, STDIN_CHUNK);
-            if (got > 0) {
-                inlen = (size_t)got;
-                inoff = 0;
-                in_rank = 0;
-            } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-                in_eof = true;
-                for (int r = 0; r < plan->size; r++)
-                    if (r == 0 || a->stdin_to == STDIN_ALL)
-                        dc_launch_close_stdin (l, r);
-            }
-        }
-        while (!in_eof && inoff < inlen) {
-            /* to rank in_rank; with --stdin all, to each in turn */
-            ssize_t w = j.io[in_rank].done
-                            ? (ssize_t)(inlen - inoff)
-                            : dc_launch_write (l, in_rank, inbuf + inoff,
-                                               inlen - inoff);
-            if (w < 0 && errno == EAGAIN)
-                break;
-            if (w < 0)
-                w = (ssize_t)(inlen - inoff); /* the rank is gone: drop */
-            inoff += (size_t)w;
-            if (inoff >= inlen && a->stdin_to == STDIN_ALL &&
-                in_rank + 1 < plan->size) {
-                in_rank++;
-                inoff = 0;
-            }
-        }
-        running = dc_launch_progress (l, fds + 2, n);
-        if (j.first_fail >= 0 && a->kill_on_bad_exit && !j.terminating)
-            terminate (l, &j, SIGTERM);
-    }
-    a->interrupted = interrupted;
-    if (interrupted) {
-        exitcode = cli_error (128 + interrupted,
-                              "exec: interrupted by SIG%s: every rank stopped",
-                              cli_signame (interrupted));
-    } else if (timed_out) {
-        exitcode =
-            cli_error (EXIT_FAIL, "exec: timed out after %g s", a->timeout);
-    } else if (j.first_fail >= 0) {
-        int r = j.first_fail;
-        const struct dc_launch_status *st = &j.io[r].st;
-        const char *host = dc_plan_host (plan, r);
-        /* mpirun's way: the first failing rank's status */
-        int code = st->failed_start ? (st->code > 0 ? st->code : EXIT_FAIL)
-                   : st->signaled   ? 128 + st->sig
-                                    : st->code;
-        if (a->exit_any || code <= 0 || code > 255)
-            code = EXIT_FAIL;
-        if (st->failed_start)
-            exitcode = cli_error (code, "exec: rank %d on %s: %s", r, host,
-                                  st->reason);
-        else if (st->signaled)
-            exitcode = cli_error (code,
-                                  "exec: rank %d on %s killed by signal %d "
-                                  "(SIG%s)",
-                                  r, host, st->sig, cli_signame (st->sig));
-        else
-            exitcode =
-                cli_error (code, "exec: rank %d on %s exited with status %d", r,
-                           host, st->code);
-    } else
-        exitcode = EXIT_OK;
-    if ((a->trace || a->report) && exec_record (a, &j, start) < 0 &&
+    exitcode = job_result (&j);
+    if ((a->trace || a->report) && exec_record (a, &j, j.start) < 0 &&
         exitcode == EXIT_OK)
         exitcode = EXIT_INPUT;
     if (cli->json)
-        print_json (&j, exitcode, now_s () - start);
+        print_json (&j, exitcode, now_s () - j.start);
 out:
-    free (inbuf);
-    dc_launch_destroy (l);
-    if (sfd >= 0)
-        dc_sigpipe_destroy ();
-    free (fds);
-    for (int r = 0; lr && r < plan->size; r++)
-        cli_strv_free ((char **)lr[r].env);
-    free (lr);
-    for (int r = 0; j.io && r < plan->size; r++)
-        for (int s = 1; s <= 2; s++) {
-            free (j.io[r].lb[s].buf);
-            if (j.io[r].file[s] >= 0)
-                close (j.io[r].file[s]);
-        }
-    free (j.io);
+    a->interrupted = j.interrupted;
+    job_free (&j);
     return exitcode;
 }
 
@@ -902,6 +1000,10 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
     av[k++] = "worker";
     av[k++] = "--control";
     av[k++] = "none";
+    if (a->wdir) {
+        av[k++] = "--wdir";
+        av[k++] = (char *)a->wdir;
+    }
     for (int i = 0; i < a->nexports; i++) {
         const char *x = a->exports[i];
         if (strchr (x, '=')) {
@@ -945,6 +1047,12 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     if ((exitcode = cli_job_init (cli, &job)) != EXIT_OK)
         return exitcode;
     job.max_restarts = (int)a.max_restarts;
+    /* --wdir by its full name (not for ssh: there it is relative to the
+     * login folder), so that a restart, run from there, finds it again */
+    char wabs[PATH_MAX];
+    if (cli->launch.wdir && strcmp (job.launcher, "ssh") &&
+        realpath (cli->launch.wdir, wabs))
+        cli->launch.wdir = wabs;
     for (;;) {
         a.interrupted = 0;
         exitcode = run_job (cli, &a, &job, argv + optindex);

@@ -3,20 +3,21 @@
  *   dcrun worker [--cpus LIST] [-e NAME=VALUE]... [--control stdin|none]
  *                -- CMD ARGS...
  *
- * The rank's agent on its host.  Runs CMD in its own process group with the
- * rank's environment, its output going straight to the worker's
- * stdout/stderr (the launcher's channel).  The worker's stdin is the control
- * channel: a line "signal N" sends signal N to the group; EOF (the SSH
- * channel closed, the launcher gone) stops the group (SIGTERM and SIGCONT,
- * SIGKILL after KILL_GRACE_S) and ends the worker.  The parent going away
- * (PR_SET_PDEATHSIG), SIGTERM, SIGINT and SIGHUP do the same.  With --exec,
- * CMD's stdin and stdout are the channel itself: the worker reads nothing,
- * and the channel closing (an error polling its stdout) stops CMD.
- *
- * The worker is a child subreaper (lib/launch/proctree.h): when CMD ends or is
- * stopped, its whole tree goes with it, its group and the descendants that
- * left it (setsid, daemons), and the worker exits with CMD's status, or
- * dies of CMD's signal.
+ * The rank's agent on its host (lib/launch/agent.h does the work): runs
+ * CMD in its own process group with the rank's environment, its output
+ * going straight to the worker's stdout/stderr (the launcher's channel).
+ * The worker's stdin is the control channel (lib/launch/control.h):
+ * signals for the group, with --stdin the bytes of CMD's stdin and their
+ * EOF; EOF of the channel (the SSH channel closed, the launcher gone)
+ * stops the group (SIGTERM and SIGCONT, SIGKILL after KILL_GRACE_S) and
+ * ends the worker.  The parent going away (PR_SET_PDEATHSIG), SIGTERM,
+ * SIGINT and SIGHUP do the same.  With --exec, CMD's stdin and stdout are
+ * the channel itself: the worker reads nothing, and the channel closing
+ * (an error polling its stdout) stops CMD.  The worker is a child
+ * subreaper (lib/launch/proctree.h): when CMD ends or is stopped, its
+ * whole tree goes with it, and the worker exits with CMD's status, or
+ * dies of CMD's signal.  --port-check PORT answers for MASTER_PORT on
+ * rank 0's host and exits.
  *
  * With --place (what the head asks for remote ranks it could not place),
  * the worker is the placement agent of its host: it probes the host
@@ -55,10 +56,12 @@
 #include "job.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
+#include "lib/launch/agent.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/launch/proctree.h"
+#include "lib/util/log.h"
 
 #define KILL_GRACE_S 2
 
@@ -75,6 +78,8 @@ enum {
     OPT_GPUS_PER_RANK,
     OPT_MAP_BY,
     OPT_PLACE_GPU_BIND,
+    OPT_STDIN,
+    OPT_PORT_CHECK,
 };
 
 static const struct cli_opt worker_opts[] = {
@@ -102,6 +107,12 @@ static const struct cli_opt worker_opts[] = {
      "--place: CUDA_VISIBLE_DEVICES as dcrun --gpu-bind (default host)"},
     {"exec", no_argument, OPT_EXEC, NULL,
      "CMD's stdin and stdout are the channel (dcrun serve)"},
+    {"stdin", no_argument, OPT_STDIN, NULL,
+     "CMD's stdin is what the control channel's stdin frames carry "
+     "(default /dev/null)"},
+    {"port-check", required_argument, OPT_PORT_CHECK, "PORT",
+     "print 'port PORT' when a TCP port PORT is free on this host, 'busy "
+     "PORT' when not (0: 'port N' for a free one) and exit"},
     {0},
 };
 
@@ -120,6 +131,8 @@ struct worker_args {
     long gpus_per_rank;
     struct dc_plan_opts popts; /* --map-by ppr:... */
     enum dc_gpu_bind gpu_bind; /* --place-gpu-bind */
+    bool stdin_data;           /* --stdin */
+    long port_check;           /* --port-check, -1 not given */
 };
 
 static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
@@ -133,6 +146,12 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_EXEC:
         a->exec = true;
         return 0;
+    case OPT_STDIN:
+        a->stdin_data = true;
+        return 0;
+    case OPT_PORT_CHECK:
+        return cli_parse_long (cli, "--port-check", arg, 0, 65535,
+                               &a->port_check);
     case OPT_WDIR:
         a->wdir = arg;
         return 0;
@@ -192,114 +211,15 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
-static void set_pair (const char *a, const char *b, const char *value)
-{
-    if (value) {
-        setenv (a, value, 1);
-        if (b)
-            setenv (b, value, 1);
-    }
-}
-
-/* Rank environment from mpirun's or srun's variables.  Returns true when
- * one of them started us. */
+/* Rank environment from mpirun's or srun's variables (rankenv.h).
+ * Returns true when one of them started us. */
 static bool env_from_launcher (void)
 {
-    char host[256];
-
-    if (gethostname (host, sizeof (host)) < 0)
-        host[0] = '\0';
-    host[sizeof (host) - 1] = '\0';
     /* dcrun started us through mpirun or srun and passed its own rank
      * environment (its rank map, node ranks and host names): keep it */
     if (getenv (DC_IO_ENV) && getenv ("DCRUN_RANK"))
         return true;
-    if (getenv ("OMPI_COMM_WORLD_RANK")) {
-        set_pair ("DCRUN_RANK", "RANK", getenv ("OMPI_COMM_WORLD_RANK"));
-        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("OMPI_COMM_WORLD_SIZE"));
-        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK",
-                  getenv ("OMPI_COMM_WORLD_LOCAL_RANK"));
-        set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE",
-                  getenv ("OMPI_COMM_WORLD_LOCAL_SIZE"));
-        set_pair ("DCRUN_NODE_RANK", NULL,
-                  getenv ("OMPI_COMM_WORLD_NODE_RANK"));
-    } else if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID")) {
-        set_pair ("DCRUN_RANK", "RANK", getenv ("SLURM_PROCID"));
-        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("SLURM_NTASKS"));
-        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK", getenv ("SLURM_LOCALID"));
-        set_pair ("DCRUN_NODE_RANK", NULL, getenv ("SLURM_NODEID"));
-        /* tasks on this node: SLURM_TASKS_PER_NODE is "2(x3),1"; the step's
-         * count for this node is simpler to get from SLURM_STEP_TASKS_PER_NODE
-         * only for uniform steps; use SLURM_NTASKS / SLURM_NNODES then */
-        const char *tpn = getenv ("SLURM_STEP_TASKS_PER_NODE");
-        const char *nodeid = getenv ("SLURM_NODEID");
-        if (tpn && nodeid) {
-            long want = strtol (nodeid, NULL, 10), idx = 0;
-            const char *p = tpn;
-            while (*p) {
-                char *end;
-                long c = strtol (p, &end, 10), rep = 1;
-                if (end == p)
-                    break;
-                p = end;
-                if (!strncmp (p, "(x", 2)) {
-                    rep = strtol (p + 2, &end, 10);
-                    p = *end == ')' ? end + 1 : end;
-                }
-                if (want < idx + rep) {
-                    char buf[32];
-                    snprintf (buf, sizeof (buf), "%ld", c);
-                    set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE", buf);
-                    break;
-                }
-                idx += rep;
-                if (*p == ',')
-                    p++;
-            }
-        }
-    } else
-        return false;
-    if (host[0])
-        setenv ("DCRUN_HOST", host, 0);
-    /* the rest of torchrun's names (lib/hosts/rankenv.h) */
-    set_pair ("GROUP_RANK", NULL, getenv ("DCRUN_NODE_RANK"));
-    set_pair ("ROLE_RANK", NULL, getenv ("RANK"));
-    set_pair ("ROLE_WORLD_SIZE", NULL, getenv ("WORLD_SIZE"));
-    setenv ("ROLE_NAME", "default", 0);
-    setenv ("TORCHELASTIC_RESTART_COUNT", "0", 0);
-    setenv ("TORCHELASTIC_MAX_RESTARTS", "0", 0);
-    setenv ("TORCHELASTIC_RUN_ID", "dcrun", 0);
-    return true;
-}
-
-static void kill_group (pid_t pgid, int sig)
-{
-    if (pgid > 0)
-        kill (-pgid, sig);
-}
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Handle complete control lines in buf; returns bytes consumed. */
-static size_t control_lines (char *buf, size_t len, pid_t pgid)
-{
-    size_t used = 0;
-    char *nl;
-
-    while ((nl = memchr (buf + used, '\n', len - used))) {
-        *nl = '\0';
-        const char *line = buf + used;
-        int sig;
-        if (sscanf (line, "signal %d", &sig) == 1 && sig > 0 && sig < NSIG)
-            kill_group (pgid, sig);
-        used = (size_t)(nl - buf) + 1;
-    }
-    return used;
+    return dc_rankenv_from_launcher ();
 }
 
 /* Under mpirun/srun with $DCRUN_IO: the ctl, out and err connections back
@@ -322,18 +242,6 @@ static int io_connect (int io[3])
     unsetenv (DC_IO_TOKEN_ENV);
     dup2 (io[2], 2);
     return 0;
-}
-
-/* Tell dcrun how CMD ended ("exit N" or "signal N" on ctl). */
-static void io_status (int fd, bool signaled, int value)
-{
-    char line[32];
-    int n = snprintf (line, sizeof (line), "%s %d\n",
-                      signaled ? "signal" : "exit", value);
-
-    if (fd >= 0 && write (fd, line, (size_t)n) < 0) {
-        /* dcrun gone: nobody to tell */
-    }
 }
 
 /* The rank's GPUs, where the head did not know them: DCRUN_GPUS and
@@ -522,247 +430,161 @@ out:
     return rc;
 }
 
-static int worker_main (struct cli *cli, int argc, char **argv, char **placedp)
+/* --port-check: MASTER_PORT as rank 0's host sees it (launch_ssh.c asks
+ * before any rank starts). */
+static int port_check (long port)
 {
-    struct worker_args a = {.control = -1, .env_stdin = -1};
-    char *placed = NULL; /* --place: the CPUs to bind to (*placedp owns) */
-    int optindex, rc, pex[2];
+    int p = port > 0 ? (dc_launch_port_free ((int)port) ? (int)port : -1)
+                     : dc_launch_free_port ();
 
-    if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, &a,
-                         &optindex)) != 0) {
-        free (a.env);
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (port > 0 && p < 0)
+        printf ("busy %ld\n", port);
+    else if (p > 0)
+        printf ("port %d\n", p);
+    else
+        return cli_error (EXIT_LAUNCH, "worker: no free TCP port: %s",
+                          strerror (errno));
+    return fflush (stdout) == 0 ? EXIT_OK : EXIT_LAUNCH;
+}
+
+/* --wdir: enter it, or say which host lacks it. */
+static int enter_wdir (const char *wdir)
+{
+    char host[256] = "";
+
+    if (chdir (wdir) == 0) {
+        setenv ("PWD", wdir, 1);
+        return EXIT_OK;
     }
+    int e = errno;
+    if (getenv ("DCRUN_HOST"))
+        snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
+    else if (gethostname (host, sizeof (host) - 1) < 0)
+        snprintf (host, sizeof (host), "?");
+    return cli_error (EXIT_LAUNCH,
+                      "%s: cannot run in folder %s: %s\nhint: "
+                      "--wdir DIR names a folder that exists there",
+                      host, wdir, strerror (e));
+}
+
+/* Options, the rank environment, the folder, the placement.  EXIT_OK with
+ * w->cmd set to go on; otherwise the exit status (w->cmd NULL after
+ * --help). */
+static int worker_prepare (struct cli *cli, int argc, char **argv,
+                           struct worker_args *a, char ***cmdp, char **placedp)
+{
+    int optindex, rc;
+
+    if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, a,
+                         &optindex)) != 0)
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (a->port_check >= 0)
+        return port_check (a->port_check);
     if (optindex >= argc) {
-        free (a.env);
         cli_usage_error (cli, "no command given");
         return EXIT_USAGE;
     }
-    char **cmd = argv + optindex;
     /* the environment that stays off command lines (job.c) */
     cli_env_unwrap ();
-    if (a.env_stdin > 0 && (rc = cli_env_read (0, a.env_stdin)) != EXIT_OK) {
-        free (a.env);
+    if (a->env_stdin > 0 && (rc = cli_env_read (0, a->env_stdin)) != EXIT_OK)
         return rc;
-    }
     bool by_launcher = env_from_launcher ();
-    if (a.control < 0)
-        a.control = by_launcher ? 0 : 1;
-    for (int i = 0; i < a.nenv; i++)
-        putenv (a.env[i]);
-    free (a.env);
-    if (a.wdir) {
-        char host[256] = "";
-        if (chdir (a.wdir) < 0) {
-            if (getenv ("DCRUN_HOST"))
-                snprintf (host, sizeof (host), "%s", getenv ("DCRUN_HOST"));
-            else if (gethostname (host, sizeof (host) - 1) < 0)
-                snprintf (host, sizeof (host), "?");
-            return cli_error (EXIT_LAUNCH,
-                              "%s: cannot run in folder %s: %s\nhint: "
-                              "--wdir DIR names a folder that exists there",
-                              host, a.wdir, strerror (errno));
-        }
-        setenv ("PWD", a.wdir, 1);
-    }
-    if (a.place && !a.cpus) {
-        rc = place_here (cli, &a, &placed);
-        *placedp = placed;
+    if (a->control < 0)
+        a->control = by_launcher ? 0 : 1;
+    for (int i = 0; i < a->nenv; i++)
+        putenv (a->env[i]);
+    if (a->wdir && (rc = enter_wdir (a->wdir)) != EXIT_OK)
+        return rc;
+    if (a->place && !a->cpus) {
+        rc = place_here (cli, a, placedp);
         if (rc != EXIT_OK)
             return rc;
-        a.cpus = placed;
+        a->cpus = *placedp;
     }
+    *cmdp = argv + optindex;
+    return EXIT_OK;
+}
 
-    int io[3] = {-1, -1, -1};
-    if (!a.exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
+/* The worker's own end: CMD's exit status, or it dies of CMD's signal. */
+static int worker_finish (int status)
+{
+    if (!WIFSIGNALED (status))
+        return WEXITSTATUS (status);
+    int sig = WTERMSIG (status);
+    sigset_t set;
+    dc_sigpipe_destroy ();
+    signal (sig, SIG_DFL);
+    sigemptyset (&set);
+    sigaddset (&set, sig);
+    pthread_sigmask (SIG_UNBLOCK, &set, NULL);
+    prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
+    raise (sig);
+    /* still here (a signal that does not end a process): exit with the
+     * shell's code, dumpable again so that exit handlers such as
+     * LeakSanitizer's, which ptrace this process, do not spin */
+    prctl (PR_SET_DUMPABLE, 1);
+    return 128 + sig;
+}
+
+static int worker_main (struct cli *cli, struct worker_args *a, int argc,
+                        char **argv, char **placedp)
+{
+    int io[3] = {-1, -1, -1}, rc, status = 0;
+    char **cmd = NULL;
+    dc_error_t err;
+
+    if ((rc = worker_prepare (cli, argc, argv, a, &cmd, placedp)) != EXIT_OK ||
+        !cmd)
+        return rc;
+    if (!a->exec && getenv (DC_IO_ENV) && io_connect (io) < 0)
         return EXIT_LAUNCH;
-    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0};
-    signal (SIGPIPE, SIG_IGN);
-    int sfd = dc_sigpipe_create (sigs);
-    if (sfd < 0)
-        return cli_error (EXIT_LAUNCH, "worker: signal pipe: %s",
-                          strerror (errno));
-    /* our parent (sshd's session, orted, slurmstepd) going away ends us */
-    pid_t parent = getppid ();
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid () != parent)
-        return cli_error (EXIT_LAUNCH, "worker: launcher gone");
-    /* descendants that leave CMD's group are reparented here, not to init */
-    if (dc_proctree_subreaper () < 0)
-        return cli_error (EXIT_LAUNCH, "worker: cannot become a subreaper: %s",
-                          strerror (errno));
-    if (pipe2 (pex, O_CLOEXEC) < 0)
-        return cli_error (EXIT_LAUNCH, "worker: pipe: %s", strerror (errno));
-
-    pid_t pid = fork ();
-    if (pid < 0)
-        return cli_error (EXIT_LAUNCH, "worker: fork: %s", strerror (errno));
-    if (pid == 0) {
-        int e;
-        char what = 'x';
-        close (pex[0]);
-        setpgid (0, 0);
-        for (int i = 0; sigs[i]; i++)
-            signal (sigs[i], SIG_DFL);
-        signal (SIGPIPE, SIG_DFL);
-        prctl (PR_SET_PDEATHSIG, SIGKILL); /* the agent gone: go too */
-        if (io[1] >= 0 && (dup2 (io[1], 1) < 0 || dup2 (io[2], 2) < 0))
-            _exit (127);
-        /* --exec: the channel is CMD's stdin; else it is ours */
-        int devnull = a.exec ? -1 : open ("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            dup2 (devnull, 0);
-            if (devnull > 2)
-                close (devnull);
-        }
-        if (a.cpus && dc_launch_bind_cpus (a.cpus) < 0)
-            what = 'b';
-        else
-            execvp (cmd[0], cmd);
-        e = errno;
-        if (write (pex[1], &what, 1) < 0 || write (pex[1], &e, sizeof (e)) < 0)
-            _exit (127);
-        _exit (127);
-    }
-    setpgid (pid, pid);
-    close (pex[1]);
-    char what;
-    int e;
-    ssize_t n;
-    do
-        n = read (pex[0], &what, 1);
-    while (n < 0 && errno == EINTR);
-    if (n == 1) {
-        if (read (pex[0], &e, sizeof (e)) != (ssize_t)sizeof (e))
-            e = EIO;
-        waitpid (pid, NULL, 0);
-        io_status (io[0], false, 127);
-        if (what == 'b')
-            return cli_error (127, "worker: cannot bind to CPUs %s: %s", a.cpus,
-                              strerror (e));
-        return cli_error (127, "worker: %s: %s", cmd[0], strerror (e));
-    }
-    close (pex[0]);
-
-    char ctl[512];
-    size_t ctllen = 0;
-    /* the control channel: stdin, or the ctl connection to dcrun */
-    int cfd = io[0] >= 0 ? io[0] : 0;
-    bool stdin_open = !a.exec && (a.control == 1 || io[0] >= 0);
-    double kill_at = 0;
-    int status = 0;
-    bool chan_gone = false;
-    if (io[1] >= 0) {
-        close (io[1]); /* CMD holds them now */
-        io[1] = -1;
-    }
-    if (stdin_open)
-        fcntl (cfd, F_SETFL, fcntl (cfd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-        struct pollfd fds[3] = {
-            {.fd = sfd, .events = POLLIN},
-            {.fd = stdin_open ? cfd : -1, .events = POLLIN},
-            /* --exec: the channel's stdout closed at the other end (the
-             * launcher dropped the rank, the connection is gone) */
-            {.fd = a.exec && !chan_gone ? 1 : -1, .events = 0},
-        };
-        int timeout = -1;
-        if (kill_at > 0) {
-            double left = kill_at - now_s ();
-            timeout = left > 0 ? (int)(left * 1000) + 1 : 0;
-        }
-        poll (fds, 3, timeout);
-        bool stop = getppid () != parent;
-        if (fds[2].revents) {
-            chan_gone = true;
-            stop = true;
-        }
-        if (fds[0].revents & POLLIN) {
-            int s;
-            while ((s = dc_sigpipe_read ()) > 0)
-                if (s != SIGCHLD)
-                    stop = true;
-        }
-        if (stdin_open && fds[1].revents) {
-            ssize_t r = read (cfd, ctl + ctllen, sizeof (ctl) - ctllen);
-            if (r > 0) {
-                ctllen += (size_t)r;
-                size_t used = control_lines (ctl, ctllen, pid);
-                memmove (ctl, ctl + used, ctllen - used);
-                ctllen -= used;
-                if (ctllen == sizeof (ctl)) /* an overlong line: drop it */
-                    ctllen = 0;
-            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                stdin_open = false;
-                stop = true;
-            }
-        }
-        if (stop && kill_at == 0) {
-            /* a stopped CMD (SIGSTOP) must wake to take it */
-            kill_group (pid, SIGTERM);
-            kill_group (pid, SIGCONT);
-            kill_at = now_s () + KILL_GRACE_S;
-        }
-        if (kill_at > 0 && now_s () >= kill_at) {
-            kill_group (pid, SIGCONT);
-            kill_group (pid, SIGKILL);
-        }
-        /* CMD, and the orphans reparented here as they end */
-        pid_t w;
-        int ws;
-        bool done = false;
-        while ((w = waitpid (-1, &ws, WNOHANG)) > 0)
-            if (w == pid) {
-                status = ws;
-                done = true;
-                break;
-            }
-        if (done)
-            break;
-    }
-    /* whatever CMD left behind, in its group or not, goes with it */
-    dc_proctree_kill (pid);
-    if (io[0] >= 0) {
-        fcntl (io[0], F_SETFL, fcntl (io[0], F_GETFL) & ~O_NONBLOCK);
-        io_status (io[0], WIFSIGNALED (status),
-                   WIFSIGNALED (status) ? WTERMSIG (status)
-                                        : WEXITSTATUS (status));
-    }
-    if (WIFSIGNALED (status)) {
-        int sig = WTERMSIG (status);
-        sigset_t set;
-        dc_sigpipe_destroy ();
-        signal (sig, SIG_DFL);
-        sigemptyset (&set);
-        sigaddset (&set, sig);
-        pthread_sigmask (SIG_UNBLOCK, &set, NULL);
-        prctl (PR_SET_DUMPABLE, 0); /* no core file of the worker */
-        raise (sig);
-        /* still here (a signal that does not end a process): exit with
-         * the shell's code, dumpable again so that exit handlers such as
-         * LeakSanitizer's, which ptrace this process, do not spin */
-        prctl (PR_SET_DUMPABLE, 1);
-        return 128 + sig;
-    }
-    return WEXITSTATUS (status);
+    /* the control channel: stdin, or the ctl connection to dcrun; over
+     * ssh the session's stdout hangs up when the head closes the channel
+     * (what it does to a rank whose control channel is stuck) */
+    bool ctl_stdin = io[0] < 0 && a->control == 1;
+    struct dc_agent_opts o = {
+        .cmd = cmd,
+        .cpus = a->cpus,
+        .exec = a->exec,
+        .stdin_data = a->stdin_data,
+        .ctl_fd = io[0] >= 0  ? io[0]
+                  : ctl_stdin ? 0
+                              : -1,
+        .watch_fd = a->exec || ctl_stdin ? 1 : -1,
+        .out_fd = io[1],
+        .err_fd = io[2],
+        .status_fd = io[0],
+        .kill_grace = KILL_GRACE_S,
+    };
+    rc = dc_agent_run (&o, &status, &err);
+    if (rc == DC_AGENT_NOEXEC)
+        return cli_error (127, "worker: %s", err.text);
+    if (rc != DC_AGENT_OK)
+        return cli_error (EXIT_LAUNCH, "worker: %s", err.text);
+    return worker_finish (status);
 }
 
 static int worker_run (struct cli *cli, int argc, char **argv)
 {
-    char *placed = NULL;
-    int rc = worker_main (cli, argc, argv, &placed);
+    struct worker_args a = {.control = -1, .env_stdin = -1, .port_check = -1};
+    char *placed = NULL; /* --place: the CPUs to bind to */
+    int rc;
 
+    cli_log_init (cli); /* lib's errors; its notes at -v only */
+    if (!cli->verbose)
+        dc_log_set_level (DC_LOG_ERR);
+    rc = worker_main (cli, &a, argc, argv, &placed);
     free (placed);
+    free (a.env);
     return rc;
 }
 
 const struct cli_command cmd_worker = {
     .name = "worker",
     .summary = "internal: what launchers start on each host",
-    .usage = "[--exec] [--cpus LIST] [-e NAME=VALUE]... [--env-stdin BYTES] "
-             "[--control stdin|none] [--wdir DIR] "
-             "-- CMD "
-             "[ARGS...]",
+    .usage = "[--exec | --stdin] [--cpus LIST] [-e NAME=VALUE]... "
+             "[--env-stdin BYTES] [--control stdin|none] [--wdir DIR] "
+             "[--place ...] -- CMD [ARGS...] | --port-check PORT",
     .opts = worker_opts,
     .run = worker_run,
 };

@@ -72,6 +72,10 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
     rk->cli = cli;
     rk->progress = progress;
     rk->job.sfd = -1;
+    /* the ranks start in the caller's folder on every host (--wdir) */
+    o.wdir = cli->launch.wdir;
+    if (!o.wdir && getcwd (rk->cwd, sizeof (rk->cwd)))
+        o.wdir = rk->cwd;
     if (!(hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
     if (!(plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode))) {
@@ -85,6 +89,12 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
     }
     if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK)
         return cli_status (cli->command, st, 0, &err);
+    /* local ranks: a --wdir that is not here fails before any starts (ssh
+     * checks each host's before its ranks start) */
+    if (cli->launch.wdir && !strcmp (rk->job.launcher, "local") &&
+        access (cli->launch.wdir, X_OK) < 0)
+        return cli_error (EXIT_LAUNCH, "%s: --wdir %s: %s", cli->command,
+                          cli->launch.wdir, strerror (errno));
     rk->cj.hosts = rk->job.hosts;
     rk->cj.plan = rk->job.plan;
     rk->cj.launcher = rk->job.launcher;
@@ -192,14 +202,100 @@ int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp)
 
 /* ================= -L mpi, -L slurm from the head ================= */
 
+/* The launch options that shape the ranks, for the inner `dcrun exec`
+ * (nums: room for the numbers' text). */
+static int driver_launch_args (const struct cli *cli, const char *launcher,
+                               char **av, int k, char nums[][32])
+{
+    const struct cli_launch *l = &cli->launch;
+    static const char *const gpu_bind[] = {"host", "rank", "none"};
+
+    if (l->plan.map_by == DC_MAP_BY_NODE) {
+        av[k++] = "--map-by";
+        av[k++] = "node";
+    } else if (l->plan.ppr_n > 0) {
+        snprintf (nums[0], 32, "ppr:%d:%s", l->plan.ppr_n,
+                  l->plan.ppr_obj == DC_PPR_NUMA ? "numa" : "package");
+        av[k++] = "--map-by";
+        av[k++] = nums[0];
+    }
+    if (l->plan.oversubscribe)
+        av[k++] = "--oversubscribe";
+    if (l->plan.gpus_per_rank > 0) {
+        snprintf (nums[1], 32, "%d", l->plan.gpus_per_rank);
+        av[k++] = "--gpus-per-rank";
+        av[k++] = nums[1];
+    }
+    if (l->no_bind) {
+        av[k++] = "--bind";
+        av[k++] = "none";
+    }
+    if (l->gpu_bind > 0 && l->gpu_bind < 3) {
+        av[k++] = "--gpu-bind";
+        av[k++] = (char *)gpu_bind[l->gpu_bind];
+    }
+    if (l->export_all)
+        av[k++] = "--export-all";
+    if (l->wdir) {
+        av[k++] = "--wdir";
+        av[k++] = (char *)l->wdir;
+    }
+    if (l->exclude) {
+        av[k++] = "--exclude";
+        av[k++] = (char *)l->exclude;
+    }
+    if (l->kill_grace > 0) {
+        snprintf (nums[2], 32, "%g", l->kill_grace);
+        av[k++] = "--kill-grace";
+        av[k++] = nums[2];
+    }
+    if (l->master_port > 0) {
+        snprintf (nums[3], 32, "%d", l->master_port);
+        av[k++] = "--master-port";
+        av[k++] = nums[3];
+    }
+    if (l->lo.listen_addr) {
+        av[k++] = "--listen-addr";
+        av[k++] = (char *)l->lo.listen_addr;
+    }
+    if (l->lo.mpirun_args) {
+        av[k++] = "--mpirun-args";
+        av[k++] = (char *)l->lo.mpirun_args;
+    }
+    if (l->lo.srun_args) {
+        av[k++] = "--srun-args";
+        av[k++] = (char *)l->lo.srun_args;
+    }
+    if (!strcmp (launcher, "slurm")) {
+        /* the tasks form one MPI job */
+        av[k++] = "--srun-mpi";
+        av[k++] = l->lo.srun_mpi ? (char *)l->lo.srun_mpi : "pmix";
+    }
+    for (int i = 0; i < l->nexports; i++) {
+        char *x = l->exports[i], *eq = strchr (x, '=');
+        av[k++] = "-x";
+        if (!eq) {
+            av[k++] = x;
+            continue;
+        }
+        /* NAME=VALUE: the value goes through the environment, never on
+         * the inner exec's command line (ps shows those); the name only
+         * (freed by execv, or at exit) */
+        if (!(av[k++] = strndup (x, (size_t)(eq - x))))
+            return -1;
+        if (!cli->dry_run)
+            putenv (x);
+    }
+    return k;
+}
+
 int cli_dist_exec_driver (struct cli_ranks *rk)
 {
     struct cli *cli = rk->cli;
-    const struct cli_launch *l = &cli->launch;
     const char *self = cli_self_path ();
-    char **av =
-        calloc ((size_t)(40 + 2 * l->nexports + cli->nown), sizeof (char *));
-    char np[32];
+    char **av = calloc ((size_t)(64 + 2 * cli->launch.nexports + cli->nown),
+                        sizeof (char *));
+    char np[32], nums[4][32];
     int k = 0;
 
     if (!av)
@@ -220,28 +316,9 @@ int cli_dist_exec_driver (struct cli_ranks *rk)
         av[k++] = "-n";
         av[k++] = np;
     }
-    if (l->plan.map_by == DC_MAP_BY_NODE) {
-        av[k++] = "--map-by";
-        av[k++] = "node";
-    }
-    if (l->plan.oversubscribe)
-        av[k++] = "--oversubscribe";
-    if (l->no_bind) {
-        av[k++] = "--bind";
-        av[k++] = "none";
-    }
-    if (l->lo.mpirun_args) {
-        av[k++] = "--mpirun-args";
-        av[k++] = (char *)l->lo.mpirun_args;
-    }
-    if (!strcmp (rk->job.launcher, "slurm")) {
-        /* the tasks form one MPI job */
-        av[k++] = "--srun-mpi";
-        av[k++] = "pmix";
-    }
-    for (int i = 0; i < l->nexports; i++) {
-        av[k++] = "-x";
-        av[k++] = l->exports[i];
+    if ((k = driver_launch_args (cli, rk->job.launcher, av, k, nums)) < 0) {
+        free (av);
+        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
     }
     if (cli->verbose)
         av[k++] = "-v";
@@ -252,9 +329,9 @@ int cli_dist_exec_driver (struct cli_ranks *rk)
         av[k++] = cli->own_args[i];
     av[k] = NULL;
     if (cli->dry_run) {
-        for (int i = 0; av[i]; i++)
-            printf ("%s%s", i ? " " : "", av[i]);
-        printf ("\n");
+        char *line = dc_launch_shell_join (av);
+        printf ("%s\n", line ? line : "");
+        free (line);
         free (av);
         return EXIT_OK;
     }

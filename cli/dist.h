@@ -21,7 +21,8 @@ struct cli_ranks {
      * (cli_job_attach) */
     struct cli_job cj;
     struct cli_progress prog;
-    bool progress; /* --progress */
+    bool progress;  /* --progress */
+    char cwd[4096]; /* the ranks' folder when no --wdir was given */
 };
 
 /* Host list, rank map, launcher: EXIT_OK or an exit status (printed).

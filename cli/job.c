@@ -374,7 +374,8 @@ int cli_job_init (struct cli *cli, struct cli_job *job)
         exitcode = cli_status (cli->command, st, 0, &err);
         goto fail;
     }
-    job->master_port = dc_launch_free_port ();
+    job->master_port = cli->launch.master_port > 0 ? cli->launch.master_port
+                                                   : dc_launch_free_port ();
     if ((exitcode = cli_job_attach (cli, job)) != EXIT_OK)
         goto fail;
     return EXIT_OK;

@@ -307,3 +307,101 @@ int dc_rankenv_source_ip (const char *host, char *buf, size_t len,
         return errprintf (errp, "%s: no route from this host", host);
     return 0;
 }
+
+int dc_rankenv_slurm_local_size (const char *tpn, long node_id)
+{
+    const char *p = tpn;
+    long idx = 0;
+    int found = -1;
+
+    if (!p || node_id < 0)
+        return -1;
+    while (*p) {
+        char *end;
+        long c, rep = 1;
+        if (*p < '0' || *p > '9')
+            return -1;
+        errno = 0;
+        c = strtol (p, &end, 10);
+        if (errno || c < 1 || c > 1000000)
+            return -1;
+        p = end;
+        if (!strncmp (p, "(x", 2)) {
+            if (p[2] < '0' || p[2] > '9')
+                return -1;
+            rep = strtol (p + 2, &end, 10);
+            if (errno || rep < 1 || rep > 1000000 || *end != ')')
+                return -1;
+            p = end + 1;
+        }
+        if (found < 0 && node_id < idx + rep)
+            found = (int)c;
+        idx += rep;
+        if (*p == ',' && p[1])
+            p++;
+        else if (*p)
+            return -1; /* the whole list is checked, not only its head */
+    }
+    return found;
+}
+
+static void set_pair (const char *a, const char *b, const char *value)
+{
+    if (value) {
+        setenv (a, value, 1);
+        if (b)
+            setenv (b, value, 1);
+    }
+}
+
+/* srun's task: its rank, size, local rank, node and the tasks of its
+ * node. */
+static void from_slurm (void)
+{
+    const char *nodeid = getenv ("SLURM_NODEID");
+    int n;
+
+    set_pair ("DCRUN_RANK", "RANK", getenv ("SLURM_PROCID"));
+    set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("SLURM_NTASKS"));
+    set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK", getenv ("SLURM_LOCALID"));
+    set_pair ("DCRUN_NODE_RANK", NULL, nodeid);
+    if (nodeid &&
+        (n = dc_rankenv_slurm_local_size (getenv ("SLURM_STEP_TASKS_PER_NODE"),
+                                          strtol (nodeid, NULL, 10))) > 0) {
+        char buf[32];
+        snprintf (buf, sizeof (buf), "%d", n);
+        set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE", buf);
+    }
+}
+
+bool dc_rankenv_from_launcher (void)
+{
+    char host[256];
+
+    if (getenv ("OMPI_COMM_WORLD_RANK")) {
+        set_pair ("DCRUN_RANK", "RANK", getenv ("OMPI_COMM_WORLD_RANK"));
+        set_pair ("DCRUN_SIZE", "WORLD_SIZE", getenv ("OMPI_COMM_WORLD_SIZE"));
+        set_pair ("DCRUN_LOCAL_RANK", "LOCAL_RANK",
+                  getenv ("OMPI_COMM_WORLD_LOCAL_RANK"));
+        set_pair ("DCRUN_LOCAL_SIZE", "LOCAL_WORLD_SIZE",
+                  getenv ("OMPI_COMM_WORLD_LOCAL_SIZE"));
+        set_pair ("DCRUN_NODE_RANK", NULL,
+                  getenv ("OMPI_COMM_WORLD_NODE_RANK"));
+    } else if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID"))
+        from_slurm ();
+    else
+        return false;
+    if (gethostname (host, sizeof (host)) == 0) {
+        host[sizeof (host) - 1] = '\0';
+        setenv ("DCRUN_HOST", host, 0);
+    }
+    /* the rest of torchrun's names */
+    set_pair ("GROUP_RANK", NULL, getenv ("DCRUN_NODE_RANK"));
+    set_pair ("ROLE_RANK", NULL, getenv ("RANK"));
+    set_pair ("ROLE_WORLD_SIZE", NULL, getenv ("WORLD_SIZE"));
+    setenv ("ROLE_NAME", "default", 0);
+    setenv ("TORCHELASTIC_RESTART_COUNT", "0", 0);
+    setenv ("TORCHELASTIC_MAX_RESTARTS", "0", 0);
+    setenv ("TORCHELASTIC_RUN_ID", "dcrun", 0);
+    return true;
+}

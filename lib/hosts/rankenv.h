@@ -66,6 +66,18 @@ int dc_rankenv_count_cpus (const char *cpus);
 int dc_rankenv_host_ip (const char *host, char *buf, size_t len,
                         dc_error_t *errp);
 
+/* The tasks of node node_id in a Slurm step, from SLURM_STEP_TASKS_PER_NODE
+ * ("2(x3),1": nodes 0-2 run 2, node 3 runs 1); -1 when the list is bad
+ * (not counts 1..1000000, a repeat that is not "(xN)" with N >= 1) or
+ * has no such node. */
+int dc_rankenv_slurm_local_size (const char *tasks_per_node, long node_id);
+
+/* Under mpirun (OMPI_COMM_WORLD_*) or srun (SLURM_PROCID, SLURM_STEP_ID):
+ * set the rank environment above from theirs (DCRUN_*, RANK..., the rest
+ * of torchrun's names; DCRUN_HOST this host's name unless set).  False,
+ * and nothing set, when neither started this process. */
+bool dc_rankenv_from_launcher (void);
+
 /* The address of this host that packets to host come from (numeric). */
 int dc_rankenv_source_ip (const char *host, char *buf, size_t len,
                           dc_error_t *errp);

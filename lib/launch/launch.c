@@ -279,6 +279,8 @@ char *dc_launch_worker_cmdline (const char *dcrun,
     av[k++] = "worker";
     if (r->exec_in_place)
         av[k++] = "--exec";
+    else if (r->stdin_data)
+        av[k++] = "--stdin";
     if (r->cpus) {
         av[k++] = "--cpus";
         av[k++] = (char *)r->cpus;
@@ -300,6 +302,24 @@ char *dc_launch_worker_cmdline (const char *dcrun,
     char *s = dc_launch_shell_join (av);
     free (av);
     return s;
+}
+
+bool dc_launch_port_free (int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    int fd, one = 1;
+    bool ok;
+
+    if (port < 1 || port > 65535)
+        return false;
+    if ((fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return false;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    a.sin_addr.s_addr = htonl (INADDR_ANY);
+    a.sin_port = htons ((uint16_t)port);
+    ok = bind (fd, (struct sockaddr *)&a, sizeof (a)) == 0;
+    close (fd);
+    return ok;
 }
 
 int dc_launch_free_port (void)

@@ -67,8 +67,9 @@ struct dc_launch_rank {
     const char *cpus;   /* CPU list to bind to ("0-3,8"), NULL: no binding */
     char *const *env;   /* "NAME=VALUE" added to the rank's environment */
     char *const *argv;  /* the command, argv[0] looked up on PATH */
-    const char *wdir;   /* remote ranks start here (worker --wdir); NULL:
-                           the login folder */
+    const char *wdir;   /* the rank starts here (remote: worker --wdir; ssh
+                           checks it exists before any rank starts); NULL:
+                           the login folder, or this process's folder */
     bool exec_in_place; /* the command itself speaks on the stdin/stdout
                            channel (dcrun serve): a remote `dcrun worker
                            --exec` execs it in place instead of keeping
@@ -76,6 +77,12 @@ struct dc_launch_rank {
                            a rank close its channel, which ends it */
     /* more words for a remote `dcrun worker` (--place ...), or NULL */
     char *const *worker_args;
+    /* a remote rank's stdin is what dc_launch_write() sends, framed on its
+     * control channel (worker --stdin, control.h: the ssh channel, or the
+     * connect-back ctl connection of mpi and slurm ranks) until
+     * dc_launch_close_stdin(); false: /dev/null.  slurm: the same for
+     * every rank.  The local launcher has opts.stdin_null instead. */
+    bool stdin_data;
 };
 
 /* Options of every launcher; each reads the ones it knows. */
@@ -95,12 +102,20 @@ struct dc_launch_opts {
     bool accept_new;          /* add unknown host keys */
     int ssh_port;             /* default port, 0: 22 */
     const char *remote_dcrun; /* dcrun on the hosts; NULL: this binary */
-    bool copy_dcrun;          /* a host without remote_dcrun gets this
-                                 binary in a private temporary folder,
-                                 removed at the end */
-    int cancel_fd;            /* readable: abandon a spawn in progress; -1 */
-    bool stdin_null;          /* local: the command's stdin is /dev/null and
-                                 the stdin channel is not used */
+    /* ssh: the variable of the ranks' environment that holds a TCP port
+     * for rank 0's host (MASTER_PORT), or NULL.  Before any rank starts,
+     * rank 0's host is asked (`dcrun worker --port-check`): with
+     * port_fixed, is the value given free there (busy: a launch failure
+     * naming the host); else which port is free there, and every rank
+     * gets that one (dc_launch.port says which). */
+    const char *port_var;
+    bool port_fixed;
+    bool copy_dcrun; /* a host without remote_dcrun gets this
+                        binary in a private temporary folder,
+                        removed at the end */
+    int cancel_fd;   /* readable: abandon a spawn in progress; -1 */
+    bool stdin_null; /* local: the command's stdin is /dev/null and
+                        the stdin channel is not used */
     /* mpi */
     const char *mpirun_args; /* extra words for mpirun */
     const char *workdir;     /* for files the launcher writes; NULL: TMPDIR */
@@ -147,6 +162,7 @@ struct dc_launch {
     const struct dc_launch_ops *ops;
     struct dc_launch_opts opts;
     void *data; /* the launcher's own */
+    int port;   /* opts.port_var: the port rank 0's host agreed to, 0 */
 };
 
 /* Registry: the launchers compiled in, NULL-terminated. */
@@ -201,6 +217,11 @@ int dc_launch_ssh_hostname (const struct dc_launch_opts *o, const char *host,
 
 /* A free TCP port on this host (bound and released), -1 on error. */
 int dc_launch_free_port (void);
+
+/* True when TCP port can be bound on every IPv4 address of this host
+ * (with SO_REUSEADDR, as servers bind: a port in TIME_WAIT is free, one
+ * that a process listens on, on any address, is not). */
+bool dc_launch_port_free (int port);
 
 /* Parse a CPU list "0-3,8" into a cpu_set_t-sized mask and apply it to the
  * calling process with sched_setaffinity.  -1 with errno on a bad list. */

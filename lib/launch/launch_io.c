@@ -39,12 +39,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lib/launch/control.h"
 #include "lib/launch/launch_io.h"
 
 #define DRAIN_MS 1000
 #define MAX_ADDRS 8
 #define TAIL_MAX 2048
 #define CTL_MAX 128
+#define OUT_MAX (DC_CTL_STDIN_MAX + 1024) /* one stdin frame + signals */
 #define PENDING_MS 5000 /* a connection must say hello within this */
 #define PENDING_MIN 256 /* room for pending connections beyond 3 per rank */
 
@@ -62,6 +64,11 @@ struct iorank {
     bool reported;
     char ctl[CTL_MAX];
     size_t ctllen;
+    /* to the rank's worker on ctl (control.h): signals, with stdin_data
+     * its stdin in frames; held until the rank connects */
+    char *out;
+    size_t outlen, outcap;
+    bool stdin_data, stdin_eof;
 };
 
 struct pending {
@@ -410,6 +417,7 @@ int dc_iodrv_prepare (struct dc_launch *l, const struct dc_launch_rank *ranks,
     d->n = n;
     for (int i = 0; i < n; i++) {
         d->v[i].rank = ranks[i].rank;
+        d->v[i].stdin_data = ranks[i].stdin_data;
         d->v[i].fd[0] = d->v[i].fd[1] = d->v[i].fd[2] = -1;
         if (!ranks[i].argv || !ranks[i].argv[0]) {
             errno = EINVAL;
@@ -571,6 +579,44 @@ static bool token_eq (const char *a, const char *b)
     return diff == 0;
 }
 
+/* Queue bytes for the rank's worker (a message whole or not at all). */
+static bool out_queue (struct iorank *r, const char *data, size_t len)
+{
+    size_t need = r->outlen + len;
+
+    if (need > OUT_MAX)
+        return false;
+    if (need > r->outcap) {
+        size_t cap = need < 64 ? 64 : need;
+        char *b = realloc (r->out, cap);
+        if (!b)
+            return false;
+        r->out = b;
+        r->outcap = cap;
+    }
+    memcpy (r->out + r->outlen, data, len);
+    r->outlen += len;
+    return true;
+}
+
+/* Write what the ctl connection takes; a broken one drops the rest. */
+static void out_flush (struct iorank *r)
+{
+    while (r->outlen > 0 && r->fd[K_CTL] >= 0 && !r->reported) {
+        ssize_t n = write (r->fd[K_CTL], r->out, r->outlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            r->outlen = 0;
+            return;
+        }
+        memmove (r->out, r->out + n, r->outlen - (size_t)n);
+        r->outlen -= (size_t)n;
+    }
+}
+
 /* A complete hello in p: attach the connection to its rank. */
 static void hello (struct iodrv *d, struct pending *p)
 {
@@ -596,6 +642,8 @@ static void hello (struct iodrv *d, struct pending *p)
     r->seen[k] = true;
     p->fd = -1;
     fcntl (r->fd[k], F_SETFL, fcntl (r->fd[k], F_GETFL) | O_NONBLOCK);
+    if (k == K_CTL)
+        out_flush (r); /* what waited for the rank to connect */
 }
 
 /* Read what a pending connection sent; true when it is done with (a
@@ -699,6 +747,7 @@ static void pump (struct dc_launch *l, struct iorank *r)
 {
     char buf[32768];
 
+    out_flush (r);
     for (int k = 1; k <= 2; k++)
         for (int loops = 0; r->fd[k] >= 0 && loops < 16; loops++) {
             ssize_t n = read (r->fd[k], buf, sizeof (buf));
@@ -818,15 +867,66 @@ int dc_iodrv_progress (struct dc_launch *l, const struct pollfd *fds, int n)
     return running;
 }
 
+/* A signal after what is queued (a stdin frame must stay whole); a full
+ * or broken socket: the driver's signal still goes. */
 static void send_ctl (struct iorank *r, int sig)
 {
     char line[32];
-    int len = snprintf (line, sizeof (line), "signal %d\n", sig);
+    int len = dc_ctl_signal (line, sizeof (line), sig);
 
-    if (r->fd[K_CTL] >= 0 && !r->reported &&
-        write (r->fd[K_CTL], line, (size_t)len) < 0) {
-        /* a full or broken socket: the driver's signal still goes */
+    if (len > 0 && !r->reported && out_queue (r, line, (size_t)len))
+        out_flush (r);
+}
+
+static struct iorank *find_rank (struct iodrv *d, int rank)
+{
+    for (int i = 0; i < d->n; i++)
+        if (d->v[i].rank == rank)
+            return &d->v[i];
+    return NULL;
+}
+
+ssize_t dc_iodrv_write (struct dc_launch *l, int rank, const void *buf,
+                        size_t len)
+{
+    struct iorank *r = find_rank (l->data, rank);
+    char hdr[32];
+
+    if (!r || !r->stdin_data || r->stdin_eof || r->reported || r->lost) {
+        errno = r ? EPIPE : ENOENT;
+        return -1;
     }
+    out_flush (r);
+    if (r->outlen > 0 || r->fd[K_CTL] < 0) { /* full, or not connected */
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t n = len < DC_CTL_STDIN_MAX ? len : DC_CTL_STDIN_MAX;
+    int h = dc_ctl_stdin_header (hdr, sizeof (hdr), n);
+    if (h < 0 || !out_queue (r, hdr, (size_t)h) || !out_queue (r, buf, n)) {
+        r->outlen = 0;
+        errno = h < 0 ? EINVAL : ENOMEM;
+        return -1;
+    }
+    out_flush (r);
+    return (ssize_t)n;
+}
+
+int dc_iodrv_close_stdin (struct dc_launch *l, int rank)
+{
+    struct iorank *r = find_rank (l->data, rank);
+    char msg[32];
+
+    if (!r) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (r->stdin_data && !r->stdin_eof && !r->reported) {
+        int n = dc_ctl_stdin_eof (msg, sizeof (msg));
+        r->stdin_eof = n > 0 && out_queue (r, msg, (size_t)n);
+        out_flush (r);
+    }
+    return 0;
 }
 
 int dc_iodrv_signal (struct dc_launch *l, int rank, int sig)
@@ -1015,9 +1115,11 @@ void dc_iodrv_fini (struct dc_launch *l)
             }
         }
     }
-    for (int i = 0; i < d->n; i++)
+    for (int i = 0; i < d->n; i++) {
         for (int k = 0; k < 3; k++)
             close_fd (&d->v[i].fd[k]);
+        free (d->v[i].out);
+    }
     for (int i = 0; i < d->npend; i++)
         close_fd (&d->pend[i].fd);
     close_fd (&d->lfd);

@@ -82,6 +82,12 @@ int dc_iodrv_pollfds (struct dc_launch *l, struct pollfd *fds, int max,
                       int *timeout_ms);
 int dc_iodrv_progress (struct dc_launch *l, const struct pollfd *fds, int n);
 int dc_iodrv_signal (struct dc_launch *l, int rank, int sig);
+/* A rank's stdin (dc_launch_rank.stdin_data: its worker runs with
+ * --stdin) in frames on its ctl connection (control.h); EAGAIN until the
+ * rank has connected and while a frame is on its way. */
+ssize_t dc_iodrv_write (struct dc_launch *l, int rank, const void *buf,
+                        size_t len);
+int dc_iodrv_close_stdin (struct dc_launch *l, int rank);
 void dc_iodrv_fini (struct dc_launch *l);
 
 /* The mpirun command line for ranks[n] of an mpi launcher l (NULL-ended,

@@ -116,6 +116,10 @@ static void child (const struct dc_launch_rank *r, int in, int out, int err,
         send_rec (errfd, 'b', errno);
         _exit (127);
     }
+    if (r->wdir && chdir (r->wdir) < 0) {
+        send_rec (errfd, 'w', errno);
+        _exit (127);
+    }
     for (int i = 0; r->env && r->env[i]; i++)
         if (putenv (r->env[i]) < 0)
             goto fail;
@@ -315,6 +319,9 @@ static int start_rank (struct lrank *lr, const struct dc_launch_rank *r,
         if (rec[0] == 'b')
             snprintf (lr->reason, sizeof (lr->reason),
                       "cannot bind to CPUs %s: %s", r->cpus, strerror (v));
+        else if (rec[0] == 'w')
+            snprintf (lr->reason, sizeof (lr->reason),
+                      "cannot run in folder %.200s: %s", r->wdir, strerror (v));
         else
             snprintf (lr->reason, sizeof (lr->reason), "%s: %s", r->argv[0],
                       strerror (v));

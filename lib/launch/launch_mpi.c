@@ -116,60 +116,44 @@ static int mpi_init (struct dc_launch *l, dc_error_t *errp)
     return dc_iodrv_init (l, errp);
 }
 
-/* The hosts of the ranks: each rank's first index on its host, the
- * ranks (slots) a host has, and the one ssh port mpirun will use. */
-struct host_slots {
-    int *slots; /* [n] by first index */
-    int *first; /* [n] rank -> first index of its host */
-    int port;
-    bool all_local;
-};
-
-static void host_slots_free (struct host_slots *h)
+/* Ranks per host (slots[first[i]], first[i] the first rank of rank i's
+ * host) and the one ssh port of the remote hosts (*port, 0: default).
+ * -1 (errp) when remote hosts want different ports. */
+static int mpi_hosts (const struct dc_launch *l,
+                      const struct dc_launch_rank *ranks, int n, int *slots,
+                      int *first, int *port, bool *all_local, dc_error_t *errp)
 {
-    free (h->slots);
-    free (h->first);
-}
-
-static int host_slots_count (struct dc_launch *l,
-                             const struct dc_launch_rank *ranks, int n,
-                             struct host_slots *h, dc_error_t *errp)
-{
-    *h = (struct host_slots){
-        .slots = calloc ((size_t)n, sizeof (int)),
-        .first = calloc ((size_t)n, sizeof (int)),
-        .all_local = true,
-    };
-    if (!h->slots || !h->first)
-        return errprintf (errp, "out of memory");
+    *port = 0;
+    *all_local = true;
     for (int i = 0; i < n; i++) {
         int p = ranks[i].port ? ranks[i].port : l->opts.ssh_port;
-        h->first[i] = i;
+        first[i] = i;
         for (int k = 0; k < i; k++)
             if (!strcmp (ranks[k].host, ranks[i].host)) {
-                h->first[i] = h->first[k];
+                first[i] = first[k];
                 break;
             }
-        h->slots[h->first[i]]++;
-        if (!dc_launch_is_local_host (ranks[i].host)) {
-            h->all_local = false;
-            if (p && h->port && p != h->port) {
-                errno = EINVAL;
-                return errprintf (errp,
-                                  "mpi: hosts with different ssh "
-                                  "ports (%d, %d): mpirun takes one",
-                                  h->port, p);
-            }
-            if (p)
-                h->port = p;
+        slots[first[i]]++;
+        if (dc_launch_is_local_host (ranks[i].host))
+            continue;
+        *all_local = false;
+        if (p && *port && p != *port) {
+            errno = EINVAL;
+            return errprintf (errp,
+                              "mpi: hosts with different ssh "
+                              "ports (%d, %d): mpirun takes one",
+                              *port, p);
         }
+        if (p)
+            *port = p;
     }
     return 0;
 }
 
+/* mpirun's hostfile: one line per host, its ranks as slots. */
 static int write_hostfile (const char *hostfile,
                            const struct dc_launch_rank *ranks, int n,
-                           const struct host_slots *h, dc_error_t *errp)
+                           const int *slots, const int *first, dc_error_t *errp)
 {
     char spec[512];
     FILE *f = fopen (hostfile, "w");
@@ -179,71 +163,29 @@ static int write_hostfile (const char *hostfile,
     fprintf (f, "# written by dcrun: one line per host, its ranks as "
                 "slots\n");
     for (int i = 0; i < n; i++)
-        if (h->first[i] == i)
+        if (first[i] == i)
             fprintf (f, "%s slots=%d\n",
-                     host_spec (&ranks[i], spec, sizeof (spec)), h->slots[i]);
+                     host_spec (&ranks[i], spec, sizeof (spec)), slots[i]);
     if (fclose (f) != 0)
         return errprintf (errp, "%s: %s", hostfile, strerror (errno));
     return 0;
 }
 
-/* mpirun and its options: the hostfile, the ssh port, loopback TCP for
- * hosts of one machine, then --mpirun-args split into words. */
-static int push_mpirun (struct argv_buf *b, const char *hostfile,
-                        const char *extra, const struct host_slots *h,
-                        dc_error_t *errp)
-{
-    push (b, "mpirun");
-    push (b, "--hostfile");
-    push (b, hostfile ? hostfile : "HOSTFILE");
-    /* dcrun decides what a failing rank does to the others */
-    push (b, "--mca");
-    push (b, "orte_abort_on_non_zero_status");
-    push (b, "0");
-    if (h->port && h->port != 22 && !(extra && strstr (extra, "plm_rsh"))) {
-        push (b, "--mca");
-        push (b, "plm_rsh_args");
-        pushf (b, "-p %d", h->port);
-    }
-    if (h->all_local && !(extra && strstr (extra, "btl"))) {
-        /* loopback "hosts" of one machine: no shared memory between
-         * them (a name clash), TCP on lo */
-        static const char *const lo[] = {"--mca",
-                                         "btl",
-                                         "self,tcp",
-                                         "--mca",
-                                         "btl_tcp_if_include",
-                                         "lo",
-                                         "--mca",
-                                         "oob_tcp_if_include",
-                                         "lo",
-                                         NULL};
-        for (int i = 0; lo[i]; i++)
-            push (b, lo[i]);
-    }
-    if (extra && *extra) {
-        wordexp_t we;
-        if (wordexp (extra, &we, WRDE_NOCMD | WRDE_UNDEF) != 0) {
-            errno = EINVAL;
-            return errprintf (errp,
-                              "--mpirun-args '%s': cannot split into "
-                              "words (unbalanced quotes or $(...)?)",
-                              extra);
-        }
-        for (size_t i = 0; i < we.we_wordc; i++)
-            push (b, we.we_wordv[i]);
-        wordfree (&we);
-    }
-    return 0;
-}
-
-/* Rank i's environment: the shared entries by name (their values are in
- * mpirun's environment), the others as words. */
-static void push_env (struct argv_buf *b, const struct dc_launch_rank *ranks,
-                      int n, int i)
+/* The app context of rank i: -np 1 --host HOST:SLOTS, its environment,
+ * dcrun worker ... -- CMD. */
+static void push_rank (struct argv_buf *b, const char *dcrun,
+                       const struct dc_launch_rank *ranks, int n, int i,
+                       int slots)
 {
     const struct dc_launch_rank *r = &ranks[i];
+    char spec[512];
 
+    if (i)
+        push (b, ":");
+    push (b, "-np");
+    push (b, "1");
+    push (b, "--host");
+    pushf (b, "%s:%d", host_spec (r, spec, sizeof (spec)), slots);
     push (b, "-x");
     push (b, DC_IO_ENV);
     push (b, "-x");
@@ -263,29 +205,12 @@ static void push_env (struct argv_buf *b, const struct dc_launch_rank *ranks,
         push (b, "-x");
         push (b, r->env[k]);
     }
-}
-
-/* Rank i's application context: "-np 1 --host H:SLOTS -x ... dcrun
- * worker ... -- ARGV". */
-static void push_context (struct argv_buf *b,
-                          const struct dc_launch_rank *ranks, int n, int i,
-                          const struct host_slots *h, const char *dcrun)
-{
-    const struct dc_launch_rank *r = &ranks[i];
-    char spec[512];
-
-    if (i)
-        push (b, ":");
-    push (b, "-np");
-    push (b, "1");
-    push (b, "--host");
-    pushf (b, "%s:%d", host_spec (r, spec, sizeof (spec)),
-           h->slots[h->first[i]]);
-    push_env (b, ranks, n, i);
     push (b, dcrun);
     push (b, "worker");
     push (b, "--control");
     push (b, "none");
+    if (r->stdin_data)
+        push (b, "--stdin");
     if (r->cpus) {
         push (b, "--cpus");
         push (b, r->cpus);
@@ -302,19 +227,73 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
                         dc_error_t *errp)
 {
     struct argv_buf b = {0};
-    struct host_slots h;
+    const char *extra = l->opts.mpirun_args;
     const char *dcrun = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    int *slots = calloc ((size_t)n + 1, sizeof (int)); /* per first rank */
+    int *first = calloc ((size_t)n + 1, sizeof (int)); /* rank -> first */
+    int port = 0;
+    bool all_local = true;
 
-    if (host_slots_count (l, ranks, n, &h, errp) < 0 ||
-        (hostfile && write_hostfile (hostfile, ranks, n, &h, errp) < 0) ||
-        push_mpirun (&b, hostfile, l->opts.mpirun_args, &h, errp) < 0) {
-        argv_free (&b);
-        host_slots_free (&h);
+    if (!slots || !first) {
+        free (slots);
+        free (first);
+        return errprintf (errp, "out of memory");
+    }
+    if (mpi_hosts (l, ranks, n, slots, first, &port, &all_local, errp) < 0 ||
+        (hostfile &&
+         write_hostfile (hostfile, ranks, n, slots, first, errp) < 0)) {
+        free (slots);
+        free (first);
         return -1;
     }
+    push (&b, "mpirun");
+    push (&b, "--hostfile");
+    push (&b, hostfile ? hostfile : "HOSTFILE");
+    /* dcrun decides what a failing rank does to the others */
+    push (&b, "--mca");
+    push (&b, "orte_abort_on_non_zero_status");
+    push (&b, "0");
+    if (port && port != 22 && !(extra && strstr (extra, "plm_rsh"))) {
+        push (&b, "--mca");
+        push (&b, "plm_rsh_args");
+        pushf (&b, "-p %d", port);
+    }
+    if (all_local && !(extra && strstr (extra, "btl"))) {
+        /* loopback "hosts" of one machine: no shared memory between
+         * them (a name clash), TCP on lo */
+        static const char *const lo[] = {"--mca",
+                                         "btl",
+                                         "self,tcp",
+                                         "--mca",
+                                         "btl_tcp_if_include",
+                                         "lo",
+                                         "--mca",
+                                         "oob_tcp_if_include",
+                                         "lo",
+                                         NULL};
+        for (int i = 0; lo[i]; i++)
+            push (&b, lo[i]);
+    }
+    if (extra && *extra) {
+        wordexp_t we;
+        if (wordexp (extra, &we, WRDE_NOCMD | WRDE_UNDEF) != 0) {
+            argv_free (&b);
+            free (slots);
+            free (first);
+            errno = EINVAL;
+            return errprintf (errp,
+                              "--mpirun-args '%s': cannot split into "
+                              "words (unbalanced quotes or $(...)?)",
+                              extra);
+        }
+        for (size_t i = 0; i < we.we_wordc; i++)
+            push (&b, we.we_wordv[i]);
+        wordfree (&we);
+    }
     for (int i = 0; i < n; i++)
-        push_context (&b, ranks, n, i, &h, dcrun);
-    host_slots_free (&h);
+        push_rank (&b, dcrun, ranks, n, i, slots[first[i]]);
+    free (slots);
+    free (first);
     if (b.failed) {
         argv_free (&b);
         return errprintf (errp, "out of memory");
@@ -379,6 +358,8 @@ const struct dc_launch_ops dc_launch_mpi = {
     .pollfds = dc_iodrv_pollfds,
     .progress = dc_iodrv_progress,
     .signal = dc_iodrv_signal,
+    .write = dc_iodrv_write,
+    .close_stdin = dc_iodrv_close_stdin,
     .fini = dc_iodrv_fini,
 };
 

@@ -110,6 +110,9 @@ int dc_launch_slurm_argv (struct dc_launch *l,
     rc |= add (&v, &k, "worker");
     rc |= add (&v, &k, "--control");
     rc |= add (&v, &k, "none");
+    /* one command for every task (slurm_spawn checks they agree) */
+    if (ranks[0].stdin_data)
+        rc |= add (&v, &k, "--stdin");
     rc |= add (&v, &k, "--");
     for (int i = 0; ranks[0].argv[i]; i++)
         rc |= add (&v, &k, ranks[0].argv[i]);
@@ -143,6 +146,12 @@ static int slurm_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     char **argv = NULL, **env = NULL;
     int k = 0, rc = -1;
 
+    for (int i = 1; i < n; i++)
+        if (ranks[i].stdin_data != ranks[0].stdin_data) {
+            errno = EINVAL;
+            return errprintf (errp, "slurm: every rank must read stdin the "
+                                    "same way (one command for all)");
+        }
     for (int i = 1; i < n; i++)
         if (ranks[i].argv != ranks[0].argv) {
             errno = EINVAL;
@@ -188,5 +197,7 @@ const struct dc_launch_ops dc_launch_slurm = {
     .pollfds = dc_iodrv_pollfds,
     .progress = dc_iodrv_progress,
     .signal = dc_iodrv_signal,
+    .write = dc_iodrv_write,
+    .close_stdin = dc_iodrv_close_stdin,
     .fini = dc_iodrv_fini,
 };

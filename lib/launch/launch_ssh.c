@@ -55,6 +55,7 @@
 
 #include "config.h"
 #include "lib/util/log.h"
+#include "lib/launch/control.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
 #include "lib/launch/ssh_config.h"
@@ -63,7 +64,7 @@
 
 #define MAX_KEYS 16
 #define CONFIG_MAX_BYTES (1024 * 1024)
-#define CTL_MAX 256
+#define CTL_MAX (DC_CTL_STDIN_MAX + 1024) /* one stdin frame + signals */
 
 enum hstate {
     H_WAIT = 0, /* not started (fanout) */
@@ -93,6 +94,8 @@ struct sshhost {
     char *moddir;           /* "DCRUN_MODULE_DIR=tmpdir/modules" or NULL */
     LIBSSH2_CHANNEL *probe; /* the command that looks for dcrun */
     bool probe_started;
+    char probe_out[256]; /* what it said (rank 0's host: the port) */
+    size_t probe_outlen;
     char *keys[MAX_KEYS]; /* key files to try, in order */
     int nkeys;
     int sock;
@@ -105,6 +108,7 @@ struct sshhost {
     struct sshrank **ranks;
     int nranks;
     int nopened; /* channels started */
+    bool final;  /* the ranks' command lines made for the start */
     char err[1400];
 };
 
@@ -119,10 +123,12 @@ struct sshrank {
     bool eof;
     bool closing;
     bool reported;
-    char ctl[CTL_MAX]; /* control bytes waiting for the channel */
-    size_t ctllen;
-    bool in_place; /* exec_in_place: no control lines; signals send EOF */
-    char *env;     /* the rank environment for the worker's stdin */
+    char *ctl; /* control bytes waiting for the channel (CTL_MAX) */
+    size_t ctllen, ctlcap;
+    bool stdin_data; /* its stdin is framed on the control channel */
+    bool stdin_eof;  /* "stdin-eof" queued */
+    bool in_place;   /* exec_in_place: no control lines; signals send EOF */
+    char *env;       /* the rank environment for the worker's stdin */
     size_t envlen, envoff;
     bool want_eof, sent_eof;
 };
@@ -136,6 +142,9 @@ struct ssh {
     int ndbs;
     struct jump **jumps; /* ProxyJump forwardings, their threads */
     int njumps;
+    /* opts.port_var: rank 0's host, the port asked for, the one agreed */
+    struct sshhost *porthost;
+    int port_want, port;
 };
 
 /* One known_hosts file, read once. */
@@ -155,6 +164,13 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st);
 static void remove_tmpdir (struct sshhost *h);
 static void session_prefs (struct sshhost *h);
 static int probe_step (struct dc_launch *l, struct sshhost *h, int *st);
+static int run_remote (struct sshhost *h, const char *cmd, const char *in,
+                       size_t inlen, char *out, size_t outsz, double deadline);
+static char *quote1 (const char *s);
+static int wdir_check (struct sshhost *h);
+static char *port_cmd (struct dc_launch *l, const char *dcrun);
+static const char *host_wdir (const struct sshhost *h);
+static int no_wdir (struct sshhost *h);
 
 static double now_s (void)
 {
@@ -791,26 +807,179 @@ static int next_auth (struct dc_launch *l, struct sshhost *h)
 
 /* The worker's command line for a copied dcrun: its path, and
  * DCRUN_MODULE_DIR for the copied modules unless the rank has one. */
-static char *copied_cmdline (struct sshhost *h, struct sshrank *r)
+/* The command line of r as it starts: its environment with opts.port_var
+ * set to the port rank 0's host agreed to, and DCRUN_MODULE_DIR for a
+ * copied dcrun.  NULL when out of memory. */
+static char *final_cmdline (struct dc_launch *l, struct sshhost *h,
+                            struct sshrank *r)
 {
+    struct ssh *ss = l->data;
     struct dc_launch_rank copy = *r->src;
-    int n = 0;
-    bool has = false;
-    char **env, *line;
+    const char *var = l->opts.port_var;
+    size_t vlen = var ? strlen (var) : 0;
+    char portenv[160] = "";
+    int n = 0, k = 0;
+    bool has_mod = false;
+    char **env;
 
     for (; copy.env && copy.env[n]; n++)
-        has |= !strncmp (copy.env[n], "DCRUN_MODULE_DIR=", 17);
-    if (!h->moddir || has)
-        return worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+        has_mod |= !strncmp (copy.env[n], "DCRUN_MODULE_DIR=", 17);
     if (!(env = calloc ((size_t)n + 2, sizeof (*env))))
         return NULL;
+    if (var && ss->port > 0)
+        snprintf (portenv, sizeof (portenv), "%.100s=%d", var, ss->port);
     for (int i = 0; i < n; i++)
-        env[i] = copy.env[i];
-    env[n] = h->moddir;
+        env[k++] = portenv[0] && !strncmp (copy.env[i], var, vlen) &&
+                           copy.env[i][vlen] == '='
+                       ? portenv
+                       : copy.env[i];
+    if (h->moddir && !has_mod)
+        env[k++] = h->moddir;
     copy.env = env;
-    line = worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
+    free (r->cmdline);
+    free (r->env);
+    r->env = NULL;
+    r->envlen = 0;
+    r->cmdline = worker_cmdline (h->dcrun, &copy, &r->env, &r->envlen);
     free (env);
-    return line;
+    return r->cmdline;
+}
+
+/* What `dcrun worker --port-check` said on rank 0's host (out, its exit
+ * status st): 0 with ss->port set, or -1 with h->err. */
+static int port_answer (struct dc_launch *l, struct sshhost *h, char *out,
+                        int st)
+{
+    struct ssh *ss = l->data;
+    const char *var = l->opts.port_var;
+    int got = 0;
+
+    if (st == 0 && sscanf (out, "port %d", &got) == 1 && got > 0 &&
+        got < 65536) {
+        ss->port = got;
+        dc_log (DC_LOG_INFO, "ssh: %s: %s %d, free there (rank 0's host)",
+                h->name, var, got);
+        return 0;
+    }
+    if (st == 0 && sscanf (out, "busy %d", &got) == 1)
+        return host_fail (h,
+                          "%s %d is in use there (rank 0's host)\nhint: "
+                          "choose a free port, or let dcrun pick one",
+                          var, got);
+    out[strcspn (out, "\n")] = '\0';
+    return host_fail (h, "cannot check %s there (status %d%s%.200s)", var, st,
+                      out[0] ? ": " : "", out);
+}
+
+/* The port check as a command: "DCRUN worker --port-check N" (NULL when
+ * out of memory). */
+static char *port_cmd (struct dc_launch *l, const char *dcrun)
+{
+    struct ssh *ss = l->data;
+    char *q = quote1 (dcrun), *cmd = NULL;
+
+    if (q && asprintf (&cmd, "%s worker --port-check %d", q,
+                       l->opts.port_fixed ? ss->port_want : 0) < 0)
+        cmd = NULL;
+    free (q);
+    return cmd;
+}
+
+/* Rank 0's host after --copy-dcrun (the probe asked it otherwise): which
+ * port is free there, or is the one given (blocking, within the host's
+ * deadline).  0 with ss->port set, or -1 with h->err. */
+static int port_check (struct dc_launch *l, struct sshhost *h)
+{
+    char *cmd = port_cmd (l, h->dcrun), out[256];
+
+    if (!cmd)
+        return host_fail (h, "out of memory");
+    int st = run_remote (h, cmd, NULL, 0, out, sizeof (out), h->deadline);
+    free (cmd);
+    if (st < 0)
+        return host_fail (h, "checking %s: %.1000s", l->opts.port_var, h->err);
+    return port_answer (l, h, out, st);
+}
+
+/* H_PROBE: dcrun there (one command, not blocking), or copied there
+ * (--copy-dcrun: blocking); the ranks' folder; on rank 0's host the port.
+ * 1 when done, 0 to be called again, -1 when the host failed. */
+static int probe_done (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    int st = -1, rc = probe_step (l, h, &st);
+
+    if (rc <= 0)
+        return rc;
+    if (st == 4)
+        return no_wdir (h);
+    /* rank 0's host: the probe asked for the port too (status 5: that
+     * failed), unless dcrun was missing */
+    if (h == ss->porthost && st != 3 &&
+        port_answer (l, h, h->probe_out, st == 5 ? 5 : 0) < 0)
+        return -1;
+    if (prepare_dcrun (l, h, st == 5 ? 0 : st) < 0)
+        return -1;
+    if (h->tmpdir && host_wdir (h) && wdir_check (h) < 0)
+        return -1;
+    if (h == ss->porthost && st == 3 && port_check (l, h) < 0)
+        return -1;
+    return 1;
+}
+
+/* H_CHANNELS: every rank's channel opened, its worker started and its
+ * environment sent.  1 when done, 0 to be called again, -1 failed. */
+static int channels_step (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    int rc;
+
+    if (!h->final) {
+        /* every rank's MASTER_PORT is the one rank 0's host agreed to:
+         * wait for it (ssh_spawn steps us again) */
+        if (ss->porthost && ss->port == 0)
+            return 0;
+        for (int i = 0; i < h->nranks; i++)
+            if (!h->ranks[i]->src || !final_cmdline (l, h, h->ranks[i]))
+                return host_fail (h, "out of memory");
+        h->final = true;
+    }
+    while (h->nopened < h->nranks) {
+        struct sshrank *r = h->ranks[h->nopened];
+        if (!r->ch) {
+            r->ch = libssh2_channel_open_session (h->s);
+            if (!r->ch) {
+                if (libssh2_session_last_errno (h->s) == LIBSSH2_ERROR_EAGAIN)
+                    return 0;
+                return host_fail (h, "cannot open a channel: %s",
+                                  ssh_errmsg (h->s));
+            }
+        }
+        if (!r->started) {
+            rc = libssh2_channel_exec (r->ch, r->cmdline);
+            if (rc == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (rc)
+                return host_fail (h, "cannot start dcrun worker: %s",
+                                  ssh_errmsg (h->s));
+            r->started = true;
+        }
+        /* the environment, before anything else on stdin */
+        while (r->envoff < r->envlen) {
+            ssize_t w = libssh2_channel_write (r->ch, r->env + r->envoff,
+                                               r->envlen - r->envoff);
+            if (w == LIBSSH2_ERROR_EAGAIN)
+                return 0;
+            if (w < 0)
+                return host_fail (h,
+                                  "cannot send the environment of rank %d: "
+                                  "%s",
+                                  r->rank, ssh_errmsg (h->s));
+            r->envoff += (size_t)w;
+        }
+        h->nopened++;
+    }
+    return 1;
 }
 
 /* Advance a host as far as it goes without blocking.  Returns -1 when it
@@ -861,64 +1030,14 @@ static int host_step (struct dc_launch *l, struct sshhost *h)
                 return rc;
             h->state = H_PROBE;
             break;
-        case H_PROBE: {
-            /* dcrun there (one command, not blocking), or copied there
-             * (--copy-dcrun: blocking) */
-            int st = -1;
-            rc = probe_step (l, h, &st);
-            if (rc <= 0)
+        case H_PROBE:
+            if ((rc = probe_done (l, h)) <= 0)
                 return rc;
-            if (prepare_dcrun (l, h, st) < 0)
-                return -1;
-            if (h->tmpdir)
-                for (int i = 0; i < h->nranks; i++) {
-                    struct sshrank *r = h->ranks[i];
-                    free (r->cmdline);
-                    free (r->env);
-                    r->env = NULL;
-                    if (!r->src || !(r->cmdline = copied_cmdline (h, r)))
-                        return host_fail (h, "out of memory");
-                }
             h->state = H_CHANNELS;
             break;
-        }
         case H_CHANNELS:
-            while (h->nopened < h->nranks) {
-                struct sshrank *r = h->ranks[h->nopened];
-                if (!r->ch) {
-                    r->ch = libssh2_channel_open_session (h->s);
-                    if (!r->ch) {
-                        if (libssh2_session_last_errno (h->s) ==
-                            LIBSSH2_ERROR_EAGAIN)
-                            return 0;
-                        return host_fail (h, "cannot open a channel: %s",
-                                          ssh_errmsg (h->s));
-                    }
-                }
-                if (!r->started) {
-                    rc = libssh2_channel_exec (r->ch, r->cmdline);
-                    if (rc == LIBSSH2_ERROR_EAGAIN)
-                        return 0;
-                    if (rc)
-                        return host_fail (h, "cannot start dcrun worker: %s",
-                                          ssh_errmsg (h->s));
-                    r->started = true;
-                }
-                /* the environment, before anything else on stdin */
-                while (r->envoff < r->envlen) {
-                    ssize_t w = libssh2_channel_write (
-                        r->ch, r->env + r->envoff, r->envlen - r->envoff);
-                    if (w == LIBSSH2_ERROR_EAGAIN)
-                        return 0;
-                    if (w < 0)
-                        return host_fail (h,
-                                          "cannot send the environment "
-                                          "of rank %d: %s",
-                                          r->rank, ssh_errmsg (h->s));
-                    r->envoff += (size_t)w;
-                }
-                h->nopened++;
-            }
+            if ((rc = channels_step (l, h)) <= 0)
+                return rc;
             h->state = H_READY;
             return 0;
         default:
@@ -1333,18 +1452,48 @@ static int copy_modules (struct sshhost *h)
 }
 
 /* The command that says whether dcrun is there (exit status 0). */
-static char *probe_cmd (struct dc_launch *l)
+/* The folder the ranks of h start in (they share it), NULL: the login
+ * folder. */
+static const char *host_wdir (const struct sshhost *h)
 {
-    const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
-    char *q = quote1 (want), *cmd = NULL;
+    return h->nranks > 0 && h->ranks[0]->src ? h->ranks[0]->src->wdir : NULL;
+}
 
-    if (q && asprintf (&cmd,
-                       want[0] == '/' ? "test -f %s && test -x %s"
-                                      : "command -v %s >/dev/null 2>&1",
-                       q, q) < 0)
+/* Is dcrun there (status 3 when not), the ranks' folder (status 4 when
+ * it is missing), and on rank 0's host, which port (the output; status 5
+ * when the check failed)? */
+static char *probe_cmd (struct dc_launch *l, struct sshhost *h)
+{
+    struct ssh *ss = l->data;
+    const char *want = l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun";
+    const char *wdir = host_wdir (h);
+    char *q = quote1 (want), *qw = wdir ? quote1 (wdir) : NULL, *cmd = NULL;
+    char *port = h == ss->porthost ? port_cmd (l, want) : NULL;
+
+    if (q && (!wdir || qw) && (h != ss->porthost || port) &&
+        asprintf (&cmd,
+                  want[0] == '/'
+                      ? "{ test -f %s && test -x %s; } || exit 3%s%s%s%s%s%s"
+                      : "command -v %s >/dev/null 2>&1 || exit "
+                        "3%.0s%s%s%s%s%s%s",
+                  q, q, wdir ? "; cd -- " : "", wdir ? qw : "",
+                  wdir ? " 2>/dev/null || exit 4" : "", port ? "; " : "",
+                  port ? port : "", port ? " || exit 5" : "") < 0)
         cmd = NULL;
     free (q);
+    free (qw);
+    free (port);
     return cmd;
+}
+
+/* The ranks' folder is missing there: a launch failure naming it. */
+static int no_wdir (struct sshhost *h)
+{
+    return host_fail (h,
+                      "no folder '%.1000s' there to start the ranks in\nhint: "
+                      "ranks start in the caller's folder on every host; "
+                      "--wdir DIR names one that exists there",
+                      host_wdir (h));
 }
 
 /* Run the probe on its own channel without blocking: 1 with its exit
@@ -1363,7 +1512,7 @@ static int probe_step (struct dc_launch *l, struct sshhost *h, int *st)
         }
     }
     if (!h->probe_started) {
-        char *cmd = probe_cmd (l);
+        char *cmd = probe_cmd (l, h);
         if (!cmd)
             return host_fail (h, "out of memory");
         rc = libssh2_channel_exec (h->probe, cmd);
@@ -1376,6 +1525,9 @@ static int probe_step (struct dc_launch *l, struct sshhost *h, int *st)
     }
     for (;;) {
         ssize_t n = libssh2_channel_read (h->probe, buf, sizeof (buf));
+        for (ssize_t i = 0;
+             i < n && h->probe_outlen + 1 < sizeof (h->probe_out); i++)
+            h->probe_out[h->probe_outlen++] = buf[i];
         if (n > 0)
             continue;
         if (n == LIBSSH2_ERROR_EAGAIN)
@@ -1448,6 +1600,24 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st)
     dc_log (DC_LOG_INFO, "ssh: %s: dcrun copied to %s%s", h->name, h->dcrun,
             h->moddir ? " (and its GPU modules)" : "");
     return 0;
+}
+
+/* After --copy-dcrun (the probe stopped at dcrun): the ranks' folder. */
+static int wdir_check (struct sshhost *h)
+{
+    char *q = quote1 (host_wdir (h)), *cmd = NULL;
+    int st;
+
+    if (!q || asprintf (&cmd, "cd -- %s", q) < 0) {
+        free (q);
+        return host_fail (h, "out of memory");
+    }
+    st = run_remote (h, cmd, NULL, 0, NULL, 0, h->deadline);
+    free (q);
+    free (cmd);
+    if (st < 0)
+        return host_fail (h, NULL);
+    return st == 0 ? 0 : no_wdir (h);
 }
 
 /* Remove the folder --copy-dcrun made (bounded: 3 s). */
@@ -1788,34 +1958,27 @@ static void abort_all (struct ssh *ss)
         host_close (&ss->hosts[i]);
 }
 
-static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
-                      int n, dc_error_t *errp)
+/* One session per distinct (host, user, port), each rank a channel of its
+ * host's; the port_var of rank 0 noted.  0, or -1 with errp. */
+static int spawn_hosts (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                        int n, dc_error_t *errp)
 {
     struct ssh *ss = l->data;
-    struct pollfd *fds = NULL;
-    int *idx = NULL;
 
-    if (ss->ranks) {
-        errno = EBUSY;
-        return errprintf (errp, "ranks already started");
-    }
     if (!(ss->ranks = calloc ((size_t)(n ? n : 1), sizeof (*ss->ranks))) ||
         !(ss->hosts = calloc ((size_t)(n ? n : 1), sizeof (*ss->hosts))))
         return errprintf (errp, "out of memory");
     ss->nranks = n;
-    /* one session per distinct (host, user, port) */
     for (int i = 0; i < n; i++) {
         struct sshrank *r = &ss->ranks[i];
         struct sshhost *h = NULL;
         r->rank = ranks[i].rank;
-        for (int k = 0; k < ss->nhosts; k++) {
+        for (int k = 0; k < ss->nhosts && !h; k++) {
             struct sshhost *c = &ss->hosts[k];
             if (!strcmp (c->name, ranks[i].host) && c->port &&
                 (ranks[i].port ? ranks[i].port : c->port) == c->port &&
-                (!ranks[i].user || !strcmp (ranks[i].user, c->user))) {
+                (!ranks[i].user || !strcmp (ranks[i].user, c->user)))
                 h = c;
-                break;
-            }
         }
         if (!h) {
             h = &ss->hosts[ss->nhosts++];
@@ -1831,6 +1994,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
         h->ranks[h->nranks++] = r;
         r->h = h;
         r->in_place = ranks[i].exec_in_place;
+        r->stdin_data = ranks[i].stdin_data && !r->in_place;
         r->src = &ranks[i];
         if (!(r->cmdline = worker_cmdline (
                   l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun",
@@ -1838,81 +2002,120 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             return errprintf (errp, "rank %d: %s", ranks[i].rank,
                               errno == E2BIG ? "environment too large"
                                              : "no command");
+        /* MASTER_PORT: agreed with rank 0's host before any rank starts */
+        size_t vlen = l->opts.port_var ? strlen (l->opts.port_var) : 0;
+        if (ranks[i].rank != 0 || !vlen)
+            continue;
+        ss->porthost = h;
+        for (int e = 0; ranks[i].env && ranks[i].env[e]; e++)
+            if (!strncmp (ranks[i].env[e], l->opts.port_var, vlen) &&
+                ranks[i].env[e][vlen] == '=')
+                ss->port_want = atoi (ranks[i].env[e] + vlen + 1);
     }
-    if (!(fds = calloc ((size_t)ss->nhosts + 1, sizeof (*fds))) ||
-        !(idx = calloc ((size_t)ss->nhosts + 1, sizeof (*idx)))) {
-        free (fds);
+    return 0;
+}
+
+/* The hosts connecting at once (fanout) and how far they are. */
+struct conn {
+    struct pollfd *fds;
+    int *idx; /* the host of each fds entry, -1 for cancel_fd */
+    int next, active, ready;
+    struct sshhost *bad; /* the host that failed */
+    bool interrupted;    /* cancel_fd was readable */
+};
+
+/* Step h; count it when it is ready, note it when it failed. */
+static void conn_step (struct dc_launch *l, struct conn *c, struct sshhost *h)
+{
+    if (host_step (l, h) < 0)
+        c->bad = h;
+    else if (h->state == H_READY) {
+        c->ready++;
+        c->active--;
+    }
+}
+
+/* One round: start hosts up to the fanout, poll, step those with news,
+ * and the ones that waited for rank 0's port once it is known. */
+static void conn_round (struct dc_launch *l, struct conn *c)
+{
+    struct ssh *ss = l->data;
+    int k = 0, timeout = -1;
+    double t = now_s ();
+
+    while (c->active < l->opts.fanout && c->next < ss->nhosts && !c->bad) {
+        struct sshhost *h = &ss->hosts[c->next++];
+        c->active++;
+        if (start_connect (l, h) < 0)
+            c->bad = h;
+        else
+            conn_step (l, c, h);
+    }
+    if (l->opts.cancel_fd >= 0) {
+        c->fds[k] = (struct pollfd){.fd = l->opts.cancel_fd, .events = POLLIN};
+        c->idx[k++] = -1;
+    }
+    for (int i = 0; i < c->next && !c->bad; i++) {
+        struct sshhost *h = &ss->hosts[i];
+        if (h->state == H_READY)
+            continue;
+        if (t >= h->deadline) {
+            host_fail (h, "no answer within %g s (connect timeout)",
+                       h->timeout);
+            c->bad = h;
+        }
+        int ms = (int)((h->deadline - t) * 1000) + 1;
+        if (timeout < 0 || ms < timeout)
+            timeout = ms;
+        c->fds[k] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
+        c->idx[k++] = i;
+    }
+    if (c->bad || k == 0 ||
+        (poll (c->fds, (nfds_t)k, timeout) < 0 && errno != EINTR))
+        return;
+    bool port_known = ss->port > 0;
+    for (int i = 0; i < k && !c->bad && !c->interrupted; i++) {
+        if (c->idx[i] < 0)
+            c->interrupted = (c->fds[i].revents & POLLIN) != 0;
+        else if (c->fds[i].revents)
+            conn_step (l, c, &ss->hosts[c->idx[i]]);
+    }
+    /* the port just agreed: the hosts that waited for it go on */
+    for (int i = 0; i < c->next && !c->bad && !port_known && ss->port > 0; i++)
+        if (ss->hosts[i].state == H_CHANNELS && !ss->hosts[i].final)
+            conn_step (l, c, &ss->hosts[i]);
+}
+
+static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                      int n, dc_error_t *errp)
+{
+    struct ssh *ss = l->data;
+    struct conn c = {0};
+
+    if (ss->ranks) {
+        errno = EBUSY;
+        return errprintf (errp, "ranks already started");
+    }
+    if (spawn_hosts (l, ranks, n, errp) < 0)
+        return -1;
+    if (!(c.fds = calloc ((size_t)ss->nhosts + 1, sizeof (*c.fds))) ||
+        !(c.idx = calloc ((size_t)ss->nhosts + 1, sizeof (*c.idx)))) {
+        free (c.fds);
         return errprintf (errp, "out of memory");
     }
-    int next = 0, active = 0, ready = 0;
-    struct sshhost *bad = NULL;
-    while (ready < ss->nhosts && !bad) {
-        while (active < l->opts.fanout && next < ss->nhosts) {
-            struct sshhost *h = &ss->hosts[next++];
-            active++;
-            if (start_connect (l, h) < 0 || host_step (l, h) < 0) {
-                bad = h;
-                break;
-            }
-        }
-        if (bad)
-            break;
-        int k = 0, timeout = -1;
-        double t = now_s ();
-        if (l->opts.cancel_fd >= 0) {
-            fds[k] = (struct pollfd){.fd = l->opts.cancel_fd, .events = POLLIN};
-            idx[k++] = -1;
-        }
-        for (int i = 0; i < next; i++) {
-            struct sshhost *h = &ss->hosts[i];
-            if (h->state == H_READY)
-                continue;
-            if (t >= h->deadline) {
-                host_fail (h, "no answer within %g s (connect timeout)",
-                           h->timeout);
-                bad = h;
-                break;
-            }
-            int ms = (int)((h->deadline - t) * 1000) + 1;
-            if (timeout < 0 || ms < timeout)
-                timeout = ms;
-            fds[k] = (struct pollfd){.fd = h->sock, .events = host_events (h)};
-            idx[k++] = i;
-        }
-        if (bad)
-            break;
-        if (k == 0)
-            continue;
-        if (poll (fds, (nfds_t)k, timeout) < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < k && !bad; i++) {
-            if (idx[i] < 0) {
-                if (fds[i].revents & POLLIN) {
-                    free (fds);
-                    free (idx);
-                    abort_all (ss);
-                    errno = EINTR;
-                    return errprintf (errp, "ssh: interrupted while "
-                                            "connecting");
-                }
-                continue;
-            }
-            struct sshhost *h = &ss->hosts[idx[i]];
-            if (!fds[i].revents)
-                continue;
-            if (host_step (l, h) < 0)
-                bad = h;
-            else if (h->state == H_READY) {
-                ready++;
-                active--;
-            }
-        }
-    }
-    free (fds);
-    free (idx);
+    while (c.ready < ss->nhosts && !c.bad && !c.interrupted)
+        conn_round (l, &c);
+    free (c.fds);
+    free (c.idx);
     for (int i = 0; i < ss->nranks; i++)
         ss->ranks[i].src = NULL;
-    if (bad) {
+    if (c.interrupted) {
+        abort_all (ss);
+        errno = EINTR;
+        return errprintf (errp, "ssh: interrupted while connecting");
+    }
+    if (c.bad) {
+        struct sshhost *bad = c.bad;
         char msg[sizeof (bad->err)];
         /* the reason may carry a hint on a second line: keep it there */
         memcpy (msg, bad->err, sizeof (msg));
@@ -1923,6 +2126,7 @@ static int ssh_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             strcmp (bad->name, bad->hostname) ? " " : "",
             strcmp (bad->name, bad->hostname) ? bad->hostname : "", msg);
     }
+    l->port = ss->port;
     return 0;
 }
 
@@ -2076,12 +2280,37 @@ static struct sshrank *find (struct ssh *ss, int rank)
     return NULL;
 }
 
+/* Queue control bytes (a message is queued whole or not at all); the
+ * buffer grows as needed, to CTL_MAX. */
+static bool ctl_queue (struct sshrank *r, const char *data, size_t len)
+{
+    size_t need = r->ctllen + len;
+
+    if (need > CTL_MAX)
+        return false;
+    if (need > r->ctlcap) {
+        size_t cap = need < 64 ? 64 : need;
+        char *b = realloc (r->ctl, cap);
+        if (!b)
+            return false;
+        r->ctl = b;
+        r->ctlcap = cap;
+    }
+    memcpy (r->ctl + r->ctllen, data, len);
+    r->ctllen += len;
+    return true;
+}
+
+/* A rank that runs under `dcrun worker --exec` reads the channel raw; the
+ * others get their stdin framed on the control channel (control.h). */
 static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
                           size_t len)
 {
     struct sshrank *r = find (l->data, rank);
+    char hdr[32];
 
-    if (!r || !r->ch || r->reported) {
+    if (!r || !r->ch || r->reported || (!r->in_place && !r->stdin_data) ||
+        r->stdin_eof) {
         errno = r ? EPIPE : ENOENT;
         return -1;
     }
@@ -2089,6 +2318,16 @@ static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
     if (r->ctllen > 0) {
         errno = EAGAIN;
         return -1;
+    }
+    if (!r->in_place) {
+        size_t n = len < DC_CTL_STDIN_MAX ? len : DC_CTL_STDIN_MAX;
+        int h = dc_ctl_stdin_header (hdr, sizeof (hdr), n);
+        if (h < 0 || !ctl_queue (r, hdr, (size_t)h) || !ctl_queue (r, buf, n)) {
+            errno = h < 0 ? EINVAL : ENOMEM;
+            return -1;
+        }
+        flush_ctl (r);
+        return (ssize_t)n;
     }
     ssize_t w = libssh2_channel_write (r->ch, buf, len);
     if (w == LIBSSH2_ERROR_EAGAIN) {
@@ -2102,16 +2341,26 @@ static ssize_t ssh_write (struct dc_launch *l, int rank, const void *buf,
     return w;
 }
 
+/* --exec ranks: EOF on the channel; the others: "stdin-eof" for a rank
+ * that reads stdin, nothing for one that reads /dev/null. */
 static int ssh_close_stdin (struct dc_launch *l, int rank)
 {
     struct sshrank *r = find (l->data, rank);
+    char msg[32];
 
     if (!r) {
         errno = ENOENT;
         return -1;
     }
-    if (r->ch && !r->reported)
+    if (!r->ch || r->reported)
+        return 0;
+    if (r->in_place)
         libssh2_channel_send_eof (r->ch);
+    else if (r->stdin_data && !r->stdin_eof) {
+        int n = dc_ctl_stdin_eof (msg, sizeof (msg));
+        r->stdin_eof = n > 0 && ctl_queue (r, msg, (size_t)n);
+        flush_ctl (r);
+    }
     return 0;
 }
 
@@ -2119,7 +2368,7 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
 {
     struct ssh *ss = l->data;
     char line[32];
-    int len = snprintf (line, sizeof (line), "signal %d\n", sig);
+    int len = dc_ctl_signal (line, sizeof (line), sig);
 
     for (int i = 0; i < ss->nranks; i++) {
         struct sshrank *r = &ss->ranks[i];
@@ -2136,11 +2385,14 @@ static int ssh_signal (struct dc_launch *l, int rank, int sig)
             flush_ctl (r);
             continue;
         }
-        if (r->ctllen + (size_t)len <= sizeof (r->ctl)) {
-            memcpy (r->ctl + r->ctllen, line, (size_t)len);
-            r->ctllen += (size_t)len;
-        }
+        if (len > 0)
+            ctl_queue (r, line, (size_t)len);
         flush_ctl (r);
+        /* SIGKILL that cannot get through (the channel full of stdin that
+         * the rank does not read): close the channel, the worker sees its
+         * stdout hang up and kills the rank's tree */
+        if (sig == SIGKILL && r->ctllen > 0)
+            r->closing = true;
     }
     return 0;
 }
@@ -2160,6 +2412,7 @@ static void ssh_fini (struct dc_launch *l)
     for (int i = 0; i < ss->nranks; i++) {
         free (ss->ranks[i].cmdline);
         free (ss->ranks[i].env);
+        free (ss->ranks[i].ctl);
     }
     free (ss->hosts);
     free (ss->ranks);

@@ -184,6 +184,7 @@ int dc_job_launch (struct dc_job *job, double heartbeat_timeout,
         lr->cpus = job->o.no_bind ? NULL : job->plan->ranks[r].cpus;
         lr->argv = serve_argv;
         lr->exec_in_place = true;
+        lr->wdir = job->o.wdir;
         lr->worker_args =
             job->o.worker_args ? job->o.worker_args (job, r, job->o.arg) : NULL;
         if (!(lr->env = job->o.rank_env (job, r, job->o.arg))) {

@@ -32,6 +32,9 @@ struct dc_job_opts {
     bool no_bind;             /* --bind none */
     double kill_grace;        /* seconds from SIGTERM to SIGKILL; 0: 3 */
     const char *self;         /* this program, started as `SELF serve` */
+    const char *wdir;         /* the ranks' folder (--wdir or the caller's;
+                                 ssh: missing there is a launch failure),
+                                 NULL: the launcher's default */
     /* The environment of rank r (NULL-terminated, freed with
      * dc_job_strv_free); NULL when out of memory. */
     char **(*rank_env) (const struct dc_job *job, int r, void *arg);

@@ -190,8 +190,9 @@ else
     ok "# SKIP gloo all_reduce: /usr/bin/python3 cannot import torch.distributed"
 fi
 # --max-restarts: a failing rank restarts every rank, TORCHELASTIC_RESTART_COUNT counts
+# (--no-kill-on-bad-exit: rank 0 always gets to say it started)
 expect_rc 0 "--max-restarts 2: rank 1 fails twice, the third start succeeds" \
-    $DCRUN exec -L local -H localhost:2 --max-restarts 2 -- sh -c \
+    $DCRUN exec -L local -H localhost:2 --max-restarts 2 --no-kill-on-bad-exit -- sh -c \
     'echo "start $TORCHELASTIC_RESTART_COUNT of $TORCHELASTIC_MAX_RESTARTS"; [ "$DCRUN_RANK" = 1 ] && [ "$TORCHELASTIC_RESTART_COUNT" -lt 2 ] && exit 3; exit 0'
 expect_eq "$(grep -c '^[01]@localhost: start [012] of 2$' "$T_TMP/out")" 6 "every rank started 3 times, the count in its environment"
 expect_err 'restarting every rank \(restart 2 of 2\)' "says each restart"
@@ -199,5 +200,8 @@ expect_eq "$(tail -n 1 "$T_TMP/err")" "dcrun: exec: 2 of 2 restarts used" "the l
 expect_rc 4 "--max-restarts 1 used up: the failing rank's status" \
     $DCRUN exec -L local -H localhost:2 --max-restarts 1 -- sh -c 'exit 4'
 expect_eq "$(grep -c 'restarting every rank' "$T_TMP/err")" 1 "one restart, then it stops"
+expect_rc 3 "--max-restarts 1 with a relative --wdir" \
+    $DCRUN exec -L local -H localhost --wdir sub --max-restarts 1 -- sh -c 'pwd; exit 3'
+expect_eq "$(grep -c "^0@localhost: $T_TMP/sub\$" "$T_TMP/out")" 2 "the restart starts in --wdir too"
 expect_rc 2 "--max-restarts -1 is a usage error" $DCRUN exec -H localhost:1 --max-restarts -1 -- true
 done_testing

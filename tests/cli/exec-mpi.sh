@@ -2,7 +2,8 @@
 # dcrun exec -L mpi: OpenMPI's mpirun over a real sshd on 127.0.0.1-4
 # (tests/testbed/sshd.sh): ranks 0..3 once each with the rank environment,
 # tagged whole lines, a failing rank's status in the last line, the rank map
-# kept (map-by node), Ctrl-C leaves nothing on any host.
+# kept (map-by node), Ctrl-C leaves nothing on any host, stdin to rank 0 (or
+# every rank) in frames on the connect-back channel.
 set -u
 : "${DCRUN:?}" "${DCRUN_SRCDIR:?}" "${DCRUN_BUILDDIR:?}"
 $DCRUN --version | grep -q '^launchers:.* mpi' || {
@@ -114,6 +115,21 @@ check "Ctrl-C: no mpirun, orted or ssh to the test hosts left" '[ "$(alive "$TB_
 $DCRUN exec -L mpi --mpirun-args "$RSH" -H $H --dry-run -- echo hi > "$T/dry.out"
 check "--dry-run: launcher mpi, the mpirun line" \
     'grep -q "^launcher: mpi" "$T/dry.out" && grep -q "^mpirun .*--hostfile .* -np 1 --host 127.0.0.4:1 .* worker --control none .*-- echo hi" "$T/dry.out"'
+
+# 8. stdin: to rank 0 (on 127.0.0.1) in frames on its connect-back ctl
+# channel, EOF included; --stdin all to every host; binary bytes whole
+printf 'hello\nworld\n' > "$T/in.txt"
+$DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.1,127.0.0.2 -- sh -c 'read x; read y; echo "got:${x:-none}:${y:-none}"; wc -c' < "$T/in.txt" > "$T/in.out" 2> "$T/in.err"
+check "stdin goes to rank 0 only, then EOF; rank 1 reads nothing" \
+    '[ "$(sort "$T/in.out" | tr "\n" "|")" = "0@127.0.0.1: 0|0@127.0.0.1: got:hello:world|1@127.0.0.2: 0|1@127.0.0.2: got:none:none|" ]'
+head -c 1000000 /dev/urandom > "$T/big.bin"
+sum=$(sha256sum < "$T/big.bin" | cut -c1-64)
+$DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.1,127.0.0.2 --stdin all -- sh -c 'sha256sum | cut -c1-64' < "$T/big.bin" > "$T/big.out" 2> "$T/big.err"
+check "--stdin all: 1 MB of binary stdin whole on every host" \
+    '[ "$(sort "$T/big.out" | tr "\n" "|")" = "0@127.0.0.1: $sum|1@127.0.0.2: $sum|" ]'
+echo hi | $DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.1,127.0.0.2 --stdin none -- sh -c 'read x; echo "got:${x:-none}"' > "$T/none.out" 2> "$T/none.err"
+check "--stdin none: every rank reads nothing" \
+    '[ "$(sort "$T/none.out" | tr "\n" "|")" = "0@127.0.0.1: got:none|1@127.0.0.2: got:none|" ]'
 
 echo "1..$n"
 [ $fails -eq 0 ]

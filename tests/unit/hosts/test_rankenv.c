@@ -213,6 +213,80 @@ START_TEST (t_gpu_bind_and_exclude)
 }
 END_TEST
 
+static const struct {
+    const char *tpn;
+    long node;
+    int want;
+} tpn_cases[] = {
+    {"2(x3),1", 0, 2},
+    {"2(x3),1", 2, 2},
+    {"2(x3),1", 3, 1},
+    {"2(x3),1", 4, -1}, /* no such node */
+    {"4", 0, 4},
+    {"1,2,3", 2, 3},
+    {"1,2,3", -1, -1},
+    {"", 0, -1},
+    {NULL, 0, -1},
+    {"0", 0, -1},
+    {"-2", 0, -1},
+    {"2(x0)", 0, -1},
+    {"2(x-1),1", 0, -1},
+    {"2(x3", 0, -1},
+    {"2(x)", 0, -1},
+    {"2(3)", 0, -1},
+    {"2,", 0, -1},
+    {",2", 0, -1},
+    {"2x", 0, -1},
+    {"99999999999999999999", 0, -1},
+    {"1(x99999999999999999999)", 0, -1},
+    {"1000001", 0, -1},
+};
+
+START_TEST (t_slurm_tpn)
+{
+    ck_assert_msg (
+        dc_rankenv_slurm_local_size (tpn_cases[_i].tpn, tpn_cases[_i].node) ==
+            tpn_cases[_i].want,
+        "'%s' node %ld", tpn_cases[_i].tpn ? tpn_cases[_i].tpn : "NULL",
+        tpn_cases[_i].node);
+}
+END_TEST
+
+START_TEST (t_from_launcher)
+{
+    /* srun's task 3 of 5 on node 1 of "2,3": local size 3 */
+    unsetenv ("OMPI_COMM_WORLD_RANK");
+    unsetenv ("SLURM_PROCID");
+    ck_assert (!dc_rankenv_from_launcher ());
+    ck_assert_ptr_null (getenv ("DCRUN_RANK"));
+    setenv ("SLURM_PROCID", "3", 1);
+    setenv ("SLURM_STEP_ID", "0", 1);
+    setenv ("SLURM_NTASKS", "5", 1);
+    setenv ("SLURM_LOCALID", "1", 1);
+    setenv ("SLURM_NODEID", "1", 1);
+    setenv ("SLURM_STEP_TASKS_PER_NODE", "2,3", 1);
+    ck_assert (dc_rankenv_from_launcher ());
+    ck_assert_str_eq (getenv ("RANK"), "3");
+    ck_assert_str_eq (getenv ("DCRUN_SIZE"), "5");
+    ck_assert_str_eq (getenv ("LOCAL_RANK"), "1");
+    ck_assert_str_eq (getenv ("LOCAL_WORLD_SIZE"), "3");
+    ck_assert_str_eq (getenv ("GROUP_RANK"), "1");
+    ck_assert_str_eq (getenv ("ROLE_WORLD_SIZE"), "5");
+    ck_assert_str_eq (getenv ("TORCHELASTIC_RESTART_COUNT"), "0");
+    ck_assert_ptr_nonnull (getenv ("DCRUN_HOST"));
+    /* mpirun's names win */
+    setenv ("OMPI_COMM_WORLD_RANK", "0", 1);
+    setenv ("OMPI_COMM_WORLD_SIZE", "2", 1);
+    setenv ("OMPI_COMM_WORLD_LOCAL_RANK", "0", 1);
+    setenv ("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+    setenv ("OMPI_COMM_WORLD_NODE_RANK", "0", 1);
+    ck_assert (dc_rankenv_from_launcher ());
+    ck_assert_str_eq (getenv ("RANK"), "0");
+    ck_assert_str_eq (getenv ("WORLD_SIZE"), "2");
+    ck_assert_str_eq (getenv ("LOCAL_WORLD_SIZE"), "2");
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("rankenv");
@@ -224,6 +298,9 @@ int main (void)
                          sizeof (cpu_cases) / sizeof (cpu_cases[0]));
     tcase_add_loop_test (tc, t_names, 0, sizeof (names) / sizeof (names[0]));
     tcase_add_test (tc, t_gpu_bind_and_exclude);
+    tcase_add_loop_test (tc, t_slurm_tpn, 0,
+                         sizeof (tpn_cases) / sizeof (tpn_cases[0]));
+    tcase_add_test (tc, t_from_launcher);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
