@@ -564,13 +564,15 @@ const char *dc_wire_mode_name (enum dc_wire_mode mode)
         return "echo";
     case DC_WIRE_PIPELINE:
         return "pipeline";
+    case DC_WIRE_MAP:
+        return "map";
     }
     return NULL;
 }
 
 static enum dc_wire_mode mode_of (const char *s)
 {
-    for (int i = DC_WIRE_INFER; i <= DC_WIRE_PIPELINE; i++)
+    for (int i = DC_WIRE_INFER; i <= DC_WIRE_MAP; i++)
         if (!strcmp (s, dc_wire_mode_name ((enum dc_wire_mode)i)))
             return (enum dc_wire_mode)i;
     return 0;
@@ -729,4 +731,254 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
 out:
     cJSON_Delete (o);
     return rc;
+}
+
+/* ---- dcrun map ---- */
+
+char *dc_wire_map_encode (const struct dc_wire_map *m)
+{
+    cJSON *j = cJSON_CreateObject (), *a, *sh;
+
+    if (!j || m->argc < 1 || !m->argv || m->ndim < 0 ||
+        m->ndim > DC_WIRE_MAP_MAXDIM) {
+        cJSON_Delete (j);
+        return NULL;
+    }
+    a = cJSON_AddArrayToObject (j, "argv");
+    for (int i = 0; i < m->argc; i++)
+        cJSON_AddItemToArray (a, cJSON_CreateString (m->argv[i]));
+    cJSON_AddBoolToObject (j, "per_chunk", m->per_chunk);
+    cJSON_AddNumberToObject (j, "rows", (double)m->rows);
+    cJSON_AddStringToObject (j, "descr", m->descr);
+    sh = cJSON_AddArrayToObject (j, "shape");
+    for (int i = 0; i < m->ndim; i++)
+        cJSON_AddItemToArray (sh, cJSON_CreateNumber ((double)m->shape[i]));
+    cJSON_AddNumberToObject (j, "row_bytes", (double)m->row_bytes);
+    add_f64 (j, "chunk_timeout", m->chunk_timeout);
+    return print (j);
+}
+
+void dc_wire_map_free (struct dc_wire_map *m)
+{
+    if (m && m->argv) {
+        for (int i = 0; i < m->argc; i++)
+            free (m->argv[i]);
+        free (m->argv);
+        m->argv = NULL;
+        m->argc = 0;
+    }
+}
+
+/* A dtype as .npy headers write it: printable, no quote or backslash. */
+static bool descr_ok (const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e || *s == '\'' || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+int dc_wire_map_decode (const uint8_t *buf, size_t len, struct dc_wire_map *m,
+                        dc_error_t *errp)
+{
+    cJSON *o;
+    const cJSON *a, *sh, *pc;
+    int64_t rows = 0, rb = 0;
+    int rc = -1;
+
+    memset (m, 0, sizeof (*m));
+    if (!(o = parse_object ("MAP", buf, len, errp)))
+        return -1;
+    a = cJSON_GetObjectItemCaseSensitive (o, "argv");
+    if (!cJSON_IsArray (a)) {
+        errprintf (errp, "MAP: argv: not an array");
+        goto out;
+    }
+    int n = cJSON_GetArraySize (a);
+    if (n < 1 || n > DC_WIRE_MAP_MAXARGS) {
+        errprintf (errp, "MAP: argv: %d arguments, expected 1 to %d", n,
+                   DC_WIRE_MAP_MAXARGS);
+        goto out;
+    }
+    if (!(m->argv = calloc ((size_t)n + 1, sizeof (char *)))) {
+        errprintf (errp, "MAP: out of memory");
+        goto out;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach (e, a)
+    {
+        if (!cJSON_IsString (e) || !e->valuestring ||
+            strlen (e->valuestring) >= DC_WIRE_MAP_MAXARG) {
+            errprintf (errp,
+                       "MAP: argv: argument %d: not a string under %d "
+                       "bytes",
+                       m->argc, DC_WIRE_MAP_MAXARG);
+            goto out;
+        }
+        if (!(m->argv[m->argc] = strdup (e->valuestring))) {
+            errprintf (errp, "MAP: out of memory");
+            goto out;
+        }
+        m->argc++;
+    }
+    pc = cJSON_GetObjectItemCaseSensitive (o, "per_chunk");
+    if (pc && !cJSON_IsBool (pc)) {
+        errprintf (errp, "MAP: per_chunk: not true or false");
+        goto out;
+    }
+    m->per_chunk = cJSON_IsTrue (pc);
+    if (get_int ("MAP", o, "rows", 1, 9007199254740992.0, &rows, errp) < 0 ||
+        get_int ("MAP", o, "row_bytes", 1, (double)DC_WIRE_MAX_WIDTH, &rb,
+                 errp) < 0 ||
+        get_str ("MAP", o, "descr", m->descr, sizeof (m->descr), errp) < 0 ||
+        get_num ("MAP", o, "chunk_timeout", &m->chunk_timeout, errp) < 0)
+        goto out;
+    if (rows == 0 || rb == 0) {
+        errprintf (errp, "MAP: %s: missing", rows == 0 ? "rows" : "row_bytes");
+        goto out;
+    }
+    if (!descr_ok (m->descr)) {
+        errprintf (errp, "MAP: descr: missing or not a dtype");
+        goto out;
+    }
+    m->rows = (uint64_t)rows;
+    m->row_bytes = (uint64_t)rb;
+    sh = cJSON_GetObjectItemCaseSensitive (o, "shape");
+    if (sh && !cJSON_IsArray (sh)) {
+        errprintf (errp, "MAP: shape: not an array");
+        goto out;
+    }
+    if (cJSON_GetArraySize (sh) > DC_WIRE_MAP_MAXDIM) {
+        errprintf (errp, "MAP: shape: more than %d dimensions",
+                   DC_WIRE_MAP_MAXDIM);
+        goto out;
+    }
+    cJSON_ArrayForEach (e, sh)
+    {
+        double d = cJSON_IsNumber (e) ? e->valuedouble : -1;
+        if (!(d >= 0 && d <= (double)DC_WIRE_MAX_WIDTH) || d != floor (d)) {
+            errprintf (errp,
+                       "MAP: shape: dimension %d: not a whole number "
+                       "in [0, %llu]",
+                       m->ndim, (unsigned long long)DC_WIRE_MAX_WIDTH);
+            goto out;
+        }
+        m->shape[m->ndim++] = (int64_t)d;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        dc_wire_map_free (m);
+    cJSON_Delete (o);
+    return rc;
+}
+
+size_t dc_wire_mapres_hdr_len (const struct dc_wire_mapres *m)
+{
+    return DC_MAPRES_HDR + (size_t)m->ndim * 8 + (m->text_len + 7) / 8 * 8;
+}
+
+void dc_wire_mapres_put (uint8_t *buf, const struct dc_wire_mapres *m)
+{
+    size_t off = DC_MAPRES_HDR, pad = (m->text_len + 7) / 8 * 8;
+
+    dc_put_u64 (buf, m->id);
+    dc_put_u64 (buf + 8, m->row0);
+    dc_put_u64 (buf + 16, m->rows);
+    put_f64 (buf + 24, m->seconds);
+    dc_put_u64 (buf + 32, m->status);
+    dc_put_u64 (buf + 40, m->row_bytes);
+    dc_put_u64 (buf + 48, (uint64_t)m->ndim);
+    dc_put_u64 (buf + 56, m->text_len);
+    for (int i = 0; i < m->ndim; i++, off += 8)
+        dc_put_u64 (buf + off, (uint64_t)m->shape[i]);
+    memset (buf + off, 0, pad);
+    if (m->text_len)
+        memcpy (buf + off, m->text, m->text_len);
+}
+
+uint8_t *dc_wire_mapres_new (const struct dc_wire_mapres *m, size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || m->row_bytes > DC_WIRE_MAX_WIDTH ||
+        m->ndim < 0 || m->ndim > DC_WIRE_MAP_MAXDIM ||
+        m->text_len > DC_WIRE_MAP_MAXTEXT)
+        return NULL;
+    size_t hdr = dc_wire_mapres_hdr_len (m);
+    uint8_t *buf =
+        alloc_msg (hdr, (size_t)(m->rows * m->row_bytes), m->data, len);
+    if (buf)
+        dc_wire_mapres_put (buf, m);
+    return buf;
+}
+
+int dc_wire_mapres_get (const uint8_t *buf, size_t len,
+                        struct dc_wire_mapres *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("RESULT", len, DC_MAPRES_HDR, errp) < 0)
+        return -1;
+    m->id = dc_get_u64 (buf);
+    m->row0 = dc_get_u64 (buf + 8);
+    m->rows = dc_get_u64 (buf + 16);
+    m->seconds = get_f64 (buf + 24);
+    m->status = dc_get_u64 (buf + 32);
+    m->row_bytes = dc_get_u64 (buf + 40);
+    uint64_t ndim = dc_get_u64 (buf + 48), tl = dc_get_u64 (buf + 56);
+    if (!isfinite (m->seconds) || m->seconds < 0 ||
+        m->seconds > DC_WIRE_MAX_SECONDS)
+        return errprintf (errp, "RESULT: seconds: not a duration");
+    if (m->status > 1)
+        return errprintf (errp, "RESULT: status: %llu is not 0 or 1",
+                          (unsigned long long)m->status);
+    if (ndim > DC_WIRE_MAP_MAXDIM)
+        return errprintf (errp, "RESULT: ndim: %llu is over the maximum of %d",
+                          (unsigned long long)ndim, DC_WIRE_MAP_MAXDIM);
+    if (tl > DC_WIRE_MAP_MAXTEXT)
+        return errprintf (errp, "RESULT: text: %llu bytes, over %d",
+                          (unsigned long long)tl, DC_WIRE_MAP_MAXTEXT);
+    m->ndim = (int)ndim;
+    m->text_len = (size_t)tl;
+    size_t hdr = dc_wire_mapres_hdr_len (m);
+    if (len < hdr)
+        return errprintf (errp,
+                          "RESULT: %zu bytes, shorter than its %zu-byte "
+                          "header, shape and text",
+                          len, hdr);
+    for (int i = 0; i < m->ndim; i++) {
+        uint64_t d = dc_get_u64 (buf + DC_MAPRES_HDR + 8 * (size_t)i);
+        if (d > DC_WIRE_MAX_WIDTH)
+            return errprintf (errp, "RESULT: shape: dimension %d: %llu", i,
+                              (unsigned long long)d);
+        m->shape[i] = (int64_t)d;
+    }
+    m->text = (const char *)buf + DC_MAPRES_HDR + 8 * (size_t)m->ndim;
+    if (memchr (m->text, '\0', m->text_len))
+        return errprintf (errp, "RESULT: text: holds a NUL byte");
+    if (m->row0 > UINT64_MAX - m->rows)
+        return errprintf (errp, "RESULT: row0: %llu overflows",
+                          (unsigned long long)m->row0);
+    if (m->status == 1) {
+        if (len != hdr)
+            return errprintf (errp,
+                              "RESULT: a failed chunk with %zu bytes "
+                              "of rows",
+                              len - hdr);
+        return 0;
+    }
+    if (m->row_bytes == 0) { /* rows of no bytes: (rows, 0) */
+        if (m->rows > DC_WIRE_MAX_ROWS || len != hdr)
+            return errprintf (errp,
+                              "RESULT: rows: rows of 0 bytes with %zu "
+                              "bytes after the header",
+                              len - hdr);
+        m->data = buf + hdr;
+        return 0;
+    }
+    if (need_rows ("RESULT", "rows", m->rows, DC_WIRE_MAX_ROWS,
+                   (size_t)m->row_bytes, len - hdr, errp) < 0)
+        return -1;
+    m->data = buf + hdr;
+    return 0;
 }

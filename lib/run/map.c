@@ -1,0 +1,266 @@
+/* map.c - `dcrun map` below the CLI (map.h) */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/formats/report.h"
+#include "lib/run/map.h"
+#include "lib/util/file.h"
+#include "lib/util/log.h"
+
+#define MAX_CHUNK_BYTES ((size_t)64 << 20) /* of input per chunk */
+
+static const char *signame (int sig)
+{
+    const char *s = sigabbrev_np (sig);
+    return s ? s : "?";
+}
+
+bool dc_map_per_chunk (int argc, char *const *argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strstr (argv[i], "{in}") || strstr (argv[i], "{out}"))
+            return true;
+    return false;
+}
+
+int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
+{
+    const struct dc_file_use files[] = {
+        {"--input", o->input, DC_FILE_INPUT},
+        {"--output", o->output, DC_FILE_OUTPUT},
+        {"--report", o->report, DC_FILE_OUTPUT},
+    };
+    struct dc_map_arr a;
+    int fd;
+
+    err->text[0] = '\0';
+    if (dc_file_check (files, sizeof (files) / sizeof (files[0]), err) < 0)
+        return DC_STATUS_INPUT;
+    if ((fd = dc_map_npy_open (o->input, &a, err)) < 0)
+        return DC_STATUS_INPUT;
+    close (fd);
+    if (a.rows == 0) {
+        errprintf (err, "%s: no rows to map", o->input);
+        return DC_STATUS_INPUT;
+    }
+    if (a.row_bytes == 0 || a.row_bytes > DC_WIRE_MAX_WIDTH) {
+        errprintf (err,
+                   "%s: rows of %llu bytes: dcrun map takes rows of 1 "
+                   "byte to 16 MiB",
+                   o->input, (unsigned long long)a.row_bytes);
+        return DC_STATUS_INPUT;
+    }
+    if (a.ndim - 1 > DC_WIRE_MAP_MAXDIM - 1) {
+        errprintf (err, "%s: too many dimensions", o->input);
+        return DC_STATUS_INPUT;
+    }
+    bool in = false, out = false;
+    for (int i = 0; i < o->argc; i++) {
+        in = in || strstr (o->argv[i], "{in}");
+        out = out || strstr (o->argv[i], "{out}");
+    }
+    if (in != out) {
+        errprintf (err,
+                   "the command holds %s but not %s: per-chunk mode "
+                   "needs both",
+                   in ? "{in}" : "{out}", in ? "{out}" : "{in}");
+        return DC_STATUS_USAGE;
+    }
+    return DC_STATUS_OK;
+}
+
+/* Chunks, the spec the ranks get. */
+static int sched_init (const struct dc_map_opts *o, int size,
+                       struct dc_sched_map *sm, dc_error_t *err)
+{
+    memset (sm, 0, sizeof (*sm));
+    if ((sm->in_fd = dc_map_npy_open (o->input, &sm->in, err)) < 0)
+        return DC_STATUS_INPUT;
+    uint64_t rows = sm->in.rows;
+    size_t cap = MAX_CHUNK_BYTES / (size_t)sm->in.row_bytes;
+    size_t cr = o->chunk_rows;
+    if (cr == 0) /* about 4 chunks per rank: faster ranks take more */
+        cr = (size_t)((rows + (uint64_t)size * 4 - 1) / ((uint64_t)size * 4));
+    if (cr > cap)
+        cr = cap ? cap : 1;
+    if (cr > DC_WIRE_MAX_ROWS)
+        cr = DC_WIRE_MAX_ROWS;
+    if (cr > rows)
+        cr = (size_t)rows;
+    if (cr == 0)
+        cr = 1;
+    sm->chunk_rows = cr;
+    sm->nchunks = (size_t)((rows + cr - 1) / cr);
+    if (!(sm->chunks = calloc (sm->nchunks, sizeof (*sm->chunks)))) {
+        errprintf (err, "out of memory");
+        return DC_STATUS_FAIL;
+    }
+    for (size_t i = 0; i < sm->nchunks; i++) {
+        sm->chunks[i].row0 = i * cr;
+        sm->chunks[i].rows = i + 1 < sm->nchunks ? cr : (size_t)rows - i * cr;
+        sm->chunks[i].owner = -1;
+        sm->chunks[i].last_failed = -1;
+    }
+    sm->retries = o->retries < 0 ? 2 : o->retries;
+    sm->output = o->output;
+    struct dc_wire_map *sp = &sm->spec;
+    sp->argc = o->argc;
+    sp->argv = o->argv;
+    sp->per_chunk = dc_map_per_chunk (o->argc, o->argv);
+    sp->rows = rows;
+    snprintf (sp->descr, sizeof (sp->descr), "%s", sm->in.descr);
+    sp->ndim = sm->in.ndim - 1;
+    for (int i = 1; i < sm->in.ndim; i++)
+        sp->shape[i - 1] = sm->in.shape[i];
+    sp->row_bytes = sm->in.row_bytes;
+    sp->chunk_timeout = o->chunk_timeout;
+    return DC_STATUS_OK;
+}
+
+static void sched_fini (struct dc_sched_map *sm)
+{
+    if (sm->in_fd >= 0)
+        close (sm->in_fd);
+    dc_map_out_destroy (sm->out); /* uncommitted: no file */
+    sm->out = NULL;
+    free (sm->chunks);
+}
+
+struct ctx {
+    const struct dc_map_opts *o;
+    struct dc_job *job;
+};
+
+static int check (void *arg)
+{
+    struct ctx *c = arg;
+    return dc_job_check (c->job);
+}
+
+static void progress (size_t done, size_t total, int alive, void *arg)
+{
+    struct ctx *c = arg;
+    if (c->o->progress)
+        c->o->progress (DC_PROGRESS_UPDATE, "rows", done, total, alive,
+                        c->o->arg);
+}
+
+static int end_status (const struct dc_coord_result *res, const char *output,
+                       int *sig, dc_error_t *err)
+{
+    char text[sizeof (err->text)];
+
+    snprintf (text, sizeof (text), "%s", err->text);
+    switch (res->status) {
+    case DC_COORD_OK:
+        if (res->nlost > 0)
+            errprintf (err, "%zu rows written to %s; lost on the way: %s",
+                       res->rows, output, res->lost);
+        else
+            err->text[0] = '\0';
+        return DC_STATUS_OK;
+    case DC_COORD_INTERRUPTED:
+        *sig = res->signal;
+        errprintf (err,
+                   "interrupted by SIG%s: every rank stopped, no output "
+                   "written",
+                   signame (res->signal));
+        return DC_STATUS_SIGNAL;
+    case DC_COORD_ALL_LOST:
+        errprintf (err, "no output written: every rank was lost: %s",
+                   res->lost);
+        return DC_STATUS_FAIL;
+    case DC_COORD_IO_ERROR:
+        errprintf (err, "%s: no output written", text);
+        return DC_STATUS_FAIL;
+    default:
+        errprintf (err, "%s: no output written", text);
+        return DC_STATUS_FAIL;
+    }
+}
+
+int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
+                dc_error_t *err)
+{
+    struct dc_sched_map sm;
+    struct ctx cx = {.o = o, .job = job};
+    struct dc_coord_infer_opts io = {
+        .input_path = o->input,
+        .output_path = o->output,
+        .check = check,
+        .progress = progress,
+        .arg = &cx,
+        .hosts = job->host,
+    };
+    struct dc_report *rep = NULL;
+    struct dc_coord_result res;
+    double t0 = dc_report_now ();
+    int st;
+
+    *sig = 0;
+    err->text[0] = '\0';
+    if ((st = sched_init (o, job->plan->size, &sm, err)) != DC_STATUS_OK)
+        goto out;
+    if (dc_job_via_driver (job)) {
+        st = DC_STATUS_DRIVER;
+        goto out;
+    }
+    if (o->dry_run) {
+        if (o->dry_run_data)
+            o->dry_run_data (job, (size_t)sm.in.rows, sm.chunk_rows, o->arg);
+        goto out;
+    }
+    if (!(rep = dc_report_create ("map"))) {
+        errprintf (err, "out of memory");
+        st = DC_STATUS_FAIL;
+        goto out;
+    }
+    for (size_t h = 0; h < job->hosts->count; h++)
+        dc_report_add_host (rep, job->hosts->v[h].name);
+    dc_report_set_layout (rep, "data");
+    st = dc_job_launch (job, o->heartbeat_timeout, err);
+    if (st == DC_STATUS_SIGNAL) {
+        *sig = job->interrupted;
+        errprintf (err, "interrupted by SIG%s while connecting: nothing runs",
+                   signame (job->interrupted));
+        goto out;
+    }
+    if (st != DC_STATUS_OK)
+        goto out;
+    dc_report_phase_add (rep, DC_PHASE_LAUNCH, dc_report_now () - t0);
+    if (o->progress)
+        o->progress (DC_PROGRESS_START, "rows", 0, (size_t)sm.in.rows, -1,
+                     o->arg);
+    struct dc_hub h = {.comm = job->hub,
+                       .size = job->plan->size,
+                       .o = &io,
+                       .rows = (size_t)sm.in.rows,
+                       .res = &res};
+    int rc = dc_hub_run (&h, &dc_sched_map, &sm, rep, err);
+    if (o->progress)
+        o->progress (DC_PROGRESS_DONE, "rows", res.rows, res.rows, -1, o->arg);
+    if (rc < 0)
+        dc_job_stop (job);
+    st = end_status (&res, o->output, sig, err);
+    if (rc == 0) {
+        int64_t shape[DC_MAP_MAXDIM];
+        shape[0] = (int64_t)sm.in.rows;
+        for (int i = 0; i < sm.out_ndim; i++)
+            shape[i + 1] = sm.out_shape[i];
+        dc_report_set_output (rep, o->output, sm.out_ndim + 1, shape,
+                              sm.out_descr, res.sha256);
+        dc_report_set_total_seconds (rep, dc_report_now () - t0);
+        dc_error_t e;
+        if (o->report && dc_report_write (rep, o->report, &e) < 0) {
+            errprintf (err, "%s", e.text);
+            st = DC_STATUS_FAIL;
+        }
+    }
+out:
+    sched_fini (&sm);
+    dc_report_destroy (rep);
+    return st;
+}

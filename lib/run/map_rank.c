@@ -1,0 +1,744 @@
+/* map_rank.c - the rank side of `dcrun map` (map_rank.h) */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/comm/wire.h"
+#include "lib/formats/report.h"
+#include "lib/run/map_npy.h"
+#include "lib/run/map_rank.h"
+#include "lib/util/log.h"
+
+extern char **environ;
+
+#define LINE_MAX_BYTES 65536
+#define STOP_WAIT_S 30.0 /* for CMD to exit after its stdin closes */
+
+/* What the signal handler removes: set before a signal can find it. */
+static char g_dir[4096], g_in[4200], g_out[4200];
+static volatile sig_atomic_t g_pgid;
+
+static void on_signal (int sig)
+{
+    if (g_pgid > 0)
+        kill (-(pid_t)g_pgid, SIGKILL);
+    if (g_in[0])
+        unlink (g_in);
+    if (g_out[0])
+        unlink (g_out);
+    if (g_dir[0])
+        rmdir (g_dir);
+    signal (sig, SIG_DFL);
+    raise (sig);
+}
+
+struct mrank {
+    struct dc_comm *c;
+    struct dc_wire_map spec;
+    pid_t pid; /* persistent CMD, 0 when none */
+    int to_cmd, from_cmd;
+    char buf[LINE_MAX_BYTES];
+    size_t blen;
+    uint8_t *hdrbuf;
+};
+
+static double now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int rm_entry (const char *path, const struct stat *st, int flag,
+                     struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove (path);
+    return 0;
+}
+
+/* The folder and whatever CMD left in it. */
+static void remove_dir (void)
+{
+    sigset_t all, old;
+
+    if (!g_dir[0])
+        return;
+    nftw (g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, &old);
+    g_dir[0] = g_in[0] = g_out[0] = '\0';
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+}
+
+static void describe_status (int status, char *buf, size_t len)
+{
+    if (WIFEXITED (status))
+        snprintf (buf, len, "exited with status %d", WEXITSTATUS (status));
+    else if (WIFSIGNALED (status)) {
+        const char *s = sigabbrev_np (WTERMSIG (status));
+        snprintf (buf, len, "was killed by SIG%s", s ? s : "?");
+    } else
+        snprintf (buf, len, "ended (status %d)", status);
+}
+
+/* Fork CMD in a process group of its own: stdin from in_fd (-1:
+ * /dev/null), stdout to out_fd (-1: the rank's stderr), stderr the
+ * rank's.  envp NULL: environ.  The pid, or -1 with errp. */
+static pid_t spawn (char *const *argv, char *const *envp, int in_fd, int out_fd,
+                    int close1, int close2, dc_error_t *errp)
+{
+    int ep[2], e = 0;
+    pid_t pid;
+
+    if (pipe2 (ep, O_CLOEXEC) < 0)
+        return errprintf (errp, "map: pipe: %s", strerror (errno));
+    if ((pid = fork ()) < 0) {
+        e = errno;
+        close (ep[0]);
+        close (ep[1]);
+        return errprintf (errp, "map: fork: %s", strerror (e));
+    }
+    if (pid == 0) {
+        setpgid (0, 0);
+        signal (SIGPIPE, SIG_DFL);
+        signal (SIGTERM, SIG_DFL);
+        signal (SIGINT, SIG_DFL);
+        signal (SIGHUP, SIG_DFL);
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        if (close1 >= 0)
+            close (close1);
+        if (close2 >= 0)
+            close (close2);
+        int devnull = in_fd < 0 ? open ("/dev/null", O_RDONLY) : -1;
+        if (dup2 (in_fd >= 0 ? in_fd : devnull, 0) < 0 ||
+            dup2 (out_fd >= 0 ? out_fd : 2, 1) < 0)
+            goto fail;
+        /* nothing of the rank's (its frames) reaches CMD */
+        if (ep[1] > 3)
+            close_range (3, (unsigned)ep[1] - 1, 0);
+        close_range ((unsigned)ep[1] + 1, ~0U, 0);
+        execvpe (argv[0], argv, envp ? envp : environ);
+    fail:
+        e = errno;
+        ssize_t w = write (ep[1], &e, sizeof (e));
+        (void)w;
+        _exit (127);
+    }
+    close (ep[1]);
+    setpgid (pid, pid); /* either side may win the race */
+    ssize_t n;
+    while ((n = read (ep[0], &e, sizeof (e))) < 0 && errno == EINTR)
+        ;
+    close (ep[0]);
+    if (n == (ssize_t)sizeof (e)) {
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return errprintf (errp, "map: %s: %s", argv[0], strerror (e));
+    }
+    return pid;
+}
+
+/* Kill CMD's process group and reap it. */
+static void kill_cmd (pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill (-pid, SIGKILL);
+    kill (pid, SIGKILL);
+    while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Wait for pid up to seconds (< 0: forever): 1 with *status, 0 on
+ * timeout. */
+static int wait_for (pid_t pid, double seconds, int *status)
+{
+    double until = now () + seconds;
+    long ns = 1000000;
+
+    for (;;) {
+        pid_t w = waitpid (pid, status, WNOHANG);
+        if (w == pid)
+            return 1;
+        if (w < 0 && errno != EINTR) {
+            *status = 0;
+            return 1;
+        }
+        if (seconds >= 0 && now () >= until)
+            return 0;
+        struct timespec ts = {0, ns};
+        nanosleep (&ts, NULL);
+        if (ns < 20000000)
+            ns *= 2;
+    }
+}
+
+static int write_all (int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write (fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The chunk's rows as an .npy at g_in. */
+static int write_input (struct mrank *m, const struct dc_wire_chunk *ch,
+                        dc_error_t *errp)
+{
+    const struct dc_wire_map *s = &m->spec;
+    int64_t shape[DC_MAP_MAXDIM];
+    uint8_t hdr[512 + DC_MAP_MAXDIM * 24];
+    size_t hl;
+    int fd, rc = -1;
+
+    shape[0] = (int64_t)ch->rows;
+    for (int i = 0; i < s->ndim; i++)
+        shape[i + 1] = s->shape[i];
+    if (!(hl = dc_map_npy_header (s->descr, s->ndim + 1, shape, hdr,
+                                  sizeof (hdr))))
+        return errprintf (errp, "map: the chunk's header is too long");
+    unlink (g_in);
+    unlink (g_out);
+    if ((fd = open (g_in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0600)) < 0)
+        return errprintf (errp, "map: %s: %s", g_in, strerror (errno));
+    if (write_all (fd, hdr, hl) < 0 ||
+        write_all (fd, ch->data, (size_t)(ch->rows * s->row_bytes)) < 0)
+        errprintf (errp, "map: %s: %s", g_in, strerror (errno));
+    else
+        rc = 0;
+    if (close (fd) < 0 && rc == 0)
+        rc = errprintf (errp, "map: %s: %s", g_in, strerror (errno));
+    return rc;
+}
+
+/* Persistent mode: the request line, then CMD's lines until "done".
+ * 0 done; -1 CMD died or timed out (errp, the rank leaves). */
+static int ask_cmd (struct mrank *m, uint64_t id, dc_error_t *errp)
+{
+    char line[9000];
+    int n = snprintf (line, sizeof (line), "%s %s\n", g_in, g_out);
+    double until =
+        m->spec.chunk_timeout > 0 ? now () + m->spec.chunk_timeout : 0;
+    char how[64];
+    int status;
+
+    if (n >= (int)sizeof (line))
+        return errprintf (errp, "map: chunk paths too long");
+    if (write_all (m->to_cmd, line, (size_t)n) < 0)
+        goto died;
+    for (;;) {
+        char *nl;
+        while ((nl = memchr (m->buf, '\n', m->blen))) {
+            size_t ll = (size_t)(nl - m->buf);
+            size_t t = ll;
+            while (t > 0 && (m->buf[t - 1] == '\r' || m->buf[t - 1] == ' ' ||
+                             m->buf[t - 1] == '\t'))
+                t--;
+            bool done = t == 4 && !memcmp (m->buf, "done", 4);
+            if (!done) /* CMD's own output: on to the rank's stderr */
+                write_all (2, m->buf, ll + 1);
+            memmove (m->buf, nl + 1, m->blen - ll - 1);
+            m->blen -= ll + 1;
+            if (done)
+                return 0;
+        }
+        if (m->blen == sizeof (m->buf)) { /* a very long line: pass it on */
+            write_all (2, m->buf, m->blen);
+            m->blen = 0;
+        }
+        int ms = -1;
+        if (until > 0) {
+            double left = until - now ();
+            if (left <= 0)
+                goto timeout;
+            ms = (int)(left * 1000) + 1;
+        }
+        struct pollfd p = {.fd = m->from_cmd, .events = POLLIN};
+        int pr = poll (&p, 1, ms);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0)
+            continue;
+        ssize_t r =
+            read (m->from_cmd, m->buf + m->blen, sizeof (m->buf) - m->blen);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto died;
+        m->blen += (size_t)r;
+    }
+timeout:
+    kill_cmd (m->pid);
+    m->pid = 0;
+    g_pgid = 0;
+    return errprintf (errp,
+                      "map: chunk %" PRIu64 " ran past --chunk-timeout %g s: "
+                      "CMD killed",
+                      id, m->spec.chunk_timeout);
+died:
+    if (!wait_for (m->pid, 2, &status)) {
+        kill_cmd (m->pid);
+        snprintf (how, sizeof (how), "closed its stdout");
+    } else
+        describe_status (status, how, sizeof (how));
+    m->pid = 0;
+    g_pgid = 0;
+    return errprintf (errp, "map: %s %s with chunk %" PRIu64 " in hand",
+                      m->spec.argv[0], how, id);
+}
+
+/* {in} and {out} replaced in every argument. */
+static char *subst (const char *arg)
+{
+    size_t n = 0, li = strlen (g_in), lo = strlen (g_out);
+    for (const char *p = arg; *p;)
+        if (!strncmp (p, "{in}", 4)) {
+            n += li;
+            p += 4;
+        } else if (!strncmp (p, "{out}", 5)) {
+            n += lo;
+            p += 5;
+        } else {
+            n++;
+            p++;
+        }
+    char *s = malloc (n + 1), *q = s;
+    if (!s)
+        return NULL;
+    for (const char *p = arg; *p;)
+        if (!strncmp (p, "{in}", 4)) {
+            memcpy (q, g_in, li);
+            q += li;
+            p += 4;
+        } else if (!strncmp (p, "{out}", 5)) {
+            memcpy (q, g_out, lo);
+            q += lo;
+            p += 5;
+        } else
+            *q++ = *p++;
+    *q = '\0';
+    return s;
+}
+
+static void strv_free (char **v)
+{
+    if (v) {
+        for (size_t i = 0; v[i]; i++)
+            free (v[i]);
+        free (v);
+    }
+}
+
+/* The environment with the chunk's variables first. */
+static char **chunk_env (const struct dc_wire_chunk *ch)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **v = calloc (n + 4, sizeof (char *));
+    size_t k = 0;
+    if (!v)
+        return NULL;
+    if (asprintf (&v[k++], "DCRUN_CHUNK=%" PRIu64, ch->id) < 0 ||
+        asprintf (&v[k++], "DCRUN_CHUNK_ROW0=%" PRIu64, ch->row0) < 0 ||
+        asprintf (&v[k++], "DCRUN_CHUNK_ROWS=%" PRIu64, ch->rows) < 0) {
+        v[k - 1] = NULL;
+        strv_free (v);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!strncmp (environ[i], "DCRUN_CHUNK=", 12) ||
+            !strncmp (environ[i], "DCRUN_CHUNK_ROW0=", 17) ||
+            !strncmp (environ[i], "DCRUN_CHUNK_ROWS=", 17))
+            continue;
+        if (!(v[k++] = strdup (environ[i]))) {
+            strv_free (v);
+            return NULL;
+        }
+    }
+    v[k] = NULL;
+    return v;
+}
+
+/* Per-chunk mode: run CMD for this chunk.  0 it ran (*why empty: exit 0;
+ * else why the chunk failed); -1 fatal (errp: timeout, cannot start). */
+static int run_chunk_cmd (struct mrank *m, const struct dc_wire_chunk *ch,
+                          char *why, size_t whylen, dc_error_t *errp)
+{
+    const struct dc_wire_map *s = &m->spec;
+    char **argv = calloc ((size_t)s->argc + 1, sizeof (char *));
+    char **env = chunk_env (ch);
+    int status, rc = -1;
+    char how[64];
+    pid_t pid;
+
+    why[0] = '\0';
+    if (!argv || !env) {
+        errprintf (errp, "map: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < s->argc; i++)
+        if (!(argv[i] = subst (s->argv[i]))) {
+            errprintf (errp, "map: out of memory");
+            goto out;
+        }
+    if ((pid = spawn (argv, env, -1, -1, -1, -1, errp)) < 0)
+        goto out;
+    g_pgid = pid;
+    if (!wait_for (pid, s->chunk_timeout > 0 ? s->chunk_timeout : -1,
+                   &status)) {
+        kill_cmd (pid);
+        g_pgid = 0;
+        errprintf (errp,
+                   "map: chunk %" PRIu64 " ran past --chunk-timeout %g s: "
+                   "CMD killed",
+                   ch->id, s->chunk_timeout);
+        goto out;
+    }
+    g_pgid = 0;
+    kill (-pid, SIGKILL); /* nothing of the chunk's CMD lingers */
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+        describe_status (status, how, sizeof (how));
+        snprintf (why, whylen, "%s %s", s->argv[0], how);
+    }
+    rc = 0;
+out:
+    strv_free (argv);
+    strv_free (env);
+    return rc;
+}
+
+static int send_failed (struct mrank *m, const struct dc_wire_chunk *ch,
+                        const char *why, dc_error_t *errp)
+{
+    struct dc_wire_mapres r = {.id = ch->id,
+                               .row0 = ch->row0,
+                               .rows = ch->rows,
+                               .status = 1,
+                               .text = why,
+                               .text_len = strlen (why)};
+    size_t len;
+    uint8_t *buf;
+
+    if (r.text_len > 1000)
+        r.text_len = 1000;
+    if (!(buf = dc_wire_mapres_new (&r, &len)))
+        return errprintf (errp, "map: out of memory");
+    int rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
+    free (buf);
+    return rc;
+}
+
+/* Read g_out back and send it: 0 sent (done or failed), -1 comm failed.
+ * *why is set when the output is not usable. */
+static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
+                        double secs, dc_error_t *errp)
+{
+    struct dc_map_arr a;
+    struct stat st;
+    uint8_t *hb = NULL, *msg = NULL;
+    char why[1200];
+    dc_error_t e;
+    int fd, rc;
+
+    if ((fd = open (g_out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) <
+        0) {
+        if (errno == ENOENT)
+            snprintf (why, sizeof (why), "no output: %s did not write %s",
+                      m->spec.argv[0], g_out);
+        else
+            snprintf (why, sizeof (why), "output %s: %s", g_out,
+                      strerror (errno));
+        goto failed;
+    }
+    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+        snprintf (why, sizeof (why), "output %s: not a regular file", g_out);
+        goto failed;
+    }
+    size_t want = DC_MAP_MAXHEADER + 12;
+    if ((uint64_t)st.st_size < want)
+        want = (size_t)st.st_size;
+    if (!(hb = malloc (want ? want : 1))) {
+        snprintf (why, sizeof (why), "out of memory");
+        goto failed;
+    }
+    ssize_t n = pread (fd, hb, want, 0);
+    if (n < 0) {
+        snprintf (why, sizeof (why), "output %s: %s", g_out, strerror (errno));
+        goto failed;
+    }
+    if (dc_map_npy_parse (hb, (size_t)n, (uint64_t)st.st_size, &a, &e) < 0) {
+        snprintf (why, sizeof (why), "output is not a valid .npy: %s", e.text);
+        goto failed;
+    }
+    if (a.rows != ch->rows) {
+        snprintf (why, sizeof (why),
+                  "output has %" PRIu64 " rows, expected %" PRIu64, a.rows,
+                  ch->rows);
+        goto failed;
+    }
+    if (a.row_bytes > DC_WIRE_MAX_WIDTH ||
+        a.rows * a.row_bytes > DC_PROTO_MAX_PAYLOAD - 8192) {
+        snprintf (why, sizeof (why),
+                  "output rows of %" PRIu64 " bytes are too large for one "
+                  "message: use a smaller --chunk-rows",
+                  a.row_bytes);
+        goto failed;
+    }
+    struct dc_wire_mapres r = {.id = ch->id,
+                               .row0 = ch->row0,
+                               .rows = ch->rows,
+                               .seconds = secs,
+                               .row_bytes = a.row_bytes,
+                               .ndim = a.ndim - 1,
+                               .text = a.descr,
+                               .text_len = strlen (a.descr)};
+    for (int i = 1; i < a.ndim; i++)
+        r.shape[i - 1] = a.shape[i];
+    size_t hl = dc_wire_mapres_hdr_len (&r);
+    size_t bytes = (size_t)(a.rows * a.row_bytes);
+    if (!(msg = malloc (hl + bytes + 1))) {
+        snprintf (why, sizeof (why), "out of memory for %zu bytes", bytes);
+        goto failed;
+    }
+    dc_wire_mapres_put (msg, &r);
+    size_t off = 0;
+    while (off < bytes) {
+        ssize_t k = pread (fd, msg + hl + off, bytes - off,
+                           (off_t)(a.data_offset + off));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            snprintf (why, sizeof (why), "output %s: %s", g_out,
+                      k < 0 ? strerror (errno)
+                            : "shorter than its header says");
+            goto failed;
+        }
+        off += (size_t)k;
+    }
+    close (fd);
+    unlink (g_out);
+    free (hb);
+    rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, hl + bytes, errp);
+    free (msg);
+    return rc;
+failed:
+    if (fd >= 0)
+        close (fd);
+    unlink (g_out);
+    free (hb);
+    free (msg);
+    return send_failed (m, ch, why, errp);
+}
+
+/* One chunk: 0 answered, -1 the rank leaves (errp; ERROR not sent). */
+static int do_chunk (struct mrank *m, const struct dc_wire_chunk *ch,
+                     dc_error_t *errp)
+{
+    char why[512];
+    double t0 = dc_report_now ();
+
+    if (write_input (m, ch, errp) < 0)
+        return -1;
+    if (m->spec.per_chunk) {
+        if (run_chunk_cmd (m, ch, why, sizeof (why), errp) < 0) {
+            unlink (g_in);
+            return -1;
+        }
+        unlink (g_in);
+        if (why[0]) {
+            unlink (g_out);
+            return send_failed (m, ch, why, errp) < 0 ? -2 : 0;
+        }
+    } else {
+        int r = ask_cmd (m, ch->id, errp);
+        unlink (g_in);
+        if (r < 0)
+            return -1;
+    }
+    return send_output (m, ch, dc_report_now () - t0, errp) < 0 ? -2 : 0;
+}
+
+static void stop_cmd (struct mrank *m, bool grace)
+{
+    int status;
+    char how[64];
+
+    if (m->to_cmd >= 0)
+        close (m->to_cmd);
+    m->to_cmd = -1;
+    if (m->pid > 0) {
+        if (grace && wait_for (m->pid, STOP_WAIT_S, &status)) {
+            if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+                describe_status (status, how, sizeof (how));
+                dc_log (DC_LOG_WARN, "map: %s %s after its stdin closed",
+                        m->spec.argv[0], how);
+            }
+            kill (-m->pid, SIGKILL); /* what it left running */
+        } else
+            kill_cmd (m->pid);
+    }
+    m->pid = 0;
+    g_pgid = 0;
+    if (m->from_cmd >= 0)
+        close (m->from_cmd);
+    m->from_cmd = -1;
+}
+
+static int make_dir (const struct dc_worker_opts *o, dc_error_t *errp)
+{
+    const char *base = o->tmpdir ? o->tmpdir : getenv ("TMPDIR");
+    char dir[4096];
+    sigset_t all, old;
+
+    if (!base || !*base)
+        base = "/tmp";
+    if (snprintf (dir, sizeof (dir), "%s/dcrun-map-XXXXXX", base) >=
+        (int)sizeof (dir) - 16)
+        return errprintf (errp, "map: %s: path too long", base);
+    if (!mkdtemp (dir)) /* 0700 */
+        return errprintf (errp, "map: %s: %s", dir, strerror (errno));
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, &old);
+    snprintf (g_dir, sizeof (g_dir), "%s", dir);
+    snprintf (g_in, sizeof (g_in), "%s/in.npy", dir);
+    snprintf (g_out, sizeof (g_out), "%s/out.npy", dir);
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    return 0;
+}
+
+int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
+                         dc_error_t *errp)
+{
+    struct mrank *m = calloc (1, sizeof (*m));
+    struct sigaction sa = {.sa_handler = on_signal}, old[3];
+    static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    struct dc_comm_msg msg = {0};
+    char rows[32];
+    int rc = -1;
+    bool fatal = true; /* tell the hub with an ERROR */
+
+    if (!m) {
+        errprintf (errp, "map: out of memory");
+        return dc_worker_fail (c, errp);
+    }
+    m->c = c;
+    m->to_cmd = m->from_cmd = -1;
+    sigfillset (&sa.sa_mask);
+    for (int i = 0; i < 3; i++)
+        sigaction (sigs[i], &sa, &old[i]);
+    if (dc_comm_recv (c, &msg, -1, errp) <= 0) {
+        fatal = false;
+        goto out;
+    }
+    dc_error_t e;
+    if (msg.type != DC_MSG_DATA) {
+        errprintf (errp, "map: expected the command, got a %s message",
+                   dc_proto_type_name (msg.type));
+        goto out;
+    }
+    if (dc_wire_map_decode (msg.data, msg.len, &m->spec, &e) < 0) {
+        errprintf (errp, "map: %s", e.text);
+        goto out;
+    }
+    free (msg.data);
+    msg.data = NULL;
+    if (make_dir (o, errp) < 0)
+        goto out;
+    snprintf (rows, sizeof (rows), "%" PRIu64, m->spec.rows);
+    setenv ("DCRUN_MAP_ROWS", rows, 1);
+    if (!m->spec.per_chunk) {
+        int in[2], outp[2];
+        if (pipe2 (in, O_CLOEXEC) < 0) {
+            errprintf (errp, "map: pipe: %s", strerror (errno));
+            goto out;
+        }
+        if (pipe2 (outp, O_CLOEXEC) < 0) {
+            errprintf (errp, "map: pipe: %s", strerror (errno));
+            close (in[0]);
+            close (in[1]);
+            goto out;
+        }
+        pid_t pid =
+            spawn (m->spec.argv, NULL, in[0], outp[1], in[1], outp[0], errp);
+        close (in[0]);
+        close (outp[1]);
+        m->to_cmd = in[1];
+        m->from_cmd = outp[0];
+        if (pid < 0)
+            goto out;
+        m->pid = pid;
+        g_pgid = pid;
+    }
+    if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{}", 2, errp) < 0) {
+        fatal = false;
+        goto out;
+    }
+    for (;;) {
+        if (dc_comm_recv (c, &msg, -1, errp) < 0) {
+            fatal = false; /* the hub went away */
+            goto out;
+        }
+        if (msg.type == DC_MSG_DONE) {
+            free (msg.data);
+            msg.data = NULL;
+            stop_cmd (m, true);
+            rc = 0;
+            break;
+        }
+        if (msg.type != DC_MSG_CHUNK) {
+            free (msg.data);
+            msg.data = NULL;
+            continue;
+        }
+        struct dc_wire_chunk ch;
+        if (dc_wire_chunk_get (msg.data, msg.len, (size_t)m->spec.row_bytes,
+                               &ch, &e) < 0) {
+            errprintf (errp, "map: %s", e.text);
+            goto out;
+        }
+        int r = do_chunk (m, &ch, errp);
+        free (msg.data);
+        msg.data = NULL;
+        if (r == -2) {
+            fatal = false;
+            goto out;
+        }
+        if (r < 0)
+            goto out;
+    }
+out:
+    if (rc < 0 && fatal)
+        dc_worker_fail (c, errp);
+    stop_cmd (m, false);
+    remove_dir ();
+    for (int i = 0; i < 3; i++)
+        sigaction (sigs[i], &old[i], NULL);
+    free (msg.data);
+    dc_wire_map_free (&m->spec);
+    free (m);
+    return rc;
+}
