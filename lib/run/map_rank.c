@@ -104,12 +104,12 @@ static pid_t spawn (char *const *argv, char *const *envp, int in_fd, int out_fd,
     pid_t pid;
 
     if (pipe2 (ep, O_CLOEXEC) < 0)
-        return errprintf (errp, "map: pipe: %s", strerror (errno));
+        return errprintf (errp, "pipe: %s", strerror (errno));
     if ((pid = fork ()) < 0) {
         e = errno;
         close (ep[0]);
         close (ep[1]);
-        return errprintf (errp, "map: fork: %s", strerror (e));
+        return errprintf (errp, "fork: %s", strerror (e));
     }
     if (pid == 0) {
         setpgid (0, 0);
@@ -148,7 +148,7 @@ static pid_t spawn (char *const *argv, char *const *envp, int in_fd, int out_fd,
     if (n == (ssize_t)sizeof (e)) {
         while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        return errprintf (errp, "map: %s: %s", argv[0], strerror (e));
+        return errprintf (errp, "%s: %s", argv[0], strerror (e));
     }
     return pid;
 }
@@ -218,19 +218,19 @@ static int write_input (struct mrank *m, const struct dc_wire_chunk *ch,
         shape[i + 1] = s->shape[i];
     if (!(hl = dc_map_npy_header (s->descr, s->ndim + 1, shape, hdr,
                                   sizeof (hdr))))
-        return errprintf (errp, "map: the chunk's header is too long");
+        return errprintf (errp, "the chunk's header is too long");
     unlink (g_in);
     unlink (g_out);
     if ((fd = open (g_in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                     0600)) < 0)
-        return errprintf (errp, "map: %s: %s", g_in, strerror (errno));
+        return errprintf (errp, "%s: %s", g_in, strerror (errno));
     if (write_all (fd, hdr, hl) < 0 ||
         write_all (fd, ch->data, (size_t)(ch->rows * s->row_bytes)) < 0)
-        errprintf (errp, "map: %s: %s", g_in, strerror (errno));
+        errprintf (errp, "%s: %s", g_in, strerror (errno));
     else
         rc = 0;
     if (close (fd) < 0 && rc == 0)
-        rc = errprintf (errp, "map: %s: %s", g_in, strerror (errno));
+        rc = errprintf (errp, "%s: %s", g_in, strerror (errno));
     return rc;
 }
 
@@ -246,7 +246,7 @@ static int ask_cmd (struct mrank *m, uint64_t id, dc_error_t *errp)
     int status;
 
     if (n >= (int)sizeof (line))
-        return errprintf (errp, "map: chunk paths too long");
+        return errprintf (errp, "chunk paths too long");
     if (write_all (m->to_cmd, line, (size_t)n) < 0)
         goto died;
     for (;;) {
@@ -295,7 +295,7 @@ timeout:
     m->pid = 0;
     g_pgid = 0;
     return errprintf (errp,
-                      "map: chunk %" PRIu64 " ran past --chunk-timeout %g s: "
+                      "chunk %" PRIu64 " ran past --chunk-timeout %g s: "
                       "CMD killed",
                       id, m->spec.chunk_timeout);
 died:
@@ -306,7 +306,7 @@ died:
         describe_status (status, how, sizeof (how));
     m->pid = 0;
     g_pgid = 0;
-    return errprintf (errp, "map: %s %s with chunk %" PRIu64 " in hand",
+    return errprintf (errp, "%s %s with chunk %" PRIu64 " in hand",
                       m->spec.argv[0], how, id);
 }
 
@@ -397,12 +397,12 @@ static int run_chunk_cmd (struct mrank *m, const struct dc_wire_chunk *ch,
 
     why[0] = '\0';
     if (!argv || !env) {
-        errprintf (errp, "map: out of memory");
+        errprintf (errp, "out of memory");
         goto out;
     }
     for (int i = 0; i < s->argc; i++)
         if (!(argv[i] = subst (s->argv[i]))) {
-            errprintf (errp, "map: out of memory");
+            errprintf (errp, "out of memory");
             goto out;
         }
     if ((pid = spawn (argv, env, -1, -1, -1, -1, errp)) < 0)
@@ -413,7 +413,7 @@ static int run_chunk_cmd (struct mrank *m, const struct dc_wire_chunk *ch,
         kill_cmd (pid);
         g_pgid = 0;
         errprintf (errp,
-                   "map: chunk %" PRIu64 " ran past --chunk-timeout %g s: "
+                   "chunk %" PRIu64 " ran past --chunk-timeout %g s: "
                    "CMD killed",
                    ch->id, s->chunk_timeout);
         goto out;
@@ -446,7 +446,7 @@ static int send_failed (struct mrank *m, const struct dc_wire_chunk *ch,
     if (r.text_len > 1000)
         r.text_len = 1000;
     if (!(buf = dc_wire_mapres_new (&r, &len)))
-        return errprintf (errp, "map: out of memory");
+        return errprintf (errp, "out of memory");
     int rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
     free (buf);
     return rc;
@@ -618,9 +618,9 @@ static int make_dir (const struct dc_worker_opts *o, dc_error_t *errp)
         base = "/tmp";
     if (snprintf (dir, sizeof (dir), "%s/dcrun-map-XXXXXX", base) >=
         (int)sizeof (dir) - 16)
-        return errprintf (errp, "map: %s: path too long", base);
+        return errprintf (errp, "%s: path too long", base);
     if (!mkdtemp (dir)) /* 0700 */
-        return errprintf (errp, "map: %s: %s", dir, strerror (errno));
+        return errprintf (errp, "%s: %s", dir, strerror (errno));
     sigfillset (&all);
     pthread_sigmask (SIG_BLOCK, &all, &old);
     snprintf (g_dir, sizeof (g_dir), "%s", dir);
@@ -642,7 +642,7 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     bool fatal = true; /* tell the hub with an ERROR */
 
     if (!m) {
-        errprintf (errp, "map: out of memory");
+        errprintf (errp, "out of memory");
         return dc_worker_fail (c, errp);
     }
     m->c = c;
@@ -656,12 +656,12 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     }
     dc_error_t e;
     if (msg.type != DC_MSG_DATA) {
-        errprintf (errp, "map: expected the command, got a %s message",
+        errprintf (errp, "expected the command, got a %s message",
                    dc_proto_type_name (msg.type));
         goto out;
     }
     if (dc_wire_map_decode (msg.data, msg.len, &m->spec, &e) < 0) {
-        errprintf (errp, "map: %s", e.text);
+        errprintf (errp, "%s", e.text);
         goto out;
     }
     free (msg.data);
@@ -673,11 +673,11 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     if (!m->spec.per_chunk) {
         int in[2], outp[2];
         if (pipe2 (in, O_CLOEXEC) < 0) {
-            errprintf (errp, "map: pipe: %s", strerror (errno));
+            errprintf (errp, "pipe: %s", strerror (errno));
             goto out;
         }
         if (pipe2 (outp, O_CLOEXEC) < 0) {
-            errprintf (errp, "map: pipe: %s", strerror (errno));
+            errprintf (errp, "pipe: %s", strerror (errno));
             close (in[0]);
             close (in[1]);
             goto out;
@@ -717,7 +717,7 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         struct dc_wire_chunk ch;
         if (dc_wire_chunk_get (msg.data, msg.len, (size_t)m->spec.row_bytes,
                                &ch, &e) < 0) {
-            errprintf (errp, "map: %s", e.text);
+            errprintf (errp, "%s", e.text);
             goto out;
         }
         int r = do_chunk (m, &ch, errp);
