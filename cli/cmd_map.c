@@ -96,6 +96,23 @@ static int map_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
+/* The driver's command line: the options as given, then -- CMD ARGS. */
+static int keep_command (struct cli *cli, int n, char **cmd)
+{
+    char **v =
+        realloc (cli->own_args, (size_t)(cli->nown + n + 2) * sizeof (char *));
+
+    if (!v)
+        return -1;
+    cli->own_args = v; /* main frees each */
+    for (int i = -1; i < n; i++) {
+        if (!(v[cli->nown] = strdup (i < 0 ? "--" : cmd[i])))
+            return -1;
+        v[++cli->nown] = NULL;
+    }
+    return 0;
+}
+
 static int map_run (struct cli *cli, int argc, char **argv)
 {
     struct map_args a = {.retries = 2};
@@ -129,25 +146,27 @@ static int map_run (struct cli *cli, int argc, char **argv)
         .dry_run = cli->dry_run,
         .progress = cli_run_progress,
         .dry_run_data = cli_dry_run_data,
+        .on_rank_error = cli_rank_error,
         .arg = &rk,
     };
     if ((st = dc_map_prepare (&o, &err)) != DC_STATUS_OK)
         return cli_status ("map", st, 0, &err);
-    if (dc_comm_mpi_wanted ())
-        return cli_error (EXIT_USAGE,
-                          "map: under mpirun or srun: not available yet; run "
-                          "dcrun map on the head node with -L local or ssh");
+    if (dc_comm_mpi_wanted ()) { /* every MPI process is one rank */
+        st = dc_map_run (&o, NULL, &sig, &err);
+        return cli_status ("map", st, sig, &err);
+    }
     rk.progress = a.progress;
     if ((ex = cli_ranks_init (cli, &rk)) != EXIT_OK) {
         cli_ranks_fini (&rk);
         return ex;
     }
     st = dc_map_run (&o, &rk.job, &sig, &err);
-    if (st == DC_STATUS_DRIVER)
-        ex = cli_error (EXIT_USAGE,
-                        "map: -L %s: not available yet; use -L local or ssh",
-                        rk.job.launcher);
-    else
+    if (st == DC_STATUS_DRIVER) {
+        /* mpirun or srun runs `dcrun map OPTIONS -- CMD ARGS...` */
+        ex = keep_command (cli, argc - optindex, argv + optindex) < 0
+                 ? cli_error (EXIT_FAIL, "map: out of memory")
+                 : cli_dist_exec_driver (&rk);
+    } else
         ex = cli_status ("map", st, sig, &err);
     cli_ranks_fini (&rk);
     return ex;

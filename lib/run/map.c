@@ -7,6 +7,7 @@
 
 #include "lib/formats/report.h"
 #include "lib/run/map.h"
+#include "lib/run/map_rank.h"
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 
@@ -182,10 +183,81 @@ static int end_status (const struct dc_coord_result *res, const char *output,
     }
 }
 
+/* The output's shape and dtype, the total time; --report written. */
+static int finish_report (const struct dc_map_opts *o,
+                          const struct dc_sched_map *sm,
+                          const struct dc_coord_result *res,
+                          struct dc_report *rep, double t0, int st,
+                          dc_error_t *err)
+{
+    int64_t shape[DC_MAP_MAXDIM];
+    dc_error_t e;
+
+    shape[0] = (int64_t)sm->in.rows;
+    for (int i = 0; i < sm->out_ndim; i++)
+        shape[i + 1] = sm->out_shape[i];
+    dc_report_set_output (rep, o->output, sm->out_ndim + 1, shape,
+                          sm->out_descr, res->sha256);
+    dc_report_set_total_seconds (rep, dc_report_now () - t0);
+    if (o->report && dc_report_write (rep, o->report, &e) < 0) {
+        errprintf (err, "%s", e.text);
+        return DC_STATUS_FAIL;
+    }
+    return st;
+}
+
+/* Under mpirun or srun: every process calls it. */
+static int map_mpi (const struct dc_map_opts *o, int *sig, dc_error_t *err)
+{
+    struct dc_job_mpi m = {.on_error = o->on_rank_error, .arg = o->arg};
+    struct dc_sched_map sm = {.in_fd = -1};
+    struct dc_report *rep = NULL;
+    struct dc_coord_result res;
+    double t0 = dc_report_now ();
+    bool hub;
+    int st = dc_job_mpi_start (&m, &hub, err);
+
+    if (!hub)
+        return st; /* a rank that served, or its failure */
+    if (st != DC_STATUS_OK)
+        goto out;
+    if ((st = sched_init (o, m.size, &sm, err)) != DC_STATUS_OK)
+        goto out;
+    if (!(rep = dc_report_create ("map"))) {
+        errprintf (err, "out of memory");
+        st = DC_STATUS_FAIL;
+        goto out;
+    }
+    dc_report_set_layout (rep, "data");
+    struct dc_coord_infer_opts io = {
+        .input_path = o->input,
+        .output_path = o->output,
+        .check = dc_job_mpi_check,
+        .arg = &m,
+        .hosts = m.host,
+    };
+    struct dc_hub h = {.comm = m.hub,
+                       .size = m.size,
+                       .o = &io,
+                       .rows = (size_t)sm.in.rows,
+                       .res = &res};
+    int rc = dc_hub_run (&h, &dc_sched_map, &sm, rep, err);
+    st = end_status (&res, o->output, sig, err);
+    if (rc == 0)
+        st = finish_report (o, &sm, &res, rep, t0, st, err);
+out:
+    if (st != DC_STATUS_OK)
+        dc_map_rank_cleanup (); /* rank 0's own CMD and chunk files */
+    sched_fini (&sm);           /* before any abort: no partial output */
+    dc_report_destroy (rep);
+    dc_job_mpi_finish (&m, st == DC_STATUS_SIGNAL ? 128 + *sig : (int)st);
+    return st;
+}
+
 int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
                 dc_error_t *err)
 {
-    struct dc_sched_map sm;
+    struct dc_sched_map sm = {.in_fd = -1};
     struct ctx cx = {.o = o, .job = job};
     struct dc_coord_infer_opts io = {
         .input_path = o->input,
@@ -193,7 +265,6 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
         .check = check,
         .progress = progress,
         .arg = &cx,
-        .hosts = job->host,
     };
     struct dc_report *rep = NULL;
     struct dc_coord_result res;
@@ -202,6 +273,9 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
 
     *sig = 0;
     err->text[0] = '\0';
+    if (!job)
+        return map_mpi (o, sig, err);
+    io.hosts = job->host;
     if ((st = sched_init (o, job->plan->size, &sm, err)) != DC_STATUS_OK)
         goto out;
     if (dc_job_via_driver (job)) {
@@ -245,20 +319,8 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
     if (rc < 0)
         dc_job_stop (job);
     st = end_status (&res, o->output, sig, err);
-    if (rc == 0) {
-        int64_t shape[DC_MAP_MAXDIM];
-        shape[0] = (int64_t)sm.in.rows;
-        for (int i = 0; i < sm.out_ndim; i++)
-            shape[i + 1] = sm.out_shape[i];
-        dc_report_set_output (rep, o->output, sm.out_ndim + 1, shape,
-                              sm.out_descr, res.sha256);
-        dc_report_set_total_seconds (rep, dc_report_now () - t0);
-        dc_error_t e;
-        if (o->report && dc_report_write (rep, o->report, &e) < 0) {
-            errprintf (err, "%s", e.text);
-            st = DC_STATUS_FAIL;
-        }
-    }
+    if (rc == 0)
+        st = finish_report (o, &sm, &res, rep, t0, st, err);
 out:
     sched_fini (&sm);
     dc_report_destroy (rep);

@@ -39,6 +39,7 @@ struct dc_map_opts {
                       size_t total, int alive, void *arg);
     void (*dry_run_data) (const struct dc_job *job, size_t rows,
                           size_t chunk_rows, void *arg);
+    void (*on_rank_error) (const char *text, void *arg); /* MPI rank 0 */
     void *arg;
 };
 
@@ -50,9 +51,12 @@ bool dc_map_per_chunk (int argc, char *const *argv);
 int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err);
 
 /* Run the map on job (from dc_job_init, not launched; stopped here on
- * failure; the caller calls dc_job_fini).  Returns a dc_status; *sig the
- * signal of DC_STATUS_SIGNAL; err the message (and of a success that
- * lost ranks on the way).  DC_STATUS_DRIVER for -L mpi and -L slurm. */
+ * failure; the caller calls dc_job_fini), or, with job NULL under mpirun
+ * or srun, as one MPI process (rank 0 is the hub and serves its own rank
+ * in a thread; the others serve).  Returns a dc_status; *sig the signal
+ * of DC_STATUS_SIGNAL; err the message (and of a success that lost ranks
+ * on the way).  DC_STATUS_DRIVER for -L mpi and -L slurm: the inputs are
+ * checked and the caller runs the ranks through mpirun or srun. */
 int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
                 dc_error_t *err);
 

@@ -30,7 +30,14 @@ extern char **environ;
 static char g_dir[4096], g_in[4200], g_out[4200];
 static volatile sig_atomic_t g_pgid;
 
-static void on_signal (int sig)
+/* MPI rank 0: the hub's cleanup and this rank's thread take turns on the
+ * chunk files; once stopped, the thread makes none. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t g_stopped;
+static const int g_sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+static struct sigaction g_old[3]; /* the handlers found */
+
+static void cleanup_now (void) /* async-signal-safe */
 {
     if (g_pgid > 0)
         kill (-(pid_t)g_pgid, SIGKILL);
@@ -40,6 +47,31 @@ static void on_signal (int sig)
         unlink (g_out);
     if (g_dir[0])
         rmdir (g_dir);
+}
+
+void dc_map_rank_cleanup (void)
+{
+    pthread_mutex_lock (&g_mu);
+    g_stopped = true;
+    cleanup_now ();
+    pthread_mutex_unlock (&g_mu);
+}
+
+/* The job stops: no CMD and no chunk file left, then what the process
+ * did before (MPI rank 0's hub: its signal pipe), or the default. */
+static void on_signal (int sig)
+{
+    g_stopped = 1;
+    cleanup_now ();
+    for (int i = 0; i < 3; i++)
+        if (g_sigs[i] == sig) {
+            const struct sigaction *o = &g_old[i];
+            if (!(o->sa_flags & SA_SIGINFO) && o->sa_handler != SIG_DFL) {
+                if (o->sa_handler != SIG_IGN)
+                    o->sa_handler (sig);
+                return;
+            }
+        }
     signal (sig, SIG_DFL);
     raise (sig);
 }
@@ -219,10 +251,17 @@ static int write_input (struct mrank *m, const struct dc_wire_chunk *ch,
     if (!(hl = dc_map_npy_header (s->descr, s->ndim + 1, shape, hdr,
                                   sizeof (hdr))))
         return errprintf (errp, "the chunk's header is too long");
+    pthread_mutex_lock (&g_mu);
+    if (g_stopped) {
+        pthread_mutex_unlock (&g_mu);
+        return errprintf (errp, "stopped");
+    }
     unlink (g_in);
     unlink (g_out);
-    if ((fd = open (g_in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                    0600)) < 0)
+    fd =
+        open (g_in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    pthread_mutex_unlock (&g_mu);
+    if (fd < 0)
         return errprintf (errp, "%s: %s", g_in, strerror (errno));
     if (write_all (fd, hdr, hl) < 0 ||
         write_all (fd, ch->data, (size_t)(ch->rows * s->row_bytes)) < 0)
@@ -407,7 +446,15 @@ static int run_chunk_cmd (struct mrank *m, const struct dc_wire_chunk *ch,
         }
     if ((pid = spawn (argv, env, -1, -1, -1, -1, errp)) < 0)
         goto out;
+    pthread_mutex_lock (&g_mu);
     g_pgid = pid;
+    if (g_stopped) { /* the hub's cleanup came first */
+        pthread_mutex_unlock (&g_mu);
+        kill_cmd (pid);
+        errprintf (errp, "stopped");
+        goto out;
+    }
+    pthread_mutex_unlock (&g_mu);
     if (!wait_for (pid, s->chunk_timeout > 0 ? s->chunk_timeout : -1,
                    &status)) {
         kill_cmd (pid);
@@ -623,10 +670,18 @@ static int make_dir (const struct dc_worker_opts *o, dc_error_t *errp)
         return errprintf (errp, "%s: %s", dir, strerror (errno));
     sigfillset (&all);
     pthread_sigmask (SIG_BLOCK, &all, &old);
-    snprintf (g_dir, sizeof (g_dir), "%s", dir);
-    snprintf (g_in, sizeof (g_in), "%s/in.npy", dir);
-    snprintf (g_out, sizeof (g_out), "%s/out.npy", dir);
+    pthread_mutex_lock (&g_mu);
+    if (g_stopped)
+        rmdir (dir);
+    else {
+        snprintf (g_dir, sizeof (g_dir), "%s", dir);
+        snprintf (g_in, sizeof (g_in), "%s/in.npy", dir);
+        snprintf (g_out, sizeof (g_out), "%s/out.npy", dir);
+    }
+    pthread_mutex_unlock (&g_mu);
     pthread_sigmask (SIG_SETMASK, &old, NULL);
+    if (!g_dir[0])
+        return errprintf (errp, "stopped");
     return 0;
 }
 
@@ -634,8 +689,8 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
                          dc_error_t *errp)
 {
     struct mrank *m = calloc (1, sizeof (*m));
-    struct sigaction sa = {.sa_handler = on_signal}, old[3];
-    static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    bool ours[3] = {false, false, false};
     struct dc_comm_msg msg = {0};
     char rows[32];
     int rc = -1;
@@ -648,8 +703,13 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     m->c = c;
     m->to_cmd = m->from_cmd = -1;
     sigfillset (&sa.sa_mask);
+    /* a process that handles these itself (MPI rank 0: the hub, this rank
+     * in a thread) gets its handler called after the cleanup, and calls
+     * dc_map_rank_cleanup as it leaves */
     for (int i = 0; i < 3; i++)
-        sigaction (sigs[i], &sa, &old[i]);
+        if (sigaction (g_sigs[i], NULL, &g_old[i]) == 0 &&
+            !(g_old[i].sa_flags & SA_SIGINFO) && g_old[i].sa_handler != SIG_IGN)
+            ours[i] = sigaction (g_sigs[i], &sa, NULL) == 0;
     if (dc_comm_recv (c, &msg, -1, errp) <= 0) {
         fatal = false;
         goto out;
@@ -691,7 +751,14 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         if (pid < 0)
             goto out;
         m->pid = pid;
+        pthread_mutex_lock (&g_mu);
         g_pgid = pid;
+        bool stopped = g_stopped;
+        pthread_mutex_unlock (&g_mu);
+        if (stopped) {
+            errprintf (errp, "stopped");
+            goto out;
+        }
     }
     if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{}", 2, errp) < 0) {
         fatal = false;
@@ -736,7 +803,8 @@ out:
     stop_cmd (m, false);
     remove_dir ();
     for (int i = 0; i < 3; i++)
-        sigaction (sigs[i], &old[i], NULL);
+        if (ours[i])
+            sigaction (g_sigs[i], &g_old[i], NULL);
     free (msg.data);
     dc_wire_map_free (&m->spec);
     free (m);

@@ -14,7 +14,8 @@
  * chunk in hand, or a chunk running past the chunk timeout, is an ERROR:
  * the rank leaves and its chunks go to others.  Chunk files are removed
  * as soon as they are read; the folder goes on DONE, on any failure and
- * on SIGTERM, SIGINT or SIGHUP (the job's stop).
+ * on SIGTERM, SIGINT or SIGHUP (the job's stop), unless the process
+ * handles those itself (then see dc_map_rank_cleanup).
  *
  * CMD's environment: the rank's, DCRUN_MAP_ROWS, and per chunk
  * DCRUN_CHUNK, DCRUN_CHUNK_ROW0, DCRUN_CHUNK_ROWS (per-chunk mode).
@@ -30,5 +31,10 @@
  * (the hub has been told with an ERROR where it can be). */
 int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
                          dc_error_t *errp);
+
+/* Kill this process's CMD and remove its chunk files and folder (async-
+ * signal-safe): for a process whose own signal handling stops the job
+ * (MPI rank 0, whose rank runs in a thread), before it leaves. */
+void dc_map_rank_cleanup (void);
 
 #endif

@@ -27,7 +27,8 @@ wait_workers () {
     i=0
     while [ "$(workers)" -lt "$1" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
 }
-chunk_files () { find "$RT" -mindepth 1 | wc -l; }
+# the ranks' chunk folders (mpirun keeps its own session folder there)
+chunk_files () { find "$RT" -name 'dcrun-map-*' | wc -l; }
 same () { # same A.npy B.npy: equal arrays, dtype and shape
     $PY -c "
 import sys, numpy as np
@@ -174,6 +175,29 @@ expect_rc 0 "--dry-run" $D map -H localhost:3 --dry-run --input X.npy --output Y
 expect_out "^rank 2 on localhost" "the dry run lists the ranks"
 expect_eq "$(ls -a | grep -c 'Yu')" 0 "the dry run writes nothing"
 
+# under mpirun: every process one rank, rank 0 also the hub; and -L mpi
+if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    MPI="mpirun --oversubscribe --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
+    expect_rc 0 "mpirun -np 3 dcrun map" timeout 120 $MPI -x TMPDIR -np 3 $D map --input X.npy --output Ym.npy -- $W
+    expect_eq "$(same Ym.npy R.npy)" same "mpirun: NumPy's single-process result"
+    expect_rc 0 "dcrun map -L mpi -H localhost:3" $D map -L mpi -H localhost:3 --input X.npy --output Yl.npy -- $W
+    expect_eq "$(same Yl.npy R.npy)" same "-L mpi: NumPy's single-process result"
+    expect_rc 0 "-L mpi --dry-run" $D map -L mpi -H localhost:3 --dry-run --input X.npy --output Yl.npy -- $W
+    expect_out "exec -L mpi -H localhost:3 -- .* map --input X.npy --output Yl.npy -- $PY " "the dry run shows the mpirun job with CMD"
+    SLOW=0.3 $MPI -x SLOW -x TMPDIR -np 3 $D map --chunk-rows 20 --input X.npy --output Ymc.npy -- $W > /dev/null 2>&1 &
+    P=$!
+    wait_workers 3
+    sleep 0.5
+    kill -INT $P
+    wait $P
+    expect_eq "$([ $? -ne 0 ] && echo failed)" failed "mpirun, Ctrl-C: the job fails"
+    sleep 0.5
+    expect_eq "$(ls -a | grep -c 'Ymc') $(workers) $(chunk_files)" "0 0 0" "mpirun, Ctrl-C: no output, no worker, no chunk folder"
+else
+    echo "# mpirun part skipped: no mpirun or dcrun without MPI"
+fi
+
 # a PyTorch model dcrun's MLP cannot run: 3 local ranks against PyTorch
 # in one process, with one BLAS thread each (the split of rows between
 # threads moves the last bits): the same bytes for the same chunk rows
@@ -218,5 +242,5 @@ if $PY -c 'import torch' 2>/dev/null; then
 else
     echo "# PyTorch part skipped: no torch for $PY"
 fi
-expect_eq "$(chunk_files)" 0 "at the end: nothing in the ranks' temporary folder"
+expect_eq "$(chunk_files)" 0 "at the end: no chunk folder in the ranks' temporary folder"
 done_testing
