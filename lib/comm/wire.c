@@ -755,6 +755,8 @@ char *dc_wire_map_encode (const struct dc_wire_map *m)
         cJSON_AddItemToArray (sh, cJSON_CreateNumber ((double)m->shape[i]));
     cJSON_AddNumberToObject (j, "row_bytes", (double)m->row_bytes);
     add_f64 (j, "chunk_timeout", m->chunk_timeout);
+    if (m->files)
+        cJSON_AddBoolToObject (j, "files", true);
     return print (j);
 }
 
@@ -829,6 +831,12 @@ int dc_wire_map_decode (const uint8_t *buf, size_t len, struct dc_wire_map *m,
         goto out;
     }
     m->per_chunk = cJSON_IsTrue (pc);
+    pc = cJSON_GetObjectItemCaseSensitive (o, "files");
+    if (pc && !cJSON_IsBool (pc)) {
+        errprintf (errp, "MAP: files: not true or false");
+        goto out;
+    }
+    m->files = cJSON_IsTrue (pc);
     if (get_int ("MAP", o, "rows", 1, 9007199254740992.0, &rows, errp) < 0 ||
         get_int ("MAP", o, "row_bytes", 1, (double)DC_WIRE_MAX_WIDTH, &rb,
                  errp) < 0 ||
@@ -981,4 +989,141 @@ int dc_wire_mapres_get (const uint8_t *buf, size_t len,
         return -1;
     m->data = buf + hdr;
     return 0;
+}
+
+/* ---- dcrun map --files ---- */
+
+#define PAD8(n) (((n) + 7) / 8 * 8)
+
+bool dc_wire_file_name_ok (const char *name, size_t len)
+{
+    if (!name || len == 0 || len > 255 || memchr (name, '/', len) ||
+        memchr (name, '\0', len))
+        return false;
+    return !(len == 1 && name[0] == '.') &&
+           !(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+uint8_t *dc_wire_files_new (const struct dc_wire_files *m, size_t *len)
+{
+    uint64_t total = DC_FILES_HDR + PAD8 ((uint64_t)m->text_len);
+
+    if (m->nfiles > DC_WIRE_MAX_FILES || m->text_len > DC_WIRE_MAP_MAXTEXT ||
+        (m->nfiles && !m->files))
+        return NULL;
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const struct dc_wire_file *f = &m->files[i];
+        if (!dc_wire_file_name_ok (f->name, f->name_len) ||
+            f->len > DC_WIRE_MAX_FILES_BYTES)
+            return NULL;
+        total += 16 + PAD8 ((uint64_t)f->name_len) + PAD8 (f->len);
+        if (total > DC_WIRE_MAX_FILES_BYTES)
+            return NULL;
+    }
+    uint8_t *buf = calloc (1, (size_t)total), *p;
+    if (!buf)
+        return NULL;
+    dc_put_u64 (buf, m->id);
+    dc_put_u64 (buf + 8, m->first);
+    dc_put_u64 (buf + 16, m->count);
+    put_f64 (buf + 24, m->seconds);
+    dc_put_u64 (buf + 32, m->status);
+    dc_put_u64 (buf + 40, m->text_len);
+    dc_put_u64 (buf + 48, m->nfiles);
+    p = buf + DC_FILES_HDR;
+    if (m->text_len)
+        memcpy (p, m->text, m->text_len);
+    p += PAD8 (m->text_len);
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const struct dc_wire_file *f = &m->files[i];
+        dc_put_u64 (p, f->name_len);
+        dc_put_u64 (p + 8, f->len);
+        p += 16;
+        memcpy (p, f->name, f->name_len);
+        p += PAD8 (f->name_len);
+        if (f->len)
+            memcpy (p, f->data, (size_t)f->len);
+        p += PAD8 (f->len);
+    }
+    *len = (size_t)total;
+    return buf;
+}
+
+int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
+                       struct dc_wire_files *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr (what, len, DC_FILES_HDR, errp) < 0)
+        return -1;
+    m->id = dc_get_u64 (buf);
+    m->first = dc_get_u64 (buf + 8);
+    m->count = dc_get_u64 (buf + 16);
+    m->seconds = get_f64 (buf + 24);
+    m->status = dc_get_u64 (buf + 32);
+    uint64_t tl = dc_get_u64 (buf + 40), n = dc_get_u64 (buf + 48);
+    if (!isfinite (m->seconds) || m->seconds < 0 ||
+        m->seconds > DC_WIRE_MAX_SECONDS)
+        return errprintf (errp, "%s: seconds: not a duration", what);
+    if (m->status > 1)
+        return errprintf (errp, "%s: status: %llu is not 0 or 1", what,
+                          (unsigned long long)m->status);
+    if (m->count == 0 || m->count > DC_WIRE_MAX_FILES ||
+        m->first > UINT64_MAX - m->count)
+        return errprintf (errp, "%s: count: %llu input files", what,
+                          (unsigned long long)m->count);
+    if (tl > DC_WIRE_MAP_MAXTEXT)
+        return errprintf (errp, "%s: text: %llu bytes, over %d", what,
+                          (unsigned long long)tl, DC_WIRE_MAP_MAXTEXT);
+    if (n > DC_WIRE_MAX_FILES)
+        return errprintf (errp, "%s: files: %llu is over the maximum of %llu",
+                          what, (unsigned long long)n,
+                          (unsigned long long)DC_WIRE_MAX_FILES);
+    size_t off = DC_FILES_HDR;
+    if (PAD8 (tl) > len - off)
+        return errprintf (errp, "%s: text: %llu bytes, %zu left", what,
+                          (unsigned long long)tl, len - off);
+    m->text = (const char *)buf + off;
+    m->text_len = (size_t)tl;
+    if (memchr (m->text, '\0', m->text_len))
+        return errprintf (errp, "%s: text: holds a NUL byte", what);
+    off += (size_t)PAD8 (tl);
+    /* each file takes 16 bytes at least: n is bounded by what is left */
+    if (n > (len - off) / 16)
+        return errprintf (errp, "%s: files: %llu files in %zu bytes", what,
+                          (unsigned long long)n, len - off);
+    if (n && !(m->files = calloc ((size_t)n, sizeof (*m->files))))
+        return errprintf (errp, "%s: out of memory", what);
+    for (size_t i = 0; i < n; i++) {
+        if (len - off < 16)
+            goto short_;
+        uint64_t nl = dc_get_u64 (buf + off), dl = dc_get_u64 (buf + off + 8);
+        off += 16;
+        if (nl > 255 || PAD8 (nl) > len - off)
+            goto short_;
+        const char *name = (const char *)buf + off;
+        if (!dc_wire_file_name_ok (name, (size_t)nl)) {
+            free (m->files);
+            m->files = NULL;
+            return errprintf (errp, "%s: file %zu: not a plain file name", what,
+                              i);
+        }
+        off += (size_t)PAD8 (nl);
+        if (dl > len - off || PAD8 (dl) > len - off)
+            goto short_;
+        m->files[i] = (struct dc_wire_file){
+            .name = name, .name_len = (size_t)nl, .data = buf + off, .len = dl};
+        off += (size_t)PAD8 (dl);
+    }
+    if (off != len) {
+        free (m->files);
+        m->files = NULL;
+        return errprintf (errp, "%s: %zu bytes after the last file", what,
+                          len - off);
+    }
+    m->nfiles = (size_t)n;
+    return 0;
+short_:
+    free (m->files);
+    m->files = NULL;
+    return errprintf (errp, "%s: files: truncated", what);
 }

@@ -286,6 +286,7 @@ struct dc_wire_map {
     int64_t shape[DC_WIRE_MAP_MAXDIM];
     uint64_t row_bytes;   /* 1..DC_WIRE_MAX_WIDTH */
     double chunk_timeout; /* seconds, 0: none */
+    bool files;           /* --files: chunks of files (struct dc_wire_files) */
 };
 char *dc_wire_map_encode (const struct dc_wire_map *m);
 /* Checks types and ranges (1..DC_WIRE_MAP_MAXARGS arguments, a dtype of
@@ -314,5 +315,42 @@ void dc_wire_mapres_put (uint8_t *buf, const struct dc_wire_mapres *m);
 uint8_t *dc_wire_mapres_new (const struct dc_wire_mapres *m, size_t *len);
 int dc_wire_mapres_get (const uint8_t *buf, size_t len,
                         struct dc_wire_mapres *m, dc_error_t *errp);
+
+/* dcrun map --files: a chunk of files out, the files CMD wrote back.
+ *   CHUNK  hub -> rank and RESULT rank -> hub: struct dc_wire_files: u64
+ *          id, u64 first (the index of the chunk's first input file), u64
+ *          count (its input files), f64 seconds, u64 status (0 done, 1
+ *          failed: the text says why), u64 text length, u64 files; the
+ *          text padded to 8 bytes; then per file u64 name length, u64
+ *          bytes, the name and the bytes, each padded to 8.  A name is a
+ *          file name, not a path: 1 to 255 bytes, no '/', no NUL, not "."
+ *          or "..".  The MAP message says "files": true. */
+#define DC_FILES_HDR 56
+#define DC_WIRE_MAX_FILES ((uint64_t)1 << 20)
+#define DC_WIRE_MAX_FILES_BYTES ((uint64_t)1 << 30) /* a whole message */
+
+struct dc_wire_file {
+    const char *name;
+    size_t name_len;
+    const uint8_t *data;
+    uint64_t len;
+};
+
+struct dc_wire_files {
+    uint64_t id, first, count;
+    double seconds;
+    uint64_t status; /* 0 done, 1 failed */
+    const char *text;
+    size_t text_len;
+    size_t nfiles;
+    struct dc_wire_file *files; /* get: allocated, free () it */
+};
+/* NULL when out of memory or out of range (a bad name included). */
+uint8_t *dc_wire_files_new (const struct dc_wire_files *m, size_t *len);
+/* what names the message in errors ("CHUNK", "RESULT"). */
+int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
+                       struct dc_wire_files *m, dc_error_t *errp);
+/* 1 when name (len bytes) is a plain file name. */
+bool dc_wire_file_name_ok (const char *name, size_t len);
 
 #endif

@@ -272,6 +272,85 @@ START_TEST (t_null)
 }
 END_TEST
 
+/* --files: names and bytes of files both ways. */
+START_TEST (t_files)
+{
+    struct dc_wire_file f[3] = {
+        {.name = "a.jpg",
+         .name_len = 5,
+         .data = (const uint8_t *)"xyz",
+         .len = 3},
+        {.name = "empty", .name_len = 5, .data = NULL, .len = 0},
+        {.name = "b",
+         .name_len = 1,
+         .data = (const uint8_t *)"12345678",
+         .len = 8}};
+    struct dc_wire_files m = {.id = 4,
+                              .first = 40,
+                              .count = 3,
+                              .seconds = 1.5,
+                              .nfiles = 3,
+                              .files = f},
+                         d;
+    size_t len;
+    dc_error_t e = {.text = ""};
+    uint8_t *b = dc_wire_files_new (&m, &len);
+
+    ck_assert_ptr_nonnull (b);
+    ck_assert_uint_eq (len % 8, 0);
+    ck_assert_int_eq (dc_wire_files_get (b, len, "CHUNK", &d, &e), 0);
+    ck_assert_uint_eq (d.id, 4);
+    ck_assert_uint_eq (d.first, 40);
+    ck_assert_uint_eq (d.count, 3);
+    ck_assert_uint_eq (d.nfiles, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq (d.files[i].name_len, f[i].name_len);
+        ck_assert (!memcmp (d.files[i].name, f[i].name, f[i].name_len));
+        ck_assert_uint_eq (d.files[i].len, f[i].len);
+        ck_assert (!f[i].len || !memcmp (d.files[i].data, f[i].data, f[i].len));
+    }
+    free (d.files);
+    /* every prefix and one byte more are refused */
+    for (size_t n = 0; n < len; n++)
+        ck_assert_int_eq (dc_wire_files_get (b, n, "CHUNK", &d, &e), -1);
+    uint8_t *c = calloc (1, len + 8);
+    memcpy (c, b, len);
+    ck_assert_int_eq (dc_wire_files_get (c, len + 8, "CHUNK", &d, &e), -1);
+    ck_assert (strstr (e.text, "CHUNK: 8 bytes after the last file"));
+    /* a spoiled name: a path */
+    memcpy (c, b, len);
+    c[DC_FILES_HDR + 16] = '/';
+    ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
+    ck_assert (strstr (e.text, "RESULT: file 0: not a plain file name"));
+    /* counts out of range */
+    memcpy (c, b, len);
+    dc_put_u64 (c + 48, (uint64_t)1 << 19);
+    ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
+    ck_assert (strstr (e.text, "RESULT: files:"));
+    memcpy (c, b, len);
+    dc_put_u64 (c + 16, 0);
+    ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
+    ck_assert (strstr (e.text, "RESULT: count: 0"));
+    memcpy (c, b, len);
+    dc_put_u64 (c + 40, 1u << 20);
+    ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
+    ck_assert (strstr (e.text, "RESULT: text:"));
+    free (c);
+    free (b);
+
+    /* names that are not file names: no message */
+    static const char *const bad[] = {"", ".", "..", "a/b", "/"};
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        struct dc_wire_file g = {.name = bad[i], .name_len = strlen (bad[i])};
+        struct dc_wire_files k = {.count = 1, .nfiles = 1, .files = &g};
+        ck_assert_ptr_null (dc_wire_files_new (&k, &len));
+        ck_assert (!dc_wire_file_name_ok (bad[i], strlen (bad[i])));
+    }
+    ck_assert (!dc_wire_file_name_ok ("a\0b", 3));
+    ck_assert (dc_wire_file_name_ok ("...", 3));
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("wire_map");
@@ -283,6 +362,7 @@ int main (void)
     tcase_add_loop_test (tc, t_mapres_hostile, 0,
                          (int)(sizeof (bcases) / sizeof (bcases[0])));
     tcase_add_test (tc, t_null);
+    tcase_add_test (tc, t_files);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
