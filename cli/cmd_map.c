@@ -22,13 +22,14 @@ enum {
     OPT_PROGRESS,
     OPT_HEARTBEAT_TIMEOUT,
     OPT_IO,
+    OPT_FILES,
 };
 
 struct map_args {
     const char *input, *output, *report;
     long chunk_rows, retries;
     double chunk_timeout, heartbeat_timeout;
-    bool progress;
+    bool progress, files;
 };
 
 static const struct cli_opt map_opts[] = {
@@ -49,6 +50,10 @@ static const struct cli_opt map_opts[] = {
      "progress line on stderr even when it is not a terminal"},
     {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
      "a rank silent for S seconds is lost (default 30)"},
+    {"files", no_argument, OPT_FILES, NULL,
+     "--input lists files (one path a line) or is a folder; chunks are "
+     "groups of files; CMD gets 'LIST OUT_DIR' and writes files into "
+     "OUT_DIR; --output is a new folder of them all"},
     {"io", required_argument, OPT_IO, "relay",
      "data path: relay (rows through this process; direct and auto come "
      "with the data-plane work)"},
@@ -79,6 +84,9 @@ static int map_opt (struct cli *cli, int key, const char *arg, void *ctx)
         return 0;
     case OPT_PROGRESS:
         a->progress = true;
+        return 0;
+    case OPT_FILES:
+        a->files = true;
         return 0;
     case OPT_HEARTBEAT_TIMEOUT:
         return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 1e6,
@@ -137,6 +145,7 @@ static int map_run (struct cli *cli, int argc, char **argv)
         .input = a.input,
         .output = a.output,
         .report = a.report,
+        .files = a.files,
         .argc = argc - optindex,
         .argv = argv + optindex,
         .chunk_rows = (size_t)a.chunk_rows,
@@ -178,7 +187,7 @@ const struct cli_command cmd_map = {
                "--input X.npy --output Y.npy -- CMD ARGS...",
     .usage = "--input X.npy --output Y.npy [--chunk-rows R] [--retries N] "
              "[--chunk-timeout S] [--report R.json] [--progress] [--io relay] "
-             "-- CMD ARGS...\n"
+             "[--files] -- CMD ARGS...\n"
              "\n"
              "Persistent mode (no {in} or {out} in ARGS): CMD starts once per "
              "rank and reads\n"
@@ -189,7 +198,8 @@ const struct cli_command cmd_map = {
              "and {out} replaced by the paths and succeeds by exiting 0.  CMD "
              "sees\n"
              "DCRUN_MAP_ROWS and, in per-chunk mode, DCRUN_CHUNK, "
-             "DCRUN_CHUNK_ROW0 and\nDCRUN_CHUNK_ROWS.",
+             "DCRUN_CHUNK_ROW0 and\nDCRUN_CHUNK_ROWS.  With --files, rows "
+             "are files: requests are 'LIST_PATH OUT_DIR'.",
     .opts = map_opts,
     .launch_opts = true,
     .run = map_run,

@@ -1,5 +1,9 @@
 /* map.c - `dcrun map` below the CLI (map.h) */
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +15,10 @@
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 
-#define MAX_CHUNK_BYTES ((size_t)64 << 20) /* of input per chunk */
+#define MAX_CHUNK_BYTES ((size_t)64 << 20)          /* of input per chunk */
+#define MAX_FILES_CHUNK_BYTES ((uint64_t)256 << 20) /* --files, per chunk */
+#define MAX_FILE_BYTES (DC_WIRE_MAX_FILES_BYTES - ((uint64_t)1 << 20))
+#define MAX_LIST_BYTES ((size_t)64 << 20)
 
 static const char *signame (int sig)
 {
@@ -27,6 +34,212 @@ bool dc_map_per_chunk (int argc, char *const *argv)
     return false;
 }
 
+static void free_paths (char **paths, size_t n)
+{
+    for (size_t i = 0; paths && i < n; i++)
+        free (paths[i]);
+    free (paths);
+}
+
+static int add_path (char ***paths, uint64_t **sizes, size_t *n, size_t *cap,
+                     char *path, const char *where, dc_error_t *err)
+{
+    struct stat st;
+    const char *slash = strrchr (path, '/');
+    const char *base = slash ? slash + 1 : path;
+
+    if (stat (path, &st) < 0 || !S_ISREG (st.st_mode)) {
+        errprintf (err, "%s%s: %s", where, path,
+                   errno && !S_ISREG (st.st_mode) ? strerror (errno)
+                                                  : "not a regular file");
+        free (path);
+        return -1;
+    }
+    if (!dc_wire_file_name_ok (base, strlen (base))) {
+        errprintf (err, "%s%s: not a file name", where, path);
+        free (path);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
+        errprintf (err, "%s%s: larger than 1 GiB", where, path);
+        free (path);
+        return -1;
+    }
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+        char **p = realloc (*paths, c * sizeof (char *));
+        uint64_t *z = p ? realloc (*sizes, c * sizeof (uint64_t)) : NULL;
+        if (p)
+            *paths = p;
+        if (!p || !z) {
+            errprintf (err, "out of memory");
+            free (path);
+            return -1;
+        }
+        *sizes = z;
+        *cap = c;
+    }
+    (*paths)[*n] = path;
+    (*sizes)[*n] = (uint64_t)st.st_size;
+    (*n)++;
+    return 0;
+}
+
+static int cmp_str (const void *a, const void *b)
+{
+    return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+int dc_map_list_files (const char *input, char ***paths, uint64_t **sizes,
+                       size_t *n, dc_error_t *err)
+{
+    struct stat st;
+    size_t cap = 0;
+    char where[4200];
+
+    *paths = NULL;
+    *sizes = NULL;
+    *n = 0;
+    if (stat (input, &st) < 0) {
+        errprintf (err, "%s: %s", input, strerror (errno));
+        return DC_STATUS_INPUT;
+    }
+    if (S_ISDIR (st.st_mode)) { /* its regular files, by name */
+        DIR *d = opendir (input);
+        struct dirent *e;
+        char **names = NULL;
+        size_t nn = 0, nc = 0;
+        if (!d) {
+            errprintf (err, "%s: %s", input, strerror (errno));
+            return DC_STATUS_INPUT;
+        }
+        while ((e = readdir (d))) {
+            struct stat es;
+            if (e->d_name[0] == '.' ||
+                fstatat (dirfd (d), e->d_name, &es, 0) < 0 ||
+                !S_ISREG (es.st_mode))
+                continue; /* hidden files and folders stay out */
+            if (nn == nc) {
+                char **v =
+                    realloc (names, (nc = nc ? 2 * nc : 64) * sizeof (char *));
+                if (!v)
+                    break;
+                names = v;
+            }
+            if (!(names[nn] = strdup (e->d_name)))
+                break;
+            nn++;
+        }
+        closedir (d);
+        if (e) {
+            free_paths (names, nn);
+            errprintf (err, "out of memory");
+            return DC_STATUS_FAIL;
+        }
+        if (nn)
+            qsort (names, nn, sizeof (char *), cmp_str);
+        snprintf (where, sizeof (where), "%s: ", input);
+        int rc = 0;
+        for (size_t i = 0; i < nn && rc == 0; i++) {
+            char *p;
+            if (asprintf (&p, "%s/%s", input, names[i]) < 0) {
+                errprintf (err, "out of memory");
+                rc = -1;
+            } else
+                rc = add_path (paths, sizes, n, &cap, p, "", err);
+        }
+        free_paths (names, nn);
+        if (rc < 0)
+            goto fail;
+    } else {
+        size_t len;
+        uint8_t *buf = dc_file_read (input, MAX_LIST_BYTES, &len, err);
+        size_t line = 0;
+        if (!buf)
+            return DC_STATUS_INPUT;
+        for (size_t i = 0; i < len;) {
+            size_t j = i;
+            while (j < len && buf[j] != '\n')
+                j++;
+            size_t k = j;
+            line++;
+            while (i < k && (buf[i] == ' ' || buf[i] == '\t'))
+                i++;
+            while (k > i && (buf[k - 1] == '\r' || buf[k - 1] == ' ' ||
+                             buf[k - 1] == '\t'))
+                k--;
+            if (k > i) {
+                char *p = strndup ((const char *)buf + i, k - i);
+                snprintf (where, sizeof (where), "%s: line %zu: ", input, line);
+                if (!p || memchr (buf + i, '\0', k - i)) {
+                    free (p);
+                    free (buf);
+                    errprintf (err, "%s%s", where,
+                               p ? "holds a NUL byte" : "out of memory");
+                    goto fail;
+                }
+                if (add_path (paths, sizes, n, &cap, p, where, err) < 0) {
+                    free (buf);
+                    goto fail;
+                }
+            }
+            i = j + 1;
+        }
+        free (buf);
+    }
+    if (*n == 0) {
+        errprintf (err, "%s: no files to map", input);
+        goto fail;
+    }
+    return DC_STATUS_OK;
+fail:
+    free_paths (*paths, *n);
+    free (*sizes);
+    *paths = NULL;
+    *sizes = NULL;
+    *n = 0;
+    return DC_STATUS_INPUT;
+}
+
+/* --files: the input's files, an output folder that does not exist yet. */
+static int prepare_files (const struct dc_map_opts *o, dc_error_t *err)
+{
+    const struct dc_file_use files[] = {
+        {"--report", o->report, DC_FILE_OUTPUT},
+    };
+    struct stat st;
+    char **paths;
+    uint64_t *sizes;
+    size_t n;
+    int st_;
+
+    if (o->report &&
+        dc_file_check (files, sizeof (files) / sizeof (files[0]), err) < 0)
+        return DC_STATUS_INPUT;
+    if (lstat (o->output, &st) == 0) {
+        errprintf (err, "%s: exists: --files writes a new folder", o->output);
+        return DC_STATUS_INPUT;
+    }
+    char *a = strdup (o->output);
+    if (!a) {
+        errprintf (err, "out of memory");
+        return DC_STATUS_FAIL;
+    }
+    const char *dir = dirname (a);
+    if (stat (dir, &st) < 0 || !S_ISDIR (st.st_mode)) {
+        errprintf (err, "%s: no folder %s", o->output, dir);
+        free (a);
+        return DC_STATUS_INPUT;
+    }
+    free (a);
+    if ((st_ = dc_map_list_files (o->input, &paths, &sizes, &n, err)) !=
+        DC_STATUS_OK)
+        return st_;
+    free_paths (paths, n);
+    free (sizes);
+    return DC_STATUS_OK;
+}
+
 int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
 {
     const struct dc_file_use files[] = {
@@ -38,6 +251,12 @@ int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
     int fd;
 
     err->text[0] = '\0';
+    if (o->files) {
+        int st = prepare_files (o, err);
+        if (st != DC_STATUS_OK)
+            return st;
+        goto argv;
+    }
     if (dc_file_check (files, sizeof (files) / sizeof (files[0]), err) < 0)
         return DC_STATUS_INPUT;
     if ((fd = dc_map_npy_open (o->input, &a, err)) < 0)
@@ -58,6 +277,7 @@ int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
         errprintf (err, "%s: too many dimensions", o->input);
         return DC_STATUS_INPUT;
     }
+argv:;
     bool in = false, out = false;
     for (int i = 0; i < o->argc; i++) {
         in = in || strstr (o->argv[i], "{in}");
@@ -73,11 +293,69 @@ int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
     return DC_STATUS_OK;
 }
 
+static void spec_init (const struct dc_map_opts *o, struct dc_sched_map *sm,
+                       uint64_t rows)
+{
+    struct dc_wire_map *sp = &sm->spec;
+
+    sm->retries = o->retries < 0 ? 2 : o->retries;
+    sm->output = o->output;
+    sp->argc = o->argc;
+    sp->argv = o->argv;
+    sp->per_chunk = dc_map_per_chunk (o->argc, o->argv);
+    sp->rows = rows;
+    sp->chunk_timeout = o->chunk_timeout;
+}
+
+/* --files: chunks of consecutive files, at most chunk rows files and
+ * MAX_FILES_CHUNK_BYTES bytes (a larger file alone). */
+static int files_init (const struct dc_map_opts *o, int size,
+                       struct dc_sched_map *sm, dc_error_t *err)
+{
+    int st =
+        dc_map_list_files (o->input, &sm->paths, &sm->sizes, &sm->npaths, err);
+    if (st != DC_STATUS_OK)
+        return st;
+    size_t n = sm->npaths, cr = o->chunk_rows;
+    if (cr == 0)
+        cr = (n + (size_t)size * 4 - 1) / ((size_t)size * 4);
+    if (cr == 0)
+        cr = 1;
+    sm->files = true;
+    sm->chunk_rows = cr;
+    if (!(sm->chunks = calloc (n, sizeof (*sm->chunks)))) {
+        errprintf (err, "out of memory");
+        return DC_STATUS_FAIL;
+    }
+    size_t c = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        uint64_t bytes = 0;
+        while (i + k < n && k < cr &&
+               (k == 0 || bytes + sm->sizes[i + k] <= MAX_FILES_CHUNK_BYTES))
+            bytes += sm->sizes[i + k++];
+        sm->chunks[c] = (struct dc_map_chunk){
+            .row0 = i, .rows = k, .owner = -1, .last_failed = -1};
+        c++;
+        i += k;
+    }
+    sm->nchunks = c;
+    sm->in.rows = n; /* the hub counts files as rows */
+    spec_init (o, sm, n);
+    sm->spec.files = true;
+    snprintf (sm->spec.descr, sizeof (sm->spec.descr), "|u1"); /* unused */
+    sm->spec.row_bytes = 1;
+    return DC_STATUS_OK;
+}
+
 /* Chunks, the spec the ranks get. */
 static int sched_init (const struct dc_map_opts *o, int size,
                        struct dc_sched_map *sm, dc_error_t *err)
 {
     memset (sm, 0, sizeof (*sm));
+    sm->in_fd = sm->tmp_fd = -1;
+    if (o->files)
+        return files_init (o, size, sm, err);
     if ((sm->in_fd = dc_map_npy_open (o->input, &sm->in, err)) < 0)
         return DC_STATUS_INPUT;
     uint64_t rows = sm->in.rows;
@@ -105,19 +383,13 @@ static int sched_init (const struct dc_map_opts *o, int size,
         sm->chunks[i].owner = -1;
         sm->chunks[i].last_failed = -1;
     }
-    sm->retries = o->retries < 0 ? 2 : o->retries;
-    sm->output = o->output;
+    spec_init (o, sm, rows);
     struct dc_wire_map *sp = &sm->spec;
-    sp->argc = o->argc;
-    sp->argv = o->argv;
-    sp->per_chunk = dc_map_per_chunk (o->argc, o->argv);
-    sp->rows = rows;
     snprintf (sp->descr, sizeof (sp->descr), "%s", sm->in.descr);
     sp->ndim = sm->in.ndim - 1;
     for (int i = 1; i < sm->in.ndim; i++)
         sp->shape[i - 1] = sm->in.shape[i];
     sp->row_bytes = sm->in.row_bytes;
-    sp->chunk_timeout = o->chunk_timeout;
     return DC_STATUS_OK;
 }
 
@@ -127,6 +399,9 @@ static void sched_fini (struct dc_sched_map *sm)
         close (sm->in_fd);
     dc_map_out_destroy (sm->out); /* uncommitted: no file */
     sm->out = NULL;
+    dc_sched_map_files_close (sm); /* uncommitted: no folder */
+    free_paths (sm->paths, sm->npaths);
+    free (sm->sizes);
     free (sm->chunks);
 }
 
@@ -196,8 +471,12 @@ static int finish_report (const struct dc_map_opts *o,
     shape[0] = (int64_t)sm->in.rows;
     for (int i = 0; i < sm->out_ndim; i++)
         shape[i + 1] = sm->out_shape[i];
-    dc_report_set_output (rep, o->output, sm->out_ndim + 1, shape,
-                          sm->out_descr, res->sha256);
+    if (sm->files) {
+        shape[0] = (int64_t)sm->out_files;
+        dc_report_set_output (rep, o->output, 1, shape, "files", NULL);
+    } else
+        dc_report_set_output (rep, o->output, sm->out_ndim + 1, shape,
+                              sm->out_descr, res->sha256);
     dc_report_set_total_seconds (rep, dc_report_now () - t0);
     if (o->report && dc_report_write (rep, o->report, &e) < 0) {
         errprintf (err, "%s", e.text);
@@ -241,6 +520,10 @@ static int map_mpi (const struct dc_map_opts *o, int *sig, dc_error_t *err)
                        .o = &io,
                        .rows = (size_t)sm.in.rows,
                        .res = &res};
+    if (sm.files && dc_sched_map_files_open (&sm, err) < 0) {
+        st = DC_STATUS_INPUT;
+        goto out;
+    }
     int rc = dc_hub_run (&h, &dc_sched_map, &sm, rep, err);
     st = end_status (&res, o->output, sig, err);
     if (rc == 0)
@@ -285,6 +568,10 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
     if (o->dry_run) {
         if (o->dry_run_data)
             o->dry_run_data (job, (size_t)sm.in.rows, sm.chunk_rows, o->arg);
+        goto out;
+    }
+    if (sm.files && dc_sched_map_files_open (&sm, err) < 0) {
+        st = DC_STATUS_INPUT;
         goto out;
     }
     if (!(rep = dc_report_create ("map"))) {

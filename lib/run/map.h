@@ -27,6 +27,8 @@
 
 struct dc_map_opts {
     const char *input, *output, *report;
+    bool files; /* --files: input a list of files or a folder, output a
+                   folder */
     int argc;
     char **argv;          /* CMD ARGS... */
     size_t chunk_rows;    /* 0: chosen from rows and ranks */
@@ -60,6 +62,13 @@ int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err);
 int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
                 dc_error_t *err);
 
+/* --files: the input's files, from a list (one path a line, relative to
+ * this folder; blank lines skipped) or a folder (its regular files, in
+ * name order): DC_STATUS_OK, or DC_STATUS_INPUT with err.  The caller
+ * frees paths (each and the array) and sizes. */
+int dc_map_list_files (const char *input, char ***paths, uint64_t **sizes,
+                       size_t *n, dc_error_t *err);
+
 /* ---- the hub's scheduler (lib/run/sched_map.c) ---- */
 
 struct dc_map_chunk {
@@ -86,7 +95,21 @@ struct dc_sched_map {
     int64_t out_shape[DC_MAP_MAXDIM];
     uint64_t out_row_bytes;
     int failed; /* chunk results that failed */
+    /* --files: the input files (a chunk's rows are files) and the
+     * output's temporary folder, renamed to output on commit */
+    bool files;
+    char **paths;
+    uint64_t *sizes;
+    size_t npaths;
+    char *tmp;  /* the temporary folder, NULL until made */
+    int tmp_fd; /* -1 */
+    size_t out_files;
 };
 extern const struct dc_hub_sched dc_sched_map;
+
+/* --files: make the output's temporary folder next to output (0, or -1
+ * with errp); remove it and what it holds unless committed. */
+int dc_sched_map_files_open (struct dc_sched_map *sm, dc_error_t *errp);
+void dc_sched_map_files_close (struct dc_sched_map *sm);
 
 #endif

@@ -1,7 +1,7 @@
 /* map_rank.c - the rank side of `dcrun map` (map_rank.h) */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,16 +38,65 @@ static volatile sig_atomic_t g_stopped;
 static const int g_sigs[3] = {SIGTERM, SIGINT, SIGHUP};
 static struct sigaction g_old[3]; /* the handlers found */
 
+struct dirent64_ {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Remove what folder dfd holds, depth folders down, with system calls
+ * only (async-signal-safe). */
+static void rm_under (int dfd, int depth)
+{
+    char buf[4096] __attribute__ ((aligned (8)));
+
+    for (int pass = 0; pass < 64; pass++) {
+        bool any = false;
+        lseek (dfd, 0, SEEK_SET);
+        long n;
+        while ((n = syscall (SYS_getdents64, dfd, buf, sizeof (buf))) > 0)
+            for (long off = 0; off < n;) {
+                struct dirent64_ *d = (struct dirent64_ *)(buf + off);
+                const char *e = d->d_name;
+                off += d->d_reclen;
+                if (e[0] == '.' && (!e[1] || (e[1] == '.' && !e[2])))
+                    continue;
+                any = true;
+                if (unlinkat (dfd, e, 0) == 0 || depth <= 0)
+                    continue;
+                int sub = openat (
+                    dfd, e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub >= 0) {
+                    rm_under (sub, depth - 1);
+                    close (sub);
+                }
+                unlinkat (dfd, e, AT_REMOVEDIR);
+            }
+        if (!any)
+            break;
+    }
+}
+
+/* Empty the folder path (keep it). */
+static void empty_dir (const char *path)
+{
+    int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        rm_under (fd, 8);
+        close (fd);
+    }
+}
+
 static void cleanup_now (void) /* async-signal-safe */
 {
     if (g_pgid > 0)
         kill (-(pid_t)g_pgid, SIGKILL);
-    if (g_in[0])
-        unlink (g_in);
-    if (g_out[0])
-        unlink (g_out);
-    if (g_dir[0])
+    if (g_dir[0]) {
+        empty_dir (g_dir);
         rmdir (g_dir);
+    }
 }
 
 void dc_map_rank_cleanup (void)
@@ -93,14 +143,6 @@ static double now (void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int rm_entry (const char *path, const struct stat *st, int flag,
-                     struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    remove (path);
-    return 0;
-}
-
 /* The folder and whatever CMD left in it. */
 static void remove_dir (void)
 {
@@ -108,7 +150,8 @@ static void remove_dir (void)
 
     if (!g_dir[0])
         return;
-    nftw (g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    empty_dir (g_dir);
+    rmdir (g_dir);
     sigfillset (&all);
     pthread_sigmask (SIG_BLOCK, &all, &old);
     g_dir[0] = g_in[0] = g_out[0] = '\0';
@@ -492,7 +535,17 @@ static int send_failed (struct mrank *m, const struct dc_wire_chunk *ch,
 
     if (r.text_len > 1000)
         r.text_len = 1000;
-    if (!(buf = dc_wire_mapres_new (&r, &len)))
+    if (m->spec.files) {
+        struct dc_wire_files f = {.id = ch->id,
+                                  .first = ch->row0,
+                                  .count = ch->rows,
+                                  .status = 1,
+                                  .text = why,
+                                  .text_len = r.text_len};
+        buf = dc_wire_files_new (&f, &len);
+    } else
+        buf = dc_wire_mapres_new (&r, &len);
+    if (!buf)
         return errprintf (errp, "out of memory");
     int rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
     free (buf);
@@ -514,15 +567,17 @@ static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
     if ((fd = open (g_out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) <
         0) {
         if (errno == ENOENT)
-            snprintf (why, sizeof (why), "no output: %s did not write %s",
-                      m->spec.argv[0], g_out);
+            snprintf (why, sizeof (why),
+                      "no output: %.100s did not write %.900s", m->spec.argv[0],
+                      g_out);
         else
-            snprintf (why, sizeof (why), "output %s: %s", g_out,
+            snprintf (why, sizeof (why), "output %.900s: %s", g_out,
                       strerror (errno));
         goto failed;
     }
     if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-        snprintf (why, sizeof (why), "output %s: not a regular file", g_out);
+        snprintf (why, sizeof (why), "output %.900s: not a regular file",
+                  g_out);
         goto failed;
     }
     size_t want = DC_MAP_MAXHEADER + 12;
@@ -534,7 +589,8 @@ static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
     }
     ssize_t n = pread (fd, hb, want, 0);
     if (n < 0) {
-        snprintf (why, sizeof (why), "output %s: %s", g_out, strerror (errno));
+        snprintf (why, sizeof (why), "output %.900s: %s", g_out,
+                  strerror (errno));
         goto failed;
     }
     if (dc_map_npy_parse (hb, (size_t)n, (uint64_t)st.st_size, &a, &e) < 0) {
@@ -579,7 +635,7 @@ static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
-            snprintf (why, sizeof (why), "output %s: %s", g_out,
+            snprintf (why, sizeof (why), "output %.900s: %s", g_out,
                       k < 0 ? strerror (errno)
                             : "shorter than its header says");
             goto failed;
@@ -601,13 +657,192 @@ failed:
     return send_failed (m, ch, why, errp);
 }
 
+/* --files: the chunk's files as in/K/NAME, their paths one a line in
+ * g_in, and an empty folder g_out for CMD's files. */
+static int write_files (const struct dc_wire_files *fm, dc_error_t *errp)
+{
+    char p[4600];
+    int lfd = -1, fd;
+
+    pthread_mutex_lock (&g_mu);
+    if (g_stopped) {
+        pthread_mutex_unlock (&g_mu);
+        return errprintf (errp, "stopped");
+    }
+    empty_dir (g_dir);
+    snprintf (p, sizeof (p), "%s/in", g_dir);
+    if (mkdir (p, 0700) == 0 && mkdir (g_out, 0700) == 0)
+        lfd = open (g_in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+    pthread_mutex_unlock (&g_mu);
+    if (lfd < 0)
+        return errprintf (errp, "%s: %s", g_dir, strerror (errno));
+    for (size_t k = 0; k < fm->nfiles; k++) {
+        const struct dc_wire_file *f = &fm->files[k];
+        snprintf (p, sizeof (p), "%s/in/%zu", g_dir, k);
+        if (mkdir (p, 0700) < 0)
+            goto fail;
+        snprintf (p, sizeof (p), "%s/in/%zu/%.*s", g_dir, k, (int)f->name_len,
+                  f->name);
+        if ((fd = open (p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                        0600)) < 0)
+            goto fail;
+        int w = write_all (fd, f->data, (size_t)f->len);
+        if (close (fd) < 0 || w < 0 || write_all (lfd, p, strlen (p)) < 0 ||
+            write_all (lfd, "\n", 1) < 0)
+            goto fail;
+    }
+    if (close (lfd) < 0) {
+        lfd = -1;
+        goto fail;
+    }
+    return 0;
+fail:
+    errprintf (errp, "%s: %s", p, strerror (errno));
+    if (lfd >= 0)
+        close (lfd);
+    return -1;
+}
+
+static int cmp_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+/* --files: the files CMD wrote into g_out, sent back (0), or the chunk
+ * failed (sent with the reason); -1 comm failed. */
+static int send_files (struct mrank *m, const struct dc_wire_chunk *ch,
+                       double secs, dc_error_t *errp)
+{
+    char why[1200] = "", **names = NULL;
+    struct dc_wire_file *files = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    int dfd = -1, rc;
+    DIR *d = opendir (g_out);
+    struct dirent *e;
+
+    if (!d) {
+        snprintf (why, sizeof (why), "output folder %.900s: %s", g_out,
+                  strerror (errno));
+        goto failed;
+    }
+    dfd = dirfd (d);
+    while ((e = readdir (d))) {
+        struct stat st;
+        if (!strcmp (e->d_name, ".") || !strcmp (e->d_name, ".."))
+            continue;
+        if (fstatat (dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG (st.st_mode)) {
+            snprintf (why, sizeof (why),
+                      "%s wrote %s into the output folder: only regular "
+                      "files are gathered",
+                      m->spec.argv[0], e->d_name);
+            goto failed;
+        }
+        total += (uint64_t)st.st_size + 512;
+        if (total > DC_WIRE_MAX_FILES_BYTES - ((uint64_t)1 << 20)) {
+            snprintf (why, sizeof (why),
+                      "output files of more than 1 GiB: too large for one "
+                      "message, use a smaller --chunk-rows");
+            goto failed;
+        }
+        if (n == cap) {
+            char **v =
+                realloc (names, (cap = cap ? 2 * cap : 16) * sizeof (char *));
+            if (!v)
+                goto oom;
+            names = v;
+        }
+        if (!(names[n] = strdup (e->d_name)))
+            goto oom;
+        n++;
+    }
+    qsort (names, n, sizeof (char *), cmp_names);
+    if (n && !(files = calloc (n, sizeof (*files))))
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        int fd = openat (dfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat (fd, &st) < 0) {
+            snprintf (why, sizeof (why), "output %s: %s", names[i],
+                      strerror (errno));
+            if (fd >= 0)
+                close (fd);
+            goto failed;
+        }
+        uint8_t *buf = malloc ((size_t)st.st_size + 1);
+        size_t off = 0;
+        while (buf && off < (size_t)st.st_size) {
+            ssize_t k = read (fd, buf + off, (size_t)st.st_size - off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            off += (size_t)k;
+        }
+        close (fd);
+        files[i] = (struct dc_wire_file){.name = names[i],
+                                         .name_len = strlen (names[i]),
+                                         .data = buf,
+                                         .len = off};
+        if (!buf)
+            goto oom;
+    }
+    struct dc_wire_files fr = {.id = ch->id,
+                               .first = ch->row0,
+                               .count = ch->rows,
+                               .seconds = secs,
+                               .nfiles = n,
+                               .files = files};
+    size_t len;
+    uint8_t *msg = dc_wire_files_new (&fr, &len);
+    if (!msg)
+        goto oom;
+    rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, len, errp);
+    free (msg);
+    goto out;
+oom:
+    snprintf (why, sizeof (why), "out of memory for the output files");
+failed:
+    rc = send_failed (m, ch, why, errp);
+out:
+    if (d)
+        closedir (d);
+    for (size_t i = 0; i < n; i++) {
+        free (names[i]);
+        if (files)
+            free ((void *)files[i].data);
+    }
+    free (names);
+    free (files);
+    return rc;
+}
+
 /* One chunk: 0 answered, -1 the rank leaves (errp; ERROR not sent). */
 static int do_chunk (struct mrank *m, const struct dc_wire_chunk *ch,
-                     dc_error_t *errp)
+                     const struct dc_wire_files *fm, dc_error_t *errp)
 {
     char why[512];
     double t0 = dc_report_now ();
 
+    if (fm) { /* --files */
+        int r = write_files (fm, errp);
+        if (r == 0 && m->spec.per_chunk)
+            r = run_chunk_cmd (m, ch, why, sizeof (why), errp);
+        else if (r == 0)
+            r = ask_cmd (m, ch->id, errp);
+        if (r < 0)
+            return -1;
+        if (fm && m->spec.per_chunk && why[0])
+            r = send_failed (m, ch, why, errp);
+        else
+            r = send_files (m, ch, dc_report_now () - t0, errp);
+        pthread_mutex_lock (&g_mu);
+        empty_dir (g_dir); /* the chunk's files, CMD's files */
+        pthread_mutex_unlock (&g_mu);
+        return r < 0 ? -2 : 0;
+    }
     if (write_input (m, ch, errp) < 0)
         return -1;
     if (m->spec.per_chunk) {
@@ -655,7 +890,8 @@ static void stop_cmd (struct mrank *m, bool grace)
     m->from_cmd = -1;
 }
 
-static int make_dir (const struct dc_worker_opts *o, dc_error_t *errp)
+static int make_dir (const struct dc_worker_opts *o, bool files,
+                     dc_error_t *errp)
 {
     const char *base = o->tmpdir ? o->tmpdir : getenv ("TMPDIR");
     char dir[4096];
@@ -675,8 +911,11 @@ static int make_dir (const struct dc_worker_opts *o, dc_error_t *errp)
         rmdir (dir);
     else {
         snprintf (g_dir, sizeof (g_dir), "%s", dir);
-        snprintf (g_in, sizeof (g_in), "%s/in.npy", dir);
-        snprintf (g_out, sizeof (g_out), "%s/out.npy", dir);
+        /* --files: the list of the chunk's files and CMD's folder */
+        snprintf (g_in, sizeof (g_in), "%s/%s", dir,
+                  files ? "list.txt" : "in.npy");
+        snprintf (g_out, sizeof (g_out), "%s/%s", dir,
+                  files ? "out" : "out.npy");
     }
     pthread_mutex_unlock (&g_mu);
     pthread_sigmask (SIG_SETMASK, &old, NULL);
@@ -726,7 +965,7 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     }
     free (msg.data);
     msg.data = NULL;
-    if (make_dir (o, errp) < 0)
+    if (make_dir (o, m->spec.files, errp) < 0)
         goto out;
     snprintf (rows, sizeof (rows), "%" PRIu64, m->spec.rows);
     setenv ("DCRUN_MAP_ROWS", rows, 1);
@@ -782,12 +1021,21 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
             continue;
         }
         struct dc_wire_chunk ch;
-        if (dc_wire_chunk_get (msg.data, msg.len, (size_t)m->spec.row_bytes,
-                               &ch, &e) < 0) {
+        struct dc_wire_files fm = {0};
+        if (m->spec.files) {
+            if (dc_wire_files_get (msg.data, msg.len, "CHUNK", &fm, &e) < 0) {
+                errprintf (errp, "%s", e.text);
+                goto out;
+            }
+            ch = (struct dc_wire_chunk){
+                .id = fm.id, .row0 = fm.first, .rows = fm.count};
+        } else if (dc_wire_chunk_get (msg.data, msg.len,
+                                      (size_t)m->spec.row_bytes, &ch, &e) < 0) {
             errprintf (errp, "%s", e.text);
             goto out;
         }
-        int r = do_chunk (m, &ch, errp);
+        int r = do_chunk (m, &ch, m->spec.files ? &fm : NULL, errp);
+        free (fm.files);
         free (msg.data);
         msg.data = NULL;
         if (r == -2) {

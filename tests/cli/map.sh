@@ -175,6 +175,51 @@ expect_rc 0 "--dry-run" $D map -H localhost:3 --dry-run --input X.npy --output Y
 expect_out "^rank 2 on localhost" "the dry run lists the ranks"
 expect_eq "$(ls -a | grep -c 'Yu')" 0 "the dry run writes nothing"
 
+# --files: chunks of files; CMD writes files into OUT_DIR; the output is
+# a new folder, complete or absent
+mkdir fin
+i=0
+while [ $i -lt 12 ]; do echo "file number $i" > fin/f$i.txt; i=$((i + 1)); done
+cat > fw$TOKEN.py <<'EOF'
+import os, sys, time
+slow = float(os.environ.get("SLOW", "0"))
+for line in sys.stdin:
+    lst, out = line.split()
+    time.sleep(slow)
+    for p in open(lst).read().splitlines():
+        with open(os.path.join(out, os.path.basename(p) + ".up"), "w") as f:
+            f.write(open(p).read().upper())
+    print("done", flush=True)
+EOF
+FW="$PY $T_TMP/fw$TOKEN.py"
+expect_rc 0 "--files, a folder, persistent worker, 3 ranks" $D map -H localhost:3 --files --input fin --output fout --report rf.json -- $FW
+expect_eq "$(ls fout | wc -l) $(cat fout/f7.txt.up)" "12 FILE NUMBER 7" "every file's output, from its own input"
+expect_eq "$($PY -c "import json; r=json.load(open('rf.json')); m=r['map']; print(m['input_files'], m['output_files'], r['output']['shape'])")" \
+    "12 12 [12]" "report: input and output files"
+ls fin/* | sed 's/^/ /' > list.txt
+printf '\n' >> list.txt
+expect_rc 0 "--files, a list, per-chunk shell command" $D map -H localhost:2 --files --chunk-rows 5 --input list.txt --output fout2 -- \
+    sh -c 'while read p; do wc -c < "$p" > "$2/$(basename "$p").n"; done < "$1"; echo "files $DCRUN_CHUNK_ROW0+$DCRUN_CHUNK_ROWS of $DCRUN_MAP_ROWS" >&2' sh {in} {out}
+expect_eq "$(ls fout2 | wc -l) $(cat fout2/f9.txt.n)" "12 14" "per-chunk: every file's output"
+expect_err "^[01]@localhost: files 10\+2 of 12$" "the chunk variables count files"
+expect_rc 1 "--files, two chunks write the same name" $D map -H localhost:2 --files --input fin --output fout3 -- sh -c 'echo x > "$2/same"' sh {in} {out}
+expect_err "output file same: another chunk wrote one of that name: no output written" "the collision is the reason"
+expect_eq "$(ls -a | grep -c 'fout3')" 0 "no output folder, no temporary folder"
+expect_rc 3 "--files, the output exists" $D map -H localhost:2 --files --input fin --output fout -- $FW
+expect_err "fout: exists: --files writes a new folder" "says so"
+printf 'fin/f1.txt\nfin/nope.txt\n' > badlist.txt
+expect_rc 3 "--files, a list naming a missing file" $D map -H localhost:2 --files --input badlist.txt --output fout4 -- $FW
+expect_err "badlist.txt: line 2: fin/nope.txt: No such file or directory" "names the line and the file"
+SLOW=0.5 $D map -H localhost:2 --files --input fin --output fout5 -- $FW 2> "$T_TMP/err" &
+P=$!
+wait_workers 2
+sleep 0.8
+kill -INT $P
+wait $P
+expect_eq "$?" 130 "--files, Ctrl-C: exit 130"
+sleep 0.3
+expect_eq "$(ls -a | grep -c 'fout5') $(workers) $(chunk_files)" "0 0 0" "--files, Ctrl-C: no output or temporary folder, no worker, no chunk folder"
+
 # under mpirun: every process one rank, rank 0 also the hub; and -L mpi
 if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
