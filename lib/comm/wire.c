@@ -914,8 +914,8 @@ uint8_t *dc_wire_mapres_new (const struct dc_wire_mapres *m, size_t *len)
         m->text_len > DC_WIRE_MAP_MAXTEXT)
         return NULL;
     size_t hdr = dc_wire_mapres_hdr_len (m);
-    uint8_t *buf =
-        alloc_msg (hdr, (size_t)(m->rows * m->row_bytes), m->data, len);
+    size_t body = m->status ? 0 : (size_t)(m->rows * m->row_bytes);
+    uint8_t *buf = alloc_msg (hdr, body, m->data, len);
     if (buf)
         dc_wire_mapres_put (buf, m);
     return buf;
@@ -964,15 +964,16 @@ int dc_wire_mapres_get (const uint8_t *buf, size_t len,
     m->text = (const char *)buf + DC_MAPRES_HDR + 8 * (size_t)m->ndim;
     if (memchr (m->text, '\0', m->text_len))
         return errprintf (errp, "RESULT: text: holds a NUL byte");
+    for (size_t i = m->text_len; i < (m->text_len + 7) / 8 * 8; i++)
+        if (m->text[i] != '\0')
+            return errprintf (errp, "RESULT: text: padding is not zero");
     if (m->row0 > UINT64_MAX - m->rows)
         return errprintf (errp, "RESULT: row0: %llu overflows",
                           (unsigned long long)m->row0);
     if (m->status == 1) {
-        if (len != hdr)
+        if (len != hdr || m->row_bytes || m->ndim)
             return errprintf (errp,
-                              "RESULT: a failed chunk with %zu bytes "
-                              "of rows",
-                              len - hdr);
+                              "RESULT: a failed chunk with rows or a shape");
         return 0;
     }
     if (m->row_bytes == 0) { /* rows of no bytes: (rows, 0) */
@@ -994,6 +995,14 @@ int dc_wire_mapres_get (const uint8_t *buf, size_t len,
 /* ---- dcrun map --files ---- */
 
 #define PAD8(n) (((n) + 7) / 8 * 8)
+
+static bool zeros (const uint8_t *p, size_t n)
+{
+    while (n--)
+        if (*p++)
+            return false;
+    return true;
+}
 
 bool dc_wire_file_name_ok (const char *name, size_t len)
 {
@@ -1084,8 +1093,10 @@ int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
                           (unsigned long long)tl, len - off);
     m->text = (const char *)buf + off;
     m->text_len = (size_t)tl;
-    if (memchr (m->text, '\0', m->text_len))
-        return errprintf (errp, "%s: text: holds a NUL byte", what);
+    if (memchr (m->text, '\0', m->text_len) ||
+        !zeros (buf + off + tl, (size_t)(PAD8 (tl) - tl)))
+        return errprintf (errp, "%s: text: a NUL byte, or padding not zero",
+                          what);
     off += (size_t)PAD8 (tl);
     /* each file takes 16 bytes at least: n is bounded by what is left */
     if (n > (len - off) / 16)
@@ -1107,8 +1118,11 @@ int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
             return errprintf (errp, "%s: file %zu: not a plain file name", what,
                               i);
         }
+        if (!zeros (buf + off + nl, (size_t)(PAD8 (nl) - nl)))
+            goto short_;
         off += (size_t)PAD8 (nl);
-        if (dl > len - off || PAD8 (dl) > len - off)
+        if (dl > len - off || PAD8 (dl) > len - off ||
+            !zeros (buf + off + dl, (size_t)(PAD8 (dl) - dl)))
             goto short_;
         m->files[i] = (struct dc_wire_file){
             .name = name, .name_len = (size_t)nl, .data = buf + off, .len = dl};
@@ -1125,5 +1139,5 @@ int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
 short_:
     free (m->files);
     m->files = NULL;
-    return errprintf (errp, "%s: files: truncated", what);
+    return errprintf (errp, "%s: files: truncated, or padding not zero", what);
 }

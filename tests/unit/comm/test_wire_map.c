@@ -211,7 +211,9 @@ static const struct bcase bcases[] = {
     {"a byte more", -1, 0, 0, 1, "RESULT: rows:"},
     {"header only", -1, 0, 16 + 8 + 8 + 16, 0, "shorter than its"},
     {"half a header", -1, 0, 16 + 8 + 8 + 16 + 40, 0, "shorter than its"},
-    {"failed with rows", 4, 1, 0, 0, "a failed chunk with 16 bytes"},
+    {"failed with rows", 4, 1, 0, 0, "a failed chunk with rows or a shape"},
+    {"text padding", 10, 0x580000000032693Cull, 0, 0,
+     "RESULT: text: padding is not zero"},
 };
 
 START_TEST (t_mapres_hostile)
@@ -331,6 +333,10 @@ START_TEST (t_files)
     dc_put_u64 (c + 16, 0);
     ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
     ck_assert (strstr (e.text, "RESULT: count: 0"));
+    memcpy (c, b, len); /* a byte of padding after a name */
+    c[DC_FILES_HDR + 16 + 5] = 'x';
+    ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
+    ck_assert (strstr (e.text, "padding not zero"));
     memcpy (c, b, len);
     dc_put_u64 (c + 40, 1u << 20);
     ck_assert_int_eq (dc_wire_files_get (c, len, "RESULT", &d, &e), -1);
