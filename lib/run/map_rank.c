@@ -899,6 +899,11 @@ static int make_dir (const struct dc_worker_opts *o, bool files,
 
     if (!base || !*base)
         base = "/tmp";
+    if (strpbrk (base, " \t\n\r"))
+        return errprintf (errp,
+                          "TMPDIR '%s' holds a blank: the request lines "
+                          "'IN OUT' are split on blanks",
+                          base);
     if (snprintf (dir, sizeof (dir), "%s/dcrun-map-XXXXXX", base) >=
         (int)sizeof (dir) - 16)
         return errprintf (errp, "%s: path too long", base);
