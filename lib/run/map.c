@@ -485,23 +485,24 @@ static int finish_report (const struct dc_map_opts *o,
     return st;
 }
 
-/* Under mpirun or srun: every process calls it. */
-static int map_mpi (const struct dc_map_opts *o, int *sig, dc_error_t *err)
+int dc_map_hub (const struct dc_map_opts *o, struct dc_comm *comm, int size,
+                const char *const *hosts, int (*check) (void *arg), void *arg,
+                int *sig, dc_error_t *err)
 {
-    struct dc_job_mpi m = {.on_error = o->on_rank_error, .arg = o->arg};
     struct dc_sched_map sm = {.in_fd = -1};
     struct dc_report *rep = NULL;
     struct dc_coord_result res;
     double t0 = dc_report_now ();
-    bool hub;
-    int st = dc_job_mpi_start (&m, &hub, err);
+    int st;
 
-    if (!hub)
-        return st; /* a rank that served, or its failure */
-    if (st != DC_STATUS_OK)
+    *sig = 0;
+    err->text[0] = '\0';
+    if ((st = sched_init (o, size, &sm, err)) != DC_STATUS_OK)
         goto out;
-    if ((st = sched_init (o, m.size, &sm, err)) != DC_STATUS_OK)
+    if (sm.files && dc_sched_map_files_open (&sm, err) < 0) {
+        st = DC_STATUS_INPUT;
         goto out;
+    }
     if (!(rep = dc_report_create ("map"))) {
         errprintf (err, "out of memory");
         st = DC_STATUS_FAIL;
@@ -511,28 +512,40 @@ static int map_mpi (const struct dc_map_opts *o, int *sig, dc_error_t *err)
     struct dc_coord_infer_opts io = {
         .input_path = o->input,
         .output_path = o->output,
-        .check = dc_job_mpi_check,
-        .arg = &m,
-        .hosts = m.host,
+        .check = check,
+        .arg = arg,
+        .hosts = hosts,
     };
-    struct dc_hub h = {.comm = m.hub,
-                       .size = m.size,
+    struct dc_hub h = {.comm = comm,
+                       .size = size,
                        .o = &io,
                        .rows = (size_t)sm.in.rows,
                        .res = &res};
-    if (sm.files && dc_sched_map_files_open (&sm, err) < 0) {
-        st = DC_STATUS_INPUT;
-        goto out;
-    }
     int rc = dc_hub_run (&h, &dc_sched_map, &sm, rep, err);
     st = end_status (&res, o->output, sig, err);
     if (rc == 0)
         st = finish_report (o, &sm, &res, rep, t0, st, err);
 out:
+    sched_fini (&sm); /* an output not committed is removed */
+    dc_report_destroy (rep);
+    return st;
+}
+
+/* Under mpirun or srun: every process calls it. */
+static int map_mpi (const struct dc_map_opts *o, int *sig, dc_error_t *err)
+{
+    struct dc_job_mpi m = {.on_error = o->on_rank_error, .arg = o->arg};
+    bool hub;
+    int st = dc_job_mpi_start (&m, &hub, err);
+
+    if (!hub)
+        return st; /* a rank that served, or its failure */
+    if (st == DC_STATUS_OK)
+        st = dc_map_hub (o, m.hub, m.size, m.host, dc_job_mpi_check, &m, sig,
+                         err);
     if (st != DC_STATUS_OK)
         dc_map_rank_cleanup (); /* rank 0's own CMD and chunk files */
-    sched_fini (&sm);           /* before any abort: no partial output */
-    dc_report_destroy (rep);
+    /* before any abort: the output is committed or removed */
     dc_job_mpi_finish (&m, st == DC_STATUS_SIGNAL ? 128 + *sig : (int)st);
     return st;
 }

@@ -69,6 +69,15 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
 int dc_map_list_files (const char *input, char ***paths, uint64_t **sizes,
                        size_t *n, dc_error_t *err);
 
+/* The hub of a map over comm, whose size ranks serve already (their
+ * `dcrun serve`, MPI processes, or threads over comm "loop" in the unit
+ * tests): chunks out, results in, the output committed or removed, the
+ * report written.  check (may be NULL) as for struct dc_coord_infer_opts.
+ * Returns a dc_status, *sig and err as dc_map_run. */
+int dc_map_hub (const struct dc_map_opts *o, struct dc_comm *comm, int size,
+                const char *const *hosts, int (*check) (void *arg), void *arg,
+                int *sig, dc_error_t *err);
+
 /* ---- the hub's scheduler (lib/run/sched_map.c) ---- */
 
 struct dc_map_chunk {
