@@ -75,10 +75,10 @@ single, mapped, ident = map(float, sys.argv[2:5])
 rows, threads, nr, per = map(int, sys.argv[5:9])
 a, b = np.load(tmp + "/Y1.npy"), np.load(tmp + "/Ym.npy")
 r = json.load(open(tmp + "/r0.json"))
-chunks = r["map"]["chunks"]
+chunks = r["distributed"]["chunks"]
 print("rows %d, %d threads, best of runs: pytorch alone %.3f s; dcrun map, %d ranks x %d "
       "threads, %d chunks of %d rows: %.3f s" % (rows, threads, single, nr, per, chunks,
-                                                r["map"]["chunk_rows"], mapped))
+                                                r["distributed"]["chunk_rows"], mapped))
 print("ratio dcrun map / pytorch: %.2f" % (mapped / single))
 print("overhead against pytorch alone: %.1f ms per chunk, %.2f us per row" %
       ((mapped - single) / chunks * 1e3, (mapped - single) / rows * 1e6))

@@ -469,14 +469,17 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
         cJSON_AddItemToArray (av, cJSON_CreateString (sm->spec.argv[i]));
     cJSON_AddStringToObject (x, "mode",
                              sm->spec.per_chunk ? "per-chunk" : "persistent");
-    cJSON_AddNumberToObject (x, "chunk_rows", (double)sm->chunk_rows);
-    cJSON_AddNumberToObject (x, "chunks", (double)sm->nchunks);
     cJSON_AddNumberToObject (x, "retries", sm->retries);
     cJSON_AddNumberToObject (x, "failed_chunks", sm->failed);
     if (sm->files) {
         cJSON_AddNumberToObject (x, "input_files", (double)sm->npaths);
         cJSON_AddNumberToObject (x, "output_files", (double)sm->out_files);
     }
+    /* as infer's, for `dcrun report` */
+    if (!(x = dc_report_extra (report, "distributed")))
+        return;
+    cJSON_AddNumberToObject (x, "chunk_rows", (double)sm->chunk_rows);
+    cJSON_AddNumberToObject (x, "chunks", (double)sm->nchunks);
     cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
     cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");
     for (int r = 0; r < h->size; r++) {

@@ -87,8 +87,10 @@ kill -KILL "$(pgrep -f "^$PY [^ ]*w$TOKEN.py" | head -n 1)"
 wait $P
 expect_eq "$?" 0 "one of 3 workers killed: the job completes"
 expect_eq "$(same Yk.npy R.npy)" same "killed worker: the same output"
-expect_eq "$($PY -c "import json; r=json.load(open('rk.json')); l=r['map']['lost_workers']; print(len(l), l[0]['host'], 'killed by SIGKILL with chunk' in l[0]['reason'])")" \
+expect_eq "$($PY -c "import json; r=json.load(open('rk.json')); l=r['distributed']['lost_workers']; print(len(l), l[0]['host'], 'killed by SIGKILL with chunk' in l[0]['reason'])")" \
     "1 localhost True" "the report names the lost rank, its host and why"
+expect_rc 0 "dcrun report reads the map's report" $D report rk.json
+expect_out "^lost: rank [0-2] on localhost \([^ ]*python3 was killed by SIGKILL" "dcrun report names the lost rank"
 RC=0; mv err.k "$T_TMP/err"
 expect_err "lost on the way: rank [0-2] on localhost \([^ ]*python3 was killed by SIGKILL with chunk [0-9]+ in hand\)" "the last line names the lost rank"
 
