@@ -9,6 +9,7 @@ extern const struct cli_command cmd_probe;
 extern const struct cli_command cmd_check;
 extern const struct cli_command cmd_exec;
 extern const struct cli_command cmd_infer;
+extern const struct cli_command cmd_map;
 extern const struct cli_command cmd_train;
 extern const struct cli_command cmd_bench;
 extern const struct cli_command cmd_worker;

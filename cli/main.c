@@ -10,8 +10,8 @@
 
 /* Every subcommand, in the order --help lists them. */
 const struct cli_command *const cli_commands[] = {
-    &cmd_hosts, &cmd_probe,  &cmd_check,  &cmd_exec,  &cmd_infer, &cmd_train,
-    &cmd_bench, &cmd_report, &cmd_worker, &cmd_serve, NULL,
+    &cmd_hosts, &cmd_probe, &cmd_check,  &cmd_exec,   &cmd_infer, &cmd_map,
+    &cmd_train, &cmd_bench, &cmd_report, &cmd_worker, &cmd_serve, NULL,
 };
 
 static const struct cli_command *find_command (const char *name)

@@ -622,13 +622,15 @@ const char *dc_wire_mode_name (enum dc_wire_mode mode)
         return "echo";
     case DC_WIRE_PIPELINE:
         return "pipeline";
+    case DC_WIRE_MAP:
+        return "map";
     }
     return NULL;
 }
 
 static enum dc_wire_mode mode_of (const char *s)
 {
-    for (int i = DC_WIRE_INFER; i <= DC_WIRE_PIPELINE; i++)
+    for (int i = DC_WIRE_INFER; i <= DC_WIRE_MAP; i++)
         if (!strcmp (s, dc_wire_mode_name ((enum dc_wire_mode)i)))
             return (enum dc_wire_mode)i;
     return 0;
@@ -881,4 +883,413 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
 out:
     cJSON_Delete (o);
     return rc;
+}
+
+/* ---- dcrun map ---- */
+
+char *dc_wire_map_encode (const struct dc_wire_map *m)
+{
+    cJSON *j = cJSON_CreateObject (), *a, *sh;
+
+    if (!j || m->argc < 1 || !m->argv || m->ndim < 0 ||
+        m->ndim > DC_WIRE_MAP_MAXDIM) {
+        cJSON_Delete (j);
+        return NULL;
+    }
+    a = cJSON_AddArrayToObject (j, "argv");
+    for (int i = 0; i < m->argc; i++)
+        cJSON_AddItemToArray (a, cJSON_CreateString (m->argv[i]));
+    cJSON_AddBoolToObject (j, "per_chunk", m->per_chunk);
+    cJSON_AddNumberToObject (j, "rows", (double)m->rows);
+    cJSON_AddStringToObject (j, "descr", m->descr);
+    sh = cJSON_AddArrayToObject (j, "shape");
+    for (int i = 0; i < m->ndim; i++)
+        cJSON_AddItemToArray (sh, cJSON_CreateNumber ((double)m->shape[i]));
+    cJSON_AddNumberToObject (j, "row_bytes", (double)m->row_bytes);
+    add_f64 (j, "chunk_timeout", m->chunk_timeout);
+    if (m->files)
+        cJSON_AddBoolToObject (j, "files", true);
+    return print (j);
+}
+
+void dc_wire_map_free (struct dc_wire_map *m)
+{
+    if (m && m->argv) {
+        for (int i = 0; i < m->argc; i++)
+            free (m->argv[i]);
+        free (m->argv);
+        m->argv = NULL;
+        m->argc = 0;
+    }
+}
+
+/* A dtype as .npy headers write it: printable, no quote or backslash. */
+static bool descr_ok (const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e || *s == '\'' || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+int dc_wire_map_decode (const uint8_t *buf, size_t len, struct dc_wire_map *m,
+                        dc_error_t *errp)
+{
+    cJSON *o;
+    const cJSON *a, *sh, *pc;
+    int64_t rows = 0, rb = 0;
+    int rc = -1;
+
+    memset (m, 0, sizeof (*m));
+    if (!(o = parse_object ("MAP", buf, len, errp)))
+        return -1;
+    a = cJSON_GetObjectItemCaseSensitive (o, "argv");
+    if (!cJSON_IsArray (a)) {
+        errprintf (errp, "MAP: argv: not an array");
+        goto out;
+    }
+    int n = cJSON_GetArraySize (a);
+    if (n < 1 || n > DC_WIRE_MAP_MAXARGS) {
+        errprintf (errp, "MAP: argv: %d arguments, expected 1 to %d", n,
+                   DC_WIRE_MAP_MAXARGS);
+        goto out;
+    }
+    if (!(m->argv = calloc ((size_t)n + 1, sizeof (char *)))) {
+        errprintf (errp, "MAP: out of memory");
+        goto out;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach (e, a)
+    {
+        if (!cJSON_IsString (e) || !e->valuestring ||
+            strlen (e->valuestring) >= DC_WIRE_MAP_MAXARG) {
+            errprintf (errp,
+                       "MAP: argv: argument %d: not a string under %d "
+                       "bytes",
+                       m->argc, DC_WIRE_MAP_MAXARG);
+            goto out;
+        }
+        if (!(m->argv[m->argc] = strdup (e->valuestring))) {
+            errprintf (errp, "MAP: out of memory");
+            goto out;
+        }
+        m->argc++;
+    }
+    pc = cJSON_GetObjectItemCaseSensitive (o, "per_chunk");
+    if (pc && !cJSON_IsBool (pc)) {
+        errprintf (errp, "MAP: per_chunk: not true or false");
+        goto out;
+    }
+    m->per_chunk = cJSON_IsTrue (pc);
+    pc = cJSON_GetObjectItemCaseSensitive (o, "files");
+    if (pc && !cJSON_IsBool (pc)) {
+        errprintf (errp, "MAP: files: not true or false");
+        goto out;
+    }
+    m->files = cJSON_IsTrue (pc);
+    if (get_int ("MAP", o, "rows", 1, 9007199254740992.0, &rows, errp) < 0 ||
+        get_int ("MAP", o, "row_bytes", 1, (double)DC_WIRE_MAX_WIDTH, &rb,
+                 errp) < 0 ||
+        get_str ("MAP", o, "descr", m->descr, sizeof (m->descr), errp) < 0 ||
+        get_num ("MAP", o, "chunk_timeout", &m->chunk_timeout, errp) < 0)
+        goto out;
+    if (rows == 0 || rb == 0) {
+        errprintf (errp, "MAP: %s: missing", rows == 0 ? "rows" : "row_bytes");
+        goto out;
+    }
+    if (!descr_ok (m->descr)) {
+        errprintf (errp, "MAP: descr: missing or not a dtype");
+        goto out;
+    }
+    m->rows = (uint64_t)rows;
+    m->row_bytes = (uint64_t)rb;
+    sh = cJSON_GetObjectItemCaseSensitive (o, "shape");
+    if (sh && !cJSON_IsArray (sh)) {
+        errprintf (errp, "MAP: shape: not an array");
+        goto out;
+    }
+    if (cJSON_GetArraySize (sh) > DC_WIRE_MAP_MAXDIM) {
+        errprintf (errp, "MAP: shape: more than %d dimensions",
+                   DC_WIRE_MAP_MAXDIM);
+        goto out;
+    }
+    cJSON_ArrayForEach (e, sh)
+    {
+        double d = cJSON_IsNumber (e) ? e->valuedouble : -1;
+        if (!(d >= 0 && d <= (double)DC_WIRE_MAX_WIDTH) || d != floor (d)) {
+            errprintf (errp,
+                       "MAP: shape: dimension %d: not a whole number "
+                       "in [0, %llu]",
+                       m->ndim, (unsigned long long)DC_WIRE_MAX_WIDTH);
+            goto out;
+        }
+        m->shape[m->ndim++] = (int64_t)d;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        dc_wire_map_free (m);
+    cJSON_Delete (o);
+    return rc;
+}
+
+size_t dc_wire_mapres_hdr_len (const struct dc_wire_mapres *m)
+{
+    return DC_MAPRES_HDR + (size_t)m->ndim * 8 + (m->text_len + 7) / 8 * 8;
+}
+
+void dc_wire_mapres_put (uint8_t *buf, const struct dc_wire_mapres *m)
+{
+    size_t off = DC_MAPRES_HDR, pad = (m->text_len + 7) / 8 * 8;
+
+    dc_put_u64 (buf, m->id);
+    dc_put_u64 (buf + 8, m->row0);
+    dc_put_u64 (buf + 16, m->rows);
+    put_f64 (buf + 24, m->seconds);
+    dc_put_u64 (buf + 32, m->status);
+    dc_put_u64 (buf + 40, m->row_bytes);
+    dc_put_u64 (buf + 48, (uint64_t)m->ndim);
+    dc_put_u64 (buf + 56, m->text_len);
+    for (int i = 0; i < m->ndim; i++, off += 8)
+        dc_put_u64 (buf + off, (uint64_t)m->shape[i]);
+    memset (buf + off, 0, pad);
+    if (m->text_len)
+        memcpy (buf + off, m->text, m->text_len);
+}
+
+uint8_t *dc_wire_mapres_new (const struct dc_wire_mapres *m, size_t *len)
+{
+    if (m->rows > DC_WIRE_MAX_ROWS || m->row_bytes > DC_WIRE_MAX_WIDTH ||
+        m->ndim < 0 || m->ndim > DC_WIRE_MAP_MAXDIM ||
+        m->text_len > DC_WIRE_MAP_MAXTEXT)
+        return NULL;
+    size_t hdr = dc_wire_mapres_hdr_len (m);
+    size_t body = m->status ? 0 : (size_t)(m->rows * m->row_bytes);
+    uint8_t *buf = alloc_msg (hdr, body, m->data, len);
+    if (buf)
+        dc_wire_mapres_put (buf, m);
+    return buf;
+}
+
+int dc_wire_mapres_get (const uint8_t *buf, size_t len,
+                        struct dc_wire_mapres *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("RESULT", len, DC_MAPRES_HDR, errp) < 0)
+        return -1;
+    m->id = dc_get_u64 (buf);
+    m->row0 = dc_get_u64 (buf + 8);
+    m->rows = dc_get_u64 (buf + 16);
+    m->seconds = get_f64 (buf + 24);
+    m->status = dc_get_u64 (buf + 32);
+    m->row_bytes = dc_get_u64 (buf + 40);
+    uint64_t ndim = dc_get_u64 (buf + 48), tl = dc_get_u64 (buf + 56);
+    if (!isfinite (m->seconds) || m->seconds < 0 ||
+        m->seconds > DC_WIRE_MAX_SECONDS)
+        return errprintf (errp, "RESULT: seconds: not a duration");
+    if (m->status > 1)
+        return errprintf (errp, "RESULT: status: %llu is not 0 or 1",
+                          (unsigned long long)m->status);
+    if (ndim > DC_WIRE_MAP_MAXDIM)
+        return errprintf (errp, "RESULT: ndim: %llu is over the maximum of %d",
+                          (unsigned long long)ndim, DC_WIRE_MAP_MAXDIM);
+    if (tl > DC_WIRE_MAP_MAXTEXT)
+        return errprintf (errp, "RESULT: text: %llu bytes, over %d",
+                          (unsigned long long)tl, DC_WIRE_MAP_MAXTEXT);
+    m->ndim = (int)ndim;
+    m->text_len = (size_t)tl;
+    size_t hdr = dc_wire_mapres_hdr_len (m);
+    if (len < hdr)
+        return errprintf (errp,
+                          "RESULT: %zu bytes, shorter than its %zu-byte "
+                          "header, shape and text",
+                          len, hdr);
+    for (int i = 0; i < m->ndim; i++) {
+        uint64_t d = dc_get_u64 (buf + DC_MAPRES_HDR + 8 * (size_t)i);
+        if (d > DC_WIRE_MAX_WIDTH)
+            return errprintf (errp, "RESULT: shape: dimension %d: %llu", i,
+                              (unsigned long long)d);
+        m->shape[i] = (int64_t)d;
+    }
+    m->text = (const char *)buf + DC_MAPRES_HDR + 8 * (size_t)m->ndim;
+    if (memchr (m->text, '\0', m->text_len))
+        return errprintf (errp, "RESULT: text: holds a NUL byte");
+    for (size_t i = m->text_len; i < (m->text_len + 7) / 8 * 8; i++)
+        if (m->text[i] != '\0')
+            return errprintf (errp, "RESULT: text: padding is not zero");
+    if (m->row0 > UINT64_MAX - m->rows)
+        return errprintf (errp, "RESULT: row0: %llu overflows",
+                          (unsigned long long)m->row0);
+    if (m->status == 1) {
+        if (len != hdr || m->row_bytes || m->ndim)
+            return errprintf (errp,
+                              "RESULT: a failed chunk with rows or a shape");
+        return 0;
+    }
+    if (m->row_bytes == 0) { /* rows of no bytes: (rows, 0) */
+        if (m->rows > DC_WIRE_MAX_ROWS || len != hdr)
+            return errprintf (errp,
+                              "RESULT: rows: rows of 0 bytes with %zu "
+                              "bytes after the header",
+                              len - hdr);
+        m->data = buf + hdr;
+        return 0;
+    }
+    if (need_rows ("RESULT", "rows", m->rows, DC_WIRE_MAX_ROWS,
+                   (size_t)m->row_bytes, len - hdr, errp) < 0)
+        return -1;
+    m->data = buf + hdr;
+    return 0;
+}
+
+/* ---- dcrun map --files ---- */
+
+#define PAD8(n) (((n) + 7) / 8 * 8)
+
+static bool zeros (const uint8_t *p, size_t n)
+{
+    while (n--)
+        if (*p++)
+            return false;
+    return true;
+}
+
+bool dc_wire_file_name_ok (const char *name, size_t len)
+{
+    if (!name || len == 0 || len > 255 || memchr (name, '/', len) ||
+        memchr (name, '\0', len))
+        return false;
+    return !(len == 1 && name[0] == '.') &&
+           !(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+uint8_t *dc_wire_files_new (const struct dc_wire_files *m, size_t *len)
+{
+    uint64_t total = DC_FILES_HDR + PAD8 ((uint64_t)m->text_len);
+
+    if (m->nfiles > DC_WIRE_MAX_FILES || m->text_len > DC_WIRE_MAP_MAXTEXT ||
+        (m->nfiles && !m->files))
+        return NULL;
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const struct dc_wire_file *f = &m->files[i];
+        if (!dc_wire_file_name_ok (f->name, f->name_len) ||
+            f->len > DC_WIRE_MAX_FILES_BYTES)
+            return NULL;
+        total += 16 + PAD8 ((uint64_t)f->name_len) + PAD8 (f->len);
+        if (total > DC_WIRE_MAX_FILES_BYTES)
+            return NULL;
+    }
+    uint8_t *buf = calloc (1, (size_t)total), *p;
+    if (!buf)
+        return NULL;
+    dc_put_u64 (buf, m->id);
+    dc_put_u64 (buf + 8, m->first);
+    dc_put_u64 (buf + 16, m->count);
+    put_f64 (buf + 24, m->seconds);
+    dc_put_u64 (buf + 32, m->status);
+    dc_put_u64 (buf + 40, m->text_len);
+    dc_put_u64 (buf + 48, m->nfiles);
+    p = buf + DC_FILES_HDR;
+    if (m->text_len)
+        memcpy (p, m->text, m->text_len);
+    p += PAD8 (m->text_len);
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const struct dc_wire_file *f = &m->files[i];
+        dc_put_u64 (p, f->name_len);
+        dc_put_u64 (p + 8, f->len);
+        p += 16;
+        memcpy (p, f->name, f->name_len);
+        p += PAD8 (f->name_len);
+        if (f->len)
+            memcpy (p, f->data, (size_t)f->len);
+        p += PAD8 (f->len);
+    }
+    *len = (size_t)total;
+    return buf;
+}
+
+int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
+                       struct dc_wire_files *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr (what, len, DC_FILES_HDR, errp) < 0)
+        return -1;
+    m->id = dc_get_u64 (buf);
+    m->first = dc_get_u64 (buf + 8);
+    m->count = dc_get_u64 (buf + 16);
+    m->seconds = get_f64 (buf + 24);
+    m->status = dc_get_u64 (buf + 32);
+    uint64_t tl = dc_get_u64 (buf + 40), n = dc_get_u64 (buf + 48);
+    if (!isfinite (m->seconds) || m->seconds < 0 ||
+        m->seconds > DC_WIRE_MAX_SECONDS)
+        return errprintf (errp, "%s: seconds: not a duration", what);
+    if (m->status > 1)
+        return errprintf (errp, "%s: status: %llu is not 0 or 1", what,
+                          (unsigned long long)m->status);
+    if (m->count == 0 || m->count > DC_WIRE_MAX_FILES ||
+        m->first > UINT64_MAX - m->count)
+        return errprintf (errp, "%s: count: %llu input files", what,
+                          (unsigned long long)m->count);
+    if (tl > DC_WIRE_MAP_MAXTEXT)
+        return errprintf (errp, "%s: text: %llu bytes, over %d", what,
+                          (unsigned long long)tl, DC_WIRE_MAP_MAXTEXT);
+    if (n > DC_WIRE_MAX_FILES)
+        return errprintf (errp, "%s: files: %llu is over the maximum of %llu",
+                          what, (unsigned long long)n,
+                          (unsigned long long)DC_WIRE_MAX_FILES);
+    size_t off = DC_FILES_HDR;
+    if (PAD8 (tl) > len - off)
+        return errprintf (errp, "%s: text: %llu bytes, %zu left", what,
+                          (unsigned long long)tl, len - off);
+    m->text = (const char *)buf + off;
+    m->text_len = (size_t)tl;
+    if (memchr (m->text, '\0', m->text_len) ||
+        !zeros (buf + off + tl, (size_t)(PAD8 (tl) - tl)))
+        return errprintf (errp, "%s: text: a NUL byte, or padding not zero",
+                          what);
+    off += (size_t)PAD8 (tl);
+    /* each file takes 16 bytes at least: n is bounded by what is left */
+    if (n > (len - off) / 16)
+        return errprintf (errp, "%s: files: %llu files in %zu bytes", what,
+                          (unsigned long long)n, len - off);
+    if (n && !(m->files = calloc ((size_t)n, sizeof (*m->files))))
+        return errprintf (errp, "%s: out of memory", what);
+    for (size_t i = 0; i < n; i++) {
+        if (len - off < 16)
+            goto short_;
+        uint64_t nl = dc_get_u64 (buf + off), dl = dc_get_u64 (buf + off + 8);
+        off += 16;
+        if (nl > 255 || PAD8 (nl) > len - off)
+            goto short_;
+        const char *name = (const char *)buf + off;
+        if (!dc_wire_file_name_ok (name, (size_t)nl)) {
+            free (m->files);
+            m->files = NULL;
+            return errprintf (errp, "%s: file %zu: not a plain file name", what,
+                              i);
+        }
+        if (!zeros (buf + off + nl, (size_t)(PAD8 (nl) - nl)))
+            goto short_;
+        off += (size_t)PAD8 (nl);
+        if (dl > len - off || PAD8 (dl) > len - off ||
+            !zeros (buf + off + dl, (size_t)(PAD8 (dl) - dl)))
+            goto short_;
+        m->files[i] = (struct dc_wire_file){
+            .name = name, .name_len = (size_t)nl, .data = buf + off, .len = dl};
+        off += (size_t)PAD8 (dl);
+    }
+    if (off != len) {
+        free (m->files);
+        m->files = NULL;
+        return errprintf (errp, "%s: %zu bytes after the last file", what,
+                          len - off);
+    }
+    m->nfiles = (size_t)n;
+    return 0;
+short_:
+    free (m->files);
+    m->files = NULL;
+    return errprintf (errp, "%s: files: truncated, or padding not zero", what);
 }

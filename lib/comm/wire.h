@@ -234,6 +234,7 @@ enum dc_wire_mode {
     DC_WIRE_TRAIN,
     DC_WIRE_ECHO,
     DC_WIRE_PIPELINE,
+    DC_WIRE_MAP, /* dcrun map: a MAP message (below) follows JOB */
 };
 
 /* Training options as they travel (lib/model's struct dc_train_opts is
@@ -288,5 +289,106 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
                         dc_error_t *errp);
 
 const char *dc_wire_mode_name (enum dc_wire_mode mode);
+
+/* ---- dcrun map (lib/run/map_rank.c, lib/run/sched_map.c) ----
+ *
+ * JOB "mode": "map", then:
+ *   DATA   hub -> rank  JSON, struct dc_wire_map: CMD's argv, per-chunk
+ *                       mode, the total rows, the input's dtype and
+ *                       trailing shape, the chunk timeout
+ *   READY  rank -> hub  "{}" once CMD runs (persistent mode) or at once
+ *   CHUNK  hub -> rank  struct dc_wire_chunk, rows of row_bytes bytes
+ *   RESULT rank -> hub  struct dc_wire_mapres: u64 id, u64 row0, u64 rows,
+ *                       f64 seconds, u64 status (0 done, 1 the chunk
+ *                       failed: the text says why), u64 row bytes, u64
+ *                       ndim, u64 text length; ndim u64 (the output's
+ *                       trailing shape); the text (the output's dtype,
+ *                       or the reason) padded to 8 bytes; rows x row
+ *                       bytes
+ *   ERROR  rank -> hub  CMD died or a chunk ran past its timeout: the
+ *                       rank leaves, its chunk goes to another
+ */
+#define DC_WIRE_MAP_MAXARGS 4096
+#define DC_WIRE_MAP_MAXARG 65536 /* bytes of one argument */
+#define DC_WIRE_MAP_MAXDIM 32
+#define DC_MAPRES_HDR 64
+#define DC_WIRE_MAP_MAXTEXT 4096
+
+struct dc_wire_map {
+    int argc;
+    char **argv;    /* argc strings and NULL; decode allocates it */
+    bool per_chunk; /* {in} and {out} in the arguments */
+    uint64_t rows;  /* of the whole input */
+    char descr[64]; /* the input's dtype as .npy writes it ("<f4") */
+    int ndim;       /* of the trailing shape (the input's shape[1:]) */
+    int64_t shape[DC_WIRE_MAP_MAXDIM];
+    uint64_t row_bytes;   /* 1..DC_WIRE_MAX_WIDTH */
+    double chunk_timeout; /* seconds, 0: none */
+    bool files;           /* --files: chunks of files (struct dc_wire_files) */
+};
+char *dc_wire_map_encode (const struct dc_wire_map *m);
+/* Checks types and ranges (1..DC_WIRE_MAP_MAXARGS arguments, a dtype of
+ * printable characters without quotes); free with dc_wire_map_free. */
+int dc_wire_map_decode (const uint8_t *buf, size_t len, struct dc_wire_map *m,
+                        dc_error_t *errp);
+void dc_wire_map_free (struct dc_wire_map *m);
+
+struct dc_wire_mapres {
+    uint64_t id, row0, rows;
+    double seconds;
+    uint64_t status; /* 0 done, 1 failed */
+    uint64_t row_bytes;
+    int ndim;
+    int64_t shape[DC_WIRE_MAP_MAXDIM];
+    const char *text; /* dtype or reason; decode: points into its buf */
+    size_t text_len;
+    const uint8_t *data; /* rows x row_bytes */
+};
+/* The header, shape and text of m: the bytes before the rows. */
+size_t dc_wire_mapres_hdr_len (const struct dc_wire_mapres *m);
+/* Writes what dc_wire_mapres_hdr_len counts into buf. */
+void dc_wire_mapres_put (uint8_t *buf, const struct dc_wire_mapres *m);
+/* Header and rows (copied from m->data when not NULL); NULL when out of
+ * memory or m is out of range. */
+uint8_t *dc_wire_mapres_new (const struct dc_wire_mapres *m, size_t *len);
+int dc_wire_mapres_get (const uint8_t *buf, size_t len,
+                        struct dc_wire_mapres *m, dc_error_t *errp);
+
+/* dcrun map --files: a chunk of files out, the files CMD wrote back.
+ *   CHUNK  hub -> rank and RESULT rank -> hub: struct dc_wire_files: u64
+ *          id, u64 first (the index of the chunk's first input file), u64
+ *          count (its input files), f64 seconds, u64 status (0 done, 1
+ *          failed: the text says why), u64 text length, u64 files; the
+ *          text padded to 8 bytes; then per file u64 name length, u64
+ *          bytes, the name and the bytes, each padded to 8.  A name is a
+ *          file name, not a path: 1 to 255 bytes, no '/', no NUL, not "."
+ *          or "..".  The MAP message says "files": true. */
+#define DC_FILES_HDR 56
+#define DC_WIRE_MAX_FILES ((uint64_t)1 << 20)
+#define DC_WIRE_MAX_FILES_BYTES ((uint64_t)1 << 30) /* a whole message */
+
+struct dc_wire_file {
+    const char *name;
+    size_t name_len;
+    const uint8_t *data;
+    uint64_t len;
+};
+
+struct dc_wire_files {
+    uint64_t id, first, count;
+    double seconds;
+    uint64_t status; /* 0 done, 1 failed */
+    const char *text;
+    size_t text_len;
+    size_t nfiles;
+    struct dc_wire_file *files; /* get: allocated, free () it */
+};
+/* NULL when out of memory or out of range (a bad name included). */
+uint8_t *dc_wire_files_new (const struct dc_wire_files *m, size_t *len);
+/* what names the message in errors ("CHUNK", "RESULT"). */
+int dc_wire_files_get (const uint8_t *buf, size_t len, const char *what,
+                       struct dc_wire_files *m, dc_error_t *errp);
+/* 1 when name (len bytes) is a plain file name. */
+bool dc_wire_file_name_ok (const char *name, size_t len);
 
 #endif

@@ -290,7 +290,8 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
             dc_comm_send (h->comm, r, DC_MSG_DONE, NULL, 0, NULL);
         }
     double tc = dc_hub_now ();
-    if (dc_npy_writer_commit (h->out, errp) < 0) {
+    if ((ops->commit ? ops->commit (s, h, errp)
+                     : dc_npy_writer_commit (h->out, errp)) < 0) {
         res->status = DC_COORD_IO_ERROR;
         goto out;
     }
@@ -298,8 +299,10 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
     dc_report_instant (h->report, DC_REPORT_HUB, "commit", "commit",
                        h->o->output_path); /* --trace */
     drain (h);
-    const char *sha = dc_npy_writer_sha256 (h->out);
-    snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
+    if (!ops->commit) {
+        const char *sha = dc_npy_writer_sha256 (h->out);
+        snprintf (res->sha256, sizeof (res->sha256), "%s", sha ? sha : "");
+    }
     res->rows = h->rows;
     res->shape[0] = (int64_t)h->rows;
     res->shape[1] = h->outputs;

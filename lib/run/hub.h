@@ -150,6 +150,9 @@ struct dc_hub_sched {
     /* ranks and extras of the report (phases and output are the hub's) */
     void (*report) (void *s, struct dc_hub *h, struct dc_report *report);
     const char *on_loss; /* log: what happens to a lost rank's work */
+    /* May be NULL (h->out is committed): commit the scheduler's own
+     * output and fill res->sha256 (lib/run/sched_map.c) */
+    int (*commit) (void *s, struct dc_hub *h, dc_error_t *errp);
 };
 
 /* Run the job.  h has comm, size, o, out, rows, outputs and res set (res

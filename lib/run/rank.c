@@ -18,6 +18,7 @@
 #include "lib/model/model.h"
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
+#include "lib/run/map_rank.h"
 #include "lib/run/rank.h"
 #include "lib/run/stage.h"
 #include "lib/comm/mpi_file.h"
@@ -744,6 +745,10 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     }
     if (wj.mode == DC_WIRE_PIPELINE) { /* lib/run/stage.h */
         rc = dc_worker_pipe_serve (c, o, &wj, errp);
+        goto out;
+    }
+    if (wj.mode == DC_WIRE_MAP) { /* lib/run/map_rank.h */
+        rc = dc_worker_map_serve (c, o, errp);
         goto out;
     }
     job_from_wire (&wj, &j);

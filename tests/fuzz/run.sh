@@ -18,7 +18,7 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-${FUZZ_SECONDS:-30}}
 build=${FUZZ_BUILD_DIR:-$top/build-fuzz}
-harnesses=${FUZZ_HARNESSES:-npy safetensors hostfile hostlist hosts_list slurm proto topo wire control}
+harnesses=${FUZZ_HARNESSES:-npy safetensors hostfile hostlist hosts_list slurm proto topo wire control wire_map}
 
 case $secs in
 '' | *[!0-9]*) echo "run.sh: SECONDS must be a number, not '$secs'" >&2; exit 2 ;;

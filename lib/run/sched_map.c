@@ -1,0 +1,600 @@
+/* sched_map.c - the hub's scheduler of `dcrun map` (map.h): raw rows of
+ * any dtype out, CMD's rows in; a failed chunk retried on another rank,
+ * a lost rank's chunks to the others */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/run/map.h"
+#include "lib/util/file.h"
+#include "lib/util/log.h"
+
+#define MAX_OUTSTANDING 2 /* one with CMD, one on its way */
+
+static int read_rows (struct dc_sched_map *sm, const struct dc_map_chunk *ch,
+                      uint8_t *dst, dc_error_t *errp)
+{
+    size_t n = ch->rows * (size_t)sm->in.row_bytes, off = 0;
+    uint64_t at = sm->in.data_offset + ch->row0 * sm->in.row_bytes;
+
+    while (off < n) {
+        ssize_t k = pread (sm->in_fd, dst + off, n - off, (off_t)(at + off));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return errprintf (errp, "reading the input: %s",
+                              k < 0 ? strerror (errno) : "file shrank");
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+/* --files: the chunk's files, read here, under their own names. */
+static uint8_t *files_chunk (struct dc_sched_map *sm, size_t idx, size_t *len,
+                             dc_error_t *errp)
+{
+    struct dc_map_chunk *ch = &sm->chunks[idx];
+    struct dc_wire_file *f = calloc (ch->rows, sizeof (*f));
+    uint8_t *msg = NULL;
+    size_t k;
+
+    if (!f) {
+        errprintf (errp, "out of memory for a chunk");
+        return NULL;
+    }
+    for (k = 0; k < ch->rows; k++) {
+        const char *path = sm->paths[ch->row0 + k];
+        const char *slash = strrchr (path, '/');
+        size_t n;
+        f[k].name = slash ? slash + 1 : path;
+        f[k].name_len = strlen (f[k].name);
+        if (!(f[k].data =
+                  dc_file_read (path, DC_WIRE_MAX_FILES_BYTES, &n, errp)))
+            goto out;
+        f[k].len = n;
+    }
+    struct dc_wire_files m = {.id = idx,
+                              .first = ch->row0,
+                              .count = ch->rows,
+                              .nfiles = ch->rows,
+                              .files = f};
+    if (!(msg = dc_wire_files_new (&m, len)))
+        errprintf (errp,
+                   "chunk %zu: its files do not fit one message: use a "
+                   "smaller --chunk-rows",
+                   idx);
+out:
+    for (size_t i = 0; i < ch->rows; i++)
+        free ((void *)f[i].data);
+    free (f);
+    return msg;
+}
+
+static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
+                       size_t idx, dc_error_t *errp)
+{
+    struct dc_map_chunk *ch = &sm->chunks[idx];
+    struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
+    size_t bytes;
+    uint8_t *buf =
+        sm->files ? NULL
+                  : dc_wire_chunk_new (&w, (size_t)sm->in.row_bytes, &bytes);
+    int rc = -1;
+
+    if (sm->files) {
+        free (buf);
+        if (!(buf = files_chunk (sm, idx, &bytes, errp)))
+            return -1;
+    } else if (!buf)
+        return errprintf (errp, "out of memory for a chunk");
+    dc_report_chunk_sent (h->report, r, idx);
+    if ((sm->files || read_rows (sm, ch, buf + DC_CHUNK_HDR, errp) == 0) &&
+        dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
+        ch->state = DC_CHUNK_ASSIGNED;
+        ch->owner = r;
+        h->ranks[r].outstanding++;
+        dc_hub_sent (h);
+        rc = 0;
+    }
+    free (buf);
+    return rc;
+}
+
+static int start (void *s, struct dc_hub *h, dc_error_t *errp)
+{
+    struct dc_sched_map *sm = s;
+    struct dc_wire_job j = {.mode = DC_WIRE_MAP};
+    char *job = dc_wire_job_encode (&j);
+    char *spec = dc_wire_map_encode (&sm->spec);
+    int rc = -1;
+
+    if (!job || !spec)
+        errprintf (errp, "out of memory");
+    else if (dc_comm_bcast (h->comm, DC_MSG_JOB, job, strlen (job), errp) ==
+                 0 &&
+             dc_comm_bcast (h->comm, DC_MSG_DATA, spec, strlen (spec), errp) ==
+                 0)
+        rc = 0;
+    free (job);
+    free (spec);
+    return rc;
+}
+
+static int ready (void *s, struct dc_hub *h, int r,
+                  const struct dc_wire_ready *rd)
+{
+    (void)s, (void)h, (void)r, (void)rd;
+    return 0;
+}
+
+static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
+{
+    (void)s;
+    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
+}
+
+static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf (buf, len, "(rows");
+    for (int i = 0; i < ndim && n < len; i++)
+        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
+    if (n < len)
+        snprintf (buf + n, len - n, ")");
+}
+
+/* Chunk idx failed on r: back to the queue, or the job fails. */
+static int chunk_failed (struct dc_sched_map *sm, struct dc_hub *h, int r,
+                         size_t idx, const char *why, dc_error_t *errp)
+{
+    struct dc_map_chunk *ch = &sm->chunks[idx];
+
+    ch->failures++;
+    sm->failed++;
+    h->ranks[r].outstanding--;
+    if (ch->failures > sm->retries) {
+        h->res->status = DC_COORD_WORKER_ERROR;
+        return errprintf (errp,
+                          "chunk %zu (%s %zu-%zu) failed %d time%s, last "
+                          "on rank %d on %s: %s",
+                          idx, sm->files ? "files" : "rows", ch->row0,
+                          ch->row0 + ch->rows - 1, ch->failures,
+                          ch->failures == 1 ? "" : "s", r, dc_hub_host (h, r),
+                          why);
+    }
+    dc_log (DC_LOG_WARN,
+            "map: chunk %zu (%s %zu-%zu) failed on rank %d on "
+            "%s: %s: retried elsewhere",
+            idx, sm->files ? "files" : "rows", ch->row0,
+            ch->row0 + ch->rows - 1, r, dc_hub_host (h, r), why);
+    ch->state = DC_CHUNK_PENDING;
+    ch->owner = -1;
+    ch->last_failed = r;
+    ch->requeued = true;
+    return 0;
+}
+
+/* The first result makes the output; the others must agree with it. */
+static int take_shape (struct dc_sched_map *sm, struct dc_hub *h,
+                       const struct dc_wire_mapres *w, char *why, size_t len,
+                       dc_error_t *errp)
+{
+    char descr[64], a[256], b[256];
+    dc_error_t e;
+    size_t isz;
+
+    if (w->text_len >= sizeof (descr)) {
+        snprintf (why, len, "output dtype too long");
+        return 1;
+    }
+    memcpy (descr, w->text, w->text_len);
+    descr[w->text_len] = '\0';
+    if (!(isz = dc_map_itemsize (descr, &e))) {
+        snprintf (why, len, "output: %s", e.text);
+        return 1;
+    }
+    uint64_t rb = isz;
+    for (int i = 0; i < w->ndim; i++)
+        if (__builtin_mul_overflow (rb, (uint64_t)w->shape[i], &rb))
+            rb = UINT64_MAX;
+    if (rb != w->row_bytes) {
+        snprintf (why, len,
+                  "output rows of %" PRIu64 " bytes, but %s %s "
+                  "rows are %" PRIu64 " bytes",
+                  w->row_bytes, descr, "shaped", rb);
+        return 1;
+    }
+    if (sm->out) {
+        bool same = !strcmp (descr, sm->out_descr) && w->ndim == sm->out_ndim;
+        for (int i = 0; same && i < w->ndim; i++)
+            same = w->shape[i] == sm->out_shape[i];
+        if (!same) {
+            shape_str (w->ndim, w->shape, a, sizeof (a));
+            shape_str (sm->out_ndim, sm->out_shape, b, sizeof (b));
+            snprintf (why, len,
+                      "output of dtype %s and shape %s, but the first "
+                      "chunk's is %s %s",
+                      descr, a, sm->out_descr, b);
+            return 1;
+        }
+        return 0;
+    }
+    if (!(sm->out = dc_map_out_create (sm->output, descr, sm->in.rows, w->ndim,
+                                       w->shape, w->row_bytes, errp))) {
+        h->res->status = DC_COORD_IO_ERROR;
+        return -1;
+    }
+    snprintf (sm->out_descr, sizeof (sm->out_descr), "%s", descr);
+    sm->out_ndim = w->ndim;
+    memcpy (sm->out_shape, w->shape, sizeof (int64_t) * (size_t)w->ndim);
+    sm->out_row_bytes = w->row_bytes;
+    return 0;
+}
+
+static void account (struct dc_hub *h, int r, struct dc_map_chunk *ch,
+                     size_t id, double seconds)
+{
+    h->t_last = dc_hub_now ();
+    h->done += ch->rows;
+    h->busy += seconds;
+    h->ranks[r].rows += ch->rows;
+    h->ranks[r].chunks++;
+    h->ranks[r].seconds += seconds;
+    h->ranks[r].outstanding--;
+    ch->state = DC_CHUNK_DONE;
+    dc_report_chunk_done (h->report, r, id, seconds);
+}
+
+static int write_file (int dfd, const char *name, const uint8_t *data,
+                       uint64_t len, dc_error_t *errp)
+{
+    int fd = openat (
+        dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    size_t off = 0;
+
+    if (fd < 0)
+        return errno == EEXIST
+                   ? 1
+                   : errprintf (errp, "%s: %s", name, strerror (errno));
+    while (off < len) {
+        ssize_t k = write (fd, data + off, (size_t)len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            errprintf (errp, "%s: %s", name,
+                       k < 0 ? strerror (errno) : "short write");
+            close (fd);
+            return -1;
+        }
+        off += (size_t)k;
+    }
+    if (fsync (fd) < 0 || close (fd) < 0)
+        return errprintf (errp, "%s: %s", name, strerror (errno));
+    return 0;
+}
+
+/* --files: CMD's files into the temporary folder. */
+static int files_result (struct dc_sched_map *sm, struct dc_hub *h, int r,
+                         const uint8_t *data, size_t len, dc_error_t *errp)
+{
+    struct dc_wire_files w;
+    char why[1200], name[256];
+    dc_error_t e;
+    int rc = 0;
+
+    if (dc_wire_files_get (data, len, "RESULT", &w, &e) < 0) {
+        dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
+        dc_comm_drop (h->comm, r, "sent a bad result");
+        return 0;
+    }
+    if (w.id >= sm->nchunks || sm->chunks[w.id].row0 != w.first ||
+        sm->chunks[w.id].rows != w.count) {
+        dc_log (DC_LOG_WARN, "rank %d: a result that matches no chunk", r);
+        dc_comm_drop (h->comm, r, "sent a bad result");
+        goto out;
+    }
+    struct dc_map_chunk *ch = &sm->chunks[w.id];
+    if (ch->state != DC_CHUNK_ASSIGNED || ch->owner != r)
+        goto out;
+    if (w.status == 1) {
+        snprintf (why, sizeof (why), "%.*s", (int)w.text_len, w.text);
+        rc = chunk_failed (sm, h, r, w.id, why, errp);
+        goto out;
+    }
+    double tw = dc_hub_now ();
+    for (size_t i = 0; i < w.nfiles; i++) {
+        memcpy (name, w.files[i].name, w.files[i].name_len);
+        name[w.files[i].name_len] = '\0';
+        int x = write_file (sm->tmp_fd, name, w.files[i].data, w.files[i].len,
+                            errp);
+        if (x == 0)
+            continue;
+        for (size_t j = 0; j < i; j++) { /* this chunk's files go again */
+            memcpy (name, w.files[j].name, w.files[j].name_len);
+            name[w.files[j].name_len] = '\0';
+            unlinkat (sm->tmp_fd, name, 0);
+        }
+        if (x < 0) {
+            h->res->status = DC_COORD_IO_ERROR;
+            rc = -1;
+        } else {
+            snprintf (why, sizeof (why),
+                      "output file %s: another chunk wrote one of that name",
+                      name);
+            rc = chunk_failed (sm, h, r, w.id, why, errp);
+        }
+        goto out;
+    }
+    sm->out_files += w.nfiles;
+    h->t_write += dc_hub_now () - tw;
+    account (h, r, ch, w.id, w.seconds);
+out:
+    free (w.files);
+    return rc;
+}
+
+static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
+                   size_t len, dc_error_t *errp)
+{
+    struct dc_sched_map *sm = s;
+    struct dc_wire_mapres w;
+    char why[1200];
+    dc_error_t e;
+
+    if (sm->files)
+        return files_result (sm, h, r, data, len, errp);
+
+    if (dc_wire_mapres_get (data, len, &w, &e) < 0) {
+        dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
+        dc_comm_drop (h->comm, r, "sent a bad result");
+        return 0;
+    }
+    if (w.id >= sm->nchunks || sm->chunks[w.id].row0 != w.row0 ||
+        sm->chunks[w.id].rows != w.rows) {
+        dc_log (DC_LOG_WARN, "rank %d: a result that matches no chunk", r);
+        dc_comm_drop (h->comm, r, "sent a bad result");
+        return 0;
+    }
+    struct dc_map_chunk *ch = &sm->chunks[w.id];
+    if (ch->state != DC_CHUNK_ASSIGNED || ch->owner != r)
+        return 0; /* given to another rank meanwhile */
+    if (w.status == 1) {
+        snprintf (why, sizeof (why), "%.*s", (int)w.text_len, w.text);
+        return chunk_failed (sm, h, r, w.id, why, errp);
+    }
+    int t = take_shape (sm, h, &w, why, sizeof (why), errp);
+    if (t < 0)
+        return -1;
+    if (t > 0)
+        return chunk_failed (sm, h, r, w.id, why, errp);
+    double tw = dc_hub_now ();
+    if (dc_map_out_write (sm->out, w.row0, w.rows, w.data, errp) < 0) {
+        h->res->status = DC_COORD_IO_ERROR;
+        return -1;
+    }
+    h->t_write += dc_hub_now () - tw;
+    account (h, r, ch, w.id, w.seconds);
+    return 0;
+}
+
+static int lost (void *s, struct dc_hub *h, int r, bool error, const char *why,
+                 dc_error_t *errp)
+{
+    struct dc_sched_map *sm = s;
+
+    (void)error, (void)why, (void)errp;
+    for (size_t i = 0; i < sm->nchunks; i++)
+        if (sm->chunks[i].state == DC_CHUNK_ASSIGNED &&
+            sm->chunks[i].owner == r) {
+            sm->chunks[i].state = DC_CHUNK_PENDING;
+            sm->chunks[i].owner = -1;
+            sm->chunks[i].requeued = true;
+        }
+    h->ranks[r].outstanding = 0;
+    return 0;
+}
+
+/* Another rank than the one it failed on, when there is one. */
+static bool may_take (const struct dc_hub *h, const struct dc_map_chunk *ch,
+                      int r)
+{
+    int f = ch->last_failed;
+
+    if (f < 0 || f != r)
+        return true;
+    for (int o = 0; o < h->size; o++)
+        if (o != r && !h->ranks[o].lost)
+            return false;
+    return true;
+}
+
+static bool next_chunk (struct dc_sched_map *sm, const struct dc_hub *h, int r,
+                        size_t *idx)
+{
+    size_t first = SIZE_MAX;
+
+    for (size_t i = 0; i < sm->nchunks; i++) {
+        const struct dc_map_chunk *ch = &sm->chunks[i];
+        if (ch->state != DC_CHUNK_PENDING || !may_take (h, ch, r))
+            continue;
+        if (ch->requeued) {
+            *idx = i;
+            return true;
+        }
+        if (first == SIZE_MAX)
+            first = i;
+    }
+    *idx = first;
+    return first != SIZE_MAX;
+}
+
+static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
+{
+    struct dc_sched_map *sm = s;
+    size_t idx;
+
+    for (int r = 0; r < h->size; r++) {
+        struct dc_hub_rank *rk = &h->ranks[r];
+        while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
+               next_chunk (sm, h, r, &idx))
+            if (send_chunk (sm, h, r, idx, errp) < 0) {
+                h->res->status = DC_COORD_IO_ERROR;
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static void report (void *s, struct dc_hub *h, struct dc_report *report)
+{
+    struct dc_sched_map *sm = s;
+
+    for (int r = 0; r < h->size; r++) {
+        const struct dc_hub_rank *rk = &h->ranks[r];
+        dc_report_add_rank (report, r, dc_hub_host (h, r), "cmd", rk->rows,
+                            rk->seconds, 0);
+    }
+    cJSON *x = dc_report_extra (report, "map");
+    if (!x)
+        return;
+    cJSON *av = cJSON_AddArrayToObject (x, "command");
+    for (int i = 0; i < sm->spec.argc; i++)
+        cJSON_AddItemToArray (av, cJSON_CreateString (sm->spec.argv[i]));
+    cJSON_AddStringToObject (x, "mode",
+                             sm->spec.per_chunk ? "per-chunk" : "persistent");
+    cJSON_AddNumberToObject (x, "retries", sm->retries);
+    cJSON_AddNumberToObject (x, "failed_chunks", sm->failed);
+    if (sm->files) {
+        cJSON_AddNumberToObject (x, "input_files", (double)sm->npaths);
+        cJSON_AddNumberToObject (x, "output_files", (double)sm->out_files);
+    }
+    /* as infer's, for `dcrun report` */
+    if (!(x = dc_report_extra (report, "distributed")))
+        return;
+    cJSON_AddNumberToObject (x, "chunk_rows", (double)sm->chunk_rows);
+    cJSON_AddNumberToObject (x, "chunks", (double)sm->nchunks);
+    cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
+    cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");
+    for (int r = 0; r < h->size; r++) {
+        cJSON_AddItemToArray (chunks,
+                              cJSON_CreateNumber ((double)h->ranks[r].chunks));
+        if (h->ranks[r].lost && !h->ranks[r].done_sent) {
+            cJSON *l = cJSON_CreateObject ();
+            cJSON_AddNumberToObject (l, "rank", r);
+            cJSON_AddStringToObject (l, "host", dc_hub_host (h, r));
+            cJSON_AddStringToObject (l, "reason",
+                                     h->ranks[r].error[0]
+                                         ? h->ranks[r].error
+                                         : dc_comm_lost_reason (h->comm, r));
+            cJSON_AddItemToArray (lostw, l);
+        }
+    }
+}
+
+int dc_sched_map_files_open (struct dc_sched_map *sm, dc_error_t *errp)
+{
+    char *a = strdup (sm->output), *b = strdup (sm->output);
+    int rc = -1;
+
+    sm->tmp_fd = -1;
+    if (!a || !b) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    const char *dir = dirname (a), *base = basename (b);
+    if (asprintf (&sm->tmp, "%s/.%s.dcrun-XXXXXX", dir, base) < 0) {
+        sm->tmp = NULL;
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    if (!mkdtemp (sm->tmp)) {
+        errprintf (errp, "%s: %s", sm->output, strerror (errno));
+        free (sm->tmp);
+        sm->tmp = NULL;
+        goto out;
+    }
+    if ((sm->tmp_fd = open (sm->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        errprintf (errp, "%s: %s", sm->tmp, strerror (errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free (a);
+    free (b);
+    return rc;
+}
+
+void dc_sched_map_files_close (struct dc_sched_map *sm)
+{
+    if (sm->tmp && sm->tmp_fd >= 0) { /* not committed: nothing stays */
+        DIR *d = fdopendir (dup (sm->tmp_fd));
+        struct dirent *e;
+        while (d && (e = readdir (d)))
+            if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
+                unlinkat (sm->tmp_fd, e->d_name, 0);
+        if (d)
+            closedir (d);
+    }
+    if (sm->tmp)
+        rmdir (sm->tmp);
+    if (sm->tmp_fd >= 0)
+        close (sm->tmp_fd);
+    sm->tmp_fd = -1;
+    free (sm->tmp);
+    sm->tmp = NULL;
+}
+
+static int files_commit (struct dc_sched_map *sm, dc_error_t *errp)
+{
+    mode_t mask = umask (0);
+
+    umask (mask);
+    if (fchmod (sm->tmp_fd, 0777 & ~mask) < 0 || fsync (sm->tmp_fd) < 0)
+        return errprintf (errp, "%s: %s", sm->tmp, strerror (errno));
+    if (renameat2 (AT_FDCWD, sm->tmp, AT_FDCWD, sm->output, RENAME_NOREPLACE) <
+        0)
+        return errprintf (errp, "%s: %s", sm->output, strerror (errno));
+    free (sm->tmp); /* committed: close leaves it */
+    sm->tmp = NULL;
+    char *a = strdup (sm->output);
+    if (a) { /* the rename is durable */
+        int dfd = open (dirname (a), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync (dfd);
+            close (dfd);
+        }
+        free (a);
+    }
+    return 0;
+}
+
+static int commit (void *s, struct dc_hub *h, dc_error_t *errp)
+{
+    struct dc_sched_map *sm = s;
+
+    (void)h;
+    if (sm->files)
+        return files_commit (sm, errp);
+    if (!sm->out)
+        return errprintf (errp, "no output was made");
+    return dc_map_out_commit (sm->out, h->res->sha256, errp);
+}
+
+const struct dc_hub_sched dc_sched_map = {
+    .start = start,
+    .ready = ready,
+    .result = result,
+    .lost = lost,
+    .dispatch = dispatch,
+    .name = name,
+    .report = report,
+    .on_loss = "its chunks go to the others",
+    .commit = commit,
+};
