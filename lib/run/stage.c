@@ -135,17 +135,26 @@ static int send_ready (struct stage *st, const struct dc_wire_ready *rd,
 }
 
 /* Send rows of width w (with a pipeline header) to the next stage or the
- * hub; buf has DC_PIPE_HDR bytes of room before the rows. */
+ * hub; buf has DC_PIPE_HDR bytes of room before the rows.  Then tell the
+ * hub what the micro-batch took here (a RESULT of the header alone):
+ * compute seconds from start (this rank's clock) and the send's seconds. */
 static int pass_on (struct stage *st, uint8_t *buf, uint64_t id, uint64_t row0,
-                    uint64_t rows, double secs, dc_error_t *errp)
+                    uint64_t rows, double secs, double start, dc_error_t *errp)
 {
-    dc_wire_rows_put (
-        buf, &(struct dc_wire_rows){
-                 .id = id, .row0 = row0, .rows = rows, .seconds = secs});
+    struct dc_wire_rows w = {
+        .id = id, .row0 = row0, .rows = rows, .seconds = secs, .start = start};
+    dc_wire_rows_put (buf, &w);
     size_t len = DC_PIPE_HDR + rows * (size_t)st->nout * sizeof (float);
-    if (st->last)
-        return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
-    return dc_comm_send (st->c, st->j->next, DC_MSG_DATA, buf, len, errp);
+    double t = dc_report_now ();
+    if (dc_comm_send (st->c, st->last ? DC_COMM_HUB : st->j->next,
+                      st->last ? DC_MSG_RESULT : DC_MSG_DATA, buf, len,
+                      errp) < 0)
+        return -1;
+    uint8_t note[DC_PIPE_HDR];
+    w.write = dc_report_now () - t;
+    dc_wire_rows_put (note, &w);
+    return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, note, DC_PIPE_HDR,
+                         errp);
 }
 
 static int serve_infer (struct stage *st, dc_error_t *errp)
@@ -175,6 +184,7 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
     snprintf (rd.device, sizeof (rd.device), "%s",
               st->ops->describe ? st->ops->describe (st->dev) : st->ops->name);
     snprintf (rd.kernel, sizeof (rd.kernel), "%s", kern ? kern : "");
+    rd.clock = dc_report_now (); /* the hub's clock offset for --trace */
     if (send_ready (st, &rd, errp) < 0)
         goto quiet;
     for (;;) {
@@ -199,7 +209,6 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
             goto done;
         }
         uint64_t id = mb.id, row0 = mb.row0, rows = mb.rows;
-        double secs = mb.seconds;
         size_t need = DC_PIPE_HDR + (size_t)rows * (size_t)st->nout * 4;
         if (need > cap) {
             uint8_t *p = realloc (out, need);
@@ -217,11 +226,11 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
         int r = st->ops->mlp_infer (st->dev, net, (const float *)mb.data,
                                     (size_t)rows, (size_t)row0,
                                     (float *)(out + DC_PIPE_HDR), errp);
-        secs += dc_report_now () - t0;
+        double secs = dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
             goto done;
-        if (pass_on (st, out, id, row0, rows, secs, errp) < 0)
+        if (pass_on (st, out, id, row0, rows, secs, t0, errp) < 0)
             goto quiet;
     }
 done:
