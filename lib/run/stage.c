@@ -325,19 +325,14 @@ static int forward (struct stage *st, uint64_t k, uint64_t rows, const float *x,
         return errprintf (errp, "worker: out of memory");
     if (ops->copy_in (st->dev, mb->x, x, rows * (size_t)st->nin * 4, errp) < 0)
         return -1;
-    const float *in = mb->x;
     for (int i = 0; i < L; i++) {
-        const struct dc_model_layer *l = &st->m->layers[i];
-        const float *w = st->params + st->off[i];
-        const float *b = w + (size_t)l->out * (size_t)l->in;
-        if (!(mb->z[i] = dalloc (st, rows * (size_t)l->out * 4, errp)) ||
-            !(mb->y[i] = dalloc (st, rows * (size_t)l->out * 4, errp)) ||
-            ops->linear_fwd (st->dev, (int)rows, l->out, l->in, in, w, b,
-                             l->act, mb->y[i], mb->z[i], errp) < 0)
+        size_t bytes = rows * (size_t)st->m->layers[i].out * 4;
+        if (!(mb->z[i] = dalloc (st, bytes, errp)) ||
+            !(mb->y[i] = dalloc (st, bytes, errp)))
             return -1;
-        in = mb->y[i];
     }
-    return 0;
+    return dc_model_layers_fwd (st->m, 0, L, ops, st->dev, st->params, rows,
+                                mb->x, mb->z, mb->y, errp);
 }
 
 /* Backward of micro-batch k from st->da (the gradient at its output);
@@ -346,24 +341,11 @@ static int backward (struct stage *st, uint64_t k, float **dx, dc_error_t *errp)
 {
     const struct dc_compute_ops *ops = st->ops;
     struct micro *mb = &st->mb[k];
-    int L = st->m->nlayers;
-    float *cur = st->da, *other = st->db;
 
-    for (int i = L - 1; i >= 0; i--) {
-        const struct dc_model_layer *l = &st->m->layers[i];
-        const float *w = st->params + st->off[i];
-        float *gw = st->grads + st->off[i];
-        float *gb = gw + (size_t)l->out * (size_t)l->in;
-        bool want_dx = i > 0 || !st->first;
-        if (ops->linear_bwd (st->dev, (int)mb->rows, l->out, l->in,
-                             i ? mb->y[i - 1] : mb->x, w, mb->z[i], l->act, cur,
-                             want_dx ? other : NULL, gw, gb, errp) < 0)
-            return -1;
-        float *s = cur;
-        cur = other;
-        other = s;
-    }
-    *dx = cur;
+    if (dc_model_layers_bwd (st->m, 0, st->m->nlayers, ops, st->dev, st->params,
+                             st->grads, (size_t)mb->rows, mb->x, mb->z, mb->y,
+                             st->da, st->db, !st->first, dx, errp) < 0)
+        return -1;
     /* sum the micro-batch's gradient into the step's */
     if (ops->copy_out (st->dev, st->gtmp, st->grads, st->np * 4, errp) < 0)
         return -1;
