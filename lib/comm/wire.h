@@ -47,8 +47,16 @@
  *
  * Pipeline layouts (lib/run/stage.c, lib/run/pipeline.c; JOB "mode":
  * "pipeline", "task" infer or train, with the rank's stage):
- *   CHUNK/DATA/RESULT  inference micro-batches: struct dc_wire_rows, the
- *                       seconds being the compute time of the stages so far
+ *   CHUNK/DATA/RESULT  inference micro-batches: struct dc_wire_rows
+ *                       (hub -> stage 0 -> ... -> last stage -> hub)
+ *   RESULT stage -> hub  after passing micro-batch id on, each stage's note
+ *                       of it: struct dc_wire_rows without rows (id, row0,
+ *                       rows of the micro-batch), seconds: its compute on
+ *                       this stage, start: when that compute began (the
+ *                       stage's clock, READY "clock" gives the offset),
+ *                       write: the seconds its send took; the hub counts
+ *                       a micro-batch done when its rows and every stage's
+ *                       note are in
  *   CHUNK  hub -> stage 0 and the last stage: struct dc_wire_pstep: u64
  *                       attempt, u64 rows, u64 batch rows, u64 micro rows,
  *                       then the inputs (stage 0) or targets (last stage)

@@ -38,8 +38,9 @@ struct dc_report {
     cJSON *hosts, *ranks, *versions;
     double phase[DC_PHASE_COUNT];
     double seconds;
-    double t0; /* dc_report_now() at create: the timeline's zero */
-    bool exec; /* an exec report: no phases, no rows */
+    double total_rows; /* < 0: the ranks' rows summed */
+    double t0;         /* dc_report_now() at create: the timeline's zero */
+    bool exec;         /* an exec report: no phases, no rows */
     struct dc_report_chunk *chunks; /* end < 0: no result (yet) */
     size_t nchunks, capchunks, dropped;
     struct dc_report_event *events;
@@ -65,6 +66,7 @@ struct dc_report *dc_report_create (const char *command)
     if (!r)
         return NULL;
     r->t0 = dc_report_now ();
+    r->total_rows = -1;
     r->exec = command && !strcmp (command, "exec");
     if (!(r->root = cJSON_CreateObject ()) ||
         !cJSON_AddStringToObject (r->root, "command", command ? command : "") ||
@@ -319,6 +321,12 @@ int dc_report_set_output (struct dc_report *r, const char *path, int ndim,
     return 0;
 }
 
+void dc_report_set_total_rows (struct dc_report *r, size_t rows)
+{
+    if (r)
+        r->total_rows = (double)rows;
+}
+
 void dc_report_set_total_seconds (struct dc_report *r, double seconds)
 {
     if (r)
@@ -426,6 +434,33 @@ void dc_report_chunk_phases (struct dc_report *r, int rank, uint64_t id,
         .compute = secs (p->compute),
         .copy_out = secs (p->copy_out),
         .write = secs (p->write),
+    };
+}
+
+void dc_report_chunk_measured (struct dc_report *r, int rank, uint64_t id,
+                               const struct dc_chunk_phases *p)
+{
+    struct dc_report_chunk *c;
+    double v[DC_CHUNK_NPHASES], tot = 0;
+
+    if (!r || !p || !isfinite (p->start) || !(c = chunk_new (r)))
+        return;
+    dc_chunk_phases_get (p, v);
+    for (int i = 0; i < DC_CHUNK_NPHASES; i++)
+        tot += secs (v[i]);
+    *c = (struct dc_report_chunk){
+        .rank = rank,
+        .id = id,
+        .start = p->start - r->t0,
+        .end = p->start - r->t0 + tot,
+        .compute = secs (p->compute),
+        .has_phases = true,
+        .phases = {.start = p->start - r->t0,
+                   .read = secs (p->read),
+                   .copy_in = secs (p->copy_in),
+                   .compute = secs (p->compute),
+                   .copy_out = secs (p->copy_out),
+                   .write = secs (p->write)},
     };
 }
 
@@ -683,7 +718,8 @@ static cJSON *assemble (struct dc_report *r)
                                cJSON_Duplicate (r->versions, 1));
         return root;
     }
-    cJSON_AddNumberToObject (tot, "rows", rows);
+    cJSON_AddNumberToObject (tot, "rows",
+                             r->total_rows >= 0 ? r->total_rows : rows);
     cJSON_AddNumberToObject (tot, "seconds", r->seconds);
     cJSON_AddNumberToObject (tot, "flop", flop);
     double cs = r->phase[DC_PHASE_COMPUTE];

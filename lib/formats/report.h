@@ -85,6 +85,12 @@ int dc_nonfinite_rows_file (const char *path, size_t *rows, dc_error_t *errp);
  * ranks; tflops = flop / compute phase seconds. */
 void dc_report_set_total_seconds (struct dc_report *r, double seconds);
 
+/* "totals"."rows" when the ranks' rows are not a partition of the batch:
+ * in a layer layout each stage's "rows" are the rows that passed through
+ * it (every row once per stage of its group), and the totals count the
+ * batch's rows once. */
+void dc_report_set_total_rows (struct dc_report *r, size_t rows);
+
 /* Versions known here (dcrun, hwloc, openblas, and what the build has of
  * CUDA and OpenMPI); set adds or replaces one ("cuda", "13.0"). */
 int dc_report_set_version (struct dc_report *r, const char *what,
@@ -131,6 +137,12 @@ void dc_chunk_phases_get (const struct dc_chunk_phases *p,
  * with "busy" = their sum.  NULL r or p is a no-op. */
 void dc_report_chunk_phases (struct dc_report *r, int rank, uint64_t id,
                              const struct dc_chunk_phases *p);
+
+/* A chunk measured on the rank alone (a pipeline stage's micro-batch, sent
+ * by another stage): its record starts at p->start (head clock) and ends
+ * after its phases, "compute" being p->compute.  NULL r or p is a no-op. */
+void dc_report_chunk_measured (struct dc_report *r, int rank, uint64_t id,
+                               const struct dc_chunk_phases *p);
 
 /* The chunk timeline as recorded, for the trace: n records (borrowed,
  * valid until the next chunk call or destroy).  start/end are seconds

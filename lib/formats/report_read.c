@@ -605,9 +605,11 @@ static int parse_rank (struct dc_report_view *v, const cJSON *e,
     return 0;
 }
 
-/* "ranks": every rank, then their shares of the rows */
-static int parse_ranks (struct dc_report_view *v, const cJSON *ranks,
-                        const char *name, dc_error_t *errp)
+/* "ranks": every rank, then their shares of the rows ("totals"."rows"
+ * when given: a layer layout's stages each count the rows that passed
+ * through them, the totals the batch's rows once) */
+static int parse_ranks (struct dc_report_view *v, const cJSON *root,
+                        const cJSON *ranks, const char *name, dc_error_t *errp)
 {
     const cJSON *e;
     int n = cJSON_GetArraySize (ranks);
@@ -623,6 +625,10 @@ static int parse_ranks (struct dc_report_view *v, const cJSON *ranks,
         if (parse_rank (v, e, name, errp) < 0)
             return -1;
     }
+    double once =
+        num (cJSON_GetObjectItemCaseSensitive (root, "totals"), "rows");
+    if (!v->exec && once > 0)
+        v->total_rows = once;
     for (int i = 0; i < v->nranks; i++)
         v->ranks[i].share =
             v->total_rows > 0 ? v->ranks[i].rows / v->total_rows : 0;
@@ -816,7 +822,7 @@ struct dc_report_view *dc_report_view_parse (const char *text, size_t len,
     copy_text (v->layout, sizeof (v->layout), str (root, "layout"), "");
     v->exec = !strcmp (cmd, "exec");
     if (parse_times (v, root, name, errp) < 0 ||
-        parse_ranks (v, ranks, name, errp) < 0 ||
+        parse_ranks (v, root, ranks, name, errp) < 0 ||
         parse_lost (v, root, name, errp) < 0 ||
         parse_distributed (v, root, name, errp) < 0)
         goto fail;

@@ -457,7 +457,10 @@ static void build_chunks (struct build *b)
     free (plain);
     free (phased);
     /* retries: a chunk sent again, to whichever rank (ids are the chunks'
-     * indices: a table of the last rank each went to) */
+     * indices: a table of the last rank each went to); a layer layout's
+     * micro-batches pass every stage once and are never sent again */
+    if (cJSON_GetObjectItemCaseSensitive (dc_report_root (b->r), "pipeline"))
+        return;
     uint64_t maxid = 0;
     for (size_t i = 0; i < b->nch; i++)
         if (b->ch[i].id > maxid)

@@ -924,3 +924,80 @@ out:
     free (ht);
     return rc;
 }
+
+/* ---- micro-batch entry points (model.h) ---- */
+
+static int range_ok (const struct dc_model *m, int l0, int l1,
+                     const struct dc_compute_ops *ops, struct dc_compute *c,
+                     size_t rows, dc_error_t *errp)
+{
+    if (!m || !ops || !c || l0 < 0 || l1 > m->nlayers || l0 >= l1 ||
+        rows == 0 || rows > INT_MAX) {
+        errno = EINVAL;
+        return BAD ("layers %d..%d of %d on %zu rows: invalid", l0, l1,
+                    m ? m->nlayers : 0, rows);
+    }
+    return 0;
+}
+
+int dc_model_layers_fwd (const struct dc_model *m, int l0, int l1,
+                         const struct dc_compute_ops *ops, struct dc_compute *c,
+                         const float *params, size_t rows, const float *x,
+                         float *const *z, float *const *y, dc_error_t *errp)
+{
+    if (range_ok (m, l0, l1, ops, c, rows, errp) < 0)
+        return -1;
+    if (!params || !x || !z || !y) {
+        errno = EINVAL;
+        return BAD ("layers forward: NULL argument");
+    }
+    const float *in = x;
+    size_t off = 0;
+    for (int i = l0; i < l1; i++) {
+        const struct dc_model_layer *l = &m->layers[i];
+        const float *w = params + off;
+        const float *b = w + (size_t)l->out * (size_t)l->in;
+        if (ops->linear_fwd (c, (int)rows, l->out, l->in, in, w, b, l->act,
+                             y[i - l0], z[i - l0], errp) < 0)
+            return -1;
+        in = y[i - l0];
+        off += (size_t)l->out * ((size_t)l->in + 1);
+    }
+    return 0;
+}
+
+int dc_model_layers_bwd (const struct dc_model *m, int l0, int l1,
+                         const struct dc_compute_ops *ops, struct dc_compute *c,
+                         const float *params, float *grads, size_t rows,
+                         const float *x, float *const *z, float *const *y,
+                         float *da, float *db, bool want_dx, float **dx,
+                         dc_error_t *errp)
+{
+    if (range_ok (m, l0, l1, ops, c, rows, errp) < 0)
+        return -1;
+    if (!params || !grads || !x || !z || !y || !da || !db || !dx) {
+        errno = EINVAL;
+        return BAD ("layers backward: NULL argument");
+    }
+    size_t off = 0;
+    for (int i = l0; i < l1; i++)
+        off += (size_t)m->layers[i].out * ((size_t)m->layers[i].in + 1);
+    float *cur = da, *other = db;
+    for (int i = l1 - 1; i >= l0; i--) {
+        const struct dc_model_layer *l = &m->layers[i];
+        off -= (size_t)l->out * ((size_t)l->in + 1);
+        const float *w = params + off;
+        float *gw = grads + off;
+        float *gb = gw + (size_t)l->out * (size_t)l->in;
+        bool want = i > l0 || want_dx;
+        if (ops->linear_bwd (c, (int)rows, l->out, l->in,
+                             i > l0 ? y[i - l0 - 1] : x, w, z[i - l0], l->act,
+                             cur, want ? other : NULL, gw, gb, errp) < 0)
+            return -1;
+        float *s = cur;
+        cur = other;
+        other = s;
+    }
+    *dx = want_dx ? cur : NULL;
+    return 0;
+}

@@ -180,4 +180,32 @@ struct dc_train_run {
 int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                     struct dc_train_pos *pos, dc_error_t *errp);
 
+/* ---- micro-batch entry points (a pipeline stage, lib/run/stage.c) ----
+ *
+ * Layers l0 .. l1-1 of m on one micro-batch of rows, on the device c of
+ * ops, with the model's flat parameter layout (each layer's weight
+ * [out][in], then its bias [out], layer after layer from layer l0):
+ * params (and grads) point at layer l0's weight.  The same compute calls
+ * as dc_trainer_grad, so the bytes are those of the whole model's step.
+ *
+ * dc_model_layers_fwd: x [rows][in of l0] in, z[i - l0] (before the
+ * activation) and y[i - l0] (after it) [rows][out of i] out, for each
+ * layer i; the caller allocates them on the device. */
+int dc_model_layers_fwd (const struct dc_model *m, int l0, int l1,
+                         const struct dc_compute_ops *ops, struct dc_compute *c,
+                         const float *params, size_t rows, const float *x,
+                         float *const *z, float *const *y, dc_error_t *errp);
+
+/* Backward from da (the loss's gradient at layer l1-1's output, [rows]
+ * [widest]); db a second buffer as large.  x, z and y as the forward left
+ * them.  The gradient of each layer's weight and bias is written into
+ * grads (not added); when want_dx, the gradient at x is left in *dx (da
+ * or db), else *dx is NULL. */
+int dc_model_layers_bwd (const struct dc_model *m, int l0, int l1,
+                         const struct dc_compute_ops *ops, struct dc_compute *c,
+                         const float *params, float *grads, size_t rows,
+                         const float *x, float *const *z, float *const *y,
+                         float *da, float *db, bool want_dx, float **dx,
+                         dc_error_t *errp);
+
 #endif

@@ -212,7 +212,21 @@ struct dc_sched_pipe {
     size_t micro_rows, nmb, next;
     int *outstanding, *ready; /* [groups] */
     size_t *grows;            /* [groups] rows done */
-    uint8_t *done_mb;         /* [nmb] */
+    uint8_t *done_mb;         /* [nmb] its rows are in */
+    /* each stage tells its times of each micro-batch (a RESULT without
+     * rows): a micro-batch is done when its rows and every stage's note
+     * are in */
+    uint8_t *noted; /* [nmb * nstages] */
+    int *mb_group;  /* [nmb] the group it went to */
+    int *nnotes;    /* [nmb] */
+    /* the notes as they came, laid on the head's clock at the end */
+    struct dc_pipe_note {
+        int rank;
+        uint64_t id;
+        double start, compute, send; /* the stage's clock and seconds */
+        double arrived;              /* the head's clock */
+    } * log;                         /* [nmb * nstages] */
+    size_t nlog;
     uint8_t *buf;
     /* JOB and MODEL to every rank */
     int (*send_stages) (void *arg, dc_error_t *errp);

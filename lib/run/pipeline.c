@@ -323,6 +323,11 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
         .ready = calloc ((size_t)G, sizeof (int)),
         .grows = calloc ((size_t)G, sizeof (size_t)),
         .done_mb = calloc (nmb ? nmb : 1, 1),
+        .noted = calloc (nmb ? nmb : 1, (size_t)lo->nstages),
+        .mb_group = calloc (nmb ? nmb : 1, sizeof (int)),
+        .nnotes = calloc (nmb ? nmb : 1, sizeof (int)),
+        .log = calloc (nmb ? nmb : 1,
+                       (size_t)lo->nstages * sizeof (struct dc_pipe_note)),
         .buf = malloc (DC_PIPE_HDR + micro_rows * (size_t)pi->inputs * 4),
         .send_stages = infer_stages,
         .arg = &arg};
@@ -337,7 +342,8 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
 
     memset (res, 0, sizeof (*res));
     res->status = DC_COORD_IO_ERROR;
-    if (!sp.outstanding || !sp.ready || !sp.grows || !sp.done_mb || !sp.buf)
+    if (!sp.outstanding || !sp.ready || !sp.grows || !sp.done_mb || !sp.noted ||
+        !sp.mb_group || !sp.nnotes || !sp.buf)
         errprintf (errp, "out of memory");
     else if (lo->size != hub->size || lo->nstages < 2)
         errprintf (errp, "pipeline: a layout of %d ranks in %d stages",
@@ -348,6 +354,10 @@ int dc_pipe_infer_run (struct dc_pipe_infer *pi, struct dc_comm *hub,
     free (sp.ready);
     free (sp.grows);
     free (sp.done_mb);
+    free (sp.noted);
+    free (sp.mb_group);
+    free (sp.nnotes);
+    free (sp.log);
     free (sp.buf);
     return rc;
 }

@@ -2,6 +2,7 @@
  * per group, the job fails when a stage is lost */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,35 +41,134 @@ static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
                   dc_layout_stage (lo, r), lo->nstages, r, dc_hub_host (h, r));
 }
 
+/* A micro-batch whose rows and every stage's note are in is done. */
+static void maybe_done (struct dc_sched_pipe *sp, struct dc_hub *h, size_t id)
+{
+    const struct dc_layout *lo = sp->lo;
+    size_t mr = sp->micro_rows;
+    size_t rows = id + 1 < sp->nmb ? mr : h->rows - id * mr;
+
+    if (!sp->done_mb[id] || sp->nnotes[id] != lo->nstages)
+        return;
+    h->done += rows;
+    h->t_last = dc_hub_now ();
+    sp->grows[sp->mb_group[id]] += rows;
+}
+
+static int bad (struct dc_hub *h, const char *who, const char *what,
+                dc_error_t *errp)
+{
+    h->res->status = DC_COORD_WORKER_ERROR;
+    return errprintf (errp, "%s: %s", who, what);
+}
+
+/* A stage's note of micro-batch w: its compute and send seconds, on its
+ * clock from start: the rank's totals, its wait since its previous
+ * micro-batch, and the log for the timeline (laid out at the end). */
+static void note (struct dc_sched_pipe *sp, struct dc_hub *h, int r,
+                  const struct dc_wire_rows *w)
+{
+    struct dc_hub_rank *rk = &h->ranks[r];
+
+    rk->rows += w->rows;
+    rk->chunks++;
+    rk->seconds += w->seconds;
+    rk->write += w->write; /* sending it on */
+    h->busy += w->seconds;
+    if (w->start > 0 && rk->last_end > 0) {
+        if (w->start > rk->last_end)
+            rk->wait += w->start - rk->last_end;
+        rk->last_end = w->start + w->seconds + w->write;
+    }
+    sp->log[sp->nlog++] = (struct dc_pipe_note){.rank = r,
+                                                .id = w->id,
+                                                .start = w->start,
+                                                .compute = w->seconds,
+                                                .send = w->write,
+                                                .arrived = dc_hub_now ()};
+}
+
+/* The notes on the head's clock: a rank's clock offset is the smallest
+ * (arrival - end of the send) over its notes and READY, so that no note
+ * arrives before it was sent (on one host: about the same clock).  Each
+ * micro-batch a chunk of the rank with its compute (--report's chunks),
+ * its send a "transfer" span (--trace). */
+static void timeline (struct dc_sched_pipe *sp, struct dc_hub *h)
+{
+    double *off = calloc ((size_t)h->size, sizeof (*off));
+
+    if (!off || !h->report) {
+        free (off);
+        return;
+    }
+    for (int r = 0; r < h->size; r++)
+        off[r] =
+            h->ranks[r].ready_clock > 0 ? h->ranks[r].clock_offset : INFINITY;
+    for (size_t i = 0; i < sp->nlog; i++) {
+        const struct dc_pipe_note *n = &sp->log[i];
+        double o = n->arrived - (n->start + n->compute + n->send);
+        if (n->start > 0 && o < off[n->rank])
+            off[n->rank] = o;
+    }
+    for (size_t i = 0; i < sp->nlog; i++) {
+        const struct dc_pipe_note *n = &sp->log[i];
+        double busy = n->compute + n->send;
+        double t = n->start > 0 && isfinite (off[n->rank])
+                       ? n->start + off[n->rank]
+                       : n->arrived - busy;
+        dc_report_chunk_measured (
+            h->report, n->rank, n->id,
+            &(struct dc_chunk_phases){.start = t, .compute = n->compute});
+        /* sending it on: to the next stage, or the hub from the last */
+        dc_report_span (h->report, n->rank, "transfer", "transfer",
+                        t + n->compute, t + busy, (double)n->id);
+    }
+    free (off);
+}
+
+/* RESULT from rank r: the last stage's rows of a micro-batch, or a
+ * stage's note (the header alone) of one it passed on. */
 static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
                    size_t len, dc_error_t *errp)
 {
     struct dc_sched_pipe *sp = s;
     const struct dc_layout *lo = sp->lo;
+    int S = lo->nstages, k = dc_layout_stage (lo, r);
+    bool is_note = len == DC_PIPE_HDR;
     struct dc_wire_rows w;
     dc_error_t e;
     char who[300];
 
     name (s, h, r, who, sizeof (who));
-    if (dc_wire_rows_get (data, len, (size_t)h->outputs * 4, "RESULT", &w, &e) <
-        0) {
-        h->res->status = DC_COORD_WORKER_ERROR;
-        return errprintf (errp, "%s: %s", who, e.text);
-    }
+    if (dc_wire_rows_get (data, len, is_note ? 0 : (size_t)h->outputs * 4,
+                          is_note ? "note" : "RESULT", &w, &e) < 0)
+        return bad (h, who, e.text, errp);
     size_t id = (size_t)w.id, mr = sp->micro_rows;
-    if (dc_layout_stage (lo, r) != lo->nstages - 1 || w.id >= sp->nmb ||
-        sp->done_mb[id] || w.row0 != id * mr ||
-        w.rows != (id + 1 < sp->nmb ? mr : h->rows - id * mr)) {
-        h->res->status = DC_COORD_WORKER_ERROR;
-        return errprintf (errp, "%s: a result that matches no micro-batch",
-                          who);
+    if (w.id >= sp->nmb || w.row0 != id * mr ||
+        w.rows != (id + 1 < sp->nmb ? mr : h->rows - id * mr) ||
+        id >= sp->next || sp->mb_group[id] != dc_layout_group (lo, r) ||
+        (is_note ? sp->noted[id * (size_t)S + (size_t)k]
+                 : k != S - 1 || sp->done_mb[id]))
+        return bad (h, who, "a result that matches no micro-batch", errp);
+    if (is_note) {
+        sp->noted[id * (size_t)S + (size_t)k] = 1;
+        sp->nnotes[id]++;
+        note (sp, h, r, &w);
+        maybe_done (sp, h, id);
+        return 0;
     }
-    if (dc_hub_write (h, r, w.row0, w.rows, w.data, w.seconds, errp) < 0)
+    /* the rows: written now, accounted with the notes */
+    double tw = dc_hub_now ();
+    if (dc_npy_writer_write_f32 (h->out, w.row0, w.rows, (const float *)w.data,
+                                 errp) < 0) {
+        h->res->status = DC_COORD_IO_ERROR;
         return -1;
-    int g = dc_layout_group (lo, r);
+    }
+    h->t_write += dc_hub_now () - tw;
+    h->ranks[r].relayed += w.rows * (uint64_t)h->outputs * 4;
     sp->done_mb[id] = 1;
-    sp->grows[g] += w.rows;
-    sp->outstanding[g]--;
+    sp->outstanding[sp->mb_group[id]]--;
+    maybe_done (sp, h, id);
     return 0;
 }
 
@@ -116,12 +216,18 @@ static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
                 return -1;
             }
             dc_hub_sent (h);
+            sp->mb_group[sp->next] = q;
             sp->next++;
             sp->outstanding[q]++;
         }
     return 0;
 }
 
+/* Each stage as a rank of the report: its device, the rows that passed
+ * through it, its compute seconds (and a chunk per micro-batch); the
+ * totals count the batch's rows once.  "pipeline": the layout, the
+ * ranks' compute, send and idle seconds within the compute phase (the
+ * bubble: fill, drain and imbalance). */
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
 {
     struct dc_sched_pipe *sp = s;
@@ -130,12 +236,15 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
     double wall = h->t_last > h->t_first ? h->t_last - h->t_first : 0;
 
     for (int r = 0; r < size; r++) {
-        size_t rows = sp->grows[dc_layout_group (lo, r)];
-        dc_report_add_rank (report, r, dc_hub_host (h, r), "?", rows, 0,
-                            (double)rows * lo->flops[dc_layout_stage (lo, r)]);
+        const struct dc_hub_rank *rk = &h->ranks[r];
+        dc_report_add_rank (
+            report, r, dc_hub_host (h, r), rk->device[0] ? rk->device : "?",
+            rk->rows, rk->seconds,
+            (double)rk->rows * lo->flops[dc_layout_stage (lo, r)]);
+        dc_report_set_rank_kernel (report, r, rk->kernel);
     }
-    for (int r = 0; r < size; r++)
-        dc_report_set_rank_kernel (report, r, h->ranks[r].kernel);
+    dc_report_set_total_rows (report, h->done);
+    timeline (sp, h);
     cJSON *x = dc_report_extra (report, "pipeline");
     if (!x)
         return;
@@ -152,6 +261,21 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
     /* the share of rank-seconds spent waiting: fill, drain and imbalance */
     cJSON_AddNumberToObject (x, "bubble",
                              wall > 0 ? 1.0 - h->busy / (wall * size) : 0);
+    cJSON *a = cJSON_AddArrayToObject (x, "rank_times");
+    for (int r = 0; a && r < size; r++) {
+        const struct dc_hub_rank *rk = &h->ranks[r];
+        cJSON *o = cJSON_CreateObject ();
+        double idle = wall - rk->seconds - rk->write;
+        cJSON_AddNumberToObject (o, "rank", r);
+        cJSON_AddNumberToObject (o, "stage", dc_layout_stage (lo, r));
+        cJSON_AddNumberToObject (o, "group", dc_layout_group (lo, r));
+        cJSON_AddNumberToObject (o, "micro_batches", (double)rk->chunks);
+        cJSON_AddNumberToObject (o, "compute", rk->seconds);
+        cJSON_AddNumberToObject (o, "send", rk->write);
+        cJSON_AddNumberToObject (o, "idle", idle > 0 ? idle : 0);
+        cJSON_AddNumberToObject (o, "wait", rk->wait);
+        cJSON_AddItemToArray (a, o);
+    }
 }
 
 const struct dc_hub_sched dc_sched_pipe = {

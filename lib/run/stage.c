@@ -135,17 +135,26 @@ static int send_ready (struct stage *st, const struct dc_wire_ready *rd,
 }
 
 /* Send rows of width w (with a pipeline header) to the next stage or the
- * hub; buf has DC_PIPE_HDR bytes of room before the rows. */
+ * hub; buf has DC_PIPE_HDR bytes of room before the rows.  Then tell the
+ * hub what the micro-batch took here (a RESULT of the header alone):
+ * compute seconds from start (this rank's clock) and the send's seconds. */
 static int pass_on (struct stage *st, uint8_t *buf, uint64_t id, uint64_t row0,
-                    uint64_t rows, double secs, dc_error_t *errp)
+                    uint64_t rows, double secs, double start, dc_error_t *errp)
 {
-    dc_wire_rows_put (
-        buf, &(struct dc_wire_rows){
-                 .id = id, .row0 = row0, .rows = rows, .seconds = secs});
+    struct dc_wire_rows w = {
+        .id = id, .row0 = row0, .rows = rows, .seconds = secs, .start = start};
+    dc_wire_rows_put (buf, &w);
     size_t len = DC_PIPE_HDR + rows * (size_t)st->nout * sizeof (float);
-    if (st->last)
-        return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, buf, len, errp);
-    return dc_comm_send (st->c, st->j->next, DC_MSG_DATA, buf, len, errp);
+    double t = dc_report_now ();
+    if (dc_comm_send (st->c, st->last ? DC_COMM_HUB : st->j->next,
+                      st->last ? DC_MSG_RESULT : DC_MSG_DATA, buf, len,
+                      errp) < 0)
+        return -1;
+    uint8_t note[DC_PIPE_HDR];
+    w.write = dc_report_now () - t;
+    dc_wire_rows_put (note, &w);
+    return dc_comm_send (st->c, DC_COMM_HUB, DC_MSG_RESULT, note, DC_PIPE_HDR,
+                         errp);
 }
 
 static int serve_infer (struct stage *st, dc_error_t *errp)
@@ -175,6 +184,7 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
     snprintf (rd.device, sizeof (rd.device), "%s",
               st->ops->describe ? st->ops->describe (st->dev) : st->ops->name);
     snprintf (rd.kernel, sizeof (rd.kernel), "%s", kern ? kern : "");
+    rd.clock = dc_report_now (); /* the hub's clock offset for --trace */
     if (send_ready (st, &rd, errp) < 0)
         goto quiet;
     for (;;) {
@@ -199,7 +209,6 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
             goto done;
         }
         uint64_t id = mb.id, row0 = mb.row0, rows = mb.rows;
-        double secs = mb.seconds;
         size_t need = DC_PIPE_HDR + (size_t)rows * (size_t)st->nout * 4;
         if (need > cap) {
             uint8_t *p = realloc (out, need);
@@ -217,11 +226,11 @@ static int serve_infer (struct stage *st, dc_error_t *errp)
         int r = st->ops->mlp_infer (st->dev, net, (const float *)mb.data,
                                     (size_t)rows, (size_t)row0,
                                     (float *)(out + DC_PIPE_HDR), errp);
-        secs += dc_report_now () - t0;
+        double secs = dc_report_now () - t0;
         free (msg.data);
         if (r < 0)
             goto done;
-        if (pass_on (st, out, id, row0, rows, secs, errp) < 0)
+        if (pass_on (st, out, id, row0, rows, secs, t0, errp) < 0)
             goto quiet;
     }
 done:
@@ -316,19 +325,14 @@ static int forward (struct stage *st, uint64_t k, uint64_t rows, const float *x,
         return errprintf (errp, "worker: out of memory");
     if (ops->copy_in (st->dev, mb->x, x, rows * (size_t)st->nin * 4, errp) < 0)
         return -1;
-    const float *in = mb->x;
     for (int i = 0; i < L; i++) {
-        const struct dc_model_layer *l = &st->m->layers[i];
-        const float *w = st->params + st->off[i];
-        const float *b = w + (size_t)l->out * (size_t)l->in;
-        if (!(mb->z[i] = dalloc (st, rows * (size_t)l->out * 4, errp)) ||
-            !(mb->y[i] = dalloc (st, rows * (size_t)l->out * 4, errp)) ||
-            ops->linear_fwd (st->dev, (int)rows, l->out, l->in, in, w, b,
-                             l->act, mb->y[i], mb->z[i], errp) < 0)
+        size_t bytes = rows * (size_t)st->m->layers[i].out * 4;
+        if (!(mb->z[i] = dalloc (st, bytes, errp)) ||
+            !(mb->y[i] = dalloc (st, bytes, errp)))
             return -1;
-        in = mb->y[i];
     }
-    return 0;
+    return dc_model_layers_fwd (st->m, 0, L, ops, st->dev, st->params, rows,
+                                mb->x, mb->z, mb->y, errp);
 }
 
 /* Backward of micro-batch k from st->da (the gradient at its output);
@@ -337,24 +341,11 @@ static int backward (struct stage *st, uint64_t k, float **dx, dc_error_t *errp)
 {
     const struct dc_compute_ops *ops = st->ops;
     struct micro *mb = &st->mb[k];
-    int L = st->m->nlayers;
-    float *cur = st->da, *other = st->db;
 
-    for (int i = L - 1; i >= 0; i--) {
-        const struct dc_model_layer *l = &st->m->layers[i];
-        const float *w = st->params + st->off[i];
-        float *gw = st->grads + st->off[i];
-        float *gb = gw + (size_t)l->out * (size_t)l->in;
-        bool want_dx = i > 0 || !st->first;
-        if (ops->linear_bwd (st->dev, (int)mb->rows, l->out, l->in,
-                             i ? mb->y[i - 1] : mb->x, w, mb->z[i], l->act, cur,
-                             want_dx ? other : NULL, gw, gb, errp) < 0)
-            return -1;
-        float *s = cur;
-        cur = other;
-        other = s;
-    }
-    *dx = cur;
+    if (dc_model_layers_bwd (st->m, 0, st->m->nlayers, ops, st->dev, st->params,
+                             st->grads, (size_t)mb->rows, mb->x, mb->z, mb->y,
+                             st->da, st->db, !st->first, dx, errp) < 0)
+        return -1;
     /* sum the micro-batch's gradient into the step's */
     if (ops->copy_out (st->dev, st->gtmp, st->grads, st->np * 4, errp) < 0)
         return -1;

@@ -60,8 +60,35 @@ expect_rc 0 "layers, 3 ranks of 150 KiB" $D infer -H localhost:3 $A --output Yl.
 expect_eq "$(cmp Y1.npy Yl.npy && echo same)" same "layers: the bytes of data parallel"
 expect_eq "$($PY -c "import json; r=json.load(open('rl.json')); p=r['pipeline']; print(r['layout'], p['stages'], p['groups'], p['micro_batches'], p['stage_layers'])")" \
     "layers 3 1 47 [[0, 1], [1, 2], [2, 3]]" "report: the layout and its micro-batches"
-expect_rc 0 "hybrid, 4 ranks of 200 KiB, 2 stages" $D infer -H localhost:4 $A --output Yh.npy --split hybrid --stages 2 --max-device-memory 200K
+# each stage: its device, every row through it, its own compute seconds,
+# a chunk per micro-batch, its idle time; the totals count the rows once
+expect_eq "$($PY -c "
+import json
+r = json.load(open('rl.json'))
+n = r['totals']['rows']
+t = r['pipeline']['rank_times']
+print(n, [k['rows'] == n and k['seconds'] > 0 and k['device'] not in ('', '?')
+          and len(k['chunks']) == 47 and k['phases']['busy'] == k['seconds']
+          for k in r['ranks']],
+      [x['micro_batches'] == 47 and x['idle'] >= 0 and x['compute'] > 0 for x in t],
+      abs(r['pipeline']['busy_seconds'] - sum(k['seconds'] for k in r['ranks'])) < 1e-9)")" \
+    "$($PY -c "import numpy; print(len(numpy.load('X.npy')))") [True, True, True] [True, True, True] True" \
+    "report: per stage its device, all rows, its compute, 47 micro-batches, idle; the rows counted once"
+expect_eq "$($D report rl.json --json | $PY -c "
+import json, sys
+v = json.load(sys.stdin)
+print(v['rows'], [k['share'] == 1 and k['busy'] > 0 and k['device'] != '?' for k in v['ranks']])")" \
+    "$($PY -c "import numpy; print(len(numpy.load('X.npy')))") [True, True, True]" \
+    "dcrun report: the rows once, each stage busy with all of them through it"
+expect_rc 0 "hybrid, 4 ranks of 200 KiB, 2 stages" $D infer -H localhost:4 $A --output Yh.npy --split hybrid --stages 2 --max-device-memory 200K --report rh.json
 expect_eq "$(cmp Y1.npy Yh.npy && echo same)" same "hybrid: the bytes of data parallel"
+expect_eq "$($PY -c "
+import json
+r = json.load(open('rh.json'))
+k = r['ranks']
+print(r['totals']['rows'] == k[0]['rows'] + k[2]['rows'], k[0]['rows'] == k[1]['rows'],
+      k[2]['rows'] == k[3]['rows'], all(x['seconds'] > 0 for x in k))")" "True True True True" \
+    "hybrid report: each group's rows through both its stages, counted once in the totals"
 expect_rc 0 "auto, 6 ranks of 150 KiB, odd micro-batches" $D infer -H localhost:6 --model model.safetensors --input X.npy --device cpu --threads 1 --micro-batch-rows 37 --output Ya.npy --split auto --max-device-memory 150K
 expect_eq "$(cmp Y1.npy Ya.npy && echo same)" same "auto (hybrid 3x2), 37-row micro-batches: the same bytes"
 

@@ -6,7 +6,9 @@
 # process and on 3 local ranks with a killed worker (its "lost" instant),
 # train in one process and on 2 ranks (a "step" span per step per rank)
 # and on 3 with a killed rank (its lost instant, the redone step);
-# --split layers, -L mpi and 3 ssh hosts (a process per host);
+# --split layers (per stage a chunk, compute and transfer span per
+# micro-batch, busy as the report's), -L mpi and 3 ssh hosts (a process
+# per host);
 # --trace that is an input, the report or in a missing folder: exit 3 at
 # start, nothing written.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
@@ -129,13 +131,39 @@ expect_rc 0 "infer --split layers, --trace" $D infer -H localhost:2 --split laye
     $ARGS --output Yp.npy --report rp.json --trace tp.json
 check tp.json rp.json > "$T_TMP/facts"
 common "infer --split layers"
-expect_eq "$(fact events)" "events commit,connect+load,launch" \
-    "infer --split layers: launch, connect+load, the commit"
+expect_eq "$(fact events)" \
+    "events chunk,commit,compute,connect+load,launch,transfer" \
+    "infer --split layers: launch, connect+load, micro-batches (compute, transfer), the commit"
 expect_eq "$($PY -c "
 import json
 t = json.load(open('tp.json'))['traceEvents']
 print(sorted(e['tid'] for e in t if e['name'] == 'connect+load'))")" "[1, 2]" \
     "infer --split layers: a connect+load per stage"
+expect_eq "$(fact busy)" busy "infer --split layers: each stage's busy agrees with the report"
+# a chunk, a compute and a transfer span per micro-batch per stage, each
+# stage's compute spans in micro-batch order and after the previous
+# stage's (the bubble: stage 1 starts after stage 0's first)
+expect_eq "$($PY -c "
+import json
+t = json.load(open('tp.json'))['traceEvents']
+r = json.load(open('rp.json'))
+n = r['pipeline']['micro_batches']
+def spans(name, tid):
+    return sorted((e for e in t if e['ph'] == 'X' and e['name'] == name
+                   and e['tid'] == tid), key=lambda e: e['ts'])
+ok = n >= 10 and r['totals']['rows'] == 3000
+for tid in (1, 2):
+    c = spans('compute', tid)
+    ok = ok and len(spans('chunk', tid)) == n and len(c) == n
+    ok = ok and len(spans('transfer', tid)) == n
+    ok = ok and [e['args']['id'] for e in spans('chunk', tid)] == list(range(n))
+c0, c1 = spans('compute', 1), spans('compute', 2)
+ok = ok and c1[0]['ts'] >= c0[0]['ts'] + c0[0]['dur'] - 1
+for k in r['ranks']:
+    ok = ok and k['rows'] == 3000 and k['seconds'] > 0 and k['device'] != '?'
+    ok = ok and len(k['chunks']) == n
+print(ok)")" True \
+    "infer --split layers: per stage a chunk, compute and transfer span per micro-batch, stage 1 after stage 0, rows counted once"
 expect_rc 0 "train --split layers, --trace" $D train -H localhost:2 --split layers \
     $TRAIN --output Mp.safetensors --trace ttp.json
 check ttp.json > "$T_TMP/facts"

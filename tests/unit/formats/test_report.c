@@ -485,6 +485,62 @@ START_TEST (test_chunk_phases)
 END_TEST
 
 /* an exec report: written, read back */
+/* a pipeline stage's chunks (dc_report_chunk_measured) and the rows
+ * counted once (dc_report_set_total_rows): hostile values taken as 0, a
+ * start that is not finite and NULL are no-ops */
+START_TEST (test_stage_chunks)
+{
+    struct dc_report *r = dc_report_create ("infer");
+    double t0 = dc_report_t0 (r);
+    size_t n;
+
+    dc_report_chunk_measured (NULL, 0, 0, &(struct dc_chunk_phases){0});
+    dc_report_chunk_measured (r, 0, 0, NULL);
+    dc_report_chunk_measured (r, 0, 0, &(struct dc_chunk_phases){.start = NAN});
+    dc_report_set_total_rows (NULL, 5);
+    dc_report_chunk_measured (
+        r, 0, 7, &(struct dc_chunk_phases){.start = t0 + 2, .compute = 0.5});
+    dc_report_chunk_measured (r, 1, 7,
+                              &(struct dc_chunk_phases){.start = t0 + 3,
+                                                        .compute = -1,
+                                                        .write = INFINITY});
+    const struct dc_report_chunk *c = dc_report_chunks (r, &n);
+    ck_assert_uint_eq (n, 2);
+    ck_assert (c[0].has_phases && c[1].has_phases);
+    ck_assert_int_eq (c[0].rank, 0);
+    ck_assert_uint_eq (c[0].id, 7);
+    ck_assert_double_eq_tol (c[0].start, 2.0, 1e-9);
+    ck_assert_double_eq_tol (c[0].end, 2.5, 1e-9);
+    ck_assert_double_eq_tol (c[0].compute, 0.5, 1e-12);
+    ck_assert_double_eq_tol (c[0].phases.start, 2.0, 1e-9);
+    ck_assert_double_eq (c[1].compute, 0);
+    ck_assert_double_eq (c[1].phases.write, 0);
+    ck_assert_double_eq_tol (c[1].end, 3.0, 1e-9);
+    /* two stages, 100 rows through each: the totals count them once */
+    dc_report_add_rank (r, 0, "a", "cpu", 100, 0.5, 1e6);
+    dc_report_add_rank (r, 1, "b", "cpu", 100, 0.25, 1e6);
+    char *s = dc_report_print (r);
+    cJSON *root = cJSON_Parse (s);
+    const cJSON *tot = cJSON_GetObjectItem (root, "totals");
+    ck_assert_double_eq (cJSON_GetObjectItem (tot, "rows")->valuedouble, 200);
+    cJSON_Delete (root);
+    free (s);
+    dc_report_set_total_rows (r, 100);
+    s = dc_report_print (r);
+    root = cJSON_Parse (s);
+    tot = cJSON_GetObjectItem (root, "totals");
+    ck_assert_double_eq (cJSON_GetObjectItem (tot, "rows")->valuedouble, 100);
+    ck_assert_double_eq (cJSON_GetObjectItem (tot, "flop")->valuedouble, 2e6);
+    const cJSON *k0 =
+        cJSON_GetArrayItem (cJSON_GetObjectItem (root, "ranks"), 0);
+    ck_assert_int_eq (cJSON_GetArraySize (cJSON_GetObjectItem (k0, "chunks")),
+                      1);
+    cJSON_Delete (root);
+    free (s);
+    dc_report_destroy (r);
+}
+END_TEST
+
 START_TEST (test_exec_report)
 {
     struct dc_report *r = dc_report_create ("exec");
@@ -549,6 +605,7 @@ int main (void)
     tcase_add_test (tc, test_chunks);
     tcase_add_test (tc, test_exec_report);
     tcase_add_test (tc, test_chunk_phases);
+    tcase_add_test (tc, test_stage_chunks);
     tcase_add_checked_fixture (tc, setup, teardown);
     suite_add_tcase (s, tc);
     return dc_check_run (s);

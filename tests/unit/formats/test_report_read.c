@@ -287,6 +287,19 @@ START_TEST (test_values)
     free (s);
     dc_report_view_destroy (v);
 
+    /* a layer layout: every row through both stages, the totals count
+     * them once: each stage's share is all of them */
+    v = view (
+        "{\"command\": \"infer\", \"layout\": \"layers\", "
+        "\"totals\": {\"seconds\": 2, \"rows\": 100}, \"ranks\": ["
+        "{\"rank\": 0, \"host\": \"a\", \"rows\": 100, \"seconds\": 1},"
+        "{\"rank\": 1, \"host\": \"b\", \"rows\": 100, \"seconds\": 0.5}]}");
+    ck_assert_double_eq (v->total_rows, 100);
+    ck_assert_double_eq (v->ranks[0].share, 1);
+    ck_assert_double_eq (v->ranks[1].share, 1);
+    ck_assert_double_eq (v->ranks[1].idle, 1.5);
+    dc_report_view_destroy (v);
+
     /* train: the job's ranks beyond those listed */
     v = view (cases[15].json);
     ck_assert_int_eq (v->nranks, 1);

@@ -752,6 +752,138 @@ START_TEST (t_bad_training)
 }
 END_TEST
 
+/* ---- the micro-batch entry points: a model split into layer ranges
+ * gives the bytes of dc_trainer_grad; bad arguments are refused ---- */
+
+START_TEST (t_layers_split)
+{
+    static const int sz[] = {4, 6, 5, 3};
+    dc_error_t err;
+    struct dc_compute *c;
+    const struct dc_compute_ops *ops = cpu_ops (&c);
+    size_t rows = 9;
+    uint64_t s = 11;
+    float x[9 * 4], tf[9 * 3];
+    for (size_t i = 0; i < rows * 4; i++)
+        x[i] = frand (&s) * 2;
+    for (size_t i = 0; i < rows * 3; i++)
+        tf[i] = frand (&s);
+    struct dc_safetensors *st = make_mlp ("", sz, 3, "F32", 5);
+    dc_safetensors_meta_set (st, "activation", "gelu");
+    struct dc_model *m = dc_model_create (st, NULL, &err);
+    ck_assert_msg (m != NULL, "%s", err.text);
+    struct dc_train_opts o = {
+        .loss = DC_LOSS_MSE, .lr = 0.1, .batch_size = rows};
+    struct dc_trainer *t = dc_trainer_create (m, ops, c, &o, &err);
+    ck_assert_msg (t != NULL, "%s", err.text);
+    double want_loss, loss;
+    ck_assert_int_eq (dc_trainer_grad (t, x, tf, rows, rows, &want_loss, &err),
+                      0);
+    size_t np = dc_model_nparams (m);
+    float *want = malloc (np * 4), *got = malloc (np * 4),
+          *host = malloc (np * 4);
+    ck_assert_int_eq (dc_trainer_grads_get (t, want, &err), 0);
+    /* the flat parameters: weight then bias, layer after layer */
+    size_t off[4] = {0};
+    for (int i = 0; i < 3; i++) {
+        const struct dc_model_layer *l = &m->layers[i];
+        size_t nw = (size_t)l->out * (size_t)l->in;
+        memcpy (host + off[i], l->w->data, nw * 4);
+        memcpy (host + off[i] + nw, l->b->data, (size_t)l->out * 4);
+        off[i + 1] = off[i] + nw + (size_t)l->out;
+    }
+    float *p = ops->alloc (c, np * 4, &err), *g = ops->alloc (c, np * 4, &err);
+    float *dx = ops->alloc (c, rows * 4 * 4, &err);
+    float *z[3], *y[3], *da = ops->alloc (c, rows * 6 * 4, &err),
+                        *db = ops->alloc (c, rows * 6 * 4, &err),
+                        *tg = ops->alloc (c, rows * 3 * 4, &err);
+    for (int i = 0; i < 3; i++) {
+        z[i] = ops->alloc (c, rows * (size_t)sz[i + 1] * 4, &err);
+        y[i] = ops->alloc (c, rows * (size_t)sz[i + 1] * 4, &err);
+    }
+    ck_assert_int_eq (ops->copy_in (c, p, host, np * 4, &err), 0);
+    ck_assert_int_eq (ops->copy_in (c, dx, x, rows * 4 * 4, &err), 0);
+    ck_assert_int_eq (ops->copy_in (c, tg, tf, rows * 3 * 4, &err), 0);
+    for (int k = 1; k <= 3; k++) { /* stages [0, k) and [k, 3) */
+        float *gx;
+        ck_assert_int_eq (
+            dc_model_layers_fwd (m, 0, k, ops, c, p, rows, dx, z, y, &err), 0);
+        if (k < 3)
+            ck_assert_int_eq (dc_model_layers_fwd (m, k, 3, ops, c, p + off[k],
+                                                   rows, y[k - 1], z + k, y + k,
+                                                   &err),
+                              0);
+        ck_assert_int_eq (ops->loss (c, DC_LOSS_MSE, (int)rows, 3, y[2], tg,
+                                     rows, da, &loss, &err),
+                          0);
+        ck_assert (loss == want_loss);
+        float *from = da, *other = db;
+        if (k < 3) {
+            ck_assert_int_eq (dc_model_layers_bwd (m, k, 3, ops, c, p + off[k],
+                                                   g + off[k], rows, y[k - 1],
+                                                   z + k, y + k, da, db, true,
+                                                   &gx, &err),
+                              0);
+            ck_assert (gx == da || gx == db);
+            from = gx;
+            other = gx == da ? db : da;
+        }
+        ck_assert_int_eq (dc_model_layers_bwd (m, 0, k, ops, c, p, g, rows, dx,
+                                               z, y, from, other, false, &gx,
+                                               &err),
+                          0);
+        ck_assert_ptr_null (gx);
+        ck_assert_int_eq (ops->copy_out (c, got, g, np * 4, &err), 0);
+        ck_assert_msg (memcmp (got, want, np * 4) == 0,
+                       "split at layer %d: other gradient bytes", k);
+    }
+    /* bad arguments: -1, EINVAL, a message */
+    struct {
+        const struct dc_model *m;
+        int l0, l1;
+        size_t rows;
+        const float *p;
+    } bad[] = {
+        {NULL, 0, 1, rows, p}, {m, -1, 1, rows, p}, {m, 0, 4, rows, p},
+        {m, 2, 2, rows, p},    {m, 0, 1, 0, p},     {m, 0, 1, rows, NULL},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        float *gx;
+        errno = 0;
+        err.text[0] = '\0';
+        ck_assert_int_eq (dc_model_layers_fwd (bad[i].m, bad[i].l0, bad[i].l1,
+                                               ops, c, bad[i].p, bad[i].rows,
+                                               dx, z, y, &err),
+                          -1);
+        ck_assert_int_eq (errno, EINVAL);
+        ck_assert (err.text[0] != '\0');
+        errno = 0;
+        ck_assert_int_eq (dc_model_layers_bwd (bad[i].m, bad[i].l0, bad[i].l1,
+                                               ops, c, bad[i].p, g, bad[i].rows,
+                                               dx, z, y, da, db, true, &gx,
+                                               &err),
+                          -1);
+        ck_assert_int_eq (errno, EINVAL);
+    }
+    for (int i = 0; i < 3; i++) {
+        ops->free (c, z[i]);
+        ops->free (c, y[i]);
+    }
+    ops->free (c, p);
+    ops->free (c, g);
+    ops->free (c, dx);
+    ops->free (c, da);
+    ops->free (c, db);
+    ops->free (c, tg);
+    free (want);
+    free (got);
+    free (host);
+    dc_trainer_destroy (t);
+    dc_model_destroy (m);
+    ops->destroy (c);
+}
+END_TEST
+
 START_TEST (t_rng)
 {
     struct dc_rng a, b;
@@ -793,6 +925,7 @@ int main (void)
     tcase_add_test (tc, t_steps);
     tcase_add_test (tc, t_resume);
     tcase_add_test (tc, t_bad_training);
+    tcase_add_test (tc, t_layers_split);
     tcase_add_test (tc, t_rng);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
