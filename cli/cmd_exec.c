@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
+#include "lib/util/clock.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/hosts/sources.h"
@@ -227,13 +228,6 @@ static bool stdin_wanted (const struct job *j, int r)
            (j->a->stdin_to == STDIN_RANK0 && r == 0);
 }
 
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void write_all (int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -376,7 +370,7 @@ static void on_output (int rank, enum dc_launch_stream s, const char *data,
             len--;
         }
     }
-    lb->partial = lb->len > lb->shown ? now_s () : 0;
+    lb->partial = lb->len > lb->shown ? dc_now () : 0;
 }
 
 static void terminate (struct dc_launch *l, struct job *j, int sig)
@@ -384,7 +378,7 @@ static void terminate (struct dc_launch *l, struct job *j, int sig)
     if (!j->terminating) {
         j->terminating = true;
         dc_launch_signal (l, -1, sig);
-        j->kill_at = now_s () + j->a->kill_grace;
+        j->kill_at = dc_now () + j->a->kill_grace;
     }
 }
 
@@ -402,8 +396,8 @@ static void on_exit_cb (const struct dc_launch_status *st, void *arg)
         }
     io->done = true;
     io->st = *st;
-    io->end = now_s ();
-    io->seconds = now_s () - j->start;
+    io->end = dc_now ();
+    io->seconds = dc_now () - j->start;
     if (st->failed_start || st->signaled || st->code != 0) {
         if (j->first_fail < 0)
             j->first_fail = st->rank;
@@ -546,7 +540,7 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
     }
 }
 
-/* --trace and --report: each rank from the spawn (start, now_s ()) to its
+/* --trace and --report: each rank from the spawn (start, dc_now ()) to its
  * exit, on this host's clock.  The trace has one process per host
  * and one thread per rank (tid rank + 1), a failing rank marked by an
  * instant event.  -1 (printed) when a file cannot be written. */
@@ -563,7 +557,7 @@ static int exec_record (const struct exec_args *a, const struct job *j,
         rc = cli_error (-1, "exec: out of memory for --trace/--report");
         goto out;
     }
-    double now = now_s ();
+    double now = dc_now ();
     for (int r = 0; r < j->size; r++) {
         const struct dc_launch_status *st = &j->io[r].st;
         const char *host = dc_plan_host (j->plan, r);
@@ -700,7 +694,7 @@ static int job_start (struct job *j, const char *lname,
     lo.stdin_null = !j->fwd_stdin || !j->local;
     if (!(j->l = dc_launch_create (lname, &lo, &err)))
         return cli_error (EXIT_LAUNCH, "exec: %s", err.text);
-    j->start = now_s ();
+    j->start = dc_now ();
     if (dc_launch_spawn (j->l, j->lr, j->size, &err) < 0) {
         int s = errno == EINTR ? dc_sigpipe_read () : 0;
         if (s > 0 && s != SIGCHLD)
@@ -785,7 +779,7 @@ static void job_signals (struct job *j)
  * waits for room.  -2 when the loop must go round at once. */
 static int job_timeout (struct job *j)
 {
-    double t = now_s ();
+    double t = dc_now ();
     int timeout = -1;
     int pms =
         j->in_eof || !isatty (0)
@@ -949,7 +943,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
         exitcode == EXIT_OK)
         exitcode = EXIT_INPUT;
     if (cli->json)
-        print_json (&j, exitcode, now_s () - j.start);
+        print_json (&j, exitcode, dc_now () - j.start);
 out:
     a->interrupted = j.interrupted;
     job_free (&j);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "gpu/probe.h"
 #include "remote.h"
+#include "lib/util/clock.h"
 
 #define ERR_TAIL 1024
 
@@ -30,13 +31,6 @@ struct job {
     const char *dcrun;
     char *const *env; /* the probe's environment (-x), NULL: none */
 };
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void on_output (int rank, enum dc_launch_stream s, const char *d,
                        size_t len, void *arg)
@@ -169,11 +163,11 @@ static void *run_host (void *arg)
         }
         return NULL;
     }
-    double deadline = now_s () + j->run_s;
+    double deadline = dc_now () + j->run_s;
     struct pollfd fds[16];
     int running = 1;
     while (running > 0) {
-        double left = deadline - now_s ();
+        double left = deadline - dc_now ();
         if (left <= 0) {
             r->stage = REMOTE_TIMEOUT;
             snprintf (r->reason, sizeof (r->reason),

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/util/clock.h"
 #include "lib/comm/comm.h"
 #include "lib/comm/comm_loop.h"
 
@@ -136,17 +137,6 @@ static void lose (struct loop *lp, int rank, const char *why)
     pthread_cond_broadcast (&lp->cv);
 }
 
-static void deadline (struct timespec *ts, int timeout_ms)
-{
-    clock_gettime (CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static int loop_send (struct dc_comm *c, int dst, int type, const void *buf,
                       size_t len, dc_error_t *errp)
 {
@@ -225,7 +215,7 @@ static int loop_recv (struct dc_comm *c, struct dc_comm_msg *msg,
     int rc = 0;
 
     if (timeout_ms > 0)
-        deadline (&ts, timeout_ms);
+        dc_deadline (&ts, timeout_ms);
     pthread_mutex_lock (&lp->mu);
     for (;;) {
         if (c->rank == DC_COMM_HUB) {

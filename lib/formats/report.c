@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "lib/util/clock.h"
 #include "lib/util/file.h"
 #include "lib/formats/npy.h"
 #include "lib/formats/report.h"
@@ -54,9 +55,7 @@ struct dc_report {
 
 double dc_report_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return dc_now ();
 }
 
 struct dc_report *dc_report_create (const char *command)

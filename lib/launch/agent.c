@@ -16,6 +16,7 @@
 #include "lib/launch/launch.h"
 #include "lib/launch/proctree.h"
 #include "lib/util/log.h"
+#include "lib/util/clock.h"
 
 /* The agent's state while CMD runs. */
 struct agent {
@@ -33,13 +34,6 @@ struct agent {
     size_t inqlen, inqcap;
     bool in_eof; /* close in_fd once inq is out */
 };
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void kill_group (pid_t pgid, int sig)
 {
@@ -246,7 +240,7 @@ static int kill_timeout (const struct agent *a)
 {
     if (a->kill_at <= 0)
         return -1;
-    double left = a->kill_at - now_s ();
+    double left = a->kill_at - dc_now ();
     return left > 0 ? (int)(left * 1000) + 1 : 0;
 }
 
@@ -257,9 +251,9 @@ static void stop_cmd (struct agent *a, bool stop)
     if (stop && a->kill_at == 0) {
         kill_group (a->pid, SIGTERM);
         kill_group (a->pid, SIGCONT);
-        a->kill_at = now_s () + a->grace;
+        a->kill_at = dc_now () + a->grace;
     }
-    if (a->kill_at > 0 && now_s () >= a->kill_at) {
+    if (a->kill_at > 0 && dc_now () >= a->kill_at) {
         kill_group (a->pid, SIGCONT);
         kill_group (a->pid, SIGKILL);
     }

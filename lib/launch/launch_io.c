@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lib/util/clock.h"
 #include "lib/launch/control.h"
 #include "lib/launch/launch_io.h"
 
@@ -98,13 +99,6 @@ struct iodrv {
     struct pending *pend;
     int npend, maxpend;
 };
-
-static double now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void close_fd (int *fd)
 {
@@ -551,7 +545,7 @@ static void drain_driver (struct dc_launch *l, struct iodrv *d)
         pid_t p = waitpid (d->pid, &d->dstatus, WNOHANG);
         if (p == d->pid || (p < 0 && errno == ECHILD)) {
             d->reaped = true;
-            d->reaped_at = now_ms ();
+            d->reaped_at = dc_now_ms ();
         }
     }
 }
@@ -683,7 +677,7 @@ static bool all_connected (struct iodrv *d)
 
 static void accept_all (struct iodrv *d)
 {
-    double t = now_ms ();
+    double t = dc_now_ms ();
 
     for (;;) {
         int fd = accept4 (d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -775,7 +769,7 @@ static void pump (struct dc_launch *l, struct iorank *r)
             r->lost = true;
     }
     if ((r->got_status || r->lost) && r->done_at == 0)
-        r->done_at = now_ms ();
+        r->done_at = dc_now_ms ();
 }
 
 static void report (struct dc_launch *l, struct iodrv *d, struct iorank *r)
@@ -850,7 +844,7 @@ int dc_iodrv_progress (struct dc_launch *l, const struct pollfd *fds, int n)
     if (d->lfd >= 0)
         accept_all (d);
     drain_driver (l, d);
-    t = now_ms ();
+    t = dc_now_ms ();
     for (int i = 0; i < d->n; i++) {
         struct iorank *r = &d->v[i];
         if (r->reported)
@@ -1045,7 +1039,7 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
 
     /* wait for every rank's three connections (or its end) */
     double wait_s = l->opts.connect_timeout + 1.0 + d->n / 16.0;
-    double deadline = now_ms () + wait_s * 1000;
+    double deadline = dc_now_ms () + wait_s * 1000;
     struct pollfd *fds =
         calloc ((size_t)(4 * d->n + d->maxpend + 8), sizeof (*fds));
     if (!fds)
@@ -1061,7 +1055,7 @@ int dc_iodrv_start (struct dc_launch *l, const char *driver_name,
         }
         if (left == 0)
             break;
-        double t = now_ms ();
+        double t = dc_now_ms ();
         if (d->reaped || t >= deadline) {
             char why[TAIL_MAX + 64];
             bool timed_out = !d->reaped;

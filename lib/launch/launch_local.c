@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/clock.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/proctree.h"
 
@@ -62,13 +63,6 @@ struct local {
     struct lrank *v;
     int n;
 };
-
-static double now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void close_fd (int *fd)
 {
@@ -127,13 +121,6 @@ static void child (const struct dc_launch_rank *r, int in, int out, int err,
 fail:
     send_rec (errfd, 'x', errno);
     _exit (127);
-}
-
-static double agent_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* The agent of one rank, in a forked child of the launcher: never returns.
@@ -195,7 +182,7 @@ static void agent (const struct dc_launch_rank *r, pid_t launcher, int in,
         };
         int timeout = sfd < 0 ? 100 : -1;
         if (kill_at > 0) {
-            double left = kill_at - agent_ms ();
+            double left = kill_at - dc_now_ms ();
             timeout = left > 0 ? (int)left + 1 : 0;
         }
         poll (fds, 2, timeout);
@@ -217,7 +204,7 @@ static void agent (const struct dc_launch_rank *r, pid_t launcher, int in,
         if (stop && kill_at == 0) {
             kill (-pid, SIGTERM);
             kill (-pid, SIGCONT);
-            kill_at = agent_ms () + AGENT_GRACE_MS;
+            kill_at = dc_now_ms () + AGENT_GRACE_MS;
         }
         /* reap the rank, and the orphans reparented here as they end */
         pid_t w;
@@ -228,7 +215,7 @@ static void agent (const struct dc_launch_rank *r, pid_t launcher, int in,
                 done = true;
                 break;
             }
-        if (done || (kill_at > 0 && agent_ms () >= kill_at))
+        if (done || (kill_at > 0 && dc_now_ms () >= kill_at))
             break;
     }
     if (!done) {
@@ -473,7 +460,7 @@ static int local_progress (struct dc_launch *l, const struct pollfd *fds, int n)
 {
     struct local *lo = l->data;
     int running = 0;
-    double t = now_ms ();
+    double t = dc_now_ms ();
 
     (void)fds;
     (void)n;

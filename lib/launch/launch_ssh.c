@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lib/util/clock.h"
 #include "lib/util/log.h"
 #include "lib/launch/control.h"
 #include "lib/launch/launch.h"
@@ -171,13 +172,6 @@ static int wdir_check (struct sshhost *h);
 static char *port_cmd (struct dc_launch *l, const char *dcrun);
 static const char *host_wdir (const struct sshhost *h);
 static int no_wdir (struct sshhost *h);
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const char *home_dir (void)
 {
@@ -720,7 +714,7 @@ static int start_connect (struct dc_launch *l, struct sshhost *h)
     char port[16];
     int rc;
 
-    h->deadline = now_s () + h->timeout;
+    h->deadline = dc_now () + h->timeout;
     if (h->proxyjump)
         return jump_connect (l, h);
     snprintf (port, sizeof (port), "%d", h->port ? h->port : 22);
@@ -1278,7 +1272,7 @@ static int run_remote (struct sshhost *h, const char *cmd, const char *in,
     LIBSSH2_CHANNEL *ch;
     size_t o = 0;
     int status = -1;
-    long ms = (long)((deadline - now_s ()) * 1000);
+    long ms = (long)((deadline - dc_now ()) * 1000);
 
     libssh2_session_set_blocking (h->s, 1);
     libssh2_session_set_timeout (h->s, ms > 1 ? ms : 1);
@@ -1434,7 +1428,7 @@ static int copy_modules (struct sshhost *h)
             return host_fail (h, "out of memory");
         }
         free (q);
-        int st = run_remote (h, cmd, bytes, len, NULL, 0, now_s () + 60);
+        int st = run_remote (h, cmd, bytes, len, NULL, 0, dc_now () + 60);
         free (cmd);
         free (bytes);
         if (st != 0)
@@ -1579,7 +1573,7 @@ static int prepare_dcrun (struct dc_launch *l, struct sshhost *h, int st)
         return host_fail (h, "out of memory");
     }
     /* a copy of a few MB: give it a minute past the connect timeout */
-    st = run_remote (h, cmd, self, len, out, sizeof (out), now_s () + 60);
+    st = run_remote (h, cmd, self, len, out, sizeof (out), dc_now () + 60);
     free (cmd);
     free (self);
     if (st < 0)
@@ -1628,7 +1622,7 @@ static void remove_tmpdir (struct sshhost *h)
     if (!h->tmpdir || !h->s)
         return;
     if ((q = quote1 (h->tmpdir)) && asprintf (&cmd, "rm -rf %s", q) >= 0)
-        run_remote (h, cmd, NULL, 0, NULL, 0, now_s () + 3);
+        run_remote (h, cmd, NULL, 0, NULL, 0, dc_now () + 3);
     free (q);
     free (cmd);
     free (h->tmpdir);
@@ -1762,7 +1756,7 @@ static int tcp_connect (const char *host, int port, double deadline, char *err,
     freeaddrinfo (ai);
     if (rc < 0 && errno == EINPROGRESS) {
         struct pollfd pf = {.fd = fd, .events = POLLOUT};
-        int ms = (int)((deadline - now_s ()) * 1000) + 1;
+        int ms = (int)((deadline - dc_now ()) * 1000) + 1;
         int e = 0;
         socklen_t el = sizeof (e);
         if (ms <= 0 || poll (&pf, 1, ms) <= 0) {
@@ -1872,7 +1866,7 @@ static int jump_connect (struct dc_launch *l, struct sshhost *h)
             goto hopfail;
         }
         libssh2_session_set_blocking (j->s, 1);
-        long ms = (long)((h->deadline - now_s ()) * 1000);
+        long ms = (long)((h->deadline - dc_now ()) * 1000);
         libssh2_session_set_timeout (j->s, ms > 1 ? ms : 1);
         session_prefs (j);
         if (libssh2_session_handshake (j->s, fd) != 0) {
@@ -2041,7 +2035,7 @@ static void conn_round (struct dc_launch *l, struct conn *c)
 {
     struct ssh *ss = l->data;
     int k = 0, timeout = -1;
-    double t = now_s ();
+    double t = dc_now ();
 
     while (c->active < l->opts.fanout && c->next < ss->nhosts && !c->bad) {
         struct sshhost *h = &ss->hosts[c->next++];

@@ -11,18 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/clock.h"
 #include "lib/comm/proto.h"
 #include "lib/model/layout.h"
 #include "lib/util/strbuf.h"
 #include "lib/comm/wire.h"
 #include "lib/run/bench.h"
-
-static double now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double (const void *a, const void *b)
 {
@@ -78,26 +72,26 @@ int dc_bench_gemm (const struct dc_compute_ops *ops, struct dc_compute *c,
     /* GEMM: one warm-up (plans, clocks), then the timed loop */
     if (ops->gemm (c, m, n, k, a, b, out, err) < 0 || ops->sync (c, err) < 0)
         goto out;
-    t0 = now ();
+    t0 = dc_now ();
     for (long i = 0; i < iters; i++)
         if (ops->gemm (c, m, n, k, a, b, out, err) < 0)
             goto out;
     if (ops->sync (c, err) < 0)
         goto out;
-    *gemm_s = (now () - t0) / (double)iters;
+    *gemm_s = (dc_now () - t0) / (double)iters;
     /* the fused layer op: y = relu (x . w^T + b) */
     if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL, err) <
             0 ||
         ops->sync (c, err) < 0)
         goto out;
-    t0 = now ();
+    t0 = dc_now ();
     for (long i = 0; i < iters; i++)
         if (ops->linear_fwd (c, m, n, k, a, w, bias, DC_ACT_RELU, out, NULL,
                              err) < 0)
             goto out;
     if (ops->sync (c, err) < 0)
         goto out;
-    *fused_s = (now () - t0) / (double)iters;
+    *fused_s = (dc_now () - t0) / (double)iters;
     rc = DC_STATUS_OK;
 out:
     ops->free (c, a);
@@ -184,7 +178,7 @@ static int comm_send_next (struct comm_run *c, int r, dc_error_t *err)
 static int comm_next (struct comm_run *c, struct dc_comm_msg *m,
                       dc_error_t *err)
 {
-    double until = now () + 60;
+    double until = dc_now () + 60;
 
     for (;;) {
         int rc = dc_comm_recv (c->job->hub, m, 1000, err);
@@ -199,7 +193,7 @@ static int comm_next (struct comm_run *c, struct dc_comm_msg *m,
             return DC_STATUS_SIGNAL;
         }
         if (rc == 0) {
-            if (now () > until) {
+            if (dc_now () > until) {
                 errprintf (err, "no message from the ranks for 60 s");
                 return DC_STATUS_FAIL;
             }
@@ -231,7 +225,7 @@ static int comm_round (struct comm_run *c, double *seconds, dc_error_t *err)
     int size = c->job->plan->size, st;
     long long left = (long long)size * c->nframes;
     struct dc_comm_msg m;
-    double t0 = now ();
+    double t0 = dc_now ();
 
     for (int r = 0; r < size; r++) {
         c->sent[r] = c->got[r] = 0;
@@ -262,7 +256,7 @@ static int comm_round (struct comm_run *c, double *seconds, dc_error_t *err)
         if (c->sent[r] < c->nframes && comm_send_next (c, r, err) < 0)
             return DC_STATUS_FAIL;
     }
-    *seconds = now () - t0;
+    *seconds = dc_now () - t0;
     return DC_STATUS_OK;
 }
 
@@ -347,7 +341,7 @@ int dc_bench_comm_run (struct dc_job *job, struct dc_bench_comm_res *r,
 
 static int bench_exec (char **argv, double *seconds, int *status)
 {
-    double t0 = now ();
+    double t0 = dc_now ();
     pid_t pid;
 
     fflush (NULL);
@@ -363,7 +357,7 @@ static int bench_exec (char **argv, double *seconds, int *status)
     while (waitpid (pid, status, 0) < 0)
         if (errno != EINTR)
             return -1;
-    *seconds = now () - t0;
+    *seconds = dc_now () - t0;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lib/run/hub.h"
+#include "lib/util/clock.h"
 #include "lib/util/log.h"
 
 /* user + system CPU seconds of the hub's thread: the loop, the relay and
@@ -25,9 +26,7 @@ static double cpu_seconds (void)
 
 double dc_hub_now (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return dc_now ();
 }
 
 int dc_coord_recv (struct dc_comm *hub, struct dc_comm_msg *m,

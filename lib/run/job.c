@@ -8,19 +8,13 @@
 
 #include "gpu/compute.h"
 #include "gpu/probe.h"
+#include "lib/util/clock.h"
 #include "lib/hosts/topo.h"
 #include "lib/run/job.h"
 #include "lib/run/rank.h"
 #include "lib/util/log.h"
 
 #define LINE_MAX_BYTES 4096
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *pick_launcher (const struct dc_plan *plan, const char *want)
 {
@@ -205,12 +199,12 @@ int dc_job_launch (struct dc_job *job, double heartbeat_timeout,
 void dc_job_stop (struct dc_job *job)
 {
     double grace = job->o.kill_grace > 0 ? job->o.kill_grace : 3;
-    double until = now_s () + grace;
+    double until = dc_now () + grace;
 
     if (!job->l)
         return;
     dc_launch_signal (job->l, -1, SIGTERM);
-    while (dc_comm_stream_running (job->hub) > 0 && now_s () < until) {
+    while (dc_comm_stream_running (job->hub) > 0 && dc_now () < until) {
         struct dc_comm_msg m;
         if (dc_comm_recv (job->hub, &m, 50, NULL) > 0)
             free (m.data);
@@ -221,10 +215,10 @@ void dc_job_stop (struct dc_job *job)
 
 bool dc_job_drain (struct dc_job *job, double seconds)
 {
-    double until = now_s () + seconds;
+    double until = dc_now () + seconds;
 
     while (job->hub && dc_comm_stream_running (job->hub) > 0 &&
-           now_s () < until) {
+           dc_now () < until) {
         struct dc_comm_msg m;
         if (dc_comm_recv (job->hub, &m, 50, NULL) > 0)
             free (m.data);

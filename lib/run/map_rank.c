@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/clock.h"
 #include "lib/comm/wire.h"
 #include "lib/formats/report.h"
 #include "lib/run/map_npy.h"
@@ -136,13 +137,6 @@ struct mrank {
     uint8_t *hdrbuf;
 };
 
-static double now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The folder and whatever CMD left in it. */
 static void remove_dir (void)
 {
@@ -243,7 +237,7 @@ static void kill_cmd (pid_t pid)
  * timeout. */
 static int wait_for (pid_t pid, double seconds, int *status)
 {
-    double until = now () + seconds;
+    double until = dc_now () + seconds;
     long ns = 1000000;
 
     for (;;) {
@@ -254,7 +248,7 @@ static int wait_for (pid_t pid, double seconds, int *status)
             *status = 0;
             return 1;
         }
-        if (seconds >= 0 && now () >= until)
+        if (seconds >= 0 && dc_now () >= until)
             return 0;
         struct timespec ts = {0, ns};
         nanosleep (&ts, NULL);
@@ -323,7 +317,7 @@ static int ask_cmd (struct mrank *m, uint64_t id, dc_error_t *errp)
     char line[9000];
     int n = snprintf (line, sizeof (line), "%s %s\n", g_in, g_out);
     double until =
-        m->spec.chunk_timeout > 0 ? now () + m->spec.chunk_timeout : 0;
+        m->spec.chunk_timeout > 0 ? dc_now () + m->spec.chunk_timeout : 0;
     char how[64];
     int status;
 
@@ -353,7 +347,7 @@ static int ask_cmd (struct mrank *m, uint64_t id, dc_error_t *errp)
         }
         int ms = -1;
         if (until > 0) {
-            double left = until - now ();
+            double left = until - dc_now ();
             if (left <= 0)
                 goto timeout;
             ms = (int)(left * 1000) + 1;

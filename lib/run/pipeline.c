@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/clock.h"
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 #include "lib/run/pipeline.h"
@@ -15,13 +16,6 @@
 #include "lib/run/serve.h"
 
 #define MAX_MODEL_BYTES ((size_t)DC_PROTO_MAX_PAYLOAD)
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *act_str (enum dc_act a)
 {
@@ -509,7 +503,7 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
                      ? sizeof (int64_t)
                      : (size_t)dc_model_outputs (pt->o.m) * sizeof (float);
     int pending = 0, rc = -1;
-    double t0 = now_s ();
+    double t0 = dc_now ();
 
     pt->attempt++;
     for (int g = 0; g < G; g++) {
@@ -618,7 +612,7 @@ out:
         free (pt->got[r]);
         pt->got[r] = NULL;
     }
-    pt->wall += now_s () - t0;
+    pt->wall += dc_now () - t0;
     return rc;
 }
 
