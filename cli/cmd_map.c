@@ -19,6 +19,7 @@ enum {
     OPT_RETRIES,
     OPT_CHUNK_TIMEOUT,
     OPT_REPORT,
+    OPT_TRACE,
     OPT_PROGRESS,
     OPT_HEARTBEAT_TIMEOUT,
     OPT_IO,
@@ -26,7 +27,7 @@ enum {
 };
 
 struct map_args {
-    const char *input, *output, *report;
+    const char *input, *output, *report, *trace;
     long chunk_rows, retries;
     double chunk_timeout, heartbeat_timeout;
     bool progress, files;
@@ -46,6 +47,9 @@ static const struct cli_opt map_opts[] = {
      "(default: none)"},
     {"report", required_argument, OPT_REPORT, "R.json",
      "write a run report (phases, ranks, chunks, output sha256)"},
+    {"trace", required_argument, OPT_TRACE, "T.json",
+     "write a Chrome trace (Perfetto): launch, load, each chunk on its "
+     "rank, lost ranks, retries, the commit"},
     {"progress", no_argument, OPT_PROGRESS, NULL,
      "progress line on stderr even when it is not a terminal"},
     {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
@@ -79,6 +83,9 @@ static int map_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_CHUNK_TIMEOUT:
         return cli_parse_double (cli, "--chunk-timeout", arg, 0.001, 1e7,
                                  &a->chunk_timeout);
+    case OPT_TRACE:
+        a->trace = arg;
+        return 0;
     case OPT_REPORT:
         a->report = arg;
         return 0;
@@ -145,6 +152,7 @@ static int map_run (struct cli *cli, int argc, char **argv)
         .input = a.input,
         .output = a.output,
         .report = a.report,
+        .trace = a.trace,
         .files = a.files,
         .argc = argc - optindex,
         .argv = argv + optindex,
@@ -185,21 +193,23 @@ const struct cli_command cmd_map = {
     .name = "map",
     .summary = "run any program over the rows of an .npy across the ranks: "
                "--input X.npy --output Y.npy -- CMD ARGS...",
-    .usage = "--input X.npy --output Y.npy [--chunk-rows R] [--retries N] "
-             "[--chunk-timeout S] [--report R.json] [--progress] [--io relay] "
-             "[--files] -- CMD ARGS...\n"
-             "\n"
-             "Persistent mode (no {in} or {out} in ARGS): CMD starts once per "
-             "rank and reads\n"
-             "lines 'IN.npy OUT.npy' on stdin; for each it writes OUT.npy "
-             "(the same number\n"
-             "of rows) and prints 'done'.  Per-chunk mode: CMD runs once per "
-             "chunk with {in}\n"
-             "and {out} replaced by the paths and succeeds by exiting 0.  CMD "
-             "sees\n"
-             "DCRUN_MAP_ROWS and, in per-chunk mode, DCRUN_CHUNK, "
-             "DCRUN_CHUNK_ROW0 and\nDCRUN_CHUNK_ROWS.  With --files, rows "
-             "are files: requests are 'LIST_PATH OUT_DIR'.",
+    .usage =
+        "--input X.npy --output Y.npy [--chunk-rows R] [--retries N] "
+        "[--chunk-timeout S] [--report R.json] [--trace T.json] [--progress] "
+        "[--io relay] "
+        "[--files] -- CMD ARGS...\n"
+        "\n"
+        "Persistent mode (no {in} or {out} in ARGS): CMD starts once per "
+        "rank and reads\n"
+        "lines 'IN.npy OUT.npy' on stdin; for each it writes OUT.npy "
+        "(the same number\n"
+        "of rows) and prints 'done'.  Per-chunk mode: CMD runs once per "
+        "chunk with {in}\n"
+        "and {out} replaced by the paths and succeeds by exiting 0.  CMD "
+        "sees\n"
+        "DCRUN_MAP_ROWS and, in per-chunk mode, DCRUN_CHUNK, "
+        "DCRUN_CHUNK_ROW0 and\nDCRUN_CHUNK_ROWS.  With --files, rows "
+        "are files: requests are 'LIST_PATH OUT_DIR'.",
     .opts = map_opts,
     .launch_opts = true,
     .run = map_run,

@@ -1,6 +1,7 @@
 /* map.c - `dcrun map` below the CLI (map.h) */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <libgen.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/formats/report.h"
+#include "lib/formats/trace.h"
 #include "lib/run/map.h"
 #include "lib/run/map_rank.h"
 #include "lib/util/file.h"
@@ -206,6 +208,7 @@ static int prepare_files (const struct dc_map_opts *o, dc_error_t *err)
 {
     const struct dc_file_use files[] = {
         {"--report", o->report, DC_FILE_OUTPUT},
+        {"--trace", o->trace, DC_FILE_OUTPUT},
     };
     struct stat st;
     char **paths;
@@ -213,7 +216,7 @@ static int prepare_files (const struct dc_map_opts *o, dc_error_t *err)
     size_t n;
     int st_;
 
-    if (o->report &&
+    if ((o->report || o->trace) &&
         dc_file_check (files, sizeof (files) / sizeof (files[0]), err) < 0)
         return DC_STATUS_INPUT;
     if (lstat (o->output, &st) == 0) {
@@ -246,6 +249,7 @@ int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
         {"--input", o->input, DC_FILE_INPUT},
         {"--output", o->output, DC_FILE_OUTPUT},
         {"--report", o->report, DC_FILE_OUTPUT},
+        {"--trace", o->trace, DC_FILE_OUTPUT},
     };
     struct dc_map_arr a;
     int fd;
@@ -482,6 +486,12 @@ static int finish_report (const struct dc_map_opts *o,
         errprintf (err, "%s", e.text);
         return DC_STATUS_FAIL;
     }
+    /* the timeline of a run that succeeded, as infer's */
+    if (o->trace && st == DC_STATUS_OK &&
+        dc_trace_write_report (rep, o->trace, &e) < 0) {
+        errprintf (err, "%s", e.text);
+        return DC_STATUS_FAIL;
+    }
     return st;
 }
 
@@ -595,7 +605,10 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
     for (size_t h = 0; h < job->hosts->count; h++)
         dc_report_add_host (rep, job->hosts->v[h].name);
     dc_report_set_layout (rep, "data");
+    double tl = dc_report_now ();
     st = dc_job_launch (job, o->heartbeat_timeout, err);
+    dc_report_span (rep, DC_REPORT_HUB, "launch", "launch", tl,
+                    dc_report_now (), NAN);
     if (st == DC_STATUS_SIGNAL) {
         *sig = job->interrupted;
         errprintf (err, "interrupted by SIG%s while connecting: nothing runs",

@@ -27,8 +27,9 @@
 
 struct dc_map_opts {
     const char *input, *output, *report;
-    bool files; /* --files: input a list of files or a folder, output a
-                   folder */
+    const char *trace; /* --trace T.json, NULL: none */
+    bool files;        /* --files: input a list of files or a folder, output a
+                          folder */
     int argc;
     char **argv;          /* CMD ARGS... */
     size_t chunk_rows;    /* 0: chosen from rows and ranks */

@@ -170,6 +170,27 @@ check ttp.json > "$T_TMP/facts"
 common "train --split layers"
 expect_eq "$(fact steps)" "steps 0:6,1:6" "train --split layers: a step span per stage per step"
 
+# 4b. dcrun map: each chunk on its rank, a killed worker's chunks retried
+cat > worker.py <<'PY'
+import sys, numpy as np
+for line in sys.stdin:
+    i, o = line.split()
+    np.save(o, np.load(i) * 2)
+    print("done", flush=True)
+PY
+expect_rc 0 "map, 3 ranks, --trace" $D map -H localhost:3 --input X.npy --output Ym.npy \
+    --chunk-rows 500 --report rm.json --trace tm.json -- $PY worker.py
+check tm.json rm.json > "$T_TMP/facts"
+common "map, 3 ranks"
+expect_eq "$(fact events)" "events chunk,commit,compute,connect+load,launch" \
+    "map: launch, connect+load, a chunk with its worker's time per chunk, the commit"
+expect_eq "$(fact chunks | awk '{print ($2 == $3 && $2 >= 5)}')" 1 \
+    "map: a chunk span per chunk of the report ($(fact chunks))"
+expect_eq "$(fact busy)" busy "map: each rank's busy agrees with the report"
+expect_rc 3 "map --trace naming the input" $D map -H localhost:2 --input X.npy --output Ym2.npy \
+    --trace X.npy -- $PY worker.py
+expect_eq "$(ls Ym2.npy 2> /dev/null)" "" "map, bad --trace: nothing written"
+
 # 5. -L mpi (mpirun on this host): the hub is MPI rank 0
 if mpi_ok; then
     expect_rc 0 "infer -L mpi, --trace" $D infer -L mpi -H localhost:2 $ARGS \
