@@ -178,6 +178,9 @@ int dc_job_launch (struct dc_job *job, double heartbeat_timeout,
         lr->cpus = job->o.no_bind ? NULL : job->plan->ranks[r].cpus;
         lr->argv = serve_argv;
         lr->exec_in_place = true;
+        /* the comm goes down the rank's stdin: under mpi and slurm, framed
+         * on the connect-back control connection (ssh: the channel) */
+        lr->stdin_data = true;
         lr->wdir = job->o.wdir;
         lr->worker_args =
             job->o.worker_args ? job->o.worker_args (job, r, job->o.arg) : NULL;

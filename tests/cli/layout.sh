@@ -170,4 +170,13 @@ if $D --version | grep -q '^launchers:.* ssh'; then
         echo "# ssh part skipped: cannot start the test sshd: $(tail -n 1 "$T_TMP/tb.log")"
     fi
 fi
+# the stages started by mpirun (-L mpi: dcrun's comm down each rank's
+# connect-back channel)
+if mpi_ok; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    expect_rc 0 "-L mpi --split layers, 2 stages" $D infer -L mpi -H localhost:2 $A --split layers --output Ym.npy
+    expect_eq "$(cmp Y1.npy Ym.npy && echo same)" same "-L mpi pipeline: the bytes of one process"
+else
+    ok "-L mpi --split layers # SKIP $MPI_WHY"
+fi
 done_testing
