@@ -97,6 +97,27 @@ void dc_hub_account (struct dc_hub *h, int r, uint64_t rows, double seconds)
     h->ranks[r].seconds += seconds;
 }
 
+void dc_hub_report_chunks (const struct dc_hub *h, cJSON *x, size_t nchunks)
+{
+    cJSON_AddNumberToObject (x, "chunks", (double)nchunks);
+    cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
+    cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");
+    for (int r = 0; r < h->size; r++) {
+        cJSON_AddItemToArray (chunks,
+                              cJSON_CreateNumber ((double)h->ranks[r].chunks));
+        if (h->ranks[r].lost && !h->ranks[r].done_sent) {
+            cJSON *l = cJSON_CreateObject ();
+            cJSON_AddNumberToObject (l, "rank", r);
+            cJSON_AddStringToObject (l, "host", dc_hub_host (h, r));
+            cJSON_AddStringToObject (l, "reason",
+                                     h->ranks[r].error[0]
+                                         ? h->ranks[r].error
+                                         : dc_comm_lost_reason (h->comm, r));
+            cJSON_AddItemToArray (lostw, l);
+        }
+    }
+}
+
 /* The one rule for a rank that failed or went away (hub.h). */
 static int lose (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
                  int r, bool error, const char *why, dc_error_t *errp)

@@ -168,6 +168,13 @@ int dc_hub_write (struct dc_hub *h, int r, uint64_t row0, uint64_t rows,
 /* Account for rows that rank r wrote itself (direct I/O). */
 void dc_hub_account (struct dc_hub *h, int r, uint64_t rows, double seconds);
 
+/* Into a report's "distributed" object x: "chunks", "rank_chunks" (per
+ * rank) and "lost_workers" (rank, host, reason of each rank lost before
+ * the end): what every chunked scheduler reports. */
+struct cJSON;
+void dc_hub_report_chunks (const struct dc_hub *h, struct cJSON *x,
+                           size_t nchunks);
+
 /* Note that work went out (the end of the load phase). */
 void dc_hub_sent (struct dc_hub *h);
 

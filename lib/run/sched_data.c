@@ -276,23 +276,7 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
         return;
     cJSON_AddNumberToObject (x, "chunk_rows", (double)sd->chunk_rows);
     report_io (sd, h, x);
-    cJSON_AddNumberToObject (x, "chunks", (double)sd->nchunks);
-    cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
-    cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");
-    for (int r = 0; r < h->size; r++) {
-        cJSON_AddItemToArray (chunks,
-                              cJSON_CreateNumber ((double)h->ranks[r].chunks));
-        if (h->ranks[r].lost && !h->ranks[r].done_sent) {
-            cJSON *l = cJSON_CreateObject ();
-            cJSON_AddNumberToObject (l, "rank", r);
-            cJSON_AddStringToObject (l, "host", dc_hub_host (h, r));
-            cJSON_AddStringToObject (l, "reason",
-                                     h->ranks[r].error[0]
-                                         ? h->ranks[r].error
-                                         : dc_comm_lost_reason (h->comm, r));
-            cJSON_AddItemToArray (lostw, l);
-        }
-    }
+    dc_hub_report_chunks (h, x, sd->nchunks);
 }
 
 const struct dc_hub_sched dc_sched_data = {

@@ -479,23 +479,7 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
     if (!(x = dc_report_extra (report, "distributed")))
         return;
     cJSON_AddNumberToObject (x, "chunk_rows", (double)sm->chunk_rows);
-    cJSON_AddNumberToObject (x, "chunks", (double)sm->nchunks);
-    cJSON *chunks = cJSON_AddArrayToObject (x, "rank_chunks");
-    cJSON *lostw = cJSON_AddArrayToObject (x, "lost_workers");
-    for (int r = 0; r < h->size; r++) {
-        cJSON_AddItemToArray (chunks,
-                              cJSON_CreateNumber ((double)h->ranks[r].chunks));
-        if (h->ranks[r].lost && !h->ranks[r].done_sent) {
-            cJSON *l = cJSON_CreateObject ();
-            cJSON_AddNumberToObject (l, "rank", r);
-            cJSON_AddStringToObject (l, "host", dc_hub_host (h, r));
-            cJSON_AddStringToObject (l, "reason",
-                                     h->ranks[r].error[0]
-                                         ? h->ranks[r].error
-                                         : dc_comm_lost_reason (h->comm, r));
-            cJSON_AddItemToArray (lostw, l);
-        }
-    }
+    dc_hub_report_chunks (h, x, sm->nchunks);
 }
 
 int dc_sched_map_files_open (struct dc_sched_map *sm, dc_error_t *errp)
