@@ -196,6 +196,15 @@ static int infer_run (struct cli *cli, int argc, char **argv)
     cli_log_init (cli);
     if (cli_split_check (cli, &a.m) < 0)
         return EXIT_USAGE;
+    if (a.io == DC_IO_DIRECT && (a.m.split.split == DC_SPLIT_LAYERS ||
+                                 a.m.split.split == DC_SPLIT_HYBRID)) {
+        /* micro-batches go stage to stage through this process */
+        cli_usage_error (cli,
+                         "--io direct: not with --split %s (the "
+                         "micro-batches pass through this process)",
+                         dc_split_name (a.m.split.split));
+        return EXIT_USAGE;
+    }
     return infer_go (cli, &a);
 }
 

@@ -56,6 +56,9 @@ expect_out '^io: auto' "the dry run names the I/O mode"
 expect_rc 2 "--io bogus" $D infer -H localhost:2 --io bogus $ARGS --output Yb.npy
 expect_err "--io 'bogus': expected direct, relay or auto" "the usage error names the values"
 
+expect_rc 2 "--io direct --split layers" $D infer -H localhost:2 --io direct --split layers $ARGS --output Yb.npy
+expect_err "--io direct: not with --split layers" "says why"
+
 # a device cannot be written by the ranks
 expect_rc 0 "--io auto to /dev/null: relayed" $D infer -H localhost:2 $ARGS --output /dev/null
 expect_rc 3 "--io direct to /dev/null: refused" $D infer -H localhost:2 --io direct $ARGS --output /dev/null
