@@ -294,5 +294,10 @@ if $PY -c 'import torch' 2>/dev/null; then
 else
     echo "# PyTorch part skipped: no torch for $PY"
 fi
+# ranks still stopping (a loaded machine) take their folders with them
+i=0
+while [ "$(chunk_files)" -gt 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 expect_eq "$(chunk_files)" 0 "at the end: no chunk folder in the ranks' temporary folder"
+find "$RT" -name 'dcrun-map-*' | sed 's/^/#   left: /'
+
 done_testing
