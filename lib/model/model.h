@@ -103,6 +103,11 @@ struct dc_train_pos {
 
 struct dc_trainer;
 
+/* Rows of each GEMM of training on the cpu back-end (its train_rows): a
+ * rank's share of a batch is padded to a multiple of this, not to the 1024
+ * rows of inference, so 2 ranks each do half the work of one process. */
+#define DC_TRAIN_CPU_ROWS 128
+
 /* Upload m's weights to c and allocate gradients, optimizer state and
  * activations for batch_size rows.  m stays owned by the caller and must
  * outlive the trainer; dc_trainer_sync writes the weights back into it. */

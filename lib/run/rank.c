@@ -569,7 +569,8 @@ static int serve_train (struct dc_comm *c, const struct job *j,
     bool xent = j->to.loss == DC_LOSS_XENT;
     size_t tsz = xent ? sizeof (int64_t) : nout * sizeof (float);
     size_t B = j->to.batch_size;
-    struct dc_compute_opts co = {.threads = j->threads};
+    struct dc_compute_opts co = {.threads = j->threads,
+                                 .train_rows = DC_TRAIN_CPU_ROWS};
 
     if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
         errprintf (errp, "worker: unknown dtype '%s'", j->dtype);

@@ -214,7 +214,8 @@ static int make_trainer (struct dc_train *t, dc_error_t *err)
 {
     const struct dc_train_cfg *a = &t->cfg;
     struct dc_compute_opts co = {.dtype = t->dist ? DC_DTYPE_F32 : a->dtype,
-                                 .threads = a->threads};
+                                 .threads = a->threads,
+                                 .train_rows = DC_TRAIN_CPU_ROWS};
     const char *device = t->dist ? "cpu" : a->device;
 
     if (!(t->ops = dc_compute_find (device ? device : "auto", err)) ||
