@@ -66,11 +66,12 @@ while [ "$i" -lt "$runs" ]; do
         shm=""
         [ "$name" = mpishm ] && shm="--mca btl self,vader"
         t0=$(now)
-        $cmd ${shm:+--mpirun-args "$shm"} --output "$dir/M-$name.safetensors" \
+        /usr/bin/time -f "%U %S" -o "$dir/$name.cpu1" \
+            $cmd ${shm:+--mpirun-args "$shm"} --output "$dir/M-$name.safetensors" \
             --report "$dir/r-$name.json" \
             > "$dir/$name.log" 2>&1 || { cat "$dir/$name.log" >&2; exit 1; }
         t1=$(now)
-        echo "$t0 $t1" >> "$dir/$name.t"
+        echo "$t0 $t1 $(tail -n 1 "$dir/$name.cpu1")" >> "$dir/$name.t"
     done
     i=$((i + 1))
 done
@@ -84,14 +85,18 @@ done
 "$py" - "$dir" "$runs" $names <<'PY'
 import json, statistics, sys
 d, runs, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def rows(n):
+    return [list(map(float, l.split())) for l in open("%s/%s.t" % (d, n))]
 def med(n):
-    return statistics.median(b - a for a, b in
-                             (map(float, l.split()) for l in open("%s/%s.t" % (d, n))))
+    return statistics.median(r[1] - r[0] for r in rows(n))
+def cpu(n):
+    return statistics.median(r[2] + r[3] for r in rows(n))
 t = {n: med(n) for n in names}
 print("MLP 512->2048->2048->512, 8192 rows, batch 256, 1 epoch SGD, "
-      "median wall seconds of %d runs" % runs)
+      "median wall seconds of %d runs (and CPU seconds, user + sys, of "
+      "every process of the run)" % runs)
 for n in names:
-    print("  %-7s %7.3f s" % (n, t[n]))
+    print("  %-7s %7.3f s   cpu %7.3f s" % (n, t[n], cpu(n)))
 for n in ("stream", "mpi", "mpishm"):
     if n in t:
         print("  1t/%-6s %5.2fx faster (goal %s)   %s/2t %5.2f (goal <= 1.10)"

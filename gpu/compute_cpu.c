@@ -21,6 +21,11 @@
  * thread count is 1 (each call then runs in the caller's thread with a
  * buffer from its locked memory pool).  dw = dz^T x sums over rows in a
  * fixed order: blocks in row order, output features in fixed slabs.
+ * Training (opts.train_rows, lib/model's DC_TRAIN_CPU_ROWS) runs
+ * linear_fwd and linear_bwd on blocks of that many rows instead: a rank's
+ * share of a batch costs its rows, not a 1024-row block; the bytes then
+ * depend on the rows of the call (never on the threads), mlp_infer's stay
+ * as above.
  *
  * OpenBLAS is not linked: it starts its thread pool in a constructor, which
  * would cost every `dcrun worker` tens of milliseconds.  It is opened with
