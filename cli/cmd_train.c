@@ -40,6 +40,7 @@ enum {
     OPT_LOG,
     OPT_REPORT,
     OPT_TRACE,
+    OPT_IO,
 };
 
 #define CKPT_NAME "checkpoint.safetensors"
@@ -85,6 +86,11 @@ static const struct cli_opt train_opts[] = {
     {"report", required_argument, OPT_REPORT, "R.json", "write a run report"},
     {"trace", required_argument, OPT_TRACE, "T.json",
      "write a Chrome trace (Perfetto): launch, load, steps, lost ranks"},
+    {"io", required_argument, OPT_IO, "direct|relay|auto",
+     "across ranks: each rank reads its rows of every batch from --input "
+     "and --target itself (direct), or gets them from this process "
+     "(relay); auto: direct for every rank that sees the same files "
+     "(default)"},
     {0},
 };
 
@@ -113,6 +119,17 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
             return 0;
         }
     switch (key) {
+    case OPT_IO:
+        if (!strcmp (arg, "direct"))
+            a->c.io_mode = DC_IO_DIRECT;
+        else if (!strcmp (arg, "relay"))
+            a->c.io_mode = DC_IO_RELAY;
+        else if (!strcmp (arg, "auto"))
+            a->c.io_mode = DC_IO_AUTO;
+        else
+            return cli_usage_error (
+                cli, "--io '%s': expected direct, relay or auto", arg);
+        return 0;
     case OPT_EPOCHS:
         return cli_parse_long (cli, "--epochs", arg, 1, 1L << 40, &a->epochs);
     case OPT_BATCH_SIZE:

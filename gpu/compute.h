@@ -45,6 +45,12 @@ struct dc_compute_opts {
     int threads;       /* CPU threads; 0 = back-end default */
     int streams;       /* CUDA streams for chunk overlap; 0 = default (2) */
     size_t chunk_rows; /* rows per pipelined chunk in mlp_infer; 0 = auto */
+    /* cpu: rows of each GEMM of linear_fwd and linear_bwd (training), a
+     * multiple of 32 up to DC_CPU_ROW_BLOCK; 0 = DC_CPU_ROW_BLOCK, whose
+     * bytes are mlp_infer's.  Smaller blocks waste less on padding when a
+     * rank's share of a batch is small (bytes then depend on the rows of
+     * the call, not on the threads). */
+    size_t train_rows;
 };
 
 /* Host view of an MLP, borrowed: the back-end copies what it needs. */

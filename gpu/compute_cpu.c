@@ -21,6 +21,11 @@
  * thread count is 1 (each call then runs in the caller's thread with a
  * buffer from its locked memory pool).  dw = dz^T x sums over rows in a
  * fixed order: blocks in row order, output features in fixed slabs.
+ * Training (opts.train_rows, lib/model's DC_TRAIN_CPU_ROWS) runs
+ * linear_fwd and linear_bwd on blocks of that many rows instead: a rank's
+ * share of a batch costs its rows, not a 1024-row block; the bytes then
+ * depend on the rows of the call (never on the threads), mlp_infer's stay
+ * as above.
  *
  * OpenBLAS is not linked: it starts its thread pool in a constructor, which
  * would cost every `dcrun worker` tens of milliseconds.  It is opened with
@@ -47,6 +52,7 @@
 struct dc_compute {
     struct dc_compute_opts o;
     int threads; /* this back-end's threads (BLAS runs with one each) */
+    size_t rb;   /* rows of linear_fwd's and linear_bwd's GEMMs */
     char desc[256];
 };
 
@@ -244,6 +250,11 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
                    dc_dtype_name (o->dtype));
         return NULL;
     }
+    if (o && (o->train_rows % 32 || o->train_rows > ROW_BLOCK)) {
+        errno = EINVAL;
+        errprintf (errp, "cpu: bad training row block %zu", o->train_rows);
+        return NULL;
+    }
     if (o && o->threads < 0) {
         errno = EINVAL;
         errprintf (errp, "cpu: bad thread count %d", o->threads);
@@ -258,6 +269,7 @@ static struct dc_compute *cpu_create (const struct dc_compute_opts *o,
     if (o)
         c->o = *o;
     c->threads = c->o.threads > 0 ? c->o.threads : affinity_cpus ();
+    c->rb = c->o.train_rows ? c->o.train_rows : ROW_BLOCK;
     if (c->threads > MAX_THREADS)
         c->threads = MAX_THREADS;
     /* one BLAS thread per call: our threads work on different blocks */
@@ -399,32 +411,51 @@ static void bias_act (int m, int n, const float *b, enum dc_act act, float *y,
 /* The layer op on one block of exactly ROW_BLOCK rows, no checks:
  * y = act (x . w^T + b); z (may be NULL) gets the pre-activation.  Every
  * forward GEMM goes through here. */
+static void linear_rows (size_t rb, int n, int k, const float *x,
+                         const float *w, const float *b, enum dc_act act,
+                         float *y, float *z)
+{
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (int)rb, n, k, 1.0f, x,
+                k, w, k, 0.0f, y, n);
+    bias_act ((int)rb, n, b, act, y, z);
+}
+
 static void linear_block (int n, int k, const float *x, const float *w,
                           const float *b, enum dc_act act, float *y, float *z)
 {
-    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, ROW_BLOCK, n, k, 1.0f,
-                x, k, w, k, 0.0f, y, n);
-    bias_act (ROW_BLOCK, n, b, act, y, z);
+    linear_rows (ROW_BLOCK, n, k, x, w, b, act, y, z);
 }
 
 /* Rows [lo, hi) of a call's m rows that block j holds when the call's
  * row 0 sits at position off of block 0. */
-static void block_rows (size_t j, size_t off, size_t m, size_t *lo, size_t *hi)
+static void block_rows_n (size_t rb, size_t j, size_t off, size_t m, size_t *lo,
+                          size_t *hi)
 {
-    size_t a = j * ROW_BLOCK, e = a + ROW_BLOCK;
+    size_t a = j * rb, e = a + rb;
 
     *lo = a > off ? a - off : 0;
     *hi = e - off < m ? e - off : m;
 }
 
-/* Copy rows [lo, hi) of src (width w) into a zeroed ROW_BLOCK-row block at
+static void block_rows (size_t j, size_t off, size_t m, size_t *lo, size_t *hi)
+{
+    block_rows_n (ROW_BLOCK, j, off, m, lo, hi);
+}
+
+/* Copy rows [lo, hi) of src (width w) into a zeroed rb-row block at
  * their positions (pos of row lo). */
+static void pad_in_n (size_t rb, float *blk, const float *src, size_t lo,
+                      size_t hi, size_t pos, int w)
+{
+    memset (blk, 0, rb * (size_t)w * sizeof (float));
+    memcpy (blk + pos * (size_t)w, src + lo * (size_t)w,
+            (hi - lo) * (size_t)w * sizeof (float));
+}
+
 static void pad_in (float *blk, const float *src, size_t lo, size_t hi,
                     size_t pos, int w)
 {
-    memset (blk, 0, (size_t)ROW_BLOCK * (size_t)w * sizeof (float));
-    memcpy (blk + pos * (size_t)w, src + lo * (size_t)w,
-            (hi - lo) * (size_t)w * sizeof (float));
+    pad_in_n (ROW_BLOCK, blk, src, lo, hi, pos, w);
 }
 
 struct fwd_job {
@@ -433,6 +464,7 @@ struct fwd_job {
     enum dc_act act;
     float *y, *z;
     size_t m;
+    size_t rb;      /* rows of each GEMM */
     float *scratch; /* x, y, z of the padded last block */
 };
 
@@ -442,18 +474,19 @@ static void fwd_item (void *arg, size_t j, int tid)
     size_t lo, hi;
 
     (void)tid;
-    block_rows (j, 0, f->m, &lo, &hi);
-    if (hi - lo == ROW_BLOCK) {
-        linear_block (f->n, f->k, f->x + lo * (size_t)f->k, f->w, f->b, f->act,
-                      f->y + lo * (size_t)f->n,
-                      f->z ? f->z + lo * (size_t)f->n : NULL);
+    block_rows_n (f->rb, j, 0, f->m, &lo, &hi);
+    if (hi - lo == f->rb) {
+        linear_rows (f->rb, f->n, f->k, f->x + lo * (size_t)f->k, f->w, f->b,
+                     f->act, f->y + lo * (size_t)f->n,
+                     f->z ? f->z + lo * (size_t)f->n : NULL);
         return;
     }
     float *xb = f->scratch;
-    float *yb = xb + (size_t)ROW_BLOCK * (size_t)f->k;
-    float *zb = yb + (size_t)ROW_BLOCK * (size_t)f->n;
-    pad_in (xb, f->x, lo, hi, 0, f->k);
-    linear_block (f->n, f->k, xb, f->w, f->b, f->act, yb, f->z ? zb : NULL);
+    float *yb = xb + (size_t)f->rb * (size_t)f->k;
+    float *zb = yb + (size_t)f->rb * (size_t)f->n;
+    pad_in_n (f->rb, xb, f->x, lo, hi, 0, f->k);
+    linear_rows (f->rb, f->n, f->k, xb, f->w, f->b, f->act, yb,
+                 f->z ? zb : NULL);
     memcpy (f->y + lo * (size_t)f->n, yb,
             (hi - lo) * (size_t)f->n * sizeof (float));
     if (f->z)
@@ -479,11 +512,12 @@ static int cpu_linear_fwd (struct dc_compute *c, int m, int n, int k,
                         .act = act,
                         .y = y,
                         .z = z,
-                        .m = (size_t)m};
-    size_t nb = ((size_t)m + ROW_BLOCK - 1) / ROW_BLOCK;
-    size_t part = (size_t)m % ROW_BLOCK;
+                        .m = (size_t)m,
+                        .rb = c->rb};
+    size_t nb = ((size_t)m + c->rb - 1) / c->rb;
+    size_t part = (size_t)m % c->rb;
     if (part) {
-        size_t per = (size_t)ROW_BLOCK * ((size_t)k + 2 * (size_t)n);
+        size_t per = (size_t)c->rb * ((size_t)k + 2 * (size_t)n);
         if (!(f.scratch = malloc (per * sizeof (float)))) {
             errno = ENOMEM;
             return errprintf (errp, "cpu: linear_fwd: out of memory");
@@ -503,6 +537,7 @@ struct dx_job {
     const float *dz, *w;
     float *dx;
     size_t m;
+    size_t rb;      /* rows of each GEMM */
     float *scratch; /* the padded last block: dz, then dx */
 };
 
@@ -512,18 +547,18 @@ static void dx_item (void *arg, size_t j, int tid)
     size_t lo, hi;
 
     (void)tid;
-    block_rows (j, 0, d->m, &lo, &hi);
+    block_rows_n (d->rb, j, 0, d->m, &lo, &hi);
     const float *dz = d->dz + lo * (size_t)d->n;
     float *dx = d->dx + lo * (size_t)d->k;
-    if (hi - lo < ROW_BLOCK) {
-        pad_in (d->scratch, d->dz, lo, hi, 0, d->n);
+    if (hi - lo < d->rb) {
+        pad_in_n (d->rb, d->scratch, d->dz, lo, hi, 0, d->n);
         dz = d->scratch;
-        dx = d->scratch + (size_t)ROW_BLOCK * (size_t)d->n;
+        dx = d->scratch + (size_t)d->rb * (size_t)d->n;
     }
     /* dx[B][k] = dz[B][n] . w[n][k] */
-    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, ROW_BLOCK, d->k,
+    blas.sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->rb, d->k,
                 d->n, 1.0f, dz, d->n, d->w, d->k, 0.0f, dx, d->k);
-    if (hi - lo < ROW_BLOCK)
+    if (hi - lo < d->rb)
         memcpy (d->dx + lo * (size_t)d->k, dx,
                 (hi - lo) * (size_t)d->k * sizeof (float));
 }
@@ -534,6 +569,7 @@ struct dw_job {
     const float *dzp, *xp; /* the last block padded (NULL when full) */
     float *dw;
     size_t m, nb;
+    size_t rb; /* rows of each GEMM */
 };
 
 /* dw rows [s*DW_SLAB, ...) = sum over blocks, in row order, of
@@ -546,14 +582,14 @@ static void dw_item (void *arg, size_t s, int tid)
 
     (void)tid;
     for (size_t j = 0; j < d->nb; j++) {
-        const float *dz = d->dz + j * ROW_BLOCK * (size_t)d->n;
-        const float *x = d->x + j * ROW_BLOCK * (size_t)d->k;
+        const float *dz = d->dz + j * d->rb * (size_t)d->n;
+        const float *x = d->x + j * d->rb * (size_t)d->k;
         if (j == d->nb - 1 && d->dzp) {
             dz = d->dzp;
             x = d->xp;
         }
         blas.sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, ns, d->k,
-                    ROW_BLOCK, 1.0f, dz + n0, d->n, x, d->k, j ? 1.0f : 0.0f,
+                    (int)d->rb, 1.0f, dz + n0, d->n, x, d->k, j ? 1.0f : 0.0f,
                     d->dw + (size_t)n0 * (size_t)d->k, d->k);
     }
 }
@@ -574,11 +610,11 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
         return einval (errp, "linear_bwd",
                        "the pre-activation z is needed for this activation");
 
-    size_t nb = ((size_t)m + ROW_BLOCK - 1) / ROW_BLOCK;
-    size_t part = (size_t)m % ROW_BLOCK;
+    size_t nb = ((size_t)m + c->rb - 1) / c->rb;
+    size_t part = (size_t)m % c->rb;
     if (part) {
         /* the last block padded: dz and x for dw, then dx (dz, dx) */
-        size_t per = (size_t)ROW_BLOCK * (2 * (size_t)n + 2 * (size_t)k);
+        size_t per = (size_t)c->rb * (2 * (size_t)n + 2 * (size_t)k);
         if (!(scratch = malloc (per * sizeof (float)))) {
             errno = ENOMEM;
             return errprintf (errp, "cpu: linear_bwd: out of memory");
@@ -598,7 +634,7 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
         for (int j = 0; j < n; j++)
             db[j] += r[j];
     }
-    /* dx[m][k] = dz[m][n] . w[n][k], in blocks of ROW_BLOCK rows; the
+    /* dx[m][k] = dz[m][n] . w[n][k], in blocks of c->rb rows; the
      * partial last one after the others, with the scratch */
     if (dx) {
         struct dx_job d = {.n = n,
@@ -607,20 +643,27 @@ static int cpu_linear_bwd (struct dc_compute *c, int m, int n, int k,
                            .w = w,
                            .dx = dx,
                            .m = (size_t)m,
+                           .rb = c->rb,
                            .scratch = scratch};
         par_run (nthreads (c), part ? nb - 1 : nb, dx_item, &d);
         if (part)
             dx_item (&d, nb - 1, 0);
     }
     /* dw[n][k] = dz^T . x */
-    struct dw_job d = {
-        .n = n, .k = k, .dz = dy, .x = x, .dw = dw, .m = (size_t)m, .nb = nb};
+    struct dw_job d = {.n = n,
+                       .k = k,
+                       .dz = dy,
+                       .x = x,
+                       .dw = dw,
+                       .m = (size_t)m,
+                       .nb = nb,
+                       .rb = c->rb};
     if (part) {
-        float *dzp = scratch + (size_t)ROW_BLOCK * ((size_t)n + (size_t)k);
-        float *xp = dzp + (size_t)ROW_BLOCK * (size_t)n;
-        size_t lo = (nb - 1) * ROW_BLOCK;
-        pad_in (dzp, dy, lo, (size_t)m, 0, n);
-        pad_in (xp, x, lo, (size_t)m, 0, k);
+        float *dzp = scratch + (size_t)c->rb * ((size_t)n + (size_t)k);
+        float *xp = dzp + (size_t)c->rb * (size_t)n;
+        size_t lo = (nb - 1) * c->rb;
+        pad_in_n (c->rb, dzp, dy, lo, (size_t)m, 0, n);
+        pad_in_n (c->rb, xp, x, lo, (size_t)m, 0, k);
         d.dzp = dzp;
         d.xp = xp;
     }

@@ -108,16 +108,18 @@ static int do_send (MPI_Comm comm, int dst, int type, const void *buf,
     return rc == MPI_SUCCESS ? 0 : mpierr (errp, "MPI_Send", rc);
 }
 
-/* Nothing came: sleep, longer the longer nothing comes (50 us doubling to
- * 1 ms), so an idle hub costs little CPU (bench/dataplane.sh measures it)
- * and a busy one answers fast. */
+/* Waiting without a core spinning (the other ranks and the hub thread of
+ * rank 0 need it): 20 us after the last thing that happened, doubling up
+ * to 1 ms while nothing does. */
 static void nap (long *ns)
 {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = *ns};
     nanosleep (&ts, NULL);
-    if (*ns < 1000000)
+    if (*ns < 1000000L)
         *ns *= 2;
 }
+
+#define NAP_START 20000L
 
 static double now_s (void)
 {
@@ -131,7 +133,7 @@ static int do_recv (MPI_Comm comm, struct dc_comm_msg *msg, int timeout_ms,
                     bool drop_heartbeats, dc_error_t *errp)
 {
     double until = timeout_ms >= 0 ? now_s () + timeout_ms / 1000.0 : 0;
-    long idle_ns = 50000;
+    long ns = NAP_START;
 
     for (;;) {
         MPI_Status st;
@@ -142,7 +144,7 @@ static int do_recv (MPI_Comm comm, struct dc_comm_msg *msg, int timeout_ms,
         if (!flag) {
             if (timeout_ms >= 0 && now_s () >= until)
                 return 0;
-            nap (&idle_ns);
+            nap (&ns);
             continue;
         }
         MPI_Get_count (&st, MPI_BYTE, &count);
@@ -262,6 +264,19 @@ static int rank_allreduce (struct dc_comm *c, float *buf, size_t n,
                            dc_error_t *errp)
 {
     (void)c;
+    /* Every rank there first, waited for politely (MPI_Allreduce spins on
+     * a core while the slowest rank still computes on it, on a machine of
+     * few cores), then the sum at full speed. */
+    MPI_Request req;
+    int rc = MPI_Ibarrier (c_sum, &req), done = 0;
+    long ns = NAP_START;
+    if (rc != MPI_SUCCESS)
+        return mpierr (errp, "MPI_Ibarrier", rc);
+    while ((rc = MPI_Test (&req, &done, MPI_STATUS_IGNORE)) == MPI_SUCCESS &&
+           !done)
+        nap (&ns);
+    if (rc != MPI_SUCCESS)
+        return mpierr (errp, "MPI_Test", rc);
     /* in pieces: counts are ints */
     for (size_t off = 0; off < n;) {
         size_t k = n - off > (size_t)INT32_MAX ? (size_t)INT32_MAX : n - off;

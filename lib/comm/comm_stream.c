@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,23 +236,61 @@ static int rank_recv (struct dc_comm *c, struct dc_comm_msg *msg,
     return rank_wait (c, 0, msg, timeout_ms, errp);
 }
 
+/* A GRAD frame: the header, the epoch and the floats straight from buf
+ * (no copy of the gradient). */
+static int send_grad (struct dc_comm *c, uint64_t epoch, const float *buf,
+                      size_t n, dc_error_t *errp)
+{
+    struct rank_side *rs = c->data;
+    uint8_t hdr[DC_PROTO_HDR_SIZE], e[EPOCH_BYTES];
+    size_t bytes = EPOCH_BYTES + n * sizeof (float);
+    struct iovec iov[3] = {
+        {.iov_base = hdr, .iov_len = sizeof (hdr)},
+        {.iov_base = e, .iov_len = sizeof (e)},
+        {.iov_base = (void *)buf, .iov_len = n * sizeof (float)},
+    };
+    struct iovec *v = iov;
+    int iovcnt = 3, rc = 0;
+
+    if (bytes > DC_PROTO_MAX_PAYLOAD) {
+        errno = EMSGSIZE;
+        return errprintf (errp, "comm: a reduction of %zu floats is too large",
+                          n);
+    }
+    dc_proto_pack (hdr, DC_MSG_GRAD, (uint32_t)c->rank, DC_PROTO_ANY, bytes);
+    put_u64 (e, epoch);
+    pthread_mutex_lock (&rs->wmu);
+    while (iovcnt > 0) {
+        ssize_t w = writev (rs->fd_out, v, iovcnt);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = errprintf (errp, "comm: write: %s", strerror (errno));
+            break;
+        }
+        while (iovcnt > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    pthread_mutex_unlock (&rs->wmu);
+    return rc;
+}
+
 static int rank_allreduce (struct dc_comm *c, float *buf, size_t n,
                            dc_error_t *errp)
 {
     struct rank_side *rs = c->data;
     uint64_t epoch = ++rs->epoch;
     size_t bytes = EPOCH_BYTES + n * sizeof (float);
-    uint8_t *p = malloc (bytes);
     struct dc_comm_msg m;
-    int rc;
 
-    if (!p)
-        return errprintf (errp, "comm: out of memory for %zu floats", n);
-    put_u64 (p, epoch);
-    memcpy (p + EPOCH_BYTES, buf, n * sizeof (float));
-    rc = rank_send (c, DC_COMM_HUB, DC_MSG_GRAD, p, bytes, errp);
-    free (p);
-    if (rc < 0)
+    if (send_grad (c, epoch, buf, n, errp) < 0)
         return -1;
     for (;;) {
         if (rank_wait (c, DC_MSG_REDUCED, &m, -1, errp) < 0)
@@ -556,12 +595,13 @@ static void abandon_reduction (struct dc_comm *c)
     h->epoch = 0;
 }
 
-/* Every live rank has sent its part: sum in rank order and broadcast. */
+/* Every live rank has sent its part: sum in rank order and broadcast
+ * (one copy of the sum, shared by every rank's queue). */
 static void finish_reduction (struct dc_comm *c)
 {
     struct hub *h = c->data;
     size_t len = 0;
-    uint8_t *out = NULL;
+    struct blob *out = NULL;
 
     for (int r = 0; r < c->size; r++) {
         struct peer *pr = &h->p[r];
@@ -573,38 +613,46 @@ static void finish_reduction (struct dc_comm *c)
     }
     if (len == 0)
         return;
-    if (!(out = calloc (1, len))) {
+    for (int r = 0; r < c->size; r++) {
+        struct peer *pr = &h->p[r];
+        if (!pr->lost && pr->contrib_len != len) {
+            mark_lost (c, r, "sent a reduction of the wrong size");
+            dc_launch_signal (h->l, r, SIGKILL);
+            abandon_reduction (c);
+            return;
+        }
+    }
+    if (!(out = malloc (sizeof (*out) + len))) {
         abandon_reduction (c);
         return;
     }
-    put_u64 (out, h->epoch);
+    out->refs = 0;
+    out->len = len;
+    put_u64 (out->data, h->epoch);
     size_t n = (len - EPOCH_BYTES) / sizeof (float);
-    float *sum = (float *)(out + EPOCH_BYTES);
+    float *sum = (float *)(void *)(out->data + EPOCH_BYTES);
     bool first = true;
     for (int r = 0; r < c->size; r++) {
         struct peer *pr = &h->p[r];
         if (pr->lost)
             continue;
-        const float *v = (const float *)(pr->contrib + EPOCH_BYTES);
-        if (pr->contrib_len != len) {
-            mark_lost (c, r, "sent a reduction of the wrong size");
-            dc_launch_signal (h->l, r, SIGKILL);
-            free (out);
-            abandon_reduction (c);
-            return;
-        }
-        for (size_t i = 0; i < n; i++)
-            sum[i] = first ? v[i] : sum[i] + v[i];
+        const float *v = (const float *)(void *)(pr->contrib + EPOCH_BYTES);
+        if (first)
+            memcpy (sum, v, n * sizeof (float));
+        else
+            for (size_t i = 0; i < n; i++)
+                sum[i] += v[i];
         first = false;
     }
     for (int r = 0; r < c->size; r++) {
         struct peer *pr = &h->p[r];
         if (!pr->lost)
-            hub_enqueue (c, r, DC_MSG_REDUCED, DC_PROTO_ANY, out, len, NULL);
+            enqueue_blob (c, r, DC_MSG_REDUCED, DC_PROTO_ANY, out, NULL);
         free (pr->contrib);
         pr->contrib = NULL;
     }
-    free (out);
+    if (out->refs == 0)
+        free (out);
     h->last_done = h->epoch;
     h->epoch = 0;
 }

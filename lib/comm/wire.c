@@ -268,6 +268,7 @@ void dc_wire_tresult_put (uint8_t *buf, const struct dc_wire_tresult *m)
     put_f64 (buf + 16, m->loss);
     put_f64 (buf + 24, m->compute);
     put_f64 (buf + 32, m->allreduce);
+    put_f64 (buf + 40, m->read);
 }
 
 uint8_t *dc_wire_tresult_new (const struct dc_wire_tresult *m, size_t *len)
@@ -293,6 +294,7 @@ int dc_wire_tresult_get (const uint8_t *buf, size_t len, size_t nparams,
     m->loss = get_f64 (buf + 16);
     m->compute = get_f64 (buf + 24);
     m->allreduce = get_f64 (buf + 32);
+    m->read = get_f64 (buf + 40);
     if (m->status > 1)
         return errprintf (errp, "train RESULT: status: %llu is not 0 or 1",
                           (unsigned long long)m->status);
@@ -310,6 +312,43 @@ int dc_wire_tresult_get (const uint8_t *buf, size_t len, size_t nparams,
                           "parameters need %zu",
                           left, nparams, nparams * 4);
     m->grad = buf + DC_TRAIN_RESULT_HDR;
+    m->nparams = nparams;
+    return 0;
+}
+
+/* ---- a rank's trained state ---- */
+
+void dc_wire_tstate_put (uint8_t *buf, const struct dc_wire_tstate *m)
+{
+    dc_put_u64 (buf, m->step);
+    dc_put_u64 (buf + 8, m->nvec);
+}
+
+int dc_wire_tstate_get (const uint8_t *buf, size_t len, size_t nparams,
+                        struct dc_wire_tstate *m, dc_error_t *errp)
+{
+    memset (m, 0, sizeof (*m));
+    if (need_hdr ("train state", len, DC_TSTATE_HDR, errp) < 0)
+        return -1;
+    m->step = dc_get_u64 (buf);
+    m->nvec = dc_get_u64 (buf + 8);
+    if (nparams == 0 || nparams > DC_WIRE_MAX_PARAMS)
+        return errprintf (errp, "train state: parameters: %zu is not allowed",
+                          nparams);
+    if (m->nvec < 1 || m->nvec > 3)
+        return errprintf (errp, "train state: vectors: %llu is not 1 to 3",
+                          (unsigned long long)m->nvec);
+    if (m->step > ((uint64_t)1 << 62))
+        return errprintf (errp, "train state: step: %llu is out of range",
+                          (unsigned long long)m->step);
+    size_t left = len - DC_TSTATE_HDR;
+    if (left != (size_t)m->nvec * nparams * 4)
+        return errprintf (errp,
+                          "train state: %zu bytes where %llu x %zu "
+                          "parameters need %zu",
+                          left, (unsigned long long)m->nvec, nparams,
+                          (size_t)m->nvec * nparams * 4);
+    m->v = buf + DC_TSTATE_HDR;
     m->nparams = nparams;
     return 0;
 }
@@ -662,6 +701,28 @@ static bool job_io_put (cJSON *j, const struct dc_wire_io *io)
                                       (double)io->model_mtime_ns)));
 }
 
+static bool job_tio_put (cJSON *j, const struct dc_wire_tio *io)
+{
+    cJSON *t = cJSON_AddObjectToObject (j, "tio");
+
+    return t &&
+           cJSON_AddStringToObject (t, "mode",
+                                    io->required ? "direct" : "auto") &&
+           cJSON_AddStringToObject (t, "input", io->input) &&
+           cJSON_AddStringToObject (t, "target", io->target) &&
+           cJSON_AddNumberToObject (t, "input_size", (double)io->input_size) &&
+           cJSON_AddNumberToObject (t, "input_mtime_s",
+                                    (double)io->input_mtime_s) &&
+           cJSON_AddNumberToObject (t, "input_mtime_ns",
+                                    (double)io->input_mtime_ns) &&
+           cJSON_AddNumberToObject (t, "target_size",
+                                    (double)io->target_size) &&
+           cJSON_AddNumberToObject (t, "target_mtime_s",
+                                    (double)io->target_mtime_s) &&
+           cJSON_AddNumberToObject (t, "target_mtime_ns",
+                                    (double)io->target_mtime_ns);
+}
+
 char *dc_wire_job_encode (const struct dc_wire_job *m)
 {
     const char *mode = dc_wire_mode_name (m->mode);
@@ -689,7 +750,8 @@ char *dc_wire_job_encode (const struct dc_wire_job *m)
         cJSON_AddNumberToObject (j, "prev", m->prev);
         cJSON_AddNumberToObject (j, "next", m->next);
     }
-    if (m->mode == DC_WIRE_INFER && m->io.on && !job_io_put (j, &m->io)) {
+    if ((m->mode == DC_WIRE_INFER && m->io.on && !job_io_put (j, &m->io)) ||
+        (m->mode == DC_WIRE_TRAIN && m->tio.on && !job_tio_put (j, &m->tio))) {
         cJSON_Delete (j);
         return NULL;
     }
@@ -771,6 +833,48 @@ static int job_io (const cJSON *o, struct dc_wire_io *io, dc_error_t *errp)
     io->input_mtime_s = ms;
     io->input_mtime_ns = mns;
     return job_io_model (t, io, errp);
+}
+
+/* "tio" of a train JOB: absent (relayed rows), or every field, paths
+ * absolute. */
+static int job_tio (const cJSON *o, struct dc_wire_tio *io, dc_error_t *errp)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive (o, "tio");
+    char mode[8] = "";
+    int64_t v[6] = {-1, -1, -1, -1, -1, -1};
+    static const char *const key[6] = {"input_size",     "input_mtime_s",
+                                       "input_mtime_ns", "target_size",
+                                       "target_mtime_s", "target_mtime_ns"};
+
+    if (!t)
+        return 0;
+    if (!cJSON_IsObject (t))
+        return errprintf (errp, "JOB: tio: not an object");
+    if (get_str ("JOB", t, "mode", mode, sizeof (mode), errp) < 0 ||
+        get_str ("JOB", t, "input", io->input, sizeof (io->input), errp) < 0 ||
+        get_str ("JOB", t, "target", io->target, sizeof (io->target), errp) < 0)
+        return -1;
+    for (int i = 0; i < 6; i++)
+        if (get_int ("JOB", t, key[i], 0,
+                     i % 3 == 2 ? 999999999 : 9007199254740992.0, &v[i],
+                     errp) < 0)
+            return -1;
+    if (strcmp (mode, "direct") && strcmp (mode, "auto"))
+        return errprintf (
+            errp, "JOB: tio: mode '%s' is neither direct nor auto", mode);
+    if (io->input[0] != '/' || io->target[0] != '/' || v[0] < 0 || v[1] < 0 ||
+        v[2] < 0 || v[3] < 0 || v[4] < 0 || v[5] < 0)
+        return errprintf (errp, "JOB: tio: absolute paths and the files' "
+                                "sizes and times are required");
+    io->on = true;
+    io->required = !strcmp (mode, "direct");
+    io->input_size = (uint64_t)v[0];
+    io->input_mtime_s = v[1];
+    io->input_mtime_ns = v[2];
+    io->target_size = (uint64_t)v[3];
+    io->target_mtime_s = v[4];
+    io->target_mtime_ns = v[5];
+    return 0;
 }
 
 static int job_train (const cJSON *o, struct dc_wire_train *w, dc_error_t *errp)
@@ -874,6 +978,8 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
     if (m->has_train && job_train (o, &m->train, errp) < 0)
         goto out;
     if (m->mode == DC_WIRE_INFER && job_io (o, &m->io, errp) < 0)
+        goto out;
+    if (m->mode == DC_WIRE_TRAIN && job_tio (o, &m->tio, errp) < 0)
         goto out;
     if (!m->device[0])
         snprintf (m->device, sizeof (m->device), "auto");

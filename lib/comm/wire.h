@@ -38,8 +38,16 @@
  *                       (0 done, 1 abandoned: a rank was lost, nothing
  *                       applied, redo), f64 loss sum, f64 compute and
  *                       f64 allreduce seconds on the rank (for --trace),
- *                       then the summed gradient (parameters f32) when
- *                       asked
+ *                       f64 read seconds (direct rows), then the summed
+ *                       gradient (parameters f32) when asked
+ *   With direct rows (JOB "tio", READY "io": "direct") the rank reads its
+ *   rows from the input and target files itself: the CHUNK carries, after
+ *   its header, the rows' indices (u64 each) instead of the rows.
+ *   DATA   hub -> rank  empty: send the trained state (checkpoints, the
+ *                       end of the run)
+ *   DATA   rank -> hub  struct dc_wire_tstate: u64 step, u64 vectors, then
+ *                       vectors x parameters f32 (the weights, then the
+ *                       optimizer's state vectors)
  *   HEARTBEAT rank -> hub, every second, from a thread of its own
  *
  * Echo (JOB "mode": "echo", `dcrun bench comm`): no MODEL; the rank sends
@@ -78,10 +86,12 @@
 
 #include "lib/util/error.h"
 
-#define DC_CHUNK_HDR 24        /* id, row0, rows */
-#define DC_RESULT_HDR 56       /* id, row0, rows, seconds, read, write, start */
-#define DC_STEP_HDR 32         /* attempt, rows, scale rows, send gradient */
-#define DC_TRAIN_RESULT_HDR 40 /* attempt, status, loss, compute, allreduce */
+#define DC_CHUNK_HDR 24  /* id, row0, rows */
+#define DC_RESULT_HDR 56 /* id, row0, rows, seconds, read, write, start */
+#define DC_STEP_HDR 32   /* attempt, rows, scale rows, send gradient */
+#define DC_TRAIN_RESULT_HDR                                                    \
+    48 /* attempt, status, loss, compute, allreduce,                           \
+          read */
 #define DC_PIPE_HDR DC_RESULT_HDR /* micro-batches are struct dc_wire_rows */
 #define DC_PIPE_STEP_HDR 32       /* attempt, rows, batch rows, micro rows */
 #define DC_PIPE_DATA_HDR 40       /* kind, attempt, micro index, rows, micros */
@@ -171,6 +181,7 @@ struct dc_wire_tresult {
     double loss;
     double compute, allreduce; /* the rank's seconds (0: not measured) */
     const uint8_t *grad;       /* nparams f32, or NULL */
+    double read; /* seconds reading its rows (direct I/O); last on the wire */
     size_t nparams;
 };
 void dc_wire_tresult_put (uint8_t *buf, const struct dc_wire_tresult *m);
@@ -216,6 +227,18 @@ void dc_wire_reduced_put (uint8_t *buf, const struct dc_wire_reduced *m);
 uint8_t *dc_wire_reduced_new (const struct dc_wire_reduced *m, size_t *len);
 int dc_wire_reduced_get (const uint8_t *buf, size_t len, size_t nparams,
                          struct dc_wire_reduced *m, dc_error_t *errp);
+
+/* A rank's trained state: step, then nvec x nparams f32 (1 <= nvec <= 3:
+ * the weights, then the optimizer state). */
+struct dc_wire_tstate {
+    uint64_t step, nvec;
+    const uint8_t *v;
+    size_t nparams;
+};
+#define DC_TSTATE_HDR 16
+void dc_wire_tstate_put (uint8_t *buf, const struct dc_wire_tstate *m);
+int dc_wire_tstate_get (const uint8_t *buf, size_t len, size_t nparams,
+                        struct dc_wire_tstate *m, dc_error_t *errp);
 
 /* ---- JSON payloads ---- */
 
@@ -275,6 +298,16 @@ struct dc_wire_io {
     int64_t model_mtime_s, model_mtime_ns;
 };
 
+/* Direct rows offered by the JOB of a data-parallel train: the rank opens
+ * the input and the target itself when it sees the head's files (same
+ * size and modification time); required: --io direct. */
+struct dc_wire_tio {
+    bool on, required;
+    char input[DC_WIRE_PATH_MAX], target[DC_WIRE_PATH_MAX];
+    uint64_t input_size, target_size;
+    int64_t input_mtime_s, input_mtime_ns, target_mtime_s, target_mtime_ns;
+};
+
 /* JOB.  Strings empty when absent: device "auto" and dtype "f32" are
  * filled in by the decoder. */
 struct dc_wire_job {
@@ -288,7 +321,8 @@ struct dc_wire_job {
     int stage, stages, group, prev, next;
     bool has_train; /* mode train, or pipeline task train */
     struct dc_wire_train train;
-    struct dc_wire_io io; /* mode infer */
+    struct dc_wire_io io;   /* mode infer */
+    struct dc_wire_tio tio; /* mode train */
 };
 char *dc_wire_job_encode (const struct dc_wire_job *m);
 /* Checks types, ranges and consistency (a pipeline stage's neighbours;

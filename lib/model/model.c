@@ -545,6 +545,46 @@ int dc_trainer_grads_set (struct dc_trainer *t, const float *host,
     return t->ops->copy_in (t->c, t->grads, host, t->np * sizeof (float), errp);
 }
 
+int dc_trainer_state_nvec (const struct dc_trainer *t)
+{
+    return t ? 1 + (t->s1 != NULL) + (t->s2 != NULL) : 0;
+}
+
+int64_t dc_trainer_steps (const struct dc_trainer *t)
+{
+    return t ? t->step : 0;
+}
+
+int dc_trainer_state_get (struct dc_trainer *t, float *host, dc_error_t *errp)
+{
+    if (!t || !host) {
+        errno = EINVAL;
+        return BAD ("invalid argument");
+    }
+    float *v[3] = {t->params, t->s1, t->s2};
+    for (int i = 0, k = 0; i < 3; i++)
+        if (v[i] && t->ops->copy_out (t->c, host + (size_t)k++ * t->np, v[i],
+                                      t->np * sizeof (float), errp) < 0)
+            return -1;
+    return t->ops->sync (t->c, errp);
+}
+
+int dc_trainer_state_set (struct dc_trainer *t, const float *host, int64_t step,
+                          dc_error_t *errp)
+{
+    if (!t || !host || step < 0) {
+        errno = EINVAL;
+        return BAD ("invalid argument");
+    }
+    float *v[3] = {t->params, t->s1, t->s2};
+    for (int i = 0, k = 0; i < 3; i++)
+        if (v[i] && t->ops->copy_in (t->c, v[i], host + (size_t)k++ * t->np,
+                                     t->np * sizeof (float), errp) < 0)
+            return -1;
+    t->step = step;
+    return 0;
+}
+
 int dc_trainer_apply (struct dc_trainer *t, dc_error_t *errp)
 {
     int rc;
@@ -872,13 +912,16 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
             size_t r0 = (size_t)b * B;
             size_t n = r->rows - r0 < B ? r->rows - r0 : B;
             double ls;
-            for (size_t i = 0; i < n; i++) {
+            for (size_t i = 0; !r->grad_idx_fn && i < n; i++) {
                 size_t src = perm[r0 + i];
                 memcpy (hx + i * in, r->x + src * in, in * sizeof (float));
                 memcpy (ht + i * tsz, (const char *)r->target + src * tsz, tsz);
             }
-            if ((r->grad_fn ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
-                            : dc_trainer_grad (t, hx, ht, n, n, &ls, errp)) < 0)
+            if ((r->grad_idx_fn
+                     ? r->grad_idx_fn (r->grad_arg, perm + r0, n, &ls, errp)
+                 : r->grad_fn
+                     ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
+                     : dc_trainer_grad (t, hx, ht, n, n, &ls, errp)) < 0)
                 goto out;
             if (!isfinite (ls)) {
                 /* stop before the step is applied or saved: the last
@@ -891,7 +934,9 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                      b + 1);
                 goto out;
             }
-            if (dc_trainer_apply (t, errp) < 0)
+            if (r->grad_idx_fn)
+                t->step++; /* the ranks applied it */
+            else if (dc_trainer_apply (t, errp) < 0)
                 goto out;
             pos->step = t->step;
             pos->batch = b + 1;
@@ -904,7 +949,9 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
             if (r->checkpoint &&
                 (epoch_end || (r->checkpoint_every > 0 &&
                                pos->step % r->checkpoint_every == 0)) &&
-                dc_trainer_checkpoint_save (t, pos, r->checkpoint, errp) < 0)
+                ((r->grad_idx_fn && r->state_fn &&
+                  r->state_fn (r->grad_arg, t, errp) < 0) ||
+                 dc_trainer_checkpoint_save (t, pos, r->checkpoint, errp) < 0))
                 goto out;
             if (r->step_cb && r->step_cb (pos, n, ls / (double)n, r->arg)) {
                 rc = 1;
@@ -916,7 +963,9 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
     }
     rc = 0;
 sync:
-    if (dc_trainer_sync (t, errp) < 0)
+    if ((r->grad_idx_fn && r->state_fn &&
+         r->state_fn (r->grad_arg, t, errp) < 0) ||
+        dc_trainer_sync (t, errp) < 0)
         rc = -1;
 out:
     free (perm);

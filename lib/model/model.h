@@ -103,6 +103,11 @@ struct dc_train_pos {
 
 struct dc_trainer;
 
+/* Rows of each GEMM of training on the cpu back-end (its train_rows): a
+ * rank's share of a batch is padded to a multiple of this, not to the 1024
+ * rows of inference, so 2 ranks each do half the work of one process. */
+#define DC_TRAIN_CPU_ROWS 128
+
 /* Upload m's weights to c and allocate gradients, optimizer state and
  * activations for batch_size rows.  m stays owned by the caller and must
  * outlive the trainer; dc_trainer_sync writes the weights back into it. */
@@ -125,6 +130,16 @@ int dc_trainer_grad (struct dc_trainer *t, const float *x, const void *target,
  * (weight then bias): for summing across ranks between grad and apply. */
 int dc_trainer_grads_get (struct dc_trainer *t, float *host, dc_error_t *errp);
 int dc_trainer_grads_set (struct dc_trainer *t, const float *host,
+                          dc_error_t *errp);
+
+/* The trained state as host vectors of dc_model_nparams floats: the
+ * weights (layer by layer, weight then bias), then the optimizer's state
+ * vectors (momentum; Adam's two).  nvec: how many (1 to 3). */
+int dc_trainer_state_nvec (const struct dc_trainer *t);
+int64_t dc_trainer_steps (const struct dc_trainer *t);
+int dc_trainer_state_get (struct dc_trainer *t, float *host, dc_error_t *errp);
+/* Replace the weights and optimizer state (nvec vectors) and the step. */
+int dc_trainer_state_set (struct dc_trainer *t, const float *host, int64_t step,
                           dc_error_t *errp);
 
 /* One optimizer update with the current gradients. */
@@ -170,6 +185,15 @@ struct dc_train_run {
                     const void *target, size_t rows, double *loss_sum,
                     dc_error_t *errp);
     void *grad_arg;
+    /* Across ranks that keep the model and update it themselves: the
+     * batch's rows as indices into x and target (idx[rows], the shuffled
+     * order), no rows gathered here; t is not updated each step (its step
+     * count is); state_fn (grad_arg) puts the ranks' weights and optimizer
+     * state into t (dc_trainer_state_set) before each checkpoint and at
+     * the end.  Used instead of grad_fn when set. */
+    int (*grad_idx_fn) (void *arg, const size_t *idx, size_t rows,
+                        double *loss_sum, dc_error_t *errp);
+    int (*state_fn) (void *arg, struct dc_trainer *t, dc_error_t *errp);
 };
 
 /* Train from *pos to the end (or until step_cb stops it); *pos follows.

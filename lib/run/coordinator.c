@@ -268,8 +268,16 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
 struct trank {
     bool ready, lost;
     bool replied;
+    bool direct; /* reads its rows itself */
     double sent; /* --trace: when this attempt's share went out */
+    char device[128];
     char error[DC_ERROR_SIZE];
+    /* the report: rows and seconds of the steps it completed */
+    size_t rows, cur_rows;
+    uint64_t steps;
+    double read, compute, allreduce, wait;
+    double *ar_steps; /* allreduce seconds of each step */
+    size_t nar, ar_cap;
 };
 
 struct dc_coord_train {
@@ -283,6 +291,7 @@ struct dc_coord_train {
     char lost[1024];
     uint8_t *buf;
     size_t bufcap;
+    float *state; /* dc_coord_train_state */
 };
 
 static int t_alive (const struct dc_coord_train *ct)
@@ -345,32 +354,61 @@ static int t_fail_all (struct dc_coord_train *ct, dc_error_t *errp)
     return errprintf (errp, "every rank was lost: %s", ct->lost);
 }
 
+/* --io direct|auto: offer the ranks the input and target files (the ones
+ * the head opened: their real paths, sizes and times). */
+static int t_offer_rows (const struct dc_coord_train_opts *o,
+                         struct dc_wire_tio *io, dc_error_t *errp)
+{
+    struct stat sx, st;
+
+    if (o->io_mode == DC_IO_RELAY || !o->input_path || !o->target_path ||
+        !o->x || !o->target)
+        return 0;
+    if (!realpath (o->input_path, io->input) || stat (io->input, &sx) < 0)
+        return errprintf (errp, "%s: %s", o->input_path, strerror (errno));
+    if (!realpath (o->target_path, io->target) || stat (io->target, &st) < 0)
+        return errprintf (errp, "%s: %s", o->target_path, strerror (errno));
+    io->on = true;
+    io->required = o->io_mode == DC_IO_DIRECT;
+    io->input_size = (uint64_t)sx.st_size;
+    io->input_mtime_s = sx.st_mtim.tv_sec;
+    io->input_mtime_ns = sx.st_mtim.tv_nsec;
+    io->target_size = (uint64_t)st.st_size;
+    io->target_mtime_s = st.st_mtim.tv_sec;
+    io->target_mtime_ns = st.st_mtim.tv_nsec;
+    return 0;
+}
+
 struct dc_coord_train *
 dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
                       dc_error_t *errp)
 {
     struct dc_coord_train *ct = calloc (1, sizeof (*ct));
+    struct dc_wire_job *wj = calloc (1, sizeof (*wj));
     char *job = NULL;
 
-    if (!ct || !(ct->r = calloc ((size_t)hub->size, sizeof (*ct->r)))) {
+    if (!ct || !wj || !(ct->r = calloc ((size_t)hub->size, sizeof (*ct->r)))) {
         free (ct);
+        free (wj);
         errprintf (errp, "out of memory");
         return NULL;
     }
     ct->hub = hub;
     ct->o = *o;
-    struct dc_wire_job wj = {.mode = DC_WIRE_TRAIN,
-                             .threads = o->threads,
-                             .delay_ms = o->delay_ms,
-                             .has_train = true};
-    snprintf (wj.device, sizeof (wj.device), "%s",
+    *wj = (struct dc_wire_job){.mode = DC_WIRE_TRAIN,
+                               .threads = o->threads,
+                               .delay_ms = o->delay_ms,
+                               .has_train = true};
+    snprintf (wj->device, sizeof (wj->device), "%s",
               o->device ? o->device : "auto");
-    snprintf (wj.dtype, sizeof (wj.dtype), "%s", o->dtype ? o->dtype : "f32");
-    snprintf (wj.activation, sizeof (wj.activation), "%s",
+    snprintf (wj->dtype, sizeof (wj->dtype), "%s", o->dtype ? o->dtype : "f32");
+    snprintf (wj->activation, sizeof (wj->activation), "%s",
               o->activation ? o->activation : "");
-    dc_serve_train_pack (&wj.train, o->to);
-    wj.train.resume = o->checkpoint != NULL;
-    job = dc_wire_job_encode (&wj);
+    dc_serve_train_pack (&wj->train, o->to);
+    wj->train.resume = o->checkpoint != NULL;
+    if (t_offer_rows (o, &wj->tio, errp) < 0)
+        goto fail;
+    job = dc_wire_job_encode (wj);
     if (!job) {
         errprintf (errp, "out of memory");
         goto fail;
@@ -397,10 +435,27 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
             continue;
         if (m.type == DC_MSG_READY && m.src >= 0 && m.src < hub->size) {
             struct dc_wire_ready rd;
-            if (dc_wire_ready_decode (m.data, m.len, &rd, NULL) == 0 &&
-                rd.parameters >= 0)
-                ct->np = (size_t)rd.parameters;
-            ct->r[m.src].ready = true;
+            struct trank *tr = &ct->r[m.src];
+            if (dc_wire_ready_decode (m.data, m.len, &rd, NULL) == 0) {
+                if (rd.parameters >= 0)
+                    ct->np = (size_t)rd.parameters;
+                tr->direct = wj->tio.on && !strcmp (rd.io, "direct");
+                snprintf (tr->device, sizeof (tr->device), "%s", rd.device);
+                if (wj->tio.on && !tr->direct)
+                    dc_log (DC_LOG_INFO, "rank %d on %s: relayed rows: %s",
+                            m.src, o->hosts ? o->hosts[m.src] : "?",
+                            rd.io_why[0] ? rd.io_why : "no direct rows");
+                if (wj->tio.required && !tr->direct) {
+                    errprintf (errp, "--io direct: rank %d on %s: %s", m.src,
+                               o->hosts ? o->hosts[m.src] : "?",
+                               rd.io_why[0] ? rd.io_why
+                                            : "cannot read the rows itself");
+                    free (m.data);
+                    errno = EINVAL;
+                    goto fail;
+                }
+            }
+            tr->ready = true;
             /* --trace: from the job's broadcast to its READY */
             dc_report_span (o->report, m.src, "connect+load", "load", t_bcast,
                             dc_report_now (), NAN);
@@ -413,84 +468,156 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
         goto fail;
     }
     free (job);
+    free (wj);
     return ct;
 fail:
     free (job);
+    free (wj);
     dc_coord_train_finish (ct);
     return NULL;
 }
 
-/* --trace: rank r's step attempt, from its share's send to its result's
- * arrival here; the rank's compute and allreduce seconds at the end of
- * it, the wait before them (transfer, queueing). */
-static void t_trace_step (struct dc_coord_train *ct, int r,
-                          const struct dc_wire_tresult *w)
+static double t_secs (double s)
+{
+    return isfinite (s) && s > 0 && s < 1e9 ? s : 0;
+}
+
+/* Rank r's step attempt, from its share's send to its result's arrival
+ * here: the rank's read, compute and allreduce seconds at the end of it,
+ * the wait before them (transfer, queueing).  Summed for the report when
+ * the attempt completed; spans for --trace. */
+static void t_account (struct dc_coord_train *ct, int r,
+                       const struct dc_wire_tresult *w)
 {
     struct dc_report *rep = ct->o.report;
-    double s = ct->r[r].sent, e = dc_report_now ();
-    double ar = isfinite (w->allreduce) && w->allreduce > 0 ? w->allreduce : 0;
-    double cp = isfinite (w->compute) && w->compute > 0 ? w->compute : 0;
+    struct trank *tr = &ct->r[r];
+    double s = tr->sent, e = dc_report_now ();
+    double ar = t_secs (w->allreduce), cp = t_secs (w->compute);
+    double rd = t_secs (w->read);
 
-    if (!rep)
-        return;
     double a0 = e - ar > s ? e - ar : s;   /* allreduce from */
     double c0 = a0 - cp > s ? a0 - cp : s; /* compute from */
+    double r0 = c0 - rd > s ? c0 - rd : s; /* read from */
+    if (w->status == 0) {
+        tr->steps++;
+        tr->rows += tr->cur_rows;
+        tr->read += rd;
+        tr->compute += cp;
+        tr->allreduce += ar;
+        tr->wait += r0 - s;
+        if (tr->nar == tr->ar_cap) {
+            size_t cap = tr->ar_cap ? 2 * tr->ar_cap : 64;
+            double *p = cap < ((size_t)1 << 24)
+                            ? realloc (tr->ar_steps, cap * sizeof (*p))
+                            : NULL;
+            if (p) {
+                tr->ar_steps = p;
+                tr->ar_cap = cap;
+            }
+        }
+        if (tr->nar < tr->ar_cap)
+            tr->ar_steps[tr->nar++] = ar;
+    }
+    if (!rep)
+        return;
     dc_report_span (rep, r, w->status ? "step (redo)" : "step", "step", s, e,
                     (double)ct->attempt);
-    if (c0 > s)
-        dc_report_span (rep, r, "wait", "wait", s, c0, NAN);
+    if (r0 > s)
+        dc_report_span (rep, r, "wait", "wait", s, r0, NAN);
+    if (c0 > r0)
+        dc_report_span (rep, r, "read", "read", r0, c0, NAN);
     dc_report_span (rep, r, "compute", "compute", c0, a0, NAN);
     dc_report_span (rep, r, "allreduce", "allreduce", a0, e, NAN);
 }
 
-int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
-                         const void *target, size_t rows, double *loss_sum,
-                         dc_error_t *errp)
+static int t_grow (struct dc_coord_train *ct, size_t bytes, dc_error_t *errp)
 {
-    struct dc_coord_train *ct = arg;
-    int size = ct->hub->size;
+    if (bytes > ct->bufcap) {
+        uint8_t *p = realloc (ct->buf, bytes);
+        if (!p)
+            return errprintf (errp, "out of memory for a step");
+        ct->buf = p;
+        ct->bufcap = bytes;
+    }
+    return 0;
+}
+
+/* One step's shares out: rows a..b of the batch to each live rank in rank
+ * order; with idx, a direct rank gets the rows' indices, a relayed one
+ * the rows gathered from the head's arrays; without, rows a..b of x and
+ * target.  want: the rank whose summed gradient is to come back (-1:
+ * none). */
+static int t_send_shares (struct dc_coord_train *ct, const float *x,
+                          const void *target, const size_t *idx, size_t rows,
+                          int want, dc_error_t *errp)
+{
+    int size = ct->hub->size, alive = t_alive (ct), k = 0;
     size_t in = (size_t)ct->o.inputs;
     size_t tsz = ct->o.to->loss == DC_LOSS_XENT
                      ? sizeof (int64_t)
                      : (size_t)ct->o.outputs * sizeof (float);
 
+    for (int r = 0; r < size; r++) {
+        ct->r[r].replied = ct->r[r].lost;
+        if (ct->r[r].lost)
+            continue;
+        size_t a = rows * (size_t)k / (size_t)alive;
+        size_t b = rows * (size_t)(k + 1) / (size_t)alive;
+        size_t n = b - a;
+        bool direct = idx && ct->r[r].direct;
+        size_t bytes = DC_STEP_HDR + n * (direct ? 8 : in * 4 + tsz);
+        struct dc_wire_step w = {.attempt = ct->attempt,
+                                 .rows = n,
+                                 .scale = rows,
+                                 .want_grads = r == want};
+        k++;
+        if (t_grow (ct, bytes, errp) < 0)
+            return -1;
+        dc_wire_step_put (ct->buf, &w);
+        uint8_t *px = ct->buf + DC_STEP_HDR;
+        uint8_t *pt = px + n * in * 4;
+        for (size_t i = 0; i < n; i++) {
+            if (direct) {
+                uint64_t v = idx[a + i];
+                memcpy (px + 8 * i, &v, 8);
+            } else if (idx) {
+                size_t src = idx[a + i];
+                memcpy (px + i * in * 4, ct->o.x + src * in, in * 4);
+                memcpy (pt + i * tsz, (const uint8_t *)ct->o.target + src * tsz,
+                        tsz);
+            }
+        }
+        if (!idx) {
+            memcpy (px, x + a * in, n * in * 4);
+            memcpy (pt, (const uint8_t *)target + a * tsz, n * tsz);
+        }
+        ct->r[r].cur_rows = n;
+        ct->r[r].sent = dc_report_now ();
+        if (dc_comm_send (ct->hub, r, DC_MSG_CHUNK, ct->buf, bytes, errp) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A step across the live ranks until an attempt completes; t (when
+ * given) gets the summed gradient of one rank. */
+static int t_step (struct dc_coord_train *ct, struct dc_trainer *t,
+                   const float *x, const void *target, const size_t *idx,
+                   size_t rows, double *loss_sum, dc_error_t *errp)
+{
+    int size = ct->hub->size;
+
     for (;;) { /* until a step attempt completes */
-        int alive = t_alive (ct);
+        int alive = t_alive (ct), want = -1;
         if (alive == 0)
             return t_fail_all (ct, errp);
         ct->attempt++;
-        /* contiguous shares, in rank order */
-        int k = 0;
-        for (int r = 0; r < size; r++) {
-            ct->r[r].replied = ct->r[r].lost;
-            if (ct->r[r].lost)
-                continue;
-            size_t a = rows * (size_t)k / (size_t)alive;
-            size_t b = rows * (size_t)(k + 1) / (size_t)alive;
-            size_t n = b - a;
-            size_t bytes = DC_STEP_HDR + n * (in * 4 + tsz);
-            struct dc_wire_step w = {.attempt = ct->attempt,
-                                     .rows = n,
-                                     .scale = rows,
-                                     .want_grads = 1};
-            k++;
-            if (bytes > ct->bufcap) {
-                uint8_t *p = realloc (ct->buf, bytes);
-                if (!p)
-                    return errprintf (errp, "out of memory for a step");
-                ct->buf = p;
-                ct->bufcap = bytes;
-            }
-            dc_wire_step_put (ct->buf, &w);
-            memcpy (ct->buf + DC_STEP_HDR, x + a * in, n * in * 4);
-            memcpy (ct->buf + DC_STEP_HDR + n * in * 4,
-                    (const uint8_t *)target + a * tsz, n * tsz);
-            ct->r[r].sent = dc_report_now ();
-            if (dc_comm_send (ct->hub, r, DC_MSG_CHUNK, ct->buf, bytes, errp) <
-                0)
-                return -1;
-        }
-        bool have_grads = false, redo = false;
+        for (int r = 0; t && want < 0 && r < size; r++)
+            if (!ct->r[r].lost)
+                want = r;
+        if (t_send_shares (ct, x, target, idx, rows, want, errp) < 0)
+            return -1;
+        bool have_grads = false, redo = false, ok = false;
         double ls = 0;
         for (;;) {
             int pending = 0;
@@ -513,12 +640,13 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                     0 &&
                 w.attempt == ct->attempt) {
                 ct->r[r].replied = true;
-                t_trace_step (ct, r, &w);
+                t_account (ct, r, &w);
                 if (w.status != 0)
                     redo = true;
                 else {
+                    ok = true;
                     ls += w.loss;
-                    if (!have_grads && w.grad) {
+                    if (t && !have_grads && w.grad) {
                         if (dc_trainer_grads_set (t, (const float *)w.grad,
                                                   errp) < 0) {
                             free (m.data);
@@ -536,11 +664,12 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                 t_other (ct, &m);
             free (m.data);
         }
-        if (have_grads && !redo) {
+        /* the gradient wanted came back (or, without t, a rank applied) */
+        if (!redo && (t ? have_grads : ok)) {
             *loss_sum = ls;
             return 0;
         }
-        if (have_grads && redo) {
+        if (ok && redo) {
             /* cannot happen: a reduction completes for all or for none */
             errno = EPROTO;
             return errprintf (errp, "ranks disagree about step %llu",
@@ -551,6 +680,120 @@ int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
         dc_report_instant (ct->o.report, DC_REPORT_HUB, "retry", "retry",
                            "a rank was lost: the step is redone");
     }
+}
+
+int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
+                         const void *target, size_t rows, double *loss_sum,
+                         dc_error_t *errp)
+{
+    return t_step (arg, t, x, target, NULL, rows, loss_sum, errp);
+}
+
+int dc_coord_train_grad_idx (void *arg, const size_t *idx, size_t rows,
+                             double *loss_sum, dc_error_t *errp)
+{
+    struct dc_coord_train *ct = arg;
+
+    if (!ct->o.x || !ct->o.target) {
+        errno = EINVAL;
+        return errprintf (errp, "no rows to train on");
+    }
+    return t_step (ct, NULL, NULL, NULL, idx, rows, loss_sum, errp);
+}
+
+int dc_coord_train_state (void *arg, struct dc_trainer *t, dc_error_t *errp)
+{
+    struct dc_coord_train *ct = arg;
+    int size = ct->hub->size, nvec = dc_trainer_state_nvec (t);
+
+    for (;;) {
+        int from = -1;
+        for (int r = 0; from < 0 && r < size; r++)
+            if (!ct->r[r].lost)
+                from = r;
+        if (from < 0)
+            return t_fail_all (ct, errp);
+        if (dc_comm_send (ct->hub, from, DC_MSG_DATA, NULL, 0, errp) < 0)
+            return -1;
+        while (!ct->r[from].lost) {
+            struct dc_comm_msg m;
+            struct dc_wire_tstate w;
+            dc_error_t e;
+            int got = t_recv (ct, &m, errp);
+            if (got < 0)
+                return -1;
+            if (got == 0)
+                continue;
+            if (m.type == DC_MSG_DATA && m.src == from) {
+                int rc = -1;
+                if (dc_wire_tstate_get (m.data, m.len, ct->np, &w, &e) < 0 ||
+                    w.nvec != (uint64_t)nvec ||
+                    w.step != (uint64_t)dc_trainer_steps (t)) {
+                    dc_log (DC_LOG_WARN, "rank %d: %s", from,
+                            w.nvec ? "a state of another step or optimizer"
+                                   : e.text);
+                    dc_comm_drop (ct->hub, from, "sent a bad state");
+                } else {
+                    /* aligned copy: the payload's offset is 16 */
+                    size_t n = (size_t)nvec * ct->np;
+                    float *p = realloc (ct->state, n * sizeof (float));
+                    if (p) {
+                        ct->state = p;
+                        memcpy (p, w.v, n * sizeof (float));
+                        rc = dc_trainer_state_set (t, p, (int64_t)w.step, errp);
+                    } else
+                        errprintf (errp, "out of memory for the state");
+                    free (m.data);
+                    return rc;
+                }
+            } else
+                t_other (ct, &m);
+            free (m.data);
+        }
+    }
+}
+
+void dc_coord_train_report (const struct dc_coord_train *ct,
+                            struct dc_report *rep, double flops_per_row)
+{
+    cJSON *x = dc_report_extra (rep, "distributed");
+    cJSON *a = x ? cJSON_AddArrayToObject (x, "rank_train") : NULL;
+    int direct = 0, n = 0;
+
+    if (!ct)
+        return;
+    for (int r = 0; r < ct->hub->size; r++) {
+        const struct trank *tr = &ct->r[r];
+        const char *host = ct->o.hosts && ct->o.hosts[r] ? ct->o.hosts[r] : "?";
+        /* forward + backward: about 3 times the forward pass */
+        dc_report_add_rank (rep, r, host, tr->device[0] ? tr->device : "?",
+                            tr->rows, tr->compute,
+                            3.0 * flops_per_row * (double)tr->rows);
+        n += !tr->lost;
+        direct += tr->direct && !tr->lost;
+        cJSON *o = a ? cJSON_CreateObject () : NULL;
+        if (!o)
+            continue;
+        cJSON_AddNumberToObject (o, "rank", r);
+        cJSON_AddStringToObject (o, "host", host);
+        cJSON_AddStringToObject (o, "io", tr->direct ? "direct" : "relay");
+        cJSON_AddNumberToObject (o, "rows", (double)tr->rows);
+        cJSON_AddNumberToObject (o, "steps", (double)tr->steps);
+        cJSON_AddNumberToObject (o, "read", tr->read);
+        cJSON_AddNumberToObject (o, "compute", tr->compute);
+        cJSON_AddNumberToObject (o, "allreduce", tr->allreduce);
+        cJSON_AddNumberToObject (o, "wait", tr->wait);
+        cJSON *s = cJSON_AddArrayToObject (o, "allreduce_steps");
+        for (size_t i = 0; s && i < tr->nar; i++)
+            cJSON_AddItemToArray (s, cJSON_CreateNumber (tr->ar_steps[i]));
+        cJSON_AddBoolToObject (o, "lost", tr->lost);
+        cJSON_AddItemToArray (a, o);
+    }
+    if (x)
+        cJSON_AddStringToObject (x, "io",
+                                 direct == n && n ? "direct"
+                                 : direct         ? "mixed"
+                                                  : "relay");
 }
 
 const char *dc_coord_train_lost (const struct dc_coord_train *ct)
@@ -575,6 +818,9 @@ void dc_coord_train_finish (struct dc_coord_train *ct)
     for (int r = 0; r < ct->hub->size; r++)
         if (!ct->r[r].lost)
             dc_comm_send (ct->hub, r, DC_MSG_DONE, NULL, 0, NULL);
+    for (int r = 0; ct->r && r < ct->hub->size; r++)
+        free (ct->r[r].ar_steps);
+    free (ct->state);
     free (ct->buf);
     free (ct->r);
     free (ct);

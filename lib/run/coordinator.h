@@ -57,6 +57,14 @@ struct dc_coord_train_opts {
     /* --trace: each rank's connect+load and, per step attempt, its span
      * (wait, compute, allreduce), lost ranks; NULL: none (borrowed) */
     struct dc_report *report;
+    /* rows: --io direct|auto offers the ranks input_path and target_path
+     * (they read their rows themselves when they see the same files);
+     * x and target: the head's rows (all of them), for relayed ranks of
+     * dc_coord_train_grad_idx */
+    enum dc_io_mode io_mode;
+    const char *input_path, *target_path;
+    const float *x;
+    const void *target;
 };
 
 struct dc_coord_train;
@@ -74,6 +82,22 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
 int dc_coord_train_grad (void *arg, struct dc_trainer *t, const float *x,
                          const void *target, size_t rows, double *loss_sum,
                          dc_error_t *errp);
+
+/* The grad_idx_fn of struct dc_train_run: the batch's rows by index
+ * (direct ranks read them, relayed ones get them from o->x and
+ * o->target); the ranks sum their gradients and apply the update, nothing
+ * comes back but the loss.  state_fn: the weights and optimizer state of
+ * the lowest live rank into t. */
+int dc_coord_train_grad_idx (void *arg, const size_t *idx, size_t rows,
+                             double *loss_sum, dc_error_t *errp);
+int dc_coord_train_state (void *arg, struct dc_trainer *t, dc_error_t *errp);
+
+/* Every rank into the report: host, device, rows, compute seconds, and
+ * under "distributed": "rank_train" (rows, steps, read, compute,
+ * allreduce and wait seconds, the allreduce seconds of each step, io) and
+ * "io" (direct, relay or mixed). */
+void dc_coord_train_report (const struct dc_coord_train *ct,
+                            struct dc_report *rep, double flops_per_row);
 
 /* Lost ranks so far ("rank 1 on b (killed by signal 9), ..."), borrowed. */
 const char *dc_coord_train_lost (const struct dc_coord_train *ct);

@@ -36,6 +36,7 @@ struct job {
     struct dc_train_opts to;
     bool resume;          /* a DATA message with the checkpoint follows MODEL */
     struct dc_wire_io io; /* infer: direct I/O offered */
+    struct dc_wire_tio tio; /* train: direct rows offered */
 };
 
 static dc_compute_find_f worker_find;
@@ -90,6 +91,7 @@ static void job_from_wire (const struct dc_wire_job *w, struct job *j)
     j->delay_ms = w->delay_ms;
     j->chunk_rows = (size_t)w->chunk_rows;
     j->io = w->io;
+    j->tio = w->tio;
     if (w->has_train) {
         dc_serve_train_unpack (&w->train, &j->to);
         j->resume = w->train.resume;
@@ -547,6 +549,107 @@ quiet:
     return rc;
 }
 
+/* ---- training: direct rows, the trained state ---- */
+
+/* The input and target files the JOB names, when they are the head's. */
+struct trows {
+    struct dc_npy *x, *t;
+};
+
+static void trows_close (struct trows *d)
+{
+    dc_npy_close (d->x);
+    dc_npy_close (d->t);
+    memset (d, 0, sizeof (*d));
+}
+
+static bool same_file (const struct dc_npy *a, uint64_t size, int64_t s,
+                       int64_t ns)
+{
+    struct stat st;
+    return fstat (a->fd, &st) == 0 && (uint64_t)st.st_size == size &&
+           st.st_mtim.tv_sec == s && st.st_mtim.tv_nsec == ns;
+}
+
+/* 0, or -1 with why (then relayed rows, or an error under --io direct). */
+static int trows_open (const struct dc_wire_tio *io, size_t nin, size_t nout,
+                       bool xent, struct trows *d, char *why, size_t len)
+{
+    dc_error_t e;
+
+    memset (d, 0, sizeof (*d));
+    if (!(d->x = dc_npy_open (io->input, &e)) ||
+        !(d->t = dc_npy_open (io->target, &e))) {
+        say (why, len, "%s", e.text);
+        goto fail;
+    }
+    if (!same_file (d->x, io->input_size, io->input_mtime_s,
+                    io->input_mtime_ns) ||
+        d->x->ndim != 2 || d->x->row_elems != nin || d->x->dtype == DC_NPY_I8) {
+        say (why, len,
+             "%s: not the head's file (its size, time or shape differ)",
+             io->input);
+        goto fail;
+    }
+    if (!same_file (d->t, io->target_size, io->target_mtime_s,
+                    io->target_mtime_ns) ||
+        d->t->rows != d->x->rows ||
+        (xent ? d->t->dtype != DC_NPY_I8
+              : d->t->dtype == DC_NPY_I8 || d->t->row_elems != nout)) {
+        say (why, len,
+             "%s: not the head's file (its size, time or shape differ)",
+             io->target);
+        goto fail;
+    }
+    return 0;
+fail:
+    trows_close (d);
+    return -1;
+}
+
+/* The rows of a step given by their indices, into x and tg. */
+static int trows_read (struct trows *d, const uint8_t *idx, size_t rows,
+                       size_t nin, size_t tsz, bool xent, float *x, uint8_t *tg,
+                       dc_error_t *errp)
+{
+    for (size_t i = 0; i < rows; i++) {
+        uint64_t k;
+        memcpy (&k, idx + 8 * i, 8);
+        if (k >= d->x->rows)
+            return errprintf (errp, "worker: step: row %llu of %zu",
+                              (unsigned long long)k, d->x->rows);
+        if (dc_npy_read_f32 (d->x, (size_t)k, 1, x + i * nin, errp) < 0 ||
+            (xent
+                 ? dc_npy_read_i64 (d->t, (size_t)k, 1,
+                                    (int64_t *)(void *)(tg + i * tsz), errp)
+                 : dc_npy_read_f32 (d->t, (size_t)k, 1,
+                                    (float *)(void *)(tg + i * tsz), errp)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* DATA from the hub: send the trained state back. */
+static int send_state (struct dc_comm *c, struct dc_trainer *t, size_t np,
+                       dc_error_t *errp)
+{
+    int nvec = dc_trainer_state_nvec (t);
+    size_t len = DC_TSTATE_HDR + (size_t)nvec * np * sizeof (float);
+    uint8_t *b = malloc (len);
+    int rc = -1;
+
+    if (!b)
+        return errprintf (errp, "worker: out of memory for the state");
+    dc_wire_tstate_put (
+        b, &(struct dc_wire_tstate){.step = (uint64_t)dc_trainer_steps (t),
+                                    .nvec = (uint64_t)nvec});
+    if (dc_trainer_state_get (t, (float *)(void *)(b + DC_TSTATE_HDR), errp) ==
+        0)
+        rc = dc_comm_send (c, DC_COMM_HUB, DC_MSG_DATA, b, len, errp);
+    free (b);
+    return rc;
+}
+
 static int serve_train (struct dc_comm *c, const struct job *j,
                         struct dc_model *m, const struct dc_worker_opts *o,
                         dc_error_t *errp)
@@ -554,15 +657,18 @@ static int serve_train (struct dc_comm *c, const struct job *j,
     const struct dc_compute_ops *ops = NULL;
     struct dc_compute *dev = NULL;
     struct dc_trainer *t = NULL;
-    float *g = NULL;
-    uint8_t *out = NULL;
+    float *g = NULL, *bx = NULL;
+    uint8_t *out = NULL, *bt = NULL;
+    struct trows d = {0};
     int rc = -1;
     size_t nin = (size_t)dc_model_inputs (m);
     size_t nout = (size_t)dc_model_outputs (m);
     size_t np = dc_model_nparams (m);
-    size_t tsz =
-        j->to.loss == DC_LOSS_XENT ? sizeof (int64_t) : nout * sizeof (float);
-    struct dc_compute_opts co = {.threads = j->threads};
+    bool xent = j->to.loss == DC_LOSS_XENT;
+    size_t tsz = xent ? sizeof (int64_t) : nout * sizeof (float);
+    size_t B = j->to.batch_size;
+    struct dc_compute_opts co = {.threads = j->threads,
+                                 .train_rows = DC_TRAIN_CPU_ROWS};
 
     if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
         errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
@@ -603,7 +709,21 @@ static int serve_train (struct dc_comm *c, const struct job *j,
     struct dc_wire_ready rd = {.inputs = (int64_t)nin,
                                .outputs = (int64_t)nout,
                                .parameters = (int64_t)np};
-    snprintf (rd.device, sizeof (rd.device), "%s", ops->name);
+    if (j->tio.on) {
+        bool ok = trows_open (&j->tio, nin, nout, xent, &d, rd.io_why,
+                              sizeof (rd.io_why)) == 0;
+        if (ok && (!(bx = malloc (B * nin * sizeof (float))) ||
+                   !(bt = malloc (B * tsz)))) {
+            errprintf (errp, "worker: out of memory");
+            goto done;
+        }
+        snprintf (rd.io, sizeof (rd.io), "%s", ok ? "direct" : "relay");
+    }
+    rd.clock = dc_report_now ();
+    snprintf (rd.device, sizeof (rd.device), "%s",
+              ops->describe ? ops->describe (dev) : ops->name);
+    snprintf (rd.kernel, sizeof (rd.kernel), "%s",
+              ops->kernel && ops->kernel (dev) ? ops->kernel (dev) : "");
     char *ready = dc_wire_ready_encode (&rd);
     if (!ready || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready,
                                 strlen (ready), errp) < 0) {
@@ -611,6 +731,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
         goto quiet;
     }
     free (ready);
+    bool direct = d.x != NULL;
     for (;;) {
         struct dc_comm_msg msg;
         double ls = 0;
@@ -621,24 +742,41 @@ static int serve_train (struct dc_comm *c, const struct job *j,
             rc = 0;
             break;
         }
+        if (msg.type == DC_MSG_DATA) { /* the hub wants the state */
+            free (msg.data);
+            if (send_state (c, t, np, errp) < 0)
+                goto done;
+            continue;
+        }
         if (msg.type != DC_MSG_CHUNK) {
             free (msg.data);
             continue;
         }
         struct dc_wire_step sp;
         dc_error_t e;
-        if (dc_wire_step_get (msg.data, msg.len, nin * 4, tsz, j->to.batch_size,
-                              &sp, &e) < 0) {
+        /* direct: each row is its u64 index */
+        if (dc_wire_step_get (msg.data, msg.len, direct ? 8 : nin * 4,
+                              direct ? 0 : tsz, B, &sp, &e) < 0) {
             free (msg.data);
             errprintf (errp, "worker: a malformed training %s", e.text);
             goto done;
         }
         uint64_t attempt = sp.attempt, rows = sp.rows, scale = sp.scale;
-        double tc0 = dc_report_now (), tc1; /* --trace: compute, allreduce */
         if (j->delay_ms > 0)
             dc_worker_sleep_ms (j->delay_ms);
+        double tr0 = dc_report_now (), tc0, tc1; /* read, compute, allreduce */
         const float *x = (const float *)sp.x;
         const void *tg = sp.target;
+        if (direct && rows > 0) {
+            if (trows_read (&d, sp.x, (size_t)rows, nin, tsz, xent, bx, bt,
+                            errp) < 0) {
+                free (msg.data);
+                goto done;
+            }
+            x = bx;
+            tg = bt;
+        }
+        tc0 = dc_report_now ();
         int r = 0;
         if (rows > 0)
             r = dc_trainer_grad (t, x, tg, (size_t)rows, (size_t)scale, &ls,
@@ -666,6 +804,7 @@ static int serve_train (struct dc_comm *c, const struct job *j,
                                       .attempt = attempt,
                                       .status = status,
                                       .loss = ls,
+                                      .read = tc0 - tr0,
                                       .compute = tc1 - tc0,
                                       .allreduce = dc_report_now () - tc1});
         if (sp.want_grads && status == 0) {
@@ -682,7 +821,10 @@ quiet:
     dc_trainer_destroy (t);
     if (ops && dev)
         ops->destroy (dev);
+    trows_close (&d);
     free (g);
+    free (bx);
+    free (bt);
     free (out);
     return rc;
 }

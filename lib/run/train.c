@@ -214,7 +214,8 @@ static int make_trainer (struct dc_train *t, dc_error_t *err)
 {
     const struct dc_train_cfg *a = &t->cfg;
     struct dc_compute_opts co = {.dtype = t->dist ? DC_DTYPE_F32 : a->dtype,
-                                 .threads = a->threads};
+                                 .threads = a->threads,
+                                 .train_rows = DC_TRAIN_CPU_ROWS};
     const char *device = t->dist ? "cpu" : a->device;
 
     if (!(t->ops = dc_compute_find (device ? device : "auto", err)) ||
@@ -465,6 +466,11 @@ static int launch (struct dc_train *t, bool *planned, dc_error_t *err)
         .arg = t->mpi ? (void *)&t->mpij : (void *)t->job,
         .hosts = t->mpi ? t->mpij.host : t->job->host,
         .report = t->rep,
+        .io_mode = a->io_mode,
+        .input_path = a->input,
+        .target_path = a->target,
+        .x = t->hx,
+        .target = t->ht,
     };
     for (int r = 0; t->mpi && r < t->mpij.size; r++)
         if (t->mpij.host && t->mpij.host[r])
@@ -579,8 +585,9 @@ static int write_report (struct dc_train *t, double t1, double t2,
     gethostname (host, sizeof (host) - 1);
     /* forward + backward: about 3 times the forward pass */
     double flop = 3.0 * dc_model_flops_per_row (t->m) * (double)t->rows_run;
-    dc_report_add_rank (t->rep, 0, host, t->ops->describe (t->c), t->rows_run,
-                        t2 - t1, flop);
+    if (!t->dist || t->pt) /* data parallel: every rank, added before */
+        dc_report_add_rank (t->rep, 0, host, t->ops->describe (t->c),
+                            t->rows_run, t2 - t1, flop);
     int64_t np[1] = {(int64_t)dc_model_nparams (t->m)};
     bool ok = dc_sha256_file (a->output, hex, err) == 0;
     dc_report_set_output (t->rep, a->output, 1, np, "safetensors",
@@ -626,9 +633,11 @@ static int train (struct dc_train *t, dc_error_t *err)
         .checkpoint = a->checkpoint,
         .step_cb = step_cb,
         .arg = t,
-        .grad_fn = !t->dist ? NULL
-                   : t->pt  ? dc_pipe_train_grad
-                            : dc_coord_train_grad,
+        .grad_fn = t->pt ? dc_pipe_train_grad : NULL,
+        /* data parallel: the ranks keep the model; the head fetches it for
+         * checkpoints and at the end */
+        .grad_idx_fn = t->ct ? dc_coord_train_grad_idx : NULL,
+        .state_fn = t->ct ? dc_coord_train_state : NULL,
         .grad_arg = t->pt ? (void *)t->pt : (void *)t->ct,
     };
     int rc = dc_trainer_run (t->tr, &run, &t->pos, err);
@@ -646,6 +655,9 @@ static int train (struct dc_train *t, dc_error_t *err)
     }
     if (t->dist) {
         dist_report (t);
+        if (t->ct)
+            dc_coord_train_report (t->ct, t->rep,
+                                   dc_model_flops_per_row (t->m));
         dc_coord_train_finish (t->ct);
         t->ct = NULL;
     }

@@ -56,6 +56,10 @@ struct dc_train_cfg {
     struct dc_run_split split;
     bool dry_run;
     bool distributed; /* the caller will hand dc_train_run a job */
+    /* data parallel: direct (each rank reads its rows from the input and
+     * target files), relay (the head sends them), auto (direct for the
+     * ranks that see the head's files) */
+    enum dc_io_mode io_mode;
     void (*on_step) (const struct dc_train_step *s, void *arg);
     void (*progress) (enum dc_run_progress ev, const char *what, size_t done,
                       size_t total, int alive, void *arg);

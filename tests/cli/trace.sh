@@ -93,8 +93,8 @@ expect_rc 0 "train, 2 ranks, --trace" \
 check tt2.json > "$T_TMP/facts"
 common "train, 2 ranks"
 expect_eq "$(fact events)" \
-    "events allreduce,commit,compute,connect+load,launch,load,step,wait" \
-    "train, 2 ranks: launch, connect+load, steps (wait, compute, allreduce), the commit"
+    "events allreduce,commit,compute,connect+load,launch,load,read,step,wait" \
+    "train, 2 ranks: launch, connect+load, steps (wait, read, compute, allreduce), the commit"
 expect_eq "$(fact steps)" "steps 0:6,1:6" "train, 2 ranks: a step span per step on each rank"
 
 # a rank killed in the middle of training: its lost instant, the redone

@@ -38,6 +38,21 @@ expect_rc 0 "single process, sgd+momentum, 3 epochs" $D train $A --epochs 3 --mo
 expect_rc 0 "3 local ranks" $D train -H localhost:3 $A --epochs 3 --momentum 0.9 --output M3.safetensors --report r3.json
 expect_eq "$($PY cmp.py M1.safetensors M3.safetensors 1e-5)" close "3 ranks: the model of single-process training"
 expect_eq "$($PY -c "import json; r=json.load(open('r3.json')); print(r['distributed']['ranks'], r['layout'])")" "3 data" "report: 3 ranks, data parallel"
+# rows: each rank reads its own (direct, the default where it sees the
+# head's files) or gets them from the head (relay); the same model either way
+expect_rc 0 "--io direct on 2 ranks" $D train -H localhost:2 --io direct $A --epochs 3 --momentum 0.9 --output Md.safetensors --report rd.json
+expect_eq "$($PY cmp.py M1.safetensors Md.safetensors 1e-5)" close "--io direct: the model of single-process training"
+expect_eq "$($PY -c "
+import json; r=json.load(open('rd.json')); d=r['distributed']; k=d['rank_train']
+print(d['io'], len(r['ranks']), [x['io'] for x in k], sum(x['rows'] for x in k), [x['steps'] for x in k],
+      all(x['compute'] > 0 and x['allreduce'] >= 0 and x['wait'] >= 0 and x['read'] >= 0 for x in k))")" \
+    "direct 2 ['direct', 'direct'] 12000 [189, 189] True" \
+    "report: every rank with its rows, steps, read, compute, allreduce and wait"
+expect_rc 0 "--io relay on 2 ranks" $D train -H localhost:2 --io relay $A --epochs 3 --momentum 0.9 --output Mrl.safetensors --report rrl.json
+expect_eq "$($PY cmp.py M1.safetensors Mrl.safetensors 1e-5)" close "--io relay: the same model"
+expect_eq "$($PY -c "import json; print(json.load(open('rrl.json'))['distributed']['io'])")" relay "report: relay"
+expect_rc 2 "--io bogus" $D train -H localhost:2 --io bogus $A --output Mb.safetensors
+expect_err "--io 'bogus': expected direct, relay or auto" "--io bogus: says what it expects"
 expect_rc 0 "adam, xent on 2 ranks" $D train -n 2 --oversubscribe $A --epochs 1 --optimizer adam --loss xent --target labels.npy --output A2.safetensors
 expect_rc 0 "adam, xent on 1 process" $D train $A --epochs 1 --optimizer adam --loss xent --target labels.npy --output A1.safetensors
 expect_eq "$($PY cmp.py A1.safetensors A2.safetensors 1e-4)" close "adam/xent: 2 ranks match 1 process"

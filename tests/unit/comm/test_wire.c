@@ -922,6 +922,121 @@ START_TEST (t_null)
 }
 END_TEST
 
+/* A train JOB's direct rows ("tio"): round trip, then hostile fields. */
+START_TEST (t_job_tio)
+{
+    struct dc_wire_job j = {.mode = DC_WIRE_TRAIN,
+                            .has_train = true,
+                            .train = {.lr = 0.1, .batch_size = 8},
+                            .tio = {.on = true,
+                                    .required = true,
+                                    .input = "/data/X.npy",
+                                    .target = "/data/T.npy",
+                                    .input_size = 4096,
+                                    .input_mtime_s = 1700000000,
+                                    .input_mtime_ns = 5,
+                                    .target_size = 128,
+                                    .target_mtime_s = 1700000001,
+                                    .target_mtime_ns = 999999999}},
+                       k;
+    dc_error_t e;
+    char *s = dc_wire_job_encode (&j);
+    ck_assert_ptr_nonnull (s);
+    ck_assert_int_eq (
+        dc_wire_job_decode ((const uint8_t *)s, strlen (s), &k, &e), 0);
+    ck_assert (k.tio.on && k.tio.required);
+    ck_assert_str_eq (k.tio.input, "/data/X.npy");
+    ck_assert_str_eq (k.tio.target, "/data/T.npy");
+    ck_assert_uint_eq (k.tio.input_size, 4096);
+    ck_assert_int_eq (k.tio.input_mtime_ns, 5);
+    ck_assert_uint_eq (k.tio.target_size, 128);
+    ck_assert_int_eq (k.tio.target_mtime_ns, 999999999);
+    free (s);
+    /* absent: relayed rows */
+    j.tio.on = false;
+    s = dc_wire_job_encode (&j);
+    ck_assert_int_eq (
+        dc_wire_job_decode ((const uint8_t *)s, strlen (s), &k, &e), 0);
+    ck_assert (!k.tio.on);
+    free (s);
+    static const struct {
+        const char *json, *err;
+    } bad[] = {
+        {"\"tio\":5", "tio: not an object"},
+        {"\"tio\":{\"mode\":\"never\",\"input\":\"/x\",\"target\":\"/t\","
+         "\"input_size\":1,\"input_mtime_s\":1,\"input_mtime_ns\":1,"
+         "\"target_size\":1,\"target_mtime_s\":1,\"target_mtime_ns\":1}",
+         "neither direct nor auto"},
+        {"\"tio\":{\"mode\":\"auto\",\"input\":\"x\",\"target\":\"/t\","
+         "\"input_size\":1,\"input_mtime_s\":1,\"input_mtime_ns\":1,"
+         "\"target_size\":1,\"target_mtime_s\":1,\"target_mtime_ns\":1}",
+         "absolute paths"},
+        {"\"tio\":{\"mode\":\"auto\",\"input\":\"/x\",\"target\":\"/t\"}",
+         "absolute paths"},
+        {"\"tio\":{\"mode\":\"auto\",\"input\":\"/x\",\"target\":\"/t\","
+         "\"input_size\":-1,\"input_mtime_s\":1,\"input_mtime_ns\":1,"
+         "\"target_size\":1,\"target_mtime_s\":1,\"target_mtime_ns\":1}",
+         "input_size"},
+        {"\"tio\":{\"mode\":\"auto\",\"input\":\"/x\",\"target\":\"/t\","
+         "\"input_size\":1,\"input_mtime_s\":1,\"input_mtime_ns\":1e10,"
+         "\"target_size\":1,\"target_mtime_s\":1,\"target_mtime_ns\":1}",
+         "input_mtime_ns"},
+        {"\"tio\":{\"mode\":\"auto\",\"input\":7,\"target\":\"/t\"}", "input"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        char buf[1024];
+        snprintf (buf, sizeof (buf),
+                  "{\"mode\":\"train\",\"train\":{\"lr\":0.1,"
+                  "\"batch_size\":8},%s}",
+                  bad[i].json);
+        ck_assert_int_eq (
+            dc_wire_job_decode ((const uint8_t *)buf, strlen (buf), &k, &e),
+            -1);
+        ck_assert_msg (strstr (e.text, bad[i].err), "case %zu: '%s'", i,
+                       e.text);
+    }
+}
+END_TEST
+
+/* A rank's trained state: round trip, then short, bad counts, wrong
+ * lengths. */
+START_TEST (t_tstate)
+{
+    uint8_t b[DC_TSTATE_HDR + 3 * 4 * 4];
+    struct dc_wire_tstate m;
+    dc_error_t e;
+
+    memset (b, 0, sizeof (b));
+    dc_wire_tstate_put (b, &(struct dc_wire_tstate){.step = 9, .nvec = 2});
+    ck_assert_int_eq (
+        dc_wire_tstate_get (b, DC_TSTATE_HDR + 2 * 4 * 4, 4, &m, &e), 0);
+    ck_assert_uint_eq (m.step, 9);
+    ck_assert_uint_eq (m.nvec, 2);
+    ck_assert_ptr_eq (m.v, b + DC_TSTATE_HDR);
+    static const struct {
+        uint64_t step, nvec;
+        size_t len, nparams;
+        const char *err;
+    } bad[] = {
+        {9, 2, 8, 4, "train state"},
+        {9, 0, DC_TSTATE_HDR, 4, "vectors: 0"},
+        {9, 4, DC_TSTATE_HDR + 3 * 16, 4, "vectors: 4"},
+        {9, 2, DC_TSTATE_HDR + 2 * 16 - 4, 4, "bytes where"},
+        {9, 1, DC_TSTATE_HDR + 3 * 16, 4, "bytes where"},
+        {9, 1, DC_TSTATE_HDR, 0, "parameters: 0"},
+        {(uint64_t)1 << 63, 1, DC_TSTATE_HDR + 16, 4, "step"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        dc_wire_tstate_put (b, &(struct dc_wire_tstate){.step = bad[i].step,
+                                                        .nvec = bad[i].nvec});
+        ck_assert_int_eq (
+            dc_wire_tstate_get (b, bad[i].len, bad[i].nparams, &m, &e), -1);
+        ck_assert_msg (strstr (e.text, bad[i].err), "case %zu: '%s'", i,
+                       e.text);
+    }
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("wire");
@@ -935,6 +1050,8 @@ int main (void)
     tcase_add_test (tc, t_job_doubles_exact);
     tcase_add_test (tc, t_direct_io);
     tcase_add_test (tc, t_null);
+    tcase_add_test (tc, t_job_tio);
+    tcase_add_test (tc, t_tstate);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
