@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "lib/util/clock.h"
 #include "lib/comm/comm.h"
 
 #if HAVE_MPI
@@ -121,18 +122,11 @@ static void nap (long *ns)
 
 #define NAP_START 20000L
 
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Probe without blocking (other threads use MPI too), then receive. */
 static int do_recv (MPI_Comm comm, struct dc_comm_msg *msg, int timeout_ms,
                     bool drop_heartbeats, dc_error_t *errp)
 {
-    double until = timeout_ms >= 0 ? now_s () + timeout_ms / 1000.0 : 0;
+    double until = timeout_ms >= 0 ? dc_now () + timeout_ms / 1000.0 : 0;
     long ns = NAP_START;
 
     for (;;) {
@@ -142,7 +136,7 @@ static int do_recv (MPI_Comm comm, struct dc_comm_msg *msg, int timeout_ms,
         if (rc != MPI_SUCCESS)
             return mpierr (errp, "MPI_Iprobe", rc);
         if (!flag) {
-            if (timeout_ms >= 0 && now_s () >= until)
+            if (timeout_ms >= 0 && dc_now () >= until)
                 return 0;
             nap (&ns);
             continue;

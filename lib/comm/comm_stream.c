@@ -12,19 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/clock.h"
 #include "lib/comm/comm.h"
 #include "lib/launch/launch.h"
 #include "lib/util/log.h"
 
 #define MAX_POLLFDS 4096
 #define READ_CHUNK (1 << 20)
-
-static double now_s (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- a queue of messages ---- */
 
@@ -710,7 +704,7 @@ void dc_comm_stream_on_output (int rank, enum dc_launch_stream stream,
     }
     if (pr->lost)
         return;
-    pr->last_seen = now_s ();
+    pr->last_seen = dc_now ();
     size_t off = 0;
     while (off < len) {
         long used = dc_proto_feed (pr->dec, data + off, len - off, &err);
@@ -780,7 +774,7 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg, int timeout_ms,
                      dc_error_t *errp)
 {
     struct hub *h = c->data;
-    double deadline = timeout_ms >= 0 ? now_s () + timeout_ms / 1000.0 : 0;
+    double deadline = timeout_ms >= 0 ? dc_now () + timeout_ms / 1000.0 : 0;
 
     if (!h->l) {
         errno = EINVAL;
@@ -791,7 +785,7 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg, int timeout_ms,
         if (q_pop (&h->q, 0, msg))
             return 1;
         if (h->heartbeat > 0) {
-            double t = now_s ();
+            double t = dc_now ();
             for (int r = 0; r < c->size; r++) {
                 struct peer *pr = &h->p[r];
                 if (!pr->lost && pr->last_seen > 0 &&
@@ -807,7 +801,7 @@ static int hub_recv (struct dc_comm *c, struct dc_comm_msg *msg, int timeout_ms,
         }
         int wait = -1;
         if (timeout_ms >= 0) {
-            double left = deadline - now_s ();
+            double left = deadline - dc_now ();
             if (left <= 0)
                 return 0;
             wait = (int)(left * 1000) + 1;
@@ -954,7 +948,7 @@ nomem:
 void dc_comm_stream_hub_attach (struct dc_comm *c, struct dc_launch *l)
 {
     struct hub *h = c->data;
-    double t = now_s ();
+    double t = dc_now ();
 
     h->l = l;
     for (int r = 0; r < c->size; r++)
