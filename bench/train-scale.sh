@@ -63,13 +63,14 @@ i=0
 while [ "$i" -lt "$runs" ]; do
     # interleaved: a slow moment of the machine hits every case alike
     echo "$cases" | while IFS='|' read -r name cmd; do
-        shm=""
-        [ "$name" = mpishm ] && shm="--mca btl self,vader"
+        # one word for --mpirun-args, whatever the shell splits
+        if [ "$name" = mpishm ]; then set -- --mpirun-args "--mca btl self,vader"
+        else set --; fi
         t0=$(now)
         /usr/bin/time -f "%U %S" -o "$dir/$name.cpu1" \
-            $cmd ${shm:+--mpirun-args "$shm"} --output "$dir/M-$name.safetensors" \
+            $cmd "$@" --output "$dir/M-$name.safetensors" \
             --report "$dir/r-$name.json" \
-            > "$dir/$name.log" 2>&1 || { cat "$dir/$name.log" >&2; exit 1; }
+            < /dev/null > "$dir/$name.log" 2>&1 || { cat "$dir/$name.log" >&2; exit 1; }
         t1=$(now)
         echo "$t0 $t1 $(tail -n 1 "$dir/$name.cpu1")" >> "$dir/$name.t"
     done
