@@ -890,7 +890,7 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         goto out;
     }
     if (wj.mode == DC_WIRE_MAP) { /* lib/run/map_rank.h */
-        rc = dc_worker_map_serve (c, o, errp);
+        rc = dc_worker_map_serve (c, o, &wj.io, errp);
         goto out;
     }
     job_from_wire (&wj, &j);
