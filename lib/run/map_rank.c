@@ -624,10 +624,9 @@ static void held_path (uint64_t id, char *buf, size_t len)
     snprintf (buf, len, "%s/held-%" PRIu64 ".npy", g_dir, id);
 }
 
-static void shape_str (const char *descr, int ndim, const int64_t *shape,
-                       char *buf, size_t len)
+static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
 {
-    size_t n = (size_t)snprintf (buf, len, "%s (rows", descr);
+    size_t n = (size_t)snprintf (buf, len, "(rows");
     for (int i = 0; i < ndim && n < len; i++)
         n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
     if (n < len)
@@ -652,10 +651,12 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
     for (int i = 0; same && i < o->ndim; i++)
         same = a->shape[i + 1] == o->shape[i];
     if (!same) {
-        shape_str (a->descr, a->ndim - 1, a->shape + 1, x, sizeof (x));
-        shape_str (o->descr, o->ndim, o->shape, y, sizeof (y));
+        /* the words of the hub's check (lib/run/sched_map.c) */
+        shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
+        shape_str (o->ndim, o->shape, y, sizeof (y));
         say (why, len,
-             "output of dtype and shape %s, but the first chunk's is %s", x, y);
+             "output of dtype %s and shape %s, but the first chunk's is %s %s",
+             a->descr, x, o->descr, y);
         return 1;
     }
     if (copy_rows (fd, a->data_offset, m->out_fd,

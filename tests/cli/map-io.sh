@@ -72,7 +72,7 @@ expect_eq "$(q p-direct.json "d=r['distributed']; print(d['io'], sum(x['relayed_
 # chunks that disagree on the dtype: the ranks see it and the job fails
 expect_rc 1 "direct, odd chunks float32, even float64" $D map -H localhost:2 --io direct --chunk-rows 100 --input $X --output Yd.npy -- \
     $PY -c 'import os, sys, numpy as np; np.save(sys.argv[2], np.load(sys.argv[1]).astype("<f4" if int(os.environ["DCRUN_CHUNK"]) % 2 else "<f8"))' {in} {out}
-expect_err "dtype .*<f[48].* but the first chunk's is .*<f[48]" "the disagreement named"
+expect_err "output of dtype <f[48] and shape \(rows, 3\), but the first chunk's is <f[48] \(rows, 3\)" "the disagreement named"
 expect_eq "$(left Yd)" 0 "disagreeing chunks: no output, no temporary file"
 
 # a worker killed with SIGKILL in the middle: the same bytes
