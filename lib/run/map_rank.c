@@ -22,6 +22,7 @@
 #include "lib/formats/report.h"
 #include "lib/run/map_npy.h"
 #include "lib/run/map_rank.h"
+#include "lib/util/file.h"
 #include "lib/util/log.h"
 
 extern char **environ;
@@ -142,6 +143,7 @@ struct mrank {
      * opened here; the output's place once the hub tells it (have_out);
      * CMD's outputs kept until then */
     bool direct, have_out;
+    bool netfs; /* the output's: flush each chunk before it is acknowledged */
     int in_fd, out_fd;
     struct dc_map_arr in;
     struct dc_wire_mapout out;
@@ -662,7 +664,7 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
     if (copy_rows (fd, a->data_offset, m->out_fd,
                    (int64_t)(o->offset + row0 * o->row_bytes),
                    a->rows * a->row_bytes, &e) < 0 ||
-        (fdatasync (m->out_fd) < 0 &&
+        (m->netfs && fdatasync (m->out_fd) < 0 &&
          errprintf (&e, "fdatasync: %s", strerror (errno)) < 0)) {
         say (why, len, "writing into the output: %s", e.text);
         return 3;
@@ -1305,6 +1307,7 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     if (io && io->on && !m->spec.files) {
         m->direct = dio_open (m, io, rd.io_why, sizeof (rd.io_why)) == 0;
         snprintf (rd.io, sizeof (rd.io), "%s", m->direct ? "direct" : "relay");
+        m->netfs = m->direct && dc_file_network_fs (m->out_fd);
         if (m->direct)
             snprintf (rd.io_engine, sizeof (rd.io_engine), "pread");
     }
