@@ -50,10 +50,10 @@ static int add_path (char ***paths, uint64_t **sizes, size_t *n, size_t *cap,
     const char *slash = strrchr (path, '/');
     const char *base = slash ? slash + 1 : path;
 
-    if (stat (path, &st) < 0 || !S_ISREG (st.st_mode)) {
+    int r = stat (path, &st);
+    if (r < 0 || !S_ISREG (st.st_mode)) { /* st is unset when stat fails */
         errprintf (err, "%s%s: %s", where, path,
-                   errno && !S_ISREG (st.st_mode) ? strerror (errno)
-                                                  : "not a regular file");
+                   r < 0 ? strerror (errno) : "not a regular file");
         free (path);
         return -1;
     }
