@@ -189,6 +189,15 @@ static int map_run (struct cli *cli, int argc, char **argv)
         return ex;
     }
     st = dc_map_run (&o, &rk.job, &sig, &err);
+    if (cli->dry_run && st == DC_STATUS_OK)
+        printf ("io: %s%s\n", dc_io_mode_name (a.files ? DC_IO_RELAY : a.io),
+                !a.files && a.io == DC_IO_AUTO
+                    ? ": each rank copies its chunks' rows from the input "
+                      "and CMD's rows into the output itself when it sees "
+                      "the input and the output's folder at the same "
+                      "paths, else they pass through the head (decided "
+                      "when the ranks start)"
+                    : "");
     if (st == DC_STATUS_DRIVER) {
         /* mpirun or srun runs `dcrun map OPTIONS -- CMD ARGS...` */
         ex = keep_command (cli, argc - optindex, argv + optindex) < 0

@@ -127,7 +127,9 @@ expect_err "--io 'bogus': expected direct, relay or auto" "says what is expected
 mkdir fin && echo a > fin/a.txt
 expect_rc 2 "--io direct --files" $D map -H localhost:2 --io direct --files --input fin --output fout -- $W
 expect_err "--io direct: not with --files" "says why"
-expect_eq "$(left Yu) $(left fout)" "0 0" "usage errors: no output"
+expect_rc 0 "--dry-run" $D map -H localhost:2 --dry-run --input $X --output Yu.npy -- $W
+expect_out "^io: auto: each rank copies its chunks' rows" "the dry run names the data path"
+expect_eq "$(left Yu) $(left fout)" "0 0" "usage errors and the dry run: no output"
 
 # over ssh: hosts that share the files write them; hosts that do not get rows
 if $D --version | grep -q '^launchers:.* ssh'; then
