@@ -6,7 +6,8 @@
 # direct: the same bytes; Ctrl-C: exit 130, nothing left; a SIGKILLed head
 # leaves its named temporary files, which the next run sweeps; a device
 # output: relayed under auto, refused under direct; ssh hosts that do not
-# see the files: relayed under auto (and why), refused under direct.
+# see the files: relayed under auto (and why), refused under direct; under
+# mpirun, direct.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
 [ -x "$PY" ] && $PY -c 'import numpy' 2>/dev/null \
     || skip_all "no NumPy for /usr/bin/python3 (apt-get install python3-numpy)"
@@ -130,6 +131,21 @@ expect_err "--io direct: not with --files" "says why"
 expect_rc 0 "--dry-run" $D map -H localhost:2 --dry-run --input $X --output Yu.npy -- $W
 expect_out "^io: auto: each rank copies its chunks' rows" "the dry run names the data path"
 expect_eq "$(left Yu) $(left fout)" "0 0" "usage errors and the dry run: no output"
+
+# under mpirun: every process one rank (rank 0 also the hub), direct
+if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    SAVED_ASAN=${ASAN_OPTIONS-}
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    MPI="mpirun --oversubscribe --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
+    expect_rc 0 "mpirun -np 3 dcrun map --io direct" timeout 120 $MPI -x TMPDIR -np 3 $D map --io direct --chunk-rows 90 --input $X --output Ym.npy --report rm.json -- $W
+    expect_eq "$(cmp Y-relay.npy Ym.npy && echo same) $(q rm.json "d=r['distributed']; print(d['io'], sum(x['relayed_bytes'] for x in d['rank_io']))")" \
+        "same direct 0" "mpirun, direct: the relay output's bytes, nothing relayed"
+    export ASAN_OPTIONS="$SAVED_ASAN"
+    [ -n "$ASAN_OPTIONS" ] || unset ASAN_OPTIONS
+else
+    echo "# mpirun part skipped: no mpirun or dcrun without MPI"
+fi
 
 # over ssh: hosts that share the files write them; hosts that do not get rows
 if $D --version | grep -q '^launchers:.* ssh'; then
