@@ -818,6 +818,13 @@ static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
                   ch->rows);
         goto failed;
     }
+    if (m->direct && a.row_bytes > DC_WIRE_MAX_WIDTH) { /* as relayed */
+        snprintf (why, sizeof (why),
+                  "output rows of %" PRIu64 " bytes: dcrun map takes rows "
+                  "of up to 16 MiB",
+                  a.row_bytes);
+        goto failed;
+    }
     if (m->direct) {
         int d = direct_output (m, ch->row0, fd, &a, why, sizeof (why));
         if (d == 1 || d == 3)
