@@ -31,6 +31,7 @@ struct map_args {
     long chunk_rows, retries;
     double chunk_timeout, heartbeat_timeout;
     bool progress, files;
+    enum dc_io_mode io; /* default auto */
 };
 
 static const struct cli_opt map_opts[] = {
@@ -58,9 +59,11 @@ static const struct cli_opt map_opts[] = {
      "--input lists files (one path a line) or is a folder; chunks are "
      "groups of files; CMD gets 'LIST OUT_DIR' and writes files into "
      "OUT_DIR; --output is a new folder of them all"},
-    {"io", required_argument, OPT_IO, "relay",
-     "data path: relay (rows through this process; direct and auto come "
-     "with the data-plane work)"},
+    {"io", required_argument, OPT_IO, "direct|relay|auto",
+     "data path: direct (each rank reads its chunks' rows from the input "
+     "and writes CMD's rows into the output itself; a rank that cannot is "
+     "an error), relay (rows through this process), auto (default: direct "
+     "for each rank that sees the same files, relay for the others)"},
     {0},
 };
 
@@ -99,14 +102,16 @@ static int map_opt (struct cli *cli, int key, const char *arg, void *ctx)
         return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 1e6,
                                  &a->heartbeat_timeout);
     case OPT_IO:
-        if (!strcmp (arg, "relay"))
-            return 0;
-        if (!strcmp (arg, "direct") || !strcmp (arg, "auto"))
-            return cli_usage_error (cli,
-                                    "--io %s: not available for map yet: "
-                                    "only relay (rows through this process)",
-                                    arg);
-        return cli_usage_error (cli, "--io '%s': expected relay", arg);
+        if (!strcmp (arg, "direct"))
+            a->io = DC_IO_DIRECT;
+        else if (!strcmp (arg, "relay"))
+            a->io = DC_IO_RELAY;
+        else if (!strcmp (arg, "auto"))
+            a->io = DC_IO_AUTO;
+        else
+            return cli_usage_error (
+                cli, "--io '%s': expected direct, relay or auto", arg);
+        return 0;
     }
     return -1;
 }
@@ -147,6 +152,11 @@ static int map_run (struct cli *cli, int argc, char **argv)
                               "CMD ARGS...");
         return EXIT_USAGE;
     }
+    if (a.files && a.io == DC_IO_DIRECT) {
+        cli_usage_error (cli, "--io direct: not with --files (the files "
+                              "travel through this process)");
+        return EXIT_USAGE;
+    }
     cli_log_init (cli);
     struct dc_map_opts o = {
         .input = a.input,
@@ -160,6 +170,7 @@ static int map_run (struct cli *cli, int argc, char **argv)
         .retries = (int)a.retries,
         .chunk_timeout = a.chunk_timeout,
         .heartbeat_timeout = a.heartbeat_timeout,
+        .io_mode = a.io,
         .dry_run = cli->dry_run,
         .progress = cli_run_progress,
         .dry_run_data = cli_dry_run_data,
@@ -178,6 +189,15 @@ static int map_run (struct cli *cli, int argc, char **argv)
         return ex;
     }
     st = dc_map_run (&o, &rk.job, &sig, &err);
+    if (cli->dry_run && st == DC_STATUS_OK)
+        printf ("io: %s%s\n", dc_io_mode_name (a.files ? DC_IO_RELAY : a.io),
+                !a.files && a.io == DC_IO_AUTO
+                    ? ": each rank copies its chunks' rows from the input "
+                      "and CMD's rows into the output itself when it sees "
+                      "the input and the output's folder at the same "
+                      "paths, else they pass through the head (decided "
+                      "when the ranks start)"
+                    : "");
     if (st == DC_STATUS_DRIVER) {
         /* mpirun or srun runs `dcrun map OPTIONS -- CMD ARGS...` */
         ex = keep_command (cli, argc - optindex, argv + optindex) < 0
@@ -196,7 +216,7 @@ const struct cli_command cmd_map = {
     .usage =
         "--input X.npy --output Y.npy [--chunk-rows R] [--retries N] "
         "[--chunk-timeout S] [--report R.json] [--trace T.json] [--progress] "
-        "[--io relay] "
+        "[--io direct|relay|auto] "
         "[--files] -- CMD ARGS...\n"
         "\n"
         "Persistent mode (no {in} or {out} in ARGS): CMD starts once per "
@@ -209,7 +229,10 @@ const struct cli_command cmd_map = {
         "sees\n"
         "DCRUN_MAP_ROWS and, in per-chunk mode, DCRUN_CHUNK, "
         "DCRUN_CHUNK_ROW0 and\nDCRUN_CHUNK_ROWS.  With --files, rows "
-        "are files: requests are 'LIST_PATH OUT_DIR'.",
+        "are files: requests are 'LIST_PATH OUT_DIR'.\n"
+        "--io direct: each rank copies its chunks' rows from the input and "
+        "CMD's rows\ninto the output itself (a shared filesystem, or ranks "
+        "on this host); no row\npasses this process.",
     .opts = map_opts,
     .launch_opts = true,
     .run = map_run,

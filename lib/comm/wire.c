@@ -750,7 +750,8 @@ char *dc_wire_job_encode (const struct dc_wire_job *m)
         cJSON_AddNumberToObject (j, "prev", m->prev);
         cJSON_AddNumberToObject (j, "next", m->next);
     }
-    if ((m->mode == DC_WIRE_INFER && m->io.on && !job_io_put (j, &m->io)) ||
+    if (((m->mode == DC_WIRE_INFER || m->mode == DC_WIRE_MAP) && m->io.on &&
+         !job_io_put (j, &m->io)) ||
         (m->mode == DC_WIRE_TRAIN && m->tio.on && !job_tio_put (j, &m->tio))) {
         cJSON_Delete (j);
         return NULL;
@@ -977,7 +978,8 @@ int dc_wire_job_decode (const uint8_t *buf, size_t len, struct dc_wire_job *m,
                    (m->mode == DC_WIRE_PIPELINE && m->task == DC_WIRE_TRAIN);
     if (m->has_train && job_train (o, &m->train, errp) < 0)
         goto out;
-    if (m->mode == DC_WIRE_INFER && job_io (o, &m->io, errp) < 0)
+    if ((m->mode == DC_WIRE_INFER || m->mode == DC_WIRE_MAP) &&
+        job_io (o, &m->io, errp) < 0)
         goto out;
     if (m->mode == DC_WIRE_TRAIN && job_tio (o, &m->tio, errp) < 0)
         goto out;
@@ -1195,8 +1197,8 @@ int dc_wire_mapres_get (const uint8_t *buf, size_t len,
     if (!isfinite (m->seconds) || m->seconds < 0 ||
         m->seconds > DC_WIRE_MAX_SECONDS)
         return errprintf (errp, "RESULT: seconds: not a duration");
-    if (m->status > 1)
-        return errprintf (errp, "RESULT: status: %llu is not 0 or 1",
+    if (m->status > DC_MAPRES_HELD)
+        return errprintf (errp, "RESULT: status: %llu is not 0 to 3",
                           (unsigned long long)m->status);
     if (ndim > DC_WIRE_MAP_MAXDIM)
         return errprintf (errp, "RESULT: ndim: %llu is over the maximum of %d",
@@ -1234,6 +1236,14 @@ int dc_wire_mapres_get (const uint8_t *buf, size_t len,
                               "RESULT: a failed chunk with rows or a shape");
         return 0;
     }
+    if (m->status == DC_MAPRES_WRITTEN || m->status == DC_MAPRES_HELD) {
+        if (len != hdr || m->rows > DC_WIRE_MAX_ROWS || !m->text_len)
+            return errprintf (errp, "RESULT: rows written by the rank "
+                                    "(or held) with rows in the message, or "
+                                    "no dtype");
+        m->data = NULL;
+        return 0;
+    }
     if (m->row_bytes == 0) { /* rows of no bytes: (rows, 0) */
         if (m->rows > DC_WIRE_MAX_ROWS || len != hdr)
             return errprintf (errp,
@@ -1248,6 +1258,69 @@ int dc_wire_mapres_get (const uint8_t *buf, size_t len,
         return -1;
     m->data = buf + hdr;
     return 0;
+}
+
+/* ---- dcrun map --io direct: where the output's rows go ---- */
+
+char *dc_wire_mapout_encode (const struct dc_wire_mapout *m)
+{
+    cJSON *j = cJSON_CreateObject (), *sh;
+
+    if (!j || m->ndim < 0 || m->ndim > DC_WIRE_MAP_MAXDIM) {
+        cJSON_Delete (j);
+        return NULL;
+    }
+    cJSON_AddStringToObject (j, "descr", m->descr);
+    sh = cJSON_AddArrayToObject (j, "shape");
+    for (int i = 0; i < m->ndim; i++)
+        cJSON_AddItemToArray (sh, cJSON_CreateNumber ((double)m->shape[i]));
+    cJSON_AddNumberToObject (j, "row_bytes", (double)m->row_bytes);
+    cJSON_AddNumberToObject (j, "offset", (double)m->offset);
+    return print (j);
+}
+
+int dc_wire_mapout_decode (const uint8_t *buf, size_t len,
+                           struct dc_wire_mapout *m, dc_error_t *errp)
+{
+    cJSON *o;
+    const cJSON *sh, *e;
+    int64_t rb = -1, off = -1;
+    int rc = -1;
+
+    memset (m, 0, sizeof (*m));
+    if (!(o = parse_object ("OUT", buf, len, errp)))
+        return -1;
+    if (get_str ("OUT", o, "descr", m->descr, sizeof (m->descr), errp) < 0 ||
+        get_int ("OUT", o, "row_bytes", 0, (double)DC_WIRE_MAX_WIDTH, &rb,
+                 errp) < 0 ||
+        get_int ("OUT", o, "offset", 1, 65536 + 12, &off, errp) < 0)
+        goto out;
+    if (!descr_ok (m->descr) || rb < 0 || off < 0) {
+        errprintf (errp, "OUT: descr, row_bytes and offset are required");
+        goto out;
+    }
+    sh = cJSON_GetObjectItemCaseSensitive (o, "shape");
+    if (!cJSON_IsArray (sh) || cJSON_GetArraySize (sh) > DC_WIRE_MAP_MAXDIM) {
+        errprintf (errp, "OUT: shape: not an array of at most %d dimensions",
+                   DC_WIRE_MAP_MAXDIM);
+        goto out;
+    }
+    cJSON_ArrayForEach (e, sh)
+    {
+        double d = cJSON_IsNumber (e) ? e->valuedouble : -1;
+        if (!(d >= 0 && d <= (double)DC_WIRE_MAX_WIDTH) || d != floor (d)) {
+            errprintf (errp, "OUT: shape: dimension %d: not a whole number",
+                       m->ndim);
+            goto out;
+        }
+        m->shape[m->ndim++] = (int64_t)d;
+    }
+    m->row_bytes = (uint64_t)rb;
+    m->offset = (uint64_t)off;
+    rc = 0;
+out:
+    cJSON_Delete (o);
+    return rc;
 }
 
 /* ---- dcrun map --files ---- */

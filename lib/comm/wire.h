@@ -349,12 +349,29 @@ const char *dc_wire_mode_name (enum dc_wire_mode mode);
  *                       bytes
  *   ERROR  rank -> hub  CMD died or a chunk ran past its timeout: the
  *                       rank leaves, its chunk goes to another
+ *
+ * With --io direct|auto the JOB carries "io" (struct dc_wire_io: the
+ * input, the output's named temporary file, the probe and its token) and
+ * READY "io": "direct" from a rank that sees them.  To a direct rank:
+ *   CHUNK  hub -> rank  the header only: the rank reads the rows from the
+ *                       input itself
+ *   DATA   hub -> rank  JSON, struct dc_wire_mapout, once the first result
+ *                       made the output: its dtype, trailing shape, row
+ *                       bytes and data offset in the temporary file
+ *   RESULT rank -> hub  header only, status DC_MAPRES_WRITTEN: the rank
+ *                       wrote the rows into the output (dtype and shape as
+ *                       the DATA said), or DC_MAPRES_HELD: no DATA yet, the
+ *                       rank keeps CMD's output until it comes (the dtype
+ *                       and shape tell the hub what to make) and answers
+ *                       again then
  */
 #define DC_WIRE_MAP_MAXARGS 4096
 #define DC_WIRE_MAP_MAXARG 65536 /* bytes of one argument */
 #define DC_WIRE_MAP_MAXDIM 32
 #define DC_MAPRES_HDR 64
 #define DC_WIRE_MAP_MAXTEXT 4096
+#define DC_MAPRES_WRITTEN 2 /* RESULT status: rows in the output already */
+#define DC_MAPRES_HELD 3    /* RESULT status: rows kept for the DATA */
 
 struct dc_wire_map {
     int argc;
@@ -378,7 +395,7 @@ void dc_wire_map_free (struct dc_wire_map *m);
 struct dc_wire_mapres {
     uint64_t id, row0, rows;
     double seconds;
-    uint64_t status; /* 0 done, 1 failed */
+    uint64_t status; /* 0 done, 1 failed, DC_MAPRES_WRITTEN, _HELD */
     uint64_t row_bytes;
     int ndim;
     int64_t shape[DC_WIRE_MAP_MAXDIM];
@@ -395,6 +412,17 @@ void dc_wire_mapres_put (uint8_t *buf, const struct dc_wire_mapres *m);
 uint8_t *dc_wire_mapres_new (const struct dc_wire_mapres *m, size_t *len);
 int dc_wire_mapres_get (const uint8_t *buf, size_t len,
                         struct dc_wire_mapres *m, dc_error_t *errp);
+
+/* --io direct: the output's place, for the ranks to write into. */
+struct dc_wire_mapout {
+    char descr[64];
+    int ndim; /* trailing */
+    int64_t shape[DC_WIRE_MAP_MAXDIM];
+    uint64_t row_bytes, offset; /* offset: of row 0 in the file */
+};
+char *dc_wire_mapout_encode (const struct dc_wire_mapout *m);
+int dc_wire_mapout_decode (const uint8_t *buf, size_t len,
+                           struct dc_wire_mapout *m, dc_error_t *errp);
 
 /* dcrun map --files: a chunk of files out, the files CMD wrote back.
  *   CHUNK  hub -> rank and RESULT rank -> hub: struct dc_wire_files: u64

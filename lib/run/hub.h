@@ -175,6 +175,13 @@ struct cJSON;
 void dc_hub_report_chunks (const struct dc_hub *h, struct cJSON *x,
                            size_t nchunks);
 
+/* Into x: "io_mode" (as asked: direct, relay or auto), "io" (how the
+ * rows of the ranks that computed went: direct, relay or mixed) and
+ * "rank_io" (per rank its way, why not direct, its read, compute and
+ * write seconds and the bytes of its rows that passed the hub). */
+void dc_hub_report_io (const struct dc_hub *h, struct cJSON *x,
+                       const char *io_mode);
+
 /* Note that work went out (the end of the load phase). */
 void dc_hub_sent (struct dc_hub *h);
 

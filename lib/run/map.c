@@ -50,10 +50,10 @@ static int add_path (char ***paths, uint64_t **sizes, size_t *n, size_t *cap,
     const char *slash = strrchr (path, '/');
     const char *base = slash ? slash + 1 : path;
 
-    if (stat (path, &st) < 0 || !S_ISREG (st.st_mode)) {
+    int r = stat (path, &st);
+    if (r < 0 || !S_ISREG (st.st_mode)) { /* st is unset when stat fails */
         errprintf (err, "%s%s: %s", where, path,
-                   errno && !S_ISREG (st.st_mode) ? strerror (errno)
-                                                  : "not a regular file");
+                   r < 0 ? strerror (errno) : "not a regular file");
         free (path);
         return -1;
     }
@@ -357,7 +357,8 @@ static int sched_init (const struct dc_map_opts *o, int size,
                        struct dc_sched_map *sm, dc_error_t *err)
 {
     memset (sm, 0, sizeof (*sm));
-    sm->in_fd = sm->tmp_fd = -1;
+    sm->in_fd = sm->tmp_fd = sm->probe_fd = -1;
+    sm->io_mode = o->files ? DC_IO_RELAY : o->io_mode;
     if (o->files)
         return files_init (o, size, sm, err);
     if ((sm->in_fd = dc_map_npy_open (o->input, &sm->in, err)) < 0)
@@ -401,6 +402,7 @@ static void sched_fini (struct dc_sched_map *sm)
 {
     if (sm->in_fd >= 0)
         close (sm->in_fd);
+    dc_sched_map_io_close (sm);
     dc_map_out_destroy (sm->out); /* uncommitted: no file */
     sm->out = NULL;
     dc_sched_map_files_close (sm); /* uncommitted: no folder */
@@ -499,7 +501,7 @@ int dc_map_hub (const struct dc_map_opts *o, struct dc_comm *comm, int size,
                 const char *const *hosts, int (*check) (void *arg), void *arg,
                 int *sig, dc_error_t *err)
 {
-    struct dc_sched_map sm = {.in_fd = -1};
+    struct dc_sched_map sm = {.in_fd = -1, .probe_fd = -1};
     struct dc_report *rep = NULL;
     struct dc_coord_result res;
     double t0 = dc_report_now ();
@@ -509,6 +511,10 @@ int dc_map_hub (const struct dc_map_opts *o, struct dc_comm *comm, int size,
     err->text[0] = '\0';
     if ((st = sched_init (o, size, &sm, err)) != DC_STATUS_OK)
         goto out;
+    if (dc_sched_map_io_open (&sm, o->input, err) < 0) {
+        st = DC_STATUS_INPUT;
+        goto out;
+    }
     if (sm.files && dc_sched_map_files_open (&sm, err) < 0) {
         st = DC_STATUS_INPUT;
         goto out;
@@ -563,7 +569,7 @@ static int map_mpi (const struct dc_map_opts *o, int *sig, dc_error_t *err)
 int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
                 dc_error_t *err)
 {
-    struct dc_sched_map sm = {.in_fd = -1};
+    struct dc_sched_map sm = {.in_fd = -1, .probe_fd = -1};
     struct ctx cx = {.o = o, .job = job};
     struct dc_coord_infer_opts io = {
         .input_path = o->input,
@@ -594,6 +600,10 @@ int dc_map_run (const struct dc_map_opts *o, struct dc_job *job, int *sig,
         goto out;
     }
     if (sm.files && dc_sched_map_files_open (&sm, err) < 0) {
+        st = DC_STATUS_INPUT;
+        goto out;
+    }
+    if (dc_sched_map_io_open (&sm, o->input, err) < 0) {
         st = DC_STATUS_INPUT;
         goto out;
     }

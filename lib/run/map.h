@@ -36,6 +36,7 @@ struct dc_map_opts {
     int retries;          /* per failed chunk; < 0: 2 */
     double chunk_timeout; /* seconds, 0: none */
     double heartbeat_timeout;
+    enum dc_io_mode io_mode; /* --io; --files: relay */
     bool dry_run;
     /* as struct dc_infer_opts' (what: "rows") */
     void (*progress) (enum dc_run_progress ev, const char *what, size_t done,
@@ -97,9 +98,17 @@ struct dc_sched_map {
     int retries;
     size_t chunk_rows, nchunks;
     struct dc_map_chunk *chunks;
-    /* the output, created with the first result */
+    /* the output: its temporary file made at the start (--io direct or
+     * auto: a named one the ranks write, the offer in io), its header
+     * with the first result (shaped) */
     const char *output;
     struct dc_map_out *out;
+    bool shaped;
+    enum dc_io_mode io_mode;
+    struct dc_wire_io io; /* offered in JOB when io.on */
+    int probe_fd;         /* the token file, -1 */
+    char probe[4096];
+    bool *told; /* [ranks] the output's place went to that direct rank */
     char out_descr[64];
     int out_ndim; /* trailing */
     int64_t out_shape[DC_MAP_MAXDIM];
@@ -116,6 +125,15 @@ struct dc_sched_map {
     size_t out_files;
 };
 extern const struct dc_hub_sched dc_sched_map;
+
+/* --io direct|auto: sweep what a killed run left next to the output,
+ * make its shared temporary file and the token file, and fill the offer
+ * (io); relay, or auto with a device or FIFO output: nothing here (the
+ * output is made with the first result).  0, or -1 with errp (--io direct
+ * to a device or FIFO: bad input). */
+int dc_sched_map_io_open (struct dc_sched_map *sm, const char *input,
+                          dc_error_t *errp);
+void dc_sched_map_io_close (struct dc_sched_map *sm);
 
 /* --files: make the output's temporary folder next to output (0, or -1
  * with errp); remove it and what it holds unless committed. */

@@ -311,50 +311,78 @@ size_t dc_map_npy_header (const char *descr, int ndim, const int64_t *shape,
 
 struct dc_map_out {
     struct dc_atomicfile *f;
+    const char *path;
     uint64_t rows, row_bytes, data_offset, total;
 };
+
+struct dc_map_out *dc_map_out_open (const char *path, bool shared,
+                                    dc_error_t *errp)
+{
+    struct dc_map_out *w = calloc (1, sizeof (*w));
+
+    if (!w) {
+        errprintf (errp, "%s: out of memory", path);
+        return NULL;
+    }
+    w->path = path;
+    if (!(w->f = shared ? dc_atomicfile_create_shared (path, errp)
+                        : dc_atomicfile_create (path, errp))) {
+        free (w);
+        return NULL;
+    }
+    return w;
+}
+
+int dc_map_out_shape (struct dc_map_out *w, const char *descr, uint64_t rows,
+                      int ndim, const int64_t *trailing, uint64_t row_bytes,
+                      dc_error_t *errp)
+{
+    int64_t shape[DC_MAP_MAXDIM];
+    uint8_t hdr[512 + DC_MAP_MAXDIM * 24];
+    size_t hl;
+
+    if (ndim < 0 || ndim + 1 > DC_MAP_MAXDIM || rows > (uint64_t)INT64_MAX)
+        return errprintf (errp, "%s: invalid array description", w->path);
+    shape[0] = (int64_t)rows;
+    for (int i = 0; i < ndim; i++)
+        shape[i + 1] = trailing[i];
+    if (!(hl = dc_map_npy_header (descr, ndim + 1, shape, hdr, sizeof (hdr))))
+        return errprintf (errp, "%s: header too long", w->path);
+    w->rows = rows;
+    w->row_bytes = row_bytes;
+    w->data_offset = hl;
+    if (__builtin_mul_overflow (rows, row_bytes, &w->total) ||
+        __builtin_add_overflow (w->total, (uint64_t)hl, &w->total))
+        return errprintf (errp, "%s: the output's size overflows", w->path);
+    if (dc_atomicfile_truncate (w->f, w->total, errp) < 0 ||
+        dc_atomicfile_pwrite (w->f, hdr, hl, 0, errp) < 0)
+        return -1;
+    return 0;
+}
 
 struct dc_map_out *dc_map_out_create (const char *path, const char *descr,
                                       uint64_t rows, int ndim,
                                       const int64_t *trailing,
                                       uint64_t row_bytes, dc_error_t *errp)
 {
-    int64_t shape[DC_MAP_MAXDIM];
-    uint8_t hdr[512 + DC_MAP_MAXDIM * 24];
-    struct dc_map_out *w;
-    size_t hl;
+    struct dc_map_out *w = dc_map_out_open (path, false, errp);
 
-    if (ndim < 0 || ndim + 1 > DC_MAP_MAXDIM || rows > (uint64_t)INT64_MAX) {
-        errprintf (errp, "%s: invalid array description", path);
-        return NULL;
-    }
-    shape[0] = (int64_t)rows;
-    for (int i = 0; i < ndim; i++)
-        shape[i + 1] = trailing[i];
-    if (!(hl = dc_map_npy_header (descr, ndim + 1, shape, hdr, sizeof (hdr)))) {
-        errprintf (errp, "%s: header too long", path);
-        return NULL;
-    }
-    if (!(w = calloc (1, sizeof (*w)))) {
-        errprintf (errp, "%s: out of memory", path);
-        return NULL;
-    }
-    w->rows = rows;
-    w->row_bytes = row_bytes;
-    w->data_offset = hl;
-    if (__builtin_mul_overflow (rows, row_bytes, &w->total) ||
-        __builtin_add_overflow (w->total, (uint64_t)hl, &w->total)) {
-        errprintf (errp, "%s: the output's size overflows", path);
-        free (w);
-        return NULL;
-    }
-    if (!(w->f = dc_atomicfile_create (path, errp)) ||
-        dc_atomicfile_truncate (w->f, w->total, errp) < 0 ||
-        dc_atomicfile_pwrite (w->f, hdr, hl, 0, errp) < 0) {
+    if (w && dc_map_out_shape (w, descr, rows, ndim, trailing, row_bytes,
+                               errp) < 0) {
         dc_map_out_destroy (w);
         return NULL;
     }
     return w;
+}
+
+const char *dc_map_out_tmppath (const struct dc_map_out *w)
+{
+    return dc_atomicfile_tmppath (w->f);
+}
+
+uint64_t dc_map_out_data_offset (const struct dc_map_out *w)
+{
+    return w->data_offset;
 }
 
 int dc_map_out_write (struct dc_map_out *w, uint64_t row0, uint64_t rows,

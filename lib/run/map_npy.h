@@ -58,6 +58,17 @@ struct dc_map_out *dc_map_out_create (const char *path, const char *descr,
                                       uint64_t rows, int ndim,
                                       const int64_t *trailing,
                                       uint64_t row_bytes, dc_error_t *errp);
+/* The same in two steps: the temporary file first (shared: a named one
+ * that ranks open by dc_map_out_tmppath and write, --io direct; ENOTSUP
+ * for a device or FIFO), then its header and size, once the first
+ * result tells them; data_offset is where row 0 goes. */
+struct dc_map_out *dc_map_out_open (const char *path, bool shared,
+                                    dc_error_t *errp);
+int dc_map_out_shape (struct dc_map_out *w, const char *descr, uint64_t rows,
+                      int ndim, const int64_t *trailing, uint64_t row_bytes,
+                      dc_error_t *errp);
+const char *dc_map_out_tmppath (const struct dc_map_out *w);
+uint64_t dc_map_out_data_offset (const struct dc_map_out *w);
 int dc_map_out_write (struct dc_map_out *w, uint64_t row0, uint64_t rows,
                       const uint8_t *data, dc_error_t *errp);
 /* fsync, sha256 (hex, 65 bytes), rename. */

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +22,15 @@
 #include "lib/formats/report.h"
 #include "lib/run/map_npy.h"
 #include "lib/run/map_rank.h"
+#include "lib/util/file.h"
 #include "lib/util/log.h"
 
 extern char **environ;
 
 #define LINE_MAX_BYTES 65536
 #define STOP_WAIT_S 30.0 /* for CMD to exit after its stdin closes */
+#define MAX_HELD 8       /* --io direct: outputs kept before the DATA */
+#define COPY_BYTES ((size_t)1 << 20)
 
 /* What the signal handler removes: set before a signal can find it. */
 static char g_dir[4096], g_in[4200], g_out[4200];
@@ -135,6 +139,19 @@ struct mrank {
     char buf[LINE_MAX_BYTES];
     size_t blen;
     uint8_t *hdrbuf;
+    /* --io direct (JOB "io"): the input and the output's temporary file,
+     * opened here; the output's place once the hub tells it (have_out);
+     * CMD's outputs kept until then */
+    bool direct, have_out;
+    bool netfs; /* the output's: flush each chunk before it is acknowledged */
+    int in_fd, out_fd;
+    struct dc_map_arr in;
+    struct dc_wire_mapout out;
+    struct held {
+        uint64_t id, row0, rows;
+        double secs;
+    } held[MAX_HELD];
+    int nheld;
 };
 
 /* The folder and whatever CMD left in it. */
@@ -272,6 +289,48 @@ static int write_all (int fd, const void *p, size_t n)
     return 0;
 }
 
+/* n bytes from src at off to dst: at dst_off (pwrite), or appended when
+ * dst_off < 0.  0, or -1 with errp. */
+static int copy_rows (int src, uint64_t off, int dst, int64_t dst_off,
+                      uint64_t n, dc_error_t *errp)
+{
+    size_t cap = n < COPY_BYTES ? (size_t)n : COPY_BYTES;
+    uint8_t *buf = malloc (cap ? cap : 1);
+    uint64_t done = 0;
+
+    if (!buf)
+        return errprintf (errp, "out of memory");
+    while (done < n) {
+        size_t want = n - done < cap ? (size_t)(n - done) : cap;
+        ssize_t k = pread (src, buf, want, (off_t)(off + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            free (buf);
+            return errprintf (errp, "reading rows: %s",
+                              k < 0 ? strerror (errno) : "the file shrank");
+        }
+        size_t w = 0;
+        while (w < (size_t)k) {
+            ssize_t x = dst_off < 0
+                            ? write (dst, buf + w, (size_t)k - w)
+                            : pwrite (dst, buf + w, (size_t)k - w,
+                                      (off_t)((uint64_t)dst_off + done + w));
+            if (x < 0 && errno == EINTR)
+                continue;
+            if (x <= 0) {
+                free (buf);
+                return errprintf (errp, "writing rows: %s",
+                                  x < 0 ? strerror (errno) : "short write");
+            }
+            w += (size_t)x;
+        }
+        done += (uint64_t)k;
+    }
+    free (buf);
+    return 0;
+}
+
 /* The chunk's rows as an .npy at g_in. */
 static int write_input (struct mrank *m, const struct dc_wire_chunk *ch,
                         dc_error_t *errp)
@@ -300,8 +359,12 @@ static int write_input (struct mrank *m, const struct dc_wire_chunk *ch,
     pthread_mutex_unlock (&g_mu);
     if (fd < 0)
         return errprintf (errp, "%s: %s", g_in, strerror (errno));
-    if (write_all (fd, hdr, hl) < 0 ||
-        write_all (fd, ch->data, (size_t)(ch->rows * s->row_bytes)) < 0)
+    if (write_all (fd, hdr, hl) < 0)
+        errprintf (errp, "%s: %s", g_in, strerror (errno));
+    else if (m->direct) /* the rows from the input, read here */
+        rc = copy_rows (m->in_fd, m->in.data_offset + ch->row0 * s->row_bytes,
+                        fd, -1, ch->rows * s->row_bytes, errp);
+    else if (write_all (fd, ch->data, (size_t)(ch->rows * s->row_bytes)) < 0)
         errprintf (errp, "%s: %s", g_in, strerror (errno));
     else
         rc = 0;
@@ -546,6 +609,164 @@ static int send_failed (struct mrank *m, const struct dc_wire_chunk *ch,
     return rc;
 }
 
+/* A reason, cut to fit (formats without truncation warnings). */
+static void say (char *why, size_t len, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void say (char *why, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (why, len, fmt, ap);
+    va_end (ap);
+}
+
+/* --io direct: the path a held output waits under. */
+static void held_path (uint64_t id, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s/held-%" PRIu64 ".npy", g_dir, id);
+}
+
+static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf (buf, len, "(rows");
+    for (int i = 0; i < ndim && n < len; i++)
+        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
+    if (n < len)
+        snprintf (buf + n, len - n, ")");
+}
+
+/* --io direct: CMD's output (fd, parsed into a) into the output at its
+ * rows.  0 written; 1 it disagrees with the output (why); 2 no output
+ * told yet (hold it); 3 writing failed (why). */
+static int direct_output (struct mrank *m, uint64_t row0, int fd,
+                          const struct dc_map_arr *a, char *why, size_t len)
+{
+    const struct dc_wire_mapout *o = &m->out;
+    char x[600], y[600];
+    dc_error_t e;
+    bool same;
+
+    if (!m->have_out)
+        return 2;
+    same = !strcmp (a->descr, o->descr) && a->ndim - 1 == o->ndim &&
+           a->row_bytes == o->row_bytes;
+    for (int i = 0; same && i < o->ndim; i++)
+        same = a->shape[i + 1] == o->shape[i];
+    if (!same) {
+        /* the words of the hub's check (lib/run/sched_map.c) */
+        shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
+        shape_str (o->ndim, o->shape, y, sizeof (y));
+        say (why, len,
+             "output of dtype %s and shape %s, but the first chunk's is %s %s",
+             a->descr, x, o->descr, y);
+        return 1;
+    }
+    if (copy_rows (fd, a->data_offset, m->out_fd,
+                   (int64_t)(o->offset + row0 * o->row_bytes),
+                   a->rows * a->row_bytes, &e) < 0 ||
+        (m->netfs && fdatasync (m->out_fd) < 0 &&
+         errprintf (&e, "fdatasync: %s", strerror (errno)) < 0)) {
+        say (why, len, "writing into the output: %s", e.text);
+        return 3;
+    }
+    return 0;
+}
+
+/* A header-only RESULT: status DC_MAPRES_WRITTEN or DC_MAPRES_HELD. */
+static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
+                        uint64_t rows, double secs, const struct dc_map_arr *a,
+                        uint64_t status, dc_error_t *errp)
+{
+    struct dc_wire_mapres r = {.id = id,
+                               .row0 = row0,
+                               .rows = rows,
+                               .seconds = secs,
+                               .status = status,
+                               .row_bytes = a->row_bytes,
+                               .ndim = a->ndim - 1,
+                               .text = a->descr,
+                               .text_len = strlen (a->descr)};
+    for (int i = 1; i < a->ndim; i++)
+        r.shape[i - 1] = a->shape[i];
+    size_t hl = dc_wire_mapres_hdr_len (&r);
+    uint8_t *msg = calloc (1, hl);
+    if (!msg)
+        return errprintf (errp, "out of memory");
+    dc_wire_mapres_put (msg, &r);
+    int rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, hl, errp);
+    free (msg);
+    return rc;
+}
+
+/* Open an .npy CMD wrote and parse its header: the fd, or -1 with why. */
+static int open_output (const char *path, struct dc_map_arr *a, char *why,
+                        size_t len)
+{
+    struct stat st;
+    uint8_t *hb;
+    dc_error_t e;
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+    if (fd < 0) {
+        snprintf (why, len, "output %.900s: %s", path, strerror (errno));
+        return -1;
+    }
+    size_t want = DC_MAP_MAXHEADER + 12;
+    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+        snprintf (why, len, "output %.900s: not a regular file", path);
+        close (fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size < want)
+        want = (size_t)st.st_size;
+    if (!(hb = malloc (want ? want : 1))) {
+        snprintf (why, len, "out of memory");
+        close (fd);
+        return -1;
+    }
+    ssize_t n = pread (fd, hb, want, 0);
+    if (n < 0 ||
+        dc_map_npy_parse (hb, (size_t)n, (uint64_t)st.st_size, a, &e) < 0) {
+        snprintf (why, len, "output is not a valid .npy: %s",
+                  n < 0 ? strerror (errno) : e.text);
+        free (hb);
+        close (fd);
+        return -1;
+    }
+    free (hb);
+    return fd;
+}
+
+/* --io direct: the hub told where the output's rows go: the held outputs
+ * go there now.  0, or -1 when the hub cannot be told (errp). */
+static int flush_held (struct mrank *m, dc_error_t *errp)
+{
+    char path[4300], why[1200];
+    struct dc_map_arr a;
+
+    for (int i = 0; i < m->nheld; i++) {
+        struct held *hd = &m->held[i];
+        held_path (hd->id, path, sizeof (path));
+        int fd = open_output (path, &a, why, sizeof (why)), d = 3;
+        if (fd >= 0) {
+            d = a.rows == hd->rows
+                    ? direct_output (m, hd->row0, fd, &a, why, sizeof (why))
+                    : 1;
+            close (fd);
+        }
+        unlink (path);
+        struct dc_wire_chunk ch = {
+            .id = hd->id, .row0 = hd->row0, .rows = hd->rows};
+        /* 1: the hub saw the same disagreement and failed it already */
+        if ((d == 0 && send_direct (m, hd->id, hd->row0, hd->rows, hd->secs, &a,
+                                    DC_MAPRES_WRITTEN, errp) < 0) ||
+            (d == 3 && send_failed (m, &ch, why, errp) < 0))
+            return -1;
+    }
+    m->nheld = 0;
+    return 0;
+}
+
 /* Read g_out back and send it: 0 sent (done or failed), -1 comm failed.
  * *why is set when the output is not usable. */
 static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
@@ -596,6 +817,42 @@ static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
                   "output has %" PRIu64 " rows, expected %" PRIu64, a.rows,
                   ch->rows);
         goto failed;
+    }
+    if (m->direct && a.row_bytes > DC_WIRE_MAX_WIDTH) { /* as relayed */
+        snprintf (why, sizeof (why),
+                  "output rows of %" PRIu64 " bytes: dcrun map takes rows "
+                  "of up to 16 MiB",
+                  a.row_bytes);
+        goto failed;
+    }
+    if (m->direct) {
+        int d = direct_output (m, ch->row0, fd, &a, why, sizeof (why));
+        if (d == 1 || d == 3)
+            goto failed;
+        if (d == 2) { /* kept until the hub says where it goes */
+            char path[4300];
+            held_path (ch->id, path, sizeof (path));
+            if (m->nheld == MAX_HELD) { /* the oldest: failed at the hub */
+                char old[4300];
+                held_path (m->held[0].id, old, sizeof (old));
+                unlink (old);
+                memmove (m->held, m->held + 1,
+                         sizeof (m->held[0]) * (MAX_HELD - 1));
+                m->nheld--;
+            }
+            if (rename (g_out, path) < 0) {
+                snprintf (why, sizeof (why), "output %.900s: %s", g_out,
+                          strerror (errno));
+                goto failed;
+            }
+            m->held[m->nheld++] = (struct held){
+                .id = ch->id, .row0 = ch->row0, .rows = ch->rows, .secs = secs};
+        }
+        close (fd);
+        unlink (g_out);
+        free (hb);
+        return send_direct (m, ch->id, ch->row0, ch->rows, secs, &a,
+                            d == 2 ? DC_MAPRES_HELD : DC_MAPRES_WRITTEN, errp);
     }
     if (a.row_bytes > DC_WIRE_MAX_WIDTH ||
         a.rows * a.row_bytes > DC_PROTO_MAX_PAYLOAD - 8192) {
@@ -923,8 +1180,62 @@ static int make_dir (const struct dc_worker_opts *o, bool files,
     return 0;
 }
 
+/* --io direct: the token the hub wrote next to the output (this rank
+ * sees its folder at the same path), the input the hub opened (same
+ * size, time, dtype and shape) and the output's temporary file.  0, or
+ * -1 with why (relayed rows, or refused under --io direct). */
+static int dio_open (struct mrank *m, const struct dc_wire_io *io, char *why,
+                     size_t len)
+{
+    char tok[80];
+    struct stat st;
+    dc_error_t e;
+    ssize_t n = -1;
+    int fd = open (io->probe, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd >= 0) {
+        n = pread (fd, tok, sizeof (tok) - 1, 0);
+        close (fd);
+    }
+    if (fd < 0 || n < 0) {
+        say (why, len, "%s: %s (the output's folder is not shared)", io->probe,
+             strerror (errno));
+        return -1;
+    }
+    tok[n] = '\0';
+    if (strcmp (tok, io->token)) {
+        say (why, len,
+             "%s: another file than the head's (the output's folder "
+             "is not shared)",
+             io->probe);
+        return -1;
+    }
+    if ((m->in_fd = dc_map_npy_open (io->input, &m->in, &e)) < 0) {
+        say (why, len, "%s", e.text);
+        return -1;
+    }
+    if (fstat (m->in_fd, &st) < 0 || (uint64_t)st.st_size != io->input_size ||
+        st.st_mtim.tv_sec != io->input_mtime_s ||
+        st.st_mtim.tv_nsec != io->input_mtime_ns ||
+        strcmp (m->in.descr, m->spec.descr) || m->in.rows != m->spec.rows ||
+        m->in.row_bytes != m->spec.row_bytes) {
+        say (why, len,
+             "%s: not the head's file (its size, time or shape differ)",
+             io->input);
+        return -1;
+    }
+    if ((m->out_fd = open (io->output, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) <
+            0 ||
+        fstat (m->out_fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+        say (why, len, "%s: %s", io->output,
+             m->out_fd < 0 ? strerror (errno) : "not a regular file");
+        return -1;
+    }
+    return 0;
+}
+
 int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
-                         dc_error_t *errp)
+                         const struct dc_wire_io *io, dc_error_t *errp)
 {
     struct mrank *m = calloc (1, sizeof (*m));
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
@@ -939,7 +1250,7 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         return dc_worker_fail (c, errp);
     }
     m->c = c;
-    m->to_cmd = m->from_cmd = -1;
+    m->to_cmd = m->from_cmd = m->in_fd = m->out_fd = -1;
     sigfillset (&sa.sa_mask);
     /* a process that handles these itself (MPI rank 0: the hub, this rank
      * in a thread) gets its handler called after the cleanup, and calls
@@ -998,7 +1309,24 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
             goto out;
         }
     }
-    if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{}", 2, errp) < 0) {
+    struct dc_wire_ready rd = {.inputs = -1, .outputs = -1, .parameters = -1};
+    snprintf (rd.device, sizeof (rd.device), "cmd");
+    if (io && io->on && !m->spec.files) {
+        m->direct = dio_open (m, io, rd.io_why, sizeof (rd.io_why)) == 0;
+        snprintf (rd.io, sizeof (rd.io), "%s", m->direct ? "direct" : "relay");
+        m->netfs = m->direct && dc_file_network_fs (m->out_fd);
+        if (m->direct)
+            snprintf (rd.io_engine, sizeof (rd.io_engine), "pread");
+    }
+    char *ready = dc_wire_ready_encode (&rd);
+    if (!ready) {
+        errprintf (errp, "out of memory");
+        goto out;
+    }
+    int sent = dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready,
+                             strlen (ready), errp);
+    free (ready);
+    if (sent < 0) {
         fatal = false;
         goto out;
     }
@@ -1013,6 +1341,21 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
             stop_cmd (m, true);
             rc = 0;
             break;
+        }
+        if (msg.type == DC_MSG_DATA && m->direct) { /* the output's place */
+            int r = dc_wire_mapout_decode (msg.data, msg.len, &m->out, &e);
+            free (msg.data);
+            msg.data = NULL;
+            if (r < 0) {
+                errprintf (errp, "%s", e.text);
+                goto out;
+            }
+            m->have_out = true;
+            if (flush_held (m, errp) < 0) {
+                fatal = false;
+                goto out;
+            }
+            continue;
         }
         if (msg.type != DC_MSG_CHUNK) {
             free (msg.data);
@@ -1029,7 +1372,8 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
             ch = (struct dc_wire_chunk){
                 .id = fm.id, .row0 = fm.first, .rows = fm.count};
         } else if (dc_wire_chunk_get (msg.data, msg.len,
-                                      (size_t)m->spec.row_bytes, &ch, &e) < 0) {
+                                      m->direct ? 0 : (size_t)m->spec.row_bytes,
+                                      &ch, &e) < 0) {
             errprintf (errp, "%s", e.text);
             goto out;
         }
@@ -1053,6 +1397,10 @@ out:
         if (ours[i])
             sigaction (g_sigs[i], &g_old[i], NULL);
     free (msg.data);
+    if (m->in_fd >= 0)
+        close (m->in_fd);
+    if (m->out_fd >= 0)
+        close (m->out_fd);
     dc_wire_map_free (&m->spec);
     free (m);
     return rc;

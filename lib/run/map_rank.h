@@ -17,6 +17,13 @@
  * on SIGTERM, SIGINT or SIGHUP (the job's stop), unless the process
  * handles those itself (then see dc_map_rank_cleanup).
  *
+ * --io direct|auto (JOB "io"): a rank that reads back the hub's token and
+ * sees the same input says READY "io": "direct"; then its CHUNKs carry no
+ * rows (it copies them from the input into the chunk's .npy) and it
+ * writes CMD's rows into the output's temporary file at their offset
+ * once the hub's DATA told the output's place (before that, CMD's output
+ * waits in the folder), answering with header-only RESULTs.
+ *
  * CMD's environment: the rank's, DCRUN_MAP_ROWS, and per chunk
  * DCRUN_CHUNK, DCRUN_CHUNK_ROW0, DCRUN_CHUNK_ROWS (per-chunk mode).
  */
@@ -30,7 +37,7 @@
 /* Serve a map job after its JOB message: 0 after DONE, -1 with errp
  * (the hub has been told with an ERROR where it can be). */
 int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
-                         dc_error_t *errp);
+                         const struct dc_wire_io *io, dc_error_t *errp);
 
 /* Kill this process's CMD and remove its chunk files and folder (async-
  * signal-safe): for a process whose own signal handling stops the job

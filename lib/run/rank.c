@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util/file.h"
 #include "lib/util/half.h"
 #include "lib/util/log.h"
 #include "lib/model/model.h"
@@ -188,28 +188,6 @@ static void dio_close (struct dio *d)
     memset (d, 0, sizeof (*d));
 }
 
-/* Filesystems whose writes other hosts see only after a flush. */
-static bool network_fs (int fd)
-{
-    struct statfs sf;
-    static const unsigned long magic[] = {
-        0x6969,     /* NFS */
-        0x0BD00BD0, /* Lustre */
-        0x47504653, /* GPFS */
-        0xFF534D42, /* CIFS */
-        0xFE534D42, /* SMB2 */
-        0x00C36400, /* Ceph */
-        0x19830326, /* BeeGFS */
-        0x65735546, /* FUSE */
-    };
-    if (fstatfs (fd, &sf) < 0)
-        return true;
-    for (size_t i = 0; i < sizeof (magic) / sizeof (magic[0]); i++)
-        if ((unsigned long)sf.f_type == magic[i])
-            return true;
-    return false;
-}
-
 /* why is a short message for READY: truncated without a fuss */
 __attribute__ ((format (printf, 3, 4))) static void say (char *why, size_t len,
                                                          const char *fmt, ...)
@@ -280,7 +258,7 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
         say (why, len, "%s: not the head's output (shape differs)", io->output);
         goto fail;
     }
-    d->netfs = network_fs (d->out->fd);
+    d->netfs = dc_file_network_fs (d->out->fd);
     d->engine = "pread";
     if (mpi && d->in->dtype == DC_NPY_F4) {
         /* a rank of mpirun or srun: the cluster's parallel I/O engine */
@@ -890,7 +868,7 @@ int dc_worker_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         goto out;
     }
     if (wj.mode == DC_WIRE_MAP) { /* lib/run/map_rank.h */
-        rc = dc_worker_map_serve (c, o, errp);
+        rc = dc_worker_map_serve (c, o, &wj.io, errp);
         goto out;
     }
     job_from_wire (&wj, &j);

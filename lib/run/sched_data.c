@@ -213,53 +213,6 @@ static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
     snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
 }
 
-/* How the rows travelled: "io" (direct, relay or mixed) and per rank its
- * way, why not direct, its read/compute/write seconds and the bytes of its
- * rows that passed the hub. */
-static void report_io (const struct dc_sched_data *sd, const struct dc_hub *h,
-                       cJSON *x)
-{
-    int direct = 0, working = 0; /* ranks that computed chunks */
-    cJSON *a = cJSON_CreateArray ();
-
-    for (int r = 0; r < h->size; r++) {
-        const struct dc_hub_rank *rk = &h->ranks[r];
-        cJSON *o = cJSON_CreateObject ();
-        if (rk->chunks) {
-            working++;
-            direct += rk->direct;
-        }
-        /* no READY (it started after the end): no way at all */
-        cJSON_AddStringToObject (o, "io",
-                                 !rk->device[0] ? "none"
-                                 : rk->direct   ? "direct"
-                                                : "relay");
-        if (rk->io_why[0])
-            cJSON_AddStringToObject (o, "why", rk->io_why);
-        if (rk->direct && rk->io_engine[0])
-            cJSON_AddStringToObject (o, "engine", rk->io_engine);
-        cJSON_AddNumberToObject (o, "read", rk->read);
-        cJSON_AddNumberToObject (o, "compute", rk->seconds);
-        cJSON_AddNumberToObject (o, "write", rk->write);
-        /* READY to the end of its last chunk = read + compute + write +
-         * wait + what sending results took (the rest) */
-        if (rk->last_end > rk->ready_clock) {
-            cJSON_AddNumberToObject (o, "wait", rk->wait);
-            cJSON_AddNumberToObject (o, "wall", rk->last_end - rk->ready_clock);
-        }
-        cJSON_AddNumberToObject (o, "relayed_bytes", (double)rk->relayed);
-        cJSON_AddItemToArray (a, o);
-    }
-    cJSON_AddStringToObject (x, "io_mode",
-                             sd->io.on ? (sd->io.required ? "direct" : "auto")
-                                       : "relay");
-    cJSON_AddStringToObject (x, "io",
-                             direct == working ? "direct"
-                             : direct          ? "mixed"
-                                               : "relay");
-    cJSON_AddItemToObject (x, "rank_io", a);
-}
-
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
 {
     struct dc_sched_data *sd = s;
@@ -275,7 +228,8 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
     if (!x)
         return;
     cJSON_AddNumberToObject (x, "chunk_rows", (double)sd->chunk_rows);
-    report_io (sd, h, x);
+    dc_hub_report_io (
+        h, x, sd->io.on ? (sd->io.required ? "direct" : "auto") : "relay");
     dc_hub_report_chunks (h, x, sd->nchunks);
 }
 

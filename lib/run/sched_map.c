@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,10 +85,12 @@ static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
 {
     struct dc_map_chunk *ch = &sm->chunks[idx];
     struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
+    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
     size_t bytes;
-    uint8_t *buf =
-        sm->files ? NULL
-                  : dc_wire_chunk_new (&w, (size_t)sm->in.row_bytes, &bytes);
+    uint8_t *buf = sm->files
+                       ? NULL
+                       : dc_wire_chunk_new (
+                             &w, direct ? 0 : (size_t)sm->in.row_bytes, &bytes);
     int rc = -1;
 
     if (sm->files) {
@@ -96,7 +100,10 @@ static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
     } else if (!buf)
         return errprintf (errp, "out of memory for a chunk");
     dc_report_chunk_sent (h->report, r, idx);
-    if ((sm->files || read_rows (sm, ch, buf + DC_CHUNK_HDR, errp) == 0) &&
+    if (!direct)
+        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
+    if ((sm->files || direct ||
+         read_rows (sm, ch, buf + DC_CHUNK_HDR, errp) == 0) &&
         dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
         ch->state = DC_CHUNK_ASSIGNED;
         ch->owner = r;
@@ -111,12 +118,13 @@ static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
 static int start (void *s, struct dc_hub *h, dc_error_t *errp)
 {
     struct dc_sched_map *sm = s;
-    struct dc_wire_job j = {.mode = DC_WIRE_MAP};
+    struct dc_wire_job j = {.mode = DC_WIRE_MAP, .io = sm->io};
     char *job = dc_wire_job_encode (&j);
     char *spec = dc_wire_map_encode (&sm->spec);
     int rc = -1;
 
-    if (!job || !spec)
+    free (sm->told);
+    if (!(sm->told = calloc ((size_t)h->size, sizeof (bool))) || !job || !spec)
         errprintf (errp, "out of memory");
     else if (dc_comm_bcast (h->comm, DC_MSG_JOB, job, strlen (job), errp) ==
                  0 &&
@@ -128,10 +136,54 @@ static int start (void *s, struct dc_hub *h, dc_error_t *errp)
     return rc;
 }
 
+/* The output's place to direct rank r, once: 0, or -1 (errp). */
+static int tell_out (struct dc_sched_map *sm, struct dc_hub *h, int r,
+                     dc_error_t *errp)
+{
+    struct dc_wire_mapout m = {.ndim = sm->out_ndim,
+                               .row_bytes = sm->out_row_bytes,
+                               .offset = dc_map_out_data_offset (sm->out)};
+    char *js;
+    int rc;
+
+    if (sm->told[r] || !h->ranks[r].direct || h->ranks[r].lost)
+        return 0;
+    snprintf (m.descr, sizeof (m.descr), "%s", sm->out_descr);
+    memcpy (m.shape, sm->out_shape, sizeof (int64_t) * (size_t)sm->out_ndim);
+    if (!(js = dc_wire_mapout_encode (&m)))
+        return errprintf (errp, "out of memory");
+    rc = dc_comm_send (h->comm, r, DC_MSG_DATA, js, strlen (js), errp);
+    free (js);
+    if (rc == 0)
+        sm->told[r] = true;
+    return rc;
+}
+
 static int ready (void *s, struct dc_hub *h, int r,
                   const struct dc_wire_ready *rd)
 {
-    (void)s, (void)h, (void)r, (void)rd;
+    struct dc_sched_map *sm = s;
+    dc_error_t e;
+
+    if (!sm->io.on) /* direct I/O was not offered */
+        h->ranks[r].direct = false;
+    if (sm->io.required && !h->ranks[r].direct) {
+        snprintf (
+            h->ranks[r].error, sizeof (h->ranks[r].error), "--io direct: %s",
+            rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
+        h->ranks[r].io_refused = true;
+        dc_comm_drop (h->comm, r, "no direct I/O");
+        return 1;
+    }
+    if (sm->io.on)
+        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
+                h->ranks[r].direct ? "direct" : "relay",
+                rd->io_why[0] ? ": " : "", rd->io_why);
+    if (sm->shaped && tell_out (sm, h, r, &e) < 0) {
+        dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
+        dc_comm_drop (h->comm, r, "cannot be told the output");
+        return 1;
+    }
     return 0;
 }
 
@@ -211,7 +263,7 @@ static int take_shape (struct dc_sched_map *sm, struct dc_hub *h,
                   w->row_bytes, descr, "shaped", rb);
         return 1;
     }
-    if (sm->out) {
+    if (sm->shaped) {
         bool same = !strcmp (descr, sm->out_descr) && w->ndim == sm->out_ndim;
         for (int i = 0; same && i < w->ndim; i++)
             same = w->shape[i] == sm->out_shape[i];
@@ -226,15 +278,25 @@ static int take_shape (struct dc_sched_map *sm, struct dc_hub *h,
         }
         return 0;
     }
-    if (!(sm->out = dc_map_out_create (sm->output, descr, sm->in.rows, w->ndim,
-                                       w->shape, w->row_bytes, errp))) {
+    if (sm->out ? dc_map_out_shape (sm->out, descr, sm->in.rows, w->ndim,
+                                    w->shape, w->row_bytes, errp) < 0
+                : !(sm->out = dc_map_out_create (sm->output, descr, sm->in.rows,
+                                                 w->ndim, w->shape,
+                                                 w->row_bytes, errp))) {
         h->res->status = DC_COORD_IO_ERROR;
         return -1;
     }
+    sm->shaped = true;
     snprintf (sm->out_descr, sizeof (sm->out_descr), "%s", descr);
     sm->out_ndim = w->ndim;
     memcpy (sm->out_shape, w->shape, sizeof (int64_t) * (size_t)w->ndim);
     sm->out_row_bytes = w->row_bytes;
+    /* --io direct: every direct rank learns where its rows go */
+    for (int o = 0; o < h->size; o++)
+        if (h->ranks[o].ready && tell_out (sm, h, o, &e) < 0) {
+            dc_log (DC_LOG_WARN, "rank %d: %s", o, e.text);
+            dc_comm_drop (h->comm, o, "cannot be told the output");
+        }
     return 0;
 }
 
@@ -369,11 +431,35 @@ static int result (void *s, struct dc_hub *h, int r, const uint8_t *data,
         snprintf (why, sizeof (why), "%.*s", (int)w.text_len, w.text);
         return chunk_failed (sm, h, r, w.id, why, errp);
     }
+    bool by_rank = w.status == DC_MAPRES_WRITTEN || w.status == DC_MAPRES_HELD;
+    if (by_rank && (!h->ranks[r].direct ||
+                    (w.status == DC_MAPRES_WRITTEN && !sm->told[r]))) {
+        dc_log (DC_LOG_WARN, "rank %d: rows it could not have written", r);
+        dc_comm_drop (h->comm, r, "sent a bad result");
+        return 0;
+    }
     int t = take_shape (sm, h, &w, why, sizeof (why), errp);
     if (t < 0)
         return -1;
+    if (t > 0 && w.status == DC_MAPRES_WRITTEN) { /* it checked: a bug */
+        dc_log (DC_LOG_WARN, "rank %d: %s", r, why);
+        dc_comm_drop (h->comm, r, "sent a bad result");
+        return 0;
+    }
     if (t > 0)
         return chunk_failed (sm, h, r, w.id, why, errp);
+    if (w.status == DC_MAPRES_HELD) { /* it writes them once told where */
+        if (tell_out (sm, h, r, &e) < 0) {
+            dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
+            dc_comm_drop (h->comm, r, "cannot be told the output");
+        }
+        return 0;
+    }
+    if (w.status == DC_MAPRES_WRITTEN) {
+        account (h, r, ch, w.id, w.seconds);
+        return 0;
+    }
+    h->ranks[r].relayed += w.rows * w.row_bytes;
     double tw = dc_hub_now ();
     if (dc_map_out_write (sm->out, w.row0, w.rows, w.data, errp) < 0) {
         h->res->status = DC_COORD_IO_ERROR;
@@ -479,7 +565,107 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
     if (!(x = dc_report_extra (report, "distributed")))
         return;
     cJSON_AddNumberToObject (x, "chunk_rows", (double)sm->chunk_rows);
+    dc_hub_report_io (h, x, dc_io_mode_name (sm->io_mode));
     dc_hub_report_chunks (h, x, sm->nchunks);
+}
+
+/* An absolute path for what ranks open: the real folder and the name. */
+static int abs_path (const char *path, char *buf, size_t len, dc_error_t *errp)
+{
+    char *d = strdup (path), *b = strdup (path), *rd = NULL;
+    int rc = -1;
+
+    if (d && b && (rd = realpath (dirname (d), NULL))) {
+        if ((size_t)snprintf (buf, len, "%s/%s", rd, basename (b)) < len)
+            rc = 0;
+        else
+            errprintf (errp, "%s: path too long for the ranks", path);
+    } else
+        errprintf (errp, "%s: %s", path, strerror (errno));
+    free (rd);
+    free (d);
+    free (b);
+    return rc;
+}
+
+/* The token file next to the output's temporary file (as infer's): ranks
+ * that read it back see this folder at the same path.  Named like the
+ * temporary file and locked, so dc_atomicfile_sweep removes one a killed
+ * run left. */
+static int make_probe (struct dc_sched_map *sm, const char *tmp,
+                       dc_error_t *errp)
+{
+    struct dc_wire_io *io = &sm->io;
+    unsigned char rnd[16];
+    size_t n = strlen (tmp);
+
+    if (n < 6 || n >= sizeof (sm->probe))
+        return errprintf (errp, "%s: path too long", tmp);
+    memcpy (sm->probe, tmp, n + 1);
+    memcpy (sm->probe + n - 6, "XXXXXX", 6);
+    if ((sm->probe_fd = mkostemp (sm->probe, O_CLOEXEC)) < 0)
+        return errprintf (errp, "%s: %s", sm->probe, strerror (errno));
+    dc_file_on_signal_unlink (sm->probe);
+    if (flock (sm->probe_fd, LOCK_EX | LOCK_NB) < 0 ||
+        getrandom (rnd, sizeof (rnd), 0) != (ssize_t)sizeof (rnd))
+        return errprintf (errp, "%s: %s", sm->probe, strerror (errno));
+    for (size_t i = 0; i < sizeof (rnd); i++)
+        snprintf (io->token + 2 * i, 3, "%02x", rnd[i]);
+    if (write (sm->probe_fd, io->token, strlen (io->token)) !=
+            (ssize_t)strlen (io->token) ||
+        abs_path (sm->probe, io->probe, sizeof (io->probe), errp) < 0)
+        return errprintf (errp, "%s: cannot write the token", sm->probe);
+    return 0;
+}
+
+int dc_sched_map_io_open (struct dc_sched_map *sm, const char *input,
+                          dc_error_t *errp)
+{
+    struct dc_wire_io *io = &sm->io;
+    struct stat st;
+    char stale[1024];
+    dc_error_t e;
+
+    sm->probe_fd = -1;
+    if (sm->files)
+        return 0;
+    if (dc_atomicfile_sweep (sm->output, stale, sizeof (stale)) > 0)
+        dc_log (DC_LOG_WARN,
+                "%s: removed what a killed run left next to it: %s", sm->output,
+                stale);
+    if (sm->io_mode == DC_IO_RELAY)
+        return 0;
+    if (!(sm->out = dc_map_out_open (sm->output, true, &e))) {
+        if (sm->io_mode == DC_IO_AUTO && errno == ENOTSUP)
+            return 0; /* a device or FIFO: relayed */
+        return errprintf (errp, "%s%s",
+                          sm->io_mode == DC_IO_DIRECT ? "--io direct: " : "",
+                          e.text);
+    }
+    if (fstat (sm->in_fd, &st) < 0 || !realpath (input, io->input))
+        return errprintf (errp, "%s: %s", input, strerror (errno));
+    if (abs_path (dc_map_out_tmppath (sm->out), io->output, sizeof (io->output),
+                  errp) < 0 ||
+        make_probe (sm, dc_map_out_tmppath (sm->out), errp) < 0)
+        return -1;
+    io->on = true;
+    io->required = sm->io_mode == DC_IO_DIRECT;
+    io->input_size = (uint64_t)st.st_size;
+    io->input_mtime_s = st.st_mtim.tv_sec;
+    io->input_mtime_ns = st.st_mtim.tv_nsec;
+    return 0;
+}
+
+void dc_sched_map_io_close (struct dc_sched_map *sm)
+{
+    if (sm->probe_fd >= 0) {
+        dc_file_on_signal_forget (sm->probe);
+        unlink (sm->probe);
+        close (sm->probe_fd);
+    }
+    sm->probe_fd = -1;
+    free (sm->told);
+    sm->told = NULL;
 }
 
 int dc_sched_map_files_open (struct dc_sched_map *sm, dc_error_t *errp)
@@ -566,7 +752,7 @@ static int commit (void *s, struct dc_hub *h, dc_error_t *errp)
     (void)h;
     if (sm->files)
         return files_commit (sm, errp);
-    if (!sm->out)
+    if (!sm->shaped)
         return errprintf (errp, "no output was made");
     return dc_map_out_commit (sm->out, h->res->sha256, errp);
 }

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "lib/util/file.h"
@@ -823,4 +824,26 @@ int dc_file_check (const struct dc_file_use *v, size_t n, dc_error_t *errp)
         free (id[i].base);
     free (id);
     return rc;
+}
+
+/* Filesystems whose writes other hosts see only after a flush. */
+bool dc_file_network_fs (int fd)
+{
+    struct statfs sf;
+    static const unsigned long magic[] = {
+        0x6969,     /* NFS */
+        0x0BD00BD0, /* Lustre */
+        0x47504653, /* GPFS */
+        0xFF534D42, /* CIFS */
+        0xFE534D42, /* SMB2 */
+        0x00C36400, /* Ceph */
+        0x19830326, /* BeeGFS */
+        0x65735546, /* FUSE */
+    };
+    if (fstatfs (fd, &sf) < 0)
+        return true;
+    for (size_t i = 0; i < sizeof (magic) / sizeof (magic[0]); i++)
+        if ((unsigned long)sf.f_type == magic[i])
+            return true;
+    return false;
 }

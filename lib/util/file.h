@@ -127,4 +127,9 @@ struct dc_file_use {
  * 0, or -1 with errp. */
 int dc_file_check (const struct dc_file_use *v, size_t n, dc_error_t *errp);
 
+/* True when fd's filesystem shows other hosts its writes only after a
+ * flush (NFS, Lustre, GPFS, CIFS, SMB2, Ceph, BeeGFS, FUSE), or fstatfs
+ * fails: what the ranks of --io direct fdatasync after each chunk. */
+bool dc_file_network_fs (int fd);
+
 #endif

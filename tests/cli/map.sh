@@ -162,7 +162,7 @@ expect_rc 2 "no command" $D map -H localhost:2 --input X.npy --output Yu.npy
 expect_rc 2 "no --output" $D map --input X.npy -- true
 expect_rc 2 "{in} without {out}" $D map -H localhost:2 --input X.npy --output Yu.npy -- cat {in}
 expect_err "holds \{in\} but not \{out\}" "says per-chunk mode needs both"
-expect_rc 2 "--io direct (not there yet)" $D map --io direct --input X.npy --output Yu.npy -- true
+expect_rc 2 "--io bogus" $D map --io bogus --input X.npy --output Yu.npy -- true
 expect_rc 2 "--retries -1" $D map --retries -1 --input X.npy --output Yu.npy -- true
 echo "not an array" > bad.npy
 expect_rc 3 "an input that is not an .npy" $D map -H localhost:2 --input bad.npy --output Yu.npy -- true

@@ -198,7 +198,11 @@ static const struct bcase bcases[] = {
     {"valid", -1, 0, 0, 0, NULL},
     {"seconds NaN", 3, 0x7ff8000000000000ull, 0, 0, "RESULT: seconds"},
     {"seconds negative", 3, 0xbff0000000000000ull, 0, 0, "RESULT: seconds"},
-    {"status 2", 4, 2, 0, 0, "RESULT: status: 2"},
+    {"status 4", 4, 4, 0, 0, "RESULT: status: 4"},
+    {"written with rows", 4, DC_MAPRES_WRITTEN, 0, 0,
+     "RESULT: rows written by the rank"},
+    {"held with rows", 4, DC_MAPRES_HELD, 0, 0,
+     "RESULT: rows written by the rank"},
     {"ndim 33", 6, 33, 0, 0, "RESULT: ndim: 33"},
     {"ndim huge", 6, (uint64_t)1 << 62, 0, 0, "RESULT: ndim:"},
     {"text huge", 7, (uint64_t)1 << 62, 0, 0, "RESULT: text:"},
@@ -248,6 +252,75 @@ START_TEST (t_mapres_hostile)
     } else
         ck_assert_msg (rc == 0, "%s: %s", c->name, e.text);
     free (buf);
+}
+END_TEST
+
+/* --io direct: header-only RESULTs and the output's place (DATA). */
+START_TEST (t_direct)
+{
+    struct dc_wire_mapres m = {.id = 4,
+                               .row0 = 40,
+                               .rows = 10,
+                               .status = DC_MAPRES_WRITTEN,
+                               .row_bytes = 24,
+                               .ndim = 1,
+                               .shape = {3},
+                               .text = "<f8",
+                               .text_len = 3},
+                          d;
+    size_t hl = dc_wire_mapres_hdr_len (&m);
+    uint8_t *buf = calloc (1, hl);
+    dc_error_t e = {.text = ""};
+
+    ck_assert_ptr_nonnull (buf);
+    dc_wire_mapres_put (buf, &m);
+    ck_assert_int_eq (dc_wire_mapres_get (buf, hl, &d, &e), 0);
+    ck_assert (d.status == DC_MAPRES_WRITTEN && d.rows == 10 &&
+               d.row_bytes == 24 && d.ndim == 1 && d.shape[0] == 3 &&
+               d.text_len == 3 && !memcmp (d.text, "<f8", 3));
+    ck_assert_ptr_null (d.data);
+    m.text_len = 0; /* no dtype to check */
+    hl = dc_wire_mapres_hdr_len (&m);
+    dc_wire_mapres_put (buf, &m);
+    ck_assert_int_eq (dc_wire_mapres_get (buf, hl, &d, &e), -1);
+    free (buf);
+
+    struct dc_wire_mapout o = {.descr = ">i4",
+                               .ndim = 2,
+                               .shape = {2, 5},
+                               .row_bytes = 40,
+                               .offset = 128},
+                          od;
+    char *js = dc_wire_mapout_encode (&o);
+    ck_assert_ptr_nonnull (js);
+    ck_assert_int_eq (
+        dc_wire_mapout_decode ((const uint8_t *)js, strlen (js), &od, &e), 0);
+    ck_assert (!strcmp (od.descr, ">i4") && od.ndim == 2 && od.shape[1] == 5 &&
+               od.row_bytes == 40 && od.offset == 128);
+    free (js);
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{}",
+        "{\"descr\": \"<f8\", \"shape\": [], \"row_bytes\": 8}",
+        "{\"descr\": \"<f8\", \"shape\": [], \"row_bytes\": 8, "
+        "\"offset\": 0}",
+        "{\"descr\": \"<f'8\", \"shape\": [], \"row_bytes\": 8, "
+        "\"offset\": 64}",
+        "{\"descr\": \"<f8\", \"shape\": [-1], \"row_bytes\": 8, "
+        "\"offset\": 64}",
+        "{\"descr\": \"<f8\", \"shape\": 3, \"row_bytes\": 8, "
+        "\"offset\": 64}",
+        "{\"descr\": \"<f8\", \"shape\": [], \"row_bytes\": -8, "
+        "\"offset\": 64}",
+        "{\"descr\": \"<f8\", \"shape\": [], \"row_bytes\": 8, "
+        "\"offset\": 1e30}",
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
+        ck_assert_msg (dc_wire_mapout_decode ((const uint8_t *)bad[i],
+                                              strlen (bad[i]), &od, &e) == -1,
+                       "accepted: %s", bad[i]);
+    ck_assert_int_eq (dc_wire_mapout_decode (NULL, 0, &od, NULL), -1);
 }
 END_TEST
 
@@ -367,6 +440,7 @@ int main (void)
     tcase_add_test (tc, t_mapres_roundtrip);
     tcase_add_loop_test (tc, t_mapres_hostile, 0,
                          (int)(sizeof (bcases) / sizeof (bcases[0])));
+    tcase_add_test (tc, t_direct);
     tcase_add_test (tc, t_null);
     tcase_add_test (tc, t_files);
     suite_add_tcase (s, tc);

@@ -4,6 +4,7 @@
  * (dc_worker_serve running `cp {in} {out}`).  Every case checks the status,
  * the message, the lost ranks and that the output is complete and right
  * or absent. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +54,8 @@ enum script {
     BAD_ID,   /* a result for a chunk it does not have */
     GARBAGE,  /* a result of 5 bytes */
     ERROR,    /* ERROR "boom" after the command */
+    EARLY,    /* says it is direct, then claims rows written before the
+                 hub told it where */
 };
 
 struct rank_thread {
@@ -69,7 +72,7 @@ static int nbad, bad_done;
 
 static bool is_bad (enum script s)
 {
-    return s == DIE || s == BAD_ID || s == GARBAGE || s == ERROR;
+    return s == DIE || s == BAD_ID || s == GARBAGE || s == ERROR || s == EARLY;
 }
 
 static void wait_for_bad (void)
@@ -101,7 +104,11 @@ static void *scripted (struct rank_thread *rt)
         dc_wire_map_free (&spec);
         return NULL;
     }
-    dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{}", 2, NULL);
+    if (rt->script == EARLY)
+        dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{\"io\": \"direct\"}", 16,
+                      NULL);
+    else
+        dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, "{}", 2, NULL);
     for (;;) {
         if (dc_comm_recv (c, &m, -1, &e) < 0)
             break;
@@ -111,7 +118,9 @@ static void *scripted (struct rank_thread *rt)
         }
         struct dc_wire_chunk ch;
         if (m.type != DC_MSG_CHUNK ||
-            dc_wire_chunk_get (m.data, m.len, spec.row_bytes, &ch, &e) < 0) {
+            dc_wire_chunk_get (m.data, m.len,
+                               rt->script == EARLY ? 0 : spec.row_bytes, &ch,
+                               &e) < 0) {
             free (m.data);
             continue;
         }
@@ -140,8 +149,14 @@ static void *scripted (struct rank_thread *rt)
                                         .text_len = 4};
         if (rt->script == BAD_ID)
             r.id += 1000;
+        if (rt->script == EARLY) {
+            r.status = DC_MAPRES_WRITTEN;
+            r.data = NULL;
+        }
         size_t len;
         uint8_t *b = dc_wire_mapres_new (&r, &len);
+        if (b && rt->script == EARLY) /* the header only */
+            len = dc_wire_mapres_hdr_len (&r);
         free (m.data);
         ck_assert_ptr_nonnull (b);
         if (rt->script == GARBAGE)
@@ -180,75 +195,140 @@ struct mcase {
     int status;      /* dc_status */
     int nlost;       /* on success */
     const char *err; /* in the message ("" none) */
+    enum dc_io_mode io;
 };
 
 static const struct mcase cases[] = {
-    {"3 good ranks", 3, {GOOD, GOOD, GOOD}, 2, DC_STATUS_OK, 0, ""},
-    {"a real rank and a good one", 2, {REAL, GOOD}, 2, DC_STATUS_OK, 0, ""},
+    {"3 good ranks", 3, {GOOD, GOOD, GOOD}, 2, DC_STATUS_OK, 0, "", DC_IO_AUTO},
+    {"a real rank and a good one",
+     2,
+     {REAL, GOOD},
+     2,
+     DC_STATUS_OK,
+     0,
+     "",
+     DC_IO_AUTO},
     {"a rank dies with a chunk",
      2,
      {GOOD, DIE},
      2,
      DC_STATUS_OK,
      1,
-     "lost on the way: rank 1 on h1"},
+     "lost on the way: rank 1 on h1",
+     DC_IO_AUTO},
     {"a result for no chunk",
      2,
      {GOOD, BAD_ID},
      2,
      DC_STATUS_OK,
      1,
-     "rank 1 on h1 (sent a bad result)"},
+     "rank 1 on h1 (sent a bad result)",
+     DC_IO_AUTO},
     {"a result of 5 bytes",
      2,
      {GARBAGE, GOOD},
      2,
      DC_STATUS_OK,
      1,
-     "rank 0 on h0 (sent a bad result)"},
+     "rank 0 on h0 (sent a bad result)",
+     DC_IO_AUTO},
     {"a rank that sends ERROR",
      2,
      {ERROR, GOOD},
      2,
      DC_STATUS_OK,
      1,
-     "rank 0 on h0 (boom)"},
+     "rank 0 on h0 (boom)",
+     DC_IO_AUTO},
     {"failed chunks retried on a good rank",
      2,
      {FAIL, GOOD},
      2,
      DC_STATUS_OK,
      0,
-     ""},
+     "",
+     DC_IO_AUTO},
     {"every chunk fails",
      2,
      {FAIL, FAIL},
      2,
      DC_STATUS_FAIL,
      0,
-     "failed 3 times, last on rank"},
+     "failed 3 times, last on rank",
+     DC_IO_AUTO},
     {"--retries 0",
      3,
      {FAIL, FAIL, FAIL},
      0,
      DC_STATUS_FAIL,
      0,
-     "failed 1 time, last on rank"},
+     "failed 1 time, last on rank",
+     DC_IO_AUTO},
     {"another dtype",
      1,
      {ALT_TYPE},
      0,
      DC_STATUS_FAIL,
      0,
-     "but the first chunk's is"},
+     "but the first chunk's is",
+     DC_IO_AUTO},
     {"every rank dies",
      3,
      {DIE, DIE, DIE},
      2,
      DC_STATUS_FAIL,
      0,
-     "every rank was lost"},
-    {"every rank fails", 2, {ERROR, ERROR}, 2, DC_STATUS_FAIL, 0, "boom"},
+     "every rank was lost",
+     DC_IO_AUTO},
+    {"every rank fails",
+     2,
+     {ERROR, ERROR},
+     2,
+     DC_STATUS_FAIL,
+     0,
+     "boom",
+     DC_IO_AUTO},
+    /* one REAL rank per case: its chunk folder is the process's */
+    {"--io direct: a real rank",
+     1,
+     {REAL},
+     2,
+     DC_STATUS_OK,
+     0,
+     "",
+     DC_IO_DIRECT},
+    {"--io relay: a real rank and a good one",
+     2,
+     {REAL, GOOD},
+     2,
+     DC_STATUS_OK,
+     0,
+     "",
+     DC_IO_RELAY},
+    {"--io direct: a rank that cannot is refused",
+     2,
+     {REAL, GOOD},
+     2,
+     DC_STATUS_OK,
+     1,
+     "rank 1 on h1 (no direct I/O)",
+     DC_IO_DIRECT},
+    {"--io direct: no rank can",
+     2,
+     {GOOD, GOOD},
+     2,
+     DC_STATUS_FAIL,
+     0,
+     "--io direct: the rank cannot read the files",
+     DC_IO_DIRECT},
+    {"rows written before the hub said where",
+     2,
+     {EARLY, GOOD},
+     2,
+     DC_STATUS_OK,
+     1,
+     "rank 0 on h0 (sent a bad result)",
+     DC_IO_AUTO},
 };
 
 START_TEST (t_map)
@@ -261,7 +341,8 @@ START_TEST (t_map)
                             .argc = 3,
                             .argv = argv,
                             .chunk_rows = 10,
-                            .retries = c->retries};
+                            .retries = c->retries,
+                            .io_mode = c->io};
     char out[4096];
     dc_error_t err;
     int sig;
@@ -289,6 +370,14 @@ START_TEST (t_map)
                    st, c->status, err.text);
     ck_assert_msg (strstr (err.text, c->err), "%s: '%s' lacks '%s'", c->name,
                    err.text, c->err);
+    /* the shared temporary output and its token are gone either way */
+    DIR *d = opendir (tmpdir);
+    struct dirent *de;
+    ck_assert_ptr_nonnull (d);
+    while ((de = readdir (d)))
+        ck_assert_msg (strncmp (de->d_name, ".y.npy.dcrun-", 13), "%s: %s left",
+                       c->name, de->d_name);
+    closedir (d);
     struct stat sb;
     if (st != DC_STATUS_OK) {
         ck_assert_msg (stat (out, &sb) < 0, "%s: an output exists", c->name);
