@@ -87,19 +87,28 @@ int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
         dc_hosts_destroy (hosts);
         return EXIT_USAGE;
     }
-    if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK)
-        return cli_status (cli->command, st, 0, &err);
+    /* the job owns hosts and plan from here on, even when it fails */
+    if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK) {
+        exitcode = cli_status (cli->command, st, 0, &err);
+        dc_job_fini (&rk->job);
+        return exitcode;
+    }
     /* local ranks: a --wdir that is not here fails before any starts (ssh
      * checks each host's before its ranks start) */
     if (cli->launch.wdir && !strcmp (rk->job.launcher, "local") &&
-        access (cli->launch.wdir, X_OK) < 0)
-        return cli_error (EXIT_LAUNCH, "%s: --wdir %s: %s", cli->command,
-                          cli->launch.wdir, strerror (errno));
+        access (cli->launch.wdir, X_OK) < 0) {
+        exitcode = cli_error (EXIT_LAUNCH, "%s: --wdir %s: %s", cli->command,
+                              cli->launch.wdir, strerror (errno));
+        dc_job_fini (&rk->job);
+        return exitcode;
+    }
     rk->cj.hosts = rk->job.hosts;
     rk->cj.plan = rk->job.plan;
     rk->cj.launcher = rk->job.launcher;
     rk->cj.master_port = rk->job.master_port;
-    return cli_job_attach (cli, &rk->cj);
+    if ((exitcode = cli_job_attach (cli, &rk->cj)) != EXIT_OK)
+        cli_ranks_fini (rk); /* the caller does not on a failure */
+    return exitcode;
 }
 
 void cli_ranks_fini (struct cli_ranks *rk)
@@ -205,7 +214,7 @@ int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp)
 /* The launch options that shape the ranks, for the inner `dcrun exec`
  * (nums: room for the numbers' text). */
 static int driver_launch_args (const struct cli *cli, const char *launcher,
-                               char **av, int k, char nums[][32])
+                               char **av, int k, char nums[][32], char **dups)
 {
     const struct cli_launch *l = &cli->launch;
     static const char *const gpu_bind[] = {"host", "rank", "none"};
@@ -281,12 +290,19 @@ static int driver_launch_args (const struct cli *cli, const char *launcher,
         /* NAME=VALUE: the value goes through the environment, never on
          * the inner exec's command line (ps shows those); the name only
          * (freed by execv, or at exit) */
-        if (!(av[k++] = strndup (x, (size_t)(eq - x))))
+        if (!(av[k++] = dups[i] = strndup (x, (size_t)(eq - x))))
             return -1;
         if (!cli->dry_run)
             putenv (x);
     }
     return k;
+}
+
+static void free_dups (char **dups, int n)
+{
+    for (int i = 0; dups && i < n; i++)
+        free (dups[i]);
+    free (dups);
 }
 
 int cli_dist_exec_driver (struct cli_ranks *rk)
@@ -316,7 +332,11 @@ int cli_dist_exec_driver (struct cli_ranks *rk)
         av[k++] = "-n";
         av[k++] = np;
     }
-    if ((k = driver_launch_args (cli, rk->job.launcher, av, k, nums)) < 0) {
+    /* the names of -x NAME=VALUE, strndup'ed: freed unless execv runs */
+    char **dups = calloc ((size_t)cli->launch.nexports + 1, sizeof (char *));
+    if (!dups || (k = driver_launch_args (cli, rk->job.launcher, av, k, nums,
+                                          dups)) < 0) {
+        free_dups (dups, cli->launch.nexports);
         free (av);
         return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
     }
@@ -332,12 +352,14 @@ int cli_dist_exec_driver (struct cli_ranks *rk)
         char *line = dc_launch_shell_join (av);
         printf ("%s\n", line ? line : "");
         free (line);
+        free_dups (dups, cli->launch.nexports);
         free (av);
         return EXIT_OK;
     }
     fflush (NULL);
     execv (self, av);
     int e = errno;
+    free_dups (dups, cli->launch.nexports);
     free (av);
     return cli_error (EXIT_LAUNCH, "%s: %s: %s", cli->command, self,
                       strerror (e));
