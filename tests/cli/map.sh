@@ -263,6 +263,16 @@ if $PY -c 'import torch' 2>/dev/null; then
     $PY "$EX" single --input TX.npy --output TYall.npy
     expect_eq "$($PY -c "import numpy as np; a, b = np.load('TYall.npy'), np.load('TY3.npy'); print(a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-6)))")" \
         True "PyTorch over 3 ranks: within 1e-6 of the whole batch in one call"
+    if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; then
+        SAVED_ASAN=${ASAN_OPTIONS-}
+        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+        expect_rc 0 "map_torch.py under mpirun -np 3" timeout 120 mpirun --oversubscribe --mca btl self,tcp \
+            --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -x TMPDIR -x MAP_TORCH_THREADS -np 3 \
+            $D map --chunk-rows 250 --input TX.npy --output TYm.npy -- $PY "$EX" worker
+        expect_eq "$(cmp TY1.npy TYm.npy && echo same)" same "PyTorch under mpirun: the bytes of one PyTorch process"
+        export ASAN_OPTIONS="$SAVED_ASAN"
+        [ -n "$ASAN_OPTIONS" ] || unset ASAN_OPTIONS
+    fi
     if $D --version | grep -q '^launchers:.* ssh'; then
         TB=$T_TMP/tb
         if sh "$DCRUN_SRCDIR/tests/testbed/sshd.sh" up "$TB/sshd" 2 > "$T_TMP/tb.log" 2>&1; then
