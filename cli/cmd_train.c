@@ -306,7 +306,7 @@ const struct cli_command cmd_train = {
              "[--momentum M] [--optimizer sgd|adam] [--loss mse|xent] "
              "[--seed S] [--checkpoint-dir D] [--checkpoint-every N] "
              "[--resume] [--log loss.csv] [--report R.json] "
-             "[--trace T.json]",
+             "[--trace T.json] [--io direct|relay|auto]",
     .opts = train_opts,
     .opts2 = cli_model_opts,
     .launch_opts = true,
