@@ -52,8 +52,9 @@ for io in relay direct auto; do
 done
 expect_eq "$(cmp Y-relay.npy Y-direct.npy && cmp Y-relay.npy Y-auto.npy && echo same)" same "direct and auto: the relay output's bytes"
 for io in direct auto; do
-    expect_eq "$(q r-$io.json "d=r['distributed']; print(d['io_mode'], d['io'], sorted(set(x['io'] for x in d['rank_io'])), sum(x['relayed_bytes'] for x in d['rank_io']))")" \
-        "$io direct ['direct'] 0" "--io $io: the report says direct, 0 bytes relayed"
+    # (a rank that started after the end, on a slow machine, says "none")
+    expect_eq "$(q r-$io.json "d=r['distributed']; print(d['io_mode'], d['io'], sorted(set(x['io'] for x, n in zip(d['rank_io'], d['rank_chunks']) if n)), sum(x['relayed_bytes'] for x in d['rank_io']))")" \
+        "$io direct ['direct'] 0" "--io $io: the report says direct for the ranks that worked, 0 bytes relayed"
 done
 expect_eq "$(q r-relay.json "d=r['distributed']; print(d['io_mode'], d['io'], sum(x['relayed_bytes'] for x in d['rank_io']))")" \
     "relay relay 36000" "--io relay: every row through the head (12 bytes in, 24 out, 1000 rows)"
