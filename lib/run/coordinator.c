@@ -69,20 +69,7 @@ size_t dc_coord_chunk_rows (const struct dc_coord *co)
 /* An absolute path for what ranks open: the real folder and the name. */
 static int abs_path (const char *path, char *buf, size_t len, dc_error_t *errp)
 {
-    char *d = strdup (path), *b = strdup (path), *rd = NULL;
-    int rc = -1;
-
-    if (d && b && (rd = realpath (dirname (d), NULL))) {
-        if ((size_t)snprintf (buf, len, "%s/%s", rd, basename (b)) < len)
-            rc = 0;
-        else
-            errprintf (errp, "%s: path too long for the ranks", path);
-    } else
-        errprintf (errp, "%s: %s", path, strerror (errno));
-    free (rd);
-    free (d);
-    free (b);
-    return rc;
+    return dc_file_abs_path (path, buf, len, errp);
 }
 
 /* The token file next to the output's temporary file: ranks that read it
@@ -91,26 +78,12 @@ static int abs_path (const char *path, char *buf, size_t len, dc_error_t *errp)
 static int make_probe (struct dc_coord *co, const char *tmp, dc_error_t *errp)
 {
     struct dc_wire_io *io = &co->sd.io;
-    unsigned char rnd[16];
-    size_t n = strlen (tmp);
 
-    if (n < 6 || n >= sizeof (co->probe))
-        return errprintf (errp, "%s: path too long", tmp);
-    memcpy (co->probe, tmp, n + 1);
-    memcpy (co->probe + n - 6, "XXXXXX", 6);
-    if ((co->probe_fd = mkostemp (co->probe, O_CLOEXEC)) < 0)
-        return errprintf (errp, "%s: %s", co->probe, strerror (errno));
-    dc_file_on_signal_unlink (co->probe);
-    if (flock (co->probe_fd, LOCK_EX | LOCK_NB) < 0 ||
-        getrandom (rnd, sizeof (rnd), 0) != (ssize_t)sizeof (rnd))
-        return errprintf (errp, "%s: %s", co->probe, strerror (errno));
-    for (size_t i = 0; i < sizeof (rnd); i++)
-        snprintf (io->token + 2 * i, 3, "%02x", rnd[i]);
-    if (write (co->probe_fd, io->token, strlen (io->token)) !=
-            (ssize_t)strlen (io->token) ||
-        abs_path (co->probe, io->probe, sizeof (io->probe), errp) < 0)
-        return errprintf (errp, "%s: cannot write the token", co->probe);
-    return 0;
+    co->probe_fd = dc_file_token_create (tmp, co->probe, sizeof (co->probe),
+                                         io->token, sizeof (io->token), errp);
+    if (co->probe_fd < 0)
+        return -1;
+    return abs_path (co->probe, io->probe, sizeof (io->probe), errp);
 }
 
 /* The output: with --io direct|auto a named temporary file the ranks

@@ -572,20 +572,7 @@ static void report (void *s, struct dc_hub *h, struct dc_report *report)
 /* An absolute path for what ranks open: the real folder and the name. */
 static int abs_path (const char *path, char *buf, size_t len, dc_error_t *errp)
 {
-    char *d = strdup (path), *b = strdup (path), *rd = NULL;
-    int rc = -1;
-
-    if (d && b && (rd = realpath (dirname (d), NULL))) {
-        if ((size_t)snprintf (buf, len, "%s/%s", rd, basename (b)) < len)
-            rc = 0;
-        else
-            errprintf (errp, "%s: path too long for the ranks", path);
-    } else
-        errprintf (errp, "%s: %s", path, strerror (errno));
-    free (rd);
-    free (d);
-    free (b);
-    return rc;
+    return dc_file_abs_path (path, buf, len, errp);
 }
 
 /* The token file next to the output's temporary file (as infer's): ranks
@@ -596,26 +583,12 @@ static int make_probe (struct dc_sched_map *sm, const char *tmp,
                        dc_error_t *errp)
 {
     struct dc_wire_io *io = &sm->io;
-    unsigned char rnd[16];
-    size_t n = strlen (tmp);
 
-    if (n < 6 || n >= sizeof (sm->probe))
-        return errprintf (errp, "%s: path too long", tmp);
-    memcpy (sm->probe, tmp, n + 1);
-    memcpy (sm->probe + n - 6, "XXXXXX", 6);
-    if ((sm->probe_fd = mkostemp (sm->probe, O_CLOEXEC)) < 0)
-        return errprintf (errp, "%s: %s", sm->probe, strerror (errno));
-    dc_file_on_signal_unlink (sm->probe);
-    if (flock (sm->probe_fd, LOCK_EX | LOCK_NB) < 0 ||
-        getrandom (rnd, sizeof (rnd), 0) != (ssize_t)sizeof (rnd))
-        return errprintf (errp, "%s: %s", sm->probe, strerror (errno));
-    for (size_t i = 0; i < sizeof (rnd); i++)
-        snprintf (io->token + 2 * i, 3, "%02x", rnd[i]);
-    if (write (sm->probe_fd, io->token, strlen (io->token)) !=
-            (ssize_t)strlen (io->token) ||
-        abs_path (sm->probe, io->probe, sizeof (io->probe), errp) < 0)
-        return errprintf (errp, "%s: cannot write the token", sm->probe);
-    return 0;
+    sm->probe_fd = dc_file_token_create (tmp, sm->probe, sizeof (sm->probe),
+                                         io->token, sizeof (io->token), errp);
+    if (sm->probe_fd < 0)
+        return -1;
+    return abs_path (sm->probe, io->probe, sizeof (io->probe), errp);
 }
 
 int dc_sched_map_io_open (struct dc_sched_map *sm, const char *input,

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -846,4 +847,55 @@ bool dc_file_network_fs (int fd)
         if ((unsigned long)sf.f_type == magic[i])
             return true;
     return false;
+}
+
+int dc_file_abs_path (const char *path, char *buf, size_t len, dc_error_t *errp)
+{
+    char *d = strdup (path), *b = strdup (path), *rd = NULL;
+    int rc = -1;
+
+    if (d && b && (rd = realpath (dirname (d), NULL))) {
+        if ((size_t)snprintf (buf, len, "%s/%s", rd, basename (b)) < len)
+            rc = 0;
+        else
+            errprintf (errp, "%s: path too long for the ranks", path);
+    } else
+        errprintf (errp, "%s: %s", path, strerror (errno));
+    free (rd);
+    free (d);
+    free (b);
+    return rc;
+}
+
+int dc_file_token_create (const char *near, char *path, size_t pathlen,
+                          char *token, size_t toklen, dc_error_t *errp)
+{
+    unsigned char rnd[16];
+    size_t n = strlen (near);
+    int fd;
+
+    if (n < 6 || n >= pathlen || toklen < 2 * sizeof (rnd) + 1)
+        return errprintf (errp, "%s: path too long", near);
+    memcpy (path, near, n + 1);
+    memcpy (path + n - 6, "XXXXXX", 6);
+    if ((fd = mkostemp (path, O_CLOEXEC)) < 0)
+        return errprintf (errp, "%s: %s", path, strerror (errno));
+    dc_file_on_signal_unlink (path);
+    if (flock (fd, LOCK_EX | LOCK_NB) < 0 ||
+        getrandom (rnd, sizeof (rnd), 0) != (ssize_t)sizeof (rnd)) {
+        errprintf (errp, "%s: %s", path, strerror (errno));
+        goto fail;
+    }
+    for (size_t i = 0; i < sizeof (rnd); i++)
+        snprintf (token + 2 * i, 3, "%02x", rnd[i]);
+    if (write (fd, token, strlen (token)) != (ssize_t)strlen (token)) {
+        errprintf (errp, "%s: cannot write the token", path);
+        goto fail;
+    }
+    return fd;
+fail:
+    dc_file_on_signal_forget (path);
+    unlink (path);
+    close (fd);
+    return -1;
 }

@@ -56,6 +56,20 @@ int dc_file_on_signal_unlink (const char *path);
 void dc_file_on_signal_forget (const char *path);
 void dc_file_signal_cleanup (void);
 
+/* The absolute path of path's folder (links resolved) and its name, for
+ * other processes that open it.  0, or -1 (errp). */
+int dc_file_abs_path (const char *path, char *buf, size_t len,
+                      dc_error_t *errp);
+
+/* A token file next to near (a ".NAME.dcrun-XXXXXX" temporary path): the
+ * same name with other last 6 characters, mode 0600, locked, removed by a
+ * stopping signal (dc_file_on_signal_unlink), holding a random 128-bit
+ * token in hex (token: 33 bytes).  Ranks that read it back see this
+ * folder.  Its descriptor (close and unlink it when done), or -1 (errp,
+ * nothing left). */
+int dc_file_token_create (const char *near, char *path, size_t pathlen,
+                          char *token, size_t toklen, dc_error_t *errp);
+
 /* Remove the ".NAME.dcrun-XXXXXX" files next to path that a killed run left
  * (regular files of this user that no live process holds locked).  Their
  * names, ", "-separated, into names (may be NULL); returns how many. */
