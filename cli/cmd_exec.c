@@ -495,6 +495,10 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
                 : on_host ? "on-host"
                           : "-");
     }
+    if (lo->port_var)
+        printf ("MASTER_PORT: %s on rank 0's host (%s) before any rank "
+                "starts\n",
+                lo->port_fixed ? "checked" : "chosen", lr[0].host);
     if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
         /* one driver command line for every rank */
         struct dc_launch *l;
@@ -520,10 +524,6 @@ static void dry_run (const char *lname, const struct dc_launch_rank *lr,
                     "their host by its dcrun worker (--place)\n");
             break;
         }
-    if (!strcmp (lname, "ssh"))
-        printf ("MASTER_PORT: %s on rank 0's host (%s) before any rank "
-                "starts\n",
-                lo->port_fixed ? "checked" : "chosen", lr[0].host);
     for (int r = 0; r < plan->size; r++) {
         char *line;
         if (!strcmp (lname, "local")) {
@@ -897,9 +897,9 @@ static int run_job (struct cli *cli, struct exec_args *a,
         goto out;
     if (!lo.remote_dcrun)
         lo.remote_dcrun = cli_self_path ();
-    /* MASTER_PORT is checked on rank 0's host: ssh asks that host's
-     * dcrun before any rank starts; here, for a rank 0 on this host */
-    if (j.ssh) {
+    /* MASTER_PORT is checked on rank 0's host: ssh and mpi ask that
+     * host's dcrun before any rank starts; here, for a rank 0 on this host */
+    if (j.ssh || !strcmp (job->launcher, "mpi")) {
         lo.port_var = "MASTER_PORT";
         lo.port_fixed = cli->launch.master_port > 0;
     } else if (cli->launch.master_port > 0 && !cli->dry_run &&

@@ -131,5 +131,41 @@ echo hi | $DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.1,127.0.0.2 --stdin
 check "--stdin none: every rank reads nothing" \
     '[ "$(sort "$T/none.out" | tr "\n" "|")" = "0@127.0.0.1: got:none|1@127.0.0.2: got:none|" ]'
 
+# 9. MASTER_PORT is chosen (or checked) on rank 0's host, 127.0.0.2 here,
+# by a one-rank mpirun of `dcrun worker --port-check` there
+$DCRUN exec -v -L mpi --mpirun-args "$RSH" -H 127.0.0.2,127.0.0.3 -- sh -c 'echo "port $MASTER_PORT"' > "$T/port.out" 2> "$T/port.err"
+rc=$?
+port=$(sed -n 's/^0@127.0.0.2: port \([0-9]*\)$/\1/p' "$T/port.out")
+check "MASTER_PORT chosen on rank 0's host: every rank has it" \
+    '[ $rc -eq 0 ] && [ -n "$port" ] && [ "$(grep -c "^[01]@127.0.0.[23]: port $port\$" "$T/port.out")" = 2 ]'
+check "-v says rank 0's host chose it" \
+    'grep -q "mpi: 127.0.0.2: MASTER_PORT $port, free there (rank 0.s host)" "$T/port.err"'
+$DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.2 --dry-run -- true > "$T/pdry.out"
+check "--dry-run says MASTER_PORT is decided on rank 0's host" \
+    'grep -q "^MASTER_PORT: chosen on rank 0.s host (127.0.0.2) before any rank starts$" "$T/pdry.out"'
+mkfifo "$T/busy.fifo"
+exec 8<> "$T/busy.fifo"
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.2", 0)); s.listen()
+print(s.getsockname()[1], flush=True); sys.stdin.read()' > "$T/busy.port" < "$T/busy.fifo" 2> /dev/null &
+lpid=$!
+i=0
+while [ ! -s "$T/busy.port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+busy=$(cat "$T/busy.port")
+$DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.2,127.0.0.3 --master-port "$busy" -- echo never > "$T/busy.out" 2> "$T/busy.err"
+rc=$?
+check "--master-port in use on rank 0's host: exit 4, no rank started" \
+    '[ $rc -eq 4 ] && [ ! -s "$T/busy.out" ]'
+check "the error names rank 0's host and the port" \
+    'grep -q "127.0.0.2: MASTER_PORT $busy is in use there (rank 0.s host)" "$T/busy.err"'
+[ $rc -eq 4 ] || sed 's/^/#   /' "$T/busy.err"
+kill $lpid 2> /dev/null
+wait $lpid 2> /dev/null
+exec 8>&-
+$DCRUN exec -L mpi --mpirun-args "$RSH" -H 127.0.0.2,127.0.0.3 --master-port "$busy" -- sh -c 'echo "port $MASTER_PORT"' > "$T/free.out" 2> "$T/free.err"
+check "--master-port free on rank 0's host: every rank has the port given" \
+    '[ "$(grep -c "^[01]@127.0.0.[23]: port $busy\$" "$T/free.out")" = 2 ]'
+
 echo "1..$n"
 [ $fails -eq 0 ]
