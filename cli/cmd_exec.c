@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -981,6 +982,11 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
                     0);
         dc_hosts_destroy (h);
     }
+    if (a->master_port > 0) {
+        char port[16];
+        snprintf (port, sizeof (port), "%d", a->master_port);
+        setenv ("MASTER_PORT", port, 1);
+    }
     if (!getenv ("MASTER_PORT")) {
         unsigned long job = strtoul (
             getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0", NULL, 10);
@@ -989,6 +995,39 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
         snprintf (port, sizeof (port), "%lu",
                   20000 + (job * 31 + step) % 20000);
         setenv ("MASTER_PORT", port, 1);
+    }
+    /* rank 0's task checks MASTER_PORT on its host; in use, the whole
+     * step is stopped (scancel --signal TERM) so that no task waits for a
+     * rendezvous that cannot happen */
+    const char *pr = getenv ("SLURM_PROCID");
+    int mp = atoi (getenv ("MASTER_PORT"));
+    if (pr && !strcmp (pr, "0") && mp > 0 && !dc_launch_port_free (mp)) {
+        char host[256] = "?", step[64];
+        const char *nn = getenv ("SLURMD_NODENAME");
+        if (nn)
+            snprintf (host, sizeof (host), "%s", nn);
+        else
+            gethostname (host, sizeof (host) - 1);
+        free (av);
+        cli_error (EXIT_LAUNCH,
+                   "exec: %s: MASTER_PORT %d is in use there (rank 0's "
+                   "host)\nhint: give a free one with --master-port, or "
+                   "leave MASTER_PORT unset",
+                   host, mp);
+        snprintf (step, sizeof (step), "%s.%s",
+                  getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0",
+                  getenv ("SLURM_STEP_ID"));
+        signal (SIGTERM, SIG_IGN);
+        pid_t pid = fork ();
+        if (pid == 0) {
+            execlp ("scancel", "scancel", "-Q", "--signal", "TERM", step,
+                    (char *)NULL);
+            _exit (127);
+        }
+        if (pid > 0)
+            while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        return EXIT_LAUNCH;
     }
     av[k++] = (char *)cli_self_path ();
     av[k++] = "worker";

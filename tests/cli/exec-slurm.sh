@@ -37,5 +37,33 @@ done
 check "a failing rank: the last line names it and its status, and dcrun exits with it (3)" \
     'grep -q "^dcrun: exec: rank 2 on $NODE exited with status 3\$" "$TB/job.out" && grep -q "^failing job: exit 3\$" "$TB/job.out"'
 
+# srun dcrun exec: rank 0's task checks MASTER_PORT on its host; in use,
+# the step is stopped at once (no task waits for a rendezvous)
+cat > "$TB/port.sbatch" <<EOS
+#!/bin/sh
+#SBATCH --ntasks=2
+#SBATCH --overcommit
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("0.0.0.0", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' > "$TB/busy.port" &
+lp=\$!
+i=0
+while [ ! -s "$TB/busy.port" ] && [ \$i -lt 100 ]; do sleep 0.05; i=\$((i + 1)); done
+busy=\$(cat "$TB/busy.port")
+start=\$(date +%s)
+srun "$DCRUN" exec --master-port "\$busy" -- sh -c 'sleep 30; echo never'
+echo "busy step: exit \$? in \$(( \$(date +%s) - start )) s, port \$busy"
+kill \$lp
+EOS
+timeout 120 sbatch --wait -o "$TB/port.out" "$TB/port.sbatch" > "$TB/sbatch2.out" 2>&1
+busy=$(sed -n 's/^busy step: exit [0-9]* in [0-9]* s, port \([0-9]*\)$/\1/p' "$TB/port.out")
+secs=$(sed -n 's/^busy step: exit [0-9]* in \([0-9]*\) s.*$/\1/p' "$TB/port.out")
+check "srun dcrun exec, MASTER_PORT in use on rank 0's host: a clear error naming it" \
+    '[ -n "$busy" ] && grep -q "^dcrun: exec: .*: MASTER_PORT $busy is in use there (rank 0.s host)\$" "$TB/port.out"'
+check "... the step fails and stops at once (${secs:-?} s), no task ran its command" \
+    'grep -q "^busy step: exit [1-9][0-9]* in" "$TB/port.out" && [ "${secs:-99}" -lt 20 ] && ! grep -q never "$TB/port.out"'
+grep -q "is in use there" "$TB/port.out" || sed 's/^/#   /' "$TB/port.out" "$TB/sbatch2.out"
+
 echo "1..$n"
 [ $fails -eq 0 ]
