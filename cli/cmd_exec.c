@@ -898,9 +898,9 @@ static int run_job (struct cli *cli, struct exec_args *a,
         goto out;
     if (!lo.remote_dcrun)
         lo.remote_dcrun = cli_self_path ();
-    /* MASTER_PORT is checked on rank 0's host: ssh and mpi ask that
-     * host's dcrun before any rank starts; here, for a rank 0 on this host */
-    if (j.ssh || !strcmp (job->launcher, "mpi")) {
+    /* MASTER_PORT is checked on rank 0's host: ssh, mpi and slurm ask
+     * that host's dcrun before any rank starts; here, for local ranks */
+    if (!j.local) {
         lo.port_var = "MASTER_PORT";
         lo.port_fixed = cli->launch.master_port > 0;
     } else if (cli->launch.master_port > 0 && !cli->dry_run &&

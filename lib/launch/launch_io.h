@@ -110,4 +110,25 @@ int dc_launch_driver_argv (struct dc_launch *l,
                            const struct dc_launch_rank *ranks, int n,
                            char ***argvp, dc_error_t *errp);
 
+/* opts.port_var (MASTER_PORT), before any rank starts: which port is
+ * free on rank 0's host, or whether the one given with opts.port_fixed is
+ * (the value of port_var in ranks[0].env), as the ssh launcher asks its
+ * probe.  A rank 0 named as this host (localhost, 127.0.0.1, ::1, its
+ * hostname) is answered here; another host by the launcher's driver
+ * running `dcrun worker --port-check PORT` there alone: mk makes that
+ * command (a NULL-terminated vector of malloc'ed words, freed here).  The
+ * check's SIGCHLD is taken off opts.cancel_fd; another signal there
+ * interrupts it (errno EINTR) and is raised again.  0 with l->port set
+ * (untouched without port_var), -1 (errp; errno EADDRINUSE: busy). */
+typedef int (*dc_iodrv_check_argv_f) (struct dc_launch *l,
+                                      const struct dc_launch_rank *r0, int port,
+                                      char ***argvp, dc_error_t *errp);
+int dc_iodrv_port (struct dc_launch *l, const struct dc_launch_rank *ranks,
+                   int n, dc_iodrv_check_argv_f mk, dc_error_t *errp);
+
+/* Entry e of a rank's environment as the rank gets it: "PORT_VAR=l->port"
+ * once a port was agreed, else e itself (buf: cap bytes of room). */
+const char *dc_iodrv_port_entry (const struct dc_launch *l, const char *e,
+                                 char *buf, size_t cap);
+
 #endif

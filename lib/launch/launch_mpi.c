@@ -20,11 +20,6 @@
  * (--kill-on-bad-exit).  SIGTERM to mpirun makes it stop every rank.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +29,6 @@
 #include "config.h"
 #include "lib/launch/launch.h"
 #include "lib/launch/launch_io.h"
-#include "lib/util/clock.h"
-#include "lib/util/log.h"
 
 #if HAVE_MPI
 
@@ -178,20 +171,6 @@ static int write_hostfile (const char *hostfile,
     return 0;
 }
 
-/* Entry e of a rank's environment as the rank gets it: opts.port_var
- * holds the port rank 0's host agreed to (l->port), once one was. */
-static const char *port_entry (const struct dc_launch *l, const char *e,
-                               char *buf, size_t cap)
-{
-    const char *var = l->opts.port_var;
-    size_t vlen = var ? strlen (var) : 0;
-
-    if (!vlen || l->port <= 0 || strncmp (e, var, vlen) || e[vlen] != '=')
-        return e;
-    snprintf (buf, cap, "%.100s=%d", var, l->port);
-    return buf;
-}
-
 /* The app context of rank i: -np 1 --host HOST:SLOTS, its environment,
  * dcrun worker ... -- CMD. */
 static void push_rank (struct argv_buf *b, const struct dc_launch *l,
@@ -225,7 +204,7 @@ static void push_rank (struct argv_buf *b, const struct dc_launch *l,
             continue; /* in mpirun's environment */
         char pe[128];
         push (b, "-x");
-        push (b, port_entry (l, r->env[k], pe, sizeof (pe)));
+        push (b, dc_iodrv_port_entry (l, r->env[k], pe, sizeof (pe)));
     }
     push (b, dcrun);
     push (b, "worker");
@@ -337,222 +316,20 @@ int dc_launch_mpi_argv (struct dc_launch *l, const struct dc_launch_rank *ranks,
     return 0;
 }
 
-/* ---- MASTER_PORT on rank 0's host (opts.port_var) ---- */
-
-/* True when name is this host by name (not any loopback address: the
- * test hosts 127.0.0.N stand for other machines). */
-static bool named_here (const char *name)
+/* The driver command that runs `dcrun worker --port-check PORT` on the
+ * host of r0 alone (launch_io.h: dc_iodrv_port). */
+static int mpi_check_argv (struct dc_launch *l, const struct dc_launch_rank *r0,
+                           int port, char ***argvp, dc_error_t *errp)
 {
-    char me[256];
-
-    if (!strcmp (name, "localhost") || !strcmp (name, "127.0.0.1") ||
-        !strcmp (name, "::1"))
-        return true;
-    if (gethostname (me, sizeof (me)) < 0)
-        return false;
-    me[sizeof (me) - 1] = '\0';
-    return !strcmp (name, me);
-}
-
-/* The environment of the check's mpirun: ours, and OpenMPI's two words
- * for root (calloc'ed vector of borrowed strings). */
-static char **check_env (void)
-{
-    extern char **environ;
-    size_t n = 0;
-
-    while (environ[n])
-        n++;
-    char **env = calloc (n + 3, sizeof (*env));
-    if (!env)
-        return NULL;
-    memcpy (env, environ, n * sizeof (*env));
-    if (getuid () == 0) {
-        env[n++] = "OMPI_ALLOW_RUN_AS_ROOT=1";
-        env[n++] = "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1";
-    }
-    return env;
-}
-
-/* The signal numbers waiting on opts.cancel_fd (dcrun's signal pipe,
- * launch.h): a SIGCHLD (the check's mpirun ending) is taken, any other
- * is left for the caller (*sig, sent again by check_run). */
-static void take_signals (const struct dc_launch *l, int *sig)
-{
-    unsigned char c;
-
-    while (l->opts.cancel_fd >= 0 && !*sig &&
-           read (l->opts.cancel_fd, &c, 1) == 1)
-        if (c != SIGCHLD)
-            *sig = c;
-}
-
-/* Read the check's output (the last cap - 1 bytes, with mpirun's own
- * words) until EOF, the deadline or a signal (*sig).  0 at EOF. */
-static int check_read (const struct dc_launch *l, int fd, char *out, size_t cap,
-                       double deadline, int *sig)
-{
-    size_t len = 0;
-
-    for (;;) {
-        struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
-                              {.fd = l->opts.cancel_fd, .events = POLLIN}};
-        int ms = (int)((deadline - dc_now ()) * 1000);
-        if (ms <= 0)
-            return -1;
-        int rc = poll (p, l->opts.cancel_fd >= 0 ? 2 : 1, ms);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0)
-            return -1;
-        if (p[1].revents & POLLIN) {
-            take_signals (l, sig);
-            if (*sig)
-                return -1;
-        }
-        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        if (len + 1 >= cap) { /* keep the end: the answer is last */
-            memmove (out, out + cap / 2, len - cap / 2);
-            len -= cap / 2;
-        }
-        ssize_t k = read (fd, out + len, cap - 1 - len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    out[len] = '\0';
-    return 0;
-}
-
-/* Run argv (mpirun) in its own group, its stdout and stderr into out;
- * its wait status in *ws.  A check past the deadline, or interrupted by
- * a signal of dcrun's signal pipe, is killed. */
-static int check_run (const struct dc_launch *l, char **argv, char *out,
-                      size_t cap, int *ws, dc_error_t *errp)
-{
-    double t = l->opts.connect_timeout > 0 ? l->opts.connect_timeout : 10;
-    char **env = check_env ();
-    int p[2], sig = 0;
-
-    if (!env || pipe2 (p, O_CLOEXEC) < 0) {
-        free (env);
-        return errprintf (errp, "mpi: %s", strerror (errno));
-    }
-    pid_t pid = fork ();
-    if (pid == 0) {
-        setpgid (0, 0);
-        prctl (PR_SET_PDEATHSIG, SIGTERM);
-        dup2 (p[1], 1);
-        dup2 (p[1], 2);
-        execvpe (argv[0], argv, env);
-        _exit (127);
-    }
-    int e = errno;
-    close (p[1]);
-    free (env);
-    if (pid < 0) {
-        close (p[0]);
-        return errprintf (errp, "mpi: fork: %s", strerror (e));
-    }
-    setpgid (pid, pid);
-    int rc = check_read (l, p[0], out, cap, dc_now () + t + 20, &sig);
-    close (p[0]);
-    if (rc < 0) {
-        kill (-pid, SIGTERM);
-        usleep (100000);
-        kill (-pid, SIGKILL);
-    }
-    while (waitpid (pid, ws, 0) < 0 && errno == EINTR)
-        ;
-    take_signals (l, &sig);
-    if (sig) { /* for the caller's signal pipe again */
-        raise (sig);
-        errno = EINTR;
-        return errprintf (errp, "mpi: interrupted while starting");
-    }
-    if (rc < 0) {
-        errno = ETIMEDOUT;
-        return errprintf (errp, "mpi: no answer within %.0f s", t + 20);
-    }
-    return 0;
-}
-
-/* What `dcrun worker --port-check` said on host (out, mpirun's status
- * ws): 0 with l->port set, or -1 (errp). */
-static int check_answer (struct dc_launch *l, const char *host, char *out,
-                         int ws, dc_error_t *errp)
-{
-    const char *var = l->opts.port_var;
-    int got = 0;
-
-    for (char *s = out; s && *s;
-         s = strchr (s, '\n') ? strchr (s, '\n') + 1 : NULL) {
-        if (WIFEXITED (ws) && WEXITSTATUS (ws) == 0 &&
-            sscanf (s, "port %d", &got) == 1 && got > 0 && got < 65536) {
-            l->port = got;
-            dc_log (DC_LOG_INFO, "mpi: %s: %s %d, free there (rank 0's host)",
-                    host, var, got);
-            return 0;
-        }
-        if (sscanf (s, "busy %d", &got) == 1) {
-            errno = EADDRINUSE;
-            return errprintf (errp,
-                              "%s: %s %d is in use there (rank 0's host)\n"
-                              "hint: choose a free port, or let dcrun pick "
-                              "one",
-                              host, var, got);
-        }
-    }
-    out[strcspn (out, "\n")] = '\0';
-    errno = EIO;
-    return errprintf (
-        errp, "%s: cannot check %s there (mpirun status %d%s%.300s)", host, var,
-        WIFEXITED (ws) ? WEXITSTATUS (ws) : -1, out[0] ? ": " : "", out);
-}
-
-/* opts.port_var: before any rank starts, which port is free on rank 0's
- * host (or whether the one given with port_fixed is), as the ssh launcher
- * asks: a rank 0 named as this host is answered here, another host by a
- * one-rank mpirun of `dcrun worker --port-check` there.  0 with l->port
- * set (or nothing to do), -1 (errp). */
-static int mpi_port (struct dc_launch *l, const struct dc_launch_rank *ranks,
-                     int n, dc_error_t *errp)
-{
-    const char *var = l->opts.port_var;
-    size_t vlen = var ? strlen (var) : 0;
-    int want = 0;
-
-    if (!vlen || n < 1)
-        return 0;
-    const struct dc_launch_rank *r0 = &ranks[0];
-    for (int e = 0; r0->env && r0->env[e]; e++)
-        if (!strncmp (r0->env[e], var, vlen) && r0->env[e][vlen] == '=')
-            want = atoi (r0->env[e] + vlen + 1);
-    if (named_here (r0->host)) {
-        if (want > 0 && dc_launch_port_free (want))
-            l->port = want;
-        else if (l->opts.port_fixed) {
-            errno = EADDRINUSE;
-            return errprintf (errp,
-                              "%s %d is in use on this host (rank 0's)\n"
-                              "hint: choose a free port, or let dcrun pick "
-                              "one",
-                              var, want);
-        } else
-            l->port = dc_launch_free_port ();
-        return 0;
-    }
     struct argv_buf b = {0};
-    int slots = 1, first = 0, port = 0, ws = 0;
+    int slots = 1, first = 0, sshport = 0;
     bool all_local = true;
-    char spec[512], out[2048];
-    if (mpi_hosts (l, r0, 1, &slots, &first, &port, &all_local, errp) < 0)
+    char spec[512];
+
+    if (mpi_hosts (l, r0, 1, &slots, &first, &sshport, &all_local, errp) < 0)
         return -1;
     push (&b, "mpirun");
-    if (push_common (&b, l, port, all_local, errp) < 0) {
+    if (push_common (&b, l, sshport, all_local, errp) < 0) {
         argv_free (&b);
         return -1;
     }
@@ -563,11 +340,13 @@ static int mpi_port (struct dc_launch *l, const struct dc_launch_rank *ranks,
     push (&b, l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun");
     push (&b, "worker");
     push (&b, "--port-check");
-    pushf (&b, "%d", l->opts.port_fixed ? want : 0);
-    int rc = b.failed ? errprintf (errp, "out of memory")
-                      : check_run (l, b.v, out, sizeof (out), &ws, errp);
-    argv_free (&b);
-    return rc < 0 ? -1 : check_answer (l, r0->host, out, ws, errp);
+    pushf (&b, "%d", port);
+    if (b.failed) {
+        argv_free (&b);
+        return errprintf (errp, "out of memory");
+    }
+    *argvp = b.v;
+    return 0;
 }
 
 static int mpi_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
@@ -577,7 +356,7 @@ static int mpi_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     char **argv = NULL, pe[128];
     int rc;
 
-    if (mpi_port (l, ranks, n, errp) < 0 ||
+    if (dc_iodrv_port (l, ranks, n, mpi_check_argv, errp) < 0 ||
         dc_iodrv_prepare (l, ranks, n, errp) < 0)
         return -1;
     snprintf (hostfile, sizeof (hostfile), "%s/hostfile", dc_iodrv_dir (l));
@@ -592,7 +371,8 @@ static int mpi_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     for (int i = 0; env && i < ne; i++)
         if (shared_env (ranks, n, i) &&
             asprintf (&env[k++], "%s%d=%s", DC_XENV_PREFIX, i,
-                      port_entry (l, ranks[0].env[i], pe, sizeof (pe))) < 0) {
+                      dc_iodrv_port_entry (l, ranks[0].env[i], pe,
+                                           sizeof (pe))) < 0) {
             env[--k] = NULL;
             for (int j = 0; j < k; j++)
                 free (env[j]);

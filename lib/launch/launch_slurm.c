@@ -139,10 +139,42 @@ static int slurm_init (struct dc_launch *l, dc_error_t *errp)
     return dc_iodrv_init (l, errp);
 }
 
+/* The srun step that runs `dcrun worker --port-check PORT` on the host of
+ * r0 alone (launch_io.h: dc_iodrv_port); --overlap: the job's own steps
+ * may hold every CPU. */
+static int slurm_check_argv (struct dc_launch *l,
+                             const struct dc_launch_rank *r0, int port,
+                             char ***argvp, dc_error_t *errp)
+{
+    char **v = NULL, node[300], pb[16];
+    int k = 0, rc = 0;
+
+    snprintf (node, sizeof (node), "--nodelist=%s", r0->host);
+    snprintf (pb, sizeof (pb), "%d", port);
+    rc |= add (&v, &k, "srun");
+    rc |= add (&v, &k, "--ntasks=1");
+    rc |= add (&v, &k, "--nodes=1");
+    rc |= add (&v, &k, node);
+    rc |= add (&v, &k, "--overlap");
+    rc |= add (&v, &k, "--export=ALL");
+    rc |= add (&v, &k, l->opts.remote_dcrun ? l->opts.remote_dcrun : "dcrun");
+    rc |= add (&v, &k, "worker");
+    rc |= add (&v, &k, "--port-check");
+    rc |= add (&v, &k, pb);
+    if (rc) {
+        for (int i = 0; i < k; i++)
+            free (v[i]);
+        free (v);
+        return errprintf (errp, "out of memory");
+    }
+    *argvp = v;
+    return 0;
+}
+
 static int slurm_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
                         int n, dc_error_t *errp)
 {
-    char hostfile[4200], hf_env[4300];
+    char hostfile[4200], hf_env[4300], pe[128];
     char **argv = NULL, **env = NULL;
     int k = 0, rc = -1;
 
@@ -158,7 +190,8 @@ static int slurm_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
             return errprintf (errp, "slurm: every rank must run the same "
                                     "command");
         }
-    if (dc_iodrv_prepare (l, ranks, n, errp) < 0)
+    if (dc_iodrv_port (l, ranks, n, slurm_check_argv, errp) < 0 ||
+        dc_iodrv_prepare (l, ranks, n, errp) < 0)
         return -1;
     snprintf (hostfile, sizeof (hostfile), "%s/hostfile.slurm",
               dc_iodrv_dir (l));
@@ -170,7 +203,9 @@ static int slurm_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
     /* what every rank shares goes in srun's environment; the per-rank
      * names are removed from it (the worker sets them from SLURM_*) */
     for (int i = 0; ranks[0].env && ranks[0].env[i]; i++)
-        if (!is_per_rank (ranks[0].env[i]) && add (&env, &k, ranks[0].env[i]))
+        if (!is_per_rank (ranks[0].env[i]) &&
+            add (&env, &k,
+                 dc_iodrv_port_entry (l, ranks[0].env[i], pe, sizeof (pe))))
             goto nomem;
     for (int i = 0; per_rank[i]; i++)
         if (add (&env, &k, per_rank[i]) < 0)

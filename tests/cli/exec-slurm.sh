@@ -54,6 +54,8 @@ busy=\$(cat "$TB/busy.port")
 start=\$(date +%s)
 srun "$DCRUN" exec --master-port "\$busy" -- sh -c 'sleep 30; echo never'
 echo "busy step: exit \$? in \$(( \$(date +%s) - start )) s, port \$busy"
+"$DCRUN" exec --master-port "\$busy" -- echo never
+echo "launcher busy: exit \$?"
 kill \$lp
 EOS
 timeout 120 sbatch --wait -o "$TB/port.out" "$TB/port.sbatch" > "$TB/sbatch2.out" 2>&1
@@ -63,6 +65,8 @@ check "srun dcrun exec, MASTER_PORT in use on rank 0's host: a clear error namin
     '[ -n "$busy" ] && grep -q "^dcrun: exec: .*: MASTER_PORT $busy is in use there (rank 0.s host)\$" "$TB/port.out"'
 check "... the step fails and stops at once (${secs:-?} s), no task ran its command" \
     'grep -q "^busy step: exit [1-9][0-9]* in" "$TB/port.out" && [ "${secs:-99}" -lt 20 ] && ! grep -q never "$TB/port.out"'
+check "slurm launcher, --master-port in use on rank 0's host: exit 4 naming it, no rank ran" \
+    'grep -q "^launcher busy: exit 4\$" "$TB/port.out" && grep -q "MASTER_PORT $busy is in use on this host (rank 0.s)" "$TB/port.out"'
 grep -q "is in use there" "$TB/port.out" || sed 's/^/#   /' "$TB/port.out" "$TB/sbatch2.out"
 
 echo "1..$n"
