@@ -3,6 +3,7 @@
 
 #include "compute_cli.h"
 #include "job.h"
+#include "lib/comm/comm.h"
 #include "model_opts.h"
 
 enum {
@@ -95,7 +96,7 @@ int cli_split_check (const struct cli *cli, const struct cli_model_opts *m)
 {
     if ((m->split.split == DC_SPLIT_LAYERS ||
          m->split.split == DC_SPLIT_HYBRID) &&
-        !cli_job_wanted (cli))
+        !cli_job_wanted (cli) && !dc_comm_mpi_wanted ())
         return cli_usage_error (cli, "--split %s needs ranks (-H, -f or -n)",
                                 dc_split_name (m->split.split));
     return 0;

@@ -677,13 +677,18 @@ int dc_infer_run (const struct dc_infer_opts *o, struct dc_job *job, int *sig,
     *sig = 0;
     err->text[0] = '\0';
     if (dc_run_split_wanted (&o->split)) {
-        if (dc_comm_mpi_wanted ()) {
-            /* every MPI process would start ranks of its own */
-            errprintf (err, "infer: --split and --max-device-memory are not "
-                            "available under mpirun or srun yet: run dcrun "
-                            "on the head node");
+        /* under mpirun or srun every process is one data-parallel rank:
+         * --split auto or hybrid (the head's plan came out data parallel,
+         * or a run without a head) is that; a pipeline is not */
+        if (dc_comm_mpi_wanted () && (o->split.split == DC_SPLIT_LAYERS ||
+                                      o->split.stages > 0)) {
+            errprintf (err, "infer: --split layers and --stages are not "
+                            "available under mpirun or srun: run dcrun on "
+                            "the head node with -L mpi or -L slurm");
             return DC_STATUS_USAGE;
         }
+        if (dc_comm_mpi_wanted ())
+            return infer_mpi (o, sig, err);
         if (job)
             return infer_pipe (o, job, sig, err);
     }

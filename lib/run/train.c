@@ -426,7 +426,11 @@ static int launch (struct dc_train *t, bool *planned, dc_error_t *err)
     int st;
 
     *planned = false;
-    if (!t->mpi && dc_job_via_driver (t->job))
+    /* -L mpi, -L slurm: a data-parallel run goes to the driver (the ranks
+     * run this command under it); a pipeline is planned here, its stages
+     * started through the launcher like any rank */
+    bool split = !t->mpi && dc_run_split_wanted (&a->split);
+    if (!t->mpi && !split && dc_job_via_driver (t->job))
         return DC_STATUS_DRIVER;
     if (!(t->model = dc_file_read (a->model, (size_t)1 << 32, &mlen, err)) ||
         (resumed && !(t->ckpt = dc_file_read (a->checkpoint, (size_t)1 << 32,
@@ -434,12 +438,14 @@ static int launch (struct dc_train *t, bool *planned, dc_error_t *err)
         errprefix (err, "train: ");
         return DC_STATUS_INPUT;
     }
-    if (!t->mpi && dc_run_split_wanted (&a->split)) {
+    if (split) {
         if ((st = launch_pipe (t, &data, err)) != DC_STATUS_OK || !data ||
             a->dry_run) {
             *planned = a->dry_run;
             return st;
         }
+        if (dc_job_via_driver (t->job))
+            return DC_STATUS_DRIVER;
     }
     if (a->dry_run && !t->mpi) {
         if (a->dry_run_ranks)

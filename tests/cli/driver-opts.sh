@@ -50,4 +50,14 @@ expect_rc 0 "train -L mpi --wdir sub" timeout 120 $DCRUN train -L mpi -H localho
 expect_eq "$(ls sub/Mw.safetensors 2> /dev/null | wc -l)" 1 "train --wdir: the model is in sub"
 expect_rc 4 "infer -L mpi --wdir missing: exit 4" timeout 120 $DCRUN infer -L mpi -H localhost:2 --wdir "$T_TMP/nope" $A --output Yn.npy
 expect_err "nope" "names the folder"
+# a pipeline under -L mpi is planned on the head and its stages started
+# through mpirun; --split auto that comes out data parallel goes to the
+# driver, whose ranks run it as data
+expect_rc 0 "train, 1 process" $DCRUN train $T --output M1.safetensors
+expect_rc 0 "train -L mpi --split layers" $DCRUN train -L mpi -H localhost:2 --split layers $T --output Ml.safetensors
+expect_eq "$($PY "$DCRUN_SRCDIR/tests/cli/cmp_models.py" M1.safetensors Ml.safetensors 1e-4)" close "train -L mpi --split layers: the one-process model"
+expect_rc 0 "train -L mpi --split auto" $DCRUN train -L mpi -H localhost:2 --split auto $T --output Ma.safetensors
+expect_eq "$($PY "$DCRUN_SRCDIR/tests/cli/cmp_models.py" M1.safetensors Ma.safetensors 1e-4)" close "train -L mpi --split auto: the one-process model"
+expect_rc 0 "infer -L mpi --split auto" $DCRUN infer -L mpi -H localhost:2 --split auto $A --output Ya.npy
+expect_eq "$(cmp Y1.npy Ya.npy && echo same)" same "infer -L mpi --split auto: the bytes of one process"
 done_testing
