@@ -177,8 +177,8 @@ int dc_worker_place (const struct dc_topo *topo,
     if (!p)
         return errprintf (errp, "no placement to fill");
     memset (p, 0, sizeof (*p));
-    if (!topo || !o || !o->host)
-        return errprintf (errp, "no topology or no host name");
+    if (!topo || !o)
+        return errprintf (errp, "no topology or no options");
     if (o->local_size < 1 || o->local_size > DC_MAX_SLOTS ||
         o->local_rank < 0 || o->local_rank >= o->local_size)
         return errprintf (errp, "local rank %d of %d: out of range",

@@ -107,7 +107,7 @@ void dc_worker_fini (struct dc_worker *w);
 struct dc_topo;
 
 struct dc_worker_place_opts {
-    const char *host; /* the host's name, for the plan and errors */
+    const char *host; /* the host's name for the plan, NULL: none */
     int local_rank;   /* DCRUN_LOCAL_RANK */
     int local_size;   /* DCRUN_LOCAL_SIZE */
     int slots;        /* the host's slots, 0: local_size */
