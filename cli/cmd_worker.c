@@ -81,6 +81,7 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
 {
     struct worker_args *wa = ctx;
     struct dc_worker *a = &wa->w;
+    dc_error_t err;
 
     switch (key) {
     case OPT_CPUS:
@@ -110,12 +111,10 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_PLACE_GPUS:
         a->place_gpus = arg;
         return 0;
-    case OPT_MAP_BY: {
-        dc_error_t err;
+    case OPT_MAP_BY:
         if (dc_plan_parse_map_by (arg, &a->popts, &err) < 0)
             return cli_usage_error (cli, "%s", err.text);
         return 0;
-    }
     case OPT_PLACE_GPU_BIND:
         if (dc_rankenv_gpu_bind_parse (arg, &a->gpu_bind) < 0)
             return cli_usage_error (cli,
@@ -129,48 +128,20 @@ static int worker_opt (struct cli *cli, int key, const char *arg, void *ctx)
     case OPT_ENV_STDIN:
         return cli_parse_long (cli, "--env-stdin", arg, 0, DC_ENV_BLOCK_MAX,
                                &wa->env_stdin);
-    case 'e': {
-        if (!strchr (arg, '=') || *arg == '=')
-            return cli_usage_error (cli, "-e '%s': expected NAME=VALUE", arg);
-        char **v = realloc (a->env, (size_t)(a->nenv + 1) * sizeof (*v));
-        if (!v)
-            return cli_usage_error (cli, "out of memory");
-        a->env = v;
-        a->env[a->nenv++] = (char *)arg;
+    case 'e':
+        if (dc_worker_add_env (a, arg, &err) < 0)
+            return cli_usage_error (cli, "%s", err.text);
         return 0;
-    }
     case OPT_CONTROL:
-        if (!strcmp (arg, "stdin"))
-            a->control = 1;
-        else if (!strcmp (arg, "none"))
-            a->control = 0;
-        else
-            return cli_usage_error (cli,
-                                    "--control '%s': expected stdin or "
-                                    "none",
-                                    arg);
+        if ((a->control = dc_worker_control_parse (arg)) < 0)
+            return cli_usage_error (
+                cli, "--control '%s': expected stdin or none", arg);
         return 0;
     }
     return -1;
 }
 
-/* --port-check: MASTER_PORT as rank 0's host sees it (launch_ssh.c asks
- * before any rank starts). */
-static int port_check (long port)
-{
-    int p = port > 0 ? (dc_launch_port_free ((int)port) ? (int)port : -1)
-                     : dc_launch_free_port ();
-
-    if (port > 0 && p < 0)
-        printf ("busy %ld\n", port);
-    else if (p > 0)
-        printf ("port %d\n", p);
-    else
-        return cli_error (EXIT_LAUNCH, "worker: no free TCP port: %s",
-                          strerror (errno));
-    return fflush (stdout) == 0 ? EXIT_OK : EXIT_LAUNCH;
-}
-
+/* Parse, set up (lib/run/worker.h), run CMD; print what went wrong. */
 static int worker_main (struct cli *cli, struct worker_args *a, int argc,
                         char **argv)
 {
@@ -180,8 +151,15 @@ static int worker_main (struct cli *cli, struct worker_args *a, int argc,
     if ((rc = cli_parse (cli, &cmd_worker, argc, argv, worker_opt, a,
                          &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (a->port_check >= 0)
-        return port_check (a->port_check);
+    if (a->port_check >= 0) {
+        int p = dc_worker_port_check ((int)a->port_check);
+        if (p < 0)
+            return cli_error (EXIT_LAUNCH, "worker: no free TCP port: %s",
+                              strerror (errno));
+        printf ("%s %d\n", p > 0 ? "port" : "busy",
+                p > 0 ? p : (int)a->port_check);
+        return fflush (stdout) == 0 ? EXIT_OK : EXIT_LAUNCH;
+    }
     if (optindex >= argc)
         return cli_usage_error (cli, "no command given"), EXIT_USAGE;
     /* the environment that stays off command lines (job.c) */
@@ -195,10 +173,9 @@ static int worker_main (struct cli *cli, struct worker_args *a, int argc,
     if (rc != DC_STATUS_OK)
         return cli_status (NULL, rc, 0, &err);
     rc = dc_worker_run (&a->w, &status, &err);
-    if (rc == DC_AGENT_NOEXEC)
-        return cli_error (127, "%s", err.text);
     if (rc != DC_AGENT_OK)
-        return cli_error (EXIT_LAUNCH, "%s", err.text);
+        return cli_error (rc == DC_AGENT_NOEXEC ? 127 : EXIT_LAUNCH, "%s",
+                          err.text);
     return dc_worker_end (status);
 }
 
@@ -211,7 +188,6 @@ static int worker_run (struct cli *cli, int argc, char **argv)
         dc_log_set_level (DC_LOG_ERR);
     int rc = worker_main (cli, &a, argc, argv);
     dc_worker_fini (&a.w);
-    free (a.w.env);
     return rc;
 }
 

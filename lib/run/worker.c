@@ -35,6 +35,36 @@ static void host_name (char *host, size_t len)
         snprintf (host, len, "?");
 }
 
+int dc_worker_add_env (struct dc_worker *w, const char *entry, dc_error_t *errp)
+{
+    char **v;
+
+    if (!w || !entry || !strchr (entry, '=') || *entry == '=')
+        return errprintf (errp, "-e '%s': expected NAME=VALUE",
+                          entry ? entry : "(null)");
+    if (!(v = realloc (w->env, (size_t)(w->nenv + 1) * sizeof (*v))))
+        return errprintf (errp, "out of memory");
+    w->env = v;
+    w->env[w->nenv++] = (char *)entry;
+    return 0;
+}
+
+int dc_worker_control_parse (const char *s)
+{
+    if (s && !strcmp (s, "stdin"))
+        return 1;
+    if (s && !strcmp (s, "none"))
+        return 0;
+    return -1;
+}
+
+int dc_worker_port_check (int port)
+{
+    if (port > 0)
+        return dc_launch_port_free (port) ? port : 0;
+    return dc_launch_free_port ();
+}
+
 /* Rank environment from mpirun's or srun's variables (rankenv.h).
  * Returns true when one of them started us. */
 static bool env_from_launcher (void)
@@ -413,4 +443,7 @@ void dc_worker_fini (struct dc_worker *w)
         w->cpus = NULL;
     free (w->placed);
     w->placed = NULL;
+    free (w->env);
+    w->env = NULL;
+    w->nenv = 0;
 }

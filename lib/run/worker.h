@@ -78,6 +78,20 @@ struct dc_worker {
     dc_error_t place_note; /* --place: what it did, for -v ("" none) */
 };
 
+/* -e NAME=VALUE: add entry (borrowed: it must live as long as the
+ * process, argv does) to w->env.  0, or -1 with errp filled when it has
+ * no NAME= or when out of memory. */
+int dc_worker_add_env (struct dc_worker *w, const char *entry,
+                       dc_error_t *errp);
+
+/* --control: "stdin" 1, "none" 0, -1 otherwise. */
+int dc_worker_control_parse (const char *s);
+
+/* --port-check PORT (MASTER_PORT as rank 0's host sees it; launch_ssh.c
+ * asks before any rank starts): port when it is free here, 0 when it is
+ * busy; with port 0 a free port.  -1 with errno set when none is found. */
+int dc_worker_port_check (int port);
+
 /* The rank environment from mpirun's or srun's variables (unless dcrun
  * passed its own through them), --control's default, the -e entries, the
  * folder (--wdir), the placement (--place, without --cpus).  Returns
@@ -99,7 +113,7 @@ int dc_worker_run (const struct dc_worker *w, int *statusp, dc_error_t *errp);
  * process. */
 int dc_worker_end (int status);
 
-/* Free what dc_worker_setup allocated (not the CLI's fields). */
+/* Free what dc_worker_add_env and dc_worker_setup allocated. */
 void dc_worker_fini (struct dc_worker *w);
 
 /* ---- placement on a topology (the part of --place that probes nothing) */

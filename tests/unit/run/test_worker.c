@@ -2,16 +2,21 @@
  * on the fixture topologies (disjoint CPU sets next to each rank's GPUs,
  * torchrun's CUDA_VISIBLE_DEVICES contract), the CPUs allowed here, and
  * dc_worker_setup's errors and environment. */
+#include <arpa/inet.h>
 #include <hwloc.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check_main.h"
 #include "gpu/probe.h"
 #include "lib/hosts/topo.h"
+#include "lib/launch/agent.h"
 #include "lib/run/status.h"
 #include "lib/run/worker.h"
 
@@ -331,12 +336,11 @@ START_TEST (t_setup)
     ck_assert_ptr_nonnull (strstr (err.text, "worker: --place-gpus 'a,b': "));
 
     /* placed: the env of rank 1 of 8, a -e entry, a note for -v */
-    char e1[] = "DCRUN_TEST_E=1";
-    char *env[] = {e1};
+    static char e1[] = "DCRUN_TEST_E=1";
     unsetenv ("CUDA_VISIBLE_DEVICES");
     unsetenv ("DCRUN_CPUS");
-    w = (struct dc_worker){
-        .cmd = cmd, .control = -1, .place = true, .env = env, .nenv = 1};
+    w = (struct dc_worker){.cmd = cmd, .control = -1, .place = true};
+    ck_assert_int_eq (dc_worker_add_env (&w, e1, &err), 0);
     ck_assert_int_eq (dc_worker_setup (&w, &err), DC_STATUS_OK);
     ck_assert_str_eq (getenv ("DCRUN_TEST_E"), "1");
     ck_assert_str_eq (getenv ("DCRUN_GPUS"), "1");
@@ -380,6 +384,92 @@ START_TEST (t_setup)
 }
 END_TEST
 
+/* -e entries, --control, --port-check. */
+START_TEST (t_options)
+{
+    static const struct {
+        const char *entry;
+        bool ok;
+    } envs[] = {
+        {"A=1", true}, {"B=", true}, {"C==x", true}, {"=1", false},
+        {"A", false},  {"", false},  {NULL, false},
+    };
+    struct dc_worker w = {0};
+    int n = 0;
+    for (size_t i = 0; i < sizeof (envs) / sizeof (envs[0]); i++) {
+        dc_error_t err = {{0}};
+        int rc = dc_worker_add_env (&w, envs[i].entry, &err);
+        ck_assert_msg (rc == (envs[i].ok ? 0 : -1), "'%s'", envs[i].entry);
+        if (envs[i].ok)
+            ck_assert_str_eq (w.env[n++], envs[i].entry);
+        else
+            ck_assert_msg (strstr (err.text, "expected NAME=VALUE"), "%s",
+                           err.text);
+    }
+    ck_assert_int_eq (w.nenv, n);
+    ck_assert_int_eq (dc_worker_add_env (NULL, "A=1", NULL), -1);
+    dc_worker_fini (&w);
+    ck_assert_ptr_null (w.env);
+    ck_assert_int_eq (w.nenv, 0);
+
+    ck_assert_int_eq (dc_worker_control_parse ("stdin"), 1);
+    ck_assert_int_eq (dc_worker_control_parse ("none"), 0);
+    ck_assert_int_eq (dc_worker_control_parse ("NONE"), -1);
+    ck_assert_int_eq (dc_worker_control_parse (""), -1);
+    ck_assert_int_eq (dc_worker_control_parse ("stdin "), -1);
+    ck_assert_int_eq (dc_worker_control_parse (NULL), -1);
+
+    /* a free port is free; once listened on, busy */
+    int port = dc_worker_port_check (0);
+    ck_assert_int_gt (port, 0);
+    ck_assert_int_eq (dc_worker_port_check (port), port);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons ((uint16_t)port)};
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (bind (fd, (struct sockaddr *)&sa, sizeof (sa)), 0);
+    ck_assert_int_eq (listen (fd, 1), 0);
+    ck_assert_int_eq (dc_worker_port_check (port), 0);
+    close (fd);
+}
+END_TEST
+
+/* CMD runs under the agent: its exit status, or why it could not. */
+START_TEST (t_run)
+{
+    char *ok[] = {(char *)"sh", (char *)"-c", (char *)"exit 3", NULL};
+    struct dc_worker w = {.cmd = ok, .control = 0};
+    dc_error_t err = {{0}};
+    int status = -1;
+
+    unsetenv ("DCRUN_IO");
+    ck_assert_int_eq (dc_worker_run (&w, &status, &err), 0);
+    ck_assert (WIFEXITED (status));
+    ck_assert_int_eq (WEXITSTATUS (status), 3);
+    ck_assert_int_eq (dc_worker_end (status), 3);
+}
+END_TEST
+
+/* the agent takes process-wide state once: a process of its own */
+START_TEST (t_run_noexec)
+{
+    char *ok[] = {(char *)"true", NULL};
+    char *bad[] = {(char *)"/nonexistent/dcrun-cmd", NULL};
+    struct dc_worker w = {.cmd = bad, .control = 0};
+    dc_error_t err = {{0}};
+    int status = -1;
+
+    unsetenv ("DCRUN_IO");
+    ck_assert_int_eq (dc_worker_run (&w, &status, &err), DC_AGENT_NOEXEC);
+    ck_assert_msg (!strncmp (err.text, "worker: ", 8) &&
+                       strstr (err.text, "/nonexistent/dcrun-cmd"),
+                   "%s", err.text);
+    ck_assert_int_eq (dc_worker_run (NULL, &status, &err), DC_AGENT_SETUP);
+    w.cmd = ok;
+    ck_assert_int_eq (dc_worker_run (&w, NULL, &err), DC_AGENT_SETUP);
+}
+END_TEST
+
 /* The worker's end: CMD's exit status as it is. */
 START_TEST (t_end)
 {
@@ -398,6 +488,9 @@ int main (void)
     tcase_add_test (tc, t_place_bad);
     tcase_add_test (tc, t_cpus_here);
     tcase_add_test (tc, t_setup);
+    tcase_add_test (tc, t_options);
+    tcase_add_test (tc, t_run);
+    tcase_add_test (tc, t_run_noexec);
     tcase_add_test (tc, t_end);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
