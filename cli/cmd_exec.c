@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
@@ -25,7 +23,6 @@
 #include "lib/hosts/rankenv.h"
 #include "lib/hosts/sources.h"
 #include "lib/launch/launch.h"
-#include "lib/launch/launch_io.h"
 #include "lib/run/exec.h"
 #include "lib/util/clock.h"
 
@@ -147,179 +144,7 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
-/* --json: one object, per rank its host, exit status or signal, seconds */
-static void print_json (const struct dc_plan *plan,
-                        const struct dc_exec_result *res, int exitcode,
-                        double seconds)
-{
-    cJSON *o = cJSON_CreateObject (), *ranks = cJSON_CreateArray ();
-
-    if (!o || !ranks) {
-        cJSON_Delete (o);
-        cJSON_Delete (ranks);
-        return;
-    }
-    cJSON_AddNumberToObject (o, "exit", exitcode);
-    cJSON_AddNumberToObject (o, "seconds", seconds);
-    cJSON_AddNumberToObject (o, "master_port", res->master_port);
-    for (int r = 0; r < res->size; r++) {
-        const struct dc_exec_rank_result *rr = &res->ranks[r];
-        cJSON *x = cJSON_CreateObject ();
-        if (!x)
-            break;
-        cJSON_AddNumberToObject (x, "rank", r);
-        cJSON_AddStringToObject (x, "host", dc_plan_host (plan, r));
-        if (!rr->done) {
-            cJSON_AddNullToObject (x, "status");
-            cJSON_AddNullToObject (x, "signal");
-        } else if (rr->st.signaled) {
-            cJSON_AddNullToObject (x, "status");
-            cJSON_AddNumberToObject (x, "signal", rr->st.sig);
-        } else {
-            cJSON_AddNumberToObject (x, "status", rr->st.code);
-            cJSON_AddNullToObject (x, "signal");
-        }
-        if (rr->st.failed_start)
-            cJSON_AddStringToObject (x, "error", rr->st.reason);
-        cJSON_AddNumberToObject (x, "seconds", rr->seconds);
-        cJSON_AddItemToArray (ranks, x);
-    }
-    cJSON_AddItemToObject (o, "ranks", ranks);
-    char *text = cJSON_PrintUnformatted (o);
-    if (text) {
-        printf ("%s\n", text);
-        fflush (stdout);
-    }
-    free (text);
-    cJSON_Delete (o);
-}
-
-static void dry_run (const char *lname, const struct dc_launch_rank *lr,
-                     const struct dc_plan *plan,
-                     const struct dc_launch_opts *lo)
-{
-    printf ("launcher: %s\n", lname);
-    printf ("%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST", "LOCAL", "NODE",
-            "GPUS", "CPUS");
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        char gpus[64] = "-";
-        size_t n = 0;
-        for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 12; i++)
-            n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
-                                   i ? "," : "", rk->gpus[i]);
-        /* ranks placed by their host's agent (dcrun worker --place) */
-        bool on_host = lr[r].worker_args != NULL;
-        if (on_host && rk->ngpus == 0)
-            snprintf (gpus, sizeof (gpus), "on-host");
-        printf ("%-6d %-24s %-6d %-5d %-10s %s\n", r, dc_plan_host (plan, r),
-                rk->local_rank, rk->node_rank, gpus,
-                rk->cpus  ? rk->cpus
-                : on_host ? "on-host"
-                          : "-");
-    }
-    if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
-        /* one driver command line for every rank */
-        struct dc_launch *l;
-        char **argv = NULL;
-        dc_error_t err;
-        if (!(l = dc_launch_create (lname, lo, &err)) ||
-            dc_launch_driver_argv (l, lr, plan->size, &argv, &err) < 0) {
-            printf ("(cannot make the %s command line: %s)\n", lname, err.text);
-        } else {
-            char *line = dc_launch_shell_join (argv);
-            printf ("%s\n", line ? line : "");
-            free (line);
-            for (int i = 0; argv[i]; i++)
-                free (argv[i]);
-            free (argv);
-        }
-        dc_launch_destroy (l);
-        return;
-    }
-    for (int r = 0; r < plan->size; r++)
-        if (lr[r].worker_args) {
-            printf ("on-host: GPUs and CPUs of remote ranks are decided on "
-                    "their host by its dcrun worker (--place)\n");
-            break;
-        }
-    if (!strcmp (lname, "ssh"))
-        printf ("MASTER_PORT: %s on rank 0's host (%s) before any rank "
-                "starts\n",
-                lo->port_fixed ? "checked" : "chosen", lr[0].host);
-    for (int r = 0; r < plan->size; r++) {
-        char *line;
-        if (!strcmp (lname, "local")) {
-            char *cmd = dc_launch_shell_join (lr[r].argv);
-            char *env = dc_launch_shell_join (lr[r].env);
-            printf ("rank %d: env %s %s\n", r, env ? env : "", cmd ? cmd : "");
-            free (cmd);
-            free (env);
-        } else {
-            line = dc_launch_worker_cmdline (lo->remote_dcrun, &lr[r]);
-            printf ("rank %d on %s: %s\n", r, lr[r].host, line ? line : "");
-            free (line);
-        }
-    }
-}
-
-/* What the launcher starts for each rank: host, binding, the agent's
- * words, CMD, the rank environment, where this stdin goes.  ssh ranks
- * enter wdir through their worker, the others start in this folder. */
-static int job_ranks (struct cli *cli, struct dc_launch_rank *lrs,
-                      const struct cli_job *job, char **cmd,
-                      const struct exec_args *a, const char *wdir)
-{
-    const struct dc_plan *plan = job->plan;
-    bool ssh = !strcmp (job->launcher, "ssh");
-    bool local = !strcmp (job->launcher, "local");
-    /* stdin: forwarded by the local launcher, framed on the control
-     * channel of the others' workers */
-    bool fwd = a->stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run;
-
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_host *h = &plan->hosts->v[plan->ranks[r].host];
-        struct dc_launch_rank *lr = &lrs[r];
-        lr->rank = r;
-        lr->host = h->name;
-        lr->user = h->user;
-        lr->port = h->port;
-        lr->cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
-        lr->worker_args = cli_job_worker_args (job, r);
-        lr->argv = cmd;
-        lr->wdir = ssh ? wdir : NULL;
-        /* mpi, slurm: every rank reads its frames (one srun command for
-         * all); those without stdin get its EOF at the start */
-        lr->stdin_data =
-            fwd && !local && (dc_exec_stdin_wanted (a->stdin_to, r) || !ssh);
-        if (!(lr->env = cli_job_rank_env (cli, job, r)))
-            return cli_error (-1, "exec: out of memory");
-    }
-    return 0;
-}
-
-/* MASTER_PORT is checked on rank 0's host: ssh asks that host's dcrun
- * before any rank starts; here, for a rank 0 on this host.  EXIT_OK or
- * an exit status (printed). */
-static int master_port_check (struct cli *cli, const struct cli_job *job,
-                              struct dc_launch_opts *lo)
-{
-    if (!strcmp (job->launcher, "ssh")) {
-        lo->port_var = "MASTER_PORT";
-        lo->port_fixed = cli->launch.master_port > 0;
-    } else if (cli->launch.master_port > 0 && !cli->dry_run &&
-               dc_launch_is_local_host (dc_plan_host (job->plan, 0)) &&
-               !dc_launch_port_free (cli->launch.master_port)) {
-        return cli_error (EXIT_LAUNCH,
-                          "exec: MASTER_PORT %d is in use on this host "
-                          "(rank 0's)\nhint: choose a free port, or let "
-                          "dcrun pick one",
-                          cli->launch.master_port);
-    }
-    return EXIT_OK;
-}
-
-/* The engine (lib/run/exec.h) over the ranks; its message printed, the
+/* The engine (lib/run/exec.h) over the ranks: its message printed, the
  * exit status picked, --trace/--report written, --json printed. */
 static int run_engine (struct cli *cli, struct exec_args *a,
                        struct dc_exec_opts *o)
@@ -343,12 +168,21 @@ static int run_engine (struct cli *cli, struct exec_args *a,
         if (exitcode == EXIT_OK)
             exitcode = EXIT_INPUT;
     }
-    if (res->ran && cli->json)
-        print_json (o->plan, res, exitcode, dc_now () - res->start);
+    char *json = res->ran && cli->json
+                     ? dc_exec_json (x, exitcode, dc_now () - res->start)
+                     : NULL;
+    if (json) {
+        printf ("%s\n", json);
+        fflush (stdout);
+    }
+    free (json);
     dc_exec_destroy (x);
     return exitcode;
 }
 
+/* One run of every rank: the ranks built (cli/job.c: the rank
+ * environment, the agents' words), MASTER_PORT checked, then the
+ * --dry-run plan printed or the engine run. */
 static int run_job (struct cli *cli, struct exec_args *a,
                     const struct cli_job *job, char **cmd)
 {
@@ -356,6 +190,7 @@ static int run_job (struct cli *cli, struct exec_args *a,
     bool ssh = !strcmp (job->launcher, "ssh");
     const char *wdir = cli->launch.wdir;
     char cwd[PATH_MAX];
+    dc_error_t err;
     int exitcode = EXIT_FAIL;
     struct dc_exec_opts o = {
         .launcher = job->launcher,
@@ -363,7 +198,6 @@ static int run_job (struct cli *cli, struct exec_args *a,
         .plan = plan,
         .out_fd = 1,
         .err_fd = 2,
-        .in_fd = 0,
         .stdin_to = a->stdin_to,
         .no_tag = a->no_tag,
         .timestamps = a->timestamps,
@@ -384,18 +218,35 @@ static int run_job (struct cli *cli, struct exec_args *a,
     /* the working folder: the caller's, on every host (--wdir to choose) */
     if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
         wdir = cwd;
-    if (job_ranks (cli, lr, job, cmd, a, wdir) < 0)
-        goto out;
-    if (!o.lo.remote_dcrun)
-        o.lo.remote_dcrun = cli_self_path ();
-    if ((exitcode = master_port_check (cli, job, &o.lo)) != EXIT_OK)
-        goto out;
-    if (cli->dry_run) {
-        dry_run (job->launcher, lr, plan, &o.lo);
-        goto out;
+    dc_exec_ranks (&o, lr, cmd, wdir, cli->launch.no_bind,
+                   a->stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run);
+    for (int r = 0; r < plan->size; r++) {
+        lr[r].worker_args = cli_job_worker_args (job, r);
+        if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
+            cli_error (-1, "exec: out of memory");
+            goto out;
+        }
     }
     o.ranks = lr;
     o.chdir = ssh ? NULL : wdir;
+    if (!o.lo.remote_dcrun)
+        o.lo.remote_dcrun = cli_self_path ();
+    if (dc_exec_master_port (&o, cli->launch.master_port, !cli->dry_run,
+                             &err) != DC_STATUS_OK) {
+        exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
+        goto out;
+    }
+    if (cli->dry_run) {
+        char *text = dc_exec_dry_run (&o);
+        if (!text) {
+            exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
+            goto out;
+        }
+        fputs (text, stdout);
+        free (text);
+        exitcode = EXIT_OK;
+        goto out;
+    }
     exitcode = run_engine (cli, a, &o);
 out:
     for (int r = 0; lr && r < plan->size; r++)

@@ -15,9 +15,11 @@
 
 #include "lib/formats/report.h"
 #include "lib/formats/trace.h"
+#include "lib/launch/launch_io.h"
 #include "lib/run/exec.h"
 #include "lib/run/status.h"
 #include "lib/util/clock.h"
+#include "lib/util/strbuf.h"
 
 #define MAX_POLLFDS 4096
 #define STDIN_CHUNK 65536
@@ -650,4 +652,202 @@ out:
     dc_trace_destroy (t);
     dc_report_destroy (rep);
     return rc;
+}
+
+/* ---- before the start: the ranks, MASTER_PORT ---- */
+
+void dc_exec_ranks (const struct dc_exec_opts *o, struct dc_launch_rank *lrs,
+                    char *const *cmd, const char *wdir, bool no_bind, bool fwd)
+{
+    const struct dc_plan *plan = o->plan;
+    bool ssh = !strcmp (o->launcher, "ssh");
+    bool local = !strcmp (o->launcher, "local");
+
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_host *h = &plan->hosts->v[plan->ranks[r].host];
+        struct dc_launch_rank *lr = &lrs[r];
+        lr->rank = r;
+        lr->host = h->name;
+        lr->user = h->user;
+        lr->port = h->port;
+        lr->cpus = no_bind ? NULL : plan->ranks[r].cpus;
+        lr->argv = cmd;
+        /* ssh ranks enter the folder through the worker, the others
+         * start in this one */
+        lr->wdir = ssh ? wdir : NULL;
+        /* stdin: forwarded by the local launcher, framed on the control
+         * channel of the others' workers; mpi, slurm: every rank reads
+         * its frames (one srun command for all), those without stdin get
+         * its EOF at the start */
+        lr->stdin_data =
+            fwd && !local && (dc_exec_stdin_wanted (o->stdin_to, r) || !ssh);
+    }
+}
+
+int dc_exec_master_port (struct dc_exec_opts *o, int port, bool check,
+                         dc_error_t *err)
+{
+    if (!strcmp (o->launcher, "ssh")) {
+        o->lo.port_var = "MASTER_PORT";
+        o->lo.port_fixed = port > 0;
+    } else if (port > 0 && check &&
+               dc_launch_is_local_host (dc_plan_host (o->plan, 0)) &&
+               !dc_launch_port_free (port)) {
+        errprintf (err,
+                   "exec: MASTER_PORT %d is in use on this host (rank 0's)\n"
+                   "hint: choose a free port, or let dcrun pick one",
+                   port);
+        return DC_STATUS_LAUNCH;
+    }
+    return DC_STATUS_OK;
+}
+
+/* ---- what the caller prints: --dry-run, --json ---- */
+
+#define TEXT_MAX ((size_t)256 << 20)
+
+/* The table of ranks: host, local rank, node, GPUs, CPUs. */
+static void dry_run_table (struct dc_strbuf *b, const struct dc_exec_opts *o)
+{
+    const struct dc_plan *plan = o->plan;
+
+    dc_strbuf_printf (b, "launcher: %s\n", o->launcher);
+    dc_strbuf_printf (b, "%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST",
+                      "LOCAL", "NODE", "GPUS", "CPUS");
+    for (int r = 0; r < plan->size; r++) {
+        const struct dc_rank *rk = &plan->ranks[r];
+        char gpus[64] = "-";
+        size_t n = 0;
+        for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 12; i++)
+            n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
+                                   i ? "," : "", rk->gpus[i]);
+        /* ranks placed by their host's agent (dcrun worker --place) */
+        bool on_host = o->ranks[r].worker_args != NULL;
+        if (on_host && rk->ngpus == 0)
+            snprintf (gpus, sizeof (gpus), "on-host");
+        dc_strbuf_printf (b, "%-6d %-24s %-6d %-5d %-10s %s\n", r,
+                          dc_plan_host (plan, r), rk->local_rank, rk->node_rank,
+                          gpus,
+                          rk->cpus  ? rk->cpus
+                          : on_host ? "on-host"
+                                    : "-");
+    }
+}
+
+/* mpi, slurm: one driver command line for every rank. */
+static void dry_run_driver (struct dc_strbuf *b, const struct dc_exec_opts *o)
+{
+    struct dc_launch *l;
+    char **argv = NULL;
+    dc_error_t err;
+
+    if (!(l = dc_launch_create (o->launcher, &o->lo, &err)) ||
+        dc_launch_driver_argv (l, o->ranks, o->plan->size, &argv, &err) < 0) {
+        dc_strbuf_printf (b, "(cannot make the %s command line: %s)\n",
+                          o->launcher, err.text);
+    } else {
+        char *line = dc_launch_shell_join (argv);
+        dc_strbuf_printf (b, "%s\n", line ? line : "");
+        free (line);
+        for (int i = 0; argv[i]; i++)
+            free (argv[i]);
+        free (argv);
+    }
+    dc_launch_destroy (l);
+}
+
+/* local, ssh: each rank's command line. */
+static void dry_run_ranks (struct dc_strbuf *b, const struct dc_exec_opts *o)
+{
+    const struct dc_launch_rank *lr = o->ranks;
+
+    for (int r = 0; r < o->plan->size; r++)
+        if (lr[r].worker_args) {
+            dc_strbuf_str (b, "on-host: GPUs and CPUs of remote ranks are "
+                              "decided on their host by its dcrun worker "
+                              "(--place)\n");
+            break;
+        }
+    if (!strcmp (o->launcher, "ssh"))
+        dc_strbuf_printf (b,
+                          "MASTER_PORT: %s on rank 0's host (%s) before any "
+                          "rank starts\n",
+                          o->lo.port_fixed ? "checked" : "chosen", lr[0].host);
+    for (int r = 0; r < o->plan->size; r++) {
+        if (!strcmp (o->launcher, "local")) {
+            char *cmd = dc_launch_shell_join (lr[r].argv);
+            char *env = dc_launch_shell_join (lr[r].env);
+            dc_strbuf_printf (b, "rank %d: env %s %s\n", r, env ? env : "",
+                              cmd ? cmd : "");
+            free (cmd);
+            free (env);
+        } else {
+            char *line = dc_launch_worker_cmdline (o->lo.remote_dcrun, &lr[r]);
+            dc_strbuf_printf (b, "rank %d on %s: %s\n", r, lr[r].host,
+                              line ? line : "");
+            free (line);
+        }
+    }
+}
+
+char *dc_exec_dry_run (const struct dc_exec_opts *o)
+{
+    struct dc_strbuf b = DC_STRBUF_INIT (TEXT_MAX);
+
+    dry_run_table (&b, o);
+    if (!strcmp (o->launcher, "mpi") || !strcmp (o->launcher, "slurm"))
+        dry_run_driver (&b, o);
+    else
+        dry_run_ranks (&b, o);
+    return dc_strbuf_take (&b);
+}
+
+/* Rank r of the --json object. */
+static cJSON *json_rank (const struct dc_exec *x, int r)
+{
+    const struct dc_exec_rank_result *rr = &x->res.ranks[r];
+    cJSON *o = cJSON_CreateObject ();
+
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject (o, "rank", r);
+    cJSON_AddStringToObject (o, "host", dc_plan_host (x->o->plan, r));
+    if (!rr->done) {
+        cJSON_AddNullToObject (o, "status");
+        cJSON_AddNullToObject (o, "signal");
+    } else if (rr->st.signaled) {
+        cJSON_AddNullToObject (o, "status");
+        cJSON_AddNumberToObject (o, "signal", rr->st.sig);
+    } else {
+        cJSON_AddNumberToObject (o, "status", rr->st.code);
+        cJSON_AddNullToObject (o, "signal");
+    }
+    if (rr->st.failed_start)
+        cJSON_AddStringToObject (o, "error", rr->st.reason);
+    cJSON_AddNumberToObject (o, "seconds", rr->seconds);
+    return o;
+}
+
+char *dc_exec_json (const struct dc_exec *x, int exitcode, double seconds)
+{
+    cJSON *o = cJSON_CreateObject (), *ranks = cJSON_CreateArray ();
+
+    if (!o || !ranks) {
+        cJSON_Delete (o);
+        cJSON_Delete (ranks);
+        return NULL;
+    }
+    cJSON_AddNumberToObject (o, "exit", exitcode);
+    cJSON_AddNumberToObject (o, "seconds", seconds);
+    cJSON_AddNumberToObject (o, "master_port", x->res.master_port);
+    for (int r = 0; r < x->size; r++) {
+        cJSON *rank = json_rank (x, r);
+        if (!rank)
+            break;
+        cJSON_AddItemToArray (ranks, rank);
+    }
+    cJSON_AddItemToObject (o, "ranks", ranks);
+    char *text = cJSON_PrintUnformatted (o);
+    cJSON_Delete (o);
+    return text;
 }

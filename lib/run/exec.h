@@ -98,6 +98,28 @@ struct dc_exec_result {
 
 struct dc_exec;
 
+/* Fill lrs[r] for every rank of o->plan: host, user, port, its CPUs
+ * (none with no_bind), cmd, wdir for ssh ranks (the others start in
+ * this process's folder: o->chdir), stdin_data by o->launcher and
+ * o->stdin_to (fwd: this stdin goes to ranks at all).  env and
+ * worker_args are the caller's. */
+void dc_exec_ranks (const struct dc_exec_opts *o, struct dc_launch_rank *lrs,
+                    char *const *cmd, const char *wdir, bool no_bind, bool fwd);
+
+/* MASTER_PORT (port; 0: dcrun picks one) on rank 0's host: the ssh
+ * launcher asks that host's dcrun before any rank starts (o->lo.port_var
+ * and port_fixed set here); for the others a rank 0 on this host is
+ * checked here (when check).  DC_STATUS_OK, or DC_STATUS_LAUNCH with err
+ * (a "hint: " line after a newline). */
+int dc_exec_master_port (struct dc_exec_opts *o, int port, bool check,
+                         dc_error_t *err);
+
+/* The --dry-run plan of o (o->ranks filled, nothing started) as text:
+ * the launcher, a table of the ranks (host, local rank, node, GPUs, CPUs),
+ * then the driver's command line (mpi, slurm) or each rank's.  Caller
+ * frees; NULL when out of memory. */
+char *dc_exec_dry_run (const struct dc_exec_opts *o);
+
 /* The buffers and per-rank results of a run of o (borrowed until
  * dc_exec_destroy; o->ranks too).  NULL with err when out of memory. */
 struct dc_exec *dc_exec_create (const struct dc_exec_opts *o, dc_error_t *err);
@@ -117,6 +139,12 @@ const struct dc_exec_result *dc_exec_result (const struct dc_exec *x);
  * an instant event.  0, or -1 with err when a file cannot be written. */
 int dc_exec_record (const struct dc_exec *x, const char *trace,
                     const char *report, dc_error_t *err);
+
+/* --json: one object, "exit" (exitcode), "seconds", "master_port" and
+ * "ranks": per rank its "host", "status" or "signal" (null, null: never
+ * ended), "error" of a failed start, "seconds".  One line without its
+ * newline; caller frees; NULL when out of memory. */
+char *dc_exec_json (const struct dc_exec *x, int exitcode, double seconds);
 
 /* The launcher stopped (ranks left are killed), files closed, the signal
  * pipe given back.  Accepts NULL. */
