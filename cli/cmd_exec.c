@@ -1,11 +1,9 @@
 /* cmd_exec.c - dcrun exec: run CMD once per rank, tagged output, exit status
  *
- * Parse the options, build the ranks (cli/job.c: hosts, plan, the rank
- * environment), print the --dry-run plan, and hand the ranks to the engine
- * of lib/run/exec.h: the event loop, the tagged lines, stdin, timeouts,
- * kill-on-bad-exit and the exit-status rules live there.  Here its
- * messages are printed, the exit status picked, --json printed, and
- * --max-restarts runs it again with the ranks built anew.
+ * Parse, build the ranks (cli/job.c), hand them to the engine of
+ * lib/run/exec.h (the event loop, tagged lines, stdin, timeouts, the exit
+ * status rules); print its messages, --dry-run and --json, pick the exit
+ * status, and run it again for --max-restarts with the ranks built anew.
  */
 #include <errno.h>
 #include <limits.h>
@@ -70,16 +68,10 @@ static const struct cli_opt exec_opts[] = {
     {0},
 };
 
+/* exec's options: the engine's (lib/run/exec.h) as parsed, and the CLI's */
 struct exec_args {
-    bool no_tag;
-    const char *output_dir;
-    bool kill_on_bad_exit;
-    double timeout;
-    double kill_grace;
+    struct dc_exec_opts o;
     const char *trace, *report; /* --trace, --report files, or NULL */
-    enum dc_exec_stdin stdin_to;
-    bool timestamps;
-    bool exit_any;
     long max_restarts;
     int interrupted; /* out: the signal that stopped the last run, 0 */
 };
@@ -90,20 +82,20 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
 
     switch (key) {
     case OPT_NO_TAG:
-        a->no_tag = true;
+        a->o.no_tag = true;
         return 0;
     case OPT_OUTPUT_DIR:
-        a->output_dir = arg;
+        a->o.output_dir = arg;
         return 0;
     case OPT_KILL_ON_BAD_EXIT:
-        a->kill_on_bad_exit = true;
+        a->o.kill_on_bad_exit = true;
         return 0;
     case OPT_NO_KILL_ON_BAD_EXIT:
-        a->kill_on_bad_exit = false;
+        a->o.kill_on_bad_exit = false;
         return 0;
     case OPT_TIMEOUT:
         return cli_parse_double (cli, "--timeout", arg, 0.001, 1e9,
-                                 &a->timeout);
+                                 &a->o.timeout);
     case OPT_TRACE:
         a->trace = arg;
         return 0;
@@ -111,34 +103,21 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
         a->report = arg;
         return 0;
     case OPT_STDIN:
-        if (!strcmp (arg, "rank0") || !strcmp (arg, "0"))
-            a->stdin_to = DC_EXEC_STDIN_RANK0;
-        else if (!strcmp (arg, "all"))
-            a->stdin_to = DC_EXEC_STDIN_ALL;
-        else if (!strcmp (arg, "none"))
-            a->stdin_to = DC_EXEC_STDIN_NONE;
-        else
-            return cli_usage_error (cli,
-                                    "--stdin '%s': expected rank0, all or "
-                                    "none",
-                                    arg);
+        if (dc_exec_stdin_parse (arg, &a->o.stdin_to) < 0)
+            return cli_usage_error (
+                cli, "--stdin '%s': expected rank0, all or none", arg);
         return 0;
     case OPT_TIMESTAMP_OUTPUT:
-        a->timestamps = true;
+        a->o.timestamps = true;
         return 0;
     case OPT_MAX_RESTARTS:
         return cli_parse_long (cli, "--max-restarts", arg, 0, 1000,
                                &a->max_restarts);
     case OPT_EXIT_STATUS:
-        if (!strcmp (arg, "any"))
-            a->exit_any = true;
-        else if (!strcmp (arg, "first"))
-            a->exit_any = false;
-        else
-            return cli_usage_error (cli,
-                                    "--exit-status '%s': expected first or "
-                                    "any",
-                                    arg);
+        if (strcmp (arg, "any") && strcmp (arg, "first"))
+            return cli_usage_error (
+                cli, "--exit-status '%s': expected first or any", arg);
+        a->o.exit_any = !strcmp (arg, "any");
         return 0;
     }
     return -1;
@@ -192,34 +171,20 @@ static int run_job (struct cli *cli, struct exec_args *a,
     char cwd[PATH_MAX];
     dc_error_t err;
     int exitcode = EXIT_FAIL;
-    struct dc_exec_opts o = {
-        .launcher = job->launcher,
-        .lo = cli->launch.lo,
-        .plan = plan,
-        .out_fd = 1,
-        .err_fd = 2,
-        .stdin_to = a->stdin_to,
-        .no_tag = a->no_tag,
-        .timestamps = a->timestamps,
-        .output_dir = a->output_dir,
-        .kill_on_bad_exit = a->kill_on_bad_exit,
-        .timeout = a->timeout,
-        .kill_grace = a->kill_grace,
-        .exit_any = a->exit_any,
-        .master_port = job->master_port,
-    };
+    struct dc_exec_opts o = a->o;
     struct dc_launch_rank *lr = calloc ((size_t)plan->size, sizeof (*lr));
 
-    a->interrupted = 0;
-    if (!lr) {
-        exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-        goto out;
-    }
+    o.launcher = job->launcher;
+    o.lo = cli->launch.lo;
+    o.plan = plan;
+    o.master_port = job->master_port;
+    if (!lr)
+        return cli_error (EXIT_FAIL, "exec: out of memory");
     /* the working folder: the caller's, on every host (--wdir to choose) */
     if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
         wdir = cwd;
     dc_exec_ranks (&o, lr, cmd, wdir, cli->launch.no_bind,
-                   a->stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run);
+                   a->o.stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run);
     for (int r = 0; r < plan->size; r++) {
         lr[r].worker_args = cli_job_worker_args (job, r);
         if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
@@ -238,13 +203,11 @@ static int run_job (struct cli *cli, struct exec_args *a,
     }
     if (cli->dry_run) {
         char *text = dc_exec_dry_run (&o);
-        if (!text) {
-            exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-            goto out;
-        }
-        fputs (text, stdout);
+        exitcode =
+            text ? EXIT_OK : cli_error (EXIT_FAIL, "exec: out of memory");
+        if (text)
+            fputs (text, stdout);
         free (text);
-        exitcode = EXIT_OK;
         goto out;
     }
     exitcode = run_engine (cli, a, &o);
@@ -323,7 +286,8 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
 
 static int exec_run (struct cli *cli, int argc, char **argv)
 {
-    struct exec_args a = {.kill_on_bad_exit = true};
+    struct exec_args a = {
+        .o = {.kill_on_bad_exit = true, .out_fd = 1, .err_fd = 2}};
     struct cli_job job = {0};
     int optindex, rc, exitcode = EXIT_OK;
 
@@ -335,7 +299,7 @@ static int exec_run (struct cli *cli, int argc, char **argv)
                               "ARGS...");
         return EXIT_USAGE;
     }
-    a.kill_grace = cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3;
+    a.o.kill_grace = cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3;
     cli_log_init (cli);
     if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID") &&
         (!cli->launcher || !strcmp (cli->launcher, "auto") ||

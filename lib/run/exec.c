@@ -69,6 +69,26 @@ bool dc_exec_stdin_wanted (enum dc_exec_stdin to, int r)
     return to == DC_EXEC_STDIN_ALL || (to == DC_EXEC_STDIN_RANK0 && r == 0);
 }
 
+int dc_exec_stdin_parse (const char *word, enum dc_exec_stdin *to)
+{
+    static const struct {
+        const char *word;
+        enum dc_exec_stdin to;
+    } words[] = {
+        {"rank0", DC_EXEC_STDIN_RANK0},
+        {"0", DC_EXEC_STDIN_RANK0},
+        {"all", DC_EXEC_STDIN_ALL},
+        {"none", DC_EXEC_STDIN_NONE},
+    };
+
+    for (size_t i = 0; word && i < sizeof (words) / sizeof (words[0]); i++)
+        if (!strcmp (word, words[i].word)) {
+            *to = words[i].to;
+            return 0;
+        }
+    return -1;
+}
+
 static bool stdin_wanted (const struct dc_exec *x, int r)
 {
     return dc_exec_stdin_wanted (x->o->stdin_to, r);

@@ -150,6 +150,10 @@ char *dc_exec_json (const struct dc_exec *x, int exitcode, double seconds);
  * pipe given back.  Accepts NULL. */
 void dc_exec_destroy (struct dc_exec *x);
 
+/* --stdin's word: "rank0" (or "0"), "all", "none" into *to; -1 for any
+ * other (NULL too), *to left alone. */
+int dc_exec_stdin_parse (const char *word, enum dc_exec_stdin *to);
+
 /* True when rank r gets this stdin under mode to. */
 bool dc_exec_stdin_wanted (enum dc_exec_stdin to, int r);
 

@@ -8,9 +8,11 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -496,6 +498,166 @@ START_TEST (t_stdin_wanted)
 }
 END_TEST
 
+START_TEST (t_stdin_parse)
+{
+    static const struct {
+        const char *word;
+        int rc;
+        enum dc_exec_stdin to;
+    } c[] = {
+        {"rank0", 0, DC_EXEC_STDIN_RANK0},
+        {"0", 0, DC_EXEC_STDIN_RANK0},
+        {"all", 0, DC_EXEC_STDIN_ALL},
+        {"none", 0, DC_EXEC_STDIN_NONE},
+        {"", -1, 99},
+        {"ALL", -1, 99},
+        {"rank1", -1, 99},
+        {"all ", -1, 99},
+        {"none\nall", -1, 99},
+        {NULL, -1, 99},
+    };
+    for (size_t i = 0; i < sizeof (c) / sizeof (c[0]); i++) {
+        enum dc_exec_stdin to = (enum dc_exec_stdin)99;
+        ck_assert_int_eq (dc_exec_stdin_parse (c[i].word, &to), c[i].rc);
+        ck_assert_int_eq (to, c[i].to);
+    }
+}
+END_TEST
+
+/* Which ranks read frames of this stdin, per launcher; the rank fields. */
+START_TEST (t_ranks)
+{
+    static const struct {
+        const char *launcher;
+        enum dc_exec_stdin to;
+        bool fwd, want[2];
+    } c[] = {
+        {"local", DC_EXEC_STDIN_ALL, true, {false, false}},
+        {"ssh", DC_EXEC_STDIN_RANK0, true, {true, false}},
+        {"ssh", DC_EXEC_STDIN_ALL, true, {true, true}},
+        {"ssh", DC_EXEC_STDIN_RANK0, false, {false, false}},
+        {"mpi", DC_EXEC_STDIN_RANK0, true, {true, true}},
+        {"slurm", DC_EXEC_STDIN_NONE, true, {true, true}},
+    };
+    char *cmd[] = {"true", NULL};
+    struct dc_hosts *h;
+    struct dc_plan *plan = plan_of (2, &h);
+
+    for (size_t i = 0; i < sizeof (c) / sizeof (c[0]); i++) {
+        struct dc_exec_opts o = {
+            .launcher = c[i].launcher, .plan = plan, .stdin_to = c[i].to};
+        struct dc_launch_rank lr[2] = {{0}};
+        dc_exec_ranks (&o, lr, cmd, "/wd", true, c[i].fwd);
+        for (int r = 0; r < 2; r++) {
+            ck_assert_msg (lr[r].stdin_data == c[i].want[r], "case %zu rank %d",
+                           i, r);
+            ck_assert_int_eq (lr[r].rank, r);
+            ck_assert_str_eq (lr[r].host, "localhost");
+            ck_assert (lr[r].argv == cmd && lr[r].cpus == NULL);
+            ck_assert (lr[r].wdir ==
+                       (strcmp (c[i].launcher, "ssh") ? NULL : "/wd"));
+        }
+    }
+    dc_plan_destroy (plan);
+    dc_hosts_destroy (h);
+}
+END_TEST
+
+/* MASTER_PORT: ssh asks rank 0's host; here a port in use is refused. */
+START_TEST (t_master_port)
+{
+    struct dc_hosts *h;
+    struct dc_plan *plan = plan_of (1, &h);
+    struct dc_exec_opts o = {.launcher = "ssh", .plan = plan};
+    dc_error_t err;
+    int port = -1, fd = -1;
+
+    ck_assert_int_eq (dc_exec_master_port (&o, 0, true, &err), DC_STATUS_OK);
+    ck_assert_str_eq (o.lo.port_var, "MASTER_PORT");
+    ck_assert (!o.lo.port_fixed);
+    ck_assert_int_eq (dc_exec_master_port (&o, 5000, true, &err), DC_STATUS_OK);
+    ck_assert (o.lo.port_fixed);
+
+    /* a port this test listens on */
+    for (int tries = 0; tries < 20 && fd < 0; tries++) {
+        port = dc_launch_free_port ();
+        fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons ((uint16_t)port)};
+        if (bind (fd, (struct sockaddr *)&sa, sizeof (sa)) < 0 ||
+            listen (fd, 1) < 0) {
+            close (fd);
+            fd = -1;
+        }
+    }
+    ck_assert_int_ge (fd, 0);
+    o = (struct dc_exec_opts){.launcher = "local", .plan = plan};
+    ck_assert_int_eq (dc_exec_master_port (&o, port, true, &err),
+                      DC_STATUS_LAUNCH);
+    ck_assert_msg (strstr (err.text, "is in use on this host") &&
+                       strstr (err.text, "\nhint: "),
+                   "%s", err.text);
+    ck_assert (o.lo.port_var == NULL);
+    /* --dry-run checks nothing; no port given: dcrun picks */
+    ck_assert_int_eq (dc_exec_master_port (&o, port, false, &err),
+                      DC_STATUS_OK);
+    ck_assert_int_eq (dc_exec_master_port (&o, 0, true, &err), DC_STATUS_OK);
+    close (fd);
+    dc_plan_destroy (plan);
+    dc_hosts_destroy (h);
+}
+END_TEST
+
+/* --dry-run's text for the local launcher and --json of a run. */
+START_TEST (t_dry_run_and_json)
+{
+    struct dc_hosts *h;
+    struct dc_plan *plan = plan_of (2, &h);
+    char *env0[] = {"A=1", NULL}, *argv[] = {"/bin/sh", "-c", "exit 1", NULL};
+    struct dc_launch_rank lr[2] = {
+        {.rank = 0, .host = "localhost", .env = env0, .argv = argv},
+        {.rank = 1, .host = "localhost", .env = env0, .argv = argv}};
+    struct dc_exec_opts o = {.launcher = "local",
+                             .plan = plan,
+                             .ranks = lr,
+                             .out_fd = -1,
+                             .err_fd = -1,
+                             .stdin_to = DC_EXEC_STDIN_NONE,
+                             .kill_grace = 1,
+                             .master_port = 1234};
+    dc_error_t err;
+
+    char *text = dc_exec_dry_run (&o);
+    ck_assert (text != NULL);
+    ck_assert_msg (!strncmp (text, "launcher: local\nRANK ", 21), "%s", text);
+    ck_assert_msg (strstr (text, "\nrank 1: env A=1 /bin/sh -c 'exit 1'\n"),
+                   "%s", text);
+    free (text);
+
+    struct dc_exec *x = dc_exec_create (&o, &err);
+    ck_assert (x != NULL);
+    ck_assert_int_eq (dc_exec_run (x, &err), DC_STATUS_FAIL);
+    ck_assert_int_eq (dc_exec_result (x)->code, 1);
+    char *json = dc_exec_json (x, 1, 0.5);
+    ck_assert (json != NULL);
+    cJSON *j = cJSON_Parse (json);
+    ck_assert (j != NULL);
+    ck_assert_int_eq (cJSON_GetObjectItem (j, "exit")->valueint, 1);
+    ck_assert_int_eq (cJSON_GetObjectItem (j, "master_port")->valueint, 1234);
+    cJSON *ranks = cJSON_GetObjectItem (j, "ranks");
+    ck_assert_int_eq (cJSON_GetArraySize (ranks), 2);
+    cJSON *r1 = cJSON_GetArrayItem (ranks, 1);
+    ck_assert_str_eq (cJSON_GetObjectItem (r1, "host")->valuestring,
+                      "localhost");
+    ck_assert (cJSON_IsNull (cJSON_GetObjectItem (r1, "signal")));
+    cJSON_Delete (j);
+    free (json);
+    dc_exec_destroy (x);
+    dc_plan_destroy (plan);
+    dc_hosts_destroy (h);
+}
+END_TEST
+
 static void setup (void)
 {
     ck_assert (mkdtemp (tmpdir) != NULL);
@@ -523,6 +685,10 @@ int main (void)
     tcase_add_test (tc, t_output_dir);
     tcase_add_test (tc, t_record);
     tcase_add_test (tc, t_stdin_wanted);
+    tcase_add_test (tc, t_stdin_parse);
+    tcase_add_test (tc, t_ranks);
+    tcase_add_test (tc, t_master_port);
+    tcase_add_test (tc, t_dry_run_and_json);
     suite_add_tcase (s, tc);
     sr = srunner_create (s);
     srunner_run_all (sr, CK_NORMAL);
