@@ -6,6 +6,7 @@
  * ranks' lines go to temporary files that are read back.
  */
 #include <check.h>
+#include <errno.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -391,7 +392,13 @@ START_TEST (t_prompt)
                      .in = "bob\n",
                      .to = DC_EXEC_STDIN_RANK0,
                      .tty = true};
+    int m = posix_openpt (O_RDWR | O_NOCTTY);
 
+    if (m < 0) { /* a container without /dev/pts */
+        fprintf (stderr, "# SKIP t_prompt: no pty: %s\n", strerror (errno));
+        return;
+    }
+    close (m);
     run (&rn, &g, NULL, NULL);
     ck_assert_msg (g.status == DC_STATUS_OK, "%s", g.e.text);
     ck_assert_str_eq (g.out, "0@localhost: name? hi bob\n");
