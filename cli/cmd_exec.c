@@ -1,57 +1,29 @@
 /* cmd_exec.c - dcrun exec: run CMD once per rank, tagged output, exit status
  *
- * One event loop: poll() over a self-pipe of signals (SIGINT, SIGTERM,
- * SIGHUP, SIGCHLD) and the launcher's descriptors.  Output is cut into lines
- * per rank and stream and each line is written with one write(2), prefixed
- * "RANK@HOST: ", so no two ranks ever share a line.  A line longer than
- * LINE_MAX bytes is written in pieces of LINE_MAX.  A last line without its
- * newline (a prompt) of a rank that reads this terminal is shown after
- * PARTIAL_MS; whoever writes next on that stream ends it with a newline
- * first, and the prompt's line comes again whole when it ends.
- *
- * stdin goes to rank 0 (--stdin rank0, the default), to every rank (all) or
- * nowhere (none): the local launcher forwards it on a pipe, the others'
- * ranks get it framed on their worker's control channel
- * (lib/launch/control.h: the ssh channel, or the ctl connection back from
- * mpi and slurm ranks).  The exit status is the first failing rank's
- * (128+N for a signal), or 1 with --exit-status any.
+ * Parse, build the ranks (cli/job.c), hand them to the engine of
+ * lib/run/exec.h (the event loop, tagged lines, stdin, timeouts, the exit
+ * status rules); print its messages, --dry-run and --json, pick the exit
+ * status, and run it again for --max-restarts with the ranks built anew.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
-#include "lib/util/clock.h"
+#include "status.h"
 #include "lib/hosts/hosts.h"
+#include "lib/hosts/plan.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/hosts/sources.h"
 #include "lib/launch/launch.h"
-#include "lib/launch/launch_io.h"
-#include "lib/util/log.h"
-#include "lib/formats/report.h"
-#include "lib/formats/trace.h"
-#include <cjson/cJSON.h>
-#include "lib/hosts/plan.h"
-#include "lib/hosts/topo.h"
-#include "gpu/probe.h"
-
-#define LINE_MAX_BYTES 16384
-#define MAX_POLLFDS 4096
-#define PARTIAL_MS 100
-#define STDIN_CHUNK 65536
+#include "lib/run/exec.h"
+#include "lib/util/clock.h"
 
 enum {
     OPT_NO_TAG = 0x100,
@@ -66,8 +38,6 @@ enum {
     OPT_EXIT_STATUS,
     OPT_MAX_RESTARTS,
 };
-
-enum { STDIN_RANK0 = 0, STDIN_ALL, STDIN_NONE };
 
 /* exec's own options; the launch options (placement, binding, -x, ssh,
  * mpirun and srun settings) are the shared ones of cli.c */
@@ -99,16 +69,10 @@ static const struct cli_opt exec_opts[] = {
     {0},
 };
 
+/* exec's options: the engine's (lib/run/exec.h) as parsed, and the CLI's */
 struct exec_args {
-    bool no_tag;
-    const char *output_dir;
-    bool kill_on_bad_exit;
-    double timeout;
-    double kill_grace;
+    struct dc_exec_opts o;
     const char *trace, *report; /* --trace, --report files, or NULL */
-    int stdin_to;
-    bool timestamps;
-    bool exit_any;
     long max_restarts;
     int interrupted; /* out: the signal that stopped the last run, 0 */
 };
@@ -119,20 +83,20 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
 
     switch (key) {
     case OPT_NO_TAG:
-        a->no_tag = true;
+        a->o.no_tag = true;
         return 0;
     case OPT_OUTPUT_DIR:
-        a->output_dir = arg;
+        a->o.output_dir = arg;
         return 0;
     case OPT_KILL_ON_BAD_EXIT:
-        a->kill_on_bad_exit = true;
+        a->o.kill_on_bad_exit = true;
         return 0;
     case OPT_NO_KILL_ON_BAD_EXIT:
-        a->kill_on_bad_exit = false;
+        a->o.kill_on_bad_exit = false;
         return 0;
     case OPT_TIMEOUT:
         return cli_parse_double (cli, "--timeout", arg, 0.001, 1e9,
-                                 &a->timeout);
+                                 &a->o.timeout);
     case OPT_TRACE:
         a->trace = arg;
         return 0;
@@ -140,814 +104,118 @@ static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
         a->report = arg;
         return 0;
     case OPT_STDIN:
-        if (!strcmp (arg, "rank0") || !strcmp (arg, "0"))
-            a->stdin_to = STDIN_RANK0;
-        else if (!strcmp (arg, "all"))
-            a->stdin_to = STDIN_ALL;
-        else if (!strcmp (arg, "none"))
-            a->stdin_to = STDIN_NONE;
-        else
-            return cli_usage_error (cli,
-                                    "--stdin '%s': expected rank0, all or "
-                                    "none",
-                                    arg);
+        if (dc_exec_stdin_parse (arg, &a->o.stdin_to) < 0)
+            return cli_usage_error (
+                cli, "--stdin '%s': expected rank0, all or none", arg);
         return 0;
     case OPT_TIMESTAMP_OUTPUT:
-        a->timestamps = true;
+        a->o.timestamps = true;
         return 0;
     case OPT_MAX_RESTARTS:
         return cli_parse_long (cli, "--max-restarts", arg, 0, 1000,
                                &a->max_restarts);
     case OPT_EXIT_STATUS:
-        if (!strcmp (arg, "any"))
-            a->exit_any = true;
-        else if (!strcmp (arg, "first"))
-            a->exit_any = false;
-        else
-            return cli_usage_error (cli,
-                                    "--exit-status '%s': expected first or "
-                                    "any",
-                                    arg);
+        if (strcmp (arg, "any") && strcmp (arg, "first"))
+            return cli_usage_error (
+                cli, "--exit-status '%s': expected first or any", arg);
+        a->o.exit_any = !strcmp (arg, "any");
         return 0;
     }
     return -1;
 }
 
-/* ---- output: whole lines, tagged ---- */
-
-struct linebuf {
-    char *buf;
-    size_t len;
-    size_t shown;   /* bytes of a partial line already written */
-    double partial; /* when the partial line last grew, 0: none */
-};
-
-struct rankio {
-    char tag[300]; /* "RANK@HOST: " */
-    size_t taglen;
-    struct linebuf lb[3]; /* [1] stdout, [2] stderr */
-    int file[3];          /* --output-dir files, -1 when none */
-    bool done;
-    struct dc_launch_status st;
-    double end;     /* when it ended (now_s), for --trace/--report */
-    double seconds; /* from the start to its end */
-};
-
-struct job {
-    struct exec_args *a;
-    const struct dc_plan *plan;
-    struct rankio *io;
-    int size;
-    int first_fail; /* rank, -1 */
-    int nfailed;
-    bool terminating;
-    double kill_at; /* when to send SIGKILL, 0 none */
-    bool killed;
-    int open[3]; /* rank with a partial line out on stdout/stderr, -1 */
-    double start;
-    struct dc_launch *l;
-    struct dc_launch_rank *lr;
-    struct pollfd *fds;
-    int sfd;         /* the signal pipe, -1 */
-    int interrupted; /* the signal that stopped the job, 0 */
-    bool timed_out;
-    bool ssh;            /* the ssh launcher */
-    bool local;          /* the local launcher */
-    const char *wdir;    /* where the ranks start, NULL: here */
-    bool fwd_stdin;      /* this stdin goes to ranks */
-    char *inbuf;         /* a chunk of it */
-    size_t inlen, inoff; /* its bytes, the next one to write */
-    int in_rank;         /* --stdin all: the rank being written to */
-    bool in_eof;         /* nothing more from this stdin */
-    int master_port;     /* MASTER_PORT the ranks got */
-};
-
-/* True when rank r gets this stdin (--stdin rank0: rank 0 only). */
-static bool stdin_wanted (const struct job *j, int r)
+/* The engine (lib/run/exec.h) over the ranks: its message printed, the
+ * exit status picked, --trace/--report written, --json printed. */
+static int run_engine (struct cli *cli, struct exec_args *a,
+                       struct dc_exec_opts *o)
 {
-    return j->a->stdin_to == STDIN_ALL ||
-           (j->a->stdin_to == STDIN_RANK0 && r == 0);
-}
+    dc_error_t err;
+    struct dc_exec *x = dc_exec_create (o, &err);
 
-static void write_all (int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write (fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                struct pollfd pf = {.fd = fd, .events = POLLOUT};
-                poll (&pf, 1, 100);
-                continue;
-            }
-            return; /* EPIPE and friends: the reader went away */
-        }
-        p += w;
-        n -= (size_t)w;
+    if (!x)
+        return cli_error (EXIT_FAIL, "%s", err.text);
+    int st = dc_exec_run (x, &err);
+    const struct dc_exec_result *res = dc_exec_result (x);
+    int exitcode = st == DC_STATUS_FAIL && res->code > 0
+                       ? res->code
+                       : cli_status_code (st, res->interrupted);
+    if (st != DC_STATUS_OK)
+        cli_error (exitcode, "%s", err.text);
+    a->interrupted = res->interrupted;
+    if (res->ran && (a->trace || a->report) &&
+        dc_exec_record (x, a->trace, a->report, &err) < 0) {
+        cli_error (-1, "%s", err.text);
+        if (exitcode == EXIT_OK)
+            exitcode = EXIT_INPUT;
     }
-}
-
-static size_t stamp (char *buf, size_t cap)
-{
-    struct timespec ts;
-    struct tm tm;
-
-    clock_gettime (CLOCK_REALTIME, &ts);
-    localtime_r (&ts.tv_sec, &tm);
-    size_t n = strftime (buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf (buf + n, cap - n, ".%03ld ",
-                           (long)(ts.tv_nsec / 1000000));
-    return n;
-}
-
-/* Write tag + line[from..len] (+ '\n' when nl) with one write; a partial
- * line of another rank still open on that stream is ended first. */
-static void emit (struct job *j, int rank, int stream, const char *line,
-                  size_t from, size_t len, bool nl)
-{
-    struct rankio *io = &j->io[rank];
-    char stackbuf[LINE_MAX_BYTES + 400];
-    int fd = stream == DC_LAUNCH_STDERR ? 2 : 1;
-    size_t n = 0;
-
-    if (j->open[fd] >= 0 && j->open[fd] != rank) {
-        /* end the other rank's prompt; its line comes again whole */
-        stackbuf[n++] = '\n';
-        j->io[j->open[fd]].lb[stream].shown = 0;
-    }
-    if (j->open[fd] != rank) {
-        if (j->a->timestamps)
-            n += stamp (stackbuf + n, 64);
-        if (!j->a->no_tag) {
-            memcpy (stackbuf + n, io->tag, io->taglen);
-            n += io->taglen;
-        }
-    }
-    memcpy (stackbuf + n, line + from, len - from);
-    n += len - from;
-    if (nl)
-        stackbuf[n++] = '\n';
-    j->open[fd] = nl ? -1 : rank;
-    write_all (fd, stackbuf, n);
-}
-
-/* A whole line: what was not shown yet of it, and its newline. */
-static void emit_line (struct job *j, int rank, int stream, const char *line,
-                       size_t len)
-{
-    struct linebuf *lb = &j->io[rank].lb[stream];
-    size_t from = lb->shown <= len ? lb->shown : 0;
-
-    emit (j, rank, stream, line, from, len, true);
-    lb->shown = 0;
-    lb->partial = 0;
-}
-
-/* Partial lines that waited PARTIAL_MS: show them; returns the ms until
- * the next one is due (-1 none).  Only prompts someone can answer: of the
- * ranks that get stdin (nranks of them), while a terminal's stdin is open. */
-static int flush_partial (struct job *j, double t, int nranks)
-{
-    int next = -1;
-
-    for (int r = 0; r < nranks && r < j->size; r++)
-        for (int s = 1; s <= 2; s++) {
-            struct linebuf *lb = &j->io[r].lb[s];
-            if (lb->partial <= 0 || lb->len <= lb->shown)
-                continue;
-            double due = lb->partial + PARTIAL_MS / 1000.0;
-            if (t >= due) {
-                emit (j, r, s, lb->buf, lb->shown, lb->len, false);
-                lb->shown = lb->len;
-                lb->partial = 0;
-            } else {
-                int ms = (int)ceil ((due - t) * 1000);
-                if (next < 0 || ms < next)
-                    next = ms;
-            }
-        }
-    return next;
-}
-
-static void on_output (int rank, enum dc_launch_stream s, const char *data,
-                       size_t len, void *arg)
-{
-    struct job *j = arg;
-
-    if (rank == -1) {
-        /* the launcher's driver itself (mpirun, srun) speaking */
-        write_all (2, data, len);
-        return;
-    }
-    if (rank < 0 || rank >= j->size ||
-        (s != DC_LAUNCH_STDOUT && s != DC_LAUNCH_STDERR))
-        return;
-    struct rankio *io = &j->io[rank];
-    struct linebuf *lb = &io->lb[s];
-    if (io->file[s] >= 0)
-        write_all (io->file[s], data, len);
-    while (len > 0) {
-        const char *nl = memchr (data, '\n', len);
-        size_t take = nl ? (size_t)(nl - data) : len;
-        if (lb->len + take >= LINE_MAX_BYTES) {
-            /* too long for one line: write what fits as a piece */
-            size_t room = LINE_MAX_BYTES - lb->len;
-            memcpy (lb->buf + lb->len, data, room);
-            emit_line (j, rank, s, lb->buf, LINE_MAX_BYTES);
-            lb->len = 0;
-            data += room;
-            len -= room;
-            continue;
-        }
-        memcpy (lb->buf + lb->len, data, take);
-        lb->len += take;
-        data += take;
-        len -= take;
-        if (nl) {
-            emit_line (j, rank, s, lb->buf, lb->len);
-            lb->len = 0;
-            data++;
-            len--;
-        }
-    }
-    lb->partial = lb->len > lb->shown ? dc_now () : 0;
-}
-
-static void terminate (struct dc_launch *l, struct job *j, int sig)
-{
-    if (!j->terminating) {
-        j->terminating = true;
-        dc_launch_signal (l, -1, sig);
-        j->kill_at = dc_now () + j->a->kill_grace;
-    }
-}
-
-static void on_exit_cb (const struct dc_launch_status *st, void *arg)
-{
-    struct job *j = arg;
-
-    if (st->rank < 0 || st->rank >= j->size)
-        return;
-    struct rankio *io = &j->io[st->rank];
-    for (int s = 1; s <= 2; s++)
-        if (io->lb[s].len > 0) {
-            emit_line (j, st->rank, s, io->lb[s].buf, io->lb[s].len);
-            io->lb[s].len = 0;
-        }
-    io->done = true;
-    io->st = *st;
-    io->end = dc_now ();
-    io->seconds = dc_now () - j->start;
-    if (st->failed_start || st->signaled || st->code != 0) {
-        if (j->first_fail < 0)
-            j->first_fail = st->rank;
-        j->nfailed++;
-    }
-}
-
-/* --json: one object, per rank its host, exit status or signal, seconds */
-static void print_json (const struct job *j, int exitcode, double seconds)
-{
-    cJSON *o = cJSON_CreateObject (), *ranks = cJSON_CreateArray ();
-
-    if (!o || !ranks) {
-        cJSON_Delete (o);
-        cJSON_Delete (ranks);
-        return;
-    }
-    cJSON_AddNumberToObject (o, "exit", exitcode);
-    cJSON_AddNumberToObject (o, "seconds", seconds);
-    cJSON_AddNumberToObject (o, "master_port", j->master_port);
-    for (int r = 0; r < j->size; r++) {
-        const struct rankio *io = &j->io[r];
-        cJSON *x = cJSON_CreateObject ();
-        if (!x)
-            break;
-        cJSON_AddNumberToObject (x, "rank", r);
-        cJSON_AddStringToObject (x, "host", dc_plan_host (j->plan, r));
-        if (!io->done) {
-            cJSON_AddNullToObject (x, "status");
-            cJSON_AddNullToObject (x, "signal");
-        } else if (io->st.signaled) {
-            cJSON_AddNullToObject (x, "status");
-            cJSON_AddNumberToObject (x, "signal", io->st.sig);
-        } else {
-            cJSON_AddNumberToObject (x, "status", io->st.code);
-            cJSON_AddNullToObject (x, "signal");
-        }
-        if (io->st.failed_start)
-            cJSON_AddStringToObject (x, "error", io->st.reason);
-        cJSON_AddNumberToObject (x, "seconds", io->seconds);
-        cJSON_AddItemToArray (ranks, x);
-    }
-    cJSON_AddItemToObject (o, "ranks", ranks);
-    char *text = cJSON_PrintUnformatted (o);
-    if (text) {
-        printf ("%s\n", text);
+    char *json = res->ran && cli->json
+                     ? dc_exec_json (x, exitcode, dc_now () - res->start)
+                     : NULL;
+    if (json) {
+        printf ("%s\n", json);
         fflush (stdout);
     }
-    free (text);
-    cJSON_Delete (o);
+    free (json);
+    dc_exec_destroy (x);
+    return exitcode;
 }
 
-/* ---- rank environment ---- */
-
-static int open_output_files (struct job *j, const char *dir)
-{
-    if (mkdir (dir, 0777) < 0 && errno != EEXIST)
-        return cli_error (-1, "exec: %s: %s", dir, strerror (errno));
-    for (int r = 0; r < j->size; r++)
-        for (int s = 1; s <= 2; s++) {
-            char path[PATH_MAX];
-            snprintf (path, sizeof (path), "%s/rank-%d.%s", dir, r,
-                      s == 1 ? "out" : "err");
-            /* O_NOFOLLOW: never created through a link */
-            j->io[r].file[s] = open (
-                path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                0666);
-            if (j->io[r].file[s] < 0)
-                return cli_error (-1, "exec: %s: %s", path, strerror (errno));
-        }
-    return 0;
-}
-
-static void dry_run (const char *lname, const struct dc_launch_rank *lr,
-                     const struct dc_plan *plan,
-                     const struct dc_launch_opts *lo)
-{
-    printf ("launcher: %s\n", lname);
-    printf ("%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST", "LOCAL", "NODE",
-            "GPUS", "CPUS");
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        char gpus[64] = "-";
-        size_t n = 0;
-        for (int i = 0; i < rk->ngpus && n < sizeof (gpus) - 12; i++)
-            n += (size_t)snprintf (gpus + n, sizeof (gpus) - n, "%s%d",
-                                   i ? "," : "", rk->gpus[i]);
-        /* ranks placed by their host's agent (dcrun worker --place) */
-        bool on_host = lr[r].worker_args != NULL;
-        if (on_host && rk->ngpus == 0)
-            snprintf (gpus, sizeof (gpus), "on-host");
-        printf ("%-6d %-24s %-6d %-5d %-10s %s\n", r, dc_plan_host (plan, r),
-                rk->local_rank, rk->node_rank, gpus,
-                rk->cpus  ? rk->cpus
-                : on_host ? "on-host"
-                          : "-");
-    }
-    if (lo->port_var)
-        printf ("MASTER_PORT: %s on rank 0's host (%s) before any rank "
-                "starts\n",
-                lo->port_fixed ? "checked" : "chosen", lr[0].host);
-    if (!strcmp (lname, "mpi") || !strcmp (lname, "slurm")) {
-        /* one driver command line for every rank */
-        struct dc_launch *l;
-        char **argv = NULL;
-        dc_error_t err;
-        if (!(l = dc_launch_create (lname, lo, &err)) ||
-            dc_launch_driver_argv (l, lr, plan->size, &argv, &err) < 0) {
-            printf ("(cannot make the %s command line: %s)\n", lname, err.text);
-        } else {
-            char *line = dc_launch_shell_join (argv);
-            printf ("%s\n", line ? line : "");
-            free (line);
-            for (int i = 0; argv[i]; i++)
-                free (argv[i]);
-            free (argv);
-        }
-        dc_launch_destroy (l);
-        return;
-    }
-    for (int r = 0; r < plan->size; r++)
-        if (lr[r].worker_args) {
-            printf ("on-host: GPUs and CPUs of remote ranks are decided on "
-                    "their host by its dcrun worker (--place)\n");
-            break;
-        }
-    for (int r = 0; r < plan->size; r++) {
-        char *line;
-        if (!strcmp (lname, "local")) {
-            char *cmd = dc_launch_shell_join (lr[r].argv);
-            char *env = dc_launch_shell_join (lr[r].env);
-            printf ("rank %d: env %s %s\n", r, env ? env : "", cmd ? cmd : "");
-            free (cmd);
-            free (env);
-        } else {
-            line = dc_launch_worker_cmdline (lo->remote_dcrun, &lr[r]);
-            printf ("rank %d on %s: %s\n", r, lr[r].host, line ? line : "");
-            free (line);
-        }
-    }
-}
-
-/* --trace and --report: each rank from the spawn (start, dc_now ()) to its
- * exit, on this host's clock.  The trace has one process per host
- * and one thread per rank (tid rank + 1), a failing rank marked by an
- * instant event.  -1 (printed) when a file cannot be written. */
-static int exec_record (const struct exec_args *a, const struct job *j,
-                        double start)
-{
-    struct dc_trace *t = a->trace ? dc_trace_create () : NULL;
-    struct dc_report *rep = a->report ? dc_report_create ("exec") : NULL;
-    dc_error_t err;
-    int rc = 0, nhosts = 0;
-    const char **hosts = calloc ((size_t)j->size, sizeof (*hosts));
-
-    if ((a->trace && !t) || (a->report && !rep) || !hosts) {
-        rc = cli_error (-1, "exec: out of memory for --trace/--report");
-        goto out;
-    }
-    double now = dc_now ();
-    for (int r = 0; r < j->size; r++) {
-        const struct dc_launch_status *st = &j->io[r].st;
-        const char *host = dc_plan_host (j->plan, r);
-        double end = j->io[r].done ? j->io[r].end : now;
-        bool failed =
-            !j->io[r].done || st->failed_start || st->signaled || st->code != 0;
-        int pid = 0;
-        while (pid < nhosts && strcmp (hosts[pid], host))
-            pid++;
-        if (pid == nhosts) {
-            hosts[nhosts++] = host;
-            dc_trace_process_name (t, pid, host);
-        }
-        char name[32];
-        snprintf (name, sizeof (name), "rank %d", r);
-        dc_trace_thread_name (t, pid, r + 1, name);
-        cJSON *args =
-            dc_trace_span (t, pid, r + 1, name, "exec", 0, (end - start) * 1e6);
-        if (st->failed_start)
-            cJSON_AddStringToObject (args, "failed_start", st->reason);
-        else if (st->signaled)
-            cJSON_AddNumberToObject (args, "signal", st->sig);
-        else if (j->io[r].done)
-            cJSON_AddNumberToObject (args, "status", st->code);
-        if (failed && t)
-            cJSON_AddStringToObject (dc_trace_instant (t, pid, r + 1, "failed",
-                                                       "exec",
-                                                       (end - start) * 1e6),
-                                     "rank", name);
-        dc_report_add_exec_rank (
-            rep, &(struct dc_report_exec_rank){
-                     .rank = r,
-                     .host = host,
-                     .code = j->io[r].done ? st->code : -1,
-                     .sig = st->sig,
-                     .signaled = st->signaled,
-                     .failed_start = st->failed_start || !j->io[r].done,
-                     .reason = j->io[r].done ? st->reason : "never ended",
-                     .start = 0,
-                     .end = end - start,
-                 });
-    }
-    if (rep)
-        dc_report_set_total_seconds (rep, now - start);
-    if ((t && dc_trace_write (t, a->trace, &err) < 0) ||
-        (rep && dc_report_write (rep, a->report, &err) < 0))
-        rc = cli_error (-1, "exec: %s", err.text);
-out:
-    free (hosts);
-    dc_trace_destroy (t);
-    dc_report_destroy (rep);
-    return rc;
-}
-
-/* Per rank: its output buffers and tag, and what the launcher starts. */
-static int job_ranks (struct cli *cli, struct job *j, const struct cli_job *job,
-                      char **cmd)
-{
-    const struct dc_plan *plan = j->plan;
-
-    if (!(j->io = calloc ((size_t)plan->size, sizeof (*j->io))) ||
-        !(j->lr = calloc ((size_t)plan->size, sizeof (*j->lr))))
-        return cli_error (-1, "exec: out of memory");
-    for (int r = 0; r < plan->size; r++) {
-        struct rankio *io = &j->io[r];
-        io->file[1] = io->file[2] = -1;
-        snprintf (io->tag, sizeof (io->tag), "%d@%s: ", r,
-                  dc_plan_host (plan, r));
-        io->taglen = strlen (io->tag);
-        for (int s = 1; s <= 2; s++)
-            if (!(io->lb[s].buf = malloc (LINE_MAX_BYTES + 1)))
-                return cli_error (-1, "exec: out of memory");
-    }
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_host *h = &plan->hosts->v[plan->ranks[r].host];
-        struct dc_launch_rank *lr = &j->lr[r];
-        lr->rank = r;
-        lr->host = h->name;
-        lr->user = h->user;
-        lr->port = h->port;
-        lr->cpus = cli->launch.no_bind ? NULL : plan->ranks[r].cpus;
-        lr->worker_args = cli_job_worker_args (job, r);
-        lr->argv = cmd;
-        /* ssh ranks enter the folder through the worker, the others
-         * start in this one */
-        lr->wdir = j->ssh ? j->wdir : NULL;
-        /* mpi, slurm: every rank reads its frames (one srun command for
-         * all); those without stdin get its EOF at the start */
-        lr->stdin_data =
-            j->fwd_stdin && !j->local && (stdin_wanted (j, r) || !j->ssh);
-        if (!(lr->env = cli_job_rank_env (cli, job, r)))
-            return cli_error (-1, "exec: out of memory");
-    }
-    return 0;
-}
-
-static void job_free (struct job *j)
-{
-    free (j->inbuf);
-    dc_launch_destroy (j->l);
-    if (j->sfd >= 0)
-        dc_sigpipe_destroy ();
-    free (j->fds);
-    for (int r = 0; j->lr && r < j->size; r++)
-        cli_strv_free ((char **)j->lr[r].env);
-    free (j->lr);
-    for (int r = 0; j->io && r < j->size; r++)
-        for (int s = 1; s <= 2; s++) {
-            free (j->io[r].lb[s].buf);
-            if (j->io[r].file[s] >= 0)
-                close (j->io[r].file[s]);
-        }
-    free (j->io);
-}
-
-/* The signal pipe, the launcher, every rank started.  EXIT_OK or an exit
- * status after printing why. */
-static int job_start (struct job *j, const char *lname,
-                      const struct dc_launch_opts *base)
-{
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0};
-    struct dc_launch_opts lo = *base;
-    dc_error_t err;
-
-    /* signals arrive on a pipe from here on; children reset them */
-    signal (SIGPIPE, SIG_IGN);
-    if ((j->sfd = dc_sigpipe_create (sigs)) < 0)
-        return cli_error (EXIT_FAIL, "exec: signal pipe: %s", strerror (errno));
-    lo.on_output = on_output;
-    lo.on_exit = on_exit_cb;
-    lo.arg = j;
-    lo.nranks_total = j->size;
-    lo.cancel_fd = j->sfd;
-    lo.stdin_null = !j->fwd_stdin || !j->local;
-    if (!(j->l = dc_launch_create (lname, &lo, &err)))
-        return cli_error (EXIT_LAUNCH, "exec: %s", err.text);
-    j->start = dc_now ();
-    if (dc_launch_spawn (j->l, j->lr, j->size, &err) < 0) {
-        int s = errno == EINTR ? dc_sigpipe_read () : 0;
-        if (s > 0 && s != SIGCHLD)
-            j->interrupted = s; /* never restarted */
-        if (s > 0 && s != SIGCHLD)
-            return cli_error (128 + s,
-                              "exec: interrupted by SIG%s "
-                              "while connecting: nothing runs",
-                              cli_signame (s));
-        return cli_error (EXIT_LAUNCH, "%s", err.text);
-    }
-    if (!(j->fds = calloc (MAX_POLLFDS, sizeof (*j->fds))))
-        return cli_error (EXIT_FAIL, "exec: out of memory");
-    if (j->fwd_stdin)
-        for (int r = 0; r < j->size; r++)
-            if (!stdin_wanted (j, r))
-                dc_launch_close_stdin (j->l, r);
-    return EXIT_OK;
-}
-
-/* This stdin: read a chunk when the last one is out; at EOF close the
- * ranks' stdin.  Then write what the ranks take: to rank 0, or with
- * --stdin all to each in turn (a rank that ended drops its share). */
-static void stdin_pump (struct job *j, bool readable)
-{
-    if (j->in_eof)
-        return;
-    if (readable && j->inoff >= j->inlen) {
-        ssize_t got = read (0, j->inbuf, STDIN_CHUNK);
-        if (got > 0) {
-            j->inlen = (size_t)got;
-            j->inoff = 0;
-            j->in_rank = 0;
-        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-            j->in_eof = true;
-            for (int r = 0; r < j->size; r++)
-                if (stdin_wanted (j, r))
-                    dc_launch_close_stdin (j->l, r);
-            return;
-        }
-    }
-    while (j->inoff < j->inlen) {
-        ssize_t w =
-            j->io[j->in_rank].done
-                ? (ssize_t)(j->inlen - j->inoff)
-                : dc_launch_write (j->l, j->in_rank, j->inbuf + j->inoff,
-                                   j->inlen - j->inoff);
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w < 0)
-            w = (ssize_t)(j->inlen - j->inoff); /* the rank is gone: drop */
-        j->inoff += (size_t)w;
-        if (j->inoff >= j->inlen && j->a->stdin_to == STDIN_ALL &&
-            j->in_rank + 1 < j->size) {
-            j->in_rank++;
-            j->inoff = 0;
-        }
-    }
-}
-
-/* Signals from the pipe: the first stops every rank with grace, the
- * second kills them. */
-static void job_signals (struct job *j)
-{
-    int s;
-
-    while ((s = dc_sigpipe_read ()) > 0) {
-        if (s == SIGCHLD)
-            continue;
-        if (j->interrupted) {
-            /* a second interrupt: no more grace */
-            dc_launch_signal (j->l, -1, SIGKILL);
-            j->killed = true;
-            continue;
-        }
-        j->interrupted = s;
-        terminate (j->l, j, SIGTERM);
-    }
-}
-
-/* The poll timeout: --timeout, the kill grace, prompts due, stdin that
- * waits for room.  -2 when the loop must go round at once. */
-static int job_timeout (struct job *j)
-{
-    double t = dc_now ();
-    int timeout = -1;
-    int pms =
-        j->in_eof || !isatty (0)
-            ? -1
-            : flush_partial (j, t, j->a->stdin_to == STDIN_ALL ? j->size : 1);
-
-    if (j->a->timeout > 0 && !j->terminating) {
-        double left = j->start + j->a->timeout - t;
-        if (left <= 0) {
-            j->timed_out = true;
-            terminate (j->l, j, SIGTERM);
-            return -2;
-        }
-        timeout = (int)ceil (left * 1000);
-    }
-    if (j->terminating && !j->killed) {
-        double left = j->kill_at - t;
-        if (left <= 0) {
-            dc_launch_signal (j->l, -1, SIGKILL);
-            j->killed = true;
-            return -2;
-        }
-        int ms = (int)ceil (left * 1000);
-        if (timeout < 0 || ms < timeout)
-            timeout = ms;
-    }
-    if (pms >= 0 && (timeout < 0 || pms < timeout))
-        timeout = pms;
-    if (!j->in_eof && j->inoff < j->inlen)
-        timeout = timeout < 0 || timeout > 10 ? 10 : timeout;
-    return timeout;
-}
-
-/* Until every rank has ended.  EXIT_OK, or an exit status (printed). */
-static int job_loop (struct job *j)
-{
-    int running = j->size;
-
-    while (running > 0) {
-        int timeout = job_timeout (j);
-        if (timeout == -2)
-            continue;
-        j->fds[0] = (struct pollfd){.fd = j->sfd, .events = POLLIN};
-        j->fds[1] =
-            (struct pollfd){.fd = !j->in_eof && j->inoff >= j->inlen ? 0 : -1,
-                            .events = POLLIN};
-        int n = dc_launch_pollfds (j->l, j->fds + 2, MAX_POLLFDS - 2, &timeout);
-        if (poll (j->fds, (nfds_t)n + 2, timeout) < 0 && errno != EINTR)
-            return cli_error (EXIT_FAIL, "exec: poll: %s", strerror (errno));
-        if (j->fds[0].revents & POLLIN)
-            job_signals (j);
-        stdin_pump (j, j->fds[1].revents != 0);
-        running = dc_launch_progress (j->l, j->fds + 2, n);
-        if (j->first_fail >= 0 && j->a->kill_on_bad_exit && !j->terminating)
-            terminate (j->l, j, SIGTERM);
-    }
-    return EXIT_OK;
-}
-
-/* How the job ended, as an exit status, with its last line printed. */
-static int job_result (const struct job *j)
-{
-    if (j->interrupted)
-        return cli_error (128 + j->interrupted,
-                          "exec: interrupted by SIG%s: every rank stopped",
-                          cli_signame (j->interrupted));
-    if (j->timed_out)
-        return cli_error (EXIT_FAIL, "exec: timed out after %g s",
-                          j->a->timeout);
-    if (j->first_fail < 0)
-        return EXIT_OK;
-    int r = j->first_fail;
-    const struct dc_launch_status *st = &j->io[r].st;
-    const char *host = dc_plan_host (j->plan, r);
-    /* mpirun's way: the first failing rank's status */
-    int code = st->failed_start ? (st->code > 0 ? st->code : EXIT_FAIL)
-               : st->signaled   ? 128 + st->sig
-                                : st->code;
-    if (j->a->exit_any || code <= 0 || code > 255)
-        code = EXIT_FAIL;
-    if (st->failed_start)
-        return cli_error (code, "exec: rank %d on %s: %s", r, host, st->reason);
-    if (st->signaled)
-        return cli_error (code,
-                          "exec: rank %d on %s killed by signal %d (SIG%s)", r,
-                          host, st->sig, cli_signame (st->sig));
-    return cli_error (code, "exec: rank %d on %s exited with status %d", r,
-                      host, st->code);
-}
-
+/* One run of every rank: the ranks built (cli/job.c: the rank
+ * environment, the agents' words), MASTER_PORT checked, then the
+ * --dry-run plan printed or the engine run. */
 static int run_job (struct cli *cli, struct exec_args *a,
                     const struct cli_job *job, char **cmd)
 {
-    struct job j = {.a = a,
-                    .plan = job->plan,
-                    .size = job->plan->size,
-                    .first_fail = -1,
-                    .open = {-1, -1, -1},
-                    .sfd = -1,
-                    .wdir = cli->launch.wdir,
-                    .ssh = !strcmp (job->launcher, "ssh")};
-    struct dc_launch_opts lo = cli->launch.lo;
+    const struct dc_plan *plan = job->plan;
+    bool ssh = !strcmp (job->launcher, "ssh");
+    const char *wdir = cli->launch.wdir;
     char cwd[PATH_MAX];
+    dc_error_t err;
     int exitcode = EXIT_FAIL;
+    struct dc_exec_opts o = a->o;
+    struct dc_launch_rank *lr = calloc ((size_t)plan->size, sizeof (*lr));
 
-    /* stdin: forwarded by the local launcher, framed on the control
-     * channel of the others' workers */
-    j.local = !strcmp (job->launcher, "local");
-    j.fwd_stdin = a->stdin_to != STDIN_NONE && !cli->dry_run;
-    j.in_eof = !j.fwd_stdin;
+    o.launcher = job->launcher;
+    o.lo = cli->launch.lo;
+    o.plan = plan;
+    o.master_port = job->master_port;
+    if (!lr)
+        return cli_error (EXIT_FAIL, "exec: out of memory");
     /* the working folder: the caller's, on every host (--wdir to choose) */
-    if (j.ssh && !j.wdir && getcwd (cwd, sizeof (cwd)))
-        j.wdir = cwd;
-    if (job_ranks (cli, &j, job, cmd) < 0)
-        goto out;
-    if (!lo.remote_dcrun)
-        lo.remote_dcrun = cli_self_path ();
-    /* MASTER_PORT is checked on rank 0's host: ssh, mpi and slurm ask
-     * that host's dcrun before any rank starts; here, for local ranks */
-    if (!j.local) {
-        lo.port_var = "MASTER_PORT";
-        lo.port_fixed = cli->launch.master_port > 0;
-    } else if (cli->launch.master_port > 0 && !cli->dry_run &&
-               dc_launch_is_local_host (dc_plan_host (j.plan, 0)) &&
-               !dc_launch_port_free (cli->launch.master_port)) {
-        exitcode = cli_error (EXIT_LAUNCH,
-                              "exec: MASTER_PORT %d is in use on this host "
-                              "(rank 0's)\nhint: choose a free port, or let "
-                              "dcrun pick one",
-                              cli->launch.master_port);
+    if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
+        wdir = cwd;
+    dc_exec_ranks (&o, lr, cmd, wdir, cli->launch.no_bind,
+                   a->o.stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run);
+    for (int r = 0; r < plan->size; r++) {
+        lr[r].worker_args = cli_job_worker_args (job, r);
+        if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
+            cli_error (-1, "exec: out of memory");
+            goto out;
+        }
+    }
+    o.ranks = lr;
+    o.chdir = ssh ? NULL : wdir;
+    if (!o.lo.remote_dcrun)
+        o.lo.remote_dcrun = cli_self_path ();
+    if (dc_exec_master_port (&o, cli->launch.master_port, !cli->dry_run,
+                             &err) != DC_STATUS_OK) {
+        exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
         goto out;
     }
     if (cli->dry_run) {
-        dry_run (job->launcher, j.lr, j.plan, &lo);
-        exitcode = EXIT_OK;
+        char *text = dc_exec_dry_run (&o);
+        exitcode =
+            text ? EXIT_OK : cli_error (EXIT_FAIL, "exec: out of memory");
+        if (text)
+            fputs (text, stdout);
+        free (text);
         goto out;
     }
-    if (a->output_dir && open_output_files (&j, a->output_dir) < 0) {
-        exitcode = EXIT_INPUT;
-        goto out;
-    }
-    /* ranks that are not ssh's start in this process's folder */
-    if (j.wdir && !j.ssh && chdir (j.wdir) < 0) {
-        exitcode = cli_error (EXIT_LAUNCH, "exec: --wdir %s: %s", j.wdir,
-                              strerror (errno));
-        goto out;
-    }
-    if (j.fwd_stdin && !(j.inbuf = malloc (STDIN_CHUNK))) {
-        exitcode = cli_error (EXIT_FAIL, "exec: out of memory");
-        goto out;
-    }
-    j.master_port = job->master_port;
-    if ((exitcode = job_start (&j, job->launcher, &lo)) != EXIT_OK)
-        goto out;
-    if (j.l->port > 0) /* the one rank 0's host agreed to */
-        j.master_port = j.l->port;
-    if ((exitcode = job_loop (&j)) != EXIT_OK)
-        goto out;
-    exitcode = job_result (&j);
-    if ((a->trace || a->report) && exec_record (a, &j, j.start) < 0 &&
-        exitcode == EXIT_OK)
-        exitcode = EXIT_INPUT;
-    if (cli->json)
-        print_json (&j, exitcode, dc_now () - j.start);
+    exitcode = run_engine (cli, a, &o);
 out:
-    a->interrupted = j.interrupted;
-    job_free (&j);
+    for (int r = 0; lr && r < plan->size; r++)
+        cli_strv_free ((char **)lr[r].env);
+    free (lr);
     return exitcode;
 }
 
@@ -1057,7 +325,8 @@ static int exec_as_step_task (const struct cli_launch *a, char **cmd)
 
 static int exec_run (struct cli *cli, int argc, char **argv)
 {
-    struct exec_args a = {.kill_on_bad_exit = true};
+    struct exec_args a = {
+        .o = {.kill_on_bad_exit = true, .out_fd = 1, .err_fd = 2}};
     struct cli_job job = {0};
     int optindex, rc, exitcode = EXIT_OK;
 
@@ -1069,7 +338,7 @@ static int exec_run (struct cli *cli, int argc, char **argv)
                               "ARGS...");
         return EXIT_USAGE;
     }
-    a.kill_grace = cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3;
+    a.o.kill_grace = cli->launch.kill_grace > 0 ? cli->launch.kill_grace : 3;
     cli_log_init (cli);
     if (getenv ("SLURM_PROCID") && getenv ("SLURM_STEP_ID") &&
         (!cli->launcher || !strcmp (cli->launcher, "auto") ||
