@@ -209,158 +209,31 @@ int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp)
     return st == DC_STATUS_OK ? 1 : -1;
 }
 
-/* ================= -L mpi, -L slurm from the head ================= */
-
-/* The launch options that shape the ranks, for the inner `dcrun exec`
- * (nums: room for the numbers' text). */
-static int driver_launch_args (const struct cli *cli, const char *launcher,
-                               char **av, int k, char nums[][32], char **dups)
-{
-    const struct cli_launch *l = &cli->launch;
-    static const char *const gpu_bind[] = {"host", "rank", "none"};
-
-    if (l->plan.map_by == DC_MAP_BY_NODE) {
-        av[k++] = "--map-by";
-        av[k++] = "node";
-    } else if (l->plan.ppr_n > 0) {
-        snprintf (nums[0], 32, "ppr:%d:%s", l->plan.ppr_n,
-                  l->plan.ppr_obj == DC_PPR_NUMA ? "numa" : "package");
-        av[k++] = "--map-by";
-        av[k++] = nums[0];
-    }
-    if (l->plan.oversubscribe)
-        av[k++] = "--oversubscribe";
-    if (l->plan.gpus_per_rank > 0) {
-        snprintf (nums[1], 32, "%d", l->plan.gpus_per_rank);
-        av[k++] = "--gpus-per-rank";
-        av[k++] = nums[1];
-    }
-    if (l->no_bind) {
-        av[k++] = "--bind";
-        av[k++] = "none";
-    }
-    if (l->gpu_bind > 0 && l->gpu_bind < 3) {
-        av[k++] = "--gpu-bind";
-        av[k++] = (char *)gpu_bind[l->gpu_bind];
-    }
-    if (l->export_all)
-        av[k++] = "--export-all";
-    if (l->wdir) {
-        av[k++] = "--wdir";
-        av[k++] = (char *)l->wdir;
-    }
-    if (l->exclude) {
-        av[k++] = "--exclude";
-        av[k++] = (char *)l->exclude;
-    }
-    if (l->kill_grace > 0) {
-        snprintf (nums[2], 32, "%g", l->kill_grace);
-        av[k++] = "--kill-grace";
-        av[k++] = nums[2];
-    }
-    if (l->master_port > 0) {
-        snprintf (nums[3], 32, "%d", l->master_port);
-        av[k++] = "--master-port";
-        av[k++] = nums[3];
-    }
-    if (l->lo.listen_addr) {
-        av[k++] = "--listen-addr";
-        av[k++] = (char *)l->lo.listen_addr;
-    }
-    if (l->lo.mpirun_args) {
-        av[k++] = "--mpirun-args";
-        av[k++] = (char *)l->lo.mpirun_args;
-    }
-    if (l->lo.srun_args) {
-        av[k++] = "--srun-args";
-        av[k++] = (char *)l->lo.srun_args;
-    }
-    if (!strcmp (launcher, "slurm")) {
-        /* the tasks form one MPI job */
-        av[k++] = "--srun-mpi";
-        av[k++] = l->lo.srun_mpi ? (char *)l->lo.srun_mpi : "pmix";
-    }
-    for (int i = 0; i < l->nexports; i++) {
-        char *x = l->exports[i], *eq = strchr (x, '=');
-        av[k++] = "-x";
-        if (!eq) {
-            av[k++] = x;
-            continue;
-        }
-        /* NAME=VALUE: the value goes through the environment, never on
-         * the inner exec's command line (ps shows those); the name only
-         * (freed by execv, or at exit) */
-        if (!(av[k++] = dups[i] = strndup (x, (size_t)(eq - x))))
-            return -1;
-        if (!cli->dry_run)
-            putenv (x);
-    }
-    return k;
-}
-
-static void free_dups (char **dups, int n)
-{
-    for (int i = 0; dups && i < n; i++)
-        free (dups[i]);
-    free (dups);
-}
-
 int cli_dist_exec_driver (struct cli_ranks *rk)
 {
     struct cli *cli = rk->cli;
+    struct dc_job_args a = cli_job_args (cli);
     const char *self = cli_self_path ();
-    char **av = calloc ((size_t)(64 + 2 * cli->launch.nexports + cli->nown),
-                        sizeof (char *));
-    char np[32], nums[4][32];
-    int k = 0;
+    char **av = dc_jobspec_driver_argv (&a, rk->job.launcher, self,
+                                        cli->command, cli->own_args, cli->nown);
 
     if (!av)
         return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    av[k++] = (char *)self;
-    av[k++] = "exec";
-    av[k++] = "-L";
-    av[k++] = (char *)rk->job.launcher;
-    if (cli->hostfile) {
-        av[k++] = "-f";
-        av[k++] = (char *)cli->hostfile;
-    } else if (cli->hosts) {
-        av[k++] = "-H";
-        av[k++] = (char *)cli->hosts;
-    }
-    if (cli->np > 0) {
-        snprintf (np, sizeof (np), "%ld", cli->np);
-        av[k++] = "-n";
-        av[k++] = np;
-    }
-    /* the names of -x NAME=VALUE, strndup'ed: freed unless execv runs */
-    char **dups = calloc ((size_t)cli->launch.nexports + 1, sizeof (char *));
-    if (!dups || (k = driver_launch_args (cli, rk->job.launcher, av, k, nums,
-                                          dups)) < 0) {
-        free_dups (dups, cli->launch.nexports);
-        free (av);
-        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    }
-    if (cli->verbose)
-        av[k++] = "-v";
-    av[k++] = "--";
-    av[k++] = (char *)self;
-    av[k++] = (char *)cli->command;
-    for (int i = 0; i < cli->nown; i++)
-        av[k++] = cli->own_args[i];
-    av[k] = NULL;
     if (cli->dry_run) {
         char *line = dc_launch_shell_join (av);
         printf ("%s\n", line ? line : "");
         free (line);
-        free_dups (dups, cli->launch.nexports);
-        free (av);
+        cli_strv_free (av);
         return EXIT_OK;
     }
+    /* -x NAME=VALUE: the inner exec has NAME, the value comes from here */
+    for (int i = 0; i < cli->launch.nexports; i++)
+        if (strchr (cli->launch.exports[i], '='))
+            putenv (cli->launch.exports[i]);
     fflush (NULL);
     execv (self, av);
     int e = errno;
-    free_dups (dups, cli->launch.nexports);
-    free (av);
+    cli_strv_free (av);
     return cli_error (EXIT_LAUNCH, "%s: %s: %s", cli->command, self,
                       strerror (e));
 }

@@ -1,5 +1,6 @@
 /* job.h - what every command that starts ranks shares: the host list, the
- * rank map with GPU-aware placement, the launcher and the rank environment
+ * rank map with GPU-aware placement, the launcher and the rank environment;
+ * the CLI's side (errors, warnings, exit statuses) of lib/run/jobspec.h
  */
 #ifndef DC_JOB_H
 #define DC_JOB_H
@@ -9,19 +10,15 @@
 #include "cli.h"
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
+#include "lib/run/jobspec.h"
 
-struct cli_job {
-    struct dc_hosts *hosts;
-    struct dc_plan *plan;
-    const char *launcher; /* the launcher's name, -L auto resolved */
-    int master_port;      /* MASTER_PORT for torchrun-style programs */
-    char master_addr[64]; /* MASTER_ADDR: rank 0's host as a numeric IP that
-                             every rank reaches (cli_job_master_addr) */
-    /* per rank: the words that make a remote `dcrun worker` its host's
-     * placement agent (--place ...), NULL for a rank placed here */
-    char ***worker_args;
-    int restart_count, max_restarts; /* exec --max-restarts */
-};
+/* The job of a command (lib/run/jobspec.h's struct dc_jobspec under the
+ * name the commands use): hosts, plan, launcher, MASTER_PORT and
+ * MASTER_ADDR, the agents' words, exec's restarts. */
+#define cli_job dc_jobspec
+
+/* The job options of the command line for lib/run/jobspec.h. */
+struct dc_job_args cli_job_args (const struct cli *cli);
 
 /* True when the command line or the environment asks for ranks: -f, -H,
  * -n above 1, -L, $DCRUN_HOSTFILE, a Slurm allocation or $PBS_NODEFILE. */
