@@ -1,18 +1,13 @@
 /* dist.c - the CLI's side of runs across ranks (see dist.h) */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "compute_cli.h"
 #include "dist.h"
-#include "job.h"
+#include "lib/run/dryrun.h"
 #include "status.h"
-#include "lib/comm/comm.h"
-#include "lib/launch/launch.h"
-#include "gpu/compute.h"
 
 static void put_line (int r, const char *host, const char *s, size_t n,
                       void *arg)
@@ -32,89 +27,38 @@ static void put_line (int r, const char *host, const char *s, size_t n,
     free (buf);
 }
 
-static char **rank_env (const struct dc_job *job, int r, void *arg)
-{
-    struct cli_ranks *rk = arg;
-
-    rk->cj.master_port = job->master_port;
-    return cli_job_rank_env (rk->cli, &rk->cj, r);
-}
-
-static char *const *worker_args (const struct dc_job *job, int r, void *arg)
-{
-    struct cli_ranks *rk = arg;
-
-    (void)job;
-    return cli_job_worker_args (&rk->cj, r);
-}
-
 int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
 {
+    bool progress = rk->progress;
     int exitcode = EXIT_OK, st;
     struct dc_hosts *hosts;
     struct dc_plan *plan;
     dc_error_t err;
-    struct dc_job_opts o = {
-        .launcher = cli->launcher,
-        .lo = cli->launch.lo,
-        .no_bind = cli->launch.no_bind,
-        .kill_grace = cli->launch.kill_grace,
-        .self = cli_self_path (),
-        .rank_env = rank_env,
-        .worker_args = worker_args,
-        .on_line = put_line,
-        .arg = rk,
-    };
-
-    bool progress = rk->progress;
 
     memset (rk, 0, sizeof (*rk));
     rk->cli = cli;
     rk->progress = progress;
     rk->job.sfd = -1;
-    /* the ranks start in the caller's folder on every host (--wdir) */
-    o.wdir = cli->launch.wdir;
-    if (!o.wdir && getcwd (rk->cwd, sizeof (rk->cwd)))
-        o.wdir = rk->cwd;
+    rk->spec.a = cli_job_args (cli);
     if (!(hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
-    if (!(plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode))) {
-        dc_hosts_destroy (hosts);
-        return exitcode;
-    }
-    if (!cli_launcher_ok (cli)) {
+    plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode);
+    if (!plan || !cli_launcher_ok (cli)) {
+        exitcode = plan ? EXIT_USAGE : exitcode;
         dc_plan_destroy (plan);
         dc_hosts_destroy (hosts);
-        return EXIT_USAGE;
-    }
-    /* the job owns hosts and plan from here on, even when it fails */
-    if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK) {
-        exitcode = cli_status (cli->command, st, 0, &err);
-        dc_job_fini (&rk->job);
         return exitcode;
     }
-    /* local ranks: a --wdir that is not here fails before any starts (ssh
-     * checks each host's before its ranks start) */
-    if (cli->launch.wdir && !strcmp (rk->job.launcher, "local") &&
-        access (cli->launch.wdir, X_OK) < 0) {
-        exitcode = cli_error (EXIT_LAUNCH, "%s: --wdir %s: %s", cli->command,
-                              cli->launch.wdir, strerror (errno));
-        dc_job_fini (&rk->job);
-        return exitcode;
-    }
-    rk->cj.hosts = rk->job.hosts;
-    rk->cj.plan = rk->job.plan;
-    rk->cj.launcher = rk->job.launcher;
-    rk->cj.master_port = rk->job.master_port;
-    if ((exitcode = cli_job_attach (cli, &rk->cj)) != EXIT_OK)
-        cli_ranks_fini (rk); /* the caller does not on a failure */
-    return exitcode;
+    if ((st = dc_jobspec_job_init (&rk->job, &rk->spec, hosts, plan,
+                                   cli_self_path (), put_line, &err)))
+        return cli_status (cli->command, st, 0, &err);
+    cli_job_check_exports (cli);
+    return EXIT_OK;
 }
 
 void cli_ranks_fini (struct cli_ranks *rk)
 {
-    cli_job_detach (&rk->cj); /* before the plan it borrows goes */
-    dc_job_fini (&rk->job);
+    dc_jobspec_job_fini (&rk->job, &rk->spec);
 }
 
 int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
@@ -130,36 +74,26 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
     return cli_status (rk->cli->command, st, 0, &err);
 }
 
+/* Print a plan of lib/run/dryrun.h (text NULL: out of memory). */
+void cli_put_text (char *text)
+{
+    if (!text)
+        cli_error (EXIT_FAIL, "--dry-run: out of memory");
+    fputs (text ? text : "", stdout);
+    free (text);
+}
+
 void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
                        void *arg)
 {
-    const struct dc_plan *plan = job->plan;
-
     (void)arg;
-    if (!job) {
-        printf ("rows: 0: nothing to run\n");
-        return;
-    }
-    printf ("launcher: %s\n", job->launcher);
-    printf ("rows: %zu in chunks of %zu\n", rows, chunk_rows);
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        printf ("rank %d on %s: gpus ", r, dc_plan_host (plan, r));
-        if (rk->ngpus == 0)
-            printf ("-");
-        for (int i = 0; i < rk->ngpus; i++)
-            printf ("%s%d", i ? "," : "", rk->gpus[i]);
-        printf (", cpus %s: %s serve\n", rk->cpus ? rk->cpus : "-",
-                cli_self_path ());
-    }
+    cli_put_text (dc_dryrun_data (job, rows, chunk_rows, cli_self_path ()));
 }
 
 void cli_dry_run_ranks (const struct dc_job *job, void *arg)
 {
     (void)arg;
-    printf ("launcher: %s\n", job->launcher);
-    for (int r = 0; r < job->plan->size; r++)
-        printf ("rank %d on %s: %s serve\n", r, job->host[r], cli_self_path ());
+    cli_put_text (dc_dryrun_ranks (job, cli_self_path ()));
 }
 
 void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,

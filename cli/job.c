@@ -77,52 +77,26 @@ int cli_job_attach (struct cli *cli, struct cli_job *job)
     return EXIT_OK;
 }
 
-void cli_job_detach (struct cli_job *job)
-{
-    dc_jobspec_detach (job);
-}
-
 int cli_job_init (struct cli *cli, struct cli_job *job)
 {
+    struct dc_job_args a = cli_job_args (cli);
     int exitcode = EXIT_OK, st;
     dc_error_t err;
 
     memset (job, 0, sizeof (*job));
     if (!(job->hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
-    if (!(job->plan =
-              cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode)))
-        goto fail;
-    if (!cli_launcher_ok (cli)) {
+    job->plan = cli_make_plan (cli, job->hosts, &cli->launch.plan, &exitcode);
+    if (job->plan && !cli_launcher_ok (cli))
         exitcode = EXIT_USAGE;
-        goto fail;
-    }
-    if ((st = dc_job_prepare (job->hosts, job->plan, cli->launcher,
-                              &job->launcher, &err)) != DC_STATUS_OK) {
+    else if (job->plan && (st = dc_jobspec_init (&a, job, &err)) != 0)
         exitcode = cli_status (cli->command, st, 0, &err);
-        goto fail;
-    }
-    job->master_port = cli->launch.master_port > 0 ? cli->launch.master_port
-                                                   : dc_launch_free_port ();
-    if ((exitcode = cli_job_attach (cli, job)) == EXIT_OK)
+    else if (job->plan) {
+        cli_job_check_exports (cli);
         return EXIT_OK;
-fail:
-    cli_job_fini (job);
+    }
+    dc_jobspec_fini (job);
     return exitcode;
-}
-
-void cli_job_fini (struct cli_job *job)
-{
-    dc_jobspec_detach (job);
-    dc_plan_destroy (job->plan);
-    dc_hosts_destroy (job->hosts);
-    job->plan = NULL;
-    job->hosts = NULL;
-}
-
-char *const *cli_job_worker_args (const struct cli_job *job, int r)
-{
-    return dc_jobspec_worker_args (job, r);
 }
 
 char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
@@ -130,11 +104,6 @@ char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
 {
     struct dc_job_args a = cli_job_args (cli);
     return dc_jobspec_rank_env (&a, job, r);
-}
-
-void cli_strv_free (char **v)
-{
-    dc_jobspec_strv_free (v);
 }
 
 void cli_job_check_exports (const struct cli *cli)
@@ -155,16 +124,6 @@ int cli_env_read (int fd, long bytes)
     int st = dc_jobspec_env_read (fd, bytes, &err);
 
     return st == DC_STATUS_OK ? EXIT_OK : cli_status (NULL, st, 0, &err);
-}
-
-void cli_env_unwrap (void)
-{
-    dc_jobspec_env_unwrap ();
-}
-
-const char *cli_self_path (void)
-{
-    return dc_jobspec_self_path ();
 }
 
 const char *cli_signame (int sig)

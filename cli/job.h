@@ -31,7 +31,7 @@ bool cli_launcher_ok (const struct cli *cli);
 /* Host list, rank map (placed on the probed topology for hosts that are
  * this host), launcher.  EXIT_OK, or an exit status after printing why. */
 int cli_job_init (struct cli *cli, struct cli_job *job);
-void cli_job_fini (struct cli_job *job);
+#define cli_job_fini dc_jobspec_fini
 
 /* The host list of a command (cli_resolve_hosts), with one slot per GPU
  * of this host when no list was given and the slots of remote hosts
@@ -43,11 +43,11 @@ struct dc_hosts *cli_job_hosts (struct cli *cli, int *exitp);
  * (cli_job_worker_args), MASTER_ADDR, the -x checks.  EXIT_OK or an exit
  * status after printing why.  cli_job_detach frees what it made. */
 int cli_job_attach (struct cli *cli, struct cli_job *job);
-void cli_job_detach (struct cli_job *job);
+#define cli_job_detach dc_jobspec_detach
 
 /* The `dcrun worker` words of rank r (borrowed from job; NULL when the
  * head placed it or no agent placement is wanted). */
-char *const *cli_job_worker_args (const struct cli_job *job, int r);
+#define cli_job_worker_args dc_jobspec_worker_args
 
 /* The environment of rank r: lib/hosts/rankenv.h's contract (DCRUN_*, the
  * torchrun names, CUDA_VISIBLE_DEVICES by --gpu-bind, OMP_NUM_THREADS),
@@ -56,7 +56,7 @@ char *const *cli_job_worker_args (const struct cli_job *job, int r);
  * caller frees with cli_strv_free; NULL when out of memory. */
 char **cli_job_rank_env (const struct cli *cli, const struct cli_job *job,
                          int r);
-void cli_strv_free (char **v);
+#define cli_strv_free dc_jobspec_strv_free
 
 /* Check -x against this environment: a warning line for each -x NAME
  * that is unset here. */
@@ -68,10 +68,10 @@ void cli_job_check_exports (const struct cli *cli);
  * after printing why); and turn DCRUN_XENV_<k>=NAME=VALUE variables into
  * NAME=VALUE. */
 int cli_env_read (int fd, long bytes);
-void cli_env_unwrap (void);
+#define cli_env_unwrap dc_jobspec_env_unwrap
 
 /* Absolute path of this binary (static buffer), "dcrun" when unknown. */
-const char *cli_self_path (void);
+#define cli_self_path dc_jobspec_self_path
 
 /* "INT", "KILL", ... */
 const char *cli_signame (int sig);

@@ -14,6 +14,7 @@
 #include "lib/hosts/rankenv.h"
 #include "lib/hosts/topo.h"
 #include "lib/launch/launch_io.h"
+#include "lib/run/job.h"
 #include "lib/run/jobspec.h"
 #include "lib/run/remote_probe.h"
 #include "lib/run/status.h"
@@ -350,11 +351,110 @@ void dc_jobspec_detach (struct dc_jobspec *js)
     js->worker_args = NULL;
 }
 
+int dc_jobspec_init (const struct dc_job_args *a, struct dc_jobspec *js,
+                     dc_error_t *err)
+{
+    int st =
+        dc_job_prepare (js->hosts, js->plan, a->launcher, &js->launcher, err);
+
+    if (st != DC_STATUS_OK)
+        return st;
+    js->master_port =
+        a->master_port > 0 ? a->master_port : dc_launch_free_port ();
+    if (dc_jobspec_attach (a, js) < 0) {
+        errprintf (err, "out of memory");
+        return DC_STATUS_FAIL;
+    }
+    return DC_STATUS_OK;
+}
+
+void dc_jobspec_fini (struct dc_jobspec *js)
+{
+    dc_jobspec_detach (js);
+    dc_plan_destroy (js->plan);
+    dc_hosts_destroy (js->hosts);
+    js->plan = NULL;
+    js->hosts = NULL;
+}
+
 char *const *dc_jobspec_worker_args (const struct dc_jobspec *js, int r)
 {
     if (!js || !js->worker_args || !js->plan || r < 0 || r >= js->plan->size)
         return NULL;
     return js->worker_args[r];
+}
+
+static char **run_rank_env (const struct dc_job *job, int r, void *arg)
+{
+    struct dc_jobspec_run *run = arg;
+
+    run->js.master_port = job->master_port;
+    return dc_jobspec_rank_env (&run->a, &run->js, r);
+}
+
+static char *const *run_worker_args (const struct dc_job *job, int r, void *arg)
+{
+    struct dc_jobspec_run *run = arg;
+
+    (void)job;
+    return dc_jobspec_worker_args (&run->js, r);
+}
+
+int dc_jobspec_job_init (struct dc_job *job, struct dc_jobspec_run *run,
+                         struct dc_hosts *hosts, struct dc_plan *plan,
+                         const char *self,
+                         void (*on_line) (int r, const char *host,
+                                          const char *line, size_t len,
+                                          void *arg),
+                         dc_error_t *err)
+{
+    const struct dc_job_args *a = &run->a;
+    struct dc_job_opts o = {
+        .launcher = a->launcher,
+        .lo = a->lo,
+        .no_bind = a->no_bind,
+        .kill_grace = a->kill_grace,
+        .self = self,
+        .wdir = a->wdir,
+        .rank_env = run_rank_env,
+        .worker_args = run_worker_args,
+        .on_line = on_line,
+        .arg = run,
+    };
+    int st;
+
+    /* the ranks start in the caller's folder on every host (--wdir) */
+    if (!o.wdir && getcwd (run->cwd, sizeof (run->cwd)))
+        o.wdir = run->cwd;
+    /* the job owns hosts and plan from here on, even when it fails */
+    if ((st = dc_job_init (job, hosts, plan, &o, err)) != DC_STATUS_OK)
+        goto fail;
+    /* local ranks: a --wdir that is not here fails before any starts (ssh
+     * checks each host's before its ranks start) */
+    if (a->wdir && !strcmp (job->launcher, "local") &&
+        access (a->wdir, X_OK) < 0) {
+        errprintf (err, "--wdir %s: %s", a->wdir, strerror (errno));
+        st = DC_STATUS_LAUNCH;
+        goto fail;
+    }
+    run->js.hosts = job->hosts;
+    run->js.plan = job->plan;
+    run->js.launcher = job->launcher;
+    run->js.master_port = job->master_port;
+    if (dc_jobspec_attach (a, &run->js) == 0)
+        return DC_STATUS_OK;
+    errprintf (err, "out of memory");
+    st = DC_STATUS_FAIL;
+fail:
+    dc_jobspec_job_fini (job, run);
+    return st;
+}
+
+void dc_jobspec_job_fini (struct dc_job *job, struct dc_jobspec_run *run)
+{
+    dc_jobspec_detach (&run->js); /* before the plan it borrows goes */
+    memset (&run->js, 0, sizeof (run->js));
+    dc_job_fini (job);
 }
 
 static bool has_wildcard (const char *s)

@@ -18,6 +18,7 @@
 #include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
 #include "lib/launch/launch.h"
+#include "lib/run/job.h"
 #include "lib/util/error.h"
 
 struct dc_job_args {
@@ -71,11 +72,42 @@ int dc_jobspec_local_gpus (void);
 void dc_jobspec_probe_slots (const struct dc_job_args *a,
                              struct dc_hosts *hosts);
 
+/* For js with hosts and plan set: pick the launcher (lib/run/job.h's
+ * dc_job_prepare), MASTER_PORT (--master-port or a free one), then
+ * dc_jobspec_attach.  A lib/run/status.h status, err set. */
+int dc_jobspec_init (const struct dc_job_args *a, struct dc_jobspec *js,
+                     dc_error_t *err);
+/* What dc_jobspec_attach made, the plan and the hosts (js cleared). */
+void dc_jobspec_fini (struct dc_jobspec *js);
+
 /* For js with hosts, plan, launcher and master_port set: the agents'
  * words and MASTER_ADDR.  0, or -1 when out of memory. */
 int dc_jobspec_attach (const struct dc_job_args *a, struct dc_jobspec *js);
 /* What dc_jobspec_attach made (accepts a cleared js). */
 void dc_jobspec_detach (struct dc_jobspec *js);
+
+/* A job of lib/run/job.h (infer, train, map, bench) started from the
+ * options: its rank environments and agents' words come from spec. */
+struct dc_jobspec_run {
+    struct dc_job_args a; /* the caller's */
+    struct dc_jobspec js; /* borrows the job's hosts, plan and launcher */
+    char cwd[4096];       /* the ranks' folder when no --wdir was given */
+};
+
+/* dc_job_init with a's options (the ranks in --wdir, or this folder on
+ * every host), then a --wdir that is not here is a launch failure for
+ * local ranks, then dc_jobspec_attach.  Takes hosts and plan; on failure
+ * (a status, err set) everything is freed.  on_line: the ranks' stderr
+ * lines (its arg is run). */
+int dc_jobspec_job_init (struct dc_job *job, struct dc_jobspec_run *run,
+                         struct dc_hosts *hosts, struct dc_plan *plan,
+                         const char *self,
+                         void (*on_line) (int r, const char *host,
+                                          const char *line, size_t len,
+                                          void *arg),
+                         dc_error_t *err);
+/* What dc_jobspec_job_init made (accepts a cleared or failed job). */
+void dc_jobspec_job_fini (struct dc_job *job, struct dc_jobspec_run *run);
 
 /* The `dcrun worker` words of rank r (borrowed; NULL when this host
  * placed it or no agent placement is wanted). */
