@@ -581,6 +581,8 @@ char **dc_jobspec_rank_env (const struct dc_job_args *a,
     for (int i = 0; i < a->nexports; i++) {
         const char *x = a->exports[i];
         int rc = 0;
+        if (!*x || *x == '=' || dc_rankenv_is_rank_var (x))
+            continue; /* the CLI refuses these: never "=v", a second RANK= */
         if (strchr (x, '='))
             rc = env_push (&e, strdup (x));
         else if (has_wildcard (x))

@@ -115,9 +115,9 @@ char *const *dc_jobspec_worker_args (const struct dc_jobspec *js, int r);
 
 /* The environment of rank r: lib/hosts/rankenv.h's contract, then
  * --export-all (minus rankenv's deny list) and the -x exports in order
- * (NAME, NAME=VALUE, or a shell pattern over this environment that never
- * takes rank variables nor what rankenv set).  NULL-terminated, freed with
- * dc_jobspec_strv_free; NULL when out of memory. */
+ * (NAME, NAME=VALUE, or a shell pattern over this environment; a rank
+ * variable is never taken, by name or pattern, nor is what rankenv set).
+ * NULL-terminated, freed with dc_jobspec_strv_free; NULL when out of memory. */
 char **dc_jobspec_rank_env (const struct dc_job_args *a,
                             const struct dc_jobspec *js, int r);
 void dc_jobspec_strv_free (char **v); /* accepts NULL */
