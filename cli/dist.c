@@ -1,18 +1,13 @@
 /* dist.c - the CLI's side of runs across ranks (see dist.h) */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "compute_cli.h"
 #include "dist.h"
-#include "job.h"
+#include "lib/run/dryrun.h"
 #include "status.h"
-#include "lib/comm/comm.h"
-#include "lib/launch/launch.h"
-#include "gpu/compute.h"
 
 static void put_line (int r, const char *host, const char *s, size_t n,
                       void *arg)
@@ -32,89 +27,38 @@ static void put_line (int r, const char *host, const char *s, size_t n,
     free (buf);
 }
 
-static char **rank_env (const struct dc_job *job, int r, void *arg)
-{
-    struct cli_ranks *rk = arg;
-
-    rk->cj.master_port = job->master_port;
-    return cli_job_rank_env (rk->cli, &rk->cj, r);
-}
-
-static char *const *worker_args (const struct dc_job *job, int r, void *arg)
-{
-    struct cli_ranks *rk = arg;
-
-    (void)job;
-    return cli_job_worker_args (&rk->cj, r);
-}
-
 int cli_ranks_init (struct cli *cli, struct cli_ranks *rk)
 {
+    bool progress = rk->progress;
     int exitcode = EXIT_OK, st;
     struct dc_hosts *hosts;
     struct dc_plan *plan;
     dc_error_t err;
-    struct dc_job_opts o = {
-        .launcher = cli->launcher,
-        .lo = cli->launch.lo,
-        .no_bind = cli->launch.no_bind,
-        .kill_grace = cli->launch.kill_grace,
-        .self = cli_self_path (),
-        .rank_env = rank_env,
-        .worker_args = worker_args,
-        .on_line = put_line,
-        .arg = rk,
-    };
-
-    bool progress = rk->progress;
 
     memset (rk, 0, sizeof (*rk));
     rk->cli = cli;
     rk->progress = progress;
     rk->job.sfd = -1;
-    /* the ranks start in the caller's folder on every host (--wdir) */
-    o.wdir = cli->launch.wdir;
-    if (!o.wdir && getcwd (rk->cwd, sizeof (rk->cwd)))
-        o.wdir = rk->cwd;
+    rk->spec.a = cli_job_args (cli);
     if (!(hosts = cli_job_hosts (cli, &exitcode)))
         return exitcode;
-    if (!(plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode))) {
-        dc_hosts_destroy (hosts);
-        return exitcode;
-    }
-    if (!cli_launcher_ok (cli)) {
+    plan = cli_make_plan (cli, hosts, &cli->launch.plan, &exitcode);
+    if (!plan || !cli_launcher_ok (cli)) {
+        exitcode = plan ? EXIT_USAGE : exitcode;
         dc_plan_destroy (plan);
         dc_hosts_destroy (hosts);
-        return EXIT_USAGE;
-    }
-    /* the job owns hosts and plan from here on, even when it fails */
-    if ((st = dc_job_init (&rk->job, hosts, plan, &o, &err)) != DC_STATUS_OK) {
-        exitcode = cli_status (cli->command, st, 0, &err);
-        dc_job_fini (&rk->job);
         return exitcode;
     }
-    /* local ranks: a --wdir that is not here fails before any starts (ssh
-     * checks each host's before its ranks start) */
-    if (cli->launch.wdir && !strcmp (rk->job.launcher, "local") &&
-        access (cli->launch.wdir, X_OK) < 0) {
-        exitcode = cli_error (EXIT_LAUNCH, "%s: --wdir %s: %s", cli->command,
-                              cli->launch.wdir, strerror (errno));
-        dc_job_fini (&rk->job);
-        return exitcode;
-    }
-    rk->cj.hosts = rk->job.hosts;
-    rk->cj.plan = rk->job.plan;
-    rk->cj.launcher = rk->job.launcher;
-    rk->cj.master_port = rk->job.master_port;
-    if ((exitcode = cli_job_attach (cli, &rk->cj)) != EXIT_OK)
-        cli_ranks_fini (rk); /* the caller does not on a failure */
-    return exitcode;
+    if ((st = dc_jobspec_job_init (&rk->job, &rk->spec, hosts, plan,
+                                   cli_self_path (), put_line, &err)))
+        return cli_status (cli->command, st, 0, &err);
+    cli_job_check_exports (cli);
+    return EXIT_OK;
 }
 
 void cli_ranks_fini (struct cli_ranks *rk)
 {
-    cli_job_detach (&rk->cj); /* before the plan it borrows goes */
-    dc_job_fini (&rk->job);
+    dc_jobspec_job_fini (&rk->job, &rk->spec);
 }
 
 int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
@@ -130,36 +74,26 @@ int cli_ranks_launch (struct cli_ranks *rk, double heartbeat_timeout)
     return cli_status (rk->cli->command, st, 0, &err);
 }
 
+/* Print a plan of lib/run/dryrun.h (text NULL: out of memory). */
+void cli_put_text (char *text)
+{
+    if (!text)
+        cli_error (EXIT_FAIL, "--dry-run: out of memory");
+    fputs (text ? text : "", stdout);
+    free (text);
+}
+
 void cli_dry_run_data (const struct dc_job *job, size_t rows, size_t chunk_rows,
                        void *arg)
 {
-    const struct dc_plan *plan = job->plan;
-
     (void)arg;
-    if (!job) {
-        printf ("rows: 0: nothing to run\n");
-        return;
-    }
-    printf ("launcher: %s\n", job->launcher);
-    printf ("rows: %zu in chunks of %zu\n", rows, chunk_rows);
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        printf ("rank %d on %s: gpus ", r, dc_plan_host (plan, r));
-        if (rk->ngpus == 0)
-            printf ("-");
-        for (int i = 0; i < rk->ngpus; i++)
-            printf ("%s%d", i ? "," : "", rk->gpus[i]);
-        printf (", cpus %s: %s serve\n", rk->cpus ? rk->cpus : "-",
-                cli_self_path ());
-    }
+    cli_put_text (dc_dryrun_data (job, rows, chunk_rows, cli_self_path ()));
 }
 
 void cli_dry_run_ranks (const struct dc_job *job, void *arg)
 {
     (void)arg;
-    printf ("launcher: %s\n", job->launcher);
-    for (int r = 0; r < job->plan->size; r++)
-        printf ("rank %d on %s: %s serve\n", r, job->host[r], cli_self_path ());
+    cli_put_text (dc_dryrun_ranks (job, cli_self_path ()));
 }
 
 void cli_run_progress (enum dc_run_progress ev, const char *what, size_t done,
@@ -209,158 +143,31 @@ int cli_mpi_start (struct cli *cli, struct dc_job_mpi *m, int *exitp)
     return st == DC_STATUS_OK ? 1 : -1;
 }
 
-/* ================= -L mpi, -L slurm from the head ================= */
-
-/* The launch options that shape the ranks, for the inner `dcrun exec`
- * (nums: room for the numbers' text). */
-static int driver_launch_args (const struct cli *cli, const char *launcher,
-                               char **av, int k, char nums[][32], char **dups)
-{
-    const struct cli_launch *l = &cli->launch;
-    static const char *const gpu_bind[] = {"host", "rank", "none"};
-
-    if (l->plan.map_by == DC_MAP_BY_NODE) {
-        av[k++] = "--map-by";
-        av[k++] = "node";
-    } else if (l->plan.ppr_n > 0) {
-        snprintf (nums[0], 32, "ppr:%d:%s", l->plan.ppr_n,
-                  l->plan.ppr_obj == DC_PPR_NUMA ? "numa" : "package");
-        av[k++] = "--map-by";
-        av[k++] = nums[0];
-    }
-    if (l->plan.oversubscribe)
-        av[k++] = "--oversubscribe";
-    if (l->plan.gpus_per_rank > 0) {
-        snprintf (nums[1], 32, "%d", l->plan.gpus_per_rank);
-        av[k++] = "--gpus-per-rank";
-        av[k++] = nums[1];
-    }
-    if (l->no_bind) {
-        av[k++] = "--bind";
-        av[k++] = "none";
-    }
-    if (l->gpu_bind > 0 && l->gpu_bind < 3) {
-        av[k++] = "--gpu-bind";
-        av[k++] = (char *)gpu_bind[l->gpu_bind];
-    }
-    if (l->export_all)
-        av[k++] = "--export-all";
-    if (l->wdir) {
-        av[k++] = "--wdir";
-        av[k++] = (char *)l->wdir;
-    }
-    if (l->exclude) {
-        av[k++] = "--exclude";
-        av[k++] = (char *)l->exclude;
-    }
-    if (l->kill_grace > 0) {
-        snprintf (nums[2], 32, "%g", l->kill_grace);
-        av[k++] = "--kill-grace";
-        av[k++] = nums[2];
-    }
-    if (l->master_port > 0) {
-        snprintf (nums[3], 32, "%d", l->master_port);
-        av[k++] = "--master-port";
-        av[k++] = nums[3];
-    }
-    if (l->lo.listen_addr) {
-        av[k++] = "--listen-addr";
-        av[k++] = (char *)l->lo.listen_addr;
-    }
-    if (l->lo.mpirun_args) {
-        av[k++] = "--mpirun-args";
-        av[k++] = (char *)l->lo.mpirun_args;
-    }
-    if (l->lo.srun_args) {
-        av[k++] = "--srun-args";
-        av[k++] = (char *)l->lo.srun_args;
-    }
-    if (!strcmp (launcher, "slurm")) {
-        /* the tasks form one MPI job */
-        av[k++] = "--srun-mpi";
-        av[k++] = l->lo.srun_mpi ? (char *)l->lo.srun_mpi : "pmix";
-    }
-    for (int i = 0; i < l->nexports; i++) {
-        char *x = l->exports[i], *eq = strchr (x, '=');
-        av[k++] = "-x";
-        if (!eq) {
-            av[k++] = x;
-            continue;
-        }
-        /* NAME=VALUE: the value goes through the environment, never on
-         * the inner exec's command line (ps shows those); the name only
-         * (freed by execv, or at exit) */
-        if (!(av[k++] = dups[i] = strndup (x, (size_t)(eq - x))))
-            return -1;
-        if (!cli->dry_run)
-            putenv (x);
-    }
-    return k;
-}
-
-static void free_dups (char **dups, int n)
-{
-    for (int i = 0; dups && i < n; i++)
-        free (dups[i]);
-    free (dups);
-}
-
 int cli_dist_exec_driver (struct cli_ranks *rk)
 {
     struct cli *cli = rk->cli;
+    struct dc_job_args a = cli_job_args (cli);
     const char *self = cli_self_path ();
-    char **av = calloc ((size_t)(64 + 2 * cli->launch.nexports + cli->nown),
-                        sizeof (char *));
-    char np[32], nums[4][32];
-    int k = 0;
+    char **av = dc_jobspec_driver_argv (&a, rk->job.launcher, self,
+                                        cli->command, cli->own_args, cli->nown);
 
     if (!av)
         return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    av[k++] = (char *)self;
-    av[k++] = "exec";
-    av[k++] = "-L";
-    av[k++] = (char *)rk->job.launcher;
-    if (cli->hostfile) {
-        av[k++] = "-f";
-        av[k++] = (char *)cli->hostfile;
-    } else if (cli->hosts) {
-        av[k++] = "-H";
-        av[k++] = (char *)cli->hosts;
-    }
-    if (cli->np > 0) {
-        snprintf (np, sizeof (np), "%ld", cli->np);
-        av[k++] = "-n";
-        av[k++] = np;
-    }
-    /* the names of -x NAME=VALUE, strndup'ed: freed unless execv runs */
-    char **dups = calloc ((size_t)cli->launch.nexports + 1, sizeof (char *));
-    if (!dups || (k = driver_launch_args (cli, rk->job.launcher, av, k, nums,
-                                          dups)) < 0) {
-        free_dups (dups, cli->launch.nexports);
-        free (av);
-        return cli_error (EXIT_FAIL, "%s: out of memory", cli->command);
-    }
-    if (cli->verbose)
-        av[k++] = "-v";
-    av[k++] = "--";
-    av[k++] = (char *)self;
-    av[k++] = (char *)cli->command;
-    for (int i = 0; i < cli->nown; i++)
-        av[k++] = cli->own_args[i];
-    av[k] = NULL;
     if (cli->dry_run) {
         char *line = dc_launch_shell_join (av);
         printf ("%s\n", line ? line : "");
         free (line);
-        free_dups (dups, cli->launch.nexports);
-        free (av);
+        cli_strv_free (av);
         return EXIT_OK;
     }
+    /* -x NAME=VALUE: the inner exec has NAME, the value comes from here */
+    for (int i = 0; i < cli->launch.nexports; i++)
+        if (strchr (cli->launch.exports[i], '='))
+            putenv (cli->launch.exports[i]);
     fflush (NULL);
     execv (self, av);
     int e = errno;
-    free_dups (dups, cli->launch.nexports);
-    free (av);
+    cli_strv_free (av);
     return cli_error (EXIT_LAUNCH, "%s: %s: %s", cli->command, self,
                       strerror (e));
 }

@@ -16,13 +16,11 @@
 
 struct cli_ranks {
     struct cli *cli;
-    struct dc_job job; /* lib/run/job.h */
-    /* borrows job's hosts and plan: MASTER_ADDR and the agents' words
-     * (cli_job_attach) */
-    struct cli_job cj;
+    struct dc_job job;          /* lib/run/job.h */
+    struct dc_jobspec_run spec; /* the options, MASTER_ADDR, the agents' words
+                                   (lib/run/jobspec.h) */
     struct cli_progress prog;
-    bool progress;  /* --progress */
-    char cwd[4096]; /* the ranks' folder when no --wdir was given */
+    bool progress; /* --progress */
 };
 
 /* Host list, rank map, launcher: EXIT_OK or an exit status (printed).
@@ -59,6 +57,9 @@ void cli_dry_run_layout (const struct dc_job *job, const struct dc_layout *lo,
                          const struct dc_model *m, size_t micro_rows,
                          size_t total_rows, void *arg);
 void cli_rank_error (const char *text, void *arg);
+/* Print and free a --dry-run text of lib/run/dryrun.h (NULL: out of
+ * memory, said on stderr). */
+void cli_put_text (char *text);
 /* A note of lib/run on stderr; left out with -q unless always. */
 void cli_note (const char *text, bool always, void *arg);
 

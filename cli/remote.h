@@ -1,50 +1,20 @@
-/* remote.h - run `dcrun --version` and `dcrun probe --json` on every host
- * at once through the ssh launcher (dcrun check, dcrun probe -f)
- *
- * One thread per host, each with its own ssh launcher (one rank: the host),
- * so that one bad host fails alone; connect + login are bounded by the
- * connect timeout, the remote commands by the connect timeout plus
- * REMOTE_RUN_S.  Hosts that are this host are probed in-process when
- * local_inproc is true.
- */
+/* remote.h - the version and probe of every host at once, under the names
+ * dcrun check and dcrun probe -f call: lib/run/remote_probe.h does it */
 #ifndef DC_CLI_REMOTE_H
 #define DC_CLI_REMOTE_H
 
-#include <stdbool.h>
+#include "lib/run/remote_probe.h"
 
-#include "lib/hosts/hosts.h"
-#include "lib/launch/launch.h"
-#include "lib/hosts/topo.h"
-
-#define REMOTE_RUN_S 20
-
-enum remote_stage {
-    REMOTE_OK = 0,
-    REMOTE_CONNECT,  /* unreachable, login or host key refused */
-    REMOTE_NO_DCRUN, /* dcrun not found there */
-    REMOTE_FAILED,   /* dcrun there failed, or said something unreadable */
-    REMOTE_TIMEOUT,
-};
-
-struct remote_result {
-    const struct dc_host *host; /* borrowed */
-    enum remote_stage stage;
-    char reason[600];
-    char version[64];     /* "0.1.0", "" when unknown */
-    struct dc_topo *topo; /* NULL unless stage is REMOTE_OK */
-    bool local;           /* probed in-process */
-};
-
-/* Fill res[hosts->count].  opts: the ssh options (callbacks are set here).
- * Never fails as a whole: each row says what happened. */
-void remote_probe_all (const struct dc_hosts *hosts,
-                       const struct dc_launch_opts *opts, bool local_inproc,
-                       struct remote_result *res);
-/* The same with env ("NAME=VALUE", NULL-terminated; NULL: none) in the
- * environment of the remote `dcrun probe` (-x DCRUN_HWLOC_XMLFILE=...). */
-void remote_probe_all_env (const struct dc_hosts *hosts,
-                           const struct dc_launch_opts *opts, bool local_inproc,
-                           char *const *env, struct remote_result *res);
-void remote_results_free (struct remote_result *res, size_t n);
+#define REMOTE_RUN_S DC_REMOTE_RUN_S
+#define REMOTE_OK DC_REMOTE_OK
+#define REMOTE_CONNECT DC_REMOTE_CONNECT
+#define REMOTE_NO_DCRUN DC_REMOTE_NO_DCRUN
+#define REMOTE_FAILED DC_REMOTE_FAILED
+#define REMOTE_TIMEOUT DC_REMOTE_TIMEOUT
+#define remote_stage dc_remote_stage
+#define remote_result dc_remote_result
+#define remote_probe_all dc_remote_probe_all
+#define remote_probe_all_env dc_remote_probe_all_env
+#define remote_results_free dc_remote_results_free
 
 #endif

@@ -1,4 +1,5 @@
-/* remote.c - version and probe of every host at once (see remote.h) */
+/* remote_probe.c - version and probe of every host at once (see remote_probe.h)
+ */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -12,13 +13,13 @@
 
 #include "config.h"
 #include "gpu/probe.h"
-#include "remote.h"
+#include "lib/run/remote_probe.h"
 #include "lib/util/clock.h"
 
 #define ERR_TAIL 1024
 
-struct job {
-    struct remote_result *res;
+struct probe_job {
+    struct dc_remote_result *res;
     struct dc_launch *l;
     char *out;
     size_t outlen;
@@ -35,7 +36,7 @@ struct job {
 static void on_output (int rank, enum dc_launch_stream s, const char *d,
                        size_t len, void *arg)
 {
-    struct job *j = arg;
+    struct probe_job *j = arg;
 
     (void)rank;
     if (s == DC_LAUNCH_STDOUT) {
@@ -66,7 +67,7 @@ static void on_output (int rank, enum dc_launch_stream s, const char *d,
 
 static void on_exit_cb (const struct dc_launch_status *st, void *arg)
 {
-    struct job *j = arg;
+    struct probe_job *j = arg;
     j->exited = true;
     j->st = *st;
 }
@@ -85,14 +86,14 @@ static const char *last_line (const char *s, char *buf, size_t len)
 }
 
 /* Parse "dcrun X\n...@@\n{"hosts":[{...}]}". */
-static void parse (struct job *j)
+static void parse (struct probe_job *j)
 {
-    struct remote_result *r = j->res;
+    struct dc_remote_result *r = j->res;
     dc_error_t err;
     char *sep;
 
     if (!j->out || strncmp (j->out, "dcrun ", 6)) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "%s --version said no version",
                   j->dcrun);
         return;
@@ -100,7 +101,7 @@ static void parse (struct job *j)
     size_t vl = strcspn (j->out + 6, " \n");
     snprintf (r->version, sizeof (r->version), "%.*s", (int)vl, j->out + 6);
     if (!(sep = strstr (j->out, "\n@@\n"))) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "no probe output");
         return;
     }
@@ -109,24 +110,24 @@ static void parse (struct job *j)
     cJSON *h0 = cJSON_IsArray (hosts) ? cJSON_GetArrayItem (hosts, 0) : NULL;
     char *text = h0 ? cJSON_PrintUnformatted (h0) : NULL;
     if (!text) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason),
                   "probe: not the JSON of "
                   "dcrun probe --json");
     } else if (!(r->topo = dc_topo_from_json (text, strlen (text),
                                               r->host->name, &err))) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "probe: %s", err.text);
     } else
-        r->stage = REMOTE_OK;
+        r->stage = DC_REMOTE_OK;
     free (text);
     cJSON_Delete (o);
 }
 
 static void *run_host (void *arg)
 {
-    struct job *j = arg;
-    struct remote_result *r = j->res;
+    struct probe_job *j = arg;
+    struct dc_remote_result *r = j->res;
     const struct dc_host *h = r->host;
     dc_error_t err;
     char script[PATH_MAX * 2 + 64];
@@ -145,7 +146,7 @@ static void *run_host (void *arg)
               "--json",
               j->dcrun, j->dcrun, j->dcrun);
     if (dc_launch_spawn (j->l, &rk, 1, &err) < 0) {
-        r->stage = REMOTE_CONNECT;
+        r->stage = DC_REMOTE_CONNECT;
         /* "ssh: HOST: why" -> "why" */
         const char *why = err.text;
         char pre[300];
@@ -155,7 +156,7 @@ static void *run_host (void *arg)
         snprintf (r->reason, sizeof (r->reason), "%s", why);
         if (!strncmp (why, "no dcrun at '", 13)) {
             /* the ssh launcher looked for it before starting anything */
-            r->stage = REMOTE_NO_DCRUN;
+            r->stage = DC_REMOTE_NO_DCRUN;
             snprintf (r->reason, sizeof (r->reason),
                       "dcrun not found there as %s\nhint: install it there "
                       "or give its path with --remote-dcrun",
@@ -169,7 +170,7 @@ static void *run_host (void *arg)
     while (running > 0) {
         double left = deadline - dc_now ();
         if (left <= 0) {
-            r->stage = REMOTE_TIMEOUT;
+            r->stage = DC_REMOTE_TIMEOUT;
             snprintf (r->reason, sizeof (r->reason),
                       "dcrun there did not answer within %g s", j->run_s);
             return NULL;
@@ -181,59 +182,60 @@ static void *run_host (void *arg)
     }
     char line[300];
     if (j->st.failed_start) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "%s", j->st.reason);
     } else if (strstr (j->err, "dcrun-not-found") ||
                (j->st.code == 127 && !j->outlen)) {
-        r->stage = REMOTE_NO_DCRUN;
+        r->stage = DC_REMOTE_NO_DCRUN;
         snprintf (r->reason, sizeof (r->reason),
                   "dcrun not found there as %s\nhint: install it there or "
                   "give its path with --remote-dcrun",
                   j->dcrun);
     } else if (j->st.signaled || j->st.code != 0) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (
             r->reason, sizeof (r->reason), "dcrun there failed (%s %d)%s%s",
             j->st.signaled ? "signal" : "status",
             j->st.signaled ? j->st.sig : j->st.code, j->errlen ? ": " : "",
             j->errlen ? last_line (j->err, line, sizeof (line)) : "");
     } else if (j->overflow) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "probe output too large");
     } else
         parse (j);
     return NULL;
 }
 
-static void probe_local (struct remote_result *r)
+static void probe_local (struct dc_remote_result *r)
 {
     dc_error_t err;
 
     r->local = true;
     snprintf (r->version, sizeof (r->version), "%s", DCRUN_VERSION);
     if (!(r->topo = dc_probe_host (NULL, &err))) {
-        r->stage = REMOTE_FAILED;
+        r->stage = DC_REMOTE_FAILED;
         snprintf (r->reason, sizeof (r->reason), "probe: %s", err.text);
     } else {
-        r->stage = REMOTE_OK;
+        r->stage = DC_REMOTE_OK;
         free (r->topo->host);
         r->topo->host = strdup (r->host->name);
     }
 }
 
-void remote_probe_all (const struct dc_hosts *hosts,
-                       const struct dc_launch_opts *opts, bool local_inproc,
-                       struct remote_result *res)
+void dc_remote_probe_all (const struct dc_hosts *hosts,
+                          const struct dc_launch_opts *opts, bool local_inproc,
+                          struct dc_remote_result *res)
 {
-    remote_probe_all_env (hosts, opts, local_inproc, NULL, res);
+    dc_remote_probe_all_env (hosts, opts, local_inproc, NULL, res);
 }
 
-void remote_probe_all_env (const struct dc_hosts *hosts,
-                           const struct dc_launch_opts *opts, bool local_inproc,
-                           char *const *env, struct remote_result *res)
+void dc_remote_probe_all_env (const struct dc_hosts *hosts,
+                              const struct dc_launch_opts *opts,
+                              bool local_inproc, char *const *env,
+                              struct dc_remote_result *res)
 {
     size_t n = hosts->count;
-    struct job *jobs = calloc (n ? n : 1, sizeof (*jobs));
+    struct probe_job *jobs = calloc (n ? n : 1, sizeof (*jobs));
     pthread_t *th = calloc (n ? n : 1, sizeof (*th));
     bool *started = calloc (n ? n : 1, sizeof (*started));
     static char self[PATH_MAX];
@@ -251,14 +253,14 @@ void remote_probe_all_env (const struct dc_hosts *hosts,
     }
     if (!jobs || !th || !started) {
         for (size_t i = 0; i < n; i++) {
-            res[i].stage = REMOTE_FAILED;
+            res[i].stage = DC_REMOTE_FAILED;
             snprintf (res[i].reason, sizeof (res[i].reason), "out of memory");
         }
         goto out;
     }
     /* launchers are created here, in one thread (libssh2_init) */
     for (size_t i = 0; i < n; i++) {
-        struct job *j = &jobs[i];
+        struct probe_job *j = &jobs[i];
         j->res = &res[i];
         j->env = env;
         if (local_inproc && dc_launch_is_local_host (hosts->v[i].name)) {
@@ -275,15 +277,15 @@ void remote_probe_all_env (const struct dc_hosts *hosts,
         j->dcrun = opts->remote_dcrun ? opts->remote_dcrun : self;
         o.remote_dcrun = j->dcrun;
         j->run_s =
-            (o.connect_timeout > 0 ? o.connect_timeout : 10) + REMOTE_RUN_S;
+            (o.connect_timeout > 0 ? o.connect_timeout : 10) + DC_REMOTE_RUN_S;
         if (!(j->l = dc_launch_create ("ssh", &o, &err))) {
-            res[i].stage = REMOTE_CONNECT;
+            res[i].stage = DC_REMOTE_CONNECT;
             snprintf (res[i].reason, sizeof (res[i].reason), "%s", err.text);
             continue;
         }
         started[i] = pthread_create (&th[i], NULL, run_host, j) == 0;
         if (!started[i]) {
-            res[i].stage = REMOTE_FAILED;
+            res[i].stage = DC_REMOTE_FAILED;
             snprintf (res[i].reason, sizeof (res[i].reason),
                       "cannot start a thread");
         }
@@ -301,7 +303,7 @@ out:
     free (started);
 }
 
-void remote_results_free (struct remote_result *res, size_t n)
+void dc_remote_results_free (struct dc_remote_result *res, size_t n)
 {
     for (size_t i = 0; res && i < n; i++)
         dc_topo_destroy (res[i].topo);
