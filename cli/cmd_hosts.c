@@ -1,5 +1,4 @@
 /* cmd_hosts.c - dcrun hosts: expand the host list into ranks */
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "lib/hosts/sources.h"
 #include "lib/util/log.h"
 #include "lib/hosts/plan.h"
+#include "lib/hosts/plan_text.h"
 #include "lib/hosts/topo.h"
 
 enum {
@@ -115,72 +115,6 @@ static int hosts_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
-static void print_list (const int *v, int n)
-{
-    if (n == 0) {
-        printf ("-");
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        printf ("%s%d", i ? "," : "", v[i]);
-}
-
-static int print_json (const struct dc_plan *plan)
-{
-    cJSON *o = cJSON_CreateObject ();
-    cJSON *ranks = cJSON_AddArrayToObject (o, "ranks");
-    char *s;
-
-    cJSON_AddNumberToObject (o, "size", plan->size);
-    /* keep "size" first, as the schema in dcrun(1) shows */
-    cJSON_DetachItemViaPointer (o, ranks);
-    cJSON_AddItemToObject (o, "ranks", ranks);
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        const struct dc_host *h = &plan->hosts->v[rk->host];
-        cJSON *j = cJSON_CreateObject ();
-        cJSON_AddNumberToObject (j, "rank", rk->rank);
-        cJSON_AddStringToObject (j, "host", h->name);
-        cJSON_AddNumberToObject (j, "local_rank", rk->local_rank);
-        cJSON_AddNumberToObject (j, "node_rank", rk->node_rank);
-        cJSON *gpus = cJSON_AddArrayToObject (j, "gpus");
-        for (int i = 0; i < rk->ngpus; i++)
-            cJSON_AddItemToArray (gpus, cJSON_CreateNumber (rk->gpus[i]));
-        if (rk->cpus)
-            cJSON_AddStringToObject (j, "cpus", rk->cpus);
-        cJSON_AddItemToArray (ranks, j);
-    }
-    if (!(s = cJSON_PrintUnformatted (o))) {
-        cJSON_Delete (o);
-        return cli_error (EXIT_FAIL, "hosts: out of memory");
-    }
-    printf ("%s\n", s);
-    free (s);
-    cJSON_Delete (o);
-    return EXIT_OK;
-}
-
-static int print_table (const struct dc_plan *plan)
-{
-    printf ("%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST", "LOCAL", "NODE",
-            "GPUS", "CPUS");
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        printf ("%-6d %-24s %-6d %-5d ", rk->rank,
-                plan->hosts->v[rk->host].name, rk->local_rank, rk->node_rank);
-        char gpus[64];
-        int n = 0;
-        gpus[0] = '\0';
-        for (int i = 0; i < rk->ngpus && n < (int)sizeof (gpus) - 8; i++)
-            n += snprintf (gpus + n, sizeof (gpus) - (size_t)n, "%s%d",
-                           i ? "," : "", rk->gpus[i]);
-        printf ("%-10s %s\n", rk->ngpus ? gpus : "-",
-                rk->cpus ? rk->cpus : "-");
-    }
-    (void)print_list;
-    return EXIT_OK;
-}
-
 static int hosts_run (struct cli *cli, int argc, char **argv)
 {
     struct hosts_args a = {0};
@@ -220,7 +154,12 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
             goto out;
         }
     }
-    exitcode = cli->json ? print_json (plan) : print_table (plan);
+    char *s = cli->json ? dc_plan_to_json (plan) : dc_plan_to_text (plan);
+    if (!s)
+        exitcode = cli_error (EXIT_FAIL, "hosts: out of memory");
+    else
+        printf (cli->json ? "%s\n" : "%s", s);
+    free (s);
 out:
     dc_plan_destroy (plan);
     dc_hosts_destroy (hosts);
