@@ -46,34 +46,23 @@ static int report_run (struct cli *cli, int argc, char **argv)
     dc_error_t err;
     int optindex, rc, exitcode = EXIT_OK;
 
-    /* options may follow the report too ("R.json --svg T.svg"): parse
-     * again after each operand */
     const char *path = NULL;
-    char **av = calloc ((size_t)argc + 1, sizeof (*av));
-    int ac = argc;
-    if (!av)
-        return cli_error (EXIT_FAIL, "report: out of memory");
-    memcpy (av, argv, (size_t)argc * sizeof (*av));
     for (;;) {
-        if ((rc = cli_parse (cli, &cmd_report, ac, av, report_opt, &a,
-                             &optindex)) != 0) {
-            free (av);
+        if ((rc = cli_parse (cli, &cmd_report, argc, argv, report_opt, &a,
+                             &optindex)) != 0)
             return rc > 0 ? EXIT_OK : EXIT_USAGE;
-        }
-        if (optindex >= ac)
+        if (optindex >= argc)
             break;
         if (path) {
-            free (av);
             cli_usage_error (cli, "one report at a time");
             return EXIT_USAGE;
         }
-        path = av[optindex];
-        /* av[0] (the command name) and what follows the operand */
-        memmove (av + 1, av + optindex + 1,
-                 (size_t)(ac - optindex) * sizeof (*av));
-        ac -= optindex;
+        /* options may follow the report too ("R.json --svg T.svg"): parse
+         * what follows it again, the report in the place of argv[0] */
+        path = argv[optindex];
+        argv += optindex;
+        argc -= optindex;
     }
-    free (av);
     if (!path) {
         cli_usage_error (cli, "no report given");
         return EXIT_USAGE;
