@@ -6,14 +6,9 @@
 #include "cli.h"
 #include "commands.h"
 #include "gpu/probe.h"
-#include "lib/hosts/hostlist.h"
-#include "lib/hosts/hosts.h"
-#include "lib/hosts/resolve.h"
-#include "lib/hosts/sources.h"
-#include "lib/util/log.h"
-#include "lib/hosts/plan.h"
 #include "lib/hosts/plan_text.h"
-#include "lib/hosts/topo.h"
+#include "lib/run/hostmap.h"
+#include "status.h"
 
 enum {
     OPT_MAP_BY = 0x100,
@@ -36,36 +31,30 @@ static const struct cli_opt hosts_opts[] = {
     {0},
 };
 
+/* -f and -H both given: a usage error */
+static bool both_lists (const struct cli *cli)
+{
+    if (!cli->hostfile || !cli->hosts)
+        return false;
+    cli_usage_error (cli, "-f and -H both given: use one");
+    return true;
+}
+
 struct dc_hosts *cli_resolve_hosts (const struct cli *cli, int local_gpus,
                                     int *exitp)
 {
-    struct dc_resolve_opts ro = {
-        .hostfile = cli->hostfile,
-        .hosts = cli->hosts,
-        .local_gpus = local_gpus,
-    };
+    struct dc_resolve_opts ro = {.hostfile = cli->hostfile,
+                                 .hosts = cli->hosts,
+                                 .local_gpus = local_gpus};
+    struct dc_hosts *hosts = NULL;
     dc_error_t err;
-    struct dc_hosts *hosts;
+    int status;
 
-    if (cli->hostfile && cli->hosts) {
-        cli_usage_error (cli, "-f and -H both given: use one");
+    if (both_lists (cli))
         *exitp = EXIT_USAGE;
-        return NULL;
-    }
-    if (!(hosts = dc_hosts_resolve (&ro, &err))) {
-        cli_error (EXIT_INPUT, "%s", err.text);
-        *exitp = EXIT_INPUT;
-    }
-    if (hosts && cli->launch.exclude) {
-        /* --exclude: from whatever list was resolved */
-        struct dc_hosts *kept =
-            dc_hosts_exclude (hosts, cli->launch.exclude, &err);
-        dc_hosts_destroy (hosts);
-        if (!(hosts = kept)) {
-            cli_error (EXIT_USAGE, "%s", err.text);
-            *exitp = EXIT_USAGE;
-        }
-    }
+    else if (!(hosts =
+                   dc_hostmap_hosts (&ro, cli->launch.exclude, &status, &err)))
+        *exitp = cli_status (NULL, status, 0, &err);
     return hosts;
 }
 
@@ -118,11 +107,11 @@ static int hosts_opt (struct cli *cli, int key, const char *arg, void *ctx)
 static int hosts_run (struct cli *cli, int argc, char **argv)
 {
     struct hosts_args a = {0};
-    struct dc_hosts *hosts = NULL;
-    struct dc_plan *plan = NULL;
+    struct dc_hostmap m = {0};
     struct dc_topo *topo = NULL;
     dc_error_t err;
     int optindex, rc, exitcode = EXIT_OK;
+    char *s = NULL;
 
     if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, hosts_opt, &a,
                          &optindex)) != 0)
@@ -134,35 +123,25 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
     cli_log_init (cli);
     if (a.topology && !(topo = dc_probe_host (a.topology, &err)))
         return cli_error (EXIT_INPUT, "%s", err.text);
-    if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
-        goto out;
-    /* this host: one slot per GPU, placed on its probed topology */
-    if (!strcmp (hosts->origin, "this host")) {
-        if (!topo && !(topo = dc_probe_host (NULL, &err)))
-            dc_info ("hosts: %s", err.text);
-        if (topo && topo->ngpus > 0) {
-            dc_hosts_destroy (hosts);
-            if (!(hosts = cli_resolve_hosts (cli, topo->ngpus, &exitcode)))
-                goto out;
-        }
-    }
-    if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))
-        goto out;
-    for (size_t h = 0; topo && h < hosts->count; h++) {
-        if (dc_plan_place (plan, h, topo, &err) < 0) {
-            exitcode = cli_error (EXIT_INPUT, "%s", err.text);
-            goto out;
-        }
-    }
-    char *s = cli->json ? dc_plan_to_json (plan) : dc_plan_to_text (plan);
-    if (!s)
+    struct dc_hostmap_opts o = {
+        .resolve = {.hostfile = cli->hostfile, .hosts = cli->hosts},
+        .exclude = cli->launch.exclude,
+        .plan = a.plan,
+        .topo = topo,
+        .subject = cli->command,
+    };
+    o.plan.np = cli->np;
+    if (both_lists (cli))
+        exitcode = EXIT_USAGE;
+    else if ((rc = dc_hostmap_create (&m, &o, &err)) != DC_STATUS_OK)
+        exitcode = cli_status (NULL, rc, 0, &err);
+    else if (!(s = cli->json ? dc_plan_to_json (m.plan)
+                             : dc_plan_to_text (m.plan)))
         exitcode = cli_error (EXIT_FAIL, "hosts: out of memory");
     else
         printf (cli->json ? "%s\n" : "%s", s);
     free (s);
-out:
-    dc_plan_destroy (plan);
-    dc_hosts_destroy (hosts);
+    dc_hostmap_destroy (&m);
     dc_topo_destroy (topo);
     return exitcode;
 }
