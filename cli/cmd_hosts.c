@@ -8,6 +8,7 @@
 #include "gpu/probe.h"
 #include "lib/hosts/plan_text.h"
 #include "lib/run/hostmap.h"
+#include "lib/run/optval.h"
 #include "status.h"
 
 enum {
@@ -77,13 +78,10 @@ struct dc_plan *cli_make_plan (const struct cli *cli,
 int cli_parse_map_by (const struct cli *cli, const char *arg,
                       enum dc_map_by *map_by)
 {
-    if (!strcmp (arg, "slot") || !strcmp (arg, "core"))
-        *map_by = DC_MAP_BY_SLOT;
-    else if (!strcmp (arg, "node"))
-        *map_by = DC_MAP_BY_NODE;
-    else
-        return cli_usage_error (cli, "--map-by '%s': expected slot or node",
-                                arg);
+    dc_error_t err;
+
+    if (dc_optval_map_by (arg, map_by, &err) < 0)
+        return cli_usage_error (cli, "%s", err.text);
     return 0;
 }
 

@@ -1,31 +1,28 @@
 /* compute_cli.c - back-end selection and progress for infer and train */
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "compute_cli.h"
+#include "lib/run/optval.h"
 #include "lib/util/clock.h"
 
 int cli_parse_device (const struct cli *cli, const char *arg,
                       const char **device)
 {
-    if (strcmp (arg, "cpu") && strcmp (arg, "cuda") && strcmp (arg, "auto"))
-        return cli_usage_error (cli,
-                                "--device '%s': expected cpu, cuda or "
-                                "auto",
-                                arg);
-    *device = arg;
+    dc_error_t err;
+
+    if (dc_optval_device (arg, device, &err) < 0)
+        return cli_usage_error (cli, "%s", err.text);
     return 0;
 }
 
 int cli_parse_dtype (const struct cli *cli, const char *arg,
                      enum dc_dtype *dtype)
 {
-    if (dc_dtype_parse (arg, dtype) < 0)
-        return cli_usage_error (cli,
-                                "--dtype '%s': expected f32, tf32, f16 "
-                                "or bf16",
-                                arg);
+    dc_error_t err;
+
+    if (dc_optval_dtype (arg, dtype, &err) < 0)
+        return cli_usage_error (cli, "%s", err.text);
     return 0;
 }
 
