@@ -36,6 +36,32 @@ static int probe_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
+/* every host probed at once (this host in-process unless -L ssh): the
+ * listing on stdout */
+static int probe_list (struct cli *cli, const struct dc_hosts *hosts,
+                       struct remote_result *res, struct dc_topo_entry *e)
+{
+    bool viassh = cli->launcher && !strcmp (cli->launcher, "ssh");
+    size_t n = hosts->count;
+    int bad = 0;
+    char *s;
+
+    remote_probe_all (hosts, &cli->launch.lo, !viassh, res);
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (struct dc_topo_entry){hosts->v[i].name, res[i].topo,
+                                      res[i].reason};
+        bad += !res[i].topo;
+    }
+    if (!(s = cli->json ? dc_topo_list_json (e, n) : dc_topo_list_text (e, n)))
+        return cli_error (EXIT_FAIL, "probe: out of memory");
+    printf (cli->json ? "%s\n" : "%s", s);
+    free (s);
+    if (bad)
+        return cli_error (EXIT_LAUNCH, "probe: %d of %zu host%s not probed",
+                          bad, n, n == 1 ? "" : "s");
+    return EXIT_OK;
+}
+
 /* -f / -H: every host at once, remote ones through the ssh launcher
  * (`dcrun probe --json` there), this host in-process; one {"hosts": [...]}
  * with an entry per host, {"host": NAME, "error": REASON} for those that
@@ -46,39 +72,15 @@ static int probe_hosts (struct cli *cli)
     struct dc_hosts *hosts = cli_resolve_hosts (cli, 0, &exitcode);
     struct remote_result *res;
     struct dc_topo_entry *e;
-    bool local = cli->launcher && !strcmp (cli->launcher, "local");
-    bool viassh = cli->launcher && !strcmp (cli->launcher, "ssh");
-    int bad = 0;
-    char *s;
 
     if (!hosts)
         return exitcode;
     res = calloc (hosts->count ? hosts->count : 1, sizeof (*res));
     e = calloc (hosts->count ? hosts->count : 1, sizeof (*e));
-    if (!res || !e) {
-        free (res);
-        free (e);
-        dc_hosts_destroy (hosts);
-        return cli_error (EXIT_FAIL, "probe: out of memory");
-    }
-    remote_probe_all (hosts, &cli->launch.lo, local || !viassh, res);
-    for (size_t i = 0; i < hosts->count; i++) {
-        e[i] = (struct dc_topo_entry){hosts->v[i].name, res[i].topo,
-                                      res[i].reason};
-        bad += !res[i].topo;
-    }
-    s = cli->json ? dc_topo_list_json (e, hosts->count)
-                  : dc_topo_list_text (e, hosts->count);
-    if (!s)
-        exitcode = cli_error (EXIT_FAIL, "probe: out of memory");
+    if (res && e)
+        exitcode = probe_list (cli, hosts, res, e);
     else
-        printf (cli->json ? "%s\n" : "%s", s);
-    free (s);
-    if (s && bad)
-        exitcode = cli_error (EXIT_LAUNCH,
-                              "probe: %d of %zu host%s not "
-                              "probed",
-                              bad, hosts->count, hosts->count == 1 ? "" : "s");
+        exitcode = cli_error (EXIT_FAIL, "probe: out of memory");
     free (e);
     remote_results_free (res, hosts->count);
     dc_hosts_destroy (hosts);
