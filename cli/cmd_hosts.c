@@ -1,5 +1,4 @@
 /* cmd_hosts.c - dcrun hosts: expand the host list into ranks */
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,13 +6,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "gpu/probe.h"
-#include "lib/hosts/hostlist.h"
-#include "lib/hosts/hosts.h"
-#include "lib/hosts/resolve.h"
-#include "lib/hosts/sources.h"
-#include "lib/util/log.h"
-#include "lib/hosts/plan.h"
-#include "lib/hosts/topo.h"
+#include "lib/hosts/plan_text.h"
+#include "lib/run/hostmap.h"
+#include "lib/run/optval.h"
+#include "status.h"
 
 enum {
     OPT_MAP_BY = 0x100,
@@ -36,36 +32,30 @@ static const struct cli_opt hosts_opts[] = {
     {0},
 };
 
+/* -f and -H both given: a usage error */
+static bool both_lists (const struct cli *cli)
+{
+    if (!cli->hostfile || !cli->hosts)
+        return false;
+    cli_usage_error (cli, "-f and -H both given: use one");
+    return true;
+}
+
 struct dc_hosts *cli_resolve_hosts (const struct cli *cli, int local_gpus,
                                     int *exitp)
 {
-    struct dc_resolve_opts ro = {
-        .hostfile = cli->hostfile,
-        .hosts = cli->hosts,
-        .local_gpus = local_gpus,
-    };
+    struct dc_resolve_opts ro = {.hostfile = cli->hostfile,
+                                 .hosts = cli->hosts,
+                                 .local_gpus = local_gpus};
+    struct dc_hosts *hosts = NULL;
     dc_error_t err;
-    struct dc_hosts *hosts;
+    int status;
 
-    if (cli->hostfile && cli->hosts) {
-        cli_usage_error (cli, "-f and -H both given: use one");
+    if (both_lists (cli))
         *exitp = EXIT_USAGE;
-        return NULL;
-    }
-    if (!(hosts = dc_hosts_resolve (&ro, &err))) {
-        cli_error (EXIT_INPUT, "%s", err.text);
-        *exitp = EXIT_INPUT;
-    }
-    if (hosts && cli->launch.exclude) {
-        /* --exclude: from whatever list was resolved */
-        struct dc_hosts *kept =
-            dc_hosts_exclude (hosts, cli->launch.exclude, &err);
-        dc_hosts_destroy (hosts);
-        if (!(hosts = kept)) {
-            cli_error (EXIT_USAGE, "%s", err.text);
-            *exitp = EXIT_USAGE;
-        }
-    }
+    else if (!(hosts =
+                   dc_hostmap_hosts (&ro, cli->launch.exclude, &status, &err)))
+        *exitp = cli_status (NULL, status, 0, &err);
     return hosts;
 }
 
@@ -88,13 +78,10 @@ struct dc_plan *cli_make_plan (const struct cli *cli,
 int cli_parse_map_by (const struct cli *cli, const char *arg,
                       enum dc_map_by *map_by)
 {
-    if (!strcmp (arg, "slot") || !strcmp (arg, "core"))
-        *map_by = DC_MAP_BY_SLOT;
-    else if (!strcmp (arg, "node"))
-        *map_by = DC_MAP_BY_NODE;
-    else
-        return cli_usage_error (cli, "--map-by '%s': expected slot or node",
-                                arg);
+    dc_error_t err;
+
+    if (dc_optval_map_by (arg, map_by, &err) < 0)
+        return cli_usage_error (cli, "%s", err.text);
     return 0;
 }
 
@@ -115,80 +102,14 @@ static int hosts_opt (struct cli *cli, int key, const char *arg, void *ctx)
     return -1;
 }
 
-static void print_list (const int *v, int n)
-{
-    if (n == 0) {
-        printf ("-");
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        printf ("%s%d", i ? "," : "", v[i]);
-}
-
-static int print_json (const struct dc_plan *plan)
-{
-    cJSON *o = cJSON_CreateObject ();
-    cJSON *ranks = cJSON_AddArrayToObject (o, "ranks");
-    char *s;
-
-    cJSON_AddNumberToObject (o, "size", plan->size);
-    /* keep "size" first, as the schema in dcrun(1) shows */
-    cJSON_DetachItemViaPointer (o, ranks);
-    cJSON_AddItemToObject (o, "ranks", ranks);
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        const struct dc_host *h = &plan->hosts->v[rk->host];
-        cJSON *j = cJSON_CreateObject ();
-        cJSON_AddNumberToObject (j, "rank", rk->rank);
-        cJSON_AddStringToObject (j, "host", h->name);
-        cJSON_AddNumberToObject (j, "local_rank", rk->local_rank);
-        cJSON_AddNumberToObject (j, "node_rank", rk->node_rank);
-        cJSON *gpus = cJSON_AddArrayToObject (j, "gpus");
-        for (int i = 0; i < rk->ngpus; i++)
-            cJSON_AddItemToArray (gpus, cJSON_CreateNumber (rk->gpus[i]));
-        if (rk->cpus)
-            cJSON_AddStringToObject (j, "cpus", rk->cpus);
-        cJSON_AddItemToArray (ranks, j);
-    }
-    if (!(s = cJSON_PrintUnformatted (o))) {
-        cJSON_Delete (o);
-        return cli_error (EXIT_FAIL, "hosts: out of memory");
-    }
-    printf ("%s\n", s);
-    free (s);
-    cJSON_Delete (o);
-    return EXIT_OK;
-}
-
-static int print_table (const struct dc_plan *plan)
-{
-    printf ("%-6s %-24s %-6s %-5s %-10s %s\n", "RANK", "HOST", "LOCAL", "NODE",
-            "GPUS", "CPUS");
-    for (int r = 0; r < plan->size; r++) {
-        const struct dc_rank *rk = &plan->ranks[r];
-        printf ("%-6d %-24s %-6d %-5d ", rk->rank,
-                plan->hosts->v[rk->host].name, rk->local_rank, rk->node_rank);
-        char gpus[64];
-        int n = 0;
-        gpus[0] = '\0';
-        for (int i = 0; i < rk->ngpus && n < (int)sizeof (gpus) - 8; i++)
-            n += snprintf (gpus + n, sizeof (gpus) - (size_t)n, "%s%d",
-                           i ? "," : "", rk->gpus[i]);
-        printf ("%-10s %s\n", rk->ngpus ? gpus : "-",
-                rk->cpus ? rk->cpus : "-");
-    }
-    (void)print_list;
-    return EXIT_OK;
-}
-
 static int hosts_run (struct cli *cli, int argc, char **argv)
 {
     struct hosts_args a = {0};
-    struct dc_hosts *hosts = NULL;
-    struct dc_plan *plan = NULL;
+    struct dc_hostmap m = {0};
     struct dc_topo *topo = NULL;
     dc_error_t err;
     int optindex, rc, exitcode = EXIT_OK;
+    char *s = NULL;
 
     if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, hosts_opt, &a,
                          &optindex)) != 0)
@@ -200,30 +121,25 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
     cli_log_init (cli);
     if (a.topology && !(topo = dc_probe_host (a.topology, &err)))
         return cli_error (EXIT_INPUT, "%s", err.text);
-    if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
-        goto out;
-    /* this host: one slot per GPU, placed on its probed topology */
-    if (!strcmp (hosts->origin, "this host")) {
-        if (!topo && !(topo = dc_probe_host (NULL, &err)))
-            dc_info ("hosts: %s", err.text);
-        if (topo && topo->ngpus > 0) {
-            dc_hosts_destroy (hosts);
-            if (!(hosts = cli_resolve_hosts (cli, topo->ngpus, &exitcode)))
-                goto out;
-        }
-    }
-    if (!(plan = cli_make_plan (cli, hosts, &a.plan, &exitcode)))
-        goto out;
-    for (size_t h = 0; topo && h < hosts->count; h++) {
-        if (dc_plan_place (plan, h, topo, &err) < 0) {
-            exitcode = cli_error (EXIT_INPUT, "%s", err.text);
-            goto out;
-        }
-    }
-    exitcode = cli->json ? print_json (plan) : print_table (plan);
-out:
-    dc_plan_destroy (plan);
-    dc_hosts_destroy (hosts);
+    struct dc_hostmap_opts o = {
+        .resolve = {.hostfile = cli->hostfile, .hosts = cli->hosts},
+        .exclude = cli->launch.exclude,
+        .plan = a.plan,
+        .topo = topo,
+        .subject = cli->command,
+    };
+    o.plan.np = cli->np;
+    if (both_lists (cli))
+        exitcode = EXIT_USAGE;
+    else if ((rc = dc_hostmap_create (&m, &o, &err)) != DC_STATUS_OK)
+        exitcode = cli_status (NULL, rc, 0, &err);
+    else if (!(s = cli->json ? dc_plan_to_json (m.plan)
+                             : dc_plan_to_text (m.plan)))
+        exitcode = cli_error (EXIT_FAIL, "hosts: out of memory");
+    else
+        printf (cli->json ? "%s\n" : "%s", s);
+    free (s);
+    dc_hostmap_destroy (&m);
     dc_topo_destroy (topo);
     return exitcode;
 }

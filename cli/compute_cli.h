@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "gpu/compute.h"
+#include "lib/util/progress.h"
 
 /* Parse --device (cpu, cuda, auto) and --dtype; -1 after a usage error. */
 int cli_parse_device (const struct cli *cli, const char *arg,
@@ -18,11 +19,9 @@ int cli_parse_dtype (const struct cli *cli, const char *arg,
 /* "rows done, rows/s, ETA" on stderr: redrawn in place on a terminal,
  * one line a second with --progress when stderr is not one, else off. */
 struct cli_progress {
-    bool on, tty;
-    const char *what;
-    size_t total;
-    double t0, last;
-    int width;
+    bool on, tty;         /* tty, width: read by cmd_train.c to clear it */
+    int width;            /* of the last line drawn on the terminal */
+    struct dc_progress p; /* the text (lib/util/progress.h) */
 };
 
 void cli_progress_init (struct cli_progress *p, bool force, const char *what,

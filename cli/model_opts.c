@@ -4,6 +4,7 @@
 #include "compute_cli.h"
 #include "job.h"
 #include "lib/comm/comm.h"
+#include "lib/run/optval.h"
 #include "model_opts.h"
 
 enum {
@@ -48,6 +49,7 @@ const struct cli_opt cli_model_opts[] = {
 int cli_model_opt (struct cli *cli, int key, const char *arg,
                    struct cli_model_opts *m)
 {
+    dc_error_t err;
     long v;
 
     switch (key) {
@@ -55,16 +57,10 @@ int cli_model_opt (struct cli *cli, int key, const char *arg,
         return cli_parse_dtype (cli, arg, &m->dtype);
     case OPT_DEVICE:
         return cli_parse_device (cli, arg, &m->device);
-    case OPT_ACTIVATION: {
-        enum dc_act act;
-        if (dc_model_act_parse (arg, &act) < 0)
-            return cli_usage_error (cli,
-                                    "--activation '%s': expected relu, "
-                                    "gelu, tanh or none",
-                                    arg);
-        m->activation = arg;
+    case OPT_ACTIVATION:
+        if (dc_optval_activation (arg, &m->activation, &err) < 0)
+            return cli_usage_error (cli, "%s", err.text);
         return 0;
-    }
     case OPT_THREADS:
         return cli_parse_long (cli, "--threads", arg, 1, 4096, &m->threads);
     case OPT_PROGRESS:
