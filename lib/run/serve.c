@@ -1,6 +1,7 @@
 /* serve.c - what the rank-side servers share (serve.h) */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -52,4 +53,64 @@ void dc_serve_train_unpack (const struct dc_wire_train *w,
     to->eps = w->eps;
     to->batch_size = (size_t)w->batch_size;
     to->seed = w->seed;
+}
+
+static long env_long (const char *name, long dflt)
+{
+    const char *s = getenv (name);
+    char *end;
+    long v;
+
+    if (!s || !*s)
+        return dflt;
+    errno = 0;
+    v = strtol (s, &end, 10);
+    return errno || *end || v < 0 ? dflt : v;
+}
+
+/* The rank's own GPU as CUDA device 0, whatever --gpu-bind gave: keep
+ * from CUDA_VISIBLE_DEVICES the entries that DCRUN_GPUS names (its own,
+ * in its order); without CUDA_VISIBLE_DEVICES (--gpu-bind none), make it
+ * DCRUN_GPUS.  No DCRUN_GPUS (Slurm's own binding, no GPUs): untouched. */
+static void own_gpus_first (void)
+{
+    const char *own = getenv ("DCRUN_GPUS");
+    const char *vis = getenv ("CUDA_VISIBLE_DEVICES");
+    char out[1024] = "", item[64];
+    size_t n = 0;
+
+    if (!own || !*own)
+        return;
+    if (!vis) {
+        setenv ("CUDA_VISIBLE_DEVICES", own, 1);
+        return;
+    }
+    for (const char *p = own; *p;) {
+        size_t len = strcspn (p, ",");
+        if (len < sizeof (item)) {
+            memcpy (item, p, len);
+            item[len] = '\0';
+            for (const char *q = vis; *q;) {
+                size_t vl = strcspn (q, ",");
+                if (vl == len && !strncmp (q, item, len) &&
+                    n + len + 2 < sizeof (out)) {
+                    n += (size_t)snprintf (out + n, sizeof (out) - n, "%s%s",
+                                           n ? "," : "", item);
+                    break;
+                }
+                q += vl + (q[vl] == ',');
+            }
+        }
+        p += len + (p[len] == ',');
+    }
+    if (n > 0)
+        setenv ("CUDA_VISIBLE_DEVICES", out, 1);
+}
+
+struct dc_comm *dc_serve_comm_create (int fd_out, long *rank, dc_error_t *errp)
+{
+    own_gpus_first ();
+    *rank = env_long ("DCRUN_RANK", 0);
+    return dc_comm_stream_rank_create (
+        (int)*rank, (int)env_long ("DCRUN_SIZE", 1), 0, fd_out, errp);
 }

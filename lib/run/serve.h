@@ -26,6 +26,15 @@ int dc_worker_fail (struct dc_comm *c, dc_error_t *errp);
 /* Sleep ms milliseconds (the DCRUN_TEST_CHUNK_DELAY_MS test hook). */
 void dc_worker_sleep_ms (int ms);
 
+/* The comm of `dcrun serve` (frames on fd 0 and fd_out): its rank and
+ * size from DCRUN_RANK and DCRUN_SIZE (0 and 1 when unset or bad; *rank
+ * set), after the rank's own GPUs are made CUDA device 0 and on: the
+ * entries of CUDA_VISIBLE_DEVICES that DCRUN_GPUS names, in its order, or
+ * DCRUN_GPUS itself without CUDA_VISIBLE_DEVICES (no DCRUN_GPUS: left as
+ * it is).  Call it before anything opens CUDA.  NULL with errp on
+ * failure. */
+struct dc_comm *dc_serve_comm_create (int fd_out, long *rank, dc_error_t *errp);
+
 /* Training options to and from the JOB message (lib/comm/wire.h). */
 void dc_serve_train_pack (struct dc_wire_train *w,
                           const struct dc_train_opts *to);
