@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fields.h"
+#include "lib/model/layout.h"
 #include "lib/run/hub.h"
 
 static int set_io (const struct cli *cli, const char *arg, enum dc_io_mode *m)
@@ -21,11 +22,31 @@ static int set_io (const struct cli *cli, const char *arg, enum dc_io_mode *m)
                             arg);
 }
 
+/* The error names the maximum in its own unit, and the suffixes up to it:
+ * "expected a size from 1 to 64M (suffixes K, M)". */
+static int set_bytes (const struct cli *cli, const char *opt, const char *arg,
+                      long long max, long long *v)
+{
+    static const char *const units[] = {"K", "M", "G"};
+    int u = 0;
+
+    if (dc_layout_parse_bytes (arg, v) == 0 && *v <= max)
+        return 0;
+    while (u < 2 && max % (1LL << (10 * (u + 2))) == 0)
+        u++;
+    return cli_usage_error (
+        cli, "%s '%s': expected a size from 1 to %lld%s (suffixes %s%s%s)", opt,
+        arg, max >> (10 * (u + 1)), units[u], units[0], u > 0 ? ", M" : "",
+        u > 1 ? ", G" : "");
+}
+
 static int set_number (const struct cli *cli, const struct cli_field *f,
                        const char *opt, const char *arg, void *p)
 {
     long v;
 
+    if (f->kind == CLI_BYTES)
+        return set_bytes (cli, opt, arg, (long long)f->max, p);
     if (f->kind == CLI_DOUBLE)
         return cli_parse_double (cli, opt, arg, f->min, f->max, p);
     if (cli_parse_long (cli, opt, arg, (long)f->min, (long)f->max, &v) < 0)

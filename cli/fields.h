@@ -22,6 +22,8 @@ enum cli_field_kind {
     CLI_I64,    /* int64_t, from min to max */
     CLI_DOUBLE, /* double, from min to max */
     CLI_IO,     /* enum dc_io_mode: direct, relay or auto */
+    CLI_BYTES,  /* long long, 1 to max (a whole number of K, M or G) with
+                   the suffixes of dc_layout_parse_bytes */
 };
 
 struct cli_field {
