@@ -68,48 +68,40 @@ static long env_long (const char *name, long dflt)
     return errno || *end || v < 0 ? dflt : v;
 }
 
-/* The rank's own GPU as CUDA device 0, whatever --gpu-bind gave: keep
- * from CUDA_VISIBLE_DEVICES the entries that DCRUN_GPUS names (its own,
- * in its order); without CUDA_VISIBLE_DEVICES (--gpu-bind none), make it
- * DCRUN_GPUS.  No DCRUN_GPUS (Slurm's own binding, no GPUs): untouched. */
-static void own_gpus_first (void)
+const char *dc_serve_gpus (const char *own, const char *vis, char *out,
+                           size_t size)
 {
-    const char *own = getenv ("DCRUN_GPUS");
-    const char *vis = getenv ("CUDA_VISIBLE_DEVICES");
-    char out[1024] = "", item[64];
     size_t n = 0;
 
     if (!own || !*own)
-        return;
-    if (!vis) {
-        setenv ("CUDA_VISIBLE_DEVICES", own, 1);
-        return;
-    }
+        return NULL;
+    if (!vis)
+        return own;
     for (const char *p = own; *p;) {
         size_t len = strcspn (p, ",");
-        if (len < sizeof (item)) {
-            memcpy (item, p, len);
-            item[len] = '\0';
-            for (const char *q = vis; *q;) {
-                size_t vl = strcspn (q, ",");
-                if (vl == len && !strncmp (q, item, len) &&
-                    n + len + 2 < sizeof (out)) {
-                    n += (size_t)snprintf (out + n, sizeof (out) - n, "%s%s",
-                                           n ? "," : "", item);
-                    break;
-                }
-                q += vl + (q[vl] == ',');
+        for (const char *q = vis; *q && len < 64;) {
+            size_t vl = strcspn (q, ",");
+            if (vl == len && !strncmp (q, p, len) && n + len + 2 < size) {
+                n += (size_t)snprintf (out + n, size - n, "%s%.*s",
+                                       n ? "," : "", (int)len, p);
+                break;
             }
+            q += vl + (q[vl] == ',');
         }
         p += len + (p[len] == ',');
     }
-    if (n > 0)
-        setenv ("CUDA_VISIBLE_DEVICES", out, 1);
+    return n > 0 ? out : NULL;
 }
 
 struct dc_comm *dc_serve_comm_create (int fd_out, long *rank, dc_error_t *errp)
 {
-    own_gpus_first ();
+    char buf[1024];
+    const char *gpus =
+        dc_serve_gpus (getenv ("DCRUN_GPUS"), getenv ("CUDA_VISIBLE_DEVICES"),
+                       buf, sizeof (buf));
+
+    if (gpus) /* before anything opens CUDA */
+        setenv ("CUDA_VISIBLE_DEVICES", gpus, 1);
     *rank = env_long ("DCRUN_RANK", 0);
     return dc_comm_stream_rank_create (
         (int)*rank, (int)env_long ("DCRUN_SIZE", 1), 0, fd_out, errp);
