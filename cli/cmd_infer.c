@@ -53,6 +53,12 @@ static const struct cli_opt infer_opts[] = {
     {0},
 };
 
+static const struct cli_word out_dtypes[] = {{"f4", DC_NPY_F4},
+                                             {"f2", DC_NPY_F2},
+                                             {"f32", DC_NPY_F4},
+                                             {"f16", DC_NPY_F2},
+                                             {0}}; /* f32, f16: aliases */
+
 static const struct cli_field infer_fields[] = {
     CLI_FIELD (OPT_MODEL, CLI_STR, struct infer_args, o.io.model_path),
     CLI_FIELD (OPT_INPUT, CLI_STR, struct infer_args, o.io.input_path),
@@ -60,8 +66,11 @@ static const struct cli_field infer_fields[] = {
     CLI_FIELD (OPT_CHUNK_ROWS, CLI_SIZE, struct infer_args, o.io.chunk_rows, 1,
                1L << 30),
     CLI_FIELD (OPT_REPORT, CLI_STR, struct infer_args, o.report),
-    CLI_FIELD (OPT_IO, CLI_IO, struct infer_args, o.io.io_mode),
+    CLI_FIELD (OPT_IO, CLI_WORD, struct infer_args, o.io.io_mode,
+               .words = cli_io_words),
     CLI_FIELD (OPT_TRACE, CLI_STR, struct infer_args, o.trace),
+    CLI_FIELD (OPT_OUTPUT_DTYPE, CLI_WORD, struct infer_args, o.io.out_dtype,
+               .words = out_dtypes),
     {0},
 };
 
@@ -70,18 +79,7 @@ static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
     struct infer_args *a = ctx;
     int rc = cli_field_set (cli, infer_opts, infer_fields, key, arg, ctx);
 
-    if (rc <= 0)
-        return rc;
-    if (key != OPT_OUTPUT_DTYPE)
-        return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
-    if (!strcmp (arg, "f4") || !strcmp (arg, "f32"))
-        a->o.io.out_dtype = DC_NPY_F4;
-    else if (!strcmp (arg, "f2") || !strcmp (arg, "f16"))
-        a->o.io.out_dtype = DC_NPY_F2;
-    else
-        return cli_usage_error (cli, "--output-dtype '%s': expected f4 or f2",
-                                arg);
-    return 0;
+    return rc <= 0 ? rc : cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
 }
 
 /* dc_infer_run picks one process, MPI, the driver, a pipeline or data

@@ -79,7 +79,8 @@ static const struct cli_field map_fields[] = {
     CLI_FIELD (OPT_FILES, CLI_FLAG, struct map_args, o.files),
     CLI_FIELD (OPT_HEARTBEAT_TIMEOUT, CLI_DOUBLE, struct map_args,
                o.heartbeat_timeout, 0.1, 1e6),
-    CLI_FIELD (OPT_IO, CLI_IO, struct map_args, o.io_mode),
+    CLI_FIELD (OPT_IO, CLI_WORD, struct map_args, o.io_mode,
+               .words = cli_io_words),
     {0},
 };
 

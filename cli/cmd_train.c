@@ -89,6 +89,11 @@ static const struct cli_opt train_opts[] = {
     {0},
 };
 
+static const struct cli_word optimizers[] = {
+    {"sgd", DC_OPTIM_SGD}, {"adam", DC_OPTIM_ADAM}, {0}};
+static const struct cli_word losses[] = {
+    {"mse", DC_LOSS_MSE}, {"xent", DC_LOSS_XENT}, {0}};
+
 #define F(key, kind, ...) CLI_FIELD (key, kind, struct train_args, __VA_ARGS__)
 static const struct cli_field train_fields[] = {
     F (OPT_MODEL, CLI_STR, c.model),
@@ -99,12 +104,14 @@ static const struct cli_field train_fields[] = {
     F (OPT_LOG, CLI_STR, c.log),
     F (OPT_REPORT, CLI_STR, c.report),
     F (OPT_TRACE, CLI_STR, c.trace),
-    F (OPT_IO, CLI_IO, c.io_mode),
+    F (OPT_IO, CLI_WORD, c.io_mode, .words = cli_io_words),
     F (OPT_EPOCHS, CLI_I64, c.epochs, 1, 1L << 40),
     F (OPT_BATCH_SIZE, CLI_SIZE, c.to.batch_size, 1, 1L << 24),
     F (OPT_MOMENTUM, CLI_DOUBLE, c.to.momentum, 0, 0.999999),
     F (OPT_CKPT_EVERY, CLI_I64, c.checkpoint_every, 1, 1L << 40),
     F (OPT_RESUME, CLI_FLAG, c.resume),
+    F (OPT_OPTIMIZER, CLI_WORD, c.to.optim, .words = optimizers),
+    F (OPT_LOSS, CLI_WORD, c.to.loss, .words = losses),
     {0},
 };
 #undef F
@@ -123,18 +130,6 @@ static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
             return -1;
         if (!(a->c.to.lr > 0))
             return cli_usage_error (cli, "--lr must be above 0");
-        return 0;
-    case OPT_OPTIMIZER:
-        if (strcmp (arg, "sgd") && strcmp (arg, "adam"))
-            return cli_usage_error (
-                cli, "--optimizer '%s': expected sgd or adam", arg);
-        a->c.to.optim = arg[0] == 'a' ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
-        return 0;
-    case OPT_LOSS:
-        if (strcmp (arg, "mse") && strcmp (arg, "xent"))
-            return cli_usage_error (cli, "--loss '%s': expected mse or xent",
-                                    arg);
-        a->c.to.loss = arg[0] == 'x' ? DC_LOSS_XENT : DC_LOSS_MSE;
         return 0;
     case OPT_SEED:
         errno = 0;

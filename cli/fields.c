@@ -8,18 +8,46 @@
 #include "lib/model/layout.h"
 #include "lib/run/hub.h"
 
-static int set_io (const struct cli *cli, const char *arg, enum dc_io_mode *m)
-{
-    static const enum dc_io_mode modes[] = {DC_IO_DIRECT, DC_IO_RELAY,
-                                            DC_IO_AUTO};
+const struct cli_word cli_io_words[] = {
+    {"direct", DC_IO_DIRECT},
+    {"relay", DC_IO_RELAY},
+    {"auto", DC_IO_AUTO},
+    {0},
+};
 
-    for (size_t i = 0; i < sizeof (modes) / sizeof (modes[0]); i++)
-        if (!strcmp (arg, dc_io_mode_name (modes[i]))) {
-            *m = modes[i];
+/* Whether w's value comes earlier in words. */
+static bool alias (const struct cli_word *words, const struct cli_word *w)
+{
+    for (const struct cli_word *e = words; e < w; e++)
+        if (e->value == w->value)
+            return true;
+    return false;
+}
+
+/* One of the words, or "--OPT 'ARG': expected A, B or C". */
+static int set_word (const struct cli *cli, const struct cli_word *words,
+                     const char *opt, const char *arg, int *v)
+{
+    char list[256] = "";
+    size_t n = 0, shown = 0, len = 0;
+
+    for (const struct cli_word *w = words; w->word; w++) {
+        if (!strcmp (arg, w->word)) {
+            *v = w->value;
             return 0;
         }
-    return cli_usage_error (cli, "--io '%s': expected direct, relay or auto",
-                            arg);
+        n += !alias (words, w);
+    }
+    for (const struct cli_word *w = words; w->word && len < sizeof (list); w++)
+        if (!alias (words, w)) {
+            shown++;
+            len += (size_t)snprintf (list + len, sizeof (list) - len, "%s%s",
+                                     shown == 1   ? ""
+                                     : shown == n ? " or "
+                                                  : ", ",
+                                     w->word);
+        }
+    return cli_usage_error (cli, "%s '%s': expected %s", opt, arg, list);
 }
 
 /* The error names the maximum in its own unit, and the suffixes up to it:
@@ -74,6 +102,9 @@ int cli_field_set (const struct cli *cli, const struct cli_opt *opts,
     if (!f->key)
         return 1;
     void *p = (char *)ctx + f->off;
+    for (const struct cli_opt *o = opts; o->name; o++)
+        if (o->key == key)
+            snprintf (opt, sizeof (opt), "--%s", o->name);
     switch (f->kind) {
     case CLI_STR:
         *(const char **)p = arg;
@@ -81,12 +112,9 @@ int cli_field_set (const struct cli *cli, const struct cli_opt *opts,
     case CLI_FLAG:
         *(bool *)p = true;
         return 0;
-    case CLI_IO:
-        return set_io (cli, arg, p);
+    case CLI_WORD:
+        return set_word (cli, f->words, opt, arg, p);
     default:
-        for (const struct cli_opt *o = opts; o->name; o++)
-            if (o->key == key)
-                snprintf (opt, sizeof (opt), "--%s", o->name);
         return set_number (cli, f, opt, arg, p);
     }
 }
