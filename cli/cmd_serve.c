@@ -4,8 +4,6 @@
  * users do not. */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,7 +11,6 @@
 #include "commands.h"
 #include "gpu/compute.h"
 #include "lib/comm/comm.h"
-#include "lib/run/serve.h"
 #include "lib/run/rank.h"
 
 static int serve_run (struct cli *cli, int argc, char **argv)
