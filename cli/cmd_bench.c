@@ -17,8 +17,8 @@
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
+#include "fields.h"
 #include "job.h"
-#include "lib/model/layout.h"
 #include "lib/run/bench.h"
 #include "status.h"
 
@@ -38,8 +38,7 @@ struct bench_args {
     struct dc_bench_gemm_run gemm; /* m, n, k, dtype, device (0: defaults) */
     struct dc_bench_comm_res comm; /* bytes, frame (0: defaults) */
     long iters;                    /* 0: the default of the benchmark */
-    long threads;
-    int argc; /* bench's own command line, for launch */
+    int argc;                      /* bench's own command line, for launch */
     char **argv;
     const char *kind; /* the word naming the benchmark */
 };
@@ -67,47 +66,29 @@ static const struct cli_opt bench_opts[] = {
     {0},
 };
 
-/* A size from 1 to max bytes with suffixes. */
-static int parse_size (struct cli *cli, const char *opt, const char *arg,
-                       long long max, const char *maxs, const char *suffixes,
-                       long long *v)
-{
-    if (dc_layout_parse_bytes (arg, v) < 0 || *v > max)
-        return cli_usage_error (cli,
-                                "%s '%s': expected a size from 1 to %s "
-                                "(suffixes %s)",
-                                opt, arg, maxs, suffixes);
-    return 0;
-}
+#define F(key, kind, ...) CLI_FIELD (key, kind, struct bench_args, __VA_ARGS__)
+static const struct cli_field bench_fields[] = {
+    F (OPT_M, CLI_LONG, gemm.m, 1, 1L << 20),
+    F (OPT_N, CLI_LONG, gemm.n, 1, 1L << 20),
+    F (OPT_K, CLI_LONG, gemm.k, 1, 1L << 20),
+    F (OPT_ITERS, CLI_LONG, iters, 1, 100000),
+    F (OPT_THREADS, CLI_INT, gemm.threads, 1, 4096),
+    F (OPT_BYTES, CLI_BYTES, comm.bytes, 1, 16LL << 30),
+    F (OPT_FRAME, CLI_BYTES, comm.frame, 1, 64LL << 20),
+    {0},
+};
+#undef F
 
 static int bench_opt (struct cli *cli, int key, const char *arg, void *ctx)
 {
     struct bench_args *a = ctx;
-    const long maxdim = 1L << 20;
+    int rc = cli_field_set (cli, bench_opts, bench_fields, key, arg, ctx);
 
-    switch (key) {
-    case OPT_M:
-        return cli_parse_long (cli, "--m", arg, 1, maxdim, &a->gemm.m);
-    case OPT_N:
-        return cli_parse_long (cli, "--n", arg, 1, maxdim, &a->gemm.n);
-    case OPT_K:
-        return cli_parse_long (cli, "--k", arg, 1, maxdim, &a->gemm.k);
-    case OPT_ITERS:
-        return cli_parse_long (cli, "--iters", arg, 1, 100000, &a->iters);
-    case OPT_THREADS:
-        return cli_parse_long (cli, "--threads", arg, 1, 4096, &a->threads);
-    case OPT_BYTES:
-        return parse_size (cli, "--bytes", arg, 16LL << 30, "16G", "K, M, G",
-                           &a->comm.bytes);
-    case OPT_FRAME:
-        return parse_size (cli, "--frame", arg, 64LL << 20, "64M", "K, M",
-                           &a->comm.frame);
-    case OPT_DTYPE:
+    if (rc <= 0)
+        return rc;
+    if (key == OPT_DTYPE)
         return cli_parse_dtype (cli, arg, &a->gemm.dtype);
-    case OPT_DEVICE:
-        return cli_parse_device (cli, arg, &a->gemm.device);
-    }
-    return -1;
+    return cli_parse_device (cli, arg, &a->gemm.device);
 }
 
 /* The results as JSON or text (lib/run/bench.h builds them). */
@@ -126,7 +107,6 @@ static int bench_gemm (struct cli *cli, struct bench_args *a)
     dc_error_t err;
     int st;
 
-    r->threads = (int)a->threads;
     r->iters = a->iters;
     st = dc_bench_gemm_run (r, &err);
 

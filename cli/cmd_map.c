@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
+#include "fields.h"
 #include "job.h"
 #include "status.h"
 #include "lib/comm/comm.h"
@@ -27,11 +28,8 @@ enum {
 };
 
 struct map_args {
-    const char *input, *output, *report, *trace;
-    long chunk_rows, retries;
-    double chunk_timeout, heartbeat_timeout;
-    bool progress, files;
-    enum dc_io_mode io; /* default auto */
+    struct dc_map_opts o; /* what lib/run/map.h takes */
+    bool progress;
 };
 
 static const struct cli_opt map_opts[] = {
@@ -67,53 +65,28 @@ static const struct cli_opt map_opts[] = {
     {0},
 };
 
+static const struct cli_field map_fields[] = {
+    CLI_FIELD (OPT_INPUT, CLI_STR, struct map_args, o.input),
+    CLI_FIELD (OPT_OUTPUT, CLI_STR, struct map_args, o.output),
+    CLI_FIELD (OPT_CHUNK_ROWS, CLI_SIZE, struct map_args, o.chunk_rows, 1,
+               1L << 26),
+    CLI_FIELD (OPT_RETRIES, CLI_INT, struct map_args, o.retries, 0, 1000),
+    CLI_FIELD (OPT_CHUNK_TIMEOUT, CLI_DOUBLE, struct map_args, o.chunk_timeout,
+               0.001, 1e7),
+    CLI_FIELD (OPT_TRACE, CLI_STR, struct map_args, o.trace),
+    CLI_FIELD (OPT_REPORT, CLI_STR, struct map_args, o.report),
+    CLI_FIELD (OPT_PROGRESS, CLI_FLAG, struct map_args, progress),
+    CLI_FIELD (OPT_FILES, CLI_FLAG, struct map_args, o.files),
+    CLI_FIELD (OPT_HEARTBEAT_TIMEOUT, CLI_DOUBLE, struct map_args,
+               o.heartbeat_timeout, 0.1, 1e6),
+    CLI_FIELD (OPT_IO, CLI_WORD, struct map_args, o.io_mode,
+               .words = cli_io_words),
+    {0},
+};
+
 static int map_opt (struct cli *cli, int key, const char *arg, void *ctx)
 {
-    struct map_args *a = ctx;
-
-    switch (key) {
-    case OPT_INPUT:
-        a->input = arg;
-        return 0;
-    case OPT_OUTPUT:
-        a->output = arg;
-        return 0;
-    case OPT_CHUNK_ROWS:
-        return cli_parse_long (cli, "--chunk-rows", arg, 1, 1L << 26,
-                               &a->chunk_rows);
-    case OPT_RETRIES:
-        return cli_parse_long (cli, "--retries", arg, 0, 1000, &a->retries);
-    case OPT_CHUNK_TIMEOUT:
-        return cli_parse_double (cli, "--chunk-timeout", arg, 0.001, 1e7,
-                                 &a->chunk_timeout);
-    case OPT_TRACE:
-        a->trace = arg;
-        return 0;
-    case OPT_REPORT:
-        a->report = arg;
-        return 0;
-    case OPT_PROGRESS:
-        a->progress = true;
-        return 0;
-    case OPT_FILES:
-        a->files = true;
-        return 0;
-    case OPT_HEARTBEAT_TIMEOUT:
-        return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 1e6,
-                                 &a->heartbeat_timeout);
-    case OPT_IO:
-        if (!strcmp (arg, "direct"))
-            a->io = DC_IO_DIRECT;
-        else if (!strcmp (arg, "relay"))
-            a->io = DC_IO_RELAY;
-        else if (!strcmp (arg, "auto"))
-            a->io = DC_IO_AUTO;
-        else
-            return cli_usage_error (
-                cli, "--io '%s': expected direct, relay or auto", arg);
-        return 0;
-    }
-    return -1;
+    return cli_field_set (cli, map_opts, map_fields, key, arg, ctx) ? -1 : 0;
 }
 
 /* The driver's command line: the options as given, then -- CMD ARGS. */
@@ -135,72 +108,41 @@ static int keep_command (struct cli *cli, int n, char **cmd)
 
 static int map_run (struct cli *cli, int argc, char **argv)
 {
-    struct map_args a = {.retries = 2};
     struct cli_ranks rk = {.cli = cli};
+    struct map_args a = {.o = {.retries = 2,
+                               .progress = cli_run_progress,
+                               .dry_run_data = cli_dry_run_data,
+                               .on_rank_error = cli_rank_error,
+                               .arg = &rk}};
+    bool mpi = dc_comm_mpi_wanted (); /* every MPI process is one rank */
     int optindex, rc, st, sig, ex;
     dc_error_t err;
 
     if ((rc = cli_parse (cli, &cmd_map, argc, argv, map_opt, &a, &optindex)) !=
         0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (!a.input || !a.output) {
-        cli_usage_error (cli, "--input and --output are required");
-        return EXIT_USAGE;
-    }
-    if (optindex >= argc) {
-        cli_usage_error (cli, "no command to run: dcrun map [options] -- "
-                              "CMD ARGS...");
-        return EXIT_USAGE;
-    }
-    if (a.files && a.io == DC_IO_DIRECT) {
-        cli_usage_error (cli, "--io direct: not with --files (the files "
-                              "travel through this process)");
+    a.o.argc = argc - optindex;
+    a.o.argv = argv + optindex;
+    a.o.dry_run = cli->dry_run;
+    if (dc_map_check (&a.o, &err) < 0) {
+        cli_usage_error (cli, "%s", err.text);
         return EXIT_USAGE;
     }
     cli_log_init (cli);
-    struct dc_map_opts o = {
-        .input = a.input,
-        .output = a.output,
-        .report = a.report,
-        .trace = a.trace,
-        .files = a.files,
-        .argc = argc - optindex,
-        .argv = argv + optindex,
-        .chunk_rows = (size_t)a.chunk_rows,
-        .retries = (int)a.retries,
-        .chunk_timeout = a.chunk_timeout,
-        .heartbeat_timeout = a.heartbeat_timeout,
-        .io_mode = a.io,
-        .dry_run = cli->dry_run,
-        .progress = cli_run_progress,
-        .dry_run_data = cli_dry_run_data,
-        .on_rank_error = cli_rank_error,
-        .arg = &rk,
-    };
-    if ((st = dc_map_prepare (&o, &err)) != DC_STATUS_OK)
+    if ((st = dc_map_prepare (&a.o, &err)) != DC_STATUS_OK)
         return cli_status ("map", st, 0, &err);
-    if (dc_comm_mpi_wanted ()) { /* every MPI process is one rank */
-        st = dc_map_run (&o, NULL, &sig, &err);
-        return cli_status ("map", st, sig, &err);
-    }
     rk.progress = a.progress;
-    if ((ex = cli_ranks_init (cli, &rk)) != EXIT_OK) {
+    rk.job.sfd = -1;
+    if (!mpi && (ex = cli_ranks_init (cli, &rk)) != EXIT_OK) {
         cli_ranks_fini (&rk);
         return ex;
     }
-    st = dc_map_run (&o, &rk.job, &sig, &err);
-    if (cli->dry_run && st == DC_STATUS_OK)
-        printf ("io: %s%s\n", dc_io_mode_name (a.files ? DC_IO_RELAY : a.io),
-                !a.files && a.io == DC_IO_AUTO
-                    ? ": each rank copies its chunks' rows from the input "
-                      "and CMD's rows into the output itself when it sees "
-                      "the input and the output's folder at the same "
-                      "paths, else they pass through the head (decided "
-                      "when the ranks start)"
-                    : "");
+    st = dc_map_run (&a.o, mpi ? NULL : &rk.job, &sig, &err);
+    if (cli->dry_run && st == DC_STATUS_OK && !mpi)
+        printf ("io: %s\n", dc_map_io_plan (&a.o));
     if (st == DC_STATUS_DRIVER) {
         /* mpirun or srun runs `dcrun map OPTIONS -- CMD ARGS...` */
-        ex = keep_command (cli, argc - optindex, argv + optindex) < 0
+        ex = keep_command (cli, a.o.argc, a.o.argv) < 0
                  ? cli_error (EXIT_FAIL, "map: out of memory")
                  : cli_dist_exec_driver (&rk);
     } else

@@ -9,15 +9,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "compute_cli.h"
 #include "dist.h"
+#include "fields.h"
 #include "model_opts.h"
 #include "status.h"
 #include "lib/run/train.h"
@@ -43,12 +41,8 @@ enum {
     OPT_IO,
 };
 
-#define CKPT_NAME "checkpoint.safetensors"
-
 struct train_args {
-    struct dc_train_cfg c; /* what lib/run/train.h takes */
-    long epochs, batch_size, ckpt_every;
-    bool lr_set;
+    struct dc_train_cfg c;   /* what lib/run/train.h takes */
     struct cli_model_opts m; /* shared with infer */
 };
 
@@ -76,7 +70,7 @@ static const struct cli_opt train_opts[] = {
     {"seed", required_argument, OPT_SEED, "S",
      "seed of the shuffling (default 0)"},
     {"checkpoint-dir", required_argument, OPT_CKPT_DIR, "D",
-     "write D/" CKPT_NAME " at each epoch's end"},
+     "write D/" DC_TRAIN_CKPT_NAME " at each epoch's end"},
     {"checkpoint-every", required_argument, OPT_CKPT_EVERY, "N",
      "and every N steps"},
     {"resume", no_argument, OPT_RESUME, NULL,
@@ -94,87 +88,54 @@ static const struct cli_opt train_opts[] = {
     {0},
 };
 
-/* The options that name files. */
-static const struct {
-    int key;
-    size_t off;
-} paths[] = {
-    {OPT_MODEL, offsetof (struct train_args, c.model)},
-    {OPT_INPUT, offsetof (struct train_args, c.input)},
-    {OPT_TARGET, offsetof (struct train_args, c.target)},
-    {OPT_OUTPUT, offsetof (struct train_args, c.output)},
-    {OPT_CKPT_DIR, offsetof (struct train_args, c.ckpt_dir)},
-    {OPT_LOG, offsetof (struct train_args, c.log)},
-    {OPT_REPORT, offsetof (struct train_args, c.report)},
-    {OPT_TRACE, offsetof (struct train_args, c.trace)},
+static const struct cli_word optimizers[] = {
+    {"sgd", DC_OPTIM_SGD}, {"adam", DC_OPTIM_ADAM}, {0}};
+static const struct cli_word losses[] = {
+    {"mse", DC_LOSS_MSE}, {"xent", DC_LOSS_XENT}, {0}};
+
+#define F(key, kind, ...) CLI_FIELD (key, kind, struct train_args, __VA_ARGS__)
+static const struct cli_field train_fields[] = {
+    F (OPT_MODEL, CLI_STR, c.model),
+    F (OPT_INPUT, CLI_STR, c.input),
+    F (OPT_TARGET, CLI_STR, c.target),
+    F (OPT_OUTPUT, CLI_STR, c.output),
+    F (OPT_CKPT_DIR, CLI_STR, c.ckpt_dir),
+    F (OPT_LOG, CLI_STR, c.log),
+    F (OPT_REPORT, CLI_STR, c.report),
+    F (OPT_TRACE, CLI_STR, c.trace),
+    F (OPT_IO, CLI_WORD, c.io_mode, .words = cli_io_words),
+    F (OPT_EPOCHS, CLI_I64, c.epochs, 1, 1L << 40),
+    F (OPT_BATCH_SIZE, CLI_SIZE, c.to.batch_size, 1, 1L << 24),
+    F (OPT_MOMENTUM, CLI_DOUBLE, c.to.momentum, 0, 0.999999),
+    F (OPT_CKPT_EVERY, CLI_I64, c.checkpoint_every, 1, 1L << 40),
+    F (OPT_RESUME, CLI_FLAG, c.resume),
+    F (OPT_OPTIMIZER, CLI_WORD, c.to.optim, .words = optimizers),
+    F (OPT_LOSS, CLI_WORD, c.to.loss, .words = losses),
+    {0},
 };
+#undef F
 
 static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
 {
     struct train_args *a = ctx;
+    char *end;
+    int rc = cli_field_set (cli, train_opts, train_fields, key, arg, ctx);
 
-    for (size_t i = 0; i < sizeof (paths) / sizeof (paths[0]); i++)
-        if (paths[i].key == key) {
-            *(const char **)((char *)a + paths[i].off) = arg;
-            return 0;
-        }
+    if (rc <= 0)
+        return rc;
     switch (key) {
-    case OPT_IO:
-        if (!strcmp (arg, "direct"))
-            a->c.io_mode = DC_IO_DIRECT;
-        else if (!strcmp (arg, "relay"))
-            a->c.io_mode = DC_IO_RELAY;
-        else if (!strcmp (arg, "auto"))
-            a->c.io_mode = DC_IO_AUTO;
-        else
-            return cli_usage_error (
-                cli, "--io '%s': expected direct, relay or auto", arg);
-        return 0;
-    case OPT_EPOCHS:
-        return cli_parse_long (cli, "--epochs", arg, 1, 1L << 40, &a->epochs);
-    case OPT_BATCH_SIZE:
-        return cli_parse_long (cli, "--batch-size", arg, 1, 1L << 24,
-                               &a->batch_size);
     case OPT_LR:
-        a->lr_set = true;
         if (cli_parse_double (cli, "--lr", arg, 0, 1e6, &a->c.to.lr) < 0)
             return -1;
         if (!(a->c.to.lr > 0))
             return cli_usage_error (cli, "--lr must be above 0");
         return 0;
-    case OPT_MOMENTUM:
-        return cli_parse_double (cli, "--momentum", arg, 0, 0.999999,
-                                 &a->c.to.momentum);
-    case OPT_OPTIMIZER:
-        if (strcmp (arg, "sgd") && strcmp (arg, "adam"))
-            return cli_usage_error (cli,
-                                    "--optimizer '%s': expected sgd or "
-                                    "adam",
-                                    arg);
-        a->c.to.optim = arg[0] == 'a' ? DC_OPTIM_ADAM : DC_OPTIM_SGD;
-        return 0;
-    case OPT_LOSS:
-        if (strcmp (arg, "mse") && strcmp (arg, "xent"))
-            return cli_usage_error (cli, "--loss '%s': expected mse or xent",
-                                    arg);
-        a->c.to.loss = arg[0] == 'x' ? DC_LOSS_XENT : DC_LOSS_MSE;
-        return 0;
-    case OPT_SEED: {
-        char *end;
+    case OPT_SEED:
         errno = 0;
         a->c.to.seed = strtoull (arg, &end, 10);
         if (errno || end == arg || *end || arg[0] == '-')
-            return cli_usage_error (cli,
-                                    "--seed '%s': expected a "
-                                    "non-negative integer",
-                                    arg);
-        return 0;
-    }
-    case OPT_CKPT_EVERY:
-        return cli_parse_long (cli, "--checkpoint-every", arg, 1, 1L << 40,
-                               &a->ckpt_every);
-    case OPT_RESUME:
-        a->c.resume = true;
+            return cli_usage_error (
+                cli, "--seed '%s': expected a non-negative integer", arg);
         return 0;
     }
     return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
@@ -197,88 +158,53 @@ static void on_step (const struct dc_train_step *p, void *arg)
     cli_progress_update (pr, p->done, extra);
 }
 
-/* The options checked alone; EXIT_OK or EXIT_USAGE after saying why. */
-static int train_check_opts (struct cli *cli, struct train_args *a)
+/* Open, the job, run: dc_train_run picks how. */
+static int train_go (struct cli *cli, struct dc_train_cfg *cfg)
 {
-    if (!a->c.model || !a->c.input || !a->c.target || !a->c.output) {
-        cli_usage_error (cli, "--model, --input, --target and --output are "
-                              "required");
-        return EXIT_USAGE;
-    }
-    if ((a->c.resume || a->ckpt_every) && !a->c.ckpt_dir) {
-        cli_usage_error (cli, "%s needs --checkpoint-dir",
-                         a->c.resume ? "--resume" : "--checkpoint-every");
-        return EXIT_USAGE;
-    }
-    if (a->c.to.momentum != 0 && a->c.to.optim == DC_OPTIM_ADAM) {
-        cli_usage_error (cli, "--momentum applies to sgd; adam has its own");
-        return EXIT_USAGE;
-    }
-    if (cli_split_check (cli, &a->m) < 0)
-        return EXIT_USAGE;
-    if (!a->lr_set)
-        a->c.to.lr = a->c.to.optim == DC_OPTIM_ADAM ? 0.001 : 0.01;
-    return EXIT_OK;
-}
-
-/* Open, the log, the job, run: dc_train_run picks how. */
-static int train_go (struct cli *cli, struct train_args *a, const char *ckpt)
-{
-    struct cli_ranks rk = {.cli = cli, .progress = a->m.progress};
+    struct cli_ranks *rk = cfg->arg;
     bool job = !dc_comm_mpi_wanted () && cli_job_wanted (cli);
     struct dc_train *t = NULL;
     struct dc_train_res res;
     dc_error_t err;
     int st, ex;
 
-    struct dc_train_cfg cfg = a->c;
-    cfg.checkpoint = ckpt;
-    cfg.epochs = a->epochs;
-    cfg.checkpoint_every = a->ckpt_every;
-    cfg.to.batch_size = (size_t)a->batch_size;
-    cfg.device = a->m.device;
-    cfg.dtype = a->m.dtype;
-    cfg.activation = a->m.activation;
-    cfg.threads = (int)a->m.threads;
-    cfg.heartbeat_timeout = a->m.heartbeat_timeout;
-    cfg.split = a->m.split;
-    cfg.dry_run = cli->dry_run;
-    cfg.distributed = job;
-    cfg.on_step = on_step;
-    cfg.progress = cli_run_progress;
-    cfg.note = cli_note;
-    cfg.dry_run_ranks = cli_dry_run_ranks;
-    cfg.dry_run_layout = cli_dry_run_layout;
-    cfg.on_rank_error = cli_rank_error;
-    cfg.arg = &rk;
-    rk.job.sfd = -1;
-    st = dc_train_open (&cfg, &t, &res, &err);
+    cfg->dry_run = cli->dry_run;
+    cfg->distributed = job;
+    rk->job.sfd = -1;
+    st = dc_train_open (cfg, &t, &res, &err);
     if (st != DC_STATUS_OK || res.served) {
         ex = cli_status (NULL, st, 0, &err);
         goto out;
     }
-    if (job && (ex = cli_ranks_init (cli, &rk)) != EXIT_OK)
+    if (job && (ex = cli_ranks_init (cli, rk)) != EXIT_OK)
         goto out;
-    st = dc_train_run (t, job ? &rk.job : NULL, &res, &err);
+    st = dc_train_run (t, job ? &rk->job : NULL, &res, &err);
     if (st == DC_STATUS_DRIVER)
-        ex = cli_dist_exec_driver (&rk);
+        ex = cli_dist_exec_driver (rk);
     else
         ex = cli_status (NULL, st, res.signal, &err);
 out:
     dc_train_close (t, ex);
-    cli_ranks_fini (&rk);
+    cli_ranks_fini (rk);
     return ex;
 }
 
 static int train_run (struct cli *cli, int argc, char **argv)
 {
-    struct train_args a = {
-        .m = {.device = "auto"},
-        .epochs = 1,
-        .batch_size = 32,
-    };
-    char *ckpt = NULL;
-    int optindex, rc, ex;
+    struct cli_ranks rk = {.cli = cli};
+    struct train_args a = {.m = {.device = "auto"},
+                           .c = {.epochs = 1,
+                                 .to.batch_size = 32,
+                                 .on_step = on_step,
+                                 .progress = cli_run_progress,
+                                 .note = cli_note,
+                                 .dry_run_ranks = cli_dry_run_ranks,
+                                 .dry_run_layout = cli_dry_run_layout,
+                                 .on_rank_error = cli_rank_error,
+                                 .arg = &rk}};
+    struct dc_train_cfg *c = &a.c;
+    dc_error_t err;
+    int optindex, rc;
 
     if ((rc = cli_parse (cli, &cmd_train, argc, argv, train_opt, &a,
                          &optindex)) != 0)
@@ -287,14 +213,21 @@ static int train_run (struct cli *cli, int argc, char **argv)
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
         return EXIT_USAGE;
     }
-    if ((ex = train_check_opts (cli, &a)) != EXIT_OK)
-        return ex;
+    if (dc_train_check (c, &err) < 0) {
+        cli_usage_error (cli, "%s", err.text);
+        return EXIT_USAGE;
+    }
+    if (cli_split_check (cli, &a.m) < 0)
+        return EXIT_USAGE;
     cli_log_init (cli);
-    if (a.c.ckpt_dir && asprintf (&ckpt, "%s/" CKPT_NAME, a.c.ckpt_dir) < 0)
-        return cli_error (EXIT_FAIL, "train: out of memory");
-    ex = train_go (cli, &a, ckpt);
-    free (ckpt);
-    return ex;
+    c->device = a.m.device;
+    c->dtype = a.m.dtype;
+    c->activation = a.m.activation;
+    c->threads = (int)a.m.threads;
+    c->heartbeat_timeout = a.m.heartbeat_timeout;
+    c->split = a.m.split;
+    rk.progress = a.m.progress;
+    return train_go (cli, c);
 }
 
 const struct cli_command cmd_train = {

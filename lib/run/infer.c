@@ -121,6 +121,29 @@ static int empty_output (const struct dc_infer_opts *o, struct dc_npy *x,
     return st;
 }
 
+int dc_infer_check (const struct dc_infer_opts *o, dc_error_t *err)
+{
+    /* micro-batches go stage to stage through this process */
+    if (o->io.io_mode == DC_IO_DIRECT && (o->split.split == DC_SPLIT_LAYERS ||
+                                          o->split.split == DC_SPLIT_HYBRID))
+        return errprintf (err,
+                          "--io direct: not with --split %s (the "
+                          "micro-batches pass through this process)",
+                          dc_split_name (o->split.split));
+    return 0;
+}
+
+const char *dc_infer_io_plan (const struct dc_infer_opts *o)
+{
+    if (dc_run_split_wanted (&o->split))
+        return NULL;
+    if (o->io.io_mode != DC_IO_AUTO)
+        return dc_io_mode_name (o->io.io_mode);
+    return "auto: each rank reads and writes its rows itself when it sees "
+           "the input and the output's folder at the same paths, else they "
+           "pass through the head (decided when the ranks start)";
+}
+
 int dc_infer_prepare (const struct dc_infer_opts *o, bool distributed,
                       bool *done, dc_error_t *err)
 {

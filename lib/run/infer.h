@@ -56,6 +56,16 @@ struct dc_infer_opts {
     void *arg;
 };
 
+/* The options that cannot work together, before anything is read: --io
+ * direct with --split layers|hybrid.  0, or -1 with the reason in err (a
+ * usage error). */
+int dc_infer_check (const struct dc_infer_opts *o, dc_error_t *err);
+
+/* The data path --dry-run shows for a job: the mode and, for auto, how it
+ * is decided (a static string); NULL for a split that is not plain data
+ * parallel. */
+const char *dc_infer_io_plan (const struct dc_infer_opts *o);
+
 /* Before any work, in every mode: the files (no output is an input,
  * inputs are regular files, the output's folder takes a file); across
  * ranks (distributed), a batch of 0 rows gets its (0, outputs) output

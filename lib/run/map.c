@@ -243,6 +243,31 @@ static int prepare_files (const struct dc_map_opts *o, dc_error_t *err)
     return DC_STATUS_OK;
 }
 
+int dc_map_check (const struct dc_map_opts *o, dc_error_t *err)
+{
+    if (!o->input || !o->output)
+        return errprintf (err, "--input and --output are required");
+    if (o->argc < 1)
+        return errprintf (err, "no command to run: dcrun map [options] -- "
+                               "CMD ARGS...");
+    if (o->files && o->io_mode == DC_IO_DIRECT)
+        return errprintf (err, "--io direct: not with --files (the files "
+                               "travel through this process)");
+    return 0;
+}
+
+const char *dc_map_io_plan (const struct dc_map_opts *o)
+{
+    if (o->files)
+        return dc_io_mode_name (DC_IO_RELAY);
+    if (o->io_mode != DC_IO_AUTO)
+        return dc_io_mode_name (o->io_mode);
+    return "auto: each rank copies its chunks' rows from the input and CMD's "
+           "rows into the output itself when it sees the input and the "
+           "output's folder at the same paths, else they pass through the "
+           "head (decided when the ranks start)";
+}
+
 int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err)
 {
     const struct dc_file_use files[] = {

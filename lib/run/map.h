@@ -50,6 +50,15 @@ struct dc_map_opts {
 /* True when CMD's arguments hold {in} or {out} (per-chunk mode). */
 bool dc_map_per_chunk (int argc, char *const *argv);
 
+/* The options that cannot work together, before anything is read: no
+ * --input or --output, no CMD, --io direct with --files.  0, or -1 with
+ * the reason in err (a usage error). */
+int dc_map_check (const struct dc_map_opts *o, dc_error_t *err);
+
+/* The data path --dry-run shows: the mode and, for auto, how it is
+ * decided (a static string). */
+const char *dc_map_io_plan (const struct dc_map_opts *o);
+
 /* Check the files before any rank starts (an output that is an input, a
  * bad .npy, no rows): DC_STATUS_OK or DC_STATUS_INPUT (err). */
 int dc_map_prepare (const struct dc_map_opts *o, dc_error_t *err);

@@ -4,6 +4,8 @@
 #ifndef DC_SERVE_H
 #define DC_SERVE_H
 
+#include <stddef.h>
+
 #include "gpu/compute.h"
 #include "lib/comm/comm.h"
 #include "lib/comm/wire.h"
@@ -25,6 +27,23 @@ int dc_worker_fail (struct dc_comm *c, dc_error_t *errp);
 
 /* Sleep ms milliseconds (the DCRUN_TEST_CHUNK_DELAY_MS test hook). */
 void dc_worker_sleep_ms (int ms);
+
+/* The rank's own GPUs as CUDA device 0 and on, whatever --gpu-bind gave:
+ * the entries of vis (CUDA_VISIBLE_DEVICES) that own (DCRUN_GPUS) names,
+ * in own's order, or own itself when vis is NULL (--gpu-bind none).
+ * Entries are cut at commas; one of 64 bytes or more never matches, nor
+ * one that would not fit in out (size bytes with its NUL).  Returns the
+ * new CUDA_VISIBLE_DEVICES (own, or out), or NULL when it stays as it is
+ * (no own, none of own's entries in vis). */
+const char *dc_serve_gpus (const char *own, const char *vis, char *out,
+                           size_t size);
+
+/* The comm of `dcrun serve` (frames on fd 0 and fd_out): its rank and
+ * size from DCRUN_RANK and DCRUN_SIZE (0 and 1 when unset or bad; *rank
+ * set), after CUDA_VISIBLE_DEVICES is set by dc_serve_gpus from
+ * DCRUN_GPUS.  Call it before anything opens CUDA.  NULL with errp on
+ * failure. */
+struct dc_comm *dc_serve_comm_create (int fd_out, long *rank, dc_error_t *errp);
 
 /* Training options to and from the JOB message (lib/comm/wire.h). */
 void dc_serve_train_pack (struct dc_wire_train *w,

@@ -55,6 +55,7 @@ struct dc_train {
     uint8_t *model, *ckpt;
     struct dc_layout *lo;
     struct dc_pipe_train *pt;
+    char *ckpt_path; /* cfg.checkpoint when made from cfg.ckpt_dir */
 };
 
 static const char *signame (int sig)
@@ -266,6 +267,21 @@ static int check_files (const struct dc_train_cfg *a, dc_error_t *err)
     return DC_STATUS_OK;
 }
 
+int dc_train_check (struct dc_train_cfg *cfg, dc_error_t *err)
+{
+    if (!cfg->model || !cfg->input || !cfg->target || !cfg->output)
+        return errprintf (err, "--model, --input, --target and --output are "
+                               "required");
+    if ((cfg->resume || cfg->checkpoint_every) && !cfg->ckpt_dir)
+        return errprintf (err, "%s needs --checkpoint-dir",
+                          cfg->resume ? "--resume" : "--checkpoint-every");
+    if (cfg->to.momentum != 0 && cfg->to.optim == DC_OPTIM_ADAM)
+        return errprintf (err, "--momentum applies to sgd; adam has its own");
+    if (!(cfg->to.lr > 0))
+        cfg->to.lr = cfg->to.optim == DC_OPTIM_ADAM ? 0.001 : 0.01;
+    return 0;
+}
+
 int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
                    struct dc_train_res *res, dc_error_t *err)
 {
@@ -275,13 +291,22 @@ int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
     memset (res, 0, sizeof (*res));
     err->text[0] = '\0';
     *tp = NULL;
-    if ((st = check_files (cfg, err)) != DC_STATUS_OK)
-        return st;
-    if (!(t = calloc (1, sizeof (*t)))) {
+    if (!(t = calloc (1, sizeof (*t))) ||
+        (cfg->ckpt_dir && !cfg->checkpoint &&
+         asprintf (&t->ckpt_path, "%s/" DC_TRAIN_CKPT_NAME, cfg->ckpt_dir) <
+             0)) {
+        free (t);
         errprintf (err, "train: out of memory");
         return DC_STATUS_FAIL;
     }
     t->cfg = *cfg;
+    if (t->ckpt_path)
+        t->cfg.checkpoint = t->ckpt_path;
+    if ((st = check_files (&t->cfg, err)) != DC_STATUS_OK) {
+        free (t->ckpt_path);
+        free (t);
+        return st;
+    }
     if (dc_comm_mpi_wanted ()) {
         /* under mpirun/srun: ranks other than 0 serve and leave here */
         bool hub;
@@ -290,6 +315,7 @@ int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,
         st = dc_job_mpi_start (&t->mpij, &hub, err);
         if (!hub || st != DC_STATUS_OK) {
             res->served = !hub;
+            free (t->ckpt_path);
             free (t);
             if (st != DC_STATUS_OK)
                 errprefix (err, "train: ");
@@ -726,5 +752,6 @@ void dc_train_close (struct dc_train *t, int abort_code)
     dc_report_destroy (t->rep);
     if (t->log)
         fclose (t->log);
+    free (t->ckpt_path);
     free (t);
 }

@@ -42,7 +42,8 @@ struct dc_train_cfg {
     const char *model, *input, *target, *output, *report;
     const char *trace; /* --trace T.json (Chrome trace), NULL: none */
     const char *log;   /* --log: one line per step, appended when resuming */
-    const char *checkpoint;   /* the checkpoint file, NULL: none */
+    const char *checkpoint;   /* the checkpoint file, NULL: none, or
+                                 ckpt_dir/DC_TRAIN_CKPT_NAME with ckpt_dir */
     const char *ckpt_dir;     /* its folder, made when missing */
     bool resume;              /* from checkpoint when it exists */
     int64_t epochs;           /* passes over the data */
@@ -84,6 +85,16 @@ struct dc_train_res {
 };
 
 struct dc_train;
+
+/* The checkpoint's name in --checkpoint-dir. */
+#define DC_TRAIN_CKPT_NAME "checkpoint.safetensors"
+
+/* The options that cannot work together, before anything is read (no
+ * --model, --input, --target or --output; --resume or --checkpoint-every
+ * without --checkpoint-dir; --momentum with adam), and the default
+ * learning rate for an lr of 0 (0.01 for sgd, 0.001 for adam).  0, or -1
+ * with the reason in err (a usage error). */
+int dc_train_check (struct dc_train_cfg *cfg, dc_error_t *err);
 
 /* Returns a dc_status (err: the message with its subject); *tp to run. */
 int dc_train_open (const struct dc_train_cfg *cfg, struct dc_train **tp,

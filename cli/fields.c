@@ -1,0 +1,120 @@
+/* fields.c - options that set one field each (fields.h) */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fields.h"
+#include "lib/model/layout.h"
+#include "lib/run/hub.h"
+
+const struct cli_word cli_io_words[] = {
+    {"direct", DC_IO_DIRECT},
+    {"relay", DC_IO_RELAY},
+    {"auto", DC_IO_AUTO},
+    {0},
+};
+
+/* Whether w's value comes earlier in words. */
+static bool alias (const struct cli_word *words, const struct cli_word *w)
+{
+    for (const struct cli_word *e = words; e < w; e++)
+        if (e->value == w->value)
+            return true;
+    return false;
+}
+
+/* One of the words, or "--OPT 'ARG': expected A, B or C". */
+static int set_word (const struct cli *cli, const struct cli_word *words,
+                     const char *opt, const char *arg, int *v)
+{
+    char list[256] = "";
+    size_t n = 0, shown = 0, len = 0;
+
+    for (const struct cli_word *w = words; w->word; w++) {
+        if (!strcmp (arg, w->word)) {
+            *v = w->value;
+            return 0;
+        }
+        n += !alias (words, w);
+    }
+    for (const struct cli_word *w = words; w->word && len < sizeof (list); w++)
+        if (!alias (words, w)) {
+            shown++;
+            len += (size_t)snprintf (list + len, sizeof (list) - len, "%s%s",
+                                     shown == 1   ? ""
+                                     : shown == n ? " or "
+                                                  : ", ",
+                                     w->word);
+        }
+    return cli_usage_error (cli, "%s '%s': expected %s", opt, arg, list);
+}
+
+/* The error names the maximum in its own unit, and the suffixes up to it:
+ * "expected a size from 1 to 64M (suffixes K, M)". */
+static int set_bytes (const struct cli *cli, const char *opt, const char *arg,
+                      long long max, long long *v)
+{
+    static const char *const units[] = {"K", "M", "G"};
+    int u = 0;
+
+    if (dc_layout_parse_bytes (arg, v) == 0 && *v <= max)
+        return 0;
+    while (u < 2 && max % (1LL << (10 * (u + 2))) == 0)
+        u++;
+    return cli_usage_error (
+        cli, "%s '%s': expected a size from 1 to %lld%s (suffixes %s%s%s)", opt,
+        arg, max >> (10 * (u + 1)), units[u], units[0], u > 0 ? ", M" : "",
+        u > 1 ? ", G" : "");
+}
+
+static int set_number (const struct cli *cli, const struct cli_field *f,
+                       const char *opt, const char *arg, void *p)
+{
+    long v;
+
+    if (f->kind == CLI_BYTES)
+        return set_bytes (cli, opt, arg, (long long)f->max, p);
+    if (f->kind == CLI_DOUBLE)
+        return cli_parse_double (cli, opt, arg, f->min, f->max, p);
+    if (cli_parse_long (cli, opt, arg, (long)f->min, (long)f->max, &v) < 0)
+        return -1;
+    if (f->kind == CLI_LONG)
+        *(long *)p = v;
+    else if (f->kind == CLI_INT)
+        *(int *)p = (int)v;
+    else if (f->kind == CLI_SIZE)
+        *(size_t *)p = (size_t)v;
+    else
+        *(int64_t *)p = v;
+    return 0;
+}
+
+int cli_field_set (const struct cli *cli, const struct cli_opt *opts,
+                   const struct cli_field *fields, int key, const char *arg,
+                   void *ctx)
+{
+    const struct cli_field *f = fields;
+    char opt[64] = "";
+
+    while (f->key && f->key != key)
+        f++;
+    if (!f->key)
+        return 1;
+    void *p = (char *)ctx + f->off;
+    for (const struct cli_opt *o = opts; o->name; o++)
+        if (o->key == key)
+            snprintf (opt, sizeof (opt), "--%s", o->name);
+    switch (f->kind) {
+    case CLI_STR:
+        *(const char **)p = arg;
+        return 0;
+    case CLI_FLAG:
+        *(bool *)p = true;
+        return 0;
+    case CLI_WORD:
+        return set_word (cli, f->words, opt, arg, p);
+    default:
+        return set_number (cli, f, opt, arg, p);
+    }
+}
