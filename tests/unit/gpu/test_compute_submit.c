@@ -133,7 +133,7 @@ END_TEST
  * k, fill k+1, wait k) has the bytes of one mlp_infer of the batch. */
 START_TEST (test_pipeline_bytes)
 {
-    static const size_t chunks[] = {1, 333, 1024, 1500, 5000};
+    static const size_t chunks[] = {61, 333, 1024, 1500, 5000};
     const struct dc_compute_ops *ops = ops_of (_i / 5);
     const size_t n = 4099, chunk = chunks[_i % 5];
     float *x = rand_floats (n * NIN, 1.0f);
