@@ -384,6 +384,9 @@ if [ $have_data = 0 ]; then
     part $name skip "no inputs"
 elif [ $gpu = 0 ]; then
     part $name skip "no usable GPU: $why_nogpu"
+elif [ -n "$loader" ]; then
+    # ranks start /proc/self/exe, which is then the bundle's ld.so
+    part $name skip "ranks cannot start through the bundle's ld.so (dcrun runs as /proc/self/exe)"
 elif [ "$(left)" -lt 40 ]; then
     part $name skip "out of time (GPU_CHECK_BUDGET=$budget s)"
 else
