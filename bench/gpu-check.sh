@@ -12,6 +12,10 @@
 #                against bench gemm, GB/s of input against the pinned
 #                host-to-device rate, and the output of the first rows
 #                against the cpu back-end's within the dtype's tolerance
+#   infer_light_direct2  the light model f32 through 2 local ranks with
+#                --io direct (pinned buffers, reads overlapping compute)
+#                against one process: both wall times, the outputs within
+#                f32's tolerance
 #   train        `dcrun train --device cuda` against `--device cpu`: time
 #                and the trained weights within tolerance
 # It writes OUTDIR/gpu-check.json (every part with "status": "ok", "fail"
@@ -369,6 +373,46 @@ for m in heavy light; do
             "\"rows\":$rows,\"wall_seconds\":$wall,\"seconds\":$tot,\"compute_seconds\":${comp:-null},\"tflops\":${tf:-null},\"tflops_end_to_end\":${tfe:-null},\"gbs_input_compute\":$gbs,\"gbs_input_end_to_end\":$gbs_e,\"of_bench_gemm\":$(div "$tf" "${g:-}"),\"of_h2d_pinned\":$(div "$gbs" "${h2d_gbs:-}"),\"vs_cpu\":${cmpj:-null},\"report\":$(cat "$r")"
     done
 done
+
+# ---------------------------------------------------------------- infer, 2 ranks
+# The light model through 2 local ranks that read and write their own rows
+# (--io direct: pread into pinned buffers, chunk k+1 read while chunk k
+# computes, gpu/compute.h mlp_submit) against one process, the same dtype
+# (issue 13's goal on the cpu: at most 1.3x one process).
+name=infer_light_direct2
+if [ $have_data = 0 ]; then
+    part $name skip "no inputs"
+elif [ $gpu = 0 ]; then
+    part $name skip "no usable GPU: $why_nogpu"
+elif [ -n "$loader" ]; then
+    # ranks start /proc/self/exe, which is then the bundle's ld.so
+    part $name skip "ranks cannot start through the bundle's ld.so (dcrun runs as /proc/self/exe)"
+elif [ "$(left)" -lt 40 ]; then
+    part $name skip "out of time (GPU_CHECK_BUDGET=$budget s)"
+else
+    la="--device $dev --dtype f32 --model $D/light.safetensors --input $D/light.npy"
+    t0=$(now_s)
+    # shellcheck disable=SC2086
+    if ! to 150 "$W/x" "$dcrun" infer $la --output "$D/y1.npy" >/dev/null 2>"$W/$name.1.err"; then
+        part $name fail "dcrun infer --device $dev (1 process): $(lastline "$W/$name.1.err")"
+    else
+        t1=$(calc "$(now_s) - $t0")
+        t0=$(now_s)
+        # shellcheck disable=SC2086
+        if ! to 150 "$W/x" "$dcrun" infer -H localhost:2 --io direct $la --output "$D/yd.npy" \
+            --report "$D/r_$name.json" >/dev/null 2>"$W/$name.err"; then
+            part $name fail "dcrun infer -H localhost:2 --io direct: $(lastline "$W/$name.err")"
+        else
+            t2=$(calc "$(now_s) - $t0")
+            cmpj=$(X "$B/npytool" cmp "$D/yd.npy" "$D/y1.npy" "$(tol f32)" 2>"$W/$name.cmp.err")
+            case $? in 0) st=ok why= ;; 1) st=fail why="2 ranks differ from 1 process over $(tol f32): " ;;
+                *) st=fail why="npytool cmp: $(lastline "$W/$name.cmp.err"): " cmpj=null ;; esac
+            gb=$(calc "$light_rows * 1024 * 4 / 1e9")
+            part $name $st "${why}2 ranks --io direct $(f4 "$t2") s, 1 process $(f4 "$t1") s ($(div "$t2" "$t1")x), $(div "$gb" "$t2") GB/s input" \
+                "\"rows\":$light_rows,\"one_process_seconds\":$t1,\"direct2_seconds\":$t2,\"ratio\":$(div "$t2" "$t1"),\"gbs_input\":$(div "$gb" "$t2"),\"vs_one_process\":${cmpj:-null},\"report\":$(cat "$D/r_$name.json")"
+        fi
+    fi
+fi
 
 # ---------------------------------------------------------------- train
 if [ $have_data = 0 ]; then

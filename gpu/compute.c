@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -92,4 +93,76 @@ const struct dc_compute_ops *dc_compute_find (const char *name,
     errprintf (errp, "unknown or not compiled-in device '%s' (compiled in: %s)",
                name, n ? names : "none");
     return NULL;
+}
+
+/* ---- the optional ops, with their fall-backs ---- */
+
+void *dc_compute_host_alloc (const struct dc_compute_ops *ops,
+                             struct dc_compute *c, size_t bytes,
+                             dc_error_t *errp)
+{
+    void *p = NULL;
+    int e;
+
+    if (!ops || !c || bytes == 0) {
+        errno = EINVAL;
+        errprintf (errp, "host_alloc: %s",
+                   bytes == 0 ? "zero bytes" : "no back-end instance");
+        return NULL;
+    }
+    if (ops->host_alloc)
+        return ops->host_alloc (c, bytes, errp);
+    if ((e = posix_memalign (&p, 64, bytes)) != 0) {
+        errno = e;
+        errprintf (errp, "%s: host_alloc: cannot allocate %zu bytes", ops->name,
+                   bytes);
+        return NULL;
+    }
+    return p;
+}
+
+void dc_compute_host_free (const struct dc_compute_ops *ops,
+                           struct dc_compute *c, void *p)
+{
+    if (!p)
+        return;
+    if (ops && ops->host_alloc && ops->host_free)
+        ops->host_free (c, p);
+    else
+        free (p);
+}
+
+static int bad_slot (const struct dc_compute_ops *ops, struct dc_compute *c,
+                     struct dc_mlp_dev *net, int slot, const char *op,
+                     dc_error_t *errp)
+{
+    if (ops && c && net && slot >= 0 && slot < DC_COMPUTE_SLOTS)
+        return 0;
+    errno = EINVAL;
+    if (!ops || !c || !net)
+        return errprintf (errp, "%s: NULL argument", op);
+    return errprintf (errp, "%s: %s: slot %d out of range (0 to %d)", ops->name,
+                      op, slot, DC_COMPUTE_SLOTS - 1);
+}
+
+int dc_compute_mlp_submit (const struct dc_compute_ops *ops,
+                           struct dc_compute *c, struct dc_mlp_dev *net,
+                           int slot, const float *x, size_t rows, size_t row0,
+                           float *y, dc_error_t *errp)
+{
+    if (bad_slot (ops, c, net, slot, "mlp_submit", errp) < 0)
+        return -1;
+    if (ops->mlp_submit && ops->mlp_wait)
+        return ops->mlp_submit (c, net, slot, x, rows, row0, y, errp);
+    return ops->mlp_infer (c, net, x, rows, row0, y, errp);
+}
+
+int dc_compute_mlp_wait (const struct dc_compute_ops *ops, struct dc_compute *c,
+                         struct dc_mlp_dev *net, int slot, dc_error_t *errp)
+{
+    if (bad_slot (ops, c, net, slot, "mlp_wait", errp) < 0)
+        return -1;
+    if (ops->mlp_submit && ops->mlp_wait)
+        return ops->mlp_wait (c, net, slot, errp);
+    return 0;
 }

@@ -160,7 +160,61 @@ struct dc_compute_ops {
     /* Theoretical dense peak of the device in TFLOP/s for the instance
      * dtype, 0 when unknown.  May be NULL. */
     double (*peak_tflops) (struct dc_compute *c);
+
+    /* Optional (NULL when a back-end lacks them; call them through the
+     * front functions below, which fall back).
+     *
+     * host_alloc: host memory that the device copies from and to at full
+     * speed without a staging copy (cuda: pinned, cudaHostAlloc; cpu:
+     * 64-byte aligned malloc), at least 64-byte aligned, contents
+     * undefined; host_free (accepts NULL) gives it back.
+     *
+     * mlp_submit: start the inference of `rows` rows of x into y (host
+     * buffers, best from host_alloc) in slot `slot` (0 to
+     * DC_COMPUTE_SLOTS - 1) and return at once (cuda: the copy in, the
+     * compute and the copy out queued on the slot's stream, an event
+     * after them; cpu: computed before it returns).  x must not change
+     * and y must not be read until mlp_wait of that slot has returned 0.
+     * One inference at a time per slot; no mlp_infer and no mlp_load or
+     * mlp_unload while a slot is in flight.  row0 is the batch index of
+     * x's first row, as for mlp_infer: the bytes of y are exactly
+     * mlp_infer's for the same x, rows and row0 (issue 10: the cpu
+     * back-end's GEMMs on DC_CPU_ROW_BLOCK-row blocks aligned to row 0 of
+     * the batch; cuda: the same chunking of the rows as mlp_infer's).
+     * mlp_wait: block until the slot's inference is done (0), or -1 with
+     * errp; a slot with nothing in flight returns 0 at once.  A failure
+     * comes back from mlp_submit (bad arguments, the cpu back-end's
+     * compute, a queueing error) or from mlp_wait (the device's work). */
+    void *(*host_alloc) (struct dc_compute *c, size_t bytes, dc_error_t *errp);
+    void (*host_free) (struct dc_compute *c, void *p);
+    int (*mlp_submit) (struct dc_compute *c, struct dc_mlp_dev *net, int slot,
+                       const float *x, size_t rows, size_t row0, float *y,
+                       dc_error_t *errp);
+    int (*mlp_wait) (struct dc_compute *c, struct dc_mlp_dev *net, int slot,
+                     dc_error_t *errp);
 };
+
+/* Slots of mlp_submit: chunk k computes in one while the rows of chunk
+ * k+1 are read into the other's buffers. */
+#define DC_COMPUTE_SLOTS 2
+
+/* Front functions of the optional ops: a back-end without host_alloc gets
+ * posix_memalign (64 bytes) and free; one without mlp_submit/mlp_wait
+ * gets a synchronous mlp_infer in dc_compute_mlp_submit and a wait that
+ * returns 0 (the same bytes, no overlap).  Memory from
+ * dc_compute_host_alloc goes back with dc_compute_host_free on the same
+ * ops and instance.  A slot out of range or a NULL argument is EINVAL. */
+void *dc_compute_host_alloc (const struct dc_compute_ops *ops,
+                             struct dc_compute *c, size_t bytes,
+                             dc_error_t *errp);
+void dc_compute_host_free (const struct dc_compute_ops *ops,
+                           struct dc_compute *c, void *p);
+int dc_compute_mlp_submit (const struct dc_compute_ops *ops,
+                           struct dc_compute *c, struct dc_mlp_dev *net,
+                           int slot, const float *x, size_t rows, size_t row0,
+                           float *y, dc_error_t *errp);
+int dc_compute_mlp_wait (const struct dc_compute_ops *ops, struct dc_compute *c,
+                         struct dc_mlp_dev *net, int slot, dc_error_t *errp);
 
 /* "cpu", "cuda" or "auto" (cuda when its probe says usable, else cpu).
  * Returns NULL with errp naming the back-ends compiled in, or, for "cuda",

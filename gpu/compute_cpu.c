@@ -937,6 +937,57 @@ static int cpu_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
     return 0;
 }
 
+static void *cpu_host_alloc (struct dc_compute *c, size_t bytes,
+                             dc_error_t *errp)
+{
+    void *p = NULL;
+    int e;
+
+    if (!c || bytes == 0) {
+        einval (errp, "host_alloc", c ? "zero bytes" : "no instance");
+        return NULL;
+    }
+    if ((e = posix_memalign (&p, 64, bytes)) != 0) {
+        errno = e;
+        errprintf (errp, "cpu: host_alloc: cannot allocate %zu bytes", bytes);
+        return NULL;
+    }
+    return p;
+}
+
+static void cpu_host_free (struct dc_compute *c, void *p)
+{
+    (void)c;
+    free (p);
+}
+
+static int check_slot (int slot, const char *op, dc_error_t *errp)
+{
+    if (slot < 0 || slot >= DC_COMPUTE_SLOTS) {
+        errno = EINVAL;
+        return errprintf (errp, "cpu: %s: slot %d out of range", op, slot);
+    }
+    return 0;
+}
+
+/* No device to overlap with: computed here, mlp_wait has nothing to do. */
+static int cpu_mlp_submit (struct dc_compute *c, struct dc_mlp_dev *net,
+                           int slot, const float *x, size_t rows, size_t row0,
+                           float *y, dc_error_t *errp)
+{
+    if (check_slot (slot, "mlp_submit", errp) < 0)
+        return -1;
+    return cpu_mlp_infer (c, net, x, rows, row0, y, errp);
+}
+
+static int cpu_mlp_wait (struct dc_compute *c, struct dc_mlp_dev *net, int slot,
+                         dc_error_t *errp)
+{
+    if (!c || !net)
+        return einval (errp, "mlp_wait", "NULL argument");
+    return check_slot (slot, "mlp_wait", errp);
+}
+
 struct gemm_job {
     int m, n, k, parts;
     const float *a, *b;
@@ -1003,4 +1054,8 @@ const struct dc_compute_ops dc_compute_cpu = {
     .gemm = cpu_gemm,
     .describe = cpu_describe,
     .kernel = cpu_kernel,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_host_free,
+    .mlp_submit = cpu_mlp_submit,
+    .mlp_wait = cpu_mlp_wait,
 };

@@ -16,7 +16,10 @@
  * Compute ops are queued on the instance stream; copies, alloc, loss and
  * sync wait for it.  mlp_infer runs chunks of rows through >= 2 streams
  * with pinned host staging buffers so that copy-in, compute and copy-out
- * of successive chunks overlap.
+ * of successive chunks overlap.  mlp_submit/mlp_wait do the same for one
+ * call per slot: the caller's host buffers (pinned by host_alloc) copied
+ * in and out on the slot's stream, an event after them, so the caller
+ * reads the next chunk's rows while this one computes.
  *
  * Every CUDA or cuBLAS failure becomes "cuda device N (NAME): CALL: STATUS".
  */
@@ -75,6 +78,8 @@ struct dc_compute {
     int *d_bad;
     struct lt_plan plans[NPLANS];
     int next_plan;
+    cudaEvent_t done[DC_COMPUTE_SLOTS]; /* mlp_submit: after the copy out */
+    bool inflight[DC_COMPUTE_SLOTS];
 };
 
 struct mlp_layer {
@@ -239,6 +244,9 @@ static void cuda_destroy (struct dc_compute *c)
     for (int i = 0; i < NPLANS; i++)
         plan_drop (&c->plans[i]);
     free_scratch (c);
+    for (int i = 0; i < DC_COMPUTE_SLOTS; i++)
+        if (c->done[i])
+            cudaEventDestroy (c->done[i]);
     cudaFree (c->d_acc);
     cudaFree (c->d_bad);
     for (int i = 0; i < c->nstreams; i++) {
@@ -863,6 +871,8 @@ static void cuda_mlp_unload (struct dc_compute *c, struct dc_mlp_dev *net)
         cudaSetDevice (c->dev);
         for (int i = 0; i < c->nstreams; i++)
             cudaStreamSynchronize (c->stream[i]);
+        for (int i = 0; i < DC_COMPUTE_SLOTS; i++)
+            c->inflight[i] = false;
     }
     stages_free (net);
     for (int i = 0; i < net->nlayers; i++) {
@@ -1014,9 +1024,10 @@ static int stages_make (struct dc_compute *c, struct dc_mlp_dev *net,
     return 0;
 }
 
-/* Queue one chunk of mc rows (already in st->pin_in) on stream s. */
+/* Queue one chunk of mc rows from host hin (st->pin_in or a caller's
+ * buffer) on stream s, its results to host hout. */
 static int run_chunk (struct dc_compute *c, struct dc_mlp_dev *net, int s,
-                      int mc, dc_error_t *errp)
+                      int mc, const float *hin, float *hout, dc_error_t *errp)
 {
     struct stage *st = &net->st[s];
     cudaStream_t str = c->stream[s];
@@ -1024,9 +1035,8 @@ static int run_chunk (struct dc_compute *c, struct dc_mlp_dev *net, int s,
     int bf16 = c->abtype == CUDA_R_16BF;
     const void *src = st->d_in;
 
-    CKN ("cudaMemcpyAsync",
-         cudaMemcpyAsync (st->d_in, st->pin_in, (size_t)mc * in * 4,
-                          cudaMemcpyHostToDevice, str));
+    CKN ("cudaMemcpyAsync", cudaMemcpyAsync (st->d_in, hin, (size_t)mc * in * 4,
+                                             cudaMemcpyHostToDevice, str));
     if (c->half) {
         CKN ("dk_to_half",
              dk_to_half (st->d_inh, st->d_in, (size_t)mc * in, bf16, str));
@@ -1082,9 +1092,23 @@ static int run_chunk (struct dc_compute *c, struct dc_mlp_dev *net, int s,
         src = last ? NULL : st->buf[i % 2];
     }
     CKN ("cudaMemcpyAsync",
-         cudaMemcpyAsync (st->pin_out, st->d_out, (size_t)mc * out * 4,
+         cudaMemcpyAsync (hout, st->d_out, (size_t)mc * out * 4,
                           cudaMemcpyDeviceToHost, str));
     return 0;
+}
+
+/* Rows per chunk of a call of `rows` rows (mlp_infer and mlp_submit cut
+ * alike, so their bytes are the same). */
+static size_t infer_chunk (const struct dc_compute *c, size_t rows)
+{
+    size_t chunk = c->o.chunk_rows ? c->o.chunk_rows : CUDA_CHUNK_ROWS;
+
+    if (chunk > (size_t)INT_MAX / 2)
+        chunk = (size_t)INT_MAX / 2;
+    /* fewer rows than a chunk per stream: split them over the streams */
+    if (rows < chunk * (size_t)c->nstreams)
+        chunk = (rows + (size_t)c->nstreams - 1) / (size_t)c->nstreams;
+    return chunk;
 }
 
 static int cuda_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
@@ -1104,12 +1128,7 @@ static int cuda_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
     CKN ("cudaSetDevice", cudaSetDevice (c->dev));
     in = (size_t)net->layers[0].in;
     out = (size_t)net->layers[net->nlayers - 1].out;
-    chunk = c->o.chunk_rows ? c->o.chunk_rows : CUDA_CHUNK_ROWS;
-    if (chunk > (size_t)INT_MAX / 2)
-        chunk = (size_t)INT_MAX / 2;
-    /* fewer rows than a chunk per stream: split them over the streams */
-    if (rows < chunk * (size_t)c->nstreams)
-        chunk = (rows + (size_t)c->nstreams - 1) / (size_t)c->nstreams;
+    chunk = infer_chunk (c, rows);
     if (chunk > net->chunk || chunk * 4 < net->chunk)
         if (stages_make (c, net, chunk, errp) < 0) {
             int e = errno;
@@ -1133,7 +1152,7 @@ static int cuda_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
             pend_n[k] = 0;
         }
         memcpy (st->pin_in, x + r0 * in, mc * in * sizeof (float));
-        if (run_chunk (c, net, k, (int)mc, errp) < 0) {
+        if (run_chunk (c, net, k, (int)mc, st->pin_in, st->pin_out, errp) < 0) {
             cuda_sync (c, NULL);
             return -1;
         }
@@ -1149,6 +1168,104 @@ static int cuda_mlp_infer (struct dc_compute *c, struct dc_mlp_dev *net,
                 pend_n[k] * out * sizeof (float));
         pend_n[k] = 0;
     }
+    return 0;
+}
+
+static void *cuda_host_alloc (struct dc_compute *c, size_t bytes,
+                              dc_error_t *errp)
+{
+    void *p = NULL;
+    cudaError_t e;
+
+    if (!c || bytes == 0) {
+        einval (errp, "host_alloc", c ? "zero bytes" : "no instance");
+        return NULL;
+    }
+    /* portable: pinned for every device's context, page-aligned */
+    if ((e = cudaHostAlloc (&p, bytes, cudaHostAllocPortable)) != cudaSuccess) {
+        cuda_fail (c, errp, "cudaHostAlloc", e);
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_host_free (struct dc_compute *c, void *p)
+{
+    (void)c;
+    if (p)
+        cudaFreeHost (p);
+}
+
+static int check_slot (struct dc_compute *c, int slot, const char *op,
+                       dc_error_t *errp)
+{
+    if (slot < 0 || slot >= DC_COMPUTE_SLOTS || slot >= c->nstreams) {
+        errno = EINVAL;
+        return errprintf (errp, "cuda: %s: slot %d out of range", op, slot);
+    }
+    return 0;
+}
+
+/* mlp_infer's chunks of x, queued on the slot's stream (each stream has
+ * its own staging on the device), copied from x and into y directly: at
+ * full speed when they are pinned (host_alloc). */
+static int cuda_mlp_submit (struct dc_compute *c, struct dc_mlp_dev *net,
+                            int slot, const float *x, size_t rows, size_t row0,
+                            float *y, dc_error_t *errp)
+{
+    size_t chunk, in, out;
+
+    (void)row0; /* cuBLAS: the same bytes for the same chunking */
+    if (!c || !net || (rows && (!x || !y)))
+        return einval (errp, "mlp_submit", "NULL argument");
+    if (check_slot (c, slot, "mlp_submit", errp) < 0)
+        return -1;
+    if (c->inflight[slot])
+        return einval (errp, "mlp_submit", "slot still in flight");
+    if (rows == 0)
+        return 0;
+    CKN ("cudaSetDevice", cudaSetDevice (c->dev));
+    in = (size_t)net->layers[0].in;
+    out = (size_t)net->layers[net->nlayers - 1].out;
+    chunk = infer_chunk (c, rows);
+    if (chunk > net->chunk) { /* the other slot may use the staging */
+        if (cuda_sync (c, errp) < 0)
+            return -1;
+        if (stages_make (c, net, chunk, errp) < 0) {
+            int e = errno;
+            stages_free (net);
+            errno = e;
+            return -1;
+        }
+    }
+    if (!c->done[slot])
+        CKN ("cudaEventCreateWithFlags",
+             cudaEventCreateWithFlags (&c->done[slot], cudaEventDisableTiming));
+    for (size_t r0 = 0; r0 < rows; r0 += chunk) {
+        size_t mc = rows - r0 < chunk ? rows - r0 : chunk;
+        if (run_chunk (c, net, slot, (int)mc, x + r0 * in, y + r0 * out, errp) <
+            0) {
+            cudaStreamSynchronize (c->stream[slot]);
+            return -1;
+        }
+    }
+    CKN ("cudaEventRecord", cudaEventRecord (c->done[slot], c->stream[slot]));
+    c->inflight[slot] = true;
+    return 0;
+}
+
+static int cuda_mlp_wait (struct dc_compute *c, struct dc_mlp_dev *net,
+                          int slot, dc_error_t *errp)
+{
+    if (!c || !net)
+        return einval (errp, "mlp_wait", "NULL argument");
+    if (check_slot (c, slot, "mlp_wait", errp) < 0)
+        return -1;
+    if (!c->inflight[slot])
+        return 0;
+    c->inflight[slot] = false;
+    CKN ("cudaSetDevice", cudaSetDevice (c->dev));
+    CKN ("cudaEventSynchronize", cudaEventSynchronize (c->done[slot]));
     return 0;
 }
 
@@ -1217,4 +1334,8 @@ const struct dc_compute_ops dc_compute_cuda = {
     .gemm = cuda_gemm,
     .describe = cuda_describe,
     .peak_tflops = cuda_peak,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .mlp_submit = cuda_mlp_submit,
+    .mlp_wait = cuda_mlp_wait,
 };

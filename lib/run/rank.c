@@ -1,6 +1,7 @@
 /* rank.c - the rank side of the distributed executor */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -171,9 +172,7 @@ struct dio {
     const char *engine;             /* "mmap", "pread" or "mpi-io" */
     const uint8_t *map; /* <f4 input mapped: rows computed in place */
     size_t maplen;
-    bool netfs;  /* flush each chunk before it is acknowledged */
-    float *x;    /* a chunk's input rows */
-    size_t xcap; /* floats */
+    bool netfs; /* flush each chunk before it is acknowledged */
 };
 
 static void dio_close (struct dio *d)
@@ -184,7 +183,6 @@ static void dio_close (struct dio *d)
         munmap ((void *)d->map, d->maplen);
     dc_npy_close (d->in);
     dc_npy_close (d->out);
-    free (d->x);
     memset (d, 0, sizeof (*d));
 }
 
@@ -226,9 +224,11 @@ static int dio_probe (const struct dc_wire_io *io, char *why, size_t len)
 }
 
 /* Open the input and the output's temporary file the hub offered: 0, or
- * -1 with why (then relayed rows, or an error under --io direct). */
+ * -1 with why (then relayed rows, or an error under --io direct).  map:
+ * <f4 rows may be computed in place from the page cache (the cpu
+ * back-end); a device copies them from pinned buffers instead. */
 static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
-                     struct dio *d, char *why, size_t len)
+                     bool map, struct dio *d, char *why, size_t len)
 {
     struct stat st;
     dc_error_t e;
@@ -272,7 +272,7 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
         return 0;
     }
     /* float32 rows are computed where the page cache has them: no copy */
-    if (d->in->dtype == DC_NPY_F4 && st.st_size > 0) {
+    if (map && d->in->dtype == DC_NPY_F4 && st.st_size > 0) {
         void *p = mmap (NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED,
                         d->in->fd, 0);
         if (p != MAP_FAILED) {
@@ -287,12 +287,18 @@ fail:
     return -1;
 }
 
-/* One chunk's rows from the input into d->x; the results into the output
- * (flushed on a network filesystem, so the head's commit sees them). */
+/* One chunk's rows from the input: *x in the mapping, or read into buf
+ * (rows x nin floats); the results into the output (flushed on a network
+ * filesystem, so the head's commit sees them). */
 static int dio_read (struct dio *d, uint64_t row0, uint64_t rows, int nin,
-                     const float **x, dc_error_t *errp)
+                     float *buf, const float **x, dc_error_t *errp)
 {
     size_t need = (size_t)rows * (size_t)nin;
+    if (row0 > d->in->rows || rows > d->in->rows - row0)
+        return errprintf (errp,
+                          "worker: chunk rows %" PRIu64 "..%" PRIu64
+                          " outside %s (%zu rows)",
+                          row0, row0 + rows, d->in->path, d->in->rows);
     if (d->map) {
         size_t off =
             (size_t)d->in->data_offset + (size_t)row0 * (size_t)nin * 4;
@@ -302,19 +308,12 @@ static int dio_read (struct dio *d, uint64_t row0, uint64_t rows, int nin,
                  need * 4 + 4096, MADV_WILLNEED);
         return 0;
     }
-    if (need > d->xcap) {
-        float *p = realloc (d->x, need * sizeof (float));
-        if (!p)
-            return errprintf (errp, "worker: out of memory");
-        d->x = p;
-        d->xcap = need;
-    }
-    *x = d->x;
+    *x = buf;
     if (d->min) /* <f4 rows as they are on the disk */
         return dc_mpi_file_read_at (
-            d->min, d->in->data_offset + row0 * (uint64_t)nin * 4, d->x,
+            d->min, d->in->data_offset + row0 * (uint64_t)nin * 4, buf,
             need * sizeof (float), errp);
-    return dc_npy_read_f32 (d->in, (size_t)row0, (size_t)rows, d->x, errp);
+    return dc_npy_read_f32 (d->in, (size_t)row0, (size_t)rows, buf, errp);
 }
 
 /* MPI-IO: the results as the output's dtype (<f4 or <f2) at their rows */
@@ -400,62 +399,36 @@ static int serve_refused (struct dc_comm *c, const char *why, dc_error_t *errp)
     return rc;
 }
 
-static int serve_infer (struct dc_comm *c, const struct job *j,
-                        struct dc_model *m, dc_error_t *errp)
+/* What the chunk loops of serve_infer share. */
+struct infer {
+    struct dc_comm *c;
+    const struct job *j;
+    const struct dc_compute_ops *ops;
+    struct dc_compute *dev;
+    struct dc_mlp_dev *net;
+    int nin, nout;
+    struct dio d;
+};
+
+/* serve_infer's loops: 0 at DONE, -1 on an error (the hub is told), -2
+ * when the coordinator went away (nothing to tell). */
+#define INFER_QUIET -2
+#define NEXT_NONE -1 /* dio_next: nothing within the timeout */
+#define NEXT_BAD -3  /* dio_next: a CHUNK that does not parse */
+
+/* Relayed rows: each CHUNK carries them, each RESULT carries the results. */
+static int infer_relay (struct infer *f, dc_error_t *errp)
 {
-    const struct dc_compute_ops *ops = NULL;
-    struct dc_compute *dev = NULL;
-    struct dc_mlp_dev *net = NULL;
-    struct dc_layer_view *lv = NULL;
-    struct dc_mlp_view view;
     uint8_t *out = NULL;
     size_t out_cap = 0;
     int rc = -1;
-    int nin = dc_model_inputs (m), nout = dc_model_outputs (m);
-    struct dio d = {0};
-    struct dc_compute_opts co = {.threads = j->threads};
 
-    if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
-        errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
-        return dc_worker_fail (c, errp);
-    }
-    if (!(ops = worker_find (j->device, errp)) ||
-        !(dev = ops->create (&co, errp)))
-        return dc_worker_fail (c, errp);
-    if (!(lv = calloc ((size_t)m->nlayers, sizeof (*lv)))) {
-        errprintf (errp, "worker: out of memory");
-        goto done;
-    }
-    dc_model_view (m, lv, &view);
-    if (!(net = ops->mlp_load (dev, &view, errp)))
-        goto done;
-    struct dc_wire_ready rd = {
-        .inputs = nin, .outputs = nout, .parameters = -1};
-    if (j->io.on) {
-        bool ok = dio_open (&j->io, nin, nout, dc_mpi_file_usable (c), &d,
-                            rd.io_why, sizeof (rd.io_why)) == 0;
-        if (ok)
-            snprintf (rd.io_engine, sizeof (rd.io_engine), "%s", d.engine);
-        /* under --io direct the hub refuses a rank that cannot (one
-         * that starts after the end finds no temporary output: quiet) */
-        snprintf (rd.io, sizeof (rd.io), "%s", ok ? "direct" : "relay");
-    }
-    rd.clock = dc_report_now ();
-    snprintf (rd.device, sizeof (rd.device), "%s",
-              ops->describe ? ops->describe (dev) : ops->name);
-    snprintf (rd.kernel, sizeof (rd.kernel), "%s",
-              ops->kernel && ops->kernel (dev) ? ops->kernel (dev) : "");
-    char *rs = dc_wire_ready_encode (&rd);
-    if (!rs || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs),
-                             errp) < 0) {
-        free (rs);
-        goto done;
-    }
-    free (rs);
     for (;;) {
         struct dc_comm_msg msg;
-        if (dc_comm_recv (c, &msg, -1, errp) < 0)
-            goto quiet; /* the coordinator went away */
+        if (dc_comm_recv (f->c, &msg, -1, errp) < 0) {
+            rc = INFER_QUIET; /* the coordinator went away */
+            break;
+        }
         if (msg.type == DC_MSG_DONE) {
             free (msg.data);
             rc = 0;
@@ -467,63 +440,279 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
         }
         struct dc_wire_chunk ch;
         dc_error_t e;
-        bool direct = d.out != NULL;
-        if (dc_wire_chunk_get (msg.data, msg.len, direct ? 0 : (size_t)nin * 4,
-                               &ch, &e) < 0) {
+        if (dc_wire_chunk_get (msg.data, msg.len, (size_t)f->nin * 4, &ch, &e) <
+            0) {
             free (msg.data);
             errprintf (errp, "worker: %s", e.text);
-            goto done;
+            break;
         }
-        uint64_t id = ch.id, row0 = ch.row0, rows = ch.rows;
-        size_t need = DC_RESULT_HDR + (size_t)rows * (size_t)nout * 4;
+        size_t need = DC_RESULT_HDR + (size_t)ch.rows * (size_t)f->nout * 4;
         if (need > out_cap) {
             uint8_t *p = realloc (out, need);
             if (!p) {
                 free (msg.data);
                 errprintf (errp, "worker: out of memory");
-                goto done;
+                break;
             }
             out = p;
             out_cap = need;
         }
-        if (j->delay_ms > 0) /* test hook: makes lost-worker tests exact */
-            dc_worker_sleep_ms (j->delay_ms);
-        struct dc_wire_rows res = {
-            .id = id, .row0 = row0, .rows = rows, .start = dc_report_now ()};
-        const float *x = (const float *)ch.data;
-        if (direct && dio_read (&d, row0, rows, nin, &x, errp) < 0) {
-            free (msg.data);
-            goto done;
-        }
+        if (f->j->delay_ms > 0) /* test hook: makes lost-worker tests exact */
+            dc_worker_sleep_ms (f->j->delay_ms);
+        struct dc_wire_rows res = {.id = ch.id,
+                                   .row0 = ch.row0,
+                                   .rows = ch.rows,
+                                   .start = dc_report_now ()};
         double t0 = dc_report_now ();
         res.read = t0 - res.start;
         /* payload offsets are multiples of 8: aligned for floats */
-        int r = ops->mlp_infer (dev, net, x, (size_t)rows, (size_t)row0,
-                                (float *)(out + DC_RESULT_HDR), errp);
-        double t1 = dc_report_now ();
-        res.seconds = t1 - t0;
+        int r = f->ops->mlp_infer (f->dev, f->net, (const float *)ch.data,
+                                   (size_t)ch.rows, (size_t)ch.row0,
+                                   (float *)(out + DC_RESULT_HDR), errp);
+        res.seconds = dc_report_now () - t0;
         free (msg.data);
-        if (r < 0 || (direct && dio_write (&d, row0, rows,
-                                           (const float *)(out + DC_RESULT_HDR),
-                                           errp) < 0))
-            goto done;
-        res.write = dc_report_now () - t1;
+        if (r < 0)
+            break;
         dc_wire_rows_put (out, &res);
-        if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, out,
-                          direct ? DC_RESULT_HDR : need, errp) < 0)
-            goto quiet;
+        if (dc_comm_send (f->c, DC_COMM_HUB, DC_MSG_RESULT, out, need, errp) <
+            0) {
+            rc = INFER_QUIET;
+            break;
+        }
     }
+    free (out);
+    return rc;
+}
+
+/* A chunk of --io direct in one of the compute slots: its rows (read into
+ * x, or in the input's mapping) and its results, in host memory from
+ * host_alloc (pinned for CUDA), and its phases for RESULT. */
+struct dslot {
+    float *x, *y;
+    size_t xcap, ycap; /* floats */
+    const float *in;   /* x, or the rows in the mapping */
+    struct dc_wire_rows res;
+};
+
+static void dslot_free (struct infer *f, struct dslot *s)
+{
+    dc_compute_host_free (f->ops, f->dev, s->x);
+    dc_compute_host_free (f->ops, f->dev, s->y);
+    memset (s, 0, sizeof (*s));
+}
+
+static int dslot_grow (struct infer *f, float **p, size_t *cap, size_t need,
+                       dc_error_t *errp)
+{
+    if (need <= *cap)
+        return 0;
+    dc_compute_host_free (f->ops, f->dev, *p);
+    *cap = 0;
+    if (!(*p = dc_compute_host_alloc (f->ops, f->dev, need * sizeof (float),
+                                      errp)))
+        return -1;
+    *cap = need;
+    return 0;
+}
+
+/* The next CHUNK for this rank (its header in *ch): 1; 0 for DONE;
+ * NEXT_NONE when nothing came within timeout_ms (-1: wait for ever);
+ * NEXT_BAD with errp; INFER_QUIET when the coordinator went away; other
+ * messages are skipped. */
+static int dio_next (struct infer *f, int timeout_ms, struct dc_wire_chunk *ch,
+                     dc_error_t *errp)
+{
+    for (;;) {
+        struct dc_comm_msg msg;
+        int r = dc_comm_recv (f->c, &msg, timeout_ms, errp);
+        if (r < 0)
+            return INFER_QUIET;
+        if (r == 0 && timeout_ms >= 0)
+            return NEXT_NONE;
+        if (r == 0)
+            continue; /* a signal: wait on */
+        int type = msg.type;
+        dc_error_t e;
+        int ok = type != DC_MSG_CHUNK ||
+                 dc_wire_chunk_get (msg.data, msg.len, 0, ch, &e) == 0;
+        free (msg.data);
+        ch->data = NULL;
+        if (!ok) {
+            errprintf (errp, "worker: %s", e.text);
+            return NEXT_BAD;
+        }
+        if (type == DC_MSG_DONE)
+            return 0;
+        if (type == DC_MSG_CHUNK)
+            return 1;
+    }
+}
+
+/* Chunk ch's rows into slot s. */
+static int dio_take (struct infer *f, struct dslot *s,
+                     const struct dc_wire_chunk *ch, dc_error_t *errp)
+{
+    size_t nx = (size_t)ch->rows * (size_t)f->nin;
+    size_t ny = (size_t)ch->rows * (size_t)f->nout;
+
+    if (ch->rows > f->d.in->rows)
+        return errprintf (errp, "worker: chunk of %" PRIu64 " rows in %s",
+                          ch->rows, f->d.in->path);
+    if (f->j->delay_ms > 0) /* test hook: makes lost-worker tests exact */
+        dc_worker_sleep_ms (f->j->delay_ms);
+    s->res = (struct dc_wire_rows){.id = ch->id,
+                                   .row0 = ch->row0,
+                                   .rows = ch->rows,
+                                   .start = dc_report_now ()};
+    if ((!f->d.map && dslot_grow (f, &s->x, &s->xcap, nx, errp) < 0) ||
+        dslot_grow (f, &s->y, &s->ycap, ny ? ny : 1, errp) < 0 ||
+        dio_read (&f->d, ch->row0, ch->rows, f->nin, s->x, &s->in, errp) < 0)
+        return -1;
+    s->res.read = dc_report_now () - s->res.start;
+    return 0;
+}
+
+/* Wait for the chunk in slot k, write its results, send its RESULT (the
+ * header only).  A RESULT's compute seconds are the time this thread spent
+ * in submit and wait: read, compute and write of a rank's chunks add up to
+ * its busy time even when a read overlaps a device's compute. */
+static int dio_finish (struct infer *f, struct dslot *s, int k,
+                       dc_error_t *errp)
+{
+    uint8_t hdr[DC_RESULT_HDR];
+    double t0 = dc_report_now ();
+
+    if (dc_compute_mlp_wait (f->ops, f->dev, f->net, k, errp) < 0)
+        return -1;
+    double t1 = dc_report_now ();
+    s->res.seconds += t1 - t0;
+    if (dio_write (&f->d, s->res.row0, s->res.rows, s->y, errp) < 0)
+        return -1;
+    s->res.write = dc_report_now () - t1;
+    dc_wire_rows_put (hdr, &s->res);
+    if (dc_comm_send (f->c, DC_COMM_HUB, DC_MSG_RESULT, hdr, sizeof (hdr),
+                      errp) < 0)
+        return INFER_QUIET;
+    return 0;
+}
+
+/* --io direct: the rank reads its rows and writes its results.  Submit
+ * chunk k, read chunk k+1 (when the hub has sent it: it keeps two chunks
+ * with a rank) into the other slot, wait for k, write k.  The look-ahead
+ * waits up to 1 ms for chunk k+1 only when the last wait blocked that
+ * long (a device still computing); a rank that holds no chunk waits for
+ * the next message, having acknowledged all it had. */
+static int infer_direct (struct infer *f, dc_error_t *errp)
+{
+    struct dslot s[DC_COMPUTE_SLOTS] = {{0}};
+    struct dc_wire_chunk ch;
+    bool have = false;
+    double waited = 0;
+    int k = 0, rc = 0;
+
+    for (;;) {
+        if (!have) {
+            if ((rc = dio_next (f, -1, &ch, errp)) != 1) {
+                rc = rc == NEXT_BAD ? -1 : rc; /* 0: DONE */
+                break;
+            }
+            if ((rc = dio_take (f, &s[k], &ch, errp)) < 0)
+                break;
+        }
+        double t0 = dc_report_now ();
+        if ((rc = dc_compute_mlp_submit (
+                 f->ops, f->dev, f->net, k, s[k].in, (size_t)s[k].res.rows,
+                 (size_t)s[k].res.row0, s[k].y, errp)) < 0)
+            break;
+        s[k].res.seconds = dc_report_now () - t0;
+        int ahead = dio_next (f, waited >= 1e-3 ? 1 : 0, &ch, errp);
+        if (ahead == INFER_QUIET || ahead == NEXT_BAD ||
+            (ahead == 1 && dio_take (f, &s[1 - k], &ch, errp) < 0)) {
+            rc = ahead == INFER_QUIET ? INFER_QUIET : -1;
+            break;
+        }
+        have = ahead == 1;
+        double seconds = s[k].res.seconds;
+        if ((rc = dio_finish (f, &s[k], k, errp)) < 0)
+            break;
+        waited = s[k].res.seconds - seconds;
+        if (ahead == 0) /* DONE came early: nothing more is ours */
+            break;
+        k = 1 - k;
+    }
+    for (int i = 0; i < DC_COMPUTE_SLOTS; i++) {
+        dc_compute_mlp_wait (f->ops, f->dev, f->net, i, NULL);
+        dslot_free (f, &s[i]);
+    }
+    return rc;
+}
+
+static int serve_infer (struct dc_comm *c, const struct job *j,
+                        struct dc_model *m, dc_error_t *errp)
+{
+    struct dc_layer_view *lv = NULL;
+    struct dc_mlp_view view;
+    int rc = -1;
+    struct infer f = {.c = c, .j = j};
+    struct dc_compute_opts co = {.threads = j->threads};
+
+    f.nin = dc_model_inputs (m);
+    f.nout = dc_model_outputs (m);
+    if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
+        errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
+        return dc_worker_fail (c, errp);
+    }
+    if (!(f.ops = worker_find (j->device, errp)) ||
+        !(f.dev = f.ops->create (&co, errp)))
+        return dc_worker_fail (c, errp);
+    if (!(lv = calloc ((size_t)m->nlayers, sizeof (*lv)))) {
+        errprintf (errp, "worker: out of memory");
+        goto done;
+    }
+    dc_model_view (m, lv, &view);
+    if (!(f.net = f.ops->mlp_load (f.dev, &view, errp)))
+        goto done;
+    struct dc_wire_ready rd = {
+        .inputs = f.nin, .outputs = f.nout, .parameters = -1};
+    if (j->io.on) {
+        /* the cpu back-end computes from the page cache in place */
+        bool ok = dio_open (&j->io, f.nin, f.nout, dc_mpi_file_usable (c),
+                            !strcmp (f.ops->name, "cpu"), &f.d, rd.io_why,
+                            sizeof (rd.io_why)) == 0;
+        if (ok)
+            snprintf (rd.io_engine, sizeof (rd.io_engine), "%s", f.d.engine);
+        /* under --io direct the hub refuses a rank that cannot (one
+         * that starts after the end finds no temporary output: quiet) */
+        snprintf (rd.io, sizeof (rd.io), "%s", ok ? "direct" : "relay");
+    }
+    rd.clock = dc_report_now ();
+    snprintf (rd.device, sizeof (rd.device), "%s",
+              f.ops->describe ? f.ops->describe (f.dev) : f.ops->name);
+    snprintf (rd.kernel, sizeof (rd.kernel), "%s",
+              f.ops->kernel && f.ops->kernel (f.dev) ? f.ops->kernel (f.dev)
+                                                     : "");
+    char *rs = dc_wire_ready_encode (&rd);
+    if (!rs || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs),
+                             errp) < 0) {
+        free (rs);
+        goto done;
+    }
+    free (rs);
+    rc = f.d.out ? infer_direct (&f, errp) : infer_relay (&f, errp);
+    if (rc == INFER_QUIET)
+        goto quiet;
 done:
     if (rc < 0)
         dc_worker_fail (c, errp);
 quiet:
-    if (net)
-        ops->mlp_unload (dev, net);
-    if (ops && dev)
-        ops->destroy (dev);
+    if (rc == INFER_QUIET)
+        rc = -1;
+    if (f.net)
+        f.ops->mlp_unload (f.dev, f.net);
+    if (f.ops && f.dev)
+        f.ops->destroy (f.dev);
     free (lv);
-    free (out);
-    dio_close (&d);
+    dio_close (&f.d);
     return rc;
 }
 

@@ -30,7 +30,7 @@ out=$T_TMP/nogpu
 expect_rc 0 "no GPU: the check ends well" env DCRUN="$DCRUN" TMPDIR="$T_TMP" sh "$script" "$out"
 j=$out/gpu-check.json
 expect_eq "$(json "$j" 'j["format"], j["failed"], j["device"]')" "(1, False, 'cuda')" "no GPU: valid JSON, nothing failed"
-for p in device gpu_tests gemm_f32 gemm_tf32 gemm_bf16 gemm_f16 infer_heavy infer_light train; do
+for p in device gpu_tests gemm_f32 gemm_tf32 gemm_bf16 gemm_f16 infer_heavy infer_light infer_light_direct2 train; do
     expect_eq "$(json "$j" "j['parts']['$p']['status']")" skip "no GPU: $p is skipped"
 done
 reason=$(json "$j" "j['parts']['gemm_bf16']['reason']")
@@ -49,7 +49,9 @@ out=$T_TMP/rehearsal
 expect_rc 0 "cpu rehearsal ends well" env DCRUN="$DCRUN" TMPDIR="$T_TMP" GPU_CHECK_DEVICE=cpu sh "$script" "$out"
 j=$out/gpu-check.json
 expect_eq "$(json "$j" "[k for k, v in j['parts'].items() if v['status'] == 'ok']")" \
-    "['setup', 'gemm_f32', 'inputs', 'infer_heavy_f32', 'infer_light_f32', 'train']" "rehearsal: these parts ran"
+    "['setup', 'gemm_f32', 'inputs', 'infer_heavy_f32', 'infer_light_f32', 'infer_light_direct2', 'train']" "rehearsal: these parts ran"
+expect_eq "$(json "$j" "[(p['vs_one_process']['ok'], p['ratio'] > 0, p['report']['distributed']['io']) for p in [j['parts']['infer_light_direct2']]][0]")" \
+    "(True, True, 'direct')" "rehearsal: 2 ranks with --io direct timed against one process, the same outputs"
 expect_eq "$(json "$j" "j['parts']['infer_heavy_f32']['vs_cpu']['ok'], j['parts']['infer_light_f32']['rows'], j['parts']['train']['weights_vs_cpu']['ok']")" \
     "(True, 8192, True)" "rehearsal: outputs and weights compared, rows from the report"
 expect_eq "$(json "$j" "j['parts']['infer_light_f32']['gbs_input_compute'] > 0 and j['parts']['infer_light_f32']['of_bench_gemm'] > 0")" True \

@@ -550,16 +550,107 @@ START_TEST (test_determinism)
 }
 END_TEST
 
+/* mlp_submit/mlp_wait from pinned host_alloc buffers: the bytes of
+ * mlp_infer for the same rows, with both slots in flight at once; _i =
+ * dtype * 2 + (default chunking, 64-row chunks on 3 streams). */
+START_TEST (test_submit)
+{
+    static const int dims[] = {40, 64, 33, 7};
+    static const size_t rows[] = {1, 7, 100, 3001};
+    enum dc_act acts[] = {DC_ACT_GELU, DC_ACT_TANH, DC_ACT_RELU};
+    const size_t maxr = 3001;
+    struct dc_layer_view lv[3];
+    struct dc_mlp_view view = {.nlayers = 3, .layers = lv};
+    float *x = rand_floats ((maxr + 1) * dims[0], 1.0); /* slot 1: from 1 */
+    float *ref = malloc (maxr * 7 * sizeof (float));
+    float *xs[DC_COMPUTE_SLOTS], *ys[DC_COMPUTE_SLOTS];
+    dc_error_t err;
+
+    dtype = dtypes[_i / 2];
+    for (int l = 0; l < 3; l++)
+        lv[l] = (struct dc_layer_view){
+            .in = dims[l],
+            .out = dims[l + 1],
+            .act = acts[l],
+            .w = rand_floats ((size_t)dims[l] * dims[l + 1], 0.3),
+            .b = rand_floats ((size_t)dims[l + 1], 0.5)};
+    struct dc_compute_opts o = {.dtype = dtype,
+                                .chunk_rows = _i % 2 ? 64 : 0,
+                                .streams = _i % 2 ? 3 : 0};
+    cc = ops->create (&o, &err);
+    ck_assert_msg (cc != NULL, "%s", err.text);
+    struct dc_mlp_dev *net = ops->mlp_load (cc, &view, &err);
+    ck_assert_msg (net != NULL, "%s", err.text);
+    ck_assert_ptr_nonnull (ops->host_alloc);
+    ck_assert_ptr_nonnull (ops->mlp_submit);
+    for (int s = 0; s < DC_COMPUTE_SLOTS; s++) {
+        xs[s] = dc_compute_host_alloc (ops, cc, maxr * dims[0] * 4, &err);
+        ys[s] = dc_compute_host_alloc (ops, cc, maxr * 7 * 4, &err);
+        ck_assert_msg (xs[s] && ys[s], "%s", err.text);
+        ck_assert ((uintptr_t)xs[s] % 64 == 0 && (uintptr_t)ys[s] % 64 == 0);
+    }
+    for (size_t r = 0; r < sizeof (rows) / sizeof (rows[0]); r++) {
+        size_t n = rows[r], m = rows[(r + 1) % 4];
+        memcpy (xs[0], x, n * dims[0] * sizeof (float));
+        memcpy (xs[1], x + dims[0], m * dims[0] * sizeof (float));
+        memset (ys[0], 0xff, n * 7 * sizeof (float));
+        memset (ys[1], 0xff, m * 7 * sizeof (float));
+        /* both slots in flight */
+        ck_assert_msg (dc_compute_mlp_submit (ops, cc, net, 0, xs[0], n, 0,
+                                              ys[0], &err) == 0,
+                       "%s", err.text);
+        ck_assert_msg (dc_compute_mlp_submit (ops, cc, net, 1, xs[1], m, 1,
+                                              ys[1], &err) == 0,
+                       "%s", err.text);
+        ck_assert_int_eq (
+            dc_compute_mlp_submit (ops, cc, net, 1, xs[1], m, 1, ys[1], &err),
+            -1);
+        ck_assert_msg (strstr (err.text, "in flight"), "%s", err.text);
+        ck_assert_msg (dc_compute_mlp_wait (ops, cc, net, 1, &err) == 0, "%s",
+                       err.text);
+        ck_assert_msg (dc_compute_mlp_wait (ops, cc, net, 0, &err) == 0, "%s",
+                       err.text);
+        ck_assert_int_eq (dc_compute_mlp_wait (ops, cc, net, 0, &err), 0);
+        ck_assert (ops->mlp_infer (cc, net, x, n, 0, ref, &err) == 0);
+        ck_assert_msg (!memcmp (ys[0], ref, n * 7 * sizeof (float)),
+                       "%s: %zu rows in slot 0: other bytes than mlp_infer",
+                       dc_dtype_name (dtype), n);
+        ck_assert (ops->mlp_infer (cc, net, x + dims[0], m, 1, ref, &err) == 0);
+        ck_assert_msg (!memcmp (ys[1], ref, m * 7 * sizeof (float)),
+                       "%s: %zu rows in slot 1: other bytes than mlp_infer",
+                       dc_dtype_name (dtype), m);
+    }
+    ck_assert_int_eq (dc_compute_mlp_submit (ops, cc, net, DC_COMPUTE_SLOTS,
+                                             xs[0], 1, 0, ys[0], &err),
+                      -1);
+    ck_assert_msg (strstr (err.text, "out of range"), "%s", err.text);
+    ck_assert_ptr_null (dc_compute_host_alloc (ops, cc, 0, &err));
+    for (int s = 0; s < DC_COMPUTE_SLOTS; s++) {
+        dc_compute_host_free (ops, cc, xs[s]);
+        dc_compute_host_free (ops, cc, ys[s]);
+    }
+    ops->mlp_unload (cc, net);
+    close_dtype ();
+    for (int l = 0; l < 3; l++) {
+        free ((float *)lv[l].w);
+        free ((float *)lv[l].b);
+    }
+    free (x), free (ref);
+}
+END_TEST
+
 int main (void)
 {
     dc_error_t err;
     Suite *s;
     TCase *tc;
 
-    if (!(ops = dc_compute_find ("cuda", &err)))
-        return dc_check_skip (err.text); /* not built, or module not loaded */
-    if (ops->probe (&err) != 1)
-        return dc_check_skip (err.text);
+    char why[sizeof (err.text) + 16];
+    if (!(ops = dc_compute_find ("cuda", &err)) || ops->probe (&err) != 1) {
+        /* not built, module not loaded, or no device */
+        snprintf (why, sizeof (why), "no GPU: %s", err.text);
+        return dc_check_skip (why);
+    }
     s = suite_create ("compute_cuda");
     tc = tcase_create ("ops");
     tcase_set_timeout (tc, 120);
@@ -569,6 +660,7 @@ int main (void)
     tcase_add_test (tc, test_optimizers);
     tcase_add_loop_test (tc, test_mlp_infer, 0, 16);
     tcase_add_loop_test (tc, test_determinism, 0, 4);
+    tcase_add_loop_test (tc, test_submit, 0, 8);
     tcase_add_loop_test (tc, test_gemm, 0, 4);
     tcase_add_test (tc, test_hostile);
     suite_add_tcase (s, tc);
