@@ -128,7 +128,7 @@ mpi-2|$dcrun train -L mpi -H localhost:2 $B
 mpi-4|$dcrun train -L mpi -H localhost:4 --oversubscribe $B"
 echo "$arcases" | while IFS='|' read -r name cmd; do
     $cmd --output "$dir/ar/M-$name.safetensors" --report "$dir/ar/r-$name.json" \
-        > "$dir/ar/$name.log" 2>&1 || { echo "train-scale: $name failed:" >&2; cat "$dir/ar/$name.log" >&2; }
+        < /dev/null > "$dir/ar/$name.log" 2>&1 || { echo "train-scale: $name failed:" >&2; cat "$dir/ar/$name.log" >&2; }
 done
 "$py" - "$dir/ar" $(echo "$arcases" | cut -d'|' -f1) <<'PY'
 import json, statistics, sys
