@@ -135,9 +135,10 @@ int dc_trainer_grads_set (struct dc_trainer *t, const float *host,
 /* Gradient buckets, for summing across ranks while the backward pass goes
  * on (PyTorch DDP's overlap).  The backward pass completes the layers'
  * gradients last layer first; a bucket is a run of whole layers in that
- * order, closed once it holds at least bucket_bytes of gradient (so one
- * bucket per layer for DC_TRAIN_BUCKET_BYTES, small layers merged; the
- * last bucket, the one that ends with layer 0, may be smaller).  Bucket k
+ * order, closed once it holds at least bucket_bytes of gradient (with
+ * DC_TRAIN_BUCKET_BYTES, 1 MiB: a bucket per large layer, small layers
+ * merged with the next; the last bucket, the one that ends with layer 0,
+ * may be smaller).  Bucket k
  * holds the floats off..off+n-1 of the gradient vector (dc_trainer_
  * grads_get's layout) and is complete once layer `layer`'s gradient is.
  * The cut depends on the model alone: every rank cuts the same buckets. */
