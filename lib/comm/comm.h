@@ -18,6 +18,7 @@
 #ifndef DC_COMM_H
 #define DC_COMM_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,7 @@ struct dc_comm_msg {
 };
 
 struct dc_comm;
+struct dc_comm_req; /* a sum under way (iallreduce) */
 
 struct dc_comm_ops {
     const char *name;
@@ -56,6 +58,17 @@ struct dc_comm_ops {
      * (the hub then says what to do next). */
     int (*allreduce) (struct dc_comm *c, float *buf, size_t n,
                       dc_error_t *errp);
+    /* Ranks only, may be NULL (callers then sum with allreduce once every
+     * piece is there): start replacing buf[n] with its sum over every
+     * rank and return at once, as PyTorch's DDP reduces gradient buckets
+     * while the backward pass goes on.  buf is the comm's until wait.
+     * Every rank starts the same sums in the same order.  NULL with errp
+     * on error. */
+    struct dc_comm_req *(*iallreduce) (struct dc_comm *c, float *buf, size_t n,
+                                       dc_error_t *errp);
+    /* Ranks only, with iallreduce: finish the sum req started and free
+     * req; 0, or -1 with errp (errno ECANCELED as allreduce). */
+    int (*wait) (struct dc_comm *c, struct dc_comm_req *req, dc_error_t *errp);
     /* Hub only, may be NULL: the same message to every live rank (the
      * stream hub queues one copy for all of them). */
     int (*bcast) (struct dc_comm *c, int type, const void *buf, size_t len,
@@ -92,6 +105,32 @@ static inline int dc_comm_allreduce (struct dc_comm *c, float *buf, size_t n,
                                      dc_error_t *errp)
 {
     return c->ops->allreduce (c, buf, n, errp);
+}
+
+/* True when c can sum while the caller goes on (iallreduce). */
+static inline bool dc_comm_can_overlap (const struct dc_comm *c)
+{
+    return c && c->ops->iallreduce && c->ops->wait;
+}
+
+/* NULL with errno ENOTSUP when c cannot (dc_comm_can_overlap). */
+static inline struct dc_comm_req *
+dc_comm_iallreduce (struct dc_comm *c, float *buf, size_t n, dc_error_t *errp)
+{
+    if (!dc_comm_can_overlap (c)) {
+        errno = ENOTSUP;
+        errprintf (errp, "comm: %s cannot sum in the background",
+                   c ? c->ops->name : "(none)");
+        return NULL;
+    }
+    return c->ops->iallreduce (c, buf, n, errp);
+}
+
+/* Accepts NULL (0): nothing was started. */
+static inline int dc_comm_wait (struct dc_comm *c, struct dc_comm_req *req,
+                                dc_error_t *errp)
+{
+    return req ? c->ops->wait (c, req, errp) : 0;
 }
 
 static inline int dc_comm_bcast (struct dc_comm *c, int type, const void *buf,

@@ -5,8 +5,16 @@
  * duplicated from MPI_COMM_WORLD, so the hub and rank 0's worker, both MPI
  * rank 0, never take each other's messages; the tag is the message type.
  * Sums run on a third communicator over every rank.
+ *
+ * iallreduce (sums while the caller computes, DDP's overlap) queues the
+ * buffer for a thread of the rank's own, started with the first one, that
+ * runs the queued sums in order: each waits politely for every rank
+ * (MPI_Ibarrier tested with naps), then MPI_Allreduce.  A thread rather
+ * than MPI_Iallreduce: Open MPI moves a non-blocking collective on only
+ * inside MPI calls, and the caller is in a GEMM.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -254,13 +262,11 @@ static int rank_recv (struct dc_comm *c, struct dc_comm_msg *msg,
     return do_recv (c_down, msg, timeout_ms, false, errp);
 }
 
-static int rank_allreduce (struct dc_comm *c, float *buf, size_t n,
-                           dc_error_t *errp)
+/* Every rank there first, waited for politely (MPI_Allreduce spins on a
+ * core while the slowest rank still computes on it, on a machine of few
+ * cores), then the sum at full speed. */
+static int sum_now (float *buf, size_t n, dc_error_t *errp)
 {
-    (void)c;
-    /* Every rank there first, waited for politely (MPI_Allreduce spins on
-     * a core while the slowest rank still computes on it, on a machine of
-     * few cores), then the sum at full speed. */
     MPI_Request req;
     int rc = MPI_Ibarrier (c_sum, &req), done = 0;
     long ns = NAP_START;
@@ -281,6 +287,132 @@ static int rank_allreduce (struct dc_comm *c, float *buf, size_t n,
         off += k;
     }
     return 0;
+}
+
+/* ---- sums in the background: a queue and its thread (rank only) ---- */
+
+struct dc_comm_req {
+    float *buf;
+    size_t n;
+    bool done;
+    int rc, err; /* sum_now's, and its errno */
+    dc_error_t e;
+    struct dc_comm_req *next;
+};
+
+struct sumq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    bool running, stop;
+    struct dc_comm_req *head, *tail; /* not started yet, in order */
+};
+
+static void *sumq_main (void *arg)
+{
+    struct sumq *q = arg;
+
+    pthread_mutex_lock (&q->mu);
+    for (;;) {
+        while (!q->head && !q->stop)
+            pthread_cond_wait (&q->cv, &q->mu);
+        if (!q->head)
+            break; /* stopped with nothing left */
+        struct dc_comm_req *r = q->head;
+        if (!(q->head = r->next))
+            q->tail = NULL;
+        pthread_mutex_unlock (&q->mu);
+        int rc = sum_now (r->buf, r->n, &r->e);
+        int err = errno;
+        pthread_mutex_lock (&q->mu);
+        r->rc = rc;
+        r->err = err;
+        r->done = true;
+        pthread_cond_broadcast (&q->cv);
+    }
+    pthread_mutex_unlock (&q->mu);
+    return NULL;
+}
+
+static struct dc_comm_req *rank_iallreduce (struct dc_comm *c, float *buf,
+                                            size_t n, dc_error_t *errp)
+{
+    struct sumq *q = c->data;
+    struct dc_comm_req *r = calloc (1, sizeof (*r));
+
+    if (!r) {
+        errprintf (errp, "comm: out of memory");
+        return NULL;
+    }
+    r->buf = buf;
+    r->n = n;
+    pthread_mutex_lock (&q->mu);
+    if (!q->running) {
+        int rc = pthread_create (&q->th, NULL, sumq_main, q);
+        if (rc != 0) {
+            pthread_mutex_unlock (&q->mu);
+            free (r);
+            errno = rc;
+            errprintf (errp, "comm: a thread for sums: %s", strerror (rc));
+            return NULL;
+        }
+        q->running = true;
+    }
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    pthread_cond_broadcast (&q->cv);
+    pthread_mutex_unlock (&q->mu);
+    return r;
+}
+
+static int rank_wait (struct dc_comm *c, struct dc_comm_req *r,
+                      dc_error_t *errp)
+{
+    struct sumq *q = c->data;
+
+    pthread_mutex_lock (&q->mu);
+    while (!r->done)
+        pthread_cond_wait (&q->cv, &q->mu);
+    pthread_mutex_unlock (&q->mu);
+    int rc = r->rc;
+    if (rc < 0) {
+        errno = r->err;
+        errprintf (errp, "%s", r->e.text);
+    }
+    free (r);
+    return rc;
+}
+
+static int rank_allreduce (struct dc_comm *c, float *buf, size_t n,
+                           dc_error_t *errp)
+{
+    struct sumq *q = c->data;
+    bool running;
+
+    pthread_mutex_lock (&q->mu);
+    running = q->running;
+    pthread_mutex_unlock (&q->mu);
+    if (!running) /* nothing queued can come before it */
+        return sum_now (buf, n, errp);
+    struct dc_comm_req *r = rank_iallreduce (c, buf, n, errp);
+    return r ? rank_wait (c, r, errp) : -1;
+}
+
+static void sumq_stop (struct sumq *q)
+{
+    pthread_mutex_lock (&q->mu);
+    q->stop = true;
+    pthread_cond_broadcast (&q->cv);
+    bool running = q->running;
+    pthread_mutex_unlock (&q->mu);
+    if (running)
+        pthread_join (q->th, NULL); /* after the sums queued */
+    pthread_mutex_destroy (&q->mu);
+    pthread_cond_destroy (&q->cv);
+    free (q);
 }
 
 static int no_allreduce (struct dc_comm *c, float *buf, size_t n,
@@ -314,6 +446,8 @@ static void mpi_destroy (struct dc_comm *c)
 {
     if (c && c->rank == DC_COMM_HUB)
         reap_sends (true);
+    if (c && c->data)
+        sumq_stop (c->data);
     free (c);
 }
 
@@ -332,6 +466,8 @@ static const struct dc_comm_ops rank_ops = {
     .send = rank_send,
     .recv = rank_recv,
     .allreduce = rank_allreduce,
+    .iallreduce = rank_iallreduce,
+    .wait = rank_wait,
     .destroy = mpi_destroy,
 };
 
@@ -367,7 +503,20 @@ struct dc_comm *dc_comm_mpi_hub_create (dc_error_t *errp)
 
 struct dc_comm *dc_comm_mpi_rank_create (dc_error_t *errp)
 {
-    return create (&rank_ops, world_rank, errp);
+    struct dc_comm *c = create (&rank_ops, world_rank, errp);
+    struct sumq *q;
+
+    if (!c)
+        return NULL;
+    if (!(q = calloc (1, sizeof (*q)))) {
+        free (c);
+        errprintf (errp, "comm: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init (&q->mu, NULL);
+    pthread_cond_init (&q->cv, NULL);
+    c->data = q;
+    return c;
 }
 
 #else /* !HAVE_MPI */

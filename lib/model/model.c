@@ -323,6 +323,8 @@ struct dc_trainer {
     float *da, *db; /* device [B][widest] */
     void *target;   /* device [B][out] floats or [B] int64 */
     int64_t step;   /* optimizer steps done */
+    dc_grad_hook_f hook; /* a layer's gradient is complete */
+    void *hook_arg;
 };
 
 static void *dalloc (struct dc_trainer *t, size_t bytes, dc_error_t *errp)
@@ -518,6 +520,8 @@ int dc_trainer_grad (struct dc_trainer *t, const float *x, const void *target,
                              t->z[i], l->act, cur, i ? other : NULL, gw, gb,
                              errp) < 0)
             return -1;
+        if (t->hook && t->hook (t->hook_arg, i, errp) < 0)
+            return -1;
         float *s = cur;
         cur = other;
         other = s;
@@ -533,6 +537,51 @@ int dc_trainer_grads_get (struct dc_trainer *t, float *host, dc_error_t *errp)
     }
     return t->ops->copy_out (t->c, host, t->grads, t->np * sizeof (float),
                              errp);
+}
+
+int dc_trainer_grads_get_range (struct dc_trainer *t, size_t off, size_t n,
+                                float *host, dc_error_t *errp)
+{
+    if (!t || !host || off > t->np || n > t->np - off) {
+        errno = EINVAL;
+        return BAD ("invalid gradient range (%zu floats at %zu of %zu)", n, off,
+                    t ? t->np : 0);
+    }
+    return t->ops->copy_out (t->c, host, t->grads + off, n * sizeof (float),
+                             errp);
+}
+
+void dc_trainer_set_grad_hook (struct dc_trainer *t, dc_grad_hook_f fn,
+                               void *arg)
+{
+    if (!t)
+        return;
+    t->hook = fn;
+    t->hook_arg = fn ? arg : NULL;
+}
+
+int dc_trainer_buckets (const struct dc_trainer *t, size_t bucket_bytes,
+                        struct dc_grad_bucket *b, int max, dc_error_t *errp)
+{
+    int nb = 0;
+
+    if (!t || !b || max <= 0) {
+        errno = EINVAL;
+        return BAD ("invalid argument");
+    }
+    size_t end = t->np; /* the open bucket: floats [start, end) */
+    for (int i = t->m->nlayers - 1; i >= 0; i--) {
+        size_t n = end - t->off[i];
+        if (n * sizeof (float) < bucket_bytes && i > 0)
+            continue; /* not full yet: the layer below joins */
+        if (nb == max) {
+            errno = EINVAL;
+            return BAD ("more than %d gradient buckets", max);
+        }
+        b[nb++] = (struct dc_grad_bucket){.off = t->off[i], .n = n, .layer = i};
+        end = t->off[i];
+    }
+    return nb;
 }
 
 int dc_trainer_grads_set (struct dc_trainer *t, const float *host,

@@ -132,6 +132,36 @@ int dc_trainer_grads_get (struct dc_trainer *t, float *host, dc_error_t *errp);
 int dc_trainer_grads_set (struct dc_trainer *t, const float *host,
                           dc_error_t *errp);
 
+/* Gradient buckets, for summing across ranks while the backward pass goes
+ * on (PyTorch DDP's overlap).  The backward pass completes the layers'
+ * gradients last layer first; a bucket is a run of whole layers in that
+ * order, closed once it holds at least bucket_bytes of gradient (with
+ * DC_TRAIN_BUCKET_BYTES, 1 MiB: a bucket per large layer, small layers
+ * merged with the next; the last bucket, the one that ends with layer 0,
+ * may be smaller).  Bucket k
+ * holds the floats off..off+n-1 of the gradient vector (dc_trainer_
+ * grads_get's layout) and is complete once layer `layer`'s gradient is.
+ * The cut depends on the model alone: every rank cuts the same buckets. */
+#define DC_TRAIN_BUCKET_BYTES ((size_t)1 << 20)
+struct dc_grad_bucket {
+    size_t off, n;
+    int layer; /* its lowest layer: complete when this one is */
+};
+/* Fill b[0..max-1] in backward order; returns the number of buckets (at
+ * most the layers), -1 with errp on bad arguments or max too small. */
+int dc_trainer_buckets (const struct dc_trainer *t, size_t bucket_bytes,
+                        struct dc_grad_bucket *b, int max, dc_error_t *errp);
+/* Called by dc_trainer_grad as soon as layer's gradient is complete (last
+ * layer first), while the layers below still wait for their backward;
+ * returning -1 (with errp) stops the step with that error.  fn NULL: no
+ * hook (the default). */
+typedef int (*dc_grad_hook_f) (void *arg, int layer, dc_error_t *errp);
+void dc_trainer_set_grad_hook (struct dc_trainer *t, dc_grad_hook_f fn,
+                               void *arg);
+/* Floats off..off+n-1 of the gradient vector into host (a bucket). */
+int dc_trainer_grads_get_range (struct dc_trainer *t, size_t off, size_t n,
+                                float *host, dc_error_t *errp);
+
 /* The trained state as host vectors of dc_model_nparams floats: the
  * weights (layer by layer, weight then bias), then the optimizer's state
  * vectors (momentum; Adam's two).  nvec: how many (1 to 3). */

@@ -241,8 +241,9 @@ int dc_coord_infer_run (struct dc_coord *co, struct dc_comm *hub,
 struct trank {
     bool ready, lost;
     bool replied;
-    bool direct; /* reads its rows itself */
-    double sent; /* --trace: when this attempt's share went out */
+    bool direct;    /* reads its rows itself */
+    char engine[8]; /* with: pread or mpi-io */
+    double sent;    /* --trace: when this attempt's share went out */
     char device[128];
     char error[DC_ERROR_SIZE];
     /* the report: rows and seconds of the steps it completed */
@@ -413,6 +414,7 @@ dc_coord_train_start (struct dc_comm *hub, const struct dc_coord_train_opts *o,
                 if (rd.parameters >= 0)
                     ct->np = (size_t)rd.parameters;
                 tr->direct = wj->tio.on && !strcmp (rd.io, "direct");
+                snprintf (tr->engine, sizeof (tr->engine), "%s", rd.io_engine);
                 snprintf (tr->device, sizeof (tr->device), "%s", rd.device);
                 if (wj->tio.on && !tr->direct)
                     dc_log (DC_LOG_INFO, "rank %d on %s: relayed rows: %s",
@@ -750,6 +752,8 @@ void dc_coord_train_report (const struct dc_coord_train *ct,
         cJSON_AddNumberToObject (o, "rank", r);
         cJSON_AddStringToObject (o, "host", host);
         cJSON_AddStringToObject (o, "io", tr->direct ? "direct" : "relay");
+        if (tr->direct && tr->engine[0])
+            cJSON_AddStringToObject (o, "engine", tr->engine);
         cJSON_AddNumberToObject (o, "rows", (double)tr->rows);
         cJSON_AddNumberToObject (o, "steps", (double)tr->steps);
         cJSON_AddNumberToObject (o, "read", tr->read);

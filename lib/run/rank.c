@@ -718,13 +718,19 @@ quiet:
 
 /* ---- training: direct rows, the trained state ---- */
 
-/* The input and target files the JOB names, when they are the head's. */
+/* The input and target files the JOB names, when they are the head's:
+ * read with MPI-IO under mpirun/srun (float32 input, float32 or int64
+ * target), with pread otherwise. */
 struct trows {
     struct dc_npy *x, *t;
+    struct dc_mpi_file *mx, *mt; /* MPI-IO */
+    const char *engine;          /* "pread" or "mpi-io" */
 };
 
 static void trows_close (struct trows *d)
 {
+    dc_mpi_file_close (d->mx);
+    dc_mpi_file_close (d->mt);
     dc_npy_close (d->x);
     dc_npy_close (d->t);
     memset (d, 0, sizeof (*d));
@@ -738,9 +744,29 @@ static bool same_file (const struct dc_npy *a, uint64_t size, int64_t s,
            st.st_mtim.tv_sec == s && st.st_mtim.tv_nsec == ns;
 }
 
+/* A rank of mpirun or srun: the files through the cluster's parallel I/O
+ * engine, when their rows are as they are to be in memory. */
+static int trows_open_mpi (const struct dc_wire_tio *io, bool xent,
+                           struct trows *d, char *why, size_t len)
+{
+    dc_error_t e;
+
+    if (d->x->dtype != DC_NPY_F4 ||
+        d->t->dtype != (xent ? DC_NPY_I8 : DC_NPY_F4))
+        return 0; /* converted rows: pread */
+    if (!(d->mx = dc_mpi_file_open (io->input, false, &e)) ||
+        !(d->mt = dc_mpi_file_open (io->target, false, &e))) {
+        say (why, len, "%s", e.text);
+        return -1;
+    }
+    d->engine = "mpi-io";
+    return 0;
+}
+
 /* 0, or -1 with why (then relayed rows, or an error under --io direct). */
 static int trows_open (const struct dc_wire_tio *io, size_t nin, size_t nout,
-                       bool xent, struct trows *d, char *why, size_t len)
+                       bool xent, bool mpi, struct trows *d, char *why,
+                       size_t len)
 {
     dc_error_t e;
 
@@ -768,10 +794,25 @@ static int trows_open (const struct dc_wire_tio *io, size_t nin, size_t nout,
              io->target);
         goto fail;
     }
+    d->engine = "pread";
+    if (mpi && trows_open_mpi (io, xent, d, why, len) < 0)
+        goto fail;
     return 0;
 fail:
     trows_close (d);
     return -1;
+}
+
+/* Row k of the input into x and of the target into tg (tsz bytes). */
+static int trows_read_mpi (struct trows *d, uint64_t k, size_t nin, size_t tsz,
+                           float *x, uint8_t *tg, dc_error_t *errp)
+{
+    return dc_mpi_file_read_at (d->mx, d->x->data_offset + k * nin * 4, x,
+                                nin * 4, errp) < 0 ||
+                   dc_mpi_file_read_at (d->mt, d->t->data_offset + k * tsz, tg,
+                                        tsz, errp) < 0
+               ? -1
+               : 0;
 }
 
 /* The rows of a step given by their indices, into x and tg. */
@@ -785,12 +826,18 @@ static int trows_read (struct trows *d, const uint8_t *idx, size_t rows,
         if (k >= d->x->rows)
             return errprintf (errp, "worker: step: row %llu of %zu",
                               (unsigned long long)k, d->x->rows);
-        if (dc_npy_read_f32 (d->x, (size_t)k, 1, x + i * nin, errp) < 0 ||
-            (xent
-                 ? dc_npy_read_i64 (d->t, (size_t)k, 1,
-                                    (int64_t *)(void *)(tg + i * tsz), errp)
-                 : dc_npy_read_f32 (d->t, (size_t)k, 1,
-                                    (float *)(void *)(tg + i * tsz), errp)) < 0)
+        if (d->mx) {
+            if (trows_read_mpi (d, k, nin, tsz, x + i * nin, tg + i * tsz,
+                                errp) < 0)
+                return -1;
+        } else if (dc_npy_read_f32 (d->x, (size_t)k, 1, x + i * nin, errp) <
+                       0 ||
+                   (xent ? dc_npy_read_i64 (d->t, (size_t)k, 1,
+                                            (int64_t *)(void *)(tg + i * tsz),
+                                            errp)
+                         : dc_npy_read_f32 (d->t, (size_t)k, 1,
+                                            (float *)(void *)(tg + i * tsz),
+                                            errp)) < 0)
             return -1;
     }
     return 0;
@@ -817,183 +864,310 @@ static int send_state (struct dc_comm *c, struct dc_trainer *t, size_t np,
     return rc;
 }
 
-static int serve_train (struct dc_comm *c, const struct job *j,
-                        struct dc_model *m, const struct dc_worker_opts *o,
-                        dc_error_t *errp)
-{
-    const struct dc_compute_ops *ops = NULL;
-    struct dc_compute *dev = NULL;
-    struct dc_trainer *t = NULL;
-    float *g = NULL, *bx = NULL;
-    uint8_t *out = NULL, *bt = NULL;
-    struct trows d = {0};
-    int rc = -1;
-    size_t nin = (size_t)dc_model_inputs (m);
-    size_t nout = (size_t)dc_model_outputs (m);
-    size_t np = dc_model_nparams (m);
-    bool xent = j->to.loss == DC_LOSS_XENT;
-    size_t tsz = xent ? sizeof (int64_t) : nout * sizeof (float);
-    size_t B = j->to.batch_size;
-    struct dc_compute_opts co = {.threads = j->threads,
-                                 .train_rows = DC_TRAIN_CPU_ROWS};
+/* A training rank: what serve_train's steps share.  The functions below
+ * return 0, -1 to report the error to the hub (dc_worker_fail) or QUIET
+ * when the hub is gone (nothing to report to). */
+#define QUIET (-2)
 
-    if (dc_dtype_parse (j->dtype, &co.dtype) < 0) {
-        errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
-        return dc_worker_fail (c, errp);
-    }
-    if (!(ops = worker_find (j->device, errp)) ||
-        !(dev = ops->create (&co, errp)))
-        return dc_worker_fail (c, errp);
-    if (!(t = dc_trainer_create (m, ops, dev, &j->to, errp)))
-        goto done;
-    if (j->resume) {
-        /* the optimizer state and step of the checkpoint */
-        struct dc_comm_msg msg;
-        struct dc_train_pos pos;
-        char path[4096];
-        if (dc_comm_recv (c, &msg, -1, errp) <= 0)
-            goto quiet;
-        int how = -1;
-        if (msg.type != DC_MSG_DATA ||
-            (how = write_tmp (msg.data, msg.len, o, path, sizeof (path),
-                              errp)) == -1) {
-            free (msg.data);
-            if (msg.type != DC_MSG_DATA)
-                errprintf (errp, "worker: expected the checkpoint");
-            goto done;
-        }
+struct trun {
+    struct dc_comm *c;
+    const struct job *j;
+    const struct dc_compute_ops *ops;
+    struct dc_compute *dev;
+    struct dc_trainer *t;
+    struct trows d;
+    size_t nin, nout, np, tsz;
+    bool xent;
+    float *g, *bx; /* the gradient (summed in place); direct rows */
+    uint8_t *out, *bt;
+    /* overlap (comm can sum in the background): the buckets, the sums
+     * started (req[k] for bucket k) and the next bucket to start */
+    struct dc_grad_bucket *b;
+    struct dc_comm_req **req;
+    int nb, next;
+};
+
+static void trun_free (struct trun *k)
+{
+    dc_trainer_destroy (k->t);
+    if (k->ops && k->dev)
+        k->ops->destroy (k->dev);
+    trows_close (&k->d);
+    free (k->g);
+    free (k->bx);
+    free (k->bt);
+    free (k->out);
+    free (k->b);
+    free (k->req);
+}
+
+/* The checkpoint's optimizer state and step (a DATA message). */
+static int train_resume (struct trun *k, const struct dc_worker_opts *o,
+                         dc_error_t *errp)
+{
+    struct dc_comm_msg msg;
+    struct dc_train_pos pos;
+    char path[4096];
+    int how = -1;
+
+    if (dc_comm_recv (k->c, &msg, -1, errp) <= 0)
+        return QUIET;
+    if (msg.type != DC_MSG_DATA ||
+        (how = write_tmp (msg.data, msg.len, o, path, sizeof (path), errp)) ==
+            -1) {
         free (msg.data);
-        int lr = dc_trainer_checkpoint_load (t, &pos, path, errp);
-        drop_tmp (how, path);
-        if (lr < 0)
-            goto done;
+        if (msg.type != DC_MSG_DATA)
+            errprintf (errp, "worker: expected the checkpoint");
+        return -1;
     }
-    if (!(g = malloc ((np ? np : 1) * sizeof (float))) ||
-        !(out = malloc (DC_TRAIN_RESULT_HDR + np * sizeof (float)))) {
-        errprintf (errp, "worker: out of memory");
-        goto done;
-    }
-    struct dc_wire_ready rd = {.inputs = (int64_t)nin,
-                               .outputs = (int64_t)nout,
-                               .parameters = (int64_t)np};
-    if (j->tio.on) {
-        bool ok = trows_open (&j->tio, nin, nout, xent, &d, rd.io_why,
-                              sizeof (rd.io_why)) == 0;
-        if (ok && (!(bx = malloc (B * nin * sizeof (float))) ||
-                   !(bt = malloc (B * tsz)))) {
-            errprintf (errp, "worker: out of memory");
-            goto done;
+    free (msg.data);
+    int lr = dc_trainer_checkpoint_load (k->t, &pos, path, errp);
+    drop_tmp (how, path);
+    return lr < 0 ? -1 : 0;
+}
+
+/* Overlap, when the comm sums in the background: the buckets of the
+ * model (the same on every rank) and a hook that starts each one's sum as
+ * soon as the backward pass has completed it. */
+static int train_hook (void *arg, int layer, dc_error_t *errp);
+
+static int train_buckets (struct trun *k, int nlayers, dc_error_t *errp)
+{
+    if (!dc_comm_can_overlap (k->c) || nlayers <= 0)
+        return 0; /* the whole gradient summed after the backward */
+    if (!(k->b = calloc ((size_t)nlayers, sizeof (*k->b))) ||
+        !(k->req = calloc ((size_t)nlayers, sizeof (*k->req))))
+        return errprintf (errp, "worker: out of memory");
+    if ((k->nb = dc_trainer_buckets (k->t, DC_TRAIN_BUCKET_BYTES, k->b, nlayers,
+                                     errp)) < 0)
+        return -1;
+    dc_trainer_set_grad_hook (k->t, train_hook, k);
+    return 0;
+}
+
+/* Start bucket k->next's sum; rows 0: the rank has no gradient (zeros). */
+static int bucket_start (struct trun *k, bool rows, dc_error_t *errp)
+{
+    const struct dc_grad_bucket *b = &k->b[k->next];
+
+    if (rows && dc_trainer_grads_get_range (k->t, b->off, b->n, k->g + b->off,
+                                            errp) < 0)
+        return -1;
+    if (!(k->req[k->next] =
+              dc_comm_iallreduce (k->c, k->g + b->off, b->n, errp)))
+        return -1;
+    k->next++;
+    return 0;
+}
+
+static int train_hook (void *arg, int layer, dc_error_t *errp)
+{
+    struct trun *k = arg;
+
+    if (k->next < k->nb && k->b[k->next].layer == layer)
+        return bucket_start (k, true, errp);
+    return 0;
+}
+
+/* Finish every sum started, in order: 0, or -1 with the first error (the
+ * rest are waited for all the same: their buffers are the comm's). */
+static int buckets_wait (struct trun *k, dc_error_t *errp)
+{
+    int rc = 0, err = 0;
+
+    for (int i = 0; i < k->next; i++) {
+        dc_error_t e;
+        if (dc_comm_wait (k->c, k->req[i], &e) < 0 && rc == 0) {
+            rc = -1;
+            err = errno;
+            errprintf (errp, "%s", e.text);
         }
+        k->req[i] = NULL;
+    }
+    k->next = 0;
+    errno = err;
+    return rc;
+}
+
+/* This rank's gradient of its rows, summed over every live rank into k->g:
+ * 0, -1 (the step failed), or 1 when the sum failed (errno ECANCELED: a
+ * rank was lost; else the comm is gone).  *tc1: when the backward ended. */
+static int train_grad (struct trun *k, const float *x, const void *tg,
+                       uint64_t rows, uint64_t scale, double *ls, double *tc1,
+                       dc_error_t *errp)
+{
+    int r = 0;
+
+    if (rows > 0)
+        r = dc_trainer_grad (k->t, x, tg, (size_t)rows, (size_t)scale, ls,
+                             errp);
+    else
+        memset (k->g, 0, k->np * sizeof (float));
+    if (r == 0 && k->nb > 0 && rows == 0) /* no backward: every bucket */
+        while (r == 0 && k->next < k->nb)
+            r = bucket_start (k, false, errp);
+    if (r == 0 && k->nb == 0 && rows > 0)
+        r = dc_trainer_grads_get (k->t, k->g, errp);
+    *tc1 = dc_report_now ();
+    if (r < 0) {
+        buckets_wait (k, NULL); /* the sums started end before g is freed */
+        return -1;
+    }
+    /* every live rank sums its gradient with the others' */
+    if (k->nb > 0 ? buckets_wait (k, errp)
+                  : dc_comm_allreduce (k->c, k->g, k->np, errp))
+        return 1;
+    return 0;
+}
+
+/* One step's share (a CHUNK): its rows (read here under direct rows),
+ * the summed gradient, the update and the RESULT. */
+static int train_step (struct trun *k, struct dc_comm_msg *msg,
+                       dc_error_t *errp)
+{
+    struct dc_wire_step sp;
+    dc_error_t e;
+    bool direct = k->d.x != NULL;
+    double ls = 0;
+
+    /* direct: each row is its u64 index */
+    if (dc_wire_step_get (msg->data, msg->len, direct ? 8 : k->nin * 4,
+                          direct ? 0 : k->tsz, k->j->to.batch_size, &sp,
+                          &e) < 0)
+        return errprintf (errp, "worker: a malformed training %s", e.text);
+    uint64_t rows = sp.rows;
+    if (k->j->delay_ms > 0)
+        dc_worker_sleep_ms (k->j->delay_ms);
+    double tr0 = dc_report_now (), tc0, tc1; /* read, compute, allreduce */
+    const float *x = (const float *)sp.x;
+    const void *tg = sp.target;
+    if (direct && rows > 0) {
+        if (trows_read (&k->d, sp.x, (size_t)rows, k->nin, k->tsz, k->xent,
+                        k->bx, k->bt, errp) < 0)
+            return -1;
+        x = k->bx;
+        tg = k->bt;
+    }
+    tc0 = dc_report_now ();
+    uint64_t status = 0;
+    int r = train_grad (k, x, tg, rows, sp.scale, &ls, &tc1, errp);
+    if (r < 0 || (r > 0 && errno != ECANCELED))
+        return r < 0 ? -1 : QUIET;
+    if (r > 0)
+        status = 1; /* a rank was lost: the step is redone */
+    else if (dc_trainer_grads_set (k->t, k->g, errp) < 0 ||
+             dc_trainer_apply (k->t, errp) < 0)
+        return -1;
+    size_t len = DC_TRAIN_RESULT_HDR;
+    dc_wire_tresult_put (
+        k->out, &(struct dc_wire_tresult){.attempt = sp.attempt,
+                                          .status = status,
+                                          .loss = ls,
+                                          .read = tc0 - tr0,
+                                          .compute = tc1 - tc0,
+                                          .allreduce = dc_report_now () - tc1});
+    if (sp.want_grads && status == 0) {
+        memcpy (k->out + DC_TRAIN_RESULT_HDR, k->g, k->np * sizeof (float));
+        len += k->np * sizeof (float);
+    }
+    if (dc_comm_send (k->c, DC_COMM_HUB, DC_MSG_RESULT, k->out, len, errp) < 0)
+        return QUIET;
+    return 0;
+}
+
+/* READY: the model's shape, and whether this rank reads its rows itself
+ * (and with which engine). */
+static int train_ready (struct trun *k, dc_error_t *errp)
+{
+    struct dc_wire_ready rd = {.inputs = (int64_t)k->nin,
+                               .outputs = (int64_t)k->nout,
+                               .parameters = (int64_t)k->np};
+    size_t B = k->j->to.batch_size;
+
+    if (k->j->tio.on) {
+        bool ok = trows_open (&k->j->tio, k->nin, k->nout, k->xent,
+                              dc_mpi_file_usable (k->c), &k->d, rd.io_why,
+                              sizeof (rd.io_why)) == 0;
+        if (ok && (!(k->bx = malloc (B * k->nin * sizeof (float))) ||
+                   !(k->bt = malloc (B * k->tsz))))
+            return errprintf (errp, "worker: out of memory");
+        if (ok)
+            snprintf (rd.io_engine, sizeof (rd.io_engine), "%s", k->d.engine);
         snprintf (rd.io, sizeof (rd.io), "%s", ok ? "direct" : "relay");
     }
     rd.clock = dc_report_now ();
     snprintf (rd.device, sizeof (rd.device), "%s",
-              ops->describe ? ops->describe (dev) : ops->name);
+              k->ops->describe ? k->ops->describe (k->dev) : k->ops->name);
     snprintf (rd.kernel, sizeof (rd.kernel), "%s",
-              ops->kernel && ops->kernel (dev) ? ops->kernel (dev) : "");
+              k->ops->kernel && k->ops->kernel (k->dev)
+                  ? k->ops->kernel (k->dev)
+                  : "");
     char *ready = dc_wire_ready_encode (&rd);
-    if (!ready || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready,
-                                strlen (ready), errp) < 0) {
-        free (ready);
-        goto quiet;
-    }
+    int rc = ready && dc_comm_send (k->c, DC_COMM_HUB, DC_MSG_READY, ready,
+                                    strlen (ready), errp) == 0
+                 ? 0
+                 : QUIET;
     free (ready);
-    bool direct = d.x != NULL;
-    for (;;) {
-        struct dc_comm_msg msg;
-        double ls = 0;
-        if (dc_comm_recv (c, &msg, -1, errp) < 0)
-            goto quiet;
-        if (msg.type == DC_MSG_DONE) {
-            free (msg.data);
-            rc = 0;
+    return rc;
+}
+
+/* The device, the trainer (and the checkpoint's state), the buffers. */
+static int train_setup (struct trun *k, struct dc_model *m,
+                        const struct dc_worker_opts *o, dc_error_t *errp)
+{
+    const struct job *j = k->j;
+    struct dc_compute_opts co = {.threads = j->threads,
+                                 .train_rows = DC_TRAIN_CPU_ROWS};
+
+    k->nin = (size_t)dc_model_inputs (m);
+    k->nout = (size_t)dc_model_outputs (m);
+    k->np = dc_model_nparams (m);
+    k->xent = j->to.loss == DC_LOSS_XENT;
+    k->tsz = k->xent ? sizeof (int64_t) : k->nout * sizeof (float);
+    if (dc_dtype_parse (j->dtype, &co.dtype) < 0)
+        return errprintf (errp, "worker: unknown dtype '%s'", j->dtype);
+    if (!(k->ops = worker_find (j->device, errp)) ||
+        !(k->dev = k->ops->create (&co, errp)) ||
+        !(k->t = dc_trainer_create (m, k->ops, k->dev, &j->to, errp)))
+        return -1;
+    int rc = j->resume ? train_resume (k, o, errp) : 0;
+    if (rc < 0)
+        return rc;
+    if (!(k->g = malloc ((k->np ? k->np : 1) * sizeof (float))) ||
+        !(k->out = malloc (DC_TRAIN_RESULT_HDR + k->np * sizeof (float))))
+        return errprintf (errp, "worker: out of memory");
+    return train_buckets (k, m->nlayers, errp);
+}
+
+static int serve_train (struct dc_comm *c, const struct job *j,
+                        struct dc_model *m, const struct dc_worker_opts *o,
+                        dc_error_t *errp)
+{
+    struct trun k = {.c = c, .j = j};
+    int rc = train_setup (&k, m, o, errp);
+
+    if (rc == 0)
+        rc = train_ready (&k, errp);
+    while (rc == 0) {
+        struct dc_comm_msg msg = {0};
+        if (dc_comm_recv (c, &msg, -1, errp) < 0) {
+            rc = QUIET;
             break;
         }
-        if (msg.type == DC_MSG_DATA) { /* the hub wants the state */
+        if (msg.type == DC_MSG_DONE) {
             free (msg.data);
-            if (send_state (c, t, np, errp) < 0)
-                goto done;
-            continue;
+            break;
         }
-        if (msg.type != DC_MSG_CHUNK) {
-            free (msg.data);
-            continue;
-        }
-        struct dc_wire_step sp;
-        dc_error_t e;
-        /* direct: each row is its u64 index */
-        if (dc_wire_step_get (msg.data, msg.len, direct ? 8 : nin * 4,
-                              direct ? 0 : tsz, B, &sp, &e) < 0) {
-            free (msg.data);
-            errprintf (errp, "worker: a malformed training %s", e.text);
-            goto done;
-        }
-        uint64_t attempt = sp.attempt, rows = sp.rows, scale = sp.scale;
-        if (j->delay_ms > 0)
-            dc_worker_sleep_ms (j->delay_ms);
-        double tr0 = dc_report_now (), tc0, tc1; /* read, compute, allreduce */
-        const float *x = (const float *)sp.x;
-        const void *tg = sp.target;
-        if (direct && rows > 0) {
-            if (trows_read (&d, sp.x, (size_t)rows, nin, tsz, xent, bx, bt,
-                            errp) < 0) {
-                free (msg.data);
-                goto done;
-            }
-            x = bx;
-            tg = bt;
-        }
-        tc0 = dc_report_now ();
-        int r = 0;
-        if (rows > 0)
-            r = dc_trainer_grad (t, x, tg, (size_t)rows, (size_t)scale, &ls,
-                                 errp) < 0 ||
-                        dc_trainer_grads_get (t, g, errp) < 0
-                    ? -1
-                    : 0;
-        else
-            memset (g, 0, np * sizeof (float));
+        if (msg.type == DC_MSG_DATA) /* the hub wants the state */
+            rc = send_state (c, k.t, k.np, errp);
+        else if (msg.type == DC_MSG_CHUNK)
+            rc = train_step (&k, &msg, errp);
         free (msg.data);
-        if (r < 0)
-            goto done;
-        /* every live rank sums its gradient with the others' */
-        uint64_t status = 0;
-        tc1 = dc_report_now ();
-        if (dc_comm_allreduce (c, g, np, errp) < 0) {
-            if (errno != ECANCELED)
-                goto quiet;
-            status = 1; /* a rank was lost: the step is redone */
-        } else if (dc_trainer_grads_set (t, g, errp) < 0 ||
-                   dc_trainer_apply (t, errp) < 0)
-            goto done;
-        size_t len = DC_TRAIN_RESULT_HDR;
-        dc_wire_tresult_put (out, &(struct dc_wire_tresult){
-                                      .attempt = attempt,
-                                      .status = status,
-                                      .loss = ls,
-                                      .read = tc0 - tr0,
-                                      .compute = tc1 - tc0,
-                                      .allreduce = dc_report_now () - tc1});
-        if (sp.want_grads && status == 0) {
-            memcpy (out + DC_TRAIN_RESULT_HDR, g, np * sizeof (float));
-            len += np * sizeof (float);
-        }
-        if (dc_comm_send (c, DC_COMM_HUB, DC_MSG_RESULT, out, len, errp) < 0)
-            goto quiet;
     }
-done:
-    if (rc < 0)
+    if (rc == -1)
         dc_worker_fail (c, errp);
-quiet:
-    dc_trainer_destroy (t);
-    if (ops && dev)
-        ops->destroy (dev);
-    trows_close (&d);
-    free (g);
-    free (bx);
-    free (bt);
-    free (out);
-    return rc;
+    trun_free (&k);
+    return rc < 0 ? -1 : 0;
 }
 
 /* JOB "echo" (dcrun bench comm): no model; READY, then every DATA frame

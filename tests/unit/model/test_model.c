@@ -911,6 +911,170 @@ START_TEST (t_rng)
 }
 END_TEST
 
+/* ---- gradient buckets and the hook: what the overlap of a rank's
+ * gradient sum with its backward pass relies on ---- */
+
+/* sizes 4 -> 6 -> 5 -> 3: layer 0 has 30 floats at 0, layer 1 35 at 30,
+ * layer 2 18 at 65 */
+static const struct {
+    size_t bytes;
+    int max, nb; /* nb -1: refused */
+    struct dc_grad_bucket want[3];
+} bucket_cases[] = {
+    /* one bucket per layer, last layer first */
+    {0, 3, 3, {{65, 18, 2}, {30, 35, 1}, {0, 30, 0}}},
+    {4, 3, 3, {{65, 18, 2}, {30, 35, 1}, {0, 30, 0}}},
+    {18 * 4, 3, 3, {{65, 18, 2}, {30, 35, 1}, {0, 30, 0}}},
+    /* layer 2 alone is too small: layer 1 joins it */
+    {18 * 4 + 1, 3, 2, {{30, 53, 1}, {0, 30, 0}}},
+    {40 * 4, 3, 2, {{30, 53, 1}, {0, 30, 0}}},
+    /* the last bucket (layer 0's) may be smaller */
+    {53 * 4, 3, 2, {{30, 53, 1}, {0, 30, 0}}},
+    /* larger than the gradient: one bucket */
+    {83 * 4, 3, 1, {{0, 83, 0}}},
+    {(size_t)1 << 40, 1, 1, {{0, 83, 0}}},
+    /* DDP-sized buckets on a small model: one */
+    {DC_TRAIN_BUCKET_BYTES, 3, 1, {{0, 83, 0}}},
+    /* not enough room */
+    {0, 2, -1, {{0}}},
+    {0, 0, -1, {{0}}},
+    {0, -1, -1, {{0}}},
+};
+
+static struct dc_trainer *small_trainer (struct dc_model **m,
+                                         const struct dc_compute_ops **ops,
+                                         struct dc_compute **c, size_t B)
+{
+    static const int sz[] = {4, 6, 5, 3};
+    static struct dc_train_opts o = {.loss = DC_LOSS_MSE, .lr = 0.1};
+    dc_error_t err;
+
+    *ops = cpu_ops (c);
+    *m = dc_model_create (make_mlp ("", sz, 3, "F32", 5), NULL, &err);
+    ck_assert_msg (*m != NULL, "%s", err.text);
+    o.batch_size = B;
+    struct dc_trainer *t = dc_trainer_create (*m, *ops, *c, &o, &err);
+    ck_assert_msg (t != NULL, "%s", err.text);
+    return t;
+}
+
+START_TEST (t_buckets)
+{
+    struct dc_model *m;
+    const struct dc_compute_ops *ops;
+    struct dc_compute *c;
+    struct dc_trainer *t = small_trainer (&m, &ops, &c, 4);
+    struct dc_grad_bucket b[3];
+    dc_error_t err;
+
+    int nb = dc_trainer_buckets (t, bucket_cases[_i].bytes, b,
+                                 bucket_cases[_i].max, &err);
+    ck_assert_int_eq (nb, bucket_cases[_i].nb);
+    if (nb < 0)
+        ck_assert (strstr (err.text, "gradient buckets") ||
+                   strstr (err.text, "invalid argument"));
+    size_t end = dc_model_nparams (m);
+    for (int k = 0; k < nb; k++) {
+        ck_assert_uint_eq (b[k].off, bucket_cases[_i].want[k].off);
+        ck_assert_uint_eq (b[k].n, bucket_cases[_i].want[k].n);
+        ck_assert_int_eq (b[k].layer, bucket_cases[_i].want[k].layer);
+        /* contiguous, backward order, covering the whole gradient */
+        ck_assert_uint_eq (b[k].off + b[k].n, end);
+        end = b[k].off;
+    }
+    if (nb > 0)
+        ck_assert_uint_eq (end, 0);
+    dc_trainer_destroy (t);
+    dc_model_destroy (m);
+    ops->destroy (c);
+}
+END_TEST
+
+struct hook_log {
+    struct dc_trainer *t;
+    int layers[8], n;
+    int fail_at;    /* the layer whose hook fails (-1: none) */
+    float seen[83]; /* each layer's gradient as the hook saw it */
+};
+
+static int log_hook (void *arg, int layer, dc_error_t *errp)
+{
+    static const size_t off[] = {0, 30, 65, 83};
+    struct hook_log *h = arg;
+
+    ck_assert_int_lt (h->n, 8);
+    h->layers[h->n++] = layer;
+    if (layer == h->fail_at)
+        return errprintf (errp, "hook: no sum for layer %d", layer);
+    return dc_trainer_grads_get_range (h->t, off[layer],
+                                       off[layer + 1] - off[layer],
+                                       h->seen + off[layer], errp);
+}
+
+START_TEST (t_grad_hook)
+{
+    struct dc_model *m;
+    const struct dc_compute_ops *ops;
+    struct dc_compute *c;
+    struct dc_trainer *t = small_trainer (&m, &ops, &c, 5);
+    dc_error_t err;
+    uint64_t s = 3;
+    float x[5 * 4], tg[5 * 3], want[83], got[83];
+    double l0, l1;
+
+    for (size_t i = 0; i < 5 * 4; i++)
+        x[i] = frand (&s);
+    for (size_t i = 0; i < 5 * 3; i++)
+        tg[i] = frand (&s);
+    ck_assert_uint_eq (dc_model_nparams (m), 83);
+    /* without a hook: the reference gradient */
+    ck_assert_int_eq (dc_trainer_grad (t, x, tg, 5, 10, &l0, &err), 0);
+    ck_assert_int_eq (dc_trainer_grads_get (t, want, &err), 0);
+    /* with one: called once per layer, last layer first, each time with
+     * that layer's gradient complete; the step's bytes are the same */
+    struct hook_log h = {.t = t, .fail_at = -1};
+    memset (got, 0, sizeof (got));
+    ck_assert_int_eq (dc_trainer_grads_set (t, got, &err), 0);
+    dc_trainer_set_grad_hook (t, log_hook, &h);
+    ck_assert_int_eq (dc_trainer_grad (t, x, tg, 5, 10, &l1, &err), 0);
+    ck_assert_int_eq (h.n, 3);
+    ck_assert_int_eq (h.layers[0], 2);
+    ck_assert_int_eq (h.layers[1], 1);
+    ck_assert_int_eq (h.layers[2], 0);
+    ck_assert (memcmp (h.seen, want, sizeof (want)) == 0);
+    ck_assert_int_eq (dc_trainer_grads_get (t, got, &err), 0);
+    ck_assert (memcmp (got, want, sizeof (want)) == 0);
+    ck_assert (l0 == l1);
+    /* a hook that fails stops the step with its error */
+    h = (struct hook_log){.t = t, .fail_at = 1};
+    ck_assert_int_eq (dc_trainer_grad (t, x, tg, 5, 10, &l1, &err), -1);
+    ck_assert_str_eq (err.text, "hook: no sum for layer 1");
+    ck_assert_int_eq (h.n, 2);
+    /* removed: not called any more */
+    dc_trainer_set_grad_hook (t, NULL, &h);
+    h.n = 0;
+    ck_assert_int_eq (dc_trainer_grad (t, x, tg, 5, 10, &l1, &err), 0);
+    ck_assert_int_eq (h.n, 0);
+    dc_trainer_set_grad_hook (NULL, log_hook, &h); /* no crash */
+    /* ranges: inside the gradient only */
+    ck_assert_int_eq (dc_trainer_grads_get_range (t, 0, 83, got, &err), 0);
+    ck_assert_int_eq (dc_trainer_grads_get_range (t, 83, 0, got, &err), 0);
+    ck_assert_int_eq (dc_trainer_grads_get_range (t, 0, 84, got, &err), -1);
+    ck_assert_ptr_nonnull (strstr (err.text, "invalid gradient range"));
+    ck_assert_int_eq (dc_trainer_grads_get_range (t, 84, 0, got, &err), -1);
+    ck_assert_int_eq (dc_trainer_grads_get_range (t, 80, SIZE_MAX, got, &err),
+                      -1);
+    ck_assert_int_eq (dc_trainer_grads_get_range (t, 0, 1, NULL, &err), -1);
+    ck_assert_int_eq (dc_trainer_grads_get_range (NULL, 0, 1, got, &err), -1);
+    struct dc_grad_bucket b[3];
+    ck_assert_int_eq (dc_trainer_buckets (NULL, 0, b, 3, &err), -1);
+    ck_assert_int_eq (dc_trainer_buckets (t, 0, NULL, 3, &err), -1);
+    dc_trainer_destroy (t);
+    dc_model_destroy (m);
+    ops->destroy (c);
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("model");
@@ -926,6 +1090,9 @@ int main (void)
     tcase_add_test (tc, t_resume);
     tcase_add_test (tc, t_bad_training);
     tcase_add_test (tc, t_layers_split);
+    tcase_add_loop_test (tc, t_buckets, 0,
+                         sizeof (bucket_cases) / sizeof (bucket_cases[0]));
+    tcase_add_test (tc, t_grad_hook);
     tcase_add_test (tc, t_rng);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
