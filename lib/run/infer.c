@@ -703,8 +703,8 @@ int dc_infer_run (const struct dc_infer_opts *o, struct dc_job *job, int *sig,
         /* under mpirun or srun every process is one data-parallel rank:
          * --split auto or hybrid (the head's plan came out data parallel,
          * or a run without a head) is that; a pipeline is not */
-        if (dc_comm_mpi_wanted () && (o->split.split == DC_SPLIT_LAYERS ||
-                                      o->split.stages > 0)) {
+        if (dc_comm_mpi_wanted () &&
+            (o->split.split == DC_SPLIT_LAYERS || o->split.stages > 0)) {
             errprintf (err, "infer: --split layers and --stages are not "
                             "available under mpirun or srun: run dcrun on "
                             "the head node with -L mpi or -L slurm");
