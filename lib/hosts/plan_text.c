@@ -5,6 +5,7 @@
 
 #include "lib/hosts/plan_text.h"
 #include "lib/util/strbuf.h"
+#include "lib/util/json.h"
 
 /* rows of about 80 bytes for every rank a plan may have */
 #define TEXT_MAX ((size_t)1 << 30)
@@ -63,7 +64,6 @@ fail:
 char *dc_plan_to_json (const struct dc_plan *plan)
 {
     cJSON *o, *ranks;
-    char *s = NULL;
 
     if (!plan) {
         errno = EINVAL;
@@ -74,16 +74,12 @@ char *dc_plan_to_json (const struct dc_plan *plan)
         !(ranks = cJSON_AddArrayToObject (o, "ranks")))
         goto out;
     for (int r = 0; r < plan->size; r++) {
-        cJSON *j = rank_json (plan, &plan->ranks[r]);
-        if (!j || !cJSON_AddItemToArray (ranks, j)) {
-            cJSON_Delete (j);
+        if (!dc_json_push (ranks, rank_json (plan, &plan->ranks[r])))
             goto out;
-        }
     }
-    s = cJSON_PrintUnformatted (o);
+    return dc_json_take (o);
 out:
     cJSON_Delete (o);
-    if (!s)
-        errno = ENOMEM;
-    return s;
+    errno = ENOMEM;
+    return NULL;
 }

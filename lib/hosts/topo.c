@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/hosts/topo.h"
+#include "lib/util/json.h"
 
 struct dc_topo *dc_topo_create (void)
 {
@@ -130,7 +131,6 @@ static cJSON *gpu_json (const struct dc_topo_gpu *g)
 char *dc_topo_to_json (const struct dc_topo *topo, int flags)
 {
     cJSON *o, *gpus;
-    char *s = NULL;
 
     if (!topo) {
         errno = EINVAL;
@@ -147,9 +147,8 @@ char *dc_topo_to_json (const struct dc_topo *topo, int flags)
         goto out;
     for (int i = 0; i < topo->ngpus; i++) {
         cJSON *g = gpu_json (&topo->gpus[i]);
-        if (!g)
+        if (!dc_json_push (gpus, g))
             goto out;
-        cJSON_AddItemToArray (gpus, g);
     }
     if (topo->cuda_visible_devices &&
         !cJSON_AddStringToObject (o, "cuda_visible_devices",
@@ -186,12 +185,11 @@ char *dc_topo_to_json (const struct dc_topo *topo, int flags)
             }
         }
     }
-    s = cJSON_PrintUnformatted (o);
+    return dc_json_take (o);
 out:
     cJSON_Delete (o);
-    if (!s)
-        errno = ENOMEM;
-    return s;
+    errno = ENOMEM;
+    return NULL;
 }
 
 /* JSON readers: each checks type and range and says which key is wrong. */

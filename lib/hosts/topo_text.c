@@ -9,6 +9,7 @@
 
 #include "lib/hosts/topo_text.h"
 #include "lib/util/strbuf.h"
+#include "lib/util/json.h"
 
 /* DC_TOPO_MAX_GPUS rows per host, well under this */
 #define TEXT_MAX ((size_t)256 << 20)
@@ -155,7 +156,6 @@ static cJSON *entry_json (const struct dc_topo_entry *e)
 char *dc_topo_list_json (const struct dc_topo_entry *e, size_t n)
 {
     cJSON *o, *arr;
-    char *s = NULL;
 
     if (!entries_ok (e, n)) {
         errno = EINVAL;
@@ -165,16 +165,12 @@ char *dc_topo_list_json (const struct dc_topo_entry *e, size_t n)
         !(arr = cJSON_AddArrayToObject (o, "hosts")))
         goto out;
     for (size_t i = 0; i < n; i++) {
-        cJSON *h = entry_json (&e[i]);
-        if (!h || !cJSON_AddItemToArray (arr, h)) {
-            cJSON_Delete (h);
+        if (!dc_json_push (arr, entry_json (&e[i])))
             goto out;
-        }
     }
-    s = cJSON_PrintUnformatted (o);
+    return dc_json_take (o);
 out:
     cJSON_Delete (o);
-    if (!s)
-        errno = ENOMEM;
-    return s;
+    errno = ENOMEM;
+    return NULL;
 }

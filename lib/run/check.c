@@ -9,6 +9,7 @@
 #include "lib/launch/launch.h"
 #include "lib/run/check.h"
 #include "lib/util/strbuf.h"
+#include "lib/util/json.h"
 
 #define TEXT_MAX ((size_t)256 << 20)
 
@@ -145,7 +146,6 @@ static cJSON *host_json (const struct dc_check_host *c)
 char *dc_check_json (const struct dc_check_host *c, size_t n)
 {
     cJSON *o, *arr;
-    char *s = NULL;
     int bad = 0;
 
     if (!c && n > 0) {
@@ -159,18 +159,14 @@ char *dc_check_json (const struct dc_check_host *c, size_t n)
         !(arr = cJSON_AddArrayToObject (o, "hosts")))
         goto out;
     for (size_t i = 0; i < n; i++) {
-        cJSON *j = host_json (&c[i]);
-        if (!j || !cJSON_AddItemToArray (arr, j)) {
-            cJSON_Delete (j);
+        if (!dc_json_push (arr, host_json (&c[i])))
             goto out;
-        }
     }
-    s = cJSON_PrintUnformatted (o);
+    return dc_json_take (o);
 out:
     cJSON_Delete (o);
-    if (!s)
-        errno = ENOMEM;
-    return s;
+    errno = ENOMEM;
+    return NULL;
 }
 
 bool dc_check_probe_here (const char *launcher, const struct dc_hosts *hosts)
