@@ -59,6 +59,20 @@ static int add (char ***v, int *n, const char *s)
     return 0;
 }
 
+/* The words v[0..k) into *argvp, or freed when one could not be added
+ * (rc). */
+static int give (char **v, int k, int rc, char ***argvp, dc_error_t *errp)
+{
+    if (rc) {
+        for (int i = 0; i < k; i++)
+            free (v[i]);
+        free (v);
+        return errprintf (errp, "out of memory");
+    }
+    *argvp = v;
+    return 0;
+}
+
 int dc_launch_slurm_argv (struct dc_launch *l,
                           const struct dc_launch_rank *ranks, int n,
                           const char *hostfile, char ***argvp, dc_error_t *errp)
@@ -116,14 +130,7 @@ int dc_launch_slurm_argv (struct dc_launch *l,
     rc |= add (&v, &k, "--");
     for (int i = 0; ranks[0].argv[i]; i++)
         rc |= add (&v, &k, ranks[0].argv[i]);
-    if (rc) {
-        for (int i = 0; i < k; i++)
-            free (v[i]);
-        free (v);
-        return errprintf (errp, "out of memory");
-    }
-    *argvp = v;
-    return 0;
+    return give (v, k, rc, argvp, errp);
 }
 
 static int slurm_init (struct dc_launch *l, dc_error_t *errp)
@@ -161,14 +168,7 @@ static int slurm_check_argv (struct dc_launch *l,
     rc |= add (&v, &k, "worker");
     rc |= add (&v, &k, "--port-check");
     rc |= add (&v, &k, pb);
-    if (rc) {
-        for (int i = 0; i < k; i++)
-            free (v[i]);
-        free (v);
-        return errprintf (errp, "out of memory");
-    }
-    *argvp = v;
-    return 0;
+    return give (v, k, rc, argvp, errp);
 }
 
 static int slurm_spawn (struct dc_launch *l, const struct dc_launch_rank *ranks,
