@@ -242,7 +242,10 @@ if $D --version | grep -q '^launchers:.* mpi' && command -v mpirun > /dev/null; 
     kill -INT $P
     wait $P
     expect_eq "$([ $? -ne 0 ] && echo failed)" failed "mpirun, Ctrl-C: the job fails"
-    sleep 0.5
+    # mpirun may return before its ranks have finished stopping (rank 0
+    # removes the temporary output on its way out): wait for them, 10 s
+    i=0
+    while [ "$(ls -a | grep -c 'Ymc') $(workers) $(chunk_files)" != "0 0 0" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     expect_eq "$(ls -a | grep -c 'Ymc') $(workers) $(chunk_files)" "0 0 0" "mpirun, Ctrl-C: no output, no worker, no chunk folder"
     export ASAN_OPTIONS="$SAVED_ASAN"
     [ -n "$ASAN_OPTIONS" ] || unset ASAN_OPTIONS
