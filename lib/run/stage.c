@@ -696,6 +696,12 @@ int dc_worker_pipe_serve (struct dc_comm *c, const struct dc_worker_opts *o,
     if (job_from_wire (job, &j, errp) < 0)
         return dc_worker_fail (c, errp);
     co.threads = j.threads;
+    /* training: the GEMM row blocks of single-process training (a
+     * micro-batch of 64 rows in a 1024-row block computed 16 times the
+     * work); inference keeps mlp_infer's 1024-row blocks, whose bytes
+     * --split data gives */
+    if (!strcmp (j.task, "train"))
+        co.train_rows = DC_TRAIN_CPU_ROWS;
     if (dc_comm_recv (c, &msg, -1, errp) <= 0)
         return -1;
     if (msg.type != DC_MSG_MODEL) {
