@@ -61,8 +61,7 @@ static int check_run (struct cli *cli, int argc, char **argv)
     struct dc_check_host *c = NULL;
     int optindex, rc, exitcode = EXIT_OK;
 
-    if ((rc = cli_parse (cli, &cmd_check, argc, argv, NULL, NULL, &optindex)) !=
-        0)
+    if ((rc = cli_parse (cli, &cmd_check, argc, argv, NULL, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);

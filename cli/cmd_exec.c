@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fields.h"
 #include "commands.h"
 #include "job.h"
 #include "status.h"
@@ -25,50 +26,6 @@
 #include "lib/run/exec.h"
 #include "lib/util/clock.h"
 
-enum {
-    OPT_NO_TAG = 0x100,
-    OPT_OUTPUT_DIR,
-    OPT_KILL_ON_BAD_EXIT,
-    OPT_NO_KILL_ON_BAD_EXIT,
-    OPT_TIMEOUT,
-    OPT_TRACE, /* --trace, --report: see exec_record () */
-    OPT_REPORT,
-    OPT_STDIN,
-    OPT_TIMESTAMP_OUTPUT,
-    OPT_EXIT_STATUS,
-    OPT_MAX_RESTARTS,
-};
-
-/* exec's own options; the launch options (placement, binding, -x, ssh,
- * mpirun and srun settings) are the shared ones of cli.c */
-static const struct cli_opt exec_opts[] = {
-    {"no-tag", no_argument, OPT_NO_TAG, NULL,
-     "do not prefix output lines with RANK@HOST"},
-    {"output-dir", required_argument, OPT_OUTPUT_DIR, "DIR",
-     "also write DIR/rank-N.out and DIR/rank-N.err"},
-    {"kill-on-bad-exit", no_argument, OPT_KILL_ON_BAD_EXIT, NULL,
-     "stop every rank when one fails (default)"},
-    {"no-kill-on-bad-exit", no_argument, OPT_NO_KILL_ON_BAD_EXIT, NULL,
-     "let the other ranks run when one fails"},
-    {"timeout", required_argument, OPT_TIMEOUT, "S",
-     "stop the job after S seconds (exit 1)"},
-    {"trace", required_argument, OPT_TRACE, "FILE.json",
-     "write a Chrome trace (Perfetto): each rank's run, failures marked"},
-    {"report", required_argument, OPT_REPORT, "FILE.json",
-     "write a report: per rank host, exit status or signal, start, end"},
-    {"stdin", required_argument, OPT_STDIN, "rank0|all|none",
-     "where this stdin goes (default rank0, as mpirun and srun)"},
-    {"timestamp-output", no_argument, OPT_TIMESTAMP_OUTPUT, NULL,
-     "prefix each output line with the time it arrived"},
-    {"max-restarts", required_argument, OPT_MAX_RESTARTS, "N",
-     "when a rank fails, stop the job and start every rank again, up to N "
-     "times (torchrun's --max-restarts; TORCHELASTIC_RESTART_COUNT)"},
-    {"exit-status", required_argument, OPT_EXIT_STATUS, "first|any",
-     "exit with the first failing rank's status (first, default; 128+N for "
-     "signal N) or 1 when any rank fails (any)"},
-    {0},
-};
-
 /* exec's options: the engine's (lib/run/exec.h) as parsed, and the CLI's */
 struct exec_args {
     struct dc_exec_opts o;
@@ -77,52 +34,51 @@ struct exec_args {
     int interrupted; /* out: the signal that stopped the last run, 0 */
 };
 
-static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct exec_args *a = ctx;
+static const struct cli_word stdin_words[] = {{"rank0", DC_EXEC_STDIN_RANK0},
+                                              {"all", DC_EXEC_STDIN_ALL},
+                                              {"none", DC_EXEC_STDIN_NONE},
+                                              {"0", DC_EXEC_STDIN_RANK0},
+                                              {0}};
+static const struct cli_word exit_words[] = {
+    {"first", false}, {"any", true}, {0}};
 
-    switch (key) {
-    case OPT_NO_TAG:
-        a->o.no_tag = true;
-        return 0;
-    case OPT_OUTPUT_DIR:
-        a->o.output_dir = arg;
-        return 0;
-    case OPT_KILL_ON_BAD_EXIT:
-        a->o.kill_on_bad_exit = true;
-        return 0;
-    case OPT_NO_KILL_ON_BAD_EXIT:
-        a->o.kill_on_bad_exit = false;
-        return 0;
-    case OPT_TIMEOUT:
-        return cli_parse_double (cli, "--timeout", arg, 0.001, 1e9,
-                                 &a->o.timeout);
-    case OPT_TRACE:
-        a->trace = arg;
-        return 0;
-    case OPT_REPORT:
-        a->report = arg;
-        return 0;
-    case OPT_STDIN:
-        if (dc_exec_stdin_parse (arg, &a->o.stdin_to) < 0)
-            return cli_usage_error (
-                cli, "--stdin '%s': expected rank0, all or none", arg);
-        return 0;
-    case OPT_TIMESTAMP_OUTPUT:
-        a->o.timestamps = true;
-        return 0;
-    case OPT_MAX_RESTARTS:
-        return cli_parse_long (cli, "--max-restarts", arg, 0, 1000,
-                               &a->max_restarts);
-    case OPT_EXIT_STATUS:
-        if (strcmp (arg, "any") && strcmp (arg, "first"))
-            return cli_usage_error (
-                cli, "--exit-status '%s': expected first or any", arg);
-        a->o.exit_any = !strcmp (arg, "any");
-        return 0;
-    }
-    return -1;
-}
+/* exec's own options; the launch options (placement, binding, -x, ssh,
+ * mpirun and srun settings) are the shared ones of cli.c */
+#define F(kd, member, ...) CLI_AT (struct exec_args, kd, member, __VA_ARGS__)
+static const struct cli_opt exec_opts[] = {
+    {"no-tag", 0, NULL, "do not prefix output lines with RANK@HOST",
+     F (CLI_FLAG, o.no_tag)},
+    {"output-dir", 0, "DIR", "also write DIR/rank-N.out and DIR/rank-N.err",
+     F (CLI_STR, o.output_dir)},
+    {"kill-on-bad-exit", 0, NULL, "stop every rank when one fails (default)",
+     F (CLI_FLAG, o.kill_on_bad_exit)},
+    {"no-kill-on-bad-exit", 0, NULL, "let the other ranks run when one fails",
+     F (CLI_CLEAR, o.kill_on_bad_exit)},
+    {"timeout", 0, "S", "stop the job after S seconds (exit 1)",
+     F (CLI_DOUBLE, o.timeout, 0.001, 1e9)},
+    {"trace", 0, "FILE.json",
+     "write a Chrome trace (Perfetto): each rank's run, failures marked",
+     F (CLI_STR, trace)},
+    {"report", 0, "FILE.json",
+     "write a report: per rank host, exit status or signal, start, end",
+     F (CLI_STR, report)},
+    {"stdin", 0, "rank0|all|none",
+     "where this stdin goes (default rank0, as mpirun and srun)",
+     F (CLI_WORD, o.stdin_to, .words = stdin_words)},
+    {"timestamp-output", 0, NULL,
+     "prefix each output line with the time it arrived",
+     F (CLI_FLAG, o.timestamps)},
+    {"max-restarts", 0, "N",
+     "when a rank fails, stop the job and start every rank again, up to N "
+     "times (torchrun's --max-restarts; TORCHELASTIC_RESTART_COUNT)",
+     F (CLI_LONG, max_restarts, 0, 1000)},
+    {"exit-status", 0, "first|any",
+     "exit with the first failing rank's status (first, default; 128+N for "
+     "signal N) or 1 when any rank fails (any)",
+     F (CLI_BWORD, o.exit_any, .words = exit_words)},
+    {0},
+};
+#undef F
 
 /* The engine (lib/run/exec.h) over the ranks: its message printed, the
  * exit status picked, --trace/--report written, --json printed. */
@@ -330,8 +286,7 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     struct cli_job job = {0};
     int optindex, rc, exitcode = EXIT_OK;
 
-    if ((rc = cli_parse (cli, &cmd_exec, argc, argv, exec_opt, &a,
-                         &optindex)) != 0)
+    if ((rc = cli_parse (cli, &cmd_exec, argc, argv, &a, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex >= argc) {
         cli_usage_error (cli, "no command given: dcrun exec [OPTIONS] -- CMD "

@@ -10,31 +10,16 @@
 #include "lib/hosts/topo_text.h"
 #include "remote.h"
 
-enum {
-    OPT_TOPOLOGY = 0x100,
-};
-
 struct probe_args {
     const char *topology;
 };
 
 static const struct cli_opt probe_opts[] = {
-    {"topology", required_argument, OPT_TOPOLOGY, "FILE.xml",
-     "read a saved hwloc topology instead of probing this host"},
+    {"topology", 0, "FILE.xml",
+     "read a saved hwloc topology instead of probing this host",
+     CLI_AT (struct probe_args, CLI_STR, topology)},
     {0},
 };
-
-static int probe_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct probe_args *a = ctx;
-
-    (void)cli;
-    if (key == OPT_TOPOLOGY) {
-        a->topology = arg;
-        return 0;
-    }
-    return -1;
-}
 
 /* every host probed at once (this host in-process unless -L ssh): the
  * listing on stdout */
@@ -94,8 +79,7 @@ static int probe_run (struct cli *cli, int argc, char **argv)
     dc_error_t err;
     int optindex, rc;
 
-    if ((rc = cli_parse (cli, &cmd_probe, argc, argv, probe_opt, &a,
-                         &optindex)) != 0)
+    if ((rc = cli_parse (cli, &cmd_probe, argc, argv, &a, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);

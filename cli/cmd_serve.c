@@ -21,8 +21,7 @@ static int serve_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, fd_out;
     long rank;
 
-    if ((rc = cli_parse (cli, &cmd_serve, argc, argv, NULL, NULL, &optindex)) !=
-        0)
+    if ((rc = cli_parse (cli, &cmd_serve, argc, argv, NULL, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex < argc) {
         cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
