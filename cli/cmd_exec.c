@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -18,12 +17,10 @@
 #include "commands.h"
 #include "job.h"
 #include "status.h"
-#include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
-#include "lib/hosts/rankenv.h"
-#include "lib/hosts/sources.h"
 #include "lib/launch/launch.h"
 #include "lib/run/exec.h"
+#include "lib/run/exec_step.h"
 #include "lib/util/clock.h"
 
 /* exec's options: the engine's (lib/run/exec.h) as parsed, and the CLI's */
@@ -176,102 +173,27 @@ out:
 }
 
 /* dcrun exec started by srun itself (a job step's task): be that one
- * rank.  The worker takes the rank environment from SLURM_*; MASTER_ADDR
- * is the step's first node and MASTER_PORT comes from the job and step
- * ids, the same in every task without talking. */
+ * rank (lib/run/exec_step.h); rank 0's task with MASTER_PORT in use on its
+ * host stops the whole step. */
 static int exec_as_step_task (const struct cli_launch *a, char **cmd)
 {
-    int n = 0;
-    for (int i = 0; cmd[i]; i++)
-        n++;
-    char **av = calloc ((size_t)(n + 2 * a->nexports + 8), sizeof (char *));
-    int k = 0;
+    char host[256];
+    int mp;
 
-    if (!av)
-        return cli_error (EXIT_FAIL, "exec: out of memory");
-    const char *nl = getenv ("SLURM_STEP_NODELIST");
-    if (!nl)
-        nl = getenv ("SLURM_JOB_NODELIST");
-    if (nl) {
-        dc_error_t err;
-        struct dc_hosts *h = dc_hosts_from_slurm (nl, NULL, &err);
-        char ip[64];
-        /* a numeric address every task reaches, not a name */
-        if (h && h->count > 0)
-            setenv ("MASTER_ADDR",
-                    dc_rankenv_host_ip (h->v[0].name, ip, sizeof (ip), NULL) ==
-                            0
-                        ? ip
-                        : h->v[0].name,
-                    0);
-        dc_hosts_destroy (h);
-    }
-    if (a->master_port > 0) {
-        char port[16];
-        snprintf (port, sizeof (port), "%d", a->master_port);
-        setenv ("MASTER_PORT", port, 1);
-    }
-    if (!getenv ("MASTER_PORT")) {
-        unsigned long job = strtoul (
-            getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0", NULL, 10);
-        unsigned long step = strtoul (getenv ("SLURM_STEP_ID"), NULL, 10);
-        char port[16];
-        snprintf (port, sizeof (port), "%lu",
-                  20000 + (job * 31 + step) % 20000);
-        setenv ("MASTER_PORT", port, 1);
-    }
-    /* rank 0's task checks MASTER_PORT on its host; in use, the whole
-     * step is stopped (scancel --signal TERM) so that no task waits for a
-     * rendezvous that cannot happen */
-    const char *pr = getenv ("SLURM_PROCID");
-    int mp = atoi (getenv ("MASTER_PORT"));
-    if (pr && !strcmp (pr, "0") && mp > 0 && !dc_launch_port_free (mp)) {
-        char host[256] = "?", step[64];
-        const char *nn = getenv ("SLURMD_NODENAME");
-        if (nn)
-            snprintf (host, sizeof (host), "%s", nn);
-        else
-            gethostname (host, sizeof (host) - 1);
-        free (av);
+    dc_exec_step_master (a->master_port);
+    if ((mp = dc_exec_step_port_busy (host, sizeof (host))) > 0) {
         cli_error (EXIT_LAUNCH,
                    "exec: %s: MASTER_PORT %d is in use there (rank 0's "
                    "host)\nhint: give a free one with --master-port, or "
                    "leave MASTER_PORT unset",
                    host, mp);
-        snprintf (step, sizeof (step), "%s.%s",
-                  getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0",
-                  getenv ("SLURM_STEP_ID"));
-        signal (SIGTERM, SIG_IGN);
-        pid_t pid = fork ();
-        if (pid == 0) {
-            execlp ("scancel", "scancel", "-Q", "--signal", "TERM", step,
-                    (char *)NULL);
-            _exit (127);
-        }
-        if (pid > 0)
-            while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+        dc_exec_step_cancel ();
         return EXIT_LAUNCH;
     }
-    av[k++] = (char *)cli_self_path ();
-    av[k++] = "worker";
-    av[k++] = "--control";
-    av[k++] = "none";
-    if (a->wdir) {
-        av[k++] = "--wdir";
-        av[k++] = (char *)a->wdir;
-    }
-    for (int i = 0; i < a->nexports; i++) {
-        const char *x = a->exports[i];
-        if (strchr (x, '=')) {
-            av[k++] = "-e";
-            av[k++] = (char *)x;
-        }
-    }
-    av[k++] = "--";
-    for (int i = 0; i < n; i++)
-        av[k++] = cmd[i];
-    av[k] = NULL;
+    char **av = dc_exec_step_argv (cli_self_path (), a->wdir, a->exports,
+                                   a->nexports, cmd);
+    if (!av)
+        return cli_error (EXIT_FAIL, "exec: out of memory");
     execv (av[0], av);
     int e = errno;
     free (av);
