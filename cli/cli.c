@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "fields.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/util/log.h"
 
@@ -427,6 +426,20 @@ out:
     free (lo);
     free (shorts);
     return rc;
+}
+
+int cli_parse_opts (struct cli *cli, const struct cli_command *cmd, int argc,
+                    char **argv, void *ctx)
+{
+    int optindex, rc = cli_parse (cli, cmd, argc, argv, ctx, &optindex);
+
+    if (rc != 0)
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (optindex < argc) {
+        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
+        return EXIT_USAGE;
+    }
+    return -1;
 }
 
 static void log_print (enum dc_log_level level, const char *msg, void *arg)

@@ -131,6 +131,22 @@ struct cli_command {
 int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
                char **argv, void *ctx, int *optindp);
 
+/* Set o's field in base (the struct o's table fills) from arg, or call
+ * its fn (fields.c).  Returns 0, or -1 after a usage error. */
+int cli_opt_set (struct cli *cli, const struct cli_opt *o, const char *arg,
+                 void *base);
+
+/* Word lists for CLI_WORD: --io direct|relay|auto (enum dc_io_mode),
+ * --gpu-bind host|rank|none (enum dc_gpu_bind). */
+extern const struct cli_word cli_io_words[];
+extern const struct cli_word cli_gpu_bind_words[];
+
+/* cli_parse for a command without operands (a word left over is the usage
+ * error "unexpected argument"): -1 to go on, else the exit status (0 after
+ * --help, 2 after a usage error). */
+int cli_parse_opts (struct cli *cli, const struct cli_command *cmd, int argc,
+                    char **argv, void *ctx);
+
 /* Print "dcrun: SUBJECT: message" (and "hint: ..." lines if the text has
  * them after a newline) to stderr.  Returns code, for `return cli_err ()`. */
 int cli_error (int code, const char *fmt, ...)

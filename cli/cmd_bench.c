@@ -223,12 +223,8 @@ static int bench_run (struct cli *cli, int argc, char **argv)
     /* options may follow the kind (getopt stops at it): parse the rest */
     argc -= optindex;
     argv += optindex;
-    if ((rc = cli_parse (cli, &cmd_bench, argc, argv, &a, &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_bench, argc, argv, &a)) >= 0)
+        return rc;
     for (size_t i = 0; i < sizeof (kinds) / sizeof (*kinds); i++)
         if (!strcmp (kinds[i].name, kind)) {
             cli_log_init (cli);

@@ -59,14 +59,10 @@ static int check_run (struct cli *cli, int argc, char **argv)
     struct dc_hosts *hosts = NULL;
     struct remote_result *res = NULL;
     struct dc_check_host *c = NULL;
-    int optindex, rc, exitcode = EXIT_OK;
+    int rc, exitcode = EXIT_OK;
 
-    if ((rc = cli_parse (cli, &cmd_check, argc, argv, NULL, &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_check, argc, argv, NULL)) >= 0)
+        return rc;
     cli_log_init (cli);
     if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "fields.h"
 #include "commands.h"
 #include "job.h"
 #include "status.h"

@@ -95,15 +95,11 @@ static int hosts_run (struct cli *cli, int argc, char **argv)
     struct dc_hostmap m = {0};
     struct dc_topo *topo = NULL;
     dc_error_t err;
-    int optindex, rc, exitcode = EXIT_OK;
+    int rc, exitcode = EXIT_OK;
     char *s = NULL;
 
-    if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, &a, &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_hosts, argc, argv, &a)) >= 0)
+        return rc;
     cli_log_init (cli);
     if (a.topology && !(topo = dc_probe_host (a.topology, &err)))
         return cli_error (EXIT_INPUT, "%s", err.text);

@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
-#include "fields.h"
 #include "model_opts.h"
 #include "status.h"
 #include "lib/run/infer.h"
@@ -96,14 +95,10 @@ static int infer_run (struct cli *cli, int argc, char **argv)
                                  .arg = &rk}};
     struct dc_infer_opts *o = &a.o;
     dc_error_t err;
-    int optindex, rc;
+    int rc;
 
-    if ((rc = cli_parse (cli, &cmd_infer, argc, argv, &a, &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_infer, argc, argv, &a)) >= 0)
+        return rc;
     if (!o->io.model_path || !o->io.input_path || !o->io.output_path) {
         cli_usage_error (cli, "--model, --input and --output are required");
         return EXIT_USAGE;

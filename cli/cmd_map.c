@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
-#include "fields.h"
 #include "job.h"
 #include "status.h"
 #include "lib/comm/comm.h"

@@ -77,14 +77,10 @@ static int probe_run (struct cli *cli, int argc, char **argv)
     struct probe_args a = {0};
     struct dc_topo *topo;
     dc_error_t err;
-    int optindex, rc;
+    int rc;
 
-    if ((rc = cli_parse (cli, &cmd_probe, argc, argv, &a, &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_probe, argc, argv, &a)) >= 0)
+        return rc;
     cli_log_init (cli);
     if ((cli->hostfile || cli->hosts) && !a.topology)
         return probe_hosts (cli);

@@ -15,7 +15,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
-#include "fields.h"
 #include "model_opts.h"
 #include "status.h"
 #include "lib/run/train.h"
@@ -166,14 +165,10 @@ static int train_run (struct cli *cli, int argc, char **argv)
                                  .arg = &rk}};
     struct dc_train_cfg *c = &a.c;
     dc_error_t err;
-    int optindex, rc;
+    int rc;
 
-    if ((rc = cli_parse (cli, &cmd_train, argc, argv, &a, &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_train, argc, argv, &a)) >= 0)
+        return rc;
     if (dc_train_check (c, &err) < 0) {
         cli_usage_error (cli, "%s", err.text);
         return EXIT_USAGE;

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fields.h"
 #include "commands.h"
 #include "job.h"
 #include "lib/hosts/hosts.h"

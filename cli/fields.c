@@ -1,10 +1,16 @@
-/* fields.c - options that set one field each (fields.h) */
+/* fields.c - what an option of a table sets (struct cli_opt, cli.h)
+ *
+ * A path or word, a flag, a count, a bounded number (the usage error of
+ * cli_parse_long / cli_parse_double, named by the option), a size or one
+ * of a list of words; or the option's own code.  The fields are those of
+ * the lib/run options the command fills, so nothing is copied afterwards.
+ */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "fields.h"
+#include "cli.h"
 #include "lib/hosts/rankenv.h"
 #include "lib/model/layout.h"
 #include "lib/run/hub.h"
