@@ -19,6 +19,7 @@
 #include "lib/hosts/plan.h"
 #include "lib/launch/launch.h"
 #include "lib/run/exec.h"
+#include "lib/run/exec_job.h"
 #include "lib/run/exec_step.h"
 #include "lib/util/clock.h"
 
@@ -112,62 +113,30 @@ static int run_engine (struct cli *cli, struct exec_args *a,
     return exitcode;
 }
 
-/* One run of every rank: the ranks built (cli/job.c: the rank
- * environment, the agents' words), MASTER_PORT checked, then the
+/* One run of every rank: the ranks built (lib/run/exec_job.h: the rank
+ * environment, the agents' words, MASTER_PORT checked), then the
  * --dry-run plan printed or the engine run. */
 static int run_job (struct cli *cli, struct exec_args *a,
                     const struct cli_job *job, char **cmd)
 {
-    const struct dc_plan *plan = job->plan;
-    bool ssh = !strcmp (job->launcher, "ssh");
-    const char *wdir = cli->launch.wdir;
-    char cwd[PATH_MAX];
+    struct dc_job_args ja = cli_job_args (cli);
+    struct dc_exec_job x;
     dc_error_t err;
-    int exitcode = EXIT_FAIL;
-    struct dc_exec_opts o = a->o;
-    struct dc_launch_rank *lr = calloc ((size_t)plan->size, sizeof (*lr));
+    int exitcode, st = dc_exec_job_init (&x, &a->o, &ja, job, cmd, &err);
 
-    o.launcher = job->launcher;
-    o.lo = cli->launch.lo;
-    o.plan = plan;
-    o.master_port = job->master_port;
-    if (!lr)
-        return cli_error (EXIT_FAIL, "exec: out of memory");
-    /* the working folder: the caller's, on every host (--wdir to choose) */
-    if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
-        wdir = cwd;
-    dc_exec_ranks (&o, lr, cmd, wdir, cli->launch.no_bind,
-                   a->o.stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run);
-    for (int r = 0; r < plan->size; r++) {
-        lr[r].worker_args = cli_job_worker_args (job, r);
-        if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
-            cli_error (-1, "exec: out of memory");
-            goto out;
-        }
-    }
-    o.ranks = lr;
-    o.chdir = ssh ? NULL : wdir;
-    if (!o.lo.remote_dcrun)
-        o.lo.remote_dcrun = cli_self_path ();
-    if (dc_exec_master_port (&o, cli->launch.master_port, !cli->dry_run,
-                             &err) != DC_STATUS_OK) {
-        exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
-        goto out;
-    }
-    if (cli->dry_run) {
-        char *text = dc_exec_dry_run (&o);
+    if (st != DC_STATUS_OK)
+        exitcode = cli_error (st == DC_STATUS_LAUNCH ? EXIT_LAUNCH : EXIT_FAIL,
+                              "%s", err.text);
+    else if (cli->dry_run) {
+        char *text = dc_exec_dry_run (&x.o);
         exitcode =
             text ? EXIT_OK : cli_error (EXIT_FAIL, "exec: out of memory");
         if (text)
             fputs (text, stdout);
         free (text);
-        goto out;
-    }
-    exitcode = run_engine (cli, a, &o);
-out:
-    for (int r = 0; lr && r < plan->size; r++)
-        cli_strv_free ((char **)lr[r].env);
-    free (lr);
+    } else
+        exitcode = run_engine (cli, a, &x.o);
+    dc_exec_job_fini (&x);
     return exitcode;
 }
 
