@@ -12,123 +12,11 @@
 #include "lib/hosts/rankenv.h"
 #include "lib/util/log.h"
 
-enum {
-    OPT_JSON = 0x1000,
-    OPT_DRY_RUN,
-    OPT_HELP,
-    /* launch options: 0x2000 and up */
-    OPT_L_MAP_BY = 0x2000,
-    OPT_L_OVERSUBSCRIBE,
-    OPT_L_BIND,
-    OPT_L_KILL_GRACE,
-    OPT_L_FANOUT,
-    OPT_L_CONNECT_TIMEOUT,
-    OPT_L_SSH_KEY,
-    OPT_L_KNOWN_HOSTS,
-    OPT_L_SSH_CONFIG,
-    OPT_L_SSH_ACCEPT_NEW,
-    OPT_L_SSH_PORT,
-    OPT_L_REMOTE_DCRUN,
-    OPT_L_COPY_DCRUN,
-    OPT_L_MPIRUN_ARGS,
-    OPT_L_EXPORT,
-    OPT_L_SRUN_MPI,
-    OPT_L_SRUN_ARGS,
-    OPT_L_LISTEN_ADDR,
-    OPT_L_EXPORT_ALL,
-    OPT_L_GPU_BIND,
-    OPT_L_WDIR,
-    OPT_L_EXCLUDE,
-    OPT_L_GPUS_PER_RANK,
-    OPT_L_MASTER_PORT,
-};
-
-static const struct cli_opt global_opts[] = {
-    {"hostfile", required_argument, 'f', "FILE", "hosts and slots from FILE"},
-    {"hosts", required_argument, 'H', "LIST",
-     "comma-separated host[:slots] entries, ranges allowed"},
-    {"np", required_argument, 'n', "N", "number of ranks (default: slots)"},
-    {"launcher", required_argument, 'L', "NAME",
-     "local, ssh, mpi, slurm or auto"},
-    {"verbose", no_argument, 'v', NULL, "say more (repeat for debug)"},
-    {"quiet", no_argument, 'q', NULL, "only errors"},
-    {"json", no_argument, OPT_JSON, NULL, "machine-readable output"},
-    {"dry-run", no_argument, OPT_DRY_RUN, NULL,
-     "print what would run, start nothing"},
-    {"help", no_argument, 'h', NULL, "this help"},
-    {0},
-};
-
-static const struct cli_opt launch_opts[] = {
-    {"map-by", required_argument, OPT_L_MAP_BY,
-     "slot|node|ppr:N:package|ppr:N:numa",
-     "fill each host's slots first (slot), go round-robin (node), or N ranks "
-     "per package or NUMA node of each host (ppr)"},
-    {"oversubscribe", no_argument, OPT_L_OVERSUBSCRIBE, NULL,
-     "allow more ranks than slots"},
-    {"bind", required_argument, OPT_L_BIND, "auto|none",
-     "bind each rank to the cores next to its GPU, decided on its own host "
-     "(auto), or not (none)"},
-    {"gpus-per-rank", required_argument, OPT_L_GPUS_PER_RANK, "N",
-     "GPUs each rank gets (default: the host's GPUs / slots, at least 1)"},
-    {"export", required_argument, 'x', "VAR[=VALUE]",
-     "pass VAR (from here, or set to VALUE) to every rank; VAR may be a "
-     "shell pattern ('NCCL_*'); never a rank variable (RANK, MASTER_ADDR..)"},
-    {"export-all", no_argument, OPT_L_EXPORT_ALL, NULL,
-     "pass this whole environment but SSH_*, DISPLAY, TERM, HOME, USER, "
-     "LOGNAME, SHELL, PWD, OLDPWD, SHLVL, _, XAUTHORITY, DBUS_* and the rank "
-     "variables"},
-    {"gpu-bind", required_argument, OPT_L_GPU_BIND, "host|rank|none",
-     "CUDA_VISIBLE_DEVICES: the GPUs of the rank's host, cuda:LOCAL_RANK its "
-     "own (host, default); only its own (rank); untouched (none)"},
-    {"master-port", required_argument, OPT_L_MASTER_PORT, "PORT",
-     "MASTER_PORT for every rank (default: a port free on rank 0's host, "
-     "checked there); in use on rank 0's host: exit 4"},
-    {"wdir", required_argument, OPT_L_WDIR, "DIR",
-     "ranks start in DIR (default: this folder, on every host)"},
-    {"exclude", required_argument, OPT_L_EXCLUDE, "LIST",
-     "leave out these hosts (ranges allowed) of the resolved host list"},
-    {"kill-grace", required_argument, OPT_L_KILL_GRACE, "S",
-     "seconds from SIGTERM to SIGKILL when stopping ranks (default 3)"},
-    {"fanout", required_argument, OPT_L_FANOUT, "N",
-     "ssh: hosts connecting at once (default 64)"},
-    {"connect-timeout", required_argument, OPT_L_CONNECT_TIMEOUT, "S",
-     "ssh: bound on connect + login per host (default 10)"},
-    {"ssh-key", required_argument, 'i', "FILE", "ssh: private key to try"},
-    {"known-hosts", required_argument, OPT_L_KNOWN_HOSTS, "FILE",
-     "ssh: host keys (default ~/.ssh/known_hosts); a host known only by "
-     "other key types is a changed key, @revoked keys are refused, a line "
-     "that cannot be parsed is an error"},
-    {"ssh-config", required_argument, OPT_L_SSH_CONFIG, "FILE",
-     "ssh: client config (default ~/.ssh/config)"},
-    {"ssh-accept-new", no_argument, OPT_L_SSH_ACCEPT_NEW, NULL,
-     "ssh: add unknown host keys (a changed key is refused)"},
-    {"ssh-port", required_argument, OPT_L_SSH_PORT, "PORT",
-     "ssh: port when the host list gives none (default 22)"},
-    {"remote-dcrun", required_argument, OPT_L_REMOTE_DCRUN, "PATH",
-     "dcrun on the remote hosts (default: this binary's path)"},
-    {"copy-dcrun", no_argument, OPT_L_COPY_DCRUN, NULL,
-     "ssh: a host without --remote-dcrun's dcrun gets this binary (and "
-     "its GPU modules) in a private temporary folder, removed at the end "
-     "(the host needs the same shared libraries)"},
-    {"mpirun-args", required_argument, OPT_L_MPIRUN_ARGS, "ARGS",
-     "mpi: extra words for mpirun"},
-    {"listen-addr", required_argument, OPT_L_LISTEN_ADDR, "ADDR",
-     "mpi, slurm: the address of this host the ranks connect back to "
-     "(default: loopback when every rank is here, else the one that "
-     "reaches them)"},
-    {"srun-mpi", required_argument, OPT_L_SRUN_MPI, "TYPE",
-     "slurm: srun --mpi=TYPE (pmix for MPI programs)"},
-    {"srun-args", required_argument, OPT_L_SRUN_ARGS, "ARGS",
-     "slurm: extra words for srun"},
-    {0},
-};
-
 /* -x VAR[=VALUE] or PATTERN: never a rank variable; a value is kept off
  * this process's command line. */
-static int export_opt (struct cli *cli, const char *arg)
+static int export_opt (struct cli *cli, const char *arg, void *base)
 {
-    struct cli_launch *l = &cli->launch;
+    struct cli_launch *l = base;
 
     if (dc_rankenv_is_rank_var (arg))
         return cli_usage_error (cli,
@@ -145,132 +33,154 @@ static int export_opt (struct cli *cli, const char *arg)
     if (!x)
         return cli_usage_error (cli, "out of memory");
     l->exports = x;
-    char *eq = strchr (arg, '=');
-    if (!eq) {
-        /* owned like the copies below (main frees them) */
-        if (!(l->exports[l->nexports] = strdup (arg)))
-            return cli_usage_error (cli, "out of memory");
-        l->nexports++;
-        return 0;
-    }
-    /* keep a copy and blank the value in our own argv: ps and
-     * /proc/PID/cmdline show what argv holds (a value may be a
-     * secret; `-x NAME` takes it from the environment instead) */
-    char *copy = strdup (arg);
-    if (!copy)
+    /* owned (main frees them); a value is blanked in our own argv: ps and
+     * /proc/PID/cmdline show what argv holds (a value may be a secret;
+     * `-x NAME` takes it from the environment instead) */
+    if (!(l->exports[l->nexports] = strdup (arg)))
         return cli_usage_error (cli, "out of memory");
-    l->exports[l->nexports++] = copy;
-    memset (eq + 1, '*', strlen (eq + 1));
+    l->nexports++;
+    char *eq = strchr (arg, '=');
+    if (eq)
+        memset (eq + 1, '*', strlen (eq + 1));
     return 0;
 }
 
-static int launch_opt (struct cli *cli, int key, const char *arg)
+static int map_by_opt (struct cli *cli, const char *arg, void *base)
 {
-    struct cli_launch *l = &cli->launch;
-    long v = 0;
+    struct cli_launch *l = base;
+    dc_error_t err;
 
-    switch (key) {
-    case OPT_L_MAP_BY: {
-        dc_error_t err;
-        if (dc_plan_parse_map_by (arg, &l->plan, &err) < 0)
-            return cli_usage_error (cli, "%s", err.text);
-        return 0;
-    }
-    case OPT_L_OVERSUBSCRIBE:
-        l->plan.oversubscribe = true;
-        return 0;
-    case OPT_L_MASTER_PORT:
-        if (cli_parse_long (cli, "--master-port", arg, 1, 65535, &v) < 0)
-            return -1;
-        l->master_port = (int)v;
-        return 0;
-    case OPT_L_GPUS_PER_RANK:
-        if (cli_parse_long (cli, "--gpus-per-rank", arg, 1, 1024, &v) < 0)
-            return -1;
-        l->plan.gpus_per_rank = (int)v;
-        return 0;
-    case OPT_L_BIND:
-        if (!strcmp (arg, "none"))
-            l->no_bind = true;
-        else if (!strcmp (arg, "auto") || !strcmp (arg, "core"))
-            l->no_bind = false;
-        else
-            return cli_usage_error (cli, "--bind '%s': expected auto or none",
-                                    arg);
-        return 0;
-    case OPT_L_EXPORT_ALL:
-        l->export_all = true;
-        return 0;
-    case OPT_L_GPU_BIND: {
-        enum dc_gpu_bind b;
-        if (dc_rankenv_gpu_bind_parse (arg, &b) < 0)
-            return cli_usage_error (cli,
-                                    "--gpu-bind '%s': expected host, rank "
-                                    "or none",
-                                    arg);
-        l->gpu_bind = (int)b;
-        return 0;
-    }
-    case OPT_L_WDIR:
-        if (!*arg)
-            return cli_usage_error (cli, "--wdir: empty folder name");
-        l->wdir = arg;
-        return 0;
-    case OPT_L_EXCLUDE:
-        l->exclude = arg;
-        return 0;
-    case 'x':
-        return export_opt (cli, arg);
-    case OPT_L_KILL_GRACE:
-        return cli_parse_double (cli, "--kill-grace", arg, 0, 3600,
-                                 &l->kill_grace);
-    case OPT_L_FANOUT:
-        if (cli_parse_long (cli, "--fanout", arg, 1, 4096, &v) < 0)
-            return -1;
-        l->lo.fanout = (int)v;
-        return 0;
-    case OPT_L_CONNECT_TIMEOUT:
-        l->lo.connect_timeout_set = true;
-        return cli_parse_double (cli, "--connect-timeout", arg, 0.01, 3600,
-                                 &l->lo.connect_timeout);
-    case 'i':
-        l->lo.ssh_key = arg;
-        return 0;
-    case OPT_L_KNOWN_HOSTS:
-        l->lo.known_hosts = arg;
-        return 0;
-    case OPT_L_SSH_CONFIG:
-        l->lo.ssh_config = arg;
-        return 0;
-    case OPT_L_SSH_ACCEPT_NEW:
-        l->lo.accept_new = true;
-        return 0;
-    case OPT_L_SSH_PORT:
-        if (cli_parse_long (cli, "--ssh-port", arg, 1, 65535, &v) < 0)
-            return -1;
-        l->lo.ssh_port = (int)v;
-        return 0;
-    case OPT_L_REMOTE_DCRUN:
-        l->lo.remote_dcrun = arg;
-        return 0;
-    case OPT_L_COPY_DCRUN:
-        l->lo.copy_dcrun = true;
-        return 0;
-    case OPT_L_MPIRUN_ARGS:
-        l->lo.mpirun_args = arg;
-        return 0;
-    case OPT_L_SRUN_MPI:
-        l->lo.srun_mpi = arg;
-        return 0;
-    case OPT_L_SRUN_ARGS:
-        l->lo.srun_args = arg;
-        return 0;
-    case OPT_L_LISTEN_ADDR:
-        l->lo.listen_addr = arg;
-        return 0;
-    }
-    return 1; /* not a launch option */
+    if (dc_plan_parse_map_by (arg, &l->plan, &err) < 0)
+        return cli_usage_error (cli, "%s", err.text);
+    return 0;
 }
+
+static int wdir_opt (struct cli *cli, const char *arg, void *base)
+{
+    if (!*arg)
+        return cli_usage_error (cli, "--wdir: empty folder name");
+    ((struct cli_launch *)base)->wdir = arg;
+    return 0;
+}
+
+static int connect_timeout_opt (struct cli *cli, const char *arg, void *base)
+{
+    struct cli_launch *l = base;
+
+    l->lo.connect_timeout_set = true;
+    return cli_parse_double (cli, "--connect-timeout", arg, 0.01, 3600,
+                             &l->lo.connect_timeout);
+}
+
+#define G(kd, member, ...) CLI_AT (struct cli, kd, member, __VA_ARGS__)
+static const struct cli_opt global_opts[] = {
+    {"hostfile", 'f', "FILE", "hosts and slots from FILE",
+     G (CLI_STR, hostfile)},
+    {"hosts", 'H', "LIST",
+     "comma-separated host[:slots] entries, ranges "
+     "allowed",
+     G (CLI_STR, hosts)},
+    {"np", 'n', "N", "number of ranks (default: slots)",
+     G (CLI_LONG, np, 1, 1000000)},
+    {"launcher", 'L', "NAME", "local, ssh, mpi, slurm or auto",
+     G (CLI_STR, launcher)},
+    {"verbose", 'v', NULL, "say more (repeat for debug)",
+     G (CLI_COUNT, verbose)},
+    {"quiet", 'q', NULL, "only errors", G (CLI_FLAG, quiet)},
+    {"json", 0, NULL, "machine-readable output", G (CLI_FLAG, json)},
+    {"dry-run", 0, NULL, "print what would run, start nothing",
+     G (CLI_FLAG, dry_run)},
+    {"help", 'h', NULL, "this help", .kind = CLI_NONE},
+    {0},
+};
+#undef G
+
+static const struct cli_word bind_words[] = {
+    {"auto", false}, {"none", true}, {"core", false}, {0}};
+
+#define L(kd, member, ...) CLI_AT (struct cli_launch, kd, member, __VA_ARGS__)
+static const struct cli_opt launch_opts[] = {
+    {"map-by", 0, "slot|node|ppr:N:package|ppr:N:numa",
+     "fill each host's slots first (slot), go round-robin (node), or N ranks "
+     "per package or NUMA node of each host (ppr)",
+     .fn = map_by_opt},
+    {"oversubscribe", 0, NULL, "allow more ranks than slots",
+     L (CLI_FLAG, plan.oversubscribe)},
+    {"bind", 0, "auto|none",
+     "bind each rank to the cores next to its GPU, decided on its own host "
+     "(auto), or not (none)",
+     L (CLI_BWORD, no_bind, .words = bind_words)},
+    {"gpus-per-rank", 0, "N",
+     "GPUs each rank gets (default: the host's GPUs / slots, at least 1)",
+     L (CLI_INT, plan.gpus_per_rank, 1, 1024)},
+    {"export", 'x', "VAR[=VALUE]",
+     "pass VAR (from here, or set to VALUE) to every rank; VAR may be a "
+     "shell pattern ('NCCL_*'); never a rank variable (RANK, MASTER_ADDR..)",
+     .fn = export_opt},
+    {"export-all", 0, NULL,
+     "pass this whole environment but SSH_*, DISPLAY, TERM, HOME, USER, "
+     "LOGNAME, SHELL, PWD, OLDPWD, SHLVL, _, XAUTHORITY, DBUS_* and the rank "
+     "variables",
+     L (CLI_FLAG, export_all)},
+    {"gpu-bind", 0, "host|rank|none",
+     "CUDA_VISIBLE_DEVICES: the GPUs of the rank's host, cuda:LOCAL_RANK its "
+     "own (host, default); only its own (rank); untouched (none)",
+     L (CLI_WORD, gpu_bind, .words = cli_gpu_bind_words)},
+    {"master-port", 0, "PORT",
+     "MASTER_PORT for every rank (default: a port free on rank 0's host, "
+     "checked there); in use on rank 0's host: exit 4",
+     L (CLI_INT, master_port, 1, 65535)},
+    {"wdir", 0, "DIR",
+     "ranks start in DIR (default: this folder, on every host)",
+     .fn = wdir_opt},
+    {"exclude", 0, "LIST",
+     "leave out these hosts (ranges allowed) of the resolved host list",
+     L (CLI_STR, exclude)},
+    {"kill-grace", 0, "S",
+     "seconds from SIGTERM to SIGKILL when stopping ranks (default 3)",
+     L (CLI_DOUBLE, kill_grace, 0, 3600)},
+    {"fanout", 0, "N", "ssh: hosts connecting at once (default 64)",
+     L (CLI_INT, lo.fanout, 1, 4096)},
+    {"connect-timeout", 0, "S",
+     "ssh: bound on connect + login per host (default 10)",
+     .fn = connect_timeout_opt},
+    {"ssh-key", 'i', "FILE", "ssh: private key to try",
+     L (CLI_STR, lo.ssh_key)},
+    {"known-hosts", 0, "FILE",
+     "ssh: host keys (default ~/.ssh/known_hosts); a host known only by "
+     "other key types is a changed key, @revoked keys are refused, a line "
+     "that cannot be parsed is an error",
+     L (CLI_STR, lo.known_hosts)},
+    {"ssh-config", 0, "FILE", "ssh: client config (default ~/.ssh/config)",
+     L (CLI_STR, lo.ssh_config)},
+    {"ssh-accept-new", 0, NULL,
+     "ssh: add unknown host keys (a changed key is refused)",
+     L (CLI_FLAG, lo.accept_new)},
+    {"ssh-port", 0, "PORT",
+     "ssh: port when the host list gives none (default 22)",
+     L (CLI_INT, lo.ssh_port, 1, 65535)},
+    {"remote-dcrun", 0, "PATH",
+     "dcrun on the remote hosts (default: this binary's path)",
+     L (CLI_STR, lo.remote_dcrun)},
+    {"copy-dcrun", 0, NULL,
+     "ssh: a host without --remote-dcrun's dcrun gets this binary (and "
+     "its GPU modules) in a private temporary folder, removed at the end "
+     "(the host needs the same shared libraries)",
+     L (CLI_FLAG, lo.copy_dcrun)},
+    {"mpirun-args", 0, "ARGS", "mpi: extra words for mpirun",
+     L (CLI_STR, lo.mpirun_args)},
+    {"listen-addr", 0, "ADDR",
+     "mpi, slurm: the address of this host the ranks connect back to "
+     "(default: loopback when every rank is here, else the one that "
+     "reaches them)",
+     L (CLI_STR, lo.listen_addr)},
+    {"srun-mpi", 0, "TYPE", "slurm: srun --mpi=TYPE (pmix for MPI programs)",
+     L (CLI_STR, lo.srun_mpi)},
+    {"srun-args", 0, "ARGS", "slurm: extra words for srun",
+     L (CLI_STR, lo.srun_args)},
+    {0},
+};
+#undef L
 
 int cli_error (int code, const char *fmt, ...)
 {
@@ -395,90 +305,108 @@ void cli_print_help (const struct cli_command *cmd)
     print_opts (global_opts);
 }
 
-/* Remember a command option as "--name" [value]. */
-/* The command's option (of opts or opts2) with this key, or NULL. */
-static const struct cli_opt *find_opt (const struct cli_command *cmd, int key)
-{
-    const struct cli_opt *tables[] = {cmd->opts, cmd->opts2};
-
-    for (int t = 0; t < 2; t++)
-        for (const struct cli_opt *o = tables[t]; o && o->name; o++)
-            if (o->key == key)
-                return o;
-    return NULL;
-}
+/* An option of the command line: its row, the struct it fills, whether it
+ * is the command's own (kept for starting the command on other ranks). */
+struct opt_ent {
+    const struct cli_opt *o;
+    void *base;
+    bool own;
+};
 
 /* Remember a command option as "--name" [value]. */
-static void keep_own (struct cli *cli, const struct cli_command *cmd, int key,
-                      const char *arg)
+static void keep_own (struct cli *cli, const struct cli_opt *o, const char *arg)
 {
-    const struct cli_opt *o = find_opt (cmd, key);
     char **v;
 
-    if (!o ||
-        !(v = realloc (cli->own_args, (size_t)(cli->nown + 3) * sizeof (*v))))
+    if (!(v = realloc (cli->own_args, (size_t)(cli->nown + 3) * sizeof (*v))))
         return;
     cli->own_args = v;
     if (asprintf (&v[cli->nown], "--%s", o->name) < 0)
         return;
     cli->nown++;
-    if (o->has_arg && arg && (v[cli->nown] = strdup (arg)))
+    if (o->arg && arg && (v[cli->nown] = strdup (arg)))
         cli->nown++;
     v[cli->nown] = NULL;
 }
 
-static int count_opts (const struct cli_opt *o)
+/* Add the rows of opts: getopt_long entries (key: the short option, else
+ * 256 + the entry's index), short options, what each sets. */
+static void add_opts (const struct cli_opt *opts, void *base, bool own,
+                      struct opt_ent *ents, struct option *lo, int *n,
+                      char *shorts, size_t *slen)
 {
-    int n = 0;
-    while (o && o[n].name)
-        n++;
-    return n;
+    for (const struct cli_opt *o = opts; o && o->name; o++, (*n)++) {
+        ents[*n] = (struct opt_ent){o, base, own};
+        lo[*n] =
+            (struct option){o->name, o->arg ? required_argument : no_argument,
+                            NULL, o->key ? o->key : 256 + *n};
+        if (o->key) {
+            shorts[(*slen)++] = (char)o->key;
+            if (o->arg)
+                shorts[(*slen)++] = ':';
+        }
+    }
 }
 
-static void add_short (char *s, size_t *len, const struct cli_opt *o)
+/* The entry of getopt's answer c, or NULL. */
+static const struct opt_ent *find_ent (const struct opt_ent *ents, int n, int c)
 {
-    if (o->key > 0 && o->key < 128) {
-        s[(*len)++] = (char)o->key;
-        if (o->has_arg == required_argument)
-            s[(*len)++] = ':';
+    if (c >= 256)
+        return c - 256 < n ? &ents[c - 256] : NULL;
+    for (int i = 0; i < n; i++)
+        if (ents[i].o->key == c)
+            return &ents[i];
+    return NULL;
+}
+
+/* One option: help, a usage error of getopt's, or the option's field. */
+static int one_opt (struct cli *cli, const struct cli_command *cmd,
+                    const struct opt_ent *e, int c, char **argv, int at)
+{
+    if (c == ':')
+        return cli_usage_error (cli, "option '%s' needs an argument", argv[at]);
+    if (c == '?' && optopt && optopt < 128)
+        return cli_usage_error (cli, "unknown option '-%c'", optopt);
+    if (c == '?' || !e)
+        return cli_usage_error (cli, "unknown option '%s'", argv[at]);
+    if (c == 'h') {
+        cli_print_help (cmd);
+        return 1;
     }
+    if (cli_opt_set (cli, e->o, optarg, e->base) < 0)
+        return -1;
+    if (e->own)
+        keep_own (cli, e->o, optarg);
+    return 0;
 }
 
 int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
-               char **argv, cli_opt_f cb, void *ctx, int *optindp)
+               char **argv, void *ctx, int *optindp)
 {
-    int ng = count_opts (global_opts);
-    int nc1 = count_opts (cmd->opts);
-    int nc = nc1 + count_opts (cmd->opts2);
-    int nl = cmd->launch_opts ? count_opts (launch_opts) : 0;
-    struct option *lo = calloc ((size_t)(ng + nc + nl + 1), sizeof (*lo));
-    char *shorts = calloc ((size_t)(ng + nc + nl) * 2 + 4, 1);
-    size_t slen = 0;
+    int n = 0, max = 1 + (int)(sizeof (global_opts) / sizeof (*global_opts) +
+                               sizeof (launch_opts) / sizeof (*launch_opts));
+    for (const struct cli_opt *o = cmd->opts; o && o->name; o++)
+        max++;
+    for (const struct cli_opt *o = cmd->opts2; o && o->name; o++)
+        max++;
+    struct opt_ent *ents = calloc ((size_t)max, sizeof (*ents));
+    struct option *lo = calloc ((size_t)max, sizeof (*lo));
+    char *shorts = calloc ((size_t)max * 2 + 4, 1);
+    size_t slen = 2;
     int rc = -1;
 
-    if (!lo || !shorts) {
+    if (!ents || !lo || !shorts) {
         cli_error (EXIT_FAIL, "out of memory");
         goto out;
     }
-    shorts[slen++] = '+';
-    shorts[slen++] = ':';
-    for (int i = 0; i < ng; i++) {
-        lo[i] = (struct option){global_opts[i].name, global_opts[i].has_arg,
-                                NULL, global_opts[i].key};
-        add_short (shorts, &slen, &global_opts[i]);
-    }
-    for (int i = 0; i < nc; i++) {
-        const struct cli_opt *o =
-            i < nc1 ? &cmd->opts[i] : &cmd->opts2[i - nc1];
-        lo[ng + i] = (struct option){o->name, o->has_arg, NULL, o->key};
-        add_short (shorts, &slen, o);
-    }
-    for (int i = 0; i < nl; i++) {
-        lo[ng + nc + i] =
-            (struct option){launch_opts[i].name, launch_opts[i].has_arg, NULL,
-                            launch_opts[i].key};
-        add_short (shorts, &slen, &launch_opts[i]);
-    }
+    memcpy (shorts, "+:", 2);
+    add_opts (global_opts, cli, false, ents, lo, &n, shorts, &slen);
+    add_opts (cmd->opts, ctx, true, ents, lo, &n, shorts, &slen);
+    add_opts (cmd->opts2, (char *)ctx + cmd->opts2_off, true, ents, lo, &n,
+              shorts, &slen);
+    if (cmd->launch_opts)
+        add_opts (launch_opts, &cli->launch, false, ents, lo, &n, shorts,
+                  &slen);
     optind = 0; /* full re-initialisation (GNU) */
     opterr = 0;
     for (;;) {
@@ -486,67 +414,32 @@ int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
         int c = getopt_long (argc, argv, shorts, lo, NULL);
         if (c == -1)
             break;
-        switch (c) {
-        case 'f':
-            cli->hostfile = optarg;
-            break;
-        case 'H':
-            cli->hosts = optarg;
-            break;
-        case 'n':
-            if (cli_parse_long (cli, "-n", optarg, 1, 1000000, &cli->np) < 0)
-                goto out;
-            break;
-        case 'L':
-            cli->launcher = optarg;
-            break;
-        case 'v':
-            cli->verbose++;
-            break;
-        case 'q':
-            cli->quiet = true;
-            break;
-        case OPT_JSON:
-            cli->json = true;
-            break;
-        case OPT_DRY_RUN:
-            cli->dry_run = true;
-            break;
-        case 'h':
-            cli_print_help (cmd);
-            rc = 1;
+        if ((rc = one_opt (cli, cmd, find_ent (ents, n, c), c, argv,
+                           prev < argc ? prev : argc - 1)) != 0)
             goto out;
-        case ':':
-            cli_usage_error (cli, "option '%s' needs an argument",
-                             argv[prev < argc ? prev : argc - 1]);
-            goto out;
-        case '?':
-            if (optopt && optopt < 128)
-                cli_usage_error (cli, "unknown option '-%c'", optopt);
-            else
-                cli_usage_error (cli, "unknown option '%s'",
-                                 argv[prev < argc ? prev : argc - 1]);
-            goto out;
-        default:
-            if (cmd->launch_opts) {
-                int lr = launch_opt (cli, c, optarg);
-                if (lr < 0)
-                    goto out;
-                if (lr == 0)
-                    break;
-            }
-            if (!cb || cb (cli, c, optarg, ctx) < 0)
-                goto out;
-            keep_own (cli, cmd, c, optarg);
-            break;
-        }
+        rc = -1;
     }
     *optindp = optind;
     rc = 0;
 out:
+    free (ents);
     free (lo);
     free (shorts);
     return rc;
+}
+
+int cli_parse_opts (struct cli *cli, const struct cli_command *cmd, int argc,
+                    char **argv, void *ctx)
+{
+    int optindex, rc = cli_parse (cli, cmd, argc, argv, ctx, &optindex);
+
+    if (rc != 0)
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (optindex < argc) {
+        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
+        return EXIT_USAGE;
+    }
+    return -1;
 }
 
 static void log_print (enum dc_log_level level, const char *msg, void *arg)

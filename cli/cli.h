@@ -9,6 +9,7 @@
 #define DC_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdbool.h>
 
 #include "lib/util/error.h"
@@ -59,17 +60,57 @@ struct cli {
     int nown;
 };
 
-/* A subcommand option: getopt_long entry plus help text. */
-struct cli_opt {
-    const char *name; /* long name */
-    int has_arg;      /* no_argument, required_argument */
-    int key;          /* short option char, or a value >= 256 */
-    const char *arg;  /* argument name for help, NULL when none */
-    const char *help;
+/* What an option sets in the struct its table fills (the command's ctx,
+ * struct cli for the global options, struct cli_launch for the launch
+ * options): cli_parse sets it, with the usage error named by the option. */
+enum cli_kind {
+    CLI_NONE,   /* nothing: fn does it (or -h) */
+    CLI_STR,    /* const char *: the word itself (borrowed from argv) */
+    CLI_FLAG,   /* bool: true */
+    CLI_CLEAR,  /* bool: false */
+    CLI_COUNT,  /* int: one more */
+    CLI_LONG,   /* long, from min to max */
+    CLI_INT,    /* int, from min to max */
+    CLI_SIZE,   /* size_t, from min to max */
+    CLI_I64,    /* int64_t (long long), from min to max */
+    CLI_DOUBLE, /* double, from min to max */
+    CLI_WORD,   /* an enum: the value of one of words */
+    CLI_BWORD,  /* bool: the value of one of words */
+    CLI_BYTES,  /* long long, 1 to max (a whole number of K, M or G) with
+                   the suffixes of dc_layout_parse_bytes */
 };
 
-/* Called for each subcommand option; return -1 after cli_usage_error(). */
-typedef int (*cli_opt_f) (struct cli *cli, int key, const char *arg, void *ctx);
+/* A word an option takes and the value it sets; a list ends with word
+ * NULL.  A word whose value an earlier word has is an alias: taken, but
+ * left out of the usage error ("expected f4 or f2"). */
+struct cli_word {
+    const char *word;
+    int value;
+};
+
+struct cli;
+
+/* An option that needs real code: base is the struct its table fills.
+ * Returns 0, or -1 after cli_usage_error(). */
+typedef int (*cli_opt_f) (struct cli *cli, const char *arg, void *base);
+
+/* A subcommand option: its names, help text and what it sets. */
+struct cli_opt {
+    const char *name; /* long name */
+    int key;          /* short option char, 0: none */
+    const char *arg;  /* argument name for help, NULL: takes none */
+    const char *help;
+    enum cli_kind kind;
+    size_t off;                   /* of the field in the table's struct */
+    double min, max;              /* the numbers */
+    const struct cli_word *words; /* CLI_WORD, CLI_BWORD */
+    cli_opt_f fn;                 /* CLI_NONE: the code that sets it */
+};
+
+/* What an option of a table for struct T sets, after its help text:
+ * {"lr", 0, "LR", "help", CLI_AT (T, CLI_DOUBLE, c.lr, 0, 1e6)}. */
+#define CLI_AT(T, kd, member, ...)                                             \
+    .kind = (kd), .off = offsetof (T, member), __VA_ARGS__
 
 struct cli_command {
     const char *name;
@@ -77,16 +118,34 @@ struct cli_command {
     const char *usage;           /* "[-f FILE|-H LIST] [--json]" */
     const struct cli_opt *opts;  /* terminated by {0} */
     const struct cli_opt *opts2; /* more, shared with other commands */
+    size_t opts2_off;            /* of the struct opts2 fills, in ctx */
     bool launch_opts;            /* also takes the launch options */
     int (*run) (struct cli *cli, int argc, char **argv);
 };
 
-/* Parse argv (the words after the command name, argv[0] = command name).
- * Handles the global options and -h/--help (prints help, returns 1 so the
- * caller exits 0).  Returns 0 and sets *optindp to the first operand, or
- * -1 after printing a usage error (exit 2). */
+/* Parse argv (the words after the command name, argv[0] = command name):
+ * each option sets its field (of ctx for the command's own options) or
+ * calls its fn.  Handles -h/--help (prints help, returns 1 so the caller
+ * exits 0).  Returns 0 and sets *optindp to the first operand, or -1 after
+ * printing a usage error (exit 2). */
 int cli_parse (struct cli *cli, const struct cli_command *cmd, int argc,
-               char **argv, cli_opt_f cb, void *ctx, int *optindp);
+               char **argv, void *ctx, int *optindp);
+
+/* Set o's field in base (the struct o's table fills) from arg, or call
+ * its fn (fields.c).  Returns 0, or -1 after a usage error. */
+int cli_opt_set (struct cli *cli, const struct cli_opt *o, const char *arg,
+                 void *base);
+
+/* Word lists for CLI_WORD: --io direct|relay|auto (enum dc_io_mode),
+ * --gpu-bind host|rank|none (enum dc_gpu_bind). */
+extern const struct cli_word cli_io_words[];
+extern const struct cli_word cli_gpu_bind_words[];
+
+/* cli_parse for a command without operands (a word left over is the usage
+ * error "unexpected argument"): -1 to go on, else the exit status (0 after
+ * --help, 2 after a usage error). */
+int cli_parse_opts (struct cli *cli, const struct cli_command *cmd, int argc,
+                    char **argv, void *ctx);
 
 /* Print "dcrun: SUBJECT: message" (and "hint: ..." lines if the text has
  * them after a newline) to stderr.  Returns code, for `return cli_err ()`. */

@@ -17,22 +17,9 @@
 #include "commands.h"
 #include "compute_cli.h"
 #include "dist.h"
-#include "fields.h"
 #include "job.h"
 #include "lib/run/bench.h"
 #include "status.h"
-
-enum {
-    OPT_M = 0x100,
-    OPT_N,
-    OPT_K,
-    OPT_DTYPE,
-    OPT_DEVICE,
-    OPT_ITERS,
-    OPT_THREADS,
-    OPT_BYTES,
-    OPT_FRAME,
-};
 
 struct bench_args {
     struct dc_bench_gemm_run gemm; /* m, n, k, dtype, device (0: defaults) */
@@ -43,53 +30,47 @@ struct bench_args {
     const char *kind; /* the word naming the benchmark */
 };
 
-static const struct cli_opt bench_opts[] = {
-    {"m", required_argument, OPT_M, "M",
-     "rows of A and C (default 8192 on "
-     "cuda, 2048 on cpu)"},
-    {"n", required_argument, OPT_N, "N", "columns of B and C (default: M)"},
-    {"k", required_argument, OPT_K, "K", "inner dimension (default: M)"},
-    {"dtype", required_argument, OPT_DTYPE, "f32|tf32|f16|bf16",
-     "input type; f32 accumulation (default f32; cpu: f32 only)"},
-    {"device", required_argument, OPT_DEVICE, "cpu|cuda|auto",
-     "compute back-end (default auto: cuda when a GPU is usable)"},
-    {"iters", required_argument, OPT_ITERS, "N",
-     "timed iterations after one warm-up (gemm: 20 on cuda, 3 on cpu; "
-     "comm: 3; launch: 5)"},
-    {"threads", required_argument, OPT_THREADS, "N",
-     "CPU threads for the cpu back-end (default: OpenBLAS' own)"},
-    {"bytes", required_argument, OPT_BYTES, "B",
-     "comm: bytes each way per rank and iteration (default 64M; suffixes "
-     "K, M, G)"},
-    {"frame", required_argument, OPT_FRAME, "B",
-     "comm: bytes per frame (default 1M, at most 64M)"},
-    {0},
-};
+static int dtype_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_parse_dtype (cli, arg, &((struct bench_args *)base)->gemm.dtype);
+}
 
-#define F(key, kind, ...) CLI_FIELD (key, kind, struct bench_args, __VA_ARGS__)
-static const struct cli_field bench_fields[] = {
-    F (OPT_M, CLI_LONG, gemm.m, 1, 1L << 20),
-    F (OPT_N, CLI_LONG, gemm.n, 1, 1L << 20),
-    F (OPT_K, CLI_LONG, gemm.k, 1, 1L << 20),
-    F (OPT_ITERS, CLI_LONG, iters, 1, 100000),
-    F (OPT_THREADS, CLI_INT, gemm.threads, 1, 4096),
-    F (OPT_BYTES, CLI_BYTES, comm.bytes, 1, 16LL << 30),
-    F (OPT_FRAME, CLI_BYTES, comm.frame, 1, 64LL << 20),
+static int device_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_parse_device (cli, arg,
+                             &((struct bench_args *)base)->gemm.device);
+}
+
+#define F(kd, member, ...) CLI_AT (struct bench_args, kd, member, __VA_ARGS__)
+static const struct cli_opt bench_opts[] = {
+    {"m", 0, "M", "rows of A and C (default 8192 on cuda, 2048 on cpu)",
+     F (CLI_LONG, gemm.m, 1, 1L << 20)},
+    {"n", 0, "N", "columns of B and C (default: M)",
+     F (CLI_LONG, gemm.n, 1, 1L << 20)},
+    {"k", 0, "K", "inner dimension (default: M)",
+     F (CLI_LONG, gemm.k, 1, 1L << 20)},
+    {"dtype", 0, "f32|tf32|f16|bf16",
+     "input type; f32 accumulation (default f32; cpu: f32 only)",
+     .fn = dtype_opt},
+    {"device", 0, "cpu|cuda|auto",
+     "compute back-end (default auto: cuda when a GPU is usable)",
+     .fn = device_opt},
+    {"iters", 0, "N",
+     "timed iterations after one warm-up (gemm: 20 on cuda, 3 on cpu; "
+     "comm: 3; launch: 5)",
+     F (CLI_LONG, iters, 1, 100000)},
+    {"threads", 0, "N",
+     "CPU threads for the cpu back-end (default: OpenBLAS' own)",
+     F (CLI_INT, gemm.threads, 1, 4096)},
+    {"bytes", 0, "B",
+     "comm: bytes each way per rank and iteration (default 64M; suffixes "
+     "K, M, G)",
+     F (CLI_BYTES, comm.bytes, 1, 16LL << 30)},
+    {"frame", 0, "B", "comm: bytes per frame (default 1M, at most 64M)",
+     F (CLI_BYTES, comm.frame, 1, 64LL << 20)},
     {0},
 };
 #undef F
-
-static int bench_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct bench_args *a = ctx;
-    int rc = cli_field_set (cli, bench_opts, bench_fields, key, arg, ctx);
-
-    if (rc <= 0)
-        return rc;
-    if (key == OPT_DTYPE)
-        return cli_parse_dtype (cli, arg, &a->gemm.dtype);
-    return cli_parse_device (cli, arg, &a->gemm.device);
-}
 
 /* The results as JSON or text (lib/run/bench.h builds them). */
 static int print_result (char *s)
@@ -167,7 +148,7 @@ static bool own_opt (const char *w, bool *takes_arg, void *opts)
         size_t n = strlen (o->name);
         if (!strncmp (w, "--", 2) && !strncmp (w + 2, o->name, n) &&
             (w[2 + n] == '\0' || w[2 + n] == '=')) {
-            *takes_arg = w[2 + n] == '\0' && o->has_arg;
+            *takes_arg = w[2 + n] == '\0' && o->arg;
             return true;
         }
     }
@@ -231,8 +212,7 @@ static int bench_run (struct cli *cli, int argc, char **argv)
     int optindex, rc;
     const char *kind;
 
-    if ((rc = cli_parse (cli, &cmd_bench, argc, argv, bench_opt, &a,
-                         &optindex)) != 0)
+    if ((rc = cli_parse (cli, &cmd_bench, argc, argv, &a, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex >= argc) {
         cli_usage_error (cli, "which benchmark? expected gemm, comm or "
@@ -243,13 +223,8 @@ static int bench_run (struct cli *cli, int argc, char **argv)
     /* options may follow the kind (getopt stops at it): parse the rest */
     argc -= optindex;
     argv += optindex;
-    if ((rc = cli_parse (cli, &cmd_bench, argc, argv, bench_opt, &a,
-                         &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_bench, argc, argv, &a)) >= 0)
+        return rc;
     for (size_t i = 0; i < sizeof (kinds) / sizeof (*kinds); i++)
         if (!strcmp (kinds[i].name, kind)) {
             cli_log_init (cli);

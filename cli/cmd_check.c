@@ -1,10 +1,10 @@
 /* cmd_check.c - dcrun check: pre-flight every host in bounded time
  *
- * Every host at once (cli/remote.c), judged by lib/run/check.c: reachable,
- * logged in, host key known, `dcrun --version` there equal to this one, `dcrun
- * probe --json` there read, and its GPUs against the host's slots and gpus=.
- * One row per host, OK or the reason; --json for one object.  Exit 0 when every
- * host is fine, 4 otherwise.
+ * Every host at once (lib/run/probe_list.c), judged by lib/run/check.c:
+ * reachable, logged in, host key known, `dcrun --version` there equal to this
+ * one, `dcrun probe --json` there read, and its GPUs against the host's slots
+ * and gpus=. One row per host, OK or the reason; --json for one object.  Exit 0
+ * when every host is fine, 4 otherwise.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,72 +13,31 @@
 #include "commands.h"
 #include "config.h"
 #include "lib/hosts/hosts.h"
-#include "lib/run/check.h"
-#include "remote.h"
-
-/* the probe's stages, as lib/run/check.h names them */
-static const enum dc_check_stage stage_of[] = {
-    [REMOTE_OK] = DC_CHECK_OK,
-    [REMOTE_CONNECT] = DC_CHECK_CONNECT,
-    [REMOTE_NO_DCRUN] = DC_CHECK_NO_DCRUN,
-    [REMOTE_FAILED] = DC_CHECK_FAILED,
-    [REMOTE_TIMEOUT] = DC_CHECK_TIMEOUT,
-};
-
-/* every host probed at once, judged: the table or the JSON on stdout */
-static int check_hosts (struct cli *cli, const struct dc_hosts *hosts,
-                        struct remote_result *res, struct dc_check_host *c)
-{
-    size_t n = hosts->count;
-    int bad;
-    char *s;
-
-    remote_probe_all (hosts, &cli->launch.lo,
-                      dc_check_probe_here (cli->launcher, hosts), res);
-    for (size_t i = 0; i < n; i++) {
-        c[i] = (struct dc_check_host){.host = res[i].host,
-                                      .stage = stage_of[res[i].stage],
-                                      .version = res[i].version,
-                                      .topo = res[i].topo,
-                                      .local = res[i].local};
-        snprintf (c[i].reason, sizeof (c[i].reason), "%s", res[i].reason);
-    }
-    if ((bad = dc_check_judge (c, n, DCRUN_VERSION)) < 0 ||
-        !(s = cli->json ? dc_check_json (c, n) : dc_check_text (c, n)))
-        return cli_error (EXIT_FAIL, "check: out of memory");
-    printf (cli->json ? "%s\n" : "%s", s);
-    free (s);
-    if (bad)
-        return cli_error (EXIT_LAUNCH, "check: %d of %zu host%s not ready", bad,
-                          n, n == 1 ? "" : "s");
-    return EXIT_OK;
-}
+#include "lib/run/probe_list.h"
 
 static int check_run (struct cli *cli, int argc, char **argv)
 {
     struct dc_hosts *hosts = NULL;
-    struct remote_result *res = NULL;
-    struct dc_check_host *c = NULL;
-    int optindex, rc, exitcode = EXIT_OK;
+    int rc, bad, exitcode = EXIT_OK;
+    char *s;
 
-    if ((rc = cli_parse (cli, &cmd_check, argc, argv, NULL, NULL, &optindex)) !=
-        0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_check, argc, argv, NULL)) >= 0)
+        return rc;
     cli_log_init (cli);
     if (!(hosts = cli_resolve_hosts (cli, 0, &exitcode)))
         return exitcode;
-    res = calloc (hosts->count ? hosts->count : 1, sizeof (*res));
-    c = calloc (hosts->count ? hosts->count : 1, sizeof (*c));
-    if (res && c)
-        exitcode = check_hosts (cli, hosts, res, c);
-    else
+    size_t n = hosts->count;
+    if (!(s = dc_check_list (hosts, &cli->launch.lo, cli->launcher,
+                             DCRUN_VERSION, cli->json, &bad)))
         exitcode = cli_error (EXIT_FAIL, "check: out of memory");
-    free (c);
-    remote_results_free (res, hosts->count);
+    else {
+        printf (cli->json ? "%s\n" : "%s", s);
+        if (bad)
+            exitcode =
+                cli_error (EXIT_LAUNCH, "check: %d of %zu host%s not ready",
+                           bad, n, n == 1 ? "" : "s");
+    }
+    free (s);
     dc_hosts_destroy (hosts);
     return exitcode;
 }

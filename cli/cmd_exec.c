@@ -10,64 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
 #include "status.h"
-#include "lib/hosts/hosts.h"
 #include "lib/hosts/plan.h"
-#include "lib/hosts/rankenv.h"
-#include "lib/hosts/sources.h"
 #include "lib/launch/launch.h"
 #include "lib/run/exec.h"
+#include "lib/run/exec_job.h"
+#include "lib/run/exec_step.h"
 #include "lib/util/clock.h"
-
-enum {
-    OPT_NO_TAG = 0x100,
-    OPT_OUTPUT_DIR,
-    OPT_KILL_ON_BAD_EXIT,
-    OPT_NO_KILL_ON_BAD_EXIT,
-    OPT_TIMEOUT,
-    OPT_TRACE, /* --trace, --report: see exec_record () */
-    OPT_REPORT,
-    OPT_STDIN,
-    OPT_TIMESTAMP_OUTPUT,
-    OPT_EXIT_STATUS,
-    OPT_MAX_RESTARTS,
-};
-
-/* exec's own options; the launch options (placement, binding, -x, ssh,
- * mpirun and srun settings) are the shared ones of cli.c */
-static const struct cli_opt exec_opts[] = {
-    {"no-tag", no_argument, OPT_NO_TAG, NULL,
-     "do not prefix output lines with RANK@HOST"},
-    {"output-dir", required_argument, OPT_OUTPUT_DIR, "DIR",
-     "also write DIR/rank-N.out and DIR/rank-N.err"},
-    {"kill-on-bad-exit", no_argument, OPT_KILL_ON_BAD_EXIT, NULL,
-     "stop every rank when one fails (default)"},
-    {"no-kill-on-bad-exit", no_argument, OPT_NO_KILL_ON_BAD_EXIT, NULL,
-     "let the other ranks run when one fails"},
-    {"timeout", required_argument, OPT_TIMEOUT, "S",
-     "stop the job after S seconds (exit 1)"},
-    {"trace", required_argument, OPT_TRACE, "FILE.json",
-     "write a Chrome trace (Perfetto): each rank's run, failures marked"},
-    {"report", required_argument, OPT_REPORT, "FILE.json",
-     "write a report: per rank host, exit status or signal, start, end"},
-    {"stdin", required_argument, OPT_STDIN, "rank0|all|none",
-     "where this stdin goes (default rank0, as mpirun and srun)"},
-    {"timestamp-output", no_argument, OPT_TIMESTAMP_OUTPUT, NULL,
-     "prefix each output line with the time it arrived"},
-    {"max-restarts", required_argument, OPT_MAX_RESTARTS, "N",
-     "when a rank fails, stop the job and start every rank again, up to N "
-     "times (torchrun's --max-restarts; TORCHELASTIC_RESTART_COUNT)"},
-    {"exit-status", required_argument, OPT_EXIT_STATUS, "first|any",
-     "exit with the first failing rank's status (first, default; 128+N for "
-     "signal N) or 1 when any rank fails (any)"},
-    {0},
-};
 
 /* exec's options: the engine's (lib/run/exec.h) as parsed, and the CLI's */
 struct exec_args {
@@ -77,52 +31,51 @@ struct exec_args {
     int interrupted; /* out: the signal that stopped the last run, 0 */
 };
 
-static int exec_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct exec_args *a = ctx;
+static const struct cli_word stdin_words[] = {{"rank0", DC_EXEC_STDIN_RANK0},
+                                              {"all", DC_EXEC_STDIN_ALL},
+                                              {"none", DC_EXEC_STDIN_NONE},
+                                              {"0", DC_EXEC_STDIN_RANK0},
+                                              {0}};
+static const struct cli_word exit_words[] = {
+    {"first", false}, {"any", true}, {0}};
 
-    switch (key) {
-    case OPT_NO_TAG:
-        a->o.no_tag = true;
-        return 0;
-    case OPT_OUTPUT_DIR:
-        a->o.output_dir = arg;
-        return 0;
-    case OPT_KILL_ON_BAD_EXIT:
-        a->o.kill_on_bad_exit = true;
-        return 0;
-    case OPT_NO_KILL_ON_BAD_EXIT:
-        a->o.kill_on_bad_exit = false;
-        return 0;
-    case OPT_TIMEOUT:
-        return cli_parse_double (cli, "--timeout", arg, 0.001, 1e9,
-                                 &a->o.timeout);
-    case OPT_TRACE:
-        a->trace = arg;
-        return 0;
-    case OPT_REPORT:
-        a->report = arg;
-        return 0;
-    case OPT_STDIN:
-        if (dc_exec_stdin_parse (arg, &a->o.stdin_to) < 0)
-            return cli_usage_error (
-                cli, "--stdin '%s': expected rank0, all or none", arg);
-        return 0;
-    case OPT_TIMESTAMP_OUTPUT:
-        a->o.timestamps = true;
-        return 0;
-    case OPT_MAX_RESTARTS:
-        return cli_parse_long (cli, "--max-restarts", arg, 0, 1000,
-                               &a->max_restarts);
-    case OPT_EXIT_STATUS:
-        if (strcmp (arg, "any") && strcmp (arg, "first"))
-            return cli_usage_error (
-                cli, "--exit-status '%s': expected first or any", arg);
-        a->o.exit_any = !strcmp (arg, "any");
-        return 0;
-    }
-    return -1;
-}
+/* exec's own options; the launch options (placement, binding, -x, ssh,
+ * mpirun and srun settings) are the shared ones of cli.c */
+#define F(kd, member, ...) CLI_AT (struct exec_args, kd, member, __VA_ARGS__)
+static const struct cli_opt exec_opts[] = {
+    {"no-tag", 0, NULL, "do not prefix output lines with RANK@HOST",
+     F (CLI_FLAG, o.no_tag)},
+    {"output-dir", 0, "DIR", "also write DIR/rank-N.out and DIR/rank-N.err",
+     F (CLI_STR, o.output_dir)},
+    {"kill-on-bad-exit", 0, NULL, "stop every rank when one fails (default)",
+     F (CLI_FLAG, o.kill_on_bad_exit)},
+    {"no-kill-on-bad-exit", 0, NULL, "let the other ranks run when one fails",
+     F (CLI_CLEAR, o.kill_on_bad_exit)},
+    {"timeout", 0, "S", "stop the job after S seconds (exit 1)",
+     F (CLI_DOUBLE, o.timeout, 0.001, 1e9)},
+    {"trace", 0, "FILE.json",
+     "write a Chrome trace (Perfetto): each rank's run, failures marked",
+     F (CLI_STR, trace)},
+    {"report", 0, "FILE.json",
+     "write a report: per rank host, exit status or signal, start, end",
+     F (CLI_STR, report)},
+    {"stdin", 0, "rank0|all|none",
+     "where this stdin goes (default rank0, as mpirun and srun)",
+     F (CLI_WORD, o.stdin_to, .words = stdin_words)},
+    {"timestamp-output", 0, NULL,
+     "prefix each output line with the time it arrived",
+     F (CLI_FLAG, o.timestamps)},
+    {"max-restarts", 0, "N",
+     "when a rank fails, stop the job and start every rank again, up to N "
+     "times (torchrun's --max-restarts; TORCHELASTIC_RESTART_COUNT)",
+     F (CLI_LONG, max_restarts, 0, 1000)},
+    {"exit-status", 0, "first|any",
+     "exit with the first failing rank's status (first, default; 128+N for "
+     "signal N) or 1 when any rank fails (any)",
+     F (CLI_BWORD, o.exit_any, .words = exit_words)},
+    {0},
+};
+#undef F
 
 /* The engine (lib/run/exec.h) over the ranks: its message printed, the
  * exit status picked, --trace/--report written, --json printed. */
@@ -160,162 +113,55 @@ static int run_engine (struct cli *cli, struct exec_args *a,
     return exitcode;
 }
 
-/* One run of every rank: the ranks built (cli/job.c: the rank
- * environment, the agents' words), MASTER_PORT checked, then the
+/* One run of every rank: the ranks built (lib/run/exec_job.h: the rank
+ * environment, the agents' words, MASTER_PORT checked), then the
  * --dry-run plan printed or the engine run. */
 static int run_job (struct cli *cli, struct exec_args *a,
                     const struct cli_job *job, char **cmd)
 {
-    const struct dc_plan *plan = job->plan;
-    bool ssh = !strcmp (job->launcher, "ssh");
-    const char *wdir = cli->launch.wdir;
-    char cwd[PATH_MAX];
+    struct dc_job_args ja = cli_job_args (cli);
+    struct dc_exec_job x;
     dc_error_t err;
-    int exitcode = EXIT_FAIL;
-    struct dc_exec_opts o = a->o;
-    struct dc_launch_rank *lr = calloc ((size_t)plan->size, sizeof (*lr));
+    int exitcode, st = dc_exec_job_init (&x, &a->o, &ja, job, cmd, &err);
 
-    o.launcher = job->launcher;
-    o.lo = cli->launch.lo;
-    o.plan = plan;
-    o.master_port = job->master_port;
-    if (!lr)
-        return cli_error (EXIT_FAIL, "exec: out of memory");
-    /* the working folder: the caller's, on every host (--wdir to choose) */
-    if (ssh && !wdir && getcwd (cwd, sizeof (cwd)))
-        wdir = cwd;
-    dc_exec_ranks (&o, lr, cmd, wdir, cli->launch.no_bind,
-                   a->o.stdin_to != DC_EXEC_STDIN_NONE && !cli->dry_run);
-    for (int r = 0; r < plan->size; r++) {
-        lr[r].worker_args = cli_job_worker_args (job, r);
-        if (!(lr[r].env = cli_job_rank_env (cli, job, r))) {
-            cli_error (-1, "exec: out of memory");
-            goto out;
-        }
-    }
-    o.ranks = lr;
-    o.chdir = ssh ? NULL : wdir;
-    if (!o.lo.remote_dcrun)
-        o.lo.remote_dcrun = cli_self_path ();
-    if (dc_exec_master_port (&o, cli->launch.master_port, !cli->dry_run,
-                             &err) != DC_STATUS_OK) {
-        exitcode = cli_error (EXIT_LAUNCH, "%s", err.text);
-        goto out;
-    }
-    if (cli->dry_run) {
-        char *text = dc_exec_dry_run (&o);
+    if (st != DC_STATUS_OK)
+        exitcode = cli_error (st == DC_STATUS_LAUNCH ? EXIT_LAUNCH : EXIT_FAIL,
+                              "%s", err.text);
+    else if (cli->dry_run) {
+        char *text = dc_exec_dry_run (&x.o);
         exitcode =
             text ? EXIT_OK : cli_error (EXIT_FAIL, "exec: out of memory");
         if (text)
             fputs (text, stdout);
         free (text);
-        goto out;
-    }
-    exitcode = run_engine (cli, a, &o);
-out:
-    for (int r = 0; lr && r < plan->size; r++)
-        cli_strv_free ((char **)lr[r].env);
-    free (lr);
+    } else
+        exitcode = run_engine (cli, a, &x.o);
+    dc_exec_job_fini (&x);
     return exitcode;
 }
 
 /* dcrun exec started by srun itself (a job step's task): be that one
- * rank.  The worker takes the rank environment from SLURM_*; MASTER_ADDR
- * is the step's first node and MASTER_PORT comes from the job and step
- * ids, the same in every task without talking. */
+ * rank (lib/run/exec_step.h); rank 0's task with MASTER_PORT in use on its
+ * host stops the whole step. */
 static int exec_as_step_task (const struct cli_launch *a, char **cmd)
 {
-    int n = 0;
-    for (int i = 0; cmd[i]; i++)
-        n++;
-    char **av = calloc ((size_t)(n + 2 * a->nexports + 8), sizeof (char *));
-    int k = 0;
+    char host[256];
+    int mp;
 
-    if (!av)
-        return cli_error (EXIT_FAIL, "exec: out of memory");
-    const char *nl = getenv ("SLURM_STEP_NODELIST");
-    if (!nl)
-        nl = getenv ("SLURM_JOB_NODELIST");
-    if (nl) {
-        dc_error_t err;
-        struct dc_hosts *h = dc_hosts_from_slurm (nl, NULL, &err);
-        char ip[64];
-        /* a numeric address every task reaches, not a name */
-        if (h && h->count > 0)
-            setenv ("MASTER_ADDR",
-                    dc_rankenv_host_ip (h->v[0].name, ip, sizeof (ip), NULL) ==
-                            0
-                        ? ip
-                        : h->v[0].name,
-                    0);
-        dc_hosts_destroy (h);
-    }
-    if (a->master_port > 0) {
-        char port[16];
-        snprintf (port, sizeof (port), "%d", a->master_port);
-        setenv ("MASTER_PORT", port, 1);
-    }
-    if (!getenv ("MASTER_PORT")) {
-        unsigned long job = strtoul (
-            getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0", NULL, 10);
-        unsigned long step = strtoul (getenv ("SLURM_STEP_ID"), NULL, 10);
-        char port[16];
-        snprintf (port, sizeof (port), "%lu",
-                  20000 + (job * 31 + step) % 20000);
-        setenv ("MASTER_PORT", port, 1);
-    }
-    /* rank 0's task checks MASTER_PORT on its host; in use, the whole
-     * step is stopped (scancel --signal TERM) so that no task waits for a
-     * rendezvous that cannot happen */
-    const char *pr = getenv ("SLURM_PROCID");
-    int mp = atoi (getenv ("MASTER_PORT"));
-    if (pr && !strcmp (pr, "0") && mp > 0 && !dc_launch_port_free (mp)) {
-        char host[256] = "?", step[64];
-        const char *nn = getenv ("SLURMD_NODENAME");
-        if (nn)
-            snprintf (host, sizeof (host), "%s", nn);
-        else
-            gethostname (host, sizeof (host) - 1);
-        free (av);
+    dc_exec_step_master (a->master_port);
+    if ((mp = dc_exec_step_port_busy (host, sizeof (host))) > 0) {
         cli_error (EXIT_LAUNCH,
                    "exec: %s: MASTER_PORT %d is in use there (rank 0's "
                    "host)\nhint: give a free one with --master-port, or "
                    "leave MASTER_PORT unset",
                    host, mp);
-        snprintf (step, sizeof (step), "%s.%s",
-                  getenv ("SLURM_JOB_ID") ? getenv ("SLURM_JOB_ID") : "0",
-                  getenv ("SLURM_STEP_ID"));
-        signal (SIGTERM, SIG_IGN);
-        pid_t pid = fork ();
-        if (pid == 0) {
-            execlp ("scancel", "scancel", "-Q", "--signal", "TERM", step,
-                    (char *)NULL);
-            _exit (127);
-        }
-        if (pid > 0)
-            while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+        dc_exec_step_cancel ();
         return EXIT_LAUNCH;
     }
-    av[k++] = (char *)cli_self_path ();
-    av[k++] = "worker";
-    av[k++] = "--control";
-    av[k++] = "none";
-    if (a->wdir) {
-        av[k++] = "--wdir";
-        av[k++] = (char *)a->wdir;
-    }
-    for (int i = 0; i < a->nexports; i++) {
-        const char *x = a->exports[i];
-        if (strchr (x, '=')) {
-            av[k++] = "-e";
-            av[k++] = (char *)x;
-        }
-    }
-    av[k++] = "--";
-    for (int i = 0; i < n; i++)
-        av[k++] = cmd[i];
-    av[k] = NULL;
+    char **av = dc_exec_step_argv (cli_self_path (), a->wdir, a->exports,
+                                   a->nexports, cmd);
+    if (!av)
+        return cli_error (EXIT_FAIL, "exec: out of memory");
     execv (av[0], av);
     int e = errno;
     free (av);
@@ -330,8 +176,7 @@ static int exec_run (struct cli *cli, int argc, char **argv)
     struct cli_job job = {0};
     int optindex, rc, exitcode = EXIT_OK;
 
-    if ((rc = cli_parse (cli, &cmd_exec, argc, argv, exec_opt, &a,
-                         &optindex)) != 0)
+    if ((rc = cli_parse (cli, &cmd_exec, argc, argv, &a, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (optindex >= argc) {
         cli_usage_error (cli, "no command given: dcrun exec [OPTIONS] -- CMD "

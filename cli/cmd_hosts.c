@@ -11,26 +11,30 @@
 #include "lib/run/optval.h"
 #include "status.h"
 
-enum {
-    OPT_MAP_BY = 0x100,
-    OPT_OVERSUBSCRIBE,
-    OPT_TOPOLOGY,
-};
-
 struct hosts_args {
     struct dc_plan_opts plan;
     const char *topology; /* --topology FILE.xml */
 };
 
+static int map_by_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_parse_map_by (cli, arg,
+                             &((struct hosts_args *)base)->plan.map_by);
+}
+
+#define F(kd, member, ...) CLI_AT (struct hosts_args, kd, member, __VA_ARGS__)
 static const struct cli_opt hosts_opts[] = {
-    {"map-by", required_argument, OPT_MAP_BY, "slot|node",
-     "fill each host's slots first (slot, default) or go round-robin (node)"},
-    {"oversubscribe", no_argument, OPT_OVERSUBSCRIBE, NULL,
-     "allow more ranks than slots"},
-    {"topology", required_argument, OPT_TOPOLOGY, "FILE.xml",
-     "place ranks as if every host had this saved hwloc topology"},
+    {"map-by", 0, "slot|node",
+     "fill each host's slots first (slot, default) or go round-robin (node)",
+     .fn = map_by_opt},
+    {"oversubscribe", 0, NULL, "allow more ranks than slots",
+     F (CLI_FLAG, plan.oversubscribe)},
+    {"topology", 0, "FILE.xml",
+     "place ranks as if every host had this saved hwloc topology",
+     F (CLI_STR, topology)},
     {0},
 };
+#undef F
 
 /* -f and -H both given: a usage error */
 static bool both_lists (const struct cli *cli)
@@ -85,39 +89,17 @@ int cli_parse_map_by (const struct cli *cli, const char *arg,
     return 0;
 }
 
-static int hosts_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct hosts_args *a = ctx;
-
-    switch (key) {
-    case OPT_MAP_BY:
-        return cli_parse_map_by (cli, arg, &a->plan.map_by);
-    case OPT_OVERSUBSCRIBE:
-        a->plan.oversubscribe = true;
-        return 0;
-    case OPT_TOPOLOGY:
-        a->topology = arg;
-        return 0;
-    }
-    return -1;
-}
-
 static int hosts_run (struct cli *cli, int argc, char **argv)
 {
     struct hosts_args a = {0};
     struct dc_hostmap m = {0};
     struct dc_topo *topo = NULL;
     dc_error_t err;
-    int optindex, rc, exitcode = EXIT_OK;
+    int rc, exitcode = EXIT_OK;
     char *s = NULL;
 
-    if ((rc = cli_parse (cli, &cmd_hosts, argc, argv, hosts_opt, &a,
-                         &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_hosts, argc, argv, &a)) >= 0)
+        return rc;
     cli_log_init (cli);
     if (a.topology && !(topo = dc_probe_host (a.topology, &err)))
         return cli_error (EXIT_INPUT, "%s", err.text);

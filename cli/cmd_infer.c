@@ -9,47 +9,13 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
-#include "fields.h"
 #include "model_opts.h"
 #include "status.h"
 #include "lib/run/infer.h"
 
-enum {
-    OPT_MODEL = 0x100,
-    OPT_INPUT,
-    OPT_OUTPUT,
-    OPT_CHUNK_ROWS,
-    OPT_OUTPUT_DTYPE,
-    OPT_REPORT,
-    OPT_IO,
-    OPT_TRACE,
-};
-
 struct infer_args {
     struct dc_infer_opts o;  /* what lib/run/infer.h takes */
     struct cli_model_opts m; /* shared with train */
-};
-
-static const struct cli_opt infer_opts[] = {
-    {"model", required_argument, OPT_MODEL, "M.safetensors",
-     "the MLP (PyTorch nn.Sequential of Linear layers, safetensors)"},
-    {"input", required_argument, OPT_INPUT, "X.npy",
-     "input rows [rows, inputs] (<f4, <f2 or <f8)"},
-    {"output", required_argument, OPT_OUTPUT, "Y.npy",
-     "output rows [rows, outputs], written when complete"},
-    {"chunk-rows", required_argument, OPT_CHUNK_ROWS, "R",
-     "rows per pipelined chunk (default: the back-end's)"},
-    {"output-dtype", required_argument, OPT_OUTPUT_DTYPE, "f4|f2",
-     "output element type (default f4)"},
-    {"report", required_argument, OPT_REPORT, "R.json",
-     "write a run report (phases, TFLOP/s, output sha256, versions)"},
-    {"io", required_argument, OPT_IO, "direct|relay|auto",
-     "ranks read and write their rows themselves (direct), or through "
-     "this process (relay); auto: direct for every rank that sees the "
-     "same files (default)"},
-    {"trace", required_argument, OPT_TRACE, "T.json",
-     "write a Chrome trace (Perfetto): launch, load, chunks, lost ranks"},
-    {0},
 };
 
 static const struct cli_word out_dtypes[] = {{"f4", DC_NPY_F4},
@@ -58,28 +24,33 @@ static const struct cli_word out_dtypes[] = {{"f4", DC_NPY_F4},
                                              {"f16", DC_NPY_F2},
                                              {0}}; /* f32, f16: aliases */
 
-static const struct cli_field infer_fields[] = {
-    CLI_FIELD (OPT_MODEL, CLI_STR, struct infer_args, o.io.model_path),
-    CLI_FIELD (OPT_INPUT, CLI_STR, struct infer_args, o.io.input_path),
-    CLI_FIELD (OPT_OUTPUT, CLI_STR, struct infer_args, o.io.output_path),
-    CLI_FIELD (OPT_CHUNK_ROWS, CLI_SIZE, struct infer_args, o.io.chunk_rows, 1,
-               1L << 30),
-    CLI_FIELD (OPT_REPORT, CLI_STR, struct infer_args, o.report),
-    CLI_FIELD (OPT_IO, CLI_WORD, struct infer_args, o.io.io_mode,
-               .words = cli_io_words),
-    CLI_FIELD (OPT_TRACE, CLI_STR, struct infer_args, o.trace),
-    CLI_FIELD (OPT_OUTPUT_DTYPE, CLI_WORD, struct infer_args, o.io.out_dtype,
-               .words = out_dtypes),
+#define F(kd, member, ...) CLI_AT (struct infer_args, kd, member, __VA_ARGS__)
+static const struct cli_opt infer_opts[] = {
+    {"model", 0, "M.safetensors",
+     "the MLP (PyTorch nn.Sequential of Linear layers, safetensors)",
+     F (CLI_STR, o.io.model_path)},
+    {"input", 0, "X.npy", "input rows [rows, inputs] (<f4, <f2 or <f8)",
+     F (CLI_STR, o.io.input_path)},
+    {"output", 0, "Y.npy", "output rows [rows, outputs], written when complete",
+     F (CLI_STR, o.io.output_path)},
+    {"chunk-rows", 0, "R", "rows per pipelined chunk (default: the back-end's)",
+     F (CLI_SIZE, o.io.chunk_rows, 1, 1L << 30)},
+    {"output-dtype", 0, "f4|f2", "output element type (default f4)",
+     F (CLI_WORD, o.io.out_dtype, .words = out_dtypes)},
+    {"report", 0, "R.json",
+     "write a run report (phases, TFLOP/s, output sha256, versions)",
+     F (CLI_STR, o.report)},
+    {"io", 0, "direct|relay|auto",
+     "ranks read and write their rows themselves (direct), or through "
+     "this process (relay); auto: direct for every rank that sees the "
+     "same files (default)",
+     F (CLI_WORD, o.io.io_mode, .words = cli_io_words)},
+    {"trace", 0, "T.json",
+     "write a Chrome trace (Perfetto): launch, load, chunks, lost ranks",
+     F (CLI_STR, o.trace)},
     {0},
 };
-
-static int infer_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct infer_args *a = ctx;
-    int rc = cli_field_set (cli, infer_opts, infer_fields, key, arg, ctx);
-
-    return rc <= 0 ? rc : cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
-}
+#undef F
 
 /* dc_infer_run picks one process, MPI, the driver, a pipeline or data
  * parallel; a job when the command line asks for ranks (not under MPI). */
@@ -124,15 +95,10 @@ static int infer_run (struct cli *cli, int argc, char **argv)
                                  .arg = &rk}};
     struct dc_infer_opts *o = &a.o;
     dc_error_t err;
-    int optindex, rc;
+    int rc;
 
-    if ((rc = cli_parse (cli, &cmd_infer, argc, argv, infer_opt, &a,
-                         &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_infer, argc, argv, &a)) >= 0)
+        return rc;
     if (!o->io.model_path || !o->io.input_path || !o->io.output_path) {
         cli_usage_error (cli, "--model, --input and --output are required");
         return EXIT_USAGE;
@@ -166,6 +132,7 @@ const struct cli_command cmd_infer = {
              "[--trace T.json] [--progress]",
     .opts = infer_opts,
     .opts2 = cli_model_opts,
+    .opts2_off = offsetof (struct infer_args, m),
     .launch_opts = true,
     .run = infer_run,
 };

@@ -7,87 +7,60 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
-#include "fields.h"
 #include "job.h"
 #include "status.h"
 #include "lib/comm/comm.h"
 #include "lib/run/map.h"
-
-enum {
-    OPT_INPUT = 0x100,
-    OPT_OUTPUT,
-    OPT_CHUNK_ROWS,
-    OPT_RETRIES,
-    OPT_CHUNK_TIMEOUT,
-    OPT_REPORT,
-    OPT_TRACE,
-    OPT_PROGRESS,
-    OPT_HEARTBEAT_TIMEOUT,
-    OPT_IO,
-    OPT_FILES,
-};
 
 struct map_args {
     struct dc_map_opts o; /* what lib/run/map.h takes */
     bool progress;
 };
 
+#define F(kd, member, ...) CLI_AT (struct map_args, kd, member, __VA_ARGS__)
 static const struct cli_opt map_opts[] = {
-    {"input", required_argument, OPT_INPUT, "X.npy",
-     "input rows: an .npy of any plain dtype and shape (rows first)"},
-    {"output", required_argument, OPT_OUTPUT, "Y.npy",
-     "the chunks' outputs in row order, written when complete"},
-    {"chunk-rows", required_argument, OPT_CHUNK_ROWS, "R",
-     "rows per chunk (default: about 4 chunks per rank)"},
-    {"retries", required_argument, OPT_RETRIES, "N",
-     "times a failed chunk is retried on another rank (default 2)"},
-    {"chunk-timeout", required_argument, OPT_CHUNK_TIMEOUT, "S",
+    {"input", 0, "X.npy",
+     "input rows: an .npy of any plain dtype and shape (rows first)",
+     F (CLI_STR, o.input)},
+    {"output", 0, "Y.npy",
+     "the chunks' outputs in row order, written when complete",
+     F (CLI_STR, o.output)},
+    {"chunk-rows", 0, "R", "rows per chunk (default: about 4 chunks per rank)",
+     F (CLI_SIZE, o.chunk_rows, 1, 1L << 26)},
+    {"retries", 0, "N",
+     "times a failed chunk is retried on another rank (default 2)",
+     F (CLI_INT, o.retries, 0, 1000)},
+    {"chunk-timeout", 0, "S",
      "a chunk running longer than S seconds: CMD killed, the rank lost "
-     "(default: none)"},
-    {"report", required_argument, OPT_REPORT, "R.json",
-     "write a run report (phases, ranks, chunks, output sha256)"},
-    {"trace", required_argument, OPT_TRACE, "T.json",
+     "(default: none)",
+     F (CLI_DOUBLE, o.chunk_timeout, 0.001, 1e7)},
+    {"report", 0, "R.json",
+     "write a run report (phases, ranks, chunks, output sha256)",
+     F (CLI_STR, o.report)},
+    {"trace", 0, "T.json",
      "write a Chrome trace (Perfetto): launch, load, each chunk on its "
-     "rank, lost ranks, retries, the commit"},
-    {"progress", no_argument, OPT_PROGRESS, NULL,
-     "progress line on stderr even when it is not a terminal"},
-    {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
-     "a rank silent for S seconds is lost (default 30)"},
-    {"files", no_argument, OPT_FILES, NULL,
+     "rank, lost ranks, retries, the commit",
+     F (CLI_STR, o.trace)},
+    {"progress", 0, NULL,
+     "progress line on stderr even when it is not a terminal",
+     F (CLI_FLAG, progress)},
+    {"heartbeat-timeout", 0, "S",
+     "a rank silent for S seconds is lost (default 30)",
+     F (CLI_DOUBLE, o.heartbeat_timeout, 0.1, 1e6)},
+    {"files", 0, NULL,
      "--input lists files (one path a line) or is a folder; chunks are "
      "groups of files; CMD gets 'LIST OUT_DIR' and writes files into "
-     "OUT_DIR; --output is a new folder of them all"},
-    {"io", required_argument, OPT_IO, "direct|relay|auto",
+     "OUT_DIR; --output is a new folder of them all",
+     F (CLI_FLAG, o.files)},
+    {"io", 0, "direct|relay|auto",
      "data path: direct (each rank reads its chunks' rows from the input "
      "and writes CMD's rows into the output itself; a rank that cannot is "
      "an error), relay (rows through this process), auto (default: direct "
-     "for each rank that sees the same files, relay for the others)"},
+     "for each rank that sees the same files, relay for the others)",
+     F (CLI_WORD, o.io_mode, .words = cli_io_words)},
     {0},
 };
-
-static const struct cli_field map_fields[] = {
-    CLI_FIELD (OPT_INPUT, CLI_STR, struct map_args, o.input),
-    CLI_FIELD (OPT_OUTPUT, CLI_STR, struct map_args, o.output),
-    CLI_FIELD (OPT_CHUNK_ROWS, CLI_SIZE, struct map_args, o.chunk_rows, 1,
-               1L << 26),
-    CLI_FIELD (OPT_RETRIES, CLI_INT, struct map_args, o.retries, 0, 1000),
-    CLI_FIELD (OPT_CHUNK_TIMEOUT, CLI_DOUBLE, struct map_args, o.chunk_timeout,
-               0.001, 1e7),
-    CLI_FIELD (OPT_TRACE, CLI_STR, struct map_args, o.trace),
-    CLI_FIELD (OPT_REPORT, CLI_STR, struct map_args, o.report),
-    CLI_FIELD (OPT_PROGRESS, CLI_FLAG, struct map_args, progress),
-    CLI_FIELD (OPT_FILES, CLI_FLAG, struct map_args, o.files),
-    CLI_FIELD (OPT_HEARTBEAT_TIMEOUT, CLI_DOUBLE, struct map_args,
-               o.heartbeat_timeout, 0.1, 1e6),
-    CLI_FIELD (OPT_IO, CLI_WORD, struct map_args, o.io_mode,
-               .words = cli_io_words),
-    {0},
-};
-
-static int map_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    return cli_field_set (cli, map_opts, map_fields, key, arg, ctx) ? -1 : 0;
-}
+#undef F
 
 /* The driver's command line: the options as given, then -- CMD ARGS. */
 static int keep_command (struct cli *cli, int n, char **cmd)
@@ -118,8 +91,7 @@ static int map_run (struct cli *cli, int argc, char **argv)
     int optindex, rc, st, sig, ex;
     dc_error_t err;
 
-    if ((rc = cli_parse (cli, &cmd_map, argc, argv, map_opt, &a, &optindex)) !=
-        0)
+    if ((rc = cli_parse (cli, &cmd_map, argc, argv, &a, &optindex)) != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     a.o.argc = argc - optindex;
     a.o.argv = argv + optindex;

@@ -8,81 +8,42 @@
 #include "gpu/probe.h"
 #include "lib/hosts/topo.h"
 #include "lib/hosts/topo_text.h"
-#include "remote.h"
-
-enum {
-    OPT_TOPOLOGY = 0x100,
-};
+#include "lib/run/probe_list.h"
 
 struct probe_args {
     const char *topology;
 };
 
 static const struct cli_opt probe_opts[] = {
-    {"topology", required_argument, OPT_TOPOLOGY, "FILE.xml",
-     "read a saved hwloc topology instead of probing this host"},
+    {"topology", 0, "FILE.xml",
+     "read a saved hwloc topology instead of probing this host",
+     CLI_AT (struct probe_args, CLI_STR, topology)},
     {0},
 };
 
-static int probe_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct probe_args *a = ctx;
-
-    (void)cli;
-    if (key == OPT_TOPOLOGY) {
-        a->topology = arg;
-        return 0;
-    }
-    return -1;
-}
-
-/* every host probed at once (this host in-process unless -L ssh): the
- * listing on stdout */
-static int probe_list (struct cli *cli, const struct dc_hosts *hosts,
-                       struct remote_result *res, struct dc_topo_entry *e)
-{
-    bool viassh = cli->launcher && !strcmp (cli->launcher, "ssh");
-    size_t n = hosts->count;
-    int bad = 0;
-    char *s;
-
-    remote_probe_all (hosts, &cli->launch.lo, !viassh, res);
-    for (size_t i = 0; i < n; i++) {
-        e[i] = (struct dc_topo_entry){hosts->v[i].name, res[i].topo,
-                                      res[i].reason};
-        bad += !res[i].topo;
-    }
-    if (!(s = cli->json ? dc_topo_list_json (e, n) : dc_topo_list_text (e, n)))
-        return cli_error (EXIT_FAIL, "probe: out of memory");
-    printf (cli->json ? "%s\n" : "%s", s);
-    free (s);
-    if (bad)
-        return cli_error (EXIT_LAUNCH, "probe: %d of %zu host%s not probed",
-                          bad, n, n == 1 ? "" : "s");
-    return EXIT_OK;
-}
-
 /* -f / -H: every host at once, remote ones through the ssh launcher
- * (`dcrun probe --json` there), this host in-process; one {"hosts": [...]}
- * with an entry per host, {"host": NAME, "error": REASON} for those that
- * could not be probed (exit 4 then). */
+ * (`dcrun probe --json` there), this host in-process unless -L ssh
+ * (lib/run/probe_list.h); exit 4 when one could not be probed. */
 static int probe_hosts (struct cli *cli)
 {
-    int exitcode = EXIT_OK;
+    int exitcode = EXIT_OK, bad;
     struct dc_hosts *hosts = cli_resolve_hosts (cli, 0, &exitcode);
-    struct remote_result *res;
-    struct dc_topo_entry *e;
+    bool viassh = cli->launcher && !strcmp (cli->launcher, "ssh");
+    char *s;
 
     if (!hosts)
         return exitcode;
-    res = calloc (hosts->count ? hosts->count : 1, sizeof (*res));
-    e = calloc (hosts->count ? hosts->count : 1, sizeof (*e));
-    if (res && e)
-        exitcode = probe_list (cli, hosts, res, e);
-    else
+    size_t n = hosts->count;
+    if (!(s = dc_probe_list (hosts, &cli->launch.lo, !viassh, cli->json, &bad)))
         exitcode = cli_error (EXIT_FAIL, "probe: out of memory");
-    free (e);
-    remote_results_free (res, hosts->count);
+    else {
+        printf (cli->json ? "%s\n" : "%s", s);
+        if (bad)
+            exitcode =
+                cli_error (EXIT_LAUNCH, "probe: %d of %zu host%s not probed",
+                           bad, n, n == 1 ? "" : "s");
+    }
+    free (s);
     dc_hosts_destroy (hosts);
     return exitcode;
 }
@@ -92,15 +53,10 @@ static int probe_run (struct cli *cli, int argc, char **argv)
     struct probe_args a = {0};
     struct dc_topo *topo;
     dc_error_t err;
-    int optindex, rc;
+    int rc;
 
-    if ((rc = cli_parse (cli, &cmd_probe, argc, argv, probe_opt, &a,
-                         &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_probe, argc, argv, &a)) >= 0)
+        return rc;
     cli_log_init (cli);
     if ((cli->hostfile || cli->hosts) && !a.topology)
         return probe_hosts (cli);

@@ -13,31 +13,16 @@
 #include "lib/formats/report_read.h"
 #include "lib/formats/report_text.h"
 
-enum {
-    OPT_SVG = 0x100,
-};
-
-static const struct cli_opt report_opts[] = {
-    {"svg", required_argument, OPT_SVG, "FILE.svg",
-     "also draw the timeline (ranks as rows, chunks as bars) into FILE.svg"},
-    {0},
-};
-
 struct report_args {
     const char *svg;
 };
 
-static int report_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct report_args *a = ctx;
-
-    (void)cli;
-    if (key == OPT_SVG) {
-        a->svg = arg;
-        return 0;
-    }
-    return -1;
-}
+static const struct cli_opt report_opts[] = {
+    {"svg", 0, "FILE.svg",
+     "also draw the timeline (ranks as rows, chunks as bars) into FILE.svg",
+     CLI_AT (struct report_args, CLI_STR, svg)},
+    {0},
+};
 
 static int report_run (struct cli *cli, int argc, char **argv)
 {
@@ -48,8 +33,7 @@ static int report_run (struct cli *cli, int argc, char **argv)
 
     const char *path = NULL;
     for (;;) {
-        if ((rc = cli_parse (cli, &cmd_report, argc, argv, report_opt, &a,
-                             &optindex)) != 0)
+        if ((rc = cli_parse (cli, &cmd_report, argc, argv, &a, &optindex)) != 0)
             return rc > 0 ? EXIT_OK : EXIT_USAGE;
         if (optindex >= argc)
             break;

@@ -18,16 +18,11 @@ static int serve_run (struct cli *cli, int argc, char **argv)
     struct dc_worker_opts wo = {.find = dc_compute_find};
     struct dc_comm *c;
     dc_error_t err;
-    int optindex, rc, fd_out;
+    int rc, fd_out;
     long rank;
 
-    if ((rc = cli_parse (cli, &cmd_serve, argc, argv, NULL, NULL, &optindex)) !=
-        0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_serve, argc, argv, NULL)) >= 0)
+        return rc;
     if (isatty (0) || isatty (1))
         return cli_error (EXIT_USAGE,
                           "serve: internal command of dcrun infer and train; "

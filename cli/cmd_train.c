@@ -15,131 +15,92 @@
 #include "cli.h"
 #include "commands.h"
 #include "dist.h"
-#include "fields.h"
 #include "model_opts.h"
 #include "status.h"
 #include "lib/run/train.h"
-
-enum {
-    OPT_MODEL = 0x100,
-    OPT_INPUT,
-    OPT_TARGET,
-    OPT_OUTPUT,
-    OPT_EPOCHS,
-    OPT_BATCH_SIZE,
-    OPT_LR,
-    OPT_MOMENTUM,
-    OPT_OPTIMIZER,
-    OPT_LOSS,
-    OPT_SEED,
-    OPT_CKPT_DIR,
-    OPT_CKPT_EVERY,
-    OPT_RESUME,
-    OPT_LOG,
-    OPT_REPORT,
-    OPT_TRACE,
-    OPT_IO,
-};
 
 struct train_args {
     struct dc_train_cfg c;   /* what lib/run/train.h takes */
     struct cli_model_opts m; /* shared with infer */
 };
 
-static const struct cli_opt train_opts[] = {
-    {"model", required_argument, OPT_MODEL, "M.safetensors",
-     "the MLP to start from (PyTorch nn.Sequential, safetensors)"},
-    {"input", required_argument, OPT_INPUT, "X.npy", "input rows [rows, in]"},
-    {"target", required_argument, OPT_TARGET, "T.npy",
-     "targets: [rows, out] floats (mse) or [rows] int64 labels (xent)"},
-    {"output", required_argument, OPT_OUTPUT, "M2.safetensors",
-     "the trained model (same tensor names and dtypes)"},
-    {"epochs", required_argument, OPT_EPOCHS, "E",
-     "passes over the data "
-     "(default 1)"},
-    {"batch-size", required_argument, OPT_BATCH_SIZE, "B",
-     "rows per step (default 32)"},
-    {"lr", required_argument, OPT_LR, "LR",
-     "learning rate (default 0.01 for sgd, 0.001 for adam)"},
-    {"momentum", required_argument, OPT_MOMENTUM, "M",
-     "sgd momentum (default 0)"},
-    {"optimizer", required_argument, OPT_OPTIMIZER, "sgd|adam",
-     "as torch.optim.SGD / torch.optim.Adam (default sgd)"},
-    {"loss", required_argument, OPT_LOSS, "mse|xent",
-     "mean squared error or softmax cross-entropy (default mse)"},
-    {"seed", required_argument, OPT_SEED, "S",
-     "seed of the shuffling (default 0)"},
-    {"checkpoint-dir", required_argument, OPT_CKPT_DIR, "D",
-     "write D/" DC_TRAIN_CKPT_NAME " at each epoch's end"},
-    {"checkpoint-every", required_argument, OPT_CKPT_EVERY, "N",
-     "and every N steps"},
-    {"resume", no_argument, OPT_RESUME, NULL,
-     "continue from the checkpoint in --checkpoint-dir"},
-    {"log", required_argument, OPT_LOG, "loss.csv",
-     "one line per step: epoch,batch,step,rows,loss"},
-    {"report", required_argument, OPT_REPORT, "R.json", "write a run report"},
-    {"trace", required_argument, OPT_TRACE, "T.json",
-     "write a Chrome trace (Perfetto): launch, load, steps, lost ranks"},
-    {"io", required_argument, OPT_IO, "direct|relay|auto",
-     "across ranks: each rank reads its rows of every batch from --input "
-     "and --target itself (direct), or gets them from this process "
-     "(relay); auto: direct for every rank that sees the same files "
-     "(default)"},
-    {0},
-};
+static int lr_opt (struct cli *cli, const char *arg, void *base)
+{
+    struct train_args *a = base;
+
+    if (cli_parse_double (cli, "--lr", arg, 0, 1e6, &a->c.to.lr) < 0)
+        return -1;
+    if (!(a->c.to.lr > 0))
+        return cli_usage_error (cli, "--lr must be above 0");
+    return 0;
+}
+
+static int seed_opt (struct cli *cli, const char *arg, void *base)
+{
+    struct train_args *a = base;
+    char *end;
+
+    errno = 0;
+    a->c.to.seed = strtoull (arg, &end, 10);
+    if (errno || end == arg || *end || arg[0] == '-')
+        return cli_usage_error (
+            cli, "--seed '%s': expected a non-negative integer", arg);
+    return 0;
+}
 
 static const struct cli_word optimizers[] = {
     {"sgd", DC_OPTIM_SGD}, {"adam", DC_OPTIM_ADAM}, {0}};
 static const struct cli_word losses[] = {
     {"mse", DC_LOSS_MSE}, {"xent", DC_LOSS_XENT}, {0}};
 
-#define F(key, kind, ...) CLI_FIELD (key, kind, struct train_args, __VA_ARGS__)
-static const struct cli_field train_fields[] = {
-    F (OPT_MODEL, CLI_STR, c.model),
-    F (OPT_INPUT, CLI_STR, c.input),
-    F (OPT_TARGET, CLI_STR, c.target),
-    F (OPT_OUTPUT, CLI_STR, c.output),
-    F (OPT_CKPT_DIR, CLI_STR, c.ckpt_dir),
-    F (OPT_LOG, CLI_STR, c.log),
-    F (OPT_REPORT, CLI_STR, c.report),
-    F (OPT_TRACE, CLI_STR, c.trace),
-    F (OPT_IO, CLI_WORD, c.io_mode, .words = cli_io_words),
-    F (OPT_EPOCHS, CLI_I64, c.epochs, 1, 1L << 40),
-    F (OPT_BATCH_SIZE, CLI_SIZE, c.to.batch_size, 1, 1L << 24),
-    F (OPT_MOMENTUM, CLI_DOUBLE, c.to.momentum, 0, 0.999999),
-    F (OPT_CKPT_EVERY, CLI_I64, c.checkpoint_every, 1, 1L << 40),
-    F (OPT_RESUME, CLI_FLAG, c.resume),
-    F (OPT_OPTIMIZER, CLI_WORD, c.to.optim, .words = optimizers),
-    F (OPT_LOSS, CLI_WORD, c.to.loss, .words = losses),
+#define F(kd, member, ...) CLI_AT (struct train_args, kd, member, __VA_ARGS__)
+static const struct cli_opt train_opts[] = {
+    {"model", 0, "M.safetensors",
+     "the MLP to start from (PyTorch nn.Sequential, safetensors)",
+     F (CLI_STR, c.model)},
+    {"input", 0, "X.npy", "input rows [rows, in]", F (CLI_STR, c.input)},
+    {"target", 0, "T.npy",
+     "targets: [rows, out] floats (mse) or [rows] int64 labels (xent)",
+     F (CLI_STR, c.target)},
+    {"output", 0, "M2.safetensors",
+     "the trained model (same tensor names and dtypes)", F (CLI_STR, c.output)},
+    {"epochs", 0, "E", "passes over the data (default 1)",
+     F (CLI_I64, c.epochs, 1, 1L << 40)},
+    {"batch-size", 0, "B", "rows per step (default 32)",
+     F (CLI_SIZE, c.to.batch_size, 1, 1L << 24)},
+    {"lr", 0, "LR", "learning rate (default 0.01 for sgd, 0.001 for adam)",
+     .fn = lr_opt},
+    {"momentum", 0, "M", "sgd momentum (default 0)",
+     F (CLI_DOUBLE, c.to.momentum, 0, 0.999999)},
+    {"optimizer", 0, "sgd|adam",
+     "as torch.optim.SGD / torch.optim.Adam (default sgd)",
+     F (CLI_WORD, c.to.optim, .words = optimizers)},
+    {"loss", 0, "mse|xent",
+     "mean squared error or softmax cross-entropy (default mse)",
+     F (CLI_WORD, c.to.loss, .words = losses)},
+    {"seed", 0, "S", "seed of the shuffling (default 0)", .fn = seed_opt},
+    {"checkpoint-dir", 0, "D",
+     "write D/" DC_TRAIN_CKPT_NAME " at each epoch's end",
+     F (CLI_STR, c.ckpt_dir)},
+    {"checkpoint-every", 0, "N", "and every N steps",
+     F (CLI_I64, c.checkpoint_every, 1, 1L << 40)},
+    {"resume", 0, NULL, "continue from the checkpoint in --checkpoint-dir",
+     F (CLI_FLAG, c.resume)},
+    {"log", 0, "loss.csv", "one line per step: epoch,batch,step,rows,loss",
+     F (CLI_STR, c.log)},
+    {"report", 0, "R.json", "write a run report", F (CLI_STR, c.report)},
+    {"trace", 0, "T.json",
+     "write a Chrome trace (Perfetto): launch, load, steps, lost ranks",
+     F (CLI_STR, c.trace)},
+    {"io", 0, "direct|relay|auto",
+     "across ranks: each rank reads its rows of every batch from --input "
+     "and --target itself (direct), or gets them from this process "
+     "(relay); auto: direct for every rank that sees the same files "
+     "(default)",
+     F (CLI_WORD, c.io_mode, .words = cli_io_words)},
     {0},
 };
 #undef F
-
-static int train_opt (struct cli *cli, int key, const char *arg, void *ctx)
-{
-    struct train_args *a = ctx;
-    char *end;
-    int rc = cli_field_set (cli, train_opts, train_fields, key, arg, ctx);
-
-    if (rc <= 0)
-        return rc;
-    switch (key) {
-    case OPT_LR:
-        if (cli_parse_double (cli, "--lr", arg, 0, 1e6, &a->c.to.lr) < 0)
-            return -1;
-        if (!(a->c.to.lr > 0))
-            return cli_usage_error (cli, "--lr must be above 0");
-        return 0;
-    case OPT_SEED:
-        errno = 0;
-        a->c.to.seed = strtoull (arg, &end, 10);
-        if (errno || end == arg || *end || arg[0] == '-')
-            return cli_usage_error (
-                cli, "--seed '%s': expected a non-negative integer", arg);
-        return 0;
-    }
-    return cli_model_opt (cli, key, arg, &a->m) == 0 ? 0 : -1;
-}
 
 static void on_step (const struct dc_train_step *p, void *arg)
 {
@@ -204,15 +165,10 @@ static int train_run (struct cli *cli, int argc, char **argv)
                                  .arg = &rk}};
     struct dc_train_cfg *c = &a.c;
     dc_error_t err;
-    int optindex, rc;
+    int rc;
 
-    if ((rc = cli_parse (cli, &cmd_train, argc, argv, train_opt, &a,
-                         &optindex)) != 0)
-        return rc > 0 ? EXIT_OK : EXIT_USAGE;
-    if (optindex < argc) {
-        cli_usage_error (cli, "unexpected argument '%s'", argv[optindex]);
-        return EXIT_USAGE;
-    }
+    if ((rc = cli_parse_opts (cli, &cmd_train, argc, argv, &a)) >= 0)
+        return rc;
     if (dc_train_check (c, &err) < 0) {
         cli_usage_error (cli, "%s", err.text);
         return EXIT_USAGE;
@@ -242,6 +198,7 @@ const struct cli_command cmd_train = {
              "[--trace T.json] [--io direct|relay|auto]",
     .opts = train_opts,
     .opts2 = cli_model_opts,
+    .opts2_off = offsetof (struct train_args, m),
     .launch_opts = true,
     .run = train_run,
 };

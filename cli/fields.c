@@ -1,10 +1,17 @@
-/* fields.c - options that set one field each (fields.h) */
+/* fields.c - what an option of a table sets (struct cli_opt, cli.h)
+ *
+ * A path or word, a flag, a count, a bounded number (the usage error of
+ * cli_parse_long / cli_parse_double, named by the option), a size or one
+ * of a list of words; or the option's own code.  The fields are those of
+ * the lib/run options the command fills, so nothing is copied afterwards.
+ */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "fields.h"
+#include "cli.h"
+#include "lib/hosts/rankenv.h"
 #include "lib/model/layout.h"
 #include "lib/run/hub.h"
 
@@ -13,6 +20,12 @@ const struct cli_word cli_io_words[] = {
     {"relay", DC_IO_RELAY},
     {"auto", DC_IO_AUTO},
     {0},
+};
+
+const struct cli_word cli_gpu_bind_words[] = {
+    {"host", DC_GPU_BIND_HOST},   {"rank", DC_GPU_BIND_RANK},
+    {"none", DC_GPU_BIND_NONE},   {"local", DC_GPU_BIND_HOST},
+    {"single", DC_GPU_BIND_RANK}, {0},
 };
 
 /* Whether w's value comes earlier in words. */
@@ -68,7 +81,7 @@ static int set_bytes (const struct cli *cli, const char *opt, const char *arg,
         u > 1 ? ", G" : "");
 }
 
-static int set_number (const struct cli *cli, const struct cli_field *f,
+static int set_number (const struct cli *cli, const struct cli_opt *f,
                        const char *opt, const char *arg, void *p)
 {
     long v;
@@ -90,31 +103,39 @@ static int set_number (const struct cli *cli, const struct cli_field *f,
     return 0;
 }
 
-int cli_field_set (const struct cli *cli, const struct cli_opt *opts,
-                   const struct cli_field *fields, int key, const char *arg,
-                   void *ctx)
+int cli_opt_set (struct cli *cli, const struct cli_opt *o, const char *arg,
+                 void *base)
 {
-    const struct cli_field *f = fields;
-    char opt[64] = "";
+    void *p = (char *)base + o->off;
+    char opt[64];
+    int v;
 
-    while (f->key && f->key != key)
-        f++;
-    if (!f->key)
-        return 1;
-    void *p = (char *)ctx + f->off;
-    for (const struct cli_opt *o = opts; o->name; o++)
-        if (o->key == key)
-            snprintf (opt, sizeof (opt), "--%s", o->name);
-    switch (f->kind) {
+    /* named as given: -n, --np */
+    if (o->key)
+        snprintf (opt, sizeof (opt), "-%c", o->key);
+    else
+        snprintf (opt, sizeof (opt), "--%s", o->name);
+    switch (o->kind) {
+    case CLI_NONE:
+        return o->fn ? o->fn (cli, arg, base) : 0;
     case CLI_STR:
         *(const char **)p = arg;
         return 0;
     case CLI_FLAG:
-        *(bool *)p = true;
+    case CLI_CLEAR:
+        *(bool *)p = o->kind == CLI_FLAG;
+        return 0;
+    case CLI_COUNT:
+        (*(int *)p)++;
         return 0;
     case CLI_WORD:
-        return set_word (cli, f->words, opt, arg, p);
+        return set_word (cli, o->words, opt, arg, p);
+    case CLI_BWORD:
+        if (set_word (cli, o->words, opt, arg, &v) < 0)
+            return -1;
+        *(bool *)p = v != 0;
+        return 0;
     default:
-        return set_number (cli, f, opt, arg, p);
+        return set_number (cli, o, opt, arg, p);
     }
 }

@@ -1,5 +1,6 @@
 /* model_opts.c - the options infer and train share */
 #include <getopt.h>
+#include <stddef.h>
 
 #include "compute_cli.h"
 #include "job.h"
@@ -7,86 +8,75 @@
 #include "lib/run/optval.h"
 #include "model_opts.h"
 
-enum {
-    OPT_DTYPE = 0x3000,
-    OPT_DEVICE,
-    OPT_ACTIVATION,
-    OPT_THREADS,
-    OPT_PROGRESS,
-    OPT_HEARTBEAT_TIMEOUT,
-    OPT_SPLIT,
-    OPT_STAGES,
-    OPT_MICRO_ROWS,
-    OPT_MAX_MEM,
-};
+static int dtype_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_parse_dtype (cli, arg, &((struct cli_model_opts *)base)->dtype);
+}
 
-const struct cli_opt cli_model_opts[] = {
-    {"dtype", required_argument, OPT_DTYPE, "f32|tf32|f16|bf16",
-     "compute type on the GPU, f32 accumulation (default f32)"},
-    {"device", required_argument, OPT_DEVICE, "cpu|cuda|auto",
-     "compute back-end (default auto: cuda when a GPU is usable)"},
-    {"activation", required_argument, OPT_ACTIVATION, "A",
-     "relu, gelu (tanh approximation), tanh or none between layers "
-     "(default: the model's metadata, else relu)"},
-    {"threads", required_argument, OPT_THREADS, "N",
-     "CPU threads for the cpu back-end (default: OpenBLAS' own)"},
-    {"progress", no_argument, OPT_PROGRESS, NULL,
-     "progress line on stderr even when it is not a terminal"},
-    {"heartbeat-timeout", required_argument, OPT_HEARTBEAT_TIMEOUT, "S",
-     "across ranks: a rank silent for S seconds is lost (default 30)"},
-    {"split", required_argument, OPT_SPLIT, "data|layers|hybrid|auto",
-     "across ranks: rows (data, the default), consecutive layers per rank, "
-     "groups of stages, or chosen from the model and device memory"},
-    {"stages", required_argument, OPT_STAGES, "S",
-     "--split hybrid: stages per group (ranks must be a multiple)"},
-    {"micro-batch-rows", required_argument, OPT_MICRO_ROWS, "R",
-     "rows per micro-batch flowing through a pipeline"},
-    {"max-device-memory", required_argument, OPT_MAX_MEM, "BYTES",
-     "cap each rank's device memory (suffixes K, M, G)"},
-    {0},
-};
+static int device_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_parse_device (cli, arg,
+                             &((struct cli_model_opts *)base)->device);
+}
 
-int cli_model_opt (struct cli *cli, int key, const char *arg,
-                   struct cli_model_opts *m)
+static int activation_opt (struct cli *cli, const char *arg, void *base)
 {
     dc_error_t err;
-    long v;
 
-    switch (key) {
-    case OPT_DTYPE:
-        return cli_parse_dtype (cli, arg, &m->dtype);
-    case OPT_DEVICE:
-        return cli_parse_device (cli, arg, &m->device);
-    case OPT_ACTIVATION:
-        if (dc_optval_activation (arg, &m->activation, &err) < 0)
-            return cli_usage_error (cli, "%s", err.text);
-        return 0;
-    case OPT_THREADS:
-        return cli_parse_long (cli, "--threads", arg, 1, 4096, &m->threads);
-    case OPT_PROGRESS:
-        m->progress = true;
-        return 0;
-    case OPT_HEARTBEAT_TIMEOUT:
-        return cli_parse_double (cli, "--heartbeat-timeout", arg, 0.1, 86400,
-                                 &m->heartbeat_timeout);
-    case OPT_SPLIT:
-        return cli_split_parse (cli, arg, &m->split);
-    case OPT_STAGES:
-        if (cli_parse_long (cli, "--stages", arg, 1, 4096, &v) < 0)
-            return -1;
-        m->split.stages = (int)v;
-        return 0;
-    case OPT_MICRO_ROWS:
-        if (cli_parse_long (cli, "--micro-batch-rows", arg, 1, 1L << 26, &v) <
-            0)
-            return -1;
-        m->split.micro_rows = v;
-        return 0;
-    case OPT_MAX_MEM:
-        return cli_split_parse_mem (cli, arg, &m->split);
-    }
-    return 1;
+    if (dc_optval_activation (arg, &((struct cli_model_opts *)base)->activation,
+                              &err) < 0)
+        return cli_usage_error (cli, "%s", err.text);
+    return 0;
 }
+
+static int split_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_split_parse (cli, arg, &((struct cli_model_opts *)base)->split);
+}
+
+static int max_mem_opt (struct cli *cli, const char *arg, void *base)
+{
+    return cli_split_parse_mem (cli, arg,
+                                &((struct cli_model_opts *)base)->split);
+}
+
+#define F(kd, member, ...)                                                     \
+    CLI_AT (struct cli_model_opts, kd, member, __VA_ARGS__)
+const struct cli_opt cli_model_opts[] = {
+    {"dtype", 0, "f32|tf32|f16|bf16",
+     "compute type on the GPU, f32 accumulation (default f32)",
+     .fn = dtype_opt},
+    {"device", 0, "cpu|cuda|auto",
+     "compute back-end (default auto: cuda when a GPU is usable)",
+     .fn = device_opt},
+    {"activation", 0, "A",
+     "relu, gelu (tanh approximation), tanh or none between layers "
+     "(default: the model's metadata, else relu)",
+     .fn = activation_opt},
+    {"threads", 0, "N",
+     "CPU threads for the cpu back-end (default: OpenBLAS' own)",
+     F (CLI_LONG, threads, 1, 4096)},
+    {"progress", 0, NULL,
+     "progress line on stderr even when it is not a terminal",
+     F (CLI_FLAG, progress)},
+    {"heartbeat-timeout", 0, "S",
+     "across ranks: a rank silent for S seconds is lost (default 30)",
+     F (CLI_DOUBLE, heartbeat_timeout, 0.1, 86400)},
+    {"split", 0, "data|layers|hybrid|auto",
+     "across ranks: rows (data, the default), consecutive layers per rank, "
+     "groups of stages, or chosen from the model and device memory",
+     .fn = split_opt},
+    {"stages", 0, "S",
+     "--split hybrid: stages per group (ranks must be a multiple)",
+     F (CLI_INT, split.stages, 1, 4096)},
+    {"micro-batch-rows", 0, "R",
+     "rows per micro-batch flowing through a pipeline",
+     F (CLI_I64, split.micro_rows, 1, 1L << 26)},
+    {"max-device-memory", 0, "BYTES",
+     "cap each rank's device memory (suffixes K, M, G)", .fn = max_mem_opt},
+    {0},
+};
+#undef F
 
 int cli_split_check (const struct cli *cli, const struct cli_model_opts *m)
 {

@@ -19,11 +19,9 @@ struct cli_model_opts {
     struct dc_run_split split; /* --split, --stages, ... */
 };
 
-/* The table (a struct cli_command's opts2) and its parser: 0 when key was
- * one of them and good, -1 after a usage error, 1 when not one of them. */
+/* The table (a struct cli_command's opts2, filling a struct
+ * cli_model_opts at opts2_off in the command's ctx). */
 extern const struct cli_opt cli_model_opts[];
-int cli_model_opt (struct cli *cli, int key, const char *arg,
-                   struct cli_model_opts *m);
 
 /* --split layers|hybrid needs ranks: -1 after a usage error, else 0. */
 int cli_split_check (const struct cli *cli, const struct cli_model_opts *m);
