@@ -66,6 +66,48 @@ void dc_hub_sent (struct dc_hub *h)
         h->t_first = dc_hub_now ();
 }
 
+void dc_hub_chunk_out (struct dc_hub *h, int r, size_t idx, size_t bytes)
+{
+    dc_report_chunk_sent (h->report, r, idx);
+    if (!h->ranks[r].direct)
+        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
+}
+
+int dc_hub_chunk_send (struct dc_hub *h, int r, const uint8_t *buf,
+                       size_t bytes, enum dc_chunk_state *state, int *owner,
+                       dc_error_t *errp)
+{
+    if (dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) < 0)
+        return -1;
+    *state = DC_CHUNK_ASSIGNED;
+    *owner = r;
+    h->ranks[r].outstanding++;
+    dc_hub_sent (h);
+    return 0;
+}
+
+int dc_hub_ready_io (struct dc_hub *h, int r, const struct dc_wire_io *io,
+                     const struct dc_wire_ready *rd)
+{
+    struct dc_hub_rank *rk = &h->ranks[r];
+
+    if (!io->on) /* direct I/O was not offered */
+        rk->direct = false;
+    if (io->required && !rk->direct) {
+        snprintf (rk->error, sizeof (rk->error), "--io direct: %s",
+                  rd->io_why[0] ? rd->io_why
+                                : "the rank cannot read the files");
+        rk->io_refused = true;
+        dc_comm_drop (h->comm, r, "no direct I/O");
+        return 1;
+    }
+    if (io->on)
+        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
+                rk->direct ? "direct" : "relay", rd->io_why[0] ? ": " : "",
+                rd->io_why);
+    return 0;
+}
+
 const char *dc_io_mode_name (enum dc_io_mode m)
 {
     return m == DC_IO_RELAY ? "relay" : m == DC_IO_DIRECT ? "direct" : "auto";

@@ -194,6 +194,22 @@ double dc_hub_now (void);
 
 enum dc_chunk_state { DC_CHUNK_PENDING = 0, DC_CHUNK_ASSIGNED, DC_CHUNK_DONE };
 
+/* What the chunked schedulers (data, map) share.  Rank r is handed a
+ * chunk idx whose CHUNK message is bytes long: dc_hub_chunk_out puts it
+ * on the timeline and counts the rows that pass the hub (not direct);
+ * then the caller reads the rows into the message (not direct) and
+ * dc_hub_chunk_send sends it: 0 and the chunk *state DC_CHUNK_ASSIGNED,
+ * *owner r; -1 (errp). */
+void dc_hub_chunk_out (struct dc_hub *h, int r, size_t idx, size_t bytes);
+int dc_hub_chunk_send (struct dc_hub *h, int r, const uint8_t *buf,
+                       size_t bytes, enum dc_chunk_state *state, int *owner,
+                       dc_error_t *errp);
+
+/* READY's io from rank r, io the offer in JOB: 1 the rank is refused
+ * (dropped: --io direct and it cannot), 0 it goes on (logged). */
+int dc_hub_ready_io (struct dc_hub *h, int r, const struct dc_wire_io *io,
+                     const struct dc_wire_ready *rd);
+
 struct dc_chunk {
     size_t row0, rows;
     enum dc_chunk_state state;

@@ -21,6 +21,7 @@
 #include "lib/formats/report.h"
 #include "lib/run/map_rank.h"
 #include "lib/run/rank.h"
+#include "lib/run/ready.h"
 #include "lib/run/stage.h"
 #include "lib/comm/mpi_file.h"
 #include "lib/comm/wire.h"
@@ -196,33 +197,6 @@ __attribute__ ((format (printf, 3, 4))) static void say (char *why, size_t len,
     va_end (ap);
 }
 
-/* The token the hub wrote next to the output: this rank sees its folder. */
-static int dio_probe (const struct dc_wire_io *io, char *why, size_t len)
-{
-    char tok[80];
-    ssize_t n = -1;
-    int fd = open (io->probe, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-
-    if (fd >= 0) {
-        n = pread (fd, tok, sizeof (tok) - 1, 0);
-        close (fd);
-    }
-    if (fd < 0 || n < 0) {
-        say (why, len, "%s: %s (the output's folder is not shared)", io->probe,
-             strerror (errno));
-        return -1;
-    }
-    tok[n] = '\0';
-    if (strcmp (tok, io->token)) {
-        say (why, len,
-             "%s: another file than the head's (the output's folder "
-             "is not shared)",
-             io->probe);
-        return -1;
-    }
-    return 0;
-}
-
 /* Open the input and the output's temporary file the hub offered: 0, or
  * -1 with why (then relayed rows, or an error under --io direct).  map:
  * <f4 rows may be computed in place from the page cache (the cpu
@@ -234,7 +208,7 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
     dc_error_t e;
 
     memset (d, 0, sizeof (*d));
-    if (dio_probe (io, why, len) < 0)
+    if (dc_ready_probe (io, why, len) < 0)
         goto fail;
     if (!(d->in = dc_npy_open (io->input, &e))) {
         say (why, len, "%s", e.text);
@@ -385,11 +359,10 @@ static int serve_refused (struct dc_comm *c, const char *why, dc_error_t *errp)
 
     snprintf (rd.io, sizeof (rd.io), "relay");
     snprintf (rd.io_why, sizeof (rd.io_why), "%s", why);
-    char *rs = dc_wire_ready_encode (&rd);
-    int rc =
-        rs ? dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs), errp)
-           : errprintf (errp, "worker: out of memory");
-    free (rs);
+    int rc = dc_ready_send (c, &rd, errp);
+    if (rc == -1)
+        errprintf (errp, "worker: out of memory");
+    rc = rc < 0 ? -1 : 0;
     while (rc == 0 && dc_comm_recv (c, &msg, -1, NULL) > 0) {
         int type = msg.type;
         free (msg.data);
@@ -691,13 +664,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     snprintf (rd.kernel, sizeof (rd.kernel), "%s",
               f.ops->kernel && f.ops->kernel (f.dev) ? f.ops->kernel (f.dev)
                                                      : "");
-    char *rs = dc_wire_ready_encode (&rd);
-    if (!rs || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs),
-                             errp) < 0) {
-        free (rs);
+    if (dc_ready_send (c, &rd, errp) < 0)
         goto done;
-    }
-    free (rs);
     rc = f.d.out ? infer_direct (&f, errp) : infer_relay (&f, errp);
     if (rc == INFER_QUIET)
         goto quiet;
@@ -1102,13 +1070,7 @@ static int train_ready (struct trun *k, dc_error_t *errp)
               k->ops->kernel && k->ops->kernel (k->dev)
                   ? k->ops->kernel (k->dev)
                   : "");
-    char *ready = dc_wire_ready_encode (&rd);
-    int rc = ready && dc_comm_send (k->c, DC_COMM_HUB, DC_MSG_READY, ready,
-                                    strlen (ready), errp) == 0
-                 ? 0
-                 : QUIET;
-    free (ready);
-    return rc;
+    return dc_ready_send (k->c, &rd, errp) == 0 ? 0 : QUIET;
 }
 
 /* The device, the trainer (and the checkpoint's state), the buffers. */

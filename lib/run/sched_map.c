@@ -99,18 +99,11 @@ static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
             return -1;
     } else if (!buf)
         return errprintf (errp, "out of memory for a chunk");
-    dc_report_chunk_sent (h->report, r, idx);
-    if (!direct)
-        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
+    dc_hub_chunk_out (h, r, idx, bytes);
     if ((sm->files || direct ||
          read_rows (sm, ch, buf + DC_CHUNK_HDR, errp) == 0) &&
-        dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
-        ch->state = DC_CHUNK_ASSIGNED;
-        ch->owner = r;
-        h->ranks[r].outstanding++;
-        dc_hub_sent (h);
+        dc_hub_chunk_send (h, r, buf, bytes, &ch->state, &ch->owner, errp) == 0)
         rc = 0;
-    }
     free (buf);
     return rc;
 }
@@ -165,20 +158,8 @@ static int ready (void *s, struct dc_hub *h, int r,
     struct dc_sched_map *sm = s;
     dc_error_t e;
 
-    if (!sm->io.on) /* direct I/O was not offered */
-        h->ranks[r].direct = false;
-    if (sm->io.required && !h->ranks[r].direct) {
-        snprintf (
-            h->ranks[r].error, sizeof (h->ranks[r].error), "--io direct: %s",
-            rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
-        h->ranks[r].io_refused = true;
-        dc_comm_drop (h->comm, r, "no direct I/O");
+    if (dc_hub_ready_io (h, r, &sm->io, rd))
         return 1;
-    }
-    if (sm->io.on)
-        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
-                h->ranks[r].direct ? "direct" : "relay",
-                rd->io_why[0] ? ": " : "", rd->io_why);
     if (sm->shaped && tell_out (sm, h, r, &e) < 0) {
         dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
         dc_comm_drop (h->comm, r, "cannot be told the output");
