@@ -86,6 +86,55 @@ int dc_hub_chunk_send (struct dc_hub *h, int r, const uint8_t *buf,
     return 0;
 }
 
+int dc_hub_send_rows (struct dc_hub *h, int r, size_t idx, size_t row0,
+                      size_t rows, size_t row_bytes, dc_hub_read_fn read,
+                      void *s, enum dc_chunk_state *state, int *owner,
+                      dc_error_t *errp)
+{
+    struct dc_wire_chunk w = {.id = idx, .row0 = row0, .rows = rows};
+    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
+    size_t bytes;
+    uint8_t *buf = dc_wire_chunk_new (&w, direct ? 0 : row_bytes, &bytes);
+    int rc = -1;
+
+    if (!buf)
+        return errprintf (errp, "out of memory for a chunk");
+    /* timeline: the chunk leaves the hub (read, relay) from now on */
+    dc_hub_chunk_out (h, r, idx, bytes);
+    if ((direct || read (s, row0, rows, buf + DC_CHUNK_HDR, errp) == 0) &&
+        dc_hub_chunk_send (h, r, buf, bytes, state, owner, errp) == 0)
+        rc = 0;
+    free (buf);
+    return rc;
+}
+
+int dc_hub_hand_out (struct dc_hub *h, void *s, int most,
+                     bool (*next) (void *s, const struct dc_hub *h, int r,
+                                   size_t *idx),
+                     int (*send) (void *s, struct dc_hub *h, int r, size_t idx,
+                                  dc_error_t *errp),
+                     dc_error_t *errp)
+{
+    size_t idx;
+
+    for (int r = 0; r < h->size; r++) {
+        struct dc_hub_rank *rk = &h->ranks[r];
+        while (rk->ready && !rk->lost && rk->outstanding < most &&
+               next (s, h, r, &idx))
+            if (send (s, h, r, idx, errp) < 0) {
+                h->res->status = DC_COORD_IO_ERROR;
+                return -1;
+            }
+    }
+    return 0;
+}
+
+void dc_hub_name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
+{
+    (void)s;
+    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
+}
+
 int dc_hub_ready_io (struct dc_hub *h, int r, const struct dc_wire_io *io,
                      const struct dc_wire_ready *rd)
 {

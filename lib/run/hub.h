@@ -205,6 +205,30 @@ int dc_hub_chunk_send (struct dc_hub *h, int r, const uint8_t *buf,
                        size_t bytes, enum dc_chunk_state *state, int *owner,
                        dc_error_t *errp);
 
+/* A chunk of rows row0.. (rows of row_bytes) to rank r: made, put on the
+ * timeline, its rows read into dst by read (unless the rank is direct),
+ * sent as with dc_hub_chunk_send. */
+typedef int (*dc_hub_read_fn) (void *s, size_t row0, size_t rows, uint8_t *dst,
+                               dc_error_t *errp);
+int dc_hub_send_rows (struct dc_hub *h, int r, size_t idx, size_t row0,
+                      size_t rows, size_t row_bytes, dc_hub_read_fn read,
+                      void *s, enum dc_chunk_state *state, int *owner,
+                      dc_error_t *errp);
+
+/* Chunks to every ready rank that holds fewer than most: next picks the
+ * chunk idx for rank r (false: none), send hands it out.  0; -1 when a
+ * send failed (errp, res->status DC_COORD_IO_ERROR). */
+int dc_hub_hand_out (struct dc_hub *h, void *s, int most,
+                     bool (*next) (void *s, const struct dc_hub *h, int r,
+                                   size_t *idx),
+                     int (*send) (void *s, struct dc_hub *h, int r, size_t idx,
+                                  dc_error_t *errp),
+                     dc_error_t *errp);
+
+/* The .name of a scheduler whose ranks are alike: "rank R on HOST". */
+void dc_hub_name (void *s, const struct dc_hub *h, int r, char *buf,
+                  size_t len);
+
 /* READY's io from rank r, io the offer in JOB: 1 the rank is refused
  * (dropped: --io direct and it cannot), 0 it goes on (logged). */
 int dc_hub_ready_io (struct dc_hub *h, int r, const struct dc_wire_io *io,

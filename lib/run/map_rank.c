@@ -610,17 +610,6 @@ static int send_failed (struct mrank *m, const struct dc_wire_chunk *ch,
     return rc;
 }
 
-/* A reason, cut to fit (formats without truncation warnings). */
-static void say (char *why, size_t len, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void say (char *why, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (why, len, fmt, ap);
-    va_end (ap);
-}
-
 /* --io direct: the path a held output waits under. */
 static void held_path (uint64_t id, char *buf, size_t len)
 {
@@ -657,9 +646,10 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
         /* the words of the hub's check (lib/run/sched_map.c) */
         shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
         shape_str (o->ndim, o->shape, y, sizeof (y));
-        say (why, len,
-             "output of dtype %s and shape %s, but the first chunk's is %s %s",
-             a->descr, x, o->descr, y);
+        dc_ready_why (
+            why, len,
+            "output of dtype %s and shape %s, but the first chunk's is %s %s",
+            a->descr, x, o->descr, y);
         return 1;
     }
     if (copy_rows (fd, a->data_offset, m->out_fd,
@@ -667,16 +657,17 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
                    a->rows * a->row_bytes, &e) < 0 ||
         (m->netfs && fdatasync (m->out_fd) < 0 &&
          errprintf (&e, "fdatasync: %s", strerror (errno)) < 0)) {
-        say (why, len, "writing into the output: %s", e.text);
+        dc_ready_why (why, len, "writing into the output: %s", e.text);
         return 3;
     }
     return 0;
 }
 
-/* A header-only RESULT: status DC_MAPRES_WRITTEN or DC_MAPRES_HELD. */
-static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
-                        uint64_t rows, double secs, const struct dc_map_arr *a,
-                        uint64_t status, dc_error_t *errp)
+/* A RESULT's header for CMD's output a: its dtype and trailing shape. */
+static struct dc_wire_mapres result_of (uint64_t id, uint64_t row0,
+                                        uint64_t rows, double secs,
+                                        const struct dc_map_arr *a,
+                                        uint64_t status)
 {
     struct dc_wire_mapres r = {.id = id,
                                .row0 = row0,
@@ -689,6 +680,15 @@ static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
                                .text_len = strlen (a->descr)};
     for (int i = 1; i < a->ndim; i++)
         r.shape[i - 1] = a->shape[i];
+    return r;
+}
+
+/* A header-only RESULT: status DC_MAPRES_WRITTEN or DC_MAPRES_HELD. */
+static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
+                        uint64_t rows, double secs, const struct dc_map_arr *a,
+                        uint64_t status, dc_error_t *errp)
+{
+    struct dc_wire_mapres r = result_of (id, row0, rows, secs, a, status);
     size_t hl = dc_wire_mapres_hdr_len (&r);
     uint8_t *msg = calloc (1, hl);
     if (!msg)
@@ -821,16 +821,8 @@ static uint8_t *relay_msg (const struct dc_wire_chunk *ch, double secs, int fd,
                   a->row_bytes);
         return NULL;
     }
-    struct dc_wire_mapres r = {.id = ch->id,
-                               .row0 = ch->row0,
-                               .rows = ch->rows,
-                               .seconds = secs,
-                               .row_bytes = a->row_bytes,
-                               .ndim = a->ndim - 1,
-                               .text = a->descr,
-                               .text_len = strlen (a->descr)};
-    for (int i = 1; i < a->ndim; i++)
-        r.shape[i - 1] = a->shape[i];
+    struct dc_wire_mapres r =
+        result_of (ch->id, ch->row0, ch->rows, secs, a, 0);
     size_t hl = dc_wire_mapres_hdr_len (&r), off = 0;
     size_t bytes = (size_t)(a->rows * a->row_bytes);
     uint8_t *msg = malloc (hl + bytes + 1);
@@ -1208,7 +1200,7 @@ static int dio_open (struct mrank *m, const struct dc_wire_io *io, char *why,
     if (dc_ready_probe (io, why, len) < 0)
         return -1;
     if ((m->in_fd = dc_map_npy_open (io->input, &m->in, &e)) < 0) {
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
         return -1;
     }
     if (fstat (m->in_fd, &st) < 0 || (uint64_t)st.st_size != io->input_size ||
@@ -1216,16 +1208,17 @@ static int dio_open (struct mrank *m, const struct dc_wire_io *io, char *why,
         st.st_mtim.tv_nsec != io->input_mtime_ns ||
         strcmp (m->in.descr, m->spec.descr) || m->in.rows != m->spec.rows ||
         m->in.row_bytes != m->spec.row_bytes) {
-        say (why, len,
-             "%s: not the head's file (its size, time or shape differ)",
-             io->input);
+        dc_ready_why (
+            why, len,
+            "%s: not the head's file (its size, time or shape differ)",
+            io->input);
         return -1;
     }
     if ((m->out_fd = open (io->output, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) <
             0 ||
         fstat (m->out_fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-        say (why, len, "%s: %s", io->output,
-             m->out_fd < 0 ? strerror (errno) : "not a regular file");
+        dc_ready_why (why, len, "%s: %s", io->output,
+                      m->out_fd < 0 ? strerror (errno) : "not a regular file");
         return -1;
     }
     return 0;

@@ -21,9 +21,7 @@ int dc_ready_send (struct dc_comm *c, const struct dc_wire_ready *rd,
     return rc < 0 ? -2 : 0;
 }
 
-/* why is a short message for READY: truncated without a fuss */
-__attribute__ ((format (printf, 3, 4))) static void say (char *why, size_t len,
-                                                         const char *fmt, ...)
+void dc_ready_why (char *why, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start (ap, fmt);
@@ -42,16 +40,16 @@ int dc_ready_probe (const struct dc_wire_io *io, char *why, size_t len)
         close (fd);
     }
     if (fd < 0 || n < 0) {
-        say (why, len, "%s: %s (the output's folder is not shared)", io->probe,
-             strerror (errno));
+        dc_ready_why (why, len, "%s: %s (the output's folder is not shared)",
+                      io->probe, strerror (errno));
         return -1;
     }
     tok[n] = '\0';
     if (strcmp (tok, io->token)) {
-        say (why, len,
-             "%s: another file than the head's (the output's folder "
-             "is not shared)",
-             io->probe);
+        dc_ready_why (why, len,
+                      "%s: another file than the head's (the output's folder "
+                      "is not shared)",
+                      io->probe);
         return -1;
     }
     return 0;

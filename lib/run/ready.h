@@ -15,6 +15,11 @@
 int dc_ready_send (struct dc_comm *c, const struct dc_wire_ready *rd,
                    dc_error_t *errp);
 
+/* A short reason for READY's io_why into why (len bytes): cut to fit
+ * without a fuss. */
+void dc_ready_why (char *why, size_t len, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 /* --io direct|auto: read back the token the hub wrote next to the output
  * (io->probe): 0 this rank sees the output's folder; -1 it does not, why
  * (len bytes, for READY's io_why) says so. */

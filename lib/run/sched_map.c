@@ -21,11 +21,12 @@
 
 #define MAX_OUTSTANDING 2 /* one with CMD, one on its way */
 
-static int read_rows (struct dc_sched_map *sm, const struct dc_map_chunk *ch,
-                      uint8_t *dst, dc_error_t *errp)
+static int read_rows (void *s, size_t row0, size_t rows, uint8_t *dst,
+                      dc_error_t *errp)
 {
-    size_t n = ch->rows * (size_t)sm->in.row_bytes, off = 0;
-    uint64_t at = sm->in.data_offset + ch->row0 * sm->in.row_bytes;
+    struct dc_sched_map *sm = s;
+    size_t n = rows * (size_t)sm->in.row_bytes, off = 0;
+    uint64_t at = sm->in.data_offset + row0 * sm->in.row_bytes;
 
     while (off < n) {
         ssize_t k = pread (sm->in_fd, dst + off, n - off, (off_t)(at + off));
@@ -80,30 +81,23 @@ out:
     return msg;
 }
 
-static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
-                       size_t idx, dc_error_t *errp)
+static int send_chunk (void *s, struct dc_hub *h, int r, size_t idx,
+                       dc_error_t *errp)
 {
+    struct dc_sched_map *sm = s;
     struct dc_map_chunk *ch = &sm->chunks[idx];
-    struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
-    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
     size_t bytes;
-    uint8_t *buf = sm->files
-                       ? NULL
-                       : dc_wire_chunk_new (
-                             &w, direct ? 0 : (size_t)sm->in.row_bytes, &bytes);
-    int rc = -1;
+    uint8_t *buf;
+    int rc;
 
-    if (sm->files) {
-        free (buf);
-        if (!(buf = files_chunk (sm, idx, &bytes, errp)))
-            return -1;
-    } else if (!buf)
-        return errprintf (errp, "out of memory for a chunk");
+    if (!sm->files)
+        return dc_hub_send_rows (h, r, idx, ch->row0, ch->rows,
+                                 (size_t)sm->in.row_bytes, read_rows, sm,
+                                 &ch->state, &ch->owner, errp);
+    if (!(buf = files_chunk (sm, idx, &bytes, errp)))
+        return -1;
     dc_hub_chunk_out (h, r, idx, bytes);
-    if ((sm->files || direct ||
-         read_rows (sm, ch, buf + DC_CHUNK_HDR, errp) == 0) &&
-        dc_hub_chunk_send (h, r, buf, bytes, &ch->state, &ch->owner, errp) == 0)
-        rc = 0;
+    rc = dc_hub_chunk_send (h, r, buf, bytes, &ch->state, &ch->owner, errp);
     free (buf);
     return rc;
 }
@@ -166,12 +160,6 @@ static int ready (void *s, struct dc_hub *h, int r,
         return 1;
     }
     return 0;
-}
-
-static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
-{
-    (void)s;
-    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
 }
 
 static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
@@ -482,9 +470,9 @@ static bool may_take (const struct dc_hub *h, const struct dc_map_chunk *ch,
     return true;
 }
 
-static bool next_chunk (struct dc_sched_map *sm, const struct dc_hub *h, int r,
-                        size_t *idx)
+static bool next_chunk (void *s, const struct dc_hub *h, int r, size_t *idx)
 {
+    struct dc_sched_map *sm = s;
     size_t first = SIZE_MAX;
 
     for (size_t i = 0; i < sm->nchunks; i++) {
@@ -504,19 +492,8 @@ static bool next_chunk (struct dc_sched_map *sm, const struct dc_hub *h, int r,
 
 static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
 {
-    struct dc_sched_map *sm = s;
-    size_t idx;
-
-    for (int r = 0; r < h->size; r++) {
-        struct dc_hub_rank *rk = &h->ranks[r];
-        while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
-               next_chunk (sm, h, r, &idx))
-            if (send_chunk (sm, h, r, idx, errp) < 0) {
-                h->res->status = DC_COORD_IO_ERROR;
-                return -1;
-            }
-    }
-    return 0;
+    return dc_hub_hand_out (h, s, MAX_OUTSTANDING, next_chunk, send_chunk,
+                            errp);
 }
 
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
@@ -717,7 +694,7 @@ const struct dc_hub_sched dc_sched_map = {
     .result = result,
     .lost = lost,
     .dispatch = dispatch,
-    .name = name,
+    .name = dc_hub_name,
     .report = report,
     .on_loss = "its chunks go to the others",
     .commit = commit,
