@@ -616,15 +616,6 @@ static void held_path (uint64_t id, char *buf, size_t len)
     snprintf (buf, len, "%s/held-%" PRIu64 ".npy", g_dir, id);
 }
 
-static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
-{
-    size_t n = (size_t)snprintf (buf, len, "(rows");
-    for (int i = 0; i < ndim && n < len; i++)
-        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
-    if (n < len)
-        snprintf (buf + n, len - n, ")");
-}
-
 /* --io direct: CMD's output (fd, parsed into a) into the output at its
  * rows.  0 written; 1 it disagrees with the output (why); 2 no output
  * told yet (hold it); 3 writing failed (why). */
@@ -644,8 +635,8 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
         same = a->shape[i + 1] == o->shape[i];
     if (!same) {
         /* the words of the hub's check (lib/run/sched_map.c) */
-        shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
-        shape_str (o->ndim, o->shape, y, sizeof (y));
+        dc_map_shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
+        dc_map_shape_str (o->ndim, o->shape, y, sizeof (y));
         dc_ready_why (
             why, len,
             "output of dtype %s and shape %s, but the first chunk's is %s %s",

@@ -162,15 +162,6 @@ static int ready (void *s, struct dc_hub *h, int r,
     return 0;
 }
 
-static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
-{
-    size_t n = (size_t)snprintf (buf, len, "(rows");
-    for (int i = 0; i < ndim && n < len; i++)
-        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
-    if (n < len)
-        snprintf (buf + n, len - n, ")");
-}
-
 /* Chunk idx failed on r: back to the queue, or the job fails. */
 static int chunk_failed (struct dc_sched_map *sm, struct dc_hub *h, int r,
                          size_t idx, const char *why, dc_error_t *errp)
@@ -237,8 +228,8 @@ static int take_shape (struct dc_sched_map *sm, struct dc_hub *h,
         for (int i = 0; same && i < w->ndim; i++)
             same = w->shape[i] == sm->out_shape[i];
         if (!same) {
-            shape_str (w->ndim, w->shape, a, sizeof (a));
-            shape_str (sm->out_ndim, sm->out_shape, b, sizeof (b));
+            dc_map_shape_str (w->ndim, w->shape, a, sizeof (a));
+            dc_map_shape_str (sm->out_ndim, sm->out_shape, b, sizeof (b));
             snprintf (why, len,
                       "output of dtype %s and shape %s, but the first "
                       "chunk's is %s %s",
