@@ -108,27 +108,6 @@ int dc_hub_send_rows (struct dc_hub *h, int r, size_t idx, size_t row0,
     return rc;
 }
 
-int dc_hub_hand_out (struct dc_hub *h, void *s, int most,
-                     bool (*next) (void *s, const struct dc_hub *h, int r,
-                                   size_t *idx),
-                     int (*send) (void *s, struct dc_hub *h, int r, size_t idx,
-                                  dc_error_t *errp),
-                     dc_error_t *errp)
-{
-    size_t idx;
-
-    for (int r = 0; r < h->size; r++) {
-        struct dc_hub_rank *rk = &h->ranks[r];
-        while (rk->ready && !rk->lost && rk->outstanding < most &&
-               next (s, h, r, &idx))
-            if (send (s, h, r, idx, errp) < 0) {
-                h->res->status = DC_COORD_IO_ERROR;
-                return -1;
-            }
-    }
-    return 0;
-}
-
 void dc_hub_name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
 {
     (void)s;
@@ -343,6 +322,24 @@ static void report_run (struct dc_hub *h, const struct dc_hub_sched *ops,
                               res->sha256);
 }
 
+/* A chunked scheduler's dispatch (ops->next, ops->send). */
+static int hand_out (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
+                     dc_error_t *errp)
+{
+    size_t idx;
+
+    for (int r = 0; r < h->size; r++) {
+        struct dc_hub_rank *rk = &h->ranks[r];
+        while (rk->ready && !rk->lost && rk->outstanding < ops->most &&
+               ops->next (s, h, r, &idx))
+            if (ops->send (s, h, r, idx, errp) < 0) {
+                h->res->status = DC_COORD_IO_ERROR;
+                return -1;
+            }
+    }
+    return 0;
+}
+
 int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
                 struct dc_report *report, dc_error_t *errp)
 {
@@ -389,7 +386,8 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
         }
         int x = on_message (h, ops, s, &m, errp);
         free (m.data);
-        if (x < 0 || ops->dispatch (s, h, errp) < 0)
+        if (x < 0 || (ops->dispatch ? ops->dispatch (s, h, errp)
+                                    : hand_out (h, ops, s, errp)) < 0)
             goto out;
     }
     if (h->o->progress)

@@ -144,6 +144,13 @@ struct dc_hub_sched {
                  dc_error_t *errp);
     /* hand out work to every rank that can take it: 0, or -1 (errp) */
     int (*dispatch) (void *s, struct dc_hub *h, dc_error_t *errp);
+    /* or, dispatch NULL (chunks): each ready rank holding fewer than most
+     * gets the chunk idx next picks for it (false: none), sent by send
+     * (0, or -1 with errp: res->status DC_COORD_IO_ERROR) */
+    bool (*next) (void *s, const struct dc_hub *h, int r, size_t *idx);
+    int (*send) (void *s, struct dc_hub *h, int r, size_t idx,
+                 dc_error_t *errp);
+    int most;
     /* the name of rank r in messages */
     void (*name) (void *s, const struct dc_hub *h, int r, char *buf,
                   size_t len);
@@ -214,16 +221,6 @@ int dc_hub_send_rows (struct dc_hub *h, int r, size_t idx, size_t row0,
                       size_t rows, size_t row_bytes, dc_hub_read_fn read,
                       void *s, enum dc_chunk_state *state, int *owner,
                       dc_error_t *errp);
-
-/* Chunks to every ready rank that holds fewer than most: next picks the
- * chunk idx for rank r (false: none), send hands it out.  0; -1 when a
- * send failed (errp, res->status DC_COORD_IO_ERROR). */
-int dc_hub_hand_out (struct dc_hub *h, void *s, int most,
-                     bool (*next) (void *s, const struct dc_hub *h, int r,
-                                   size_t *idx),
-                     int (*send) (void *s, struct dc_hub *h, int r, size_t idx,
-                                  dc_error_t *errp),
-                     dc_error_t *errp);
 
 /* The .name of a scheduler whose ranks are alike: "rank R on HOST". */
 void dc_hub_name (void *s, const struct dc_hub *h, int r, char *buf,

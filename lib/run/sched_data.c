@@ -169,12 +169,6 @@ static int lost (void *s, struct dc_hub *h, int r, bool error, const char *why,
     return 0;
 }
 
-static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
-{
-    return dc_hub_hand_out (h, s, MAX_OUTSTANDING, pop_pending, send_chunk,
-                            errp);
-}
-
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
 {
     struct dc_sched_data *sd = s;
@@ -200,7 +194,9 @@ const struct dc_hub_sched dc_sched_data = {
     .ready = ready,
     .result = result,
     .lost = lost,
-    .dispatch = dispatch,
+    .next = pop_pending,
+    .send = send_chunk,
+    .most = MAX_OUTSTANDING,
     .name = dc_hub_name,
     .report = report,
     .on_loss = "its chunks go to the others",

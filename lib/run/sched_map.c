@@ -481,12 +481,6 @@ static bool next_chunk (void *s, const struct dc_hub *h, int r, size_t *idx)
     return first != SIZE_MAX;
 }
 
-static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
-{
-    return dc_hub_hand_out (h, s, MAX_OUTSTANDING, next_chunk, send_chunk,
-                            errp);
-}
-
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
 {
     struct dc_sched_map *sm = s;
@@ -684,7 +678,9 @@ const struct dc_hub_sched dc_sched_map = {
     .ready = ready,
     .result = result,
     .lost = lost,
-    .dispatch = dispatch,
+    .next = next_chunk,
+    .send = send_chunk,
+    .most = MAX_OUTSTANDING,
     .name = dc_hub_name,
     .report = report,
     .on_loss = "its chunks go to the others",
