@@ -903,25 +903,21 @@ void dc_train_pos_init (struct dc_train_pos *pos, const struct dc_train_opts *o)
     dc_rng_seed (&pos->rng, o ? o->seed : 0);
 }
 
-int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
-                    struct dc_train_pos *pos, dc_error_t *errp)
-{
-    size_t *perm = NULL;
-    float *hx = NULL;
-    char *ht = NULL;
-    int rc = -1;
+/* dc_trainer_run's buffers and sizes: a batch's rows gathered in hx, ht. */
+struct run_bufs {
+    size_t *perm;
+    float *hx;
+    char *ht;
+    size_t B, in, tsz;
+    int64_t nb; /* batches per epoch */
+};
 
-    if (!t || !r || !pos || !r->x || !r->target || r->rows == 0 ||
-        r->epochs < 0) {
-        errno = EINVAL;
-        return BAD ("nothing to train on");
-    }
-    size_t B = t->o.batch_size;
-    size_t in = (size_t)dc_model_inputs (t->m);
-    size_t out = (size_t)dc_model_outputs (t->m);
-    size_t tsz =
-        t->o.loss == DC_LOSS_MSE ? out * sizeof (float) : sizeof (int64_t);
-    int64_t nb = (int64_t)((r->rows + B - 1) / B);
+/* The labels (cross entropy) and the position fit the data: 0, or -1
+ * (errp, errno EINVAL). */
+static int run_check (const struct dc_trainer *t, const struct dc_train_run *r,
+                      const struct dc_train_pos *pos, int64_t nb, size_t out,
+                      dc_error_t *errp)
+{
     if (t->o.loss == DC_LOSS_XENT) {
         const int64_t *lab = r->target;
         for (size_t i = 0; i < r->rows; i++)
@@ -938,8 +934,85 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
                     "(%" PRId64 " batches per epoch)",
                     pos->batch, nb);
     }
-    if (!(perm = malloc (r->rows * sizeof (size_t))) ||
-        !(hx = malloc (B * in * sizeof (float))) || !(ht = malloc (B * tsz))) {
+    return 0;
+}
+
+/* Batch b of the epoch (g: the rng at the epoch's end): its gradient,
+ * the step, the checkpoint.  0 go on; 1 the callback stopped; -1 (errp). */
+static int run_batch (struct dc_trainer *t, const struct dc_train_run *r,
+                      struct dc_train_pos *pos, const struct run_bufs *rb,
+                      int64_t b, const struct dc_rng *g, dc_error_t *errp)
+{
+    size_t r0 = (size_t)b * rb->B, in = rb->in, tsz = rb->tsz;
+    size_t n = r->rows - r0 < rb->B ? r->rows - r0 : rb->B;
+    double ls;
+
+    for (size_t i = 0; !r->grad_idx_fn && i < n; i++) {
+        size_t src = rb->perm[r0 + i];
+        memcpy (rb->hx + i * in, r->x + src * in, in * sizeof (float));
+        memcpy (rb->ht + i * tsz, (const char *)r->target + src * tsz, tsz);
+    }
+    if ((r->grad_idx_fn
+             ? r->grad_idx_fn (r->grad_arg, rb->perm + r0, n, &ls, errp)
+         : r->grad_fn
+             ? r->grad_fn (r->grad_arg, t, rb->hx, rb->ht, n, &ls, errp)
+             : dc_trainer_grad (t, rb->hx, rb->ht, n, n, &ls, errp)) < 0)
+        return -1;
+    if (!isfinite (ls)) {
+        /* stop before the step is applied or saved: the last
+         * checkpoint stays the last good state */
+        errno = EDOM;
+        return BAD ("the loss became %s at epoch %" PRId64 ", step %" PRId64
+                    " (batch %" PRId64 "): training stopped, no model "
+                    "written",
+                    isnan (ls) ? "NaN" : "Inf", pos->epoch + 1, t->step + 1,
+                    b + 1);
+    }
+    if (r->grad_idx_fn)
+        t->step++; /* the ranks applied it */
+    else if (dc_trainer_apply (t, errp) < 0)
+        return -1;
+    pos->step = t->step;
+    pos->batch = b + 1;
+    bool epoch_end = b + 1 == rb->nb;
+    if (epoch_end) {
+        pos->epoch++;
+        pos->batch = 0;
+        pos->rng = *g;
+    }
+    if (r->checkpoint &&
+        (epoch_end ||
+         (r->checkpoint_every > 0 && pos->step % r->checkpoint_every == 0)) &&
+        ((r->grad_idx_fn && r->state_fn &&
+          r->state_fn (r->grad_arg, t, errp) < 0) ||
+         dc_trainer_checkpoint_save (t, pos, r->checkpoint, errp) < 0))
+        return -1;
+    if (r->step_cb && r->step_cb (pos, n, ls / (double)n, r->arg))
+        return 1;
+    return 0;
+}
+
+int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
+                    struct dc_train_pos *pos, dc_error_t *errp)
+{
+    struct run_bufs rb = {0};
+    int rc = -1;
+
+    if (!t || !r || !pos || !r->x || !r->target || r->rows == 0 ||
+        r->epochs < 0) {
+        errno = EINVAL;
+        return BAD ("nothing to train on");
+    }
+    size_t B = rb.B = t->o.batch_size;
+    size_t in = rb.in = (size_t)dc_model_inputs (t->m);
+    size_t out = (size_t)dc_model_outputs (t->m);
+    rb.tsz = t->o.loss == DC_LOSS_MSE ? out * sizeof (float) : sizeof (int64_t);
+    int64_t nb = rb.nb = (int64_t)((r->rows + B - 1) / B);
+    if (run_check (t, r, pos, nb, out, errp) < 0)
+        return -1;
+    if (!(rb.perm = malloc (r->rows * sizeof (size_t))) ||
+        !(rb.hx = malloc (B * in * sizeof (float))) ||
+        !(rb.ht = malloc (B * rb.tsz))) {
         errno = ENOMEM;
         BAD ("out of memory");
         goto out;
@@ -948,9 +1021,9 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
         struct dc_rng g = pos->rng;
         if (t->o.no_shuffle)
             for (size_t i = 0; i < r->rows; i++)
-                perm[i] = i;
+                rb.perm[i] = i;
         else
-            dc_rng_permute (&g, perm, r->rows);
+            dc_rng_permute (&g, rb.perm, r->rows);
         if (pos->batch == nb) { /* a position past the last batch */
             pos->epoch++;
             pos->batch = 0;
@@ -958,55 +1031,14 @@ int dc_trainer_run (struct dc_trainer *t, const struct dc_train_run *r,
             continue;
         }
         for (int64_t b = pos->batch; b < nb; b++) {
-            size_t r0 = (size_t)b * B;
-            size_t n = r->rows - r0 < B ? r->rows - r0 : B;
-            double ls;
-            for (size_t i = 0; !r->grad_idx_fn && i < n; i++) {
-                size_t src = perm[r0 + i];
-                memcpy (hx + i * in, r->x + src * in, in * sizeof (float));
-                memcpy (ht + i * tsz, (const char *)r->target + src * tsz, tsz);
-            }
-            if ((r->grad_idx_fn
-                     ? r->grad_idx_fn (r->grad_arg, perm + r0, n, &ls, errp)
-                 : r->grad_fn
-                     ? r->grad_fn (r->grad_arg, t, hx, ht, n, &ls, errp)
-                     : dc_trainer_grad (t, hx, ht, n, n, &ls, errp)) < 0)
+            int k = run_batch (t, r, pos, &rb, b, &g, errp);
+            if (k < 0)
                 goto out;
-            if (!isfinite (ls)) {
-                /* stop before the step is applied or saved: the last
-                 * checkpoint stays the last good state */
-                errno = EDOM;
-                BAD ("the loss became %s at epoch %" PRId64 ", step %" PRId64
-                     " (batch %" PRId64 "): training stopped, no model "
-                     "written",
-                     isnan (ls) ? "NaN" : "Inf", pos->epoch + 1, t->step + 1,
-                     b + 1);
-                goto out;
-            }
-            if (r->grad_idx_fn)
-                t->step++; /* the ranks applied it */
-            else if (dc_trainer_apply (t, errp) < 0)
-                goto out;
-            pos->step = t->step;
-            pos->batch = b + 1;
-            bool epoch_end = b + 1 == nb;
-            if (epoch_end) {
-                pos->epoch++;
-                pos->batch = 0;
-                pos->rng = g;
-            }
-            if (r->checkpoint &&
-                (epoch_end || (r->checkpoint_every > 0 &&
-                               pos->step % r->checkpoint_every == 0)) &&
-                ((r->grad_idx_fn && r->state_fn &&
-                  r->state_fn (r->grad_arg, t, errp) < 0) ||
-                 dc_trainer_checkpoint_save (t, pos, r->checkpoint, errp) < 0))
-                goto out;
-            if (r->step_cb && r->step_cb (pos, n, ls / (double)n, r->arg)) {
+            if (k > 0) {
                 rc = 1;
                 goto sync;
             }
-            if (epoch_end)
+            if (b + 1 == nb)
                 break;
         }
     }
@@ -1017,9 +1049,9 @@ sync:
         dc_trainer_sync (t, errp) < 0)
         rc = -1;
 out:
-    free (perm);
-    free (hx);
-    free (ht);
+    free (rb.perm);
+    free (rb.hx);
+    free (rb.ht);
     return rc;
 }
 

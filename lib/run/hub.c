@@ -66,6 +66,76 @@ void dc_hub_sent (struct dc_hub *h)
         h->t_first = dc_hub_now ();
 }
 
+void dc_hub_chunk_out (struct dc_hub *h, int r, size_t idx, size_t bytes)
+{
+    dc_report_chunk_sent (h->report, r, idx);
+    if (!h->ranks[r].direct)
+        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
+}
+
+int dc_hub_chunk_send (struct dc_hub *h, int r, const uint8_t *buf,
+                       size_t bytes, enum dc_chunk_state *state, int *owner,
+                       dc_error_t *errp)
+{
+    if (dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) < 0)
+        return -1;
+    *state = DC_CHUNK_ASSIGNED;
+    *owner = r;
+    h->ranks[r].outstanding++;
+    dc_hub_sent (h);
+    return 0;
+}
+
+int dc_hub_send_rows (struct dc_hub *h, int r, size_t idx, size_t row0,
+                      size_t rows, size_t row_bytes, dc_hub_read_fn read,
+                      void *s, enum dc_chunk_state *state, int *owner,
+                      dc_error_t *errp)
+{
+    struct dc_wire_chunk w = {.id = idx, .row0 = row0, .rows = rows};
+    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
+    size_t bytes;
+    uint8_t *buf = dc_wire_chunk_new (&w, direct ? 0 : row_bytes, &bytes);
+    int rc = -1;
+
+    if (!buf)
+        return errprintf (errp, "out of memory for a chunk");
+    /* timeline: the chunk leaves the hub (read, relay) from now on */
+    dc_hub_chunk_out (h, r, idx, bytes);
+    if ((direct || read (s, row0, rows, buf + DC_CHUNK_HDR, errp) == 0) &&
+        dc_hub_chunk_send (h, r, buf, bytes, state, owner, errp) == 0)
+        rc = 0;
+    free (buf);
+    return rc;
+}
+
+void dc_hub_name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
+{
+    (void)s;
+    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
+}
+
+int dc_hub_ready_io (struct dc_hub *h, int r, const struct dc_wire_io *io,
+                     const struct dc_wire_ready *rd)
+{
+    struct dc_hub_rank *rk = &h->ranks[r];
+
+    if (!io->on) /* direct I/O was not offered */
+        rk->direct = false;
+    if (io->required && !rk->direct) {
+        snprintf (rk->error, sizeof (rk->error), "--io direct: %s",
+                  rd->io_why[0] ? rd->io_why
+                                : "the rank cannot read the files");
+        rk->io_refused = true;
+        dc_comm_drop (h->comm, r, "no direct I/O");
+        return 1;
+    }
+    if (io->on)
+        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
+                rk->direct ? "direct" : "relay", rd->io_why[0] ? ": " : "",
+                rd->io_why);
+    return 0;
+}
+
 const char *dc_io_mode_name (enum dc_io_mode m)
 {
     return m == DC_IO_RELAY ? "relay" : m == DC_IO_DIRECT ? "direct" : "auto";
@@ -252,6 +322,24 @@ static void report_run (struct dc_hub *h, const struct dc_hub_sched *ops,
                               res->sha256);
 }
 
+/* A chunked scheduler's dispatch (ops->next, ops->send). */
+static int hand_out (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
+                     dc_error_t *errp)
+{
+    size_t idx;
+
+    for (int r = 0; r < h->size; r++) {
+        struct dc_hub_rank *rk = &h->ranks[r];
+        while (rk->ready && !rk->lost && rk->outstanding < ops->most &&
+               ops->next (s, h, r, &idx))
+            if (ops->send (s, h, r, idx, errp) < 0) {
+                h->res->status = DC_COORD_IO_ERROR;
+                return -1;
+            }
+    }
+    return 0;
+}
+
 int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
                 struct dc_report *report, dc_error_t *errp)
 {
@@ -298,7 +386,8 @@ int dc_hub_run (struct dc_hub *h, const struct dc_hub_sched *ops, void *s,
         }
         int x = on_message (h, ops, s, &m, errp);
         free (m.data);
-        if (x < 0 || ops->dispatch (s, h, errp) < 0)
+        if (x < 0 || (ops->dispatch ? ops->dispatch (s, h, errp)
+                                    : hand_out (h, ops, s, errp)) < 0)
             goto out;
     }
     if (h->o->progress)

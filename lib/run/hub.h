@@ -144,6 +144,13 @@ struct dc_hub_sched {
                  dc_error_t *errp);
     /* hand out work to every rank that can take it: 0, or -1 (errp) */
     int (*dispatch) (void *s, struct dc_hub *h, dc_error_t *errp);
+    /* or, dispatch NULL (chunks): each ready rank holding fewer than most
+     * gets the chunk idx next picks for it (false: none), sent by send
+     * (0, or -1 with errp: res->status DC_COORD_IO_ERROR) */
+    bool (*next) (void *s, const struct dc_hub *h, int r, size_t *idx);
+    int (*send) (void *s, struct dc_hub *h, int r, size_t idx,
+                 dc_error_t *errp);
+    int most;
     /* the name of rank r in messages */
     void (*name) (void *s, const struct dc_hub *h, int r, char *buf,
                   size_t len);
@@ -193,6 +200,36 @@ double dc_hub_now (void);
  * pipeline.c embed it) ---- */
 
 enum dc_chunk_state { DC_CHUNK_PENDING = 0, DC_CHUNK_ASSIGNED, DC_CHUNK_DONE };
+
+/* What the chunked schedulers (data, map) share.  Rank r is handed a
+ * chunk idx whose CHUNK message is bytes long: dc_hub_chunk_out puts it
+ * on the timeline and counts the rows that pass the hub (not direct);
+ * then the caller reads the rows into the message (not direct) and
+ * dc_hub_chunk_send sends it: 0 and the chunk *state DC_CHUNK_ASSIGNED,
+ * *owner r; -1 (errp). */
+void dc_hub_chunk_out (struct dc_hub *h, int r, size_t idx, size_t bytes);
+int dc_hub_chunk_send (struct dc_hub *h, int r, const uint8_t *buf,
+                       size_t bytes, enum dc_chunk_state *state, int *owner,
+                       dc_error_t *errp);
+
+/* A chunk of rows row0.. (rows of row_bytes) to rank r: made, put on the
+ * timeline, its rows read into dst by read (unless the rank is direct),
+ * sent as with dc_hub_chunk_send. */
+typedef int (*dc_hub_read_fn) (void *s, size_t row0, size_t rows, uint8_t *dst,
+                               dc_error_t *errp);
+int dc_hub_send_rows (struct dc_hub *h, int r, size_t idx, size_t row0,
+                      size_t rows, size_t row_bytes, dc_hub_read_fn read,
+                      void *s, enum dc_chunk_state *state, int *owner,
+                      dc_error_t *errp);
+
+/* The .name of a scheduler whose ranks are alike: "rank R on HOST". */
+void dc_hub_name (void *s, const struct dc_hub *h, int r, char *buf,
+                  size_t len);
+
+/* READY's io from rank r, io the offer in JOB: 1 the rank is refused
+ * (dropped: --io direct and it cannot), 0 it goes on (logged). */
+int dc_hub_ready_io (struct dc_hub *h, int r, const struct dc_wire_io *io,
+                     const struct dc_wire_ready *rd);
 
 struct dc_chunk {
     size_t row0, rows;

@@ -274,6 +274,15 @@ fail:
     return -1;
 }
 
+void dc_map_shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf (buf, len, "(rows");
+    for (int i = 0; i < ndim && n < len; i++)
+        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
+    if (n < len)
+        snprintf (buf + n, len - n, ")");
+}
+
 size_t dc_map_npy_header (const char *descr, int ndim, const int64_t *shape,
                           uint8_t *out, size_t outsize)
 {

@@ -45,6 +45,9 @@ int dc_map_npy_parse (const uint8_t *buf, size_t len, uint64_t file_size,
  * ("PATH: reason"). */
 int dc_map_npy_open (const char *path, struct dc_map_arr *a, dc_error_t *errp);
 
+/* A trailing shape in words, "(rows, 3, 4)", into buf (len bytes). */
+void dc_map_shape_str (int ndim, const int64_t *shape, char *buf, size_t len);
+
 /* An .npy header (version 1.0, 64-byte aligned) for descr and shape:
  * the bytes written to out (of outsize), 0 when it does not fit. */
 size_t dc_map_npy_header (const char *descr, int ndim, const int64_t *shape,

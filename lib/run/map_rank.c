@@ -22,6 +22,7 @@
 #include "lib/formats/report.h"
 #include "lib/run/map_npy.h"
 #include "lib/run/map_rank.h"
+#include "lib/run/ready.h"
 #include "lib/util/file.h"
 #include "lib/util/log.h"
 
@@ -609,30 +610,10 @@ static int send_failed (struct mrank *m, const struct dc_wire_chunk *ch,
     return rc;
 }
 
-/* A reason, cut to fit (formats without truncation warnings). */
-static void say (char *why, size_t len, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void say (char *why, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (why, len, fmt, ap);
-    va_end (ap);
-}
-
 /* --io direct: the path a held output waits under. */
 static void held_path (uint64_t id, char *buf, size_t len)
 {
     snprintf (buf, len, "%s/held-%" PRIu64 ".npy", g_dir, id);
-}
-
-static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
-{
-    size_t n = (size_t)snprintf (buf, len, "(rows");
-    for (int i = 0; i < ndim && n < len; i++)
-        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
-    if (n < len)
-        snprintf (buf + n, len - n, ")");
 }
 
 /* --io direct: CMD's output (fd, parsed into a) into the output at its
@@ -654,11 +635,12 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
         same = a->shape[i + 1] == o->shape[i];
     if (!same) {
         /* the words of the hub's check (lib/run/sched_map.c) */
-        shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
-        shape_str (o->ndim, o->shape, y, sizeof (y));
-        say (why, len,
-             "output of dtype %s and shape %s, but the first chunk's is %s %s",
-             a->descr, x, o->descr, y);
+        dc_map_shape_str (a->ndim - 1, a->shape + 1, x, sizeof (x));
+        dc_map_shape_str (o->ndim, o->shape, y, sizeof (y));
+        dc_ready_why (
+            why, len,
+            "output of dtype %s and shape %s, but the first chunk's is %s %s",
+            a->descr, x, o->descr, y);
         return 1;
     }
     if (copy_rows (fd, a->data_offset, m->out_fd,
@@ -666,16 +648,17 @@ static int direct_output (struct mrank *m, uint64_t row0, int fd,
                    a->rows * a->row_bytes, &e) < 0 ||
         (m->netfs && fdatasync (m->out_fd) < 0 &&
          errprintf (&e, "fdatasync: %s", strerror (errno)) < 0)) {
-        say (why, len, "writing into the output: %s", e.text);
+        dc_ready_why (why, len, "writing into the output: %s", e.text);
         return 3;
     }
     return 0;
 }
 
-/* A header-only RESULT: status DC_MAPRES_WRITTEN or DC_MAPRES_HELD. */
-static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
-                        uint64_t rows, double secs, const struct dc_map_arr *a,
-                        uint64_t status, dc_error_t *errp)
+/* A RESULT's header for CMD's output a: its dtype and trailing shape. */
+static struct dc_wire_mapres result_of (uint64_t id, uint64_t row0,
+                                        uint64_t rows, double secs,
+                                        const struct dc_map_arr *a,
+                                        uint64_t status)
 {
     struct dc_wire_mapres r = {.id = id,
                                .row0 = row0,
@@ -688,6 +671,15 @@ static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
                                .text_len = strlen (a->descr)};
     for (int i = 1; i < a->ndim; i++)
         r.shape[i - 1] = a->shape[i];
+    return r;
+}
+
+/* A header-only RESULT: status DC_MAPRES_WRITTEN or DC_MAPRES_HELD. */
+static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
+                        uint64_t rows, double secs, const struct dc_map_arr *a,
+                        uint64_t status, dc_error_t *errp)
+{
+    struct dc_wire_mapres r = result_of (id, row0, rows, secs, a, status);
     size_t hl = dc_wire_mapres_hdr_len (&r);
     uint8_t *msg = calloc (1, hl);
     if (!msg)
@@ -698,9 +690,10 @@ static int send_direct (struct mrank *m, uint64_t id, uint64_t row0,
     return rc;
 }
 
-/* Open an .npy CMD wrote and parse its header: the fd, or -1 with why. */
-static int open_output (const char *path, struct dc_map_arr *a, char *why,
-                        size_t len)
+/* Open an .npy CMD wrote and parse its header: the fd, or -1 with why.
+ * cmd: the chunk's own output of that command (its wordings). */
+static int open_output (const char *path, const char *cmd, struct dc_map_arr *a,
+                        char *why, size_t len)
 {
     struct stat st;
     uint8_t *hb;
@@ -708,7 +701,11 @@ static int open_output (const char *path, struct dc_map_arr *a, char *why,
     int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
     if (fd < 0) {
-        snprintf (why, len, "output %.900s: %s", path, strerror (errno));
+        if (cmd && errno == ENOENT)
+            snprintf (why, len, "no output: %.100s did not write %.900s", cmd,
+                      path);
+        else
+            snprintf (why, len, "output %.900s: %s", path, strerror (errno));
         return -1;
     }
     size_t want = DC_MAP_MAXHEADER + 12;
@@ -725,16 +722,19 @@ static int open_output (const char *path, struct dc_map_arr *a, char *why,
         return -1;
     }
     ssize_t n = pread (fd, hb, want, 0);
-    if (n < 0 ||
-        dc_map_npy_parse (hb, (size_t)n, (uint64_t)st.st_size, a, &e) < 0) {
+    if (n < 0 && cmd)
+        snprintf (why, len, "output %.900s: %s", path, strerror (errno));
+    else if (n < 0 ||
+             dc_map_npy_parse (hb, (size_t)n, (uint64_t)st.st_size, a, &e) < 0)
         snprintf (why, len, "output is not a valid .npy: %s",
                   n < 0 ? strerror (errno) : e.text);
+    else {
         free (hb);
-        close (fd);
-        return -1;
+        return fd;
     }
     free (hb);
-    return fd;
+    close (fd);
+    return -1;
 }
 
 /* --io direct: the hub told where the output's rows go: the held outputs
@@ -747,7 +747,7 @@ static int flush_held (struct mrank *m, dc_error_t *errp)
     for (int i = 0; i < m->nheld; i++) {
         struct held *hd = &m->held[i];
         held_path (hd->id, path, sizeof (path));
-        int fd = open_output (path, &a, why, sizeof (why)), d = 3;
+        int fd = open_output (path, NULL, &a, why, sizeof (why)), d = 3;
         if (fd >= 0) {
             d = a.rows == hd->rows
                     ? direct_output (m, hd->row0, fd, &a, why, sizeof (why))
@@ -767,51 +767,92 @@ static int flush_held (struct mrank *m, dc_error_t *errp)
     return 0;
 }
 
-/* Read g_out back and send it: 0 sent (done or failed), -1 comm failed.
- * *why is set when the output is not usable. */
+/* --io direct: CMD's output (fd, parsed into a) into the output's rows,
+ * or held (renamed) until the hub says where it goes.  0 with *status
+ * DC_MAPRES_WRITTEN or DC_MAPRES_HELD; 1 the chunk failed (why). */
+static int place_direct (struct mrank *m, const struct dc_wire_chunk *ch,
+                         double secs, int fd, const struct dc_map_arr *a,
+                         char *why, size_t len, uint64_t *status)
+{
+    char path[4300], old[4300];
+    int d = direct_output (m, ch->row0, fd, a, why, len);
+
+    if (d == 1 || d == 3)
+        return 1;
+    *status = d == 2 ? DC_MAPRES_HELD : DC_MAPRES_WRITTEN;
+    if (d != 2)
+        return 0;
+    held_path (ch->id, path, sizeof (path));
+    if (m->nheld == MAX_HELD) { /* the oldest: failed at the hub */
+        held_path (m->held[0].id, old, sizeof (old));
+        unlink (old);
+        memmove (m->held, m->held + 1, sizeof (m->held[0]) * (MAX_HELD - 1));
+        m->nheld--;
+    }
+    if (rename (g_out, path) < 0) {
+        snprintf (why, len, "output %.900s: %s", g_out, strerror (errno));
+        return 1;
+    }
+    m->held[m->nheld++] = (struct held){
+        .id = ch->id, .row0 = ch->row0, .rows = ch->rows, .secs = secs};
+    return 0;
+}
+
+/* Relayed: the RESULT with CMD's rows read from fd (*msglen long), or
+ * NULL with why. */
+static uint8_t *relay_msg (const struct dc_wire_chunk *ch, double secs, int fd,
+                           const struct dc_map_arr *a, size_t *msglen,
+                           char *why, size_t len)
+{
+    if (a->row_bytes > DC_WIRE_MAX_WIDTH ||
+        a->rows * a->row_bytes > DC_PROTO_MAX_PAYLOAD - 8192) {
+        snprintf (why, len,
+                  "output rows of %" PRIu64 " bytes are too large for one "
+                  "message: use a smaller --chunk-rows",
+                  a->row_bytes);
+        return NULL;
+    }
+    struct dc_wire_mapres r =
+        result_of (ch->id, ch->row0, ch->rows, secs, a, 0);
+    size_t hl = dc_wire_mapres_hdr_len (&r), off = 0;
+    size_t bytes = (size_t)(a->rows * a->row_bytes);
+    uint8_t *msg = malloc (hl + bytes + 1);
+    if (!msg) {
+        snprintf (why, len, "out of memory for %zu bytes", bytes);
+        return NULL;
+    }
+    dc_wire_mapres_put (msg, &r);
+    while (off < bytes) {
+        ssize_t k = pread (fd, msg + hl + off, bytes - off,
+                           (off_t)(a->data_offset + off));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            snprintf (why, len, "output %.900s: %s", g_out,
+                      k < 0 ? strerror (errno)
+                            : "shorter than its header says");
+            free (msg);
+            return NULL;
+        }
+        off += (size_t)k;
+    }
+    *msglen = hl + bytes;
+    return msg;
+}
+
+/* Read g_out back and send it: 0 sent (done or failed), -1 comm failed. */
 static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
                         double secs, dc_error_t *errp)
 {
     struct dc_map_arr a;
-    struct stat st;
-    uint8_t *hb = NULL, *msg = NULL;
+    uint8_t *msg;
+    uint64_t status;
     char why[1200];
-    dc_error_t e;
-    int fd, rc;
+    size_t len;
+    int rc, fd = open_output (g_out, m->spec.argv[0], &a, why, sizeof (why));
 
-    if ((fd = open (g_out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) <
-        0) {
-        if (errno == ENOENT)
-            snprintf (why, sizeof (why),
-                      "no output: %.100s did not write %.900s", m->spec.argv[0],
-                      g_out);
-        else
-            snprintf (why, sizeof (why), "output %.900s: %s", g_out,
-                      strerror (errno));
+    if (fd < 0)
         goto failed;
-    }
-    if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-        snprintf (why, sizeof (why), "output %.900s: not a regular file",
-                  g_out);
-        goto failed;
-    }
-    size_t want = DC_MAP_MAXHEADER + 12;
-    if ((uint64_t)st.st_size < want)
-        want = (size_t)st.st_size;
-    if (!(hb = malloc (want ? want : 1))) {
-        snprintf (why, sizeof (why), "out of memory");
-        goto failed;
-    }
-    ssize_t n = pread (fd, hb, want, 0);
-    if (n < 0) {
-        snprintf (why, sizeof (why), "output %.900s: %s", g_out,
-                  strerror (errno));
-        goto failed;
-    }
-    if (dc_map_npy_parse (hb, (size_t)n, (uint64_t)st.st_size, &a, &e) < 0) {
-        snprintf (why, sizeof (why), "output is not a valid .npy: %s", e.text);
-        goto failed;
-    }
     if (a.rows != ch->rows) {
         snprintf (why, sizeof (why),
                   "output has %" PRIu64 " rows, expected %" PRIu64, a.rows,
@@ -826,85 +867,24 @@ static int send_output (struct mrank *m, const struct dc_wire_chunk *ch,
         goto failed;
     }
     if (m->direct) {
-        int d = direct_output (m, ch->row0, fd, &a, why, sizeof (why));
-        if (d == 1 || d == 3)
+        if (place_direct (m, ch, secs, fd, &a, why, sizeof (why), &status))
             goto failed;
-        if (d == 2) { /* kept until the hub says where it goes */
-            char path[4300];
-            held_path (ch->id, path, sizeof (path));
-            if (m->nheld == MAX_HELD) { /* the oldest: failed at the hub */
-                char old[4300];
-                held_path (m->held[0].id, old, sizeof (old));
-                unlink (old);
-                memmove (m->held, m->held + 1,
-                         sizeof (m->held[0]) * (MAX_HELD - 1));
-                m->nheld--;
-            }
-            if (rename (g_out, path) < 0) {
-                snprintf (why, sizeof (why), "output %.900s: %s", g_out,
-                          strerror (errno));
-                goto failed;
-            }
-            m->held[m->nheld++] = (struct held){
-                .id = ch->id, .row0 = ch->row0, .rows = ch->rows, .secs = secs};
-        }
         close (fd);
         unlink (g_out);
-        free (hb);
-        return send_direct (m, ch->id, ch->row0, ch->rows, secs, &a,
-                            d == 2 ? DC_MAPRES_HELD : DC_MAPRES_WRITTEN, errp);
+        return send_direct (m, ch->id, ch->row0, ch->rows, secs, &a, status,
+                            errp);
     }
-    if (a.row_bytes > DC_WIRE_MAX_WIDTH ||
-        a.rows * a.row_bytes > DC_PROTO_MAX_PAYLOAD - 8192) {
-        snprintf (why, sizeof (why),
-                  "output rows of %" PRIu64 " bytes are too large for one "
-                  "message: use a smaller --chunk-rows",
-                  a.row_bytes);
+    if (!(msg = relay_msg (ch, secs, fd, &a, &len, why, sizeof (why))))
         goto failed;
-    }
-    struct dc_wire_mapres r = {.id = ch->id,
-                               .row0 = ch->row0,
-                               .rows = ch->rows,
-                               .seconds = secs,
-                               .row_bytes = a.row_bytes,
-                               .ndim = a.ndim - 1,
-                               .text = a.descr,
-                               .text_len = strlen (a.descr)};
-    for (int i = 1; i < a.ndim; i++)
-        r.shape[i - 1] = a.shape[i];
-    size_t hl = dc_wire_mapres_hdr_len (&r);
-    size_t bytes = (size_t)(a.rows * a.row_bytes);
-    if (!(msg = malloc (hl + bytes + 1))) {
-        snprintf (why, sizeof (why), "out of memory for %zu bytes", bytes);
-        goto failed;
-    }
-    dc_wire_mapres_put (msg, &r);
-    size_t off = 0;
-    while (off < bytes) {
-        ssize_t k = pread (fd, msg + hl + off, bytes - off,
-                           (off_t)(a.data_offset + off));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            snprintf (why, sizeof (why), "output %.900s: %s", g_out,
-                      k < 0 ? strerror (errno)
-                            : "shorter than its header says");
-            goto failed;
-        }
-        off += (size_t)k;
-    }
     close (fd);
     unlink (g_out);
-    free (hb);
-    rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, hl + bytes, errp);
+    rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, len, errp);
     free (msg);
     return rc;
 failed:
     if (fd >= 0)
         close (fd);
     unlink (g_out);
-    free (hb);
-    free (msg);
     return send_failed (m, ch, why, errp);
 }
 
@@ -960,67 +940,62 @@ static int cmp_names (const void *a, const void *b)
     return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-/* --files: the files CMD wrote into g_out, sent back (0), or the chunk
- * failed (sent with the reason); -1 comm failed. */
-static int send_files (struct mrank *m, const struct dc_wire_chunk *ch,
-                       double secs, dc_error_t *errp)
+/* --files: the names of the regular files CMD wrote into d, in *names
+ * (*n of them).  0; 1 the chunk failed (why); -1 out of memory. */
+static int list_outputs (struct mrank *m, DIR *d, char ***names, size_t *n,
+                         char *why, size_t len)
 {
-    char why[1200] = "", **names = NULL;
-    struct dc_wire_file *files = NULL;
-    size_t n = 0, cap = 0;
+    size_t cap = 0;
     uint64_t total = 0;
-    int dfd = -1, rc;
-    DIR *d = opendir (g_out);
+    int dfd = dirfd (d);
     struct dirent *e;
 
-    if (!d) {
-        snprintf (why, sizeof (why), "output folder %.900s: %s", g_out,
-                  strerror (errno));
-        goto failed;
-    }
-    dfd = dirfd (d);
     while ((e = readdir (d))) {
         struct stat st;
         if (!strcmp (e->d_name, ".") || !strcmp (e->d_name, ".."))
             continue;
         if (fstatat (dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
             !S_ISREG (st.st_mode)) {
-            snprintf (why, sizeof (why),
+            snprintf (why, len,
                       "%s wrote %s into the output folder: only regular "
                       "files are gathered",
                       m->spec.argv[0], e->d_name);
-            goto failed;
+            return 1;
         }
         total += (uint64_t)st.st_size + 512;
         if (total > DC_WIRE_MAX_FILES_BYTES - ((uint64_t)1 << 20)) {
-            snprintf (why, sizeof (why),
+            snprintf (why, len,
                       "output files of more than 1 GiB: too large for one "
                       "message, use a smaller --chunk-rows");
-            goto failed;
+            return 1;
         }
-        if (n == cap) {
+        if (*n == cap) {
             char **v =
-                realloc (names, (cap = cap ? 2 * cap : 16) * sizeof (char *));
+                realloc (*names, (cap = cap ? 2 * cap : 16) * sizeof (char *));
             if (!v)
-                goto oom;
-            names = v;
+                return -1;
+            *names = v;
         }
-        if (!(names[n] = strdup (e->d_name)))
-            goto oom;
-        n++;
+        if (!((*names)[*n] = strdup (e->d_name)))
+            return -1;
+        (*n)++;
     }
-    qsort (names, n, sizeof (char *), cmp_names);
-    if (n && !(files = calloc (n, sizeof (*files))))
-        goto oom;
+    return 0;
+}
+
+/* --files: the n files named, read from folder dfd into files (calloc'd
+ * by the caller).  0; 1 the chunk failed (why); -1 out of memory. */
+static int read_outputs (int dfd, char **names, size_t n,
+                         struct dc_wire_file *files, char *why, size_t len)
+{
     for (size_t i = 0; i < n; i++) {
         int fd = openat (dfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat (fd, &st) < 0) {
-            snprintf (why, sizeof (why), "output %s: %s", names[i],
-                      strerror (errno));
+            snprintf (why, len, "output %s: %s", names[i], strerror (errno));
             if (fd >= 0)
                 close (fd);
-            goto failed;
+            return 1;
         }
         uint8_t *buf = malloc ((size_t)st.st_size + 1);
         size_t off = 0;
@@ -1038,7 +1013,34 @@ static int send_files (struct mrank *m, const struct dc_wire_chunk *ch,
                                          .data = buf,
                                          .len = off};
         if (!buf)
-            goto oom;
+            return -1;
+    }
+    return 0;
+}
+
+/* --files: the files CMD wrote into g_out, sent back (0), or the chunk
+ * failed (sent with the reason); -1 comm failed. */
+static int send_files (struct mrank *m, const struct dc_wire_chunk *ch,
+                       double secs, dc_error_t *errp)
+{
+    char why[1200] = "", **names = NULL;
+    struct dc_wire_file *files = NULL;
+    size_t n = 0, len = 0;
+    uint8_t *msg = NULL;
+    int rc, r = 1;
+    DIR *d = opendir (g_out);
+
+    if (!d)
+        snprintf (why, sizeof (why), "output folder %.900s: %s", g_out,
+                  strerror (errno));
+    else
+        r = list_outputs (m, d, &names, &n, why, sizeof (why));
+    if (r == 0) {
+        qsort (names, n, sizeof (char *), cmp_names);
+        if (n && !(files = calloc (n, sizeof (*files))))
+            r = -1;
+        else
+            r = read_outputs (dirfd (d), names, n, files, why, sizeof (why));
     }
     struct dc_wire_files fr = {.id = ch->id,
                                .first = ch->row0,
@@ -1046,18 +1048,14 @@ static int send_files (struct mrank *m, const struct dc_wire_chunk *ch,
                                .seconds = secs,
                                .nfiles = n,
                                .files = files};
-    size_t len;
-    uint8_t *msg = dc_wire_files_new (&fr, &len);
-    if (!msg)
-        goto oom;
-    rc = dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, len, errp);
+    if (r == 0 && !(msg = dc_wire_files_new (&fr, &len)))
+        r = -1;
+    if (r < 0)
+        snprintf (why, sizeof (why), "out of memory for the output files");
+    rc = r == 0
+             ? dc_comm_send (m->c, DC_COMM_HUB, DC_MSG_RESULT, msg, len, errp)
+             : send_failed (m, ch, why, errp);
     free (msg);
-    goto out;
-oom:
-    snprintf (why, sizeof (why), "out of memory for the output files");
-failed:
-    rc = send_failed (m, ch, why, errp);
-out:
     if (d)
         closedir (d);
     for (size_t i = 0; i < n; i++) {
@@ -1187,31 +1185,13 @@ static int make_dir (const struct dc_worker_opts *o, bool files,
 static int dio_open (struct mrank *m, const struct dc_wire_io *io, char *why,
                      size_t len)
 {
-    char tok[80];
     struct stat st;
     dc_error_t e;
-    ssize_t n = -1;
-    int fd = open (io->probe, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-    if (fd >= 0) {
-        n = pread (fd, tok, sizeof (tok) - 1, 0);
-        close (fd);
-    }
-    if (fd < 0 || n < 0) {
-        say (why, len, "%s: %s (the output's folder is not shared)", io->probe,
-             strerror (errno));
+    if (dc_ready_probe (io, why, len) < 0)
         return -1;
-    }
-    tok[n] = '\0';
-    if (strcmp (tok, io->token)) {
-        say (why, len,
-             "%s: another file than the head's (the output's folder "
-             "is not shared)",
-             io->probe);
-        return -1;
-    }
     if ((m->in_fd = dc_map_npy_open (io->input, &m->in, &e)) < 0) {
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
         return -1;
     }
     if (fstat (m->in_fd, &st) < 0 || (uint64_t)st.st_size != io->input_size ||
@@ -1219,97 +1199,98 @@ static int dio_open (struct mrank *m, const struct dc_wire_io *io, char *why,
         st.st_mtim.tv_nsec != io->input_mtime_ns ||
         strcmp (m->in.descr, m->spec.descr) || m->in.rows != m->spec.rows ||
         m->in.row_bytes != m->spec.row_bytes) {
-        say (why, len,
-             "%s: not the head's file (its size, time or shape differ)",
-             io->input);
+        dc_ready_why (
+            why, len,
+            "%s: not the head's file (its size, time or shape differ)",
+            io->input);
         return -1;
     }
     if ((m->out_fd = open (io->output, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) <
             0 ||
         fstat (m->out_fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-        say (why, len, "%s: %s", io->output,
-             m->out_fd < 0 ? strerror (errno) : "not a regular file");
+        dc_ready_why (why, len, "%s: %s", io->output,
+                      m->out_fd < 0 ? strerror (errno) : "not a regular file");
         return -1;
     }
     return 0;
 }
 
-int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
-                         const struct dc_wire_io *io, dc_error_t *errp)
+/* SIGTERM, SIGINT and SIGHUP remove the folder: ours[i] where this
+ * installed the handler.  A process that handles these itself (MPI rank
+ * 0: the hub, this rank in a thread) gets its handler called after the
+ * cleanup, and calls dc_map_rank_cleanup as it leaves. */
+static void catch_signals (bool ours[3])
 {
-    struct mrank *m = calloc (1, sizeof (*m));
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    bool ours[3] = {false, false, false};
-    struct dc_comm_msg msg = {0};
-    char rows[32];
-    int rc = -1;
-    bool fatal = true; /* tell the hub with an ERROR */
 
-    if (!m) {
-        errprintf (errp, "out of memory");
-        return dc_worker_fail (c, errp);
-    }
-    m->c = c;
-    m->to_cmd = m->from_cmd = m->in_fd = m->out_fd = -1;
     sigfillset (&sa.sa_mask);
-    /* a process that handles these itself (MPI rank 0: the hub, this rank
-     * in a thread) gets its handler called after the cleanup, and calls
-     * dc_map_rank_cleanup as it leaves */
     for (int i = 0; i < 3; i++)
         if (sigaction (g_sigs[i], NULL, &g_old[i]) == 0 &&
             !(g_old[i].sa_flags & SA_SIGINFO) && g_old[i].sa_handler != SIG_IGN)
             ours[i] = sigaction (g_sigs[i], &sa, NULL) == 0;
-    if (dc_comm_recv (c, &msg, -1, errp) <= 0) {
-        fatal = false;
-        goto out;
-    }
+}
+
+/* The rank's steps below return 0; -1 failed here (errp: the hub is told
+ * with an ERROR); -2 the hub went away or cannot be told. */
+
+/* The command (DATA after JOB) into m->spec. */
+static int recv_spec (struct mrank *m, dc_error_t *errp)
+{
+    struct dc_comm_msg msg = {0};
     dc_error_t e;
-    if (msg.type != DC_MSG_DATA) {
+    int rc = -1;
+
+    if (dc_comm_recv (m->c, &msg, -1, errp) <= 0)
+        rc = -2;
+    else if (msg.type != DC_MSG_DATA)
         errprintf (errp, "expected the command, got a %s message",
                    dc_proto_type_name (msg.type));
-        goto out;
-    }
-    if (dc_wire_map_decode (msg.data, msg.len, &m->spec, &e) < 0) {
+    else if (dc_wire_map_decode (msg.data, msg.len, &m->spec, &e) < 0)
         errprintf (errp, "%s", e.text);
-        goto out;
-    }
+    else
+        rc = 0;
     free (msg.data);
-    msg.data = NULL;
-    if (make_dir (o, m->spec.files, errp) < 0)
-        goto out;
-    snprintf (rows, sizeof (rows), "%" PRIu64, m->spec.rows);
-    setenv ("DCRUN_MAP_ROWS", rows, 1);
-    if (!m->spec.per_chunk) {
-        int in[2], outp[2];
-        if (pipe2 (in, O_CLOEXEC) < 0) {
-            errprintf (errp, "pipe: %s", strerror (errno));
-            goto out;
-        }
-        if (pipe2 (outp, O_CLOEXEC) < 0) {
-            errprintf (errp, "pipe: %s", strerror (errno));
-            close (in[0]);
-            close (in[1]);
-            goto out;
-        }
-        pid_t pid =
-            spawn (m->spec.argv, NULL, in[0], outp[1], in[1], outp[0], errp);
+    return rc;
+}
+
+/* The persistent CMD (not per chunk), its stdin and stdout on pipes. */
+static int start_cmd (struct mrank *m, dc_error_t *errp)
+{
+    int in[2], outp[2];
+
+    if (pipe2 (in, O_CLOEXEC) < 0)
+        return errprintf (errp, "pipe: %s", strerror (errno));
+    if (pipe2 (outp, O_CLOEXEC) < 0) {
+        errprintf (errp, "pipe: %s", strerror (errno));
         close (in[0]);
-        close (outp[1]);
-        m->to_cmd = in[1];
-        m->from_cmd = outp[0];
-        if (pid < 0)
-            goto out;
-        m->pid = pid;
-        pthread_mutex_lock (&g_mu);
-        g_pgid = pid;
-        bool stopped = g_stopped;
-        pthread_mutex_unlock (&g_mu);
-        if (stopped) {
-            errprintf (errp, "stopped");
-            goto out;
-        }
+        close (in[1]);
+        return -1;
     }
+    pid_t pid =
+        spawn (m->spec.argv, NULL, in[0], outp[1], in[1], outp[0], errp);
+    close (in[0]);
+    close (outp[1]);
+    m->to_cmd = in[1];
+    m->from_cmd = outp[0];
+    if (pid < 0)
+        return -1;
+    m->pid = pid;
+    pthread_mutex_lock (&g_mu);
+    g_pgid = pid;
+    bool stopped = g_stopped;
+    pthread_mutex_unlock (&g_mu);
+    if (stopped)
+        return errprintf (errp, "stopped");
+    return 0;
+}
+
+/* READY: device "cmd" and, when the JOB offered it, whether this rank
+ * reads and writes the files itself. */
+static int send_ready (struct mrank *m, const struct dc_wire_io *io,
+                       dc_error_t *errp)
+{
     struct dc_wire_ready rd = {.inputs = -1, .outputs = -1, .parameters = -1};
+
     snprintf (rd.device, sizeof (rd.device), "cmd");
     if (io && io->on && !m->spec.files) {
         m->direct = dio_open (m, io, rd.io_why, sizeof (rd.io_why)) == 0;
@@ -1318,90 +1299,103 @@ int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
         if (m->direct)
             snprintf (rd.io_engine, sizeof (rd.io_engine), "pread");
     }
-    char *ready = dc_wire_ready_encode (&rd);
-    if (!ready) {
-        errprintf (errp, "out of memory");
-        goto out;
-    }
-    int sent = dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, ready,
-                             strlen (ready), errp);
-    free (ready);
-    if (sent < 0) {
-        fatal = false;
-        goto out;
-    }
+    return dc_ready_send (m->c, &rd, errp);
+}
+
+/* A CHUNK message: its rows (or files) through CMD, answered. */
+static int take_chunk (struct mrank *m, const struct dc_comm_msg *msg,
+                       dc_error_t *errp)
+{
+    struct dc_wire_chunk ch;
+    struct dc_wire_files fm = {0};
+    dc_error_t e;
+
+    if (m->spec.files) {
+        if (dc_wire_files_get (msg->data, msg->len, "CHUNK", &fm, &e) < 0)
+            return errprintf (errp, "%s", e.text);
+        ch = (struct dc_wire_chunk){
+            .id = fm.id, .row0 = fm.first, .rows = fm.count};
+    } else if (dc_wire_chunk_get (msg->data, msg->len,
+                                  m->direct ? 0 : (size_t)m->spec.row_bytes,
+                                  &ch, &e) < 0)
+        return errprintf (errp, "%s", e.text);
+    int r = do_chunk (m, &ch, m->spec.files ? &fm : NULL, errp);
+    free (fm.files);
+    return r;
+}
+
+/* The hub's messages until DONE. */
+static int serve_chunks (struct mrank *m, dc_error_t *errp)
+{
+    dc_error_t e;
+    int r;
+
     for (;;) {
-        if (dc_comm_recv (c, &msg, -1, errp) < 0) {
-            fatal = false; /* the hub went away */
-            goto out;
+        struct dc_comm_msg msg = {0};
+        if (dc_comm_recv (m->c, &msg, -1, errp) < 0) {
+            free (msg.data);
+            return -2;
         }
         if (msg.type == DC_MSG_DONE) {
             free (msg.data);
-            msg.data = NULL;
             stop_cmd (m, true);
-            rc = 0;
-            break;
+            return 0;
         }
         if (msg.type == DC_MSG_DATA && m->direct) { /* the output's place */
-            int r = dc_wire_mapout_decode (msg.data, msg.len, &m->out, &e);
+            r = dc_wire_mapout_decode (msg.data, msg.len, &m->out, &e);
             free (msg.data);
-            msg.data = NULL;
-            if (r < 0) {
-                errprintf (errp, "%s", e.text);
-                goto out;
-            }
+            if (r < 0)
+                return errprintf (errp, "%s", e.text);
             m->have_out = true;
-            if (flush_held (m, errp) < 0) {
-                fatal = false;
-                goto out;
-            }
+            if (flush_held (m, errp) < 0)
+                return -2;
             continue;
         }
-        if (msg.type != DC_MSG_CHUNK) {
-            free (msg.data);
-            msg.data = NULL;
-            continue;
-        }
-        struct dc_wire_chunk ch;
-        struct dc_wire_files fm = {0};
-        if (m->spec.files) {
-            if (dc_wire_files_get (msg.data, msg.len, "CHUNK", &fm, &e) < 0) {
-                errprintf (errp, "%s", e.text);
-                goto out;
-            }
-            ch = (struct dc_wire_chunk){
-                .id = fm.id, .row0 = fm.first, .rows = fm.count};
-        } else if (dc_wire_chunk_get (msg.data, msg.len,
-                                      m->direct ? 0 : (size_t)m->spec.row_bytes,
-                                      &ch, &e) < 0) {
-            errprintf (errp, "%s", e.text);
-            goto out;
-        }
-        int r = do_chunk (m, &ch, m->spec.files ? &fm : NULL, errp);
-        free (fm.files);
+        r = msg.type == DC_MSG_CHUNK ? take_chunk (m, &msg, errp) : 0;
         free (msg.data);
-        msg.data = NULL;
-        if (r == -2) {
-            fatal = false;
-            goto out;
-        }
         if (r < 0)
-            goto out;
+            return r;
     }
-out:
-    if (rc < 0 && fatal)
+}
+
+int dc_worker_map_serve (struct dc_comm *c, const struct dc_worker_opts *o,
+                         const struct dc_wire_io *io, dc_error_t *errp)
+{
+    struct mrank *m = calloc (1, sizeof (*m));
+    bool ours[3] = {false, false, false};
+    char rows[32];
+    int r;
+
+    if (!m) {
+        errprintf (errp, "out of memory");
+        return dc_worker_fail (c, errp);
+    }
+    m->c = c;
+    m->to_cmd = m->from_cmd = m->in_fd = m->out_fd = -1;
+    catch_signals (ours);
+    if ((r = recv_spec (m, errp)) == 0 &&
+        (r = make_dir (o, m->spec.files, errp)) == 0) {
+        snprintf (rows, sizeof (rows), "%" PRIu64, m->spec.rows);
+        setenv ("DCRUN_MAP_ROWS", rows, 1);
+        if (!m->spec.per_chunk)
+            r = start_cmd (m, errp);
+    }
+    if (r == 0)
+        r = send_ready (m, io, errp);
+    if (r == 0)
+        r = serve_chunks (m, errp);
+    if (r == -1)
         dc_worker_fail (c, errp);
     stop_cmd (m, false);
     remove_dir ();
     for (int i = 0; i < 3; i++)
         if (ours[i])
             sigaction (g_sigs[i], &g_old[i], NULL);
-    free (msg.data);
     if (m->in_fd >= 0)
         close (m->in_fd);
     if (m->out_fd >= 0)
         close (m->out_fd);
     dc_wire_map_free (&m->spec);
     free (m);
-    return rc;
+    return r == 0 ? 0 : -1;
 }

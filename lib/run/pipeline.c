@@ -470,19 +470,28 @@ fail:
     return NULL;
 }
 
+/* pt->buf at least len bytes: 0, or -1 (errp: what for) */
+static int grow_buf (struct dc_pipe_train *pt, size_t len, const char *what,
+                     dc_error_t *errp)
+{
+    if (len > pt->bufcap) {
+        uint8_t *p = realloc (pt->buf, len);
+        if (!p)
+            return errprintf (errp, "out of memory%s", what);
+        pt->buf = p;
+        pt->bufcap = len;
+    }
+    return 0;
+}
+
 static int send_step (struct dc_pipe_train *pt, int r, uint64_t rows,
                       uint64_t batch, uint64_t mr, const void *data,
                       size_t bytes, dc_error_t *errp)
 {
     size_t len = DC_PIPE_STEP_HDR + bytes;
 
-    if (len > pt->bufcap) {
-        uint8_t *p = realloc (pt->buf, len);
-        if (!p)
-            return errprintf (errp, "out of memory for a step");
-        pt->buf = p;
-        pt->bufcap = len;
-    }
+    if (grow_buf (pt, len, " for a step", errp) < 0)
+        return -1;
     dc_wire_pstep_put (pt->buf, &(struct dc_wire_pstep){.attempt = pt->attempt,
                                                         .rows = rows,
                                                         .batch = batch,
@@ -491,21 +500,19 @@ static int send_step (struct dc_pipe_train *pt, int r, uint64_t rows,
     return dc_comm_send (pt->hub, r, DC_MSG_CHUNK, pt->buf, len, errp);
 }
 
-int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
-                        const void *target, size_t rows, double *loss_sum,
-                        dc_error_t *errp)
+/* The step's rows, split over the groups: each group's inputs to its
+ * first stage, its targets to its last.  The results to wait for, or -1
+ * (errp). */
+static int send_steps (struct dc_pipe_train *pt, const float *x,
+                       const void *target, size_t rows, dc_error_t *errp)
 {
-    struct dc_pipe_train *pt = arg;
     const struct dc_layout *lo = pt->lo;
-    int S = lo->nstages, G = lo->ngroups, size = lo->size;
+    int S = lo->nstages, G = lo->ngroups, pending = 0;
     size_t in = (size_t)dc_model_inputs (pt->o.m);
     size_t tsz = pt->o.to->loss == DC_LOSS_XENT
                      ? sizeof (int64_t)
                      : (size_t)dc_model_outputs (pt->o.m) * sizeof (float);
-    int pending = 0, rc = -1;
-    double t0 = dc_now ();
 
-    pt->attempt++;
     for (int g = 0; g < G; g++) {
         size_t a = rows * (size_t)g / (size_t)G;
         size_t b = rows * (size_t)(g + 1) / (size_t)G;
@@ -524,47 +531,70 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             return -1;
         pending += S;
     }
+    return pending;
+}
+
+/* A RESULT from rank r kept in pt->got[r]: 0, or -1 (errp, errno
+ * EPROTO) when it is bad or of no step. */
+static int take_result (struct dc_pipe_train *pt, struct dc_comm_msg *m,
+                        double t0, dc_error_t *errp)
+{
+    int r = m->src, s = dc_layout_stage (pt->lo, r);
+    size_t n = pt->soff[s + 1] - pt->soff[s];
+    struct dc_wire_tresult w;
+    dc_error_t e;
+
+    if (dc_wire_tresult_get (m->data, m->len, n, false, &w, &e) < 0) {
+        free (m->data);
+        errno = EPROTO;
+        return errprintf (errp, "rank %d: %s", r, e.text);
+    }
+    if (pt->got[r] || w.attempt != pt->attempt || w.status != 0) {
+        free (m->data);
+        errno = EPROTO;
+        return errprintf (errp, "rank %d sent a result of no step", r);
+    }
+    pt->got[r] = m->data;
+    pt->gotlen[r] = m->len;
+    /* --trace: the stage's step, until its gradient came */
+    dc_report_span (pt->o.report, r, "step", "step", t0, dc_report_now (),
+                    (double)pt->attempt);
+    return 0;
+}
+
+/* Wait for the pending results: 0, or -1 (errp). */
+static int collect (struct dc_pipe_train *pt, int pending, double t0,
+                    dc_error_t *errp)
+{
     while (pending > 0) {
         struct dc_comm_msg m;
         int got = t_recv (pt, &m, errp);
         if (got < 0)
-            goto out;
+            return -1;
         if (got == 0)
             continue;
-        int r = m.src;
-        if (m.type == DC_MSG_RESULT && r >= 0 && r < size) {
-            int s = dc_layout_stage (lo, r);
-            size_t n = pt->soff[s + 1] - pt->soff[s];
-            struct dc_wire_tresult w;
-            dc_error_t e;
-            if (dc_wire_tresult_get (m.data, m.len, n, false, &w, &e) < 0) {
-                free (m.data);
-                errno = EPROTO;
-                errprintf (errp, "rank %d: %s", r, e.text);
-                goto out;
-            }
-            if (pt->got[r] || w.attempt != pt->attempt || w.status != 0) {
-                free (m.data);
-                errno = EPROTO;
-                errprintf (errp, "rank %d sent a result of no step", r);
-                goto out;
-            }
-            pt->got[r] = m.data;
-            pt->gotlen[r] = m.len;
+        if (m.type == DC_MSG_RESULT && m.src >= 0 && m.src < pt->lo->size) {
+            if (take_result (pt, &m, t0, errp) < 0)
+                return -1;
             pending--;
-            /* --trace: the stage's step, until its gradient came */
-            dc_report_span (pt->o.report, r, "step", "step", t0,
-                            dc_report_now (), (double)pt->attempt);
             continue;
         }
-        if (t_fatal (pt, &m, errp) < 0) {
-            free (m.data);
-            goto out;
-        }
+        int f = t_fatal (pt, &m, errp);
         free (m.data);
+        if (f < 0)
+            return -1;
     }
-    /* sum each stage over the groups, in group order */
+    return 0;
+}
+
+/* Sum each stage's gradient over the groups, in group order, into
+ * pt->gsum: the loss summed over the last stages. */
+static double sum_grads (struct dc_pipe_train *pt)
+{
+    const struct dc_layout *lo = pt->lo;
+    int S = lo->nstages, G = lo->ngroups;
     double ls = 0;
+
     memset (pt->gsum, 0, pt->np * sizeof (float));
     for (int g = 0; g < G; g++)
         for (int s = 0; s < S; s++) {
@@ -583,32 +613,47 @@ int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
             if (s == S - 1)
                 ls += w.loss;
         }
-    /* every rank applies its stage's sum; the replica the whole */
-    for (int r = 0; r < size; r++) {
-        int s = dc_layout_stage (lo, r);
+    return ls;
+}
+
+/* Every rank applies its stage's sum; the replica the whole. */
+static int send_reduced (struct dc_pipe_train *pt, dc_error_t *errp)
+{
+    for (int r = 0; r < pt->lo->size; r++) {
+        int s = dc_layout_stage (pt->lo, r);
         size_t n = pt->soff[s + 1] - pt->soff[s];
         size_t len = DC_REDUCED_HDR + n * 4;
-        if (len > pt->bufcap) {
-            uint8_t *p = realloc (pt->buf, len);
-            if (!p) {
-                errprintf (errp, "out of memory");
-                goto out;
-            }
-            pt->buf = p;
-            pt->bufcap = len;
-        }
+        if (grow_buf (pt, len, "", errp) < 0)
+            return -1;
         dc_wire_reduced_put (pt->buf,
                              &(struct dc_wire_reduced){.attempt = pt->attempt});
         memcpy (pt->buf + DC_REDUCED_HDR, pt->gsum + pt->soff[s], n * 4);
         if (dc_comm_send (pt->hub, r, DC_MSG_REDUCED, pt->buf, len, errp) < 0)
-            goto out;
+            return -1;
     }
-    if (dc_trainer_grads_set (t, pt->gsum, errp) < 0)
-        goto out;
-    *loss_sum = ls;
-    rc = 0;
-out:
-    for (int r = 0; r < size; r++) {
+    return 0;
+}
+
+int dc_pipe_train_grad (void *arg, struct dc_trainer *t, const float *x,
+                        const void *target, size_t rows, double *loss_sum,
+                        dc_error_t *errp)
+{
+    struct dc_pipe_train *pt = arg;
+    int pending, rc = -1;
+    double t0 = dc_now ();
+
+    pt->attempt++;
+    if ((pending = send_steps (pt, x, target, rows, errp)) < 0)
+        return -1;
+    if (collect (pt, pending, t0, errp) == 0) {
+        double ls = sum_grads (pt);
+        if (send_reduced (pt, errp) == 0 &&
+            dc_trainer_grads_set (t, pt->gsum, errp) == 0) {
+            *loss_sum = ls;
+            rc = 0;
+        }
+    }
+    for (int r = 0; r < pt->lo->size; r++) {
         free (pt->got[r]);
         pt->got[r] = NULL;
     }

@@ -21,6 +21,7 @@
 #include "lib/formats/report.h"
 #include "lib/run/map_rank.h"
 #include "lib/run/rank.h"
+#include "lib/run/ready.h"
 #include "lib/run/stage.h"
 #include "lib/comm/mpi_file.h"
 #include "lib/comm/wire.h"
@@ -186,43 +187,6 @@ static void dio_close (struct dio *d)
     memset (d, 0, sizeof (*d));
 }
 
-/* why is a short message for READY: truncated without a fuss */
-__attribute__ ((format (printf, 3, 4))) static void say (char *why, size_t len,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (why, len, fmt, ap);
-    va_end (ap);
-}
-
-/* The token the hub wrote next to the output: this rank sees its folder. */
-static int dio_probe (const struct dc_wire_io *io, char *why, size_t len)
-{
-    char tok[80];
-    ssize_t n = -1;
-    int fd = open (io->probe, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-
-    if (fd >= 0) {
-        n = pread (fd, tok, sizeof (tok) - 1, 0);
-        close (fd);
-    }
-    if (fd < 0 || n < 0) {
-        say (why, len, "%s: %s (the output's folder is not shared)", io->probe,
-             strerror (errno));
-        return -1;
-    }
-    tok[n] = '\0';
-    if (strcmp (tok, io->token)) {
-        say (why, len,
-             "%s: another file than the head's (the output's folder "
-             "is not shared)",
-             io->probe);
-        return -1;
-    }
-    return 0;
-}
-
 /* Open the input and the output's temporary file the hub offered: 0, or
  * -1 with why (then relayed rows, or an error under --io direct).  map:
  * <f4 rows may be computed in place from the page cache (the cpu
@@ -234,28 +198,30 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
     dc_error_t e;
 
     memset (d, 0, sizeof (*d));
-    if (dio_probe (io, why, len) < 0)
+    if (dc_ready_probe (io, why, len) < 0)
         goto fail;
     if (!(d->in = dc_npy_open (io->input, &e))) {
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
         goto fail;
     }
     if (fstat (d->in->fd, &st) < 0 || (uint64_t)st.st_size != io->input_size ||
         st.st_mtim.tv_sec != io->input_mtime_s ||
         st.st_mtim.tv_nsec != io->input_mtime_ns || d->in->ndim != 2 ||
         d->in->row_elems != (size_t)nin || d->in->dtype == DC_NPY_I8) {
-        say (why, len,
-             "%s: not the head's file (its size, time or shape differ)",
-             io->input);
+        dc_ready_why (
+            why, len,
+            "%s: not the head's file (its size, time or shape differ)",
+            io->input);
         goto fail;
     }
     if (!(d->out = dc_npy_open_write (io->output, &e))) {
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
         goto fail;
     }
     if (d->out->ndim != 2 || d->out->rows != d->in->rows ||
         d->out->row_elems != (size_t)nout) {
-        say (why, len, "%s: not the head's output (shape differs)", io->output);
+        dc_ready_why (why, len, "%s: not the head's output (shape differs)",
+                      io->output);
         goto fail;
     }
     d->netfs = dc_file_network_fs (d->out->fd);
@@ -265,7 +231,7 @@ static int dio_open (const struct dc_wire_io *io, int nin, int nout, bool mpi,
         dc_error_t e;
         if (!(d->min = dc_mpi_file_open (io->input, false, &e)) ||
             !(d->mout = dc_mpi_file_open (io->output, true, &e))) {
-            say (why, len, "%s", e.text);
+            dc_ready_why (why, len, "%s", e.text);
             goto fail;
         }
         d->engine = "mpi-io";
@@ -359,20 +325,21 @@ static struct dc_model *dio_model (const struct job *j, char *why, size_t len)
     dc_error_t e;
 
     if (stat (io->model, &st) < 0) {
-        say (why, len, "%s: %s (the model is not shared)", io->model,
-             strerror (errno));
+        dc_ready_why (why, len, "%s: %s (the model is not shared)", io->model,
+                      strerror (errno));
         return NULL;
     }
     if ((uint64_t)st.st_size != io->model_size ||
         st.st_mtim.tv_sec != io->model_mtime_s ||
         st.st_mtim.tv_nsec != io->model_mtime_ns) {
-        say (why, len, "%s: not the head's file (its size or time differ)",
-             io->model);
+        dc_ready_why (why, len,
+                      "%s: not the head's file (its size or time differ)",
+                      io->model);
         return NULL;
     }
     if (!(m = dc_model_load (io->model, j->activation[0] ? j->activation : NULL,
                              &e)))
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
     return m;
 }
 
@@ -385,11 +352,10 @@ static int serve_refused (struct dc_comm *c, const char *why, dc_error_t *errp)
 
     snprintf (rd.io, sizeof (rd.io), "relay");
     snprintf (rd.io_why, sizeof (rd.io_why), "%s", why);
-    char *rs = dc_wire_ready_encode (&rd);
-    int rc =
-        rs ? dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs), errp)
-           : errprintf (errp, "worker: out of memory");
-    free (rs);
+    int rc = dc_ready_send (c, &rd, errp);
+    if (rc == -1)
+        errprintf (errp, "worker: out of memory");
+    rc = rc < 0 ? -1 : 0;
     while (rc == 0 && dc_comm_recv (c, &msg, -1, NULL) > 0) {
         int type = msg.type;
         free (msg.data);
@@ -691,13 +657,8 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
     snprintf (rd.kernel, sizeof (rd.kernel), "%s",
               f.ops->kernel && f.ops->kernel (f.dev) ? f.ops->kernel (f.dev)
                                                      : "");
-    char *rs = dc_wire_ready_encode (&rd);
-    if (!rs || dc_comm_send (c, DC_COMM_HUB, DC_MSG_READY, rs, strlen (rs),
-                             errp) < 0) {
-        free (rs);
+    if (dc_ready_send (c, &rd, errp) < 0)
         goto done;
-    }
-    free (rs);
     rc = f.d.out ? infer_direct (&f, errp) : infer_relay (&f, errp);
     if (rc == INFER_QUIET)
         goto quiet;
@@ -756,7 +717,7 @@ static int trows_open_mpi (const struct dc_wire_tio *io, bool xent,
         return 0; /* converted rows: pread */
     if (!(d->mx = dc_mpi_file_open (io->input, false, &e)) ||
         !(d->mt = dc_mpi_file_open (io->target, false, &e))) {
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
         return -1;
     }
     d->engine = "mpi-io";
@@ -773,15 +734,16 @@ static int trows_open (const struct dc_wire_tio *io, size_t nin, size_t nout,
     memset (d, 0, sizeof (*d));
     if (!(d->x = dc_npy_open (io->input, &e)) ||
         !(d->t = dc_npy_open (io->target, &e))) {
-        say (why, len, "%s", e.text);
+        dc_ready_why (why, len, "%s", e.text);
         goto fail;
     }
     if (!same_file (d->x, io->input_size, io->input_mtime_s,
                     io->input_mtime_ns) ||
         d->x->ndim != 2 || d->x->row_elems != nin || d->x->dtype == DC_NPY_I8) {
-        say (why, len,
-             "%s: not the head's file (its size, time or shape differ)",
-             io->input);
+        dc_ready_why (
+            why, len,
+            "%s: not the head's file (its size, time or shape differ)",
+            io->input);
         goto fail;
     }
     if (!same_file (d->t, io->target_size, io->target_mtime_s,
@@ -789,9 +751,10 @@ static int trows_open (const struct dc_wire_tio *io, size_t nin, size_t nout,
         d->t->rows != d->x->rows ||
         (xent ? d->t->dtype != DC_NPY_I8
               : d->t->dtype == DC_NPY_I8 || d->t->row_elems != nout)) {
-        say (why, len,
-             "%s: not the head's file (its size, time or shape differ)",
-             io->target);
+        dc_ready_why (
+            why, len,
+            "%s: not the head's file (its size, time or shape differ)",
+            io->target);
         goto fail;
     }
     d->engine = "pread";
@@ -1102,13 +1065,7 @@ static int train_ready (struct trun *k, dc_error_t *errp)
               k->ops->kernel && k->ops->kernel (k->dev)
                   ? k->ops->kernel (k->dev)
                   : "");
-    char *ready = dc_wire_ready_encode (&rd);
-    int rc = ready && dc_comm_send (k->c, DC_COMM_HUB, DC_MSG_READY, ready,
-                                    strlen (ready), errp) == 0
-                 ? 0
-                 : QUIET;
-    free (ready);
-    return rc;
+    return dc_ready_send (k->c, &rd, errp) == 0 ? 0 : QUIET;
 }
 
 /* The device, the trainer (and the checkpoint's state), the buffers. */

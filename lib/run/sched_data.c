@@ -12,8 +12,11 @@
     2 /* chunks a rank holds: one computing, one arriving                      \
        */
 
-static bool pop_pending (struct dc_sched_data *sd, size_t *idx)
+static bool pop_pending (void *s, const struct dc_hub *h, int r, size_t *idx)
 {
+    struct dc_sched_data *sd = s;
+
+    (void)h, (void)r;
     if (sd->pcount == 0)
         return false;
     *idx = sd->pending[sd->phead];
@@ -30,35 +33,23 @@ static void push_front (struct dc_sched_data *sd, size_t idx)
     sd->pcount++;
 }
 
-static int send_chunk (struct dc_sched_data *sd, struct dc_hub *h, int r,
-                       size_t idx, dc_error_t *errp)
+static int read_f32 (void *s, size_t row0, size_t rows, uint8_t *dst,
+                     dc_error_t *errp)
 {
-    struct dc_chunk *ch = &sd->chunks[idx];
-    struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
-    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
-    size_t bytes;
-    uint8_t *buf =
-        dc_wire_chunk_new (&w, direct ? 0 : (size_t)sd->inputs * 4, &bytes);
-    int rc = -1;
+    struct dc_sched_data *sd = s;
 
-    if (!buf)
-        return errprintf (errp, "out of memory for a chunk");
-    /* timeline: the chunk leaves the hub (read, relay) from now on */
-    dc_report_chunk_sent (h->report, r, idx);
-    if (!direct)
-        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
-    if ((direct ||
-         dc_npy_read_f32 (sd->in, ch->row0, ch->rows,
-                          (float *)(buf + DC_CHUNK_HDR), errp) == 0) &&
-        dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
-        ch->state = DC_CHUNK_ASSIGNED;
-        ch->owner = r;
-        h->ranks[r].outstanding++;
-        dc_hub_sent (h);
-        rc = 0;
-    }
-    free (buf);
-    return rc;
+    return dc_npy_read_f32 (sd->in, row0, rows, (float *)dst, errp);
+}
+
+static int send_chunk (void *s, struct dc_hub *h, int r, size_t idx,
+                       dc_error_t *errp)
+{
+    struct dc_sched_data *sd = s;
+    struct dc_chunk *ch = &sd->chunks[idx];
+
+    return dc_hub_send_rows (h, r, idx, ch->row0, ch->rows,
+                             (size_t)sd->inputs * 4, read_f32, sd, &ch->state,
+                             &ch->owner, errp);
 }
 
 static int start (void *s, struct dc_hub *h, dc_error_t *errp)
@@ -96,20 +87,8 @@ static int ready (void *s, struct dc_hub *h, int r,
 {
     struct dc_sched_data *sd = s;
 
-    if (!sd->io.on) /* direct I/O was not offered */
-        h->ranks[r].direct = false;
-    if (sd->io.required && !h->ranks[r].direct) {
-        snprintf (
-            h->ranks[r].error, sizeof (h->ranks[r].error), "--io direct: %s",
-            rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
-        h->ranks[r].io_refused = true;
-        dc_comm_drop (h->comm, r, "no direct I/O");
+    if (dc_hub_ready_io (h, r, &sd->io, rd))
         return 1;
-    }
-    if (sd->io.on)
-        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
-                h->ranks[r].direct ? "direct" : "relay",
-                rd->io_why[0] ? ": " : "", rd->io_why);
     if (rd->outputs != h->outputs) {
         snprintf (h->ranks[r].error, sizeof (h->ranks[r].error),
                   "loaded a model of another shape");
@@ -190,29 +169,6 @@ static int lost (void *s, struct dc_hub *h, int r, bool error, const char *why,
     return 0;
 }
 
-static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
-{
-    struct dc_sched_data *sd = s;
-    size_t idx;
-
-    for (int r = 0; r < h->size && sd->pcount > 0; r++) {
-        struct dc_hub_rank *rk = &h->ranks[r];
-        while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
-               pop_pending (sd, &idx))
-            if (send_chunk (sd, h, r, idx, errp) < 0) {
-                h->res->status = DC_COORD_IO_ERROR;
-                return -1;
-            }
-    }
-    return 0;
-}
-
-static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
-{
-    (void)s;
-    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
-}
-
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
 {
     struct dc_sched_data *sd = s;
@@ -238,8 +194,10 @@ const struct dc_hub_sched dc_sched_data = {
     .ready = ready,
     .result = result,
     .lost = lost,
-    .dispatch = dispatch,
-    .name = name,
+    .next = pop_pending,
+    .send = send_chunk,
+    .most = MAX_OUTSTANDING,
+    .name = dc_hub_name,
     .report = report,
     .on_loss = "its chunks go to the others",
 };

@@ -21,11 +21,12 @@
 
 #define MAX_OUTSTANDING 2 /* one with CMD, one on its way */
 
-static int read_rows (struct dc_sched_map *sm, const struct dc_map_chunk *ch,
-                      uint8_t *dst, dc_error_t *errp)
+static int read_rows (void *s, size_t row0, size_t rows, uint8_t *dst,
+                      dc_error_t *errp)
 {
-    size_t n = ch->rows * (size_t)sm->in.row_bytes, off = 0;
-    uint64_t at = sm->in.data_offset + ch->row0 * sm->in.row_bytes;
+    struct dc_sched_map *sm = s;
+    size_t n = rows * (size_t)sm->in.row_bytes, off = 0;
+    uint64_t at = sm->in.data_offset + row0 * sm->in.row_bytes;
 
     while (off < n) {
         ssize_t k = pread (sm->in_fd, dst + off, n - off, (off_t)(at + off));
@@ -80,37 +81,23 @@ out:
     return msg;
 }
 
-static int send_chunk (struct dc_sched_map *sm, struct dc_hub *h, int r,
-                       size_t idx, dc_error_t *errp)
+static int send_chunk (void *s, struct dc_hub *h, int r, size_t idx,
+                       dc_error_t *errp)
 {
+    struct dc_sched_map *sm = s;
     struct dc_map_chunk *ch = &sm->chunks[idx];
-    struct dc_wire_chunk w = {.id = idx, .row0 = ch->row0, .rows = ch->rows};
-    bool direct = h->ranks[r].direct; /* the rank reads the rows itself */
     size_t bytes;
-    uint8_t *buf = sm->files
-                       ? NULL
-                       : dc_wire_chunk_new (
-                             &w, direct ? 0 : (size_t)sm->in.row_bytes, &bytes);
-    int rc = -1;
+    uint8_t *buf;
+    int rc;
 
-    if (sm->files) {
-        free (buf);
-        if (!(buf = files_chunk (sm, idx, &bytes, errp)))
-            return -1;
-    } else if (!buf)
-        return errprintf (errp, "out of memory for a chunk");
-    dc_report_chunk_sent (h->report, r, idx);
-    if (!direct)
-        h->ranks[r].relayed += bytes - DC_CHUNK_HDR;
-    if ((sm->files || direct ||
-         read_rows (sm, ch, buf + DC_CHUNK_HDR, errp) == 0) &&
-        dc_comm_send (h->comm, r, DC_MSG_CHUNK, buf, bytes, errp) == 0) {
-        ch->state = DC_CHUNK_ASSIGNED;
-        ch->owner = r;
-        h->ranks[r].outstanding++;
-        dc_hub_sent (h);
-        rc = 0;
-    }
+    if (!sm->files)
+        return dc_hub_send_rows (h, r, idx, ch->row0, ch->rows,
+                                 (size_t)sm->in.row_bytes, read_rows, sm,
+                                 &ch->state, &ch->owner, errp);
+    if (!(buf = files_chunk (sm, idx, &bytes, errp)))
+        return -1;
+    dc_hub_chunk_out (h, r, idx, bytes);
+    rc = dc_hub_chunk_send (h, r, buf, bytes, &ch->state, &ch->owner, errp);
     free (buf);
     return rc;
 }
@@ -165,41 +152,14 @@ static int ready (void *s, struct dc_hub *h, int r,
     struct dc_sched_map *sm = s;
     dc_error_t e;
 
-    if (!sm->io.on) /* direct I/O was not offered */
-        h->ranks[r].direct = false;
-    if (sm->io.required && !h->ranks[r].direct) {
-        snprintf (
-            h->ranks[r].error, sizeof (h->ranks[r].error), "--io direct: %s",
-            rd->io_why[0] ? rd->io_why : "the rank cannot read the files");
-        h->ranks[r].io_refused = true;
-        dc_comm_drop (h->comm, r, "no direct I/O");
+    if (dc_hub_ready_io (h, r, &sm->io, rd))
         return 1;
-    }
-    if (sm->io.on)
-        dc_log (DC_LOG_INFO, "rank %d on %s: io %s%s%s", r, dc_hub_host (h, r),
-                h->ranks[r].direct ? "direct" : "relay",
-                rd->io_why[0] ? ": " : "", rd->io_why);
     if (sm->shaped && tell_out (sm, h, r, &e) < 0) {
         dc_log (DC_LOG_WARN, "rank %d: %s", r, e.text);
         dc_comm_drop (h->comm, r, "cannot be told the output");
         return 1;
     }
     return 0;
-}
-
-static void name (void *s, const struct dc_hub *h, int r, char *buf, size_t len)
-{
-    (void)s;
-    snprintf (buf, len, "rank %d on %s", r, dc_hub_host (h, r));
-}
-
-static void shape_str (int ndim, const int64_t *shape, char *buf, size_t len)
-{
-    size_t n = (size_t)snprintf (buf, len, "(rows");
-    for (int i = 0; i < ndim && n < len; i++)
-        n += (size_t)snprintf (buf + n, len - n, ", %" PRId64, shape[i]);
-    if (n < len)
-        snprintf (buf + n, len - n, ")");
 }
 
 /* Chunk idx failed on r: back to the queue, or the job fails. */
@@ -268,8 +228,8 @@ static int take_shape (struct dc_sched_map *sm, struct dc_hub *h,
         for (int i = 0; same && i < w->ndim; i++)
             same = w->shape[i] == sm->out_shape[i];
         if (!same) {
-            shape_str (w->ndim, w->shape, a, sizeof (a));
-            shape_str (sm->out_ndim, sm->out_shape, b, sizeof (b));
+            dc_map_shape_str (w->ndim, w->shape, a, sizeof (a));
+            dc_map_shape_str (sm->out_ndim, sm->out_shape, b, sizeof (b));
             snprintf (why, len,
                       "output of dtype %s and shape %s, but the first "
                       "chunk's is %s %s",
@@ -501,9 +461,9 @@ static bool may_take (const struct dc_hub *h, const struct dc_map_chunk *ch,
     return true;
 }
 
-static bool next_chunk (struct dc_sched_map *sm, const struct dc_hub *h, int r,
-                        size_t *idx)
+static bool next_chunk (void *s, const struct dc_hub *h, int r, size_t *idx)
 {
+    struct dc_sched_map *sm = s;
     size_t first = SIZE_MAX;
 
     for (size_t i = 0; i < sm->nchunks; i++) {
@@ -519,23 +479,6 @@ static bool next_chunk (struct dc_sched_map *sm, const struct dc_hub *h, int r,
     }
     *idx = first;
     return first != SIZE_MAX;
-}
-
-static int dispatch (void *s, struct dc_hub *h, dc_error_t *errp)
-{
-    struct dc_sched_map *sm = s;
-    size_t idx;
-
-    for (int r = 0; r < h->size; r++) {
-        struct dc_hub_rank *rk = &h->ranks[r];
-        while (rk->ready && !rk->lost && rk->outstanding < MAX_OUTSTANDING &&
-               next_chunk (sm, h, r, &idx))
-            if (send_chunk (sm, h, r, idx, errp) < 0) {
-                h->res->status = DC_COORD_IO_ERROR;
-                return -1;
-            }
-    }
-    return 0;
 }
 
 static void report (void *s, struct dc_hub *h, struct dc_report *report)
@@ -735,8 +678,10 @@ const struct dc_hub_sched dc_sched_map = {
     .ready = ready,
     .result = result,
     .lost = lost,
-    .dispatch = dispatch,
-    .name = name,
+    .next = next_chunk,
+    .send = send_chunk,
+    .most = MAX_OUTSTANDING,
+    .name = dc_hub_name,
     .report = report,
     .on_loss = "its chunks go to the others",
     .commit = commit,

@@ -253,6 +253,31 @@ START_TEST (t_header_and_output)
 }
 END_TEST
 
+/* dc_map_shape_str: the words of the shape checks, cut to fit */
+static const struct {
+    int ndim;
+    int64_t shape[3];
+    size_t len;
+    const char *want;
+} shapes[] = {
+    {0, {0}, 64, "(rows)"},
+    {1, {3}, 64, "(rows, 3)"},
+    {3, {2, 0, 9223372036854775807}, 64, "(rows, 2, 0, 9223372036854775807)"},
+    {2, {3, 4}, 8, "(rows, "},
+    {2, {3, 4}, 1, ""},
+    {1, {-1}, 64, "(rows, -1)"},
+};
+
+START_TEST (t_shape_str)
+{
+    char buf[64];
+
+    memset (buf, 'z', sizeof (buf));
+    dc_map_shape_str (shapes[_i].ndim, shapes[_i].shape, buf, shapes[_i].len);
+    ck_assert_str_eq (buf, shapes[_i].want);
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("map_npy");
@@ -263,6 +288,8 @@ int main (void)
     tcase_add_loop_test (tc, t_parse, 0,
                          (int)(sizeof (pcases) / sizeof (pcases[0])));
     tcase_add_test (tc, t_short_buffers);
+    tcase_add_loop_test (tc, t_shape_str, 0,
+                         (int)(sizeof (shapes) / sizeof (shapes[0])));
     tcase_add_test (tc, t_header_and_output);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
