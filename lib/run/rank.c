@@ -374,6 +374,7 @@ struct infer {
     struct dc_mlp_dev *net;
     int nin, nout;
     struct dio d;
+    bool overlap; /* read chunk k+1 while chunk k computes */
 };
 
 /* serve_infer's loops: 0 at DONE, -1 on an error (the hub is told), -2
@@ -591,6 +592,12 @@ static int infer_direct (struct infer *f, dc_error_t *errp)
                  (size_t)s[k].res.row0, s[k].y, errp)) < 0)
             break;
         s[k].res.seconds = dc_report_now () - t0;
+        if (!f->overlap) { /* submit computed: nothing to overlap with */
+            if ((rc = dio_finish (f, &s[k], k, errp)) < 0)
+                break;
+            have = false;
+            continue;
+        }
         int ahead = dio_next (f, waited >= 1e-3 ? 1 : 0, &ch, errp);
         if (ahead == INFER_QUIET || ahead == NEXT_BAD ||
             (ahead == 1 && dio_take (f, &s[1 - k], &ch, errp) < 0)) {
@@ -659,6 +666,13 @@ static int serve_infer (struct dc_comm *c, const struct job *j,
                                                      : "");
     if (dc_ready_send (c, &rd, errp) < 0)
         goto done;
+    /* the next chunk is read while one computes only where the back-end
+     * computes on its own (CUDA streams); the cpu back-end's submit
+     * computes at once, and a chunk's phases then follow one another
+     * (its trace spans nest; with the look-ahead, chunk k+1's read falls
+     * inside chunk k's span) */
+    f.overlap = strcmp (f.ops->name, "cpu") != 0 ||
+                getenv ("DCRUN_TEST_OVERLAP"); /* tests: the cpu too */
     rc = f.d.out ? infer_direct (&f, errp) : infer_relay (&f, errp);
     if (rc == INFER_QUIET)
         goto quiet;

@@ -4,8 +4,11 @@
 # inputs that are not <f4 (f2, f8: read with pread, not mapped) and odd
 # chunk sizes give the bytes of one process, with 1, 2 and 3 ranks; the
 # report says the ranks used pread, and each rank's phases still make up
-# its wall time.
+# its wall time.  The look-ahead runs where the back-end computes on its
+# own (CUDA); DCRUN_TEST_OVERLAP=1 makes the cpu back-end's ranks use it
+# too, so that its loop is tested here.
 . "$DCRUN_SRCDIR/tests/cli/lib.sh"
+export DCRUN_TEST_OVERLAP=1
 [ -x "$PY" ] && $PY -c 'import numpy' 2>/dev/null \
     || skip_all "no NumPy for /usr/bin/python3 (apt-get install python3-numpy)"
 mkdir -p "$T_TMP/data"
