@@ -35,6 +35,7 @@ extern char **environ;
 
 /* What the signal handler removes: set before a signal can find it. */
 static char g_dir[4096], g_in[4200], g_out[4200];
+static int g_hold = -1; /* g_dir held (dc_file_hold_dir) */
 static volatile sig_atomic_t g_pgid;
 
 /* MPI rank 0: the hub's cleanup and this rank's thread take turns on the
@@ -164,6 +165,10 @@ static void remove_dir (void)
         return;
     empty_dir (g_dir);
     rmdir (g_dir);
+    if (g_hold >= 0) {
+        close (g_hold);
+        g_hold = -1;
+    }
     sigfillset (&all);
     pthread_sigmask (SIG_BLOCK, &all, &old);
     g_dir[0] = g_in[0] = g_out[0] = '\0';
@@ -1156,8 +1161,13 @@ static int make_dir (const struct dc_worker_opts *o, bool files,
     if (snprintf (dir, sizeof (dir), "%s/dcrun-map-XXXXXX", base) >=
         (int)sizeof (dir) - 16)
         return errprintf (errp, "%s: path too long", base);
+    /* folders of ranks that were killed (SIGKILL: mpirun a second after
+     * its SIGTERM, or MPI_Abort) go first; this one is held while we live */
+    dc_file_sweep_dirs (base, "dcrun-map-");
     if (!mkdtemp (dir)) /* 0700 */
         return errprintf (errp, "%s: %s", dir, strerror (errno));
+    if (g_hold < 0)
+        g_hold = dc_file_hold_dir (dir);
     sigfillset (&all);
     pthread_sigmask (SIG_BLOCK, &all, &old);
     pthread_mutex_lock (&g_mu);

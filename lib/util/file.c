@@ -899,3 +899,87 @@ fail:
     close (fd);
     return -1;
 }
+
+/* ---- private folders held while their process lives ---- */
+
+#define HOLD_OWNER "owner"
+
+int dc_file_hold_dir (const char *dir)
+{
+    char path[PATH_MAX + 16];
+    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return -1;
+    if (flock (fd, LOCK_EX | LOCK_NB) < 0 ||
+        snprintf (path, sizeof (path), "%s/" HOLD_OWNER, dir) >=
+            (int)sizeof (path)) {
+        int e = errno;
+        close (fd);
+        errno = e ? e : ENAMETOOLONG;
+        return -1;
+    }
+    int o =
+        open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (o >= 0) {
+        dprintf (o, "%ld\n", (long)getpid ());
+        close (o);
+    }
+    return fd;
+}
+
+/* Everything under the folder dfd (closed here), depth levels at most. */
+static void rm_tree (int dfd, int depth)
+{
+    DIR *dp = fdopendir (dfd);
+    struct dirent *e;
+
+    if (!dp) {
+        close (dfd);
+        return;
+    }
+    while ((e = readdir (dp))) {
+        if (!strcmp (e->d_name, ".") || !strcmp (e->d_name, ".."))
+            continue;
+        if (unlinkat (dfd, e->d_name, 0) == 0 || errno != EISDIR || depth <= 0)
+            continue;
+        int sub = openat (dfd, e->d_name,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0)
+            rm_tree (sub, depth - 1);
+        unlinkat (dfd, e->d_name, AT_REMOVEDIR);
+    }
+    closedir (dp);
+}
+
+void dc_file_sweep_dirs (const char *parent, const char *prefix)
+{
+    DIR *dp = parent && prefix ? opendir (parent) : NULL;
+    size_t pl = prefix ? strlen (prefix) : 0;
+    struct dirent *e;
+
+    if (!dp)
+        return;
+    while ((e = readdir (dp))) {
+        char path[PATH_MAX], own[PATH_MAX + 16];
+        struct stat st;
+        if (strncmp (e->d_name, prefix, pl) || strlen (e->d_name) != pl + 6 ||
+            snprintf (path, sizeof (path), "%s/%s", parent, e->d_name) >=
+                (int)sizeof (path) ||
+            lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) ||
+            st.st_uid != geteuid ())
+            continue;
+        snprintf (own, sizeof (own), "%s/" HOLD_OWNER, path);
+        int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock (fd, LOCK_EX | LOCK_NB) == 0 && access (own, F_OK) == 0) {
+            int t = openat (fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (t >= 0)
+                rm_tree (t, 8);
+            rmdir (path);
+        }
+        close (fd); /* releases the lock */
+    }
+    closedir (dp);
+}

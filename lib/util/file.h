@@ -146,4 +146,15 @@ int dc_file_check (const struct dc_file_use *v, size_t n, dc_error_t *errp);
  * fails: what the ranks of --io direct fdatasync after each chunk. */
 bool dc_file_network_fs (int fd);
 
+/* Private folders of runs, as PARENT/PREFIX followed by 6 characters
+ * (mkdtemp): dc_file_hold_dir holds one while its process lives (an
+ * flock on the returned descriptor, close-on-exec, released when the
+ * process ends however it ends) and writes its file "owner";
+ * dc_file_sweep_dirs removes the folders of this user under parent that
+ * hold "owner" and whose lock is free (their process was killed before it
+ * could remove them), with what they hold, 8 levels deep at most.
+ * dc_file_hold_dir: the descriptor, or -1 (errno). */
+int dc_file_hold_dir (const char *dir);
+void dc_file_sweep_dirs (const char *parent, const char *prefix);
+
 #endif

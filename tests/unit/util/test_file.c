@@ -440,6 +440,63 @@ START_TEST (t_check_edges)
 }
 END_TEST
 
+/* dc_file_hold_dir / dc_file_sweep_dirs: a folder held by a live process
+ * stays, one whose holder is gone (owner file, lock free) goes with what
+ * it holds, one without its owner file (being made) stays, as do names of
+ * another prefix or length. */
+START_TEST (t_sweep_dirs)
+{
+    char held[300], dead[300], young[300], other[300], longer[300], p[400];
+
+    snprintf (held, sizeof (held), "%s/dcrun-map-AAAAAA", tmpdir);
+    snprintf (dead, sizeof (dead), "%s/dcrun-map-BBBBBB", tmpdir);
+    snprintf (young, sizeof (young), "%s/dcrun-map-CCCCCC", tmpdir);
+    snprintf (other, sizeof (other), "%s/dcrun-mpi.DDDDDD", tmpdir);
+    snprintf (longer, sizeof (longer), "%s/dcrun-map-EEEEEEE", tmpdir);
+    ck_assert_int_eq (mkdir (held, 0700), 0);
+    ck_assert_int_eq (mkdir (dead, 0700), 0);
+    ck_assert_int_eq (mkdir (young, 0700), 0);
+    ck_assert_int_eq (mkdir (other, 0700), 0);
+    ck_assert_int_eq (mkdir (longer, 0700), 0);
+    int fd = dc_file_hold_dir (held);
+    ck_assert_int_ge (fd, 0);
+    snprintf (p, sizeof (p), "%s/owner", held);
+    ck_assert_int_eq (access (p, F_OK), 0);
+    /* the dead one: its holder closed (as a killed process does) */
+    int fd2 = dc_file_hold_dir (dead);
+    ck_assert_int_ge (fd2, 0);
+    snprintf (p, sizeof (p), "%s/out", dead);
+    ck_assert_int_eq (mkdir (p, 0700), 0);
+    snprintf (p, sizeof (p), "%s/out/part", dead);
+    FILE *f = fopen (p, "w");
+    ck_assert_ptr_nonnull (f);
+    fclose (f);
+    close (fd2);
+    snprintf (p, sizeof (p), "%s/owner", other);
+    f = fopen (p, "w");
+    ck_assert_ptr_nonnull (f);
+    fclose (f);
+    dc_file_sweep_dirs (tmpdir, "dcrun-map-");
+    ck_assert_int_eq (access (held, F_OK), 0);
+    ck_assert_int_ne (access (dead, F_OK), 0);
+    ck_assert_int_eq (access (young, F_OK), 0);
+    ck_assert_int_eq (access (other, F_OK), 0);
+    ck_assert_int_eq (access (longer, F_OK), 0);
+    /* a second hold of a held folder is refused; NULLs are no-ops */
+    ck_assert_int_eq (dc_file_hold_dir (held), -1);
+    dc_file_sweep_dirs (NULL, "x");
+    dc_file_sweep_dirs (tmpdir, NULL);
+    close (fd);
+    dc_file_sweep_dirs (tmpdir, "dcrun-map-");
+    ck_assert_int_ne (access (held, F_OK), 0);
+    rmdir (young);
+    snprintf (p, sizeof (p), "%s/owner", other);
+    unlink (p);
+    rmdir (other);
+    rmdir (longer);
+}
+END_TEST
+
 int main (void)
 {
     Suite *s = suite_create ("atomicfile");
@@ -457,6 +514,7 @@ int main (void)
     tcase_add_test (tc, t_open_log);
     tcase_add_loop_test (tc, t_check, 0, sizeof (checks) / sizeof (checks[0]));
     tcase_add_test (tc, t_check_edges);
+    tcase_add_test (tc, t_sweep_dirs);
     suite_add_tcase (s, tc);
     return dc_check_run (s);
 }
