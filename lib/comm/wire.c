@@ -640,10 +640,11 @@ int dc_wire_ready_decode (const uint8_t *buf, size_t len,
         errprintf (errp, "READY: io: '%s' is neither direct nor relay", m->io);
         goto out;
     }
-    if (m->clock > DC_WIRE_MAX_CLOCK) {
+    if (!(m->clock >= 0) || m->clock > DC_WIRE_MAX_CLOCK) {
         errprintf (errp, "READY: clock: %g is not a clock", m->clock);
         goto out;
     }
+    m->clock += 0.0; /* -0 is 0: what encode writes (fuzz_wire) */
     rc = 0;
 out:
     cJSON_Delete (o);

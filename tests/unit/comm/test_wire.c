@@ -870,6 +870,11 @@ START_TEST (t_direct_io)
     ck_assert_str_eq (q.io_engine, "mpi-io");
     ck_assert (q.clock == r.clock);
     free (s);
+    /* a clock of -0 is 0, as encode writes it (fuzz_wire found it) */
+    static const char nz[] = "{\"clock\":-0}";
+    ck_assert_int_eq (
+        dc_wire_ready_decode ((const uint8_t *)nz, strlen (nz), &q, &e), 0);
+    ck_assert (q.clock == 0 && !signbit (q.clock));
     static const struct {
         const char *json, *err;
     } bad[] = {
